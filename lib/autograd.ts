@@ -1,0 +1,152 @@
+/**
+ * Define-by-run reverse-mode autograd, small enough to read in one sitting.
+ *
+ * Ops call `record()` after computing their output: if gradients are enabled and any input
+ * requires them, the output gets a GradNode holding the op's backward closure (which
+ * captures exactly the tensors the op saved). `backward()` walks the graph in reverse
+ * topological order, accumulates gradients and, unless asked to retain the graph, drops
+ * every closure so the saved tensors can be freed.
+ */
+import { shapeString } from './check';
+import { AutogradError, ShapeError } from './errors';
+import { keep } from './scope';
+import { GradNode, Tensor } from './tensor';
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn without recording anything for autograd (inference, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/**
+ * Attaches `backward` to `output` if any of `inputs` requires gradients. `backward` gets the
+ * gradient of `output` and returns one gradient (or null) per input, in order, each of the
+ * input's shape.
+ */
+export function record(
+  op: string,
+  inputs: readonly (Tensor | null | undefined)[],
+  output: Tensor,
+  backward: (gradOutput: Tensor) => (Tensor | null | undefined)[],
+): Tensor {
+  if (!gradEnabled || !inputs.some((t) => t?.requiresGrad)) return output;
+  output.requiresGrad = true;
+  output.gradFn = { op, inputs: inputs.map((t) => (t?.requiresGrad ? t : null)), backward };
+  return output;
+}
+
+function topologicalOrder(root: Tensor): Tensor[] {
+  // Iterative DFS: deep networks would overflow a recursive one.
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  const stack: [Tensor, number][] = [[root, 0]];
+  visited.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [t, i] = top;
+    const inputs = t.gradFn?.inputs ?? [];
+    if (i < inputs.length) {
+      top[1]++;
+      const child = inputs[i];
+      if (child && child.gradFn && !visited.has(child)) {
+        visited.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(t);
+    }
+  }
+  return order.reverse();
+}
+
+function accumulate(into: Tensor | undefined, g: Tensor): Tensor {
+  if (!into) return g;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { add } = require('./ops/elementwise') as typeof import('./ops/elementwise');
+  return add(into, g);
+}
+
+function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { addInPlace } = require('./ops/elementwise') as typeof import('./ops/elementwise');
+  if (leaf.grad === null) {
+    // Own a copy: the same gradient tensor may also flow to other inputs.
+    leaf.grad = keep(g.clone());
+  } else {
+    addInPlace(leaf.grad, g);
+  }
+}
+
+export function backward(root: Tensor, gradOutput?: Tensor, options: { retainGraph?: boolean } = {}): void {
+  if (!root.requiresGrad) {
+    throw new AutogradError(
+      'backward: the tensor does not require gradients (no input of the ops that produced it has requiresGrad)',
+    );
+  }
+  let seed = gradOutput;
+  if (seed === undefined) {
+    if (root.numel !== 1) {
+      throw new AutogradError(
+        `backward: gradOutput can be omitted only for a tensor with one element, but the tensor has shape ${shapeString(root.shape)}`,
+      );
+    }
+    seed = Tensor.ones(root.shape, { device: root.device });
+  } else if (seed.numel !== root.numel || seed.shape.some((d, i) => d !== root.shape[i])) {
+    throw new ShapeError(
+      `backward: expected gradOutput of shape ${shapeString(root.shape)} but received ${shapeString(seed.shape)}`,
+    );
+  }
+  if (!root.gradFn) {
+    accumulateLeaf(root, seed);
+    return;
+  }
+  const order = topologicalOrder(root);
+  for (const t of order) {
+    if (t.gradFn && t.gradFn.backward === null) {
+      throw new AutogradError(
+        `backward: the graph through '${t.gradFn.op}' was already used by an earlier backward() and freed; ` +
+          'pass { retainGraph: true } to the first backward() to run it again',
+      );
+    }
+  }
+  const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  noGradScope(() => {
+    for (const t of order) {
+      const node = t.gradFn as GradNode;
+      const g = grads.get(t);
+      grads.delete(t);
+      if (!g) continue; // no gradient reached this node
+      const inputGrads = (node.backward as NonNullable<GradNode['backward']>)(g);
+      node.inputs.forEach((input, i) => {
+        const gi = inputGrads[i];
+        if (!input || !gi) return;
+        if (gi.numel !== input.numel) {
+          throw new AutogradError(
+            `backward of '${node.op}' returned a gradient of shape ${shapeString(gi.shape)} for an input of shape ${shapeString(input.shape)}`,
+          );
+        }
+        if (input.gradFn) grads.set(input, accumulate(grads.get(input), gi));
+        else accumulateLeaf(input, gi);
+      });
+    }
+  });
+  if (!options.retainGraph) {
+    for (const t of order) if (t.gradFn) t.gradFn.backward = null;
+  }
+}
+
+function noGradScope(fn: () => void): void {
+  noGrad(fn);
+}

@@ -1,0 +1,66 @@
+/**
+ * Argument checks shared by every public function. Messages follow one pattern:
+ * "<where>: expected <name> to be <what> but received <value>".
+ */
+import { ArgumentError, describe, ShapeError } from './errors';
+
+export function isInt(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x);
+}
+
+export function checkInt(where: string, name: string, value: unknown, min = -Infinity): number {
+  if (!isInt(value) || value < min) {
+    const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : 'an integer';
+    throw new ArgumentError(`${where}: expected ${name} to be ${what} but received ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkNumber(where: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new ArgumentError(`${where}: expected ${name} to be a finite number but received ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkOneOf<T extends string>(where: string, name: string, value: unknown, options: readonly T[]): T {
+  if (typeof value !== 'string' || !options.includes(value as T)) {
+    throw new ArgumentError(
+      `${where}: expected ${name} to be one of ${options.map((o) => `'${o}'`).join(', ')} but received ${describe(value)}`,
+    );
+  }
+  return value as T;
+}
+
+/** A number or [h, w] pair of integers >= min, as PyTorch's _pair. */
+export function checkPair(where: string, name: string, value: unknown, min: number): [number, number] {
+  const pair = typeof value === 'number' ? [value, value] : value;
+  if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => isInt(v) && v >= min)) {
+    const what = min >= 1 ? 'positive integers' : 'non-negative integers';
+    throw new ArgumentError(`${where}: expected ${name} to be an integer or a pair of ${what} but received ${describe(value)}`);
+  }
+  return [pair[0] as number, pair[1] as number];
+}
+
+export function checkShape(where: string, name: string, shape: unknown): number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => isInt(d) && d >= 0)) {
+    throw new ArgumentError(`${where}: expected ${name} to be an array of non-negative integers but received ${describe(shape)}`);
+  }
+  return shape as number[];
+}
+
+export function shapeString(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export function expectShape(where: string, name: string, actual: readonly number[], expected: readonly number[]): void {
+  if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
+    throw new ShapeError(`${where}: expected ${name} of shape ${shapeString(expected)} but received ${shapeString(actual)}`);
+  }
+}
+
+export function expectNdim(where: string, name: string, actual: readonly number[], ndim: number): void {
+  if (actual.length !== ndim) {
+    throw new ShapeError(`${where}: expected ${name} to have ${ndim} dimensions but received shape ${shapeString(actual)}`);
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * flexconv: adaptive convolutions for Node.js.
+ *
+ *   import { Tensor, ops, nn, optim } from 'flexconv';
+ */
+export { Tensor, type Device, type TensorOptions } from './tensor';
+export { tidy, keep } from './scope';
+export { noGrad, isGradEnabled } from './autograd';
+export { Generator, manualSeed } from './random';
+export * from './errors';
+export * from './system';
+export * as ops from './ops';

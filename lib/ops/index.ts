@@ -1,0 +1,3 @@
+/** Every differentiable op, as `ops.<name>`. */
+export * from './elementwise';
+export * from './matmul';

@@ -1,0 +1,63 @@
+/**
+ * tidy(fn): every tensor created while fn runs is disposed when it returns, except the
+ * tensors it returns (moved to the enclosing scope) and those passed to keep(). Training
+ * loops wrap each step in tidy so memory stays flat without waiting for the GC.
+ */
+import type { Tensor } from './tensor';
+
+const scopes: Set<Tensor>[] = [];
+
+/** Called by the Tensor constructor. */
+export function trackInScope(t: Tensor): void {
+  if (scopes.length) scopes[scopes.length - 1].add(t);
+}
+
+/** Excludes `t` from disposal by the enclosing tidy scopes. Returns t. */
+export function keep<T extends Tensor | null | undefined>(t: T): T {
+  if (t) for (const s of scopes) s.delete(t);
+  return t;
+}
+
+function collect(value: unknown, out: Set<Tensor>, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 4) return;
+  if (isTensor(value)) {
+    out.add(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) collect(v, out, depth + 1);
+  } else if (value instanceof Map) {
+    for (const v of value.values()) collect(v, out, depth + 1);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collect(v, out, depth + 1);
+  }
+}
+
+function isTensor(value: object): value is Tensor {
+  return 'shape' in value && 'buffer' in value && typeof (value as Tensor).dispose === 'function';
+}
+
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    throw new TypeError('tidy: fn must be synchronous (it returned a Promise)');
+  }
+  const returned = new Set<Tensor>();
+  collect(result, returned);
+  const parent = scopes.length ? scopes[scopes.length - 1] : null;
+  for (const t of scope) {
+    if (returned.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+  return result;
+}

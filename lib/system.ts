@@ -1,0 +1,51 @@
+/** Process-wide settings of the native backend: threads, instruction set, memory, CUDA. */
+import { checkInt, checkOneOf } from './check';
+import { native } from './native';
+
+export function getNumThreads(): number {
+  return native().getNumThreads() as number;
+}
+
+/** Threads used by CPU kernels (default: FLEXCONV_NUM_THREADS, else all cores). */
+export function setNumThreads(n: number): void {
+  native().setNumThreads(checkInt('setNumThreads', 'n', n, 1));
+}
+
+export type Isa = 'avx512' | 'avx2' | 'portable';
+
+/** The CPU's best instruction set, and the one kernels use now. */
+export function isa(): { detected: Isa; active: Isa } {
+  return native().isa() as { detected: Isa; active: Isa };
+}
+
+/** Caps the kernels' instruction set (tests use it to cover the AVX2 and portable paths). */
+export function setIsa(cap: Isa): void {
+  native().setIsa(checkOneOf('setIsa', 'cap', cap, ['avx512', 'avx2', 'portable'] as const));
+}
+
+/** Native host memory in use and its high-water mark, in bytes. */
+export function memoryStats(): { allocated: number; peak: number } {
+  return native().memoryStats() as { allocated: number; peak: number };
+}
+
+export function resetPeakMemory(): void {
+  native().resetPeakMemory();
+}
+
+export const cuda = {
+  /** True when the addon was built with CUDA and a device is present. */
+  isAvailable(): boolean {
+    const info = native().cudaInfo() as { compiled: boolean; deviceCount: number };
+    return info.compiled && info.deviceCount > 0;
+  },
+  /** Whether the CUDA backend was compiled into this build at all. */
+  isCompiled(): boolean {
+    return (native().cudaInfo() as { compiled: boolean }).compiled;
+  },
+  deviceCount(): number {
+    return (native().cudaInfo() as { deviceCount: number }).deviceCount;
+  },
+  deviceNames(): string[] {
+    return (native().cudaInfo() as { devices: string[] }).devices;
+  },
+};

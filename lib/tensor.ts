@@ -1,0 +1,346 @@
+/**
+ * Tensor: a float32, contiguous, NCHW-friendly n-d array on the CPU or a CUDA device.
+ *
+ * CPU memory is native (64-byte aligned) and shared with JS without copies: `t.data` is a
+ * Float32Array over it. Memory goes back when the tensor is garbage collected, at once on
+ * `dispose()`, or at the end of a `tidy()` scope. Views made by `reshape` share storage;
+ * the storage is freed when its last live view is disposed.
+ *
+ * Tensors always own contiguous row-major storage with no offset; ops that would produce
+ * strided views (slice, permute) copy instead, which keeps every kernel simple.
+ *
+ * Native code reads two fields of this class directly: `shape` and `buffer` (see
+ * native/binding/args.h). Keep their names.
+ */
+import { checkInt, checkShape, shapeString } from './check';
+import { ArgumentError, AutogradError, DeviceError, describe, ShapeError } from './errors';
+import { native } from './native';
+import { defaultGenerator, Generator } from './random';
+import { trackInScope } from './scope';
+
+export type Device = 'cpu' | 'cuda';
+
+/** Opaque handle to CUDA device memory. */
+export type CudaHandle = object;
+
+/** One allocation, shared by a tensor and its reshaped views. */
+class Storage {
+  refs = 1;
+  constructor(
+    readonly buffer: Float32Array | CudaHandle,
+    readonly device: Device,
+  ) {}
+
+  release(): void {
+    if (--this.refs > 0) return;
+    if (this.device === 'cpu') native().release(this.buffer);
+    else native().cudaRelease(this.buffer);
+  }
+}
+
+/** A node of the autograd graph: how to turn the gradient of an op's output into its inputs'. */
+export interface GradNode {
+  readonly op: string;
+  readonly inputs: readonly (Tensor | null)[];
+  /** null once the graph has been released after backward. */
+  backward: ((gradOutput: Tensor) => (Tensor | null | undefined)[]) | null;
+}
+
+function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function allocate(numel: number, device: Device, zero: boolean): Storage {
+  if (device === 'cpu') return new Storage(native().allocate(numel, zero) as Float32Array, 'cpu');
+  const handle = native().cudaAllocate(numel) as CudaHandle;
+  const storage = new Storage(handle, 'cuda');
+  if (zero) native().cudaUpload(handle, new Float32Array(numel));
+  return storage;
+}
+
+function checkDevice(where: string, device: unknown): Device {
+  if (device !== 'cpu' && device !== 'cuda') {
+    throw new ArgumentError(`${where}: expected device to be 'cpu' or 'cuda' but received ${describe(device)}`);
+  }
+  return device;
+}
+
+export interface TensorOptions {
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+export class Tensor {
+  /** Dimensions, outermost first. Never mutated. */
+  readonly shape: readonly number[];
+  /** Float32Array (CPU) or CUDA handle; read by native code. */
+  buffer: Float32Array | CudaHandle;
+  readonly device: Device;
+  /** True if gradients flow to or through this tensor. */
+  requiresGrad = false;
+  /** Accumulated gradient (leaf tensors with requiresGrad) after backward(). */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, if it was recorded for autograd. */
+  gradFn: GradNode | null = null;
+
+  private storage: Storage;
+  private disposedFlag = false;
+
+  /** Low-level: wraps storage. Use the static creators (Tensor.from, zeros, ...) instead. */
+  protected constructor(storage: Storage, shape: readonly number[]) {
+    this.storage = storage;
+    this.buffer = storage.buffer;
+    this.device = storage.device;
+    this.shape = Object.freeze([...shape]);
+    trackInScope(this);
+  }
+
+  // ---- creation ------------------------------------------------------------------------
+
+  /** Uninitialised tensor (contents are whatever the memory held). */
+  static empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
+    const s = checkShape('Tensor.empty', 'shape', shape);
+    const t = new Tensor(allocate(numelOf(s), checkDevice('Tensor.empty', options.device ?? 'cpu'), false), s);
+    t.requiresGrad = options.requiresGrad ?? false;
+    return t;
+  }
+
+  static zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+    const s = checkShape('Tensor.zeros', 'shape', shape);
+    const t = new Tensor(allocate(numelOf(s), checkDevice('Tensor.zeros', options.device ?? 'cpu'), true), s);
+    t.requiresGrad = options.requiresGrad ?? false;
+    return t;
+  }
+
+  static full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+    if (typeof value !== 'number') {
+      throw new ArgumentError(`Tensor.full: expected value to be a number but received ${describe(value)}`);
+    }
+    return Tensor.fromFunction('Tensor.full', shape, () => value, options);
+  }
+
+  static ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
+    return Tensor.full(shape, 1, options);
+  }
+
+  /**
+   * From values in row-major order. `shape` defaults to [data.length]. The data is copied
+   * (into aligned native memory).
+   */
+  static from(data: Float32Array | ArrayLike<number>, shape?: readonly number[], options: TensorOptions = {}): Tensor {
+    if (data === null || typeof data !== 'object' || typeof (data as ArrayLike<number>).length !== 'number') {
+      throw new ArgumentError(`Tensor.from: expected data to be a Float32Array or an array of numbers but received ${describe(data)}`);
+    }
+    const s = checkShape('Tensor.from', 'shape', shape ?? [data.length]);
+    if (numelOf(s) !== data.length) {
+      throw new ShapeError(
+        `Tensor.from: expected data to have ${numelOf(s)} elements for shape ${shapeString(s)} but received ${data.length}`,
+      );
+    }
+    const device = checkDevice('Tensor.from', options.device ?? 'cpu');
+    const host = new Tensor(allocate(data.length, 'cpu', false), s);
+    (host.buffer as Float32Array).set(data);
+    host.requiresGrad = options.requiresGrad ?? false;
+    if (device === 'cpu') return host;
+    const moved = host.to(device);
+    moved.requiresGrad = host.requiresGrad;
+    host.dispose();
+    return moved;
+  }
+
+  /** Normal(mean, std) samples from `generator` (the seedable global one by default). */
+  static randn(shape: readonly number[], options: TensorOptions & { mean?: number; std?: number; generator?: Generator } = {}): Tensor {
+    const g = options.generator ?? defaultGenerator;
+    const mean = options.mean ?? 0;
+    const std = options.std ?? 1;
+    return Tensor.fromFunction('Tensor.randn', shape, () => mean + std * g.normal(), options);
+  }
+
+  /** Uniform samples in [low, high). */
+  static rand(shape: readonly number[], options: TensorOptions & { low?: number; high?: number; generator?: Generator } = {}): Tensor {
+    const g = options.generator ?? defaultGenerator;
+    const low = options.low ?? 0;
+    const high = options.high ?? 1;
+    return Tensor.fromFunction('Tensor.rand', shape, () => low + (high - low) * g.uniform(), options);
+  }
+
+  /** [start, start+step, ...) up to (not including) end, as a 1-D tensor. */
+  static arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+    if (end === undefined) {
+      end = start;
+      start = 0;
+    }
+    if (![start, end, step].every((v) => typeof v === 'number' && Number.isFinite(v)) || step === 0) {
+      throw new ArgumentError(`Tensor.arange: expected finite start, end and a non-zero step but received ${start}, ${end}, ${step}`);
+    }
+    const n = Math.max(0, Math.ceil((end - start) / step));
+    const s = start;
+    return Tensor.fromFunction('Tensor.arange', [n], (i) => s + i * step, options);
+  }
+
+  private static fromFunction(where: string, shape: readonly number[], f: (i: number) => number, options: TensorOptions): Tensor {
+    const s = checkShape(where, 'shape', shape);
+    const n = numelOf(s);
+    const values = new Float32Array(n);
+    for (let i = 0; i < n; i++) values[i] = f(i);
+    return Tensor.from(values, s, options);
+  }
+
+  // ---- properties ----------------------------------------------------------------------
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+
+  get isDisposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /** Zero-copy Float32Array over the CPU storage. Writes are visible to the tensor. */
+  get data(): Float32Array {
+    this.assertLive('data');
+    if (this.device !== 'cpu') {
+      throw new DeviceError(`Tensor.data: the tensor is on ${this.device}; call .to('cpu') first`);
+    }
+    return this.buffer as Float32Array;
+  }
+
+  /** The values as a plain array, in row-major order (copies; works on any device). */
+  toArray(): number[] {
+    this.assertLive('toArray');
+    if (this.device === 'cpu') return Array.from(this.buffer as Float32Array);
+    const host = new Float32Array(this.numel);
+    native().cudaDownload(this.buffer, host);
+    return Array.from(host);
+  }
+
+  /** The single value of a one-element tensor. */
+  item(): number {
+    if (this.numel !== 1) {
+      throw new ShapeError(`Tensor.item: expected a tensor with one element but received shape ${shapeString(this.shape)}`);
+    }
+    return this.toArray()[0];
+  }
+
+  // ---- views and copies ----------------------------------------------------------------
+
+  /**
+   * Same storage, new shape (one dimension may be -1 and is inferred). Not recorded by
+   * autograd: use ops.reshape for a differentiable reshape.
+   */
+  view(shape: readonly number[]): Tensor {
+    this.assertLive('view');
+    const resolved = resolveShape('Tensor.view', shape, this.numel, this.shape);
+    this.storage.refs++;
+    return new Tensor(this.storage, resolved);
+  }
+
+  /** Alias of view(). */
+  reshape(shape: readonly number[]): Tensor {
+    return this.view(shape);
+  }
+
+  /** A copy with its own storage, on the same device, outside the autograd graph. */
+  clone(): Tensor {
+    this.assertLive('clone');
+    if (this.device === 'cpu') {
+      const t = new Tensor(allocate(this.numel, 'cpu', false), this.shape);
+      (t.buffer as Float32Array).set(this.buffer as Float32Array);
+      return t;
+    }
+    const host = new Float32Array(this.numel);
+    native().cudaDownload(this.buffer, host);
+    const t = new Tensor(allocate(this.numel, 'cuda', false), this.shape);
+    native().cudaUpload(t.buffer, host);
+    return t;
+  }
+
+  /** A copy on `device` (this tensor itself if it is already there). */
+  to(device: Device): Tensor {
+    this.assertLive('to');
+    checkDevice('Tensor.to', device);
+    if (device === this.device) return this;
+    const t = new Tensor(allocate(this.numel, device, false), this.shape);
+    if (device === 'cuda') native().cudaUpload(t.buffer, this.buffer as Float32Array);
+    else native().cudaDownload(this.buffer, t.buffer as Float32Array);
+    return t;
+  }
+
+  /** The same storage, cut from the autograd graph. */
+  detach(): Tensor {
+    this.assertLive('detach');
+    this.storage.refs++;
+    return new Tensor(this.storage, this.shape);
+  }
+
+  /** Frees the storage now (once no other view of it is live). Safe to call twice. */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.gradFn = null;
+    this.storage.release();
+  }
+
+  /** Computes gradients of this tensor with respect to every leaf that requires them. */
+  backward(gradOutput?: Tensor, options: { retainGraph?: boolean } = {}): void {
+    // Loaded here: autograd.ts depends on Tensor.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('./autograd') as typeof import('./autograd')).backward(this, gradOutput, options);
+  }
+
+  /** Sets requiresGrad on a leaf and returns this (PyTorch's requires_grad_()). */
+  requireGrad(flag = true): this {
+    if (this.gradFn !== null && !flag) {
+      throw new AutogradError('requireGrad(false) is only allowed on leaf tensors; use detach()');
+    }
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  toString(): string {
+    const values = this.device === 'cpu' && !this.disposedFlag ? this.toArray().slice(0, 8) : [];
+    const more = this.numel > 8 ? ', ...' : '';
+    return `Tensor(shape=${shapeString(this.shape)}, device=${this.device}${
+      values.length ? `, values=[${values.map((v) => v.toPrecision(4)).join(', ')}${more}]` : ''
+    })`;
+  }
+
+  private assertLive(what: string): void {
+    if (this.disposedFlag) throw new ArgumentError(`Tensor.${what}: the tensor has been disposed`);
+  }
+}
+
+/** Resolves one -1 in `shape` against `numel`. */
+export function resolveShape(where: string, shape: readonly number[], numel: number, from: readonly number[]): number[] {
+  if (!Array.isArray(shape)) {
+    throw new ArgumentError(`${where}: expected shape to be an array of integers but received ${describe(shape)}`);
+  }
+  let inferAt = -1;
+  let known = 1;
+  shape.forEach((d, i) => {
+    if (d === -1 && inferAt < 0) inferAt = i;
+    else {
+      checkInt(where, `shape[${i}]`, d, 0);
+      known *= d;
+    }
+  });
+  const out = [...shape];
+  if (inferAt >= 0) {
+    if (known === 0 || numel % known !== 0) {
+      throw new ShapeError(`${where}: cannot infer -1 in ${shapeString(shape)} for a tensor of shape ${shapeString(from)}`);
+    }
+    out[inferAt] = numel / known;
+  }
+  if (numelOf(out) !== numel) {
+    throw new ShapeError(
+      `${where}: shape ${shapeString(shape)} has ${numelOf(out)} elements but the tensor of shape ${shapeString(from)} has ${numel}`,
+    );
+  }
+  return out;
+}

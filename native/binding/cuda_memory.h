@@ -1,0 +1,30 @@
+// Device memory owned by a JS object (an External with a type tag), freed by GC or by
+// releaseCuda(). Present in every build; without CUDA, allocation throws a DeviceError.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+
+namespace flexconv {
+namespace binding {
+
+class CudaMemory {
+ public:
+  CudaMemory(float* data, std::int64_t floats) : data_(data), floats_(floats) {}
+  ~CudaMemory();
+  float* data() const { return data_; }
+  std::int64_t floats() const { return floats_; }
+  void release();  // frees now; the object then reports 0 floats
+
+ private:
+  float* data_;
+  std::int64_t floats_;
+};
+
+// The CudaMemory behind a JS value, or nullptr if it is not one of ours.
+CudaMemory* unwrap_cuda_memory(const Napi::Value& value);
+
+bool cuda_compiled();
+
+}  // namespace binding
+}  // namespace flexconv

@@ -1,0 +1,206 @@
+#include "core/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/errors.h"
+
+namespace flexconv {
+namespace {
+
+thread_local bool t_in_region = false;
+
+int default_thread_count() {
+  if (const char* env = std::getenv("FLEXCONV_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n >= 1) return n;
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+class Pool {
+ public:
+  Pool() { start(default_thread_count()); }
+  ~Pool() { stop(); }
+
+  int size() const { return size_; }
+
+  void resize(int n) {
+    std::lock_guard<std::mutex> region(region_mutex_);
+    stop();
+    start(n);
+  }
+
+  // Runs job(thread) on threads [0, used); the caller is thread 0.
+  void run(int used, const std::function<void(int)>& job) {
+    std::lock_guard<std::mutex> region(region_mutex_);
+    used = std::min(used, size_);
+    if (used <= 1) {
+      run_inline(job);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &job;
+      used_ = used;
+      pending_.store(used - 1);
+      error_ = nullptr;
+      ++generation_;
+    }
+    wake_.notify_all();
+    std::exception_ptr caller_error;
+    try {
+      run_inline(job);
+    } catch (...) {
+      caller_error = std::current_exception();
+    }
+    // The workers reference `job`, so wait for them even when our part failed.
+    // Spin briefly (the other ranges are usually about as long as ours), then sleep.
+    auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+    while (pending_.load(std::memory_order_acquire) != 0) {
+      if (std::chrono::steady_clock::now() > spin_until) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        done_.wait(lock, [&] { return pending_.load() == 0; });
+        break;
+      }
+      std::this_thread::yield();
+    }
+    job_ = nullptr;
+    if (caller_error) std::rethrow_exception(caller_error);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void run_inline(const std::function<void(int)>& job) {
+    t_in_region = true;
+    try {
+      job(0);
+    } catch (...) {
+      t_in_region = false;
+      throw;
+    }
+    t_in_region = false;
+  }
+
+  void start(int n) {
+    size_ = std::max(1, n);
+    quit_ = false;
+    // New workers must ignore every generation published before they existed.
+    const std::uint64_t current = generation_.load();
+    for (int t = 1; t < size_; ++t) workers_.emplace_back([this, t, current] { worker(t, current); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      quit_ = true;
+      ++generation_;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  void worker(int index, std::uint64_t seen) {
+    t_in_region = true;
+    for (;;) {
+      const std::function<void(int)>* job = nullptr;
+      {
+        // Spin a little before blocking: kernels come in quick succession during training.
+        auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+        while (generation_seen() == seen && std::chrono::steady_clock::now() < spin_until) {
+          std::this_thread::yield();
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (quit_) return;
+        if (index >= used_ || job_ == nullptr) continue;
+        job = job_;
+      }
+      try {
+        (*job)(index);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_all();
+      }
+    }
+  }
+
+  std::uint64_t generation_seen() const { return generation_.load(std::memory_order_acquire); }
+
+  std::mutex region_mutex_;  // one parallel region at a time
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int used_ = 0;
+  int size_ = 1;
+  bool quit_ = false;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::exception_ptr error_;
+};
+
+Pool& pool() {
+  static Pool* instance = new Pool();  // never destroyed: workers may outlive static teardown
+  return *instance;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+
+void set_num_threads(int n) {
+  FLEXCONV_CHECK(n >= 1 && n <= 1024, ErrorCode::InvalidArgument,
+                 "Expected numThreads to be an integer in [1, 1024] but received " + std::to_string(n));
+  FLEXCONV_CHECK(!t_in_region, ErrorCode::InvalidArgument,
+                 "setNumThreads cannot be called from inside a parallel region");
+  pool().resize(n);
+}
+
+bool in_parallel_region() { return t_in_region; }
+
+void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn,
+                  std::int64_t grain) {
+  if (n <= 0) return;
+  grain = std::max<std::int64_t>(grain, 1);
+  std::int64_t chunks = std::min<std::int64_t>(num_threads(), (n + grain - 1) / grain);
+  if (chunks <= 1 || t_in_region) {
+    fn(0, n);
+    return;
+  }
+  pool().run(static_cast<int>(chunks), [&](int t) {
+    std::int64_t begin = n * t / chunks;
+    std::int64_t end = n * (t + 1) / chunks;
+    if (begin < end) fn(begin, end);
+  });
+}
+
+void parallel_tasks(std::int64_t tasks, const std::function<void(std::int64_t, int)>& fn) {
+  if (tasks <= 0) return;
+  if (tasks == 1 || num_threads() == 1 || t_in_region) {
+    for (std::int64_t i = 0; i < tasks; ++i) fn(i, 0);
+    return;
+  }
+  std::atomic<std::int64_t> next{0};
+  int used = static_cast<int>(std::min<std::int64_t>(num_threads(), tasks));
+  pool().run(used, [&](int t) {
+    for (std::int64_t i = next.fetch_add(1); i < tasks; i = next.fetch_add(1)) fn(i, t);
+  });
+}
+
+}  // namespace flexconv

@@ -1,0 +1,82 @@
+// The GEMM core every conv-like op feeds. C = alpha * A * B + beta * C in float32, row-major.
+//
+// Convolutions are implicit GEMMs: instead of materialising an im2col buffer they hand the
+// driver a BSource (or ASource) that packs one block of the virtual matrix at a time, straight
+// from the input tensor. The driver owns blocking, packing buffers, threading and the
+// micro-kernel choice (AVX-512 / AVX2+FMA / portable, picked at run time).
+//
+// Packed layouts (what a source must write):
+//   B block rows [k0, k0+kc) x cols [n0, n0+nc): ceil(nc/nr) panels one after another; panel
+//     p holds, for each k in order, nr consecutive floats = columns n0+p*nr .. n0+p*nr+nr-1.
+//     Columns past nc are written as 0.
+//   A block rows [m0, m0+mc) x cols [k0, k0+kc): ceil(mc/mr) panels; panel p holds, for each
+//     k in order, mr consecutive floats = rows m0+p*mr .. m0+p*mr+mr-1. Rows past mc are 0.
+// Sources are called concurrently from several threads on different blocks: pack() must
+// only read shared state.
+#pragma once
+#include <cstdint>
+
+namespace flexconv {
+namespace gemm {
+
+using std::int64_t;
+
+class ASource {
+ public:
+  virtual ~ASource() = default;
+  virtual void pack(int64_t m0, int64_t mc, int64_t k0, int64_t kc, int mr, float* dst) const = 0;
+};
+
+class BSource {
+ public:
+  virtual ~BSource() = default;
+  virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const = 0;
+};
+
+// A plain row-major matrix as A (M x K). With trans, `data` holds A^T (K x M, row stride ld).
+class MatrixA final : public ASource {
+ public:
+  MatrixA(const float* data, int64_t ld, bool trans) : data_(data), ld_(ld), trans_(trans) {}
+  void pack(int64_t m0, int64_t mc, int64_t k0, int64_t kc, int mr, float* dst) const override;
+
+ private:
+  const float* data_;
+  int64_t ld_;
+  bool trans_;
+};
+
+// A plain row-major matrix as B (K x N). With trans, `data` holds B^T (N x K, row stride ld).
+class MatrixB final : public BSource {
+ public:
+  MatrixB(const float* data, int64_t ld, bool trans) : data_(data), ld_(ld), trans_(trans) {}
+  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override;
+
+ private:
+  const float* data_;
+  int64_t ld_;
+  bool trans_;
+};
+
+// Register-tile size of the micro-kernel in use (depends on the CPU and the ISA cap).
+struct TileShape {
+  int mr;
+  int nr;
+};
+TileShape tile_shape();
+
+// C (M x N, row stride ldc) = alpha * A * B + beta * C. beta == 0 never reads C (it may hold
+// garbage or NaN). Uses the thread pool unless called from inside a parallel region.
+void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B,
+          float beta, float* C, int64_t ldc);
+
+// BLAS-style entry points on plain matrices.
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float* A, int64_t lda, int64_t strideA, const float* B, int64_t ldb,
+                           int64_t strideB, float beta, float* C, int64_t ldc, int64_t strideC,
+                           int64_t batch);
+
+}  // namespace gemm
+}  // namespace flexconv

@@ -1,0 +1,75 @@
+import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, manualSeed, setIsa, isa } from '../lib';
+import { gemmInto } from '../lib/ops/matmul';
+import { referenceGemm } from './reference/gemm';
+import { expectClose } from './helpers';
+
+const sizes = [1, 2, 7, 17, 63, 64, 65, 255, 257];
+
+function check(transA: boolean, transB: boolean, M: number, N: number, K: number, beta: number, batch = 1): void {
+  const a = Tensor.randn(transA ? [batch, K, M] : [batch, M, K]);
+  const b = Tensor.randn(transB ? [batch, N, K] : [batch, K, N]);
+  const c = Tensor.randn([batch, M, N]);
+  const c0 = c.toArray();
+  gemmInto(a, b, c, transA, transB, 0.5, beta);
+  for (let i = 0; i < batch; i++) {
+    const want = referenceGemm(transA, transB, M, N, K, 0.5,
+      a.data.subarray(i * M * K, (i + 1) * M * K), b.data.subarray(i * K * N, (i + 1) * K * N),
+      beta, c0.slice(i * M * N, (i + 1) * M * N));
+    expectClose(c.data.subarray(i * M * N, (i + 1) * M * N), want, 1e-4 * Math.sqrt(K), 1e-4);
+  }
+}
+
+describe('GEMM core against a float64 reference', () => {
+  const threads = getNumThreads();
+  afterAll(() => setNumThreads(threads));
+  beforeEach(() => manualSeed(7));
+
+  for (const t of [1, 2]) {
+    test(`awkward square-ish sizes, every transpose, beta 0 and 0.75, ${t} thread(s)`, () => {
+      setNumThreads(t);
+      for (const s of sizes) {
+        for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+          check(ta, tb, s, s, s, 0);
+          check(ta, tb, s, s, s, 0.75);
+        }
+      }
+    });
+  }
+
+  test('mixed M/N/K', () => {
+    for (const [M, N, K] of [[1, 300, 5], [300, 1, 7], [17, 65, 257], [64, 1000, 3], [130, 9, 600]]) {
+      check(false, false, M, N, K, 0);
+      check(true, true, M, N, K, 1);
+    }
+  });
+
+  test('batched', () => {
+    check(false, true, 33, 20, 70, 0, 3);
+  });
+
+  test('every ISA gives the same answer', () => {
+    const detected = isa().detected;
+    try {
+      for (const cap of ['portable', 'avx2', 'avx512'] as const) {
+        setIsa(cap);
+        check(false, false, 65, 257, 63, 0.5);
+      }
+    } finally {
+      setIsa(detected);
+    }
+  });
+
+  test('beta 0 ignores NaN in C', () => {
+    const a = Tensor.ones([1, 2, 2]), b = Tensor.ones([1, 2, 2]);
+    const c = Tensor.full([1, 2, 2], NaN);
+    gemmInto(a, b, c, false, false, 1, 0);
+    expect(c.toArray()).toEqual([2, 2, 2, 2]);
+  });
+});
+
+describe('matmul errors', () => {
+  test('mismatched inner dimensions name both shapes', () => {
+    expect(() => ops.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(ShapeError);
+    expect(() => ops.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(/inner dimensions differ.*\[2, 3\].*\[4, 5\]/);
+  });
+});

@@ -1,0 +1,22 @@
+/** Shared test utilities: tolerance checks that report where and by how much values differ. */
+export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+  }
+  return worst;
+}
+
+/** Asserts |actual - expected| <= atol + rtol * |expected| everywhere. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-4, rtol = 1e-4): void {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    const tol = atol + rtol * Math.abs(expected[i]);
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= tol)) {
+      throw new Error(`mismatch at index ${i}: got ${actual[i]}, expected ${expected[i]} (|diff| ${d} > tol ${tol})`);
+    }
+  }
+}
