@@ -88,8 +88,19 @@ export class Tensor {
   private storage: Storage;
   private disposedFlag = false;
 
-  /** Low-level: wraps storage. Use the static creators (Tensor.from, zeros, ...) instead. */
-  protected constructor(storage: Storage, shape: readonly number[]) {
+  /**
+   * Low-level. Subclasses (nn.Parameter) pass an existing tensor to share its storage; users
+   * create tensors with the static creators (Tensor.from, zeros, ...).
+   */
+  protected constructor(source: Storage | Tensor, shape: readonly number[]) {
+    let storage: Storage;
+    if (source instanceof Tensor) {
+      source.assertLive('share');
+      storage = source.storage;
+      storage.refs++;
+    } else {
+      storage = source;
+    }
     this.storage = storage;
     this.buffer = storage.buffer;
     this.device = storage.device;
