@@ -11,3 +11,4 @@ export * from './errors';
 export * from './system';
 export * as ops from './ops';
 export * as nn from './nn';
+export * as optim from './optim';
