@@ -12,3 +12,4 @@ export * from './system';
 export * as ops from './ops';
 export * as nn from './nn';
 export * as optim from './optim';
+export * as data from './data';
