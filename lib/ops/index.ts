@@ -1,3 +1,7 @@
 /** Every differentiable op, as `ops.<name>`. */
 export * from './elementwise';
 export * from './matmul';
+export * from './batchnorm';
+export * from './pooling';
+export * from './interpolate';
+export * from './grid_sample';
