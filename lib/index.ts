@@ -10,3 +10,4 @@ export { Generator, manualSeed } from './random';
 export * from './errors';
 export * from './system';
 export * as ops from './ops';
+export * as nn from './nn';
