@@ -5,3 +5,4 @@ export * from './batchnorm';
 export * from './pooling';
 export * from './interpolate';
 export * from './grid_sample';
+export * from './deform_conv';
