@@ -1,3 +1,5 @@
 /** Every differentiable op, as `ops.<name>`. */
 export * from './elementwise';
 export * from './matmul';
+export * from './conv';
+export * from './linear';
