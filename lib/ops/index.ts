@@ -3,3 +3,4 @@ export * from './elementwise';
 export * from './matmul';
 export * from './conv';
 export * from './linear';
+export * from './deform_conv';
