@@ -5,4 +5,6 @@ export * from './batchnorm';
 export * from './pooling';
 export * from './interpolate';
 export * from './grid_sample';
+export * from './conv';
+export * from './linear';
 export * from './deform_conv';
