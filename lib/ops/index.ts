@@ -8,3 +8,4 @@ export * from './grid_sample';
 export * from './conv';
 export * from './linear';
 export * from './deform_conv';
+export * from './dynamic_conv';
