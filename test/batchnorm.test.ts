@@ -1,4 +1,5 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
@@ -132,5 +133,28 @@ describe('batchNorm2d errors', () => {
   test('bad momentum and eps', () => {
     expect(() => ops.batchNorm2d(x, null, null, null, null, { training: true, momentum: 2 })).toThrow(/momentum.*\[0, 1\].*2 of type number/);
     expect(() => ops.batchNorm2d(x, null, null, null, null, { training: true, eps: -1 })).toThrow(ArgumentError);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('batchnorm.test: no CUDA device, GPU tests skipped');
+gpu('batchNorm2d on CUDA', () => {
+  test('training and eval forward, gradients and running statistics match the CPU', () => {
+    manualSeed(9);
+    const x = Tensor.randn([3, 5, 7, 6]), w = Tensor.randn([5]), b = Tensor.randn([5]);
+    for (const training of [true, false]) {
+      const rmCpu = Tensor.randn([5]), rvCpu = Tensor.rand([5], { low: 0.5, high: 2 });
+      const rmGpu = rmCpu.to('cuda'), rvGpu = rvCpu.to('cuda');
+      expectCudaMatchesCpu(
+        (xi, wi, bi) =>
+          xi.device === 'cpu'
+            ? ops.batchNorm2d(xi, rmCpu, rvCpu, wi, bi, { training })
+            : ops.batchNorm2d(xi, rmGpu, rvGpu, wi, bi, { training }),
+        [x, w, b],
+        [true, true, true],
+      );
+      expectClose(rmGpu.toArray(), rmCpu.toArray(), 1e-5, 1e-5);
+      expectClose(rvGpu.toArray(), rvCpu.toArray(), 1e-5, 1e-5);
+    }
   });
 });

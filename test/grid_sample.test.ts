@@ -1,4 +1,5 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
@@ -138,5 +139,20 @@ describe('gridSample errors', () => {
     expect(() => ops.gridSample(x, grid, { mode: 'bicubic' as never })).toThrow(/mode to be one of 'bilinear', 'nearest'/);
     expect(() => ops.gridSample(x, grid, { paddingMode: 'wrap' as never })).toThrow(ArgumentError);
     expect(() => ops.gridSample(x, grid, { alignCorners: 1 as never })).toThrow(/alignCorners/);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('grid_sample.test: no CUDA device, GPU tests skipped');
+gpu('gridSample on CUDA', () => {
+  test('every mode and padding mode, forward and gradients match the CPU', () => {
+    manualSeed(44);
+    const x = Tensor.randn([2, 3, 6, 7]);
+    const grid = randomGrid(2, 5, 4);
+    for (const mode of modes)
+      for (const paddingMode of paddings)
+        for (const alignCorners of [false, true]) {
+          expectCudaMatchesCpu((a, g) => ops.gridSample(a, g, { mode, paddingMode, alignCorners }), [x, grid], [true, true]);
+        }
   });
 });

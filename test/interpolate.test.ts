@@ -1,4 +1,5 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder, int64 } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
@@ -119,5 +120,21 @@ describe('interpolate errors', () => {
   });
   test('wrong ndim', () => {
     expect(() => ops.interpolate(Tensor.zeros([2, 4, 4]), { size: 8 })).toThrow(ShapeError);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('interpolate.test: no CUDA device, GPU tests skipped');
+gpu('interpolate on CUDA', () => {
+  test('every mode, by size and by scale factor, forward and backward match the CPU', () => {
+    manualSeed(34);
+    for (const [shape, [oh, ow]] of sizeCases) {
+      const x = Tensor.randn(shape);
+      expectCudaMatchesCpu((v) => ops.interpolate(v, { size: [oh, ow], mode: 'nearest' }), [x], [true]);
+      for (const alignCorners of [false, true]) {
+        expectCudaMatchesCpu((v) => ops.interpolate(v, { size: [oh, ow], mode: 'bilinear', alignCorners }), [x], [true]);
+      }
+    }
+    expectCudaMatchesCpu((v) => ops.interpolate(v, { scaleFactor: [1.7, 0.6], mode: 'bilinear' }), [Tensor.randn([1, 2, 5, 9])], [true]);
   });
 });

@@ -1,4 +1,5 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
@@ -198,5 +199,23 @@ describe('pooling errors', () => {
     expect(() => ops.maxPool2d(x, { kernelSize: 2, stride: 0 })).toThrow(/stride/);
     expect(() => ops.adaptiveAvgPool2d(x, [0, 2])).toThrow(/outputSize/);
     expect(() => ops.avgPool2d(x, { kernelSize: 2, countIncludePad: 'yes' as never })).toThrow(/countIncludePad/);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('pooling.test: no CUDA device, GPU tests skipped');
+gpu('pooling on CUDA', () => {
+  test('max, average and adaptive pooling forward and backward match the CPU', () => {
+    manualSeed(25);
+    for (const c of cases) {
+      const x = Tensor.randn(c.shape);
+      expectCudaMatchesCpu((v) => ops.maxPool2d(v, maxOptions(c)), [x], [true]);
+      if (!c.dilation) {
+        for (const include of [true, false]) expectCudaMatchesCpu((v) => ops.avgPool2d(v, avgOptions(c, include)), [x], [true]);
+      }
+    }
+    for (const [oh, ow] of [[1, 1], [3, 4], [9, 11]]) {
+      expectCudaMatchesCpu((v) => ops.adaptiveAvgPool2d(v, [oh, ow]), [Tensor.randn([2, 3, 7, 9])], [true]);
+    }
   });
 });
