@@ -1,3 +1,7 @@
 /** Every differentiable op, as `ops.<name>`. */
 export * from './elementwise';
+export * from './activation';
+export * from './reduction';
+export * from './shape';
+export { expand, sumTo } from './broadcast';
 export * from './matmul';
