@@ -10,3 +10,6 @@ export { Generator, manualSeed } from './random';
 export * from './errors';
 export * from './system';
 export * as ops from './ops';
+export * as nn from './nn';
+export * as optim from './optim';
+export * as data from './data';

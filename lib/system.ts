@@ -1,6 +1,7 @@
 /** Process-wide settings of the native backend: threads, instruction set, memory, CUDA. */
 import { checkInt, checkOneOf } from './check';
 import { native } from './native';
+import { tensorBytes } from './tensor';
 
 export function getNumThreads(): number {
   return native().getNumThreads() as number;
@@ -23,9 +24,18 @@ export function setIsa(cap: Isa): void {
   native().setIsa(checkOneOf('setIsa', 'cap', cap, ['avx512', 'avx2', 'portable'] as const));
 }
 
-/** Native host memory in use and its high-water mark, in bytes. */
-export function memoryStats(): { allocated: number; peak: number } {
-  return native().memoryStats() as { allocated: number; peak: number };
+export interface MemoryStats {
+  /** Kernel scratch memory (packing buffers, sampling plans) in use now, in bytes. */
+  allocated: number;
+  /** The most kernel scratch memory in use at once since resetPeakMemory(). */
+  peak: number;
+  /** CPU tensor storage created and not yet disposed, in bytes (see tensorBytes()). */
+  tensorBytes: number;
+}
+
+export function memoryStats(): MemoryStats {
+  const scratch = native().memoryStats() as { allocated: number; peak: number };
+  return { ...scratch, tensorBytes: tensorBytes() };
 }
 
 export function resetPeakMemory(): void {

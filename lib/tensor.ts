@@ -1,8 +1,8 @@
 /**
  * Tensor: a float32, contiguous, NCHW-friendly n-d array on the CPU or a CUDA device.
  *
- * CPU memory is native (64-byte aligned) and shared with JS without copies: `t.data` is a
- * Float32Array over it. Memory goes back when the tensor is garbage collected, at once on
+ * CPU memory is 64-byte aligned and shared between JS and native code without copies:
+ * `t.data` is a Float32Array over it and kernels read the same bytes. Memory goes back when the tensor is garbage collected, at once on
  * `dispose()`, or at the end of a `tidy()` scope. Views made by `reshape` share storage;
  * the storage is freed when its last live view is disposed.
  *
@@ -23,19 +23,47 @@ export type Device = 'cpu' | 'cuda';
 /** Opaque handle to CUDA device memory. */
 export type CudaHandle = object;
 
+let undisposedBytes = 0;
+
+/**
+ * Bytes of CPU tensor storage allocated and not yet disposed. Storage the GC reclaims is not
+ * subtracted, so a loop that disposes (or tidies) everything it creates keeps this flat, and
+ * a leak shows up here at once instead of whenever the GC runs.
+ */
+export function tensorBytes(): number {
+  return undisposedBytes;
+}
+
 /** One allocation, shared by a tensor and its reshaped views. */
 class Storage {
   refs = 1;
   constructor(
     readonly buffer: Float32Array | CudaHandle,
     readonly device: Device,
-  ) {}
+  ) {
+    if (device === 'cpu') undisposedBytes += (buffer as Float32Array).byteLength;
+  }
 
   release(): void {
     if (--this.refs > 0) return;
-    if (this.device === 'cpu') native().release(this.buffer);
-    else native().cudaRelease(this.buffer);
+    if (this.device === 'cpu') {
+      undisposedBytes -= (this.buffer as Float32Array).byteLength;
+      native().release(this.buffer);
+    } else {
+      native().cudaRelease(this.buffer);
+    }
   }
+}
+
+/**
+ * A Float32Array of `numel` floats starting at a 64-byte aligned address, in memory V8 owns
+ * (see native/binding/storage.cc for why not external memory).
+ */
+function allocateHost(numel: number, zero: boolean): Float32Array {
+  const bytes = numel * 4 + 64;
+  const buffer = zero ? new ArrayBuffer(bytes) : Buffer.allocUnsafeSlow(bytes).buffer;
+  const offset = native().alignmentOffset(buffer) as number;
+  return new Float32Array(buffer, offset, numel);
 }
 
 /** A node of the autograd graph: how to turn the gradient of an op's output into its inputs'. */
@@ -53,7 +81,7 @@ function numelOf(shape: readonly number[]): number {
 }
 
 function allocate(numel: number, device: Device, zero: boolean): Storage {
-  if (device === 'cpu') return new Storage(native().allocate(numel, zero) as Float32Array, 'cpu');
+  if (device === 'cpu') return new Storage(allocateHost(numel, zero), 'cpu');
   const handle = native().cudaAllocate(numel) as CudaHandle;
   const storage = new Storage(handle, 'cuda');
   if (zero) native().cudaUpload(handle, new Float32Array(numel));

@@ -5,3 +5,7 @@ export * from './reduction';
 export * from './shape';
 export { expand, sumTo } from './broadcast';
 export * from './matmul';
+export * from './conv';
+export * from './linear';
+export * from './deform_conv';
+export * from './dynamic_conv';

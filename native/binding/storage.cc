@@ -1,112 +1,50 @@
-// CPU tensor storage: 64-byte aligned native memory handed to JS as a Float32Array without
-// copying. Freed either by GC (the ArrayBuffer's finalizer) or at once by release(), which
-// also detaches the ArrayBuffer so JS can never touch freed memory. Finalizers run later
-// than release() (on a later turn of the event loop), so each block has a small control
-// record that says whether release() already freed it.
-#include <cstring>
-#include <mutex>
+// CPU tensor storage helpers. Tensor memory is a V8 ArrayBuffer (allocated in JS, freed by
+// the garbage collector or at once by release()), viewed through a Float32Array that starts
+// at a 64-byte aligned address. V8-owned memory needs no finalizer callbacks, so even a
+// synchronous loop that creates millions of tensors keeps a flat footprint (external
+// ArrayBuffers queue one callback per buffer until the event loop turns).
+//
+// Scratch memory inside kernels comes from core/alloc.h; memoryStats() reports it.
+#include <cstdint>
 #include <string>
-#include <unordered_map>
 
 #include "binding/args.h"
 #include "binding/registry.h"
 #include "core/alloc.h"
 
-namespace {
-
-struct Control {
-  void* data;
-  std::int64_t bytes;
-  bool freed;
-};
-
-std::mutex g_mutex;
-std::unordered_map<void*, Control*>& live_blocks() {
-  static auto* blocks = new std::unordered_map<void*, Control*>();
-  return *blocks;
-}
-
-// V8 does not see external memory by itself; telling it keeps GC pressure honest when
-// tensors are left to the garbage collector instead of being disposed.
-void adjust_external(napi_env env, std::int64_t bytes) {
-  int64_t ignored;
-  napi_adjust_external_memory(env, bytes, &ignored);
-}
-
-void finalize(napi_env env, void*, void* hint) {
-  auto* control = static_cast<Control*>(hint);
-  bool freed_here = false;
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    if (!control->freed) {
-      live_blocks().erase(control->data);
-      flexconv::aligned_free(control->data);
-      freed_here = true;
-    }
-  }
-  if (freed_here) adjust_external(env, -control->bytes);
-  delete control;
-}
-
-}  // namespace
-
 using flexconv::binding::Args;
 
-// allocate(floats, zero) -> Float32Array over fresh aligned native memory.
-FLEXCONV_EXPORT(allocate) {
-  Args args(info, "allocate");
-  std::int64_t floats = args.integer(0, "size");
-  bool zero = args.boolean(1, "zero");
-  if (floats < 0 || floats > (std::int64_t(1) << 40)) {
-    args.fail("expected size to be an integer in [0, 2^40] but received " + std::to_string(floats));
+// alignmentOffset(arrayBuffer) -> bytes to skip so that the data starts 64-byte aligned.
+FLEXCONV_EXPORT(alignmentOffset) {
+  Napi::Value v = info[0];
+  if (!v.IsArrayBuffer()) {
+    Args(info, "alignmentOffset").fail("expected an ArrayBuffer but received " + flexconv::binding::describe_js_value(v));
   }
-  size_t bytes = static_cast<size_t>(floats) * sizeof(float);
-  void* data = flexconv::aligned_malloc(bytes == 0 ? 1 : bytes);
-  if (zero && bytes) std::memset(data, 0, bytes);
-  auto* control = new Control{data, static_cast<std::int64_t>(bytes), false};
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    live_blocks()[data] = control;
-  }
-  adjust_external(info.Env(), static_cast<std::int64_t>(bytes));
-  napi_value buffer;
-  napi_status status = napi_create_external_arraybuffer(info.Env(), data, bytes, finalize, control, &buffer);
-  if (status != napi_ok) {
-    finalize(info.Env(), data, control);
-    throw Napi::Error::New(info.Env(), "allocate: could not create an external ArrayBuffer");
-  }
-  return Napi::Float32Array::New(info.Env(), static_cast<size_t>(floats),
-                                 Napi::ArrayBuffer(info.Env(), buffer), 0);
+  auto address = reinterpret_cast<std::uintptr_t>(v.As<Napi::ArrayBuffer>().Data());
+  std::uintptr_t mis = address % flexconv::kAlignment;
+  return Napi::Number::New(info.Env(), static_cast<double>(mis == 0 ? 0 : flexconv::kAlignment - mis));
 }
 
-// release(Float32Array): frees the memory now if it came from allocate(); no-op otherwise.
+// addressAlignment(typedArray) -> data address modulo 64 (for tests).
+FLEXCONV_EXPORT(addressAlignment) {
+  Args args(info, "addressAlignment");
+  Napi::Float32Array array = args.float_array(0, "array");
+  auto address = reinterpret_cast<std::uintptr_t>(array.Data());
+  return Napi::Number::New(info.Env(), static_cast<double>(address % flexconv::kAlignment));
+}
+
+// release(Float32Array): detaches its ArrayBuffer, which frees the memory now; every view of
+// it then has length 0, so no JS or native code can reach freed memory.
 FLEXCONV_EXPORT(release) {
   Args args(info, "release");
   Napi::Float32Array array = args.float_array(0, "array");
   Napi::ArrayBuffer buffer = array.ArrayBuffer();
-  void* data = buffer.Data();
-  bool ours = false;
-  std::int64_t bytes = 0;
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    auto it = live_blocks().find(data);
-    if (it != live_blocks().end() && array.ByteOffset() == 0) {
-      ours = true;
-      bytes = it->second->bytes;
-      it->second->freed = true;
-      live_blocks().erase(it);
-    }
-  }
-  if (ours) {
-    // Detach first so no JS view can reach the memory, then free it.
-    buffer.Detach();
-    flexconv::aligned_free(data);
-    adjust_external(info.Env(), -bytes);
-  }
-  return Napi::Boolean::New(info.Env(), ours);
+  if (!buffer.IsDetached()) buffer.Detach();
+  return info.Env().Undefined();
 }
 
-// memoryStats() -> { allocated, peak } in bytes of native host memory.
+// memoryStats() -> { allocated, peak }: bytes of kernel scratch memory (core/alloc.h) in use
+// now and at most since resetPeakMemory().
 FLEXCONV_EXPORT(memoryStats) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("allocated", static_cast<double>(flexconv::allocated_bytes()));

@@ -1,0 +1,35 @@
+# CPU-only node-gyp build of the same sources CMakeLists.txt compiles (scripts/gyp-sources.js
+# applies the same globs at build time, so the file lists cannot drift). npm install uses
+# CMake through cmake-js; this file is for toolchains that only have node-gyp:
+#   npx node-gyp rebuild   ->  build/Release/flexconv.node
+# gyp cannot give single files their own flags, so the ISA-specific kernels
+# (*_avx512.cc, *_avx2.cc) are static libraries with the wider instruction sets.
+{
+  "target_defaults": {
+    "include_dirs": ["native", "<!(node -p \"require('node-addon-api').include_dir\")"],
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fPIC"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+    "cflags!": ["-fno-exceptions"]
+  },
+  "targets": [
+    {
+      "target_name": "flexconv",
+      "sources": ["<!@(node scripts/gyp-sources.js common)"],
+      "dependencies": ["flexconv_avx512", "flexconv_avx2"],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "flexconv_avx512",
+      "type": "static_library",
+      "sources": ["<!@(node scripts/gyp-sources.js avx512)"],
+      "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma", "-mavx2"]
+    },
+    {
+      "target_name": "flexconv_avx2",
+      "type": "static_library",
+      "sources": ["<!@(node scripts/gyp-sources.js avx2)"],
+      "cflags_cc": ["-mavx2", "-mfma"]
+    }
+  ]
+}

@@ -1,0 +1,269 @@
+/**
+ * Module: the base class of every layer and model (PyTorch's nn.Module, micrograd-style).
+ *
+ * A layer assigns its pieces as plain attributes and the base class finds them by walking
+ * the object's own attributes in definition order:
+ *   - a `Parameter` is a parameter named after the attribute (`this.weight` -> 'weight');
+ *   - a `Module` is a child (`this.conv` -> 'conv.weight', 'conv.bias', ...);
+ *   - an array of Modules is a list of children named `<attr>.0`, `<attr>.1`, ... (the same
+ *     keys a PyTorch nn.ModuleList attribute gives);
+ *   - buffers (running statistics) are registered with `registerBuffer('running_mean', t)` so
+ *     their keys keep PyTorch's snake_case names; read them back with `buffer('running_mean')`.
+ * Other attributes (numbers, options, plain tensors) are ignored.
+ *
+ * `stateDict()` returns a plain object `Record<string, Tensor>` whose keys are ordered as
+ * PyTorch orders them (each module's parameters, then its buffers, then its children), and
+ * whose values are the live tensors (not copies: clone them to snapshot). `loadStateDict()`
+ * copies values in place, so optimizers holding the parameters stay valid.
+ */
+import { shapeString } from '../check';
+import { ArgumentError, describe, ShapeError } from '../errors';
+import { native } from '../native';
+import { keep } from '../scope';
+import { Device, Tensor } from '../tensor';
+import { Parameter } from './parameter';
+
+export interface LoadStateDictOptions {
+  /** Throw when keys are missing or unexpected (default true). */
+  strict?: boolean;
+}
+
+export interface LoadStateDictResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export abstract class Module {
+  /** Training mode (batch statistics, dropout active); set with train() / eval(). */
+  training = true;
+  private readonly buffers = new Map<string, { tensor: Tensor | null; persistent: boolean }>();
+
+  // Inputs and outputs vary by layer (a tensor, several, a list of feature maps).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  abstract forward(...inputs: any[]): any;
+
+  // ---- registration ---------------------------------------------------------------------
+
+  /**
+   * Registers a buffer: state that is saved in the state dict but not trained (running
+   * statistics). `persistent: false` keeps it out of the state dict. Returns the tensor.
+   */
+  registerBuffer<T extends Tensor | null>(name: string, tensor: T, options: { persistent?: boolean } = {}): T {
+    if (typeof name !== 'string' || name === '' || name.includes('.')) {
+      throw new ArgumentError(`registerBuffer: expected name to be a non-empty string without '.' but received ${describe(name)}`);
+    }
+    if (tensor !== null && !(tensor instanceof Tensor)) {
+      throw new ArgumentError(`registerBuffer: expected tensor to be a Tensor or null but received ${describe(tensor)}`);
+    }
+    this.buffers.set(name, { tensor: keep(tensor), persistent: options.persistent ?? true });
+    return tensor;
+  }
+
+  /** The buffer registered under `name`. */
+  buffer(name: string): Tensor | null {
+    const entry = this.buffers.get(name);
+    if (!entry) throw new ArgumentError(`buffer: ${this.constructor.name} has no buffer named ${describe(name)}`);
+    return entry.tensor;
+  }
+
+  // ---- walking --------------------------------------------------------------------------
+
+  /** Direct children with their names, in definition order. */
+  *namedChildren(): Generator<[string, Module]> {
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Module) yield [key, value];
+      else if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (value[i] instanceof Module) yield [`${key}.${i}`, value[i]];
+      }
+    }
+  }
+
+  *children(): Generator<Module> {
+    for (const [, m] of this.namedChildren()) yield m;
+  }
+
+  /** This module and every descendant, pre-order, each once, with dotted names ('' for this one). */
+  *namedModules(prefix = '', seen = new Set<Module>()): Generator<[string, Module]> {
+    if (seen.has(this)) return;
+    seen.add(this);
+    yield [prefix, this];
+    for (const [name, child] of this.namedChildren()) {
+      yield* child.namedModules(prefix ? `${prefix}.${name}` : name, seen);
+    }
+  }
+
+  *modules(): Generator<Module> {
+    for (const [, m] of this.namedModules()) yield m;
+  }
+
+  /** This module's own parameters (not its children's), in definition order. */
+  *ownParameters(): Generator<[string, Parameter]> {
+    for (const [key, value] of Object.entries(this)) if (value instanceof Parameter) yield [key, value];
+  }
+
+  /** Every parameter with its dotted name, as PyTorch's named_parameters() (shared ones once). */
+  *namedParameters(): Generator<[string, Parameter]> {
+    const seen = new Set<Parameter>();
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [key, p] of m.ownParameters()) {
+        if (seen.has(p)) continue;
+        seen.add(p);
+        yield [prefix ? `${prefix}.${key}` : key, p];
+      }
+    }
+  }
+
+  parameters(): Parameter[] {
+    return Array.from(this.namedParameters(), ([, p]) => p);
+  }
+
+  /** Every buffer with its dotted name (null buffers skipped). */
+  *namedBuffers(): Generator<[string, Tensor]> {
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [key, { tensor }] of m.buffers) if (tensor) yield [prefix ? `${prefix}.${key}` : key, tensor];
+    }
+  }
+
+  /** Number of trainable scalars (or all of them with trainableOnly = false). */
+  numParameters(trainableOnly = true): number {
+    let n = 0;
+    for (const p of this.parameters()) if (!trainableOnly || p.requiresGrad) n += p.numel;
+    return n;
+  }
+
+  // ---- modes and state ------------------------------------------------------------------
+
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Calls fn on every descendant, children before parents (like PyTorch), then returns this. */
+  apply(fn: (m: Module) => void): this {
+    for (const child of this.children()) child.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  /**
+   * Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). The gradient
+   * tensors are disposed, so their memory returns at once; don't keep references to them.
+   */
+  zeroGrad(): void {
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /** Parameters and persistent buffers by PyTorch key, in PyTorch's order; live tensors. */
+  stateDict(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    const seen = new Set<Tensor>();
+    const visit = (m: Module, prefix: string, modulesSeen: Set<Module>): void => {
+      if (modulesSeen.has(m)) return;
+      modulesSeen.add(m);
+      for (const [key, p] of m.ownParameters()) {
+        if (!seen.has(p)) out[prefix + key] = p;
+        seen.add(p);
+      }
+      for (const [key, { tensor, persistent }] of m.buffers) if (tensor && persistent) out[prefix + key] = tensor;
+      for (const [name, child] of m.namedChildren()) visit(child, `${prefix}${name}.`, modulesSeen);
+    };
+    visit(this, '', new Set());
+    return out;
+  }
+
+  /**
+   * Copies `dict`'s tensors into this module's parameters and buffers, in place. Everything is
+   * checked before anything is copied: with strict (default) missing or unexpected keys throw,
+   * and a shape mismatch always throws, naming the key.
+   */
+  loadStateDict(dict: Record<string, Tensor> | Map<string, Tensor>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    if (dict === null || typeof dict !== 'object') {
+      throw new ArgumentError(`loadStateDict: expected dict to be an object or Map of Tensors but received ${describe(dict)}`);
+    }
+    const strict = options.strict ?? true;
+    const source = new Map(dict instanceof Map ? dict : Object.entries(dict));
+    const target = this.stateDict();
+    const missingKeys = Object.keys(target).filter((k) => !source.has(k));
+    const unexpectedKeys = [...source.keys()].filter((k) => !(k in target));
+    if (strict && (missingKeys.length || unexpectedKeys.length)) {
+      const parts = [];
+      if (missingKeys.length) parts.push(`missing keys: ${missingKeys.join(', ')}`);
+      if (unexpectedKeys.length) parts.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+      throw new ArgumentError(`loadStateDict: the state dict does not match ${this.constructor.name}: ${parts.join('; ')}`);
+    }
+    for (const [key, dst] of Object.entries(target)) {
+      const src = source.get(key);
+      if (src === undefined) continue;
+      if (!(src instanceof Tensor)) {
+        throw new ArgumentError(`loadStateDict: expected '${key}' to be a Tensor but received ${describe(src)}`);
+      }
+      // Shapes must agree element for element; a scalar and a one-element vector are
+      // interchangeable (num_batches_tracked is 0-d in PyTorch).
+      const sameShape = src.shape.length === dst.shape.length && src.shape.every((d, i) => d === dst.shape[i]);
+      if (!sameShape && !(src.numel === 1 && dst.numel === 1)) {
+        throw new ShapeError(
+          `loadStateDict: expected '${key}' of shape ${shapeString(dst.shape)} but received ${shapeString(src.shape)}`,
+        );
+      }
+    }
+    for (const [key, dst] of Object.entries(target)) {
+      const src = source.get(key);
+      if (src !== undefined && src !== dst) copyInto(dst, src);
+    }
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Moves parameters and buffers to `device` (new Parameter objects: create the optimizer
+   * after moving the model). Gradients are dropped. Returns this.
+   */
+  to(device: Device): this {
+    if (device !== 'cpu' && device !== 'cuda') {
+      throw new ArgumentError(`Module.to: expected device to be 'cpu' or 'cuda' but received ${describe(device)}`);
+    }
+    for (const m of this.modules()) {
+      for (const [key, p] of m.ownParameters()) {
+        if (p.device === device) continue;
+        const moved = p.to(device);
+        (m as unknown as Record<string, unknown>)[key] = new Parameter(moved, p.requiresGrad);
+        moved.dispose();
+      }
+      for (const [key, entry] of m.buffers) {
+        if (entry.tensor && entry.tensor.device !== device) entry.tensor = keep(entry.tensor.to(device));
+        m.buffers.set(key, entry);
+      }
+    }
+    return this;
+  }
+
+  /** A one-line-per-module summary, indented like PyTorch's repr. */
+  toString(): string {
+    const lines: string[] = [];
+    const visit = (m: Module, name: string, depth: number): void => {
+      const extra = m.extraRepr();
+      lines.push(`${'  '.repeat(depth)}${name ? `(${name}): ` : ''}${m.constructor.name}(${extra})`);
+      for (const [childName, child] of m.namedChildren()) visit(child, childName, depth + 1);
+    };
+    visit(this, '', 0);
+    return lines.join('\n');
+  }
+
+  /** Layer-specific description for toString() (e.g. "3, 16, kernelSize=[3, 3]"). */
+  protected extraRepr(): string {
+    return '';
+  }
+}
+
+/** dst <- src elementwise, across devices, without changing dst's identity. */
+function copyInto(dst: Tensor, src: Tensor): void {
+  const host = src.device === 'cpu' ? src.data : Float32Array.from(src.toArray());
+  if (dst.device === 'cpu') dst.data.set(host);
+  else native().cudaUpload(dst.buffer, host);
+}

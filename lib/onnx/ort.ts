@@ -1,0 +1,162 @@
+/**
+ * Running ONNX models with ONNX Runtime (onnxruntime-node), taking and returning flexconv
+ * Tensors. Used by tests (ORT as an independent oracle) and benchmarks (ORT as the anchor).
+ *
+ *   const out = await runOnnx(builder.toBytes(), { x }, { threads: 1 });   // one-shot
+ *
+ *   const session = await OrtSession.create(bytes, { threads: 2 });         // repeated runs
+ *   const feeds = session.feeds({ x });          // convert once, outside the timed region
+ *   await session.runRaw(feeds);                 // time only ONNX Runtime's run()
+ *   session.release();
+ *
+ * Sessions run sequentially with exactly `threads` intra-op threads (and one inter-op thread),
+ * so comparisons with flexconv at the same thread count are fair.
+ */
+import type * as OrtTypes from 'onnxruntime-node';
+import { OnnxError, describe } from '../errors';
+import { Tensor } from '../tensor';
+
+type Ort = typeof OrtTypes;
+let ortModule: Ort | null = null;
+
+/** Loads onnxruntime-node on first use so that importing flexconv does not pay for it. */
+function ort(): Ort {
+  if (ortModule === null) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      ortModule = require('onnxruntime-node') as Ort;
+    } catch (e) {
+      throw new OnnxError(`onnxruntime-node could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return ortModule;
+}
+
+export interface OrtRunOptions {
+  /** Intra-op threads (default 1, deterministic and comparable with flexconv's thread count). */
+  threads?: number;
+  /** ONNX Runtime graph optimisation level (default 'all'). */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export type OrtFeeds = Record<string, OrtTypes.Tensor>;
+
+function toOrtTensor(name: string, t: Tensor): OrtTypes.Tensor {
+  if (!(t instanceof Tensor)) throw new OnnxError(`runOnnx: expected feed '${name}' to be a Tensor but received ${describe(t)}`);
+  if (t.device !== 'cpu') throw new OnnxError(`runOnnx: feed '${name}' is on ${t.device}; move it to the CPU first`);
+  // A view made with this realm's Float32Array over the same memory (zero-copy): the addon's
+  // arrays may come from another realm (jest's sandbox), which fails ORT's instanceof check.
+  const d = t.data;
+  return new (ort().Tensor)('float32', new Float32Array(d.buffer, d.byteOffset, d.length), [...t.shape]);
+}
+
+/** Copies an ORT output into a new flexconv Tensor (integer and boolean outputs are converted to float). */
+function fromOrtTensor(name: string, t: OrtTypes.Tensor): Tensor {
+  const dims = [...t.dims].map(Number);
+  const data = t.data;
+  if (t.type === 'float32') return Tensor.from(data as Float32Array, dims);
+  if (ArrayBuffer.isView(data)) {
+    const values = Array.from(data as unknown as ArrayLike<number | bigint>, (v) => Number(v));
+    return Tensor.from(values, dims);
+  }
+  throw new OnnxError(`runOnnx: output '${name}' has type ${t.type}, which cannot be converted to a float tensor`);
+}
+
+export class OrtSession {
+  private constructor(private session: OrtTypes.InferenceSession | null) {}
+
+  static async create(bytes: Uint8Array, options: OrtRunOptions = {}): Promise<OrtSession> {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new OnnxError(`OrtSession.create: expected bytes to be a Uint8Array but received ${describe(bytes)}`);
+    }
+    const threads = options.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new OnnxError(`OrtSession.create: expected threads to be a positive integer but received ${describe(threads)}`);
+    }
+    try {
+      const session = await ort().InferenceSession.create(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+        logSeverityLevel: 3,
+      });
+      return new OrtSession(session);
+    } catch (e) {
+      throw new OnnxError(`ONNX Runtime rejected the model: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.live().inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.live().outputNames;
+  }
+
+  /** Wraps flexconv Tensors as ORT tensors (zero-copy over the same memory). */
+  feeds(inputs: Record<string, Tensor>): OrtFeeds {
+    if (inputs === null || typeof inputs !== 'object') {
+      throw new OnnxError(`runOnnx: expected feeds to be an object of Tensors but received ${describe(inputs)}`);
+    }
+    const session = this.live();
+    for (const name of session.inputNames) {
+      if (!(name in inputs)) throw new OnnxError(`runOnnx: missing feed '${name}' (the model's inputs are ${session.inputNames.join(', ')})`);
+    }
+    const out: OrtFeeds = {};
+    for (const [name, t] of Object.entries(inputs)) {
+      if (!session.inputNames.includes(name)) {
+        throw new OnnxError(`runOnnx: the model has no input '${name}' (its inputs are ${session.inputNames.join(', ')})`);
+      }
+      out[name] = toOrtTensor(name, t);
+    }
+    return out;
+  }
+
+  /** One ONNX Runtime run on prepared feeds; returns ORT's own outputs (for timing). */
+  async runRaw(feeds: OrtFeeds): Promise<OrtTypes.InferenceSession.OnnxValueMapType> {
+    try {
+      return await this.live().run(feeds);
+    } catch (e) {
+      throw new OnnxError(`ONNX Runtime run failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Runs the model and returns every output as a new flexconv Tensor. */
+  async run(inputs: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const results = await this.runRaw(this.feeds(inputs));
+    const out: Record<string, Tensor> = {};
+    for (const [name, value] of Object.entries(results)) {
+      out[name] = fromOrtTensor(name, value as OrtTypes.Tensor);
+      (value as OrtTypes.Tensor).dispose?.();
+    }
+    return out;
+  }
+
+  /** Frees the native session. Safe to call twice. */
+  async release(): Promise<void> {
+    const s = this.session;
+    this.session = null;
+    if (s) await s.release();
+  }
+
+  private live(): OrtTypes.InferenceSession {
+    if (this.session === null) throw new OnnxError('OrtSession: the session has been released');
+    return this.session;
+  }
+}
+
+/** Builds a session, runs it once on `feeds`, releases it, and returns the outputs as Tensors. */
+export async function runOnnx(
+  bytes: Uint8Array,
+  feeds: Record<string, Tensor>,
+  options: OrtRunOptions = {},
+): Promise<Record<string, Tensor>> {
+  const session = await OrtSession.create(bytes, options);
+  try {
+    return await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+}

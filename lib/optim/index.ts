@@ -1,0 +1,5 @@
+/** Optimizers and learning-rate schedulers: `optim.SGD`, `optim.AdamW`, `optim.CosineAnnealingLR`, ... */
+export { Optimizer, type GroupOptions, type ParamGroup, type ParamsInput, type OptimizerStateDict } from './optimizer';
+export { SGD, type SGDOptions } from './sgd';
+export { Adam, AdamW, type AdamOptions } from './adam';
+export { LRScheduler, StepLR, CosineAnnealingLR, LinearWarmup, SequentialLR } from './schedulers';

@@ -1,0 +1,63 @@
+/**
+ * Benchmarks: `npm run bench -- <suite> [--json] [--threads N] [--quick]`.
+ *
+ * Every row shows its anchor (ONNX Runtime's kernel, or the plain op replaced) measured in the
+ * same run, and the ratio; times are medians. A suite adds one line to `suites` below and its
+ * own file scripts/bench/<suite>.ts exporting `run(opts): Promise<BenchRow[]>`.
+ */
+import * as os from 'node:os';
+import { isa } from '../lib';
+import { BenchOptions, formatTable, Suite } from './bench/harness';
+
+const suites: Suite[] = [
+  { name: 'gemm', run: async (opts) => (await import('./bench/gemm')).run(opts) },
+];
+
+function usage(): string {
+  return [
+    'usage: npm run bench -- <suite> [--json] [--threads N] [--quick]',
+    `suites: ${suites.map((s) => s.name).join(', ')}`,
+  ].join('\n');
+}
+
+function parseArgs(argv: string[]): { suite: string | undefined; opts: BenchOptions } {
+  const opts: BenchOptions = { json: false, threads: null, quick: false };
+  let suite: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--json') opts.json = true;
+    else if (arg === '--quick') opts.quick = true;
+    else if (arg === '--threads' || arg.startsWith('--threads=')) {
+      const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i];
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`bench: expected --threads to be a positive integer but received ${value}`);
+      opts.threads = [n];
+    } else if (arg.startsWith('--')) throw new Error(`bench: unknown option ${arg}\n${usage()}`);
+    else if (suite === undefined) suite = arg;
+    else throw new Error(`bench: unexpected argument ${arg}\n${usage()}`);
+  }
+  return { suite, opts };
+}
+
+async function main(): Promise<void> {
+  const { suite: name, opts } = parseArgs(process.argv.slice(2));
+  const suite = suites.find((s) => s.name === name);
+  if (!suite) {
+    console.error(name === undefined ? usage() : `bench: unknown suite '${name}'\n${usage()}`);
+    process.exitCode = 1;
+    return;
+  }
+  const started = new Date();
+  const rows = await suite.run(opts);
+  if (opts.json) {
+    console.log(JSON.stringify({ suite: suite.name, date: started.toISOString(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, isa: isa().active, rows }, null, 2));
+    return;
+  }
+  console.log(`# ${suite.name} — ${started.toISOString()} — ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ISA ${isa().active}`);
+  console.log(formatTable(rows));
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,273 @@
+import { ArgumentError, AutogradError, cuda, DeviceError, ShapeError, Tensor, tidy } from '../lib';
+import { Module, ModuleList, Parameter, Sequential } from '../lib/nn';
+import * as ops from '../lib/ops';
+
+// Minimal layers built only from Parameters, buffers and matmul, so these tests exercise the
+// Module machinery alone.
+class FakeLinear extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+  constructor(inF: number, outF: number, bias = true) {
+    super();
+    this.weight = new Parameter(Tensor.randn([inF, outF]));
+    this.bias = bias ? new Parameter(Tensor.zeros([outF])) : null;
+  }
+  forward(x: Tensor): Tensor {
+    return ops.matmul(x, this.weight);
+  }
+}
+
+class FakeNorm extends Module {
+  weight = new Parameter(Tensor.ones([3]));
+  bias = new Parameter(Tensor.zeros([3]));
+  constructor() {
+    super();
+    this.registerBuffer('running_mean', Tensor.zeros([3]));
+    this.registerBuffer('running_var', Tensor.ones([3]));
+    this.registerBuffer('num_batches_tracked', Tensor.zeros([]));
+  }
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+class Block extends Module {
+  conv = new FakeLinear(3, 3);
+  bn = new FakeNorm();
+  forward(x: Tensor): Tensor {
+    return this.bn.forward(this.conv.forward(x));
+  }
+}
+
+class Net extends Module {
+  stem = new Block();
+  layers = new ModuleList<Block>([new Block(), new Block()]);
+  head = new FakeLinear(3, 2, false);
+  scale = new Parameter(Tensor.ones([1]));
+  forward(x: Tensor): Tensor {
+    let y = this.stem.forward(x);
+    for (const b of this.layers) y = b.forward(y);
+    return this.head.forward(y);
+  }
+}
+
+// What PyTorch's named_parameters() / state_dict() give for the same structure (a root
+// module's own parameters come before its children's).
+const blockParams = (p: string) => [`${p}.conv.weight`, `${p}.conv.bias`, `${p}.bn.weight`, `${p}.bn.bias`];
+const expectedParamNames = ['scale', ...blockParams('stem'), ...blockParams('layers.0'), ...blockParams('layers.1'), 'head.weight'];
+const blockState = (p: string) => [
+  ...blockParams(p),
+  `${p}.bn.running_mean`,
+  `${p}.bn.running_var`,
+  `${p}.bn.num_batches_tracked`,
+];
+const expectedStateKeys = ['scale', ...blockState('stem'), ...blockState('layers.0'), ...blockState('layers.1'), 'head.weight'];
+
+describe('Module: discovery and names', () => {
+  test('namedParameters and stateDict keys match PyTorch for a nested model', () => {
+    const net = new Net();
+    expect(Array.from(net.namedParameters(), ([n]) => n)).toEqual(expectedParamNames);
+    expect(Object.keys(net.stateDict())).toEqual(expectedStateKeys);
+    expect(Array.from(net.namedBuffers(), ([n]) => n)).toEqual(
+      ['stem', 'layers.0', 'layers.1'].flatMap((p) => [`${p}.bn.running_mean`, `${p}.bn.running_var`, `${p}.bn.num_batches_tracked`]),
+    );
+    expect(net.parameters().every((p) => p instanceof Parameter)).toBe(true);
+    expect(net.numParameters()).toBe(1 + 3 * (9 + 3 + 3 + 3) + 6);
+  });
+
+  test('namedModules is pre-order with dotted names; children lists direct children', () => {
+    const net = new Net();
+    expect(Array.from(net.namedModules(), ([n]) => n)).toEqual([
+      '', 'stem', 'stem.conv', 'stem.bn', 'layers', 'layers.0', 'layers.0.conv', 'layers.0.bn',
+      'layers.1', 'layers.1.conv', 'layers.1.bn', 'head',
+    ]);
+    expect(Array.from(net.namedChildren(), ([n]) => n)).toEqual(['stem', 'layers', 'head']);
+    expect(Array.from(net.children())[1]).toBe(net.layers);
+  });
+
+  test('a shared parameter or module is listed once; arrays of modules are walked', () => {
+    class Tied extends Module {
+      a = new FakeLinear(2, 2, false);
+      blocks: Module[] = [new FakeLinear(2, 2, false), new FakeLinear(2, 2, false)];
+      b: FakeLinear;
+      constructor() {
+        super();
+        this.b = this.a; // tied weights
+      }
+      forward(x: Tensor): Tensor {
+        return x;
+      }
+    }
+    const m = new Tied();
+    expect(Array.from(m.namedParameters(), ([n]) => n)).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight']);
+    expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight']);
+  });
+
+  test('non-persistent buffers are not in the state dict; buffer() reads them back', () => {
+    class WithBuffers extends Module {
+      constructor() {
+        super();
+        this.registerBuffer('kept', Tensor.ones([2]));
+        this.registerBuffer('scratch', Tensor.zeros([2]), { persistent: false });
+      }
+      forward(x: Tensor): Tensor {
+        return x;
+      }
+    }
+    const m = new WithBuffers();
+    expect(Object.keys(m.stateDict())).toEqual(['kept']);
+    expect(Array.from(m.namedBuffers(), ([n]) => n)).toEqual(['kept', 'scratch']);
+    expect(m.buffer('kept')?.toArray()).toEqual([1, 1]);
+    expect(() => m.buffer('nope')).toThrow(ArgumentError);
+    expect(() => m.registerBuffer('a.b', Tensor.ones([1]))).toThrow(/without '\.'/);
+  });
+
+  test('parameters of a model built inside tidy() survive the scope', () => {
+    const net = tidy(() => {
+      const n = new Net();
+      return n.parameters().length > 0 ? n : null;
+    }) as Net;
+    for (const p of net.parameters()) expect(p.isDisposed).toBe(false);
+    for (const [, b] of net.namedBuffers()) expect(b.isDisposed).toBe(false);
+    expect(net.stem.conv.weight.toArray().length).toBe(9);
+  });
+});
+
+describe('Module: state dict round trip and strict loading', () => {
+  test('values copy in place into another model', () => {
+    const a = new Net();
+    const b = new Net();
+    const bWeight = b.stem.conv.weight;
+    (a.stateDict()['layers.1.bn.running_mean'] as Tensor).data.set([1, 2, 3]);
+    const snapshot = Object.fromEntries(Object.entries(a.stateDict()).map(([k, t]) => [k, t.clone()]));
+    const result = b.loadStateDict(snapshot);
+    expect(result).toEqual({ missingKeys: [], unexpectedKeys: [] });
+    for (const [k, t] of Object.entries(b.stateDict())) expect(t.toArray()).toEqual(a.stateDict()[k].toArray());
+    expect(b.stem.conv.weight).toBe(bWeight); // same Parameter object: optimizers stay valid
+    expect(b.layers.get(1).bn.buffer('running_mean')?.toArray()).toEqual([1, 2, 3]);
+    // A Map works too.
+    const c = new Net();
+    c.loadStateDict(new Map(Object.entries(snapshot)));
+    expect(c.head.weight.toArray()).toEqual(a.head.weight.toArray());
+  });
+
+  test('missing and unexpected keys are named; strict: false reports them', () => {
+    const a = new Net();
+    const dict = { ...a.stateDict() };
+    delete dict['head.weight'];
+    delete dict['stem.bn.running_var'];
+    dict['extra.weight'] = Tensor.ones([1]);
+    const b = new Net();
+    const before = b.stem.conv.weight.toArray();
+    expect(() => b.loadStateDict(dict)).toThrow(ArgumentError);
+    expect(() => b.loadStateDict(dict)).toThrow(
+      'missing keys: stem.bn.running_var, head.weight; unexpected keys: extra.weight',
+    );
+    expect(b.stem.conv.weight.toArray()).toEqual(before); // nothing copied on error
+    const r = b.loadStateDict(dict, { strict: false });
+    expect(r.missingKeys).toEqual(['stem.bn.running_var', 'head.weight']);
+    expect(r.unexpectedKeys).toEqual(['extra.weight']);
+    expect(b.stem.conv.weight.toArray()).toEqual(a.stem.conv.weight.toArray());
+  });
+
+  test('a shape mismatch throws a ShapeError naming the key, even when not strict', () => {
+    const b = new Net();
+    const dict = { ...b.stateDict(), 'stem.conv.weight': Tensor.zeros([3, 4]) };
+    expect(() => b.loadStateDict(dict, { strict: false })).toThrow(ShapeError);
+    expect(() => b.loadStateDict(dict)).toThrow("loadStateDict: expected 'stem.conv.weight' of shape [3, 3] but received [3, 4]");
+    expect(() => b.loadStateDict({ ...b.stateDict(), scale: 3 as unknown as Tensor })).toThrow(/expected 'scale' to be a Tensor/);
+    expect(() => b.loadStateDict(null as unknown as Record<string, Tensor>)).toThrow(ArgumentError);
+  });
+
+  test('a one-element vector loads into a 0-d buffer (num_batches_tracked)', () => {
+    const b = new Net();
+    b.loadStateDict({ ...b.stateDict(), 'stem.bn.num_batches_tracked': Tensor.from([7]) });
+    expect(b.stem.bn.buffer('num_batches_tracked')?.item()).toBe(7);
+  });
+});
+
+describe('Module: modes, gradients, apply, devices', () => {
+  test('train() / eval() propagate to every descendant', () => {
+    const net = new Net();
+    expect(Array.from(net.modules()).every((m) => m.training)).toBe(true);
+    expect(net.eval()).toBe(net);
+    expect(Array.from(net.modules()).every((m) => !m.training)).toBe(true);
+    net.layers.train();
+    expect(net.training).toBe(false);
+    expect(net.layers.get(0).bn.training).toBe(true);
+    net.train();
+    expect(Array.from(net.modules()).every((m) => m.training)).toBe(true);
+  });
+
+  test('zeroGrad drops the gradients that backward accumulated', () => {
+    const net = new Net();
+    const x = Tensor.randn([4, 3]);
+    const y = net.forward(x);
+    y.backward(Tensor.ones(y.shape));
+    expect(net.head.weight.grad?.shape).toEqual([3, 2]);
+    expect(net.stem.conv.weight.grad?.shape).toEqual([3, 3]);
+    const grad = net.head.weight.grad as Tensor;
+    net.zeroGrad();
+    expect(net.parameters().every((p) => p.grad === null)).toBe(true);
+    expect(grad.isDisposed).toBe(true);
+  });
+
+  test('backward twice through the same graph raises AutogradError', () => {
+    const net = new Net();
+    const y = net.forward(Tensor.randn([2, 3]));
+    y.backward(Tensor.ones(y.shape));
+    expect(() => y.backward(Tensor.ones(y.shape))).toThrow(AutogradError);
+  });
+
+  test('apply visits children before parents', () => {
+    const names: string[] = [];
+    const net = new Net();
+    const nameOf = new Map(Array.from(net.namedModules(), ([n, m]) => [m, n]));
+    net.apply((m) => names.push(nameOf.get(m) as string));
+    expect(names).toEqual([
+      'stem.conv', 'stem.bn', 'stem', 'layers.0.conv', 'layers.0.bn', 'layers.0', 'layers.1.conv', 'layers.1.bn',
+      'layers.1', 'layers', 'head', '',
+    ]);
+  });
+
+  test("to('cpu') keeps the tensors; to('cuda') without a device is a DeviceError", () => {
+    const net = new Net();
+    const w = net.head.weight;
+    expect(net.to('cpu')).toBe(net);
+    expect(net.head.weight).toBe(w);
+    expect(() => net.to('gpu' as 'cpu')).toThrow("Module.to: expected device to be 'cpu' or 'cuda' but received \"gpu\" of type string");
+    if (!cuda.isAvailable()) expect(() => new FakeLinear(2, 2).to('cuda')).toThrow(DeviceError);
+  });
+
+  test('toString lists the module tree', () => {
+    expect(new Net().toString().split('\n').slice(0, 3)).toEqual(['Net()', '  (stem): Block()', '    (conv): FakeLinear()']);
+  });
+});
+
+describe('Sequential and ModuleList', () => {
+  test('Sequential chains forward and names children 0, 1, ...', () => {
+    const seq = new Sequential(new FakeLinear(3, 4, false), new FakeLinear(4, 2, false));
+    expect(Object.keys(seq.stateDict())).toEqual(['0.weight', '1.weight']);
+    expect(seq.length).toBe(2);
+    const x = Tensor.randn([5, 3]);
+    const expected = ops.matmul(ops.matmul(x, seq.get(0).weight), seq.get(1).weight);
+    expect(seq.forward(x).toArray()).toEqual(expected.toArray());
+    expect(seq.get(-1)).toBe(seq.get(1));
+  });
+
+  test('more than ten children keep numeric order', () => {
+    const list = new ModuleList(Array.from({ length: 12 }, () => new FakeLinear(1, 1, false)));
+    expect(Object.keys(list.stateDict())).toEqual(Array.from({ length: 12 }, (_, i) => `${i}.weight`));
+    list.push(new FakeLinear(1, 1, false));
+    expect(list.length).toBe(13);
+    expect([...list].length).toBe(13);
+  });
+
+  test('bad input: non-modules, out-of-range indices, ModuleList.forward', () => {
+    const list = new ModuleList();
+    expect(() => list.push(3 as unknown as Module)).toThrow('ModuleList.push: expected a Module but received 3 of type number');
+    expect(() => list.get(0)).toThrow(ArgumentError);
+    expect(() => new Sequential(new FakeLinear(1, 1)).get(1.5)).toThrow(/expected index to be an integer/);
+    expect(() => list.forward()).toThrow(/has no forward/);
+  });
+});

@@ -1,0 +1,70 @@
+/** The addon itself: loading (also in worker_threads), typed errors from C++, threads. */
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { ArgumentError, getNumThreads, setNumThreads, setIsa, ShapeError, Tensor } from '../lib';
+import { native } from '../lib/native';
+
+describe('native addon', () => {
+  test('C++ errors arrive as typed JS errors with a code, never a crash', () => {
+    const a = Tensor.zeros([1, 2, 3]);
+    expect(() => native().gemm(a, a, a, false, false, 1, 0)).toThrow(ShapeError);
+    expect(() => native().gemm(a, 'x', a, false, false, 1, 0)).toThrow(ArgumentError);
+    expect(() => native().gemm(a, { shape: [1, 2, 3], buffer: new Float32Array(2) }, a, false, false, 1, 0)).toThrow(
+      /shape \[1, 2, 3\] \(6 elements\) but its buffer holds 2/,
+    );
+    expect(() => native().gemm(a, { shape: [1, -2, 3], buffer: new Float32Array(6) }, a, false, false, 1, 0)).toThrow(
+      /non-negative integers/,
+    );
+    try {
+      native().gemm(a, a, a, false, false, 1, 0);
+    } catch (e) {
+      expect((e as ShapeError).code).toBe('ERR_SHAPE_MISMATCH');
+    }
+  });
+
+  test('a disposed tensor passed to native code is refused, not read', () => {
+    const a = Tensor.zeros([1, 4, 4]);
+    const b = Tensor.zeros([1, 4, 4]);
+    b.dispose();
+    expect(() => native().gemm(a, b, a, false, false, 1, 0)).toThrow(/was it disposed/);
+  });
+
+  test('thread count and ISA settings validate their arguments', () => {
+    const n = getNumThreads();
+    expect(n).toBeGreaterThanOrEqual(1);
+    expect(() => setNumThreads(0)).toThrow(ArgumentError);
+    expect(() => setNumThreads(1.5)).toThrow(/positive integer/);
+    expect(() => setIsa('sse9' as 'avx2')).toThrow(/one of 'avx512', 'avx2', 'portable'/);
+    setNumThreads(1);
+    expect(getNumThreads()).toBe(1);
+    setNumThreads(n);
+  });
+
+  test('loads and computes inside a worker thread (context-aware addon)', async () => {
+    const root = path.resolve(__dirname, '..');
+    // The worker loads the compiled addon directly and runs a GEMM through it.
+    const addonPath = path.join(root, process.env.FLEXCONV_BUILD_DIR || 'build', 'Release', 'flexconv.node');
+    const worker = new Worker(
+      `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const addon = require(workerData);
+      class ShapeError extends Error {}
+      addon.setErrorClasses({ ERR_SHAPE_MISMATCH: ShapeError });
+      const t = (shape, v) => ({ shape, buffer: new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(v) });
+      const a = t([1, 2, 2], 1), c = t([1, 2, 2], 0);
+      addon.gemm(a, a, c, false, false, 1, 0);
+      let typed = false;
+      try { addon.gemm(a, t([1, 3, 3], 1), c, false, false, 1, 0); } catch (e) { typed = e instanceof ShapeError; }
+      parentPort.postMessage({ values: Array.from(c.buffer), typed });
+      `,
+      { eval: true, workerData: addonPath },
+    );
+    const result = await new Promise<{ values: number[]; typed: boolean }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    expect(result.values).toEqual([2, 2, 2, 2]);
+    expect(result.typed).toBe(true);
+  });
+});
