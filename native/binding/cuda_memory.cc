@@ -16,19 +16,15 @@ namespace {
 // Distinguishes our Externals from any other External a caller might pass.
 const napi_type_tag kCudaMemoryTag = {0x8f3c2a1be4d07c55ULL, 0x1d9e6b0a73c4f215ULL};
 
-[[noreturn]] void no_cuda(const char* what) {
-  throw Error(ErrorCode::Device, std::string(what) +
-                                     ": flexconv was built without CUDA (nvcc was not found at install time, "
-                                     "or FLEXCONV_CUDA=off). Reinstall on a machine with the CUDA toolkit.");
-}
-
 void require_device(const char* what) {
 #ifdef FLEXCONV_WITH_CUDA
   if (cuda::device_count() == 0) {
     throw Error(ErrorCode::Device, std::string(what) + ": no CUDA device is available (cuda.isAvailable() is false)");
   }
 #else
-  no_cuda(what);
+  throw Error(ErrorCode::Device, std::string(what) +
+                                     ": flexconv was built without CUDA (nvcc was not found at install time, "
+                                     "or FLEXCONV_CUDA=off). Reinstall on a machine with the CUDA toolkit.");
 #endif
 }
 
