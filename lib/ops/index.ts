@@ -4,3 +4,4 @@ export * from './matmul';
 export * from './conv';
 export * from './linear';
 export * from './deform_conv';
+export * from './dynamic_conv';
