@@ -2,4 +2,6 @@
 export { Parameter } from './parameter';
 export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './module';
 export { ModuleList, Sequential } from './container';
+export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './conv';
+export { Linear, Identity } from './linear';
 export * as init from './init';

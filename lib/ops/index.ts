@@ -1,5 +1,9 @@
 /** Every differentiable op, as `ops.<name>`. */
 export * from './elementwise';
+export * from './activation';
+export * from './reduction';
+export * from './shape';
+export { expand, sumTo } from './broadcast';
 export * from './matmul';
 export * from './conv';
 export * from './linear';
