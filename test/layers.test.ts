@@ -1,5 +1,5 @@
 import { ArgumentError, manualSeed, ShapeError, Tensor } from '../lib';
-import { Conv2d, ConvTranspose2d, Identity, Linear, Module, Sequential, init } from '../lib/nn';
+import { Conv2d, ConvTranspose2d, Flatten, Identity, LeakyReLU, Linear, Module, ReLU, Sequential, Sigmoid, SiLU, Tanh, init } from '../lib/nn';
 import { expectClose } from './helpers';
 import { convGeom, refConv2d, refConvTranspose2d } from './reference/conv';
 
@@ -147,6 +147,33 @@ describe('layer outputs match the float64 reference', () => {
       expect([name, p.grad?.shape]).toEqual([name, p.shape]);
     }
     expect(Object.keys(net.stateDict())).toEqual(['0.weight', '0.bias', '1.weight', '1.bias']);
+  });
+});
+
+describe('activation and shape layers', () => {
+  const x = Tensor.from([-3, -0.5, 0, 0.25, 2, 7.5], [1, 6, 1, 1]);
+  const xs = x.toArray();
+  test.each([
+    ['ReLU', new ReLU(), (v: number) => Math.max(0, v)],
+    ['LeakyReLU(0.2)', new LeakyReLU(0.2), (v: number) => (v > 0 ? v : 0.2 * v)],
+    ['LeakyReLU default slope', new LeakyReLU(), (v: number) => (v > 0 ? v : 0.01 * v)],
+    ['Sigmoid', new Sigmoid(), (v: number) => 1 / (1 + Math.exp(-v))],
+    ['Tanh', new Tanh(), (v: number) => Math.tanh(v)],
+    ['SiLU', new SiLU(), (v: number) => v / (1 + Math.exp(-v))],
+  ] as [string, Module, (v: number) => number][])('%s matches its closed form', (_name, layer, f) => {
+    const y = layer.forward(x);
+    expect(y.shape).toEqual(x.shape);
+    expectClose(y.data, xs.map(f), 1e-6, 1e-6);
+    expect(Object.keys(layer.stateDict())).toEqual([]);
+  });
+
+  test('Flatten keeps the batch by default; dims are configurable', () => {
+    const t = Tensor.randn([2, 3, 4, 5]);
+    expect(new Flatten().forward(t).shape).toEqual([2, 60]);
+    expect(new Flatten(2).forward(t).shape).toEqual([2, 3, 20]);
+    expect(new Flatten(0, 1).forward(t).shape).toEqual([6, 4, 5]);
+    expect(new Flatten().forward(t).toArray()).toEqual(t.toArray());
+    expect(() => new Flatten(1.5)).toThrow(/expected startDim to be an integer/);
   });
 });
 

@@ -4,4 +4,6 @@ export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './m
 export { ModuleList, Sequential } from './container';
 export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './conv';
 export { Linear, Identity } from './linear';
+export { Flatten } from './flatten';
+export { ReLU, LeakyReLU, Sigmoid, Tanh, SiLU } from './activation';
 export * as init from './init';
