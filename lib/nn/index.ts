@@ -5,3 +5,4 @@ export { ModuleList, Sequential } from './container';
 export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './conv';
 export { Linear, Identity } from './linear';
 export * as init from './init';
+export * from './deform';
