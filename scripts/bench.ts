@@ -13,6 +13,7 @@ const suites: Suite[] = [
   { name: 'gemm', run: async (opts) => (await import('./bench/gemm')).run(opts) },
   { name: 'conv', run: async (opts) => (await import('./bench/conv')).run(opts) },
   { name: 'deform', run: async (opts) => (await import('./bench/deform')).run(opts) },
+  { name: 'dynamic', run: async (opts) => (await import('./bench/dynamic')).run(opts) },
 ];
 
 function usage(): string {
