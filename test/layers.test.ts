@@ -267,6 +267,10 @@ describe('BatchNorm2d', () => {
     expect(() => bn.forward(Tensor.zeros([2, 3, 3, 3]))).toThrow('BatchNorm2d: expected input of shape [N, 2, H, W] (2 channels) but received [2, 3, 3, 3]');
     expect(() => new BatchNorm2d(2, { momentum: 2 })).toThrow(/expected momentum to be a number in \[0, 1\] or null/);
     expect(() => new BatchNorm2d(0)).toThrow(ArgumentError);
+    // One value per channel has no batch variance: an error, and nothing counted.
+    const fresh = new BatchNorm2d(2);
+    expect(() => fresh.forward(Tensor.zeros([1, 2, 1, 1]))).toThrow(ShapeError);
+    expect(fresh.numBatchesTracked).toBe(0);
   });
 });
 
