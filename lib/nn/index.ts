@@ -10,3 +10,4 @@ export { ReLU, LeakyReLU, Sigmoid, Tanh, SiLU } from './activation';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type MaxPool2dOptions, type AvgPool2dOptions } from './pooling';
 export { Upsample, type UpsampleOptions } from './upsample';
 export * as init from './init';
+export * from './deform';
