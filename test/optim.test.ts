@@ -1,4 +1,4 @@
-import { ArgumentError, memoryStats, Tensor } from '../lib';
+import { ArgumentError, getNumThreads, memoryStats, setNumThreads, ShapeError, Tensor } from '../lib';
 import { Parameter } from '../lib/nn';
 import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, SequentialLR, SGD, StepLR } from '../lib/optim';
 import * as ops from '../lib/ops';
@@ -71,7 +71,44 @@ describe('Adam and AdamW match torch.optim', () => {
   });
 });
 
+describe('fused kernels on large tensors (threaded ranges)', () => {
+  const n = 100_003;
+  const start = Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 2);
+  const gs = [0, 1, 2].map((k) => Array.from({ length: n }, (_, i) => Math.cos(i * 0.11 + k) * (1 + (i % 7))));
+
+  function trajectory(make: Make): number[][] {
+    const p = new Parameter(Tensor.from(start));
+    const opt = make([p]);
+    return gs.map((g) => {
+      p.grad = Tensor.from(g);
+      opt.step();
+      return p.toArray();
+    });
+  }
+
+  test.each([1, 2])('match the reference at %i thread(s)', (threads) => {
+    const saved = getNumThreads();
+    setNumThreads(threads);
+    try {
+      const sgd: RefSgd = { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 1e-4 };
+      trajectory((ps) => new SGD(ps, sgd)).forEach((row, i) => expectClose(row, sgdReference(start, gs, sgd)[i], 1e-5, 1e-5));
+      const adam: RefAdam = { lr: 0.01, amsgrad: true, weightDecay: 0.05, decoupled: true };
+      const ref = adamReference(start, gs, adam);
+      trajectory((ps) => new AdamW(ps, adam)).forEach((row, i) => expectClose(row, ref[i], 1e-5, 1e-5));
+    } finally {
+      setNumThreads(saved);
+    }
+  });
+});
+
 describe('Optimizer mechanics', () => {
+  test('a gradient of the wrong size is a ShapeError from the kernel, not a crash', () => {
+    const p = new Parameter(Tensor.from([1, 2, 3]));
+    p.grad = Tensor.from([1, 2]);
+    expect(() => new Adam([p]).step()).toThrow(ShapeError);
+    expect(() => new SGD([p], { lr: 0.1 }).step()).toThrow(/sgdUpdate: expected grad to have 3 elements/);
+  });
+
   test('parameter groups carry their own hyper-parameters; params without grad are skipped', () => {
     const a = new Parameter(Tensor.from([1, 2]));
     const b = new Parameter(Tensor.from([3, 4]));
@@ -92,9 +129,11 @@ describe('Optimizer mechanics', () => {
     for (const p of ps) p.grad = Tensor.randn(p.shape);
     for (const opt of [new SGD(ps, { lr: 0.01, momentum: 0.9 }), new AdamW(ps, { amsgrad: true })]) {
       opt.step();
-      const before = memoryStats().allocated;
+      const before = memoryStats();
       for (let i = 0; i < 20; i++) opt.step();
-      expect(memoryStats().allocated).toBe(before);
+      const after = memoryStats();
+      expect(after.allocated).toBe(before.allocated);
+      expect(after.tensorBytes).toBe(before.tensorBytes);
     }
   });
 

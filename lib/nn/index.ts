@@ -2,4 +2,12 @@
 export { Parameter } from './parameter';
 export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './module';
 export { ModuleList, Sequential } from './container';
+export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './conv';
+export { Linear, Identity } from './linear';
+export { Flatten } from './flatten';
+export { BatchNorm2d, type BatchNorm2dOptions } from './normalization';
+export { ReLU, LeakyReLU, Sigmoid, Tanh, SiLU } from './activation';
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type MaxPool2dOptions, type AvgPool2dOptions } from './pooling';
+export { Upsample, type UpsampleOptions } from './upsample';
 export * as init from './init';
+export * from './deform';

@@ -1,30 +1,243 @@
 /**
- * Elementwise arithmetic. (Scaffold: the helpers autograd needs; the full family with
- * broadcasting and native kernels lives here too.)
+ * Elementwise arithmetic with NumPy broadcasting, and the small in-place helpers other code
+ * needs (fill_, copy_, addInPlace). Kernels: native/cpu/elementwise.cc (CPU, threaded above
+ * a size threshold) and native/cuda/elementwise.cu; formulas: native/math/pointwise.h.
+ *
+ * Gradients of broadcast operands are summed back to each operand's shape (sumTo).
  */
-import { expectShape } from '../check';
-import { DeviceError } from '../errors';
-import { Tensor } from '../tensor';
 import { record } from '../autograd';
+import { checkNumber } from '../check';
+import { ArgumentError, describe, ShapeError } from '../errors';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+import { BINARY_SECOND, sumTo } from './broadcast';
+import { broadcastShapes, checkSameDevice, checkTensor, sameShape } from './validate';
 
-function sameShape(where: string, a: Tensor, b: Tensor): void {
-  expectShape(where, 'b', b.shape, a.shape);
-  if (a.device !== b.device) throw new DeviceError(`${where}: a is on ${a.device} but b is on ${b.device}`);
+/** Native unary op codes (native/math/pointwise.h UnaryOp). */
+export const UnaryCode = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  relu: 4,
+  leakyRelu: 5,
+  sigmoid: 6,
+  tanh: 7,
+  silu: 8,
+  affine: 9,
+  pow: 10,
+  clamp: 11,
+  abs: 12,
+} as const;
+
+const BinaryCode = { add: 0, sub: 1, mul: 2, div: 3 } as const;
+
+/**
+ * y = f(x) for a native unary op; `saves` says which tensor the gradient formula reads
+ * (the input x, the output y, or neither), so only that one is kept alive by the graph.
+ */
+export function unaryOp(
+  name: string,
+  x: Tensor,
+  code: number,
+  saves: 'x' | 'y' | 'none',
+  a = 0,
+  b = 0,
+): Tensor {
+  checkTensor(name, 'x', x);
+  const out = Tensor.empty(x.shape, { device: x.device });
+  native().unary(x, out, code, a, b);
+  const savedX = saves === 'x' ? x : null;
+  return record(name, [x], out, (g) => {
+    const gx = Tensor.empty(x.shape, { device: x.device });
+    native().unaryBackward(g, savedX, saves === 'y' ? out : null, gx, code, a, b);
+    return [gx];
+  });
 }
 
-/** a + b for tensors of the same shape. */
-export function add(a: Tensor, b: Tensor): Tensor {
-  sameShape('add', a, b);
-  const out = Tensor.empty(a.shape);
-  const x = a.data, y = b.data, o = out.data;
-  for (let i = 0; i < o.length; i++) o[i] = x[i] + y[i];
-  return record('add', [a, b], out, (g) => [g, g]);
+function operand(where: string, name: string, v: unknown): Tensor | number {
+  if (typeof v === 'number') return v;
+  return checkTensor(where, name, v);
 }
 
-/** a += b in place (not recorded by autograd). */
+function binaryOp(name: keyof typeof BinaryCode, a: Tensor, b: Tensor): Tensor {
+  checkSameDevice(name, ['a', 'b'], [a, b]);
+  const shape = broadcastShapes(name, ['a', 'b'], a.shape, b.shape);
+  const out = Tensor.empty(shape, { device: a.device });
+  native().binary(a, b, out, BinaryCode[name]);
+  return out;
+}
+
+/** a + b (broadcasting); b may be a number. */
+export function add(a: Tensor, b: Tensor | number): Tensor {
+  checkTensor('add', 'a', a);
+  const bb = operand('add', 'b', b);
+  if (typeof bb === 'number') return affine('add', a, 1, checkNumberOperand('add', bb));
+  const out = binaryOp('add', a, bb);
+  return record('add', [a, bb], out, (g) => [
+    a.requiresGrad ? sumTo(g, a.shape) : null,
+    bb.requiresGrad ? sumTo(g, bb.shape) : null,
+  ]);
+}
+
+/** a - b (broadcasting); b may be a number. */
+export function sub(a: Tensor, b: Tensor | number): Tensor {
+  checkTensor('sub', 'a', a);
+  const bb = operand('sub', 'b', b);
+  if (typeof bb === 'number') return affine('sub', a, 1, -checkNumberOperand('sub', bb));
+  const out = binaryOp('sub', a, bb);
+  return record('sub', [a, bb], out, (g) => [
+    a.requiresGrad ? sumTo(g, a.shape) : null,
+    bb.requiresGrad ? sumTo(neg(g), bb.shape) : null,
+  ]);
+}
+
+/** a * b (broadcasting); b may be a number. */
+export function mul(a: Tensor, b: Tensor | number): Tensor {
+  checkTensor('mul', 'a', a);
+  const bb = operand('mul', 'b', b);
+  if (typeof bb === 'number') return affine('mul', a, checkNumberOperand('mul', bb), 0);
+  const out = binaryOp('mul', a, bb);
+  return record('mul', [a, bb], out, (g) => [
+    a.requiresGrad ? sumTo(mul(g, bb), a.shape) : null,
+    bb.requiresGrad ? sumTo(mul(g, a), bb.shape) : null,
+  ]);
+}
+
+/** a / b (broadcasting); b may be a number. */
+export function div(a: Tensor, b: Tensor | number): Tensor {
+  checkTensor('div', 'a', a);
+  const bb = operand('div', 'b', b);
+  if (typeof bb === 'number') return affine('div', a, 1 / checkNumberOperand('div', bb), 0);
+  const out = binaryOp('div', a, bb);
+  return record('div', [a, bb], out, (g) => {
+    // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(g/b) * out.
+    const ga = div(g, bb);
+    return [a.requiresGrad ? sumTo(ga, a.shape) : null, bb.requiresGrad ? sumTo(neg(mul(ga, out)), bb.shape) : null];
+  });
+}
+
+function checkNumberOperand(where: string, v: number): number {
+  if (Number.isNaN(v)) throw new ArgumentError(`${where}: expected b to be a number but received NaN`);
+  return v;
+}
+
+/** s * x + t, recorded under `name`. */
+function affine(name: string, x: Tensor, s: number, t: number): Tensor {
+  return unaryOp(name, x, UnaryCode.affine, 'none', s, t);
+}
+
+/** s * x for a number s. */
+export function scale(x: Tensor, s: number): Tensor {
+  checkNumber('scale', 's', s);
+  return affine('scale', checkTensor('scale', 'x', x), s, 0);
+}
+
+export function neg(x: Tensor): Tensor {
+  return unaryOp('neg', x, UnaryCode.neg, 'none');
+}
+
+export function exp(x: Tensor): Tensor {
+  return unaryOp('exp', x, UnaryCode.exp, 'y');
+}
+
+/** Natural logarithm (log of a negative number is NaN, of 0 is -Infinity, as in PyTorch). */
+export function log(x: Tensor): Tensor {
+  return unaryOp('log', x, UnaryCode.log, 'x');
+}
+
+export function sqrt(x: Tensor): Tensor {
+  return unaryOp('sqrt', x, UnaryCode.sqrt, 'y');
+}
+
+export function abs(x: Tensor): Tensor {
+  return unaryOp('abs', x, UnaryCode.abs, 'x');
+}
+
+/** x ** p for a number p. */
+export function pow(x: Tensor, p: number): Tensor {
+  checkNumber('pow', 'p', p);
+  return unaryOp('pow', x, UnaryCode.pow, 'x', p);
+}
+
+/** min(max(x, min), max); either bound may be omitted. */
+export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+  const lo = min ?? -Infinity;
+  const hi = max ?? Infinity;
+  if (typeof lo !== 'number' || Number.isNaN(lo)) throw new ArgumentError(`clamp: expected min to be a number but received ${describe(min)}`);
+  if (typeof hi !== 'number' || Number.isNaN(hi)) throw new ArgumentError(`clamp: expected max to be a number but received ${describe(max)}`);
+  if (lo > hi) throw new ArgumentError(`clamp: expected min <= max but received min ${lo} and max ${hi}`);
+  return unaryOp('clamp', x, UnaryCode.clamp, 'x', lo, hi);
+}
+
+// ---- helpers that are not recorded by autograd ------------------------------------------
+
+export function zerosLike(x: Tensor): Tensor {
+  checkTensor('zerosLike', 'x', x);
+  return Tensor.zeros(x.shape, { device: x.device });
+}
+
+export function onesLike(x: Tensor): Tensor {
+  return fullLike(x, 1);
+}
+
+export function fullLike(x: Tensor, value: number): Tensor {
+  checkTensor('fullLike', 'x', x);
+  const out = Tensor.empty(x.shape, { device: x.device });
+  native().fill(out, checkFill('fullLike', value));
+  return out;
+}
+
+function checkFill(where: string, value: unknown): number {
+  if (typeof value !== 'number') throw new ArgumentError(`${where}: expected value to be a number but received ${describe(value)}`);
+  return value;
+}
+
+/** Sets every element of t to value, in place. Returns t. */
+export function fill_(t: Tensor, value: number): Tensor {
+  checkTensor('fill_', 't', t);
+  native().fill(t, checkFill('fill_', value));
+  return t;
+}
+
+/** Copies src into dst in place (src broadcasts to dst's shape). Returns dst. */
+export function copy_(dst: Tensor, src: Tensor): Tensor {
+  checkTensor('copy_', 'dst', dst);
+  checkTensor('copy_', 'src', src);
+  checkSameDevice('copy_', ['dst', 'src'], [dst, src]);
+  const b = broadcastShapes('copy_', ['dst', 'src'], dst.shape, src.shape);
+  if (!sameShape(b, dst.shape)) {
+    throw new ShapeError(`copy_: expected src to broadcast to dst's shape [${dst.shape.join(', ')}] but received [${src.shape.join(', ')}]`);
+  }
+  native().binary(src, src, dst, BINARY_SECOND);
+  return dst;
+}
+
+/**
+ * a += b in place, not recorded by autograd (gradient accumulation, optimizers). b may
+ * broadcast to a's shape; a b with a's element count but another shape is added element by
+ * element (autograd hands over gradients as views of other shapes).
+ */
 export function addInPlace(a: Tensor, b: Tensor): Tensor {
-  sameShape('addInPlace', a, b);
-  const x = a.data, y = b.data;
-  for (let i = 0; i < x.length; i++) x[i] += y[i];
+  checkTensor('addInPlace', 'a', a);
+  checkTensor('addInPlace', 'b', b);
+  checkSameDevice('addInPlace', ['a', 'b'], [a, b]);
+  if (a.numel === b.numel && (sameShape(a.shape, b.shape) || b.numel === 1 || !canBroadcastTo(b.shape, a.shape))) {
+    native().addInPlace(a, b);
+    return a;
+  }
+  if (!canBroadcastTo(b.shape, a.shape)) {
+    throw new ShapeError(`addInPlace: expected b to broadcast to a's shape [${a.shape.join(', ')}] but received [${b.shape.join(', ')}]`);
+  }
+  const wide = Tensor.empty(a.shape, { device: a.device });
+  native().binary(b, b, wide, BINARY_SECOND);
+  native().addInPlace(a, wide);
+  wide.dispose();
   return a;
+}
+
+function canBroadcastTo(from: readonly number[], to: readonly number[]): boolean {
+  if (from.length > to.length) return false;
+  const lead = to.length - from.length;
+  return from.every((d, i) => d === 1 || d === to[i + lead]);
 }

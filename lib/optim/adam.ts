@@ -11,7 +11,7 @@
 import { ArgumentError, describe } from '../errors';
 import { Tensor } from '../tensor';
 import { checkBeta, checkNonNegative, GroupOptions, Optimizer, ParamGroup, ParamState, ParamsInput } from './optimizer';
-import { hostData } from './update';
+import { native } from '../native';
 
 export interface AdamOptions extends GroupOptions {
   betas: [number, number];
@@ -53,33 +53,11 @@ export class Adam extends Optimizer<AdamOptions> {
   }
 
   protected update(param: Tensor, grad: Tensor, group: ParamGroup<AdamOptions>, state: ParamState): void {
-    const { lr, eps, weightDecay, amsgrad, maximize } = group;
-    const [beta1, beta2] = group.betas;
-    const [p, g] = hostData(this.constructor.name, param, grad);
-    const [m] = hostData(this.constructor.name, this.stateTensor(param, state, 'exp_avg'));
-    const [v] = hostData(this.constructor.name, this.stateTensor(param, state, 'exp_avg_sq'));
-    const vMax = amsgrad ? hostData(this.constructor.name, this.stateTensor(param, state, 'max_exp_avg_sq'))[0] : v;
-    const t = state.step;
-    const stepSize = lr / (1 - Math.pow(beta1, t));
-    const invBc2Sqrt = 1 / Math.sqrt(1 - Math.pow(beta2, t));
-    const decay = this.decoupled ? 1 - lr * weightDecay : 1;
-    const l2 = this.decoupled ? 0 : weightDecay;
-    const sign = maximize ? -1 : 1;
-    const a1 = 1 - beta1, a2 = 1 - beta2;
-    for (let i = 0; i < p.length; i++) {
-      const pi = p[i] * decay;
-      const gi = sign * g[i] + l2 * pi;
-      const mi = beta1 * m[i] + a1 * gi;
-      const vi = beta2 * v[i] + a2 * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      let vHat = vi;
-      if (amsgrad) {
-        vHat = vMax[i] > vi ? vMax[i] : vi;
-        vMax[i] = vHat;
-      }
-      p[i] = pi - (stepSize * mi) / (Math.sqrt(vHat) * invBc2Sqrt + eps);
-    }
+    const { lr, eps, weightDecay, amsgrad, maximize, betas } = group;
+    const m = this.stateTensor(param, state, 'exp_avg');
+    const v = this.stateTensor(param, state, 'exp_avg_sq');
+    const vMax = amsgrad ? this.stateTensor(param, state, 'max_exp_avg_sq') : null;
+    native().adamUpdate(param, grad, m, v, vMax, lr, betas[0], betas[1], eps, weightDecay, this.decoupled, maximize, state.step);
   }
 }
 

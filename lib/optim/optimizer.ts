@@ -4,7 +4,9 @@
  * parameter; `step()` calls it for every parameter that has a gradient.
  *
  * Updates run in place on the parameters' memory and allocate nothing after the first step
- * (state tensors are created lazily, once, as in PyTorch).
+ * (state tensors are created lazily, once, as in PyTorch). Each optimizer's update is one fused
+ * native kernel per parameter (native/cpu/optim.cc, native/cuda/optim.cu; math in
+ * native/math/optim.h), threaded and in a single pass over memory.
  */
 import { ArgumentError, describe } from '../errors';
 import { noGrad } from '../autograd';

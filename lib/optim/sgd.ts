@@ -9,7 +9,7 @@
 import { ArgumentError, describe } from '../errors';
 import { Tensor } from '../tensor';
 import { checkNonNegative, GroupOptions, Optimizer, ParamGroup, ParamState, ParamsInput } from './optimizer';
-import { hostData } from './update';
+import { native } from '../native';
 
 export interface SGDOptions extends GroupOptions {
   momentum: number;
@@ -42,20 +42,8 @@ export class SGD extends Optimizer<SGDOptions> {
 
   protected update(param: Tensor, grad: Tensor, group: ParamGroup<SGDOptions>, state: ParamState): void {
     const { lr, momentum, dampening, nesterov, weightDecay, maximize } = group;
-    const [p, g] = hostData('SGD', param, grad);
-    const sign = maximize ? -1 : 1;
-    if (momentum === 0) {
-      for (let i = 0; i < p.length; i++) p[i] -= lr * (sign * g[i] + weightDecay * p[i]);
-      return;
-    }
     const first = state.tensors.momentum_buffer === undefined;
-    const [b] = hostData('SGD', this.stateTensor(param, state, 'momentum_buffer'));
-    const keepD = 1 - dampening;
-    for (let i = 0; i < p.length; i++) {
-      const d = sign * g[i] + weightDecay * p[i];
-      const m = first ? d : momentum * b[i] + keepD * d;
-      b[i] = m;
-      p[i] -= lr * (nesterov ? d + momentum * m : m);
-    }
+    const buf = momentum === 0 ? null : this.stateTensor(param, state, 'momentum_buffer');
+    native().sgdUpdate(param, grad, buf, lr, momentum, dampening, weightDecay, nesterov, maximize, first);
   }
 }

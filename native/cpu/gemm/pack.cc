@@ -1,25 +1,57 @@
 // Packing of plain row-major matrices into the panel layouts described in gemm.h.
 #include <cstring>
 
+#include "core/cpu_features.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/gemm/pack_kernels.h"
 
 namespace flexconv {
 namespace gemm {
 
+namespace detail {
+
+void pack_panel_transposed_portable(const float* src, int64_t ld, int rows, int width, int64_t kc, float* dst) {
+  // Row by row: each source row is read contiguously (the writes stride by `width`, which
+  // stays within a few cache lines of the panel).
+  for (int j = 0; j < rows; ++j) {
+    const float* s = src + j * ld;
+    for (int64_t k = 0; k < kc; ++k) dst[k * width + j] = s[k];
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    for (int j = rows; j < width; ++j) dst[k * width + j] = 0.0f;
+  }
+}
+
+}  // namespace detail
+
+void pack_panel_transposed(const float* src, int64_t ld, int rows, int width, int64_t kc, float* dst) {
+  if (active_isa() != Isa::Portable) {
+    detail::pack_panel_transposed_avx2(src, ld, rows, width, kc, dst);
+  } else {
+    detail::pack_panel_transposed_portable(src, ld, rows, width, kc, dst);
+  }
+}
+
+void pack_panel_rows(const float* src, int64_t ld, int cols, int width, int64_t kc, float* dst) {
+  if (cols == width) {
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * width, src + k * ld, sizeof(float) * width);
+    return;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    float* out = dst + k * width;
+    std::memcpy(out, src + k * ld, sizeof(float) * cols);
+    for (int j = cols; j < width; ++j) out[j] = 0.0f;
+  }
+}
+
 void MatrixA::pack(int64_t m0, int64_t mc, int64_t k0, int64_t kc, int mr, float* dst) const {
   for (int64_t p = 0; p < mc; p += mr) {
-    int rows = static_cast<int>(mc - p < mr ? mc - p : mr);
-    for (int64_t k = 0; k < kc; ++k) {
-      float* out = dst + k * mr;
-      if (trans_) {
-        // A^T is stored: rows of A are columns of data, so one k is contiguous over m.
-        const float* src = data_ + (k0 + k) * ld_ + (m0 + p);
-        std::memcpy(out, src, sizeof(float) * rows);
-      } else {
-        const float* src = data_ + (m0 + p) * ld_ + (k0 + k);
-        for (int i = 0; i < rows; ++i) out[i] = src[i * ld_];
-      }
-      for (int i = rows; i < mr; ++i) out[i] = 0.0f;
+    const int rows = static_cast<int>(mc - p < mr ? mc - p : mr);
+    if (trans_) {
+      // A^T is stored: one k of the panel is contiguous over m.
+      pack_panel_rows(data_ + k0 * ld_ + (m0 + p), ld_, rows, mr, kc, dst);
+    } else {
+      pack_panel_transposed(data_ + (m0 + p) * ld_ + k0, ld_, rows, mr, kc, dst);
     }
     dst += kc * mr;
   }
@@ -27,17 +59,12 @@ void MatrixA::pack(int64_t m0, int64_t mc, int64_t k0, int64_t kc, int mr, float
 
 void MatrixB::pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const {
   for (int64_t p = 0; p < nc; p += nr) {
-    int cols = static_cast<int>(nc - p < nr ? nc - p : nr);
-    for (int64_t k = 0; k < kc; ++k) {
-      float* out = dst + k * nr;
-      if (trans_) {
-        const float* src = data_ + (n0 + p) * ld_ + (k0 + k);
-        for (int j = 0; j < cols; ++j) out[j] = src[j * ld_];
-      } else {
-        const float* src = data_ + (k0 + k) * ld_ + (n0 + p);
-        std::memcpy(out, src, sizeof(float) * cols);
-      }
-      for (int j = cols; j < nr; ++j) out[j] = 0.0f;
+    const int cols = static_cast<int>(nc - p < nr ? nc - p : nr);
+    if (trans_) {
+      // B^T is stored: the panel's columns are rows of the data.
+      pack_panel_transposed(data_ + (n0 + p) * ld_ + k0, ld_, cols, nr, kc, dst);
+    } else {
+      pack_panel_rows(data_ + k0 * ld_ + (n0 + p), ld_, cols, nr, kc, dst);
     }
     dst += kc * nr;
   }

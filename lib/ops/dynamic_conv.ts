@@ -1,0 +1,104 @@
+/**
+ * Dynamic convolution (CondConv / DY-Conv): each sample b is convolved with its own kernel,
+ * the attention-weighted mixture of K expert kernels:
+ *
+ *   out[b] = conv2d(input[b], sum_k attention[b, k] * experts[k], sum_k attention[b, k] * expertBias[k])
+ *
+ * One native call covers the whole batch (the kernels are mixed by one GEMM, each sample runs
+ * as an implicit GEMM), and one native call computes every gradient the graph needs.
+ */
+import { record } from '../autograd';
+import { checkInt, checkPair, shapeString } from '../check';
+import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+
+type Pair = number | [number, number];
+
+export interface DynamicConv2dOptions {
+  /** Per-expert bias [K, outChannels], mixed by the same attention. */
+  expertBias?: Tensor | null;
+  stride?: Pair;
+  padding?: Pair;
+  dilation?: Pair;
+  groups?: number;
+}
+
+const where = 'dynamicConv2d';
+
+function checkTensor(name: string, t: unknown, ndim: number, layout: string): Tensor {
+  if (!(t instanceof Tensor)) {
+    throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(t)}`);
+  }
+  if (t.ndim !== ndim) {
+    throw new ShapeError(`${where}: expected ${name} to be a ${ndim}-D tensor ${layout} but received shape ${shapeString(t.shape)}`);
+  }
+  return t;
+}
+
+function sameDevice(input: Tensor, name: string, t: Tensor): void {
+  if (t.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but ${name} is on ${t.device}`);
+}
+
+/**
+ * input [B, C, H, W], experts [K, O, C / groups, kh, kw], attention [B, K] (usually a softmax
+ * over K per sample), options.expertBias [K, O]. Returns [B, O, OH, OW] with PyTorch's
+ * conv2d output size.
+ */
+export function dynamicConv2d(input: Tensor, experts: Tensor, attention: Tensor, options: DynamicConv2dOptions = {}): Tensor {
+  checkTensor('input', input, 4, '[B, C, H, W]');
+  checkTensor('experts', experts, 5, '[K, outChannels, inChannels / groups, kH, kW]');
+  checkTensor('attention', attention, 2, '[B, K]');
+  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
+    throw new ArgumentError(`${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`);
+  }
+  sameDevice(input, 'experts', experts);
+  sameDevice(input, 'attention', attention);
+  const [B, C, H, W] = input.shape;
+  const [K, O, Cg, kh, kw] = experts.shape;
+  const groups = checkInt(where, 'groups', options.groups ?? 1, 1);
+  const stride = checkPair(where, 'stride', options.stride ?? 1, 1);
+  const padding = checkPair(where, 'padding', options.padding ?? 0, 0);
+  const dilation = checkPair(where, 'dilation', options.dilation ?? 1, 1);
+  if (K < 1) throw new ShapeError(`${where}: expected experts to hold at least one expert but received shape ${shapeString(experts.shape)}`);
+  if (attention.shape[0] !== B || attention.shape[1] !== K) {
+    throw new ShapeError(
+      `${where}: expected attention of shape ${shapeString([B, K])} (batch of input ${shapeString(input.shape)}, experts of ${shapeString(experts.shape)}) but received ${shapeString(attention.shape)}`,
+    );
+  }
+  if (C % groups !== 0) {
+    throw new ShapeError(`${where}: expected groups (${groups}) to divide the input channels but received ${C} input channels (input shape ${shapeString(input.shape)})`);
+  }
+  if (O % groups !== 0) {
+    throw new ShapeError(`${where}: expected groups (${groups}) to divide the output channels but received ${O} output channels (experts shape ${shapeString(experts.shape)})`);
+  }
+  if (Cg * groups !== C) {
+    throw new ShapeError(
+      `${where}: expected input to have ${Cg * groups} channels (experts ${shapeString(experts.shape)} with groups ${groups}) but received ${C} channels (input shape ${shapeString(input.shape)})`,
+    );
+  }
+  let expertBias: Tensor | null = null;
+  if (options.expertBias !== undefined && options.expertBias !== null) {
+    expertBias = checkTensor('expertBias', options.expertBias, 2, '[K, outChannels]');
+    if (expertBias.shape[0] !== K || expertBias.shape[1] !== O) {
+      throw new ShapeError(`${where}: expected expertBias of shape ${shapeString([K, O])} (one bias per expert and output channel) but received ${shapeString(expertBias.shape)}`);
+    }
+    sameDevice(input, 'expertBias', expertBias);
+  }
+  const OH = Math.floor((H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0]) + 1;
+  const OW = Math.floor((W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) / stride[1]) + 1;
+  if (OH < 1 || OW < 1 || kh < 1 || kw < 1) {
+    throw new ShapeError(
+      `${where}: the kernel ${kh}x${kw} (dilation ${shapeString(dilation)}) is larger than the padded input ${H + 2 * padding[0]}x${W + 2 * padding[1]} (input ${H}x${W}, padding ${shapeString(padding)})`,
+    );
+  }
+  const params = [stride, padding, dilation, groups] as const;
+  const out = Tensor.empty([B, O, OH, OW], { device: input.device });
+  native().dynamicConv2d(input, experts, attention, expertBias, out, ...params);
+  return record(where, [input, experts, attention, expertBias], out, (g) => {
+    const want = (t: Tensor | null) => (t?.requiresGrad ? Tensor.empty(t.shape, { device: g.device }) : null);
+    const grads = [want(input), want(experts), want(attention), want(expertBias)];
+    native().dynamicConv2dBackward(g, input, experts, attention, expertBias, ...grads, ...params);
+    return grads;
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * Fully connected layer: y = input @ weight^T + bias, weight [out, in] (PyTorch layout),
+ * input [..., in] (any number of leading dimensions). Runs on the GEMM core.
+ */
+import { record } from '../autograd';
+import { shapeString } from '../check';
+import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+import { channelSums } from './conv';
+import { gemmInto } from './matmul';
+
+export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  const where = 'linear';
+  for (const [name, t] of [['input', input], ['weight', weight]] as const) {
+    if (!(t instanceof Tensor)) throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(t)}`);
+  }
+  if (weight.ndim !== 2) {
+    throw new ShapeError(`${where}: expected weight to be a 2-D tensor [outFeatures, inFeatures] but received shape ${shapeString(weight.shape)}`);
+  }
+  if (input.ndim < 1) throw new ShapeError(`${where}: expected input to have at least 1 dimension but received shape []`);
+  const [outF, inF] = weight.shape;
+  const last = input.shape[input.ndim - 1];
+  if (last !== inF) {
+    throw new ShapeError(
+      `${where}: expected input with ${inF} features in its last dimension (weight ${shapeString(weight.shape)}) but received ${last} (input shape ${shapeString(input.shape)})`,
+    );
+  }
+  if (weight.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
+  let b: Tensor | null = null;
+  if (bias !== undefined && bias !== null) {
+    if (!(bias instanceof Tensor)) throw new ArgumentError(`${where}: expected bias to be a Tensor or null but received ${describe(bias)}`);
+    if (bias.ndim !== 1 || bias.shape[0] !== outF) {
+      throw new ShapeError(`${where}: expected bias of shape [${outF}] but received ${shapeString(bias.shape)}`);
+    }
+    if (bias.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but bias is on ${bias.device}`);
+    b = bias;
+  }
+  const rows = input.numel / Math.max(inF, 1);
+  const outShape = [...input.shape.slice(0, -1), outF];
+  const out = Tensor.empty(outShape, { device: input.device });
+  const x3 = input.view([1, rows, inF]), w3 = weight.view([1, outF, inF]), o3 = out.view([1, rows, outF]);
+  gemmInto(x3, w3, o3, false, true);
+  if (b) {
+    const o2 = out.view([rows, outF]);
+    native().addChannelBias(o2, b);
+    o2.dispose();
+  }
+  x3.dispose(); w3.dispose(); o3.dispose();
+  return record('linear', [input, weight, b], out, (g) => {
+    const g3 = g.view([1, rows, outF]);
+    let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
+    if (input.requiresGrad) {
+      gx = Tensor.empty(input.shape, { device: g.device });
+      const gx3 = gx.view([1, rows, inF]), w = weight.view([1, outF, inF]);
+      gemmInto(g3, w, gx3, false, false);
+      gx3.dispose(); w.dispose();
+    }
+    if (weight.requiresGrad) {
+      gw = Tensor.empty(weight.shape, { device: g.device });
+      const gw3 = gw.view([1, outF, inF]), x = input.view([1, rows, inF]);
+      gemmInto(g3, x, gw3, true, false);
+      gw3.dispose(); x.dispose();
+    }
+    if (b?.requiresGrad) {
+      const g2 = g.view([rows, outF]);
+      gb = channelSums(g2);
+      g2.dispose();
+    }
+    g3.dispose();
+    return [gx, gw, gb];
+  });
+}

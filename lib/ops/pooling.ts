@@ -1,0 +1,149 @@
+/**
+ * 2-D pooling with PyTorch's semantics: max_pool2d (argmax indices saved natively for the
+ * backward), avg_pool2d (ceil_mode, count_include_pad) and adaptive_avg_pool2d (PyTorch's
+ * floor/ceil window bounds, with a global-average fast path for a 1x1 output).
+ */
+import { record } from '../autograd';
+import { checkPair, shapeString } from '../check';
+import { ArgumentError, describe, ShapeError } from '../errors';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+
+export interface MaxPool2dOptions {
+  kernelSize: number | [number, number];
+  /** Defaults to kernelSize. */
+  stride?: number | [number, number] | null;
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+  ceilMode?: boolean;
+}
+
+export interface AvgPool2dOptions {
+  kernelSize: number | [number, number];
+  /** Defaults to kernelSize. */
+  stride?: number | [number, number] | null;
+  padding?: number | [number, number];
+  ceilMode?: boolean;
+  /** Divide by the full window including padding (default true, as PyTorch). */
+  countIncludePad?: boolean;
+}
+
+/** PyTorch's pooling_output_shape (see native/math/pooling.h). */
+export function poolOutputSize(inSize: number, kernel: number, stride: number, pad: number, dilation: number, ceilMode: boolean): number {
+  const span = inSize + 2 * pad - dilation * (kernel - 1) - 1 + (ceilMode ? stride - 1 : 0);
+  let out = Math.floor(span / stride) + 1;
+  if (ceilMode && (out - 1) * stride >= inSize + pad) out--;
+  return out;
+}
+
+function checkInput(where: string, x: unknown): Tensor {
+  if (!(x instanceof Tensor)) throw new ArgumentError(`${where}: expected x to be a Tensor but received ${describe(x)}`);
+  if (x.ndim !== 4) {
+    throw new ShapeError(`${where}: expected x to have 4 dimensions [N, C, H, W] but received shape ${shapeString(x.shape)}`);
+  }
+  return x;
+}
+
+function checkBool(where: string, name: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new ArgumentError(`${where}: expected ${name} to be a boolean but received ${describe(v)}`);
+  return v;
+}
+
+interface PoolGeometry {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  ceilMode: boolean;
+  outShape: number[];
+}
+
+function poolGeometry(where: string, x: Tensor, o: MaxPool2dOptions | AvgPool2dOptions, dilationAllowed: boolean): PoolGeometry {
+  if (o === null || typeof o !== 'object') {
+    throw new ArgumentError(`${where}: expected options to be an object with kernelSize but received ${describe(o)}`);
+  }
+  const kernel = checkPair(where, 'kernelSize', o.kernelSize, 1);
+  const stride = o.stride === undefined || o.stride === null ? kernel : checkPair(where, 'stride', o.stride, 1);
+  const padding = checkPair(where, 'padding', o.padding ?? 0, 0);
+  const dilation = dilationAllowed ? checkPair(where, 'dilation', (o as MaxPool2dOptions).dilation ?? 1, 1) : ([1, 1] as [number, number]);
+  const ceilMode = checkBool(where, 'ceilMode', o.ceilMode, false);
+  for (const i of [0, 1]) {
+    if (padding[i] * 2 > kernel[i]) {
+      throw new ArgumentError(
+        `${where}: expected padding to be at most half of kernelSize but received padding ${shapeString(padding)} for kernelSize ${shapeString(kernel)}`,
+      );
+    }
+  }
+  const [n, c, h, w] = x.shape;
+  const oh = poolOutputSize(h, kernel[0], stride[0], padding[0], dilation[0], ceilMode);
+  const ow = poolOutputSize(w, kernel[1], stride[1], padding[1], dilation[1], ceilMode);
+  if (oh < 1 || ow < 1) {
+    throw new ShapeError(
+      `${where}: expected the kernel (size ${shapeString(kernel)}, dilation ${shapeString(dilation)}) to fit the padded input, but input ${shapeString(x.shape)} with padding ${shapeString(padding)} gives output size ${oh}x${ow}`,
+    );
+  }
+  return { kernel, stride, padding, dilation, ceilMode, outShape: [n, c, oh, ow] };
+}
+
+/** F.max_pool2d. */
+export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
+  const where = 'maxPool2d';
+  checkInput(where, x);
+  const g = poolGeometry(where, x, options, true);
+  const y = Tensor.empty(g.outShape, { device: x.device });
+  // int32 argmax per output, stored in a float32 tensor's bits (never read as floats).
+  const indices = Tensor.empty(g.outShape, { device: x.device });
+  native().maxPool2dForward(x, y, indices, g.kernel, g.stride, g.padding, g.dilation, g.ceilMode);
+  return record('maxPool2d', [x], y, (gy) => {
+    const gx = Tensor.empty(x.shape, { device: x.device });
+    native().maxPool2dBackward(gy, indices, gx);
+    return [gx];
+  });
+}
+
+/** F.avg_pool2d. */
+export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
+  const where = 'avgPool2d';
+  checkInput(where, x);
+  const g = poolGeometry(where, x, options, false);
+  const includePad = checkBool(where, 'countIncludePad', options.countIncludePad, true);
+  const y = Tensor.empty(g.outShape, { device: x.device });
+  native().avgPool2dForward(x, y, g.kernel, g.stride, g.padding, g.ceilMode, includePad);
+  return record('avgPool2d', [x], y, (gy) => {
+    const gx = Tensor.empty(x.shape, { device: x.device });
+    native().avgPool2dBackward(gy, gx, g.kernel, g.stride, g.padding, g.ceilMode, includePad);
+    return [gx];
+  });
+}
+
+/**
+ * F.adaptive_avg_pool2d: outputSize is a number or [h, w]; null in the pair keeps that
+ * input dimension.
+ */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number | null, number | null]): Tensor {
+  const where = 'adaptiveAvgPool2d';
+  checkInput(where, x);
+  const [n, c, h, w] = x.shape;
+  const pair = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
+  if (!Array.isArray(pair) || pair.length !== 2) {
+    throw new ArgumentError(`${where}: expected outputSize to be a positive integer or a pair [h, w] but received ${describe(outputSize)}`);
+  }
+  const resolved = pair.map((v, i) => (v === null ? [h, w][i] : v));
+  const [oh, ow] = checkPair(where, 'outputSize', resolved, 1);
+  if (h < 1 || w < 1) {
+    throw new ShapeError(`${where}: expected x to have non-empty planes but received shape ${shapeString(x.shape)}`);
+  }
+  const y = Tensor.empty([n, c, oh, ow], { device: x.device });
+  native().adaptiveAvgPool2dForward(x, y);
+  return record('adaptiveAvgPool2d', [x], y, (gy) => {
+    const gx = Tensor.empty(x.shape, { device: x.device });
+    native().adaptiveAvgPool2dBackward(gy, gx);
+    return [gx];
+  });
+}
+
+/** Global average pooling: [N, C, H, W] -> [N, C, 1, 1] (adaptiveAvgPool2d(x, 1)). */
+export function globalAvgPool2d(x: Tensor): Tensor {
+  return adaptiveAvgPool2d(x, 1);
+}

@@ -1,0 +1,74 @@
+/**
+ * Argument checks shared by the pointwise op files (elementwise, reduction, shape, softmax,
+ * loss, dropout). Messages follow lib/check.ts: "<fn>: expected <name> to be <what> but received <value>".
+ */
+import { isInt, shapeString } from '../check';
+import { ArgumentError, describe, DeviceError, ShapeError } from '../errors';
+import { Tensor } from '../tensor';
+
+export function checkTensor(where: string, name: string, x: unknown): Tensor {
+  if (!(x instanceof Tensor)) {
+    throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(x)}`);
+  }
+  if (x.isDisposed) throw new ArgumentError(`${where}: ${name} has been disposed`);
+  return x;
+}
+
+export function checkSameDevice(where: string, names: readonly string[], tensors: readonly Tensor[]): void {
+  for (let i = 1; i < tensors.length; i++) {
+    if (tensors[i].device !== tensors[0].device) {
+      throw new DeviceError(`${where}: ${names[0]} is on ${tensors[0].device} but ${names[i]} is on ${tensors[i].device}`);
+    }
+  }
+}
+
+/** A dimension index in [-ndim, ndim) normalised to [0, ndim). */
+export function normalizeDim(where: string, name: string, dim: unknown, ndim: number): number {
+  if (!isInt(dim) || dim < -ndim || dim >= ndim) {
+    const range = ndim === 0 ? 'no valid dimension (the tensor is 0-d)' : `an integer in [${-ndim}, ${ndim - 1}]`;
+    throw new ArgumentError(`${where}: expected ${name} to be ${range} but received ${describe(dim)}`);
+  }
+  return dim < 0 ? dim + ndim : dim;
+}
+
+/** Distinct, sorted dimensions; undefined or null means all of them. */
+export function normalizeDims(where: string, name: string, dims: unknown, ndim: number): number[] {
+  if (dims === undefined || dims === null) return Array.from({ length: ndim }, (_, i) => i);
+  const list = typeof dims === 'number' ? [dims] : dims;
+  if (!Array.isArray(list)) {
+    throw new ArgumentError(`${where}: expected ${name} to be an integer or an array of integers but received ${describe(dims)}`);
+  }
+  const out = list.map((d, i) => normalizeDim(where, Array.isArray(dims) ? `${name}[${i}]` : name, d, ndim));
+  const unique = [...new Set(out)].sort((a, b) => a - b);
+  if (unique.length !== out.length) {
+    throw new ArgumentError(`${where}: expected ${name} to hold distinct dimensions but received ${describe(dims)}`);
+  }
+  return unique;
+}
+
+/** NumPy broadcasting of two shapes, or a ShapeError naming both arguments. */
+export function broadcastShapes(where: string, names: [string, string], a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const da = i + a.length >= n ? a[i + a.length - n] : 1;
+    const db = i + b.length >= n ? b[i + b.length - n] : 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(
+        `${where}: expected ${names[0]} and ${names[1]} to have broadcastable shapes but received ${shapeString(a)} and ${shapeString(b)}`,
+      );
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}

@@ -1,0 +1,191 @@
+// conv2d bindings: forward, the two gradients and the per-channel sums (bias gradient).
+// conv_transpose2d reuses them (lib/ops/conv.ts). Shapes are re-checked here for memory
+// safety; lib/ops/conv.ts has already produced the friendly messages.
+#include <string>
+
+#include "binding/args.h"
+#include "binding/registry.h"
+#include "core/errors.h"
+#include "cpu/conv2d.h"
+#ifdef FLEXCONV_WITH_CUDA
+#include "cuda/conv2d.h"
+#endif
+
+using flexconv::Device;
+using flexconv::Error;
+using flexconv::ErrorCode;
+using flexconv::TensorView;
+using flexconv::binding::Args;
+using flexconv::math::Conv2dGeometry;
+
+namespace {
+
+std::int64_t pair_at(const Args& args, size_t i, const char* name, int which) {
+  auto v = args.int_list(i, name);
+  if (v.size() != 2) args.fail(std::string("expected ") + name + " to hold 2 integers");
+  return v[static_cast<size_t>(which)];
+}
+
+// Geometry from the (input-sized, weight, output-sized) tensors and the options (stride,
+// padding, dilation, groups) at args[at .. at+3].
+Conv2dGeometry geometry(const Args& args, size_t at, const char* fn, const TensorView& x, const TensorView& w,
+                        const TensorView& y, const char* x_name, const char* y_name) {
+  flexconv::binding::expect_ndim(x, 4, fn, x_name);
+  flexconv::binding::expect_ndim(w, 4, fn, "weight");
+  flexconv::binding::expect_ndim(y, 4, fn, y_name);
+  flexconv::binding::expect_same_device(x, w, fn, x_name, "weight");
+  flexconv::binding::expect_same_device(x, y, fn, x_name, y_name);
+  Conv2dGeometry g{};
+  g.batch = x.dim(0);
+  g.in_channels = x.dim(1);
+  g.in_h = x.dim(2);
+  g.in_w = x.dim(3);
+  g.out_channels = w.dim(0);
+  g.kernel_h = w.dim(2);
+  g.kernel_w = w.dim(3);
+  g.stride_h = pair_at(args, at, "stride", 0);
+  g.stride_w = pair_at(args, at, "stride", 1);
+  g.pad_h = pair_at(args, at + 1, "padding", 0);
+  g.pad_w = pair_at(args, at + 1, "padding", 1);
+  g.dil_h = pair_at(args, at + 2, "dilation", 0);
+  g.dil_w = pair_at(args, at + 2, "dilation", 1);
+  g.groups = args.integer(at + 3, "groups");
+  g.out_h = y.dim(2);
+  g.out_w = y.dim(3);
+  if (g.groups < 1) args.fail("expected groups to be a positive integer");
+  if (g.in_channels % g.groups != 0 || w.dim(1) * g.groups != g.in_channels) {
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": weight " + flexconv::shape_to_string(w.shape) +
+                                              " does not fit " + std::to_string(g.in_channels) +
+                                              " input channels in " + std::to_string(g.groups) + " groups");
+  }
+  if (y.dim(0) != g.batch || y.dim(1) != g.out_channels) {
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": " + y_name + " has shape " +
+                                              flexconv::shape_to_string(y.shape) + ", which does not fit " +
+                                              x_name + " " + flexconv::shape_to_string(x.shape) +
+                                              " and weight " + flexconv::shape_to_string(w.shape));
+  }
+  flexconv::cpu::conv2d_check_geometry(g);
+  return g;
+}
+
+[[noreturn]] void no_cuda(const char* fn) {
+  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
+}
+
+}  // namespace
+
+// conv2d(input, weight, bias | null, out, stride, padding, dilation, groups)
+FLEXCONV_EXPORT(conv2d) {
+  Args args(info, "conv2d");
+  TensorView x = args.tensor(0, "input");
+  TensorView w = args.tensor(1, "weight");
+  TensorView bias = args.optional_tensor(2, "bias");
+  TensorView y = args.tensor(3, "out");
+  Conv2dGeometry g = geometry(args, 4, "conv2d", x, w, y, "input", "out");
+  const float* b = nullptr;
+  if (!args.is_nullish(2)) {
+    flexconv::binding::expect_shape(bias, {g.out_channels}, "conv2d", "bias");
+    flexconv::binding::expect_same_device(x, bias, "conv2d", "input", "bias");
+    b = bias.data;
+  }
+  if (x.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::conv2d_forward(g, x.data, w.data, b, y.data);
+#else
+    no_cuda("conv2d");
+#endif
+  } else {
+    flexconv::cpu::conv2d_forward(g, x.data, w.data, b, y.data);
+  }
+  return info.Env().Undefined();
+}
+
+// conv2dBackwardInput(gradOut, weight, gradInput, stride, padding, dilation, groups):
+// gradInput = the adjoint of conv2d applied to gradOut (overwritten).
+FLEXCONV_EXPORT(conv2dBackwardInput) {
+  Args args(info, "conv2dBackwardInput");
+  TensorView go = args.tensor(0, "gradOut");
+  TensorView w = args.tensor(1, "weight");
+  TensorView gi = args.tensor(2, "gradInput");
+  Conv2dGeometry g = geometry(args, 3, "conv2dBackwardInput", gi, w, go, "gradInput", "gradOut");
+  if (go.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::conv2d_backward_input(g, go.data, w.data, gi.data);
+#else
+    no_cuda("conv2dBackwardInput");
+#endif
+  } else {
+    flexconv::cpu::conv2d_backward_input(g, go.data, w.data, gi.data);
+  }
+  return info.Env().Undefined();
+}
+
+// conv2dBackwardWeight(gradOut, input, gradWeight, stride, padding, dilation, groups):
+// gradWeight = sum over the batch of gradOut x col(input)^T (overwritten).
+FLEXCONV_EXPORT(conv2dBackwardWeight) {
+  Args args(info, "conv2dBackwardWeight");
+  TensorView go = args.tensor(0, "gradOut");
+  TensorView x = args.tensor(1, "input");
+  TensorView gw = args.tensor(2, "gradWeight");
+  Conv2dGeometry g = geometry(args, 3, "conv2dBackwardWeight", x, gw, go, "input", "gradOut");
+  if (go.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::conv2d_backward_weight(g, go.data, x.data, gw.data);
+#else
+    no_cuda("conv2dBackwardWeight");
+#endif
+  } else {
+    flexconv::cpu::conv2d_backward_weight(g, go.data, x.data, gw.data);
+  }
+  return info.Env().Undefined();
+}
+
+// channelSums(x [N, C, ...], sums [C]): sums[c] = sum of x[:, c, ...] (bias gradients).
+FLEXCONV_EXPORT(channelSums) {
+  Args args(info, "channelSums");
+  TensorView x = args.tensor(0, "x");
+  TensorView s = args.tensor(1, "sums");
+  if (x.ndim() < 2) {
+    throw Error(ErrorCode::ShapeMismatch, "channelSums: expected x to have at least 2 dimensions but received shape " +
+                                              flexconv::shape_to_string(x.shape));
+  }
+  flexconv::binding::expect_shape(s, {x.dim(1)}, "channelSums", "sums");
+  flexconv::binding::expect_same_device(x, s, "channelSums", "x", "sums");
+  std::int64_t plane = 1;
+  for (int d = 2; d < x.ndim(); ++d) plane *= x.dim(d);
+  if (x.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::channel_sums(x.dim(0), x.dim(1), plane, x.data, s.data);
+#else
+    no_cuda("channelSums");
+#endif
+  } else {
+    flexconv::cpu::channel_sums(x.dim(0), x.dim(1), plane, x.data, s.data);
+  }
+  return info.Env().Undefined();
+}
+
+// addChannelBias(x [N, C, ...], bias [C]): x[:, c, ...] += bias[c] in place.
+FLEXCONV_EXPORT(addChannelBias) {
+  Args args(info, "addChannelBias");
+  TensorView x = args.tensor(0, "x");
+  TensorView b = args.tensor(1, "bias");
+  if (x.ndim() < 2) {
+    throw Error(ErrorCode::ShapeMismatch, "addChannelBias: expected x to have at least 2 dimensions but received shape " +
+                                              flexconv::shape_to_string(x.shape));
+  }
+  flexconv::binding::expect_shape(b, {x.dim(1)}, "addChannelBias", "bias");
+  flexconv::binding::expect_same_device(x, b, "addChannelBias", "x", "bias");
+  std::int64_t plane = 1;
+  for (int d = 2; d < x.ndim(); ++d) plane *= x.dim(d);
+  if (x.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::add_channel_bias(x.dim(0), x.dim(1), plane, b.data, x.data);
+#else
+    no_cuda("addChannelBias");
+#endif
+  } else {
+    flexconv::cpu::add_channel_bias(x.dim(0), x.dim(1), plane, b.data, x.data);
+  }
+  return info.Env().Undefined();
+}

@@ -1,0 +1,90 @@
+// interpolate bindings: sizes come from the input and output tensors; the scale factors
+// only change the coordinate mapping (PyTorch passes them to its kernels too).
+#include <cmath>
+#include <string>
+
+#include "binding/args.h"
+#include "binding/registry.h"
+#include "core/errors.h"
+#include "cpu/interpolate.h"
+#ifdef FLEXCONV_WITH_CUDA
+#include "cuda/interpolate.h"
+#endif
+
+using flexconv::Device;
+using flexconv::Error;
+using flexconv::ErrorCode;
+using flexconv::TensorView;
+using flexconv::binding::Args;
+using flexconv::cpu::InterpMode;
+using flexconv::cpu::InterpShape;
+
+namespace {
+
+[[noreturn]] void no_cuda(const char* fn) {
+  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
+}
+
+// Reads mode, alignCorners, scaleH, scaleW at args[2..5].
+InterpShape interp_shape(const Args& args, const TensorView& in, const TensorView& out, InterpMode* mode,
+                         const char* fn) {
+  flexconv::binding::expect_ndim(in, 4, fn, "x");
+  flexconv::binding::expect_ndim(out, 4, fn, "y");
+  flexconv::binding::expect_same_device(in, out, fn, "x", "y");
+  if (in.dim(0) != out.dim(0) || in.dim(1) != out.dim(1) || in.dim(2) < 1 || in.dim(3) < 1 || out.dim(2) < 1 ||
+      out.dim(3) < 1) {
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": cannot resize " +
+                                              flexconv::shape_to_string(in.shape) + " to " +
+                                              flexconv::shape_to_string(out.shape));
+  }
+  const std::string m = args.string(2, "mode");
+  if (m == "nearest") *mode = InterpMode::Nearest;
+  else if (m == "bilinear") *mode = InterpMode::Bilinear;
+  else args.fail("expected mode to be 'nearest' or 'bilinear' but received \"" + m + "\"");
+  const bool align = args.boolean(3, "alignCorners");
+  const double sh = args.number(4, "scaleH"), sw = args.number(5, "scaleW");
+  if (!std::isfinite(sh) || !std::isfinite(sw)) args.fail("scale factors must be finite");
+  return InterpShape{in.dim(0) * in.dim(1), in.dim(2), in.dim(3), out.dim(2), out.dim(3), sh, sw, align};
+}
+
+}  // namespace
+
+// interpolate2dForward(x, y, mode, alignCorners, scaleH, scaleW)
+FLEXCONV_EXPORT(interpolate2dForward) {
+  const char* fn = "interpolate2dForward";
+  Args args(info, fn);
+  TensorView x = args.tensor(0, "x");
+  TensorView y = args.tensor(1, "y");
+  InterpMode mode = InterpMode::Nearest;
+  const InterpShape s = interp_shape(args, x, y, &mode, fn);
+  if (x.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::interpolate2d_forward(s, mode, x.data, y.data);
+#else
+    no_cuda(fn);
+#endif
+  } else {
+    flexconv::cpu::interpolate2d_forward(s, mode, x.data, y.data);
+  }
+  return info.Env().Undefined();
+}
+
+// interpolate2dBackward(dy, gradX, mode, alignCorners, scaleH, scaleW)
+FLEXCONV_EXPORT(interpolate2dBackward) {
+  const char* fn = "interpolate2dBackward";
+  Args args(info, fn);
+  TensorView dy = args.tensor(0, "dy");
+  TensorView gx = args.tensor(1, "gradX");
+  InterpMode mode = InterpMode::Nearest;
+  const InterpShape s = interp_shape(args, gx, dy, &mode, fn);
+  if (dy.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::interpolate2d_backward(s, mode, dy.data, gx.data);
+#else
+    no_cuda(fn);
+#endif
+  } else {
+    flexconv::cpu::interpolate2d_backward(s, mode, dy.data, gx.data);
+  }
+  return info.Env().Undefined();
+}

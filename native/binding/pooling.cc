@@ -1,0 +1,219 @@
+// Pooling bindings: the output shape is recomputed here from the parameters (math/pooling.h)
+// and the caller's output tensors must match it, so a kernel never writes out of bounds.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "binding/args.h"
+#include "binding/registry.h"
+#include "core/errors.h"
+#include "cpu/pooling.h"
+#include "math/pooling.h"
+#ifdef FLEXCONV_WITH_CUDA
+#include "cuda/pooling.h"
+#endif
+
+using flexconv::Device;
+using flexconv::Error;
+using flexconv::ErrorCode;
+using flexconv::TensorView;
+using flexconv::binding::Args;
+using flexconv::binding::expect_ndim;
+using flexconv::binding::expect_same_device;
+using flexconv::binding::expect_shape;
+using flexconv::cpu::PoolShape;
+
+namespace {
+
+[[noreturn]] void no_cuda(const char* fn) {
+  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
+}
+
+std::vector<std::int64_t> pair(const Args& args, size_t i, const char* name, std::int64_t min) {
+  std::vector<std::int64_t> v = args.int_list(i, name);
+  if (v.size() != 2 || v[0] < min || v[1] < min) {
+    args.fail(std::string("expected ") + name + " to be a pair of integers >= " + std::to_string(min));
+  }
+  return v;
+}
+
+// Reads kernel/stride/padding/dilation at args[first..first+3] and sets the output size.
+PoolShape pool_shape(const Args& args, const TensorView& x, size_t first, bool ceil_mode, bool has_dilation,
+                     const char* fn) {
+  expect_ndim(x, 4, fn, "x");
+  const auto k = pair(args, first, "kernelSize", 1);
+  const auto st = pair(args, first + 1, "stride", 1);
+  const auto pd = pair(args, first + 2, "padding", 0);
+  const auto dl = has_dilation ? pair(args, first + 3, "dilation", 1) : std::vector<std::int64_t>{1, 1};
+  if (pd[0] * 2 > k[0] || pd[1] * 2 > k[1]) args.fail("padding must be at most half the kernel size");
+  PoolShape s{x.dim(0) * x.dim(1), x.dim(2), x.dim(3), 0, 0, k[0], k[1], st[0], st[1], pd[0], pd[1], dl[0], dl[1]};
+  s.out_h = flexconv::math::pool_out_size(s.in_h, s.kernel_h, s.stride_h, s.pad_h, s.dil_h, ceil_mode);
+  s.out_w = flexconv::math::pool_out_size(s.in_w, s.kernel_w, s.stride_w, s.pad_w, s.dil_w, ceil_mode);
+  if (s.out_h <= 0 || s.out_w <= 0) {
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": the kernel is larger than the padded input " +
+                                              flexconv::shape_to_string(x.shape));
+  }
+  return s;
+}
+
+std::vector<std::int64_t> out_shape(const TensorView& x, const PoolShape& s) {
+  return {x.dim(0), x.dim(1), s.out_h, s.out_w};
+}
+
+}  // namespace
+
+// maxPool2dForward(x, y, indices, kernelSize, stride, padding, dilation, ceilMode)
+FLEXCONV_EXPORT(maxPool2dForward) {
+  const char* fn = "maxPool2dForward";
+  Args args(info, fn);
+  TensorView x = args.tensor(0, "x");
+  TensorView y = args.tensor(1, "y");
+  TensorView idx = args.tensor(2, "indices");
+  const PoolShape s = pool_shape(args, x, 3, args.boolean(7, "ceilMode"), true, fn);
+  expect_shape(y, out_shape(x, s), fn, "y");
+  expect_shape(idx, out_shape(x, s), fn, "indices");
+  expect_same_device(x, y, fn, "x", "y");
+  expect_same_device(x, idx, fn, "x", "indices");
+  if (s.in_h * s.in_w > INT32_MAX) args.fail("input planes larger than 2^31 elements are not supported");
+  auto* indices = reinterpret_cast<std::int32_t*>(idx.data);
+  if (x.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::max_pool2d_forward(s, x.data, y.data, indices);
+#else
+    no_cuda(fn);
+#endif
+  } else {
+    flexconv::cpu::max_pool2d_forward(s, x.data, y.data, indices);
+  }
+  return info.Env().Undefined();
+}
+
+// maxPool2dBackward(dy, indices, gradX)
+FLEXCONV_EXPORT(maxPool2dBackward) {
+  const char* fn = "maxPool2dBackward";
+  Args args(info, fn);
+  TensorView dy = args.tensor(0, "dy");
+  TensorView idx = args.tensor(1, "indices");
+  TensorView gx = args.tensor(2, "gradX");
+  expect_ndim(dy, 4, fn, "dy");
+  expect_ndim(gx, 4, fn, "gradX");
+  expect_shape(idx, dy.shape, fn, "indices");
+  if (gx.dim(0) != dy.dim(0) || gx.dim(1) != dy.dim(1)) {
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": gradX " + flexconv::shape_to_string(gx.shape) +
+                                              " and dy " + flexconv::shape_to_string(dy.shape) +
+                                              " differ in batch or channels");
+  }
+  expect_same_device(dy, idx, fn, "dy", "indices");
+  expect_same_device(dy, gx, fn, "dy", "gradX");
+  PoolShape s{dy.dim(0) * dy.dim(1), gx.dim(2), gx.dim(3), dy.dim(2), dy.dim(3), 1, 1, 1, 1, 0, 0, 1, 1};
+  const auto* indices = reinterpret_cast<const std::int32_t*>(idx.data);
+  if (dy.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::max_pool2d_backward(s, dy.data, indices, gx.data);
+#else
+    no_cuda(fn);
+#endif
+  } else {
+    flexconv::cpu::max_pool2d_backward(s, dy.data, indices, gx.data);
+  }
+  return info.Env().Undefined();
+}
+
+// avgPool2dForward(x, y, kernelSize, stride, padding, ceilMode, countIncludePad)
+FLEXCONV_EXPORT(avgPool2dForward) {
+  const char* fn = "avgPool2dForward";
+  Args args(info, fn);
+  TensorView x = args.tensor(0, "x");
+  TensorView y = args.tensor(1, "y");
+  const PoolShape s = pool_shape(args, x, 2, args.boolean(5, "ceilMode"), false, fn);
+  const bool include_pad = args.boolean(6, "countIncludePad");
+  expect_shape(y, out_shape(x, s), fn, "y");
+  expect_same_device(x, y, fn, "x", "y");
+  if (x.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::avg_pool2d_forward(s, x.data, y.data, include_pad);
+#else
+    no_cuda(fn);
+#endif
+  } else {
+    flexconv::cpu::avg_pool2d_forward(s, x.data, y.data, include_pad);
+  }
+  return info.Env().Undefined();
+}
+
+// avgPool2dBackward(dy, gradX, kernelSize, stride, padding, ceilMode, countIncludePad)
+FLEXCONV_EXPORT(avgPool2dBackward) {
+  const char* fn = "avgPool2dBackward";
+  Args args(info, fn);
+  TensorView dy = args.tensor(0, "dy");
+  TensorView gx = args.tensor(1, "gradX");
+  const PoolShape s = pool_shape(args, gx, 2, args.boolean(5, "ceilMode"), false, fn);
+  const bool include_pad = args.boolean(6, "countIncludePad");
+  expect_shape(dy, out_shape(gx, s), fn, "dy");
+  expect_same_device(dy, gx, fn, "dy", "gradX");
+  if (dy.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::avg_pool2d_backward(s, dy.data, gx.data, include_pad);
+#else
+    no_cuda(fn);
+#endif
+  } else {
+    flexconv::cpu::avg_pool2d_backward(s, dy.data, gx.data, include_pad);
+  }
+  return info.Env().Undefined();
+}
+
+namespace {
+
+PoolShape adaptive_shape(const TensorView& in, const TensorView& out, const char* fn) {
+  expect_ndim(in, 4, fn, "x");
+  expect_ndim(out, 4, fn, "y");
+  if (in.dim(0) != out.dim(0) || in.dim(1) != out.dim(1) || out.dim(2) < 1 || out.dim(3) < 1 ||
+      (in.dim(2) * in.dim(3) == 0)) {
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": cannot pool " + flexconv::shape_to_string(in.shape) +
+                                              " to " + flexconv::shape_to_string(out.shape));
+  }
+  return PoolShape{in.dim(0) * in.dim(1), in.dim(2), in.dim(3), out.dim(2), out.dim(3), 1, 1, 1, 1, 0, 0, 1, 1};
+}
+
+}  // namespace
+
+// adaptiveAvgPool2dForward(x, y): the output size is y's.
+FLEXCONV_EXPORT(adaptiveAvgPool2dForward) {
+  const char* fn = "adaptiveAvgPool2dForward";
+  Args args(info, fn);
+  TensorView x = args.tensor(0, "x");
+  TensorView y = args.tensor(1, "y");
+  const PoolShape s = adaptive_shape(x, y, fn);
+  expect_same_device(x, y, fn, "x", "y");
+  if (x.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::adaptive_avg_pool2d_forward(s, x.data, y.data);
+#else
+    no_cuda(fn);
+#endif
+  } else {
+    flexconv::cpu::adaptive_avg_pool2d_forward(s, x.data, y.data);
+  }
+  return info.Env().Undefined();
+}
+
+// adaptiveAvgPool2dBackward(dy, gradX)
+FLEXCONV_EXPORT(adaptiveAvgPool2dBackward) {
+  const char* fn = "adaptiveAvgPool2dBackward";
+  Args args(info, fn);
+  TensorView dy = args.tensor(0, "dy");
+  TensorView gx = args.tensor(1, "gradX");
+  const PoolShape s = adaptive_shape(gx, dy, fn);
+  expect_same_device(dy, gx, fn, "dy", "gradX");
+  if (dy.device == Device::CUDA) {
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::adaptive_avg_pool2d_backward(s, dy.data, gx.data);
+#else
+    no_cuda(fn);
+#endif
+  } else {
+    flexconv::cpu::adaptive_avg_pool2d_backward(s, dy.data, gx.data);
+  }
+  return info.Env().Undefined();
+}

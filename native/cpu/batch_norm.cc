@@ -1,0 +1,144 @@
+// CPU batch norm. Work is split by channel: every channel's statistics and outputs belong to
+// one thread, so results do not depend on the thread count. Plane sums use several float
+// accumulators (vectorisable) and are combined in double across planes.
+#include "cpu/batch_norm.h"
+
+#include <cmath>
+#include <vector>
+
+#include "core/thread_pool.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+// Sum of a contiguous run, 8 independent lanes so the compiler vectorises it.
+double plane_sum(const float* p, std::int64_t n) {
+  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lanes[l] += p[i + l];
+  double s = 0;
+  for (int l = 0; l < 8; ++l) s += lanes[l];
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+double plane_centered_sq(const float* p, std::int64_t n, float mean) {
+  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      const float d = p[i + l] - mean;
+      lanes[l] += d * d;
+    }
+  double s = 0;
+  for (int l = 0; l < 8; ++l) s += lanes[l];
+  for (; i < n; ++i) {
+    const double d = p[i] - mean;
+    s += d * d;
+  }
+  return s;
+}
+
+// sum(dy) and sum(dy * (x - mean)) over one plane.
+void plane_grad_sums(const float* x, const float* dy, std::int64_t n, float mean, double* sum_dy,
+                     double* sum_dy_xmu) {
+  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) {
+      a[l] += dy[i + l];
+      b[l] += dy[i + l] * (x[i + l] - mean);
+    }
+  double sa = 0, sb = 0;
+  for (int l = 0; l < 8; ++l) {
+    sa += a[l];
+    sb += b[l];
+  }
+  for (; i < n; ++i) {
+    sa += dy[i];
+    sb += static_cast<double>(dy[i]) * (x[i] - mean);
+  }
+  *sum_dy += sa;
+  *sum_dy_xmu += sb;
+}
+
+}  // namespace
+
+void batch_norm_forward(const BatchNormShape& s, const float* x, float* y, float* running_mean,
+                        float* running_var, const float* weight, const float* bias, float* save_mean,
+                        float* save_invstd, bool training, float momentum, float eps) {
+  const std::int64_t count = s.n * s.hw;
+  parallel_for(s.c, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      float mean, invstd;
+      if (training) {
+        double sum = 0;
+        for (std::int64_t n = 0; n < s.n; ++n) sum += plane_sum(x + (n * s.c + c) * s.hw, s.hw);
+        mean = static_cast<float>(sum / static_cast<double>(count));
+        double sq = 0;
+        for (std::int64_t n = 0; n < s.n; ++n) sq += plane_centered_sq(x + (n * s.c + c) * s.hw, s.hw, mean);
+        const double var = sq / static_cast<double>(count);
+        invstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+        if (running_mean != nullptr) {
+          running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+        }
+        if (running_var != nullptr) {
+          const double unbiased = count > 1 ? sq / static_cast<double>(count - 1) : var;
+          running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
+        }
+      } else {
+        mean = running_mean[c];
+        invstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+      }
+      save_mean[c] = mean;
+      save_invstd[c] = invstd;
+      // y = x * a + b with the normalisation and the affine transform folded together.
+      const float a = invstd * (weight ? weight[c] : 1.0f);
+      const float b = (bias ? bias[c] : 0.0f) - mean * a;
+      for (std::int64_t n = 0; n < s.n; ++n) {
+        const float* xp = x + (n * s.c + c) * s.hw;
+        float* yp = y + (n * s.c + c) * s.hw;
+        for (std::int64_t i = 0; i < s.hw; ++i) yp[i] = xp[i] * a + b;
+      }
+    }
+  });
+}
+
+void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* save_mean,
+                         const float* save_invstd, const float* weight, float* grad_x, float* grad_weight,
+                         float* grad_bias, bool training) {
+  const std::int64_t count = s.n * s.hw;
+  parallel_for(s.c, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const float mean = save_mean[c];
+      const float invstd = save_invstd[c];
+      double sum_dy = 0, sum_dy_xmu = 0;
+      for (std::int64_t n = 0; n < s.n; ++n) {
+        const std::int64_t off = (n * s.c + c) * s.hw;
+        plane_grad_sums(x + off, dy + off, s.hw, mean, &sum_dy, &sum_dy_xmu);
+      }
+      if (grad_weight) grad_weight[c] = static_cast<float>(sum_dy_xmu * invstd);
+      if (grad_bias) grad_bias[c] = static_cast<float>(sum_dy);
+      if (!grad_x) continue;
+      const float w = weight ? weight[c] : 1.0f;
+      // training: dx = w*invstd * (dy - mean(dy) - (x-mean) * invstd^2 * mean(dy*(x-mean)))
+      // eval:     dx = w*invstd * dy
+      const float k = w * invstd;
+      const float dy_mean = training ? static_cast<float>(sum_dy / static_cast<double>(count)) : 0.0f;
+      const float proj =
+          training ? static_cast<float>(sum_dy_xmu / static_cast<double>(count)) * invstd * invstd : 0.0f;
+      for (std::int64_t n = 0; n < s.n; ++n) {
+        const std::int64_t off = (n * s.c + c) * s.hw;
+        const float* xp = x + off;
+        const float* dp = dy + off;
+        float* gp = grad_x + off;
+        for (std::int64_t i = 0; i < s.hw; ++i) gp[i] = k * (dp[i] - dy_mean - (xp[i] - mean) * proj);
+      }
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,240 @@
+// conv2d forward / backward on the CPU. See conv2d.h for the plan; the column packers that
+// feed the GEMM core live in conv2d_columns.h.
+#include "cpu/conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/thread_pool.h"
+#include "cpu/conv2d_columns.h"
+#include "cpu/conv2d_depthwise.h"
+#include "cpu/gemm/gemm.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+using math::Conv2dGeometry;
+
+// Below this many output pixels per image, per-image GEMMs are too narrow to keep the
+// micro-kernel busy: fold the batch into N and reorder the result afterwards.
+constexpr std::int64_t kPerImageMinPixels = 1024;
+// Target size of one grad_input tile (rows of W^T x columns of grad_out).
+constexpr std::int64_t kTileRows = 512;
+constexpr std::int64_t kTileCols = 256;
+
+bool is_depthwise(const Conv2dGeometry& g) {
+  return g.groups == g.in_channels && g.groups > 1;
+}
+
+bool is_plain_1x1(const Conv2dGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
+         g.pad_w == 0;
+}
+
+void fill_bias(float* out, std::int64_t rows, std::int64_t plane, const float* bias) {
+  for (std::int64_t r = 0; r < rows; ++r) std::fill(out + r * plane, out + (r + 1) * plane, bias ? bias[r] : 0.0f);
+}
+
+}  // namespace
+
+void conv2d_check_geometry(const Conv2dGeometry& g) {
+  auto fail = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, "conv2d: " + m); };
+  if (g.stride_h < 1 || g.stride_w < 1) fail("stride must be positive");
+  if (g.dil_h < 1 || g.dil_w < 1) fail("dilation must be positive");
+  if (g.pad_h < 0 || g.pad_w < 0) fail("padding must be non-negative");
+  if (g.groups < 1) fail("groups must be positive");
+  if (g.kernel_h < 1 || g.kernel_w < 1) fail("kernel size must be positive");
+  if (g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0) {
+    throw Error(ErrorCode::ShapeMismatch, "conv2d: groups (" + std::to_string(g.groups) +
+                                              ") must divide in_channels (" + std::to_string(g.in_channels) +
+                                              ") and out_channels (" + std::to_string(g.out_channels) + ")");
+  }
+  const std::int64_t oh = math::conv_out_size(g.in_h, g.kernel_h, g.stride_h, g.pad_h, g.dil_h);
+  const std::int64_t ow = math::conv_out_size(g.in_w, g.kernel_w, g.stride_w, g.pad_w, g.dil_w);
+  if (oh < 1 || ow < 1) {
+    throw Error(ErrorCode::ShapeMismatch, "conv2d: the (dilated) kernel is larger than the padded input");
+  }
+  // The output may be smaller than the full one (never larger): conv_transpose2d with
+  // output_padding >= stride maps to a conv whose last rows are never computed.
+  if (g.out_h < 1 || g.out_w < 1 || g.out_h > oh || g.out_w > ow) {
+    throw Error(ErrorCode::ShapeMismatch, "conv2d: expected an output of " + std::to_string(oh) + "x" +
+                                              std::to_string(ow) + " pixels but received " +
+                                              std::to_string(g.out_h) + "x" + std::to_string(g.out_w));
+  }
+}
+
+void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+                    float* out) {
+  conv2d_check_geometry(g);
+  if (g.batch == 0 || g.out_channels == 0) return;
+  if (is_depthwise(g)) {
+    depthwise_forward(g, input, weight, bias, out);
+    return;
+  }
+  const std::int64_t P = g.out_h * g.out_w;
+  const std::int64_t O = g.out_channels, Og = O / g.groups, Cg = g.in_channels / g.groups;
+  const std::int64_t Kdim = Cg * g.kernel_h * g.kernel_w;
+  const std::int64_t in_image = g.in_channels * g.in_h * g.in_w;
+  if (Kdim == 0) {
+    parallel_for(g.batch, [&](std::int64_t b0, std::int64_t b1) {
+      for (std::int64_t b = b0; b < b1; ++b) fill_bias(out + b * O * P, O, P, bias);
+    });
+    return;
+  }
+
+  if (P >= kPerImageMinPixels || g.batch == 1) {
+    // One GEMM per (image, group), written straight into the output with the bias
+    // pre-filled (beta = 1), so there is no extra pass.
+    for (std::int64_t b = 0; b < g.batch; ++b) {
+      for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+        float* c = out + (b * O + gi * Og) * P;
+        const float* w = weight + gi * Og * Kdim;
+        float beta = 0.0f;
+        if (bias) {
+          fill_bias(c, Og, P, bias + gi * Og);
+          beta = 1.0f;
+        }
+        gemm::MatrixA a(w, Kdim, false);
+        if (is_plain_1x1(g)) {
+          gemm::MatrixB src(input + b * in_image + gi * Cg * P, P, false);
+          gemm::gemm(Og, P, Kdim, 1.0f, a, src, beta, c, P);
+        } else {
+          ColumnSource src(g, input, gi, b, 1);
+          gemm::gemm(Og, P, Kdim, 1.0f, a, src, beta, c, P);
+        }
+      }
+    }
+    return;
+  }
+
+  // Small images: one GEMM per group over all images (N = batch * pixels), then a pass that
+  // moves each image's block to its place and adds the bias.
+  const std::int64_t N = g.batch * P;
+  AlignedBuffer<float> scratch(static_cast<size_t>(Og * N));
+  for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+    gemm::MatrixA a(weight + gi * Og * Kdim, Kdim, false);
+    ColumnSource src(g, input, gi, 0, g.batch);
+    gemm::gemm(Og, N, Kdim, 1.0f, a, src, 0.0f, scratch.data(), N);
+    parallel_for(g.batch * Og, [&](std::int64_t t0, std::int64_t t1) {
+      for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t b = t / Og, o = t % Og;
+        const float* src_row = scratch.data() + o * N + b * P;
+        float* dst = out + (b * O + gi * Og + o) * P;
+        const float bv = bias ? bias[gi * Og + o] : 0.0f;
+        for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv;
+      }
+    }, 8);
+  }
+}
+
+void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight,
+                           float* grad_input) {
+  conv2d_check_geometry(g);
+  if (g.batch == 0 || g.in_channels == 0) return;
+  if (is_depthwise(g)) {
+    depthwise_backward_input(g, grad_out, weight, grad_input);
+    return;
+  }
+  const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
+  const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
+  const std::int64_t Kdim = Cg * KK;
+  const std::int64_t HW = g.in_h * g.in_w;
+  if (Og == 0) {
+    std::fill(grad_input, grad_input + g.batch * g.in_channels * HW, 0.0f);
+    return;
+  }
+  // Tasks: (group, block of images, block of input channels). Each task owns the
+  // grad_input planes of its channels and images: nobody else writes them.
+  const std::int64_t images_per_task = std::max<std::int64_t>(1, std::min(g.batch, kTileCols / std::max<std::int64_t>(P, 1)));
+  const std::int64_t image_blocks = (g.batch + images_per_task - 1) / images_per_task;
+  const std::int64_t channel_blocks = std::max<std::int64_t>(1, (Kdim + kTileRows - 1) / kTileRows);
+  const std::int64_t channels_per_task = (Cg + channel_blocks - 1) / channel_blocks;
+  const std::int64_t cblocks = (Cg + channels_per_task - 1) / channels_per_task;
+  const std::int64_t tasks = g.groups * image_blocks * cblocks;
+  const std::int64_t tile_floats = channels_per_task * KK * images_per_task * P;
+  std::vector<AlignedBuffer<float>> tiles(static_cast<size_t>(num_threads()));
+
+  parallel_tasks(tasks, [&](std::int64_t task, int thread) {
+    const std::int64_t gi = task / (image_blocks * cblocks);
+    const std::int64_t rest = task % (image_blocks * cblocks);
+    const std::int64_t ib = rest / cblocks, cb = rest % cblocks;
+    const std::int64_t b0 = ib * images_per_task, nb = std::min(images_per_task, g.batch - b0);
+    const std::int64_t c0 = cb * channels_per_task, nc = std::min(channels_per_task, Cg - c0);
+    AlignedBuffer<float>& tile = tiles[static_cast<size_t>(thread)];
+    if (tile.size() < static_cast<size_t>(tile_floats)) tile = AlignedBuffer<float>(static_cast<size_t>(tile_floats));
+    const std::int64_t rows = nc * KK, cols = nb * P;
+    // tile = W_g[:, c0*KK : (c0+nc)*KK]^T x grad_out_g[images b0..b0+nb)
+    gemm::MatrixA a(weight + gi * Og * Kdim + c0 * KK, Kdim, true);
+    RowsAcrossImagesSource src(grad_out, g.out_channels * P, P, gi * Og, b0, nb);
+    gemm::gemm(rows, cols, Og, 1.0f, a, src, 0.0f, tile.data(), cols);
+    for (std::int64_t bl = 0; bl < nb; ++bl) {
+      for (std::int64_t c = 0; c < nc; ++c) {
+        float* plane = grad_input + ((b0 + bl) * g.in_channels + gi * Cg + c0 + c) * HW;
+        col2im_plane(g, tile.data() + c * KK * cols + bl * P, cols, plane);
+      }
+    }
+  });
+}
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input,
+                            float* grad_weight) {
+  conv2d_check_geometry(g);
+  const std::int64_t KK = g.kernel_h * g.kernel_w;
+  const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
+  const std::int64_t Kdim = Cg * KK;
+  if (g.batch == 0) {
+    std::fill(grad_weight, grad_weight + g.out_channels * Kdim, 0.0f);
+    return;
+  }
+  if (is_depthwise(g)) {
+    depthwise_backward_weight(g, grad_out, input, grad_weight);
+    return;
+  }
+  const std::int64_t P = g.out_h * g.out_w;
+  for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+    // grad_W_g [Og x Kdim] = grad_out_g [Og x (batch*P)] x col_g^T [(batch*P) x Kdim]
+    RowsAcrossImagesA a(grad_out, g.out_channels * P, P, gi * Og, g.batch);
+    TransposedColumnSource src(g, input, gi);
+    gemm::gemm(Og, Kdim, g.batch * P, 1.0f, a, src, 0.0f, grad_weight + gi * Og * Kdim, Kdim);
+  }
+}
+
+void add_channel_bias(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* bias, float* x) {
+  parallel_for(batch * channels, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const float b = bias[t % channels];
+      float* p = x + t * plane;
+      for (std::int64_t i = 0; i < plane; ++i) p[i] += b;
+    }
+  }, 4);
+}
+
+void channel_sums(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* x, float* sums) {
+  parallel_for(channels, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      // Eight partial sums in a fixed order: vectorisable and deterministic.
+      double total = 0.0;
+      for (std::int64_t b = 0; b < batch; ++b) {
+        const float* p = x + (b * channels + c) * plane;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        std::int64_t i = 0;
+        for (; i + 8 <= plane; i += 8) {
+          for (int l = 0; l < 8; ++l) acc[l] += p[i + l];
+        }
+        float s = 0.0f;
+        for (; i < plane; ++i) s += p[i];
+        for (int l = 0; l < 8; ++l) s += acc[l];
+        total += s;
+      }
+      sums[c] = static_cast<float>(total);
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,45 @@
+// 2-D convolution on the CPU (NCHW, float32, PyTorch semantics), forward and backward.
+//
+// Forward and the weight gradient are implicit GEMMs on the shared core (cpu/gemm/gemm.h):
+// the column matrix (im2col) is never materialised, a BSource packs it block by block
+// straight from the input. The input gradient multiplies W^T by grad_out one (images x
+// channel-block) tile at a time and scatters the tile (col2im) into the channels that tile
+// owns, so no two threads ever write the same address: results are bit-identical at any
+// thread count. Depthwise convolutions (groups == in_channels) use direct kernels instead,
+// because their GEMMs are too thin to pay for packing.
+//
+// conv_transpose2d is the adjoint of conv2d, so it has no kernels of its own: its forward is
+// conv2d_backward_input and its input gradient is conv2d_forward (see lib/ops/conv.ts).
+#pragma once
+#include "math/conv_geometry.h"
+
+namespace flexconv {
+namespace cpu {
+
+// Checks that the geometry is consistent (positive sizes, groups divide channels, output
+// size matches); throws flexconv::Error otherwise.
+void conv2d_check_geometry(const math::Conv2dGeometry& g);
+
+// out[N, O, OH, OW] = conv(input[N, C, H, W], weight[O, C/groups, kh, kw]) + bias[O]
+// (bias may be null).
+void conv2d_forward(const math::Conv2dGeometry& g, const float* input, const float* weight,
+                    const float* bias, float* out);
+
+// grad_input[N, C, H, W] = conv2d's adjoint applied to grad_out (overwrites grad_input;
+// pixels no output reads get 0).
+void conv2d_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
+                           float* grad_input);
+
+// grad_weight[O, C/groups, kh, kw] = sum over the batch of grad_out x col^T (overwrites).
+void conv2d_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
+                            float* grad_weight);
+
+// x[n, c, :] += bias[c] for x [N, C, plane] (conv_transpose2d's bias, linear's with plane 1).
+void add_channel_bias(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* bias, float* x);
+
+// sums[c] = sum over n, h, w of x[N, C, HW] (the bias gradient). Deterministic.
+void channel_sums(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* x,
+                  float* sums);
+
+}  // namespace cpu
+}  // namespace flexconv

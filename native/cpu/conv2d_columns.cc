@@ -1,0 +1,239 @@
+// Packers of conv2d's virtual matrices (see conv2d_columns.h). Every packer first splits its
+// column (or row) range into runs that stay inside one output row of one image, then copies
+// run by run: one bounds computation per run instead of one per element.
+#include "cpu/conv2d_columns.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+using math::Conv2dGeometry;
+
+// A run of consecutive output pixels inside one output row of one image, with what every
+// tap of the kernel needs precomputed.
+struct Run {
+  const float* image;  // first channel of this group in the run's image
+  std::int64_t iy0;    // input row of tap row 0: oy * stride_h - pad_h
+  std::int64_t x0;     // input column of tap column 0 for the run's first pixel
+  std::int64_t len;
+  std::int64_t offset;  // where the run's first pixel goes in the packed block (in floats or rows)
+};
+
+// Splits the pixels [n0, n0 + count) of the (images x P) pixel sequence into runs that also
+// end at every multiple of `split` (panel boundaries); offset(t) maps a pixel's position t
+// within the range to its place in the packed block.
+template <typename Offset>
+void split_runs(const Conv2dGeometry& g, const float* group_base, std::int64_t image_stride, std::int64_t n0,
+                std::int64_t count, std::int64_t split, Offset offset, std::vector<Run>* runs) {
+  const std::int64_t P = g.out_h * g.out_w;
+  runs->clear();
+  std::int64_t n = n0, t = 0;
+  while (t < count) {
+    const std::int64_t b = n / P, pix = n - b * P;
+    const std::int64_t oy = pix / g.out_w, ox = pix - oy * g.out_w;
+    const std::int64_t len = std::min({g.out_w - ox, count - t, split - t % split});
+    runs->push_back({group_base + b * image_stride, oy * g.stride_h - g.pad_h, ox * g.stride_w - g.pad_w, len,
+                     offset(t)});
+    n += len;
+    t += len;
+  }
+}
+
+// The tap (c, i, j) of row / column index kk of the column matrix, advanced incrementally.
+struct Tap {
+  std::int64_t c, i, j;
+  Tap(const Conv2dGeometry& g, std::int64_t kk) {
+    const std::int64_t KK = g.kernel_h * g.kernel_w;
+    c = kk / KK;
+    const std::int64_t r = kk - c * KK;
+    i = r / g.kernel_w;
+    j = r - i * g.kernel_w;
+  }
+  void next(const Conv2dGeometry& g) {
+    if (++j == g.kernel_w) {
+      j = 0;
+      if (++i == g.kernel_h) {
+        i = 0;
+        ++c;
+      }
+    }
+  }
+};
+
+// out[t * step] = row[x0 + t * stride] for t in [0, len), 0 where the column is padding.
+inline void gather_row(const Conv2dGeometry& g, const float* row, std::int64_t x0, std::int64_t len, float* out,
+                       std::int64_t step) {
+  std::int64_t lo, hi;
+  if (g.stride_w == 1) {
+    lo = std::min(len, std::max<std::int64_t>(0, -x0));
+    hi = std::max(lo, std::min(len, g.in_w - x0));
+  } else {
+    valid_range(x0, g.stride_w, g.in_w, len, &lo, &hi);
+  }
+  if (step == 1) {
+    for (std::int64_t t = 0; t < lo; ++t) out[t] = 0.0f;
+    if (g.stride_w == 1) {
+      const float* src = row + x0;
+      for (std::int64_t t = lo; t < hi; ++t) out[t] = src[t];
+    } else {
+      for (std::int64_t t = lo; t < hi; ++t) out[t] = row[x0 + t * g.stride_w];
+    }
+    for (std::int64_t t = hi; t < len; ++t) out[t] = 0.0f;
+  } else {
+    for (std::int64_t t = 0; t < lo; ++t) out[t * step] = 0.0f;
+    for (std::int64_t t = lo; t < hi; ++t) out[t * step] = row[x0 + t * g.stride_w];
+    for (std::int64_t t = hi; t < len; ++t) out[t * step] = 0.0f;
+  }
+}
+
+inline void zero_strided(float* out, std::int64_t len, std::int64_t step) {
+  for (std::int64_t t = 0; t < len; ++t) out[t * step] = 0.0f;
+}
+
+}  // namespace
+
+void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const {
+  const Conv2dGeometry& g = g_;
+  const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
+  const std::int64_t image_stride = g.in_channels * HW;
+  const float* base = input_ + (image0_ * g.in_channels + group_ * Cg) * HW;
+  std::vector<Run> runs;
+  split_runs(g, base, image_stride, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; }, &runs);
+  Tap tap(g, k0);
+  for (std::int64_t k = 0; k < kc; ++k, tap.next(g)) {
+    const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
+    float* out = dst + k * nr;
+    for (const Run& run : runs) {
+      const std::int64_t iy = run.iy0 + dy;
+      float* o = out + run.offset;
+      if (iy < 0 || iy >= g.in_h) {
+        for (std::int64_t t = 0; t < run.len; ++t) o[t] = 0.0f;
+      } else {
+        gather_row(g, run.image + tap.c * HW + iy * g.in_w, run.x0 + dx, run.len, o, 1);
+      }
+    }
+  }
+  // Columns past nc in the last panel.
+  const std::int64_t tail = nc % nr;
+  if (tail) {
+    float* last = dst + (nc / nr) * kc * nr;
+    for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, 0.0f);
+  }
+}
+
+void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
+                                  float* dst) const {
+  const Conv2dGeometry& g = g_;
+  const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
+  const float* base = input_ + group_ * Cg * HW;
+  const std::int64_t image_stride = g.in_channels * HW;
+  std::vector<Run> runs;
+  split_runs(g, base, image_stride, k0, kc, kc, [&](std::int64_t t) { return t * nr; }, &runs);
+  Tap tap(g, n0);
+  for (std::int64_t t = 0; t < nc; ++t, tap.next(g)) {
+    const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
+    float* out = dst + (t / nr) * kc * nr + t % nr;
+    for (const Run& run : runs) {
+      const std::int64_t iy = run.iy0 + dy;
+      float* o = out + run.offset;
+      if (iy < 0 || iy >= g.in_h) {
+        zero_strided(o, run.len, nr);
+      } else {
+        gather_row(g, run.image + tap.c * HW + iy * g.in_w, run.x0 + dx, run.len, o, nr);
+      }
+    }
+  }
+  const std::int64_t tail = nc % nr;
+  if (tail) {
+    float* last = dst + (nc / nr) * kc * nr;
+    for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, 0.0f);
+  }
+}
+
+void RowsAcrossImagesSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
+                                  float* dst) const {
+  struct Span {
+    const float* src;
+    std::int64_t len, offset;
+  };
+  std::vector<Span> spans;
+  for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
+    const std::int64_t cols = std::min<std::int64_t>(nr, nc - p0);
+    spans.clear();
+    for (std::int64_t t = 0, n = n0 + p0; t < cols;) {
+      const std::int64_t b = n / plane_, p = n - b * plane_;
+      const std::int64_t len = std::min(plane_ - p, cols - t);
+      spans.push_back({data_ + (image0_ + b) * image_stride_ + (row0_ + k0) * plane_ + p, len, t});
+      n += len;
+      t += len;
+    }
+    for (std::int64_t k = 0; k < kc; ++k) {
+      float* out = dst + k * nr;
+      for (const Span& s : spans) {
+        std::memcpy(out + s.offset, s.src + k * plane_, sizeof(float) * static_cast<size_t>(s.len));
+      }
+      std::fill(out + cols, out + nr, 0.0f);
+    }
+    dst += kc * nr;
+  }
+}
+
+void RowsAcrossImagesA::pack(std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr,
+                             float* dst) const {
+  struct Span {
+    std::int64_t image, p, len, offset;
+  };
+  std::vector<Span> spans;
+  for (std::int64_t t = 0, n = k0; t < kc;) {
+    const std::int64_t b = n / plane_, p = n - b * plane_;
+    const std::int64_t len = std::min(plane_ - p, kc - t);
+    spans.push_back({b, p, len, t});
+    n += len;
+    t += len;
+  }
+  for (std::int64_t p0 = 0; p0 < mc; p0 += mr) {
+    const std::int64_t rows = std::min<std::int64_t>(mr, mc - p0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t row = row0_ + m0 + p0 + r;
+      for (const Span& s : spans) {
+        const float* src = data_ + s.image * image_stride_ + row * plane_ + s.p;
+        float* o = dst + s.offset * mr + r;
+        for (std::int64_t q = 0; q < s.len; ++q) o[q * mr] = src[q];
+      }
+    }
+    if (rows < mr) {
+      for (std::int64_t k = 0; k < kc; ++k) std::fill(dst + k * mr + rows, dst + (k + 1) * mr, 0.0f);
+    }
+    dst += kc * mr;
+  }
+}
+
+void col2im_plane(const Conv2dGeometry& g, const float* tile, std::int64_t ld, float* plane) {
+  std::fill(plane, plane + g.in_h * g.in_w, 0.0f);
+  for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+    for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+      const float* src = tile + (i * g.kernel_w + j) * ld;
+      const std::int64_t x0 = j * g.dil_w - g.pad_w;
+      std::int64_t lo, hi;
+      valid_range(x0, g.stride_w, g.in_w, g.out_w, &lo, &hi);
+      for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+        const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
+        if (iy < 0 || iy >= g.in_h) continue;
+        float* drow = plane + iy * g.in_w;
+        const float* s = src + oy * g.out_w;
+        if (g.stride_w == 1) {
+          for (std::int64_t ox = lo; ox < hi; ++ox) drow[x0 + ox] += s[ox];
+        } else {
+          for (std::int64_t ox = lo; ox < hi; ++ox) drow[x0 + ox * g.stride_w] += s[ox];
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace flexconv

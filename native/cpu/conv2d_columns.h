@@ -1,0 +1,85 @@
+// The virtual matrices of conv2d as GEMM operands (cpu/gemm/gemm.h packers), so no column
+// buffer is ever materialised:
+//   ColumnSource            col_g  [Cg*kh*kw, images*P]  (forward's B: im2col of one group)
+//   TransposedColumnSource  col_g^T [batch*P, Cg*kh*kw]  (grad_weight's B)
+//   RowsAcrossImagesSource  X[rows, images*P] where X[r, (b, p)] = data[b*image + (row0+r)*P + p]
+//   RowsAcrossImagesA       the same matrix as an A operand (grad_out in grad_weight)
+// and col2im_plane, the scatter back into one input plane. P = out_h * out_w.
+// Packers copy whole row segments: for stride 1 a column run of one output row is a
+// contiguous run of one input row, with zero padding filled per segment, not per element.
+#pragma once
+#include <cstdint>
+
+#include "cpu/gemm/gemm.h"
+#include "math/conv_geometry.h"
+
+namespace flexconv {
+namespace cpu {
+
+class ColumnSource final : public gemm::BSource {
+ public:
+  ColumnSource(const math::Conv2dGeometry& g, const float* input, std::int64_t group, std::int64_t image0,
+               std::int64_t images)
+      : g_(g), input_(input), group_(group), image0_(image0), images_(images) {}
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override;
+
+ private:
+  const math::Conv2dGeometry& g_;
+  const float* input_;
+  std::int64_t group_, image0_, images_;
+};
+
+class TransposedColumnSource final : public gemm::BSource {
+ public:
+  TransposedColumnSource(const math::Conv2dGeometry& g, const float* input, std::int64_t group)
+      : g_(g), input_(input), group_(group) {}
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override;
+
+ private:
+  const math::Conv2dGeometry& g_;
+  const float* input_;
+  std::int64_t group_;
+};
+
+class RowsAcrossImagesSource final : public gemm::BSource {
+ public:
+  RowsAcrossImagesSource(const float* data, std::int64_t image_stride, std::int64_t plane, std::int64_t row0,
+                         std::int64_t image0, std::int64_t images)
+      : data_(data), image_stride_(image_stride), plane_(plane), row0_(row0), image0_(image0), images_(images) {}
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override;
+
+ private:
+  const float* data_;
+  std::int64_t image_stride_, plane_, row0_, image0_, images_;
+};
+
+class RowsAcrossImagesA final : public gemm::ASource {
+ public:
+  RowsAcrossImagesA(const float* data, std::int64_t image_stride, std::int64_t plane, std::int64_t row0,
+                    std::int64_t images)
+      : data_(data), image_stride_(image_stride), plane_(plane), row0_(row0), images_(images) {}
+  void pack(std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) const override;
+
+ private:
+  const float* data_;
+  std::int64_t image_stride_, plane_, row0_, images_;
+};
+
+// plane[in_h, in_w] = sum over kernel taps of the column rows tile[(i*kw + j) * ld + p]
+// scattered to the input pixels output pixel p read (overwrites the plane).
+void col2im_plane(const math::Conv2dGeometry& g, const float* tile, std::int64_t ld, float* plane);
+
+// The output positions t in [0, n) whose input coordinate x0 + t*stride lies in [0, size).
+inline void valid_range(std::int64_t x0, std::int64_t stride, std::int64_t size, std::int64_t n, std::int64_t* lo,
+                        std::int64_t* hi) {
+  std::int64_t a = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
+  std::int64_t b = x0 >= size ? 0 : (size - 1 - x0) / stride + 1;
+  if (a > n) a = n;
+  if (b > n) b = n;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
+
+}  // namespace cpu
+}  // namespace flexconv

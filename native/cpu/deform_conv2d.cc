@@ -1,0 +1,381 @@
+// Deformable convolution on the CPU: a fused implicit GEMM.
+//
+// Per image, output pixels are processed in tiles. For a tile, the sampling plan (4 corner
+// indices + 4 weights with the mask folded in, math/bilinear.h) is computed once per
+// (offset group, kernel tap, output pixel) and then reused by every input channel of the
+// offset group: the GEMM's B source packs bilinear samples straight from the input into
+// the driver's packed panels, so no column buffer for the image ever exists. The tile size
+// bounds the plan (and, in backward, the column-gradient tile) to a few MB.
+//
+// Backward, per tile:
+//   grad_weight += grad_out_tile x columns_tile^T, the columns re-sampled by a transposed
+//     packer (rows = pixels, cols = (channel, tap)); the GEMM driver gives each C element to
+//     one task with a fixed summation order, so this is deterministic.
+//   grad_columns = W^T x grad_out_tile (a plain GEMM), then
+//     grad_input: scattered through the plan, threads split by input channel (each thread
+//       owns whole H x W planes; no two threads write one address; fixed order within one);
+//     grad_offset / grad_mask: per (offset group, tap, pixel), reduced over the offset
+//       group's channels in channel order by the one thread owning that pixel chunk.
+#include "cpu/deform_conv2d.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/alloc.h"
+#include "core/thread_pool.h"
+#include "cpu/gemm/gemm.h"
+#include "cpu/deform_sample.h"
+#include "math/bilinear.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+using math::BilinearCorners;
+using math::DeformConv2dGeometry;
+
+constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;     // sampling plans of a tile
+constexpr std::int64_t kColumnBudgetBytes = std::int64_t(6) << 20;   // backward column gradients
+constexpr std::int64_t kMinTile = 64;
+
+std::int64_t tile_pixels(std::int64_t pixels, std::int64_t bytes_per_pixel, std::int64_t budget) {
+  std::int64_t t = std::max<std::int64_t>(kMinTile, budget / std::max<std::int64_t>(1, bytes_per_pixel));
+  return std::min(pixels, t);
+}
+
+// The sampling coordinate of tap kp of offset group og at output pixel p (image-local data).
+struct PointGeometry {
+  const DeformConv2dGeometry& g;
+  const float* offset;  // this image's offsets
+  const float* mask;    // this image's mask or null
+
+  void point(std::int64_t og, std::int64_t kp, std::int64_t p, float* y, float* x, float* m) const {
+    const std::int64_t P = g.out_pixels(), K = g.taps();
+    const std::int64_t oy = p / g.out_w, ox = p - oy * g.out_w;
+    const std::int64_t i = kp / g.kernel_w, j = kp - i * g.kernel_w;
+    const float* off = offset + (og * 2 * K + 2 * kp) * P + p;
+    *y = math::deform_base_coord(oy, g.stride_h, g.pad_h, i, g.dil_h) + off[0];
+    *x = math::deform_base_coord(ox, g.stride_w, g.pad_w, j, g.dil_w) + off[P];
+    *m = mask ? mask[(og * K + kp) * P + p] : 1.0f;
+  }
+};
+
+// Plans for (offset group, tap, pixel in [t0, t0 + count)) against zero-padded planes,
+// structure of arrays [og][tap][pixel] so the sampler can load 16 pixels' plans at once.
+class PlanTile {
+ public:
+  PlanTile(const DeformConv2dGeometry& g, std::int64_t capacity)
+      : g_(g), capacity_(capacity), size_(g.offset_groups * g.taps() * capacity),
+        index_(static_cast<size_t>(size_)), weight_(static_cast<size_t>(4 * size_)) {}
+
+  static std::int64_t bytes_per_pixel(const DeformConv2dGeometry& g) {
+    return g.offset_groups * g.taps() * std::int64_t(5 * sizeof(float));
+  }
+
+  void build(const float* offset, const float* mask, std::int64_t t0, std::int64_t count) {
+    count_ = count;
+    const PointGeometry geo{g_, offset, mask};
+    const std::int64_t rows = g_.offset_groups * g_.taps();
+    parallel_for(
+        rows * count,
+        [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t it = begin; it < end; ++it) {
+            const std::int64_t row = it / count, pix = it - row * count;
+            float y, x, m;
+            geo.point(row / g_.taps(), row % g_.taps(), t0 + pix, &y, &x, &m);
+            const math::BilinearPaddedPlan p = math::bilinear_padded_plan(y, x, m, g_.in_h, g_.in_w);
+            const std::int64_t at = row * capacity_ + pix;
+            index_[static_cast<size_t>(at)] = p.index;
+            for (int q = 0; q < 4; ++q) weight_[static_cast<size_t>(q * size_ + at)] = p.weight[q];
+          }
+        },
+        256);
+  }
+
+  // The plan row of (og, kp) from pixel `from` of the tile, over one padded plane.
+  SampleRow row(const float* padded_plane, std::int64_t og, std::int64_t kp, std::int64_t from) const {
+    const std::int64_t at = (og * g_.taps() + kp) * capacity_ + from;
+    const float* w = weight_.data();
+    return SampleRow{padded_plane, g_.in_w + 2, index_.data() + at, w + at, w + size_ + at, w + 2 * size_ + at,
+                     w + 3 * size_ + at};
+  }
+  std::int64_t count() const { return count_; }
+
+ private:
+  const DeformConv2dGeometry& g_;
+  std::int64_t capacity_, size_;
+  std::int64_t count_ = 0;
+  AlignedBuffer<std::int32_t> index_;
+  AlignedBuffer<float> weight_;
+};
+
+std::int64_t padded_plane_size(const DeformConv2dGeometry& g) { return (g.in_h + 2) * (g.in_w + 2); }
+
+// Copies one image into planes with a one-pixel zero border (see bilinear_padded_plan).
+void pad_image(const DeformConv2dGeometry& g, const float* in_n, float* padded) {
+  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, HWp = padded_plane_size(g);
+  parallel_for(g.in_channels, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      float* dst = padded + c * HWp;
+      const float* src = in_n + c * H * W;
+      std::fill(dst, dst + Wp, 0.0f);
+      for (std::int64_t y = 0; y < H; ++y) {
+        float* row = dst + (y + 1) * Wp;
+        row[0] = 0.0f;
+        std::memcpy(row + 1, src + y * W, static_cast<size_t>(W) * sizeof(float));
+        row[W + 1] = 0.0f;
+      }
+      std::fill(dst + (H + 1) * Wp, dst + HWp, 0.0f);
+    }
+  });
+}
+
+// The virtual column matrix of one group for one tile: rows (channel of the group, tap),
+// columns the tile's pixels. Packs B panels for out = W x columns.
+class DeformColumns final : public gemm::BSource {
+ public:
+  DeformColumns(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
+      : g_(g), plans_(plans), padded_(padded), c_begin_(c_begin) {}
+
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
+    const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
+    std::int64_t c = c_begin_ + k0 / K, kp = k0 % K;
+    for (std::int64_t kk = 0; kk < kc; ++kk) {
+      sample_row_panels(plans_.row(padded_ + c * HWp, c / cog, kp, n0), nc, nr, kc * nr, dst + kk * nr);
+      if (++kp == K) {
+        kp = 0;
+        ++c;
+      }
+    }
+  }
+
+ private:
+  const DeformConv2dGeometry& g_;
+  const PlanTile& plans_;
+  const float* padded_;
+  std::int64_t c_begin_;
+};
+
+// The transposed column matrix: rows the tile's pixels, columns (channel of the group, tap).
+// Packs B panels for grad_weight = grad_out x columns^T.
+class DeformColumnsT final : public gemm::BSource {
+ public:
+  DeformColumnsT(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
+      : g_(g), plans_(plans), padded_(padded), c_begin_(c_begin) {}
+
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
+    const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
+    float column[256];  // kc <= the driver's depth block (256)
+    for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
+      float* panel = dst + (p0 / nr) * kc * nr;
+      for (int j = 0; j < nr; ++j) {
+        if (p0 + j >= nc) {
+          for (std::int64_t kk = 0; kk < kc; ++kk) panel[kk * nr + j] = 0.0f;
+          continue;
+        }
+        const std::int64_t col = n0 + p0 + j;
+        const std::int64_t c = c_begin_ + col / K, kp = col % K;
+        for (std::int64_t k = 0; k < kc; k += 256) {
+          const std::int64_t len = std::min<std::int64_t>(256, kc - k);
+          sample_row_panels(plans_.row(padded_ + c * HWp, c / cog, kp, k0 + k), len, static_cast<int>(len), 0, column);
+          for (std::int64_t kk = 0; kk < len; ++kk) panel[(k + kk) * nr + j] = column[kk];
+        }
+      }
+    }
+  }
+
+ private:
+  const DeformConv2dGeometry& g_;
+  const PlanTile& plans_;
+  const float* padded_;
+  std::int64_t c_begin_;
+};
+
+}  // namespace
+
+void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset,
+                           const float* mask, const float* weight, const float* bias, float* output) {
+  const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
+  const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
+  const std::int64_t G = g.offset_groups;
+  if (g.batch == 0 || O == 0 || P == 0) return;
+  const std::int64_t tile = tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
+  PlanTile plans(g, tile);
+  AlignedBuffer<float> padded(static_cast<size_t>(C * padded_plane_size(g)));
+  for (std::int64_t n = 0; n < g.batch; ++n) {
+    const float* off_n = offset + n * 2 * G * K * P;
+    const float* mask_n = mask ? mask + n * G * K * P : nullptr;
+    float* out_n = output + n * O * P;
+    pad_image(g, input + n * C * HW, padded.data());
+    for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
+      const std::int64_t count = std::min(tile, P - t0);
+      plans.build(off_n, mask_n, t0, count);
+      for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+        float* c_out = out_n + grp * Og * P + t0;
+        float beta = 0.0f;
+        if (bias) {
+          for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * P, c_out + o * P + count, bias[grp * Og + o]);
+          beta = 1.0f;
+        }
+        gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, false);
+        DeformColumns b(g, plans, padded.data(), grp * Cg);
+        gemm::gemm(Og, count, Cg * K, 1.0f, a, b, beta, c_out, P);
+      }
+    }
+  }
+}
+
+namespace {
+
+// grad_input of one image for one tile, into zero-padded planes (the border cells collect
+// the gradients of out-of-image corners and are dropped): each thread owns whole channels.
+void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, const float* grad_cols,
+                        float* grad_padded) {
+  const std::int64_t K = g.taps(), HWp = padded_plane_size(g), Wp = g.in_w + 2, cog = g.offset_group_channels();
+  const std::int64_t count = plans.count();
+  parallel_for(g.in_channels, [&](std::int64_t c_begin, std::int64_t c_end) {
+    for (std::int64_t c = c_begin; c < c_end; ++c) {
+      float* plane = grad_padded + c * HWp;
+      for (std::int64_t kp = 0; kp < K; ++kp) {
+        const SampleRow r = plans.row(plane, c / cog, kp, 0);
+        const float* gc = grad_cols + (c * K + kp) * count;
+        for (std::int64_t p = 0; p < count; ++p) {
+          const float v = gc[p];
+          float* at = plane + r.index[p];
+          at[0] += r.w0[p] * v;
+          at[1] += r.w1[p] * v;
+          at[Wp] += r.w2[p] * v;
+          at[Wp + 1] += r.w3[p] * v;
+        }
+      }
+    }
+  });
+}
+
+void unpad_image(const DeformConv2dGeometry& g, const float* padded, float* out_n) {
+  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, HWp = padded_plane_size(g);
+  parallel_for(g.in_channels, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      for (std::int64_t y = 0; y < H; ++y) {
+        std::memcpy(out_n + (c * H + y) * W, padded + c * HWp + (y + 1) * Wp + 1, static_cast<size_t>(W) * sizeof(float));
+      }
+    }
+  });
+}
+
+// grad_offset / grad_mask of one image for pixels [t0, t0 + count): each task owns a chunk
+// of pixels of one (offset group, tap) and sums over the group's channels in order.
+void offset_mask_grad(const DeformConv2dGeometry& g, const float* in_n, const float* off_n, const float* mask_n,
+                      const float* grad_cols, std::int64_t t0, std::int64_t count, float* grad_off_n,
+                      float* grad_mask_n) {
+  constexpr std::int64_t kChunk = 64;
+  const std::int64_t K = g.taps(), HW = g.in_pixels(), P = g.out_pixels(), cog = g.offset_group_channels();
+  const std::int64_t chunks = (count + kChunk - 1) / kChunk;
+  const PointGeometry geo{g, off_n, mask_n};
+  parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
+    BilinearCorners corners[kChunk];
+    float m[kChunk], gy[kChunk], gx[kChunk], gm[kChunk];
+    for (std::int64_t task = begin; task < end; ++task) {
+      const std::int64_t row = task / chunks, chunk = task - row * chunks;
+      const std::int64_t og = row / K, kp = row - og * K;
+      const std::int64_t p0 = chunk * kChunk, len = std::min(kChunk, count - p0);
+      for (std::int64_t j = 0; j < len; ++j) {
+        float y, x;
+        geo.point(og, kp, t0 + p0 + j, &y, &x, &m[j]);
+        corners[j] = math::bilinear_corners(y, x, g.in_h, g.in_w);
+        gy[j] = gx[j] = gm[j] = 0.0f;
+      }
+      for (std::int64_t c = og * cog; c < (og + 1) * cog; ++c) {
+        const float* plane = in_n + c * HW;
+        const float* gc = grad_cols + (c * K + kp) * count + p0;
+        for (std::int64_t j = 0; j < len; ++j) {
+          const math::BilinearGrad s = math::bilinear_value_and_grad(corners[j], plane);
+          gy[j] += gc[j] * s.dvdy;
+          gx[j] += gc[j] * s.dvdx;
+          gm[j] += gc[j] * s.value;
+        }
+      }
+      for (std::int64_t j = 0; j < len; ++j) {
+        const std::int64_t p = t0 + p0 + j;
+        if (grad_off_n) {
+          grad_off_n[(og * 2 * K + 2 * kp) * P + p] = gy[j] * m[j];
+          grad_off_n[(og * 2 * K + 2 * kp + 1) * P + p] = gx[j] * m[j];
+        }
+        if (grad_mask_n) grad_mask_n[(og * K + kp) * P + p] = gm[j];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, const float* offset,
+                            const float* mask, const float* weight, const float* grad_output,
+                            float* grad_input, float* grad_offset, float* grad_mask, float* grad_weight,
+                            float* grad_bias) {
+  const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
+  const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
+  const std::int64_t G = g.offset_groups;
+  if (!mask) grad_mask = nullptr;
+  if (grad_input) std::fill(grad_input, grad_input + g.batch * C * HW, 0.0f);
+  if (grad_offset) std::fill(grad_offset, grad_offset + g.batch * 2 * G * K * P, 0.0f);
+  if (grad_mask) std::fill(grad_mask, grad_mask + g.batch * G * K * P, 0.0f);
+  if (grad_weight) std::fill(grad_weight, grad_weight + O * Cg * K, 0.0f);
+  if (grad_bias) {
+    parallel_for(O, [&](std::int64_t o0, std::int64_t o1) {
+      for (std::int64_t o = o0; o < o1; ++o) {
+        double s = 0.0;  // pixel sums of large maps: double keeps them accurate
+        for (std::int64_t n = 0; n < g.batch; ++n) {
+          const float* row = grad_output + (n * O + o) * P;
+          for (std::int64_t p = 0; p < P; ++p) s += row[p];
+        }
+        grad_bias[o] = static_cast<float>(s);
+      }
+    });
+  }
+  const bool need_cols = grad_input || grad_offset || grad_mask;
+  if (g.batch == 0 || P == 0 || (!need_cols && !grad_weight)) return;
+
+  const std::int64_t col_bytes = need_cols ? C * K * std::int64_t(sizeof(float)) : 0;
+  const std::int64_t tile = std::min(tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes),
+                                     need_cols ? tile_pixels(P, col_bytes, kColumnBudgetBytes) : P);
+  PlanTile plans(g, tile);
+  AlignedBuffer<float> grad_cols(need_cols ? static_cast<size_t>(C * K * tile) : 0);
+  AlignedBuffer<float> padded(grad_weight ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
+  AlignedBuffer<float> grad_padded(grad_input ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
+  for (std::int64_t n = 0; n < g.batch; ++n) {
+    const float* in_n = input + n * C * HW;
+    const float* off_n = offset + n * 2 * G * K * P;
+    const float* mask_n = mask ? mask + n * G * K * P : nullptr;
+    const float* gout_n = grad_output + n * O * P;
+    if (grad_weight) pad_image(g, in_n, padded.data());
+    if (grad_input) std::fill(grad_padded.data(), grad_padded.data() + grad_padded.size(), 0.0f);
+    for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
+      const std::int64_t count = std::min(tile, P - t0);
+      plans.build(off_n, mask_n, t0, count);
+      for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+        const float* gout_g = gout_n + grp * Og * P + t0;
+        if (grad_weight) {
+          gemm::MatrixA a(gout_g, P, false);
+          DeformColumnsT b(g, plans, padded.data(), grp * Cg);
+          gemm::gemm(Og, Cg * K, count, 1.0f, a, b, 1.0f, grad_weight + grp * Og * Cg * K, Cg * K);
+        }
+        if (need_cols) {
+          gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, true);
+          gemm::MatrixB b(gout_g, P, false);
+          gemm::gemm(Cg * K, count, Og, 1.0f, a, b, 0.0f, grad_cols.data() + grp * Cg * K * count, count);
+        }
+      }
+      if (grad_input) scatter_input_grad(g, plans, grad_cols.data(), grad_padded.data());
+      if (grad_offset || grad_mask) {
+        offset_mask_grad(g, in_n, off_n, mask_n, grad_cols.data(), t0, count,
+                         grad_offset ? grad_offset + n * 2 * G * K * P : nullptr,
+                         grad_mask ? grad_mask + n * G * K * P : nullptr);
+      }
+    }
+    if (grad_input) unpad_image(g, grad_padded.data(), grad_input + n * C * HW);
+  }
+}
+
+}  // namespace cpu
+}  // namespace flexconv

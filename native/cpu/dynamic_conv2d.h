@@ -1,0 +1,40 @@
+// Dynamic convolution (CondConv / DY-Conv) on the CPU: every sample b of the batch is
+// convolved with its own kernel W_b = sum_k attention[b, k] * experts[k] (and bias
+// sum_k attention[b, k] * expert_bias[k]).
+//
+// The per-sample kernels are mixed by one GEMM (attention [B, K] x experts [K, D], D =
+// O * C/groups * kh * kw); each sample then runs as conv2d's implicit GEMM (cpu/conv2d.h: the
+// column matrix is packed straight from the input, never materialised). Threads take whole
+// samples when the batch can feed them (each sample's GEMMs then run single-threaded) and
+// otherwise the GEMM tiles of one sample at a time. The GEMM core gives the same bits at any
+// thread count and every sample writes only its own slice, so results are deterministic.
+//
+// Backward recomputes the mixed kernels (one small GEMM) instead of saving them, forms the
+// per-sample weight gradients grad_W_b = grad_out_b x col_b^T and reduces them by GEMM:
+//   grad_experts   = attention^T x grad_W                       [K, D]
+//   grad_attention = grad_W x experts^T + grad_bias x expert_bias^T   [B, K]
+//   grad_expert_bias = attention^T x grad_bias                 [K, O]
+// grad_input is conv2d's adjoint per sample (col2im split by channel: deterministic).
+#pragma once
+#include <cstdint>
+
+#include "math/conv_geometry.h"
+
+namespace flexconv {
+namespace cpu {
+
+// g describes the whole batch (g.batch = B, g.out_channels = O); experts [K, O, C/groups, kh,
+// kw], attention [B, K], expert_bias [K, O] or null; out [B, O, OH, OW].
+void dynamic_conv2d_forward(const math::Conv2dGeometry& g, std::int64_t experts_count, const float* input,
+                            const float* experts, const float* attention, const float* expert_bias, float* out);
+
+// Any of the grad_* outputs may be null (not wanted); each one given is overwritten.
+// grad_expert_bias is only computed when expert_bias is given. grad_attention includes the
+// bias term when expert_bias is given.
+void dynamic_conv2d_backward(const math::Conv2dGeometry& g, std::int64_t experts_count, const float* grad_out,
+                             const float* input, const float* experts, const float* attention,
+                             const float* expert_bias, float* grad_input, float* grad_experts,
+                             float* grad_attention, float* grad_expert_bias);
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,169 @@
+// Elementwise CPU loops. Each op is a template instantiation of a plain loop the compiler
+// vectorises; the op switch runs once per call, outside the loop. Threads split the
+// elements into contiguous ranges only above kParallelGrain, so small tensors never pay the
+// pool's wake-up cost; every element is written by exactly one thread (deterministic).
+#include "cpu/elementwise.h"
+
+#include "core/errors.h"
+#include "core/thread_pool.h"
+#include "math/pointwise.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+template <int Op>
+void unary_loop(const float* __restrict x, float* __restrict y, std::int64_t n, float a, float b) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) y[i] = math::unary_forward<Op>(x[i], a, b);
+      },
+      kParallelGrain);
+}
+
+template <int Op>
+void unary_backward_loop(const float* g, const float* x, const float* y, float* gx, std::int64_t n, float a,
+                         float b) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+          gx[i] = math::unary_backward<Op>(g[i], x ? x[i] : 0.0f, y ? y[i] : 0.0f, a, b);
+        }
+      },
+      kParallelGrain);
+}
+
+template <int Op>
+void binary_row(const float* __restrict a, std::int64_t sa, const float* __restrict b, std::int64_t sb,
+                float* __restrict out, std::int64_t len) {
+  // The three stride patterns a merged innermost dimension can have, each its own loop so
+  // it vectorises (sa, sb are 0 or 1 after merging).
+  if (sa == 1 && sb == 1) {
+    for (std::int64_t i = 0; i < len; ++i) out[i] = math::binary_forward<Op>(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const float bv = *b;
+    for (std::int64_t i = 0; i < len; ++i) out[i] = math::binary_forward<Op>(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    const float av = *a;
+    for (std::int64_t i = 0; i < len; ++i) out[i] = math::binary_forward<Op>(av, b[i]);
+  } else {
+    for (std::int64_t i = 0; i < len; ++i) out[i] = math::binary_forward<Op>(a[i * sa], b[i * sb]);
+  }
+}
+
+template <int Op>
+void binary_loop(const float* a, const float* b, float* out, const BroadcastPlan& plan) {
+  const int nd = static_cast<int>(plan.shape.size());
+  const std::int64_t len = plan.shape[nd - 1];
+  const std::int64_t sa = plan.stride_a[nd - 1], sb = plan.stride_b[nd - 1];
+  const std::int64_t rows = plan.numel / (len ? len : 1);
+  if (plan.numel == 0) return;
+  if (rows == 1) {
+    // One (merged) row: split it into element ranges.
+    parallel_for(
+        len,
+        [&](std::int64_t begin, std::int64_t end) {
+          binary_row<Op>(a + begin * sa, sa, b + begin * sb, sb, out + begin, end - begin);
+        },
+        kParallelGrain);
+    return;
+  }
+  const std::int64_t grain = len >= kParallelGrain ? 1 : kParallelGrain / len;
+  parallel_for(
+      rows,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t r = begin; r < end; ++r) {
+          // Offsets of row r: decompose r over the outer dimensions.
+          std::int64_t rest = r, oa = 0, ob = 0;
+          for (int d = nd - 2; d >= 0; --d) {
+            const std::int64_t i = rest % plan.shape[d];
+            rest /= plan.shape[d];
+            oa += i * plan.stride_a[d];
+            ob += i * plan.stride_b[d];
+          }
+          binary_row<Op>(a + oa, sa, b + ob, sb, out + r * len, len);
+        }
+      },
+      grain);
+}
+
+[[noreturn]] void bad_op(const char* fn, int op) {
+  throw Error(ErrorCode::InvalidArgument, std::string(fn) + ": unknown op code " + std::to_string(op));
+}
+
+}  // namespace
+
+void unary(int op, const float* x, float* y, std::int64_t n, float a, float b) {
+  switch (op) {
+    case math::kNeg: return unary_loop<math::kNeg>(x, y, n, a, b);
+    case math::kExp: return unary_loop<math::kExp>(x, y, n, a, b);
+    case math::kLog: return unary_loop<math::kLog>(x, y, n, a, b);
+    case math::kSqrt: return unary_loop<math::kSqrt>(x, y, n, a, b);
+    case math::kRelu: return unary_loop<math::kRelu>(x, y, n, a, b);
+    case math::kLeakyRelu: return unary_loop<math::kLeakyRelu>(x, y, n, a, b);
+    case math::kSigmoid: return unary_loop<math::kSigmoid>(x, y, n, a, b);
+    case math::kTanh: return unary_loop<math::kTanh>(x, y, n, a, b);
+    case math::kSilu: return unary_loop<math::kSilu>(x, y, n, a, b);
+    case math::kAffine: return unary_loop<math::kAffine>(x, y, n, a, b);
+    case math::kPow: return unary_loop<math::kPow>(x, y, n, a, b);
+    case math::kClamp: return unary_loop<math::kClamp>(x, y, n, a, b);
+    case math::kAbs: return unary_loop<math::kAbs>(x, y, n, a, b);
+  }
+  bad_op("unary", op);
+}
+
+void unary_backward(int op, const float* g, const float* x, const float* y, float* gx, std::int64_t n, float a,
+                    float b) {
+  switch (op) {
+    case math::kNeg: return unary_backward_loop<math::kNeg>(g, x, y, gx, n, a, b);
+    case math::kExp: return unary_backward_loop<math::kExp>(g, x, y, gx, n, a, b);
+    case math::kLog: return unary_backward_loop<math::kLog>(g, x, y, gx, n, a, b);
+    case math::kSqrt: return unary_backward_loop<math::kSqrt>(g, x, y, gx, n, a, b);
+    case math::kRelu: return unary_backward_loop<math::kRelu>(g, x, y, gx, n, a, b);
+    case math::kLeakyRelu: return unary_backward_loop<math::kLeakyRelu>(g, x, y, gx, n, a, b);
+    case math::kSigmoid: return unary_backward_loop<math::kSigmoid>(g, x, y, gx, n, a, b);
+    case math::kTanh: return unary_backward_loop<math::kTanh>(g, x, y, gx, n, a, b);
+    case math::kSilu: return unary_backward_loop<math::kSilu>(g, x, y, gx, n, a, b);
+    case math::kAffine: return unary_backward_loop<math::kAffine>(g, x, y, gx, n, a, b);
+    case math::kPow: return unary_backward_loop<math::kPow>(g, x, y, gx, n, a, b);
+    case math::kClamp: return unary_backward_loop<math::kClamp>(g, x, y, gx, n, a, b);
+    case math::kAbs: return unary_backward_loop<math::kAbs>(g, x, y, gx, n, a, b);
+  }
+  bad_op("unaryBackward", op);
+}
+
+void binary(int op, const float* a, const float* b, float* out, const BroadcastPlan& plan) {
+  switch (op) {
+    case math::kAdd: return binary_loop<math::kAdd>(a, b, out, plan);
+    case math::kSub: return binary_loop<math::kSub>(a, b, out, plan);
+    case math::kMul: return binary_loop<math::kMul>(a, b, out, plan);
+    case math::kDiv: return binary_loop<math::kDiv>(a, b, out, plan);
+    case math::kSecond: return binary_loop<math::kSecond>(a, b, out, plan);
+  }
+  bad_op("binary", op);
+}
+
+void fill(float* out, std::int64_t n, float value) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) out[i] = value;
+      },
+      kParallelGrain);
+}
+
+void add_in_place(float* out, const float* x, std::int64_t n) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        float* __restrict o = out;
+        const float* __restrict v = x;
+        for (std::int64_t i = begin; i < end; ++i) o[i] += v[i];
+      },
+      kParallelGrain);
+}
+
+}  // namespace cpu
+}  // namespace flexconv

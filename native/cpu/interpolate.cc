@@ -1,0 +1,109 @@
+// CPU interpolate. The source indices and weights of every output row and column are
+// computed once (math/interpolate.h, shared with CUDA) and reused for all planes; threads
+// split the planes, so the backward scatter never has two threads writing one element.
+#include "cpu/interpolate.h"
+
+#include <cstring>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "math/interpolate.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+struct AxisTaps {
+  std::vector<std::int64_t> i0, i1;
+  std::vector<float> w0, w1;
+};
+
+AxisTaps axis_taps(InterpMode mode, std::int64_t in, std::int64_t out, double scale, bool align_corners) {
+  AxisTaps t;
+  t.i0.resize(static_cast<size_t>(out));
+  t.i1.resize(static_cast<size_t>(out));
+  t.w0.resize(static_cast<size_t>(out));
+  t.w1.resize(static_cast<size_t>(out));
+  const float lscale = math::linear_scale(in, out, align_corners, scale);
+  for (std::int64_t o = 0; o < out; ++o) {
+    if (mode == InterpMode::Nearest) {
+      t.i0[o] = t.i1[o] = math::nearest_source(o, in, out, scale);
+      t.w0[o] = 1.0f;
+      t.w1[o] = 0.0f;
+    } else {
+      const math::LinearTap tap = math::linear_source(o, in, lscale, align_corners);
+      t.i0[o] = tap.i0;
+      t.i1[o] = tap.i1;
+      t.w0[o] = tap.w0;
+      t.w1[o] = tap.w1;
+    }
+  }
+  return t;
+}
+
+std::int64_t plane_grain(const InterpShape& s) {
+  const std::int64_t work = s.out_h * s.out_w + 1;
+  return work >= 4096 ? 1 : 4096 / work;
+}
+
+}  // namespace
+
+void interpolate2d_forward(const InterpShape& s, InterpMode mode, const float* x, float* y) {
+  const AxisTaps th = axis_taps(mode, s.in_h, s.out_h, s.scale_h, s.align_corners);
+  const AxisTaps tw = axis_taps(mode, s.in_w, s.out_w, s.scale_w, s.align_corners);
+  const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
+  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const float* xp = x + p * in_plane;
+      float* yp = y + p * out_plane;
+      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+        float* yr = yp + oh * s.out_w;
+        const float* r0 = xp + th.i0[oh] * s.in_w;
+        if (mode == InterpMode::Nearest) {
+          for (std::int64_t ow = 0; ow < s.out_w; ++ow) yr[ow] = r0[tw.i0[ow]];
+          continue;
+        }
+        const float* r1 = xp + th.i1[oh] * s.in_w;
+        const float a0 = th.w0[oh], a1 = th.w1[oh];
+        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+          const std::int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
+          yr[ow] = a0 * (tw.w0[ow] * r0[c0] + tw.w1[ow] * r0[c1]) + a1 * (tw.w0[ow] * r1[c0] + tw.w1[ow] * r1[c1]);
+        }
+      }
+    }
+  }, plane_grain(s));
+}
+
+void interpolate2d_backward(const InterpShape& s, InterpMode mode, const float* dy, float* grad_x) {
+  const AxisTaps th = axis_taps(mode, s.in_h, s.out_h, s.scale_h, s.align_corners);
+  const AxisTaps tw = axis_taps(mode, s.in_w, s.out_w, s.scale_w, s.align_corners);
+  const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
+  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      float* gp = grad_x + p * in_plane;
+      std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
+      const float* dp = dy + p * out_plane;
+      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+        const float* dr = dp + oh * s.out_w;
+        float* g0 = gp + th.i0[oh] * s.in_w;
+        if (mode == InterpMode::Nearest) {
+          for (std::int64_t ow = 0; ow < s.out_w; ++ow) g0[tw.i0[ow]] += dr[ow];
+          continue;
+        }
+        float* g1 = gp + th.i1[oh] * s.in_w;
+        const float a0 = th.w0[oh], a1 = th.w1[oh];
+        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+          const std::int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
+          const float g = dr[ow];
+          g0[c0] += a0 * tw.w0[ow] * g;
+          g0[c1] += a0 * tw.w1[ow] * g;
+          g1[c0] += a1 * tw.w0[ow] * g;
+          g1[c1] += a1 * tw.w1[ow] * g;
+        }
+      }
+    }
+  }, plane_grain(s));
+}
+
+}  // namespace cpu
+}  // namespace flexconv

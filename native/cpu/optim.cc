@@ -1,0 +1,33 @@
+#include "cpu/optim.h"
+
+#include "core/thread_pool.h"
+
+namespace flexconv {
+namespace cpu {
+
+namespace {
+// Big enough that threading pays for itself; updates are memory-bound.
+constexpr std::int64_t kGrain = 1 << 15;
+}  // namespace
+
+void sgd_update(float* p, const float* g, float* buf, std::int64_t n, const optim::SgdScalars& s) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) optim::sgd_element(p, g, buf, i, s);
+      },
+      kGrain);
+}
+
+void adam_update(float* p, const float* g, float* m, float* v, float* vmax, std::int64_t n,
+                 const optim::AdamScalars& s) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) optim::adam_element(p, g, m, v, vmax, i, s);
+      },
+      kGrain);
+}
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,15 @@
+// Fused in-place optimizer updates on CPU memory, threaded over contiguous ranges.
+#pragma once
+#include <cstdint>
+
+#include "math/optim.h"
+
+namespace flexconv {
+namespace cpu {
+
+void sgd_update(float* p, const float* g, float* buf, std::int64_t n, const optim::SgdScalars& s);
+void adam_update(float* p, const float* g, float* m, float* v, float* vmax, std::int64_t n,
+                 const optim::AdamScalars& s);
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,13 @@
+// CUDA reductions behind the same interface as cpu/reduction.h (device pointers).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace flexconv {
+namespace cuda {
+
+void sum_dims(const float* x, const std::vector<std::int64_t>& shape, const std::vector<bool>& reduce, float scale,
+              float* out);
+
+}  // namespace cuda
+}  // namespace flexconv

@@ -1,0 +1,44 @@
+import { ops, Tensor, manualSeed } from '../lib';
+import { expectClose } from './helpers';
+import { gradcheck } from './gradcheck';
+
+const sig = (v: number): number => 1 / (1 + Math.exp(-v));
+const cases: [string, (x: Tensor) => Tensor, (v: number) => number][] = [
+  ['relu', ops.relu, (v) => Math.max(v, 0)],
+  ['leakyRelu default slope', (x) => ops.leakyRelu(x), (v) => (v > 0 ? v : 0.01 * v)],
+  ['leakyRelu 0.2', (x) => ops.leakyRelu(x, 0.2), (v) => (v > 0 ? v : 0.2 * v)],
+  ['sigmoid', ops.sigmoid, sig],
+  ['tanh', ops.tanh, Math.tanh],
+  ['silu', ops.silu, (v) => v * sig(v)],
+];
+
+describe('activations', () => {
+  beforeEach(() => manualSeed(21));
+  for (const [name, f, ref] of cases) {
+    test(`${name}: forward against float64, gradient against finite differences`, () => {
+      const x = Tensor.randn([3, 5, 7], { std: 2 });
+      const d = x.data;
+      for (let i = 0; i < d.length; i++) if (Math.abs(d[i]) < 0.03) d[i] = 0.1; // away from the kink at 0
+      expectClose(f(x).data, Array.from(d, ref), 1e-6, 1e-5);
+      x.requireGrad();
+      gradcheck(f, [x]);
+    });
+  }
+
+  test('sigmoid, tanh and silu stay finite for huge inputs', () => {
+    const x = Tensor.from([-1e4, -100, -30, 30, 100, 1e4]);
+    for (const f of [ops.sigmoid, ops.tanh, ops.silu]) {
+      for (const v of f(x).toArray()) expect(Number.isFinite(v)).toBe(true);
+    }
+    expect(ops.sigmoid(x).toArray()).toEqual([0, expect.any(Number), expect.any(Number), 1, 1, 1]);
+    const xg = Tensor.from([-1e4, 1e4], [2], { requiresGrad: true });
+    ops.sum(ops.sigmoid(xg)).backward();
+    expect(xg.grad!.toArray()).toEqual([0, 0]);
+  });
+
+  test('large inputs use the threaded path and match the small-path result', () => {
+    const x = Tensor.randn([100003]);
+    const y = ops.silu(x);
+    expectClose(y.data, Array.from(x.data, (v) => v * sig(v)), 1e-6, 1e-5);
+  });
+});

@@ -1,0 +1,160 @@
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
+import { OnnxGraphBuilder } from '../lib/onnx/builder';
+import { runOnnx } from '../lib/onnx/ort';
+import { expectClose } from './helpers';
+import { referenceBatchNorm } from './reference/batchnorm';
+import { numericGrad } from './reference/numeric_grad';
+
+const shapes: number[][] = [[2, 3, 5, 7], [1, 4, 3, 3], [8, 5, 1, 1], [3, 2, 1, 9]];
+
+function seedGrad(shape: number[]): Tensor {
+  return Tensor.randn(shape);
+}
+
+describe('batchNorm2d forward', () => {
+  beforeEach(() => manualSeed(3));
+
+  test('training: batch statistics, running stats updated in place (affine and not)', () => {
+    for (const shape of shapes) {
+      for (const affine of [true, false]) {
+        const C = shape[1];
+        const x = Tensor.randn(shape, { mean: 0.5, std: 2 });
+        const rm = Tensor.randn([C]), rv = Tensor.rand([C], { low: 0.5, high: 2 });
+        const w = affine ? Tensor.randn([C]) : null, b = affine ? Tensor.randn([C]) : null;
+        const want = referenceBatchNorm(x.data, shape, rm.data, rv.data, w?.data ?? null, b?.data ?? null, true, 0.3, 1e-5);
+        const y = ops.batchNorm2d(x, rm, rv, w, b, { training: true, momentum: 0.3 });
+        expectClose(y.data, want.y, 2e-5, 2e-5);
+        expectClose(rm.data, want.runningMean as Float64Array, 1e-5, 1e-5);
+        expectClose(rv.data, want.runningVar as Float64Array, 1e-5, 1e-5);
+      }
+    }
+  });
+
+  test('training without running statistics', () => {
+    const x = Tensor.randn([2, 3, 4, 5]);
+    const want = referenceBatchNorm(x.data, x.shape, null, null, null, null, true, 0.1, 1e-3);
+    expectClose(ops.batchNorm2d(x, null, null, null, null, { training: true, eps: 1e-3 }).data, want.y, 2e-5, 2e-5);
+  });
+
+  test('eval: running statistics, matches the reference and ONNX Runtime BatchNormalization', async () => {
+    for (const shape of [[2, 3, 5, 7], [1, 6, 4, 4]]) {
+      const C = shape[1];
+      const x = Tensor.randn(shape);
+      const rm = Tensor.randn([C]), rv = Tensor.rand([C], { low: 0.2, high: 3 });
+      const w = Tensor.randn([C]), b = Tensor.randn([C]);
+      const rm0 = rm.toArray();
+      const y = ops.batchNorm2d(x, rm, rv, w, b, { eps: 1e-4 });
+      expect(rm.toArray()).toEqual(rm0); // eval never updates
+      expectClose(y.data, referenceBatchNorm(x.data, shape, rm.data, rv.data, w.data, b.data, false, 0.1, 1e-4).y, 1e-5, 1e-5);
+      const bytes = new OnnxGraphBuilder({ opset: 15 })
+        .input('x', shape)
+        .initializer('scale', w)
+        .initializer('bias', b)
+        .initializer('mean', rm)
+        .initializer('var', rv)
+        .node('BatchNormalization', ['x', 'scale', 'bias', 'mean', 'var'], ['y'], { epsilon: 1e-4 })
+        .output('y')
+        .toBytes();
+      const { y: ort } = await runOnnx(bytes, { x }, { threads: 1 });
+      expectClose(y.data, ort.data, 1e-5, 1e-5);
+    }
+  });
+
+  test('bit-identical at 1 and 2 threads', () => {
+    const threads = getNumThreads();
+    try {
+      const x = Tensor.randn([4, 6, 9, 11]);
+      const run = (t: number): number[][] => {
+        setNumThreads(t);
+        const rm = Tensor.zeros([6]), rv = Tensor.ones([6]);
+        const xi = x.clone().requireGrad();
+        const w = Tensor.ones([6]).requireGrad();
+        const y = ops.batchNorm2d(xi, rm, rv, w, null, { training: true });
+        y.backward(Tensor.full(y.shape, 0.5).clone());
+        return [y.toArray(), rm.toArray(), rv.toArray(), (xi.grad as Tensor).toArray(), (w.grad as Tensor).toArray()];
+      };
+      expect(run(2)).toEqual(run(1));
+    } finally {
+      setNumThreads(threads);
+    }
+  });
+});
+
+describe('batchNorm2d backward against finite differences of the float64 reference', () => {
+  beforeEach(() => manualSeed(5));
+
+  for (const training of [true, false]) {
+    test(`${training ? 'training' : 'eval'}: gradients of x, weight and bias`, () => {
+      for (const shape of [[2, 3, 3, 4], [1, 2, 1, 5], [3, 2, 1, 1]]) {
+        const C = shape[1];
+        const x = Tensor.randn(shape, { requiresGrad: true });
+        const w = Tensor.randn([C], { requiresGrad: true }), b = Tensor.randn([C], { requiresGrad: true });
+        const rm = Tensor.randn([C]), rv = Tensor.rand([C], { low: 0.5, high: 2 });
+        const rm0 = rm.toArray(), rv0 = rv.toArray();
+        const y = ops.batchNorm2d(x, rm, rv, w, b, { training, eps: 1e-3 });
+        const g = seedGrad(shape);
+        y.backward(g);
+        const f = ([xx, ww, bb]: Float64Array[]): Float64Array =>
+          referenceBatchNorm(xx, shape, rm0, rv0, ww, bb, training, 0.1, 1e-3).y;
+        const inputs = [x.data, w.data, b.data];
+        expectClose((x.grad as Tensor).data, numericGrad(f, inputs, g.data, 0), 1e-4, 1e-3);
+        expectClose((w.grad as Tensor).data, numericGrad(f, inputs, g.data, 1), 1e-4, 1e-3);
+        expectClose((b.grad as Tensor).data, numericGrad(f, inputs, g.data, 2), 1e-4, 1e-3);
+      }
+    });
+  }
+
+  test('only x requires grad (no affine)', () => {
+    const x = Tensor.randn([2, 3, 2, 3], { requiresGrad: true });
+    const y = ops.batchNorm2d(x, null, null, null, null, { training: true });
+    const g = seedGrad(x.shape);
+    y.backward(g);
+    const f = ([xx]: Float64Array[]): Float64Array => referenceBatchNorm(xx, x.shape, null, null, null, null, true, 0.1, 1e-5).y;
+    expectClose((x.grad as Tensor).data, numericGrad(f, [x.data], g.data, 0), 1e-4, 1e-3);
+  });
+});
+
+describe('batchNorm2d errors', () => {
+  const x = Tensor.zeros([2, 3, 4, 4]);
+  test('wrong ndim', () => {
+    expect(() => ops.batchNorm2d(Tensor.zeros([2, 3, 4]), null, null, null, null, { training: true })).toThrow(ShapeError);
+    expect(() => ops.batchNorm2d(Tensor.zeros([2, 3, 4]), null, null, null, null, { training: true })).toThrow(/4 dimensions.*\[2, 3, 4\]/);
+  });
+  test('channel counts of running stats, weight and bias', () => {
+    expect(() => ops.batchNorm2d(x, Tensor.zeros([4]), Tensor.ones([3]))).toThrow(/runningMean of shape \[3\].*received \[4\]/);
+    expect(() => ops.batchNorm2d(x, Tensor.zeros([3]), Tensor.ones([3]), Tensor.ones([2]))).toThrow(/weight of shape \[3\]/);
+    expect(() => ops.batchNorm2d(x, Tensor.zeros([3]), Tensor.ones([3]), null, Tensor.ones([3, 1]))).toThrow(ShapeError);
+  });
+  test('eval needs running statistics; training needs more than one value per channel', () => {
+    expect(() => ops.batchNorm2d(x, null, null)).toThrow(ArgumentError);
+    expect(() => ops.batchNorm2d(Tensor.zeros([1, 3, 1, 1]), null, null, null, null, { training: true })).toThrow(/more than 1 value per channel/);
+  });
+  test('bad momentum and eps', () => {
+    expect(() => ops.batchNorm2d(x, null, null, null, null, { training: true, momentum: 2 })).toThrow(/momentum.*\[0, 1\].*2 of type number/);
+    expect(() => ops.batchNorm2d(x, null, null, null, null, { training: true, eps: -1 })).toThrow(ArgumentError);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('batchnorm.test: no CUDA device, GPU tests skipped');
+gpu('batchNorm2d on CUDA', () => {
+  test('training and eval forward, gradients and running statistics match the CPU', () => {
+    manualSeed(9);
+    const x = Tensor.randn([3, 5, 7, 6]), w = Tensor.randn([5]), b = Tensor.randn([5]);
+    for (const training of [true, false]) {
+      const rmCpu = Tensor.randn([5]), rvCpu = Tensor.rand([5], { low: 0.5, high: 2 });
+      const rmGpu = rmCpu.to('cuda'), rvGpu = rvCpu.to('cuda');
+      expectCudaMatchesCpu(
+        (xi, wi, bi) =>
+          xi.device === 'cpu'
+            ? ops.batchNorm2d(xi, rmCpu, rvCpu, wi, bi, { training })
+            : ops.batchNorm2d(xi, rmGpu, rvGpu, wi, bi, { training }),
+        [x, w, b],
+        [true, true, true],
+      );
+      expectClose(rmGpu.toArray(), rmCpu.toArray(), 1e-5, 1e-5);
+      expectClose(rvGpu.toArray(), rvCpu.toArray(), 1e-5, 1e-5);
+    }
+  });
+});

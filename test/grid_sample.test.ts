@@ -1,0 +1,158 @@
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
+import { OnnxGraphBuilder } from '../lib/onnx/builder';
+import { runOnnx } from '../lib/onnx/ort';
+import { expectClose } from './helpers';
+import { GridMode, GridPadding, referenceGridSample } from './reference/grid_sample';
+import { numericGrad } from './reference/numeric_grad';
+
+const modes: GridMode[] = ['bilinear', 'nearest'];
+const paddings: GridPadding[] = ['zeros', 'border', 'reflection'];
+const shapes: [number[], number, number][] = [
+  [[2, 3, 5, 7], 4, 6],
+  [[1, 2, 4, 3], 5, 5],
+  [[1, 1, 1, 6], 2, 3],
+];
+
+// Uniform in [-1.4, 1.4]: some points fall outside the image to exercise the padding modes.
+function randomGrid(n: number, h: number, w: number, requiresGrad = false): Tensor {
+  return Tensor.rand([n, h, w, 2], { low: -1.4, high: 1.4, requiresGrad });
+}
+
+async function ortGridSample(input: Tensor, grid: Tensor, mode: GridMode, padding: GridPadding, align: boolean): Promise<Tensor> {
+  const bytes = new OnnxGraphBuilder({ opset: 16 })
+    .input('x', input.shape)
+    .input('grid', grid.shape)
+    .node('GridSample', ['x', 'grid'], ['y'], { mode, padding_mode: padding, align_corners: align ? 1 : 0 })
+    .output('y')
+    .toBytes();
+  return (await runOnnx(bytes, { x: input, grid }, { threads: 1 })).y;
+}
+
+describe('gridSample forward: every mode, padding mode and alignCorners', () => {
+  beforeEach(() => manualSeed(41));
+  for (const mode of modes)
+    for (const padding of paddings)
+      for (const align of [false, true])
+        test(`${mode}, ${padding}, alignCorners ${align}: reference and ONNX Runtime GridSample`, async () => {
+          for (const [shape, oh, ow] of shapes) {
+            const x = Tensor.randn(shape);
+            const grid = randomGrid(shape[0], oh, ow);
+            const y = ops.gridSample(x, grid, { mode, paddingMode: padding, alignCorners: align });
+            expect(y.shape).toEqual([shape[0], shape[1], oh, ow]);
+            expectClose(y.data, referenceGridSample(x.data, shape, grid.data, oh, ow, mode, padding, align), 1e-5, 1e-5);
+            expectClose(y.data, (await ortGridSample(x, grid, mode, padding, align)).data, 1e-5, 1e-5);
+          }
+        });
+
+  test('the identity grid with alignCorners reproduces the input; non-finite grid values sample zero', () => {
+    const [H, W] = [4, 5];
+    const x = Tensor.randn([1, 2, H, W]);
+    const g = new Float32Array(H * W * 2);
+    for (let i = 0; i < H; i++)
+      for (let j = 0; j < W; j++) {
+        g[(i * W + j) * 2] = (2 * j) / (W - 1) - 1;
+        g[(i * W + j) * 2 + 1] = (2 * i) / (H - 1) - 1;
+      }
+    for (const mode of modes) {
+      expectClose(ops.gridSample(x, Tensor.from(g, [1, H, W, 2]), { mode, alignCorners: true }).data, x.data, 1e-6, 1e-6);
+    }
+    // NaN samples zero in every padding mode; with zeros padding so do infinite and huge
+    // values (border clamps those to the edge, as PyTorch does). Never a read out of bounds.
+    const nan = Tensor.from([NaN, 0, 0, NaN, NaN, NaN], [1, 1, 3, 2]);
+    const huge = Tensor.from([Infinity, 0, 0, -Infinity, 1e30, 1e30, -3e9, 2], [1, 1, 4, 2]);
+    for (const mode of modes) {
+      for (const paddingMode of paddings) {
+        expect(ops.gridSample(x, nan, { mode, paddingMode }).toArray()).toEqual(new Array(6).fill(0));
+        expect(ops.gridSample(x, huge, { mode, paddingMode }).toArray().every(Number.isFinite)).toBe(true);
+      }
+      expect(ops.gridSample(x, huge, { mode }).toArray()).toEqual(new Array(8).fill(0));
+    }
+  });
+});
+
+describe('gridSample backward against finite differences of the float64 reference', () => {
+  beforeEach(() => manualSeed(42));
+  for (const mode of modes)
+    for (const padding of paddings)
+      for (const align of [false, true])
+        test(`${mode}, ${padding}, alignCorners ${align}: gradients of input and grid`, () => {
+          for (const [shape, oh, ow] of shapes.slice(0, 2)) {
+            const x = Tensor.randn(shape, { requiresGrad: true });
+            const grid = randomGrid(shape[0], oh, ow, true);
+            const y = ops.gridSample(x, grid, { mode, paddingMode: padding, alignCorners: align });
+            const g = Tensor.randn(y.shape);
+            y.backward(g);
+            const f = ([xx, gg]: Float64Array[]): Float64Array => referenceGridSample(xx, shape, gg, oh, ow, mode, padding, align);
+            expectClose((x.grad as Tensor).data, numericGrad(f, [x.data, grid.data], g.data, 0), 1e-5, 1e-4);
+            const gridGrad = (grid.grad as Tensor).data;
+            if (mode === 'nearest') {
+              expect(Array.from(gridGrad).every((v) => v === 0)).toBe(true);
+            } else {
+              expectClose(gridGrad, numericGrad(f, [x.data, grid.data], g.data, 1, 1e-7), 2e-3, 2e-3);
+            }
+          }
+        });
+
+  test('only the grid requires gradients', () => {
+    const x = Tensor.randn([1, 2, 4, 4]);
+    const grid = randomGrid(1, 3, 3, true);
+    const y = ops.gridSample(x, grid);
+    const g = Tensor.randn(y.shape);
+    y.backward(g);
+    const f = ([gg]: Float64Array[]): Float64Array => referenceGridSample(x.data, x.shape, gg, 3, 3, 'bilinear', 'zeros', false);
+    expectClose((grid.grad as Tensor).data, numericGrad(f, [grid.data], g.data, 0, 1e-7), 2e-3, 2e-3);
+  });
+});
+
+test('gridSample is bit-identical at 1 and 2 threads', () => {
+  const threads = getNumThreads();
+  try {
+    manualSeed(43);
+    const x = Tensor.randn([2, 4, 9, 8]);
+    const grid = randomGrid(2, 7, 6);
+    const run = (t: number): number[][] => {
+      setNumThreads(t);
+      const xi = x.clone().requireGrad(), gi = grid.clone().requireGrad();
+      const y = ops.gridSample(xi, gi, { paddingMode: 'reflection' });
+      y.backward(Tensor.ones(y.shape));
+      return [y.toArray(), (xi.grad as Tensor).toArray(), (gi.grad as Tensor).toArray()];
+    };
+    expect(run(2)).toEqual(run(1));
+  } finally {
+    setNumThreads(threads);
+  }
+});
+
+describe('gridSample errors', () => {
+  const x = Tensor.zeros([2, 3, 4, 4]);
+  test('grid shape', () => {
+    expect(() => ops.gridSample(x, Tensor.zeros([2, 3, 3, 3]))).toThrow(/grid of shape \[2, Hout, Wout, 2\] but received \[2, 3, 3, 3\]/);
+    expect(() => ops.gridSample(x, Tensor.zeros([1, 3, 3, 2]))).toThrow(ShapeError);
+    expect(() => ops.gridSample(x, Tensor.zeros([2, 9, 2]))).toThrow(ShapeError);
+  });
+  test('input ndim', () => {
+    expect(() => ops.gridSample(Tensor.zeros([3, 4, 4]), Tensor.zeros([1, 2, 2, 2]))).toThrow(/input to have 4 dimensions/);
+  });
+  test('bad modes', () => {
+    const grid = Tensor.zeros([2, 2, 2, 2]);
+    expect(() => ops.gridSample(x, grid, { mode: 'bicubic' as never })).toThrow(/mode to be one of 'bilinear', 'nearest'/);
+    expect(() => ops.gridSample(x, grid, { paddingMode: 'wrap' as never })).toThrow(ArgumentError);
+    expect(() => ops.gridSample(x, grid, { alignCorners: 1 as never })).toThrow(/alignCorners/);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('grid_sample.test: no CUDA device, GPU tests skipped');
+gpu('gridSample on CUDA', () => {
+  test('every mode and padding mode, forward and gradients match the CPU', () => {
+    manualSeed(44);
+    const x = Tensor.randn([2, 3, 6, 7]);
+    const grid = randomGrid(2, 5, 4);
+    for (const mode of modes)
+      for (const paddingMode of paddings)
+        for (const alignCorners of [false, true]) {
+          expectCudaMatchesCpu((a, g) => ops.gridSample(a, g, { mode, paddingMode, alignCorners }), [x, grid], [true, true]);
+        }
+  });
+});

@@ -1,0 +1,221 @@
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
+import { OnnxGraphBuilder } from '../lib/onnx/builder';
+import { runOnnx } from '../lib/onnx/ort';
+import { expectClose } from './helpers';
+import { numericGrad } from './reference/numeric_grad';
+import { PoolParams, referenceAdaptiveAvgPool, referenceAvgPool, referenceMaxPool } from './reference/pooling';
+
+interface Case extends PoolParams {
+  shape: number[];
+}
+
+const cases: Case[] = [
+  { shape: [2, 3, 7, 9], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false },
+  { shape: [1, 2, 7, 9], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true },
+  { shape: [1, 1, 6, 6], kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceilMode: false },
+  { shape: [2, 2, 5, 8], kernel: [3, 2], stride: [2, 3], padding: [1, 0], ceilMode: true },
+  { shape: [1, 3, 11, 10], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false, dilation: [2, 1] },
+  { shape: [1, 2, 8, 7], kernel: [4, 3], stride: [3, 2], padding: [2, 1], ceilMode: true, dilation: [1, 2] },
+  { shape: [3, 1, 1, 5], kernel: [1, 3], stride: [1, 1], padding: [0, 1], ceilMode: false },
+];
+
+const maxOptions = (c: Case) => ({ kernelSize: c.kernel, stride: c.stride, padding: c.padding, dilation: c.dilation ?? [1, 1], ceilMode: c.ceilMode });
+const avgOptions = (c: Case, countIncludePad: boolean) => ({ kernelSize: c.kernel, stride: c.stride, padding: c.padding, ceilMode: c.ceilMode, countIncludePad });
+
+async function ortPool(op: string, x: Tensor, c: Case, extra: Record<string, number>): Promise<Tensor> {
+  const bytes = new OnnxGraphBuilder({ opset: 19 })
+    .input('x', x.shape)
+    .node(op, ['x'], ['y'], {
+      kernel_shape: c.kernel,
+      strides: c.stride,
+      pads: [c.padding[0], c.padding[1], c.padding[0], c.padding[1]],
+      ceil_mode: c.ceilMode ? 1 : 0,
+      ...extra,
+    })
+    .output('y')
+    .toBytes();
+  return (await runOnnx(bytes, { x }, { threads: 1 })).y;
+}
+
+describe('maxPool2d', () => {
+  beforeEach(() => manualSeed(21));
+
+  test('forward matches the reference and ONNX Runtime MaxPool (ceilMode, dilation, odd sizes, batch 1)', async () => {
+    for (const c of cases) {
+      const x = Tensor.randn(c.shape);
+      const y = ops.maxPool2d(x, maxOptions(c));
+      const want = referenceMaxPool(x.data, c.shape, c);
+      expect(y.shape).toEqual(want.shape);
+      expect(Array.from(y.data)).toEqual(Array.from(want.y, Math.fround));
+      const ort = await ortPool('MaxPool', x, c, { dilations: c.dilation ?? [1, 1] } as never);
+      expect(ort.shape).toEqual(want.shape);
+      expect(Array.from(y.data)).toEqual(Array.from(ort.data));
+    }
+  });
+
+  test('stride defaults to kernelSize; NaN propagates', () => {
+    const x = Tensor.from([1, 2, 3, 4, NaN, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], [1, 1, 4, 4]);
+    expect(ops.maxPool2d(x, { kernelSize: 2 }).toArray()).toEqual([NaN, 8, 14, 16]);
+  });
+
+  test('backward routes each gradient to its argmax (finite differences of the reference)', () => {
+    for (const c of cases) {
+      const x = Tensor.randn(c.shape, { requiresGrad: true });
+      const y = ops.maxPool2d(x, maxOptions(c));
+      const g = Tensor.randn(y.shape);
+      y.backward(g);
+      const f = ([xx]: Float64Array[]): Float64Array => referenceMaxPool(xx, c.shape, c).y;
+      expectClose((x.grad as Tensor).data, numericGrad(f, [x.data], g.data, 0, 1e-4), 1e-4, 1e-4);
+    }
+  });
+
+  test('ties go to the first maximum (in window order), as PyTorch', () => {
+    const x = Tensor.ones([1, 1, 3, 3], { requiresGrad: true });
+    const y = ops.maxPool2d(x, { kernelSize: 2, stride: 1 });
+    y.backward(Tensor.ones(y.shape));
+    expect((x.grad as Tensor).toArray()).toEqual([1, 1, 0, 1, 1, 0, 0, 0, 0]);
+  });
+});
+
+describe('avgPool2d', () => {
+  beforeEach(() => manualSeed(22));
+
+  test('forward matches the reference (countIncludePad both ways) and ONNX Runtime AveragePool', async () => {
+    for (const c of cases.filter((k) => !k.dilation)) {
+      for (const include of [true, false]) {
+        const x = Tensor.randn(c.shape);
+        const y = ops.avgPool2d(x, avgOptions(c, include));
+        const want = referenceAvgPool(x.data, c.shape, c, include);
+        expect(y.shape).toEqual(want.shape);
+        expectClose(y.data, want.y, 1e-6, 1e-5);
+        // ONNX divides ceil-mode overhang windows differently from PyTorch when padding is
+        // counted; compare with ORT where the two definitions agree.
+        if (!(include && c.ceilMode)) {
+          const ort = await ortPool('AveragePool', x, c, { count_include_pad: include ? 1 : 0 });
+          expectClose(y.data, ort.data, 1e-6, 1e-5);
+        }
+      }
+    }
+  });
+
+  test('backward against finite differences of the reference', () => {
+    for (const c of cases.filter((k) => !k.dilation)) {
+      for (const include of [true, false]) {
+        const x = Tensor.randn(c.shape, { requiresGrad: true });
+        const y = ops.avgPool2d(x, avgOptions(c, include));
+        const g = Tensor.randn(y.shape);
+        y.backward(g);
+        const f = ([xx]: Float64Array[]): Float64Array => referenceAvgPool(xx, c.shape, c, include).y;
+        expectClose((x.grad as Tensor).data, numericGrad(f, [x.data], g.data, 0), 1e-5, 1e-4);
+      }
+    }
+  });
+});
+
+describe('adaptiveAvgPool2d', () => {
+  beforeEach(() => manualSeed(23));
+  const adaptive: [number[], [number, number]][] = [
+    [[2, 3, 7, 9], [3, 4]],
+    [[1, 2, 5, 5], [5, 5]],
+    [[1, 1, 4, 6], [7, 3]],
+    [[2, 3, 6, 5], [1, 1]],
+    [[1, 2, 10, 3], [4, 1]],
+  ];
+
+  test('forward matches PyTorch start/end windows; 1x1 matches ONNX Runtime GlobalAveragePool', async () => {
+    for (const [shape, [oh, ow]] of adaptive) {
+      const x = Tensor.randn(shape);
+      const y = ops.adaptiveAvgPool2d(x, [oh, ow]);
+      expect(y.shape).toEqual([shape[0], shape[1], oh, ow]);
+      expectClose(y.data, referenceAdaptiveAvgPool(x.data, shape, oh, ow), 1e-6, 1e-5);
+      if (oh === 1 && ow === 1) {
+        const bytes = new OnnxGraphBuilder({ opset: 19 }).input('x', shape).node('GlobalAveragePool', ['x'], ['y']).output('y').toBytes();
+        expectClose(y.data, (await runOnnx(bytes, { x })).y.data, 1e-6, 1e-5);
+        expectClose(ops.globalAvgPool2d(x).data, y.data, 0, 0);
+      }
+    }
+    const x = Tensor.randn([1, 2, 6, 5]);
+    expect(ops.adaptiveAvgPool2d(x, [null, 2]).shape).toEqual([1, 2, 6, 2]);
+    expect(ops.adaptiveAvgPool2d(x, 3).shape).toEqual([1, 2, 3, 3]);
+  });
+
+  test('backward against finite differences of the reference', () => {
+    for (const [shape, [oh, ow]] of adaptive) {
+      const x = Tensor.randn(shape, { requiresGrad: true });
+      const y = ops.adaptiveAvgPool2d(x, [oh, ow]);
+      const g = Tensor.randn(y.shape);
+      y.backward(g);
+      const f = ([xx]: Float64Array[]): Float64Array => referenceAdaptiveAvgPool(xx, shape, oh, ow);
+      expectClose((x.grad as Tensor).data, numericGrad(f, [x.data], g.data, 0), 1e-5, 1e-4);
+    }
+  });
+});
+
+test('pooling is bit-identical at 1 and 2 threads', () => {
+  const threads = getNumThreads();
+  try {
+    manualSeed(24);
+    const x = Tensor.randn([3, 5, 13, 12]);
+    const run = (t: number): number[][] => {
+      setNumThreads(t);
+      const out: number[][] = [];
+      for (const op of [
+        (v: Tensor) => ops.maxPool2d(v, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }),
+        (v: Tensor) => ops.avgPool2d(v, { kernelSize: 3, stride: 2, padding: 1 }),
+        (v: Tensor) => ops.adaptiveAvgPool2d(v, [5, 3]),
+      ]) {
+        const xi = x.clone().requireGrad();
+        const y = op(xi);
+        y.backward(Tensor.ones(y.shape));
+        out.push(y.toArray(), (xi.grad as Tensor).toArray());
+      }
+      return out;
+    };
+    expect(run(2)).toEqual(run(1));
+  } finally {
+    setNumThreads(threads);
+  }
+});
+
+describe('pooling errors', () => {
+  const x = Tensor.zeros([1, 2, 5, 5]);
+  test('wrong ndim', () => {
+    expect(() => ops.maxPool2d(Tensor.zeros([2, 5, 5]), { kernelSize: 2 })).toThrow(ShapeError);
+    expect(() => ops.avgPool2d(Tensor.zeros([2, 5, 5]), { kernelSize: 2 })).toThrow(/4 dimensions.*\[2, 5, 5\]/);
+    expect(() => ops.adaptiveAvgPool2d(Tensor.zeros([5, 5]), 1)).toThrow(ShapeError);
+  });
+  test('kernel larger than the padded input', () => {
+    expect(() => ops.maxPool2d(x, { kernelSize: 6 })).toThrow(/fit the padded input/);
+    expect(() => ops.avgPool2d(x, { kernelSize: [2, 9], padding: [0, 1] })).toThrow(ShapeError);
+    expect(() => ops.maxPool2d(x, { kernelSize: 3, dilation: 3 })).toThrow(ShapeError);
+  });
+  test('padding greater than half the kernel', () => {
+    expect(() => ops.maxPool2d(x, { kernelSize: 3, padding: 2 })).toThrow(/padding to be at most half of kernelSize/);
+    expect(() => ops.avgPool2d(x, { kernelSize: 2, padding: 2 })).toThrow(ArgumentError);
+  });
+  test('non-integer or non-positive sizes', () => {
+    expect(() => ops.maxPool2d(x, { kernelSize: 1.5 })).toThrow(/kernelSize.*1.5 of type number/);
+    expect(() => ops.maxPool2d(x, { kernelSize: 2, stride: 0 })).toThrow(/stride/);
+    expect(() => ops.adaptiveAvgPool2d(x, [0, 2])).toThrow(/outputSize/);
+    expect(() => ops.avgPool2d(x, { kernelSize: 2, countIncludePad: 'yes' as never })).toThrow(/countIncludePad/);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('pooling.test: no CUDA device, GPU tests skipped');
+gpu('pooling on CUDA', () => {
+  test('max, average and adaptive pooling forward and backward match the CPU', () => {
+    manualSeed(25);
+    for (const c of cases) {
+      const x = Tensor.randn(c.shape);
+      expectCudaMatchesCpu((v) => ops.maxPool2d(v, maxOptions(c)), [x], [true]);
+      if (!c.dilation) {
+        for (const include of [true, false]) expectCudaMatchesCpu((v) => ops.avgPool2d(v, avgOptions(c, include)), [x], [true]);
+      }
+    }
+    for (const [oh, ow] of [[1, 1], [3, 4], [9, 11]]) {
+      expectCudaMatchesCpu((v) => ops.adaptiveAvgPool2d(v, [oh, ow]), [Tensor.randn([2, 3, 7, 9])], [true]);
+    }
+  });
+});
