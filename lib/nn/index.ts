@@ -11,3 +11,5 @@ export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type MaxPool2dOptions, type Av
 export { Upsample, type UpsampleOptions } from './upsample';
 export * as init from './init';
 export * from './deform';
+export * from './octave';
+export * from './pyramid';

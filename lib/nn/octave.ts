@@ -16,7 +16,7 @@ import { checkInt, checkNumber, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
-import { BatchNorm2d } from './batchnorm';
+import { BatchNorm2d } from './normalization';
 import { Conv2d } from './conv';
 import { Module } from './module';
 

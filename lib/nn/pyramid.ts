@@ -17,7 +17,7 @@ import { checkInt, checkOneOf, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
-import { BatchNorm2d } from './batchnorm';
+import { BatchNorm2d } from './normalization';
 import { Conv2d } from './conv';
 import * as init from './init';
 import { Module } from './module';
@@ -148,7 +148,7 @@ export class SqueezeExcitation extends Module {
 export abstract class ExtraBlock extends Module {
   /** Names of the levels it adds. */
   abstract readonly names: string[];
-  abstract forward(results: Tensor[], inputs: Tensor[]): Tensor[];
+  abstract override forward(results: Tensor[], inputs: Tensor[]): Tensor[];
 }
 
 /** P6 = max_pool2d(P5, kernel 1, stride 2), as torchvision and Faster R-CNN's FPN. */
