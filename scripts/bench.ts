@@ -11,6 +11,7 @@ import { BenchOptions, formatTable, Suite } from './bench/harness';
 
 const suites: Suite[] = [
   { name: 'gemm', run: async (opts) => (await import('./bench/gemm')).run(opts) },
+  { name: 'layers', run: async (opts) => (await import('./bench/layers')).run(opts) },
 ];
 
 function usage(): string {
