@@ -11,6 +11,9 @@ import { BenchOptions, formatTable, Suite } from './bench/harness';
 
 const suites: Suite[] = [
   { name: 'gemm', run: async (opts) => (await import('./bench/gemm')).run(opts) },
+  { name: 'conv', run: async (opts) => (await import('./bench/conv')).run(opts) },
+  { name: 'deform', run: async (opts) => (await import('./bench/deform')).run(opts) },
+  { name: 'dynamic', run: async (opts) => (await import('./bench/dynamic')).run(opts) },
   { name: 'layers', run: async (opts) => (await import('./bench/layers')).run(opts) },
 ];
 

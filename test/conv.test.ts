@@ -3,6 +3,8 @@ import {
   convGeom, refConv2d, refConv2dGradInput, refConv2dGradWeight, refChannelSums, refConvTranspose2d,
 } from './reference/conv';
 import { expectClose } from './helpers';
+import { OnnxGraphBuilder, attr } from '../lib/onnx/builder';
+import { runOnnx } from '../lib/onnx/ort';
 
 type P2 = [number, number];
 interface Case {
@@ -122,6 +124,47 @@ describe('convTranspose2d', () => {
       if (b) expectClose(b.grad!.data, refChannelSums(y.shape, gy.data), 1e-4, 1e-4);
     });
   }
+});
+
+describe('against ONNX Runtime', () => {
+  // ORT's Conv / ConvTranspose are an independent implementation of the same definitions.
+  async function ortConv(op: 'Conv' | 'ConvTranspose', x: Tensor, w: Tensor, b: Tensor | null, attrs: Record<string, ReturnType<typeof attr.ints> | ReturnType<typeof attr.int>>, outShape: readonly number[]): Promise<Tensor> {
+    const builder = new OnnxGraphBuilder({ opset: 19 }).input('x', [...x.shape]).initializer('w', w);
+    if (b) builder.initializer('b', b);
+    builder.node(op, b ? ['x', 'w', 'b'] : ['x', 'w'], ['y'], attrs).output('y', [...outShape]);
+    return (await runOnnx(builder.toBytes(), { x }, { threads: 1 })).y;
+  }
+  const pairs = (s: P2, p: P2, d: P2) => ({
+    strides: attr.ints(s), pads: attr.ints([p[0], p[1], p[0], p[1]]), dilations: attr.ints(d),
+  });
+
+  test('conv2d matches ORT Conv (stride, padding, dilation, groups, depthwise, 1x1)', async () => {
+    manualSeed(13);
+    for (const c of cases.filter((cc) => !cc.name.startsWith('per-image'))) {
+      const x = rand(c.x), w = rand(c.w), b = c.bias ? rand([c.w[0]]) : null;
+      const s = c.stride ?? [1, 1], p = c.padding ?? [0, 0], d = c.dilation ?? [1, 1];
+      const y = ops.conv2d(x, w, { bias: b, stride: s, padding: p, dilation: d, groups: c.groups });
+      const ort = await ortConv('Conv', x, w, b, { ...pairs(s, p, d), group: attr.int(c.groups ?? 1), kernel_shape: attr.ints([c.w[2], c.w[3]]) }, y.shape);
+      expect(ort.shape).toEqual(y.shape);
+      expectClose(y.data, ort.data, 1e-4, 1e-4);
+    }
+  });
+
+  test('convTranspose2d matches ORT ConvTranspose (output padding, groups, dilation)', async () => {
+    manualSeed(17);
+    const tc: [number[], number[], P2, P2, P2, P2, number][] = [
+      [[2, 3, 5, 4], [3, 4, 3, 3], [2, 2], [1, 1], [1, 1], [1, 1], 1],
+      [[1, 4, 4, 5], [4, 3, 2, 3], [1, 2], [1, 0], [0, 1], [2, 1], 2],
+      [[2, 6, 3, 3], [6, 1, 3, 3], [2, 2], [0, 0], [0, 0], [1, 1], 6],
+    ];
+    for (const [xs, ws, s, p, op, d, groups] of tc) {
+      const x = rand(xs), w = rand(ws), b = rand([ws[1] * groups]);
+      const y = ops.convTranspose2d(x, w, { bias: b, stride: s, padding: p, outputPadding: op, dilation: d, groups });
+      const ort = await ortConv('ConvTranspose', x, w, b, { ...pairs(s, p, d), output_padding: attr.ints(op), group: attr.int(groups), kernel_shape: attr.ints([ws[2], ws[3]]) }, y.shape);
+      expect(ort.shape).toEqual(y.shape);
+      expectClose(y.data, ort.data, 1e-4, 1e-4);
+    }
+  });
 });
 
 describe('linear', () => {

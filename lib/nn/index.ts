@@ -4,4 +4,11 @@ export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './m
 export { ModuleList, Sequential } from './container';
 export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './conv';
 export { Linear, Identity } from './linear';
+export { Flatten } from './flatten';
+export { BatchNorm2d, type BatchNorm2dOptions } from './normalization';
+export { ReLU, LeakyReLU, Sigmoid, Tanh, SiLU } from './activation';
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type MaxPool2dOptions, type AvgPool2dOptions } from './pooling';
+export { Upsample, type UpsampleOptions } from './upsample';
+export { Dropout } from './dropout';
 export * as init from './init';
+export * from './deform';

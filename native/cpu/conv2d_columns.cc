@@ -13,123 +13,144 @@ namespace {
 
 using math::Conv2dGeometry;
 
-// A run of consecutive output pixels inside one output row of one image.
+// A run of consecutive output pixels inside one output row of one image, with what every
+// tap of the kernel needs precomputed.
 struct Run {
-  std::int64_t image;  // relative to the first image of the operand
-  std::int64_t oy, ox, len;
-  std::int64_t offset;  // position of the run's first pixel within the packed range
+  const float* image;  // first channel of this group in the run's image
+  std::int64_t iy0;    // input row of tap row 0: oy * stride_h - pad_h
+  std::int64_t x0;     // input column of tap column 0 for the run's first pixel
+  std::int64_t len;
+  std::int64_t offset;  // where the run's first pixel goes in the packed block (in floats or rows)
 };
 
-// Splits the pixels [n0, n0 + count) of the (images x P) pixel sequence into runs.
-void split_runs(const Conv2dGeometry& g, std::int64_t n0, std::int64_t count, std::vector<Run>* runs) {
+// Splits the pixels [n0, n0 + count) of the (images x P) pixel sequence into runs that also
+// end at every multiple of `split` (panel boundaries); offset(t) maps a pixel's position t
+// within the range to its place in the packed block.
+template <typename Offset>
+void split_runs(const Conv2dGeometry& g, const float* group_base, std::int64_t image_stride, std::int64_t n0,
+                std::int64_t count, std::int64_t split, Offset offset, std::vector<Run>* runs) {
   const std::int64_t P = g.out_h * g.out_w;
   runs->clear();
   std::int64_t n = n0, t = 0;
   while (t < count) {
     const std::int64_t b = n / P, pix = n - b * P;
     const std::int64_t oy = pix / g.out_w, ox = pix - oy * g.out_w;
-    const std::int64_t len = std::min(g.out_w - ox, count - t);
-    runs->push_back({b, oy, ox, len, t});
+    const std::int64_t len = std::min({g.out_w - ox, count - t, split - t % split});
+    runs->push_back({group_base + b * image_stride, oy * g.stride_h - g.pad_h, ox * g.stride_w - g.pad_w, len,
+                     offset(t)});
     n += len;
     t += len;
   }
 }
 
-// Copies the input row values a run of output pixels reads at horizontal tap offset dx,
-// to out[0], out[step], ... (zero where the tap falls into the padding).
-inline void gather_row(const Conv2dGeometry& g, const float* row, std::int64_t ox, std::int64_t len, std::int64_t dx,
-                       float* out, std::int64_t step) {
-  const std::int64_t x0 = ox * g.stride_w - g.pad_w + dx;
-  std::int64_t lo, hi;
-  valid_range(x0, g.stride_w, g.in_w, len, &lo, &hi);
-  if (step == 1) {
-    std::fill(out, out + lo, 0.0f);
-    if (g.stride_w == 1) {
-      std::memcpy(out + lo, row + x0 + lo, sizeof(float) * static_cast<size_t>(hi - lo));
-    } else {
-      const float* src = row + x0;
-      for (std::int64_t t = lo; t < hi; ++t) out[t] = src[t * g.stride_w];
+// The tap (c, i, j) of row / column index kk of the column matrix, advanced incrementally.
+struct Tap {
+  std::int64_t c, i, j;
+  Tap(const Conv2dGeometry& g, std::int64_t kk) {
+    const std::int64_t KK = g.kernel_h * g.kernel_w;
+    c = kk / KK;
+    const std::int64_t r = kk - c * KK;
+    i = r / g.kernel_w;
+    j = r - i * g.kernel_w;
+  }
+  void next(const Conv2dGeometry& g) {
+    if (++j == g.kernel_w) {
+      j = 0;
+      if (++i == g.kernel_h) {
+        i = 0;
+        ++c;
+      }
     }
-    std::fill(out + hi, out + len, 0.0f);
+  }
+};
+
+// out[t * step] = row[x0 + t * stride] for t in [0, len), 0 where the column is padding.
+inline void gather_row(const Conv2dGeometry& g, const float* row, std::int64_t x0, std::int64_t len, float* out,
+                       std::int64_t step) {
+  std::int64_t lo, hi;
+  if (g.stride_w == 1) {
+    lo = std::min(len, std::max<std::int64_t>(0, -x0));
+    hi = std::max(lo, std::min(len, g.in_w - x0));
+  } else {
+    valid_range(x0, g.stride_w, g.in_w, len, &lo, &hi);
+  }
+  if (step == 1) {
+    for (std::int64_t t = 0; t < lo; ++t) out[t] = 0.0f;
+    if (g.stride_w == 1) {
+      const float* src = row + x0;
+      for (std::int64_t t = lo; t < hi; ++t) out[t] = src[t];
+    } else {
+      for (std::int64_t t = lo; t < hi; ++t) out[t] = row[x0 + t * g.stride_w];
+    }
+    for (std::int64_t t = hi; t < len; ++t) out[t] = 0.0f;
   } else {
     for (std::int64_t t = 0; t < lo; ++t) out[t * step] = 0.0f;
-    const float* src = row + x0;
-    for (std::int64_t t = lo; t < hi; ++t) out[t * step] = src[t * g.stride_w];
+    for (std::int64_t t = lo; t < hi; ++t) out[t * step] = row[x0 + t * g.stride_w];
     for (std::int64_t t = hi; t < len; ++t) out[t * step] = 0.0f;
   }
 }
 
 inline void zero_strided(float* out, std::int64_t len, std::int64_t step) {
-  if (step == 1) {
-    std::fill(out, out + len, 0.0f);
-  } else {
-    for (std::int64_t t = 0; t < len; ++t) out[t * step] = 0.0f;
-  }
+  for (std::int64_t t = 0; t < len; ++t) out[t * step] = 0.0f;
 }
 
 }  // namespace
 
 void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const {
   const Conv2dGeometry& g = g_;
-  const std::int64_t KK = g.kernel_h * g.kernel_w, HW = g.in_h * g.in_w;
-  const std::int64_t Cg = g.in_channels / g.groups;
-  const float* base = input_ + (image0_ * g.in_channels + group_ * Cg) * HW;
+  const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
   const std::int64_t image_stride = g.in_channels * HW;
+  const float* base = input_ + (image0_ * g.in_channels + group_ * Cg) * HW;
   std::vector<Run> runs;
-  for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
-    const std::int64_t cols = std::min<std::int64_t>(nr, nc - p0);
-    split_runs(g, n0 + p0, cols, &runs);
-    for (std::int64_t k = 0; k < kc; ++k) {
-      const std::int64_t kk = k0 + k, c = kk / KK, r = kk - c * KK;
-      const std::int64_t i = r / g.kernel_w, j = r - i * g.kernel_w;
-      const std::int64_t dy = i * g.dil_h - g.pad_h, dx = j * g.dil_w;
-      float* out = dst + k * nr;
-      for (const Run& run : runs) {
-        const std::int64_t iy = run.oy * g.stride_h + dy;
-        float* o = out + run.offset;
-        if (iy < 0 || iy >= g.in_h) {
-          std::fill(o, o + run.len, 0.0f);
-        } else {
-          const float* row = base + run.image * image_stride + c * HW + iy * g.in_w;
-          gather_row(g, row, run.ox, run.len, dx, o, 1);
-        }
+  split_runs(g, base, image_stride, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; }, &runs);
+  Tap tap(g, k0);
+  for (std::int64_t k = 0; k < kc; ++k, tap.next(g)) {
+    const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
+    float* out = dst + k * nr;
+    for (const Run& run : runs) {
+      const std::int64_t iy = run.iy0 + dy;
+      float* o = out + run.offset;
+      if (iy < 0 || iy >= g.in_h) {
+        for (std::int64_t t = 0; t < run.len; ++t) o[t] = 0.0f;
+      } else {
+        gather_row(g, run.image + tap.c * HW + iy * g.in_w, run.x0 + dx, run.len, o, 1);
       }
-      std::fill(out + cols, out + nr, 0.0f);
     }
-    dst += kc * nr;
+  }
+  // Columns past nc in the last panel.
+  const std::int64_t tail = nc % nr;
+  if (tail) {
+    float* last = dst + (nc / nr) * kc * nr;
+    for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, 0.0f);
   }
 }
 
 void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
                                   float* dst) const {
   const Conv2dGeometry& g = g_;
-  const std::int64_t KK = g.kernel_h * g.kernel_w, HW = g.in_h * g.in_w;
-  const std::int64_t Cg = g.in_channels / g.groups;
+  const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
   const float* base = input_ + group_ * Cg * HW;
   const std::int64_t image_stride = g.in_channels * HW;
   std::vector<Run> runs;
-  split_runs(g, k0, kc, &runs);
-  for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
-    const std::int64_t cols = std::min<std::int64_t>(nr, nc - p0);
-    for (std::int64_t t = 0; t < cols; ++t) {
-      const std::int64_t w = n0 + p0 + t, c = w / KK, r = w - c * KK;
-      const std::int64_t i = r / g.kernel_w, j = r - i * g.kernel_w;
-      const std::int64_t dy = i * g.dil_h - g.pad_h, dx = j * g.dil_w;
-      for (const Run& run : runs) {
-        const std::int64_t iy = run.oy * g.stride_h + dy;
-        float* o = dst + run.offset * nr + t;
-        if (iy < 0 || iy >= g.in_h) {
-          zero_strided(o, run.len, nr);
-        } else {
-          const float* row = base + run.image * image_stride + c * HW + iy * g.in_w;
-          gather_row(g, row, run.ox, run.len, dx, o, nr);
-        }
+  split_runs(g, base, image_stride, k0, kc, kc, [&](std::int64_t t) { return t * nr; }, &runs);
+  Tap tap(g, n0);
+  for (std::int64_t t = 0; t < nc; ++t, tap.next(g)) {
+    const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
+    float* out = dst + (t / nr) * kc * nr + t % nr;
+    for (const Run& run : runs) {
+      const std::int64_t iy = run.iy0 + dy;
+      float* o = out + run.offset;
+      if (iy < 0 || iy >= g.in_h) {
+        zero_strided(o, run.len, nr);
+      } else {
+        gather_row(g, run.image + tap.c * HW + iy * g.in_w, run.x0 + dx, run.len, o, nr);
       }
     }
-    if (cols < nr) {
-      for (std::int64_t k = 0; k < kc; ++k) std::fill(dst + k * nr + cols, dst + (k + 1) * nr, 0.0f);
-    }
-    dst += kc * nr;
+  }
+  const std::int64_t tail = nc % nr;
+  if (tail) {
+    float* last = dst + (nc / nr) * kc * nr;
+    for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, 0.0f);
   }
 }
 

@@ -24,6 +24,7 @@
 #include "core/alloc.h"
 #include "core/thread_pool.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/deform_sample.h"
 #include "math/bilinear.h"
 
 namespace flexconv {
@@ -31,10 +32,9 @@ namespace cpu {
 namespace {
 
 using math::BilinearCorners;
-using math::BilinearPlan;
 using math::DeformConv2dGeometry;
 
-constexpr std::int64_t kPlanBudgetBytes = std::int64_t(4) << 20;     // sampling plans of a tile
+constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;     // sampling plans of a tile
 constexpr std::int64_t kColumnBudgetBytes = std::int64_t(6) << 20;   // backward column gradients
 constexpr std::int64_t kMinTile = 64;
 
@@ -60,67 +60,91 @@ struct PointGeometry {
   }
 };
 
-// Plans for (offset group, tap, pixel in [t0, t0 + count)), stored [og][tap][pixel].
+// Plans for (offset group, tap, pixel in [t0, t0 + count)) against zero-padded planes,
+// structure of arrays [og][tap][pixel] so the sampler can load 16 pixels' plans at once.
 class PlanTile {
  public:
   PlanTile(const DeformConv2dGeometry& g, std::int64_t capacity)
-      : g_(g), capacity_(capacity), plans_(static_cast<size_t>(g.offset_groups * g.taps() * capacity)) {}
+      : g_(g), capacity_(capacity), size_(g.offset_groups * g.taps() * capacity),
+        index_(static_cast<size_t>(size_)), weight_(static_cast<size_t>(4 * size_)) {}
+
+  static std::int64_t bytes_per_pixel(const DeformConv2dGeometry& g) {
+    return g.offset_groups * g.taps() * std::int64_t(5 * sizeof(float));
+  }
 
   void build(const float* offset, const float* mask, std::int64_t t0, std::int64_t count) {
     count_ = count;
     const PointGeometry geo{g_, offset, mask};
     const std::int64_t rows = g_.offset_groups * g_.taps();
-    BilinearPlan* plans = plans_.data();
-    const std::int64_t cap = capacity_;
-    const DeformConv2dGeometry& g = g_;
     parallel_for(
         rows * count,
         [&](std::int64_t begin, std::int64_t end) {
           for (std::int64_t it = begin; it < end; ++it) {
             const std::int64_t row = it / count, pix = it - row * count;
             float y, x, m;
-            geo.point(row / g.taps(), row % g.taps(), t0 + pix, &y, &x, &m);
-            plans[row * cap + pix] = math::bilinear_plan(y, x, m, g.in_h, g.in_w);
+            geo.point(row / g_.taps(), row % g_.taps(), t0 + pix, &y, &x, &m);
+            const math::BilinearPaddedPlan p = math::bilinear_padded_plan(y, x, m, g_.in_h, g_.in_w);
+            const std::int64_t at = row * capacity_ + pix;
+            index_[static_cast<size_t>(at)] = p.index;
+            for (int q = 0; q < 4; ++q) weight_[static_cast<size_t>(q * size_ + at)] = p.weight[q];
           }
         },
         256);
   }
 
-  const BilinearPlan* row(std::int64_t og, std::int64_t kp) const {
-    return plans_.data() + (og * g_.taps() + kp) * capacity_;
+  // The plan row of (og, kp) from pixel `from` of the tile, over one padded plane.
+  SampleRow row(const float* padded_plane, std::int64_t og, std::int64_t kp, std::int64_t from) const {
+    const std::int64_t at = (og * g_.taps() + kp) * capacity_ + from;
+    const float* w = weight_.data();
+    return SampleRow{padded_plane, g_.in_w + 2, index_.data() + at, w + at, w + size_ + at, w + 2 * size_ + at,
+                     w + 3 * size_ + at};
   }
   std::int64_t count() const { return count_; }
 
  private:
   const DeformConv2dGeometry& g_;
-  std::int64_t capacity_;
+  std::int64_t capacity_, size_;
   std::int64_t count_ = 0;
-  AlignedBuffer<BilinearPlan> plans_;
+  AlignedBuffer<std::int32_t> index_;
+  AlignedBuffer<float> weight_;
 };
+
+std::int64_t padded_plane_size(const DeformConv2dGeometry& g) { return (g.in_h + 2) * (g.in_w + 2); }
+
+// Copies one image into planes with a one-pixel zero border (see bilinear_padded_plan).
+void pad_image(const DeformConv2dGeometry& g, const float* in_n, float* padded) {
+  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, HWp = padded_plane_size(g);
+  parallel_for(g.in_channels, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      float* dst = padded + c * HWp;
+      const float* src = in_n + c * H * W;
+      std::fill(dst, dst + Wp, 0.0f);
+      for (std::int64_t y = 0; y < H; ++y) {
+        float* row = dst + (y + 1) * Wp;
+        row[0] = 0.0f;
+        std::memcpy(row + 1, src + y * W, static_cast<size_t>(W) * sizeof(float));
+        row[W + 1] = 0.0f;
+      }
+      std::fill(dst + (H + 1) * Wp, dst + HWp, 0.0f);
+    }
+  });
+}
 
 // The virtual column matrix of one group for one tile: rows (channel of the group, tap),
 // columns the tile's pixels. Packs B panels for out = W x columns.
 class DeformColumns final : public gemm::BSource {
  public:
-  DeformColumns(const DeformConv2dGeometry& g, const PlanTile& plans, const float* input, std::int64_t c_begin)
-      : g_(g), plans_(plans), input_(input), c_begin_(c_begin) {}
+  DeformColumns(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
+      : g_(g), plans_(plans), padded_(padded), c_begin_(c_begin) {}
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
-    const std::int64_t K = g_.taps(), HW = g_.in_pixels(), cog = g_.offset_group_channels();
-    for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
-      const int w = static_cast<int>(std::min<std::int64_t>(nr, nc - p0));
-      float* panel = dst + (p0 / nr) * kc * nr;
-      std::int64_t c = c_begin_ + k0 / K, kp = k0 % K;
-      for (std::int64_t kk = 0; kk < kc; ++kk) {
-        const BilinearPlan* pl = plans_.row(c / cog, kp) + n0 + p0;
-        const float* plane = input_ + c * HW;
-        float* out = panel + kk * nr;
-        for (int j = 0; j < w; ++j) out[j] = math::bilinear_apply(pl[j], plane);
-        for (int j = w; j < nr; ++j) out[j] = 0.0f;
-        if (++kp == K) {
-          kp = 0;
-          ++c;
-        }
+    const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
+    std::int64_t c = c_begin_ + k0 / K, kp = k0 % K;
+    for (std::int64_t kk = 0; kk < kc; ++kk) {
+      sample_row_panels(plans_.row(padded_ + c * HWp, c / cog, kp, n0), nc, nr, kc * nr, dst + kk * nr);
+      if (++kp == K) {
+        kp = 0;
+        ++c;
       }
     }
   }
@@ -128,7 +152,7 @@ class DeformColumns final : public gemm::BSource {
  private:
   const DeformConv2dGeometry& g_;
   const PlanTile& plans_;
-  const float* input_;
+  const float* padded_;
   std::int64_t c_begin_;
 };
 
@@ -136,11 +160,12 @@ class DeformColumns final : public gemm::BSource {
 // Packs B panels for grad_weight = grad_out x columns^T.
 class DeformColumnsT final : public gemm::BSource {
  public:
-  DeformColumnsT(const DeformConv2dGeometry& g, const PlanTile& plans, const float* input, std::int64_t c_begin)
-      : g_(g), plans_(plans), input_(input), c_begin_(c_begin) {}
+  DeformColumnsT(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
+      : g_(g), plans_(plans), padded_(padded), c_begin_(c_begin) {}
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
-    const std::int64_t K = g_.taps(), HW = g_.in_pixels(), cog = g_.offset_group_channels();
+    const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
+    float column[256];  // kc <= the driver's depth block (256)
     for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
       float* panel = dst + (p0 / nr) * kc * nr;
       for (int j = 0; j < nr; ++j) {
@@ -150,9 +175,11 @@ class DeformColumnsT final : public gemm::BSource {
         }
         const std::int64_t col = n0 + p0 + j;
         const std::int64_t c = c_begin_ + col / K, kp = col % K;
-        const BilinearPlan* pl = plans_.row(c / cog, kp) + k0;
-        const float* plane = input_ + c * HW;
-        for (std::int64_t kk = 0; kk < kc; ++kk) panel[kk * nr + j] = math::bilinear_apply(pl[kk], plane);
+        for (std::int64_t k = 0; k < kc; k += 256) {
+          const std::int64_t len = std::min<std::int64_t>(256, kc - k);
+          sample_row_panels(plans_.row(padded_ + c * HWp, c / cog, kp, k0 + k), len, static_cast<int>(len), 0, column);
+          for (std::int64_t kk = 0; kk < len; ++kk) panel[(k + kk) * nr + j] = column[kk];
+        }
       }
     }
   }
@@ -160,7 +187,7 @@ class DeformColumnsT final : public gemm::BSource {
  private:
   const DeformConv2dGeometry& g_;
   const PlanTile& plans_;
-  const float* input_;
+  const float* padded_;
   std::int64_t c_begin_;
 };
 
@@ -172,13 +199,14 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
   const std::int64_t G = g.offset_groups;
   if (g.batch == 0 || O == 0 || P == 0) return;
-  const std::int64_t tile = tile_pixels(P, G * K * std::int64_t(sizeof(BilinearPlan)), kPlanBudgetBytes);
+  const std::int64_t tile = tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
   PlanTile plans(g, tile);
+  AlignedBuffer<float> padded(static_cast<size_t>(C * padded_plane_size(g)));
   for (std::int64_t n = 0; n < g.batch; ++n) {
-    const float* in_n = input + n * C * HW;
     const float* off_n = offset + n * 2 * G * K * P;
     const float* mask_n = mask ? mask + n * G * K * P : nullptr;
     float* out_n = output + n * O * P;
+    pad_image(g, input + n * C * HW, padded.data());
     for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
       const std::int64_t count = std::min(tile, P - t0);
       plans.build(off_n, mask_n, t0, count);
@@ -190,7 +218,7 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
           beta = 1.0f;
         }
         gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, false);
-        DeformColumns b(g, plans, in_n, grp * Cg);
+        DeformColumns b(g, plans, padded.data(), grp * Cg);
         gemm::gemm(Og, count, Cg * K, 1.0f, a, b, beta, c_out, P);
       }
     }
@@ -199,25 +227,37 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
 
 namespace {
 
-// grad_input of one image for one tile: each thread owns whole channels.
+// grad_input of one image for one tile, into zero-padded planes (the border cells collect
+// the gradients of out-of-image corners and are dropped): each thread owns whole channels.
 void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, const float* grad_cols,
-                        float* grad_in_n) {
-  const std::int64_t K = g.taps(), HW = g.in_pixels(), cog = g.offset_group_channels();
+                        float* grad_padded) {
+  const std::int64_t K = g.taps(), HWp = padded_plane_size(g), Wp = g.in_w + 2, cog = g.offset_group_channels();
   const std::int64_t count = plans.count();
   parallel_for(g.in_channels, [&](std::int64_t c_begin, std::int64_t c_end) {
     for (std::int64_t c = c_begin; c < c_end; ++c) {
-      float* plane = grad_in_n + c * HW;
+      float* plane = grad_padded + c * HWp;
       for (std::int64_t kp = 0; kp < K; ++kp) {
-        const BilinearPlan* pl = plans.row(c / cog, kp);
+        const SampleRow r = plans.row(plane, c / cog, kp, 0);
         const float* gc = grad_cols + (c * K + kp) * count;
         for (std::int64_t p = 0; p < count; ++p) {
           const float v = gc[p];
-          const BilinearPlan& q = pl[p];
-          plane[q.index[0]] += q.weight[0] * v;
-          plane[q.index[1]] += q.weight[1] * v;
-          plane[q.index[2]] += q.weight[2] * v;
-          plane[q.index[3]] += q.weight[3] * v;
+          float* at = plane + r.index[p];
+          at[0] += r.w0[p] * v;
+          at[1] += r.w1[p] * v;
+          at[Wp] += r.w2[p] * v;
+          at[Wp + 1] += r.w3[p] * v;
         }
+      }
+    }
+  });
+}
+
+void unpad_image(const DeformConv2dGeometry& g, const float* padded, float* out_n) {
+  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, HWp = padded_plane_size(g);
+  parallel_for(g.in_channels, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t c = c0; c < c1; ++c) {
+      for (std::int64_t y = 0; y < H; ++y) {
+        std::memcpy(out_n + (c * H + y) * W, padded + c * HWp + (y + 1) * Wp + 1, static_cast<size_t>(W) * sizeof(float));
       }
     }
   });
@@ -296,17 +336,20 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
   const bool need_cols = grad_input || grad_offset || grad_mask;
   if (g.batch == 0 || P == 0 || (!need_cols && !grad_weight)) return;
 
-  const std::int64_t plan_bytes = G * K * std::int64_t(sizeof(BilinearPlan));
   const std::int64_t col_bytes = need_cols ? C * K * std::int64_t(sizeof(float)) : 0;
-  const std::int64_t tile = std::min(tile_pixels(P, plan_bytes, kPlanBudgetBytes),
+  const std::int64_t tile = std::min(tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes),
                                      need_cols ? tile_pixels(P, col_bytes, kColumnBudgetBytes) : P);
   PlanTile plans(g, tile);
   AlignedBuffer<float> grad_cols(need_cols ? static_cast<size_t>(C * K * tile) : 0);
+  AlignedBuffer<float> padded(grad_weight ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
+  AlignedBuffer<float> grad_padded(grad_input ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
   for (std::int64_t n = 0; n < g.batch; ++n) {
     const float* in_n = input + n * C * HW;
     const float* off_n = offset + n * 2 * G * K * P;
     const float* mask_n = mask ? mask + n * G * K * P : nullptr;
     const float* gout_n = grad_output + n * O * P;
+    if (grad_weight) pad_image(g, in_n, padded.data());
+    if (grad_input) std::fill(grad_padded.data(), grad_padded.data() + grad_padded.size(), 0.0f);
     for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
       const std::int64_t count = std::min(tile, P - t0);
       plans.build(off_n, mask_n, t0, count);
@@ -314,7 +357,7 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
         const float* gout_g = gout_n + grp * Og * P + t0;
         if (grad_weight) {
           gemm::MatrixA a(gout_g, P, false);
-          DeformColumnsT b(g, plans, in_n, grp * Cg);
+          DeformColumnsT b(g, plans, padded.data(), grp * Cg);
           gemm::gemm(Og, Cg * K, count, 1.0f, a, b, 1.0f, grad_weight + grp * Og * Cg * K, Cg * K);
         }
         if (need_cols) {
@@ -323,13 +366,14 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
           gemm::gemm(Cg * K, count, Og, 1.0f, a, b, 0.0f, grad_cols.data() + grp * Cg * K * count, count);
         }
       }
-      if (grad_input) scatter_input_grad(g, plans, grad_cols.data(), grad_input + n * C * HW);
+      if (grad_input) scatter_input_grad(g, plans, grad_cols.data(), grad_padded.data());
       if (grad_offset || grad_mask) {
         offset_mask_grad(g, in_n, off_n, mask_n, grad_cols.data(), t0, count,
                          grad_offset ? grad_offset + n * 2 * G * K * P : nullptr,
                          grad_mask ? grad_mask + n * G * K * P : nullptr);
       }
     }
+    if (grad_input) unpad_image(g, grad_padded.data(), grad_input + n * C * HW);
   }
 }
 

@@ -109,6 +109,33 @@ FLEXCONV_HD BilinearGrad bilinear_value_and_grad(const BilinearCorners& c, const
   return g;
 }
 
+// A plan against a copy of the plane padded by one zero pixel on every side ((H+2) x (W+2)):
+// a point inside (-1, H) x (-1, W) has all four corners inside the padded plane, so corners
+// outside the image read the zero padding, which is exactly the boundary rule, without a
+// branch or a validity flag. `index` is the padded index of the (y0, x0) corner; the others
+// are index+1, index+(W+2), index+(W+2)+1. Points outside (or non-finite) get index 0 and
+// zero weights.
+struct BilinearPaddedPlan {
+  std::int32_t index;
+  float weight[4];  // (y0,x0), (y0,x1), (y1,x0), (y1,x1), mask folded in
+};
+
+FLEXCONV_HD BilinearPaddedPlan bilinear_padded_plan(float y, float x, float mask, std::int64_t H, std::int64_t W) {
+  BilinearPaddedPlan p;
+  p.index = 0;
+  p.weight[0] = p.weight[1] = p.weight[2] = p.weight[3] = 0.0f;
+  if (!bilinear_inside(y, x, H, W)) return p;
+  const float fy = floorf(y), fx = floorf(x);
+  const std::int32_t y0 = static_cast<std::int32_t>(fy), x0 = static_cast<std::int32_t>(fx);
+  const float ly = y - fy, lx = x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
+  p.index = (y0 + 1) * static_cast<std::int32_t>(W + 2) + (x0 + 1);
+  p.weight[0] = hy * hx * mask;
+  p.weight[1] = hy * lx * mask;
+  p.weight[2] = ly * hx * mask;
+  p.weight[3] = ly * lx * mask;
+  return p;
+}
+
 // The sampling point of kernel tap (i, j) for output pixel (oy, ox), before the offset.
 FLEXCONV_HD float deform_base_coord(std::int64_t out, std::int64_t stride, std::int64_t pad,
                                     std::int64_t tap, std::int64_t dilation) {

@@ -1,0 +1,30 @@
+// The innermost loop of the deformable kernels: bilinear samples of one channel plane for a
+// run of output pixels, through a structure-of-arrays sampling plan against a zero-padded
+// plane (math/bilinear.h, bilinear_padded_plan), written into GEMM B panels. Vectorised with
+// gathers for AVX-512 and AVX2 (picked at run time), portable C++ otherwise.
+#pragma once
+#include <cstdint>
+
+namespace flexconv {
+namespace cpu {
+
+struct SampleRow {
+  const float* plane;  // padded plane, (H+2) x (W+2)
+  std::int64_t padded_w;
+  const std::int32_t* index;  // per pixel, padded index of the top-left corner
+  const float* w0;            // per pixel corner weights (mask folded in)
+  const float* w1;
+  const float* w2;
+  const float* w3;
+};
+
+// Sample j (j < n) goes to dst[(j / nr) * panel_stride + j % nr]; the rest of the last panel
+// (up to nr) is written as 0.
+void sample_row_panels(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst);
+
+void sample_row_panels_portable(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst);
+void sample_row_panels_avx2(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst);
+void sample_row_panels_avx512(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst);
+
+}  // namespace cpu
+}  // namespace flexconv

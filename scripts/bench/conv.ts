@@ -1,0 +1,104 @@
+/**
+ * Convolution suite (`npm run bench -- conv`): flexconv's conv2d against ONNX Runtime's Conv
+ * (default graph optimisations, weights and bias as initializers, as an exported model runs)
+ * at the same thread count, interleaved in the same run; and flexconv's forward+backward
+ * against flexconv's own forward (goal: <= 3.2x).
+ *
+ * Other engineers add rows by appending a section to `sections` (an async function
+ * returning rows), e.g. batch_norm and pooling.
+ */
+import { Tensor, setNumThreads, getNumThreads, manualSeed, noGrad, ops } from '../../lib';
+import { OnnxGraphBuilder, attr } from '../../lib/onnx/builder';
+import { OrtSession } from '../../lib/onnx/ort';
+import { BenchOptions, BenchRow, compareRow, measureInterleaved, MeasureOptions, round, threadList } from './harness';
+
+export interface ConvCase {
+  name: string;
+  x: [number, number, number, number];
+  outChannels: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+}
+
+export const convCases: ConvCase[] = [
+  { name: '3x3 N8 C64 32x32 -> 64', x: [8, 64, 32, 32], outChannels: 64, kernel: 3, stride: 1, padding: 1 },
+  { name: '3x3 N8 C128 16x16 -> 128', x: [8, 128, 16, 16], outChannels: 128, kernel: 3, stride: 1, padding: 1 },
+  { name: '3x3 N1 C256 64x64 -> 256', x: [1, 256, 64, 64], outChannels: 256, kernel: 3, stride: 1, padding: 1 },
+  { name: '3x3 N64 C512 4x4 -> 512 (ResNet stage 4)', x: [64, 512, 4, 4], outChannels: 512, kernel: 3, stride: 1, padding: 1 },
+  { name: '1x1 N8 C256 16x16 -> 128', x: [8, 256, 16, 16], outChannels: 128, kernel: 1, stride: 1, padding: 0 },
+];
+
+function convModel(c: ConvCase, w: Tensor, b: Tensor): Uint8Array {
+  const [N, C, H, W] = c.x;
+  const OH = Math.floor((H + 2 * c.padding - c.kernel) / c.stride) + 1;
+  const OW = Math.floor((W + 2 * c.padding - c.kernel) / c.stride) + 1;
+  return new OnnxGraphBuilder({ opset: 19 })
+    .input('x', [N, C, H, W])
+    .initializer('w', w)
+    .initializer('b', b)
+    .node('Conv', ['x', 'w', 'b'], ['y'], {
+      kernel_shape: attr.ints([c.kernel, c.kernel]),
+      strides: attr.ints([c.stride, c.stride]),
+      pads: attr.ints([c.padding, c.padding, c.padding, c.padding]),
+    })
+    .output('y', [N, c.outChannels, OH, OW])
+    .toBytes();
+}
+
+async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const timing: MeasureOptions = opts.quick ? { warmup: 1, iters: 3 } : { warmup: 2, targetMs: 2500, minIters: 5, maxIters: 60 };
+  const cases = opts.quick ? convCases.slice(0, 2) : convCases;
+  for (const c of cases) {
+    manualSeed(1);
+    const x = Tensor.randn(c.x);
+    const w = Tensor.randn([c.outChannels, c.x[1], c.kernel, c.kernel], { std: 0.05 });
+    const b = Tensor.randn([c.outChannels]);
+    const conv = { bias: b, stride: c.stride, padding: c.padding };
+    const bytes = convModel(c, w, b);
+    const flops = 2 * c.x[0] * c.outChannels * c.x[1] * c.kernel * c.kernel * c.x[2] * c.x[3] / (c.stride * c.stride);
+    for (const t of threadList(opts)) {
+      setNumThreads(t);
+      const session = await OrtSession.create(bytes, { threads: t });
+      const feeds = session.feeds({ x });
+      const forward = () => noGrad(() => ops.conv2d(x, w, conv).dispose());
+      const [ours, ort] = await measureInterleaved([forward, () => session.runRaw(feeds)], timing);
+      await session.release();
+      rows.push(compareRow(`conv2d forward ${c.name}`, t, ours, 'ORT Conv', ort, { 'GFLOP/s': round(flops / (ours.median * 1e6), 3) }));
+
+      const xg = x.detach().requireGrad(), wg = w.detach().requireGrad(), bg = b.detach().requireGrad();
+      const gy = Tensor.randn([c.x[0], c.outChannels, c.x[2] / c.stride, c.x[3] / c.stride].map(Math.ceil));
+      const step = () => {
+        const y = ops.conv2d(xg, wg, { ...conv, bias: bg });
+        y.backward(gy);
+        y.dispose();
+        for (const p of [xg, wg, bg]) {
+          p.grad?.dispose();
+          p.grad = null;
+        }
+      };
+      const [both, fwd] = await measureInterleaved([step, forward], timing);
+      rows.push(compareRow(`conv2d fwd+bwd ${c.name}`, t, both, 'own forward', fwd, { 'bwd/fwd x': round(both.median / fwd.median, 3) }));
+      gy.dispose();
+    }
+    x.dispose();
+    w.dispose();
+    b.dispose();
+  }
+  return rows;
+}
+
+/** Row producers of this suite, in order; append yours. */
+export const sections: ((opts: BenchOptions) => Promise<BenchRow[]>)[] = [convRows];
+
+export async function run(opts: BenchOptions): Promise<BenchRow[]> {
+  const saved = getNumThreads();
+  const rows: BenchRow[] = [];
+  try {
+    for (const section of sections) rows.push(...(await section(opts)));
+  } finally {
+    setNumThreads(saved);
+  }
+  return rows;
+}
