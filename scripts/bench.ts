@@ -15,6 +15,7 @@ const suites: Suite[] = [
   { name: 'deform', run: async (opts) => (await import('./bench/deform')).run(opts) },
   { name: 'dynamic', run: async (opts) => (await import('./bench/dynamic')).run(opts) },
   { name: 'layers', run: async (opts) => (await import('./bench/layers')).run(opts) },
+  { name: 'octave', run: async (opts) => (await import('./bench/octave')).run(opts) },
 ];
 
 function usage(): string {
