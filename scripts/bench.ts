@@ -14,6 +14,7 @@ const suites: Suite[] = [
   { name: 'conv', run: async (opts) => (await import('./bench/conv')).run(opts) },
   { name: 'deform', run: async (opts) => (await import('./bench/deform')).run(opts) },
   { name: 'dynamic', run: async (opts) => (await import('./bench/dynamic')).run(opts) },
+  { name: 'layers', run: async (opts) => (await import('./bench/layers')).run(opts) },
   { name: 'optim', run: async (opts) => (await import('./bench/optim')).run(opts) },
 ];
 
