@@ -29,6 +29,12 @@ const cases: Case[] = [
   { name: '1x1 stride 2', x: [2, 5, 7, 7], w: [3, 5, 1, 1], stride: [2, 2] },
   { name: 'per-image GEMM (32x32)', x: [2, 12, 32, 32], w: [5, 12, 3, 3], padding: [1, 1], bias: true },
   { name: 'K > 512: several k blocks and channel blocks', x: [3, 64, 5, 5], w: [10, 64, 3, 3], padding: [1, 1] },
+  { name: 'stride 2 with K > 512 (col2im path, several channel blocks)', x: [2, 64, 7, 7], w: [6, 64, 3, 3], stride: [2, 2], padding: [1, 1] },
+  { name: 'padding wider than the kernel reach', x: [1, 2, 4, 5], w: [3, 2, 2, 2], padding: [2, 3], bias: true },
+  // Output rows >= 16 wide take the row-run packers (narrower ones a per-tap offset table).
+  { name: 'wide rows: stride 2 on odd sizes', x: [2, 3, 9, 37], w: [4, 3, 3, 3], stride: [2, 2], padding: [1, 1], bias: true },
+  { name: 'wide rows: dilation [2, 3], stride [1, 2]', x: [1, 2, 6, 40], w: [3, 2, 3, 3], stride: [1, 2], padding: [2, 2], dilation: [2, 3] },
+  { name: 'wide rows: groups 2, 1x3 kernel', x: [3, 4, 3, 20], w: [4, 2, 1, 3], padding: [0, 1], groups: 2 },
   { name: 'kernel as large as the padded input', x: [2, 2, 3, 4], w: [3, 2, 5, 6], padding: [1, 1] },
 ];
 
