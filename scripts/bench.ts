@@ -16,6 +16,7 @@ const suites: Suite[] = [
   { name: 'dynamic', run: async (opts) => (await import('./bench/dynamic')).run(opts) },
   { name: 'layers', run: async (opts) => (await import('./bench/layers')).run(opts) },
   { name: 'octave', run: async (opts) => (await import('./bench/octave')).run(opts) },
+  { name: 'optim', run: async (opts) => (await import('./bench/optim')).run(opts) },
 ];
 
 function usage(): string {
