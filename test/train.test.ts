@@ -28,21 +28,32 @@ if (!deformAvailable) {
   console.warn('deformable training test skipped: lib/nn/deform.ts (DeformConv2d) is not in this build');
 }
 
-// Small, quick data: the glyphs without rotation beyond 30 degrees, 1 channel.
-const train = syntheticShapes({ length: 640, seed: 11, rotation: 30 });
-const test = syntheticShapes({ length: 300, seed: 12, rotation: 30 });
+// Small, quick data: 16x16 glyphs, rotations up to 30 degrees, 1 channel.
+const train = syntheticShapes({ length: 960, seed: 11, rotation: 30, size: 16 });
+const testSet = syntheticShapes({ length: 300, seed: 12, rotation: 30, size: 16 });
 const stats = channelStats(train);
 const loaders = (seed = 1): { trainLoader: DataLoader; testLoader: DataLoader } => ({
   trainLoader: new DataLoader(train, { batchSize: 32, shuffle: true, seed, dropLast: true, normalize: stats }),
-  testLoader: new DataLoader(test, { batchSize: 100, normalize: stats }),
+  testLoader: new DataLoader(testSet, { batchSize: 100, normalize: stats }),
 });
-const tinyNet = (conv: string): Module => {
+const tinyNet = (conv: string, width = 8): Module => {
   manualSeed(5);
-  return resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width: 8, conv: conv === 'standard' ? 'standard' : { kind: conv, stages: [3, 4] } });
+  return resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width, conv: conv === 'standard' ? 'standard' : { kind: conv, stages: [3, 4] } });
 };
 
-function stateBytes(m: Module): Record<string, Buffer> {
-  return Object.fromEntries(Object.entries(m.stateDict()).map(([k, t]) => [k, Buffer.from(Float32Array.from(t.data))]));
+/** Keys, shapes and the bytes of every value of the state dict (compared with equals(), not element-wise). */
+function stateBytes(m: Module): { keys: string; bytes: Buffer } {
+  const sd = Object.entries(m.stateDict());
+  return {
+    keys: sd.map(([k, t]) => `${k}:${t.shape.join('x')}`).join(','),
+    bytes: Buffer.concat(sd.map(([, t]) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))),
+  };
+}
+function expectSameState(a: Module, b: Module): void {
+  const x = stateBytes(a);
+  const y = stateBytes(b);
+  expect(x.keys).toBe(y.keys);
+  expect(x.bytes.equals(y.bytes)).toBe(true);
 }
 
 describe('metrics', () => {
@@ -82,25 +93,27 @@ describe('fit and evaluate', () => {
     const net = tinyNet('standard');
     const { trainLoader, testLoader } = loaders();
     const optimizer = new optim.Adam(net.parameters(), { lr: 3e-3 });
+    const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: 4 });
     let ticks = 0;
     const timer = setInterval(() => ticks++, 0);
     const lines: string[] = [];
     const { history } = await fit(net, optimizer, trainLoader, {
-      epochs: 3,
+      epochs: 4,
       valLoader: testLoader,
+      scheduler,
       progress: 'lines',
       log: (l) => lines.push(l),
     });
     clearInterval(timer);
     expect(ticks).toBeGreaterThan(10);
-    expect(history.length).toBe(3);
-    expect(history[2].trainLoss).toBeLessThan(history[0].trainLoss);
-    // 10 classes: chance is 10%.
-    expect(history[2].valAccuracy).toBeGreaterThan(0.5);
-    expect(lines.some((l) => /^epoch 3\/3: loss \d\.\d{4} acc \d+\.\d% \| val loss/.test(l))).toBe(true);
+    expect(history.length).toBe(4);
+    expect(history[3].trainLoss).toBeLessThan(history[0].trainLoss);
+    // 10 classes: chance is 10%; this run reaches about 55% (and 75% on the training data).
+    expect(history[3].valAccuracy).toBeGreaterThan(0.4);
+    expect(lines.some((l) => /^epoch 4\/4: loss \d\.\d{4} acc \d+\.\d% \| val loss/.test(l))).toBe(true);
     const ev = await evaluate(net, testLoader);
     expect(ev.samples).toBe(300);
-    expect(ev.accuracy).toBeCloseTo(history[2].valAccuracy as number, 10);
+    expect(ev.accuracy).toBeCloseTo(history[3].valAccuracy as number, 10);
     expect(net.training).toBe(true);
   });
 
@@ -108,14 +121,16 @@ describe('fit and evaluate', () => {
     const net = tinyNet('deform');
     const { trainLoader, testLoader } = loaders();
     const optimizer = new optim.Adam(net.parameters(), { lr: 3e-3 });
-    const { history } = await fit(net, optimizer, trainLoader, { epochs: 3, valLoader: testLoader, progress: 'none' });
-    expect(history[2].valAccuracy).toBeGreaterThan(0.5);
+    const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: 4 });
+    const { history } = await fit(net, optimizer, trainLoader, { epochs: 4, valLoader: testLoader, scheduler, progress: 'none' });
+    expect(history[3].trainLoss).toBeLessThan(history[0].trainLoss);
+    expect(history[3].valAccuracy).toBeGreaterThan(0.4);
   });
 
   test('checkpoints round-trip exactly and resuming continues the same run', async () => {
     const dir = path.join(tmp, 'resume');
     const make = (): { net: Module; optimizer: optim.Adam; scheduler: optim.CosineAnnealingLR } => {
-      const net = tinyNet('standard');
+      const net = tinyNet('standard', 4);
       const optimizer = new optim.Adam(net.parameters(), { lr: 2e-3 });
       return { net, optimizer, scheduler: new optim.CosineAnnealingLR(optimizer, { tMax: 3 }) };
     };
@@ -137,13 +152,11 @@ describe('fit and evaluate', () => {
     const c = make();
     const restored = loadCheckpoint(file, { model: c.net, optimizer: c.optimizer, scheduler: c.scheduler });
     expect(restored.epoch).toBe(2);
-    expect(stateBytes(c.net)).toEqual(stateBytes(b.net));
-    const so = (o: optim.Adam): Record<string, unknown> => {
-      const sd = o.stateDict();
-      return Object.fromEntries(
-        Object.entries(sd.state).flatMap(([i, e]) => Object.entries(e).map(([k, v]) => [`${i}.${k}`, v instanceof Tensor ? Buffer.from(Float32Array.from(v.data)) : v])),
-      );
-    };
+    expectSameState(c.net, b.net);
+    const so = (o: optim.Adam): string =>
+      Object.entries(o.stateDict().state)
+        .flatMap(([i, e]) => Object.entries(e).map(([k, v]) => `${i}.${k}=${v instanceof Tensor ? Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength).toString('base64') : v}`))
+        .join(';');
     expect(so(c.optimizer)).toEqual(so(b.optimizer));
     expect(c.scheduler.lastEpoch).toBe(2);
     expect(c.optimizer.paramGroups[0].lr).toBe(b.optimizer.paramGroups[0].lr);
@@ -158,7 +171,7 @@ describe('fit and evaluate', () => {
     expect(resumed.startEpoch).toBe(2);
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
     // Deterministic kernels + per-epoch seeded data: the resumed run ends bit-identical to the uninterrupted one.
-    expect(stateBytes(c.net)).toEqual(stateBytes(a.net));
+    expectSameState(c.net, a.net);
   });
 
   test('checkpoint errors name the file', async () => {
@@ -207,13 +220,13 @@ describe('fit and evaluate', () => {
     fs.writeFileSync(file, Buffer.concat([len, json, ...chunks]));
     const dst = resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width: 8 });
     loadModel(dst, file);
-    expect(stateBytes(dst)).toEqual(stateBytes(src));
+    expectSameState(dst, src);
     // And our own plain model file round-trips.
     const ours = path.join(tmp, 'ours.safetensors');
     saveModel(ours, src);
     const dst2 = resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width: 8 });
     loadModel(dst2, ours);
-    expect(stateBytes(dst2)).toEqual(stateBytes(src));
+    expectSameState(dst2, src);
     saveSafetensors(ours, { 'fc.weight': Tensor.zeros([10, 64]) });
     expect(() => loadModel(dst2, ours)).toThrow(/ours\.safetensors: .*missing keys/);
   });
