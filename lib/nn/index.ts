@@ -12,3 +12,5 @@ export { Upsample, type UpsampleOptions } from './upsample';
 export { Dropout } from './dropout';
 export * as init from './init';
 export * from './deform';
+export * from './octave';
+export * from './pyramid';
