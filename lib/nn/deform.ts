@@ -273,7 +273,7 @@ export class DeformableBasicBlock extends Module {
     this.bn2 = new BatchNorm2d(outChannels);
     this.downsample =
       stride !== 1 || inChannels !== outChannels
-        ? new Sequential(new Conv2d(inChannels, outChannels, { kernelSize: 1, stride, bias: false }), new BatchNorm2d(outChannels))
+        ? new Sequential<Module>(new Conv2d(inChannels, outChannels, { kernelSize: 1, stride, bias: false }), new BatchNorm2d(outChannels))
         : null;
   }
 
