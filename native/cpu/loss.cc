@@ -1,6 +1,12 @@
 // Fused losses and dropout. Cross-entropy works per (n, chunk of spatial positions), so the
 // segmentation case [N, C, H, W] reads each class plane contiguously; nothing is
 // materialised besides the per-position loss and log-sum-exp (saved for the backward).
+
+// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
+// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "cpu/loss.h"
 
 #include <cmath>
@@ -48,13 +54,13 @@ void cross_entropy_forward(const float* logits, const float* target, std::int64_
     }
     for (std::int64_t c = 0; c < C; ++c) {
       const float* row = x + c * S;
-      for (std::int64_t i = 0; i < len; ++i) m[i] = std::fmax(m[i], row[i]);
+      for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
     }
     for (std::int64_t c = 0; c < C; ++c) {
       const float* row = x + c * S;
       for (std::int64_t i = 0; i < len; ++i) {
         const float shifted = row[i] - m[i];
-        z[i] += std::exp(shifted);
+        z[i] += math::vexpf(shifted);
         sum_shifted[i] += shifted;
       }
     }
@@ -130,9 +136,11 @@ void dropout_forward(const float* x, float* out, float* mask, std::int64_t n, fl
   const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   parallel_for(
       n,
-      [&](std::int64_t begin, std::int64_t end) {
+      [=](std::int64_t begin, std::int64_t end) {
         for (std::int64_t i = begin; i < end; ++i) {
-          const float m = math::uniform_from_counter(seed, static_cast<std::uint64_t>(i)) >= p ? keep_scale : 0.0f;
+          // Multiply by the comparison instead of selecting: no branch on a random bit.
+          const float keep = static_cast<float>(math::uniform_from_counter(seed, static_cast<std::uint64_t>(i)) >= p);
+          const float m = keep * keep_scale;
           mask[i] = m;
           out[i] = x[i] * m;
         }

@@ -2,12 +2,19 @@
 // positions); each pass over k then runs a contiguous inner loop the compiler vectorises
 // (for inner == 1, the classification case, a chunk is one row). The maximum is subtracted
 // before exp, so any finite logits are safe; sums are kept in double.
+
+// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
+// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "cpu/softmax.h"
 
 #include <cmath>
 
 #include "core/thread_pool.h"
 #include "cpu/elementwise.h"
+#include "math/pointwise.h"
 
 namespace flexconv {
 namespace cpu {
@@ -45,13 +52,13 @@ void softmax_forward(const float* x, float* y, std::int64_t outer, std::int64_t 
     }
     for (std::int64_t k = 0; k < n; ++k) {
       const float* row = x + base + k * inner;
-      for (std::int64_t i = 0; i < len; ++i) m[i] = std::fmax(m[i], row[i]);
+      for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
     }
     for (std::int64_t k = 0; k < n; ++k) {
       const float* row = x + base + k * inner;
       float* out = y + base + k * inner;
       for (std::int64_t i = 0; i < len; ++i) {
-        const float e = std::exp(row[i] - m[i]);
+        const float e = math::vexpf(row[i] - m[i]);
         s[i] += e;
         if (!log) out[i] = e;
       }
@@ -98,7 +105,7 @@ void softmax_backward(const float* y, const float* g, float* gx, std::int64_t ou
       const float* gr = g + base + k * inner;
       float* out = gx + base + k * inner;
       if (log) {
-        for (std::int64_t i = 0; i < len; ++i) out[i] = gr[i] - std::exp(yr[i]) * d[i];
+        for (std::int64_t i = 0; i < len; ++i) out[i] = gr[i] - math::vexpf(yr[i]) * d[i];
       } else {
         for (std::int64_t i = 0; i < len; ++i) out[i] = yr[i] * (gr[i] - d[i]);
       }

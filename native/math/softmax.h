@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "math/hd.h"
+#include "math/pointwise.h"
 
 namespace flexconv {
 namespace math {
@@ -15,7 +16,7 @@ FLEXCONV_HD void row_max_logz(const float* x, long long n, long long inner, floa
   float m = -INFINITY;
   for (long long k = 0; k < n; ++k) m = fmaxf(m, x[k * inner]);
   float s = 0.0f;
-  for (long long k = 0; k < n; ++k) s += expf(x[k * inner] - m);
+  for (long long k = 0; k < n; ++k) s += vexpf(x[k * inner] - m);
   *m_out = m;
   *logz_out = logf(s);
 }
@@ -33,7 +34,7 @@ FLEXCONV_HD float row_cross_entropy(const float* x, long long n, long long inner
 
 // d loss / d x_c = softmax_c - (1 - eps) [c == t] - eps / C
 FLEXCONV_HD float cross_entropy_grad(float x, float m, float logz, bool is_target, float eps, float inv_classes) {
-  return expf((x - m) - logz) - (is_target ? 1.0f - eps : 0.0f) - eps * inv_classes;
+  return vexpf((x - m) - logz) - (is_target ? 1.0f - eps : 0.0f) - eps * inv_classes;
 }
 
 }  // namespace math
