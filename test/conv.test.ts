@@ -1,4 +1,5 @@
-import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, manualSeed } from '../lib';
+import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, manualSeed, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
 import {
   convGeom, refConv2d, refConv2dGradInput, refConv2dGradWeight, refChannelSums, refConvTranspose2d,
 } from './reference/conv';
@@ -273,5 +274,21 @@ describe('conv2d argument errors', () => {
     const out = Tensor.zeros([1, 6, 4, 4]);
     expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() => native().conv2d(x, Tensor.zeros([6, 2, 3, 3]), null, Tensor.zeros([1, 6, 3, 3]), [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('conv.test: no CUDA device, GPU tests skipped');
+gpu('conv2d, convTranspose2d and linear on CUDA match the CPU', () => {
+  test('forward and every gradient', () => {
+    manualSeed(31);
+    for (const c of cases) {
+      const inputs = [rand(c.x), rand(c.w), rand([c.w[0]])];
+      expectCudaMatchesCpu((x, w, b) => ops.conv2d(x, w, { bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups }),
+        inputs, [true, true, true], 1e-3);
+    }
+    expectCudaMatchesCpu((x, w, b) => ops.convTranspose2d(x, w, { bias: b, stride: 2, padding: 1, outputPadding: 1, groups: 2 }),
+      [rand([2, 4, 5, 4]), rand([4, 3, 3, 3]), rand([6])], [true, true, true], 1e-3);
+    expectCudaMatchesCpu((x, w, b) => ops.linear(x, w, b), [rand([3, 7]), rand([5, 7]), rand([5])], [true, true, true]);
   });
 });

@@ -100,7 +100,27 @@ describe('Module: discovery and names', () => {
     }
     const m = new Tied();
     expect(Array.from(m.namedParameters(), ([n]) => n)).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight']);
+    m.blocks = [null as unknown as Module, new FakeLinear(2, 2, false)]; // a hole keeps its index
+    expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.1.weight']);
+    m.blocks = [new FakeLinear(2, 2, false), new FakeLinear(2, 2, false)];
     expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight']);
+  });
+
+  test('an array of Parameters is a ParameterList: keys <attr>.<index>', () => {
+    class Mixture extends Module {
+      experts = [new Parameter(Tensor.ones([2])), new Parameter(Tensor.zeros([2]))];
+      gate = new FakeLinear(2, 2, false);
+      forward(x: Tensor): Tensor {
+        return x;
+      }
+    }
+    const m = new Mixture();
+    expect(Object.keys(m.stateDict())).toEqual(['experts.0', 'experts.1', 'gate.weight']);
+    const other = new Mixture();
+    other.experts[1].data.set([5, 6]);
+    m.loadStateDict(other.stateDict());
+    expect(m.experts[1].toArray()).toEqual([5, 6]);
+    expect(m.numParameters()).toBe(8);
   });
 
   test('non-persistent buffers are not in the state dict; buffer() reads them back', () => {
@@ -269,5 +289,22 @@ describe('Sequential and ModuleList', () => {
     expect(() => list.get(0)).toThrow(ArgumentError);
     expect(() => new Sequential(new FakeLinear(1, 1)).get(1.5)).toThrow(/expected index to be an integer/);
     expect(() => list.forward()).toThrow(/has no forward/);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('module.test: no CUDA device, GPU tests skipped');
+gpu('Module on CUDA', () => {
+  test("to('cuda') moves parameters and buffers; the state dict loads back on the CPU", () => {
+    const net = new Net();
+    const cpuState = Object.fromEntries(Object.entries(net.stateDict()).map(([k, t]) => [k, t.clone()]));
+    net.to('cuda');
+    for (const t of Object.values(net.stateDict())) expect(t.device).toBe('cuda');
+    expect(net.parameters().every((p) => p instanceof Parameter && p.requiresGrad)).toBe(true);
+    const back = new Net();
+    back.loadStateDict(net.stateDict());
+    for (const [k, t] of Object.entries(back.stateDict())) expect(t.toArray()).toEqual(cpuState[k].toArray());
+    net.loadStateDict(cpuState);
+    expect(net.stem.conv.weight.device).toBe('cuda');
   });
 });

@@ -3,6 +3,8 @@
 // run by run: one bounds computation per run instead of one per element.
 #include "cpu/conv2d_columns.h"
 
+#include "cpu/gemm/pack_kernels.h"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -180,16 +182,32 @@ void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::i
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const float* base = input_ + group_ * Cg * HW;
   std::vector<ImageRun> runs;
-  split_image_runs(g, base, g.in_channels * HW, k0, kc, kc, [&](std::int64_t t) { return t * nr; }, &runs);
-  for (std::int64_t t = 0; t < nc; ++t) {
-    const std::int64_t w = n0 + t, c = w / KK;
-    const std::int32_t* taps = taps_.data() + (w - c * KK) * P;
-    float* out = dst + (t / nr) * kc * nr + t % nr;
-    for (const ImageRun& run : runs) {
-      const float* plane = run.image + c * HW;
-      const std::int32_t* tp = taps + run.p;
-      float* o = out + run.offset;
-      for (std::int64_t q = 0; q < run.len; ++q) o[q * nr] = tp[q] >= 0 ? plane[tp[q]] : 0.0f;
+  split_image_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
+  // As in pack(): gather ~64 rows of one panel column by column, then transpose them in.
+  constexpr std::int64_t kRowsPerPass = 64;
+  std::vector<float> rows_of(static_cast<size_t>(nr * std::max<std::int64_t>(kRowsPerPass, P)));
+  for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
+    const int cols = static_cast<int>(std::min<std::int64_t>(nr, nc - p0));
+    float* panel = dst + (p0 / nr) * kc * nr;
+    for (size_t r0 = 0; r0 < runs.size();) {
+      size_t r1 = r0;
+      std::int64_t rows = 0;
+      while (r1 < runs.size() && (r1 == r0 || rows + runs[r1].len <= kRowsPerPass)) rows += runs[r1++].len;
+      const std::int64_t row0 = runs[r0].offset;
+      for (int t = 0; t < cols; ++t) {
+        const std::int64_t w = n0 + p0 + t, c = w / KK;
+        const std::int32_t* taps = taps_.data() + (w - c * KK) * P;
+        float* column = rows_of.data() + t * rows;
+        for (size_t r = r0; r < r1; ++r) {
+          const ImageRun& run = runs[r];
+          const float* plane = run.image + c * HW;
+          const std::int32_t* tp = taps + run.p;
+          float* o = column + (run.offset - row0);
+          for (std::int64_t q = 0; q < run.len; ++q) o[q] = tp[q] >= 0 ? plane[tp[q]] : 0.0f;
+        }
+      }
+      gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
+      r0 = r1;
     }
   }
 }
@@ -238,44 +256,47 @@ void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::
 void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
                                   float* dst) const {
   if (!taps_.empty()) {
-    pack_small(k0, kc, n0, nc, nr, dst);
-    zero_tail(kc, nc, nr, dst);
+    pack_small(k0, kc, n0, nc, nr, dst);  // writes whole panels, zeros included
     return;
   }
   const Conv2dGeometry& g = g_;
   const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
   const float* base = input_ + group_ * Cg * HW;
   std::vector<Run> runs;
-  split_runs(g, base, g.in_channels * HW, k0, kc, kc, [&](std::int64_t t) { return t * nr; }, &runs);
-  // Rows are written nr floats apart: fill one panel about 64 rows at a time so the lines
-  // being written stay in L1.
+  split_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
+  // Panel by panel, about 64 rows at a time: gather each panel column's pixels contiguously
+  // into `rows_of` (cheap row copies), then transpose that small block into the panel with
+  // the GEMM core's vectorised panel transpose.
   constexpr std::int64_t kRowsPerPass = 64;
+  std::vector<float> rows_of(static_cast<size_t>(nr * std::max<std::int64_t>(kRowsPerPass, g.out_w)));
   for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
-    const std::int64_t cols = std::min<std::int64_t>(nr, nc - p0);
+    const int cols = static_cast<int>(std::min<std::int64_t>(nr, nc - p0));
     float* panel = dst + (p0 / nr) * kc * nr;
     const Tap first(g, n0 + p0);
     for (size_t r0 = 0; r0 < runs.size();) {
       size_t r1 = r0;
       std::int64_t rows = 0;
       while (r1 < runs.size() && (r1 == r0 || rows + runs[r1].len <= kRowsPerPass)) rows += runs[r1++].len;
+      const std::int64_t row0 = runs[r0].offset;
       Tap tap = first;
-      for (std::int64_t t = 0; t < cols; ++t, tap.next(g)) {
+      for (int t = 0; t < cols; ++t, tap.next(g)) {
         const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
+        float* column = rows_of.data() + t * rows;
         for (size_t r = r0; r < r1; ++r) {
           const Run& run = runs[r];
           const std::int64_t iy = run.iy0 + dy;
-          float* o = panel + run.offset + t;
+          float* o = column + (run.offset - row0);
           if (iy < 0 || iy >= g.in_h) {
-            zero_strided(o, run.len, nr);
+            for (std::int64_t q = 0; q < run.len; ++q) o[q] = 0.0f;
           } else {
-            gather_row(g, run.image + tap.c * HW + iy * g.in_w, run.x0 + dx, run.len, o, nr);
+            gather_row(g, run.image + tap.c * HW + iy * g.in_w, run.x0 + dx, run.len, o, 1);
           }
         }
       }
+      gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
       r0 = r1;
     }
   }
-  zero_tail(kc, nc, nr, dst);
 }
 
 void RowsAcrossImagesSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
@@ -320,17 +341,10 @@ void RowsAcrossImagesA::pack(std::int64_t m0, std::int64_t mc, std::int64_t k0, 
     t += len;
   }
   for (std::int64_t p0 = 0; p0 < mc; p0 += mr) {
-    const std::int64_t rows = std::min<std::int64_t>(mr, mc - p0);
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const std::int64_t row = row0_ + m0 + p0 + r;
-      for (const Span& s : spans) {
-        const float* src = data_ + s.image * image_stride_ + row * plane_ + s.p;
-        float* o = dst + s.offset * mr + r;
-        for (std::int64_t q = 0; q < s.len; ++q) o[q * mr] = src[q];
-      }
-    }
-    if (rows < mr) {
-      for (std::int64_t k = 0; k < kc; ++k) std::fill(dst + k * mr + rows, dst + (k + 1) * mr, 0.0f);
+    const int rows = static_cast<int>(std::min<std::int64_t>(mr, mc - p0));
+    for (const Span& s : spans) {
+      const float* src = data_ + s.image * image_stride_ + (row0_ + m0 + p0) * plane_ + s.p;
+      gemm::pack_panel_transposed(src, plane_, rows, mr, s.len, dst + s.offset * mr);
     }
     dst += kc * mr;
   }
