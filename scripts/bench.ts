@@ -18,6 +18,7 @@ const suites: Suite[] = [
   { name: 'octave', run: async (opts) => (await import('./bench/octave')).run(opts) },
   { name: 'optim', run: async (opts) => (await import('./bench/optim')).run(opts) },
   { name: 'pointwise', run: async (opts) => (await import('./bench/pointwise')).run(opts) },
+  { name: 'epoch', run: async (opts) => (await import('./bench/epoch')).run(opts) },
 ];
 
 function usage(): string {
