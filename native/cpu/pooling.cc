@@ -1,8 +1,7 @@
 // CPU pooling. Threads split the N*C planes, so every output and every gradient element is
 // written by exactly one thread (deterministic at any thread count). The max and average
-// forwards run per plane in cpu/pooling_planes.inc (portable and AVX2 builds): one output
-// row at a time, kernel taps outermost, the output row innermost with no bounds tests
-// inside it (the valid output range of each tap is computed here first).
+// forwards run per plane in cpu/pooling_planes.inc (separable passes over a padded copy of
+// the plane; portable and AVX2 builds chosen at run time).
 #include "cpu/pooling.h"
 
 #include <cmath>
@@ -18,21 +17,6 @@ namespace flexconv {
 namespace cpu {
 namespace {
 
-// Output columns [lo, hi) for which input column ow*stride - pad + offset lies in [0, in_w).
-void valid_range(std::int64_t offset, std::int64_t stride, std::int64_t pad, std::int64_t in_w,
-                 std::int64_t out_w, std::int64_t* lo, std::int64_t* hi) {
-  // iw = ow*stride + (offset - pad) >= 0  <=>  ow >= ceil((pad - offset) / stride)
-  const std::int64_t shift = offset - pad;
-  std::int64_t l = shift >= 0 ? 0 : (-shift + stride - 1) / stride;
-  // iw <= in_w - 1  <=>  ow <= floor((in_w - 1 - shift) / stride)
-  const std::int64_t top = in_w - 1 - shift;
-  std::int64_t h = top < 0 ? 0 : top / stride + 1;
-  if (h > out_w) h = out_w;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
-}
-
 // Planes per task: enough work per parallel chunk without starving the second thread.
 std::int64_t plane_grain(const PoolShape& s) {
   const std::int64_t work = (s.out_h * s.out_w + s.in_h * s.in_w) + 1;
@@ -42,15 +26,11 @@ std::int64_t plane_grain(const PoolShape& s) {
 }  // namespace
 
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
-  std::vector<std::int64_t> lo(static_cast<size_t>(s.kernel_w)), hi(static_cast<size_t>(s.kernel_w));
-  for (std::int64_t kw = 0; kw < s.kernel_w; ++kw) {
-    valid_range(kw * s.dil_w, s.stride_w, s.pad_w, s.in_w, s.out_w, &lo[kw], &hi[kw]);
-  }
-  const PoolPlaneArgs a{&s, lo.data(), hi.data(), nullptr, nullptr, nullptr, nullptr};
+  const PoolPlaneArgs a{&s, nullptr, nullptr};
   const bool avx2 = active_isa() != Isa::Portable;
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    std::vector<float> scratch(static_cast<size_t>(max_pool_scratch_size(s)));
+    std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
     for (std::int64_t p = p0; p < p1; ++p) {
       std::int32_t* ip = indices ? indices + p * out_plane : nullptr;
       if (avx2) avx2::max_pool_plane(a, x + p * in_plane, y + p * out_plane, ip, scratch.data());
@@ -76,26 +56,21 @@ void max_pool2d_backward(const PoolShape& s, const float* dy, const std::int32_t
 }
 
 void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count_include_pad) {
-  std::vector<std::int64_t> lo(static_cast<size_t>(s.kernel_w)), hi(static_cast<size_t>(s.kernel_w));
-  for (std::int64_t kw = 0; kw < s.kernel_w; ++kw) valid_range(kw, s.stride_w, s.pad_w, s.in_w, s.out_w, &lo[kw], &hi[kw]);
-  std::vector<std::int64_t> h_start(static_cast<size_t>(s.out_h)), h_end(h_start.size()), div_h(h_start.size());
+  std::vector<std::int64_t> div_h(static_cast<size_t>(s.out_h)), div_w(static_cast<size_t>(s.out_w));
   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-    const math::AvgWindow w = math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad);
-    h_start[oh] = w.start;
-    h_end[oh] = w.end;
-    div_h[oh] = w.divisor;
+    div_h[oh] = math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad).divisor;
   }
-  std::vector<std::int64_t> div_w(static_cast<size_t>(s.out_w));
   for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
     div_w[ow] = math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad).divisor;
   }
-  const PoolPlaneArgs a{&s, lo.data(), hi.data(), h_start.data(), h_end.data(), div_h.data(), div_w.data()};
+  const PoolPlaneArgs a{&s, div_h.data(), div_w.data()};
   const bool avx2 = active_isa() != Isa::Portable;
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
+    std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
     for (std::int64_t p = p0; p < p1; ++p) {
-      if (avx2) avx2::avg_pool_plane(a, x + p * in_plane, y + p * out_plane);
-      else portable::avg_pool_plane(a, x + p * in_plane, y + p * out_plane);
+      if (avx2) avx2::avg_pool_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
+      else portable::avg_pool_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
     }
   }, plane_grain(s));
 }
