@@ -53,9 +53,43 @@ describe('GEMM core against a float64 reference', () => {
       for (const cap of ['portable', 'avx2', 'avx512'] as const) {
         setIsa(cap);
         check(false, false, 65, 257, 63, 0.5);
+        // Several k blocks (K > 256), several column chunks (N > 384) and ragged row/column
+        // edges for every tile shape (8x48, 6x16, 8x16), through both packing directions.
+        for (const [ta, tb] of [[false, false], [true, true], [false, true], [true, false]]) check(ta, tb, 13, 401, 300, 0.5);
       }
     } finally {
       setIsa(detected);
+    }
+  });
+
+  test('a batch sharing one A (packed once) matches per-item GEMMs', () => {
+    for (const transA of [false, true]) {
+      const [batch, M, N, K] = [3, 37, 70, 300];
+      const a = Tensor.randn(transA ? [1, K, M] : [1, M, K]);
+      const b = Tensor.randn([batch, K, N]);
+      const c = Tensor.randn([batch, M, N]);
+      const c0 = c.toArray();
+      gemmInto(a, b, c, transA, false, 1.5, 0.25);
+      for (let i = 0; i < batch; i++) {
+        const want = referenceGemm(transA, false, M, N, K, 1.5, a.data, b.data.subarray(i * K * N, (i + 1) * K * N),
+          0.25, c0.slice(i * M * N, (i + 1) * M * N));
+        expectClose(c.data.subarray(i * M * N, (i + 1) * M * N), want, 1e-4 * Math.sqrt(K), 1e-4);
+      }
+    }
+  });
+
+  test('results are bitwise identical at 1 and 2 threads', () => {
+    for (const [M, N, K] of [[96, 1000, 600], [300, 20, 257], [5, 3000, 40]]) {
+      const a = Tensor.randn([1, M, K]), b = Tensor.randn([1, K, N]);
+      const out: Float32Array[] = [];
+      for (const t of [1, 2]) {
+        setNumThreads(t);
+        const c = Tensor.empty([1, M, N]);
+        gemmInto(a, b, c, false, false, 1, 0);
+        out.push(c.data);
+      }
+      expect(Buffer.from(out[0].buffer, out[0].byteOffset, out[0].byteLength).equals(
+        Buffer.from(out[1].buffer, out[1].byteOffset, out[1].byteLength))).toBe(true);
     }
   });
 

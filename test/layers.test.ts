@@ -1,5 +1,5 @@
 import { ArgumentError, manualSeed, ShapeError, Tensor } from '../lib';
-import { Conv2d, ConvTranspose2d, Flatten, Identity, LeakyReLU, Linear, Module, ReLU, Sequential, Sigmoid, SiLU, Tanh, init } from '../lib/nn';
+import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, SiLU, Tanh, Upsample, init } from '../lib/nn';
 import { expectClose } from './helpers';
 import { convGeom, refConv2d, refConvTranspose2d } from './reference/conv';
 
@@ -175,6 +175,127 @@ describe('activation and shape layers', () => {
     expect(new Flatten().forward(t).toArray()).toEqual(t.toArray());
     expect(() => new Flatten(1.5)).toThrow(/expected startDim to be an integer/);
   });
+});
+
+describe('BatchNorm2d', () => {
+  function channelStats(x: Tensor): { mean: number[]; biasedVar: number[]; unbiasedVar: number[] } {
+    const [n, c, h, w] = x.shape;
+    const d = x.data, m = n * h * w;
+    const mean: number[] = [], biasedVar: number[] = [], unbiasedVar: number[] = [];
+    for (let ch = 0; ch < c; ch++) {
+      let s = 0, s2 = 0;
+      for (let b = 0; b < n; b++) for (let i = 0; i < h * w; i++) s += d[(b * c + ch) * h * w + i];
+      const mu = s / m;
+      for (let b = 0; b < n; b++) for (let i = 0; i < h * w; i++) s2 += (d[(b * c + ch) * h * w + i] - mu) ** 2;
+      mean.push(mu);
+      biasedVar.push(s2 / m);
+      unbiasedVar.push(s2 / (m - 1));
+    }
+    return { mean, biasedVar, unbiasedVar };
+  }
+
+  function normalised(x: Tensor, mean: number[], variance: number[], weight: ArrayLike<number>, bias: ArrayLike<number>, eps: number): number[] {
+    const [, c, h, w] = x.shape;
+    return x.toArray().map((v, i) => {
+      const ch = Math.floor(i / (h * w)) % c;
+      return ((v - mean[ch]) / Math.sqrt(variance[ch] + eps)) * weight[ch] + bias[ch];
+    });
+  }
+
+  test('state dict keys, defaults and PyTorch initialisation', () => {
+    const bn = new BatchNorm2d(3);
+    expect(Object.keys(bn.stateDict())).toEqual(['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
+    expect(bn.weight!.toArray()).toEqual([1, 1, 1]);
+    expect(bn.bias!.toArray()).toEqual([0, 0, 0]);
+    expect(bn.runningMean!.toArray()).toEqual([0, 0, 0]);
+    expect(bn.runningVar!.toArray()).toEqual([1, 1, 1]);
+    expect(bn.numBatchesTracked).toBe(0);
+    expect(Object.keys(new BatchNorm2d(2, { affine: false }).stateDict())).toEqual(['running_mean', 'running_var', 'num_batches_tracked']);
+    expect(Object.keys(new BatchNorm2d(2, { trackRunningStats: false }).stateDict())).toEqual(['weight', 'bias']);
+  });
+
+  test('training: batch statistics, running statistics updated with momentum', () => {
+    const bn = new BatchNorm2d(3, { momentum: 0.2, eps: 1e-3 });
+    bn.weight!.data.set([1, 2, 0.5]);
+    bn.bias!.data.set([0, -1, 3]);
+    const x = Tensor.randn([4, 3, 5, 3], { mean: 2, std: 3 });
+    const s = channelStats(x);
+    const y = bn.forward(x);
+    expectClose(y.data, normalised(x, s.mean, s.biasedVar, [1, 2, 0.5], [0, -1, 3], 1e-3), 1e-4, 1e-4);
+    expectClose(bn.runningMean!.data, s.mean.map((m) => 0.2 * m), 1e-5, 1e-5);
+    expectClose(bn.runningVar!.data, s.unbiasedVar.map((v) => 0.8 + 0.2 * v), 1e-4, 1e-5);
+    expect(bn.numBatchesTracked).toBe(1);
+  });
+
+  test('momentum null keeps a cumulative average of the batch statistics', () => {
+    const bn = new BatchNorm2d(2, { momentum: null });
+    const a = Tensor.randn([3, 2, 4, 4], { mean: 1 });
+    const b = Tensor.randn([3, 2, 4, 4], { mean: -2 });
+    bn.forward(a);
+    bn.forward(b);
+    const sa = channelStats(a), sb = channelStats(b);
+    expectClose(bn.runningMean!.data, sa.mean.map((m, i) => (m + sb.mean[i]) / 2), 1e-5, 1e-5);
+    expectClose(bn.runningVar!.data, sa.unbiasedVar.map((v, i) => (v + sb.unbiasedVar[i]) / 2), 1e-4, 1e-5);
+    expect(bn.numBatchesTracked).toBe(2);
+  });
+
+  test('eval uses the running statistics and leaves them unchanged', () => {
+    const bn = new BatchNorm2d(2);
+    bn.runningMean!.data.set([0.5, -1]);
+    bn.runningVar!.data.set([4, 0.25]);
+    bn.eval();
+    const x = Tensor.randn([2, 2, 3, 3]);
+    const y = bn.forward(x);
+    expectClose(y.data, normalised(x, [0.5, -1], [4, 0.25], [1, 1], [0, 0], 1e-5), 1e-5, 1e-5);
+    expect(bn.runningMean!.toArray()).toEqual([0.5, -1]);
+    expect(bn.numBatchesTracked).toBe(0);
+  });
+
+  test('without running statistics eval mode normalises with the batch', () => {
+    const bn = new BatchNorm2d(2, { trackRunningStats: false }).eval();
+    const x = Tensor.randn([2, 2, 3, 3], { mean: 3 });
+    const s = channelStats(x);
+    expectClose(bn.forward(x).data, normalised(x, s.mean, s.biasedVar, [1, 1], [0, 0], 1e-5), 1e-4, 1e-4);
+  });
+
+  test('gradients reach weight and bias; wrong channels and bad options are errors', () => {
+    const bn = new BatchNorm2d(2);
+    const y = bn.forward(Tensor.randn([2, 2, 3, 3]));
+    y.backward(Tensor.randn(y.shape));
+    expect(bn.weight!.grad!.shape).toEqual([2]);
+    expect(bn.bias!.grad!.shape).toEqual([2]);
+    expect(() => bn.forward(Tensor.zeros([2, 3, 3, 3]))).toThrow('BatchNorm2d: expected input of shape [N, 2, H, W] (2 channels) but received [2, 3, 3, 3]');
+    expect(() => new BatchNorm2d(2, { momentum: 2 })).toThrow(/expected momentum to be a number in \[0, 1\] or null/);
+    expect(() => new BatchNorm2d(0)).toThrow(ArgumentError);
+  });
+});
+
+describe('pooling, upsampling and dropout layers', () => {
+  const x = Tensor.arange(0, 32).reshape([1, 2, 4, 4]);
+
+  test('MaxPool2d and AvgPool2d: stride defaults to the kernel size', () => {
+    expect(new MaxPool2d(2).forward(x).toArray()).toEqual([5, 7, 13, 15, 21, 23, 29, 31]);
+    expect(new AvgPool2d(2).forward(x).toArray()).toEqual([2.5, 4.5, 10.5, 12.5, 18.5, 20.5, 26.5, 28.5]);
+    expect(new MaxPool2d({ kernelSize: 3, stride: 1, padding: 1 }).forward(x).shape).toEqual([1, 2, 4, 4]);
+    expect(new AvgPool2d(3, { stride: 2, padding: 1, countIncludePad: false }).forward(x).shape).toEqual([1, 2, 2, 2]);
+    expect(() => new MaxPool2d(5).forward(x)).toThrow(ShapeError);
+  });
+
+  test('AdaptiveAvgPool2d(1) is the per-channel mean', () => {
+    const y = new AdaptiveAvgPool2d(1).forward(x);
+    expect(y.shape).toEqual([1, 2, 1, 1]);
+    expectClose(y.data, [7.5, 23.5], 1e-6);
+    expect(new AdaptiveAvgPool2d([2, null]).forward(x).shape).toEqual([1, 2, 2, 4]);
+  });
+
+  test('Upsample: nearest by scale factor, bilinear by size with alignCorners', () => {
+    const small = Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]);
+    expect(new Upsample({ scaleFactor: 2 }).forward(small).toArray()).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+    const up = new Upsample({ size: [3, 3], mode: 'bilinear', alignCorners: true }).forward(small);
+    expectClose(up.data, [1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4], 1e-6);
+    expect(() => new Upsample({})).toThrow('Upsample: expected exactly one of size and scaleFactor');
+  });
+
 });
 
 describe('bad input to layers', () => {

@@ -1,10 +1,24 @@
 // Blocked GEMM driver (BLIS-style loops) shared by every caller of gemm().
 //
-// A is packed once, whole, up front (it is the small operand of every conv: the weights);
-// threads then take column chunks of C, pack their slice of B block by block (this is where
-// implicit convolutions do their sampling) and run the micro-kernel over it.
+// A is packed once, whole, up front (it is the small operand of every conv: the weights;
+// callers that reuse it across calls keep a PackedA). Threads then take column chunks of C,
+// pack their slice of B one kc x nc block at a time (this is where implicit convolutions do
+// their sampling) and sweep every A micro-panel over it:
+//
+//   for each column chunk (a task)        B block kc x nc: L2-resident (~400 KB)
+//     for each k block                    packed B, reused by every row panel
+//       for each row panel of mr rows     A micro-panel kc x mr: L1-resident (8 KB)
+//         for each nr-column panel        micro-kernel: mr x nr tile in registers
+//
+// Chunks are balanced to whole nr panels, there are a multiple of `threads` of them (and
+// more than one per thread when N allows, so a thread that loses its core on a shared
+// machine is helped by the others), and the k blocking does not depend on the thread
+// count: every element of C sees the same operations in the same order at any thread
+// count, so results are bitwise identical at 1 and 2 threads.
 #include <algorithm>
-#include <vector>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
 
 #include "core/alloc.h"
 #include "core/cpu_features.h"
@@ -17,11 +31,19 @@ namespace flexconv {
 namespace gemm {
 namespace {
 
-constexpr int64_t kKc = 256;   // depth of one packed block
-constexpr int64_t kMc = 192;   // rows of A per L2-resident block
-constexpr int64_t kNc = 1024;  // max columns a task owns
+// Depth of one packed block: A micro-panel 8 x 256 floats = 8 KB stays in L1 while B streams.
+constexpr int64_t kKc = 256;
+// Columns of one packed B block: kc x nc x 4 bytes = 384 KB, well inside a 1 MB L2 with room
+// for the A panels and C lines passing through.
+constexpr int64_t kNc = 384;
+// Row panels per A-packing task.
+constexpr int64_t kMcPanels = 24;
+// Below this many multiply-adds a GEMM runs on the calling thread: waking workers costs
+// more than it saves.
+constexpr int64_t kParallelMinMacs = int64_t(1) << 20;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
 
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i) {
@@ -34,6 +56,121 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
+// Per-thread packing scratch reused across calls. Not counted by alloc.h's statistics:
+// it is a bounded cache (at most kScratchCacheFloats per thread), not a per-op allocation,
+// and counting it would make every "memory is back after the op" check see a leak.
+constexpr size_t kScratchCacheFloats = size_t(4) << 20;  // 16 MB
+
+class Scratch {
+ public:
+  ~Scratch() { std::free(data_); }
+  float* get(size_t count, AlignedBuffer<float>& overflow) {
+    if (count > kScratchCacheFloats) {
+      overflow = AlignedBuffer<float>(count);
+      return overflow.data();
+    }
+    if (count > size_) {
+      std::free(data_);
+      size_t bytes = round_up(static_cast<int64_t>(count * sizeof(float)), 4096);
+      data_ = static_cast<float*>(std::aligned_alloc(4096, bytes));
+      if (data_ == nullptr) throw Error(ErrorCode::OutOfMemory, "gemm: out of memory for packing scratch");
+      size_ = bytes / sizeof(float);
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+thread_local Scratch t_a_scratch;
+thread_local Scratch t_b_scratch;
+
+// Runs fn(task, thread) for every task, on the pool unless `parallel` is false.
+template <typename Fn>
+void run_tasks(int64_t tasks, bool parallel, const Fn& fn) {
+  if (!parallel || tasks == 1) {
+    for (int64_t t = 0; t < tasks; ++t) fn(t, 0);
+    return;
+  }
+  parallel_tasks(tasks, fn);
+}
+
+// Packed A layout: K blocks of kKc; block kb starts at kb * kKc * m_padded and holds the
+// ceil(M / mr) panels of its kc columns (kc x mr each), one after another.
+void pack_a(int64_t M, int64_t K, const ASource& A, int mr, float* dst, bool parallel) {
+  const int64_t m_padded = round_up(M, mr);
+  const int64_t k_blocks = ceil_div(K, kKc);
+  const int64_t mc = kMcPanels * mr;  // a multiple of mr, as the layout requires
+  const int64_t m_chunks = ceil_div(M, mc);
+  run_tasks(k_blocks * m_chunks, parallel, [&](int64_t task, int) {
+    const int64_t kb = task / m_chunks, mb = task % m_chunks;
+    const int64_t k0 = kb * kKc, kc = std::min(kKc, K - k0);
+    const int64_t m0 = mb * mc, rows = std::min(mc, M - m0);
+    A.pack(m0, rows, k0, kc, mr, dst + kb * kKc * m_padded + m0 * kc);
+  });
+}
+
+void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packed,
+              const MicroKernel& kern, const BSource& B, float beta, float* C, int64_t ldc) {
+  const int mr = kern.mr, nr = kern.nr;
+  const int64_t m_padded = round_up(M, mr);
+  const int64_t k_blocks = ceil_div(K, kKc);
+  const bool parallel = !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
+  const int64_t threads = parallel ? num_threads() : 1;
+
+  // Column chunks in whole panels, balanced; a multiple of the thread count.
+  const int64_t panels = ceil_div(N, nr);
+  const int64_t max_chunk_panels = std::max<int64_t>(1, kNc / nr);
+  int64_t n_chunks = ceil_div(panels, max_chunk_panels);
+  n_chunks = std::min(round_up(n_chunks, threads), panels);
+  // When N alone cannot feed the threads, split M as well (B is then packed once per row
+  // range; acceptable because N is small).
+  int64_t m_splits = 1;
+  if (n_chunks < threads && M > 2 * mr) m_splits = std::min(ceil_div(threads, n_chunks), ceil_div(M, mr));
+  const int64_t m_split_rows = round_up(ceil_div(M, m_splits), mr);
+  m_splits = ceil_div(M, m_split_rows);
+  const int64_t widest = ceil_div(panels, n_chunks) * nr;
+
+  run_tasks(n_chunks * m_splits, parallel, [&](int64_t task, int) {
+    const int64_t nb = task / m_splits, ms = task % m_splits;
+    const int64_t n0 = std::min(N, nb * panels / n_chunks * nr);
+    const int64_t n1 = std::min(N, (nb + 1) * panels / n_chunks * nr);
+    const int64_t nc = n1 - n0;
+    const int64_t m_begin = ms * m_split_rows, m_end = std::min(M, m_begin + m_split_rows);
+    if (nc <= 0 || m_begin >= m_end) return;
+    AlignedBuffer<float> overflow;
+    float* b_buf = t_b_scratch.get(static_cast<size_t>(std::min(kKc, K) * widest), overflow);
+    for (int64_t kb = 0; kb < k_blocks; ++kb) {
+      const int64_t k0 = kb * kKc, kc = std::min(kKc, K - k0);
+      B.pack(k0, kc, n0, nc, nr, b_buf);
+      const float block_beta = kb == 0 ? beta : 1.0f;
+      const float* a_kb = a_packed + kb * kKc * m_padded;
+      for (int64_t m0 = m_begin; m0 < m_end; m0 += mr) {
+        const int m = static_cast<int>(std::min<int64_t>(mr, m_end - m0));
+        const float* a_panel = a_kb + m0 * kc;
+        float* c_row = C + m0 * ldc + n0;
+        for (int64_t j = 0; j < nc; j += nr) {
+          const int n = static_cast<int>(std::min<int64_t>(nr, nc - j));
+          kern.fn(kc, a_panel, b_buf + j * kc, c_row + j, ldc, alpha, block_beta, m, n);
+        }
+      }
+    }
+  });
+}
+
+bool trivial(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
+  FLEXCONV_CHECK(M >= 0 && N >= 0 && K >= 0, ErrorCode::InvalidArgument,
+                 "gemm: dimensions must be non-negative");
+  if (M == 0 || N == 0) return true;
+  if (K == 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 TileShape tile_shape() {
@@ -43,69 +180,54 @@ TileShape tile_shape() {
 
 void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B,
           float beta, float* C, int64_t ldc) {
-  FLEXCONV_CHECK(M >= 0 && N >= 0 && K >= 0, ErrorCode::InvalidArgument,
-                 "gemm: dimensions must be non-negative");
-  if (M == 0 || N == 0) return;
-  if (K == 0 || alpha == 0.0f) {
-    scale_c(M, N, beta, C, ldc);
-    return;
-  }
+  if (trivial(M, N, K, alpha, beta, C, ldc)) return;
   const MicroKernel kern = kernel_for(active_isa());
-  const int mr = kern.mr, nr = kern.nr;
+  const bool parallel = !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
+  AlignedBuffer<float> overflow;
+  float* a_packed = t_a_scratch.get(static_cast<size_t>(round_up(M, kern.mr) * K), overflow);
+  pack_a(M, K, A, kern.mr, a_packed, parallel);
+  multiply(M, N, K, alpha, a_packed, kern, B, beta, C, ldc);
+}
 
-  // Pack all of A: for each k block, the panels of all M rows.
-  const int64_t m_padded = round_up(M, mr);
-  const int64_t k_blocks = (K + kKc - 1) / kKc;
-  AlignedBuffer<float> a_packed(static_cast<size_t>(m_padded * K));
-  auto a_block = [&](int64_t kb) { return a_packed.data() + kb * kKc * m_padded; };
-  {
-    const int64_t m_chunks = (M + kMc - 1) / kMc;
-    parallel_tasks(k_blocks * m_chunks, [&](int64_t task, int) {
-      int64_t kb = task / m_chunks, mb = task % m_chunks;
-      int64_t k0 = kb * kKc, kc = std::min(kKc, K - k0);
-      int64_t m0 = mb * kMc, mc = std::min(kMc, M - m0);
-      A.pack(m0, mc, k0, kc, mr, a_block(kb) + m0 * kc);
-    });
+PackedA::PackedA(int64_t M, int64_t K, const ASource& A) : M_(M), K_(K) {
+  FLEXCONV_CHECK(M >= 0 && K >= 0, ErrorCode::InvalidArgument, "PackedA: dimensions must be non-negative");
+  const Isa isa = active_isa();
+  isa_ = static_cast<int>(isa);
+  mr_ = kernel_for(isa).mr;
+  const int64_t count = round_up(M, mr_) * K;
+  if (count > 0) {
+    data_ = static_cast<float*>(aligned_malloc(static_cast<size_t>(count) * sizeof(float)));
+    pack_a(M, K, A, mr_, data_, !in_parallel_region() && num_threads() > 1 && count >= (int64_t(1) << 16));
   }
+}
 
-  // Column chunks: enough for every thread to have work, multiples of nr, at most kNc.
-  const int threads = in_parallel_region() ? 1 : num_threads();
-  int64_t chunk = round_up(std::max<int64_t>(1, (N + threads - 1) / threads), nr);
-  chunk = std::min(chunk, round_up(kNc, nr));
-  const int64_t n_chunks = (N + chunk - 1) / chunk;
-  // When N alone cannot feed the threads, split M as well (B is then packed once per row
-  // chunk; acceptable because N is small).
-  int64_t m_splits = 1;
-  if (n_chunks < threads && M > 2 * mr) {
-    m_splits = std::min<int64_t>((threads + n_chunks - 1) / n_chunks, (M + mr - 1) / mr);
+PackedA::~PackedA() { aligned_free(data_); }
+
+PackedA::PackedA(PackedA&& other) noexcept
+    : M_(other.M_), K_(other.K_), isa_(other.isa_), mr_(other.mr_), data_(other.data_) {
+  other.data_ = nullptr;
+  other.M_ = other.K_ = 0;
+}
+
+PackedA& PackedA::operator=(PackedA&& other) noexcept {
+  if (this != &other) {
+    aligned_free(data_);
+    M_ = other.M_;
+    K_ = other.K_;
+    isa_ = other.isa_;
+    mr_ = other.mr_;
+    data_ = other.data_;
+    other.data_ = nullptr;
+    other.M_ = other.K_ = 0;
   }
-  const int64_t m_split_rows = round_up((M + m_splits - 1) / m_splits, mr);
-  m_splits = (M + m_split_rows - 1) / m_split_rows;
+  return *this;
+}
 
-  std::vector<AlignedBuffer<float>> b_buffers(static_cast<size_t>(threads));
-  parallel_tasks(n_chunks * m_splits, [&](int64_t task, int thread) {
-    const int64_t nb = task / m_splits, ms = task % m_splits;
-    const int64_t n0 = nb * chunk, nc = std::min(chunk, N - n0);
-    const int64_t m_begin = ms * m_split_rows, m_end = std::min(M, m_begin + m_split_rows);
-    AlignedBuffer<float>& b_buf = b_buffers[static_cast<size_t>(thread)];
-    const size_t need = static_cast<size_t>(kKc * round_up(nc, nr));
-    if (b_buf.size() < need) b_buf = AlignedBuffer<float>(static_cast<size_t>(kKc * round_up(chunk, nr)));
-    for (int64_t kb = 0; kb < k_blocks; ++kb) {
-      const int64_t k0 = kb * kKc, kc = std::min(kKc, K - k0);
-      B.pack(k0, kc, n0, nc, nr, b_buf.data());
-      const float block_beta = kb == 0 ? beta : 1.0f;
-      const float* a_kb = a_block(kb);
-      for (int64_t m0 = m_begin; m0 < m_end; m0 += mr) {
-        const int m = static_cast<int>(std::min<int64_t>(mr, m_end - m0));
-        const float* a_panel = a_kb + m0 * kc;
-        for (int64_t j = 0; j < nc; j += nr) {
-          const int n = static_cast<int>(std::min<int64_t>(nr, nc - j));
-          kern.fn(kc, a_panel, b_buf.data() + j * kc, C + m0 * ldc + n0 + j, ldc, alpha,
-                  block_beta, m, n);
-        }
-      }
-    }
-  });
+void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C,
+          int64_t ldc) {
+  if (trivial(A.M_, N, A.K_, alpha, beta, C, ldc)) return;
+  const MicroKernel kern = kernel_for(static_cast<Isa>(A.isa_));
+  multiply(A.M_, N, A.K_, alpha, A.data_, kern, B, beta, C, ldc);
 }
 
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
@@ -117,6 +239,12 @@ void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64
                            const float* A, int64_t lda, int64_t strideA, const float* B, int64_t ldb,
                            int64_t strideB, float beta, float* C, int64_t ldc, int64_t strideC,
                            int64_t batch) {
+  if (batch > 1 && strideA == 0 && M > 0 && N > 0 && K > 0 && alpha != 0.0f) {
+    // A shared by the whole batch (a weight): pack it once.
+    PackedA packed(M, K, MatrixA(A, lda, transA));
+    for (int64_t b = 0; b < batch; ++b) gemm(N, alpha, packed, MatrixB(B + b * strideB, ldb, transB), beta, C + b * strideC, ldc);
+    return;
+  }
   for (int64_t b = 0; b < batch; ++b) {
     sgemm(transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb, beta,
           C + b * strideC, ldc);

@@ -69,6 +69,35 @@ TileShape tile_shape();
 void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B,
           float beta, float* C, int64_t ldc);
 
+// A packed once and reused by several gemm() calls (convolution weights applied to every
+// image of a batch, or to every tile of one image). Packing uses the micro-kernel active at
+// construction; later calls use that same kernel, so a set_isa_cap() in between is harmless.
+class PackedA {
+ public:
+  // Packs the M x K matrix `A` (threaded unless called inside a parallel region).
+  PackedA(int64_t M, int64_t K, const ASource& A);
+  ~PackedA();
+  PackedA(const PackedA&) = delete;
+  PackedA& operator=(const PackedA&) = delete;
+  PackedA(PackedA&& other) noexcept;
+  PackedA& operator=(PackedA&& other) noexcept;
+
+  int64_t rows() const { return M_; }
+  int64_t depth() const { return K_; }
+
+ private:
+  friend void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta,
+                   float* C, int64_t ldc);
+  int64_t M_ = 0, K_ = 0;
+  int isa_ = 0;      // the Isa whose kernel packed it (as int: keeps cpu_features.h out of here)
+  int mr_ = 0;
+  float* data_ = nullptr;  // aligned_malloc'd, see driver.cc for the block layout
+};
+
+// C (A.rows() x N) = alpha * A * B + beta * C with A pre-packed; B has A.depth() rows.
+void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C,
+          int64_t ldc);
+
 // BLAS-style entry points on plain matrices.
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);

@@ -1,0 +1,106 @@
+/**
+ * BatchNorm2d (torch.nn.BatchNorm2d): weight 1, bias 0, buffers running_mean (0),
+ * running_var (1) and num_batches_tracked, with PyTorch's keys. In training mode it
+ * normalises with batch statistics and updates the running ones (momentum, or a cumulative
+ * average when momentum is null); in eval mode it uses the running statistics.
+ */
+import { checkInt } from '../check';
+import { ArgumentError, describe } from '../errors';
+import { native } from '../native';
+import * as ops from '../ops';
+import { Tensor } from '../tensor';
+import { checkInputChannels } from './conv';
+import { Module } from './module';
+import { Parameter } from './parameter';
+
+export interface BatchNorm2dOptions {
+  eps?: number;
+  /** Weight of each new batch in the running statistics; null for a cumulative average. */
+  momentum?: number | null;
+  /** Learnable per-channel scale and shift (default true). */
+  affine?: boolean;
+  /** Keep running statistics for eval mode (default true); without them eval uses batch statistics. */
+  trackRunningStats?: boolean;
+}
+
+export class BatchNorm2d extends Module {
+  readonly numFeatures: number;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+  weight: Parameter | null;
+  bias: Parameter | null;
+
+  constructor(numFeatures: number, options: BatchNorm2dOptions = {}) {
+    super();
+    this.numFeatures = checkInt('BatchNorm2d', 'numFeatures', numFeatures, 1);
+    this.eps = options.eps ?? 1e-5;
+    this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
+    this.affine = options.affine ?? true;
+    this.trackRunningStats = options.trackRunningStats ?? true;
+    if (typeof this.eps !== 'number' || !(this.eps >= 0)) {
+      throw new ArgumentError(`BatchNorm2d: expected eps to be a non-negative number but received ${describe(this.eps)}`);
+    }
+    if (this.momentum !== null && (typeof this.momentum !== 'number' || !(this.momentum >= 0 && this.momentum <= 1))) {
+      throw new ArgumentError(`BatchNorm2d: expected momentum to be a number in [0, 1] or null but received ${describe(this.momentum)}`);
+    }
+    this.weight = this.affine ? new Parameter(Tensor.ones([numFeatures])) : null;
+    this.bias = this.affine ? new Parameter(Tensor.zeros([numFeatures])) : null;
+    const track = this.trackRunningStats;
+    this.registerBuffer('running_mean', track ? Tensor.zeros([numFeatures]) : null);
+    this.registerBuffer('running_var', track ? Tensor.ones([numFeatures]) : null);
+    this.registerBuffer('num_batches_tracked', track ? Tensor.zeros([]) : null);
+  }
+
+  get runningMean(): Tensor | null {
+    return this.buffer('running_mean');
+  }
+
+  get runningVar(): Tensor | null {
+    return this.buffer('running_var');
+  }
+
+  /** Batches seen in training mode (a 0-d tensor in the state dict, as in PyTorch). */
+  get numBatchesTracked(): number {
+    return this.buffer('num_batches_tracked')?.item() ?? 0;
+  }
+
+  /** Running statistics back to mean 0, variance 1, no batches. */
+  resetRunningStats(): void {
+    if (!this.trackRunningStats) return;
+    fillWith(this.runningMean as Tensor, 0);
+    fillWith(this.runningVar as Tensor, 1);
+    fillWith(this.buffer('num_batches_tracked') as Tensor, 0);
+  }
+
+  forward(x: Tensor): Tensor {
+    checkInputChannels('BatchNorm2d', x, this.numFeatures);
+    const useBatchStats = this.training || !this.trackRunningStats;
+    let momentum = this.momentum ?? 0;
+    if (this.training && this.trackRunningStats) {
+      const count = this.numBatchesTracked + 1;
+      fillWith(this.buffer('num_batches_tracked') as Tensor, count);
+      if (this.momentum === null) momentum = 1 / count;
+    }
+    // Statistics are updated only in training mode with tracking on.
+    const updateStats = this.training && this.trackRunningStats;
+    return ops.batchNorm2d(
+      x,
+      updateStats || !useBatchStats ? this.runningMean : null,
+      updateStats || !useBatchStats ? this.runningVar : null,
+      this.weight,
+      this.bias,
+      { training: useBatchStats, momentum, eps: this.eps },
+    );
+  }
+
+  protected override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.affine}, trackRunningStats=${this.trackRunningStats}`;
+  }
+}
+
+function fillWith(t: Tensor, value: number): void {
+  if (t.device === 'cpu') t.data.fill(value);
+  else native().cudaUpload(t.buffer, new Float32Array(t.numel).fill(value));
+}
