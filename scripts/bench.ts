@@ -14,6 +14,9 @@ const suites: Suite[] = [
   { name: 'conv', run: async (opts) => (await import('./bench/conv')).run(opts) },
   { name: 'deform', run: async (opts) => (await import('./bench/deform')).run(opts) },
   { name: 'dynamic', run: async (opts) => (await import('./bench/dynamic')).run(opts) },
+  { name: 'layers', run: async (opts) => (await import('./bench/layers')).run(opts) },
+  { name: 'octave', run: async (opts) => (await import('./bench/octave')).run(opts) },
+  { name: 'optim', run: async (opts) => (await import('./bench/optim')).run(opts) },
 ];
 
 function usage(): string {
@@ -51,12 +54,16 @@ async function main(): Promise<void> {
     return;
   }
   const started = new Date();
+  const loadBefore = os.loadavg()[0];
   const rows = await suite.run(opts);
+  // The machine's 1-minute load average before and after: figures taken on a busy shared
+  // machine are inflated and noisy (the interleaved ratios less so).
+  const load = `${loadBefore.toFixed(1)} -> ${os.loadavg()[0].toFixed(1)}`;
   if (opts.json) {
-    console.log(JSON.stringify({ suite: suite.name, date: started.toISOString(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, isa: isa().active, rows }, null, 2));
+    console.log(JSON.stringify({ suite: suite.name, date: started.toISOString(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, isa: isa().active, load, rows }, null, 2));
     return;
   }
-  console.log(`# ${suite.name} — ${started.toISOString()} — ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ISA ${isa().active}`);
+  console.log(`# ${suite.name} — ${started.toISOString()} — ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ISA ${isa().active}, load average ${load}`);
   console.log(formatTable(rows));
 }
 

@@ -1,4 +1,5 @@
-import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, manualSeed } from '../lib';
+import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, manualSeed, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
 import {
   convGeom, refConv2d, refConv2dGradInput, refConv2dGradWeight, refChannelSums, refConvTranspose2d,
 } from './reference/conv';
@@ -29,6 +30,12 @@ const cases: Case[] = [
   { name: '1x1 stride 2', x: [2, 5, 7, 7], w: [3, 5, 1, 1], stride: [2, 2] },
   { name: 'per-image GEMM (32x32)', x: [2, 12, 32, 32], w: [5, 12, 3, 3], padding: [1, 1], bias: true },
   { name: 'K > 512: several k blocks and channel blocks', x: [3, 64, 5, 5], w: [10, 64, 3, 3], padding: [1, 1] },
+  { name: 'stride 2 with K > 512 (col2im path, several channel blocks)', x: [2, 64, 7, 7], w: [6, 64, 3, 3], stride: [2, 2], padding: [1, 1] },
+  { name: 'padding wider than the kernel reach', x: [1, 2, 4, 5], w: [3, 2, 2, 2], padding: [2, 3], bias: true },
+  // Output rows >= 16 wide take the row-run packers (narrower ones a per-tap offset table).
+  { name: 'wide rows: stride 2 on odd sizes', x: [2, 3, 9, 37], w: [4, 3, 3, 3], stride: [2, 2], padding: [1, 1], bias: true },
+  { name: 'wide rows: dilation [2, 3], stride [1, 2]', x: [1, 2, 6, 40], w: [3, 2, 3, 3], stride: [1, 2], padding: [2, 2], dilation: [2, 3] },
+  { name: 'wide rows: groups 2, 1x3 kernel', x: [3, 4, 3, 20], w: [4, 2, 1, 3], padding: [0, 1], groups: 2 },
   { name: 'kernel as large as the padded input', x: [2, 2, 3, 4], w: [3, 2, 5, 6], padding: [1, 1] },
 ];
 
@@ -267,5 +274,21 @@ describe('conv2d argument errors', () => {
     const out = Tensor.zeros([1, 6, 4, 4]);
     expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() => native().conv2d(x, Tensor.zeros([6, 2, 3, 3]), null, Tensor.zeros([1, 6, 3, 3]), [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('conv.test: no CUDA device, GPU tests skipped');
+gpu('conv2d, convTranspose2d and linear on CUDA match the CPU', () => {
+  test('forward and every gradient', () => {
+    manualSeed(31);
+    for (const c of cases) {
+      const inputs = [rand(c.x), rand(c.w), rand([c.w[0]])];
+      expectCudaMatchesCpu((x, w, b) => ops.conv2d(x, w, { bias: b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups }),
+        inputs, [true, true, true], 1e-3);
+    }
+    expectCudaMatchesCpu((x, w, b) => ops.convTranspose2d(x, w, { bias: b, stride: 2, padding: 1, outputPadding: 1, groups: 2 }),
+      [rand([2, 4, 5, 4]), rand([4, 3, 3, 3]), rand([6])], [true, true, true], 1e-3);
+    expectCudaMatchesCpu((x, w, b) => ops.linear(x, w, b), [rand([3, 7]), rand([5, 7]), rand([5])], [true, true, true]);
   });
 });

@@ -3,7 +3,7 @@
  * (forward and every gradient), finite differences, a plain convolution (zero offsets, mask
  * 1), 1 vs 2 threads, non-finite offsets and bad input.
  */
-import { ops, Tensor, setNumThreads, getNumThreads, ArgumentError, ShapeError, DeviceError, cuda } from '../lib';
+import { ops, Tensor, setNumThreads, getNumThreads, ArgumentError, ShapeError, DeviceError, cuda, isa, setIsa } from '../lib';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 import { Generator } from '../lib/random';
@@ -260,6 +260,26 @@ describe('deformConv2d gradients', () => {
         if (Math.abs(fd - analytic) > 2e-3 + 2e-3 * Math.abs(fd)) throw new Error(`${name}[${k}]: finite difference ${fd} vs gradient ${analytic}`);
       }
     }
+  });
+});
+
+describe('deformConv2d instruction-set paths', () => {
+  const saved = isa();
+  afterAll(() => setIsa(saved.active));
+  // Widths 13 and 37 leave partial vectors and partial GEMM panels on every path.
+  const cfg: Config = { N: 2, C: 6, H: 11, W: 37, O: 4, kh: 3, kw: 3, padding: [1, 1], stride: [1, 3], groups: 2, offsetGroups: 3, mask: true, bias: true };
+  const paths = (['avx512', 'avx2', 'portable'] as const).filter((p) => p !== 'avx512' || saved.detected === 'avx512').filter((p) => p !== 'avx2' || saved.detected !== 'portable');
+  test.each(paths)('%s: forward and every gradient match the float64 reference', (path) => {
+    setIsa(path);
+    const c = makeCase(cfg, 23);
+    expectClose(run(c).data, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
+    const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.cos(i)), c.outShape);
+    const g = gradsOf(c, gradOut);
+    const ref = refDeformConv2dBackward(c.ref, gradOut.data);
+    expectClose(g.input!.data, ref.input, 1e-4, 1e-4);
+    expectClose(g.offset!.data, ref.offset, 1e-4, 1e-4);
+    expectClose(g.mask!.data, ref.mask!, 1e-4, 1e-4);
+    expectClose(g.weight!.data, ref.weight, 2e-4, 1e-4);
   });
 });
 

@@ -79,12 +79,13 @@ describe('GEMM core against a float64 reference', () => {
   });
 
   test('results are bitwise identical at 1 and 2 threads', () => {
-    for (const [M, N, K] of [[96, 1000, 600], [300, 20, 257], [5, 3000, 40]]) {
-      const a = Tensor.randn([1, M, K]), b = Tensor.randn([1, K, N]);
+    // The last two are batches of small GEMMs, spread over the threads by batch item.
+    for (const [M, N, K, batchA, batch] of [[96, 1000, 600, 1, 1], [300, 20, 257, 1, 1], [5, 3000, 40, 1, 1], [9, 31, 40, 5, 5], [9, 31, 40, 1, 5]]) {
+      const a = Tensor.randn([batchA, M, K]), b = Tensor.randn([batch, K, N]);
       const out: Float32Array[] = [];
       for (const t of [1, 2]) {
         setNumThreads(t);
-        const c = Tensor.empty([1, M, N]);
+        const c = Tensor.empty([batch, M, N]);
         gemmInto(a, b, c, false, false, 1, 0);
         out.push(c.data);
       }

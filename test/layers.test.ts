@@ -1,5 +1,5 @@
-import { ArgumentError, manualSeed, ShapeError, Tensor } from '../lib';
-import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, SiLU, Tanh, Upsample, init } from '../lib/nn';
+import { ArgumentError, Generator, manualSeed, ShapeError, Tensor } from '../lib';
+import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, SiLU, Tanh, Upsample, init } from '../lib/nn';
 import { expectClose } from './helpers';
 import { convGeom, refConv2d, refConvTranspose2d } from './reference/conv';
 
@@ -267,6 +267,10 @@ describe('BatchNorm2d', () => {
     expect(() => bn.forward(Tensor.zeros([2, 3, 3, 3]))).toThrow('BatchNorm2d: expected input of shape [N, 2, H, W] (2 channels) but received [2, 3, 3, 3]');
     expect(() => new BatchNorm2d(2, { momentum: 2 })).toThrow(/expected momentum to be a number in \[0, 1\] or null/);
     expect(() => new BatchNorm2d(0)).toThrow(ArgumentError);
+    // One value per channel has no batch variance: an error, and nothing counted.
+    const fresh = new BatchNorm2d(2);
+    expect(() => fresh.forward(Tensor.zeros([1, 2, 1, 1]))).toThrow(ShapeError);
+    expect(fresh.numBatchesTracked).toBe(0);
   });
 });
 
@@ -296,6 +300,18 @@ describe('pooling, upsampling and dropout layers', () => {
     expect(() => new Upsample({})).toThrow('Upsample: expected exactly one of size and scaleFactor');
   });
 
+  test('Dropout: identity in eval mode and for p = 0; in training zeroes about p and scales the rest', () => {
+    const ones = Tensor.ones([20000]);
+    const drop = new Dropout(0.3, new Generator(1));
+    const y = drop.forward(ones).toArray();
+    const zeros = y.filter((v) => v === 0).length;
+    expect(Math.abs(zeros / y.length - 0.3)).toBeLessThan(0.02);
+    for (const v of y) if (v !== 0) expect(v).toBeCloseTo(1 / 0.7, 5);
+    drop.eval();
+    expect(drop.forward(ones).toArray()).toEqual(ones.toArray());
+    expect(new Dropout(0).forward(ones).toArray()).toEqual(ones.toArray());
+    expect(() => new Dropout(1.5)).toThrow('Dropout: expected p to be a number in [0, 1] but received 1.5 of type number');
+  });
 });
 
 describe('bad input to layers', () => {

@@ -100,7 +100,27 @@ describe('Module: discovery and names', () => {
     }
     const m = new Tied();
     expect(Array.from(m.namedParameters(), ([n]) => n)).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight']);
+    m.blocks = [null as unknown as Module, new FakeLinear(2, 2, false)]; // a hole keeps its index
+    expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.1.weight']);
+    m.blocks = [new FakeLinear(2, 2, false), new FakeLinear(2, 2, false)];
     expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight']);
+  });
+
+  test('an array of Parameters is a ParameterList: keys <attr>.<index>', () => {
+    class Mixture extends Module {
+      experts = [new Parameter(Tensor.ones([2])), new Parameter(Tensor.zeros([2]))];
+      gate = new FakeLinear(2, 2, false);
+      forward(x: Tensor): Tensor {
+        return x;
+      }
+    }
+    const m = new Mixture();
+    expect(Object.keys(m.stateDict())).toEqual(['experts.0', 'experts.1', 'gate.weight']);
+    const other = new Mixture();
+    other.experts[1].data.set([5, 6]);
+    m.loadStateDict(other.stateDict());
+    expect(m.experts[1].toArray()).toEqual([5, 6]);
+    expect(m.numParameters()).toBe(8);
   });
 
   test('non-persistent buffers are not in the state dict; buffer() reads them back', () => {

@@ -18,6 +18,11 @@ const cases: Case[] = [
   { shape: [1, 3, 11, 10], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false, dilation: [2, 1] },
   { shape: [1, 2, 8, 7], kernel: [4, 3], stride: [3, 2], padding: [2, 1], ceilMode: true, dilation: [1, 2] },
   { shape: [3, 1, 1, 5], kernel: [1, 3], stride: [1, 1], padding: [0, 1], ceilMode: false },
+  // Wider planes: the unrolled interior paths (3x3 s1, 3x3 s2 de-interleaved, 2x2 s2) and their edges.
+  { shape: [1, 2, 9, 21], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
+  { shape: [2, 1, 12, 23], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true },
+  { shape: [1, 2, 10, 19], kernel: [3, 3], stride: [2, 2], padding: [0, 0], ceilMode: false },
+  { shape: [1, 1, 9, 17], kernel: [2, 2], stride: [2, 2], padding: [1, 1], ceilMode: true },
 ];
 
 const maxOptions = (c: Case) => ({ kernelSize: c.kernel, stride: c.stride, padding: c.padding, dilation: c.dilation ?? [1, 1], ceilMode: c.ceilMode });
@@ -36,6 +41,10 @@ async function ortPool(op: string, x: Tensor, c: Case, extra: Record<string, num
     .output('y')
     .toBytes();
   return (await runOnnx(bytes, { x }, { threads: 1 })).y;
+}
+
+function noGradMax(x: Tensor, k: number, s: number): number[] {
+  return ops.maxPool2d(x, { kernelSize: k, stride: s, padding: 1 }).toArray();
 }
 
 describe('maxPool2d', () => {
@@ -57,6 +66,14 @@ describe('maxPool2d', () => {
   test('stride defaults to kernelSize; NaN propagates', () => {
     const x = Tensor.from([1, 2, 3, 4, NaN, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], [1, 1, 4, 4]);
     expect(ops.maxPool2d(x, { kernelSize: 2 }).toArray()).toEqual([NaN, 8, 14, 16]);
+    for (const [k, s] of [[3, 2], [3, 1], [2, 2]]) {
+      const big = Tensor.randn([1, 1, 11, 20]);
+      big.data[5 * 20 + 9] = NaN;
+      const want = referenceMaxPool(big.data, big.shape, { kernel: [k, k], stride: [s, s], padding: [1, 1], ceilMode: false });
+      expect(noGradMax(big, k, s)).toEqual(Array.from(want.y, Math.fround));
+      const withGrad = big.clone().requireGrad();
+      expect(ops.maxPool2d(withGrad, { kernelSize: k, stride: s, padding: 1 }).toArray()).toEqual(Array.from(want.y, Math.fround));
+    }
   });
 
   test('backward routes each gradient to its argmax (finite differences of the reference)', () => {
@@ -75,6 +92,17 @@ describe('maxPool2d', () => {
     const y = ops.maxPool2d(x, { kernelSize: 2, stride: 1 });
     y.backward(Tensor.ones(y.shape));
     expect((x.grad as Tensor).toArray()).toEqual([1, 1, 0, 1, 1, 0, 0, 0, 0]);
+    // The unrolled 3x3 paths: every output's gradient goes to the first in-image tap of its window.
+    for (const s of [1, 2]) {
+      const [H, W] = [6, 13];
+      const ones = Tensor.ones([1, 1, H, W], { requiresGrad: true });
+      const out = ops.maxPool2d(ones, { kernelSize: 3, stride: s, padding: 1 });
+      out.backward(Tensor.ones(out.shape));
+      const want = new Array(H * W).fill(0);
+      for (let oh = 0; oh < out.shape[2]; oh++)
+        for (let ow = 0; ow < out.shape[3]; ow++) want[Math.max(oh * s - 1, 0) * W + Math.max(ow * s - 1, 0)] += 1;
+      expect((ones.grad as Tensor).toArray()).toEqual(want);
+    }
   });
 });
 

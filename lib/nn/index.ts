@@ -9,5 +9,8 @@ export { BatchNorm2d, type BatchNorm2dOptions } from './normalization';
 export { ReLU, LeakyReLU, Sigmoid, Tanh, SiLU } from './activation';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type MaxPool2dOptions, type AvgPool2dOptions } from './pooling';
 export { Upsample, type UpsampleOptions } from './upsample';
+export { Dropout } from './dropout';
 export * as init from './init';
 export * from './deform';
+export * from './octave';
+export * from './pyramid';

@@ -6,7 +6,8 @@
  *   - a `Parameter` is a parameter named after the attribute (`this.weight` -> 'weight');
  *   - a `Module` is a child (`this.conv` -> 'conv.weight', 'conv.bias', ...);
  *   - an array of Modules is a list of children named `<attr>.0`, `<attr>.1`, ... (the same
- *     keys a PyTorch nn.ModuleList attribute gives);
+ *     keys a PyTorch nn.ModuleList attribute gives; null entries are skipped but keep their
+ *     index), and an array of Parameters likewise (nn.ParameterList);
  *   - buffers (running statistics) are registered with `registerBuffer('running_mean', t)` so
  *     their keys keep PyTorch's snake_case names; read them back with `buffer('running_mean')`.
  * Other attributes (numbers, options, plain tensors) are ignored.
@@ -96,9 +97,17 @@ export abstract class Module {
     for (const [, m] of this.namedModules()) yield m;
   }
 
-  /** This module's own parameters (not its children's), in definition order. */
+  /**
+   * This module's own parameters (not its children's), in definition order. An array of
+   * Parameters gives `<attr>.0`, `<attr>.1`, ... (PyTorch's nn.ParameterList keys).
+   */
   *ownParameters(): Generator<[string, Parameter]> {
-    for (const [key, value] of Object.entries(this)) if (value instanceof Parameter) yield [key, value];
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Parameter) yield [key, value];
+      else if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (value[i] instanceof Parameter) yield [`${key}.${i}`, value[i]];
+      }
+    }
   }
 
   /** Every parameter with its dotted name, as PyTorch's named_parameters() (shared ones once). */
@@ -232,8 +241,12 @@ export abstract class Module {
       for (const [key, p] of m.ownParameters()) {
         if (p.device === device) continue;
         const moved = p.to(device);
-        (m as unknown as Record<string, unknown>)[key] = new Parameter(moved, p.requiresGrad);
+        const replacement = new Parameter(moved, p.requiresGrad);
         moved.dispose();
+        const [attr, index] = key.split('.');
+        const holder = m as unknown as Record<string, unknown>;
+        if (index === undefined) holder[attr] = replacement;
+        else (holder[attr] as unknown[])[Number(index)] = replacement;
       }
       for (const [key, entry] of m.buffers) {
         if (entry.tensor && entry.tensor.device !== device) entry.tensor = keep(entry.tensor.to(device));

@@ -77,15 +77,11 @@ export class BatchNorm2d extends Module {
   forward(x: Tensor): Tensor {
     checkInputChannels('BatchNorm2d', x, this.numFeatures);
     const useBatchStats = this.training || !this.trackRunningStats;
-    let momentum = this.momentum ?? 0;
-    if (this.training && this.trackRunningStats) {
-      const count = this.numBatchesTracked + 1;
-      fillWith(this.buffer('num_batches_tracked') as Tensor, count);
-      if (this.momentum === null) momentum = 1 / count;
-    }
-    // Statistics are updated only in training mode with tracking on.
+    // Running statistics are updated only in training mode with tracking on.
     const updateStats = this.training && this.trackRunningStats;
-    return ops.batchNorm2d(
+    const count = updateStats ? this.numBatchesTracked + 1 : 0;
+    const momentum = this.momentum ?? (updateStats ? 1 / count : 0);
+    const y = ops.batchNorm2d(
       x,
       updateStats || !useBatchStats ? this.runningMean : null,
       updateStats || !useBatchStats ? this.runningVar : null,
@@ -93,6 +89,8 @@ export class BatchNorm2d extends Module {
       this.bias,
       { training: useBatchStats, momentum, eps: this.eps },
     );
+    if (updateStats) fillWith(this.buffer('num_batches_tracked') as Tensor, count);
+    return y;
   }
 
   protected override extraRepr(): string {

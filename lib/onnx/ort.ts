@@ -37,6 +37,11 @@ export interface OrtRunOptions {
   threads?: number;
   /** ONNX Runtime graph optimisation level (default 'all'). */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Let ORT's idle intra-op threads spin (ORT's default, true). Benchmarks that interleave
+   * ORT with flexconv turn it off: spinning threads would steal the cores from flexconv's run.
+   */
+  allowSpinning?: boolean;
 }
 
 export type OrtFeeds = Record<string, OrtTypes.Tensor>;
@@ -80,6 +85,7 @@ export class OrtSession {
         executionMode: 'sequential',
         graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
         logSeverityLevel: 3,
+        ...(options.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       });
       return new OrtSession(session);
     } catch (e) {

@@ -13,3 +13,6 @@ export * from './conv';
 export * from './linear';
 export * from './deform_conv';
 export * from './dynamic_conv';
+export * from './softmax';
+export * from './loss';
+export * from './dropout';

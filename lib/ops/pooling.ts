@@ -3,7 +3,7 @@
  * backward), avg_pool2d (ceil_mode, count_include_pad) and adaptive_avg_pool2d (PyTorch's
  * floor/ceil window bounds, with a global-average fast path for a 1x1 output).
  */
-import { record } from '../autograd';
+import { isGradEnabled, record } from '../autograd';
 import { checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
@@ -92,6 +92,11 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   checkInput(where, x);
   const g = poolGeometry(where, x, options, true);
   const y = Tensor.empty(g.outShape, { device: x.device });
+  if (!isGradEnabled() || !x.requiresGrad) {
+    // Inference: values only, no argmax bookkeeping.
+    native().maxPool2dForward(x, y, null, g.kernel, g.stride, g.padding, g.dilation, g.ceilMode);
+    return y;
+  }
   // int32 argmax per output, stored in a float32 tensor's bits (never read as floats).
   const indices = Tensor.empty(g.outShape, { device: x.device });
   native().maxPool2dForward(x, y, indices, g.kernel, g.stride, g.padding, g.dilation, g.ceilMode);

@@ -62,20 +62,24 @@ std::vector<std::int64_t> out_shape(const TensorView& x, const PoolShape& s) {
 
 }  // namespace
 
-// maxPool2dForward(x, y, indices, kernelSize, stride, padding, dilation, ceilMode)
+// maxPool2dForward(x, y, indices?, kernelSize, stride, padding, dilation, ceilMode); without
+// indices only the values are computed (inference).
 FLEXCONV_EXPORT(maxPool2dForward) {
   const char* fn = "maxPool2dForward";
   Args args(info, fn);
   TensorView x = args.tensor(0, "x");
   TensorView y = args.tensor(1, "y");
-  TensorView idx = args.tensor(2, "indices");
+  const bool with_indices = !args.is_nullish(2);
+  TensorView idx = with_indices ? args.tensor(2, "indices") : TensorView{};
   const PoolShape s = pool_shape(args, x, 3, args.boolean(7, "ceilMode"), true, fn);
   expect_shape(y, out_shape(x, s), fn, "y");
-  expect_shape(idx, out_shape(x, s), fn, "indices");
   expect_same_device(x, y, fn, "x", "y");
-  expect_same_device(x, idx, fn, "x", "indices");
+  if (with_indices) {
+    expect_shape(idx, out_shape(x, s), fn, "indices");
+    expect_same_device(x, idx, fn, "x", "indices");
+  }
   if (s.in_h * s.in_w > INT32_MAX) args.fail("input planes larger than 2^31 elements are not supported");
-  auto* indices = reinterpret_cast<std::int32_t*>(idx.data);
+  auto* indices = with_indices ? reinterpret_cast<std::int32_t*>(idx.data) : nullptr;
   if (x.device == Device::CUDA) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::max_pool2d_forward(s, x.data, y.data, indices);

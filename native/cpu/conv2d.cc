@@ -40,6 +40,44 @@ void fill_bias(float* out, std::int64_t rows, std::int64_t plane, const float* b
   for (std::int64_t r = 0; r < rows; ++r) std::fill(out + r * plane, out + (r + 1) * plane, bias ? bias[r] : 0.0f);
 }
 
+// For stride 1, the input gradient is itself a convolution: of grad_out with the weight
+// flipped and transposed (W'[c, o, i, j] = W[o, c, kh-1-i, kw-1-j]) and padding
+// dil*(k-1) - pad. Running it through conv2d_forward keeps the GEMM's K at O*kh*kw (large)
+// instead of O, and needs no col2im pass. Returns false when the shortcut does not apply.
+bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, const float* weight,
+                            float* grad_input) {
+  if (g.stride_h != 1 || g.stride_w != 1) return false;
+  Conv2dGeometry t = g;
+  t.in_channels = g.out_channels;
+  t.in_h = g.out_h;
+  t.in_w = g.out_w;
+  t.out_channels = g.in_channels;
+  t.out_h = g.in_h;
+  t.out_w = g.in_w;
+  t.pad_h = g.dil_h * (g.kernel_h - 1) - g.pad_h;
+  t.pad_w = g.dil_w * (g.kernel_w - 1) - g.pad_w;
+  if (t.pad_h < 0 || t.pad_w < 0) return false;
+  if (math::conv_out_size(t.in_h, t.kernel_h, 1, t.pad_h, t.dil_h) != t.out_h ||
+      math::conv_out_size(t.in_w, t.kernel_w, 1, t.pad_w, t.dil_w) != t.out_w) {
+    return false;
+  }
+  const std::int64_t KK = g.kernel_h * g.kernel_w;
+  const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
+  AlignedBuffer<float> flipped(static_cast<size_t>(g.out_channels * Cg * KK));
+  parallel_for(g.in_channels, [&](std::int64_t c0, std::int64_t c1) {
+    for (std::int64_t ci = c0; ci < c1; ++ci) {
+      const std::int64_t gi = ci / Cg, c = ci - gi * Cg;
+      for (std::int64_t o = 0; o < Og; ++o) {
+        const float* src = weight + ((gi * Og + o) * Cg + c) * KK;
+        float* dst = flipped.data() + (ci * Og + o) * KK;
+        for (std::int64_t r = 0; r < KK; ++r) dst[r] = src[KK - 1 - r];
+      }
+    }
+  });
+  conv2d_forward(t, grad_out, flipped.data(), nullptr, grad_input);
+  return true;
+}
+
 }  // namespace
 
 void conv2d_check_geometry(const Conv2dGeometry& g) {
@@ -140,6 +178,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const
     depthwise_backward_input(g, grad_out, weight, grad_input);
     return;
   }
+  if (backward_input_as_conv(g, grad_out, weight, grad_input)) return;
   const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
   const std::int64_t Kdim = Cg * KK;

@@ -3,6 +3,8 @@
 // run by run: one bounds computation per run instead of one per element.
 #include "cpu/conv2d_columns.h"
 
+#include "cpu/gemm/pack_kernels.h"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -94,15 +96,146 @@ inline void zero_strided(float* out, std::int64_t len, std::int64_t step) {
   for (std::int64_t t = 0; t < len; ++t) out[t * step] = 0.0f;
 }
 
+// Output rows narrower than this make row runs too short to pay for their bounds logic:
+// such images use a per-(tap, pixel) table of input offsets instead.
+constexpr std::int64_t kSmallRowWidth = 16;
+constexpr std::int64_t kMaxTableEntries = 1 << 16;
+
+// taps[(i*kw + j) * P + p] = offset of the input pixel tap (i, j) of output pixel p reads
+// within one channel plane, or -1 for padding. Empty when the images are not small.
+std::vector<std::int32_t> tap_table(const Conv2dGeometry& g) {
+  const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
+  std::vector<std::int32_t> taps;
+  if (g.out_w >= kSmallRowWidth || KK * P > kMaxTableEntries) return taps;
+  taps.resize(static_cast<size_t>(KK * P));
+  for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+    for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+      std::int32_t* t = taps.data() + (i * g.kernel_w + j) * P;
+      for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+        for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
+          const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
+          const std::int64_t ix = ox * g.stride_w - g.pad_w + j * g.dil_w;
+          const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+          t[oy * g.out_w + ox] = inside ? static_cast<std::int32_t>(iy * g.in_w + ix) : -1;
+        }
+      }
+    }
+  }
+  return taps;
+}
+
+// A run of pixels inside one image (small-image path): [p, p + len) of image `image`.
+struct ImageRun {
+  const float* image;
+  std::int64_t p, len, offset;
+};
+
+template <typename Offset>
+void split_image_runs(const Conv2dGeometry& g, const float* group_base, std::int64_t image_stride, std::int64_t n0,
+                      std::int64_t count, std::int64_t split, Offset offset, std::vector<ImageRun>* runs) {
+  const std::int64_t P = g.out_h * g.out_w;
+  runs->clear();
+  for (std::int64_t n = n0, t = 0; t < count;) {
+    const std::int64_t b = n / P, p = n - b * P;
+    const std::int64_t len = std::min({P - p, count - t, split - t % split});
+    runs->push_back({group_base + b * image_stride, p, len, offset(t)});
+    n += len;
+    t += len;
+  }
+}
+
+}  // namespace
+
+ColumnSource::ColumnSource(const Conv2dGeometry& g, const float* input, std::int64_t group, std::int64_t image0,
+                           std::int64_t images)
+    : g_(g), input_(input), group_(group), image0_(image0), images_(images), taps_(tap_table(g)) {}
+
+TransposedColumnSource::TransposedColumnSource(const Conv2dGeometry& g, const float* input, std::int64_t group)
+    : g_(g), input_(input), group_(group), taps_(tap_table(g)) {}
+
+void ColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
+                              float* dst) const {
+  const Conv2dGeometry& g = g_;
+  const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups, P = g.out_h * g.out_w;
+  const std::int64_t KK = g.kernel_h * g.kernel_w;
+  const float* base = input_ + (image0_ * g.in_channels + group_ * Cg) * HW;
+  std::vector<ImageRun> runs;
+  split_image_runs(g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; },
+                   &runs);
+  for (std::int64_t k = 0; k < kc; ++k) {
+    const std::int64_t kk = k0 + k, c = kk / KK;
+    const std::int32_t* taps = taps_.data() + (kk - c * KK) * P;
+    float* out = dst + k * nr;
+    for (const ImageRun& run : runs) {
+      const float* plane = run.image + c * HW;
+      const std::int32_t* t = taps + run.p;
+      float* o = out + run.offset;
+      for (std::int64_t q = 0; q < run.len; ++q) o[q] = t[q] >= 0 ? plane[t[q]] : 0.0f;
+    }
+  }
+}
+
+void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
+                                        float* dst) const {
+  const Conv2dGeometry& g = g_;
+  const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups, P = g.out_h * g.out_w;
+  const std::int64_t KK = g.kernel_h * g.kernel_w;
+  const float* base = input_ + group_ * Cg * HW;
+  std::vector<ImageRun> runs;
+  split_image_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
+  // As in pack(): gather ~64 rows of one panel column by column, then transpose them in.
+  constexpr std::int64_t kRowsPerPass = 64;
+  std::vector<float> rows_of(static_cast<size_t>(nr * std::max<std::int64_t>(kRowsPerPass, P)));
+  for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
+    const int cols = static_cast<int>(std::min<std::int64_t>(nr, nc - p0));
+    float* panel = dst + (p0 / nr) * kc * nr;
+    for (size_t r0 = 0; r0 < runs.size();) {
+      size_t r1 = r0;
+      std::int64_t rows = 0;
+      while (r1 < runs.size() && (r1 == r0 || rows + runs[r1].len <= kRowsPerPass)) rows += runs[r1++].len;
+      const std::int64_t row0 = runs[r0].offset;
+      for (int t = 0; t < cols; ++t) {
+        const std::int64_t w = n0 + p0 + t, c = w / KK;
+        const std::int32_t* taps = taps_.data() + (w - c * KK) * P;
+        float* column = rows_of.data() + t * rows;
+        for (size_t r = r0; r < r1; ++r) {
+          const ImageRun& run = runs[r];
+          const float* plane = run.image + c * HW;
+          const std::int32_t* tp = taps + run.p;
+          float* o = column + (run.offset - row0);
+          for (std::int64_t q = 0; q < run.len; ++q) o[q] = tp[q] >= 0 ? plane[tp[q]] : 0.0f;
+        }
+      }
+      gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
+      r0 = r1;
+    }
+  }
+}
+
+namespace {
+
+// Zeroes the columns past nc in the last (partial) panel.
+void zero_tail(std::int64_t kc, std::int64_t nc, std::int64_t nr, float* dst) {
+  const std::int64_t tail = nc % nr;
+  if (tail == 0) return;
+  float* last = dst + (nc / nr) * kc * nr;
+  for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, 0.0f);
+}
+
 }  // namespace
 
 void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const {
+  if (!taps_.empty()) {
+    pack_small(k0, kc, n0, nc, nr, dst);
+    zero_tail(kc, nc, nr, dst);
+    return;
+  }
   const Conv2dGeometry& g = g_;
   const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
-  const std::int64_t image_stride = g.in_channels * HW;
   const float* base = input_ + (image0_ * g.in_channels + group_ * Cg) * HW;
   std::vector<Run> runs;
-  split_runs(g, base, image_stride, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; }, &runs);
+  split_runs(g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; },
+             &runs);
   Tap tap(g, k0);
   for (std::int64_t k = 0; k < kc; ++k, tap.next(g)) {
     const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
@@ -117,40 +250,52 @@ void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::
       }
     }
   }
-  // Columns past nc in the last panel.
-  const std::int64_t tail = nc % nr;
-  if (tail) {
-    float* last = dst + (nc / nr) * kc * nr;
-    for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, 0.0f);
-  }
+  zero_tail(kc, nc, nr, dst);
 }
 
 void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
                                   float* dst) const {
+  if (!taps_.empty()) {
+    pack_small(k0, kc, n0, nc, nr, dst);  // writes whole panels, zeros included
+    return;
+  }
   const Conv2dGeometry& g = g_;
   const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
   const float* base = input_ + group_ * Cg * HW;
-  const std::int64_t image_stride = g.in_channels * HW;
   std::vector<Run> runs;
-  split_runs(g, base, image_stride, k0, kc, kc, [&](std::int64_t t) { return t * nr; }, &runs);
-  Tap tap(g, n0);
-  for (std::int64_t t = 0; t < nc; ++t, tap.next(g)) {
-    const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
-    float* out = dst + (t / nr) * kc * nr + t % nr;
-    for (const Run& run : runs) {
-      const std::int64_t iy = run.iy0 + dy;
-      float* o = out + run.offset;
-      if (iy < 0 || iy >= g.in_h) {
-        zero_strided(o, run.len, nr);
-      } else {
-        gather_row(g, run.image + tap.c * HW + iy * g.in_w, run.x0 + dx, run.len, o, nr);
+  split_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
+  // Panel by panel, about 64 rows at a time: gather each panel column's pixels contiguously
+  // into `rows_of` (cheap row copies), then transpose that small block into the panel with
+  // the GEMM core's vectorised panel transpose.
+  constexpr std::int64_t kRowsPerPass = 64;
+  std::vector<float> rows_of(static_cast<size_t>(nr * std::max<std::int64_t>(kRowsPerPass, g.out_w)));
+  for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
+    const int cols = static_cast<int>(std::min<std::int64_t>(nr, nc - p0));
+    float* panel = dst + (p0 / nr) * kc * nr;
+    const Tap first(g, n0 + p0);
+    for (size_t r0 = 0; r0 < runs.size();) {
+      size_t r1 = r0;
+      std::int64_t rows = 0;
+      while (r1 < runs.size() && (r1 == r0 || rows + runs[r1].len <= kRowsPerPass)) rows += runs[r1++].len;
+      const std::int64_t row0 = runs[r0].offset;
+      Tap tap = first;
+      for (int t = 0; t < cols; ++t, tap.next(g)) {
+        const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
+        float* column = rows_of.data() + t * rows;
+        for (size_t r = r0; r < r1; ++r) {
+          const Run& run = runs[r];
+          const std::int64_t iy = run.iy0 + dy;
+          float* o = column + (run.offset - row0);
+          if (iy < 0 || iy >= g.in_h) {
+            for (std::int64_t q = 0; q < run.len; ++q) o[q] = 0.0f;
+          } else {
+            gather_row(g, run.image + tap.c * HW + iy * g.in_w, run.x0 + dx, run.len, o, 1);
+          }
+        }
       }
+      gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
+      r0 = r1;
     }
-  }
-  const std::int64_t tail = nc % nr;
-  if (tail) {
-    float* last = dst + (nc / nr) * kc * nr;
-    for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, 0.0f);
   }
 }
 
@@ -196,17 +341,10 @@ void RowsAcrossImagesA::pack(std::int64_t m0, std::int64_t mc, std::int64_t k0, 
     t += len;
   }
   for (std::int64_t p0 = 0; p0 < mc; p0 += mr) {
-    const std::int64_t rows = std::min<std::int64_t>(mr, mc - p0);
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const std::int64_t row = row0_ + m0 + p0 + r;
-      for (const Span& s : spans) {
-        const float* src = data_ + s.image * image_stride_ + row * plane_ + s.p;
-        float* o = dst + s.offset * mr + r;
-        for (std::int64_t q = 0; q < s.len; ++q) o[q * mr] = src[q];
-      }
-    }
-    if (rows < mr) {
-      for (std::int64_t k = 0; k < kc; ++k) std::fill(dst + k * mr + rows, dst + (k + 1) * mr, 0.0f);
+    const int rows = static_cast<int>(std::min<std::int64_t>(mr, mc - p0));
+    for (const Span& s : spans) {
+      const float* src = data_ + s.image * image_stride_ + (row0_ + m0 + p0) * plane_ + s.p;
+      gemm::pack_panel_transposed(src, plane_, rows, mr, s.len, dst + s.offset * mr);
     }
     dst += kc * mr;
   }

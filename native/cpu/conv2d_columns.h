@@ -9,6 +9,7 @@
 // contiguous run of one input row, with zero padding filled per segment, not per element.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "cpu/gemm/gemm.h"
 #include "math/conv_geometry.h"
@@ -19,26 +20,28 @@ namespace cpu {
 class ColumnSource final : public gemm::BSource {
  public:
   ColumnSource(const math::Conv2dGeometry& g, const float* input, std::int64_t group, std::int64_t image0,
-               std::int64_t images)
-      : g_(g), input_(input), group_(group), image0_(image0), images_(images) {}
+               std::int64_t images);
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override;
 
  private:
+  void pack_small(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const;
   const math::Conv2dGeometry& g_;
   const float* input_;
   std::int64_t group_, image0_, images_;
+  std::vector<std::int32_t> taps_;  // small images only: see tap_table()
 };
 
 class TransposedColumnSource final : public gemm::BSource {
  public:
-  TransposedColumnSource(const math::Conv2dGeometry& g, const float* input, std::int64_t group)
-      : g_(g), input_(input), group_(group) {}
+  TransposedColumnSource(const math::Conv2dGeometry& g, const float* input, std::int64_t group);
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override;
 
  private:
+  void pack_small(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const;
   const math::Conv2dGeometry& g_;
   const float* input_;
   std::int64_t group_;
+  std::vector<std::int32_t> taps_;
 };
 
 class RowsAcrossImagesSource final : public gemm::BSource {

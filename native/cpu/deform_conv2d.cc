@@ -20,10 +20,14 @@
 
 #include <algorithm>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/alloc.h"
 #include "core/thread_pool.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/deform_offset_grad.h"
 #include "cpu/deform_sample.h"
 #include "math/bilinear.h"
 
@@ -31,7 +35,6 @@ namespace flexconv {
 namespace cpu {
 namespace {
 
-using math::BilinearCorners;
 using math::DeformConv2dGeometry;
 
 constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;     // sampling plans of a tile
@@ -61,7 +64,8 @@ struct PointGeometry {
 };
 
 // Plans for (offset group, tap, pixel in [t0, t0 + count)) against zero-padded planes,
-// structure of arrays [og][tap][pixel] so the sampler can load 16 pixels' plans at once.
+// structure of arrays [og][tap][pixel] (weights in (left, right) pairs, see deform_sample.h)
+// so the sampler loads 16 pixels' plans at once.
 class PlanTile {
  public:
   PlanTile(const DeformConv2dGeometry& g, std::int64_t capacity)
@@ -86,7 +90,12 @@ class PlanTile {
             const math::BilinearPaddedPlan p = math::bilinear_padded_plan(y, x, m, g_.in_h, g_.in_w);
             const std::int64_t at = row * capacity_ + pix;
             index_[static_cast<size_t>(at)] = p.index;
-            for (int q = 0; q < 4; ++q) weight_[static_cast<size_t>(q * size_ + at)] = p.weight[q];
+            float* w01 = weight_.data() + 2 * at;
+            float* w23 = weight_.data() + 2 * size_ + 2 * at;
+            w01[0] = p.weight[0];
+            w01[1] = p.weight[1];
+            w23[0] = p.weight[2];
+            w23[1] = p.weight[3];
           }
         },
         256);
@@ -96,8 +105,7 @@ class PlanTile {
   SampleRow row(const float* padded_plane, std::int64_t og, std::int64_t kp, std::int64_t from) const {
     const std::int64_t at = (og * g_.taps() + kp) * capacity_ + from;
     const float* w = weight_.data();
-    return SampleRow{padded_plane, g_.in_w + 2, index_.data() + at, w + at, w + size_ + at, w + 2 * size_ + at,
-                     w + 3 * size_ + at};
+    return SampleRow{padded_plane, g_.in_w + 2, index_.data() + at, w + 2 * at, w + 2 * size_ + 2 * at};
   }
   std::int64_t count() const { return count_; }
 
@@ -240,12 +248,24 @@ void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, co
         const SampleRow r = plans.row(plane, c / cog, kp, 0);
         const float* gc = grad_cols + (c * K + kp) * count;
         for (std::int64_t p = 0; p < count; ++p) {
-          const float v = gc[p];
           float* at = plane + r.index[p];
-          at[0] += r.w0[p] * v;
-          at[1] += r.w1[p] * v;
-          at[Wp] += r.w2[p] * v;
-          at[Wp + 1] += r.w3[p] * v;
+#if defined(__SSE2__)
+          // Each corner pair is adjacent in memory and in the plan: two 2-float updates
+          // instead of four scalar ones (same per-lane arithmetic: at += w * v).
+          const __m128 v = _mm_set1_ps(gc[p]);
+          const __m128 w01 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(r.w01 + 2 * p)));
+          const __m128 w23 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(r.w23 + 2 * p)));
+          double* top = reinterpret_cast<double*>(at);
+          double* bot = reinterpret_cast<double*>(at + Wp);
+          _mm_store_sd(top, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(top)), _mm_mul_ps(w01, v))));
+          _mm_store_sd(bot, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(bot)), _mm_mul_ps(w23, v))));
+#else
+          const float v = gc[p];
+          at[0] += r.w01[2 * p] * v;
+          at[1] += r.w01[2 * p + 1] * v;
+          at[Wp] += r.w23[2 * p] * v;
+          at[Wp + 1] += r.w23[2 * p + 1] * v;
+#endif
         }
       }
     }
@@ -264,17 +284,18 @@ void unpad_image(const DeformConv2dGeometry& g, const float* padded, float* out_
 }
 
 // grad_offset / grad_mask of one image for pixels [t0, t0 + count): each task owns a chunk
-// of pixels of one (offset group, tap) and sums over the group's channels in order.
-void offset_mask_grad(const DeformConv2dGeometry& g, const float* in_n, const float* off_n, const float* mask_n,
+// of pixels of one (offset group, tap) and sums over the group's channels in order, reading
+// the zero-padded input (accumulate_offset_grad, deform_offset_grad.h).
+void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const float* off_n, const float* mask_n,
                       const float* grad_cols, std::int64_t t0, std::int64_t count, float* grad_off_n,
                       float* grad_mask_n) {
-  constexpr std::int64_t kChunk = 64;
-  const std::int64_t K = g.taps(), HW = g.in_pixels(), P = g.out_pixels(), cog = g.offset_group_channels();
+  constexpr std::int64_t kChunk = 128;
+  const std::int64_t K = g.taps(), HWp = padded_plane_size(g), P = g.out_pixels(), cog = g.offset_group_channels();
   const std::int64_t chunks = (count + kChunk - 1) / kChunk;
   const PointGeometry geo{g, off_n, mask_n};
   parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
-    BilinearCorners corners[kChunk];
-    float m[kChunk], gy[kChunk], gx[kChunk], gm[kChunk];
+    alignas(64) std::int32_t index[kChunk];
+    alignas(64) float hy[kChunk], ly[kChunk], hx[kChunk], lx[kChunk], m[kChunk], gy[kChunk], gx[kChunk], gm[kChunk];
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t row = task / chunks, chunk = task - row * chunks;
       const std::int64_t og = row / K, kp = row - og * K;
@@ -282,18 +303,17 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* in_n, const fl
       for (std::int64_t j = 0; j < len; ++j) {
         float y, x;
         geo.point(og, kp, t0 + p0 + j, &y, &x, &m[j]);
-        corners[j] = math::bilinear_corners(y, x, g.in_h, g.in_w);
+        const math::BilinearPaddedPoint q = math::bilinear_padded_point(y, x, g.in_h, g.in_w);
+        index[j] = q.index;
+        ly[j] = q.valid ? q.ly : 0.0f;
+        hy[j] = q.valid ? 1.0f - q.ly : 0.0f;
+        lx[j] = q.valid ? q.lx : 0.0f;
+        hx[j] = q.valid ? 1.0f - q.lx : 0.0f;
         gy[j] = gx[j] = gm[j] = 0.0f;
       }
+      const OffsetGradPoints pts{index, hy, ly, hx, lx, len};
       for (std::int64_t c = og * cog; c < (og + 1) * cog; ++c) {
-        const float* plane = in_n + c * HW;
-        const float* gc = grad_cols + (c * K + kp) * count + p0;
-        for (std::int64_t j = 0; j < len; ++j) {
-          const math::BilinearGrad s = math::bilinear_value_and_grad(corners[j], plane);
-          gy[j] += gc[j] * s.dvdy;
-          gx[j] += gc[j] * s.dvdx;
-          gm[j] += gc[j] * s.value;
-        }
+        accumulate_offset_grad(pts, padded + c * HWp, g.in_w + 2, grad_cols + (c * K + kp) * count + p0, gy, gx, gm);
       }
       for (std::int64_t j = 0; j < len; ++j) {
         const std::int64_t p = t0 + p0 + j;
@@ -317,7 +337,6 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
   const std::int64_t G = g.offset_groups;
   if (!mask) grad_mask = nullptr;
-  if (grad_input) std::fill(grad_input, grad_input + g.batch * C * HW, 0.0f);
   if (grad_offset) std::fill(grad_offset, grad_offset + g.batch * 2 * G * K * P, 0.0f);
   if (grad_mask) std::fill(grad_mask, grad_mask + g.batch * G * K * P, 0.0f);
   if (grad_weight) std::fill(grad_weight, grad_weight + O * Cg * K, 0.0f);
@@ -334,21 +353,25 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
     });
   }
   const bool need_cols = grad_input || grad_offset || grad_mask;
-  if (g.batch == 0 || P == 0 || (!need_cols && !grad_weight)) return;
+  if (g.batch == 0 || P == 0 || (!need_cols && !grad_weight)) {
+    if (grad_input) std::fill(grad_input, grad_input + g.batch * C * HW, 0.0f);  // no output pixel saw it
+    return;
+  }
 
   const std::int64_t col_bytes = need_cols ? C * K * std::int64_t(sizeof(float)) : 0;
   const std::int64_t tile = std::min(tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes),
                                      need_cols ? tile_pixels(P, col_bytes, kColumnBudgetBytes) : P);
   PlanTile plans(g, tile);
   AlignedBuffer<float> grad_cols(need_cols ? static_cast<size_t>(C * K * tile) : 0);
-  AlignedBuffer<float> padded(grad_weight ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
+  const bool need_padded = grad_weight || grad_offset || grad_mask;
+  AlignedBuffer<float> padded(need_padded ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
   AlignedBuffer<float> grad_padded(grad_input ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
   for (std::int64_t n = 0; n < g.batch; ++n) {
     const float* in_n = input + n * C * HW;
     const float* off_n = offset + n * 2 * G * K * P;
     const float* mask_n = mask ? mask + n * G * K * P : nullptr;
     const float* gout_n = grad_output + n * O * P;
-    if (grad_weight) pad_image(g, in_n, padded.data());
+    if (need_padded) pad_image(g, in_n, padded.data());
     if (grad_input) std::fill(grad_padded.data(), grad_padded.data() + grad_padded.size(), 0.0f);
     for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
       const std::int64_t count = std::min(tile, P - t0);
@@ -368,7 +391,7 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
       }
       if (grad_input) scatter_input_grad(g, plans, grad_cols.data(), grad_padded.data());
       if (grad_offset || grad_mask) {
-        offset_mask_grad(g, in_n, off_n, mask_n, grad_cols.data(), t0, count,
+        offset_mask_grad(g, padded.data(), off_n, mask_n, grad_cols.data(), t0, count,
                          grad_offset ? grad_offset + n * 2 * G * K * P : nullptr,
                          grad_mask ? grad_mask + n * G * K * P : nullptr);
       }

@@ -14,7 +14,9 @@ void sample_row_panels_portable(const SampleRow& r, std::int64_t n, int nr, std:
     for (std::int64_t j = 0; j < len; ++j) {
       const std::int64_t q = start + j;
       const std::int32_t i = r.index[q];
-      out[j] = r.w0[q] * p0[i] + r.w1[q] * p0[i + 1] + r.w2[q] * p2[i] + r.w3[q] * p2[i + 1];
+      const float* a = r.w01 + 2 * q;
+      const float* b = r.w23 + 2 * q;
+      out[j] = (a[0] * p0[i] + b[0] * p2[i]) + (a[1] * p0[i + 1] + b[1] * p2[i + 1]);
     }
     for (std::int64_t j = len; j < nr; ++j) out[j] = 0.0f;
   }

@@ -12,11 +12,13 @@ struct SampleRow {
   const float* plane;  // padded plane, (H+2) x (W+2)
   std::int64_t padded_w;
   const std::int32_t* index;  // per pixel, padded index of the top-left corner
-  const float* w0;            // per pixel corner weights (mask folded in)
-  const float* w1;
-  const float* w2;
-  const float* w3;
+  // Per pixel corner weights (mask folded in), interleaved in pairs as the corners lie in
+  // memory: w01[2q] = (y0,x0), w01[2q+1] = (y0,x1); w23[2q] = (y1,x0), w23[2q+1] = (y1,x1).
+  const float* w01;
+  const float* w23;
 };
+
+// Every path sums a sample as (w0*v00 + w2*v10) + (w1*v01 + w3*v11), the vector order.
 
 // Sample j (j < n) goes to dst[(j / nr) * panel_stride + j % nr]; the rest of the last panel
 // (up to nr) is written as 0.

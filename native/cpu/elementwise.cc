@@ -2,6 +2,12 @@
 // vectorises; the op switch runs once per call, outside the loop. Threads split the
 // elements into contiguous ranges only above kParallelGrain, so small tensors never pay the
 // pool's wake-up cost; every element is written by exactly one thread (deterministic).
+
+// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
+// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "cpu/elementwise.h"
 
 #include "core/errors.h"

@@ -14,7 +14,8 @@ struct PoolShape {
 };
 
 // indices receives, per output, the flat index (h * in_w + w) within its input plane of the
-// maximum, as int32 (stored in a float32 buffer's bits). NaN wins, like PyTorch.
+// maximum, as int32 (stored in a float32 buffer's bits). NaN wins, like PyTorch. indices may
+// be null (inference: values only).
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* indices);
 // grad_x = 0 everywhere except the argmax positions, which receive the output gradients.
 void max_pool2d_backward(const PoolShape& s, const float* dy, const std::int32_t* indices, float* grad_x);

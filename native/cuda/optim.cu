@@ -24,7 +24,8 @@ __global__ void adam_kernel(float* p, const float* g, float* m, float* v, float*
                             optim::AdamScalars s) {
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
        i += std::int64_t(gridDim.x) * blockDim.x) {
-    optim::adam_element(p, g, m, v, vmax, i, s);
+    if (s.amsgrad) optim::adam_element<true>(p, g, m, v, vmax, i, s);
+    else optim::adam_element<false>(p, g, m, v, vmax, i, s);
   }
 }
 

@@ -35,7 +35,7 @@ __global__ void max_forward_kernel(PoolShape s, const float* x, float* y, std::i
       }
     }
     y[i] = best;
-    indices[i] = arg;
+    if (indices) indices[i] = arg;
   }
 }
 

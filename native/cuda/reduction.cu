@@ -63,9 +63,7 @@ void sum_dims(const float* x, const std::vector<std::int64_t>& shape, const std:
         kst.insert(kst.begin(), stride);
         outputs *= shape[i];
       }
-    } else if (!reduce[i]) {
-      // size-1 kept dimensions do not change the output index
-    }
+    }  // size-1 dimensions change neither the output index nor the offsets
     stride *= shape[i];
   }
   if (ks.size() > static_cast<std::size_t>(kMaxDims) || rs.size() > static_cast<std::size_t>(kMaxDims)) {

@@ -120,19 +120,37 @@ struct BilinearPaddedPlan {
   float weight[4];  // (y0,x0), (y0,x1), (y1,x0), (y1,x1), mask folded in
 };
 
-FLEXCONV_HD BilinearPaddedPlan bilinear_padded_plan(float y, float x, float mask, std::int64_t H, std::int64_t W) {
-  BilinearPaddedPlan p;
-  p.index = 0;
-  p.weight[0] = p.weight[1] = p.weight[2] = p.weight[3] = 0.0f;
+// The padded (y0, x0) index and the fractional parts of one point; an outside or non-finite
+// point gives index 0 and valid == false (its fractions are then meaningless: callers zero
+// every weight).
+struct BilinearPaddedPoint {
+  bool valid;
+  std::int32_t index;
+  float ly, lx;
+};
+
+FLEXCONV_HD BilinearPaddedPoint bilinear_padded_point(float y, float x, std::int64_t H, std::int64_t W) {
+  BilinearPaddedPoint p = {false, 0, 0.0f, 0.0f};
   if (!bilinear_inside(y, x, H, W)) return p;
   const float fy = floorf(y), fx = floorf(x);
-  const std::int32_t y0 = static_cast<std::int32_t>(fy), x0 = static_cast<std::int32_t>(fx);
-  const float ly = y - fy, lx = x - fx, hy = 1.0f - ly, hx = 1.0f - lx;
-  p.index = (y0 + 1) * static_cast<std::int32_t>(W + 2) + (x0 + 1);
+  p.valid = true;
+  p.index = (static_cast<std::int32_t>(fy) + 1) * static_cast<std::int32_t>(W + 2) + (static_cast<std::int32_t>(fx) + 1);
+  p.ly = y - fy;
+  p.lx = x - fx;
+  return p;
+}
+
+FLEXCONV_HD BilinearPaddedPlan bilinear_padded_plan(float y, float x, float mask, std::int64_t H, std::int64_t W) {
+  const BilinearPaddedPoint q = bilinear_padded_point(y, x, H, W);
+  BilinearPaddedPlan p;
+  p.index = q.index;
+  p.weight[0] = p.weight[1] = p.weight[2] = p.weight[3] = 0.0f;
+  if (!q.valid) return p;
+  const float hy = 1.0f - q.ly, hx = 1.0f - q.lx;
   p.weight[0] = hy * hx * mask;
-  p.weight[1] = hy * lx * mask;
-  p.weight[2] = ly * hx * mask;
-  p.weight[3] = ly * lx * mask;
+  p.weight[1] = hy * q.lx * mask;
+  p.weight[2] = q.ly * hx * mask;
+  p.weight[3] = q.ly * q.lx * mask;
   return p;
 }
 

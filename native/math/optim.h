@@ -21,7 +21,7 @@ struct AdamScalars {
   float step_size;     // lr / (1 - beta1^t)
   float inv_bc2_sqrt;  // 1 / sqrt(1 - beta2^t)
   float eps, sign;
-  bool amsgrad;
+  bool amsgrad;  // which adam_element<> the kernels run
 };
 
 // SGD with momentum (buf may be null when momentum == 0).
@@ -35,7 +35,9 @@ FLEXCONV_HD void sgd_element(float* p, const float* g, float* buf, long long i, 
   p[i] -= s.lr * d;
 }
 
-// Adam / AdamW with optional AMSGrad (vmax may be null unless amsgrad).
+// Adam / AdamW, AMSGrad when kAmsgrad (vmax is only touched then). A template so the CPU
+// loops have no data-dependent branch and vectorise.
+template <bool kAmsgrad>
 FLEXCONV_HD void adam_element(float* p, const float* g, float* m, float* v, float* vmax, long long i,
                               const AdamScalars& s) {
   float pi = p[i] * s.decay;
@@ -44,7 +46,7 @@ FLEXCONV_HD void adam_element(float* p, const float* g, float* m, float* v, floa
   float vi = s.beta2 * v[i] + (1.0f - s.beta2) * gi * gi;
   m[i] = mi;
   v[i] = vi;
-  if (s.amsgrad) {
+  if (kAmsgrad) {
     vi = vmax[i] > vi ? vmax[i] : vi;
     vmax[i] = vi;
   }

@@ -7,6 +7,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "math/hd.h"
 
@@ -40,17 +41,55 @@ enum BinaryOp : int {
   kBinaryCount = 5,
 };
 
+FLEXCONV_HD float int_bits_to_float(std::int32_t bits) {
+#ifdef __CUDA_ARCH__
+  return __int_as_float(bits);
+#else
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+#endif
+}
+
+// exp(x) without branches or library calls, so loops over it vectorise (glibc's expf does
+// not without -ffast-math). Cephes' method: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two
+// for exactness), a degree-7 polynomial for e^r, and 2^n built from exponent bits in two
+// halves. Clamping the input to [-104, 89] lets the final product underflow to 0 (through
+// the denormals) or overflow to inf by itself, so there is no select after the fact (which
+// would stop GCC from vectorising under -ftrapping-math); NaN propagates through the
+// arithmetic. Within 2 ulp of expf for normal results.
+FLEXCONV_HD float vexpf(float x) {
+  // Ternaries, not fminf/fmaxf or floorf: on baseline x86-64 those are library calls.
+  float xc = x > 89.0f ? 89.0f : x;
+  xc = xc < -104.0f ? -104.0f : xc;
+  // Round to nearest by adding and subtracting 1.5 * 2^23 (exact for |n| < 2^22).
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const std::int32_t ni = static_cast<std::int32_t>(n);
+  const std::int32_t half = ni / 2;
+  const std::uint32_t e1 = static_cast<std::uint32_t>(half + 127) << 23;
+  const std::uint32_t e2 = static_cast<std::uint32_t>(ni - half + 127) << 23;
+  return p * int_bits_to_float(static_cast<std::int32_t>(e1)) * int_bits_to_float(static_cast<std::int32_t>(e2));
+}
+
 FLEXCONV_HD float sigmoidf(float x) {
-  // Never evaluates exp of a large positive number: stable for any x.
-  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-  const float e = expf(x);
-  return e / (1.0f + e);
+  // 1 / (1 + e^-x) is stable for any x: e^-x overflows to inf for very negative x and the
+  // result is 0, never NaN. Branch-free, so it vectorises.
+  return 1.0f / (1.0f + vexpf(-x));
 }
 
 template <int Op>
 FLEXCONV_HD float unary_forward(float x, float a, float b) {
   if constexpr (Op == kNeg) return -x;
-  if constexpr (Op == kExp) return expf(x);
+  if constexpr (Op == kExp) return vexpf(x);
   if constexpr (Op == kLog) return logf(x);
   if constexpr (Op == kSqrt) return sqrtf(x);
   if constexpr (Op == kRelu) return x > 0.0f ? x : 0.0f;
@@ -60,7 +99,7 @@ FLEXCONV_HD float unary_forward(float x, float a, float b) {
   if constexpr (Op == kSilu) return x * sigmoidf(x);
   if constexpr (Op == kAffine) return a * x + b;
   if constexpr (Op == kPow) return powf(x, a);
-  if constexpr (Op == kClamp) return fminf(fmaxf(x, a), b);
+  if constexpr (Op == kClamp) return x < a ? a : (x > b ? b : x);  // NaN stays NaN
   if constexpr (Op == kAbs) return fabsf(x);
   return 0.0f;
 }
@@ -113,15 +152,23 @@ FLEXCONV_HD float bce_logits_grad_x(float x, float y, float pw) {
 // dl/dy = -x + (pw - 1) log(1 + exp(-x))
 FLEXCONV_HD float bce_logits_grad_y(float x, float y, float pw) { return -x + (pw - 1.0f) * softplus_neg(x); }
 
-// Counter-based random numbers (a splitmix64-style mixer of seed and element index): the
-// value of element i does not depend on how the work is split across threads or on the
-// device, so dropout masks are reproducible from one seed.
+// Counter-based random numbers: a 32-bit integer hash (Wellons' lowbias32, applied twice to
+// mix in both seed words and the index's high bits) of (seed, element index). The value of
+// element i does not depend on how work is split across threads or on the device, so
+// dropout masks are reproducible from one seed; 32-bit multiplies keep the loop vectorisable.
+FLEXCONV_HD std::uint32_t hash32(std::uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+
 FLEXCONV_HD float uniform_from_counter(std::uint64_t seed, std::uint64_t i) {
-  std::uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // 24 bits: exact in float, in [0, 1)
+  const std::uint32_t lo = static_cast<std::uint32_t>(i), hi = static_cast<std::uint32_t>(i >> 32);
+  const std::uint32_t h = hash32(hash32(lo ^ static_cast<std::uint32_t>(seed)) + (hi ^ static_cast<std::uint32_t>(seed >> 32)));
+  return static_cast<float>(h >> 8) * (1.0f / 16777216.0f);  // 24 bits: exact in float, in [0, 1)
 }
 
 }  // namespace math

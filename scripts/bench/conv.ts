@@ -1,7 +1,8 @@
 /**
  * Convolution suite (`npm run bench -- conv`): flexconv's conv2d against ONNX Runtime's Conv
  * (default graph optimisations, weights and bias as initializers, as an exported model runs)
- * at the same thread count, interleaved in the same run; and flexconv's forward+backward
+ * at the same thread count, interleaved in the same run (ORT's idle threads do not spin, so
+ * they do not steal the cores from the flexconv call that follows); and flexconv's forward+backward
  * against flexconv's own forward (goal: <= 3.2x).
  *
  * Other engineers add rows by appending a section to `sections` (an async function
@@ -60,7 +61,7 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
     const flops = 2 * c.x[0] * c.outChannels * c.x[1] * c.kernel * c.kernel * c.x[2] * c.x[3] / (c.stride * c.stride);
     for (const t of threadList(opts)) {
       setNumThreads(t);
-      const session = await OrtSession.create(bytes, { threads: t });
+      const session = await OrtSession.create(bytes, { threads: t, allowSpinning: false });
       const feeds = session.feeds({ x });
       const forward = () => noGrad(() => ops.conv2d(x, w, conv).dispose());
       const [ours, ort] = await measureInterleaved([forward, () => session.runRaw(feeds)], timing);

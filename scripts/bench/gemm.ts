@@ -54,7 +54,8 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       const byThreads = new Map<number, Measurement>();
       for (const t of threadList(opts)) {
         setNumThreads(t);
-        const session = await OrtSession.create(bytes, { threads: t });
+        // Spinning ORT workers would steal the cores from the interleaved flexconv runs.
+        const session = await OrtSession.create(bytes, { threads: t, allowSpinning: false });
         const feeds = session.feeds({ a: a2, b: b2 });
         const [ours, ort] = await measureInterleaved(
           [() => gemmInto(a, b, c, false, false, 1, 0), () => session.runRaw(feeds)],

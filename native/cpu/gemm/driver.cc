@@ -239,15 +239,32 @@ void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64
                            const float* A, int64_t lda, int64_t strideA, const float* B, int64_t ldb,
                            int64_t strideB, float beta, float* C, int64_t ldc, int64_t strideC,
                            int64_t batch) {
+  if (batch <= 0) return;
+  // Small GEMMs run serially on their own, so spread the batch over the threads instead
+  // (each item is still computed exactly as alone: results do not depend on the split).
+  const bool across_batch = batch > 1 && M * N * K < kParallelMinMacs && !in_parallel_region() &&
+                            num_threads() > 1;
   if (batch > 1 && strideA == 0 && M > 0 && N > 0 && K > 0 && alpha != 0.0f) {
     // A shared by the whole batch (a weight): pack it once.
     PackedA packed(M, K, MatrixA(A, lda, transA));
-    for (int64_t b = 0; b < batch; ++b) gemm(N, alpha, packed, MatrixB(B + b * strideB, ldb, transB), beta, C + b * strideC, ldc);
+    auto item = [&](int64_t b) {
+      gemm(N, alpha, packed, MatrixB(B + b * strideB, ldb, transB), beta, C + b * strideC, ldc);
+    };
+    if (across_batch) {
+      parallel_for(batch, [&](int64_t b0, int64_t b1) { for (int64_t b = b0; b < b1; ++b) item(b); });
+    } else {
+      for (int64_t b = 0; b < batch; ++b) item(b);
+    }
     return;
   }
-  for (int64_t b = 0; b < batch; ++b) {
+  auto item = [&](int64_t b) {
     sgemm(transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb, beta,
           C + b * strideC, ldc);
+  };
+  if (across_batch) {
+    parallel_for(batch, [&](int64_t b0, int64_t b1) { for (int64_t b = b0; b < b1; ++b) item(b); });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) item(b);
   }
 }
 

@@ -1,0 +1,285 @@
+/**
+ * Octave convolution (Chen et al., "Drop an Octave", 2019): a fraction alpha of the channels
+ * lives at half resolution (the low-frequency band) and four paths exchange information:
+ *
+ *   high' = h2h(high) + upsample(l2h(low))        (nearest, to the exact high-band size)
+ *   low'  = l2l(low)  + h2l(avgpool2x2(high))
+ *
+ * Stride 2 average-pools both bands before the convolutions. alphaIn = 0 (first layer) or
+ * alphaOut = 0 (last layer) removes the paths that would have no channels. Channels split as
+ * the reference implementations do: low = round(alpha * C), high = C - low.
+ *
+ * Layers take and return a pair [high, low | null]; splitBands / mergeBands convert between
+ * one tensor and the pair.
+ */
+import { checkInt, checkNumber, checkPair, shapeString } from '../check';
+import { ArgumentError, describe, ShapeError } from '../errors';
+import * as ops from '../ops';
+import { Tensor } from '../tensor';
+import { BatchNorm2d } from './normalization';
+import { Conv2d } from './conv';
+import { Module } from './module';
+
+export type OctaveBands = [Tensor, Tensor | null];
+
+/** Receives one line per traced tensor: `<layer> <band> [N, C, H, W]`. */
+export type TraceFn = (line: string) => void;
+
+export interface OctaveConv2dOptions {
+  kernelSize: number | [number, number];
+  stride?: 1 | 2;
+  padding?: number | [number, number];
+  alphaIn?: number;
+  alphaOut?: number;
+  groups?: number;
+  bias?: boolean;
+  /** Log each band's shape through forward (true: console.log; or a function of your own). */
+  trace?: boolean | TraceFn;
+}
+
+/** Low-band channel count, as the reference implementations compute it. */
+export function lowChannels(channels: number, alpha: number): number {
+  return Math.round(alpha * channels);
+}
+
+function checkAlpha(where: string, name: string, alpha: unknown): number {
+  const a = checkNumber(where, name, alpha);
+  if (a < 0 || a > 1) throw new ArgumentError(`${where}: expected ${name} in [0, 1] but received ${describe(alpha)}`);
+  return a;
+}
+
+function traceFn(trace: OctaveConv2dOptions['trace']): TraceFn | null {
+  if (trace === true) return (line) => console.log(line);
+  return typeof trace === 'function' ? trace : null;
+}
+
+function downsample(x: Tensor): Tensor {
+  return ops.avgPool2d(x, { kernelSize: 2, stride: 2 });
+}
+
+/** Sum of the tensors that exist (a band fed by one or two paths). */
+function sumPaths(a: Tensor | null, b: Tensor | null): Tensor | null {
+  if (a && b) return ops.add(a, b);
+  return a ?? b;
+}
+
+export class OctaveConv2d extends Module {
+  readonly inHigh: number;
+  readonly inLow: number;
+  readonly outHigh: number;
+  readonly outLow: number;
+  readonly stride: 1 | 2;
+  h2h: Conv2d | null;
+  h2l: Conv2d | null;
+  l2h: Conv2d | null;
+  l2l: Conv2d | null;
+  /** Name used in trace lines. */
+  traceName = 'OctaveConv2d';
+  private readonly trace: TraceFn | null;
+
+  constructor(inChannels: number, outChannels: number, options: OctaveConv2dOptions) {
+    super();
+    const where = 'OctaveConv2d';
+    checkInt(where, 'inChannels', inChannels, 1);
+    checkInt(where, 'outChannels', outChannels, 1);
+    const alphaIn = checkAlpha(where, 'alphaIn', options.alphaIn ?? 0.5);
+    const alphaOut = checkAlpha(where, 'alphaOut', options.alphaOut ?? 0.5);
+    const stride = options.stride ?? 1;
+    if (stride !== 1 && stride !== 2) {
+      throw new ArgumentError(`${where}: expected stride to be 1 or 2 but received ${describe(stride)}`);
+    }
+    this.stride = stride;
+    this.inLow = lowChannels(inChannels, alphaIn);
+    this.inHigh = inChannels - this.inLow;
+    this.outLow = lowChannels(outChannels, alphaOut);
+    this.outHigh = outChannels - this.outLow;
+    const groups = checkInt(where, 'groups', options.groups ?? 1, 1);
+    for (const [name, c] of [['high-band input', this.inHigh], ['low-band input', this.inLow], ['high-band output', this.outHigh], ['low-band output', this.outLow]] as const) {
+      if (c % groups !== 0) {
+        throw new ArgumentError(`${where}: groups (${groups}) must divide the ${name} channels (${c})`);
+      }
+    }
+    const conv = (cin: number, cout: number): Conv2d | null =>
+      cin > 0 && cout > 0
+        ? new Conv2d(cin, cout, {
+            kernelSize: checkPair(where, 'kernelSize', options.kernelSize, 1),
+            padding: checkPair(where, 'padding', options.padding ?? 0, 0),
+            groups,
+            bias: options.bias ?? false,
+          })
+        : null;
+    this.h2h = conv(this.inHigh, this.outHigh);
+    this.h2l = conv(this.inHigh, this.outLow);
+    this.l2h = conv(this.inLow, this.outHigh);
+    this.l2l = conv(this.inLow, this.outLow);
+    this.trace = traceFn(options.trace);
+  }
+
+  forward(bands: OctaveBands | Tensor): OctaveBands {
+    let [high, low] = Array.isArray(bands) ? bands : [bands, null];
+    this.checkBands(high, low);
+    this.log('in', high, low);
+    if (this.stride === 2) {
+      high = downsample(high);
+      low = low && downsample(low);
+    }
+    const h2h = this.h2h ? this.h2h.forward(high) : null;
+    const h2l = this.h2l ? this.h2l.forward(downsample(high)) : null;
+    const l2l = this.l2l && low ? this.l2l.forward(low) : null;
+    let l2h: Tensor | null = null;
+    if (this.l2h && low) {
+      const small = this.l2h.forward(low);
+      // The exact high-band size, so odd sizes (7 -> 3 -> 7) line up.
+      l2h = ops.interpolate(small, { size: [high.shape[2], high.shape[3]], mode: 'nearest' });
+    }
+    const outHigh = sumPaths(h2h, l2h);
+    const outLow = sumPaths(l2l, h2l);
+    if (!outHigh) throw new ArgumentError('OctaveConv2d: alphaOut = 1 leaves no high band; use alphaOut < 1');
+    this.log('out', outHigh, outLow);
+    return [outHigh, outLow];
+  }
+
+  private checkBands(high: Tensor, low: Tensor | null): void {
+    const where = this.traceName;
+    if (!(high instanceof Tensor) || high.ndim !== 4 || high.shape[1] !== this.inHigh) {
+      throw new ShapeError(
+        `${where}: expected the high band of shape [N, ${this.inHigh}, H, W] but received ${high instanceof Tensor ? shapeString(high.shape) : describe(high)}`,
+      );
+    }
+    if (this.inLow === 0) {
+      if (low) throw new ShapeError(`${where}: alphaIn = 0 takes no low band but received one of shape ${shapeString(low.shape)}`);
+      return;
+    }
+    const [n, , h, w] = high.shape;
+    const expected = [n, this.inLow, Math.floor(h / 2), Math.floor(w / 2)];
+    if (!low || low.ndim !== 4 || low.shape.some((d, i) => d !== expected[i])) {
+      throw new ShapeError(
+        `${where}: expected the low band of shape ${shapeString(expected)} (half the high band's size) but received ${low ? shapeString(low.shape) : 'null'}`,
+      );
+    }
+  }
+
+  private log(stage: string, high: Tensor, low: Tensor | null): void {
+    if (!this.trace) return;
+    this.trace(`${this.traceName} ${stage} high ${shapeString(high.shape)}`);
+    this.trace(`${this.traceName} ${stage} low ${low ? shapeString(low.shape) : 'none'}`);
+  }
+}
+
+/** OctaveConv2d + a BatchNorm per band + ReLU (optional). */
+export class OctaveConvBlock extends Module {
+  conv: OctaveConv2d;
+  bnHigh: BatchNorm2d;
+  bnLow: BatchNorm2d | null;
+  private readonly activation: boolean;
+
+  constructor(inChannels: number, outChannels: number, options: OctaveConv2dOptions & { activation?: boolean }) {
+    super();
+    this.conv = new OctaveConv2d(inChannels, outChannels, { ...options, bias: false });
+    this.bnHigh = new BatchNorm2d(this.conv.outHigh);
+    this.bnLow = this.conv.outLow > 0 ? new BatchNorm2d(this.conv.outLow) : null;
+    this.activation = options.activation ?? true;
+  }
+
+  forward(bands: OctaveBands | Tensor): OctaveBands {
+    const [high, low] = this.conv.forward(bands);
+    let h = this.bnHigh.forward(high);
+    let l = low && this.bnLow ? this.bnLow.forward(low) : null;
+    if (this.activation) {
+      h = ops.relu(h);
+      l = l && ops.relu(l);
+    }
+    return [h, l];
+  }
+}
+
+/**
+ * One tensor -> band pair: the last round(alpha*C) channels, average-pooled 2x2, become the
+ * low band.
+ */
+export function splitBands(x: Tensor, alpha: number): OctaveBands {
+  if (!(x instanceof Tensor) || x.ndim !== 4) {
+    throw new ShapeError(`splitBands: expected x of shape [N, C, H, W] but received ${x instanceof Tensor ? shapeString(x.shape) : describe(x)}`);
+  }
+  checkAlpha('splitBands', 'alpha', alpha);
+  const c = x.shape[1];
+  const low = lowChannels(c, alpha);
+  if (low === 0) return [x, null];
+  if (low === c) throw new ArgumentError('splitBands: alpha = 1 leaves no high band');
+  const [high, lowFull] = ops.split(x, [c - low, low], 1);
+  return [high, downsample(lowFull)];
+}
+
+/** Band pair -> one tensor: the low band upsampled (nearest) to the high size, then concatenated. */
+export function mergeBands(bands: OctaveBands): Tensor {
+  const [high, low] = bands;
+  if (!low) return high;
+  const up = ops.interpolate(low, { size: [high.shape[2], high.shape[3]], mode: 'nearest' });
+  return ops.concat([high, up], 1);
+}
+
+export interface OctNetOptions {
+  inChannels?: number;
+  numClasses?: number;
+  /** Channels of each stage; every stage after the first halves the resolution. */
+  widths?: number[];
+  blocksPerStage?: number;
+  alpha?: number;
+  trace?: boolean | TraceFn;
+}
+
+/**
+ * A small octave network: standard stem conv, octave blocks (the first splits off the low
+ * band with alphaIn = 0, the last merges back with alphaOut = 0), global pooling and a linear
+ * head. Sized for 32x32 inputs.
+ */
+export class OctNet extends Module {
+  stem: Conv2d;
+  stemBn: BatchNorm2d;
+  blocks: OctaveConvBlock[];
+  head: Conv2d;
+  readonly numClasses: number;
+  private readonly trace: TraceFn | null;
+
+  constructor(options: OctNetOptions = {}) {
+    super();
+    const inChannels = checkInt('OctNet', 'inChannels', options.inChannels ?? 3, 1);
+    this.numClasses = checkInt('OctNet', 'numClasses', options.numClasses ?? 10, 1);
+    const widths = options.widths ?? [32, 64, 128];
+    const perStage = checkInt('OctNet', 'blocksPerStage', options.blocksPerStage ?? 2, 1);
+    const alpha = checkAlpha('OctNet', 'alpha', options.alpha ?? 0.5);
+    this.trace = traceFn(options.trace);
+    this.stem = new Conv2d(inChannels, widths[0], { kernelSize: 3, padding: 1, bias: false });
+    this.stemBn = new BatchNorm2d(widths[0]);
+    this.blocks = [];
+    let channels = widths[0];
+    const total = widths.length * perStage;
+    widths.forEach((width, stage) => {
+      for (let b = 0; b < perStage; b++) {
+        const index = this.blocks.length;
+        const block = new OctaveConvBlock(channels, width, {
+          kernelSize: 3,
+          padding: 1,
+          stride: stage > 0 && b === 0 ? 2 : 1,
+          alphaIn: index === 0 ? 0 : alpha,
+          alphaOut: index === total - 1 ? 0 : alpha,
+          trace: options.trace,
+        });
+        block.conv.traceName = `blocks.${index}`;
+        this.blocks.push(block);
+        channels = width;
+      }
+    });
+    // The classifier is a 1x1 conv on the pooled features (a Linear with conv weights).
+    this.head = new Conv2d(channels, this.numClasses, { kernelSize: 1 });
+  }
+
+  forward(x: Tensor): Tensor {
+    let bands: OctaveBands = [ops.relu(this.stemBn.forward(this.stem.forward(x))), null];
+    for (const block of this.blocks) bands = block.forward(bands);
+    const pooled = ops.adaptiveAvgPool2d(mergeBands(bands), 1);
+    const logits = this.head.forward(pooled);
+    this.trace?.(`head logits ${shapeString([logits.shape[0], logits.shape[1]])}`);
+    return ops.flatten(logits, 1);
+  }
+}

@@ -1,0 +1,152 @@
+// Fused losses and dropout. Cross-entropy works per (n, chunk of spatial positions), so the
+// segmentation case [N, C, H, W] reads each class plane contiguously; nothing is
+// materialised besides the per-position loss and log-sum-exp (saved for the backward).
+
+// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
+// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+#include "cpu/loss.h"
+
+#include <cmath>
+
+#include "core/thread_pool.h"
+#include "cpu/elementwise.h"
+#include "math/pointwise.h"
+#include "math/softmax.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+constexpr std::int64_t kChunk = 64;
+
+template <typename Fn>
+void for_each_chunk(std::int64_t N, std::int64_t C, std::int64_t S, Fn fn) {
+  const std::int64_t chunks = (S + kChunk - 1) / kChunk;
+  const std::int64_t work = C * (S < kChunk ? S : kChunk);
+  const std::int64_t grain = work >= kParallelGrain ? 1 : kParallelGrain / (work > 0 ? work : 1);
+  parallel_for(
+      N * chunks,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t t = begin; t < end; ++t) {
+          const std::int64_t n = t / chunks, s0 = (t % chunks) * kChunk;
+          fn(n, s0, S - s0 < kChunk ? S - s0 : kChunk);
+        }
+      },
+      grain);
+}
+
+}  // namespace
+
+void cross_entropy_forward(const float* logits, const float* target, std::int64_t N, std::int64_t C, std::int64_t S,
+                           std::int64_t ignore_index, float smoothing, float* loss, float* stats) {
+  if (C == 0) return;
+  for_each_chunk(N, C, S, [&](std::int64_t n, std::int64_t s0, std::int64_t len) {
+    const float* x = logits + n * C * S + s0;
+    float m[kChunk];
+    double z[kChunk], sum_shifted[kChunk];
+    for (std::int64_t i = 0; i < len; ++i) {
+      m[i] = -INFINITY;
+      z[i] = 0.0;
+      sum_shifted[i] = 0.0;
+    }
+    for (std::int64_t c = 0; c < C; ++c) {
+      const float* row = x + c * S;
+      for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
+    }
+    for (std::int64_t c = 0; c < C; ++c) {
+      const float* row = x + c * S;
+      for (std::int64_t i = 0; i < len; ++i) {
+        const float shifted = row[i] - m[i];
+        z[i] += math::vexpf(shifted);
+        sum_shifted[i] += shifted;
+      }
+    }
+    for (std::int64_t i = 0; i < len; ++i) {
+      const std::int64_t pos = n * S + s0 + i;
+      const double logz = std::log(z[i]);
+      stats[2 * pos] = m[i];
+      stats[2 * pos + 1] = static_cast<float>(logz);
+      const std::int64_t t = static_cast<std::int64_t>(target[pos]);
+      if (t == ignore_index) {
+        loss[pos] = 0.0f;
+        continue;
+      }
+      // lse - (1-eps) x_t - eps/C sum_c x_c, with every logit shifted by the maximum.
+      loss[pos] = static_cast<float>(logz - (1.0 - smoothing) * (x[t * S + i] - m[i]) -
+                                     static_cast<double>(smoothing) / static_cast<double>(C) * sum_shifted[i]);
+    }
+  });
+}
+
+void cross_entropy_backward(const float* logits, const float* target, const float* stats, const float* weight,
+                            bool weight_per_position, float scale, std::int64_t N, std::int64_t C, std::int64_t S,
+                            std::int64_t ignore_index, float smoothing, float* grad) {
+  if (C == 0) return;
+  const float inv_c = 1.0f / static_cast<float>(C);
+  for_each_chunk(N, C, S, [&](std::int64_t n, std::int64_t s0, std::int64_t len) {
+    float w[kChunk], m[kChunk], logz[kChunk];
+    std::int64_t t[kChunk];
+    for (std::int64_t i = 0; i < len; ++i) {
+      const std::int64_t pos = n * S + s0 + i;
+      t[i] = static_cast<std::int64_t>(target[pos]);
+      w[i] = t[i] == ignore_index ? 0.0f : (weight_per_position ? weight[pos] : weight[0]) * scale;
+      m[i] = stats[2 * pos];
+      logz[i] = stats[2 * pos + 1];
+    }
+    for (std::int64_t c = 0; c < C; ++c) {
+      const float* row = logits + (n * C + c) * S + s0;
+      float* out = grad + (n * C + c) * S + s0;
+      for (std::int64_t i = 0; i < len; ++i) {
+        out[i] = w[i] * math::cross_entropy_grad(row[i], m[i], logz[i], t[i] == c, smoothing, inv_c);
+      }
+    }
+  });
+}
+
+void bce_logits_forward(const float* x, const float* y, const float* pw, float pw_scalar, float* out, std::int64_t n) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+          out[i] = math::bce_logits_forward(x[i], y[i], pw ? pw[i] : pw_scalar);
+        }
+      },
+      kParallelGrain);
+}
+
+void bce_logits_backward(const float* x, const float* y, const float* pw, float pw_scalar, const float* g,
+                         bool g_per_element, float scale, float* gx, float* gy, std::int64_t n) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+          const float gi = (g_per_element ? g[i] : g[0]) * scale;
+          const float w = pw ? pw[i] : pw_scalar;
+          if (gx) gx[i] = gi * math::bce_logits_grad_x(x[i], y[i], w);
+          if (gy) gy[i] = gi * math::bce_logits_grad_y(x[i], y[i], w);
+        }
+      },
+      kParallelGrain);
+}
+
+void dropout_forward(const float* x, float* out, float* mask, std::int64_t n, float p, std::uint64_t seed) {
+  const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  parallel_for(
+      n,
+      [=](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+          // Multiply by the comparison instead of selecting: no branch on a random bit.
+          const float keep = static_cast<float>(math::uniform_from_counter(seed, static_cast<std::uint64_t>(i)) >= p);
+          const float m = keep * keep_scale;
+          mask[i] = m;
+          out[i] = x[i] * m;
+        }
+      },
+      kParallelGrain);
+}
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,117 @@
+// softmax / log_softmax. Work is split into (outer index, chunk of up to kChunk inner
+// positions); each pass over k then runs a contiguous inner loop the compiler vectorises
+// (for inner == 1, the classification case, a chunk is one row). The maximum is subtracted
+// before exp, so any finite logits are safe; sums are kept in double.
+
+// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
+// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+#include "cpu/softmax.h"
+
+#include <cmath>
+
+#include "core/thread_pool.h"
+#include "cpu/elementwise.h"
+#include "math/pointwise.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+constexpr std::int64_t kChunk = 64;
+
+template <typename Fn>
+void for_each_chunk(std::int64_t outer, std::int64_t n, std::int64_t inner, Fn fn) {
+  const std::int64_t chunks = (inner + kChunk - 1) / kChunk;
+  const std::int64_t work = n * (inner < kChunk ? inner : kChunk);
+  const std::int64_t grain = work >= kParallelGrain ? 1 : kParallelGrain / (work > 0 ? work : 1);
+  parallel_for(
+      outer * chunks,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t t = begin; t < end; ++t) {
+          const std::int64_t o = t / chunks, i0 = (t % chunks) * kChunk;
+          const std::int64_t len = inner - i0 < kChunk ? inner - i0 : kChunk;
+          fn(o * n * inner + i0, len);
+        }
+      },
+      grain);
+}
+
+}  // namespace
+
+void softmax_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, bool log) {
+  if (n == 0) return;
+  for_each_chunk(outer, n, inner, [&](std::int64_t base, std::int64_t len) {
+    float m[kChunk];
+    double s[kChunk];
+    for (std::int64_t i = 0; i < len; ++i) {
+      m[i] = -INFINITY;
+      s[i] = 0.0;
+    }
+    for (std::int64_t k = 0; k < n; ++k) {
+      const float* row = x + base + k * inner;
+      for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
+    }
+    for (std::int64_t k = 0; k < n; ++k) {
+      const float* row = x + base + k * inner;
+      float* out = y + base + k * inner;
+      for (std::int64_t i = 0; i < len; ++i) {
+        const float e = math::vexpf(row[i] - m[i]);
+        s[i] += e;
+        if (!log) out[i] = e;
+      }
+    }
+    if (log) {
+      // (x - m) - log s: exact for the largest entries even when the logits are huge.
+      float logs[kChunk];
+      for (std::int64_t i = 0; i < len; ++i) logs[i] = static_cast<float>(std::log(s[i]));
+      for (std::int64_t k = 0; k < n; ++k) {
+        const float* row = x + base + k * inner;
+        float* out = y + base + k * inner;
+        for (std::int64_t i = 0; i < len; ++i) out[i] = (row[i] - m[i]) - logs[i];
+      }
+    } else {
+      float inv[kChunk];
+      for (std::int64_t i = 0; i < len; ++i) inv[i] = static_cast<float>(1.0 / s[i]);
+      for (std::int64_t k = 0; k < n; ++k) {
+        float* out = y + base + k * inner;
+        for (std::int64_t i = 0; i < len; ++i) out[i] *= inv[i];
+      }
+    }
+  });
+}
+
+void softmax_backward(const float* y, const float* g, float* gx, std::int64_t outer, std::int64_t n,
+                      std::int64_t inner, bool log) {
+  if (n == 0) return;
+  for_each_chunk(outer, n, inner, [&](std::int64_t base, std::int64_t len) {
+    double dot[kChunk];
+    for (std::int64_t i = 0; i < len; ++i) dot[i] = 0.0;
+    for (std::int64_t k = 0; k < n; ++k) {
+      const float* yr = y + base + k * inner;
+      const float* gr = g + base + k * inner;
+      if (log) {
+        for (std::int64_t i = 0; i < len; ++i) dot[i] += gr[i];
+      } else {
+        for (std::int64_t i = 0; i < len; ++i) dot[i] += static_cast<double>(gr[i]) * yr[i];
+      }
+    }
+    float d[kChunk];
+    for (std::int64_t i = 0; i < len; ++i) d[i] = static_cast<float>(dot[i]);
+    for (std::int64_t k = 0; k < n; ++k) {
+      const float* yr = y + base + k * inner;
+      const float* gr = g + base + k * inner;
+      float* out = gx + base + k * inner;
+      if (log) {
+        for (std::int64_t i = 0; i < len; ++i) out[i] = gr[i] - math::vexpf(yr[i]) * d[i];
+      } else {
+        for (std::int64_t i = 0; i < len; ++i) out[i] = yr[i] * (gr[i] - d[i]);
+      }
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,114 @@
+import { ArgumentError, manualSeed, nn, ShapeError, Tensor } from '../lib';
+import { gradcheck } from './gradcheck';
+import { add, avgPool, concatChannels, convLayer, expectCloseR, fromTensor, R, resize } from './reference/compose';
+
+const { OctaveConv2d, OctaveConvBlock, OctNet, splitBands, mergeBands, lowChannels } = nn;
+
+/** The four paths of an octave conv composed from float64 references. */
+function referenceOctave(layer: InstanceType<typeof OctaveConv2d>, high: R, low: R | null): [R, R | null] {
+  if (layer.stride === 2) {
+    high = avgPool(high, 2, 2);
+    low = low && avgPool(low, 2, 2);
+  }
+  const paths: Record<string, R | null> = {
+    h2h: layer.h2h ? convLayer(high, layer.h2h) : null,
+    h2l: layer.h2l ? convLayer(avgPool(high, 2, 2), layer.h2l) : null,
+    l2l: layer.l2l && low ? convLayer(low, layer.l2l) : null,
+    l2h: layer.l2h && low ? resize(convLayer(low, layer.l2h), high.shape[2], high.shape[3], 'nearest') : null,
+  };
+  const sum = (a: R | null, b: R | null): R | null => (a && b ? add(a, b) : a ?? b);
+  return [sum(paths.h2h, paths.l2h)!, sum(paths.l2l, paths.h2l)];
+}
+
+function randomBands(n: number, ch: number, cl: number, h: number, w: number): [Tensor, Tensor | null] {
+  return [Tensor.randn([n, ch, h, w]), cl > 0 ? Tensor.randn([n, cl, Math.floor(h / 2), Math.floor(w / 2)]) : null];
+}
+
+describe('OctaveConv2d against four plain convolutions with pooling and upsampling (float64)', () => {
+  beforeEach(() => manualSeed(3));
+
+  test.each([
+    // [in, out, alphaIn, alphaOut, stride, H, W, kernel, padding]
+    [8, 8, 0.5, 0.5, 1, 8, 8, 3, 1],
+    [8, 6, 0.5, 0.5, 1, 7, 9, 3, 1], // odd sizes: 7 -> 3 -> upsampled to exactly 7
+    [6, 10, 0.25, 0.75, 2, 11, 10, 3, 1],
+    [4, 8, 0, 0.5, 1, 6, 6, 3, 1], // first layer: no low input
+    [8, 4, 0.5, 0, 1, 9, 9, 1, 0], // last layer: no low output
+    [5, 5, 0, 0, 1, 5, 5, 3, 1], // a plain conv
+  ])('in %i out %i alphaIn %f alphaOut %f stride %i size %ix%i k%i', (cin, cout, ai, ao, stride, h, w, k, p) => {
+    const layer = new OctaveConv2d(cin, cout, { kernelSize: k, padding: p, alphaIn: ai, alphaOut: ao, stride: stride as 1 | 2, bias: true });
+    expect(layer.inLow).toBe(lowChannels(cin, ai));
+    const [high, low] = randomBands(2, layer.inHigh, layer.inLow, h, w);
+    const [outHigh, outLow] = layer.forward([high, low]);
+    const [refHigh, refLow] = referenceOctave(layer, fromTensor(high), low && fromTensor(low));
+    expectCloseR(outHigh, refHigh);
+    if (refLow) expectCloseR(outLow!, refLow);
+    else expect(outLow).toBeNull();
+  });
+
+  test('channel split rounds like the reference implementations', () => {
+    const layer = new OctaveConv2d(10, 6, { kernelSize: 3, alphaIn: 0.25, alphaOut: 0.5 });
+    expect([layer.inHigh, layer.inLow, layer.outHigh, layer.outLow]).toEqual([7, 3, 3, 3]);
+    expect(Object.keys(layer.stateDict()).sort()).toEqual(['h2h.weight', 'h2l.weight', 'l2h.weight', 'l2l.weight']);
+  });
+
+  test('gradients through every path match finite differences', () => {
+    const layer = new OctaveConv2d(4, 4, { kernelSize: 3, padding: 1, alphaIn: 0.5, alphaOut: 0.5 });
+    const [high, low] = randomBands(1, 2, 2, 5, 5);
+    high.requireGrad();
+    low!.requireGrad();
+    gradcheck((h, l) => {
+      const [oh, ol] = layer.forward([h, l]);
+      return nn.mergeBands([oh, ol]);
+    }, [high, low!, layer.l2h!.weight, layer.h2l!.weight]);
+  });
+
+  test('bad bands name the expected shape', () => {
+    const layer = new OctaveConv2d(8, 8, { kernelSize: 3, padding: 1 });
+    expect(() => layer.forward([Tensor.zeros([1, 3, 8, 8]), Tensor.zeros([1, 4, 4, 4])])).toThrow(ShapeError);
+    expect(() => layer.forward([Tensor.zeros([1, 4, 8, 8]), Tensor.zeros([1, 4, 8, 8])])).toThrow(/low band of shape \[1, 4, 4, 4\]/);
+    expect(() => layer.forward([Tensor.zeros([1, 4, 8, 8]), null])).toThrow(/low band/);
+    expect(() => new OctaveConv2d(8, 8, { kernelSize: 3, alphaIn: 1.5 })).toThrow(ArgumentError);
+    expect(() => new OctaveConv2d(8, 8, { kernelSize: 3, stride: 3 as 2 })).toThrow(/stride to be 1 or 2/);
+    expect(() => new OctaveConv2d(9, 8, { kernelSize: 3, groups: 2 })).toThrow(/groups \(2\) must divide/);
+  });
+});
+
+describe('band helpers, block and OctNet', () => {
+  beforeEach(() => manualSeed(5));
+
+  test('splitBands / mergeBands against the float64 composition', () => {
+    const x = Tensor.randn([2, 6, 7, 6]);
+    const [high, low] = splitBands(x, 0.5);
+    expect(high.shape).toEqual([2, 3, 7, 6]);
+    expect(low!.shape).toEqual([2, 3, 3, 3]);
+    const merged = mergeBands([high, low]);
+    const refLow = resize(fromTensor(low!), 7, 6, 'nearest');
+    expectCloseR(merged, concatChannels(fromTensor(high), refLow));
+  });
+
+  test('OctaveConvBlock keeps a BatchNorm per band', () => {
+    const block = new OctaveConvBlock(8, 8, { kernelSize: 3, padding: 1 });
+    const keys = Object.keys(block.stateDict());
+    expect(keys).toContain('bnHigh.running_mean');
+    expect(keys).toContain('bnLow.running_var');
+    const [h, l] = block.forward(randomBands(2, 4, 4, 6, 6));
+    expect(h.shape).toEqual([2, 4, 6, 6]);
+    expect(l!.shape).toEqual([2, 4, 3, 3]);
+    expect(Math.min(...h.toArray())).toBeGreaterThanOrEqual(0);
+  });
+
+  test('OctNet runs at batch 1 and traces every band shape', () => {
+    const lines: string[] = [];
+    const net = new OctNet({ widths: [8, 16], blocksPerStage: 1, numClasses: 5, trace: (l) => lines.push(l) });
+    const out = net.forward(Tensor.randn([1, 3, 15, 15]));
+    expect(out.shape).toEqual([1, 5]);
+    expect(lines).toContain('blocks.0 in low none');
+    expect(lines).toContain('blocks.0 out low [1, 4, 7, 7]');
+    expect(lines).toContain('blocks.1 in high [1, 4, 15, 15]');
+    expect(lines).toContain('blocks.1 out high [1, 16, 7, 7]');
+    expect(lines).toContain('blocks.1 out low none');
+    expect(lines[lines.length - 1]).toBe('head logits [1, 5]');
+    expect(net.numParameters()).toBeGreaterThan(0);
+  });
+});
