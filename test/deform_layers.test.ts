@@ -4,7 +4,7 @@
  * DeformSampler warping, samplingLocations and the SVG helper.
  */
 import { nn, ops, Tensor, ArgumentError, ShapeError } from '../lib';
-import { DeformConv2d, ModulatedDeformConv2d, DeformSampler, samplingLocations, samplingLocationsSvg } from '../lib/nn/deform';
+import { DeformConv2d, ModulatedDeformConv2d, DeformSampler, DeformableConvBlock, DeformableBasicBlock, samplingLocations, samplingLocationsSvg } from '../lib/nn/deform';
 import { expectClose } from './helpers';
 
 function convWithSameWeights(layer: DeformConv2d | ModulatedDeformConv2d): nn.Conv2d {
@@ -123,5 +123,41 @@ describe('samplingLocations and the SVG helper', () => {
     expect(svg.match(/<rect/g)!.length).toBe(81);
     expect(() => samplingLocationsSvg(x, loc, { pixels: [[4, 0]] })).toThrow(ArgumentError);
     expect(() => samplingLocations(new nn.Conv2d(1, 1, 3) as unknown as DeformConv2d, x)).toThrow(/DeformConv2d or ModulatedDeformConv2d/);
+  });
+});
+
+describe('DeformableConvBlock and DeformableBasicBlock', () => {
+  test('block = relu(bn(deform conv)); same-size padding by default; torchvision-style keys', () => {
+    const block = new DeformableConvBlock(3, 4, { modulated: true, maskActivation: '2sigmoid', dilation: 2 });
+    expect(Object.keys(block.stateDict())).toEqual([
+      'conv.weight', 'conv.conv_offset.weight', 'conv.conv_offset.bias',
+      'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked',
+    ]);
+    const x = Tensor.randn([2, 3, 7, 6]);
+    const y = block.forward(x);
+    expect(y.shape).toEqual([2, 4, 7, 6]);
+    // At init the deform conv is the plain conv: compare with conv -> batch norm -> relu.
+    const conv = convWithSameWeights(block.conv);
+    const expected = ops.relu(ops.batchNorm2d(conv.forward(x), null, null, null, null, { training: true, momentum: 0.1, eps: 1e-5 }));
+    expectClose(y.data, expected.data, 1e-4, 1e-4);
+  });
+
+  test('basic block: identity shortcut, projection when channels or stride change, keys, gradients', () => {
+    const same = new DeformableBasicBlock(4, 4);
+    expect(same.downsample).toBeNull();
+    const x = Tensor.randn([2, 4, 8, 8]);
+    expect(same.forward(x).shape).toEqual([2, 4, 8, 8]);
+    const down = new DeformableBasicBlock(4, 6, { stride: 2, modulated: true });
+    const keys = Object.keys(down.stateDict());
+    for (const k of ['conv1.weight', 'bn1.running_var', 'conv2.weight', 'conv2.conv_offset.weight', 'bn2.weight', 'downsample.0.weight', 'downsample.1.running_mean']) {
+      expect(keys).toContain(k);
+    }
+    const y = down.forward(x);
+    expect(y.shape).toEqual([2, 6, 4, 4]);
+    expect(y.data.every((v) => v >= 0)).toBe(true);
+    ops.sum(y).backward();
+    expect(down.conv2.conv_offset.weight.grad).not.toBeNull();
+    expect(down.downsample!.get(0).parameters()[0].grad).not.toBeNull();
+    expect(() => new DeformableBasicBlock(4, 4, { stride: 0 })).toThrow(ArgumentError);
   });
 });

@@ -291,3 +291,20 @@ describe('Sequential and ModuleList', () => {
     expect(() => list.forward()).toThrow(/has no forward/);
   });
 });
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('module.test: no CUDA device, GPU tests skipped');
+gpu('Module on CUDA', () => {
+  test("to('cuda') moves parameters and buffers; the state dict loads back on the CPU", () => {
+    const net = new Net();
+    const cpuState = Object.fromEntries(Object.entries(net.stateDict()).map(([k, t]) => [k, t.clone()]));
+    net.to('cuda');
+    for (const t of Object.values(net.stateDict())) expect(t.device).toBe('cuda');
+    expect(net.parameters().every((p) => p instanceof Parameter && p.requiresGrad)).toBe(true);
+    const back = new Net();
+    back.loadStateDict(net.stateDict());
+    for (const [k, t] of Object.entries(back.stateDict())) expect(t.toArray()).toEqual(cpuState[k].toArray());
+    net.loadStateDict(cpuState);
+    expect(net.stem.conv.weight.device).toBe('cuda');
+  });
+});

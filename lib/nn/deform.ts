@@ -22,9 +22,12 @@ import { checkInt, checkOneOf, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
+import { ReLU } from './activation';
+import { Sequential } from './container';
 import { Conv2d, checkInputChannels } from './conv';
 import { resetConvLinear } from './init';
 import { Module } from './module';
+import { BatchNorm2d } from './normalization';
 import { Parameter } from './parameter';
 
 type Pair = number | [number, number];
@@ -188,6 +191,97 @@ export class ModulatedDeformConv2d extends DeformConvBase {
 
   protected override extraRepr(): string {
     return `${super.extraRepr()}, maskActivation=${this.maskActivation}`;
+  }
+}
+
+export interface DeformableConvBlockOptions extends ModulatedDeformConv2dOptions {
+  /** DCNv2 (ModulatedDeformConv2d) instead of DCNv1 (default false). */
+  modulated?: boolean;
+}
+
+function deformLayer(inChannels: number, outChannels: number, o: DeformableConvBlockOptions): DeformConv2d | ModulatedDeformConv2d {
+  return o.modulated ? new ModulatedDeformConv2d(inChannels, outChannels, o) : new DeformConv2d(inChannels, outChannels, o);
+}
+
+/**
+ * Deformable conv (no bias: the BatchNorm shift replaces it) + BatchNorm2d + ReLU. Padding
+ * defaults to dilation*(kernel-1)/2 per side, which keeps the size at stride 1 for odd kernels.
+ * Keys: conv.weight, conv.conv_offset.*, bn.weight, bn.bias, bn.running_mean, ...
+ */
+export class DeformableConvBlock extends Module {
+  conv: DeformConv2d | ModulatedDeformConv2d;
+  bn: BatchNorm2d;
+  relu: ReLU;
+
+  constructor(inChannels: number, outChannels: number, options: DeformableConvBlockOptions = {}) {
+    super();
+    if (options === null || typeof options !== 'object') {
+      throw new ArgumentError(`DeformableConvBlock: expected options to be an object but received ${describe(options)}`);
+    }
+    const k = checkPair('DeformableConvBlock', 'kernelSize', options.kernelSize ?? 3, 1);
+    const d = checkPair('DeformableConvBlock', 'dilation', options.dilation ?? 1, 1);
+    const padding = options.padding ?? [Math.floor((d[0] * (k[0] - 1)) / 2), Math.floor((d[1] * (k[1] - 1)) / 2)];
+    this.conv = deformLayer(inChannels, outChannels, { ...options, kernelSize: k, dilation: d, padding, bias: options.bias ?? false });
+    this.bn = new BatchNorm2d(outChannels);
+    this.relu = new ReLU();
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.relu.forward(this.bn.forward(this.conv.forward(x)));
+  }
+}
+
+export interface DeformableBasicBlockOptions {
+  stride?: number;
+  /** DCNv2 second conv (default false). */
+  modulated?: boolean;
+  maskActivation?: MaskActivation;
+  offsetGroups?: number;
+}
+
+/**
+ * ResNet's basic block (torchvision's BasicBlock layout and keys) with its second 3x3 conv
+ * deformable, the usual place for DCN in ResNets: conv1 (3x3, stride) -> bn1 -> relu ->
+ * conv2 (deformable 3x3) -> bn2, plus the shortcut; `downsample` (1x1 conv with the stride +
+ * BatchNorm, keys downsample.0 / downsample.1) when the channels or the stride change.
+ */
+export class DeformableBasicBlock extends Module {
+  conv1: Conv2d;
+  bn1: BatchNorm2d;
+  relu: ReLU;
+  conv2: DeformConv2d | ModulatedDeformConv2d;
+  bn2: BatchNorm2d;
+  downsample: Sequential | null;
+
+  constructor(inChannels: number, outChannels: number, options: DeformableBasicBlockOptions = {}) {
+    super();
+    if (options === null || typeof options !== 'object') {
+      throw new ArgumentError(`DeformableBasicBlock: expected options to be an object but received ${describe(options)}`);
+    }
+    const stride = checkInt('DeformableBasicBlock', 'stride', options.stride ?? 1, 1);
+    this.conv1 = new Conv2d(inChannels, outChannels, { kernelSize: 3, stride, padding: 1, bias: false });
+    this.bn1 = new BatchNorm2d(outChannels);
+    this.relu = new ReLU();
+    this.conv2 = deformLayer(outChannels, outChannels, {
+      kernelSize: 3,
+      padding: 1,
+      bias: false,
+      modulated: options.modulated,
+      maskActivation: options.maskActivation,
+      offsetGroups: options.offsetGroups,
+    });
+    this.bn2 = new BatchNorm2d(outChannels);
+    this.downsample =
+      stride !== 1 || inChannels !== outChannels
+        ? new Sequential<Module>(new Conv2d(inChannels, outChannels, { kernelSize: 1, stride, bias: false }), new BatchNorm2d(outChannels))
+        : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    out = this.bn2.forward(this.conv2.forward(out));
+    const identity = this.downsample ? this.downsample.forward(x) : x;
+    return this.relu.forward(ops.add(out, identity));
   }
 }
 

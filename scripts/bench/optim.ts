@@ -31,7 +31,7 @@ function resnet18Sizes(): number[] {
 
 interface Case {
   name: string;
-  make: (ps: Parameter[]) => Optimizer<never>;
+  make: (ps: Parameter[]) => Optimizer;
   loop: (p: Float32Array, g: Float32Array, s: Float32Array[], step: number) => void;
   states: number;
 }
@@ -58,7 +58,7 @@ function adamLoop(decoupled: boolean, amsgrad: boolean) {
 const cases: Case[] = [
   {
     name: 'SGD momentum 0.9, wd',
-    make: (ps) => new SGD(ps, { lr, momentum: mom, weightDecay: wd }) as unknown as Optimizer<never>,
+    make: (ps) => new SGD(ps, { lr, momentum: mom, weightDecay: wd }),
     loop: (p, g, [b]) => {
       for (let i = 0; i < p.length; i++) {
         const d = g[i] + wd * p[i];
@@ -68,10 +68,10 @@ const cases: Case[] = [
     },
     states: 1,
   },
-  { name: 'Adam, wd', make: (ps) => new Adam(ps, { lr, weightDecay: wd }) as unknown as Optimizer<never>, loop: adamLoop(false, false), states: 2 },
+  { name: 'Adam, wd', make: (ps) => new Adam(ps, { lr, weightDecay: wd }), loop: adamLoop(false, false), states: 2 },
   {
     name: 'AdamW amsgrad',
-    make: (ps) => new AdamW(ps, { lr, weightDecay: wd, amsgrad: true }) as unknown as Optimizer<never>,
+    make: (ps) => new AdamW(ps, { lr, weightDecay: wd, amsgrad: true }),
     loop: adamLoop(true, true),
     states: 3,
   },
