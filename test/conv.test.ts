@@ -32,6 +32,7 @@ const cases: Case[] = [
   { name: 'K > 512: several k blocks and channel blocks', x: [3, 64, 5, 5], w: [10, 64, 3, 3], padding: [1, 1] },
   { name: 'stride 2 with K > 512 (col2im path, several channel blocks)', x: [2, 64, 7, 7], w: [6, 64, 3, 3], stride: [2, 2], padding: [1, 1] },
   { name: 'padding wider than the kernel reach', x: [1, 2, 4, 5], w: [3, 2, 2, 2], padding: [2, 3], bias: true },
+  { name: 'weight gradient over several GEMM calls (1 image each)', x: [2, 1, 48, 64], w: [44, 1, 1, 2], padding: [0, 0] },
   // Output rows >= 16 wide take the row-run packers (narrower ones a per-tap offset table).
   { name: 'wide rows: stride 2 on odd sizes', x: [2, 3, 9, 37], w: [4, 3, 3, 3], stride: [2, 2], padding: [1, 1], bias: true },
   { name: 'wide rows: dilation [2, 3], stride [1, 2]', x: [1, 2, 6, 40], w: [3, 2, 3, 3], stride: [1, 2], padding: [2, 2], dilation: [2, 3] },
