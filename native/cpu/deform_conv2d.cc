@@ -20,9 +20,6 @@
 
 #include <algorithm>
 #include <cstring>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include "core/alloc.h"
 #include "core/thread_pool.h"
@@ -237,37 +234,51 @@ namespace {
 
 // grad_input of one image for one tile, into zero-padded planes (the border cells collect
 // the gradients of out-of-image corners and are dropped): each thread owns whole channels.
+// L channels of one offset group at once: the plan is loaded once for all of them and their
+// read-modify-write chains (neighbouring samples hit neighbouring addresses) are independent,
+// so they overlap. Each plane still receives its updates in the same order as with L = 1.
+template <int L>
+void scatter_channels(const SampleRow& r, std::int64_t Wp, float* const* planes, const float* const* gcs,
+                      std::int64_t count) {
+  for (std::int64_t p = 0; p < count; ++p) {
+    const std::int32_t i = r.index[p];
+    const float a0 = r.w01[2 * p], a1 = r.w01[2 * p + 1], b0 = r.w23[2 * p], b1 = r.w23[2 * p + 1];
+    for (int l = 0; l < L; ++l) {
+      const float v = gcs[l][p];
+      float* at = planes[l] + i;
+      at[0] += a0 * v;
+      at[1] += a1 * v;
+      at[Wp] += b0 * v;
+      at[Wp + 1] += b1 * v;
+    }
+  }
+}
+
 void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, const float* grad_cols,
                         float* grad_padded) {
+  constexpr int kLanes = 4;
   const std::int64_t K = g.taps(), HWp = padded_plane_size(g), Wp = g.in_w + 2, cog = g.offset_group_channels();
   const std::int64_t count = plans.count();
   parallel_for(g.in_channels, [&](std::int64_t c_begin, std::int64_t c_end) {
-    for (std::int64_t c = c_begin; c < c_end; ++c) {
-      float* plane = grad_padded + c * HWp;
+    for (std::int64_t c = c_begin; c < c_end;) {
+      const std::int64_t og = c / cog;
+      const bool wide = c + kLanes <= c_end && (c + kLanes - 1) / cog == og;
+      const int lanes = wide ? kLanes : 1;
+      float* planes[kLanes];
+      const float* gcs[kLanes];
       for (std::int64_t kp = 0; kp < K; ++kp) {
-        const SampleRow r = plans.row(plane, c / cog, kp, 0);
-        const float* gc = grad_cols + (c * K + kp) * count;
-        for (std::int64_t p = 0; p < count; ++p) {
-          float* at = plane + r.index[p];
-#if defined(__SSE2__)
-          // Each corner pair is adjacent in memory and in the plan: two 2-float updates
-          // instead of four scalar ones (same per-lane arithmetic: at += w * v).
-          const __m128 v = _mm_set1_ps(gc[p]);
-          const __m128 w01 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(r.w01 + 2 * p)));
-          const __m128 w23 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(r.w23 + 2 * p)));
-          double* top = reinterpret_cast<double*>(at);
-          double* bot = reinterpret_cast<double*>(at + Wp);
-          _mm_store_sd(top, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(top)), _mm_mul_ps(w01, v))));
-          _mm_store_sd(bot, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(bot)), _mm_mul_ps(w23, v))));
-#else
-          const float v = gc[p];
-          at[0] += r.w01[2 * p] * v;
-          at[1] += r.w01[2 * p + 1] * v;
-          at[Wp] += r.w23[2 * p] * v;
-          at[Wp + 1] += r.w23[2 * p + 1] * v;
-#endif
+        for (int l = 0; l < lanes; ++l) {
+          planes[l] = grad_padded + (c + l) * HWp;
+          gcs[l] = grad_cols + ((c + l) * K + kp) * count;
+        }
+        const SampleRow r = plans.row(planes[0], og, kp, 0);
+        if (wide) {
+          scatter_channels<kLanes>(r, Wp, planes, gcs, count);
+        } else {
+          scatter_channels<1>(r, Wp, planes, gcs, count);
         }
       }
+      c += lanes;
     }
   });
 }
