@@ -1,21 +1,26 @@
 // Deformable convolution on the CPU: a fused implicit GEMM.
 //
-// Per image, output pixels are processed in tiles. For a tile, the sampling plan (4 corner
-// indices + 4 weights with the mask folded in, math/bilinear.h) is computed once per
-// (offset group, kernel tap, output pixel) and then reused by every input channel of the
-// offset group: the GEMM's B source packs bilinear samples straight from the input into
-// the driver's packed panels, so no column buffer for the image ever exists. The tile size
-// bounds the plan (and, in backward, the column-gradient tile) to a few MB.
+// Per image, the input is copied once into planes with a one-pixel zero border; output
+// pixels are then processed in tiles. For a tile, the sampling plan (the padded index of the
+// top-left corner + 4 weights with the mask folded in, math/bilinear.h) is computed once per
+// (offset group, kernel tap, output pixel) and reused by every input channel of the offset
+// group: the GEMM's B source packs bilinear samples straight from the padded input into the
+// driver's packed panels (cpu/deform_sample.h, AVX-512 / AVX2 gathers), so no column buffer
+// for the image ever exists. The zero border makes out-of-image corners read 0, which is the
+// torchvision / ONNX boundary rule without a branch. The tile size bounds the plan (and, in
+// backward, the column-gradient tile) to a few MB.
 //
 // Backward, per tile:
 //   grad_weight += grad_out_tile x columns_tile^T, the columns re-sampled by a transposed
 //     packer (rows = pixels, cols = (channel, tap)); the GEMM driver gives each C element to
 //     one task with a fixed summation order, so this is deterministic.
 //   grad_columns = W^T x grad_out_tile (a plain GEMM), then
-//     grad_input: scattered through the plan, threads split by input channel (each thread
-//       owns whole H x W planes; no two threads write one address; fixed order within one);
+//     grad_input: scattered through the plan into zero-bordered planes (the border collects
+//       the out-of-image corners and is dropped), threads split by input channel (each
+//       thread owns whole planes; no two threads write one address; fixed order within one);
 //     grad_offset / grad_mask: per (offset group, tap, pixel), reduced over the offset
-//       group's channels in channel order by the one thread owning that pixel chunk.
+//       group's channels in channel order by the one thread owning that pixel chunk
+//       (cpu/deform_offset_grad.h).
 #include "cpu/deform_conv2d.h"
 
 #include <algorithm>
