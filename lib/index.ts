@@ -13,3 +13,6 @@ export * as ops from './ops';
 export * as nn from './nn';
 export * as optim from './optim';
 export * as data from './data';
+export * as models from './models';
+export * as train from './train';
+export { saveSafetensors, loadSafetensors, readSafetensors, serializeSafetensors, parseSafetensors } from './io/safetensors';

@@ -17,6 +17,8 @@ const suites: Suite[] = [
   { name: 'layers', run: async (opts) => (await import('./bench/layers')).run(opts) },
   { name: 'octave', run: async (opts) => (await import('./bench/octave')).run(opts) },
   { name: 'optim', run: async (opts) => (await import('./bench/optim')).run(opts) },
+  { name: 'pointwise', run: async (opts) => (await import('./bench/pointwise')).run(opts) },
+  { name: 'epoch', run: async (opts) => (await import('./bench/epoch')).run(opts) },
 ];
 
 function usage(): string {

@@ -1,4 +1,4 @@
-import { ops, Tensor, manualSeed } from '../lib';
+import { ops, Tensor, manualSeed, isa, setIsa } from '../lib';
 import { expectClose } from './helpers';
 import { gradcheck } from './gradcheck';
 
@@ -40,5 +40,27 @@ describe('activations', () => {
     const x = Tensor.randn([100003]);
     const y = ops.silu(x);
     expectClose(y.data, Array.from(x.data, (v) => v * sig(v)), 1e-6, 1e-5);
+  });
+
+  test('the portable, AVX2 and AVX-512 builds of the loops agree (forward and gradient)', () => {
+    const detected = isa().detected;
+    const x = Tensor.randn([5, 1001], { std: 4 });
+    const results: number[][][] = [];
+    try {
+      for (const cap of ['portable', 'avx2', 'avx512'] as const) {
+        setIsa(cap);
+        const xg = x.clone().requireGrad();
+        const outs = [ops.sigmoid, ops.silu, ops.exp, ops.relu, ops.tanh].map((f) => f(xg));
+        ops.sum(ops.add(ops.add(outs[0], outs[1]), outs[3])).backward();
+        results.push([...outs.map((o) => o.toArray()), xg.grad!.toArray()]);
+      }
+    } finally {
+      setIsa(detected);
+    }
+    for (let k = 1; k < results.length; k++) {
+      results[k].forEach((r, i) => expectClose(r, results[0][i], 1e-6, 1e-6));
+    }
+    const sig = results[0][0];
+    expectClose(sig, Array.from(x.data, (v) => 1 / (1 + Math.exp(-v))), 1e-7, 1e-6);
   });
 });

@@ -1,5 +1,5 @@
 import { ArgumentError, Generator, manualSeed, ShapeError, Tensor } from '../lib';
-import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, SiLU, Tanh, Upsample, init } from '../lib/nn';
+import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, clipGradNorm_, clipGradValue_, Conv2d, ConvTranspose2d, Dropout, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, SiLU, Tanh, Upsample, init } from '../lib/nn';
 import { expectClose } from './helpers';
 import { convGeom, refConv2d, refConvTranspose2d } from './reference/conv';
 
@@ -339,5 +339,43 @@ describe('bad input to layers', () => {
     expect(() => new Conv2d(3, 8, { kernelSize: 3, stride: 0 })).toThrow(/expected stride/);
     expect(() => new Conv2d(3, 8, null as unknown as number)).toThrow(ArgumentError);
     expect(() => new Linear(3.5, 2)).toThrow('Linear: expected inFeatures to be a positive integer but received 3.5 of type number');
+  });
+});
+
+describe('gradient clipping', () => {
+  function withGrads(values: number[][]): Tensor[] {
+    return values.map((v) => {
+      const p = Tensor.zeros([v.length], { requiresGrad: true });
+      p.grad = Tensor.from(v);
+      return p;
+    });
+  }
+
+  test('clipGradNorm_ scales every gradient by maxNorm / globalNorm and returns the norm', () => {
+    const ps = withGrads([[3, 0], [0, 4, 0]]); // global L2 norm 5
+    expect(clipGradNorm_(ps, 1)).toBeCloseTo(5, 6);
+    expectClose(ps[0].grad!.data, [0.6, 0], 1e-6);
+    expectClose(ps[1].grad!.data, [0, 0.8, 0], 1e-6);
+    // Under the limit: untouched.
+    const small = withGrads([[0.1, -0.2]]);
+    clipGradNorm_(small, 1);
+    expectClose(small[0].grad!.data, [0.1, -0.2], 1e-7);
+    // Infinity norm and L1.
+    const inf = withGrads([[1, -6], [2]]);
+    expect(clipGradNorm_(inf, 3, Infinity)).toBe(6);
+    expectClose(inf[0].grad!.data, [0.5, -3], 1e-5);
+    expect(clipGradNorm_(withGrads([[1, -2], [3]]), 100, 1)).toBeCloseTo(6, 6);
+    // Parameters without gradients are skipped.
+    expect(clipGradNorm_([Tensor.zeros([2], { requiresGrad: true })], 1)).toBe(0);
+  });
+
+  test('clipGradValue_ clamps elementwise; bad arguments are ArgumentErrors', () => {
+    const ps = withGrads([[-5, 0.5, 3]]);
+    clipGradValue_(ps, 1);
+    expect(ps[0].grad!.toArray()).toEqual([-1, 0.5, 1]);
+    expect(() => clipGradNorm_(ps, NaN)).toThrow('clipGradNorm_: expected maxNorm to be a finite number but received NaN of type number');
+    expect(() => clipGradNorm_(ps, 1, 0)).toThrow(/expected normType to be a positive number or Infinity/);
+    expect(() => clipGradValue_(ps, -1)).toThrow(ArgumentError);
+    expect(() => clipGradNorm_(3 as unknown as Tensor[], 1)).toThrow(/expected parameters to be an iterable of Tensors/);
   });
 });

@@ -1,4 +1,4 @@
-import { ArgumentError, getNumThreads, memoryStats, setNumThreads, ShapeError, Tensor } from '../lib';
+import { ArgumentError, cuda, getNumThreads, memoryStats, setNumThreads, ShapeError, Tensor } from '../lib';
 import { Parameter } from '../lib/nn';
 import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, SequentialLR, SGD, StepLR } from '../lib/optim';
 import * as ops from '../lib/ops';
@@ -259,5 +259,26 @@ describe('LR schedulers match their closed forms', () => {
     expect(() => new CosineAnnealingLR(opt, { tMax: 2.5 })).toThrow(/tMax/);
     expect(() => new LinearWarmup(opt, { warmupSteps: 3, startFactor: 0 })).toThrow(/startFactor/);
     expect(() => new StepLR({} as SGD, { stepSize: 1 })).toThrow(/expected optimizer to be an Optimizer/);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('optim.test: no CUDA device, GPU tests skipped');
+gpu('optimizers on CUDA', () => {
+  test.each([
+    ['SGD nesterov', (ps: Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })],
+    ['AdamW amsgrad', (ps: Tensor[]) => new AdamW(ps, { lr: 0.05, amsgrad: true })],
+  ] as [string, Make][])('%s matches the CPU trajectory', (_name, make) => {
+    const cpu = new Parameter(Tensor.from(p0));
+    const dev = new Parameter(Tensor.from(p0, undefined, { device: 'cuda' }));
+    const optCpu = make([cpu]);
+    const optDev = make([dev]);
+    for (const g of grads) {
+      cpu.grad = Tensor.from(g);
+      dev.grad = Tensor.from(g, undefined, { device: 'cuda' });
+      optCpu.step();
+      optDev.step();
+    }
+    expectClose(dev.toArray(), cpu.toArray(), 1e-6, 1e-5);
   });
 });

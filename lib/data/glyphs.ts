@@ -7,11 +7,14 @@
  * The classes are chosen so that telling them apart needs their geometry (corners, arms,
  * holes, orientation of parts), not their brightness or size.
  */
+// Module constants: global lookups (Math) are slow inside jest's vm contexts.
+const { sqrt, abs, max, min } = Math;
+
 export type Sdf = (u: number, v: number) => number;
 
 function box(u: number, v: number, cx: number, cy: number, hx: number, hy: number): number {
   // Exact inside, a slight underestimate outside near corners: good enough for 1-pixel anti-aliasing.
-  return Math.max(Math.abs(u - cx) - hx, Math.abs(v - cy) - hy);
+  return max(abs(u - cx) - hx, abs(v - cy) - hy);
 }
 
 /** Exact signed distance to a closed polygon (even-odd rule for the sign). */
@@ -27,16 +30,16 @@ function polygon(vertices: readonly [number, number][]): Sdf {
       const ey = ys[j] - ys[i];
       const wx = u - xs[i];
       const wy = v - ys[i];
-      const t = Math.min(1, Math.max(0, (wx * ex + wy * ey) / (ex * ex + ey * ey)));
+      const t = min(1, max(0, (wx * ex + wy * ey) / (ex * ex + ey * ey)));
       const bx = wx - ex * t;
       const by = wy - ey * t;
-      d = Math.min(d, bx * bx + by * by);
+      d = min(d, bx * bx + by * by);
       const c1 = v >= ys[i];
       const c2 = v < ys[j];
       const c3 = ex * wy > ey * wx;
       if ((c1 && c2 && c3) || (!c1 && !c2 && !c3)) sign = -sign;
     }
-    return sign * Math.sqrt(d);
+    return sign * sqrt(d);
   };
 }
 
@@ -66,21 +69,21 @@ export const GLYPH_NAMES = ['circle', 'square', 'triangle', 'cross', 'ring', 'st
 
 export const GLYPHS: readonly Sdf[] = [
   // circle
-  (u, v) => Math.sqrt(u * u + v * v) - 0.8,
+  (u, v) => sqrt(u * u + v * v) - 0.8,
   // square
   (u, v) => box(u, v, 0, 0, 0.68, 0.68),
   triangle,
   // cross (a plus sign)
-  (u, v) => Math.min(box(u, v, 0, 0, 0.9, 0.24), box(u, v, 0, 0, 0.24, 0.9)),
+  (u, v) => min(box(u, v, 0, 0, 0.9, 0.24), box(u, v, 0, 0, 0.24, 0.9)),
   // ring
-  (u, v) => Math.abs(Math.sqrt(u * u + v * v) - 0.66) - 0.2,
+  (u, v) => abs(sqrt(u * u + v * v) - 0.66) - 0.2,
   star,
   // arrow pointing right: shaft plus head
-  (u, v) => Math.min(box(u, v, -0.35, 0, 0.58, 0.17), arrowHead(u, v)),
+  (u, v) => min(box(u, v, -0.35, 0, 0.58, 0.17), arrowHead(u, v)),
   // L
-  (u, v) => Math.min(box(u, v, -0.45, 0, 0.22, 0.9), box(u, v, 0.05, 0.68, 0.72, 0.22)),
+  (u, v) => min(box(u, v, -0.45, 0, 0.22, 0.9), box(u, v, 0.05, 0.68, 0.72, 0.22)),
   // T
-  (u, v) => Math.min(box(u, v, 0, -0.68, 0.9, 0.22), box(u, v, 0, 0.1, 0.22, 0.8)),
+  (u, v) => min(box(u, v, 0, -0.68, 0.9, 0.22), box(u, v, 0, 0.1, 0.22, 0.8)),
   // H
-  (u, v) => Math.min(box(u, v, -0.62, 0, 0.22, 0.9), box(u, v, 0.62, 0, 0.22, 0.9), box(u, v, 0, 0, 0.5, 0.18)),
+  (u, v) => min(box(u, v, -0.62, 0, 0.22, 0.9), box(u, v, 0.62, 0, 0.22, 0.9), box(u, v, 0, 0, 0.5, 0.18)),
 ];

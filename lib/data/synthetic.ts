@@ -41,6 +41,8 @@ export interface SyntheticShapesOptions {
 }
 
 const ELASTIC_GRID = 4;
+// Module constants: global lookups (Math) are slow inside jest's vm contexts.
+const { min, floor } = Math;
 
 /** A sampled placement of one glyph: pixel -> canonical coordinates. */
 interface Placement {
@@ -93,11 +95,11 @@ function elasticField(g: Generator, size: number, amplitude: number, out: Float3
   const step = (size - 1) / (n - 1);
   for (let y = 0; y < size; y++) {
     const gy = y / step;
-    const y0 = Math.min(n - 2, Math.floor(gy));
+    const y0 = min(n - 2, floor(gy));
     const fy = gy - y0;
     for (let x = 0; x < size; x++) {
       const gx = x / step;
-      const x0 = Math.min(n - 2, Math.floor(gx));
+      const x0 = min(n - 2, floor(gx));
       const fx = gx - x0;
       for (let k = 0; k < 2; k++) {
         const b = k * n * n;

@@ -10,7 +10,13 @@ export { ReLU, LeakyReLU, Sigmoid, Tanh, SiLU } from './activation';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type MaxPool2dOptions, type AvgPool2dOptions } from './pooling';
 export { Upsample, type UpsampleOptions } from './upsample';
 export { Dropout } from './dropout';
+export { clipGradNorm_, clipGradValue_ } from './clip';
 export * as init from './init';
 export * from './deform';
 export * from './octave';
 export * from './pyramid';
+export {
+  DynamicConv2d, DynamicConvBlock, DynamicNet, DynamicAttention, TemperatureSchedule, linearTemperature, setTemperature,
+  dynamicConvLayers, type DynamicConv2dOptions, type DynamicConvBlockOptions, type DynamicNetOptions, type DynamicRouting,
+  type TemperatureScheduleOptions,
+} from './dynamic';

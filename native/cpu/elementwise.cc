@@ -10,7 +10,9 @@
 #endif
 #include "cpu/elementwise.h"
 
+#include "core/cpu_features.h"
 #include "core/errors.h"
+#include "cpu/elementwise_unary.h"
 #include "core/thread_pool.h"
 #include "math/pointwise.h"
 
@@ -18,27 +20,27 @@ namespace flexconv {
 namespace cpu {
 namespace {
 
-template <int Op>
-void unary_loop(const float* __restrict x, float* __restrict y, std::int64_t n, float a, float b) {
-  parallel_for(
-      n,
-      [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; ++i) y[i] = math::unary_forward<Op>(x[i], a, b);
-      },
-      kParallelGrain);
+#include "cpu/elementwise_unary_body.h"
+
+using UnaryRange = void (*)(int, const float*, float*, std::int64_t, std::int64_t, float, float);
+using UnaryBackwardRange = void (*)(int, const float*, const float*, const float*, float*, std::int64_t,
+                                    std::int64_t, float, float);
+
+// The widest compiled variant the CPU (and the ISA cap set by tests) allows.
+UnaryRange pick_unary() {
+  switch (active_isa()) {
+    case Isa::Avx512: return unary_range_avx512;
+    case Isa::Avx2: return unary_range_avx2;
+    default: return unary_range_any;
+  }
 }
 
-template <int Op>
-void unary_backward_loop(const float* g, const float* x, const float* y, float* gx, std::int64_t n, float a,
-                         float b) {
-  parallel_for(
-      n,
-      [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; ++i) {
-          gx[i] = math::unary_backward<Op>(g[i], x ? x[i] : 0.0f, y ? y[i] : 0.0f, a, b);
-        }
-      },
-      kParallelGrain);
+UnaryBackwardRange pick_unary_backward() {
+  switch (active_isa()) {
+    case Isa::Avx512: return unary_backward_range_avx512;
+    case Isa::Avx2: return unary_backward_range_avx2;
+    default: return unary_backward_range_any;
+  }
 }
 
 template <int Op>
@@ -102,42 +104,18 @@ void binary_loop(const float* a, const float* b, float* out, const BroadcastPlan
 }  // namespace
 
 void unary(int op, const float* x, float* y, std::int64_t n, float a, float b) {
-  switch (op) {
-    case math::kNeg: return unary_loop<math::kNeg>(x, y, n, a, b);
-    case math::kExp: return unary_loop<math::kExp>(x, y, n, a, b);
-    case math::kLog: return unary_loop<math::kLog>(x, y, n, a, b);
-    case math::kSqrt: return unary_loop<math::kSqrt>(x, y, n, a, b);
-    case math::kRelu: return unary_loop<math::kRelu>(x, y, n, a, b);
-    case math::kLeakyRelu: return unary_loop<math::kLeakyRelu>(x, y, n, a, b);
-    case math::kSigmoid: return unary_loop<math::kSigmoid>(x, y, n, a, b);
-    case math::kTanh: return unary_loop<math::kTanh>(x, y, n, a, b);
-    case math::kSilu: return unary_loop<math::kSilu>(x, y, n, a, b);
-    case math::kAffine: return unary_loop<math::kAffine>(x, y, n, a, b);
-    case math::kPow: return unary_loop<math::kPow>(x, y, n, a, b);
-    case math::kClamp: return unary_loop<math::kClamp>(x, y, n, a, b);
-    case math::kAbs: return unary_loop<math::kAbs>(x, y, n, a, b);
-  }
-  bad_op("unary", op);
+  if (op < 0 || op >= math::kUnaryCount) bad_op("unary", op);
+  const UnaryRange range = pick_unary();
+  parallel_for(
+      n, [&](std::int64_t begin, std::int64_t end) { range(op, x, y, begin, end, a, b); }, kParallelGrain);
 }
 
 void unary_backward(int op, const float* g, const float* x, const float* y, float* gx, std::int64_t n, float a,
                     float b) {
-  switch (op) {
-    case math::kNeg: return unary_backward_loop<math::kNeg>(g, x, y, gx, n, a, b);
-    case math::kExp: return unary_backward_loop<math::kExp>(g, x, y, gx, n, a, b);
-    case math::kLog: return unary_backward_loop<math::kLog>(g, x, y, gx, n, a, b);
-    case math::kSqrt: return unary_backward_loop<math::kSqrt>(g, x, y, gx, n, a, b);
-    case math::kRelu: return unary_backward_loop<math::kRelu>(g, x, y, gx, n, a, b);
-    case math::kLeakyRelu: return unary_backward_loop<math::kLeakyRelu>(g, x, y, gx, n, a, b);
-    case math::kSigmoid: return unary_backward_loop<math::kSigmoid>(g, x, y, gx, n, a, b);
-    case math::kTanh: return unary_backward_loop<math::kTanh>(g, x, y, gx, n, a, b);
-    case math::kSilu: return unary_backward_loop<math::kSilu>(g, x, y, gx, n, a, b);
-    case math::kAffine: return unary_backward_loop<math::kAffine>(g, x, y, gx, n, a, b);
-    case math::kPow: return unary_backward_loop<math::kPow>(g, x, y, gx, n, a, b);
-    case math::kClamp: return unary_backward_loop<math::kClamp>(g, x, y, gx, n, a, b);
-    case math::kAbs: return unary_backward_loop<math::kAbs>(g, x, y, gx, n, a, b);
-  }
-  bad_op("unaryBackward", op);
+  if (op < 0 || op >= math::kUnaryCount) bad_op("unaryBackward", op);
+  const UnaryBackwardRange range = pick_unary_backward();
+  parallel_for(
+      n, [&](std::int64_t begin, std::int64_t end) { range(op, g, x, y, gx, begin, end, a, b); }, kParallelGrain);
 }
 
 void binary(int op, const float* a, const float* b, float* out, const BroadcastPlan& plan) {

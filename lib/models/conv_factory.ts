@@ -1,0 +1,109 @@
+/**
+ * The conv factory behind every model: one name per kind of convolution, so the same
+ * architecture can be built with plain, deformable (DCNv1), modulated deformable (DCNv2) or
+ * dynamic convolutions, and per stage (DCN papers use deformable convolutions only in the
+ * last stages).
+ *
+ * Every factory takes (inChannels, outChannels, { kernelSize, stride, padding, bias }) and
+ * returns a Module mapping [N, C, H, W] to [N, O, H', W'] with Conv2d's output size, whose
+ * main weight is `weight` (so a plain checkpoint loads into the deformable variant with
+ * strict: false, leaving only the offset branches at their zero start).
+ *
+ * The adaptive layers live in their own files (lib/nn/deform.ts, lib/nn/dynamic.ts) and are
+ * loaded on first use, so models work in builds that have only some of them.
+ */
+import { ArgumentError, describe } from '../errors';
+import { Conv2d } from '../nn/conv';
+import type { Module } from '../nn/module';
+
+export const CONV_KINDS = ['standard', 'deform', 'modulated', 'dynamic', 'octave'] as const;
+export type ConvKind = (typeof CONV_KINDS)[number];
+
+export interface ConvSpec {
+  kernelSize: number;
+  stride: number;
+  padding: number;
+  bias: boolean;
+}
+
+export type ConvFactory = (inChannels: number, outChannels: number, spec: ConvSpec) => Module;
+
+type LayerClass = new (inChannels: number, outChannels: number, options: Record<string, unknown>) => Module;
+
+/** The exported class `name` of lib/nn/<file>, or a clear error when this build lacks it. */
+function layer(file: string, name: string, kind: string): LayerClass {
+  let mod: Record<string, unknown>;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require(`../nn/${file}`) as Record<string, unknown>;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    throw new ArgumentError(`conv kind '${kind}' needs ${name} from lib/nn/${file}.ts, which this build of flexconv does not include yet`);
+  }
+  const cls = mod[name];
+  if (typeof cls !== 'function') {
+    throw new ArgumentError(`conv kind '${kind}' needs ${name} from lib/nn/${file}.ts, which does not export it`);
+  }
+  return cls as LayerClass;
+}
+
+const factories = new Map<string, ConvFactory>([
+  ['standard', (i, o, s) => new Conv2d(i, o, { kernelSize: s.kernelSize, stride: s.stride, padding: s.padding, bias: s.bias })],
+  ['deform', (i, o, s) => new (layer('deform', 'DeformConv2d', 'deform'))(i, o, { ...s })],
+  ['modulated', (i, o, s) => new (layer('deform', 'ModulatedDeformConv2d', 'modulated'))(i, o, { ...s })],
+  ['dynamic', (i, o, s) => new (layer('dynamic', 'DynamicConv2d', 'dynamic'))(i, o, { ...s })],
+]);
+
+/** Adds (or replaces) a conv kind, e.g. a user's own layer. */
+export function registerConv(kind: string, factory: ConvFactory): void {
+  if (typeof kind !== 'string' || kind === '' || typeof factory !== 'function') {
+    throw new ArgumentError(`registerConv: expected a non-empty kind name and a factory function but received ${describe(kind)}, ${describe(factory)}`);
+  }
+  factories.set(kind, factory);
+}
+
+/** The registered kinds. */
+export function convKinds(): string[] {
+  return [...factories.keys()];
+}
+
+export function makeConv(kind: string, inChannels: number, outChannels: number, spec: ConvSpec): Module {
+  const f = factories.get(kind);
+  if (!f) {
+    const why =
+      kind === 'octave'
+        ? " (octave convolutions split features into two frequency bands, so they are not a drop-in replacement inside these models; use lib/nn/octave's OctaveResNet)"
+        : '';
+    throw new ArgumentError(
+      `makeConv: expected conv kind to be one of ${[...factories.keys()].map((k) => `'${k}'`).join(', ')} but received ${describe(kind)}${why}`,
+    );
+  }
+  return f(inChannels, outChannels, spec);
+}
+
+/**
+ * Expands a conv choice into one kind per stage: a single kind for all stages, an array with
+ * one kind per stage, or { kind, stages } to use `kind` only in the listed (1-based) stages
+ * and 'standard' elsewhere (e.g. { kind: 'deform', stages: [3, 4] }).
+ */
+export type ConvChoice = string | readonly string[] | { kind: string; stages: readonly number[] };
+
+export function convPerStage(where: string, choice: ConvChoice, stages: number): string[] {
+  if (typeof choice === 'string') return new Array(stages).fill(choice);
+  if (Array.isArray(choice)) {
+    if (choice.length !== stages || !choice.every((c) => typeof c === 'string')) {
+      throw new ArgumentError(`${where}: expected conv to list ${stages} kinds (one per stage) but received ${describe(choice)}`);
+    }
+    return [...choice];
+  }
+  const c = choice as { kind: string; stages: readonly number[] };
+  if (c && typeof c === 'object' && typeof c.kind === 'string' && Array.isArray(c.stages)) {
+    for (const s of c.stages) {
+      if (!Number.isInteger(s) || s < 1 || s > stages) {
+        throw new ArgumentError(`${where}: expected conv.stages to hold stage numbers in 1..${stages} but received ${describe(c.stages)}`);
+      }
+    }
+    return Array.from({ length: stages }, (_, i) => (c.stages.includes(i + 1) ? c.kind : 'standard'));
+  }
+  throw new ArgumentError(`${where}: expected conv to be a kind name, an array of ${stages} kinds or { kind, stages } but received ${describe(choice)}`);
+}

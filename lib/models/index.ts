@@ -1,0 +1,14 @@
+/** Ready-made networks with a pluggable conv kind: `models.resnet18({ conv: 'deform' })`, `models.unet(...)`. */
+export { ResNet, BasicBlock, resnet18, resnet34, type ResNetOptions } from './resnet';
+export { UNet, DoubleConv, UpBlock, unet, type UNetOptions } from './unet';
+export {
+  CONV_KINDS,
+  convKinds,
+  convPerStage,
+  makeConv,
+  registerConv,
+  type ConvChoice,
+  type ConvFactory,
+  type ConvKind,
+  type ConvSpec,
+} from './conv_factory';

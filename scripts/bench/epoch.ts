@@ -1,0 +1,59 @@
+/**
+ * Suite `epoch`: one training step (forward, cross-entropy, backward, Adam update) of
+ * ResNet-34 with the CIFAR stem at batch 64 on 32x32x3 inputs, with plain convolutions and with
+ * deformable convolutions in every 3x3 conv of the residual stages; the medians and their ratio.
+ * Reference points: 45 s vs 90 s per CIFAR-10 epoch on a GPU (ratio 2.0); about 11.5x with
+ * PyTorch's CPU kernels on this machine. Goals: ratio <= 1.5, plain step <= 0.45 s at 2 threads.
+ * --quick: ResNet-18 at width 16, batch 16.
+ */
+import { getNumThreads, manualSeed, setNumThreads, tidy, Tensor } from '../../lib';
+import { resnet18, resnet34 } from '../../lib/models';
+import type { Module } from '../../lib/nn';
+import * as ops from '../../lib/ops';
+import * as optim from '../../lib/optim';
+import { BenchOptions, BenchRow, compareRow, measureInterleaved, threadList } from './harness';
+
+function stepFn(model: Module, x: Tensor, y: Tensor): () => void {
+  const optimizer = new optim.Adam(model.parameters(), { lr: 1e-3 });
+  model.train();
+  return () =>
+    tidy(() => {
+      optimizer.zeroGrad();
+      const loss = ops.crossEntropy(model.forward(x) as Tensor, y);
+      loss.backward();
+      optimizer.step();
+      loss.item();
+    });
+}
+
+export async function run(opts: BenchOptions): Promise<BenchRow[]> {
+  const batch = opts.quick ? 16 : 64;
+  const build = (conv: 'standard' | 'deform'): Module =>
+    opts.quick ? resnet18({ numClasses: 10, stem: 'cifar', width: 16, conv }) : resnet34({ numClasses: 10, stem: 'cifar', conv });
+  const name = opts.quick ? `resnet18 w16 cifar, batch ${batch}` : `resnet34 cifar, batch ${batch}`;
+  const saved = getNumThreads();
+  const rows: BenchRow[] = [];
+  manualSeed(1);
+  const x = Tensor.randn([batch, 3, 32, 32]);
+  const y = Tensor.from(Array.from({ length: batch }, (_, i) => i % 10), [batch]);
+  try {
+    for (const threads of threadList(opts, [2])) {
+      setNumThreads(threads);
+      manualSeed(2);
+      const standard = stepFn(build('standard'), x, y);
+      manualSeed(2);
+      const deform = stepFn(build('deform'), x, y);
+      const [d, s] = await measureInterleaved([deform, standard], { warmup: 1, iters: opts.quick ? 3 : 5 });
+      rows.push(
+        compareRow(`train step, deform every 3x3: ${name}`, threads, d, 'same net, plain conv', s, {
+          'images/s': Math.round((batch * 1000) / d.median),
+          'plain images/s': Math.round((batch * 1000) / s.median),
+          'deform/plain x': Math.round((d.median / s.median) * 100) / 100,
+        }),
+      );
+    }
+  } finally {
+    setNumThreads(saved);
+  }
+  return rows;
+}
