@@ -212,6 +212,22 @@ describe('linear', () => {
   });
 });
 
+describe('empty tensors', () => {
+  test('batch 0, zero input channels, zero features: right shapes, zero gradients, bias only', () => {
+    const x = Tensor.zeros([0, 3, 5, 5]).requireGrad(), w = Tensor.randn([4, 3, 3, 3]).requireGrad(), b = Tensor.randn([4]).requireGrad();
+    const y = ops.conv2d(x, w, { bias: b, padding: 1 });
+    expect(y.shape).toEqual([0, 4, 5, 5]);
+    y.backward(Tensor.zeros([0, 4, 5, 5]));
+    expect(w.grad!.toArray().every((v) => v === 0)).toBe(true);
+    expect(b.grad!.toArray().every((v) => v === 0)).toBe(true);
+    expect(ops.convTranspose2d(Tensor.randn([0, 4, 3, 3]), Tensor.randn([4, 2, 3, 3]), { stride: 2 }).shape).toEqual([0, 2, 7, 7]);
+    expect(ops.conv2d(Tensor.randn([2, 0, 4, 4]), Tensor.randn([3, 0, 3, 3]), { bias: Tensor.ones([3]) }).toArray().every((v) => v === 1)).toBe(true);
+    expect(ops.linear(Tensor.randn([0, 5]), Tensor.randn([3, 5])).shape).toEqual([0, 3]);
+    const l = ops.linear(Tensor.randn([2, 0]), Tensor.randn([3, 0]), Tensor.from([1, 2, 3]));
+    expect(l.toArray()).toEqual([1, 2, 3, 1, 2, 3]);
+  });
+});
+
 describe('determinism', () => {
   const threads = getNumThreads();
   afterAll(() => setNumThreads(threads));
