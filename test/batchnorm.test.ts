@@ -31,6 +31,13 @@ describe('batchNorm2d forward', () => {
     }
   });
 
+  test('training on large planes far from zero keeps its accuracy (blocked sums)', () => {
+    const shape = [2, 2, 70, 90];
+    const x = Tensor.randn(shape, { mean: 1000, std: 0.5 });
+    const want = referenceBatchNorm(x.data, shape, null, null, null, null, true, 0.1, 1e-5);
+    expectClose(ops.batchNorm2d(x, null, null, null, null, { training: true }).data, want.y, 5e-3, 0);
+  });
+
   test('training without running statistics', () => {
     const x = Tensor.randn([2, 3, 4, 5]);
     const want = referenceBatchNorm(x.data, x.shape, null, null, null, null, true, 0.1, 1e-3);
