@@ -32,11 +32,11 @@ import {
 
 const SPEC: Record<string, OptionSpec> = {
   convs: { type: 'string', default: 'standard,deform,modulated', help: 'conv kinds to compare, comma-separated' },
-  stages: { type: 'string', default: 'all', help: "stages using the adaptive conv, e.g. 3,4, or 'all'" },
+  stages: { type: 'string', default: '2,3,4', help: "stages using the adaptive conv (DCNv2 uses 2,3,4 = conv3-conv5), or 'all'" },
   model: { type: 'string', default: 'resnet18', help: 'resnet18 or resnet34' },
   width: { type: 'string', default: '16', help: 'channels of the first ResNet stage' },
   epochs: { type: 'string', default: '4', help: 'epochs per configuration' },
-  'train-size': { type: 'string', default: '2000', help: 'generated training samples' },
+  'train-size': { type: 'string', default: '2500', help: 'generated training samples' },
   'test-size': { type: 'string', default: '1000', help: 'generated test samples' },
   'batch-size': { type: 'string', default: '32', help: 'batch size' },
   lr: { type: 'string', default: '0.002', help: 'Adam learning rate (cosine-annealed)' },

@@ -32,6 +32,7 @@ const cases: Case[] = [
   { name: 'K > 512: several k blocks and channel blocks', x: [3, 64, 5, 5], w: [10, 64, 3, 3], padding: [1, 1] },
   { name: 'stride 2 with K > 512 (col2im path, several channel blocks)', x: [2, 64, 7, 7], w: [6, 64, 3, 3], stride: [2, 2], padding: [1, 1] },
   { name: 'padding wider than the kernel reach', x: [1, 2, 4, 5], w: [3, 2, 2, 2], padding: [2, 3], bias: true },
+  { name: 'weight gradient over several GEMM calls (1 image each)', x: [2, 1, 48, 64], w: [44, 1, 1, 2], padding: [0, 0] },
   // Output rows >= 16 wide take the row-run packers (narrower ones a per-tap offset table).
   { name: 'wide rows: stride 2 on odd sizes', x: [2, 3, 9, 37], w: [4, 3, 3, 3], stride: [2, 2], padding: [1, 1], bias: true },
   { name: 'wide rows: dilation [2, 3], stride [1, 2]', x: [1, 2, 6, 40], w: [3, 2, 3, 3], stride: [1, 2], padding: [2, 2], dilation: [2, 3] },
@@ -208,6 +209,22 @@ describe('linear', () => {
     expect(() => ops.linear(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(/expected input with 5 features.*received 3/);
     expect(() => ops.linear(Tensor.zeros([2, 5]), Tensor.zeros([4, 5]), Tensor.zeros([3]))).toThrow(ShapeError);
     expect(() => ops.linear(Tensor.zeros([2, 5]), Tensor.zeros([20]))).toThrow(/2-D tensor/);
+  });
+});
+
+describe('empty tensors', () => {
+  test('batch 0, zero input channels, zero features: right shapes, zero gradients, bias only', () => {
+    const x = Tensor.zeros([0, 3, 5, 5]).requireGrad(), w = Tensor.randn([4, 3, 3, 3]).requireGrad(), b = Tensor.randn([4]).requireGrad();
+    const y = ops.conv2d(x, w, { bias: b, padding: 1 });
+    expect(y.shape).toEqual([0, 4, 5, 5]);
+    y.backward(Tensor.zeros([0, 4, 5, 5]));
+    expect(w.grad!.toArray().every((v) => v === 0)).toBe(true);
+    expect(b.grad!.toArray().every((v) => v === 0)).toBe(true);
+    expect(ops.convTranspose2d(Tensor.randn([0, 4, 3, 3]), Tensor.randn([4, 2, 3, 3]), { stride: 2 }).shape).toEqual([0, 2, 7, 7]);
+    expect(ops.conv2d(Tensor.randn([2, 0, 4, 4]), Tensor.randn([3, 0, 3, 3]), { bias: Tensor.ones([3]) }).toArray().every((v) => v === 1)).toBe(true);
+    expect(ops.linear(Tensor.randn([0, 5]), Tensor.randn([3, 5])).shape).toEqual([0, 3]);
+    const l = ops.linear(Tensor.randn([2, 0]), Tensor.randn([3, 0]), Tensor.from([1, 2, 3]));
+    expect(l.toArray()).toEqual([1, 2, 3, 1, 2, 3]);
   });
 });
 

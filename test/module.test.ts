@@ -85,7 +85,7 @@ describe('Module: discovery and names', () => {
     expect(Array.from(net.children())[1]).toBe(net.layers);
   });
 
-  test('a shared parameter or module is listed once; arrays of modules are walked', () => {
+  test('a shared module: parameters() lists it once, stateDict() under every name (as PyTorch); arrays are walked', () => {
     class Tied extends Module {
       a = new FakeLinear(2, 2, false);
       blocks: Module[] = [new FakeLinear(2, 2, false), new FakeLinear(2, 2, false)];
@@ -101,9 +101,11 @@ describe('Module: discovery and names', () => {
     const m = new Tied();
     expect(Array.from(m.namedParameters(), ([n]) => n)).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight']);
     m.blocks = [null as unknown as Module, new FakeLinear(2, 2, false)]; // a hole keeps its index
-    expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.1.weight']);
+    expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.1.weight', 'b.weight']);
     m.blocks = [new FakeLinear(2, 2, false), new FakeLinear(2, 2, false)];
-    expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight']);
+    expect(Object.keys(m.stateDict())).toEqual(['a.weight', 'blocks.0.weight', 'blocks.1.weight', 'b.weight']);
+    expect(m.stateDict()['b.weight']).toBe(m.a.weight);
+    expect(m.numParameters()).toBe(12);
   });
 
   test('an array of Parameters is a ParameterList: keys <attr>.<index>', () => {
@@ -237,6 +239,47 @@ describe('Module: modes, gradients, apply, devices', () => {
     const y = net.forward(Tensor.randn([2, 3]));
     y.backward(Tensor.ones(y.shape));
     expect(() => y.backward(Tensor.ones(y.shape))).toThrow(AutogradError);
+  });
+
+  test('requiresGrad_(false) freezes: no gradients reach the frozen part', () => {
+    const net = new Net();
+    net.stem.requiresGrad_(false);
+    expect(net.numParameters()).toBe(1 + 2 * (9 + 3 + 3 + 3) + 6);
+    expect(net.numParameters(false)).toBe(1 + 3 * (9 + 3 + 3 + 3) + 6);
+    const y = net.forward(Tensor.randn([2, 3]));
+    y.backward(Tensor.ones(y.shape));
+    expect(net.stem.conv.weight.grad).toBeNull();
+    expect(net.layers.get(0).conv.weight.grad).not.toBeNull();
+    net.requiresGrad_();
+    expect(net.stem.conv.weight.requiresGrad).toBe(true);
+  });
+
+  test('a back-reference to an ancestor is not walked as a child', () => {
+    class Child extends Module {
+      w = new Parameter(Tensor.ones([1]));
+      owner: Module | null = null;
+      forward(x: Tensor): Tensor {
+        return x;
+      }
+    }
+    class Parent extends Module {
+      child = new Child();
+      constructor() {
+        super();
+        this.child.owner = this;
+      }
+      forward(x: Tensor): Tensor {
+        return x;
+      }
+    }
+    const m = new Parent();
+    expect(Object.keys(m.stateDict())).toEqual(['child.w']);
+    expect(Array.from(m.namedModules(), ([n]) => n)).toEqual(['', 'child']);
+    const visited: string[] = [];
+    m.apply((x) => visited.push(x.constructor.name));
+    expect(visited).toEqual(['Child', 'Parent']);
+    expect(m.toString()).toBe('Parent()\n  (child): Child()\n    (owner): Parent(<cycle>)');
+    expect(m.eval().child.training).toBe(false);
   });
 
   test('apply visits children before parents', () => {

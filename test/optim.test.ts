@@ -124,6 +124,20 @@ describe('Optimizer mechanics', () => {
     expect([a.grad, b.grad, c.grad]).toEqual([null, null, null]);
   });
 
+  test('addParamGroup adds parameters with the defaults filled in', () => {
+    const a = new Parameter(Tensor.from([1]));
+    const b = new Parameter(Tensor.from([2]));
+    const opt = new SGD([a], { lr: 0.1, momentum: 0.5 });
+    opt.addParamGroup({ params: [b], lr: 0.01 });
+    expect(opt.paramGroups[1]).toMatchObject({ lr: 0.01, momentum: 0.5, weightDecay: 0 });
+    b.grad = Tensor.from([1]);
+    opt.step();
+    expectClose(b.toArray(), [2 - 0.01], 1e-7);
+    expect(() => opt.addParamGroup({ params: [a] })).toThrow(/more than one parameter group/);
+    expect(() => opt.addParamGroup({ params: [] })).toThrow(/at least one parameter/);
+    expect(() => opt.addParamGroup({ params: [new Parameter(Tensor.from([3]))], lr: -1 })).toThrow(/expected lr to be a non-negative number/);
+  });
+
   test('steps allocate nothing after the first one', () => {
     const ps = [new Parameter(Tensor.randn([64, 32])), new Parameter(Tensor.randn([32]))];
     for (const p of ps) p.grad = Tensor.randn(p.shape);

@@ -15,3 +15,8 @@ export * as init from './init';
 export * from './deform';
 export * from './octave';
 export * from './pyramid';
+export {
+  DynamicConv2d, DynamicConvBlock, DynamicNet, DynamicAttention, TemperatureSchedule, linearTemperature, setTemperature,
+  dynamicConvLayers, type DynamicConv2dOptions, type DynamicConvBlockOptions, type DynamicNetOptions, type DynamicRouting,
+  type TemperatureScheduleOptions,
+} from './dynamic';

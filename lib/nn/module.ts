@@ -151,10 +151,22 @@ export abstract class Module {
     return this.train(false);
   }
 
+  /** Sets requiresGrad on every parameter (false freezes the module, e.g. a pretrained backbone). */
+  requiresGrad_(flag = true): this {
+    for (const p of this.parameters()) p.requiresGrad = flag;
+    return this;
+  }
+
   /** Calls fn on every descendant, children before parents (like PyTorch), then returns this. */
   apply(fn: (m: Module) => void): this {
-    for (const child of this.children()) child.apply(fn);
-    fn(this);
+    const seen = new Set<Module>();
+    const visit = (m: Module): void => {
+      if (seen.has(m)) return; // shared modules and back-references: once
+      seen.add(m);
+      for (const child of m.children()) visit(child);
+      fn(m);
+    };
+    visit(this);
     return this;
   }
 
@@ -169,19 +181,20 @@ export abstract class Module {
     }
   }
 
-  /** Parameters and persistent buffers by PyTorch key, in PyTorch's order; live tensors. */
+  /**
+   * Parameters and persistent buffers by PyTorch key, in PyTorch's order; live tensors. Like
+   * PyTorch's state_dict(), a module or parameter reachable under two names (tied weights)
+   * appears under both.
+   */
   stateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
-    const seen = new Set<Tensor>();
-    const visit = (m: Module, prefix: string, modulesSeen: Set<Module>): void => {
-      if (modulesSeen.has(m)) return;
-      modulesSeen.add(m);
-      for (const [key, p] of m.ownParameters()) {
-        if (!seen.has(p)) out[prefix + key] = p;
-        seen.add(p);
-      }
+    const visit = (m: Module, prefix: string, ancestors: Set<Module>): void => {
+      if (ancestors.has(m)) return; // a reference back up the tree is not a child
+      ancestors.add(m);
+      for (const [key, p] of m.ownParameters()) out[prefix + key] = p;
       for (const [key, { tensor, persistent }] of m.buffers) if (tensor && persistent) out[prefix + key] = tensor;
-      for (const [name, child] of m.namedChildren()) visit(child, `${prefix}${name}.`, modulesSeen);
+      for (const [name, child] of m.namedChildren()) visit(child, `${prefix}${name}.`, ancestors);
+      ancestors.delete(m);
     };
     visit(this, '', new Set());
     return out;
@@ -259,10 +272,17 @@ export abstract class Module {
   /** A one-line-per-module summary, indented like PyTorch's repr. */
   toString(): string {
     const lines: string[] = [];
+    const ancestors = new Set<Module>();
     const visit = (m: Module, name: string, depth: number): void => {
-      const extra = m.extraRepr();
-      lines.push(`${'  '.repeat(depth)}${name ? `(${name}): ` : ''}${m.constructor.name}(${extra})`);
+      const label = `${'  '.repeat(depth)}${name ? `(${name}): ` : ''}${m.constructor.name}`;
+      if (ancestors.has(m)) {
+        lines.push(`${label}(<cycle>)`);
+        return;
+      }
+      lines.push(`${label}(${m.extraRepr()})`);
+      ancestors.add(m);
       for (const [childName, child] of m.namedChildren()) visit(child, childName, depth + 1);
+      ancestors.delete(m);
     };
     visit(this, '', 0);
     return lines.join('\n');

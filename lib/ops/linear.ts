@@ -36,7 +36,7 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Ten
     if (bias.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but bias is on ${bias.device}`);
     b = bias;
   }
-  const rows = input.numel / Math.max(inF, 1);
+  const rows = input.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const outShape = [...input.shape.slice(0, -1), outF];
   const out = Tensor.empty(outShape, { device: input.device });
   const x3 = input.view([1, rows, inF]), w3 = weight.view([1, outF, inF]), o3 = out.view([1, rows, outF]);

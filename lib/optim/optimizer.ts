@@ -46,7 +46,7 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
   protected constructor(
     readonly name: string,
     params: ParamsInput<O>,
-    defaults: O,
+    readonly defaults: O,
   ) {
     this.checkOptions(defaults);
     const groups = toGroups(name, params);
@@ -62,6 +62,22 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
     if (new Set(all).size !== all.length) {
       throw new ArgumentError(`${name}: some parameters appear in more than one parameter group`);
     }
+  }
+
+  /**
+   * Adds a parameter group (e.g. layers unfrozen during fine-tuning); options it omits come
+   * from the optimizer's defaults.
+   */
+  addParamGroup(group: Partial<O> & { params: Iterable<Tensor> }): void {
+    const [g] = toGroups(this.name, [group]);
+    const full = { ...this.defaults, ...g, params: g.params } as ParamGroup<O>;
+    this.checkOptions(full);
+    const existing = new Set(this.paramGroups.flatMap((pg) => pg.params));
+    if (full.params.length === 0) throw new ArgumentError(`${this.name}.addParamGroup: expected at least one parameter but received none`);
+    if (full.params.some((p) => existing.has(p)) || new Set(full.params).size !== full.params.length) {
+      throw new ArgumentError(`${this.name}.addParamGroup: some parameters appear in more than one parameter group`);
+    }
+    this.paramGroups.push(full);
   }
 
   /** Validates hyper-parameters (called for the defaults and every group). */

@@ -26,6 +26,8 @@ constexpr std::int64_t kPerImageMinPixels = 1024;
 // Target size of one grad_input tile (rows of W^T x columns of grad_out).
 constexpr std::int64_t kTileRows = 512;
 constexpr std::int64_t kTileCols = 256;
+// Floats of grad_out handed to one weight-gradient GEMM (its A operand, packed whole).
+constexpr std::int64_t kWeightGradChunkFloats = 1 << 18;
 
 bool is_depthwise(const Conv2dGeometry& g) {
   return g.groups == g.in_channels && g.groups > 1;
@@ -235,11 +237,20 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
     return;
   }
   const std::int64_t P = g.out_h * g.out_w;
+  const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = g.out_channels * P;
+  // The GEMM core packs its whole A operand (here grad_out) up front: feed it a few images
+  // at a time (about 1 MB of A) so the packed copy is consumed while it is still in cache,
+  // accumulating into grad_W in a fixed order (deterministic).
+  const std::int64_t images_per_call =
+      std::max<std::int64_t>(1, std::min(g.batch, kWeightGradChunkFloats / std::max<std::int64_t>(1, Og * P)));
   for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-    // grad_W_g [Og x Kdim] = grad_out_g [Og x (batch*P)] x col_g^T [(batch*P) x Kdim]
-    RowsAcrossImagesA a(grad_out, g.out_channels * P, P, gi * Og, g.batch);
-    TransposedColumnSource src(g, input, gi);
-    gemm::gemm(Og, Kdim, g.batch * P, 1.0f, a, src, 0.0f, grad_weight + gi * Og * Kdim, Kdim);
+    for (std::int64_t b0 = 0; b0 < g.batch; b0 += images_per_call) {
+      const std::int64_t nb = std::min(images_per_call, g.batch - b0);
+      // grad_W_g [Og x Kdim] (+)= grad_out_g [Og x (nb*P)] x col_g^T [(nb*P) x Kdim]
+      RowsAcrossImagesA a(grad_out + b0 * out_image, out_image, P, gi * Og, nb);
+      TransposedColumnSource src(g, input + b0 * in_image, gi);
+      gemm::gemm(Og, Kdim, nb * P, 1.0f, a, src, b0 == 0 ? 0.0f : 1.0f, grad_weight + gi * Og * Kdim, Kdim);
+    }
   }
 }
 

@@ -106,7 +106,7 @@ constexpr std::int64_t kMaxTableEntries = 1 << 16;
 std::vector<std::int32_t> tap_table(const Conv2dGeometry& g) {
   const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   std::vector<std::int32_t> taps;
-  if (g.out_w >= kSmallRowWidth || KK * P > kMaxTableEntries) return taps;
+  if (g.out_w >= kSmallRowWidth || KK * P > kMaxTableEntries || g.in_h * g.in_w >= (std::int64_t{1} << 31)) return taps;
   taps.resize(static_cast<size_t>(KK * P));
   for (std::int64_t i = 0; i < g.kernel_h; ++i) {
     for (std::int64_t j = 0; j < g.kernel_w; ++j) {

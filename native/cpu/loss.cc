@@ -13,6 +13,7 @@
 
 #include "core/thread_pool.h"
 #include "cpu/elementwise.h"
+#include "cpu/row_ops.h"
 #include "math/pointwise.h"
 #include "math/softmax.h"
 
@@ -43,6 +44,31 @@ void for_each_chunk(std::int64_t N, std::int64_t C, std::int64_t S, Fn fn) {
 void cross_entropy_forward(const float* logits, const float* target, std::int64_t N, std::int64_t C, std::int64_t S,
                            std::int64_t ignore_index, float smoothing, float* loss, float* stats) {
   if (C == 0) return;
+  if (S == 1) {
+    // Classification: each sample's logits are one contiguous row.
+    const std::int64_t grain = C >= kParallelGrain ? 1 : kParallelGrain / C;
+    parallel_for(
+        N,
+        [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t n = begin; n < end; ++n) {
+            const float* x = logits + n * C;
+            const float m = rows::max(x, C);
+            const double logz = std::log(rows::exp_sum(x, C, m, nullptr));
+            stats[2 * n] = m;
+            stats[2 * n + 1] = static_cast<float>(logz);
+            const std::int64_t t = static_cast<std::int64_t>(target[n]);
+            if (t == ignore_index) {
+              loss[n] = 0.0f;
+              continue;
+            }
+            const double smooth = smoothing != 0.0f ? rows::shifted_sum(x, C, m) : 0.0;
+            loss[n] = static_cast<float>(logz - (1.0 - smoothing) * (x[t] - m) -
+                                         static_cast<double>(smoothing) / static_cast<double>(C) * smooth);
+          }
+        },
+        grain);
+    return;
+  }
   for_each_chunk(N, C, S, [&](std::int64_t n, std::int64_t s0, std::int64_t len) {
     const float* x = logits + n * C * S + s0;
     float m[kChunk];
@@ -86,6 +112,25 @@ void cross_entropy_backward(const float* logits, const float* target, const floa
                             std::int64_t ignore_index, float smoothing, float* grad) {
   if (C == 0) return;
   const float inv_c = 1.0f / static_cast<float>(C);
+  if (S == 1) {
+    const std::int64_t grain = C >= kParallelGrain ? 1 : kParallelGrain / C;
+    parallel_for(
+        N,
+        [&](std::int64_t begin, std::int64_t end) {
+          for (std::int64_t n = begin; n < end; ++n) {
+            const float* x = logits + n * C;
+            float* __restrict out = grad + n * C;
+            const std::int64_t t = static_cast<std::int64_t>(target[n]);
+            const float w = t == ignore_index ? 0.0f : (weight_per_position ? weight[n] : weight[0]) * scale;
+            const float m = stats[2 * n], logz = stats[2 * n + 1];
+            const float shift = smoothing * inv_c;
+            for (std::int64_t c = 0; c < C; ++c) out[c] = w * (math::vexpf((x[c] - m) - logz) - shift);
+            if (t != ignore_index) out[t] -= w * (1.0f - smoothing);
+          }
+        },
+        grain);
+    return;
+  }
   for_each_chunk(N, C, S, [&](std::int64_t n, std::int64_t s0, std::int64_t len) {
     float w[kChunk], m[kChunk], logz[kChunk];
     std::int64_t t[kChunk];

@@ -14,6 +14,7 @@
 
 #include "core/thread_pool.h"
 #include "cpu/elementwise.h"
+#include "cpu/row_ops.h"
 #include "math/pointwise.h"
 
 namespace flexconv {
@@ -39,10 +40,55 @@ void for_each_chunk(std::int64_t outer, std::int64_t n, std::int64_t inner, Fn f
       grain);
 }
 
+// inner == 1: each row is contiguous; whole rows per thread.
+void softmax_rows(const float* x, float* y, std::int64_t rows_count, std::int64_t n, bool log) {
+  const std::int64_t grain = n >= kParallelGrain ? 1 : kParallelGrain / n;
+  parallel_for(
+      rows_count,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t r = begin; r < end; ++r) {
+          const float* xr = x + r * n;
+          float* __restrict yr = y + r * n;
+          const float m = rows::max(xr, n);
+          const double s = rows::exp_sum(xr, n, m, log ? nullptr : yr);
+          if (log) {
+            const float logs = static_cast<float>(std::log(s));
+            for (std::int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) - logs;
+          } else {
+            const float inv = static_cast<float>(1.0 / s);
+            for (std::int64_t i = 0; i < n; ++i) yr[i] *= inv;
+          }
+        }
+      },
+      grain);
+}
+
+void softmax_rows_backward(const float* y, const float* g, float* gx, std::int64_t rows_count, std::int64_t n,
+                           bool log) {
+  const std::int64_t grain = n >= kParallelGrain ? 1 : kParallelGrain / n;
+  parallel_for(
+      rows_count,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t r = begin; r < end; ++r) {
+          const float* yr = y + r * n;
+          const float* gr = g + r * n;
+          float* __restrict out = gx + r * n;
+          const float d = static_cast<float>(rows::dot(gr, log ? nullptr : yr, n));
+          if (log) {
+            for (std::int64_t i = 0; i < n; ++i) out[i] = gr[i] - math::vexpf(yr[i]) * d;
+          } else {
+            for (std::int64_t i = 0; i < n; ++i) out[i] = yr[i] * (gr[i] - d);
+          }
+        }
+      },
+      grain);
+}
+
 }  // namespace
 
 void softmax_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, bool log) {
   if (n == 0) return;
+  if (inner == 1) return softmax_rows(x, y, outer, n, log);
   for_each_chunk(outer, n, inner, [&](std::int64_t base, std::int64_t len) {
     float m[kChunk];
     double s[kChunk];
@@ -86,6 +132,7 @@ void softmax_forward(const float* x, float* y, std::int64_t outer, std::int64_t 
 void softmax_backward(const float* y, const float* g, float* gx, std::int64_t outer, std::int64_t n,
                       std::int64_t inner, bool log) {
   if (n == 0) return;
+  if (inner == 1) return softmax_rows_backward(y, g, gx, outer, n, log);
   for_each_chunk(outer, n, inner, [&](std::int64_t base, std::int64_t len) {
     double dot[kChunk];
     for (std::int64_t i = 0; i < len; ++i) dot[i] = 0.0;

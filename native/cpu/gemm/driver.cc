@@ -5,7 +5,7 @@
 // pack their slice of B one kc x nc block at a time (this is where implicit convolutions do
 // their sampling) and sweep every A micro-panel over it:
 //
-//   for each column chunk (a task)        B block kc x nc: L2-resident (~400 KB)
+//   for each column chunk (a task)        B block kc x 4nr: L2-resident (192 KB)
 //     for each k block                    packed B, reused by every row panel
 //       for each row panel of mr rows     A micro-panel kc x mr: L1-resident (8 KB)
 //         for each nr-column panel        micro-kernel: mr x nr tile in registers
@@ -33,9 +33,17 @@ namespace {
 
 // Depth of one packed block: A micro-panel 8 x 256 floats = 8 KB stays in L1 while B streams.
 constexpr int64_t kKc = 256;
-// Columns of one packed B block: kc x nc x 4 bytes = 384 KB, well inside a 1 MB L2 with room
-// for the A panels and C lines passing through.
-constexpr int64_t kNc = 384;
+// Column panels (of nr) per task: B block kc x 4 x 48 floats = 192 KB, well inside a 1 MB
+// L2. Small chunks make many tasks, which balances the threads to within a fraction of a
+// chunk (and lets one thread take over when the other loses its core on a shared
+// machine); the price, one extra pass of each A micro-panel per chunk, is about 1 byte per
+// cycle from L2/L3. Single-thread speed was flat for 5 to 16 panels per chunk.
+constexpr int64_t kChunkPanels = 4;
+// Rows per task below which splitting M (which repacks the task's B block) costs more than
+// the balance it buys: at 256 rows each packed B value feeds >= 16 cycles of FMAs.
+constexpr int64_t kMinSplitRows = 256;
+// Tasks per thread to aim for.
+constexpr int64_t kTasksPerThread = 4;
 // Row panels per A-packing task.
 constexpr int64_t kMcPanels = 24;
 // Below this many multiply-adds a GEMM runs on the calling thread: waking workers costs
@@ -122,13 +130,17 @@ void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packe
 
   // Column chunks in whole panels, balanced; a multiple of the thread count.
   const int64_t panels = ceil_div(N, nr);
-  const int64_t max_chunk_panels = std::max<int64_t>(1, kNc / nr);
-  int64_t n_chunks = ceil_div(panels, max_chunk_panels);
+  int64_t n_chunks = ceil_div(panels, kChunkPanels);
   n_chunks = std::min(round_up(n_chunks, threads), panels);
-  // When N alone cannot feed the threads, split M as well (B is then packed once per row
-  // range; acceptable because N is small).
+  // Too few chunks to balance well: split M too when the rows are many (B is then packed
+  // once per row range), or whenever N alone cannot feed the threads.
   int64_t m_splits = 1;
-  if (n_chunks < threads && M > 2 * mr) m_splits = std::min(ceil_div(threads, n_chunks), ceil_div(M, mr));
+  if (threads > 1 && n_chunks < kTasksPerThread * threads) {
+    m_splits = std::min(ceil_div(kTasksPerThread * threads, n_chunks), std::max<int64_t>(1, M / kMinSplitRows));
+  }
+  if (n_chunks < threads && M > 2 * mr) {
+    m_splits = std::max(m_splits, std::min(ceil_div(threads, n_chunks), ceil_div(M, mr)));
+  }
   const int64_t m_split_rows = round_up(ceil_div(M, m_splits), mr);
   m_splits = ceil_div(M, m_split_rows);
   const int64_t widest = ceil_div(panels, n_chunks) * nr;

@@ -12,7 +12,11 @@
 //   A block rows [m0, m0+mc) x cols [k0, k0+kc): ceil(mc/mr) panels; panel p holds, for each
 //     k in order, mr consecutive floats = rows m0+p*mr .. m0+p*mr+mr-1. Rows past mc are 0.
 // Sources are called concurrently from several threads on different blocks: pack() must
-// only read shared state.
+// only read shared state, and must not call gemm() itself (the driver's per-thread packing
+// scratch is in use while pack() runs).
+//
+// Reusing A: when the same A (e.g. convolution weights) multiplies several B (every image of
+// a batch), pack it once into a PackedA and call gemm(N, alpha, packedA, B, ...) per image.
 #pragma once
 #include <cstdint>
 

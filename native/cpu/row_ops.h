@@ -1,0 +1,91 @@
+// Contiguous-row helpers for softmax and cross-entropy over the last dimension (the
+// classification case, inner size 1). Sums use 16 independent float lanes so the compiler
+// vectorises them without reassociating (no -ffast-math), and the lanes are added in double.
+// Include after the no-trapping-math pragma (see elementwise.cc) so vexpf vectorises.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "math/pointwise.h"
+
+namespace flexconv {
+namespace cpu {
+namespace rows {
+
+constexpr int kLanes = 16;
+
+inline float max(const float* __restrict x, std::int64_t n) {
+  float lanes[kLanes];
+  for (int l = 0; l < kLanes; ++l) lanes[l] = -INFINITY;
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+  }
+  float m = -INFINITY;
+  for (int l = 0; l < kLanes; ++l) m = lanes[l] > m ? lanes[l] : m;
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+// sum_i exp(x_i - m); also stores the exponentials in `out` when it is not null.
+inline double exp_sum(const float* __restrict x, std::int64_t n, float m, float* __restrict out) {
+  float lanes[kLanes] = {};
+  std::int64_t i = 0;
+  if (out) {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        const float e = math::vexpf(x[i + l] - m);
+        out[i + l] = e;
+        lanes[l] += e;
+      }
+    }
+  } else {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] += math::vexpf(x[i + l] - m);
+    }
+  }
+  double total = 0.0;
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) {
+    const float e = math::vexpf(x[i] - m);
+    if (out) out[i] = e;
+    total += e;
+  }
+  return total;
+}
+
+// sum_i (x_i - m)
+inline double shifted_sum(const float* __restrict x, std::int64_t n, float m) {
+  float lanes[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l] - m;
+  }
+  double total = 0.0;
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) total += x[i] - m;
+  return total;
+}
+
+// sum_i a_i * b_i (b may be null: then sum_i a_i)
+inline double dot(const float* __restrict a, const float* __restrict b, std::int64_t n) {
+  float lanes[kLanes] = {};
+  std::int64_t i = 0;
+  if (b) {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] += a[i + l] * b[i + l];
+    }
+  } else {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] += a[i + l];
+    }
+  }
+  double total = 0.0;
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) total += b ? a[i] * b[i] : a[i];
+  return total;
+}
+
+}  // namespace rows
+}  // namespace cpu
+}  // namespace flexconv
