@@ -5,6 +5,7 @@ import { runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
 import { referenceBatchNorm } from './reference/batchnorm';
 import { numericGrad } from './reference/numeric_grad';
+import { gradcheck } from './gradcheck';
 
 const shapes: number[][] = [[2, 3, 5, 7], [1, 4, 3, 3], [8, 5, 1, 1], [3, 2, 1, 9]];
 
@@ -164,4 +165,15 @@ gpu('batchNorm2d on CUDA', () => {
       expectClose(rvGpu.toArray(), rvCpu.toArray(), 1e-5, 1e-5);
     }
   });
+});
+
+test('batchNorm2d passes gradcheck on the float32 op itself (training and eval)', () => {
+  manualSeed(8);
+  for (const training of [true, false]) {
+    const rm = Tensor.randn([3]), rv = Tensor.rand([3], { low: 0.5, high: 2 });
+    gradcheck(
+      (x, w, b) => ops.batchNorm2d(x, rm.clone(), rv.clone(), w, b, { training }),
+      [Tensor.randn([2, 3, 3, 2], { requiresGrad: true }), Tensor.randn([3], { requiresGrad: true }), Tensor.randn([3], { requiresGrad: true })],
+    );
+  }
 });
