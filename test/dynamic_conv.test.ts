@@ -1,4 +1,5 @@
-import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, manualSeed } from '../lib';
+import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, manualSeed, cuda } from '../lib';
+import { expectCudaMatchesCpu } from './device_compare';
 import { conv2d } from '../lib/ops/conv';
 import { DynGeom, dynamicConvBackward, dynamicConvForward, mixKernels, outSize } from './reference/dynamic_conv';
 import { expectClose } from './helpers';
@@ -202,5 +203,18 @@ describe('dynamicConv2d bad input', () => {
     expect(() => native().dynamicConv2d(x, e, Tensor.zeros([2, 2]), null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() => native().dynamicConv2d(x, e, a, null, Tensor.zeros([2, 6, 4, 4]), [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() => native().dynamicConv2d(x, e, a, Tensor.zeros([3, 5]), out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
+  });
+});
+
+const gpu = cuda.isAvailable() ? describe : describe.skip;
+if (!cuda.isAvailable()) console.log('dynamic_conv.test: no CUDA device, GPU tests skipped');
+gpu('dynamicConv2d on CUDA matches the CPU', () => {
+  test('forward and every gradient', () => {
+    manualSeed(31);
+    for (const c of cases) {
+      const { input, experts, attention, expertBias } = makeInputs({ ...c, bias: true });
+      expectCudaMatchesCpu((x, e, a, b) => ops.dynamicConv2d(x, e, a, opts(c, b)),
+        [input, experts, attention, expertBias!], [true, true, true, true], 1e-3);
+    }
   });
 });
