@@ -29,8 +29,10 @@ describe('GEMM core against a float64 reference', () => {
       setNumThreads(t);
       for (const s of sizes) {
         for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
-          check(ta, tb, s, s, s, 0);
-          check(ta, tb, s, s, s, 0.75);
+          // The two largest sizes dominate the run time (the reference is naive JS): one beta
+          // each there, alternating, is enough; the small sizes cover both everywhere.
+          if (s < 255 || ta === tb) check(ta, tb, s, s, s, 0);
+          if (s < 255 || ta !== tb) check(ta, tb, s, s, s, 0.75);
         }
       }
     });

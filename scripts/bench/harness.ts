@@ -142,7 +142,7 @@ export function round(x: number, digits = 4): number {
 function cellText(key: string, v: Cell): string {
   if (v === null || v === undefined) return '';
   if (typeof v === 'string') return v;
-  if (key === 'vs anchor' || key.endsWith(' x') || key === 'scaling') return formatRatio(v);
+  if (key === 'vs anchor' || key.endsWith(' x') || key.endsWith('scaling')) return formatRatio(v);
   if (key.endsWith('ms')) return formatMs(v);
   return String(v);
 }
