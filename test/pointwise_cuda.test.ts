@@ -37,6 +37,7 @@ gpu('pointwise ops on CUDA match the CPU', () => {
     expectClose(ops.concat([xc, xc], 1).toArray(), ops.concat([x, x], 1).data, 0, 0);
     expectClose(ops.slice(xc, 2, 1, 4).toArray(), ops.slice(x, 2, 1, 4).data, 0, 0);
     expectClose(ops.softmax(xc, 1).toArray(), ops.softmax(x, 1).data, 1e-6, 1e-5);
+    expect(ops.argmax(xc, 1).toArray()).toEqual(ops.argmax(x, 1).toArray());
     expectClose(ops.logSoftmax(xc, -1).toArray(), ops.logSoftmax(x, -1).data, 1e-5, 1e-5);
   });
 

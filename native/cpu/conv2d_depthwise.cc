@@ -1,127 +1,62 @@
 // Depthwise conv2d, direct (see conv2d_depthwise.h). Inner loops run along output rows over
-// the taps' valid range, so they vectorise and never test bounds per element.
+// the taps' valid range, so they vectorise and never test bounds per element. The bodies live
+// in conv2d_depthwise_impl.h, compiled here for the baseline ISA and in
+// conv2d_depthwise_avx2.cc for AVX2; the entry points pick one at run time.
 #include "cpu/conv2d_depthwise.h"
 
-#include <algorithm>
-
+#include "core/cpu_features.h"
 #include "core/thread_pool.h"
-#include "cpu/conv2d_columns.h"
+
+#define FLEXCONV_DW_NS baseline
+#include "cpu/conv2d_depthwise_impl.h"
 
 namespace flexconv {
 namespace cpu {
+namespace avx2 {
+void forward(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
+             std::int64_t t0, std::int64_t t1);
+void backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input,
+                    std::int64_t t0, std::int64_t t1);
+void backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight,
+                     std::int64_t o0, std::int64_t o1);
+}  // namespace avx2
 
-using math::Conv2dGeometry;
+namespace {
+bool use_avx2() { return active_isa() != Isa::Portable; }
+}  // namespace
 
-void depthwise_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+void depthwise_forward(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
                        float* out) {
-  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
-  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
-  const std::int64_t sw = g.stride_w;
-  parallel_for(g.batch * O, [&](std::int64_t t0, std::int64_t t1) {
-    for (std::int64_t t = t0; t < t1; ++t) {
-      const std::int64_t b = t / O, o = t - b * O, c = o / mult;
-      const float* in = input + (b * C + c) * HW;
-      const float* w = weight + o * KK;
-      float* dst = out + t * P;
-      std::fill(dst, dst + P, bias ? bias[o] : 0.0f);
-      for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
-        float* orow = dst + oy * g.out_w;
-        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-          const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
-          if (iy < 0 || iy >= g.in_h) continue;
-          const float* irow = in + iy * g.in_w;
-          for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-            const float wv = w[i * g.kernel_w + j];
-            const std::int64_t x0 = j * g.dil_w - g.pad_w;
-            std::int64_t lo, hi;
-            valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
-            if (sw == 1) {
-              for (std::int64_t ox = lo; ox < hi; ++ox) orow[ox] += wv * irow[x0 + ox];
-            } else {
-              for (std::int64_t ox = lo; ox < hi; ++ox) orow[ox] += wv * irow[x0 + ox * sw];
-            }
-          }
-        }
-      }
+  const bool wide = use_avx2();
+  parallel_for(g.batch * g.out_channels, [&](std::int64_t t0, std::int64_t t1) {
+    if (wide) {
+      avx2::forward(g, input, weight, bias, out, t0, t1);
+    } else {
+      baseline::forward(g, input, weight, bias, out, t0, t1);
     }
   });
 }
 
-void depthwise_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight,
+void depthwise_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
                               float* grad_input) {
-  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
-  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
-  const std::int64_t sw = g.stride_w;
-  parallel_for(g.batch * C, [&](std::int64_t t0, std::int64_t t1) {
-    for (std::int64_t t = t0; t < t1; ++t) {
-      const std::int64_t b = t / C, c = t - b * C;
-      float* gin = grad_input + t * HW;
-      std::fill(gin, gin + HW, 0.0f);
-      for (std::int64_t m = 0; m < mult; ++m) {
-        const std::int64_t o = c * mult + m;
-        const float* go = grad_out + (b * O + o) * P;
-        const float* w = weight + o * KK;
-        for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
-          const float* gorow = go + oy * g.out_w;
-          for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-            const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
-            if (iy < 0 || iy >= g.in_h) continue;
-            float* irow = gin + iy * g.in_w;
-            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-              const float wv = w[i * g.kernel_w + j];
-              const std::int64_t x0 = j * g.dil_w - g.pad_w;
-              std::int64_t lo, hi;
-              valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
-              if (sw == 1) {
-                for (std::int64_t ox = lo; ox < hi; ++ox) irow[x0 + ox] += wv * gorow[ox];
-              } else {
-                for (std::int64_t ox = lo; ox < hi; ++ox) irow[x0 + ox * sw] += wv * gorow[ox];
-              }
-            }
-          }
-        }
-      }
+  const bool wide = use_avx2();
+  parallel_for(g.batch * g.in_channels, [&](std::int64_t t0, std::int64_t t1) {
+    if (wide) {
+      avx2::backward_input(g, grad_out, weight, grad_input, t0, t1);
+    } else {
+      baseline::backward_input(g, grad_out, weight, grad_input, t0, t1);
     }
   });
 }
 
-void depthwise_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input,
+void depthwise_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
                                float* grad_weight) {
-  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
-  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
-  const std::int64_t sw = g.stride_w;
-  parallel_for(O, [&](std::int64_t o0, std::int64_t o1) {
-    for (std::int64_t o = o0; o < o1; ++o) {
-      const std::int64_t c = o / mult;
-      for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-        for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-          const std::int64_t x0 = j * g.dil_w - g.pad_w;
-          std::int64_t lo, hi;
-          valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
-          double total = 0.0;
-          for (std::int64_t b = 0; b < g.batch; ++b) {
-            const float* go = grad_out + (b * O + o) * P;
-            const float* in = input + (b * C + c) * HW;
-            // Eight partial sums in a fixed order: vectorisable and deterministic.
-            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
-              const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
-              if (iy < 0 || iy >= g.in_h) continue;
-              const float* gorow = go + oy * g.out_w;
-              const float* irow = in + iy * g.in_w;
-              std::int64_t ox = lo;
-              for (; ox + 8 <= hi; ox += 8) {
-                for (int l = 0; l < 8; ++l) acc[l] += gorow[ox + l] * irow[x0 + (ox + l) * sw];
-              }
-              for (; ox < hi; ++ox) acc[0] += gorow[ox] * irow[x0 + ox * sw];
-            }
-            float s = 0.0f;
-            for (int l = 0; l < 8; ++l) s += acc[l];
-            total += s;
-          }
-          grad_weight[o * KK + i * g.kernel_w + j] = static_cast<float>(total);
-        }
-      }
+  const bool wide = use_avx2();
+  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
+    if (wide) {
+      avx2::backward_weight(g, grad_out, input, grad_weight, o0, o1);
+    } else {
+      baseline::backward_weight(g, grad_out, input, grad_weight, o0, o1);
     }
   });
 }

@@ -1,21 +1,26 @@
 // Deformable convolution on the CPU: a fused implicit GEMM.
 //
-// Per image, output pixels are processed in tiles. For a tile, the sampling plan (4 corner
-// indices + 4 weights with the mask folded in, math/bilinear.h) is computed once per
-// (offset group, kernel tap, output pixel) and then reused by every input channel of the
-// offset group: the GEMM's B source packs bilinear samples straight from the input into
-// the driver's packed panels, so no column buffer for the image ever exists. The tile size
-// bounds the plan (and, in backward, the column-gradient tile) to a few MB.
+// Per image, the input is copied once into planes with a one-pixel zero border; output
+// pixels are then processed in tiles. For a tile, the sampling plan (the padded index of the
+// top-left corner + 4 weights with the mask folded in, math/bilinear.h) is computed once per
+// (offset group, kernel tap, output pixel) and reused by every input channel of the offset
+// group: the GEMM's B source packs bilinear samples straight from the padded input into the
+// driver's packed panels (cpu/deform_sample.h, AVX-512 / AVX2 gathers), so no column buffer
+// for the image ever exists. The zero border makes out-of-image corners read 0, which is the
+// torchvision / ONNX boundary rule without a branch. The tile size bounds the plan (and, in
+// backward, the column-gradient tile) to a few MB.
 //
 // Backward, per tile:
 //   grad_weight += grad_out_tile x columns_tile^T, the columns re-sampled by a transposed
 //     packer (rows = pixels, cols = (channel, tap)); the GEMM driver gives each C element to
 //     one task with a fixed summation order, so this is deterministic.
 //   grad_columns = W^T x grad_out_tile (a plain GEMM), then
-//     grad_input: scattered through the plan, threads split by input channel (each thread
-//       owns whole H x W planes; no two threads write one address; fixed order within one);
+//     grad_input: scattered through the plan into zero-bordered planes (the border collects
+//       the out-of-image corners and is dropped), threads split by input channel (each
+//       thread owns whole planes; no two threads write one address; fixed order within one);
 //     grad_offset / grad_mask: per (offset group, tap, pixel), reduced over the offset
-//       group's channels in channel order by the one thread owning that pixel chunk.
+//       group's channels in channel order by the one thread owning that pixel chunk
+//       (cpu/deform_offset_grad.h).
 #include "cpu/deform_conv2d.h"
 
 #include <algorithm>
@@ -23,6 +28,8 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#include <memory>
+#include <vector>
 
 #include "core/alloc.h"
 #include "core/thread_pool.h"
@@ -201,73 +208,136 @@ class DeformColumnsT final : public gemm::BSource {
 
 }  // namespace
 
-void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset,
-                           const float* mask, const float* weight, const float* bias, float* output) {
+namespace {
+
+// Scratch space of one image in flight: its sampling plans and its zero-bordered copy.
+struct ForwardScratch {
+  ForwardScratch(const DeformConv2dGeometry& g, std::int64_t tile)
+      : plans(g, tile), padded(static_cast<size_t>(g.in_channels * padded_plane_size(g))) {}
+  PlanTile plans;
+  AlignedBuffer<float> padded;
+};
+
+void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
+                   const float* mask, const float* weight, const float* bias, float* output, std::int64_t tile,
+                   ForwardScratch& scratch) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
   const std::int64_t G = g.offset_groups;
-  if (g.batch == 0 || O == 0 || P == 0) return;
-  const std::int64_t tile = tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
-  PlanTile plans(g, tile);
-  AlignedBuffer<float> padded(static_cast<size_t>(C * padded_plane_size(g)));
-  for (std::int64_t n = 0; n < g.batch; ++n) {
-    const float* off_n = offset + n * 2 * G * K * P;
-    const float* mask_n = mask ? mask + n * G * K * P : nullptr;
-    float* out_n = output + n * O * P;
-    pad_image(g, input + n * C * HW, padded.data());
-    for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
-      const std::int64_t count = std::min(tile, P - t0);
-      plans.build(off_n, mask_n, t0, count);
-      for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-        float* c_out = out_n + grp * Og * P + t0;
-        float beta = 0.0f;
-        if (bias) {
-          for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * P, c_out + o * P + count, bias[grp * Og + o]);
-          beta = 1.0f;
-        }
-        gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, false);
-        DeformColumns b(g, plans, padded.data(), grp * Cg);
-        gemm::gemm(Og, count, Cg * K, 1.0f, a, b, beta, c_out, P);
+  const float* off_n = offset + n * 2 * G * K * P;
+  const float* mask_n = mask ? mask + n * G * K * P : nullptr;
+  float* out_n = output + n * O * P;
+  pad_image(g, input + n * C * HW, scratch.padded.data());
+  for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
+    const std::int64_t count = std::min(tile, P - t0);
+    scratch.plans.build(off_n, mask_n, t0, count);
+    for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+      float* c_out = out_n + grp * Og * P + t0;
+      float beta = 0.0f;
+      if (bias) {
+        for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * P, c_out + o * P + count, bias[grp * Og + o]);
+        beta = 1.0f;
       }
+      gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, false);
+      DeformColumns b(g, scratch.plans, scratch.padded.data(), grp * Cg);
+      gemm::gemm(Og, count, Cg * K, 1.0f, a, b, beta, c_out, P);
     }
   }
+}
+
+// Runs fn(n, scratch) for every image: one image per task (each task's kernels and GEMMs run
+// inline on its thread: one parallel region per call instead of several per image) when
+// there are enough images to feed the threads, else image by image with every kernel
+// threaded. Each image's arithmetic is the same either way.
+template <typename Scratch, typename MakeScratch, typename Fn>
+void for_each_image(std::int64_t batch, bool image_parallel, MakeScratch make, Fn fn) {
+  if (!image_parallel) {
+    Scratch scratch = make();
+    for (std::int64_t n = 0; n < batch; ++n) fn(n, scratch);
+    return;
+  }
+  std::vector<std::unique_ptr<Scratch>> per_thread(static_cast<size_t>(num_threads()));
+  parallel_tasks(batch, [&](std::int64_t n, int thread) {
+    auto& slot = per_thread[static_cast<size_t>(thread)];
+    if (!slot) slot.reset(new Scratch(make()));
+    fn(n, *slot);
+  });
+}
+
+}  // namespace
+
+void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset,
+                           const float* mask, const float* weight, const float* bias, float* output) {
+  if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
+  const std::int64_t tile = tile_pixels(g.out_pixels(), PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
+  const bool image_parallel = num_threads() > 1 && g.batch >= num_threads() && !in_parallel_region();
+  for_each_image<ForwardScratch>(
+      g.batch, image_parallel, [&] { return ForwardScratch(g, tile); },
+      [&](std::int64_t n, ForwardScratch& scratch) {
+        forward_image(g, n, input, offset, mask, weight, bias, output, tile, scratch);
+      });
 }
 
 namespace {
 
 // grad_input of one image for one tile, into zero-padded planes (the border cells collect
 // the gradients of out-of-image corners and are dropped): each thread owns whole channels.
+// L channels of one offset group at once: the plan is loaded once for all of them and their
+// read-modify-write chains (neighbouring samples hit neighbouring addresses) are independent,
+// so they overlap. Each plane still receives its updates in the same order as with L = 1.
+template <int L>
+void scatter_channels(const SampleRow& r, std::int64_t Wp, float* const* planes, const float* const* gcs,
+                      std::int64_t count) {
+  for (std::int64_t p = 0; p < count; ++p) {
+    const std::int32_t i = r.index[p];
+    const float a0 = r.w01[2 * p], a1 = r.w01[2 * p + 1], b0 = r.w23[2 * p], b1 = r.w23[2 * p + 1];
+#if defined(__SSE2__)
+    const __m128 w01 = _mm_setr_ps(a0, a1, 0.0f, 0.0f), w23 = _mm_setr_ps(b0, b1, 0.0f, 0.0f);
+    for (int l = 0; l < L; ++l) {
+      const __m128 v = _mm_set1_ps(gcs[l][p]);
+      double* top = reinterpret_cast<double*>(planes[l] + i);
+      double* bot = reinterpret_cast<double*>(planes[l] + i + Wp);
+      _mm_storel_pd(top, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(top)), _mm_mul_ps(w01, v))));
+      _mm_storel_pd(bot, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(bot)), _mm_mul_ps(w23, v))));
+    }
+#else
+    for (int l = 0; l < L; ++l) {
+      const float v = gcs[l][p];
+      float* at = planes[l] + i;
+      at[0] += a0 * v;
+      at[1] += a1 * v;
+      at[Wp] += b0 * v;
+      at[Wp + 1] += b1 * v;
+    }
+#endif
+  }
+}
+
 void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, const float* grad_cols,
                         float* grad_padded) {
+  constexpr int kLanes = 4;
   const std::int64_t K = g.taps(), HWp = padded_plane_size(g), Wp = g.in_w + 2, cog = g.offset_group_channels();
   const std::int64_t count = plans.count();
   parallel_for(g.in_channels, [&](std::int64_t c_begin, std::int64_t c_end) {
-    for (std::int64_t c = c_begin; c < c_end; ++c) {
-      float* plane = grad_padded + c * HWp;
+    for (std::int64_t c = c_begin; c < c_end;) {
+      const std::int64_t og = c / cog;
+      const bool wide = c + kLanes <= c_end && (c + kLanes - 1) / cog == og;
+      const int lanes = wide ? kLanes : 1;
+      float* planes[kLanes];
+      const float* gcs[kLanes];
       for (std::int64_t kp = 0; kp < K; ++kp) {
-        const SampleRow r = plans.row(plane, c / cog, kp, 0);
-        const float* gc = grad_cols + (c * K + kp) * count;
-        for (std::int64_t p = 0; p < count; ++p) {
-          float* at = plane + r.index[p];
-#if defined(__SSE2__)
-          // Each corner pair is adjacent in memory and in the plan: two 2-float updates
-          // instead of four scalar ones (same per-lane arithmetic: at += w * v).
-          const __m128 v = _mm_set1_ps(gc[p]);
-          const __m128 w01 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(r.w01 + 2 * p)));
-          const __m128 w23 = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(r.w23 + 2 * p)));
-          double* top = reinterpret_cast<double*>(at);
-          double* bot = reinterpret_cast<double*>(at + Wp);
-          _mm_store_sd(top, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(top)), _mm_mul_ps(w01, v))));
-          _mm_store_sd(bot, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(bot)), _mm_mul_ps(w23, v))));
-#else
-          const float v = gc[p];
-          at[0] += r.w01[2 * p] * v;
-          at[1] += r.w01[2 * p + 1] * v;
-          at[Wp] += r.w23[2 * p] * v;
-          at[Wp + 1] += r.w23[2 * p + 1] * v;
-#endif
+        for (int l = 0; l < lanes; ++l) {
+          planes[l] = grad_padded + (c + l) * HWp;
+          gcs[l] = grad_cols + ((c + l) * K + kp) * count;
+        }
+        const SampleRow r = plans.row(planes[0], og, kp, 0);
+        if (wide) {
+          scatter_channels<kLanes>(r, Wp, planes, gcs, count);
+        } else {
+          scatter_channels<1>(r, Wp, planes, gcs, count);
         }
       }
+      c += lanes;
     }
   });
 }
@@ -329,17 +399,75 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
 
 }  // namespace
 
+namespace {
+
+struct BackwardScratch {
+  BackwardScratch(const DeformConv2dGeometry& g, std::int64_t tile, bool need_cols, bool need_padded, bool need_grad_in)
+      : plans(g, tile),
+        grad_cols(need_cols ? static_cast<size_t>(g.in_channels * g.taps() * tile) : 0),
+        padded(need_padded ? static_cast<size_t>(g.in_channels * padded_plane_size(g)) : 0),
+        grad_padded(need_grad_in ? static_cast<size_t>(g.in_channels * padded_plane_size(g)) : 0) {}
+  BackwardScratch(BackwardScratch&&) = default;
+  PlanTile plans;
+  AlignedBuffer<float> grad_cols, padded, grad_padded;
+};
+
+// Every gradient of image n except grad_bias; grad_weight_n receives this image's weight
+// gradient (overwritten).
+void backward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
+                    const float* mask, const float* weight, const float* grad_output, float* grad_input,
+                    float* grad_offset, float* grad_mask, float* grad_weight_n, std::int64_t tile,
+                    BackwardScratch& s) {
+  const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
+  const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
+  const std::int64_t G = g.offset_groups;
+  const bool need_cols = grad_input || grad_offset || grad_mask;
+  const float* in_n = input + n * C * HW;
+  const float* off_n = offset + n * 2 * G * K * P;
+  const float* mask_n = mask ? mask + n * G * K * P : nullptr;
+  const float* gout_n = grad_output + n * O * P;
+  if (s.padded.size()) pad_image(g, in_n, s.padded.data());
+  if (grad_input) std::fill(s.grad_padded.data(), s.grad_padded.data() + s.grad_padded.size(), 0.0f);
+  for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
+    const std::int64_t count = std::min(tile, P - t0);
+    s.plans.build(off_n, mask_n, t0, count);
+    for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+      const float* gout_g = gout_n + grp * Og * P + t0;
+      if (grad_weight_n) {
+        gemm::MatrixA a(gout_g, P, false);
+        DeformColumnsT b(g, s.plans, s.padded.data(), grp * Cg);
+        gemm::gemm(Og, Cg * K, count, 1.0f, a, b, t0 == 0 ? 0.0f : 1.0f, grad_weight_n + grp * Og * Cg * K, Cg * K);
+      }
+      if (need_cols) {
+        gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, true);
+        gemm::MatrixB b(gout_g, P, false);
+        gemm::gemm(Cg * K, count, Og, 1.0f, a, b, 0.0f, s.grad_cols.data() + grp * Cg * K * count, count);
+      }
+    }
+    if (grad_input) scatter_input_grad(g, s.plans, s.grad_cols.data(), s.grad_padded.data());
+    if (grad_offset || grad_mask) {
+      offset_mask_grad(g, s.padded.data(), off_n, mask_n, s.grad_cols.data(), t0, count,
+                       grad_offset ? grad_offset + n * 2 * G * K * P : nullptr,
+                       grad_mask ? grad_mask + n * G * K * P : nullptr);
+    }
+  }
+  if (grad_input) unpad_image(g, s.grad_padded.data(), grad_input + n * C * HW);
+}
+
+// Per-image weight-gradient partials (summed afterwards in image order) cost batch x |weight|
+// floats; above this the images run one after another, accumulating in place.
+constexpr std::int64_t kPartialBudgetFloats = std::int64_t(16) << 20;
+
+}  // namespace
+
 void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, const float* offset,
                             const float* mask, const float* weight, const float* grad_output,
                             float* grad_input, float* grad_offset, float* grad_mask, float* grad_weight,
                             float* grad_bias) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
-  const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
+  const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels();
   const std::int64_t G = g.offset_groups;
   if (!mask) grad_mask = nullptr;
-  if (grad_offset) std::fill(grad_offset, grad_offset + g.batch * 2 * G * K * P, 0.0f);
-  if (grad_mask) std::fill(grad_mask, grad_mask + g.batch * G * K * P, 0.0f);
-  if (grad_weight) std::fill(grad_weight, grad_weight + O * Cg * K, 0.0f);
   if (grad_bias) {
     parallel_for(O, [&](std::int64_t o0, std::int64_t o1) {
       for (std::int64_t o = o0; o < o1; ++o) {
@@ -354,49 +482,52 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
   }
   const bool need_cols = grad_input || grad_offset || grad_mask;
   if (g.batch == 0 || P == 0 || (!need_cols && !grad_weight)) {
-    if (grad_input) std::fill(grad_input, grad_input + g.batch * C * HW, 0.0f);  // no output pixel saw it
+    // No output pixel: every wanted gradient is zero.
+    if (grad_input) std::fill(grad_input, grad_input + g.batch * C * HW, 0.0f);
+    if (grad_offset) std::fill(grad_offset, grad_offset + g.batch * 2 * G * K * P, 0.0f);
+    if (grad_mask) std::fill(grad_mask, grad_mask + g.batch * G * K * P, 0.0f);
+    if (grad_weight) std::fill(grad_weight, grad_weight + O * Cg * K, 0.0f);
     return;
   }
-
   const std::int64_t col_bytes = need_cols ? C * K * std::int64_t(sizeof(float)) : 0;
   const std::int64_t tile = std::min(tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes),
                                      need_cols ? tile_pixels(P, col_bytes, kColumnBudgetBytes) : P);
-  PlanTile plans(g, tile);
-  AlignedBuffer<float> grad_cols(need_cols ? static_cast<size_t>(C * K * tile) : 0);
   const bool need_padded = grad_weight || grad_offset || grad_mask;
-  AlignedBuffer<float> padded(need_padded ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
-  AlignedBuffer<float> grad_padded(grad_input ? static_cast<size_t>(C * padded_plane_size(g)) : 0);
-  for (std::int64_t n = 0; n < g.batch; ++n) {
-    const float* in_n = input + n * C * HW;
-    const float* off_n = offset + n * 2 * G * K * P;
-    const float* mask_n = mask ? mask + n * G * K * P : nullptr;
-    const float* gout_n = grad_output + n * O * P;
-    if (need_padded) pad_image(g, in_n, padded.data());
-    if (grad_input) std::fill(grad_padded.data(), grad_padded.data() + grad_padded.size(), 0.0f);
-    for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
-      const std::int64_t count = std::min(tile, P - t0);
-      plans.build(off_n, mask_n, t0, count);
-      for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-        const float* gout_g = gout_n + grp * Og * P + t0;
-        if (grad_weight) {
-          gemm::MatrixA a(gout_g, P, false);
-          DeformColumnsT b(g, plans, padded.data(), grp * Cg);
-          gemm::gemm(Og, Cg * K, count, 1.0f, a, b, 1.0f, grad_weight + grp * Og * Cg * K, Cg * K);
-        }
-        if (need_cols) {
-          gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, true);
-          gemm::MatrixB b(gout_g, P, false);
-          gemm::gemm(Cg * K, count, Og, 1.0f, a, b, 0.0f, grad_cols.data() + grp * Cg * K * count, count);
-        }
+  const std::int64_t wsize = O * Cg * K;
+  // The mode depends on the shapes only, never on the thread count, so the weight gradient's
+  // summation order (hence its bits) is the same at any number of threads.
+  const bool image_parallel = g.batch >= 2 && (!grad_weight || g.batch * wsize <= kPartialBudgetFloats) &&
+                              !in_parallel_region();
+  auto make = [&] { return BackwardScratch(g, tile, need_cols, need_padded, grad_input != nullptr); };
+  if (!image_parallel) {
+    // One image at a time, every kernel threaded; the weight gradient accumulates image by
+    // image into a scratch partial (for image 0, straight into grad_weight).
+    AlignedBuffer<float> partial(grad_weight && g.batch > 1 ? static_cast<size_t>(wsize) : 0);
+    for_each_image<BackwardScratch>(g.batch, false, make, [&](std::int64_t n, BackwardScratch& s) {
+      float* target = grad_weight ? (n == 0 ? grad_weight : partial.data()) : nullptr;
+      backward_image(g, n, input, offset, mask, weight, grad_output, grad_input, grad_offset, grad_mask, target, tile, s);
+      if (grad_weight && n > 0) {
+        parallel_for(wsize, [&](std::int64_t i0, std::int64_t i1) {
+          for (std::int64_t i = i0; i < i1; ++i) grad_weight[i] += partial[static_cast<size_t>(i)];
+        }, 4096);
       }
-      if (grad_input) scatter_input_grad(g, plans, grad_cols.data(), grad_padded.data());
-      if (grad_offset || grad_mask) {
-        offset_mask_grad(g, padded.data(), off_n, mask_n, grad_cols.data(), t0, count,
-                         grad_offset ? grad_offset + n * 2 * G * K * P : nullptr,
-                         grad_mask ? grad_mask + n * G * K * P : nullptr);
+    });
+    return;
+  }
+  AlignedBuffer<float> partials(grad_weight ? static_cast<size_t>(g.batch * wsize) : 0);
+  for_each_image<BackwardScratch>(g.batch, true, make, [&](std::int64_t n, BackwardScratch& s) {
+    backward_image(g, n, input, offset, mask, weight, grad_output, grad_input, grad_offset, grad_mask,
+                   grad_weight ? partials.data() + n * wsize : nullptr, tile, s);
+  });
+  if (grad_weight) {
+    // Image order, the same summation as the sequential mode: ((w0 + w1) + w2) + ...
+    parallel_for(wsize, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t i = i0; i < i1; ++i) {
+        float acc = partials[static_cast<size_t>(i)];
+        for (std::int64_t n = 1; n < g.batch; ++n) acc += partials[static_cast<size_t>(n * wsize + i)];
+        grad_weight[i] = acc;
       }
-    }
-    if (grad_input) unpad_image(g, grad_padded.data(), grad_input + n * C * HW);
+    }, 4096);
   }
 }
 

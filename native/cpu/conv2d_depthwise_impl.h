@@ -1,0 +1,159 @@
+// The depthwise kernels' bodies, compiled once per instruction set: conv2d_depthwise.cc
+// includes this with FLEXCONV_DW_NS = baseline, conv2d_depthwise_avx2.cc with avx2 (built
+// with -mavx2 -mfma, called only after run-time detection). Everything the bodies call is
+// defined inside the namespace or out of line, so no inline function is compiled twice with
+// different instruction sets.
+// (No include guard: meant to be included once per translation unit.)
+#include <cstdint>
+
+#include "math/conv_geometry.h"
+
+#ifndef FLEXCONV_DW_NS
+#error "define FLEXCONV_DW_NS before including conv2d_depthwise_impl.h"
+#endif
+
+namespace flexconv {
+namespace cpu {
+namespace FLEXCONV_DW_NS {
+namespace {
+
+// The output positions t in [0, n) whose input coordinate x0 + t*stride lies in [0, size).
+void dw_valid_range(std::int64_t x0, std::int64_t stride, std::int64_t size, std::int64_t n, std::int64_t* lo,
+                    std::int64_t* hi) {
+  std::int64_t a = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
+  std::int64_t b = x0 >= size ? 0 : (size - 1 - x0) / stride + 1;
+  if (a > n) a = n;
+  if (b > n) b = n;
+  if (b < a) b = a;
+  *lo = a;
+  *hi = b;
+}
+
+void fill_plane(float* p, std::int64_t n, float v) {
+  for (std::int64_t i = 0; i < n; ++i) p[i] = v;
+}
+
+}  // namespace
+
+using math::Conv2dGeometry;
+
+// Output planes t in [t0, t1) (t = image * out_channels + o).
+void forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
+             std::int64_t t0, std::int64_t t1) {
+  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
+  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
+  const std::int64_t sw = g.stride_w;
+  {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t b = t / O, o = t - b * O, c = o / mult;
+      const float* in = input + (b * C + c) * HW;
+      const float* w = weight + o * KK;
+      float* dst = out + t * P;
+      fill_plane(dst, P, bias ? bias[o] : 0.0f);
+      for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+        float* orow = dst + oy * g.out_w;
+        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+          const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
+          if (iy < 0 || iy >= g.in_h) continue;
+          const float* irow = in + iy * g.in_w;
+          for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+            const float wv = w[i * g.kernel_w + j];
+            const std::int64_t x0 = j * g.dil_w - g.pad_w;
+            std::int64_t lo, hi;
+            dw_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
+            if (sw == 1) {
+              for (std::int64_t ox = lo; ox < hi; ++ox) orow[ox] += wv * irow[x0 + ox];
+            } else {
+              for (std::int64_t ox = lo; ox < hi; ++ox) orow[ox] += wv * irow[x0 + ox * sw];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Input-gradient planes t in [t0, t1) (t = image * in_channels + c).
+void backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input,
+                    std::int64_t t0, std::int64_t t1) {
+  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
+  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
+  const std::int64_t sw = g.stride_w;
+  {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t b = t / C, c = t - b * C;
+      float* gin = grad_input + t * HW;
+      fill_plane(gin, HW, 0.0f);
+      for (std::int64_t m = 0; m < mult; ++m) {
+        const std::int64_t o = c * mult + m;
+        const float* go = grad_out + (b * O + o) * P;
+        const float* w = weight + o * KK;
+        for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+          const float* gorow = go + oy * g.out_w;
+          for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+            const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
+            if (iy < 0 || iy >= g.in_h) continue;
+            float* irow = gin + iy * g.in_w;
+            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+              const float wv = w[i * g.kernel_w + j];
+              const std::int64_t x0 = j * g.dil_w - g.pad_w;
+              std::int64_t lo, hi;
+              dw_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
+              if (sw == 1) {
+                for (std::int64_t ox = lo; ox < hi; ++ox) irow[x0 + ox] += wv * gorow[ox];
+              } else {
+                for (std::int64_t ox = lo; ox < hi; ++ox) irow[x0 + ox * sw] += wv * gorow[ox];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Weight-gradient rows of output channels [o0, o1).
+void backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight,
+                     std::int64_t o0, std::int64_t o1) {
+  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
+  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
+  const std::int64_t sw = g.stride_w;
+  {
+    for (std::int64_t o = o0; o < o1; ++o) {
+      const std::int64_t c = o / mult;
+      for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+        for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+          const std::int64_t x0 = j * g.dil_w - g.pad_w;
+          std::int64_t lo, hi;
+          dw_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
+          double total = 0.0;
+          for (std::int64_t b = 0; b < g.batch; ++b) {
+            const float* go = grad_out + (b * O + o) * P;
+            const float* in = input + (b * C + c) * HW;
+            // Eight partial sums in a fixed order: vectorisable and deterministic.
+            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+              const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
+              if (iy < 0 || iy >= g.in_h) continue;
+              const float* gorow = go + oy * g.out_w;
+              const float* irow = in + iy * g.in_w;
+              std::int64_t ox = lo;
+              for (; ox + 8 <= hi; ox += 8) {
+                for (int l = 0; l < 8; ++l) acc[l] += gorow[ox + l] * irow[x0 + (ox + l) * sw];
+              }
+              for (; ox < hi; ++ox) acc[0] += gorow[ox] * irow[x0 + ox * sw];
+            }
+            float s = 0.0f;
+            for (int l = 0; l < 8; ++l) s += acc[l];
+            total += s;
+          }
+          grad_weight[o * KK + i * g.kernel_w + j] = static_cast<float>(total);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace FLEXCONV_DW_NS
+}  // namespace cpu
+}  // namespace flexconv

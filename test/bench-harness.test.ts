@@ -1,0 +1,46 @@
+import { compareRow, formatTable, measure, measureInterleaved, summarize, threadList } from '../scripts/bench/harness';
+
+describe('benchmark harness', () => {
+  test('summarize: median and quartiles by linear interpolation, order-independent', () => {
+    const m = summarize([9, 1, 5, 3, 7]);
+    expect(m).toEqual({ median: 5, q1: 3, q3: 7, iqr: 4, min: 1, iters: 5 });
+    const even = summarize([4, 1, 3, 2]);
+    expect(even.median).toBeCloseTo(2.5);
+    expect(even.q1).toBeCloseTo(1.75);
+    expect(even.q3).toBeCloseTo(3.25);
+    expect(summarize([42])).toMatchObject({ median: 42, iqr: 0, iters: 1 });
+  });
+
+  test('measure runs warmup + fixed iterations; interleaved alternates the functions', async () => {
+    const calls: string[] = [];
+    const m = await measure(() => calls.push('a'), { warmup: 2, iters: 5 });
+    expect(calls.length).toBe(7);
+    expect(m.iters).toBe(5);
+    expect(m.median).toBeGreaterThanOrEqual(0);
+    calls.length = 0;
+    const [ma, mb] = await measureInterleaved([() => calls.push('a'), async () => { calls.push('b'); }], { warmup: 1, iters: 3 });
+    expect(calls.join('')).toBe('abababab');
+    expect([ma.iters, mb.iters]).toEqual([3, 3]);
+  });
+
+  test('compareRow gives anchor / ours as the ratio and the table aligns every row', () => {
+    const ours = summarize([2, 2, 2]);
+    const anchor = summarize([3, 3, 3]);
+    const row = compareRow('case A', 2, ours, 'ORT', anchor, { scaling: 1.9 });
+    expect(row['vs anchor']).toBe(1.5);
+    const table = formatTable([row, compareRow('a longer case name', 1, anchor, 'ORT', ours)]);
+    const lines = table.split('\n');
+    expect(lines).toHaveLength(4);
+    expect(new Set(lines.map((l) => l.length)).size).toBe(1);
+    expect(lines[0]).toMatch(/^\| case +\| threads \| flexconv ms \|/);
+    expect(lines[2]).toContain('1.50x');
+    expect(lines[2]).toContain('1.90x');
+    expect(lines[3]).toContain('0.67x');
+    expect(formatTable([])).toBe('(no rows)');
+  });
+
+  test('threadList: --threads overrides the defaults', () => {
+    expect(threadList({ json: false, threads: null, quick: false })).toEqual([1, 2]);
+    expect(threadList({ json: false, threads: [2], quick: false }, [1, 2, 4])).toEqual([2]);
+  });
+});
