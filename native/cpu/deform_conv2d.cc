@@ -25,6 +25,9 @@
 
 #include <algorithm>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <memory>
 #include <vector>
 
@@ -288,6 +291,16 @@ void scatter_channels(const SampleRow& r, std::int64_t Wp, float* const* planes,
   for (std::int64_t p = 0; p < count; ++p) {
     const std::int32_t i = r.index[p];
     const float a0 = r.w01[2 * p], a1 = r.w01[2 * p + 1], b0 = r.w23[2 * p], b1 = r.w23[2 * p + 1];
+#if defined(__SSE2__)
+    const __m128 w01 = _mm_setr_ps(a0, a1, 0.0f, 0.0f), w23 = _mm_setr_ps(b0, b1, 0.0f, 0.0f);
+    for (int l = 0; l < L; ++l) {
+      const __m128 v = _mm_set1_ps(gcs[l][p]);
+      double* top = reinterpret_cast<double*>(planes[l] + i);
+      double* bot = reinterpret_cast<double*>(planes[l] + i + Wp);
+      _mm_storel_pd(top, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(top)), _mm_mul_ps(w01, v))));
+      _mm_storel_pd(bot, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(bot)), _mm_mul_ps(w23, v))));
+    }
+#else
     for (int l = 0; l < L; ++l) {
       const float v = gcs[l][p];
       float* at = planes[l] + i;
@@ -296,6 +309,7 @@ void scatter_channels(const SampleRow& r, std::int64_t Wp, float* const* planes,
       at[Wp] += b0 * v;
       at[Wp + 1] += b1 * v;
     }
+#endif
   }
 }
 
