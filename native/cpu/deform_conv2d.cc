@@ -270,7 +270,11 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
                            const float* mask, const float* weight, const float* bias, float* output) {
   if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
   const std::int64_t tile = tile_pixels(g.out_pixels(), PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
-  const bool image_parallel = num_threads() > 1 && g.batch >= num_threads() && !in_parallel_region();
+  // Whole images per thread when they balance (a multiple of the thread count, or enough that
+  // the remainder hardly matters); otherwise each image's kernels are threaded.
+  const std::int64_t threads = num_threads();
+  const bool image_parallel =
+      threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) && !in_parallel_region();
   for_each_image<ForwardScratch>(
       g.batch, image_parallel, [&] { return ForwardScratch(g, tile); },
       [&](std::int64_t n, ForwardScratch& scratch) {
