@@ -72,8 +72,8 @@ async function main(): Promise<void> {
   }
   const convs = String(v.convs).split(',').map((s) => s.trim()).filter(Boolean);
   for (const c of convs) {
-    if (!['standard', 'deform', 'modulated', 'dynamic'].includes(c)) {
-      throw new UsageError(`--convs: expected kinds among standard, deform, modulated, dynamic but received ${JSON.stringify(c)}`);
+    if (!['standard', 'deform', 'modulated', 'dynamic', 'octave'].includes(c)) {
+      throw new UsageError(`--convs: expected kinds among standard, deform, modulated, dynamic, octave but received ${JSON.stringify(c)}`);
     }
   }
   if (convs.length === 0) throw new UsageError('--convs: expected at least one conv kind');

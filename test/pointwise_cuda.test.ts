@@ -54,6 +54,20 @@ gpu('pointwise ops on CUDA match the CPU', () => {
     expectClose(lc.grad!.toArray(), logits.grad!.data, 1e-6, 1e-5);
   });
 
+  test('binaryCrossEntropyWithLogits (posWeight per class) and mseLoss, forward and backward', () => {
+    const x = Tensor.randn([4, 3], { std: 3, requiresGrad: true });
+    const xc = x.detach().to('cuda').requireGrad();
+    const y = Tensor.rand([4, 3]);
+    const pw = Tensor.from([0.5, 2, 3]);
+    const l = ops.binaryCrossEntropyWithLogits(x, y, { posWeight: pw });
+    const lc = ops.binaryCrossEntropyWithLogits(xc, y.to('cuda'), { posWeight: pw.to('cuda') });
+    expectClose(lc.toArray(), l.data, 1e-6, 1e-5);
+    l.backward();
+    lc.backward();
+    expectClose(xc.grad!.toArray(), x.grad!.data, 1e-6, 1e-5);
+    expectClose(ops.mseLoss(xc, y.to('cuda')).toArray(), ops.mseLoss(x, y).data, 1e-6, 1e-5);
+  });
+
   test('dropout masks are identical on both devices for the same seed', () => {
     const [x, xc] = both(Tensor.randn([1000]));
     expect(ops.dropout(xc, 0.3, true, new Generator(5)).toArray()).toEqual(ops.dropout(x, 0.3, true, new Generator(5)).toArray());

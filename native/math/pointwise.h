@@ -92,7 +92,7 @@ FLEXCONV_HD float unary_forward(float x, float a, float b) {
   if constexpr (Op == kExp) return vexpf(x);
   if constexpr (Op == kLog) return logf(x);
   if constexpr (Op == kSqrt) return sqrtf(x);
-  if constexpr (Op == kRelu) return x > 0.0f ? x : 0.0f;
+  if constexpr (Op == kRelu) return x < 0.0f ? 0.0f : x;  // NaN stays NaN, as in PyTorch
   if constexpr (Op == kLeakyRelu) return x > 0.0f ? x : a * x;
   if constexpr (Op == kSigmoid) return sigmoidf(x);
   if constexpr (Op == kTanh) return tanhf(x);
