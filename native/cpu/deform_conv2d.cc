@@ -154,12 +154,22 @@ class DeformColumns final : public gemm::BSource {
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
     const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
-    std::int64_t c = c_begin_ + k0 / K, kp = k0 % K;
-    for (std::int64_t kk = 0; kk < kc; ++kk) {
-      sample_row_panels(plans_.row(padded_ + c * HWp, c / cog, kp, n0), nc, nr, kc * nr, dst + kk * nr);
-      if (++kp == K) {
-        kp = 0;
-        ++c;
+    SampleRow rows[256];  // kc <= the driver's depth block (256)
+    for (std::int64_t k = 0; k < kc; k += 256) {
+      const std::int64_t len = std::min<std::int64_t>(256, kc - k);
+      std::int64_t c = c_begin_ + (k0 + k) / K, kp = (k0 + k) % K;
+      for (std::int64_t kk = 0; kk < len; ++kk) {
+        rows[kk] = plans_.row(padded_ + c * HWp, c / cog, kp, n0);
+        if (++kp == K) {
+          kp = 0;
+          ++c;
+        }
+      }
+      if (len == kc) {
+        sample_block(rows, kc, nc, nr, dst);
+      } else {
+        // Deeper than one batch of rows (not produced by the current driver): row by row.
+        for (std::int64_t kk = 0; kk < len; ++kk) sample_row_panels(rows[kk], nc, nr, kc * nr, dst + (k + kk) * nr);
       }
     }
   }
@@ -270,7 +280,11 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
                            const float* mask, const float* weight, const float* bias, float* output) {
   if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
   const std::int64_t tile = tile_pixels(g.out_pixels(), PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
-  const bool image_parallel = num_threads() > 1 && g.batch >= num_threads() && !in_parallel_region();
+  // Whole images per thread when they balance (a multiple of the thread count, or enough that
+  // the remainder hardly matters); otherwise each image's kernels are threaded.
+  const std::int64_t threads = num_threads();
+  const bool image_parallel =
+      threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) && !in_parallel_region();
   for_each_image<ForwardScratch>(
       g.batch, image_parallel, [&] { return ForwardScratch(g, tile); },
       [&](std::int64_t n, ForwardScratch& scratch) {
