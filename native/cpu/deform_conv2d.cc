@@ -379,7 +379,8 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
   const PointGeometry geo{g, off_n, mask_n};
   parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
     alignas(64) std::int32_t index[kChunk];
-    alignas(64) float hy[kChunk], ly[kChunk], hx[kChunk], lx[kChunk], m[kChunk], gy[kChunk], gx[kChunk], gm[kChunk];
+    alignas(64) float coef[6][2 * kChunk];  // value / dy / dx coefficient pairs, top and bottom
+    alignas(64) float m[kChunk], gy[kChunk], gx[kChunk], gm[kChunk];
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t row = task / chunks, chunk = task - row * chunks;
       const std::int64_t og = row / K, kp = row - og * K;
@@ -389,13 +390,16 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
         geo.point(og, kp, t0 + p0 + j, &y, &x, &m[j]);
         const math::BilinearPaddedPoint q = math::bilinear_padded_point(y, x, g.in_h, g.in_w);
         index[j] = q.index;
-        ly[j] = q.valid ? q.ly : 0.0f;
-        hy[j] = q.valid ? 1.0f - q.ly : 0.0f;
-        lx[j] = q.valid ? q.lx : 0.0f;
-        hx[j] = q.valid ? 1.0f - q.lx : 0.0f;
+        const float ly = q.valid ? q.ly : 0.0f, hy = q.valid ? 1.0f - q.ly : 0.0f;
+        const float lx = q.valid ? q.lx : 0.0f, hx = q.valid ? 1.0f - q.lx : 0.0f;
+        const float pairs[6][2] = {{hy * hx, hy * lx}, {ly * hx, ly * lx}, {-hx, -lx}, {hx, lx}, {-hy, hy}, {-ly, ly}};
+        for (int a = 0; a < 6; ++a) {
+          coef[a][2 * j] = pairs[a][0];
+          coef[a][2 * j + 1] = pairs[a][1];
+        }
         gy[j] = gx[j] = gm[j] = 0.0f;
       }
-      const OffsetGradPoints pts{index, hy, ly, hx, lx, len};
+      const OffsetGradPoints pts{index, coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], len};
       for (std::int64_t c = og * cog; c < (og + 1) * cog; ++c) {
         accumulate_offset_grad(pts, padded + c * HWp, g.in_w + 2, grad_cols + (c * K + kp) * count + p0, gy, gx, gm);
       }
