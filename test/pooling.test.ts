@@ -179,6 +179,28 @@ describe('adaptiveAvgPool2d', () => {
   });
 });
 
+test('unbatched [C, H, W] input pools like a batch of one, gradients included', () => {
+  manualSeed(27);
+  const x3 = Tensor.randn([3, 7, 8], { requiresGrad: true });
+  const x4 = x3.detach().view([1, 3, 7, 8]).clone().requireGrad();
+  for (const op of [
+    (v: Tensor) => ops.maxPool2d(v, { kernelSize: 3, stride: 2, padding: 1 }),
+    (v: Tensor) => ops.avgPool2d(v, { kernelSize: 2, ceilMode: true }),
+    (v: Tensor) => ops.adaptiveAvgPool2d(v, [2, 3]),
+  ]) {
+    x3.grad = null;
+    x4.grad = null;
+    const y3 = op(x3), y4 = op(x4);
+    expect(y3.shape).toEqual(y4.shape.slice(1));
+    expect(y3.toArray()).toEqual(y4.toArray());
+    const g = Tensor.randn(y3.shape);
+    y3.backward(g);
+    y4.backward(g.view(y4.shape));
+    expect((x3.grad as unknown as Tensor).shape).toEqual([3, 7, 8]);
+    expect((x3.grad as unknown as Tensor).toArray()).toEqual((x4.grad as unknown as Tensor).toArray());
+  }
+});
+
 test('pooling is bit-identical at 1 and 2 threads', () => {
   const threads = getNumThreads();
   try {
@@ -208,8 +230,8 @@ test('pooling is bit-identical at 1 and 2 threads', () => {
 describe('pooling errors', () => {
   const x = Tensor.zeros([1, 2, 5, 5]);
   test('wrong ndim', () => {
-    expect(() => ops.maxPool2d(Tensor.zeros([2, 5, 5]), { kernelSize: 2 })).toThrow(ShapeError);
-    expect(() => ops.avgPool2d(Tensor.zeros([2, 5, 5]), { kernelSize: 2 })).toThrow(/4 dimensions.*\[2, 5, 5\]/);
+    expect(() => ops.maxPool2d(Tensor.zeros([5, 5]), { kernelSize: 2 })).toThrow(ShapeError);
+    expect(() => ops.avgPool2d(Tensor.zeros([1, 2, 5, 5, 1]), { kernelSize: 2 })).toThrow(/4 dimensions.*\[1, 2, 5, 5, 1\]/);
     expect(() => ops.adaptiveAvgPool2d(Tensor.zeros([5, 5]), 1)).toThrow(ShapeError);
   });
   test('kernel larger than the padded input', () => {

@@ -42,6 +42,9 @@ const tinyNet = (conv: string, width = 8): Module => {
 };
 
 /** Keys, shapes and the bytes of every value of the state dict (compared with equals(), not element-wise). */
+// The learning runs take ~5-15 s on an idle 2-core machine; allow for a heavily shared one.
+const LEARNING_TIMEOUT = 400_000;
+
 function stateBytes(m: Module): { keys: string; bytes: Buffer } {
   const sd = Object.entries(m.stateDict());
   return {
@@ -115,7 +118,7 @@ describe('fit and evaluate', () => {
     expect(ev.samples).toBe(300);
     expect(ev.accuracy).toBeCloseTo(history[3].valAccuracy as number, 10);
     expect(net.training).toBe(true);
-  });
+  }, LEARNING_TIMEOUT);
 
   (deformAvailable ? test : test.skip)('a small deformable ResNet (stages 3-4) learns well above chance too', async () => {
     const net = tinyNet('deform');
@@ -125,7 +128,7 @@ describe('fit and evaluate', () => {
     const { history } = await fit(net, optimizer, trainLoader, { epochs: 4, valLoader: testLoader, scheduler, progress: 'none' });
     expect(history[3].trainLoss).toBeLessThan(history[0].trainLoss);
     expect(history[3].valAccuracy).toBeGreaterThan(0.4);
-  });
+  }, LEARNING_TIMEOUT);
 
   test('segmentation: a small U-Net trains on glyph masks and reports mean IoU', async () => {
     const seg = syntheticShapes({ task: 'segmentation', length: 96, seed: 21, size: 16 });
