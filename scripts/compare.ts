@@ -72,8 +72,8 @@ async function main(): Promise<void> {
   }
   const convs = String(v.convs).split(',').map((s) => s.trim()).filter(Boolean);
   for (const c of convs) {
-    if (!['standard', 'deform', 'modulated', 'dynamic'].includes(c)) {
-      throw new UsageError(`--convs: expected kinds among standard, deform, modulated, dynamic but received ${JSON.stringify(c)}`);
+    if (!['standard', 'deform', 'modulated', 'dynamic', 'octave'].includes(c)) {
+      throw new UsageError(`--convs: expected kinds among standard, deform, modulated, dynamic, octave but received ${JSON.stringify(c)}`);
     }
   }
   if (convs.length === 0) throw new UsageError('--convs: expected at least one conv kind');
@@ -132,7 +132,13 @@ async function main(): Promise<void> {
     ]);
   }
   const totalSeconds = (Date.now() - t0) / 1000;
-  console.log(`\n${table(rows)}\n\nepoch s: median training time per epoch; total run time ${totalSeconds.toFixed(0)} s`);
+  // CPU time per thread approximates the run time on an idle machine when this one is shared.
+  const cpu = process.cpuUsage();
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  console.log(
+    `\n${table(rows)}\n\nepoch s: median training time per epoch; total run time ${totalSeconds.toFixed(0)} s ` +
+      `(process CPU time ${cpuSeconds.toFixed(0)} s over ${getNumThreads()} threads)`,
+  );
 
   fs.mkdirSync(outDir, { recursive: true });
   const jsonFile = path.join(outDir, 'compare.json');
@@ -140,7 +146,7 @@ async function main(): Promise<void> {
   const settings = { model, width, stages, epochs, trainSize, testSize, batchSize, lr, seed, threads: getNumThreads(), isa: isa().active };
   fs.writeFileSync(
     jsonFile,
-    `${JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, settings, totalSeconds, runs }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, settings, totalSeconds, cpuSeconds, runs }, null, 2)}\n`,
   );
   const svg = svgLineChart(
     runs.map((r) => ({ name: r.name, points: r.history.map((h) => [h.epoch, 100 * (h.valAccuracy ?? 0)] as [number, number]) })),

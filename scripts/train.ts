@@ -36,7 +36,7 @@ import {
 
 const SPEC: Record<string, OptionSpec> = {
   model: { type: 'string', default: 'resnet18', help: `network: ${MODELS.join(', ')}` },
-  conv: { type: 'string', default: 'standard', help: '3x3 conv kind: standard, deform, modulated, dynamic' },
+  conv: { type: 'string', default: 'standard', help: '3x3 conv kind: standard, deform, modulated, dynamic, octave' },
   stages: { type: 'string', default: 'all', help: "stages that use --conv (others standard), e.g. 3,4, or 'all'" },
   dataset: { type: 'string', default: 'synthetic', help: `data: ${DATASETS.join(', ')}` },
   'data-dir': { type: 'string', help: 'directory of the dataset files (fashion-mnist: Debian path by default; cifar10: required)' },
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   }
   const model = choiceOption(v, 'model', MODELS);
   const dataset = choiceOption(v, 'dataset', DATASETS);
-  const conv = choiceOption(v, 'conv', ['standard', 'deform', 'modulated', 'dynamic'] as const);
+  const conv = choiceOption(v, 'conv', ['standard', 'deform', 'modulated', 'dynamic', 'octave'] as const);
   const epochs = intOption(v, 'epochs', 0);
   const batchSize = intOption(v, 'batch-size', 1);
   const lr = numberOption(v, 'lr', 0);

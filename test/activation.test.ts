@@ -25,6 +25,13 @@ describe('activations', () => {
     });
   }
 
+  test('NaN propagates through every activation (as in PyTorch)', () => {
+    const x = Tensor.from([NaN]);
+    for (const f of [ops.relu, ops.sigmoid, ops.tanh, ops.silu, (t: Tensor) => ops.leakyRelu(t)]) {
+      expect(Number.isNaN(f(x).item())).toBe(true);
+    }
+  });
+
   test('sigmoid, tanh and silu stay finite for huge inputs', () => {
     const x = Tensor.from([-1e4, -100, -30, 30, 100, 1e4]);
     for (const f of [ops.sigmoid, ops.tanh, ops.silu]) {

@@ -5,6 +5,7 @@ import { runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
 import { referenceBatchNorm } from './reference/batchnorm';
 import { numericGrad } from './reference/numeric_grad';
+import { gradcheck } from './gradcheck';
 
 const shapes: number[][] = [[2, 3, 5, 7], [1, 4, 3, 3], [8, 5, 1, 1], [3, 2, 1, 9]];
 
@@ -29,6 +30,13 @@ describe('batchNorm2d forward', () => {
         expectClose(rv.data, want.runningVar as Float64Array, 1e-5, 1e-5);
       }
     }
+  });
+
+  test('training on large planes far from zero keeps its accuracy (blocked sums)', () => {
+    const shape = [2, 2, 70, 90];
+    const x = Tensor.randn(shape, { mean: 1000, std: 0.5 });
+    const want = referenceBatchNorm(x.data, shape, null, null, null, null, true, 0.1, 1e-5);
+    expectClose(ops.batchNorm2d(x, null, null, null, null, { training: true }).data, want.y, 5e-3, 0);
   });
 
   test('training without running statistics', () => {
@@ -157,4 +165,15 @@ gpu('batchNorm2d on CUDA', () => {
       expectClose(rvGpu.toArray(), rvCpu.toArray(), 1e-5, 1e-5);
     }
   });
+});
+
+test('batchNorm2d passes gradcheck on the float32 op itself (training and eval)', () => {
+  manualSeed(8);
+  for (const training of [true, false]) {
+    const rm = Tensor.randn([3]), rv = Tensor.rand([3], { low: 0.5, high: 2 });
+    gradcheck(
+      (x, w, b) => ops.batchNorm2d(x, rm.clone(), rv.clone(), w, b, { training }),
+      [Tensor.randn([2, 3, 3, 2], { requiresGrad: true }), Tensor.randn([3], { requiresGrad: true }), Tensor.randn([3], { requiresGrad: true })],
+    );
+  }
 });

@@ -37,6 +37,8 @@ const cases: Case[] = [
   { name: 'wide rows: stride 2 on odd sizes', x: [2, 3, 9, 37], w: [4, 3, 3, 3], stride: [2, 2], padding: [1, 1], bias: true },
   { name: 'wide rows: dilation [2, 3], stride [1, 2]', x: [1, 2, 6, 40], w: [3, 2, 3, 3], stride: [1, 2], padding: [2, 2], dilation: [2, 3] },
   { name: 'wide rows: groups 2, 1x3 kernel', x: [3, 4, 3, 20], w: [4, 2, 1, 3], padding: [0, 1], groups: 2 },
+  // Strided convs use the offset table unless it would exceed 65536 entries (kh*kw*P).
+  { name: 'large strided image: row gather path', x: [1, 2, 60, 300], w: [2, 2, 5, 5], stride: [2, 3], padding: [2, 3], dilation: [1, 2] },
   { name: 'kernel as large as the padded input', x: [2, 2, 3, 4], w: [3, 2, 5, 6], padding: [1, 1] },
 ];
 

@@ -66,6 +66,54 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
     });
   }
 
+  test('kernels too large to mix the whole batch at once (chunks of samples): closed form', () => {
+    // A kernel as large as the input gives one output pixel: out[b] = W_b x_b + bias_b, a
+    // matrix-vector product. 1.7M floats per mixed kernel make the op mix at most 4 samples at
+    // a time (8M floats), so the batch of 5 runs as chunks of 4 and 1 whose expert gradients
+    // accumulate.
+    const [B, K, C, O, S] = [5, 2, 208, 128, 8];
+    const D = C * S * S;
+    const x = Tensor.randn([B, C, S, S], { requiresGrad: true });
+    const e = Tensor.randn([K, O, C, S, S], { requiresGrad: true });
+    const a = Tensor.rand([B, K], { requiresGrad: true });
+    const eb = Tensor.randn([K, O], { requiresGrad: true });
+    const out = ops.dynamicConv2d(x, e, a, { expertBias: eb });
+    expect(out.shape).toEqual([B, O, 1, 1]);
+    const go = Tensor.randn(out.shape);
+    out.backward(go);
+    const [X, E, A, EB, G] = [x.data, e.data, a.data, eb.data, go.data];
+    const want = { out: new Float64Array(B * O), gx: new Float64Array(B * D), ge: new Float64Array(K * O * D), ga: new Float64Array(B * K), gb: new Float64Array(K * O) };
+    for (let b = 0; b < B; b++) {
+      for (let k = 0; k < K; k++) {
+        const ak = A[b * K + k];
+        for (let o = 0; o < O; o++) {
+          const g = G[b * O + o];
+          let dot = 0;
+          for (let d = 0; d < D; d++) {
+            const ev = E[(k * O + o) * D + d], xv = X[b * D + d];
+            dot += ev * xv;
+            want.gx[b * D + d] += ak * ev * g;
+            want.ge[(k * O + o) * D + d] += ak * g * xv;
+          }
+          want.out[b * O + o] += ak * (dot + EB[k * O + o]);
+          want.ga[b * K + k] += g * (dot + EB[k * O + o]);
+          want.gb[k * O + o] += ak * g;
+        }
+      }
+    }
+    const tol = 1e-4 * Math.sqrt(D) * 4;
+    expectClose(out.data, want.out, tol, 1e-4);
+    expectClose(x.grad!.data, want.gx, 1e-4, 1e-4);
+    expectClose(e.grad!.data, want.ge, 1e-4, 1e-4);
+    expectClose(a.grad!.data, want.ga, tol * Math.sqrt(O), 1e-4);
+    expectClose(eb.grad!.data, want.gb, 1e-4, 1e-4);
+  });
+
+  test('empty batch', () => {
+    const out = ops.dynamicConv2d(Tensor.zeros([0, 2, 4, 4]), Tensor.randn([3, 4, 2, 3, 3]), Tensor.zeros([0, 3]), { padding: 1 });
+    expect(out.shape).toEqual([0, 4, 4, 4]);
+  });
+
   test('only the gradients that are needed are computed (input only, attention only)', () => {
     const c = cases[0];
     const { g, input, experts, attention, expertBias } = makeInputs(c);
@@ -203,6 +251,10 @@ describe('dynamicConv2d bad input', () => {
     expect(() => native().dynamicConv2d(x, e, Tensor.zeros([2, 2]), null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() => native().dynamicConv2d(x, e, a, null, Tensor.zeros([2, 6, 4, 4]), [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() => native().dynamicConv2d(x, e, a, Tensor.zeros([3, 5]), out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
+    expect(() => native().dynamicConv2d(x, e, a, null, out, [0, 1], [0, 0], [1, 1], 1)).toThrow(/stride/);
+    expect(() => native().dynamicConv2d(x, e, a, null, out, [1, 1], [-1, 0], [1, 1], 1)).toThrow(/padding/);
+    expect(() => native().dynamicConv2d(x, e, a, null, out, [1, 1], [0, 0], [0, 1], 1)).toThrow(/dilation/);
+    expect(() => native().dynamicConv2dBackward(out, x, e, a, null, null, Tensor.zeros([3, 6, 4, 3, 2]), null, null, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
   });
 });
 

@@ -5,6 +5,7 @@ import { runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
 import { GridMode, GridPadding, referenceGridSample } from './reference/grid_sample';
 import { numericGrad } from './reference/numeric_grad';
+import { gradcheck } from './gradcheck';
 
 const modes: GridMode[] = ['bilinear', 'nearest'];
 const paddings: GridPadding[] = ['zeros', 'border', 'reflection'];
@@ -155,4 +156,12 @@ gpu('gridSample on CUDA', () => {
           expectCudaMatchesCpu((a, g) => ops.gridSample(a, g, { mode, paddingMode, alignCorners }), [x, grid], [true, true]);
         }
   });
+});
+
+test('gridSample passes gradcheck for the input on the float32 op itself (the grid is checked against the float64 reference above)', () => {
+  manualSeed(45);
+  for (const paddingMode of paddings) {
+    const grid = randomGrid(1, 3, 4);
+    gradcheck((x) => ops.gridSample(x, grid, { paddingMode }), [Tensor.randn([1, 2, 4, 5], { requiresGrad: true })]);
+  }
 });

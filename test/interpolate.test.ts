@@ -5,6 +5,7 @@ import { runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
 import { referenceInterpolate } from './reference/interpolate';
 import { numericGrad } from './reference/numeric_grad';
+import { gradcheck } from './gradcheck';
 
 type Mode = 'nearest' | 'bilinear';
 
@@ -137,4 +138,11 @@ gpu('interpolate on CUDA', () => {
     }
     expectCudaMatchesCpu((v) => ops.interpolate(v, { scaleFactor: [1.7, 0.6], mode: 'bilinear' }), [Tensor.randn([1, 2, 5, 9])], [true]);
   });
+});
+
+test('bilinear interpolate passes gradcheck on the float32 op itself', () => {
+  manualSeed(35);
+  for (const alignCorners of [false, true]) {
+    gradcheck((x) => ops.interpolate(x, { size: [7, 4], mode: 'bilinear', alignCorners }), [Tensor.randn([1, 2, 4, 6], { requiresGrad: true })]);
+  }
 });

@@ -1,5 +1,5 @@
 import { ArgumentError, ShapeError } from '../lib/errors';
-import { convPerStage, makeConv, resnet18, resnet34, unet } from '../lib/models';
+import { convPerStage, OctaveConvAdapter, resnet18, resnet34, unet } from '../lib/models';
 import { Conv2d } from '../lib/nn';
 import { noGrad } from '../lib/autograd';
 import { Tensor } from '../lib/tensor';
@@ -62,7 +62,6 @@ describe('ResNet', () => {
     expect(() => resnet18({ conv: 'fancy', width: 4 })).toThrow(/expected conv kind to be one of 'standard'.* but received "fancy"/);
     expect(() => resnet18({ conv: ['standard', 'deform'], width: 4 })).toThrow(/expected conv to list 4 kinds/);
     expect(() => resnet18({ conv: { kind: 'deform', stages: [5] }, width: 4 })).toThrow(/stage numbers in 1\.\.4/);
-    expect(() => makeConv('octave', 4, 4, { kernelSize: 3, stride: 1, padding: 1, bias: false })).toThrow(/octave convolutions split features/);
   });
 
   test('per-stage conv choice', () => {
@@ -98,6 +97,40 @@ describe('ResNet', () => {
     const mod = resnet18({ numClasses: 10, stem: 'cifar', width: 4, conv: 'modulated' });
     expect(mod.layer1.get(0).conv1).toBeInstanceOf(ModulatedDeformConv2d);
     noGrad(() => expect(mod.eval().forward(Tensor.randn([1, 3, 16, 16])).shape).toEqual([1, 10]));
+  });
+});
+
+describe('other conv kinds', () => {
+  test("'octave': the per-layer adapter keeps shapes and splits channels into bands", () => {
+    const net = resnet18({ numClasses: 10, stem: 'cifar', width: 8, conv: { kind: 'octave', stages: [3, 4] } });
+    const conv = net.layer3.get(0).conv1 as OctaveConvAdapter;
+    expect(conv).toBeInstanceOf(OctaveConvAdapter);
+    expect(net.layer2.get(0).conv1).toBeInstanceOf(Conv2d);
+    // Octave conv 16 -> 32 channels at alpha 0.5: the four paths hold 8x16, 8x16, 8x16 and 8x16 3x3 kernels,
+    // exactly the parameters of the plain conv (16 * 32 * 9).
+    expect(conv.conv.numParameters()).toBe(16 * 32 * 9);
+    noGrad(() => expect(net.eval().forward(Tensor.randn([2, 3, 16, 16])).shape).toEqual([2, 10]));
+  });
+
+  const haveDynamic = ((): boolean => {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return typeof require('../lib/nn/dynamic').DynamicConv2d === 'function';
+    } catch {
+      return false;
+    }
+  })();
+  if (!haveDynamic) {
+    // eslint-disable-next-line no-console
+    console.warn("'dynamic' model test skipped: lib/nn/dynamic.ts (DynamicConv2d) is not in this build");
+  }
+  (haveDynamic ? test : test.skip)("'dynamic': DynamicConv2d in the chosen stages", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { DynamicConv2d } = require('../lib/nn/dynamic');
+    const net = resnet18({ numClasses: 10, stem: 'cifar', width: 8, conv: { kind: 'dynamic', stages: [4] } });
+    expect(net.layer4.get(1).conv2).toBeInstanceOf(DynamicConv2d);
+    expect(net.numParameters()).toBeGreaterThan(resnet18({ numClasses: 10, stem: 'cifar', width: 8 }).numParameters());
+    noGrad(() => expect(net.eval().forward(Tensor.randn([2, 3, 16, 16])).shape).toEqual([2, 10]));
   });
 });
 

@@ -37,6 +37,7 @@ gpu('pointwise ops on CUDA match the CPU', () => {
     expectClose(ops.concat([xc, xc], 1).toArray(), ops.concat([x, x], 1).data, 0, 0);
     expectClose(ops.slice(xc, 2, 1, 4).toArray(), ops.slice(x, 2, 1, 4).data, 0, 0);
     expectClose(ops.softmax(xc, 1).toArray(), ops.softmax(x, 1).data, 1e-6, 1e-5);
+    expect(ops.argmax(xc, 1).toArray()).toEqual(ops.argmax(x, 1).toArray());
     expectClose(ops.logSoftmax(xc, -1).toArray(), ops.logSoftmax(x, -1).data, 1e-5, 1e-5);
   });
 
@@ -51,6 +52,20 @@ gpu('pointwise ops on CUDA match the CPU', () => {
     l.backward();
     lcu.backward();
     expectClose(lc.grad!.toArray(), logits.grad!.data, 1e-6, 1e-5);
+  });
+
+  test('binaryCrossEntropyWithLogits (posWeight per class) and mseLoss, forward and backward', () => {
+    const x = Tensor.randn([4, 3], { std: 3, requiresGrad: true });
+    const xc = x.detach().to('cuda').requireGrad();
+    const y = Tensor.rand([4, 3]);
+    const pw = Tensor.from([0.5, 2, 3]);
+    const l = ops.binaryCrossEntropyWithLogits(x, y, { posWeight: pw });
+    const lc = ops.binaryCrossEntropyWithLogits(xc, y.to('cuda'), { posWeight: pw.to('cuda') });
+    expectClose(lc.toArray(), l.data, 1e-6, 1e-5);
+    l.backward();
+    lc.backward();
+    expectClose(xc.grad!.toArray(), x.grad!.data, 1e-6, 1e-5);
+    expectClose(ops.mseLoss(xc, y.to('cuda')).toArray(), ops.mseLoss(x, y).data, 1e-6, 1e-5);
   });
 
   test('dropout masks are identical on both devices for the same seed', () => {

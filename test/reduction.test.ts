@@ -34,6 +34,7 @@ describe('sum and mean over dimension sets', () => {
       const count = dims.reduce((a, d) => a * shape[d], 1);
       const m = ops.mean(x, dims, true);
       if (count > 0) expectClose(m.data, Array.from(want.data, (v) => v / count), 1e-6, 1e-5);
+      else expect(m.toArray().every(Number.isNaN)).toBe(true); // empty mean is NaN, as in PyTorch
     });
   }
 

@@ -115,7 +115,7 @@ describe('safetensors', () => {
     const spy = jest.spyOn(nodeFs, 'writeSync').mockImplementation(((fd: number, buf: Uint8Array, off: number, len: number) => {
       realWrite(fd, buf, off, Math.min(len, 10));
       throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-    }) as typeof fs.writeSync);
+    }) as unknown as typeof fs.writeSync);
     try {
       expect(() => saveSafetensors(file, { w: Tensor.from(new Float32Array(1000)) })).toThrow(/cannot write .*atomic\.safetensors: ENOSPC/);
     } finally {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { channelStats, DataLoader, syntheticShapes } from '../lib/data';
 import { IoError } from '../lib/errors';
 import { saveSafetensors } from '../lib/io/safetensors';
-import { resnet18 } from '../lib/models';
+import { resnet18, unet } from '../lib/models';
 import type { Module } from '../lib/nn';
 import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
@@ -42,6 +42,9 @@ const tinyNet = (conv: string, width = 8): Module => {
 };
 
 /** Keys, shapes and the bytes of every value of the state dict (compared with equals(), not element-wise). */
+// The learning runs take ~5-15 s on an idle 2-core machine; allow for a heavily shared one.
+const LEARNING_TIMEOUT = 400_000;
+
 function stateBytes(m: Module): { keys: string; bytes: Buffer } {
   const sd = Object.entries(m.stateDict());
   return {
@@ -115,7 +118,7 @@ describe('fit and evaluate', () => {
     expect(ev.samples).toBe(300);
     expect(ev.accuracy).toBeCloseTo(history[3].valAccuracy as number, 10);
     expect(net.training).toBe(true);
-  });
+  }, LEARNING_TIMEOUT);
 
   (deformAvailable ? test : test.skip)('a small deformable ResNet (stages 3-4) learns well above chance too', async () => {
     const net = tinyNet('deform');
@@ -125,6 +128,29 @@ describe('fit and evaluate', () => {
     const { history } = await fit(net, optimizer, trainLoader, { epochs: 4, valLoader: testLoader, scheduler, progress: 'none' });
     expect(history[3].trainLoss).toBeLessThan(history[0].trainLoss);
     expect(history[3].valAccuracy).toBeGreaterThan(0.4);
+  }, LEARNING_TIMEOUT);
+
+  test('segmentation: a small U-Net trains on glyph masks and reports mean IoU', async () => {
+    const seg = syntheticShapes({ task: 'segmentation', length: 96, seed: 21, size: 16 });
+    const segTest = syntheticShapes({ task: 'segmentation', length: 32, seed: 22, size: 16 });
+    const s = channelStats(seg);
+    manualSeed(3);
+    const net = unet({ inChannels: 1, numClasses: seg.numClasses, baseChannels: 4, depth: 2 });
+    const optimizer = new optim.Adam(net.parameters(), { lr: 1e-2 });
+    const { history } = await fit(net, optimizer, new DataLoader(seg, { batchSize: 16, shuffle: true, normalize: s }), {
+      epochs: 3,
+      valLoader: new DataLoader(segTest, { batchSize: 32, normalize: s }),
+      progress: 'none',
+    });
+    expect(history[2].trainLoss).toBeLessThan(history[0].trainLoss);
+    for (const h of history) {
+      expect(h.trainMeanIoU).toBeGreaterThanOrEqual(0);
+      expect(h.valMeanIoU).toBeGreaterThanOrEqual(0);
+      expect(h.valMeanIoU).toBeLessThanOrEqual(1);
+    }
+    // Three short epochs: the network is still learning that most pixels are background.
+    expect(history[2].trainAccuracy).toBeGreaterThan(history[0].trainAccuracy + 0.1);
+    expect(history[2].valLoss).toBeLessThan(history[0].valLoss as number);
   });
 
   test('checkpoints round-trip exactly and resuming continues the same run', async () => {

@@ -1,7 +1,7 @@
 /**
  * The conv factory behind every model: one name per kind of convolution, so the same
  * architecture can be built with plain, deformable (DCNv1), modulated deformable (DCNv2) or
- * dynamic convolutions, and per stage (DCN papers use deformable convolutions only in the
+ * dynamic convolutions, or octave convolutions (as a per-layer adapter), and per stage (DCN papers use deformable convolutions only in the
  * last stages).
  *
  * Every factory takes (inChannels, outChannels, { kernelSize, stride, padding, bias }) and
@@ -14,7 +14,8 @@
  */
 import { ArgumentError, describe } from '../errors';
 import { Conv2d } from '../nn/conv';
-import type { Module } from '../nn/module';
+import { Module } from '../nn/module';
+import type { Tensor } from '../tensor';
 
 export const CONV_KINDS = ['standard', 'deform', 'modulated', 'dynamic', 'octave'] as const;
 export type ConvKind = (typeof CONV_KINDS)[number];
@@ -47,11 +48,55 @@ function layer(file: string, name: string, kind: string): LayerClass {
   return cls as LayerClass;
 }
 
+/** The octave layer's module (lib/nn/octave.ts), typed loosely: it is loaded on first use. */
+interface OctaveModule {
+  OctaveConv2d: new (i: number, o: number, options: Record<string, unknown>) => Module;
+  splitBands: (x: Tensor, alpha: number) => unknown;
+  mergeBands: (bands: unknown) => Tensor;
+}
+
+/**
+ * Octave convolution as a drop-in conv: the input is split into a high band and a half-
+ * resolution low band (the last alpha of the channels), the four octave paths run, and the
+ * bands are merged back (low band upsampled, concatenated). The low-band convolutions run at a
+ * quarter of the pixels; a network that keeps the bands between layers (lib/nn/octave's OctNet)
+ * also saves the split and merge.
+ */
+export class OctaveConvAdapter extends Module {
+  readonly conv: Module;
+
+  constructor(inChannels: number, outChannels: number, spec: ConvSpec, readonly alpha = 0.5) {
+    super();
+    const { OctaveConv2d } = octave();
+    this.conv = new OctaveConv2d(inChannels, outChannels, {
+      kernelSize: spec.kernelSize,
+      stride: spec.stride,
+      padding: spec.padding,
+      bias: spec.bias,
+      alphaIn: alpha,
+      alphaOut: alpha,
+    });
+  }
+
+  forward(x: Tensor): Tensor {
+    const { splitBands, mergeBands } = octave();
+    return mergeBands(this.conv.forward(splitBands(x, this.alpha)));
+  }
+}
+
+function octave(): OctaveModule {
+  const cls = layer('octave', 'OctaveConv2d', 'octave');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('../nn/octave') as OctaveModule;
+  return { ...mod, OctaveConv2d: cls as unknown as OctaveModule['OctaveConv2d'] };
+}
+
 const factories = new Map<string, ConvFactory>([
   ['standard', (i, o, s) => new Conv2d(i, o, { kernelSize: s.kernelSize, stride: s.stride, padding: s.padding, bias: s.bias })],
   ['deform', (i, o, s) => new (layer('deform', 'DeformConv2d', 'deform'))(i, o, { ...s })],
   ['modulated', (i, o, s) => new (layer('deform', 'ModulatedDeformConv2d', 'modulated'))(i, o, { ...s })],
   ['dynamic', (i, o, s) => new (layer('dynamic', 'DynamicConv2d', 'dynamic'))(i, o, { ...s })],
+  ['octave', (i, o, s) => new OctaveConvAdapter(i, o, s)],
 ]);
 
 /** Adds (or replaces) a conv kind, e.g. a user's own layer. */
@@ -70,12 +115,8 @@ export function convKinds(): string[] {
 export function makeConv(kind: string, inChannels: number, outChannels: number, spec: ConvSpec): Module {
   const f = factories.get(kind);
   if (!f) {
-    const why =
-      kind === 'octave'
-        ? " (octave convolutions split features into two frequency bands, so they are not a drop-in replacement inside these models; use lib/nn/octave's OctaveResNet)"
-        : '';
     throw new ArgumentError(
-      `makeConv: expected conv kind to be one of ${[...factories.keys()].map((k) => `'${k}'`).join(', ')} but received ${describe(kind)}${why}`,
+      `makeConv: expected conv kind to be one of ${[...factories.keys()].map((k) => `'${k}'`).join(', ')} but received ${describe(kind)}`,
     );
   }
   return f(inChannels, outChannels, spec);

@@ -6,6 +6,7 @@ export {
   convKinds,
   convPerStage,
   makeConv,
+  OctaveConvAdapter,
   registerConv,
   type ConvChoice,
   type ConvFactory,

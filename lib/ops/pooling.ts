@@ -1,5 +1,5 @@
 /**
- * 2-D pooling with PyTorch's semantics: max_pool2d (argmax indices saved natively for the
+ * 2-D pooling with PyTorch's semantics (input [N, C, H, W], or unbatched [C, H, W]): max_pool2d (argmax indices saved natively for the
  * backward), avg_pool2d (ceil_mode, count_include_pad) and adaptive_avg_pool2d (PyTorch's
  * floor/ceil window bounds, with a global-average fast path for a 1x1 output).
  */
@@ -8,6 +8,7 @@ import { checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
+import { reshape } from './shape';
 
 export interface MaxPool2dOptions {
   kernelSize: number | [number, number];
@@ -38,10 +39,18 @@ export function poolOutputSize(inSize: number, kernel: number, stride: number, p
 
 function checkInput(where: string, x: unknown): Tensor {
   if (!(x instanceof Tensor)) throw new ArgumentError(`${where}: expected x to be a Tensor but received ${describe(x)}`);
-  if (x.ndim !== 4) {
-    throw new ShapeError(`${where}: expected x to have 4 dimensions [N, C, H, W] but received shape ${shapeString(x.shape)}`);
+  if (x.ndim !== 4 && x.ndim !== 3) {
+    throw new ShapeError(
+      `${where}: expected x to have 4 dimensions [N, C, H, W] (or 3, [C, H, W]) but received shape ${shapeString(x.shape)}`,
+    );
   }
   return x;
+}
+
+/** Unbatched [C, H, W] input, as PyTorch allows: pool it as a batch of one (differentiably). */
+function unbatched(x: Tensor, pool: (x4: Tensor) => Tensor): Tensor {
+  const y = pool(reshape(x, [1, ...x.shape]));
+  return reshape(y, y.shape.slice(1));
 }
 
 function checkBool(where: string, name: string, v: unknown, dflt: boolean): boolean {
@@ -90,6 +99,7 @@ function poolGeometry(where: string, x: Tensor, o: MaxPool2dOptions | AvgPool2dO
 export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   const where = 'maxPool2d';
   checkInput(where, x);
+  if (x.ndim === 3) return unbatched(x, (x4) => maxPool2d(x4, options));
   const g = poolGeometry(where, x, options, true);
   const y = Tensor.empty(g.outShape, { device: x.device });
   if (!isGradEnabled() || !x.requiresGrad) {
@@ -111,6 +121,7 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   const where = 'avgPool2d';
   checkInput(where, x);
+  if (x.ndim === 3) return unbatched(x, (x4) => avgPool2d(x4, options));
   const g = poolGeometry(where, x, options, false);
   const includePad = checkBool(where, 'countIncludePad', options.countIncludePad, true);
   const y = Tensor.empty(g.outShape, { device: x.device });
@@ -129,6 +140,7 @@ export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number | null, number | null]): Tensor {
   const where = 'adaptiveAvgPool2d';
   checkInput(where, x);
+  if (x.ndim === 3) return unbatched(x, (x4) => adaptiveAvgPool2d(x4, outputSize));
   const [n, c, h, w] = x.shape;
   const pair = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
   if (!Array.isArray(pair) || pair.length !== 2) {

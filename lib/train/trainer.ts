@@ -78,6 +78,12 @@ const defaultLoss: LossFn = (output, target) => ops.crossEntropy(output, target)
 
 const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Moves batches to the device of the model's parameters (the loader produces CPU tensors). */
+function batchMover(model: Module): (t: Tensor) => Tensor {
+  const device = model.parameters()[0]?.device ?? 'cpu';
+  return (t) => (t.device === device ? t : t.to(device));
+}
+
 function lastCheckpoint(dir: string): string {
   return path.join(dir, 'last.safetensors');
 }
@@ -92,14 +98,16 @@ export async function evaluate(model: Module, loader: DataLoader, options: { los
   let lossSum = 0;
   let samples = 0;
   let steps = 0;
+  const move = batchMover(model);
   try {
     for (const batch of loader.batches(0)) {
       const n = batch.input.shape[0];
       const loss = tidy(() =>
         noGrad(() => {
-          const out = model.forward(batch.input) as Tensor;
-          cm.update(out, batch.target);
-          return lossFn(out, batch.target).item();
+          const target = move(batch.target);
+          const out = model.forward(move(batch.input)) as Tensor;
+          cm.update(out, target);
+          return lossFn(out, target).item();
         }),
       );
       batch.input.dispose();
@@ -170,6 +178,7 @@ export async function fit(
   }
   if (options.checkpointDir) fs.mkdirSync(options.checkpointDir, { recursive: true });
 
+  const move = batchMover(model);
   for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
     model.train();
     trainLoader.setEpoch(epoch);
@@ -185,11 +194,12 @@ export async function fit(
       const n = batch.input.shape[0];
       const loss = tidy(() => {
         optimizer.zeroGrad();
-        const out = model.forward(batch.input) as Tensor;
-        const l = lossFn(out, batch.target);
+        const target = move(batch.target);
+        const out = model.forward(move(batch.input)) as Tensor;
+        const l = lossFn(out, target);
         l.backward();
         optimizer.step();
-        cm.update(out, batch.target);
+        cm.update(out, target);
         return l.item();
       });
       batch.input.dispose();

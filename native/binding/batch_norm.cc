@@ -28,9 +28,11 @@ float* channel_vector(const Args& args, size_t i, const char* name, const Tensor
   return t.data;
 }
 
+#ifndef FLEXCONV_WITH_CUDA
 [[noreturn]] void no_cuda(const char* fn) {
   throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
 }
+#endif
 
 }  // namespace
 

@@ -81,8 +81,8 @@ DeformConv2dGeometry geometry(const Args& args, const TensorView& input, const T
   }
   g.out_h = (g.in_h + 2 * g.pad_h - eff_h) / g.stride_h + 1;
   g.out_w = (g.in_w + 2 * g.pad_w - eff_w) / g.stride_w + 1;
-  // Plans index one H x W plane with int32.
-  if (g.in_h * g.in_w >= (std::int64_t(1) << 31) || g.in_h > (1 << 24) || g.in_w > (1 << 24)) {
+  // Plans index one zero-bordered (H+2) x (W+2) plane with int32.
+  if (g.in_h > (1 << 24) || g.in_w > (1 << 24) || (g.in_h + 2) * (g.in_w + 2) >= (std::int64_t(1) << 31)) {
     args.fail("input planes larger than 2^31 pixels are not supported");
   }
   expect_shape(offset, {g.batch, g.offset_groups * taps2, g.out_h, g.out_w}, kFn, "offset");

@@ -22,9 +22,11 @@ using flexconv::math::GridPadding;
 
 namespace {
 
+#ifndef FLEXCONV_WITH_CUDA
 [[noreturn]] void no_cuda(const char* fn) {
   throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
 }
+#endif
 
 // Checks input and grid, and reads mode, paddingMode, alignCorners at args[first..first+2].
 GridSampleShape grid_shape(const Args& args, const TensorView& input, const TensorView& grid, size_t first,

@@ -21,9 +21,11 @@ using flexconv::cpu::InterpShape;
 
 namespace {
 
+#ifndef FLEXCONV_WITH_CUDA
 [[noreturn]] void no_cuda(const char* fn) {
   throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
 }
+#endif
 
 // Reads mode, alignCorners, scaleH, scaleW at args[2..5].
 InterpShape interp_shape(const Args& args, const TensorView& in, const TensorView& out, InterpMode* mode,

@@ -29,9 +29,11 @@ void expect_like(const TensorView& p, const TensorView& t, const char* fn, const
   flexconv::binding::expect_same_device(p, t, fn, "param", name);
 }
 
+#ifndef FLEXCONV_WITH_CUDA
 [[noreturn]] void no_cuda(const char* fn) {
   throw Error(ErrorCode::Device, std::string(fn) + ": the tensors are on CUDA but this build has no CUDA support");
 }
+#endif
 
 }  // namespace
 

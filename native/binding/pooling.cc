@@ -25,9 +25,11 @@ using flexconv::cpu::PoolShape;
 
 namespace {
 
+#ifndef FLEXCONV_WITH_CUDA
 [[noreturn]] void no_cuda(const char* fn) {
   throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
 }
+#endif
 
 std::vector<std::int64_t> pair(const Args& args, size_t i, const char* name, std::int64_t min) {
   std::vector<std::int64_t> v = args.int_list(i, name);

@@ -9,8 +9,6 @@
 #include "cuda/reduction.h"
 #endif
 
-using flexconv::Error;
-using flexconv::ErrorCode;
 using flexconv::TensorView;
 using flexconv::binding::Args;
 using flexconv::binding::expect_numel;
@@ -59,8 +57,11 @@ FLEXCONV_EXPORT(argmax) {
   if (n == 0) args.fail("cannot take the argmax of an empty dimension");
   expect_numel(out, outer * inner, "argmax", "out");
   if (use_cuda("argmax", {&x, &out})) {
-    throw Error(ErrorCode::Device, "argmax: not implemented for CUDA tensors; move the tensor to the cpu first");
+#ifdef FLEXCONV_WITH_CUDA
+    flexconv::cuda::argmax(x.data, outer, n, inner, out.data);
+#endif
+  } else {
+    flexconv::cpu::argmax(x.data, outer, n, inner, out.data);
   }
-  flexconv::cpu::argmax(x.data, outer, n, inner, out.data);
   return info.Env().Undefined();
 }

@@ -1,6 +1,6 @@
 // CPU batch norm. Work is split by channel: every channel's statistics and outputs belong to
 // one thread, so results do not depend on the thread count. Plane sums use several float
-// accumulators (vectorisable) and are combined in double across planes.
+// accumulators (vectorisable) over short blocks, combined in double.
 #include "cpu/batch_norm.h"
 
 #include <cmath>
@@ -12,56 +12,42 @@ namespace flexconv {
 namespace cpu {
 namespace {
 
-// Sum of a contiguous run, 8 independent lanes so the compiler vectorises it.
+// Reductions over one plane: 8 independent float lanes (vectorisable) over blocks of
+// kBlock elements, each block's total added in double, so the error stays that of a short
+// float sum even for very large planes.
+constexpr std::int64_t kBlock = 2048;
+
+template <typename Term>
+double blocked_sum(std::int64_t n, Term term) {
+  double total = 0;
+  for (std::int64_t b = 0; b < n; b += kBlock) {
+    const std::int64_t e = b + kBlock < n ? b + kBlock : n;
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::int64_t i = b;
+    for (; i + 8 <= e; i += 8)
+      for (int l = 0; l < 8; ++l) lanes[l] += term(i + l);
+    for (int l = 0; l < 8; ++l) total += lanes[l];
+    for (; i < e; ++i) total += term(i);
+  }
+  return total;
+}
+
 double plane_sum(const float* p, std::int64_t n) {
-  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) lanes[l] += p[i + l];
-  double s = 0;
-  for (int l = 0; l < 8; ++l) s += lanes[l];
-  for (; i < n; ++i) s += p[i];
-  return s;
+  return blocked_sum(n, [p](std::int64_t i) { return p[i]; });
 }
 
 double plane_centered_sq(const float* p, std::int64_t n, float mean) {
-  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) {
-      const float d = p[i + l] - mean;
-      lanes[l] += d * d;
-    }
-  double s = 0;
-  for (int l = 0; l < 8; ++l) s += lanes[l];
-  for (; i < n; ++i) {
-    const double d = p[i] - mean;
-    s += d * d;
-  }
-  return s;
+  return blocked_sum(n, [p, mean](std::int64_t i) {
+    const float d = p[i] - mean;
+    return d * d;
+  });
 }
 
 // sum(dy) and sum(dy * (x - mean)) over one plane.
 void plane_grad_sums(const float* x, const float* dy, std::int64_t n, float mean, double* sum_dy,
                      double* sum_dy_xmu) {
-  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) {
-      a[l] += dy[i + l];
-      b[l] += dy[i + l] * (x[i + l] - mean);
-    }
-  double sa = 0, sb = 0;
-  for (int l = 0; l < 8; ++l) {
-    sa += a[l];
-    sb += b[l];
-  }
-  for (; i < n; ++i) {
-    sa += dy[i];
-    sb += static_cast<double>(dy[i]) * (x[i] - mean);
-  }
-  *sum_dy += sa;
-  *sum_dy_xmu += sb;
+  *sum_dy += blocked_sum(n, [dy](std::int64_t i) { return dy[i]; });
+  *sum_dy_xmu += blocked_sum(n, [x, dy, mean](std::int64_t i) { return dy[i] * (x[i] - mean); });
 }
 
 }  // namespace

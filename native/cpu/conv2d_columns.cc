@@ -73,6 +73,9 @@ inline void gather_row(const Conv2dGeometry& g, const float* row, std::int64_t x
   if (g.stride_w == 1) {
     lo = std::min(len, std::max<std::int64_t>(0, -x0));
     hi = std::max(lo, std::min(len, g.in_w - x0));
+  } else if (x0 >= 0 && x0 + (len - 1) * g.stride_w < g.in_w) {
+    lo = 0;  // the common case, away from the borders: no divisions
+    hi = len;
   } else {
     valid_range(x0, g.stride_w, g.in_w, len, &lo, &hi);
   }
@@ -106,7 +109,8 @@ constexpr std::int64_t kMaxTableEntries = 1 << 16;
 std::vector<std::int32_t> tap_table(const Conv2dGeometry& g) {
   const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   std::vector<std::int32_t> taps;
-  if (g.out_w >= kSmallRowWidth || KK * P > kMaxTableEntries || g.in_h * g.in_w >= (std::int64_t{1} << 31)) return taps;
+  // Strided rows gather element by element anyway: the table is cheaper there too.
+  if ((g.out_w >= kSmallRowWidth && g.stride_w == 1) || KK * P > kMaxTableEntries || g.in_h * g.in_w >= (std::int64_t{1} << 31)) return taps;
   taps.resize(static_cast<size_t>(KK * P));
   for (std::int64_t i = 0; i < g.kernel_h; ++i) {
     for (std::int64_t j = 0; j < g.kernel_w; ++j) {

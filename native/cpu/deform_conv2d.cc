@@ -25,6 +25,9 @@
 
 #include <algorithm>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <memory>
 #include <vector>
 
@@ -151,12 +154,22 @@ class DeformColumns final : public gemm::BSource {
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
     const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
-    std::int64_t c = c_begin_ + k0 / K, kp = k0 % K;
-    for (std::int64_t kk = 0; kk < kc; ++kk) {
-      sample_row_panels(plans_.row(padded_ + c * HWp, c / cog, kp, n0), nc, nr, kc * nr, dst + kk * nr);
-      if (++kp == K) {
-        kp = 0;
-        ++c;
+    SampleRow rows[256];  // kc <= the driver's depth block (256)
+    for (std::int64_t k = 0; k < kc; k += 256) {
+      const std::int64_t len = std::min<std::int64_t>(256, kc - k);
+      std::int64_t c = c_begin_ + (k0 + k) / K, kp = (k0 + k) % K;
+      for (std::int64_t kk = 0; kk < len; ++kk) {
+        rows[kk] = plans_.row(padded_ + c * HWp, c / cog, kp, n0);
+        if (++kp == K) {
+          kp = 0;
+          ++c;
+        }
+      }
+      if (len == kc) {
+        sample_block(rows, kc, nc, nr, dst);
+      } else {
+        // Deeper than one batch of rows (not produced by the current driver): row by row.
+        for (std::int64_t kk = 0; kk < len; ++kk) sample_row_panels(rows[kk], nc, nr, kc * nr, dst + (k + kk) * nr);
       }
     }
   }
@@ -267,7 +280,11 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
                            const float* mask, const float* weight, const float* bias, float* output) {
   if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
   const std::int64_t tile = tile_pixels(g.out_pixels(), PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
-  const bool image_parallel = num_threads() > 1 && g.batch >= num_threads() && !in_parallel_region();
+  // Whole images per thread when they balance (a multiple of the thread count, or enough that
+  // the remainder hardly matters); otherwise each image's kernels are threaded.
+  const std::int64_t threads = num_threads();
+  const bool image_parallel =
+      threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) && !in_parallel_region();
   for_each_image<ForwardScratch>(
       g.batch, image_parallel, [&] { return ForwardScratch(g, tile); },
       [&](std::int64_t n, ForwardScratch& scratch) {
@@ -288,6 +305,16 @@ void scatter_channels(const SampleRow& r, std::int64_t Wp, float* const* planes,
   for (std::int64_t p = 0; p < count; ++p) {
     const std::int32_t i = r.index[p];
     const float a0 = r.w01[2 * p], a1 = r.w01[2 * p + 1], b0 = r.w23[2 * p], b1 = r.w23[2 * p + 1];
+#if defined(__SSE2__)
+    const __m128 w01 = _mm_setr_ps(a0, a1, 0.0f, 0.0f), w23 = _mm_setr_ps(b0, b1, 0.0f, 0.0f);
+    for (int l = 0; l < L; ++l) {
+      const __m128 v = _mm_set1_ps(gcs[l][p]);
+      double* top = reinterpret_cast<double*>(planes[l] + i);
+      double* bot = reinterpret_cast<double*>(planes[l] + i + Wp);
+      _mm_storel_pd(top, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(top)), _mm_mul_ps(w01, v))));
+      _mm_storel_pd(bot, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(bot)), _mm_mul_ps(w23, v))));
+    }
+#else
     for (int l = 0; l < L; ++l) {
       const float v = gcs[l][p];
       float* at = planes[l] + i;
@@ -296,6 +323,7 @@ void scatter_channels(const SampleRow& r, std::int64_t Wp, float* const* planes,
       at[Wp] += b0 * v;
       at[Wp + 1] += b1 * v;
     }
+#endif
   }
 }
 
@@ -351,7 +379,8 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
   const PointGeometry geo{g, off_n, mask_n};
   parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
     alignas(64) std::int32_t index[kChunk];
-    alignas(64) float hy[kChunk], ly[kChunk], hx[kChunk], lx[kChunk], m[kChunk], gy[kChunk], gx[kChunk], gm[kChunk];
+    alignas(64) float coef[6][2 * kChunk];  // value / dy / dx coefficient pairs, top and bottom
+    alignas(64) float m[kChunk], gy[kChunk], gx[kChunk], gm[kChunk];
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t row = task / chunks, chunk = task - row * chunks;
       const std::int64_t og = row / K, kp = row - og * K;
@@ -361,13 +390,16 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
         geo.point(og, kp, t0 + p0 + j, &y, &x, &m[j]);
         const math::BilinearPaddedPoint q = math::bilinear_padded_point(y, x, g.in_h, g.in_w);
         index[j] = q.index;
-        ly[j] = q.valid ? q.ly : 0.0f;
-        hy[j] = q.valid ? 1.0f - q.ly : 0.0f;
-        lx[j] = q.valid ? q.lx : 0.0f;
-        hx[j] = q.valid ? 1.0f - q.lx : 0.0f;
+        const float ly = q.valid ? q.ly : 0.0f, hy = q.valid ? 1.0f - q.ly : 0.0f;
+        const float lx = q.valid ? q.lx : 0.0f, hx = q.valid ? 1.0f - q.lx : 0.0f;
+        const float pairs[6][2] = {{hy * hx, hy * lx}, {ly * hx, ly * lx}, {-hx, -lx}, {hx, lx}, {-hy, hy}, {-ly, ly}};
+        for (int a = 0; a < 6; ++a) {
+          coef[a][2 * j] = pairs[a][0];
+          coef[a][2 * j + 1] = pairs[a][1];
+        }
         gy[j] = gx[j] = gm[j] = 0.0f;
       }
-      const OffsetGradPoints pts{index, hy, ly, hx, lx, len};
+      const OffsetGradPoints pts{index, coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], len};
       for (std::int64_t c = og * cog; c < (og + 1) * cog; ++c) {
         accumulate_offset_grad(pts, padded + c * HWp, g.in_w + 2, grad_cols + (c * K + kp) * count + p0, gy, gx, gm);
       }

@@ -23,12 +23,23 @@ void sample_row_panels_portable(const SampleRow& r, std::int64_t n, int nr, std:
 }
 
 void sample_row_panels(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst) {
-  switch (active_isa()) {
-    case Isa::Avx512: return sample_row_panels_avx512(r, n, nr, panel_stride, dst);
-    case Isa::Avx2: return sample_row_panels_avx2(r, n, nr, panel_stride, dst);
-    case Isa::Portable: break;
-  }
+  if (active_isa() != Isa::Portable) return sample_row_panels_avx2(r, n, nr, panel_stride, dst);
   sample_row_panels_portable(r, n, nr, panel_stride, dst);
+}
+
+void sample_block(const SampleRow* rows, std::int64_t kc, std::int64_t n, int nr, float* dst) {
+  if (active_isa() != Isa::Portable) return sample_block_avx2(rows, kc, n, nr, dst);
+  for (std::int64_t p0 = 0; p0 < n; p0 += nr) {
+    const std::int64_t len = n - p0 < nr ? n - p0 : nr;
+    float* panel = dst + (p0 / nr) * kc * nr;
+    for (std::int64_t kk = 0; kk < kc; ++kk) {
+      SampleRow r = rows[kk];
+      r.index += p0;
+      r.w01 += 2 * p0;
+      r.w23 += 2 * p0;
+      sample_row_panels(r, len, nr, 0, panel + kk * nr);
+    }
+  }
 }
 
 }  // namespace cpu

@@ -1,7 +1,7 @@
 // The innermost loop of the deformable kernels: bilinear samples of one channel plane for a
 // run of output pixels, through a structure-of-arrays sampling plan against a zero-padded
-// plane (math/bilinear.h, bilinear_padded_plan), written into GEMM B panels. Vectorised with
-// gathers for AVX-512 and AVX2 (picked at run time), portable C++ otherwise.
+// plane (math/bilinear.h, bilinear_padded_plan), written into GEMM B panels. AVX2 + FMA code
+// (also on AVX-512 CPUs: it beats gathers there) picked at run time, portable C++ otherwise.
 #pragma once
 #include <cstdint>
 
@@ -24,9 +24,15 @@ struct SampleRow {
 // (up to nr) is written as 0.
 void sample_row_panels(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst);
 
+// A whole B block: row kk of the block samples through rows[kk]; pixels [0, n) go to
+// panels of nr columns, panel p at dst + p * kc * nr, row kk of a panel at kk * nr (the GEMM
+// driver's packed-B layout). Filled panel by panel, so the writes stream through one panel
+// (kc * nr floats) at a time instead of striding across all of them.
+void sample_block(const SampleRow* rows, std::int64_t kc, std::int64_t n, int nr, float* dst);
+void sample_block_avx2(const SampleRow* rows, std::int64_t kc, std::int64_t n, int nr, float* dst);
+
 void sample_row_panels_portable(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst);
 void sample_row_panels_avx2(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst);
-void sample_row_panels_avx512(const SampleRow& r, std::int64_t n, int nr, std::int64_t panel_stride, float* dst);
 
 }  // namespace cpu
 }  // namespace flexconv

@@ -12,8 +12,8 @@
 
 #include "core/cpu_features.h"
 #include "core/errors.h"
-#include "cpu/elementwise_unary.h"
 #include "core/thread_pool.h"
+#include "cpu/elementwise_unary.h"
 #include "math/pointwise.h"
 
 namespace flexconv {

@@ -5,6 +5,7 @@
 #include "cpu/grid_sample.h"
 
 #include <cstring>
+#include <vector>
 
 #include "core/thread_pool.h"
 
@@ -81,6 +82,12 @@ void grid_sample2d_forward(const GridSampleShape& s, const float* input, const f
 void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const float* input, const float* grid,
                             float* grad_input, float* grad_grid) {
   const std::int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w;
+  // The taps of every (batch, output pixel), computed once and shared by both passes (the
+  // input-gradient pass would otherwise recompute them for every channel).
+  std::vector<Taps> taps(static_cast<size_t>(s.n * out_plane));
+  parallel_for(s.n * out_plane, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) taps[i] = make_taps(s, grid[2 * i], grid[2 * i + 1]);
+  }, 256);
   if (grad_input != nullptr) {
     parallel_for(s.n * s.c, [&](std::int64_t p0, std::int64_t p1) {
       for (std::int64_t p = p0; p < p1; ++p) {
@@ -88,9 +95,9 @@ void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const flo
         float* g = grad_input + p * in_plane;
         std::memset(g, 0, static_cast<size_t>(in_plane) * sizeof(float));
         const float* d = dy + p * out_plane;
-        const float* gr = grid + n * out_plane * 2;
+        const Taps* tp = taps.data() + n * out_plane;
         for (std::int64_t pix = 0; pix < out_plane; ++pix) {
-          const Taps t = make_taps(s, gr[2 * pix], gr[2 * pix + 1]);
+          const Taps& t = tp[pix];
           for (int k = 0; k < 4; ++k)
             if (t.idx[k] >= 0) g[t.idx[k]] += t.w[k] * d[pix];
         }
@@ -106,7 +113,7 @@ void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const flo
         grad_grid[2 * i] = grad_grid[2 * i + 1] = 0.0f;
         continue;
       }
-      const Taps t = make_taps(s, grid[2 * i], grid[2 * i + 1]);
+      const Taps& t = taps[i];
       // d out / d ix = sum over corners of value * d weight / d ix; corners outside count 0.
       const bool in_nw = math::grid_in_bounds(t.y0, t.x0, s.in_h, s.in_w);
       const bool in_ne = math::grid_in_bounds(t.y0, t.x0 + 1, s.in_h, s.in_w);

@@ -19,27 +19,9 @@
 
 namespace flexconv {
 namespace cpu {
-namespace {
 
-constexpr std::int64_t kChunk = 64;
-
-template <typename Fn>
-void for_each_chunk(std::int64_t N, std::int64_t C, std::int64_t S, Fn fn) {
-  const std::int64_t chunks = (S + kChunk - 1) / kChunk;
-  const std::int64_t work = C * (S < kChunk ? S : kChunk);
-  const std::int64_t grain = work >= kParallelGrain ? 1 : kParallelGrain / (work > 0 ? work : 1);
-  parallel_for(
-      N * chunks,
-      [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t t = begin; t < end; ++t) {
-          const std::int64_t n = t / chunks, s0 = (t % chunks) * kChunk;
-          fn(n, s0, S - s0 < kChunk ? S - s0 : kChunk);
-        }
-      },
-      grain);
-}
-
-}  // namespace
+using rows::for_each_chunk;
+using rows::kChunk;
 
 void cross_entropy_forward(const float* logits, const float* target, std::int64_t N, std::int64_t C, std::int64_t S,
                            std::int64_t ignore_index, float smoothing, float* loss, float* stats) {

@@ -56,12 +56,14 @@ void max_pool2d_backward(const PoolShape& s, const float* dy, const std::int32_t
 }
 
 void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count_include_pad) {
-  std::vector<std::int64_t> div_h(static_cast<size_t>(s.out_h)), div_w(static_cast<size_t>(s.out_w));
+  std::vector<float> div_h(static_cast<size_t>(s.out_h)), div_w(static_cast<size_t>(s.out_w));
   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-    div_h[oh] = math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad).divisor;
+    div_h[oh] = static_cast<float>(
+        math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad).divisor);
   }
   for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-    div_w[ow] = math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad).divisor;
+    div_w[ow] = static_cast<float>(
+        math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad).divisor);
   }
   const PoolPlaneArgs a{&s, div_h.data(), div_w.data()};
   const bool avx2 = active_isa() != Isa::Portable;

@@ -15,8 +15,9 @@ struct PoolPlaneArgs {
   // so that these ISA-specific files call no inline helper shared with other files (an
   // inline function compiled with AVX2 here could be the copy the linker keeps for the
   // portable code too).
-  const std::int64_t* div_h;
-  const std::int64_t* div_w;
+  // (Floats, exact for window sizes below 2^24, so the divide loop vectorises.)
+  const float* div_h;
+  const float* div_w;
 };
 
 // scratch: pool_scratch_floats(shape) floats per thread (the same in both builds).

@@ -96,7 +96,8 @@ void sum_dims(const float* x, const std::vector<std::int64_t>& shape, const std:
     if (!g.reduced) out_numel *= g.size;
   }
   if (numel == 0) {
-    fill(out, out_numel, 0.0f);
+    // Empty sums are 0; an empty mean (scale 1/0) is NaN, as in PyTorch.
+    fill(out, out_numel, 0.0f * scale);
     return;
   }
   if (groups.empty()) {  // a single element

@@ -21,24 +21,8 @@ namespace flexconv {
 namespace cpu {
 namespace {
 
-constexpr std::int64_t kChunk = 64;
-
-template <typename Fn>
-void for_each_chunk(std::int64_t outer, std::int64_t n, std::int64_t inner, Fn fn) {
-  const std::int64_t chunks = (inner + kChunk - 1) / kChunk;
-  const std::int64_t work = n * (inner < kChunk ? inner : kChunk);
-  const std::int64_t grain = work >= kParallelGrain ? 1 : kParallelGrain / (work > 0 ? work : 1);
-  parallel_for(
-      outer * chunks,
-      [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t t = begin; t < end; ++t) {
-          const std::int64_t o = t / chunks, i0 = (t % chunks) * kChunk;
-          const std::int64_t len = inner - i0 < kChunk ? inner - i0 : kChunk;
-          fn(o * n * inner + i0, len);
-        }
-      },
-      grain);
-}
+using rows::for_each_chunk;
+using rows::kChunk;
 
 // inner == 1: each row is contiguous; whole rows per thread.
 void softmax_rows(const float* x, float* y, std::int64_t rows_count, std::int64_t n, bool log) {
@@ -89,7 +73,8 @@ void softmax_rows_backward(const float* y, const float* g, float* gx, std::int64
 void softmax_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, bool log) {
   if (n == 0) return;
   if (inner == 1) return softmax_rows(x, y, outer, n, log);
-  for_each_chunk(outer, n, inner, [&](std::int64_t base, std::int64_t len) {
+  for_each_chunk(outer, n, inner, [&](std::int64_t o, std::int64_t i0, std::int64_t len) {
+    const std::int64_t base = o * n * inner + i0;
     float m[kChunk];
     double s[kChunk];
     for (std::int64_t i = 0; i < len; ++i) {
@@ -133,7 +118,8 @@ void softmax_backward(const float* y, const float* g, float* gx, std::int64_t ou
                       std::int64_t inner, bool log) {
   if (n == 0) return;
   if (inner == 1) return softmax_rows_backward(y, g, gx, outer, n, log);
-  for_each_chunk(outer, n, inner, [&](std::int64_t base, std::int64_t len) {
+  for_each_chunk(outer, n, inner, [&](std::int64_t o, std::int64_t i0, std::int64_t len) {
+    const std::int64_t base = o * n * inner + i0;
     double dot[kChunk];
     for (std::int64_t i = 0; i < len; ++i) dot[i] = 0.0;
     for (std::int64_t k = 0; k < n; ++k) {

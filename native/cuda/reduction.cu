@@ -43,7 +43,34 @@ __global__ void sum_kernel(const float* x, float* out, std::int64_t outputs, Lay
   }
 }
 
+__global__ void argmax_kernel(const float* x, std::int64_t outer, std::int64_t n, std::int64_t inner, float* out) {
+  const std::int64_t total = outer * inner;
+  for (std::int64_t p = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; p < total;
+       p += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const float* base = x + (p / inner) * n * inner + p % inner;
+    std::int64_t best = 0;
+    float best_value = base[0];
+    for (std::int64_t k = 1; k < n && !isnan(best_value); ++k) {
+      const float v = base[k * inner];
+      if (v > best_value || isnan(v)) {
+        best = k;
+        best_value = v;
+      }
+    }
+    out[p] = static_cast<float>(best);
+  }
+}
+
 }  // namespace
+
+void argmax(const float* x, std::int64_t outer, std::int64_t n, std::int64_t inner, float* out) {
+  const std::int64_t total = outer * inner;
+  if (total == 0) return;
+  std::int64_t blocks = (total + 255) / 256;
+  if (blocks > 65535 * 8) blocks = 65535 * 8;
+  argmax_kernel<<<static_cast<unsigned>(blocks), 256>>>(x, outer, n, inner, out);
+  check_last_launch("argmax");
+}
 
 void sum_dims(const float* x, const std::vector<std::int64_t>& shape, const std::vector<bool>& reduce, float scale,
               float* out) {

@@ -13,6 +13,11 @@
 
 namespace flexconv {
 namespace math {
+// Internal linkage: this header is compiled into files built with different instruction sets
+// (cpu/elementwise_unary_avx2.cc, ..._avx512.cc). An inline function the compiler chose not to
+// inline would otherwise be one shared symbol, and the linker could hand the AVX-512 copy to
+// the portable code.
+namespace {
 
 // y = f(x; a, b). a and b are the op's scalar parameters (slope, scale, exponent, bounds).
 enum UnaryOp : int {
@@ -92,7 +97,7 @@ FLEXCONV_HD float unary_forward(float x, float a, float b) {
   if constexpr (Op == kExp) return vexpf(x);
   if constexpr (Op == kLog) return logf(x);
   if constexpr (Op == kSqrt) return sqrtf(x);
-  if constexpr (Op == kRelu) return x > 0.0f ? x : 0.0f;
+  if constexpr (Op == kRelu) return x < 0.0f ? 0.0f : x;  // NaN stays NaN, as in PyTorch
   if constexpr (Op == kLeakyRelu) return x > 0.0f ? x : a * x;
   if constexpr (Op == kSigmoid) return sigmoidf(x);
   if constexpr (Op == kTanh) return tanhf(x);
@@ -171,5 +176,6 @@ FLEXCONV_HD float uniform_from_counter(std::uint64_t seed, std::uint64_t i) {
   return static_cast<float>(h >> 8) * (1.0f / 16777216.0f);  // 24 bits: exact in float, in [0, 1)
 }
 
+}  // namespace
 }  // namespace math
 }  // namespace flexconv

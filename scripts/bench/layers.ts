@@ -91,6 +91,21 @@ function cases(quick: boolean): LayerCase[] {
       ours: (x) => ops.adaptiveAvgPool2d(x, 1),
       onnx: (g) => g.node('GlobalAveragePool', ['x'], ['y']),
     });
+    const grid = Tensor.rand([shape[0], shape[2], shape[3], 2], { low: -1.1, high: 1.1 });
+    const gridG = grid.clone().requireGrad();
+    out.push({
+      anchor: 'GridSample',
+      name: `grid_sample bilinear ${shapeName(shape)}`,
+      shape,
+      ours: (x) => ops.gridSample(x, grid),
+      onnx: (g) =>
+        g.initializer('grid', grid).node('GridSample', ['x', 'grid'], ['y'], { mode: 'bilinear', padding_mode: 'zeros', align_corners: 0 }),
+      train: (x) => {
+        gridG.grad?.dispose();
+        gridG.grad = null;
+        return ops.gridSample(x, gridG);
+      },
+    });
     out.push({
       anchor: 'Resize',
       name: `upsample bilinear 2x ${shapeName(shape)}`,

@@ -77,3 +77,29 @@ export function referenceAdaptiveAvgPool(x: ArrayLike<number>, shape: readonly n
       }
   return y;
 }
+
+/** Gradient of max pooling: each output gradient goes to the first maximum of its window in (kh, kw) order. */
+export function referenceMaxPoolBackward(x: ArrayLike<number>, shape: readonly number[], p: PoolParams, gy: ArrayLike<number>): Float64Array {
+  const [N, C, H, W] = shape;
+  const [dh, dw] = p.dilation ?? [1, 1];
+  const OH = referencePoolSize(H, p.kernel[0], p.stride[0], p.padding[0], dh, p.ceilMode);
+  const OW = referencePoolSize(W, p.kernel[1], p.stride[1], p.padding[1], dw, p.ceilMode);
+  const gx = new Float64Array(N * C * H * W);
+  for (let nc = 0; nc < N * C; nc++)
+    for (let oh = 0; oh < OH; oh++)
+      for (let ow = 0; ow < OW; ow++) {
+        let best = -Infinity, at = -1;
+        for (let i = 0; i < p.kernel[0]; i++)
+          for (let j = 0; j < p.kernel[1]; j++) {
+            const ih = oh * p.stride[0] - p.padding[0] + i * dh, iw = ow * p.stride[1] - p.padding[1] + j * dw;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            const k = (nc * H + ih) * W + iw;
+            if (at < 0 || x[k] > best) {
+              best = x[k];
+              at = k;
+            }
+          }
+        gx[at] += gy[(nc * OH + oh) * OW + ow];
+      }
+  return gx;
+}
