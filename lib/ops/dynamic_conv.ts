@@ -4,7 +4,7 @@
  *
  *   out[b] = conv2d(input[b], sum_k attention[b, k] * experts[k], sum_k attention[b, k] * expertBias[k])
  *
- * One native call covers the whole batch (the kernels are mixed by one GEMM, each sample runs
+ * One native call covers the whole batch (each sample's kernel is mixed in cache and the sample runs
  * as an implicit GEMM), and one native call computes every gradient the graph needs.
  */
 import { record } from '../autograd';
