@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { exportOnnx, manualSeed, noGrad, nn, OnnxError, OnnxModel, ops, Tensor } from '../lib';
+import { exportOnnx, manualSeed, models, noGrad, nn, OnnxError, OnnxModel, ops, Tensor } from '../lib';
 import { Module } from '../lib/nn/module';
 import { ProtoWriter } from '../lib/onnx/protobuf';
 import { checkOnnxModel, readOnnxModel } from '../lib/onnx/reader';
@@ -23,7 +23,8 @@ function randomizeState(model: Module): Module {
       if (key.endsWith('running_var')) t.data.set(Tensor.rand(t.shape, { low: 0.5, high: 1.5 }).data);
     }
     for (const [key, p] of model.namedParameters()) {
-      if (/bn|norm/i.test(key) || /conv_offset/.test(key) || /(^|\.)weight$/.test(key) && p.ndim === 1) {
+      // Batch-norm affine parameters (1-D) and offset/mask predictors only: conv weights keep their init scale.
+      if ((p.ndim === 1 && /(bn|norm)[^.]*\.(weight|bias)$/i.test(key)) || key.includes('conv_offset')) {
         p.data.set(Tensor.randn(p.shape, { std: key.includes('conv_offset') ? 0.1 : 0.3, mean: key.endsWith('weight') && !key.includes('conv_offset') ? 1 : 0 }).data);
       }
     }
@@ -202,7 +203,76 @@ describe('exportOnnx: whole models', () => {
   });
 });
 
+describe('exportOnnx: adaptive layers', () => {
+  test('DeformConv2d, ModulatedDeformConv2d (offset groups, stride) and a deformable basic block as DeformConv', async () => {
+    const x = Tensor.randn([2, 4, 9, 10]);
+    await parity(randomizeState(new nn.DeformConv2d(4, 6, { kernelSize: 3, padding: 1, stride: 2 })), [x]);
+    await parity(randomizeState(new nn.ModulatedDeformConv2d(4, 6, { kernelSize: 3, padding: 2, dilation: 2, offsetGroups: 2 })), [x]);
+    const block = randomizeState(new nn.DeformableBasicBlock(4, 8, { stride: 2, modulated: true }));
+    const bytes = exportOnnx(block, x);
+    expect(readOnnxModel(bytes).nodes.filter((n) => n.opType === 'DeformConv').length).toBeGreaterThan(0);
+    await parity(block, [x], { dynamicBatch: true }, [Tensor.randn([3, 4, 9, 10])]);
+  });
+
+  test('DeformSampler (GridSample) at opset 19 and 20', async () => {
+    const m = randomizeState(new nn.DeformSampler(3));
+    await parity(m, [Tensor.randn([2, 3, 7, 8])]);
+    await parity(m, [Tensor.randn([2, 3, 7, 8])], { opset: 20 });
+  });
+
+  test('deformable ResNet-18 (CIFAR stem, narrow) with dynamic batch', async () => {
+    const model = randomizeState(models.resnet18({ stem: 'cifar', width: 8, numClasses: 10, conv: 'deform' }));
+    await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [Tensor.randn([3, 3, 16, 16])]);
+  });
+
+  test('U-Net with modulated deformable convs', async () => {
+    const model = randomizeState(models.unet({ inChannels: 3, numClasses: 3, baseChannels: 4, depth: 2, conv: 'modulated' }));
+    await parity(model, [Tensor.randn([1, 3, 16, 16])]);
+  });
+
+  test('DynamicNet (stacked-expert Conv, batch-independent) with dynamic batch, and a grouped DynamicConv2d', async () => {
+    const model = randomizeState(new nn.DynamicNet({ widths: [4, 8, 8, 16], experts: 3, numClasses: 5 }));
+    await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [Tensor.randn([4, 3, 16, 16])]);
+    const grouped = randomizeState(new nn.DynamicConv2d(4, 6, { kernelSize: 3, padding: 1, stride: 2, groups: 2, experts: 2 }));
+    await parity(grouped, [Tensor.randn([3, 4, 9, 9])]);
+  });
+
+  test('OctNet and an octave ResNet stage', async () => {
+    await parity(randomizeState(new nn.OctNet({ widths: [8, 16], numClasses: 4 })), [Tensor.randn([2, 3, 32, 32])], { dynamicBatch: true }, [
+      Tensor.randn([1, 3, 32, 32]),
+    ]);
+    await parity(randomizeState(models.resnet18({ stem: 'cifar', width: 8, numClasses: 10, conv: 'octave' })), [Tensor.randn([1, 3, 16, 16])]);
+  });
+
+  test('FPN with named map inputs and outputs (weighted fusion, bottom-up, SE, P6/P7) and BiFPN', async () => {
+    const feats = () => ({ c3: Tensor.randn([2, 4, 16, 16]), c4: Tensor.randn([2, 8, 8, 8]), c5: Tensor.randn([2, 16, 4, 4]) });
+    const fpn = randomizeState(
+      new nn.FeaturePyramidNetwork([4, 8, 16], 8, { norm: 'batch', activation: 'relu', fusion: 'weighted', bottomUp: true, attention: 'se', extraBlocks: new nn.LastLevelP6P7(8, 8) }),
+    );
+    const sample = feats();
+    fpn.eval();
+    const bytes = exportOnnx(fpn, sample, { dynamicBatch: true });
+    const info = readOnnxModel(bytes);
+    expect(info.inputs).toEqual(['c3', 'c4', 'c5']);
+    const expected = noGrad(() => fpn.forward(sample)) as Record<string, Tensor>;
+    const outName = (k: string): string => (k in sample ? `${k}_out` : k);
+    expect(info.outputs).toEqual(Object.keys(expected).map(outName));
+    const onnx = await OnnxModel.load(bytes);
+    const got = (await onnx.run(sample)) as Record<string, Tensor>;
+    for (const k of Object.keys(expected)) expect(maxAbsDiff(got[outName(k)].data, expected[k].data)).toBeLessThan(TOL);
+    await onnx.release();
+    await parity(fpn, [feats()], { dynamicBatch: true }, [{ c3: Tensor.randn([1, 4, 16, 16]), c4: Tensor.randn([1, 8, 8, 8]), c5: Tensor.randn([1, 16, 4, 4]) }]);
+    await parity(randomizeState(new nn.BiFPN([4, 8, 16], 8)), [[Tensor.randn([1, 4, 16, 16]), Tensor.randn([1, 8, 8, 8]), Tensor.randn([1, 16, 4, 4])]]);
+  });
+});
+
 describe('exportOnnx: errors', () => {
+  test('DeformConv at opset 18 names the layer and the minimum opset 19', () => {
+    const model = new nn.Sequential(new nn.Conv2d(3, 4, 3), new nn.DeformConv2d(4, 4, { kernelSize: 3 }));
+    expect(() => exportOnnx(model, [1, 3, 9, 9], { opset: 18 })).toThrow(OnnxError);
+    expect(() => exportOnnx(model, [1, 3, 9, 9], { opset: 18 })).toThrow(/'deformConv2d' in layer '1' \(DeformConv2d\).*minimum opset is 19/);
+  });
+
   test('an op with no ONNX form names the op and the layer', () => {
     class Loss extends Module {
       forward(x: Tensor): Tensor {

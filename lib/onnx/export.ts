@@ -169,7 +169,9 @@ export function exportOnnx(model: Module, sampleInput: SampleInput | InputShapes
     tidy(() => {
       const result = noGrad(() => withTracer(tracer, () => model.forward(...args)));
       const outputs = flattenOutputs(result);
-      const outputNames = checkNames('outputs', options.names?.outputs, outputs.length) ?? outputs.map(([n]) => n);
+      // Default output names that repeat an input name (an FPN maps c3 -> c3) get an '_out' suffix.
+      const outputNames =
+        checkNames('outputs', options.names?.outputs, outputs.length) ?? outputs.map(([n]) => (inputNames.includes(n) ? `${n}_out` : n));
       const taken = new Set(inputNames);
       outputs.forEach(([, t], i) => {
         const name = outputNames[i];
