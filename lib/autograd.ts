@@ -9,6 +9,7 @@
  */
 import { shapeString } from './check';
 import { AutogradError, ShapeError } from './errors';
+import { activeTracer, OnnxForm } from './onnx/trace';
 import { keep } from './scope';
 import { GradNode, Tensor } from './tensor';
 
@@ -33,13 +34,19 @@ export function noGrad<T>(fn: () => T): T {
  * Attaches `backward` to `output` if any of `inputs` requires gradients. `backward` gets the
  * gradient of `output` and returns one gradient (or null) per input, in order, each of the
  * input's shape.
+ *
+ * `onnx` is the op's ONNX form (lib/onnx/trace.ts): while an ONNX export traces the model,
+ * every call reports it, with gradients on or off.
  */
 export function record(
   op: string,
   inputs: readonly (Tensor | null | undefined)[],
   output: Tensor,
   backward: (gradOutput: Tensor) => (Tensor | null | undefined)[],
+  onnx?: OnnxForm,
 ): Tensor {
+  const tracer = activeTracer();
+  if (tracer !== null) tracer.onRecord(op, inputs, output, onnx);
   if (!gradEnabled || !inputs.some((t) => t?.requiresGrad)) return output;
   output.requiresGrad = true;
   output.gradFn = { op, inputs: inputs.map((t) => (t?.requiresGrad ? t : null)), backward };

@@ -1,0 +1,226 @@
+/**
+ * exportOnnx parity: each exported model, run by ONNX Runtime, matches flexconv's eval-mode
+ * forward (ORT is the independent implementation), plus structural checks of the written
+ * protobuf and the export errors.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { exportOnnx, manualSeed, noGrad, nn, OnnxError, OnnxModel, ops, Tensor } from '../lib';
+import { Module } from '../lib/nn/module';
+import { ProtoWriter } from '../lib/onnx/protobuf';
+import { checkOnnxModel, readOnnxModel } from '../lib/onnx/reader';
+import { maxAbsDiff } from './helpers';
+
+/** Max abs difference allowed between flexconv and ONNX Runtime (float32, different summation orders). */
+const TOL = 2e-4;
+
+/** Random BN statistics/affine and non-zero offset predictors, so the parity checks are not trivial. */
+function randomizeState(model: Module): Module {
+  noGrad(() => {
+    for (const [key, t] of model.namedBuffers()) {
+      if (key.endsWith('running_mean')) t.data.set(Tensor.randn(t.shape, { std: 0.2 }).data);
+      if (key.endsWith('running_var')) t.data.set(Tensor.rand(t.shape, { low: 0.5, high: 1.5 }).data);
+    }
+    for (const [key, p] of model.namedParameters()) {
+      if (/bn|norm/i.test(key) || /conv_offset/.test(key) || /(^|\.)weight$/.test(key) && p.ndim === 1) {
+        p.data.set(Tensor.randn(p.shape, { std: key.includes('conv_offset') ? 0.1 : 0.3, mean: key.endsWith('weight') && !key.includes('conv_offset') ? 1 : 0 }).data);
+      }
+    }
+  });
+  return model;
+}
+
+function flat(result: unknown): Tensor[] {
+  if (result instanceof Tensor) return [result];
+  if (Array.isArray(result)) return result.flatMap(flat);
+  return Object.values(result as Record<string, Tensor>).flatMap(flat);
+}
+
+/** Exports, checks the file's structure, runs ORT and compares with flexconv's eval forward. Returns the max diff. */
+async function parity(
+  model: Module,
+  args: (Tensor | Tensor[] | Record<string, Tensor>)[],
+  options: Parameters<typeof exportOnnx>[2] = {},
+  runArgs?: (Tensor | Tensor[] | Record<string, Tensor>)[],
+): Promise<number> {
+  model.eval();
+  const sample = args.length === 1 && !Array.isArray(args[0]) ? args[0] : args;
+  const bytes = exportOnnx(model, sample as Tensor, options);
+  expect(checkOnnxModel(bytes)).toEqual([]);
+  const feedArgs = runArgs ?? args;
+  const expected = flat(noGrad(() => model.forward(...feedArgs)));
+  const onnx = await OnnxModel.load(bytes);
+  try {
+    const feeds = feedArgs.flatMap((a) => (a instanceof Tensor ? [a] : Array.isArray(a) ? a : Object.values(a)));
+    const actual = flat(await onnx.run(feeds.length === 1 ? feeds[0] : feeds));
+    expect(actual.length).toBe(expected.length);
+    let worst = 0;
+    actual.forEach((a, i) => {
+      expect(a.shape).toEqual(expected[i].shape);
+      worst = Math.max(worst, maxAbsDiff(a.data, expected[i].data));
+    });
+    expect(worst).toBeLessThan(TOL);
+    return worst;
+  } finally {
+    await onnx.release();
+  }
+}
+
+class Fn extends Module {
+  constructor(private readonly fn: (...xs: Tensor[]) => Tensor | Tensor[], readonly inner: Module | null = null) {
+    super();
+  }
+  forward(...xs: Tensor[]): Tensor | Tensor[] {
+    return this.fn(...xs);
+  }
+}
+
+beforeEach(() => manualSeed(1234));
+
+describe('exportOnnx: standard layers vs ONNX Runtime', () => {
+  const x = () => Tensor.randn([2, 4, 9, 11]);
+
+  test('conv2d (stride 2 on odd input, dilation, groups, no bias) and convTranspose2d', async () => {
+    await parity(new nn.Sequential(new nn.Conv2d(4, 6, 3, { stride: 2, padding: 1 }), new nn.Conv2d(6, 6, 3, { dilation: 2, groups: 3, bias: false, padding: 2 })), [x()]);
+    await parity(new nn.ConvTranspose2d(4, 6, 3, { stride: 2, padding: 1, outputPadding: 1, groups: 2 }), [x()]);
+  });
+
+  test('batch norm (eval, random statistics) and activations', async () => {
+    const m = randomizeState(new nn.Sequential(new nn.BatchNorm2d(4), new nn.LeakyReLU(0.2), new nn.SiLU(), new nn.Tanh(), new nn.Sigmoid(), new nn.ReLU()));
+    await parity(m, [x()]);
+  });
+
+  test('pooling: max (ceil mode, padding, dilation), average (ceil mode, countIncludePad false), adaptive', async () => {
+    await parity(new nn.MaxPool2d({ kernelSize: 3, stride: 2, padding: 1, ceilMode: true }), [x()]);
+    await parity(new nn.MaxPool2d({ kernelSize: 2, stride: 1, dilation: 2 }), [x()]);
+    await parity(new nn.AvgPool2d({ kernelSize: 3, stride: 2, padding: 1, countIncludePad: false }), [x()]);
+    await parity(new nn.AvgPool2d({ kernelSize: 2, stride: 2, padding: 1, ceilMode: true }), [x()]);
+    await parity(new nn.AdaptiveAvgPool2d(1), [x()]);
+    await parity(new nn.AdaptiveAvgPool2d([3, 1]), [Tensor.randn([2, 4, 9, 11])]);
+  });
+
+  test('interpolate: nearest and bilinear (alignCorners both ways), by size and by scale factor', async () => {
+    for (const o of [
+      { scaleFactor: 2, mode: 'nearest' as const },
+      { size: [13, 7] as [number, number], mode: 'nearest' as const },
+      { size: [17, 20] as [number, number], mode: 'bilinear' as const, alignCorners: false },
+      { scaleFactor: 2, mode: 'bilinear' as const, alignCorners: true },
+      { size: [5, 6] as [number, number], mode: 'bilinear' as const },
+    ]) {
+      await parity(new Fn((t) => ops.interpolate(t, o)), [x()]);
+    }
+  });
+
+  test('shape ops, arithmetic with scalars and tensors, reductions, softmax, linear, matmul', async () => {
+    const lin = new nn.Linear(11, 5);
+    const m = new Fn((t) => {
+      const [a, b] = ops.split(t, [1, 3], 1);
+      const c = ops.concat([ops.mul(b, 2), ops.add(a, 0.5), ops.div(ops.sub(b, a), 3)], 1);
+      const p = ops.permute(c, [0, 2, 3, 1]);
+      const y = lin.forward(ops.permute(p, [0, 3, 1, 2]));
+      const s = ops.softmax(y, 1);
+      const l = ops.logSoftmax(ops.flatten(y), 1);
+      const r = ops.add(ops.mean(s, [2, 3], true), ops.sum(c, [1], true));
+      const mm = ops.matmul(ops.reshape(ops.slice(t, 2, 0, 4), [2, 16, 11]), ops.reshape(lin.weight, [1, 5, 11]), { transB: true });
+      return [s, l, r, mm, ops.clamp(ops.exp(ops.neg(ops.abs(y))), 0.1, 0.9)];
+    }, lin);
+    await parity(m, [x()]);
+    const head = new nn.Sequential(new nn.Flatten(), new nn.Linear(4 * 9 * 11, 7));
+    await parity(head, [x()]);
+  });
+});
+
+function smallCnn(): Module {
+  return randomizeState(
+    new nn.Sequential(
+      new nn.Conv2d(3, 8, 3, { padding: 1, bias: false }),
+      new nn.BatchNorm2d(8),
+      new nn.ReLU(),
+      new nn.MaxPool2d(2),
+      new nn.Conv2d(8, 16, 3, { stride: 2, padding: 1 }),
+      new nn.BatchNorm2d(16),
+      new nn.ReLU(),
+      new nn.Dropout(0.5),
+      new nn.AdaptiveAvgPool2d(1),
+      new nn.Flatten(),
+      new nn.Linear(16, 10),
+    ),
+  );
+}
+
+describe('exportOnnx: whole models', () => {
+  test('small CNN with BN, pooling, dropout, linear; dynamic batch runs other batch sizes; training mode restored', async () => {
+    const model = smallCnn();
+    model.train();
+    const diff = await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [Tensor.randn([5, 3, 16, 16])]);
+    expect(diff).toBeLessThan(TOL);
+    await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [Tensor.randn([1, 3, 16, 16])]);
+    model.train();
+    exportOnnx(model, [1, 3, 16, 16]);
+    expect(model.training).toBe(true);
+    for (const m of model.modules()) expect(m.training).toBe(true);
+  });
+
+  test('the file: initializers named by state-dict keys, opset import, structure; written atomically', () => {
+    const model = smallCnn();
+    const file = path.join(os.tmpdir(), `flexconv-onnx-${process.pid}.onnx`);
+    const bytes = exportOnnx(model, [1, 3, 16, 16], { opset: 19, file, names: { inputs: ['image'], outputs: ['logits'] } });
+    expect(Buffer.compare(fs.readFileSync(file), Buffer.from(bytes))).toBe(0);
+    fs.unlinkSync(file);
+    const info = readOnnxModel(bytes);
+    expect(info.opsetImports).toContainEqual({ domain: '', version: 19 });
+    expect(info.inputs).toEqual(['image']);
+    expect(info.outputs).toEqual(['logits']);
+    const names = info.initializers.map((t) => t.name);
+    for (const key of Object.keys(model.stateDict())) {
+      if (key.endsWith('num_batches_tracked')) continue;
+      expect(names).toContain(key);
+    }
+    const conv = info.initializers.find((t) => t.name === '0.weight')!;
+    expect(conv.dims).toEqual([8, 3, 3, 3]);
+    expect(Array.from(conv.float!)).toEqual(Array.from((model.stateDict()['0.weight'] as Tensor).data));
+    expect(info.nodes.map((n) => n.opType)).toEqual(
+      expect.arrayContaining(['Conv', 'BatchNormalization', 'Relu', 'MaxPool', 'GlobalAveragePool', 'Reshape', 'Gemm']),
+    );
+  });
+
+  test('the structural checker catches what it checks', () => {
+    // A hand-written model: a node reading an undefined name, an initializer with wrong dims,
+    // a custom domain without an import, and no default-domain opset import.
+    const tensor = new ProtoWriter().packedInts(1, [2, 2]).int(2, 1).string(8, 'w').bytes(9, new Uint8Array(12));
+    const node = new ProtoWriter().string(1, 'x').string(1, 'missing').string(2, 'y').string(4, 'Add').string(7, 'custom');
+    const input = new ProtoWriter().string(1, 'x');
+    const graph = new ProtoWriter().message(1, node).message(5, tensor).message(11, input).message(12, new ProtoWriter().string(1, 'z'));
+    const bytes = new ProtoWriter().int(1, 9).message(7, graph).finish();
+    const problems = checkOnnxModel(bytes).join('\n');
+    expect(problems).toMatch(/no opset import for the default domain/);
+    expect(problems).toMatch(/reads 'missing' before it is defined/);
+    expect(problems).toMatch(/initializer 'w' has dims \[2, 2\] but 3 values/);
+    expect(problems).toMatch(/domain 'custom' without an opset import/);
+    expect(problems).toMatch(/graph output 'z' is never produced/);
+  });
+});
+
+describe('exportOnnx: errors', () => {
+  test('an op with no ONNX form names the op and the layer', () => {
+    class Loss extends Module {
+      forward(x: Tensor): Tensor {
+        return ops.crossEntropy(ops.flatten(x), Tensor.zeros([x.shape[0]]));
+      }
+    }
+    const model = new nn.Sequential(new nn.Conv2d(3, 4, 3), new Loss());
+    expect(() => exportOnnx(model, [1, 3, 8, 8])).toThrow(OnnxError);
+    expect(() => exportOnnx(model, [1, 3, 8, 8])).toThrow(/op 'crossEntropy' in layer '1' \(Loss\).*no ONNX form/);
+  });
+
+  test('adaptive pooling with an output size that does not divide the input is refused with the op name', () => {
+    expect(() => exportOnnx(new nn.AdaptiveAvgPool2d(3), [1, 2, 8, 8])).toThrow(/adaptiveAvgPool2d.*from 8x8 to 3x3/);
+  });
+
+  test('bad arguments', () => {
+    expect(() => exportOnnx(smallCnn(), [1, 3, 16, 16], { opset: 7 })).toThrow(/opset/);
+    expect(() => exportOnnx(smallCnn(), 'x' as unknown as Tensor)).toThrow(/sampleInput/);
+    expect(() => exportOnnx(smallCnn(), [1, 3, 16, 16], { names: { inputs: ['a', 'b'] } })).toThrow(/names.inputs/);
+  });
+});
