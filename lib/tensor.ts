@@ -324,6 +324,11 @@ export class Tensor {
     return new Tensor(this.storage, this.shape);
   }
 
+  /** True when both tensors are views of the same memory. */
+  sharesStorageWith(other: Tensor): boolean {
+    return this.storage === other.storage;
+  }
+
   /** Frees the storage now (once no other view of it is live). Safe to call twice. */
   dispose(): void {
     if (this.disposedFlag) return;
