@@ -186,6 +186,34 @@ describe('exportOnnx: whole models', () => {
     );
   });
 
+  test('foldBatchNorm: no BatchNormalization after a conv, same outputs, new weights named after conv and BN', async () => {
+    const model = randomizeState(models.resnet18({ stem: 'cifar', width: 8, numClasses: 10 }));
+    const x = Tensor.randn([2, 3, 16, 16]);
+    await parity(model, [x], { foldBatchNorm: true });
+    const info = readOnnxModel(exportOnnx(model, x, { foldBatchNorm: true }));
+    expect(info.nodes.filter((n) => n.opType === 'BatchNormalization')).toEqual([]);
+    expect(info.initializers.map((t) => t.name)).toContain('conv1.weight+bn1');
+    expect(info.initializers.map((t) => t.name)).not.toContain('bn1.running_mean');
+  });
+
+  test('OnnxModel: loads from a path; CUDA provider unavailable is a clear OnnxError', async () => {
+    const model = smallCnn();
+    const file = path.join(os.tmpdir(), `flexconv-onnx-load-${process.pid}.onnx`);
+    exportOnnx(model, [1, 3, 16, 16], { file });
+    const onnx = await OnnxModel.load(file, { threads: 2 });
+    const x = Tensor.randn([1, 3, 16, 16]);
+    model.eval();
+    const want = noGrad(() => model.forward(x)) as Tensor;
+    expect(maxAbsDiff(((await onnx.run(x)) as Tensor).data, want.data)).toBeLessThan(TOL);
+    await onnx.release();
+    const ortBin = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin');
+    const cudaInstalled = fs.readdirSync(ortBin, { recursive: true }).some((f) => String(f).includes('providers_cuda'));
+    if (!cudaInstalled) await expect(OnnxModel.load(file, { executionProvider: 'cuda' })).rejects.toThrow(/CUDA execution provider is not available/);
+    await expect(OnnxModel.load(file, { executionProvider: 'tpu' as 'cpu' })).rejects.toThrow(/executionProvider/);
+    fs.unlinkSync(file);
+    await expect(OnnxModel.load('/nonexistent/model.onnx')).rejects.toThrow(OnnxError);
+  });
+
   test('the structural checker catches what it checks', () => {
     // A hand-written model: a node reading an undefined name, an initializer with wrong dims,
     // a custom domain without an import, and no default-domain opset import.

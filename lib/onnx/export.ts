@@ -17,6 +17,7 @@ import { OnnxError, describe } from '../errors';
 import type { Module } from '../nn/module';
 import { tidy } from '../scope';
 import { Tensor } from '../tensor';
+import { foldBatchNormIntoConv } from './fold_batch_norm';
 import { OnnxTracer, withTracer } from './trace';
 
 type ArgValue = Tensor | Tensor[] | Record<string, Tensor>;
@@ -30,6 +31,11 @@ export interface ExportOnnxOptions {
   dynamicBatch?: boolean;
   /** Graph input and output names (in flattened order); default the map keys or input/output(_i). */
   names?: { inputs?: string[]; outputs?: string[] };
+  /**
+   * Fold each eval-mode batch norm into the Conv before it (new weights named
+   * '<conv weight key>+<bn prefix>'), leaving no BatchNormalization node after a conv (default false).
+   */
+  foldBatchNorm?: boolean;
   /** Also write the model to this path (atomically: temporary file, then rename). */
   file?: string;
 }
@@ -149,6 +155,10 @@ export function exportOnnx(model: Module, sampleInput: SampleInput | InputShapes
   if (options.file !== undefined && (typeof options.file !== 'string' || options.file === '')) {
     throw new OnnxError(`${WHERE}: expected file to be a path but received ${describe(options.file)}`);
   }
+  const foldBatchNorm = options.foldBatchNorm ?? false;
+  if (typeof foldBatchNorm !== 'boolean') {
+    throw new OnnxError(`${WHERE}: expected foldBatchNorm to be a boolean but received ${describe(foldBatchNorm)}`);
+  }
   const args = forwardArgs(sampleInput);
   const inputs = flattenInputs(args);
   const inputNames = checkNames('inputs', options.names?.inputs, inputs.length) ?? inputs.map(([n]) => n);
@@ -177,16 +187,17 @@ export function exportOnnx(model: Module, sampleInput: SampleInput | InputShapes
         const name = outputNames[i];
         if (taken.has(name)) throw new OnnxError(`${WHERE}: output name '${name}' is already used by an input or another output`);
         taken.add(name);
-        tracer.builder.node('Identity', [tracer.nameOf(t)], [name], {}, { name: `output_identity_${i}` });
+        tracer.graph.node('Identity', [tracer.nameOf(t)], [name], {}, { name: `output_identity_${i}` });
         const batched = dynamicBatch && t.ndim > 0 && t.shape[0] === batch;
-        tracer.builder.output(name, t.shape.map((d, k) => (batched && k === 0 ? 'N' : d)));
+        tracer.graph.output(name, t.shape.map((d, k) => (batched && k === 0 ? 'N' : d)));
       });
     });
   } finally {
     restore();
     for (const [m, training] of modes) m.training = training;
   }
-  const bytes = tracer.builder.toBytes();
+  if (foldBatchNorm) foldBatchNormIntoConv(tracer.graph);
+  const bytes = tracer.graph.build(opset).toBytes();
   if (options.file !== undefined) writeAtomically(options.file, bytes);
   return bytes;
 }

@@ -10,7 +10,7 @@
  */
 import { OnnxError } from '../errors';
 import { Tensor } from '../tensor';
-import { int64, OnnxAttrValue, OnnxGraphBuilder } from './builder';
+import { int64, OnnxAttrValue, OnnxDim, OnnxGraphBuilder, OnnxTensorValue } from './builder';
 
 /** A one-node ONNX form: op type, attributes and the op's inputs in ONNX order (null = omitted optional input). */
 export interface OnnxNodeSpec {
@@ -49,6 +49,61 @@ export interface TraceOptions {
   dynamicBatch: boolean;
 }
 
+export interface RecordedNode {
+  type: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, OnnxAttrValue>;
+  domain?: string;
+  name?: string;
+}
+
+/**
+ * The traced graph, kept editable until the export is finished (graph passes such as batch
+ * norm folding rewrite it), then written by OnnxGraphBuilder.
+ */
+export class RecordedGraph {
+  readonly inputs: { name: string; shape: OnnxDim[] }[] = [];
+  readonly outputs: { name: string; shape: OnnxDim[] | null }[] = [];
+  readonly initializers = new Map<string, { float?: Float32Array; int64?: number[]; dims: number[] }>();
+  nodes: RecordedNode[] = [];
+
+  input(name: string, shape: OnnxDim[]): void {
+    this.inputs.push({ name, shape });
+  }
+
+  output(name: string, shape: OnnxDim[] | null): void {
+    this.outputs.push({ name, shape });
+  }
+
+  floatInitializer(name: string, float: Float32Array, dims: readonly number[]): void {
+    this.initializers.set(name, { float, dims: [...dims] });
+  }
+
+  intInitializer(name: string, values: readonly number[]): void {
+    this.initializers.set(name, { int64: [...values], dims: [values.length] });
+  }
+
+  node(type: string, inputs: readonly string[], outputs: readonly string[], attrs: Record<string, OnnxAttrValue> = {}, options: { domain?: string; name?: string } = {}): void {
+    this.nodes.push({ type, inputs: [...inputs], outputs: [...outputs], attrs, ...options });
+  }
+
+  build(opset: number): OnnxGraphBuilder {
+    const b = new OnnxGraphBuilder({ opset });
+    for (const i of this.inputs) b.input(i.name, i.shape);
+    // Only initializers some node reads (a folded-away weight is left out).
+    const used = new Set(this.nodes.flatMap((n) => n.inputs));
+    for (const [name, v] of this.initializers) {
+      if (!used.has(name)) continue;
+      const value: OnnxTensorValue = v.float ? { float: v.float, dims: v.dims } : int64(v.int64!, v.dims);
+      b.initializer(name, value);
+    }
+    for (const n of this.nodes) b.node(n.type, n.inputs, n.outputs, n.attrs, { domain: n.domain, name: n.name });
+    for (const o of this.outputs) b.output(o.name, o.shape);
+    return b;
+  }
+}
+
 interface Storage {
   refs: number;
 }
@@ -58,7 +113,7 @@ function storageOf(t: Tensor): Storage {
 }
 
 export class OnnxTracer {
-  readonly builder: OnnxGraphBuilder;
+  readonly graph = new RecordedGraph();
   private readonly names = new Map<Tensor, string>();
   /** Tensors known by name but not yet materialised as initializers (parameters, buffers). */
   private readonly pending = new Map<Tensor, string>();
@@ -70,7 +125,6 @@ export class OnnxTracer {
   readonly modulePath: { path: string; type: string }[] = [];
 
   constructor(readonly options: TraceOptions) {
-    this.builder = new OnnxGraphBuilder({ opset: options.opset });
   }
 
   fresh(hint: string): string {
@@ -84,7 +138,7 @@ export class OnnxTracer {
   /** Registers a graph input tensor. */
   defineInput(t: Tensor, name: string, shape: (number | string)[]): void {
     this.used.add(name);
-    this.builder.input(name, shape);
+    this.graph.input(name, shape);
     this.names.set(t, name);
   }
 
@@ -109,7 +163,7 @@ export class OnnxTracer {
     const key = this.pending.get(t);
     if (key !== undefined) {
       this.used.add(key);
-      this.builder.initializer(key, { float: Float32Array.from(t.toArray()), dims: [...t.shape] });
+      this.graph.floatInitializer(key, Float32Array.from(t.toArray()), t.shape);
       this.names.set(t, key);
       return key;
     }
@@ -117,19 +171,19 @@ export class OnnxTracer {
     if (base !== undefined && base.numel === t.numel) {
       // An untraced Tensor.view() of a traced tensor: same data, new shape.
       const out = this.fresh('view');
-      this.builder.node('Reshape', [this.nameOf(base), this.reshapeTarget(base.shape, t.shape)], [out]);
+      this.graph.node('Reshape', [this.nameOf(base), this.reshapeTarget(base.shape, t.shape)], [out]);
       this.names.set(t, out);
       return out;
     }
     const name = this.fresh('const');
-    this.builder.initializer(name, { float: Float32Array.from(t.toArray()), dims: [...t.shape] });
+    this.graph.floatInitializer(name, Float32Array.from(t.toArray()), t.shape);
     this.names.set(t, name);
     return name;
   }
 
   ints(values: readonly number[]): string {
     const name = this.fresh('ints');
-    this.builder.initializer(name, int64(values, [values.length]));
+    this.graph.intInitializer(name, values);
     return name;
   }
 
@@ -165,12 +219,12 @@ export class OnnxTracer {
           const outputs =
             outs === undefined ? [this.fresh(type)] : typeof outs === 'number' ? Array.from({ length: outs }, () => this.fresh(type)) : [...outs];
           if (outputs.includes(outName)) wrote = true;
-          this.builder.node(type, ins, outputs, attrs ?? {});
+          this.graph.node(type, ins, outputs, attrs ?? {});
           return outputs;
         },
         constant: (values, dims) => {
           const name = this.fresh('const');
-          this.builder.initializer(name, { float: Float32Array.from(values), dims });
+          this.graph.floatInitializer(name, Float32Array.from(values), dims);
           return name;
         },
         ints: (values) => this.ints(values),
@@ -182,7 +236,7 @@ export class OnnxTracer {
     } else {
       const ins = form.inputs.map((t) => this.nameOf(t));
       while (ins.length > 0 && ins[ins.length - 1] === '') ins.pop();
-      this.builder.node(form.type, ins, [outName], form.attrs ?? {}, form.domain ? { domain: form.domain } : {});
+      this.graph.node(form.type, ins, [outName], form.attrs ?? {}, form.domain ? { domain: form.domain } : {});
     }
     this.names.set(output, outName);
     this.storages.set(storageOf(output), output);
