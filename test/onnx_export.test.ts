@@ -150,6 +150,20 @@ function smallCnn(): Module {
   );
 }
 
+describe('exportOnnx: older opsets', () => {
+  test.each([11, 13, 17, 18])('opset %i: Resize by size and scale, ReduceMean/ReduceSum axes, softmax, pooling, BN, linear', async (opset) => {
+    const body = randomizeState(new nn.Sequential(new nn.Conv2d(3, 6, 3, { padding: 1 }), new nn.BatchNorm2d(6), new nn.ReLU(), new nn.MaxPool2d(2)));
+    const head = new nn.Linear(6, 4);
+    const model = new Fn((t) => {
+      const f = body.forward(t);
+      const up = ops.interpolate(ops.interpolate(f, { size: [11, 13], mode: 'bilinear' }), { scaleFactor: 2, mode: 'nearest' });
+      const pooled = ops.mean(up, [2, 3]);
+      return [ops.softmax(head.forward(pooled), 1), ops.sum(up, [1], true)];
+    }, new nn.Sequential(body, head));
+    await parity(model, [Tensor.randn([2, 3, 10, 12])], { opset, dynamicBatch: true }, [Tensor.randn([3, 3, 10, 12])]);
+  });
+});
+
 describe('exportOnnx: whole models', () => {
   test('small CNN with BN, pooling, dropout, linear; dynamic batch runs other batch sizes; training mode restored', async () => {
     const model = smallCnn();
