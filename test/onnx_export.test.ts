@@ -183,6 +183,7 @@ describe('exportOnnx: whole models', () => {
     const bytes = exportOnnx(model, [1, 3, 16, 16], { opset: 19, file, names: { inputs: ['image'], outputs: ['logits'] } });
     expect(Buffer.compare(fs.readFileSync(file), Buffer.from(bytes))).toBe(0);
     fs.unlinkSync(file);
+    expect(() => exportOnnx(model, [1, 3, 16, 16], { file: path.join(os.tmpdir(), 'no-such-dir', 'm.onnx') })).toThrow(/exportOnnx: cannot write/);
     const info = readOnnxModel(bytes);
     expect(info.opsetImports).toContainEqual({ domain: '', version: 19 });
     expect(info.inputs).toEqual(['image']);

@@ -13,6 +13,7 @@
  * (number[] for one input, number[][] for several, or a map of shapes) get random inputs.
  */
 import { noGrad } from '../autograd';
+import { writeFileAtomic } from '../io/safetensors';
 import { OnnxError, describe } from '../errors';
 import type { Module } from '../nn/module';
 import { tidy } from '../scope';
@@ -203,18 +204,9 @@ export function exportOnnx(model: Module, sampleInput: SampleInput | InputShapes
 }
 
 function writeAtomically(file: string, bytes: Uint8Array): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fs = require('fs') as typeof import('fs');
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
   try {
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, bytes);
   } catch (e) {
-    try {
-      fs.unlinkSync(tmp);
-    } catch {
-      // nothing to clean up
-    }
-    throw new OnnxError(`${WHERE}: could not write '${file}': ${e instanceof Error ? e.message : String(e)}`);
+    throw new OnnxError(`${WHERE}: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
