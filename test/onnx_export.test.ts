@@ -150,6 +150,21 @@ function smallCnn(): Module {
   );
 }
 
+describe('exportOnnx: tensors from outside ops', () => {
+  test('an untraced Tensor.view of a traced tensor becomes a Reshape; a tensor made in forward a constant', async () => {
+    const lin = new nn.Linear(4 * 5 * 6, 3);
+    const offset = Tensor.randn([1, 4, 1, 1]);
+    const model = new Fn((t) => {
+      const shifted = ops.add(ops.relu(t), offset); // offset: a constant initializer
+      return lin.forward(shifted.view([t.shape[0], -1])); // a plain view, not ops.reshape
+    }, lin);
+    await parity(model, [Tensor.randn([2, 4, 5, 6])], { dynamicBatch: true }, [Tensor.randn([3, 4, 5, 6])]);
+    const info = readOnnxModel(exportOnnx(model, [2, 4, 5, 6]));
+    expect(info.nodes.map((n) => n.opType)).toEqual(['Relu', 'Add', 'Reshape', 'Gemm', 'Identity']);
+    expect(info.initializers.some((t) => t.name.startsWith('const') && t.dims.join() === '1,4,1,1')).toBe(true);
+  });
+});
+
 describe('exportOnnx: older opsets', () => {
   test.each([11, 13, 17, 18])('opset %i: Resize by size and scale, ReduceMean/ReduceSum axes, softmax, pooling, BN, linear', async (opset) => {
     const body = randomizeState(new nn.Sequential(new nn.Conv2d(3, 6, 3, { padding: 1 }), new nn.BatchNorm2d(6), new nn.ReLU(), new nn.MaxPool2d(2)));
