@@ -17,7 +17,7 @@ import { writeFileAtomic } from '../io/safetensors';
 import { OnnxError, describe } from '../errors';
 import type { Module } from '../nn/module';
 import { tidy } from '../scope';
-import { Tensor } from '../tensor';
+import { Device, Tensor } from '../tensor';
 import { foldBatchNormIntoConv } from './fold_batch_norm';
 import { OnnxTracer, withTracer } from './trace';
 
@@ -48,17 +48,18 @@ function isShape(v: unknown): v is number[] {
 }
 
 /** Random sample tensors for shapes, or the sample tensors themselves: returns forward's arguments. */
-function forwardArgs(sample: SampleInput | InputShapes): ArgValue[] {
+function forwardArgs(sample: SampleInput | InputShapes, device: Device): ArgValue[] {
+  const randn = (shape: number[]): Tensor => Tensor.randn(shape, { device });
   if (sample instanceof Tensor) return [sample];
-  if (isShape(sample)) return [Tensor.randn(sample)];
+  if (isShape(sample)) return [randn(sample)];
   if (Array.isArray(sample)) {
-    if (sample.length > 0 && sample.every(isShape)) return (sample as number[][]).map((s) => Tensor.randn(s));
+    if (sample.length > 0 && sample.every(isShape)) return (sample as number[][]).map((s) => randn(s));
     return sample.map((a, i) => checkArg(`sampleInput[${i}]`, a));
   }
   if (sample !== null && typeof sample === 'object') {
     const entries = Object.entries(sample);
     if (entries.length > 0 && entries.every(([, v]) => isShape(v))) {
-      return [Object.fromEntries(entries.map(([k, v]) => [k, Tensor.randn(v as number[])]))];
+      return [Object.fromEntries(entries.map(([k, v]) => [k, randn(v as number[])]))];
     }
     return [checkArg('sampleInput', sample)];
   }
@@ -160,12 +161,11 @@ export function exportOnnx(model: Module, sampleInput: SampleInput | InputShapes
   if (typeof foldBatchNorm !== 'boolean') {
     throw new OnnxError(`${WHERE}: expected foldBatchNorm to be a boolean but received ${describe(foldBatchNorm)}`);
   }
-  const args = forwardArgs(sampleInput);
+  // Random inputs for shapes are made on the model's device (its first parameter's).
+  const device = model.parameters()[0]?.device ?? 'cpu';
+  const args = forwardArgs(sampleInput, device);
   const inputs = flattenInputs(args);
   const inputNames = checkNames('inputs', options.names?.inputs, inputs.length) ?? inputs.map(([n]) => n);
-  for (const [, t] of inputs) {
-    if (t.device !== 'cpu') throw new OnnxError(`${WHERE}: sample inputs must be on the CPU (received one on ${t.device})`);
-  }
   const batch = inputs[0][1].shape[0];
 
   const tracer = new OnnxTracer({ opset, dynamicBatch });
