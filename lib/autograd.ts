@@ -9,6 +9,7 @@
  */
 import { shapeString } from './check';
 import { AutogradError, ShapeError } from './errors';
+import { activeTracer, OnnxForm } from './onnx/trace';
 import { keep } from './scope';
 import { GradNode, Tensor } from './tensor';
 
@@ -33,13 +34,19 @@ export function noGrad<T>(fn: () => T): T {
  * Attaches `backward` to `output` if any of `inputs` requires gradients. `backward` gets the
  * gradient of `output` and returns one gradient (or null) per input, in order, each of the
  * input's shape.
+ *
+ * `onnx` is the op's ONNX form (lib/onnx/trace.ts): while an ONNX export traces the model,
+ * every call reports it, with gradients on or off.
  */
 export function record(
   op: string,
   inputs: readonly (Tensor | null | undefined)[],
   output: Tensor,
   backward: (gradOutput: Tensor) => (Tensor | null | undefined)[],
+  onnx?: OnnxForm,
 ): Tensor {
+  const tracer = activeTracer();
+  if (tracer !== null) tracer.onRecord(op, inputs, output, onnx);
   if (!gradEnabled || !inputs.some((t) => t?.requiresGrad)) return output;
   output.requiresGrad = true;
   output.gradFn = { op, inputs: inputs.map((t) => (t?.requiresGrad ? t : null)), backward };
@@ -78,15 +85,35 @@ function accumulate(into: Tensor | undefined, g: Tensor): Tensor {
   return add(into, g);
 }
 
-function accumulateLeaf(leaf: Tensor, g: Tensor): void {
+/**
+ * Adds g to leaf.grad. The first gradient is adopted without a copy when nothing else can
+ * see its memory (`shared` is false); otherwise the leaf gets its own copy, because later
+ * accumulation writes into leaf.grad in place.
+ */
+function accumulateLeaf(leaf: Tensor, g: Tensor, shared: boolean): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { addInPlace } = require('./ops/elementwise') as typeof import('./ops/elementwise');
   if (leaf.grad === null) {
-    // Own a copy: the same gradient tensor may also flow to other inputs.
-    leaf.grad = keep(g.clone());
+    const own = shared ? g.clone() : g;
+    leaf.grad = keep(sameShape(own, leaf) ? own : own.view(leaf.shape));
   } else {
     addInPlace(leaf.grad, g);
   }
+}
+
+function sameShape(a: Tensor, b: Tensor): boolean {
+  return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+}
+
+/**
+ * Whether gradient `i` of a backward call may alias memory someone else still uses: the
+ * incoming gradient (ops like add pass it through, reshape returns a view of it) or another
+ * gradient of the same call. Everything else a backward returns is freshly computed.
+ */
+function aliased(grads: readonly (Tensor | null | undefined)[], i: number, incoming: Tensor): boolean {
+  const gi = grads[i] as Tensor;
+  if (gi.sharesStorageWith(incoming)) return true;
+  return grads.some((other, j) => j !== i && other && other.sharesStorageWith(gi));
 }
 
 export function backward(root: Tensor, gradOutput?: Tensor, options: { retainGraph?: boolean } = {}): void {
@@ -109,7 +136,7 @@ export function backward(root: Tensor, gradOutput?: Tensor, options: { retainGra
     );
   }
   if (!root.gradFn) {
-    accumulateLeaf(root, seed);
+    accumulateLeaf(root, seed, true);
     return;
   }
   const order = topologicalOrder(root);
@@ -138,7 +165,7 @@ export function backward(root: Tensor, gradOutput?: Tensor, options: { retainGra
           );
         }
         if (input.gradFn) grads.set(input, accumulate(grads.get(input), gi));
-        else accumulateLeaf(input, gi);
+        else accumulateLeaf(input, gi, aliased(inputGrads, i, g) || gi.sharesStorageWith(seed as Tensor));
       });
     }
   });

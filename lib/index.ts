@@ -16,3 +16,5 @@ export * as data from './data';
 export * as models from './models';
 export * as train from './train';
 export { saveSafetensors, loadSafetensors, readSafetensors, serializeSafetensors, parseSafetensors } from './io/safetensors';
+export { exportOnnx, type ExportOnnxOptions } from './onnx/export';
+export { OnnxModel, type OnnxModelOptions } from './onnx/model';

@@ -1,7 +1,10 @@
 /** Process-wide settings of the native backend: threads, instruction set, memory, CUDA. */
 import { checkInt, checkOneOf } from './check';
 import { native } from './native';
+import { cachedBytes } from './storage_pool';
 import { tensorBytes } from './tensor';
+
+export { emptyCache } from './storage_pool';
 
 export function getNumThreads(): number {
   return native().getNumThreads() as number;
@@ -31,11 +34,13 @@ export interface MemoryStats {
   peak: number;
   /** CPU tensor storage created and not yet disposed, in bytes (see tensorBytes()). */
   tensorBytes: number;
+  /** Memory of disposed tensors kept for reuse (see emptyCache()). */
+  cachedBytes: number;
 }
 
 export function memoryStats(): MemoryStats {
   const scratch = native().memoryStats() as { allocated: number; peak: number };
-  return { ...scratch, tensorBytes: tensorBytes() };
+  return { ...scratch, tensorBytes: tensorBytes(), cachedBytes: cachedBytes() };
 }
 
 export function resetPeakMemory(): void {

@@ -17,6 +17,7 @@ import { ArgumentError, AutogradError, DeviceError, describe, ShapeError } from 
 import { native } from './native';
 import { defaultGenerator, Generator } from './random';
 import { trackInScope } from './scope';
+import { giveBack, takeCached } from './storage_pool';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -24,6 +25,9 @@ export type Device = 'cpu' | 'cuda';
 export type CudaHandle = object;
 
 let undisposedBytes = 0;
+
+/** What a disposed CPU tensor's `buffer` becomes: native code rejects it (0 elements). */
+const DISPOSED = new Float32Array(0);
 
 /**
  * Bytes of CPU tensor storage allocated and not yet disposed. Storage the GC reclaims is not
@@ -48,7 +52,7 @@ class Storage {
     if (--this.refs > 0) return;
     if (this.device === 'cpu') {
       undisposedBytes -= (this.buffer as Float32Array).byteLength;
-      native().release(this.buffer);
+      giveBack(this.buffer as Float32Array);
     } else {
       native().cudaRelease(this.buffer);
     }
@@ -60,6 +64,8 @@ class Storage {
  * (see native/binding/storage.cc for why not external memory).
  */
 function allocateHost(numel: number, zero: boolean): Float32Array {
+  const cached = takeCached(numel);
+  if (cached) return zero ? cached.fill(0) : cached;
   const bytes = numel * 4 + 64;
   const buffer = zero ? new ArrayBuffer(bytes) : Buffer.allocUnsafeSlow(bytes).buffer;
   const offset = native().alignmentOffset(buffer) as number;
@@ -318,12 +324,19 @@ export class Tensor {
     return new Tensor(this.storage, this.shape);
   }
 
+  /** True when both tensors are views of the same memory. */
+  sharesStorageWith(other: Tensor): boolean {
+    return this.storage === other.storage;
+  }
+
   /** Frees the storage now (once no other view of it is live). Safe to call twice. */
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
     this.gradFn = null;
     this.storage.release();
+    // The storage may now serve another tensor: make sure nothing reaches it through this one.
+    if (this.device === 'cpu') this.buffer = DISPOSED;
   }
 
   /** Computes gradients of this tensor with respect to every leaf that requires them. */

@@ -19,6 +19,7 @@ const suites: Suite[] = [
   { name: 'optim', run: async (opts) => (await import('./bench/optim')).run(opts) },
   { name: 'pointwise', run: async (opts) => (await import('./bench/pointwise')).run(opts) },
   { name: 'epoch', run: async (opts) => (await import('./bench/epoch')).run(opts) },
+  { name: 'inference', run: async (opts) => (await import('./bench/inference')).run(opts) },
 ];
 
 function usage(): string {

@@ -305,6 +305,42 @@ describe('deformConv2d determinism', () => {
   });
 });
 
+describe('deformConv2d batch modes', () => {
+  const saved = getNumThreads();
+  afterAll(() => setNumThreads(saved));
+
+  test('batch 1 (kernels threaded inside the image) is bit-identical at 1 and 2 threads', () => {
+    const cfg: Config = { N: 1, C: 12, H: 19, W: 17, O: 8, kh: 3, kw: 3, padding: [1, 1], offsetGroups: 3, mask: true, bias: true };
+    const runs = [1, 2].map((threads) => {
+      setNumThreads(threads);
+      const c = makeCase(cfg, 51);
+      const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i)), c.outShape);
+      const out = Float32Array.from(run(c).data);
+      const g = gradsOf(c, gradOut);
+      return [out, ...[g.input!, g.offset!, g.mask!, g.weight!, g.bias!].map((t) => Float32Array.from(t.data))];
+    });
+    runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));
+  });
+
+  test('the weight gradient of a batch is the per-image gradients summed in image order, bit for bit', () => {
+    const cfg: Config = { N: 3, C: 4, H: 9, W: 8, O: 6, kh: 3, kw: 3, padding: [1, 1], groups: 2, mask: true };
+    const c = makeCase(cfg, 61);
+    const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.cos(i)), c.outShape);
+    const batch = gradsOf(c, gradOut).weight!.data;
+    const per = c.outShape.slice(1).reduce((a, b) => a * b);
+    const sum = new Float32Array(batch.length);
+    for (let n = 0; n < cfg.N; n++) {
+      const slice = (t: Tensor, size: number) => Tensor.from(t.data.subarray(n * size, (n + 1) * size), [1, ...t.shape.slice(1)]);
+      const w = c.weight.detach().requireGrad();
+      const x = slice(c.input, c.input.numel / cfg.N), off = slice(c.offset, c.offset.numel / cfg.N), m = slice(c.mask!, c.mask!.numel / cfg.N);
+      ops.deformConv2d(x, off, w, { mask: m, padding: 1 }).backward(slice(gradOut, per));
+      const g = w.grad!.data;
+      for (let i = 0; i < sum.length; i++) sum[i] = n === 0 ? g[i] : Math.fround(sum[i] + g[i]);
+    }
+    expect(Buffer.from(sum.buffer).equals(Buffer.from(Float32Array.from(batch).buffer))).toBe(true);
+  });
+});
+
 describe('deformConv2d non-finite and huge offsets', () => {
   test('NaN, infinite and huge offsets sample 0, with zero offset and mask gradients, and never crash', () => {
     const cfg: Config = { N: 1, C: 3, H: 6, W: 5, O: 2, kh: 3, kw: 3, padding: [1, 1], mask: true, bias: true };

@@ -251,6 +251,10 @@ describe('dynamicConv2d bad input', () => {
     expect(() => native().dynamicConv2d(x, e, Tensor.zeros([2, 2]), null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() => native().dynamicConv2d(x, e, a, null, Tensor.zeros([2, 6, 4, 4]), [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() => native().dynamicConv2d(x, e, a, Tensor.zeros([3, 5]), out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
+    expect(() => native().dynamicConv2d(x, e, a, null, out, [0, 1], [0, 0], [1, 1], 1)).toThrow(/stride/);
+    expect(() => native().dynamicConv2d(x, e, a, null, out, [1, 1], [-1, 0], [1, 1], 1)).toThrow(/padding/);
+    expect(() => native().dynamicConv2d(x, e, a, null, out, [1, 1], [0, 0], [0, 1], 1)).toThrow(/dilation/);
+    expect(() => native().dynamicConv2dBackward(out, x, e, a, null, null, Tensor.zeros([3, 6, 4, 3, 2]), null, null, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
   });
 });
 

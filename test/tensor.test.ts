@@ -1,6 +1,6 @@
 import {
   ArgumentError, DeviceError, FlexconvError, Generator, ShapeError, Tensor, cuda, keep, manualSeed,
-  memoryStats, tidy,
+  memoryStats, tidy, emptyCache, ops,
 } from '../lib';
 import { native } from '../lib/native';
 
@@ -83,6 +83,23 @@ describe('views, copies and disposal', () => {
     expect(t.isDisposed).toBe(true);
     expect(() => t.data).toThrow(ArgumentError);
     expect(() => t.toArray()).toThrow(/disposed/);
+  });
+
+  test('disposed storage is reused by the next tensor of its size, never reachable through the old one', () => {
+    emptyCache();
+    const a = Tensor.full([1000], 7);
+    const oldView = a.data;
+    a.dispose();
+    expect(memoryStats().cachedBytes).toBe(4000);
+    const b = Tensor.zeros([1000]);
+    expect(memoryStats().cachedBytes).toBe(0);
+    expect(oldView.buffer).toBe(b.data.buffer); // same memory, handed over zeroed
+    expect(b.toArray().every((v) => v === 0)).toBe(true);
+    expect(() => ops.matmul(a.view([10, 100]), b.view([100, 10]))).toThrow(/disposed/);
+    expect(() => native().gemm(a, a, a, false, false, 1, 0)).toThrow(/disposed/);
+    b.dispose();
+    emptyCache();
+    expect(memoryStats().cachedBytes).toBe(0);
   });
 
   test('storage lives until its last view is disposed', () => {

@@ -42,6 +42,30 @@ export interface OrtRunOptions {
    * ORT with flexconv turn it off: spinning threads would steal the cores from flexconv's run.
    */
   allowSpinning?: boolean;
+  /** Execution provider (default 'cpu'); 'cuda' needs an onnxruntime-node install with CUDA. */
+  executionProvider?: 'cpu' | 'cuda';
+}
+
+/**
+ * Whether onnxruntime-node lists the CUDA provider and its shared library was installed next
+ * to the binding (onnxruntime-node downloads it at install time; this repo's .npmrc skips that).
+ */
+function cudaProviderInstalled(): boolean {
+  const backends = (ort() as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.() ?? [];
+  if (!backends.some((b) => b.name === 'cuda')) return false;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require('fs') as typeof import('fs');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const path = require('path') as typeof import('path');
+    const bin = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin');
+    return fs.readdirSync(bin).some((napi) => {
+      const dir = path.join(bin, napi, process.platform, process.arch);
+      return fs.existsSync(dir) && fs.readdirSync(dir).some((f) => f.startsWith('libonnxruntime_providers_cuda'));
+    });
+  } catch {
+    return false;
+  }
 }
 
 export type OrtFeeds = Record<string, OrtTypes.Tensor>;
@@ -78,6 +102,18 @@ export class OrtSession {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new OnnxError(`OrtSession.create: expected threads to be a positive integer but received ${describe(threads)}`);
     }
+    const provider = options.executionProvider ?? 'cpu';
+    if (provider !== 'cpu' && provider !== 'cuda') {
+      throw new OnnxError(`OrtSession.create: expected executionProvider to be 'cpu' or 'cuda' but received ${describe(provider)}`);
+    }
+    if (provider === 'cuda') {
+      if (!cudaProviderInstalled()) {
+        throw new OnnxError(
+          "OrtSession.create: the CUDA execution provider is not available in this onnxruntime-node install; " +
+            "install onnxruntime-node with its CUDA binaries (npm's default download, not skipped by .npmrc) or use executionProvider 'cpu'",
+        );
+      }
+    }
     try {
       const session = await ort().InferenceSession.create(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
         intraOpNumThreads: threads,
@@ -85,6 +121,7 @@ export class OrtSession {
         executionMode: 'sequential',
         graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
         logSeverityLevel: 3,
+        executionProviders: [options.executionProvider ?? 'cpu'],
         ...(options.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       });
       return new OrtSession(session);

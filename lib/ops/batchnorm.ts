@@ -9,6 +9,7 @@ import { record } from '../autograd';
 import { shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
+import { attr } from '../onnx/builder';
 import { Tensor } from '../tensor';
 
 export interface BatchNormOptions {
@@ -91,5 +92,10 @@ export function batchNorm2d(
     const gb = b?.requiresGrad ? Tensor.empty([c], { device: x.device }) : null;
     native().batchNorm2dBackward(x, g, saveMean, saveInvstd, w, gx, gw, gb, training);
     return [gx, gw, gb];
+  }, (ctx) => {
+    if (training) ctx.fail('batch normalisation in training mode has no ONNX form; export the model in eval mode (exportOnnx does this)');
+    const ones = w ? ctx.name(w) : ctx.constant(new Float32Array(c).fill(1), [c]);
+    const zeros = b ? ctx.name(b) : ctx.constant(new Float32Array(c), [c]);
+    ctx.node('BatchNormalization', [ctx.name(x), ones, zeros, ctx.name(rm), ctx.name(rv)], [ctx.output], { epsilon: attr.float(eps) });
   });
 }

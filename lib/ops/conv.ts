@@ -12,6 +12,7 @@ import { record } from '../autograd';
 import { checkInt, checkPair, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
+import { onnxPads } from '../onnx/trace';
 import { Tensor } from '../tensor';
 
 type Pair = number | [number, number];
@@ -132,7 +133,11 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
     input.requiresGrad ? conv2dGradInput(g, weight, input.shape, params) : null,
     weight.requiresGrad ? conv2dGradWeight(g, input, weight.shape, params) : null,
     bias?.requiresGrad ? channelSums(g) : null,
-  ]);
+  ], {
+    type: 'Conv',
+    inputs: [input, weight, bias],
+    attrs: { kernel_shape: [kh, kw], strides: stride, pads: onnxPads(padding), dilations: dilation, group: groups },
+  });
 }
 
 function conv2dGradInput(g: Tensor, weight: Tensor, shape: readonly number[], p: ConvParams): Tensor {
@@ -202,7 +207,18 @@ export function convTranspose2d(input: Tensor, weight: Tensor, options: ConvTran
     input.requiresGrad ? convTransposeGradInput(g, weight, input.shape, params) : null,
     weight.requiresGrad ? conv2dGradWeight(input, g, weight.shape, params) : null,
     bias?.requiresGrad ? channelSums(g) : null,
-  ]);
+  ], {
+    type: 'ConvTranspose',
+    inputs: [input, weight, bias],
+    attrs: {
+      kernel_shape: [kh, kw],
+      strides: stride,
+      pads: onnxPads(padding),
+      dilations: dilation,
+      group: groups,
+      output_padding: outputPadding,
+    },
+  });
 }
 
 function convTransposeGradInput(g: Tensor, weight: Tensor, shape: readonly number[], p: ConvParams): Tensor {

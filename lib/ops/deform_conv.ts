@@ -165,5 +165,19 @@ export function deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, opti
     const gInput = want(input), gOffset = want(offset), gWeight = want(weight), gMask = want(mask), gBias = want(bias);
     native().deformConv2dBackward(input, offset, mask, weight, gradOut, gInput, gOffset, gMask, gWeight, gBias, params(g), deterministic);
     return [gInput, gOffset, gWeight, gMask, gBias];
+  }, (ctx) => {
+    if (ctx.opset < 19) {
+      ctx.fail(`DeformConv needs ONNX opset 19 or later (the minimum opset is 19) but the export uses opset ${ctx.opset}; pass { opset: 19 }`);
+    }
+    const names = [ctx.name(input), ctx.name(weight), ctx.name(offset), ctx.name(bias), ctx.name(mask)];
+    while (names[names.length - 1] === '') names.pop();
+    ctx.node('DeformConv', names, [ctx.output], {
+      kernel_shape: g.kernel,
+      strides: g.stride,
+      pads: [g.padding[0], g.padding[1], g.padding[0], g.padding[1]],
+      dilations: g.dilation,
+      group: g.groups,
+      offset_group: g.offsetGroups,
+    });
   });
 }

@@ -4,7 +4,7 @@
  *
  *   out[b] = conv2d(input[b], sum_k attention[b, k] * experts[k], sum_k attention[b, k] * expertBias[k])
  *
- * One native call covers the whole batch (the kernels are mixed by one GEMM, each sample runs
+ * One native call covers the whole batch (each sample's kernel is mixed in cache and the sample runs
  * as an implicit GEMM), and one native call computes every gradient the graph needs.
  */
 import { record } from '../autograd';
@@ -100,5 +100,34 @@ export function dynamicConv2d(input: Tensor, experts: Tensor, attention: Tensor,
     const grads = [want(input), want(experts), want(attention), want(expertBias)];
     native().dynamicConv2dBackward(g, input, experts, attention, expertBias, ...grads, ...params);
     return grads;
+  }, (ctx) => {
+    // Batch-independent standard ops: one Conv with every expert's kernel stacked (group-major,
+    // so `groups` still splits channels correctly), then the per-sample attention mix of the
+    // K partial outputs (conv is linear in the kernel), then the mixed bias.
+    const Og = O / groups;
+    const [w6] = ctx.node('Reshape', [ctx.name(experts), ctx.ints([K, groups, Og, Cg, kh, kw])]);
+    const [wt] = ctx.node('Transpose', [w6], undefined, { perm: [1, 0, 2, 3, 4, 5] });
+    const [stacked] = ctx.node('Reshape', [wt, ctx.ints([groups * K * Og, Cg, kh, kw])]);
+    const [y] = ctx.node('Conv', [ctx.name(input), stacked], undefined, {
+      kernel_shape: [kh, kw],
+      strides: stride,
+      pads: [padding[0], padding[1], padding[0], padding[1]],
+      dilations: dilation,
+      group: groups,
+    });
+    const [y5] = ctx.node('Reshape', [y, ctx.ints([0, groups, K, Og, OH * OW])]);
+    const [a5] = ctx.node('Reshape', [ctx.name(attention), ctx.ints([0, 1, K, 1, 1])]);
+    const [weighted] = ctx.node('Mul', [y5, a5]);
+    const [mixed] = ctx.opset >= 13
+      ? ctx.node('ReduceSum', [weighted, ctx.ints([2])], undefined, { keepdims: 0 })
+      : ctx.node('ReduceSum', [weighted], undefined, { axes: [2], keepdims: 0 });
+    if (!expertBias) {
+      ctx.node('Reshape', [mixed, ctx.ints([0, O, OH, OW])], [ctx.output]);
+      return;
+    }
+    const [noBias] = ctx.node('Reshape', [mixed, ctx.ints([0, O, OH, OW])]);
+    const [bias2] = ctx.node('MatMul', [ctx.name(attention), ctx.name(expertBias)]);
+    const [bias4] = ctx.node('Reshape', [bias2, ctx.ints([0, O, 1, 1])]);
+    ctx.node('Add', [noBias, bias4], [ctx.output]);
   });
 }

@@ -9,6 +9,8 @@ import { record } from '../autograd';
 import { checkNumber } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
+import { attr } from '../onnx/builder';
+import type { OnnxEmitContext, OnnxForm } from '../onnx/trace';
 import { Tensor } from '../tensor';
 import { BINARY_SECOND, sumTo } from './broadcast';
 import { broadcastShapes, checkSameDevice, checkTensor, sameShape } from './validate';
@@ -52,7 +54,53 @@ export function unaryOp(
     const gx = Tensor.empty(x.shape, { device: x.device });
     native().unaryBackward(g, savedX, saves === 'y' ? out : null, gx, code, a, b);
     return [gx];
-  });
+  }, (ctx) => unaryOnnx(ctx, x, code, a, b));
+}
+
+const SIMPLE_UNARY: Record<number, string> = {
+  [UnaryCode.neg]: 'Neg',
+  [UnaryCode.exp]: 'Exp',
+  [UnaryCode.log]: 'Log',
+  [UnaryCode.sqrt]: 'Sqrt',
+  [UnaryCode.relu]: 'Relu',
+  [UnaryCode.sigmoid]: 'Sigmoid',
+  [UnaryCode.tanh]: 'Tanh',
+  [UnaryCode.abs]: 'Abs',
+};
+
+/** The ONNX form of a native unary op (code and its parameters a, b). */
+function unaryOnnx(ctx: OnnxEmitContext, x: Tensor, code: number, a: number, b: number): void {
+  const xn = ctx.name(x);
+  const simple = SIMPLE_UNARY[code];
+  if (simple) {
+    ctx.node(simple, [xn], [ctx.output]);
+  } else if (code === UnaryCode.leakyRelu) {
+    ctx.node('LeakyRelu', [xn], [ctx.output], { alpha: attr.float(a) });
+  } else if (code === UnaryCode.silu) {
+    const [s] = ctx.node('Sigmoid', [xn]);
+    ctx.node('Mul', [xn, s], [ctx.output]);
+  } else if (code === UnaryCode.pow) {
+    ctx.node('Pow', [xn, ctx.constant([a], [])], [ctx.output]);
+  } else if (code === UnaryCode.clamp) {
+    const lo = Number.isFinite(a) ? ctx.constant([a], []) : '';
+    const hi = Number.isFinite(b) ? ctx.constant([b], []) : '';
+    ctx.node('Clip', hi ? [xn, lo, hi] : lo ? [xn, lo] : [xn], [ctx.output]);
+  } else if (code === UnaryCode.affine) {
+    // s * x + t, with the trivial halves left out.
+    if (a === 1 && b === 0) ctx.node('Identity', [xn], [ctx.output]);
+    else if (b === 0) ctx.node('Mul', [xn, ctx.constant([a], [])], [ctx.output]);
+    else if (a === 1) ctx.node('Add', [xn, ctx.constant([b], [])], [ctx.output]);
+    else {
+      const [m] = ctx.node('Mul', [xn, ctx.constant([a], [])]);
+      ctx.node('Add', [m, ctx.constant([b], [])], [ctx.output]);
+    }
+  } else {
+    ctx.fail(`unary op code ${code} has no ONNX form`);
+  }
+}
+
+function binaryOnnx(type: string, a: Tensor, b: Tensor): OnnxForm {
+  return { type, inputs: [a, b] };
 }
 
 function operand(where: string, name: string, v: unknown): Tensor | number {
@@ -77,7 +125,7 @@ export function add(a: Tensor, b: Tensor | number): Tensor {
   return record('add', [a, bb], out, (g) => [
     a.requiresGrad ? sumTo(g, a.shape) : null,
     bb.requiresGrad ? sumTo(g, bb.shape) : null,
-  ]);
+  ], binaryOnnx('Add', a, bb));
 }
 
 /** a - b (broadcasting); b may be a number. */
@@ -89,7 +137,7 @@ export function sub(a: Tensor, b: Tensor | number): Tensor {
   return record('sub', [a, bb], out, (g) => [
     a.requiresGrad ? sumTo(g, a.shape) : null,
     bb.requiresGrad ? sumTo(neg(g), bb.shape) : null,
-  ]);
+  ], binaryOnnx('Sub', a, bb));
 }
 
 /** a * b (broadcasting); b may be a number. */
@@ -101,7 +149,7 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
   return record('mul', [a, bb], out, (g) => [
     a.requiresGrad ? sumTo(mul(g, bb), a.shape) : null,
     bb.requiresGrad ? sumTo(mul(g, a), bb.shape) : null,
-  ]);
+  ], binaryOnnx('Mul', a, bb));
 }
 
 /** a / b (broadcasting); b may be a number. */
@@ -114,7 +162,7 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
     // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(g/b) * out.
     const ga = div(g, bb);
     return [a.requiresGrad ? sumTo(ga, a.shape) : null, bb.requiresGrad ? sumTo(neg(mul(ga, out)), bb.shape) : null];
-  });
+  }, binaryOnnx('Div', a, bb));
 }
 
 function checkNumberOperand(where: string, v: number): number {

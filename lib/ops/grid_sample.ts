@@ -50,5 +50,14 @@ export function gridSample(input: Tensor, grid: Tensor, options: GridSampleOptio
     const gg = grid.requiresGrad ? Tensor.empty(grid.shape, { device: input.device }) : null;
     native().gridSample2dBackward(g, input, grid, gi, gg, mode, paddingMode, alignCorners);
     return [gi, gg];
+  }, (ctx) => {
+    if (ctx.opset < 16) ctx.fail(`GridSample needs opset 16 or later but the export uses opset ${ctx.opset}`);
+    // Opset 20 renamed the 'bilinear' mode to 'linear'.
+    const onnxMode = mode === 'bilinear' && ctx.opset >= 20 ? 'linear' : mode;
+    ctx.node('GridSample', [ctx.name(input), ctx.name(grid)], [ctx.output], {
+      mode: onnxMode,
+      padding_mode: paddingMode,
+      align_corners: alignCorners ? 1 : 0,
+    });
   });
 }

@@ -84,5 +84,26 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
     const gx = Tensor.empty(x.shape, { device: x.device });
     native().interpolate2dBackward(gy, gx, mode, alignCorners, scaleH, scaleW);
     return [gx];
+  }, (ctx) => {
+    // PyTorch's coordinate rules: nearest = asymmetric + floor; bilinear = half_pixel or align_corners.
+    const attrs: Record<string, string> =
+      mode === 'nearest'
+        ? { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }
+        : { mode: 'linear', coordinate_transformation_mode: alignCorners ? 'align_corners' : 'half_pixel' };
+    const xn = ctx.name(x);
+    // Before opset 13, roi and scales are required inputs: empty tensors when unused.
+    const none = (): string => (ctx.opset < 13 ? ctx.constant([], [0]) : '');
+    if (scaleH > 0) {
+      // A scale factor: ONNX's output size floor(in * scale) and coordinates x / scale match PyTorch's.
+      ctx.node('Resize', [xn, none(), ctx.constant([1, 1, scaleH, scaleW], [4])], [ctx.output], attrs);
+    } else if (ctx.opset >= 18) {
+      ctx.node('Resize', [xn, '', '', ctx.ints([outH, outW])], [ctx.output], { ...attrs, axes: [2, 3] });
+    } else {
+      // Sizes for all four dims: [N, C] from the input at run time (dynamicBatch-safe).
+      const [shape] = ctx.node('Shape', [xn]);
+      const [nc] = ctx.node('Slice', [shape, ctx.ints([0]), ctx.ints([2])]);
+      const [sizes] = ctx.node('Concat', [nc, ctx.ints([outH, outW])], undefined, { axis: 0 });
+      ctx.node('Resize', [xn, none(), none(), sizes], [ctx.output], attrs);
+    }
   });
 }

@@ -7,6 +7,7 @@ import { shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
+import type { OnnxEmitContext } from '../onnx/trace';
 import { channelSums } from './conv';
 import { gemmInto } from './matmul';
 
@@ -69,5 +70,18 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Ten
     }
     g3.dispose();
     return [gx, gw, gb];
+  }, (ctx: OnnxEmitContext) => {
+    if (input.ndim === 2) {
+      ctx.node('Gemm', [ctx.name(input), ctx.name(weight), ...(b ? [ctx.name(b)] : [])], [ctx.output], { transB: 1 });
+      return;
+    }
+    // Any number of leading dimensions: MatMul with the transposed weight, then the bias.
+    const [wt] = ctx.node('Transpose', [ctx.name(weight)], undefined, { perm: [1, 0] });
+    if (!b) {
+      ctx.node('MatMul', [ctx.name(input), wt], [ctx.output]);
+      return;
+    }
+    const [mm] = ctx.node('MatMul', [ctx.name(input), wt]);
+    ctx.node('Add', [mm, ctx.name(b)], [ctx.output]);
   });
 }

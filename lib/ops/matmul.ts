@@ -7,6 +7,7 @@ import { shapeString } from '../check';
 import { DeviceError, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
+import type { OnnxEmitContext } from '../onnx/trace';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -54,7 +55,14 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (a3 !== a) a3.dispose();
   if (b3 !== b) b3.dispose();
   const out = a.ndim === 2 && b.ndim === 2 ? viewAndDrop(out3, [M, N]) : out3;
-  return record('matmul', [a, b], out, (g) => matmulBackward(g, a, b, transA, transB));
+  return record('matmul', [a, b], out, (g) => matmulBackward(g, a, b, transA, transB), (ctx: OnnxEmitContext) => {
+    const operand = (t: Tensor, trans: boolean): string => {
+      if (!trans) return ctx.name(t);
+      const perm = t.ndim === 2 ? [1, 0] : [0, 2, 1];
+      return ctx.node('Transpose', [ctx.name(t)], undefined, { perm })[0];
+    };
+    ctx.node('MatMul', [operand(a, transA), operand(b, transB)], [ctx.output]);
+  });
 }
 
 function viewAndDrop(t: Tensor, shape: number[]): Tensor {

@@ -7,6 +7,7 @@ import { isGradEnabled, record } from '../autograd';
 import { checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
+import { onnxPads } from '../onnx/trace';
 import { Tensor } from '../tensor';
 import { reshape } from './shape';
 
@@ -102,10 +103,15 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   if (x.ndim === 3) return unbatched(x, (x4) => maxPool2d(x4, options));
   const g = poolGeometry(where, x, options, true);
   const y = Tensor.empty(g.outShape, { device: x.device });
+  const onnx = {
+    type: 'MaxPool',
+    inputs: [x],
+    attrs: { kernel_shape: g.kernel, strides: g.stride, pads: onnxPads(g.padding), dilations: g.dilation, ceil_mode: g.ceilMode ? 1 : 0 },
+  };
   if (!isGradEnabled() || !x.requiresGrad) {
-    // Inference: values only, no argmax bookkeeping.
+    // Inference: values only, no argmax bookkeeping (recorded only for an ONNX trace).
     native().maxPool2dForward(x, y, null, g.kernel, g.stride, g.padding, g.dilation, g.ceilMode);
-    return y;
+    return record('maxPool2d', [x], y, () => [null], onnx);
   }
   // int32 argmax per output, stored in a float32 tensor's bits (never read as floats).
   const indices = Tensor.empty(g.outShape, { device: x.device });
@@ -114,7 +120,7 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
     const gx = Tensor.empty(x.shape, { device: x.device });
     native().maxPool2dBackward(gy, indices, gx);
     return [gx];
-  });
+  }, onnx);
 }
 
 /** F.avg_pool2d. */
@@ -130,6 +136,10 @@ export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
     const gx = Tensor.empty(x.shape, { device: x.device });
     native().avgPool2dBackward(gy, gx, g.kernel, g.stride, g.padding, g.ceilMode, includePad);
     return [gx];
+  }, {
+    type: 'AveragePool',
+    inputs: [x],
+    attrs: { kernel_shape: g.kernel, strides: g.stride, pads: onnxPads(g.padding), ceil_mode: g.ceilMode ? 1 : 0, count_include_pad: includePad ? 1 : 0 },
   });
 }
 
@@ -157,6 +167,17 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number | null
     const gx = Tensor.empty(x.shape, { device: x.device });
     native().adaptiveAvgPool2dBackward(gy, gx);
     return [gx];
+  }, (ctx) => {
+    if (oh === 1 && ow === 1) ctx.node('GlobalAveragePool', [ctx.name(x)], [ctx.output]);
+    else if (h % oh === 0 && w % ow === 0) {
+      const kernel = [h / oh, w / ow];
+      ctx.node('AveragePool', [ctx.name(x)], [ctx.output], { kernel_shape: kernel, strides: kernel });
+    } else {
+      ctx.fail(
+        `adaptive average pooling from ${h}x${w} to ${oh}x${ow} has no ONNX form (ONNX has no adaptive pooling); ` +
+          'use an output size of 1 or one that divides the input size',
+      );
+    }
   });
 }
 

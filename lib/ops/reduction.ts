@@ -40,6 +40,12 @@ function reduce(name: string, x: Tensor, dims: number | readonly number[] | unde
     const scaled = scaleBy(gx, scale);
     gx.dispose();
     return [scaled];
+  }, (ctx) => {
+    const type = mean ? 'ReduceMean' : 'ReduceSum';
+    const keepdims = keepDim ? 1 : 0;
+    // Axes became an input in opset 13 for ReduceSum and in opset 18 for ReduceMean.
+    if (ctx.opset >= (mean ? 18 : 13)) ctx.node(type, [ctx.name(x), ctx.ints(list)], [ctx.output], { keepdims });
+    else ctx.node(type, [ctx.name(x)], [ctx.output], { axes: list, keepdims });
   });
 }
 

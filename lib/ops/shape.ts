@@ -15,7 +15,9 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', 'x', x);
   const resolved = resolveShape('reshape', shape, x.numel, x.shape);
   const out = x.view(resolved);
-  return record('reshape', [x], out, (g) => [g.view(x.shape)]);
+  return record('reshape', [x], out, (g) => [g.view(x.shape)], (ctx) => {
+    ctx.node('Reshape', [ctx.name(x), ctx.reshapeTarget(x.shape, resolved)], [ctx.output]);
+  });
 }
 
 /** Merges dimensions startDim..endDim (inclusive) into one. */
@@ -43,7 +45,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   native().permute(x, d, out);
   const inverse = new Array<number>(d.length);
   d.forEach((k, i) => (inverse[k] = i));
-  return record('permute', [x], out, (g) => [permute(g, inverse)]);
+  return record('permute', [x], out, (g) => [permute(g, inverse)], { type: 'Transpose', inputs: [x], attrs: { perm: d } });
 }
 
 /** outer = product of dims before `dim`, inner = product after it. */
@@ -89,6 +91,7 @@ export function concat(tensors: readonly Tensor[], dim = 0): Tensor {
       native().copyRows(g, offsets[i], rowOut, gi, 0, cols, outer, cols, false);
       return gi;
     }),
+    { type: 'Concat', inputs: tensors, attrs: { axis: d } },
   );
 }
 
@@ -119,6 +122,8 @@ function sliceRange(x: Tensor, d: number, start: number, end: number): Tensor {
     const gx = Tensor.zeros(x.shape, { device: x.device });
     native().copyRows(g, 0, cols, gx, start * inner, rowIn, outer, cols, false);
     return [gx];
+  }, (ctx) => {
+    ctx.node('Slice', [ctx.name(x), ctx.ints([start]), ctx.ints([end]), ctx.ints([d])], [ctx.output]);
   });
 }
 

@@ -16,6 +16,11 @@ function softmaxOp(name: string, x: Tensor, dim: number, log: boolean): Tensor {
     const gx = Tensor.empty(x.shape, { device: x.device });
     native().softmaxBackward(y, g, d, gx, log);
     return [gx];
+  }, (ctx) => {
+    if (ctx.opset < 13 && d !== x.ndim - 1) {
+      ctx.fail(`softmax over dimension ${d} of a ${x.ndim}-D tensor needs opset 13 or later (older opsets flatten the trailing dimensions)`);
+    }
+    ctx.node(log ? 'LogSoftmax' : 'Softmax', [ctx.name(x)], [ctx.output], { axis: d });
   });
 }
 

@@ -7,6 +7,7 @@
 #include "binding/args.h"
 #include "binding/registry.h"
 #include "core/errors.h"
+#include "cpu/conv2d.h"
 #include "cpu/dynamic_conv2d.h"
 #ifdef FLEXCONV_WITH_CUDA
 #include "cuda/dynamic_conv2d.h"
@@ -81,6 +82,8 @@ DynamicArgs parse(const Args& args, const char* fn, const TensorView& x, const T
                                               flexconv::shape_to_string(x.shape) + " and experts " +
                                               flexconv::shape_to_string(w.shape));
   }
+  // Positive stride, dilation and kernel, non-negative padding (before any division by them).
+  flexconv::cpu::conv2d_check_geometry(g);
   const std::int64_t oh = flexconv::math::conv_out_size(g.in_h, g.kernel_h, g.stride_h, g.pad_h, g.dil_h);
   const std::int64_t ow = flexconv::math::conv_out_size(g.in_w, g.kernel_w, g.stride_w, g.pad_w, g.dil_w);
   if (g.out_h != oh || g.out_w != ow) {

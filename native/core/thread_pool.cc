@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -39,28 +40,44 @@ class Pool {
     start(n);
   }
 
-  // Runs job(thread) on threads [0, used); the caller is thread 0.
+  // Runs job(slot) for slots [0, used); the caller runs slot 0, workers the others. A slot
+  // whose worker has not picked it up by the time the caller is done with its own is run by
+  // the caller instead: on a busy machine a descheduled worker can take milliseconds to
+  // wake, and waiting for it would cost more than doing its share. Each slot runs exactly
+  // once, on whichever thread claims it, so results do not depend on who ran it.
   void run(int used, const std::function<void(int)>& job) {
     std::lock_guard<std::mutex> region(region_mutex_);
     used = std::min(used, size_);
     if (used <= 1) {
-      run_inline(job);
+      run_inline(job, 0);
       return;
     }
+    std::uint64_t gen;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = &job;
       used_ = used;
       pending_.store(used - 1);
       error_ = nullptr;
-      ++generation_;
+      gen = ++generation_;
+      for (int t = 1; t < used; ++t) slots_[t].store(2 * gen, std::memory_order_relaxed);
     }
     wake_.notify_all();
     std::exception_ptr caller_error;
     try {
-      run_inline(job);
+      run_inline(job, 0);
     } catch (...) {
       caller_error = std::current_exception();
+    }
+    for (int t = 1; t < used; ++t) {
+      if (!claim(t, gen)) continue;
+      try {
+        run_inline(job, t);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
     // The workers reference `job`, so wait for them even when our part failed.
     // Spin briefly (the other ranges are usually about as long as ours), then sleep.
@@ -79,10 +96,10 @@ class Pool {
   }
 
  private:
-  void run_inline(const std::function<void(int)>& job) {
+  void run_inline(const std::function<void(int)>& job, int slot) {
     t_in_region = true;
     try {
-      job(0);
+      job(slot);
     } catch (...) {
       t_in_region = false;
       throw;
@@ -90,8 +107,17 @@ class Pool {
     t_in_region = false;
   }
 
+  // Slot states: 2 * generation = open for that generation's job, 2 * generation + 1 =
+  // claimed. A worker that wakes after its generation is over fails to claim and skips it.
+  bool claim(int slot, std::uint64_t gen) {
+    std::uint64_t open = 2 * gen;
+    return slots_[slot].compare_exchange_strong(open, open + 1, std::memory_order_acq_rel);
+  }
+
   void start(int n) {
     size_ = std::max(1, n);
+    slots_.reset(new std::atomic<std::uint64_t>[static_cast<size_t>(size_)]);
+    for (int t = 0; t < size_; ++t) slots_[t].store(0);
     quit_ = false;
     // New workers must ignore every generation published before they existed.
     const std::uint64_t current = generation_.load();
@@ -126,6 +152,7 @@ class Pool {
         if (index >= used_ || job_ == nullptr) continue;
         job = job_;
       }
+      if (!claim(index, seen)) continue;  // the caller already ran this slot
       try {
         (*job)(index);
       } catch (...) {
@@ -152,6 +179,7 @@ class Pool {
   bool quit_ = false;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<int> pending_{0};
+  std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
   std::exception_ptr error_;
 };
 

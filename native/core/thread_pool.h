@@ -5,6 +5,9 @@
 // range), so a kernel whose ranges write disjoint memory is deterministic at any thread
 // count. Calls made from inside a parallel region run inline on the calling thread, and
 // parallel regions started from different JS threads (worker_threads) take turns.
+// Ranges/slots are not guaranteed to run concurrently: the caller runs any slot whose
+// worker has not started yet (a descheduled worker on a busy machine), so code must never
+// make one range wait for another (no barriers or spin-waits between ranges).
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -2,10 +2,11 @@
 //
 // Forward and the weight gradient are implicit GEMMs on the shared core (cpu/gemm/gemm.h):
 // the column matrix (im2col) is never materialised, a BSource packs it block by block
-// straight from the input. The input gradient multiplies W^T by grad_out one (images x
-// channel-block) tile at a time and scatters the tile (col2im) into the channels that tile
-// owns, so no two threads ever write the same address: results are bit-identical at any
-// thread count. Depthwise convolutions (groups == in_channels) use direct kernels instead,
+// straight from the input. The input gradient of a stride-1 conv is itself a conv (of grad_out
+// with the flipped, transposed weight) and runs through the forward path; otherwise it
+// multiplies W^T by grad_out one (images x channel-block) tile at a time and scatters the
+// tile (col2im) into the channels that tile owns, so no two threads ever write the same
+// address: results are bit-identical at any thread count. Depthwise convolutions (groups == in_channels) use direct kernels instead,
 // because their GEMMs are too thin to pay for packing.
 //
 // conv_transpose2d is the adjoint of conv2d, so it has no kernels of its own: its forward is

@@ -154,24 +154,18 @@ class DeformColumns final : public gemm::BSource {
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
     const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
-    SampleRow rows[256];  // kc <= the driver's depth block (256)
-    for (std::int64_t k = 0; k < kc; k += 256) {
-      const std::int64_t len = std::min<std::int64_t>(256, kc - k);
-      std::int64_t c = c_begin_ + (k0 + k) / K, kp = (k0 + k) % K;
-      for (std::int64_t kk = 0; kk < len; ++kk) {
-        rows[kk] = plans_.row(padded_ + c * HWp, c / cog, kp, n0);
-        if (++kp == K) {
-          kp = 0;
-          ++c;
-        }
-      }
-      if (len == kc) {
-        sample_block(rows, kc, nc, nr, dst);
-      } else {
-        // Deeper than one batch of rows (not produced by the current driver): row by row.
-        for (std::int64_t kk = 0; kk < len; ++kk) sample_row_panels(rows[kk], nc, nr, kc * nr, dst + (k + kk) * nr);
+    SampleRow stack_rows[256];  // the driver's depth block is 256 rows; deeper blocks use the heap
+    std::vector<SampleRow> heap_rows(kc > 256 ? static_cast<size_t>(kc) : 0);
+    SampleRow* rows = kc > 256 ? heap_rows.data() : stack_rows;
+    std::int64_t c = c_begin_ + k0 / K, kp = k0 % K;
+    for (std::int64_t kk = 0; kk < kc; ++kk) {
+      rows[kk] = plans_.row(padded_ + c * HWp, c / cog, kp, n0);
+      if (++kp == K) {
+        kp = 0;
+        ++c;
       }
     }
+    sample_block(rows, kc, nc, nr, dst);
   }
 
  private:

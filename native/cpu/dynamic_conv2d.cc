@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <vector>
 
 #include "core/alloc.h"
 #include "core/errors.h"
@@ -17,33 +18,61 @@ namespace {
 
 using math::Conv2dGeometry;
 
-// The mixed kernels (and, in backward, their gradients) of at most this many floats are held
-// at once; larger batches are processed in chunks of samples. The chunking depends only on
-// the shapes, never on the thread count, so the reduction order is fixed.
+// The per-sample kernel gradients of at most this many floats are held at once; larger
+// batches are reduced into the expert and attention gradients in chunks of samples. The
+// chunking depends only on the shapes, never on the thread count, so the reduction order is
+// fixed.
 constexpr std::int64_t kChunkFloats = std::int64_t{8} << 20;
 
 std::int64_t samples_per_chunk(std::int64_t batch, std::int64_t per_sample) {
   return std::max<std::int64_t>(1, std::min(batch, kChunkFloats / std::max<std::int64_t>(per_sample, 1)));
 }
 
-// Runs fn(b) for every sample in [b0, b0 + n). Threads take whole samples when there are
-// enough of them to share evenly (every GEMM inside then runs single-threaded, inline);
+// Runs fn(b, thread) for every sample in [b0, b0 + n). Threads take whole samples when there
+// are enough of them to share evenly (every GEMM inside then runs single-threaded, inline);
 // otherwise samples run one after another and the GEMM core threads over tiles. Either way
 // every sample is computed by the same arithmetic, so the choice never changes the bits.
-void for_each_sample(std::int64_t b0, std::int64_t n, const std::function<void(std::int64_t)>& fn) {
+// `thread` only selects scratch space.
+void for_each_sample(std::int64_t b0, std::int64_t n, const std::function<void(std::int64_t, int)>& fn) {
   const int threads = in_parallel_region() ? 1 : num_threads();
   if (threads > 1 && (n >= 4 * threads || (n >= threads && n % threads == 0))) {
-    parallel_tasks(n, [&](std::int64_t t, int) { fn(b0 + t); });
+    parallel_tasks(n, [&](std::int64_t t, int thread) { fn(b0 + t, thread); });
   } else {
-    for (std::int64_t t = 0; t < n; ++t) fn(b0 + t);
+    for (std::int64_t t = 0; t < n; ++t) fn(b0 + t, 0);
   }
 }
 
-// W[s, :] = sum_k attention[b0 + s, k] * experts[k, :] for s in [0, n): one GEMM.
-void mix(std::int64_t b0, std::int64_t n, std::int64_t K, std::int64_t D, const float* attention,
-         const float* experts, float* W) {
-  gemm::sgemm(false, false, n, D, K, 1.0f, attention + b0 * K, K, experts, D, 0.0f, W, D);
+// w[:] = sum_k attention[b, k] * experts[k, :] for one sample, in a fixed order. Done per
+// sample right before its convolution, so the mixed kernel is still in cache when the GEMM
+// packs it (a batched mixing GEMM would write and re-read B * D floats).
+void mix_one(std::int64_t b, std::int64_t K, std::int64_t D, const float* attention, const float* experts, float* w) {
+  // Blocks of the kernel small enough to stay in L1 while all K experts are added in.
+  constexpr std::int64_t kBlock = 1024;
+  const float* a = attention + b * K;
+  for (std::int64_t d0 = 0; d0 < D; d0 += kBlock) {
+    const std::int64_t d1 = std::min(D, d0 + kBlock);
+    const float a0 = a[0];
+    for (std::int64_t d = d0; d < d1; ++d) w[d] = a0 * experts[d];
+    for (std::int64_t k = 1; k < K; ++k) {
+      const float ak = a[k];
+      const float* e = experts + k * D;
+      for (std::int64_t d = d0; d < d1; ++d) w[d] += ak * e[d];
+    }
+  }
 }
+
+// One scratch buffer of `floats` per thread.
+class PerThread {
+ public:
+  explicit PerThread(std::int64_t floats) {
+    const int threads = num_threads();
+    for (int t = 0; t < threads; ++t) buffers_.emplace_back(static_cast<size_t>(floats));
+  }
+  float* operator[](int thread) { return buffers_[static_cast<size_t>(thread)].data(); }
+
+ private:
+  std::vector<AlignedBuffer<float>> buffers_;
+};
 
 void check_counts(const Conv2dGeometry& g, std::int64_t K) {
   FLEXCONV_CHECK(K >= 1, ErrorCode::InvalidArgument, "dynamicConv2d: expected at least one expert");
@@ -61,19 +90,14 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = O * g.out_h * g.out_w;
   Conv2dGeometry one = g;
   one.batch = 1;
-  const std::int64_t chunk = samples_per_chunk(B, D);
-  AlignedBuffer<float> W(static_cast<size_t>(chunk * D));
-  AlignedBuffer<float> bias(expert_bias ? static_cast<size_t>(chunk * O) : 0);
-  for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
-    const std::int64_t n = std::min(chunk, B - b0);
-    mix(b0, n, K, D, attention, experts, W.data());
-    if (expert_bias) mix(b0, n, K, O, attention, expert_bias, bias.data());
-    for_each_sample(b0, n, [&](std::int64_t b) {
-      const std::int64_t s = b - b0;
-      conv2d_forward(one, input + b * in_image, W.data() + s * D, expert_bias ? bias.data() + s * O : nullptr,
-                     out + b * out_image);
-    });
-  }
+  PerThread W(D), bias(expert_bias ? O : 0);
+  for_each_sample(0, B, [&](std::int64_t b, int thread) {
+    float* w = W[thread];
+    float* bb = expert_bias ? bias[thread] : nullptr;
+    mix_one(b, K, D, attention, experts, w);
+    if (expert_bias) mix_one(b, K, O, attention, expert_bias, bb);
+    conv2d_forward(one, input + b * in_image, w, bb, out + b * out_image);
+  });
 }
 
 void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const float* grad_out, const float* input,
@@ -98,18 +122,21 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   const bool want_b = expert_bias && (grad_attention || grad_expert_bias);
   Conv2dGeometry one = g;
   one.batch = 1;
-  // Two chunk-sized buffers (mixed kernels and their gradients).
+  PerThread W(grad_input ? D : 0);
+  // The chunk's per-sample kernel and bias gradients.
   const std::int64_t chunk = samples_per_chunk(B, D);
-  AlignedBuffer<float> W(grad_input ? static_cast<size_t>(chunk * D) : 0);
   AlignedBuffer<float> gW(want_w ? static_cast<size_t>(chunk * D) : 0);
   AlignedBuffer<float> gB(want_b ? static_cast<size_t>(chunk * O) : 0);
   for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
     const std::int64_t n = std::min(chunk, B - b0);
-    if (grad_input) mix(b0, n, K, D, attention, experts, W.data());
-    for_each_sample(b0, n, [&](std::int64_t b) {
+    for_each_sample(b0, n, [&](std::int64_t b, int thread) {
       const std::int64_t s = b - b0;
       const float* go = grad_out + b * out_image;
-      if (grad_input) conv2d_backward_input(one, go, W.data() + s * D, grad_input + b * in_image);
+      if (grad_input) {
+        float* w = W[thread];
+        mix_one(b, K, D, attention, experts, w);
+        conv2d_backward_input(one, go, w, grad_input + b * in_image);
+      }
       if (want_w) conv2d_backward_weight(one, go, input + b * in_image, gW.data() + s * D);
       if (want_b) {
         for (std::int64_t o = 0; o < O; ++o) {

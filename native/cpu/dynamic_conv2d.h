@@ -2,18 +2,20 @@
 // convolved with its own kernel W_b = sum_k attention[b, k] * experts[k] (and bias
 // sum_k attention[b, k] * expert_bias[k]).
 //
-// The per-sample kernels are mixed by one GEMM (attention [B, K] x experts [K, D], D =
-// O * C/groups * kh * kw); each sample then runs as conv2d's implicit GEMM (cpu/conv2d.h: the
-// column matrix is packed straight from the input, never materialised). Threads take whole
-// samples when the batch can feed them (each sample's GEMMs then run single-threaded) and
-// otherwise the GEMM tiles of one sample at a time. The GEMM core gives the same bits at any
-// thread count and every sample writes only its own slice, so results are deterministic.
+// Each sample's kernel is mixed right before its convolution: a K-term axpy into a per-thread
+// buffer, so the kernel is still in cache when the GEMM packs it (one batched mixing GEMM
+// writes and re-reads B * D floats instead: perf counted a third more cycles that way for a
+// B128 8x8 forward). The sample then runs as conv2d's implicit GEMM (cpu/conv2d.h: the column
+// matrix is packed straight from the input, never materialised). Threads take whole samples when the batch can feed
+// them (each sample's GEMMs then run single-threaded) and otherwise the GEMM tiles of one
+// sample at a time. Every sample is computed by the same arithmetic whichever thread runs
+// it, and writes only its own slice, so results are deterministic at any thread count.
 //
-// Backward recomputes the mixed kernels (one small GEMM) instead of saving them, forms the
-// per-sample weight gradients grad_W_b = grad_out_b x col_b^T and reduces them by GEMM:
-//   grad_experts   = attention^T x grad_W                       [K, D]
-//   grad_attention = grad_W x experts^T + grad_bias x expert_bias^T   [B, K]
-//   grad_expert_bias = attention^T x grad_bias                 [K, O]
+// Backward re-mixes the kernels instead of saving them, forms the per-sample weight gradients
+// grad_W_b = grad_out_b x col_b^T (chunks of samples bound the memory) and reduces them by GEMM:
+//   grad_experts     = attention^T x grad_W                           [K, D]
+//   grad_attention   = grad_W x experts^T + grad_bias x expert_bias^T  [B, K]
+//   grad_expert_bias = attention^T x grad_bias                        [K, O]
 // grad_input is conv2d's adjoint per sample (col2im split by channel: deterministic).
 #pragma once
 #include <cstdint>

@@ -1,0 +1,54 @@
+/** The autograd engine itself: accumulation, aliasing of pass-through gradients, graph reuse. */
+import { AutogradError, ops, Tensor, tidy } from '../lib';
+
+describe('autograd engine', () => {
+  test('a gradient passed through to several leaves is not shared between them', () => {
+    const a = Tensor.from([1, 2]).requireGrad();
+    const b = Tensor.from([3, 4]).requireGrad();
+    const y = ops.add(a, b); // backward returns the incoming gradient for both
+    y.backward(Tensor.from([1, 1]));
+    a.grad!.data[0] = 100; // writing one leaf's gradient must not change the other's
+    expect(b.grad!.toArray()).toEqual([1, 1]);
+    // A second backward accumulates into each separately.
+    const z = ops.add(a, b);
+    z.backward(Tensor.from([2, 2]));
+    expect(a.grad!.toArray()).toEqual([102, 3]);
+    expect(b.grad!.toArray()).toEqual([3, 3]);
+  });
+
+  test('the same leaf used twice accumulates both contributions (closed form)', () => {
+    const x = Tensor.from([1, -2, 3]).requireGrad();
+    const y = ops.sum(ops.mul(ops.add(x, x), x)); // 2 x^2 -> dy/dx = 4x
+    y.backward();
+    expect(x.grad!.toArray()).toEqual([4, -8, 12]);
+  });
+
+  test('the user-provided gradOutput is never adopted as a leaf gradient', () => {
+    const x = Tensor.from([1, 2]).requireGrad();
+    const gy = Tensor.from([5, 6]);
+    ops.reshape(x, [2, 1]).backward(gy.view([2, 1]));
+    x.grad!.data[0] = 0;
+    expect(gy.toArray()).toEqual([5, 6]);
+    expect(x.grad!.shape).toEqual([2]);
+  });
+
+  test('leaf gradients keep the leaf shape and survive tidy', () => {
+    const w = Tensor.randn([3, 4]).requireGrad();
+    tidy(() => {
+      ops.sum(ops.matmul(Tensor.ones([2, 3]), w)).backward();
+    });
+    expect(w.grad!.shape).toEqual([3, 4]);
+    expect(w.grad!.toArray()).toEqual(new Array(12).fill(2));
+  });
+
+  test('backward twice through a freed graph is an AutogradError, retainGraph allows it', () => {
+    const x = Tensor.from([1, 2]).requireGrad();
+    const y = ops.sum(ops.mul(x, x));
+    y.backward(undefined, { retainGraph: true });
+    y.backward();
+    expect(x.grad!.toArray()).toEqual([4, 8]);
+    expect(() => y.backward()).toThrow(AutogradError);
+    expect(() => ops.sum(x).backward(Tensor.ones([2]))).toThrow(/shape/);
+    expect(() => Tensor.zeros([2]).backward()).toThrow(/does not require gradients/);
+  });
+});
