@@ -76,7 +76,8 @@ async function main(): Promise<void> {
   const width = v.width !== undefined ? intOption(v, 'width', 1) : undefined;
   const trainSize = v['train-size'] !== undefined ? intOption(v, 'train-size', 1) : undefined;
   const testSize = v['test-size'] !== undefined ? intOption(v, 'test-size', 1) : undefined;
-  const stages = parseStages(v.stages as string | undefined, model === 'unet' ? 4 : 4);
+  // ResNet: 4 stages; U-Net (depth 3): 3 encoder levels + the bottleneck.
+  const stages = parseStages(v.stages as string | undefined, 4);
   if (v.threads !== undefined) setNumThreads(intOption(v, 'threads', 1));
   if (v.resume && !v['checkpoint-dir']) throw new UsageError('--resume needs --checkpoint-dir');
 
