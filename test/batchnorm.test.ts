@@ -116,7 +116,7 @@ describe('batchNorm2d backward against finite differences of the float64 referen
   test('only x requires grad (no affine)', () => {
     const x = Tensor.randn([2, 3, 2, 3], { requiresGrad: true });
     const y = ops.batchNorm2d(x, null, null, null, null, { training: true });
-    const g = seedGrad(x.shape);
+    const g = seedGrad([...x.shape]);
     y.backward(g);
     const f = ([xx]: Float64Array[]): Float64Array => referenceBatchNorm(xx, x.shape, null, null, null, null, true, 0.1, 1e-5).y;
     expectClose((x.grad as Tensor).data, numericGrad(f, [x.data], g.data, 0), 1e-4, 1e-3);

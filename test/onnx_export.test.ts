@@ -127,7 +127,7 @@ describe('exportOnnx: standard layers vs ONNX Runtime', () => {
       return [s, l, r, mm, ops.clamp(ops.exp(ops.neg(ops.abs(y))), 0.1, 0.9)];
     }, lin);
     await parity(m, [x()]);
-    const head = new nn.Sequential(new nn.Flatten(), new nn.Linear(4 * 9 * 11, 7));
+    const head = new nn.Sequential<nn.Module>(new nn.Flatten(), new nn.Linear(4 * 9 * 11, 7));
     await parity(head, [x()]);
   });
 });
@@ -326,7 +326,7 @@ describe('exportOnnx: adaptive layers', () => {
 
 describe('exportOnnx: errors', () => {
   test('DeformConv at opset 18 names the layer and the minimum opset 19', () => {
-    const model = new nn.Sequential(new nn.Conv2d(3, 4, 3), new nn.DeformConv2d(4, 4, { kernelSize: 3 }));
+    const model = new nn.Sequential<nn.Module>(new nn.Conv2d(3, 4, 3), new nn.DeformConv2d(4, 4, { kernelSize: 3 }));
     expect(() => exportOnnx(model, [1, 3, 9, 9], { opset: 18 })).toThrow(OnnxError);
     expect(() => exportOnnx(model, [1, 3, 9, 9], { opset: 18 })).toThrow(/'deformConv2d' in layer '1' \(DeformConv2d\).*minimum opset is 19/);
   });
