@@ -116,7 +116,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       const y = Tensor.empty([s.N, s.O, s.H, s.H]);
       for (const t of threadList(opts)) {
         setNumThreads(t);
-        const session = await OrtSession.create(deformModel(s), { threads: t });
+        const session = await OrtSession.create(deformModel(s), { threads: t, allowSpinning: false });
         const feeds = session.feeds({ X: o.x, W: o.weight, offset: o.offset, B: o.bias, mask: o.mask });
         const [fwd, ort] = await measureInterleaved(
           [() => native().deformConv2d(o.x, o.offset, o.mask, o.weight, o.bias, y, PARAMS), () => session.runRaw(feeds)],

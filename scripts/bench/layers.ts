@@ -133,7 +133,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       const seed = g ? Tensor.randn(g.shape) : null;
       for (const t of threadList(opts)) {
         setNumThreads(t);
-        const session = await OrtSession.create(bytes, { threads: t });
+        const session = await OrtSession.create(bytes, { threads: t, allowSpinning: false });
         const feeds = session.feeds({ x });
         const fwd = (): void => tidy(() => void noGrad(() => c.ours(x)));
         const [ours, ort] = await measureInterleaved([fwd, () => session.runRaw(feeds)], timing);

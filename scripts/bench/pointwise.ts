@@ -79,7 +79,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       const bytes = g.toBytes();
       for (const threads of threadList(opts)) {
         setNumThreads(threads);
-        const session = await OrtSession.create(bytes, { threads });
+        const session = await OrtSession.create(bytes, { threads, allowSpinning: false });
         const feeds = session.feeds(t);
         const ours = (): void => tidy(() => void noGrad(() => c.ours(t)));
         const [mine, ort] = await measureInterleaved([ours, () => session.runRaw(feeds)], timing);
