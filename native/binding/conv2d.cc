@@ -4,6 +4,7 @@
 #include <string>
 
 #include "binding/args.h"
+#include "binding/conv_options.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/conv2d.h"
@@ -19,12 +20,6 @@ using flexconv::binding::Args;
 using flexconv::math::Conv2dGeometry;
 
 namespace {
-
-std::int64_t pair_at(const Args& args, size_t i, const char* name, int which) {
-  auto v = args.int_list(i, name);
-  if (v.size() != 2) args.fail(std::string("expected ") + name + " to hold 2 integers");
-  return v[static_cast<size_t>(which)];
-}
 
 // Geometry from the (input-sized, weight, output-sized) tensors and the options (stride,
 // padding, dilation, groups) at args[at .. at+3].
@@ -43,16 +38,9 @@ Conv2dGeometry geometry(const Args& args, size_t at, const char* fn, const Tenso
   g.out_channels = w.dim(0);
   g.kernel_h = w.dim(2);
   g.kernel_w = w.dim(3);
-  g.stride_h = pair_at(args, at, "stride", 0);
-  g.stride_w = pair_at(args, at, "stride", 1);
-  g.pad_h = pair_at(args, at + 1, "padding", 0);
-  g.pad_w = pair_at(args, at + 1, "padding", 1);
-  g.dil_h = pair_at(args, at + 2, "dilation", 0);
-  g.dil_w = pair_at(args, at + 2, "dilation", 1);
-  g.groups = args.integer(at + 3, "groups");
+  flexconv::binding::read_conv_options(args, at, g);
   g.out_h = y.dim(2);
   g.out_w = y.dim(3);
-  if (g.groups < 1) args.fail("expected groups to be a positive integer");
   if (g.in_channels % g.groups != 0 || w.dim(1) * g.groups != g.in_channels) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": weight " + flexconv::shape_to_string(w.shape) +
                                               " does not fit " + std::to_string(g.in_channels) +

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/conv_options.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/conv2d.h"
@@ -31,12 +32,6 @@ struct DynamicArgs {
   const float* expert_bias = nullptr;
 };
 
-std::int64_t pair_at(const Args& args, size_t i, const char* name, int which) {
-  auto v = args.int_list(i, name);
-  if (v.size() != 2) args.fail(std::string("expected ") + name + " to hold 2 integers");
-  return v[static_cast<size_t>(which)];
-}
-
 // Validates input [B, C, H, W], experts [K, O, C/groups, kh, kw], attention [B, K], expert
 // bias [K, O] (optional, at args[bias_at]) and the output-sized tensor y [B, O, OH, OW];
 // options (stride, padding, dilation, groups) at args[at .. at+3].
@@ -59,16 +54,9 @@ DynamicArgs parse(const Args& args, const char* fn, const TensorView& x, const T
   g.out_channels = w.dim(1);
   g.kernel_h = w.dim(3);
   g.kernel_w = w.dim(4);
-  g.stride_h = pair_at(args, at, "stride", 0);
-  g.stride_w = pair_at(args, at, "stride", 1);
-  g.pad_h = pair_at(args, at + 1, "padding", 0);
-  g.pad_w = pair_at(args, at + 1, "padding", 1);
-  g.dil_h = pair_at(args, at + 2, "dilation", 0);
-  g.dil_w = pair_at(args, at + 2, "dilation", 1);
-  g.groups = args.integer(at + 3, "groups");
+  flexconv::binding::read_conv_options(args, at, g);
   g.out_h = y.dim(2);
   g.out_w = y.dim(3);
-  if (g.groups < 1) args.fail("expected groups to be a positive integer");
   if (d.experts < 1) args.fail("expected at least one expert");
   if (g.in_channels % g.groups != 0 || w.dim(2) * g.groups != g.in_channels) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": experts " + flexconv::shape_to_string(w.shape) +
