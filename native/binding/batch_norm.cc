@@ -2,6 +2,7 @@
 #include <string>
 
 #include "binding/args.h"
+#include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/batch_norm.h"
@@ -27,12 +28,6 @@ float* channel_vector(const Args& args, size_t i, const char* name, const Tensor
   expect_same_device(x, t, fn, "x", name);
   return t.data;
 }
-
-#ifndef FLEXCONV_WITH_CUDA
-[[noreturn]] void no_cuda(const char* fn) {
-  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
-}
-#endif
 
 }  // namespace
 
@@ -63,7 +58,7 @@ FLEXCONV_EXPORT(batchNorm2dForward) {
     flexconv::cuda::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean,
                                        save_invstd, training, momentum, eps);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean,
@@ -101,7 +96,7 @@ FLEXCONV_EXPORT(batchNorm2dBackward) {
     flexconv::cuda::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight,
                                         grad_bias, training);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight,

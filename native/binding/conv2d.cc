@@ -4,6 +4,7 @@
 #include <string>
 
 #include "binding/args.h"
+#include "binding/cuda_memory.h"
 #include "binding/conv_options.h"
 #include "binding/registry.h"
 #include "core/errors.h"
@@ -56,10 +57,6 @@ Conv2dGeometry geometry(const Args& args, size_t at, const char* fn, const Tenso
   return g;
 }
 
-[[noreturn]] void no_cuda(const char* fn) {
-  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
-}
-
 }  // namespace
 
 // conv2d(input, weight, bias | null, out, stride, padding, dilation, groups)
@@ -80,7 +77,7 @@ FLEXCONV_EXPORT(conv2d) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::conv2d_forward(g, x.data, w.data, b, y.data);
 #else
-    no_cuda("conv2d");
+    flexconv::binding::fail_without_cuda("conv2d");
 #endif
   } else {
     flexconv::cpu::conv2d_forward(g, x.data, w.data, b, y.data);
@@ -100,7 +97,7 @@ FLEXCONV_EXPORT(conv2dBackwardInput) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::conv2d_backward_input(g, go.data, w.data, gi.data);
 #else
-    no_cuda("conv2dBackwardInput");
+    flexconv::binding::fail_without_cuda("conv2dBackwardInput");
 #endif
   } else {
     flexconv::cpu::conv2d_backward_input(g, go.data, w.data, gi.data);
@@ -120,7 +117,7 @@ FLEXCONV_EXPORT(conv2dBackwardWeight) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::conv2d_backward_weight(g, go.data, x.data, gw.data);
 #else
-    no_cuda("conv2dBackwardWeight");
+    flexconv::binding::fail_without_cuda("conv2dBackwardWeight");
 #endif
   } else {
     flexconv::cpu::conv2d_backward_weight(g, go.data, x.data, gw.data);
@@ -145,7 +142,7 @@ FLEXCONV_EXPORT(channelSums) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::channel_sums(x.dim(0), x.dim(1), plane, x.data, s.data);
 #else
-    no_cuda("channelSums");
+    flexconv::binding::fail_without_cuda("channelSums");
 #endif
   } else {
     flexconv::cpu::channel_sums(x.dim(0), x.dim(1), plane, x.data, s.data);
@@ -170,7 +167,7 @@ FLEXCONV_EXPORT(addChannelBias) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::add_channel_bias(x.dim(0), x.dim(1), plane, b.data, x.data);
 #else
-    no_cuda("addChannelBias");
+    flexconv::binding::fail_without_cuda("addChannelBias");
 #endif
   } else {
     flexconv::cpu::add_channel_bias(x.dim(0), x.dim(1), plane, b.data, x.data);

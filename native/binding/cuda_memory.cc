@@ -38,6 +38,10 @@ bool cuda_compiled() {
 #endif
 }
 
+void fail_without_cuda(const char* fn) {
+  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
+}
+
 CudaMemory::~CudaMemory() { release(); }
 
 void CudaMemory::release() {

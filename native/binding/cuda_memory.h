@@ -26,5 +26,8 @@ CudaMemory* unwrap_cuda_memory(const Napi::Value& value);
 
 bool cuda_compiled();
 
+// Throws the DeviceError for a CUDA tensor reaching `fn` in a build without the CUDA backend.
+[[noreturn]] void fail_without_cuda(const char* fn);
+
 }  // namespace binding
 }  // namespace flexconv

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/deform_conv2d.h"
@@ -123,7 +124,7 @@ FLEXCONV_EXPORT(deformConv2d) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data);
 #else
-    throw Error(ErrorCode::Device, "deformConv2d: this build of flexconv has no CUDA backend");
+    flexconv::binding::fail_without_cuda("deformConv2d");
 #endif
   } else {
     flexconv::cpu::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data);
@@ -167,7 +168,7 @@ FLEXCONV_EXPORT(deformConv2dBackward) {
                                            ptr(grad_bias), deterministic);
 #else
     (void)deterministic;
-    throw Error(ErrorCode::Device, "deformConv2dBackward: this build of flexconv has no CUDA backend");
+    flexconv::binding::fail_without_cuda("deformConv2dBackward");
 #endif
   } else {
     flexconv::cpu::deform_conv2d_backward(g, input.data, offset.data, ptr(mask), weight.data, grad_output.data,

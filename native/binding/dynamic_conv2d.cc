@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/cuda_memory.h"
 #include "binding/conv_options.h"
 #include "binding/registry.h"
 #include "core/errors.h"
@@ -98,10 +99,6 @@ float* optional_out(const Args& args, size_t i, const char* fn, const char* name
   return t.data;
 }
 
-[[noreturn]] void no_cuda(const char* fn) {
-  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
-}
-
 }  // namespace
 
 // dynamicConv2d(input, experts, attention, expertBias | null, out, stride, padding, dilation, groups)
@@ -117,7 +114,7 @@ FLEXCONV_EXPORT(dynamicConv2d) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::dynamic_conv2d_forward(d.g, d.experts, x.data, w.data, a.data, d.expert_bias, y.data);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::dynamic_conv2d_forward(d.g, d.experts, x.data, w.data, a.data, d.expert_bias, y.data);
@@ -144,7 +141,7 @@ FLEXCONV_EXPORT(dynamicConv2dBackward) {
     flexconv::cuda::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw,
                                             ga, gb);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw,

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "binding/args.h"
+#include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/grid_sample.h"
@@ -21,12 +22,6 @@ using flexconv::math::GridMode;
 using flexconv::math::GridPadding;
 
 namespace {
-
-#ifndef FLEXCONV_WITH_CUDA
-[[noreturn]] void no_cuda(const char* fn) {
-  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
-}
-#endif
 
 // Checks input and grid, and reads mode, paddingMode, alignCorners at args[first..first+2].
 GridSampleShape grid_shape(const Args& args, const TensorView& input, const TensorView& grid, size_t first,
@@ -71,7 +66,7 @@ FLEXCONV_EXPORT(gridSample2dForward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::grid_sample2d_forward(s, input.data, grid.data, out.data);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::grid_sample2d_forward(s, input.data, grid.data, out.data);
@@ -107,7 +102,7 @@ FLEXCONV_EXPORT(gridSample2dBackward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::grid_sample2d_backward(s, dy.data, input.data, grid.data, grad_input, grad_grid);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::grid_sample2d_backward(s, dy.data, input.data, grid.data, grad_input, grad_grid);

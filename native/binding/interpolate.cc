@@ -4,6 +4,7 @@
 #include <string>
 
 #include "binding/args.h"
+#include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/interpolate.h"
@@ -20,12 +21,6 @@ using flexconv::cpu::InterpMode;
 using flexconv::cpu::InterpShape;
 
 namespace {
-
-#ifndef FLEXCONV_WITH_CUDA
-[[noreturn]] void no_cuda(const char* fn) {
-  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
-}
-#endif
 
 // Reads mode, alignCorners, scaleH, scaleW at args[2..5].
 InterpShape interp_shape(const Args& args, const TensorView& in, const TensorView& out, InterpMode* mode,
@@ -63,7 +58,7 @@ FLEXCONV_EXPORT(interpolate2dForward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::interpolate2d_forward(s, mode, x.data, y.data);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::interpolate2d_forward(s, mode, x.data, y.data);
@@ -83,7 +78,7 @@ FLEXCONV_EXPORT(interpolate2dBackward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::interpolate2d_backward(s, mode, dy.data, gx.data);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::interpolate2d_backward(s, mode, dy.data, gx.data);

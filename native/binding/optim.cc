@@ -4,6 +4,7 @@
 #include <string>
 
 #include "binding/args.h"
+#include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/optim.h"
@@ -28,12 +29,6 @@ void expect_like(const TensorView& p, const TensorView& t, const char* fn, const
   }
   flexconv::binding::expect_same_device(p, t, fn, "param", name);
 }
-
-#ifndef FLEXCONV_WITH_CUDA
-[[noreturn]] void no_cuda(const char* fn) {
-  throw Error(ErrorCode::Device, std::string(fn) + ": the tensors are on CUDA but this build has no CUDA support");
-}
-#endif
 
 }  // namespace
 
@@ -61,7 +56,7 @@ FLEXCONV_EXPORT(sgdUpdate) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::sgd_update(p.data, g.data, b, p.numel(), s);
 #else
-    no_cuda("sgdUpdate");
+    flexconv::binding::fail_without_cuda("sgdUpdate");
 #endif
   } else {
     flexconv::cpu::sgd_update(p.data, g.data, b, p.numel(), s);
@@ -105,7 +100,7 @@ FLEXCONV_EXPORT(adamUpdate) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::adam_update(p.data, g.data, m.data, v.data, vmax.data, p.numel(), s);
 #else
-    no_cuda("adamUpdate");
+    flexconv::binding::fail_without_cuda("adamUpdate");
 #endif
   } else {
     flexconv::cpu::adam_update(p.data, g.data, m.data, v.data, vmax.data, p.numel(), s);

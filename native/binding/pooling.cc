@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/pooling.h"
@@ -24,12 +25,6 @@ using flexconv::binding::expect_shape;
 using flexconv::cpu::PoolShape;
 
 namespace {
-
-#ifndef FLEXCONV_WITH_CUDA
-[[noreturn]] void no_cuda(const char* fn) {
-  throw Error(ErrorCode::Device, std::string(fn) + ": this build of flexconv has no CUDA backend");
-}
-#endif
 
 std::vector<std::int64_t> pair(const Args& args, size_t i, const char* name, std::int64_t min) {
   std::vector<std::int64_t> v = args.int_list(i, name);
@@ -86,7 +81,7 @@ FLEXCONV_EXPORT(maxPool2dForward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::max_pool2d_forward(s, x.data, y.data, indices);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::max_pool2d_forward(s, x.data, y.data, indices);
@@ -117,7 +112,7 @@ FLEXCONV_EXPORT(maxPool2dBackward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::max_pool2d_backward(s, dy.data, indices, gx.data);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::max_pool2d_backward(s, dy.data, indices, gx.data);
@@ -139,7 +134,7 @@ FLEXCONV_EXPORT(avgPool2dForward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::avg_pool2d_forward(s, x.data, y.data, include_pad);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::avg_pool2d_forward(s, x.data, y.data, include_pad);
@@ -161,7 +156,7 @@ FLEXCONV_EXPORT(avgPool2dBackward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::avg_pool2d_backward(s, dy.data, gx.data, include_pad);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::avg_pool2d_backward(s, dy.data, gx.data, include_pad);
@@ -196,7 +191,7 @@ FLEXCONV_EXPORT(adaptiveAvgPool2dForward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::adaptive_avg_pool2d_forward(s, x.data, y.data);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::adaptive_avg_pool2d_forward(s, x.data, y.data);
@@ -216,7 +211,7 @@ FLEXCONV_EXPORT(adaptiveAvgPool2dBackward) {
 #ifdef FLEXCONV_WITH_CUDA
     flexconv::cuda::adaptive_avg_pool2d_backward(s, dy.data, gx.data);
 #else
-    no_cuda(fn);
+    flexconv::binding::fail_without_cuda(fn);
 #endif
   } else {
     flexconv::cpu::adaptive_avg_pool2d_backward(s, dy.data, gx.data);
