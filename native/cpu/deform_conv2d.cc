@@ -34,6 +34,7 @@
 #include "core/alloc.h"
 #include "core/thread_pool.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/deform_channels_last.h"
 #include "cpu/deform_offset_grad.h"
 #include "cpu/deform_sample.h"
 #include "math/bilinear.h"
@@ -113,6 +114,12 @@ class PlanTile {
     const std::int64_t at = (og * g_.taps() + kp) * capacity_ + from;
     const float* w = weight_.data();
     return SampleRow{padded_plane, g_.in_w + 2, index_.data() + at, w + 2 * at, w + 2 * size_ + 2 * at};
+  }
+  // The plan row of (og, kp) from pixel `from` of the tile (indexes count padded pixels).
+  PlanRow plan(std::int64_t og, std::int64_t kp, std::int64_t from) const {
+    const std::int64_t at = (og * g_.taps() + kp) * capacity_ + from;
+    const float* w = weight_.data();
+    return PlanRow{index_.data() + at, w + 2 * at, w + 2 * size_ + 2 * at};
   }
   std::int64_t count() const { return count_; }
 
@@ -210,6 +217,99 @@ class DeformColumnsT final : public gemm::BSource {
   std::int64_t c_begin_;
 };
 
+// Floats of one image's channels-last zero-bordered copy (plus the vector kernels' slack).
+std::int64_t padded_cl_size(const DeformConv2dGeometry& g) {
+  return padded_plane_size(g) * g.in_channels + kPaddedSlack;
+}
+
+// Copies one NCHW image into a channels-last buffer with a one-pixel zero border:
+// padded[(yp * (W+2) + xp) * C + c]. Threads split padded rows.
+void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padded) {
+  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
+  parallel_for(H + 2, [&](std::int64_t y0, std::int64_t y1) {
+    for (std::int64_t yp = y0; yp < y1; ++yp) {
+      float* row = padded + yp * Wp * C;
+      if (yp == 0 || yp == H + 1) {
+        std::fill(row, row + Wp * C, 0.0f);
+        continue;
+      }
+      std::fill(row, row + C, 0.0f);
+      std::fill(row + (W + 1) * C, row + Wp * C, 0.0f);
+      const float* src = in_n + (yp - 1) * W;
+      float* dst = row + C;
+      // Blocks of 8 channels: each source row segment is read contiguously while the writes
+      // stay within a few cache lines per pixel.
+      for (std::int64_t c0 = 0; c0 < C; c0 += 8) {
+        const std::int64_t c1 = std::min(C, c0 + 8);
+        for (std::int64_t x = 0; x < W; ++x) {
+          float* d = dst + x * C;
+          for (std::int64_t c = c0; c < c1; ++c) d[c] = src[c * HW + x];
+        }
+      }
+    }
+  });
+  std::fill(padded + padded_plane_size(g) * C, padded + padded_cl_size(g), 0.0f);
+}
+
+// The weights of one group as the GEMM's A with depth ordered (tap, channel):
+// A[o][kp * Cg + c] = weight[o][c][kp]. Packed straight from the torchvision layout.
+class TapMajorWeights final : public gemm::ASource {
+ public:
+  TapMajorWeights(const float* weight_g, std::int64_t cg, std::int64_t taps) : w_(weight_g), cg_(cg), taps_(taps) {}
+
+  void pack(std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) const override {
+    const std::int64_t row_len = cg_ * taps_;
+    for (std::int64_t p = 0; p < mc; p += mr) {
+      float* panel = dst + (p / mr) * kc * mr;
+      const std::int64_t rows = std::min<std::int64_t>(mr, mc - p);
+      for (std::int64_t kk = 0; kk < kc; ++kk) {
+        const std::int64_t k = k0 + kk, kp = k / cg_, c = k - kp * cg_;
+        const float* src = w_ + (m0 + p) * row_len + c * taps_ + kp;
+        float* out = panel + kk * mr;
+        for (std::int64_t r = 0; r < rows; ++r) out[r] = src[r * row_len];
+        for (std::int64_t r = rows; r < mr; ++r) out[r] = 0.0f;
+      }
+    }
+  }
+
+ private:
+  const float* w_;
+  std::int64_t cg_, taps_;
+};
+
+// Splits depth rows [k0, k0 + kc) of one group's (tap, channel) order into runs of one tap
+// and one offset group: fn(tap, og, first channel (absolute), channels, row offset from k0).
+template <typename Fn>
+void for_each_tap_run(const DeformConv2dGeometry& g, std::int64_t c_begin, std::int64_t k0, std::int64_t kc, Fn fn) {
+  const std::int64_t Cg = g.group_in_channels(), cog = g.offset_group_channels();
+  for (std::int64_t k = k0; k < k0 + kc;) {
+    const std::int64_t kp = k / Cg, c = c_begin + (k - kp * Cg), og = c / cog;
+    const std::int64_t end = std::min({c_begin + Cg, (og + 1) * cog, c + (k0 + kc - k)});
+    fn(kp, og, c, end - c, k - k0);
+    k += end - c;
+  }
+}
+
+// The virtual column matrix of one group for one tile, depth ordered (tap, channel): rows
+// (tap, channel of the group), columns the tile's pixels. Packs B panels for out = W' x columns.
+class DeformColumnsCL final : public gemm::BSource {
+ public:
+  DeformColumnsCL(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
+      : g_(g), plans_(plans), img_{padded, g.in_channels, g.in_w + 2}, c_begin_(c_begin) {}
+
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
+    for_each_tap_run(g_, c_begin_, k0, kc, [&](std::int64_t kp, std::int64_t og, std::int64_t c, std::int64_t n, std::int64_t row) {
+      sample_tap_panels(img_, c, n, plans_.plan(og, kp, n0), nc, nr, kc * nr, dst + row * nr);
+    });
+  }
+
+ private:
+  const DeformConv2dGeometry& g_;
+  const PlanTile& plans_;
+  PaddedImage img_;
+  std::int64_t c_begin_;
+};
+
 }  // namespace
 
 namespace {
@@ -217,7 +317,7 @@ namespace {
 // Scratch space of one image in flight: its sampling plans and its zero-bordered copy.
 struct ForwardScratch {
   ForwardScratch(const DeformConv2dGeometry& g, std::int64_t tile)
-      : plans(g, tile), padded(static_cast<size_t>(g.in_channels * padded_plane_size(g))) {}
+      : plans(g, tile), padded(static_cast<size_t>(padded_cl_size(g))) {}
   PlanTile plans;
   AlignedBuffer<float> padded;
 };
@@ -231,7 +331,7 @@ void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* i
   const float* off_n = offset + n * 2 * G * K * P;
   const float* mask_n = mask ? mask + n * G * K * P : nullptr;
   float* out_n = output + n * O * P;
-  pad_image(g, input + n * C * HW, scratch.padded.data());
+  pad_image_cl(g, input + n * C * HW, scratch.padded.data());
   for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
     const std::int64_t count = std::min(tile, P - t0);
     scratch.plans.build(off_n, mask_n, t0, count);
@@ -242,8 +342,8 @@ void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* i
         for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * P, c_out + o * P + count, bias[grp * Og + o]);
         beta = 1.0f;
       }
-      gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, false);
-      DeformColumns b(g, scratch.plans, scratch.padded.data(), grp * Cg);
+      TapMajorWeights a(weight + grp * Og * Cg * K, Cg, K);
+      DeformColumnsCL b(g, scratch.plans, scratch.padded.data(), grp * Cg);
       gemm::gemm(Og, count, Cg * K, 1.0f, a, b, beta, c_out, P);
     }
   }
