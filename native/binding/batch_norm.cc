@@ -10,13 +10,8 @@
 #include "cuda/batch_norm.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
+namespace flexconv {
+namespace binding {
 
 namespace {
 
@@ -104,3 +99,6 @@ FLEXCONV_EXPORT(batchNorm2dBackward) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

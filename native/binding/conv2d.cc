@@ -13,12 +13,10 @@
 #include "cuda/conv2d.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::math::Conv2dGeometry;
+namespace flexconv {
+namespace binding {
+
+using math::Conv2dGeometry;
 
 namespace {
 
@@ -174,3 +172,6 @@ FLEXCONV_EXPORT(addChannelBias) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -63,8 +63,8 @@ CudaMemory* unwrap_cuda_memory(const Napi::Value& value) {
 }  // namespace binding
 }  // namespace flexconv
 
-using flexconv::binding::Args;
-using flexconv::binding::CudaMemory;
+namespace flexconv {
+namespace binding {
 
 // cudaAllocate(floats) -> handle of uninitialised device memory
 FLEXCONV_EXPORT(cudaAllocate) {
@@ -130,3 +130,6 @@ FLEXCONV_EXPORT(cudaInfo) {
   out.Set("devices", names);
   return out;
 }
+
+}  // namespace binding
+}  // namespace flexconv

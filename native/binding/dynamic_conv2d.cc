@@ -15,15 +15,10 @@
 #include "cuda/dynamic_conv2d.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_ndim;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
-using flexconv::math::Conv2dGeometry;
+namespace flexconv {
+namespace binding {
+
+using math::Conv2dGeometry;
 
 namespace {
 
@@ -149,3 +144,6 @@ FLEXCONV_EXPORT(dynamicConv2dBackward) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

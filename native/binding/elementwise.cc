@@ -12,12 +12,8 @@
 #include "cuda/elementwise.h"
 #endif
 
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 namespace {
 int op_code(const Args& args, size_t i, int count) {
@@ -131,3 +127,6 @@ FLEXCONV_EXPORT(addInPlace) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -9,11 +9,8 @@
 #include "cuda/gemm.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
+namespace flexconv {
+namespace binding {
 
 // gemm(a, b, c, transA, transB, alpha, beta): c = alpha * op(a) @ op(b) + beta * c, where
 // a, b, c are 3-D (batch, rows, cols) tensors; batch 1 of a or b broadcasts.
@@ -66,3 +63,6 @@ FLEXCONV_EXPORT(gemm) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -10,16 +10,12 @@
 #include "cuda/grid_sample.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
-using flexconv::cpu::GridSampleShape;
-using flexconv::math::GridMode;
-using flexconv::math::GridPadding;
+namespace flexconv {
+namespace binding {
+
+using cpu::GridSampleShape;
+using math::GridMode;
+using math::GridPadding;
 
 namespace {
 
@@ -109,3 +105,6 @@ FLEXCONV_EXPORT(gridSample2dBackward) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -12,13 +12,11 @@
 #include "cuda/interpolate.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::cpu::InterpMode;
-using flexconv::cpu::InterpShape;
+namespace flexconv {
+namespace binding {
+
+using cpu::InterpMode;
+using cpu::InterpShape;
 
 namespace {
 
@@ -85,3 +83,6 @@ FLEXCONV_EXPORT(interpolate2dBackward) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -13,12 +13,8 @@
 #include "cuda/runtime.h"
 #endif
 
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 namespace {
 
@@ -182,3 +178,6 @@ FLEXCONV_EXPORT(dropout) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

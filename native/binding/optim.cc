@@ -12,11 +12,8 @@
 #include "cuda/optim.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
+namespace flexconv {
+namespace binding {
 
 namespace {
 
@@ -107,3 +104,6 @@ FLEXCONV_EXPORT(adamUpdate) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -14,15 +14,10 @@
 #include "cuda/pooling.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_ndim;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
-using flexconv::cpu::PoolShape;
+namespace flexconv {
+namespace binding {
+
+using cpu::PoolShape;
 
 namespace {
 
@@ -218,3 +213,6 @@ FLEXCONV_EXPORT(adaptiveAvgPool2dBackward) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

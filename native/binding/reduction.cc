@@ -9,10 +9,8 @@
 #include "cuda/reduction.h"
 #endif
 
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 // sumDims(x, dims, out, scale): out = scale * sum of x over `dims` (distinct, in range);
 // out holds the kept dimensions (any shape with that many elements).
@@ -65,3 +63,6 @@ FLEXCONV_EXPORT(argmax) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -10,10 +10,8 @@
 #include "cuda/shape.h"
 #endif
 
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 namespace {
 void check_block(const Args& args, const TensorView& t, const char* name, std::int64_t offset, std::int64_t stride,
@@ -76,3 +74,6 @@ FLEXCONV_EXPORT(permute) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -9,10 +9,8 @@
 #include "cuda/softmax.h"
 #endif
 
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 namespace {
 struct Dims {
@@ -70,3 +68,6 @@ FLEXCONV_EXPORT(softmaxBackward) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -12,7 +12,8 @@
 #include "binding/registry.h"
 #include "core/alloc.h"
 
-using flexconv::binding::Args;
+namespace flexconv {
+namespace binding {
 
 // alignmentOffset(arrayBuffer) -> bytes to skip so that the data starts 64-byte aligned.
 FLEXCONV_EXPORT(alignmentOffset) {
@@ -56,3 +57,6 @@ FLEXCONV_EXPORT(resetPeakMemory) {
   flexconv::reset_peak_allocated_bytes();
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -7,7 +7,8 @@
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
 
-using flexconv::binding::Args;
+namespace flexconv {
+namespace binding {
 
 FLEXCONV_EXPORT(getNumThreads) { return Napi::Number::New(info.Env(), flexconv::num_threads()); }
 
@@ -49,3 +50,6 @@ FLEXCONV_EXPORT(buildInfo) {
 #endif
   return out;
 }
+
+}  // namespace binding
+}  // namespace flexconv
