@@ -40,11 +40,11 @@ FLEXCONV_EXPORT(copyRows) {
   check_block(args, dst, "dst", dst_offset, dst_stride, rows, cols);
   if (use_cuda("copyRows", {&src, &dst})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
+    cuda::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
                               accumulate);
 #endif
   } else {
-    flexconv::cpu::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
+    cpu::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
                              accumulate);
   }
   return info.Env().Undefined();
@@ -67,10 +67,10 @@ FLEXCONV_EXPORT(permute) {
   expect_numel(out, x.numel(), "permute", "out");
   if (use_cuda("permute", {&x, &out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::permute(x.data, x.shape, dims, out.data);
+    cuda::permute(x.data, x.shape, dims, out.data);
 #endif
   } else {
-    flexconv::cpu::permute(x.data, x.shape, dims, out.data);
+    cpu::permute(x.data, x.shape, dims, out.data);
   }
   return info.Env().Undefined();
 }

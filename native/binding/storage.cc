@@ -19,7 +19,7 @@ namespace binding {
 FLEXCONV_EXPORT(alignmentOffset) {
   Napi::Value v = info[0];
   if (!v.IsArrayBuffer()) {
-    Args(info, "alignmentOffset").fail("expected an ArrayBuffer but received " + flexconv::binding::describe_js_value(v));
+    Args(info, "alignmentOffset").fail("expected an ArrayBuffer but received " + describe_js_value(v));
   }
   auto address = reinterpret_cast<std::uintptr_t>(v.As<Napi::ArrayBuffer>().Data());
   std::uintptr_t mis = address % flexconv::kAlignment;

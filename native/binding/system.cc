@@ -42,7 +42,7 @@ FLEXCONV_EXPORT(setIsa) {
 
 FLEXCONV_EXPORT(buildInfo) {
   Napi::Object out = Napi::Object::New(info.Env());
-  out.Set("cuda", flexconv::binding::cuda_compiled());
+  out.Set("cuda", cuda_compiled());
 #ifdef NDEBUG
   out.Set("debug", false);
 #else
