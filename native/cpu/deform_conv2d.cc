@@ -161,17 +161,7 @@ void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padde
       }
       std::fill(row, row + C, 0.0f);
       std::fill(row + (W + 1) * C, row + Wp * C, 0.0f);
-      const float* src = in_n + (yp - 1) * W;
-      float* dst = row + C;
-      // Blocks of 8 channels: each source row segment is read contiguously while the writes
-      // stay within a few cache lines per pixel.
-      for (std::int64_t c0 = 0; c0 < C; c0 += 8) {
-        const std::int64_t c1 = std::min(C, c0 + 8);
-        for (std::int64_t x = 0; x < W; ++x) {
-          float* d = dst + x * C;
-          for (std::int64_t c = c0; c < c1; ++c) d[c] = src[c * HW + x];
-        }
-      }
+      to_channels_last(in_n + (yp - 1) * W, HW, C, W, row + C);
     }
   });
   std::fill(padded + padded_plane_size(g) * C, padded + padded_cl_size(g), 0.0f);
@@ -249,7 +239,8 @@ struct ForwardScratch {
 };
 
 void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
-                   const float* mask, const float* weight, const float* bias, float* output, std::int64_t tile,
+                   const float* mask, const std::vector<gemm::PackedA>& weights, const float* bias, float* output,
+                   std::int64_t tile,
                    ForwardScratch& scratch) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
@@ -268,9 +259,8 @@ void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* i
         for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * P, c_out + o * P + count, bias[grp * Og + o]);
         beta = 1.0f;
       }
-      TapMajorWeights a(weight + grp * Og * Cg * K, Cg, K);
       DeformColumnsCL b(g, scratch.plans, scratch.padded.data(), grp * Cg);
-      gemm::gemm(Og, count, Cg * K, 1.0f, a, b, beta, c_out, P);
+      gemm::gemm(count, 1.0f, weights[static_cast<size_t>(grp)], b, beta, c_out, P);
     }
   }
 }
@@ -305,10 +295,17 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
   const std::int64_t threads = num_threads();
   const bool image_parallel =
       threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) && !in_parallel_region();
+  // The tap-major weights of each group, packed once for every image and tile.
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), Og = g.group_out_channels();
+  std::vector<gemm::PackedA> weights;
+  weights.reserve(static_cast<size_t>(g.groups));
+  for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+    weights.emplace_back(Og, Cg * K, TapMajorWeights(weight + grp * Og * Cg * K, Cg, K));
+  }
   for_each_image<ForwardScratch>(
       g.batch, image_parallel, [&] { return ForwardScratch(g, tile); },
       [&](std::int64_t n, ForwardScratch& scratch) {
-        forward_image(g, n, input, offset, mask, weight, bias, output, tile, scratch);
+        forward_image(g, n, input, offset, mask, weights, bias, output, tile, scratch);
       });
 }
 
@@ -409,15 +406,7 @@ void unpad_image_cl(const DeformConv2dGeometry& g, const float* padded, float* o
   const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
   parallel_for(H, [&](std::int64_t y0, std::int64_t y1) {
     for (std::int64_t y = y0; y < y1; ++y) {
-      const float* row = padded + ((y + 1) * Wp + 1) * C;
-      float* dst = out_n + y * W;
-      for (std::int64_t c0 = 0; c0 < C; c0 += 8) {
-        const std::int64_t c1 = std::min(C, c0 + 8);
-        for (std::int64_t x = 0; x < W; ++x) {
-          const float* s = row + x * C;
-          for (std::int64_t c = c0; c < c1; ++c) dst[c * HW + x] = s[c];
-        }
-      }
+      from_channels_last(padded + ((y + 1) * Wp + 1) * C, C, W, out_n + y * W, HW);
     }
   });
 }
