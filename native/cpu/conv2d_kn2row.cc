@@ -74,8 +74,7 @@ bool kn2row_applies(const Conv2dGeometry& g) {
   return 4 * g.in_h * g.in_w <= 5 * g.out_h * g.out_w;
 }
 
-void kn2row_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                    float* out) {
+void kn2row_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out) {
   const std::int64_t O = g.out_channels, C = g.in_channels, KK = taps(g);
   const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
   // Weights by tap: wk[(tap, o), c] = weight[o, c, tap], packed once for every chunk.
@@ -106,8 +105,7 @@ void kn2row_forward(const Conv2dGeometry& g, const float* input, const float* we
   }
 }
 
-void kn2row_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input,
-                            float* grad_weight) {
+void kn2row_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
   const std::int64_t O = g.out_channels, C = g.in_channels, KK = taps(g);
   const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
   const std::int64_t chunk = images_per_chunk(g);
@@ -125,12 +123,13 @@ void kn2row_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
       }
     });
     RowsAcrossImagesA x(input + b0 * C * P_in, C * P_in, P_in, 0, nb);
-    gemm::gemm(C, KK * O, N, 1.0f, x, gemm::MatrixB(shifted.data(), N, true), b0 == 0 ? 0.0f : 1.0f,
-               by_tap.data(), KK * O);
+    gemm::gemm(C, KK * O, N, 1.0f, x, gemm::MatrixB(shifted.data(), N, true), b0 == 0 ? 0.0f : 1.0f, by_tap.data(),
+               KK * O);
   }
   for (std::int64_t o = 0; o < O; ++o) {
     for (std::int64_t c = 0; c < C; ++c) {
-      for (std::int64_t t = 0; t < KK; ++t) grad_weight[(o * C + c) * KK + t] = by_tap[static_cast<size_t>(c * KK * O + t * O + o)];
+      for (std::int64_t t = 0; t < KK; ++t)
+        grad_weight[(o * C + c) * KK + t] = by_tap[static_cast<size_t>(c * KK * O + t * O + o)];
     }
   }
 }
