@@ -377,7 +377,8 @@ describe('deformConv2d batch modes', () => {
   });
 
   test('the weight gradient of a batch is the per-image gradients summed in image order, bit for bit', () => {
-    const cfg: Config = { N: 3, C: 4, H: 9, W: 8, O: 6, kh: 3, kw: 3, padding: [1, 1], groups: 2, mask: true };
+    // 17 x 16 = 272 output pixels: large enough that every image is its own block.
+    const cfg: Config = { N: 3, C: 4, H: 17, W: 16, O: 6, kh: 3, kw: 3, padding: [1, 1], groups: 2, mask: true };
     const c = makeCase(cfg, 61);
     const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.cos(i)), c.outShape);
     const batch = gradsOf(c, gradOut).weight!.data;
@@ -392,6 +393,36 @@ describe('deformConv2d batch modes', () => {
       for (let i = 0; i < sum.length; i++) sum[i] = n === 0 ? g[i] : Math.fround(sum[i] + g[i]);
     }
     expect(Buffer.from(sum.buffer).equals(Buffer.from(Float32Array.from(batch).buffer))).toBe(true);
+  });
+});
+
+describe('deformConv2d blocks of small images', () => {
+  const saved = getNumThreads();
+  afterAll(() => setNumThreads(saved));
+
+  // Maps under 256 output pixels are processed several images at a time (up to 512 pixels a
+  // block): 40 images of 5 x 6 make blocks of 17, 17 and 6 images.
+  test('forward and every gradient match the reference and are bit-identical at 1 and 2 threads', () => {
+    const cfg: Config = { N: 40, C: 6, H: 5, W: 6, O: 4, kh: 3, kw: 3, padding: [1, 1], groups: 2, offsetGroups: 3, mask: true, bias: true };
+    const runs = [1, 2].map((threads) => {
+      setNumThreads(threads);
+      const c = makeCase(cfg, 81);
+      const rng = new Generator(4);
+      const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
+      const out = Float32Array.from(run(c).data);
+      const g = gradsOf(c, gradOut);
+      if (threads === 1) {
+        expectClose(out, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
+        const ref = refDeformConv2dBackward(c.ref, gradOut.data);
+        expectClose(g.input!.data, ref.input, 1e-4, 1e-4);
+        expectClose(g.offset!.data, ref.offset, 1e-4, 1e-4);
+        expectClose(g.mask!.data, ref.mask!, 1e-4, 1e-4);
+        expectClose(g.weight!.data, ref.weight, 4e-4, 1e-4);
+        expectClose(g.bias!.data, ref.bias, 1e-4, 1e-4);
+      }
+      return [out, ...[g.input!, g.offset!, g.mask!, g.weight!, g.bias!].map((t) => Float32Array.from(t.data))];
+    });
+    runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));
   });
 });
 
