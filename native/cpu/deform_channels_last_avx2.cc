@@ -174,5 +174,43 @@ void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t coun
   }
 }
 
+// 8 x 8 blocks transposed in registers; the edges (channels or pixels past the last full
+// block) are copied one float at a time.
+void to_channels_last_avx2(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst) {
+  const std::int64_t C = channels, cf = C & ~std::int64_t(7), xf = width & ~std::int64_t(7);
+  for (std::int64_t c0 = 0; c0 < cf; c0 += 8) {
+    for (std::int64_t x0 = 0; x0 < xf; x0 += 8) {
+      __m256 v[8];
+      for (std::int64_t i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (c0 + i) * src_stride + x0);
+      transpose8(v);
+      for (std::int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (x0 + j) * C + c0, v[j]);
+    }
+    for (std::int64_t c = c0; c < c0 + 8; ++c) {
+      for (std::int64_t x = xf; x < width; ++x) dst[x * C + c] = src[c * src_stride + x];
+    }
+  }
+  for (std::int64_t c = cf; c < C; ++c) {
+    for (std::int64_t x = 0; x < width; ++x) dst[x * C + c] = src[c * src_stride + x];
+  }
+}
+
+void from_channels_last_avx2(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride) {
+  const std::int64_t C = channels, cf = C & ~std::int64_t(7), xf = width & ~std::int64_t(7);
+  for (std::int64_t c0 = 0; c0 < cf; c0 += 8) {
+    for (std::int64_t x0 = 0; x0 < xf; x0 += 8) {
+      __m256 v[8];
+      for (std::int64_t j = 0; j < 8; ++j) v[j] = _mm256_loadu_ps(src + (x0 + j) * C + c0);
+      transpose8(v);
+      for (std::int64_t i = 0; i < 8; ++i) _mm256_storeu_ps(dst + (c0 + i) * dst_stride + x0, v[i]);
+    }
+    for (std::int64_t c = c0; c < c0 + 8; ++c) {
+      for (std::int64_t x = xf; x < width; ++x) dst[c * dst_stride + x] = src[x * C + c];
+    }
+  }
+  for (std::int64_t c = cf; c < C; ++c) {
+    for (std::int64_t x = 0; x < width; ++x) dst[c * dst_stride + x] = src[x * C + c];
+  }
+}
+
 }  // namespace cpu
 }  // namespace flexconv

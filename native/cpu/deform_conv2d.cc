@@ -48,7 +48,7 @@ namespace {
 using math::DeformConv2dGeometry;
 
 constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;     // sampling plans of a tile
-constexpr std::int64_t kColumnBudgetBytes = std::int64_t(4) << 20;   // backward column gradients
+constexpr std::int64_t kColumnBudgetBytes = std::int64_t(2) << 20;   // backward column gradients
 constexpr std::int64_t kMinTile = 64;
 
 std::int64_t tile_pixels(std::int64_t pixels, std::int64_t bytes_per_pixel, std::int64_t budget) {
@@ -161,17 +161,7 @@ void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padde
       }
       std::fill(row, row + C, 0.0f);
       std::fill(row + (W + 1) * C, row + Wp * C, 0.0f);
-      const float* src = in_n + (yp - 1) * W;
-      float* dst = row + C;
-      // Blocks of 8 channels: each source row segment is read contiguously while the writes
-      // stay within a few cache lines per pixel.
-      for (std::int64_t c0 = 0; c0 < C; c0 += 8) {
-        const std::int64_t c1 = std::min(C, c0 + 8);
-        for (std::int64_t x = 0; x < W; ++x) {
-          float* d = dst + x * C;
-          for (std::int64_t c = c0; c < c1; ++c) d[c] = src[c * HW + x];
-        }
-      }
+      to_channels_last(in_n + (yp - 1) * W, HW, C, W, row + C);
     }
   });
   std::fill(padded + padded_plane_size(g) * C, padded + padded_cl_size(g), 0.0f);
@@ -249,7 +239,8 @@ struct ForwardScratch {
 };
 
 void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
-                   const float* mask, const float* weight, const float* bias, float* output, std::int64_t tile,
+                   const float* mask, const std::vector<gemm::PackedA>& weights, const float* bias, float* output,
+                   std::int64_t tile,
                    ForwardScratch& scratch) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
@@ -268,9 +259,8 @@ void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* i
         for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * P, c_out + o * P + count, bias[grp * Og + o]);
         beta = 1.0f;
       }
-      TapMajorWeights a(weight + grp * Og * Cg * K, Cg, K);
       DeformColumnsCL b(g, scratch.plans, scratch.padded.data(), grp * Cg);
-      gemm::gemm(Og, count, Cg * K, 1.0f, a, b, beta, c_out, P);
+      gemm::gemm(count, 1.0f, weights[static_cast<size_t>(grp)], b, beta, c_out, P);
     }
   }
 }
@@ -305,10 +295,17 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
   const std::int64_t threads = num_threads();
   const bool image_parallel =
       threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) && !in_parallel_region();
+  // The tap-major weights of each group, packed once for every image and tile.
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), Og = g.group_out_channels();
+  std::vector<gemm::PackedA> weights;
+  weights.reserve(static_cast<size_t>(g.groups));
+  for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+    weights.emplace_back(Og, Cg * K, TapMajorWeights(weight + grp * Og * Cg * K, Cg, K));
+  }
   for_each_image<ForwardScratch>(
       g.batch, image_parallel, [&] { return ForwardScratch(g, tile); },
       [&](std::int64_t n, ForwardScratch& scratch) {
-        forward_image(g, n, input, offset, mask, weight, bias, output, tile, scratch);
+        forward_image(g, n, input, offset, mask, weights, bias, output, tile, scratch);
       });
 }
 
@@ -343,30 +340,19 @@ class DeformColumnsTCL final : public gemm::BSource {
   std::int64_t c_begin_;
 };
 
-// The weights of one group as the GEMM's B (Og x Cg*K) with columns ordered (tap, channel):
-// B[o][kp * Cg + c] = weight[o][c][kp]. For grad_columns = grad_out^T x W'.
-class TapMajorWeightsB final : public gemm::BSource {
- public:
-  TapMajorWeightsB(const float* weight_g, std::int64_t cg, std::int64_t taps) : w_(weight_g), cg_(cg), taps_(taps) {}
-
-  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
-    const std::int64_t row_len = cg_ * taps_;
-    for (std::int64_t p = 0; p < nc; p += nr) {
-      float* panel = dst + (p / nr) * kc * nr;
-      const std::int64_t width = std::min<std::int64_t>(nr, nc - p);
-      for (std::int64_t j = 0; j < width; ++j) {
-        const std::int64_t col = n0 + p + j, kp = col / cg_, c = col - kp * cg_;
-        const float* src = w_ + k0 * row_len + c * taps_ + kp;
-        for (std::int64_t kk = 0; kk < kc; ++kk) panel[kk * nr + j] = src[kk * row_len];
+// weight (O, Cg, K) -> tap-major W' (O, K, Cg): the B of grad_columns = grad_out^T x W'.
+void tap_major_weights(const DeformConv2dGeometry& g, const float* weight, float* out) {
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
+  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
+    for (std::int64_t o = o0; o < o1; ++o) {
+      const float* src = weight + o * row;
+      float* dst = out + o * row;
+      for (std::int64_t c = 0; c < Cg; ++c) {
+        for (std::int64_t kp = 0; kp < K; ++kp) dst[kp * Cg + c] = src[c * K + kp];
       }
-      for (std::int64_t kk = 0; kk < kc; ++kk) std::fill(panel + kk * nr + width, panel + (kk + 1) * nr, 0.0f);
     }
-  }
-
- private:
-  const float* w_;
-  std::int64_t cg_, taps_;
-};
+  });
+}
 
 // Splits channels [c_lo, c_hi) into runs inside one group and one offset group:
 // fn(first channel, channels, group, offset group).
@@ -409,15 +395,7 @@ void unpad_image_cl(const DeformConv2dGeometry& g, const float* padded, float* o
   const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
   parallel_for(H, [&](std::int64_t y0, std::int64_t y1) {
     for (std::int64_t y = y0; y < y1; ++y) {
-      const float* row = padded + ((y + 1) * Wp + 1) * C;
-      float* dst = out_n + y * W;
-      for (std::int64_t c0 = 0; c0 < C; c0 += 8) {
-        const std::int64_t c1 = std::min(C, c0 + 8);
-        for (std::int64_t x = 0; x < W; ++x) {
-          const float* s = row + x * C;
-          for (std::int64_t c = c0; c < c1; ++c) dst[c * HW + x] = s[c];
-        }
-      }
+      from_channels_last(padded + ((y + 1) * Wp + 1) * C, C, W, out_n + y * W, HW);
     }
   });
 }
@@ -488,10 +466,11 @@ struct BackwardScratch {
   AlignedBuffer<float> grad_cols, padded, grad_padded;
 };
 
-// Every gradient of image n except grad_bias; grad_weight_n receives this image's weight
+// Every gradient of image n except grad_bias; weight_tm is the tap-major weight (see
+// tap_major_weights, needed for grad_columns only); grad_weight_n receives this image's weight
 // gradient in tap-major order [o][tap][channel of the group] (overwritten).
 void backward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
-                    const float* mask, const float* weight, const float* grad_output, float* grad_input,
+                    const float* mask, const float* weight_tm, const float* grad_output, float* grad_input,
                     float* grad_offset, float* grad_mask, float* grad_weight_n, std::int64_t tile,
                     BackwardScratch& s) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
@@ -518,7 +497,7 @@ void backward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* 
         // Pixel-major: row q of the tile holds [group][tap][channel], so the scatter and the
         // offset gradient read runs of channels.
         gemm::MatrixA a(gout_g, P, true);
-        TapMajorWeightsB b(weight + grp * Og * Cg * K, Cg, K);
+        gemm::MatrixB b(weight_tm + grp * Og * Cg * K, Cg * K, false);
         gemm::gemm(count, Cg * K, Og, 1.0f, a, b, 0.0f, s.grad_cols.data() + grp * Cg * K, C * K);
       }
     }
@@ -536,20 +515,29 @@ void backward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* 
 // floats; above this the images run one after another, accumulating in place.
 constexpr std::int64_t kPartialBudgetFloats = std::int64_t(16) << 20;
 
-// grad_weight[o][c][kp] = sum over images n, in order, of partials[n][o][kp][c]
-// (tap-major partials, `stride` floats apart).
-void sum_tap_major(const DeformConv2dGeometry& g, const float* partials, std::int64_t images, std::int64_t stride,
+// grad_weight[o][c][kp] = sum over images n, in order, of partials[n][o][kp][c] (tap-major
+// partials, `stride` floats apart): summed in place into partials[0] (contiguous), then
+// reordered to the torchvision layout.
+void sum_tap_major(const DeformConv2dGeometry& g, float* partials, std::int64_t images, std::int64_t stride,
                    float* grad_weight) {
   const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
-  parallel_for(g.out_channels * row, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i) {
-      const std::int64_t o = i / row, r = i - o * row, c = r / K, kp = r - c * K;
-      const std::int64_t at = o * row + kp * Cg + c;
-      float acc = partials[at];
-      for (std::int64_t n = 1; n < images; ++n) acc += partials[n * stride + at];
-      grad_weight[i] = acc;
+  if (images > 1) {
+    parallel_for(g.out_channels * row, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t n = 1; n < images; ++n) {
+        const float* src = partials + n * stride;
+        for (std::int64_t i = i0; i < i1; ++i) partials[i] += src[i];
+      }
+    }, 4096);
+  }
+  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
+    for (std::int64_t o = o0; o < o1; ++o) {
+      const float* src = partials + o * row;
+      float* dst = grad_weight + o * row;
+      for (std::int64_t kp = 0; kp < K; ++kp) {
+        for (std::int64_t c = 0; c < Cg; ++c) dst[c * K + kp] = src[kp * Cg + c];
+      }
     }
-  }, 4096);
+  });
 }
 
 }  // namespace
@@ -593,6 +581,8 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
   const bool image_parallel = g.batch >= 2 && (!grad_weight || g.batch * wsize <= kPartialBudgetFloats) &&
                               !in_parallel_region();
   auto make = [&] { return BackwardScratch(g, tile, need_cols, need_padded, grad_input != nullptr); };
+  AlignedBuffer<float> weight_tm(need_cols ? static_cast<size_t>(wsize) : 0);
+  if (need_cols) tap_major_weights(g, weight, weight_tm.data());
   if (!image_parallel) {
     // One image at a time, every kernel threaded; the (tap-major) weight gradient accumulates
     // image by image: image 0 into `acc`, the others into `partial`, added in image order.
@@ -600,7 +590,7 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
     AlignedBuffer<float> partial(grad_weight && g.batch > 1 ? static_cast<size_t>(wsize) : 0);
     for_each_image<BackwardScratch>(g.batch, false, make, [&](std::int64_t n, BackwardScratch& s) {
       float* target = grad_weight ? (n == 0 ? acc.data() : partial.data()) : nullptr;
-      backward_image(g, n, input, offset, mask, weight, grad_output, grad_input, grad_offset, grad_mask, target, tile, s);
+      backward_image(g, n, input, offset, mask, weight_tm.data(), grad_output, grad_input, grad_offset, grad_mask, target, tile, s);
       if (grad_weight && n > 0) {
         parallel_for(wsize, [&](std::int64_t i0, std::int64_t i1) {
           for (std::int64_t i = i0; i < i1; ++i) acc[static_cast<size_t>(i)] += partial[static_cast<size_t>(i)];
@@ -612,7 +602,7 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
   }
   AlignedBuffer<float> partials(grad_weight ? static_cast<size_t>(g.batch * wsize) : 0);
   for_each_image<BackwardScratch>(g.batch, true, make, [&](std::int64_t n, BackwardScratch& s) {
-    backward_image(g, n, input, offset, mask, weight, grad_output, grad_input, grad_offset, grad_mask,
+    backward_image(g, n, input, offset, mask, weight_tm.data(), grad_output, grad_input, grad_offset, grad_mask,
                    grad_weight ? partials.data() + n * wsize : nullptr, tile, s);
   });
   // Image order, the same summation as the sequential mode: ((w0 + w1) + w2) + ...
