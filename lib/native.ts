@@ -21,14 +21,12 @@ function packageRoot(): string {
 }
 
 function candidatePaths(root: string): string[] {
+  // An explicit choice (FLEXCONV_ADDON, FLEXCONV_BUILD_DIR) is loaded or fails with the reason:
+  // quietly loading another build instead would hide exactly what the user asked to test.
   const fromEnv = process.env.FLEXCONV_ADDON;
+  if (fromEnv) return [path.resolve(fromEnv)];
   const buildDir = process.env.FLEXCONV_BUILD_DIR || 'build';
-  const list = [
-    path.join(root, buildDir, 'Release', 'flexconv.node'),
-    path.join(root, 'build', 'Release', 'flexconv.node'),
-    path.join(root, 'build', 'Debug', 'flexconv.node'),
-  ];
-  return fromEnv ? [path.resolve(fromEnv), ...list] : list;
+  return [path.join(root, buildDir, 'Release', 'flexconv.node'), path.join(root, buildDir, 'Debug', 'flexconv.node')];
 }
 
 function loadError(root: string, tried: string[], cause: unknown): NativeLoadError {
@@ -47,7 +45,7 @@ function loadError(root: string, tried: string[], cause: unknown): NativeLoadErr
       '      on Debian/Ubuntu: apt-get install cmake g++',
       '  - Built with CUDA but the CUDA runtime library cannot be found: the runtime is linked',
       '      statically, so this means a damaged build; rebuild, or set FLEXCONV_CUDA=off to build without CUDA',
-      '  - FLEXCONV_ADDON points to a wrong file: unset it or fix the path',
+      '  - FLEXCONV_ADDON or FLEXCONV_BUILD_DIR points to a wrong file or directory: unset it or fix the path',
     ].join('\n'),
   );
 }

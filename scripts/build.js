@@ -9,6 +9,8 @@
 //   FLEXCONV_CUDA=auto|on|off   CUDA backend (default auto: on when nvcc is found)
 //   FLEXCONV_CUDA_ARCHS=...     CMAKE_CUDA_ARCHITECTURES override, e.g. "86" or "80;90"
 //   FLEXCONV_BUILD_DIR=build    where cmake-js builds (build/Release/flexconv.node)
+//   FLEXCONV_X86_KERNELS=off    leave out the AVX2 / AVX-512 kernels (default: on for x86-64
+//                               only; CI uses off to check the build other processors get)
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -62,6 +64,8 @@ function buildNative() {
       console.log('[flexconv] nvcc not found: building the CPU backend only.');
     }
   }
+  const simd = (process.env.FLEXCONV_X86_KERNELS || '').toLowerCase();
+  if (simd === 'off' || simd === 'on') cmakeArgs.push(`--CDFLEXCONV_X86_KERNELS=${simd.toUpperCase()}`);
   const out = process.env.FLEXCONV_BUILD_DIR || 'build';
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   const jobs = String(Math.max(1, os.availableParallelism ? os.availableParallelism() : os.cpus().length));

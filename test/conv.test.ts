@@ -16,7 +16,8 @@ interface Case {
 }
 
 // Each case exercises a different path: folded batch vs per-image GEMM, the 1x1 plain-matrix
-// source, several k blocks (K > 256), several grad_input channel blocks (K > 512), depthwise.
+// source, several k blocks (K > 256), several grad_input channel blocks (K > 512), depthwise,
+// and kn2row (stride 1, groups 1, at most 27 output channels: cpu/conv2d_kn2row.h).
 const cases: Case[] = [
   { name: '3x3 pad 1 with bias', x: [2, 3, 7, 7], w: [4, 3, 3, 3], padding: [1, 1], bias: true },
   { name: 'batch 1, odd 5x9, stride 2', x: [1, 3, 5, 9], w: [5, 3, 3, 3], stride: [2, 2], padding: [1, 1], bias: true },
@@ -28,8 +29,11 @@ const cases: Case[] = [
   { name: '1x1 batch 1 (plain matrix)', x: [1, 8, 5, 6], w: [7, 8, 1, 1], bias: true },
   { name: '1x1 batch 3 (folded)', x: [3, 8, 5, 6], w: [7, 8, 1, 1] },
   { name: '1x1 stride 2', x: [2, 5, 7, 7], w: [3, 5, 1, 1], stride: [2, 2] },
-  { name: 'per-image GEMM (32x32)', x: [2, 12, 32, 32], w: [5, 12, 3, 3], padding: [1, 1], bias: true },
-  { name: 'K > 512: several k blocks and channel blocks', x: [3, 64, 5, 5], w: [10, 64, 3, 3], padding: [1, 1] },
+  { name: 'per-image GEMM (32x32)', x: [2, 12, 32, 32], w: [36, 12, 3, 3], padding: [1, 1], bias: true },
+  { name: 'K > 512: several k blocks and channel blocks', x: [3, 64, 5, 5], w: [40, 64, 3, 3], padding: [1, 1] },
+  { name: 'kn2row: offset-predictor shape, images in two chunks', x: [3, 4, 32, 32], w: [27, 4, 3, 3], padding: [1, 1], bias: true },
+  { name: 'kn2row: dilation [2, 1], 3x2 kernel, output wider than the input', x: [2, 3, 10, 11], w: [9, 3, 3, 2], padding: [2, 1], dilation: [2, 1] },
+  { name: 'kn2row: no padding (border input pixels feed fewer outputs)', x: [2, 3, 20, 20], w: [6, 3, 3, 3], bias: true },
   { name: 'stride 2 with K > 512 (col2im path, several channel blocks)', x: [2, 64, 7, 7], w: [6, 64, 3, 3], stride: [2, 2], padding: [1, 1] },
   { name: 'padding wider than the kernel reach', x: [1, 2, 4, 5], w: [3, 2, 2, 2], padding: [2, 3], bias: true },
   { name: 'weight gradient over several GEMM calls (1 image each)', x: [2, 1, 48, 64], w: [44, 1, 1, 2], padding: [0, 0] },
@@ -250,6 +254,19 @@ describe('determinism', () => {
     };
     const one = run(1), two = run(2);
     expect(two.length).toBe(one.length);
+    for (let i = 0; i < one.length; i++) expect(new Float32Array(two[i])).toEqual(new Float32Array(one[i]));
+  });
+
+  test('the kn2row path (few output channels) is bit-identical at 1 and 2 threads', () => {
+    const run = (t: number) => {
+      setNumThreads(t);
+      manualSeed(22);
+      const x = rand([3, 8, 32, 32]).requireGrad(), w = rand([18, 8, 3, 3]).requireGrad();
+      const y = ops.conv2d(x, w, { padding: 1 });
+      y.backward(rand([...y.shape]));
+      return [y.toArray(), x.grad!.toArray(), w.grad!.toArray()];
+    };
+    const one = run(1), two = run(2);
     for (let i = 0; i < one.length; i++) expect(new Float32Array(two[i])).toEqual(new Float32Array(one[i]));
   });
 });

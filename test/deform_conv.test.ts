@@ -305,6 +305,60 @@ describe('deformConv2d determinism', () => {
   });
 });
 
+describe('deformConv2d channels-last sampling edges', () => {
+  const saved = getNumThreads();
+  const savedIsa = isa();
+  afterAll(() => {
+    setNumThreads(saved);
+    setIsa(savedIsa.active);
+  });
+  // The kernels sample runs of channels of one (tap, offset group) in vectors of 8 and order
+  // the GEMM depth (tap, channel): channel counts that are not a multiple of 8, offset-group
+  // and group boundaries inside a run, and GEMM depth blocks (256 rows) that split a tap.
+  const edgeGrid: Config[] = [
+    { N: 2, C: 3, H: 7, W: 9, O: 4, kh: 3, kw: 3, padding: [1, 1], offsetGroups: 3, mask: true, bias: true },
+    { N: 1, C: 17, H: 6, W: 11, O: 5, kh: 3, kw: 3, padding: [1, 1], mask: true },
+    // 40 * 9 = 360 depth rows: the second block starts in the middle of tap 6.
+    { N: 2, C: 40, H: 6, W: 7, O: 6, kh: 3, kw: 3, padding: [1, 1], offsetGroups: 2, mask: true, bias: true },
+    // Groups of 15 channels, offset groups of 10: offset-group boundaries inside a group's run.
+    { N: 1, C: 30, H: 5, W: 9, O: 6, kh: 3, kw: 3, padding: [1, 1], stride: [2, 1], groups: 2, offsetGroups: 3, mask: true },
+    // Offset groups of 7 channels spanning two groups of 21 (odd channels per offset group).
+    { N: 2, C: 42, H: 5, W: 6, O: 4, kh: 3, kw: 3, padding: [1, 1], groups: 2, offsetGroups: 6, mask: true, bias: true },
+    // 300 channels in one group, 1x1 taps: a depth block ends mid-run.
+    { N: 1, C: 300, H: 3, W: 4, O: 3, kh: 1, kw: 1, offsetGroups: 3 },
+  ];
+  const paths = (['avx2', 'portable'] as const).filter((p) => p !== 'avx2' || savedIsa.detected !== 'portable');
+  for (const path of paths) {
+    test.each(edgeGrid.map((c) => [label(c), c] as const))(`${path}: %s forward and every gradient match the float64 reference`, (_name, cfg) => {
+      setIsa(path);
+      const c = makeCase(cfg, 31);
+      expectClose(run(c).data, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
+      const rng = new Generator(9);
+      const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
+      const g = gradsOf(c, gradOut);
+      const ref = refDeformConv2dBackward(c.ref, gradOut.data);
+      expectClose(g.input!.data, ref.input, 1e-4, 1e-4);
+      expectClose(g.offset!.data, ref.offset, 2e-4, 1e-4);
+      expectClose(g.weight!.data, ref.weight, 4e-4, 1e-4);
+      if (cfg.mask) expectClose(g.mask!.data, ref.mask!, 1e-4, 1e-4);
+      setIsa(savedIsa.active);
+    });
+  }
+
+  test('odd channel counts are bit-identical at 1 and 2 threads (batch 1: channel-split scatter)', () => {
+    const cfg: Config = { N: 1, C: 43, H: 9, W: 10, O: 7, kh: 3, kw: 3, padding: [1, 1], groups: 1, offsetGroups: 1, mask: true, bias: true };
+    const runs = [1, 2].map((threads) => {
+      setNumThreads(threads);
+      const c = makeCase(cfg, 71);
+      const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i)), c.outShape);
+      const out = Float32Array.from(run(c).data);
+      const g = gradsOf(c, gradOut);
+      return [out, ...[g.input!, g.offset!, g.mask!, g.weight!].map((t) => Float32Array.from(t.data))];
+    });
+    runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));
+  });
+});
+
 describe('deformConv2d batch modes', () => {
   const saved = getNumThreads();
   afterAll(() => setNumThreads(saved));
@@ -323,7 +377,8 @@ describe('deformConv2d batch modes', () => {
   });
 
   test('the weight gradient of a batch is the per-image gradients summed in image order, bit for bit', () => {
-    const cfg: Config = { N: 3, C: 4, H: 9, W: 8, O: 6, kh: 3, kw: 3, padding: [1, 1], groups: 2, mask: true };
+    // 17 x 16 = 272 output pixels: large enough that every image is its own block.
+    const cfg: Config = { N: 3, C: 4, H: 17, W: 16, O: 6, kh: 3, kw: 3, padding: [1, 1], groups: 2, mask: true };
     const c = makeCase(cfg, 61);
     const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.cos(i)), c.outShape);
     const batch = gradsOf(c, gradOut).weight!.data;
@@ -338,6 +393,36 @@ describe('deformConv2d batch modes', () => {
       for (let i = 0; i < sum.length; i++) sum[i] = n === 0 ? g[i] : Math.fround(sum[i] + g[i]);
     }
     expect(Buffer.from(sum.buffer).equals(Buffer.from(Float32Array.from(batch).buffer))).toBe(true);
+  });
+});
+
+describe('deformConv2d blocks of small images', () => {
+  const saved = getNumThreads();
+  afterAll(() => setNumThreads(saved));
+
+  // Maps under 256 output pixels are processed several images at a time (up to 512 pixels a
+  // block): 40 images of 5 x 6 make blocks of 17, 17 and 6 images.
+  test('forward and every gradient match the reference and are bit-identical at 1 and 2 threads', () => {
+    const cfg: Config = { N: 40, C: 6, H: 5, W: 6, O: 4, kh: 3, kw: 3, padding: [1, 1], groups: 2, offsetGroups: 3, mask: true, bias: true };
+    const runs = [1, 2].map((threads) => {
+      setNumThreads(threads);
+      const c = makeCase(cfg, 81);
+      const rng = new Generator(4);
+      const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
+      const out = Float32Array.from(run(c).data);
+      const g = gradsOf(c, gradOut);
+      if (threads === 1) {
+        expectClose(out, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
+        const ref = refDeformConv2dBackward(c.ref, gradOut.data);
+        expectClose(g.input!.data, ref.input, 1e-4, 1e-4);
+        expectClose(g.offset!.data, ref.offset, 1e-4, 1e-4);
+        expectClose(g.mask!.data, ref.mask!, 1e-4, 1e-4);
+        expectClose(g.weight!.data, ref.weight, 4e-4, 1e-4);
+        expectClose(g.bias!.data, ref.bias, 1e-4, 1e-4);
+      }
+      return [out, ...[g.input!, g.offset!, g.mask!, g.weight!, g.bias!].map((t) => Float32Array.from(t.data))];
+    });
+    runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));
   });
 });
 

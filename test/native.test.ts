@@ -1,4 +1,5 @@
 /** The addon itself: loading (also in worker_threads), typed errors from C++, threads. */
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ArgumentError, getNumThreads, setNumThreads, setIsa, ShapeError, Tensor } from '../lib';
@@ -66,5 +67,29 @@ describe('native addon', () => {
     await worker.terminate();
     expect(result.values).toEqual([2, 2, 2, 2]);
     expect(result.typed).toBe(true);
+  });
+
+  test('an addon chosen by FLEXCONV_ADDON or FLEXCONV_BUILD_DIR is loaded or the load fails: no silent fallback', () => {
+    const root = path.resolve(__dirname, '..');
+    // A fresh process (the addon is loaded once per process), through the compiled library.
+    const load = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ['-e', "console.log(require('./dist/lib').isa().active)"], {
+        cwd: root,
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      });
+    const wrongChoices: Record<string, string>[] = [
+      { FLEXCONV_ADDON: path.join(root, 'no-such-dir', 'flexconv.node') },
+      { FLEXCONV_BUILD_DIR: 'no-such-build' },
+    ];
+    for (const env of wrongChoices) {
+      const r = load(env);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/the native addon could not be loaded/);
+      expect(r.stderr).toContain(Object.values(env)[0]);
+    }
+    const ok = load({ FLEXCONV_BUILD_DIR: process.env.FLEXCONV_BUILD_DIR || 'build' });
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
   });
 });

@@ -10,13 +10,8 @@
 #include "cuda/batch_norm.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
+namespace flexconv {
+namespace binding {
 
 namespace {
 
@@ -37,7 +32,7 @@ FLEXCONV_EXPORT(batchNorm2dForward) {
   const char* fn = "batchNorm2dForward";
   Args args(info, fn);
   TensorView x = args.tensor(0, "x");
-  flexconv::binding::expect_ndim(x, 4, fn, "x");
+  expect_ndim(x, 4, fn, "x");
   TensorView y = args.tensor(1, "y");
   expect_shape(y, x.shape, fn, "y");
   expect_same_device(x, y, fn, "x", "y");
@@ -52,16 +47,12 @@ FLEXCONV_EXPORT(batchNorm2dForward) {
   const float eps = static_cast<float>(args.number(10, "eps"));
   if (!save_mean || !save_invstd) args.fail("saveMean and saveInvstd are required");
   if (!training && (!running_mean || !running_var)) args.fail("runningMean and runningVar are required in eval mode");
-  const flexconv::cpu::BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
+  const cpu::BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean,
-                                       save_invstd, training, momentum, eps);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean,
+                                                    save_invstd, training, momentum, eps));
   } else {
-    flexconv::cpu::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean,
+    cpu::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean,
                                       save_invstd, training, momentum, eps);
   }
   return info.Env().Undefined();
@@ -72,7 +63,7 @@ FLEXCONV_EXPORT(batchNorm2dBackward) {
   const char* fn = "batchNorm2dBackward";
   Args args(info, fn);
   TensorView x = args.tensor(0, "x");
-  flexconv::binding::expect_ndim(x, 4, fn, "x");
+  expect_ndim(x, 4, fn, "x");
   TensorView dy = args.tensor(1, "dy");
   expect_shape(dy, x.shape, fn, "dy");
   expect_same_device(x, dy, fn, "x", "dy");
@@ -90,17 +81,16 @@ FLEXCONV_EXPORT(batchNorm2dBackward) {
   float* grad_bias = channel_vector(args, 7, "gradBias", x, fn);
   const bool training = args.boolean(8, "training");
   if (!save_mean || !save_invstd) args.fail("saveMean and saveInvstd are required");
-  const flexconv::cpu::BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
+  const cpu::BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight,
-                                        grad_bias, training);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight,
+                                                     grad_bias, training));
   } else {
-    flexconv::cpu::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight,
+    cpu::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight,
                                        grad_bias, training);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

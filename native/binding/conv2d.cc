@@ -13,12 +13,10 @@
 #include "cuda/conv2d.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::math::Conv2dGeometry;
+namespace flexconv {
+namespace binding {
+
+using math::Conv2dGeometry;
 
 namespace {
 
@@ -26,11 +24,11 @@ namespace {
 // padding, dilation, groups) at args[at .. at+3].
 Conv2dGeometry geometry(const Args& args, size_t at, const char* fn, const TensorView& x, const TensorView& w,
                         const TensorView& y, const char* x_name, const char* y_name) {
-  flexconv::binding::expect_ndim(x, 4, fn, x_name);
-  flexconv::binding::expect_ndim(w, 4, fn, "weight");
-  flexconv::binding::expect_ndim(y, 4, fn, y_name);
-  flexconv::binding::expect_same_device(x, w, fn, x_name, "weight");
-  flexconv::binding::expect_same_device(x, y, fn, x_name, y_name);
+  expect_ndim(x, 4, fn, x_name);
+  expect_ndim(w, 4, fn, "weight");
+  expect_ndim(y, 4, fn, y_name);
+  expect_same_device(x, w, fn, x_name, "weight");
+  expect_same_device(x, y, fn, x_name, y_name);
   Conv2dGeometry g{};
   g.batch = x.dim(0);
   g.in_channels = x.dim(1);
@@ -39,21 +37,21 @@ Conv2dGeometry geometry(const Args& args, size_t at, const char* fn, const Tenso
   g.out_channels = w.dim(0);
   g.kernel_h = w.dim(2);
   g.kernel_w = w.dim(3);
-  flexconv::binding::read_conv_options(args, at, g);
+  read_conv_options(args, at, g);
   g.out_h = y.dim(2);
   g.out_w = y.dim(3);
   if (g.in_channels % g.groups != 0 || w.dim(1) * g.groups != g.in_channels) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": weight " + flexconv::shape_to_string(w.shape) +
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": weight " + shape_to_string(w.shape) +
                                               " does not fit " + std::to_string(g.in_channels) +
                                               " input channels in " + std::to_string(g.groups) + " groups");
   }
   if (y.dim(0) != g.batch || y.dim(1) != g.out_channels) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": " + y_name + " has shape " +
-                                              flexconv::shape_to_string(y.shape) + ", which does not fit " +
-                                              x_name + " " + flexconv::shape_to_string(x.shape) +
-                                              " and weight " + flexconv::shape_to_string(w.shape));
+                                              shape_to_string(y.shape) + ", which does not fit " +
+                                              x_name + " " + shape_to_string(x.shape) +
+                                              " and weight " + shape_to_string(w.shape));
   }
-  flexconv::cpu::conv2d_check_geometry(g);
+  cpu::conv2d_check_geometry(g);
   return g;
 }
 
@@ -69,18 +67,14 @@ FLEXCONV_EXPORT(conv2d) {
   Conv2dGeometry g = geometry(args, 4, "conv2d", x, w, y, "input", "out");
   const float* b = nullptr;
   if (!args.is_nullish(2)) {
-    flexconv::binding::expect_shape(bias, {g.out_channels}, "conv2d", "bias");
-    flexconv::binding::expect_same_device(x, bias, "conv2d", "input", "bias");
+    expect_shape(bias, {g.out_channels}, "conv2d", "bias");
+    expect_same_device(x, bias, "conv2d", "input", "bias");
     b = bias.data;
   }
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::conv2d_forward(g, x.data, w.data, b, y.data);
-#else
-    flexconv::binding::fail_without_cuda("conv2d");
-#endif
+    FLEXCONV_CUDA_CALL("conv2d", cuda::conv2d_forward(g, x.data, w.data, b, y.data));
   } else {
-    flexconv::cpu::conv2d_forward(g, x.data, w.data, b, y.data);
+    cpu::conv2d_forward(g, x.data, w.data, b, y.data);
   }
   return info.Env().Undefined();
 }
@@ -94,13 +88,9 @@ FLEXCONV_EXPORT(conv2dBackwardInput) {
   TensorView gi = args.tensor(2, "gradInput");
   Conv2dGeometry g = geometry(args, 3, "conv2dBackwardInput", gi, w, go, "gradInput", "gradOut");
   if (go.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::conv2d_backward_input(g, go.data, w.data, gi.data);
-#else
-    flexconv::binding::fail_without_cuda("conv2dBackwardInput");
-#endif
+    FLEXCONV_CUDA_CALL("conv2dBackwardInput", cuda::conv2d_backward_input(g, go.data, w.data, gi.data));
   } else {
-    flexconv::cpu::conv2d_backward_input(g, go.data, w.data, gi.data);
+    cpu::conv2d_backward_input(g, go.data, w.data, gi.data);
   }
   return info.Env().Undefined();
 }
@@ -114,13 +104,9 @@ FLEXCONV_EXPORT(conv2dBackwardWeight) {
   TensorView gw = args.tensor(2, "gradWeight");
   Conv2dGeometry g = geometry(args, 3, "conv2dBackwardWeight", x, gw, go, "input", "gradOut");
   if (go.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::conv2d_backward_weight(g, go.data, x.data, gw.data);
-#else
-    flexconv::binding::fail_without_cuda("conv2dBackwardWeight");
-#endif
+    FLEXCONV_CUDA_CALL("conv2dBackwardWeight", cuda::conv2d_backward_weight(g, go.data, x.data, gw.data));
   } else {
-    flexconv::cpu::conv2d_backward_weight(g, go.data, x.data, gw.data);
+    cpu::conv2d_backward_weight(g, go.data, x.data, gw.data);
   }
   return info.Env().Undefined();
 }
@@ -132,20 +118,16 @@ FLEXCONV_EXPORT(channelSums) {
   TensorView s = args.tensor(1, "sums");
   if (x.ndim() < 2) {
     throw Error(ErrorCode::ShapeMismatch, "channelSums: expected x to have at least 2 dimensions but received shape " +
-                                              flexconv::shape_to_string(x.shape));
+                                              shape_to_string(x.shape));
   }
-  flexconv::binding::expect_shape(s, {x.dim(1)}, "channelSums", "sums");
-  flexconv::binding::expect_same_device(x, s, "channelSums", "x", "sums");
+  expect_shape(s, {x.dim(1)}, "channelSums", "sums");
+  expect_same_device(x, s, "channelSums", "x", "sums");
   std::int64_t plane = 1;
   for (int d = 2; d < x.ndim(); ++d) plane *= x.dim(d);
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::channel_sums(x.dim(0), x.dim(1), plane, x.data, s.data);
-#else
-    flexconv::binding::fail_without_cuda("channelSums");
-#endif
+    FLEXCONV_CUDA_CALL("channelSums", cuda::channel_sums(x.dim(0), x.dim(1), plane, x.data, s.data));
   } else {
-    flexconv::cpu::channel_sums(x.dim(0), x.dim(1), plane, x.data, s.data);
+    cpu::channel_sums(x.dim(0), x.dim(1), plane, x.data, s.data);
   }
   return info.Env().Undefined();
 }
@@ -157,20 +139,19 @@ FLEXCONV_EXPORT(addChannelBias) {
   TensorView b = args.tensor(1, "bias");
   if (x.ndim() < 2) {
     throw Error(ErrorCode::ShapeMismatch, "addChannelBias: expected x to have at least 2 dimensions but received shape " +
-                                              flexconv::shape_to_string(x.shape));
+                                              shape_to_string(x.shape));
   }
-  flexconv::binding::expect_shape(b, {x.dim(1)}, "addChannelBias", "bias");
-  flexconv::binding::expect_same_device(x, b, "addChannelBias", "x", "bias");
+  expect_shape(b, {x.dim(1)}, "addChannelBias", "bias");
+  expect_same_device(x, b, "addChannelBias", "x", "bias");
   std::int64_t plane = 1;
   for (int d = 2; d < x.ndim(); ++d) plane *= x.dim(d);
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::add_channel_bias(x.dim(0), x.dim(1), plane, b.data, x.data);
-#else
-    flexconv::binding::fail_without_cuda("addChannelBias");
-#endif
+    FLEXCONV_CUDA_CALL("addChannelBias", cuda::add_channel_bias(x.dim(0), x.dim(1), plane, b.data, x.data));
   } else {
-    flexconv::cpu::add_channel_bias(x.dim(0), x.dim(1), plane, b.data, x.data);
+    cpu::add_channel_bias(x.dim(0), x.dim(1), plane, b.data, x.data);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -63,20 +63,20 @@ CudaMemory* unwrap_cuda_memory(const Napi::Value& value) {
 }  // namespace binding
 }  // namespace flexconv
 
-using flexconv::binding::Args;
-using flexconv::binding::CudaMemory;
+namespace flexconv {
+namespace binding {
 
 // cudaAllocate(floats) -> handle of uninitialised device memory
 FLEXCONV_EXPORT(cudaAllocate) {
   Args args(info, "cudaAllocate");
   std::int64_t floats = args.integer(0, "floats");
   if (floats < 0) args.fail("expected floats to be non-negative but received " + std::to_string(floats));
-  flexconv::binding::require_device("cudaAllocate");
+  require_device("cudaAllocate");
 #ifdef FLEXCONV_WITH_CUDA
-  float* ptr = static_cast<float*>(flexconv::cuda::device_malloc(static_cast<size_t>(floats) * sizeof(float)));
+  float* ptr = static_cast<float*>(cuda::device_malloc(static_cast<size_t>(floats) * sizeof(float)));
   auto* mem = new CudaMemory(ptr, floats);
   auto ext = Napi::External<CudaMemory>::New(info.Env(), mem, [](Napi::Env, CudaMemory* m) { delete m; });
-  napi_type_tag_object(info.Env(), ext, &flexconv::binding::kCudaMemoryTag);
+  napi_type_tag_object(info.Env(), ext, &kCudaMemoryTag);
   return ext;
 #else
   return info.Env().Undefined();
@@ -85,7 +85,7 @@ FLEXCONV_EXPORT(cudaAllocate) {
 
 // cudaRelease(handle): frees the device memory now.
 FLEXCONV_EXPORT(cudaRelease) {
-  CudaMemory* mem = flexconv::binding::unwrap_cuda_memory(info[0]);
+  CudaMemory* mem = unwrap_cuda_memory(info[0]);
   if (mem != nullptr) mem->release();
   return info.Env().Undefined();
 }
@@ -93,24 +93,24 @@ FLEXCONV_EXPORT(cudaRelease) {
 // cudaUpload(handle, Float32Array) / cudaDownload(handle, Float32Array)
 FLEXCONV_EXPORT(cudaUpload) {
   Args args(info, "cudaUpload");
-  CudaMemory* mem = flexconv::binding::unwrap_cuda_memory(info[0]);
+  CudaMemory* mem = unwrap_cuda_memory(info[0]);
   if (mem == nullptr) args.fail("expected a CUDA memory handle");
   Napi::Float32Array host = args.float_array(1, "host");
   if (static_cast<std::int64_t>(host.ElementLength()) != mem->floats()) args.fail("host and device sizes differ");
 #ifdef FLEXCONV_WITH_CUDA
-  flexconv::cuda::copy_to_device(mem->data(), host.Data(), host.ByteLength());
+  cuda::copy_to_device(mem->data(), host.Data(), host.ByteLength());
 #endif
   return info.Env().Undefined();
 }
 
 FLEXCONV_EXPORT(cudaDownload) {
   Args args(info, "cudaDownload");
-  CudaMemory* mem = flexconv::binding::unwrap_cuda_memory(info[0]);
+  CudaMemory* mem = unwrap_cuda_memory(info[0]);
   if (mem == nullptr) args.fail("expected a CUDA memory handle");
   Napi::Float32Array host = args.float_array(1, "host");
   if (static_cast<std::int64_t>(host.ElementLength()) != mem->floats()) args.fail("host and device sizes differ");
 #ifdef FLEXCONV_WITH_CUDA
-  flexconv::cuda::copy_to_host(host.Data(), mem->data(), host.ByteLength());
+  cuda::copy_to_host(host.Data(), mem->data(), host.ByteLength());
 #endif
   return info.Env().Undefined();
 }
@@ -119,14 +119,17 @@ FLEXCONV_EXPORT(cudaDownload) {
 FLEXCONV_EXPORT(cudaInfo) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("compiled", flexconv::binding::cuda_compiled());
+  out.Set("compiled", cuda_compiled());
   int count = 0;
   Napi::Array names = Napi::Array::New(env);
 #ifdef FLEXCONV_WITH_CUDA
-  count = flexconv::cuda::device_count();
-  for (int d = 0; d < count; ++d) names.Set(static_cast<uint32_t>(d), flexconv::cuda::device_name(d));
+  count = cuda::device_count();
+  for (int d = 0; d < count; ++d) names.Set(static_cast<uint32_t>(d), cuda::device_name(d));
 #endif
   out.Set("deviceCount", count);
   out.Set("devices", names);
   return out;
 }
+
+}  // namespace binding
+}  // namespace flexconv

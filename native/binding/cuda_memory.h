@@ -31,3 +31,12 @@ bool cuda_compiled();
 
 }  // namespace binding
 }  // namespace flexconv
+
+// The CUDA branch of a binding: `FLEXCONV_CUDA_CALL(fn, cuda::op(...))` is the call in a build
+// with the CUDA backend and the DeviceError naming `fn` in one without (the call's text, which
+// names functions only CUDA builds declare, is then dropped by the preprocessor).
+#ifdef FLEXCONV_WITH_CUDA
+#define FLEXCONV_CUDA_CALL(fn, ...) __VA_ARGS__
+#else
+#define FLEXCONV_CUDA_CALL(fn, ...) ::flexconv::binding::fail_without_cuda(fn)
+#endif

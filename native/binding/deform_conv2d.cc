@@ -12,15 +12,10 @@
 #include "cuda/deform_conv2d.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_ndim;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
-using flexconv::math::DeformConv2dGeometry;
+namespace flexconv {
+namespace binding {
+
+using math::DeformConv2dGeometry;
 
 namespace {
 
@@ -52,7 +47,7 @@ DeformConv2dGeometry geometry(const Args& args, const TensorView& input, const T
   }
   if (g.kernel_h < 1 || g.kernel_w < 1 || weight.dim(1) < 1) {
     throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": weight has an empty dimension: " +
-                                              flexconv::shape_to_string(weight.shape));
+                                              shape_to_string(weight.shape));
   }
   if (g.in_channels % weight.dim(1) != 0) {
     throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": input channels " + std::to_string(g.in_channels) +
@@ -121,13 +116,9 @@ FLEXCONV_EXPORT(deformConv2d) {
   const float* m = present(mask) ? mask.data : nullptr;
   const float* b = present(bias) ? bias.data : nullptr;
   if (input.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data);
-#else
-    flexconv::binding::fail_without_cuda("deformConv2d");
-#endif
+    FLEXCONV_CUDA_CALL(kFn, cuda::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data));
   } else {
-    flexconv::cpu::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data);
+    cpu::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data);
   }
   return info.Env().Undefined();
 }
@@ -148,6 +139,7 @@ FLEXCONV_EXPORT(deformConv2dBackward) {
   TensorView grad_bias = args.optional_tensor(9, "gradBias");
   DeformConv2dGeometry g = geometry(args, input, offset, weight, args.int_list(10, "params"));
   const bool deterministic = args.is_nullish(11) ? true : args.boolean(11, "deterministic");
+  (void)deterministic;  // only the CUDA backward has a faster non-deterministic mode
   const std::int64_t taps = g.kernel_h * g.kernel_w;
   check_optional(mask, input, {g.batch, g.offset_groups * taps, g.out_h, g.out_w}, "mask");
   expect_shape(grad_output, {g.batch, g.out_channels, g.out_h, g.out_w}, "deformConv2dBackward", "gradOutput");
@@ -162,18 +154,17 @@ FLEXCONV_EXPORT(deformConv2dBackward) {
   check_optional(grad_bias, input, {g.out_channels}, "gradBias");
   auto ptr = [](const TensorView& t) { return present(t) ? t.data : nullptr; };
   if (input.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::deform_conv2d_backward(g, input.data, offset.data, ptr(mask), weight.data, grad_output.data,
-                                           ptr(grad_input), ptr(grad_offset), ptr(grad_mask), ptr(grad_weight),
-                                           ptr(grad_bias), deterministic);
-#else
-    (void)deterministic;
-    flexconv::binding::fail_without_cuda("deformConv2dBackward");
-#endif
+    FLEXCONV_CUDA_CALL("deformConv2dBackward",
+                       cuda::deform_conv2d_backward(g, input.data, offset.data, ptr(mask), weight.data,
+                                                    grad_output.data, ptr(grad_input), ptr(grad_offset),
+                                                    ptr(grad_mask), ptr(grad_weight), ptr(grad_bias), deterministic));
   } else {
-    flexconv::cpu::deform_conv2d_backward(g, input.data, offset.data, ptr(mask), weight.data, grad_output.data,
+    cpu::deform_conv2d_backward(g, input.data, offset.data, ptr(mask), weight.data, grad_output.data,
                                           ptr(grad_input), ptr(grad_offset), ptr(grad_mask), ptr(grad_weight),
                                           ptr(grad_bias));
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

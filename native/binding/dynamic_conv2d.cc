@@ -15,15 +15,10 @@
 #include "cuda/dynamic_conv2d.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_ndim;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
-using flexconv::math::Conv2dGeometry;
+namespace flexconv {
+namespace binding {
+
+using math::Conv2dGeometry;
 
 namespace {
 
@@ -55,30 +50,30 @@ DynamicArgs parse(const Args& args, const char* fn, const TensorView& x, const T
   g.out_channels = w.dim(1);
   g.kernel_h = w.dim(3);
   g.kernel_w = w.dim(4);
-  flexconv::binding::read_conv_options(args, at, g);
+  read_conv_options(args, at, g);
   g.out_h = y.dim(2);
   g.out_w = y.dim(3);
   if (d.experts < 1) args.fail("expected at least one expert");
   if (g.in_channels % g.groups != 0 || w.dim(2) * g.groups != g.in_channels) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": experts " + flexconv::shape_to_string(w.shape) +
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": experts " + shape_to_string(w.shape) +
                                               " do not fit " + std::to_string(g.in_channels) +
                                               " input channels in " + std::to_string(g.groups) + " groups");
   }
   expect_shape(a, {g.batch, d.experts}, fn, "attention");
   if (y.dim(0) != g.batch || y.dim(1) != g.out_channels) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": " + y_name + " has shape " +
-                                              flexconv::shape_to_string(y.shape) + ", which does not fit input " +
-                                              flexconv::shape_to_string(x.shape) + " and experts " +
-                                              flexconv::shape_to_string(w.shape));
+                                              shape_to_string(y.shape) + ", which does not fit input " +
+                                              shape_to_string(x.shape) + " and experts " +
+                                              shape_to_string(w.shape));
   }
   // Positive stride, dilation and kernel, non-negative padding (before any division by them).
-  flexconv::cpu::conv2d_check_geometry(g);
-  const std::int64_t oh = flexconv::math::conv_out_size(g.in_h, g.kernel_h, g.stride_h, g.pad_h, g.dil_h);
-  const std::int64_t ow = flexconv::math::conv_out_size(g.in_w, g.kernel_w, g.stride_w, g.pad_w, g.dil_w);
+  cpu::conv2d_check_geometry(g);
+  const std::int64_t oh = math::conv_out_size(g.in_h, g.kernel_h, g.stride_h, g.pad_h, g.dil_h);
+  const std::int64_t ow = math::conv_out_size(g.in_w, g.kernel_w, g.stride_w, g.pad_w, g.dil_w);
   if (g.out_h != oh || g.out_w != ow) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": expected " + y_name + " to be " + std::to_string(oh) +
                                               "x" + std::to_string(ow) + " pixels but received " +
-                                              flexconv::shape_to_string(y.shape));
+                                              shape_to_string(y.shape));
   }
   if (!args.is_nullish(bias_at)) {
     TensorView bias = args.tensor(bias_at, "expertBias");
@@ -111,13 +106,9 @@ FLEXCONV_EXPORT(dynamicConv2d) {
   TensorView y = args.tensor(4, "out");
   DynamicArgs d = parse(args, fn, x, w, a, 3, y, "out", 5);
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::dynamic_conv2d_forward(d.g, d.experts, x.data, w.data, a.data, d.expert_bias, y.data);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::dynamic_conv2d_forward(d.g, d.experts, x.data, w.data, a.data, d.expert_bias, y.data));
   } else {
-    flexconv::cpu::dynamic_conv2d_forward(d.g, d.experts, x.data, w.data, a.data, d.expert_bias, y.data);
+    cpu::dynamic_conv2d_forward(d.g, d.experts, x.data, w.data, a.data, d.expert_bias, y.data);
   }
   return info.Env().Undefined();
 }
@@ -137,15 +128,14 @@ FLEXCONV_EXPORT(dynamicConv2dBackward) {
   float* ga = optional_out(args, 7, fn, "gradAttention", x, a.shape);
   float* gb = d.expert_bias ? optional_out(args, 8, fn, "gradExpertBias", x, {d.experts, d.g.out_channels}) : nullptr;
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw,
-                                            ga, gb);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw,
+                                                         ga, gb));
   } else {
-    flexconv::cpu::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw,
+    cpu::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw,
                                            ga, gb);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

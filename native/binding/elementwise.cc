@@ -12,12 +12,8 @@
 #include "cuda/elementwise.h"
 #endif
 
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 namespace {
 int op_code(const Args& args, size_t i, int count) {
@@ -31,15 +27,15 @@ int op_code(const Args& args, size_t i, int count) {
 FLEXCONV_EXPORT(unary) {
   Args args(info, "unary");
   TensorView x = args.tensor(0, "x"), out = args.tensor(1, "out");
-  const int op = op_code(args, 2, flexconv::math::kUnaryCount);
+  const int op = op_code(args, 2, math::kUnaryCount);
   const float a = static_cast<float>(args.number(3, "a")), b = static_cast<float>(args.number(4, "b"));
   expect_numel(out, x.numel(), "unary", "out");
   if (use_cuda("unary", {&x, &out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::unary(op, x.data, out.data, x.numel(), a, b);
+    cuda::unary(op, x.data, out.data, x.numel(), a, b);
 #endif
   } else {
-    flexconv::cpu::unary(op, x.data, out.data, x.numel(), a, b);
+    cpu::unary(op, x.data, out.data, x.numel(), a, b);
   }
   return info.Env().Undefined();
 }
@@ -49,7 +45,7 @@ FLEXCONV_EXPORT(unaryBackward) {
   Args args(info, "unaryBackward");
   TensorView g = args.tensor(0, "g"), x = args.optional_tensor(1, "x"), y = args.optional_tensor(2, "y");
   TensorView gx = args.tensor(3, "gx");
-  const int op = op_code(args, 4, flexconv::math::kUnaryCount);
+  const int op = op_code(args, 4, math::kUnaryCount);
   const float a = static_cast<float>(args.number(5, "a")), b = static_cast<float>(args.number(6, "b"));
   const std::int64_t n = g.numel();
   expect_numel(gx, n, "unaryBackward", "gx");
@@ -65,10 +61,10 @@ FLEXCONV_EXPORT(unaryBackward) {
   const float* yp = args.is_nullish(2) ? nullptr : y.data;
   if (use_cuda("unaryBackward", {&g, &x, &y, &gx})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::unary_backward(op, g.data, xp, yp, gx.data, n, a, b);
+    cuda::unary_backward(op, g.data, xp, yp, gx.data, n, a, b);
 #endif
   } else {
-    flexconv::cpu::unary_backward(op, g.data, xp, yp, gx.data, n, a, b);
+    cpu::unary_backward(op, g.data, xp, yp, gx.data, n, a, b);
   }
   return info.Env().Undefined();
 }
@@ -77,27 +73,27 @@ FLEXCONV_EXPORT(unaryBackward) {
 FLEXCONV_EXPORT(binary) {
   Args args(info, "binary");
   TensorView a = args.tensor(0, "a"), b = args.tensor(1, "b"), out = args.tensor(2, "out");
-  const int op = op_code(args, 3, flexconv::math::kBinaryCount);
+  const int op = op_code(args, 3, math::kBinaryCount);
   flexconv::BroadcastPlan plan;
-  if (op == flexconv::math::kSecond) {
+  if (op == math::kSecond) {
     // expand: out = b broadcast to out's shape; a is not read (b stands in for it).
     if (flexconv::broadcast_shape(out.shape, b.shape, "expand") != out.shape) {
-      throw Error(ErrorCode::ShapeMismatch, "expand: cannot expand shape " + flexconv::shape_to_string(b.shape) +
-                                                " to " + flexconv::shape_to_string(out.shape));
+      throw Error(ErrorCode::ShapeMismatch, "expand: cannot expand shape " + shape_to_string(b.shape) +
+                                                " to " + shape_to_string(out.shape));
     }
     plan = flexconv::plan_broadcast(out.shape, b.shape, b.shape);
     a = b;
   } else {
     const std::vector<std::int64_t> shape = flexconv::broadcast_shape(a.shape, b.shape, "binary");
-    flexconv::binding::expect_shape(out, shape, "binary", "out");
+    expect_shape(out, shape, "binary", "out");
     plan = flexconv::plan_broadcast(shape, a.shape, b.shape);
   }
   if (use_cuda("binary", {&a, &b, &out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::binary(op, a.data, b.data, out.data, plan);
+    cuda::binary(op, a.data, b.data, out.data, plan);
 #endif
   } else {
-    flexconv::cpu::binary(op, a.data, b.data, out.data, plan);
+    cpu::binary(op, a.data, b.data, out.data, plan);
   }
   return info.Env().Undefined();
 }
@@ -109,10 +105,10 @@ FLEXCONV_EXPORT(fill) {
   const float value = static_cast<float>(args.number(1, "value"));
   if (use_cuda("fill", {&out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::fill(out.data, out.numel(), value);
+    cuda::fill(out.data, out.numel(), value);
 #endif
   } else {
-    flexconv::cpu::fill(out.data, out.numel(), value);
+    cpu::fill(out.data, out.numel(), value);
   }
   return info.Env().Undefined();
 }
@@ -124,10 +120,13 @@ FLEXCONV_EXPORT(addInPlace) {
   expect_numel(x, out.numel(), "addInPlace", "x");
   if (use_cuda("addInPlace", {&out, &x})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::add_in_place(out.data, x.data, out.numel());
+    cuda::add_in_place(out.data, x.data, out.numel());
 #endif
   } else {
-    flexconv::cpu::add_in_place(out.data, x.data, out.numel());
+    cpu::add_in_place(out.data, x.data, out.numel());
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

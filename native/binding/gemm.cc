@@ -9,11 +9,8 @@
 #include "cuda/gemm.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
+namespace flexconv {
+namespace binding {
 
 // gemm(a, b, c, transA, transB, alpha, beta): c = alpha * op(a) @ op(b) + beta * c, where
 // a, b, c are 3-D (batch, rows, cols) tensors; batch 1 of a or b broadcasts.
@@ -26,11 +23,11 @@ FLEXCONV_EXPORT(gemm) {
   bool trans_b = args.boolean(4, "transB");
   float alpha = static_cast<float>(args.number(5, "alpha"));
   float beta = static_cast<float>(args.number(6, "beta"));
-  flexconv::binding::expect_ndim(a, 3, "gemm", "a");
-  flexconv::binding::expect_ndim(b, 3, "gemm", "b");
-  flexconv::binding::expect_ndim(c, 3, "gemm", "c");
-  flexconv::binding::expect_same_device(a, b, "gemm", "a", "b");
-  flexconv::binding::expect_same_device(a, c, "gemm", "a", "c");
+  expect_ndim(a, 3, "gemm", "a");
+  expect_ndim(b, 3, "gemm", "b");
+  expect_ndim(c, 3, "gemm", "c");
+  expect_same_device(a, b, "gemm", "a", "b");
+  expect_same_device(a, c, "gemm", "a", "c");
   const std::int64_t batch = c.dim(0);
   const std::int64_t M = trans_a ? a.dim(2) : a.dim(1);
   const std::int64_t K = trans_a ? a.dim(1) : a.dim(2);
@@ -44,7 +41,7 @@ FLEXCONV_EXPORT(gemm) {
   if (c.dim(1) != M || c.dim(2) != N) {
     throw Error(ErrorCode::ShapeMismatch, "gemm: expected c of shape [" + std::to_string(batch) + ", " +
                                               std::to_string(M) + ", " + std::to_string(N) + "] but received " +
-                                              flexconv::shape_to_string(c.shape));
+                                              shape_to_string(c.shape));
   }
   for (const auto* t : {&a, &b}) {
     if (t->dim(0) != batch && t->dim(0) != 1) {
@@ -57,7 +54,7 @@ FLEXCONV_EXPORT(gemm) {
   const std::int64_t stride_b = b.dim(0) == 1 ? 0 : b.dim(1) * b.dim(2);
   if (c.device == Device::CUDA) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::sgemm_strided_batched(trans_a, trans_b, M, N, K, alpha, a.data, a.dim(2), stride_a, b.data,
+    cuda::sgemm_strided_batched(trans_a, trans_b, M, N, K, alpha, a.data, a.dim(2), stride_a, b.data,
                                           b.dim(2), stride_b, beta, c.data, N, M * N, batch);
 #endif
   } else {
@@ -66,3 +63,6 @@ FLEXCONV_EXPORT(gemm) {
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -10,29 +10,25 @@
 #include "cuda/grid_sample.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
-using flexconv::cpu::GridSampleShape;
-using flexconv::math::GridMode;
-using flexconv::math::GridPadding;
+namespace flexconv {
+namespace binding {
+
+using cpu::GridSampleShape;
+using math::GridMode;
+using math::GridPadding;
 
 namespace {
 
 // Checks input and grid, and reads mode, paddingMode, alignCorners at args[first..first+2].
 GridSampleShape grid_shape(const Args& args, const TensorView& input, const TensorView& grid, size_t first,
                            const char* fn) {
-  flexconv::binding::expect_ndim(input, 4, fn, "input");
-  flexconv::binding::expect_ndim(grid, 4, fn, "grid");
+  expect_ndim(input, 4, fn, "input");
+  expect_ndim(grid, 4, fn, "grid");
   expect_same_device(input, grid, fn, "input", "grid");
   if (grid.dim(0) != input.dim(0) || grid.dim(3) != 2) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": expected grid of shape [" +
                                               std::to_string(input.dim(0)) + ", Hout, Wout, 2] but received " +
-                                              flexconv::shape_to_string(grid.shape));
+                                              shape_to_string(grid.shape));
   }
   GridSampleShape s{input.dim(0), input.dim(1), input.dim(2), input.dim(3), grid.dim(1), grid.dim(2),
                     GridMode::Bilinear, GridPadding::Zeros, false};
@@ -63,13 +59,9 @@ FLEXCONV_EXPORT(gridSample2dForward) {
   expect_shape(out, {s.n, s.c, s.out_h, s.out_w}, fn, "out");
   expect_same_device(input, out, fn, "input", "out");
   if (input.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::grid_sample2d_forward(s, input.data, grid.data, out.data);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::grid_sample2d_forward(s, input.data, grid.data, out.data));
   } else {
-    flexconv::cpu::grid_sample2d_forward(s, input.data, grid.data, out.data);
+    cpu::grid_sample2d_forward(s, input.data, grid.data, out.data);
   }
   return info.Env().Undefined();
 }
@@ -99,13 +91,12 @@ FLEXCONV_EXPORT(gridSample2dBackward) {
     grad_grid = g.data;
   }
   if (input.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::grid_sample2d_backward(s, dy.data, input.data, grid.data, grad_input, grad_grid);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::grid_sample2d_backward(s, dy.data, input.data, grid.data, grad_input, grad_grid));
   } else {
-    flexconv::cpu::grid_sample2d_backward(s, dy.data, input.data, grid.data, grad_input, grad_grid);
+    cpu::grid_sample2d_backward(s, dy.data, input.data, grid.data, grad_input, grad_grid);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

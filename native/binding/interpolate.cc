@@ -12,27 +12,25 @@
 #include "cuda/interpolate.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::cpu::InterpMode;
-using flexconv::cpu::InterpShape;
+namespace flexconv {
+namespace binding {
+
+using cpu::InterpMode;
+using cpu::InterpShape;
 
 namespace {
 
 // Reads mode, alignCorners, scaleH, scaleW at args[2..5].
 InterpShape interp_shape(const Args& args, const TensorView& in, const TensorView& out, InterpMode* mode,
                          const char* fn) {
-  flexconv::binding::expect_ndim(in, 4, fn, "x");
-  flexconv::binding::expect_ndim(out, 4, fn, "y");
-  flexconv::binding::expect_same_device(in, out, fn, "x", "y");
+  expect_ndim(in, 4, fn, "x");
+  expect_ndim(out, 4, fn, "y");
+  expect_same_device(in, out, fn, "x", "y");
   if (in.dim(0) != out.dim(0) || in.dim(1) != out.dim(1) || in.dim(2) < 1 || in.dim(3) < 1 || out.dim(2) < 1 ||
       out.dim(3) < 1) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": cannot resize " +
-                                              flexconv::shape_to_string(in.shape) + " to " +
-                                              flexconv::shape_to_string(out.shape));
+                                              shape_to_string(in.shape) + " to " +
+                                              shape_to_string(out.shape));
   }
   const std::string m = args.string(2, "mode");
   if (m == "nearest") *mode = InterpMode::Nearest;
@@ -55,13 +53,9 @@ FLEXCONV_EXPORT(interpolate2dForward) {
   InterpMode mode = InterpMode::Nearest;
   const InterpShape s = interp_shape(args, x, y, &mode, fn);
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::interpolate2d_forward(s, mode, x.data, y.data);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::interpolate2d_forward(s, mode, x.data, y.data));
   } else {
-    flexconv::cpu::interpolate2d_forward(s, mode, x.data, y.data);
+    cpu::interpolate2d_forward(s, mode, x.data, y.data);
   }
   return info.Env().Undefined();
 }
@@ -75,13 +69,12 @@ FLEXCONV_EXPORT(interpolate2dBackward) {
   InterpMode mode = InterpMode::Nearest;
   const InterpShape s = interp_shape(args, gx, dy, &mode, fn);
   if (dy.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::interpolate2d_backward(s, mode, dy.data, gx.data);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::interpolate2d_backward(s, mode, dy.data, gx.data));
   } else {
-    flexconv::cpu::interpolate2d_backward(s, mode, dy.data, gx.data);
+    cpu::interpolate2d_backward(s, mode, dy.data, gx.data);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

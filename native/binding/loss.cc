@@ -13,12 +13,8 @@
 #include "cuda/runtime.h"
 #endif
 
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 namespace {
 
@@ -27,7 +23,7 @@ struct CeDims {
 };
 
 CeDims ce_dims(const Args& args, const TensorView& logits, const TensorView& target) {
-  if (logits.ndim() < 2) args.fail("expected logits to have at least 2 dimensions [N, C, ...] but received shape " + flexconv::shape_to_string(logits.shape));
+  if (logits.ndim() < 2) args.fail("expected logits to have at least 2 dimensions [N, C, ...] but received shape " + shape_to_string(logits.shape));
   CeDims d{logits.dim(0), logits.dim(1), 1};
   for (int k = 2; k < logits.ndim(); ++k) d.S *= logits.dim(k);
   expect_numel(target, d.N * d.S, "crossEntropy", "target");
@@ -41,7 +37,7 @@ void validate_targets(const TensorView& target, std::int64_t C, std::int64_t ign
   if (on_cuda) {
 #ifdef FLEXCONV_WITH_CUDA
     host.resize(static_cast<std::size_t>(target.numel()));
-    flexconv::cuda::copy_to_host(host.data(), target.data, host.size() * sizeof(float));
+    cuda::copy_to_host(host.data(), target.data, host.size() * sizeof(float));
     t = host.data();
 #endif
   }
@@ -75,10 +71,10 @@ FLEXCONV_EXPORT(crossEntropy) {
   validate_targets(target, d.C, ignore, cuda);
   if (cuda) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::cross_entropy_forward(logits.data, target.data, d.N, d.C, d.S, ignore, smoothing, loss.data, stats.data);
+    cuda::cross_entropy_forward(logits.data, target.data, d.N, d.C, d.S, ignore, smoothing, loss.data, stats.data);
 #endif
   } else {
-    flexconv::cpu::cross_entropy_forward(logits.data, target.data, d.N, d.C, d.S, ignore, smoothing, loss.data, stats.data);
+    cpu::cross_entropy_forward(logits.data, target.data, d.N, d.C, d.S, ignore, smoothing, loss.data, stats.data);
   }
   return info.Env().Undefined();
 }
@@ -103,11 +99,11 @@ FLEXCONV_EXPORT(crossEntropyBackward) {
   validate_targets(target, d.C, ignore, cuda);
   if (cuda) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::cross_entropy_backward(logits.data, target.data, stats.data, weight.data, per_position, scale, d.N,
+    cuda::cross_entropy_backward(logits.data, target.data, stats.data, weight.data, per_position, scale, d.N,
                                            d.C, d.S, ignore, smoothing, grad.data);
 #endif
   } else {
-    flexconv::cpu::cross_entropy_backward(logits.data, target.data, stats.data, weight.data, per_position, scale, d.N,
+    cpu::cross_entropy_backward(logits.data, target.data, stats.data, weight.data, per_position, scale, d.N,
                                           d.C, d.S, ignore, smoothing, grad.data);
   }
   return info.Env().Undefined();
@@ -126,10 +122,10 @@ FLEXCONV_EXPORT(bceWithLogits) {
   if (has_pw) expect_numel(pw, n, "bceWithLogits", "posWeight");
   if (use_cuda("bceWithLogits", {&x, &y, &pw, &out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::bce_logits_forward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, out.data, n);
+    cuda::bce_logits_forward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, out.data, n);
 #endif
   } else {
-    flexconv::cpu::bce_logits_forward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, out.data, n);
+    cpu::bce_logits_forward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, out.data, n);
   }
   return info.Env().Undefined();
 }
@@ -152,11 +148,11 @@ FLEXCONV_EXPORT(bceWithLogitsBackward) {
   if (per_element) expect_numel(g, n, "bceWithLogitsBackward", "g");
   if (use_cuda("bceWithLogitsBackward", {&x, &y, &pw, &g, &gx, &gy})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element,
+    cuda::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element,
                                         scale, has_gx ? gx.data : nullptr, has_gy ? gy.data : nullptr, n);
 #endif
   } else {
-    flexconv::cpu::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element,
+    cpu::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element,
                                        scale, has_gx ? gx.data : nullptr, has_gy ? gy.data : nullptr, n);
   }
   return info.Env().Undefined();
@@ -175,10 +171,13 @@ FLEXCONV_EXPORT(dropout) {
   const std::uint64_t seed = (static_cast<std::uint64_t>(hi) << 32) | static_cast<std::uint64_t>(lo);
   if (use_cuda("dropout", {&x, &out, &mask})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::dropout_forward(x.data, out.data, mask.data, x.numel(), static_cast<float>(p), seed);
+    cuda::dropout_forward(x.data, out.data, mask.data, x.numel(), static_cast<float>(p), seed);
 #endif
   } else {
-    flexconv::cpu::dropout_forward(x.data, out.data, mask.data, x.numel(), static_cast<float>(p), seed);
+    cpu::dropout_forward(x.data, out.data, mask.data, x.numel(), static_cast<float>(p), seed);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -12,11 +12,8 @@
 #include "cuda/optim.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
+namespace flexconv {
+namespace binding {
 
 namespace {
 
@@ -25,9 +22,9 @@ void expect_like(const TensorView& p, const TensorView& t, const char* fn, const
   if (t.numel() != p.numel()) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": expected " + name + " to have " +
                                               std::to_string(p.numel()) + " elements like param but received " +
-                                              flexconv::shape_to_string(t.shape));
+                                              shape_to_string(t.shape));
   }
-  flexconv::binding::expect_same_device(p, t, fn, "param", name);
+  expect_same_device(p, t, fn, "param", name);
 }
 
 }  // namespace
@@ -53,13 +50,9 @@ FLEXCONV_EXPORT(sgdUpdate) {
     b = buf.data;
   }
   if (p.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::sgd_update(p.data, g.data, b, p.numel(), s);
-#else
-    flexconv::binding::fail_without_cuda("sgdUpdate");
-#endif
+    FLEXCONV_CUDA_CALL("sgdUpdate", cuda::sgd_update(p.data, g.data, b, p.numel(), s));
   } else {
-    flexconv::cpu::sgd_update(p.data, g.data, b, p.numel(), s);
+    cpu::sgd_update(p.data, g.data, b, p.numel(), s);
   }
   return info.Env().Undefined();
 }
@@ -97,13 +90,12 @@ FLEXCONV_EXPORT(adamUpdate) {
   s.sign = maximize ? -1.0f : 1.0f;
   s.amsgrad = vmax.data != nullptr;
   if (p.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::adam_update(p.data, g.data, m.data, v.data, vmax.data, p.numel(), s);
-#else
-    flexconv::binding::fail_without_cuda("adamUpdate");
-#endif
+    FLEXCONV_CUDA_CALL("adamUpdate", cuda::adam_update(p.data, g.data, m.data, v.data, vmax.data, p.numel(), s));
   } else {
-    flexconv::cpu::adam_update(p.data, g.data, m.data, v.data, vmax.data, p.numel(), s);
+    cpu::adam_update(p.data, g.data, m.data, v.data, vmax.data, p.numel(), s);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -14,15 +14,10 @@
 #include "cuda/pooling.h"
 #endif
 
-using flexconv::Device;
-using flexconv::Error;
-using flexconv::ErrorCode;
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_ndim;
-using flexconv::binding::expect_same_device;
-using flexconv::binding::expect_shape;
-using flexconv::cpu::PoolShape;
+namespace flexconv {
+namespace binding {
+
+using cpu::PoolShape;
 
 namespace {
 
@@ -44,11 +39,11 @@ PoolShape pool_shape(const Args& args, const TensorView& x, size_t first, bool c
   const auto dl = has_dilation ? pair(args, first + 3, "dilation", 1) : std::vector<std::int64_t>{1, 1};
   if (pd[0] * 2 > k[0] || pd[1] * 2 > k[1]) args.fail("padding must be at most half the kernel size");
   PoolShape s{x.dim(0) * x.dim(1), x.dim(2), x.dim(3), 0, 0, k[0], k[1], st[0], st[1], pd[0], pd[1], dl[0], dl[1]};
-  s.out_h = flexconv::math::pool_out_size(s.in_h, s.kernel_h, s.stride_h, s.pad_h, s.dil_h, ceil_mode);
-  s.out_w = flexconv::math::pool_out_size(s.in_w, s.kernel_w, s.stride_w, s.pad_w, s.dil_w, ceil_mode);
+  s.out_h = math::pool_out_size(s.in_h, s.kernel_h, s.stride_h, s.pad_h, s.dil_h, ceil_mode);
+  s.out_w = math::pool_out_size(s.in_w, s.kernel_w, s.stride_w, s.pad_w, s.dil_w, ceil_mode);
   if (s.out_h <= 0 || s.out_w <= 0) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": the kernel is larger than the padded input " +
-                                              flexconv::shape_to_string(x.shape));
+                                              shape_to_string(x.shape));
   }
   return s;
 }
@@ -78,13 +73,9 @@ FLEXCONV_EXPORT(maxPool2dForward) {
   if (s.in_h * s.in_w > INT32_MAX) args.fail("input planes larger than 2^31 elements are not supported");
   auto* indices = with_indices ? reinterpret_cast<std::int32_t*>(idx.data) : nullptr;
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::max_pool2d_forward(s, x.data, y.data, indices);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::max_pool2d_forward(s, x.data, y.data, indices));
   } else {
-    flexconv::cpu::max_pool2d_forward(s, x.data, y.data, indices);
+    cpu::max_pool2d_forward(s, x.data, y.data, indices);
   }
   return info.Env().Undefined();
 }
@@ -100,8 +91,8 @@ FLEXCONV_EXPORT(maxPool2dBackward) {
   expect_ndim(gx, 4, fn, "gradX");
   expect_shape(idx, dy.shape, fn, "indices");
   if (gx.dim(0) != dy.dim(0) || gx.dim(1) != dy.dim(1)) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": gradX " + flexconv::shape_to_string(gx.shape) +
-                                              " and dy " + flexconv::shape_to_string(dy.shape) +
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": gradX " + shape_to_string(gx.shape) +
+                                              " and dy " + shape_to_string(dy.shape) +
                                               " differ in batch or channels");
   }
   expect_same_device(dy, idx, fn, "dy", "indices");
@@ -109,13 +100,9 @@ FLEXCONV_EXPORT(maxPool2dBackward) {
   PoolShape s{dy.dim(0) * dy.dim(1), gx.dim(2), gx.dim(3), dy.dim(2), dy.dim(3), 1, 1, 1, 1, 0, 0, 1, 1};
   const auto* indices = reinterpret_cast<const std::int32_t*>(idx.data);
   if (dy.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::max_pool2d_backward(s, dy.data, indices, gx.data);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::max_pool2d_backward(s, dy.data, indices, gx.data));
   } else {
-    flexconv::cpu::max_pool2d_backward(s, dy.data, indices, gx.data);
+    cpu::max_pool2d_backward(s, dy.data, indices, gx.data);
   }
   return info.Env().Undefined();
 }
@@ -131,13 +118,9 @@ FLEXCONV_EXPORT(avgPool2dForward) {
   expect_shape(y, out_shape(x, s), fn, "y");
   expect_same_device(x, y, fn, "x", "y");
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::avg_pool2d_forward(s, x.data, y.data, include_pad);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::avg_pool2d_forward(s, x.data, y.data, include_pad));
   } else {
-    flexconv::cpu::avg_pool2d_forward(s, x.data, y.data, include_pad);
+    cpu::avg_pool2d_forward(s, x.data, y.data, include_pad);
   }
   return info.Env().Undefined();
 }
@@ -153,13 +136,9 @@ FLEXCONV_EXPORT(avgPool2dBackward) {
   expect_shape(dy, out_shape(gx, s), fn, "dy");
   expect_same_device(dy, gx, fn, "dy", "gradX");
   if (dy.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::avg_pool2d_backward(s, dy.data, gx.data, include_pad);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::avg_pool2d_backward(s, dy.data, gx.data, include_pad));
   } else {
-    flexconv::cpu::avg_pool2d_backward(s, dy.data, gx.data, include_pad);
+    cpu::avg_pool2d_backward(s, dy.data, gx.data, include_pad);
   }
   return info.Env().Undefined();
 }
@@ -171,8 +150,8 @@ PoolShape adaptive_shape(const TensorView& in, const TensorView& out, const char
   expect_ndim(out, 4, fn, "y");
   if (in.dim(0) != out.dim(0) || in.dim(1) != out.dim(1) || out.dim(2) < 1 || out.dim(3) < 1 ||
       (in.dim(2) * in.dim(3) == 0)) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": cannot pool " + flexconv::shape_to_string(in.shape) +
-                                              " to " + flexconv::shape_to_string(out.shape));
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": cannot pool " + shape_to_string(in.shape) +
+                                              " to " + shape_to_string(out.shape));
   }
   return PoolShape{in.dim(0) * in.dim(1), in.dim(2), in.dim(3), out.dim(2), out.dim(3), 1, 1, 1, 1, 0, 0, 1, 1};
 }
@@ -188,13 +167,9 @@ FLEXCONV_EXPORT(adaptiveAvgPool2dForward) {
   const PoolShape s = adaptive_shape(x, y, fn);
   expect_same_device(x, y, fn, "x", "y");
   if (x.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::adaptive_avg_pool2d_forward(s, x.data, y.data);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::adaptive_avg_pool2d_forward(s, x.data, y.data));
   } else {
-    flexconv::cpu::adaptive_avg_pool2d_forward(s, x.data, y.data);
+    cpu::adaptive_avg_pool2d_forward(s, x.data, y.data);
   }
   return info.Env().Undefined();
 }
@@ -208,13 +183,12 @@ FLEXCONV_EXPORT(adaptiveAvgPool2dBackward) {
   const PoolShape s = adaptive_shape(gx, dy, fn);
   expect_same_device(dy, gx, fn, "dy", "gradX");
   if (dy.device == Device::CUDA) {
-#ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::adaptive_avg_pool2d_backward(s, dy.data, gx.data);
-#else
-    flexconv::binding::fail_without_cuda(fn);
-#endif
+    FLEXCONV_CUDA_CALL(fn, cuda::adaptive_avg_pool2d_backward(s, dy.data, gx.data));
   } else {
-    flexconv::cpu::adaptive_avg_pool2d_backward(s, dy.data, gx.data);
+    cpu::adaptive_avg_pool2d_backward(s, dy.data, gx.data);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

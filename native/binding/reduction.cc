@@ -9,10 +9,8 @@
 #include "cuda/reduction.h"
 #endif
 
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 // sumDims(x, dims, out, scale): out = scale * sum of x over `dims` (distinct, in range);
 // out holds the kept dimensions (any shape with that many elements).
@@ -24,7 +22,7 @@ FLEXCONV_EXPORT(sumDims) {
   const float scale = static_cast<float>(args.number(3, "scale"));
   std::vector<bool> reduce(x.shape.size(), false);
   for (std::int64_t d : dims) {
-    if (d < 0 || d >= x.ndim()) args.fail("dimension " + std::to_string(d) + " is out of range for shape " + flexconv::shape_to_string(x.shape));
+    if (d < 0 || d >= x.ndim()) args.fail("dimension " + std::to_string(d) + " is out of range for shape " + shape_to_string(x.shape));
     if (reduce[static_cast<std::size_t>(d)]) args.fail("dimension " + std::to_string(d) + " is repeated");
     reduce[static_cast<std::size_t>(d)] = true;
   }
@@ -35,10 +33,10 @@ FLEXCONV_EXPORT(sumDims) {
   expect_numel(out, kept, "sumDims", "out");
   if (use_cuda("sumDims", {&x, &out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::sum_dims(x.data, x.shape, reduce, scale, out.data);
+    cuda::sum_dims(x.data, x.shape, reduce, scale, out.data);
 #endif
   } else {
-    flexconv::cpu::sum_dims(x.data, x.shape, reduce, scale, out.data);
+    cpu::sum_dims(x.data, x.shape, reduce, scale, out.data);
   }
   return info.Env().Undefined();
 }
@@ -49,7 +47,7 @@ FLEXCONV_EXPORT(argmax) {
   TensorView x = args.tensor(0, "x");
   const std::int64_t dim = args.integer(1, "dim");
   TensorView out = args.tensor(2, "out");
-  if (dim < 0 || dim >= x.ndim()) args.fail("dim " + std::to_string(dim) + " is out of range for shape " + flexconv::shape_to_string(x.shape));
+  if (dim < 0 || dim >= x.ndim()) args.fail("dim " + std::to_string(dim) + " is out of range for shape " + shape_to_string(x.shape));
   std::int64_t outer = 1, inner = 1;
   for (std::int64_t d = 0; d < dim; ++d) outer *= x.dim(static_cast<int>(d));
   for (std::int64_t d = dim + 1; d < x.ndim(); ++d) inner *= x.dim(static_cast<int>(d));
@@ -58,10 +56,13 @@ FLEXCONV_EXPORT(argmax) {
   expect_numel(out, outer * inner, "argmax", "out");
   if (use_cuda("argmax", {&x, &out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::argmax(x.data, outer, n, inner, out.data);
+    cuda::argmax(x.data, outer, n, inner, out.data);
 #endif
   } else {
-    flexconv::cpu::argmax(x.data, outer, n, inner, out.data);
+    cpu::argmax(x.data, outer, n, inner, out.data);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

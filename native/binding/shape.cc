@@ -10,10 +10,8 @@
 #include "cuda/shape.h"
 #endif
 
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 namespace {
 void check_block(const Args& args, const TensorView& t, const char* name, std::int64_t offset, std::int64_t stride,
@@ -42,11 +40,11 @@ FLEXCONV_EXPORT(copyRows) {
   check_block(args, dst, "dst", dst_offset, dst_stride, rows, cols);
   if (use_cuda("copyRows", {&src, &dst})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
+    cuda::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
                               accumulate);
 #endif
   } else {
-    flexconv::cpu::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
+    cpu::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
                              accumulate);
   }
   return info.Env().Undefined();
@@ -69,10 +67,13 @@ FLEXCONV_EXPORT(permute) {
   expect_numel(out, x.numel(), "permute", "out");
   if (use_cuda("permute", {&x, &out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::permute(x.data, x.shape, dims, out.data);
+    cuda::permute(x.data, x.shape, dims, out.data);
 #endif
   } else {
-    flexconv::cpu::permute(x.data, x.shape, dims, out.data);
+    cpu::permute(x.data, x.shape, dims, out.data);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

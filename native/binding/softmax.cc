@@ -9,10 +9,8 @@
 #include "cuda/softmax.h"
 #endif
 
-using flexconv::TensorView;
-using flexconv::binding::Args;
-using flexconv::binding::expect_numel;
-using flexconv::binding::use_cuda;
+namespace flexconv {
+namespace binding {
 
 namespace {
 struct Dims {
@@ -20,7 +18,7 @@ struct Dims {
 };
 Dims split_at(const Args& args, const TensorView& x, std::int64_t dim) {
   if (dim < 0 || dim >= x.ndim()) {
-    args.fail("dim " + std::to_string(dim) + " is out of range for shape " + flexconv::shape_to_string(x.shape));
+    args.fail("dim " + std::to_string(dim) + " is out of range for shape " + shape_to_string(x.shape));
   }
   Dims d;
   for (int k = 0; k < x.ndim(); ++k) {
@@ -43,10 +41,10 @@ FLEXCONV_EXPORT(softmax) {
   expect_numel(out, x.numel(), "softmax", "out");
   if (use_cuda("softmax", {&x, &out})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::softmax_forward(x.data, out.data, d.outer, d.n, d.inner, log);
+    cuda::softmax_forward(x.data, out.data, d.outer, d.n, d.inner, log);
 #endif
   } else {
-    flexconv::cpu::softmax_forward(x.data, out.data, d.outer, d.n, d.inner, log);
+    cpu::softmax_forward(x.data, out.data, d.outer, d.n, d.inner, log);
   }
   return info.Env().Undefined();
 }
@@ -63,10 +61,13 @@ FLEXCONV_EXPORT(softmaxBackward) {
   expect_numel(gx, y.numel(), "softmaxBackward", "gx");
   if (use_cuda("softmaxBackward", {&y, &g, &gx})) {
 #ifdef FLEXCONV_WITH_CUDA
-    flexconv::cuda::softmax_backward(y.data, g.data, gx.data, d.outer, d.n, d.inner, log);
+    cuda::softmax_backward(y.data, g.data, gx.data, d.outer, d.n, d.inner, log);
 #endif
   } else {
-    flexconv::cpu::softmax_backward(y.data, g.data, gx.data, d.outer, d.n, d.inner, log);
+    cpu::softmax_backward(y.data, g.data, gx.data, d.outer, d.n, d.inner, log);
   }
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

@@ -12,13 +12,14 @@
 #include "binding/registry.h"
 #include "core/alloc.h"
 
-using flexconv::binding::Args;
+namespace flexconv {
+namespace binding {
 
 // alignmentOffset(arrayBuffer) -> bytes to skip so that the data starts 64-byte aligned.
 FLEXCONV_EXPORT(alignmentOffset) {
   Napi::Value v = info[0];
   if (!v.IsArrayBuffer()) {
-    Args(info, "alignmentOffset").fail("expected an ArrayBuffer but received " + flexconv::binding::describe_js_value(v));
+    Args(info, "alignmentOffset").fail("expected an ArrayBuffer but received " + describe_js_value(v));
   }
   auto address = reinterpret_cast<std::uintptr_t>(v.As<Napi::ArrayBuffer>().Data());
   std::uintptr_t mis = address % flexconv::kAlignment;
@@ -56,3 +57,6 @@ FLEXCONV_EXPORT(resetPeakMemory) {
   flexconv::reset_peak_allocated_bytes();
   return info.Env().Undefined();
 }
+
+}  // namespace binding
+}  // namespace flexconv

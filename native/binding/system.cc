@@ -7,7 +7,8 @@
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
 
-using flexconv::binding::Args;
+namespace flexconv {
+namespace binding {
 
 FLEXCONV_EXPORT(getNumThreads) { return Napi::Number::New(info.Env(), flexconv::num_threads()); }
 
@@ -41,7 +42,7 @@ FLEXCONV_EXPORT(setIsa) {
 
 FLEXCONV_EXPORT(buildInfo) {
   Napi::Object out = Napi::Object::New(info.Env());
-  out.Set("cuda", flexconv::binding::cuda_compiled());
+  out.Set("cuda", cuda_compiled());
 #ifdef NDEBUG
   out.Set("debug", false);
 #else
@@ -49,3 +50,6 @@ FLEXCONV_EXPORT(buildInfo) {
 #endif
   return out;
 }
+
+}  // namespace binding
+}  // namespace flexconv

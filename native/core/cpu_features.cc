@@ -7,7 +7,7 @@ namespace flexconv {
 namespace {
 
 Isa detect() {
-#if defined(__x86_64__) || defined(_M_X64)
+#ifdef FLEXCONV_X86_KERNELS
   __builtin_cpu_init();
   // __builtin_cpu_supports also checks that the OS saves the wide registers (XSAVE state).
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

@@ -7,6 +7,16 @@ namespace flexconv {
 
 enum class Isa { Portable, Avx2, Avx512 };
 
+// Whether this build contains the AVX2 / AVX-512 kernels (*_avx2.cc, *_avx512.cc): x86-64 builds
+// do (CMake option FLEXCONV_X86_KERNELS), others (ARM) do not and detect no ISA beyond Portable.
+// Dispatch sites test it with `if constexpr`, so a build without those files never refers to
+// their symbols.
+#ifdef FLEXCONV_X86_KERNELS
+inline constexpr bool kHasX86Kernels = true;
+#else
+inline constexpr bool kHasX86Kernels = false;
+#endif
+
 Isa detected_isa();        // the best the machine supports
 Isa active_isa();          // what kernels use: detected, or capped by FLEXCONV_ISA / set_isa_cap
 void set_isa_cap(Isa cap);  // for tests: force the AVX2 or portable kernels on an AVX-512 CPU

@@ -12,6 +12,7 @@
 #include "core/thread_pool.h"
 #include "cpu/conv2d_columns.h"
 #include "cpu/conv2d_depthwise.h"
+#include "cpu/conv2d_kn2row.h"
 #include "cpu/gemm/gemm.h"
 
 namespace flexconv {
@@ -135,6 +136,10 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
     });
     return;
   }
+  if (kn2row_applies(g)) {
+    kn2row_forward(g, input, weight, bias, out);
+    return;
+  }
 
   if (P >= kPerImageMinPixels || g.batch == 1) {
     // One GEMM per (image, group), written straight into the output with the bias
@@ -243,6 +248,10 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
   }
   if (is_depthwise(g)) {
     depthwise_backward_weight(g, grad_out, input, grad_weight);
+    return;
+  }
+  if (kn2row_applies(g)) {
+    kn2row_backward_weight(g, grad_out, input, grad_weight);
     return;
   }
   const std::int64_t P = g.out_h * g.out_w;

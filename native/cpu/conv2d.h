@@ -7,7 +7,8 @@
 // multiplies W^T by grad_out one (images x channel-block) tile at a time and scatters the
 // tile (col2im) into the channels that tile owns, so no two threads ever write the same
 // address: results are bit-identical at any thread count. Depthwise convolutions (groups == in_channels) use direct kernels instead,
-// because their GEMMs are too thin to pay for packing.
+// because their GEMMs are too thin to pay for packing; stride-1 convs with few output channels
+// (offset predictors) multiply first and shift afterwards (cpu/conv2d_kn2row.h).
 //
 // conv_transpose2d is the adjoint of conv2d, so it has no kernels of its own: its forward is
 // conv2d_backward_input and its input gradient is conv2d_forward (see lib/ops/conv.ts).

@@ -22,43 +22,54 @@ void backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const
 }  // namespace avx2
 
 namespace {
-bool use_avx2() { return active_isa() != Isa::Portable; }
+
+// The AVX2 build where it exists and may run, else the baseline one. (The AVX2 symbols are
+// named only inside `if constexpr`: builds without them never refer to them.)
+using ForwardFn = void (*)(const math::Conv2dGeometry&, const float*, const float*, const float*, float*, std::int64_t,
+                           std::int64_t);
+using BackwardFn = void (*)(const math::Conv2dGeometry&, const float*, const float*, float*, std::int64_t,
+                            std::int64_t);
+bool wide() { return active_isa() != Isa::Portable; }
+ForwardFn forward_kernel() {
+  if constexpr (kHasX86Kernels) {
+    if (wide()) return avx2::forward;
+  }
+  return baseline::forward;
+}
+BackwardFn backward_input_kernel() {
+  if constexpr (kHasX86Kernels) {
+    if (wide()) return avx2::backward_input;
+  }
+  return baseline::backward_input;
+}
+BackwardFn backward_weight_kernel() {
+  if constexpr (kHasX86Kernels) {
+    if (wide()) return avx2::backward_weight;
+  }
+  return baseline::backward_weight;
+}
+
 }  // namespace
 
 void depthwise_forward(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
                        float* out) {
-  const bool wide = use_avx2();
-  parallel_for(g.batch * g.out_channels, [&](std::int64_t t0, std::int64_t t1) {
-    if (wide) {
-      avx2::forward(g, input, weight, bias, out, t0, t1);
-    } else {
-      baseline::forward(g, input, weight, bias, out, t0, t1);
-    }
-  });
+  const ForwardFn forward = forward_kernel();
+  parallel_for(g.batch * g.out_channels,
+               [&](std::int64_t t0, std::int64_t t1) { forward(g, input, weight, bias, out, t0, t1); });
 }
 
 void depthwise_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
                               float* grad_input) {
-  const bool wide = use_avx2();
-  parallel_for(g.batch * g.in_channels, [&](std::int64_t t0, std::int64_t t1) {
-    if (wide) {
-      avx2::backward_input(g, grad_out, weight, grad_input, t0, t1);
-    } else {
-      baseline::backward_input(g, grad_out, weight, grad_input, t0, t1);
-    }
-  });
+  const BackwardFn backward = backward_input_kernel();
+  parallel_for(g.batch * g.in_channels,
+               [&](std::int64_t t0, std::int64_t t1) { backward(g, grad_out, weight, grad_input, t0, t1); });
 }
 
 void depthwise_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
                                float* grad_weight) {
-  const bool wide = use_avx2();
-  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
-    if (wide) {
-      avx2::backward_weight(g, grad_out, input, grad_weight, o0, o1);
-    } else {
-      baseline::backward_weight(g, grad_out, input, grad_weight, o0, o1);
-    }
-  });
+  const BackwardFn backward = backward_weight_kernel();
+  parallel_for(g.out_channels,
+               [&](std::int64_t o0, std::int64_t o1) { backward(g, grad_out, input, grad_weight, o0, o1); });
 }
 
 }  // namespace cpu

@@ -1,41 +1,44 @@
-// Deformable convolution on the CPU: a fused implicit GEMM.
+// Deformable convolution on the CPU: a fused implicit GEMM over a channels-last copy.
 //
-// Per image, the input is copied once into planes with a one-pixel zero border; output
-// pixels are then processed in tiles. For a tile, the sampling plan (the padded index of the
-// top-left corner + 4 weights with the mask folded in, math/bilinear.h) is computed once per
-// (offset group, kernel tap, output pixel) and reused by every input channel of the offset
-// group: the GEMM's B source packs bilinear samples straight from the padded input into the
-// driver's packed panels (cpu/deform_sample.h, AVX-512 / AVX2 gathers), so no column buffer
-// for the image ever exists. The zero border makes out-of-image corners read 0, which is the
-// torchvision / ONNX boundary rule without a branch. The tile size bounds the plan (and, in
-// backward, the column-gradient tile) to a few MB.
+// Per image, the input is copied once into a CHANNELS-LAST buffer with a one-pixel zero
+// border, padded[(yp * (W+2) + xp) * C + c]; output pixels are then processed in tiles. For
+// a tile, the sampling plan (the padded pixel index of the top-left corner + 4 weights with
+// the mask folded in, math/bilinear.h) is computed once per (offset group, kernel tap,
+// output pixel) and reused by every input channel of the offset group. The GEMM depth is
+// ordered (tap, channel) within a group (weights read as W'[o][tap][c], packed straight from
+// the torchvision layout), so the samples of one (tap, pixel) over a run of channels are
+// contiguous at each corner: vectors of channels are sampled with 4 loads and 4
+// multiply-adds (cpu/deform_channels_last.h). The zero border makes out-of-image corners
+// read 0, which is the torchvision / ONNX boundary rule without a branch. The tile size
+// bounds the plan (and, in backward, the column-gradient tile) to a few MB.
+//
+// Forward: the B source samples blocks of 8 pixels x 8 channels, transposed in registers,
+// straight into the driver's packed panels; no column buffer for the image ever exists.
 //
 // Backward, per tile:
-//   grad_weight += grad_out_tile x columns_tile^T, the columns re-sampled by a transposed
-//     packer (rows = pixels, cols = (channel, tap)); the GEMM driver gives each C element to
-//     one task with a fixed summation order, so this is deterministic.
-//   grad_columns = W^T x grad_out_tile (a plain GEMM), then
-//     grad_input: scattered through the plan into zero-bordered planes (the border collects
-//       the out-of-image corners and is dropped), threads split by input channel (each
-//       thread owns whole planes; no two threads write one address; fixed order within one);
-//     grad_offset / grad_mask: per (offset group, tap, pixel), reduced over the offset
-//       group's channels in channel order by the one thread owning that pixel chunk
-//       (cpu/deform_offset_grad.h).
+//   grad_weight' (tap-major, reordered to the torchvision layout at the end) +=
+//     grad_out_tile x columns_tile^T: the transposed packer's panels are
+//     [pixel][(tap, channel)], i.e. channels-last samples stored directly; the GEMM driver
+//     gives each C element to one task with a fixed summation order, so this is deterministic.
+//   grad_columns, pixel-major [pixel][group][tap][channel] = grad_out_tile^T x W' (a GEMM
+//     with a transposed A), then
+//     grad_input: scattered through the plan into a channels-last zero-bordered gradient (the
+//       border collects the out-of-image corners and is dropped), vectorised over channels;
+//       threads split by channel ranges (each owns its channels for all pixels; no two
+//       threads write one address; fixed order within one), then copied back to NCHW;
+//     grad_offset / grad_mask: per (offset group, tap, pixel), dot products over the offset
+//       group's channels of grad_columns with the four corners, vectorised over channels and
+//       reduced in a fixed order by the one thread owning that pixel chunk.
 #include "cpu/deform_conv2d.h"
 
 #include <algorithm>
-#include <cstring>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include <memory>
 #include <vector>
 
 #include "core/alloc.h"
 #include "core/thread_pool.h"
+#include "cpu/deform_channels_last.h"
 #include "cpu/gemm/gemm.h"
-#include "cpu/deform_offset_grad.h"
-#include "cpu/deform_sample.h"
 #include "math/bilinear.h"
 
 namespace flexconv {
@@ -45,12 +48,37 @@ namespace {
 using math::DeformConv2dGeometry;
 
 constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;     // sampling plans of a tile
-constexpr std::int64_t kColumnBudgetBytes = std::int64_t(6) << 20;   // backward column gradients
+constexpr std::int64_t kColumnBudgetBytes = std::int64_t(2) << 20;   // backward column gradients
 constexpr std::int64_t kMinTile = 64;
 
-std::int64_t tile_pixels(std::int64_t pixels, std::int64_t bytes_per_pixel, std::int64_t budget) {
-  std::int64_t t = std::max<std::int64_t>(kMinTile, budget / std::max<std::int64_t>(1, bytes_per_pixel));
-  return std::min(pixels, t);
+// Small maps are processed several images at a time as one pixel range (pixel q of a block
+// is pixel q % P of image q / P): the GEMMs then see enough columns, and the per-GEMM costs
+// (packing the weights, writing a weight-gradient partial) are paid per block, not per image.
+// A block of more than one image is always a single tile.
+constexpr std::int64_t kBlockPixels = 512;
+constexpr std::int64_t kBlockColumnBudgetBytes = std::int64_t(8) << 20;
+
+std::int64_t budget_pixels(std::int64_t bytes_per_pixel, std::int64_t budget) {
+  return std::max<std::int64_t>(kMinTile, budget / std::max<std::int64_t>(1, bytes_per_pixel));
+}
+
+struct Blocking {
+  std::int64_t images;  // per block
+  std::int64_t tile;    // pixels per tile (the whole block when images > 1)
+  std::int64_t blocks(std::int64_t batch) const { return (batch + images - 1) / images; }
+};
+
+// Depends on the shapes only (never on the thread count), so results are the same at any
+// number of threads. col_bytes: backward column-gradient bytes per pixel, 0 in forward.
+Blocking make_blocking(const DeformConv2dGeometry& g, std::int64_t plan_bytes, std::int64_t col_bytes) {
+  const std::int64_t P = g.out_pixels();
+  const std::int64_t plan_cap = budget_pixels(plan_bytes, kPlanBudgetBytes);
+  const std::int64_t tile = std::min({P, plan_cap, col_bytes ? budget_pixels(col_bytes, kColumnBudgetBytes) : P});
+  if (2 * P > kBlockPixels || g.batch < 2) return {1, tile};
+  std::int64_t cap = std::min(kBlockPixels, plan_cap);
+  if (col_bytes) cap = std::min(cap, budget_pixels(col_bytes, kBlockColumnBudgetBytes));
+  const std::int64_t images = std::min(g.batch, cap / P);
+  return images > 1 ? Blocking{images, images * P} : Blocking{1, tile};
 }
 
 // The sampling coordinate of tap kp of offset group og at output pixel p (image-local data).
@@ -70,9 +98,9 @@ struct PointGeometry {
   }
 };
 
-// Plans for (offset group, tap, pixel in [t0, t0 + count)) against zero-padded planes,
-// structure of arrays [og][tap][pixel] (weights in (left, right) pairs, see deform_sample.h)
-// so the sampler loads 16 pixels' plans at once.
+// Plans for (offset group, tap, pixel in [t0, t0 + count)) against the zero-bordered image,
+// structure of arrays [og][tap][pixel] (weights in (left, right) pairs, see
+// deform_channels_last.h); indexes count padded pixels.
 class PlanTile {
  public:
   PlanTile(const DeformConv2dGeometry& g, std::int64_t capacity)
@@ -83,36 +111,56 @@ class PlanTile {
     return g.offset_groups * g.taps() * std::int64_t(5 * sizeof(float));
   }
 
+  // Pixels [t0, t0 + count) of a block whose first image's offsets and mask are given (pixel
+  // q is pixel q % P of the block's image q / P; its index points into that image's copy).
   void build(const float* offset, const float* mask, std::int64_t t0, std::int64_t count) {
     count_ = count;
-    const PointGeometry geo{g_, offset, mask};
     const std::int64_t rows = g_.offset_groups * g_.taps();
-    parallel_for(
-        rows * count,
-        [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t it = begin; it < end; ++it) {
-            const std::int64_t row = it / count, pix = it - row * count;
-            float y, x, m;
-            geo.point(row / g_.taps(), row % g_.taps(), t0 + pix, &y, &x, &m);
-            const math::BilinearPaddedPlan p = math::bilinear_padded_plan(y, x, m, g_.in_h, g_.in_w);
-            const std::int64_t at = row * capacity_ + pix;
-            index_[static_cast<size_t>(at)] = p.index;
-            float* w01 = weight_.data() + 2 * at;
-            float* w23 = weight_.data() + 2 * size_ + 2 * at;
-            w01[0] = p.weight[0];
-            w01[1] = p.weight[1];
-            w23[0] = p.weight[2];
-            w23[1] = p.weight[3];
+    const std::int64_t P = g_.out_pixels(), K = g_.taps(), G = g_.offset_groups;
+    const std::int64_t HWp = (g_.in_h + 2) * (g_.in_w + 2);
+    // Chunks of one plan row: the pixel's (oy, ox) advance incrementally, no divisions.
+    constexpr std::int64_t kChunk = 256;
+    const std::int64_t chunks = (count + kChunk - 1) / kChunk;
+    parallel_for(rows * chunks, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t task = begin; task < end; ++task) {
+        const std::int64_t row = task / chunks, p0 = (task - row * chunks) * kChunk;
+        const std::int64_t p1 = std::min(count, p0 + kChunk);
+        const std::int64_t og = row / K, kp = row - og * K;
+        const std::int64_t i = kp / g_.kernel_w, j = kp - i * g_.kernel_w;
+        std::int32_t* index = index_.data() + row * capacity_;
+        float* w01 = weight_.data() + 2 * row * capacity_;
+        float* w23 = weight_.data() + 2 * size_ + 2 * row * capacity_;
+        std::int64_t img = (t0 + p0) / P, pix = (t0 + p0) - img * P;
+        std::int64_t oy = pix / g_.out_w, ox = pix - oy * g_.out_w;
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const float* dy = offset + img * 2 * G * K * P + (og * 2 * K + 2 * kp) * P;
+          const float y = math::deform_base_coord(oy, g_.stride_h, g_.pad_h, i, g_.dil_h) + dy[pix];
+          const float x = math::deform_base_coord(ox, g_.stride_w, g_.pad_w, j, g_.dil_w) + dy[P + pix];
+          const float m = mask ? mask[img * G * K * P + (og * K + kp) * P + pix] : 1.0f;
+          const math::BilinearPaddedPlan pl = math::bilinear_padded_plan(y, x, m, g_.in_h, g_.in_w);
+          index[p] = pl.index + static_cast<std::int32_t>(img * HWp);
+          w01[2 * p] = pl.weight[0];
+          w01[2 * p + 1] = pl.weight[1];
+          w23[2 * p] = pl.weight[2];
+          w23[2 * p + 1] = pl.weight[3];
+          if (++ox == g_.out_w) {
+            ox = 0;
+            ++oy;
           }
-        },
-        256);
+          if (++pix == P) {
+            pix = oy = ox = 0;
+            ++img;
+          }
+        }
+      }
+    });
   }
 
-  // The plan row of (og, kp) from pixel `from` of the tile, over one padded plane.
-  SampleRow row(const float* padded_plane, std::int64_t og, std::int64_t kp, std::int64_t from) const {
+  // The plan row of (og, kp) from pixel `from` of the tile.
+  PlanRow plan(std::int64_t og, std::int64_t kp, std::int64_t from) const {
     const std::int64_t at = (og * g_.taps() + kp) * capacity_ + from;
     const float* w = weight_.data();
-    return SampleRow{padded_plane, g_.in_w + 2, index_.data() + at, w + 2 * at, w + 2 * size_ + 2 * at};
+    return PlanRow{index_.data() + at, w + 2 * at, w + 2 * size_ + 2 * at};
   }
   std::int64_t count() const { return count_; }
 
@@ -126,87 +174,93 @@ class PlanTile {
 
 std::int64_t padded_plane_size(const DeformConv2dGeometry& g) { return (g.in_h + 2) * (g.in_w + 2); }
 
-// Copies one image into planes with a one-pixel zero border (see bilinear_padded_plan).
-void pad_image(const DeformConv2dGeometry& g, const float* in_n, float* padded) {
-  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, HWp = padded_plane_size(g);
-  parallel_for(g.in_channels, [&](std::int64_t c0, std::int64_t c1) {
-    for (std::int64_t c = c0; c < c1; ++c) {
-      float* dst = padded + c * HWp;
-      const float* src = in_n + c * H * W;
-      std::fill(dst, dst + Wp, 0.0f);
-      for (std::int64_t y = 0; y < H; ++y) {
-        float* row = dst + (y + 1) * Wp;
-        row[0] = 0.0f;
-        std::memcpy(row + 1, src + y * W, static_cast<size_t>(W) * sizeof(float));
-        row[W + 1] = 0.0f;
+
+// Floats of one image's channels-last zero-bordered copy (plus the vector kernels' slack).
+std::int64_t padded_cl_size(const DeformConv2dGeometry& g, std::int64_t images) {
+  return images * padded_plane_size(g) * g.in_channels + kPaddedSlack;
+}
+
+// Copies one NCHW image into a channels-last buffer with a one-pixel zero border:
+// padded[(yp * (W+2) + xp) * C + c]. Threads split padded rows.
+void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padded) {  // no slack
+  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
+  parallel_for(H + 2, [&](std::int64_t y0, std::int64_t y1) {
+    for (std::int64_t yp = y0; yp < y1; ++yp) {
+      float* row = padded + yp * Wp * C;
+      if (yp == 0 || yp == H + 1) {
+        std::fill(row, row + Wp * C, 0.0f);
+        continue;
       }
-      std::fill(dst + (H + 1) * Wp, dst + HWp, 0.0f);
+      std::fill(row, row + C, 0.0f);
+      std::fill(row + (W + 1) * C, row + Wp * C, 0.0f);
+      to_channels_last(in_n + (yp - 1) * W, HW, C, W, row + C);
     }
   });
 }
 
-// The virtual column matrix of one group for one tile: rows (channel of the group, tap),
-// columns the tile's pixels. Packs B panels for out = W x columns.
-class DeformColumns final : public gemm::BSource {
- public:
-  DeformColumns(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
-      : g_(g), plans_(plans), padded_(padded), c_begin_(c_begin) {}
+// The channels-last copies of `images` consecutive images, one after another, + zero slack.
+void pad_block_cl(const DeformConv2dGeometry& g, const float* in_n0, std::int64_t images, float* padded) {
+  const std::int64_t C = g.in_channels, size = padded_plane_size(g) * C;
+  for (std::int64_t j = 0; j < images; ++j) pad_image_cl(g, in_n0 + j * C * g.in_pixels(), padded + j * size);
+  std::fill(padded + images * size, padded + images * size + kPaddedSlack, 0.0f);
+}
 
-  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
-    const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
-    SampleRow stack_rows[256];  // the driver's depth block is 256 rows; deeper blocks use the heap
-    std::vector<SampleRow> heap_rows(kc > 256 ? static_cast<size_t>(kc) : 0);
-    SampleRow* rows = kc > 256 ? heap_rows.data() : stack_rows;
-    std::int64_t c = c_begin_ + k0 / K, kp = k0 % K;
-    for (std::int64_t kk = 0; kk < kc; ++kk) {
-      rows[kk] = plans_.row(padded_ + c * HWp, c / cog, kp, n0);
-      if (++kp == K) {
-        kp = 0;
-        ++c;
+// The weights of one group as the GEMM's A with depth ordered (tap, channel):
+// A[o][kp * Cg + c] = weight[o][c][kp]. Packed straight from the torchvision layout.
+class TapMajorWeights final : public gemm::ASource {
+ public:
+  TapMajorWeights(const float* weight_g, std::int64_t cg, std::int64_t taps) : w_(weight_g), cg_(cg), taps_(taps) {}
+
+  void pack(std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) const override {
+    const std::int64_t row_len = cg_ * taps_;
+    for (std::int64_t p = 0; p < mc; p += mr) {
+      float* panel = dst + (p / mr) * kc * mr;
+      const std::int64_t rows = std::min<std::int64_t>(mr, mc - p);
+      for (std::int64_t kk = 0; kk < kc; ++kk) {
+        const std::int64_t k = k0 + kk, kp = k / cg_, c = k - kp * cg_;
+        const float* src = w_ + (m0 + p) * row_len + c * taps_ + kp;
+        float* out = panel + kk * mr;
+        for (std::int64_t r = 0; r < rows; ++r) out[r] = src[r * row_len];
+        for (std::int64_t r = rows; r < mr; ++r) out[r] = 0.0f;
       }
     }
-    sample_block(rows, kc, nc, nr, dst);
   }
 
  private:
-  const DeformConv2dGeometry& g_;
-  const PlanTile& plans_;
-  const float* padded_;
-  std::int64_t c_begin_;
+  const float* w_;
+  std::int64_t cg_, taps_;
 };
 
-// The transposed column matrix: rows the tile's pixels, columns (channel of the group, tap).
-// Packs B panels for grad_weight = grad_out x columns^T.
-class DeformColumnsT final : public gemm::BSource {
+// Splits depth rows [k0, k0 + kc) of one group's (tap, channel) order into runs of one tap
+// and one offset group: fn(tap, og, first channel (absolute), channels, row offset from k0).
+template <typename Fn>
+void for_each_tap_run(const DeformConv2dGeometry& g, std::int64_t c_begin, std::int64_t k0, std::int64_t kc, Fn fn) {
+  const std::int64_t Cg = g.group_in_channels(), cog = g.offset_group_channels();
+  for (std::int64_t k = k0; k < k0 + kc;) {
+    const std::int64_t kp = k / Cg, c = c_begin + (k - kp * Cg), og = c / cog;
+    const std::int64_t end = std::min({c_begin + Cg, (og + 1) * cog, c + (k0 + kc - k)});
+    fn(kp, og, c, end - c, k - k0);
+    k += end - c;
+  }
+}
+
+// The virtual column matrix of one group for one tile, depth ordered (tap, channel): rows
+// (tap, channel of the group), columns the tile's pixels. Packs B panels for out = W' x columns.
+class DeformColumnsCL final : public gemm::BSource {
  public:
-  DeformColumnsT(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
-      : g_(g), plans_(plans), padded_(padded), c_begin_(c_begin) {}
+  DeformColumnsCL(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
+      : g_(g), plans_(plans), img_{padded, g.in_channels, g.in_w + 2}, c_begin_(c_begin) {}
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
-    const std::int64_t K = g_.taps(), HWp = padded_plane_size(g_), cog = g_.offset_group_channels();
-    float column[256];  // kc <= the driver's depth block (256)
-    for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
-      float* panel = dst + (p0 / nr) * kc * nr;
-      for (int j = 0; j < nr; ++j) {
-        if (p0 + j >= nc) {
-          for (std::int64_t kk = 0; kk < kc; ++kk) panel[kk * nr + j] = 0.0f;
-          continue;
-        }
-        const std::int64_t col = n0 + p0 + j;
-        const std::int64_t c = c_begin_ + col / K, kp = col % K;
-        for (std::int64_t k = 0; k < kc; k += 256) {
-          const std::int64_t len = std::min<std::int64_t>(256, kc - k);
-          sample_row_panels(plans_.row(padded_ + c * HWp, c / cog, kp, k0 + k), len, static_cast<int>(len), 0, column);
-          for (std::int64_t kk = 0; kk < len; ++kk) panel[(k + kk) * nr + j] = column[kk];
-        }
-      }
-    }
+    for_each_tap_run(g_, c_begin_, k0, kc, [&](std::int64_t kp, std::int64_t og, std::int64_t c, std::int64_t n, std::int64_t row) {
+      sample_tap_panels(img_, c, n, plans_.plan(og, kp, n0), nc, nr, kc * nr, dst + row * nr);
+    });
   }
 
  private:
   const DeformConv2dGeometry& g_;
   const PlanTile& plans_;
-  const float* padded_;
+  PaddedImage img_;
   std::int64_t c_begin_;
 };
 
@@ -216,45 +270,57 @@ namespace {
 
 // Scratch space of one image in flight: its sampling plans and its zero-bordered copy.
 struct ForwardScratch {
-  ForwardScratch(const DeformConv2dGeometry& g, std::int64_t tile)
-      : plans(g, tile), padded(static_cast<size_t>(g.in_channels * padded_plane_size(g))) {}
+  ForwardScratch(const DeformConv2dGeometry& g, const Blocking& bl)
+      : plans(g, bl.tile), padded(static_cast<size_t>(padded_cl_size(g, bl.images))),
+        out(bl.images > 1 ? static_cast<size_t>(g.out_channels * bl.tile) : 0) {}
   PlanTile plans;
   AlignedBuffer<float> padded;
+  AlignedBuffer<float> out;  // a block's output, [o][pixel of the block], when images > 1
 };
 
-void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
-                   const float* mask, const float* weight, const float* bias, float* output, std::int64_t tile,
-                   ForwardScratch& scratch) {
+// Images [n0, n0 + images) of the batch.
+void forward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t images, const float* input,
+                   const float* offset, const float* mask, const std::vector<gemm::PackedA>& weights,
+                   const float* bias, float* output, std::int64_t tile, ForwardScratch& scratch) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
-  const std::int64_t G = g.offset_groups;
-  const float* off_n = offset + n * 2 * G * K * P;
-  const float* mask_n = mask ? mask + n * G * K * P : nullptr;
-  float* out_n = output + n * O * P;
-  pad_image(g, input + n * C * HW, scratch.padded.data());
-  for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
-    const std::int64_t count = std::min(tile, P - t0);
+  const std::int64_t G = g.offset_groups, Q = images * P;
+  const float* off_n = offset + n0 * 2 * G * K * P;
+  const float* mask_n = mask ? mask + n0 * G * K * P : nullptr;
+  // One image writes its output in place; a block goes through scratch.out ([o][q], row Q).
+  float* out_n = images == 1 ? output + n0 * O * P : scratch.out.data();
+  const std::int64_t ldc = images == 1 ? P : Q;
+  pad_block_cl(g, input + n0 * C * HW, images, scratch.padded.data());
+  for (std::int64_t t0 = 0; t0 < Q; t0 += tile) {
+    const std::int64_t count = std::min(tile, Q - t0);
     scratch.plans.build(off_n, mask_n, t0, count);
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      float* c_out = out_n + grp * Og * P + t0;
+      float* c_out = out_n + grp * Og * ldc + t0;
       float beta = 0.0f;
       if (bias) {
-        for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * P, c_out + o * P + count, bias[grp * Og + o]);
+        for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * ldc, c_out + o * ldc + count, bias[grp * Og + o]);
         beta = 1.0f;
       }
-      gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, false);
-      DeformColumns b(g, scratch.plans, scratch.padded.data(), grp * Cg);
-      gemm::gemm(Og, count, Cg * K, 1.0f, a, b, beta, c_out, P);
+      DeformColumnsCL b(g, scratch.plans, scratch.padded.data(), grp * Cg);
+      gemm::gemm(count, 1.0f, weights[static_cast<size_t>(grp)], b, beta, c_out, ldc);
     }
+  }
+  if (images > 1) {
+    parallel_for(images * O, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t j = r / O, o = r - j * O;
+        std::copy(out_n + o * Q + j * P, out_n + o * Q + (j + 1) * P, output + (n0 + j) * O * P + o * P);
+      }
+    });
   }
 }
 
-// Runs fn(n, scratch) for every image: one image per task (each task's kernels and GEMMs run
-// inline on its thread: one parallel region per call instead of several per image) when
-// there are enough images to feed the threads, else image by image with every kernel
-// threaded. Each image's arithmetic is the same either way.
+// Runs fn(b, scratch) for every block of images: one block per task (each task's kernels and
+// GEMMs run inline on its thread: one parallel region per call instead of several per block)
+// when there are enough blocks to feed the threads, else block by block with every kernel
+// threaded. Each block's arithmetic is the same either way.
 template <typename Scratch, typename MakeScratch, typename Fn>
-void for_each_image(std::int64_t batch, bool image_parallel, MakeScratch make, Fn fn) {
+void for_each_block(std::int64_t batch, bool image_parallel, MakeScratch make, Fn fn) {
   if (!image_parallel) {
     Scratch scratch = make();
     for (std::int64_t n = 0; n < batch; ++n) fn(n, scratch);
@@ -273,202 +339,282 @@ void for_each_image(std::int64_t batch, bool image_parallel, MakeScratch make, F
 void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset,
                            const float* mask, const float* weight, const float* bias, float* output) {
   if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
-  const std::int64_t tile = tile_pixels(g.out_pixels(), PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
-  // Whole images per thread when they balance (a multiple of the thread count, or enough that
-  // the remainder hardly matters); otherwise each image's kernels are threaded.
+  const Blocking bl = make_blocking(g, PlanTile::bytes_per_pixel(g), 0);
+  const std::int64_t blocks = bl.blocks(g.batch);
+  // Whole blocks per thread when they balance (a multiple of the thread count, or enough that
+  // the remainder hardly matters); otherwise each block's kernels are threaded.
   const std::int64_t threads = num_threads();
-  const bool image_parallel =
-      threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) && !in_parallel_region();
-  for_each_image<ForwardScratch>(
-      g.batch, image_parallel, [&] { return ForwardScratch(g, tile); },
-      [&](std::int64_t n, ForwardScratch& scratch) {
-        forward_image(g, n, input, offset, mask, weight, bias, output, tile, scratch);
+  const bool block_parallel =
+      threads > 1 && (blocks % threads == 0 || blocks >= 4 * threads) && !in_parallel_region();
+  // The tap-major weights of each group, packed once for every block and tile.
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), Og = g.group_out_channels();
+  std::vector<gemm::PackedA> weights;
+  weights.reserve(static_cast<size_t>(g.groups));
+  for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+    weights.emplace_back(Og, Cg * K, TapMajorWeights(weight + grp * Og * Cg * K, Cg, K));
+  }
+  for_each_block<ForwardScratch>(
+      blocks, block_parallel, [&] { return ForwardScratch(g, bl); },
+      [&](std::int64_t b, ForwardScratch& scratch) {
+        const std::int64_t n0 = b * bl.images;
+        forward_block(g, n0, std::min(bl.images, g.batch - n0), input, offset, mask, weights, bias, output, bl.tile,
+                      scratch);
       });
 }
 
 namespace {
 
-// grad_input of one image for one tile, into zero-padded planes (the border cells collect
-// the gradients of out-of-image corners and are dropped): each thread owns whole channels.
-// L channels of one offset group at once: the plan is loaded once for all of them and their
-// read-modify-write chains (neighbouring samples hit neighbouring addresses) are independent,
-// so they overlap. Each plane still receives its updates in the same order as with L = 1.
-template <int L>
-void scatter_channels(const SampleRow& r, std::int64_t Wp, float* const* planes, const float* const* gcs,
-                      std::int64_t count) {
-  for (std::int64_t p = 0; p < count; ++p) {
-    const std::int32_t i = r.index[p];
-    const float a0 = r.w01[2 * p], a1 = r.w01[2 * p + 1], b0 = r.w23[2 * p], b1 = r.w23[2 * p + 1];
-#if defined(__SSE2__)
-    const __m128 w01 = _mm_setr_ps(a0, a1, 0.0f, 0.0f), w23 = _mm_setr_ps(b0, b1, 0.0f, 0.0f);
-    for (int l = 0; l < L; ++l) {
-      const __m128 v = _mm_set1_ps(gcs[l][p]);
-      double* top = reinterpret_cast<double*>(planes[l] + i);
-      double* bot = reinterpret_cast<double*>(planes[l] + i + Wp);
-      _mm_storel_pd(top, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(top)), _mm_mul_ps(w01, v))));
-      _mm_storel_pd(bot, _mm_castps_pd(_mm_add_ps(_mm_castpd_ps(_mm_load_sd(bot)), _mm_mul_ps(w23, v))));
+// The transposed column matrix of one group for one tile: rows the tile's pixels, columns
+// (tap, channel of the group). Packs B panels for grad_weight' = grad_out x columns^T; a
+// panel row is a run of channels-last samples, stored without a transpose.
+class DeformColumnsTCL final : public gemm::BSource {
+ public:
+  DeformColumnsTCL(const DeformConv2dGeometry& g, const PlanTile& plans, const float* padded, std::int64_t c_begin)
+      : g_(g), plans_(plans), img_{padded, g.in_channels, g.in_w + 2}, c_begin_(c_begin) {}
+
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
+    for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
+      float* panel = dst + (p0 / nr) * kc * nr;
+      const std::int64_t width = std::min<std::int64_t>(nr, nc - p0);
+      for_each_tap_run(g_, c_begin_, n0 + p0, width,
+                       [&](std::int64_t kp, std::int64_t og, std::int64_t c, std::int64_t n, std::int64_t col) {
+                         sample_channel_rows(img_, c, n, plans_.plan(og, kp, k0), kc, panel + col, nr);
+                       });
+      if (width < nr) {
+        for (std::int64_t kk = 0; kk < kc; ++kk) std::fill(panel + kk * nr + width, panel + (kk + 1) * nr, 0.0f);
+      }
     }
-#else
-    for (int l = 0; l < L; ++l) {
-      const float v = gcs[l][p];
-      float* at = planes[l] + i;
-      at[0] += a0 * v;
-      at[1] += a1 * v;
-      at[Wp] += b0 * v;
-      at[Wp + 1] += b1 * v;
+  }
+
+ private:
+  const DeformConv2dGeometry& g_;
+  const PlanTile& plans_;
+  PaddedImage img_;
+  std::int64_t c_begin_;
+};
+
+// weight (O, Cg, K) -> tap-major W' (O, K, Cg): the B of grad_columns = grad_out^T x W'.
+void tap_major_weights(const DeformConv2dGeometry& g, const float* weight, float* out) {
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
+  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
+    for (std::int64_t o = o0; o < o1; ++o) {
+      const float* src = weight + o * row;
+      float* dst = out + o * row;
+      for (std::int64_t c = 0; c < Cg; ++c) {
+        for (std::int64_t kp = 0; kp < K; ++kp) dst[kp * Cg + c] = src[c * K + kp];
+      }
     }
-#endif
+  });
+}
+
+// Splits channels [c_lo, c_hi) into runs inside one group and one offset group:
+// fn(first channel, channels, group, offset group).
+template <typename Fn>
+void for_each_channel_run(const DeformConv2dGeometry& g, std::int64_t c_lo, std::int64_t c_hi, Fn fn) {
+  const std::int64_t Cg = g.group_in_channels(), cog = g.offset_group_channels();
+  for (std::int64_t c = c_lo; c < c_hi;) {
+    const std::int64_t grp = c / Cg, og = c / cog;
+    const std::int64_t end = std::min({c_hi, (grp + 1) * Cg, (og + 1) * cog});
+    fn(c, end - c, grp, og);
+    c = end;
   }
 }
 
+// grad_input of one image for one tile, into the channels-last zero-bordered gradient (the
+// border collects the gradients of out-of-image corners and is dropped). Threads own ranges
+// of whole 8-channel blocks for every pixel; within a range the updates of one address come
+// in (pixel chunk, tap, pixel, corner) order, which does not depend on the split.
 void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, const float* grad_cols,
                         float* grad_padded) {
-  constexpr int kLanes = 4;
-  const std::int64_t K = g.taps(), HWp = padded_plane_size(g), Wp = g.in_w + 2, cog = g.offset_group_channels();
-  const std::int64_t count = plans.count();
-  parallel_for(g.in_channels, [&](std::int64_t c_begin, std::int64_t c_end) {
-    for (std::int64_t c = c_begin; c < c_end;) {
-      const std::int64_t og = c / cog;
-      const bool wide = c + kLanes <= c_end && (c + kLanes - 1) / cog == og;
-      const int lanes = wide ? kLanes : 1;
-      float* planes[kLanes];
-      const float* gcs[kLanes];
+  constexpr std::int64_t kChunk = 32;  // pixels per pass over the taps: their corners stay in cache
+  const std::int64_t C = g.in_channels, K = g.taps(), Cg = g.group_in_channels(), Wp = g.in_w + 2;
+  const std::int64_t count = plans.count(), stride = C * K;
+  parallel_for((C + 7) / 8, [&](std::int64_t b0, std::int64_t b1) {
+    const std::int64_t c_lo = 8 * b0, c_hi = std::min(C, 8 * b1);
+    for (std::int64_t q0 = 0; q0 < count; q0 += kChunk) {
+      const std::int64_t len = std::min(kChunk, count - q0);
       for (std::int64_t kp = 0; kp < K; ++kp) {
-        for (int l = 0; l < lanes; ++l) {
-          planes[l] = grad_padded + (c + l) * HWp;
-          gcs[l] = grad_cols + ((c + l) * K + kp) * count;
-        }
-        const SampleRow r = plans.row(planes[0], og, kp, 0);
-        if (wide) {
-          scatter_channels<kLanes>(r, Wp, planes, gcs, count);
-        } else {
-          scatter_channels<1>(r, Wp, planes, gcs, count);
-        }
-      }
-      c += lanes;
-    }
-  });
-}
-
-void unpad_image(const DeformConv2dGeometry& g, const float* padded, float* out_n) {
-  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, HWp = padded_plane_size(g);
-  parallel_for(g.in_channels, [&](std::int64_t c0, std::int64_t c1) {
-    for (std::int64_t c = c0; c < c1; ++c) {
-      for (std::int64_t y = 0; y < H; ++y) {
-        std::memcpy(out_n + (c * H + y) * W, padded + c * HWp + (y + 1) * Wp + 1, static_cast<size_t>(W) * sizeof(float));
+        for_each_channel_run(g, c_lo, c_hi, [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t og) {
+          const float* gc = grad_cols + q0 * stride + grp * Cg * K + kp * Cg + (c - grp * Cg);
+          scatter_channel_rows(grad_padded, C, Wp, c, n, plans.plan(og, kp, q0), len, gc, stride);
+        });
       }
     }
   });
 }
 
-// grad_offset / grad_mask of one image for pixels [t0, t0 + count): each task owns a chunk
-// of pixels of one (offset group, tap) and sums over the group's channels in order, reading
-// the zero-padded input (accumulate_offset_grad, deform_offset_grad.h).
+// NCHW grad_input of one image from the channels-last zero-bordered gradient.
+void unpad_image_cl(const DeformConv2dGeometry& g, const float* padded, float* out_n) {
+  const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
+  parallel_for(H, [&](std::int64_t y0, std::int64_t y1) {
+    for (std::int64_t y = y0; y < y1; ++y) {
+      from_channels_last(padded + ((y + 1) * Wp + 1) * C, C, W, out_n + y * W, HW);
+    }
+  });
+}
+
+// grad_offset / grad_mask of a block (offsets, mask and gradients from the block's first
+// image on) for pixels [t0, t0 + count) of the block: each task owns a chunk
+// of pixels of one (offset group, tap). For each point, the dot products of grad_columns with
+// the four corners over the offset group's channels (corner_dots, in channel-run order) give
+// the value and both derivatives through the bilinear coefficients.
 void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const float* off_n, const float* mask_n,
                       const float* grad_cols, std::int64_t t0, std::int64_t count, float* grad_off_n,
                       float* grad_mask_n) {
-  constexpr std::int64_t kChunk = 128;
-  const std::int64_t K = g.taps(), HWp = padded_plane_size(g), P = g.out_pixels(), cog = g.offset_group_channels();
+  constexpr std::int64_t kChunk = 64;
+  const std::int64_t K = g.taps(), P = g.out_pixels(), C = g.in_channels, Cg = g.group_in_channels();
+  const std::int64_t cog = g.offset_group_channels(), stride = C * K;
   const std::int64_t chunks = (count + kChunk - 1) / kChunk;
-  const PointGeometry geo{g, off_n, mask_n};
+  const std::int64_t G = g.offset_groups, HWp = padded_plane_size(g);
+  const PaddedImage img{padded, C, g.in_w + 2};
   parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
     alignas(64) std::int32_t index[kChunk];
-    alignas(64) float coef[6][2 * kChunk];  // value / dy / dx coefficient pairs, top and bottom
-    alignas(64) float m[kChunk], gy[kChunk], gx[kChunk], gm[kChunk];
+    alignas(64) float ly[kChunk], lx[kChunk], m[kChunk], dots[4 * kChunk];
+    bool valid[kChunk];
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t row = task / chunks, chunk = task - row * chunks;
       const std::int64_t og = row / K, kp = row - og * K;
       const std::int64_t p0 = chunk * kChunk, len = std::min(kChunk, count - p0);
       for (std::int64_t j = 0; j < len; ++j) {
+        const std::int64_t im = (t0 + p0 + j) / P, pix = t0 + p0 + j - im * P;
+        const PointGeometry geo{g, off_n + im * 2 * G * K * P, mask_n ? mask_n + im * G * K * P : nullptr};
         float y, x;
-        geo.point(og, kp, t0 + p0 + j, &y, &x, &m[j]);
+        geo.point(og, kp, pix, &y, &x, &m[j]);
         const math::BilinearPaddedPoint q = math::bilinear_padded_point(y, x, g.in_h, g.in_w);
-        index[j] = q.index;
-        const float ly = q.valid ? q.ly : 0.0f, hy = q.valid ? 1.0f - q.ly : 0.0f;
-        const float lx = q.valid ? q.lx : 0.0f, hx = q.valid ? 1.0f - q.lx : 0.0f;
-        const float pairs[6][2] = {{hy * hx, hy * lx}, {ly * hx, ly * lx}, {-hx, -lx}, {hx, lx}, {-hy, hy}, {-ly, ly}};
-        for (int a = 0; a < 6; ++a) {
-          coef[a][2 * j] = pairs[a][0];
-          coef[a][2 * j + 1] = pairs[a][1];
-        }
-        gy[j] = gx[j] = gm[j] = 0.0f;
+        index[j] = q.index + static_cast<std::int32_t>(im * HWp);
+        valid[j] = q.valid;
+        ly[j] = q.valid ? q.ly : 0.0f;
+        lx[j] = q.valid ? q.lx : 0.0f;
       }
-      const OffsetGradPoints pts{index, coef[0], coef[1], coef[2], coef[3], coef[4], coef[5], len};
-      for (std::int64_t c = og * cog; c < (og + 1) * cog; ++c) {
-        accumulate_offset_grad(pts, padded + c * HWp, g.in_w + 2, grad_cols + (c * K + kp) * count + p0, gy, gx, gm);
-      }
+      std::fill(dots, dots + 4 * len, 0.0f);
+      for_each_channel_run(g, og * cog, (og + 1) * cog, [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t) {
+        const float* gc = grad_cols + p0 * stride + grp * Cg * K + kp * Cg + (c - grp * Cg);
+        corner_dots(img, c, n, index, len, gc, stride, dots);
+      });
       for (std::int64_t j = 0; j < len; ++j) {
-        const std::int64_t p = t0 + p0 + j;
-        if (grad_off_n) {
-          grad_off_n[(og * 2 * K + 2 * kp) * P + p] = gy[j] * m[j];
-          grad_off_n[(og * 2 * K + 2 * kp + 1) * P + p] = gx[j] * m[j];
+        const std::int64_t im = (t0 + p0 + j) / P, p = t0 + p0 + j - im * P;
+        float gy = 0.0f, gx = 0.0f, gm = 0.0f;
+        if (valid[j]) {
+          const float* s = dots + 4 * j;
+          const float hy = 1.0f - ly[j], hx = 1.0f - lx[j];
+          gm = (hy * hx * s[0] + hy * lx[j] * s[1]) + (ly[j] * hx * s[2] + ly[j] * lx[j] * s[3]);
+          gy = (hx * (s[2] - s[0]) + lx[j] * (s[3] - s[1])) * m[j];
+          gx = (hy * (s[1] - s[0]) + ly[j] * (s[3] - s[2])) * m[j];
         }
-        if (grad_mask_n) grad_mask_n[(og * K + kp) * P + p] = gm[j];
+        if (grad_off_n) {
+          float* go = grad_off_n + im * 2 * G * K * P;
+          go[(og * 2 * K + 2 * kp) * P + p] = gy;
+          go[(og * 2 * K + 2 * kp + 1) * P + p] = gx;
+        }
+        if (grad_mask_n) grad_mask_n[im * G * K * P + (og * K + kp) * P + p] = gm;
       }
     }
   });
 }
 
-}  // namespace
-
-namespace {
-
 struct BackwardScratch {
-  BackwardScratch(const DeformConv2dGeometry& g, std::int64_t tile, bool need_cols, bool need_padded, bool need_grad_in)
-      : plans(g, tile),
-        grad_cols(need_cols ? static_cast<size_t>(g.in_channels * g.taps() * tile) : 0),
-        padded(need_padded ? static_cast<size_t>(g.in_channels * padded_plane_size(g)) : 0),
-        grad_padded(need_grad_in ? static_cast<size_t>(g.in_channels * padded_plane_size(g)) : 0) {}
+  BackwardScratch(const DeformConv2dGeometry& g, const Blocking& bl, bool need_cols, bool need_padded, bool need_grad_in)
+      : plans(g, bl.tile),
+        grad_cols(need_cols ? static_cast<size_t>(g.in_channels * g.taps() * bl.tile) : 0),
+        padded(need_padded ? static_cast<size_t>(padded_cl_size(g, bl.images)) : 0),
+        grad_padded(need_grad_in ? static_cast<size_t>(padded_cl_size(g, bl.images)) : 0),
+        grad_out(bl.images > 1 ? static_cast<size_t>(g.out_channels * bl.tile) : 0) {}
   BackwardScratch(BackwardScratch&&) = default;
   PlanTile plans;
   AlignedBuffer<float> grad_cols, padded, grad_padded;
+  AlignedBuffer<float> grad_out;  // a block's grad_output, [o][pixel of the block], when images > 1
 };
 
-// Every gradient of image n except grad_bias; grad_weight_n receives this image's weight
-// gradient (overwritten).
-void backward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
-                    const float* mask, const float* weight, const float* grad_output, float* grad_input,
-                    float* grad_offset, float* grad_mask, float* grad_weight_n, std::int64_t tile,
-                    BackwardScratch& s) {
+// Every gradient of images [n0, n0 + images) except grad_bias; weight_tm is the tap-major
+// weight (see tap_major_weights, needed for grad_columns only); grad_weight_b receives this
+// block's weight gradient in tap-major order [o][tap][channel of the group] (overwritten).
+void backward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t images, const float* input,
+                    const float* offset, const float* mask, const float* weight_tm, const float* grad_output,
+                    float* grad_input, float* grad_offset, float* grad_mask, float* grad_weight_b,
+                    std::int64_t tile, BackwardScratch& s) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
-  const std::int64_t G = g.offset_groups;
+  const std::int64_t G = g.offset_groups, Q = images * P;
   const bool need_cols = grad_input || grad_offset || grad_mask;
-  const float* in_n = input + n * C * HW;
-  const float* off_n = offset + n * 2 * G * K * P;
-  const float* mask_n = mask ? mask + n * G * K * P : nullptr;
-  const float* gout_n = grad_output + n * O * P;
-  if (s.padded.size()) pad_image(g, in_n, s.padded.data());
+  const float* off_n = offset + n0 * 2 * G * K * P;
+  const float* mask_n = mask ? mask + n0 * G * K * P : nullptr;
+  // One image reads grad_output in place; a block gathers it as [o][q] (row Q).
+  const float* gout_n = grad_output + n0 * O * P;
+  std::int64_t ld = P;
+  if (images > 1) {
+    float* dst = s.grad_out.data();
+    parallel_for(images * O, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t j = r / O, o = r - j * O;
+        std::copy(gout_n + j * O * P + o * P, gout_n + j * O * P + (o + 1) * P, dst + o * Q + j * P);
+      }
+    });
+    gout_n = dst;
+    ld = Q;
+  }
+  if (s.padded.size()) pad_block_cl(g, input + n0 * C * HW, images, s.padded.data());
   if (grad_input) std::fill(s.grad_padded.data(), s.grad_padded.data() + s.grad_padded.size(), 0.0f);
-  for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
-    const std::int64_t count = std::min(tile, P - t0);
+  for (std::int64_t t0 = 0; t0 < Q; t0 += tile) {
+    const std::int64_t count = std::min(tile, Q - t0);
     s.plans.build(off_n, mask_n, t0, count);
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      const float* gout_g = gout_n + grp * Og * P + t0;
-      if (grad_weight_n) {
-        gemm::MatrixA a(gout_g, P, false);
-        DeformColumnsT b(g, s.plans, s.padded.data(), grp * Cg);
-        gemm::gemm(Og, Cg * K, count, 1.0f, a, b, t0 == 0 ? 0.0f : 1.0f, grad_weight_n + grp * Og * Cg * K, Cg * K);
+      const float* gout_g = gout_n + grp * Og * ld + t0;
+      if (grad_weight_b) {
+        gemm::MatrixA a(gout_g, ld, false);
+        DeformColumnsTCL b(g, s.plans, s.padded.data(), grp * Cg);
+        gemm::gemm(Og, Cg * K, count, 1.0f, a, b, t0 == 0 ? 0.0f : 1.0f, grad_weight_b + grp * Og * Cg * K, Cg * K);
       }
       if (need_cols) {
-        gemm::MatrixA a(weight + grp * Og * Cg * K, Cg * K, true);
-        gemm::MatrixB b(gout_g, P, false);
-        gemm::gemm(Cg * K, count, Og, 1.0f, a, b, 0.0f, s.grad_cols.data() + grp * Cg * K * count, count);
+        // Pixel-major: row q of the tile holds [group][tap][channel], so the scatter and the
+        // offset gradient read runs of channels.
+        gemm::MatrixA a(gout_g, ld, true);
+        gemm::MatrixB b(weight_tm + grp * Og * Cg * K, Cg * K, false);
+        gemm::gemm(count, Cg * K, Og, 1.0f, a, b, 0.0f, s.grad_cols.data() + grp * Cg * K, C * K);
       }
     }
     if (grad_input) scatter_input_grad(g, s.plans, s.grad_cols.data(), s.grad_padded.data());
     if (grad_offset || grad_mask) {
       offset_mask_grad(g, s.padded.data(), off_n, mask_n, s.grad_cols.data(), t0, count,
-                       grad_offset ? grad_offset + n * 2 * G * K * P : nullptr,
-                       grad_mask ? grad_mask + n * G * K * P : nullptr);
+                       grad_offset ? grad_offset + n0 * 2 * G * K * P : nullptr,
+                       grad_mask ? grad_mask + n0 * G * K * P : nullptr);
     }
   }
-  if (grad_input) unpad_image(g, s.grad_padded.data(), grad_input + n * C * HW);
+  if (grad_input) {
+    const std::int64_t size = padded_plane_size(g) * C;
+    for (std::int64_t j = 0; j < images; ++j) {
+      unpad_image_cl(g, s.grad_padded.data() + j * size, grad_input + (n0 + j) * C * HW);
+    }
+  }
 }
 
-// Per-image weight-gradient partials (summed afterwards in image order) cost batch x |weight|
-// floats; above this the images run one after another, accumulating in place.
+// Per-block weight-gradient partials (summed afterwards in block order) cost blocks x |weight|
+// floats; above this the blocks run one after another, accumulating in place.
 constexpr std::int64_t kPartialBudgetFloats = std::int64_t(16) << 20;
+
+// grad_weight[o][c][kp] = sum over images n, in order, of partials[n][o][kp][c] (tap-major
+// partials, `stride` floats apart): summed in place into partials[0] (contiguous), then
+// reordered to the torchvision layout.
+void sum_tap_major(const DeformConv2dGeometry& g, float* partials, std::int64_t images, std::int64_t stride,
+                   float* grad_weight) {
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
+  if (images > 1) {
+    parallel_for(g.out_channels * row, [&](std::int64_t i0, std::int64_t i1) {
+      for (std::int64_t n = 1; n < images; ++n) {
+        const float* src = partials + n * stride;
+        for (std::int64_t i = i0; i < i1; ++i) partials[i] += src[i];
+      }
+    }, 4096);
+  }
+  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
+    for (std::int64_t o = o0; o < o1; ++o) {
+      const float* src = partials + o * row;
+      float* dst = grad_weight + o * row;
+      for (std::int64_t kp = 0; kp < K; ++kp) {
+        for (std::int64_t c = 0; c < Cg; ++c) dst[c * K + kp] = src[kp * Cg + c];
+      }
+    }
+  });
+}
 
 }  // namespace
 
@@ -502,45 +648,45 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
     return;
   }
   const std::int64_t col_bytes = need_cols ? C * K * std::int64_t(sizeof(float)) : 0;
-  const std::int64_t tile = std::min(tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes),
-                                     need_cols ? tile_pixels(P, col_bytes, kColumnBudgetBytes) : P);
+  const Blocking bl = make_blocking(g, PlanTile::bytes_per_pixel(g), col_bytes);
+  const std::int64_t blocks = bl.blocks(g.batch), tile = bl.tile;
   const bool need_padded = grad_weight || grad_offset || grad_mask;
   const std::int64_t wsize = O * Cg * K;
   // The mode depends on the shapes only, never on the thread count, so the weight gradient's
   // summation order (hence its bits) is the same at any number of threads.
-  const bool image_parallel = g.batch >= 2 && (!grad_weight || g.batch * wsize <= kPartialBudgetFloats) &&
+  const bool image_parallel = blocks >= 2 && (!grad_weight || blocks * wsize <= kPartialBudgetFloats) &&
                               !in_parallel_region();
-  auto make = [&] { return BackwardScratch(g, tile, need_cols, need_padded, grad_input != nullptr); };
+  auto make = [&] { return BackwardScratch(g, bl, need_cols, need_padded, grad_input != nullptr); };
+  AlignedBuffer<float> weight_tm(need_cols ? static_cast<size_t>(wsize) : 0);
+  if (need_cols) tap_major_weights(g, weight, weight_tm.data());
+  auto block = [&](std::int64_t b, float* target, BackwardScratch& s) {
+    const std::int64_t n0 = b * bl.images;
+    backward_block(g, n0, std::min(bl.images, g.batch - n0), input, offset, mask, weight_tm.data(), grad_output,
+                   grad_input, grad_offset, grad_mask, target, tile, s);
+  };
   if (!image_parallel) {
-    // One image at a time, every kernel threaded; the weight gradient accumulates image by
-    // image into a scratch partial (for image 0, straight into grad_weight).
-    AlignedBuffer<float> partial(grad_weight && g.batch > 1 ? static_cast<size_t>(wsize) : 0);
-    for_each_image<BackwardScratch>(g.batch, false, make, [&](std::int64_t n, BackwardScratch& s) {
-      float* target = grad_weight ? (n == 0 ? grad_weight : partial.data()) : nullptr;
-      backward_image(g, n, input, offset, mask, weight, grad_output, grad_input, grad_offset, grad_mask, target, tile, s);
+    // One block at a time, every kernel threaded; the (tap-major) weight gradient accumulates
+    // block by block: block 0 into `acc`, the others into `partial`, added in block order.
+    AlignedBuffer<float> acc(grad_weight ? static_cast<size_t>(wsize) : 0);
+    AlignedBuffer<float> partial(grad_weight && blocks > 1 ? static_cast<size_t>(wsize) : 0);
+    for_each_block<BackwardScratch>(blocks, false, make, [&](std::int64_t n, BackwardScratch& s) {
+      float* target = grad_weight ? (n == 0 ? acc.data() : partial.data()) : nullptr;
+      block(n, target, s);
       if (grad_weight && n > 0) {
         parallel_for(wsize, [&](std::int64_t i0, std::int64_t i1) {
-          for (std::int64_t i = i0; i < i1; ++i) grad_weight[i] += partial[static_cast<size_t>(i)];
+          for (std::int64_t i = i0; i < i1; ++i) acc[static_cast<size_t>(i)] += partial[static_cast<size_t>(i)];
         }, 4096);
       }
     });
+    if (grad_weight) sum_tap_major(g, acc.data(), 1, wsize, grad_weight);
     return;
   }
-  AlignedBuffer<float> partials(grad_weight ? static_cast<size_t>(g.batch * wsize) : 0);
-  for_each_image<BackwardScratch>(g.batch, true, make, [&](std::int64_t n, BackwardScratch& s) {
-    backward_image(g, n, input, offset, mask, weight, grad_output, grad_input, grad_offset, grad_mask,
-                   grad_weight ? partials.data() + n * wsize : nullptr, tile, s);
+  AlignedBuffer<float> partials(grad_weight ? static_cast<size_t>(blocks * wsize) : 0);
+  for_each_block<BackwardScratch>(blocks, true, make, [&](std::int64_t n, BackwardScratch& s) {
+    block(n, grad_weight ? partials.data() + n * wsize : nullptr, s);
   });
-  if (grad_weight) {
-    // Image order, the same summation as the sequential mode: ((w0 + w1) + w2) + ...
-    parallel_for(wsize, [&](std::int64_t i0, std::int64_t i1) {
-      for (std::int64_t i = i0; i < i1; ++i) {
-        float acc = partials[static_cast<size_t>(i)];
-        for (std::int64_t n = 1; n < g.batch; ++n) acc += partials[static_cast<size_t>(n * wsize + i)];
-        grad_weight[i] = acc;
-      }
-    }, 4096);
-  }
+  // Block order, the same summation as the sequential mode: ((w0 + w1) + w2) + ...
+  if (grad_weight) sum_tap_major(g, partials.data(), blocks, wsize, grad_weight);
 }
 
 }  // namespace cpu

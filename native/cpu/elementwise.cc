@@ -28,19 +28,19 @@ using UnaryBackwardRange = void (*)(int, const float*, const float*, const float
 
 // The widest compiled variant the CPU (and the ISA cap set by tests) allows.
 UnaryRange pick_unary() {
-  switch (active_isa()) {
-    case Isa::Avx512: return unary_range_avx512;
-    case Isa::Avx2: return unary_range_avx2;
-    default: return unary_range_any;
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() == Isa::Avx512) return unary_range_avx512;
+    if (active_isa() == Isa::Avx2) return unary_range_avx2;
   }
+  return unary_range_any;
 }
 
 UnaryBackwardRange pick_unary_backward() {
-  switch (active_isa()) {
-    case Isa::Avx512: return unary_backward_range_avx512;
-    case Isa::Avx2: return unary_backward_range_avx2;
-    default: return unary_backward_range_any;
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() == Isa::Avx512) return unary_backward_range_avx512;
+    if (active_isa() == Isa::Avx2) return unary_backward_range_avx2;
   }
+  return unary_backward_range_any;
 }
 
 template <int Op>

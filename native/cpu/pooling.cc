@@ -23,18 +23,33 @@ std::int64_t plane_grain(const PoolShape& s) {
   return work >= 4096 ? 1 : 4096 / work;
 }
 
+// The plane kernels for this CPU: the AVX2 build where it exists and may run, else portable.
+using MaxPlaneFn = void (*)(const PoolPlaneArgs&, const float*, float*, std::int32_t*, float*);
+using AvgPlaneFn = void (*)(const PoolPlaneArgs&, const float*, float*, float*);
+MaxPlaneFn max_plane_kernel() {
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() != Isa::Portable) return avx2::max_pool_plane;
+  }
+  return portable::max_pool_plane;
+}
+AvgPlaneFn avg_plane_kernel() {
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() != Isa::Portable) return avx2::avg_pool_plane;
+  }
+  return portable::avg_pool_plane;
+}
+
 }  // namespace
 
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
   const PoolPlaneArgs a{&s, nullptr, nullptr};
-  const bool avx2 = active_isa() != Isa::Portable;
+  const MaxPlaneFn max_plane = max_plane_kernel();
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
     std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
     for (std::int64_t p = p0; p < p1; ++p) {
       std::int32_t* ip = indices ? indices + p * out_plane : nullptr;
-      if (avx2) avx2::max_pool_plane(a, x + p * in_plane, y + p * out_plane, ip, scratch.data());
-      else portable::max_pool_plane(a, x + p * in_plane, y + p * out_plane, ip, scratch.data());
+      max_plane(a, x + p * in_plane, y + p * out_plane, ip, scratch.data());
     }
   }, plane_grain(s));
 }
@@ -66,14 +81,11 @@ void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count
         math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad).divisor);
   }
   const PoolPlaneArgs a{&s, div_h.data(), div_w.data()};
-  const bool avx2 = active_isa() != Isa::Portable;
+  const AvgPlaneFn avg_plane = avg_plane_kernel();
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
     std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
-    for (std::int64_t p = p0; p < p1; ++p) {
-      if (avx2) avx2::avg_pool_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
-      else portable::avg_pool_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
-    }
+    for (std::int64_t p = p0; p < p1; ++p) avg_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
   }, plane_grain(s));
 }
 

@@ -28,6 +28,9 @@ export const convCases: ConvCase[] = [
   { name: '3x3 N1 C256 64x64 -> 256', x: [1, 256, 64, 64], outChannels: 256, kernel: 3, stride: 1, padding: 1 },
   { name: '3x3 N64 C512 4x4 -> 512 (ResNet stage 4)', x: [64, 512, 4, 4], outChannels: 512, kernel: 3, stride: 1, padding: 1 },
   { name: '1x1 N8 C256 16x16 -> 128', x: [8, 256, 16, 16], outChannels: 128, kernel: 1, stride: 1, padding: 0 },
+  // The offset predictors of deformable convs (2 * 9 outputs): the kn2row path.
+  { name: '3x3 N8 C64 32x32 -> 18 (few outputs)', x: [8, 64, 32, 32], outChannels: 18, kernel: 3, stride: 1, padding: 1 },
+  { name: '3x3 N64 C256 8x8 -> 18 (few outputs)', x: [64, 256, 8, 8], outChannels: 18, kernel: 3, stride: 1, padding: 1 },
 ];
 
 function convModel(c: ConvCase, w: Tensor, b: Tensor): Uint8Array {

@@ -4,10 +4,9 @@ namespace flexconv {
 namespace gemm {
 
 MicroKernel kernel_for(Isa isa) {
-  switch (isa) {
-    case Isa::Avx512: return avx512_kernel();
-    case Isa::Avx2: return avx2_kernel();
-    case Isa::Portable: return portable_kernel();
+  if constexpr (kHasX86Kernels) {
+    if (isa == Isa::Avx512) return avx512_kernel();
+    if (isa == Isa::Avx2) return avx2_kernel();
   }
   return portable_kernel();
 }

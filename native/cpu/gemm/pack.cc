@@ -25,11 +25,10 @@ void pack_panel_transposed_portable(const float* src, int64_t ld, int rows, int 
 }  // namespace detail
 
 void pack_panel_transposed(const float* src, int64_t ld, int rows, int width, int64_t kc, float* dst) {
-  if (active_isa() != Isa::Portable) {
-    detail::pack_panel_transposed_avx2(src, ld, rows, width, kc, dst);
-  } else {
-    detail::pack_panel_transposed_portable(src, ld, rows, width, kc, dst);
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() != Isa::Portable) return detail::pack_panel_transposed_avx2(src, ld, rows, width, kc, dst);
   }
+  detail::pack_panel_transposed_portable(src, ld, rows, width, kc, dst);
 }
 
 void pack_panel_rows(const float* src, int64_t ld, int cols, int width, int64_t kc, float* dst) {

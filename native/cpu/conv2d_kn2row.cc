@@ -1,0 +1,138 @@
+// kn2row conv2d: see conv2d_kn2row.h for when and why.
+#include "cpu/conv2d_kn2row.h"
+
+#include <algorithm>
+
+#include "core/alloc.h"
+#include "core/thread_pool.h"
+#include "cpu/conv2d_columns.h"
+#include "cpu/gemm/gemm.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+using math::Conv2dGeometry;
+
+// Up to the offset (2*9) and offset + mask (3*9) predictors of 3x3 deformable convs. From
+// about 32 outputs on, the im2col GEMM is as fast: its packing is amortised over enough rows
+// (`npm run bench -- conv`, rows "few outputs", against the im2col path of the same build).
+constexpr std::int64_t kMaxOutChannels = 27;
+// Floats of the per-tap product Z (or the shifted gradient) held at once: a few images'
+// worth, so Z is still in cache when the shift-add pass reads it.
+constexpr std::int64_t kScratchFloats = std::int64_t(1) << 19;
+
+std::int64_t taps(const Conv2dGeometry& g) { return g.kernel_h * g.kernel_w; }
+
+// Images per GEMM: enough to give it a wide N, few enough to keep the scratch small.
+std::int64_t images_per_chunk(const Conv2dGeometry& g) {
+  const std::int64_t per_image = taps(g) * g.out_channels * g.in_h * g.in_w;
+  return std::max<std::int64_t>(1, std::min(g.batch, kScratchFloats / std::max<std::int64_t>(1, per_image)));
+}
+
+// Where tap (i, j) reads relative to the output pixel: input (oy + dy, ox + dx).
+struct TapShift {
+  std::int64_t dy, dx;
+};
+TapShift tap_shift(const Conv2dGeometry& g, std::int64_t tap) {
+  const std::int64_t i = tap / g.kernel_w, j = tap % g.kernel_w;
+  return {i * g.dil_h - g.pad_h, j * g.dil_w - g.pad_w};
+}
+
+// out_plane[oy, ox] (+)= z_plane[oy + dy, ox + dx] where that input pixel exists.
+void add_shifted(const Conv2dGeometry& g, const float* z_plane, TapShift s, float* out_plane) {
+  std::int64_t y_lo, y_hi, x_lo, x_hi;
+  valid_range(s.dy, 1, g.in_h, g.out_h, &y_lo, &y_hi);
+  valid_range(s.dx, 1, g.in_w, g.out_w, &x_lo, &x_hi);
+  for (std::int64_t oy = y_lo; oy < y_hi; ++oy) {
+    const float* src = z_plane + (oy + s.dy) * g.in_w + s.dx;
+    float* dst = out_plane + oy * g.out_w;
+    for (std::int64_t ox = x_lo; ox < x_hi; ++ox) dst[ox] += src[ox];
+  }
+}
+
+// g_plane[iy, ix] = grad_plane[iy - dy, ix - dx] where that output pixel exists, else 0:
+// the adjoint of add_shifted.
+void shifted_gradient(const Conv2dGeometry& g, const float* grad_plane, TapShift s, float* g_plane) {
+  std::fill(g_plane, g_plane + g.in_h * g.in_w, 0.0f);
+  std::int64_t y_lo, y_hi, x_lo, x_hi;
+  valid_range(s.dy, 1, g.in_h, g.out_h, &y_lo, &y_hi);
+  valid_range(s.dx, 1, g.in_w, g.out_w, &x_lo, &x_hi);
+  for (std::int64_t oy = y_lo; oy < y_hi; ++oy) {
+    const float* src = grad_plane + oy * g.out_w;
+    float* dst = g_plane + (oy + s.dy) * g.in_w + s.dx;
+    std::copy(src + x_lo, src + x_hi, dst + x_lo);
+  }
+}
+
+}  // namespace
+
+bool kn2row_applies(const Conv2dGeometry& g) {
+  if (g.groups != 1 || g.stride_h != 1 || g.stride_w != 1) return false;
+  if (taps(g) < 2 || g.out_channels > kMaxOutChannels) return false;
+  // Z covers every input pixel: only worth it when (nearly) every input pixel is an output.
+  return 4 * g.in_h * g.in_w <= 5 * g.out_h * g.out_w;
+}
+
+void kn2row_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out) {
+  const std::int64_t O = g.out_channels, C = g.in_channels, KK = taps(g);
+  const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
+  // Weights by tap: wk[(tap, o), c] = weight[o, c, tap], packed once for every chunk.
+  AlignedBuffer<float> wk(static_cast<size_t>(KK * O * C));
+  for (std::int64_t o = 0; o < O; ++o) {
+    for (std::int64_t c = 0; c < C; ++c) {
+      for (std::int64_t t = 0; t < KK; ++t) wk[static_cast<size_t>((t * O + o) * C + c)] = weight[(o * C + c) * KK + t];
+    }
+  }
+  const gemm::PackedA packed(KK * O, C, gemm::MatrixA(wk.data(), C, false));
+  const std::int64_t chunk = images_per_chunk(g);
+  AlignedBuffer<float> z(static_cast<size_t>(KK * O * chunk * P_in));
+  for (std::int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
+    const std::int64_t nb = std::min(chunk, g.batch - b0), N = nb * P_in;
+    RowsAcrossImagesSource x(input, C * P_in, P_in, 0, b0, nb);
+    gemm::gemm(N, 1.0f, packed, x, 0.0f, z.data(), N);
+    // Each output plane sums its taps in a fixed order: deterministic at any thread count.
+    parallel_for(nb * O, [&](std::int64_t t0, std::int64_t t1) {
+      for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t bl = t / O, o = t % O;
+        float* plane = out + ((b0 + bl) * O + o) * P_out;
+        std::fill(plane, plane + P_out, bias ? bias[o] : 0.0f);
+        for (std::int64_t tap = 0; tap < KK; ++tap) {
+          add_shifted(g, z.data() + (tap * O + o) * N + bl * P_in, tap_shift(g, tap), plane);
+        }
+      }
+    });
+  }
+}
+
+void kn2row_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
+  const std::int64_t O = g.out_channels, C = g.in_channels, KK = taps(g);
+  const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
+  const std::int64_t chunk = images_per_chunk(g);
+  // shifted[(tap, o), (image, pixel)]: the output gradient as each tap's Z would see it.
+  AlignedBuffer<float> shifted(static_cast<size_t>(KK * O * chunk * P_in));
+  // by_tap[c, (tap, o)] = sum over images and pixels of x[c, .] * shifted[(tap, o), .]
+  AlignedBuffer<float> by_tap(static_cast<size_t>(C * KK * O));
+  for (std::int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
+    const std::int64_t nb = std::min(chunk, g.batch - b0), N = nb * P_in;
+    parallel_for(KK * O * nb, [&](std::int64_t t0, std::int64_t t1) {
+      for (std::int64_t t = t0; t < t1; ++t) {
+        const std::int64_t row = t / nb, bl = t % nb, tap = row / O, o = row % O;
+        shifted_gradient(g, grad_out + ((b0 + bl) * O + o) * P_out, tap_shift(g, tap),
+                         shifted.data() + row * N + bl * P_in);
+      }
+    });
+    RowsAcrossImagesA x(input + b0 * C * P_in, C * P_in, P_in, 0, nb);
+    gemm::gemm(C, KK * O, N, 1.0f, x, gemm::MatrixB(shifted.data(), N, true), b0 == 0 ? 0.0f : 1.0f, by_tap.data(),
+               KK * O);
+  }
+  for (std::int64_t o = 0; o < O; ++o) {
+    for (std::int64_t c = 0; c < C; ++c) {
+      for (std::int64_t t = 0; t < KK; ++t)
+        grad_weight[(o * C + c) * KK + t] = by_tap[static_cast<size_t>(c * KK * O + t * O + o)];
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace flexconv

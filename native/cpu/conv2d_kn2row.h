@@ -1,0 +1,28 @@
+// conv2d for layers with few output channels (the offset / mask predictors of deformable
+// convolutions: 2*9 or 3*9 outputs), by "kn2row": multiply first, shift afterwards.
+//
+// The im2col GEMM packs C*kh*kw rows of columns for every pixel and uses each packed value
+// only O times; with O = 18 the packing costs about as much as the arithmetic. kn2row instead
+// multiplies the input itself (no im2col) by all taps' weights at once,
+//   Z[(tap, o), pixel] = sum_c W[o, c, tap] * x[c, pixel]     (M = kh*kw*O rows, well filled)
+// and adds the taps' shifted planes: y[o, p] = sum_tap Z[(tap, o), p shifted by the tap].
+// The weight gradient is the same trick backwards: the output gradient shifted once per tap
+// (a small matrix: O channels) times x^T. Stride 1 and groups 1 only; the FLOPs are the same
+// as im2col's when the output has the input's size (same padding), so the path is taken then.
+#pragma once
+#include "math/conv_geometry.h"
+
+namespace flexconv {
+namespace cpu {
+
+// True when the kn2row path is used for this geometry (forward and weight gradient).
+bool kn2row_applies(const math::Conv2dGeometry& g);
+
+// Same contracts as conv2d_forward / conv2d_backward_weight (cpu/conv2d.h).
+void kn2row_forward(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+                    float* out);
+void kn2row_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
+                            float* grad_weight);
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,108 @@
+// Portable versions and run-time dispatch of cpu/deform_channels_last.h.
+#include "cpu/deform_channels_last.h"
+
+#include "core/cpu_features.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+// The AVX2 kernels are named only inside `if constexpr`: builds without them never refer to them.
+bool use_avx2() { return active_isa() != Isa::Portable; }
+
+inline float sample_at(const float* p, std::int64_t C, std::int64_t down, const PlanRow& plan, std::int64_t q) {
+  const float* a = plan.w01 + 2 * q;
+  const float* b = plan.w23 + 2 * q;
+  return (a[0] * p[0] + b[0] * p[down]) + (a[1] * p[C] + b[1] * p[down + C]);
+}
+
+}  // namespace
+
+void sample_tap_panels(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
+                       std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2() && nr % 8 == 0) return sample_tap_panels_avx2(img, c0, rows, plan, npix, nr, panel_stride, dst);
+  }
+  const std::int64_t C = img.channels, down = img.padded_w * C;
+  const std::int64_t width = (npix + nr - 1) / nr * nr;
+  for (std::int64_t j = 0; j < width; ++j) {
+    float* out = dst + (j / nr) * panel_stride + j % nr;
+    if (j >= npix) {
+      for (std::int64_t r = 0; r < rows; ++r) out[r * nr] = 0.0f;
+      continue;
+    }
+    const float* p = img.data + static_cast<std::int64_t>(plan.index[j]) * C + c0;
+    for (std::int64_t r = 0; r < rows; ++r) out[r * nr] = sample_at(p + r, C, down, plan, j);
+  }
+}
+
+void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
+                         std::int64_t npix, float* out, std::int64_t out_stride) {
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return sample_channel_rows_avx2(img, c0, count, plan, npix, out, out_stride);
+  }
+  const std::int64_t C = img.channels, down = img.padded_w * C;
+  for (std::int64_t q = 0; q < npix; ++q) {
+    const float* p = img.data + static_cast<std::int64_t>(plan.index[q]) * C + c0;
+    float* o = out + q * out_stride;
+    for (std::int64_t c = 0; c < count; ++c) o[c] = sample_at(p + c, C, down, plan, q);
+  }
+}
+
+void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
+                          std::int64_t count, const PlanRow& plan, std::int64_t npix, const float* g,
+                          std::int64_t g_stride) {
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return scatter_channel_rows_avx2(grad, channels, padded_w, c0, count, plan, npix, g, g_stride);
+  }
+  const std::int64_t C = channels, down = padded_w * C;
+  for (std::int64_t q = 0; q < npix; ++q) {
+    float* p = grad + static_cast<std::int64_t>(plan.index[q]) * C + c0;
+    const float* gq = g + q * g_stride;
+    const float w[4] = {plan.w01[2 * q], plan.w01[2 * q + 1], plan.w23[2 * q], plan.w23[2 * q + 1]};
+    const std::int64_t at[4] = {0, C, down, down + C};
+    for (int k = 0; k < 4; ++k) {
+      float* pk = p + at[k];
+      for (std::int64_t c = 0; c < count; ++c) pk[c] += w[k] * gq[c];
+    }
+  }
+}
+
+void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
+                 std::int64_t npix, const float* g, std::int64_t g_stride, float* out) {
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return corner_dots_avx2(img, c0, count, index, npix, g, g_stride, out);
+  }
+  const std::int64_t C = img.channels, down = img.padded_w * C;
+  const std::int64_t at[4] = {0, C, down, down + C};
+  for (std::int64_t q = 0; q < npix; ++q) {
+    const float* p = img.data + static_cast<std::int64_t>(index[q]) * C + c0;
+    const float* gq = g + q * g_stride;
+    for (int k = 0; k < 4; ++k) {
+      float s = 0.0f;
+      for (std::int64_t c = 0; c < count; ++c) s += gq[c] * p[at[k] + c];
+      out[4 * q + k] += s;
+    }
+  }
+}
+
+void to_channels_last(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst) {
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return to_channels_last_avx2(src, src_stride, channels, width, dst);
+  }
+  for (std::int64_t c = 0; c < channels; ++c) {
+    for (std::int64_t x = 0; x < width; ++x) dst[x * channels + c] = src[c * src_stride + x];
+  }
+}
+
+void from_channels_last(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride) {
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return from_channels_last_avx2(src, channels, width, dst, dst_stride);
+  }
+  for (std::int64_t c = 0; c < channels; ++c) {
+    for (std::int64_t x = 0; x < width; ++x) dst[c * dst_stride + x] = src[x * channels + c];
+  }
+}
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,78 @@
+// The inner loops of the deformable kernels over a CHANNELS-LAST zero-bordered image:
+// padded[(yp * (W+2) + xp) * C + c]. A sampling plan (math/bilinear.h, bilinear_padded_plan:
+// padded pixel index of the top-left corner + 4 weights with the mask folded in) then
+// addresses, for one (tap, pixel), a contiguous run of channels at each corner, so a vector
+// of channels is sampled with 4 vector loads and 4 multiply-adds, instead of per-sample
+// scalar work. The GEMM depth dimension is ordered (tap, channel) to match.
+//
+// AVX2 + FMA code (also used on AVX-512 CPUs: on the double-pumped AVX-512 units this was
+// tuned on, 256-bit vectors have the same throughput per float) picked at run time, portable
+// C++ otherwise. Every path forms a sample as (w0*v00 + w2*v10) + (w1*v01 + w3*v11). The
+// vector paths read up to 7 floats past the last pixel of the image: padded buffers carry
+// kPaddedSlack floats of slack.
+#pragma once
+#include <cstdint>
+
+namespace flexconv {
+namespace cpu {
+
+constexpr std::int64_t kPaddedSlack = 16;
+
+// One (offset group, tap) row of a tile's sampling plan, from some pixel on. Weights are
+// interleaved in pairs: w01[2q] = (y0,x0), w01[2q+1] = (y0,x1); w23[2q] = (y1,x0), w23[2q+1] = (y1,x1).
+struct PlanRow {
+  const std::int32_t* index;  // padded PIXEL index of the top-left corner
+  const float* w01;
+  const float* w23;
+};
+
+// A channels-last zero-bordered image.
+struct PaddedImage {
+  const float* data;
+  std::int64_t channels;  // C: the pixel stride in floats
+  std::int64_t padded_w;  // W + 2
+};
+
+// Forward B panels of one tap for channels [c0, c0 + rows) (rows of the panels) and pixels
+// [0, npix) of `plan`: sample (pixel j, channel c0 + r) goes to
+// dst[(j / nr) * panel_stride + r * nr + j % nr]; pixels [npix, round_up(npix, nr)) get 0.
+void sample_tap_panels(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
+                       std::int64_t npix, int nr, std::int64_t panel_stride, float* dst);
+
+// Channels-last samples: out[q * out_stride + c] = sample (pixel q, channel c0 + c) for q in
+// [0, npix), c in [0, count) (the transposed packer's panels, no transpose needed).
+void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
+                         std::int64_t npix, float* out, std::int64_t out_stride);
+
+// Input-gradient scatter into a channels-last zero-bordered gradient (same geometry as the
+// image): for q in [0, npix), for each corner k in order, for c in [0, count):
+//   grad[(index[q] + corner k) * C + c0 + c] += w_k[q] * g[q * g_stride + c].
+// Per address the updates come in (q, corner) order, whatever the channel split.
+void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
+                          std::int64_t count, const PlanRow& plan, std::int64_t npix, const float* g,
+                          std::int64_t g_stride);
+
+// Offset / mask gradient: for q in [0, npix), out[4q + k] += sum over c in [0, count) of
+// g[q * g_stride + c] * corner_k(pixel index[q], channel c0 + c), corners in plan order,
+// summed in a fixed order (vector lanes, then lanes reduced the same way every time).
+void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
+                 std::int64_t npix, const float* g, std::int64_t g_stride, float* out);
+
+// Layout changes of one image row: dst[x * channels + c] = src[c * src_stride + x], and back.
+void to_channels_last(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst);
+void from_channels_last(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride);
+
+void to_channels_last_avx2(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst);
+void from_channels_last_avx2(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride);
+void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
+                            std::int64_t npix, int nr, std::int64_t panel_stride, float* dst);
+void sample_channel_rows_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
+                              std::int64_t npix, float* out, std::int64_t out_stride);
+void scatter_channel_rows_avx2(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
+                               std::int64_t count, const PlanRow& plan, std::int64_t npix, const float* g,
+                               std::int64_t g_stride);
+void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
+                      std::int64_t npix, const float* g, std::int64_t g_stride, float* out);
+
+}  // namespace cpu
+}  // namespace flexconv
