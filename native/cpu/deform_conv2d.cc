@@ -205,31 +205,20 @@ void pad_block_cl(const DeformConv2dGeometry& g, const float* in_n0, std::int64_
   std::fill(padded + images * size, padded + images * size + kPaddedSlack, 0.0f);
 }
 
-// The weights of one group as the GEMM's A with depth ordered (tap, channel):
-// A[o][kp * Cg + c] = weight[o][c][kp]. Packed straight from the torchvision layout.
-class TapMajorWeights final : public gemm::ASource {
- public:
-  TapMajorWeights(const float* weight_g, std::int64_t cg, std::int64_t taps) : w_(weight_g), cg_(cg), taps_(taps) {}
-
-  void pack(std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) const override {
-    const std::int64_t row_len = cg_ * taps_;
-    for (std::int64_t p = 0; p < mc; p += mr) {
-      float* panel = dst + (p / mr) * kc * mr;
-      const std::int64_t rows = std::min<std::int64_t>(mr, mc - p);
-      for (std::int64_t kk = 0; kk < kc; ++kk) {
-        const std::int64_t k = k0 + kk, kp = k / cg_, c = k - kp * cg_;
-        const float* src = w_ + (m0 + p) * row_len + c * taps_ + kp;
-        float* out = panel + kk * mr;
-        for (std::int64_t r = 0; r < rows; ++r) out[r] = src[r * row_len];
-        for (std::int64_t r = rows; r < mr; ++r) out[r] = 0.0f;
+// weight (O, Cg, K) -> tap-major W' (O, K, Cg): the GEMM operand whose depth (forward) or
+// columns (backward grad_columns = grad_out^T x W') are ordered (tap, channel).
+void tap_major_weights(const DeformConv2dGeometry& g, const float* weight, float* out) {
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
+  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
+    for (std::int64_t o = o0; o < o1; ++o) {
+      const float* src = weight + o * row;
+      float* dst = out + o * row;
+      for (std::int64_t c = 0; c < Cg; ++c) {
+        for (std::int64_t kp = 0; kp < K; ++kp) dst[kp * Cg + c] = src[c * K + kp];
       }
     }
-  }
-
- private:
-  const float* w_;
-  std::int64_t cg_, taps_;
-};
+  });
+}
 
 // Splits depth rows [k0, k0 + kc) of one group's (tap, channel) order into runs of one tap
 // and one offset group: fn(tap, og, first channel (absolute), channels, row offset from k0).
@@ -350,8 +339,12 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
   const std::int64_t K = g.taps(), Cg = g.group_in_channels(), Og = g.group_out_channels();
   std::vector<gemm::PackedA> weights;
   weights.reserve(static_cast<size_t>(g.groups));
-  for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-    weights.emplace_back(Og, Cg * K, TapMajorWeights(weight + grp * Og * Cg * K, Cg, K));
+  {
+    AlignedBuffer<float> weight_tm(static_cast<size_t>(g.out_channels * Cg * K));
+    tap_major_weights(g, weight, weight_tm.data());
+    for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+      weights.emplace_back(Og, Cg * K, gemm::MatrixA(weight_tm.data() + grp * Og * Cg * K, Cg * K, false));
+    }
   }
   for_each_block<ForwardScratch>(
       blocks, block_parallel, [&] { return ForwardScratch(g, bl); },
@@ -392,20 +385,6 @@ class DeformColumnsTCL final : public gemm::BSource {
   PaddedImage img_;
   std::int64_t c_begin_;
 };
-
-// weight (O, Cg, K) -> tap-major W' (O, K, Cg): the B of grad_columns = grad_out^T x W'.
-void tap_major_weights(const DeformConv2dGeometry& g, const float* weight, float* out) {
-  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
-  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
-    for (std::int64_t o = o0; o < o1; ++o) {
-      const float* src = weight + o * row;
-      float* dst = out + o * row;
-      for (std::int64_t c = 0; c < Cg; ++c) {
-        for (std::int64_t kp = 0; kp < K; ++kp) dst[kp * Cg + c] = src[c * K + kp];
-      }
-    }
-  });
-}
 
 // Splits channels [c_lo, c_hi) into runs inside one group and one offset group:
 // fn(first channel, channels, group, offset group).
