@@ -39,27 +39,36 @@ inline __m256 sample8(const float* p, std::int64_t C, std::int64_t down, const W
 
 void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
                             std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+  // Two passes per 8 pixels: each pixel's weights are broadcast once and its channels sampled
+  // into a small pixel-major buffer; then 8 x 8 blocks of it are transposed into the panels.
+  constexpr std::int64_t kRows = 256;
+  alignas(32) float buf[8 * kRows];
   const std::int64_t C = img.channels, down = img.padded_w * C;
   const std::int64_t width = (npix + nr - 1) / nr * nr;
-  const float* base = img.data + c0;
-  for (std::int64_t j0 = 0; j0 < width; j0 += 8) {
-    float* out = dst + (j0 / nr) * panel_stride + j0 % nr;
-    const std::int64_t valid = npix - j0 >= 8 ? 8 : (npix > j0 ? npix - j0 : 0);
-    if (valid == 0) {
-      for (std::int64_t r = 0; r < rows; ++r) _mm256_storeu_ps(out + r * nr, _mm256_setzero_ps());
-      continue;
-    }
-    const float* px[8];
-    for (std::int64_t j = 0; j < valid; ++j) px[j] = base + static_cast<std::int64_t>(plan.index[j0 + j]) * C;
-    for (std::int64_t cb = 0; cb < rows; cb += 8) {
-      __m256 v[8];
-      for (std::int64_t j = 0; j < 8; ++j) {
-        v[j] = j < valid ? sample8(px[j] + cb, C, down, weights_of(plan, j0 + j)) : _mm256_setzero_ps();
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const std::int64_t nrows = rows - r0 < kRows ? rows - r0 : kRows;
+    const float* base = img.data + c0 + r0;
+    for (std::int64_t j0 = 0; j0 < width; j0 += 8) {
+      float* out = dst + (j0 / nr) * panel_stride + j0 % nr + r0 * nr;
+      const std::int64_t valid = npix - j0 >= 8 ? 8 : (npix > j0 ? npix - j0 : 0);
+      if (valid == 0) {
+        for (std::int64_t r = 0; r < nrows; ++r) _mm256_storeu_ps(out + r * nr, _mm256_setzero_ps());
+        continue;
       }
-      transpose8x8(v);
-      const std::int64_t n = rows - cb < 8 ? rows - cb : 8;
-      float* o = out + cb * nr;
-      for (std::int64_t i = 0; i < n; ++i) _mm256_storeu_ps(o + i * nr, v[i]);
+      for (std::int64_t j = 0; j < valid; ++j) {
+        const float* p = base + static_cast<std::int64_t>(plan.index[j0 + j]) * C;
+        const Weights w = weights_of(plan, j0 + j);
+        float* b = buf + j * kRows;
+        for (std::int64_t cb = 0; cb < nrows; cb += 8) _mm256_store_ps(b + cb, sample8(p + cb, C, down, w));
+      }
+      for (std::int64_t cb = 0; cb < nrows; cb += 8) {
+        __m256 v[8];
+        for (std::int64_t j = 0; j < 8; ++j) v[j] = j < valid ? _mm256_load_ps(buf + j * kRows + cb) : _mm256_setzero_ps();
+        transpose8x8(v);
+        const std::int64_t n = nrows - cb < 8 ? nrows - cb : 8;
+        float* o = out + cb * nr;
+        for (std::int64_t i = 0; i < n; ++i) _mm256_storeu_ps(o + i * nr, v[i]);
+      }
     }
   }
 }
