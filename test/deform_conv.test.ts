@@ -191,6 +191,22 @@ function gradsOf(c: Case, gradOut: Tensor): Record<string, Tensor | null> {
   return { input: c.input.grad, offset: c.offset.grad, weight: c.weight.grad, mask: c.mask?.grad ?? null, bias: c.bias?.grad ?? null };
 }
 
+function randomGradOut(c: Case, seed: number): Tensor {
+  const rng = new Generator(seed);
+  return Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
+}
+
+/** Every wanted gradient of the native op against the float64 reference. */
+function expectGradsMatchReference(c: Case, gradOut: Tensor, tol: { weight?: number; offset?: number } = {}): void {
+  const got = gradsOf(c, gradOut);
+  const ref = refDeformConv2dBackward(c.ref, gradOut.data);
+  expectClose(got.input!.data, ref.input, 1e-4, 1e-4);
+  expectClose(got.offset!.data, ref.offset, tol.offset ?? 1e-4, 1e-4);
+  expectClose(got.weight!.data, ref.weight, tol.weight ?? 2e-4, 1e-4);
+  if (c.mask) expectClose(got.mask!.data, ref.mask!, 1e-4, 1e-4);
+  if (c.bias) expectClose(got.bias!.data, ref.bias, 1e-4, 1e-4);
+}
+
 const gradGrid: Config[] = [
   { ...base, mask: true, bias: true },
   { ...base, N: 2, C: 6, O: 4, groups: 2, offsetGroups: 3, mask: true, bias: true, offsets: 'fractional' },
@@ -203,15 +219,7 @@ const gradGrid: Config[] = [
 describe('deformConv2d gradients', () => {
   test.each(gradGrid.map((c) => [label(c), c] as const))('%s: every gradient matches the float64 reference', (_name, cfg) => {
     const c = makeCase(cfg, 7);
-    const rng = new Generator(3);
-    const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
-    const got = gradsOf(c, gradOut);
-    const ref = refDeformConv2dBackward(c.ref, gradOut.data);
-    expectClose(got.input!.data, ref.input, 1e-4, 1e-4);
-    expectClose(got.offset!.data, ref.offset, 1e-4, 1e-4);
-    expectClose(got.weight!.data, ref.weight, 2e-4, 1e-4);
-    if (cfg.mask) expectClose(got.mask!.data, ref.mask!, 1e-4, 1e-4);
-    if (cfg.bias) expectClose(got.bias!.data, ref.bias, 1e-4, 1e-4);
+    expectGradsMatchReference(c, randomGradOut(c, 3));
   });
 
   test('the float64 reference gradients agree with central finite differences', () => {
@@ -333,14 +341,7 @@ describe('deformConv2d channels-last sampling edges', () => {
       setIsa(path);
       const c = makeCase(cfg, 31);
       expectClose(run(c).data, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
-      const rng = new Generator(9);
-      const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
-      const g = gradsOf(c, gradOut);
-      const ref = refDeformConv2dBackward(c.ref, gradOut.data);
-      expectClose(g.input!.data, ref.input, 1e-4, 1e-4);
-      expectClose(g.offset!.data, ref.offset, 2e-4, 1e-4);
-      expectClose(g.weight!.data, ref.weight, 4e-4, 1e-4);
-      if (cfg.mask) expectClose(g.mask!.data, ref.mask!, 1e-4, 1e-4);
+      expectGradsMatchReference(c, randomGradOut(c, 9), { weight: 4e-4, offset: 2e-4 });
       setIsa(savedIsa.active);
     });
   }
@@ -407,19 +408,13 @@ describe('deformConv2d blocks of small images', () => {
     const runs = [1, 2].map((threads) => {
       setNumThreads(threads);
       const c = makeCase(cfg, 81);
-      const rng = new Generator(4);
-      const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
+      const gradOut = randomGradOut(c, 4);
       const out = Float32Array.from(run(c).data);
-      const g = gradsOf(c, gradOut);
       if (threads === 1) {
         expectClose(out, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
-        const ref = refDeformConv2dBackward(c.ref, gradOut.data);
-        expectClose(g.input!.data, ref.input, 1e-4, 1e-4);
-        expectClose(g.offset!.data, ref.offset, 1e-4, 1e-4);
-        expectClose(g.mask!.data, ref.mask!, 1e-4, 1e-4);
-        expectClose(g.weight!.data, ref.weight, 4e-4, 1e-4);
-        expectClose(g.bias!.data, ref.bias, 1e-4, 1e-4);
+        expectGradsMatchReference(makeCase(cfg, 81), gradOut, { weight: 4e-4 });
       }
+      const g = gradsOf(c, gradOut);
       return [out, ...[g.input!, g.offset!, g.mask!, g.weight!, g.bias!].map((t) => Float32Array.from(t.data))];
     });
     runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));

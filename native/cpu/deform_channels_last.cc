@@ -86,21 +86,11 @@ void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, co
   }
 }
 
-void to_channels_last(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst) {
-  if constexpr (kHasX86Kernels) {
-    if (use_avx2()) return to_channels_last_avx2(src, src_stride, channels, width, dst);
-  }
-  for (std::int64_t c = 0; c < channels; ++c) {
-    for (std::int64_t x = 0; x < width; ++x) dst[x * channels + c] = src[c * src_stride + x];
-  }
-}
-
-void from_channels_last(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride) {
-  if constexpr (kHasX86Kernels) {
-    if (use_avx2()) return from_channels_last_avx2(src, channels, width, dst, dst_stride);
-  }
-  for (std::int64_t c = 0; c < channels; ++c) {
-    for (std::int64_t x = 0; x < width; ++x) dst[c * dst_stride + x] = src[x * channels + c];
+void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+               std::int64_t dst_stride) {
+  if (use_avx2()) return transpose_avx2(src, src_stride, rows, cols, dst, dst_stride);
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
   }
 }
 

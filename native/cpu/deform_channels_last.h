@@ -58,12 +58,13 @@ void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padde
 void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
                  std::int64_t npix, const float* g, std::int64_t g_stride, float* out);
 
-// Layout changes of one image row: dst[x * channels + c] = src[c * src_stride + x], and back.
-void to_channels_last(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst);
-void from_channels_last(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride);
+// dst[j * dst_stride + i] = src[i * src_stride + j] for i < rows, j < cols: one image row to
+// channels-last (rows = channels) and back (rows = pixels).
+void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+               std::int64_t dst_stride);
 
-void to_channels_last_avx2(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst);
-void from_channels_last_avx2(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride);
+void transpose_avx2(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+                    std::int64_t dst_stride);
 void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
                             std::int64_t npix, int nr, std::int64_t panel_stride, float* dst);
 void sample_channel_rows_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "cpu/deform_channels_last.h"
+#include "cpu/transpose8_avx2.h"
 
 namespace flexconv {
 namespace cpu {
@@ -34,51 +35,40 @@ inline __m256 sample8(const float* p, std::int64_t C, std::int64_t down, const W
   return _mm256_add_ps(a, b);
 }
 
-// In-register 8x8 transpose: v[j] lane i -> v[i] lane j.
-inline void transpose8(__m256* v) {
-  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  v[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  v[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  v[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  v[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 }  // namespace
 
 void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
                             std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+  // Two passes per 8 pixels: each pixel's weights are broadcast once and its channels sampled
+  // into a small pixel-major buffer; then 8 x 8 blocks of it are transposed into the panels.
+  constexpr std::int64_t kRows = 256;
+  alignas(32) float buf[8 * kRows];
   const std::int64_t C = img.channels, down = img.padded_w * C;
   const std::int64_t width = (npix + nr - 1) / nr * nr;
-  const float* base = img.data + c0;
-  for (std::int64_t j0 = 0; j0 < width; j0 += 8) {
-    float* out = dst + (j0 / nr) * panel_stride + j0 % nr;
-    const std::int64_t valid = npix - j0 >= 8 ? 8 : (npix > j0 ? npix - j0 : 0);
-    if (valid == 0) {
-      for (std::int64_t r = 0; r < rows; ++r) _mm256_storeu_ps(out + r * nr, _mm256_setzero_ps());
-      continue;
-    }
-    const float* px[8];
-    for (std::int64_t j = 0; j < valid; ++j) px[j] = base + static_cast<std::int64_t>(plan.index[j0 + j]) * C;
-    for (std::int64_t cb = 0; cb < rows; cb += 8) {
-      __m256 v[8];
-      for (std::int64_t j = 0; j < 8; ++j) {
-        v[j] = j < valid ? sample8(px[j] + cb, C, down, weights_of(plan, j0 + j)) : _mm256_setzero_ps();
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const std::int64_t nrows = rows - r0 < kRows ? rows - r0 : kRows;
+    const float* base = img.data + c0 + r0;
+    for (std::int64_t j0 = 0; j0 < width; j0 += 8) {
+      float* out = dst + (j0 / nr) * panel_stride + j0 % nr + r0 * nr;
+      const std::int64_t valid = npix - j0 >= 8 ? 8 : (npix > j0 ? npix - j0 : 0);
+      if (valid == 0) {
+        for (std::int64_t r = 0; r < nrows; ++r) _mm256_storeu_ps(out + r * nr, _mm256_setzero_ps());
+        continue;
       }
-      transpose8(v);
-      const std::int64_t n = rows - cb < 8 ? rows - cb : 8;
-      float* o = out + cb * nr;
-      for (std::int64_t i = 0; i < n; ++i) _mm256_storeu_ps(o + i * nr, v[i]);
+      for (std::int64_t j = 0; j < valid; ++j) {
+        const float* p = base + static_cast<std::int64_t>(plan.index[j0 + j]) * C;
+        const Weights w = weights_of(plan, j0 + j);
+        float* b = buf + j * kRows;
+        for (std::int64_t cb = 0; cb < nrows; cb += 8) _mm256_store_ps(b + cb, sample8(p + cb, C, down, w));
+      }
+      for (std::int64_t cb = 0; cb < nrows; cb += 8) {
+        __m256 v[8];
+        for (std::int64_t j = 0; j < 8; ++j) v[j] = j < valid ? _mm256_load_ps(buf + j * kRows + cb) : _mm256_setzero_ps();
+        transpose8x8(v);
+        const std::int64_t n = nrows - cb < 8 ? nrows - cb : 8;
+        float* o = out + cb * nr;
+        for (std::int64_t i = 0; i < n; ++i) _mm256_storeu_ps(o + i * nr, v[i]);
+      }
     }
   }
 }
@@ -174,41 +164,24 @@ void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t coun
   }
 }
 
-// 8 x 8 blocks transposed in registers; the edges (channels or pixels past the last full
-// block) are copied one float at a time.
-void to_channels_last_avx2(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst) {
-  const std::int64_t C = channels, cf = C & ~std::int64_t(7), xf = width & ~std::int64_t(7);
-  for (std::int64_t c0 = 0; c0 < cf; c0 += 8) {
-    for (std::int64_t x0 = 0; x0 < xf; x0 += 8) {
+// 8 x 8 blocks transposed in registers; the edges (rows or columns past the last full block)
+// are copied one float at a time.
+void transpose_avx2(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+                    std::int64_t dst_stride) {
+  const std::int64_t rf = rows & ~std::int64_t(7), cf = cols & ~std::int64_t(7);
+  for (std::int64_t i0 = 0; i0 < rf; i0 += 8) {
+    for (std::int64_t j0 = 0; j0 < cf; j0 += 8) {
       __m256 v[8];
-      for (std::int64_t i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (c0 + i) * src_stride + x0);
-      transpose8(v);
-      for (std::int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (x0 + j) * C + c0, v[j]);
+      for (std::int64_t i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (i0 + i) * src_stride + j0);
+      transpose8x8(v);
+      for (std::int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (j0 + j) * dst_stride + i0, v[j]);
     }
-    for (std::int64_t c = c0; c < c0 + 8; ++c) {
-      for (std::int64_t x = xf; x < width; ++x) dst[x * C + c] = src[c * src_stride + x];
-    }
-  }
-  for (std::int64_t c = cf; c < C; ++c) {
-    for (std::int64_t x = 0; x < width; ++x) dst[x * C + c] = src[c * src_stride + x];
-  }
-}
-
-void from_channels_last_avx2(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride) {
-  const std::int64_t C = channels, cf = C & ~std::int64_t(7), xf = width & ~std::int64_t(7);
-  for (std::int64_t c0 = 0; c0 < cf; c0 += 8) {
-    for (std::int64_t x0 = 0; x0 < xf; x0 += 8) {
-      __m256 v[8];
-      for (std::int64_t j = 0; j < 8; ++j) v[j] = _mm256_loadu_ps(src + (x0 + j) * C + c0);
-      transpose8(v);
-      for (std::int64_t i = 0; i < 8; ++i) _mm256_storeu_ps(dst + (c0 + i) * dst_stride + x0, v[i]);
-    }
-    for (std::int64_t c = c0; c < c0 + 8; ++c) {
-      for (std::int64_t x = xf; x < width; ++x) dst[c * dst_stride + x] = src[x * C + c];
+    for (std::int64_t i = i0; i < i0 + 8; ++i) {
+      for (std::int64_t j = cf; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
     }
   }
-  for (std::int64_t c = cf; c < C; ++c) {
-    for (std::int64_t x = 0; x < width; ++x) dst[c * dst_stride + x] = src[x * C + c];
+  for (std::int64_t i = rf; i < rows; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
   }
 }
 

@@ -193,7 +193,7 @@ void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padde
       }
       std::fill(row, row + C, 0.0f);
       std::fill(row + (W + 1) * C, row + Wp * C, 0.0f);
-      to_channels_last(in_n + (yp - 1) * W, HW, C, W, row + C);
+      transpose(in_n + (yp - 1) * W, HW, C, W, row + C, C);
     }
   });
 }
@@ -205,16 +205,22 @@ void pad_block_cl(const DeformConv2dGeometry& g, const float* in_n0, std::int64_
   std::fill(padded + images * size, padded + images * size + kPaddedSlack, 0.0f);
 }
 
-// weight (O, Cg, K) -> tap-major W' (O, K, Cg): the GEMM operand whose depth (forward) or
-// columns (backward grad_columns = grad_out^T x W') are ordered (tap, channel).
-void tap_major_weights(const DeformConv2dGeometry& g, const float* weight, float* out) {
+// Between the torchvision weight layout (O, Cg, K) and the tap-major one (O, K, Cg): the
+// GEMM operand whose depth (forward) or columns (backward grad_columns = grad_out^T x W') are
+// ordered (tap, channel), and the weight gradient computed in that order.
+void reorder_weights(const DeformConv2dGeometry& g, const float* src, float* dst, bool to_tap_major) {
   const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
   parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
     for (std::int64_t o = o0; o < o1; ++o) {
-      const float* src = weight + o * row;
-      float* dst = out + o * row;
       for (std::int64_t c = 0; c < Cg; ++c) {
-        for (std::int64_t kp = 0; kp < K; ++kp) dst[kp * Cg + c] = src[c * K + kp];
+        for (std::int64_t kp = 0; kp < K; ++kp) {
+          const std::int64_t plain = o * row + c * K + kp, tap_major = o * row + kp * Cg + c;
+          if (to_tap_major) {
+            dst[tap_major] = src[plain];
+          } else {
+            dst[plain] = src[tap_major];
+          }
+        }
       }
     }
   });
@@ -341,7 +347,7 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
   weights.reserve(static_cast<size_t>(g.groups));
   {
     AlignedBuffer<float> weight_tm(static_cast<size_t>(g.out_channels * Cg * K));
-    tap_major_weights(g, weight, weight_tm.data());
+    reorder_weights(g, weight, weight_tm.data(), true);
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
       weights.emplace_back(Og, Cg * K, gemm::MatrixA(weight_tm.data() + grp * Og * Cg * K, Cg * K, false));
     }
@@ -427,7 +433,7 @@ void unpad_image_cl(const DeformConv2dGeometry& g, const float* padded, float* o
   const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
   parallel_for(H, [&](std::int64_t y0, std::int64_t y1) {
     for (std::int64_t y = y0; y < y1; ++y) {
-      from_channels_last(padded + ((y + 1) * Wp + 1) * C, C, W, out_n + y * W, HW);
+      transpose(padded + ((y + 1) * Wp + 1) * C, C, W, C, out_n + y * W, HW);
     }
   });
 }
@@ -505,7 +511,7 @@ struct BackwardScratch {
 };
 
 // Every gradient of images [n0, n0 + images) except grad_bias; weight_tm is the tap-major
-// weight (see tap_major_weights, needed for grad_columns only); grad_weight_b receives this
+// weight (see reorder_weights, needed for grad_columns only); grad_weight_b receives this
 // block's weight gradient in tap-major order [o][tap][channel of the group] (overwritten).
 void backward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t images, const float* input,
                     const float* offset, const float* mask, const float* weight_tm, const float* grad_output,
@@ -575,24 +581,15 @@ constexpr std::int64_t kPartialBudgetFloats = std::int64_t(16) << 20;
 // reordered to the torchvision layout.
 void sum_tap_major(const DeformConv2dGeometry& g, float* partials, std::int64_t images, std::int64_t stride,
                    float* grad_weight) {
-  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
   if (images > 1) {
-    parallel_for(g.out_channels * row, [&](std::int64_t i0, std::int64_t i1) {
+    parallel_for(g.out_channels * g.group_in_channels() * g.taps(), [&](std::int64_t i0, std::int64_t i1) {
       for (std::int64_t n = 1; n < images; ++n) {
         const float* src = partials + n * stride;
         for (std::int64_t i = i0; i < i1; ++i) partials[i] += src[i];
       }
     }, 4096);
   }
-  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
-    for (std::int64_t o = o0; o < o1; ++o) {
-      const float* src = partials + o * row;
-      float* dst = grad_weight + o * row;
-      for (std::int64_t kp = 0; kp < K; ++kp) {
-        for (std::int64_t c = 0; c < Cg; ++c) dst[c * K + kp] = src[kp * Cg + c];
-      }
-    }
-  });
+  reorder_weights(g, partials, grad_weight, false);
 }
 
 }  // namespace
@@ -637,7 +634,7 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
                               !in_parallel_region();
   auto make = [&] { return BackwardScratch(g, bl, need_cols, need_padded, grad_input != nullptr); };
   AlignedBuffer<float> weight_tm(need_cols ? static_cast<size_t>(wsize) : 0);
-  if (need_cols) tap_major_weights(g, weight, weight_tm.data());
+  if (need_cols) reorder_weights(g, weight, weight_tm.data(), true);
   auto block = [&](std::int64_t b, float* target, BackwardScratch& s) {
     const std::int64_t n0 = b * bl.images;
     backward_block(g, n0, std::min(bl.images, g.batch - n0), input, offset, mask, weight_tm.data(), grad_output,
