@@ -43,6 +43,7 @@ const cases: Case[] = [
   { name: 'wide rows: groups 2, 1x3 kernel', x: [3, 4, 3, 20], w: [4, 2, 1, 3], padding: [0, 1], groups: 2 },
   // Strided convs use the offset table unless it would exceed 65536 entries (kh*kw*P).
   { name: 'large strided image: row gather path', x: [1, 2, 60, 300], w: [2, 2, 5, 5], stride: [2, 3], padding: [2, 3], dilation: [1, 2] },
+  { name: 'wide rows stride 1: column runs longer than 64 pixels', x: [1, 2, 5, 80], w: [3, 2, 3, 3], padding: [1, 1], bias: true },
   { name: 'kernel as large as the padded input', x: [2, 2, 3, 4], w: [3, 2, 5, 6], padding: [1, 1] },
 ];
 

@@ -124,6 +124,8 @@ const forwardGrid: Config[] = [
   { N: 2, C: 5, H: 6, W: 6, O: 2, kh: 1, kw: 1, stride: [2, 2], mask: true },
   { ...base, mask: true, bias: true, offsets: 'integer' },
   { ...base, N: 2, mask: true, offsets: 'border' },
+  { ...base, W: 19, mask: true, offsets: 'border' },
+  { ...base, W: 19, stride: [1, 2], offsets: 'integer' },
   { ...base, mask: true, bias: true, offsets: 'far' },
 ];
 
@@ -191,6 +193,22 @@ function gradsOf(c: Case, gradOut: Tensor): Record<string, Tensor | null> {
   return { input: c.input.grad, offset: c.offset.grad, weight: c.weight.grad, mask: c.mask?.grad ?? null, bias: c.bias?.grad ?? null };
 }
 
+function randomGradOut(c: Case, seed: number): Tensor {
+  const rng = new Generator(seed);
+  return Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
+}
+
+/** Every wanted gradient of the native op against the float64 reference. */
+function expectGradsMatchReference(c: Case, gradOut: Tensor, tol: { weight?: number; offset?: number } = {}): void {
+  const got = gradsOf(c, gradOut);
+  const ref = refDeformConv2dBackward(c.ref, gradOut.data);
+  expectClose(got.input!.data, ref.input, 1e-4, 1e-4);
+  expectClose(got.offset!.data, ref.offset, tol.offset ?? 1e-4, 1e-4);
+  expectClose(got.weight!.data, ref.weight, tol.weight ?? 2e-4, 1e-4);
+  if (c.mask) expectClose(got.mask!.data, ref.mask!, 1e-4, 1e-4);
+  if (c.bias) expectClose(got.bias!.data, ref.bias, 1e-4, 1e-4);
+}
+
 const gradGrid: Config[] = [
   { ...base, mask: true, bias: true },
   { ...base, N: 2, C: 6, O: 4, groups: 2, offsetGroups: 3, mask: true, bias: true, offsets: 'fractional' },
@@ -203,15 +221,7 @@ const gradGrid: Config[] = [
 describe('deformConv2d gradients', () => {
   test.each(gradGrid.map((c) => [label(c), c] as const))('%s: every gradient matches the float64 reference', (_name, cfg) => {
     const c = makeCase(cfg, 7);
-    const rng = new Generator(3);
-    const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
-    const got = gradsOf(c, gradOut);
-    const ref = refDeformConv2dBackward(c.ref, gradOut.data);
-    expectClose(got.input!.data, ref.input, 1e-4, 1e-4);
-    expectClose(got.offset!.data, ref.offset, 1e-4, 1e-4);
-    expectClose(got.weight!.data, ref.weight, 2e-4, 1e-4);
-    if (cfg.mask) expectClose(got.mask!.data, ref.mask!, 1e-4, 1e-4);
-    if (cfg.bias) expectClose(got.bias!.data, ref.bias, 1e-4, 1e-4);
+    expectGradsMatchReference(c, randomGradOut(c, 3));
   });
 
   test('the float64 reference gradients agree with central finite differences', () => {
@@ -333,14 +343,7 @@ describe('deformConv2d channels-last sampling edges', () => {
       setIsa(path);
       const c = makeCase(cfg, 31);
       expectClose(run(c).data, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
-      const rng = new Generator(9);
-      const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, () => rng.uniform() * 2 - 1), c.outShape);
-      const g = gradsOf(c, gradOut);
-      const ref = refDeformConv2dBackward(c.ref, gradOut.data);
-      expectClose(g.input!.data, ref.input, 1e-4, 1e-4);
-      expectClose(g.offset!.data, ref.offset, 2e-4, 1e-4);
-      expectClose(g.weight!.data, ref.weight, 4e-4, 1e-4);
-      if (cfg.mask) expectClose(g.mask!.data, ref.mask!, 1e-4, 1e-4);
+      expectGradsMatchReference(c, randomGradOut(c, 9), { weight: 4e-4, offset: 2e-4 });
       setIsa(savedIsa.active);
     });
   }
@@ -377,7 +380,8 @@ describe('deformConv2d batch modes', () => {
   });
 
   test('the weight gradient of a batch is the per-image gradients summed in image order, bit for bit', () => {
-    const cfg: Config = { N: 3, C: 4, H: 9, W: 8, O: 6, kh: 3, kw: 3, padding: [1, 1], groups: 2, mask: true };
+    // 17 x 16 = 272 output pixels: large enough that every image is its own block.
+    const cfg: Config = { N: 3, C: 4, H: 17, W: 16, O: 6, kh: 3, kw: 3, padding: [1, 1], groups: 2, mask: true };
     const c = makeCase(cfg, 61);
     const gradOut = Tensor.from(Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.cos(i)), c.outShape);
     const batch = gradsOf(c, gradOut).weight!.data;
@@ -395,9 +399,34 @@ describe('deformConv2d batch modes', () => {
   });
 });
 
+describe('deformConv2d blocks of small images', () => {
+  const saved = getNumThreads();
+  afterAll(() => setNumThreads(saved));
+
+  // Maps under 256 output pixels are processed several images at a time (up to 512 pixels a
+  // block): 40 images of 5 x 6 make blocks of 17, 17 and 6 images.
+  test('forward and every gradient match the reference and are bit-identical at 1 and 2 threads', () => {
+    const cfg: Config = { N: 40, C: 6, H: 5, W: 6, O: 4, kh: 3, kw: 3, padding: [1, 1], groups: 2, offsetGroups: 3, mask: true, bias: true };
+    const runs = [1, 2].map((threads) => {
+      setNumThreads(threads);
+      const c = makeCase(cfg, 81);
+      const gradOut = randomGradOut(c, 4);
+      const out = Float32Array.from(run(c).data);
+      if (threads === 1) {
+        expectClose(out, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
+        expectGradsMatchReference(makeCase(cfg, 81), gradOut, { weight: 4e-4 });
+      }
+      const g = gradsOf(c, gradOut);
+      return [out, ...[g.input!, g.offset!, g.mask!, g.weight!, g.bias!].map((t) => Float32Array.from(t.data))];
+    });
+    runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));
+  });
+});
+
 describe('deformConv2d non-finite and huge offsets', () => {
-  test('NaN, infinite and huge offsets sample 0, with zero offset and mask gradients, and never crash', () => {
-    const cfg: Config = { N: 1, C: 3, H: 6, W: 5, O: 2, kh: 3, kw: 3, padding: [1, 1], mask: true, bias: true };
+  // Width 21: output rows long enough for the vectorised sampling-plan builder, plus its tail.
+  test.each([5, 21])('NaN, infinite and huge offsets sample 0, with zero offset and mask gradients, and never crash (width %i)', (W) => {
+    const cfg: Config = { N: 1, C: 3, H: 6, W, O: 2, kh: 3, kw: 3, padding: [1, 1], mask: true, bias: true };
     const c = makeCase(cfg, 31);
     const d = c.offset.data;
     const specials = [NaN, Infinity, -Infinity, 3e38, -3e38, 1e20, 2 ** 31, -(2 ** 31) - 5];

@@ -1,4 +1,4 @@
-import { ArgumentError, manualSeed, nn, ShapeError, Tensor } from '../lib';
+import { ArgumentError, manualSeed, nn, noGrad, ShapeError, Tensor } from '../lib';
 import { gradcheck } from './gradcheck';
 import { add, avgPool, concatChannels, convLayer, expectCloseR, fromTensor, R, resize } from './reference/compose';
 
@@ -61,6 +61,32 @@ describe('OctaveConv2d against four plain convolutions with pooling and upsampli
       const [oh, ol] = layer.forward([h, l]);
       return nn.mergeBands([oh, ol]);
     }, [high, low!, layer.l2h!.weight, layer.h2l!.weight]);
+  });
+
+  test('gradients of every weight and bias (fused low-band conv) match finite differences', () => {
+    const layer = new OctaveConv2d(6, 4, { kernelSize: 3, padding: 1, alphaIn: 0.5, alphaOut: 0.5, bias: true });
+    const [high, low] = randomBands(2, 3, 3, 5, 4);
+    high.requireGrad();
+    low!.requireGrad();
+    const params = [layer.h2h!, layer.h2l!, layer.l2h!, layer.l2l!].flatMap((c) => [c.weight, c.bias!]);
+    gradcheck((h, l) => nn.mergeBands(layer.forward([h, l])), [high, low!, ...params]);
+  });
+
+  test('grouped layers (no fused low-band conv) and stride 2 still match the composition', () => {
+    for (const [groups, stride] of [[2, 1], [1, 2]] as const) {
+      const layer = new OctaveConv2d(8, 8, { kernelSize: 3, padding: 1, groups, stride, bias: true });
+      const [high, low] = randomBands(2, 4, 4, 9, 8);
+      const [outHigh, outLow] = layer.forward([high, low]);
+      const [refHigh, refLow] = referenceOctave(layer, fromTensor(high), fromTensor(low!));
+      expectCloseR(outHigh, refHigh);
+      expectCloseR(outLow!, refLow!);
+      // Inference frees the intermediates as it goes: same values, inputs untouched.
+      const [infHigh, infLow] = noGrad(() => layer.forward([high, low]));
+      expect(Array.from(infHigh.data)).toEqual(Array.from(outHigh.data));
+      expect(Array.from(infLow!.data)).toEqual(Array.from(outLow!.data));
+      expect(high.shape).toEqual([2, 4, 9, 8]);
+      expect(Array.from(low!.data).every(Number.isFinite)).toBe(true);
+    }
   });
 
   test('bad bands name the expected shape', () => {

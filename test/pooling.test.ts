@@ -24,6 +24,10 @@ const cases: Case[] = [
   { shape: [2, 1, 12, 23], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true },
   { shape: [1, 2, 10, 19], kernel: [3, 3], stride: [2, 2], padding: [0, 0], ceilMode: false },
   { shape: [1, 1, 9, 17], kernel: [2, 2], stride: [2, 2], padding: [1, 1], ceilMode: true },
+  // Plain 2x2 / stride 2 (a dedicated average-pool backward): odd sizes leave a last row and column unread,
+  // and with ceilMode the last windows are partial (the general path).
+  { shape: [2, 2, 7, 5], kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceilMode: false },
+  { shape: [1, 2, 5, 7], kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceilMode: true },
 ];
 
 const maxOptions = (c: Case) => ({ kernelSize: c.kernel, stride: c.stride, padding: c.padding, dilation: c.dilation ?? [1, 1], ceilMode: c.ceilMode });

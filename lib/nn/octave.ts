@@ -14,6 +14,8 @@
  */
 import { checkInt, checkNumber, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
+import { isGradEnabled } from '../autograd';
+import { activeTracer } from '../onnx/trace';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
 import { BatchNorm2d } from './normalization';
@@ -119,24 +121,61 @@ export class OctaveConv2d extends Module {
     let [high, low] = Array.isArray(bands) ? bands : [bands, null];
     this.checkBands(high, low);
     this.log('in', high, low);
+    const [inHigh, inLow] = [high, low];
     if (this.stride === 2) {
       high = downsample(high);
       low = low && downsample(low);
     }
     const h2h = this.h2h ? this.h2h.forward(high) : null;
-    const h2l = this.h2l ? this.h2l.forward(downsample(high)) : null;
-    const l2l = this.l2l && low ? this.l2l.forward(low) : null;
+    const outLow = this.lowBand(high, low);
     let l2h: Tensor | null = null;
     if (this.l2h && low) {
       const small = this.l2h.forward(low);
       // The exact high-band size, so odd sizes (7 -> 3 -> 7) line up.
       l2h = ops.interpolate(small, { size: [high.shape[2], high.shape[3]], mode: 'nearest' });
+      this.release(small);
     }
     const outHigh = sumPaths(h2h, l2h);
-    const outLow = sumPaths(l2l, h2l);
+    if (h2h && l2h) this.release(h2h, l2h);
+    if (high !== inHigh) this.release(high, low !== inLow ? low : null);
     if (!outHigh) throw new ArgumentError('OctaveConv2d: alphaOut = 1 leaves no high band; use alphaOut < 1');
     this.log('out', outHigh, outLow);
     return [outHigh, outLow];
+  }
+
+  /**
+   * low' = l2l(low) + h2l(avgpool(high)). With both paths and groups 1 this is ONE conv of the
+   * two inputs stacked along channels with the two weights stacked the same way: no add pass,
+   * one GEMM with twice the depth instead of two thin ones (K = 2 * Cin * kh * kw), and in
+   * backward one input-gradient GEMM and one weight-gradient GEMM instead of two each.
+   */
+  private lowBand(high: Tensor, low: Tensor | null): Tensor | null {
+    const l2l = this.l2l && low ? this.l2l : null;
+    const h2l = this.h2l;
+    if (!l2l && !h2l) return null;
+    const pooled = h2l ? downsample(high) : null;
+    if (!l2l || !h2l || !low || !pooled || l2l.groups !== 1) {
+      const a = l2l && low ? l2l.forward(low) : null;
+      const b = h2l && pooled ? h2l.forward(pooled) : null;
+      const sum = sumPaths(a, b);
+      if (a && b) this.release(a, b);
+      return sum;
+    }
+    const input = ops.concat([low, pooled], 1);
+    const weight = ops.concat([l2l.weight, h2l.weight], 1);
+    const bias = l2l.bias && h2l.bias ? ops.add(l2l.bias, h2l.bias) : l2l.bias ?? h2l.bias;
+    const out = ops.conv2d(input, weight, { bias, stride: l2l.stride, padding: l2l.padding, dilation: l2l.dilation });
+    this.release(pooled, input, weight, bias !== l2l.bias && bias !== h2l.bias ? bias : null);
+    return out;
+  }
+
+  /**
+   * Frees intermediates right away when nothing can hold them (no autograd, no ONNX trace),
+   * so inference reuses their memory instead of waiting for the garbage collector.
+   */
+  private release(...tensors: (Tensor | null)[]): void {
+    if (isGradEnabled() || activeTracer() !== null) return;
+    for (const t of tensors) t?.dispose();
   }
 
   private checkBands(high: Tensor, low: Tensor | null): void {

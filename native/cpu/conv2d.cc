@@ -143,25 +143,36 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
 
   if (P >= kPerImageMinPixels || g.batch == 1) {
     // One GEMM per (image, group), written straight into the output with the bias
-    // pre-filled (beta = 1), so there is no extra pass.
-    for (std::int64_t b = 0; b < g.batch; ++b) {
-      for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-        float* c = out + (b * O + gi * Og) * P;
-        const float* w = weight + gi * Og * Kdim;
-        float beta = 0.0f;
-        if (bias) {
-          fill_bias(c, Og, P, bias + gi * Og);
-          beta = 1.0f;
-        }
-        gemm::MatrixA a(w, Kdim, false);
-        if (is_plain_1x1(g)) {
-          gemm::MatrixB src(input + b * in_image + gi * Cg * P, P, false);
-          gemm::gemm(Og, P, Kdim, 1.0f, a, src, beta, c, P);
-        } else {
-          ColumnSource src(g, input, gi, b, 1);
-          gemm::gemm(Og, P, Kdim, 1.0f, a, src, beta, c, P);
-        }
+    // pre-filled (beta = 1), so there is no extra pass. The weights are packed once per group.
+    std::vector<gemm::PackedA> packed;
+    for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+      packed.emplace_back(Og, Kdim, gemm::MatrixA(weight + gi * Og * Kdim, Kdim, false));
+    }
+    auto one = [&](std::int64_t task) {
+      const std::int64_t b = task / g.groups, gi = task % g.groups;
+      float* c = out + (b * O + gi * Og) * P;
+      float beta = 0.0f;
+      if (bias) {
+        fill_bias(c, Og, P, bias + gi * Og);
+        beta = 1.0f;
       }
+      if (is_plain_1x1(g)) {
+        gemm::MatrixB src(input + b * in_image + gi * Cg * P, P, false);
+        gemm::gemm(P, 1.0f, packed[static_cast<size_t>(gi)], src, beta, c, P);
+      } else {
+        ColumnSource src(g, input, gi, b, 1);
+        gemm::gemm(P, 1.0f, packed[static_cast<size_t>(gi)], src, beta, c, P);
+      }
+    };
+    // With enough images, the threads take whole images (one parallel region, no splitting
+    // of a GEMM whose M may be as small as 32 rows); each image's GEMM then runs on one
+    // thread, and the GEMM core computes every element the same way at any thread count.
+    const std::int64_t tasks = g.batch * g.groups, threads = num_threads();
+    const bool by_image = threads > 1 && !in_parallel_region() && (tasks % threads == 0 || tasks >= 4 * threads);
+    if (by_image) {
+      parallel_tasks(tasks, [&](std::int64_t task, int) { one(task); });
+    } else {
+      for (std::int64_t task = 0; task < tasks; ++task) one(task);
     }
     return;
   }

@@ -3,6 +3,8 @@
 // run by run: one bounds computation per run instead of one per element.
 #include "cpu/conv2d_columns.h"
 
+#include "core/cpu_features.h"
+#include "cpu/conv2d_columns_simd.h"
 #include "cpu/gemm/pack_kernels.h"
 
 #include <algorithm>
@@ -15,15 +17,7 @@ namespace {
 
 using math::Conv2dGeometry;
 
-// A run of consecutive output pixels inside one output row of one image, with what every
-// tap of the kernel needs precomputed.
-struct Run {
-  const float* image;  // first channel of this group in the run's image
-  std::int64_t iy0;    // input row of tap row 0: oy * stride_h - pad_h
-  std::int64_t x0;     // input column of tap column 0 for the run's first pixel
-  std::int64_t len;
-  std::int64_t offset;  // where the run's first pixel goes in the packed block (in floats or rows)
-};
+using Run = ColumnRun;
 
 // Splits the pixels [n0, n0 + count) of the (images x P) pixel sequence into runs that also
 // end at every multiple of `split` (panel boundaries); offset(t) maps a pixel's position t
@@ -150,6 +144,8 @@ void split_image_runs(const Conv2dGeometry& g, const float* group_base, std::int
 
 }  // namespace
 
+bool pack_columns_avx512_usable() { return active_isa() == Isa::Avx512; }
+
 ColumnSource::ColumnSource(const Conv2dGeometry& g, const float* input, std::int64_t group, std::int64_t image0,
                            std::int64_t images)
     : g_(g), input_(input), group_(group), image0_(image0), images_(images), taps_(tap_table(g)) {}
@@ -240,6 +236,12 @@ void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::
   std::vector<Run> runs;
   split_runs(g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; },
              &runs);
+  if (g.stride_w == 1 && pack_columns_avx512_usable()) {
+    pack_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), k0, kc, nr, g.kernel_h, g.kernel_w,
+                                g.dil_h, g.dil_w, g.in_h, g.in_w, dst);
+    zero_tail(kc, nc, nr, dst);
+    return;
+  }
   Tap tap(g, k0);
   for (std::int64_t k = 0; k < kc; ++k, tap.next(g)) {
     const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;
@@ -273,6 +275,8 @@ void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t
   // the GEMM core's vectorised panel transpose.
   constexpr std::int64_t kRowsPerPass = 64;
   std::vector<float> rows_of(static_cast<size_t>(nr * std::max<std::int64_t>(kRowsPerPass, g.out_w)));
+  const bool simd = g.stride_w == 1 && pack_columns_avx512_usable();
+  std::vector<Run> pass_runs;
   for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
     const int cols = static_cast<int>(std::min<std::int64_t>(nr, nc - p0));
     float* panel = dst + (p0 / nr) * kc * nr;
@@ -282,6 +286,17 @@ void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t
       std::int64_t rows = 0;
       while (r1 < runs.size() && (r1 == r0 || rows + runs[r1].len <= kRowsPerPass)) rows += runs[r1++].len;
       const std::int64_t row0 = runs[r0].offset;
+      if (simd) {
+        pass_runs.assign(runs.begin() + static_cast<std::ptrdiff_t>(r0), runs.begin() + static_cast<std::ptrdiff_t>(r1));
+        for (Run& run : pass_runs) run.offset -= row0;
+        for (int t = 0; t < cols; ++t) {
+          pack_columns_stride1_avx512(pass_runs.data(), static_cast<std::int64_t>(pass_runs.size()), n0 + p0 + t, 1, 0,
+                                      g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w, rows_of.data() + t * rows);
+        }
+        gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
+        r0 = r1;
+        continue;
+      }
       Tap tap = first;
       for (int t = 0; t < cols; ++t, tap.next(g)) {
         const std::int64_t dy = tap.i * g.dil_h, dx = tap.j * g.dil_w;

@@ -33,6 +33,22 @@ struct PaddedImage {
   std::int64_t padded_w;  // W + 2
 };
 
+// Sampling plans (math/bilinear.h, bilinear_padded_plan) of n points along one output row:
+// point q samples y = y0 + dy[q], x = float(x0 + q * x_step) + dx[q] with mask[q] (1 when
+// mask is null); its padded pixel index gets index_offset added.
+struct PlanRun {
+  float y0;
+  std::int64_t x0, x_step;
+  const float* dy;
+  const float* dx;
+  const float* mask;
+  std::int64_t n, in_h, in_w;
+  std::int32_t index_offset;
+};
+void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
+void plan_run_portable(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
+void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
+
 // Forward B panels of one tap for channels [c0, c0 + rows) (rows of the panels) and pixels
 // [0, npix) of `plan`: sample (pixel j, channel c0 + r) goes to
 // dst[(j / nr) * panel_stride + r * nr + j % nr]; pixels [npix, round_up(npix, nr)) get 0.
@@ -58,12 +74,13 @@ void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padde
 void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
                  std::int64_t npix, const float* g, std::int64_t g_stride, float* out);
 
-// Layout changes of one image row: dst[x * channels + c] = src[c * src_stride + x], and back.
-void to_channels_last(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst);
-void from_channels_last(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride);
+// dst[j * dst_stride + i] = src[i * src_stride + j] for i < rows, j < cols: one image row to
+// channels-last (rows = channels) and back (rows = pixels).
+void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+               std::int64_t dst_stride);
 
-void to_channels_last_avx2(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst);
-void from_channels_last_avx2(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride);
+void transpose_avx2(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+                    std::int64_t dst_stride);
 void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
                             std::int64_t npix, int nr, std::int64_t panel_stride, float* dst);
 void sample_channel_rows_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "cpu/deform_channels_last.h"
+#include "cpu/transpose8_avx2.h"
 
 namespace flexconv {
 namespace cpu {
@@ -34,51 +35,84 @@ inline __m256 sample8(const float* p, std::int64_t C, std::int64_t down, const W
   return _mm256_add_ps(a, b);
 }
 
-// In-register 8x8 transpose: v[j] lane i -> v[i] lane j.
-inline void transpose8(__m256* v) {
-  const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  v[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  v[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  v[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  v[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 }  // namespace
+
+// 8 points at a time, the same arithmetic as math/bilinear.h's bilinear_padded_plan (ordered
+// comparisons, so NaN lands outside; outside points get index 0 and zero weights); the last
+// points of a run through the shared scalar formula.
+void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
+  const __m256 minus1 = _mm256_set1_ps(-1.0f), one = _mm256_set1_ps(1.0f);
+  const __m256 hf = _mm256_set1_ps(static_cast<float>(r.in_h)), wf = _mm256_set1_ps(static_cast<float>(r.in_w));
+  const __m256 y0 = _mm256_set1_ps(r.y0);
+  const __m256i wp = _mm256_set1_epi32(static_cast<int>(r.in_w + 2));
+  const __m256i base = _mm256_set1_epi32(static_cast<int>(r.in_w + 2 + 1) + r.index_offset);
+  const __m256i steps = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(r.x_step)));
+  std::int64_t q = 0;
+  for (; q + 8 <= r.n; q += 8) {
+    const __m256 y = _mm256_add_ps(y0, _mm256_loadu_ps(r.dy + q));
+    const __m256i xi = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r.x0 + q * r.x_step)), steps);
+    const __m256 x = _mm256_add_ps(_mm256_cvtepi32_ps(xi), _mm256_loadu_ps(r.dx + q));
+    const __m256 m = r.mask ? _mm256_loadu_ps(r.mask + q) : one;
+    const __m256 inside = _mm256_and_ps(
+        _mm256_and_ps(_mm256_cmp_ps(y, minus1, _CMP_GT_OQ), _mm256_cmp_ps(y, hf, _CMP_LT_OQ)),
+        _mm256_and_ps(_mm256_cmp_ps(x, minus1, _CMP_GT_OQ), _mm256_cmp_ps(x, wf, _CMP_LT_OQ)));
+    const __m256 fy = _mm256_floor_ps(y), fx = _mm256_floor_ps(x);
+    const __m256i at = _mm256_add_epi32(
+        _mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp), _mm256_cvttps_epi32(fx)), base);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), _mm256_and_si256(at, _mm256_castps_si256(inside)));
+    const __m256 ly = _mm256_sub_ps(y, fy), lx = _mm256_sub_ps(x, fx);
+    const __m256 hy = _mm256_sub_ps(one, ly), hx = _mm256_sub_ps(one, lx);
+    const __m256 w0 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(hy, hx), m), inside);
+    const __m256 w1 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(hy, lx), m), inside);
+    const __m256 w2 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(ly, hx), m), inside);
+    const __m256 w3 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(ly, lx), m), inside);
+    // Interleave into (w0, w1) and (w2, w3) pairs per point.
+    const __m256 a_lo = _mm256_unpacklo_ps(w0, w1), a_hi = _mm256_unpackhi_ps(w0, w1);
+    const __m256 b_lo = _mm256_unpacklo_ps(w2, w3), b_hi = _mm256_unpackhi_ps(w2, w3);
+    _mm256_storeu_ps(w01 + 2 * q, _mm256_permute2f128_ps(a_lo, a_hi, 0x20));
+    _mm256_storeu_ps(w01 + 2 * q + 8, _mm256_permute2f128_ps(a_lo, a_hi, 0x31));
+    _mm256_storeu_ps(w23 + 2 * q, _mm256_permute2f128_ps(b_lo, b_hi, 0x20));
+    _mm256_storeu_ps(w23 + 2 * q + 8, _mm256_permute2f128_ps(b_lo, b_hi, 0x31));
+  }
+  if (q < r.n) {
+    const PlanRun tail{r.y0, r.x0 + q * r.x_step, r.x_step, r.dy + q, r.dx + q, r.mask ? r.mask + q : nullptr,
+                       r.n - q, r.in_h, r.in_w, r.index_offset};
+    plan_run_portable(tail, index + q, w01 + 2 * q, w23 + 2 * q);
+  }
+}
 
 void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
                             std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+  // Two passes per 8 pixels: each pixel's weights are broadcast once and its channels sampled
+  // into a small pixel-major buffer; then 8 x 8 blocks of it are transposed into the panels.
+  constexpr std::int64_t kRows = 256;
+  alignas(32) float buf[8 * kRows];
   const std::int64_t C = img.channels, down = img.padded_w * C;
   const std::int64_t width = (npix + nr - 1) / nr * nr;
-  const float* base = img.data + c0;
-  for (std::int64_t j0 = 0; j0 < width; j0 += 8) {
-    float* out = dst + (j0 / nr) * panel_stride + j0 % nr;
-    const std::int64_t valid = npix - j0 >= 8 ? 8 : (npix > j0 ? npix - j0 : 0);
-    if (valid == 0) {
-      for (std::int64_t r = 0; r < rows; ++r) _mm256_storeu_ps(out + r * nr, _mm256_setzero_ps());
-      continue;
-    }
-    const float* px[8];
-    for (std::int64_t j = 0; j < valid; ++j) px[j] = base + static_cast<std::int64_t>(plan.index[j0 + j]) * C;
-    for (std::int64_t cb = 0; cb < rows; cb += 8) {
-      __m256 v[8];
-      for (std::int64_t j = 0; j < 8; ++j) {
-        v[j] = j < valid ? sample8(px[j] + cb, C, down, weights_of(plan, j0 + j)) : _mm256_setzero_ps();
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const std::int64_t nrows = rows - r0 < kRows ? rows - r0 : kRows;
+    const float* base = img.data + c0 + r0;
+    for (std::int64_t j0 = 0; j0 < width; j0 += 8) {
+      float* out = dst + (j0 / nr) * panel_stride + j0 % nr + r0 * nr;
+      const std::int64_t valid = npix - j0 >= 8 ? 8 : (npix > j0 ? npix - j0 : 0);
+      if (valid == 0) {
+        for (std::int64_t r = 0; r < nrows; ++r) _mm256_storeu_ps(out + r * nr, _mm256_setzero_ps());
+        continue;
       }
-      transpose8(v);
-      const std::int64_t n = rows - cb < 8 ? rows - cb : 8;
-      float* o = out + cb * nr;
-      for (std::int64_t i = 0; i < n; ++i) _mm256_storeu_ps(o + i * nr, v[i]);
+      for (std::int64_t j = 0; j < valid; ++j) {
+        const float* p = base + static_cast<std::int64_t>(plan.index[j0 + j]) * C;
+        const Weights w = weights_of(plan, j0 + j);
+        float* b = buf + j * kRows;
+        for (std::int64_t cb = 0; cb < nrows; cb += 8) _mm256_store_ps(b + cb, sample8(p + cb, C, down, w));
+      }
+      for (std::int64_t cb = 0; cb < nrows; cb += 8) {
+        __m256 v[8];
+        for (std::int64_t j = 0; j < 8; ++j) v[j] = j < valid ? _mm256_load_ps(buf + j * kRows + cb) : _mm256_setzero_ps();
+        transpose8x8(v);
+        const std::int64_t n = nrows - cb < 8 ? nrows - cb : 8;
+        float* o = out + cb * nr;
+        for (std::int64_t i = 0; i < n; ++i) _mm256_storeu_ps(o + i * nr, v[i]);
+      }
     }
   }
 }
@@ -174,41 +208,24 @@ void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t coun
   }
 }
 
-// 8 x 8 blocks transposed in registers; the edges (channels or pixels past the last full
-// block) are copied one float at a time.
-void to_channels_last_avx2(const float* src, std::int64_t src_stride, std::int64_t channels, std::int64_t width, float* dst) {
-  const std::int64_t C = channels, cf = C & ~std::int64_t(7), xf = width & ~std::int64_t(7);
-  for (std::int64_t c0 = 0; c0 < cf; c0 += 8) {
-    for (std::int64_t x0 = 0; x0 < xf; x0 += 8) {
+// 8 x 8 blocks transposed in registers; the edges (rows or columns past the last full block)
+// are copied one float at a time.
+void transpose_avx2(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+                    std::int64_t dst_stride) {
+  const std::int64_t rf = rows & ~std::int64_t(7), cf = cols & ~std::int64_t(7);
+  for (std::int64_t i0 = 0; i0 < rf; i0 += 8) {
+    for (std::int64_t j0 = 0; j0 < cf; j0 += 8) {
       __m256 v[8];
-      for (std::int64_t i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (c0 + i) * src_stride + x0);
-      transpose8(v);
-      for (std::int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (x0 + j) * C + c0, v[j]);
+      for (std::int64_t i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (i0 + i) * src_stride + j0);
+      transpose8x8(v);
+      for (std::int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (j0 + j) * dst_stride + i0, v[j]);
     }
-    for (std::int64_t c = c0; c < c0 + 8; ++c) {
-      for (std::int64_t x = xf; x < width; ++x) dst[x * C + c] = src[c * src_stride + x];
-    }
-  }
-  for (std::int64_t c = cf; c < C; ++c) {
-    for (std::int64_t x = 0; x < width; ++x) dst[x * C + c] = src[c * src_stride + x];
-  }
-}
-
-void from_channels_last_avx2(const float* src, std::int64_t channels, std::int64_t width, float* dst, std::int64_t dst_stride) {
-  const std::int64_t C = channels, cf = C & ~std::int64_t(7), xf = width & ~std::int64_t(7);
-  for (std::int64_t c0 = 0; c0 < cf; c0 += 8) {
-    for (std::int64_t x0 = 0; x0 < xf; x0 += 8) {
-      __m256 v[8];
-      for (std::int64_t j = 0; j < 8; ++j) v[j] = _mm256_loadu_ps(src + (x0 + j) * C + c0);
-      transpose8(v);
-      for (std::int64_t i = 0; i < 8; ++i) _mm256_storeu_ps(dst + (c0 + i) * dst_stride + x0, v[i]);
-    }
-    for (std::int64_t c = c0; c < c0 + 8; ++c) {
-      for (std::int64_t x = xf; x < width; ++x) dst[c * dst_stride + x] = src[x * C + c];
+    for (std::int64_t i = i0; i < i0 + 8; ++i) {
+      for (std::int64_t j = cf; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
     }
   }
-  for (std::int64_t c = cf; c < C; ++c) {
-    for (std::int64_t x = 0; x < width; ++x) dst[c * dst_stride + x] = src[x * C + c];
+  for (std::int64_t i = rf; i < rows; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
   }
 }
 

@@ -51,9 +51,34 @@ constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;     // sampling
 constexpr std::int64_t kColumnBudgetBytes = std::int64_t(2) << 20;   // backward column gradients
 constexpr std::int64_t kMinTile = 64;
 
-std::int64_t tile_pixels(std::int64_t pixels, std::int64_t bytes_per_pixel, std::int64_t budget) {
-  std::int64_t t = std::max<std::int64_t>(kMinTile, budget / std::max<std::int64_t>(1, bytes_per_pixel));
-  return std::min(pixels, t);
+// Small maps are processed several images at a time as one pixel range (pixel q of a block
+// is pixel q % P of image q / P): the GEMMs then see enough columns, and the per-GEMM costs
+// (packing the weights, writing a weight-gradient partial) are paid per block, not per image.
+// A block of more than one image is always a single tile.
+constexpr std::int64_t kBlockPixels = 512;
+constexpr std::int64_t kBlockColumnBudgetBytes = std::int64_t(8) << 20;
+
+std::int64_t budget_pixels(std::int64_t bytes_per_pixel, std::int64_t budget) {
+  return std::max<std::int64_t>(kMinTile, budget / std::max<std::int64_t>(1, bytes_per_pixel));
+}
+
+struct Blocking {
+  std::int64_t images;  // per block
+  std::int64_t tile;    // pixels per tile (the whole block when images > 1)
+  std::int64_t blocks(std::int64_t batch) const { return (batch + images - 1) / images; }
+};
+
+// Depends on the shapes only (never on the thread count), so results are the same at any
+// number of threads. col_bytes: backward column-gradient bytes per pixel, 0 in forward.
+Blocking make_blocking(const DeformConv2dGeometry& g, std::int64_t plan_bytes, std::int64_t col_bytes) {
+  const std::int64_t P = g.out_pixels();
+  const std::int64_t plan_cap = budget_pixels(plan_bytes, kPlanBudgetBytes);
+  const std::int64_t tile = std::min({P, plan_cap, col_bytes ? budget_pixels(col_bytes, kColumnBudgetBytes) : P});
+  if (2 * P > kBlockPixels || g.batch < 2) return {1, tile};
+  std::int64_t cap = std::min(kBlockPixels, plan_cap);
+  if (col_bytes) cap = std::min(cap, budget_pixels(col_bytes, kBlockColumnBudgetBytes));
+  const std::int64_t images = std::min(g.batch, cap / P);
+  return images > 1 ? Blocking{images, images * P} : Blocking{1, tile};
 }
 
 // The sampling coordinate of tap kp of offset group og at output pixel p (image-local data).
@@ -86,10 +111,13 @@ class PlanTile {
     return g.offset_groups * g.taps() * std::int64_t(5 * sizeof(float));
   }
 
+  // Pixels [t0, t0 + count) of a block whose first image's offsets and mask are given (pixel
+  // q is pixel q % P of the block's image q / P; its index points into that image's copy).
   void build(const float* offset, const float* mask, std::int64_t t0, std::int64_t count) {
     count_ = count;
     const std::int64_t rows = g_.offset_groups * g_.taps();
-    const std::int64_t P = g_.out_pixels(), K = g_.taps();
+    const std::int64_t P = g_.out_pixels(), K = g_.taps(), G = g_.offset_groups;
+    const std::int64_t HWp = (g_.in_h + 2) * (g_.in_w + 2);
     // Chunks of one plan row: the pixel's (oy, ox) advance incrementally, no divisions.
     constexpr std::int64_t kChunk = 256;
     const std::int64_t chunks = (count + kChunk - 1) / kChunk;
@@ -99,25 +127,36 @@ class PlanTile {
         const std::int64_t p1 = std::min(count, p0 + kChunk);
         const std::int64_t og = row / K, kp = row - og * K;
         const std::int64_t i = kp / g_.kernel_w, j = kp - i * g_.kernel_w;
-        const float* dy = offset + (og * 2 * K + 2 * kp) * P + t0;
-        const float* dx = dy + P;
-        const float* m = mask ? mask + (og * K + kp) * P + t0 : nullptr;
         std::int32_t* index = index_.data() + row * capacity_;
         float* w01 = weight_.data() + 2 * row * capacity_;
         float* w23 = weight_.data() + 2 * size_ + 2 * row * capacity_;
-        std::int64_t oy = (t0 + p0) / g_.out_w, ox = (t0 + p0) - oy * g_.out_w;
-        for (std::int64_t p = p0; p < p1; ++p) {
-          const float y = math::deform_base_coord(oy, g_.stride_h, g_.pad_h, i, g_.dil_h) + dy[p];
-          const float x = math::deform_base_coord(ox, g_.stride_w, g_.pad_w, j, g_.dil_w) + dx[p];
-          const math::BilinearPaddedPlan pl = math::bilinear_padded_plan(y, x, m ? m[p] : 1.0f, g_.in_h, g_.in_w);
-          index[p] = pl.index;
-          w01[2 * p] = pl.weight[0];
-          w01[2 * p + 1] = pl.weight[1];
-          w23[2 * p] = pl.weight[2];
-          w23[2 * p + 1] = pl.weight[3];
-          if (++ox == g_.out_w) {
+        std::int64_t img = (t0 + p0) / P, pix = (t0 + p0) - img * P;
+        std::int64_t oy = pix / g_.out_w, ox = pix - oy * g_.out_w;
+        // Runs along one output row of one image.
+        for (std::int64_t p = p0; p < p1;) {
+          const std::int64_t n = std::min(p1 - p, g_.out_w - ox);
+          const float* dy = offset + img * 2 * G * K * P + (og * 2 * K + 2 * kp) * P + pix;
+          const PlanRun run{math::deform_base_coord(oy, g_.stride_h, g_.pad_h, i, g_.dil_h),
+                            ox * g_.stride_w - g_.pad_w + j * g_.dil_w,
+                            g_.stride_w,
+                            dy,
+                            dy + P,
+                            mask ? mask + img * G * K * P + (og * K + kp) * P + pix : nullptr,
+                            n,
+                            g_.in_h,
+                            g_.in_w,
+                            static_cast<std::int32_t>(img * HWp)};
+          plan_run(run, index + p, w01 + 2 * p, w23 + 2 * p);
+          p += n;
+          pix += n;
+          ox += n;
+          if (ox == g_.out_w) {
             ox = 0;
             ++oy;
+          }
+          if (pix == P) {
+            pix = oy = ox = 0;
+            ++img;
           }
         }
       }
@@ -144,13 +183,13 @@ std::int64_t padded_plane_size(const DeformConv2dGeometry& g) { return (g.in_h +
 
 
 // Floats of one image's channels-last zero-bordered copy (plus the vector kernels' slack).
-std::int64_t padded_cl_size(const DeformConv2dGeometry& g) {
-  return padded_plane_size(g) * g.in_channels + kPaddedSlack;
+std::int64_t padded_cl_size(const DeformConv2dGeometry& g, std::int64_t images) {
+  return images * padded_plane_size(g) * g.in_channels + kPaddedSlack;
 }
 
 // Copies one NCHW image into a channels-last buffer with a one-pixel zero border:
 // padded[(yp * (W+2) + xp) * C + c]. Threads split padded rows.
-void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padded) {
+void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padded) {  // no slack
   const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
   parallel_for(H + 2, [&](std::int64_t y0, std::int64_t y1) {
     for (std::int64_t yp = y0; yp < y1; ++yp) {
@@ -161,37 +200,40 @@ void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padde
       }
       std::fill(row, row + C, 0.0f);
       std::fill(row + (W + 1) * C, row + Wp * C, 0.0f);
-      to_channels_last(in_n + (yp - 1) * W, HW, C, W, row + C);
+      transpose(in_n + (yp - 1) * W, HW, C, W, row + C, C);
     }
   });
-  std::fill(padded + padded_plane_size(g) * C, padded + padded_cl_size(g), 0.0f);
 }
 
-// The weights of one group as the GEMM's A with depth ordered (tap, channel):
-// A[o][kp * Cg + c] = weight[o][c][kp]. Packed straight from the torchvision layout.
-class TapMajorWeights final : public gemm::ASource {
- public:
-  TapMajorWeights(const float* weight_g, std::int64_t cg, std::int64_t taps) : w_(weight_g), cg_(cg), taps_(taps) {}
+// The channels-last copies of `images` consecutive images, one after another, + zero slack.
+void pad_block_cl(const DeformConv2dGeometry& g, const float* in_n0, std::int64_t images, float* padded) {
+  const std::int64_t C = g.in_channels, size = padded_plane_size(g) * C;
+  for (std::int64_t j = 0; j < images; ++j) pad_image_cl(g, in_n0 + j * C * g.in_pixels(), padded + j * size);
+  std::fill(padded + images * size, padded + images * size + kPaddedSlack, 0.0f);
+}
 
-  void pack(std::int64_t m0, std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) const override {
-    const std::int64_t row_len = cg_ * taps_;
-    for (std::int64_t p = 0; p < mc; p += mr) {
-      float* panel = dst + (p / mr) * kc * mr;
-      const std::int64_t rows = std::min<std::int64_t>(mr, mc - p);
-      for (std::int64_t kk = 0; kk < kc; ++kk) {
-        const std::int64_t k = k0 + kk, kp = k / cg_, c = k - kp * cg_;
-        const float* src = w_ + (m0 + p) * row_len + c * taps_ + kp;
-        float* out = panel + kk * mr;
-        for (std::int64_t r = 0; r < rows; ++r) out[r] = src[r * row_len];
-        for (std::int64_t r = rows; r < mr; ++r) out[r] = 0.0f;
+// Between the torchvision weight layout (O, Cg, K) and the tap-major one (O, K, Cg): the
+// GEMM operand whose depth (forward) or columns (backward grad_columns = grad_out^T x W') are
+// ordered (tap, channel), and the weight gradient computed in that order.
+void reorder_weights(const DeformConv2dGeometry& g, const float* src, float* dst, bool to_tap_major) {
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
+  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
+    for (std::int64_t o = o0; o < o1; ++o) {
+      // Contiguous writes; the strided reads stay within one output channel's row.
+      const float* s = src + o * row;
+      float* d = dst + o * row;
+      if (to_tap_major) {
+        for (std::int64_t kp = 0; kp < K; ++kp) {
+          for (std::int64_t c = 0; c < Cg; ++c) d[kp * Cg + c] = s[c * K + kp];
+        }
+      } else {
+        for (std::int64_t c = 0; c < Cg; ++c) {
+          for (std::int64_t kp = 0; kp < K; ++kp) d[c * K + kp] = s[kp * Cg + c];
+        }
       }
     }
-  }
-
- private:
-  const float* w_;
-  std::int64_t cg_, taps_;
-};
+  });
+}
 
 // Splits depth rows [k0, k0 + kc) of one group's (tap, channel) order into runs of one tap
 // and one offset group: fn(tap, og, first channel (absolute), channels, row offset from k0).
@@ -232,45 +274,57 @@ namespace {
 
 // Scratch space of one image in flight: its sampling plans and its zero-bordered copy.
 struct ForwardScratch {
-  ForwardScratch(const DeformConv2dGeometry& g, std::int64_t tile)
-      : plans(g, tile), padded(static_cast<size_t>(padded_cl_size(g))) {}
+  ForwardScratch(const DeformConv2dGeometry& g, const Blocking& bl)
+      : plans(g, bl.tile), padded(static_cast<size_t>(padded_cl_size(g, bl.images))),
+        out(bl.images > 1 ? static_cast<size_t>(g.out_channels * bl.tile) : 0) {}
   PlanTile plans;
   AlignedBuffer<float> padded;
+  AlignedBuffer<float> out;  // a block's output, [o][pixel of the block], when images > 1
 };
 
-void forward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
-                   const float* mask, const std::vector<gemm::PackedA>& weights, const float* bias, float* output,
-                   std::int64_t tile,
-                   ForwardScratch& scratch) {
+// Images [n0, n0 + images) of the batch.
+void forward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t images, const float* input,
+                   const float* offset, const float* mask, const std::vector<gemm::PackedA>& weights,
+                   const float* bias, float* output, std::int64_t tile, ForwardScratch& scratch) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
-  const std::int64_t G = g.offset_groups;
-  const float* off_n = offset + n * 2 * G * K * P;
-  const float* mask_n = mask ? mask + n * G * K * P : nullptr;
-  float* out_n = output + n * O * P;
-  pad_image_cl(g, input + n * C * HW, scratch.padded.data());
-  for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
-    const std::int64_t count = std::min(tile, P - t0);
+  const std::int64_t G = g.offset_groups, Q = images * P;
+  const float* off_n = offset + n0 * 2 * G * K * P;
+  const float* mask_n = mask ? mask + n0 * G * K * P : nullptr;
+  // One image writes its output in place; a block goes through scratch.out ([o][q], row Q).
+  float* out_n = images == 1 ? output + n0 * O * P : scratch.out.data();
+  const std::int64_t ldc = images == 1 ? P : Q;
+  pad_block_cl(g, input + n0 * C * HW, images, scratch.padded.data());
+  for (std::int64_t t0 = 0; t0 < Q; t0 += tile) {
+    const std::int64_t count = std::min(tile, Q - t0);
     scratch.plans.build(off_n, mask_n, t0, count);
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      float* c_out = out_n + grp * Og * P + t0;
+      float* c_out = out_n + grp * Og * ldc + t0;
       float beta = 0.0f;
       if (bias) {
-        for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * P, c_out + o * P + count, bias[grp * Og + o]);
+        for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * ldc, c_out + o * ldc + count, bias[grp * Og + o]);
         beta = 1.0f;
       }
       DeformColumnsCL b(g, scratch.plans, scratch.padded.data(), grp * Cg);
-      gemm::gemm(count, 1.0f, weights[static_cast<size_t>(grp)], b, beta, c_out, P);
+      gemm::gemm(count, 1.0f, weights[static_cast<size_t>(grp)], b, beta, c_out, ldc);
     }
+  }
+  if (images > 1) {
+    parallel_for(images * O, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t j = r / O, o = r - j * O;
+        std::copy(out_n + o * Q + j * P, out_n + o * Q + (j + 1) * P, output + (n0 + j) * O * P + o * P);
+      }
+    });
   }
 }
 
-// Runs fn(n, scratch) for every image: one image per task (each task's kernels and GEMMs run
-// inline on its thread: one parallel region per call instead of several per image) when
-// there are enough images to feed the threads, else image by image with every kernel
-// threaded. Each image's arithmetic is the same either way.
+// Runs fn(b, scratch) for every block of images: one block per task (each task's kernels and
+// GEMMs run inline on its thread: one parallel region per call instead of several per block)
+// when there are enough blocks to feed the threads, else block by block with every kernel
+// threaded. Each block's arithmetic is the same either way.
 template <typename Scratch, typename MakeScratch, typename Fn>
-void for_each_image(std::int64_t batch, bool image_parallel, MakeScratch make, Fn fn) {
+void for_each_block(std::int64_t batch, bool image_parallel, MakeScratch make, Fn fn) {
   if (!image_parallel) {
     Scratch scratch = make();
     for (std::int64_t n = 0; n < batch; ++n) fn(n, scratch);
@@ -289,23 +343,30 @@ void for_each_image(std::int64_t batch, bool image_parallel, MakeScratch make, F
 void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset,
                            const float* mask, const float* weight, const float* bias, float* output) {
   if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
-  const std::int64_t tile = tile_pixels(g.out_pixels(), PlanTile::bytes_per_pixel(g), kPlanBudgetBytes);
-  // Whole images per thread when they balance (a multiple of the thread count, or enough that
-  // the remainder hardly matters); otherwise each image's kernels are threaded.
+  const Blocking bl = make_blocking(g, PlanTile::bytes_per_pixel(g), 0);
+  const std::int64_t blocks = bl.blocks(g.batch);
+  // Whole blocks per thread when they balance (a multiple of the thread count, or enough that
+  // the remainder hardly matters); otherwise each block's kernels are threaded.
   const std::int64_t threads = num_threads();
-  const bool image_parallel =
-      threads > 1 && (g.batch % threads == 0 || g.batch >= 4 * threads) && !in_parallel_region();
-  // The tap-major weights of each group, packed once for every image and tile.
+  const bool block_parallel =
+      threads > 1 && (blocks % threads == 0 || blocks >= 4 * threads) && !in_parallel_region();
+  // The tap-major weights of each group, packed once for every block and tile.
   const std::int64_t K = g.taps(), Cg = g.group_in_channels(), Og = g.group_out_channels();
   std::vector<gemm::PackedA> weights;
   weights.reserve(static_cast<size_t>(g.groups));
-  for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-    weights.emplace_back(Og, Cg * K, TapMajorWeights(weight + grp * Og * Cg * K, Cg, K));
+  {
+    AlignedBuffer<float> weight_tm(static_cast<size_t>(g.out_channels * Cg * K));
+    reorder_weights(g, weight, weight_tm.data(), true);
+    for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+      weights.emplace_back(Og, Cg * K, gemm::MatrixA(weight_tm.data() + grp * Og * Cg * K, Cg * K, false));
+    }
   }
-  for_each_image<ForwardScratch>(
-      g.batch, image_parallel, [&] { return ForwardScratch(g, tile); },
-      [&](std::int64_t n, ForwardScratch& scratch) {
-        forward_image(g, n, input, offset, mask, weights, bias, output, tile, scratch);
+  for_each_block<ForwardScratch>(
+      blocks, block_parallel, [&] { return ForwardScratch(g, bl); },
+      [&](std::int64_t b, ForwardScratch& scratch) {
+        const std::int64_t n0 = b * bl.images;
+        forward_block(g, n0, std::min(bl.images, g.batch - n0), input, offset, mask, weights, bias, output, bl.tile,
+                      scratch);
       });
 }
 
@@ -339,20 +400,6 @@ class DeformColumnsTCL final : public gemm::BSource {
   PaddedImage img_;
   std::int64_t c_begin_;
 };
-
-// weight (O, Cg, K) -> tap-major W' (O, K, Cg): the B of grad_columns = grad_out^T x W'.
-void tap_major_weights(const DeformConv2dGeometry& g, const float* weight, float* out) {
-  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
-  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
-    for (std::int64_t o = o0; o < o1; ++o) {
-      const float* src = weight + o * row;
-      float* dst = out + o * row;
-      for (std::int64_t c = 0; c < Cg; ++c) {
-        for (std::int64_t kp = 0; kp < K; ++kp) dst[kp * Cg + c] = src[c * K + kp];
-      }
-    }
-  });
-}
 
 // Splits channels [c_lo, c_hi) into runs inside one group and one offset group:
 // fn(first channel, channels, group, offset group).
@@ -395,12 +442,13 @@ void unpad_image_cl(const DeformConv2dGeometry& g, const float* padded, float* o
   const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
   parallel_for(H, [&](std::int64_t y0, std::int64_t y1) {
     for (std::int64_t y = y0; y < y1; ++y) {
-      from_channels_last(padded + ((y + 1) * Wp + 1) * C, C, W, out_n + y * W, HW);
+      transpose(padded + ((y + 1) * Wp + 1) * C, C, W, C, out_n + y * W, HW);
     }
   });
 }
 
-// grad_offset / grad_mask of one image for pixels [t0, t0 + count): each task owns a chunk
+// grad_offset / grad_mask of a block (offsets, mask and gradients from the block's first
+// image on) for pixels [t0, t0 + count) of the block: each task owns a chunk
 // of pixels of one (offset group, tap). For each point, the dot products of grad_columns with
 // the four corners over the offset group's channels (corner_dots, in channel-run order) give
 // the value and both derivatives through the bilinear coefficients.
@@ -411,7 +459,7 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
   const std::int64_t K = g.taps(), P = g.out_pixels(), C = g.in_channels, Cg = g.group_in_channels();
   const std::int64_t cog = g.offset_group_channels(), stride = C * K;
   const std::int64_t chunks = (count + kChunk - 1) / kChunk;
-  const PointGeometry geo{g, off_n, mask_n};
+  const std::int64_t G = g.offset_groups, HWp = padded_plane_size(g);
   const PaddedImage img{padded, C, g.in_w + 2};
   parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
     alignas(64) std::int32_t index[kChunk];
@@ -422,10 +470,12 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
       const std::int64_t og = row / K, kp = row - og * K;
       const std::int64_t p0 = chunk * kChunk, len = std::min(kChunk, count - p0);
       for (std::int64_t j = 0; j < len; ++j) {
+        const std::int64_t im = (t0 + p0 + j) / P, pix = t0 + p0 + j - im * P;
+        const PointGeometry geo{g, off_n + im * 2 * G * K * P, mask_n ? mask_n + im * G * K * P : nullptr};
         float y, x;
-        geo.point(og, kp, t0 + p0 + j, &y, &x, &m[j]);
+        geo.point(og, kp, pix, &y, &x, &m[j]);
         const math::BilinearPaddedPoint q = math::bilinear_padded_point(y, x, g.in_h, g.in_w);
-        index[j] = q.index;
+        index[j] = q.index + static_cast<std::int32_t>(im * HWp);
         valid[j] = q.valid;
         ly[j] = q.valid ? q.ly : 0.0f;
         lx[j] = q.valid ? q.lx : 0.0f;
@@ -436,7 +486,7 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
         corner_dots(img, c, n, index, len, gc, stride, dots);
       });
       for (std::int64_t j = 0; j < len; ++j) {
-        const std::int64_t p = t0 + p0 + j;
+        const std::int64_t im = (t0 + p0 + j) / P, p = t0 + p0 + j - im * P;
         float gy = 0.0f, gx = 0.0f, gm = 0.0f;
         if (valid[j]) {
           const float* s = dots + 4 * j;
@@ -446,57 +496,72 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
           gx = (hy * (s[1] - s[0]) + ly[j] * (s[3] - s[2])) * m[j];
         }
         if (grad_off_n) {
-          grad_off_n[(og * 2 * K + 2 * kp) * P + p] = gy;
-          grad_off_n[(og * 2 * K + 2 * kp + 1) * P + p] = gx;
+          float* go = grad_off_n + im * 2 * G * K * P;
+          go[(og * 2 * K + 2 * kp) * P + p] = gy;
+          go[(og * 2 * K + 2 * kp + 1) * P + p] = gx;
         }
-        if (grad_mask_n) grad_mask_n[(og * K + kp) * P + p] = gm;
+        if (grad_mask_n) grad_mask_n[im * G * K * P + (og * K + kp) * P + p] = gm;
       }
     }
   });
 }
 
 struct BackwardScratch {
-  BackwardScratch(const DeformConv2dGeometry& g, std::int64_t tile, bool need_cols, bool need_padded, bool need_grad_in)
-      : plans(g, tile),
-        grad_cols(need_cols ? static_cast<size_t>(g.in_channels * g.taps() * tile) : 0),
-        padded(need_padded ? static_cast<size_t>(padded_cl_size(g)) : 0),
-        grad_padded(need_grad_in ? static_cast<size_t>(padded_cl_size(g)) : 0) {}
+  BackwardScratch(const DeformConv2dGeometry& g, const Blocking& bl, bool need_cols, bool need_padded, bool need_grad_in)
+      : plans(g, bl.tile),
+        grad_cols(need_cols ? static_cast<size_t>(g.in_channels * g.taps() * bl.tile) : 0),
+        padded(need_padded ? static_cast<size_t>(padded_cl_size(g, bl.images)) : 0),
+        grad_padded(need_grad_in ? static_cast<size_t>(padded_cl_size(g, bl.images)) : 0),
+        grad_out(bl.images > 1 ? static_cast<size_t>(g.out_channels * bl.tile) : 0) {}
   BackwardScratch(BackwardScratch&&) = default;
   PlanTile plans;
   AlignedBuffer<float> grad_cols, padded, grad_padded;
+  AlignedBuffer<float> grad_out;  // a block's grad_output, [o][pixel of the block], when images > 1
 };
 
-// Every gradient of image n except grad_bias; weight_tm is the tap-major weight (see
-// tap_major_weights, needed for grad_columns only); grad_weight_n receives this image's weight
-// gradient in tap-major order [o][tap][channel of the group] (overwritten).
-void backward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* input, const float* offset,
-                    const float* mask, const float* weight_tm, const float* grad_output, float* grad_input,
-                    float* grad_offset, float* grad_mask, float* grad_weight_n, std::int64_t tile,
-                    BackwardScratch& s) {
+// Every gradient of images [n0, n0 + images) except grad_bias; weight_tm is the tap-major
+// weight (see reorder_weights, needed for grad_columns only); grad_weight_b receives this
+// block's weight gradient in tap-major order [o][tap][channel of the group] (overwritten).
+void backward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t images, const float* input,
+                    const float* offset, const float* mask, const float* weight_tm, const float* grad_output,
+                    float* grad_input, float* grad_offset, float* grad_mask, float* grad_weight_b,
+                    std::int64_t tile, BackwardScratch& s) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
-  const std::int64_t G = g.offset_groups;
+  const std::int64_t G = g.offset_groups, Q = images * P;
   const bool need_cols = grad_input || grad_offset || grad_mask;
-  const float* in_n = input + n * C * HW;
-  const float* off_n = offset + n * 2 * G * K * P;
-  const float* mask_n = mask ? mask + n * G * K * P : nullptr;
-  const float* gout_n = grad_output + n * O * P;
-  if (s.padded.size()) pad_image_cl(g, in_n, s.padded.data());
+  const float* off_n = offset + n0 * 2 * G * K * P;
+  const float* mask_n = mask ? mask + n0 * G * K * P : nullptr;
+  // One image reads grad_output in place; a block gathers it as [o][q] (row Q).
+  const float* gout_n = grad_output + n0 * O * P;
+  std::int64_t ld = P;
+  if (images > 1) {
+    float* dst = s.grad_out.data();
+    parallel_for(images * O, [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const std::int64_t j = r / O, o = r - j * O;
+        std::copy(gout_n + j * O * P + o * P, gout_n + j * O * P + (o + 1) * P, dst + o * Q + j * P);
+      }
+    });
+    gout_n = dst;
+    ld = Q;
+  }
+  if (s.padded.size()) pad_block_cl(g, input + n0 * C * HW, images, s.padded.data());
   if (grad_input) std::fill(s.grad_padded.data(), s.grad_padded.data() + s.grad_padded.size(), 0.0f);
-  for (std::int64_t t0 = 0; t0 < P; t0 += tile) {
-    const std::int64_t count = std::min(tile, P - t0);
+  for (std::int64_t t0 = 0; t0 < Q; t0 += tile) {
+    const std::int64_t count = std::min(tile, Q - t0);
     s.plans.build(off_n, mask_n, t0, count);
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      const float* gout_g = gout_n + grp * Og * P + t0;
-      if (grad_weight_n) {
-        gemm::MatrixA a(gout_g, P, false);
+      const float* gout_g = gout_n + grp * Og * ld + t0;
+      if (grad_weight_b) {
+        gemm::MatrixA a(gout_g, ld, false);
         DeformColumnsTCL b(g, s.plans, s.padded.data(), grp * Cg);
-        gemm::gemm(Og, Cg * K, count, 1.0f, a, b, t0 == 0 ? 0.0f : 1.0f, grad_weight_n + grp * Og * Cg * K, Cg * K);
+        gemm::gemm(Og, Cg * K, count, 1.0f, a, b, t0 == 0 ? 0.0f : 1.0f, grad_weight_b + grp * Og * Cg * K, Cg * K);
       }
       if (need_cols) {
         // Pixel-major: row q of the tile holds [group][tap][channel], so the scatter and the
         // offset gradient read runs of channels.
-        gemm::MatrixA a(gout_g, P, true);
+        gemm::MatrixA a(gout_g, ld, true);
         gemm::MatrixB b(weight_tm + grp * Og * Cg * K, Cg * K, false);
         gemm::gemm(count, Cg * K, Og, 1.0f, a, b, 0.0f, s.grad_cols.data() + grp * Cg * K, C * K);
       }
@@ -504,15 +569,20 @@ void backward_image(const DeformConv2dGeometry& g, std::int64_t n, const float* 
     if (grad_input) scatter_input_grad(g, s.plans, s.grad_cols.data(), s.grad_padded.data());
     if (grad_offset || grad_mask) {
       offset_mask_grad(g, s.padded.data(), off_n, mask_n, s.grad_cols.data(), t0, count,
-                       grad_offset ? grad_offset + n * 2 * G * K * P : nullptr,
-                       grad_mask ? grad_mask + n * G * K * P : nullptr);
+                       grad_offset ? grad_offset + n0 * 2 * G * K * P : nullptr,
+                       grad_mask ? grad_mask + n0 * G * K * P : nullptr);
     }
   }
-  if (grad_input) unpad_image_cl(g, s.grad_padded.data(), grad_input + n * C * HW);
+  if (grad_input) {
+    const std::int64_t size = padded_plane_size(g) * C;
+    for (std::int64_t j = 0; j < images; ++j) {
+      unpad_image_cl(g, s.grad_padded.data() + j * size, grad_input + (n0 + j) * C * HW);
+    }
+  }
 }
 
-// Per-image weight-gradient partials (summed afterwards in image order) cost batch x |weight|
-// floats; above this the images run one after another, accumulating in place.
+// Per-block weight-gradient partials (summed afterwards in block order) cost blocks x |weight|
+// floats; above this the blocks run one after another, accumulating in place.
 constexpr std::int64_t kPartialBudgetFloats = std::int64_t(16) << 20;
 
 // grad_weight[o][c][kp] = sum over images n, in order, of partials[n][o][kp][c] (tap-major
@@ -520,24 +590,15 @@ constexpr std::int64_t kPartialBudgetFloats = std::int64_t(16) << 20;
 // reordered to the torchvision layout.
 void sum_tap_major(const DeformConv2dGeometry& g, float* partials, std::int64_t images, std::int64_t stride,
                    float* grad_weight) {
-  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
   if (images > 1) {
-    parallel_for(g.out_channels * row, [&](std::int64_t i0, std::int64_t i1) {
+    parallel_for(g.out_channels * g.group_in_channels() * g.taps(), [&](std::int64_t i0, std::int64_t i1) {
       for (std::int64_t n = 1; n < images; ++n) {
         const float* src = partials + n * stride;
         for (std::int64_t i = i0; i < i1; ++i) partials[i] += src[i];
       }
     }, 4096);
   }
-  parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
-    for (std::int64_t o = o0; o < o1; ++o) {
-      const float* src = partials + o * row;
-      float* dst = grad_weight + o * row;
-      for (std::int64_t kp = 0; kp < K; ++kp) {
-        for (std::int64_t c = 0; c < Cg; ++c) dst[c * K + kp] = src[kp * Cg + c];
-      }
-    }
-  });
+  reorder_weights(g, partials, grad_weight, false);
 }
 
 }  // namespace
@@ -572,25 +633,30 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
     return;
   }
   const std::int64_t col_bytes = need_cols ? C * K * std::int64_t(sizeof(float)) : 0;
-  const std::int64_t tile = std::min(tile_pixels(P, PlanTile::bytes_per_pixel(g), kPlanBudgetBytes),
-                                     need_cols ? tile_pixels(P, col_bytes, kColumnBudgetBytes) : P);
+  const Blocking bl = make_blocking(g, PlanTile::bytes_per_pixel(g), col_bytes);
+  const std::int64_t blocks = bl.blocks(g.batch), tile = bl.tile;
   const bool need_padded = grad_weight || grad_offset || grad_mask;
   const std::int64_t wsize = O * Cg * K;
   // The mode depends on the shapes only, never on the thread count, so the weight gradient's
   // summation order (hence its bits) is the same at any number of threads.
-  const bool image_parallel = g.batch >= 2 && (!grad_weight || g.batch * wsize <= kPartialBudgetFloats) &&
+  const bool image_parallel = blocks >= 2 && (!grad_weight || blocks * wsize <= kPartialBudgetFloats) &&
                               !in_parallel_region();
-  auto make = [&] { return BackwardScratch(g, tile, need_cols, need_padded, grad_input != nullptr); };
+  auto make = [&] { return BackwardScratch(g, bl, need_cols, need_padded, grad_input != nullptr); };
   AlignedBuffer<float> weight_tm(need_cols ? static_cast<size_t>(wsize) : 0);
-  if (need_cols) tap_major_weights(g, weight, weight_tm.data());
+  if (need_cols) reorder_weights(g, weight, weight_tm.data(), true);
+  auto block = [&](std::int64_t b, float* target, BackwardScratch& s) {
+    const std::int64_t n0 = b * bl.images;
+    backward_block(g, n0, std::min(bl.images, g.batch - n0), input, offset, mask, weight_tm.data(), grad_output,
+                   grad_input, grad_offset, grad_mask, target, tile, s);
+  };
   if (!image_parallel) {
-    // One image at a time, every kernel threaded; the (tap-major) weight gradient accumulates
-    // image by image: image 0 into `acc`, the others into `partial`, added in image order.
+    // One block at a time, every kernel threaded; the (tap-major) weight gradient accumulates
+    // block by block: block 0 into `acc`, the others into `partial`, added in block order.
     AlignedBuffer<float> acc(grad_weight ? static_cast<size_t>(wsize) : 0);
-    AlignedBuffer<float> partial(grad_weight && g.batch > 1 ? static_cast<size_t>(wsize) : 0);
-    for_each_image<BackwardScratch>(g.batch, false, make, [&](std::int64_t n, BackwardScratch& s) {
+    AlignedBuffer<float> partial(grad_weight && blocks > 1 ? static_cast<size_t>(wsize) : 0);
+    for_each_block<BackwardScratch>(blocks, false, make, [&](std::int64_t n, BackwardScratch& s) {
       float* target = grad_weight ? (n == 0 ? acc.data() : partial.data()) : nullptr;
-      backward_image(g, n, input, offset, mask, weight_tm.data(), grad_output, grad_input, grad_offset, grad_mask, target, tile, s);
+      block(n, target, s);
       if (grad_weight && n > 0) {
         parallel_for(wsize, [&](std::int64_t i0, std::int64_t i1) {
           for (std::int64_t i = i0; i < i1; ++i) acc[static_cast<size_t>(i)] += partial[static_cast<size_t>(i)];
@@ -600,13 +666,12 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
     if (grad_weight) sum_tap_major(g, acc.data(), 1, wsize, grad_weight);
     return;
   }
-  AlignedBuffer<float> partials(grad_weight ? static_cast<size_t>(g.batch * wsize) : 0);
-  for_each_image<BackwardScratch>(g.batch, true, make, [&](std::int64_t n, BackwardScratch& s) {
-    backward_image(g, n, input, offset, mask, weight_tm.data(), grad_output, grad_input, grad_offset, grad_mask,
-                   grad_weight ? partials.data() + n * wsize : nullptr, tile, s);
+  AlignedBuffer<float> partials(grad_weight ? static_cast<size_t>(blocks * wsize) : 0);
+  for_each_block<BackwardScratch>(blocks, true, make, [&](std::int64_t n, BackwardScratch& s) {
+    block(n, grad_weight ? partials.data() + n * wsize : nullptr, s);
   });
-  // Image order, the same summation as the sequential mode: ((w0 + w1) + w2) + ...
-  if (grad_weight) sum_tap_major(g, partials.data(), g.batch, wsize, grad_weight);
+  // Block order, the same summation as the sequential mode: ((w0 + w1) + w2) + ...
+  if (grad_weight) sum_tap_major(g, partials.data(), blocks, wsize, grad_weight);
 }
 
 }  // namespace cpu

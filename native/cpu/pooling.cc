@@ -89,7 +89,47 @@ void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count
   }, plane_grain(s));
 }
 
+namespace {
+
+// Non-overlapping 2x2 windows without padding (octave convolution's band pooling, U-Net and
+// DenseNet transitions): every input pixel is in at most one window, so the gradient is a
+// plain 2x broadcast of dy / 4, written once, with no zero pass and no accumulation.
+bool is_plain_2x2(const PoolShape& s) {
+  return s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 &&
+         s.pad_w == 0 && s.dil_h == 1 && s.dil_w == 1 && 2 * s.out_h <= s.in_h && 2 * s.out_w <= s.in_w;
+}
+
+void avg_pool2x2_backward(const PoolShape& s, const float* dy, float* grad_x) {
+  const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
+  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      float* gp = grad_x + p * in_plane;
+      const float* dp = dy + p * out_plane;
+      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+        float* r0 = gp + 2 * oh * s.in_w;
+        float* r1 = r0 + s.in_w;
+        const float* d = dp + oh * s.out_w;
+        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+          const float g = d[ow] * 0.25f;  // == d / 4 exactly (a power of two)
+          r0[2 * ow] = g;
+          r0[2 * ow + 1] = g;
+        }
+        std::memcpy(r1, r0, static_cast<size_t>(2 * s.out_w) * sizeof(float));
+        for (std::int64_t iw = 2 * s.out_w; iw < s.in_w; ++iw) r0[iw] = r1[iw] = 0.0f;  // odd width
+      }
+      // An odd height leaves a last row no window reads.
+      std::memset(gp + 2 * s.out_h * s.in_w, 0, static_cast<size_t>((s.in_h - 2 * s.out_h) * s.in_w) * sizeof(float));
+    }
+  }, plane_grain(s));
+}
+
+}  // namespace
+
 void avg_pool2d_backward(const PoolShape& s, const float* dy, float* grad_x, bool count_include_pad) {
+  if (is_plain_2x2(s)) {
+    avg_pool2x2_backward(s, dy, grad_x);
+    return;
+  }
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
     for (std::int64_t p = p0; p < p1; ++p) {

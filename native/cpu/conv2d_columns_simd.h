@@ -1,0 +1,31 @@
+// The inner loop of conv2d's column packer (cpu/conv2d_columns.cc) for stride-1 columns,
+// with an AVX-512 version. Plain declarations only: this header is also compiled into
+// conv2d_columns_avx512.cc, which must not instantiate inline library code.
+#pragma once
+#include <cstdint>
+
+namespace flexconv {
+namespace cpu {
+
+// A run of consecutive output pixels inside one output row of one image (see
+// conv2d_columns.cc's split_runs), with what every tap of the kernel needs precomputed.
+struct ColumnRun {
+  const float* image;   // first channel of this group in the run's image
+  std::int64_t iy0;     // input row of tap row 0: oy * stride_h - pad_h
+  std::int64_t x0;      // input column of tap column 0 for the run's first pixel
+  std::int64_t len;
+  std::int64_t offset;  // where the run's first pixel goes in the packed block (in floats or rows)
+};
+
+// Whether pack_columns_stride1_avx512 may be called: the active ISA is AVX-512.
+bool pack_columns_avx512_usable();
+
+// For k in [0, kc): tap (c, i, j) of column-matrix row k0 + k; every run's pixels of that tap,
+// dst[k * nr + run.offset + t] = input row (iy0 + i*dil_h) at column x0 + j*dil_w + t, or 0 in
+// the padding. Stride 1 along the width (the columns of a run are consecutive input pixels).
+void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
+                                 std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
+                                 std::int64_t in_h, std::int64_t in_w, float* dst);
+
+}  // namespace cpu
+}  // namespace flexconv
