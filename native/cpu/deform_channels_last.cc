@@ -33,7 +33,9 @@ void plan_run_portable(const PlanRun& r, std::int32_t* index, float* w01, float*
 }
 
 void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
-  if (use_avx2()) return plan_run_avx2(r, index, w01, w23);
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return plan_run_avx2(r, index, w01, w23);
+  }
   plan_run_portable(r, index, w01, w23);
 }
 
@@ -124,7 +126,9 @@ void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, co
 
 void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
                std::int64_t dst_stride) {
-  if (use_avx2()) return transpose_avx2(src, src_stride, rows, cols, dst, dst_stride);
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return transpose_avx2(src, src_stride, rows, cols, dst, dst_stride);
+  }
   for (std::int64_t i = 0; i < rows; ++i) {
     for (std::int64_t j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
   }
