@@ -52,7 +52,9 @@ void point_run_portable(const PlanRun& r, std::int32_t* index, float* ly, float*
 }
 
 void point_run(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid) {
-  if (use_avx2()) return point_run_avx2(r, index, ly, lx, valid);
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return point_run_avx2(r, index, ly, lx, valid);
+  }
   point_run_portable(r, index, ly, lx, valid);
 }
 
