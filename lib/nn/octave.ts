@@ -160,6 +160,7 @@ export class OctaveConv2d extends Module {
       const b = h2l && pooled ? h2l.forward(pooled) : null;
       const sum = sumPaths(a, b);
       if (a && b) this.release(a, b);
+      this.release(pooled);
       return sum;
     }
     const input = ops.concat([low, pooled], 1);
