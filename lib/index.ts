@@ -9,6 +9,7 @@ export { noGrad, isGradEnabled } from './autograd';
 export { Generator, manualSeed } from './random';
 export * from './errors';
 export * from './system';
+export { profile, type ProfileReport, type KernelTime } from './profile';
 export * as ops from './ops';
 export * as nn from './nn';
 export * as optim from './optim';

@@ -34,13 +34,18 @@ export interface MemoryStats {
   peak: number;
   /** CPU tensor storage created and not yet disposed, in bytes (see tensorBytes()). */
   tensorBytes: number;
-  /** Memory of disposed tensors kept for reuse (see emptyCache()). */
+  /** Memory kept for reuse: disposed tensors' storage and freed kernel scratch (see emptyCache()). */
   cachedBytes: number;
 }
 
 export function memoryStats(): MemoryStats {
-  const scratch = native().memoryStats() as { allocated: number; peak: number };
-  return { ...scratch, tensorBytes: tensorBytes(), cachedBytes: cachedBytes() };
+  const scratch = native().memoryStats() as { allocated: number; peak: number; cached: number };
+  return {
+    allocated: scratch.allocated,
+    peak: scratch.peak,
+    tensorBytes: tensorBytes(),
+    cachedBytes: cachedBytes() + scratch.cached,
+  };
 }
 
 export function resetPeakMemory(): void {

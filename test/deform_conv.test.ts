@@ -124,6 +124,8 @@ const forwardGrid: Config[] = [
   { N: 2, C: 5, H: 6, W: 6, O: 2, kh: 1, kw: 1, stride: [2, 2], mask: true },
   { ...base, mask: true, bias: true, offsets: 'integer' },
   { ...base, N: 2, mask: true, offsets: 'border' },
+  { ...base, W: 19, mask: true, offsets: 'border' },
+  { ...base, W: 19, stride: [1, 2], offsets: 'integer' },
   { ...base, mask: true, bias: true, offsets: 'far' },
 ];
 
@@ -422,8 +424,9 @@ describe('deformConv2d blocks of small images', () => {
 });
 
 describe('deformConv2d non-finite and huge offsets', () => {
-  test('NaN, infinite and huge offsets sample 0, with zero offset and mask gradients, and never crash', () => {
-    const cfg: Config = { N: 1, C: 3, H: 6, W: 5, O: 2, kh: 3, kw: 3, padding: [1, 1], mask: true, bias: true };
+  // Width 21: output rows long enough for the vectorised sampling-plan builder, plus its tail.
+  test.each([5, 21])('NaN, infinite and huge offsets sample 0, with zero offset and mask gradients, and never crash (width %i)', (W) => {
+    const cfg: Config = { N: 1, C: 3, H: 6, W, O: 2, kh: 3, kw: 3, padding: [1, 1], mask: true, bias: true };
     const c = makeCase(cfg, 31);
     const d = c.offset.data;
     const specials = [NaN, Infinity, -Infinity, 3e38, -3e38, 1e20, 2 ** 31, -(2 ** 31) - 5];

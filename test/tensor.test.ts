@@ -102,6 +102,24 @@ describe('views, copies and disposal', () => {
     expect(memoryStats().cachedBytes).toBe(0);
   });
 
+  test("kernels' large scratch blocks are kept for the next call of the same shape, and emptyCache frees them", () => {
+    emptyCache();
+    // A deformable conv on a 64x64 map needs MB-sized scratch (channels-last copy, sampling plans).
+    const x = Tensor.randn([1, 16, 64, 64]);
+    const offset = Tensor.randn([1, 18, 64, 64]);
+    const w = Tensor.randn([8, 16, 3, 3]);
+    const before = memoryStats();
+    ops.deformConv2d(x, offset, w, { padding: 1 }).dispose();
+    const first = memoryStats();
+    expect(first.allocated).toBe(before.allocated); // nothing in use after the call...
+    expect(first.cachedBytes).toBeGreaterThan(256 * 1024); // ...but its large blocks are kept
+    ops.deformConv2d(x, offset, w, { padding: 1 }).dispose();
+    expect(memoryStats().cachedBytes).toBe(first.cachedBytes); // reused, not grown
+    emptyCache();
+    expect(memoryStats().cachedBytes).toBe(0);
+    for (const t of [x, offset, w]) t.dispose();
+  });
+
   test('storage lives until its last view is disposed', () => {
     const before = memoryStats().tensorBytes;
     const t = Tensor.zeros([256]);

@@ -44,13 +44,19 @@ FLEXCONV_EXPORT(release) {
   return info.Env().Undefined();
 }
 
-// memoryStats() -> { allocated, peak }: bytes of kernel scratch memory (core/alloc.h) in use
-// now and at most since resetPeakMemory().
+// memoryStats() -> { allocated, peak, cached }: bytes of kernel scratch memory (core/alloc.h)
+// in use now, at most since resetPeakMemory(), and kept for reuse.
 FLEXCONV_EXPORT(memoryStats) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("allocated", static_cast<double>(flexconv::allocated_bytes()));
   out.Set("peak", static_cast<double>(flexconv::peak_allocated_bytes()));
+  out.Set("cached", static_cast<double>(flexconv::cached_scratch_bytes()));
   return out;
+}
+
+FLEXCONV_EXPORT(releaseCachedScratch) {
+  flexconv::release_cached_scratch();
+  return info.Env().Undefined();
 }
 
 FLEXCONV_EXPORT(resetPeakMemory) {

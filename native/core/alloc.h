@@ -19,6 +19,11 @@ std::int64_t allocated_bytes();
 std::int64_t peak_allocated_bytes();
 void reset_peak_allocated_bytes();
 
+// Freed large blocks are kept for the next request of the same size (see alloc.cc): the
+// bytes held that way (not counted in allocated_bytes), and a way to free them all.
+std::int64_t cached_scratch_bytes();
+void release_cached_scratch();
+
 // Scratch buffer owned by a scope.
 template <typename T>
 class AlignedBuffer {

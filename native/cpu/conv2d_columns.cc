@@ -236,11 +236,13 @@ void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::
   std::vector<Run> runs;
   split_runs(g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; },
              &runs);
-  if (g.stride_w == 1 && pack_columns_avx512_usable()) {
-    pack_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), k0, kc, nr, g.kernel_h, g.kernel_w,
-                                g.dil_h, g.dil_w, g.in_h, g.in_w, dst);
-    zero_tail(kc, nc, nr, dst);
-    return;
+  if constexpr (kHasX86Kernels) {
+    if (g.stride_w == 1 && pack_columns_avx512_usable()) {
+      pack_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), k0, kc, nr, g.kernel_h,
+                                  g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w, dst);
+      zero_tail(kc, nc, nr, dst);
+      return;
+    }
   }
   Tap tap(g, k0);
   for (std::int64_t k = 0; k < kc; ++k, tap.next(g)) {
@@ -286,16 +288,20 @@ void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t
       std::int64_t rows = 0;
       while (r1 < runs.size() && (r1 == r0 || rows + runs[r1].len <= kRowsPerPass)) rows += runs[r1++].len;
       const std::int64_t row0 = runs[r0].offset;
-      if (simd) {
-        pass_runs.assign(runs.begin() + static_cast<std::ptrdiff_t>(r0), runs.begin() + static_cast<std::ptrdiff_t>(r1));
-        for (Run& run : pass_runs) run.offset -= row0;
-        for (int t = 0; t < cols; ++t) {
-          pack_columns_stride1_avx512(pass_runs.data(), static_cast<std::int64_t>(pass_runs.size()), n0 + p0 + t, 1, 0,
-                                      g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w, rows_of.data() + t * rows);
+      if constexpr (kHasX86Kernels) {
+        if (simd) {
+          pass_runs.assign(runs.begin() + static_cast<std::ptrdiff_t>(r0),
+                           runs.begin() + static_cast<std::ptrdiff_t>(r1));
+          for (Run& run : pass_runs) run.offset -= row0;
+          for (int t = 0; t < cols; ++t) {
+            pack_columns_stride1_avx512(pass_runs.data(), static_cast<std::int64_t>(pass_runs.size()), n0 + p0 + t, 1,
+                                        0, g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w,
+                                        rows_of.data() + t * rows);
+          }
+          gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
+          r0 = r1;
+          continue;
         }
-        gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
-        r0 = r1;
-        continue;
       }
       Tap tap = first;
       for (int t = 0; t < cols; ++t, tap.next(g)) {

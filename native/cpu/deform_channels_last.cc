@@ -2,6 +2,7 @@
 #include "cpu/deform_channels_last.h"
 
 #include "core/cpu_features.h"
+#include "math/bilinear.h"
 
 namespace flexconv {
 namespace cpu {
@@ -17,6 +18,26 @@ inline float sample_at(const float* p, std::int64_t C, std::int64_t down, const 
 }
 
 }  // namespace
+
+void plan_run_portable(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
+  for (std::int64_t q = 0; q < r.n; ++q) {
+    const float y = r.y0 + r.dy[q];
+    const float x = static_cast<float>(r.x0 + q * r.x_step) + r.dx[q];
+    const math::BilinearPaddedPlan pl = math::bilinear_padded_plan(y, x, r.mask ? r.mask[q] : 1.0f, r.in_h, r.in_w);
+    index[q] = pl.index + r.index_offset;
+    w01[2 * q] = pl.weight[0];
+    w01[2 * q + 1] = pl.weight[1];
+    w23[2 * q] = pl.weight[2];
+    w23[2 * q + 1] = pl.weight[3];
+  }
+}
+
+void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return plan_run_avx2(r, index, w01, w23);
+  }
+  plan_run_portable(r, index, w01, w23);
+}
 
 void sample_tap_panels(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
                        std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
@@ -88,7 +109,9 @@ void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, co
 
 void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
                std::int64_t dst_stride) {
-  if (use_avx2()) return transpose_avx2(src, src_stride, rows, cols, dst, dst_stride);
+  if constexpr (kHasX86Kernels) {
+    if (use_avx2()) return transpose_avx2(src, src_stride, rows, cols, dst, dst_stride);
+  }
   for (std::int64_t i = 0; i < rows; ++i) {
     for (std::int64_t j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
   }

@@ -33,6 +33,22 @@ struct PaddedImage {
   std::int64_t padded_w;  // W + 2
 };
 
+// Sampling plans (math/bilinear.h, bilinear_padded_plan) of n points along one output row:
+// point q samples y = y0 + dy[q], x = float(x0 + q * x_step) + dx[q] with mask[q] (1 when
+// mask is null); its padded pixel index gets index_offset added.
+struct PlanRun {
+  float y0;
+  std::int64_t x0, x_step;
+  const float* dy;
+  const float* dx;
+  const float* mask;
+  std::int64_t n, in_h, in_w;
+  std::int32_t index_offset;
+};
+void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
+void plan_run_portable(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
+void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
+
 // Forward B panels of one tap for channels [c0, c0 + rows) (rows of the panels) and pixels
 // [0, npix) of `plan`: sample (pixel j, channel c0 + r) goes to
 // dst[(j / nr) * panel_stride + r * nr + j % nr]; pixels [npix, round_up(npix, nr)) get 0.

@@ -37,6 +37,50 @@ inline __m256 sample8(const float* p, std::int64_t C, std::int64_t down, const W
 
 }  // namespace
 
+// 8 points at a time, the same arithmetic as math/bilinear.h's bilinear_padded_plan (ordered
+// comparisons, so NaN lands outside; outside points get index 0 and zero weights); the last
+// points of a run through the shared scalar formula.
+void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
+  const __m256 minus1 = _mm256_set1_ps(-1.0f), one = _mm256_set1_ps(1.0f);
+  const __m256 hf = _mm256_set1_ps(static_cast<float>(r.in_h)), wf = _mm256_set1_ps(static_cast<float>(r.in_w));
+  const __m256 y0 = _mm256_set1_ps(r.y0);
+  const __m256i wp = _mm256_set1_epi32(static_cast<int>(r.in_w + 2));
+  const __m256i base = _mm256_set1_epi32(static_cast<int>(r.in_w + 2 + 1) + r.index_offset);
+  const __m256i steps = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(r.x_step)));
+  std::int64_t q = 0;
+  for (; q + 8 <= r.n; q += 8) {
+    const __m256 y = _mm256_add_ps(y0, _mm256_loadu_ps(r.dy + q));
+    const __m256i xi = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r.x0 + q * r.x_step)), steps);
+    const __m256 x = _mm256_add_ps(_mm256_cvtepi32_ps(xi), _mm256_loadu_ps(r.dx + q));
+    const __m256 m = r.mask ? _mm256_loadu_ps(r.mask + q) : one;
+    const __m256 inside = _mm256_and_ps(
+        _mm256_and_ps(_mm256_cmp_ps(y, minus1, _CMP_GT_OQ), _mm256_cmp_ps(y, hf, _CMP_LT_OQ)),
+        _mm256_and_ps(_mm256_cmp_ps(x, minus1, _CMP_GT_OQ), _mm256_cmp_ps(x, wf, _CMP_LT_OQ)));
+    const __m256 fy = _mm256_floor_ps(y), fx = _mm256_floor_ps(x);
+    const __m256i at = _mm256_add_epi32(
+        _mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp), _mm256_cvttps_epi32(fx)), base);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), _mm256_and_si256(at, _mm256_castps_si256(inside)));
+    const __m256 ly = _mm256_sub_ps(y, fy), lx = _mm256_sub_ps(x, fx);
+    const __m256 hy = _mm256_sub_ps(one, ly), hx = _mm256_sub_ps(one, lx);
+    const __m256 w0 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(hy, hx), m), inside);
+    const __m256 w1 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(hy, lx), m), inside);
+    const __m256 w2 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(ly, hx), m), inside);
+    const __m256 w3 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(ly, lx), m), inside);
+    // Interleave into (w0, w1) and (w2, w3) pairs per point.
+    const __m256 a_lo = _mm256_unpacklo_ps(w0, w1), a_hi = _mm256_unpackhi_ps(w0, w1);
+    const __m256 b_lo = _mm256_unpacklo_ps(w2, w3), b_hi = _mm256_unpackhi_ps(w2, w3);
+    _mm256_storeu_ps(w01 + 2 * q, _mm256_permute2f128_ps(a_lo, a_hi, 0x20));
+    _mm256_storeu_ps(w01 + 2 * q + 8, _mm256_permute2f128_ps(a_lo, a_hi, 0x31));
+    _mm256_storeu_ps(w23 + 2 * q, _mm256_permute2f128_ps(b_lo, b_hi, 0x20));
+    _mm256_storeu_ps(w23 + 2 * q + 8, _mm256_permute2f128_ps(b_lo, b_hi, 0x31));
+  }
+  if (q < r.n) {
+    const PlanRun tail{r.y0, r.x0 + q * r.x_step, r.x_step, r.dy + q, r.dx + q, r.mask ? r.mask + q : nullptr,
+                       r.n - q, r.in_h, r.in_w, r.index_offset};
+    plan_run_portable(tail, index + q, w01 + 2 * q, w23 + 2 * q);
+  }
+}
+
 void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
                             std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
   // Two passes per 8 pixels: each pixel's weights are broadcast once and its channels sampled

@@ -132,22 +132,29 @@ class PlanTile {
         float* w23 = weight_.data() + 2 * size_ + 2 * row * capacity_;
         std::int64_t img = (t0 + p0) / P, pix = (t0 + p0) - img * P;
         std::int64_t oy = pix / g_.out_w, ox = pix - oy * g_.out_w;
-        for (std::int64_t p = p0; p < p1; ++p) {
-          const float* dy = offset + img * 2 * G * K * P + (og * 2 * K + 2 * kp) * P;
-          const float y = math::deform_base_coord(oy, g_.stride_h, g_.pad_h, i, g_.dil_h) + dy[pix];
-          const float x = math::deform_base_coord(ox, g_.stride_w, g_.pad_w, j, g_.dil_w) + dy[P + pix];
-          const float m = mask ? mask[img * G * K * P + (og * K + kp) * P + pix] : 1.0f;
-          const math::BilinearPaddedPlan pl = math::bilinear_padded_plan(y, x, m, g_.in_h, g_.in_w);
-          index[p] = pl.index + static_cast<std::int32_t>(img * HWp);
-          w01[2 * p] = pl.weight[0];
-          w01[2 * p + 1] = pl.weight[1];
-          w23[2 * p] = pl.weight[2];
-          w23[2 * p + 1] = pl.weight[3];
-          if (++ox == g_.out_w) {
+        // Runs along one output row of one image.
+        for (std::int64_t p = p0; p < p1;) {
+          const std::int64_t n = std::min(p1 - p, g_.out_w - ox);
+          const float* dy = offset + img * 2 * G * K * P + (og * 2 * K + 2 * kp) * P + pix;
+          const PlanRun run{math::deform_base_coord(oy, g_.stride_h, g_.pad_h, i, g_.dil_h),
+                            ox * g_.stride_w - g_.pad_w + j * g_.dil_w,
+                            g_.stride_w,
+                            dy,
+                            dy + P,
+                            mask ? mask + img * G * K * P + (og * K + kp) * P + pix : nullptr,
+                            n,
+                            g_.in_h,
+                            g_.in_w,
+                            static_cast<std::int32_t>(img * HWp)};
+          plan_run(run, index + p, w01 + 2 * p, w23 + 2 * p);
+          p += n;
+          pix += n;
+          ox += n;
+          if (ox == g_.out_w) {
             ox = 0;
             ++oy;
           }
-          if (++pix == P) {
+          if (pix == P) {
             pix = oy = ox = 0;
             ++img;
           }
@@ -212,14 +219,16 @@ void reorder_weights(const DeformConv2dGeometry& g, const float* src, float* dst
   const std::int64_t K = g.taps(), Cg = g.group_in_channels(), row = Cg * K;
   parallel_for(g.out_channels, [&](std::int64_t o0, std::int64_t o1) {
     for (std::int64_t o = o0; o < o1; ++o) {
-      for (std::int64_t c = 0; c < Cg; ++c) {
+      // Contiguous writes; the strided reads stay within one output channel's row.
+      const float* s = src + o * row;
+      float* d = dst + o * row;
+      if (to_tap_major) {
         for (std::int64_t kp = 0; kp < K; ++kp) {
-          const std::int64_t plain = o * row + c * K + kp, tap_major = o * row + kp * Cg + c;
-          if (to_tap_major) {
-            dst[tap_major] = src[plain];
-          } else {
-            dst[plain] = src[tap_major];
-          }
+          for (std::int64_t c = 0; c < Cg; ++c) d[kp * Cg + c] = s[c * K + kp];
+        }
+      } else {
+        for (std::int64_t c = 0; c < Cg; ++c) {
+          for (std::int64_t kp = 0; kp < K; ++kp) d[c * K + kp] = s[kp * Cg + c];
         }
       }
     }
