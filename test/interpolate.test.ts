@@ -31,6 +31,7 @@ const sizeCases: [number[], [number, number]][] = [
   [[2, 1, 7, 6], [2, 11]],
   [[1, 2, 1, 1], [3, 4]],
   [[1, 1, 6, 5], [1, 1]],
+  [[2, 3, 5, 6], [10, 12]], // exact 2x on both axes: nearest's dedicated forward and backward
 ];
 
 describe('interpolate forward', () => {
@@ -145,4 +146,60 @@ test('bilinear interpolate passes gradcheck on the float32 op itself', () => {
   for (const alignCorners of [false, true]) {
     gradcheck((x) => ops.interpolate(x, { size: [7, 4], mode: 'bilinear', alignCorners }), [Tensor.randn([1, 2, 4, 6], { requiresGrad: true })]);
   }
+});
+
+describe('addInterpolated: base + interpolate(x) to base\'s size in one pass', () => {
+  beforeEach(() => manualSeed(36));
+  const modes = [['nearest', false], ['bilinear', false], ['bilinear', true]] as [Mode, boolean][];
+
+  test('forward and both gradients against the float64 reference (2x, odd 7 <- 3, downsampling)', () => {
+    for (const [mode, align] of modes) {
+      for (const [shape, [oh, ow]] of [...sizeCases, [[2, 2, 3, 4], [7, 9]]] as [number[], [number, number]][]) {
+        const x = Tensor.randn(shape, { requiresGrad: true });
+        const base = Tensor.randn([shape[0], shape[1], oh, ow], { requiresGrad: true });
+        const y = ops.addInterpolated(base, x, { mode, ...(mode === 'bilinear' ? { alignCorners: align } : {}) });
+        const up = referenceInterpolate(x.data, shape, oh, ow, mode, align);
+        expectClose(y.data, up.map((v, i) => v + base.data[i]), 1e-6, 1e-5);
+        const g = Tensor.randn(y.shape);
+        y.backward(g);
+        expect(Array.from((base.grad as Tensor).data)).toEqual(Array.from(g.data));
+        const f = ([xx]: Float64Array[]): Float64Array => referenceInterpolate(xx, shape, oh, ow, mode, align);
+        expectClose((x.grad as Tensor).data, numericGrad(f, [x.data], g.data, 0), 1e-5, 1e-4);
+      }
+    }
+  });
+
+  test('equals add(base, interpolate(x)) bit for bit, at 1 and 2 threads', () => {
+    const threads = getNumThreads();
+    try {
+      const base = Tensor.randn([2, 4, 16, 18]), x = Tensor.randn([2, 4, 8, 9]);
+      for (const t of [1, 2]) {
+        setNumThreads(t);
+        for (const mode of ['nearest', 'bilinear'] as Mode[]) {
+          const want = ops.add(base, ops.interpolate(x, { size: [16, 18], mode }));
+          expect(ops.addInterpolated(base, x, { mode }).toArray()).toEqual(want.toArray());
+        }
+      }
+    } finally {
+      setNumThreads(threads);
+    }
+  });
+
+  test('bad input', () => {
+    const base = Tensor.zeros([1, 2, 8, 8]);
+    expect(() => ops.addInterpolated(base, Tensor.zeros([1, 3, 4, 4]))).toThrow(/expected x of shape \[1, 2, h, w\].*\[1, 3, 4, 4\]/);
+    expect(() => ops.addInterpolated(base, Tensor.zeros([2, 4, 4]))).toThrow(ShapeError);
+    expect(() => ops.addInterpolated(null as never, Tensor.zeros([1, 2, 4, 4]))).toThrow(/expected base to be a Tensor/);
+    expect(() => ops.addInterpolated(base, Tensor.zeros([1, 2, 4, 4]), { mode: 'area' as never })).toThrow(ArgumentError);
+    expect(() => ops.addInterpolated(base, Tensor.zeros([1, 2, 4, 4]), { alignCorners: true })).toThrow(/alignCorners can only be set/);
+  });
+});
+
+gpu('addInterpolated on CUDA', () => {
+  test('matches the CPU, forward and backward', () => {
+    manualSeed(37);
+    for (const mode of ['nearest', 'bilinear'] as Mode[]) {
+      expectCudaMatchesCpu((b, x) => ops.addInterpolated(b, x, { mode }), [Tensor.randn([2, 3, 7, 10]), Tensor.randn([2, 3, 3, 5])], [true, true]);
+    }
+  });
 });

@@ -295,6 +295,19 @@ describe('exportOnnx: adaptive layers', () => {
     await parity(grouped, [Tensor.randn([3, 4, 9, 9])]);
   });
 
+  test.each([11, 17, 19])('addInterpolated (nearest, odd sizes; bilinear) as Resize + Add, opset %i', async (opset) => {
+    class UpAdd extends Module {
+      forward(big: Tensor, small: Tensor): Tensor {
+        const near = ops.addInterpolated(big, small);
+        return ops.addInterpolated(near, small, { mode: 'bilinear', alignCorners: opset === 17 });
+      }
+    }
+    await parity(new UpAdd(), [Tensor.randn([2, 3, 7, 9]), Tensor.randn([2, 3, 3, 4])], { opset, dynamicBatch: true }, [
+      Tensor.randn([1, 3, 7, 9]),
+      Tensor.randn([1, 3, 3, 4]),
+    ]);
+  });
+
   test('OctNet and an octave ResNet stage', async () => {
     await parity(randomizeState(new nn.OctNet({ widths: [8, 16], numClasses: 4 })), [Tensor.randn([2, 3, 32, 32])], { dynamicBatch: true }, [
       Tensor.randn([1, 3, 32, 32]),

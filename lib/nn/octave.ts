@@ -128,15 +128,16 @@ export class OctaveConv2d extends Module {
     }
     const h2h = this.h2h ? this.h2h.forward(high) : null;
     const outLow = this.lowBand(high, low);
-    let l2h: Tensor | null = null;
+    let outHigh = h2h;
     if (this.l2h && low) {
       const small = this.l2h.forward(low);
-      // The exact high-band size, so odd sizes (7 -> 3 -> 7) line up.
-      l2h = ops.interpolate(small, { size: [high.shape[2], high.shape[3]], mode: 'nearest' });
-      this.release(small);
+      // Upsampled to the exact high-band size, so odd sizes (7 -> 3 -> 7) line up; added to
+      // h2h in the same pass.
+      outHigh = h2h
+        ? ops.addInterpolated(h2h, small, { mode: 'nearest' })
+        : ops.interpolate(small, { size: [high.shape[2], high.shape[3]], mode: 'nearest' });
+      this.release(small, h2h);
     }
-    const outHigh = sumPaths(h2h, l2h);
-    if (h2h && l2h) this.release(h2h, l2h);
     if (high !== inHigh) this.release(high, low !== inLow ? low : null);
     if (!outHigh) throw new ArgumentError('OctaveConv2d: alphaOut = 1 leaves no high band; use alphaOut < 1');
     this.log('out', outHigh, outLow);
@@ -159,6 +160,7 @@ export class OctaveConv2d extends Module {
       const b = h2l && pooled ? h2l.forward(pooled) : null;
       const sum = sumPaths(a, b);
       if (a && b) this.release(a, b);
+      this.release(pooled);
       return sum;
     }
     const input = ops.concat([low, pooled], 1);

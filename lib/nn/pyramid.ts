@@ -245,8 +245,13 @@ export class FeaturePyramidNetwork extends Module {
     results[last] = this.layer[last].forward(lastInner);
     for (let i = last - 1; i >= 0; i--) {
       const lateral = this.inner[i].forward(levels[i]);
-      const topDown = resizeTo(lastInner, lateral, this.upsampleMode);
-      lastInner = this.fusions.length ? this.fusions[i].forward([lateral, topDown]) : ops.add(lateral, topDown);
+      if (this.fusions.length) {
+        lastInner = this.fusions[i].forward([lateral, resizeTo(lastInner, lateral, this.upsampleMode)]);
+      } else {
+        // lateral + upsampled top-down in one pass (no upsampled intermediate).
+        const mode = this.upsampleMode;
+        lastInner = ops.addInterpolated(lateral, lastInner, { mode, alignCorners: mode === 'bilinear' ? false : undefined });
+      }
       results[i] = this.layer[i].forward(lastInner);
     }
     let outputs = this.downsample.length ? this.bottomUpPath(results) : results;

@@ -44,7 +44,7 @@ InterpShape interp_shape(const Args& args, const TensorView& in, const TensorVie
 
 }  // namespace
 
-// interpolate2dForward(x, y, mode, alignCorners, scaleH, scaleW)
+// interpolate2dForward(x, y, mode, alignCorners, scaleH, scaleW, base?): y = [base +] interpolate(x)
 FLEXCONV_EXPORT(interpolate2dForward) {
   const char* fn = "interpolate2dForward";
   Args args(info, fn);
@@ -52,10 +52,15 @@ FLEXCONV_EXPORT(interpolate2dForward) {
   TensorView y = args.tensor(1, "y");
   InterpMode mode = InterpMode::Nearest;
   const InterpShape s = interp_shape(args, x, y, &mode, fn);
+  TensorView base = args.optional_tensor(6, "base");
+  if (base.data != nullptr) {
+    expect_shape(base, y.shape, fn, "base");
+    expect_same_device(base, y, fn, "base", "y");
+  }
   if (x.device == Device::CUDA) {
-    FLEXCONV_CUDA_CALL(fn, cuda::interpolate2d_forward(s, mode, x.data, y.data));
+    FLEXCONV_CUDA_CALL(fn, cuda::interpolate2d_forward(s, mode, x.data, y.data, base.data));
   } else {
-    cpu::interpolate2d_forward(s, mode, x.data, y.data);
+    cpu::interpolate2d_forward(s, mode, x.data, y.data, base.data);
   }
   return info.Env().Undefined();
 }

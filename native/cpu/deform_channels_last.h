@@ -49,6 +49,13 @@ void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
 void plan_run_portable(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
 void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
 
+// The offset-gradient geometry of a PlanRun's points (its mask is not used; see
+// bilinear_padded_point): index of the top-left corner (+ index_offset) and the fractional
+// parts; a point outside gets index 0, ly = lx = 0 and valid = 0 (else valid = 1).
+void point_run(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid);
+void point_run_portable(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid);
+void point_run_avx2(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid);
+
 // Forward B panels of one tap for channels [c0, c0 + rows) (rows of the panels) and pixels
 // [0, npix) of `plan`: sample (pixel j, channel c0 + r) goes to
 // dst[(j / nr) * panel_stride + r * nr + j % nr]; pixels [npix, round_up(npix, nr)) get 0.

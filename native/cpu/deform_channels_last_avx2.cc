@@ -37,30 +37,58 @@ inline __m256 sample8(const float* p, std::int64_t C, std::int64_t down, const W
 
 }  // namespace
 
-// 8 points at a time, the same arithmetic as math/bilinear.h's bilinear_padded_plan (ordered
-// comparisons, so NaN lands outside; outside points get index 0 and zero weights); the last
-// points of a run through the shared scalar formula.
+namespace {
+
+// 8 points of a PlanRun at a time, the same arithmetic as math/bilinear.h's
+// bilinear_padded_point (ordered comparisons, so NaN lands outside).
+class Points8 {
+ public:
+  explicit Points8(const PlanRun& r)
+      : r_(r), minus1_(_mm256_set1_ps(-1.0f)), hf_(_mm256_set1_ps(static_cast<float>(r.in_h))),
+        wf_(_mm256_set1_ps(static_cast<float>(r.in_w))), y0_(_mm256_set1_ps(r.y0)),
+        wp_(_mm256_set1_epi32(static_cast<int>(r.in_w + 2))),
+        base_(_mm256_set1_epi32(static_cast<int>(r.in_w + 2 + 1) + r.index_offset)),
+        steps_(_mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(r.x_step)))) {}
+
+  // Points q .. q+7: inside mask (all ones or zero per lane), index (0 outside), fractional parts.
+  void at(std::int64_t q, __m256* inside, __m256i* index, __m256* ly, __m256* lx) const {
+    const __m256 y = _mm256_add_ps(y0_, _mm256_loadu_ps(r_.dy + q));
+    const __m256i xi = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r_.x0 + q * r_.x_step)), steps_);
+    const __m256 x = _mm256_add_ps(_mm256_cvtepi32_ps(xi), _mm256_loadu_ps(r_.dx + q));
+    *inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GT_OQ), _mm256_cmp_ps(y, hf_, _CMP_LT_OQ)),
+                            _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GT_OQ), _mm256_cmp_ps(x, wf_, _CMP_LT_OQ)));
+    const __m256 fy = _mm256_floor_ps(y), fx = _mm256_floor_ps(x);
+    const __m256i i = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp_), _mm256_cvttps_epi32(fx)), base_);
+    *index = _mm256_and_si256(i, _mm256_castps_si256(*inside));
+    *ly = _mm256_sub_ps(y, fy);
+    *lx = _mm256_sub_ps(x, fx);
+  }
+
+  // The run from point q on (for the scalar tail).
+  PlanRun tail(std::int64_t q) const {
+    return PlanRun{r_.y0, r_.x0 + q * r_.x_step, r_.x_step, r_.dy + q, r_.dx + q, r_.mask ? r_.mask + q : nullptr,
+                   r_.n - q, r_.in_h, r_.in_w, r_.index_offset};
+  }
+
+ private:
+  const PlanRun& r_;
+  __m256 minus1_, hf_, wf_, y0_;
+  __m256i wp_, base_, steps_;
+};
+
+}  // namespace
+
+// Outside points get index 0 and zero weights; the last points through the scalar formula.
 void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
-  const __m256 minus1 = _mm256_set1_ps(-1.0f), one = _mm256_set1_ps(1.0f);
-  const __m256 hf = _mm256_set1_ps(static_cast<float>(r.in_h)), wf = _mm256_set1_ps(static_cast<float>(r.in_w));
-  const __m256 y0 = _mm256_set1_ps(r.y0);
-  const __m256i wp = _mm256_set1_epi32(static_cast<int>(r.in_w + 2));
-  const __m256i base = _mm256_set1_epi32(static_cast<int>(r.in_w + 2 + 1) + r.index_offset);
-  const __m256i steps = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(r.x_step)));
+  const Points8 pts(r);
+  const __m256 one = _mm256_set1_ps(1.0f);
   std::int64_t q = 0;
   for (; q + 8 <= r.n; q += 8) {
-    const __m256 y = _mm256_add_ps(y0, _mm256_loadu_ps(r.dy + q));
-    const __m256i xi = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r.x0 + q * r.x_step)), steps);
-    const __m256 x = _mm256_add_ps(_mm256_cvtepi32_ps(xi), _mm256_loadu_ps(r.dx + q));
+    __m256 inside, ly, lx;
+    __m256i at;
+    pts.at(q, &inside, &at, &ly, &lx);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), at);
     const __m256 m = r.mask ? _mm256_loadu_ps(r.mask + q) : one;
-    const __m256 inside = _mm256_and_ps(
-        _mm256_and_ps(_mm256_cmp_ps(y, minus1, _CMP_GT_OQ), _mm256_cmp_ps(y, hf, _CMP_LT_OQ)),
-        _mm256_and_ps(_mm256_cmp_ps(x, minus1, _CMP_GT_OQ), _mm256_cmp_ps(x, wf, _CMP_LT_OQ)));
-    const __m256 fy = _mm256_floor_ps(y), fx = _mm256_floor_ps(x);
-    const __m256i at = _mm256_add_epi32(
-        _mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp), _mm256_cvttps_epi32(fx)), base);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), _mm256_and_si256(at, _mm256_castps_si256(inside)));
-    const __m256 ly = _mm256_sub_ps(y, fy), lx = _mm256_sub_ps(x, fx);
     const __m256 hy = _mm256_sub_ps(one, ly), hx = _mm256_sub_ps(one, lx);
     const __m256 w0 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(hy, hx), m), inside);
     const __m256 w1 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(hy, lx), m), inside);
@@ -74,11 +102,23 @@ void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23
     _mm256_storeu_ps(w23 + 2 * q, _mm256_permute2f128_ps(b_lo, b_hi, 0x20));
     _mm256_storeu_ps(w23 + 2 * q + 8, _mm256_permute2f128_ps(b_lo, b_hi, 0x31));
   }
-  if (q < r.n) {
-    const PlanRun tail{r.y0, r.x0 + q * r.x_step, r.x_step, r.dy + q, r.dx + q, r.mask ? r.mask + q : nullptr,
-                       r.n - q, r.in_h, r.in_w, r.index_offset};
-    plan_run_portable(tail, index + q, w01 + 2 * q, w23 + 2 * q);
+  if (q < r.n) plan_run_portable(pts.tail(q), index + q, w01 + 2 * q, w23 + 2 * q);
+}
+
+void point_run_avx2(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid) {
+  const Points8 pts(r);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  std::int64_t q = 0;
+  for (; q + 8 <= r.n; q += 8) {
+    __m256 inside, fly, flx;
+    __m256i at;
+    pts.at(q, &inside, &at, &fly, &flx);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), at);
+    _mm256_storeu_ps(ly + q, _mm256_and_ps(fly, inside));
+    _mm256_storeu_ps(lx + q, _mm256_and_ps(flx, inside));
+    _mm256_storeu_ps(valid + q, _mm256_and_ps(one, inside));
   }
+  if (q < r.n) point_run_portable(pts.tail(q), index + q, ly + q, lx + q, valid + q);
 }
 
 void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
@@ -163,15 +203,6 @@ void scatter_channel_rows_avx2(float* grad, std::int64_t channels, std::int64_t 
   }
 }
 
-namespace {
-
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 h = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
-}  // namespace
 
 void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
                       std::int64_t npix, const float* g, std::int64_t g_stride, float* out) {
@@ -200,11 +231,10 @@ void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t coun
       a2 = _mm256_fmadd_ps(gv, _mm256_maskload_ps(p2 + c, tail), a2);
       a3 = _mm256_fmadd_ps(gv, _mm256_maskload_ps(p3 + c, tail), a3);
     }
-    float* o = out + 4 * q;
-    o[0] += hsum(a0);
-    o[1] += hsum(a1);
-    o[2] += hsum(a2);
-    o[3] += hsum(a3);
+    // The four lane sums at once: [sum a0, sum a1, sum a2, sum a3].
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    _mm_storeu_ps(out + 4 * q, _mm_add_ps(_mm_loadu_ps(out + 4 * q), sums));
   }
 }
 

@@ -77,26 +77,55 @@ Blocking make_blocking(const DeformConv2dGeometry& g, std::int64_t plan_bytes, s
   if (2 * P > kBlockPixels || g.batch < 2) return {1, tile};
   std::int64_t cap = std::min(kBlockPixels, plan_cap);
   if (col_bytes) cap = std::min(cap, budget_pixels(col_bytes, kBlockColumnBudgetBytes));
-  const std::int64_t images = std::min(g.batch, cap / P);
+  std::int64_t images = std::min(g.batch, cap / P);
+  if (images < 2) return {1, tile};
+  // Blocks of equal size, and at least 4 of them when the batch allows (blocks are what the
+  // threads share in backward): 64 images at most 28 a block make 4 blocks of 16, not 28+28+8.
+  std::int64_t blocks = (g.batch + images - 1) / images;
+  blocks = std::max(blocks, std::min<std::int64_t>(4, g.batch / 2));
+  images = (g.batch + blocks - 1) / blocks;
   return images > 1 ? Blocking{images, images * P} : Blocking{1, tile};
 }
 
-// The sampling coordinate of tap kp of offset group og at output pixel p (image-local data).
-struct PointGeometry {
-  const DeformConv2dGeometry& g;
-  const float* offset;  // this image's offsets
-  const float* mask;    // this image's mask or null
-
-  void point(std::int64_t og, std::int64_t kp, std::int64_t p, float* y, float* x, float* m) const {
-    const std::int64_t P = g.out_pixels(), K = g.taps();
-    const std::int64_t oy = p / g.out_w, ox = p - oy * g.out_w;
-    const std::int64_t i = kp / g.kernel_w, j = kp - i * g.kernel_w;
-    const float* off = offset + (og * 2 * K + 2 * kp) * P + p;
-    *y = math::deform_base_coord(oy, g.stride_h, g.pad_h, i, g.dil_h) + off[0];
-    *x = math::deform_base_coord(ox, g.stride_w, g.pad_w, j, g.dil_w) + off[P];
-    *m = mask ? mask[(og * K + kp) * P + p] : 1.0f;
+// Calls fn(run, at) for the sampling points of tap kp of offset group og at pixels
+// [q0, q0 + n) of a block (pixel q is pixel q % P of the block's image q / P; offset and mask
+// from the block's first image), split into runs along one output row of one image; `at` is
+// the run's first pixel relative to q0. The run's index_offset selects the image's copy.
+template <typename Fn>
+void for_each_point_run(const DeformConv2dGeometry& g, const float* offset, const float* mask, std::int64_t og,
+                        std::int64_t kp, std::int64_t q0, std::int64_t n, Fn fn) {
+  const std::int64_t P = g.out_pixels(), K = g.taps(), G = g.offset_groups;
+  const std::int64_t HWp = (g.in_h + 2) * (g.in_w + 2);
+  const std::int64_t i = kp / g.kernel_w, j = kp - i * g.kernel_w;
+  std::int64_t img = q0 / P, pix = q0 - img * P;
+  std::int64_t oy = pix / g.out_w, ox = pix - oy * g.out_w;
+  for (std::int64_t at = 0; at < n;) {
+    const std::int64_t len = std::min(n - at, g.out_w - ox);
+    const float* dy = offset + img * 2 * G * K * P + (og * 2 * K + 2 * kp) * P + pix;
+    const PlanRun run{math::deform_base_coord(oy, g.stride_h, g.pad_h, i, g.dil_h),
+                      ox * g.stride_w - g.pad_w + j * g.dil_w,
+                      g.stride_w,
+                      dy,
+                      dy + P,
+                      mask ? mask + img * G * K * P + (og * K + kp) * P + pix : nullptr,
+                      len,
+                      g.in_h,
+                      g.in_w,
+                      static_cast<std::int32_t>(img * HWp)};
+    fn(run, at);
+    at += len;
+    pix += len;
+    ox += len;
+    if (ox == g.out_w) {
+      ox = 0;
+      ++oy;
+    }
+    if (pix == P) {
+      pix = oy = ox = 0;
+      ++img;
+    }
   }
-};
+}
 
 // Plans for (offset group, tap, pixel in [t0, t0 + count)) against the zero-bordered image,
 // structure of arrays [og][tap][pixel] (weights in (left, right) pairs, see
@@ -116,49 +145,19 @@ class PlanTile {
   void build(const float* offset, const float* mask, std::int64_t t0, std::int64_t count) {
     count_ = count;
     const std::int64_t rows = g_.offset_groups * g_.taps();
-    const std::int64_t P = g_.out_pixels(), K = g_.taps(), G = g_.offset_groups;
-    const std::int64_t HWp = (g_.in_h + 2) * (g_.in_w + 2);
-    // Chunks of one plan row: the pixel's (oy, ox) advance incrementally, no divisions.
-    constexpr std::int64_t kChunk = 256;
+    const std::int64_t K = g_.taps();
+    constexpr std::int64_t kChunk = 256;  // pixels of one plan row per task
     const std::int64_t chunks = (count + kChunk - 1) / kChunk;
     parallel_for(rows * chunks, [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t task = begin; task < end; ++task) {
         const std::int64_t row = task / chunks, p0 = (task - row * chunks) * kChunk;
-        const std::int64_t p1 = std::min(count, p0 + kChunk);
-        const std::int64_t og = row / K, kp = row - og * K;
-        const std::int64_t i = kp / g_.kernel_w, j = kp - i * g_.kernel_w;
-        std::int32_t* index = index_.data() + row * capacity_;
-        float* w01 = weight_.data() + 2 * row * capacity_;
-        float* w23 = weight_.data() + 2 * size_ + 2 * row * capacity_;
-        std::int64_t img = (t0 + p0) / P, pix = (t0 + p0) - img * P;
-        std::int64_t oy = pix / g_.out_w, ox = pix - oy * g_.out_w;
-        // Runs along one output row of one image.
-        for (std::int64_t p = p0; p < p1;) {
-          const std::int64_t n = std::min(p1 - p, g_.out_w - ox);
-          const float* dy = offset + img * 2 * G * K * P + (og * 2 * K + 2 * kp) * P + pix;
-          const PlanRun run{math::deform_base_coord(oy, g_.stride_h, g_.pad_h, i, g_.dil_h),
-                            ox * g_.stride_w - g_.pad_w + j * g_.dil_w,
-                            g_.stride_w,
-                            dy,
-                            dy + P,
-                            mask ? mask + img * G * K * P + (og * K + kp) * P + pix : nullptr,
-                            n,
-                            g_.in_h,
-                            g_.in_w,
-                            static_cast<std::int32_t>(img * HWp)};
-          plan_run(run, index + p, w01 + 2 * p, w23 + 2 * p);
-          p += n;
-          pix += n;
-          ox += n;
-          if (ox == g_.out_w) {
-            ox = 0;
-            ++oy;
-          }
-          if (pix == P) {
-            pix = oy = ox = 0;
-            ++img;
-          }
-        }
+        const std::int64_t len = std::min(count - p0, kChunk);
+        std::int32_t* index = index_.data() + row * capacity_ + p0;
+        float* w01 = weight_.data() + 2 * (row * capacity_ + p0);
+        float* w23 = weight_.data() + 2 * size_ + 2 * (row * capacity_ + p0);
+        for_each_point_run(g_, offset, mask, row / K, row % K, t0 + p0, len, [&](const PlanRun& run, std::int64_t at) {
+          plan_run(run, index + at, w01 + 2 * at, w23 + 2 * at);
+        });
       }
     });
   }
@@ -200,7 +199,15 @@ void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padde
       }
       std::fill(row, row + C, 0.0f);
       std::fill(row + (W + 1) * C, row + Wp * C, 0.0f);
-      transpose(in_n + (yp - 1) * W, HW, C, W, row + C, C);
+    }
+    // 8 channels at a time over the range's rows: the 8 source planes are read as streams
+    // (planes of 1024 floats lie 4 KB apart, and 8 rows of them at once would share one L1 set).
+    const std::int64_t r0 = std::max<std::int64_t>(y0, 1), r1 = std::min(y1, H + 1);
+    for (std::int64_t c0 = 0; c0 < C; c0 += 8) {
+      const std::int64_t n = std::min<std::int64_t>(8, C - c0);
+      for (std::int64_t yp = r0; yp < r1; ++yp) {
+        transpose(in_n + c0 * HW + (yp - 1) * W, HW, n, W, padded + (yp * Wp + 1) * C + c0, C);
+      }
     }
   });
 }
@@ -441,8 +448,11 @@ void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, co
 void unpad_image_cl(const DeformConv2dGeometry& g, const float* padded, float* out_n) {
   const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
   parallel_for(H, [&](std::int64_t y0, std::int64_t y1) {
-    for (std::int64_t y = y0; y < y1; ++y) {
-      transpose(padded + ((y + 1) * Wp + 1) * C, C, W, C, out_n + y * W, HW);
+    for (std::int64_t c0 = 0; c0 < C; c0 += 8) {  // 8 output planes at a time, as in pad_image_cl
+      const std::int64_t n = std::min<std::int64_t>(8, C - c0);
+      for (std::int64_t y = y0; y < y1; ++y) {
+        transpose(padded + ((y + 1) * Wp + 1) * C + c0, C, W, n, out_n + c0 * HW + y * W, HW);
+      }
     }
   });
 }
@@ -459,27 +469,19 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
   const std::int64_t K = g.taps(), P = g.out_pixels(), C = g.in_channels, Cg = g.group_in_channels();
   const std::int64_t cog = g.offset_group_channels(), stride = C * K;
   const std::int64_t chunks = (count + kChunk - 1) / kChunk;
-  const std::int64_t G = g.offset_groups, HWp = padded_plane_size(g);
+  const std::int64_t G = g.offset_groups;
   const PaddedImage img{padded, C, g.in_w + 2};
   parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
     alignas(64) std::int32_t index[kChunk];
-    alignas(64) float ly[kChunk], lx[kChunk], m[kChunk], dots[4 * kChunk];
-    bool valid[kChunk];
+    alignas(64) float ly[kChunk], lx[kChunk], valid[kChunk], m[kChunk], dots[4 * kChunk];
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t row = task / chunks, chunk = task - row * chunks;
       const std::int64_t og = row / K, kp = row - og * K;
       const std::int64_t p0 = chunk * kChunk, len = std::min(kChunk, count - p0);
-      for (std::int64_t j = 0; j < len; ++j) {
-        const std::int64_t im = (t0 + p0 + j) / P, pix = t0 + p0 + j - im * P;
-        const PointGeometry geo{g, off_n + im * 2 * G * K * P, mask_n ? mask_n + im * G * K * P : nullptr};
-        float y, x;
-        geo.point(og, kp, pix, &y, &x, &m[j]);
-        const math::BilinearPaddedPoint q = math::bilinear_padded_point(y, x, g.in_h, g.in_w);
-        index[j] = q.index + static_cast<std::int32_t>(im * HWp);
-        valid[j] = q.valid;
-        ly[j] = q.valid ? q.ly : 0.0f;
-        lx[j] = q.valid ? q.lx : 0.0f;
-      }
+      for_each_point_run(g, off_n, mask_n, og, kp, t0 + p0, len, [&](const PlanRun& run, std::int64_t at) {
+        point_run(run, index + at, ly + at, lx + at, valid + at);
+        for (std::int64_t q = 0; q < run.n; ++q) m[at + q] = run.mask ? run.mask[q] : 1.0f;
+      });
       std::fill(dots, dots + 4 * len, 0.0f);
       for_each_channel_run(g, og * cog, (og + 1) * cog, [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t) {
         const float* gc = grad_cols + p0 * stride + grp * Cg * K + kp * Cg + (c - grp * Cg);
@@ -488,7 +490,7 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
       for (std::int64_t j = 0; j < len; ++j) {
         const std::int64_t im = (t0 + p0 + j) / P, p = t0 + p0 + j - im * P;
         float gy = 0.0f, gx = 0.0f, gm = 0.0f;
-        if (valid[j]) {
+        if (valid[j] != 0.0f) {
           const float* s = dots + 4 * j;
           const float hy = 1.0f - ly[j], hx = 1.0f - lx[j];
           gm = (hy * hx * s[0] + hy * lx[j] * s[1]) + (ly[j] * hx * s[2] + ly[j] * lx[j] * s[3]);
@@ -614,12 +616,18 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
   if (grad_bias) {
     parallel_for(O, [&](std::int64_t o0, std::int64_t o1) {
       for (std::int64_t o = o0; o < o1; ++o) {
-        double s = 0.0;  // pixel sums of large maps: double keeps them accurate
+        // Pixel sums of large maps: double keeps them accurate; four interleaved partial sums
+        // (combined in a fixed order) keep the adds from waiting on each other.
+        double s[4] = {0.0, 0.0, 0.0, 0.0};
         for (std::int64_t n = 0; n < g.batch; ++n) {
           const float* row = grad_output + (n * O + o) * P;
-          for (std::int64_t p = 0; p < P; ++p) s += row[p];
+          std::int64_t p = 0;
+          for (; p + 4 <= P; p += 4) {
+            for (int l = 0; l < 4; ++l) s[l] += row[p + l];
+          }
+          for (; p < P; ++p) s[0] += row[p];
         }
-        grad_bias[o] = static_cast<float>(s);
+        grad_bias[o] = static_cast<float>((s[0] + s[1]) + (s[2] + s[3]));
       }
     });
   }

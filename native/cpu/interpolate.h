@@ -15,7 +15,10 @@ struct InterpShape {
   bool align_corners;
 };
 
-void interpolate2d_forward(const InterpShape& s, InterpMode mode, const float* x, float* y);
+// y = interpolate(x), or base + interpolate(x) when base (y's shape) is not null: the
+// upsample-and-add of feature pyramids and octave convolutions in one pass.
+void interpolate2d_forward(const InterpShape& s, InterpMode mode, const float* x, float* y,
+                           const float* base = nullptr);
 void interpolate2d_backward(const InterpShape& s, InterpMode mode, const float* dy, float* grad_x);
 
 }  // namespace cpu

@@ -34,14 +34,15 @@ __device__ Taps2d taps_at(const InterpShape& s, InterpMode mode, std::int64_t oh
   return t;
 }
 
-__global__ void interp_forward_kernel(InterpShape s, InterpMode mode, const float* x, float* y) {
+__global__ void interp_forward_kernel(InterpShape s, InterpMode mode, const float* x, float* y, const float* base) {
   FLEXCONV_GRID_STRIDE(i, s.planes * s.out_h * s.out_w) {
     const std::int64_t ow = i % s.out_w, oh = (i / s.out_w) % s.out_h, p = i / (s.out_w * s.out_h);
     const Taps2d t = taps_at(s, mode, oh, ow);
     const float* xp = x + p * s.in_h * s.in_w;
     const float* r0 = xp + t.h.i0 * s.in_w;
     const float* r1 = xp + t.h.i1 * s.in_w;
-    y[i] = t.h.w0 * (t.w.w0 * r0[t.w.i0] + t.w.w1 * r0[t.w.i1]) + t.h.w1 * (t.w.w0 * r1[t.w.i0] + t.w.w1 * r1[t.w.i1]);
+    const float v = t.h.w0 * (t.w.w0 * r0[t.w.i0] + t.w.w1 * r0[t.w.i1]) + t.h.w1 * (t.w.w0 * r1[t.w.i0] + t.w.w1 * r1[t.w.i1]);
+    y[i] = base ? base[i] + v : v;
   }
 }
 
@@ -64,10 +65,10 @@ __global__ void interp_backward_kernel(InterpShape s, InterpMode mode, const flo
 
 }  // namespace
 
-void interpolate2d_forward(const InterpShape& s, InterpMode mode, const float* x, float* y) {
+void interpolate2d_forward(const InterpShape& s, InterpMode mode, const float* x, float* y, const float* base) {
   const std::int64_t n = s.planes * s.out_h * s.out_w;
   if (n == 0) return;
-  interp_forward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, mode, x, y);
+  interp_forward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, mode, x, y, base);
   check_last_launch("interpolate2d_forward");
 }
 
