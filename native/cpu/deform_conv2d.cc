@@ -77,7 +77,13 @@ Blocking make_blocking(const DeformConv2dGeometry& g, std::int64_t plan_bytes, s
   if (2 * P > kBlockPixels || g.batch < 2) return {1, tile};
   std::int64_t cap = std::min(kBlockPixels, plan_cap);
   if (col_bytes) cap = std::min(cap, budget_pixels(col_bytes, kBlockColumnBudgetBytes));
-  const std::int64_t images = std::min(g.batch, cap / P);
+  std::int64_t images = std::min(g.batch, cap / P);
+  if (images < 2) return {1, tile};
+  // Blocks of equal size, and at least 4 of them when the batch allows (blocks are what the
+  // threads share in backward): 64 images at most 28 a block make 4 blocks of 16, not 28+28+8.
+  std::int64_t blocks = (g.batch + images - 1) / images;
+  blocks = std::max(blocks, std::min<std::int64_t>(4, g.batch / 2));
+  images = (g.batch + blocks - 1) / blocks;
   return images > 1 ? Blocking{images, images * P} : Blocking{1, tile};
 }
 
