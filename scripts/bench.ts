@@ -1,5 +1,5 @@
 /**
- * Benchmarks: `npm run bench -- <suite> [--json] [--threads N] [--quick]`.
+ * Benchmarks: `npm run bench -- <suite> [--json] [--threads N] [--quick] [--profile]`.
  *
  * Every row shows its anchor (ONNX Runtime's kernel, or the plain op replaced) measured in the
  * same run, and the ratio; times are medians. A suite adds one line to `suites` below and its
@@ -24,18 +24,20 @@ const suites: Suite[] = [
 
 function usage(): string {
   return [
-    'usage: npm run bench -- <suite> [--json] [--threads N] [--quick]',
+    'usage: npm run bench -- <suite> [--json] [--threads N] [--quick] [--profile]',
+    '  --profile: suites that support it (epoch) also print the time per native kernel',
     `suites: ${suites.map((s) => s.name).join(', ')}`,
   ].join('\n');
 }
 
 function parseArgs(argv: string[]): { suite: string | undefined; opts: BenchOptions } {
-  const opts: BenchOptions = { json: false, threads: null, quick: false };
+  const opts: BenchOptions = { json: false, threads: null, quick: false, profile: false };
   let suite: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--json') opts.json = true;
     else if (arg === '--quick') opts.quick = true;
+    else if (arg === '--profile') opts.profile = true;
     else if (arg === '--threads' || arg.startsWith('--threads=')) {
       const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i];
       const n = Number(value);

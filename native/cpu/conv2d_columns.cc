@@ -293,11 +293,10 @@ void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t
           pass_runs.assign(runs.begin() + static_cast<std::ptrdiff_t>(r0),
                            runs.begin() + static_cast<std::ptrdiff_t>(r1));
           for (Run& run : pass_runs) run.offset -= row0;
-          for (int t = 0; t < cols; ++t) {
-            pack_columns_stride1_avx512(pass_runs.data(), static_cast<std::int64_t>(pass_runs.size()), n0 + p0 + t, 1,
-                                        0, g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w,
-                                        rows_of.data() + t * rows);
-          }
+          // Tap t of the panel goes to row t of rows_of (rows floats apart).
+          pack_columns_stride1_avx512(pass_runs.data(), static_cast<std::int64_t>(pass_runs.size()), n0 + p0, cols,
+                                      static_cast<int>(rows), g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w,
+                                      rows_of.data());
           gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
           r0 = r1;
           continue;

@@ -22,7 +22,8 @@ bool pack_columns_avx512_usable();
 
 // For k in [0, kc): tap (c, i, j) of column-matrix row k0 + k; every run's pixels of that tap,
 // dst[k * nr + run.offset + t] = input row (iy0 + i*dil_h) at column x0 + j*dil_w + t, or 0 in
-// the padding. Stride 1 along the width (the columns of a run are consecutive input pixels).
+// the padding (nr: the distance between packed rows). Stride 1 along the width (the columns of
+// a run are consecutive input pixels); the runs' images lie in one tensor.
 void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
                                  std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
                                  std::int64_t in_h, std::int64_t in_w, float* dst);

@@ -6,7 +6,7 @@
  * PyTorch's CPU kernels on this machine. Goals: ratio <= 1.5, plain step <= 0.45 s at 2 threads.
  * --quick: ResNet-18 at width 16, batch 16.
  */
-import { getNumThreads, manualSeed, setNumThreads, tidy, Tensor } from '../../lib';
+import { getNumThreads, manualSeed, profile, setNumThreads, tidy, Tensor } from '../../lib';
 import { resnet18, resnet34 } from '../../lib/models';
 import type { Module } from '../../lib/nn';
 import * as ops from '../../lib/ops';
@@ -24,6 +24,22 @@ function stepFn(model: Module, x: Tensor, y: Tensor): () => void {
       optimizer.step();
       loss.item();
     });
+}
+
+/** One step of each network under profile(): ms per native kernel side by side, deformable's extra last. */
+async function kernelComparison(threads: number, deform: () => void, standard: () => void): Promise<string> {
+  const d = (await profile(deform)).report;
+  const s = (await profile(standard)).report;
+  const ms = (r: typeof d, kernel: string): number => r.kernels.find((k) => k.kernel === kernel)?.ms ?? 0;
+  const names = [...new Set([...d.kernels, ...s.kernels].map((k) => k.kernel))];
+  const rows = names
+    .map((k) => [k, ms(s, k), ms(d, k)] as const)
+    .filter(([, a, b]) => a + b >= 0.5)
+    .sort((a, b) => b[2] - b[1] - (a[2] - a[1]));
+  rows.push(['(outside native code)', s.totalMs - s.nativeMs, d.totalMs - d.nativeMs]);
+  rows.push(['step', s.totalMs, d.totalMs]);
+  const lines = rows.map(([k, a, b]) => `${k.padEnd(28)} ${a.toFixed(1).padStart(9)} ${b.toFixed(1).padStart(9)} ${(b - a).toFixed(1).padStart(9)}`);
+  return [`one training step, ${threads} threads, ms per native kernel:`, `${'kernel'.padEnd(28)} ${'plain'.padStart(9)} ${'deform'.padStart(9)} ${'extra'.padStart(9)}`, ...lines].join('\n');
 }
 
 export async function run(opts: BenchOptions): Promise<BenchRow[]> {
@@ -44,6 +60,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       manualSeed(2);
       const deform = stepFn(build('deform'), x, y);
       const [d, s] = await measureInterleaved([deform, standard], { warmup: 1, iters: opts.quick ? 3 : 5 });
+      if (opts.profile) console.error(await kernelComparison(threads, deform, standard));
       rows.push(
         compareRow(`train step, deform every 3x3: ${name}`, threads, d, 'same net, plain conv', s, {
           'images/s': Math.round((batch * 1000) / d.median),

@@ -14,6 +14,8 @@ export interface BenchOptions {
   threads: number[] | null;
   /** Fewer and smaller cases, fewer iterations (smoke test of the suite). */
   quick: boolean;
+  /** Also print the time per native kernel (suites that support it; to stderr, so --json stays clean). */
+  profile?: boolean;
 }
 
 export type Cell = string | number | null;
