@@ -5,14 +5,15 @@
 // a tile, the sampling plan (the padded pixel index of the top-left corner + 4 weights with
 // the mask folded in, math/bilinear.h) is computed once per (offset group, kernel tap,
 // output pixel) and reused by every input channel of the offset group. The GEMM depth is
-// ordered (tap, channel) within a group (weights read as W'[o][tap][c], packed straight from
-// the torchvision layout), so the samples of one (tap, pixel) over a run of channels are
+// ordered (tap, channel) within a group (the weights reordered once per call to
+// W'[o][tap][c], reorder_weights), so the samples of one (tap, pixel) over a run of channels are
 // contiguous at each corner: vectors of channels are sampled with 4 loads and 4
 // multiply-adds (cpu/deform_channels_last.h). The zero border makes out-of-image corners
 // read 0, which is the torchvision / ONNX boundary rule without a branch. The tile size
-// bounds the plan (and, in backward, the column-gradient tile) to a few MB.
+// bounds the plan (and, in backward, the column-gradient tile) to a few MB; small maps are
+// processed several images per tile (see Blocking).
 //
-// Forward: the B source samples blocks of 8 pixels x 8 channels, transposed in registers,
+// Forward: the B source samples 8 pixels x 8 channels at a time, transposed in registers,
 // straight into the driver's packed panels; no column buffer for the image ever exists.
 //
 // Backward, per tile:
@@ -179,7 +180,6 @@ class PlanTile {
 };
 
 std::int64_t padded_plane_size(const DeformConv2dGeometry& g) { return (g.in_h + 2) * (g.in_w + 2); }
-
 
 // Floats of one image's channels-last zero-bordered copy (plus the vector kernels' slack).
 std::int64_t padded_cl_size(const DeformConv2dGeometry& g, std::int64_t images) {
