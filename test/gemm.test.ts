@@ -39,7 +39,7 @@ describe('GEMM core against a float64 reference', () => {
   }
 
   test('mixed M/N/K', () => {
-    for (const [M, N, K] of [[1, 300, 5], [300, 1, 7], [17, 65, 257], [64, 1000, 3], [130, 9, 600]]) {
+    for (const [M, N, K] of [[1, 300, 5], [300, 1, 7], [17, 65, 257], [64, 1000, 3], [130, 9, 600], [33, 70, 641]]) {
       check(false, false, M, N, K, 0);
       check(true, true, M, N, K, 1);
     }

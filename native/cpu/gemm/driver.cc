@@ -31,8 +31,17 @@ namespace flexconv {
 namespace gemm {
 namespace {
 
-// Depth of one packed block: A micro-panel 8 x 256 floats = 8 KB stays in L1 while B streams.
-constexpr int64_t kKc = 256;
+// Depth of one packed block: K is cut into equal blocks of at most kKcMax (a multiple of 8;
+// the A micro-panel, 8 x 320 floats = 10 KB, stays in L1 while B streams), not into 256-deep
+// blocks and a thin remainder: a convolution's K = C * 9 (288, 576, ...) would otherwise end in a
+// 32- or 64-deep block that reloads and stores all of C for a few steps (a 3x3 conv with 32
+// input channels ran 256 + 32). Depends on K only: identical blocking at any thread count.
+constexpr int64_t kKcMax = 320;
+
+int64_t k_block(int64_t K) {
+  const int64_t blocks = (K + kKcMax - 1) / kKcMax;
+  return std::max<int64_t>(1, ((K + blocks - 1) / blocks + 7) / 8 * 8);
+}
 // Column panels (of nr) per task: B block kc x 4 x 48 floats = 192 KB, well inside a 1 MB
 // L2. Small chunks make many tasks, which balances the threads to within a fraction of a
 // chunk (and lets one thread take over when the other loses its core on a shared
@@ -105,10 +114,11 @@ void run_tasks(int64_t tasks, bool parallel, const Fn& fn) {
   parallel_tasks(tasks, fn);
 }
 
-// Packed A layout: K blocks of kKc; block kb starts at kb * kKc * m_padded and holds the
+// Packed A layout: K blocks of k_block(K); block kb starts at kb * k_block(K) * m_padded and holds the
 // ceil(M / mr) panels of its kc columns (kc x mr each), one after another.
 void pack_a(int64_t M, int64_t K, const ASource& A, int mr, float* dst, bool parallel) {
   const int64_t m_padded = round_up(M, mr);
+  const int64_t kKc = k_block(K);
   const int64_t k_blocks = ceil_div(K, kKc);
   const int64_t mc = kMcPanels * mr;  // a multiple of mr, as the layout requires
   const int64_t m_chunks = ceil_div(M, mc);
@@ -124,6 +134,7 @@ void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packe
               const MicroKernel& kern, const BSource& B, float beta, float* C, int64_t ldc) {
   const int mr = kern.mr, nr = kern.nr;
   const int64_t m_padded = round_up(M, mr);
+  const int64_t kKc = k_block(K);
   const int64_t k_blocks = ceil_div(K, kKc);
   const bool parallel = !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
   const int64_t threads = parallel ? num_threads() : 1;
