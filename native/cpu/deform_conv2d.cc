@@ -474,6 +474,7 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
   parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
     alignas(64) std::int32_t index[kChunk];
     alignas(64) float ly[kChunk], lx[kChunk], valid[kChunk], m[kChunk], dots[4 * kChunk];
+    alignas(64) float out_y[kChunk], out_x[kChunk], out_m[kChunk];
     for (std::int64_t task = begin; task < end; ++task) {
       const std::int64_t row = task / chunks, chunk = task - row * chunks;
       const std::int64_t og = row / K, kp = row - og * K;
@@ -488,21 +489,26 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
         corner_dots(img, c, n, index, len, gc, stride, dots);
       });
       for (std::int64_t j = 0; j < len; ++j) {
-        const std::int64_t im = (t0 + p0 + j) / P, p = t0 + p0 + j - im * P;
-        float gy = 0.0f, gx = 0.0f, gm = 0.0f;
-        if (valid[j] != 0.0f) {
-          const float* s = dots + 4 * j;
-          const float hy = 1.0f - ly[j], hx = 1.0f - lx[j];
-          gm = (hy * hx * s[0] + hy * lx[j] * s[1]) + (ly[j] * hx * s[2] + ly[j] * lx[j] * s[3]);
-          gy = (hx * (s[2] - s[0]) + lx[j] * (s[3] - s[1])) * m[j];
-          gx = (hy * (s[1] - s[0]) + ly[j] * (s[3] - s[2])) * m[j];
-        }
+        const float* s = dots + 4 * j;
+        const float hy = 1.0f - ly[j], hx = 1.0f - lx[j];
+        const float gm = (hy * hx * s[0] + hy * lx[j] * s[1]) + (ly[j] * hx * s[2] + ly[j] * lx[j] * s[3]);
+        const float gy = (hx * (s[2] - s[0]) + lx[j] * (s[3] - s[1])) * m[j];
+        const float gx = (hy * (s[1] - s[0]) + ly[j] * (s[3] - s[2])) * m[j];
+        const bool ok = valid[j] != 0.0f;  // outside points: exactly 0, whatever the dots hold
+        out_y[j] = ok ? gy : 0.0f;
+        out_x[j] = ok ? gx : 0.0f;
+        out_m[j] = ok ? gm : 0.0f;
+      }
+      // Stored by runs inside one image.
+      for (std::int64_t j = 0; j < len;) {
+        const std::int64_t q = t0 + p0 + j, im = q / P, p = q - im * P, n = std::min(len - j, P - p);
         if (grad_off_n) {
-          float* go = grad_off_n + im * 2 * G * K * P;
-          go[(og * 2 * K + 2 * kp) * P + p] = gy;
-          go[(og * 2 * K + 2 * kp + 1) * P + p] = gx;
+          float* to = grad_off_n + im * 2 * G * K * P + (og * 2 * K + 2 * kp) * P + p;
+          std::copy(out_y + j, out_y + j + n, to);
+          std::copy(out_x + j, out_x + j + n, to + P);
         }
-        if (grad_mask_n) grad_mask_n[im * G * K * P + (og * K + kp) * P + p] = gm;
+        if (grad_mask_n) std::copy(out_m + j, out_m + j + n, grad_mask_n + im * G * K * P + (og * K + kp) * P + p);
+        j += n;
       }
     }
   });
