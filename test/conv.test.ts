@@ -258,6 +258,23 @@ describe('determinism', () => {
     for (let i = 0; i < one.length; i++) expect(new Float32Array(two[i])).toEqual(new Float32Array(one[i]));
   });
 
+  test('stride 1, small and large maps (whole images per thread) are bit-identical at 1 and 2 threads', () => {
+    const run = (t: number) => {
+      setNumThreads(t);
+      manualSeed(24);
+      const results: number[][] = [];
+      for (const [xs, ws] of [[[3, 8, 16, 16], [32, 8, 3, 3]], [[5, 6, 17, 18], [7, 6, 3, 3]], [[4, 4, 32, 32], [32, 4, 3, 3]]] as const) {
+        const x = rand([...xs]).requireGrad(), w = rand([...ws]).requireGrad();
+        const y = ops.conv2d(x, w, { padding: 1 });
+        y.backward(rand([...y.shape]));
+        results.push(y.toArray(), x.grad!.toArray(), w.grad!.toArray());
+      }
+      return results;
+    };
+    const one = run(1), two = run(2);
+    for (let i = 0; i < one.length; i++) expect(new Float32Array(two[i])).toEqual(new Float32Array(one[i]));
+  });
+
   test('the kn2row path (few output channels) is bit-identical at 1 and 2 threads', () => {
     const run = (t: number) => {
       setNumThreads(t);

@@ -58,6 +58,8 @@ constexpr int64_t kMcPanels = 24;
 // Below this many multiply-adds a GEMM runs on the calling thread: waking workers costs
 // more than it saves.
 constexpr int64_t kParallelMinMacs = int64_t(1) << 20;
+// Below this many floats, A is packed on the calling thread.
+constexpr int64_t kParallelMinPackFloats = int64_t(1) << 16;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
@@ -207,8 +209,11 @@ void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const 
   const MicroKernel kern = kernel_for(active_isa());
   const bool parallel = !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
   AlignedBuffer<float> overflow;
-  float* a_packed = t_a_scratch.get(static_cast<size_t>(round_up(M, kern.mr) * K), overflow);
-  pack_a(M, K, A, kern.mr, a_packed, parallel);
+  const int64_t a_floats = round_up(M, kern.mr) * K;
+  float* a_packed = t_a_scratch.get(static_cast<size_t>(a_floats), overflow);
+  // A small A (the weights of a thin conv: 32 x 576 floats) packs in microseconds: waking the
+  // workers for it costs as much, once per call (as PackedA does).
+  pack_a(M, K, A, kern.mr, a_packed, parallel && a_floats >= kParallelMinPackFloats);
   multiply(M, N, K, alpha, a_packed, kern, B, beta, C, ldc);
 }
 
@@ -220,7 +225,7 @@ PackedA::PackedA(int64_t M, int64_t K, const ASource& A) : M_(M), K_(K) {
   const int64_t count = round_up(M, mr_) * K;
   if (count > 0) {
     data_ = static_cast<float*>(aligned_malloc(static_cast<size_t>(count) * sizeof(float)));
-    pack_a(M, K, A, mr_, data_, !in_parallel_region() && num_threads() > 1 && count >= (int64_t(1) << 16));
+    pack_a(M, K, A, mr_, data_, !in_parallel_region() && num_threads() > 1 && count >= kParallelMinPackFloats);
   }
 }
 
