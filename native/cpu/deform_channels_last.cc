@@ -90,20 +90,22 @@ void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t c
 }
 
 void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
-                          std::int64_t count, const PlanRow& plan, std::int64_t npix, const float* g,
-                          std::int64_t g_stride) {
+                          std::int64_t count, const ScatterTaps& s, std::int64_t npix) {
   if constexpr (kHasX86Kernels) {
-    if (use_avx2()) return scatter_channel_rows_avx2(grad, channels, padded_w, c0, count, plan, npix, g, g_stride);
+    if (use_avx2()) return scatter_channel_rows_avx2(grad, channels, padded_w, c0, count, s, npix);
   }
   const std::int64_t C = channels, down = padded_w * C;
+  const std::int64_t at[4] = {0, C, down, down + C};
   for (std::int64_t q = 0; q < npix; ++q) {
-    float* p = grad + static_cast<std::int64_t>(plan.index[q]) * C + c0;
-    const float* gq = g + q * g_stride;
-    const float w[4] = {plan.w01[2 * q], plan.w01[2 * q + 1], plan.w23[2 * q], plan.w23[2 * q + 1]};
-    const std::int64_t at[4] = {0, C, down, down + C};
-    for (int k = 0; k < 4; ++k) {
-      float* pk = p + at[k];
-      for (std::int64_t c = 0; c < count; ++c) pk[c] += w[k] * gq[c];
+    for (std::int64_t t = 0; t < s.taps; ++t) {
+      const std::int64_t e = t * s.plan_tap_stride + q;
+      float* p = grad + static_cast<std::int64_t>(s.plan.index[e]) * C + c0;
+      const float* gq = s.g + q * s.g_stride + t * s.g_tap_stride;
+      const float w[4] = {s.plan.w01[2 * e], s.plan.w01[2 * e + 1], s.plan.w23[2 * e], s.plan.w23[2 * e + 1]};
+      for (int k = 0; k < 4; ++k) {
+        float* pk = p + at[k];
+        for (std::int64_t c = 0; c < count; ++c) pk[c] += w[k] * gq[c];
+      }
     }
   }
 }

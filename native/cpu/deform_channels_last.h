@@ -68,12 +68,19 @@ void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t c
                          std::int64_t npix, float* out, std::int64_t out_stride);
 
 // Input-gradient scatter into a channels-last zero-bordered gradient (same geometry as the
-// image): for q in [0, npix), for each corner k in order, for c in [0, count):
-//   grad[(index[q] + corner k) * C + c0 + c] += w_k[q] * g[q * g_stride + c].
-// Per address the updates come in (q, corner) order, whatever the channel split.
+// image), every tap of a pixel before the next pixel (their corners overlap: they stay in L1):
+// for q in [0, npix), for tap t in [0, taps), for each corner k in order, for c in [0, count):
+//   grad[(index_t[q] + corner k) * C + c0 + c] += w_kt[q] * g[q * g_stride + t * g_tap_stride + c]
+// where tap t's plan row is `plan` advanced by t * plan_tap_stride points. Per address the
+// updates come in (q, tap, corner) order, whatever the channel split.
+struct ScatterTaps {
+  PlanRow plan;  // tap 0
+  std::int64_t plan_tap_stride, taps;
+  const float* g;
+  std::int64_t g_stride, g_tap_stride;
+};
 void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
-                          std::int64_t count, const PlanRow& plan, std::int64_t npix, const float* g,
-                          std::int64_t g_stride);
+                          std::int64_t count, const ScatterTaps& s, std::int64_t npix);
 
 // Offset / mask gradient: for q in [0, npix), out[4q + k] += sum over c in [0, count) of
 // g[q * g_stride + c] * corner_k(pixel index[q], channel c0 + c), corners in plan order,
@@ -93,8 +100,7 @@ void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_
 void sample_channel_rows_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
                               std::int64_t npix, float* out, std::int64_t out_stride);
 void scatter_channel_rows_avx2(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
-                               std::int64_t count, const PlanRow& plan, std::int64_t npix, const float* g,
-                               std::int64_t g_stride);
+                               std::int64_t count, const ScatterTaps& s, std::int64_t npix);
 void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
                       std::int64_t npix, const float* g, std::int64_t g_stride, float* out);
 

@@ -173,36 +173,37 @@ void sample_channel_rows_avx2(const PaddedImage& img, std::int64_t c0, std::int6
 }
 
 void scatter_channel_rows_avx2(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
-                               std::int64_t count, const PlanRow& plan, std::int64_t npix, const float* g,
-                               std::int64_t g_stride) {
+                               std::int64_t count, const ScatterTaps& s, std::int64_t npix) {
   const std::int64_t C = channels, down = padded_w * C;
   const std::int64_t full = count & ~std::int64_t(7);
   const __m256i tail = tail_mask(count - full);
   for (std::int64_t q = 0; q < npix; ++q) {
-    float* p0 = grad + static_cast<std::int64_t>(plan.index[q]) * C + c0;
-    float* p1 = p0 + C;
-    float* p2 = p0 + down;
-    float* p3 = p2 + C;
-    const Weights w = weights_of(plan, q);
-    const float* gq = g + q * g_stride;
-    std::int64_t c = 0;
-    for (; c < full; c += 8) {
-      const __m256 gv = _mm256_loadu_ps(gq + c);
-      _mm256_storeu_ps(p0 + c, _mm256_fmadd_ps(w.w0, gv, _mm256_loadu_ps(p0 + c)));
-      _mm256_storeu_ps(p1 + c, _mm256_fmadd_ps(w.w1, gv, _mm256_loadu_ps(p1 + c)));
-      _mm256_storeu_ps(p2 + c, _mm256_fmadd_ps(w.w2, gv, _mm256_loadu_ps(p2 + c)));
-      _mm256_storeu_ps(p3 + c, _mm256_fmadd_ps(w.w3, gv, _mm256_loadu_ps(p3 + c)));
-    }
-    if (c < count) {
-      const __m256 gv = _mm256_maskload_ps(gq + c, tail);
-      _mm256_maskstore_ps(p0 + c, tail, _mm256_fmadd_ps(w.w0, gv, _mm256_maskload_ps(p0 + c, tail)));
-      _mm256_maskstore_ps(p1 + c, tail, _mm256_fmadd_ps(w.w1, gv, _mm256_maskload_ps(p1 + c, tail)));
-      _mm256_maskstore_ps(p2 + c, tail, _mm256_fmadd_ps(w.w2, gv, _mm256_maskload_ps(p2 + c, tail)));
-      _mm256_maskstore_ps(p3 + c, tail, _mm256_fmadd_ps(w.w3, gv, _mm256_maskload_ps(p3 + c, tail)));
+    for (std::int64_t t = 0; t < s.taps; ++t) {
+      const std::int64_t e = t * s.plan_tap_stride + q;
+      float* p0 = grad + static_cast<std::int64_t>(s.plan.index[e]) * C + c0;
+      float* p1 = p0 + C;
+      float* p2 = p0 + down;
+      float* p3 = p2 + C;
+      const Weights w = weights_of(s.plan, e);
+      const float* gq = s.g + q * s.g_stride + t * s.g_tap_stride;
+      std::int64_t c = 0;
+      for (; c < full; c += 8) {
+        const __m256 gv = _mm256_loadu_ps(gq + c);
+        _mm256_storeu_ps(p0 + c, _mm256_fmadd_ps(w.w0, gv, _mm256_loadu_ps(p0 + c)));
+        _mm256_storeu_ps(p1 + c, _mm256_fmadd_ps(w.w1, gv, _mm256_loadu_ps(p1 + c)));
+        _mm256_storeu_ps(p2 + c, _mm256_fmadd_ps(w.w2, gv, _mm256_loadu_ps(p2 + c)));
+        _mm256_storeu_ps(p3 + c, _mm256_fmadd_ps(w.w3, gv, _mm256_loadu_ps(p3 + c)));
+      }
+      if (c < count) {
+        const __m256 gv = _mm256_maskload_ps(gq + c, tail);
+        _mm256_maskstore_ps(p0 + c, tail, _mm256_fmadd_ps(w.w0, gv, _mm256_maskload_ps(p0 + c, tail)));
+        _mm256_maskstore_ps(p1 + c, tail, _mm256_fmadd_ps(w.w1, gv, _mm256_maskload_ps(p1 + c, tail)));
+        _mm256_maskstore_ps(p2 + c, tail, _mm256_fmadd_ps(w.w2, gv, _mm256_maskload_ps(p2 + c, tail)));
+        _mm256_maskstore_ps(p3 + c, tail, _mm256_fmadd_ps(w.w3, gv, _mm256_maskload_ps(p3 + c, tail)));
+      }
     }
   }
 }
-
 
 void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
                       std::int64_t npix, const float* g, std::int64_t g_stride, float* out) {

@@ -174,6 +174,8 @@ class PlanTile {
     return PlanRow{index_.data() + at, w + 2 * at, w + 2 * size_ + 2 * at};
   }
   std::int64_t count() const { return count_; }
+  // Plan points from one tap's row to the next tap's.
+  std::int64_t tap_stride() const { return capacity_; }
 
  private:
   const DeformConv2dGeometry& g_;
@@ -425,26 +427,20 @@ void for_each_channel_run(const DeformConv2dGeometry& g, std::int64_t c_lo, std:
   }
 }
 
-// grad_input of one image for one tile, into the channels-last zero-bordered gradient (the
-// border collects the gradients of out-of-image corners and is dropped). Threads own ranges
-// of whole 8-channel blocks for every pixel; within a range the updates of one address come
-// in (pixel chunk, tap, pixel, corner) order, which does not depend on the split.
+// grad_input of one tile, into the channels-last zero-bordered gradient (the border collects
+// the gradients of out-of-image corners and is dropped). Threads own ranges of whole 8-channel
+// blocks for every pixel; within a range the updates of one address come in (pixel, tap,
+// corner) order, which does not depend on the split.
 void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, const float* grad_cols,
                         float* grad_padded) {
-  constexpr std::int64_t kChunk = 32;  // pixels per pass over the taps: their corners stay in cache
   const std::int64_t C = g.in_channels, K = g.taps(), Cg = g.group_in_channels(), Wp = g.in_w + 2;
   const std::int64_t count = plans.count(), stride = C * K;
   parallel_for((C + 7) / 8, [&](std::int64_t b0, std::int64_t b1) {
-    const std::int64_t c_lo = 8 * b0, c_hi = std::min(C, 8 * b1);
-    for (std::int64_t q0 = 0; q0 < count; q0 += kChunk) {
-      const std::int64_t len = std::min(kChunk, count - q0);
-      for (std::int64_t kp = 0; kp < K; ++kp) {
-        for_each_channel_run(g, c_lo, c_hi, [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t og) {
-          const float* gc = grad_cols + q0 * stride + grp * Cg * K + kp * Cg + (c - grp * Cg);
-          scatter_channel_rows(grad_padded, C, Wp, c, n, plans.plan(og, kp, q0), len, gc, stride);
-        });
-      }
-    }
+    for_each_channel_run(g, 8 * b0, std::min(C, 8 * b1), [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t og) {
+      const ScatterTaps taps{plans.plan(og, 0, 0), plans.tap_stride(), K,
+                             grad_cols + grp * Cg * K + (c - grp * Cg), stride, Cg};
+      scatter_channel_rows(grad_padded, C, Wp, c, n, taps, count);
+    });
   });
 }
 
