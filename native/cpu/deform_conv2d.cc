@@ -50,6 +50,8 @@ using math::DeformConv2dGeometry;
 
 constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;     // sampling plans of a tile
 constexpr std::int64_t kColumnBudgetBytes = std::int64_t(2) << 20;   // backward column gradients
+// ... unless a whole image's column gradients fit in this (then an image is never split).
+constexpr std::int64_t kWholeImageColumnBytes = std::int64_t(4) << 20;
 constexpr std::int64_t kMinTile = 64;
 
 // Small maps are processed several images at a time as one pixel range (pixel q of a block
@@ -74,7 +76,9 @@ struct Blocking {
 Blocking make_blocking(const DeformConv2dGeometry& g, std::int64_t plan_bytes, std::int64_t col_bytes) {
   const std::int64_t P = g.out_pixels();
   const std::int64_t plan_cap = budget_pixels(plan_bytes, kPlanBudgetBytes);
-  const std::int64_t tile = std::min({P, plan_cap, col_bytes ? budget_pixels(col_bytes, kColumnBudgetBytes) : P});
+  std::int64_t col_cap = col_bytes ? budget_pixels(col_bytes, kColumnBudgetBytes) : P;
+  if (P * col_bytes <= kWholeImageColumnBytes) col_cap = P;
+  const std::int64_t tile = std::min({P, plan_cap, col_cap});
   if (2 * P > kBlockPixels || g.batch < 2) return {1, tile};
   std::int64_t cap = std::min(kBlockPixels, plan_cap);
   if (col_bytes) cap = std::min(cap, budget_pixels(col_bytes, kBlockColumnBudgetBytes));
