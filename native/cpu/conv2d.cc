@@ -22,8 +22,11 @@ namespace {
 using math::Conv2dGeometry;
 
 // Below this many output pixels per image, per-image GEMMs are too narrow to keep the
-// micro-kernel busy: fold the batch into N and reorder the result afterwards.
-constexpr std::int64_t kPerImageMinPixels = 1024;
+// micro-kernel busy: fold the batch into N and reorder the result afterwards. From 16x16 up,
+// one GEMM per image (written in place, whole images per thread) beats the folded GEMM plus
+// its reordering pass (an octave conv's low band; every element is computed the same way
+// either way).
+constexpr std::int64_t kPerImageMinPixels = 256;
 // Target size of one grad_input tile (rows of W^T x columns of grad_out).
 constexpr std::int64_t kTileRows = 512;
 constexpr std::int64_t kTileCols = 256;
