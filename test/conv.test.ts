@@ -45,6 +45,12 @@ const cases: Case[] = [
   { name: 'large strided image: row gather path', x: [1, 2, 60, 300], w: [2, 2, 5, 5], stride: [2, 3], padding: [2, 3], dilation: [1, 2] },
   { name: 'wide rows stride 1: column runs longer than 64 pixels', x: [1, 2, 5, 80], w: [3, 2, 3, 3], padding: [1, 1], bias: true },
   { name: 'kernel as large as the padded input', x: [2, 2, 3, 4], w: [3, 2, 5, 6], padding: [1, 1] },
+  // The weight gradient's fused gather-and-transpose packer (stride-1 rows >= 16 wide, AVX-512):
+  // 16-pixel pieces with ragged ends, taps not a multiple of the 48-column panel, padding lanes.
+  { name: 'weight-grad packer: odd width 21, padding wider than the kernel, 27 taps', x: [2, 3, 5, 17], w: [30, 3, 3, 3], padding: [3, 3], bias: true },
+  { name: 'weight-grad packer: dilation [2, 3], stride [2, 1], groups 2', x: [2, 4, 9, 23], w: [6, 2, 3, 3], stride: [2, 1], padding: [2, 3], dilation: [2, 3], groups: 2 },
+  { name: 'weight-grad packer: 5x5 kernel, 125 taps, k blocks spanning images', x: [3, 5, 4, 16], w: [32, 5, 5, 5], padding: [2, 2] },
+  { name: 'weight-grad packer: 11x11 kernel, 300-pixel rows split across mask tables', x: [1, 2, 12, 300], w: [28, 2, 11, 11], padding: [5, 5] },
 ];
 
 function rand(shape: number[]): Tensor {

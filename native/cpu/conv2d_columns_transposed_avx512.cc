@@ -1,0 +1,145 @@
+// AVX-512 packer of conv2d's transposed column matrix col^T (the weight gradient's B operand,
+// declared in conv2d_columns_simd.h). Compiled with -mavx512f...; called only when the active
+// ISA is AVX-512.
+//
+// A packed panel holds, per pixel, nr consecutive (channel, tap) columns, while the input holds,
+// per (channel, tap), consecutive pixels (stride 1: a run of a tap is a contiguous input row
+// segment). So the packer loads 16 pixels of each of 16 columns (one masked load each: padding
+// lanes read as 0 and touch no memory), transposes the 16 x 16 block in registers and stores 16
+// panel rows: one pass, no intermediate buffer. The load masks and source offsets depend on the
+// kernel position and the pixel piece only, not on the channel: they are worked out once per
+// (kernel position, piece) and reused by every channel of every panel of the block.
+#include <immintrin.h>
+
+// GCC 12 reports the deliberately undefined source operand inside the shuffle intrinsics
+// (_mm512_undefined_ps) as maybe-uninitialized: a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "cpu/conv2d_columns_simd.h"
+#include "math/hd.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+// Up to 16 consecutive pixels of one run at one kernel position.
+struct Piece {
+  const float* src;  // the first pixel's input element in channel 0 (unused when load == 0)
+  __mmask16 load;    // lanes that read the input (the others are padding or past the piece)
+};
+
+// Where a piece's pixels go: rows [row, row + len) of the block.
+struct PieceRows {
+  std::int64_t row;
+  int len;
+};
+
+constexpr int kMaxEntries = 2048;  // (kernel position, piece) entries per batch: 32 KB of stack
+constexpr int kMaxPieces = 256;
+
+// In place: lane k of v[j] -> lane j of v[k].
+FLEXCONV_HD void transpose16x16(__m512* v) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+  }
+  // s[m][q]: lane L holds rows 4q..4q+3 of column 4L + m.
+  __m512 s[4][4];
+  for (int q = 0; q < 4; ++q) {
+    s[0][q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+    s[1][q] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+    s[2][q] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+    s[3][q] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+  }
+  // Column 4L + m gathers lane L of s[m][0..3]: a 4 x 4 transpose of 128-bit lanes.
+  for (int m = 0; m < 4; ++m) {
+    const __m512 u0 = _mm512_shuffle_f32x4(s[m][0], s[m][1], 0x44), u1 = _mm512_shuffle_f32x4(s[m][0], s[m][1], 0xEE);
+    const __m512 u2 = _mm512_shuffle_f32x4(s[m][2], s[m][3], 0x44), u3 = _mm512_shuffle_f32x4(s[m][2], s[m][3], 0xEE);
+    v[m] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    v[4 + m] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+    v[8 + m] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    v[12 + m] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+  }
+}
+
+}  // namespace
+
+void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc,
+                                            std::int64_t n0, std::int64_t nc, int nr, std::int64_t kernel_h,
+                                            std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
+                                            std::int64_t in_h, std::int64_t in_w, float* dst) {
+  const std::int64_t KK = kernel_h * kernel_w, HW = in_h * in_w;
+  const std::int64_t pieces_per_batch = (kMaxEntries / KK) < kMaxPieces ? kMaxEntries / KK : kMaxPieces;
+  const std::int64_t panels = (nc + nr - 1) / nr;
+  Piece table[kMaxEntries];  // [kernel position][piece]
+  PieceRows rows[kMaxPieces];
+  std::int64_t r = 0, v = 0;  // the next piece starts at pixel v of run r
+  while (r < nruns) {
+    // A batch of pieces: rows, then the per-kernel-position table.
+    int np = 0;
+    const std::int64_t r_first = r, v_first = v;
+    while (r < nruns && np < pieces_per_batch) {
+      const std::int64_t left = runs[r].len - v;
+      rows[np++] = PieceRows{runs[r].offset + v, static_cast<int>(left < 16 ? left : 16)};
+      v += 16;
+      if (v >= runs[r].len) {
+        ++r;
+        v = 0;
+      }
+    }
+    for (std::int64_t kk = 0; kk < KK; ++kk) {
+      const std::int64_t dy = (kk / kernel_w) * dil_h, dx = (kk % kernel_w) * dil_w;
+      std::int64_t rr = r_first, vv = v_first;
+      for (int p = 0; p < np; ++p) {
+        const ColumnRun& run = runs[rr];
+        const std::int64_t iy = run.iy0 + dy, x = run.x0 + dx + vv, len = rows[p].len;
+        // Lanes [lo, hi) of the piece read the image; none when the row is outside.
+        std::int64_t lo = 0, hi = 0;
+        if (iy >= 0 && iy < in_h) {
+          lo = x < 0 ? (-x < len ? -x : len) : 0;
+          hi = in_w - x < len ? in_w - x : len;
+          if (hi < lo) hi = lo;
+        }
+        const unsigned load = (((1u << hi) - 1u) & ~((1u << lo) - 1u)) & 0xFFFFu;
+        table[kk * np + p] = Piece{load ? run.image + iy * in_w + x : run.image, static_cast<__mmask16>(load)};
+        vv += 16;
+        if (vv >= run.len) {
+          ++rr;
+          vv = 0;
+        }
+      }
+    }
+    for (std::int64_t pi = 0; pi < panels; ++pi) {
+      float* panel = dst + pi * kc * nr;
+      for (int c0 = 0; c0 < nr; c0 += 16) {
+        // The 16 columns of this group: their channel offset, kernel position and lane mask
+        // (0 past nc: those panel columns are written as zeros).
+        std::int64_t coff[16];
+        const Piece* entry[16];
+        __mmask16 cmask[16];
+        for (int u = 0; u < 16; ++u) {
+          const std::int64_t w = pi * nr + c0 + u;
+          const bool valid = w < nc;
+          const std::int64_t col = n0 + (valid ? w : 0), c = col / KK;
+          coff[u] = c * HW;
+          entry[u] = table + (col - c * KK) * np;
+          cmask[u] = valid ? 0xFFFF : 0;
+        }
+        for (int p = 0; p < np; ++p) {
+          __m512 reg[16];
+          for (int u = 0; u < 16; ++u) {
+            const Piece& e = entry[u][p];
+            reg[u] = _mm512_maskz_loadu_ps(e.load & cmask[u], e.src + coff[u]);
+          }
+          transpose16x16(reg);
+          float* out = panel + rows[p].row * nr + c0;
+          for (int q = 0; q < rows[p].len; ++q) _mm512_storeu_ps(out + q * nr, reg[q]);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cpu
+}  // namespace flexconv
