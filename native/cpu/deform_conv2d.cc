@@ -476,8 +476,10 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
     alignas(64) float ly[kChunk], lx[kChunk], valid[kChunk], m[kChunk], dots[4 * kChunk];
     alignas(64) float out_y[kChunk], out_x[kChunk], out_m[kChunk];
     for (std::int64_t task = begin; task < end; ++task) {
-      const std::int64_t row = task / chunks, chunk = task - row * chunks;
-      const std::int64_t og = row / K, kp = row - og * K;
+      // Task order (offset group, chunk, tap): a thread's consecutive tasks read the same
+      // pixels' corners and column-gradient rows.
+      const std::int64_t og = task / (chunks * K), rest = task - og * chunks * K;
+      const std::int64_t chunk = rest / K, kp = rest - chunk * K;
       const std::int64_t p0 = chunk * kChunk, len = std::min(kChunk, count - p0);
       for_each_point_run(g, off_n, mask_n, og, kp, t0 + p0, len, [&](const PlanRun& run, std::int64_t at) {
         point_run(run, index + at, ly + at, lx + at, valid + at);
