@@ -2,10 +2,13 @@
 #include "cpu/conv2d_kn2row.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "core/alloc.h"
+#include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "cpu/conv2d_columns.h"
+#include "cpu/conv2d_columns_simd.h"
 #include "cpu/gemm/gemm.h"
 
 namespace flexconv {
@@ -65,6 +68,46 @@ void shifted_gradient(const Conv2dGeometry& g, const float* grad_plane, TapShift
   }
 }
 
+// The shifted output gradient, transposed, straight from grad_out (no `shifted` buffer and no
+// transposing pass): rows are the input pixels of images [b0, b0 + images), columns
+// (o, KK - 1 - tap). Column (o, t') of pixel (iy, ix) is grad_out[o] at (iy - dy, ix - dx) of
+// tap KK - 1 - t': with the kernel flipped, that is a stride-1 column-matrix gather of grad_out
+// (tap (i', j') reads row iy + pad_h - (kh-1)*dil_h + i'*dil_h), which the AVX-512 transposing
+// column packer does in one pass.
+class ShiftedGradientSource final : public gemm::BSource {
+ public:
+  ShiftedGradientSource(const Conv2dGeometry& g, const float* grad_out) : g_(g), grad_out_(grad_out) {}
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
+    const Conv2dGeometry& g = g_;
+    const std::int64_t P_in = g.in_h * g.in_w, image = g.out_channels * g.out_h * g.out_w;
+    std::vector<ColumnRun> runs;
+    for (std::int64_t n = k0, t = 0; t < kc;) {
+      const std::int64_t b = n / P_in, pix = n - b * P_in, iy = pix / g.in_w, ix = pix - iy * g.in_w;
+      const std::int64_t len = std::min(g.in_w - ix, kc - t);
+      runs.push_back({grad_out_ + b * image, iy + g.pad_h - (g.kernel_h - 1) * g.dil_h,
+                      ix + g.pad_w - (g.kernel_w - 1) * g.dil_w, len, t});
+      n += len;
+      t += len;
+    }
+    if constexpr (kHasX86Kernels) {
+      pack_transposed_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), kc, n0, nc, nr,
+                                             g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.out_h, g.out_w, dst);
+    }
+  }
+
+ private:
+  const Conv2dGeometry& g_;
+  const float* grad_out_;
+};
+
+// Whether ShiftedGradientSource can pack for the GEMM's micro-kernel here.
+bool shifted_source_usable(const Conv2dGeometry& g) {
+  if constexpr (kHasX86Kernels) {
+    return pack_columns_avx512_usable() && gemm::tile_shape().nr % 16 == 0 && taps(g) <= 256;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool kn2row_applies(const Conv2dGeometry& g) {
@@ -109,6 +152,23 @@ void kn2row_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
   const std::int64_t O = g.out_channels, C = g.in_channels, KK = taps(g);
   const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
   const std::int64_t chunk = images_per_chunk(g);
+  if (shifted_source_usable(g)) {
+    // by_col[c, (o, KK - 1 - tap)]: the same sums as by_tap below (same chunks, same k order).
+    AlignedBuffer<float> by_col(static_cast<size_t>(C * O * KK));
+    for (std::int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
+      const std::int64_t nb = std::min(chunk, g.batch - b0);
+      RowsAcrossImagesA x(input + b0 * C * P_in, C * P_in, P_in, 0, nb);
+      ShiftedGradientSource shifted(g, grad_out + b0 * O * P_out);
+      gemm::gemm(C, O * KK, nb * P_in, 1.0f, x, shifted, b0 == 0 ? 0.0f : 1.0f, by_col.data(), O * KK);
+    }
+    for (std::int64_t o = 0; o < O; ++o) {
+      for (std::int64_t c = 0; c < C; ++c) {
+        for (std::int64_t t = 0; t < KK; ++t)
+          grad_weight[(o * C + c) * KK + t] = by_col[static_cast<size_t>(c * O * KK + o * KK + (KK - 1 - t))];
+      }
+    }
+    return;
+  }
   // shifted[(tap, o), (image, pixel)]: the output gradient as each tap's Z would see it.
   AlignedBuffer<float> shifted(static_cast<size_t>(KK * O * chunk * P_in));
   // by_tap[c, (tap, o)] = sum over images and pixels of x[c, .] * shifted[(tap, o), .]
