@@ -50,6 +50,9 @@ const cases: Case[] = [
   { name: 'weight-grad packer: odd width 21, padding wider than the kernel, 27 taps', x: [2, 3, 5, 17], w: [30, 3, 3, 3], padding: [3, 3], bias: true },
   { name: 'weight-grad packer: dilation [2, 3], stride [2, 1], groups 2', x: [2, 4, 9, 23], w: [6, 2, 3, 3], stride: [2, 1], padding: [2, 3], dilation: [2, 3], groups: 2 },
   { name: 'weight-grad packer: 5x5 kernel, 125 taps, k blocks spanning images', x: [3, 5, 4, 16], w: [32, 5, 5, 5], padding: [2, 2] },
+  // From 2048 output pixels in all, the weight gradient sums two halves of the batch.
+  { name: 'weight gradient as two batch halves: odd batch (2 + 1 images)', x: [3, 6, 20, 40], w: [30, 6, 3, 3], padding: [1, 1], bias: true },
+  { name: 'weight gradient as two batch halves: groups 2', x: [3, 4, 24, 32], w: [8, 2, 3, 3], padding: [1, 1], groups: 2 },
   { name: 'weight-grad packer: 11x11 kernel, 300-pixel rows split across mask tables', x: [1, 2, 12, 300], w: [28, 2, 11, 11], padding: [5, 5] },
 ];
 
@@ -269,7 +272,7 @@ describe('determinism', () => {
       setNumThreads(t);
       manualSeed(24);
       const results: number[][] = [];
-      for (const [xs, ws] of [[[3, 8, 16, 16], [32, 8, 3, 3]], [[5, 6, 17, 18], [7, 6, 3, 3]], [[4, 4, 32, 32], [32, 4, 3, 3]]] as const) {
+      for (const [xs, ws] of [[[3, 8, 16, 16], [32, 8, 3, 3]], [[5, 6, 17, 18], [7, 6, 3, 3]], [[4, 4, 32, 32], [32, 4, 3, 3]], [[3, 6, 20, 40], [30, 6, 3, 3]]] as const) {
         const x = rand([...xs]).requireGrad(), w = rand([...ws]).requireGrad();
         const y = ops.conv2d(x, w, { padding: 1 });
         y.backward(rand([...y.shape]));

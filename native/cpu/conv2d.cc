@@ -32,6 +32,11 @@ constexpr std::int64_t kTileRows = 512;
 constexpr std::int64_t kTileCols = 256;
 // Floats of grad_out handed to one weight-gradient GEMM (its A operand, packed whole).
 constexpr std::int64_t kWeightGradChunkFloats = 1 << 18;
+// The weight gradient is computed as two halves of the batch (see conv2d_backward_weight) from
+// this many output pixels in all, for weights of at most this many floats: the extra pass
+// adding the halves is then < 2% of the GEMM's work (it is ~1/pixels of it, L2-resident).
+constexpr std::int64_t kWeightGradSplitMinPixels = 2048;
+constexpr std::int64_t kWeightGradSplitMaxFloats = std::int64_t(1) << 20;
 
 bool is_depthwise(const Conv2dGeometry& g) {
   return g.groups == g.in_channels && g.groups > 1;
@@ -275,15 +280,43 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
   // accumulating into grad_W in a fixed order (deterministic).
   const std::int64_t images_per_call =
       std::max<std::int64_t>(1, std::min(g.batch, kWeightGradChunkFloats / std::max<std::int64_t>(1, Og * P)));
-  for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-    for (std::int64_t b0 = 0; b0 < g.batch; b0 += images_per_call) {
-      const std::int64_t nb = std::min(images_per_call, g.batch - b0);
-      // grad_W_g [Og x Kdim] (+)= grad_out_g [Og x (nb*P)] x col_g^T [(nb*P) x Kdim]
-      RowsAcrossImagesA a(grad_out + b0 * out_image, out_image, P, gi * Og, nb);
-      TransposedColumnSource src(g, input + b0 * in_image, gi);
-      gemm::gemm(Og, Kdim, nb * P, 1.0f, a, src, b0 == 0 ? 0.0f : 1.0f, grad_weight + gi * Og * Kdim, Kdim);
+  // grad_W over images [b_begin, b_end), every group, into `out` (O x Kdim).
+  auto images = [&](std::int64_t b_begin, std::int64_t b_end, float* out) {
+    for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+      for (std::int64_t b0 = b_begin; b0 < b_end; b0 += images_per_call) {
+        const std::int64_t nb = std::min(images_per_call, b_end - b0);
+        // grad_W_g [Og x Kdim] (+)= grad_out_g [Og x (nb*P)] x col_g^T [(nb*P) x Kdim]
+        RowsAcrossImagesA a(grad_out + b0 * out_image, out_image, P, gi * Og, nb);
+        TransposedColumnSource src(g, input + b0 * in_image, gi);
+        gemm::gemm(Og, Kdim, nb * P, 1.0f, a, src, b0 == b_begin ? 0.0f : 1.0f, out + gi * Og * Kdim, Kdim);
+      }
     }
+  };
+  const std::int64_t weight_floats = g.out_channels * Kdim;
+  if (g.batch < 2 || g.batch * P < kWeightGradSplitMinPixels || weight_floats > kWeightGradSplitMaxFloats) {
+    images(0, g.batch, grad_weight);
+    return;
   }
+  // Two fixed halves of the batch, summed at the end (half 0 + half 1, always): two threads
+  // each run whole GEMMs with no synchronisation inside (a small weight's GEMM splits into few
+  // column chunks, and waits at every call), and the result does not depend on the thread
+  // count, as the halves are the same at any count and each GEMM is thread-count independent.
+  const std::int64_t half = (g.batch + 1) / 2;
+  AlignedBuffer<float> second(static_cast<size_t>(weight_floats));
+  auto run_half = [&](std::int64_t h) {
+    if (h == 0) {
+      images(0, half, grad_weight);
+    } else {
+      images(half, g.batch, second.data());
+    }
+  };
+  if (num_threads() == 2 && !in_parallel_region()) {
+    parallel_tasks(2, [&](std::int64_t h, int) { run_half(h); });
+  } else {
+    run_half(0);
+    run_half(1);
+  }
+  for (std::int64_t i = 0; i < weight_floats; ++i) grad_weight[i] += second[static_cast<size_t>(i)];
 }
 
 void add_channel_bias(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* bias, float* x) {
