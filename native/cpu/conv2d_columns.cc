@@ -214,10 +214,6 @@ void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::i
 
 namespace {
 
-// Kernels with more taps than this (a 17x17 kernel) do not fit the fused transposed packer's
-// table of (kernel position, piece) masks.
-constexpr std::int64_t kMaxFusedKernelTaps = 256;
-
 // Zeroes the columns past nc in the last (partial) panel.
 void zero_tail(std::int64_t kc, std::int64_t nc, std::int64_t nr, float* dst) {
   const std::int64_t tail = nc % nr;
@@ -267,24 +263,26 @@ void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::
 
 void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr,
                                   float* dst) const {
-  if (!taps_.empty()) {
-    pack_small(k0, kc, n0, nc, nr, dst);  // writes whole panels, zeros included
-    return;
-  }
   const Conv2dGeometry& g = g_;
   const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
   const float* base = input_ + group_ * Cg * HW;
   std::vector<Run> runs;
-  split_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
   if constexpr (kHasX86Kernels) {
-    // Gather and transpose in one pass (16 x 16 register blocks): no intermediate rows.
-    if (g.stride_w == 1 && nr % 16 == 0 && g.kernel_h * g.kernel_w <= kMaxFusedKernelTaps &&
+    // Gather and transpose in one pass (16 x 16 register blocks, pieces spanning short rows
+    // and images): no intermediate rows, no per-element offset table.
+    if (g.stride_w == 1 && nr % 16 == 0 && g.kernel_h * g.kernel_w <= kTransposedPackerMaxTaps &&
         pack_columns_avx512_usable()) {
+      split_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
       pack_transposed_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), kc, n0, nc, nr,
                                              g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w, dst);
       return;
     }
   }
+  if (!taps_.empty()) {
+    pack_small(k0, kc, n0, nc, nr, dst);  // writes whole panels, zeros included
+    return;
+  }
+  split_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
   // Panel by panel, about 64 rows at a time: gather each panel column's pixels contiguously
   // into `rows_of` (cheap row copies), then transpose that small block into the panel with
   // the GEMM core's vectorised panel transpose.

@@ -29,9 +29,11 @@ void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std:
                                  std::int64_t in_h, std::int64_t in_w, float* dst);
 
 // The transposed block (col^T, the weight gradient's B operand) in the GEMM's packed B layout:
-// rows are the kc pixels of the runs (run.offset = the row of its first pixel), columns are
-// column-matrix rows [n0, n0 + nc) (taps (c, i, j)), ceil(nc / nr) panels of kc x nr floats,
-// columns past nc written as 0. Stride 1 along the width; nr a multiple of 16.
+// rows are the kc pixels of the runs (in order, covering rows 0..kc: run.offset = the row of its
+// first pixel), columns are column-matrix rows [n0, n0 + nc) (taps (c, i, j)), ceil(nc / nr)
+// panels of kc x nr floats, columns past nc written as 0. Stride 1 along the width; nr a multiple
+// of 16; at most kTransposedPackerMaxTaps kernel positions.
+constexpr std::int64_t kTransposedPackerMaxTaps = 128;
 void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc,
                                             std::int64_t n0, std::int64_t nc, int nr, std::int64_t kernel_h,
                                             std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,

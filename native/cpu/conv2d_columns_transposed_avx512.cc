@@ -4,11 +4,12 @@
 //
 // A packed panel holds, per pixel, nr consecutive (channel, tap) columns, while the input holds,
 // per (channel, tap), consecutive pixels (stride 1: a run of a tap is a contiguous input row
-// segment). So the packer loads 16 pixels of each of 16 columns (one masked load each: padding
-// lanes read as 0 and touch no memory), transposes the 16 x 16 block in registers and stores 16
-// panel rows: one pass, no intermediate buffer. The load masks and source offsets depend on the
-// kernel position and the pixel piece only, not on the channel: they are worked out once per
-// (kernel position, piece) and reused by every channel of every panel of the block.
+// segment). So the packer loads 16 pixels (a "piece" of 16 block rows) of each of 16 columns,
+// transposes the 16 x 16 block in registers and stores 16 panel rows: one pass, no intermediate
+// buffer. A piece may span several runs (rows narrower than 16 pixels, images): one masked load
+// per run segment, the padding lanes read as 0 and touch no memory. The masks and source offsets
+// depend on the kernel position and the segment only, not on the channel: they are worked out
+// once per (kernel position, segment) and reused by every channel of every panel of the block.
 #include <immintrin.h>
 
 // GCC 12 reports the deliberately undefined source operand inside the shuffle intrinsics
@@ -22,19 +23,26 @@ namespace flexconv {
 namespace cpu {
 namespace {
 
-// Up to 16 consecutive pixels of one run at one kernel position.
+// The part of a piece that one run covers, at one kernel position.
+struct Segment {
+  const float* src;  // the element lane 0 would read in channel 0 (only masked lanes are read)
+  __mmask16 load;    // lanes that read the input (the others are padding or other segments)
+};
+
+// Which run, and which of its pixels, a segment covers: the same at every kernel position.
+struct SegmentRun {
+  std::int64_t run, first;  // run index, first pixel within the run
+  int lane, len;            // lanes [lane, lane + len) of the piece
+};
+
+// Rows [row, row + len) of the block; its segments are [seg_begin, seg_end).
 struct Piece {
-  const float* src;  // the first pixel's input element in channel 0 (unused when load == 0)
-  __mmask16 load;    // lanes that read the input (the others are padding or past the piece)
-};
-
-// Where a piece's pixels go: rows [row, row + len) of the block.
-struct PieceRows {
   std::int64_t row;
-  int len;
+  int len, seg_begin, seg_end;
 };
 
-constexpr int kMaxEntries = 2048;  // (kernel position, piece) entries per batch: 32 KB of stack
+constexpr int kMaxEntries = 2048;  // (kernel position, segment) entries per batch: 32 KB of stack
+constexpr int kMaxSegments = 512;
 constexpr int kMaxPieces = 256;
 
 // In place: lane k of v[j] -> lane j of v[k].
@@ -70,44 +78,54 @@ void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t 
                                             std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
                                             std::int64_t in_h, std::int64_t in_w, float* dst) {
   const std::int64_t KK = kernel_h * kernel_w, HW = in_h * in_w;
-  const std::int64_t pieces_per_batch = (kMaxEntries / KK) < kMaxPieces ? kMaxEntries / KK : kMaxPieces;
+  const std::int64_t seg_cap = (kMaxEntries / KK) < kMaxSegments ? kMaxEntries / KK : kMaxSegments;
   const std::int64_t panels = (nc + nr - 1) / nr;
-  Piece table[kMaxEntries];  // [kernel position][piece]
-  PieceRows rows[kMaxPieces];
-  std::int64_t r = 0, v = 0;  // the next piece starts at pixel v of run r
-  while (r < nruns) {
-    // A batch of pieces: rows, then the per-kernel-position table.
-    int np = 0;
-    const std::int64_t r_first = r, v_first = v;
-    while (r < nruns && np < pieces_per_batch) {
-      const std::int64_t left = runs[r].len - v;
-      rows[np++] = PieceRows{runs[r].offset + v, static_cast<int>(left < 16 ? left : 16)};
-      v += 16;
-      if (v >= runs[r].len) {
-        ++r;
-        v = 0;
+  Segment table[kMaxEntries];  // [kernel position][segment]
+  SegmentRun segs[kMaxSegments];
+  Piece pieces[kMaxPieces];
+  std::int64_t r = 0, v = 0, row = 0;  // the next piece starts at pixel v of run r, block row `row`
+  while (row < kc && r < nruns) {
+    // A batch of whole pieces whose segments fit the table.
+    int np = 0, ns = 0;
+    while (row < kc && r < nruns && np < kMaxPieces) {
+      const int len = static_cast<int>(kc - row < 16 ? kc - row : 16);
+      // This piece's segments, tentatively.
+      std::int64_t rr = r, vv = v;
+      int lane = 0, count = 0;
+      while (lane < len && rr < nruns && ns + count < seg_cap) {
+        const std::int64_t left = runs[rr].len - vv;
+        const int take = static_cast<int>(left < len - lane ? left : len - lane);
+        segs[ns + count++] = SegmentRun{rr, vv, lane, take};
+        lane += take;
+        vv += take;
+        if (vv >= runs[rr].len) {
+          ++rr;
+          vv = 0;
+        }
       }
+      if (lane < len && rr < nruns) break;  // the table is full: this piece starts the next batch
+      pieces[np++] = Piece{row, lane, ns, ns + count};
+      ns += count;
+      row += lane;
+      r = rr;
+      v = vv;
     }
     for (std::int64_t kk = 0; kk < KK; ++kk) {
       const std::int64_t dy = (kk / kernel_w) * dil_h, dx = (kk % kernel_w) * dil_w;
-      std::int64_t rr = r_first, vv = v_first;
-      for (int p = 0; p < np; ++p) {
-        const ColumnRun& run = runs[rr];
-        const std::int64_t iy = run.iy0 + dy, x = run.x0 + dx + vv, len = rows[p].len;
-        // Lanes [lo, hi) of the piece read the image; none when the row is outside.
+      for (int s = 0; s < ns; ++s) {
+        const SegmentRun& sr = segs[s];
+        const ColumnRun& run = runs[sr.run];
+        const std::int64_t iy = run.iy0 + dy, x = run.x0 + dx + sr.first, len = sr.len;
+        // Pixels [lo, hi) of the segment read the image; none when the row is outside.
         std::int64_t lo = 0, hi = 0;
         if (iy >= 0 && iy < in_h) {
           lo = x < 0 ? (-x < len ? -x : len) : 0;
           hi = in_w - x < len ? in_w - x : len;
           if (hi < lo) hi = lo;
         }
-        const unsigned load = (((1u << hi) - 1u) & ~((1u << lo) - 1u)) & 0xFFFFu;
-        table[kk * np + p] = Piece{load ? run.image + iy * in_w + x : run.image, static_cast<__mmask16>(load)};
-        vv += 16;
-        if (vv >= run.len) {
-          ++rr;
-          vv = 0;
-        }
+        const unsigned bits = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+        const unsigned load = (bits << sr.lane) & 0xFFFFu;
+        table[kk * ns + s] = Segment{load ? run.image + iy * in_w + x - sr.lane : run.image, static_cast<__mmask16>(load)};
       }
     }
     for (std::int64_t pi = 0; pi < panels; ++pi) {
@@ -116,25 +134,36 @@ void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t 
         // The 16 columns of this group: their channel offset, kernel position and lane mask
         // (0 past nc: those panel columns are written as zeros).
         std::int64_t coff[16];
-        const Piece* entry[16];
+        const Segment* entry[16];
         __mmask16 cmask[16];
         for (int u = 0; u < 16; ++u) {
           const std::int64_t w = pi * nr + c0 + u;
           const bool valid = w < nc;
           const std::int64_t col = n0 + (valid ? w : 0), c = col / KK;
           coff[u] = c * HW;
-          entry[u] = table + (col - c * KK) * np;
+          entry[u] = table + (col - c * KK) * ns;
           cmask[u] = valid ? 0xFFFF : 0;
         }
         for (int p = 0; p < np; ++p) {
+          const Piece& pc = pieces[p];
           __m512 reg[16];
-          for (int u = 0; u < 16; ++u) {
-            const Piece& e = entry[u][p];
-            reg[u] = _mm512_maskz_loadu_ps(e.load & cmask[u], e.src + coff[u]);
+          if (pc.seg_end - pc.seg_begin == 1) {
+            for (int u = 0; u < 16; ++u) {
+              const Segment& e = entry[u][pc.seg_begin];
+              reg[u] = _mm512_maskz_loadu_ps(e.load & cmask[u], e.src + coff[u]);
+            }
+          } else {
+            for (int u = 0; u < 16; ++u) {
+              reg[u] = _mm512_setzero_ps();
+              for (int s = pc.seg_begin; s < pc.seg_end; ++s) {
+                const Segment& e = entry[u][s];
+                reg[u] = _mm512_mask_loadu_ps(reg[u], e.load & cmask[u], e.src + coff[u]);
+              }
+            }
           }
           transpose16x16(reg);
-          float* out = panel + rows[p].row * nr + c0;
-          for (int q = 0; q < rows[p].len; ++q) _mm512_storeu_ps(out + q * nr, reg[q]);
+          float* out = panel + pc.row * nr + c0;
+          for (int q = 0; q < pc.len; ++q) _mm512_storeu_ps(out + q * nr, reg[q]);
         }
       }
     }

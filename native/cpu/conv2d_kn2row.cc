@@ -103,7 +103,7 @@ class ShiftedGradientSource final : public gemm::BSource {
 // Whether ShiftedGradientSource can pack for the GEMM's micro-kernel here.
 bool shifted_source_usable(const Conv2dGeometry& g) {
   if constexpr (kHasX86Kernels) {
-    return pack_columns_avx512_usable() && gemm::tile_shape().nr % 16 == 0 && taps(g) <= 256;
+    return pack_columns_avx512_usable() && gemm::tile_shape().nr % 16 == 0 && taps(g) <= kTransposedPackerMaxTaps;
   }
   return false;
 }
