@@ -71,6 +71,35 @@ FLEXCONV_HD void transpose16x16(__m512* v) {
   }
 }
 
+// The 16 columns `entry` / `coff` / `cmask` of every piece, into the panel (`out` = its first
+// column). Single: every piece is one segment (segment index = piece index), the common case
+// of rows at least 16 pixels wide, kept free of the segment loop.
+template <bool Single>
+FLEXCONV_HD void pack_pieces(const Piece* pieces, int np, const Segment* const* entry, const std::int64_t* coff,
+                             const __mmask16* cmask, float* out, int nr) {
+  for (int p = 0; p < np; ++p) {
+    const Piece& pc = pieces[p];
+    __m512 reg[16];
+    if (Single) {
+      for (int u = 0; u < 16; ++u) {
+        const Segment& e = entry[u][p];
+        reg[u] = _mm512_maskz_loadu_ps(e.load & cmask[u], e.src + coff[u]);
+      }
+    } else {
+      for (int u = 0; u < 16; ++u) {
+        reg[u] = _mm512_setzero_ps();
+        for (int s = pc.seg_begin; s < pc.seg_end; ++s) {
+          const Segment& e = entry[u][s];
+          reg[u] = _mm512_mask_loadu_ps(reg[u], e.load & cmask[u], e.src + coff[u]);
+        }
+      }
+    }
+    transpose16x16(reg);
+    float* o = out + pc.row * nr;
+    for (int q = 0; q < pc.len; ++q) _mm512_storeu_ps(o + q * nr, reg[q]);
+  }
+}
+
 }  // namespace
 
 void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc,
@@ -144,26 +173,10 @@ void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t 
           entry[u] = table + (col - c * KK) * ns;
           cmask[u] = valid ? 0xFFFF : 0;
         }
-        for (int p = 0; p < np; ++p) {
-          const Piece& pc = pieces[p];
-          __m512 reg[16];
-          if (pc.seg_end - pc.seg_begin == 1) {
-            for (int u = 0; u < 16; ++u) {
-              const Segment& e = entry[u][pc.seg_begin];
-              reg[u] = _mm512_maskz_loadu_ps(e.load & cmask[u], e.src + coff[u]);
-            }
-          } else {
-            for (int u = 0; u < 16; ++u) {
-              reg[u] = _mm512_setzero_ps();
-              for (int s = pc.seg_begin; s < pc.seg_end; ++s) {
-                const Segment& e = entry[u][s];
-                reg[u] = _mm512_mask_loadu_ps(reg[u], e.load & cmask[u], e.src + coff[u]);
-              }
-            }
-          }
-          transpose16x16(reg);
-          float* out = panel + pc.row * nr + c0;
-          for (int q = 0; q < pc.len; ++q) _mm512_storeu_ps(out + q * nr, reg[q]);
+        if (ns == np) {
+          pack_pieces<true>(pieces, np, entry, coff, cmask, panel + c0, nr);
+        } else {
+          pack_pieces<false>(pieces, np, entry, coff, cmask, panel + c0, nr);
         }
       }
     }
