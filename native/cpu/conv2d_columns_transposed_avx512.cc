@@ -6,7 +6,7 @@
 // per (channel, tap), consecutive pixels (stride 1: a run of a tap is a contiguous input row
 // segment). So the packer loads 16 pixels (a "piece" of 16 block rows) of each of 16 columns,
 // transposes the 16 x 16 block in registers and stores 16 panel rows: one pass, no intermediate
-// buffer. A piece may span several runs (rows narrower than 16 pixels, images): one masked load
+// buffer. A piece may span several runs when rows are narrower than 16 pixels: one masked load
 // per run segment, the padding lanes read as 0 and touch no memory. The masks and source offsets
 // depend on the kernel position and the segment only, not on the channel: they are worked out
 // once per (kernel position, segment) and reused by every channel of every panel of the block.
@@ -127,12 +127,16 @@ void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t 
         segs[ns + count++] = SegmentRun{rr, vv, lane, take};
         lane += take;
         vv += take;
+        const bool wide = runs[rr].len >= 16;
         if (vv >= runs[rr].len) {
           ++rr;
           vv = 0;
         }
+        // Rows at least 16 pixels wide: pieces stop at the run's end (a short piece there is
+        // cheaper than a second masked load for each of the piece's columns).
+        if (wide) break;
       }
-      if (lane < len && rr < nruns) break;  // the table is full: this piece starts the next batch
+      if (lane < len && rr < nruns && ns + count >= seg_cap) break;  // table full: the piece starts the next batch
       pieces[np++] = Piece{row, lane, ns, ns + count};
       ns += count;
       row += lane;
