@@ -24,6 +24,8 @@ constexpr std::int64_t kMaxOutChannels = 27;
 // Floats of the per-tap product Z (or the shifted gradient) held at once: a few images'
 // worth, so Z is still in cache when the shift-add pass reads it.
 constexpr std::int64_t kScratchFloats = std::int64_t(1) << 19;
+// From this many input pixels in all, the weight gradient is two halves of the batch.
+constexpr std::int64_t kHalvesMinPixels = 2048;
 
 std::int64_t taps(const Conv2dGeometry& g) { return g.kernel_h * g.kernel_w; }
 
@@ -153,18 +155,40 @@ void kn2row_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
   const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
   const std::int64_t chunk = images_per_chunk(g);
   if (shifted_source_usable(g)) {
-    // by_col[c, (o, KK - 1 - tap)]: the same sums as by_tap below (same chunks, same k order).
-    AlignedBuffer<float> by_col(static_cast<size_t>(C * O * KK));
-    for (std::int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
-      const std::int64_t nb = std::min(chunk, g.batch - b0);
-      RowsAcrossImagesA x(input + b0 * C * P_in, C * P_in, P_in, 0, nb);
-      ShiftedGradientSource shifted(g, grad_out + b0 * O * P_out);
-      gemm::gemm(C, O * KK, nb * P_in, 1.0f, x, shifted, b0 == 0 ? 0.0f : 1.0f, by_col.data(), O * KK);
+    // by_col[c, (o, KK - 1 - tap)] over images [b_begin, b_end), in chunks.
+    auto images = [&](std::int64_t b_begin, std::int64_t b_end, float* by_col) {
+      for (std::int64_t b0 = b_begin; b0 < b_end; b0 += chunk) {
+        const std::int64_t nb = std::min(chunk, b_end - b0);
+        RowsAcrossImagesA x(input + b0 * C * P_in, C * P_in, P_in, 0, nb);
+        ShiftedGradientSource shifted(g, grad_out + b0 * O * P_out);
+        gemm::gemm(C, O * KK, nb * P_in, 1.0f, x, shifted, b0 == b_begin ? 0.0f : 1.0f, by_col, O * KK);
+      }
+    };
+    // As conv2d's weight gradient: two fixed halves of the batch (summed half 0 + half 1) from
+    // kHalvesMinPixels, one per thread at 2 threads. The GEMM's N (O * KK = 162 columns) makes
+    // only two unequal column chunks, and every chunk call waits for both threads.
+    const bool halves = g.batch >= 2 && g.batch * P_in >= kHalvesMinPixels;
+    const std::int64_t half = halves ? (g.batch + 1) / 2 : g.batch;
+    AlignedBuffer<float> by_col(static_cast<size_t>((halves ? 2 : 1) * C * O * KK));
+    float* second = by_col.data() + C * O * KK;
+    if (halves && num_threads() == 2 && !in_parallel_region()) {
+      parallel_tasks(2, [&](std::int64_t h, int) {
+        if (h == 0) {
+          images(0, half, by_col.data());
+        } else {
+          images(half, g.batch, second);
+        }
+      });
+    } else {
+      images(0, half, by_col.data());
+      if (halves) images(half, g.batch, second);
     }
     for (std::int64_t o = 0; o < O; ++o) {
       for (std::int64_t c = 0; c < C; ++c) {
-        for (std::int64_t t = 0; t < KK; ++t)
-          grad_weight[(o * C + c) * KK + t] = by_col[static_cast<size_t>(c * O * KK + o * KK + (KK - 1 - t))];
+        for (std::int64_t t = 0; t < KK; ++t) {
+          const size_t at = static_cast<size_t>(c * O * KK + o * KK + (KK - 1 - t));
+          grad_weight[(o * C + c) * KK + t] = halves ? by_col[at] + second[at] : by_col[at];
+        }
       }
     }
     return;
