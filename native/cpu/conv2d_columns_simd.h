@@ -34,10 +34,10 @@ void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std:
 // panels of kc x nr floats, columns past nc written as 0. Stride 1 along the width; nr a multiple
 // of 16; at most kTransposedPackerMaxTaps kernel positions.
 constexpr std::int64_t kTransposedPackerMaxTaps = 128;
-void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc,
-                                            std::int64_t n0, std::int64_t nc, int nr, std::int64_t kernel_h,
-                                            std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
-                                            std::int64_t in_h, std::int64_t in_w, float* dst);
+void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc, std::int64_t n0,
+                                            std::int64_t nc, int nr, std::int64_t kernel_h, std::int64_t kernel_w,
+                                            std::int64_t dil_h, std::int64_t dil_w, std::int64_t in_h,
+                                            std::int64_t in_w, float* dst);
 
 }  // namespace cpu
 }  // namespace flexconv

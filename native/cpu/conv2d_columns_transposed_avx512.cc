@@ -102,10 +102,10 @@ FLEXCONV_HD void pack_pieces(const Piece* pieces, int np, const Segment* const* 
 
 }  // namespace
 
-void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc,
-                                            std::int64_t n0, std::int64_t nc, int nr, std::int64_t kernel_h,
-                                            std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
-                                            std::int64_t in_h, std::int64_t in_w, float* dst) {
+void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc, std::int64_t n0,
+                                            std::int64_t nc, int nr, std::int64_t kernel_h, std::int64_t kernel_w,
+                                            std::int64_t dil_h, std::int64_t dil_w, std::int64_t in_h,
+                                            std::int64_t in_w, float* dst) {
   const std::int64_t KK = kernel_h * kernel_w, HW = in_h * in_w;
   const std::int64_t seg_cap = (kMaxEntries / KK) < kMaxSegments ? kMaxEntries / KK : kMaxSegments;
   const std::int64_t panels = (nc + nr - 1) / nr;
@@ -158,7 +158,8 @@ void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t 
         }
         const unsigned bits = ((1u << hi) - 1u) & ~((1u << lo) - 1u);
         const unsigned load = (bits << sr.lane) & 0xFFFFu;
-        table[kk * ns + s] = Segment{load ? run.image + iy * in_w + x - sr.lane : run.image, static_cast<__mmask16>(load)};
+        table[kk * ns + s] =
+            Segment{load ? run.image + iy * in_w + x - sr.lane : run.image, static_cast<__mmask16>(load)};
       }
     }
     for (std::int64_t pi = 0; pi < panels; ++pi) {
