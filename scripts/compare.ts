@@ -23,6 +23,7 @@ import {
   intOption,
   loadDatasets,
   numberOption,
+  OFFSET_LR_MULT_OPTION,
   OptionSpec,
   parseCli,
   parseStages,
@@ -40,6 +41,7 @@ const SPEC: Record<string, OptionSpec> = {
   'test-size': { type: 'string', default: '500', help: 'generated test samples' },
   'batch-size': { type: 'string', default: '32', help: 'batch size' },
   lr: { type: 'string', default: '0.002', help: 'Adam learning rate (cosine-annealed)' },
+  'offset-lr-mult': OFFSET_LR_MULT_OPTION,
   threads: { type: 'string', help: 'native threads (default: all cores)' },
   seed: { type: 'string', default: '1', help: 'seed for data and initialisation' },
   out: { type: 'string', default: 'results', help: 'output directory' },
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
   const testSize = intOption(v, 'test-size', 1);
   const batchSize = intOption(v, 'batch-size', 1);
   const lr = numberOption(v, 'lr', 0);
+  const offsetLrMult = numberOption(v, 'offset-lr-mult', 0);
   const seed = intOption(v, 'seed', 0);
   const outDir = String(v.out);
   if (v.threads !== undefined) setNumThreads(intOption(v, 'threads', 1));
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
   console.log(
     `flexconv comparison: ${model} (width ${width}, CIFAR stem) on the built-in glyph dataset ` +
       `(${train.length} train / ${test.length} test, ${train.channels}x${train.height}x${train.width}, ${train.numClasses} classes), ` +
-      `${epochs} epochs, batch ${batchSize}, Adam lr ${lr}, ${getNumThreads()} threads, ISA ${isa().active}`,
+      `${epochs} epochs, batch ${batchSize}, Adam lr ${lr} (offset predictors x${offsetLrMult}), ${getNumThreads()} threads, ISA ${isa().active}`,
   );
 
   const runs: Run[] = [];
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
     const net = buildModel(model, { conv, stages: conv === 'standard' ? null : stages, width, stem: 'cifar', train });
     const name = conv === 'standard' || !stages ? conv : `${conv} (stages ${stages.join(',')})`;
     console.log(`\n== ${name}: ${formatCount(net.numParameters())} parameters`);
-    const optimizer = buildOptimizer('adam', net, lr, 0);
+    const optimizer = buildOptimizer('adam', net, lr, 0, offsetLrMult);
     const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: epochs });
     const trainLoader = new DataLoader(train, { batchSize, shuffle: true, seed, dropLast: true, normalize: stats });
     const testLoader = new DataLoader(test, { batchSize: 100, normalize: stats });
@@ -143,7 +146,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(outDir, { recursive: true });
   const jsonFile = path.join(outDir, 'compare.json');
   const svgFile = path.join(outDir, 'compare-accuracy.svg');
-  const settings = { model, width, stages, epochs, trainSize, testSize, batchSize, lr, seed, threads: getNumThreads(), isa: isa().active };
+  const settings = { model, width, stages, epochs, trainSize, testSize, batchSize, lr, offsetLrMult, seed, threads: getNumThreads(), isa: isa().active };
   fs.writeFileSync(
     jsonFile,
     `${JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, settings, totalSeconds, cpuSeconds, runs }, null, 2)}\n`,

@@ -26,6 +26,7 @@ import {
   loadDatasets,
   MODELS,
   numberOption,
+  OFFSET_LR_MULT_OPTION,
   OptionSpec,
   OPTIMIZERS,
   parseCli,
@@ -43,6 +44,7 @@ const SPEC: Record<string, OptionSpec> = {
   epochs: { type: 'string', default: '5', help: 'epochs' },
   'batch-size': { type: 'string', default: '64', help: 'batch size' },
   lr: { type: 'string', default: '0.001', help: 'learning rate (cosine-annealed to 0)' },
+  'offset-lr-mult': OFFSET_LR_MULT_OPTION,
   'weight-decay': { type: 'string', default: '0', help: 'weight decay' },
   optimizer: { type: 'string', default: 'adam', help: `optimizer: ${OPTIMIZERS.join(', ')}` },
   width: { type: 'string', help: 'channels of the first stage (ResNet default 64, U-Net default 16)' },
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   const augment = v.augment ? { randomCrop: { padding: 4 }, horizontalFlip: true } : {};
   const trainLoader = new DataLoader(train, { batchSize, shuffle: true, seed, dropLast: true, normalize: stats, ...augment });
   const testLoader = new DataLoader(test, { batchSize: 2 * batchSize, normalize: stats });
-  const optimizer = buildOptimizer(optimizerName, net, lr, weightDecay);
+  const optimizer = buildOptimizer(optimizerName, net, lr, weightDecay, numberOption(v, 'offset-lr-mult', 0));
   const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: Math.max(1, epochs) });
 
   console.log(
