@@ -1,9 +1,16 @@
-// CPU grid_sample. The forward splits (batch, output pixel) ranges across threads and
-// computes each pixel's taps once for all channels. The backward runs two passes so every
+// CPU grid_sample. The forward splits (batch, block of output pixels) tasks across threads
+// and computes each pixel's taps once for all channels. The backward runs two passes so every
 // written element has one owner: grad_input by (batch, channel) plane (each thread scatters
-// into its own planes), grad_grid by (batch, output pixel) (each pixel reduces over channels).
+// into its own planes), grad_grid by (batch, block of output pixels) (each pixel reduces over
+// channels).
+//
+// Channels are the outer loop inside a pixel block: walking all channels for one pixel
+// would touch C planes at the same offset, and planes of a power-of-two size (32x32 floats =
+// 4 KB) all map to the same L1 set, so every access missed (the forward ran at ~0.5x ONNX
+// Runtime's GridSample). A block reads one plane at a time and writes contiguous outputs.
 #include "cpu/grid_sample.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -21,7 +28,6 @@ struct Taps {
   std::int64_t idx[4];  // flat index within the input plane, or -1 when outside
   float w[4];
   // For the grid gradient (bilinear): the fractional parts and the d(pixel)/d(grid) factors.
-  std::int64_t x0, y0;
   float tx, ty, gx_mult, gy_mult;
 };
 
@@ -37,14 +43,10 @@ inline Taps make_taps(const GridSampleShape& s, float gx, float gy) {
       t.idx[k] = -1;
       t.w[k] = 0.0f;
     }
-    t.x0 = x;
-    t.y0 = y;
     t.tx = t.ty = 0.0f;
     return t;
   }
   const math::GridBilinear b = math::grid_bilinear(iy, ix);
-  t.x0 = b.x0;
-  t.y0 = b.y0;
   t.tx = b.tx;
   t.ty = b.ty;
   const std::int64_t xs[4] = {b.x0, b.x0 + 1, b.x0, b.x0 + 1};
@@ -58,25 +60,42 @@ inline Taps make_taps(const GridSampleShape& s, float gx, float gy) {
   return t;
 }
 
+// Output pixels per task: their taps (80 bytes each) stay in L1 while every channel runs.
+constexpr std::int64_t kPixelBlock = 64;
+
+// Calls fn(n, first pixel, pixel count) for every (batch, block of output pixels), in parallel.
+template <typename Fn>
+void for_each_pixel_block(const GridSampleShape& s, Fn&& fn) {
+  const std::int64_t out_plane = s.out_h * s.out_w;
+  const std::int64_t blocks = (out_plane + kPixelBlock - 1) / kPixelBlock;
+  parallel_for(s.n * blocks, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t n = t / blocks, p0 = (t % blocks) * kPixelBlock;
+      fn(n, p0, std::min(kPixelBlock, out_plane - p0));
+    }
+  });
+}
+
 }  // namespace
 
 void grid_sample2d_forward(const GridSampleShape& s, const float* input, const float* grid, float* out) {
   const std::int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w;
-  parallel_for(s.n * out_plane, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) {
-      const std::int64_t n = i / out_plane, pix = i % out_plane;
-      const Taps t = make_taps(s, grid[2 * i], grid[2 * i + 1]);
-      const float* src = input + n * s.c * in_plane;
-      float* dst = out + n * s.c * out_plane + pix;
-      for (std::int64_t c = 0; c < s.c; ++c) {
-        const float* plane = src + c * in_plane;
+  for_each_pixel_block(s, [&](std::int64_t n, std::int64_t p0, std::int64_t count) {
+    Taps taps[kPixelBlock];
+    const float* g = grid + 2 * (n * out_plane + p0);
+    for (std::int64_t j = 0; j < count; ++j) taps[j] = make_taps(s, g[2 * j], g[2 * j + 1]);
+    for (std::int64_t c = 0; c < s.c; ++c) {
+      const float* plane = input + (n * s.c + c) * in_plane;
+      float* dst = out + (n * s.c + c) * out_plane + p0;
+      for (std::int64_t j = 0; j < count; ++j) {
+        const Taps& t = taps[j];
         float v = 0.0f;
         for (int k = 0; k < 4; ++k)
           if (t.idx[k] >= 0) v += t.w[k] * plane[t.idx[k]];
-        dst[c * out_plane] = v;
+        dst[j] = v;
       }
     }
-  }, 64);
+  });
 }
 
 void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const float* input, const float* grid,
@@ -105,36 +124,36 @@ void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const flo
     });
   }
   if (grad_grid == nullptr) return;
-  parallel_for(s.n * out_plane, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) {
-      const std::int64_t n = i / out_plane, pix = i % out_plane;
-      if (s.mode == GridMode::Nearest) {
-        // Piecewise constant in the grid: zero gradient, as in PyTorch.
-        grad_grid[2 * i] = grad_grid[2 * i + 1] = 0.0f;
-        continue;
+  if (s.mode == GridMode::Nearest) {
+    // Piecewise constant in the grid: zero gradient, as in PyTorch.
+    std::memset(grad_grid, 0, static_cast<size_t>(2 * s.n * out_plane) * sizeof(float));
+    return;
+  }
+  for_each_pixel_block(s, [&](std::int64_t n, std::int64_t p0, std::int64_t count) {
+    const Taps* tp = taps.data() + n * out_plane + p0;
+    // d out / d ix = sum over corners of value * d weight / d ix; corners outside count 0.
+    // Summed over channels in increasing order for each pixel.
+    float gix[kPixelBlock] = {}, giy[kPixelBlock] = {};
+    for (std::int64_t c = 0; c < s.c; ++c) {
+      const float* plane = input + (n * s.c + c) * in_plane;
+      const float* d = dy + (n * s.c + c) * out_plane + p0;
+      for (std::int64_t j = 0; j < count; ++j) {
+        const Taps& t = tp[j];
+        // idx[] holds the nw, ne, sw, se corners (bilinear), -1 where outside the input.
+        const float v_nw = t.idx[0] >= 0 ? plane[t.idx[0]] : 0.0f;
+        const float v_ne = t.idx[1] >= 0 ? plane[t.idx[1]] : 0.0f;
+        const float v_sw = t.idx[2] >= 0 ? plane[t.idx[2]] : 0.0f;
+        const float v_se = t.idx[3] >= 0 ? plane[t.idx[3]] : 0.0f;
+        gix[j] += d[j] * ((v_ne - v_nw) * (1 - t.ty) + (v_se - v_sw) * t.ty);
+        giy[j] += d[j] * ((v_sw - v_nw) * (1 - t.tx) + (v_se - v_ne) * t.tx);
       }
-      const Taps& t = taps[i];
-      // d out / d ix = sum over corners of value * d weight / d ix; corners outside count 0.
-      const bool in_nw = math::grid_in_bounds(t.y0, t.x0, s.in_h, s.in_w);
-      const bool in_ne = math::grid_in_bounds(t.y0, t.x0 + 1, s.in_h, s.in_w);
-      const bool in_sw = math::grid_in_bounds(t.y0 + 1, t.x0, s.in_h, s.in_w);
-      const bool in_se = math::grid_in_bounds(t.y0 + 1, t.x0 + 1, s.in_h, s.in_w);
-      const std::int64_t nw = t.y0 * s.in_w + t.x0;
-      float gix = 0.0f, giy = 0.0f;
-      for (std::int64_t c = 0; c < s.c; ++c) {
-        const float* plane = input + (n * s.c + c) * in_plane;
-        const float g = dy[(n * s.c + c) * out_plane + pix];
-        const float v_nw = in_nw ? plane[nw] : 0.0f;
-        const float v_ne = in_ne ? plane[nw + 1] : 0.0f;
-        const float v_sw = in_sw ? plane[nw + s.in_w] : 0.0f;
-        const float v_se = in_se ? plane[nw + s.in_w + 1] : 0.0f;
-        gix += g * ((v_ne - v_nw) * (1 - t.ty) + (v_se - v_sw) * t.ty);
-        giy += g * ((v_sw - v_nw) * (1 - t.tx) + (v_se - v_ne) * t.tx);
-      }
-      grad_grid[2 * i] = gix * t.gx_mult;
-      grad_grid[2 * i + 1] = giy * t.gy_mult;
     }
-  }, 64);
+    float* gg = grad_grid + 2 * (n * out_plane + p0);
+    for (std::int64_t j = 0; j < count; ++j) {
+      gg[2 * j] = gix[j] * tp[j].gx_mult;
+      gg[2 * j + 1] = giy[j] * tp[j].gy_mult;
+    }
+  });
 }
 
 }  // namespace cpu
