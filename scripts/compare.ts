@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { channelStats, DataLoader } from '../lib/data';
+import { writeFileAtomic } from '../lib/io/atomic_write';
 import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
 import { getNumThreads, isa, setNumThreads } from '../lib/system';
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
   const jsonFile = path.join(outDir, 'compare.json');
   const svgFile = path.join(outDir, 'compare-accuracy.svg');
   const settings = { model, width, stages, epochs, trainSize, testSize, batchSize, lr, offsetLrMult, seed, threads: getNumThreads(), isa: isa().active };
-  fs.writeFileSync(
+  writeFileAtomic(
     jsonFile,
     `${JSON.stringify({ date: new Date().toISOString(), cpu: os.cpus()[0]?.model, settings, totalSeconds, cpuSeconds, runs }, null, 2)}\n`,
   );
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
     runs.map((r) => ({ name: r.name, points: r.history.map((h) => [h.epoch, 100 * (h.valAccuracy ?? 0)] as [number, number]) })),
     { title: `${model} on the glyph dataset: test accuracy`, xLabel: 'epoch', yLabel: 'test accuracy (%)' },
   );
-  fs.writeFileSync(svgFile, svg);
+  writeFileAtomic(svgFile, svg);
   console.log(`wrote ${jsonFile} and ${svgFile}`);
 }
 

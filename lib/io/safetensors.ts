@@ -14,9 +14,9 @@
  *   const { tensors, metadata } = loadSafetensors('ckpt.safetensors');
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { ArgumentError, describe, IoError } from '../errors';
 import { Tensor } from '../tensor';
+import { writeFileAtomic } from './atomic_write';
 
 /** A tensor's values outside native memory (what parse returns and serialize accepts). */
 export interface RawTensor {
@@ -205,46 +205,6 @@ export function serializeSafetensors(
     at += raw.data.byteLength;
   }
   return out;
-}
-
-/**
- * Writes `bytes` to `file` atomically: temporary file in the same directory, fsync, rename,
- * fsync of the directory. On any failure the temporary file is removed and `file` is untouched.
- */
-export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  let fd: number | null = null;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-    let written = 0;
-    while (written < bytes.length) written += fs.writeSync(fd, bytes, written, bytes.length - written);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = null;
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    if (fd !== null) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        /* already failing */
-      }
-    }
-    fs.rmSync(tmp, { force: true });
-    throw new IoError(`cannot write ${file}: ${(e as Error).message}`);
-  }
-  // Make the rename itself durable; not every platform lets a directory be fsynced.
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    /* best effort */
-  }
 }
 
 /** Saves `tensors` (F32) and string `metadata` to `file` atomically. */

@@ -13,7 +13,7 @@
  * (number[] for one input, number[][] for several, or a map of shapes) get random inputs.
  */
 import { noGrad } from '../autograd';
-import { writeFileAtomic } from '../io/safetensors';
+import { writeFileAtomic } from '../io/atomic_write';
 import { OnnxError, describe } from '../errors';
 import type { Module } from '../nn/module';
 import { tidy } from '../scope';

@@ -12,7 +12,8 @@
  * Both writes are atomic (lib/io/safetensors.ts): a crash mid-save keeps the previous file.
  */
 import { ArgumentError, describe, IoError } from '../errors';
-import { saveSafetensors, writeFileAtomic, loadSafetensors } from '../io/safetensors';
+import { writeFileAtomic } from '../io/atomic_write';
+import { saveSafetensors, loadSafetensors } from '../io/safetensors';
 import type { Module } from '../nn/module';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import type { LRScheduler } from '../optim/schedulers';
