@@ -51,12 +51,22 @@ void fill_bias(float* out, std::int64_t rows, std::int64_t plane, const float* b
   for (std::int64_t r = 0; r < rows; ++r) std::fill(out + r * plane, out + (r + 1) * plane, bias ? bias[r] : 0.0f);
 }
 
-// For stride 1, the input gradient is itself a convolution: of grad_out with the weight
-// flipped and transposed (W'[c, o, i, j] = W[o, c, kh-1-i, kw-1-j]) and padding
-// dil*(k-1) - pad. Running it through conv2d_forward keeps the GEMM's K at O*kh*kw (large)
-// instead of O, and needs no col2im pass. Returns false when the shortcut does not apply.
+// The stride-1 input gradient as a forward conv (conv2d_backward_input_as_conv in conv2d.h);
+// false when that does not apply.
 bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, const float* weight,
                             float* grad_input) {
+  Conv2dGeometry t;
+  if (!conv2d_backward_input_as_conv(g, &t)) return false;
+  AlignedBuffer<float> flipped(
+      static_cast<size_t>(g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w));
+  conv2d_flip_weight(g, weight, flipped.data());
+  conv2d_forward(t, grad_out, flipped.data(), nullptr, grad_input);
+  return true;
+}
+
+}  // namespace
+
+bool conv2d_backward_input_as_conv(const Conv2dGeometry& g, Conv2dGeometry* t_out) {
   if (g.stride_h != 1 || g.stride_w != 1) return false;
   Conv2dGeometry t = g;
   t.in_channels = g.out_channels;
@@ -72,9 +82,13 @@ bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, cons
       math::conv_out_size(t.in_w, t.kernel_w, 1, t.pad_w, t.dil_w) != t.out_w) {
     return false;
   }
+  *t_out = t;
+  return true;
+}
+
+void conv2d_flip_weight(const Conv2dGeometry& g, const float* weight, float* flipped) {
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
-  AlignedBuffer<float> flipped(static_cast<size_t>(g.out_channels * Cg * KK));
   // A blocked transpose of the (o, c) grid of kernels: 16 x 16 tiles keep both the reads and
   // the writes within a few cache lines (the weight of a deep layer is megabytes).
   constexpr std::int64_t kTile = 16;
@@ -87,18 +101,14 @@ bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, cons
         for (std::int64_t c = c0; c < c1; ++c) {
           for (std::int64_t o = o0; o < o1; ++o) {
             const float* src = weight + ((gi * Og + o) * Cg + c) * KK;
-            float* dst = flipped.data() + ((gi * Cg + c) * Og + o) * KK;
+            float* dst = flipped + ((gi * Cg + c) * Og + o) * KK;
             for (std::int64_t r = 0; r < KK; ++r) dst[r] = src[KK - 1 - r];
           }
         }
       }
     }
   });
-  conv2d_forward(t, grad_out, flipped.data(), nullptr, grad_input);
-  return true;
 }
-
-}  // namespace
 
 void conv2d_check_geometry(const Conv2dGeometry& g) {
   auto fail = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, "conv2d: " + m); };

@@ -32,6 +32,16 @@ void conv2d_forward(const math::Conv2dGeometry& g, const float* input, const flo
 void conv2d_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
                            float* grad_input);
 
+// For stride 1 (and padding that the transposed conv can express), the input gradient is
+// itself a convolution: conv2d_forward(*t, grad_out, flipped weight) with the weight flipped
+// and transposed by conv2d_flip_weight (W'[c, o, i, j] = W[o, c, kh-1-i, kw-1-j], per group)
+// and padding dil*(k-1) - pad. Running it through the forward keeps the GEMM's K at O*kh*kw
+// (large) instead of O, and needs no col2im pass. Returns false (t untouched) when the
+// shortcut does not apply.
+bool conv2d_backward_input_as_conv(const math::Conv2dGeometry& g, math::Conv2dGeometry* t);
+// flipped[groups, C/groups, O/groups, kh, kw] from weight[O, C/groups, kh, kw] (see above).
+void conv2d_flip_weight(const math::Conv2dGeometry& g, const float* weight, float* flipped);
+
 // grad_weight[O, C/groups, kh, kw] = sum over the batch of grad_out x col^T (overwrites).
 void conv2d_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
                             float* grad_weight);

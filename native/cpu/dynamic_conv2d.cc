@@ -7,9 +7,11 @@
 #include <vector>
 
 #include "core/alloc.h"
+#include "core/cpu_features.h"
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "cpu/conv2d.h"
+#include "cpu/dynamic_conv2d_kernels.h"
 #include "cpu/gemm/gemm.h"
 
 namespace flexconv {
@@ -18,14 +20,67 @@ namespace {
 
 using math::Conv2dGeometry;
 
-// The per-sample kernel gradients of at most this many floats are held at once; larger
-// batches are reduced into the expert and attention gradients in chunks of samples. The
-// chunking depends only on the shapes, never on the thread count, so the reduction order is
-// fixed.
-constexpr std::int64_t kChunkFloats = std::int64_t{8} << 20;
+#include "cpu/dynamic_conv2d_body.h"
+
+void mix_any(std::int64_t K, std::int64_t len, const float* a, const float* experts, std::int64_t stride, float* w) {
+  mix_range(K, len, a, experts, stride, w);
+}
+
+void reduce_any(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
+                const float* g_rows, const float* e_rows, float* ge_rows, float* dots) {
+  reduce_block(n, K, len, stride, a, g_rows, e_rows, ge_rows, dots);
+}
+
+DynamicMixFn pick_mix() {
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() == Isa::Avx512) return dynamic_mix_avx512;
+    if (active_isa() == Isa::Avx2) return dynamic_mix_avx2;
+  }
+  return mix_any;
+}
+
+DynamicReduceFn pick_reduce() {
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() == Isa::Avx512) return dynamic_reduce_avx512;
+    if (active_isa() == Isa::Avx2) return dynamic_reduce_avx2;
+  }
+  return reduce_any;
+}
+
+// The per-sample kernel gradients of a chunk of samples are reduced into the expert and
+// attention gradients while they are still in cache: chunks of about kChunkFloats (4 MB,
+// L3-resident; a whole B128 8x8 batch, 19 MB, went to memory and back), raised to four
+// samples per thread so that for_each_sample can hand out whole samples, but never past
+// kMaxChunkFloats (32 MB) of scratch. The reduction adds the samples in batch order whatever
+// the chunking, so the chunk size may depend on the thread count.
+constexpr std::int64_t kChunkFloats = std::int64_t{1} << 20;
+constexpr std::int64_t kMaxChunkFloats = std::int64_t{8} << 20;
 
 std::int64_t samples_per_chunk(std::int64_t batch, std::int64_t per_sample) {
-  return std::max<std::int64_t>(1, std::min(batch, kChunkFloats / std::max<std::int64_t>(per_sample, 1)));
+  per_sample = std::max<std::int64_t>(per_sample, 1);
+  const std::int64_t want = std::max<std::int64_t>(4 * num_threads(), kChunkFloats / per_sample);
+  return std::max<std::int64_t>(1, std::min({batch, want, kMaxChunkFloats / per_sample}));
+}
+
+// Columns of the kernel gradient reduced per task: an expert row, its gradient row and four
+// samples' rows of one block (6 * 4 KB) stay in L1.
+constexpr std::int64_t kReduceBlock = 1024;
+// For the n samples s of a chunk, with their kernel gradients gW[s, D] and attention rows a:
+//   grad_experts[k, :] += a[s, k] * gW[s, :]   (s in batch order; skipped when null)
+//   dots[(block * n + s) * K + k] = <gW[s, block], experts[k, block]>
+// over the fixed blocks of kReduceBlock columns. Blocks are independent (threads split them),
+// and each one is computed the same way by whichever thread takes it: deterministic. One pass
+// over gW instead of two thin GEMMs (M = K or N = K pads the micro-kernel's tile 4-8 fold).
+void reduce_chunk(std::int64_t n, std::int64_t K, std::int64_t D, const float* a, const float* gW, const float* experts,
+                  float* grad_experts, float* dots) {
+  const DynamicReduceFn reduce = pick_reduce();
+  const std::int64_t blocks = (D + kReduceBlock - 1) / kReduceBlock;
+  parallel_for(blocks, [&](std::int64_t blk0, std::int64_t blk1) {
+    for (std::int64_t blk = blk0; blk < blk1; ++blk) {
+      const std::int64_t d0 = blk * kReduceBlock, len = std::min(kReduceBlock, D - d0);
+      reduce(n, K, len, D, a, gW + d0, experts + d0, grad_experts ? grad_experts + d0 : nullptr, dots + blk * n * K);
+    }
+  });
 }
 
 // Runs fn(b, thread) for every sample in [b0, b0 + n). Threads take whole samples when there
@@ -48,16 +103,9 @@ void for_each_sample(std::int64_t b0, std::int64_t n, const std::function<void(s
 void mix_one(std::int64_t b, std::int64_t K, std::int64_t D, const float* attention, const float* experts, float* w) {
   // Blocks of the kernel small enough to stay in L1 while all K experts are added in.
   constexpr std::int64_t kBlock = 1024;
-  const float* a = attention + b * K;
+  const DynamicMixFn mix = pick_mix();
   for (std::int64_t d0 = 0; d0 < D; d0 += kBlock) {
-    const std::int64_t d1 = std::min(D, d0 + kBlock);
-    const float a0 = a[0];
-    for (std::int64_t d = d0; d < d1; ++d) w[d] = a0 * experts[d];
-    for (std::int64_t k = 1; k < K; ++k) {
-      const float ak = a[k];
-      const float* e = experts + k * D;
-      for (std::int64_t d = d0; d < d1; ++d) w[d] += ak * e[d];
-    }
+    mix(K, std::min(kBlock, D - d0), attention + b * K, experts + d0, D, w + d0);
   }
 }
 
@@ -123,10 +171,23 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   Conv2dGeometry one = g;
   one.batch = 1;
   PerThread W(grad_input ? D : 0);
+  // For stride 1 the input gradient is a forward conv with the flipped, transposed kernel
+  // (conv2d.h). Flipping is a permutation, so the experts are flipped once here and each
+  // sample mixes the flipped experts: the same floats as flipping every mixed kernel, without
+  // a flip and its scratch allocation per sample (a tenth of a B128 8x8 backward).
+  Conv2dGeometry t_one;
+  const bool as_conv = grad_input && conv2d_backward_input_as_conv(one, &t_one);
+  AlignedBuffer<float> flipped(as_conv ? static_cast<size_t>(K * D) : 0);
+  if (as_conv) {
+    for (std::int64_t k = 0; k < K; ++k) conv2d_flip_weight(g, experts + k * D, flipped.data() + k * D);
+  }
   // The chunk's per-sample kernel and bias gradients.
   const std::int64_t chunk = samples_per_chunk(B, D);
   AlignedBuffer<float> gW(want_w ? static_cast<size_t>(chunk * D) : 0);
   AlignedBuffer<float> gB(want_b ? static_cast<size_t>(chunk * O) : 0);
+  // The chunk's partial dot products <gW_s, expert_k> per block of columns (see reduce_chunk).
+  const std::int64_t blocks = (D + kReduceBlock - 1) / kReduceBlock;
+  AlignedBuffer<float> dots(want_w ? static_cast<size_t>(blocks * chunk * K) : 0);
   for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
     const std::int64_t n = std::min(chunk, B - b0);
     for_each_sample(b0, n, [&](std::int64_t b, int thread) {
@@ -134,8 +195,13 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
       const float* go = grad_out + b * out_image;
       if (grad_input) {
         float* w = W[thread];
-        mix_one(b, K, D, attention, experts, w);
-        conv2d_backward_input(one, go, w, grad_input + b * in_image);
+        if (as_conv) {
+          mix_one(b, K, D, attention, flipped.data(), w);
+          conv2d_forward(t_one, go, w, nullptr, grad_input + b * in_image);
+        } else {
+          mix_one(b, K, D, attention, experts, w);
+          conv2d_backward_input(one, go, w, grad_input + b * in_image);
+        }
       }
       if (want_w) conv2d_backward_weight(one, go, input + b * in_image, gW.data() + s * D);
       if (want_b) {
@@ -149,11 +215,17 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
     });
     // Reduce the chunk's per-sample gradients into the expert and attention gradients.
     const float* a = attention + b0 * K;
-    if (grad_experts) gemm::sgemm(true, false, K, D, n, 1.0f, a, K, gW.data(), D, 1.0f, grad_experts, D);
+    if (want_w) reduce_chunk(n, K, D, a, gW.data(), experts, grad_experts, dots.data());
     if (grad_expert_bias) gemm::sgemm(true, false, K, O, n, 1.0f, a, K, gB.data(), O, 1.0f, grad_expert_bias, O);
     if (grad_attention) {
       float* ga = grad_attention + b0 * K;
-      gemm::sgemm(false, true, n, K, D, 1.0f, gW.data(), D, experts, D, 0.0f, ga, K);
+      for (std::int64_t s = 0; s < n; ++s) {
+        for (std::int64_t k = 0; k < K; ++k) {
+          float total = 0.0f;
+          for (std::int64_t blk = 0; blk < blocks; ++blk) total += dots[static_cast<size_t>((blk * n + s) * K + k)];
+          ga[s * K + k] = total;
+        }
+      }
       if (expert_bias) gemm::sgemm(false, true, n, K, O, 1.0f, gB.data(), O, expert_bias, O, 1.0f, ga, K);
     }
   }
