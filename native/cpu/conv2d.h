@@ -16,6 +16,9 @@
 #include "math/conv_geometry.h"
 
 namespace flexconv {
+namespace gemm {
+class PackedA;
+}
 namespace cpu {
 
 // Checks that the geometry is consistent (positive sizes, groups divide channels, output
@@ -26,6 +29,17 @@ void conv2d_check_geometry(const math::Conv2dGeometry& g);
 // (bias may be null).
 void conv2d_forward(const math::Conv2dGeometry& g, const float* input, const float* weight,
                     const float* bias, float* out);
+
+// True when conv2d_forward runs g as GEMMs with the weights as the packed A operand (not
+// depthwise, not kn2row, not an empty kernel); then conv2d_forward_packed applies.
+bool conv2d_forward_is_gemm(const math::Conv2dGeometry& g);
+
+// conv2d_forward with each group's weights already packed: packed[gi] holds
+// weight[gi*Og : (gi+1)*Og] as an Og x (C/groups*kh*kw) matrix. One GEMM per (image, group);
+// the same arithmetic as conv2d_forward of a batch of one. For callers whose weights are not
+// plain tensors (dynamic convolution's mixtures of packed experts).
+void conv2d_forward_packed(const math::Conv2dGeometry& g, const gemm::PackedA* packed, const float* input,
+                           const float* bias, float* out);
 
 // grad_input[N, C, H, W] = conv2d's adjoint applied to grad_out (overwrites grad_input;
 // pixels no output reads get 0).

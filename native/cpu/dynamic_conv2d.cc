@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "core/alloc.h"
@@ -22,8 +23,9 @@ using math::Conv2dGeometry;
 
 #include "cpu/dynamic_conv2d_body.h"
 
-void mix_any(std::int64_t K, std::int64_t len, const float* a, const float* experts, std::int64_t stride, float* w) {
-  mix_range(K, len, a, experts, stride, w);
+void mix_any(std::int64_t K, std::int64_t len, const float* a, const float* const* parts, std::int64_t offset,
+             float* w) {
+  mix_range(K, len, a, parts, offset, w);
 }
 
 void reduce_any(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
@@ -97,17 +99,64 @@ void for_each_sample(std::int64_t b0, std::int64_t n, const std::function<void(s
   }
 }
 
-// w[:] = sum_k attention[b, k] * experts[k, :] for one sample, in a fixed order. Done per
+// w[0, n) = sum_k attention[b, k] * parts[k][0, n) for one sample, in a fixed order. Done per
 // sample right before its convolution, so the mixed kernel is still in cache when the GEMM
-// packs it (a batched mixing GEMM would write and re-read B * D floats).
-void mix_one(std::int64_t b, std::int64_t K, std::int64_t D, const float* attention, const float* experts, float* w) {
+// reads it (a batched mixing GEMM would write and re-read B * D floats). The parts are the
+// experts, or the same floats flipped or packed.
+void mix_one(std::int64_t b, std::int64_t K, std::int64_t n, const float* attention, const float* const* parts,
+             float* w) {
   // Blocks of the kernel small enough to stay in L1 while all K experts are added in.
   constexpr std::int64_t kBlock = 1024;
   const DynamicMixFn mix = pick_mix();
-  for (std::int64_t d0 = 0; d0 < D; d0 += kBlock) {
-    mix(K, std::min(kBlock, D - d0), attention + b * K, experts + d0, D, w + d0);
-  }
+  for (std::int64_t d0 = 0; d0 < n; d0 += kBlock)
+    mix(K, std::min(kBlock, n - d0), attention + b * K, parts, d0, w + d0);
 }
+
+// Pointers to the K rows of a [K, stride] array (the parts mix_one takes).
+std::vector<const float*> rows_of(const float* data, std::int64_t K, std::int64_t stride) {
+  std::vector<const float*> rows;
+  for (std::int64_t k = 0; k < K; ++k) rows.push_back(data + k * stride);
+  return rows;
+}
+
+// Experts packed once per call as the GEMM's A operand (per group), and per thread the packed
+// kernel of the sample it runs: packing is linear, so mixing the packed experts gives exactly
+// the floats that packing the mixed kernel would, without a packing pass and a scratch
+// allocation per sample. For geometries conv2d runs as GEMMs (conv2d_forward_is_gemm).
+class PackedExperts {
+ public:
+  // experts [K, O, C/groups, kh, kw] as the weights of the conv `g`.
+  PackedExperts(const Conv2dGeometry& g, std::int64_t K, const float* experts) : K_(K), groups_(g.groups) {
+    const std::int64_t Og = g.out_channels / g.groups;
+    const std::int64_t Kdim = (g.in_channels / g.groups) * g.kernel_h * g.kernel_w, D = g.out_channels * Kdim;
+    for (std::int64_t k = 0; k < K; ++k) {
+      for (std::int64_t gi = 0; gi < groups_; ++gi) {
+        packed_.emplace_back(Og, Kdim, gemm::MatrixA(experts + k * D + gi * Og * Kdim, Kdim, false));
+      }
+    }
+    for (std::int64_t gi = 0; gi < groups_; ++gi) {
+      for (std::int64_t k = 0; k < K; ++k) parts_.push_back(packed_[static_cast<size_t>(k * groups_ + gi)].data());
+    }
+    for (int t = 0; t < num_threads(); ++t) {
+      for (std::int64_t gi = 0; gi < groups_; ++gi) mixed_.push_back(packed_[static_cast<size_t>(gi)].empty_like());
+    }
+  }
+
+  // Sample b's kernel in `thread`'s buffers: one packed matrix per group.
+  const gemm::PackedA* mix(std::int64_t b, const float* attention, int thread) {
+    gemm::PackedA* out = &mixed_[static_cast<size_t>(thread * groups_)];
+    for (std::int64_t gi = 0; gi < groups_; ++gi) {
+      mix_one(b, K_, out[gi].size(), attention, &parts_[static_cast<size_t>(gi * K_)], out[gi].data());
+    }
+    return out;
+  }
+
+ private:
+  std::int64_t K_, groups_;
+  std::vector<gemm::PackedA> packed_;  // [k * groups + gi]
+  std::vector<const float*> parts_;    // [gi * K + k]: the floats of packed_[k * groups + gi]
+  std::vector<gemm::PackedA> mixed_;   // [thread * groups + gi]
+};
 
 // One scratch buffer of `floats` per thread.
 class PerThread {
@@ -138,13 +187,21 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = O * g.out_h * g.out_w;
   Conv2dGeometry one = g;
   one.batch = 1;
-  PerThread W(D), bias(expert_bias ? O : 0);
+  const std::vector<const float*> expert_rows = rows_of(experts, K, D);
+  const std::vector<const float*> bias_rows = expert_bias ? rows_of(expert_bias, K, O) : std::vector<const float*>();
+  std::unique_ptr<PackedExperts> packed;
+  if (conv2d_forward_is_gemm(one)) packed = std::make_unique<PackedExperts>(one, K, experts);
+  PerThread W(packed ? 0 : D), bias(expert_bias ? O : 0);
   for_each_sample(0, B, [&](std::int64_t b, int thread) {
-    float* w = W[thread];
     float* bb = expert_bias ? bias[thread] : nullptr;
-    mix_one(b, K, D, attention, experts, w);
-    if (expert_bias) mix_one(b, K, O, attention, expert_bias, bb);
-    conv2d_forward(one, input + b * in_image, w, bb, out + b * out_image);
+    if (expert_bias) mix_one(b, K, O, attention, bias_rows.data(), bb);
+    if (packed) {
+      conv2d_forward_packed(one, packed->mix(b, attention, thread), input + b * in_image, bb, out + b * out_image);
+    } else {
+      float* w = W[thread];
+      mix_one(b, K, D, attention, expert_rows.data(), w);
+      conv2d_forward(one, input + b * in_image, w, bb, out + b * out_image);
+    }
   });
 }
 
@@ -170,17 +227,21 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   const bool want_b = expert_bias && (grad_attention || grad_expert_bias);
   Conv2dGeometry one = g;
   one.batch = 1;
-  PerThread W(grad_input ? D : 0);
   // For stride 1 the input gradient is a forward conv with the flipped, transposed kernel
-  // (conv2d.h). Flipping is a permutation, so the experts are flipped once here and each
-  // sample mixes the flipped experts: the same floats as flipping every mixed kernel, without
-  // a flip and its scratch allocation per sample (a tenth of a B128 8x8 backward).
+  // (conv2d.h). Flipping is a permutation, so the experts are flipped (and packed) once here
+  // and each sample mixes them: the same floats as flipping every mixed kernel, without a
+  // flip, a packing pass and their scratch allocations per sample (a tenth of a B128 8x8
+  // backward).
   Conv2dGeometry t_one;
   const bool as_conv = grad_input && conv2d_backward_input_as_conv(one, &t_one);
   AlignedBuffer<float> flipped(as_conv ? static_cast<size_t>(K * D) : 0);
+  std::unique_ptr<PackedExperts> packed;
   if (as_conv) {
     for (std::int64_t k = 0; k < K; ++k) conv2d_flip_weight(g, experts + k * D, flipped.data() + k * D);
+    if (conv2d_forward_is_gemm(t_one)) packed = std::make_unique<PackedExperts>(t_one, K, flipped.data());
   }
+  const std::vector<const float*> mix_rows = rows_of(as_conv ? flipped.data() : experts, K, D);
+  PerThread W(grad_input && !packed ? D : 0);
   // The chunk's per-sample kernel and bias gradients.
   const std::int64_t chunk = samples_per_chunk(B, D);
   AlignedBuffer<float> gW(want_w ? static_cast<size_t>(chunk * D) : 0);
@@ -194,13 +255,16 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
       const std::int64_t s = b - b0;
       const float* go = grad_out + b * out_image;
       if (grad_input) {
-        float* w = W[thread];
-        if (as_conv) {
-          mix_one(b, K, D, attention, flipped.data(), w);
-          conv2d_forward(t_one, go, w, nullptr, grad_input + b * in_image);
+        if (packed) {
+          conv2d_forward_packed(t_one, packed->mix(b, attention, thread), go, nullptr, grad_input + b * in_image);
         } else {
-          mix_one(b, K, D, attention, experts, w);
-          conv2d_backward_input(one, go, w, grad_input + b * in_image);
+          float* w = W[thread];
+          mix_one(b, K, D, attention, mix_rows.data(), w);
+          if (as_conv) {
+            conv2d_forward(t_one, go, w, nullptr, grad_input + b * in_image);
+          } else {
+            conv2d_backward_input(one, go, w, grad_input + b * in_image);
+          }
         }
       }
       if (want_w) conv2d_backward_weight(one, go, input + b * in_image, gW.data() + s * D);

@@ -10,9 +10,9 @@ namespace {
 #include "cpu/dynamic_conv2d_body.h"
 }  // namespace
 
-void dynamic_mix_avx2(std::int64_t K, std::int64_t len, const float* a, const float* experts, std::int64_t stride,
+void dynamic_mix_avx2(std::int64_t K, std::int64_t len, const float* a, const float* const* parts, std::int64_t offset,
                       float* w) {
-  mix_range(K, len, a, experts, stride, w);
+  mix_range(K, len, a, parts, offset, w);
 }
 
 void dynamic_reduce_avx2(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,

@@ -10,26 +10,27 @@
 // depends only on the ISA.
 constexpr int kDotLanes = 16;
 
-// w[0, len) = sum_k a[k] * experts[k * stride + (0, len)], k in order. One vector of w is
-// summed in registers over all K experts before it is stored: K loads and one store per
+// w[0, len) = sum_k a[k] * parts[k][offset + (0, len)], k in order. One vector of w is
+// summed in registers over all K parts before it is stored: K loads and one store per
 // vector, not K loads, K - 1 reloads and K stores.
-void mix_range(std::int64_t K, std::int64_t len, const float* a, const float* experts, std::int64_t stride,
+void mix_range(std::int64_t K, std::int64_t len, const float* a, const float* const* parts, std::int64_t offset,
                float* __restrict w) {
   constexpr int kLanes = 16;
+  const float* __restrict first = parts[0] + offset;
   std::int64_t d = 0;
   for (; d + kLanes <= len; d += kLanes) {
     float acc[kLanes];
-    for (int l = 0; l < kLanes; ++l) acc[l] = a[0] * experts[d + l];
+    for (int l = 0; l < kLanes; ++l) acc[l] = a[0] * first[d + l];
     for (std::int64_t k = 1; k < K; ++k) {
       const float ak = a[k];
-      const float* __restrict e = experts + k * stride + d;
+      const float* __restrict e = parts[k] + offset + d;
       for (int l = 0; l < kLanes; ++l) acc[l] += ak * e[l];
     }
     for (int l = 0; l < kLanes; ++l) w[d + l] = acc[l];
   }
   for (; d < len; ++d) {
-    float acc = a[0] * experts[d];
-    for (std::int64_t k = 1; k < K; ++k) acc += a[k] * experts[k * stride + d];
+    float acc = a[0] * first[d];
+    for (std::int64_t k = 1; k < K; ++k) acc += a[k] * parts[k][offset + d];
     w[d] = acc;
   }
 }

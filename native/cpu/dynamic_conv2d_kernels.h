@@ -6,17 +6,17 @@
 namespace flexconv {
 namespace cpu {
 
-using DynamicMixFn = void (*)(std::int64_t K, std::int64_t len, const float* a, const float* experts,
-                              std::int64_t stride, float* w);
+using DynamicMixFn = void (*)(std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
+                              std::int64_t offset, float* w);
 using DynamicReduceFn = void (*)(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
                                  const float* g_rows, const float* e_rows, float* ge_rows, float* dots);
 
-void dynamic_mix_avx2(std::int64_t K, std::int64_t len, const float* a, const float* experts, std::int64_t stride,
+void dynamic_mix_avx2(std::int64_t K, std::int64_t len, const float* a, const float* const* parts, std::int64_t offset,
                       float* w);
 void dynamic_reduce_avx2(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
                          const float* g_rows, const float* e_rows, float* ge_rows, float* dots);
-void dynamic_mix_avx512(std::int64_t K, std::int64_t len, const float* a, const float* experts, std::int64_t stride,
-                        float* w);
+void dynamic_mix_avx512(std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
+                        std::int64_t offset, float* w);
 void dynamic_reduce_avx512(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
                            const float* g_rows, const float* e_rows, float* ge_rows, float* dots);
 
