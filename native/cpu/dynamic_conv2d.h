@@ -12,7 +12,7 @@
 // it, and writes only its own slice, so results are deterministic at any thread count.
 //
 // Backward re-mixes the kernels instead of saving them, forms the per-sample weight gradients
-// grad_W_b = grad_out_b x col_b^T (chunks of samples that stay in L3) and reduces them:
+// grad_W_b = grad_out_b x col_b^T (chunks of samples bound the memory) and reduces them:
 //   grad_experts     = attention^T x grad_W                           [K, D]
 //   grad_attention   = grad_W x experts^T + grad_bias x expert_bias^T  [B, K]
 //   grad_expert_bias = attention^T x grad_bias                        [K, O]
