@@ -12,9 +12,9 @@ constexpr int kDotLanes = 16;
 
 // w[0, len) = sum_k a[k] * parts[k][offset + (0, len)], k in order. One vector of w is
 // summed in registers over all K parts before it is stored: K loads and one store per
-// vector, not K loads, K - 1 reloads and K stores.
-void mix_range(std::int64_t K, std::int64_t len, const float* a, const float* const* parts, std::int64_t offset,
-               float* __restrict w) {
+// vector, not K loads, K - 1 reloads and K stores. (dynamic_conv2d_avx512.cc has its own.)
+[[maybe_unused]] void mix_range(std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
+                                std::int64_t offset, float* __restrict w) {
   constexpr int kLanes = 16;
   const float* __restrict first = parts[0] + offset;
   std::int64_t d = 0;
