@@ -51,12 +51,22 @@ void fill_bias(float* out, std::int64_t rows, std::int64_t plane, const float* b
   for (std::int64_t r = 0; r < rows; ++r) std::fill(out + r * plane, out + (r + 1) * plane, bias ? bias[r] : 0.0f);
 }
 
-// For stride 1, the input gradient is itself a convolution: of grad_out with the weight
-// flipped and transposed (W'[c, o, i, j] = W[o, c, kh-1-i, kw-1-j]) and padding
-// dil*(k-1) - pad. Running it through conv2d_forward keeps the GEMM's K at O*kh*kw (large)
-// instead of O, and needs no col2im pass. Returns false when the shortcut does not apply.
+// The stride-1 input gradient as a forward conv (conv2d_backward_input_as_conv in conv2d.h);
+// false when that does not apply.
 bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, const float* weight,
                             float* grad_input) {
+  Conv2dGeometry t;
+  if (!conv2d_backward_input_as_conv(g, &t)) return false;
+  AlignedBuffer<float> flipped(
+      static_cast<size_t>(g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w));
+  conv2d_flip_weight(g, weight, flipped.data());
+  conv2d_forward(t, grad_out, flipped.data(), nullptr, grad_input);
+  return true;
+}
+
+}  // namespace
+
+bool conv2d_backward_input_as_conv(const Conv2dGeometry& g, Conv2dGeometry* t_out) {
   if (g.stride_h != 1 || g.stride_w != 1) return false;
   Conv2dGeometry t = g;
   t.in_channels = g.out_channels;
@@ -72,9 +82,13 @@ bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, cons
       math::conv_out_size(t.in_w, t.kernel_w, 1, t.pad_w, t.dil_w) != t.out_w) {
     return false;
   }
+  *t_out = t;
+  return true;
+}
+
+void conv2d_flip_weight(const Conv2dGeometry& g, const float* weight, float* flipped) {
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
-  AlignedBuffer<float> flipped(static_cast<size_t>(g.out_channels * Cg * KK));
   // A blocked transpose of the (o, c) grid of kernels: 16 x 16 tiles keep both the reads and
   // the writes within a few cache lines (the weight of a deep layer is megabytes).
   constexpr std::int64_t kTile = 16;
@@ -87,18 +101,14 @@ bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, cons
         for (std::int64_t c = c0; c < c1; ++c) {
           for (std::int64_t o = o0; o < o1; ++o) {
             const float* src = weight + ((gi * Og + o) * Cg + c) * KK;
-            float* dst = flipped.data() + ((gi * Cg + c) * Og + o) * KK;
+            float* dst = flipped + ((gi * Cg + c) * Og + o) * KK;
             for (std::int64_t r = 0; r < KK; ++r) dst[r] = src[KK - 1 - r];
           }
         }
       }
     }
   });
-  conv2d_forward(t, grad_out, flipped.data(), nullptr, grad_input);
-  return true;
 }
-
-}  // namespace
 
 void conv2d_check_geometry(const Conv2dGeometry& g) {
   auto fail = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, "conv2d: " + m); };
@@ -137,7 +147,6 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
   const std::int64_t P = g.out_h * g.out_w;
   const std::int64_t O = g.out_channels, Og = O / g.groups, Cg = g.in_channels / g.groups;
   const std::int64_t Kdim = Cg * g.kernel_h * g.kernel_w;
-  const std::int64_t in_image = g.in_channels * g.in_h * g.in_w;
   if (Kdim == 0) {
     parallel_for(g.batch, [&](std::int64_t b0, std::int64_t b1) {
       for (std::int64_t b = b0; b < b1; ++b) fill_bias(out + b * O * P, O, P, bias);
@@ -150,38 +159,12 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
   }
 
   if (P >= kPerImageMinPixels || g.batch == 1) {
-    // One GEMM per (image, group), written straight into the output with the bias
-    // pre-filled (beta = 1), so there is no extra pass. The weights are packed once per group.
+    // The weights are packed once per group and reused by every image.
     std::vector<gemm::PackedA> packed;
     for (std::int64_t gi = 0; gi < g.groups; ++gi) {
       packed.emplace_back(Og, Kdim, gemm::MatrixA(weight + gi * Og * Kdim, Kdim, false));
     }
-    auto one = [&](std::int64_t task) {
-      const std::int64_t b = task / g.groups, gi = task % g.groups;
-      float* c = out + (b * O + gi * Og) * P;
-      float beta = 0.0f;
-      if (bias) {
-        fill_bias(c, Og, P, bias + gi * Og);
-        beta = 1.0f;
-      }
-      if (is_plain_1x1(g)) {
-        gemm::MatrixB src(input + b * in_image + gi * Cg * P, P, false);
-        gemm::gemm(P, 1.0f, packed[static_cast<size_t>(gi)], src, beta, c, P);
-      } else {
-        ColumnSource src(g, input, gi, b, 1);
-        gemm::gemm(P, 1.0f, packed[static_cast<size_t>(gi)], src, beta, c, P);
-      }
-    };
-    // With enough images, the threads take whole images (one parallel region, no splitting
-    // of a GEMM whose M may be as small as 32 rows); each image's GEMM then runs on one
-    // thread, and the GEMM core computes every element the same way at any thread count.
-    const std::int64_t tasks = g.batch * g.groups, threads = num_threads();
-    const bool by_image = threads > 1 && !in_parallel_region() && (tasks % threads == 0 || tasks >= 4 * threads);
-    if (by_image) {
-      parallel_tasks(tasks, [&](std::int64_t task, int) { one(task); });
-    } else {
-      for (std::int64_t task = 0; task < tasks; ++task) one(task);
-    }
+    conv2d_forward_packed(g, packed.data(), input, bias, out);
     return;
   }
 
@@ -202,6 +185,45 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
         for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv;
       }
     }, 8);
+  }
+}
+
+bool conv2d_forward_is_gemm(const Conv2dGeometry& g) {
+  return !is_depthwise(g) && g.in_channels / g.groups * g.kernel_h * g.kernel_w > 0 && !kn2row_applies(g);
+}
+
+void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed, const float* input, const float* bias,
+                           float* out) {
+  // One GEMM per (image, group), written straight into the output with the bias pre-filled
+  // (beta = 1), so there is no extra pass.
+  const std::int64_t P = g.out_h * g.out_w;
+  const std::int64_t O = g.out_channels, Og = O / g.groups, Cg = g.in_channels / g.groups;
+  const std::int64_t in_image = g.in_channels * g.in_h * g.in_w;
+  auto one = [&](std::int64_t task) {
+    const std::int64_t b = task / g.groups, gi = task % g.groups;
+    float* c = out + (b * O + gi * Og) * P;
+    float beta = 0.0f;
+    if (bias) {
+      fill_bias(c, Og, P, bias + gi * Og);
+      beta = 1.0f;
+    }
+    if (is_plain_1x1(g)) {
+      gemm::MatrixB src(input + b * in_image + gi * Cg * P, P, false);
+      gemm::gemm(P, 1.0f, packed[gi], src, beta, c, P);
+    } else {
+      ColumnSource src(g, input, gi, b, 1);
+      gemm::gemm(P, 1.0f, packed[gi], src, beta, c, P);
+    }
+  };
+  // With enough images, the threads take whole images (one parallel region, no splitting
+  // of a GEMM whose M may be as small as 32 rows); each image's GEMM then runs on one
+  // thread, and the GEMM core computes every element the same way at any thread count.
+  const std::int64_t tasks = g.batch * g.groups, threads = num_threads();
+  const bool by_image = threads > 1 && !in_parallel_region() && (tasks % threads == 0 || tasks >= 4 * threads);
+  if (by_image) {
+    parallel_tasks(tasks, [&](std::int64_t task, int) { one(task); });
+  } else {
+    for (std::int64_t task = 0; task < tasks; ++task) one(task);
   }
 }
 

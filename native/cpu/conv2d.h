@@ -16,6 +16,9 @@
 #include "math/conv_geometry.h"
 
 namespace flexconv {
+namespace gemm {
+class PackedA;
+}
 namespace cpu {
 
 // Checks that the geometry is consistent (positive sizes, groups divide channels, output
@@ -27,10 +30,31 @@ void conv2d_check_geometry(const math::Conv2dGeometry& g);
 void conv2d_forward(const math::Conv2dGeometry& g, const float* input, const float* weight,
                     const float* bias, float* out);
 
+// True when conv2d_forward runs g as GEMMs with the weights as the packed A operand (not
+// depthwise, not kn2row, not an empty kernel); then conv2d_forward_packed applies.
+bool conv2d_forward_is_gemm(const math::Conv2dGeometry& g);
+
+// conv2d_forward with each group's weights already packed: packed[gi] holds
+// weight[gi*Og : (gi+1)*Og] as an Og x (C/groups*kh*kw) matrix. One GEMM per (image, group);
+// the same arithmetic as conv2d_forward of a batch of one. For callers whose weights are not
+// plain tensors (dynamic convolution's mixtures of packed experts).
+void conv2d_forward_packed(const math::Conv2dGeometry& g, const gemm::PackedA* packed, const float* input,
+                           const float* bias, float* out);
+
 // grad_input[N, C, H, W] = conv2d's adjoint applied to grad_out (overwrites grad_input;
 // pixels no output reads get 0).
 void conv2d_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
                            float* grad_input);
+
+// For stride 1 (and padding that the transposed conv can express), the input gradient is
+// itself a convolution: conv2d_forward(*t, grad_out, flipped weight) with the weight flipped
+// and transposed by conv2d_flip_weight (W'[c, o, i, j] = W[o, c, kh-1-i, kw-1-j], per group)
+// and padding dil*(k-1) - pad. Running it through the forward keeps the GEMM's K at O*kh*kw
+// (large) instead of O, and needs no col2im pass. Returns false (t untouched) when the
+// shortcut does not apply.
+bool conv2d_backward_input_as_conv(const math::Conv2dGeometry& g, math::Conv2dGeometry* t);
+// flipped[groups, C/groups, O/groups, kh, kw] from weight[O, C/groups, kh, kw] (see above).
+void conv2d_flip_weight(const math::Conv2dGeometry& g, const float* weight, float* flipped);
 
 // grad_weight[O, C/groups, kh, kw] = sum over the batch of grad_out x col^T (overwrites).
 void conv2d_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,

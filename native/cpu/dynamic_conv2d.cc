@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "core/alloc.h"
+#include "core/cpu_features.h"
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "cpu/conv2d.h"
+#include "cpu/dynamic_conv2d_kernels.h"
 #include "cpu/gemm/gemm.h"
 
 namespace flexconv {
@@ -18,14 +21,64 @@ namespace {
 
 using math::Conv2dGeometry;
 
-// The per-sample kernel gradients of at most this many floats are held at once; larger
-// batches are reduced into the expert and attention gradients in chunks of samples. The
-// chunking depends only on the shapes, never on the thread count, so the reduction order is
-// fixed.
+#include "cpu/dynamic_conv2d_body.h"
+
+void mix_any(std::int64_t K, std::int64_t len, const float* a, const float* const* parts, std::int64_t offset,
+             float* w) {
+  mix_range(K, len, a, parts, offset, w);
+}
+
+void reduce_any(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
+                const float* g_rows, const float* e_rows, float* ge_rows, float* dots) {
+  reduce_block(n, K, len, stride, a, g_rows, e_rows, ge_rows, dots);
+}
+
+DynamicMixFn pick_mix() {
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() == Isa::Avx512) return dynamic_mix_avx512;
+    if (active_isa() == Isa::Avx2) return dynamic_mix_avx2;
+  }
+  return mix_any;
+}
+
+DynamicReduceFn pick_reduce() {
+  if constexpr (kHasX86Kernels) {
+    if (active_isa() == Isa::Avx512) return dynamic_reduce_avx512;
+    if (active_isa() == Isa::Avx2) return dynamic_reduce_avx2;
+  }
+  return reduce_any;
+}
+
+// The per-sample kernel gradients of at most this many floats (32 MB) are held at once;
+// larger batches are reduced into the expert and attention gradients in chunks of samples.
+// (Chunks small enough to stay in L2 or L3 measured no faster, and cost two parallel regions
+// each.) The reduction adds the samples in batch order, so the chunking never changes the
+// result.
 constexpr std::int64_t kChunkFloats = std::int64_t{8} << 20;
 
 std::int64_t samples_per_chunk(std::int64_t batch, std::int64_t per_sample) {
   return std::max<std::int64_t>(1, std::min(batch, kChunkFloats / std::max<std::int64_t>(per_sample, 1)));
+}
+
+// Columns of the kernel gradient reduced per task: an expert row, its gradient row and four
+// samples' rows of one block (6 * 4 KB) stay in L1.
+constexpr std::int64_t kReduceBlock = 1024;
+// For the n samples s of a chunk, with their kernel gradients gW[s, D] and attention rows a:
+//   grad_experts[k, :] += a[s, k] * gW[s, :]   (s in batch order; skipped when null)
+//   dots[(block * n + s) * K + k] = <gW[s, block], experts[k, block]>
+// over the fixed blocks of kReduceBlock columns. Blocks are independent (threads split them),
+// and each one is computed the same way by whichever thread takes it: deterministic. One pass
+// over gW instead of two thin GEMMs (M = K or N = K pads the micro-kernel's tile 4-8 fold).
+void reduce_chunk(std::int64_t n, std::int64_t K, std::int64_t D, const float* a, const float* gW, const float* experts,
+                  float* grad_experts, float* dots) {
+  const DynamicReduceFn reduce = pick_reduce();
+  const std::int64_t blocks = (D + kReduceBlock - 1) / kReduceBlock;
+  parallel_for(blocks, [&](std::int64_t blk0, std::int64_t blk1) {
+    for (std::int64_t blk = blk0; blk < blk1; ++blk) {
+      const std::int64_t d0 = blk * kReduceBlock, len = std::min(kReduceBlock, D - d0);
+      reduce(n, K, len, D, a, gW + d0, experts + d0, grad_experts ? grad_experts + d0 : nullptr, dots + blk * n * K);
+    }
+  });
 }
 
 // Runs fn(b, thread) for every sample in [b0, b0 + n). Threads take whole samples when there
@@ -42,24 +95,64 @@ void for_each_sample(std::int64_t b0, std::int64_t n, const std::function<void(s
   }
 }
 
-// w[:] = sum_k attention[b, k] * experts[k, :] for one sample, in a fixed order. Done per
+// w[0, n) = sum_k attention[b, k] * parts[k][0, n) for one sample, in a fixed order. Done per
 // sample right before its convolution, so the mixed kernel is still in cache when the GEMM
-// packs it (a batched mixing GEMM would write and re-read B * D floats).
-void mix_one(std::int64_t b, std::int64_t K, std::int64_t D, const float* attention, const float* experts, float* w) {
+// reads it (a batched mixing GEMM would write and re-read B * D floats). The parts are the
+// experts, or the same floats flipped or packed.
+void mix_one(std::int64_t b, std::int64_t K, std::int64_t n, const float* attention, const float* const* parts,
+             float* w) {
   // Blocks of the kernel small enough to stay in L1 while all K experts are added in.
   constexpr std::int64_t kBlock = 1024;
-  const float* a = attention + b * K;
-  for (std::int64_t d0 = 0; d0 < D; d0 += kBlock) {
-    const std::int64_t d1 = std::min(D, d0 + kBlock);
-    const float a0 = a[0];
-    for (std::int64_t d = d0; d < d1; ++d) w[d] = a0 * experts[d];
-    for (std::int64_t k = 1; k < K; ++k) {
-      const float ak = a[k];
-      const float* e = experts + k * D;
-      for (std::int64_t d = d0; d < d1; ++d) w[d] += ak * e[d];
+  const DynamicMixFn mix = pick_mix();
+  for (std::int64_t d0 = 0; d0 < n; d0 += kBlock)
+    mix(K, std::min(kBlock, n - d0), attention + b * K, parts, d0, w + d0);
+}
+
+// Pointers to the K rows of a [K, stride] array (the parts mix_one takes).
+std::vector<const float*> rows_of(const float* data, std::int64_t K, std::int64_t stride) {
+  std::vector<const float*> rows;
+  for (std::int64_t k = 0; k < K; ++k) rows.push_back(data + k * stride);
+  return rows;
+}
+
+// Experts packed once per call as the GEMM's A operand (per group), and per thread the packed
+// kernel of the sample it runs: packing is linear, so mixing the packed experts gives exactly
+// the floats that packing the mixed kernel would, without a packing pass and a scratch
+// allocation per sample. For geometries conv2d runs as GEMMs (conv2d_forward_is_gemm).
+class PackedExperts {
+ public:
+  // experts [K, O, C/groups, kh, kw] as the weights of the conv `g`.
+  PackedExperts(const Conv2dGeometry& g, std::int64_t K, const float* experts) : K_(K), groups_(g.groups) {
+    const std::int64_t Og = g.out_channels / g.groups;
+    const std::int64_t Kdim = (g.in_channels / g.groups) * g.kernel_h * g.kernel_w, D = g.out_channels * Kdim;
+    for (std::int64_t k = 0; k < K; ++k) {
+      for (std::int64_t gi = 0; gi < groups_; ++gi) {
+        packed_.emplace_back(Og, Kdim, gemm::MatrixA(experts + k * D + gi * Og * Kdim, Kdim, false));
+      }
+    }
+    for (std::int64_t gi = 0; gi < groups_; ++gi) {
+      for (std::int64_t k = 0; k < K; ++k) parts_.push_back(packed_[static_cast<size_t>(k * groups_ + gi)].data());
+    }
+    for (int t = 0; t < num_threads(); ++t) {
+      for (std::int64_t gi = 0; gi < groups_; ++gi) mixed_.push_back(packed_[static_cast<size_t>(gi)].empty_like());
     }
   }
-}
+
+  // Sample b's kernel in `thread`'s buffers: one packed matrix per group.
+  const gemm::PackedA* mix(std::int64_t b, const float* attention, int thread) {
+    gemm::PackedA* out = &mixed_[static_cast<size_t>(thread * groups_)];
+    for (std::int64_t gi = 0; gi < groups_; ++gi) {
+      mix_one(b, K_, out[gi].size(), attention, &parts_[static_cast<size_t>(gi * K_)], out[gi].data());
+    }
+    return out;
+  }
+
+ private:
+  std::int64_t K_, groups_;
+  std::vector<gemm::PackedA> packed_;  // [k * groups + gi]
+  std::vector<const float*> parts_;    // [gi * K + k]: the floats of packed_[k * groups + gi]
+  std::vector<gemm::PackedA> mixed_;   // [thread * groups + gi]
+};
 
 // One scratch buffer of `floats` per thread.
 class PerThread {
@@ -90,13 +183,21 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = O * g.out_h * g.out_w;
   Conv2dGeometry one = g;
   one.batch = 1;
-  PerThread W(D), bias(expert_bias ? O : 0);
+  const std::vector<const float*> expert_rows = rows_of(experts, K, D);
+  const std::vector<const float*> bias_rows = expert_bias ? rows_of(expert_bias, K, O) : std::vector<const float*>();
+  std::unique_ptr<PackedExperts> packed;
+  if (conv2d_forward_is_gemm(one)) packed = std::make_unique<PackedExperts>(one, K, experts);
+  PerThread W(packed ? 0 : D), bias(expert_bias ? O : 0);
   for_each_sample(0, B, [&](std::int64_t b, int thread) {
-    float* w = W[thread];
     float* bb = expert_bias ? bias[thread] : nullptr;
-    mix_one(b, K, D, attention, experts, w);
-    if (expert_bias) mix_one(b, K, O, attention, expert_bias, bb);
-    conv2d_forward(one, input + b * in_image, w, bb, out + b * out_image);
+    if (expert_bias) mix_one(b, K, O, attention, bias_rows.data(), bb);
+    if (packed) {
+      conv2d_forward_packed(one, packed->mix(b, attention, thread), input + b * in_image, bb, out + b * out_image);
+    } else {
+      float* w = W[thread];
+      mix_one(b, K, D, attention, expert_rows.data(), w);
+      conv2d_forward(one, input + b * in_image, w, bb, out + b * out_image);
+    }
   });
 }
 
@@ -122,20 +223,51 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   const bool want_b = expert_bias && (grad_attention || grad_expert_bias);
   Conv2dGeometry one = g;
   one.batch = 1;
-  PerThread W(grad_input ? D : 0);
+  // For stride 1 the input gradient is a forward conv with the flipped, transposed kernel
+  // (conv2d.h). Flipping is a permutation, so the experts are flipped (and packed) once here
+  // and each sample mixes them: the same floats as flipping every mixed kernel, without a
+  // flip, a packing pass and their scratch allocations per sample (a tenth of a B128 8x8
+  // backward).
+  Conv2dGeometry t_one;
+  const bool as_conv = grad_input && conv2d_backward_input_as_conv(one, &t_one);
+  AlignedBuffer<float> flipped(as_conv ? static_cast<size_t>(K * D) : 0);
+  std::unique_ptr<PackedExperts> packed;
+  if (as_conv) {
+    // All K experts in one call (one parallel region): as the weight of a conv with K times the
+    // groups, expert k is groups k*groups .. (k+1)*groups - 1, and each group flips on its own.
+    Conv2dGeometry all = g;
+    all.groups = K * g.groups;
+    all.in_channels = K * g.in_channels;
+    all.out_channels = K * g.out_channels;
+    conv2d_flip_weight(all, experts, flipped.data());
+    if (conv2d_forward_is_gemm(t_one)) packed = std::make_unique<PackedExperts>(t_one, K, flipped.data());
+  }
+  const std::vector<const float*> mix_rows = rows_of(as_conv ? flipped.data() : experts, K, D);
+  PerThread W(grad_input && !packed ? D : 0);
   // The chunk's per-sample kernel and bias gradients.
   const std::int64_t chunk = samples_per_chunk(B, D);
   AlignedBuffer<float> gW(want_w ? static_cast<size_t>(chunk * D) : 0);
   AlignedBuffer<float> gB(want_b ? static_cast<size_t>(chunk * O) : 0);
+  // The chunk's partial dot products <gW_s, expert_k> per block of columns (see reduce_chunk).
+  const std::int64_t blocks = (D + kReduceBlock - 1) / kReduceBlock;
+  AlignedBuffer<float> dots(want_w ? static_cast<size_t>(blocks * chunk * K) : 0);
   for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
     const std::int64_t n = std::min(chunk, B - b0);
     for_each_sample(b0, n, [&](std::int64_t b, int thread) {
       const std::int64_t s = b - b0;
       const float* go = grad_out + b * out_image;
       if (grad_input) {
-        float* w = W[thread];
-        mix_one(b, K, D, attention, experts, w);
-        conv2d_backward_input(one, go, w, grad_input + b * in_image);
+        if (packed) {
+          conv2d_forward_packed(t_one, packed->mix(b, attention, thread), go, nullptr, grad_input + b * in_image);
+        } else {
+          float* w = W[thread];
+          mix_one(b, K, D, attention, mix_rows.data(), w);
+          if (as_conv) {
+            conv2d_forward(t_one, go, w, nullptr, grad_input + b * in_image);
+          } else {
+            conv2d_backward_input(one, go, w, grad_input + b * in_image);
+          }
+        }
       }
       if (want_w) conv2d_backward_weight(one, go, input + b * in_image, gW.data() + s * D);
       if (want_b) {
@@ -149,11 +281,17 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
     });
     // Reduce the chunk's per-sample gradients into the expert and attention gradients.
     const float* a = attention + b0 * K;
-    if (grad_experts) gemm::sgemm(true, false, K, D, n, 1.0f, a, K, gW.data(), D, 1.0f, grad_experts, D);
+    if (want_w) reduce_chunk(n, K, D, a, gW.data(), experts, grad_experts, dots.data());
     if (grad_expert_bias) gemm::sgemm(true, false, K, O, n, 1.0f, a, K, gB.data(), O, 1.0f, grad_expert_bias, O);
     if (grad_attention) {
       float* ga = grad_attention + b0 * K;
-      gemm::sgemm(false, true, n, K, D, 1.0f, gW.data(), D, experts, D, 0.0f, ga, K);
+      for (std::int64_t s = 0; s < n; ++s) {
+        for (std::int64_t k = 0; k < K; ++k) {
+          float total = 0.0f;
+          for (std::int64_t blk = 0; blk < blocks; ++blk) total += dots[static_cast<size_t>((blk * n + s) * K + k)];
+          ga[s * K + k] = total;
+        }
+      }
       if (expert_bias) gemm::sgemm(false, true, n, K, O, 1.0f, gB.data(), O, expert_bias, O, 1.0f, ga, K);
     }
   }

@@ -12,11 +12,14 @@
 // it, and writes only its own slice, so results are deterministic at any thread count.
 //
 // Backward re-mixes the kernels instead of saving them, forms the per-sample weight gradients
-// grad_W_b = grad_out_b x col_b^T (chunks of samples bound the memory) and reduces them by GEMM:
+// grad_W_b = grad_out_b x col_b^T (chunks of samples bound the memory) and reduces them:
 //   grad_experts     = attention^T x grad_W                           [K, D]
 //   grad_attention   = grad_W x experts^T + grad_bias x expert_bias^T  [B, K]
 //   grad_expert_bias = attention^T x grad_bias                        [K, O]
-// grad_input is conv2d's adjoint per sample (col2im split by channel: deterministic).
+// the first two in one pass over grad_W (blocks of columns, samples in batch order, so the
+// result does not depend on the chunking or the thread count). grad_input is conv2d's adjoint
+// per sample: for stride 1 a forward conv with the flipped experts mixed (flipped once per
+// call), otherwise col2im split by channel (deterministic).
 #pragma once
 #include <cstdint>
 

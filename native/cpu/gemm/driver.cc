@@ -231,6 +231,18 @@ PackedA::PackedA(int64_t M, int64_t K, const ASource& A) : M_(M), K_(K) {
 
 PackedA::~PackedA() { aligned_free(data_); }
 
+int64_t PackedA::size() const { return data_ ? round_up(M_, mr_) * K_ : 0; }
+
+PackedA PackedA::empty_like() const {
+  PackedA out;
+  out.M_ = M_;
+  out.K_ = K_;
+  out.isa_ = isa_;
+  out.mr_ = mr_;
+  if (data_) out.data_ = static_cast<float*>(aligned_malloc(static_cast<size_t>(size()) * sizeof(float)));
+  return out;
+}
+
 PackedA::PackedA(PackedA&& other) noexcept
     : M_(other.M_), K_(other.K_), isa_(other.isa_), mr_(other.mr_), data_(other.data_) {
   other.data_ = nullptr;

@@ -89,7 +89,18 @@ class PackedA {
   int64_t rows() const { return M_; }
   int64_t depth() const { return K_; }
 
+  // The packed floats, size() of them, in the driver's private layout. Packing is linear (a
+  // permutation plus zero padding), so a linear combination, float by float, of PackedAs of
+  // one shape packed by one kernel is the PackedA of that combination of their matrices:
+  // dynamic convolution mixes its packed experts this way instead of packing every mixture.
+  const float* data() const { return data_; }
+  float* data() { return data_; }
+  int64_t size() const;
+  // A PackedA of this one's shape and kernel whose floats are unset (write them via data()).
+  PackedA empty_like() const;
+
  private:
+  PackedA() = default;
   friend void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta,
                    float* C, int64_t ldc);
   int64_t M_ = 0, K_ = 0;
