@@ -33,15 +33,77 @@ function opts(c: Case, expertBias: Tensor | null) {
 }
 
 const cases: Case[] = [
-  { name: '3x3 pad 1, bias', B: 3, C: 4, H: 6, W: 5, K: 3, O: 6, k: [3, 3], padding: 1, bias: true },
-  { name: '1x1, batch 1', B: 1, C: 5, H: 4, W: 7, K: 4, O: 3, k: [1, 1], bias: true },
-  { name: 'groups 2, stride 2 on odd input, dilation 2', B: 2, C: 4, H: 9, W: 7, K: 2, O: 6, k: [3, 3], stride: 2, padding: 2, dilation: 2, groups: 2 },
-  { name: 'depthwise (groups = channels), 3x2 kernel', B: 4, C: 3, H: 5, W: 6, K: 3, O: 3, k: [3, 2], padding: 1, groups: 3, bias: true },
-  { name: 'batch 9 (threads take samples), stride 2, 1x1', B: 9, C: 6, H: 7, W: 7, K: 4, O: 5, k: [1, 1], stride: 2, bias: true },
-  { name: 'batch 8, 3x3, groups 2, K = 1', B: 8, C: 4, H: 8, W: 8, K: 1, O: 4, k: [3, 3], padding: 1, groups: 2 },
+  {name: '3x3 pad 1, bias', B: 3, C: 4, H: 6, W: 5, K: 3, O: 6, k: [3, 3], padding: 1, bias: true},
+  {name: '1x1, batch 1', B: 1, C: 5, H: 4, W: 7, K: 4, O: 3, k: [1, 1], bias: true},
+  {
+    name: 'groups 2, stride 2 on odd input, dilation 2',
+    B: 2,
+    C: 4,
+    H: 9,
+    W: 7,
+    K: 2,
+    O: 6,
+    k: [3, 3],
+    stride: 2,
+    padding: 2,
+    dilation: 2,
+    groups: 2
+  },
+  {
+    name: 'depthwise (groups = channels), 3x2 kernel',
+    B: 4,
+    C: 3,
+    H: 5,
+    W: 6,
+    K: 3,
+    O: 3,
+    k: [3, 2],
+    padding: 1,
+    groups: 3,
+    bias: true
+  },
+  {
+    name: 'batch 9 (threads take samples), stride 2, 1x1',
+    B: 9,
+    C: 6,
+    H: 7,
+    W: 7,
+    K: 4,
+    O: 5,
+    k: [1, 1],
+    stride: 2,
+    bias: true
+  },
+  {name: 'batch 8, 3x3, groups 2, K = 1', B: 8, C: 4, H: 8, W: 8, K: 1, O: 4, k: [3, 3], padding: 1, groups: 2},
   // Kernels of 3456 floats: the reduction of the per-sample kernel gradients runs over several
   // column blocks (the last one partial) and groups of samples (the last one of 1).
-  { name: 'batch 9, 3x3, kernels spanning several reduction blocks', B: 9, C: 16, H: 6, W: 5, K: 3, O: 24, k: [3, 3], padding: 1, bias: true },
+  {
+    name: 'batch 9, 3x3, kernels spanning several reduction blocks',
+    B: 9,
+    C: 16,
+    H: 6,
+    W: 5,
+    K: 3,
+    O: 24,
+    k: [3, 3],
+    padding: 1,
+    bias: true
+  },
+  // DynamicNet's stride-2 stage entry on a 4x4 output: the input gradient's packed expert
+  // slices cover two blocks of input channels (64 * 3 * 3 > 512 rows).
+  {
+    name: 'batch 5, stride 2 to 4x4, 64 channels (two input-gradient channel blocks)',
+    B: 5,
+    C: 64,
+    H: 8,
+    W: 8,
+    K: 3,
+    O: 8,
+    k: [3, 3],
+    stride: 2,
+    padding: 1,
+    bias: true
+  },
 ];
 
 describe('dynamicConv2d against the per-sample float64 reference', () => {
@@ -192,12 +254,25 @@ describe('dynamicConv2d determinism', () => {
   const threads = getNumThreads();
   afterAll(() => setNumThreads(threads));
 
-  test('bit-identical forward and gradients at 1 and 2 threads (batch 1, 3, 8 and 9)', () => {
-    for (const c of [
-      { name: 'b1', B: 1, C: 8, H: 12, W: 12, K: 4, O: 8, k: [3, 3], padding: 1, bias: true },
-      { name: 'b3', B: 3, C: 8, H: 9, W: 9, K: 2, O: 8, k: [3, 3], stride: 2, groups: 2, bias: true },
-      { name: 'b8', B: 8, C: 8, H: 10, W: 10, K: 4, O: 12, k: [3, 3], padding: 1, bias: true },
-      { name: 'b9 wide kernels', B: 9, C: 16, H: 6, W: 5, K: 3, O: 24, k: [3, 3], padding: 1, bias: true },
+  test('bit-identical forward and gradients at 1 and 2 threads (batch 1, 3, 7, 8 and 9)', () => {
+    for (const c
+             of [{name: 'b1', B: 1, C: 8, H: 12, W: 12, K: 4, O: 8, k: [3, 3], padding: 1, bias: true},
+                 {name: 'b3', B: 3, C: 8, H: 9, W: 9, K: 2, O: 8, k: [3, 3], stride: 2, groups: 2, bias: true},
+                 {name: 'b8', B: 8, C: 8, H: 10, W: 10, K: 4, O: 12, k: [3, 3], padding: 1, bias: true},
+                 {name: 'b9 wide kernels', B: 9, C: 16, H: 6, W: 5, K: 3, O: 24, k: [3, 3], padding: 1, bias: true},
+                 {
+                   name: 'b7 stride 2 to 4x4',
+                   B: 7,
+                   C: 64,
+                   H: 8,
+                   W: 8,
+                   K: 4,
+                   O: 16,
+                   k: [3, 3],
+                   stride: 2,
+                   padding: 1,
+                   bias: true
+                 },
     ] as Case[]) {
       const runs: number[][][] = [];
       for (const n of [1, 2]) {

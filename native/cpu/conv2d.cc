@@ -64,7 +64,64 @@ bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, cons
   return true;
 }
 
+// Input channels per grad_input tile: about kTileRows rows of W^T (all of a group's channels
+// when their kernels are shorter).
+std::int64_t backward_input_channels_per_task(const Conv2dGeometry& g) {
+  const std::int64_t Cg = g.in_channels / g.groups, Kdim = Cg * g.kernel_h * g.kernel_w;
+  const std::int64_t channel_blocks = std::max<std::int64_t>(1, (Kdim + kTileRows - 1) / kTileRows);
+  return (Cg + channel_blocks - 1) / channel_blocks;
+}
+
+// grad_input planes [c0, c0 + nc) of group gi and images [b0, b0 + nb) from their tile
+// (rows (c, tap), columns (image, pixel)).
+void scatter_tile(const Conv2dGeometry& g, const float* tile, std::int64_t gi, std::int64_t c0, std::int64_t nc,
+                  std::int64_t b0, std::int64_t nb, float* grad_input) {
+  const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w, cols = nb * P;
+  const std::int64_t Cg = g.in_channels / g.groups, HW = g.in_h * g.in_w;
+  for (std::int64_t bl = 0; bl < nb; ++bl) {
+    for (std::int64_t c = 0; c < nc; ++c) {
+      float* plane = grad_input + ((b0 + bl) * g.in_channels + gi * Cg + c0 + c) * HW;
+      col2im_plane(g, tile + c * KK * cols + bl * P, cols, plane);
+    }
+  }
+}
+
 }  // namespace
+
+std::vector<Conv2dWeightSlice> conv2d_backward_input_slices(const Conv2dGeometry& g) {
+  Conv2dGeometry t;
+  const std::int64_t KK = g.kernel_h * g.kernel_w;
+  const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups, Kdim = Cg * KK;
+  std::vector<Conv2dWeightSlice> slices;
+  if (is_depthwise(g) || conv2d_backward_input_as_conv(g, &t) || Og == 0 || Kdim == 0) return slices;
+  const std::int64_t per_task = backward_input_channels_per_task(g);
+  for (std::int64_t gi = 0; gi < g.groups; ++gi) {
+    for (std::int64_t c0 = 0; c0 < Cg; c0 += per_task) {
+      slices.push_back({std::min(per_task, Cg - c0) * KK, Og, gi * Og * Kdim + c0 * KK, Kdim});
+    }
+  }
+  return slices;
+}
+
+void conv2d_backward_input_packed(const Conv2dGeometry& g, const gemm::PackedA* packed, const float* grad_out,
+                                  float* grad_input) {
+  const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
+  const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
+  const std::int64_t per_task = backward_input_channels_per_task(g);
+  const std::int64_t cblocks = (Cg + per_task - 1) / per_task, slices = g.groups * cblocks;
+  std::vector<AlignedBuffer<float>> tiles(static_cast<size_t>(num_threads()));
+  // Tasks (image, slice): each owns the grad_input planes of its image and channels.
+  parallel_tasks(g.batch * slices, [&](std::int64_t task, int thread) {
+    const std::int64_t b = task / slices, sl = task % slices;
+    const std::int64_t gi = sl / cblocks, c0 = (sl % cblocks) * per_task;
+    const gemm::PackedA& a = packed[sl];
+    AlignedBuffer<float>& tile = tiles[static_cast<size_t>(thread)];
+    if (tile.size() < static_cast<size_t>(a.rows() * P)) tile = AlignedBuffer<float>(static_cast<size_t>(a.rows() * P));
+    RowsAcrossImagesSource src(grad_out, g.out_channels * P, P, gi * Og, b, 1);
+    gemm::gemm(P, 1.0f, a, src, 0.0f, tile.data(), P);
+    scatter_tile(g, tile.data(), gi, c0, a.rows() / KK, b, 1, grad_input);
+  });
+}
 
 bool conv2d_backward_input_as_conv(const Conv2dGeometry& g, Conv2dGeometry* t_out) {
   if (g.stride_h != 1 || g.stride_w != 1) return false;
@@ -248,8 +305,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const
   // grad_input planes of its channels and images: nobody else writes them.
   const std::int64_t images_per_task = std::max<std::int64_t>(1, std::min(g.batch, kTileCols / std::max<std::int64_t>(P, 1)));
   const std::int64_t image_blocks = (g.batch + images_per_task - 1) / images_per_task;
-  const std::int64_t channel_blocks = std::max<std::int64_t>(1, (Kdim + kTileRows - 1) / kTileRows);
-  const std::int64_t channels_per_task = (Cg + channel_blocks - 1) / channel_blocks;
+  const std::int64_t channels_per_task = backward_input_channels_per_task(g);
   const std::int64_t cblocks = (Cg + channels_per_task - 1) / channels_per_task;
   const std::int64_t tasks = g.groups * image_blocks * cblocks;
   const std::int64_t tile_floats = channels_per_task * KK * images_per_task * P;
@@ -268,12 +324,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const
     gemm::MatrixA a(weight + gi * Og * Kdim + c0 * KK, Kdim, true);
     RowsAcrossImagesSource src(grad_out, g.out_channels * P, P, gi * Og, b0, nb);
     gemm::gemm(rows, cols, Og, 1.0f, a, src, 0.0f, tile.data(), cols);
-    for (std::int64_t bl = 0; bl < nb; ++bl) {
-      for (std::int64_t c = 0; c < nc; ++c) {
-        float* plane = grad_input + ((b0 + bl) * g.in_channels + gi * Cg + c0 + c) * HW;
-        col2im_plane(g, tile.data() + c * KK * cols + bl * P, cols, plane);
-      }
-    }
+    scatter_tile(g, tile.data(), gi, c0, nc, b0, nb, grad_input);
   });
 }
 

@@ -13,6 +13,9 @@
 // conv_transpose2d is the adjoint of conv2d, so it has no kernels of its own: its forward is
 // conv2d_backward_input and its input gradient is conv2d_forward (see lib/ops/conv.ts).
 #pragma once
+#include <cstdint>
+#include <vector>
+
 #include "math/conv_geometry.h"
 
 namespace flexconv {
@@ -45,6 +48,23 @@ void conv2d_forward_packed(const math::Conv2dGeometry& g, const gemm::PackedA* p
 // pixels no output reads get 0).
 void conv2d_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
                            float* grad_input);
+
+// When conv2d_backward_input runs g as W^T x grad_out GEMMs (not depthwise, not as a conv;
+// see below): the A operands conv2d_backward_input_packed takes, in this order. For each group
+// gi and block of input channels [c0, c0 + nc): the (nc*kh*kw) x (O/groups) matrix
+// W_g[:, c0*kh*kw : (c0+nc)*kh*kw]^T, which starts `offset` floats into the weight, rows
+// `ld` floats apart, stored transposed. Empty when the GEMMs do not apply.
+struct Conv2dWeightSlice {
+  std::int64_t rows, depth, offset, ld;
+};
+std::vector<Conv2dWeightSlice> conv2d_backward_input_slices(const math::Conv2dGeometry& g);
+
+// conv2d_backward_input with those slices already packed (one PackedA per slice, as
+// gemm::MatrixA(weight + offset, ld, true)). One task per (image, slice); the same arithmetic
+// as conv2d_backward_input of a batch of one. For dynamic convolution, whose kernels are
+// mixtures of packed experts.
+void conv2d_backward_input_packed(const math::Conv2dGeometry& g, const gemm::PackedA* packed, const float* grad_out,
+                                  float* grad_input);
 
 // For stride 1 (and padding that the transposed conv can express), the input gradient is
 // itself a convolution: conv2d_forward(*t, grad_out, flipped weight) with the weight flipped

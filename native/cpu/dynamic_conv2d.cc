@@ -23,9 +23,9 @@ using math::Conv2dGeometry;
 
 #include "cpu/dynamic_conv2d_body.h"
 
-void mix_any(std::int64_t K, std::int64_t len, const float* a, const float* const* parts, std::int64_t offset,
-             float* w) {
-  mix_range(K, len, a, parts, offset, w);
+void mix_any(int samples, std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
+             std::int64_t offset, float* const* w) {
+  for (int s = 0; s < samples; ++s) mix_range(K, len, a + s * K, parts, offset, w[s]);
 }
 
 void reduce_any(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
@@ -81,31 +81,51 @@ void reduce_chunk(std::int64_t n, std::int64_t K, std::int64_t D, const float* a
   });
 }
 
-// Runs fn(b, thread) for every sample in [b0, b0 + n). Threads take whole samples when there
-// are enough of them to share evenly (every GEMM inside then runs single-threaded, inline);
-// otherwise samples run one after another and the GEMM core threads over tiles. Either way
-// every sample is computed by the same arithmetic, so the choice never changes the bits.
-// `thread` only selects scratch space.
-void for_each_sample(std::int64_t b0, std::int64_t n, const std::function<void(std::int64_t, int)>& fn) {
+// Samples are taken in pairs (b, b + 1): both kernels are mixed in one pass over the experts
+// (see mix_samples).
+constexpr int kPair = 2;
+
+// Runs fn(b, count, thread) for the pairs of samples [b, b + count) covering [b0, b0 + n)
+// (count 2, the last one possibly 1). Threads take whole pairs when there are enough of them
+// to share evenly (every GEMM inside then runs single-threaded, inline); otherwise pairs run
+// one after another and the GEMM core threads over tiles. Either way every sample is computed
+// by the same arithmetic, so the choice never changes the bits. `thread` only selects scratch
+// space.
+void for_each_pair(std::int64_t b0, std::int64_t n, const std::function<void(std::int64_t, int, int)>& fn) {
   const int threads = in_parallel_region() ? 1 : num_threads();
-  if (threads > 1 && (n >= 4 * threads || (n >= threads && n % threads == 0))) {
-    parallel_tasks(n, [&](std::int64_t t, int thread) { fn(b0 + t, thread); });
+  const std::int64_t pairs = (n + kPair - 1) / kPair;
+  auto run = [&](std::int64_t t, int thread) {
+    const std::int64_t b = b0 + t * kPair;
+    fn(b, static_cast<int>(std::min<std::int64_t>(kPair, b0 + n - b)), thread);
+  };
+  if (threads > 1 && (pairs >= 4 * threads || (pairs >= threads && pairs % threads == 0))) {
+    parallel_tasks(pairs, run);
   } else {
-    for (std::int64_t t = 0; t < n; ++t) fn(b0 + t, 0);
+    for (std::int64_t t = 0; t < pairs; ++t) run(t, 0);
   }
 }
 
-// w[0, n) = sum_k attention[b, k] * parts[k][0, n) for one sample, in a fixed order. Done per
-// sample right before its convolution, so the mixed kernel is still in cache when the GEMM
-// reads it (a batched mixing GEMM would write and re-read B * D floats). The parts are the
-// experts, or the same floats flipped or packed.
-void mix_one(std::int64_t b, std::int64_t K, std::int64_t n, const float* attention, const float* const* parts,
-             float* w) {
-  // Blocks of the kernel small enough to stay in L1 while all K experts are added in.
+// w[s][0, n) = sum_k attention[b + s, k] * parts[k][0, n) for the `count` samples b, b + 1, in a
+// fixed order. Done right before their convolutions, so the mixed kernels are still in cache
+// when the GEMMs read them (a batched mixing GEMM would write and re-read B * D floats); two
+// samples per pass read the parts once for both. The parts are the experts, or the same floats
+// flipped or packed.
+void mix_samples(std::int64_t b, int count, std::int64_t K, std::int64_t n, const float* attention,
+                 const float* const* parts, float* const* w) {
+  // Blocks of the kernels small enough to stay in L1 while all K experts are added in.
   constexpr std::int64_t kBlock = 1024;
   const DynamicMixFn mix = pick_mix();
-  for (std::int64_t d0 = 0; d0 < n; d0 += kBlock)
-    mix(K, std::min(kBlock, n - d0), attention + b * K, parts, d0, w + d0);
+  for (std::int64_t d0 = 0; d0 < n; d0 += kBlock) {
+    float* out[kPair];
+    for (int s = 0; s < count; ++s) out[s] = w[s] + d0;
+    mix(count, K, std::min(kBlock, n - d0), attention + b * K, parts, d0, out);
+  }
+}
+
+// One sample's mix_samples.
+void mix_one(std::int64_t b, std::int64_t K, std::int64_t n, const float* attention, const float* const* parts,
+             float* w) {
+  mix_samples(b, 1, K, n, attention, parts, &w);
 }
 
 // Pointers to the K rows of a [K, stride] array (the parts mix_one takes).
@@ -115,44 +135,56 @@ std::vector<const float*> rows_of(const float* data, std::int64_t K, std::int64_
   return rows;
 }
 
-// Experts packed once per call as the GEMM's A operand (per group), and per thread the packed
-// kernel of the sample it runs: packing is linear, so mixing the packed experts gives exactly
-// the floats that packing the mixed kernel would, without a packing pass and a scratch
-// allocation per sample. For geometries conv2d runs as GEMMs (conv2d_forward_is_gemm).
+// Experts packed once per call as the GEMMs' A operands, and per thread the packed kernel of
+// the sample it runs: packing is linear, so mixing the packed experts gives exactly the floats
+// that packing the mixed kernel would, without a packing pass and a scratch allocation per
+// sample.
 class PackedExperts {
  public:
-  // experts [K, O, C/groups, kh, kw] as the weights of the conv `g`.
-  PackedExperts(const Conv2dGeometry& g, std::int64_t K, const float* experts) : K_(K), groups_(g.groups) {
-    const std::int64_t Og = g.out_channels / g.groups;
-    const std::int64_t Kdim = (g.in_channels / g.groups) * g.kernel_h * g.kernel_w, D = g.out_channels * Kdim;
+  // Each expert k (D floats apart in `experts`) packed as the matrices `slices` of its
+  // kernel (transposed: MatrixA(..., true)).
+  PackedExperts(std::int64_t K, std::int64_t D, const float* experts, const std::vector<Conv2dWeightSlice>& slices,
+                bool transposed)
+      : K_(K), n_(static_cast<std::int64_t>(slices.size())) {
     for (std::int64_t k = 0; k < K; ++k) {
-      for (std::int64_t gi = 0; gi < groups_; ++gi) {
-        packed_.emplace_back(Og, Kdim, gemm::MatrixA(experts + k * D + gi * Og * Kdim, Kdim, false));
+      for (const Conv2dWeightSlice& sl : slices) {
+        packed_.emplace_back(sl.rows, sl.depth, gemm::MatrixA(experts + k * D + sl.offset, sl.ld, transposed));
       }
     }
-    for (std::int64_t gi = 0; gi < groups_; ++gi) {
-      for (std::int64_t k = 0; k < K; ++k) parts_.push_back(packed_[static_cast<size_t>(k * groups_ + gi)].data());
+    for (std::int64_t i = 0; i < n_; ++i) {
+      for (std::int64_t k = 0; k < K; ++k) parts_.push_back(packed_[static_cast<size_t>(k * n_ + i)].data());
     }
-    for (int t = 0; t < num_threads(); ++t) {
-      for (std::int64_t gi = 0; gi < groups_; ++gi) mixed_.push_back(packed_[static_cast<size_t>(gi)].empty_like());
+    for (int t = 0; t < num_threads() * kPair; ++t) {
+      for (std::int64_t i = 0; i < n_; ++i) mixed_.push_back(packed_[static_cast<size_t>(i)].empty_like());
     }
   }
 
-  // Sample b's kernel in `thread`'s buffers: one packed matrix per group.
-  const gemm::PackedA* mix(std::int64_t b, const float* attention, int thread) {
-    gemm::PackedA* out = &mixed_[static_cast<size_t>(thread * groups_)];
-    for (std::int64_t gi = 0; gi < groups_; ++gi) {
-      mix_one(b, K_, out[gi].size(), attention, &parts_[static_cast<size_t>(gi * K_)], out[gi].data());
+  // The kernels of samples [b, b + count) (count <= kPair) in `thread`'s buffers: one packed
+  // matrix per slice each; sample b + s's start at mixed(thread, s).
+  void mix(std::int64_t b, int count, const float* attention, int thread) {
+    for (std::int64_t i = 0; i < n_; ++i) {
+      float* out[kPair];
+      for (int s = 0; s < count; ++s) out[s] = mixed(thread, s)[i].data();
+      mix_samples(b, count, K_, mixed(thread, 0)[i].size(), attention, &parts_[static_cast<size_t>(i * K_)], out);
     }
-    return out;
   }
+  gemm::PackedA* mixed(int thread, int s) { return &mixed_[static_cast<size_t>((thread * kPair + s) * n_)]; }
 
  private:
-  std::int64_t K_, groups_;
-  std::vector<gemm::PackedA> packed_;  // [k * groups + gi]
-  std::vector<const float*> parts_;    // [gi * K + k]: the floats of packed_[k * groups + gi]
-  std::vector<gemm::PackedA> mixed_;   // [thread * groups + gi]
+  std::int64_t K_, n_;
+  std::vector<gemm::PackedA> packed_;  // [k * n + i]
+  std::vector<const float*> parts_;    // [i * K + k]: the floats of packed_[k * n + i]
+  std::vector<gemm::PackedA> mixed_;   // [(thread * kPair + s) * n + i]
 };
+
+// The A operands of conv2d_forward_packed: each group's Og x Kdim rows of the weight.
+std::vector<Conv2dWeightSlice> forward_slices(const Conv2dGeometry& g) {
+  const std::int64_t Og = g.out_channels / g.groups;
+  const std::int64_t Kdim = (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+  std::vector<Conv2dWeightSlice> slices;
+  for (std::int64_t gi = 0; gi < g.groups; ++gi) slices.push_back({Og, Kdim, gi * Og * Kdim, Kdim});
+  return slices;
+}
 
 // One scratch buffer of `floats` per thread.
 class PerThread {
@@ -186,17 +218,21 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
   const std::vector<const float*> expert_rows = rows_of(experts, K, D);
   const std::vector<const float*> bias_rows = expert_bias ? rows_of(expert_bias, K, O) : std::vector<const float*>();
   std::unique_ptr<PackedExperts> packed;
-  if (conv2d_forward_is_gemm(one)) packed = std::make_unique<PackedExperts>(one, K, experts);
+  if (conv2d_forward_is_gemm(one)) packed = std::make_unique<PackedExperts>(K, D, experts, forward_slices(one), false);
   PerThread W(packed ? 0 : D), bias(expert_bias ? O : 0);
-  for_each_sample(0, B, [&](std::int64_t b, int thread) {
-    float* bb = expert_bias ? bias[thread] : nullptr;
-    if (expert_bias) mix_one(b, K, O, attention, bias_rows.data(), bb);
-    if (packed) {
-      conv2d_forward_packed(one, packed->mix(b, attention, thread), input + b * in_image, bb, out + b * out_image);
-    } else {
-      float* w = W[thread];
-      mix_one(b, K, D, attention, expert_rows.data(), w);
-      conv2d_forward(one, input + b * in_image, w, bb, out + b * out_image);
+  for_each_pair(0, B, [&](std::int64_t b0, int count, int thread) {
+    if (packed) packed->mix(b0, count, attention, thread);
+    for (int s = 0; s < count; ++s) {
+      const std::int64_t b = b0 + s;
+      float* bb = expert_bias ? bias[thread] : nullptr;
+      if (expert_bias) mix_one(b, K, O, attention, bias_rows.data(), bb);
+      if (packed) {
+        conv2d_forward_packed(one, packed->mixed(thread, s), input + b * in_image, bb, out + b * out_image);
+      } else {
+        float* w = W[thread];
+        mix_one(b, K, D, attention, expert_rows.data(), w);
+        conv2d_forward(one, input + b * in_image, w, bb, out + b * out_image);
+      }
     }
   });
 }
@@ -240,7 +276,15 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
     all.in_channels = K * g.in_channels;
     all.out_channels = K * g.out_channels;
     conv2d_flip_weight(all, experts, flipped.data());
-    if (conv2d_forward_is_gemm(t_one)) packed = std::make_unique<PackedExperts>(t_one, K, flipped.data());
+    if (conv2d_forward_is_gemm(t_one)) {
+      packed = std::make_unique<PackedExperts>(K, D, flipped.data(), forward_slices(t_one), false);
+    }
+  } else if (grad_input) {
+    // Otherwise (stride 2, ...) the input gradient multiplies slices of the kernel, transposed,
+    // by grad_out: packing them once per call spares every sample a transposed packing pass
+    // of its mixed kernel (a fifth of a B64 64->128 8x8 -> 4x4 stride-2 input gradient).
+    const std::vector<Conv2dWeightSlice> slices = conv2d_backward_input_slices(one);
+    if (!slices.empty()) packed = std::make_unique<PackedExperts>(K, D, experts, slices, true);
   }
   const std::vector<const float*> mix_rows = rows_of(as_conv ? flipped.data() : experts, K, D);
   PerThread W(grad_input && !packed ? D : 0);
@@ -253,12 +297,15 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   AlignedBuffer<float> dots(want_w ? static_cast<size_t>(blocks * chunk * K) : 0);
   for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
     const std::int64_t n = std::min(chunk, B - b0);
-    for_each_sample(b0, n, [&](std::int64_t b, int thread) {
+    // Sample b's gradients; `mixed` is its packed kernel (when packed) for the input gradient.
+    auto per_sample = [&](std::int64_t b, const gemm::PackedA* mixed, int thread) {
       const std::int64_t s = b - b0;
       const float* go = grad_out + b * out_image;
       if (grad_input) {
-        if (packed) {
-          conv2d_forward_packed(t_one, packed->mix(b, attention, thread), go, nullptr, grad_input + b * in_image);
+        if (packed && as_conv) {
+          conv2d_forward_packed(t_one, mixed, go, nullptr, grad_input + b * in_image);
+        } else if (packed) {
+          conv2d_backward_input_packed(one, mixed, go, grad_input + b * in_image);
         } else {
           float* w = W[thread];
           mix_one(b, K, D, attention, mix_rows.data(), w);
@@ -278,6 +325,10 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
           gB[static_cast<size_t>(s * O + o)] = static_cast<float>(total);
         }
       }
+    };
+    for_each_pair(b0, n, [&](std::int64_t p0, int count, int thread) {
+      if (grad_input && packed) packed->mix(p0, count, attention, thread);
+      for (int i = 0; i < count; ++i) per_sample(p0 + i, packed ? packed->mixed(thread, i) : nullptr, thread);
     });
     // Reduce the chunk's per-sample gradients into the expert and attention gradients.
     const float* a = attention + b0 * K;
