@@ -12,7 +12,7 @@ constexpr int kDotLanes = 16;
 
 // w[0, len) = sum_k a[k] * parts[k][offset + (0, len)], k in order. One vector of w is
 // summed in registers over all K parts before it is stored: K loads and one store per
-// vector, not K loads, K - 1 reloads and K stores. (The AVX files have their own.)
+// vector, not K loads, K - 1 reloads and K stores. (The AVX files use dynamic_conv2d_mix_simd.h.)
 [[maybe_unused]] void mix_range(std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
                                 std::int64_t offset, float* __restrict w) {
   constexpr int kLanes = 16;
