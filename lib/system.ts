@@ -22,9 +22,19 @@ export function isa(): { detected: Isa; active: Isa } {
   return native().isa() as { detected: Isa; active: Isa };
 }
 
-/** Caps the kernels' instruction set (tests use it to cover the AVX2 and portable paths). */
+const ISA_ORDER: readonly Isa[] = ['portable', 'avx2', 'avx512'];
+
+/**
+ * Caps the kernels' instruction set (tests use it to cover the AVX2 and portable paths).
+ * Throws for an instruction set this CPU (or this build) does not have.
+ */
 export function setIsa(cap: Isa): void {
   native().setIsa(checkOneOf('setIsa', 'cap', cap, ['avx512', 'avx2', 'portable'] as const));
+}
+
+/** Every instruction set setIsa accepts here, lowest first (always includes 'portable'). */
+export function availableIsas(): Isa[] {
+  return ISA_ORDER.slice(0, ISA_ORDER.indexOf(isa().detected) + 1);
 }
 
 export interface MemoryStats {

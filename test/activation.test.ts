@@ -1,5 +1,5 @@
-import { ops, Tensor, manualSeed, isa, setIsa } from '../lib';
-import { expectClose } from './helpers';
+import { ops, Tensor, manualSeed } from '../lib';
+import { expectClose, forEachIsa } from './helpers';
 import { gradcheck } from './gradcheck';
 
 const sig = (v: number): number => 1 / (1 + Math.exp(-v));
@@ -50,20 +50,14 @@ describe('activations', () => {
   });
 
   test('the portable, AVX2 and AVX-512 builds of the loops agree (forward and gradient)', () => {
-    const detected = isa().detected;
     const x = Tensor.randn([5, 1001], { std: 4 });
     const results: number[][][] = [];
-    try {
-      for (const cap of ['portable', 'avx2', 'avx512'] as const) {
-        setIsa(cap);
-        const xg = x.clone().requireGrad();
-        const outs = [ops.sigmoid, ops.silu, ops.exp, ops.relu, ops.tanh].map((f) => f(xg));
-        ops.sum(ops.add(ops.add(outs[0], outs[1]), outs[3])).backward();
-        results.push([...outs.map((o) => o.toArray()), xg.grad!.toArray()]);
-      }
-    } finally {
-      setIsa(detected);
-    }
+    forEachIsa(() => {
+      const xg = x.clone().requireGrad();
+      const outs = [ops.sigmoid, ops.silu, ops.exp, ops.relu, ops.tanh].map((f) => f(xg));
+      ops.sum(ops.add(ops.add(outs[0], outs[1]), outs[3])).backward();
+      results.push([...outs.map((o) => o.toArray()), xg.grad!.toArray()]);
+    });
     for (let k = 1; k < results.length; k++) {
       results[k].forEach((r, i) => expectClose(r, results[0][i], 1e-6, 1e-6));
     }

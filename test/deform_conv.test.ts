@@ -3,7 +3,7 @@
  * (forward and every gradient), finite differences, a plain convolution (zero offsets, mask
  * 1), 1 vs 2 threads, non-finite offsets and bad input.
  */
-import { ops, Tensor, setNumThreads, getNumThreads, ArgumentError, ShapeError, DeviceError, cuda, isa, setIsa } from '../lib';
+import { ops, Tensor, setNumThreads, getNumThreads, ArgumentError, ShapeError, DeviceError, cuda, isa, setIsa, availableIsas } from '../lib';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 import { Generator } from '../lib/random';
@@ -278,7 +278,7 @@ describe('deformConv2d instruction-set paths', () => {
   afterAll(() => setIsa(saved.active));
   // Widths 13 and 37 leave partial vectors and partial GEMM panels on every path.
   const cfg: Config = { N: 2, C: 6, H: 11, W: 37, O: 4, kh: 3, kw: 3, padding: [1, 1], stride: [1, 3], groups: 2, offsetGroups: 3, mask: true, bias: true };
-  const paths = (['avx512', 'avx2', 'portable'] as const).filter((p) => p !== 'avx512' || saved.detected === 'avx512').filter((p) => p !== 'avx2' || saved.detected !== 'portable');
+  const paths = availableIsas();
   test.each(paths)('%s: forward and every gradient match the float64 reference', (path) => {
     setIsa(path);
     const c = makeCase(cfg, 23);
@@ -337,7 +337,7 @@ describe('deformConv2d channels-last sampling edges', () => {
     // 300 channels in one group, 1x1 taps: a depth block ends mid-run.
     { N: 1, C: 300, H: 3, W: 4, O: 3, kh: 1, kw: 1, offsetGroups: 3 },
   ];
-  const paths = (['avx2', 'portable'] as const).filter((p) => p !== 'avx2' || savedIsa.detected !== 'portable');
+  const paths = availableIsas().filter((p) => p !== 'avx512'); // the AVX-512 CPU runs the AVX2 sampling kernels
   for (const path of paths) {
     test.each(edgeGrid.map((c) => [label(c), c] as const))(`${path}: %s forward and every gradient match the float64 reference`, (_name, cfg) => {
       setIsa(path);

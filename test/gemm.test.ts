@@ -1,7 +1,7 @@
-import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, manualSeed, setIsa, isa } from '../lib';
+import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, manualSeed } from '../lib';
 import { gemmInto } from '../lib/ops/matmul';
 import { referenceGemm } from './reference/gemm';
-import { expectClose } from './helpers';
+import { expectClose, forEachIsa } from './helpers';
 
 const sizes = [1, 2, 7, 17, 63, 64, 65, 255, 257];
 
@@ -50,18 +50,12 @@ describe('GEMM core against a float64 reference', () => {
   });
 
   test('every ISA gives the same answer', () => {
-    const detected = isa().detected;
-    try {
-      for (const cap of ['portable', 'avx2', 'avx512'] as const) {
-        setIsa(cap);
-        check(false, false, 65, 257, 63, 0.5);
-        // Several k blocks (K > 256), several column chunks (N > 384) and ragged row/column
-        // edges for every tile shape (8x48, 6x16, 8x16), through both packing directions.
-        for (const [ta, tb] of [[false, false], [true, true], [false, true], [true, false]]) check(ta, tb, 13, 401, 300, 0.5);
-      }
-    } finally {
-      setIsa(detected);
-    }
+    forEachIsa(() => {
+      check(false, false, 65, 257, 63, 0.5);
+      // Several k blocks (K > 256), several column chunks (N > 384) and ragged row/column
+      // edges for every tile shape (8x48, 6x16, 8x16), through both packing directions.
+      for (const [ta, tb] of [[false, false], [true, true], [false, true], [true, false]]) check(ta, tb, 13, 401, 300, 0.5);
+    });
   });
 
   test('a batch sharing one A (packed once) matches per-item GEMMs', () => {

@@ -1,4 +1,6 @@
 /** Shared test utilities: tolerance checks that report where and by how much values differ. */
+import { availableIsas, isa, Isa, setIsa } from '../lib';
+
 export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
   let worst = 0;
@@ -18,5 +20,21 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     if (!(d <= tol)) {
       throw new Error(`mismatch at index ${i}: got ${actual[i]}, expected ${expected[i]} (|diff| ${d} > tol ${tol})`);
     }
+  }
+}
+
+/**
+ * Runs `fn` once under every instruction set this CPU has (portable first), restoring the
+ * active one afterwards, so a kernel test covers the portable, AVX2 and AVX-512 paths.
+ */
+export function forEachIsa(fn: (isa: Isa) => void): void {
+  const active = isa().active;
+  try {
+    for (const cap of availableIsas()) {
+      setIsa(cap);
+      fn(cap);
+    }
+  } finally {
+    setIsa(active);
   }
 }

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { ArgumentError, getNumThreads, setNumThreads, setIsa, ShapeError, Tensor } from '../lib';
+import { ArgumentError, availableIsas, getNumThreads, isa, setNumThreads, setIsa, ShapeError, Tensor } from '../lib';
 import { native } from '../lib/native';
 
 describe('native addon', () => {
@@ -36,6 +36,11 @@ describe('native addon', () => {
     expect(() => setNumThreads(0)).toThrow(ArgumentError);
     expect(() => setNumThreads(1.5)).toThrow(/positive integer/);
     expect(() => setIsa('sse9' as 'avx2')).toThrow(/one of 'avx512', 'avx2', 'portable'/);
+    // An instruction set the CPU lacks is refused, not silently clamped to a lower one.
+    const all = ['portable', 'avx2', 'avx512'] as const;
+    const detected = isa().detected;
+    for (const cap of all.slice(all.indexOf(detected) + 1)) expect(() => setIsa(cap)).toThrow(/this CPU supports/);
+    expect(availableIsas()).toEqual(all.slice(0, all.indexOf(detected) + 1));
     setNumThreads(1);
     expect(getNumThreads()).toBe(1);
     setNumThreads(n);

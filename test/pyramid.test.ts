@@ -26,14 +26,14 @@ function fuse(weights: Tensor, xs: R[], eps = 1e-4): R {
 
 function referenceFpn(fpn: Fpn, inputs: R[], mode: 'nearest' | 'bilinear' = 'nearest'): R[] {
   const last = inputs.length - 1;
-  let lastInner = convNormAct(fpn.inner[last], inputs[last], false);
+  let lastInner = convNormAct(fpn.inner_blocks[last], inputs[last], false);
   const results: R[] = [];
-  results[last] = convNormAct(fpn.layer[last], lastInner, false);
+  results[last] = convNormAct(fpn.layer_blocks[last], lastInner, false);
   for (let i = last - 1; i >= 0; i--) {
-    const lateral = convNormAct(fpn.inner[i], inputs[i], false);
+    const lateral = convNormAct(fpn.inner_blocks[i], inputs[i], false);
     const topDown = resize(lastInner, lateral.shape[2], lateral.shape[3], mode);
     lastInner = fpn.fusions.length ? fuse(fpn.fusions[i].weight, [lateral, topDown]) : add(lateral, topDown);
-    results[i] = convNormAct(fpn.layer[i], lastInner, false);
+    results[i] = convNormAct(fpn.layer_blocks[i], lastInner, false);
   }
   return results;
 }
@@ -112,7 +112,7 @@ describe('FeaturePyramidNetwork against a float64 composition', () => {
     gradcheck((a, b) => {
       const [p0, p1] = fpn.forward([a, b]) as Tensor[];
       return concatFlat(p0, p1);
-    }, [x[0], x[1], fpn.fusions[0].weight, fpn.inner[0].conv.weight], { atol: 3e-3 });
+    }, [x[0], x[1], fpn.fusions[0].weight, fpn.inner_blocks[0].conv.weight], { atol: 3e-3 });
   });
 
   test('errors name the level, the expected and the received shapes', () => {

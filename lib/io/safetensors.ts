@@ -165,10 +165,22 @@ function toRaw(where: string, name: string, value: unknown): RawTensor {
   throw new ArgumentError(`${where}: expected tensors['${name}'] to be a Tensor or { shape, data: Float32Array } but received ${describe(value)}`);
 }
 
-/** The bytes of a safetensors file holding `tensors` as F32 (names sorted, header padded to 8 bytes). */
+export interface SerializeOptions {
+  /**
+   * Names of tensors to store as I64 (their values must be integers), as PyTorch stores
+   * BatchNorm's num_batches_tracked; every other tensor is F32.
+   */
+  int64?: (name: string) => boolean;
+}
+
+/** Tensors PyTorch keeps as int64 in a module's state dict. */
+export const isInt64StateKey = (name: string): boolean => name === 'num_batches_tracked' || name.endsWith('.num_batches_tracked');
+
+/** The bytes of a safetensors file holding `tensors` as F32 or I64 (names sorted, header padded to 8 bytes). */
 export function serializeSafetensors(
   tensors: Record<string, Tensor | RawTensor> | Map<string, Tensor | RawTensor>,
   metadata: Record<string, string> = {},
+  options: SerializeOptions = {},
 ): Uint8Array {
   const where = 'serializeSafetensors';
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
@@ -180,14 +192,19 @@ export function serializeSafetensors(
     }
     header.__metadata__ = metadata;
   }
-  const raws: RawTensor[] = [];
+  const raws: { raw: RawTensor; int64: boolean }[] = [];
   let offset = 0;
   for (const [name, value] of entries) {
     if (name === '__metadata__') throw new ArgumentError(`${where}: '__metadata__' is reserved and cannot name a tensor`);
     const raw = toRaw(where, name, value);
-    raws.push(raw);
-    header[name] = { dtype: 'F32', shape: raw.shape, data_offsets: [offset, offset + raw.data.length * 4] };
-    offset += raw.data.length * 4;
+    const int64 = options.int64?.(name) ?? false;
+    if (int64 && !raw.data.every((v) => Number.isInteger(v))) {
+      throw new ArgumentError(`${where}: expected tensor '${name}' (stored as I64) to hold integers but received non-integer values`);
+    }
+    raws.push({ raw, int64 });
+    const bytes = raw.data.length * (int64 ? 8 : 4);
+    header[name] = { dtype: int64 ? 'I64' : 'F32', shape: raw.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = JSON.stringify(header);
   // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
@@ -199,7 +216,12 @@ export function serializeSafetensors(
   view.setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let at = 8 + headerBytes.length;
-  for (const raw of raws) {
+  for (const { raw, int64 } of raws) {
+    if (int64) {
+      for (let i = 0; i < raw.data.length; i++) view.setBigInt64(at + 8 * i, BigInt(raw.data[i]), true);
+      at += raw.data.length * 8;
+      continue;
+    }
     if (littleEndianHost) out.set(new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength), at);
     else for (let i = 0; i < raw.data.length; i++) view.setFloat32(at + 4 * i, raw.data[i], true);
     at += raw.data.byteLength;
@@ -207,16 +229,17 @@ export function serializeSafetensors(
   return out;
 }
 
-/** Saves `tensors` (F32) and string `metadata` to `file` atomically. */
+/** Saves `tensors` (F32, or I64 where options.int64 says) and string `metadata` to `file` atomically. */
 export function saveSafetensors(
   file: string,
   tensors: Record<string, Tensor | RawTensor> | Map<string, Tensor | RawTensor>,
   metadata: Record<string, string> = {},
+  options: SerializeOptions = {},
 ): void {
   if (typeof file !== 'string' || file.length === 0) {
     throw new ArgumentError(`saveSafetensors: expected file to be a non-empty string but received ${describe(file)}`);
   }
-  writeFileAtomic(file, serializeSafetensors(tensors, metadata));
+  writeFileAtomic(file, serializeSafetensors(tensors, metadata, options));
 }
 
 /** Reads a safetensors file's tensors as raw float32 arrays. */

@@ -17,6 +17,8 @@ import { checkInt, checkOneOf, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
+import { ReLU } from './activation';
+import { Sequential } from './container';
 import { BatchNorm2d } from './normalization';
 import { Conv2d } from './conv';
 import * as init from './init';
@@ -80,19 +82,20 @@ function fpnConv(cin: number, cout: number, kernelSize: number, stride = 1, grou
   return conv;
 }
 
-/** Conv, then BatchNorm and ReLU when asked. */
-class ConvNormAct extends Module {
-  conv: Conv2d;
-  bn: BatchNorm2d | null;
-  constructor(cin: number, cout: number, kernelSize: number, norm: boolean, private readonly act: boolean, stride = 1) {
-    super();
-    this.conv = fpnConv(cin, cout, kernelSize, stride, 1, !norm);
-    this.bn = norm ? new BatchNorm2d(cout) : null;
+/**
+ * Conv, then BatchNorm and ReLU when asked: torchvision's Conv2dNormActivation, a Sequential,
+ * so the state-dict keys are torchvision's ('0.weight', '0.bias', '1.running_mean').
+ */
+class ConvNormAct extends Sequential {
+  constructor(cin: number, cout: number, kernelSize: number, norm: boolean, act: boolean, stride = 1, bias = !norm) {
+    super(...[fpnConv(cin, cout, kernelSize, stride, 1, bias), norm ? new BatchNorm2d(cout) : null, act ? new ReLU() : null]
+      .filter((m): m is Module => m !== null));
   }
-  forward(x: Tensor): Tensor {
-    let y = this.conv.forward(x);
-    if (this.bn) y = this.bn.forward(y);
-    return this.act ? ops.relu(y) : y;
+  get conv(): Conv2d {
+    return this.get(0) as Conv2d;
+  }
+  get bn(): BatchNorm2d | null {
+    return this.length > 1 && this.get(1) instanceof BatchNorm2d ? (this.get(1) as BatchNorm2d) : null;
   }
 }
 
@@ -189,6 +192,11 @@ export interface FeaturePyramidOptions {
   norm?: 'batch' | null;
   /** 'relu' after the lateral and output convs. */
   activation?: 'relu' | null;
+  /**
+   * Biases on the lateral and output convs (default: true without norm, false with it, as
+   * torchvision's Conv2dNormActivation).
+   */
+  bias?: boolean;
   /** 'weighted': fast normalised fusion at every top-down merge instead of a plain sum. */
   fusion?: 'sum' | 'weighted';
   /** PANet's bottom-up path augmentation after the top-down pass. */
@@ -201,14 +209,22 @@ export interface FeaturePyramidOptions {
 export class FeaturePyramidNetwork extends Module {
   readonly inChannelsList: number[];
   readonly outChannels: number;
-  inner: ConvNormAct[];
-  layer: ConvNormAct[];
+  // Field names are torchvision's state-dict names (inner_blocks.0.0.weight, layer_blocks.0.0.bias,
+  // extra_blocks.p6.weight), so torchvision FPN checkpoints load as they are.
+  /** The lateral 1x1 convs, one per input level. */
+  inner_blocks: ConvNormAct[];
+  /** The 3x3 output convs, one per input level. */
+  layer_blocks: ConvNormAct[];
   fusions: WeightedFusion[];
   downsample: ConvNormAct[];
   aggregate: ConvNormAct[];
   attention: SqueezeExcitation[];
-  extraBlocks: ExtraBlock | null;
+  extra_blocks: ExtraBlock | null;
   private readonly upsampleMode: 'nearest' | 'bilinear';
+
+  get extraBlocks(): ExtraBlock | null {
+    return this.extra_blocks;
+  }
 
   constructor(inChannelsList: number[], outChannels: number, options: FeaturePyramidOptions = {}) {
     super();
@@ -224,15 +240,17 @@ export class FeaturePyramidNetwork extends Module {
     const act = checkOneOf(where, 'activation', options.activation ?? 'none', ['relu', 'none'] as const) === 'relu';
     const fusion = checkOneOf(where, 'fusion', options.fusion ?? 'sum', ['sum', 'weighted'] as const);
     const attention = checkOneOf(where, 'attention', options.attention ?? 'none', ['se', 'none'] as const);
+    const bias = options.bias ?? !norm;
+    if (typeof bias !== 'boolean') throw new ArgumentError(`${where}: expected bias to be a boolean but received ${describe(bias)}`);
     const levels = inChannelsList.length;
-    this.inner = inChannelsList.map((c) => new ConvNormAct(c, outChannels, 1, norm, act));
-    this.layer = inChannelsList.map(() => new ConvNormAct(outChannels, outChannels, 3, norm, act));
+    this.inner_blocks = inChannelsList.map((c) => new ConvNormAct(c, outChannels, 1, norm, act, 1, bias));
+    this.layer_blocks = inChannelsList.map(() => new ConvNormAct(outChannels, outChannels, 3, norm, act, 1, bias));
     this.fusions = fusion === 'weighted' ? Array.from({ length: levels - 1 }, () => new WeightedFusion(2)) : [];
     const bottomUp = options.bottomUp ?? false;
     this.downsample = bottomUp ? Array.from({ length: levels - 1 }, () => new ConvNormAct(outChannels, outChannels, 3, norm, true, 2)) : [];
     this.aggregate = bottomUp ? Array.from({ length: levels - 1 }, () => new ConvNormAct(outChannels, outChannels, 3, norm, true)) : [];
-    this.extraBlocks = options.extraBlocks ?? null;
-    const outLevels = levels + (this.extraBlocks?.names.length ?? 0);
+    this.extra_blocks = options.extraBlocks ?? null;
+    const outLevels = levels + (this.extra_blocks?.names.length ?? 0);
     this.attention = attention === 'se' ? Array.from({ length: outLevels }, () => new SqueezeExcitation(outChannels, options.seReduction ?? 4)) : [];
   }
 
@@ -240,11 +258,11 @@ export class FeaturePyramidNetwork extends Module {
     const { names, levels } = unpack('FeaturePyramidNetwork', input);
     checkPyramidInputs('FeaturePyramidNetwork', levels, names, this.inChannelsList);
     const last = levels.length - 1;
-    let lastInner = this.inner[last].forward(levels[last]);
+    let lastInner = this.inner_blocks[last].forward(levels[last]);
     const results: Tensor[] = new Array(levels.length);
-    results[last] = this.layer[last].forward(lastInner);
+    results[last] = this.layer_blocks[last].forward(lastInner);
     for (let i = last - 1; i >= 0; i--) {
-      const lateral = this.inner[i].forward(levels[i]);
+      const lateral = this.inner_blocks[i].forward(levels[i]);
       if (this.fusions.length) {
         lastInner = this.fusions[i].forward([lateral, resizeTo(lastInner, lateral, this.upsampleMode)]);
       } else {
@@ -252,12 +270,12 @@ export class FeaturePyramidNetwork extends Module {
         const mode = this.upsampleMode;
         lastInner = ops.addInterpolated(lateral, lastInner, { mode, alignCorners: mode === 'bilinear' ? false : undefined });
       }
-      results[i] = this.layer[i].forward(lastInner);
+      results[i] = this.layer_blocks[i].forward(lastInner);
     }
     let outputs = this.downsample.length ? this.bottomUpPath(results) : results;
-    if (this.extraBlocks) outputs = this.extraBlocks.forward(outputs, levels);
+    if (this.extra_blocks) outputs = this.extra_blocks.forward(outputs, levels);
     if (this.attention.length) outputs = outputs.map((t, i) => this.attention[i].forward(t));
-    return pack(names, outputs, this.extraBlocks?.names ?? []);
+    return pack(names, outputs, this.extra_blocks?.names ?? []);
   }
 
   /** PANet: N0 = P0; N(i+1) = agg(down(Ni) + P(i+1)), with 3x3 convs and ReLU. */

@@ -13,7 +13,7 @@
  */
 import { ArgumentError, describe, IoError } from '../errors';
 import { writeFileAtomic } from '../io/atomic_write';
-import { saveSafetensors, loadSafetensors } from '../io/safetensors';
+import { isInt64StateKey, saveSafetensors, loadSafetensors } from '../io/safetensors';
 import type { Module } from '../nn/module';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import type { LRScheduler } from '../optim/schedulers';
@@ -21,9 +21,12 @@ import { Tensor } from '../tensor';
 
 export const CHECKPOINT_FORMAT = 'flexconv-checkpoint-1';
 
-/** Writes the model's state dict (PyTorch key names) to a safetensors file. */
+/**
+ * Writes the model's state dict to a safetensors file as PyTorch does: its key names, F32
+ * tensors and I64 num_batches_tracked counters.
+ */
 export function saveModel(file: string, model: Module, metadata: Record<string, string> = {}): void {
-  saveSafetensors(file, model.stateDict(), { format: 'pt', ...metadata });
+  saveSafetensors(file, model.stateDict(), { format: 'pt', ...metadata }, { int64: isInt64StateKey });
 }
 
 /**
@@ -85,7 +88,7 @@ export function saveCheckpoint(file: string, content: CheckpointContent): void {
     extra: extra ?? {},
   };
   try {
-    saveSafetensors(file, tensors, { format: 'pt', flexconv: JSON.stringify(meta) });
+    saveSafetensors(file, tensors, { format: 'pt', flexconv: JSON.stringify(meta) }, { int64: isInt64StateKey });
   } finally {
     for (const t of owned) t.dispose();
   }

@@ -28,13 +28,19 @@ FLEXCONV_EXPORT(isa) {
   return out;
 }
 
-// setIsa('avx512' | 'avx2' | 'portable'): caps the kernels used (never above what the CPU has).
+// setIsa('avx512' | 'avx2' | 'portable'): caps the kernels used; an ISA the CPU lacks is an error.
 FLEXCONV_EXPORT(setIsa) {
   Args args(info, "setIsa");
   std::string name = args.string(0, "isa");
   flexconv::Isa isa;
   if (!flexconv::parse_isa(name, &isa)) {
     args.fail("expected isa to be one of 'avx512', 'avx2', 'portable' but received \"" + name + "\"");
+  }
+  // Capping above what the CPU has would silently run a lower path (and make cross-ISA tests
+  // compare a path with itself): refuse it.
+  if (static_cast<int>(isa) > static_cast<int>(flexconv::detected_isa())) {
+    args.fail("expected isa to be one this CPU supports (up to '" + std::string(flexconv::isa_name(flexconv::detected_isa())) +
+              "') but received \"" + name + "\"");
   }
   flexconv::set_isa_cap(isa);
   return info.Env().Undefined();

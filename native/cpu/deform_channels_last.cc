@@ -39,23 +39,24 @@ void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
   plan_run_portable(r, index, w01, w23);
 }
 
-void point_run_portable(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid) {
+void point_run_portable(const PlanRun& r, const PointRun& out) {
   for (std::int64_t q = 0; q < r.n; ++q) {
     const float y = r.y0 + r.dy[q];
     const float x = static_cast<float>(r.x0 + q * r.x_step) + r.dx[q];
     const math::BilinearPaddedPoint pt = math::bilinear_padded_point(y, x, r.in_h, r.in_w);
-    index[q] = pt.valid ? pt.index + r.index_offset : 0;
-    ly[q] = pt.valid ? pt.ly : 0.0f;
-    lx[q] = pt.valid ? pt.lx : 0.0f;
-    valid[q] = pt.valid ? 1.0f : 0.0f;
+    out.index[q] = pt.index + r.index_offset;
+    out.ly[q] = pt.ly;
+    out.lx[q] = pt.lx;
+    out.valid[q] = pt.valid ? 1.0f : 0.0f;
+    out.grad_valid[q] = pt.grad_valid ? 1.0f : 0.0f;
   }
 }
 
-void point_run(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid) {
+void point_run(const PlanRun& r, const PointRun& out) {
   if constexpr (kHasX86Kernels) {
-    if (use_avx2()) return point_run_avx2(r, index, ly, lx, valid);
+    if (use_avx2()) return point_run_avx2(r, out);
   }
-  point_run_portable(r, index, ly, lx, valid);
+  point_run_portable(r, out);
 }
 
 void sample_tap_panels(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,

@@ -50,11 +50,21 @@ void plan_run_portable(const PlanRun& r, std::int32_t* index, float* w01, float*
 void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
 
 // The offset-gradient geometry of a PlanRun's points (its mask is not used; see
-// bilinear_padded_point): index of the top-left corner (+ index_offset) and the fractional
-// parts; a point outside gets index 0, ly = lx = 0 and valid = 0 (else valid = 1).
-void point_run(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid);
-void point_run_portable(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid);
-void point_run_avx2(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid);
+// bilinear_padded_point), one entry per point: the padded index of the top-left corner (+
+// index_offset) and the fractional parts for points of the derivative region (others: the
+// zero block's index, ly = lx = 0); valid = 1 in the value region, grad_valid = 1 in the
+// derivative region (else 0).
+struct PointRun {
+  std::int32_t* index;
+  float* ly;
+  float* lx;
+  float* valid;
+  float* grad_valid;
+  PointRun advanced(std::int64_t q) const { return {index + q, ly + q, lx + q, valid + q, grad_valid + q}; }
+};
+void point_run(const PlanRun& r, const PointRun& out);
+void point_run_portable(const PlanRun& r, const PointRun& out);
+void point_run_avx2(const PlanRun& r, const PointRun& out);
 
 // Forward B panels of one tap for channels [c0, c0 + rows) (rows of the panels) and pixels
 // [0, npix) of `plan`: sample (pixel j, channel c0 + r) goes to

@@ -10,6 +10,7 @@
 
 #include "cpu/deform_channels_last.h"
 #include "cpu/transpose8_avx2.h"
+#include "math/bilinear.h"
 
 namespace flexconv {
 namespace cpu {
@@ -48,20 +49,30 @@ class Points8 {
         wf_(_mm256_set1_ps(static_cast<float>(r.in_w))), y0_(_mm256_set1_ps(r.y0)),
         wp_(_mm256_set1_epi32(static_cast<int>(r.in_w + 2))),
         base_(_mm256_set1_epi32(static_cast<int>(r.in_w + 2 + 1) + r.index_offset)),
+        outside_(_mm256_set1_epi32(math::padded_outside_index(r.in_h, r.in_w) + r.index_offset)),
         steps_(_mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(r.x_step)))) {}
 
-  // Points q .. q+7: inside mask (all ones or zero per lane), index (0 outside), fractional parts.
-  void at(std::int64_t q, __m256* inside, __m256i* index, __m256* ly, __m256* lx) const {
+  // Points q .. q+7: masks of the value region and of the derivative region (all ones or zero
+  // per lane), the padded index of the top-left corner (meaningful inside the derivative
+  // region only: callers blend in outside_index()), and the fractional parts.
+  void at(std::int64_t q, __m256* inside, __m256* grad_inside, __m256i* index, __m256* ly, __m256* lx) const {
     const __m256 y = _mm256_add_ps(y0_, _mm256_loadu_ps(r_.dy + q));
     const __m256i xi = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r_.x0 + q * r_.x_step)), steps_);
     const __m256 x = _mm256_add_ps(_mm256_cvtepi32_ps(xi), _mm256_loadu_ps(r_.dx + q));
-    *inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GT_OQ), _mm256_cmp_ps(y, hf_, _CMP_LT_OQ)),
-                            _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GT_OQ), _mm256_cmp_ps(x, wf_, _CMP_LT_OQ)));
+    const __m256 below_h = _mm256_cmp_ps(y, hf_, _CMP_LT_OQ), below_w = _mm256_cmp_ps(x, wf_, _CMP_LT_OQ);
+    *inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GT_OQ), below_h),
+                            _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GT_OQ), below_w));
+    *grad_inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GE_OQ), below_h),
+                                 _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GE_OQ), below_w));
     const __m256 fy = _mm256_floor_ps(y), fx = _mm256_floor_ps(x);
-    const __m256i i = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp_), _mm256_cvttps_epi32(fx)), base_);
-    *index = _mm256_and_si256(i, _mm256_castps_si256(*inside));
+    *index = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp_), _mm256_cvttps_epi32(fx)), base_);
     *ly = _mm256_sub_ps(y, fy);
     *lx = _mm256_sub_ps(x, fx);
+  }
+
+  // index where `keep` is set, the zero block's index elsewhere.
+  __m256i select_index(__m256i index, __m256 keep) const {
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(outside_), _mm256_castsi256_ps(index), keep));
   }
 
   // The run from point q on (for the scalar tail).
@@ -73,27 +84,28 @@ class Points8 {
  private:
   const PlanRun& r_;
   __m256 minus1_, hf_, wf_, y0_;
-  __m256i wp_, base_, steps_;
+  __m256i wp_, base_, outside_, steps_;
 };
 
 }  // namespace
 
-// Outside points get index 0 and zero weights; the last points through the scalar formula.
+// Points outside the value region get the zero block's index and weights 0 * mask; the last
+// points through the scalar formula.
 void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
   const Points8 pts(r);
   const __m256 one = _mm256_set1_ps(1.0f);
   std::int64_t q = 0;
   for (; q + 8 <= r.n; q += 8) {
-    __m256 inside, ly, lx;
+    __m256 inside, grad_inside, ly, lx;
     __m256i at;
-    pts.at(q, &inside, &at, &ly, &lx);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), at);
+    pts.at(q, &inside, &grad_inside, &at, &ly, &lx);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), pts.select_index(at, inside));
     const __m256 m = r.mask ? _mm256_loadu_ps(r.mask + q) : one;
     const __m256 hy = _mm256_sub_ps(one, ly), hx = _mm256_sub_ps(one, lx);
-    const __m256 w0 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(hy, hx), m), inside);
-    const __m256 w1 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(hy, lx), m), inside);
-    const __m256 w2 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(ly, hx), m), inside);
-    const __m256 w3 = _mm256_and_ps(_mm256_mul_ps(_mm256_mul_ps(ly, lx), m), inside);
+    const __m256 w0 = _mm256_mul_ps(_mm256_and_ps(_mm256_mul_ps(hy, hx), inside), m);
+    const __m256 w1 = _mm256_mul_ps(_mm256_and_ps(_mm256_mul_ps(hy, lx), inside), m);
+    const __m256 w2 = _mm256_mul_ps(_mm256_and_ps(_mm256_mul_ps(ly, hx), inside), m);
+    const __m256 w3 = _mm256_mul_ps(_mm256_and_ps(_mm256_mul_ps(ly, lx), inside), m);
     // Interleave into (w0, w1) and (w2, w3) pairs per point.
     const __m256 a_lo = _mm256_unpacklo_ps(w0, w1), a_hi = _mm256_unpackhi_ps(w0, w1);
     const __m256 b_lo = _mm256_unpacklo_ps(w2, w3), b_hi = _mm256_unpackhi_ps(w2, w3);
@@ -105,20 +117,21 @@ void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23
   if (q < r.n) plan_run_portable(pts.tail(q), index + q, w01 + 2 * q, w23 + 2 * q);
 }
 
-void point_run_avx2(const PlanRun& r, std::int32_t* index, float* ly, float* lx, float* valid) {
+void point_run_avx2(const PlanRun& r, const PointRun& out) {
   const Points8 pts(r);
   const __m256 one = _mm256_set1_ps(1.0f);
   std::int64_t q = 0;
   for (; q + 8 <= r.n; q += 8) {
-    __m256 inside, fly, flx;
+    __m256 inside, grad_inside, fly, flx;
     __m256i at;
-    pts.at(q, &inside, &at, &fly, &flx);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), at);
-    _mm256_storeu_ps(ly + q, _mm256_and_ps(fly, inside));
-    _mm256_storeu_ps(lx + q, _mm256_and_ps(flx, inside));
-    _mm256_storeu_ps(valid + q, _mm256_and_ps(one, inside));
+    pts.at(q, &inside, &grad_inside, &at, &fly, &flx);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.index + q), pts.select_index(at, grad_inside));
+    _mm256_storeu_ps(out.ly + q, _mm256_and_ps(fly, grad_inside));
+    _mm256_storeu_ps(out.lx + q, _mm256_and_ps(flx, grad_inside));
+    _mm256_storeu_ps(out.valid + q, _mm256_and_ps(one, inside));
+    _mm256_storeu_ps(out.grad_valid + q, _mm256_and_ps(one, grad_inside));
   }
-  if (q < r.n) point_run_portable(pts.tail(q), index + q, ly + q, lx + q, valid + q);
+  if (q < r.n) point_run_portable(pts.tail(q), out.advanced(q));
 }
 
 void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,

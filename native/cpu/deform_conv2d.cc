@@ -1,7 +1,8 @@
 // Deformable convolution on the CPU: a fused implicit GEMM over a channels-last copy.
 //
-// Per image, the input is copied once into a CHANNELS-LAST buffer with a one-pixel zero
-// border, padded[(yp * (W+2) + xp) * C + c]; output pixels are then processed in tiles. For
+// Per image, the input is copied once into a CHANNELS-LAST buffer with a zero border (one pixel
+// left, right and top, two rows at the bottom: math/bilinear.h, padded_plane_pixels),
+// padded[(yp * (W+2) + xp) * C + c]; output pixels are then processed in tiles. For
 // a tile, the sampling plan (the padded pixel index of the top-left corner + 4 weights with
 // the mask folded in, math/bilinear.h) is computed once per (offset group, kernel tap,
 // output pixel) and reused by every input channel of the offset group. The GEMM depth is
@@ -9,7 +10,8 @@
 // W'[o][tap][c], reorder_weights), so the samples of one (tap, pixel) over a run of channels are
 // contiguous at each corner: vectors of channels are sampled with 4 loads and 4
 // multiply-adds (cpu/deform_channels_last.h). The zero border makes out-of-image corners
-// read 0, which is the torchvision / ONNX boundary rule without a branch. The tile size
+// read 0, which is the torchvision / ONNX boundary rule without a branch; points outside the
+// image read a 2x2 block of the border's zeros that no image corner touches. The tile size
 // bounds the plan (and, in backward, the column-gradient tile) to a few MB; small maps are
 // processed several images per tile (see Blocking).
 //
@@ -100,7 +102,7 @@ template <typename Fn>
 void for_each_point_run(const DeformConv2dGeometry& g, const float* offset, const float* mask, std::int64_t og,
                         std::int64_t kp, std::int64_t q0, std::int64_t n, Fn fn) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), G = g.offset_groups;
-  const std::int64_t HWp = (g.in_h + 2) * (g.in_w + 2);
+  const std::int64_t HWp = math::padded_plane_pixels(g.in_h, g.in_w);
   const std::int64_t i = kp / g.kernel_w, j = kp - i * g.kernel_w;
   std::int64_t img = q0 / P, pix = q0 - img * P;
   std::int64_t oy = pix / g.out_w, ox = pix - oy * g.out_w;
@@ -185,21 +187,22 @@ class PlanTile {
   AlignedBuffer<float> weight_;
 };
 
-std::int64_t padded_plane_size(const DeformConv2dGeometry& g) { return (g.in_h + 2) * (g.in_w + 2); }
+std::int64_t padded_plane_size(const DeformConv2dGeometry& g) { return math::padded_plane_pixels(g.in_h, g.in_w); }
 
 // Floats of one image's channels-last zero-bordered copy (plus the vector kernels' slack).
 std::int64_t padded_cl_size(const DeformConv2dGeometry& g, std::int64_t images) {
   return images * padded_plane_size(g) * g.in_channels + kPaddedSlack;
 }
 
-// Copies one NCHW image into a channels-last buffer with a one-pixel zero border:
-// padded[(yp * (W+2) + xp) * C + c]. Threads split padded rows.
+// Copies one NCHW image into a channels-last buffer with the zero border of
+// math::padded_plane_pixels: padded[(yp * (W+2) + xp) * C + c]. Threads split padded rows.
 void pad_image_cl(const DeformConv2dGeometry& g, const float* in_n, float* padded) {  // no slack
   const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
-  parallel_for(H + 2, [&](std::int64_t y0, std::int64_t y1) {
+  const std::int64_t rows = padded_plane_size(g) / Wp;  // H + 3
+  parallel_for(rows, [&](std::int64_t y0, std::int64_t y1) {
     for (std::int64_t yp = y0; yp < y1; ++yp) {
       float* row = padded + yp * Wp * C;
-      if (yp == 0 || yp == H + 1) {
+      if (yp == 0 || yp > H) {
         std::fill(row, row + Wp * C, 0.0f);
         continue;
       }
@@ -473,8 +476,9 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
   const PaddedImage img{padded, C, g.in_w + 2};
   parallel_for(g.offset_groups * K * chunks, [&](std::int64_t begin, std::int64_t end) {
     alignas(64) std::int32_t index[kChunk];
-    alignas(64) float ly[kChunk], lx[kChunk], valid[kChunk], m[kChunk], dots[4 * kChunk];
+    alignas(64) float ly[kChunk], lx[kChunk], valid[kChunk], grad_valid[kChunk], m[kChunk], dots[4 * kChunk];
     alignas(64) float out_y[kChunk], out_x[kChunk], out_m[kChunk];
+    const PointRun points{index, ly, lx, valid, grad_valid};
     for (std::int64_t task = begin; task < end; ++task) {
       // Task order (offset group, chunk, tap): a thread's consecutive tasks read the same
       // pixels' corners and column-gradient rows.
@@ -482,7 +486,7 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
       const std::int64_t chunk = rest / K, kp = rest - chunk * K;
       const std::int64_t p0 = chunk * kChunk, len = std::min(kChunk, count - p0);
       for_each_point_run(g, off_n, mask_n, og, kp, t0 + p0, len, [&](const PlanRun& run, std::int64_t at) {
-        point_run(run, index + at, ly + at, lx + at, valid + at);
+        point_run(run, points.advanced(at));
         for (std::int64_t q = 0; q < run.n; ++q) m[at + q] = run.mask ? run.mask[q] : 1.0f;
       });
       std::fill(dots, dots + 4 * len, 0.0f);
@@ -496,10 +500,13 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
         const float gm = (hy * hx * s[0] + hy * lx[j] * s[1]) + (ly[j] * hx * s[2] + ly[j] * lx[j] * s[3]);
         const float gy = (hx * (s[2] - s[0]) + lx[j] * (s[3] - s[1])) * m[j];
         const float gx = (hy * (s[1] - s[0]) + ly[j] * (s[3] - s[2])) * m[j];
-        const bool ok = valid[j] != 0.0f;  // outside points: exactly 0, whatever the dots hold
-        out_y[j] = ok ? gy : 0.0f;
-        out_x[j] = ok ? gx : 0.0f;
-        out_m[j] = ok ? gm : 0.0f;
+        // torchvision's rule (math/bilinear.h): the mask gradient (the sample) is 0 outside the
+        // value region, the coordinate derivatives 0 outside the derivative region, exactly,
+        // whatever the dots hold.
+        const bool grad_ok = grad_valid[j] != 0.0f;
+        out_y[j] = grad_ok ? gy : 0.0f;
+        out_x[j] = grad_ok ? gx : 0.0f;
+        out_m[j] = valid[j] != 0.0f ? gm : 0.0f;
       }
       // Stored by runs inside one image.
       for (std::int64_t j = 0; j < len;) {

@@ -92,10 +92,10 @@ __global__ void scatter_atomic_kernel(DeformConv2dGeometry g, const float* off_n
     float y, x, m;
     sample_point(g, off_n, mask_n, c / cog, kp, t0 + q, &y, &x, &m);
     const math::BilinearPlan plan = math::bilinear_plan(y, x, m, g.in_h, g.in_w);
-    const float v = grad_cols[it];
+    const float v = plan.mask * grad_cols[it];
     float* plane = grad_in_n + c * HW;
     for (int corner = 0; corner < 4; ++corner) {
-      if (plan.weight[corner] != 0.0f) atomicAdd(plane + plan.index[corner], plan.weight[corner] * v);
+      if (plan.index[corner] >= 0) atomicAdd(plane + plan.index[corner], plan.weight[corner] * v);
     }
   }
 }
@@ -114,7 +114,10 @@ __global__ void scatter_owner_kernel(DeformConv2dGeometry g, const float* off_n,
       float y, x, m;
       sample_point(g, off_n, mask_n, og, kp, t0 + q, &y, &x, &m);
       const math::BilinearPlan plan = math::bilinear_plan(y, x, m, g.in_h, g.in_w);
-      for (int corner = 0; corner < 4; ++corner) plane[plan.index[corner]] += plan.weight[corner] * gc[q];
+      const float v = plan.mask * gc[q];
+      for (int corner = 0; corner < 4; ++corner) {
+        if (plan.index[corner] >= 0) plane[plan.index[corner]] += plan.weight[corner] * v;
+      }
     }
   }
 }

@@ -2,7 +2,8 @@
  * Naive float64 deformable convolution (torchvision semantics), forward and every gradient,
  * written straight from the definition: loops over output elements, one bilinear sample at a
  * time, no plans, no GEMM. Independent of the native code (which works in float32 with
- * sampling plans); the boundary rule is the documented torchvision / ONNX one.
+ * sampling plans); the boundary rules are torchvision's (see corners()), which the golden
+ * fixtures of test/torch_fixtures.test.ts check against the real torchvision.
  */
 export interface RefDeformArgs {
   input: ArrayLike<number>;
@@ -34,18 +35,27 @@ function geometry(a: RefDeformArgs): Geometry {
   return { N, C, H, W, O, Cg, kh, kw, Ho, Wo, groups: C / Cg, G, sh, sw, ph, pw, dh, dw };
 }
 
-/** Corners of a point under the boundary rule: [index into the plane, weight, dw/dy, dw/dx]. */
+/**
+ * Corners of a point under torchvision's rules: [index into the plane, weight, dw/dy, dw/dx].
+ * The value (weights) is nonzero only inside (-1, H) x (-1, W); the coordinate derivatives
+ * come from the cell [floor(p), floor(p) + 1] wherever it has a corner in the image, i.e. on
+ * [-1, H) x [-1, W): on the lines y = -1 and x = -1 a point samples 0 but has a one-sided
+ * derivative (torchvision's get_coordinate_weight has no early exit).
+ */
 function corners(y: number, x: number, H: number, W: number): [number, number, number, number][] {
-  if (!(y > -1 && y < H && x > -1 && x < W)) return [];
+  if (!(y >= -1 && y < H && x >= -1 && x < W)) return [];
+  const inside = y > -1 && x > -1;
   const y0 = Math.floor(y), x0 = Math.floor(x);
   const ly = y - y0, lx = x - x0, hy = 1 - ly, hx = 1 - lx;
-  const list: [number, number, number, number, number, number][] = [
-    [y0, x0, hy * hx, -hx, -hy, 0],
-    [y0, x0 + 1, hy * lx, -lx, hy, 0],
-    [y0 + 1, x0, ly * hx, hx, -ly, 0],
-    [y0 + 1, x0 + 1, ly * lx, lx, ly, 0],
+  const list: [number, number, number, number, number][] = [
+    [y0, x0, hy * hx, -hx, -hy],
+    [y0, x0 + 1, hy * lx, -lx, hy],
+    [y0 + 1, x0, ly * hx, hx, -ly],
+    [y0 + 1, x0 + 1, ly * lx, lx, ly],
   ];
-  return list.filter(([cy, cx]) => cy >= 0 && cy < H && cx >= 0 && cx < W).map(([cy, cx, w, dy, dx]) => [cy * W + cx, w, dy, dx]);
+  return list
+    .filter(([cy, cx]) => cy >= 0 && cy < H && cx >= 0 && cx < W)
+    .map(([cy, cx, w, dy, dx]) => [cy * W + cx, inside ? w : 0, dy, dx]);
 }
 
 /** Visits every (n, o, oy, ox, input channel, tap) term of the convolution sum. */
