@@ -95,7 +95,7 @@ function accumulateLeaf(leaf: Tensor, g: Tensor, shared: boolean): void {
   const { addInPlace } = require('./ops/elementwise') as typeof import('./ops/elementwise');
   if (leaf.grad === null) {
     const own = shared ? g.clone() : g;
-    leaf.grad = keep(sameShape(own, leaf) ? own : own.view(leaf.shape));
+    leaf.grad = keep(sameShape(own, leaf) ? own : own.rawView(leaf.shape));
   } else {
     addInPlace(leaf.grad, g);
   }

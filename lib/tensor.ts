@@ -30,6 +30,27 @@ let undisposedBytes = 0;
 const DISPOSED = new Float32Array(0);
 
 /**
+ * autograd.ts and ops/shape.ts depend on Tensor; the methods that record into the graph or run
+ * backward reach them through this, loaded on first use (after every module has loaded).
+ */
+interface Lazy {
+  record: typeof import('./autograd').record;
+  backward: typeof import('./autograd').backward;
+  ops: { reshape: typeof import('./ops/shape').reshape };
+}
+let lazyModules: Lazy | null = null;
+function lazy(): Lazy {
+  if (lazyModules === null) {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const autograd = require('./autograd') as typeof import('./autograd');
+    const shape = require('./ops/shape') as typeof import('./ops/shape');
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    lazyModules = { record: autograd.record, backward: autograd.backward, ops: { reshape: shape.reshape } };
+  }
+  return lazyModules;
+}
+
+/**
  * Bytes of CPU tensor storage allocated and not yet disposed. Storage the GC reclaims is not
  * subtracted, so a loop that disposes (or tidies) everything it creates keeps this flat, and
  * a leak shows up here at once instead of whenever the GC runs.
@@ -276,45 +297,58 @@ export class Tensor {
   // ---- views and copies ----------------------------------------------------------------
 
   /**
-   * Same storage, new shape (one dimension may be -1 and is inferred). Not recorded by
-   * autograd: use ops.reshape for a differentiable reshape.
+   * Same storage, new shape (one dimension may be -1 and is inferred). Differentiable, as in
+   * PyTorch: recorded by autograd (and the ONNX tracer) exactly like ops.reshape.
    */
   view(shape: readonly number[]): Tensor {
+    this.assertLive('view');
+    return lazy().ops.reshape(this, resolveShape('Tensor.view', shape, this.numel, this.shape));
+  }
+
+  /** Alias of view(). */
+  reshape(shape: readonly number[]): Tensor {
+    this.assertLive('reshape');
+    return lazy().ops.reshape(this, resolveShape('Tensor.reshape', shape, this.numel, this.shape));
+  }
+
+  /**
+   * @internal Same storage, new shape, recorded by nothing: for ops that reshape their own
+   * operands and gradients (their own record() covers the op). Users call view() / reshape().
+   */
+  rawView(shape: readonly number[]): Tensor {
     this.assertLive('view');
     const resolved = resolveShape('Tensor.view', shape, this.numel, this.shape);
     this.storage.refs++;
     return new Tensor(this.storage, resolved);
   }
 
-  /** Alias of view(). */
-  reshape(shape: readonly number[]): Tensor {
-    return this.view(shape);
-  }
-
-  /** A copy with its own storage, on the same device, outside the autograd graph. */
+  /** A copy with its own storage, on the same device; differentiable (gradients pass through), as in PyTorch. */
   clone(): Tensor {
     this.assertLive('clone');
+    const t = new Tensor(allocate(this.numel, this.device, false), this.shape);
     if (this.device === 'cpu') {
-      const t = new Tensor(allocate(this.numel, 'cpu', false), this.shape);
       (t.buffer as Float32Array).set(this.buffer as Float32Array);
-      return t;
+    } else {
+      const host = new Float32Array(this.numel);
+      native().cudaDownload(this.buffer, host);
+      native().cudaUpload(t.buffer, host);
     }
-    const host = new Float32Array(this.numel);
-    native().cudaDownload(this.buffer, host);
-    const t = new Tensor(allocate(this.numel, 'cuda', false), this.shape);
-    native().cudaUpload(t.buffer, host);
-    return t;
+    return lazy().record('clone', [this], t, (g) => [g], (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]));
   }
 
-  /** A copy on `device` (this tensor itself if it is already there). */
+  /**
+   * A copy on `device` (this tensor itself if it is already there); differentiable: the
+   * gradient goes back to this tensor's device.
+   */
   to(device: Device): Tensor {
     this.assertLive('to');
     checkDevice('Tensor.to', device);
     if (device === this.device) return this;
+    const from = this.device;
     const t = new Tensor(allocate(this.numel, device, false), this.shape);
     if (device === 'cuda') native().cudaUpload(t.buffer, this.buffer as Float32Array);
     else native().cudaDownload(this.buffer, t.buffer as Float32Array);
-    return t;
+    return lazy().record('to', [this], t, (g) => [g.to(from)], (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]));
   }
 
   /** The same storage, cut from the autograd graph. */
@@ -341,9 +375,7 @@ export class Tensor {
 
   /** Computes gradients of this tensor with respect to every leaf that requires them. */
   backward(gradOutput?: Tensor, options: { retainGraph?: boolean } = {}): void {
-    // Loaded here: autograd.ts depends on Tensor.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    (require('./autograd') as typeof import('./autograd')).backward(this, gradOutput, options);
+    lazy().backward(this, gradOutput, options);
   }
 
   /** Sets requiresGrad on a leaf and returns this (PyTorch's requires_grad_()). */

@@ -1,5 +1,5 @@
 /** The autograd engine itself: accumulation, aliasing of pass-through gradients, graph reuse. */
-import { AutogradError, ops, Tensor, tidy } from '../lib';
+import { AutogradError, noGrad, ops, Tensor, tidy } from '../lib';
 
 describe('autograd engine', () => {
   test('a gradient passed through to several leaves is not shared between them', () => {
@@ -50,5 +50,49 @@ describe('autograd engine', () => {
     expect(() => y.backward()).toThrow(AutogradError);
     expect(() => ops.sum(x).backward(Tensor.ones([2]))).toThrow(/shape/);
     expect(() => Tensor.zeros([2]).backward()).toThrow(/does not require gradients/);
+  });
+});
+
+describe('Tensor methods that return tensors keep the autograd graph (as in PyTorch)', () => {
+  // Each method in a chain ending in sum(method(r) * w): r.grad must be w (reshaped), the
+  // finite-difference-free closed form of d/dr sum(r * w).
+  const r0 = [1, -2, 3, 0.5, 4, -1];
+  const w0 = [0.5, 1.5, -2, 3, 1, 2];
+  const cases: [string, (r: Tensor) => Tensor][] = [
+    ['reshape', (r) => r.reshape([6])],
+    ['reshape with -1', (r) => r.reshape([-1])],
+    ['view', (r) => r.view([6])],
+    ['view of a view', (r) => r.view([3, 2]).view([6])],
+    ['clone', (r) => r.clone().view([6])],
+    ['to (same device)', (r) => r.to('cpu').reshape([6])],
+  ];
+  test.each(cases)('%s passes the gradient back to its source', (_name, method) => {
+    const r = Tensor.from(r0, [2, 3]).requireGrad();
+    const w = Tensor.from(w0, [6]).requireGrad();
+    ops.sum(ops.mul(method(r), w)).backward();
+    expect(r.grad).not.toBeNull();
+    expect(r.grad!.shape).toEqual([2, 3]);
+    expect(r.grad!.toArray()).toEqual(w0);
+    expect(w.grad!.toArray()).toEqual(r0);
+  });
+
+  test('detach is the one method that cuts the graph, and views share storage', () => {
+    const r = Tensor.from(r0, [2, 3]).requireGrad();
+    const w = Tensor.from(w0, [6]).requireGrad();
+    ops.sum(ops.mul(r.detach().view([6]), w)).backward();
+    expect(r.grad).toBeNull();
+    expect(w.grad!.toArray()).toEqual(r0);
+    const v = r.view([6]);
+    expect(v.sharesStorageWith(r)).toBe(true);
+    expect(v.requiresGrad).toBe(true);
+    expect(r.clone().sharesStorageWith(r)).toBe(false);
+  });
+
+  test('under noGrad, view and clone record nothing', () => {
+    const r = Tensor.from(r0, [2, 3]).requireGrad();
+    noGrad(() => {
+      expect(r.view([6]).requiresGrad).toBe(false);
+      expect(r.clone().requiresGrad).toBe(false);
+    });
   });
 });

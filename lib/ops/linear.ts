@@ -40,31 +40,31 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Ten
   const rows = input.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const outShape = [...input.shape.slice(0, -1), outF];
   const out = Tensor.empty(outShape, { device: input.device });
-  const x3 = input.view([1, rows, inF]), w3 = weight.view([1, outF, inF]), o3 = out.view([1, rows, outF]);
+  const x3 = input.rawView([1, rows, inF]), w3 = weight.rawView([1, outF, inF]), o3 = out.rawView([1, rows, outF]);
   gemmInto(x3, w3, o3, false, true);
   if (b) {
-    const o2 = out.view([rows, outF]);
+    const o2 = out.rawView([rows, outF]);
     native().addChannelBias(o2, b);
     o2.dispose();
   }
   x3.dispose(); w3.dispose(); o3.dispose();
   return record('linear', [input, weight, b], out, (g) => {
-    const g3 = g.view([1, rows, outF]);
+    const g3 = g.rawView([1, rows, outF]);
     let gx: Tensor | null = null, gw: Tensor | null = null, gb: Tensor | null = null;
     if (input.requiresGrad) {
       gx = Tensor.empty(input.shape, { device: g.device });
-      const gx3 = gx.view([1, rows, inF]), w = weight.view([1, outF, inF]);
+      const gx3 = gx.rawView([1, rows, inF]), w = weight.rawView([1, outF, inF]);
       gemmInto(g3, w, gx3, false, false);
       gx3.dispose(); w.dispose();
     }
     if (weight.requiresGrad) {
       gw = Tensor.empty(weight.shape, { device: g.device });
-      const gw3 = gw.view([1, outF, inF]), x = input.view([1, rows, inF]);
+      const gw3 = gw.rawView([1, outF, inF]), x = input.rawView([1, rows, inF]);
       gemmInto(g3, x, gw3, true, false);
       gw3.dispose(); x.dispose();
     }
     if (b?.requiresGrad) {
-      const g2 = g.view([rows, outF]);
+      const g2 = g.rawView([rows, outF]);
       gb = channelSums(g2);
       g2.dispose();
     }

@@ -15,7 +15,7 @@ export interface MatmulOptions {
 }
 
 function as3d(t: Tensor): Tensor {
-  return t.ndim === 3 ? t : t.view([1, ...t.shape]);
+  return t.ndim === 3 ? t : t.rawView([1, ...t.shape]);
 }
 
 /** Raw GEMM: c = alpha * op(a) @ op(b) + beta * c on 3-D tensors (no autograd). */
@@ -66,7 +66,7 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
 }
 
 function viewAndDrop(t: Tensor, shape: number[]): Tensor {
-  const v = t.view(shape);
+  const v = t.rawView(shape);
   t.dispose();
   return v;
 }
@@ -74,11 +74,11 @@ function viewAndDrop(t: Tensor, shape: number[]): Tensor {
 // For C = op(A) op(B): dA = dC op(B)^T (transposed back if A was), dB likewise; batch
 // broadcasting sums over the broadcast batch.
 function matmulBackward(g: Tensor, a: Tensor, b: Tensor, transA: boolean, transB: boolean): (Tensor | null)[] {
-  const g3 = g.ndim === 3 ? g : g.view([1, ...g.shape]);
+  const g3 = g.ndim === 3 ? g : g.rawView([1, ...g.shape]);
   const a3 = as3d(a), b3 = as3d(b);
   const gradA = a.requiresGrad ? gradOperand(g3, b3, a3.shape, transA, transB, 'a') : null;
   const gradB = b.requiresGrad ? gradOperand(g3, a3, b3.shape, transA, transB, 'b') : null;
-  return [gradA ? gradA.view([...a.shape]) : null, gradB ? gradB.view([...b.shape]) : null];
+  return [gradA ? gradA.rawView([...a.shape]) : null, gradB ? gradB.rawView([...b.shape]) : null];
 }
 
 function gradOperand(g: Tensor, other: Tensor, shape: readonly number[], transA: boolean, transB: boolean, which: 'a' | 'b'): Tensor {

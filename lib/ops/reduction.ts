@@ -33,7 +33,7 @@ function reduce(name: string, x: Tensor, dims: number | readonly number[] | unde
   const out = Tensor.empty(keepDim ? keepShape : keptShape, { device: x.device });
   native().sumDims(x, list, out, scale);
   return record(name, [x], out, (g) => {
-    const g1 = g.view(keepShape);
+    const g1 = g.rawView(keepShape);
     const gx = expand(g1, x.shape);
     if (gx !== g1) g1.dispose();
     if (!mean) return [gx];

@@ -14,8 +14,8 @@ import { checkSameDevice, checkTensor, normalizeDim, numelOf } from './validate'
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', 'x', x);
   const resolved = resolveShape('reshape', shape, x.numel, x.shape);
-  const out = x.view(resolved);
-  return record('reshape', [x], out, (g) => [g.view(x.shape)], (ctx) => {
+  const out = x.rawView(resolved);
+  return record('reshape', [x], out, (g) => [g.rawView(x.shape)], (ctx) => {
     ctx.node('Reshape', [ctx.name(x), ctx.reshapeTarget(x.shape, resolved)], [ctx.output]);
   });
 }

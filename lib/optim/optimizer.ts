@@ -185,7 +185,7 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
       for (const [k, t] of Object.entries(entry)) {
         if (k === 'step') continue;
         const copy = keep((t as Tensor).to(p.device) === t ? (t as Tensor).clone() : (t as Tensor).to(p.device));
-        tensors[k] = copy.shape.length === p.shape.length ? copy : copy.view(p.shape);
+        tensors[k] = copy.shape.length === p.shape.length ? copy : copy.rawView(p.shape);
       }
       this.state.set(p, { step: Number(entry.step) || 0, tensors });
     }
