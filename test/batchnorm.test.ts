@@ -1,8 +1,9 @@
 import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
+import { Generator } from '../lib/random';
 import { runOnnx } from '../lib/onnx/ort';
-import { expectClose } from './helpers';
+import { expectClose, describeCuda } from './helpers';
 import { referenceBatchNorm } from './reference/batchnorm';
 import { numericGrad } from './reference/numeric_grad';
 import { gradcheck } from './gradcheck';
@@ -144,8 +145,7 @@ describe('batchNorm2d errors', () => {
   });
 });
 
-const gpu = cuda.isAvailable() ? describe : describe.skip;
-if (!cuda.isAvailable()) console.log('batchnorm.test: no CUDA device, GPU tests skipped');
+const gpu = describeCuda('batchnorm.test');
 gpu('batchNorm2d on CUDA', () => {
   test('training and eval forward, gradients and running statistics match the CPU', () => {
     manualSeed(9);
@@ -176,4 +176,57 @@ test('batchNorm2d passes gradcheck on the float32 op itself (training and eval)'
       [Tensor.randn([2, 3, 3, 2], { requiresGrad: true }), Tensor.randn([3], { requiresGrad: true }), Tensor.randn([3], { requiresGrad: true })],
     );
   }
+});
+
+describe('batchNorm2d backward against the analytic float64 backward at a large element count', () => {
+  // 18,432 values per channel: an error of 1 / count in the statistics (a /count -> /(count - 1)
+  // slip) moves results by ~5e-5 relative, five times the tolerance.
+  const [N, C, H, W] = [8, 3, 48, 48];
+  const eps = 1e-5;
+  test.each([true, false])('training %s: dx, dweight, dbias within 1e-5', (training) => {
+    const gen = new Generator(5);
+    const x = Tensor.from(Float32Array.from({ length: N * C * H * W }, () => gen.normal() * 2 + 0.7), [N, C, H, W]).requireGrad();
+    const w = Tensor.from([0.5, 1.5, -1.2]).requireGrad();
+    const b = Tensor.from([0.1, -0.3, 0.2]).requireGrad();
+    const rm = Tensor.from([0.6, 0.8, 0.5]), rv = Tensor.from([3.5, 4.5, 4.2]);
+    const rmBefore = rm.toArray(), rvBefore = rv.toArray();
+    const g = Tensor.from(Float32Array.from({ length: N * C * H * W }, () => gen.normal()), [N, C, H, W]);
+    ops.batchNorm2d(x, rm, rv, w, b, { training, eps }).backward(g);
+    const X = x.data, G = g.data, P = H * W, count = N * P;
+    const dx = new Float64Array(X.length), dw = new Float64Array(C), db = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      const at = (n: number, p: number) => (n * C + c) * P + p;
+      let mean = 0, variance = 0;
+      if (training) {
+        for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) mean += X[at(n, p)];
+        mean /= count;
+        for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) variance += (X[at(n, p)] - mean) ** 2;
+        variance /= count; // biased, as PyTorch normalises
+      } else {
+        mean = rmBefore[c];
+        variance = rvBefore[c];
+      }
+      const invstd = 1 / Math.sqrt(variance + eps), wc = w.data[c];
+      let sumG = 0, sumGxhat = 0;
+      for (let n = 0; n < N; n++) {
+        for (let p = 0; p < P; p++) {
+          const xhat = (X[at(n, p)] - mean) * invstd;
+          sumG += G[at(n, p)];
+          sumGxhat += G[at(n, p)] * xhat;
+        }
+      }
+      dw[c] = sumGxhat;
+      db[c] = sumG;
+      for (let n = 0; n < N; n++) {
+        for (let p = 0; p < P; p++) {
+          const i = at(n, p), xhat = (X[i] - mean) * invstd;
+          dx[i] = training ? (wc * invstd * (count * G[i] - sumG - xhat * sumGxhat)) / count : wc * invstd * G[i];
+        }
+      }
+    }
+    const scale = (a: Float64Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    expectClose(x.grad!.data, dx, 1e-5 * scale(dx), 1e-5);
+    expectClose(w.grad!.data, dw, 1e-5 * scale(dw), 1e-5);
+    expectClose(b.grad!.data, db, 1e-5 * scale(db), 1e-5);
+  });
 });

@@ -3,7 +3,7 @@ import { expectCudaMatchesCpu } from './device_compare';
 import {
   convGeom, refConv2d, refConv2dGradInput, refConv2dGradWeight, refChannelSums, refConvTranspose2d,
 } from './reference/conv';
-import { expectClose } from './helpers';
+import { expectClose, describeCuda } from './helpers';
 import { OnnxGraphBuilder, attr } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 
@@ -340,8 +340,7 @@ describe('conv2d argument errors', () => {
   });
 });
 
-const gpu = cuda.isAvailable() ? describe : describe.skip;
-if (!cuda.isAvailable()) console.log('conv.test: no CUDA device, GPU tests skipped');
+const gpu = describeCuda('conv.test');
 gpu('conv2d, convTranspose2d and linear on CUDA match the CPU', () => {
   test('forward and every gradient', () => {
     manualSeed(31);

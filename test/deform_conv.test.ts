@@ -7,7 +7,7 @@ import { ops, Tensor, setNumThreads, getNumThreads, ArgumentError, ShapeError, D
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 import { Generator } from '../lib/random';
-import { expectClose } from './helpers';
+import { expectClose, describeCuda } from './helpers';
 import { refDeformConv2d, refDeformConv2dBackward, RefDeformArgs } from './reference/deform_conv';
 
 interface Config {
@@ -503,8 +503,7 @@ describe('deformConv2d bad input', () => {
   });
 });
 
-const gpu = cuda.isAvailable() ? describe : describe.skip;
-if (!cuda.isAvailable()) console.log('deform_conv.test: no CUDA device, GPU tests skipped');
+const gpu = describeCuda('deform_conv.test');
 gpu('deformConv2d on CUDA', () => {
   test('forward and gradients match the CPU (atomic and deterministic input gradient)', () => {
     const cfg: Config = { N: 2, C: 6, H: 9, W: 8, O: 4, kh: 3, kw: 3, padding: [1, 1], groups: 2, offsetGroups: 3, mask: true, bias: true };

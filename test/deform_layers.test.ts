@@ -3,7 +3,7 @@
  * at zero), PyTorch-ecosystem state-dict keys, shapes, gradients reaching the predictor,
  * DeformSampler warping, samplingLocations and the SVG helper.
  */
-import { nn, ops, Tensor, ArgumentError, ShapeError } from '../lib';
+import { nn, noGrad, ops, Tensor, ArgumentError, ShapeError } from '../lib';
 import { DeformConv2d, ModulatedDeformConv2d, DeformSampler, DeformableConvBlock, DeformableBasicBlock, samplingLocations, samplingLocationsSvg } from '../lib/nn/deform';
 import { expectClose } from './helpers';
 
@@ -96,6 +96,23 @@ describe('DeformSampler', () => {
       expect(Math.abs(got - want)).toBeLessThan(1e-5);
     }
     expect(() => DeformSampler.warp(x, Tensor.zeros([2, 2, 5, 5]))).toThrow(/offset of shape \[2, 2, 5, 6\]/);
+  });
+
+  test.each(['zeros', 'border', 'reflection'] as const)("paddingMode '%s': whole-pixel shifts past the edge read 0, the edge, or the mirror", (mode) => {
+    const sampler = new DeformSampler(1, { paddingMode: mode });
+    expect(sampler.paddingMode).toBe(mode);
+    noGrad(() => sampler.conv_offset.bias!.data.set([0, 2])); // dy = 0, dx = +2 everywhere
+    const [H, W] = [3, 5];
+    const x = Tensor.randn([1, 1, H, W]);
+    const y = sampler.forward(x);
+    for (let i = 0; i < H; i++) {
+      for (let j = 0; j < W; j++) {
+        const s = j + 2; // alignCorners: pixel centres, the mirror line is the last centre
+        const col = s < W ? s : mode === 'border' ? W - 1 : mode === 'reflection' ? 2 * (W - 1) - s : -1;
+        const want = col < 0 ? 0 : x.data[i * W + col];
+        expect(Math.abs(y.data[i * W + j] - want)).toBeLessThan(1e-5);
+      }
+    }
   });
 
   test('gradients reach the offset predictor', () => {

@@ -24,8 +24,9 @@ describe('dropout', () => {
       setNumThreads(1);
       const one = ops.dropout(x, 0.3, true, new Generator(7)).toArray();
       expect(one).toEqual(Array.from(y));
+      // The mask depends on the seed, never on the thread count.
       setNumThreads(2);
-      expect(ops.dropout(x, 0.3, true, new Generator(8)).toArray()).not.toEqual(one);
+      expect(ops.dropout(x, 0.3, true, new Generator(7)).toArray()).toEqual(one);
     } finally {
       setNumThreads(threads);
     }

@@ -2,7 +2,7 @@ import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, m
 import { expectCudaMatchesCpu } from './device_compare';
 import { conv2d } from '../lib/ops/conv';
 import { DynGeom, dynamicConvBackward, dynamicConvForward, mixKernels, outSize } from './reference/dynamic_conv';
-import { expectClose } from './helpers';
+import { expectClose, describeCuda, forEachIsa } from './helpers';
 
 interface Case {
   name: string;
@@ -110,54 +110,59 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
   beforeEach(() => manualSeed(11));
 
   for (const c of cases) {
-    test(`${c.name}: forward and every gradient`, () => {
-      const { g, input, experts, attention, expertBias } = makeInputs(c);
-      const out = ops.dynamicConv2d(input, experts, attention, opts(c, expertBias));
-      const [OH, OW] = outSize(g);
-      expect(out.shape).toEqual([c.B, c.O, OH, OW]);
-      const t = { input: input.data, experts: experts.data, attention: attention.data, expertBias: expertBias?.data };
-      const terms = (c.C / g.groups) * c.k[0] * c.k[1] * c.K;
-      const atol = 2e-5 * Math.sqrt(terms) * 4;
-      expectClose(out.data, dynamicConvForward(g, t), atol, 1e-4);
+    test(`${c.name}: forward and every gradient, under every instruction set`, () => {
+      forEachIsa(() => {
+        const { g, input, experts, attention, expertBias } = makeInputs(c);
+        const out = ops.dynamicConv2d(input, experts, attention, opts(c, expertBias));
+        const [OH, OW] = outSize(g);
+        expect(out.shape).toEqual([c.B, c.O, OH, OW]);
+        const t = { input: input.data, experts: experts.data, attention: attention.data, expertBias: expertBias?.data };
+        const terms = (c.C / g.groups) * c.k[0] * c.k[1] * c.K;
+        const atol = 2e-5 * Math.sqrt(terms) * 4;
+        expectClose(out.data, dynamicConvForward(g, t), atol, 1e-4);
 
-      const gradOut = Tensor.randn(out.shape);
-      out.backward(gradOut);
-      const want = dynamicConvBackward(g, t, gradOut.data);
-      expectClose(input.grad!.data, want.input, atol, 1e-4);
-      const pixels = OH * OW;
-      expectClose(experts.grad!.data, want.experts, 4e-5 * Math.sqrt(pixels * c.B) * 4, 1e-4);
-      expectClose(attention.grad!.data, want.attention, 4e-5 * Math.sqrt(pixels * terms * c.O) * 4, 1e-4);
-      if (expertBias) expectClose(expertBias.grad!.data, want.expertBias!, 4e-5 * Math.sqrt(pixels * c.B) * 4, 1e-4);
+        const gradOut = Tensor.randn(out.shape);
+        out.backward(gradOut);
+        const want = dynamicConvBackward(g, t, gradOut.data);
+        expectClose(input.grad!.data, want.input, atol, 1e-4);
+        const pixels = OH * OW;
+        expectClose(experts.grad!.data, want.experts, 4e-5 * Math.sqrt(pixels * c.B) * 4, 1e-4);
+        expectClose(attention.grad!.data, want.attention, 4e-5 * Math.sqrt(pixels * terms * c.O) * 4, 1e-4);
+        if (expertBias) expectClose(expertBias.grad!.data, want.expertBias!, 4e-5 * Math.sqrt(pixels * c.B) * 4, 1e-4);
+      });
     });
   }
 
-  test('kernels too large to mix the whole batch at once (chunks of samples): closed form', () => {
-    // A kernel as large as the input gives one output pixel: out[b] = W_b x_b + bias_b, a
-    // matrix-vector product. 1.7M floats per mixed kernel make the op mix at most 4 samples at
-    // a time (8M floats), so the batch of 5 runs as chunks of 4 and 1 whose expert gradients
-    // accumulate.
-    const [B, K, C, O, S] = [5, 2, 208, 128, 8];
-    const D = C * S * S;
+  /**
+   * A kernel as large as the input gives one output pixel: out[b, o] = sum over the channels of
+   * o's group of W_b x_b + bias_b, a matrix-vector product. 1.7M floats per mixed kernel make
+   * the op mix at most 4 samples at a time (8M floats), so the batch of 5 runs as chunks of 4
+   * and 1 whose expert gradients accumulate.
+   */
+  function chunkedClosedForm(C: number, groups: number, stride: number): void {
+    const [B, K, O, S] = [5, 2, 128, 8];
+    const Cg = C / groups, Og = O / groups, D = Cg * S * S;
     const x = Tensor.randn([B, C, S, S], { requiresGrad: true });
-    const e = Tensor.randn([K, O, C, S, S], { requiresGrad: true });
+    const e = Tensor.randn([K, O, Cg, S, S], { requiresGrad: true });
     const a = Tensor.rand([B, K], { requiresGrad: true });
     const eb = Tensor.randn([K, O], { requiresGrad: true });
-    const out = ops.dynamicConv2d(x, e, a, { expertBias: eb });
+    const out = ops.dynamicConv2d(x, e, a, { expertBias: eb, groups, stride });
     expect(out.shape).toEqual([B, O, 1, 1]);
     const go = Tensor.randn(out.shape);
     out.backward(go);
     const [X, E, A, EB, G] = [x.data, e.data, a.data, eb.data, go.data];
-    const want = { out: new Float64Array(B * O), gx: new Float64Array(B * D), ge: new Float64Array(K * O * D), ga: new Float64Array(B * K), gb: new Float64Array(K * O) };
+    const want = { out: new Float64Array(B * O), gx: new Float64Array(B * C * S * S), ge: new Float64Array(K * O * D), ga: new Float64Array(B * K), gb: new Float64Array(K * O) };
     for (let b = 0; b < B; b++) {
       for (let k = 0; k < K; k++) {
         const ak = A[b * K + k];
         for (let o = 0; o < O; o++) {
           const g = G[b * O + o];
+          const xAt = (b * C + Math.floor(o / Og) * Cg) * S * S; // the group's channels of sample b
           let dot = 0;
           for (let d = 0; d < D; d++) {
-            const ev = E[(k * O + o) * D + d], xv = X[b * D + d];
+            const ev = E[(k * O + o) * D + d], xv = X[xAt + d];
             dot += ev * xv;
-            want.gx[b * D + d] += ak * ev * g;
+            want.gx[xAt + d] += ak * ev * g;
             want.ge[(k * O + o) * D + d] += ak * g * xv;
           }
           want.out[b * O + o] += ak * (dot + EB[k * O + o]);
@@ -172,6 +177,14 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
     expectClose(e.grad!.data, want.ge, 1e-4, 1e-4);
     expectClose(a.grad!.data, want.ga, tol * Math.sqrt(O), 1e-4);
     expectClose(eb.grad!.data, want.gb, 1e-4, 1e-4);
+  }
+
+  test('kernels too large to mix the whole batch at once (chunks of samples): closed form', () => {
+    chunkedClosedForm(208, 1, 1);
+  });
+
+  test('chunks of samples with groups 2 and stride 2 (the packed input-gradient path): closed form', () => {
+    chunkedClosedForm(416, 2, 2);
   });
 
   test('empty batch', () => {
@@ -337,8 +350,7 @@ describe('dynamicConv2d bad input', () => {
   });
 });
 
-const gpu = cuda.isAvailable() ? describe : describe.skip;
-if (!cuda.isAvailable()) console.log('dynamic_conv.test: no CUDA device, GPU tests skipped');
+const gpu = describeCuda('dynamic_conv.test');
 gpu('dynamicConv2d on CUDA matches the CPU', () => {
   test('forward and every gradient', () => {
     manualSeed(31);

@@ -2,7 +2,7 @@ import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, Argu
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
-import { expectClose } from './helpers';
+import { expectClose, describeCuda } from './helpers';
 import { GridMode, GridPadding, referenceGridSample } from './reference/grid_sample';
 import { numericGrad } from './reference/numeric_grad';
 import { gradcheck } from './gradcheck';
@@ -143,8 +143,7 @@ describe('gridSample errors', () => {
   });
 });
 
-const gpu = cuda.isAvailable() ? describe : describe.skip;
-if (!cuda.isAvailable()) console.log('grid_sample.test: no CUDA device, GPU tests skipped');
+const gpu = describeCuda('grid_sample.test');
 gpu('gridSample on CUDA', () => {
   test('every mode and padding mode, forward and gradients match the CPU', () => {
     manualSeed(44);

@@ -1,5 +1,5 @@
 /** Shared test utilities: tolerance checks that report where and by how much values differ. */
-import { availableIsas, isa, Isa, setIsa } from '../lib';
+import { availableIsas, cuda, isa, Isa, setIsa } from '../lib';
 
 export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
@@ -37,4 +37,24 @@ export function forEachIsa(fn: (isa: Isa) => void): void {
   } finally {
     setIsa(active);
   }
+}
+
+/**
+ * `describe` for GPU tests: they run where a CUDA device is present; elsewhere they are skipped
+ * visibly, or, with FLEXCONV_REQUIRE_CUDA=1 (GPU runs: scripts/gpu-check, the CUDA workflow),
+ * they fail, so a GPU run can never pass by skipping.
+ */
+export function describeCuda(file: string): (name: string, fn: () => void) => void {
+  if (cuda.isAvailable()) return describe;
+  if (process.env.FLEXCONV_REQUIRE_CUDA === '1') {
+    return (name, _fn) =>
+      describe(name, () => {
+        test('needs a CUDA device', () => {
+          const why = cuda.isCompiled() ? 'the addon has CUDA but no device is visible' : 'the addon was built without CUDA';
+          throw new Error(`${file}: FLEXCONV_REQUIRE_CUDA=1 but ${why}`);
+        });
+      });
+  }
+  console.log(`${file}: no CUDA device, GPU tests skipped`);
+  return describe.skip;
 }

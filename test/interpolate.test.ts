@@ -2,7 +2,7 @@ import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, Argu
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder, int64 } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
-import { expectClose } from './helpers';
+import { expectClose, describeCuda } from './helpers';
 import { referenceInterpolate } from './reference/interpolate';
 import { numericGrad } from './reference/numeric_grad';
 import { gradcheck } from './gradcheck';
@@ -125,8 +125,7 @@ describe('interpolate errors', () => {
   });
 });
 
-const gpu = cuda.isAvailable() ? describe : describe.skip;
-if (!cuda.isAvailable()) console.log('interpolate.test: no CUDA device, GPU tests skipped');
+const gpu = describeCuda('interpolate.test');
 gpu('interpolate on CUDA', () => {
   test('every mode, by size and by scale factor, forward and backward match the CPU', () => {
     manualSeed(34);

@@ -6,15 +6,18 @@ const { OctaveConv2d, OctaveConvBlock, OctNet, splitBands, mergeBands, lowChanne
 
 /** The four paths of an octave conv composed from float64 references. */
 function referenceOctave(layer: InstanceType<typeof OctaveConv2d>, high: R, low: R | null): [R, R | null] {
-  if (layer.stride === 2) {
+  if (layer.stride === 2 && layer.downsampleMode === 'pool') {
     high = avgPool(high, 2, 2);
     low = low && avgPool(low, 2, 2);
   }
+  // In 'stride' mode the convs themselves stride (their own stride, read by convLayer).
+  const h2h = layer.h2h ? convLayer(high, layer.h2h) : null;
+  const [oh, ow] = h2h ? [h2h.shape[2], h2h.shape[3]] : [high.shape[2], high.shape[3]];
   const paths: Record<string, R | null> = {
-    h2h: layer.h2h ? convLayer(high, layer.h2h) : null,
+    h2h,
     h2l: layer.h2l ? convLayer(avgPool(high, 2, 2), layer.h2l) : null,
     l2l: layer.l2l && low ? convLayer(low, layer.l2l) : null,
-    l2h: layer.l2h && low ? resize(convLayer(low, layer.l2h), high.shape[2], high.shape[3], 'nearest') : null,
+    l2h: layer.l2h && low ? resize(convLayer(low, layer.l2h), oh, ow, 'nearest') : null,
   };
   const sum = (a: R | null, b: R | null): R | null => (a && b ? add(a, b) : a ?? b);
   return [sum(paths.h2h, paths.l2h)!, sum(paths.l2l, paths.h2l)];
@@ -46,9 +49,12 @@ describe('OctaveConv2d against four plain convolutions with pooling and upsampli
     else expect(outLow).toBeNull();
   });
 
-  test('channel split rounds like the reference implementations', () => {
+  test("channel split rounds like the reference implementations (Python's round: halves to even)", () => {
     const layer = new OctaveConv2d(10, 6, { kernelSize: 3, alphaIn: 0.25, alphaOut: 0.5 });
-    expect([layer.inHigh, layer.inLow, layer.outHigh, layer.outLow]).toEqual([7, 3, 3, 3]);
+    // round(2.5) = 2 and round(3.0) = 3 in Python.
+    expect([layer.inHigh, layer.inLow, layer.outHigh, layer.outLow]).toEqual([8, 2, 3, 3]);
+    expect([5, 7, 9, 3, 6].map((c) => lowChannels(c, 0.5))).toEqual([2, 4, 4, 2, 3]); // round(2.5)=2, round(3.5)=4, round(4.5)=4, round(1.5)=2
+    expect(lowChannels(10, 0.125)).toBe(1); // round(1.25)
     expect(Object.keys(layer.stateDict()).sort()).toEqual(['h2h.weight', 'h2l.weight', 'l2h.weight', 'l2l.weight']);
   });
 
@@ -87,6 +93,30 @@ describe('OctaveConv2d against four plain convolutions with pooling and upsampli
       expect(high.shape).toEqual([2, 4, 9, 8]);
       expect(Array.from(low!.data).every(Number.isFinite)).toBe(true);
     }
+  });
+
+  test("downsample 'stride' strides every path's conv instead of pooling first", () => {
+    for (const [cin, cout, h, w] of [[8, 8, 9, 8], [6, 4, 12, 10]] as const) {
+      const layer = new OctaveConv2d(cin, cout, { kernelSize: 3, padding: 1, stride: 2, downsample: 'stride', bias: true });
+      expect(layer.h2h!.stride).toEqual([2, 2]);
+      const [high, low] = randomBands(2, layer.inHigh, layer.inLow, h, w);
+      const [outHigh, outLow] = layer.forward([high, low]);
+      const [refHigh, refLow] = referenceOctave(layer, fromTensor(high), fromTensor(low!));
+      expectCloseR(outHigh, refHigh);
+      expectCloseR(outLow!, refLow!);
+    }
+    expect(() => new OctaveConv2d(8, 8, { kernelSize: 3, downsample: 'max' as 'pool' })).toThrow(/downsample/);
+  });
+
+  test('alphaOut = 1: an empty (zero-channel) high band and the low band of the composition', () => {
+    const layer = new OctaveConv2d(8, 6, { kernelSize: 3, padding: 1, alphaIn: 0.5, alphaOut: 1 });
+    expect([layer.outHigh, layer.outLow]).toEqual([0, 6]);
+    const [high, low] = randomBands(2, 4, 4, 8, 6);
+    const [outHigh, outLow] = layer.forward([high, low]);
+    expect(outHigh.shape).toEqual([2, 0, 8, 6]);
+    expectCloseR(outLow!, referenceOctave(layer, fromTensor(high), fromTensor(low!))[1]!);
+    const block = new OctaveConvBlock(8, 6, { kernelSize: 3, padding: 1, alphaOut: 1 });
+    expect(block.forward([high, low])[0].shape).toEqual([2, 0, 8, 6]);
   });
 
   test('bad bands name the expected shape', () => {

@@ -2,7 +2,7 @@ import { ArgumentError, cuda, getNumThreads, memoryStats, setNumThreads, ShapeEr
 import { Parameter } from '../lib/nn';
 import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, SequentialLR, SGD, StepLR } from '../lib/optim';
 import * as ops from '../lib/ops';
-import { expectClose } from './helpers';
+import { expectClose, describeCuda } from './helpers';
 import { adamReference, RefAdam, RefSgd, sgdReference } from './reference/optim';
 
 const p0 = [0.5, -1.25, 2, 0.001, -0.3, 3.5, -2.75];
@@ -276,8 +276,7 @@ describe('LR schedulers match their closed forms', () => {
   });
 });
 
-const gpu = cuda.isAvailable() ? describe : describe.skip;
-if (!cuda.isAvailable()) console.log('optim.test: no CUDA device, GPU tests skipped');
+const gpu = describeCuda('optim.test');
 gpu('optimizers on CUDA', () => {
   test.each([
     ['SGD nesterov', (ps: Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })],

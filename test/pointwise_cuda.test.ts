@@ -4,10 +4,9 @@
  */
 import { cuda, ops, Tensor, DeviceError, manualSeed } from '../lib';
 import { Generator } from '../lib/random';
-import { expectClose } from './helpers';
+import { expectClose, describeCuda } from './helpers';
 
-const gpu = cuda.isAvailable() ? describe : describe.skip;
-if (!cuda.isAvailable()) console.log('pointwise_cuda.test: no CUDA device, GPU tests skipped');
+const gpu = describeCuda('pointwise_cuda.test');
 
 function both(t: Tensor): [Tensor, Tensor] {
   return [t, t.to('cuda')];

@@ -3,6 +3,7 @@ import {
   memoryStats, tidy, emptyCache, ops,
 } from '../lib';
 import { native } from '../lib/native';
+import { describeCuda } from './helpers';
 
 describe('Tensor creation', () => {
   test('from / zeros / ones / full / arange', () => {
@@ -195,9 +196,7 @@ describe('devices', () => {
     expect(() => Tensor.zeros([2]).to('cuda')).toThrow(DeviceError);
   });
 
-  const gpu = cuda.isAvailable() ? describe : describe.skip;
-  if (!cuda.isAvailable()) console.log('GPU tests skipped: no CUDA device (cuda.isAvailable() is false)');
-  gpu('on a CUDA device', () => {
+  describeCuda('tensor.test')('on a CUDA device', () => {
     test('round trip cpu -> cuda -> cpu', () => {
       const t = Tensor.arange(10);
       expect(t.to('cuda').to('cpu').toArray()).toEqual(t.toArray());

@@ -133,3 +133,23 @@ describe('one ResNet-18 training step equals torchvision + torch.optim.SGD from 
     }
   });
 });
+
+describe('deformable ResNet-18 with fresh offset predictors is torchvision ResNet-18 (zero offsets sample the grid)', () => {
+  test('deform in stages 3 and 4: torch loss and gradients of every shared parameter', () => {
+    const c = loadFixtures('resnet18_step')[0];
+    const t = c.tensors;
+    const net = models.resnet18({ numClasses: 10, inChannels: 3, stem: 'imagenet', width: 4, conv: { kind: 'deform', stages: [3, 4] } });
+    const { missingKeys, unexpectedKeys } = train.loadModel(net, path.join(FIXTURE_DIR, 'resnet18_w4.safetensors'), { strict: false });
+    expect(unexpectedKeys).toEqual([]);
+    expect(missingKeys.length).toBeGreaterThan(0);
+    expect(missingKeys.every((k) => /^layer[34]\.\d\.conv[12]\.conv_offset\.(weight|bias)$/.test(k))).toBe(true);
+    net.train();
+    const loss = ops.crossEntropy(net.forward(toTensor(t.input)), toTensor(t.target));
+    expectMatchesFixture(loss, t.loss, 'loss', 1e-3);
+    loss.backward();
+    for (const [name, p] of net.namedParameters()) {
+      if (name.includes('conv_offset')) continue;
+      expectMatchesFixture(p.grad, t[`grad.${name}`], `grad ${name}`, 1e-3);
+    }
+  });
+});

@@ -288,15 +288,18 @@ export class DeformableBasicBlock extends Module {
 export interface DeformSamplerOptions {
   /** Kernel of the offset-field predictor (default 3, 'same' padding). */
   kernelSize?: number;
+  /** What points outside the image sample (gridSample's padding modes; default 'zeros'). */
+  paddingMode?: 'zeros' | 'border' | 'reflection';
 }
 
 /**
  * Predicts a dense offset field (N, 2, H, W) — (dy, dx) in pixels per output pixel — with a
  * zero-initialised conv (`conv_offset`), and warps the input by it with bilinear gridSample
- * (zeros padding, alignCorners true so offset 0 reproduces the input exactly).
+ * (paddingMode, 'zeros' by default; alignCorners true so offset 0 reproduces the input exactly).
  */
 export class DeformSampler extends Module {
   readonly inChannels: number;
+  readonly paddingMode: 'zeros' | 'border' | 'reflection';
   conv_offset: Conv2d;
 
   constructor(inChannels: number, options: DeformSamplerOptions = {}) {
@@ -305,6 +308,7 @@ export class DeformSampler extends Module {
     const k = checkInt('DeformSampler', 'kernelSize', options.kernelSize ?? 3, 1);
     if (k % 2 === 0) throw new ArgumentError(`DeformSampler: expected kernelSize to be odd (for 'same' padding) but received ${k}`);
     this.inChannels = inChannels;
+    this.paddingMode = checkOneOf('DeformSampler', 'paddingMode', options.paddingMode ?? 'zeros', ['zeros', 'border', 'reflection'] as const);
     this.conv_offset = new Conv2d(inChannels, 2, { kernelSize: k, padding: (k - 1) / 2 });
     noGrad(() => {
       ops.fill_(this.conv_offset.weight, 0);
@@ -314,11 +318,11 @@ export class DeformSampler extends Module {
 
   forward(x: Tensor): Tensor {
     checkInputChannels('DeformSampler', x, this.inChannels);
-    return DeformSampler.warp(x, this.conv_offset.forward(x));
+    return DeformSampler.warp(x, this.conv_offset.forward(x), this.paddingMode);
   }
 
   /** Samples x at (y + dy, x + dx) for the field `offset` (N, 2, H, W); differentiable in both. */
-  static warp(x: Tensor, offset: Tensor): Tensor {
+  static warp(x: Tensor, offset: Tensor, paddingMode: 'zeros' | 'border' | 'reflection' = 'zeros'): Tensor {
     if (!(x instanceof Tensor) || x.ndim !== 4) throw new ShapeError(`DeformSampler.warp: expected x to be a 4-D Tensor but received ${x instanceof Tensor ? shapeString(x.shape) : describe(x)}`);
     const [N, , H, W] = x.shape;
     if (!(offset instanceof Tensor) || offset.ndim !== 4 || offset.shape[0] !== N || offset.shape[1] !== 2 || offset.shape[2] !== H || offset.shape[3] !== W) {
@@ -338,7 +342,7 @@ export class DeformSampler extends Module {
     const dy = ops.slice(offset, 1, 0, 1), dx = ops.slice(offset, 1, 1, 2);
     const shift = ops.concat([ops.scale(dx, sx), ops.scale(dy, sy)], 1);
     const grid = ops.permute(ops.add(shift, baseDev), [0, 2, 3, 1]);
-    return ops.gridSample(x, grid, { mode: 'bilinear', paddingMode: 'zeros', alignCorners: true });
+    return ops.gridSample(x, grid, { mode: 'bilinear', paddingMode, alignCorners: true });
   }
 }
 

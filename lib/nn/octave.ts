@@ -5,14 +5,18 @@
  *   high' = h2h(high) + upsample(l2h(low))        (nearest, to the exact high-band size)
  *   low'  = l2l(low)  + h2l(avgpool2x2(high))
  *
- * Stride 2 average-pools both bands before the convolutions. alphaIn = 0 (first layer) or
- * alphaOut = 0 (last layer) removes the paths that would have no channels. Channels split as
- * the reference implementations do: low = round(alpha * C), high = C - low.
+ * Stride 2 average-pools both bands before the convolutions (downsample 'pool', the paper's
+ * reference code), or runs every path's conv with stride 2 (downsample 'stride': h2h and l2l
+ * strided, h2l strided after the 2x2 pool, l2h strided then upsampled to the high band).
+ * alphaIn = 0 (first layer) or alphaOut = 0 (last layer) removes the paths that would have no
+ * channels; alphaOut = 1 gives an empty (zero-channel) high band. Channels split as the
+ * reference implementations do: low = round(alpha * C) with Python's round (halves to even:
+ * 5 channels at alpha 0.5 give 2 low, 3 high), high = C - low.
  *
  * Layers take and return a pair [high, low | null]; splitBands / mergeBands convert between
  * one tensor and the pair.
  */
-import { checkInt, checkNumber, checkPair, shapeString } from '../check';
+import { checkInt, checkNumber, checkOneOf, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { isGradEnabled } from '../autograd';
 import { activeTracer } from '../onnx/trace';
@@ -30,6 +34,8 @@ export type TraceFn = (line: string) => void;
 export interface OctaveConv2dOptions {
   kernelSize: number | [number, number];
   stride?: 1 | 2;
+  /** How stride 2 downsamples: 'pool' (default) average-pools both bands first; 'stride' strides every conv. */
+  downsample?: 'pool' | 'stride';
   padding?: number | [number, number];
   alphaIn?: number;
   alphaOut?: number;
@@ -39,9 +45,12 @@ export interface OctaveConv2dOptions {
   trace?: boolean | TraceFn;
 }
 
-/** Low-band channel count, as the reference implementations compute it. */
+/** Low-band channel count, as the reference implementations compute it: Python's round(alpha * C). */
 export function lowChannels(channels: number, alpha: number): number {
-  return Math.round(alpha * channels);
+  const x = alpha * channels;
+  const r = Math.round(x);
+  // Python rounds halves to even (round(2.5) == 2); Math.round rounds them up.
+  return Math.abs(x - Math.trunc(x)) === 0.5 ? 2 * Math.round(x / 2) : r;
 }
 
 function checkAlpha(where: string, name: string, alpha: unknown): number {
@@ -71,6 +80,7 @@ export class OctaveConv2d extends Module {
   readonly outHigh: number;
   readonly outLow: number;
   readonly stride: 1 | 2;
+  readonly downsampleMode: 'pool' | 'stride';
   h2h: Conv2d | null;
   h2l: Conv2d | null;
   l2h: Conv2d | null;
@@ -91,6 +101,7 @@ export class OctaveConv2d extends Module {
       throw new ArgumentError(`${where}: expected stride to be 1 or 2 but received ${describe(stride)}`);
     }
     this.stride = stride;
+    this.downsampleMode = checkOneOf(where, 'downsample', options.downsample ?? 'pool', ['pool', 'stride'] as const);
     this.inLow = lowChannels(inChannels, alphaIn);
     this.inHigh = inChannels - this.inLow;
     this.outLow = lowChannels(outChannels, alphaOut);
@@ -101,10 +112,12 @@ export class OctaveConv2d extends Module {
         throw new ArgumentError(`${where}: groups (${groups}) must divide the ${name} channels (${c})`);
       }
     }
+    const convStride = stride === 2 && this.downsampleMode === 'stride' ? 2 : 1;
     const conv = (cin: number, cout: number): Conv2d | null =>
       cin > 0 && cout > 0
         ? new Conv2d(cin, cout, {
             kernelSize: checkPair(where, 'kernelSize', options.kernelSize, 1),
+            stride: convStride,
             padding: checkPair(where, 'padding', options.padding ?? 0, 0),
             groups,
             bias: options.bias ?? false,
@@ -122,7 +135,7 @@ export class OctaveConv2d extends Module {
     this.checkBands(high, low);
     this.log('in', high, low);
     const [inHigh, inLow] = [high, low];
-    if (this.stride === 2) {
+    if (this.stride === 2 && this.downsampleMode === 'pool') {
       high = downsample(high);
       low = low && downsample(low);
     }
@@ -133,15 +146,26 @@ export class OctaveConv2d extends Module {
       const small = this.l2h.forward(low);
       // Upsampled to the exact high-band size, so odd sizes (7 -> 3 -> 7) line up; added to
       // h2h in the same pass.
+      const [oh, ow] = this.highOutSize(high);
       outHigh = h2h
         ? ops.addInterpolated(h2h, small, { mode: 'nearest' })
-        : ops.interpolate(small, { size: [high.shape[2], high.shape[3]], mode: 'nearest' });
+        : ops.interpolate(small, { size: [oh, ow], mode: 'nearest' });
       this.release(small, h2h);
     }
     if (high !== inHigh) this.release(high, low !== inLow ? low : null);
-    if (!outHigh) throw new ArgumentError('OctaveConv2d: alphaOut = 1 leaves no high band; use alphaOut < 1');
+    // alphaOut = 1: the high band is empty (zero channels), as the reference returns it.
+    if (!outHigh) outHigh = Tensor.zeros([high.shape[0], 0, ...this.highOutSize(high)], { device: high.device });
     this.log('out', outHigh, outLow);
     return [outHigh, outLow];
+  }
+
+  /** Spatial size of the output high band for the (pooled, in 'pool' mode) input high band. */
+  private highOutSize(high: Tensor): [number, number] {
+    const conv = this.h2h ?? this.h2l ?? this.l2h ?? this.l2l;
+    if (!conv) return [high.shape[2], high.shape[3]];
+    const pad = conv.padding as [number, number]; // octave convs always take numeric padding
+    const size = (n: number, a: 0 | 1) => Math.floor((n + 2 * pad[a] - conv.dilation[a] * (conv.kernelSize[a] - 1) - 1) / conv.stride[a]) + 1;
+    return [size(high.shape[2], 0), size(high.shape[3], 1)];
   }
 
   /**
@@ -210,21 +234,21 @@ export class OctaveConv2d extends Module {
 /** OctaveConv2d + a BatchNorm per band + ReLU (optional). */
 export class OctaveConvBlock extends Module {
   conv: OctaveConv2d;
-  bnHigh: BatchNorm2d;
+  bnHigh: BatchNorm2d | null;
   bnLow: BatchNorm2d | null;
   private readonly activation: boolean;
 
   constructor(inChannels: number, outChannels: number, options: OctaveConv2dOptions & { activation?: boolean }) {
     super();
     this.conv = new OctaveConv2d(inChannels, outChannels, { ...options, bias: false });
-    this.bnHigh = new BatchNorm2d(this.conv.outHigh);
+    this.bnHigh = this.conv.outHigh > 0 ? new BatchNorm2d(this.conv.outHigh) : null;
     this.bnLow = this.conv.outLow > 0 ? new BatchNorm2d(this.conv.outLow) : null;
     this.activation = options.activation ?? true;
   }
 
   forward(bands: OctaveBands | Tensor): OctaveBands {
     const [high, low] = this.conv.forward(bands);
-    let h = this.bnHigh.forward(high);
+    let h = this.bnHigh ? this.bnHigh.forward(high) : high;
     let l = low && this.bnLow ? this.bnLow.forward(low) : null;
     if (this.activation) {
       h = ops.relu(h);
