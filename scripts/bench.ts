@@ -20,6 +20,7 @@ const suites: Suite[] = [
   { name: 'pointwise', run: async (opts) => (await import('./bench/pointwise')).run(opts) },
   { name: 'epoch', run: async (opts) => (await import('./bench/epoch')).run(opts) },
   { name: 'inference', run: async (opts) => (await import('./bench/inference')).run(opts) },
+  { name: 'gpu', run: async (opts) => (await import('./bench/gpu')).run(opts) },
 ];
 
 function usage(): string {

@@ -1,7 +1,7 @@
 import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, manualSeed } from '../lib';
 import { gemmInto } from '../lib/ops/matmul';
 import { referenceGemm } from './reference/gemm';
-import { expectClose, forEachIsa } from './helpers';
+import { describeCuda, expectClose, forEachIsa } from './helpers';
 
 const sizes = [1, 2, 7, 17, 63, 64, 65, 255, 257];
 
@@ -102,5 +102,33 @@ describe('matmul errors', () => {
   test('mismatched inner dimensions name both shapes', () => {
     expect(() => ops.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(ShapeError);
     expect(() => ops.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(/inner dimensions differ.*\[2, 3\].*\[4, 5\]/);
+  });
+});
+
+describe('matmul gradients with a broadcast batch', () => {
+  // C[b] = A[b] B with B shared by the batch: dA[b] = dC[b] B^T, dB = sum_b A[b]^T dC[b] (float64).
+  function check(device: 'cpu' | 'cuda'): void {
+    const [batch, M, K, N] = [3, 4, 5, 2];
+    const a = Tensor.randn([batch, M, K]), b = Tensor.randn([K, N]), g = Tensor.randn([batch, M, N]);
+    const ad = a.to(device).requireGrad(), bd = b.to(device).requireGrad();
+    ops.matmul(ad, bd).backward(g.to(device));
+    const A = a.data, B = b.data, G = g.data;
+    const dA = new Float64Array(batch * M * K), dB = new Float64Array(K * N);
+    for (let i = 0; i < batch; i++)
+      for (let m = 0; m < M; m++)
+        for (let n = 0; n < N; n++) {
+          const gv = G[(i * M + m) * N + n];
+          for (let k = 0; k < K; k++) {
+            dA[(i * M + m) * K + k] += gv * B[k * N + n];
+            dB[k * N + n] += A[(i * M + m) * K + k] * gv;
+          }
+        }
+    expect(bd.grad!.shape).toEqual([K, N]);
+    expectClose(ad.grad!.toArray(), dA, 1e-5, 1e-5);
+    expectClose(bd.grad!.toArray(), dB, 1e-5, 1e-5);
+  }
+  test('on the CPU', () => check('cpu'));
+  describeCuda('gemm.test')('on CUDA', () => {
+    test('the broadcast operand gradient is summed on the GPU', () => check('cuda'));
   });
 });

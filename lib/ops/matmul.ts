@@ -94,10 +94,9 @@ function gradOperand(g: Tensor, other: Tensor, shape: readonly number[], transA:
     gemmInto(g, other, perBatch, true, transA);
   }
   if (shape[0] === batch) return perBatch;
-  // Broadcast operand: sum the per-batch gradients.
-  const summed = Tensor.zeros([1, shape[1], shape[2]], { device: g.device });
-  const s = summed.data, p = perBatch.data, n = s.length;
-  for (let bi = 0; bi < batch; bi++) for (let i = 0; i < n; i++) s[i] += p[bi * n + i];
+  // Broadcast operand: sum the per-batch gradients (natively, so CUDA tensors stay on the GPU).
+  const summed = Tensor.empty([1, shape[1], shape[2]], { device: g.device });
+  native().sumDims(perBatch, [0], summed, 1);
   perBatch.dispose();
   return summed;
 }
