@@ -64,3 +64,32 @@ export function expectNdim(where: string, name: string, actual: readonly number[
     throw new ShapeError(`${where}: expected ${name} to have ${ndim} dimensions but received shape ${shapeString(actual)}`);
   }
 }
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length];
+}
+
+/**
+ * Rejects option keys a function does not know: a typo such as { paddin: 1 } would otherwise be
+ * ignored (JavaScript callers have no type checker) and surface later as an unrelated shape
+ * error. Names the closest known key when one is near.
+ */
+export function checkOptionKeys(where: string, options: object | null | undefined, known: readonly string[]): void {
+  if (options === null || options === undefined || typeof options !== 'object') return;
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const near = known.map((k) => [k, editDistance(key.toLowerCase(), k.toLowerCase())] as const).sort((a, b) => a[1] - b[1])[0];
+    const hint = near && near[1] <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean '${near[0]}'?)` : '';
+    throw new ArgumentError(`${where}: unknown option '${key}'${hint}; expected keys are ${known.map((k) => `'${k}'`).join(', ')}`);
+  }
+}

@@ -73,6 +73,13 @@ function buildNative() {
 }
 
 function buildTypeScript() {
+  // An installed package ships its compiled JavaScript (dist/) and no tsconfig.json; a
+  // TypeScript the user's project installed must not be asked to compile it.
+  if (!fs.existsSync(path.join(root, 'tsconfig.json'))) {
+    if (fs.existsSync(path.join(root, 'dist', 'lib', 'index.js'))) return;
+    console.error('[flexconv] neither tsconfig.json nor dist/ is here: this copy of flexconv is incomplete.');
+    process.exit(1);
+  }
   let tsc;
   try {
     tsc = require.resolve('typescript/bin/tsc', { paths: [root] });

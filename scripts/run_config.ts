@@ -115,7 +115,8 @@ export function buildModel(
   settings: { conv: string; stages: number[] | null; width?: number; stem?: 'cifar' | 'imagenet'; train: ImageDataset },
 ): Module {
   const { train } = settings;
-  const conv: models.ConvChoice = settings.stages ? { kind: settings.conv, stages: settings.stages } : settings.conv;
+  const kind = models.checkConvKind('--conv', 'the conv kind', settings.conv);
+  const conv: models.ConvChoice = settings.stages ? { kind, stages: settings.stages } : kind;
   if (name === 'unet') {
     if (train.task !== 'segmentation') throw new UsageError(`--model unet needs a segmentation dataset (--dataset synthetic-seg)`);
     return models.unet({ inChannels: train.channels, numClasses: train.numClasses, baseChannels: settings.width ?? 16, depth: 3, conv });

@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   });
   if (checkpointDir) {
     const file = path.join(checkpointDir, 'model.safetensors');
-    saveModel(file, net, { model, conv });
+    saveModel(net, file, { model, conv });
     console.log(`weights saved to ${file}`);
   }
   const last = history[history.length - 1];

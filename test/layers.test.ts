@@ -379,3 +379,16 @@ describe('gradient clipping', () => {
     expect(() => clipGradNorm_(3 as unknown as Tensor[], 1)).toThrow(/expected parameters to be an iterable of Tensors/);
   });
 });
+
+describe('Conv2d printouts name what differs from the defaults, as PyTorch', () => {
+  test('padding, dilation, groups and bias appear', () => {
+    expect(new Conv2d(4, 8, { kernelSize: 3 }).toString()).toBe('Conv2d(4, 8, kernelSize=[3, 3], stride=[1, 1])');
+    expect(new Conv2d(4, 8, { kernelSize: 3, padding: 1, dilation: 2, groups: 2, bias: false }).toString()).toBe(
+      'Conv2d(4, 8, kernelSize=[3, 3], stride=[1, 1], padding=[1, 1], dilation=[2, 2], groups=2, bias=false)',
+    );
+    expect(new Conv2d(4, 8, { kernelSize: 3, padding: 'same' }).toString()).toContain("padding='same'");
+    expect(new ConvTranspose2d(4, 8, { kernelSize: 3, stride: 2, padding: 1, outputPadding: 1 }).toString()).toBe(
+      'ConvTranspose2d(4, 8, kernelSize=[3, 3], stride=[2, 2], padding=[1, 1], outputPadding=[1, 1])',
+    );
+  });
+});

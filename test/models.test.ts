@@ -1,5 +1,5 @@
 import { ArgumentError, ShapeError } from '../lib/errors';
-import { convPerStage, OctaveConvAdapter, resnet18, resnet34, unet } from '../lib/models';
+import { convPerStage, OctaveConvAdapter, registerConv, resnet18, resnet34, unet } from '../lib/models';
 import { Conv2d } from '../lib/nn';
 import { noGrad } from '../lib/autograd';
 import { Tensor } from '../lib/tensor';
@@ -56,10 +56,22 @@ describe('ResNet', () => {
     });
   });
 
+  test('registerConv adds a kind that models accept by the name it returns', () => {
+    let made = 0;
+    const counted = registerConv('counted-plain', (i, o, s) => {
+      made++;
+      return new Conv2d(i, o, { kernelSize: s.kernelSize, stride: s.stride, padding: s.padding, bias: s.bias });
+    });
+    const net = resnet18({ conv: { kind: counted, stages: [4] }, width: 4 });
+    expect(made).toBe(4); // the two blocks of stage 4, two 3x3 convs each
+    expect(net.stageConvs).toEqual(['standard', 'standard', 'standard', 'counted-plain']);
+  });
+
   test('rejects bad options with clear messages', () => {
     expect(() => resnet18({ stem: 'tiny' as 'cifar' })).toThrow(/ResNet: expected stem to be one of 'imagenet', 'cifar' but received "tiny"/);
     expect(() => resnet18({ numClasses: 0 })).toThrow(/expected numClasses to be a positive integer/);
-    expect(() => resnet18({ conv: 'fancy', width: 4 })).toThrow(/expected conv kind to be one of 'standard'.* but received "fancy"/);
+    // @ts-expect-error -- a kind that is not a ConvKindName does not compile; JavaScript callers get a typed error
+    expect(() => resnet18({ conv: 'fancy', width: 4 })).toThrow(/expected conv to be one of 'standard'.* but received "fancy"/);
     expect(() => resnet18({ conv: ['standard', 'deform'], width: 4 })).toThrow(/expected conv to list 4 kinds/);
     expect(() => resnet18({ conv: { kind: 'deform', stages: [5] }, width: 4 })).toThrow(/stage numbers in 1\.\.4/);
   });

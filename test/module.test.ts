@@ -197,7 +197,12 @@ describe('Module: state dict round trip and strict loading', () => {
     const b = new Net();
     const dict = { ...b.stateDict(), 'stem.conv.weight': Tensor.zeros([3, 4]) };
     expect(() => b.loadStateDict(dict, { strict: false })).toThrow(ShapeError);
-    expect(() => b.loadStateDict(dict)).toThrow("loadStateDict: expected 'stem.conv.weight' of shape [3, 3] but received [3, 4]");
+    expect(() => b.loadStateDict(dict)).toThrow("loadStateDict: 1 shape mismatch: 'stem.conv.weight' expected [3, 3] but received [3, 4]");
+    // Every mismatch is reported, not only the first; nothing is copied.
+    const before = b.stateDict()['stem.conv.weight'].toArray();
+    const two = { ...dict, 'head.weight': Tensor.zeros([1, 1]) };
+    expect(() => b.loadStateDict(two)).toThrow(/2 shape mismatches: 'stem\.conv\.weight' expected \[3, 3\] but received \[3, 4\]; 'head\.weight' expected \[\d+, \d+\] but received \[1, 1\]/);
+    expect(b.stateDict()['stem.conv.weight'].toArray()).toEqual(before);
     expect(() => b.loadStateDict({ ...b.stateDict(), scale: 3 as unknown as Tensor })).toThrow(/expected 'scale' to be a Tensor/);
     expect(() => b.loadStateDict(null as unknown as Record<string, Tensor>)).toThrow(ArgumentError);
   });

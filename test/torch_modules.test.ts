@@ -119,7 +119,7 @@ describe('one ResNet-18 training step equals torchvision + torch.optim.SGD from 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flexconv-resnet-'));
     try {
       const file = path.join(dir, 'after.safetensors');
-      train.saveModel(file, net);
+      train.saveModel(net, file);
       const raw = readRaw(file);
       expect([...raw.keys()].sort()).toEqual(expectedKeys.sort());
       for (const key of expectedKeys) {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { channelStats, DataLoader, syntheticShapes } from '../lib/data';
 import { IoError } from '../lib/errors';
 import { saveSafetensors } from '../lib/io/safetensors';
-import { resnet18, unet } from '../lib/models';
+import { resnet18, unet, type ConvKind } from '../lib/models';
 import type { Module } from '../lib/nn';
 import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
@@ -36,7 +36,7 @@ const loaders = (seed = 1): { trainLoader: DataLoader; testLoader: DataLoader } 
   trainLoader: new DataLoader(train, { batchSize: 32, shuffle: true, seed, dropLast: true, normalize: stats }),
   testLoader: new DataLoader(testSet, { batchSize: 100, normalize: stats }),
 });
-const tinyNet = (conv: string, width = 8): Module => {
+const tinyNet = (conv: ConvKind, width = 8): Module => {
   manualSeed(5);
   return resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width, conv: conv === 'standard' ? 'standard' : { kind: conv, stages: [3, 4] } });
 };
@@ -203,7 +203,7 @@ describe('fit and evaluate', () => {
   test('checkpoint errors name the file', async () => {
     const net = tinyNet('standard');
     const plain = path.join(tmp, 'plain.safetensors');
-    saveModel(plain, net);
+    saveModel(net, plain);
     expect(() => loadCheckpoint(plain, { model: net })).toThrow(IoError);
     expect(() => loadCheckpoint(plain, { model: net })).toThrow(/plain\.safetensors: not a flexconv checkpoint/);
     const ckpt = path.join(tmp, 'ck.safetensors');
@@ -249,11 +249,22 @@ describe('fit and evaluate', () => {
     expectSameState(dst, src);
     // And our own plain model file round-trips.
     const ours = path.join(tmp, 'ours.safetensors');
-    saveModel(ours, src);
+    saveModel(src, ours);
     const dst2 = resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width: 8 });
     loadModel(dst2, ours);
     expectSameState(dst2, src);
     saveSafetensors(ours, { 'fc.weight': Tensor.zeros([10, 64]) });
     expect(() => loadModel(dst2, ours)).toThrow(/ours\.safetensors: .*missing keys/);
+    // One argument order for both, and a one-line error (no model dump) when swapped.
+    for (const call of [() => (saveModel as (...a: unknown[]) => void)(ours, src), () => (loadModel as (...a: unknown[]) => void)(ours, dst2)]) {
+      let message = '';
+      try {
+        call();
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(/^(save|load)Model: expected \(model, file\) but received \(file, model\)/);
+      expect(message.split('\n')).toHaveLength(1);
+    }
   });
 });

@@ -10,7 +10,7 @@
  * Each pass over the loader is one epoch; the order and the augmentation of epoch e depend
  * only on (seed, e), so a run resumed at epoch e sees exactly the batches it would have seen.
  */
-import { checkInt } from '../check';
+import { checkInt, checkOptionKeys } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { Generator } from '../random';
 import { Tensor } from '../tensor';
@@ -58,6 +58,7 @@ export class DataLoader implements Iterable<Batch> {
     if (dataset === null || typeof dataset !== 'object' || !(dataset.images instanceof Float32Array)) {
       throw new ArgumentError(`${where}: expected dataset to be an ImageDataset but received ${describe(dataset)}`);
     }
+    checkOptionKeys(where, options, ['batchSize', 'shuffle', 'seed', 'dropLast', 'normalize', 'randomCrop', 'horizontalFlip']);
     if (!dataset.labels && !dataset.masks) {
       throw new ArgumentError(`${where}: the dataset has neither labels nor masks`);
     }

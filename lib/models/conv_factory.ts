@@ -18,7 +18,14 @@ import { Module } from '../nn/module';
 import type { Tensor } from '../tensor';
 
 export const CONV_KINDS = ['standard', 'deform', 'modulated', 'dynamic', 'octave'] as const;
+/** The built-in conv kinds. */
 export type ConvKind = (typeof CONV_KINDS)[number];
+
+declare const registered: unique symbol;
+/** A conv kind added with registerConv(): its return value, a name the type system knows was registered. */
+export type RegisteredConvKind = string & { readonly [registered]: true };
+/** What models accept as a conv kind: a built-in name (a typo such as 'deformm' does not compile) or a registered one. */
+export type ConvKindName = ConvKind | RegisteredConvKind;
 
 export interface ConvSpec {
   kernelSize: number;
@@ -99,12 +106,16 @@ const factories = new Map<string, ConvFactory>([
   ['octave', (i, o, s) => new OctaveConvAdapter(i, o, s)],
 ]);
 
-/** Adds (or replaces) a conv kind, e.g. a user's own layer. */
-export function registerConv(kind: string, factory: ConvFactory): void {
+/**
+ * Adds (or replaces) a conv kind, e.g. a user's own layer; returns the name typed as a
+ * registered kind, to pass to models: `const mine = registerConv('mine', f); resnet18({ conv: mine })`.
+ */
+export function registerConv<K extends string>(kind: K, factory: ConvFactory): K & RegisteredConvKind {
   if (typeof kind !== 'string' || kind === '' || typeof factory !== 'function') {
     throw new ArgumentError(`registerConv: expected a non-empty kind name and a factory function but received ${describe(kind)}, ${describe(factory)}`);
   }
   factories.set(kind, factory);
+  return kind as K & RegisteredConvKind;
 }
 
 /** The registered kinds. */
@@ -112,7 +123,7 @@ export function convKinds(): string[] {
   return [...factories.keys()];
 }
 
-export function makeConv(kind: string, inChannels: number, outChannels: number, spec: ConvSpec): Module {
+export function makeConv(kind: ConvKindName, inChannels: number, outChannels: number, spec: ConvSpec): Module {
   const f = factories.get(kind);
   if (!f) {
     throw new ArgumentError(
@@ -127,18 +138,27 @@ export function makeConv(kind: string, inChannels: number, outChannels: number, 
  * one kind per stage, or { kind, stages } to use `kind` only in the listed (1-based) stages
  * and 'standard' elsewhere (e.g. { kind: 'deform', stages: [3, 4] }).
  */
-export type ConvChoice = string | readonly string[] | { kind: string; stages: readonly number[] };
+export type ConvChoice = ConvKindName | readonly ConvKindName[] | { kind: ConvKindName; stages: readonly number[] };
 
-export function convPerStage(where: string, choice: ConvChoice, stages: number): string[] {
-  if (typeof choice === 'string') return new Array(stages).fill(choice);
+/** Checks a kind name at run time (JavaScript callers, command lines): registered, or an ArgumentError. */
+export function checkConvKind(where: string, name: string, kind: unknown): ConvKindName {
+  if (typeof kind !== 'string' || !factories.has(kind)) {
+    throw new ArgumentError(`${where}: expected ${name} to be one of ${[...factories.keys()].map((k) => `'${k}'`).join(', ')} but received ${describe(kind)}`);
+  }
+  return kind as ConvKindName;
+}
+
+export function convPerStage(where: string, choice: ConvChoice, stages: number): ConvKindName[] {
+  if (typeof choice === 'string') return new Array(stages).fill(checkConvKind(where, 'conv', choice));
   if (Array.isArray(choice)) {
     if (choice.length !== stages || !choice.every((c) => typeof c === 'string')) {
       throw new ArgumentError(`${where}: expected conv to list ${stages} kinds (one per stage) but received ${describe(choice)}`);
     }
-    return [...choice];
+    return choice.map((c, i) => checkConvKind(where, `conv[${i}]`, c));
   }
-  const c = choice as { kind: string; stages: readonly number[] };
+  const c = choice as { kind: ConvKindName; stages: readonly number[] };
   if (c && typeof c === 'object' && typeof c.kind === 'string' && Array.isArray(c.stages)) {
+    checkConvKind(where, 'conv.kind', c.kind);
     for (const s of c.stages) {
       if (!Number.isInteger(s) || s < 1 || s > stages) {
         throw new ArgumentError(`${where}: expected conv.stages to hold stage numbers in 1..${stages} but received ${describe(c.stages)}`);

@@ -8,8 +8,11 @@ export {
   makeConv,
   OctaveConvAdapter,
   registerConv,
+  checkConvKind,
   type ConvChoice,
   type ConvFactory,
   type ConvKind,
+  type ConvKindName,
+  type RegisteredConvKind,
   type ConvSpec,
 } from './conv_factory';

@@ -13,12 +13,12 @@
  *
  * The stem and the 1x1 projection shortcuts stay plain convolutions, as in the DCN papers.
  */
-import { checkInt, checkOneOf } from '../check';
+import { checkInt, checkOneOf, checkOptionKeys } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, Module, Sequential } from '../nn';
 import * as ops from '../ops';
 import type { Tensor } from '../tensor';
-import { ConvChoice, convPerStage, makeConv } from './conv_factory';
+import { ConvChoice, ConvKindName, convPerStage, makeConv } from './conv_factory';
 
 export interface ResNetOptions {
   /** Output classes (default 1000). */
@@ -41,7 +41,7 @@ export class BasicBlock extends Module {
   readonly bn2: BatchNorm2d;
   readonly downsample: Sequential | null;
 
-  constructor(inChannels: number, channels: number, stride: number, conv: string) {
+  constructor(inChannels: number, channels: number, stride: number, conv: ConvKindName) {
     super();
     this.conv1 = makeConv(conv, inChannels, channels, { kernelSize: 3, stride, padding: 1, bias: false });
     this.bn1 = new BatchNorm2d(channels);
@@ -80,6 +80,7 @@ export class ResNet extends Module {
     if (options === null || typeof options !== 'object') {
       throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
     }
+    checkOptionKeys(where, options, ['numClasses', 'inChannels', 'stem', 'conv', 'width']);
     const numClasses = checkInt(where, 'numClasses', options.numClasses ?? 1000, 1);
     const inChannels = checkInt(where, 'inChannels', options.inChannels ?? 3, 1);
     const stem = checkOneOf(where, 'stem', options.stem ?? 'imagenet', ['imagenet', 'cifar'] as const);

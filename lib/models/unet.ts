@@ -14,7 +14,7 @@ import { ArgumentError, describe, ShapeError } from '../errors';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, MaxPool2d, Module, ReLU, Sequential } from '../nn';
 import * as ops from '../ops';
 import type { Tensor } from '../tensor';
-import { ConvChoice, convPerStage, makeConv } from './conv_factory';
+import { ConvChoice, ConvKindName, convPerStage, makeConv } from './conv_factory';
 
 export interface UNetOptions {
   inChannels?: number;
@@ -29,7 +29,7 @@ export interface UNetOptions {
 
 /** (3x3 conv -> BatchNorm -> ReLU) twice. */
 export class DoubleConv extends Sequential {
-  constructor(inChannels: number, outChannels: number, conv: string) {
+  constructor(inChannels: number, outChannels: number, conv: ConvKindName) {
     super(
       makeConv(conv, inChannels, outChannels, { kernelSize: 3, stride: 1, padding: 1, bias: false }),
       new BatchNorm2d(outChannels),
@@ -46,7 +46,7 @@ export class UpBlock extends Module {
   readonly up: ConvTranspose2d;
   readonly conv: DoubleConv;
 
-  constructor(inChannels: number, outChannels: number, conv: string) {
+  constructor(inChannels: number, outChannels: number, conv: ConvKindName) {
     super();
     this.up = new ConvTranspose2d(inChannels, outChannels, { kernelSize: 2, stride: 2 });
     this.conv = new DoubleConv(2 * outChannels, outChannels, conv);

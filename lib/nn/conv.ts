@@ -4,7 +4,7 @@
  *
  *   new Conv2d(3, 16, { kernelSize: 3, padding: 1 })   or   new Conv2d(3, 16, 3, { padding: 1 })
  */
-import { checkInt, checkPair, shapeString } from '../check';
+import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
@@ -32,6 +32,21 @@ export interface ConvTranspose2dOptions {
   dilation?: Pair;
   groups?: number;
   bias?: boolean;
+}
+
+/** Conv2d / ConvTranspose2d printouts as PyTorch's: defaults left out, so different convs print differently. */
+function convRepr(
+  c: { inChannels: number; outChannels: number; kernelSize: [number, number]; stride: [number, number]; dilation: [number, number]; groups: number; bias: unknown },
+  padding: string,
+  outputPadding: [number, number] | null,
+): string {
+  const parts = [`${c.inChannels}, ${c.outChannels}`, `kernelSize=${shapeString(c.kernelSize)}`, `stride=${shapeString(c.stride)}`];
+  if (padding !== '[0, 0]') parts.push(`padding=${padding}`);
+  if (outputPadding && (outputPadding[0] || outputPadding[1])) parts.push(`outputPadding=${shapeString(outputPadding)}`);
+  if (c.dilation[0] !== 1 || c.dilation[1] !== 1) parts.push(`dilation=${shapeString(c.dilation)}`);
+  if (c.groups !== 1) parts.push(`groups=${c.groups}`);
+  if (!c.bias) parts.push('bias=false');
+  return parts.join(', ');
 }
 
 /** Accepts (in, out, { kernelSize, ... }) and PyTorch's (in, out, kernelSize, { ... }). */
@@ -80,6 +95,7 @@ export class Conv2d extends Module {
   constructor(inChannels: number, outChannels: number, third: Pair | Conv2dOptions, fourth?: Omit<Conv2dOptions, 'kernelSize'>) {
     super();
     const o = resolveOptions<Conv2dOptions>('Conv2d', third, fourth);
+    checkOptionKeys('Conv2d', o, ['kernelSize', 'stride', 'padding', 'dilation', 'groups', 'bias']);
     this.groups = o.groups ?? 1;
     checkChannels('Conv2d', inChannels, outChannels, this.groups);
     this.inChannels = inChannels;
@@ -111,8 +127,9 @@ export class Conv2d extends Module {
     });
   }
 
+  /** PyTorch's repr: the options that differ from their defaults (padding, dilation, groups, bias). */
   protected override extraRepr(): string {
-    return `${this.inChannels}, ${this.outChannels}, kernelSize=${shapeString(this.kernelSize)}, stride=${shapeString(this.stride)}`;
+    return convRepr(this, typeof this.padding === 'string' ? `'${this.padding}'` : shapeString(this.padding), null);
   }
 }
 
@@ -138,6 +155,7 @@ export class ConvTranspose2d extends Module {
   ) {
     super();
     const o = resolveOptions<ConvTranspose2dOptions>('ConvTranspose2d', third, fourth);
+    checkOptionKeys('ConvTranspose2d', o, ['kernelSize', 'stride', 'padding', 'outputPadding', 'dilation', 'groups', 'bias']);
     this.groups = o.groups ?? 1;
     checkChannels('ConvTranspose2d', inChannels, outChannels, this.groups);
     this.inChannels = inChannels;
@@ -172,6 +190,6 @@ export class ConvTranspose2d extends Module {
   }
 
   protected override extraRepr(): string {
-    return `${this.inChannels}, ${this.outChannels}, kernelSize=${shapeString(this.kernelSize)}, stride=${shapeString(this.stride)}`;
+    return convRepr(this, shapeString(this.padding), this.outputPadding);
   }
 }

@@ -18,7 +18,7 @@
  * [offsets (2*G*kh*kw) | mask (G*kh*kw)]), so weights port both ways.
  */
 import { noGrad } from '../autograd';
-import { checkInt, checkOneOf, checkPair, shapeString } from '../check';
+import { checkInt, checkOneOf, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
@@ -68,6 +68,7 @@ interface Resolved {
 
 function resolve(where: string, inChannels: number, outChannels: number, o: DeformConv2dOptions): Resolved {
   if (o === null || typeof o !== 'object') throw new ArgumentError(`${where}: expected options to be an object but received ${describe(o)}`);
+  checkOptionKeys(where, o, ['kernelSize', 'stride', 'padding', 'dilation', 'groups', 'offsetGroups', 'bias', ...(where === 'ModulatedDeformConv2d' ? ['maskActivation'] : [])]);
   checkInt(where, 'inChannels', inChannels, 1);
   checkInt(where, 'outChannels', outChannels, 1);
   const groups = checkInt(where, 'groups', o.groups ?? 1, 1);
@@ -200,7 +201,12 @@ export interface DeformableConvBlockOptions extends ModulatedDeformConv2dOptions
 }
 
 function deformLayer(inChannels: number, outChannels: number, o: DeformableConvBlockOptions): DeformConv2d | ModulatedDeformConv2d {
-  return o.modulated ? new ModulatedDeformConv2d(inChannels, outChannels, o) : new DeformConv2d(inChannels, outChannels, o);
+  const { modulated, maskActivation, ...layer } = o;
+  if (modulated) return new ModulatedDeformConv2d(inChannels, outChannels, { ...layer, ...(maskActivation ? { maskActivation } : {}) });
+  if (maskActivation !== undefined) {
+    throw new ArgumentError(`DeformableConvBlock: maskActivation applies to modulated blocks only (modulated: true) but received modulated ${describe(modulated)}`);
+  }
+  return new DeformConv2d(inChannels, outChannels, layer);
 }
 
 /**

@@ -220,6 +220,8 @@ export abstract class Module {
       if (unexpectedKeys.length) parts.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
       throw new ArgumentError(`loadStateDict: the state dict does not match ${this.constructor.name}: ${parts.join('; ')}`);
     }
+    // Every mismatch at once (a checkpoint of another variant usually differs in many places).
+    const mismatches: string[] = [];
     for (const [key, dst] of Object.entries(target)) {
       const src = source.get(key);
       if (src === undefined) continue;
@@ -230,10 +232,11 @@ export abstract class Module {
       // interchangeable (num_batches_tracked is 0-d in PyTorch).
       const sameShape = src.shape.length === dst.shape.length && src.shape.every((d, i) => d === dst.shape[i]);
       if (!sameShape && !(src.numel === 1 && dst.numel === 1)) {
-        throw new ShapeError(
-          `loadStateDict: expected '${key}' of shape ${shapeString(dst.shape)} but received ${shapeString(src.shape)}`,
-        );
+        mismatches.push(`'${key}' expected ${shapeString(dst.shape)} but received ${shapeString(src.shape)}`);
       }
+    }
+    if (mismatches.length) {
+      throw new ShapeError(`loadStateDict: ${mismatches.length} shape mismatch${mismatches.length > 1 ? 'es' : ''}: ${mismatches.join('; ')}`);
     }
     for (const [key, dst] of Object.entries(target)) {
       const src = source.get(key);

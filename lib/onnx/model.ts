@@ -3,7 +3,7 @@
  * flexconv Tensors.
  *
  *   const m = await OnnxModel.load('model.onnx', { threads: 2 });
- *   const y = await m.run(x);                      // one input, one output: a Tensor
+ *   const y = await m.runTensor(x);                // one input, one output: a Tensor
  *   const maps = await m.run({ c3, c4, c5 });      // named inputs; several outputs: see run()
  *   await m.release();
  */
@@ -79,6 +79,17 @@ export class OnnxModel {
     if (outNames.length === 1) return out[outNames[0]];
     if (outNames.every((n, i) => n === `output_${i}`)) return outNames.map((n) => out[n]);
     return Object.fromEntries(outNames.map((n) => [n, out[n]]));
+  }
+
+  /**
+   * Runs a model with exactly one output and returns it as a Tensor (run()'s result typed for the
+   * common case); a model with several outputs is an OnnxError naming them.
+   */
+  async runTensor(inputs: Tensor | Tensor[] | Record<string, Tensor>): Promise<Tensor> {
+    if (this.outputNames.length !== 1) {
+      throw new OnnxError(`OnnxModel.runTensor: the model has ${this.outputNames.length} outputs (${this.outputNames.join(', ')}); use run()`);
+    }
+    return (await this.run(inputs)) as Tensor;
   }
 
   async release(): Promise<void> {

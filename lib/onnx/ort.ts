@@ -12,12 +12,18 @@
  * Sessions run sequentially with exactly `threads` intra-op threads (and one inter-op thread),
  * so comparisons with flexconv at the same thread count are fair.
  */
-import type * as OrtTypes from 'onnxruntime-node';
+// The API's types come from onnxruntime-common (a dependency, pure JS); the runtime itself,
+// onnxruntime-node, is an optional peer dependency loaded on first use, so installing flexconv
+// never runs ONNX Runtime's install script (which downloads CUDA files from outside npm).
+import type * as OrtTypes from 'onnxruntime-common';
 import { OnnxError, describe } from '../errors';
 import { Tensor } from '../tensor';
 
 type Ort = typeof OrtTypes;
 let ortModule: Ort | null = null;
+
+/** The command that installs ONNX Runtime for Node without its download from outside npm. */
+export const ORT_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node@1.30.0';
 
 /** Loads onnxruntime-node on first use so that importing flexconv does not pay for it. */
 function ort(): Ort {
@@ -26,7 +32,12 @@ function ort(): Ort {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       ortModule = require('onnxruntime-node') as Ort;
     } catch (e) {
-      throw new OnnxError(`onnxruntime-node could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
+      const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';
+      throw new OnnxError(
+        missing
+          ? `running ONNX models needs onnxruntime-node, an optional peer dependency that is not installed: ${ORT_INSTALL_HINT}`
+          : `onnxruntime-node could not be loaded: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
   }
   return ortModule;

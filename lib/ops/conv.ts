@@ -9,7 +9,7 @@
  * and the bias gradient is a per-channel sum of the output gradient in both.
  */
 import { record } from '../autograd';
-import { checkInt, checkPair, shapeString } from '../check';
+import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { onnxPads } from '../onnx/trace';
@@ -62,6 +62,9 @@ function checkBias(where: string, bias: unknown, channels: number, device: strin
   return b;
 }
 
+const CONV2D_KEYS = ['bias', 'stride', 'padding', 'dilation', 'groups'] as const;
+const CONV_TRANSPOSE2D_KEYS = [...CONV2D_KEYS, 'outputPadding'] as const;
+
 function checkOptionsObject(where: string, options: unknown): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
     throw new ArgumentError(`${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`);
@@ -91,6 +94,7 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
   checkTensor(where, 'input', input, 4, '[N, C, H, W]');
   checkTensor(where, 'weight', weight, 4, '[outChannels, inChannels / groups, kH, kW]');
   checkOptionsObject(where, options);
+  checkOptionKeys(where, options, CONV2D_KEYS);
   if (weight.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
   const [N, C, H, W] = input.shape;
   const [O, Cg, kh, kw] = weight.shape;
@@ -168,6 +172,7 @@ export function convTranspose2d(input: Tensor, weight: Tensor, options: ConvTran
   checkTensor(where, 'input', input, 4, '[N, C, H, W]');
   checkTensor(where, 'weight', weight, 4, '[inChannels, outChannels / groups, kH, kW]');
   checkOptionsObject(where, options);
+  checkOptionKeys(where, options, CONV_TRANSPOSE2D_KEYS);
   if (weight.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
   const [N, C, H, W] = input.shape;
   const [Cw, Og, kh, kw] = weight.shape;

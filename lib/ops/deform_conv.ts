@@ -19,7 +19,7 @@
  * atomicAdd scatter for the input gradient.
  */
 import { record } from '../autograd';
-import { checkPair, shapeString } from '../check';
+import { checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, DeviceError, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
@@ -76,6 +76,7 @@ export function deformConv2dGeometry(
   if (options === null || typeof options !== 'object') {
     throw new ArgumentError(`${FN}: expected options to be an object but received ${describe(options)}`);
   }
+  checkOptionKeys(FN, options, ['bias', 'mask', 'stride', 'padding', 'dilation', 'deterministic']);
   expectTensor('input', input, 4);
   expectTensor('offset', offset, 4);
   expectTensor('weight', weight, 4);

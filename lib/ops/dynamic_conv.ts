@@ -8,7 +8,7 @@
  * as an implicit GEMM), and one native call computes every gradient the graph needs.
  */
 import { record } from '../autograd';
-import { checkInt, checkPair, shapeString } from '../check';
+import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
@@ -52,6 +52,7 @@ export function dynamicConv2d(input: Tensor, experts: Tensor, attention: Tensor,
   if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
     throw new ArgumentError(`${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`);
   }
+  checkOptionKeys(where, options, ['expertBias', 'stride', 'padding', 'dilation', 'groups']);
   sameDevice(input, 'experts', experts);
   sameDevice(input, 'attention', attention);
   const [B, C, H, W] = input.shape;

@@ -5,7 +5,7 @@
  * with the CUDA kernel (native/math/grid_sample.h).
  */
 import { record } from '../autograd';
-import { checkOneOf, shapeString } from '../check';
+import { checkOneOf, checkOptionKeys, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
@@ -24,6 +24,7 @@ const WHERE = 'gridSample';
 
 export function gridSample(input: Tensor, grid: Tensor, options: GridSampleOptions = {}): Tensor {
   if (!(input instanceof Tensor)) throw new ArgumentError(`${WHERE}: expected input to be a Tensor but received ${describe(input)}`);
+  checkOptionKeys(WHERE, options, ['mode', 'paddingMode', 'alignCorners']);
   if (!(grid instanceof Tensor)) throw new ArgumentError(`${WHERE}: expected grid to be a Tensor but received ${describe(grid)}`);
   if (input.ndim !== 4) {
     throw new ShapeError(`${WHERE}: expected input to have 4 dimensions [N, C, H, W] but received shape ${shapeString(input.shape)}`);

@@ -7,7 +7,7 @@
  */
 import { record } from '../autograd';
 import { OnnxEmitContext } from '../onnx/trace';
-import { checkOneOf, isInt, shapeString } from '../check';
+import { checkOneOf, checkOptionKeys, isInt, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
@@ -38,6 +38,7 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   if (options === null || typeof options !== 'object') {
     throw new ArgumentError(`${WHERE}: expected options to be an object with size or scaleFactor but received ${describe(options)}`);
   }
+  checkOptionKeys(WHERE, options, ['size', 'scaleFactor', 'mode', 'alignCorners', 'recomputeScaleFactor']);
   const mode = checkOneOf(WHERE, 'mode', options.mode ?? 'nearest', ['nearest', 'bilinear'] as const);
   if (options.alignCorners !== undefined && typeof options.alignCorners !== 'boolean') {
     throw new ArgumentError(`${WHERE}: expected alignCorners to be a boolean but received ${describe(options.alignCorners)}`);

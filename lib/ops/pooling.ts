@@ -4,7 +4,7 @@
  * floor/ceil window bounds, with a global-average fast path for a 1x1 output).
  */
 import { isGradEnabled, record } from '../autograd';
-import { checkPair, shapeString } from '../check';
+import { checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { onnxPads } from '../onnx/trace';
@@ -73,6 +73,7 @@ function poolGeometry(where: string, x: Tensor, o: MaxPool2dOptions | AvgPool2dO
   if (o === null || typeof o !== 'object') {
     throw new ArgumentError(`${where}: expected options to be an object with kernelSize but received ${describe(o)}`);
   }
+  checkOptionKeys(where, o, dilationAllowed ? ['kernelSize', 'stride', 'padding', 'dilation', 'ceilMode'] : ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad']);
   const kernel = checkPair(where, 'kernelSize', o.kernelSize, 1);
   const stride = o.stride === undefined || o.stride === null ? kernel : checkPair(where, 'stride', o.stride, 1);
   const padding = checkPair(where, 'padding', o.padding ?? 0, 0);

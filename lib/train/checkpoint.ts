@@ -14,18 +14,32 @@
 import { ArgumentError, describe, IoError } from '../errors';
 import { writeFileAtomic } from '../io/atomic_write';
 import { isInt64StateKey, saveSafetensors, loadSafetensors } from '../io/safetensors';
-import type { Module } from '../nn/module';
+import { Module } from '../nn/module';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
 import type { LRScheduler } from '../optim/schedulers';
 import { Tensor } from '../tensor';
 
 export const CHECKPOINT_FORMAT = 'flexconv-checkpoint-1';
 
+/** The (model, file) order that saveModel and loadModel share, checked with a one-line error. */
+function checkModelAndFile(where: string, model: unknown, file: unknown): void {
+  if (typeof model === 'string' && file instanceof Module) {
+    throw new ArgumentError(`${where}: expected (model, file) but received (file, model): call ${where}(model, '${model}')`);
+  }
+  if (!(model instanceof Module)) {
+    throw new ArgumentError(`${where}: expected model to be a Module but received ${describe(model)}`);
+  }
+  if (typeof file !== 'string' || file === '') {
+    throw new ArgumentError(`${where}: expected file to be a non-empty path string but received ${describe(file)}`);
+  }
+}
+
 /**
  * Writes the model's state dict to a safetensors file as PyTorch does: its key names, F32
- * tensors and I64 num_batches_tracked counters.
+ * tensors and I64 num_batches_tracked counters. Same argument order as loadModel(model, file).
  */
-export function saveModel(file: string, model: Module, metadata: Record<string, string> = {}): void {
+export function saveModel(model: Module, file: string, metadata: Record<string, string> = {}): void {
+  checkModelAndFile('saveModel', model, file);
   saveSafetensors(file, model.stateDict(), { format: 'pt', ...metadata }, { int64: isInt64StateKey });
 }
 
@@ -34,6 +48,7 @@ export function saveModel(file: string, model: Module, metadata: Record<string, 
  * BatchNorm 'num_batches_tracked' counters are skipped when the model does not keep them.
  */
 export function loadModel(model: Module, file: string, options: { strict?: boolean } = {}) {
+  checkModelAndFile('loadModel', model, file);
   const { tensors } = loadSafetensors(file);
   const own = model.stateDict();
   for (const key of Object.keys(tensors)) {

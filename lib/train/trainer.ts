@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { noGrad } from '../autograd';
-import { checkInt } from '../check';
+import { checkInt, checkOptionKeys } from '../check';
 import type { DataLoader } from '../data/loader';
 import { ArgumentError, describe } from '../errors';
 import type { Module } from '../nn/module';
@@ -142,6 +142,7 @@ function checkFitArgs(model: unknown, optimizer: unknown, loader: unknown, optio
   if (!options || typeof options !== 'object') {
     throw new ArgumentError(`${where}: expected options to be an object with epochs but received ${describe(options)}`);
   }
+  checkOptionKeys(where, options, ['epochs', 'valLoader', 'scheduler', 'lossFn', 'onEpoch', 'checkpointDir', 'resume', 'progress', 'log', 'maxStepsPerEpoch']);
   checkInt(where, 'options.epochs', options.epochs, 0);
   if (options.maxStepsPerEpoch !== undefined) checkInt(where, 'options.maxStepsPerEpoch', options.maxStepsPerEpoch, 1);
   if (options.resume && typeof options.resume !== 'string' && !options.checkpointDir) {
