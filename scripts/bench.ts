@@ -36,6 +36,7 @@ function parseArgs(argv: string[]): { suite: string | undefined; opts: BenchOpti
   let suite: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
+    if (arg === '--help' || arg === '-h') return { suite: '--help', opts };
     if (arg === '--json') opts.json = true;
     else if (arg === '--quick') opts.quick = true;
     else if (arg === '--profile') opts.profile = true;
@@ -53,6 +54,10 @@ function parseArgs(argv: string[]): { suite: string | undefined; opts: BenchOpti
 
 async function main(): Promise<void> {
   const { suite: name, opts } = parseArgs(process.argv.slice(2));
+  if (name === '--help') {
+    console.log(usage());
+    return;
+  }
   const suite = suites.find((s) => s.name === name);
   if (!suite) {
     console.error(name === undefined ? usage() : `bench: unknown suite '${name}'\n${usage()}`);

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const model = choiceOption(v, 'model', MODELS);
   const dataset = choiceOption(v, 'dataset', DATASETS);
   const conv = choiceOption(v, 'conv', ['standard', 'deform', 'modulated', 'dynamic', 'octave'] as const);
-  const epochs = intOption(v, 'epochs', 0);
+  const epochs = intOption(v, 'epochs', 1);
   const batchSize = intOption(v, 'batch-size', 1);
   const lr = numberOption(v, 'lr', 0);
   const weightDecay = numberOption(v, 'weight-decay', 0);

@@ -52,3 +52,25 @@ describe('command-line options', () => {
     expect(() => loadDatasets('cifar10', { seed: 0 })).toThrow(/--dataset cifar10 needs --data-dir/);
   });
 });
+
+describe('the command lines themselves', () => {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const path = require('node:path') as typeof import('node:path');
+  const root = path.resolve(__dirname, '..');
+  const run = (script: string, args: string[]) =>
+    spawnSync(process.execPath, [path.join(root, 'dist', 'scripts', script), ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+
+  test('bench --help prints the usage and exits 0; an unknown suite exits 1', () => {
+    const help = run('bench.js', ['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: npm run bench -- <suite>/);
+    expect(run('bench.js', ['nope']).status).toBe(1);
+  });
+
+  test('train --epochs 0 is a usage error before anything is built', () => {
+    const r = run('train.js', ['--epochs', '0']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/--epochs: expected an integer >= 1 but received "0"/);
+    expect(r.stdout).not.toMatch(/parameters/);
+  });
+});

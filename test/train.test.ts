@@ -8,6 +8,7 @@ import { resnet18, unet, type ConvKind } from '../lib/models';
 import type { Module } from '../lib/nn';
 import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
+import { formatEta } from '../lib/train/progress';
 import { Tensor } from '../lib/tensor';
 import { ConfusionMatrix, evaluate, fit, loadCheckpoint, loadModel, saveCheckpoint, saveModel, svgLineChart } from '../lib/train';
 
@@ -119,6 +120,23 @@ describe('fit and evaluate', () => {
     expect(ev.accuracy).toBeCloseTo(history[3].valAccuracy as number, 10);
     expect(net.training).toBe(true);
   }, LEARNING_TIMEOUT);
+
+  test("progress 'bar' still sends every epoch summary through log; lines mode says when it validates", async () => {
+    const { trainLoader, testLoader } = loaders();
+    for (const progress of ['bar', 'lines'] as const) {
+      const net = tinyNet('standard', 4);
+      const lines: string[] = [];
+      await fit(net, new optim.SGD(net.parameters(), { lr: 0.01 }), trainLoader, {
+        epochs: 2, valLoader: testLoader, progress, log: (l) => lines.push(l), maxStepsPerEpoch: 2,
+      });
+      const summaries = lines.filter((l) => /^epoch \d\/2: loss [\d.]+ acc [\d.]+% \| val loss/.test(l));
+      expect({ progress, summaries: summaries.length }).toEqual({ progress, summaries: 2 });
+      if (progress === 'lines') expect(lines).toContain('epoch 1/2 validating');
+    }
+    expect(formatEta(42)).toBe('42s');
+    expect(formatEta(185)).toBe('3m05s');
+    expect(formatEta(3720)).toBe('1h02m');
+  });
 
   (deformAvailable ? test : test.skip)('a small deformable ResNet (stages 3-4) learns well above chance too', async () => {
     const net = tinyNet('deform');

@@ -226,6 +226,7 @@ export async function fit(
     };
     if (segmentation) stats.trainMeanIoU = cm.meanIoU();
     if (options.valLoader) {
+      reporter.validating();
       const v = await evaluate(model, options.valLoader, { lossFn });
       stats.valLoss = v.loss;
       stats.valAccuracy = v.accuracy;
