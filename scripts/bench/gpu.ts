@@ -13,7 +13,7 @@ import { cuda, manualSeed, noGrad, tidy, Tensor } from '../../lib';
 import { resnet34 } from '../../lib/models';
 import type { Module } from '../../lib/nn';
 import * as ops from '../../lib/ops';
-import * as optim from '../../lib/optim';
+import { stepFn } from './epoch';
 import { BenchOptions, BenchRow, compareRow, measure, Measurement, round } from './harness';
 
 interface TorchAnchor {
@@ -39,19 +39,6 @@ function torchAnchor(quick: boolean): TorchAnchor | null {
 
 function fixed(ms: number): Measurement {
   return { median: ms, q1: ms, q3: ms, iqr: 0, min: ms, iters: 1 };
-}
-
-function stepFn(model: Module, x: Tensor, y: Tensor): () => void {
-  const optimizer = new optim.Adam(model.parameters(), { lr: 1e-3 });
-  model.train();
-  return () =>
-    tidy(() => {
-      optimizer.zeroGrad();
-      const loss = ops.crossEntropy(model.forward(x) as Tensor, y);
-      loss.backward();
-      optimizer.step();
-      loss.item(); // waits for the GPU
-    });
 }
 
 export async function run(opts: BenchOptions): Promise<BenchRow[]> {
