@@ -359,3 +359,23 @@ gpu('Module on CUDA', () => {
     expect(net.stem.conv.weight.device).toBe('cuda');
   });
 });
+
+describe('errors inside forward name the layer by its path in the model', () => {
+  test('a shape error deep in a ResNet names layer2.0.bn1 and keeps its type', async () => {
+    const { resnet18 } = await import('../lib/models');
+    const { BatchNorm2d } = await import('../lib/nn');
+    const net = resnet18({ numClasses: 10, width: 4 });
+    expect(() => net.forward(Tensor.randn([1, 2, 32, 32]))).toThrow(/^conv1 \(Conv2d\): Conv2d: expected input of shape \[N, 3, H, W\]/);
+    (net.layer2.get(0) as unknown as { bn1: unknown }).bn1 = new BatchNorm2d(5);
+    let error: unknown = null;
+    try {
+      net.forward(Tensor.randn([1, 3, 32, 32]));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ShapeError);
+    expect((error as Error).message).toMatch(/^layer2\.0\.bn1 \(BatchNorm2d\): BatchNorm2d: expected input of shape \[N, 5, H, W\]/);
+    // The wrapper is invisible to the walkers: no 'forward' key anywhere.
+    expect(Object.keys(net.stateDict()).some((k) => k.includes('forward'))).toBe(false);
+  });
+});

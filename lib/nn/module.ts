@@ -34,10 +34,59 @@ export interface LoadStateDictResult {
   unexpectedKeys: string[];
 }
 
+/** Where an error thrown inside some module's forward came from (set by the innermost module). */
+const ERROR_ORIGIN = Symbol('flexconv.errorOrigin');
+interface ErrorOrigin {
+  module: Module;
+  message: string;
+}
+
+/**
+ * Names the layer an error came from by its path inside `outer` ('layer2.0.bn1 (BatchNorm2d):
+ * ...'): the innermost module that saw the error records itself, each enclosing module rewrites
+ * the message with the path from itself, so the outermost call gives the full path.
+ */
+function locate(error: unknown, outer: Module): unknown {
+  if (!(error instanceof Error)) return error;
+  const tagged = error as Error & { [ERROR_ORIGIN]?: ErrorOrigin };
+  const origin = tagged[ERROR_ORIGIN];
+  if (!origin) {
+    Object.defineProperty(tagged, ERROR_ORIGIN, { value: { module: outer, message: error.message }, enumerable: false });
+    return error;
+  }
+  for (const [path, m] of outer.namedModules()) {
+    if (m === origin.module && path !== '') {
+      error.message = `${path} (${m.constructor.name}): ${origin.message}`;
+      break;
+    }
+  }
+  return error;
+}
+
 export abstract class Module {
   /** Training mode (batch statistics, dropout active); set with train() / eval(). */
   training = true;
   private readonly buffers = new Map<string, { tensor: Tensor | null; persistent: boolean }>();
+
+  constructor() {
+    // Errors thrown inside forward name the layer they came from by its path in the model,
+    // however deep the call (see locate). The subclass's forward is already on the prototype
+    // chain here; the wrapper is an own, non-enumerable property, invisible to the walkers.
+    const forward = this.forward;
+    const self = this;
+    Object.defineProperty(this, 'forward', {
+      value: function locatedForward(...inputs: unknown[]): unknown {
+        try {
+          return forward.apply(self, inputs);
+        } catch (e) {
+          throw locate(e, self);
+        }
+      },
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
+  }
 
   // Inputs and outputs vary by layer (a tensor, several, a list of feature maps).
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
