@@ -51,13 +51,21 @@ function lazy(): Lazy {
 }
 
 /**
- * Bytes of CPU tensor storage allocated and not yet disposed. Storage the GC reclaims is not
- * subtracted, so a loop that disposes (or tidies) everything it creates keeps this flat, and
- * a leak shows up here at once instead of whenever the GC runs.
+ * Bytes of live CPU tensor storage: allocated, not disposed, and not reclaimed by the garbage
+ * collector. A loop that disposes (or tidies) what it creates keeps this flat at once; storage
+ * it merely drops is subtracted when the GC collects it.
  */
 export function tensorBytes(): number {
   return undisposedBytes;
 }
+
+/**
+ * CPU storage that became unreachable without dispose() leaves the count when the GC collects
+ * it. (Dropped CUDA storage is freed by its handle's own finalizer, native/binding/cuda_memory.cc.)
+ */
+const collected = new FinalizationRegistry<number>((bytes) => {
+  undisposedBytes -= bytes;
+});
 
 /** One allocation, shared by a tensor and its reshaped views. */
 class Storage {
@@ -66,12 +74,17 @@ class Storage {
     readonly buffer: Float32Array | CudaHandle,
     readonly device: Device,
   ) {
-    if (device === 'cpu') undisposedBytes += (buffer as Float32Array).byteLength;
+    if (device === 'cpu') {
+      const bytes = (buffer as Float32Array).byteLength;
+      undisposedBytes += bytes;
+      collected.register(this, bytes, this);
+    }
   }
 
   release(): void {
     if (--this.refs > 0) return;
     if (this.device === 'cpu') {
+      collected.unregister(this);
       undisposedBytes -= (this.buffer as Float32Array).byteLength;
       giveBack(this.buffer as Float32Array);
     } else {

@@ -34,3 +34,21 @@ test('train.fit refuses an unknown option before training anything', async () =>
     /fit: unknown option 'epoch' \(did you mean 'epochs'\?\)/,
   );
 });
+
+test.each<[string, () => unknown]>([
+  ['conv2d', () => ops.conv2d(Tensor.zeros([1, 2, 0, 0]), w, { padding: 2 })],
+  ['maxPool2d', () => ops.maxPool2d(Tensor.zeros([1, 2, 0, 5]), { kernelSize: 1 })],
+  ['maxPool2d unbatched', () => ops.maxPool2d(Tensor.zeros([2, 0, 5]), { kernelSize: 1 })],
+])('%s refuses an image of zero height or width, as PyTorch', (_name, call) => {
+  expect(call).toThrow(/expected (input|x) with non-zero (channels, )?height and width/);
+});
+
+test('what PyTorch accepts stays accepted: empty batches, conv2d with zero channels, torchvision deform_conv2d on 0x0 input', () => {
+  expect(ops.conv2d(Tensor.zeros([0, 2, 6, 6]), w, { padding: 1 }).shape).toEqual([0, 3, 6, 6]);
+  expect(ops.conv2d(Tensor.zeros([2, 0, 4, 4]), Tensor.zeros([3, 0, 3, 3]), { padding: 2 }).shape).toEqual([2, 3, 6, 6]);
+  expect(() => ops.maxPool2d(Tensor.zeros([1, 0, 4, 4]), { kernelSize: 1 })).toThrow(/non-zero channels, height and width/);
+  // torchvision 0.14 returns zeros (plus bias) here: F.deform_conv2d(zeros(1,2,0,0), zeros(1,18,2,2), zeros(3,2,3,3), padding=2).
+  const out = ops.deformConv2d(Tensor.zeros([1, 2, 0, 0]), Tensor.zeros([1, 18, 2, 2]), w, { padding: 2 });
+  expect(out.shape).toEqual([1, 3, 2, 2]);
+  expect(out.toArray().every((v) => v === 0)).toBe(true);
+});

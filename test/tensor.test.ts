@@ -226,3 +226,22 @@ describe('bad input gives typed errors naming the argument', () => {
     expect((error as Error).message).toMatch(message);
   });
 });
+
+describe('memoryStats counts live storage', () => {
+  test('tensors dropped without dispose leave tensorBytes once the garbage collector reclaims them', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const v8 = require('node:v8') as typeof import('node:v8');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const vm = require('node:vm') as typeof import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const before = memoryStats().tensorBytes;
+    for (let i = 0; i < 50; i++) Tensor.empty([1 << 18]); // 50 MB, never disposed
+    expect(memoryStats().tensorBytes).toBeGreaterThanOrEqual(before + 50 * (1 << 20));
+    for (let round = 0; round < 5 && memoryStats().tensorBytes > before + (8 << 20); round++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10)); // finalizers run as tasks after the collection
+    }
+    expect(memoryStats().tensorBytes).toBeLessThan(before + (8 << 20));
+  });
+});

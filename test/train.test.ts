@@ -234,6 +234,31 @@ describe('fit and evaluate', () => {
     );
   });
 
+  test('a checkpoint with a bad epoch is refused; temporaries of killed saves are cleaned up', () => {
+    const net = tinyNet('standard', 4);
+    const ckpt = path.join(tmp, 'epochs.safetensors');
+    for (const epoch of [2.5, -5.5, 1e9, '3']) {
+      const meta = JSON.stringify({ format: 'flexconv-checkpoint-1', epoch, optimizer: null, scheduler: null, extra: {} });
+      saveSafetensors(ckpt, net.stateDict(), { format: 'pt', flexconv: meta });
+      // The file holds the model's keys unprefixed here, but the epoch is checked first.
+      expect(() => loadCheckpoint(ckpt, { model: net })).toThrow(/expected the checkpoint's epoch to be an integer in \[0, 1000000\]/);
+    }
+    // A save killed mid-write leaves .<name>.<pid>.<rand>.tmp; the next save (or load) removes
+    // those of dead processes and keeps a live process's.
+    const good = path.join(tmp, 'good.safetensors');
+    const dead = path.join(tmp, '.good.safetensors.999999999.abc123.tmp');
+    const live = path.join(tmp, `.good.safetensors.${process.pid}.xyz.tmp`);
+    fs.writeFileSync(dead, 'partial');
+    fs.writeFileSync(live, 'in progress');
+    saveCheckpoint(good, { model: net, epoch: 1 });
+    expect(fs.existsSync(dead)).toBe(false);
+    expect(fs.existsSync(live)).toBe(true);
+    fs.writeFileSync(dead, 'partial');
+    expect(loadCheckpoint(good, { model: net }).epoch).toBe(1);
+    expect(fs.existsSync(dead)).toBe(false);
+    fs.rmSync(live);
+  });
+
   test('loads a PyTorch-style state dict (torchvision names, I64 num_batches_tracked)', () => {
     const src = tinyNet('standard');
     const dict: Record<string, Tensor> = { ...src.stateDict() };

@@ -9,6 +9,7 @@
  * and the bias gradient is a per-channel sum of the output gradient in both.
  */
 import { record } from '../autograd';
+import { checkNonEmptyImage } from './validate';
 import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
@@ -95,6 +96,7 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
   checkTensor(where, 'weight', weight, 4, '[outChannels, inChannels / groups, kH, kW]');
   checkOptionsObject(where, options);
   checkOptionKeys(where, options, CONV2D_KEYS);
+  checkNonEmptyImage(where, 'input', input, true);
   if (weight.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
   const [N, C, H, W] = input.shape;
   const [O, Cg, kh, kw] = weight.shape;

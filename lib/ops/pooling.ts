@@ -4,6 +4,7 @@
  * floor/ceil window bounds, with a global-average fast path for a 1x1 output).
  */
 import { isGradEnabled, record } from '../autograd';
+import { checkNonEmptyImage } from './validate';
 import { checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
@@ -45,6 +46,7 @@ function checkInput(where: string, x: unknown): Tensor {
       `${where}: expected x to have 4 dimensions [N, C, H, W] (or 3, [C, H, W]) but received shape ${shapeString(x.shape)}`,
     );
   }
+  checkNonEmptyImage(where, 'x', x);
   return x;
 }
 

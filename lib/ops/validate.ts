@@ -72,3 +72,16 @@ export function numelOf(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
+
+/**
+ * PyTorch's rule for spatial ops: an image of zero height or width is refused (an empty batch
+ * is a valid batch; an empty image is a mistake, e.g. a crop that went wrong). conv2d also
+ * accepts zero channels (zeroChannelsOk), as PyTorch does; pooling does not.
+ */
+export function checkNonEmptyImage(where: string, name: string, x: Tensor, zeroChannelsOk = false): void {
+  const [c, h, w] = x.ndim === 4 ? x.shape.slice(1) : x.shape;
+  if (h === 0 || w === 0 || (c === 0 && !zeroChannelsOk)) {
+    const what = zeroChannelsOk ? 'non-zero height and width (only the batch or the channels may be 0)' : 'non-zero channels, height and width (only the batch may be 0)';
+    throw new ShapeError(`${where}: expected ${name} with ${what} but received shape ${shapeString(x.shape)}`);
+  }
+}

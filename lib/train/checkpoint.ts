@@ -12,7 +12,7 @@
  * Both writes are atomic (lib/io/safetensors.ts): a crash mid-save keeps the previous file.
  */
 import { ArgumentError, describe, IoError } from '../errors';
-import { writeFileAtomic } from '../io/atomic_write';
+import { removeStaleTemporaries, writeFileAtomic } from '../io/atomic_write';
 import { isInt64StateKey, saveSafetensors, loadSafetensors } from '../io/safetensors';
 import { Module } from '../nn/module';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer';
@@ -20,6 +20,8 @@ import type { LRScheduler } from '../optim/schedulers';
 import { Tensor } from '../tensor';
 
 export const CHECKPOINT_FORMAT = 'flexconv-checkpoint-1';
+/** A sanity bound on a checkpoint's completed-epoch count (far beyond any real run). */
+const MAX_CHECKPOINT_EPOCH = 1_000_000;
 
 /** The (model, file) order that saveModel and loadModel share, checked with a one-line error. */
 function checkModelAndFile(where: string, model: unknown, file: unknown): void {
@@ -121,6 +123,8 @@ export function loadCheckpoint(
   if (!targets || typeof targets !== 'object' || !targets.model) {
     throw new ArgumentError(`loadCheckpoint: expected targets to be { model, optimizer?, scheduler? } but received ${describe(targets)}`);
   }
+  removeStaleTemporaries(file);
+  removeStaleTemporaries(`${file}.json`);
   const { tensors, metadata } = loadSafetensors(file);
   try {
     let meta: { format?: string; epoch?: number; optimizer?: { name: string; paramGroups: Record<string, unknown>[]; scalars: Record<string, number> } | null; scheduler?: { lastEpoch: number; baseLrs: number[] } | null; extra?: Record<string, unknown> };
@@ -129,8 +133,13 @@ export function loadCheckpoint(
     } catch {
       throw new IoError(`${file}: not a flexconv checkpoint (no 'flexconv' metadata); for a plain state dict use loadModel()`);
     }
-    if (meta.format !== CHECKPOINT_FORMAT || typeof meta.epoch !== 'number') {
-      throw new IoError(`${file}: unsupported checkpoint format ${JSON.stringify(meta.format)} (expected ${CHECKPOINT_FORMAT})`);
+    if (meta === null || typeof meta !== 'object' || meta.format !== CHECKPOINT_FORMAT) {
+      throw new IoError(`${file}: unsupported checkpoint format ${JSON.stringify(meta?.format)} (expected ${CHECKPOINT_FORMAT})`);
+    }
+    // Every field read back is checked: a corrupted or hand-edited file must not make fit()
+    // train a fraction of an epoch, none, or from a negative one.
+    if (!Number.isSafeInteger(meta.epoch) || (meta.epoch as number) < 0 || (meta.epoch as number) > MAX_CHECKPOINT_EPOCH) {
+      throw new IoError(`${file}: expected the checkpoint's epoch to be an integer in [0, ${MAX_CHECKPOINT_EPOCH}] but it holds ${JSON.stringify(meta.epoch)}`);
     }
     const modelDict: Record<string, Tensor> = {};
     const optimizerState: OptimizerStateDict['state'] = {};
@@ -158,7 +167,7 @@ export function loadCheckpoint(
       targets.optimizer.loadStateDict({ state: optimizerState, paramGroups: meta.optimizer.paramGroups });
     }
     if (targets.scheduler && meta.scheduler) targets.scheduler.loadStateDict(meta.scheduler);
-    return { epoch: meta.epoch, extra: meta.extra ?? {} };
+    return { epoch: meta.epoch as number, extra: meta.extra ?? {} };
   } finally {
     for (const t of Object.values(tensors)) t.dispose();
   }
