@@ -171,6 +171,13 @@ describe('views, copies and disposal', () => {
   });
 
   test('native memory stays flat over a million created-and-dropped tensors', () => {
+    // Collect before each RSS reading: the million tensor objects are JS garbage, whose
+    // collection time (and so the RSS) would otherwise depend on what else the machine runs.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const gc = (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
+    gc();
     const start = memoryStats().tensorBytes;
     const rss0 = process.memoryUsage().rss;
     for (let round = 0; round < 100; round++) {
@@ -179,6 +186,7 @@ describe('views, copies and disposal', () => {
       });
     }
     expect(memoryStats().tensorBytes).toBe(start);
+    gc();
     // 1e6 tensors of 64 bytes would be 64 MB plus per-object overhead if they leaked.
     expect(process.memoryUsage().rss - rss0).toBeLessThan(64 * 1024 * 1024);
   });
