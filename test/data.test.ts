@@ -10,6 +10,7 @@ import {
   ImageDataset,
   loadCifar10,
   loadMnist,
+  idxDataset,
   parseIdx,
   readCifarBatches,
   readIdx,
@@ -334,5 +335,52 @@ describe('DataLoader', () => {
     expect(() => new DataLoader(ds, { batchSize: 0 })).toThrow(/DataLoader: expected batchSize to be a positive integer but received 0/);
     expect(() => new DataLoader(null as unknown as ImageDataset)).toThrow(/expected dataset to be an ImageDataset/);
     expect(() => subset(ds, [11])).toThrow(/expected indices\[0\] to be an integer in \[0, 10\)/);
+  });
+});
+
+describe('readers bound what they decompress and check what they read', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flexconv-bomb-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const megabyteOfZeros = zlib.gzipSync(Buffer.alloc(1 << 20));
+  /** A gzip file of `mb` concatenated 1 MB members (a few KB on disk), after `head` uncompressed bytes. */
+  const bomb = (file: string, mb: number, head?: Buffer): string => {
+    const parts = head ? [zlib.gzipSync(head)] : [];
+    for (let i = 0; i < mb; i++) parts.push(megabyteOfZeros);
+    fs.writeFileSync(file, Buffer.concat(parts));
+    return file;
+  };
+  const idxHeader = (type: number, dims: number[]): Buffer => {
+    const b = Buffer.alloc(4 + 4 * dims.length);
+    b[2] = type;
+    b[3] = dims.length;
+    dims.forEach((d, i) => b.writeUInt32BE(d, 4 + 4 * i));
+    return b;
+  };
+
+  test('a gzip bomb given to the CIFAR-10 reader fails fast, under 100 MB of memory', () => {
+    const file = bomb(path.join(dir, 'data_batch_1.bin.gz'), 2000); // 2 GB once decompressed
+    const rss = process.memoryUsage().rss;
+    expect(() => readCifarBatches([file])).toThrow(IoError);
+    expect(() => readCifarBatches([file])).toThrow(/decompresses to more than the 61460000 bytes its contents allow/);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(100 * 1024 * 1024);
+  });
+
+  test('an IDX bomb is stopped at the size its header declares', () => {
+    const file = bomb(path.join(dir, 'train-images-idx3-ubyte.gz'), 500, idxHeader(0x08, [10, 28, 28]));
+    const rss = process.memoryUsage().rss;
+    expect(() => readIdx(file)).toThrow(/decompresses to more than the 7856 bytes its contents allow/);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(100 * 1024 * 1024);
+  });
+
+  test('IDX headers of impossible sizes and labels outside the classes are IoErrors', () => {
+    expect(() => parseIdx(new Uint8Array(idxHeader(0x08, [0, 2 ** 32 - 1, 2 ** 32 - 1])), 'huge')).toThrow(/items of .* values, more than/);
+    expect(() => parseIdx(new Uint8Array(idxHeader(0x0e, [70000, 100, 100, 10])), 'big')).toThrow(/more than the 2147483647 supported/);
+    const images = path.join(dir, 'i-idx3-ubyte');
+    const labels = path.join(dir, 'l-idx1-ubyte');
+    fs.writeFileSync(images, Buffer.concat([idxHeader(0x08, [2, 2, 2]), Buffer.alloc(8)]));
+    fs.writeFileSync(labels, Buffer.concat([idxHeader(0x08, [2]), Buffer.from([3, 255])]));
+    expect(() => idxDataset(images, labels)).toThrow(/label 255 is out of range for 10 classes/);
+    fs.writeFileSync(labels, Buffer.concat([idxHeader(0x08, [2]), Buffer.from([3, 9])]));
+    expect(idxDataset(images, labels).numClasses).toBe(10);
   });
 });

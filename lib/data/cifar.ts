@@ -42,9 +42,15 @@ export function parseCifarBatch(bytes: Uint8Array, file = '<buffer>'): { images:
   return { images, labels };
 }
 
+/**
+ * The most a (gzipped) batch file may decompress to: CIFAR-10's batches hold 10,000 records;
+ * twice that leaves room for custom batches and stops a gzip bomb at ~61 MB.
+ */
+const MAX_BATCH_BYTES = 20_000 * RECORD;
+
 /** Reads one or more batch files (gzipped or not) into one dataset. */
 export function readCifarBatches(files: readonly string[]): ImageDataset {
-  const parts = files.map((f) => parseCifarBatch(readMaybeGzipped(f), f));
+  const parts = files.map((f) => parseCifarBatch(readMaybeGzipped(f, () => MAX_BATCH_BYTES), f));
   const length = parts.reduce((s, p) => s + p.labels.length, 0);
   const images = new Float32Array(length * PIXELS);
   const labels = new Uint8Array(length);

@@ -25,28 +25,61 @@ const TYPES: Record<number, { name: string; bytes: number }> = {
   0x0e: { name: 'float64', bytes: 8 },
 };
 
-/** Parses IDX bytes; `file` only names the source in error messages. */
-export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
+/** Sanity bounds: one item (the product of every dimension but the first) and the whole array. */
+const MAX_ITEM_VALUES = 1 << 26;
+const MAX_IDX_BYTES = 2 ** 31 - 1;
+
+/**
+ * The dimensions and value count from an IDX header (already checked for its magic and length),
+ * refusing what no real file holds: items of more than 2^26 values (a [0, 2^32-1, 2^32-1] header
+ * would otherwise load as an empty set of 4-billion-pixel images) and arrays over 2 GiB.
+ */
+function idxDims(bytes: Uint8Array, file: string): { dims: number[]; count: number; bytes: number } {
+  const type = TYPES[bytes[2]];
+  const ndim = bytes[3];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dims = Array.from({ length: ndim }, (_, i) => view.getUint32(4 + 4 * i, false));
+  const item = dims.slice(1).reduce((a, b) => a * b, 1);
+  if (item > MAX_ITEM_VALUES) {
+    throw new IoError(`${file}: IDX dimensions [${dims.join(', ')}] give items of ${item} values, more than the ${MAX_ITEM_VALUES} any dataset holds`);
+  }
+  const count = dims[0] * item;
+  const total = 4 + 4 * ndim + count * type.bytes;
+  if (total > MAX_IDX_BYTES) {
+    throw new IoError(`${file}: IDX dimensions [${dims.join(', ')}] of ${type.name} need ${total} bytes, more than the ${MAX_IDX_BYTES} supported`);
+  }
+  return { dims, count, bytes: total };
+}
+
+/** The decompressed size an IDX header allows (for readMaybeGzipped): exactly what it declares. */
+function idxLimit(file: string): (prefix: Uint8Array) => number {
+  return (prefix) => {
+    checkIdxHeader(prefix, file);
+    return idxDims(prefix, file).bytes;
+  };
+}
+
+/** The magic, type and header length of IDX bytes (at least their beginning). */
+function checkIdxHeader(bytes: Uint8Array, file: string): void {
   if (bytes.length < 4) throw new IoError(`${file}: not an IDX file: ${bytes.length} bytes, shorter than the 4-byte magic`);
   if (bytes[0] !== 0 || bytes[1] !== 0 || !(bytes[2] in TYPES)) {
     const magic = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new IoError(`${file}: not an IDX file: bad magic ${magic} (expected 00 00 <type 08|09|0b|0c|0d|0e> <ndim>)`);
   }
-  const type = TYPES[bytes[2]];
   const ndim = bytes[3];
   if (ndim === 0) throw new IoError(`${file}: IDX header declares 0 dimensions`);
-  const headerBytes = 4 + 4 * ndim;
-  if (bytes.length < headerBytes) {
-    throw new IoError(`${file}: truncated IDX header: ${ndim} dimensions need ${headerBytes} bytes but the file has ${bytes.length}`);
+  if (bytes.length < 4 + 4 * ndim) {
+    throw new IoError(`${file}: truncated IDX header: ${ndim} dimensions need ${4 + 4 * ndim} bytes but the file has ${bytes.length}`);
   }
+}
+
+/** Parses IDX bytes; `file` only names the source in error messages. */
+export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
+  checkIdxHeader(bytes, file);
+  const type = TYPES[bytes[2]];
+  const headerBytes = 4 + 4 * bytes[3];
+  const { dims, count } = idxDims(bytes, file);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const dims: number[] = [];
-  let count = 1;
-  for (let i = 0; i < ndim; i++) {
-    const d = view.getUint32(4 + 4 * i, false);
-    dims.push(d);
-    count *= d;
-  }
   const expected = headerBytes + count * type.bytes;
   if (bytes.length !== expected) {
     const what = bytes.length < expected ? 'truncated' : 'has trailing bytes';
@@ -80,10 +113,14 @@ export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
 
 /** Reads an IDX file (gzipped or not). */
 export function readIdx(file: string): IdxArray {
-  return parseIdx(readMaybeGzipped(file), file);
+  return parseIdx(readMaybeGzipped(file, idxLimit(file)), file);
 }
 
-/** Builds an image classification dataset from an IDX images file ([N, H, W] uint8) and labels file ([N] uint8). */
+/**
+ * Builds an image classification dataset from an IDX images file ([N, H, W] uint8) and labels
+ * file ([N] uint8). The class count is classNames.length, else 10 (MNIST's and Fashion-MNIST's);
+ * a label outside it is an IoError (a label of 255 does not make a 256-class dataset).
+ */
 export function idxDataset(imagesFile: string, labelsFile: string, classNames?: readonly string[]): ImageDataset {
   const images = readIdx(imagesFile);
   const labels = readIdx(labelsFile);
@@ -99,8 +136,10 @@ export function idxDataset(imagesFile: string, labelsFile: string, classNames?: 
   }
   let maxLabel = 0;
   for (const l of labels.data) maxLabel = Math.max(maxLabel, l);
-  const numClasses = classNames?.length ?? Math.max(10, maxLabel + 1);
-  if (maxLabel >= numClasses) throw new IoError(`${labelsFile}: label ${maxLabel} is out of range for ${numClasses} classes`);
+  const numClasses = classNames?.length ?? 10;
+  if (maxLabel >= numClasses) {
+    throw new IoError(`${labelsFile}: label ${maxLabel} is out of range for ${numClasses} classes (pass classNames for other class counts)`);
+  }
   const pixels = new Float32Array(images.data.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = images.data[i] / 255;
   return {
