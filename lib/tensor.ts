@@ -13,11 +13,13 @@
  * native/binding/args.h). Keep their names.
  */
 import { checkInt, checkShape, shapeString } from './check';
-import { ArgumentError, AutogradError, DeviceError, describe, ShapeError } from './errors';
+import { constants as bufferConstants } from 'node:buffer';
+import * as os from 'node:os';
+import { ArgumentError, AutogradError, DeviceError, describe, OutOfMemoryError, ShapeError } from './errors';
 import { native } from './native';
 import { defaultGenerator, Generator } from './random';
 import { trackInScope } from './scope';
-import { giveBack, takeCached } from './storage_pool';
+import { cachedBytes, giveBack, takeCached } from './storage_pool';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -125,6 +127,48 @@ function numelOf(shape: readonly number[]): number {
   return n;
 }
 
+const MB = 1024 ** 2;
+const GB = 1024 ** 3;
+const gb = (bytes: number): string => (bytes < GB ? `${(bytes / MB).toFixed(1)} MB` : `${(bytes / GB).toFixed(bytes < 10 * GB ? 2 : 0)} GB`);
+
+/**
+ * The largest CPU allocation allowed now: FLEXCONV_MAX_ALLOC_MB when set, else the memory the
+ * machine has available plus what flexconv's own pool holds for reuse.
+ */
+export function maxAllocationBytes(): number {
+  const env = process.env.FLEXCONV_MAX_ALLOC_MB;
+  if (env !== undefined && env !== '' && Number.isFinite(Number(env)) && Number(env) > 0) return Number(env) * 1024 * 1024;
+  return os.freemem() + cachedBytes();
+}
+
+/**
+ * Checks a tensor's size before anything is allocated: the element count in exact arithmetic,
+ * what one array can hold, and the memory available (an OutOfMemoryError at once instead of a
+ * process that fills the machine, or Node's generic RangeError). Returns the element count.
+ */
+export function checkAllocation(where: string, shape: readonly number[], device: Device): number {
+  let numel = 1;
+  for (const d of shape) numel *= d;
+  if (!Number.isSafeInteger(numel)) {
+    throw new ShapeError(`${where}: shape ${shapeString(shape)} has ${numel} elements, more than any tensor can hold`);
+  }
+  if (device !== 'cpu') return numel;
+  const bytes = numel * 4 + 64;
+  if (bytes > bufferConstants.MAX_LENGTH) {
+    throw new OutOfMemoryError(
+      `${where}: a tensor of shape ${shapeString(shape)} needs ${gb(bytes)}, more than one array can hold here (${gb(bufferConstants.MAX_LENGTH)})`,
+    );
+  }
+  const limit = maxAllocationBytes();
+  if (bytes > limit) {
+    throw new OutOfMemoryError(
+      `${where}: a tensor of shape ${shapeString(shape)} needs ${gb(bytes)} but ${gb(limit)} is available` +
+        (process.env.FLEXCONV_MAX_ALLOC_MB ? ' (FLEXCONV_MAX_ALLOC_MB)' : ''),
+    );
+  }
+  return numel;
+}
+
 function allocate(numel: number, device: Device, zero: boolean): Storage {
   if (device === 'cpu') return new Storage(allocateHost(numel, zero), 'cpu');
   const handle = native().cudaAllocate(numel) as CudaHandle;
@@ -186,14 +230,16 @@ export class Tensor {
   /** Uninitialised tensor (contents are whatever the memory held). */
   static empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
     const s = checkShape('Tensor.empty', 'shape', shape);
-    const t = new Tensor(allocate(numelOf(s), checkDevice('Tensor.empty', options.device ?? 'cpu'), false), s);
+    const device = checkDevice('Tensor.empty', options.device ?? 'cpu');
+    const t = new Tensor(allocate(checkAllocation('Tensor.empty', s, device), device, false), s);
     t.requiresGrad = options.requiresGrad ?? false;
     return t;
   }
 
   static zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
     const s = checkShape('Tensor.zeros', 'shape', shape);
-    const t = new Tensor(allocate(numelOf(s), checkDevice('Tensor.zeros', options.device ?? 'cpu'), true), s);
+    const device = checkDevice('Tensor.zeros', options.device ?? 'cpu');
+    const t = new Tensor(allocate(checkAllocation('Tensor.zeros', s, device), device, true), s);
     t.requiresGrad = options.requiresGrad ?? false;
     return t;
   }
@@ -266,7 +312,7 @@ export class Tensor {
 
   private static fromFunction(where: string, shape: readonly number[], f: (i: number) => number, options: TensorOptions): Tensor {
     const s = checkShape(where, 'shape', shape);
-    const n = numelOf(s);
+    const n = checkAllocation(where, s, 'cpu'); // the values are made on the host first
     const values = new Float32Array(n);
     for (let i = 0; i < n; i++) values[i] = f(i);
     return Tensor.from(values, s, options);

@@ -3,7 +3,7 @@
  * like { paddin: 1 } is an ArgumentError naming the key and the closest known one, not a silent
  * default that surfaces later as an unrelated shape error.
  */
-import { ArgumentError, data, models, nn, ops, optim, Tensor, train } from '../lib';
+import { ArgumentError, data, models, nn, ops, optim, OutOfMemoryError, Tensor, train } from '../lib';
 
 type Loose = Record<string, unknown>;
 const x = Tensor.randn([1, 2, 6, 6]);
@@ -51,4 +51,31 @@ test('what PyTorch accepts stays accepted: empty batches, conv2d with zero chann
   const out = ops.deformConv2d(Tensor.zeros([1, 2, 0, 0]), Tensor.zeros([1, 18, 2, 2]), w, { padding: 2 });
   expect(out.shape).toEqual([1, 3, 2, 2]);
   expect(out.toArray().every((v) => v === 0)).toBe(true);
+});
+
+describe('sizes beyond memory are typed errors before anything is allocated', () => {
+  test.each<[string, () => unknown]>([
+    ['Tensor.full of 2^31 elements', () => Tensor.full([2 ** 31], 1)],
+    ['Tensor.randn of 2^31 elements', () => Tensor.randn([2 ** 16, 2 ** 15])],
+    ['Tensor.zeros past 2^32 elements', () => Tensor.zeros([2 ** 20, 2 ** 20])],
+    ['conv2d with huge padding', () => ops.conv2d(x, w, { padding: 100_000 })],
+    ['nn.Conv2d with huge channels', () => new nn.Conv2d(1_000_000, 1_000_000, { kernelSize: 3 })],
+  ])('%s', (_name, call) => {
+    const started = Date.now();
+    expect(call).toThrow(OutOfMemoryError);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  test('element counts past 2^53 are ShapeErrors; FLEXCONV_MAX_ALLOC_MB caps one allocation', () => {
+    expect(() => Tensor.empty([2 ** 30, 2 ** 30, 2 ** 30])).toThrow(/more than any tensor can hold/);
+    const saved = process.env.FLEXCONV_MAX_ALLOC_MB;
+    process.env.FLEXCONV_MAX_ALLOC_MB = '1';
+    try {
+      expect(() => Tensor.zeros([1024, 1024])).toThrow(/needs 4\.0 MB but 1\.0 MB is available \(FLEXCONV_MAX_ALLOC_MB\)/);
+      expect(Tensor.zeros([64, 64]).numel).toBe(4096);
+    } finally {
+      if (saved === undefined) delete process.env.FLEXCONV_MAX_ALLOC_MB;
+      else process.env.FLEXCONV_MAX_ALLOC_MB = saved;
+    }
+  });
 });
