@@ -129,6 +129,8 @@ function numelOf(shape: readonly number[]): number {
 
 const MB = 1024 ** 2;
 const GB = 1024 ** 3;
+/** Allocations below this skip the available-memory check (see checkAllocation). */
+const CHECKED_ALLOCATION_BYTES = MB;
 const gb = (bytes: number): string => (bytes < GB ? `${(bytes / MB).toFixed(1)} MB` : `${(bytes / GB).toFixed(bytes < 10 * GB ? 2 : 0)} GB`);
 
 /**
@@ -159,6 +161,9 @@ export function checkAllocation(where: string, shape: readonly number[], device:
       `${where}: a tensor of shape ${shapeString(shape)} needs ${gb(bytes)}, more than one array can hold here (${gb(bufferConstants.MAX_LENGTH)})`,
     );
   }
+  // Asking the system (a read of /proc/meminfo) costs ~10 us: only for allocations large enough
+  // to matter, never on the hot path of a training step's small tensors.
+  if (bytes < CHECKED_ALLOCATION_BYTES) return numel;
   const limit = maxAllocationBytes();
   if (bytes > limit) {
     throw new OutOfMemoryError(
