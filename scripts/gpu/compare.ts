@@ -66,7 +66,12 @@ function train(model: Module, x: Tensor, y: Tensor, steps: number): number[] {
 
 function main(): void {
   const args = process.argv.slice(2);
-  const steps = Number(args[args.indexOf('--steps') + 1] ?? 3) || 3;
+  const stepsAt = args.indexOf('--steps');
+  const steps = stepsAt >= 0 ? Number(args[stepsAt + 1]) : 3;
+  if (!Number.isInteger(steps) || steps < 1) {
+    console.error(`gpu compare: expected --steps to be a positive integer but received ${args[stepsAt + 1]}`);
+    process.exit(2);
+  }
   const jsonAt = args.indexOf('--json');
   if (!cuda.isAvailable()) {
     console.error('gpu compare: no CUDA device (cuda.isAvailable() is false)');
