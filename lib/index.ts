@@ -16,6 +16,7 @@ export * as optim from './optim';
 export * as data from './data';
 export * as models from './models';
 export * as train from './train';
+export * as report from './report';
 export { saveSafetensors, loadSafetensors, readSafetensors, serializeSafetensors, parseSafetensors } from './io/safetensors';
 export { exportOnnx, type ExportOnnxOptions } from './onnx/export';
 export { OnnxModel, type OnnxModelOptions } from './onnx/model';

@@ -134,10 +134,16 @@ describe('samplingLocations and the SVG helper', () => {
     expect(loc.y[at]).toBe(5);
     expect(loc.x[at]).toBe(3);
     expect(loc.mask!.every((m) => Math.abs(m - 0.5) < 1e-6)).toBe(true);
-    const svg = samplingLocationsSvg(x, loc, { pixels: [[1, 2], [3, 3]] });
+    const svg = samplingLocationsSvg(x, loc, { pixels: [[1, 2], [3, 3]], imageFormat: 'rects' });
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.match(/<circle/g)!.length).toBe(18);
     expect(svg.match(/<rect/g)!.length).toBe(81);
+    // The default embeds the picture as one PNG instead of a rectangle per pixel.
+    const png = samplingLocationsSvg(x, loc, { pixels: [[1, 2], [3, 3]] });
+    expect(png.match(/<rect/g)).toBeNull();
+    expect(png.match(/<image [^>]*href="data:image\/png;base64,/g)!.length).toBe(1);
+    expect(png.match(/<circle/g)!.length).toBe(18);
+    expect(() => samplingLocationsSvg(x, loc, { imageFormat: 'jpeg' as 'png' })).toThrow(/imageFormat/);
     expect(() => samplingLocationsSvg(x, loc, { pixels: [[4, 0]] })).toThrow(ArgumentError);
     expect(() => samplingLocations(new nn.Conv2d(1, 1, 3) as unknown as DeformConv2d, x)).toThrow(/DeformConv2d or ModulatedDeformConv2d/);
   });

@@ -14,6 +14,7 @@ import { checkInt, checkNumber, checkOneOf } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { Generator } from '../random';
 import type { ImageDataset, Task } from './dataset';
+import { elasticField } from './elastic';
 import { GLYPH_NAMES, GLYPHS } from './glyphs';
 
 export interface SyntheticShapesOptions {
@@ -39,10 +40,6 @@ export interface SyntheticShapesOptions {
   /** Segmentation: most glyphs per image (default 3). */
   maxObjects?: number;
 }
-
-const ELASTIC_GRID = 4;
-// Module constants: global lookups (Math) are slow inside jest's vm contexts.
-const { min, floor } = Math;
 
 /** A sampled placement of one glyph: pixel -> canonical coordinates. */
 interface Placement {
@@ -85,32 +82,6 @@ function samplePlacement(
   const cx = half - 0.5 + (2 * g.uniform() - 1) * room;
   const cy = half - 0.5 + (2 * g.uniform() - 1) * room;
   return { cx, cy, i00: a11 / det, i01: -a01 / det, i10: -a10 / det, i11: a00 / det, pixel: 1 / Math.sqrt(Math.abs(det)) };
-}
-
-/** Smooth random displacement field (dx, dy per pixel): Gaussian values on a coarse grid, bilinearly upsampled. */
-function elasticField(g: Generator, size: number, amplitude: number, out: Float32Array): void {
-  const n = ELASTIC_GRID;
-  const grid = new Float32Array(2 * n * n);
-  for (let i = 0; i < grid.length; i++) grid[i] = g.normal() * amplitude;
-  const step = (size - 1) / (n - 1);
-  for (let y = 0; y < size; y++) {
-    const gy = y / step;
-    const y0 = min(n - 2, floor(gy));
-    const fy = gy - y0;
-    for (let x = 0; x < size; x++) {
-      const gx = x / step;
-      const x0 = min(n - 2, floor(gx));
-      const fx = gx - x0;
-      for (let k = 0; k < 2; k++) {
-        const b = k * n * n;
-        const v00 = grid[b + y0 * n + x0];
-        const v01 = grid[b + y0 * n + x0 + 1];
-        const v10 = grid[b + (y0 + 1) * n + x0];
-        const v11 = grid[b + (y0 + 1) * n + x0 + 1];
-        out[(y * size + x) * 2 + k] = (1 - fy) * ((1 - fx) * v00 + fx * v01) + fy * ((1 - fx) * v10 + fx * v11);
-      }
-    }
-  }
 }
 
 /** Writes the coverage (0..1) of glyph `cls` at every pixel into `coverage`. */
@@ -200,7 +171,7 @@ export function syntheticShapes(options: SyntheticShapesOptions = {}): ImageData
     const image = images.subarray(n * channels * hw, (n + 1) * channels * hw);
     const { bg } = sampleColours(g, channels);
     for (let c = 0; c < channels; c++) image.fill(bg[c], c * hw, (c + 1) * hw);
-    if (warp) elasticField(g, size, o.elastic, warp);
+    if (warp) elasticField(g, size, size, o.elastic, warp);
 
     // Classification: one centred glyph, classes balanced (n mod 10); segmentation: 1..maxObjects
     // smaller glyphs anywhere, later ones painted over earlier ones.
@@ -243,3 +214,15 @@ export function syntheticShapes(options: SyntheticShapesOptions = {}): ImageData
     masks,
   };
 }
+
+/**
+ * The main job's geometry split (`npm start`): training glyphs under strong but bounded
+ * transforms, test glyphs under a wider range of them (rotations to 90 degrees either way,
+ * smaller and larger glyphs, stronger shear and warps), so the test accuracy measures how
+ * far a model's features carry beyond the geometry it was trained on — what deformable
+ * sampling is meant to help with.
+ */
+export const GEOMETRY_SPLITS: { readonly train: SyntheticShapesOptions; readonly test: SyntheticShapesOptions } = {
+  train: { rotation: 45, scale: [0.5, 0.85], shear: 0.35, elastic: 2, noise: 0.08 },
+  test: { rotation: 90, scale: [0.35, 1.0], shear: 0.6, elastic: 3, noise: 0.08 },
+};

@@ -20,6 +20,7 @@
 import { noGrad } from '../autograd';
 import { checkInt, checkOneOf, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
+import { encodeGreyPng } from '../report/png';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
 import { ReLU } from './activation';
@@ -401,6 +402,13 @@ export interface SamplingSvgOptions {
   offsetGroup?: number;
   /** Screen pixels per image pixel (default 16). */
   cellSize?: number;
+  /** Radius of the sampling dots in screen pixels (default cellSize / 4). */
+  markerSize?: number;
+  /**
+   * 'png' (default): the image as one embedded PNG (about a kilobyte for 32x32);
+   * 'rects': one SVG rectangle per pixel (no data URL, for consumers that refuse them).
+   */
+  imageFormat?: 'png' | 'rects';
 }
 
 /**
@@ -429,11 +437,21 @@ export function samplingLocationsSvg(image: Tensor, locations: SamplingLocations
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W * cell}" height="${H * cell}" viewBox="${-0.5 * cell} ${-0.5 * cell} ${W * cell} ${H * cell}">`,
   ];
-  for (let yy = 0; yy < H; yy++)
-    for (let xx = 0; xx < W; xx++) {
-      const v = Math.round(255 * Math.min(1, Math.max(0, (grey[yy * W + xx] - lo) / span)));
-      parts.push(`<rect x="${(xx - 0.5) * cell}" y="${(yy - 0.5) * cell}" width="${cell}" height="${cell}" fill="rgb(${v},${v},${v})"/>`);
-    }
+  const level = (p: number): number => Math.round(255 * Math.min(1, Math.max(0, (grey[p] - lo) / span)));
+  const format = checkOneOf('samplingLocationsSvg', 'imageFormat', options.imageFormat ?? 'png', ['png', 'rects'] as const);
+  if (format === 'png') {
+    const png = encodeGreyPng(Uint8Array.from({ length: H * W }, (_, p) => level(p)), W, H).toString('base64');
+    parts.push(
+      `<image x="${-0.5 * cell}" y="${-0.5 * cell}" width="${W * cell}" height="${H * cell}" preserveAspectRatio="none" style="image-rendering: pixelated" href="data:image/png;base64,${png}"/>`,
+    );
+  } else {
+    for (let yy = 0; yy < H; yy++)
+      for (let xx = 0; xx < W; xx++) {
+        const v = level(yy * W + xx);
+        parts.push(`<rect x="${(xx - 0.5) * cell}" y="${(yy - 0.5) * cell}" width="${cell}" height="${cell}" fill="rgb(${v},${v},${v})"/>`);
+      }
+  }
+  const radius = options.markerSize ?? cell / 4;
   const colours = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#bfef45'];
   const [kh, kw] = locations.kernelSize;
   const { stride, padding, dilation } = locations;
@@ -447,10 +465,10 @@ export function samplingLocationsSvg(image: Tensor, locations: SamplingLocations
       if (!Number.isFinite(py) || !Number.isFinite(px)) continue;
       const ry = (oy * stride[0] - padding[0] + i * dilation[0]) * cell, rx = (ox * stride[1] - padding[1] + j * dilation[1]) * cell;
       const opacity = locations.mask ? Math.min(1, Math.max(0.1, locations.mask[at])) : 1;
-      const d = cell / 6;
+      const d = Math.max(cell / 6, radius * 0.8);
       parts.push(`<path d="M${rx - d},${ry - d}L${rx + d},${ry + d}M${rx - d},${ry + d}L${rx + d},${ry - d}" stroke="${colour}" stroke-width="1"/>`);
       parts.push(`<line x1="${rx}" y1="${ry}" x2="${(px * cell).toFixed(2)}" y2="${(py * cell).toFixed(2)}" stroke="${colour}" stroke-width="1" stroke-opacity="0.6"/>`);
-      parts.push(`<circle cx="${(px * cell).toFixed(2)}" cy="${(py * cell).toFixed(2)}" r="${cell / 4}" fill="${colour}" fill-opacity="${opacity.toFixed(3)}"><title>output ${oy},${ox} tap ${i},${j}: (${py.toFixed(2)}, ${px.toFixed(2)})</title></circle>`);
+      parts.push(`<circle cx="${(px * cell).toFixed(2)}" cy="${(py * cell).toFixed(2)}" r="${radius}" fill="${colour}" fill-opacity="${opacity.toFixed(3)}"><title>output ${oy},${ox} tap ${i},${j}: (${py.toFixed(2)}, ${px.toFixed(2)})</title></circle>`);
     }
   });
   parts.push('</svg>');

@@ -3,4 +3,4 @@ export { fit, evaluate, type EpochStats, type FitOptions, type EvaluateResult, t
 export { ConfusionMatrix, accuracy, meanIoU } from './metrics';
 export { saveModel, loadModel, saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, type CheckpointContent } from './checkpoint';
 export { createReporter, type ProgressMode, type ProgressReporter } from './progress';
-export { svgLineChart, type Series, type ChartOptions } from './chart';
+export { svgLineChart, type Series, type ChartOptions } from '../report/line_chart';
