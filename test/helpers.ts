@@ -11,6 +11,13 @@ export function maxAbsDiff(actual: ArrayLike<number>, expected: ArrayLike<number
   return worst;
 }
 
+/** The largest difference relative to the largest magnitude of `expected` (the tensor's scale). */
+export function maxRelDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  return maxAbsDiff(actual, expected) / Math.max(scale, 1e-30);
+}
+
 /** Asserts |actual - expected| <= atol + rtol * |expected| everywhere. */
 export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol = 1e-4, rtol = 1e-4): void {
   expect(actual.length).toBe(expected.length);

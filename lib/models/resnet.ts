@@ -16,6 +16,7 @@
 import { checkInt, checkOneOf, checkOptionKeys } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, Module, Sequential } from '../nn';
+import { convBnAct } from '../nn/fold';
 import * as ops from '../ops';
 import type { Tensor } from '../tensor';
 import { ConvChoice, ConvKindName, convPerStage, makeConv } from './conv_factory';
@@ -54,10 +55,11 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let out = ops.relu(this.bn1.forward(this.conv1.forward(x)));
-    out = this.bn2.forward(this.conv2.forward(out));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return ops.relu(ops.add(out, identity));
+    // convBnAct is conv -> bn -> (+ identity) -> relu; at inference it folds the batch norm
+    // into the conv and fuses the add and ReLU into the conv's output pass (lib/nn/fold.ts).
+    const out = convBnAct(this.conv1, this.bn1, x, { relu: true });
+    const identity = this.downsample ? convBnAct(this.downsample.get(0), this.downsample.get(1) as BatchNorm2d, x) : x;
+    return convBnAct(this.conv2, this.bn2, out, { residual: identity, relu: true });
   }
 }
 
@@ -114,7 +116,7 @@ export class ResNet extends Module {
 
   /** [N, inChannels, H, W] -> [N, numClasses] logits. */
   forward(x: Tensor): Tensor {
-    let y = ops.relu(this.bn1.forward(this.conv1.forward(x)));
+    let y = convBnAct(this.conv1, this.bn1, x, { relu: true });
     if (this.maxpool) y = this.maxpool.forward(y);
     y = this.layer4.forward(this.layer3.forward(this.layer2.forward(this.layer1.forward(y))));
     return this.fc.forward(ops.flatten(this.avgpool.forward(y), 1));

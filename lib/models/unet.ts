@@ -12,6 +12,7 @@
 import { checkInt, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, MaxPool2d, Module, ReLU, Sequential } from '../nn';
+import { convBnAct } from '../nn/fold';
 import * as ops from '../ops';
 import type { Tensor } from '../tensor';
 import { ConvChoice, ConvKindName, convPerStage, makeConv } from './conv_factory';
@@ -38,6 +39,12 @@ export class DoubleConv extends Sequential {
       new BatchNorm2d(outChannels),
       new ReLU(),
     );
+  }
+
+  /** The six layers in order; at inference each conv -> bn -> relu runs folded and fused (lib/nn/fold.ts). */
+  override forward(x: Tensor): Tensor {
+    const y = convBnAct(this.get(0), this.get(1) as BatchNorm2d, x, { relu: true });
+    return convBnAct(this.get(3), this.get(4) as BatchNorm2d, y, { relu: true });
   }
 }
 

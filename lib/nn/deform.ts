@@ -146,10 +146,18 @@ abstract class DeformConvBase extends Module {
   abstract offsetsAndMask(x: Tensor): { offset: Tensor; mask: Tensor | null };
 
   forward(x: Tensor): Tensor {
+    return this.forwardWith(x, this.weight, this.bias);
+  }
+
+  /**
+   * The layer with its offsets and mask but another main weight and bias (inference with a
+   * following batch norm folded into them: lib/nn/fold.ts).
+   */
+  forwardWith(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     checkInputChannels(this.constructor.name, x, this.inChannels);
     const { offset, mask } = this.offsetsAndMask(x);
-    return ops.deformConv2d(x, offset, this.weight, {
-      bias: this.bias,
+    return ops.deformConv2d(x, offset, weight, {
+      bias,
       mask,
       stride: this.stride,
       padding: this.padding,

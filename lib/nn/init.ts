@@ -5,6 +5,7 @@
  * Layers use PyTorch's defaults: conv / linear weights kaimingUniform_(w, { a: sqrt(5) }),
  * which is U(-1/sqrt(fanIn), 1/sqrt(fanIn)), and biases U(-1/sqrt(fanIn), 1/sqrt(fanIn)).
  */
+import { weightsChanged } from '../weights_generation';
 import { checkNumber, checkOneOf, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
@@ -48,6 +49,7 @@ export function calculateGain(nonlinearity: Nonlinearity, param?: number): numbe
 /** Writes f(i) into every element of t (on any device). */
 function fill(t: Tensor, f: () => number): Tensor {
   if (!(t instanceof Tensor)) throw new ArgumentError(`init: expected a Tensor but received ${describe(t)}`);
+  weightsChanged();
   const host = t.device === 'cpu' ? t.data : new Float32Array(t.numel);
   for (let i = 0; i < host.length; i++) host[i] = f();
   if (t.device !== 'cpu') native().cudaUpload(t.buffer, host);

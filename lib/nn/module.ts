@@ -22,6 +22,7 @@ import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { keep } from '../scope';
 import { Device, Tensor } from '../tensor';
+import { weightsChanged } from '../weights_generation';
 import { Parameter } from './parameter';
 
 export interface LoadStateDictOptions {
@@ -192,6 +193,7 @@ export abstract class Module {
   // ---- modes and state ------------------------------------------------------------------
 
   train(mode = true): this {
+    weightsChanged();
     for (const m of this.modules()) m.training = mode;
     return this;
   }
@@ -259,6 +261,7 @@ export abstract class Module {
       throw new ArgumentError(`loadStateDict: expected dict to be an object or Map of Tensors but received ${describe(dict)}`);
     }
     const strict = options.strict ?? true;
+    weightsChanged();
     const source = new Map(dict instanceof Map ? dict : Object.entries(dict));
     const target = this.stateDict();
     const missingKeys = Object.keys(target).filter((k) => !source.has(k));
@@ -302,6 +305,7 @@ export abstract class Module {
     if (device !== 'cpu' && device !== 'cuda') {
       throw new ArgumentError(`Module.to: expected device to be 'cpu' or 'cuda' but received ${describe(device)}`);
     }
+    weightsChanged();
     for (const m of this.modules()) {
       for (const [key, p] of m.ownParameters()) {
         if (p.device === device) continue;

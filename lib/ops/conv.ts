@@ -8,12 +8,14 @@
  *   convTranspose2d grad weight = conv2dBackwardWeight(input, gradOut)   (roles swapped)
  * and the bias gradient is a per-channel sum of the output gradient in both.
  */
-import { record } from '../autograd';
+import { isGradEnabled, record } from '../autograd';
+import { relu as reluOp } from './activation';
+import { add } from './elementwise';
 import { checkNonEmptyImage } from './validate';
 import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
-import { onnxPads } from '../onnx/trace';
+import { activeTracer, onnxPads } from '../onnx/trace';
 import { Tensor } from '../tensor';
 
 type Pair = number | [number, number];
@@ -89,13 +91,19 @@ function convParams(...p: [ConvParams['stride'], ConvParams['padding'], ConvPara
   return p;
 }
 
-/** y = conv2d(input [N, C, H, W], weight [O, C/groups, kh, kw]) + bias [O]. */
-export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {}): Tensor {
-  const where = 'conv2d';
+interface PreparedConv2d {
+  bias: Tensor | null;
+  params: ConvParams;
+  outShape: [number, number, number, number];
+  kernel: [number, number];
+}
+
+/** Checks conv2d's arguments (messages users read) and works out the output geometry. */
+function prepareConv2d(where: string, input: Tensor, weight: Tensor, options: Conv2dOptions, keys: readonly string[]): PreparedConv2d {
   checkTensor(where, 'input', input, 4, '[N, C, H, W]');
   checkTensor(where, 'weight', weight, 4, '[outChannels, inChannels / groups, kH, kW]');
   checkOptionsObject(where, options);
-  checkOptionKeys(where, options, CONV2D_KEYS);
+  checkOptionKeys(where, options, keys);
   checkNonEmptyImage(where, 'input', input, true);
   if (weight.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
   const [N, C, H, W] = input.shape;
@@ -132,8 +140,14 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
       `${where}: the kernel ${kh}x${kw} (dilation ${shapeString(dilation)}) is larger than the padded input ${H + 2 * padding[0]}x${W + 2 * padding[1]} (input ${H}x${W}, padding ${shapeString(padding)})`,
     );
   }
-  const params: ConvParams = { stride, padding, dilation, groups };
-  const out = Tensor.empty([N, O, OH, OW], { device: input.device });
+  return { bias, params: { stride, padding, dilation, groups }, outShape: [N, O, OH, OW], kernel: [kh, kw] };
+}
+
+/** y = conv2d(input [N, C, H, W], weight [O, C/groups, kh, kw]) + bias [O]. */
+export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {}): Tensor {
+  const { bias, params, outShape, kernel } = prepareConv2d('conv2d', input, weight, options, CONV2D_KEYS);
+  const { stride, padding, dilation, groups } = params;
+  const out = Tensor.empty(outShape, { device: input.device });
   native().conv2d(input, weight, bias, out, ...convParams(stride, padding, dilation, groups));
   return record('conv2d', [input, weight, bias], out, (g) => [
     input.requiresGrad ? conv2dGradInput(g, weight, input.shape, params) : null,
@@ -142,8 +156,85 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
   ], {
     type: 'Conv',
     inputs: [input, weight, bias],
-    attrs: { kernel_shape: [kh, kw], strides: stride, pads: onnxPads(padding), dilations: dilation, group: groups },
+    attrs: { kernel_shape: kernel, strides: stride, pads: onnxPads(padding), dilations: dilation, group: groups },
   });
+}
+
+/** A CPU conv weight packed once for many forwards (packConv2dWeight); holds its own copy. */
+export class PackedConv2dWeight {
+  /** @internal the native handle (freed with this object). */
+  constructor(
+    readonly handle: object,
+    readonly shape: readonly number[],
+    readonly groups: number,
+  ) {}
+}
+
+/**
+ * Packs a CPU conv weight ([O, C/groups, kh, kw]) into the GEMM's layout once, for repeated
+ * inference (conv2dFused's `packed`): packing costs a pass over the weight per call, as much as
+ * the multiplication itself for one small image. The handle keeps a copy, so later changes
+ * to `weight` do not reach it: pack again after them (lib/nn/fold.ts does).
+ */
+export function packConv2dWeight(weight: Tensor, groups = 1): PackedConv2dWeight {
+  const where = 'packConv2dWeight';
+  checkTensor(where, 'weight', weight, 4, '[outChannels, inChannels / groups, kH, kW]');
+  if (weight.device !== 'cpu') throw new DeviceError(`${where}: expected weight on the CPU but received a ${weight.device} tensor`);
+  checkInt(where, 'groups', groups, 1);
+  if (weight.shape[0] % groups !== 0) throw new ShapeError(`${where}: expected groups (${groups}) to divide the ${weight.shape[0]} output channels`);
+  return new PackedConv2dWeight(native().conv2dPackWeights(weight, groups) as object, [...weight.shape], groups);
+}
+
+export interface Conv2dFusedOptions extends Conv2dOptions {
+  /** Added to the convolution's output ([N, O, OH, OW], e.g. a residual block's identity). */
+  residual?: Tensor | null;
+  /** Apply ReLU last. */
+  relu?: boolean;
+  /**
+   * `weight` already packed by packConv2dWeight, used by the CPU GEMM paths instead of packing
+   * `weight` again (the direct paths, depthwise and few-output kn2row, read `weight`): pass the
+   * weight it was packed from.
+   */
+  packed?: PackedConv2dWeight | null;
+}
+
+/**
+ * relu?(conv2d(input, weight, bias) + residual?) for inference: on the CPU, outside autograd
+ * and ONNX tracing, one native call that adds the residual and applies ReLU while it writes
+ * each image's output (no extra passes over memory). Elsewhere (CUDA, gradients needed, a
+ * trace running) the same result from conv2d, add and relu, with their gradients and ONNX
+ * forms.
+ */
+export function conv2dFused(input: Tensor, weight: Tensor, options: Conv2dFusedOptions = {}): Tensor {
+  const where = 'conv2dFused';
+  const { bias, params, outShape } = prepareConv2d(where, input, weight, options, [...CONV2D_KEYS, 'residual', 'relu', 'packed']);
+  const packed = options.packed ?? null;
+  if (packed !== null && !(packed instanceof PackedConv2dWeight)) {
+    throw new ArgumentError(`${where}: expected packed to be a PackedConv2dWeight from packConv2dWeight but received ${describe(packed)}`);
+  }
+  if (packed !== null && (packed.groups !== params.groups || packed.shape.some((d, i) => d !== weight.shape[i]))) {
+    throw new ShapeError(`${where}: expected packed to be packConv2dWeight of a weight ${shapeString(weight.shape)} with groups ${params.groups} but received one of ${shapeString(packed.shape ?? [])} with groups ${packed.groups}`);
+  }
+  const residual = options.residual ?? null;
+  if (residual !== null) {
+    if (!(residual instanceof Tensor)) throw new ArgumentError(`${where}: expected residual to be a Tensor or null but received ${describe(residual)}`);
+    if (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== outShape[i])) {
+      throw new ShapeError(`${where}: expected residual of the output's shape ${shapeString(outShape)} but received ${shapeString(residual.shape)}`);
+    }
+    if (residual.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but residual is on ${residual.device}`);
+  }
+  const relu = options.relu ?? false;
+  if (typeof relu !== 'boolean') throw new ArgumentError(`${where}: expected relu to be a boolean but received ${describe(relu)}`);
+  const needsGraph = isGradEnabled() && [input, weight, bias, residual].some((t) => t?.requiresGrad);
+  if (input.device !== 'cpu' || needsGraph || activeTracer() !== null) {
+    let y = conv2d(input, weight, { bias, stride: params.stride, padding: params.padding, dilation: params.dilation, groups: params.groups });
+    if (residual) y = add(y, residual);
+    return relu ? reluOp(y) : y;
+  }
+  const out = Tensor.empty(outShape, { device: input.device });
+  const { stride, padding, dilation, groups } = params;
+  native().conv2d(input, weight, bias, out, ...convParams(stride, padding, dilation, groups), residual, relu, packed?.handle ?? null);
+  return out;
 }
 
 function conv2dGradInput(g: Tensor, weight: Tensor, shape: readonly number[], p: ConvParams): Tensor {

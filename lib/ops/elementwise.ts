@@ -5,6 +5,7 @@
  *
  * Gradients of broadcast operands are summed back to each operand's shape (sumTo).
  */
+import { weightsChanged } from '../weights_generation';
 import { record } from '../autograd';
 import { checkNumber } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
@@ -244,6 +245,7 @@ function checkFill(where: string, value: unknown): number {
 /** Sets every element of t to value, in place. Returns t. */
 export function fill_(t: Tensor, value: number): Tensor {
   checkTensor('fill_', 't', t);
+  weightsChanged();
   native().fill(t, checkFill('fill_', value));
   return t;
 }
@@ -257,6 +259,7 @@ export function copy_(dst: Tensor, src: Tensor): Tensor {
   if (!sameShape(b, dst.shape)) {
     throw new ShapeError(`copy_: expected src to broadcast to dst's shape [${dst.shape.join(', ')}] but received [${src.shape.join(', ')}]`);
   }
+  weightsChanged();
   native().binary(src, src, dst, BINARY_SECOND);
   return dst;
 }

@@ -8,6 +8,7 @@
  * native kernel per parameter (native/cpu/optim.cc, native/cuda/optim.cu; math in
  * native/math/optim.h), threaded and in a single pass over memory.
  */
+import { weightsChanged } from '../weights_generation';
 import { ArgumentError, describe } from '../errors';
 import { noGrad } from '../autograd';
 import { keep } from '../scope';
@@ -88,6 +89,7 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
 
   /** One optimisation step over every parameter that has a gradient. */
   step(): void {
+    weightsChanged();
     noGrad(() => {
       for (const group of this.paramGroups) {
         for (const p of group.params) {

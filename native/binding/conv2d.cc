@@ -55,9 +55,33 @@ Conv2dGeometry geometry(const Args& args, size_t at, const char* fn, const Tenso
   return g;
 }
 
+// Distinguishes packed conv weights from any other External a caller might pass.
+const napi_type_tag kPackedConvTag = {0x4b1f0c9d2e7a3856ULL, 0x9a03e6c1b8d4f27eULL};
+
+
 }  // namespace
 
-// conv2d(input, weight, bias | null, out, stride, padding, dilation, groups)
+// conv2dPackWeights(weight, groups) -> handle of the weight packed for repeated forwards
+// (CPU). The handle owns a copy: later writes to `weight` do not reach it.
+FLEXCONV_EXPORT(conv2dPackWeights) {
+  Args args(info, "conv2dPackWeights");
+  TensorView w = args.tensor(0, "weight");
+  expect_ndim(w, 4, "conv2dPackWeights", "weight");
+  const std::int64_t groups = args.integer(1, "groups");
+  if (w.device != Device::CPU) args.fail("expected weight on the CPU");
+  if (groups < 1 || w.dim(0) % groups != 0) {
+    args.fail("expected groups to divide the " + std::to_string(w.dim(0)) + " output channels but received " + std::to_string(groups));
+  }
+  std::unique_ptr<cpu::PackedConvWeights> packed =
+      cpu::conv2d_pack_weights(w.data, w.dim(0), w.dim(1), w.dim(2), w.dim(3), groups);
+  auto ext = Napi::External<cpu::PackedConvWeights>::New(info.Env(), packed.release(),
+                                                          [](Napi::Env, cpu::PackedConvWeights* p) { delete p; });
+  napi_type_tag_object(info.Env(), ext, &kPackedConvTag);
+  return ext;
+}
+
+// conv2d(input, weight, bias | null, out, stride, padding, dilation, groups[, residual | null, relu, packed | null])
+// The optional epilogue (inference: + residual, then ReLU) runs on the CPU only.
 FLEXCONV_EXPORT(conv2d) {
   Args args(info, "conv2d");
   TensorView x = args.tensor(0, "input");
@@ -71,10 +95,29 @@ FLEXCONV_EXPORT(conv2d) {
     expect_same_device(x, bias, "conv2d", "input", "bias");
     b = bias.data;
   }
+  cpu::ConvEpilogue epilogue;
+  if (args.size() > 8 && !args.is_nullish(8)) {
+    TensorView residual = args.tensor(8, "residual");
+    expect_shape(residual, y.shape, "conv2d", "residual");
+    expect_same_device(y, residual, "conv2d", "out", "residual");
+    if (residual.data == y.data) args.fail("expected residual and out to be different tensors");
+    epilogue.residual = residual.data;
+  }
+  if (args.size() > 9) epilogue.relu = args.boolean(9, "relu");
+  const cpu::PackedConvWeights* packed = nullptr;
+  if (args.size() > 10 && !args.is_nullish(10)) {
+    Napi::Value v = info[10];
+    bool tagged = false;
+    if (v.IsExternal()) napi_check_object_type_tag(info.Env(), v, &kPackedConvTag, &tagged);
+    if (!tagged) args.fail("expected packed to be a handle from conv2dPackWeights");
+    packed = v.As<Napi::External<cpu::PackedConvWeights>>().Data();
+    if (!cpu::conv2d_packed_fits(g, *packed)) args.fail("the packed weights were packed for another weight shape or groups");
+  }
   if (x.device == Device::CUDA) {
+    if (epilogue.residual || epilogue.relu || packed) args.fail("the fused epilogue (residual, relu) and packed weights run on the CPU only");
     FLEXCONV_CUDA_CALL("conv2d", cuda::conv2d_forward(g, x.data, w.data, b, y.data));
   } else {
-    cpu::conv2d_forward(g, x.data, w.data, b, y.data);
+    cpu::conv2d_forward(g, x.data, w.data, b, y.data, epilogue, packed);
   }
   return info.Env().Undefined();
 }

@@ -51,6 +51,18 @@ void fill_bias(float* out, std::int64_t rows, std::int64_t plane, const float* b
   for (std::int64_t r = 0; r < rows; ++r) std::fill(out + r * plane, out + (r + 1) * plane, bias ? bias[r] : 0.0f);
 }
 
+// out[rows x plane] += residual (if any), then max(0, .) if relu. NaN stays NaN under ReLU
+// (as torch.relu: the comparison keeps the value when it is not greater than 0 is false).
+void apply_epilogue_rows(float* out, const float* residual, std::int64_t rows, std::int64_t plane, bool relu) {
+  const std::int64_t n = rows * plane;
+  if (residual) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] += residual[i];
+  }
+  if (relu) {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = out[i] < 0.0f ? 0.0f : out[i];
+  }
+}
+
 // The stride-1 input gradient as a forward conv (conv2d_backward_input_as_conv in conv2d.h);
 // false when that does not apply.
 bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, const float* weight,
@@ -193,12 +205,43 @@ void conv2d_check_geometry(const Conv2dGeometry& g) {
   }
 }
 
+namespace {
+// The epilogue as a separate pass, for the paths that do not write the output image by image
+// (depthwise, kn2row, empty kernels).
+void apply_epilogue(const Conv2dGeometry& g, const ConvEpilogue& ep, float* out) {
+  if (!ep.residual && !ep.relu) return;
+  const std::int64_t rows = g.batch * g.out_channels, P = g.out_h * g.out_w;
+  parallel_for(rows, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) apply_epilogue_rows(out + r * P, ep.residual ? ep.residual + r * P : nullptr, 1, P, ep.relu);
+  }, 8);
+}
+}  // namespace
+
+std::unique_ptr<PackedConvWeights> conv2d_pack_weights(const float* weight, std::int64_t out_channels,
+                                                       std::int64_t in_per_group, std::int64_t kernel_h,
+                                                       std::int64_t kernel_w, std::int64_t groups) {
+  auto p = std::make_unique<PackedConvWeights>();
+  *p = PackedConvWeights{out_channels, in_per_group, kernel_h, kernel_w, groups, {}};
+  const std::int64_t Og = out_channels / groups, Kdim = in_per_group * kernel_h * kernel_w;
+  for (std::int64_t gi = 0; gi < groups; ++gi) {
+    p->per_group.emplace_back(Og, Kdim, gemm::MatrixA(weight + gi * Og * Kdim, Kdim, false));
+  }
+  return p;
+}
+
+bool conv2d_packed_fits(const Conv2dGeometry& g, const PackedConvWeights& p) {
+  return p.out_channels == g.out_channels && p.groups == g.groups && p.in_per_group * g.groups == g.in_channels &&
+         p.kernel_h == g.kernel_h && p.kernel_w == g.kernel_w &&
+         static_cast<std::int64_t>(p.per_group.size()) == g.groups;
+}
+
 void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                    float* out) {
+                    float* out, const ConvEpilogue& ep, const PackedConvWeights* prepacked) {
   conv2d_check_geometry(g);
   if (g.batch == 0 || g.out_channels == 0) return;
   if (is_depthwise(g)) {
     depthwise_forward(g, input, weight, bias, out);
+    apply_epilogue(g, ep, out);
     return;
   }
   const std::int64_t P = g.out_h * g.out_w;
@@ -208,38 +251,57 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
     parallel_for(g.batch, [&](std::int64_t b0, std::int64_t b1) {
       for (std::int64_t b = b0; b < b1; ++b) fill_bias(out + b * O * P, O, P, bias);
     });
+    apply_epilogue(g, ep, out);
     return;
   }
   if (kn2row_applies(g)) {
     kn2row_forward(g, input, weight, bias, out);
+    apply_epilogue(g, ep, out);
     return;
   }
 
+  if (prepacked && !conv2d_packed_fits(g, *prepacked)) {
+    throw Error(ErrorCode::ShapeMismatch, "conv2d: the prepacked weights do not fit this convolution");
+  }
   if (P >= kPerImageMinPixels || g.batch == 1) {
     // The weights are packed once per group and reused by every image.
+    if (prepacked) {
+      conv2d_forward_packed(g, prepacked->per_group.data(), input, bias, out, ep);
+      return;
+    }
     std::vector<gemm::PackedA> packed;
     for (std::int64_t gi = 0; gi < g.groups; ++gi) {
       packed.emplace_back(Og, Kdim, gemm::MatrixA(weight + gi * Og * Kdim, Kdim, false));
     }
-    conv2d_forward_packed(g, packed.data(), input, bias, out);
+    conv2d_forward_packed(g, packed.data(), input, bias, out, ep);
     return;
   }
 
   // Small images: one GEMM per group over all images (N = batch * pixels), then a pass that
-  // moves each image's block to its place and adds the bias.
+  // moves each image's block to its place and adds the bias (and applies the epilogue).
   const std::int64_t N = g.batch * P;
   AlignedBuffer<float> scratch(static_cast<size_t>(Og * N));
   for (std::int64_t gi = 0; gi < g.groups; ++gi) {
-    gemm::MatrixA a(weight + gi * Og * Kdim, Kdim, false);
     ColumnSource src(g, input, gi, 0, g.batch);
-    gemm::gemm(Og, N, Kdim, 1.0f, a, src, 0.0f, scratch.data(), N);
+    if (prepacked) {
+      gemm::gemm(N, 1.0f, prepacked->per_group[gi], src, 0.0f, scratch.data(), N);
+    } else {
+      gemm::MatrixA a(weight + gi * Og * Kdim, Kdim, false);
+      gemm::gemm(Og, N, Kdim, 1.0f, a, src, 0.0f, scratch.data(), N);
+    }
     parallel_for(g.batch * Og, [&](std::int64_t t0, std::int64_t t1) {
       for (std::int64_t t = t0; t < t1; ++t) {
         const std::int64_t b = t / Og, o = t % Og;
         const float* src_row = scratch.data() + o * N + b * P;
         float* dst = out + (b * O + gi * Og + o) * P;
         const float bv = bias ? bias[gi * Og + o] : 0.0f;
-        for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv;
+        if (ep.residual) {
+          const float* res = ep.residual + (b * O + gi * Og + o) * P;
+          for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv + res[p];
+        } else {
+          for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv;
+        }
+        if (ep.relu) apply_epilogue_rows(dst, nullptr, 1, P, true);
       }
     }, 8);
   }
@@ -250,9 +312,10 @@ bool conv2d_forward_is_gemm(const Conv2dGeometry& g) {
 }
 
 void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed, const float* input, const float* bias,
-                           float* out) {
-  // One GEMM per (image, group), written straight into the output with the bias pre-filled
-  // (beta = 1), so there is no extra pass.
+                           float* out, const ConvEpilogue& ep) {
+  // One GEMM per (image, group), written straight into the output with the bias (and the
+  // residual of the epilogue) pre-filled (beta = 1), so there is no extra pass; ReLU then
+  // runs over the image's block while it is still in cache.
   const std::int64_t P = g.out_h * g.out_w;
   const std::int64_t O = g.out_channels, Og = O / g.groups, Cg = g.in_channels / g.groups;
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w;
@@ -260,7 +323,14 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
     const std::int64_t b = task / g.groups, gi = task % g.groups;
     float* c = out + (b * O + gi * Og) * P;
     float beta = 0.0f;
-    if (bias) {
+    if (ep.residual) {
+      const float* res = ep.residual + (b * O + gi * Og) * P;
+      for (std::int64_t o = 0; o < Og; ++o) {
+        const float bv = bias ? bias[gi * Og + o] : 0.0f;
+        for (std::int64_t p = 0; p < P; ++p) c[o * P + p] = res[o * P + p] + bv;
+      }
+      beta = 1.0f;
+    } else if (bias) {
       fill_bias(c, Og, P, bias + gi * Og);
       beta = 1.0f;
     }
@@ -271,6 +341,7 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
       ColumnSource src(g, input, gi, b, 1);
       gemm::gemm(P, 1.0f, packed[gi], src, beta, c, P);
     }
+    if (ep.relu) apply_epilogue_rows(c, nullptr, Og, P, true);
   };
   // With enough images, the threads take whole images (one parallel region, no splitting
   // of a GEMM whose M may be as small as 32 rows); each image's GEMM then runs on one

@@ -14,24 +14,45 @@
 // conv2d_backward_input and its input gradient is conv2d_forward (see lib/ops/conv.ts).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "cpu/gemm/gemm.h"
 #include "math/conv_geometry.h"
 
 namespace flexconv {
-namespace gemm {
-class PackedA;
-}
 namespace cpu {
 
 // Checks that the geometry is consistent (positive sizes, groups divide channels, output
 // size matches); throws flexconv::Error otherwise.
 void conv2d_check_geometry(const math::Conv2dGeometry& g);
 
+// What inference fuses into a convolution's output (ResNet's conv -> (BN folded) -> + identity
+// -> ReLU): `residual` (null or [N, O, OH, OW]) is added and then ReLU applied, inside the
+// pass that writes each image's output, while it is in cache, instead of as two more passes.
+struct ConvEpilogue {
+  const float* residual = nullptr;
+  bool relu = false;
+};
+
+// A weight packed once for many forwards (inference): packing the GEMM's A operand costs a
+// pass over the weights per call, as much as the GEMM itself for one small image.
+struct PackedConvWeights {
+  std::int64_t out_channels, in_per_group, kernel_h, kernel_w, groups;
+  std::vector<gemm::PackedA> per_group;
+};
+std::unique_ptr<PackedConvWeights> conv2d_pack_weights(const float* weight, std::int64_t out_channels,
+                                                       std::int64_t in_per_group, std::int64_t kernel_h,
+                                                       std::int64_t kernel_w, std::int64_t groups);
+// Whether `p` was packed from a weight of g's shape and groups.
+bool conv2d_packed_fits(const math::Conv2dGeometry& g, const PackedConvWeights& p);
+
 // out[N, O, OH, OW] = conv(input[N, C, H, W], weight[O, C/groups, kh, kw]) + bias[O]
-// (bias may be null).
+// (bias may be null), then the epilogue. `prepacked` (null, or packed from `weight` and
+// fitting g) replaces packing the weight on the GEMM paths.
 void conv2d_forward(const math::Conv2dGeometry& g, const float* input, const float* weight,
-                    const float* bias, float* out);
+                    const float* bias, float* out, const ConvEpilogue& epilogue = {},
+                    const PackedConvWeights* prepacked = nullptr);
 
 // True when conv2d_forward runs g as GEMMs with the weights as the packed A operand (not
 // depthwise, not kn2row, not an empty kernel); then conv2d_forward_packed applies.
@@ -42,7 +63,7 @@ bool conv2d_forward_is_gemm(const math::Conv2dGeometry& g);
 // the same arithmetic as conv2d_forward of a batch of one. For callers whose weights are not
 // plain tensors (dynamic convolution's mixtures of packed experts).
 void conv2d_forward_packed(const math::Conv2dGeometry& g, const gemm::PackedA* packed, const float* input,
-                           const float* bias, float* out);
+                           const float* bias, float* out, const ConvEpilogue& epilogue = {});
 
 // grad_input[N, C, H, W] = conv2d's adjoint applied to grad_out (overwrites grad_input;
 // pixels no output reads get 0).

@@ -3,9 +3,10 @@
  * exportOnnx and run by ONNX Runtime (DeformConv, Conv, BatchNormalization, ...), same
  * process, same thread count, interleaved, medians. `vs anchor` > 1 means flexconv is faster.
  *
- * Models: ResNet-18 (CIFAR stem, 32x32 input) with deformable (DCNv1) 3x3 convs in every
- * stage, and the same network with standard convs for context. ORT runs with graph
- * optimisations on (BN folded into the convs) and without spinning threads.
+ * Models: ResNet-18 and ResNet-34 (width 64, CIFAR stem, 32x32 input), plain, deformable
+ * (DCNv1) and modulated (DCNv2) in stages 2-4, batch 1 and 32. Both sides fold batch norm
+ * into the convolutions (ORT's graph optimisations; flexconv's eval path, lib/nn/fold.ts).
+ * ORT runs without spinning threads.
  */
 import { exportOnnx, getNumThreads, manualSeed, models, noGrad, setNumThreads, Tensor, tidy } from '../../lib';
 import type { Module } from '../../lib/nn/module';
@@ -14,20 +15,34 @@ import { BenchOptions, BenchRow, compareRow, measureInterleaved, MeasureOptions,
 
 interface Case {
   name: string;
-  conv: 'deform' | 'standard';
+  model: 'resnet18' | 'resnet34';
+  conv: 'standard' | 'deform' | 'modulated';
   batch: number;
   width: number;
 }
 
-const CASES: Case[] = [
-  { name: 'deformable ResNet-18 (width 32) N8 32x32', conv: 'deform', batch: 8, width: 32 },
-  { name: 'ResNet-18 (width 32) N8 32x32', conv: 'standard', batch: 8, width: 32 },
+// The real networks (width 64, CIFAR stem, 32x32 inputs), deformable and modulated in stages
+// 2-4 as in DCNv2, at batch 1 (latency) and 32 (throughput).
+const CASES: Case[] = (['resnet18', 'resnet34'] as const).flatMap((model) =>
+  (['standard', 'deform', 'modulated'] as const).flatMap((conv) =>
+    [1, 32].map((batch) => ({
+      name: `${conv === 'standard' ? '' : `${conv === 'deform' ? 'deformable' : 'modulated'} `}${model === 'resnet18' ? 'ResNet-18' : 'ResNet-34'} N${batch} 32x32`,
+      model,
+      conv,
+      batch,
+      width: 64,
+    })),
+  ),
+);
+
+const QUICK: Case[] = [
+  { name: 'deformable ResNet-18 (width 8) N2 32x32', model: 'resnet18', conv: 'deform', batch: 2, width: 8 },
+  { name: 'ResNet-18 (width 8) N2 32x32', model: 'resnet18', conv: 'standard', batch: 2, width: 8 },
 ];
 
-const QUICK: Case[] = [{ name: 'deformable ResNet-18 (width 8) N2 32x32', conv: 'deform', batch: 2, width: 8 }];
-
 function build(c: Case): Module {
-  const model = models.resnet18({ stem: 'cifar', width: c.width, numClasses: 10, conv: c.conv });
+  const make = c.model === 'resnet18' ? models.resnet18 : models.resnet34;
+  const model = make({ stem: 'cifar', width: c.width, numClasses: 10, conv: c.conv === 'standard' ? 'standard' : { kind: c.conv, stages: [2, 3, 4] } });
   model.eval();
   return model;
 }
@@ -36,7 +51,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const saved = getNumThreads();
   const rows: BenchRow[] = [];
   manualSeed(11);
-  const timing: MeasureOptions = opts.quick ? { warmup: 1, iters: 3 } : { warmup: 2, targetMs: 3000, minIters: 5, maxIters: 40 };
+  const timing: MeasureOptions = opts.quick ? { warmup: 1, iters: 3 } : { warmup: 2, targetMs: 2500, minIters: 5, maxIters: 40 };
   try {
     for (const c of opts.quick ? QUICK : CASES) {
       const model = build(c);

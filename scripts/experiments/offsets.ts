@@ -35,18 +35,19 @@ interface LayerLocations {
 function locationsOfEveryLayer(model: Module, input: Tensor, imageHeight: number): Map<string, LayerLocations> {
   const found = new Map<string, LayerLocations>();
   const layers = [...model.namedModules()].filter((e): e is [string, DeformLayer] => e[1] instanceof DeformConv2d || e[1] instanceof ModulatedDeformConv2d);
-  const originals = layers.map(([, layer]) => layer.forward);
-  layers.forEach(([name, layer], i) => {
-    layer.forward = (x: Tensor) => {
+  // forwardWith is what every path calls (forward, and inference with batch norm folded in).
+  layers.forEach(([name, layer]) => {
+    const original = layer.forwardWith;
+    layer.forwardWith = (x: Tensor, weight: Tensor, bias: Tensor | null) => {
       const own = samplingLocations(layer, x);
       found.set(name, { own, image: toImagePixels(own, imageHeight / x.shape[2]) });
-      return originals[i](x);
+      return original.call(layer, x, weight, bias);
     };
   });
   try {
     tidy(() => noGrad(() => void model.forward(input)));
   } finally {
-    layers.forEach(([, layer], i) => (layer.forward = originals[i]));
+    for (const [, layer] of layers) delete (layer as { forwardWith?: unknown }).forwardWith;
   }
   return found;
 }

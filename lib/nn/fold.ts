@@ -1,0 +1,98 @@
+/**
+ * Inference-time fusion of conv -> batch norm (-> + residual) (-> ReLU), as ONNX Runtime does
+ * for an exported model: in eval mode the batch norm is an affine map per channel, so it is
+ * folded into the convolution's weight and bias (w' = w * s, b' = (b - mean) * s + beta with
+ * s = gamma / sqrt(var + eps), in float64), and the residual add and ReLU run inside the
+ * convolution's output pass (ops.conv2dFused). One pass over memory instead of three, and
+ * the folded weight is packed for the GEMM once instead of at every call.
+ *
+ * The folded weights are cached per convolution and rebuilt when the weights generation moves
+ * (optimizer steps, loaded state dicts, in-place ops, train/eval switches; lib/weights_generation).
+ * Used only when nothing needs gradients or an ONNX trace (evaluate(), noGrad inference); the
+ * training path is untouched.
+ */
+import { isGradEnabled } from '../autograd';
+import { activeTracer } from '../onnx/trace';
+import * as ops from '../ops';
+import { keep } from '../scope';
+import { Tensor } from '../tensor';
+import { weightsGeneration } from '../weights_generation';
+import { Conv2d } from './conv';
+import type { Module } from './module';
+import { BatchNorm2d } from './normalization';
+
+export interface Folded {
+  generation: number;
+  bn: BatchNorm2d;
+  weight: Tensor;
+  bias: Tensor;
+  /** The folded weight packed for the GEMM (plain convs; made on first use). */
+  packed?: ops.PackedConv2dWeight;
+}
+
+const cache = new WeakMap<object, Folded>();
+
+/** True when conv -> bn can run folded: eval mode, running statistics, CPU, no gradients or trace wanted. */
+export function canFold(conv: Module, bn: BatchNorm2d): boolean {
+  if (conv.training || bn.training || !bn.trackRunningStats || bn.runningMean === null || bn.runningVar === null) return false;
+  if (activeTracer() !== null) return false;
+  const weight = (conv as { weight?: Tensor }).weight;
+  if (!(weight instanceof Tensor) || weight.device !== 'cpu') return false;
+  return !isGradEnabled();
+}
+
+/** The convolution's weight and bias with `bn` folded in (cached; see the file comment). */
+export function foldedWeights(conv: Module & { weight: Tensor; bias: Tensor | null }, bn: BatchNorm2d): Folded {
+  const hit = cache.get(conv);
+  if (hit && hit.generation === weightsGeneration() && hit.bn === bn) return hit;
+  if (hit) {
+    hit.weight.dispose();
+    hit.bias.dispose();
+  }
+  const O = conv.weight.shape[0];
+  const per = conv.weight.numel / O;
+  const w = conv.weight.data;
+  const mean = (bn.runningMean as Tensor).data;
+  const variance = (bn.runningVar as Tensor).data;
+  const gamma = bn.weight?.data;
+  const beta = bn.bias?.data;
+  const b = conv.bias?.data;
+  const weight = new Float32Array(conv.weight.numel);
+  const bias = new Float32Array(O);
+  for (let o = 0; o < O; o++) {
+    const s = (gamma ? gamma[o] : 1) / Math.sqrt(variance[o] + bn.eps);
+    for (let i = 0; i < per; i++) weight[o * per + i] = w[o * per + i] * s;
+    bias[o] = ((b ? b[o] : 0) - mean[o]) * s + (beta ? beta[o] : 0);
+  }
+  // Kept outside every tidy() scope: the cache owns them until the next rebuild.
+  const entry: Folded = { generation: weightsGeneration(), bn, weight: keep(Tensor.from(weight, conv.weight.shape)), bias: keep(Tensor.from(bias, [O])) };
+  cache.set(conv, entry);
+  return entry;
+}
+
+/**
+ * relu?(bn(conv(x)) + residual?), folded and fused where canFold allows (plain and deformable
+ * convolutions), otherwise exactly the unfused layers.
+ */
+export function convBnAct(conv: Module, bn: BatchNorm2d, x: Tensor, options: { residual?: Tensor | null; relu?: boolean } = {}): Tensor {
+  const relu = options.relu ?? false;
+  const residual = options.residual ?? null;
+  if (canFold(conv, bn)) {
+    if (conv instanceof Conv2d && typeof conv.padding !== 'string') {
+      const folded = foldedWeights(conv, bn);
+      folded.packed ??= ops.packConv2dWeight(folded.weight, conv.groups);
+      const { weight, bias, packed } = folded;
+      return ops.conv2dFused(x, weight, { bias, stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups, residual, relu, packed });
+    }
+    const deform = conv as Module & { forwardWith?: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor; weight: Tensor; bias: Tensor | null };
+    if (typeof deform.forwardWith === 'function') {
+      const { weight, bias } = foldedWeights(deform, bn);
+      let y = deform.forwardWith(x, weight, bias);
+      if (residual) y = ops.add(y, residual);
+      return relu ? ops.relu(y) : y;
+    }
+  }
+  let y = bn.forward(conv.forward(x) as Tensor) as Tensor;
+  if (residual) y = ops.add(y, residual);
+  return relu ? ops.relu(y) : y;
+}

@@ -1,0 +1,196 @@
+/**
+ * Inference fusion: ops.conv2dFused equals conv2d -> + residual -> ReLU on every native path
+ * (per-image GEMMs, the small-image batched GEMM, depthwise, kn2row, 1x1, groups), and models
+ * in eval mode under noGrad (batch norm folded into the conv weights, add and ReLU fused)
+ * equal the same models run layer by layer, also after the weights change (optimizer steps,
+ * state dicts, direct writes announced with weightsChanged) — the folded cache never serves
+ * stale weights.
+ */
+import { isGradEnabled, noGrad } from '../lib/autograd';
+import * as models from '../lib/models';
+import { BatchNorm2d, Conv2d } from '../lib/nn';
+import { convBnAct, foldedWeights } from '../lib/nn/fold';
+import * as ops from '../lib/ops';
+import * as optim from '../lib/optim';
+import { manualSeed } from '../lib/random';
+import { Tensor } from '../lib/tensor';
+import { weightsChanged } from '../lib/weights_generation';
+import { maxRelDiff } from './helpers';
+
+interface Case {
+  name: string;
+  input: number[];
+  weight: number[];
+  stride?: number;
+  padding?: number;
+  groups?: number;
+}
+
+const CASES: Case[] = [
+  { name: 'per-image GEMMs (20x20 output)', input: [2, 6, 20, 20], weight: [16, 6, 3, 3], padding: 1 },
+  { name: 'small images, one batched GEMM', input: [3, 8, 6, 6], weight: [24, 8, 3, 3], padding: 1 },
+  { name: 'stride 2', input: [2, 8, 9, 9], weight: [12, 8, 3, 3], stride: 2, padding: 1 },
+  { name: 'depthwise', input: [2, 8, 10, 10], weight: [8, 1, 3, 3], padding: 1, groups: 8 },
+  { name: 'kn2row (few output channels)', input: [2, 16, 12, 12], weight: [4, 16, 3, 3], padding: 1 },
+  { name: '1x1', input: [2, 16, 17, 17], weight: [32, 16, 1, 1] },
+  { name: 'groups 2', input: [2, 8, 16, 16], weight: [8, 4, 3, 3], padding: 1, groups: 2 },
+];
+
+function unfused(x: Tensor, w: Tensor, b: Tensor | null, c: Case, residual: Tensor | null, relu: boolean): Tensor {
+  let y = ops.conv2d(x, w, { bias: b, stride: c.stride, padding: c.padding, groups: c.groups });
+  if (residual) y = ops.add(y, residual);
+  return relu ? ops.relu(y) : y;
+}
+
+describe('conv2dFused', () => {
+  for (const c of CASES) {
+    test(`${c.name}: equals conv2d, add and relu`, () => {
+      manualSeed(7);
+      const x = Tensor.randn(c.input);
+      const w = Tensor.randn(c.weight, { std: 0.3 });
+      const b = Tensor.randn([c.weight[0]]);
+      const reference = ops.conv2d(x, w, { bias: b, stride: c.stride, padding: c.padding, groups: c.groups });
+      const residual = Tensor.randn(reference.shape);
+      for (const bias of [b, null])
+        for (const res of [residual, null])
+          for (const relu of [true, false]) {
+            const fused = noGrad(() => ops.conv2dFused(x, w, { bias, stride: c.stride, padding: c.padding, groups: c.groups, residual: res, relu }));
+            const expected = unfused(x, w, bias, c, res, relu);
+            expect(fused.shape).toEqual(expected.shape);
+            expect(maxRelDiff(fused.data, expected.data)).toBeLessThan(1e-6);
+          }
+    });
+  }
+
+  test('with gradients wanted it records the graph (the composition), so nothing is lost', () => {
+    const x = Tensor.randn([1, 2, 5, 5]).requireGrad();
+    const w = Tensor.randn([3, 2, 3, 3]).requireGrad();
+    expect(isGradEnabled()).toBe(true);
+    const y = ops.conv2dFused(x, w, { padding: 1, relu: true, residual: Tensor.randn([1, 3, 5, 5]) });
+    ops.sum(y).backward();
+    expect(x.grad).not.toBeNull();
+    expect(w.grad).not.toBeNull();
+  });
+
+  test('bad residuals and flags are typed errors naming the argument', () => {
+    const x = Tensor.randn([1, 2, 5, 5]);
+    const w = Tensor.randn([3, 2, 3, 3]);
+    expect(() => ops.conv2dFused(x, w, { residual: Tensor.randn([1, 3, 5, 5]) })).toThrow(/residual of the output's shape \[1, 3, 3, 3\]/);
+    expect(() => ops.conv2dFused(x, w, { relu: 'yes' as unknown as boolean })).toThrow(/relu to be a boolean/);
+    expect(() => ops.conv2dFused(x, w, { residul: null } as never)).toThrow(/residul/);
+  });
+});
+
+/** Runs `model` on x in eval mode, folded (noGrad) and layer by layer (grad mode, nothing folded). */
+function bothWays(model: models.ResNet | models.UNet, x: Tensor): { folded: Tensor; plain: Tensor } {
+  model.eval();
+  const folded = noGrad(() => model.forward(x) as Tensor);
+  const plain = model.forward(x) as Tensor; // grad enabled: canFold is false, every layer runs
+  return { folded, plain };
+}
+
+/** Random running statistics and affine parameters, so folding is not the identity. */
+function randomiseBatchNorms(model: models.ResNet | models.UNet): void {
+  noGrad(() => {
+    for (const m of model.modules()) {
+      if (!(m instanceof BatchNorm2d)) continue;
+      const C = m.numFeatures;
+      ops.copy_(m.runningMean as Tensor, Tensor.randn([C], { std: 0.2 }));
+      ops.copy_(m.runningVar as Tensor, ops.add(ops.abs(Tensor.randn([C])), 0.5));
+      ops.copy_(m.weight as Tensor, ops.add(Tensor.randn([C], { std: 0.2 }), 1));
+      ops.copy_(m.bias as Tensor, Tensor.randn([C], { std: 0.2 }));
+    }
+  });
+}
+
+describe('folded inference in models', () => {
+  for (const conv of ['standard', 'deform', 'modulated'] as const) {
+    test(`ResNet-18 (${conv}): folded eval equals the layer-by-layer eval, before and after training steps`, () => {
+      manualSeed(3);
+      const net = models.resnet18({ numClasses: 5, inChannels: 3, stem: 'imagenet', width: 8, conv: conv === 'standard' ? 'standard' : { kind: conv, stages: [3, 4] } });
+      randomiseBatchNorms(net);
+      const x = Tensor.randn([2, 3, 32, 32]);
+      const before = bothWays(net, x);
+      expect(maxRelDiff(before.folded.data, before.plain.data)).toBeLessThan(1e-4);
+      // Train: the weights and running statistics move; the next eval must not reuse folded weights.
+      const opt = new optim.SGD(net.parameters(), { lr: 0.05 });
+      net.train();
+      for (let i = 0; i < 2; i++) {
+        opt.zeroGrad();
+        ops.crossEntropy(net.forward(Tensor.randn([4, 3, 32, 32])), Tensor.from([0, 1, 2, 3])).backward();
+        opt.step();
+      }
+      const after = bothWays(net, x);
+      expect(maxRelDiff(after.folded.data, after.plain.data)).toBeLessThan(1e-4);
+      expect(maxRelDiff(after.folded.data, before.folded.data)).toBeGreaterThan(1e-3);
+    });
+  }
+
+  test('U-Net: folded eval equals the layer-by-layer eval', () => {
+    manualSeed(4);
+    const net = models.unet({ inChannels: 1, numClasses: 3, baseChannels: 8, depth: 2 });
+    randomiseBatchNorms(net);
+    const { folded, plain } = bothWays(net, Tensor.randn([2, 1, 16, 16]));
+    expect(maxRelDiff(folded.data, plain.data)).toBeLessThan(1e-4);
+  });
+
+  test('the folded cache follows loadStateDict, in-place ops and announced direct writes', () => {
+    manualSeed(5);
+    const conv = new Conv2d(3, 4, { kernelSize: 3, padding: 1 });
+    const bn = new BatchNorm2d(4);
+    conv.eval();
+    bn.eval();
+    const x = Tensor.randn([1, 3, 6, 6]);
+    const check = (): void => {
+      const folded = noGrad(() => convBnAct(conv, bn, x, { relu: true }));
+      const plain = ops.relu(bn.forward(conv.forward(x)));
+      expect(maxRelDiff(folded.data, plain.data)).toBeLessThan(1e-5);
+    };
+    check();
+    const first = foldedWeights(conv, bn).weight;
+    expect(foldedWeights(conv, bn).weight).toBe(first); // cached while nothing changes
+    conv.loadStateDict({ weight: Tensor.randn([4, 3, 3, 3]), bias: Tensor.randn([4]) });
+    check();
+    noGrad(() => ops.fill_(bn.runningVar as Tensor, 4));
+    check();
+    (bn.runningMean as Tensor).data.fill(0.7);
+    weightsChanged();
+    check();
+  });
+});
+
+describe('packed conv weights', () => {
+  test('a packed weight gives the unpacked result on the per-image and batched paths, and keeps its own copy', () => {
+    manualSeed(9);
+    for (const [input, weight] of [
+      // 32 outputs: above kn2row's limit, so the GEMM paths (the ones that use packing) run.
+      [[1, 8, 20, 20], [32, 8, 3, 3]],
+      [[4, 8, 6, 6], [32, 8, 3, 3]],
+    ] as const) {
+      const x = Tensor.randn([...input]);
+      const w = Tensor.randn([...weight], { std: 0.3 });
+      const packed = ops.packConv2dWeight(w);
+      const expected = ops.conv2d(x, w, { padding: 1 });
+      const got = noGrad(() => ops.conv2dFused(x, w, { padding: 1, packed }));
+      expect(maxRelDiff(got.data, expected.data)).toBeLessThan(1e-6);
+      // The GEMM paths read the handle's copy, not w (callers pass the weight they packed).
+      const before = Float32Array.from(got.data);
+      w.data.fill(0);
+      const again = noGrad(() => ops.conv2dFused(x, w, { padding: 1, packed }));
+      expect(Array.from(again.data)).toEqual(Array.from(before));
+    }
+  });
+
+  test('a packed weight of another shape or groups is refused, in TypeScript and in native code', () => {
+    const x = Tensor.randn([1, 4, 6, 6]);
+    const w = Tensor.randn([6, 4, 3, 3]);
+    const other = ops.packConv2dWeight(Tensor.randn([6, 2, 3, 3]), 2);
+    expect(() => ops.conv2dFused(x, w, { packed: other })).toThrow(/expected packed to be packConv2dWeight of a weight \[6, 4, 3, 3\] with groups 1/);
+    expect(() => ops.packConv2dWeight(Tensor.randn([6, 4, 3, 3]), 4)).toThrow(/groups \(4\) to divide the 6 output channels/);
+    // Native code checks the handle too (a forged or mismatched one must not be read).
+    const { native } = jest.requireActual('../lib/native') as typeof import('../lib/native');
+    const out = Tensor.empty([1, 6, 4, 4]);
+    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1, null, false, {})).toThrow(/handle from conv2dPackWeights/);
+    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1, null, false, other.handle)).toThrow(/packed for another weight shape/);
+  });
+});
