@@ -116,7 +116,53 @@ function aliased(grads: readonly (Tensor | null | undefined)[], i: number, incom
   return grads.some((other, j) => j !== i && other && other.sharesStorageWith(gi));
 }
 
+/**
+ * Observers of backward passes (data-parallel training starts summing a bucket of gradients
+ * across processes as soon as its last gradient is final, while backward goes on).
+ * `onLeafReady(leaf)`: no later node of this pass adds to leaf.grad; `onBackwardEnd()`: the
+ * pass is done (every leaf's gradient is final).
+ */
+export interface BackwardHooks {
+  onLeafReady?(leaf: Tensor): void;
+  onBackwardEnd?(): void;
+}
+
+const backwardHooks = new Set<BackwardHooks>();
+
+/** Adds observers of every backward pass; returns the function that removes them. */
+export function addBackwardHooks(hooks: BackwardHooks): () => void {
+  backwardHooks.add(hooks);
+  return () => backwardHooks.delete(hooks);
+}
+
+/** Per leaf, how many nodes of `order` still have to deliver a gradient to it. */
+function leafUses(order: readonly Tensor[]): Map<Tensor, number> {
+  const uses = new Map<Tensor, number>();
+  for (const t of order) {
+    for (const input of t.gradFn?.inputs ?? []) if (input && !input.gradFn) uses.set(input, (uses.get(input) ?? 0) + 1);
+  }
+  return uses;
+}
+
+function leafDone(uses: Map<Tensor, number> | null, node: GradNode): void {
+  if (!uses) return;
+  for (const input of node.inputs) {
+    if (!input || input.gradFn) continue;
+    const left = (uses.get(input) ?? 1) - 1;
+    uses.set(input, left);
+    if (left === 0) for (const h of backwardHooks) h.onLeafReady?.(input);
+  }
+}
+
 export function backward(root: Tensor, gradOutput?: Tensor, options: { retainGraph?: boolean } = {}): void {
+  try {
+    backwardPass(root, gradOutput, options);
+  } finally {
+    for (const h of backwardHooks) h.onBackwardEnd?.();
+  }
+}
+
+function backwardPass(root: Tensor, gradOutput: Tensor | undefined, options: { retainGraph?: boolean }): void {
   if (!root.requiresGrad) {
     throw new AutogradError(
       'backward: the tensor does not require gradients (no input of the ops that produced it has requiresGrad)',
@@ -149,12 +195,16 @@ export function backward(root: Tensor, gradOutput?: Tensor, options: { retainGra
     }
   }
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  const uses = backwardHooks.size ? leafUses(order) : null;
   noGradScope(() => {
     for (const t of order) {
       const node = t.gradFn as GradNode;
       const g = grads.get(t);
       grads.delete(t);
-      if (!g) continue; // no gradient reached this node
+      if (!g) {
+        leafDone(uses, node); // no gradient reached this node: its leaves get nothing from it
+        continue;
+      }
       const inputGrads = (node.backward as NonNullable<GradNode['backward']>)(g);
       node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
@@ -167,6 +217,7 @@ export function backward(root: Tensor, gradOutput?: Tensor, options: { retainGra
         if (input.gradFn) grads.set(input, accumulate(grads.get(input), gi));
         else accumulateLeaf(input, gi, aliased(inputGrads, i, g) || gi.sharesStorageWith(seed as Tensor));
       });
+      leafDone(uses, node);
     }
   });
   if (!options.retainGraph) {

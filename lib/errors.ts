@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'ERR_AUTOGRAD'
   | 'ERR_NATIVE_LOAD'
   | 'ERR_IO'
-  | 'ERR_ONNX';
+  | 'ERR_ONNX'
+  | 'ERR_DISTRIBUTED';
 
 export class FlexconvError extends Error {
   readonly code: ErrorCode;
@@ -83,6 +84,13 @@ export class IoError extends FlexconvError {
 export class OnnxError extends FlexconvError {
   constructor(message: string) {
     super(message, 'ERR_ONNX');
+  }
+}
+
+/** Multi-process training: MPI missing or failing, ranks that disagree (lib/distributed). */
+export class DistributedError extends FlexconvError {
+  constructor(message: string) {
+    super(message, 'ERR_DISTRIBUTED');
   }
 }
 

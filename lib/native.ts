@@ -10,7 +10,7 @@ import { NativeLoadError, nativeErrorClasses } from './errors';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type NativeAddon = Record<string, (...args: any[]) => any>;
 
-function packageRoot(): string {
+export function packageRoot(): string {
   // lib/native.ts under ts-jest, dist/lib/native.js when compiled: walk up to package.json.
   let dir = __dirname;
   for (let i = 0; i < 5; i++) {
@@ -20,7 +20,7 @@ function packageRoot(): string {
   return path.resolve(__dirname, '..', '..');
 }
 
-function candidatePaths(root: string): string[] {
+export function candidatePaths(root: string): string[] {
   // An explicit choice (FLEXCONV_ADDON, FLEXCONV_BUILD_DIR) is loaded or fails with the reason:
   // quietly loading another build instead would hide exactly what the user asked to test.
   const fromEnv = process.env.FLEXCONV_ADDON;

@@ -21,6 +21,7 @@ const suites: Suite[] = [
   { name: 'epoch', run: async (opts) => (await import('./bench/epoch')).run(opts) },
   { name: 'inference', run: async (opts) => (await import('./bench/inference')).run(opts) },
   { name: 'gpu', run: async (opts) => (await import('./bench/gpu')).run(opts) },
+  { name: 'distributed', run: async (opts) => (await import('./bench/distributed')).run(opts) },
 ];
 
 function usage(): string {

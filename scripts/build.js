@@ -8,6 +8,7 @@
 // Environment:
 //   FLEXCONV_CUDA=auto|on|off   CUDA backend (default auto: on when nvcc is found)
 //   FLEXCONV_CUDA_ARCHS=...     CMAKE_CUDA_ARCHITECTURES override, e.g. "86" or "80;90"
+//   FLEXCONV_MPI=auto|on|off    the MPI engine of lib/distributed (build/Release/flexconv_mpi.node)
 //   FLEXCONV_BUILD_DIR=build    where cmake-js builds (build/Release/flexconv.node)
 //   FLEXCONV_X86_KERNELS=off    leave out the AVX2 / AVX-512 kernels (default: on for x86-64
 //                               only; CI uses off to check the build other processors get)
@@ -52,6 +53,12 @@ function buildNative() {
     process.exit(1);
   }
   const cmakeArgs = [`--CDFLEXCONV_CUDA=${mode}`];
+  const mpi = (process.env.FLEXCONV_MPI || 'auto').toLowerCase();
+  if (!['auto', 'on', 'off'].includes(mpi)) {
+    console.error(`[flexconv] FLEXCONV_MPI must be auto, on or off but is "${process.env.FLEXCONV_MPI}"`);
+    process.exit(1);
+  }
+  cmakeArgs.push(`--CDFLEXCONV_MPI=${mpi}`);
   if (mode !== 'off') {
     const nvcc = findNvcc();
     if (nvcc) {

@@ -10,6 +10,8 @@
  * per-epoch figures; with --checkpoint-dir it saves a checkpoint after every epoch and the final
  * weights as model.safetensors (PyTorch state-dict names).
  */
+import { distributed } from '../lib';
+import type { Module } from '../lib/nn';
 import * as path from 'node:path';
 import { channelStats, DataLoader } from '../lib/data';
 import { manualSeed } from '../lib/random';
@@ -55,6 +57,7 @@ const SPEC: Record<string, OptionSpec> = {
   'checkpoint-dir': { type: 'string', help: 'save a checkpoint after every epoch here' },
   resume: { type: 'boolean', default: false, help: 'continue from <checkpoint-dir>/last.safetensors' },
   threads: { type: 'string', help: 'native threads (default: all cores)' },
+  distributed: { type: 'boolean', default: false, help: 'data-parallel over the processes of an mpirun job (each a slice of every batch; rank 0 logs and saves)' },
   seed: { type: 'string', default: '0', help: 'seed for data, initialisation and shuffling' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 };
@@ -83,20 +86,27 @@ async function main(): Promise<void> {
   if (v.threads !== undefined) setNumThreads(intOption(v, 'threads', 1));
   if (v.resume && !v['checkpoint-dir']) throw new UsageError('--resume needs --checkpoint-dir');
 
+  // Under mpirun: join the job first (threads are split among the processes of a machine).
+  const ranks = v.distributed ? distributed.init({ threads: v.threads !== undefined ? intOption(v, 'threads', 1) : 'auto' }) : { rank: 0, worldSize: 1 };
+  const log = (line: string): void => {
+    if (ranks.rank === 0) console.log(line);
+  };
   manualSeed(seed);
   const { train, test } = loadDatasets(dataset, { dataDir: v['data-dir'] as string | undefined, trainSize, testSize, seed });
-  const net = buildModel(model, { conv, stages, width, stem, train });
+  const built = buildModel(model, { conv, stages, width, stem, train });
+  // Every rank builds the same model; the wrapper copies rank 0's weights and averages gradients.
+  const net: Module = v.distributed ? new distributed.DistributedDataParallel(built) : built;
   const stats = channelStats(train);
   const augment = v.augment ? { randomCrop: { padding: 4 }, horizontalFlip: true } : {};
-  const trainLoader = new DataLoader(train, { batchSize, shuffle: true, seed, dropLast: true, normalize: stats, ...augment });
+  const trainLoader = new DataLoader(train, { batchSize, shuffle: true, seed, dropLast: true, normalize: stats, ...augment, distributed: Boolean(v.distributed) });
   const testLoader = new DataLoader(test, { batchSize: 2 * batchSize, normalize: stats });
   const optimizer = buildOptimizer(optimizerName, net, lr, weightDecay, numberOption(v, 'offset-lr-mult', 0));
   const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: Math.max(1, epochs) });
 
-  console.log(
-    `${model} (${conv}${stages ? ` in stages ${stages.join(',')}` : ''}) on ${dataset}: ${formatCount(net.numParameters())} parameters, ` +
+  log(
+    `${v.distributed ? `${ranks.worldSize} processes x ` : ''}${model} (${conv}${stages ? ` in stages ${stages.join(',')}` : ''}) on ${dataset}: ${formatCount(net.numParameters())} parameters, ` +
       `${train.length} train / ${test.length} test samples of ${train.channels}x${train.height}x${train.width}, ` +
-      `batch ${batchSize}, ${optimizerName} lr ${lr}, ${getNumThreads()} threads`,
+      `batch ${batchSize}${v.distributed ? " per process" : ""}, ${optimizerName} lr ${lr}, ${getNumThreads()} threads`,
   );
   const checkpointDir = v['checkpoint-dir'] as string | undefined;
   const { history } = await fit(net, optimizer, trainLoader, {
@@ -106,15 +116,15 @@ async function main(): Promise<void> {
     checkpointDir,
     resume: Boolean(v.resume),
   });
-  if (checkpointDir) {
+  if (checkpointDir && ranks.rank === 0) {
     const file = path.join(checkpointDir, 'model.safetensors');
-    saveModel(net, file, { model, conv });
-    console.log(`weights saved to ${file}`);
+    saveModel(built, file, { model, conv });
+    log(`weights saved to ${file}`);
   }
   const last = history[history.length - 1];
   if (last) {
     const iou = last.valMeanIoU !== undefined ? `, mean IoU ${(100 * last.valMeanIoU).toFixed(1)}%` : '';
-    console.log(`final test accuracy ${(100 * (last.valAccuracy ?? 0)).toFixed(1)}%${iou}`);
+    log(`final test accuracy ${(100 * (last.valAccuracy ?? 0)).toFixed(1)}%${iou}`);
   }
 }
 

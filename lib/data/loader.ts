@@ -30,6 +30,13 @@ export interface DataLoaderOptions {
   randomCrop?: { padding: number };
   /** Mirror left-right with probability 0.5. */
   horizontalFlip?: boolean;
+  /**
+   * Data-parallel training: each rank takes a disjoint slice of every epoch's order (the same
+   * seeded permutation on every rank; rank r takes positions r, r + W, r + 2W, ...), all ranks
+   * the same number of samples (the last n mod W of the order are left out). `true` reads the
+   * rank and world size from lib/distributed (after distributed.init()).
+   */
+  distributed?: boolean | { rank: number; worldSize: number };
 }
 
 export interface Batch {
@@ -52,13 +59,15 @@ export class DataLoader implements Iterable<Batch> {
   private readonly flip: boolean;
   /** The epoch the next pass will be. */
   epoch = 0;
+  /** This loader's slice of the data in data-parallel training (rank 0 of 1 otherwise). */
+  readonly shard: { rank: number; worldSize: number };
 
   constructor(dataset: ImageDataset, options: DataLoaderOptions = {}) {
     const where = 'DataLoader';
     if (dataset === null || typeof dataset !== 'object' || !(dataset.images instanceof Float32Array)) {
       throw new ArgumentError(`${where}: expected dataset to be an ImageDataset but received ${describe(dataset)}`);
     }
-    checkOptionKeys(where, options, ['batchSize', 'shuffle', 'seed', 'dropLast', 'normalize', 'randomCrop', 'horizontalFlip']);
+    checkOptionKeys(where, options, ['batchSize', 'shuffle', 'seed', 'dropLast', 'normalize', 'randomCrop', 'horizontalFlip', 'distributed']);
     if (!dataset.labels && !dataset.masks) {
       throw new ArgumentError(`${where}: the dataset has neither labels nor masks`);
     }
@@ -69,6 +78,7 @@ export class DataLoader implements Iterable<Batch> {
     this.dropLast = options.dropLast ?? false;
     this.flip = options.horizontalFlip ?? false;
     this.padding = options.randomCrop ? checkInt(where, 'randomCrop.padding', options.randomCrop.padding, 0) : -1;
+    this.shard = resolveShard(where, options.distributed ?? false);
     if (options.normalize) {
       const { mean, std } = options.normalize;
       const c = dataset.channels;
@@ -81,15 +91,21 @@ export class DataLoader implements Iterable<Batch> {
     }
   }
 
+  /** Samples this rank sees per epoch before batching (the whole dataset without sharding). */
+  get shardLength(): number {
+    const { worldSize } = this.shard;
+    return worldSize === 1 ? this.dataset.length : Math.floor(this.dataset.length / worldSize);
+  }
+
   /** Number of batches per epoch. */
   get length(): number {
-    const n = this.dataset.length;
+    const n = this.shardLength;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
   /** Number of samples per epoch (after drop-last). */
   get samplesPerEpoch(): number {
-    return this.dropLast ? this.length * this.batchSize : this.dataset.length;
+    return this.dropLast ? this.length * this.batchSize : this.shardLength;
   }
 
   /** Sets the epoch the next pass will produce (for resuming). */
@@ -104,8 +120,10 @@ export class DataLoader implements Iterable<Batch> {
   /** The batches of epoch `epoch` (does not change `this.epoch`). */
   *batches(epoch: number): IterableIterator<Batch> {
     const g = new Generator((this.seed * 0x9e3779b1 + epoch * 0x85ebca6b + 1) >>> 0);
-    const n = this.dataset.length;
-    const order = this.shuffle ? g.permutation(n) : Int32Array.from({ length: n }, (_, i) => i);
+    const full = this.shuffle ? g.permutation(this.dataset.length) : Int32Array.from({ length: this.dataset.length }, (_, i) => i);
+    const { rank, worldSize } = this.shard;
+    const n = this.shardLength;
+    const order = worldSize === 1 ? full : Int32Array.from({ length: n }, (_, k) => full[rank + k * worldSize]);
     for (let b = 0; b < this.length; b++) {
       const indices = order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize));
       yield this.makeBatch(indices, g);
@@ -149,6 +167,24 @@ export class DataLoader implements Iterable<Batch> {
       indices: Int32Array.from(indices),
     };
   }
+}
+
+function resolveShard(where: string, d: unknown): { rank: number; worldSize: number } {
+  if (d === false) return { rank: 0, worldSize: 1 };
+  if (d === true) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const dist = require('../distributed/process_group') as typeof import('../distributed/process_group');
+    if (!dist.isInitialized()) throw new ArgumentError(`${where}: distributed: true needs distributed.init() first (or pass { rank, worldSize })`);
+    return { rank: dist.rank(), worldSize: dist.worldSize() };
+  }
+  const o = d as { rank?: unknown; worldSize?: unknown } | null;
+  if (o && typeof o === 'object') {
+    const worldSize = checkInt(where, 'distributed.worldSize', o.worldSize, 1);
+    const rank = checkInt(where, 'distributed.rank', o.rank, 0);
+    if (rank >= worldSize) throw new ArgumentError(`${where}: expected distributed.rank in [0, ${worldSize}) but received ${rank}`);
+    return { rank, worldSize };
+  }
+  throw new ArgumentError(`${where}: expected distributed to be a boolean or { rank, worldSize } but received ${describe(d)}`);
 }
 
 /** dst[y][x] = src[y + dy][x' + dx] (x' mirrored if asked), `fill` outside the source. */

@@ -24,6 +24,7 @@ import type { LRScheduler } from '../optim/schedulers';
 import { tidy } from '../scope';
 import type { Tensor } from '../tensor';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint';
+import { isMainProcess } from '../distributed/process_group';
 import { ConfusionMatrix } from './metrics';
 import { createReporter, ProgressMode } from './progress';
 
@@ -159,8 +160,11 @@ export async function fit(
 ): Promise<{ history: EpochStats[]; startEpoch: number }> {
   checkFitArgs(model, optimizer, trainLoader, options);
   const lossFn = options.lossFn ?? defaultLoss;
-  const log = options.log ?? ((line: string) => console.log(line));
-  const reporter = createReporter(options.progress ?? 'auto', log);
+  // Data-parallel jobs log, show progress and write checkpoints from rank 0 only; every rank
+  // trains, validates and resumes.
+  const main = isMainProcess();
+  const log = main ? (options.log ?? ((line: string) => console.log(line))) : () => {};
+  const reporter = createReporter(main ? (options.progress ?? 'auto') : 'none', log);
   const segmentation = trainLoader.dataset.task === 'segmentation';
   let history: EpochStats[] = [];
   let startEpoch = 0;
@@ -177,7 +181,7 @@ export async function fit(
     history = Array.isArray(restored.extra.history) ? (restored.extra.history as EpochStats[]) : [];
     log(`resumed from ${resumeFrom} after epoch ${startEpoch}`);
   }
-  if (options.checkpointDir) fs.mkdirSync(options.checkpointDir, { recursive: true });
+  if (options.checkpointDir && main) fs.mkdirSync(options.checkpointDir, { recursive: true });
 
   const move = batchMover(model);
   for (let epoch = startEpoch; epoch < options.epochs; epoch++) {
@@ -235,7 +239,7 @@ export async function fit(
     options.scheduler?.step();
     history.push(stats);
     reporter.endEpoch(summarise(stats, options.epochs));
-    if (options.checkpointDir) {
+    if (options.checkpointDir && main) {
       saveCheckpoint(lastCheckpoint(options.checkpointDir), {
         model,
         optimizer,
