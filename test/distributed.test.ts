@@ -1,7 +1,7 @@
 /**
  * Data-parallel training under a real `mpirun -np 2` (Open MPI), each scenario a job of
  * test/distributed/worker.js against the compiled library (dist/): collectives, DDP against
- * one process training on the whole batch, data sharding, fit with checkpoints and resume,
+ * one process training on the whole batch (without batch norm, and with SyncBatchNorm), data sharding, fit with checkpoints and resume,
  * and failures (a rank that throws or is killed ends the job; ranks that built different
  * models get a DistributedError). Skips visibly without mpirun or the MPI engine.
  */
@@ -49,14 +49,14 @@ function byRank(results: Record<string, unknown>[], scenario: string): Record<st
 describeMpi('distributed training under mpirun -np 2', () => {
   beforeAll(() => {
     // The workers run dist/: refuse a stale build rather than test old code.
-    for (const f of ['distributed/ddp', 'distributed/process_group', 'data/loader', 'autograd', 'train/trainer']) {
+    for (const f of ['distributed/ddp', 'distributed/process_group', 'distributed/sync_batch_norm', 'data/loader', 'autograd', 'train/trainer']) {
       const src = fs.statSync(path.join(root, 'lib', `${f}.ts`)).mtimeMs;
       const out = path.join(root, 'dist/lib', `${f}.js`);
       if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < src) throw new Error(`dist/lib/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
     }
   });
 
-  test('collectives, DDP equal to one process on the whole batch, disjoint shards', () => {
+  test('collectives, DDP (and SyncBatchNorm) equal to one process on the whole batch, disjoint shards', () => {
     const r = job('equivalence');
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
@@ -71,6 +71,15 @@ describeMpi('distributed training under mpirun -np 2', () => {
       expect(d.buckets).toBeGreaterThan(1); // several buckets, started as they became ready
       expect(d.localDiffers).toBe(true); // noSync keeps gradients local
       expect(d.syncedDiffers).toBe(false); // a synchronised backward leaves every rank the same
+    }
+    const syncbn = byRank(r.results, 'syncbn');
+    expect(syncbn).toHaveLength(2);
+    for (const b of syncbn) {
+      // SyncBatchNorm over the ranks = BatchNorm2d over the whole batch (weights and running stats) ...
+      expect(b.worst).toBeLessThan(1e-5);
+      expect(b.keys).toBe(16);
+      // ... which per-rank statistics are not.
+      expect(b.unsyncedWorst).toBeGreaterThan(1e-3);
     }
     for (const s of byRank(r.results, 'shards')) {
       // 21 samples over 2 ranks: 10 each, none twice, 20 in all (one left out for equal shards).

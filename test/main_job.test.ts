@@ -125,3 +125,13 @@ describe('PNG encoder', () => {
     expect(() => encodeGreyPng(pixels, 4, 3)).toThrow(/expected 4 x 3 = 12 pixels but received 15/);
   });
 });
+
+describe('the job refuses configurations that cannot run before training any', () => {
+  test('octave convolutions on the 7x7-stem maps of 32x32 glyphs: a UsageError naming the configuration', async () => {
+    const { runJob } = await import('../scripts/experiments/job');
+    const s = settings('--quick', '--convs', 'standard,octave', '--stem', 'imagenet', '--experiments', 'classification', '--out', '/nonexistent/never-written');
+    const lines: string[] = [];
+    await expect(runJob(s, 'test', (l) => lines.push(l))).rejects.toThrow(/the configuration classification \/ resnet18 \/ octave \(stages 2,3,4\) cannot run on this data: .*OctaveConv2d/);
+    expect(lines.filter((l) => l.startsWith('epoch'))).toEqual([]); // nothing trained
+  });
+});

@@ -168,3 +168,15 @@ describe('band helpers, block and OctNet', () => {
     expect(net.numParameters()).toBeGreaterThan(0);
   });
 });
+
+describe('OctaveConv2d on feature maps too small for its pooling', () => {
+  test('a band that would pool to nothing is a ShapeError naming octave convolution, not a pooling error', () => {
+    const conv = new nn.OctaveConv2d(8, 8, { kernelSize: 3, padding: 1, stride: 2, alphaIn: 0.5, alphaOut: 0.5 });
+    expect(() => conv.forward([Tensor.randn([1, 4, 2, 2]), Tensor.randn([1, 4, 1, 1])])).toThrow(
+      /OctaveConv2d: expected the low band to be at least 2x2 for its 2x2 average pooling but received 1x1 \(high band 2x2\)/,
+    );
+    const first = new nn.OctaveConv2d(8, 8, { kernelSize: 3, padding: 1, alphaIn: 0, alphaOut: 0.5 });
+    expect(() => first.forward(Tensor.randn([1, 8, 1, 1]))).toThrow(/the high band feeding the low band to be at least 2x2/);
+    expect(conv.forward([Tensor.randn([1, 4, 4, 4]), Tensor.randn([1, 4, 2, 2])])[1]!.shape).toEqual([1, 4, 1, 1]);
+  });
+});

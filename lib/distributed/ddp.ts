@@ -17,7 +17,8 @@
  *   the mean over the ranks. Buckets are always started in the same order on every rank.
  * - One backward per optimizer step; for gradient accumulation wrap the extra passes in
  *   noSync(() => ...), which keeps their gradients local until a synchronised backward.
- * - Batch norm keeps per-process statistics (PyTorch's default); a SyncBatchNorm is not built.
+ * - Batch norm keeps per-process statistics (PyTorch's default); SyncBatchNorm.convert(model)
+ *   makes them the global batch's (./sync_batch_norm.ts).
  */
 import { addBackwardHooks } from '../autograd';
 import { ArgumentError, DistributedError, describe } from '../errors';

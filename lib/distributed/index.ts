@@ -9,5 +9,6 @@
  */
 export { init, isInitialized, rank, worldSize, isMainProcess, barrier, allReduce, broadcast, finalize, type InitOptions } from './process_group';
 export { DistributedDataParallel, type DistributedDataParallelOptions } from './ddp';
+export { SyncBatchNorm } from './sync_batch_norm';
 export { launchInfo, type LaunchInfo } from './launcher';
 export { hasMpiEngine } from './engine';

@@ -135,6 +135,7 @@ export class OctaveConv2d extends Module {
     this.checkBands(high, low);
     this.log('in', high, low);
     const [inHigh, inLow] = [high, low];
+    this.checkPoolable(high, low);
     if (this.stride === 2 && this.downsampleMode === 'pool') {
       high = downsample(high);
       low = low && downsample(low);
@@ -157,6 +158,27 @@ export class OctaveConv2d extends Module {
     if (!outHigh) outHigh = Tensor.zeros([high.shape[0], 0, ...this.highOutSize(high)], { device: high.device });
     this.log('out', outHigh, outLow);
     return [outHigh, outLow];
+  }
+
+  /**
+   * Every band this layer average-pools 2x2 must be at least 2x2: both bands at stride 2 in
+   * 'pool' mode, then the (pooled) high band on its way into the low band. Tiny late-stage maps
+   * otherwise fail deep inside avgPool2d with a message about pooling, not octave convolution.
+   */
+  private checkPoolable(high: Tensor, low: Tensor | null): void {
+    const fail = (what: string, h: number, w: number): never => {
+      throw new ShapeError(
+        `OctaveConv2d: expected ${what} to be at least 2x2 for its 2x2 average pooling but received ${h}x${w} (high band ${high.shape[2]}x${high.shape[3]}): ` +
+          'octave convolution needs larger feature maps here (octave in fewer, earlier stages, or a stem that keeps more resolution)',
+      );
+    };
+    let [h, w] = [high.shape[2], high.shape[3]];
+    if (this.stride === 2 && this.downsampleMode === 'pool') {
+      if (h < 2 || w < 2) fail('the high band', h, w);
+      if (low && (low.shape[2] < 2 || low.shape[3] < 2)) fail('the low band', low.shape[2], low.shape[3]);
+      [h, w] = [Math.floor(h / 2), Math.floor(w / 2)];
+    }
+    if (this.h2l && (h < 2 || w < 2)) fail('the high band feeding the low band', h, w);
   }
 
   /** Spatial size of the output high band for the (pooled, in 'pool' mode) input high band. */

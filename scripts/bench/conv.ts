@@ -3,7 +3,9 @@
  * (default graph optimisations, weights and bias as initializers, as an exported model runs)
  * at the same thread count, interleaved in the same run (ORT's idle threads do not spin, so
  * they do not steal the cores from the flexconv call that follows); and flexconv's forward+backward
- * against flexconv's own forward (goal: <= 3.2x).
+ * against flexconv's own forward (goal: <= 3.2x). GFLOP/s and the percentage of the machine's
+ * measured peak (harness.measuredPeakGflops: flexconv's best square GEMM at that thread count)
+ * on every row.
  *
  * Other engineers add rows by appending a section to `sections` (an async function
  * returning rows), e.g. batch_norm and pooling.
@@ -11,7 +13,7 @@
 import { Tensor, setNumThreads, getNumThreads, manualSeed, noGrad, ops } from '../../lib';
 import { OnnxGraphBuilder, attr } from '../../lib/onnx/builder';
 import { OrtSession } from '../../lib/onnx/ort';
-import { BenchOptions, BenchRow, compareRow, measureInterleaved, MeasureOptions, round, threadList } from './harness';
+import { BenchOptions, BenchRow, compareRow, measuredPeakGflops, measureInterleaved, MeasureOptions, round, threadList } from './harness';
 
 export interface ConvCase {
   name: string;
@@ -69,7 +71,9 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
       const forward = () => noGrad(() => ops.conv2d(x, w, conv).dispose());
       const [ours, ort] = await measureInterleaved([forward, () => session.runRaw(feeds)], timing);
       await session.release();
-      rows.push(compareRow(`conv2d forward ${c.name}`, t, ours, 'ORT Conv', ort, { 'GFLOP/s': round(flops / (ours.median * 1e6), 3) }));
+      const peak = measuredPeakGflops(t);
+      const gflops = flops / (ours.median * 1e6);
+      rows.push(compareRow(`conv2d forward ${c.name}`, t, ours, 'ORT Conv', ort, { 'GFLOP/s': round(gflops, 3), '% peak': Math.round((100 * gflops) / peak) }));
 
       const xg = x.detach().requireGrad(), wg = w.detach().requireGrad(), bg = b.detach().requireGrad();
       const gy = Tensor.randn([c.x[0], c.outChannels, c.x[2] / c.stride, c.x[3] / c.stride].map(Math.ceil));
@@ -83,7 +87,9 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
         }
       };
       const [both, fwd] = await measureInterleaved([step, forward], timing);
-      rows.push(compareRow(`conv2d fwd+bwd ${c.name}`, t, both, 'own forward', fwd, { 'bwd/fwd x': round(both.median / fwd.median, 3) }));
+      // Forward, input gradient and weight gradient: three times the forward's arithmetic.
+      const trainGflops = (3 * flops) / (both.median * 1e6);
+      rows.push(compareRow(`conv2d fwd+bwd ${c.name}`, t, both, 'own forward', fwd, { 'bwd/fwd x': round(both.median / fwd.median, 3), 'GFLOP/s': round(trainGflops, 3), '% peak': Math.round((100 * trainGflops) / peak) }));
       gy.dispose();
     }
     x.dispose();

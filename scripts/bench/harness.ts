@@ -167,3 +167,32 @@ export function formatTable(rows: BenchRow[]): string {
 export function threadList(opts: BenchOptions, defaults: number[] = [1, 2]): number[] {
   return opts.threads ?? defaults;
 }
+
+const peaks = new Map<number, number>();
+
+/**
+ * This machine's measured fp32 peak at the current thread count, in GFLOP/s: the best of a
+ * few 1024 x 1024 x 1024 products by flexconv's GEMM (what the gemm suite reports as its best
+ * square rows; ~92% of the FMA units' theoretical rate). Conv rows show their GFLOP/s as a
+ * percentage of it. Measured once per thread count per run.
+ */
+export function measuredPeakGflops(threads: number): number {
+  const known = peaks.get(threads);
+  if (known !== undefined) return known;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Tensor, ops, noGrad, tidy } = require('../../lib') as typeof import('../../lib');
+  const n = 1024;
+  const a = Tensor.randn([n, n]);
+  const b = Tensor.randn([n, n]);
+  let best = Infinity;
+  for (let i = 0; i < 6; i++) {
+    const t0 = process.hrtime.bigint();
+    tidy(() => noGrad(() => void ops.matmul(a, b)));
+    if (i > 0) best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  a.dispose();
+  b.dispose();
+  const peak = (2 * n * n * n) / (best * 1e6);
+  peaks.set(threads, peak);
+  return peak;
+}

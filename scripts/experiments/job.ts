@@ -11,7 +11,11 @@ import { writeFileAtomic } from '../../lib/io/atomic_write';
 import { getNumThreads, isa } from '../../lib/system';
 import { classificationData, ExperimentData, segmentationData } from './data';
 import { buildReport, JobResults } from './report';
-import { runConfiguration, RunSpec } from './run';
+import { noGrad } from '../../lib/autograd';
+import { tidy } from '../../lib/scope';
+import { Tensor } from '../../lib/tensor';
+import { buildModel, UsageError } from '../run_config';
+import { configurationLabel, runConfiguration, RunSpec } from './run';
 import { RunClock } from './run_clock';
 import type { Experiment, Settings } from './settings';
 import { markdownTable, summarise, summaryTable } from './summary';
@@ -35,6 +39,30 @@ function plan(s: Settings): Omit<RunSpec, 'data'>[] {
     }
   }
   return specs;
+}
+
+/**
+ * Builds every configuration once and runs one image through it, before any training: a
+ * configuration that cannot run (octave convolutions on maps too small for its pooling, say)
+ * fails the job in a second, naming itself, instead of after the ones before it have trained.
+ */
+function preflight(specs: Omit<RunSpec, 'data'>[], s: Settings, dataFor: (e: Experiment, seed: number) => ExperimentData): void {
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    const key = `${spec.experiment}|${spec.model}|${spec.conv}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const { train } = dataFor(spec.experiment, spec.seed);
+    const stages = spec.conv === 'standard' ? null : s.stages;
+    try {
+      const net = buildModel(spec.model, { conv: spec.conv, stages, width: s.width, stem: s.stem, train });
+      net.eval();
+      const image = Tensor.from(train.images.subarray(0, train.channels * train.height * train.width), [1, train.channels, train.height, train.width]);
+      tidy(() => noGrad(() => void net.forward(image)));
+    } catch (e) {
+      throw new UsageError(`the configuration ${spec.experiment} / ${spec.model} / ${configurationLabel(spec.conv, stages, spec.experiment)} cannot run on this data: ${(e as Error).message}`);
+    }
+  }
 }
 
 export async function runJob(s: Settings, command: string, log: (line: string) => void): Promise<JobOutput> {
@@ -69,6 +97,7 @@ export async function runJob(s: Settings, command: string, log: (line: string) =
     }
     return d;
   };
+  preflight(specs, s, dataFor);
   for (const spec of specs) {
     const data = dataFor(spec.experiment, spec.seed);
     const withFigure = spec.seed === s.seeds[0] && (spec.conv === 'deform' || spec.conv === 'modulated');

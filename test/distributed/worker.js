@@ -12,6 +12,22 @@ function result(value) {
 }
 
 /** A small network without batch norm: conv, relu, pool, linear. */
+/** The same with batch normalisation after each conv. */
+function bnNet() {
+  return new nn.Sequential(
+    new nn.Conv2d(1, 6, { kernelSize: 3, padding: 1 }),
+    new nn.BatchNorm2d(6),
+    new nn.ReLU(),
+    new nn.MaxPool2d({ kernelSize: 2, stride: 2 }),
+    new nn.Conv2d(6, 8, { kernelSize: 3, padding: 1 }),
+    new nn.BatchNorm2d(8, { momentum: null }),
+    new nn.ReLU(),
+    new nn.AdaptiveAvgPool2d(1),
+    new nn.Flatten(),
+    new nn.Linear(8, 4),
+  );
+}
+
 function smallNet() {
   return new nn.Sequential(
     new nn.Conv2d(1, 6, { kernelSize: 3, padding: 1 }),
@@ -97,6 +113,40 @@ function equivalence() {
   const localDiffers = gradsDiffer(false);
   const syncedDiffers = gradsDiffer(true);
   result({ scenario: 'ddp', worst, buckets: ddp.buckets.length, localDiffers, syncedDiffers });
+
+  // SyncBatchNorm: DDP with global batch statistics equals one process with BatchNorm2d on
+  // the whole batch (parameters and running statistics).
+  manualSeed(rank === 0 ? 7 : 99);
+  const bnDdp = new distributed.DistributedDataParallel(distributed.SyncBatchNorm.convert(bnNet()));
+  const bnOpt = new optim.SGD(bnDdp.parameters(), { lr: 0.1, momentum: 0.9 });
+  manualSeed(7);
+  const bnRef = bnNet();
+  const bnRefOpt = new optim.SGD(bnRef.parameters(), { lr: 0.1, momentum: 0.9 });
+  for (let s = 0; s < steps; s++) {
+    bnOpt.zeroGrad();
+    ops.crossEntropy(bnDdp.forward(ops.slice(inputs[s], 0, rank * per, (rank + 1) * per)), ops.slice(targets[s], 0, rank * per, (rank + 1) * per)).backward();
+    bnOpt.step();
+    bnRefOpt.zeroGrad();
+    ops.crossEntropy(bnRef.forward(inputs[s]), targets[s]).backward();
+    bnRefOpt.step();
+  }
+  const ours = bnDdp.module.stateDict();
+  const theirs = bnRef.stateDict();
+  let bnWorst = 0;
+  for (const key of Object.keys(theirs)) bnWorst = Math.max(bnWorst, relDiff(ours[key].data, theirs[key].data));
+  // Without synchronisation (plain BatchNorm2d per rank) the result differs: the test can fail.
+  manualSeed(7);
+  const localBn = new distributed.DistributedDataParallel(bnNet());
+  const localOpt = new optim.SGD(localBn.parameters(), { lr: 0.1, momentum: 0.9 });
+  for (let s = 0; s < steps; s++) {
+    localOpt.zeroGrad();
+    ops.crossEntropy(localBn.forward(ops.slice(inputs[s], 0, rank * per, (rank + 1) * per)), ops.slice(targets[s], 0, rank * per, (rank + 1) * per)).backward();
+    localOpt.step();
+  }
+  const localSd = localBn.module.stateDict();
+  let localWorst = 0;
+  for (const key of Object.keys(theirs)) localWorst = Math.max(localWorst, relDiff(localSd[key].data, theirs[key].data));
+  result({ scenario: 'syncbn', worst: bnWorst, keys: Object.keys(theirs).length, unsyncedWorst: localWorst });
 
   // DataLoader shards: disjoint, same size, together the whole (truncated) order.
   const ds = data.syntheticShapes({ length: 21, seed: 3 });
