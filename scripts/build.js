@@ -9,6 +9,7 @@
 //   FLEXCONV_CUDA=auto|on|off   CUDA backend (default auto: on when nvcc is found)
 //   FLEXCONV_CUDA_ARCHS=...     CMAKE_CUDA_ARCHITECTURES override, e.g. "86" or "80;90"
 //   FLEXCONV_MPI=auto|on|off    the MPI engine of lib/distributed (build/Release/flexconv_mpi.node)
+//   FLEXCONV_SANITIZE=on        AddressSanitizer + UBSan (use with FLEXCONV_BUILD_DIR; run with libasan preloaded)
 //   FLEXCONV_BUILD_DIR=build    where cmake-js builds (build/Release/flexconv.node)
 //   FLEXCONV_X86_KERNELS=off    leave out the AVX2 / AVX-512 kernels (default: on for x86-64
 //                               only; CI uses off to check the build other processors get)
@@ -59,6 +60,7 @@ function buildNative() {
     process.exit(1);
   }
   cmakeArgs.push(`--CDFLEXCONV_MPI=${mpi}`);
+  if (process.env.FLEXCONV_SANITIZE === 'on') cmakeArgs.push('--CDFLEXCONV_SANITIZE=ON');
   if (mode !== 'off') {
     const nvcc = findNvcc();
     if (nvcc) {

@@ -15,6 +15,7 @@ import { ArgumentError, describe } from '../errors';
 import { Generator } from '../random';
 import type { ImageDataset, Task } from './dataset';
 import { elasticField } from './elastic';
+import { checkAllocation } from '../tensor';
 import { GLYPH_NAMES, GLYPHS } from './glyphs';
 
 export interface SyntheticShapesOptions {
@@ -159,6 +160,9 @@ export function syntheticShapes(options: SyntheticShapesOptions = {}): ImageData
   const o = resolveOptions(options);
   const { length, size, channels } = o;
   const hw = size * size;
+  // Refused before anything is allocated (a size of 2^31 must not become a RangeError or a swapped machine).
+  checkAllocation('syntheticShapes', [length, channels, size, size], 'cpu');
+  checkAllocation('syntheticShapes', [2, size, size], 'cpu'); // the per-image scratch, even for length 0
   const g = new Generator(o.seed);
   const images = new Float32Array(length * channels * hw);
   const labels = o.task === 'classification' ? new Uint8Array(length) : undefined;

@@ -16,7 +16,7 @@
  * Layers take and return a pair [high, low | null]; splitBands / mergeBands convert between
  * one tensor and the pair.
  */
-import { checkInt, checkNumber, checkOneOf, checkPair, shapeString } from '../check';
+import { checkInt, checkNumber, checkOneOf, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { isGradEnabled } from '../autograd';
 import { activeTracer } from '../onnx/trace';
@@ -92,6 +92,10 @@ export class OctaveConv2d extends Module {
   constructor(inChannels: number, outChannels: number, options: OctaveConv2dOptions) {
     super();
     const where = 'OctaveConv2d';
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new ArgumentError(`${where}: expected options to be an object like { kernelSize, alphaIn, alphaOut } but received ${describe(options)}`);
+    }
+    checkOptionKeys(where, options, ['kernelSize', 'stride', 'downsample', 'padding', 'alphaIn', 'alphaOut', 'groups', 'bias', 'trace']);
     checkInt(where, 'inChannels', inChannels, 1);
     checkInt(where, 'outChannels', outChannels, 1);
     const alphaIn = checkAlpha(where, 'alphaIn', options.alphaIn ?? 0.5);
@@ -262,10 +266,14 @@ export class OctaveConvBlock extends Module {
 
   constructor(inChannels: number, outChannels: number, options: OctaveConv2dOptions & { activation?: boolean }) {
     super();
-    this.conv = new OctaveConv2d(inChannels, outChannels, { ...options, bias: false });
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new ArgumentError(`OctaveConvBlock: expected options to be an object like { kernelSize, alphaIn, alphaOut } but received ${describe(options)}`);
+    }
+    const { activation, ...convOptions } = options;
+    this.conv = new OctaveConv2d(inChannels, outChannels, { ...convOptions, bias: false });
     this.bnHigh = this.conv.outHigh > 0 ? new BatchNorm2d(this.conv.outHigh) : null;
     this.bnLow = this.conv.outLow > 0 ? new BatchNorm2d(this.conv.outLow) : null;
-    this.activation = options.activation ?? true;
+    this.activation = activation ?? true;
   }
 
   forward(bands: OctaveBands | Tensor): OctaveBands {

@@ -6,7 +6,7 @@
  * 1/std saved by the forward.
  */
 import { record } from '../autograd';
-import { shapeString } from '../check';
+import { checkOptionKeys, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { attr } from '../onnx/builder';
@@ -58,6 +58,10 @@ export function batchNorm2d(
   const rv = checkChannelVector('runningVar', runningVar, x);
   const w = checkChannelVector('weight', weight, x);
   const b = checkChannelVector('bias', bias, x);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ArgumentError(`${WHERE}: expected options to be an object like { training, momentum, eps } but received ${describe(options)}`);
+  }
+  checkOptionKeys(WHERE, options, ['training', 'momentum', 'eps']);
   const training = options.training ?? false;
   if (typeof training !== 'boolean') {
     throw new ArgumentError(`${WHERE}: expected training to be a boolean but received ${describe(training)}`);

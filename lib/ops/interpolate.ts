@@ -81,10 +81,12 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
     }
   }
   const y = Tensor.empty([n, c, outH, outW], { device: x.device });
-  native().interpolate2dForward(x, y, mode, alignCorners, scaleH, scaleW);
+  // An empty output (zero images or channels) needs no work; the kernels' per-row and
+  // per-column tables would still be sized by outH and outW (a huge scale would stall there).
+  if (y.numel > 0) native().interpolate2dForward(x, y, mode, alignCorners, scaleH, scaleW);
   return record('interpolate', [x], y, (gy) => {
-    const gx = Tensor.empty(x.shape, { device: x.device });
-    native().interpolate2dBackward(gy, gx, mode, alignCorners, scaleH, scaleW);
+    const gx = Tensor.zeros(x.shape, { device: x.device });
+    if (gy.numel > 0 && gx.numel > 0) native().interpolate2dBackward(gy, gx, mode, alignCorners, scaleH, scaleW);
     return [gx];
   }, (ctx) => {
     emitResize(ctx, ctx.name(x), ctx.output, mode, alignCorners, [scaleH, scaleW], [outH, outW]);
@@ -139,6 +141,10 @@ export interface AddInterpolatedOptions {
  */
 export function addInterpolated(base: Tensor, x: Tensor, options: AddInterpolatedOptions = {}): Tensor {
   const where = 'addInterpolated';
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ArgumentError(`${where}: expected options to be an object like { mode, alignCorners } but received ${describe(options)}`);
+  }
+  checkOptionKeys(where, options, ['mode', 'alignCorners']);
   for (const [name, t] of [['base', base], ['x', x]] as const) {
     if (!(t instanceof Tensor)) throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(t)}`);
     if (t.ndim !== 4) {

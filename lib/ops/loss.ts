@@ -4,7 +4,7 @@
  * (PyTorch's stable form with posWeight). Kernels: native/cpu/loss.cc, native/cuda/loss.cu.
  */
 import { noGrad, record } from '../autograd';
-import { checkInt, checkOneOf, shapeString } from '../check';
+import { checkInt, checkOneOf, checkOptionKeys, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
@@ -42,10 +42,19 @@ function countNotIgnored(target: Tensor, ignoreIndex: number): number {
  * Cross-entropy between logits [N, C, ...] and class indices [N, ...] (stored as float values),
  * as torch.nn.functional.cross_entropy with class-index targets.
  */
+/** options is an object with only the known keys (a misspelt key is an error, not a default). */
+function checkOptionsObject(where: string, options: unknown, keys: readonly string[]): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
+  }
+  checkOptionKeys(where, options, keys);
+}
+
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   checkTensor('crossEntropy', 'logits', logits);
   checkTensor('crossEntropy', 'target', target);
   checkSameDevice('crossEntropy', ['logits', 'target'], [logits, target]);
+  checkOptionsObject('crossEntropy', options, ['labelSmoothing', 'reduction', 'ignoreIndex']);
   const smoothing = options.labelSmoothing ?? 0;
   if (typeof smoothing !== 'number' || !(smoothing >= 0 && smoothing <= 1)) {
     throw new ArgumentError(`crossEntropy: expected labelSmoothing to be a number in [0, 1] but received ${describe(smoothing)}`);
@@ -93,6 +102,7 @@ function applyReduction(where: string, values: Tensor, reduction: unknown): Tens
 export function mseLoss(input: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
   checkTensor('mseLoss', 'input', input);
   checkTensor('mseLoss', 'target', target);
+  checkOptionsObject('mseLoss', options, ['reduction']);
   broadcastShapes('mseLoss', ['input', 'target'], input.shape, target.shape);
   const d = sub(input, target);
   return applyReduction('mseLoss', mul(d, d), options.reduction);
@@ -113,6 +123,7 @@ export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opti
   checkTensor(where, 'input', input);
   checkTensor(where, 'target', target);
   checkSameDevice(where, ['input', 'target'], [input, target]);
+  checkOptionsObject(where, options, ['reduction', 'posWeight']);
   if (!sameShape(input.shape, target.shape)) {
     throw new ShapeError(`${where}: expected target of shape ${shapeString(input.shape)} (the input's) but received ${shapeString(target.shape)}`);
   }
