@@ -91,7 +91,10 @@ function poolGeometry(where: string, x: Tensor, o: MaxPool2dOptions | AvgPool2dO
   const [n, c, h, w] = x.shape;
   const oh = poolOutputSize(h, kernel[0], stride[0], padding[0], dilation[0], ceilMode);
   const ow = poolOutputSize(w, kernel[1], stride[1], padding[1], dilation[1], ceilMode);
-  if (oh < 1 || ow < 1) {
+  // A window wider than the whole padded input is only reachable with ceilMode and a stride
+  // beyond the input (PyTorch then pools one window mostly outside); refused as not fitting.
+  const tooWide = [0, 1].some((i) => dilation[i] * (kernel[i] - 1) + 1 > x.shape[2 + i] + 2 * padding[i]);
+  if (oh < 1 || ow < 1 || tooWide) {
     throw new ShapeError(
       `${where}: expected the kernel (size ${shapeString(kernel)}, dilation ${shapeString(dilation)}) to fit the padded input, but input ${shapeString(x.shape)} with padding ${shapeString(padding)} gives output size ${oh}x${ow}`,
     );

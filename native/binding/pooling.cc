@@ -1,5 +1,6 @@
 // Pooling bindings: the output shape is recomputed here from the parameters (math/pooling.h)
 // and the caller's output tensors must match it, so a kernel never writes out of bounds.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,10 +42,18 @@ PoolShape pool_shape(const Args& args, const TensorView& x, size_t first, bool c
   PoolShape s{x.dim(0) * x.dim(1), x.dim(2), x.dim(3), 0, 0, k[0], k[1], st[0], st[1], pd[0], pd[1], dl[0], dl[1]};
   s.out_h = math::pool_out_size(s.in_h, s.kernel_h, s.stride_h, s.pad_h, s.dil_h, ceil_mode);
   s.out_w = math::pool_out_size(s.in_w, s.kernel_w, s.stride_w, s.pad_w, s.dil_w, ceil_mode);
-  if (s.out_h <= 0 || s.out_w <= 0) {
+  // (k - 1) * dil + 1 > room, written without the product (which could overflow).
+  auto wider = [](std::int64_t k, std::int64_t dil, std::int64_t room) { return room < 1 || k - 1 > (room - 1) / dil; };
+  const bool too_wide = wider(s.kernel_h, s.dil_h, s.in_h + 2 * s.pad_h) || wider(s.kernel_w, s.dil_w, s.in_w + 2 * s.pad_w);
+  if (s.out_h <= 0 || s.out_w <= 0 || too_wide) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": the kernel is larger than the padded input " +
                                               shape_to_string(x.shape));
   }
+  // A stride beyond the padded input only ever places one window (every later one would start
+  // outside), so clamping it there changes no output but keeps the kernels' stride-sized
+  // scratch rows bounded (a stride of 2^53 must not become a 2^54-float allocation).
+  s.stride_h = std::min(s.stride_h, s.in_h + 2 * s.pad_h);
+  s.stride_w = std::min(s.stride_w, s.in_w + 2 * s.pad_w);
   return s;
 }
 
