@@ -9,9 +9,10 @@
  */
 import { shapeString } from './check';
 import { AutogradError, ShapeError } from './errors';
-import { activeTracer, OnnxForm } from './onnx/trace';
+import { native } from './native';
+import type { OnnxForm } from './onnx/form';
 import { keep } from './scope';
-import { GradNode, Tensor } from './tensor';
+import type { GradNode, Tensor } from './tensor';
 
 let gradEnabled = true;
 
@@ -38,6 +39,25 @@ export function noGrad<T>(fn: () => T): T {
  * `onnx` is the op's ONNX form (lib/onnx/trace.ts): while an ONNX export traces the model,
  * every call reports it, with gradients on or off.
  */
+/**
+ * Who sees every record() call besides autograd: the ONNX tracer while an export runs
+ * (lib/onnx/trace.ts installs itself). A hook, so autograd does not load the exporter.
+ */
+export interface RecordObserver {
+  onRecord(op: string, inputs: readonly (Tensor | null | undefined)[], output: Tensor, form: OnnxForm | undefined): void;
+}
+
+let recordObserver: RecordObserver | null = null;
+
+/** Installs the observer of record() calls; returns the function that removes it. */
+export function setRecordObserver(observer: RecordObserver): () => void {
+  if (recordObserver !== null) throw new AutogradError('setRecordObserver: an observer is already installed');
+  recordObserver = observer;
+  return () => {
+    if (recordObserver === observer) recordObserver = null;
+  };
+}
+
 export function record(
   op: string,
   inputs: readonly (Tensor | null | undefined)[],
@@ -45,8 +65,7 @@ export function record(
   backward: (gradOutput: Tensor) => (Tensor | null | undefined)[],
   onnx?: OnnxForm,
 ): Tensor {
-  const tracer = activeTracer();
-  if (tracer !== null) tracer.onRecord(op, inputs, output, onnx);
+  if (recordObserver !== null) recordObserver.onRecord(op, inputs, output, onnx);
   if (!gradEnabled || !inputs.some((t) => t?.requiresGrad)) return output;
   output.requiresGrad = true;
   output.gradFn = { op, inputs: inputs.map((t) => (t?.requiresGrad ? t : null)), backward };
@@ -78,11 +97,16 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
+/**
+ * into + g in fresh memory (either may be shared with other gradients). Shapes may differ
+ * (a view's gradient); the element counts are equal (checked by the caller), and addition is
+ * elementwise over the flat storage.
+ */
 function accumulate(into: Tensor | undefined, g: Tensor): Tensor {
   if (!into) return g;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { add } = require('./ops/elementwise') as typeof import('./ops/elementwise');
-  return add(into, g);
+  const sum = into.clone();
+  native().addInPlace(sum, g);
+  return sum;
 }
 
 /**
@@ -91,13 +115,11 @@ function accumulate(into: Tensor | undefined, g: Tensor): Tensor {
  * accumulation writes into leaf.grad in place.
  */
 function accumulateLeaf(leaf: Tensor, g: Tensor, shared: boolean): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { addInPlace } = require('./ops/elementwise') as typeof import('./ops/elementwise');
   if (leaf.grad === null) {
     const own = shared ? g.clone() : g;
     leaf.grad = keep(sameShape(own, leaf) ? own : own.rawView(leaf.shape));
   } else {
-    addInPlace(leaf.grad, g);
+    native().addInPlace(leaf.grad, g); // equal element counts: a flat add
   }
 }
 
@@ -168,14 +190,12 @@ function backwardPass(root: Tensor, gradOutput: Tensor | undefined, options: { r
       'backward: the tensor does not require gradients (no input of the ops that produced it has requiresGrad)',
     );
   }
-  let seed = gradOutput;
+  const seed = gradOutput;
   if (seed === undefined) {
-    if (root.numel !== 1) {
-      throw new AutogradError(
-        `backward: gradOutput can be omitted only for a tensor with one element, but the tensor has shape ${shapeString(root.shape)}`,
-      );
-    }
-    seed = Tensor.ones(root.shape, { device: root.device });
+    // Tensor.backward() supplies the ones seed of a one-element tensor.
+    throw new AutogradError(
+      `backward: gradOutput can be omitted only for a tensor with one element, but the tensor has shape ${shapeString(root.shape)}`,
+    );
   } else if (seed.numel !== root.numel || seed.shape.some((d, i) => d !== root.shape[i])) {
     throw new ShapeError(
       `backward: expected gradOutput of shape ${shapeString(root.shape)} but received ${shapeString(seed.shape)}`,

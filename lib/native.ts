@@ -6,9 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NativeLoadError, nativeErrorClasses } from './errors';
 
-/** The addon's exports. Each op file declares the signatures it uses (see lib/ops). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type NativeAddon = Record<string, (...args: any[]) => any>;
+import type { NativeApi } from './native_api';
+
+/** The addon's exports, typed in lib/native_api.ts. */
+export type NativeAddon = NativeApi;
 
 export function packageRoot(): string {
   // lib/native.ts under ts-jest, dist/lib/native.js when compiled: walk up to package.json.

@@ -11,7 +11,7 @@
  * code while an async `fn` awaits are counted too. Profiles do not nest.
  */
 import { ArgumentError } from './errors';
-import { native, type NativeAddon } from './native';
+import { native } from './native';
 
 export interface KernelTime {
   /** The native function's name (e.g. conv2d, conv2dBackwardInput, deformConv2dBackward). */
@@ -53,8 +53,10 @@ export async function profile<T>(fn: () => T | Promise<T>): Promise<{ result: T;
     throw new ArgumentError(`profile: expected fn to be a function but received ${typeof fn}`);
   }
   if (active) throw new ArgumentError('profile: a profile is already running (profiles do not nest)');
-  const addon: NativeAddon = native();
-  const originals = new Map<string, NativeAddon[string]>();
+  // Every export is wrapped alike, whatever its signature: seen here as plain functions by name.
+  type AnyExport = (...args: unknown[]) => unknown;
+  const addon = native() as unknown as Record<string, AnyExport>;
+  const originals = new Map<string, AnyExport>();
   const totals = new Map<string, { ms: number; calls: number }>();
   for (const [name, original] of Object.entries(addon)) {
     if (typeof original !== 'function') continue;

@@ -15,8 +15,10 @@
 import { checkInt, checkShape, shapeString } from './check';
 import { constants as bufferConstants } from 'node:buffer';
 import * as os from 'node:os';
+import { backward as runBackward, record } from './autograd';
 import { ArgumentError, AutogradError, DeviceError, describe, OutOfMemoryError, ShapeError } from './errors';
 import { native } from './native';
+import { BinaryCode } from './native_api';
 import { defaultGenerator, Generator } from './random';
 import { trackInScope } from './scope';
 import { cachedBytes, giveBack, takeCached } from './storage_pool';
@@ -30,27 +32,6 @@ let undisposedBytes = 0;
 
 /** What a disposed CPU tensor's `buffer` becomes: native code rejects it (0 elements). */
 const DISPOSED = new Float32Array(0);
-
-/**
- * autograd.ts and ops/shape.ts depend on Tensor; the methods that record into the graph or run
- * backward reach them through this, loaded on first use (after every module has loaded).
- */
-interface Lazy {
-  record: typeof import('./autograd').record;
-  backward: typeof import('./autograd').backward;
-  ops: { reshape: typeof import('./ops/shape').reshape };
-}
-let lazyModules: Lazy | null = null;
-function lazy(): Lazy {
-  if (lazyModules === null) {
-    /* eslint-disable @typescript-eslint/no-require-imports */
-    const autograd = require('./autograd') as typeof import('./autograd');
-    const shape = require('./ops/shape') as typeof import('./ops/shape');
-    /* eslint-enable @typescript-eslint/no-require-imports */
-    lazyModules = { record: autograd.record, backward: autograd.backward, ops: { reshape: shape.reshape } };
-  }
-  return lazyModules;
-}
 
 /**
  * Bytes of live CPU tensor storage: allocated, not disposed, and not reclaimed by the garbage
@@ -371,13 +352,13 @@ export class Tensor {
    */
   view(shape: readonly number[]): Tensor {
     this.assertLive('view');
-    return lazy().ops.reshape(this, resolveShape('Tensor.view', shape, this.numel, this.shape));
+    return reshapeRecorded(this, resolveShape('Tensor.view', shape, this.numel, this.shape));
   }
 
   /** Alias of view(). */
   reshape(shape: readonly number[]): Tensor {
     this.assertLive('reshape');
-    return lazy().ops.reshape(this, resolveShape('Tensor.reshape', shape, this.numel, this.shape));
+    return reshapeRecorded(this, resolveShape('Tensor.reshape', shape, this.numel, this.shape));
   }
 
   /**
@@ -398,11 +379,9 @@ export class Tensor {
     if (this.device === 'cpu') {
       (t.buffer as Float32Array).set(this.buffer as Float32Array);
     } else {
-      const host = new Float32Array(this.numel);
-      native().cudaDownload(this.buffer, host);
-      native().cudaUpload(t.buffer, host);
+      native().binary(this, this, t, BinaryCode.second); // a device-side copy
     }
-    return lazy().record('clone', [this], t, (g) => [g], (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]));
+    return record('clone', [this], t, (g) => [g], (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]));
   }
 
   /**
@@ -417,7 +396,7 @@ export class Tensor {
     const t = new Tensor(allocate(this.numel, device, false), this.shape);
     if (device === 'cuda') native().cudaUpload(t.buffer, this.buffer as Float32Array);
     else native().cudaDownload(this.buffer, t.buffer as Float32Array);
-    return lazy().record('to', [this], t, (g) => [g.to(from)], (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]));
+    return record('to', [this], t, (g) => [g.to(from)], (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]));
   }
 
   /** The same storage, cut from the autograd graph. */
@@ -444,7 +423,10 @@ export class Tensor {
 
   /** Computes gradients of this tensor with respect to every leaf that requires them. */
   backward(gradOutput?: Tensor, options: { retainGraph?: boolean } = {}): void {
-    lazy().backward(this, gradOutput, options);
+    // The default seed (d this / d this = 1) exists only for a one-element tensor that requires
+    // gradients; otherwise runBackward reports what is wrong.
+    const seed = gradOutput ?? (this.requiresGrad && this.numel === 1 ? Tensor.ones(this.shape, { device: this.device }) : undefined);
+    runBackward(this, seed, options);
   }
 
   /** Sets requiresGrad on a leaf and returns this (PyTorch's requires_grad_()). */
@@ -496,4 +478,15 @@ export function resolveShape(where: string, shape: readonly number[], numel: num
     );
   }
   return out;
+}
+
+/**
+ * @internal x's storage under an already-resolved shape, recorded as a Reshape (gradient: the
+ * incoming gradient under x's shape). Tensor.view / reshape and ops.reshape end here.
+ */
+export function reshapeRecorded(x: Tensor, resolved: readonly number[]): Tensor {
+  const out = x.rawView(resolved);
+  return record('reshape', [x], out, (g) => [g.rawView(x.shape)], (ctx) => {
+    ctx.node('Reshape', [ctx.name(x), ctx.reshapeTarget(x.shape, resolved)], [ctx.output]);
+  });
 }

@@ -4,7 +4,8 @@
  * DeformSampler warping, samplingLocations and the SVG helper.
  */
 import { nn, noGrad, ops, Tensor, ArgumentError, ShapeError } from '../lib';
-import { DeformConv2d, ModulatedDeformConv2d, DeformSampler, DeformableConvBlock, DeformableBasicBlock, samplingLocations, samplingLocationsSvg } from '../lib/nn/deform';
+import { DeformConv2d, ModulatedDeformConv2d, DeformSampler, DeformableConvBlock, DeformableBasicBlock, samplingLocations } from '../lib/nn/deform';
+import { samplingLocationsSvg } from '../lib/report/sampling_svg';
 import { expectClose } from './helpers';
 
 function convWithSameWeights(layer: DeformConv2d | ModulatedDeformConv2d): nn.Conv2d {

@@ -1,7 +1,7 @@
 import { nn, ops, Tensor, manualSeed, ArgumentError, ShapeError } from '../lib';
-import {
-  DynamicConv2d, DynamicConvBlock, DynamicNet, TemperatureSchedule, linearTemperature, setTemperature,
-} from '../lib/nn/dynamic';
+import { DynamicConv2d, DynamicConvBlock, setTemperature } from '../lib/nn/dynamic';
+import { DynamicNet } from '../lib/models/dynamic_net';
+import { TemperatureSchedule, linearTemperature } from '../lib/optim/temperature';
 import { dynamicConvForward } from './reference/dynamic_conv';
 import { expectClose } from './helpers';
 

@@ -1,8 +1,9 @@
-import { ArgumentError, manualSeed, nn, noGrad, ShapeError, Tensor } from '../lib';
+import { ArgumentError, manualSeed, models, nn, noGrad, ShapeError, Tensor } from '../lib';
 import { gradcheck } from './gradcheck';
 import { add, avgPool, concatChannels, convLayer, expectCloseR, fromTensor, R, resize } from './reference/compose';
 
-const { OctaveConv2d, OctaveConvBlock, OctNet, splitBands, mergeBands, lowChannels } = nn;
+const { OctaveConv2d, OctaveConvBlock, splitBands, mergeBands, lowChannels } = nn;
+const { OctNet } = models;
 
 /** The four paths of an octave conv composed from float64 references. */
 function referenceOctave(layer: InstanceType<typeof OctaveConv2d>, high: R, low: R | null): [R, R | null] {

@@ -289,7 +289,7 @@ describe('exportOnnx: adaptive layers', () => {
   });
 
   test('DynamicNet (stacked-expert Conv, batch-independent) with dynamic batch, and a grouped DynamicConv2d', async () => {
-    const model = randomizeState(new nn.DynamicNet({ widths: [4, 8, 8, 16], experts: 3, numClasses: 5 }));
+    const model = randomizeState(new models.DynamicNet({ widths: [4, 8, 8, 16], experts: 3, numClasses: 5 }));
     await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [Tensor.randn([4, 3, 16, 16])]);
     const grouped = randomizeState(new nn.DynamicConv2d(4, 6, { kernelSize: 3, padding: 1, stride: 2, groups: 2, experts: 2 }));
     await parity(grouped, [Tensor.randn([3, 4, 9, 9])]);

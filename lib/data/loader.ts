@@ -10,6 +10,7 @@
  * Each pass over the loader is one epoch; the order and the augmentation of epoch e depend
  * only on (seed, e), so a run resumed at epoch e sees exactly the batches it would have seen.
  */
+import * as dist from '../distributed/process_group';
 import { checkInt, checkOptionKeys } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { Generator } from '../random';
@@ -172,8 +173,6 @@ export class DataLoader implements Iterable<Batch> {
 function resolveShard(where: string, d: unknown): { rank: number; worldSize: number } {
   if (d === false) return { rank: 0, worldSize: 1 };
   if (d === true) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const dist = require('../distributed/process_group') as typeof import('../distributed/process_group');
     if (!dist.isInitialized()) throw new ArgumentError(`${where}: distributed: true needs distributed.init() first (or pass { rank, worldSize })`);
     return { rank: dist.rank(), worldSize: dist.worldSize() };
   }

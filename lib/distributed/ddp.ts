@@ -23,6 +23,7 @@
 import { addBackwardHooks } from '../autograd';
 import { ArgumentError, DistributedError, describe } from '../errors';
 import { Module } from '../nn/module';
+import { copy_ } from '../ops/elementwise';
 import { keep } from '../scope';
 import { Tensor } from '../tensor';
 import { engineForReducer } from './process_group';
@@ -146,7 +147,6 @@ export class DistributedDataParallel extends Module {
       const part = flat.subarray(at, at + t.numel);
       if (t.device === 'cpu') t.data.set(part);
       else {
-        const { copy_ } = require('../ops/elementwise') as typeof import('../ops/elementwise'); // eslint-disable-line @typescript-eslint/no-require-imports
         copy_(t, Tensor.from(Float32Array.from(part), t.shape).to(t.device));
       }
       at += t.numel;

@@ -10,6 +10,7 @@
  */
 import * as os from 'node:os';
 import { DistributedError, ArgumentError, describe } from '../errors';
+import { copy_ } from '../ops/elementwise';
 import { setNumThreads } from '../system';
 import { Tensor } from '../tensor';
 import { mpiEngine, type MpiEngine } from './engine';
@@ -104,7 +105,6 @@ function hostData(where: string, t: Tensor): Float32Array {
 
 function writeBack(t: Tensor, host: Float32Array): void {
   if (t.device !== 'cpu') {
-    const { copy_ } = require('../ops/elementwise') as typeof import('../ops/elementwise'); // eslint-disable-line @typescript-eslint/no-require-imports
     copy_(t, Tensor.from(host, t.shape).to(t.device));
   }
 }

@@ -8,13 +8,13 @@
  * returns a Module mapping [N, C, H, W] to [N, O, H', W'] with Conv2d's output size, whose
  * main weight is `weight` (so a plain checkpoint loads into the deformable variant with
  * strict: false, leaving only the offset branches at their zero start).
- *
- * The adaptive layers live in their own files (lib/nn/deform.ts, lib/nn/dynamic.ts) and are
- * loaded on first use, so models work in builds that have only some of them.
  */
 import { ArgumentError, describe } from '../errors';
 import { Conv2d } from '../nn/conv';
+import { DeformConv2d, ModulatedDeformConv2d } from '../nn/deform';
+import { DynamicConv2d } from '../nn/dynamic';
 import { Module } from '../nn/module';
+import { mergeBands, OctaveConv2d, splitBands } from '../nn/octave';
 import type { Tensor } from '../tensor';
 
 export const CONV_KINDS = ['standard', 'deform', 'modulated', 'dynamic', 'octave'] as const;
@@ -36,32 +36,6 @@ export interface ConvSpec {
 
 export type ConvFactory = (inChannels: number, outChannels: number, spec: ConvSpec) => Module;
 
-type LayerClass = new (inChannels: number, outChannels: number, options: Record<string, unknown>) => Module;
-
-/** The exported class `name` of lib/nn/<file>, or a clear error when this build lacks it. */
-function layer(file: string, name: string, kind: string): LayerClass {
-  let mod: Record<string, unknown>;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = require(`../nn/${file}`) as Record<string, unknown>;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
-    throw new ArgumentError(`conv kind '${kind}' needs ${name} from lib/nn/${file}.ts, which this build of flexconv does not include yet`);
-  }
-  const cls = mod[name];
-  if (typeof cls !== 'function') {
-    throw new ArgumentError(`conv kind '${kind}' needs ${name} from lib/nn/${file}.ts, which does not export it`);
-  }
-  return cls as LayerClass;
-}
-
-/** The octave layer's module (lib/nn/octave.ts), typed loosely: it is loaded on first use. */
-interface OctaveModule {
-  OctaveConv2d: new (i: number, o: number, options: Record<string, unknown>) => Module;
-  splitBands: (x: Tensor, alpha: number) => unknown;
-  mergeBands: (bands: unknown) => Tensor;
-}
-
 /**
  * Octave convolution as a drop-in conv: the input is split into a high band and a half-
  * resolution low band (the last alpha of the channels), the four octave paths run, and the
@@ -74,10 +48,9 @@ export class OctaveConvAdapter extends Module {
 
   constructor(inChannels: number, outChannels: number, spec: ConvSpec, readonly alpha = 0.5) {
     super();
-    const { OctaveConv2d } = octave();
     this.conv = new OctaveConv2d(inChannels, outChannels, {
       kernelSize: spec.kernelSize,
-      stride: spec.stride,
+      stride: spec.stride as 1 | 2, // OctaveConv2d refuses other strides with its own error
       padding: spec.padding,
       bias: spec.bias,
       alphaIn: alpha,
@@ -86,23 +59,15 @@ export class OctaveConvAdapter extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const { splitBands, mergeBands } = octave();
     return mergeBands(this.conv.forward(splitBands(x, this.alpha)));
   }
 }
 
-function octave(): OctaveModule {
-  const cls = layer('octave', 'OctaveConv2d', 'octave');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('../nn/octave') as OctaveModule;
-  return { ...mod, OctaveConv2d: cls as unknown as OctaveModule['OctaveConv2d'] };
-}
-
 const factories = new Map<string, ConvFactory>([
   ['standard', (i, o, s) => new Conv2d(i, o, { kernelSize: s.kernelSize, stride: s.stride, padding: s.padding, bias: s.bias })],
-  ['deform', (i, o, s) => new (layer('deform', 'DeformConv2d', 'deform'))(i, o, { ...s })],
-  ['modulated', (i, o, s) => new (layer('deform', 'ModulatedDeformConv2d', 'modulated'))(i, o, { ...s })],
-  ['dynamic', (i, o, s) => new (layer('dynamic', 'DynamicConv2d', 'dynamic'))(i, o, { ...s })],
+  ['deform', (i, o, s) => new DeformConv2d(i, o, { ...s })],
+  ['modulated', (i, o, s) => new ModulatedDeformConv2d(i, o, { ...s })],
+  ['dynamic', (i, o, s) => new DynamicConv2d(i, o, { ...s })],
   ['octave', (i, o, s) => new OctaveConvAdapter(i, o, s)],
 ]);
 

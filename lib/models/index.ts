@@ -1,6 +1,8 @@
 /** Ready-made networks with a pluggable conv kind: `models.resnet18({ conv: 'deform' })`, `models.unet(...)`. */
 export { ResNet, BasicBlock, resnet18, resnet34, type ResNetOptions } from './resnet';
 export { UNet, DoubleConv, UpBlock, unet, type UNetOptions } from './unet';
+export { OctNet, type OctNetOptions } from './octnet';
+export { DynamicNet, type DynamicNetOptions } from './dynamic_net';
 export {
   CONV_KINDS,
   convKinds,

@@ -181,57 +181,6 @@ export class DynamicConvBlock extends Module {
   }
 }
 
-export interface DynamicNetOptions {
-  inChannels?: number;
-  numClasses?: number;
-  /** Stem width, then the width of each of the three stride-2 stages (default [16, 32, 64, 128]). */
-  widths?: [number, number, number, number];
-  /** Dynamic blocks per stage: the first has stride 2, the others stride 1 (default 1). */
-  blocksPerStage?: number;
-  experts?: number;
-  reduction?: number;
-  temperature?: number;
-  routing?: DynamicRouting;
-}
-
-/** Stem conv + BN + ReLU, three stride-2 dynamic stages, global average pool, linear head. */
-export class DynamicNet extends Module {
-  stem: Conv2d;
-  stemBn: BatchNorm2d;
-  stages: DynamicConvBlock[];
-  head: Linear;
-
-  constructor(options: DynamicNetOptions = {}) {
-    super();
-    const where = 'DynamicNet';
-    const inChannels = checkInt(where, 'inChannels', options.inChannels ?? 3, 1);
-    const numClasses = checkInt(where, 'numClasses', options.numClasses ?? 10, 1);
-    const widths = options.widths ?? [16, 32, 64, 128];
-    if (!Array.isArray(widths) || widths.length !== 4) {
-      throw new ArgumentError(`${where}: expected widths to be an array of 4 positive integers but received ${describe(widths)}`);
-    }
-    widths.forEach((w, i) => checkInt(where, `widths[${i}]`, w, 1));
-    const blocks = checkInt(where, 'blocksPerStage', options.blocksPerStage ?? 1, 1);
-    const dyn = { experts: options.experts, reduction: options.reduction, temperature: options.temperature, routing: options.routing };
-    this.stem = new Conv2d(inChannels, widths[0], { kernelSize: 3, padding: 1, bias: false });
-    this.stemBn = new BatchNorm2d(widths[0]);
-    this.stages = [];
-    for (let s = 0; s < 3; s++) {
-      for (let b = 0; b < blocks; b++) {
-        const cin = b === 0 ? widths[s] : widths[s + 1];
-        this.stages.push(new DynamicConvBlock(cin, widths[s + 1], { kernelSize: 3, padding: 1, stride: b === 0 ? 2 : 1, ...dyn }));
-      }
-    }
-    this.head = new Linear(widths[3], numClasses);
-  }
-
-  forward(x: Tensor): Tensor {
-    let h = ops.relu(this.stemBn.forward(this.stem.forward(x)));
-    for (const block of this.stages) h = block.forward(h);
-    return this.head.forward(ops.mean(h, [2, 3]));
-  }
-}
-
 /** Every DynamicConv2d inside `model` (itself included). */
 export function dynamicConvLayers(model: Module): DynamicConv2d[] {
   const found: DynamicConv2d[] = [];
@@ -248,59 +197,4 @@ export function setTemperature(model: Module, temperature: number): number {
   const layers = dynamicConvLayers(model);
   for (const l of layers) l.temperature = temperature;
   return layers.length;
-}
-
-export interface TemperatureScheduleOptions {
-  /** Temperature at epoch 0 (default 30, as in DY-Conv). */
-  start?: number;
-  /** Temperature from `epochs` on (default 1). */
-  end?: number;
-  /** Length of the linear annealing in epochs (default 10). */
-  epochs?: number;
-}
-
-/** Linear annealing: start at epoch 0, end from `epochs` on, linear in between (fractional epochs allowed). */
-export function linearTemperature(epoch: number, options: TemperatureScheduleOptions = {}): number {
-  const start = options.start ?? 30, end = options.end ?? 1, epochs = options.epochs ?? 10;
-  checkNumber('linearTemperature', 'epoch', epoch);
-  if (epochs <= 0 || epoch >= epochs) return end;
-  if (epoch <= 0) return start;
-  return start + (end - start) * (epoch / epochs);
-}
-
-/**
- * Anneals the temperature of every DynamicConv2d of a model: call step() once per epoch
- * (or step(fractionalEpoch) per batch). The constructor applies the epoch-0 temperature.
- */
-export class TemperatureSchedule {
-  private epoch = 0;
-  readonly options: Required<TemperatureScheduleOptions>;
-
-  constructor(readonly model: Module, options: TemperatureScheduleOptions = {}) {
-    const where = 'TemperatureSchedule';
-    const start = checkNumber(where, 'start', options.start ?? 30);
-    const end = checkNumber(where, 'end', options.end ?? 1);
-    const epochs = checkNumber(where, 'epochs', options.epochs ?? 10);
-    if (!(start > 0) || !(end > 0) || epochs < 0) {
-      throw new ArgumentError(`${where}: expected positive start and end and non-negative epochs but received ${describe(options)}`);
-    }
-    this.options = { start, end, epochs };
-    if (dynamicConvLayers(model).length === 0) {
-      throw new ShapeError(`${where}: the model has no DynamicConv2d layer to anneal`);
-    }
-    setTemperature(model, this.value);
-  }
-
-  /** The temperature for the current epoch. */
-  get value(): number {
-    return linearTemperature(this.epoch, this.options);
-  }
-
-  /** Advances to `epoch` (default: the next one) and applies its temperature; returns it. */
-  step(epoch?: number): number {
-    this.epoch = epoch === undefined ? this.epoch + 1 : checkNumber('TemperatureSchedule.step', 'epoch', epoch);
-    const t = this.value;
-    setTemperature(this.model, t);
-    return t;
-  }
 }

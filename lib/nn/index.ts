@@ -16,7 +16,16 @@ export * from './deform';
 export * from './octave';
 export * from './pyramid';
 export {
-  DynamicConv2d, DynamicConvBlock, DynamicNet, DynamicAttention, TemperatureSchedule, linearTemperature, setTemperature,
-  dynamicConvLayers, type DynamicConv2dOptions, type DynamicConvBlockOptions, type DynamicNetOptions, type DynamicRouting,
-  type TemperatureScheduleOptions,
+  DynamicConv2d, DynamicConvBlock, DynamicAttention, setTemperature, dynamicConvLayers, type DynamicConv2dOptions,
+  type DynamicConvBlockOptions, type DynamicRouting,
 } from './dynamic';
+// Moved out of nn (networks to lib/models, the schedule to lib/optim, the picture to lib/report);
+// these names stay here for code written against 0.1.
+/** @deprecated use models.OctNet */
+export { OctNet, type OctNetOptions } from '../models/octnet';
+/** @deprecated use models.DynamicNet */
+export { DynamicNet, type DynamicNetOptions } from '../models/dynamic_net';
+/** @deprecated use optim.TemperatureSchedule / optim.linearTemperature */
+export { TemperatureSchedule, linearTemperature, type TemperatureScheduleOptions } from '../optim/temperature';
+/** @deprecated use report.samplingLocationsSvg */
+export { samplingLocationsSvg, type SamplingSvgOptions } from '../report/sampling_svg';

@@ -53,13 +53,15 @@ export function lowChannels(channels: number, alpha: number): number {
   return Math.abs(x - Math.trunc(x)) === 0.5 ? 2 * Math.round(x / 2) : r;
 }
 
-function checkAlpha(where: string, name: string, alpha: unknown): number {
+/** @internal (also used by models/octnet.ts) */
+export function checkAlpha(where: string, name: string, alpha: unknown): number {
   const a = checkNumber(where, name, alpha);
   if (a < 0 || a > 1) throw new ArgumentError(`${where}: expected ${name} in [0, 1] but received ${describe(alpha)}`);
   return a;
 }
 
-function traceFn(trace: OctaveConv2dOptions['trace']): TraceFn | null {
+/** @internal (also used by models/octnet.ts) */
+export function traceFn(trace: OctaveConv2dOptions['trace']): TraceFn | null {
   if (trace === true) return (line) => console.log(line);
   return typeof trace === 'function' ? trace : null;
 }
@@ -311,70 +313,4 @@ export function mergeBands(bands: OctaveBands): Tensor {
   if (!low) return high;
   const up = ops.interpolate(low, { size: [high.shape[2], high.shape[3]], mode: 'nearest' });
   return ops.concat([high, up], 1);
-}
-
-export interface OctNetOptions {
-  inChannels?: number;
-  numClasses?: number;
-  /** Channels of each stage; every stage after the first halves the resolution. */
-  widths?: number[];
-  blocksPerStage?: number;
-  alpha?: number;
-  trace?: boolean | TraceFn;
-}
-
-/**
- * A small octave network: standard stem conv, octave blocks (the first splits off the low
- * band with alphaIn = 0, the last merges back with alphaOut = 0), global pooling and a linear
- * head. Sized for 32x32 inputs.
- */
-export class OctNet extends Module {
-  stem: Conv2d;
-  stemBn: BatchNorm2d;
-  blocks: OctaveConvBlock[];
-  head: Conv2d;
-  readonly numClasses: number;
-  private readonly trace: TraceFn | null;
-
-  constructor(options: OctNetOptions = {}) {
-    super();
-    const inChannels = checkInt('OctNet', 'inChannels', options.inChannels ?? 3, 1);
-    this.numClasses = checkInt('OctNet', 'numClasses', options.numClasses ?? 10, 1);
-    const widths = options.widths ?? [32, 64, 128];
-    const perStage = checkInt('OctNet', 'blocksPerStage', options.blocksPerStage ?? 2, 1);
-    const alpha = checkAlpha('OctNet', 'alpha', options.alpha ?? 0.5);
-    this.trace = traceFn(options.trace);
-    this.stem = new Conv2d(inChannels, widths[0], { kernelSize: 3, padding: 1, bias: false });
-    this.stemBn = new BatchNorm2d(widths[0]);
-    this.blocks = [];
-    let channels = widths[0];
-    const total = widths.length * perStage;
-    widths.forEach((width, stage) => {
-      for (let b = 0; b < perStage; b++) {
-        const index = this.blocks.length;
-        const block = new OctaveConvBlock(channels, width, {
-          kernelSize: 3,
-          padding: 1,
-          stride: stage > 0 && b === 0 ? 2 : 1,
-          alphaIn: index === 0 ? 0 : alpha,
-          alphaOut: index === total - 1 ? 0 : alpha,
-          trace: options.trace,
-        });
-        block.conv.traceName = `blocks.${index}`;
-        this.blocks.push(block);
-        channels = width;
-      }
-    });
-    // The classifier is a 1x1 conv on the pooled features (a Linear with conv weights).
-    this.head = new Conv2d(channels, this.numClasses, { kernelSize: 1 });
-  }
-
-  forward(x: Tensor): Tensor {
-    let bands: OctaveBands = [ops.relu(this.stemBn.forward(this.stem.forward(x))), null];
-    for (const block of this.blocks) bands = block.forward(bands);
-    const pooled = ops.adaptiveAvgPool2d(mergeBands(bands), 1);
-    const logits = this.head.forward(pooled);
-    this.trace?.(`head logits ${shapeString([logits.shape[0], logits.shape[1]])}`);
-    return ops.flatten(logits, 1);
-  }
 }

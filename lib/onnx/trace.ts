@@ -11,38 +11,10 @@
 import { OnnxError } from '../errors';
 import { Tensor } from '../tensor';
 import { int64, OnnxAttrValue, OnnxDim, OnnxGraphBuilder, OnnxTensorValue } from './builder';
+import type { OnnxEmitContext, OnnxForm } from './form';
+import { setRecordObserver } from '../autograd';
 
-/** A one-node ONNX form: op type, attributes and the op's inputs in ONNX order (null = omitted optional input). */
-export interface OnnxNodeSpec {
-  type: string;
-  inputs: readonly (Tensor | null | undefined)[];
-  attrs?: Record<string, OnnxAttrValue>;
-  domain?: string;
-}
-
-/** What a multi-node ONNX form gets to build its nodes with. */
-export interface OnnxEmitContext {
-  /** The flexconv op being exported. */
-  readonly op: string;
-  readonly opset: number;
-  readonly dynamicBatch: boolean;
-  /** The name the op's output must end up with (the last node writes it). */
-  readonly output: string;
-  /** The graph name of a tensor ('' for null/undefined: an omitted optional input). */
-  name(t: Tensor | null | undefined): string;
-  /** Appends a node; returns its output names (fresh ones unless given). */
-  node(type: string, inputs: readonly string[], outputs?: readonly string[] | number, attrs?: Record<string, OnnxAttrValue>): string[];
-  /** A float constant initializer; returns its name. */
-  constant(values: ArrayLike<number>, dims: readonly number[]): string;
-  /** An int64 constant initializer (shapes, axes, starts...); returns its name. */
-  ints(values: readonly number[]): string;
-  /** A Reshape target for a tensor whose first dimension is the batch (0 keeps it: dynamicBatch-safe). */
-  reshapeTarget(from: readonly number[], to: readonly number[]): string;
-  /** Throws an OnnxError naming the op and the layer it was called from. */
-  fail(message: string): never;
-}
-
-export type OnnxForm = OnnxNodeSpec | ((ctx: OnnxEmitContext) => void);
+export type { OnnxEmitContext, OnnxForm, OnnxNodeSpec } from './form';
 
 export interface TraceOptions {
   opset: number;
@@ -253,9 +225,11 @@ export function activeTracer(): OnnxTracer | null {
 export function withTracer<T>(tracer: OnnxTracer, fn: () => T): T {
   if (active !== null) throw new OnnxError('exportOnnx: an export is already in progress (exports cannot nest)');
   active = tracer;
+  const stopObserving = setRecordObserver(tracer);
   try {
     return fn();
   } finally {
+    stopObserving();
     active = null;
   }
 }

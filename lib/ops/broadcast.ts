@@ -7,11 +7,12 @@ import { record } from '../autograd';
 import { shapeString } from '../check';
 import { ShapeError } from '../errors';
 import { native } from '../native';
+import { BinaryCode } from '../native_api';
 import { Tensor } from '../tensor';
 import { broadcastShapes, checkTensor, sameShape } from './validate';
 
 /** Code of the native "out = b" binary op (native/math/pointwise.h kSecond). */
-export const BINARY_SECOND = 4;
+export const BINARY_SECOND = BinaryCode.second;
 
 /** x broadcast (NumPy rules) to `shape`, as a new contiguous tensor. */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {

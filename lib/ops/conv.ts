@@ -87,7 +87,9 @@ function outSize(inSize: number, k: number, s: number, p: number, d: number): nu
   return Math.floor((inSize + 2 * p - d * (k - 1) - 1) / s) + 1;
 }
 
-function convParams(...p: [ConvParams['stride'], ConvParams['padding'], ConvParams['dilation'], number]): unknown[] {
+type NativeConvParams = [ConvParams['stride'], ConvParams['padding'], ConvParams['dilation'], number];
+
+function convParams(...p: NativeConvParams): NativeConvParams {
   return p;
 }
 

@@ -98,9 +98,9 @@ export function dynamicConv2d(input: Tensor, experts: Tensor, attention: Tensor,
   native().dynamicConv2d(input, experts, attention, expertBias, out, ...params);
   return record(where, [input, experts, attention, expertBias], out, (g) => {
     const want = (t: Tensor | null) => (t?.requiresGrad ? Tensor.empty(t.shape, { device: g.device }) : null);
-    const grads = [want(input), want(experts), want(attention), want(expertBias)];
+    const grads = [want(input), want(experts), want(attention), want(expertBias)] as const;
     native().dynamicConv2dBackward(g, input, experts, attention, expertBias, ...grads, ...params);
-    return grads;
+    return [...grads];
   }, (ctx) => {
     // Batch-independent standard ops: one Conv with every expert's kernel stacked (group-major,
     // so `groups` still splits channels correctly), then the per-sample attention mix of the

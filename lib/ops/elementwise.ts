@@ -10,6 +10,7 @@ import { record } from '../autograd';
 import { checkNumber } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
+import { BinaryCode, UnaryCode } from '../native_api';
 import { attr } from '../onnx/builder';
 import type { OnnxEmitContext, OnnxForm } from '../onnx/trace';
 import { Tensor } from '../tensor';
@@ -17,23 +18,9 @@ import { BINARY_SECOND, sumTo } from './broadcast';
 import { broadcastShapes, checkSameDevice, checkTensor, sameShape } from './validate';
 
 /** Native unary op codes (native/math/pointwise.h UnaryOp). */
-export const UnaryCode = {
-  neg: 0,
-  exp: 1,
-  log: 2,
-  sqrt: 3,
-  relu: 4,
-  leakyRelu: 5,
-  sigmoid: 6,
-  tanh: 7,
-  silu: 8,
-  affine: 9,
-  pow: 10,
-  clamp: 11,
-  abs: 12,
-} as const;
+export { UnaryCode };
 
-const BinaryCode = { add: 0, sub: 1, mul: 2, div: 3 } as const;
+
 
 /**
  * y = f(x) for a native unary op; `saves` says which tensor the gradient formula reads
@@ -109,7 +96,7 @@ function operand(where: string, name: string, v: unknown): Tensor | number {
   return checkTensor(where, name, v);
 }
 
-function binaryOp(name: keyof typeof BinaryCode, a: Tensor, b: Tensor): Tensor {
+function binaryOp(name: 'add' | 'sub' | 'mul' | 'div', a: Tensor, b: Tensor): Tensor {
   checkSameDevice(name, ['a', 'b'], [a, b]);
   const shape = broadcastShapes(name, ['a', 'b'], a.shape, b.shape);
   const out = Tensor.empty(shape, { device: a.device });

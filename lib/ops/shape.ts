@@ -7,17 +7,14 @@ import { record } from '../autograd';
 import { isInt, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
-import { resolveShape, Tensor } from '../tensor';
+import { reshapeRecorded, resolveShape, Tensor } from '../tensor';
 import { checkSameDevice, checkTensor, normalizeDim, numelOf } from './validate';
 
 /** Same data, new shape (one dimension may be -1). Shares storage with x. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('reshape', 'x', x);
   const resolved = resolveShape('reshape', shape, x.numel, x.shape);
-  const out = x.rawView(resolved);
-  return record('reshape', [x], out, (g) => [g.rawView(x.shape)], (ctx) => {
-    ctx.node('Reshape', [ctx.name(x), ctx.reshapeTarget(x.shape, resolved)], [ctx.output]);
-  });
+  return reshapeRecorded(x, resolved);
 }
 
 /** Merges dimensions startDim..endDim (inclusive) into one. */

@@ -7,7 +7,8 @@
  */
 import { noGrad } from '../../lib/autograd';
 import type { ImageDataset } from '../../lib/data';
-import { DeformConv2d, ModulatedDeformConv2d, Module, samplingLocations, samplingLocationsSvg, type SamplingLocations } from '../../lib/nn';
+import { DeformConv2d, ModulatedDeformConv2d, Module, samplingLocations, type SamplingLocations } from '../../lib/nn';
+import { samplingLocationsSvg } from '../../lib/report/sampling_svg';
 import { tidy } from '../../lib/scope';
 import { Tensor } from '../../lib/tensor';
 
