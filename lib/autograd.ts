@@ -44,7 +44,12 @@ export function noGrad<T>(fn: () => T): T {
  * (lib/onnx/trace.ts installs itself). A hook, so autograd does not load the exporter.
  */
 export interface RecordObserver {
-  onRecord(op: string, inputs: readonly (Tensor | null | undefined)[], output: Tensor, form: OnnxForm | undefined): void;
+  onRecord(
+    op: string,
+    inputs: readonly (Tensor | null | undefined)[],
+    output: Tensor,
+    form: OnnxForm | undefined,
+  ): void;
 }
 
 let recordObserver: RecordObserver | null = null;

@@ -37,14 +37,18 @@ export function checkPair(where: string, name: string, value: unknown, min: numb
   const pair = typeof value === 'number' ? [value, value] : value;
   if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => isInt(v) && v >= min)) {
     const what = min >= 1 ? 'positive integers' : 'non-negative integers';
-    throw new ArgumentError(`${where}: expected ${name} to be an integer or a pair of ${what} but received ${describe(value)}`);
+    throw new ArgumentError(
+      `${where}: expected ${name} to be an integer or a pair of ${what} but received ${describe(value)}`,
+    );
   }
   return [pair[0] as number, pair[1] as number];
 }
 
 export function checkShape(where: string, name: string, shape: unknown): number[] {
   if (!Array.isArray(shape) || !shape.every((d) => isInt(d) && d >= 0)) {
-    throw new ArgumentError(`${where}: expected ${name} to be an array of non-negative integers but received ${describe(shape)}`);
+    throw new ArgumentError(
+      `${where}: expected ${name} to be an array of non-negative integers but received ${describe(shape)}`,
+    );
   }
   return shape as number[];
 }
@@ -55,13 +59,17 @@ export function shapeString(shape: readonly number[]): string {
 
 export function expectShape(where: string, name: string, actual: readonly number[], expected: readonly number[]): void {
   if (actual.length !== expected.length || actual.some((d, i) => d !== expected[i])) {
-    throw new ShapeError(`${where}: expected ${name} of shape ${shapeString(expected)} but received ${shapeString(actual)}`);
+    throw new ShapeError(
+      `${where}: expected ${name} of shape ${shapeString(expected)} but received ${shapeString(actual)}`,
+    );
   }
 }
 
 export function expectNdim(where: string, name: string, actual: readonly number[], ndim: number): void {
   if (actual.length !== ndim) {
-    throw new ShapeError(`${where}: expected ${name} to have ${ndim} dimensions but received shape ${shapeString(actual)}`);
+    throw new ShapeError(
+      `${where}: expected ${name} to have ${ndim} dimensions but received shape ${shapeString(actual)}`,
+    );
   }
 }
 
@@ -88,8 +96,12 @@ export function checkOptionKeys(where: string, options: object | null | undefine
   if (options === null || options === undefined || typeof options !== 'object') return;
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const near = known.map((k) => [k, editDistance(key.toLowerCase(), k.toLowerCase())] as const).sort((a, b) => a[1] - b[1])[0];
+    const near = known
+      .map((k) => [k, editDistance(key.toLowerCase(), k.toLowerCase())] as const)
+      .sort((a, b) => a[1] - b[1])[0];
     const hint = near && near[1] <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean '${near[0]}'?)` : '';
-    throw new ArgumentError(`${where}: unknown option '${key}'${hint}; expected keys are ${known.map((k) => `'${k}'`).join(', ')}`);
+    throw new ArgumentError(
+      `${where}: unknown option '${key}'${hint}; expected keys are ${known.map((k) => `'${k}'`).join(', ')}`,
+    );
   }
 }

@@ -18,6 +18,12 @@ export * as models from './models';
 export * as train from './train';
 export * as report from './report';
 export * as distributed from './distributed';
-export { saveSafetensors, loadSafetensors, readSafetensors, serializeSafetensors, parseSafetensors } from './io/safetensors';
+export {
+  saveSafetensors,
+  loadSafetensors,
+  readSafetensors,
+  serializeSafetensors,
+  parseSafetensors,
+} from './io/safetensors';
 export { exportOnnx, type ExportOnnxOptions } from './onnx/export';
 export { OnnxModel, type OnnxModelOptions } from './onnx/model';

@@ -26,6 +26,7 @@ export const UnaryCode = {
   pow: 10,
   clamp: 11,
   abs: 12,
+  softplus: 13,
 } as const;
 
 /** Codes of the native binary ops (native/math/pointwise.h BinaryOp); second: out = b, broadcast (a copy). */
@@ -43,31 +44,91 @@ export type PackedWeightHandle = object;
 export interface NativeApi {
   // Convolution (native/binding/conv2d.cc)
   conv2d(
-    input: Tensor, weight: Tensor, bias: Opt, out: Tensor, stride: Pair, padding: Pair, dilation: Pair, groups: number,
-    residual?: Opt, relu?: boolean, packed?: PackedWeightHandle | null,
+    input: Tensor,
+    weight: Tensor,
+    bias: Opt,
+    out: Tensor,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: number,
+    residual?: Opt,
+    relu?: boolean,
+    packed?: PackedWeightHandle | null,
   ): void;
   conv2dPackWeights(weight: Tensor, groups: number): PackedWeightHandle;
-  conv2dBackwardInput(gradOut: Tensor, weight: Tensor, gradInput: Tensor, stride: Pair, padding: Pair, dilation: Pair, groups: number): void;
-  conv2dBackwardWeight(gradOut: Tensor, input: Tensor, gradWeight: Tensor, stride: Pair, padding: Pair, dilation: Pair, groups: number): void;
+  conv2dBackwardInput(
+    gradOut: Tensor,
+    weight: Tensor,
+    gradInput: Tensor,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: number,
+  ): void;
+  conv2dBackwardWeight(
+    gradOut: Tensor,
+    input: Tensor,
+    gradWeight: Tensor,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: number,
+  ): void;
   channelSums(x: Tensor, sums: Tensor): void;
   addChannelBias(x: Tensor, bias: Tensor): void;
 
   // Deformable convolution (native/binding/deform_conv2d.cc); params: [strideH, strideW, padH, padW, dilH, dilW]
-  deformConv2d(input: Tensor, offset: Tensor, mask: Opt, weight: Tensor, bias: Opt, out: Tensor, params: readonly number[]): void;
+  deformConv2d(
+    input: Tensor,
+    offset: Tensor,
+    mask: Opt,
+    weight: Tensor,
+    bias: Opt,
+    out: Tensor,
+    params: readonly number[],
+  ): void;
   deformConv2dBackward(
-    input: Tensor, offset: Tensor, mask: Opt, weight: Tensor, gradOut: Tensor,
-    gradInput: Opt, gradOffset: Opt, gradMask: Opt, gradWeight: Opt, gradBias: Opt, params: readonly number[], deterministic: boolean,
+    input: Tensor,
+    offset: Tensor,
+    mask: Opt,
+    weight: Tensor,
+    gradOut: Tensor,
+    gradInput: Opt,
+    gradOffset: Opt,
+    gradMask: Opt,
+    gradWeight: Opt,
+    gradBias: Opt,
+    params: readonly number[],
+    deterministic: boolean,
   ): void;
 
   // Dynamic convolution (native/binding/dynamic_conv2d.cc)
   dynamicConv2d(
-    input: Tensor, experts: Tensor, attention: Tensor, expertBias: Opt, out: Tensor,
-    stride: Pair, padding: Pair, dilation: Pair, groups: number,
+    input: Tensor,
+    experts: Tensor,
+    attention: Tensor,
+    expertBias: Opt,
+    out: Tensor,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: number,
   ): void;
   dynamicConv2dBackward(
-    gradOut: Tensor, input: Tensor, experts: Tensor, attention: Tensor, expertBias: Opt,
-    gradInput: Opt, gradExperts: Opt, gradAttention: Opt, gradExpertBias: Opt,
-    stride: Pair, padding: Pair, dilation: Pair, groups: number,
+    gradOut: Tensor,
+    input: Tensor,
+    experts: Tensor,
+    attention: Tensor,
+    expertBias: Opt,
+    gradInput: Opt,
+    gradExperts: Opt,
+    gradAttention: Opt,
+    gradExpertBias: Opt,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: number,
   ): void;
 
   // Dense algebra (native/binding/gemm.cc): c = alpha * op(a) @ op(b) + beta * c, 3-D operands
@@ -82,51 +143,170 @@ export interface NativeApi {
 
   // Normalisation, sampling, resizing, pooling
   batchNorm2dForward(
-    x: Tensor, y: Tensor, runningMean: Opt, runningVar: Opt, weight: Opt, bias: Opt,
-    saveMean: Tensor, saveInvstd: Tensor, training: boolean, momentum: number, eps: number,
+    x: Tensor,
+    y: Tensor,
+    runningMean: Opt,
+    runningVar: Opt,
+    weight: Opt,
+    bias: Opt,
+    saveMean: Tensor,
+    saveInvstd: Tensor,
+    training: boolean,
+    momentum: number,
+    eps: number,
   ): void;
   batchNorm2dBackward(
-    x: Tensor, dy: Tensor, saveMean: Tensor, saveInvstd: Tensor, weight: Opt,
-    gradX: Opt, gradWeight: Opt, gradBias: Opt, training: boolean,
+    x: Tensor,
+    dy: Tensor,
+    saveMean: Tensor,
+    saveInvstd: Tensor,
+    weight: Opt,
+    gradX: Opt,
+    gradWeight: Opt,
+    gradBias: Opt,
+    training: boolean,
   ): void;
-  gridSample2dForward(input: Tensor, grid: Tensor, out: Tensor, mode: GridMode, paddingMode: GridPadding, alignCorners: boolean): void;
+  gridSample2dForward(
+    input: Tensor,
+    grid: Tensor,
+    out: Tensor,
+    mode: GridMode,
+    paddingMode: GridPadding,
+    alignCorners: boolean,
+  ): void;
   gridSample2dBackward(
-    dy: Tensor, input: Tensor, grid: Tensor, gradInput: Opt, gradGrid: Opt, mode: GridMode, paddingMode: GridPadding, alignCorners: boolean,
+    dy: Tensor,
+    input: Tensor,
+    grid: Tensor,
+    gradInput: Opt,
+    gradGrid: Opt,
+    mode: GridMode,
+    paddingMode: GridPadding,
+    alignCorners: boolean,
   ): void;
-  interpolate2dForward(x: Tensor, y: Tensor, mode: InterpolateMode, alignCorners: boolean, scaleH: number, scaleW: number, base?: Opt): void;
-  interpolate2dBackward(dy: Tensor, gradX: Tensor, mode: InterpolateMode, alignCorners: boolean, scaleH: number, scaleW: number): void;
-  maxPool2dForward(x: Tensor, y: Tensor, indices: Opt, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, ceilMode: boolean): void;
+  interpolate2dForward(
+    x: Tensor,
+    y: Tensor,
+    mode: InterpolateMode,
+    alignCorners: boolean,
+    scaleH: number,
+    scaleW: number,
+    base?: Opt,
+  ): void;
+  interpolate2dBackward(
+    dy: Tensor,
+    gradX: Tensor,
+    mode: InterpolateMode,
+    alignCorners: boolean,
+    scaleH: number,
+    scaleW: number,
+  ): void;
+  maxPool2dForward(
+    x: Tensor,
+    y: Tensor,
+    indices: Opt,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    ceilMode: boolean,
+  ): void;
   maxPool2dBackward(dy: Tensor, indices: Tensor, gradX: Tensor): void;
-  avgPool2dForward(x: Tensor, y: Tensor, kernel: Pair, stride: Pair, padding: Pair, ceilMode: boolean, countIncludePad: boolean): void;
-  avgPool2dBackward(dy: Tensor, gradX: Tensor, kernel: Pair, stride: Pair, padding: Pair, ceilMode: boolean, countIncludePad: boolean): void;
+  avgPool2dForward(
+    x: Tensor,
+    y: Tensor,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    ceilMode: boolean,
+    countIncludePad: boolean,
+  ): void;
+  avgPool2dBackward(
+    dy: Tensor,
+    gradX: Tensor,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    ceilMode: boolean,
+    countIncludePad: boolean,
+  ): void;
   adaptiveAvgPool2dForward(x: Tensor, y: Tensor): void;
   adaptiveAvgPool2dBackward(dy: Tensor, gradX: Tensor): void;
 
   // Losses and dropout (native/binding/loss.cc)
-  crossEntropy(logits: Tensor, target: Tensor, ignoreIndex: number, smoothing: number, loss: Tensor, stats: Tensor): void;
+  crossEntropy(
+    logits: Tensor,
+    target: Tensor,
+    ignoreIndex: number,
+    smoothing: number,
+    loss: Tensor,
+    stats: Tensor,
+  ): void;
   crossEntropyBackward(
-    logits: Tensor, target: Tensor, stats: Tensor, weight: Tensor, scale: number, ignoreIndex: number, smoothing: number, grad: Tensor,
+    logits: Tensor,
+    target: Tensor,
+    stats: Tensor,
+    weight: Tensor,
+    scale: number,
+    ignoreIndex: number,
+    smoothing: number,
+    grad: Tensor,
   ): void;
   bceWithLogits(x: Tensor, y: Tensor, posWeight: Opt, posWeightScalar: number, out: Tensor): void;
-  bceWithLogitsBackward(x: Tensor, y: Tensor, posWeight: Opt, posWeightScalar: number, g: Tensor, scale: number, gx: Opt, gy: Opt): void;
+  bceWithLogitsBackward(
+    x: Tensor,
+    y: Tensor,
+    posWeight: Opt,
+    posWeightScalar: number,
+    g: Tensor,
+    scale: number,
+    gx: Opt,
+    gy: Opt,
+  ): void;
   dropout(x: Tensor, out: Tensor, mask: Tensor, p: number, seedHigh: number, seedLow: number): void;
 
   // Optimizers (native/binding/optim.cc)
   sgdUpdate(
-    param: Tensor, grad: Tensor, momentumBuffer: Opt, lr: number, momentum: number, dampening: number,
-    weightDecay: number, nesterov: boolean, maximize: boolean, first: boolean,
+    param: Tensor,
+    grad: Tensor,
+    momentumBuffer: Opt,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    maximize: boolean,
+    first: boolean,
   ): void;
   adamUpdate(
-    param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: Tensor, maxExpAvgSq: Opt, lr: number, beta1: number, beta2: number,
-    eps: number, weightDecay: number, decoupled: boolean, maximize: boolean, step: number,
+    param: Tensor,
+    grad: Tensor,
+    expAvg: Tensor,
+    expAvgSq: Tensor,
+    maxExpAvgSq: Opt,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    decoupled: boolean,
+    maximize: boolean,
+    step: number,
   ): void;
 
   // Reductions, shapes, softmax
   sumDims(x: Tensor, dims: readonly number[], out: Tensor, scale: number): void;
   argmax(x: Tensor, dim: number, out: Tensor): void;
   copyRows(
-    src: Tensor, srcOffset: number, srcStride: number, dst: Tensor, dstOffset: number, dstStride: number,
-    rows: number, cols: number, accumulate: boolean,
+    src: Tensor,
+    srcOffset: number,
+    srcStride: number,
+    dst: Tensor,
+    dstOffset: number,
+    dstStride: number,
+    rows: number,
+    cols: number,
+    accumulate: boolean,
   ): void;
   permute(x: Tensor, dims: readonly number[], out: Tensor): void;
   softmax(x: Tensor, dim: number, out: Tensor, log: boolean): void;
@@ -156,15 +336,62 @@ export interface NativeApi {
 
 /** The names NativeApi declares, for the test that compares them with the addon's exports. */
 export const NATIVE_API_NAMES: readonly (keyof NativeApi)[] = [
-  'conv2d', 'conv2dPackWeights', 'conv2dBackwardInput', 'conv2dBackwardWeight', 'channelSums', 'addChannelBias',
-  'deformConv2d', 'deformConv2dBackward', 'dynamicConv2d', 'dynamicConv2dBackward', 'gemm',
-  'unary', 'unaryBackward', 'binary', 'fill', 'addInPlace',
-  'batchNorm2dForward', 'batchNorm2dBackward', 'gridSample2dForward', 'gridSample2dBackward',
-  'interpolate2dForward', 'interpolate2dBackward', 'maxPool2dForward', 'maxPool2dBackward', 'avgPool2dForward',
-  'avgPool2dBackward', 'adaptiveAvgPool2dForward', 'adaptiveAvgPool2dBackward',
-  'crossEntropy', 'crossEntropyBackward', 'bceWithLogits', 'bceWithLogitsBackward', 'dropout',
-  'sgdUpdate', 'adamUpdate', 'sumDims', 'argmax', 'copyRows', 'permute', 'softmax', 'softmaxBackward',
-  'alignmentOffset', 'addressAlignment', 'release', 'memoryStats', 'releaseCachedScratch', 'resetPeakMemory',
-  'cudaAllocate', 'cudaRelease', 'cudaUpload', 'cudaDownload', 'cudaInfo',
-  'getNumThreads', 'setNumThreads', 'isa', 'setIsa', 'buildInfo', 'setErrorClasses',
+  'conv2d',
+  'conv2dPackWeights',
+  'conv2dBackwardInput',
+  'conv2dBackwardWeight',
+  'channelSums',
+  'addChannelBias',
+  'deformConv2d',
+  'deformConv2dBackward',
+  'dynamicConv2d',
+  'dynamicConv2dBackward',
+  'gemm',
+  'unary',
+  'unaryBackward',
+  'binary',
+  'fill',
+  'addInPlace',
+  'batchNorm2dForward',
+  'batchNorm2dBackward',
+  'gridSample2dForward',
+  'gridSample2dBackward',
+  'interpolate2dForward',
+  'interpolate2dBackward',
+  'maxPool2dForward',
+  'maxPool2dBackward',
+  'avgPool2dForward',
+  'avgPool2dBackward',
+  'adaptiveAvgPool2dForward',
+  'adaptiveAvgPool2dBackward',
+  'crossEntropy',
+  'crossEntropyBackward',
+  'bceWithLogits',
+  'bceWithLogitsBackward',
+  'dropout',
+  'sgdUpdate',
+  'adamUpdate',
+  'sumDims',
+  'argmax',
+  'copyRows',
+  'permute',
+  'softmax',
+  'softmaxBackward',
+  'alignmentOffset',
+  'addressAlignment',
+  'release',
+  'memoryStats',
+  'releaseCachedScratch',
+  'resetPeakMemory',
+  'cudaAllocate',
+  'cudaRelease',
+  'cudaUpload',
+  'cudaDownload',
+  'cudaInfo',
+  'getNumThreads',
+  'setNumThreads',
+  'isa',
+  'setIsa',
+  'buildInfo',
+  'setErrorClasses',
 ];

@@ -37,13 +37,24 @@ export interface ProfileReport {
 let active = false;
 
 function formatReport(report: Omit<ProfileReport, 'toString'>): string {
-  const rows = report.kernels.map((k) => [k.kernel, k.ms.toFixed(2), String(k.calls), `${(100 * k.share).toFixed(1)}%`]);
+  const rows = report.kernels.map((k) => [
+    k.kernel,
+    k.ms.toFixed(2),
+    String(k.calls),
+    `${(100 * k.share).toFixed(1)}%`,
+  ]);
   const outside = report.totalMs - report.nativeMs;
-  rows.push(['(outside native code)', outside.toFixed(2), '', `${(100 * (outside / (report.totalMs || 1))).toFixed(1)}%`]);
+  rows.push([
+    '(outside native code)',
+    outside.toFixed(2),
+    '',
+    `${(100 * (outside / (report.totalMs || 1))).toFixed(1)}%`,
+  ]);
   rows.push(['total', report.totalMs.toFixed(2), '', '100.0%']);
   const header = ['kernel', 'ms', 'calls', 'share'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (r: string[]): string =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(header), ...rows.map(line)].join('\n');
 }
 

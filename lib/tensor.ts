@@ -112,7 +112,8 @@ const MB = 1024 ** 2;
 const GB = 1024 ** 3;
 /** Allocations below this skip the available-memory check (see checkAllocation). */
 const CHECKED_ALLOCATION_BYTES = MB;
-const gb = (bytes: number): string => (bytes < GB ? `${(bytes / MB).toFixed(1)} MB` : `${(bytes / GB).toFixed(bytes < 10 * GB ? 2 : 0)} GB`);
+const gb = (bytes: number): string =>
+  bytes < GB ? `${(bytes / MB).toFixed(1)} MB` : `${(bytes / GB).toFixed(bytes < 10 * GB ? 2 : 0)} GB`;
 
 /**
  * The largest CPU allocation allowed now: FLEXCONV_MAX_ALLOC_MB when set, else the memory the
@@ -120,7 +121,8 @@ const gb = (bytes: number): string => (bytes < GB ? `${(bytes / MB).toFixed(1)} 
  */
 export function maxAllocationBytes(): number {
   const env = process.env.FLEXCONV_MAX_ALLOC_MB;
-  if (env !== undefined && env !== '' && Number.isFinite(Number(env)) && Number(env) > 0) return Number(env) * 1024 * 1024;
+  if (env !== undefined && env !== '' && Number.isFinite(Number(env)) && Number(env) > 0)
+    return Number(env) * 1024 * 1024;
   return os.freemem() + cachedBytes();
 }
 
@@ -247,7 +249,9 @@ export class Tensor {
    */
   static from(data: Float32Array | ArrayLike<number>, shape?: readonly number[], options: TensorOptions = {}): Tensor {
     if (data === null || typeof data !== 'object' || typeof (data as ArrayLike<number>).length !== 'number') {
-      throw new ArgumentError(`Tensor.from: expected data to be a Float32Array or an array of numbers but received ${describe(data)}`);
+      throw new ArgumentError(
+        `Tensor.from: expected data to be a Float32Array or an array of numbers but received ${describe(data)}`,
+      );
     }
     const s = checkShape('Tensor.from', 'shape', shape ?? [data.length]);
     if (numelOf(s) !== data.length) {
@@ -267,7 +271,10 @@ export class Tensor {
   }
 
   /** Normal(mean, std) samples from `generator` (the seedable global one by default). */
-  static randn(shape: readonly number[], options: TensorOptions & { mean?: number; std?: number; generator?: Generator } = {}): Tensor {
+  static randn(
+    shape: readonly number[],
+    options: TensorOptions & { mean?: number; std?: number; generator?: Generator } = {},
+  ): Tensor {
     const g = options.generator ?? defaultGenerator;
     const mean = options.mean ?? 0;
     const std = options.std ?? 1;
@@ -275,7 +282,10 @@ export class Tensor {
   }
 
   /** Uniform samples in [low, high). */
-  static rand(shape: readonly number[], options: TensorOptions & { low?: number; high?: number; generator?: Generator } = {}): Tensor {
+  static rand(
+    shape: readonly number[],
+    options: TensorOptions & { low?: number; high?: number; generator?: Generator } = {},
+  ): Tensor {
     const g = options.generator ?? defaultGenerator;
     const low = options.low ?? 0;
     const high = options.high ?? 1;
@@ -289,14 +299,21 @@ export class Tensor {
       start = 0;
     }
     if (![start, end, step].every((v) => typeof v === 'number' && Number.isFinite(v)) || step === 0) {
-      throw new ArgumentError(`Tensor.arange: expected finite start, end and a non-zero step but received ${start}, ${end}, ${step}`);
+      throw new ArgumentError(
+        `Tensor.arange: expected finite start, end and a non-zero step but received ${start}, ${end}, ${step}`,
+      );
     }
     const n = Math.max(0, Math.ceil((end - start) / step));
     const s = start;
     return Tensor.fromFunction('Tensor.arange', [n], (i) => s + i * step, options);
   }
 
-  private static fromFunction(where: string, shape: readonly number[], f: (i: number) => number, options: TensorOptions): Tensor {
+  private static fromFunction(
+    where: string,
+    shape: readonly number[],
+    f: (i: number) => number,
+    options: TensorOptions,
+  ): Tensor {
     const s = checkShape(where, 'shape', shape);
     const n = checkAllocation(where, s, 'cpu'); // the values are made on the host first
     const values = new Float32Array(n);
@@ -339,7 +356,9 @@ export class Tensor {
   /** The single value of a one-element tensor. */
   item(): number {
     if (this.numel !== 1) {
-      throw new ShapeError(`Tensor.item: expected a tensor with one element but received shape ${shapeString(this.shape)}`);
+      throw new ShapeError(
+        `Tensor.item: expected a tensor with one element but received shape ${shapeString(this.shape)}`,
+      );
     }
     return this.toArray()[0];
   }
@@ -381,7 +400,13 @@ export class Tensor {
     } else {
       native().binary(this, this, t, BinaryCode.second); // a device-side copy
     }
-    return record('clone', [this], t, (g) => [g], (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]));
+    return record(
+      'clone',
+      [this],
+      t,
+      (g) => [g],
+      (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]),
+    );
   }
 
   /**
@@ -396,7 +421,13 @@ export class Tensor {
     const t = new Tensor(allocate(this.numel, device, false), this.shape);
     if (device === 'cuda') native().cudaUpload(t.buffer, this.buffer as Float32Array);
     else native().cudaDownload(this.buffer, t.buffer as Float32Array);
-    return record('to', [this], t, (g) => [g.to(from)], (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]));
+    return record(
+      'to',
+      [this],
+      t,
+      (g) => [g.to(from)],
+      (ctx) => ctx.node('Identity', [ctx.name(this)], [ctx.output]),
+    );
   }
 
   /** The same storage, cut from the autograd graph. */
@@ -425,7 +456,9 @@ export class Tensor {
   backward(gradOutput?: Tensor, options: { retainGraph?: boolean } = {}): void {
     // The default seed (d this / d this = 1) exists only for a one-element tensor that requires
     // gradients; otherwise runBackward reports what is wrong.
-    const seed = gradOutput ?? (this.requiresGrad && this.numel === 1 ? Tensor.ones(this.shape, { device: this.device }) : undefined);
+    const seed =
+      gradOutput ??
+      (this.requiresGrad && this.numel === 1 ? Tensor.ones(this.shape, { device: this.device }) : undefined);
     runBackward(this, seed, options);
   }
 
@@ -452,7 +485,12 @@ export class Tensor {
 }
 
 /** Resolves one -1 in `shape` against `numel`. */
-export function resolveShape(where: string, shape: readonly number[], numel: number, from: readonly number[]): number[] {
+export function resolveShape(
+  where: string,
+  shape: readonly number[],
+  numel: number,
+  from: readonly number[],
+): number[] {
   if (!Array.isArray(shape)) {
     throw new ArgumentError(`${where}: expected shape to be an array of integers but received ${describe(shape)}`);
   }
@@ -468,7 +506,9 @@ export function resolveShape(where: string, shape: readonly number[], numel: num
   const out = [...shape];
   if (inferAt >= 0) {
     if (known === 0 || numel % known !== 0) {
-      throw new ShapeError(`${where}: cannot infer -1 in ${shapeString(shape)} for a tensor of shape ${shapeString(from)}`);
+      throw new ShapeError(
+        `${where}: cannot infer -1 in ${shapeString(shape)} for a tensor of shape ${shapeString(from)}`,
+      );
     }
     out[inferAt] = numel / known;
   }
@@ -486,7 +526,13 @@ export function resolveShape(where: string, shape: readonly number[], numel: num
  */
 export function reshapeRecorded(x: Tensor, resolved: readonly number[]): Tensor {
   const out = x.rawView(resolved);
-  return record('reshape', [x], out, (g) => [g.rawView(x.shape)], (ctx) => {
-    ctx.node('Reshape', [ctx.name(x), ctx.reshapeTarget(x.shape, resolved)], [ctx.output]);
-  });
+  return record(
+    'reshape',
+    [x],
+    out,
+    (g) => [g.rawView(x.shape)],
+    (ctx) => {
+      ctx.node('Reshape', [ctx.name(x), ctx.reshapeTarget(x.shape, resolved)], [ctx.output]);
+    },
+  );
 }

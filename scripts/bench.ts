@@ -44,7 +44,8 @@ function parseArgs(argv: string[]): { suite: string | undefined; opts: BenchOpti
     else if (arg === '--threads' || arg.startsWith('--threads=')) {
       const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[++i];
       const n = Number(value);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`bench: expected --threads to be a positive integer but received ${value}`);
+      if (!Number.isInteger(n) || n < 1)
+        throw new Error(`bench: expected --threads to be a positive integer but received ${value}`);
       opts.threads = [n];
     } else if (arg.startsWith('--')) throw new Error(`bench: unknown option ${arg}\n${usage()}`);
     else if (suite === undefined) suite = arg;
@@ -72,10 +73,26 @@ async function main(): Promise<void> {
   // machine are inflated and noisy (the interleaved ratios less so).
   const load = `${loadBefore.toFixed(1)} -> ${os.loadavg()[0].toFixed(1)}`;
   if (opts.json) {
-    console.log(JSON.stringify({ suite: suite.name, date: started.toISOString(), cpu: os.cpus()[0]?.model, cores: os.cpus().length, isa: isa().active, load, rows }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          suite: suite.name,
+          date: started.toISOString(),
+          cpu: os.cpus()[0]?.model,
+          cores: os.cpus().length,
+          isa: isa().active,
+          load,
+          rows,
+        },
+        null,
+        2,
+      ),
+    );
     return;
   }
-  console.log(`# ${suite.name} — ${started.toISOString()} — ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ISA ${isa().active}, load average ${load}`);
+  console.log(
+    `# ${suite.name} — ${started.toISOString()} — ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ISA ${isa().active}, load average ${load}`,
+  );
   console.log(formatTable(rows));
 }
 

@@ -22,7 +22,8 @@ function parse(argv: string[]): Options {
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i];
     const value = Number(argv[i + 1]);
-    if (!Number.isInteger(value) || value < 0) throw new Error(`fuzz: expected ${key} to be followed by a non-negative integer but received ${argv[i + 1]}`);
+    if (!Number.isInteger(value) || value < 0)
+      throw new Error(`fuzz: expected ${key} to be followed by a non-negative integer but received ${argv[i + 1]}`);
     if (key === '--cases') o.cases = value;
     else if (key === '--seed') o.seed = value;
     else if (key === '--timeout-ms') o.timeoutMs = value;
@@ -35,10 +36,17 @@ function parse(argv: string[]): Options {
 type Verdict = 'OK' | 'TYPED' | 'GENERIC' | 'SILENT' | 'CRASH' | 'HANG';
 
 /** Runs cases [start, end) in one child; resolves with the first case it did not finish. */
-function runChild(o: Options, start: number, end: number, record: (v: Verdict, i: number, detail: string) => void): Promise<number> {
+function runChild(
+  o: Options,
+  start: number,
+  end: number,
+  record: (v: Verdict, i: number, detail: string) => void,
+): Promise<number> {
   return new Promise((resolve) => {
     const worker = path.join(__dirname, 'fuzz', 'worker.js');
-    const child = spawn(process.execPath, [worker, String(o.seed), String(start), String(end - start)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [worker, String(o.seed), String(start), String(end - start)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let current = -1; // started, no verdict yet
     let next = start;
     let buffered = '';
@@ -76,7 +84,13 @@ function runChild(o: Options, start: number, end: number, record: (v: Verdict, i
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (current >= 0) {
-        record(hung ? 'HANG' : 'CRASH', current, hung ? `no progress for ${o.timeoutMs} ms` : `exit ${code} signal ${signal}: ${stderr.replace(/\s+/g, ' ').slice(-300)}`);
+        record(
+          hung ? 'HANG' : 'CRASH',
+          current,
+          hung
+            ? `no progress for ${o.timeoutMs} ms`
+            : `exit ${code} signal ${signal}: ${stderr.replace(/\s+/g, ' ').slice(-300)}`,
+        );
         resolve(current + 1);
       } else resolve(Math.max(next, code === 0 ? end : next));
     });
@@ -102,7 +116,11 @@ async function main(): Promise<void> {
     at = Math.max(resumed, at + 1);
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  console.log(`fuzz: ${o.cases} cases, seed ${o.seed}, ${seconds} s: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(
+    `fuzz: ${o.cases} cases, seed ${o.seed}, ${seconds} s: ${Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
   console.log(`targets: ${[...byTarget].map(([t, n]) => `${t} ${n}`).join(', ')}`);
   if (failures.length) {
     console.log(`failures (reproduce one with --seed ${o.seed}; case numbers below):`);

@@ -15,11 +15,17 @@ export class UsageError extends Error {}
 export type OptionSpec = { type: 'string' | 'boolean'; default?: string | boolean; help: string };
 
 /** Parses `argv` against `spec` (node:util parseArgs, strict), turning its errors into UsageErrors. */
-export function parseCli(argv: string[], spec: Record<string, OptionSpec>): Record<string, string | boolean | undefined> {
+export function parseCli(
+  argv: string[],
+  spec: Record<string, OptionSpec>,
+): Record<string, string | boolean | undefined> {
   const options: ParseArgsConfig['options'] = {};
   for (const [k, s] of Object.entries(spec)) options[k] = { type: s.type, default: s.default } as never;
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -53,7 +59,11 @@ export function numberOption(values: Record<string, unknown>, name: string, min:
   return n;
 }
 
-export function choiceOption<T extends string>(values: Record<string, unknown>, name: string, choices: readonly T[]): T {
+export function choiceOption<T extends string>(
+  values: Record<string, unknown>,
+  name: string,
+  choices: readonly T[],
+): T {
   const raw = values[name];
   if (typeof raw !== 'string' || !choices.includes(raw as T)) {
     throw new UsageError(`--${name}: expected one of ${choices.join(', ')} but received ${JSON.stringify(raw)}`);
@@ -76,7 +86,12 @@ export function loadDatasets(
       const task = name === 'synthetic' ? 'classification' : 'segmentation';
       const channels = settings.channels ?? 1;
       train = data.syntheticShapes({ task, channels, length: settings.trainSize ?? 5000, seed: settings.seed });
-      test = data.syntheticShapes({ task, channels, length: settings.testSize ?? 1000, seed: settings.seed + 1_000_003 });
+      test = data.syntheticShapes({
+        task,
+        channels,
+        length: settings.testSize ?? 1000,
+        seed: settings.seed + 1_000_003,
+      });
       break;
     }
     case 'fashion-mnist': {
@@ -86,13 +101,15 @@ export function loadDatasets(
       break;
     }
     case 'cifar10': {
-      if (!settings.dataDir) throw new UsageError('--dataset cifar10 needs --data-dir <the extracted cifar-10-batches-bin directory>');
+      if (!settings.dataDir)
+        throw new UsageError('--dataset cifar10 needs --data-dir <the extracted cifar-10-batches-bin directory>');
       train = data.loadCifar10(settings.dataDir, { split: 'train' });
       test = data.loadCifar10(settings.dataDir, { split: 'test' });
       break;
     }
   }
-  if (settings.trainSize !== undefined && train.length > settings.trainSize) train = data.take(train, settings.trainSize);
+  if (settings.trainSize !== undefined && train.length > settings.trainSize)
+    train = data.take(train, settings.trainSize);
   if (settings.testSize !== undefined && test.length > settings.testSize) test = data.take(test, settings.testSize);
   return { train, test };
 }
@@ -105,7 +122,9 @@ export function parseStages(raw: string | undefined, count: number): number[] | 
   if (raw === undefined || raw === '' || raw === 'all') return null;
   const stages = raw.split(',').map((s) => Number(s.trim()));
   if (!stages.every((s) => Number.isInteger(s) && s >= 1 && s <= count)) {
-    throw new UsageError(`--stages: expected comma-separated stage numbers in 1..${count} (e.g. 3,4) or 'all' but received ${JSON.stringify(raw)}`);
+    throw new UsageError(
+      `--stages: expected comma-separated stage numbers in 1..${count} (e.g. 3,4) or 'all' but received ${JSON.stringify(raw)}`,
+    );
   }
   return stages;
 }
@@ -118,12 +137,26 @@ export function buildModel(
   const kind = models.checkConvKind('--conv', 'the conv kind', settings.conv);
   const conv: models.ConvChoice = settings.stages ? { kind, stages: settings.stages } : kind;
   if (name === 'unet') {
-    if (train.task !== 'segmentation') throw new UsageError(`--model unet needs a segmentation dataset (--dataset synthetic-seg)`);
-    return models.unet({ inChannels: train.channels, numClasses: train.numClasses, baseChannels: settings.width ?? 16, depth: 3, conv });
+    if (train.task !== 'segmentation')
+      throw new UsageError(`--model unet needs a segmentation dataset (--dataset synthetic-seg)`);
+    return models.unet({
+      inChannels: train.channels,
+      numClasses: train.numClasses,
+      baseChannels: settings.width ?? 16,
+      depth: 3,
+      conv,
+    });
   }
-  if (train.task !== 'classification') throw new UsageError(`--model ${name} needs a classification dataset, not ${train.task}`);
+  if (train.task !== 'classification')
+    throw new UsageError(`--model ${name} needs a classification dataset, not ${train.task}`);
   const make = name === 'resnet18' ? models.resnet18 : models.resnet34;
-  return make({ numClasses: train.numClasses, inChannels: train.channels, stem: settings.stem ?? 'cifar', width: settings.width ?? 64, conv });
+  return make({
+    numClasses: train.numClasses,
+    inChannels: train.channels,
+    stem: settings.stem ?? 'cifar',
+    width: settings.width ?? 64,
+    conv,
+  });
 }
 
 export const OPTIMIZERS = ['adam', 'adamw', 'sgd'] as const;
@@ -140,7 +173,8 @@ export function buildOptimizer(
   offsetLrMult = 1,
 ): optim.Optimizer {
   const params = optim.deformParamGroups(model, { lr, offsetLrMult });
-  if (name === 'sgd') return new optim.SGD(params, { lr, momentum: 0.9, weightDecay, nesterov: true }) as unknown as optim.Optimizer;
+  if (name === 'sgd')
+    return new optim.SGD(params, { lr, momentum: 0.9, weightDecay, nesterov: true }) as unknown as optim.Optimizer;
   if (name === 'adamw') return new optim.AdamW(params, { lr, weightDecay }) as unknown as optim.Optimizer;
   return new optim.Adam(params, { lr, weightDecay }) as unknown as optim.Optimizer;
 }

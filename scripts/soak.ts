@@ -30,7 +30,8 @@ function settledMemory(): { native: number; js: number } {
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`soak: expected --${name} to be a positive number but received ${process.argv[i + 1]}`);
+  if (!Number.isFinite(v) || v <= 0)
+    throw new Error(`soak: expected --${name} to be a positive number but received ${process.argv[i + 1]}`);
   return v;
 }
 
@@ -39,7 +40,13 @@ function main(): void {
   const maxGrowth = option('max-growth', 0.05);
   const warmup = Math.floor(steps / 3);
   manualSeed(3);
-  const net = models.resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width: 8, conv: { kind: 'deform', stages: [3, 4] } });
+  const net = models.resnet18({
+    numClasses: 10,
+    inChannels: 1,
+    stem: 'cifar',
+    width: 8,
+    conv: { kind: 'deform', stages: [3, 4] },
+  });
   const opt = new optim.Adam(optim.deformParamGroups(net, { lr: 1e-3, offsetLrMult: 0.1 }), { lr: 1e-3 });
   const x = Tensor.randn([8, 1, 16, 16]);
   const y = Tensor.from([0, 1, 2, 3, 4, 5, 6, 7], [8]);

@@ -42,7 +42,10 @@ const SPEC: Record<string, OptionSpec> = {
   conv: { type: 'string', default: 'standard', help: '3x3 conv kind: standard, deform, modulated, dynamic, octave' },
   stages: { type: 'string', default: 'all', help: "stages that use --conv (others standard), e.g. 3,4, or 'all'" },
   dataset: { type: 'string', default: 'synthetic', help: `data: ${DATASETS.join(', ')}` },
-  'data-dir': { type: 'string', help: 'directory of the dataset files (fashion-mnist: Debian path by default; cifar10: required)' },
+  'data-dir': {
+    type: 'string',
+    help: 'directory of the dataset files (fashion-mnist: Debian path by default; cifar10: required)',
+  },
   epochs: { type: 'string', default: '5', help: 'epochs' },
   'batch-size': { type: 'string', default: '64', help: 'batch size' },
   lr: { type: 'string', default: '0.001', help: 'learning rate (cosine-annealed to 0)' },
@@ -57,7 +60,11 @@ const SPEC: Record<string, OptionSpec> = {
   'checkpoint-dir': { type: 'string', help: 'save a checkpoint after every epoch here' },
   resume: { type: 'boolean', default: false, help: 'continue from <checkpoint-dir>/last.safetensors' },
   threads: { type: 'string', help: 'native threads (default: all cores)' },
-  distributed: { type: 'boolean', default: false, help: 'data-parallel over the processes of an mpirun job (each a slice of every batch; rank 0 logs and saves)' },
+  distributed: {
+    type: 'boolean',
+    default: false,
+    help: 'data-parallel over the processes of an mpirun job (each a slice of every batch; rank 0 logs and saves)',
+  },
   seed: { type: 'string', default: '0', help: 'seed for data, initialisation and shuffling' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 };
@@ -87,18 +94,33 @@ async function main(): Promise<void> {
   if (v.resume && !v['checkpoint-dir']) throw new UsageError('--resume needs --checkpoint-dir');
 
   // Under mpirun: join the job first (threads are split among the processes of a machine).
-  const ranks = v.distributed ? distributed.init({ threads: v.threads !== undefined ? intOption(v, 'threads', 1) : 'auto' }) : { rank: 0, worldSize: 1 };
+  const ranks = v.distributed
+    ? distributed.init({ threads: v.threads !== undefined ? intOption(v, 'threads', 1) : 'auto' })
+    : { rank: 0, worldSize: 1 };
   const log = (line: string): void => {
     if (ranks.rank === 0) console.log(line);
   };
   manualSeed(seed);
-  const { train, test } = loadDatasets(dataset, { dataDir: v['data-dir'] as string | undefined, trainSize, testSize, seed });
+  const { train, test } = loadDatasets(dataset, {
+    dataDir: v['data-dir'] as string | undefined,
+    trainSize,
+    testSize,
+    seed,
+  });
   const built = buildModel(model, { conv, stages, width, stem, train });
   // Every rank builds the same model; the wrapper copies rank 0's weights and averages gradients.
   const net: Module = v.distributed ? new distributed.DistributedDataParallel(built) : built;
   const stats = channelStats(train);
   const augment = v.augment ? { randomCrop: { padding: 4 }, horizontalFlip: true } : {};
-  const trainLoader = new DataLoader(train, { batchSize, shuffle: true, seed, dropLast: true, normalize: stats, ...augment, distributed: Boolean(v.distributed) });
+  const trainLoader = new DataLoader(train, {
+    batchSize,
+    shuffle: true,
+    seed,
+    dropLast: true,
+    normalize: stats,
+    ...augment,
+    distributed: Boolean(v.distributed),
+  });
   const testLoader = new DataLoader(test, { batchSize: 2 * batchSize, normalize: stats });
   const optimizer = buildOptimizer(optimizerName, net, lr, weightDecay, numberOption(v, 'offset-lr-mult', 0));
   const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: Math.max(1, epochs) });
@@ -106,7 +128,7 @@ async function main(): Promise<void> {
   log(
     `${v.distributed ? `${ranks.worldSize} processes x ` : ''}${model} (${conv}${stages ? ` in stages ${stages.join(',')}` : ''}) on ${dataset}: ${formatCount(net.numParameters())} parameters, ` +
       `${train.length} train / ${test.length} test samples of ${train.channels}x${train.height}x${train.width}, ` +
-      `batch ${batchSize}${v.distributed ? " per process" : ""}, ${optimizerName} lr ${lr}, ${getNumThreads()} threads`,
+      `batch ${batchSize}${v.distributed ? ' per process' : ''}, ${optimizerName} lr ${lr}, ${getNumThreads()} threads`,
   );
   const checkpointDir = v['checkpoint-dir'] as string | undefined;
   const { history } = await fit(net, optimizer, trainLoader, {

@@ -1,4 +1,4 @@
-import { ops, Tensor, manualSeed } from '../lib';
+import { ArgumentError, exportOnnx, manualSeed, nn, OnnxModel, ops, Tensor } from '../lib';
 import { expectClose, forEachIsa } from './helpers';
 import { gradcheck } from './gradcheck';
 
@@ -10,7 +10,24 @@ const cases: [string, (x: Tensor) => Tensor, (v: number) => number][] = [
   ['sigmoid', ops.sigmoid, sig],
   ['tanh', ops.tanh, Math.tanh],
   ['silu', ops.silu, (v) => v * sig(v)],
+  ['softplus', (x) => ops.softplus(x), (v) => (v > 20 ? v : Math.log1p(Math.exp(v)))],
+  [
+    'softplus beta 2 threshold 5',
+    (x) => ops.softplus(x, { beta: 2, threshold: 5 }),
+    (v) => (2 * v > 5 ? v : Math.log1p(Math.exp(2 * v)) / 2),
+  ],
 ];
+
+/** A one-op model, to export an op alone. */
+class SoftplusModel extends nn.Module {
+  constructor(private readonly options: ops.SoftplusOptions) {
+    super();
+  }
+
+  forward(x: Tensor): Tensor {
+    return ops.softplus(x, this.options);
+  }
+}
 
 describe('activations', () => {
   beforeEach(() => manualSeed(21));
@@ -18,7 +35,11 @@ describe('activations', () => {
     test(`${name}: forward against float64, gradient against finite differences`, () => {
       const x = Tensor.randn([3, 5, 7], { std: 2 });
       const d = x.data;
-      for (let i = 0; i < d.length; i++) if (Math.abs(d[i]) < 0.03) d[i] = 0.1; // away from the kink at 0
+      // Away from the kinks (0) and softplus' threshold jump (beta x = 5 at x = 2.5), which finite
+      // differences with steps of 0.01 would straddle.
+      for (let i = 0; i < d.length; i++) {
+        for (const kink of [0, 2.5]) if (Math.abs(d[i] - kink) < 0.05) d[i] = kink + 0.1;
+      }
       expectClose(f(x).data, Array.from(d, ref), 1e-6, 1e-5);
       x.requireGrad();
       gradcheck(f, [x]);
@@ -27,7 +48,7 @@ describe('activations', () => {
 
   test('NaN propagates through every activation (as in PyTorch)', () => {
     const x = Tensor.from([NaN]);
-    for (const f of [ops.relu, ops.sigmoid, ops.tanh, ops.silu, (t: Tensor) => ops.leakyRelu(t)]) {
+    for (const f of [ops.relu, ops.sigmoid, ops.tanh, ops.silu, (t: Tensor) => ops.leakyRelu(t), ops.softplus]) {
       expect(Number.isNaN(f(x).item())).toBe(true);
     }
   });
@@ -46,7 +67,12 @@ describe('activations', () => {
   test('large inputs use the threaded path and match the small-path result', () => {
     const x = Tensor.randn([100003]);
     const y = ops.silu(x);
-    expectClose(y.data, Array.from(x.data, (v) => v * sig(v)), 1e-6, 1e-5);
+    expectClose(
+      y.data,
+      Array.from(x.data, (v) => v * sig(v)),
+      1e-6,
+      1e-5,
+    );
   });
 
   test('the portable, AVX2 and AVX-512 builds of the loops agree (forward and gradient)', () => {
@@ -62,6 +88,28 @@ describe('activations', () => {
       results[k].forEach((r, i) => expectClose(r, results[0][i], 1e-6, 1e-6));
     }
     const sig = results[0][0];
-    expectClose(sig, Array.from(x.data, (v) => 1 / (1 + Math.exp(-v))), 1e-7, 1e-6);
+    expectClose(
+      sig,
+      Array.from(x.data, (v) => 1 / (1 + Math.exp(-v))),
+      1e-7,
+      1e-6,
+    );
+  });
+
+  test('softplus: ONNX Runtime runs the exported form (beta, threshold) and agrees', async () => {
+    for (const options of [{}, { beta: 2, threshold: 5 }, { beta: 0.5, threshold: 3 }]) {
+      const x = Tensor.randn([2, 3, 40], { std: 10 }); // both sides of every threshold
+      const model = await OnnxModel.load(exportOnnx(new SoftplusModel(options), x));
+      const fromOrt = await model.runTensor(x);
+      expectClose(fromOrt.data, ops.softplus(x, options).data, 1e-6, 1e-5);
+    }
+  });
+
+  test('softplus refuses bad options with the argument named', () => {
+    const x = Tensor.randn([4]);
+    expect(() => ops.softplus(x, { beta: 0 })).toThrow(/beta to be non-zero/);
+    expect(() => ops.softplus(x, { beta: NaN })).toThrow(ArgumentError);
+    expect(() => ops.softplus(x, { threshold: '5' as unknown as number })).toThrow(/threshold to be a finite number/);
+    expect(() => ops.softplus(x, { betta: 2 } as ops.SoftplusOptions)).toThrow(/betta/);
   });
 });

@@ -25,7 +25,10 @@ describe('lib/ import graph', () => {
   test('computes require() paths only where it loads a compiled addon', () => {
     // native.ts loads flexconv.node and distributed/engine.ts flexconv_mpi.node, from paths
     // found at run time; nothing else may hide a dependency behind a computed path.
-    expect([...new Set(graph.computedRequires.map((r) => r.file))].sort()).toEqual(['distributed/engine.ts', 'native.ts']);
+    expect([...new Set(graph.computedRequires.map((r) => r.file))].sort()).toEqual([
+      'distributed/engine.ts',
+      'native.ts',
+    ]);
   });
 
   test('the cycle finder itself reports cycles, self-imports and nothing else', () => {
@@ -37,13 +40,22 @@ describe('lib/ import graph', () => {
       ['e', ['d']],
     ]);
     expect(importCycles(edges)).toEqual([['a', 'b', 'c'], ['d']]);
-    expect(importCycles(new Map([['x', ['y']], ['y', []]]))).toEqual([]);
+    expect(
+      importCycles(
+        new Map([
+          ['x', ['y']],
+          ['y', []],
+        ]),
+      ),
+    ).toEqual([]);
   });
 });
 
 describe('typed native API (lib/native_api.ts)', () => {
   test('declares exactly the functions the addon exports', () => {
-    const exported = Object.keys(native()).filter((k) => typeof (native() as unknown as Record<string, unknown>)[k] === 'function');
+    const exported = Object.keys(native()).filter(
+      (k) => typeof (native() as unknown as Record<string, unknown>)[k] === 'function',
+    );
     expect([...NATIVE_API_NAMES].sort()).toEqual(exported.sort());
   });
 });

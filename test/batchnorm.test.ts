@@ -1,4 +1,4 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { Generator } from '../lib/random';
@@ -8,7 +8,12 @@ import { referenceBatchNorm } from './reference/batchnorm';
 import { numericGrad } from './reference/numeric_grad';
 import { gradcheck } from './gradcheck';
 
-const shapes: number[][] = [[2, 3, 5, 7], [1, 4, 3, 3], [8, 5, 1, 1], [3, 2, 1, 9]];
+const shapes: number[][] = [
+  [2, 3, 5, 7],
+  [1, 4, 3, 3],
+  [8, 5, 1, 1],
+  [3, 2, 1, 9],
+];
 
 function seedGrad(shape: number[]): Tensor {
   return Tensor.randn(shape);
@@ -22,9 +27,21 @@ describe('batchNorm2d forward', () => {
       for (const affine of [true, false]) {
         const C = shape[1];
         const x = Tensor.randn(shape, { mean: 0.5, std: 2 });
-        const rm = Tensor.randn([C]), rv = Tensor.rand([C], { low: 0.5, high: 2 });
-        const w = affine ? Tensor.randn([C]) : null, b = affine ? Tensor.randn([C]) : null;
-        const want = referenceBatchNorm(x.data, shape, rm.data, rv.data, w?.data ?? null, b?.data ?? null, true, 0.3, 1e-5);
+        const rm = Tensor.randn([C]),
+          rv = Tensor.rand([C], { low: 0.5, high: 2 });
+        const w = affine ? Tensor.randn([C]) : null,
+          b = affine ? Tensor.randn([C]) : null;
+        const want = referenceBatchNorm(
+          x.data,
+          shape,
+          rm.data,
+          rv.data,
+          w?.data ?? null,
+          b?.data ?? null,
+          true,
+          0.3,
+          1e-5,
+        );
         const y = ops.batchNorm2d(x, rm, rv, w, b, { training: true, momentum: 0.3 });
         expectClose(y.data, want.y, 2e-5, 2e-5);
         expectClose(rm.data, want.runningMean as Float64Array, 1e-5, 1e-5);
@@ -47,15 +64,25 @@ describe('batchNorm2d forward', () => {
   });
 
   test('eval: running statistics, matches the reference and ONNX Runtime BatchNormalization', async () => {
-    for (const shape of [[2, 3, 5, 7], [1, 6, 4, 4]]) {
+    for (const shape of [
+      [2, 3, 5, 7],
+      [1, 6, 4, 4],
+    ]) {
       const C = shape[1];
       const x = Tensor.randn(shape);
-      const rm = Tensor.randn([C]), rv = Tensor.rand([C], { low: 0.2, high: 3 });
-      const w = Tensor.randn([C]), b = Tensor.randn([C]);
+      const rm = Tensor.randn([C]),
+        rv = Tensor.rand([C], { low: 0.2, high: 3 });
+      const w = Tensor.randn([C]),
+        b = Tensor.randn([C]);
       const rm0 = rm.toArray();
       const y = ops.batchNorm2d(x, rm, rv, w, b, { eps: 1e-4 });
       expect(rm.toArray()).toEqual(rm0); // eval never updates
-      expectClose(y.data, referenceBatchNorm(x.data, shape, rm.data, rv.data, w.data, b.data, false, 0.1, 1e-4).y, 1e-5, 1e-5);
+      expectClose(
+        y.data,
+        referenceBatchNorm(x.data, shape, rm.data, rv.data, w.data, b.data, false, 0.1, 1e-4).y,
+        1e-5,
+        1e-5,
+      );
       const bytes = new OnnxGraphBuilder({ opset: 15 })
         .input('x', shape)
         .initializer('scale', w)
@@ -76,7 +103,8 @@ describe('batchNorm2d forward', () => {
       const x = Tensor.randn([4, 6, 9, 11]);
       const run = (t: number): number[][] => {
         setNumThreads(t);
-        const rm = Tensor.zeros([6]), rv = Tensor.ones([6]);
+        const rm = Tensor.zeros([6]),
+          rv = Tensor.ones([6]);
         const xi = x.clone().requireGrad();
         const w = Tensor.ones([6]).requireGrad();
         const y = ops.batchNorm2d(xi, rm, rv, w, null, { training: true });
@@ -95,12 +123,19 @@ describe('batchNorm2d backward against finite differences of the float64 referen
 
   for (const training of [true, false]) {
     test(`${training ? 'training' : 'eval'}: gradients of x, weight and bias`, () => {
-      for (const shape of [[2, 3, 3, 4], [1, 2, 1, 5], [3, 2, 1, 1]]) {
+      for (const shape of [
+        [2, 3, 3, 4],
+        [1, 2, 1, 5],
+        [3, 2, 1, 1],
+      ]) {
         const C = shape[1];
         const x = Tensor.randn(shape, { requiresGrad: true });
-        const w = Tensor.randn([C], { requiresGrad: true }), b = Tensor.randn([C], { requiresGrad: true });
-        const rm = Tensor.randn([C]), rv = Tensor.rand([C], { low: 0.5, high: 2 });
-        const rm0 = rm.toArray(), rv0 = rv.toArray();
+        const w = Tensor.randn([C], { requiresGrad: true }),
+          b = Tensor.randn([C], { requiresGrad: true });
+        const rm = Tensor.randn([C]),
+          rv = Tensor.rand([C], { low: 0.5, high: 2 });
+        const rm0 = rm.toArray(),
+          rv0 = rv.toArray();
         const y = ops.batchNorm2d(x, rm, rv, w, b, { training, eps: 1e-3 });
         const g = seedGrad(shape);
         y.backward(g);
@@ -119,7 +154,8 @@ describe('batchNorm2d backward against finite differences of the float64 referen
     const y = ops.batchNorm2d(x, null, null, null, null, { training: true });
     const g = seedGrad([...x.shape]);
     y.backward(g);
-    const f = ([xx]: Float64Array[]): Float64Array => referenceBatchNorm(xx, x.shape, null, null, null, null, true, 0.1, 1e-5).y;
+    const f = ([xx]: Float64Array[]): Float64Array =>
+      referenceBatchNorm(xx, x.shape, null, null, null, null, true, 0.1, 1e-5).y;
     expectClose((x.grad as Tensor).data, numericGrad(f, [x.data], g.data, 0), 1e-4, 1e-3);
   });
 });
@@ -127,20 +163,34 @@ describe('batchNorm2d backward against finite differences of the float64 referen
 describe('batchNorm2d errors', () => {
   const x = Tensor.zeros([2, 3, 4, 4]);
   test('wrong ndim', () => {
-    expect(() => ops.batchNorm2d(Tensor.zeros([2, 3, 4]), null, null, null, null, { training: true })).toThrow(ShapeError);
-    expect(() => ops.batchNorm2d(Tensor.zeros([2, 3, 4]), null, null, null, null, { training: true })).toThrow(/4 dimensions.*\[2, 3, 4\]/);
+    expect(() => ops.batchNorm2d(Tensor.zeros([2, 3, 4]), null, null, null, null, { training: true })).toThrow(
+      ShapeError,
+    );
+    expect(() => ops.batchNorm2d(Tensor.zeros([2, 3, 4]), null, null, null, null, { training: true })).toThrow(
+      /4 dimensions.*\[2, 3, 4\]/,
+    );
   });
   test('channel counts of running stats, weight and bias', () => {
-    expect(() => ops.batchNorm2d(x, Tensor.zeros([4]), Tensor.ones([3]))).toThrow(/runningMean of shape \[3\].*received \[4\]/);
-    expect(() => ops.batchNorm2d(x, Tensor.zeros([3]), Tensor.ones([3]), Tensor.ones([2]))).toThrow(/weight of shape \[3\]/);
-    expect(() => ops.batchNorm2d(x, Tensor.zeros([3]), Tensor.ones([3]), null, Tensor.ones([3, 1]))).toThrow(ShapeError);
+    expect(() => ops.batchNorm2d(x, Tensor.zeros([4]), Tensor.ones([3]))).toThrow(
+      /runningMean of shape \[3\].*received \[4\]/,
+    );
+    expect(() => ops.batchNorm2d(x, Tensor.zeros([3]), Tensor.ones([3]), Tensor.ones([2]))).toThrow(
+      /weight of shape \[3\]/,
+    );
+    expect(() => ops.batchNorm2d(x, Tensor.zeros([3]), Tensor.ones([3]), null, Tensor.ones([3, 1]))).toThrow(
+      ShapeError,
+    );
   });
   test('eval needs running statistics; training needs more than one value per channel', () => {
     expect(() => ops.batchNorm2d(x, null, null)).toThrow(ArgumentError);
-    expect(() => ops.batchNorm2d(Tensor.zeros([1, 3, 1, 1]), null, null, null, null, { training: true })).toThrow(/more than 1 value per channel/);
+    expect(() => ops.batchNorm2d(Tensor.zeros([1, 3, 1, 1]), null, null, null, null, { training: true })).toThrow(
+      /more than 1 value per channel/,
+    );
   });
   test('bad momentum and eps', () => {
-    expect(() => ops.batchNorm2d(x, null, null, null, null, { training: true, momentum: 2 })).toThrow(/momentum.*\[0, 1\].*2 of type number/);
+    expect(() => ops.batchNorm2d(x, null, null, null, null, { training: true, momentum: 2 })).toThrow(
+      /momentum.*\[0, 1\].*2 of type number/,
+    );
     expect(() => ops.batchNorm2d(x, null, null, null, null, { training: true, eps: -1 })).toThrow(ArgumentError);
   });
 });
@@ -149,10 +199,14 @@ const gpu = describeCuda('batchnorm.test');
 gpu('batchNorm2d on CUDA', () => {
   test('training and eval forward, gradients and running statistics match the CPU', () => {
     manualSeed(9);
-    const x = Tensor.randn([3, 5, 7, 6]), w = Tensor.randn([5]), b = Tensor.randn([5]);
+    const x = Tensor.randn([3, 5, 7, 6]),
+      w = Tensor.randn([5]),
+      b = Tensor.randn([5]);
     for (const training of [true, false]) {
-      const rmCpu = Tensor.randn([5]), rvCpu = Tensor.rand([5], { low: 0.5, high: 2 });
-      const rmGpu = rmCpu.to('cuda'), rvGpu = rvCpu.to('cuda');
+      const rmCpu = Tensor.randn([5]),
+        rvCpu = Tensor.rand([5], { low: 0.5, high: 2 });
+      const rmGpu = rmCpu.to('cuda'),
+        rvGpu = rvCpu.to('cuda');
       expectCudaMatchesCpu(
         (xi, wi, bi) =>
           xi.device === 'cpu'
@@ -170,10 +224,15 @@ gpu('batchNorm2d on CUDA', () => {
 test('batchNorm2d passes gradcheck on the float32 op itself (training and eval)', () => {
   manualSeed(8);
   for (const training of [true, false]) {
-    const rm = Tensor.randn([3]), rv = Tensor.rand([3], { low: 0.5, high: 2 });
+    const rm = Tensor.randn([3]),
+      rv = Tensor.rand([3], { low: 0.5, high: 2 });
     gradcheck(
       (x, w, b) => ops.batchNorm2d(x, rm.clone(), rv.clone(), w, b, { training }),
-      [Tensor.randn([2, 3, 3, 2], { requiresGrad: true }), Tensor.randn([3], { requiresGrad: true }), Tensor.randn([3], { requiresGrad: true })],
+      [
+        Tensor.randn([2, 3, 3, 2], { requiresGrad: true }),
+        Tensor.randn([3], { requiresGrad: true }),
+        Tensor.randn([3], { requiresGrad: true }),
+      ],
     );
   }
 });
@@ -185,18 +244,32 @@ describe('batchNorm2d backward against the analytic float64 backward at a large 
   const eps = 1e-5;
   test.each([true, false])('training %s: dx, dweight, dbias within 1e-5', (training) => {
     const gen = new Generator(5);
-    const x = Tensor.from(Float32Array.from({ length: N * C * H * W }, () => gen.normal() * 2 + 0.7), [N, C, H, W]).requireGrad();
+    const x = Tensor.from(
+      Float32Array.from({ length: N * C * H * W }, () => gen.normal() * 2 + 0.7),
+      [N, C, H, W],
+    ).requireGrad();
     const w = Tensor.from([0.5, 1.5, -1.2]).requireGrad();
     const b = Tensor.from([0.1, -0.3, 0.2]).requireGrad();
-    const rm = Tensor.from([0.6, 0.8, 0.5]), rv = Tensor.from([3.5, 4.5, 4.2]);
-    const rmBefore = rm.toArray(), rvBefore = rv.toArray();
-    const g = Tensor.from(Float32Array.from({ length: N * C * H * W }, () => gen.normal()), [N, C, H, W]);
+    const rm = Tensor.from([0.6, 0.8, 0.5]),
+      rv = Tensor.from([3.5, 4.5, 4.2]);
+    const rmBefore = rm.toArray(),
+      rvBefore = rv.toArray();
+    const g = Tensor.from(
+      Float32Array.from({ length: N * C * H * W }, () => gen.normal()),
+      [N, C, H, W],
+    );
     ops.batchNorm2d(x, rm, rv, w, b, { training, eps }).backward(g);
-    const X = x.data, G = g.data, P = H * W, count = N * P;
-    const dx = new Float64Array(X.length), dw = new Float64Array(C), db = new Float64Array(C);
+    const X = x.data,
+      G = g.data,
+      P = H * W,
+      count = N * P;
+    const dx = new Float64Array(X.length),
+      dw = new Float64Array(C),
+      db = new Float64Array(C);
     for (let c = 0; c < C; c++) {
       const at = (n: number, p: number) => (n * C + c) * P + p;
-      let mean = 0, variance = 0;
+      let mean = 0,
+        variance = 0;
       if (training) {
         for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) mean += X[at(n, p)];
         mean /= count;
@@ -206,8 +279,10 @@ describe('batchNorm2d backward against the analytic float64 backward at a large 
         mean = rmBefore[c];
         variance = rvBefore[c];
       }
-      const invstd = 1 / Math.sqrt(variance + eps), wc = w.data[c];
-      let sumG = 0, sumGxhat = 0;
+      const invstd = 1 / Math.sqrt(variance + eps),
+        wc = w.data[c];
+      let sumG = 0,
+        sumGxhat = 0;
       for (let n = 0; n < N; n++) {
         for (let p = 0; p < P; p++) {
           const xhat = (X[at(n, p)] - mean) * invstd;
@@ -219,7 +294,8 @@ describe('batchNorm2d backward against the analytic float64 backward at a large 
       db[c] = sumG;
       for (let n = 0; n < N; n++) {
         for (let p = 0; p < P; p++) {
-          const i = at(n, p), xhat = (X[i] - mean) * invstd;
+          const i = at(n, p),
+            xhat = (X[i] - mean) * invstd;
           dx[i] = training ? (wc * invstd * (count * G[i] - sumG - xhat * sumGxhat)) / count : wc * invstd * G[i];
         }
       }

@@ -18,7 +18,15 @@ describe('benchmark harness', () => {
     expect(m.iters).toBe(5);
     expect(m.median).toBeGreaterThanOrEqual(0);
     calls.length = 0;
-    const [ma, mb] = await measureInterleaved([() => calls.push('a'), async () => { calls.push('b'); }], { warmup: 1, iters: 3 });
+    const [ma, mb] = await measureInterleaved(
+      [
+        () => calls.push('a'),
+        async () => {
+          calls.push('b');
+        },
+      ],
+      { warmup: 1, iters: 3 },
+    );
     expect(calls.join('')).toBe('abababab');
     expect([ma.iters, mb.iters]).toEqual([3, 3]);
   });

@@ -59,17 +59,32 @@ const CHECK = `
 export function checkLayout(chromium: string, html: string, width = 1280): LayoutReport {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flexconv-layout-'));
   try {
-    const page = html.includes('</body>') ? html.replace('</body>', `${CHECK}\n</body>`) : `<!DOCTYPE html><html><body>${html}${CHECK}</body></html>`;
+    const page = html.includes('</body>')
+      ? html.replace('</body>', `${CHECK}\n</body>`)
+      : `<!DOCTYPE html><html><body>${html}${CHECK}</body></html>`;
     const file = path.join(dir, 'page.html');
     fs.writeFileSync(file, page);
     const dom = execFileSync(
       chromium,
-      ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--user-data-dir=${path.join(dir, 'profile')}`, `--window-size=${width},900`, '--dump-dom', `file://${file}`],
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--hide-scrollbars',
+        `--user-data-dir=${path.join(dir, 'profile')}`,
+        `--window-size=${width},900`,
+        '--dump-dom',
+        `file://${file}`,
+      ],
       { encoding: 'utf8', timeout: 90_000, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 },
     );
     const m = /data-layout="([^"]*)"/.exec(dom);
     if (!m) throw new Error('checkLayout: the page did not report its layout (did the script run?)');
-    const json = m[1].replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+    const json = m[1]
+      .replace(/&quot;/g, '"')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&amp;/g, '&');
     return JSON.parse(json) as LayoutReport;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

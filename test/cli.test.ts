@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { syntheticShapes } from '../lib/data';
 import { ResNet, UNet } from '../lib/models';
 import {
@@ -30,7 +32,9 @@ describe('command-line options', () => {
 
   test('numbers, choices and stages name the option and the accepted values', () => {
     expect(intOption({ epochs: '4' }, 'epochs', 0)).toBe(4);
-    expect(() => intOption({ epochs: '2.5' }, 'epochs', 0)).toThrow(/--epochs: expected an integer >= 0 but received "2.5"/);
+    expect(() => intOption({ epochs: '2.5' }, 'epochs', 0)).toThrow(
+      /--epochs: expected an integer >= 0 but received "2.5"/,
+    );
     expect(() => intOption({ 'batch-size': '0' }, 'batch-size', 1)).toThrow(/--batch-size: expected an integer >= 1/);
     expect(numberOption({ lr: '1e-3' }, 'lr', 0)).toBe(0.001);
     expect(() => numberOption({ lr: 'fast' }, 'lr', 0)).toThrow(/--lr: expected a number >= 0 but received "fast"/);
@@ -46,7 +50,9 @@ describe('command-line options', () => {
     const { train, test: testSet } = loadDatasets('synthetic', { trainSize: 20, testSize: 10, seed: 1 });
     expect([train.length, testSet.length]).toEqual([20, 10]);
     expect(buildModel('resnet18', { conv: 'standard', stages: null, width: 4, train })).toBeInstanceOf(ResNet);
-    expect(() => buildModel('unet', { conv: 'standard', stages: null, train })).toThrow(/--model unet needs a segmentation dataset/);
+    expect(() => buildModel('unet', { conv: 'standard', stages: null, train })).toThrow(
+      /--model unet needs a segmentation dataset/,
+    );
     const seg = syntheticShapes({ task: 'segmentation', length: 4, seed: 1 });
     expect(buildModel('unet', { conv: 'standard', stages: null, width: 4, train: seg })).toBeInstanceOf(UNet);
     expect(() => loadDatasets('cifar10', { seed: 0 })).toThrow(/--dataset cifar10 needs --data-dir/);
@@ -54,11 +60,13 @@ describe('command-line options', () => {
 });
 
 describe('the command lines themselves', () => {
-  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
-  const path = require('node:path') as typeof import('node:path');
   const root = path.resolve(__dirname, '..');
   const run = (script: string, args: string[]) =>
-    spawnSync(process.execPath, [path.join(root, 'dist', 'scripts', script), ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    spawnSync(process.execPath, [path.join(root, 'dist', 'scripts', script), ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
 
   test('bench --help prints the usage and exits 0; an unknown suite exits 1', () => {
     const help = run('bench.js', ['--help']);

@@ -138,20 +138,29 @@ describe('IDX reader', () => {
       return p;
     };
     expect(() => readIdx(path.join(tmp, 'nope.idx'))).toThrow(/nope\.idx: the file does not exist/);
-    expect(() => readIdx(f('magic.idx', Buffer.from([1, 2, 3, 4, 5])))).toThrow(/magic\.idx: not an IDX file: bad magic 01 02 03 04/);
+    expect(() => readIdx(f('magic.idx', Buffer.from([1, 2, 3, 4, 5])))).toThrow(
+      /magic\.idx: not an IDX file: bad magic 01 02 03 04/,
+    );
     expect(() => readIdx(f('short.idx', Buffer.from([0, 0])))).toThrow(IoError);
-    expect(() => readIdx(f('head.idx', Buffer.from([0, 0, 8, 3, 0, 0, 0, 2])))).toThrow(/head\.idx: truncated IDX header/);
+    expect(() => readIdx(f('head.idx', Buffer.from([0, 0, 8, 3, 0, 0, 0, 2])))).toThrow(
+      /head\.idx: truncated IDX header/,
+    );
     expect(() => readIdx(f('trunc.idx', idxBytes(0x08, [2, 3], Buffer.alloc(5))))).toThrow(
       /trunc\.idx: truncated: dimensions \[2, 3\] of uint8 need 18 bytes but the file has 17/,
     );
     expect(() => readIdx(f('long.idx', idxBytes(0x08, [2], Buffer.alloc(3))))).toThrow(/long\.idx: has trailing bytes/);
-    expect(() => readIdx(f('badgz.idx', Buffer.from([0x1f, 0x8b, 1, 2, 3])))).toThrow(/badgz\.idx: it looks gzipped but does not decompress/);
+    expect(() => readIdx(f('badgz.idx', Buffer.from([0x1f, 0x8b, 1, 2, 3])))).toThrow(
+      /badgz\.idx: it looks gzipped but does not decompress/,
+    );
     expect(() => loadMnist(tmp)).toThrow(/cannot find the train images in .*train-images-idx3-ubyte/);
   });
 
   test('loadMnist pairs images and labels and checks their counts', () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'mnist-'));
-    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte.gz'), zlib.gzipSync(idxBytes(0x08, [2, 2, 2], Buffer.from([0, 255, 51, 102, 1, 2, 3, 4]))));
+    fs.writeFileSync(
+      path.join(dir, 't10k-images-idx3-ubyte.gz'),
+      zlib.gzipSync(idxBytes(0x08, [2, 2, 2], Buffer.from([0, 255, 51, 102, 1, 2, 3, 4]))),
+    );
     fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idxBytes(0x08, [2], Buffer.from([3, 9])));
     const ds = loadMnist(dir, { split: 'test' });
     expect([ds.length, ds.channels, ds.height, ds.width, ds.numClasses]).toEqual([2, 1, 2, 2, 10]);
@@ -163,8 +172,9 @@ describe('IDX reader', () => {
 
   const haveFashion = fs.existsSync(path.join(DEBIAN_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'));
   if (!haveFashion) {
-    // eslint-disable-next-line no-console
-    console.warn(`Fashion-MNIST test skipped: ${DEBIAN_FASHION_MNIST_DIR} not found (apt-get install dataset-fashion-mnist)`);
+    console.warn(
+      `Fashion-MNIST test skipped: ${DEBIAN_FASHION_MNIST_DIR} not found (apt-get install dataset-fashion-mnist)`,
+    );
   }
   (haveFashion ? test : test.skip)('reads the real Fashion-MNIST files (Debian dataset-fashion-mnist)', () => {
     const test10k = loadMnist(DEBIAN_FASHION_MNIST_DIR, { split: 'test' });
@@ -202,7 +212,9 @@ describe('CIFAR-10 reader', () => {
   test('rejects truncated files and labels outside 0..9', () => {
     const trunc = path.join(tmp, 'trunc.bin');
     fs.writeFileSync(trunc, Buffer.concat([record(1, 0), Buffer.alloc(100)]));
-    expect(() => readCifarBatches([trunc])).toThrow(/trunc\.bin: not a CIFAR-10 binary batch: 3173 bytes .*100 bytes left over/);
+    expect(() => readCifarBatches([trunc])).toThrow(
+      /trunc\.bin: not a CIFAR-10 binary batch: 3173 bytes .*100 bytes left over/,
+    );
     const bad = path.join(tmp, 'bad.bin');
     fs.writeFileSync(bad, Buffer.concat([record(1, 0), record(57, 0)]));
     expect(() => readCifarBatches([bad])).toThrow(/bad\.bin: record 1 has label 57/);
@@ -243,7 +255,11 @@ describe('DataLoader', () => {
     const loader = new DataLoader(ds, { batchSize: 4 });
     expect(loader.length).toBe(3);
     const batches = [...loader];
-    expect(batches.map((b) => b.input.shape)).toEqual([[4, 2, 4, 5], [4, 2, 4, 5], [2, 2, 4, 5]]);
+    expect(batches.map((b) => b.input.shape)).toEqual([
+      [4, 2, 4, 5],
+      [4, 2, 4, 5],
+      [2, 2, 4, 5],
+    ]);
     expect(batches[1].target.toArray()).toEqual([4, 5, 6, 7]);
     expect(batches[2].input.data[0]).toBe(1 + 8 * 1000);
     const dropped = new DataLoader(ds, { batchSize: 4, dropLast: true });
@@ -289,7 +305,9 @@ describe('DataLoader', () => {
       expect(m).toBeCloseTo(0, 4);
       expect(Math.sqrt(s2 / (64 * 1024) - m * m)).toBeCloseTo(1, 3);
     }
-    expect(() => new DataLoader(ds, { normalize: { mean: [0], std: [1] } })).toThrow(/expected normalize to be \{ mean, std \} with 3 values/);
+    expect(() => new DataLoader(ds, { normalize: { mean: [0], std: [1] } })).toThrow(
+      /expected normalize to be \{ mean, std \} with 3 values/,
+    );
   });
 
   test('random crop and flip move image and mask together, padding with zeros', () => {
@@ -322,7 +340,7 @@ describe('DataLoader', () => {
           expect(v1).toBe(v0 + 100);
           expect(mv).toBe(1 + sy * 5 + sx);
           if (sy !== y) shifted++;
-          if (xx < 4 && x[((k * 2) * 4 + y) * 5 + xx + 1] !== 0 && x[((k * 2) * 4 + y) * 5 + xx + 1] < v0) flipped++;
+          if (xx < 4 && x[(k * 2 * 4 + y) * 5 + xx + 1] !== 0 && x[(k * 2 * 4 + y) * 5 + xx + 1] < v0) flipped++;
         }
     }
     expect(zeros).toBeGreaterThan(0);
@@ -332,7 +350,9 @@ describe('DataLoader', () => {
 
   test('rejects bad arguments', () => {
     const ds = tinyDataset('classification');
-    expect(() => new DataLoader(ds, { batchSize: 0 })).toThrow(/DataLoader: expected batchSize to be a positive integer but received 0/);
+    expect(() => new DataLoader(ds, { batchSize: 0 })).toThrow(
+      /DataLoader: expected batchSize to be a positive integer but received 0/,
+    );
     expect(() => new DataLoader(null as unknown as ImageDataset)).toThrow(/expected dataset to be an ImageDataset/);
     expect(() => subset(ds, [11])).toThrow(/expected indices\[0\] to be an integer in \[0, 10\)/);
   });
@@ -373,8 +393,12 @@ describe('readers bound what they decompress and check what they read', () => {
   });
 
   test('IDX headers of impossible sizes and labels outside the classes are IoErrors', () => {
-    expect(() => parseIdx(new Uint8Array(idxHeader(0x08, [0, 2 ** 32 - 1, 2 ** 32 - 1])), 'huge')).toThrow(/items of .* values, more than/);
-    expect(() => parseIdx(new Uint8Array(idxHeader(0x0e, [70000, 100, 100, 10])), 'big')).toThrow(/more than the 2147483647 supported/);
+    expect(() => parseIdx(new Uint8Array(idxHeader(0x08, [0, 2 ** 32 - 1, 2 ** 32 - 1])), 'huge')).toThrow(
+      /items of .* values, more than/,
+    );
+    expect(() => parseIdx(new Uint8Array(idxHeader(0x0e, [70000, 100, 100, 10])), 'big')).toThrow(
+      /more than the 2147483647 supported/,
+    );
     const images = path.join(dir, 'i-idx3-ubyte');
     const labels = path.join(dir, 'l-idx1-ubyte');
     fs.writeFileSync(images, Buffer.concat([idxHeader(0x08, [2, 2, 2]), Buffer.alloc(8)]));

@@ -4,14 +4,25 @@
  * DeformSampler warping, samplingLocations and the SVG helper.
  */
 import { nn, noGrad, ops, Tensor, ArgumentError, ShapeError } from '../lib';
-import { DeformConv2d, ModulatedDeformConv2d, DeformSampler, DeformableConvBlock, DeformableBasicBlock, samplingLocations } from '../lib/nn/deform';
+import {
+  DeformConv2d,
+  ModulatedDeformConv2d,
+  DeformSampler,
+  DeformableConvBlock,
+  DeformableBasicBlock,
+  samplingLocations,
+} from '../lib/nn/deform';
 import { samplingLocationsSvg } from '../lib/report/sampling_svg';
 import { expectClose } from './helpers';
 
 function convWithSameWeights(layer: DeformConv2d | ModulatedDeformConv2d): nn.Conv2d {
   const conv = new nn.Conv2d(layer.inChannels, layer.outChannels, {
-    kernelSize: layer.kernelSize, stride: layer.stride, padding: layer.padding, dilation: layer.dilation,
-    groups: layer.groups, bias: layer.bias !== null,
+    kernelSize: layer.kernelSize,
+    stride: layer.stride,
+    padding: layer.padding,
+    dilation: layer.dilation,
+    groups: layer.groups,
+    bias: layer.bias !== null,
   });
   conv.weight.data.set(layer.weight.data);
   if (conv.bias && layer.bias) conv.bias.data.set(layer.bias.data);
@@ -20,7 +31,14 @@ function convWithSameWeights(layer: DeformConv2d | ModulatedDeformConv2d): nn.Co
 
 describe('DeformConv2d', () => {
   test('a fresh layer equals Conv2d with the same weights (zero offsets)', () => {
-    const layer = new DeformConv2d(6, 4, { kernelSize: [3, 2], stride: [2, 1], padding: [1, 1], dilation: [1, 2], groups: 2, offsetGroups: 3 });
+    const layer = new DeformConv2d(6, 4, {
+      kernelSize: [3, 2],
+      stride: [2, 1],
+      padding: [1, 1],
+      dilation: [1, 2],
+      groups: 2,
+      offsetGroups: 3,
+    });
     const x = Tensor.randn([2, 6, 9, 8]);
     const y = layer.forward(x);
     const expected = convWithSameWeights(layer).forward(x);
@@ -35,7 +53,11 @@ describe('DeformConv2d', () => {
     expect(sd.weight.shape).toEqual([8, 4, 3, 3]);
     expect(sd['conv_offset.weight'].shape).toEqual([2 * 2 * 9, 4, 3, 3]);
     expect(Array.from(sd['conv_offset.weight'].data).every((v) => v === 0)).toBe(true);
-    expect(Object.keys(new DeformConv2d(4, 8, { bias: false }).stateDict())).toEqual(['weight', 'conv_offset.weight', 'conv_offset.bias']);
+    expect(Object.keys(new DeformConv2d(4, 8, { bias: false }).stateDict())).toEqual([
+      'weight',
+      'conv_offset.weight',
+      'conv_offset.bias',
+    ]);
   });
 
   test('gradients reach the weights and the offset predictor; non-zero offsets change the output', () => {
@@ -61,12 +83,22 @@ describe('DeformConv2d', () => {
 describe('ModulatedDeformConv2d', () => {
   test("'2sigmoid' starts as the plain conv; 'sigmoid' starts at half of it (plus bias)", () => {
     const x = Tensor.randn([2, 4, 7, 5]);
-    const two = new ModulatedDeformConv2d(4, 3, { kernelSize: 3, padding: 1, maskActivation: '2sigmoid', offsetGroups: 2 });
+    const two = new ModulatedDeformConv2d(4, 3, {
+      kernelSize: 3,
+      padding: 1,
+      maskActivation: '2sigmoid',
+      offsetGroups: 2,
+    });
     expectClose(two.forward(x).data, convWithSameWeights(two).forward(x).data, 1e-5, 1e-5);
     const half = new ModulatedDeformConv2d(4, 3, { kernelSize: 3, padding: 1, bias: false });
     expect(half.maskActivation).toBe('sigmoid');
     const plain = convWithSameWeights(half).forward(x);
-    expectClose(half.forward(x).data, Float32Array.from(plain.data, (v) => 0.5 * v), 1e-5, 1e-5);
+    expectClose(
+      half.forward(x).data,
+      Float32Array.from(plain.data, (v) => 0.5 * v),
+      1e-5,
+      1e-5,
+    );
   });
 
   test('predictor layout [offsets | mask] and keys; gradients reach it', () => {
@@ -91,30 +123,36 @@ describe('DeformSampler', () => {
     offset.data.fill(1, 2 * 5 * 6 * 0 + 30, 60);
     offset.data.fill(1, 90, 120);
     const y = DeformSampler.warp(x, offset);
-    for (let n = 0; n < 2; n++) for (let c = 0; c < 3; c++) for (let i = 0; i < 5; i++) for (let j = 0; j < 6; j++) {
-      const got = y.data[((n * 3 + c) * 5 + i) * 6 + j];
-      const want = j < 5 ? x.data[((n * 3 + c) * 5 + i) * 6 + j + 1] : 0;
-      expect(Math.abs(got - want)).toBeLessThan(1e-5);
-    }
+    for (let n = 0; n < 2; n++)
+      for (let c = 0; c < 3; c++)
+        for (let i = 0; i < 5; i++)
+          for (let j = 0; j < 6; j++) {
+            const got = y.data[((n * 3 + c) * 5 + i) * 6 + j];
+            const want = j < 5 ? x.data[((n * 3 + c) * 5 + i) * 6 + j + 1] : 0;
+            expect(Math.abs(got - want)).toBeLessThan(1e-5);
+          }
     expect(() => DeformSampler.warp(x, Tensor.zeros([2, 2, 5, 5]))).toThrow(/offset of shape \[2, 2, 5, 6\]/);
   });
 
-  test.each(['zeros', 'border', 'reflection'] as const)("paddingMode '%s': whole-pixel shifts past the edge read 0, the edge, or the mirror", (mode) => {
-    const sampler = new DeformSampler(1, { paddingMode: mode });
-    expect(sampler.paddingMode).toBe(mode);
-    noGrad(() => sampler.conv_offset.bias!.data.set([0, 2])); // dy = 0, dx = +2 everywhere
-    const [H, W] = [3, 5];
-    const x = Tensor.randn([1, 1, H, W]);
-    const y = sampler.forward(x);
-    for (let i = 0; i < H; i++) {
-      for (let j = 0; j < W; j++) {
-        const s = j + 2; // alignCorners: pixel centres, the mirror line is the last centre
-        const col = s < W ? s : mode === 'border' ? W - 1 : mode === 'reflection' ? 2 * (W - 1) - s : -1;
-        const want = col < 0 ? 0 : x.data[i * W + col];
-        expect(Math.abs(y.data[i * W + j] - want)).toBeLessThan(1e-5);
+  test.each(['zeros', 'border', 'reflection'] as const)(
+    "paddingMode '%s': whole-pixel shifts past the edge read 0, the edge, or the mirror",
+    (mode) => {
+      const sampler = new DeformSampler(1, { paddingMode: mode });
+      expect(sampler.paddingMode).toBe(mode);
+      noGrad(() => sampler.conv_offset.bias!.data.set([0, 2])); // dy = 0, dx = +2 everywhere
+      const [H, W] = [3, 5];
+      const x = Tensor.randn([1, 1, H, W]);
+      const y = sampler.forward(x);
+      for (let i = 0; i < H; i++) {
+        for (let j = 0; j < W; j++) {
+          const s = j + 2; // alignCorners: pixel centres, the mirror line is the last centre
+          const col = s < W ? s : mode === 'border' ? W - 1 : mode === 'reflection' ? 2 * (W - 1) - s : -1;
+          const want = col < 0 ? 0 : x.data[i * W + col];
+          expect(Math.abs(y.data[i * W + j] - want)).toBeLessThan(1e-5);
+        }
       }
-    }
-  });
+    },
+  );
 
   test('gradients reach the offset predictor', () => {
     const sampler = new DeformSampler(2);
@@ -135,18 +173,31 @@ describe('samplingLocations and the SVG helper', () => {
     expect(loc.y[at]).toBe(5);
     expect(loc.x[at]).toBe(3);
     expect(loc.mask!.every((m) => Math.abs(m - 0.5) < 1e-6)).toBe(true);
-    const svg = samplingLocationsSvg(x, loc, { pixels: [[1, 2], [3, 3]], imageFormat: 'rects' });
+    const svg = samplingLocationsSvg(x, loc, {
+      pixels: [
+        [1, 2],
+        [3, 3],
+      ],
+      imageFormat: 'rects',
+    });
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.match(/<circle/g)!.length).toBe(18);
     expect(svg.match(/<rect/g)!.length).toBe(81);
     // The default embeds the picture as one PNG instead of a rectangle per pixel.
-    const png = samplingLocationsSvg(x, loc, { pixels: [[1, 2], [3, 3]] });
+    const png = samplingLocationsSvg(x, loc, {
+      pixels: [
+        [1, 2],
+        [3, 3],
+      ],
+    });
     expect(png.match(/<rect/g)).toBeNull();
     expect(png.match(/<image [^>]*href="data:image\/png;base64,/g)!.length).toBe(1);
     expect(png.match(/<circle/g)!.length).toBe(18);
     expect(() => samplingLocationsSvg(x, loc, { imageFormat: 'jpeg' as 'png' })).toThrow(/imageFormat/);
     expect(() => samplingLocationsSvg(x, loc, { pixels: [[4, 0]] })).toThrow(ArgumentError);
-    expect(() => samplingLocations(new nn.Conv2d(1, 1, 3) as unknown as DeformConv2d, x)).toThrow(/DeformConv2d or ModulatedDeformConv2d/);
+    expect(() => samplingLocations(new nn.Conv2d(1, 1, 3) as unknown as DeformConv2d, x)).toThrow(
+      /DeformConv2d or ModulatedDeformConv2d/,
+    );
   });
 });
 
@@ -154,15 +205,23 @@ describe('DeformableConvBlock and DeformableBasicBlock', () => {
   test('block = relu(bn(deform conv)); same-size padding by default; torchvision-style keys', () => {
     const block = new DeformableConvBlock(3, 4, { modulated: true, maskActivation: '2sigmoid', dilation: 2 });
     expect(Object.keys(block.stateDict())).toEqual([
-      'conv.weight', 'conv.conv_offset.weight', 'conv.conv_offset.bias',
-      'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked',
+      'conv.weight',
+      'conv.conv_offset.weight',
+      'conv.conv_offset.bias',
+      'bn.weight',
+      'bn.bias',
+      'bn.running_mean',
+      'bn.running_var',
+      'bn.num_batches_tracked',
     ]);
     const x = Tensor.randn([2, 3, 7, 6]);
     const y = block.forward(x);
     expect(y.shape).toEqual([2, 4, 7, 6]);
     // At init the deform conv is the plain conv: compare with conv -> batch norm -> relu.
     const conv = convWithSameWeights(block.conv);
-    const expected = ops.relu(ops.batchNorm2d(conv.forward(x), null, null, null, null, { training: true, momentum: 0.1, eps: 1e-5 }));
+    const expected = ops.relu(
+      ops.batchNorm2d(conv.forward(x), null, null, null, null, { training: true, momentum: 0.1, eps: 1e-5 }),
+    );
     expectClose(y.data, expected.data, 1e-4, 1e-4);
   });
 
@@ -173,7 +232,15 @@ describe('DeformableConvBlock and DeformableBasicBlock', () => {
     expect(same.forward(x).shape).toEqual([2, 4, 8, 8]);
     const down = new DeformableBasicBlock(4, 6, { stride: 2, modulated: true });
     const keys = Object.keys(down.stateDict());
-    for (const k of ['conv1.weight', 'bn1.running_var', 'conv2.weight', 'conv2.conv_offset.weight', 'bn2.weight', 'downsample.0.weight', 'downsample.1.running_mean']) {
+    for (const k of [
+      'conv1.weight',
+      'bn1.running_var',
+      'conv2.weight',
+      'conv2.conv_offset.weight',
+      'bn2.weight',
+      'downsample.0.weight',
+      'downsample.1.running_mean',
+    ]) {
       expect(keys).toContain(k);
     }
     const y = down.forward(x);

@@ -6,14 +6,23 @@
 import { Tensor } from '../lib';
 import { expectClose } from './helpers';
 
-export function expectCudaMatchesCpu(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], differentiable: boolean[], tol = 1e-4): void {
+export function expectCudaMatchesCpu(
+  fn: (...inputs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  differentiable: boolean[],
+  tol = 1e-4,
+): void {
   const run = (device: 'cpu' | 'cuda'): { out: number[]; grads: (number[] | null)[] } => {
     const xs = inputs.map((t, i) => {
       const moved = t.detach().to(device);
       return differentiable[i] ? moved.requireGrad() : moved;
     });
     const out = fn(...xs);
-    const seed = Tensor.from(Array.from({ length: out.numel }, (_, i) => Math.sin(i + 1)), out.shape, { device });
+    const seed = Tensor.from(
+      Array.from({ length: out.numel }, (_, i) => Math.sin(i + 1)),
+      out.shape,
+      { device },
+    );
     out.backward(seed);
     return { out: out.toArray(), grads: xs.map((x, i) => (differentiable[i] && x.grad ? x.grad.toArray() : null)) };
   };

@@ -16,7 +16,10 @@ import { ArgumentError } from '../lib/errors';
 const root = path.resolve(__dirname, '..');
 const mpirun = ['/usr/bin/mpirun', '/usr/local/bin/mpirun'].find((f) => fs.existsSync(f)) ?? null;
 const ready = mpirun !== null && hasMpiEngine();
-if (!ready) console.log(`distributed.test.ts: ${mpirun ? 'the MPI engine was not built (FLEXCONV_MPI)' : 'mpirun not installed (apt-get install openmpi-bin libopenmpi-dev)'}, distributed tests skipped`);
+if (!ready)
+  console.log(
+    `distributed.test.ts: ${mpirun ? 'the MPI engine was not built (FLEXCONV_MPI)' : 'mpirun not installed (apt-get install openmpi-bin libopenmpi-dev)'}, distributed tests skipped`,
+  );
 const describeMpi = ready ? describe : describe.skip;
 
 interface Job {
@@ -28,13 +31,28 @@ interface Job {
 
 function job(scenario: string, ...args: string[]): Job {
   const started = Date.now();
-  const r = spawnSync(mpirun as string, ['--allow-run-as-root', '--oversubscribe', '--bind-to', 'none', '-np', '2', 'node', path.join(root, 'test/distributed/worker.js'), scenario, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 90_000,
-    // Containers often forbid the cross-memory attach Open MPI's shared-memory transport prefers.
-    env: { ...process.env, OMPI_MCA_btl_vader_single_copy_mechanism: 'none' },
-  });
+  const r = spawnSync(
+    mpirun as string,
+    [
+      '--allow-run-as-root',
+      '--oversubscribe',
+      '--bind-to',
+      'none',
+      '-np',
+      '2',
+      'node',
+      path.join(root, 'test/distributed/worker.js'),
+      scenario,
+      ...args,
+    ],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 90_000,
+      // Containers often forbid the cross-memory attach Open MPI's shared-memory transport prefers.
+      env: { ...process.env, OMPI_MCA_btl_vader_single_copy_mechanism: 'none' },
+    },
+  );
   const results = (r.stdout ?? '')
     .split('\n')
     .filter((l) => l.startsWith('RESULT '))
@@ -49,10 +67,18 @@ function byRank(results: Record<string, unknown>[], scenario: string): Record<st
 describeMpi('distributed training under mpirun -np 2', () => {
   beforeAll(() => {
     // The workers run dist/: refuse a stale build rather than test old code.
-    for (const f of ['distributed/ddp', 'distributed/process_group', 'distributed/sync_batch_norm', 'data/loader', 'autograd', 'train/trainer']) {
+    for (const f of [
+      'distributed/ddp',
+      'distributed/process_group',
+      'distributed/sync_batch_norm',
+      'data/loader',
+      'autograd',
+      'train/trainer',
+    ]) {
       const src = fs.statSync(path.join(root, 'lib', `${f}.ts`)).mtimeMs;
       const out = path.join(root, 'dist/lib', `${f}.js`);
-      if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < src) throw new Error(`dist/lib/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
+      if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < src)
+        throw new Error(`dist/lib/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
     }
   });
 
@@ -130,9 +156,21 @@ describeMpi('distributed training under mpirun -np 2', () => {
 
 describe('launcher environment', () => {
   test('Open MPI, Hydra and Slurm variables give rank, size and local size; none gives a single process', () => {
-    expect(launchInfo({ OMPI_COMM_WORLD_RANK: '3', OMPI_COMM_WORLD_SIZE: '8', OMPI_COMM_WORLD_LOCAL_SIZE: '4' })).toEqual({ launcher: 'openmpi', rank: 3, worldSize: 8, localSize: 4 });
-    expect(launchInfo({ PMI_RANK: '1', PMI_SIZE: '2' })).toEqual({ launcher: 'hydra', rank: 1, worldSize: 2, localSize: 1 });
-    expect(launchInfo({ SLURM_PROCID: '5', SLURM_NTASKS: '6', SLURM_NTASKS_PER_NODE: '3' })).toEqual({ launcher: 'slurm', rank: 5, worldSize: 6, localSize: 3 });
+    expect(
+      launchInfo({ OMPI_COMM_WORLD_RANK: '3', OMPI_COMM_WORLD_SIZE: '8', OMPI_COMM_WORLD_LOCAL_SIZE: '4' }),
+    ).toEqual({ launcher: 'openmpi', rank: 3, worldSize: 8, localSize: 4 });
+    expect(launchInfo({ PMI_RANK: '1', PMI_SIZE: '2' })).toEqual({
+      launcher: 'hydra',
+      rank: 1,
+      worldSize: 2,
+      localSize: 1,
+    });
+    expect(launchInfo({ SLURM_PROCID: '5', SLURM_NTASKS: '6', SLURM_NTASKS_PER_NODE: '3' })).toEqual({
+      launcher: 'slurm',
+      rank: 5,
+      worldSize: 6,
+      localSize: 3,
+    });
     expect(launchInfo({})).toEqual({ launcher: null, rank: 0, worldSize: 1, localSize: 1 });
   });
 });
@@ -142,14 +180,18 @@ describe('DataLoader shards', () => {
     const ds = syntheticShapes({ length: 23, seed: 2 });
     const whole = new DataLoader(ds, { batchSize: 100, shuffle: true, seed: 4 });
     const order = Array.from([...whole.batches(3)][0].indices);
-    const shards = [0, 1, 2].map((rank) => new DataLoader(ds, { batchSize: 3, shuffle: true, seed: 4, distributed: { rank, worldSize: 3 } }));
+    const shards = [0, 1, 2].map(
+      (rank) => new DataLoader(ds, { batchSize: 3, shuffle: true, seed: 4, distributed: { rank, worldSize: 3 } }),
+    );
     shards.forEach((loader, rank) => {
       expect(loader.shardLength).toBe(7);
       expect(loader.length).toBe(3);
       const seen = [...loader.batches(3)].flatMap((b) => Array.from(b.indices));
       expect(seen).toEqual(Array.from({ length: 7 }, (_, k) => order[rank + 3 * k]));
     });
-    expect(() => new DataLoader(ds, { distributed: { rank: 3, worldSize: 3 } })).toThrow(/distributed.rank in \[0, 3\)/);
+    expect(() => new DataLoader(ds, { distributed: { rank: 3, worldSize: 3 } })).toThrow(
+      /distributed.rank in \[0, 3\)/,
+    );
     expect(() => new DataLoader(ds, { distributed: 'yes' as never })).toThrow(ArgumentError);
     expect(() => new DataLoader(ds, { distributed: true })).toThrow(/distributed.init\(\) first/);
   });

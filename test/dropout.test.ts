@@ -30,21 +30,30 @@ describe('dropout', () => {
     } finally {
       setNumThreads(threads);
     }
-    expect(ops.dropout(x, 1, true).toArray().every((v) => v === 0)).toBe(true);
+    expect(
+      ops
+        .dropout(x, 1, true)
+        .toArray()
+        .every((v) => v === 0),
+    ).toBe(true);
   });
 
   test('gradient uses the same mask', () => {
     const x = Tensor.randn([1000], { requiresGrad: true });
     const y = ops.dropout(x, 0.5, true, new Generator(3));
     ops.sum(y).backward();
-    const g = x.grad!.data, yd = y.data, xd = x.data;
+    const g = x.grad!.data,
+      yd = y.data,
+      xd = x.data;
     for (let i = 0; i < 1000; i++) expect(g[i]).toBeCloseTo(yd[i] === 0 ? 0 : 2, 6);
     expect(yd[1]).toBeCloseTo(g[1] * xd[1], 5);
   });
 
   test('bad arguments', () => {
     const x = Tensor.zeros([2]);
-    expect(() => ops.dropout(x, 1.5)).toThrow('dropout: expected p to be a number in [0, 1] but received 1.5 of type number');
+    expect(() => ops.dropout(x, 1.5)).toThrow(
+      'dropout: expected p to be a number in [0, 1] but received 1.5 of type number',
+    );
     expect(() => ops.dropout(x, 0.5, 'yes' as unknown as boolean)).toThrow(ArgumentError);
     expect(() => ops.dropout(x, 0.5, true, {} as Generator)).toThrow(ArgumentError);
   });

@@ -1,4 +1,5 @@
-import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, manualSeed, cuda } from '../lib';
+import { ops, setNumThreads, getNumThreads, Tensor, ShapeError, ArgumentError, manualSeed } from '../lib';
+import { native } from '../lib/native';
 import { expectCudaMatchesCpu } from './device_compare';
 import { conv2d } from '../lib/ops/conv';
 import { DynGeom, dynamicConvBackward, dynamicConvForward, mixKernels, outSize } from './reference/dynamic_conv';
@@ -6,15 +7,34 @@ import { expectClose, describeCuda, forEachIsa } from './helpers';
 
 interface Case {
   name: string;
-  B: number; C: number; H: number; W: number; K: number; O: number; k: [number, number];
-  stride?: number; padding?: number; dilation?: number; groups?: number; bias?: boolean;
+  B: number;
+  C: number;
+  H: number;
+  W: number;
+  K: number;
+  O: number;
+  k: [number, number];
+  stride?: number;
+  padding?: number;
+  dilation?: number;
+  groups?: number;
+  bias?: boolean;
 }
 
 function geom(c: Case): DynGeom {
   return {
-    B: c.B, C: c.C, H: c.H, W: c.W, K: c.K, O: c.O, kh: c.k[0], kw: c.k[1],
-    stride: [c.stride ?? 1, c.stride ?? 1], padding: [c.padding ?? 0, c.padding ?? 0],
-    dilation: [c.dilation ?? 1, c.dilation ?? 1], groups: c.groups ?? 1,
+    B: c.B,
+    C: c.C,
+    H: c.H,
+    W: c.W,
+    K: c.K,
+    O: c.O,
+    kh: c.k[0],
+    kw: c.k[1],
+    stride: [c.stride ?? 1, c.stride ?? 1],
+    padding: [c.padding ?? 0, c.padding ?? 0],
+    dilation: [c.dilation ?? 1, c.dilation ?? 1],
+    groups: c.groups ?? 1,
   };
 }
 
@@ -33,8 +53,8 @@ function opts(c: Case, expertBias: Tensor | null) {
 }
 
 const cases: Case[] = [
-  {name: '3x3 pad 1, bias', B: 3, C: 4, H: 6, W: 5, K: 3, O: 6, k: [3, 3], padding: 1, bias: true},
-  {name: '1x1, batch 1', B: 1, C: 5, H: 4, W: 7, K: 4, O: 3, k: [1, 1], bias: true},
+  { name: '3x3 pad 1, bias', B: 3, C: 4, H: 6, W: 5, K: 3, O: 6, k: [3, 3], padding: 1, bias: true },
+  { name: '1x1, batch 1', B: 1, C: 5, H: 4, W: 7, K: 4, O: 3, k: [1, 1], bias: true },
   {
     name: 'groups 2, stride 2 on odd input, dilation 2',
     B: 2,
@@ -47,7 +67,7 @@ const cases: Case[] = [
     stride: 2,
     padding: 2,
     dilation: 2,
-    groups: 2
+    groups: 2,
   },
   {
     name: 'depthwise (groups = channels), 3x2 kernel',
@@ -60,7 +80,7 @@ const cases: Case[] = [
     k: [3, 2],
     padding: 1,
     groups: 3,
-    bias: true
+    bias: true,
   },
   {
     name: 'batch 9 (threads take samples), stride 2, 1x1',
@@ -72,9 +92,9 @@ const cases: Case[] = [
     O: 5,
     k: [1, 1],
     stride: 2,
-    bias: true
+    bias: true,
   },
-  {name: 'batch 8, 3x3, groups 2, K = 1', B: 8, C: 4, H: 8, W: 8, K: 1, O: 4, k: [3, 3], padding: 1, groups: 2},
+  { name: 'batch 8, 3x3, groups 2, K = 1', B: 8, C: 4, H: 8, W: 8, K: 1, O: 4, k: [3, 3], padding: 1, groups: 2 },
   // Kernels of 3456 floats: the reduction of the per-sample kernel gradients runs over several
   // column blocks (the last one partial) and groups of samples (the last one of 1).
   {
@@ -87,7 +107,7 @@ const cases: Case[] = [
     O: 24,
     k: [3, 3],
     padding: 1,
-    bias: true
+    bias: true,
   },
   // DynamicNet's stride-2 stage entry on a 4x4 output: the input gradient's packed expert
   // slices cover two blocks of input channels (64 * 3 * 3 > 512 rows).
@@ -102,7 +122,7 @@ const cases: Case[] = [
     k: [3, 3],
     stride: 2,
     padding: 1,
-    bias: true
+    bias: true,
   },
 ];
 
@@ -141,7 +161,9 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
    */
   function chunkedClosedForm(C: number, groups: number, stride: number): void {
     const [B, K, O, S] = [5, 2, 128, 8];
-    const Cg = C / groups, Og = O / groups, D = Cg * S * S;
+    const Cg = C / groups,
+      Og = O / groups,
+      D = Cg * S * S;
     const x = Tensor.randn([B, C, S, S], { requiresGrad: true });
     const e = Tensor.randn([K, O, Cg, S, S], { requiresGrad: true });
     const a = Tensor.rand([B, K], { requiresGrad: true });
@@ -151,7 +173,13 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
     const go = Tensor.randn(out.shape);
     out.backward(go);
     const [X, E, A, EB, G] = [x.data, e.data, a.data, eb.data, go.data];
-    const want = { out: new Float64Array(B * O), gx: new Float64Array(B * C * S * S), ge: new Float64Array(K * O * D), ga: new Float64Array(B * K), gb: new Float64Array(K * O) };
+    const want = {
+      out: new Float64Array(B * O),
+      gx: new Float64Array(B * C * S * S),
+      ge: new Float64Array(K * O * D),
+      ga: new Float64Array(B * K),
+      gb: new Float64Array(K * O),
+    };
     for (let b = 0; b < B; b++) {
       for (let k = 0; k < K; k++) {
         const ak = A[b * K + k];
@@ -160,7 +188,8 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
           const xAt = (b * C + Math.floor(o / Og) * Cg) * S * S; // the group's channels of sample b
           let dot = 0;
           for (let d = 0; d < D; d++) {
-            const ev = E[(k * O + o) * D + d], xv = X[xAt + d];
+            const ev = E[(k * O + o) * D + d],
+              xv = X[xAt + d];
             dot += ev * xv;
             want.gx[xAt + d] += ak * ev * g;
             want.ge[(k * O + o) * D + d] += ak * g * xv;
@@ -188,7 +217,9 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
   });
 
   test('empty batch', () => {
-    const out = ops.dynamicConv2d(Tensor.zeros([0, 2, 4, 4]), Tensor.randn([3, 4, 2, 3, 3]), Tensor.zeros([0, 3]), { padding: 1 });
+    const out = ops.dynamicConv2d(Tensor.zeros([0, 2, 4, 4]), Tensor.randn([3, 4, 2, 3, 3]), Tensor.zeros([0, 3]), {
+      padding: 1,
+    });
     expect(out.shape).toEqual([0, 4, 4, 4]);
   });
 
@@ -217,7 +248,10 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
     const weight = Tensor.randn([4, 3, 3, 3]);
     const bias = Tensor.randn([4]);
     const o = { stride: 2, padding: 1, groups: 2 };
-    const dyn = ops.dynamicConv2d(input, weight.view([1, 4, 3, 3, 3]), Tensor.ones([2, 1]), { ...o, expertBias: bias.view([1, 4]) });
+    const dyn = ops.dynamicConv2d(input, weight.view([1, 4, 3, 3, 3]), Tensor.ones([2, 1]), {
+      ...o,
+      expertBias: bias.view([1, 4]),
+    });
     expectClose(dyn.data, conv2d(input, weight, { ...o, bias }).data, 1e-5, 1e-5);
   });
 
@@ -236,11 +270,29 @@ describe('dynamicConv2d finite differences', () => {
   // differences are exact up to float32 rounding of the loss.
   test('a sample of entries of every argument', () => {
     manualSeed(5);
-    const c: Case = { name: 'fd', B: 2, C: 4, H: 5, W: 5, K: 3, O: 4, k: [3, 3], stride: 2, padding: 1, groups: 2, bias: true };
+    const c: Case = {
+      name: 'fd',
+      B: 2,
+      C: 4,
+      H: 5,
+      W: 5,
+      K: 3,
+      O: 4,
+      k: [3, 3],
+      stride: 2,
+      padding: 1,
+      groups: 2,
+      bias: true,
+    };
     const { input, experts, attention, expertBias } = makeInputs(c);
     const R = Tensor.randn([2, 4, 3, 3]);
     const loss = () => {
-      const out = ops.dynamicConv2d(input.detach(), experts.detach(), attention.detach(), opts(c, expertBias!.detach()));
+      const out = ops.dynamicConv2d(
+        input.detach(),
+        experts.detach(),
+        attention.detach(),
+        opts(c, expertBias!.detach()),
+      );
       let s = 0;
       for (let i = 0; i < out.numel; i++) s += out.data[i] * R.data[i];
       return s;
@@ -268,24 +320,24 @@ describe('dynamicConv2d determinism', () => {
   afterAll(() => setNumThreads(threads));
 
   test('bit-identical forward and gradients at 1 and 2 threads (batch 1, 3, 7, 8 and 9)', () => {
-    for (const c
-             of [{name: 'b1', B: 1, C: 8, H: 12, W: 12, K: 4, O: 8, k: [3, 3], padding: 1, bias: true},
-                 {name: 'b3', B: 3, C: 8, H: 9, W: 9, K: 2, O: 8, k: [3, 3], stride: 2, groups: 2, bias: true},
-                 {name: 'b8', B: 8, C: 8, H: 10, W: 10, K: 4, O: 12, k: [3, 3], padding: 1, bias: true},
-                 {name: 'b9 wide kernels', B: 9, C: 16, H: 6, W: 5, K: 3, O: 24, k: [3, 3], padding: 1, bias: true},
-                 {
-                   name: 'b7 stride 2 to 4x4',
-                   B: 7,
-                   C: 64,
-                   H: 8,
-                   W: 8,
-                   K: 4,
-                   O: 16,
-                   k: [3, 3],
-                   stride: 2,
-                   padding: 1,
-                   bias: true
-                 },
+    for (const c of [
+      { name: 'b1', B: 1, C: 8, H: 12, W: 12, K: 4, O: 8, k: [3, 3], padding: 1, bias: true },
+      { name: 'b3', B: 3, C: 8, H: 9, W: 9, K: 2, O: 8, k: [3, 3], stride: 2, groups: 2, bias: true },
+      { name: 'b8', B: 8, C: 8, H: 10, W: 10, K: 4, O: 12, k: [3, 3], padding: 1, bias: true },
+      { name: 'b9 wide kernels', B: 9, C: 16, H: 6, W: 5, K: 3, O: 24, k: [3, 3], padding: 1, bias: true },
+      {
+        name: 'b7 stride 2 to 4x4',
+        B: 7,
+        C: 64,
+        H: 8,
+        W: 8,
+        K: 4,
+        O: 16,
+        k: [3, 3],
+        stride: 2,
+        padding: 1,
+        bias: true,
+      },
     ] as Case[]) {
       const runs: number[][][] = [];
       for (const n of [1, 2]) {
@@ -308,23 +360,39 @@ describe('dynamicConv2d bad input', () => {
 
   test('attention not (B, K)', () => {
     expect(() => ops.dynamicConv2d(x, e, Tensor.zeros([6]))).toThrow(ShapeError);
-    expect(() => ops.dynamicConv2d(x, e, Tensor.zeros([6]))).toThrow(/attention to be a 2-D tensor \[B, K\] but received shape \[6\]/);
-    expect(() => ops.dynamicConv2d(x, e, Tensor.zeros([3, 3]))).toThrow(/expected attention of shape \[2, 3\] .* but received \[3, 3\]/);
+    expect(() => ops.dynamicConv2d(x, e, Tensor.zeros([6]))).toThrow(
+      /attention to be a 2-D tensor \[B, K\] but received shape \[6\]/,
+    );
+    expect(() => ops.dynamicConv2d(x, e, Tensor.zeros([3, 3]))).toThrow(
+      /expected attention of shape \[2, 3\] .* but received \[3, 3\]/,
+    );
   });
 
   test('K mismatch between experts and attention', () => {
-    expect(() => ops.dynamicConv2d(x, e, Tensor.zeros([2, 4]))).toThrow(/expected attention of shape \[2, 3\] .*experts of \[3, 6, 4, 3, 3\].* but received \[2, 4\]/);
+    expect(() => ops.dynamicConv2d(x, e, Tensor.zeros([2, 4]))).toThrow(
+      /expected attention of shape \[2, 3\] .*experts of \[3, 6, 4, 3, 3\].* but received \[2, 4\]/,
+    );
   });
 
   test('expertBias shape', () => {
-    expect(() => ops.dynamicConv2d(x, e, a, { expertBias: Tensor.zeros([6]) })).toThrow(/expertBias to be a 2-D tensor/);
-    expect(() => ops.dynamicConv2d(x, e, a, { expertBias: Tensor.zeros([3, 5]) })).toThrow(/expected expertBias of shape \[3, 6\] .* but received \[3, 5\]/);
+    expect(() => ops.dynamicConv2d(x, e, a, { expertBias: Tensor.zeros([6]) })).toThrow(
+      /expertBias to be a 2-D tensor/,
+    );
+    expect(() => ops.dynamicConv2d(x, e, a, { expertBias: Tensor.zeros([3, 5]) })).toThrow(
+      /expected expertBias of shape \[3, 6\] .* but received \[3, 5\]/,
+    );
   });
 
   test('groups not dividing channels, channel mismatch', () => {
-    expect(() => ops.dynamicConv2d(x, e, a, { groups: 3 })).toThrow(/groups \(3\) to divide the input channels but received 4/);
-    expect(() => ops.dynamicConv2d(x, Tensor.zeros([3, 6, 2, 3, 3]), a)).toThrow(/expected input to have 2 channels .* but received 4 channels/);
-    expect(() => ops.dynamicConv2d(x, Tensor.zeros([3, 5, 2, 3, 3]), a, { groups: 2 })).toThrow(/divide the output channels but received 5/);
+    expect(() => ops.dynamicConv2d(x, e, a, { groups: 3 })).toThrow(
+      /groups \(3\) to divide the input channels but received 4/,
+    );
+    expect(() => ops.dynamicConv2d(x, Tensor.zeros([3, 6, 2, 3, 3]), a)).toThrow(
+      /expected input to have 2 channels .* but received 4 channels/,
+    );
+    expect(() => ops.dynamicConv2d(x, Tensor.zeros([3, 5, 2, 3, 3]), a, { groups: 2 })).toThrow(
+      /divide the output channels but received 5/,
+    );
   });
 
   test('wrong ranks, non-tensors, bad options, kernel larger than input', () => {
@@ -337,16 +405,36 @@ describe('dynamicConv2d bad input', () => {
   });
 
   test('the native layer re-checks shapes (no out-of-bounds access when called directly)', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { native } = require('../lib/native') as typeof import('../lib/native');
     const out = Tensor.zeros([2, 6, 3, 3]);
-    expect(() => native().dynamicConv2d(x, e, Tensor.zeros([2, 2]), null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
-    expect(() => native().dynamicConv2d(x, e, a, null, Tensor.zeros([2, 6, 4, 4]), [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
-    expect(() => native().dynamicConv2d(x, e, a, Tensor.zeros([3, 5]), out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
+    expect(() => native().dynamicConv2d(x, e, Tensor.zeros([2, 2]), null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(
+      ShapeError,
+    );
+    expect(() => native().dynamicConv2d(x, e, a, null, Tensor.zeros([2, 6, 4, 4]), [1, 1], [0, 0], [1, 1], 1)).toThrow(
+      ShapeError,
+    );
+    expect(() => native().dynamicConv2d(x, e, a, Tensor.zeros([3, 5]), out, [1, 1], [0, 0], [1, 1], 1)).toThrow(
+      ShapeError,
+    );
     expect(() => native().dynamicConv2d(x, e, a, null, out, [0, 1], [0, 0], [1, 1], 1)).toThrow(/stride/);
     expect(() => native().dynamicConv2d(x, e, a, null, out, [1, 1], [-1, 0], [1, 1], 1)).toThrow(/padding/);
     expect(() => native().dynamicConv2d(x, e, a, null, out, [1, 1], [0, 0], [0, 1], 1)).toThrow(/dilation/);
-    expect(() => native().dynamicConv2dBackward(out, x, e, a, null, null, Tensor.zeros([3, 6, 4, 3, 2]), null, null, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
+    expect(() =>
+      native().dynamicConv2dBackward(
+        out,
+        x,
+        e,
+        a,
+        null,
+        null,
+        Tensor.zeros([3, 6, 4, 3, 2]),
+        null,
+        null,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        1,
+      ),
+    ).toThrow(ShapeError);
   });
 });
 
@@ -356,8 +444,12 @@ gpu('dynamicConv2d on CUDA matches the CPU', () => {
     manualSeed(31);
     for (const c of cases) {
       const { input, experts, attention, expertBias } = makeInputs({ ...c, bias: true });
-      expectCudaMatchesCpu((x, e, a, b) => ops.dynamicConv2d(x, e, a, opts(c, b)),
-        [input, experts, attention, expertBias!], [true, true, true, true], 1e-3);
+      expectCudaMatchesCpu(
+        (x, e, a, b) => ops.dynamicConv2d(x, e, a, opts(c, b)),
+        [input, experts, attention, expertBias!],
+        [true, true, true, true],
+        1e-3,
+      );
     }
   });
 });

@@ -9,7 +9,8 @@ import { expectClose } from './helpers';
 function referenceRouting(layer: DynamicConv2d, x: Tensor): Float64Array {
   const [B, C, H, W] = x.shape;
   const { fc1, fc2 } = layer.attention;
-  const hidden = fc1.outFeatures, K = fc2.outFeatures;
+  const hidden = fc1.outFeatures,
+    K = fc2.outFeatures;
   const out = new Float64Array(B * K);
   for (let b = 0; b < B; b++) {
     const pooled = new Float64Array(C);
@@ -47,16 +48,39 @@ describe('DynamicConv2d layer', () => {
 
   for (const routing of ['softmax', 'sigmoid'] as const) {
     test(`forward equals the float64 routing MLP + per-sample reference (${routing}, temperature 3, groups 2, stride 2)`, () => {
-      const layer = new DynamicConv2d(6, 8, { kernelSize: 3, padding: 1, stride: 2, groups: 2, experts: 3, routing, temperature: 3 });
+      const layer = new DynamicConv2d(6, 8, {
+        kernelSize: 3,
+        padding: 1,
+        stride: 2,
+        groups: 2,
+        experts: 3,
+        routing,
+        temperature: 3,
+      });
       // Larger routing weights than the default init, so the routing really varies per sample.
-      layer.attention.fc2.weight.data.forEach((v, i, a) => { a[i] = v * 8; });
+      layer.attention.fc2.weight.data.forEach((v, i, a) => {
+        a[i] = v * 8;
+      });
       const x = Tensor.randn([3, 6, 7, 5]);
       const a = layer.routingWeights(x);
       const wantA = referenceRouting(layer, x);
       expectClose(a.data, wantA, 1e-5, 1e-4);
       const y = layer.forward(x);
       const want = dynamicConvForward(
-        { B: 3, C: 6, H: 7, W: 5, K: 3, O: 8, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 2 },
+        {
+          B: 3,
+          C: 6,
+          H: 7,
+          W: 5,
+          K: 3,
+          O: 8,
+          kh: 3,
+          kw: 3,
+          stride: [2, 2],
+          padding: [1, 1],
+          dilation: [1, 1],
+          groups: 2,
+        },
         { input: x.data, experts: layer.weight.data, attention: wantA, expertBias: layer.bias!.data },
       );
       expectClose(y.data, want, 1e-4, 1e-4);
@@ -65,7 +89,9 @@ describe('DynamicConv2d layer', () => {
 
   test('softmax routing weights sum to 1 per sample; sigmoid ones lie in (0, 1); temperature flattens them', () => {
     const layer = new DynamicConv2d(4, 4, { kernelSize: 1, experts: 5 });
-    layer.attention.fc2.weight.data.forEach((v, i, a) => { a[i] = v * 20; });
+    layer.attention.fc2.weight.data.forEach((v, i, a) => {
+      a[i] = v * 20;
+    });
     const x = Tensor.randn([6, 4, 3, 3]);
     const a = layer.routingWeights(x);
     for (let b = 0; b < 6; b++) {
@@ -84,7 +110,8 @@ describe('DynamicConv2d layer', () => {
 
   test('each expert is initialised like a Conv2d of its own (kaiming_uniform a=sqrt(5), bias U(+-1/sqrt(fanIn)))', () => {
     const layer = new DynamicConv2d(16, 32, { kernelSize: 3, experts: 4 });
-    const fanIn = 16 * 9, bound = 1 / Math.sqrt(fanIn);
+    const fanIn = 16 * 9,
+      bound = 1 / Math.sqrt(fanIn);
     const D = 32 * fanIn;
     for (let k = 0; k < 4; k++) {
       const w = layer.weight.data.subarray(k * D, (k + 1) * D);
@@ -92,8 +119,8 @@ describe('DynamicConv2d layer', () => {
       expect(maxAbs).toBeLessThanOrEqual(bound);
       expect(maxAbs).toBeGreaterThan(0.95 * bound);
       const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / D);
-      expect(std).toBeGreaterThan(0.9 * bound / Math.sqrt(3));
-      expect(std).toBeLessThan(1.1 * bound / Math.sqrt(3));
+      expect(std).toBeGreaterThan((0.9 * bound) / Math.sqrt(3));
+      expect(std).toBeLessThan((1.1 * bound) / Math.sqrt(3));
       const b = layer.bias!.data.subarray(k * 32, (k + 1) * 32);
       expect(Math.max(...Array.from(b, Math.abs))).toBeLessThanOrEqual(bound);
     }
@@ -103,7 +130,14 @@ describe('DynamicConv2d layer', () => {
   test('parameters and state-dict keys', () => {
     const layer = new DynamicConv2d(8, 16, { kernelSize: 3, experts: 4, reduction: 2 });
     const dict = layer.stateDict();
-    expect(Object.keys(dict)).toEqual(['weight', 'bias', 'attention.fc1.weight', 'attention.fc1.bias', 'attention.fc2.weight', 'attention.fc2.bias']);
+    expect(Object.keys(dict)).toEqual([
+      'weight',
+      'bias',
+      'attention.fc1.weight',
+      'attention.fc1.bias',
+      'attention.fc2.weight',
+      'attention.fc2.bias',
+    ]);
     expect(dict.weight.shape).toEqual([4, 16, 8, 3, 3]);
     expect(dict.bias.shape).toEqual([4, 16]);
     expect(dict['attention.fc1.weight'].shape).toEqual([4, 8]);
@@ -113,7 +147,9 @@ describe('DynamicConv2d layer', () => {
 
   test('gradients reach the experts and the routing MLP; finite differences through the routing', () => {
     const layer = new DynamicConv2d(3, 4, { kernelSize: 3, padding: 1, experts: 3, temperature: 2 });
-    layer.attention.fc2.weight.data.forEach((v, i, a) => { a[i] = v * 5; });
+    layer.attention.fc2.weight.data.forEach((v, i, a) => {
+      a[i] = v * 5;
+    });
     const x = Tensor.randn([2, 3, 5, 5]);
     const R = Tensor.randn([2, 4, 5, 5]);
     const loss = () => {
@@ -137,7 +173,8 @@ describe('DynamicConv2d layer', () => {
         p.data[i] = v;
         const fd = (up - down) / (2 * eps);
         const g = p.grad!.data[i];
-        if (Math.abs(fd - g) > 2e-2 * (1 + Math.abs(fd))) throw new Error(`${name}[${i}]: autograd ${g} vs finite difference ${fd}`);
+        if (Math.abs(fd - g) > 2e-2 * (1 + Math.abs(fd)))
+          throw new Error(`${name}[${i}]: autograd ${g} vs finite difference ${fd}`);
       }
     }
   });
@@ -148,7 +185,9 @@ describe('DynamicConv2d layer', () => {
     expect(() => new DynamicConv2d(6, 8, { kernelSize: 3, routing: 'relu' as 'softmax' })).toThrow(/routing/);
     expect(() => new DynamicConv2d(6, 8, { kernelSize: 3, temperature: 0 })).toThrow(/temperature/);
     const layer = new DynamicConv2d(6, 8, { kernelSize: 3 });
-    expect(() => { layer.temperature = -1; }).toThrow(ArgumentError);
+    expect(() => {
+      layer.temperature = -1;
+    }).toThrow(ArgumentError);
     expect(() => layer.forward(Tensor.zeros([1, 5, 4, 4]))).toThrow(ShapeError);
   });
 });
@@ -198,7 +237,9 @@ describe('DynamicNet', () => {
       for (const p of net.parameters()) {
         expect(p.grad).not.toBeNull();
         expect(Array.from(p.grad!.data).every(Number.isFinite)).toBe(true);
-        p.data.forEach((v, i, a) => { a[i] = v - 0.05 * p.grad!.data[i]; });
+        p.data.forEach((v, i, a) => {
+          a[i] = v - 0.05 * p.grad!.data[i];
+        });
       }
       last = loss.item();
     }

@@ -12,16 +12,31 @@ const F = {
 
 // Pairs of shapes that broadcast: trailing alignment, size-1 stretching, rank differences, 0-d.
 const broadcastCases: [number[], number[]][] = [
-  [[2, 3], [2, 3]],
+  [
+    [2, 3],
+    [2, 3],
+  ],
   [[2, 3], [3]],
   [[3], [2, 3]],
-  [[2, 1, 4], [3, 1]],
+  [
+    [2, 1, 4],
+    [3, 1],
+  ],
   [[1], [5, 1, 3]],
-  [[4, 1, 5, 1], [1, 3, 1, 2]],
+  [
+    [4, 1, 5, 1],
+    [1, 3, 1, 2],
+  ],
   [[], [2, 3]],
   [[2, 3], []],
-  [[7, 1], [1, 9]],
-  [[2, 3, 1, 1], [1, 3, 5, 5]], // bias-like
+  [
+    [7, 1],
+    [1, 9],
+  ],
+  [
+    [2, 3, 1, 1],
+    [1, 3, 5, 5],
+  ], // bias-like
 ];
 
 function positive(shape: number[]): Tensor {
@@ -56,7 +71,12 @@ describe('binary ops with broadcasting against a float64 reference', () => {
       expect(two).toEqual(one);
       expectClose(two, refBinary(F.mul, a.data, a.shape, b.data, b.shape).data, 1e-6, 1e-6);
       const c = Tensor.randn([70000]);
-      expectClose(ops.add(c, c).data, Array.from(c.data, (v) => 2 * v), 1e-6, 0);
+      expectClose(
+        ops.add(c, c).data,
+        Array.from(c.data, (v) => 2 * v),
+        1e-6,
+        0,
+      );
     } finally {
       setNumThreads(threads);
     }
@@ -87,7 +107,18 @@ describe('binary op gradients (finite differences, reduced to each input shape)'
   beforeEach(() => manualSeed(12));
   for (const name of ['add', 'sub', 'mul', 'div'] as const) {
     test(name, () => {
-      for (const [sa, sb] of [[[2, 3], [3]], [[2, 1, 3], [4, 1]], [[3], []], [[1, 3, 2, 2], [2, 3, 1, 1]]] as [number[], number[]][]) {
+      for (const [sa, sb] of [
+        [[2, 3], [3]],
+        [
+          [2, 1, 3],
+          [4, 1],
+        ],
+        [[3], []],
+        [
+          [1, 3, 2, 2],
+          [2, 3, 1, 1],
+        ],
+      ] as [number[], number[]][]) {
         const a = Tensor.randn(sa, { requiresGrad: true });
         const b = (name === 'div' ? positive(sb) : Tensor.randn(sb)).requireGrad();
         gradcheck((x, y) => ops[name](x, y), [a, b]);
@@ -106,7 +137,12 @@ describe('binary op gradients (finite differences, reduced to each input shape)'
     gradcheck((x) => ops.mul(x, x), [a]);
     a.grad = null;
     ops.sum(ops.mul(a, a)).backward();
-    expectClose(a.grad!.data, Array.from(a.data, (v) => 2 * v), 1e-5, 1e-5);
+    expectClose(
+      a.grad!.data,
+      Array.from(a.data, (v) => 2 * v),
+      1e-5,
+      1e-5,
+    );
   });
 });
 

@@ -54,7 +54,16 @@ describe('conv2dFused', () => {
       for (const bias of [b, null])
         for (const res of [residual, null])
           for (const relu of [true, false]) {
-            const fused = noGrad(() => ops.conv2dFused(x, w, { bias, stride: c.stride, padding: c.padding, groups: c.groups, residual: res, relu }));
+            const fused = noGrad(() =>
+              ops.conv2dFused(x, w, {
+                bias,
+                stride: c.stride,
+                padding: c.padding,
+                groups: c.groups,
+                residual: res,
+                relu,
+              }),
+            );
             const expected = unfused(x, w, bias, c, res, relu);
             expect(fused.shape).toEqual(expected.shape);
             expect(maxRelDiff(fused.data, expected.data)).toBeLessThan(1e-6);
@@ -75,7 +84,9 @@ describe('conv2dFused', () => {
   test('bad residuals and flags are typed errors naming the argument', () => {
     const x = Tensor.randn([1, 2, 5, 5]);
     const w = Tensor.randn([3, 2, 3, 3]);
-    expect(() => ops.conv2dFused(x, w, { residual: Tensor.randn([1, 3, 5, 5]) })).toThrow(/residual of the output's shape \[1, 3, 3, 3\]/);
+    expect(() => ops.conv2dFused(x, w, { residual: Tensor.randn([1, 3, 5, 5]) })).toThrow(
+      /residual of the output's shape \[1, 3, 3, 3\]/,
+    );
     expect(() => ops.conv2dFused(x, w, { relu: 'yes' as unknown as boolean })).toThrow(/relu to be a boolean/);
     expect(() => ops.conv2dFused(x, w, { residul: null } as never)).toThrow(/residul/);
   });
@@ -107,7 +118,13 @@ describe('folded inference in models', () => {
   for (const conv of ['standard', 'deform', 'modulated'] as const) {
     test(`ResNet-18 (${conv}): folded eval equals the layer-by-layer eval, before and after training steps`, () => {
       manualSeed(3);
-      const net = models.resnet18({ numClasses: 5, inChannels: 3, stem: 'imagenet', width: 8, conv: conv === 'standard' ? 'standard' : { kind: conv, stages: [3, 4] } });
+      const net = models.resnet18({
+        numClasses: 5,
+        inChannels: 3,
+        stem: 'imagenet',
+        width: 8,
+        conv: conv === 'standard' ? 'standard' : { kind: conv, stages: [3, 4] },
+      });
       randomiseBatchNorms(net);
       const x = Tensor.randn([2, 3, 32, 32]);
       const before = bothWays(net, x);
@@ -164,8 +181,14 @@ describe('packed conv weights', () => {
     manualSeed(9);
     for (const [input, weight] of [
       // 32 outputs: above kn2row's limit, so the GEMM paths (the ones that use packing) run.
-      [[1, 8, 20, 20], [32, 8, 3, 3]],
-      [[4, 8, 6, 6], [32, 8, 3, 3]],
+      [
+        [1, 8, 20, 20],
+        [32, 8, 3, 3],
+      ],
+      [
+        [4, 8, 6, 6],
+        [32, 8, 3, 3],
+      ],
     ] as const) {
       const x = Tensor.randn([...input]);
       const w = Tensor.randn([...weight], { std: 0.3 });
@@ -185,12 +208,20 @@ describe('packed conv weights', () => {
     const x = Tensor.randn([1, 4, 6, 6]);
     const w = Tensor.randn([6, 4, 3, 3]);
     const other = ops.packConv2dWeight(Tensor.randn([6, 2, 3, 3]), 2);
-    expect(() => ops.conv2dFused(x, w, { packed: other })).toThrow(/expected packed to be packConv2dWeight of a weight \[6, 4, 3, 3\] with groups 1/);
-    expect(() => ops.packConv2dWeight(Tensor.randn([6, 4, 3, 3]), 4)).toThrow(/groups \(4\) to divide the 6 output channels/);
+    expect(() => ops.conv2dFused(x, w, { packed: other })).toThrow(
+      /expected packed to be packConv2dWeight of a weight \[6, 4, 3, 3\] with groups 1/,
+    );
+    expect(() => ops.packConv2dWeight(Tensor.randn([6, 4, 3, 3]), 4)).toThrow(
+      /groups \(4\) to divide the 6 output channels/,
+    );
     // Native code checks the handle too (a forged or mismatched one must not be read).
     const { native } = jest.requireActual('../lib/native') as typeof import('../lib/native');
     const out = Tensor.empty([1, 6, 4, 4]);
-    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1, null, false, {})).toThrow(/handle from conv2dPackWeights/);
-    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1, null, false, other.handle)).toThrow(/packed for another weight shape/);
+    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1, null, false, {})).toThrow(
+      /handle from conv2dPackWeights/,
+    );
+    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1, null, false, other.handle)).toThrow(
+      /packed for another weight shape/,
+    );
   });
 });

@@ -12,7 +12,11 @@ const root = path.resolve(__dirname, '..');
 const runner = path.join(root, 'dist/scripts/fuzz.js');
 
 function fuzz(args: string[], env: Record<string, string> = {}): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, [runner, ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [runner, ...args], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 

@@ -12,9 +12,18 @@ function check(transA: boolean, transB: boolean, M: number, N: number, K: number
   const c0 = c.toArray();
   gemmInto(a, b, c, transA, transB, 0.5, beta);
   for (let i = 0; i < batch; i++) {
-    const want = referenceGemm(transA, transB, M, N, K, 0.5,
-      a.data.subarray(i * M * K, (i + 1) * M * K), b.data.subarray(i * K * N, (i + 1) * K * N),
-      beta, c0.slice(i * M * N, (i + 1) * M * N));
+    const want = referenceGemm(
+      transA,
+      transB,
+      M,
+      N,
+      K,
+      0.5,
+      a.data.subarray(i * M * K, (i + 1) * M * K),
+      b.data.subarray(i * K * N, (i + 1) * K * N),
+      beta,
+      c0.slice(i * M * N, (i + 1) * M * N),
+    );
     expectClose(c.data.subarray(i * M * N, (i + 1) * M * N), want, 1e-4 * Math.sqrt(K), 1e-4);
   }
 }
@@ -28,7 +37,12 @@ describe('GEMM core against a float64 reference', () => {
     test(`awkward square-ish sizes, every transpose, beta 0 and 0.75, ${t} thread(s)`, () => {
       setNumThreads(t);
       for (const s of sizes) {
-        for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+        for (const [ta, tb] of [
+          [false, false],
+          [true, false],
+          [false, true],
+          [true, true],
+        ]) {
           // The two largest sizes dominate the run time (the reference is naive JS): one beta
           // each there, alternating, is enough; the small sizes cover both everywhere.
           if (s < 255 || ta === tb) check(ta, tb, s, s, s, 0);
@@ -39,7 +53,14 @@ describe('GEMM core against a float64 reference', () => {
   }
 
   test('mixed M/N/K', () => {
-    for (const [M, N, K] of [[1, 300, 5], [300, 1, 7], [17, 65, 257], [64, 1000, 3], [130, 9, 600], [33, 70, 641]]) {
+    for (const [M, N, K] of [
+      [1, 300, 5],
+      [300, 1, 7],
+      [17, 65, 257],
+      [64, 1000, 3],
+      [130, 9, 600],
+      [33, 70, 641],
+    ]) {
       check(false, false, M, N, K, 0);
       check(true, true, M, N, K, 1);
     }
@@ -54,7 +75,13 @@ describe('GEMM core against a float64 reference', () => {
       check(false, false, 65, 257, 63, 0.5);
       // Several k blocks (K > 256), several column chunks (N > 384) and ragged row/column
       // edges for every tile shape (8x48, 6x16, 8x16), through both packing directions.
-      for (const [ta, tb] of [[false, false], [true, true], [false, true], [true, false]]) check(ta, tb, 13, 401, 300, 0.5);
+      for (const [ta, tb] of [
+        [false, false],
+        [true, true],
+        [false, true],
+        [true, false],
+      ])
+        check(ta, tb, 13, 401, 300, 0.5);
     });
   });
 
@@ -67,8 +94,18 @@ describe('GEMM core against a float64 reference', () => {
       const c0 = c.toArray();
       gemmInto(a, b, c, transA, false, 1.5, 0.25);
       for (let i = 0; i < batch; i++) {
-        const want = referenceGemm(transA, false, M, N, K, 1.5, a.data, b.data.subarray(i * K * N, (i + 1) * K * N),
-          0.25, c0.slice(i * M * N, (i + 1) * M * N));
+        const want = referenceGemm(
+          transA,
+          false,
+          M,
+          N,
+          K,
+          1.5,
+          a.data,
+          b.data.subarray(i * K * N, (i + 1) * K * N),
+          0.25,
+          c0.slice(i * M * N, (i + 1) * M * N),
+        );
         expectClose(c.data.subarray(i * M * N, (i + 1) * M * N), want, 1e-4 * Math.sqrt(K), 1e-4);
       }
     }
@@ -76,8 +113,15 @@ describe('GEMM core against a float64 reference', () => {
 
   test('results are bitwise identical at 1 and 2 threads', () => {
     // The last two are batches of small GEMMs, spread over the threads by batch item.
-    for (const [M, N, K, batchA, batch] of [[96, 1000, 600, 1, 1], [300, 20, 257, 1, 1], [5, 3000, 40, 1, 1], [9, 31, 40, 5, 5], [9, 31, 40, 1, 5]]) {
-      const a = Tensor.randn([batchA, M, K]), b = Tensor.randn([batch, K, N]);
+    for (const [M, N, K, batchA, batch] of [
+      [96, 1000, 600, 1, 1],
+      [300, 20, 257, 1, 1],
+      [5, 3000, 40, 1, 1],
+      [9, 31, 40, 5, 5],
+      [9, 31, 40, 1, 5],
+    ]) {
+      const a = Tensor.randn([batchA, M, K]),
+        b = Tensor.randn([batch, K, N]);
       const out: Float32Array[] = [];
       for (const t of [1, 2]) {
         setNumThreads(t);
@@ -85,13 +129,17 @@ describe('GEMM core against a float64 reference', () => {
         gemmInto(a, b, c, false, false, 1, 0);
         out.push(c.data);
       }
-      expect(Buffer.from(out[0].buffer, out[0].byteOffset, out[0].byteLength).equals(
-        Buffer.from(out[1].buffer, out[1].byteOffset, out[1].byteLength))).toBe(true);
+      expect(
+        Buffer.from(out[0].buffer, out[0].byteOffset, out[0].byteLength).equals(
+          Buffer.from(out[1].buffer, out[1].byteOffset, out[1].byteLength),
+        ),
+      ).toBe(true);
     }
   });
 
   test('beta 0 ignores NaN in C', () => {
-    const a = Tensor.ones([1, 2, 2]), b = Tensor.ones([1, 2, 2]);
+    const a = Tensor.ones([1, 2, 2]),
+      b = Tensor.ones([1, 2, 2]);
     const c = Tensor.full([1, 2, 2], NaN);
     gemmInto(a, b, c, false, false, 1, 0);
     expect(c.toArray()).toEqual([2, 2, 2, 2]);
@@ -101,7 +149,9 @@ describe('GEMM core against a float64 reference', () => {
 describe('matmul errors', () => {
   test('mismatched inner dimensions name both shapes', () => {
     expect(() => ops.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(ShapeError);
-    expect(() => ops.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(/inner dimensions differ.*\[2, 3\].*\[4, 5\]/);
+    expect(() => ops.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(
+      /inner dimensions differ.*\[2, 3\].*\[4, 5\]/,
+    );
   });
 });
 
@@ -109,11 +159,17 @@ describe('matmul gradients with a broadcast batch', () => {
   // C[b] = A[b] B with B shared by the batch: dA[b] = dC[b] B^T, dB = sum_b A[b]^T dC[b] (float64).
   function check(device: 'cpu' | 'cuda'): void {
     const [batch, M, K, N] = [3, 4, 5, 2];
-    const a = Tensor.randn([batch, M, K]), b = Tensor.randn([K, N]), g = Tensor.randn([batch, M, N]);
-    const ad = a.to(device).requireGrad(), bd = b.to(device).requireGrad();
+    const a = Tensor.randn([batch, M, K]),
+      b = Tensor.randn([K, N]),
+      g = Tensor.randn([batch, M, N]);
+    const ad = a.to(device).requireGrad(),
+      bd = b.to(device).requireGrad();
     ops.matmul(ad, bd).backward(g.to(device));
-    const A = a.data, B = b.data, G = g.data;
-    const dA = new Float64Array(batch * M * K), dB = new Float64Array(K * N);
+    const A = a.data,
+      B = b.data,
+      G = g.data;
+    const dA = new Float64Array(batch * M * K),
+      dB = new Float64Array(K * N);
     for (let i = 0; i < batch; i++)
       for (let m = 0; m < M; m++)
         for (let n = 0; n < N; n++) {

@@ -17,7 +17,18 @@ function ramp(a: number, b: number, c: number): Float32Array {
 }
 
 function dataset(images: Float32Array, masks?: Uint8Array): ImageDataset {
-  return { task: masks ? 'segmentation' : 'classification', length: 1, channels: 1, height: H, width: W, numClasses: 3, classNames: ['a', 'b', 'c'], images, labels: masks ? undefined : Uint8Array.of(2), masks };
+  return {
+    task: masks ? 'segmentation' : 'classification',
+    length: 1,
+    channels: 1,
+    height: H,
+    width: W,
+    numClasses: 3,
+    classNames: ['a', 'b', 'c'],
+    images,
+    labels: masks ? undefined : Uint8Array.of(2),
+    masks,
+  };
 }
 
 describe('warpImage', () => {
@@ -46,7 +57,8 @@ describe('warpImage', () => {
     const out = new Float32Array(n * n);
     // source = R(-90) (p - c) + c: out(y, x) = src(x', y') with x' = y, y' = n-1-x ... in closed form below.
     warpImage(src, 1, n, n, { m00: 0, m01: 1, m10: -1, m11: 0, field: null }, -1, out);
-    for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) expect(out[y * n + x]).toBeCloseTo(src[(n - 1 - x) * n + y], 4);
+    for (let y = 0; y < n; y++)
+      for (let x = 0; x < n; x++) expect(out[y * n + x]).toBeCloseTo(src[(n - 1 - x) * n + y], 4);
     const field = new Float32Array(2 * H * W);
     for (let p = 0; p < H * W; p++) {
       field[2 * p] = 2; // dx
@@ -67,7 +79,19 @@ describe('warpImage', () => {
     const mask = new Uint8Array(H * W);
     mask[4 * W + 7] = 2;
     const out = new Uint8Array(H * W);
-    warpMask(mask, H, W, { m00: 1, m01: 0, m10: 0, m11: 1, field: Float32Array.from({ length: 2 * H * W }, (_, i) => (i % 2 === 0 ? 3 : 0)) }, out);
+    warpMask(
+      mask,
+      H,
+      W,
+      {
+        m00: 1,
+        m01: 0,
+        m10: 0,
+        m11: 1,
+        field: Float32Array.from({ length: 2 * H * W }, (_, i) => (i % 2 === 0 ? 3 : 0)),
+      },
+      out,
+    );
     expect(out[4 * W + 4]).toBe(2);
     expect(out.reduce((a, b) => a + b, 0)).toBe(2);
     expect(out[W - 1]).toBe(0); // sourced from x = 13, outside
@@ -93,7 +117,9 @@ describe('warpDataset', () => {
     const zoomed = warpDataset(ds, { scale: [2, 2], seed: 1 });
     const cx = (W - 1) / 2;
     const cy = (H - 1) / 2;
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) expect(zoomed.images[y * W + x]).toBeCloseTo(cx + (x - cx) / 2 + 2 * (cy + (y - cy) / 2), 4);
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++)
+        expect(zoomed.images[y * W + x]).toBeCloseTo(cx + (x - cx) / 2 + 2 * (cy + (y - cy) / 2), 4);
   });
 
   test('a rotation draws the angle with a random sign: the result is one of the two rotations', () => {

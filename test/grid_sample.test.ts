@@ -1,4 +1,4 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
@@ -20,7 +20,13 @@ function randomGrid(n: number, h: number, w: number, requiresGrad = false): Tens
   return Tensor.rand([n, h, w, 2], { low: -1.4, high: 1.4, requiresGrad });
 }
 
-async function ortGridSample(input: Tensor, grid: Tensor, mode: GridMode, padding: GridPadding, align: boolean): Promise<Tensor> {
+async function ortGridSample(
+  input: Tensor,
+  grid: Tensor,
+  mode: GridMode,
+  padding: GridPadding,
+  align: boolean,
+): Promise<Tensor> {
   const bytes = new OnnxGraphBuilder({ opset: 16 })
     .input('x', input.shape)
     .input('grid', grid.shape)
@@ -41,7 +47,12 @@ describe('gridSample forward: every mode, padding mode and alignCorners', () => 
             const grid = randomGrid(shape[0], oh, ow);
             const y = ops.gridSample(x, grid, { mode, paddingMode: padding, alignCorners: align });
             expect(y.shape).toEqual([shape[0], shape[1], oh, ow]);
-            expectClose(y.data, referenceGridSample(x.data, shape, grid.data, oh, ow, mode, padding, align), 1e-5, 1e-5);
+            expectClose(
+              y.data,
+              referenceGridSample(x.data, shape, grid.data, oh, ow, mode, padding, align),
+              1e-5,
+              1e-5,
+            );
             expectClose(y.data, (await ortGridSample(x, grid, mode, padding, align)).data, 1e-5, 1e-5);
           }
         });
@@ -56,7 +67,12 @@ describe('gridSample forward: every mode, padding mode and alignCorners', () => 
         g[(i * W + j) * 2 + 1] = (2 * i) / (H - 1) - 1;
       }
     for (const mode of modes) {
-      expectClose(ops.gridSample(x, Tensor.from(g, [1, H, W, 2]), { mode, alignCorners: true }).data, x.data, 1e-6, 1e-6);
+      expectClose(
+        ops.gridSample(x, Tensor.from(g, [1, H, W, 2]), { mode, alignCorners: true }).data,
+        x.data,
+        1e-6,
+        1e-6,
+      );
     }
     // NaN samples zero in every padding mode; with zeros padding so do infinite and huge
     // values (border clamps those to the edge, as PyTorch does). Never a read out of bounds.
@@ -84,7 +100,8 @@ describe('gridSample backward against finite differences of the float64 referenc
             const y = ops.gridSample(x, grid, { mode, paddingMode: padding, alignCorners: align });
             const g = Tensor.randn(y.shape);
             y.backward(g);
-            const f = ([xx, gg]: Float64Array[]): Float64Array => referenceGridSample(xx, shape, gg, oh, ow, mode, padding, align);
+            const f = ([xx, gg]: Float64Array[]): Float64Array =>
+              referenceGridSample(xx, shape, gg, oh, ow, mode, padding, align);
             expectClose((x.grad as Tensor).data, numericGrad(f, [x.data, grid.data], g.data, 0), 1e-5, 1e-4);
             const gridGrad = (grid.grad as Tensor).data;
             if (mode === 'nearest') {
@@ -101,7 +118,8 @@ describe('gridSample backward against finite differences of the float64 referenc
     const y = ops.gridSample(x, grid);
     const g = Tensor.randn(y.shape);
     y.backward(g);
-    const f = ([gg]: Float64Array[]): Float64Array => referenceGridSample(x.data, x.shape, gg, 3, 3, 'bilinear', 'zeros', false);
+    const f = ([gg]: Float64Array[]): Float64Array =>
+      referenceGridSample(x.data, x.shape, gg, 3, 3, 'bilinear', 'zeros', false);
     expectClose((grid.grad as Tensor).data, numericGrad(f, [grid.data], g.data, 0, 1e-7), 2e-3, 2e-3);
   });
 });
@@ -114,7 +132,8 @@ test('gridSample is bit-identical at 1 and 2 threads', () => {
     const grid = randomGrid(2, 7, 6);
     const run = (t: number): number[][] => {
       setNumThreads(t);
-      const xi = x.clone().requireGrad(), gi = grid.clone().requireGrad();
+      const xi = x.clone().requireGrad(),
+        gi = grid.clone().requireGrad();
       const y = ops.gridSample(xi, gi, { paddingMode: 'reflection' });
       y.backward(Tensor.ones(y.shape));
       return [y.toArray(), (xi.grad as Tensor).toArray(), (gi.grad as Tensor).toArray()];
@@ -128,16 +147,22 @@ test('gridSample is bit-identical at 1 and 2 threads', () => {
 describe('gridSample errors', () => {
   const x = Tensor.zeros([2, 3, 4, 4]);
   test('grid shape', () => {
-    expect(() => ops.gridSample(x, Tensor.zeros([2, 3, 3, 3]))).toThrow(/grid of shape \[2, Hout, Wout, 2\] but received \[2, 3, 3, 3\]/);
+    expect(() => ops.gridSample(x, Tensor.zeros([2, 3, 3, 3]))).toThrow(
+      /grid of shape \[2, Hout, Wout, 2\] but received \[2, 3, 3, 3\]/,
+    );
     expect(() => ops.gridSample(x, Tensor.zeros([1, 3, 3, 2]))).toThrow(ShapeError);
     expect(() => ops.gridSample(x, Tensor.zeros([2, 9, 2]))).toThrow(ShapeError);
   });
   test('input ndim', () => {
-    expect(() => ops.gridSample(Tensor.zeros([3, 4, 4]), Tensor.zeros([1, 2, 2, 2]))).toThrow(/input to have 4 dimensions/);
+    expect(() => ops.gridSample(Tensor.zeros([3, 4, 4]), Tensor.zeros([1, 2, 2, 2]))).toThrow(
+      /input to have 4 dimensions/,
+    );
   });
   test('bad modes', () => {
     const grid = Tensor.zeros([2, 2, 2, 2]);
-    expect(() => ops.gridSample(x, grid, { mode: 'bicubic' as never })).toThrow(/mode to be one of 'bilinear', 'nearest'/);
+    expect(() => ops.gridSample(x, grid, { mode: 'bicubic' as never })).toThrow(
+      /mode to be one of 'bilinear', 'nearest'/,
+    );
     expect(() => ops.gridSample(x, grid, { paddingMode: 'wrap' as never })).toThrow(ArgumentError);
     expect(() => ops.gridSample(x, grid, { alignCorners: 1 as never })).toThrow(/alignCorners/);
   });
@@ -152,7 +177,11 @@ gpu('gridSample on CUDA', () => {
     for (const mode of modes)
       for (const paddingMode of paddings)
         for (const alignCorners of [false, true]) {
-          expectCudaMatchesCpu((a, g) => ops.gridSample(a, g, { mode, paddingMode, alignCorners }), [x, grid], [true, true]);
+          expectCudaMatchesCpu(
+            (a, g) => ops.gridSample(a, g, { mode, paddingMode, alignCorners }),
+            [x, grid],
+            [true, true],
+          );
         }
   });
 });

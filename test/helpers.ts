@@ -57,7 +57,9 @@ export function describeCuda(file: string): (name: string, fn: () => void) => vo
     return (name, _fn) =>
       describe(name, () => {
         test('needs a CUDA device', () => {
-          const why = cuda.isCompiled() ? 'the addon has CUDA but no device is visible' : 'the addon was built without CUDA';
+          const why = cuda.isCompiled()
+            ? 'the addon has CUDA but no device is visible'
+            : 'the addon was built without CUDA';
           throw new Error(`${file}: FLEXCONV_REQUIRE_CUDA=1 but ${why}`);
         });
       });

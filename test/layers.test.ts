@@ -1,10 +1,34 @@
 import { ArgumentError, Generator, manualSeed, ShapeError, Tensor } from '../lib';
-import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, clipGradNorm_, clipGradValue_, Conv2d, ConvTranspose2d, Dropout, Flatten, Identity, LeakyReLU, Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, SiLU, Tanh, Upsample, init } from '../lib/nn';
+import {
+  AdaptiveAvgPool2d,
+  AvgPool2d,
+  BatchNorm2d,
+  clipGradNorm_,
+  clipGradValue_,
+  Conv2d,
+  ConvTranspose2d,
+  Dropout,
+  Flatten,
+  Identity,
+  LeakyReLU,
+  Linear,
+  MaxPool2d,
+  Module,
+  ReLU,
+  Sequential,
+  Sigmoid,
+  SiLU,
+  Tanh,
+  Upsample,
+  init,
+} from '../lib/nn';
 import { expectClose } from './helpers';
 import { convGeom, refConv2d, refConvTranspose2d } from './reference/conv';
 
 function stats(values: ArrayLike<number>): { mean: number; variance: number; maxAbs: number } {
-  let s = 0, s2 = 0, maxAbs = 0;
+  let s = 0,
+    s2 = 0,
+    maxAbs = 0;
   for (let i = 0; i < values.length; i++) {
     s += values[i];
     s2 += values[i] * values[i];
@@ -65,7 +89,9 @@ describe('PyTorch default initialisation', () => {
     expect(init.ones_(Tensor.empty([3])).toArray()).toEqual([1, 1, 1]);
     expect(init.zeros_(Tensor.empty([2])).toArray()).toEqual([0, 0]);
     expect(() => init.kaimingUniform_(Tensor.empty([5]))).toThrow(/at least 2 dimensions/);
-    expect(() => init.kaimingUniform_(w, { mode: 'fan_in' as 'fanIn' })).toThrow(/expected mode to be one of 'fanIn', 'fanOut'/);
+    expect(() => init.kaimingUniform_(w, { mode: 'fan_in' as 'fanIn' })).toThrow(
+      /expected mode to be one of 'fanIn', 'fanOut'/,
+    );
   });
 
   test('initialisation is reproducible from manualSeed', () => {
@@ -103,7 +129,18 @@ describe('layer outputs match the float64 reference', () => {
     const t = new ConvTranspose2d(4, 6, 3, { stride: 2, padding: 1, outputPadding: 1, groups: 2 });
     const x = Tensor.randn([2, 4, 5, 4]);
     const y = t.forward(x);
-    const ref = refConvTranspose2d(x.shape, x.data, t.weight.shape, t.weight.data, t.bias!.data, [2, 2], [1, 1], [1, 1], [1, 1], 2);
+    const ref = refConvTranspose2d(
+      x.shape,
+      x.data,
+      t.weight.shape,
+      t.weight.data,
+      t.bias!.data,
+      [2, 2],
+      [1, 1],
+      [1, 1],
+      [1, 1],
+      2,
+    );
     expect(y.shape).toEqual(ref.shape);
     expectClose(y.data, ref.out, 1e-4, 1e-4);
   });
@@ -113,7 +150,9 @@ describe('layer outputs match the float64 reference', () => {
     const x = Tensor.randn([2, 4, 5]);
     const y = lin.forward(x);
     expect(y.shape).toEqual([2, 4, 3]);
-    const w = lin.weight.data, b = lin.bias!.data, xd = x.data;
+    const w = lin.weight.data,
+      b = lin.bias!.data,
+      xd = x.data;
     const expected: number[] = [];
     for (let r = 0; r < 8; r++) {
       for (let o = 0; o < 3; o++) {
@@ -139,7 +178,10 @@ describe('layer outputs match the float64 reference', () => {
   });
 
   test('gradients reach every parameter of a Sequential of layers', () => {
-    const net = new Sequential<Module>(new Conv2d(2, 3, 3, { padding: 1 }), new ConvTranspose2d(3, 2, 2, { stride: 2 }));
+    const net = new Sequential<Module>(
+      new Conv2d(2, 3, 3, { padding: 1 }),
+      new ConvTranspose2d(3, 2, 2, { stride: 2 }),
+    );
     const y = net.forward(Tensor.randn([2, 2, 5, 5]));
     expect(y.shape).toEqual([2, 2, 10, 10]);
     y.backward(Tensor.ones(y.shape));
@@ -180,10 +222,14 @@ describe('activation and shape layers', () => {
 describe('BatchNorm2d', () => {
   function channelStats(x: Tensor): { mean: number[]; biasedVar: number[]; unbiasedVar: number[] } {
     const [n, c, h, w] = x.shape;
-    const d = x.data, m = n * h * w;
-    const mean: number[] = [], biasedVar: number[] = [], unbiasedVar: number[] = [];
+    const d = x.data,
+      m = n * h * w;
+    const mean: number[] = [],
+      biasedVar: number[] = [],
+      unbiasedVar: number[] = [];
     for (let ch = 0; ch < c; ch++) {
-      let s = 0, s2 = 0;
+      let s = 0,
+        s2 = 0;
       for (let b = 0; b < n; b++) for (let i = 0; i < h * w; i++) s += d[(b * c + ch) * h * w + i];
       const mu = s / m;
       for (let b = 0; b < n; b++) for (let i = 0; i < h * w; i++) s2 += (d[(b * c + ch) * h * w + i] - mu) ** 2;
@@ -194,7 +240,14 @@ describe('BatchNorm2d', () => {
     return { mean, biasedVar, unbiasedVar };
   }
 
-  function normalised(x: Tensor, mean: number[], variance: number[], weight: ArrayLike<number>, bias: ArrayLike<number>, eps: number): number[] {
+  function normalised(
+    x: Tensor,
+    mean: number[],
+    variance: number[],
+    weight: ArrayLike<number>,
+    bias: ArrayLike<number>,
+    eps: number,
+  ): number[] {
     const [, c, h, w] = x.shape;
     return x.toArray().map((v, i) => {
       const ch = Math.floor(i / (h * w)) % c;
@@ -204,13 +257,23 @@ describe('BatchNorm2d', () => {
 
   test('state dict keys, defaults and PyTorch initialisation', () => {
     const bn = new BatchNorm2d(3);
-    expect(Object.keys(bn.stateDict())).toEqual(['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
+    expect(Object.keys(bn.stateDict())).toEqual([
+      'weight',
+      'bias',
+      'running_mean',
+      'running_var',
+      'num_batches_tracked',
+    ]);
     expect(bn.weight!.toArray()).toEqual([1, 1, 1]);
     expect(bn.bias!.toArray()).toEqual([0, 0, 0]);
     expect(bn.runningMean!.toArray()).toEqual([0, 0, 0]);
     expect(bn.runningVar!.toArray()).toEqual([1, 1, 1]);
     expect(bn.numBatchesTracked).toBe(0);
-    expect(Object.keys(new BatchNorm2d(2, { affine: false }).stateDict())).toEqual(['running_mean', 'running_var', 'num_batches_tracked']);
+    expect(Object.keys(new BatchNorm2d(2, { affine: false }).stateDict())).toEqual([
+      'running_mean',
+      'running_var',
+      'num_batches_tracked',
+    ]);
     expect(Object.keys(new BatchNorm2d(2, { trackRunningStats: false }).stateDict())).toEqual(['weight', 'bias']);
   });
 
@@ -222,8 +285,18 @@ describe('BatchNorm2d', () => {
     const s = channelStats(x);
     const y = bn.forward(x);
     expectClose(y.data, normalised(x, s.mean, s.biasedVar, [1, 2, 0.5], [0, -1, 3], 1e-3), 1e-4, 1e-4);
-    expectClose(bn.runningMean!.data, s.mean.map((m) => 0.2 * m), 1e-5, 1e-5);
-    expectClose(bn.runningVar!.data, s.unbiasedVar.map((v) => 0.8 + 0.2 * v), 1e-4, 1e-5);
+    expectClose(
+      bn.runningMean!.data,
+      s.mean.map((m) => 0.2 * m),
+      1e-5,
+      1e-5,
+    );
+    expectClose(
+      bn.runningVar!.data,
+      s.unbiasedVar.map((v) => 0.8 + 0.2 * v),
+      1e-4,
+      1e-5,
+    );
     expect(bn.numBatchesTracked).toBe(1);
   });
 
@@ -233,9 +306,20 @@ describe('BatchNorm2d', () => {
     const b = Tensor.randn([3, 2, 4, 4], { mean: -2 });
     bn.forward(a);
     bn.forward(b);
-    const sa = channelStats(a), sb = channelStats(b);
-    expectClose(bn.runningMean!.data, sa.mean.map((m, i) => (m + sb.mean[i]) / 2), 1e-5, 1e-5);
-    expectClose(bn.runningVar!.data, sa.unbiasedVar.map((v, i) => (v + sb.unbiasedVar[i]) / 2), 1e-4, 1e-5);
+    const sa = channelStats(a),
+      sb = channelStats(b);
+    expectClose(
+      bn.runningMean!.data,
+      sa.mean.map((m, i) => (m + sb.mean[i]) / 2),
+      1e-5,
+      1e-5,
+    );
+    expectClose(
+      bn.runningVar!.data,
+      sa.unbiasedVar.map((v, i) => (v + sb.unbiasedVar[i]) / 2),
+      1e-4,
+      1e-5,
+    );
     expect(bn.numBatchesTracked).toBe(2);
   });
 
@@ -264,7 +348,9 @@ describe('BatchNorm2d', () => {
     y.backward(Tensor.randn(y.shape));
     expect(bn.weight!.grad!.shape).toEqual([2]);
     expect(bn.bias!.grad!.shape).toEqual([2]);
-    expect(() => bn.forward(Tensor.zeros([2, 3, 3, 3]))).toThrow('BatchNorm2d: expected input of shape [N, 2, H, W] (2 channels) but received [2, 3, 3, 3]');
+    expect(() => bn.forward(Tensor.zeros([2, 3, 3, 3]))).toThrow(
+      'BatchNorm2d: expected input of shape [N, 2, H, W] (2 channels) but received [2, 3, 3, 3]',
+    );
     expect(() => new BatchNorm2d(2, { momentum: 2 })).toThrow(/expected momentum to be a number in \[0, 1\] or null/);
     expect(() => new BatchNorm2d(0)).toThrow(ArgumentError);
     // One value per channel has no batch variance: an error, and nothing counted.
@@ -294,7 +380,9 @@ describe('pooling, upsampling and dropout layers', () => {
 
   test('Upsample: nearest by scale factor, bilinear by size with alignCorners', () => {
     const small = Tensor.from([1, 2, 3, 4], [1, 1, 2, 2]);
-    expect(new Upsample({ scaleFactor: 2 }).forward(small).toArray()).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+    expect(new Upsample({ scaleFactor: 2 }).forward(small).toArray()).toEqual([
+      1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4,
+    ]);
     const up = new Upsample({ size: [3, 3], mode: 'bilinear', alignCorners: true }).forward(small);
     expectClose(up.data, [1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4], 1e-6);
     expect(() => new Upsample({})).toThrow('Upsample: expected exactly one of size and scaleFactor');
@@ -310,7 +398,9 @@ describe('pooling, upsampling and dropout layers', () => {
     drop.eval();
     expect(drop.forward(ones).toArray()).toEqual(ones.toArray());
     expect(new Dropout(0).forward(ones).toArray()).toEqual(ones.toArray());
-    expect(() => new Dropout(1.5)).toThrow('Dropout: expected p to be a number in [0, 1] but received 1.5 of type number');
+    expect(() => new Dropout(1.5)).toThrow(
+      'Dropout: expected p to be a number in [0, 1] but received 1.5 of type number',
+    );
   });
 });
 
@@ -322,8 +412,12 @@ describe('bad input to layers', () => {
       'Conv2d: expected input of shape [N, 3, H, W] (3 channels) but received [1, 4, 8, 8]',
     );
     expect(() => conv.forward(Tensor.zeros([3, 8, 8]))).toThrow(/received \[3, 8, 8\]/);
-    expect(() => new ConvTranspose2d(2, 2, 2).forward(Tensor.zeros([1, 3, 2, 2]))).toThrow(/ConvTranspose2d: expected input of shape \[N, 2, H, W\]/);
-    expect(() => new Linear(4, 2).forward(Tensor.zeros([2, 5]))).toThrow('Linear: expected input of shape [..., 4] (4 features) but received [2, 5]');
+    expect(() => new ConvTranspose2d(2, 2, 2).forward(Tensor.zeros([1, 3, 2, 2]))).toThrow(
+      /ConvTranspose2d: expected input of shape \[N, 2, H, W\]/,
+    );
+    expect(() => new Linear(4, 2).forward(Tensor.zeros([2, 5]))).toThrow(
+      'Linear: expected input of shape [..., 4] (4 features) but received [2, 5]',
+    );
   });
 
   test('kernel larger than the padded input is a ShapeError', () => {
@@ -334,11 +428,17 @@ describe('bad input to layers', () => {
     expect(() => new Conv2d(3, 8, { kernelSize: 3, groups: 2 })).toThrow(
       'Conv2d: expected inChannels (3) and outChannels (8) to be divisible by groups but received groups 2',
     );
-    expect(() => new Conv2d(0, 8, 3)).toThrow('Conv2d: expected inChannels to be a positive integer but received 0 of type number');
-    expect(() => new Conv2d(3, 8, 2.5)).toThrow(/expected kernelSize to be an integer or a pair of positive integers but received 2.5/);
+    expect(() => new Conv2d(0, 8, 3)).toThrow(
+      'Conv2d: expected inChannels to be a positive integer but received 0 of type number',
+    );
+    expect(() => new Conv2d(3, 8, 2.5)).toThrow(
+      /expected kernelSize to be an integer or a pair of positive integers but received 2.5/,
+    );
     expect(() => new Conv2d(3, 8, { kernelSize: 3, stride: 0 })).toThrow(/expected stride/);
     expect(() => new Conv2d(3, 8, null as unknown as number)).toThrow(ArgumentError);
-    expect(() => new Linear(3.5, 2)).toThrow('Linear: expected inFeatures to be a positive integer but received 3.5 of type number');
+    expect(() => new Linear(3.5, 2)).toThrow(
+      'Linear: expected inFeatures to be a positive integer but received 3.5 of type number',
+    );
   });
 });
 
@@ -352,7 +452,10 @@ describe('gradient clipping', () => {
   }
 
   test('clipGradNorm_ scales every gradient by maxNorm / globalNorm and returns the norm', () => {
-    const ps = withGrads([[3, 0], [0, 4, 0]]); // global L2 norm 5
+    const ps = withGrads([
+      [3, 0],
+      [0, 4, 0],
+    ]); // global L2 norm 5
     expect(clipGradNorm_(ps, 1)).toBeCloseTo(5, 6);
     expectClose(ps[0].grad!.data, [0.6, 0], 1e-6);
     expectClose(ps[1].grad!.data, [0, 0.8, 0], 1e-6);
@@ -373,10 +476,14 @@ describe('gradient clipping', () => {
     const ps = withGrads([[-5, 0.5, 3]]);
     clipGradValue_(ps, 1);
     expect(ps[0].grad!.toArray()).toEqual([-1, 0.5, 1]);
-    expect(() => clipGradNorm_(ps, NaN)).toThrow('clipGradNorm_: expected maxNorm to be a finite number but received NaN of type number');
+    expect(() => clipGradNorm_(ps, NaN)).toThrow(
+      'clipGradNorm_: expected maxNorm to be a finite number but received NaN of type number',
+    );
     expect(() => clipGradNorm_(ps, 1, 0)).toThrow(/expected normType to be a positive number or Infinity/);
     expect(() => clipGradValue_(ps, -1)).toThrow(ArgumentError);
-    expect(() => clipGradNorm_(3 as unknown as Tensor[], 1)).toThrow(/expected parameters to be an iterable of Tensors/);
+    expect(() => clipGradNorm_(3 as unknown as Tensor[], 1)).toThrow(
+      /expected parameters to be an iterable of Tensors/,
+    );
   });
 });
 

@@ -12,7 +12,7 @@ function classes(shape: number[], C: number, seed: number, ignore?: { index: num
   return Tensor.from(t, shape);
 }
 
-describe('crossEntropy against PyTorch\'s formula (float64 reference)', () => {
+describe("crossEntropy against PyTorch's formula (float64 reference)", () => {
   beforeEach(() => manualSeed(61));
   const settings = [
     {},
@@ -23,7 +23,17 @@ describe('crossEntropy against PyTorch\'s formula (float64 reference)', () => {
     { ignoreIndex: 2, labelSmoothing: 0.2 },
     { ignoreIndex: 255, reduction: 'sum' as const, labelSmoothing: 0.05 },
   ];
-  for (const [logitShape, targetShape] of [[[6, 5], [6]], [[2, 4, 3, 5], [2, 3, 5]], [[1, 3, 1, 1], [1, 1, 1]]]) {
+  for (const [logitShape, targetShape] of [
+    [[6, 5], [6]],
+    [
+      [2, 4, 3, 5],
+      [2, 3, 5],
+    ],
+    [
+      [1, 3, 1, 1],
+      [1, 1, 1],
+    ],
+  ]) {
     for (const opts of settings) {
       test(`logits [${logitShape}] ${JSON.stringify(opts)}`, () => {
         const C = logitShape[1];
@@ -76,7 +86,9 @@ describe('crossEntropy against PyTorch\'s formula (float64 reference)', () => {
     expect(() => ops.crossEntropy(x, Tensor.from([0, 3]))).toThrow(/target element 1 is 3/);
     expect(() => ops.crossEntropy(x, Tensor.from([0, 1.5]))).toThrow(ArgumentError);
     expect(() => ops.crossEntropy(x, Tensor.from([-1, 0]))).toThrow(ArgumentError);
-    expect(() => ops.crossEntropy(x, Tensor.from([0, 1]), { labelSmoothing: 1.5 })).toThrow('crossEntropy: expected labelSmoothing to be a number in [0, 1]');
+    expect(() => ops.crossEntropy(x, Tensor.from([0, 1]), { labelSmoothing: 1.5 })).toThrow(
+      'crossEntropy: expected labelSmoothing to be a number in [0, 1]',
+    );
     expect(() => ops.crossEntropy(x, Tensor.from([0, 1]), { reduction: 'avg' as 'mean' })).toThrow(ArgumentError);
     expect(() => ops.crossEntropy(x, Tensor.from([0, 1]), { ignoreIndex: 0.5 })).toThrow(ArgumentError);
   });
@@ -105,7 +117,12 @@ describe('binaryCrossEntropyWithLogits', () => {
     const x = Tensor.randn([4, 3], { std: 3 });
     const y = Tensor.rand([4, 3]);
     const none = ops.binaryCrossEntropyWithLogits(x, y, { reduction: 'none' });
-    expectClose(none.data, Array.from(x.data, (v, i) => ref(v, y.data[i], 1)), 1e-6, 1e-5);
+    expectClose(
+      none.data,
+      Array.from(x.data, (v, i) => ref(v, y.data[i], 1)),
+      1e-6,
+      1e-5,
+    );
     const pw = Tensor.from([0.5, 2, 3]);
     const weighted = ops.binaryCrossEntropyWithLogits(x, y, { reduction: 'sum', posWeight: pw });
     let want = 0;
@@ -126,13 +143,18 @@ describe('binaryCrossEntropyWithLogits', () => {
     for (const reduction of ['mean', 'sum', 'none'] as const) {
       const x = Tensor.randn([2, 3], { requiresGrad: true });
       const y = Tensor.rand([2, 3], { requiresGrad: true });
-      gradcheck((p, q) => ops.binaryCrossEntropyWithLogits(p, q, { reduction, posWeight: Tensor.from([1, 2, 0.5]) }), [x, y]);
+      gradcheck(
+        (p, q) => ops.binaryCrossEntropyWithLogits(p, q, { reduction, posWeight: Tensor.from([1, 2, 0.5]) }),
+        [x, y],
+      );
     }
   });
   test('bad input', () => {
     const x = Tensor.zeros([2, 3]);
     expect(() => ops.binaryCrossEntropyWithLogits(x, Tensor.zeros([3]))).toThrow(ShapeError);
     expect(() => ops.binaryCrossEntropyWithLogits(x, x, { posWeight: Tensor.zeros([2]) })).toThrow(ShapeError);
-    expect(() => ops.binaryCrossEntropyWithLogits(x, x, { posWeight: 'a' as unknown as number })).toThrow(ArgumentError);
+    expect(() => ops.binaryCrossEntropyWithLogits(x, x, { posWeight: 'a' as unknown as number })).toThrow(
+      ArgumentError,
+    );
   });
 });

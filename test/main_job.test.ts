@@ -17,14 +17,25 @@ describe('settings', () => {
     const d = settings();
     expect(d.experiments).toEqual(['classification', 'segmentation']);
     expect(d.convs).toEqual(['standard', 'deform', 'modulated']);
-    expect([d.width, d.epochs, d.segEpochs, d.trainSize, d.testSize, d.segTrainSize, d.batchSize, d.segBatchSize]).toEqual([16, 4, 8, 2000, 500, 1500, 32, 16]);
+    expect([
+      d.width,
+      d.epochs,
+      d.segEpochs,
+      d.trainSize,
+      d.testSize,
+      d.segTrainSize,
+      d.batchSize,
+      d.segBatchSize,
+    ]).toEqual([16, 4, 8, 2000, 500, 1500, 32, 16]);
     const q = settings('--quick');
     expect([q.width, q.epochs, q.segEpochs, q.trainSize]).toEqual([8, 2, 2, 256]);
     const q2 = settings('--quick', '--epochs', '3', '--train-size', '100');
     expect([q2.epochs, q2.segEpochs, q2.trainSize]).toEqual([3, 3, 100]);
     // Image files use all their samples unless told.
     expect(settings('--dataset', 'fashion-mnist').trainSize).toBeUndefined();
-    expect(settings('--convs', 'dynamic,octave', '--models', 'resnet18,resnet34', '--seeds', '1,2,3', '--stem', 'imagenet')).toMatchObject({
+    expect(
+      settings('--convs', 'dynamic,octave', '--models', 'resnet18,resnet34', '--seeds', '1,2,3', '--stem', 'imagenet'),
+    ).toMatchObject({
       convs: ['dynamic', 'octave'],
       models: ['resnet18', 'resnet34'],
       seeds: [1, 2, 3],
@@ -33,7 +44,9 @@ describe('settings', () => {
   });
 
   test('bad options are UsageErrors that name the option and what it accepts', () => {
-    expect(() => settings('--convs', 'standard,deformm')).toThrow(/--convs: expected values among .*deform.* but received "deformm"/);
+    expect(() => settings('--convs', 'standard,deformm')).toThrow(
+      /--convs: expected values among .*deform.* but received "deformm"/,
+    );
     expect(() => settings('--convs', 'deform,deform')).toThrow(/--convs: received a value twice/);
     expect(() => settings('--experiments', 'detection')).toThrow(/--experiments/);
     expect(() => settings('--models', 'resnet50')).toThrow(/--models/);
@@ -71,7 +84,14 @@ function run(conv: string, seed: number, seconds: number[], accuracies: number[]
     label: conv,
     seed,
     parameters: conv === 'standard' ? 1000 : 1200,
-    history: seconds.map((s, i) => ({ epoch: i + 1, trainLoss: 1, trainAccuracy: 0.5, seconds: s, imagesPerSecond: 1, lr: 0.1 })),
+    history: seconds.map((s, i) => ({
+      epoch: i + 1,
+      trainLoss: 1,
+      trainAccuracy: 0.5,
+      seconds: s,
+      imagesPerSecond: 1,
+      lr: 0.1,
+    })),
     tests: accuracies.map((a, i) => ({ name: `t${i}`, loss: 1, accuracy: a })),
     testSeconds: 0,
   };
@@ -91,7 +111,15 @@ describe('summary', () => {
     expect(configs[1].timeRatio).toBeCloseTo(1.6, 12);
     expect(configs[1].tests[0].accuracy).toEqual({ mean: expect.closeTo(0.7, 12), min: 0.6, max: 0.8 });
     const { header, rows } = summaryTable(configs, 'classification');
-    expect(header).toEqual(['conv', 'parameters', 'epoch s', 'vs standard', 'train acc', 'test acc: t0', 'test acc: t1']);
+    expect(header).toEqual([
+      'conv',
+      'parameters',
+      'epoch s',
+      'vs standard',
+      'train acc',
+      'test acc: t0',
+      'test acc: t1',
+    ]);
     expect(rows[1]).toEqual(['deform', '1,200', '8.0', '1.60x', '50.0%', '70.0% (60.0-80.0)', '50.0% (50.0-50.0)']);
     const md = markdownTable(header, rows).split('\n');
     expect(md).toHaveLength(4);
@@ -116,7 +144,9 @@ describe('PNG encoder', () => {
       at += 12 + len;
     }
     expect(Object.keys(chunks)).toEqual(['IHDR', 'IDAT', 'IEND']);
-    expect([chunks.IHDR.readUInt32BE(0), chunks.IHDR.readUInt32BE(4), chunks.IHDR[8], chunks.IHDR[9]]).toEqual([5, 3, 8, 0]);
+    expect([chunks.IHDR.readUInt32BE(0), chunks.IHDR.readUInt32BE(4), chunks.IHDR[8], chunks.IHDR[9]]).toEqual([
+      5, 3, 8, 0,
+    ]);
     const raw = inflateSync(chunks.IDAT);
     for (let y = 0; y < 3; y++) {
       expect(raw[y * 6]).toBe(0);
@@ -129,9 +159,21 @@ describe('PNG encoder', () => {
 describe('the job refuses configurations that cannot run before training any', () => {
   test('octave convolutions on the 7x7-stem maps of 32x32 glyphs: a UsageError naming the configuration', async () => {
     const { runJob } = await import('../scripts/experiments/job');
-    const s = settings('--quick', '--convs', 'standard,octave', '--stem', 'imagenet', '--experiments', 'classification', '--out', '/nonexistent/never-written');
+    const s = settings(
+      '--quick',
+      '--convs',
+      'standard,octave',
+      '--stem',
+      'imagenet',
+      '--experiments',
+      'classification',
+      '--out',
+      '/nonexistent/never-written',
+    );
     const lines: string[] = [];
-    await expect(runJob(s, 'test', (l) => lines.push(l))).rejects.toThrow(/the configuration classification \/ resnet18 \/ octave \(stages 2,3,4\) cannot run on this data: .*OctaveConv2d/);
+    await expect(runJob(s, 'test', (l) => lines.push(l))).rejects.toThrow(
+      /the configuration classification \/ resnet18 \/ octave \(stages 2,3,4\) cannot run on this data: .*OctaveConv2d/,
+    );
     expect(lines.filter((l) => l.startsWith('epoch'))).toEqual([]); // nothing trained
   });
 });

@@ -1,24 +1,10 @@
 import { ArgumentError, ShapeError } from '../lib/errors';
+import { DeformConv2d, ModulatedDeformConv2d } from '../lib/nn/deform';
+import { DynamicConv2d } from '../lib/nn/dynamic';
 import { convPerStage, OctaveConvAdapter, registerConv, resnet18, resnet34, unet } from '../lib/models';
 import { Conv2d } from '../lib/nn';
 import { noGrad } from '../lib/autograd';
 import { Tensor } from '../lib/tensor';
-
-/** Whether lib/nn/deform.ts is part of this build (the deform engineer's layers). */
-function haveDeform(): boolean {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return typeof require('../lib/nn/deform').DeformConv2d === 'function';
-  } catch {
-    return false;
-  }
-}
-const deformAvailable = haveDeform();
-if (!deformAvailable) {
-  // eslint-disable-next-line no-console
-  console.warn('deformable model tests skipped: lib/nn/deform.ts (DeformConv2d) is not in this build');
-}
-const withDeform = deformAvailable ? test : test.skip;
 
 describe('ResNet', () => {
   test('parameter counts equal torchvision and the usual CIFAR ResNet-18', () => {
@@ -68,25 +54,32 @@ describe('ResNet', () => {
   });
 
   test('rejects bad options with clear messages', () => {
-    expect(() => resnet18({ stem: 'tiny' as 'cifar' })).toThrow(/ResNet: expected stem to be one of 'imagenet', 'cifar' but received "tiny"/);
+    expect(() => resnet18({ stem: 'tiny' as 'cifar' })).toThrow(
+      /ResNet: expected stem to be one of 'imagenet', 'cifar' but received "tiny"/,
+    );
     expect(() => resnet18({ numClasses: 0 })).toThrow(/expected numClasses to be a positive integer/);
     // @ts-expect-error -- a kind that is not a ConvKindName does not compile; JavaScript callers get a typed error
-    expect(() => resnet18({ conv: 'fancy', width: 4 })).toThrow(/expected conv to be one of 'standard'.* but received "fancy"/);
+    expect(() => resnet18({ conv: 'fancy', width: 4 })).toThrow(
+      /expected conv to be one of 'standard'.* but received "fancy"/,
+    );
     expect(() => resnet18({ conv: ['standard', 'deform'], width: 4 })).toThrow(/expected conv to list 4 kinds/);
     expect(() => resnet18({ conv: { kind: 'deform', stages: [5] }, width: 4 })).toThrow(/stage numbers in 1\.\.4/);
   });
 
   test('per-stage conv choice', () => {
-    expect(convPerStage('t', { kind: 'deform', stages: [3, 4] }, 4)).toEqual(['standard', 'standard', 'deform', 'deform']);
+    expect(convPerStage('t', { kind: 'deform', stages: [3, 4] }, 4)).toEqual([
+      'standard',
+      'standard',
+      'deform',
+      'deform',
+    ]);
     expect(convPerStage('t', 'modulated', 2)).toEqual(['modulated', 'modulated']);
     const m = resnet18({ width: 4, conv: { kind: 'standard', stages: [1] } });
     expect(m.stageConvs).toEqual(['standard', 'standard', 'standard', 'standard']);
     expect(m.layer3.get(0).conv1).toBeInstanceOf(Conv2d);
   });
 
-  withDeform('deformable variants: DCN-style stages, extra offset parameters, plain weights load into them', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { DeformConv2d, ModulatedDeformConv2d } = require('../lib/nn/deform');
+  test('deformable variants: DCN-style stages, extra offset parameters, plain weights load into them', () => {
     const plain = resnet18({ numClasses: 10, stem: 'cifar', width: 8 });
     const dcn = resnet18({ numClasses: 10, stem: 'cifar', width: 8, conv: { kind: 'deform', stages: [3, 4] } });
     expect(dcn.layer2.get(0).conv1).toBeInstanceOf(Conv2d);
@@ -124,21 +117,7 @@ describe('other conv kinds', () => {
     noGrad(() => expect(net.eval().forward(Tensor.randn([2, 3, 16, 16])).shape).toEqual([2, 10]));
   });
 
-  const haveDynamic = ((): boolean => {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return typeof require('../lib/nn/dynamic').DynamicConv2d === 'function';
-    } catch {
-      return false;
-    }
-  })();
-  if (!haveDynamic) {
-    // eslint-disable-next-line no-console
-    console.warn("'dynamic' model test skipped: lib/nn/dynamic.ts (DynamicConv2d) is not in this build");
-  }
-  (haveDynamic ? test : test.skip)("'dynamic': DynamicConv2d in the chosen stages", () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { DynamicConv2d } = require('../lib/nn/dynamic');
+  test("'dynamic': DynamicConv2d in the chosen stages", () => {
     const net = resnet18({ numClasses: 10, stem: 'cifar', width: 8, conv: { kind: 'dynamic', stages: [4] } });
     expect(net.layer4.get(1).conv2).toBeInstanceOf(DynamicConv2d);
     expect(net.numParameters()).toBeGreaterThan(resnet18({ numClasses: 10, stem: 'cifar', width: 8 }).numParameters());
@@ -154,7 +133,9 @@ describe('U-Net', () => {
       expect(net.forward(Tensor.randn([1, 3, 8, 24])).shape).toEqual([1, 11, 8, 24]);
     });
     expect(() => net.forward(Tensor.randn([1, 3, 12, 16]))).toThrow(ShapeError);
-    expect(() => net.forward(Tensor.randn([1, 3, 12, 16]))).toThrow(/H and W divisible by 8 \(2\^depth\) but received \[1, 3, 12, 16\]/);
+    expect(() => net.forward(Tensor.randn([1, 3, 12, 16]))).toThrow(
+      /H and W divisible by 8 \(2\^depth\) but received \[1, 3, 12, 16\]/,
+    );
   });
 
   test('parameter count matches the closed form', () => {
@@ -176,9 +157,7 @@ describe('U-Net', () => {
     expect(() => unet({ depth: 2, conv: ['standard'] })).toThrow(/expected conv to list 3 kinds/);
   });
 
-  withDeform('deformable U-Net levels', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { DeformConv2d } = require('../lib/nn/deform');
+  test('deformable U-Net levels', () => {
     const net = unet({ numClasses: 3, baseChannels: 4, depth: 2, conv: { kind: 'deform', stages: [3] } });
     expect(net.downs[1].get(0)).toBeInstanceOf(DeformConv2d);
     expect(net.inc.get(0)).toBeInstanceOf(Conv2d);

@@ -55,14 +55,26 @@ class Net extends Module {
 // What PyTorch's named_parameters() / state_dict() give for the same structure (a root
 // module's own parameters come before its children's).
 const blockParams = (p: string) => [`${p}.conv.weight`, `${p}.conv.bias`, `${p}.bn.weight`, `${p}.bn.bias`];
-const expectedParamNames = ['scale', ...blockParams('stem'), ...blockParams('layers.0'), ...blockParams('layers.1'), 'head.weight'];
+const expectedParamNames = [
+  'scale',
+  ...blockParams('stem'),
+  ...blockParams('layers.0'),
+  ...blockParams('layers.1'),
+  'head.weight',
+];
 const blockState = (p: string) => [
   ...blockParams(p),
   `${p}.bn.running_mean`,
   `${p}.bn.running_var`,
   `${p}.bn.num_batches_tracked`,
 ];
-const expectedStateKeys = ['scale', ...blockState('stem'), ...blockState('layers.0'), ...blockState('layers.1'), 'head.weight'];
+const expectedStateKeys = [
+  'scale',
+  ...blockState('stem'),
+  ...blockState('layers.0'),
+  ...blockState('layers.1'),
+  'head.weight',
+];
 
 describe('Module: discovery and names', () => {
   test('namedParameters and stateDict keys match PyTorch for a nested model', () => {
@@ -70,7 +82,11 @@ describe('Module: discovery and names', () => {
     expect(Array.from(net.namedParameters(), ([n]) => n)).toEqual(expectedParamNames);
     expect(Object.keys(net.stateDict())).toEqual(expectedStateKeys);
     expect(Array.from(net.namedBuffers(), ([n]) => n)).toEqual(
-      ['stem', 'layers.0', 'layers.1'].flatMap((p) => [`${p}.bn.running_mean`, `${p}.bn.running_var`, `${p}.bn.num_batches_tracked`]),
+      ['stem', 'layers.0', 'layers.1'].flatMap((p) => [
+        `${p}.bn.running_mean`,
+        `${p}.bn.running_var`,
+        `${p}.bn.num_batches_tracked`,
+      ]),
     );
     expect(net.parameters().every((p) => p instanceof Parameter)).toBe(true);
     expect(net.numParameters()).toBe(1 + 3 * (9 + 3 + 3 + 3) + 6);
@@ -79,8 +95,18 @@ describe('Module: discovery and names', () => {
   test('namedModules is pre-order with dotted names; children lists direct children', () => {
     const net = new Net();
     expect(Array.from(net.namedModules(), ([n]) => n)).toEqual([
-      '', 'stem', 'stem.conv', 'stem.bn', 'layers', 'layers.0', 'layers.0.conv', 'layers.0.bn',
-      'layers.1', 'layers.1.conv', 'layers.1.bn', 'head',
+      '',
+      'stem',
+      'stem.conv',
+      'stem.bn',
+      'layers',
+      'layers.0',
+      'layers.0.conv',
+      'layers.0.bn',
+      'layers.1',
+      'layers.1.conv',
+      'layers.1.bn',
+      'head',
     ]);
     expect(Array.from(net.namedChildren(), ([n]) => n)).toEqual(['stem', 'layers', 'head']);
     expect(Array.from(net.children())[1]).toBe(net.layers);
@@ -197,13 +223,19 @@ describe('Module: state dict round trip and strict loading', () => {
     const b = new Net();
     const dict = { ...b.stateDict(), 'stem.conv.weight': Tensor.zeros([3, 4]) };
     expect(() => b.loadStateDict(dict, { strict: false })).toThrow(ShapeError);
-    expect(() => b.loadStateDict(dict)).toThrow("loadStateDict: 1 shape mismatch: 'stem.conv.weight' expected [3, 3] but received [3, 4]");
+    expect(() => b.loadStateDict(dict)).toThrow(
+      "loadStateDict: 1 shape mismatch: 'stem.conv.weight' expected [3, 3] but received [3, 4]",
+    );
     // Every mismatch is reported, not only the first; nothing is copied.
     const before = b.stateDict()['stem.conv.weight'].toArray();
     const two = { ...dict, 'head.weight': Tensor.zeros([1, 1]) };
-    expect(() => b.loadStateDict(two)).toThrow(/2 shape mismatches: 'stem\.conv\.weight' expected \[3, 3\] but received \[3, 4\]; 'head\.weight' expected \[\d+, \d+\] but received \[1, 1\]/);
+    expect(() => b.loadStateDict(two)).toThrow(
+      /2 shape mismatches: 'stem\.conv\.weight' expected \[3, 3\] but received \[3, 4\]; 'head\.weight' expected \[\d+, \d+\] but received \[1, 1\]/,
+    );
     expect(b.stateDict()['stem.conv.weight'].toArray()).toEqual(before);
-    expect(() => b.loadStateDict({ ...b.stateDict(), scale: 3 as unknown as Tensor })).toThrow(/expected 'scale' to be a Tensor/);
+    expect(() => b.loadStateDict({ ...b.stateDict(), scale: 3 as unknown as Tensor })).toThrow(
+      /expected 'scale' to be a Tensor/,
+    );
     expect(() => b.loadStateDict(null as unknown as Record<string, Tensor>)).toThrow(ArgumentError);
   });
 
@@ -294,8 +326,18 @@ describe('Module: modes, gradients, apply, devices', () => {
     const nameOf = new Map(Array.from(net.namedModules(), ([n, m]) => [m, n]));
     net.apply((m) => names.push(nameOf.get(m) as string));
     expect(names).toEqual([
-      'stem.conv', 'stem.bn', 'stem', 'layers.0.conv', 'layers.0.bn', 'layers.0', 'layers.1.conv', 'layers.1.bn',
-      'layers.1', 'layers', 'head', '',
+      'stem.conv',
+      'stem.bn',
+      'stem',
+      'layers.0.conv',
+      'layers.0.bn',
+      'layers.0',
+      'layers.1.conv',
+      'layers.1.bn',
+      'layers.1',
+      'layers',
+      'head',
+      '',
     ]);
   });
 
@@ -304,12 +346,18 @@ describe('Module: modes, gradients, apply, devices', () => {
     const w = net.head.weight;
     expect(net.to('cpu')).toBe(net);
     expect(net.head.weight).toBe(w);
-    expect(() => net.to('gpu' as 'cpu')).toThrow("Module.to: expected device to be 'cpu' or 'cuda' but received \"gpu\" of type string");
+    expect(() => net.to('gpu' as 'cpu')).toThrow(
+      "Module.to: expected device to be 'cpu' or 'cuda' but received \"gpu\" of type string",
+    );
     if (!cuda.isAvailable()) expect(() => new FakeLinear(2, 2).to('cuda')).toThrow(DeviceError);
   });
 
   test('toString lists the module tree', () => {
-    expect(new Net().toString().split('\n').slice(0, 3)).toEqual(['Net()', '  (stem): Block()', '    (conv): FakeLinear()']);
+    expect(new Net().toString().split('\n').slice(0, 3)).toEqual([
+      'Net()',
+      '  (stem): Block()',
+      '    (conv): FakeLinear()',
+    ]);
   });
 });
 
@@ -321,7 +369,12 @@ describe('Sequential and ModuleList', () => {
     const x = Tensor.randn([5, 3]);
     // x W0 W1 in float64, from the weights' values (not through the ops the layers call).
     const mm = (a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number) =>
-      Array.from({ length: n * m }, (_, i) => Array.from({ length: k }, (_, j) => a[Math.floor(i / m) * k + j] * b[j * m + (i % m)]).reduce((s, v) => s + v, 0));
+      Array.from({ length: n * m }, (_, i) =>
+        Array.from({ length: k }, (_, j) => a[Math.floor(i / m) * k + j] * b[j * m + (i % m)]).reduce(
+          (s, v) => s + v,
+          0,
+        ),
+      );
     const expected = mm(mm(x.data, seq.get(0).weight.data, 5, 3, 4), seq.get(1).weight.data, 5, 4, 2);
     expectClose(seq.forward(x).data, expected, 1e-5, 1e-5);
     expect(seq.get(-1)).toBe(seq.get(1));
@@ -337,7 +390,9 @@ describe('Sequential and ModuleList', () => {
 
   test('bad input: non-modules, out-of-range indices, ModuleList.forward', () => {
     const list = new ModuleList();
-    expect(() => list.push(3 as unknown as Module)).toThrow('ModuleList.push: expected a Module but received 3 of type number');
+    expect(() => list.push(3 as unknown as Module)).toThrow(
+      'ModuleList.push: expected a Module but received 3 of type number',
+    );
     expect(() => list.get(0)).toThrow(ArgumentError);
     expect(() => new Sequential(new FakeLinear(1, 1)).get(1.5)).toThrow(/expected index to be an integer/);
     expect(() => list.forward()).toThrow(/has no forward/);
@@ -365,7 +420,9 @@ describe('errors inside forward name the layer by its path in the model', () => 
     const { resnet18 } = await import('../lib/models');
     const { BatchNorm2d } = await import('../lib/nn');
     const net = resnet18({ numClasses: 10, width: 4 });
-    expect(() => net.forward(Tensor.randn([1, 2, 32, 32]))).toThrow(/^conv1 \(Conv2d\): Conv2d: expected input of shape \[N, 3, H, W\]/);
+    expect(() => net.forward(Tensor.randn([1, 2, 32, 32]))).toThrow(
+      /^conv1 \(Conv2d\): Conv2d: expected input of shape \[N, 3, H, W\]/,
+    );
     (net.layer2.get(0) as unknown as { bn1: unknown }).bn1 = new BatchNorm2d(5);
     let error: unknown = null;
     try {
@@ -374,7 +431,9 @@ describe('errors inside forward name the layer by its path in the model', () => 
       error = e;
     }
     expect(error).toBeInstanceOf(ShapeError);
-    expect((error as Error).message).toMatch(/^layer2\.0\.bn1 \(BatchNorm2d\): BatchNorm2d: expected input of shape \[N, 5, H, W\]/);
+    expect((error as Error).message).toMatch(
+      /^layer2\.0\.bn1 \(BatchNorm2d\): BatchNorm2d: expected input of shape \[N, 5, H, W\]/,
+    );
     // The wrapper is invisible to the walkers: no 'forward' key anywhere.
     expect(Object.keys(net.stateDict()).some((k) => k.includes('forward'))).toBe(false);
   });

@@ -18,7 +18,9 @@ describe('native addon', () => {
     expect(() => untyped.gemm(a, { shape: [1, -2, 3], buffer: new Float32Array(6) }, a, false, false, 1, 0)).toThrow(
       /non-negative integers/,
     );
-    expect(() => native().gemm(a, a, a, false, false, 1, 0)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE_MISMATCH' }));
+    expect(() => native().gemm(a, a, a, false, false, 1, 0)).toThrow(
+      expect.objectContaining({ code: 'ERR_SHAPE_MISMATCH' }),
+    );
   });
 
   test('a disposed tensor passed to native code is refused, not read', () => {

@@ -20,7 +20,7 @@ function referenceOctave(layer: InstanceType<typeof OctaveConv2d>, high: R, low:
     l2l: layer.l2l && low ? convLayer(low, layer.l2l) : null,
     l2h: layer.l2h && low ? resize(convLayer(low, layer.l2h), oh, ow, 'nearest') : null,
   };
-  const sum = (a: R | null, b: R | null): R | null => (a && b ? add(a, b) : a ?? b);
+  const sum = (a: R | null, b: R | null): R | null => (a && b ? add(a, b) : (a ?? b));
   return [sum(paths.h2h, paths.l2h)!, sum(paths.l2l, paths.h2l)];
 }
 
@@ -40,7 +40,14 @@ describe('OctaveConv2d against four plain convolutions with pooling and upsampli
     [8, 4, 0.5, 0, 1, 9, 9, 1, 0], // last layer: no low output
     [5, 5, 0, 0, 1, 5, 5, 3, 1], // a plain conv
   ])('in %i out %i alphaIn %f alphaOut %f stride %i size %ix%i k%i', (cin, cout, ai, ao, stride, h, w, k, p) => {
-    const layer = new OctaveConv2d(cin, cout, { kernelSize: k, padding: p, alphaIn: ai, alphaOut: ao, stride: stride as 1 | 2, bias: true });
+    const layer = new OctaveConv2d(cin, cout, {
+      kernelSize: k,
+      padding: p,
+      alphaIn: ai,
+      alphaOut: ao,
+      stride: stride as 1 | 2,
+      bias: true,
+    });
     expect(layer.inLow).toBe(lowChannels(cin, ai));
     const [high, low] = randomBands(2, layer.inHigh, layer.inLow, h, w);
     const [outHigh, outLow] = layer.forward([high, low]);
@@ -64,10 +71,13 @@ describe('OctaveConv2d against four plain convolutions with pooling and upsampli
     const [high, low] = randomBands(1, 2, 2, 5, 5);
     high.requireGrad();
     low!.requireGrad();
-    gradcheck((h, l) => {
-      const [oh, ol] = layer.forward([h, l]);
-      return nn.mergeBands([oh, ol]);
-    }, [high, low!, layer.l2h!.weight, layer.h2l!.weight]);
+    gradcheck(
+      (h, l) => {
+        const [oh, ol] = layer.forward([h, l]);
+        return nn.mergeBands([oh, ol]);
+      },
+      [high, low!, layer.l2h!.weight, layer.h2l!.weight],
+    );
   });
 
   test('gradients of every weight and bias (fused low-band conv) match finite differences', () => {
@@ -80,7 +90,10 @@ describe('OctaveConv2d against four plain convolutions with pooling and upsampli
   });
 
   test('grouped layers (no fused low-band conv) and stride 2 still match the composition', () => {
-    for (const [groups, stride] of [[2, 1], [1, 2]] as const) {
+    for (const [groups, stride] of [
+      [2, 1],
+      [1, 2],
+    ] as const) {
       const layer = new OctaveConv2d(8, 8, { kernelSize: 3, padding: 1, groups, stride, bias: true });
       const [high, low] = randomBands(2, 4, 4, 9, 8);
       const [outHigh, outLow] = layer.forward([high, low]);
@@ -97,8 +110,17 @@ describe('OctaveConv2d against four plain convolutions with pooling and upsampli
   });
 
   test("downsample 'stride' strides every path's conv instead of pooling first", () => {
-    for (const [cin, cout, h, w] of [[8, 8, 9, 8], [6, 4, 12, 10]] as const) {
-      const layer = new OctaveConv2d(cin, cout, { kernelSize: 3, padding: 1, stride: 2, downsample: 'stride', bias: true });
+    for (const [cin, cout, h, w] of [
+      [8, 8, 9, 8],
+      [6, 4, 12, 10],
+    ] as const) {
+      const layer = new OctaveConv2d(cin, cout, {
+        kernelSize: 3,
+        padding: 1,
+        stride: 2,
+        downsample: 'stride',
+        bias: true,
+      });
       expect(layer.h2h!.stride).toEqual([2, 2]);
       const [high, low] = randomBands(2, layer.inHigh, layer.inLow, h, w);
       const [outHigh, outLow] = layer.forward([high, low]);
@@ -123,7 +145,9 @@ describe('OctaveConv2d against four plain convolutions with pooling and upsampli
   test('bad bands name the expected shape', () => {
     const layer = new OctaveConv2d(8, 8, { kernelSize: 3, padding: 1 });
     expect(() => layer.forward([Tensor.zeros([1, 3, 8, 8]), Tensor.zeros([1, 4, 4, 4])])).toThrow(ShapeError);
-    expect(() => layer.forward([Tensor.zeros([1, 4, 8, 8]), Tensor.zeros([1, 4, 8, 8])])).toThrow(/low band of shape \[1, 4, 4, 4\]/);
+    expect(() => layer.forward([Tensor.zeros([1, 4, 8, 8]), Tensor.zeros([1, 4, 8, 8])])).toThrow(
+      /low band of shape \[1, 4, 4, 4\]/,
+    );
     expect(() => layer.forward([Tensor.zeros([1, 4, 8, 8]), null])).toThrow(/low band/);
     expect(() => new OctaveConv2d(8, 8, { kernelSize: 3, alphaIn: 1.5 })).toThrow(ArgumentError);
     expect(() => new OctaveConv2d(8, 8, { kernelSize: 3, stride: 3 as 2 })).toThrow(/stride to be 1 or 2/);
@@ -177,7 +201,9 @@ describe('OctaveConv2d on feature maps too small for its pooling', () => {
       /OctaveConv2d: expected the low band to be at least 2x2 for its 2x2 average pooling but received 1x1 \(high band 2x2\)/,
     );
     const first = new nn.OctaveConv2d(8, 8, { kernelSize: 3, padding: 1, alphaIn: 0, alphaOut: 0.5 });
-    expect(() => first.forward(Tensor.randn([1, 8, 1, 1]))).toThrow(/the high band feeding the low band to be at least 2x2/);
+    expect(() => first.forward(Tensor.randn([1, 8, 1, 1]))).toThrow(
+      /the high band feeding the low band to be at least 2x2/,
+    );
     expect(conv.forward([Tensor.randn([1, 4, 4, 4]), Tensor.randn([1, 4, 2, 2])])[1]!.shape).toEqual([1, 4, 1, 1]);
   });
 });

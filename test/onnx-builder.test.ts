@@ -4,7 +4,14 @@ import { OrtSession, runOnnx } from '../lib/onnx/ort';
 import { expectClose } from './helpers';
 
 /** float64 reference: a [M,K] @ b [K,N] + bias [N]. */
-function matmulAdd(a: Float32Array, b: Float32Array, bias: Float32Array, M: number, K: number, N: number): Float64Array {
+function matmulAdd(
+  a: Float32Array,
+  b: Float32Array,
+  bias: Float32Array,
+  M: number,
+  K: number,
+  N: number,
+): Float64Array {
   const out = new Float64Array(M * N);
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
@@ -17,13 +24,20 @@ function matmulAdd(a: Float32Array, b: Float32Array, bias: Float32Array, M: numb
 }
 
 /** float64 reference for a plain NCHW conv (groups 1) with stride and symmetric padding. */
-function conv2d(x: Tensor, w: Tensor, bias: Float32Array, stride: number, pad: number): { out: Float64Array; shape: number[] } {
+function conv2d(
+  x: Tensor,
+  w: Tensor,
+  bias: Float32Array,
+  stride: number,
+  pad: number,
+): { out: Float64Array; shape: number[] } {
   const [N, C, H, W] = x.shape;
   const [O, , KH, KW] = w.shape;
   const OH = Math.floor((H + 2 * pad - KH) / stride) + 1;
   const OW = Math.floor((W + 2 * pad - KW) / stride) + 1;
   const out = new Float64Array(N * O * OH * OW);
-  const xd = x.data, wd = w.data;
+  const xd = x.data,
+    wd = w.data;
   for (let n = 0; n < N; n++)
     for (let o = 0; o < O; o++)
       for (let oy = 0; oy < OH; oy++)
@@ -32,7 +46,8 @@ function conv2d(x: Tensor, w: Tensor, bias: Float32Array, stride: number, pad: n
           for (let c = 0; c < C; c++)
             for (let i = 0; i < KH; i++)
               for (let j = 0; j < KW; j++) {
-                const y = oy * stride - pad + i, xx = ox * stride - pad + j;
+                const y = oy * stride - pad + i,
+                  xx = ox * stride - pad + j;
                 if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
                 s += xd[((n * C + c) * H + y) * W + xx] * wd[((o * C + c) * KH + i) * KW + j];
               }
@@ -72,7 +87,12 @@ describe('OnnxGraphBuilder + runOnnx', () => {
       .input('x', ['N', 3, 9, 7])
       .initializer('w', w)
       .initializer('b', bias)
-      .node('Conv', ['x', 'w', 'b'], ['y'], { strides: [2, 2], pads: [1, 1, 1, 1], kernel_shape: [3, 3], auto_pad: 'NOTSET' })
+      .node('Conv', ['x', 'w', 'b'], ['y'], {
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+        kernel_shape: [3, 3],
+        auto_pad: 'NOTSET',
+      })
       .output('y')
       .toBytes();
     const { y } = await runOnnx(bytes, { x }, { threads: 2 });
@@ -151,16 +171,27 @@ describe('OnnxGraphBuilder + runOnnx', () => {
     expect(() => twice.toBytes()).toThrow(/'x' is defined twice/);
     const noOut = new OnnxGraphBuilder({ opset: 19 }).input('x', [2]).node('Relu', ['x'], ['y']).output('q');
     expect(() => noOut.toBytes()).toThrow(/graph output 'q' is not produced/);
-    const noDomain = new OnnxGraphBuilder({ opset: 19 }).input('x', [2]).node('Foo', ['x'], ['y'], {}, { domain: 'my.ops' }).output('y');
+    const noDomain = new OnnxGraphBuilder({ opset: 19 })
+      .input('x', [2])
+      .node('Foo', ['x'], ['y'], {}, { domain: 'my.ops' })
+      .output('y');
     expect(() => noDomain.toBytes()).toThrow(/domain 'my.ops', which is not imported/);
     const b = new OnnxGraphBuilder({ opset: 19 });
-    expect(() => b.initializer('w', Float32Array.from([1, 2, 3]), [2, 2])).toThrow(/dims \[2, 2\] hold 4 values but the data has 3/);
+    expect(() => b.initializer('w', Float32Array.from([1, 2, 3]), [2, 2])).toThrow(
+      /dims \[2, 2\] hold 4 values but the data has 3/,
+    );
     expect(() => b.initializer('w', [1, 2] as unknown as Float32Array)).toThrow(/wrap plain arrays/);
     expect(() => b.input('x', [2, -1])).toThrow(/expected shape to be an array of non-negative integers/);
-    expect(() => b.node('Relu', ['x'], ['y'], { alpha: {} as unknown as number })).toThrow(/attribute 'alpha' has an unsupported value/);
+    expect(() => b.node('Relu', ['x'], ['y'], { alpha: {} as unknown as number })).toThrow(
+      /attribute 'alpha' has an unsupported value/,
+    );
     expect(() => b.node('Relu', ['x'], ['y'], { a: attr.int(1.5) })).toThrow(/expected attribute 'a' to be an integer/);
     // A well-formed protobuf with an unknown op is ONNX Runtime's to reject, still as an OnnxError.
-    const unknownOp = new OnnxGraphBuilder({ opset: 19 }).input('x', [2]).node('NoSuchOp', ['x'], ['y']).output('y').toBytes();
+    const unknownOp = new OnnxGraphBuilder({ opset: 19 })
+      .input('x', [2])
+      .node('NoSuchOp', ['x'], ['y'])
+      .output('y')
+      .toBytes();
     await expect(OrtSession.create(unknownOp)).rejects.toThrow(/ONNX Runtime rejected the model/);
     const ok = new OnnxGraphBuilder({ opset: 19 }).input('x', [2]).node('Relu', ['x'], ['y']).output('y').toBytes();
     await expect(runOnnx(ok, {})).rejects.toThrow(/missing feed 'x'/);

@@ -25,7 +25,12 @@ function randomizeState(model: Module): Module {
     for (const [key, p] of model.namedParameters()) {
       // Batch-norm affine parameters (1-D) and offset/mask predictors only: conv weights keep their init scale.
       if ((p.ndim === 1 && /(bn|norm)[^.]*\.(weight|bias)$/i.test(key)) || key.includes('conv_offset')) {
-        p.data.set(Tensor.randn(p.shape, { std: key.includes('conv_offset') ? 0.1 : 0.3, mean: key.endsWith('weight') && !key.includes('conv_offset') ? 1 : 0 }).data);
+        p.data.set(
+          Tensor.randn(p.shape, {
+            std: key.includes('conv_offset') ? 0.1 : 0.3,
+            mean: key.endsWith('weight') && !key.includes('conv_offset') ? 1 : 0,
+          }).data,
+        );
       }
     }
   });
@@ -69,7 +74,10 @@ async function parity(
 }
 
 class Fn extends Module {
-  constructor(private readonly fn: (...xs: Tensor[]) => Tensor | Tensor[], readonly inner: Module | null = null) {
+  constructor(
+    private readonly fn: (...xs: Tensor[]) => Tensor | Tensor[],
+    readonly inner: Module | null = null,
+  ) {
     super();
   }
   forward(...xs: Tensor[]): Tensor | Tensor[] {
@@ -83,12 +91,27 @@ describe('exportOnnx: standard layers vs ONNX Runtime', () => {
   const x = () => Tensor.randn([2, 4, 9, 11]);
 
   test('conv2d (stride 2 on odd input, dilation, groups, no bias) and convTranspose2d', async () => {
-    await parity(new nn.Sequential(new nn.Conv2d(4, 6, 3, { stride: 2, padding: 1 }), new nn.Conv2d(6, 6, 3, { dilation: 2, groups: 3, bias: false, padding: 2 })), [x()]);
+    await parity(
+      new nn.Sequential(
+        new nn.Conv2d(4, 6, 3, { stride: 2, padding: 1 }),
+        new nn.Conv2d(6, 6, 3, { dilation: 2, groups: 3, bias: false, padding: 2 }),
+      ),
+      [x()],
+    );
     await parity(new nn.ConvTranspose2d(4, 6, 3, { stride: 2, padding: 1, outputPadding: 1, groups: 2 }), [x()]);
   });
 
   test('batch norm (eval, random statistics) and activations', async () => {
-    const m = randomizeState(new nn.Sequential(new nn.BatchNorm2d(4), new nn.LeakyReLU(0.2), new nn.SiLU(), new nn.Tanh(), new nn.Sigmoid(), new nn.ReLU()));
+    const m = randomizeState(
+      new nn.Sequential(
+        new nn.BatchNorm2d(4),
+        new nn.LeakyReLU(0.2),
+        new nn.SiLU(),
+        new nn.Tanh(),
+        new nn.Sigmoid(),
+        new nn.ReLU(),
+      ),
+    );
     await parity(m, [x()]);
   });
 
@@ -123,7 +146,9 @@ describe('exportOnnx: standard layers vs ONNX Runtime', () => {
       const s = ops.softmax(y, 1);
       const l = ops.logSoftmax(ops.flatten(y), 1);
       const r = ops.add(ops.mean(s, [2, 3], true), ops.sum(c, [1], true));
-      const mm = ops.matmul(ops.reshape(ops.slice(t, 2, 0, 4), [2, 16, 11]), ops.reshape(lin.weight, [1, 5, 11]), { transB: true });
+      const mm = ops.matmul(ops.reshape(ops.slice(t, 2, 0, 4), [2, 16, 11]), ops.reshape(lin.weight, [1, 5, 11]), {
+        transB: true,
+      });
       return [s, l, r, mm, ops.clamp(ops.exp(ops.neg(ops.abs(y))), 0.1, 0.9)];
     }, lin);
     await parity(m, [x()]);
@@ -166,24 +191,44 @@ describe('exportOnnx: tensors from outside ops', () => {
 });
 
 describe('exportOnnx: older opsets', () => {
-  test.each([11, 13, 17, 18])('opset %i: Resize by size and scale, ReduceMean/ReduceSum axes, softmax, pooling, BN, linear', async (opset) => {
-    const body = randomizeState(new nn.Sequential(new nn.Conv2d(3, 6, 3, { padding: 1 }), new nn.BatchNorm2d(6), new nn.ReLU(), new nn.MaxPool2d(2)));
-    const head = new nn.Linear(6, 4);
-    const model = new Fn((t) => {
-      const f = body.forward(t);
-      const up = ops.interpolate(ops.interpolate(f, { size: [11, 13], mode: 'bilinear' }), { scaleFactor: 2, mode: 'nearest' });
-      const pooled = ops.mean(up, [2, 3]);
-      return [ops.softmax(head.forward(pooled), 1), ops.sum(up, [1], true)];
-    }, new nn.Sequential(body, head));
-    await parity(model, [Tensor.randn([2, 3, 10, 12])], { opset, dynamicBatch: true }, [Tensor.randn([3, 3, 10, 12])]);
-  });
+  test.each([11, 13, 17, 18])(
+    'opset %i: Resize by size and scale, ReduceMean/ReduceSum axes, softmax, pooling, BN, linear',
+    async (opset) => {
+      const body = randomizeState(
+        new nn.Sequential(
+          new nn.Conv2d(3, 6, 3, { padding: 1 }),
+          new nn.BatchNorm2d(6),
+          new nn.ReLU(),
+          new nn.MaxPool2d(2),
+        ),
+      );
+      const head = new nn.Linear(6, 4);
+      const model = new Fn(
+        (t) => {
+          const f = body.forward(t);
+          const up = ops.interpolate(ops.interpolate(f, { size: [11, 13], mode: 'bilinear' }), {
+            scaleFactor: 2,
+            mode: 'nearest',
+          });
+          const pooled = ops.mean(up, [2, 3]);
+          return [ops.softmax(head.forward(pooled), 1), ops.sum(up, [1], true)];
+        },
+        new nn.Sequential(body, head),
+      );
+      await parity(model, [Tensor.randn([2, 3, 10, 12])], { opset, dynamicBatch: true }, [
+        Tensor.randn([3, 3, 10, 12]),
+      ]);
+    },
+  );
 });
 
 describe('exportOnnx: whole models', () => {
   test('small CNN with BN, pooling, dropout, linear; dynamic batch runs other batch sizes; training mode restored', async () => {
     const model = smallCnn();
     model.train();
-    const diff = await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [Tensor.randn([5, 3, 16, 16])]);
+    const diff = await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [
+      Tensor.randn([5, 3, 16, 16]),
+    ]);
     expect(diff).toBeLessThan(TOL);
     await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [Tensor.randn([1, 3, 16, 16])]);
     model.train();
@@ -195,10 +240,16 @@ describe('exportOnnx: whole models', () => {
   test('the file: initializers named by state-dict keys, opset import, structure; written atomically', () => {
     const model = smallCnn();
     const file = path.join(os.tmpdir(), `flexconv-onnx-${process.pid}.onnx`);
-    const bytes = exportOnnx(model, [1, 3, 16, 16], { opset: 19, file, names: { inputs: ['image'], outputs: ['logits'] } });
+    const bytes = exportOnnx(model, [1, 3, 16, 16], {
+      opset: 19,
+      file,
+      names: { inputs: ['image'], outputs: ['logits'] },
+    });
     expect(Buffer.compare(fs.readFileSync(file), Buffer.from(bytes))).toBe(0);
     fs.unlinkSync(file);
-    expect(() => exportOnnx(model, [1, 3, 16, 16], { file: path.join(os.tmpdir(), 'no-such-dir', 'm.onnx') })).toThrow(/exportOnnx: cannot write/);
+    expect(() => exportOnnx(model, [1, 3, 16, 16], { file: path.join(os.tmpdir(), 'no-such-dir', 'm.onnx') })).toThrow(
+      /exportOnnx: cannot write/,
+    );
     const info = readOnnxModel(bytes);
     expect(info.opsetImports).toContainEqual({ domain: '', version: 19 });
     expect(info.inputs).toEqual(['image']);
@@ -238,7 +289,10 @@ describe('exportOnnx: whole models', () => {
     await onnx.release();
     const ortBin = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin');
     const cudaInstalled = fs.readdirSync(ortBin, { recursive: true }).some((f) => String(f).includes('providers_cuda'));
-    if (!cudaInstalled) await expect(OnnxModel.load(file, { executionProvider: 'cuda' })).rejects.toThrow(/CUDA execution provider is not available/);
+    if (!cudaInstalled)
+      await expect(OnnxModel.load(file, { executionProvider: 'cuda' })).rejects.toThrow(
+        /CUDA execution provider is not available/,
+      );
     await expect(OnnxModel.load(file, { executionProvider: 'tpu' as 'cpu' })).rejects.toThrow(/executionProvider/);
     fs.unlinkSync(file);
     await expect(OnnxModel.load('/nonexistent/model.onnx')).rejects.toThrow(OnnxError);
@@ -248,9 +302,18 @@ describe('exportOnnx: whole models', () => {
     // A hand-written model: a node reading an undefined name, an initializer with wrong dims,
     // a custom domain without an import, and no default-domain opset import.
     const tensor = new ProtoWriter().packedInts(1, [2, 2]).int(2, 1).string(8, 'w').bytes(9, new Uint8Array(12));
-    const node = new ProtoWriter().string(1, 'x').string(1, 'missing').string(2, 'y').string(4, 'Add').string(7, 'custom');
+    const node = new ProtoWriter()
+      .string(1, 'x')
+      .string(1, 'missing')
+      .string(2, 'y')
+      .string(4, 'Add')
+      .string(7, 'custom');
     const input = new ProtoWriter().string(1, 'x');
-    const graph = new ProtoWriter().message(1, node).message(5, tensor).message(11, input).message(12, new ProtoWriter().string(1, 'z'));
+    const graph = new ProtoWriter()
+      .message(1, node)
+      .message(5, tensor)
+      .message(11, input)
+      .message(12, new ProtoWriter().string(1, 'z'));
     const bytes = new ProtoWriter().int(1, 9).message(7, graph).finish();
     const problems = checkOnnxModel(bytes).join('\n');
     expect(problems).toMatch(/no opset import for the default domain/);
@@ -265,7 +328,10 @@ describe('exportOnnx: adaptive layers', () => {
   test('DeformConv2d, ModulatedDeformConv2d (offset groups, stride) and a deformable basic block as DeformConv', async () => {
     const x = Tensor.randn([2, 4, 9, 10]);
     await parity(randomizeState(new nn.DeformConv2d(4, 6, { kernelSize: 3, padding: 1, stride: 2 })), [x]);
-    await parity(randomizeState(new nn.ModulatedDeformConv2d(4, 6, { kernelSize: 3, padding: 2, dilation: 2, offsetGroups: 2 })), [x]);
+    await parity(
+      randomizeState(new nn.ModulatedDeformConv2d(4, 6, { kernelSize: 3, padding: 2, dilation: 2, offsetGroups: 2 })),
+      [x],
+    );
     const block = randomizeState(new nn.DeformableBasicBlock(4, 8, { stride: 2, modulated: true }));
     const bytes = exportOnnx(block, x);
     expect(readOnnxModel(bytes).nodes.filter((n) => n.opType === 'DeformConv').length).toBeGreaterThan(0);
@@ -284,14 +350,18 @@ describe('exportOnnx: adaptive layers', () => {
   });
 
   test('U-Net with modulated deformable convs', async () => {
-    const model = randomizeState(models.unet({ inChannels: 3, numClasses: 3, baseChannels: 4, depth: 2, conv: 'modulated' }));
+    const model = randomizeState(
+      models.unet({ inChannels: 3, numClasses: 3, baseChannels: 4, depth: 2, conv: 'modulated' }),
+    );
     await parity(model, [Tensor.randn([1, 3, 16, 16])]);
   });
 
   test('DynamicNet (stacked-expert Conv, batch-independent) with dynamic batch, and a grouped DynamicConv2d', async () => {
     const model = randomizeState(new models.DynamicNet({ widths: [4, 8, 8, 16], experts: 3, numClasses: 5 }));
     await parity(model, [Tensor.randn([2, 3, 16, 16])], { dynamicBatch: true }, [Tensor.randn([4, 3, 16, 16])]);
-    const grouped = randomizeState(new nn.DynamicConv2d(4, 6, { kernelSize: 3, padding: 1, stride: 2, groups: 2, experts: 2 }));
+    const grouped = randomizeState(
+      new nn.DynamicConv2d(4, 6, { kernelSize: 3, padding: 1, stride: 2, groups: 2, experts: 2 }),
+    );
     await parity(grouped, [Tensor.randn([3, 4, 9, 9])]);
   });
 
@@ -309,16 +379,32 @@ describe('exportOnnx: adaptive layers', () => {
   });
 
   test('OctNet and an octave ResNet stage', async () => {
-    await parity(randomizeState(new nn.OctNet({ widths: [8, 16], numClasses: 4 })), [Tensor.randn([2, 3, 32, 32])], { dynamicBatch: true }, [
-      Tensor.randn([1, 3, 32, 32]),
+    await parity(
+      randomizeState(new nn.OctNet({ widths: [8, 16], numClasses: 4 })),
+      [Tensor.randn([2, 3, 32, 32])],
+      { dynamicBatch: true },
+      [Tensor.randn([1, 3, 32, 32])],
+    );
+    await parity(randomizeState(models.resnet18({ stem: 'cifar', width: 8, numClasses: 10, conv: 'octave' })), [
+      Tensor.randn([1, 3, 16, 16]),
     ]);
-    await parity(randomizeState(models.resnet18({ stem: 'cifar', width: 8, numClasses: 10, conv: 'octave' })), [Tensor.randn([1, 3, 16, 16])]);
   });
 
   test('FPN with named map inputs and outputs (weighted fusion, bottom-up, SE, P6/P7) and BiFPN', async () => {
-    const feats = () => ({ c3: Tensor.randn([2, 4, 16, 16]), c4: Tensor.randn([2, 8, 8, 8]), c5: Tensor.randn([2, 16, 4, 4]) });
+    const feats = () => ({
+      c3: Tensor.randn([2, 4, 16, 16]),
+      c4: Tensor.randn([2, 8, 8, 8]),
+      c5: Tensor.randn([2, 16, 4, 4]),
+    });
     const fpn = randomizeState(
-      new nn.FeaturePyramidNetwork([4, 8, 16], 8, { norm: 'batch', activation: 'relu', fusion: 'weighted', bottomUp: true, attention: 'se', extraBlocks: new nn.LastLevelP6P7(8, 8) }),
+      new nn.FeaturePyramidNetwork([4, 8, 16], 8, {
+        norm: 'batch',
+        activation: 'relu',
+        fusion: 'weighted',
+        bottomUp: true,
+        attention: 'se',
+        extraBlocks: new nn.LastLevelP6P7(8, 8),
+      }),
     );
     const sample = feats();
     fpn.eval();
@@ -332,8 +418,12 @@ describe('exportOnnx: adaptive layers', () => {
     const got = (await onnx.run(sample)) as Record<string, Tensor>;
     for (const k of Object.keys(expected)) expect(maxAbsDiff(got[outName(k)].data, expected[k].data)).toBeLessThan(TOL);
     await onnx.release();
-    await parity(fpn, [feats()], { dynamicBatch: true }, [{ c3: Tensor.randn([1, 4, 16, 16]), c4: Tensor.randn([1, 8, 8, 8]), c5: Tensor.randn([1, 16, 4, 4]) }]);
-    await parity(randomizeState(new nn.BiFPN([4, 8, 16], 8)), [[Tensor.randn([1, 4, 16, 16]), Tensor.randn([1, 8, 8, 8]), Tensor.randn([1, 16, 4, 4])]]);
+    await parity(fpn, [feats()], { dynamicBatch: true }, [
+      { c3: Tensor.randn([1, 4, 16, 16]), c4: Tensor.randn([1, 8, 8, 8]), c5: Tensor.randn([1, 16, 4, 4]) },
+    ]);
+    await parity(randomizeState(new nn.BiFPN([4, 8, 16], 8)), [
+      [Tensor.randn([1, 4, 16, 16]), Tensor.randn([1, 8, 8, 8]), Tensor.randn([1, 16, 4, 4])],
+    ]);
   });
 });
 
@@ -341,7 +431,9 @@ describe('exportOnnx: errors', () => {
   test('DeformConv at opset 18 names the layer and the minimum opset 19', () => {
     const model = new nn.Sequential<nn.Module>(new nn.Conv2d(3, 4, 3), new nn.DeformConv2d(4, 4, { kernelSize: 3 }));
     expect(() => exportOnnx(model, [1, 3, 9, 9], { opset: 18 })).toThrow(OnnxError);
-    expect(() => exportOnnx(model, [1, 3, 9, 9], { opset: 18 })).toThrow(/'deformConv2d' in layer '1' \(DeformConv2d\).*minimum opset is 19/);
+    expect(() => exportOnnx(model, [1, 3, 9, 9], { opset: 18 })).toThrow(
+      /'deformConv2d' in layer '1' \(DeformConv2d\).*minimum opset is 19/,
+    );
   });
 
   test('an op with no ONNX form names the op and the layer', () => {

@@ -1,4 +1,4 @@
-import { ArgumentError, cuda, getNumThreads, memoryStats, setNumThreads, ShapeError, Tensor } from '../lib';
+import { ArgumentError, getNumThreads, memoryStats, setNumThreads, ShapeError, Tensor } from '../lib';
 import { Parameter } from '../lib/nn';
 import { Adam, AdamW, CosineAnnealingLR, LinearWarmup, SequentialLR, SGD, StepLR } from '../lib/optim';
 import * as ops from '../lib/ops';
@@ -44,7 +44,10 @@ describe('SGD matches torch.optim.SGD', () => {
     { lr: 0.1, momentum: 0.5, maximize: true },
   ];
   test.each(cases)('%j', (o) => {
-    expectTrajectory(run((ps) => new SGD(ps, o)), sgdReference(p0, grads, o));
+    expectTrajectory(
+      run((ps) => new SGD(ps, o)),
+      sgdReference(p0, grads, o),
+    );
   });
 });
 
@@ -57,11 +60,17 @@ describe('Adam and AdamW match torch.optim', () => {
     { lr: 0.05, amsgrad: true, weightDecay: 0.02, maximize: true },
   ];
   test.each(cases)('Adam %j', (o) => {
-    expectTrajectory(run((ps) => new Adam(ps, o)), adamReference(p0, grads, o));
+    expectTrajectory(
+      run((ps) => new Adam(ps, o)),
+      adamReference(p0, grads, o),
+    );
   });
   test.each(cases)('AdamW %j', (o) => {
     const expected = adamReference(p0, grads, { ...o, decoupled: true, weightDecay: o.weightDecay ?? 0.01 });
-    expectTrajectory(run((ps) => new AdamW(ps, o)), expected);
+    expectTrajectory(
+      run((ps) => new AdamW(ps, o)),
+      expected,
+    );
   });
 
   test('AdamW defaults to weightDecay 0.01 and Adam to 0', () => {
@@ -91,7 +100,9 @@ describe('fused kernels on large tensors (threaded ranges)', () => {
     setNumThreads(threads);
     try {
       const sgd: RefSgd = { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 1e-4 };
-      trajectory((ps) => new SGD(ps, sgd)).forEach((row, i) => expectClose(row, sgdReference(start, gs, sgd)[i], 1e-5, 1e-5));
+      trajectory((ps) => new SGD(ps, sgd)).forEach((row, i) =>
+        expectClose(row, sgdReference(start, gs, sgd)[i], 1e-5, 1e-5),
+      );
       const adam: RefAdam = { lr: 0.01, amsgrad: true, weightDecay: 0.05, decoupled: true };
       const ref = adamReference(start, gs, adam);
       trajectory((ps) => new AdamW(ps, adam)).forEach((row, i) => expectClose(row, ref[i], 1e-5, 1e-5));
@@ -135,7 +146,9 @@ describe('Optimizer mechanics', () => {
     expectClose(b.toArray(), [2 - 0.01], 1e-7);
     expect(() => opt.addParamGroup({ params: [a] })).toThrow(/more than one parameter group/);
     expect(() => opt.addParamGroup({ params: [] })).toThrow(/at least one parameter/);
-    expect(() => opt.addParamGroup({ params: [new Parameter(Tensor.from([3]))], lr: -1 })).toThrow(/expected lr to be a non-negative number/);
+    expect(() => opt.addParamGroup({ params: [new Parameter(Tensor.from([3]))], lr: -1 })).toThrow(
+      /expected lr to be a non-negative number/,
+    );
   });
 
   test('steps allocate nothing after the first one', () => {
@@ -174,7 +187,9 @@ describe('Optimizer mechanics', () => {
       resumed.step();
     }
     expect(q.toArray()).toEqual(p.toArray());
-    expect(() => resumed.loadStateDict({ state: {}, paramGroups: [] })).toThrow(/expected 1 parameter groups but received 0/);
+    expect(() => resumed.loadStateDict({ state: {}, paramGroups: [] })).toThrow(
+      /expected 1 parameter groups but received 0/,
+    );
     expect(() => resumed.loadStateDict({ ...saved, state: { 5: { step: 1 } } })).toThrow(/parameter 5/);
   });
 
@@ -189,7 +204,12 @@ describe('Optimizer mechanics', () => {
       const pred = ops.matmul(x, w);
       const diff = pred.toArray().map((v, j) => v - y.data[j]);
       // d(mean sq)/dpred = 2 * diff / n, fed as the backward seed.
-      pred.backward(Tensor.from(diff.map((d) => (2 * d) / diff.length), pred.shape));
+      pred.backward(
+        Tensor.from(
+          diff.map((d) => (2 * d) / diff.length),
+          pred.shape,
+        ),
+      );
       opt.step();
       opt.zeroGrad();
     }
@@ -203,7 +223,9 @@ describe('Optimizer mechanics', () => {
     expect(() => new Adam([{ params: [] }])).toThrow(/Adam: expected at least one parameter/);
     expect(() => new AdamW(undefined as unknown as Tensor[])).toThrow(/AdamW: expected params to be an iterable/);
     expect(() => new SGD([Tensor.from([1])])).toThrow(/expected params\[0\] to be a Parameter/);
-    expect(() => new SGD([p], { lr: -1 })).toThrow('SGD: expected lr to be a non-negative number but received -1 of type number');
+    expect(() => new SGD([p], { lr: -1 })).toThrow(
+      'SGD: expected lr to be a non-negative number but received -1 of type number',
+    );
     expect(() => new SGD([p], { nesterov: true })).toThrow(/nesterov momentum requires momentum > 0/);
     expect(() => new Adam([p], { betas: [0.9, 1] })).toThrow(/expected betas\[1\] to be a number in \[0, 1\)/);
     expect(() => new SGD([p, p])).toThrow(/more than one parameter group/);
@@ -211,7 +233,10 @@ describe('Optimizer mechanics', () => {
 });
 
 describe('LR schedulers match their closed forms', () => {
-  const makeOpt = () => new SGD([{ params: [new Parameter(Tensor.from([1]))] }, { params: [new Parameter(Tensor.from([1]))], lr: 0.5 }], { lr: 0.1 });
+  const makeOpt = () =>
+    new SGD([{ params: [new Parameter(Tensor.from([1]))] }, { params: [new Parameter(Tensor.from([1]))], lr: 0.5 }], {
+      lr: 0.1,
+    });
 
   function lrs(opt: SGD, sched: { step(): void }, steps: number): number[][] {
     const out = [opt.paramGroups.map((g) => g.lr)];
@@ -229,23 +254,35 @@ describe('LR schedulers match their closed forms', () => {
   test('StepLR', () => {
     const opt = makeOpt();
     const s = new StepLR(opt, { stepSize: 3, gamma: 0.5 });
-    expectRows(lrs(opt, s, 7), [0, 1, 2, 3, 4, 5, 6, 7].map((e) => [0.1, 0.5].map((b) => b * 0.5 ** Math.floor(e / 3))));
+    expectRows(
+      lrs(opt, s, 7),
+      [0, 1, 2, 3, 4, 5, 6, 7].map((e) => [0.1, 0.5].map((b) => b * 0.5 ** Math.floor(e / 3))),
+    );
     expectClose(s.getLr(), [0.1 * 0.25, 0.5 * 0.25], 1e-12);
   });
 
   test('CosineAnnealingLR', () => {
     const opt = makeOpt();
     const s = new CosineAnnealingLR(opt, { tMax: 10, etaMin: 0.001 });
-    const expected = Array.from({ length: 11 }, (_, e) => [0.1, 0.5].map((b) => 0.001 + ((b - 0.001) * (1 + Math.cos((Math.PI * e) / 10))) / 2));
+    const expected = Array.from({ length: 11 }, (_, e) =>
+      [0.1, 0.5].map((b) => 0.001 + ((b - 0.001) * (1 + Math.cos((Math.PI * e) / 10))) / 2),
+    );
     expectRows(lrs(opt, s, 10), expected);
-    expectClose(opt.paramGroups.map((g) => g.lr), [0.001, 0.001], 1e-12);
+    expectClose(
+      opt.paramGroups.map((g) => g.lr),
+      [0.001, 0.001],
+      1e-12,
+    );
   });
 
   test('LinearWarmup', () => {
     const opt = makeOpt();
     const s = new LinearWarmup(opt, { warmupSteps: 4, startFactor: 0.2 });
     const f = [0.2, 0.4, 0.6, 0.8, 1, 1];
-    expectRows(lrs(opt, s, 5), f.map((x) => [0.1 * x, 0.5 * x]));
+    expectRows(
+      lrs(opt, s, 5),
+      f.map((x) => [0.1 * x, 0.5 * x]),
+    );
   });
 
   test('SequentialLR: warm-up then cosine', () => {
@@ -254,7 +291,10 @@ describe('LR schedulers match their closed forms', () => {
     const cos = new CosineAnnealingLR(opt, { tMax: 4 });
     const s = new SequentialLR(opt, [warm, cos], [3]);
     const factor = [0.25, 0.5, 0.75, ...[0, 1, 2, 3, 4].map((e) => (1 + Math.cos((Math.PI * e) / 4)) / 2)];
-    expectRows(lrs(opt, s, 7), factor.map((x) => [0.1 * x, 0.5 * x]));
+    expectRows(
+      lrs(opt, s, 7),
+      factor.map((x) => [0.1 * x, 0.5 * x]),
+    );
     expect(() => new SequentialLR(opt, [warm, cos], [])).toThrow(/expected 1 milestones/);
     expect(() => new SequentialLR(opt, [warm, new StepLR(makeOpt(), { stepSize: 1 })], [2])).toThrow(/same optimizer/);
   });
@@ -269,7 +309,9 @@ describe('LR schedulers match their closed forms', () => {
     const s2 = new StepLR(opt2, { stepSize: 2 });
     s2.loadStateDict(saved);
     expect(opt2.paramGroups.map((g) => g.lr)).toEqual(opt.paramGroups.map((g) => g.lr));
-    expect(() => new StepLR(opt, { stepSize: 0 })).toThrow('StepLR: expected stepSize to be a positive integer but received 0 of type number');
+    expect(() => new StepLR(opt, { stepSize: 0 })).toThrow(
+      'StepLR: expected stepSize to be a positive integer but received 0 of type number',
+    );
     expect(() => new CosineAnnealingLR(opt, { tMax: 2.5 })).toThrow(/tMax/);
     expect(() => new LinearWarmup(opt, { warmupSteps: 3, startFactor: 0 })).toThrow(/startFactor/);
     expect(() => new StepLR({} as SGD, { stepSize: 1 })).toThrow(/expected optimizer to be an Optimizer/);

@@ -10,18 +10,62 @@ const x = Tensor.randn([1, 2, 6, 6]);
 const w = Tensor.randn([3, 2, 3, 3]);
 
 test.each<[string, () => unknown, RegExp]>([
-  ['conv2d', () => ops.conv2d(x, w, { paddin: 1 } as Loose), /conv2d: unknown option 'paddin' \(did you mean 'padding'\?\)/],
-  ['convTranspose2d', () => ops.convTranspose2d(x, Tensor.randn([2, 3, 3, 3]), { outputpadding: 1 } as Loose), /did you mean 'outputPadding'/],
-  ['deformConv2d', () => ops.deformConv2d(x, Tensor.zeros([1, 18, 4, 4]), w, { masks: null } as Loose), /deformConv2d: unknown option 'masks' \(did you mean 'mask'\?\)/],
-  ['dynamicConv2d', () => ops.dynamicConv2d(x, Tensor.randn([2, 3, 2, 3, 3]), Tensor.rand([1, 2]), { bias: null } as Loose), /unknown option 'bias'/],
-  ['gridSample', () => ops.gridSample(x, Tensor.zeros([1, 2, 2, 2]), { align_corners: true } as Loose), /did you mean 'alignCorners'/],
-  ['maxPool2d', () => ops.maxPool2d(x, { kernelSize: 2, strides: 2 } as unknown as ops.MaxPool2dOptions), /did you mean 'stride'/],
-  ['avgPool2d', () => ops.avgPool2d(x, { kernelSize: 2, dilation: 2 } as unknown as ops.AvgPool2dOptions), /avgPool2d: unknown option 'dilation'/],
+  [
+    'conv2d',
+    () => ops.conv2d(x, w, { paddin: 1 } as Loose),
+    /conv2d: unknown option 'paddin' \(did you mean 'padding'\?\)/,
+  ],
+  [
+    'convTranspose2d',
+    () => ops.convTranspose2d(x, Tensor.randn([2, 3, 3, 3]), { outputpadding: 1 } as Loose),
+    /did you mean 'outputPadding'/,
+  ],
+  [
+    'deformConv2d',
+    () => ops.deformConv2d(x, Tensor.zeros([1, 18, 4, 4]), w, { masks: null } as Loose),
+    /deformConv2d: unknown option 'masks' \(did you mean 'mask'\?\)/,
+  ],
+  [
+    'dynamicConv2d',
+    () => ops.dynamicConv2d(x, Tensor.randn([2, 3, 2, 3, 3]), Tensor.rand([1, 2]), { bias: null } as Loose),
+    /unknown option 'bias'/,
+  ],
+  [
+    'gridSample',
+    () => ops.gridSample(x, Tensor.zeros([1, 2, 2, 2]), { align_corners: true } as Loose),
+    /did you mean 'alignCorners'/,
+  ],
+  [
+    'maxPool2d',
+    () => ops.maxPool2d(x, { kernelSize: 2, strides: 2 } as unknown as ops.MaxPool2dOptions),
+    /did you mean 'stride'/,
+  ],
+  [
+    'avgPool2d',
+    () => ops.avgPool2d(x, { kernelSize: 2, dilation: 2 } as unknown as ops.AvgPool2dOptions),
+    /avgPool2d: unknown option 'dilation'/,
+  ],
   ['interpolate', () => ops.interpolate(x, { scale: 2 } as Loose), /interpolate: unknown option 'scale'/],
-  ['nn.Conv2d', () => new nn.Conv2d(2, 3, { kernelSize: 3, paddin: 1 } as unknown as nn.Conv2dOptions), /Conv2d: unknown option 'paddin'/],
-  ['nn.DeformConv2d', () => new nn.DeformConv2d(2, 3, { kernelSize: 3, offsetGroup: 1 } as Loose), /did you mean 'offsetGroups'/],
-  ['models.resnet18', () => models.resnet18({ numclasses: 10 } as Loose), /ResNet: unknown option 'numclasses' \(did you mean 'numClasses'\?\)/],
-  ['DataLoader', () => new data.DataLoader(data.syntheticShapes({ length: 4, seed: 1 }), { batch_size: 2 } as Loose), /did you mean 'batchSize'/],
+  [
+    'nn.Conv2d',
+    () => new nn.Conv2d(2, 3, { kernelSize: 3, paddin: 1 } as unknown as nn.Conv2dOptions),
+    /Conv2d: unknown option 'paddin'/,
+  ],
+  [
+    'nn.DeformConv2d',
+    () => new nn.DeformConv2d(2, 3, { kernelSize: 3, offsetGroup: 1 } as Loose),
+    /did you mean 'offsetGroups'/,
+  ],
+  [
+    'models.resnet18',
+    () => models.resnet18({ numclasses: 10 } as Loose),
+    /ResNet: unknown option 'numclasses' \(did you mean 'numClasses'\?\)/,
+  ],
+  [
+    'DataLoader',
+    () => new data.DataLoader(data.syntheticShapes({ length: 4, seed: 1 }), { batch_size: 2 } as Loose),
+    /did you mean 'batchSize'/,
+  ],
 ])('%s', (_name, call, message) => {
   expect(call).toThrow(ArgumentError);
   expect(call).toThrow(message);
@@ -30,9 +74,9 @@ test.each<[string, () => unknown, RegExp]>([
 test('train.fit refuses an unknown option before training anything', async () => {
   const net = models.resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width: 4 });
   const loader = new data.DataLoader(data.syntheticShapes({ length: 4, seed: 1 }), { batchSize: 2 });
-  await expect(train.fit(net, new optim.SGD(net.parameters()), loader, { epochs: 1, epoch: 3 } as unknown as train.FitOptions)).rejects.toThrow(
-    /fit: unknown option 'epoch' \(did you mean 'epochs'\?\)/,
-  );
+  await expect(
+    train.fit(net, new optim.SGD(net.parameters()), loader, { epochs: 1, epoch: 3 } as unknown as train.FitOptions),
+  ).rejects.toThrow(/fit: unknown option 'epoch' \(did you mean 'epochs'\?\)/);
 });
 
 test.each<[string, () => unknown]>([
@@ -45,8 +89,12 @@ test.each<[string, () => unknown]>([
 
 test('what PyTorch accepts stays accepted: empty batches, conv2d with zero channels, torchvision deform_conv2d on 0x0 input', () => {
   expect(ops.conv2d(Tensor.zeros([0, 2, 6, 6]), w, { padding: 1 }).shape).toEqual([0, 3, 6, 6]);
-  expect(ops.conv2d(Tensor.zeros([2, 0, 4, 4]), Tensor.zeros([3, 0, 3, 3]), { padding: 2 }).shape).toEqual([2, 3, 6, 6]);
-  expect(() => ops.maxPool2d(Tensor.zeros([1, 0, 4, 4]), { kernelSize: 1 })).toThrow(/non-zero channels, height and width/);
+  expect(ops.conv2d(Tensor.zeros([2, 0, 4, 4]), Tensor.zeros([3, 0, 3, 3]), { padding: 2 }).shape).toEqual([
+    2, 3, 6, 6,
+  ]);
+  expect(() => ops.maxPool2d(Tensor.zeros([1, 0, 4, 4]), { kernelSize: 1 })).toThrow(
+    /non-zero channels, height and width/,
+  );
   // torchvision 0.14 returns zeros (plus bias) here: F.deform_conv2d(zeros(1,2,0,0), zeros(1,18,2,2), zeros(3,2,3,3), padding=2).
   const out = ops.deformConv2d(Tensor.zeros([1, 2, 0, 0]), Tensor.zeros([1, 18, 2, 2]), w, { padding: 2 });
   expect(out.shape).toEqual([1, 3, 2, 2]);
@@ -71,7 +119,9 @@ describe('sizes beyond memory are typed errors before anything is allocated', ()
     const saved = process.env.FLEXCONV_MAX_ALLOC_MB;
     process.env.FLEXCONV_MAX_ALLOC_MB = '1';
     try {
-      expect(() => Tensor.zeros([1024, 1024])).toThrow(/needs 4\.0 MB but 1\.0 MB is available \(FLEXCONV_MAX_ALLOC_MB\)/);
+      expect(() => Tensor.zeros([1024, 1024])).toThrow(
+        /needs 4\.0 MB but 1\.0 MB is available \(FLEXCONV_MAX_ALLOC_MB\)/,
+      );
       expect(Tensor.zeros([64, 64]).numel).toBe(4096);
     } finally {
       if (saved === undefined) delete process.env.FLEXCONV_MAX_ALLOC_MB;

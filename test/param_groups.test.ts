@@ -24,7 +24,11 @@ describe('deformParamGroups', () => {
     const groups = deformParamGroups(net, { lr: 0.02, offsetLrMult: 0.25 });
     expect(groups.map((g) => g.lr)).toEqual([0.02, 0.005]);
     const offsetNames = names(net, groups[1].params);
-    expect(offsetNames).toEqual(Array.from(net.namedParameters(), ([n]) => n).filter((n) => n.includes('conv_offset')).sort());
+    expect(offsetNames).toEqual(
+      Array.from(net.namedParameters(), ([n]) => n)
+        .filter((n) => n.includes('conv_offset'))
+        .sort(),
+    );
     expect(offsetNames.length).toBe(6); // weight and bias of three predictors
     // A partition: every parameter once.
     const all = [...groups[0].params, ...groups[1].params];

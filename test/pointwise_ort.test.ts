@@ -21,7 +21,10 @@ describe('pointwise ops against ONNX Runtime', () => {
       .node('Sub', ['b', 'a'], ['sub'])
       .node('Mul', ['a', 'b'], ['mul'])
       .node('Div', ['a', 'b'], ['div'])
-      .output('add').output('sub').output('mul').output('div')
+      .output('add')
+      .output('sub')
+      .output('mul')
+      .output('div')
       .toBytes();
     const r = await runOnnx(bytes, { a, b }, { threads: 1 });
     expectClose(ops.add(a, b).data, r.add.data, 1e-6, 1e-6);
@@ -38,7 +41,8 @@ describe('pointwise ops against ONNX Runtime', () => {
       .initializer('axes2', int64([1, 3]))
       .node('ReduceSum', ['x', 'axes'], ['s'], { keepdims: 1 })
       .node('ReduceMean', ['x', 'axes2'], ['m'], { keepdims: 0 })
-      .output('s').output('m')
+      .output('s')
+      .output('m')
       .toBytes();
     const r = await runOnnx(bytes, { x }, { threads: 1 });
     const s = ops.sum(x, [0, 2, 3], true);
@@ -62,7 +66,12 @@ describe('pointwise ops against ONNX Runtime', () => {
       .node('Exp', ['x'], ['e'])
       .node('Log', ['x'], ['l'])
       .node('Sqrt', ['x'], ['q'])
-      .output('t').output('c').output('sl').output('e').output('l').output('q')
+      .output('t')
+      .output('c')
+      .output('sl')
+      .output('e')
+      .output('l')
+      .output('q')
       .toBytes();
     const r = await runOnnx(bytes, { x }, { threads: 1 });
     expectClose(ops.permute(x, [0, 2, 3, 1]).data, r.t.data, 0, 0);

@@ -1,11 +1,17 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError, cuda } from '../lib';
+import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
 import { expectClose, describeCuda } from './helpers';
 import { numericGrad } from './reference/numeric_grad';
 import { gradcheck } from './gradcheck';
-import { PoolParams, referenceAdaptiveAvgPool, referenceAvgPool, referenceMaxPool, referenceMaxPoolBackward } from './reference/pooling';
+import {
+  PoolParams,
+  referenceAdaptiveAvgPool,
+  referenceAvgPool,
+  referenceMaxPool,
+  referenceMaxPoolBackward,
+} from './reference/pooling';
 
 interface Case extends PoolParams {
   shape: number[];
@@ -30,8 +36,20 @@ const cases: Case[] = [
   { shape: [1, 2, 5, 7], kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceilMode: true },
 ];
 
-const maxOptions = (c: Case) => ({ kernelSize: c.kernel, stride: c.stride, padding: c.padding, dilation: c.dilation ?? [1, 1], ceilMode: c.ceilMode });
-const avgOptions = (c: Case, countIncludePad: boolean) => ({ kernelSize: c.kernel, stride: c.stride, padding: c.padding, ceilMode: c.ceilMode, countIncludePad });
+const maxOptions = (c: Case) => ({
+  kernelSize: c.kernel,
+  stride: c.stride,
+  padding: c.padding,
+  dilation: c.dilation ?? [1, 1],
+  ceilMode: c.ceilMode,
+});
+const avgOptions = (c: Case, countIncludePad: boolean) => ({
+  kernelSize: c.kernel,
+  stride: c.stride,
+  padding: c.padding,
+  ceilMode: c.ceilMode,
+  countIncludePad,
+});
 
 async function ortPool(op: string, x: Tensor, c: Case, extra: Record<string, number>): Promise<Tensor> {
   const bytes = new OnnxGraphBuilder({ opset: 19 })
@@ -71,13 +89,24 @@ describe('maxPool2d', () => {
   test('stride defaults to kernelSize; NaN propagates', () => {
     const x = Tensor.from([1, 2, 3, 4, NaN, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], [1, 1, 4, 4]);
     expect(ops.maxPool2d(x, { kernelSize: 2 }).toArray()).toEqual([NaN, 8, 14, 16]);
-    for (const [k, s] of [[3, 2], [3, 1], [2, 2]]) {
+    for (const [k, s] of [
+      [3, 2],
+      [3, 1],
+      [2, 2],
+    ]) {
       const big = Tensor.randn([1, 1, 11, 20]);
       big.data[5 * 20 + 9] = NaN;
-      const want = referenceMaxPool(big.data, big.shape, { kernel: [k, k], stride: [s, s], padding: [1, 1], ceilMode: false });
+      const want = referenceMaxPool(big.data, big.shape, {
+        kernel: [k, k],
+        stride: [s, s],
+        padding: [1, 1],
+        ceilMode: false,
+      });
       expect(noGradMax(big, k, s)).toEqual(Array.from(want.y, Math.fround));
       const withGrad = big.clone().requireGrad();
-      expect(ops.maxPool2d(withGrad, { kernelSize: k, stride: s, padding: 1 }).toArray()).toEqual(Array.from(want.y, Math.fround));
+      expect(ops.maxPool2d(withGrad, { kernelSize: k, stride: s, padding: 1 }).toArray()).toEqual(
+        Array.from(want.y, Math.fround),
+      );
     }
   });
 
@@ -147,11 +176,26 @@ describe('avgPool2d', () => {
 describe('adaptiveAvgPool2d', () => {
   beforeEach(() => manualSeed(23));
   const adaptive: [number[], [number, number]][] = [
-    [[2, 3, 7, 9], [3, 4]],
-    [[1, 2, 5, 5], [5, 5]],
-    [[1, 1, 4, 6], [7, 3]],
-    [[2, 3, 6, 5], [1, 1]],
-    [[1, 2, 10, 3], [4, 1]],
+    [
+      [2, 3, 7, 9],
+      [3, 4],
+    ],
+    [
+      [1, 2, 5, 5],
+      [5, 5],
+    ],
+    [
+      [1, 1, 4, 6],
+      [7, 3],
+    ],
+    [
+      [2, 3, 6, 5],
+      [1, 1],
+    ],
+    [
+      [1, 2, 10, 3],
+      [4, 1],
+    ],
   ];
 
   test('forward matches PyTorch start/end windows; 1x1 matches ONNX Runtime GlobalAveragePool', async () => {
@@ -161,11 +205,18 @@ describe('adaptiveAvgPool2d', () => {
       expect(y.shape).toEqual([shape[0], shape[1], oh, ow]);
       expectClose(y.data, referenceAdaptiveAvgPool(x.data, shape, oh, ow), 1e-6, 1e-5);
       if (oh === 1 && ow === 1) {
-        const bytes = new OnnxGraphBuilder({ opset: 19 }).input('x', shape).node('GlobalAveragePool', ['x'], ['y']).output('y').toBytes();
+        const bytes = new OnnxGraphBuilder({ opset: 19 })
+          .input('x', shape)
+          .node('GlobalAveragePool', ['x'], ['y'])
+          .output('y')
+          .toBytes();
         expectClose(y.data, (await runOnnx(bytes, { x })).y.data, 1e-6, 1e-5);
         // globalAvgPool2d against per-plane float64 means.
         const plane = shape[2] * shape[3];
-        const means = Array.from({ length: shape[0] * shape[1] }, (_, p) => x.data.subarray(p * plane, (p + 1) * plane).reduce((a, v) => a + v, 0) / plane);
+        const means = Array.from(
+          { length: shape[0] * shape[1] },
+          (_, p) => x.data.subarray(p * plane, (p + 1) * plane).reduce((a, v) => a + v, 0) / plane,
+        );
         expectClose(ops.globalAvgPool2d(x).data, means, 1e-6, 1e-5);
       }
     }
@@ -197,7 +248,8 @@ test('unbatched [C, H, W] input pools like a batch of one, gradients included', 
   ]) {
     x3.grad = null;
     x4.grad = null;
-    const y3 = op(x3), y4 = op(x4);
+    const y3 = op(x3),
+      y4 = op(x4);
     expect(y3.shape).toEqual(y4.shape.slice(1));
     expect(y3.toArray()).toEqual(y4.toArray());
     const g = Tensor.randn(y3.shape);
@@ -238,7 +290,9 @@ describe('pooling errors', () => {
   const x = Tensor.zeros([1, 2, 5, 5]);
   test('wrong ndim', () => {
     expect(() => ops.maxPool2d(Tensor.zeros([5, 5]), { kernelSize: 2 })).toThrow(ShapeError);
-    expect(() => ops.avgPool2d(Tensor.zeros([1, 2, 5, 5, 1]), { kernelSize: 2 })).toThrow(/4 dimensions.*\[1, 2, 5, 5, 1\]/);
+    expect(() => ops.avgPool2d(Tensor.zeros([1, 2, 5, 5, 1]), { kernelSize: 2 })).toThrow(
+      /4 dimensions.*\[1, 2, 5, 5, 1\]/,
+    );
     expect(() => ops.adaptiveAvgPool2d(Tensor.zeros([5, 5]), 1)).toThrow(ShapeError);
   });
   test('kernel larger than the padded input', () => {
@@ -266,10 +320,15 @@ gpu('pooling on CUDA', () => {
       const x = Tensor.randn(c.shape);
       expectCudaMatchesCpu((v) => ops.maxPool2d(v, maxOptions(c)), [x], [true]);
       if (!c.dilation) {
-        for (const include of [true, false]) expectCudaMatchesCpu((v) => ops.avgPool2d(v, avgOptions(c, include)), [x], [true]);
+        for (const include of [true, false])
+          expectCudaMatchesCpu((v) => ops.avgPool2d(v, avgOptions(c, include)), [x], [true]);
       }
     }
-    for (const [oh, ow] of [[1, 1], [3, 4], [9, 11]]) {
+    for (const [oh, ow] of [
+      [1, 1],
+      [3, 4],
+      [9, 11],
+    ]) {
       expectCudaMatchesCpu((v) => ops.adaptiveAvgPool2d(v, [oh, ow]), [Tensor.randn([2, 3, 7, 9])], [true]);
     }
   });
@@ -277,6 +336,9 @@ gpu('pooling on CUDA', () => {
 
 test('avgPool2d and adaptiveAvgPool2d pass gradcheck on the float32 op itself', () => {
   manualSeed(26);
-  gradcheck((x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false }), [Tensor.randn([1, 2, 6, 7], { requiresGrad: true })]);
+  gradcheck(
+    (x) => ops.avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1, ceilMode: true, countIncludePad: false }),
+    [Tensor.randn([1, 2, 6, 7], { requiresGrad: true })],
+  );
   gradcheck((x) => ops.adaptiveAvgPool2d(x, [4, 3]), [Tensor.randn([2, 1, 7, 5], { requiresGrad: true })]);
 });

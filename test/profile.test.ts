@@ -33,7 +33,9 @@ test('counts each native kernel a training step calls, and restores the addon af
 
 test('restores the addon when the profiled function throws; profiles do not nest', async () => {
   const before = native().conv2d;
-  await expect(profile(() => ops.conv2d(Tensor.zeros([1, 2, 4, 4]), Tensor.zeros([1, 3, 3, 3])))).rejects.toThrow(/channels/);
+  await expect(profile(() => ops.conv2d(Tensor.zeros([1, 2, 4, 4]), Tensor.zeros([1, 3, 3, 3])))).rejects.toThrow(
+    /channels/,
+  );
   expect(native().conv2d).toBe(before);
   await expect(profile(() => profile(() => 1))).rejects.toThrow(ArgumentError);
   expect(native().conv2d).toBe(before);

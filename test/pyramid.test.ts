@@ -1,7 +1,19 @@
-import { ArgumentError, manualSeed, nn, ShapeError, Tensor } from '../lib';
+import { ArgumentError, manualSeed, nn, ops, ShapeError, Tensor } from '../lib';
 import { gradcheck } from './gradcheck';
 import {
-  add, batchNormEval, convLayer, expectCloseR, fromTensor, maxPool, mulChannels, R, relu, resize, scale, sigmoid, silu,
+  add,
+  batchNormEval,
+  convLayer,
+  expectCloseR,
+  fromTensor,
+  maxPool,
+  mulChannels,
+  R,
+  relu,
+  resize,
+  scale,
+  sigmoid,
+  silu,
 } from './reference/compose';
 
 const { FeaturePyramidNetwork, BiFPN, LastLevelMaxPool, LastLevelP6P7 } = nn;
@@ -109,10 +121,14 @@ describe('FeaturePyramidNetwork against a float64 composition', () => {
   test('gradients through FPN (inputs and weights) match finite differences', () => {
     const fpn = new FeaturePyramidNetwork([2, 3], 2, { fusion: 'weighted', bottomUp: true });
     const x = [Tensor.randn([1, 2, 5, 5]).requireGrad(), Tensor.randn([1, 3, 3, 3]).requireGrad()];
-    gradcheck((a, b) => {
-      const [p0, p1] = fpn.forward([a, b]) as Tensor[];
-      return concatFlat(p0, p1);
-    }, [x[0], x[1], fpn.fusions[0].weight, fpn.inner_blocks[0].conv.weight], { atol: 3e-3 });
+    gradcheck(
+      (a, b) => {
+        const [p0, p1] = fpn.forward([a, b]) as Tensor[];
+        return concatFlat(p0, p1);
+      },
+      [x[0], x[1], fpn.fusions[0].weight, fpn.inner_blocks[0].conv.weight],
+      { atol: 3e-3 },
+    );
   });
 
   test('errors name the level, the expected and the received shapes', () => {
@@ -120,18 +136,20 @@ describe('FeaturePyramidNetwork against a float64 composition', () => {
     const x = backboneFeatures();
     expect(() => fpn.forward([x[0], x[1]])).toThrow(/expected 3 levels.*received 2/);
     expect(() => fpn.forward([x[0], Tensor.zeros([2, 7, 8, 7]), x[2]])).toThrow(ShapeError);
-    expect(() => fpn.forward([x[0], Tensor.zeros([2, 7, 8, 7]), x[2]])).toThrow(/level 1 has 7 channels but inChannelsList\[1\] is 6/);
+    expect(() => fpn.forward([x[0], Tensor.zeros([2, 7, 8, 7]), x[2]])).toThrow(
+      /level 1 has 7 channels but inChannelsList\[1\] is 6/,
+    );
     expect(() => fpn.forward({ c2: x[0], c3: Tensor.zeros([2, 6, 20, 20]), c4: x[2] })).toThrow(
       /high to low resolution.*level 1 \('c3'\) \[2, 6, 20, 20\] is larger than level 0 \('c2'\) \[2, 4, 15, 13\]/,
     );
     expect(() => new FeaturePyramidNetwork([], 5)).toThrow(ArgumentError);
-    expect(() => new FeaturePyramidNetwork([4], 5, { upsample: 'cubic' as 'nearest' })).toThrow(/'nearest', 'bilinear'/);
+    expect(() => new FeaturePyramidNetwork([4], 5, { upsample: 'cubic' as 'nearest' })).toThrow(
+      /'nearest', 'bilinear'/,
+    );
   });
 });
 
 function concatFlat(a: Tensor, b: Tensor): Tensor {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { ops } = require('../lib') as typeof import('../lib');
   return ops.concat([ops.reshape(a, [-1]), ops.reshape(b, [-1])], 0);
 }
 
@@ -154,7 +172,8 @@ describe('BiFPN against a float64 composition', () => {
       const last = p.length - 1;
       const td: R[] = [];
       td[last] = p[last];
-      for (let i = last - 1; i >= 0; i--) td[i] = node(layer.topDown[i], [p[i], resize(td[i + 1], p[i].shape[2], p[i].shape[3], 'nearest')]);
+      for (let i = last - 1; i >= 0; i--)
+        td[i] = node(layer.topDown[i], [p[i], resize(td[i + 1], p[i].shape[2], p[i].shape[3], 'nearest')]);
       const out = [td[0]];
       for (let i = 1; i <= last; i++) {
         const down = maxPool(out[i - 1], 3, 2, 1);

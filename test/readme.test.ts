@@ -37,7 +37,10 @@ test('the README "Using it" example runs as written and prints the shapes it pro
 
 test('every README snippet compiles under tsc --strict against the built package, as written', () => {
   const markdown = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-  const snippets = [...codeBlocks(markdown, 'ts').map((code) => ({ code, ext: 'ts' })), ...codeBlocks(markdown, 'js').map((code) => ({ code, ext: 'js' }))];
+  const snippets = [
+    ...codeBlocks(markdown, 'ts').map((code) => ({ code, ext: 'ts' })),
+    ...codeBlocks(markdown, 'js').map((code) => ({ code, ext: 'js' })),
+  ];
   expect(snippets.length).toBeGreaterThanOrEqual(3);
   // In the repo root, so that 'flexconv' resolves to this package (its "exports" and types) as
   // it does for a user's project that installed it.
@@ -49,8 +52,28 @@ test('every README snippet compiles under tsc --strict against the built package
       return file;
     });
     const tsc = require.resolve('typescript/bin/tsc');
-    const r = spawnSync(process.execPath, [tsc, '--strict', '--noEmit', '--allowJs', '--checkJs', '--module', 'node16', '--moduleResolution', 'node16',
-      '--target', 'es2022', '--types', 'node', '--skipLibCheck', 'false', ...files], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      process.execPath,
+      [
+        tsc,
+        '--strict',
+        '--noEmit',
+        '--allowJs',
+        '--checkJs',
+        '--module',
+        'node16',
+        '--moduleResolution',
+        'node16',
+        '--target',
+        'es2022',
+        '--types',
+        'node',
+        '--skipLibCheck',
+        'false',
+        ...files,
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 120_000 },
+    );
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   } finally {

@@ -13,12 +13,27 @@ describe('sum and mean over dimension sets', () => {
     [[5], [0]],
     [[3, 4], [0]],
     [[3, 4], [1]],
-    [[3, 4], [0, 1]],
-    [[2, 3, 4, 5], [0, 2, 3]], // batch-norm / bias gradient pattern
+    [
+      [3, 4],
+      [0, 1],
+    ],
+    [
+      [2, 3, 4, 5],
+      [0, 2, 3],
+    ], // batch-norm / bias gradient pattern
     [[2, 3, 4, 5], [1]],
-    [[2, 3, 4, 5], [0, 2]],
-    [[2, 3, 4, 5], [1, 3]],
-    [[2, 1, 4, 1], [1, 2]],
+    [
+      [2, 3, 4, 5],
+      [0, 2],
+    ],
+    [
+      [2, 3, 4, 5],
+      [1, 3],
+    ],
+    [
+      [2, 1, 4, 1],
+      [1, 2],
+    ],
     [[7, 300], [0]], // column sums longer than a chunk
     [[3, 0, 2], [1]], // empty reduced dimension
   ];
@@ -33,7 +48,13 @@ describe('sum and mean over dimension sets', () => {
       expect(k.shape).toEqual(want.shape);
       const count = dims.reduce((a, d) => a * shape[d], 1);
       const m = ops.mean(x, dims, true);
-      if (count > 0) expectClose(m.data, Array.from(want.data, (v) => v / count), 1e-6, 1e-5);
+      if (count > 0)
+        expectClose(
+          m.data,
+          Array.from(want.data, (v) => v / count),
+          1e-6,
+          1e-5,
+        );
       else expect(m.toArray().every(Number.isNaN)).toBe(true); // empty mean is NaN, as in PyTorch
     });
   }
@@ -74,7 +95,14 @@ describe('sum and mean over dimension sets', () => {
   });
 
   test('gradients (finite differences)', () => {
-    for (const [shape, dims] of [[[2, 3, 4], [1]], [[2, 3, 4], [0, 2]], [[3, 2], undefined]] as [number[], number[] | undefined][]) {
+    for (const [shape, dims] of [
+      [[2, 3, 4], [1]],
+      [
+        [2, 3, 4],
+        [0, 2],
+      ],
+      [[3, 2], undefined],
+    ] as [number[], number[] | undefined][]) {
       const x = Tensor.randn(shape, { requiresGrad: true });
       gradcheck((t) => ops.sum(t, dims), [x]);
       gradcheck((t) => ops.mean(t, dims, true), [x]);

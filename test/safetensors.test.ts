@@ -109,15 +109,22 @@ describe('safetensors', () => {
     const before = fs.readFileSync(file);
     // Simulate the disk filling up (or the process dying) half-way through the write.
     // The real module object (the TypeScript namespace import wraps it in read-only getters).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- jest.spyOn needs the real, writable module object
     const nodeFs = require('node:fs') as typeof fs;
     const realWrite = nodeFs.writeSync;
-    const spy = jest.spyOn(nodeFs, 'writeSync').mockImplementation(((fd: number, buf: Uint8Array, off: number, len: number) => {
+    const spy = jest.spyOn(nodeFs, 'writeSync').mockImplementation(((
+      fd: number,
+      buf: Uint8Array,
+      off: number,
+      len: number,
+    ) => {
       realWrite(fd, buf, off, Math.min(len, 10));
       throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
     }) as unknown as typeof fs.writeSync);
     try {
-      expect(() => saveSafetensors(file, { w: Tensor.from(new Float32Array(1000)) })).toThrow(/cannot write .*atomic\.safetensors: ENOSPC/);
+      expect(() => saveSafetensors(file, { w: Tensor.from(new Float32Array(1000)) })).toThrow(
+        /cannot write .*atomic\.safetensors: ENOSPC/,
+      );
     } finally {
       spy.mockRestore();
     }
@@ -133,32 +140,41 @@ describe('safetensors', () => {
       return p;
     };
     const good = Buffer.from(serializeSafetensors({ w: { shape: [2], data: Float32Array.from([1, 2]) } }));
-    expect(() => readSafetensors(path.join(tmp, 'missing.safetensors'))).toThrow(/missing\.safetensors: the file does not exist/);
-    expect(() => readSafetensors(write('tiny.st', Buffer.from([1, 2])))).toThrow(/tiny\.st: not a valid safetensors file: 2 bytes/);
+    expect(() => readSafetensors(path.join(tmp, 'missing.safetensors'))).toThrow(
+      /missing\.safetensors: the file does not exist/,
+    );
+    expect(() => readSafetensors(write('tiny.st', Buffer.from([1, 2])))).toThrow(
+      /tiny\.st: not a valid safetensors file: 2 bytes/,
+    );
     expect(() => readSafetensors(write('trunc.st', good.subarray(0, good.length - 3)))).toThrow(
       /trunc\.st: .*truncated: tensor 'w' ends at byte 8 of the data but the data has 5 bytes/,
     );
     const huge = Buffer.alloc(16);
     huge.writeBigUInt64LE(1n << 40n);
     expect(() => readSafetensors(write('huge.st', huge))).toThrow(/huge\.st: .*header length/);
-    expect(() => readSafetensors(write('json.st', handMade({}, Buffer.alloc(0)).fill(0x7b, 8)))).toThrow(/json\.st: .*not valid UTF-8 JSON/);
-    expect(() => parseSafetensors(handMade({ w: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, Buffer.alloc(8)), 'f')).toThrow(
-      /f: .*tensor 'w' has dtype "C64"/,
+    expect(() => readSafetensors(write('json.st', handMade({}, Buffer.alloc(0)).fill(0x7b, 8)))).toThrow(
+      /json\.st: .*not valid UTF-8 JSON/,
     );
-    expect(() => parseSafetensors(handMade({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8)))).toThrow(
-      /tensor 'w' of shape \[3\] F32 needs 12 bytes but data_offsets span 8/,
-    );
+    expect(() =>
+      parseSafetensors(handMade({ w: { dtype: 'C64', shape: [1], data_offsets: [0, 8] } }, Buffer.alloc(8)), 'f'),
+    ).toThrow(/f: .*tensor 'w' has dtype "C64"/);
+    expect(() =>
+      parseSafetensors(handMade({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8))),
+    ).toThrow(/tensor 'w' of shape \[3\] F32 needs 12 bytes but data_offsets span 8/);
     expect(() =>
       parseSafetensors(
         handMade(
-          { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } },
+          {
+            a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+            b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+          },
           Buffer.alloc(8),
         ),
       ),
     ).toThrow(/overlap or hole/);
-    expect(() => parseSafetensors(handMade({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(8)))).toThrow(
-      /the data has 8 bytes but the tensors cover 4/,
-    );
+    expect(() =>
+      parseSafetensors(handMade({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(8))),
+    ).toThrow(/the data has 8 bytes but the tensors cover 4/);
     expect(() => parseSafetensors(handMade({}, Buffer.alloc(0)))).not.toThrow();
     for (const e of [() => readSafetensors(write('t2.st', Buffer.from([1])))]) expect(e).toThrow(IoError);
   });
@@ -167,7 +183,6 @@ describe('safetensors', () => {
   const py = spawnSync('python3', ['-c', 'import safetensors.numpy, numpy'], { encoding: 'utf-8' });
   const havePy = py.status === 0;
   if (!havePy) {
-    // eslint-disable-next-line no-console
     console.warn('safetensors cross-check skipped: python3 with the safetensors and numpy packages is not available');
   }
   (havePy ? test : test.skip)('files interoperate with the Python safetensors package', () => {

@@ -30,7 +30,13 @@ describe('permute', () => {
   test('against the reference for several orders, with gradient', () => {
     const shape = [2, 3, 4, 5];
     const x = Tensor.randn(shape, { requiresGrad: true });
-    for (const dims of [[0, 2, 3, 1], [3, 2, 1, 0], [1, 0, 2, 3], [0, 1, 2, 3], [-1, 0, 1, 2]]) {
+    for (const dims of [
+      [0, 2, 3, 1],
+      [3, 2, 1, 0],
+      [1, 0, 2, 3],
+      [0, 1, 2, 3],
+      [-1, 0, 1, 2],
+    ]) {
       const y = ops.permute(x, dims);
       const norm = dims.map((d) => (d < 0 ? d + 4 : d));
       expect(y.shape).toEqual(norm.map((d) => shape[d]));
@@ -77,16 +83,32 @@ describe('concat, split, slice', () => {
     expect(ops.slice(x, 0, 2, 1).shape).toEqual([0, 3, 4]);
     const xg = Tensor.randn([2, 3, 4], { requiresGrad: true });
     gradcheck((t) => ops.slice(t, 1, 1, 3), [xg]);
-    expect(() => ops.slice(x, 0, 0.5)).toThrow('slice: expected start to be an integer but received 0.5 of type number');
+    expect(() => ops.slice(x, 0, 0.5)).toThrow(
+      'slice: expected start to be an integer but received 0.5 of type number',
+    );
   });
   test('split by size and by sizes; each piece carries gradient', () => {
     const x = Tensor.randn([2, 5], { requiresGrad: true });
     const parts = ops.split(x, 2, 1);
-    expect(parts.map((p) => p.shape)).toEqual([[2, 2], [2, 2], [2, 1]]);
+    expect(parts.map((p) => p.shape)).toEqual([
+      [2, 2],
+      [2, 2],
+      [2, 1],
+    ]);
     expect(ops.concat(parts, 1).toArray()).toEqual(x.toArray());
     const uneven = ops.split(x, [1, 0, 4], 1);
-    expect(uneven.map((p) => p.shape)).toEqual([[2, 1], [2, 0], [2, 4]]);
-    gradcheck((t) => { const [p, q] = ops.split(t, [3, 2], 1); return ops.mul(ops.slice(p, 1, 0, 2), q); }, [x]);
+    expect(uneven.map((p) => p.shape)).toEqual([
+      [2, 1],
+      [2, 0],
+      [2, 4],
+    ]);
+    gradcheck(
+      (t) => {
+        const [p, q] = ops.split(t, [3, 2], 1);
+        return ops.mul(ops.slice(p, 1, 0, 2), q);
+      },
+      [x],
+    );
     expect(() => ops.split(x, [2, 2], 1)).toThrow('split: expected sizes to sum to 5');
     expect(() => ops.split(x, 0, 1)).toThrow(ArgumentError);
   });

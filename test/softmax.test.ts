@@ -25,7 +25,11 @@ describe('softmax and logSoftmax', () => {
   }
 
   test('gradients (finite differences), including a strided dimension', () => {
-    for (const [shape, dim] of [[[3, 4], 1], [[2, 3, 2, 2], 1], [[2, 3, 4], 0]] as [number[], number][]) {
+    for (const [shape, dim] of [
+      [[3, 4], 1],
+      [[2, 3, 2, 2], 1],
+      [[2, 3, 4], 0],
+    ] as [number[], number][]) {
       const x = Tensor.randn(shape, { requiresGrad: true });
       gradcheck((t) => ops.softmax(t, dim), [x]);
       gradcheck((t) => ops.logSoftmax(t, dim), [x]);
@@ -56,7 +60,9 @@ describe('softmax and logSoftmax', () => {
   });
 
   test('dim out of range raises an ArgumentError naming dim', () => {
-    expect(() => ops.softmax(Tensor.zeros([2, 3]), 2)).toThrow('softmax: expected dim to be an integer in [-2, 1] but received 2 of type number');
+    expect(() => ops.softmax(Tensor.zeros([2, 3]), 2)).toThrow(
+      'softmax: expected dim to be an integer in [-2, 1] but received 2 of type number',
+    );
     expect(() => ops.logSoftmax(Tensor.zeros([2, 3]), 1.5)).toThrow(ArgumentError);
   });
 
@@ -69,7 +75,11 @@ describe('softmax and logSoftmax', () => {
       .node('Sigmoid', ['x'], ['sg'])
       .node('Tanh', ['x'], ['th'])
       .node('Relu', ['x'], ['r'])
-      .output('s').output('l').output('sg').output('th').output('r')
+      .output('s')
+      .output('l')
+      .output('sg')
+      .output('th')
+      .output('r')
       .toBytes();
     const res = await runOnnx(bytes, { x }, { threads: 1 });
     expectClose(ops.softmax(x, 1).data, res.s.data, 1e-6, 1e-5);

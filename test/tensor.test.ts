@@ -1,7 +1,20 @@
 import {
-  ArgumentError, DeviceError, FlexconvError, Generator, ShapeError, Tensor, cuda, keep, manualSeed,
-  memoryStats, tidy, emptyCache, ops,
+  ArgumentError,
+  DeviceError,
+  FlexconvError,
+  Generator,
+  ShapeError,
+  Tensor,
+  cuda,
+  keep,
+  manualSeed,
+  memoryStats,
+  tidy,
+  emptyCache,
+  ops,
 } from '../lib';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 import { native } from '../lib/native';
 import { describeCuda } from './helpers';
 
@@ -173,10 +186,8 @@ describe('views, copies and disposal', () => {
   test('native memory stays flat over a million created-and-dropped tensors', () => {
     // Collect before each RSS reading: the million tensor objects are JS garbage, whose
     // collection time (and so the RSS) would otherwise depend on what else the machine runs.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const gc = (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
     gc();
     const start = memoryStats().tensorBytes;
     const rss0 = process.memoryUsage().rss;
@@ -237,10 +248,6 @@ describe('bad input gives typed errors naming the argument', () => {
 
 describe('memoryStats counts live storage', () => {
   test('tensors dropped without dispose leave tensorBytes once the garbage collector reclaims them', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const v8 = require('node:v8') as typeof import('node:v8');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const vm = require('node:vm') as typeof import('node:vm');
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
     const before = memoryStats().tensorBytes;

@@ -38,7 +38,9 @@ function decode(raw: RawTensor): FixtureTensor {
 /** The cases of test/fixtures/torch/<family>.json. */
 export function loadFixtures(family: string): FixtureCase[] {
   const file = path.join(FIXTURE_DIR, `${family}.json`);
-  const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { cases: { name: string; args: Record<string, unknown>; tensors: Record<string, RawTensor> }[] };
+  const json = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    cases: { name: string; args: Record<string, unknown>; tensors: Record<string, RawTensor> }[];
+  };
   return json.cases.map((c) => ({
     name: c.name,
     args: c.args,
@@ -75,6 +77,8 @@ export function expectMatchesFixture(actual: Tensor | null, expected: FixtureTen
     if (!(Math.abs(a[i] - e[i]) <= tol)) bad.push(`[${i}] ${a[i]} vs ${e[i]}`);
   }
   if (bad.length) {
-    throw new Error(`${label}: ${bad.length} of ${e.length} entries differ from torch (rtol ${rtol}): ${bad.slice(0, 8).join(', ')}`);
+    throw new Error(
+      `${label}: ${bad.length} of ${e.length} entries differ from torch (rtol ${rtol}): ${bad.slice(0, 8).join(', ')}`,
+    );
   }
 }

@@ -11,13 +11,24 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadSafetensors, models, nn, ops, optim, Tensor, train } from '../lib';
 import type { FeatureMaps } from '../lib/nn/pyramid';
-import { expectMatchesFixture, FIXTURE_DIR, FixtureCase, FixtureTensor, loadFixtures, toTensor } from './torch_fixtures';
+import {
+  expectMatchesFixture,
+  FIXTURE_DIR,
+  FixtureCase,
+  FixtureTensor,
+  loadFixtures,
+  toTensor,
+} from './torch_fixtures';
 
 const { FeaturePyramidNetwork, LastLevelMaxPool, LastLevelP6P7 } = nn;
 
 /** The state dict of one case of modules.safetensors (keys prefixed '<case>.'). */
 function stateOf(all: Record<string, Tensor>, prefix: string): Record<string, Tensor> {
-  return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, v]) => [k.slice(prefix.length + 1), v]));
+  return Object.fromEntries(
+    Object.entries(all)
+      .filter(([k]) => k.startsWith(`${prefix}.`))
+      .map(([k, v]) => [k.slice(prefix.length + 1), v]),
+  );
 }
 
 describe('torchvision modules load from torchvision-written safetensors and compute the same', () => {
@@ -54,10 +65,15 @@ describe('torchvision modules load from torchvision-written safetensors and comp
     const c = get('deform_conv2d_module');
     const layer = new nn.DeformConv2d(4, 6, { kernelSize: 3, padding: 1, groups: 2 });
     // torchvision's layer takes the offsets as an input; ours predicts them (conv_offset).
-    const { missingKeys, unexpectedKeys } = layer.loadStateDict(stateOf(all, 'deform_conv2d_module'), { strict: false });
+    const { missingKeys, unexpectedKeys } = layer.loadStateDict(stateOf(all, 'deform_conv2d_module'), {
+      strict: false,
+    });
     expect(unexpectedKeys).toEqual([]);
     expect(missingKeys.sort()).toEqual(['conv_offset.bias', 'conv_offset.weight']);
-    const out = ops.deformConv2d(toTensor(c.tensors.in0), toTensor(c.tensors.in1), layer.weight, { bias: layer.bias, padding: 1 });
+    const out = ops.deformConv2d(toTensor(c.tensors.in0), toTensor(c.tensors.in1), layer.weight, {
+      bias: layer.bias,
+      padding: 1,
+    });
     expectMatchesFixture(out, c.tensors.out, 'DeformConv2d');
   });
 
@@ -74,7 +90,10 @@ describe('torchvision modules load from torchvision-written safetensors and comp
 function readRaw(file: string): Map<string, { dtype: string; shape: number[]; values: number[] }> {
   const bytes = fs.readFileSync(file);
   const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const out = new Map<string, { dtype: string; shape: number[]; values: number[] }>();
   for (const [name, e] of Object.entries(header)) {
     if (name === '__metadata__') continue;
@@ -98,7 +117,12 @@ describe('one ResNet-18 training step equals torchvision + torch.optim.SGD from 
   const rtol = 1e-3;
 
   test('loss, every parameter gradient, the parameters and statistics after the step, and the saved file', () => {
-    const net = models.resnet18({ numClasses: c.args.numClasses, inChannels: 3, stem: c.args.stem, width: c.args.width });
+    const net = models.resnet18({
+      numClasses: c.args.numClasses,
+      inChannels: 3,
+      stem: c.args.stem,
+      width: c.args.width,
+    });
     train.loadModel(net, path.join(FIXTURE_DIR, 'resnet18_w4.safetensors'), { strict: true });
     net.train();
     const opt = new optim.SGD(net.parameters(), c.args.optimizer);
@@ -110,7 +134,9 @@ describe('one ResNet-18 training step equals torchvision + torch.optim.SGD from 
     for (const [name, p] of named) expectMatchesFixture(p.grad, t[`grad.${name}`], `grad ${name}`, rtol);
     opt.step();
     const after = net.stateDict();
-    const expectedKeys = Object.keys(t).filter((k) => k.startsWith('after.')).map((k) => k.slice(6));
+    const expectedKeys = Object.keys(t)
+      .filter((k) => k.startsWith('after.'))
+      .map((k) => k.slice(6));
     expect(Object.keys(after).sort()).toEqual(expectedKeys.sort());
     for (const key of expectedKeys) expectMatchesFixture(after[key], t[`after.${key}`], `after ${key}`, rtol);
 
@@ -125,7 +151,11 @@ describe('one ResNet-18 training step equals torchvision + torch.optim.SGD from 
       for (const key of expectedKeys) {
         const e: FixtureTensor = t[`after.${key}`];
         const entry = raw.get(key)!;
-        expect({ key, dtype: entry.dtype, shape: entry.shape }).toEqual({ key, dtype: key.endsWith('num_batches_tracked') ? 'I64' : 'F32', shape: e.shape });
+        expect({ key, dtype: entry.dtype, shape: entry.shape }).toEqual({
+          key,
+          dtype: key.endsWith('num_batches_tracked') ? 'I64' : 'F32',
+          shape: e.shape,
+        });
         expectMatchesFixture(Tensor.from(Float32Array.from(entry.values), e.shape), e, `saved ${key}`, rtol);
       }
     } finally {
@@ -138,8 +168,16 @@ describe('deformable ResNet-18 with fresh offset predictors is torchvision ResNe
   test('deform in stages 3 and 4: torch loss and gradients of every shared parameter', () => {
     const c = loadFixtures('resnet18_step')[0];
     const t = c.tensors;
-    const net = models.resnet18({ numClasses: 10, inChannels: 3, stem: 'imagenet', width: 4, conv: { kind: 'deform', stages: [3, 4] } });
-    const { missingKeys, unexpectedKeys } = train.loadModel(net, path.join(FIXTURE_DIR, 'resnet18_w4.safetensors'), { strict: false });
+    const net = models.resnet18({
+      numClasses: 10,
+      inChannels: 3,
+      stem: 'imagenet',
+      width: 4,
+      conv: { kind: 'deform', stages: [3, 4] },
+    });
+    const { missingKeys, unexpectedKeys } = train.loadModel(net, path.join(FIXTURE_DIR, 'resnet18_w4.safetensors'), {
+      strict: false,
+    });
     expect(unexpectedKeys).toEqual([]);
     expect(missingKeys.length).toBeGreaterThan(0);
     expect(missingKeys.every((k) => /^layer[34]\.\d\.conv[12]\.conv_offset\.(weight|bias)$/.test(k))).toBe(true);

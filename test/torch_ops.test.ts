@@ -31,11 +31,17 @@ describe('deform_conv2d equals torchvision 0.14 (forward and every gradient)', (
   test.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     forEachIsa((isa) => {
       const t = c.tensors;
-      const input = toTensor(t.input, true), offset = toTensor(t.offset, true), weight = toTensor(t.weight, true);
+      const input = toTensor(t.input, true),
+        offset = toTensor(t.offset, true),
+        weight = toTensor(t.weight, true);
       const mask = t.mask ? toTensor(t.mask, true) : null;
       const bias = t.bias ? toTensor(t.bias, true) : null;
       const out = ops.deformConv2d(input, offset, weight, {
-        bias, mask, stride: c.args.stride, padding: c.args.padding, dilation: c.args.dilation,
+        bias,
+        mask,
+        stride: c.args.stride,
+        padding: c.args.padding,
+        dilation: c.args.dilation,
       });
       expectCaseMatches(c, isa, out, backward(out, c, { input, offset, weight, mask, bias }));
     });
@@ -44,7 +50,9 @@ describe('deform_conv2d equals torchvision 0.14 (forward and every gradient)', (
   test('the issue-19 case (zero offsets, padding 1) matches entry by entry, border taps included', () => {
     const c = loadFixtures('deform_conv2d').find((k) => k.name === 'zero_offsets_v1')!;
     const t = c.tensors;
-    const input = toTensor(t.input), offset = toTensor(t.offset, true), weight = toTensor(t.weight);
+    const input = toTensor(t.input),
+      offset = toTensor(t.offset, true),
+      weight = toTensor(t.weight);
     const out = ops.deformConv2d(input, offset, weight, { bias: toTensor(t.bias), padding: c.args.padding });
     out.backward(toTensor(t.grad_out));
     const got = offset.grad!.toArray();
@@ -67,7 +75,8 @@ describe('deform_conv2d propagates NaN and Inf as torchvision does', () => {
     forEachIsa((isa) => {
       const t = c.tensors;
       const out = ops.deformConv2d(toTensor(t.input), toTensor(t.offset), toTensor(t.weight), {
-        mask: t.mask ? toTensor(t.mask) : null, padding: c.args.padding,
+        mask: t.mask ? toTensor(t.mask) : null,
+        padding: c.args.padding,
       });
       expectMatchesFixture(out, t.out, `${c.name} [${isa}] out`);
     });
@@ -77,7 +86,8 @@ describe('deform_conv2d propagates NaN and Inf as torchvision does', () => {
 describe('grid_sample equals PyTorch (both modes, every padding mode, align_corners both ways)', () => {
   test.each(loadFixtures('grid_sample').map((c) => [c.name, c] as const))('%s', (_name, c) => {
     forEachIsa((isa) => {
-      const input = toTensor(c.tensors.input, true), grid = toTensor(c.tensors.grid, true);
+      const input = toTensor(c.tensors.input, true),
+        grid = toTensor(c.tensors.grid, true);
       const out = ops.gridSample(input, grid, c.args);
       expectCaseMatches(c, isa, out, backward(out, c, { input, grid }));
     });
@@ -87,7 +97,8 @@ describe('grid_sample equals PyTorch (both modes, every padding mode, align_corn
 describe('conv2d and conv_transpose2d equal PyTorch', () => {
   test.each(loadFixtures('conv2d').map((c) => [c.name, c] as const))('conv2d %s', (_name, c) => {
     forEachIsa((isa) => {
-      const input = toTensor(c.tensors.input, true), weight = toTensor(c.tensors.weight, true);
+      const input = toTensor(c.tensors.input, true),
+        weight = toTensor(c.tensors.weight, true);
       const bias = c.tensors.bias ? toTensor(c.tensors.bias, true) : null;
       const out = ops.conv2d(input, weight, { bias, ...c.args });
       expectCaseMatches(c, isa, out, backward(out, c, { input, weight, bias }));
@@ -95,10 +106,30 @@ describe('conv2d and conv_transpose2d equal PyTorch', () => {
   });
   test.each(loadFixtures('conv_transpose2d').map((c) => [c.name, c] as const))('conv_transpose2d %s', (_name, c) => {
     forEachIsa((isa) => {
-      const input = toTensor(c.tensors.input, true), weight = toTensor(c.tensors.weight, true);
+      const input = toTensor(c.tensors.input, true),
+        weight = toTensor(c.tensors.weight, true);
       const bias = c.tensors.bias ? toTensor(c.tensors.bias, true) : null;
       const out = ops.convTranspose2d(input, weight, { bias, ...c.args });
       expectCaseMatches(c, isa, out, backward(out, c, { input, weight, bias }));
+    });
+  });
+});
+
+describe('activations equal PyTorch (relu, leaky_relu, sigmoid, tanh, silu, softplus)', () => {
+  const apply: Record<string, (x: Tensor, args: Record<string, unknown>) => Tensor> = {
+    relu: (x) => ops.relu(x),
+    leakyRelu: (x, a) => ops.leakyRelu(x, a.slope as number),
+    sigmoid: (x) => ops.sigmoid(x),
+    tanh: (x) => ops.tanh(x),
+    silu: (x) => ops.silu(x),
+    softplus: (x, a) => ops.softplus(x, a as ops.SoftplusOptions),
+  };
+  test.each(loadFixtures('activation').map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    forEachIsa((isa) => {
+      const input = toTensor(c.tensors.input, true);
+      const { op, ...options } = c.args;
+      const out = apply[op as string](input, options);
+      expectCaseMatches(c, isa, out, backward(out, c, { input }));
     });
   });
 });
@@ -109,8 +140,10 @@ describe('pooling equals PyTorch (max, average, adaptive average)', () => {
       const input = toTensor(c.tensors.input, true);
       const { op, outputSize, ...options } = c.args;
       const out =
-        op === 'maxPool2d' ? ops.maxPool2d(input, options as ops.MaxPool2dOptions)
-          : op === 'avgPool2d' ? ops.avgPool2d(input, options as ops.AvgPool2dOptions)
+        op === 'maxPool2d'
+          ? ops.maxPool2d(input, options as ops.MaxPool2dOptions)
+          : op === 'avgPool2d'
+            ? ops.avgPool2d(input, options as ops.AvgPool2dOptions)
             : ops.adaptiveAvgPool2d(input, outputSize);
       expectCaseMatches(c, isa, out, backward(out, c, { input }));
     });
@@ -121,8 +154,11 @@ describe('batch_norm equals PyTorch (training with running-statistic updates, an
   test.each(loadFixtures('batch_norm').map((c) => [c.name, c] as const))('%s', (_name, c) => {
     forEachIsa((isa) => {
       const t = c.tensors;
-      const input = toTensor(t.input, true), weight = toTensor(t.weight, true), bias = toTensor(t.bias, true);
-      const runningMean = toTensor(t.running_mean), runningVar = toTensor(t.running_var);
+      const input = toTensor(t.input, true),
+        weight = toTensor(t.weight, true),
+        bias = toTensor(t.bias, true);
+      const runningMean = toTensor(t.running_mean),
+        runningVar = toTensor(t.running_var);
       const out = ops.batchNorm2d(input, runningMean, runningVar, weight, bias, c.args);
       expectCaseMatches(c, isa, out, backward(out, c, { input, weight, bias }));
       expectMatchesFixture(runningMean, t.running_mean_after, `${c.name} [${isa}] running_mean`);
@@ -145,11 +181,17 @@ describe('losses equal PyTorch (cross-entropy, BCE with logits, MSE)', () => {
   test.each(loadFixtures('loss').map((c) => [c.name, c] as const))('%s', (_name, c) => {
     forEachIsa((isa) => {
       const t = c.tensors;
-      const input = toTensor(t.input, true), target = toTensor(t.target);
+      const input = toTensor(t.input, true),
+        target = toTensor(t.target);
       const { op, ...options } = c.args;
       const out =
-        op === 'crossEntropy' ? ops.crossEntropy(input, target, options)
-          : op === 'bce' ? ops.binaryCrossEntropyWithLogits(input, target, { ...options, posWeight: t.pos_weight ? toTensor(t.pos_weight) : undefined })
+        op === 'crossEntropy'
+          ? ops.crossEntropy(input, target, options)
+          : op === 'bce'
+            ? ops.binaryCrossEntropyWithLogits(input, target, {
+                ...options,
+                posWeight: t.pos_weight ? toTensor(t.pos_weight) : undefined,
+              })
             : ops.mseLoss(input, target, options);
       expectCaseMatches(c, isa, out, backward(out, c, { input }));
     });
@@ -163,13 +205,17 @@ describe('optimizers equal torch.optim over three steps (SGD, Adam, AdamW)', () 
       const params = [toTensor(t.param0, true), toTensor(t.param1, true)];
       const { optimizer, options, steps } = c.args;
       const opt =
-        optimizer === 'SGD' ? new optim.SGD(params, options)
-          : optimizer === 'Adam' ? new optim.Adam(params, options)
+        optimizer === 'SGD'
+          ? new optim.SGD(params, options)
+          : optimizer === 'Adam'
+            ? new optim.Adam(params, options)
             : new optim.AdamW(params, options);
       for (let s = 0; s < steps; s++) {
         params.forEach((p, k) => (p.grad = toTensor(t[`grad${k}_step${s}`])));
         opt.step();
-        params.forEach((p, k) => expectMatchesFixture(p, t[`param${k}_after${s}`], `${c.name} [${isa}] param${k} after step ${s}`));
+        params.forEach((p, k) =>
+          expectMatchesFixture(p, t[`param${k}_after${s}`], `${c.name} [${isa}] param${k} after step ${s}`),
+        );
       }
     });
   });

@@ -10,24 +10,19 @@ import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
 import { formatEta } from '../lib/train/progress';
 import { Tensor } from '../lib/tensor';
-import { ConfusionMatrix, evaluate, fit, loadCheckpoint, loadModel, saveCheckpoint, saveModel, svgLineChart } from '../lib/train';
+import {
+  ConfusionMatrix,
+  evaluate,
+  fit,
+  loadCheckpoint,
+  loadModel,
+  saveCheckpoint,
+  saveModel,
+  svgLineChart,
+} from '../lib/train';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flexconv-train-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-function haveDeform(): boolean {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return typeof require('../lib/nn/deform').DeformConv2d === 'function';
-  } catch {
-    return false;
-  }
-}
-const deformAvailable = haveDeform();
-if (!deformAvailable) {
-  // eslint-disable-next-line no-console
-  console.warn('deformable training test skipped: lib/nn/deform.ts (DeformConv2d) is not in this build');
-}
 
 // Small, quick data: 16x16 glyphs, rotations up to 30 degrees, 1 channel.
 const train = syntheticShapes({ length: 960, seed: 11, rotation: 30, size: 16 });
@@ -39,7 +34,13 @@ const loaders = (seed = 1): { trainLoader: DataLoader; testLoader: DataLoader } 
 });
 const tinyNet = (conv: ConvKind, width = 8): Module => {
   manualSeed(5);
-  return resnet18({ numClasses: 10, inChannels: 1, stem: 'cifar', width, conv: conv === 'standard' ? 'standard' : { kind: conv, stages: [3, 4] } });
+  return resnet18({
+    numClasses: 10,
+    inChannels: 1,
+    stem: 'cifar',
+    width,
+    conv: conv === 'standard' ? 'standard' : { kind: conv, stages: [3, 4] },
+  });
 };
 
 /** Keys, shapes and the bytes of every value of the state dict (compared with equals(), not element-wise). */
@@ -80,8 +81,20 @@ describe('metrics', () => {
   test('the SVG chart is well-formed and holds every series', () => {
     const svg = svgLineChart(
       [
-        { name: 'standard', points: [[1, 50], [2, 70]] },
-        { name: 'deform <v1>', points: [[1, 55], [2, 80]] },
+        {
+          name: 'standard',
+          points: [
+            [1, 50],
+            [2, 70],
+          ],
+        },
+        {
+          name: 'deform <v1>',
+          points: [
+            [1, 55],
+            [2, 80],
+          ],
+        },
       ],
       { title: 'acc', xLabel: 'epoch', yLabel: '%' },
     );
@@ -93,33 +106,37 @@ describe('metrics', () => {
 });
 
 describe('fit and evaluate', () => {
-  test('a small standard ResNet learns the glyphs well above chance; fit yields to the event loop', async () => {
-    const net = tinyNet('standard');
-    const { trainLoader, testLoader } = loaders();
-    const optimizer = new optim.Adam(net.parameters(), { lr: 3e-3 });
-    const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: 4 });
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 0);
-    const lines: string[] = [];
-    const { history } = await fit(net, optimizer, trainLoader, {
-      epochs: 4,
-      valLoader: testLoader,
-      scheduler,
-      progress: 'lines',
-      log: (l) => lines.push(l),
-    });
-    clearInterval(timer);
-    expect(ticks).toBeGreaterThan(10);
-    expect(history.length).toBe(4);
-    expect(history[3].trainLoss).toBeLessThan(history[0].trainLoss);
-    // 10 classes: chance is 10%; this run reaches about 55% (and 75% on the training data).
-    expect(history[3].valAccuracy).toBeGreaterThan(0.4);
-    expect(lines.some((l) => /^epoch 4\/4: loss \d\.\d{4} acc \d+\.\d% \| val loss/.test(l))).toBe(true);
-    const ev = await evaluate(net, testLoader);
-    expect(ev.samples).toBe(300);
-    expect(ev.accuracy).toBeCloseTo(history[3].valAccuracy as number, 10);
-    expect(net.training).toBe(true);
-  }, LEARNING_TIMEOUT);
+  test(
+    'a small standard ResNet learns the glyphs well above chance; fit yields to the event loop',
+    async () => {
+      const net = tinyNet('standard');
+      const { trainLoader, testLoader } = loaders();
+      const optimizer = new optim.Adam(net.parameters(), { lr: 3e-3 });
+      const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: 4 });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 0);
+      const lines: string[] = [];
+      const { history } = await fit(net, optimizer, trainLoader, {
+        epochs: 4,
+        valLoader: testLoader,
+        scheduler,
+        progress: 'lines',
+        log: (l) => lines.push(l),
+      });
+      clearInterval(timer);
+      expect(ticks).toBeGreaterThan(10);
+      expect(history.length).toBe(4);
+      expect(history[3].trainLoss).toBeLessThan(history[0].trainLoss);
+      // 10 classes: chance is 10%; this run reaches about 55% (and 75% on the training data).
+      expect(history[3].valAccuracy).toBeGreaterThan(0.4);
+      expect(lines.some((l) => /^epoch 4\/4: loss \d\.\d{4} acc \d+\.\d% \| val loss/.test(l))).toBe(true);
+      const ev = await evaluate(net, testLoader);
+      expect(ev.samples).toBe(300);
+      expect(ev.accuracy).toBeCloseTo(history[3].valAccuracy as number, 10);
+      expect(net.training).toBe(true);
+    },
+    LEARNING_TIMEOUT,
+  );
 
   test("progress 'bar' still sends every epoch summary through log; lines mode says when it validates", async () => {
     const { trainLoader, testLoader } = loaders();
@@ -127,7 +144,11 @@ describe('fit and evaluate', () => {
       const net = tinyNet('standard', 4);
       const lines: string[] = [];
       await fit(net, new optim.SGD(net.parameters(), { lr: 0.01 }), trainLoader, {
-        epochs: 2, valLoader: testLoader, progress, log: (l) => lines.push(l), maxStepsPerEpoch: 2,
+        epochs: 2,
+        valLoader: testLoader,
+        progress,
+        log: (l) => lines.push(l),
+        maxStepsPerEpoch: 2,
       });
       const summaries = lines.filter((l) => /^epoch \d\/2: loss [\d.]+ acc [\d.]+% \| val loss/.test(l));
       expect({ progress, summaries: summaries.length }).toEqual({ progress, summaries: 2 });
@@ -138,15 +159,24 @@ describe('fit and evaluate', () => {
     expect(formatEta(3720)).toBe('1h02m');
   });
 
-  (deformAvailable ? test : test.skip)('a small deformable ResNet (stages 3-4) learns well above chance too', async () => {
-    const net = tinyNet('deform');
-    const { trainLoader, testLoader } = loaders();
-    const optimizer = new optim.Adam(net.parameters(), { lr: 3e-3 });
-    const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: 4 });
-    const { history } = await fit(net, optimizer, trainLoader, { epochs: 4, valLoader: testLoader, scheduler, progress: 'none' });
-    expect(history[3].trainLoss).toBeLessThan(history[0].trainLoss);
-    expect(history[3].valAccuracy).toBeGreaterThan(0.4);
-  }, LEARNING_TIMEOUT);
+  test(
+    'a small deformable ResNet (stages 3-4) learns well above chance too',
+    async () => {
+      const net = tinyNet('deform');
+      const { trainLoader, testLoader } = loaders();
+      const optimizer = new optim.Adam(net.parameters(), { lr: 3e-3 });
+      const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: 4 });
+      const { history } = await fit(net, optimizer, trainLoader, {
+        epochs: 4,
+        valLoader: testLoader,
+        scheduler,
+        progress: 'none',
+      });
+      expect(history[3].trainLoss).toBeLessThan(history[0].trainLoss);
+      expect(history[3].valAccuracy).toBeGreaterThan(0.4);
+    },
+    LEARNING_TIMEOUT,
+  );
 
   test('segmentation: a small U-Net trains on glyph masks and reports mean IoU', async () => {
     const seg = syntheticShapes({ task: 'segmentation', length: 96, seed: 21, size: 16 });
@@ -199,19 +229,29 @@ describe('fit and evaluate', () => {
     expectSameState(c.net, b.net);
     const so = (o: optim.Adam): string =>
       Object.entries(o.stateDict().state)
-        .flatMap(([i, e]) => Object.entries(e).map(([k, v]) => `${i}.${k}=${v instanceof Tensor ? Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength).toString('base64') : v}`))
+        .flatMap(([i, e]) =>
+          Object.entries(e).map(
+            ([k, v]) =>
+              `${i}.${k}=${v instanceof Tensor ? Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength).toString('base64') : v}`,
+          ),
+        )
         .join(';');
     expect(so(c.optimizer)).toEqual(so(b.optimizer));
     expect(c.scheduler.lastEpoch).toBe(2);
     expect(c.optimizer.paramGroups[0].lr).toBe(b.optimizer.paramGroups[0].lr);
 
-    const resumed = await fit(c.net, c.optimizer, new DataLoader(train, { batchSize: 32, shuffle: true, seed: 3, dropLast: true, normalize: stats }), {
-      ...opts,
-      epochs: 3,
-      scheduler: c.scheduler,
-      checkpointDir: dir,
-      resume: true,
-    });
+    const resumed = await fit(
+      c.net,
+      c.optimizer,
+      new DataLoader(train, { batchSize: 32, shuffle: true, seed: 3, dropLast: true, normalize: stats }),
+      {
+        ...opts,
+        epochs: 3,
+        scheduler: c.scheduler,
+        checkpointDir: dir,
+        resume: true,
+      },
+    );
     expect(resumed.startEpoch).toBe(2);
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
     // Deterministic kernels + per-epoch seeded data: the resumed run ends bit-identical to the uninterrupted one.
@@ -228,20 +268,30 @@ describe('fit and evaluate', () => {
     saveCheckpoint(ckpt, { model: net, epoch: 1 });
     const other = resnet18({ numClasses: 3, inChannels: 1, stem: 'cifar', width: 8 });
     expect(() => loadCheckpoint(ckpt, { model: other })).toThrow(/ck\.safetensors: .*fc\.weight/);
-    expect(() => loadCheckpoint(ckpt, { model: net, optimizer: new optim.Adam(net.parameters()) })).toThrow(/holds no optimizer state/);
-    await expect(fit(net, new optim.Adam(net.parameters()), loaders().trainLoader, { epochs: 1, resume: true })).rejects.toThrow(
-      /resume: true needs options.checkpointDir/,
+    expect(() => loadCheckpoint(ckpt, { model: net, optimizer: new optim.Adam(net.parameters()) })).toThrow(
+      /holds no optimizer state/,
     );
+    await expect(
+      fit(net, new optim.Adam(net.parameters()), loaders().trainLoader, { epochs: 1, resume: true }),
+    ).rejects.toThrow(/resume: true needs options.checkpointDir/);
   });
 
   test('a checkpoint with a bad epoch is refused; temporaries of killed saves are cleaned up', () => {
     const net = tinyNet('standard', 4);
     const ckpt = path.join(tmp, 'epochs.safetensors');
     for (const epoch of [2.5, -5.5, 1e9, '3']) {
-      const meta = JSON.stringify({ format: 'flexconv-checkpoint-1', epoch, optimizer: null, scheduler: null, extra: {} });
+      const meta = JSON.stringify({
+        format: 'flexconv-checkpoint-1',
+        epoch,
+        optimizer: null,
+        scheduler: null,
+        extra: {},
+      });
       saveSafetensors(ckpt, net.stateDict(), { format: 'pt', flexconv: meta });
       // The file holds the model's keys unprefixed here, but the epoch is checked first.
-      expect(() => loadCheckpoint(ckpt, { model: net })).toThrow(/expected the checkpoint's epoch to be an integer in \[0, 1000000\]/);
+      expect(() => loadCheckpoint(ckpt, { model: net })).toThrow(
+        /expected the checkpoint's epoch to be an integer in \[0, 1000000\]/,
+      );
     }
     // A save killed mid-write leaves .<name>.<pid>.<rand>.tmp; the next save (or load) removes
     // those of dead processes and keeps a live process's.
@@ -299,7 +349,10 @@ describe('fit and evaluate', () => {
     saveSafetensors(ours, { 'fc.weight': Tensor.zeros([10, 64]) });
     expect(() => loadModel(dst2, ours)).toThrow(/ours\.safetensors: .*missing keys/);
     // One argument order for both, and a one-line error (no model dump) when swapped.
-    for (const call of [() => (saveModel as (...a: unknown[]) => void)(ours, src), () => (loadModel as (...a: unknown[]) => void)(ours, dst2)]) {
+    for (const call of [
+      () => (saveModel as (...a: unknown[]) => void)(ours, src),
+      () => (loadModel as (...a: unknown[]) => void)(ours, dst2),
+    ]) {
       let message = '';
       try {
         call();

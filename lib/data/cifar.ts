@@ -15,7 +15,16 @@ const PIXELS = 3 * SIDE * SIDE;
 const RECORD = 1 + PIXELS;
 
 export const CIFAR10_CLASSES = [
-  'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck',
 ] as const;
 
 /** Parses one binary batch; `file` names the source in error messages. */
@@ -50,7 +59,12 @@ const MAX_BATCH_BYTES = 20_000 * RECORD;
 
 /** Reads one or more batch files (gzipped or not) into one dataset. */
 export function readCifarBatches(files: readonly string[]): ImageDataset {
-  const parts = files.map((f) => parseCifarBatch(readMaybeGzipped(f, () => MAX_BATCH_BYTES), f));
+  const parts = files.map((f) =>
+    parseCifarBatch(
+      readMaybeGzipped(f, () => MAX_BATCH_BYTES),
+      f,
+    ),
+  );
   const length = parts.reduce((s, p) => s + p.labels.length, 0);
   const images = new Float32Array(length * PIXELS);
   const labels = new Uint8Array(length);
@@ -75,11 +89,14 @@ export function readCifarBatches(files: readonly string[]): ImageDataset {
 
 /** CIFAR-10 from the extracted `cifar-10-batches-bin` directory. */
 export function loadCifar10(dir: string, options: { split?: 'train' | 'test' } = {}): ImageDataset {
-  const names = (options.split ?? 'train') === 'train' ? [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`) : ['test_batch.bin'];
+  const names =
+    (options.split ?? 'train') === 'train' ? [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`) : ['test_batch.bin'];
   const files = names.map((n) => `${dir.replace(/\/+$/, '')}/${n}`);
   const missing = files.filter((f) => !fs.existsSync(f));
   if (missing.length > 0) {
-    throw new IoError(`cannot find CIFAR-10 batches in ${dir}: missing ${missing.join(', ')} (extract cifar-10-binary.tar.gz there)`);
+    throw new IoError(
+      `cannot find CIFAR-10 batches in ${dir}: missing ${missing.join(', ')} (extract cifar-10-binary.tar.gz there)`,
+    );
   }
   return readCifarBatches(files);
 }

@@ -48,7 +48,10 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDatas
 /** The first `n` samples (or all of them if there are fewer). */
 export function take(ds: ImageDataset, n: number): ImageDataset {
   const count = Math.min(n, ds.length);
-  return subset(ds, Array.from({ length: count }, (_, i) => i));
+  return subset(
+    ds,
+    Array.from({ length: count }, (_, i) => i),
+  );
 }
 
 /** Per-channel mean and standard deviation over the whole dataset (for normalisation). */

@@ -26,14 +26,17 @@ export function readMaybeGzipped(file: string, limit: DecompressedLimit): Uint8A
     bytes = fs.readFileSync(file);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'the file does not exist' : err.code === 'EISDIR' ? 'it is a directory' : err.message;
+    const why =
+      err.code === 'ENOENT' ? 'the file does not exist' : err.code === 'EISDIR' ? 'it is a directory' : err.message;
     throw new IoError(`cannot read ${file}: ${why}`);
   }
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     let max: number;
     try {
       // What the first compressed bytes give (a truncated stream is fine with a sync flush).
-      const prefix = zlib.gunzipSync(bytes.subarray(0, PREFIX_INPUT_BYTES), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      const prefix = zlib.gunzipSync(bytes.subarray(0, PREFIX_INPUT_BYTES), {
+        finishFlush: zlib.constants.Z_SYNC_FLUSH,
+      });
       max = limit(new Uint8Array(prefix.buffer, prefix.byteOffset, prefix.byteLength));
     } catch (e) {
       if (e instanceof IoError) throw e;
@@ -51,7 +54,9 @@ export function readMaybeGzipped(file: string, limit: DecompressedLimit): Uint8A
       );
     }
     if (bytes.length > max) {
-      throw new IoError(`cannot read ${file}: it decompresses to more than the ${max} bytes its contents allow (a corrupt file or a gzip bomb)`);
+      throw new IoError(
+        `cannot read ${file}: it decompresses to more than the ${max} bytes its contents allow (a corrupt file or a gzip bomb)`,
+      );
     }
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -46,7 +46,15 @@ const { floor } = Math;
  * Resamples one [C, H, W] image through `map` into `out` (bilinear; `fill` outside). The
  * centre is ((W - 1) / 2, (H - 1) / 2), so a rotation by 90 degrees permutes pixels exactly.
  */
-export function warpImage(src: Float32Array, channels: number, height: number, width: number, map: InverseMap, fill: number, out: Float32Array): void {
+export function warpImage(
+  src: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  map: InverseMap,
+  fill: number,
+  out: Float32Array,
+): void {
   const cy = (height - 1) / 2;
   const cx = (width - 1) / 2;
   const hw = height * width;
@@ -67,9 +75,11 @@ export function warpImage(src: Float32Array, channels: number, height: number, w
       const fy = sy - y0;
       for (let c = 0; c < channels; c++) {
         const plane = c * hw;
-        const at = (yy: number, xx: number): number => (yy >= 0 && yy < height && xx >= 0 && xx < width ? src[plane + yy * width + xx] : fill);
+        const at = (yy: number, xx: number): number =>
+          yy >= 0 && yy < height && xx >= 0 && xx < width ? src[plane + yy * width + xx] : fill;
         out[plane + p] =
-          (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
+          (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) +
+          fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
       }
     }
   }
@@ -98,8 +108,15 @@ export function warpMask(src: Uint8Array, height: number, width: number, map: In
 function magnitudeRange(where: string, name: string, value: number | [number, number] | undefined): [number, number] {
   if (value === undefined) return [0, 0];
   const pair = typeof value === 'number' ? [0, value] : value;
-  if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) || pair[0] > pair[1]) {
-    throw new ArgumentError(`${where}: expected ${name} to be a number >= 0 or a range [min, max] with 0 <= min <= max but received ${describe(value)}`);
+  if (
+    !Array.isArray(pair) ||
+    pair.length !== 2 ||
+    !pair.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) ||
+    pair[0] > pair[1]
+  ) {
+    throw new ArgumentError(
+      `${where}: expected ${name} to be a number >= 0 or a range [min, max] with 0 <= min <= max but received ${describe(value)}`,
+    );
   }
   return pair as [number, number];
 }
@@ -111,13 +128,20 @@ function between(g: Generator, [lo, hi]: [number, number]): number {
 /** A copy of `ds` with every image (and mask) transformed by its own random draw of `options`. */
 export function warpDataset(ds: ImageDataset, options: GeometricTransformOptions): ImageDataset {
   const where = 'warpDataset';
-  if (options === null || typeof options !== 'object') throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
   checkOptionKeys(where, options, ['rotation', 'scale', 'shear', 'elastic', 'fill', 'seed']);
   const rotation = magnitudeRange(where, 'rotation', options.rotation);
   const shear = magnitudeRange(where, 'shear', options.shear);
   const scale = options.scale ?? [1, 1];
-  if (!Array.isArray(scale) || scale.length !== 2 || !(scale[0] > 0 && scale[0] <= scale[1] && Number.isFinite(scale[1]))) {
-    throw new ArgumentError(`${where}: expected scale to be a range [min, max] with 0 < min <= max but received ${describe(scale)}`);
+  if (
+    !Array.isArray(scale) ||
+    scale.length !== 2 ||
+    !(scale[0] > 0 && scale[0] <= scale[1] && Number.isFinite(scale[1]))
+  ) {
+    throw new ArgumentError(
+      `${where}: expected scale to be a range [min, max] with 0 < min <= max but received ${describe(scale)}`,
+    );
   }
   const elastic = checkNumber(where, 'elastic', options.elastic ?? 0);
   if (elastic < 0) throw new ArgumentError(`${where}: expected elastic to be >= 0 but received ${elastic}`);
@@ -143,8 +167,17 @@ export function warpDataset(ds: ImageDataset, options: GeometricTransformOptions
     const a11 = s * (si * k + c);
     const det = a00 * a11 - a01 * a10;
     const map: InverseMap = { m00: a11 / det, m01: -a01 / det, m10: -a10 / det, m11: a00 / det, field };
-    warpImage(ds.images.subarray(n * plane, (n + 1) * plane), C, H, W, map, fill, images.subarray(n * plane, (n + 1) * plane));
-    if (masks && ds.masks) warpMask(ds.masks.subarray(n * H * W, (n + 1) * H * W), H, W, map, masks.subarray(n * H * W, (n + 1) * H * W));
+    warpImage(
+      ds.images.subarray(n * plane, (n + 1) * plane),
+      C,
+      H,
+      W,
+      map,
+      fill,
+      images.subarray(n * plane, (n + 1) * plane),
+    );
+    if (masks && ds.masks)
+      warpMask(ds.masks.subarray(n * H * W, (n + 1) * H * W), H, W, map, masks.subarray(n * H * W, (n + 1) * H * W));
   }
   return { ...ds, images, masks, labels: ds.labels ? Uint8Array.from(ds.labels) : undefined };
 }

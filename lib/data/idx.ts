@@ -41,12 +41,16 @@ function idxDims(bytes: Uint8Array, file: string): { dims: number[]; count: numb
   const dims = Array.from({ length: ndim }, (_, i) => view.getUint32(4 + 4 * i, false));
   const item = dims.slice(1).reduce((a, b) => a * b, 1);
   if (item > MAX_ITEM_VALUES) {
-    throw new IoError(`${file}: IDX dimensions [${dims.join(', ')}] give items of ${item} values, more than the ${MAX_ITEM_VALUES} any dataset holds`);
+    throw new IoError(
+      `${file}: IDX dimensions [${dims.join(', ')}] give items of ${item} values, more than the ${MAX_ITEM_VALUES} any dataset holds`,
+    );
   }
   const count = dims[0] * item;
   const total = 4 + 4 * ndim + count * type.bytes;
   if (total > MAX_IDX_BYTES) {
-    throw new IoError(`${file}: IDX dimensions [${dims.join(', ')}] of ${type.name} need ${total} bytes, more than the ${MAX_IDX_BYTES} supported`);
+    throw new IoError(
+      `${file}: IDX dimensions [${dims.join(', ')}] of ${type.name} need ${total} bytes, more than the ${MAX_IDX_BYTES} supported`,
+    );
   }
   return { dims, count, bytes: total };
 }
@@ -61,7 +65,8 @@ function idxLimit(file: string): (prefix: Uint8Array) => number {
 
 /** The magic, type and header length of IDX bytes (at least their beginning). */
 function checkIdxHeader(bytes: Uint8Array, file: string): void {
-  if (bytes.length < 4) throw new IoError(`${file}: not an IDX file: ${bytes.length} bytes, shorter than the 4-byte magic`);
+  if (bytes.length < 4)
+    throw new IoError(`${file}: not an IDX file: ${bytes.length} bytes, shorter than the 4-byte magic`);
   if (bytes[0] !== 0 || bytes[1] !== 0 || !(bytes[2] in TYPES)) {
     const magic = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new IoError(`${file}: not an IDX file: bad magic ${magic} (expected 00 00 <type 08|09|0b|0c|0d|0e> <ndim>)`);
@@ -69,7 +74,9 @@ function checkIdxHeader(bytes: Uint8Array, file: string): void {
   const ndim = bytes[3];
   if (ndim === 0) throw new IoError(`${file}: IDX header declares 0 dimensions`);
   if (bytes.length < 4 + 4 * ndim) {
-    throw new IoError(`${file}: truncated IDX header: ${ndim} dimensions need ${4 + 4 * ndim} bytes but the file has ${bytes.length}`);
+    throw new IoError(
+      `${file}: truncated IDX header: ${ndim} dimensions need ${4 + 4 * ndim} bytes but the file has ${bytes.length}`,
+    );
   }
 }
 
@@ -125,10 +132,14 @@ export function idxDataset(imagesFile: string, labelsFile: string, classNames?: 
   const images = readIdx(imagesFile);
   const labels = readIdx(labelsFile);
   if (images.dims.length !== 3 || !(images.data instanceof Uint8Array)) {
-    throw new IoError(`${imagesFile}: expected uint8 images of shape [N, H, W] but the file holds ${images.dims.length}-d data`);
+    throw new IoError(
+      `${imagesFile}: expected uint8 images of shape [N, H, W] but the file holds ${images.dims.length}-d data`,
+    );
   }
   if (labels.dims.length !== 1 || !(labels.data instanceof Uint8Array)) {
-    throw new IoError(`${labelsFile}: expected uint8 labels of shape [N] but the file holds shape [${labels.dims.join(', ')}]`);
+    throw new IoError(
+      `${labelsFile}: expected uint8 labels of shape [N] but the file holds shape [${labels.dims.join(', ')}]`,
+    );
   }
   const [n, h, w] = images.dims;
   if (labels.dims[0] !== n) {
@@ -138,7 +149,9 @@ export function idxDataset(imagesFile: string, labelsFile: string, classNames?: 
   for (const l of labels.data) maxLabel = Math.max(maxLabel, l);
   const numClasses = classNames?.length ?? 10;
   if (maxLabel >= numClasses) {
-    throw new IoError(`${labelsFile}: label ${maxLabel} is out of range for ${numClasses} classes (pass classNames for other class counts)`);
+    throw new IoError(
+      `${labelsFile}: label ${maxLabel} is out of range for ${numClasses} classes (pass classNames for other class counts)`,
+    );
   }
   const pixels = new Float32Array(images.data.length);
   for (let i = 0; i < pixels.length; i++) pixels[i] = images.data[i] / 255;
@@ -156,7 +169,16 @@ export function idxDataset(imagesFile: string, labelsFile: string, classNames?: 
 }
 
 export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ] as const;
 
 /**
@@ -164,7 +186,10 @@ export const FASHION_MNIST_CLASSES = [
  * train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; .gz or not).
  * Debian's dataset-fashion-mnist package installs them in /usr/share/datasets/fashion-mnist.
  */
-export function loadMnist(dir: string, options: { split?: 'train' | 'test'; classNames?: readonly string[] } = {}): ImageDataset {
+export function loadMnist(
+  dir: string,
+  options: { split?: 'train' | 'test'; classNames?: readonly string[] } = {},
+): ImageDataset {
   const prefix = (options.split ?? 'train') === 'train' ? 'train' : 't10k';
   const images = findFile(dir, [`${prefix}-images-idx3-ubyte`, `${prefix}-images.idx3-ubyte`], `${prefix} images`);
   const labels = findFile(dir, [`${prefix}-labels-idx1-ubyte`, `${prefix}-labels.idx1-ubyte`], `${prefix} labels`);

@@ -68,7 +68,16 @@ export class DataLoader implements Iterable<Batch> {
     if (dataset === null || typeof dataset !== 'object' || !(dataset.images instanceof Float32Array)) {
       throw new ArgumentError(`${where}: expected dataset to be an ImageDataset but received ${describe(dataset)}`);
     }
-    checkOptionKeys(where, options, ['batchSize', 'shuffle', 'seed', 'dropLast', 'normalize', 'randomCrop', 'horizontalFlip', 'distributed']);
+    checkOptionKeys(where, options, [
+      'batchSize',
+      'shuffle',
+      'seed',
+      'dropLast',
+      'normalize',
+      'randomCrop',
+      'horizontalFlip',
+      'distributed',
+    ]);
     if (!dataset.labels && !dataset.masks) {
       throw new ArgumentError(`${where}: the dataset has neither labels nor masks`);
     }
@@ -83,7 +92,13 @@ export class DataLoader implements Iterable<Batch> {
     if (options.normalize) {
       const { mean, std } = options.normalize;
       const c = dataset.channels;
-      if (!Array.isArray(mean) || mean.length !== c || !Array.isArray(std) || std.length !== c || std.some((s) => !(s > 0))) {
+      if (
+        !Array.isArray(mean) ||
+        mean.length !== c ||
+        !Array.isArray(std) ||
+        std.length !== c ||
+        std.some((s) => !(s > 0))
+      ) {
         throw new ArgumentError(
           `${where}: expected normalize to be { mean, std } with ${c} values each (std > 0) but received ${JSON.stringify(options.normalize)}`,
         );
@@ -121,7 +136,9 @@ export class DataLoader implements Iterable<Batch> {
   /** The batches of epoch `epoch` (does not change `this.epoch`). */
   *batches(epoch: number): IterableIterator<Batch> {
     const g = new Generator((this.seed * 0x9e3779b1 + epoch * 0x85ebca6b + 1) >>> 0);
-    const full = this.shuffle ? g.permutation(this.dataset.length) : Int32Array.from({ length: this.dataset.length }, (_, i) => i);
+    const full = this.shuffle
+      ? g.permutation(this.dataset.length)
+      : Int32Array.from({ length: this.dataset.length }, (_, i) => i);
     const { rank, worldSize } = this.shard;
     const n = this.shardLength;
     const order = worldSize === 1 ? full : Int32Array.from({ length: n }, (_, k) => full[rank + k * worldSize]);
@@ -173,17 +190,23 @@ export class DataLoader implements Iterable<Batch> {
 function resolveShard(where: string, d: unknown): { rank: number; worldSize: number } {
   if (d === false) return { rank: 0, worldSize: 1 };
   if (d === true) {
-    if (!dist.isInitialized()) throw new ArgumentError(`${where}: distributed: true needs distributed.init() first (or pass { rank, worldSize })`);
+    if (!dist.isInitialized())
+      throw new ArgumentError(
+        `${where}: distributed: true needs distributed.init() first (or pass { rank, worldSize })`,
+      );
     return { rank: dist.rank(), worldSize: dist.worldSize() };
   }
   const o = d as { rank?: unknown; worldSize?: unknown } | null;
   if (o && typeof o === 'object') {
     const worldSize = checkInt(where, 'distributed.worldSize', o.worldSize, 1);
     const rank = checkInt(where, 'distributed.rank', o.rank, 0);
-    if (rank >= worldSize) throw new ArgumentError(`${where}: expected distributed.rank in [0, ${worldSize}) but received ${rank}`);
+    if (rank >= worldSize)
+      throw new ArgumentError(`${where}: expected distributed.rank in [0, ${worldSize}) but received ${rank}`);
     return { rank, worldSize };
   }
-  throw new ArgumentError(`${where}: expected distributed to be a boolean or { rank, worldSize } but received ${describe(d)}`);
+  throw new ArgumentError(
+    `${where}: expected distributed to be a boolean or { rank, worldSize } but received ${describe(d)}`,
+  );
 }
 
 /** dst[y][x] = src[y + dy][x' + dx] (x' mirrored if asked), `fill` outside the source. */

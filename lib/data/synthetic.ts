@@ -82,7 +82,15 @@ function samplePlacement(
   const room = centred ? Math.max(0, half - radius) * 0.6 : Math.max(0, half - radius * 0.7);
   const cx = half - 0.5 + (2 * g.uniform() - 1) * room;
   const cy = half - 0.5 + (2 * g.uniform() - 1) * room;
-  return { cx, cy, i00: a11 / det, i01: -a01 / det, i10: -a10 / det, i11: a00 / det, pixel: 1 / Math.sqrt(Math.abs(det)) };
+  return {
+    cx,
+    cy,
+    i00: a11 / det,
+    i01: -a01 / det,
+    i10: -a10 / det,
+    i11: a00 / det,
+    pixel: 1 / Math.sqrt(Math.abs(det)),
+  };
 }
 
 /** Writes the coverage (0..1) of glyph `cls` at every pixel into `coverage`. */
@@ -134,7 +142,9 @@ function resolveOptions(o: SyntheticShapesOptions) {
   }
   const scale = o.scale ?? [0.5, 0.85];
   if (!Array.isArray(scale) || scale.length !== 2 || !(scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1.2)) {
-    throw new ArgumentError(`${where}: expected scale to be a pair [min, max] with 0 < min <= max <= 1.2 but received ${describe(scale)}`);
+    throw new ArgumentError(
+      `${where}: expected scale to be a pair [min, max] with 0 < min <= max <= 1.2 but received ${describe(scale)}`,
+    );
   }
   const channels = o.channels ?? 1;
   if (channels !== 1 && channels !== 3) {

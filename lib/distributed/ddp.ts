@@ -71,11 +71,16 @@ export class DistributedDataParallel extends Module {
   constructor(module: Module, options: DistributedDataParallelOptions = {}) {
     super();
     const where = 'DistributedDataParallel';
-    if (!module || typeof (module as Module).forward !== 'function' || typeof (module as Module).parameters !== 'function') {
+    if (
+      !module ||
+      typeof (module as Module).forward !== 'function' ||
+      typeof (module as Module).parameters !== 'function'
+    ) {
       throw new ArgumentError(`${where}: expected module to be a Module but received ${describe(module)}`);
     }
     const capMb = options.bucketCapMb ?? 25;
-    if (typeof capMb !== 'number' || !(capMb > 0)) throw new ArgumentError(`${where}: expected bucketCapMb to be a positive number but received ${describe(capMb)}`);
+    if (typeof capMb !== 'number' || !(capMb > 0))
+      throw new ArgumentError(`${where}: expected bucketCapMb to be a positive number but received ${describe(capMb)}`);
     const { engine, size } = engineForReducer(where);
     this.module = module;
     this.engine = engine;
@@ -90,8 +95,7 @@ export class DistributedDataParallel extends Module {
   }
 
   /** The wrapped module's forward (its gradients are averaged over the ranks in the next backward). */
-  // Inputs and outputs are the wrapped module's.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the inputs and outputs are the wrapped module's, whatever they are
   forward(...inputs: any[]): any {
     this.active = this.syncing;
     return (this.module.forward as (...a: unknown[]) => unknown)(...inputs);
@@ -114,7 +118,9 @@ export class DistributedDataParallel extends Module {
   }
 
   private checkSameLayout(where: string): void {
-    const layout = Array.from(this.module.namedParameters()).map(([name, p]) => `${name}:${p.shape.join('x')}`).join(';');
+    const layout = Array.from(this.module.namedParameters())
+      .map(([name, p]) => `${name}:${p.shape.join('x')}`)
+      .join(';');
     const h = fnv1a(layout);
     const count = this.module.numParameters();
     // Halves of the hash and the parameter count as floats (exact below 2^24): max == min on
@@ -155,7 +161,10 @@ export class DistributedDataParallel extends Module {
 
   private makeBuckets(capMb: number): void {
     const cap = Math.max(1, Math.floor((capMb * 2 ** 20) / 4));
-    const params = this.module.parameters().filter((p) => p.requiresGrad).reverse();
+    const params = this.module
+      .parameters()
+      .filter((p) => p.requiresGrad)
+      .reverse();
     let current: Tensor[] = [];
     let floats = 0;
     const flush = (): void => {

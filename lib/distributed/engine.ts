@@ -38,10 +38,12 @@ export function mpiEngine(): MpiEngine {
     );
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the MPI addon's path is found at run time, and only distributed runs load it
     engine = require(file) as MpiEngine;
   } catch (e) {
-    throw new DistributedError(`distributed: the MPI engine ${file} failed to load (${(e as Error).message}); is the MPI library it was built against still installed?`);
+    throw new DistributedError(
+      `distributed: the MPI engine ${file} failed to load (${(e as Error).message}); is the MPI library it was built against still installed?`,
+    );
   }
   return engine;
 }

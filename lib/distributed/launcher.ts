@@ -22,15 +22,30 @@ function int(env: NodeJS.ProcessEnv, name: string): number | null {
 export function launchInfo(env: NodeJS.ProcessEnv = process.env): LaunchInfo {
   const ompiSize = int(env, 'OMPI_COMM_WORLD_SIZE');
   if (ompiSize !== null) {
-    return { launcher: 'openmpi', rank: int(env, 'OMPI_COMM_WORLD_RANK') ?? 0, worldSize: ompiSize, localSize: int(env, 'OMPI_COMM_WORLD_LOCAL_SIZE') ?? 1 };
+    return {
+      launcher: 'openmpi',
+      rank: int(env, 'OMPI_COMM_WORLD_RANK') ?? 0,
+      worldSize: ompiSize,
+      localSize: int(env, 'OMPI_COMM_WORLD_LOCAL_SIZE') ?? 1,
+    };
   }
   const pmiSize = int(env, 'PMI_SIZE');
   if (pmiSize !== null) {
-    return { launcher: 'hydra', rank: int(env, 'PMI_RANK') ?? 0, worldSize: pmiSize, localSize: int(env, 'MPI_LOCALNRANKS') ?? 1 };
+    return {
+      launcher: 'hydra',
+      rank: int(env, 'PMI_RANK') ?? 0,
+      worldSize: pmiSize,
+      localSize: int(env, 'MPI_LOCALNRANKS') ?? 1,
+    };
   }
   const slurmSize = int(env, 'SLURM_NTASKS');
   if (slurmSize !== null && int(env, 'SLURM_PROCID') !== null) {
-    return { launcher: 'slurm', rank: int(env, 'SLURM_PROCID') ?? 0, worldSize: slurmSize, localSize: int(env, 'SLURM_NTASKS_PER_NODE') ?? 1 };
+    return {
+      launcher: 'slurm',
+      rank: int(env, 'SLURM_PROCID') ?? 0,
+      worldSize: slurmSize,
+      localSize: int(env, 'SLURM_NTASKS_PER_NODE') ?? 1,
+    };
   }
   return { launcher: null, rank: 0, worldSize: 1, localSize: 1 };
 }

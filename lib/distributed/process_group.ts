@@ -37,21 +37,26 @@ let state: State | null = null;
 function fatal(where: string, error: unknown): void {
   const s = state;
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.stderr.write(`[rank ${s?.rank ?? '?'}] ${where}: ${message}\n[rank ${s?.rank ?? '?'}] ending every rank of the job (MPI_Abort)\n`);
+  process.stderr.write(
+    `[rank ${s?.rank ?? '?'}] ${where}: ${message}\n[rank ${s?.rank ?? '?'}] ending every rank of the job (MPI_Abort)\n`,
+  );
   s?.engine.abort(1);
   process.exit(1);
 }
 
 /** Joins the job's process group (idempotent). Returns this process's rank and the world size. */
 export function init(options: InitOptions = {}): { rank: number; worldSize: number } {
-  if (options === null || typeof options !== 'object') throw new ArgumentError(`distributed.init: expected options to be an object but received ${describe(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new ArgumentError(`distributed.init: expected options to be an object but received ${describe(options)}`);
   if (state) return { rank: state.rank, worldSize: state.size };
   const engine = mpiEngine();
   let ids: { rank: number; size: number };
   try {
     ids = engine.init();
   } catch (e) {
-    throw new DistributedError(`distributed.init: MPI did not start (${(e as Error).message}); run the job under mpirun / mpiexec / srun`);
+    throw new DistributedError(
+      `distributed.init: MPI did not start (${(e as Error).message}); run the job under mpirun / mpiexec / srun`,
+    );
   }
   state = { engine, rank: ids.rank, size: ids.size };
   const threads = options.threads ?? 'auto';
@@ -59,7 +64,9 @@ export function init(options: InitOptions = {}): { rank: number; worldSize: numb
   else if (threads === 'auto' && process.env.FLEXCONV_NUM_THREADS === undefined) {
     setNumThreads(Math.max(1, Math.floor(os.cpus().length / Math.max(1, launchInfo().localSize))));
   } else if (threads !== 'auto') {
-    throw new ArgumentError(`distributed.init: expected threads to be 'auto' or a number but received ${describe(threads)}`);
+    throw new ArgumentError(
+      `distributed.init: expected threads to be 'auto' or a number but received ${describe(threads)}`,
+    );
   }
   if (options.abortOnError ?? true) {
     process.on('uncaughtException', (e) => fatal('uncaught exception', e));
@@ -89,7 +96,8 @@ export function isMainProcess(): boolean {
 }
 
 function engineOrThrow(where: string): MpiEngine {
-  if (!state) throw new DistributedError(`${where}: the process group is not initialised (call distributed.init() first)`);
+  if (!state)
+    throw new DistributedError(`${where}: the process group is not initialised (call distributed.init() first)`);
   return state.engine;
 }
 
@@ -116,7 +124,8 @@ function writeBack(t: Tensor, host: Float32Array): void {
 export function allReduce(t: Tensor, op: 'sum' | 'mean' | 'max' | 'min' = 'sum'): Tensor {
   const where = 'distributed.allReduce';
   const engine = engineOrThrow(where);
-  if (!['sum', 'mean', 'max', 'min'].includes(op)) throw new ArgumentError(`${where}: expected op 'sum', 'mean', 'max' or 'min' but received ${describe(op)}`);
+  if (!['sum', 'mean', 'max', 'min'].includes(op))
+    throw new ArgumentError(`${where}: expected op 'sum', 'mean', 'max' or 'min' but received ${describe(op)}`);
   const host = hostData(where, t);
   engine.allreduce(host, op === 'mean' ? 'sum' : op);
   if (op === 'mean') {
@@ -132,7 +141,9 @@ export function broadcast(t: Tensor, root = 0): Tensor {
   const where = 'distributed.broadcast';
   const engine = engineOrThrow(where);
   if (!Number.isInteger(root) || root < 0 || root >= state!.size) {
-    throw new ArgumentError(`${where}: expected root to be a rank in [0, ${state!.size}) but received ${describe(root)}`);
+    throw new ArgumentError(
+      `${where}: expected root to be a rank in [0, ${state!.size}) but received ${describe(root)}`,
+    );
   }
   const host = hostData(where, t);
   engine.broadcast(host, root);

@@ -34,8 +34,12 @@ export class SyncBatchNorm extends BatchNorm2d {
   override forward(x: Tensor): Tensor {
     if (!this.training) return super.forward(x);
     checkInputChannels('SyncBatchNorm', x, this.numFeatures);
-    if (x.device !== 'cpu') throw new DeviceError(`SyncBatchNorm: expected a CPU tensor but received a ${x.device} tensor (the CUDA path is not built)`);
-    if (x.ndim !== 4) throw new ShapeError(`SyncBatchNorm: expected input [N, C, H, W] but received ${x.ndim} dimensions`);
+    if (x.device !== 'cpu')
+      throw new DeviceError(
+        `SyncBatchNorm: expected a CPU tensor but received a ${x.device} tensor (the CUDA path is not built)`,
+      );
+    if (x.ndim !== 4)
+      throw new ShapeError(`SyncBatchNorm: expected input [N, C, H, W] but received ${x.ndim} dimensions`);
     const [N, C, H, W] = x.shape;
     const plane = H * W;
     const xs = x.data;
@@ -57,7 +61,10 @@ export class SyncBatchNorm extends BatchNorm2d {
     local[2 * C] = N * plane;
     const global = sumOverRanks(local);
     const count = global[2 * C];
-    if (count <= 1) throw new ShapeError(`SyncBatchNorm: expected more than 1 value per channel over all ranks when training but received ${count}`);
+    if (count <= 1)
+      throw new ShapeError(
+        `SyncBatchNorm: expected more than 1 value per channel over all ranks when training but received ${count}`,
+      );
     const mean = new Float64Array(C);
     const invstd = new Float64Array(C);
     const variance = new Float64Array(C);
@@ -145,16 +152,22 @@ export class SyncBatchNorm extends BatchNorm2d {
       for (const key of Object.keys(slots)) {
         const value = slots[key];
         if (value instanceof BatchNorm2d && !(value instanceof SyncBatchNorm)) slots[key] = SyncBatchNorm.from(value);
-        else if (Array.isArray(value)) value.forEach((v, i) => {
-          if (v instanceof BatchNorm2d && !(v instanceof SyncBatchNorm)) value[i] = SyncBatchNorm.from(v);
-        });
+        else if (Array.isArray(value))
+          value.forEach((v, i) => {
+            if (v instanceof BatchNorm2d && !(v instanceof SyncBatchNorm)) value[i] = SyncBatchNorm.from(v);
+          });
       }
     }
     return module;
   }
 
   private static from(bn: BatchNorm2d): SyncBatchNorm {
-    const s = new SyncBatchNorm(bn.numFeatures, { eps: bn.eps, momentum: bn.momentum, affine: bn.affine, trackRunningStats: bn.trackRunningStats });
+    const s = new SyncBatchNorm(bn.numFeatures, {
+      eps: bn.eps,
+      momentum: bn.momentum,
+      affine: bn.affine,
+      trackRunningStats: bn.trackRunningStats,
+    });
     s.loadStateDict(bn.stateDict());
     s.train(bn.training);
     return s;

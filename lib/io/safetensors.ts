@@ -31,7 +31,16 @@ export interface SafetensorsContent<T> {
 
 /** Bytes per element of each dtype we can read. */
 const DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** Refuse headers larger than this (the reference implementation's limit is 100 MB). */
@@ -95,7 +104,8 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
   if (n > MAX_HEADER) fail(`header length ${n} is larger than ${MAX_HEADER} bytes`);
-  if (8 + n > bytes.length) fail(`truncated: the header needs ${n} bytes but only ${bytes.length - 8} follow the length`);
+  if (8 + n > bytes.length)
+    fail(`truncated: the header needs ${n} bytes but only ${bytes.length - 8} follow the length`);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
@@ -127,15 +137,23 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
     }
     const shape = e.shape as number[];
     const offsets = e.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
       fail(`tensor '${name}' has data_offsets ${JSON.stringify(offsets)}, not a pair [begin, end] with begin <= end`);
     }
     const [begin, end] = offsets as [number, number];
     const count = shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * DTYPE_BYTES[dtype]) {
-      fail(`tensor '${name}' of shape [${shape.join(', ')}] ${dtype} needs ${count * DTYPE_BYTES[dtype]} bytes but data_offsets span ${end - begin}`);
+      fail(
+        `tensor '${name}' of shape [${shape.join(', ')}] ${dtype} needs ${count * DTYPE_BYTES[dtype]} bytes but data_offsets span ${end - begin}`,
+      );
     }
-    if (end > body.length) fail(`truncated: tensor '${name}' ends at byte ${end} of the data but the data has ${body.length} bytes`);
+    if (end > body.length)
+      fail(`truncated: tensor '${name}' ends at byte ${end} of the data but the data has ${body.length} bytes`);
     ranges.push([begin, end, name]);
     tensors[name] = { shape: [...shape], data: decode(dtype, body.subarray(begin, end), count) };
   }
@@ -143,7 +161,8 @@ export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetens
   ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let at = 0;
   for (const [begin, end, name] of ranges) {
-    if (begin !== at) fail(`tensor '${name}' starts at byte ${begin} of the data but the previous one ends at ${at} (overlap or hole)`);
+    if (begin !== at)
+      fail(`tensor '${name}' starts at byte ${begin} of the data but the previous one ends at ${at} (overlap or hole)`);
     at = end;
   }
   if (at !== body.length) fail(`the data has ${body.length} bytes but the tensors cover ${at}`);
@@ -158,11 +177,15 @@ function toRaw(where: string, name: string, value: unknown): RawTensor {
   if (v && typeof v === 'object' && Array.isArray(v.shape) && v.data instanceof Float32Array) {
     const count = v.shape.reduce((a, b) => a * b, 1);
     if (count !== v.data.length) {
-      throw new ArgumentError(`${where}: tensor '${name}' has shape [${v.shape.join(', ')}] but ${v.data.length} values`);
+      throw new ArgumentError(
+        `${where}: tensor '${name}' has shape [${v.shape.join(', ')}] but ${v.data.length} values`,
+      );
     }
     return v;
   }
-  throw new ArgumentError(`${where}: expected tensors['${name}'] to be a Tensor or { shape, data: Float32Array } but received ${describe(value)}`);
+  throw new ArgumentError(
+    `${where}: expected tensors['${name}'] to be a Tensor or { shape, data: Float32Array } but received ${describe(value)}`,
+  );
 }
 
 export interface SerializeOptions {
@@ -174,7 +197,8 @@ export interface SerializeOptions {
 }
 
 /** Tensors PyTorch keeps as int64 in a module's state dict. */
-export const isInt64StateKey = (name: string): boolean => name === 'num_batches_tracked' || name.endsWith('.num_batches_tracked');
+export const isInt64StateKey = (name: string): boolean =>
+  name === 'num_batches_tracked' || name.endsWith('.num_batches_tracked');
 
 /** The bytes of a safetensors file holding `tensors` as F32 or I64 (names sorted, header padded to 8 bytes). */
 export function serializeSafetensors(
@@ -188,18 +212,22 @@ export function serializeSafetensors(
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new ArgumentError(`${where}: expected metadata['${k}'] to be a string but received ${describe(v)}`);
+      if (typeof v !== 'string')
+        throw new ArgumentError(`${where}: expected metadata['${k}'] to be a string but received ${describe(v)}`);
     }
     header.__metadata__ = metadata;
   }
   const raws: { raw: RawTensor; int64: boolean }[] = [];
   let offset = 0;
   for (const [name, value] of entries) {
-    if (name === '__metadata__') throw new ArgumentError(`${where}: '__metadata__' is reserved and cannot name a tensor`);
+    if (name === '__metadata__')
+      throw new ArgumentError(`${where}: '__metadata__' is reserved and cannot name a tensor`);
     const raw = toRaw(where, name, value);
     const int64 = options.int64?.(name) ?? false;
     if (int64 && !raw.data.every((v) => Number.isInteger(v))) {
-      throw new ArgumentError(`${where}: expected tensor '${name}' (stored as I64) to hold integers but received non-integer values`);
+      throw new ArgumentError(
+        `${where}: expected tensor '${name}' (stored as I64) to hold integers but received non-integer values`,
+      );
     }
     raws.push({ raw, int64 });
     const bytes = raw.data.length * (int64 ? 8 : 4);

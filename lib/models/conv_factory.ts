@@ -46,7 +46,12 @@ export type ConvFactory = (inChannels: number, outChannels: number, spec: ConvSp
 export class OctaveConvAdapter extends Module {
   readonly conv: Module;
 
-  constructor(inChannels: number, outChannels: number, spec: ConvSpec, readonly alpha = 0.5) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    spec: ConvSpec,
+    readonly alpha = 0.5,
+  ) {
     super();
     this.conv = new OctaveConv2d(inChannels, outChannels, {
       kernelSize: spec.kernelSize,
@@ -64,7 +69,10 @@ export class OctaveConvAdapter extends Module {
 }
 
 const factories = new Map<string, ConvFactory>([
-  ['standard', (i, o, s) => new Conv2d(i, o, { kernelSize: s.kernelSize, stride: s.stride, padding: s.padding, bias: s.bias })],
+  [
+    'standard',
+    (i, o, s) => new Conv2d(i, o, { kernelSize: s.kernelSize, stride: s.stride, padding: s.padding, bias: s.bias }),
+  ],
   ['deform', (i, o, s) => new DeformConv2d(i, o, { ...s })],
   ['modulated', (i, o, s) => new ModulatedDeformConv2d(i, o, { ...s })],
   ['dynamic', (i, o, s) => new DynamicConv2d(i, o, { ...s })],
@@ -77,7 +85,9 @@ const factories = new Map<string, ConvFactory>([
  */
 export function registerConv<K extends string>(kind: K, factory: ConvFactory): K & RegisteredConvKind {
   if (typeof kind !== 'string' || kind === '' || typeof factory !== 'function') {
-    throw new ArgumentError(`registerConv: expected a non-empty kind name and a factory function but received ${describe(kind)}, ${describe(factory)}`);
+    throw new ArgumentError(
+      `registerConv: expected a non-empty kind name and a factory function but received ${describe(kind)}, ${describe(factory)}`,
+    );
   }
   factories.set(kind, factory);
   return kind as K & RegisteredConvKind;
@@ -108,7 +118,9 @@ export type ConvChoice = ConvKindName | readonly ConvKindName[] | { kind: ConvKi
 /** Checks a kind name at run time (JavaScript callers, command lines): registered, or an ArgumentError. */
 export function checkConvKind(where: string, name: string, kind: unknown): ConvKindName {
   if (typeof kind !== 'string' || !factories.has(kind)) {
-    throw new ArgumentError(`${where}: expected ${name} to be one of ${[...factories.keys()].map((k) => `'${k}'`).join(', ')} but received ${describe(kind)}`);
+    throw new ArgumentError(
+      `${where}: expected ${name} to be one of ${[...factories.keys()].map((k) => `'${k}'`).join(', ')} but received ${describe(kind)}`,
+    );
   }
   return kind as ConvKindName;
 }
@@ -117,7 +129,9 @@ export function convPerStage(where: string, choice: ConvChoice, stages: number):
   if (typeof choice === 'string') return new Array(stages).fill(checkConvKind(where, 'conv', choice));
   if (Array.isArray(choice)) {
     if (choice.length !== stages || !choice.every((c) => typeof c === 'string')) {
-      throw new ArgumentError(`${where}: expected conv to list ${stages} kinds (one per stage) but received ${describe(choice)}`);
+      throw new ArgumentError(
+        `${where}: expected conv to list ${stages} kinds (one per stage) but received ${describe(choice)}`,
+      );
     }
     return choice.map((c, i) => checkConvKind(where, `conv[${i}]`, c));
   }
@@ -126,10 +140,14 @@ export function convPerStage(where: string, choice: ConvChoice, stages: number):
     checkConvKind(where, 'conv.kind', c.kind);
     for (const s of c.stages) {
       if (!Number.isInteger(s) || s < 1 || s > stages) {
-        throw new ArgumentError(`${where}: expected conv.stages to hold stage numbers in 1..${stages} but received ${describe(c.stages)}`);
+        throw new ArgumentError(
+          `${where}: expected conv.stages to hold stage numbers in 1..${stages} but received ${describe(c.stages)}`,
+        );
       }
     }
     return Array.from({ length: stages }, (_, i) => (c.stages.includes(i + 1) ? c.kind : 'standard'));
   }
-  throw new ArgumentError(`${where}: expected conv to be a kind name, an array of ${stages} kinds or { kind, stages } but received ${describe(choice)}`);
+  throw new ArgumentError(
+    `${where}: expected conv to be a kind name, an array of ${stages} kinds or { kind, stages } but received ${describe(choice)}`,
+  );
 }

@@ -36,18 +36,27 @@ export class DynamicNet extends Module {
     const numClasses = checkInt(where, 'numClasses', options.numClasses ?? 10, 1);
     const widths = options.widths ?? [16, 32, 64, 128];
     if (!Array.isArray(widths) || widths.length !== 4) {
-      throw new ArgumentError(`${where}: expected widths to be an array of 4 positive integers but received ${describe(widths)}`);
+      throw new ArgumentError(
+        `${where}: expected widths to be an array of 4 positive integers but received ${describe(widths)}`,
+      );
     }
     widths.forEach((w, i) => checkInt(where, `widths[${i}]`, w, 1));
     const blocks = checkInt(where, 'blocksPerStage', options.blocksPerStage ?? 1, 1);
-    const dyn = { experts: options.experts, reduction: options.reduction, temperature: options.temperature, routing: options.routing };
+    const dyn = {
+      experts: options.experts,
+      reduction: options.reduction,
+      temperature: options.temperature,
+      routing: options.routing,
+    };
     this.stem = new Conv2d(inChannels, widths[0], { kernelSize: 3, padding: 1, bias: false });
     this.stemBn = new BatchNorm2d(widths[0]);
     this.stages = [];
     for (let s = 0; s < 3; s++) {
       for (let b = 0; b < blocks; b++) {
         const cin = b === 0 ? widths[s] : widths[s + 1];
-        this.stages.push(new DynamicConvBlock(cin, widths[s + 1], { kernelSize: 3, padding: 1, stride: b === 0 ? 2 : 1, ...dyn }));
+        this.stages.push(
+          new DynamicConvBlock(cin, widths[s + 1], { kernelSize: 3, padding: 1, stride: b === 0 ? 2 : 1, ...dyn }),
+        );
       }
     }
     this.head = new Linear(widths[3], numClasses);

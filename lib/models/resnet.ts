@@ -50,7 +50,10 @@ export class BasicBlock extends Module {
     this.bn2 = new BatchNorm2d(channels);
     this.downsample =
       stride !== 1 || inChannels !== channels
-        ? new Sequential<Module>(new Conv2d(inChannels, channels, { kernelSize: 1, stride, bias: false }), new BatchNorm2d(channels))
+        ? new Sequential<Module>(
+            new Conv2d(inChannels, channels, { kernelSize: 1, stride, bias: false }),
+            new BatchNorm2d(channels),
+          )
         : null;
   }
 

@@ -10,12 +10,19 @@ import * as ops from '../ops';
 import { Tensor } from '../tensor';
 
 function gradsOf(where: string, parameters: Iterable<Tensor>): Tensor[] {
-  if (parameters === null || typeof parameters !== 'object' || typeof (parameters as Iterable<Tensor>)[Symbol.iterator] !== 'function') {
-    throw new ArgumentError(`${where}: expected parameters to be an iterable of Tensors but received ${describe(parameters)}`);
+  if (
+    parameters === null ||
+    typeof parameters !== 'object' ||
+    typeof (parameters as Iterable<Tensor>)[Symbol.iterator] !== 'function'
+  ) {
+    throw new ArgumentError(
+      `${where}: expected parameters to be an iterable of Tensors but received ${describe(parameters)}`,
+    );
   }
   const grads: Tensor[] = [];
   for (const p of parameters) {
-    if (!(p instanceof Tensor)) throw new ArgumentError(`${where}: expected parameters to hold Tensors but received ${describe(p)}`);
+    if (!(p instanceof Tensor))
+      throw new ArgumentError(`${where}: expected parameters to hold Tensors but received ${describe(p)}`);
     if (p.grad) grads.push(p.grad);
   }
   return grads;
@@ -30,7 +37,9 @@ export function clipGradNorm_(parameters: Iterable<Tensor>, maxNorm: number, nor
   const where = 'clipGradNorm_';
   checkNumber(where, 'maxNorm', maxNorm);
   if (!(normType === Infinity || (typeof normType === 'number' && normType > 0 && Number.isFinite(normType)))) {
-    throw new ArgumentError(`${where}: expected normType to be a positive number or Infinity but received ${describe(normType)}`);
+    throw new ArgumentError(
+      `${where}: expected normType to be a positive number or Infinity but received ${describe(normType)}`,
+    );
   }
   const grads = gradsOf(where, parameters);
   let total = 0;
@@ -49,7 +58,8 @@ export function clipGradNorm_(parameters: Iterable<Tensor>, maxNorm: number, nor
 export function clipGradValue_(parameters: Iterable<Tensor>, clipValue: number): void {
   const where = 'clipGradValue_';
   checkNumber(where, 'clipValue', clipValue);
-  if (clipValue < 0) throw new ArgumentError(`${where}: expected clipValue to be non-negative but received ${describe(clipValue)}`);
+  if (clipValue < 0)
+    throw new ArgumentError(`${where}: expected clipValue to be non-negative but received ${describe(clipValue)}`);
   noGrad(() => {
     for (const g of gradsOf(where, parameters)) {
       if (g.device === 'cpu') {

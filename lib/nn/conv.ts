@@ -36,13 +36,26 @@ export interface ConvTranspose2dOptions {
 
 /** Conv2d / ConvTranspose2d printouts as PyTorch's: defaults left out, so different convs print differently. */
 function convRepr(
-  c: { inChannels: number; outChannels: number; kernelSize: [number, number]; stride: [number, number]; dilation: [number, number]; groups: number; bias: unknown },
+  c: {
+    inChannels: number;
+    outChannels: number;
+    kernelSize: [number, number];
+    stride: [number, number];
+    dilation: [number, number];
+    groups: number;
+    bias: unknown;
+  },
   padding: string,
   outputPadding: [number, number] | null,
 ): string {
-  const parts = [`${c.inChannels}, ${c.outChannels}`, `kernelSize=${shapeString(c.kernelSize)}`, `stride=${shapeString(c.stride)}`];
+  const parts = [
+    `${c.inChannels}, ${c.outChannels}`,
+    `kernelSize=${shapeString(c.kernelSize)}`,
+    `stride=${shapeString(c.stride)}`,
+  ];
   if (padding !== '[0, 0]') parts.push(`padding=${padding}`);
-  if (outputPadding && (outputPadding[0] || outputPadding[1])) parts.push(`outputPadding=${shapeString(outputPadding)}`);
+  if (outputPadding && (outputPadding[0] || outputPadding[1]))
+    parts.push(`outputPadding=${shapeString(outputPadding)}`);
   if (c.dilation[0] !== 1 || c.dilation[1] !== 1) parts.push(`dilation=${shapeString(c.dilation)}`);
   if (c.groups !== 1) parts.push(`groups=${c.groups}`);
   if (!c.bias) parts.push('bias=false');
@@ -50,10 +63,16 @@ function convRepr(
 }
 
 /** Accepts (in, out, { kernelSize, ... }) and PyTorch's (in, out, kernelSize, { ... }). */
-function resolveOptions<O extends { kernelSize: Pair }>(where: string, third: Pair | O, fourth?: Omit<O, 'kernelSize'>): O {
+function resolveOptions<O extends { kernelSize: Pair }>(
+  where: string,
+  third: Pair | O,
+  fourth?: Omit<O, 'kernelSize'>,
+): O {
   if (typeof third === 'number' || Array.isArray(third)) return { ...(fourth ?? {}), kernelSize: third } as O;
   if (third === null || typeof third !== 'object') {
-    throw new ArgumentError(`${where}: expected options to be an object with kernelSize but received ${describe(third)}`);
+    throw new ArgumentError(
+      `${where}: expected options to be an object with kernelSize but received ${describe(third)}`,
+    );
   }
   return third;
 }
@@ -71,7 +90,8 @@ function checkChannels(where: string, inChannels: number, outChannels: number, g
 
 /** ShapeError unless x is [N, channels, H, W]. */
 export function checkInputChannels(where: string, x: Tensor, channels: number): void {
-  if (!(x instanceof Tensor)) throw new ArgumentError(`${where}: expected input to be a Tensor but received ${describe(x)}`);
+  if (!(x instanceof Tensor))
+    throw new ArgumentError(`${where}: expected input to be a Tensor but received ${describe(x)}`);
   if (x.ndim !== 4 || x.shape[1] !== channels) {
     throw new ShapeError(
       `${where}: expected input of shape [N, ${channels}, H, W] (${channels} channels) but received ${shapeString(x.shape)}`,
@@ -92,7 +112,12 @@ export class Conv2d extends Module {
 
   constructor(inChannels: number, outChannels: number, options: Conv2dOptions);
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, options?: Omit<Conv2dOptions, 'kernelSize'>);
-  constructor(inChannels: number, outChannels: number, third: Pair | Conv2dOptions, fourth?: Omit<Conv2dOptions, 'kernelSize'>) {
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    third: Pair | Conv2dOptions,
+    fourth?: Omit<Conv2dOptions, 'kernelSize'>,
+  ) {
     super();
     const o = resolveOptions<Conv2dOptions>('Conv2d', third, fourth);
     checkOptionKeys('Conv2d', o, ['kernelSize', 'stride', 'padding', 'dilation', 'groups', 'bias']);
@@ -107,7 +132,7 @@ export class Conv2d extends Module {
     this.dilation = checkPair('Conv2d', 'dilation', o.dilation ?? 1, 1);
     const [kh, kw] = this.kernelSize;
     this.weight = new Parameter(Tensor.empty([outChannels, inChannels / this.groups, kh, kw]));
-    this.bias = o.bias ?? true ? new Parameter(Tensor.empty([outChannels])) : null;
+    this.bias = (o.bias ?? true) ? new Parameter(Tensor.empty([outChannels])) : null;
     this.resetParameters();
   }
 
@@ -146,7 +171,12 @@ export class ConvTranspose2d extends Module {
   bias: Parameter | null;
 
   constructor(inChannels: number, outChannels: number, options: ConvTranspose2dOptions);
-  constructor(inChannels: number, outChannels: number, kernelSize: Pair, options?: Omit<ConvTranspose2dOptions, 'kernelSize'>);
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: Pair,
+    options?: Omit<ConvTranspose2dOptions, 'kernelSize'>,
+  );
   constructor(
     inChannels: number,
     outChannels: number,
@@ -155,7 +185,15 @@ export class ConvTranspose2d extends Module {
   ) {
     super();
     const o = resolveOptions<ConvTranspose2dOptions>('ConvTranspose2d', third, fourth);
-    checkOptionKeys('ConvTranspose2d', o, ['kernelSize', 'stride', 'padding', 'outputPadding', 'dilation', 'groups', 'bias']);
+    checkOptionKeys('ConvTranspose2d', o, [
+      'kernelSize',
+      'stride',
+      'padding',
+      'outputPadding',
+      'dilation',
+      'groups',
+      'bias',
+    ]);
     this.groups = o.groups ?? 1;
     checkChannels('ConvTranspose2d', inChannels, outChannels, this.groups);
     this.inChannels = inChannels;
@@ -168,7 +206,7 @@ export class ConvTranspose2d extends Module {
     const [kh, kw] = this.kernelSize;
     // PyTorch's transposed layout: [in, out / groups, kh, kw].
     this.weight = new Parameter(Tensor.empty([inChannels, outChannels / this.groups, kh, kw]));
-    this.bias = o.bias ?? true ? new Parameter(Tensor.empty([outChannels])) : null;
+    this.bias = (o.bias ?? true) ? new Parameter(Tensor.empty([outChannels])) : null;
     this.resetParameters();
   }
 

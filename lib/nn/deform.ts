@@ -67,17 +67,31 @@ interface Resolved {
 }
 
 function resolve(where: string, inChannels: number, outChannels: number, o: DeformConv2dOptions): Resolved {
-  if (o === null || typeof o !== 'object') throw new ArgumentError(`${where}: expected options to be an object but received ${describe(o)}`);
-  checkOptionKeys(where, o, ['kernelSize', 'stride', 'padding', 'dilation', 'groups', 'offsetGroups', 'bias', ...(where === 'ModulatedDeformConv2d' ? ['maskActivation'] : [])]);
+  if (o === null || typeof o !== 'object')
+    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(o)}`);
+  checkOptionKeys(where, o, [
+    'kernelSize',
+    'stride',
+    'padding',
+    'dilation',
+    'groups',
+    'offsetGroups',
+    'bias',
+    ...(where === 'ModulatedDeformConv2d' ? ['maskActivation'] : []),
+  ]);
   checkInt(where, 'inChannels', inChannels, 1);
   checkInt(where, 'outChannels', outChannels, 1);
   const groups = checkInt(where, 'groups', o.groups ?? 1, 1);
   const offsetGroups = checkInt(where, 'offsetGroups', o.offsetGroups ?? 1, 1);
   if (inChannels % groups !== 0 || outChannels % groups !== 0) {
-    throw new ArgumentError(`${where}: expected inChannels (${inChannels}) and outChannels (${outChannels}) to be divisible by groups but received groups ${groups}`);
+    throw new ArgumentError(
+      `${where}: expected inChannels (${inChannels}) and outChannels (${outChannels}) to be divisible by groups but received groups ${groups}`,
+    );
   }
   if (inChannels % offsetGroups !== 0) {
-    throw new ArgumentError(`${where}: expected inChannels (${inChannels}) to be divisible by offsetGroups but received offsetGroups ${offsetGroups}`);
+    throw new ArgumentError(
+      `${where}: expected inChannels (${inChannels}) to be divisible by offsetGroups but received offsetGroups ${offsetGroups}`,
+    );
   }
   if (o.bias !== undefined && typeof o.bias !== 'boolean') {
     throw new ArgumentError(`${where}: expected bias to be a boolean but received ${describe(o.bias)}`);
@@ -108,7 +122,13 @@ abstract class DeformConvBase extends Module {
   /** Predicts offsets (and, when modulated, the mask) from the input. */
   conv_offset: Conv2d;
 
-  protected constructor(where: string, inChannels: number, outChannels: number, options: DeformConv2dOptions, predictorChannelsPerTap: number) {
+  protected constructor(
+    where: string,
+    inChannels: number,
+    outChannels: number,
+    options: DeformConv2dOptions,
+    predictorChannelsPerTap: number,
+  ) {
     super();
     const r = resolve(where, inChannels, outChannels, options);
     this.inChannels = inChannels;
@@ -186,7 +206,10 @@ export class ModulatedDeformConv2d extends DeformConvBase {
 
   constructor(inChannels: number, outChannels: number, options: ModulatedDeformConv2dOptions = {}) {
     super('ModulatedDeformConv2d', inChannels, outChannels, options, 3);
-    this.maskActivation = checkOneOf('ModulatedDeformConv2d', 'maskActivation', options.maskActivation ?? 'sigmoid', ['sigmoid', '2sigmoid'] as const);
+    this.maskActivation = checkOneOf('ModulatedDeformConv2d', 'maskActivation', options.maskActivation ?? 'sigmoid', [
+      'sigmoid',
+      '2sigmoid',
+    ] as const);
   }
 
   offsetsAndMask(x: Tensor): { offset: Tensor; mask: Tensor | null } {
@@ -208,11 +231,21 @@ export interface DeformableConvBlockOptions extends ModulatedDeformConv2dOptions
   modulated?: boolean;
 }
 
-function deformLayer(inChannels: number, outChannels: number, o: DeformableConvBlockOptions): DeformConv2d | ModulatedDeformConv2d {
+function deformLayer(
+  inChannels: number,
+  outChannels: number,
+  o: DeformableConvBlockOptions,
+): DeformConv2d | ModulatedDeformConv2d {
   const { modulated, maskActivation, ...layer } = o;
-  if (modulated) return new ModulatedDeformConv2d(inChannels, outChannels, { ...layer, ...(maskActivation ? { maskActivation } : {}) });
+  if (modulated)
+    return new ModulatedDeformConv2d(inChannels, outChannels, {
+      ...layer,
+      ...(maskActivation ? { maskActivation } : {}),
+    });
   if (maskActivation !== undefined) {
-    throw new ArgumentError(`DeformableConvBlock: maskActivation applies to modulated blocks only (modulated: true) but received modulated ${describe(modulated)}`);
+    throw new ArgumentError(
+      `DeformableConvBlock: maskActivation applies to modulated blocks only (modulated: true) but received modulated ${describe(modulated)}`,
+    );
   }
   return new DeformConv2d(inChannels, outChannels, layer);
 }
@@ -230,12 +263,20 @@ export class DeformableConvBlock extends Module {
   constructor(inChannels: number, outChannels: number, options: DeformableConvBlockOptions = {}) {
     super();
     if (options === null || typeof options !== 'object') {
-      throw new ArgumentError(`DeformableConvBlock: expected options to be an object but received ${describe(options)}`);
+      throw new ArgumentError(
+        `DeformableConvBlock: expected options to be an object but received ${describe(options)}`,
+      );
     }
     const k = checkPair('DeformableConvBlock', 'kernelSize', options.kernelSize ?? 3, 1);
     const d = checkPair('DeformableConvBlock', 'dilation', options.dilation ?? 1, 1);
     const padding = options.padding ?? [Math.floor((d[0] * (k[0] - 1)) / 2), Math.floor((d[1] * (k[1] - 1)) / 2)];
-    this.conv = deformLayer(inChannels, outChannels, { ...options, kernelSize: k, dilation: d, padding, bias: options.bias ?? false });
+    this.conv = deformLayer(inChannels, outChannels, {
+      ...options,
+      kernelSize: k,
+      dilation: d,
+      padding,
+      bias: options.bias ?? false,
+    });
     this.bn = new BatchNorm2d(outChannels);
     this.relu = new ReLU();
   }
@@ -270,7 +311,9 @@ export class DeformableBasicBlock extends Module {
   constructor(inChannels: number, outChannels: number, options: DeformableBasicBlockOptions = {}) {
     super();
     if (options === null || typeof options !== 'object') {
-      throw new ArgumentError(`DeformableBasicBlock: expected options to be an object but received ${describe(options)}`);
+      throw new ArgumentError(
+        `DeformableBasicBlock: expected options to be an object but received ${describe(options)}`,
+      );
     }
     const stride = checkInt('DeformableBasicBlock', 'stride', options.stride ?? 1, 1);
     this.conv1 = new Conv2d(inChannels, outChannels, { kernelSize: 3, stride, padding: 1, bias: false });
@@ -287,7 +330,10 @@ export class DeformableBasicBlock extends Module {
     this.bn2 = new BatchNorm2d(outChannels);
     this.downsample =
       stride !== 1 || inChannels !== outChannels
-        ? new Sequential<Module>(new Conv2d(inChannels, outChannels, { kernelSize: 1, stride, bias: false }), new BatchNorm2d(outChannels))
+        ? new Sequential<Module>(
+            new Conv2d(inChannels, outChannels, { kernelSize: 1, stride, bias: false }),
+            new BatchNorm2d(outChannels),
+          )
         : null;
   }
 
@@ -320,9 +366,14 @@ export class DeformSampler extends Module {
     super();
     checkInt('DeformSampler', 'inChannels', inChannels, 1);
     const k = checkInt('DeformSampler', 'kernelSize', options.kernelSize ?? 3, 1);
-    if (k % 2 === 0) throw new ArgumentError(`DeformSampler: expected kernelSize to be odd (for 'same' padding) but received ${k}`);
+    if (k % 2 === 0)
+      throw new ArgumentError(`DeformSampler: expected kernelSize to be odd (for 'same' padding) but received ${k}`);
     this.inChannels = inChannels;
-    this.paddingMode = checkOneOf('DeformSampler', 'paddingMode', options.paddingMode ?? 'zeros', ['zeros', 'border', 'reflection'] as const);
+    this.paddingMode = checkOneOf('DeformSampler', 'paddingMode', options.paddingMode ?? 'zeros', [
+      'zeros',
+      'border',
+      'reflection',
+    ] as const);
     this.conv_offset = new Conv2d(inChannels, 2, { kernelSize: k, padding: (k - 1) / 2 });
     noGrad(() => {
       ops.fill_(this.conv_offset.weight, 0);
@@ -337,13 +388,26 @@ export class DeformSampler extends Module {
 
   /** Samples x at (y + dy, x + dx) for the field `offset` (N, 2, H, W); differentiable in both. */
   static warp(x: Tensor, offset: Tensor, paddingMode: 'zeros' | 'border' | 'reflection' = 'zeros'): Tensor {
-    if (!(x instanceof Tensor) || x.ndim !== 4) throw new ShapeError(`DeformSampler.warp: expected x to be a 4-D Tensor but received ${x instanceof Tensor ? shapeString(x.shape) : describe(x)}`);
+    if (!(x instanceof Tensor) || x.ndim !== 4)
+      throw new ShapeError(
+        `DeformSampler.warp: expected x to be a 4-D Tensor but received ${x instanceof Tensor ? shapeString(x.shape) : describe(x)}`,
+      );
     const [N, , H, W] = x.shape;
-    if (!(offset instanceof Tensor) || offset.ndim !== 4 || offset.shape[0] !== N || offset.shape[1] !== 2 || offset.shape[2] !== H || offset.shape[3] !== W) {
-      throw new ShapeError(`DeformSampler.warp: expected offset of shape ${shapeString([N, 2, H, W])} but received ${offset instanceof Tensor ? shapeString(offset.shape) : describe(offset)}`);
+    if (
+      !(offset instanceof Tensor) ||
+      offset.ndim !== 4 ||
+      offset.shape[0] !== N ||
+      offset.shape[1] !== 2 ||
+      offset.shape[2] !== H ||
+      offset.shape[3] !== W
+    ) {
+      throw new ShapeError(
+        `DeformSampler.warp: expected offset of shape ${shapeString([N, 2, H, W])} but received ${offset instanceof Tensor ? shapeString(offset.shape) : describe(offset)}`,
+      );
     }
     // alignCorners: pixel i sits at -1 + 2i/(S-1); a 1-pixel side stays at 0.
-    const sy = H > 1 ? 2 / (H - 1) : 0, sx = W > 1 ? 2 / (W - 1) : 0;
+    const sy = H > 1 ? 2 / (H - 1) : 0,
+      sx = W > 1 ? 2 / (W - 1) : 0;
     const base = Tensor.empty([1, 2, H, W], { device: 'cpu' });
     const b = base.data;
     for (let i = 0; i < H; i++) {
@@ -353,7 +417,8 @@ export class DeformSampler extends Module {
       }
     }
     const baseDev = x.device === 'cpu' ? base : base.to(x.device);
-    const dy = ops.slice(offset, 1, 0, 1), dx = ops.slice(offset, 1, 1, 2);
+    const dy = ops.slice(offset, 1, 0, 1),
+      dx = ops.slice(offset, 1, 1, 2);
     const shift = ops.concat([ops.scale(dx, sx), ops.scale(dy, sy)], 1);
     const grid = ops.permute(ops.add(shift, baseDev), [0, 2, 3, 1]);
     return ops.gridSample(x, grid, { mode: 'bilinear', paddingMode, alignCorners: true });
@@ -376,28 +441,44 @@ export interface SamplingLocations {
 /** Where `layer` samples `input`: y = oy*stride - pad + i*dilation + dy, likewise x. */
 export function samplingLocations(layer: DeformConv2d | ModulatedDeformConv2d, input: Tensor): SamplingLocations {
   if (!(layer instanceof DeformConvBase)) {
-    throw new ArgumentError(`samplingLocations: expected layer to be a DeformConv2d or ModulatedDeformConv2d but received ${describe(layer)}`);
+    throw new ArgumentError(
+      `samplingLocations: expected layer to be a DeformConv2d or ModulatedDeformConv2d but received ${describe(layer)}`,
+    );
   }
   checkInputChannels('samplingLocations', input, layer.inChannels);
   return noGrad(() => {
     const { offset, mask } = layer.offsetsAndMask(input);
     const [N, , Ho, Wo] = offset.shape;
-    const [kh, kw] = layer.kernelSize, K = kh * kw, G = layer.offsetGroups, P = Ho * Wo;
+    const [kh, kw] = layer.kernelSize,
+      K = kh * kw,
+      G = layer.offsetGroups,
+      P = Ho * Wo;
     const off = offset.device === 'cpu' ? offset.data : offset.to('cpu').data;
-    const y = new Float32Array(N * G * K * P), x = new Float32Array(N * G * K * P);
+    const y = new Float32Array(N * G * K * P),
+      x = new Float32Array(N * G * K * P);
     for (let n = 0; n < N; n++)
       for (let g = 0; g < G; g++)
         for (let k = 0; k < K; k++) {
-          const i = Math.floor(k / kw), j = k % kw;
+          const i = Math.floor(k / kw),
+            j = k % kw;
           const o = (n * G + g) * K + k;
           for (let oy = 0; oy < Ho; oy++)
             for (let ox = 0; ox < Wo; ox++) {
               const p = oy * Wo + ox;
-              y[o * P + p] = oy * layer.stride[0] - layer.padding[0] + i * layer.dilation[0] + off[(o * 2) * P + p];
+              y[o * P + p] = oy * layer.stride[0] - layer.padding[0] + i * layer.dilation[0] + off[o * 2 * P + p];
               x[o * P + p] = ox * layer.stride[1] - layer.padding[1] + j * layer.dilation[1] + off[(o * 2 + 1) * P + p];
             }
         }
     const m = mask ? Float32Array.from(mask.device === 'cpu' ? mask.data : mask.to('cpu').data) : null;
-    return { shape: [N, G, K, Ho, Wo], y, x, mask: m, kernelSize: [kh, kw], stride: layer.stride, padding: layer.padding, dilation: layer.dilation };
+    return {
+      shape: [N, G, K, Ho, Wo],
+      y,
+      x,
+      mask: m,
+      kernelSize: [kh, kw],
+      stride: layer.stride,
+      padding: layer.padding,
+      dilation: layer.dilation,
+    };
   });
 }

@@ -15,10 +15,10 @@
  * `attention.fc2.*`.
  */
 import { checkInt, checkNumber, checkOneOf, checkPair, shapeString } from '../check';
-import { ArgumentError, describe, ShapeError } from '../errors';
+import { ArgumentError, describe } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
-import { Conv2d, checkInputChannels } from './conv';
+import { checkInputChannels } from './conv';
 import { resetConvLinear } from './init';
 import { Linear } from './linear';
 import { Module } from './module';
@@ -85,7 +85,9 @@ export class DynamicConv2d extends Module {
     super();
     const where = 'DynamicConv2d';
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new ArgumentError(`${where}: expected options to be an object with kernelSize but received ${describe(options)}`);
+      throw new ArgumentError(
+        `${where}: expected options to be an object with kernelSize but received ${describe(options)}`,
+      );
     }
     this.inChannels = checkInt(where, 'inChannels', inChannels, 1);
     this.outChannels = checkInt(where, 'outChannels', outChannels, 1);
@@ -108,7 +110,7 @@ export class DynamicConv2d extends Module {
     const [kh, kw] = this.kernelSize;
     const K = this.experts;
     this.weight = new Parameter(Tensor.empty([K, outChannels, inChannels / this.groups, kh, kw]));
-    this.bias = options.bias ?? true ? new Parameter(Tensor.empty([K, outChannels])) : null;
+    this.bias = (options.bias ?? true) ? new Parameter(Tensor.empty([K, outChannels])) : null;
     this.attention = new DynamicAttention(inChannels, Math.max(minHidden, Math.floor(inChannels / reduction)), K);
     this.resetParameters();
   }
@@ -120,7 +122,8 @@ export class DynamicConv2d extends Module {
 
   set temperature(t: number) {
     checkNumber('DynamicConv2d', 'temperature', t);
-    if (!(t > 0)) throw new ArgumentError(`DynamicConv2d: expected temperature to be a positive number but received ${t}`);
+    if (!(t > 0))
+      throw new ArgumentError(`DynamicConv2d: expected temperature to be a positive number but received ${t}`);
     this.temperatureValue = t;
   }
 

@@ -34,7 +34,8 @@ const cache = new WeakMap<object, Folded>();
 
 /** True when conv -> bn can run folded: eval mode, running statistics, CPU, no gradients or trace wanted. */
 export function canFold(conv: Module, bn: BatchNorm2d): boolean {
-  if (conv.training || bn.training || !bn.trackRunningStats || bn.runningMean === null || bn.runningVar === null) return false;
+  if (conv.training || bn.training || !bn.trackRunningStats || bn.runningMean === null || bn.runningVar === null)
+    return false;
   if (activeTracer() !== null) return false;
   const weight = (conv as { weight?: Tensor }).weight;
   if (!(weight instanceof Tensor) || weight.device !== 'cpu') return false;
@@ -65,7 +66,12 @@ export function foldedWeights(conv: Module & { weight: Tensor; bias: Tensor | nu
     bias[o] = ((b ? b[o] : 0) - mean[o]) * s + (beta ? beta[o] : 0);
   }
   // Kept outside every tidy() scope: the cache owns them until the next rebuild.
-  const entry: Folded = { generation: weightsGeneration(), bn, weight: keep(Tensor.from(weight, conv.weight.shape)), bias: keep(Tensor.from(bias, [O])) };
+  const entry: Folded = {
+    generation: weightsGeneration(),
+    bn,
+    weight: keep(Tensor.from(weight, conv.weight.shape)),
+    bias: keep(Tensor.from(bias, [O])),
+  };
   cache.set(conv, entry);
   return entry;
 }
@@ -74,7 +80,12 @@ export function foldedWeights(conv: Module & { weight: Tensor; bias: Tensor | nu
  * relu?(bn(conv(x)) + residual?), folded and fused where canFold allows (plain and deformable
  * convolutions), otherwise exactly the unfused layers.
  */
-export function convBnAct(conv: Module, bn: BatchNorm2d, x: Tensor, options: { residual?: Tensor | null; relu?: boolean } = {}): Tensor {
+export function convBnAct(
+  conv: Module,
+  bn: BatchNorm2d,
+  x: Tensor,
+  options: { residual?: Tensor | null; relu?: boolean } = {},
+): Tensor {
   const relu = options.relu ?? false;
   const residual = options.residual ?? null;
   if (canFold(conv, bn)) {
@@ -82,9 +93,22 @@ export function convBnAct(conv: Module, bn: BatchNorm2d, x: Tensor, options: { r
       const folded = foldedWeights(conv, bn);
       folded.packed ??= ops.packConv2dWeight(folded.weight, conv.groups);
       const { weight, bias, packed } = folded;
-      return ops.conv2dFused(x, weight, { bias, stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups, residual, relu, packed });
+      return ops.conv2dFused(x, weight, {
+        bias,
+        stride: conv.stride,
+        padding: conv.padding,
+        dilation: conv.dilation,
+        groups: conv.groups,
+        residual,
+        relu,
+        packed,
+      });
     }
-    const deform = conv as Module & { forwardWith?: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor; weight: Tensor; bias: Tensor | null };
+    const deform = conv as Module & {
+      forwardWith?: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor;
+      weight: Tensor;
+      bias: Tensor | null;
+    };
     if (typeof deform.forwardWith === 'function') {
       const { weight, bias } = foldedWeights(deform, bn);
       let y = deform.forwardWith(x, weight, bias);

@@ -16,8 +16,14 @@ export * from './deform';
 export * from './octave';
 export * from './pyramid';
 export {
-  DynamicConv2d, DynamicConvBlock, DynamicAttention, setTemperature, dynamicConvLayers, type DynamicConv2dOptions,
-  type DynamicConvBlockOptions, type DynamicRouting,
+  DynamicConv2d,
+  DynamicConvBlock,
+  DynamicAttention,
+  setTemperature,
+  dynamicConvLayers,
+  type DynamicConv2dOptions,
+  type DynamicConvBlockOptions,
+  type DynamicRouting,
 } from './dynamic';
 // Moved out of nn (networks to lib/models, the schedule to lib/optim, the picture to lib/report);
 // these names stay here for code written against 0.1.

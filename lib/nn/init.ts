@@ -29,7 +29,15 @@ export function calculateFanInAndFanOut(t: Tensor): { fanIn: number; fanOut: num
 
 /** torch.nn.init.calculate_gain. */
 export function calculateGain(nonlinearity: Nonlinearity, param?: number): number {
-  checkOneOf('calculateGain', 'nonlinearity', nonlinearity, ['linear', 'conv2d', 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'selu']);
+  checkOneOf('calculateGain', 'nonlinearity', nonlinearity, [
+    'linear',
+    'conv2d',
+    'sigmoid',
+    'tanh',
+    'relu',
+    'leaky_relu',
+    'selu',
+  ]);
   switch (nonlinearity) {
     case 'tanh':
       return 5 / 3;
@@ -93,7 +101,8 @@ function kaimingStd(where: string, t: Tensor, options: KaimingOptions): number {
   const mode = checkOneOf(where, 'mode', options.mode ?? 'fanIn', ['fanIn', 'fanOut']);
   const { fanIn, fanOut } = calculateFanInAndFanOut(t);
   const fan = mode === 'fanIn' ? fanIn : fanOut;
-  if (fan === 0) throw new ShapeError(`${where}: cannot initialise a tensor with zero elements (shape ${shapeString(t.shape)})`);
+  if (fan === 0)
+    throw new ShapeError(`${where}: cannot initialise a tensor with zero elements (shape ${shapeString(t.shape)})`);
   const gain = calculateGain(options.nonlinearity ?? 'leaky_relu', options.a ?? 0);
   return gain / Math.sqrt(fan);
 }

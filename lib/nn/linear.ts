@@ -18,7 +18,7 @@ export class Linear extends Module {
     this.inFeatures = checkInt('Linear', 'inFeatures', inFeatures, 1);
     this.outFeatures = checkInt('Linear', 'outFeatures', outFeatures, 1);
     this.weight = new Parameter(Tensor.empty([outFeatures, inFeatures]));
-    this.bias = options.bias ?? true ? new Parameter(Tensor.empty([outFeatures])) : null;
+    this.bias = (options.bias ?? true) ? new Parameter(Tensor.empty([outFeatures])) : null;
     this.resetParameters();
   }
 
@@ -27,7 +27,8 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!(x instanceof Tensor)) throw new ArgumentError(`Linear: expected input to be a Tensor but received ${describe(x)}`);
+    if (!(x instanceof Tensor))
+      throw new ArgumentError(`Linear: expected input to be a Tensor but received ${describe(x)}`);
     if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures) {
       throw new ShapeError(
         `Linear: expected input of shape [..., ${this.inFeatures}] (${this.inFeatures} features) but received ${shapeString(x.shape)}`,

@@ -52,7 +52,10 @@ function locate(error: unknown, outer: Module): unknown {
   const tagged = error as Error & { [ERROR_ORIGIN]?: ErrorOrigin };
   const origin = tagged[ERROR_ORIGIN];
   if (!origin) {
-    Object.defineProperty(tagged, ERROR_ORIGIN, { value: { module: outer, message: error.message }, enumerable: false });
+    Object.defineProperty(tagged, ERROR_ORIGIN, {
+      value: { module: outer, message: error.message },
+      enumerable: false,
+    });
     return error;
   }
   for (const [path, m] of outer.namedModules()) {
@@ -74,23 +77,22 @@ export abstract class Module {
     // however deep the call (see locate). The subclass's forward is already on the prototype
     // chain here; the wrapper is an own, non-enumerable property, invisible to the walkers.
     const forward = this.forward;
-    const self = this;
+    const locatedForward = (...inputs: unknown[]): unknown => {
+      try {
+        return forward.apply(this, inputs);
+      } catch (e) {
+        throw locate(e, this);
+      }
+    };
     Object.defineProperty(this, 'forward', {
-      value: function locatedForward(...inputs: unknown[]): unknown {
-        try {
-          return forward.apply(self, inputs);
-        } catch (e) {
-          throw locate(e, self);
-        }
-      },
+      value: locatedForward,
       enumerable: false,
       writable: true,
       configurable: true,
     });
   }
 
-  // Inputs and outputs vary by layer (a tensor, several, a list of feature maps).
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- inputs and outputs vary by layer (a tensor, several, a list of feature maps), and subclasses narrow them
   abstract forward(...inputs: any[]): any;
 
   // ---- registration ---------------------------------------------------------------------
@@ -101,10 +103,14 @@ export abstract class Module {
    */
   registerBuffer<T extends Tensor | null>(name: string, tensor: T, options: { persistent?: boolean } = {}): T {
     if (typeof name !== 'string' || name === '' || name.includes('.')) {
-      throw new ArgumentError(`registerBuffer: expected name to be a non-empty string without '.' but received ${describe(name)}`);
+      throw new ArgumentError(
+        `registerBuffer: expected name to be a non-empty string without '.' but received ${describe(name)}`,
+      );
     }
     if (tensor !== null && !(tensor instanceof Tensor)) {
-      throw new ArgumentError(`registerBuffer: expected tensor to be a Tensor or null but received ${describe(tensor)}`);
+      throw new ArgumentError(
+        `registerBuffer: expected tensor to be a Tensor or null but received ${describe(tensor)}`,
+      );
     }
     this.buffers.set(name, { tensor: keep(tensor), persistent: options.persistent ?? true });
     return tensor;
@@ -256,9 +262,14 @@ export abstract class Module {
    * checked before anything is copied: with strict (default) missing or unexpected keys throw,
    * and a shape mismatch always throws, naming the key.
    */
-  loadStateDict(dict: Record<string, Tensor> | Map<string, Tensor>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+  loadStateDict(
+    dict: Record<string, Tensor> | Map<string, Tensor>,
+    options: LoadStateDictOptions = {},
+  ): LoadStateDictResult {
     if (dict === null || typeof dict !== 'object') {
-      throw new ArgumentError(`loadStateDict: expected dict to be an object or Map of Tensors but received ${describe(dict)}`);
+      throw new ArgumentError(
+        `loadStateDict: expected dict to be an object or Map of Tensors but received ${describe(dict)}`,
+      );
     }
     const strict = options.strict ?? true;
     weightsChanged();
@@ -270,7 +281,9 @@ export abstract class Module {
       const parts = [];
       if (missingKeys.length) parts.push(`missing keys: ${missingKeys.join(', ')}`);
       if (unexpectedKeys.length) parts.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
-      throw new ArgumentError(`loadStateDict: the state dict does not match ${this.constructor.name}: ${parts.join('; ')}`);
+      throw new ArgumentError(
+        `loadStateDict: the state dict does not match ${this.constructor.name}: ${parts.join('; ')}`,
+      );
     }
     // Every mismatch at once (a checkpoint of another variant usually differs in many places).
     const mismatches: string[] = [];
@@ -288,7 +301,9 @@ export abstract class Module {
       }
     }
     if (mismatches.length) {
-      throw new ShapeError(`loadStateDict: ${mismatches.length} shape mismatch${mismatches.length > 1 ? 'es' : ''}: ${mismatches.join('; ')}`);
+      throw new ShapeError(
+        `loadStateDict: ${mismatches.length} shape mismatch${mismatches.length > 1 ? 'es' : ''}: ${mismatches.join('; ')}`,
+      );
     }
     for (const [key, dst] of Object.entries(target)) {
       const src = source.get(key);

@@ -40,10 +40,14 @@ export class BatchNorm2d extends Module {
     this.affine = options.affine ?? true;
     this.trackRunningStats = options.trackRunningStats ?? true;
     if (typeof this.eps !== 'number' || !(this.eps >= 0)) {
-      throw new ArgumentError(`BatchNorm2d: expected eps to be a non-negative number but received ${describe(this.eps)}`);
+      throw new ArgumentError(
+        `BatchNorm2d: expected eps to be a non-negative number but received ${describe(this.eps)}`,
+      );
     }
     if (this.momentum !== null && (typeof this.momentum !== 'number' || !(this.momentum >= 0 && this.momentum <= 1))) {
-      throw new ArgumentError(`BatchNorm2d: expected momentum to be a number in [0, 1] or null but received ${describe(this.momentum)}`);
+      throw new ArgumentError(
+        `BatchNorm2d: expected momentum to be a number in [0, 1] or null but received ${describe(this.momentum)}`,
+      );
     }
     this.weight = this.affine ? new Parameter(Tensor.ones([numFeatures])) : null;
     this.bias = this.affine ? new Parameter(Tensor.zeros([numFeatures])) : null;

@@ -95,9 +95,21 @@ export class OctaveConv2d extends Module {
     super();
     const where = 'OctaveConv2d';
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new ArgumentError(`${where}: expected options to be an object like { kernelSize, alphaIn, alphaOut } but received ${describe(options)}`);
+      throw new ArgumentError(
+        `${where}: expected options to be an object like { kernelSize, alphaIn, alphaOut } but received ${describe(options)}`,
+      );
     }
-    checkOptionKeys(where, options, ['kernelSize', 'stride', 'downsample', 'padding', 'alphaIn', 'alphaOut', 'groups', 'bias', 'trace']);
+    checkOptionKeys(where, options, [
+      'kernelSize',
+      'stride',
+      'downsample',
+      'padding',
+      'alphaIn',
+      'alphaOut',
+      'groups',
+      'bias',
+      'trace',
+    ]);
     checkInt(where, 'inChannels', inChannels, 1);
     checkInt(where, 'outChannels', outChannels, 1);
     const alphaIn = checkAlpha(where, 'alphaIn', options.alphaIn ?? 0.5);
@@ -113,7 +125,12 @@ export class OctaveConv2d extends Module {
     this.outLow = lowChannels(outChannels, alphaOut);
     this.outHigh = outChannels - this.outLow;
     const groups = checkInt(where, 'groups', options.groups ?? 1, 1);
-    for (const [name, c] of [['high-band input', this.inHigh], ['low-band input', this.inLow], ['high-band output', this.outHigh], ['low-band output', this.outLow]] as const) {
+    for (const [name, c] of [
+      ['high-band input', this.inHigh],
+      ['low-band input', this.inLow],
+      ['high-band output', this.outHigh],
+      ['low-band output', this.outLow],
+    ] as const) {
       if (c % groups !== 0) {
         throw new ArgumentError(`${where}: groups (${groups}) must divide the ${name} channels (${c})`);
       }
@@ -192,7 +209,8 @@ export class OctaveConv2d extends Module {
     const conv = this.h2h ?? this.h2l ?? this.l2h ?? this.l2l;
     if (!conv) return [high.shape[2], high.shape[3]];
     const pad = conv.padding as [number, number]; // octave convs always take numeric padding
-    const size = (n: number, a: 0 | 1) => Math.floor((n + 2 * pad[a] - conv.dilation[a] * (conv.kernelSize[a] - 1) - 1) / conv.stride[a]) + 1;
+    const size = (n: number, a: 0 | 1) =>
+      Math.floor((n + 2 * pad[a] - conv.dilation[a] * (conv.kernelSize[a] - 1) - 1) / conv.stride[a]) + 1;
     return [size(high.shape[2], 0), size(high.shape[3], 1)];
   }
 
@@ -217,7 +235,7 @@ export class OctaveConv2d extends Module {
     }
     const input = ops.concat([low, pooled], 1);
     const weight = ops.concat([l2l.weight, h2l.weight], 1);
-    const bias = l2l.bias && h2l.bias ? ops.add(l2l.bias, h2l.bias) : l2l.bias ?? h2l.bias;
+    const bias = l2l.bias && h2l.bias ? ops.add(l2l.bias, h2l.bias) : (l2l.bias ?? h2l.bias);
     const out = ops.conv2d(input, weight, { bias, stride: l2l.stride, padding: l2l.padding, dilation: l2l.dilation });
     this.release(pooled, input, weight, bias !== l2l.bias && bias !== h2l.bias ? bias : null);
     return out;
@@ -240,7 +258,10 @@ export class OctaveConv2d extends Module {
       );
     }
     if (this.inLow === 0) {
-      if (low) throw new ShapeError(`${where}: alphaIn = 0 takes no low band but received one of shape ${shapeString(low.shape)}`);
+      if (low)
+        throw new ShapeError(
+          `${where}: alphaIn = 0 takes no low band but received one of shape ${shapeString(low.shape)}`,
+        );
       return;
     }
     const [n, , h, w] = high.shape;
@@ -269,7 +290,9 @@ export class OctaveConvBlock extends Module {
   constructor(inChannels: number, outChannels: number, options: OctaveConv2dOptions & { activation?: boolean }) {
     super();
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new ArgumentError(`OctaveConvBlock: expected options to be an object like { kernelSize, alphaIn, alphaOut } but received ${describe(options)}`);
+      throw new ArgumentError(
+        `OctaveConvBlock: expected options to be an object like { kernelSize, alphaIn, alphaOut } but received ${describe(options)}`,
+      );
     }
     const { activation, ...convOptions } = options;
     this.conv = new OctaveConv2d(inChannels, outChannels, { ...convOptions, bias: false });
@@ -296,7 +319,9 @@ export class OctaveConvBlock extends Module {
  */
 export function splitBands(x: Tensor, alpha: number): OctaveBands {
   if (!(x instanceof Tensor) || x.ndim !== 4) {
-    throw new ShapeError(`splitBands: expected x of shape [N, C, H, W] but received ${x instanceof Tensor ? shapeString(x.shape) : describe(x)}`);
+    throw new ShapeError(
+      `splitBands: expected x of shape [N, C, H, W] but received ${x instanceof Tensor ? shapeString(x.shape) : describe(x)}`,
+    );
   }
   checkAlpha('splitBands', 'alpha', alpha);
   const c = x.shape[1];

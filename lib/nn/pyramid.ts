@@ -31,7 +31,9 @@ export type FeatureMaps = Tensor[] | Record<string, Tensor>;
 function unpack(where: string, input: FeatureMaps): { names: string[] | null; levels: Tensor[] } {
   if (Array.isArray(input)) return { names: null, levels: input };
   if (input === null || typeof input !== 'object') {
-    throw new ArgumentError(`${where}: expected the features as an array or a named map of Tensors but received ${describe(input)}`);
+    throw new ArgumentError(
+      `${where}: expected the features as an array or a named map of Tensors but received ${describe(input)}`,
+    );
   }
   const names = Object.keys(input);
   return { names, levels: names.map((n) => input[n]) };
@@ -46,14 +48,23 @@ function pack(names: string[] | null, levels: Tensor[], extraNames: string[]): F
 }
 
 /** The failures the FPN literature warns about, each naming the level and both shapes. */
-export function checkPyramidInputs(where: string, levels: Tensor[], names: string[] | null, inChannels: number[]): void {
+export function checkPyramidInputs(
+  where: string,
+  levels: Tensor[],
+  names: string[] | null,
+  inChannels: number[],
+): void {
   const label = (i: number): string => (names ? `level ${i} ('${names[i]}')` : `level ${i}`);
   if (levels.length !== inChannels.length) {
-    throw new ShapeError(`${where}: expected ${inChannels.length} levels (one per entry of inChannelsList) but received ${levels.length}`);
+    throw new ShapeError(
+      `${where}: expected ${inChannels.length} levels (one per entry of inChannelsList) but received ${levels.length}`,
+    );
   }
   levels.forEach((t, i) => {
     if (!(t instanceof Tensor) || t.ndim !== 4) {
-      throw new ShapeError(`${where}: expected ${label(i)} of shape [N, ${inChannels[i]}, H, W] but received ${t instanceof Tensor ? shapeString(t.shape) : describe(t)}`);
+      throw new ShapeError(
+        `${where}: expected ${label(i)} of shape [N, ${inChannels[i]}, H, W] but received ${t instanceof Tensor ? shapeString(t.shape) : describe(t)}`,
+      );
     }
     if (t.shape[1] !== inChannels[i]) {
       throw new ShapeError(
@@ -88,8 +99,13 @@ function fpnConv(cin: number, cout: number, kernelSize: number, stride = 1, grou
  */
 class ConvNormAct extends Sequential {
   constructor(cin: number, cout: number, kernelSize: number, norm: boolean, act: boolean, stride = 1, bias = !norm) {
-    super(...[fpnConv(cin, cout, kernelSize, stride, 1, bias), norm ? new BatchNorm2d(cout) : null, act ? new ReLU() : null]
-      .filter((m): m is Module => m !== null));
+    super(
+      ...[
+        fpnConv(cin, cout, kernelSize, stride, 1, bias),
+        norm ? new BatchNorm2d(cout) : null,
+        act ? new ReLU() : null,
+      ].filter((m): m is Module => m !== null),
+    );
   }
   get conv(): Conv2d {
     return this.get(0) as Conv2d;
@@ -102,7 +118,11 @@ class ConvNormAct extends Sequential {
 /** Upsamples `x` to exactly `like`'s spatial size (odd sizes included). */
 function resizeTo(x: Tensor, like: Tensor, mode: 'nearest' | 'bilinear'): Tensor {
   if (x.shape[2] === like.shape[2] && x.shape[3] === like.shape[3]) return x;
-  return ops.interpolate(x, { size: [like.shape[2], like.shape[3]], mode, alignCorners: mode === 'bilinear' ? false : undefined });
+  return ops.interpolate(x, {
+    size: [like.shape[2], like.shape[3]],
+    mode,
+    alignCorners: mode === 'bilinear' ? false : undefined,
+  });
 }
 
 /**
@@ -111,7 +131,10 @@ function resizeTo(x: Tensor, like: Tensor, mode: 'nearest' | 'bilinear'): Tensor
  */
 export class WeightedFusion extends Module {
   weight: Parameter;
-  constructor(readonly inputs: number, readonly eps = 1e-4) {
+  constructor(
+    readonly inputs: number,
+    readonly eps = 1e-4,
+  ) {
     super();
     this.weight = new Parameter(Tensor.ones([checkInt('WeightedFusion', 'inputs', inputs, 1)]));
   }
@@ -230,7 +253,9 @@ export class FeaturePyramidNetwork extends Module {
     super();
     const where = 'FeaturePyramidNetwork';
     if (!Array.isArray(inChannelsList) || inChannelsList.length === 0) {
-      throw new ArgumentError(`${where}: expected inChannelsList to be a non-empty array of positive integers but received ${describe(inChannelsList)}`);
+      throw new ArgumentError(
+        `${where}: expected inChannelsList to be a non-empty array of positive integers but received ${describe(inChannelsList)}`,
+      );
     }
     inChannelsList.forEach((c, i) => checkInt(where, `inChannelsList[${i}]`, c, 1));
     this.inChannelsList = [...inChannelsList];
@@ -241,17 +266,25 @@ export class FeaturePyramidNetwork extends Module {
     const fusion = checkOneOf(where, 'fusion', options.fusion ?? 'sum', ['sum', 'weighted'] as const);
     const attention = checkOneOf(where, 'attention', options.attention ?? 'none', ['se', 'none'] as const);
     const bias = options.bias ?? !norm;
-    if (typeof bias !== 'boolean') throw new ArgumentError(`${where}: expected bias to be a boolean but received ${describe(bias)}`);
+    if (typeof bias !== 'boolean')
+      throw new ArgumentError(`${where}: expected bias to be a boolean but received ${describe(bias)}`);
     const levels = inChannelsList.length;
     this.inner_blocks = inChannelsList.map((c) => new ConvNormAct(c, outChannels, 1, norm, act, 1, bias));
     this.layer_blocks = inChannelsList.map(() => new ConvNormAct(outChannels, outChannels, 3, norm, act, 1, bias));
     this.fusions = fusion === 'weighted' ? Array.from({ length: levels - 1 }, () => new WeightedFusion(2)) : [];
     const bottomUp = options.bottomUp ?? false;
-    this.downsample = bottomUp ? Array.from({ length: levels - 1 }, () => new ConvNormAct(outChannels, outChannels, 3, norm, true, 2)) : [];
-    this.aggregate = bottomUp ? Array.from({ length: levels - 1 }, () => new ConvNormAct(outChannels, outChannels, 3, norm, true)) : [];
+    this.downsample = bottomUp
+      ? Array.from({ length: levels - 1 }, () => new ConvNormAct(outChannels, outChannels, 3, norm, true, 2))
+      : [];
+    this.aggregate = bottomUp
+      ? Array.from({ length: levels - 1 }, () => new ConvNormAct(outChannels, outChannels, 3, norm, true))
+      : [];
     this.extra_blocks = options.extraBlocks ?? null;
     const outLevels = levels + (this.extra_blocks?.names.length ?? 0);
-    this.attention = attention === 'se' ? Array.from({ length: outLevels }, () => new SqueezeExcitation(outChannels, options.seReduction ?? 4)) : [];
+    this.attention =
+      attention === 'se'
+        ? Array.from({ length: outLevels }, () => new SqueezeExcitation(outChannels, options.seReduction ?? 4))
+        : [];
   }
 
   forward(input: FeatureMaps): FeatureMaps {
@@ -268,7 +301,10 @@ export class FeaturePyramidNetwork extends Module {
       } else {
         // lateral + upsampled top-down in one pass (no upsampled intermediate).
         const mode = this.upsampleMode;
-        lastInner = ops.addInterpolated(lateral, lastInner, { mode, alignCorners: mode === 'bilinear' ? false : undefined });
+        lastInner = ops.addInterpolated(lateral, lastInner, {
+          mode,
+          alignCorners: mode === 'bilinear' ? false : undefined,
+        });
       }
       results[i] = this.layer_blocks[i].forward(lastInner);
     }
@@ -321,14 +357,21 @@ class BiFPNNode extends Module {
 export class BiFPNLayer extends Module {
   topDown: BiFPNNode[];
   bottomUp: BiFPNNode[];
-  constructor(readonly channels: number, readonly levels: number, options: { eps?: number; conv?: 'separable' | 'standard' } = {}) {
+  constructor(
+    readonly channels: number,
+    readonly levels: number,
+    options: { eps?: number; conv?: 'separable' | 'standard' } = {},
+  ) {
     super();
     checkInt('BiFPNLayer', 'levels', levels, 2);
     const separable = (options.conv ?? 'separable') === 'separable';
     const eps = options.eps ?? 1e-4;
     this.topDown = Array.from({ length: levels - 1 }, () => new BiFPNNode(2, channels, separable, eps));
     // Intermediate levels fuse three inputs (input, top-down, bottom-up); the last one two.
-    this.bottomUp = Array.from({ length: levels - 1 }, (_, i) => new BiFPNNode(i === levels - 2 ? 2 : 3, channels, separable, eps));
+    this.bottomUp = Array.from(
+      { length: levels - 1 },
+      (_, i) => new BiFPNNode(i === levels - 2 ? 2 : 3, channels, separable, eps),
+    );
   }
 
   forward(p: Tensor[]): Tensor[] {
@@ -357,11 +400,17 @@ export class BiFPN extends Module {
   lateral: (Conv2d | null)[];
   layers: BiFPNLayer[];
 
-  constructor(inChannelsList: number[], readonly outChannels: number, options: BiFPNOptions = {}) {
+  constructor(
+    inChannelsList: number[],
+    readonly outChannels: number,
+    options: BiFPNOptions = {},
+  ) {
     super();
     const where = 'BiFPN';
     if (!Array.isArray(inChannelsList) || inChannelsList.length < 2) {
-      throw new ArgumentError(`${where}: expected inChannelsList to hold at least 2 levels but received ${describe(inChannelsList)}`);
+      throw new ArgumentError(
+        `${where}: expected inChannelsList to hold at least 2 levels but received ${describe(inChannelsList)}`,
+      );
     }
     inChannelsList.forEach((c, i) => checkInt(where, `inChannelsList[${i}]`, c, 1));
     checkInt(where, 'outChannels', outChannels, 1);

@@ -145,7 +145,9 @@ export class OnnxGraphBuilder {
 
   constructor(options: OnnxGraphBuilderOptions) {
     if (options === null || typeof options !== 'object') {
-      throw new OnnxError(`${WHERE}: expected options to be an object like { opset: 19 } but received ${describe(options)}`);
+      throw new OnnxError(
+        `${WHERE}: expected options to be an object like { opset: 19 } but received ${describe(options)}`,
+      );
     }
     const { opset } = options;
     if (!Number.isInteger(opset) || opset < 1) {
@@ -164,10 +166,14 @@ export class OnnxGraphBuilder {
   /** Imports an extra operator set (a custom domain such as 'com.microsoft'). */
   opsetImport(domain: string, version: number): this {
     if (typeof domain !== 'string' || domain === '' || domain === 'ai.onnx') {
-      throw new OnnxError(`${WHERE}.opsetImport: expected domain to be a non-default domain name but received ${describe(domain)}`);
+      throw new OnnxError(
+        `${WHERE}.opsetImport: expected domain to be a non-default domain name but received ${describe(domain)}`,
+      );
     }
     if (!Number.isInteger(version) || version < 1) {
-      throw new OnnxError(`${WHERE}.opsetImport: expected version to be a positive integer but received ${describe(version)}`);
+      throw new OnnxError(
+        `${WHERE}.opsetImport: expected version to be a positive integer but received ${describe(version)}`,
+      );
     }
     this.domains.set(domain, version);
     return this;
@@ -209,7 +215,9 @@ export class OnnxGraphBuilder {
     checkName(where, 'opType', opType);
     const label = `${opType} node #${this.nodes.length}`;
     if (!Array.isArray(inputs) || !inputs.every((s) => typeof s === 'string')) {
-      throw new OnnxError(`${where}: expected inputs of the ${label} to be an array of strings but received ${describe(inputs)}`);
+      throw new OnnxError(
+        `${where}: expected inputs of the ${label} to be an array of strings but received ${describe(inputs)}`,
+      );
     }
     if (!Array.isArray(outputs) || outputs.length === 0 || !outputs.every((s) => typeof s === 'string' && s !== '')) {
       throw new OnnxError(
@@ -259,7 +267,9 @@ export class OnnxGraphBuilder {
     if (shape !== null) {
       const ok =
         Array.isArray(shape) &&
-        shape.every((d) => d === null || (typeof d === 'string' && d !== '') || (Number.isInteger(d) && (d as number) >= 0));
+        shape.every(
+          (d) => d === null || (typeof d === 'string' && d !== '') || (Number.isInteger(d) && (d as number) >= 0),
+        );
       if (!ok) {
         throw new OnnxError(
           `${where}('${name}'): expected shape to be an array of non-negative integers, symbolic dim names or null but received ${describe(shape)}`,
@@ -267,7 +277,9 @@ export class OnnxGraphBuilder {
       }
     }
     if (!(elemType in DTYPE)) {
-      throw new OnnxError(`${where}('${name}'): expected elemType to be one of ${Object.keys(DTYPE).join(', ')} but received ${describe(elemType)}`);
+      throw new OnnxError(
+        `${where}('${name}'): expected elemType to be one of ${Object.keys(DTYPE).join(', ')} but received ${describe(elemType)}`,
+      );
     }
     return { name, elemType, shape: shape === null ? null : [...shape] };
   }
@@ -276,7 +288,8 @@ export class OnnxGraphBuilder {
     const defined = new Map<string, string>();
     const define = (name: string, by: string): void => {
       const before = defined.get(name);
-      if (before !== undefined) throw new OnnxError(`${WHERE}.toBytes: '${name}' is defined twice (by ${before} and by ${by})`);
+      if (before !== undefined)
+        throw new OnnxError(`${WHERE}.toBytes: '${name}' is defined twice (by ${before} and by ${by})`);
       defined.set(name, by);
     };
     for (const v of this.inputs) define(v.name, 'a graph input');
@@ -296,9 +309,13 @@ export class OnnxGraphBuilder {
       }
       for (const output of n.outputs) define(output, `${n.opType} node #${index}`);
     });
-    if (this.outputs.length === 0) throw new OnnxError(`${WHERE}.toBytes: the graph has no outputs; call output(name) at least once`);
+    if (this.outputs.length === 0)
+      throw new OnnxError(`${WHERE}.toBytes: the graph has no outputs; call output(name) at least once`);
     for (const o of this.outputs) {
-      if (!defined.has(o.name)) throw new OnnxError(`${WHERE}.toBytes: graph output '${o.name}' is not produced by any node, input or initializer`);
+      if (!defined.has(o.name))
+        throw new OnnxError(
+          `${WHERE}.toBytes: graph output '${o.name}' is not produced by any node, input or initializer`,
+        );
     }
   }
 }
@@ -339,14 +356,17 @@ function isTensorValue(v: unknown): v is OnnxTensorValue {
 }
 
 function isTypedAttr(v: unknown): v is TypedAttr {
-  return typeof v === 'object' && v !== null && 'type' in v && 'value' in v && typeof (v as TypedAttr).type === 'string';
+  return (
+    typeof v === 'object' && v !== null && 'type' in v && 'value' in v && typeof (v as TypedAttr).type === 'string'
+  );
 }
 
 function encodeAttribute(where: string, key: string, value: OnnxAttrValue): ProtoWriter {
   let typed: TypedAttr;
   if (isTypedAttr(value)) typed = value;
   else if (typeof value === 'bigint') typed = { type: 'int', value };
-  else if (typeof value === 'number') typed = Number.isInteger(value) ? { type: 'int', value } : { type: 'float', value };
+  else if (typeof value === 'number')
+    typed = Number.isInteger(value) ? { type: 'int', value } : { type: 'float', value };
   else if (typeof value === 'string') typed = { type: 'string', value };
   else if (isTensorValue(value)) typed = { type: 'tensor', value };
   else if (Array.isArray(value)) {
@@ -380,7 +400,8 @@ function encodeAttribute(where: string, key: string, value: OnnxAttrValue): Prot
     }
     case 'floats': {
       const v = typed.value;
-      if (!isArrayLike(v) || !Array.from(v).every((x) => typeof x === 'number' && !Number.isNaN(x))) bad('an array of numbers');
+      if (!isArrayLike(v) || !Array.from(v).every((x) => typeof x === 'number' && !Number.isNaN(x)))
+        bad('an array of numbers');
       w.packedFloats(7, v);
       break;
     }
@@ -388,7 +409,9 @@ function encodeAttribute(where: string, key: string, value: OnnxAttrValue): Prot
       w.message(5, encodeTensor(`${where}: attribute '${key}'`, '', typed.value));
       break;
     default:
-      throw new OnnxError(`${where}: attribute '${key}' has unknown type ${describe((typed as { type: unknown }).type)}`);
+      throw new OnnxError(
+        `${where}: attribute '${key}' has unknown type ${describe((typed as { type: unknown }).type)}`,
+      );
   }
   w.int(20, ATTR[typed.type]);
   return w;
@@ -403,12 +426,18 @@ function numel(dims: readonly number[]): number {
 }
 
 /** A TensorProto: float data as raw little-endian bytes, int64 as packed int64_data. */
-function encodeTensor(where: string, name: string, value: OnnxTensorValue, dimsOverride?: readonly number[]): ProtoWriter {
+function encodeTensor(
+  where: string,
+  name: string,
+  value: OnnxTensorValue,
+  dimsOverride?: readonly number[],
+): ProtoWriter {
   let dims: readonly number[] | undefined = dimsOverride;
   let floatData: Float32Array | null = null;
   let intData: ArrayLike<number | bigint> | null = null;
   if (value instanceof Tensor) {
-    if (value.device !== 'cpu') throw new OnnxError(`${where}: the tensor is on ${value.device}; move it to the CPU first`);
+    if (value.device !== 'cpu')
+      throw new OnnxError(`${where}: the tensor is on ${value.device}; move it to the CPU first`);
     floatData = value.data;
     dims = dims ?? value.shape;
   } else if (value instanceof Float32Array) {
@@ -432,8 +461,13 @@ function encodeTensor(where: string, name: string, value: OnnxTensorValue, dimsO
   }
   const count = (floatData ?? intData)!.length;
   dims = dims ?? [count];
-  if (!isArrayLike(dims) || !Array.from(dims as ArrayLike<unknown>).every((d) => Number.isInteger(d) && (d as number) >= 0)) {
-    throw new OnnxError(`${where}: expected dims to be an array of non-negative integers but received ${describe(dims)}`);
+  if (
+    !isArrayLike(dims) ||
+    !Array.from(dims as ArrayLike<unknown>).every((d) => Number.isInteger(d) && (d as number) >= 0)
+  ) {
+    throw new OnnxError(
+      `${where}: expected dims to be an array of non-negative integers but received ${describe(dims)}`,
+    );
   }
   if (numel(dims) !== count) {
     throw new OnnxError(`${where}: dims [${dims.join(', ')}] hold ${numel(dims)} values but the data has ${count}`);

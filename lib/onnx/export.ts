@@ -63,14 +63,18 @@ function forwardArgs(sample: SampleInput | InputShapes, device: Device): ArgValu
     }
     return [checkArg('sampleInput', sample)];
   }
-  throw new OnnxError(`${WHERE}: expected sampleInput to be a Tensor, an array or map of Tensors, or input shapes but received ${describe(sample)}`);
+  throw new OnnxError(
+    `${WHERE}: expected sampleInput to be a Tensor, an array or map of Tensors, or input shapes but received ${describe(sample)}`,
+  );
 }
 
 function checkArg(what: string, a: unknown): ArgValue {
   if (a instanceof Tensor) return a;
   const values = Array.isArray(a) ? a : a !== null && typeof a === 'object' ? Object.values(a) : null;
   if (values === null || values.length === 0 || !values.every((t) => t instanceof Tensor)) {
-    throw new OnnxError(`${WHERE}: expected ${what} to be a Tensor, an array of Tensors or a map of Tensors but received ${describe(a)}`);
+    throw new OnnxError(
+      `${WHERE}: expected ${what} to be a Tensor, an array of Tensors or a map of Tensors but received ${describe(a)}`,
+    );
   }
   return a as ArgValue;
 }
@@ -106,8 +110,15 @@ function flattenOutputs(result: unknown): [string, Tensor][] {
 
 function checkNames(kind: 'inputs' | 'outputs', given: unknown, count: number): string[] | null {
   if (given === undefined) return null;
-  if (!Array.isArray(given) || given.length !== count || !given.every((n) => typeof n === 'string' && n !== '') || new Set(given).size !== count) {
-    throw new OnnxError(`${WHERE}: expected names.${kind} to be ${count} distinct non-empty strings but received ${describe(given)}`);
+  if (
+    !Array.isArray(given) ||
+    given.length !== count ||
+    !given.every((n) => typeof n === 'string' && n !== '') ||
+    new Set(given).size !== count
+  ) {
+    throw new OnnxError(
+      `${WHERE}: expected names.${kind} to be ${count} distinct non-empty strings but received ${describe(given)}`,
+    );
   }
   return given;
 }
@@ -139,8 +150,17 @@ function instrumentModules(model: Module, tracer: OnnxTracer): () => void {
   return () => undo.forEach((f) => f());
 }
 
-export function exportOnnx(model: Module, sampleInput: SampleInput | InputShapes, options: ExportOnnxOptions = {}): Uint8Array {
-  if (model === null || typeof model !== 'object' || typeof (model as Module).forward !== 'function' || typeof model.namedModules !== 'function') {
+export function exportOnnx(
+  model: Module,
+  sampleInput: SampleInput | InputShapes,
+  options: ExportOnnxOptions = {},
+): Uint8Array {
+  if (
+    model === null ||
+    typeof model !== 'object' ||
+    typeof (model as Module).forward !== 'function' ||
+    typeof model.namedModules !== 'function'
+  ) {
     throw new OnnxError(`${WHERE}: expected model to be an nn.Module but received ${describe(model)}`);
   }
   if (options === null || typeof options !== 'object') {
@@ -169,7 +189,13 @@ export function exportOnnx(model: Module, sampleInput: SampleInput | InputShapes
   const batch = inputs[0][1].shape[0];
 
   const tracer = new OnnxTracer({ opset, dynamicBatch });
-  inputs.forEach(([, t], i) => tracer.defineInput(t, inputNames[i], t.shape.map((d, k) => (dynamicBatch && k === 0 ? 'N' : d))));
+  inputs.forEach(([, t], i) =>
+    tracer.defineInput(
+      t,
+      inputNames[i],
+      t.shape.map((d, k) => (dynamicBatch && k === 0 ? 'N' : d)),
+    ),
+  );
   for (const [key, p] of model.namedParameters()) tracer.defineParameter(p, key);
   for (const [key, b] of model.namedBuffers()) tracer.defineParameter(b, key);
 
@@ -182,15 +208,20 @@ export function exportOnnx(model: Module, sampleInput: SampleInput | InputShapes
       const outputs = flattenOutputs(result);
       // Default output names that repeat an input name (an FPN maps c3 -> c3) get an '_out' suffix.
       const outputNames =
-        checkNames('outputs', options.names?.outputs, outputs.length) ?? outputs.map(([n]) => (inputNames.includes(n) ? `${n}_out` : n));
+        checkNames('outputs', options.names?.outputs, outputs.length) ??
+        outputs.map(([n]) => (inputNames.includes(n) ? `${n}_out` : n));
       const taken = new Set(inputNames);
       outputs.forEach(([, t], i) => {
         const name = outputNames[i];
-        if (taken.has(name)) throw new OnnxError(`${WHERE}: output name '${name}' is already used by an input or another output`);
+        if (taken.has(name))
+          throw new OnnxError(`${WHERE}: output name '${name}' is already used by an input or another output`);
         taken.add(name);
         tracer.graph.node('Identity', [tracer.nameOf(t)], [name], {}, { name: `output_identity_${i}` });
         const batched = dynamicBatch && t.ndim > 0 && t.shape[0] === batch;
-        tracer.graph.output(name, t.shape.map((d, k) => (batched && k === 0 ? 'N' : d)));
+        tracer.graph.output(
+          name,
+          t.shape.map((d, k) => (batched && k === 0 ? 'N' : d)),
+        );
       });
     });
   } finally {

@@ -24,7 +24,8 @@ export function foldBatchNormIntoConv(graph: RecordedGraph): number {
   const graphOutputs = new Set(graph.outputs.map((o) => o.name));
   const producer = new Map<string, number>();
   graph.nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
-  const floatInit = (name: string | undefined): Float32Array | null => (name ? graph.initializers.get(name)?.float ?? null : null);
+  const floatInit = (name: string | undefined): Float32Array | null =>
+    name ? (graph.initializers.get(name)?.float ?? null) : null;
 
   const removed = new Set<number>();
   let folded = 0;
@@ -36,7 +37,10 @@ export function foldBatchNormIntoConv(graph: RecordedGraph): number {
     const conv = graph.nodes[convIndex];
     if (conv.type !== 'Conv' || consumers.get(x) !== 1 || graphOutputs.has(x)) return;
     const w = floatInit(conv.inputs[1]);
-    const gamma = floatInit(bn.inputs[1]), beta = floatInit(bn.inputs[2]), mean = floatInit(bn.inputs[3]), variance = floatInit(bn.inputs[4]);
+    const gamma = floatInit(bn.inputs[1]),
+      beta = floatInit(bn.inputs[2]),
+      mean = floatInit(bn.inputs[3]),
+      variance = floatInit(bn.inputs[4]);
     if (!w || !gamma || !beta || !mean || !variance) return;
     const hasBias = conv.inputs.length > 2 && conv.inputs[2] !== '';
     const b = hasBias ? floatInit(conv.inputs[2]) : null;

@@ -25,7 +25,12 @@ export interface OnnxEmitContext {
   /** The graph name of a tensor ('' for null/undefined: an omitted optional input). */
   name(t: Tensor | null | undefined): string;
   /** Appends a node; returns its output names (fresh ones unless given). */
-  node(type: string, inputs: readonly string[], outputs?: readonly string[] | number, attrs?: Record<string, OnnxAttrValue>): string[];
+  node(
+    type: string,
+    inputs: readonly string[],
+    outputs?: readonly string[] | number,
+    attrs?: Record<string, OnnxAttrValue>,
+  ): string[];
   /** A float constant initializer; returns its name. */
   constant(values: ArrayLike<number>, dims: readonly number[]): string;
   /** An int64 constant initializer (shapes, axes, starts...); returns its name. */

@@ -7,6 +7,7 @@
  *   const maps = await m.run({ c3, c4, c5 });      // named inputs; several outputs: see run()
  *   await m.release();
  */
+import * as fs from 'node:fs';
 import { OnnxError, describe } from '../errors';
 import { Tensor } from '../tensor';
 import { OrtSession } from './ort';
@@ -26,22 +27,27 @@ export class OnnxModel {
   static async load(source: Uint8Array | string, options: OnnxModelOptions = {}): Promise<OnnxModel> {
     let bytes: Uint8Array;
     if (typeof source === 'string') {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const fs = require('fs') as typeof import('fs');
       try {
         bytes = fs.readFileSync(source);
       } catch (e) {
-        throw new OnnxError(`OnnxModel.load: could not read '${source}': ${e instanceof Error ? e.message : String(e)}`);
+        throw new OnnxError(
+          `OnnxModel.load: could not read '${source}': ${e instanceof Error ? e.message : String(e)}`,
+        );
       }
     } else if (source instanceof Uint8Array) {
       bytes = source;
     } else {
-      throw new OnnxError(`OnnxModel.load: expected a Uint8Array of model bytes or a file path but received ${describe(source)}`);
+      throw new OnnxError(
+        `OnnxModel.load: expected a Uint8Array of model bytes or a file path but received ${describe(source)}`,
+      );
     }
     if (options === null || typeof options !== 'object') {
       throw new OnnxError(`OnnxModel.load: expected options to be an object but received ${describe(options)}`);
     }
-    const session = await OrtSession.create(bytes, { threads: options.threads ?? 1, executionProvider: options.executionProvider ?? 'cpu' });
+    const session = await OrtSession.create(bytes, {
+      threads: options.threads ?? 1,
+      executionProvider: options.executionProvider ?? 'cpu',
+    });
     return new OnnxModel(session);
   }
 
@@ -62,17 +68,24 @@ export class OnnxModel {
     const names = this.inputNames;
     let feeds: Record<string, Tensor>;
     if (inputs instanceof Tensor) {
-      if (names.length !== 1) throw new OnnxError(`OnnxModel.run: the model has ${names.length} inputs (${names.join(', ')}); pass an array or a map`);
+      if (names.length !== 1)
+        throw new OnnxError(
+          `OnnxModel.run: the model has ${names.length} inputs (${names.join(', ')}); pass an array or a map`,
+        );
       feeds = { [names[0]]: inputs };
     } else if (Array.isArray(inputs)) {
       if (inputs.length !== names.length) {
-        throw new OnnxError(`OnnxModel.run: expected ${names.length} input tensors (${names.join(', ')}) but received ${inputs.length}`);
+        throw new OnnxError(
+          `OnnxModel.run: expected ${names.length} input tensors (${names.join(', ')}) but received ${inputs.length}`,
+        );
       }
       feeds = Object.fromEntries(names.map((n, i) => [n, inputs[i]]));
     } else if (inputs !== null && typeof inputs === 'object') {
       feeds = inputs;
     } else {
-      throw new OnnxError(`OnnxModel.run: expected inputs to be a Tensor, an array or a map of Tensors but received ${describe(inputs)}`);
+      throw new OnnxError(
+        `OnnxModel.run: expected inputs to be a Tensor, an array or a map of Tensors but received ${describe(inputs)}`,
+      );
     }
     const out = await this.session.run(feeds);
     const outNames = this.outputNames;
@@ -87,7 +100,9 @@ export class OnnxModel {
    */
   async runTensor(inputs: Tensor | Tensor[] | Record<string, Tensor>): Promise<Tensor> {
     if (this.outputNames.length !== 1) {
-      throw new OnnxError(`OnnxModel.runTensor: the model has ${this.outputNames.length} outputs (${this.outputNames.join(', ')}); use run()`);
+      throw new OnnxError(
+        `OnnxModel.runTensor: the model has ${this.outputNames.length} outputs (${this.outputNames.join(', ')}); use run()`,
+      );
     }
     return (await this.run(inputs)) as Tensor;
   }

@@ -15,6 +15,8 @@
 // The API's types come from onnxruntime-common (a dependency, pure JS); the runtime itself,
 // onnxruntime-node, is an optional peer dependency loaded on first use, so installing flexconv
 // never runs ONNX Runtime's install script (which downloads CUDA files from outside npm).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type * as OrtTypes from 'onnxruntime-common';
 import { OnnxError, describe } from '../errors';
 import { Tensor } from '../tensor';
@@ -29,7 +31,7 @@ export const ORT_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxr
 function ort(): Ort {
   if (ortModule === null) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional peer dependency, loaded on first use so flexconv works without it
       ortModule = require('onnxruntime-node') as Ort;
     } catch (e) {
       const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';
@@ -62,13 +64,10 @@ export interface OrtRunOptions {
  * to the binding (onnxruntime-node downloads it at install time; this repo's .npmrc skips that).
  */
 function cudaProviderInstalled(): boolean {
-  const backends = (ort() as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.() ?? [];
+  const backends =
+    (ort() as unknown as { listSupportedBackends?: () => { name: string }[] }).listSupportedBackends?.() ?? [];
   if (!backends.some((b) => b.name === 'cuda')) return false;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const fs = require('fs') as typeof import('fs');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const path = require('path') as typeof import('path');
     const bin = path.join(path.dirname(require.resolve('onnxruntime-node/package.json')), 'bin');
     return fs.readdirSync(bin).some((napi) => {
       const dir = path.join(bin, napi, process.platform, process.arch);
@@ -82,7 +81,8 @@ function cudaProviderInstalled(): boolean {
 export type OrtFeeds = Record<string, OrtTypes.Tensor>;
 
 function toOrtTensor(name: string, t: Tensor): OrtTypes.Tensor {
-  if (!(t instanceof Tensor)) throw new OnnxError(`runOnnx: expected feed '${name}' to be a Tensor but received ${describe(t)}`);
+  if (!(t instanceof Tensor))
+    throw new OnnxError(`runOnnx: expected feed '${name}' to be a Tensor but received ${describe(t)}`);
   if (t.device !== 'cpu') throw new OnnxError(`runOnnx: feed '${name}' is on ${t.device}; move it to the CPU first`);
   // A view made with this realm's Float32Array over the same memory (zero-copy): the addon's
   // arrays may come from another realm (jest's sandbox), which fails ORT's instanceof check.
@@ -111,30 +111,37 @@ export class OrtSession {
     }
     const threads = options.threads ?? 1;
     if (!Number.isInteger(threads) || threads < 1) {
-      throw new OnnxError(`OrtSession.create: expected threads to be a positive integer but received ${describe(threads)}`);
+      throw new OnnxError(
+        `OrtSession.create: expected threads to be a positive integer but received ${describe(threads)}`,
+      );
     }
     const provider = options.executionProvider ?? 'cpu';
     if (provider !== 'cpu' && provider !== 'cuda') {
-      throw new OnnxError(`OrtSession.create: expected executionProvider to be 'cpu' or 'cuda' but received ${describe(provider)}`);
+      throw new OnnxError(
+        `OrtSession.create: expected executionProvider to be 'cpu' or 'cuda' but received ${describe(provider)}`,
+      );
     }
     if (provider === 'cuda') {
       if (!cudaProviderInstalled()) {
         throw new OnnxError(
-          "OrtSession.create: the CUDA execution provider is not available in this onnxruntime-node install; " +
+          'OrtSession.create: the CUDA execution provider is not available in this onnxruntime-node install; ' +
             "install onnxruntime-node with its CUDA binaries (npm's default download, not skipped by .npmrc) or use executionProvider 'cpu'",
         );
       }
     }
     try {
-      const session = await ort().InferenceSession.create(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-        logSeverityLevel: 3,
-        executionProviders: [options.executionProvider ?? 'cpu'],
-        ...(options.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
-      });
+      const session = await ort().InferenceSession.create(
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        {
+          intraOpNumThreads: threads,
+          interOpNumThreads: 1,
+          executionMode: 'sequential',
+          graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+          logSeverityLevel: 3,
+          executionProviders: [options.executionProvider ?? 'cpu'],
+          ...(options.allowSpinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+        },
+      );
       return new OrtSession(session);
     } catch (e) {
       throw new OnnxError(`ONNX Runtime rejected the model: ${e instanceof Error ? e.message : String(e)}`);
@@ -156,12 +163,17 @@ export class OrtSession {
     }
     const session = this.live();
     for (const name of session.inputNames) {
-      if (!(name in inputs)) throw new OnnxError(`runOnnx: missing feed '${name}' (the model's inputs are ${session.inputNames.join(', ')})`);
+      if (!(name in inputs))
+        throw new OnnxError(
+          `runOnnx: missing feed '${name}' (the model's inputs are ${session.inputNames.join(', ')})`,
+        );
     }
     const out: OrtFeeds = {};
     for (const [name, t] of Object.entries(inputs)) {
       if (!session.inputNames.includes(name)) {
-        throw new OnnxError(`runOnnx: the model has no input '${name}' (its inputs are ${session.inputNames.join(', ')})`);
+        throw new OnnxError(
+          `runOnnx: the model has no input '${name}' (its inputs are ${session.inputNames.join(', ')})`,
+        );
       }
       out[name] = toOrtTensor(name, t);
     }

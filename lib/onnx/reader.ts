@@ -37,7 +37,9 @@ type Field = { field: number; wire: number; value: number | Uint8Array };
 function* fields(buf: Uint8Array): Generator<Field> {
   let pos = 0;
   const varint = (): number => {
-    let result = 0, mul = 1, b: number;
+    let result = 0,
+      mul = 1,
+      b: number;
     do {
       if (pos >= buf.length) throw new OnnxError('readOnnxModel: truncated varint');
       b = buf[pos++];
@@ -48,7 +50,8 @@ function* fields(buf: Uint8Array): Generator<Field> {
   };
   while (pos < buf.length) {
     const key = varint();
-    const field = Math.floor(key / 8), wire = key & 7;
+    const field = Math.floor(key / 8),
+      wire = key & 7;
     if (wire === 0) yield { field, wire, value: varint() };
     else if (wire === 2) {
       const len = varint();
@@ -125,7 +128,8 @@ export function readOnnxModel(bytes: Uint8Array): OnnxModelInfo {
   for (const f of fields(bytes)) {
     if (f.field === 1) info.irVersion = f.value as number;
     else if (f.field === 8) {
-      let domain = '', version = 0;
+      let domain = '',
+        version = 0;
       for (const g of fields(f.value as Uint8Array)) {
         if (g.field === 1) domain = text(g.value);
         else if (g.field === 2) version = g.value as number;
@@ -153,14 +157,17 @@ export function checkOnnxModel(bytes: Uint8Array): string[] {
   const defined = new Set<string>([...m.inputs]);
   for (const t of m.initializers) {
     const count = t.dims.reduce((a, b) => a * b, 1);
-    if (count !== t.valueCount) problems.push(`initializer '${t.name}' has dims [${t.dims.join(', ')}] but ${t.valueCount} values`);
+    if (count !== t.valueCount)
+      problems.push(`initializer '${t.name}' has dims [${t.dims.join(', ')}] but ${t.valueCount} values`);
     if (defined.has(t.name)) problems.push(`'${t.name}' is defined twice`);
     defined.add(t.name);
   }
   m.nodes.forEach((n, i) => {
-    if (!domains.has(n.domain)) problems.push(`node #${i} (${n.opType}) uses domain '${n.domain}' without an opset import`);
+    if (!domains.has(n.domain))
+      problems.push(`node #${i} (${n.opType}) uses domain '${n.domain}' without an opset import`);
     for (const input of n.inputs) {
-      if (input !== '' && !defined.has(input)) problems.push(`node #${i} (${n.opType}) reads '${input}' before it is defined`);
+      if (input !== '' && !defined.has(input))
+        problems.push(`node #${i} (${n.opType}) reads '${input}' before it is defined`);
     }
     for (const o of n.outputs) {
       if (defined.has(o)) problems.push(`'${o}' is defined twice`);

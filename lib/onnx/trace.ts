@@ -56,7 +56,13 @@ export class RecordedGraph {
     this.initializers.set(name, { int64: [...values], dims: [values.length] });
   }
 
-  node(type: string, inputs: readonly string[], outputs: readonly string[], attrs: Record<string, OnnxAttrValue> = {}, options: { domain?: string; name?: string } = {}): void {
+  node(
+    type: string,
+    inputs: readonly string[],
+    outputs: readonly string[],
+    attrs: Record<string, OnnxAttrValue> = {},
+    options: { domain?: string; name?: string } = {},
+  ): void {
     this.nodes.push({ type, inputs: [...inputs], outputs: [...outputs], attrs, ...options });
   }
 
@@ -96,8 +102,7 @@ export class OnnxTracer {
   /** Module path stack ('' = the root model), maintained by the exporter. */
   readonly modulePath: { path: string; type: string }[] = [];
 
-  constructor(readonly options: TraceOptions) {
-  }
+  constructor(readonly options: TraceOptions) {}
 
   fresh(hint: string): string {
     let name: string;
@@ -169,7 +174,12 @@ export class OnnxTracer {
   }
 
   /** Called by record() for every op while this trace is active. */
-  onRecord(op: string, inputs: readonly (Tensor | null | undefined)[], output: Tensor, form: OnnxForm | undefined): void {
+  onRecord(
+    op: string,
+    inputs: readonly (Tensor | null | undefined)[],
+    output: Tensor,
+    form: OnnxForm | undefined,
+  ): void {
     if (form === undefined) {
       this.fail(
         op,
@@ -189,7 +199,11 @@ export class OnnxTracer {
         name: (t) => this.nameOf(t),
         node: (type, ins, outs, attrs) => {
           const outputs =
-            outs === undefined ? [this.fresh(type)] : typeof outs === 'number' ? Array.from({ length: outs }, () => this.fresh(type)) : [...outs];
+            outs === undefined
+              ? [this.fresh(type)]
+              : typeof outs === 'number'
+                ? Array.from({ length: outs }, () => this.fresh(type))
+                : [...outs];
           if (outputs.includes(outName)) wrote = true;
           this.graph.node(type, ins, outputs, attrs ?? {});
           return outputs;

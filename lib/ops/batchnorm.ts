@@ -50,16 +50,21 @@ export function batchNorm2d(
   bias: Tensor | null = null,
   options: BatchNormOptions = {},
 ): Tensor {
-  if (!(x instanceof Tensor)) throw new ArgumentError(`${WHERE}: expected x to be a Tensor but received ${describe(x)}`);
+  if (!(x instanceof Tensor))
+    throw new ArgumentError(`${WHERE}: expected x to be a Tensor but received ${describe(x)}`);
   if (x.ndim !== 4) {
-    throw new ShapeError(`${WHERE}: expected x to have 4 dimensions [N, C, H, W] but received shape ${shapeString(x.shape)}`);
+    throw new ShapeError(
+      `${WHERE}: expected x to have 4 dimensions [N, C, H, W] but received shape ${shapeString(x.shape)}`,
+    );
   }
   const rm = checkChannelVector('runningMean', runningMean, x);
   const rv = checkChannelVector('runningVar', runningVar, x);
   const w = checkChannelVector('weight', weight, x);
   const b = checkChannelVector('bias', bias, x);
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ArgumentError(`${WHERE}: expected options to be an object like { training, momentum, eps } but received ${describe(options)}`);
+    throw new ArgumentError(
+      `${WHERE}: expected options to be an object like { training, momentum, eps } but received ${describe(options)}`,
+    );
   }
   checkOptionKeys(WHERE, options, ['training', 'momentum', 'eps']);
   const training = options.training ?? false;
@@ -78,7 +83,9 @@ export function batchNorm2d(
     throw new ArgumentError(`${WHERE}: expected runningMean and runningVar to be both given or both null`);
   }
   if (!training && rm === null) {
-    throw new ArgumentError(`${WHERE}: expected runningMean and runningVar in eval mode (training false) but received null`);
+    throw new ArgumentError(
+      `${WHERE}: expected runningMean and runningVar in eval mode (training false) but received null`,
+    );
   }
   const [n, c, h, wd] = x.shape;
   if (training && n * h * wd <= 1) {
@@ -90,16 +97,27 @@ export function batchNorm2d(
   const saveMean = Tensor.empty([c], { device: x.device });
   const saveInvstd = Tensor.empty([c], { device: x.device });
   native().batchNorm2dForward(x, y, rm, rv, w, b, saveMean, saveInvstd, training, momentum, eps);
-  return record('batchNorm2d', [x, w, b], y, (g) => {
-    const gx = x.requiresGrad ? Tensor.empty(x.shape, { device: x.device }) : null;
-    const gw = w?.requiresGrad ? Tensor.empty([c], { device: x.device }) : null;
-    const gb = b?.requiresGrad ? Tensor.empty([c], { device: x.device }) : null;
-    native().batchNorm2dBackward(x, g, saveMean, saveInvstd, w, gx, gw, gb, training);
-    return [gx, gw, gb];
-  }, (ctx) => {
-    if (training) ctx.fail('batch normalisation in training mode has no ONNX form; export the model in eval mode (exportOnnx does this)');
-    const ones = w ? ctx.name(w) : ctx.constant(new Float32Array(c).fill(1), [c]);
-    const zeros = b ? ctx.name(b) : ctx.constant(new Float32Array(c), [c]);
-    ctx.node('BatchNormalization', [ctx.name(x), ones, zeros, ctx.name(rm), ctx.name(rv)], [ctx.output], { epsilon: attr.float(eps) });
-  });
+  return record(
+    'batchNorm2d',
+    [x, w, b],
+    y,
+    (g) => {
+      const gx = x.requiresGrad ? Tensor.empty(x.shape, { device: x.device }) : null;
+      const gw = w?.requiresGrad ? Tensor.empty([c], { device: x.device }) : null;
+      const gb = b?.requiresGrad ? Tensor.empty([c], { device: x.device }) : null;
+      native().batchNorm2dBackward(x, g, saveMean, saveInvstd, w, gx, gw, gb, training);
+      return [gx, gw, gb];
+    },
+    (ctx) => {
+      if (training)
+        ctx.fail(
+          'batch normalisation in training mode has no ONNX form; export the model in eval mode (exportOnnx does this)',
+        );
+      const ones = w ? ctx.name(w) : ctx.constant(new Float32Array(c).fill(1), [c]);
+      const zeros = b ? ctx.name(b) : ctx.constant(new Float32Array(c), [c]);
+      ctx.node('BatchNormalization', [ctx.name(x), ones, zeros, ctx.name(rm), ctx.name(rv)], [ctx.output], {
+        epsilon: attr.float(eps),
+      });
+    },
+  );
 }

@@ -20,7 +20,9 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   const target = [...shape];
   const b = broadcastShapes('expand', ['x', 'shape'], x.shape, target);
   if (!sameShape(b, target)) {
-    throw new ShapeError(`expand: expected x to broadcast to ${shapeString(target)} but received shape ${shapeString(x.shape)}`);
+    throw new ShapeError(
+      `expand: expected x to broadcast to ${shapeString(target)} but received shape ${shapeString(x.shape)}`,
+    );
   }
   if (sameShape(x.shape, target)) return record('expand', [x], x.rawView(target), (g) => [g]);
   const out = Tensor.empty(target, { device: x.device });
@@ -44,7 +46,9 @@ export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(x.shape, shape)) return x;
   const b = broadcastShapes('sumTo', ['x', 'shape'], x.shape, shape);
   if (!sameShape(b, x.shape)) {
-    throw new ShapeError(`sumTo: expected x to be a broadcast of shape ${shapeString(shape)} but received shape ${shapeString(x.shape)}`);
+    throw new ShapeError(
+      `sumTo: expected x to be a broadcast of shape ${shapeString(shape)} but received shape ${shapeString(x.shape)}`,
+    );
   }
   const out = Tensor.empty(shape, { device: x.device });
   native().sumDims(x, reducedDims(x.shape, shape), out, 1);

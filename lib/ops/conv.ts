@@ -50,7 +50,9 @@ function checkTensor(where: string, name: string, t: unknown, ndim: number, layo
     throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(t)}`);
   }
   if (t.ndim !== ndim) {
-    throw new ShapeError(`${where}: expected ${name} to be a ${ndim}-D tensor ${layout} but received shape ${shapeString(t.shape)}`);
+    throw new ShapeError(
+      `${where}: expected ${name} to be a ${ndim}-D tensor ${layout} but received shape ${shapeString(t.shape)}`,
+    );
   }
   return t;
 }
@@ -59,7 +61,9 @@ function checkBias(where: string, bias: unknown, channels: number, device: strin
   if (bias === undefined || bias === null) return null;
   const b = checkTensor(where, 'bias', bias, 1, `[${channels}]`);
   if (b.shape[0] !== channels) {
-    throw new ShapeError(`${where}: expected bias of shape [${channels}] (one per output channel) but received ${shapeString(b.shape)}`);
+    throw new ShapeError(
+      `${where}: expected bias of shape [${channels}] (one per output channel) but received ${shapeString(b.shape)}`,
+    );
   }
   if (b.device !== device) throw new DeviceError(`${where}: input is on ${device} but bias is on ${b.device}`);
   return b;
@@ -70,16 +74,22 @@ const CONV_TRANSPOSE2D_KEYS = [...CONV2D_KEYS, 'outputPadding'] as const;
 
 function checkOptionsObject(where: string, options: unknown): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
-    throw new ArgumentError(`${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`);
+    throw new ArgumentError(
+      `${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`,
+    );
   }
 }
 
 function checkGroups(where: string, groups: number, inChannels: number, outChannels: number): void {
   if (inChannels % groups !== 0) {
-    throw new ShapeError(`${where}: expected groups (${groups}) to divide the input channels but received ${inChannels} input channels`);
+    throw new ShapeError(
+      `${where}: expected groups (${groups}) to divide the input channels but received ${inChannels} input channels`,
+    );
   }
   if (outChannels % groups !== 0) {
-    throw new ShapeError(`${where}: expected groups (${groups}) to divide the output channels but received ${outChannels} output channels`);
+    throw new ShapeError(
+      `${where}: expected groups (${groups}) to divide the output channels but received ${outChannels} output channels`,
+    );
   }
 }
 
@@ -101,13 +111,20 @@ interface PreparedConv2d {
 }
 
 /** Checks conv2d's arguments (messages users read) and works out the output geometry. */
-function prepareConv2d(where: string, input: Tensor, weight: Tensor, options: Conv2dOptions, keys: readonly string[]): PreparedConv2d {
+function prepareConv2d(
+  where: string,
+  input: Tensor,
+  weight: Tensor,
+  options: Conv2dOptions,
+  keys: readonly string[],
+): PreparedConv2d {
   checkTensor(where, 'input', input, 4, '[N, C, H, W]');
   checkTensor(where, 'weight', weight, 4, '[outChannels, inChannels / groups, kH, kW]');
   checkOptionsObject(where, options);
   checkOptionKeys(where, options, keys);
   checkNonEmptyImage(where, 'input', input, true);
-  if (weight.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
+  if (weight.device !== input.device)
+    throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
   const [N, C, H, W] = input.shape;
   const [O, Cg, kh, kw] = weight.shape;
   const groups = checkInt(where, 'groups', options.groups ?? 1, 1);
@@ -151,15 +168,21 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
   const { stride, padding, dilation, groups } = params;
   const out = Tensor.empty(outShape, { device: input.device });
   native().conv2d(input, weight, bias, out, ...convParams(stride, padding, dilation, groups));
-  return record('conv2d', [input, weight, bias], out, (g) => [
-    input.requiresGrad ? conv2dGradInput(g, weight, input.shape, params) : null,
-    weight.requiresGrad ? conv2dGradWeight(g, input, weight.shape, params) : null,
-    bias?.requiresGrad ? channelSums(g) : null,
-  ], {
-    type: 'Conv',
-    inputs: [input, weight, bias],
-    attrs: { kernel_shape: kernel, strides: stride, pads: onnxPads(padding), dilations: dilation, group: groups },
-  });
+  return record(
+    'conv2d',
+    [input, weight, bias],
+    out,
+    (g) => [
+      input.requiresGrad ? conv2dGradInput(g, weight, input.shape, params) : null,
+      weight.requiresGrad ? conv2dGradWeight(g, input, weight.shape, params) : null,
+      bias?.requiresGrad ? channelSums(g) : null,
+    ],
+    {
+      type: 'Conv',
+      inputs: [input, weight, bias],
+      attrs: { kernel_shape: kernel, strides: stride, pads: onnxPads(padding), dilations: dilation, group: groups },
+    },
+  );
 }
 
 /** A CPU conv weight packed once for many forwards (packConv2dWeight); holds its own copy. */
@@ -181,9 +204,11 @@ export class PackedConv2dWeight {
 export function packConv2dWeight(weight: Tensor, groups = 1): PackedConv2dWeight {
   const where = 'packConv2dWeight';
   checkTensor(where, 'weight', weight, 4, '[outChannels, inChannels / groups, kH, kW]');
-  if (weight.device !== 'cpu') throw new DeviceError(`${where}: expected weight on the CPU but received a ${weight.device} tensor`);
+  if (weight.device !== 'cpu')
+    throw new DeviceError(`${where}: expected weight on the CPU but received a ${weight.device} tensor`);
   checkInt(where, 'groups', groups, 1);
-  if (weight.shape[0] % groups !== 0) throw new ShapeError(`${where}: expected groups (${groups}) to divide the ${weight.shape[0]} output channels`);
+  if (weight.shape[0] % groups !== 0)
+    throw new ShapeError(`${where}: expected groups (${groups}) to divide the ${weight.shape[0]} output channels`);
   return new PackedConv2dWeight(native().conv2dPackWeights(weight, groups) as object, [...weight.shape], groups);
 }
 
@@ -209,33 +234,62 @@ export interface Conv2dFusedOptions extends Conv2dOptions {
  */
 export function conv2dFused(input: Tensor, weight: Tensor, options: Conv2dFusedOptions = {}): Tensor {
   const where = 'conv2dFused';
-  const { bias, params, outShape } = prepareConv2d(where, input, weight, options, [...CONV2D_KEYS, 'residual', 'relu', 'packed']);
+  const { bias, params, outShape } = prepareConv2d(where, input, weight, options, [
+    ...CONV2D_KEYS,
+    'residual',
+    'relu',
+    'packed',
+  ]);
   const packed = options.packed ?? null;
   if (packed !== null && !(packed instanceof PackedConv2dWeight)) {
-    throw new ArgumentError(`${where}: expected packed to be a PackedConv2dWeight from packConv2dWeight but received ${describe(packed)}`);
+    throw new ArgumentError(
+      `${where}: expected packed to be a PackedConv2dWeight from packConv2dWeight but received ${describe(packed)}`,
+    );
   }
   if (packed !== null && (packed.groups !== params.groups || packed.shape.some((d, i) => d !== weight.shape[i]))) {
-    throw new ShapeError(`${where}: expected packed to be packConv2dWeight of a weight ${shapeString(weight.shape)} with groups ${params.groups} but received one of ${shapeString(packed.shape ?? [])} with groups ${packed.groups}`);
+    throw new ShapeError(
+      `${where}: expected packed to be packConv2dWeight of a weight ${shapeString(weight.shape)} with groups ${params.groups} but received one of ${shapeString(packed.shape ?? [])} with groups ${packed.groups}`,
+    );
   }
   const residual = options.residual ?? null;
   if (residual !== null) {
-    if (!(residual instanceof Tensor)) throw new ArgumentError(`${where}: expected residual to be a Tensor or null but received ${describe(residual)}`);
+    if (!(residual instanceof Tensor))
+      throw new ArgumentError(`${where}: expected residual to be a Tensor or null but received ${describe(residual)}`);
     if (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== outShape[i])) {
-      throw new ShapeError(`${where}: expected residual of the output's shape ${shapeString(outShape)} but received ${shapeString(residual.shape)}`);
+      throw new ShapeError(
+        `${where}: expected residual of the output's shape ${shapeString(outShape)} but received ${shapeString(residual.shape)}`,
+      );
     }
-    if (residual.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but residual is on ${residual.device}`);
+    if (residual.device !== input.device)
+      throw new DeviceError(`${where}: input is on ${input.device} but residual is on ${residual.device}`);
   }
   const relu = options.relu ?? false;
-  if (typeof relu !== 'boolean') throw new ArgumentError(`${where}: expected relu to be a boolean but received ${describe(relu)}`);
+  if (typeof relu !== 'boolean')
+    throw new ArgumentError(`${where}: expected relu to be a boolean but received ${describe(relu)}`);
   const needsGraph = isGradEnabled() && [input, weight, bias, residual].some((t) => t?.requiresGrad);
   if (input.device !== 'cpu' || needsGraph || activeTracer() !== null) {
-    let y = conv2d(input, weight, { bias, stride: params.stride, padding: params.padding, dilation: params.dilation, groups: params.groups });
+    let y = conv2d(input, weight, {
+      bias,
+      stride: params.stride,
+      padding: params.padding,
+      dilation: params.dilation,
+      groups: params.groups,
+    });
     if (residual) y = add(y, residual);
     return relu ? reluOp(y) : y;
   }
   const out = Tensor.empty(outShape, { device: input.device });
   const { stride, padding, dilation, groups } = params;
-  native().conv2d(input, weight, bias, out, ...convParams(stride, padding, dilation, groups), residual, relu, packed?.handle ?? null);
+  native().conv2d(
+    input,
+    weight,
+    bias,
+    out,
+    ...convParams(stride, padding, dilation, groups),
+    residual,
+    relu,
+    packed?.handle ?? null,
+  );
   return out;
 }
 
@@ -268,7 +322,8 @@ export function convTranspose2d(input: Tensor, weight: Tensor, options: ConvTran
   checkTensor(where, 'weight', weight, 4, '[inChannels, outChannels / groups, kH, kW]');
   checkOptionsObject(where, options);
   checkOptionKeys(where, options, CONV_TRANSPOSE2D_KEYS);
-  if (weight.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
+  if (weight.device !== input.device)
+    throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
   const [N, C, H, W] = input.shape;
   const [Cw, Og, kh, kw] = weight.shape;
   const groups = checkInt(where, 'groups', options.groups ?? 1, 1);
@@ -303,22 +358,28 @@ export function convTranspose2d(input: Tensor, weight: Tensor, options: ConvTran
   // The adjoint of the conv2d that maps [N, O, OH, OW] to [N, C, H, W] with this weight.
   native().conv2dBackwardInput(input, weight, out, ...convParams(stride, padding, dilation, groups));
   if (bias) native().addChannelBias(out, bias);
-  return record('convTranspose2d', [input, weight, bias], out, (g) => [
-    input.requiresGrad ? convTransposeGradInput(g, weight, input.shape, params) : null,
-    weight.requiresGrad ? conv2dGradWeight(input, g, weight.shape, params) : null,
-    bias?.requiresGrad ? channelSums(g) : null,
-  ], {
-    type: 'ConvTranspose',
-    inputs: [input, weight, bias],
-    attrs: {
-      kernel_shape: [kh, kw],
-      strides: stride,
-      pads: onnxPads(padding),
-      dilations: dilation,
-      group: groups,
-      output_padding: outputPadding,
+  return record(
+    'convTranspose2d',
+    [input, weight, bias],
+    out,
+    (g) => [
+      input.requiresGrad ? convTransposeGradInput(g, weight, input.shape, params) : null,
+      weight.requiresGrad ? conv2dGradWeight(input, g, weight.shape, params) : null,
+      bias?.requiresGrad ? channelSums(g) : null,
+    ],
+    {
+      type: 'ConvTranspose',
+      inputs: [input, weight, bias],
+      attrs: {
+        kernel_shape: [kh, kw],
+        strides: stride,
+        pads: onnxPads(padding),
+        dilations: dilation,
+        group: groups,
+        output_padding: outputPadding,
+      },
     },
-  });
+  );
 }
 
 function convTransposeGradInput(g: Tensor, weight: Tensor, shape: readonly number[], p: ConvParams): Tensor {

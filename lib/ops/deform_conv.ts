@@ -51,7 +51,8 @@ export interface DeformConv2dGeometry {
 const FN = 'deformConv2d';
 
 function expectTensor(name: string, t: unknown, ndim: number): Tensor {
-  if (!(t instanceof Tensor)) throw new ArgumentError(`${FN}: expected ${name} to be a Tensor but received ${describe(t)}`);
+  if (!(t instanceof Tensor))
+    throw new ArgumentError(`${FN}: expected ${name} to be a Tensor but received ${describe(t)}`);
   if (t.ndim !== ndim) {
     throw new ShapeError(`${FN}: expected ${name} to be ${ndim}-D but received shape ${shapeString(t.shape)}`);
   }
@@ -88,9 +89,16 @@ export function deformConv2dGeometry(
   const padding = checkPair(FN, 'padding', options.padding ?? 0, 0);
   const dilation = checkPair(FN, 'dilation', options.dilation ?? 1, 1);
   if (options.deterministic !== undefined && typeof options.deterministic !== 'boolean') {
-    throw new ArgumentError(`${FN}: expected deterministic to be a boolean but received ${describe(options.deterministic)}`);
+    throw new ArgumentError(
+      `${FN}: expected deterministic to be a boolean but received ${describe(options.deterministic)}`,
+    );
   }
-  for (const [name, t] of [['offset', offset], ['weight', weight], ['mask', mask], ['bias', bias]] as const) {
+  for (const [name, t] of [
+    ['offset', offset],
+    ['weight', weight],
+    ['mask', mask],
+    ['bias', bias],
+  ] as const) {
     if (t && t.device !== input.device) {
       throw new DeviceError(`${FN}: expected ${name} to be on ${input.device} like input but it is on ${t.device}`);
     }
@@ -98,7 +106,9 @@ export function deformConv2dGeometry(
   const [N, C, H, W] = input.shape;
   const [O, Cg, kh, kw] = weight.shape;
   if (O === 0 || Cg === 0 || kh === 0 || kw === 0) {
-    throw new ShapeError(`${FN}: expected weight (out, in/groups, kh, kw) without empty dimensions but received ${shapeString(weight.shape)}`);
+    throw new ShapeError(
+      `${FN}: expected weight (out, in/groups, kh, kw) without empty dimensions but received ${shapeString(weight.shape)}`,
+    );
   }
   if (C % Cg !== 0) {
     throw new ShapeError(
@@ -111,7 +121,8 @@ export function deformConv2dGeometry(
       `${FN}: expected weight.shape[0] (${O} output channels) to be divisible by groups = ${groups} (input channels ${C} / weight.shape[1] ${Cg})`,
     );
   }
-  const effH = dilation[0] * (kh - 1) + 1, effW = dilation[1] * (kw - 1) + 1;
+  const effH = dilation[0] * (kh - 1) + 1,
+    effW = dilation[1] * (kw - 1) + 1;
   if (H + 2 * padding[0] < effH || W + 2 * padding[1] < effW) {
     throw new ShapeError(
       `${FN}: the padded input (${H + 2 * padding[0]}x${W + 2 * padding[1]}) is smaller than the dilated kernel (${effH}x${effW})`,
@@ -161,24 +172,49 @@ export function deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, opti
   const deterministic = options.deterministic ?? true;
   const out = Tensor.empty([g.batch, g.outChannels, g.outSize[0], g.outSize[1]], { device: input.device });
   native().deformConv2d(input, offset, mask, weight, bias, out, params(g));
-  return record('deformConv2d', [input, offset, weight, mask, bias], out, (gradOut) => {
-    const want = (t: Tensor | null) => (t && t.requiresGrad ? Tensor.empty(t.shape, { device: input.device }) : null);
-    const gInput = want(input), gOffset = want(offset), gWeight = want(weight), gMask = want(mask), gBias = want(bias);
-    native().deformConv2dBackward(input, offset, mask, weight, gradOut, gInput, gOffset, gMask, gWeight, gBias, params(g), deterministic);
-    return [gInput, gOffset, gWeight, gMask, gBias];
-  }, (ctx) => {
-    if (ctx.opset < 19) {
-      ctx.fail(`DeformConv needs ONNX opset 19 or later (the minimum opset is 19) but the export uses opset ${ctx.opset}; pass { opset: 19 }`);
-    }
-    const names = [ctx.name(input), ctx.name(weight), ctx.name(offset), ctx.name(bias), ctx.name(mask)];
-    while (names[names.length - 1] === '') names.pop();
-    ctx.node('DeformConv', names, [ctx.output], {
-      kernel_shape: g.kernel,
-      strides: g.stride,
-      pads: [g.padding[0], g.padding[1], g.padding[0], g.padding[1]],
-      dilations: g.dilation,
-      group: g.groups,
-      offset_group: g.offsetGroups,
-    });
-  });
+  return record(
+    'deformConv2d',
+    [input, offset, weight, mask, bias],
+    out,
+    (gradOut) => {
+      const want = (t: Tensor | null) => (t && t.requiresGrad ? Tensor.empty(t.shape, { device: input.device }) : null);
+      const gInput = want(input),
+        gOffset = want(offset),
+        gWeight = want(weight),
+        gMask = want(mask),
+        gBias = want(bias);
+      native().deformConv2dBackward(
+        input,
+        offset,
+        mask,
+        weight,
+        gradOut,
+        gInput,
+        gOffset,
+        gMask,
+        gWeight,
+        gBias,
+        params(g),
+        deterministic,
+      );
+      return [gInput, gOffset, gWeight, gMask, gBias];
+    },
+    (ctx) => {
+      if (ctx.opset < 19) {
+        ctx.fail(
+          `DeformConv needs ONNX opset 19 or later (the minimum opset is 19) but the export uses opset ${ctx.opset}; pass { opset: 19 }`,
+        );
+      }
+      const names = [ctx.name(input), ctx.name(weight), ctx.name(offset), ctx.name(bias), ctx.name(mask)];
+      while (names[names.length - 1] === '') names.pop();
+      ctx.node('DeformConv', names, [ctx.output], {
+        kernel_shape: g.kernel,
+        strides: g.stride,
+        pads: [g.padding[0], g.padding[1], g.padding[0], g.padding[1]],
+        dilations: g.dilation,
+        group: g.groups,
+        offset_group: g.offsetGroups,
+      });
+    },
+  );
 }

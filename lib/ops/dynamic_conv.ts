@@ -31,13 +31,16 @@ function checkTensor(name: string, t: unknown, ndim: number, layout: string): Te
     throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(t)}`);
   }
   if (t.ndim !== ndim) {
-    throw new ShapeError(`${where}: expected ${name} to be a ${ndim}-D tensor ${layout} but received shape ${shapeString(t.shape)}`);
+    throw new ShapeError(
+      `${where}: expected ${name} to be a ${ndim}-D tensor ${layout} but received shape ${shapeString(t.shape)}`,
+    );
   }
   return t;
 }
 
 function sameDevice(input: Tensor, name: string, t: Tensor): void {
-  if (t.device !== input.device) throw new DeviceError(`${where}: input is on ${input.device} but ${name} is on ${t.device}`);
+  if (t.device !== input.device)
+    throw new DeviceError(`${where}: input is on ${input.device} but ${name} is on ${t.device}`);
 }
 
 /**
@@ -45,12 +48,19 @@ function sameDevice(input: Tensor, name: string, t: Tensor): void {
  * over K per sample), options.expertBias [K, O]. Returns [B, O, OH, OW] with PyTorch's
  * conv2d output size.
  */
-export function dynamicConv2d(input: Tensor, experts: Tensor, attention: Tensor, options: DynamicConv2dOptions = {}): Tensor {
+export function dynamicConv2d(
+  input: Tensor,
+  experts: Tensor,
+  attention: Tensor,
+  options: DynamicConv2dOptions = {},
+): Tensor {
   checkTensor('input', input, 4, '[B, C, H, W]');
   checkTensor('experts', experts, 5, '[K, outChannels, inChannels / groups, kH, kW]');
   checkTensor('attention', attention, 2, '[B, K]');
   if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
-    throw new ArgumentError(`${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`);
+    throw new ArgumentError(
+      `${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`,
+    );
   }
   checkOptionKeys(where, options, ['expertBias', 'stride', 'padding', 'dilation', 'groups']);
   sameDevice(input, 'experts', experts);
@@ -61,17 +71,24 @@ export function dynamicConv2d(input: Tensor, experts: Tensor, attention: Tensor,
   const stride = checkPair(where, 'stride', options.stride ?? 1, 1);
   const padding = checkPair(where, 'padding', options.padding ?? 0, 0);
   const dilation = checkPair(where, 'dilation', options.dilation ?? 1, 1);
-  if (K < 1) throw new ShapeError(`${where}: expected experts to hold at least one expert but received shape ${shapeString(experts.shape)}`);
+  if (K < 1)
+    throw new ShapeError(
+      `${where}: expected experts to hold at least one expert but received shape ${shapeString(experts.shape)}`,
+    );
   if (attention.shape[0] !== B || attention.shape[1] !== K) {
     throw new ShapeError(
       `${where}: expected attention of shape ${shapeString([B, K])} (batch of input ${shapeString(input.shape)}, experts of ${shapeString(experts.shape)}) but received ${shapeString(attention.shape)}`,
     );
   }
   if (C % groups !== 0) {
-    throw new ShapeError(`${where}: expected groups (${groups}) to divide the input channels but received ${C} input channels (input shape ${shapeString(input.shape)})`);
+    throw new ShapeError(
+      `${where}: expected groups (${groups}) to divide the input channels but received ${C} input channels (input shape ${shapeString(input.shape)})`,
+    );
   }
   if (O % groups !== 0) {
-    throw new ShapeError(`${where}: expected groups (${groups}) to divide the output channels but received ${O} output channels (experts shape ${shapeString(experts.shape)})`);
+    throw new ShapeError(
+      `${where}: expected groups (${groups}) to divide the output channels but received ${O} output channels (experts shape ${shapeString(experts.shape)})`,
+    );
   }
   if (Cg * groups !== C) {
     throw new ShapeError(
@@ -82,7 +99,9 @@ export function dynamicConv2d(input: Tensor, experts: Tensor, attention: Tensor,
   if (options.expertBias !== undefined && options.expertBias !== null) {
     expertBias = checkTensor('expertBias', options.expertBias, 2, '[K, outChannels]');
     if (expertBias.shape[0] !== K || expertBias.shape[1] !== O) {
-      throw new ShapeError(`${where}: expected expertBias of shape ${shapeString([K, O])} (one bias per expert and output channel) but received ${shapeString(expertBias.shape)}`);
+      throw new ShapeError(
+        `${where}: expected expertBias of shape ${shapeString([K, O])} (one bias per expert and output channel) but received ${shapeString(expertBias.shape)}`,
+      );
     }
     sameDevice(input, 'expertBias', expertBias);
   }
@@ -96,39 +115,46 @@ export function dynamicConv2d(input: Tensor, experts: Tensor, attention: Tensor,
   const params = [stride, padding, dilation, groups] as const;
   const out = Tensor.empty([B, O, OH, OW], { device: input.device });
   native().dynamicConv2d(input, experts, attention, expertBias, out, ...params);
-  return record(where, [input, experts, attention, expertBias], out, (g) => {
-    const want = (t: Tensor | null) => (t?.requiresGrad ? Tensor.empty(t.shape, { device: g.device }) : null);
-    const grads = [want(input), want(experts), want(attention), want(expertBias)] as const;
-    native().dynamicConv2dBackward(g, input, experts, attention, expertBias, ...grads, ...params);
-    return [...grads];
-  }, (ctx) => {
-    // Batch-independent standard ops: one Conv with every expert's kernel stacked (group-major,
-    // so `groups` still splits channels correctly), then the per-sample attention mix of the
-    // K partial outputs (conv is linear in the kernel), then the mixed bias.
-    const Og = O / groups;
-    const [w6] = ctx.node('Reshape', [ctx.name(experts), ctx.ints([K, groups, Og, Cg, kh, kw])]);
-    const [wt] = ctx.node('Transpose', [w6], undefined, { perm: [1, 0, 2, 3, 4, 5] });
-    const [stacked] = ctx.node('Reshape', [wt, ctx.ints([groups * K * Og, Cg, kh, kw])]);
-    const [y] = ctx.node('Conv', [ctx.name(input), stacked], undefined, {
-      kernel_shape: [kh, kw],
-      strides: stride,
-      pads: [padding[0], padding[1], padding[0], padding[1]],
-      dilations: dilation,
-      group: groups,
-    });
-    const [y5] = ctx.node('Reshape', [y, ctx.ints([0, groups, K, Og, OH * OW])]);
-    const [a5] = ctx.node('Reshape', [ctx.name(attention), ctx.ints([0, 1, K, 1, 1])]);
-    const [weighted] = ctx.node('Mul', [y5, a5]);
-    const [mixed] = ctx.opset >= 13
-      ? ctx.node('ReduceSum', [weighted, ctx.ints([2])], undefined, { keepdims: 0 })
-      : ctx.node('ReduceSum', [weighted], undefined, { axes: [2], keepdims: 0 });
-    if (!expertBias) {
-      ctx.node('Reshape', [mixed, ctx.ints([0, O, OH, OW])], [ctx.output]);
-      return;
-    }
-    const [noBias] = ctx.node('Reshape', [mixed, ctx.ints([0, O, OH, OW])]);
-    const [bias2] = ctx.node('MatMul', [ctx.name(attention), ctx.name(expertBias)]);
-    const [bias4] = ctx.node('Reshape', [bias2, ctx.ints([0, O, 1, 1])]);
-    ctx.node('Add', [noBias, bias4], [ctx.output]);
-  });
+  return record(
+    where,
+    [input, experts, attention, expertBias],
+    out,
+    (g) => {
+      const want = (t: Tensor | null) => (t?.requiresGrad ? Tensor.empty(t.shape, { device: g.device }) : null);
+      const grads = [want(input), want(experts), want(attention), want(expertBias)] as const;
+      native().dynamicConv2dBackward(g, input, experts, attention, expertBias, ...grads, ...params);
+      return [...grads];
+    },
+    (ctx) => {
+      // Batch-independent standard ops: one Conv with every expert's kernel stacked (group-major,
+      // so `groups` still splits channels correctly), then the per-sample attention mix of the
+      // K partial outputs (conv is linear in the kernel), then the mixed bias.
+      const Og = O / groups;
+      const [w6] = ctx.node('Reshape', [ctx.name(experts), ctx.ints([K, groups, Og, Cg, kh, kw])]);
+      const [wt] = ctx.node('Transpose', [w6], undefined, { perm: [1, 0, 2, 3, 4, 5] });
+      const [stacked] = ctx.node('Reshape', [wt, ctx.ints([groups * K * Og, Cg, kh, kw])]);
+      const [y] = ctx.node('Conv', [ctx.name(input), stacked], undefined, {
+        kernel_shape: [kh, kw],
+        strides: stride,
+        pads: [padding[0], padding[1], padding[0], padding[1]],
+        dilations: dilation,
+        group: groups,
+      });
+      const [y5] = ctx.node('Reshape', [y, ctx.ints([0, groups, K, Og, OH * OW])]);
+      const [a5] = ctx.node('Reshape', [ctx.name(attention), ctx.ints([0, 1, K, 1, 1])]);
+      const [weighted] = ctx.node('Mul', [y5, a5]);
+      const [mixed] =
+        ctx.opset >= 13
+          ? ctx.node('ReduceSum', [weighted, ctx.ints([2])], undefined, { keepdims: 0 })
+          : ctx.node('ReduceSum', [weighted], undefined, { axes: [2], keepdims: 0 });
+      if (!expertBias) {
+        ctx.node('Reshape', [mixed, ctx.ints([0, O, OH, OW])], [ctx.output]);
+        return;
+      }
+      const [noBias] = ctx.node('Reshape', [mixed, ctx.ints([0, O, OH, OW])]);
+      const [bias2] = ctx.node('MatMul', [ctx.name(attention), ctx.name(expertBias)]);
+      const [bias4] = ctx.node('Reshape', [bias2, ctx.ints([0, O, 1, 1])]);
+      ctx.node('Add', [noBias, bias4], [ctx.output]);
+    },
+  );
 }

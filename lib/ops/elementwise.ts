@@ -20,11 +20,10 @@ import { broadcastShapes, checkSameDevice, checkTensor, sameShape } from './vali
 /** Native unary op codes (native/math/pointwise.h UnaryOp). */
 export { UnaryCode };
 
-
-
 /**
  * y = f(x) for a native unary op; `saves` says which tensor the gradient formula reads
  * (the input x, the output y, or neither), so only that one is kept alive by the graph.
+ * `onnx` is the op's ONNX form when the op's own file declares it (default: the forms below).
  */
 export function unaryOp(
   name: string,
@@ -33,16 +32,23 @@ export function unaryOp(
   saves: 'x' | 'y' | 'none',
   a = 0,
   b = 0,
+  onnx?: OnnxForm,
 ): Tensor {
   checkTensor(name, 'x', x);
   const out = Tensor.empty(x.shape, { device: x.device });
   native().unary(x, out, code, a, b);
   const savedX = saves === 'x' ? x : null;
-  return record(name, [x], out, (g) => {
-    const gx = Tensor.empty(x.shape, { device: x.device });
-    native().unaryBackward(g, savedX, saves === 'y' ? out : null, gx, code, a, b);
-    return [gx];
-  }, (ctx) => unaryOnnx(ctx, x, code, a, b));
+  return record(
+    name,
+    [x],
+    out,
+    (g) => {
+      const gx = Tensor.empty(x.shape, { device: x.device });
+      native().unaryBackward(g, savedX, saves === 'y' ? out : null, gx, code, a, b);
+      return [gx];
+    },
+    onnx ?? ((ctx) => unaryOnnx(ctx, x, code, a, b)),
+  );
 }
 
 const SIMPLE_UNARY: Record<number, string> = {
@@ -110,10 +116,13 @@ export function add(a: Tensor, b: Tensor | number): Tensor {
   const bb = operand('add', 'b', b);
   if (typeof bb === 'number') return affine('add', a, 1, checkNumberOperand('add', bb));
   const out = binaryOp('add', a, bb);
-  return record('add', [a, bb], out, (g) => [
-    a.requiresGrad ? sumTo(g, a.shape) : null,
-    bb.requiresGrad ? sumTo(g, bb.shape) : null,
-  ], binaryOnnx('Add', a, bb));
+  return record(
+    'add',
+    [a, bb],
+    out,
+    (g) => [a.requiresGrad ? sumTo(g, a.shape) : null, bb.requiresGrad ? sumTo(g, bb.shape) : null],
+    binaryOnnx('Add', a, bb),
+  );
 }
 
 /** a - b (broadcasting); b may be a number. */
@@ -122,10 +131,13 @@ export function sub(a: Tensor, b: Tensor | number): Tensor {
   const bb = operand('sub', 'b', b);
   if (typeof bb === 'number') return affine('sub', a, 1, -checkNumberOperand('sub', bb));
   const out = binaryOp('sub', a, bb);
-  return record('sub', [a, bb], out, (g) => [
-    a.requiresGrad ? sumTo(g, a.shape) : null,
-    bb.requiresGrad ? sumTo(neg(g), bb.shape) : null,
-  ], binaryOnnx('Sub', a, bb));
+  return record(
+    'sub',
+    [a, bb],
+    out,
+    (g) => [a.requiresGrad ? sumTo(g, a.shape) : null, bb.requiresGrad ? sumTo(neg(g), bb.shape) : null],
+    binaryOnnx('Sub', a, bb),
+  );
 }
 
 /** a * b (broadcasting); b may be a number. */
@@ -134,10 +146,13 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
   const bb = operand('mul', 'b', b);
   if (typeof bb === 'number') return affine('mul', a, checkNumberOperand('mul', bb), 0);
   const out = binaryOp('mul', a, bb);
-  return record('mul', [a, bb], out, (g) => [
-    a.requiresGrad ? sumTo(mul(g, bb), a.shape) : null,
-    bb.requiresGrad ? sumTo(mul(g, a), bb.shape) : null,
-  ], binaryOnnx('Mul', a, bb));
+  return record(
+    'mul',
+    [a, bb],
+    out,
+    (g) => [a.requiresGrad ? sumTo(mul(g, bb), a.shape) : null, bb.requiresGrad ? sumTo(mul(g, a), bb.shape) : null],
+    binaryOnnx('Mul', a, bb),
+  );
 }
 
 /** a / b (broadcasting); b may be a number. */
@@ -146,11 +161,17 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
   const bb = operand('div', 'b', b);
   if (typeof bb === 'number') return affine('div', a, 1 / checkNumberOperand('div', bb), 0);
   const out = binaryOp('div', a, bb);
-  return record('div', [a, bb], out, (g) => {
-    // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(g/b) * out.
-    const ga = div(g, bb);
-    return [a.requiresGrad ? sumTo(ga, a.shape) : null, bb.requiresGrad ? sumTo(neg(mul(ga, out)), bb.shape) : null];
-  }, binaryOnnx('Div', a, bb));
+  return record(
+    'div',
+    [a, bb],
+    out,
+    (g) => {
+      // d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(g/b) * out.
+      const ga = div(g, bb);
+      return [a.requiresGrad ? sumTo(ga, a.shape) : null, bb.requiresGrad ? sumTo(neg(mul(ga, out)), bb.shape) : null];
+    },
+    binaryOnnx('Div', a, bb),
+  );
 }
 
 function checkNumberOperand(where: string, v: number): number {
@@ -200,8 +221,10 @@ export function pow(x: Tensor, p: number): Tensor {
 export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
   const lo = min ?? -Infinity;
   const hi = max ?? Infinity;
-  if (typeof lo !== 'number' || Number.isNaN(lo)) throw new ArgumentError(`clamp: expected min to be a number but received ${describe(min)}`);
-  if (typeof hi !== 'number' || Number.isNaN(hi)) throw new ArgumentError(`clamp: expected max to be a number but received ${describe(max)}`);
+  if (typeof lo !== 'number' || Number.isNaN(lo))
+    throw new ArgumentError(`clamp: expected min to be a number but received ${describe(min)}`);
+  if (typeof hi !== 'number' || Number.isNaN(hi))
+    throw new ArgumentError(`clamp: expected max to be a number but received ${describe(max)}`);
   if (lo > hi) throw new ArgumentError(`clamp: expected min <= max but received min ${lo} and max ${hi}`);
   return unaryOp('clamp', x, UnaryCode.clamp, 'x', lo, hi);
 }
@@ -225,7 +248,8 @@ export function fullLike(x: Tensor, value: number): Tensor {
 }
 
 function checkFill(where: string, value: unknown): number {
-  if (typeof value !== 'number') throw new ArgumentError(`${where}: expected value to be a number but received ${describe(value)}`);
+  if (typeof value !== 'number')
+    throw new ArgumentError(`${where}: expected value to be a number but received ${describe(value)}`);
   return value;
 }
 
@@ -244,7 +268,9 @@ export function copy_(dst: Tensor, src: Tensor): Tensor {
   checkSameDevice('copy_', ['dst', 'src'], [dst, src]);
   const b = broadcastShapes('copy_', ['dst', 'src'], dst.shape, src.shape);
   if (!sameShape(b, dst.shape)) {
-    throw new ShapeError(`copy_: expected src to broadcast to dst's shape [${dst.shape.join(', ')}] but received [${src.shape.join(', ')}]`);
+    throw new ShapeError(
+      `copy_: expected src to broadcast to dst's shape [${dst.shape.join(', ')}] but received [${src.shape.join(', ')}]`,
+    );
   }
   weightsChanged();
   native().binary(src, src, dst, BINARY_SECOND);
@@ -265,7 +291,9 @@ export function addInPlace(a: Tensor, b: Tensor): Tensor {
     return a;
   }
   if (!canBroadcastTo(b.shape, a.shape)) {
-    throw new ShapeError(`addInPlace: expected b to broadcast to a's shape [${a.shape.join(', ')}] but received [${b.shape.join(', ')}]`);
+    throw new ShapeError(
+      `addInPlace: expected b to broadcast to a's shape [${a.shape.join(', ')}] but received [${b.shape.join(', ')}]`,
+    );
   }
   const wide = Tensor.empty(a.shape, { device: a.device });
   native().binary(b, b, wide, BINARY_SECOND);

@@ -31,17 +31,24 @@ function pairOf<T>(v: T | [T, T]): unknown[] {
 }
 
 export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
-  if (!(x instanceof Tensor)) throw new ArgumentError(`${WHERE}: expected x to be a Tensor but received ${describe(x)}`);
+  if (!(x instanceof Tensor))
+    throw new ArgumentError(`${WHERE}: expected x to be a Tensor but received ${describe(x)}`);
   if (x.ndim !== 4) {
-    throw new ShapeError(`${WHERE}: expected x to have 4 dimensions [N, C, H, W] but received shape ${shapeString(x.shape)}`);
+    throw new ShapeError(
+      `${WHERE}: expected x to have 4 dimensions [N, C, H, W] but received shape ${shapeString(x.shape)}`,
+    );
   }
   if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`${WHERE}: expected options to be an object with size or scaleFactor but received ${describe(options)}`);
+    throw new ArgumentError(
+      `${WHERE}: expected options to be an object with size or scaleFactor but received ${describe(options)}`,
+    );
   }
   checkOptionKeys(WHERE, options, ['size', 'scaleFactor', 'mode', 'alignCorners', 'recomputeScaleFactor']);
   const mode = checkOneOf(WHERE, 'mode', options.mode ?? 'nearest', ['nearest', 'bilinear'] as const);
   if (options.alignCorners !== undefined && typeof options.alignCorners !== 'boolean') {
-    throw new ArgumentError(`${WHERE}: expected alignCorners to be a boolean but received ${describe(options.alignCorners)}`);
+    throw new ArgumentError(
+      `${WHERE}: expected alignCorners to be a boolean but received ${describe(options.alignCorners)}`,
+    );
   }
   if (mode === 'nearest' && options.alignCorners !== undefined) {
     throw new ArgumentError(`${WHERE}: alignCorners can only be set with mode 'bilinear' but mode is 'nearest'`);
@@ -50,16 +57,22 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   const hasSize = options.size !== undefined && options.size !== null;
   const hasScale = options.scaleFactor !== undefined && options.scaleFactor !== null;
   if (hasSize === hasScale) {
-    throw new ArgumentError(`${WHERE}: expected exactly one of size and scaleFactor but received ${hasSize ? 'both' : 'neither'}`);
+    throw new ArgumentError(
+      `${WHERE}: expected exactly one of size and scaleFactor but received ${hasSize ? 'both' : 'neither'}`,
+    );
   }
   const [n, c, h, w] = x.shape;
-  if (h < 1 || w < 1) throw new ShapeError(`${WHERE}: expected x to have non-empty planes but received shape ${shapeString(x.shape)}`);
+  if (h < 1 || w < 1)
+    throw new ShapeError(`${WHERE}: expected x to have non-empty planes but received shape ${shapeString(x.shape)}`);
   let outH: number, outW: number;
-  let scaleH = 0, scaleW = 0; // 0: coordinates from the sizes
+  let scaleH = 0,
+    scaleW = 0; // 0: coordinates from the sizes
   if (hasSize) {
     const s = pairOf(options.size);
     if (s.length !== 2 || !s.every((v) => isInt(v) && v >= 1)) {
-      throw new ArgumentError(`${WHERE}: expected size to be a positive integer or a pair of them but received ${describe(options.size)}`);
+      throw new ArgumentError(
+        `${WHERE}: expected size to be a positive integer or a pair of them but received ${describe(options.size)}`,
+      );
     }
     [outH, outW] = s as number[];
   } else {
@@ -73,7 +86,9 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
     outH = Math.floor(h * sh);
     outW = Math.floor(w * sw);
     if (outH < 1 || outW < 1) {
-      throw new ShapeError(`${WHERE}: scaleFactor ${describe(options.scaleFactor)} gives an empty output ${outH}x${outW} for input ${shapeString(x.shape)}`);
+      throw new ShapeError(
+        `${WHERE}: scaleFactor ${describe(options.scaleFactor)} gives an empty output ${outH}x${outW} for input ${shapeString(x.shape)}`,
+      );
     }
     if (!options.recomputeScaleFactor) {
       scaleH = sh;
@@ -84,13 +99,19 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   // An empty output (zero images or channels) needs no work; the kernels' per-row and
   // per-column tables would still be sized by outH and outW (a huge scale would stall there).
   if (y.numel > 0) native().interpolate2dForward(x, y, mode, alignCorners, scaleH, scaleW);
-  return record('interpolate', [x], y, (gy) => {
-    const gx = Tensor.zeros(x.shape, { device: x.device });
-    if (gy.numel > 0 && gx.numel > 0) native().interpolate2dBackward(gy, gx, mode, alignCorners, scaleH, scaleW);
-    return [gx];
-  }, (ctx) => {
-    emitResize(ctx, ctx.name(x), ctx.output, mode, alignCorners, [scaleH, scaleW], [outH, outW]);
-  });
+  return record(
+    'interpolate',
+    [x],
+    y,
+    (gy) => {
+      const gx = Tensor.zeros(x.shape, { device: x.device });
+      if (gy.numel > 0 && gx.numel > 0) native().interpolate2dBackward(gy, gx, mode, alignCorners, scaleH, scaleW);
+      return [gx];
+    },
+    (ctx) => {
+      emitResize(ctx, ctx.name(x), ctx.output, mode, alignCorners, [scaleH, scaleW], [outH, outW]);
+    },
+  );
 }
 
 /**
@@ -142,17 +163,27 @@ export interface AddInterpolatedOptions {
 export function addInterpolated(base: Tensor, x: Tensor, options: AddInterpolatedOptions = {}): Tensor {
   const where = 'addInterpolated';
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ArgumentError(`${where}: expected options to be an object like { mode, alignCorners } but received ${describe(options)}`);
+    throw new ArgumentError(
+      `${where}: expected options to be an object like { mode, alignCorners } but received ${describe(options)}`,
+    );
   }
   checkOptionKeys(where, options, ['mode', 'alignCorners']);
-  for (const [name, t] of [['base', base], ['x', x]] as const) {
-    if (!(t instanceof Tensor)) throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(t)}`);
+  for (const [name, t] of [
+    ['base', base],
+    ['x', x],
+  ] as const) {
+    if (!(t instanceof Tensor))
+      throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(t)}`);
     if (t.ndim !== 4) {
-      throw new ShapeError(`${where}: expected ${name} to have 4 dimensions [N, C, H, W] but received shape ${shapeString(t.shape)}`);
+      throw new ShapeError(
+        `${where}: expected ${name} to have 4 dimensions [N, C, H, W] but received shape ${shapeString(t.shape)}`,
+      );
     }
   }
   if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`${where}: expected options to be an object like { mode } but received ${describe(options)}`);
+    throw new ArgumentError(
+      `${where}: expected options to be an object like { mode } but received ${describe(options)}`,
+    );
   }
   if (base.shape[0] !== x.shape[0] || base.shape[1] !== x.shape[1] || x.shape[2] < 1 || x.shape[3] < 1) {
     throw new ShapeError(
@@ -162,7 +193,9 @@ export function addInterpolated(base: Tensor, x: Tensor, options: AddInterpolate
   if (base.device !== x.device) throw new DeviceError(`${where}: base is on ${base.device} but x is on ${x.device}`);
   const mode = checkOneOf(where, 'mode', options.mode ?? 'nearest', ['nearest', 'bilinear'] as const);
   if (options.alignCorners !== undefined && typeof options.alignCorners !== 'boolean') {
-    throw new ArgumentError(`${where}: expected alignCorners to be a boolean but received ${describe(options.alignCorners)}`);
+    throw new ArgumentError(
+      `${where}: expected alignCorners to be a boolean but received ${describe(options.alignCorners)}`,
+    );
   }
   if (mode === 'nearest' && options.alignCorners !== undefined) {
     throw new ArgumentError(`${where}: alignCorners can only be set with mode 'bilinear' but mode is 'nearest'`);
@@ -171,15 +204,21 @@ export function addInterpolated(base: Tensor, x: Tensor, options: AddInterpolate
   const [outH, outW] = [base.shape[2], base.shape[3]];
   const y = Tensor.empty(base.shape, { device: base.device });
   native().interpolate2dForward(x, y, mode, alignCorners, 0, 0, base);
-  return record('addInterpolated', [base, x], y, (gy) => {
-    let gx: Tensor | null = null;
-    if (x.requiresGrad) {
-      gx = Tensor.empty(x.shape, { device: x.device });
-      native().interpolate2dBackward(gy, gx, mode, alignCorners, 0, 0);
-    }
-    return [base.requiresGrad ? gy : null, gx];
-  }, (ctx) => {
-    const up = emitResize(ctx, ctx.name(x), null, mode, alignCorners, [0, 0], [outH, outW]);
-    ctx.node('Add', [ctx.name(base), up], [ctx.output]);
-  });
+  return record(
+    'addInterpolated',
+    [base, x],
+    y,
+    (gy) => {
+      let gx: Tensor | null = null;
+      if (x.requiresGrad) {
+        gx = Tensor.empty(x.shape, { device: x.device });
+        native().interpolate2dBackward(gy, gx, mode, alignCorners, 0, 0);
+      }
+      return [base.requiresGrad ? gy : null, gx];
+    },
+    (ctx) => {
+      const up = emitResize(ctx, ctx.name(x), null, mode, alignCorners, [0, 0], [outH, outW]);
+      ctx.node('Add', [ctx.name(base), up], [ctx.output]);
+    },
+  );
 }

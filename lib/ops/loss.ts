@@ -27,7 +27,12 @@ export interface CrossEntropyOptions {
 /** Sum of all elements of `values` times `scale`, as a 0-d tensor (no autograd). */
 function reduceAll(values: Tensor, scale: number): Tensor {
   const out = Tensor.empty([], { device: values.device });
-  native().sumDims(values, values.shape.map((_, i) => i), out, scale);
+  native().sumDims(
+    values,
+    values.shape.map((_, i) => i),
+    out,
+    scale,
+  );
   return out;
 }
 
@@ -57,12 +62,16 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   checkOptionsObject('crossEntropy', options, ['labelSmoothing', 'reduction', 'ignoreIndex']);
   const smoothing = options.labelSmoothing ?? 0;
   if (typeof smoothing !== 'number' || !(smoothing >= 0 && smoothing <= 1)) {
-    throw new ArgumentError(`crossEntropy: expected labelSmoothing to be a number in [0, 1] but received ${describe(smoothing)}`);
+    throw new ArgumentError(
+      `crossEntropy: expected labelSmoothing to be a number in [0, 1] but received ${describe(smoothing)}`,
+    );
   }
   const reduction = checkOneOf('crossEntropy', 'reduction', options.reduction ?? 'mean', REDUCTIONS);
   const ignoreIndex = checkInt('crossEntropy', 'ignoreIndex', options.ignoreIndex ?? -100);
   if (logits.ndim < 2) {
-    throw new ShapeError(`crossEntropy: expected logits to have shape [N, C] or [N, C, H, W] but received ${shapeString(logits.shape)}`);
+    throw new ShapeError(
+      `crossEntropy: expected logits to have shape [N, C] or [N, C, H, W] but received ${shapeString(logits.shape)}`,
+    );
   }
   const targetShape = [logits.shape[0], ...logits.shape.slice(2)];
   if (!sameShape(target.shape, targetShape)) {
@@ -118,14 +127,20 @@ export interface BceWithLogitsOptions {
  * Binary cross-entropy on logits, PyTorch's numerically stable form:
  *   l = (1 - y) x + (1 + (posWeight - 1) y) log(1 + exp(-x)).
  */
-export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, options: BceWithLogitsOptions = {}): Tensor {
+export function binaryCrossEntropyWithLogits(
+  input: Tensor,
+  target: Tensor,
+  options: BceWithLogitsOptions = {},
+): Tensor {
   const where = 'binaryCrossEntropyWithLogits';
   checkTensor(where, 'input', input);
   checkTensor(where, 'target', target);
   checkSameDevice(where, ['input', 'target'], [input, target]);
   checkOptionsObject(where, options, ['reduction', 'posWeight']);
   if (!sameShape(input.shape, target.shape)) {
-    throw new ShapeError(`${where}: expected target of shape ${shapeString(input.shape)} (the input's) but received ${shapeString(target.shape)}`);
+    throw new ShapeError(
+      `${where}: expected target of shape ${shapeString(input.shape)} (the input's) but received ${shapeString(target.shape)}`,
+    );
   }
   const reduction = checkOneOf(where, 'reduction', options.reduction ?? 'mean', REDUCTIONS);
   let pwTensor: Tensor | null = null;
@@ -135,7 +150,9 @@ export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opti
     checkSameDevice(where, ['input', 'posWeight'], [input, pw]);
     const b = broadcastShapes(where, ['input', 'posWeight'], input.shape, pw.shape);
     if (!sameShape(b, input.shape)) {
-      throw new ShapeError(`${where}: expected posWeight to broadcast to the input's shape ${shapeString(input.shape)} but received ${shapeString(pw.shape)}`);
+      throw new ShapeError(
+        `${where}: expected posWeight to broadcast to the input's shape ${shapeString(input.shape)} but received ${shapeString(pw.shape)}`,
+      );
     }
     pwTensor = sameShape(pw.shape, input.shape) ? pw : noGrad(() => expand(pw, input.shape));
   } else if (pw !== undefined) {

@@ -25,19 +25,25 @@ export function gemmInto(a: Tensor, b: Tensor, c: Tensor, transA: boolean, trans
 
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ArgumentError(`matmul: expected options to be an object like { transA, transB } but received ${describe(options)}`);
+    throw new ArgumentError(
+      `matmul: expected options to be an object like { transA, transB } but received ${describe(options)}`,
+    );
   }
   checkOptionKeys('matmul', options, ['transA', 'transB']);
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;
-  for (const [name, t] of [['a', a], ['b', b]] as const) {
+  for (const [name, t] of [
+    ['a', a],
+    ['b', b],
+  ] as const) {
     if (!(t instanceof Tensor)) throw new ShapeError(`matmul: expected ${name} to be a Tensor`);
     if (t.ndim !== 2 && t.ndim !== 3) {
       throw new ShapeError(`matmul: expected ${name} to be 2-D or 3-D but received shape ${shapeString(t.shape)}`);
     }
   }
   if (a.device !== b.device) throw new DeviceError(`matmul: a is on ${a.device} but b is on ${b.device}`);
-  const a3 = as3d(a), b3 = as3d(b);
+  const a3 = as3d(a),
+    b3 = as3d(b);
   const M = transA ? a3.shape[2] : a3.shape[1];
   const K = transA ? a3.shape[1] : a3.shape[2];
   const Kb = transB ? b3.shape[2] : b3.shape[1];
@@ -49,7 +55,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
       } is ${Kb}x${N} (shape ${shapeString(b.shape)})`,
     );
   }
-  const batchA = a3.shape[0], batchB = b3.shape[0];
+  const batchA = a3.shape[0],
+    batchB = b3.shape[0];
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) {
     throw new ShapeError(`matmul: batch sizes ${batchA} and ${batchB} differ (one of them may be 1 to broadcast)`);
   }
@@ -59,14 +66,20 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (a3 !== a) a3.dispose();
   if (b3 !== b) b3.dispose();
   const out = a.ndim === 2 && b.ndim === 2 ? viewAndDrop(out3, [M, N]) : out3;
-  return record('matmul', [a, b], out, (g) => matmulBackward(g, a, b, transA, transB), (ctx: OnnxEmitContext) => {
-    const operand = (t: Tensor, trans: boolean): string => {
-      if (!trans) return ctx.name(t);
-      const perm = t.ndim === 2 ? [1, 0] : [0, 2, 1];
-      return ctx.node('Transpose', [ctx.name(t)], undefined, { perm })[0];
-    };
-    ctx.node('MatMul', [operand(a, transA), operand(b, transB)], [ctx.output]);
-  });
+  return record(
+    'matmul',
+    [a, b],
+    out,
+    (g) => matmulBackward(g, a, b, transA, transB),
+    (ctx: OnnxEmitContext) => {
+      const operand = (t: Tensor, trans: boolean): string => {
+        if (!trans) return ctx.name(t);
+        const perm = t.ndim === 2 ? [1, 0] : [0, 2, 1];
+        return ctx.node('Transpose', [ctx.name(t)], undefined, { perm })[0];
+      };
+      ctx.node('MatMul', [operand(a, transA), operand(b, transB)], [ctx.output]);
+    },
+  );
 }
 
 function viewAndDrop(t: Tensor, shape: number[]): Tensor {
@@ -79,13 +92,21 @@ function viewAndDrop(t: Tensor, shape: number[]): Tensor {
 // broadcasting sums over the broadcast batch.
 function matmulBackward(g: Tensor, a: Tensor, b: Tensor, transA: boolean, transB: boolean): (Tensor | null)[] {
   const g3 = g.ndim === 3 ? g : g.rawView([1, ...g.shape]);
-  const a3 = as3d(a), b3 = as3d(b);
+  const a3 = as3d(a),
+    b3 = as3d(b);
   const gradA = a.requiresGrad ? gradOperand(g3, b3, a3.shape, transA, transB, 'a') : null;
   const gradB = b.requiresGrad ? gradOperand(g3, a3, b3.shape, transA, transB, 'b') : null;
   return [gradA ? gradA.rawView([...a.shape]) : null, gradB ? gradB.rawView([...b.shape]) : null];
 }
 
-function gradOperand(g: Tensor, other: Tensor, shape: readonly number[], transA: boolean, transB: boolean, which: 'a' | 'b'): Tensor {
+function gradOperand(
+  g: Tensor,
+  other: Tensor,
+  shape: readonly number[],
+  transA: boolean,
+  transB: boolean,
+  which: 'a' | 'b',
+): Tensor {
   const batch = g.shape[0];
   const perBatch = Tensor.empty([batch, shape[1], shape[2]], { device: g.device });
   if (which === 'a') {

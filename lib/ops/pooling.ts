@@ -32,7 +32,14 @@ export interface AvgPool2dOptions {
 }
 
 /** PyTorch's pooling_output_shape (see native/math/pooling.h). */
-export function poolOutputSize(inSize: number, kernel: number, stride: number, pad: number, dilation: number, ceilMode: boolean): number {
+export function poolOutputSize(
+  inSize: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+  dilation: number,
+  ceilMode: boolean,
+): number {
   const span = inSize + 2 * pad - dilation * (kernel - 1) - 1 + (ceilMode ? stride - 1 : 0);
   let out = Math.floor(span / stride) + 1;
   if (ceilMode && (out - 1) * stride >= inSize + pad) out--;
@@ -40,7 +47,8 @@ export function poolOutputSize(inSize: number, kernel: number, stride: number, p
 }
 
 function checkInput(where: string, x: unknown): Tensor {
-  if (!(x instanceof Tensor)) throw new ArgumentError(`${where}: expected x to be a Tensor but received ${describe(x)}`);
+  if (!(x instanceof Tensor))
+    throw new ArgumentError(`${where}: expected x to be a Tensor but received ${describe(x)}`);
   if (x.ndim !== 4 && x.ndim !== 3) {
     throw new ShapeError(
       `${where}: expected x to have 4 dimensions [N, C, H, W] (or 3, [C, H, W]) but received shape ${shapeString(x.shape)}`,
@@ -58,7 +66,8 @@ function unbatched(x: Tensor, pool: (x4: Tensor) => Tensor): Tensor {
 
 function checkBool(where: string, name: string, v: unknown, dflt: boolean): boolean {
   if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new ArgumentError(`${where}: expected ${name} to be a boolean but received ${describe(v)}`);
+  if (typeof v !== 'boolean')
+    throw new ArgumentError(`${where}: expected ${name} to be a boolean but received ${describe(v)}`);
   return v;
 }
 
@@ -71,15 +80,28 @@ interface PoolGeometry {
   outShape: number[];
 }
 
-function poolGeometry(where: string, x: Tensor, o: MaxPool2dOptions | AvgPool2dOptions, dilationAllowed: boolean): PoolGeometry {
+function poolGeometry(
+  where: string,
+  x: Tensor,
+  o: MaxPool2dOptions | AvgPool2dOptions,
+  dilationAllowed: boolean,
+): PoolGeometry {
   if (o === null || typeof o !== 'object') {
     throw new ArgumentError(`${where}: expected options to be an object with kernelSize but received ${describe(o)}`);
   }
-  checkOptionKeys(where, o, dilationAllowed ? ['kernelSize', 'stride', 'padding', 'dilation', 'ceilMode'] : ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad']);
+  checkOptionKeys(
+    where,
+    o,
+    dilationAllowed
+      ? ['kernelSize', 'stride', 'padding', 'dilation', 'ceilMode']
+      : ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad'],
+  );
   const kernel = checkPair(where, 'kernelSize', o.kernelSize, 1);
   const stride = o.stride === undefined || o.stride === null ? kernel : checkPair(where, 'stride', o.stride, 1);
   const padding = checkPair(where, 'padding', o.padding ?? 0, 0);
-  const dilation = dilationAllowed ? checkPair(where, 'dilation', (o as MaxPool2dOptions).dilation ?? 1, 1) : ([1, 1] as [number, number]);
+  const dilation = dilationAllowed
+    ? checkPair(where, 'dilation', (o as MaxPool2dOptions).dilation ?? 1, 1)
+    : ([1, 1] as [number, number]);
   const ceilMode = checkBool(where, 'ceilMode', o.ceilMode, false);
   for (const i of [0, 1]) {
     if (padding[i] * 2 > kernel[i]) {
@@ -112,7 +134,13 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   const onnx = {
     type: 'MaxPool',
     inputs: [x],
-    attrs: { kernel_shape: g.kernel, strides: g.stride, pads: onnxPads(g.padding), dilations: g.dilation, ceil_mode: g.ceilMode ? 1 : 0 },
+    attrs: {
+      kernel_shape: g.kernel,
+      strides: g.stride,
+      pads: onnxPads(g.padding),
+      dilations: g.dilation,
+      ceil_mode: g.ceilMode ? 1 : 0,
+    },
   };
   if (!isGradEnabled() || !x.requiresGrad) {
     // Inference: values only, no argmax bookkeeping (recorded only for an ONNX trace).
@@ -122,11 +150,17 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   // int32 argmax per output, stored in a float32 tensor's bits (never read as floats).
   const indices = Tensor.empty(g.outShape, { device: x.device });
   native().maxPool2dForward(x, y, indices, g.kernel, g.stride, g.padding, g.dilation, g.ceilMode);
-  return record('maxPool2d', [x], y, (gy) => {
-    const gx = Tensor.empty(x.shape, { device: x.device });
-    native().maxPool2dBackward(gy, indices, gx);
-    return [gx];
-  }, onnx);
+  return record(
+    'maxPool2d',
+    [x],
+    y,
+    (gy) => {
+      const gx = Tensor.empty(x.shape, { device: x.device });
+      native().maxPool2dBackward(gy, indices, gx);
+      return [gx];
+    },
+    onnx,
+  );
 }
 
 /** F.avg_pool2d. */
@@ -138,15 +172,27 @@ export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   const includePad = checkBool(where, 'countIncludePad', options.countIncludePad, true);
   const y = Tensor.empty(g.outShape, { device: x.device });
   native().avgPool2dForward(x, y, g.kernel, g.stride, g.padding, g.ceilMode, includePad);
-  return record('avgPool2d', [x], y, (gy) => {
-    const gx = Tensor.empty(x.shape, { device: x.device });
-    native().avgPool2dBackward(gy, gx, g.kernel, g.stride, g.padding, g.ceilMode, includePad);
-    return [gx];
-  }, {
-    type: 'AveragePool',
-    inputs: [x],
-    attrs: { kernel_shape: g.kernel, strides: g.stride, pads: onnxPads(g.padding), ceil_mode: g.ceilMode ? 1 : 0, count_include_pad: includePad ? 1 : 0 },
-  });
+  return record(
+    'avgPool2d',
+    [x],
+    y,
+    (gy) => {
+      const gx = Tensor.empty(x.shape, { device: x.device });
+      native().avgPool2dBackward(gy, gx, g.kernel, g.stride, g.padding, g.ceilMode, includePad);
+      return [gx];
+    },
+    {
+      type: 'AveragePool',
+      inputs: [x],
+      attrs: {
+        kernel_shape: g.kernel,
+        strides: g.stride,
+        pads: onnxPads(g.padding),
+        ceil_mode: g.ceilMode ? 1 : 0,
+        count_include_pad: includePad ? 1 : 0,
+      },
+    },
+  );
 }
 
 /**
@@ -160,7 +206,9 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number | null
   const [n, c, h, w] = x.shape;
   const pair = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
   if (!Array.isArray(pair) || pair.length !== 2) {
-    throw new ArgumentError(`${where}: expected outputSize to be a positive integer or a pair [h, w] but received ${describe(outputSize)}`);
+    throw new ArgumentError(
+      `${where}: expected outputSize to be a positive integer or a pair [h, w] but received ${describe(outputSize)}`,
+    );
   }
   const resolved = pair.map((v, i) => (v === null ? [h, w][i] : v));
   const [oh, ow] = checkPair(where, 'outputSize', resolved, 1);
@@ -169,22 +217,28 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number | null
   }
   const y = Tensor.empty([n, c, oh, ow], { device: x.device });
   native().adaptiveAvgPool2dForward(x, y);
-  return record('adaptiveAvgPool2d', [x], y, (gy) => {
-    const gx = Tensor.empty(x.shape, { device: x.device });
-    native().adaptiveAvgPool2dBackward(gy, gx);
-    return [gx];
-  }, (ctx) => {
-    if (oh === 1 && ow === 1) ctx.node('GlobalAveragePool', [ctx.name(x)], [ctx.output]);
-    else if (h % oh === 0 && w % ow === 0) {
-      const kernel = [h / oh, w / ow];
-      ctx.node('AveragePool', [ctx.name(x)], [ctx.output], { kernel_shape: kernel, strides: kernel });
-    } else {
-      ctx.fail(
-        `adaptive average pooling from ${h}x${w} to ${oh}x${ow} has no ONNX form (ONNX has no adaptive pooling); ` +
-          'use an output size of 1 or one that divides the input size',
-      );
-    }
-  });
+  return record(
+    'adaptiveAvgPool2d',
+    [x],
+    y,
+    (gy) => {
+      const gx = Tensor.empty(x.shape, { device: x.device });
+      native().adaptiveAvgPool2dBackward(gy, gx);
+      return [gx];
+    },
+    (ctx) => {
+      if (oh === 1 && ow === 1) ctx.node('GlobalAveragePool', [ctx.name(x)], [ctx.output]);
+      else if (h % oh === 0 && w % ow === 0) {
+        const kernel = [h / oh, w / ow];
+        ctx.node('AveragePool', [ctx.name(x)], [ctx.output], { kernel_shape: kernel, strides: kernel });
+      } else {
+        ctx.fail(
+          `adaptive average pooling from ${h}x${w} to ${oh}x${ow} has no ONNX form (ONNX has no adaptive pooling); ` +
+            'use an output size of 1 or one that divides the input size',
+        );
+      }
+    },
+  );
 }
 
 /** Global average pooling: [N, C, H, W] -> [N, C, 1, 1] (adaptiveAvgPool2d(x, 1)). */

@@ -10,7 +10,13 @@ import { expand } from './broadcast';
 import { scale as scaleBy } from './elementwise';
 import { checkTensor, normalizeDim, normalizeDims } from './validate';
 
-function reduce(name: string, x: Tensor, dims: number | readonly number[] | undefined | null, keepDim: unknown, mean: boolean): Tensor {
+function reduce(
+  name: string,
+  x: Tensor,
+  dims: number | readonly number[] | undefined | null,
+  keepDim: unknown,
+  mean: boolean,
+): Tensor {
   checkTensor(name, 'x', x);
   if (typeof keepDim !== 'boolean') {
     throw new ArgumentError(`${name}: expected keepDim to be a boolean but received ${describe(keepDim)}`);
@@ -32,21 +38,27 @@ function reduce(name: string, x: Tensor, dims: number | readonly number[] | unde
   const scale = mean ? 1 / count : 1;
   const out = Tensor.empty(keepDim ? keepShape : keptShape, { device: x.device });
   native().sumDims(x, list, out, scale);
-  return record(name, [x], out, (g) => {
-    const g1 = g.rawView(keepShape);
-    const gx = expand(g1, x.shape);
-    if (gx !== g1) g1.dispose();
-    if (!mean) return [gx];
-    const scaled = scaleBy(gx, scale);
-    gx.dispose();
-    return [scaled];
-  }, (ctx) => {
-    const type = mean ? 'ReduceMean' : 'ReduceSum';
-    const keepdims = keepDim ? 1 : 0;
-    // Axes became an input in opset 13 for ReduceSum and in opset 18 for ReduceMean.
-    if (ctx.opset >= (mean ? 18 : 13)) ctx.node(type, [ctx.name(x), ctx.ints(list)], [ctx.output], { keepdims });
-    else ctx.node(type, [ctx.name(x)], [ctx.output], { axes: list, keepdims });
-  });
+  return record(
+    name,
+    [x],
+    out,
+    (g) => {
+      const g1 = g.rawView(keepShape);
+      const gx = expand(g1, x.shape);
+      if (gx !== g1) g1.dispose();
+      if (!mean) return [gx];
+      const scaled = scaleBy(gx, scale);
+      gx.dispose();
+      return [scaled];
+    },
+    (ctx) => {
+      const type = mean ? 'ReduceMean' : 'ReduceSum';
+      const keepdims = keepDim ? 1 : 0;
+      // Axes became an input in opset 13 for ReduceSum and in opset 18 for ReduceMean.
+      if (ctx.opset >= (mean ? 18 : 13)) ctx.node(type, [ctx.name(x), ctx.ints(list)], [ctx.output], { keepdims });
+      else ctx.node(type, [ctx.name(x)], [ctx.output], { axes: list, keepdims });
+    },
+  );
 }
 
 /** Sum over `dims` (all dimensions if omitted), dropping them unless keepDim. */
@@ -63,7 +75,10 @@ export function mean(x: Tensor, dims?: number | readonly number[] | null, keepDi
 export function argmax(x: Tensor, dim: number, keepDim = false): Tensor {
   checkTensor('argmax', 'x', x);
   const d = normalizeDim('argmax', 'dim', dim, x.ndim);
-  if (x.shape[d] === 0) throw new ArgumentError(`argmax: expected dimension ${d} of x to be non-empty but x has shape [${x.shape.join(', ')}]`);
+  if (x.shape[d] === 0)
+    throw new ArgumentError(
+      `argmax: expected dimension ${d} of x to be non-empty but x has shape [${x.shape.join(', ')}]`,
+    );
   const shape = x.shape.map((s, i) => (i === d ? 1 : s));
   const out = Tensor.empty(keepDim ? shape : shape.filter((_, i) => i !== d), { device: x.device });
   native().argmax(x, d, out);

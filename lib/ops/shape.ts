@@ -23,7 +23,10 @@ export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
   if (x.ndim === 0) return reshape(x, [1]);
   const s = normalizeDim('flatten', 'startDim', startDim, x.ndim);
   const e = normalizeDim('flatten', 'endDim', endDim, x.ndim);
-  if (s > e) throw new ArgumentError(`flatten: expected startDim <= endDim but received startDim ${startDim} and endDim ${endDim}`);
+  if (s > e)
+    throw new ArgumentError(
+      `flatten: expected startDim <= endDim but received startDim ${startDim} and endDim ${endDim}`,
+    );
   const shape = [...x.shape.slice(0, s), numelOf(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)];
   return reshape(x, shape);
 }
@@ -32,17 +35,28 @@ export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
   checkTensor('permute', 'x', x);
   if (!Array.isArray(dims) || dims.length !== x.ndim) {
-    throw new ArgumentError(`permute: expected dims to be an array of ${x.ndim} dimensions but received ${describe(dims)}`);
+    throw new ArgumentError(
+      `permute: expected dims to be an array of ${x.ndim} dimensions but received ${describe(dims)}`,
+    );
   }
   const d = dims.map((v, i) => normalizeDim('permute', `dims[${i}]`, v, x.ndim));
   if (new Set(d).size !== d.length) {
-    throw new ArgumentError(`permute: expected dims to be a permutation of 0..${x.ndim - 1} but received ${describe(dims)}`);
+    throw new ArgumentError(
+      `permute: expected dims to be a permutation of 0..${x.ndim - 1} but received ${describe(dims)}`,
+    );
   }
-  const out = Tensor.empty(d.map((k) => x.shape[k]), { device: x.device });
+  const out = Tensor.empty(
+    d.map((k) => x.shape[k]),
+    { device: x.device },
+  );
   native().permute(x, d, out);
   const inverse = new Array<number>(d.length);
   d.forEach((k, i) => (inverse[k] = i));
-  return record('permute', [x], out, (g) => [permute(g, inverse)], { type: 'Transpose', inputs: [x], attrs: { perm: d } });
+  return record('permute', [x], out, (g) => [permute(g, inverse)], {
+    type: 'Transpose',
+    inputs: [x],
+    attrs: { perm: d },
+  });
 }
 
 /** outer = product of dims before `dim`, inner = product after it. */
@@ -53,12 +67,18 @@ function around(shape: readonly number[], dim: number): [number, number] {
 /** Joins tensors along `dim`; all other dimensions must match. */
 export function concat(tensors: readonly Tensor[], dim = 0): Tensor {
   if (!Array.isArray(tensors) || tensors.length === 0) {
-    throw new ArgumentError(`concat: expected tensors to be a non-empty array of Tensors but received ${describe(tensors)}`);
+    throw new ArgumentError(
+      `concat: expected tensors to be a non-empty array of Tensors but received ${describe(tensors)}`,
+    );
   }
   tensors.forEach((t, i) => checkTensor('concat', `tensors[${i}]`, t));
   const first: Tensor = tensors[0];
   const d = normalizeDim('concat', 'dim', dim, first.ndim);
-  checkSameDevice('concat', tensors.map((_, i) => `tensors[${i}]`), tensors);
+  checkSameDevice(
+    'concat',
+    tensors.map((_, i) => `tensors[${i}]`),
+    tensors,
+  );
   let total = 0;
   tensors.forEach((t: Tensor, i: number) => {
     if (t.ndim !== first.ndim || t.shape.some((s, k) => k !== d && s !== first.shape[k])) {
@@ -80,14 +100,18 @@ export function concat(tensors: readonly Tensor[], dim = 0): Tensor {
     offsets.push(offset);
     offset += cols;
   }
-  return record('concat', tensors, out, (g) =>
-    tensors.map((t, i) => {
-      if (!t.requiresGrad) return null;
-      const cols = t.shape[d] * inner;
-      const gi = Tensor.empty(t.shape, { device: t.device });
-      native().copyRows(g, offsets[i], rowOut, gi, 0, cols, outer, cols, false);
-      return gi;
-    }),
+  return record(
+    'concat',
+    tensors,
+    out,
+    (g) =>
+      tensors.map((t, i) => {
+        if (!t.requiresGrad) return null;
+        const cols = t.shape[d] * inner;
+        const gi = Tensor.empty(t.shape, { device: t.device });
+        native().copyRows(g, offsets[i], rowOut, gi, 0, cols, outer, cols, false);
+        return gi;
+      }),
     { type: 'Concat', inputs: tensors, attrs: { axis: d } },
   );
 }
@@ -115,13 +139,19 @@ function sliceRange(x: Tensor, d: number, start: number, end: number): Tensor {
   const rowIn = x.shape[d] * inner;
   const cols = (end - start) * inner;
   native().copyRows(x, start * inner, rowIn, out, 0, cols, outer, cols, false);
-  return record('slice', [x], out, (g) => {
-    const gx = Tensor.zeros(x.shape, { device: x.device });
-    native().copyRows(g, 0, cols, gx, start * inner, rowIn, outer, cols, false);
-    return [gx];
-  }, (ctx) => {
-    ctx.node('Slice', [ctx.name(x), ctx.ints([start]), ctx.ints([end]), ctx.ints([d])], [ctx.output]);
-  });
+  return record(
+    'slice',
+    [x],
+    out,
+    (g) => {
+      const gx = Tensor.zeros(x.shape, { device: x.device });
+      native().copyRows(g, 0, cols, gx, start * inner, rowIn, outer, cols, false);
+      return [gx];
+    },
+    (ctx) => {
+      ctx.node('Slice', [ctx.name(x), ctx.ints([start]), ctx.ints([end]), ctx.ints([d])], [ctx.output]);
+    },
+  );
 }
 
 /**
@@ -134,7 +164,10 @@ export function split(x: Tensor, sizes: number | readonly number[], dim = 0): Te
   const size = x.shape[d];
   let pieces: number[];
   if (typeof sizes === 'number') {
-    if (!isInt(sizes) || sizes < 1) throw new ArgumentError(`split: expected sizes to be a positive integer or an array of non-negative integers but received ${describe(sizes)}`);
+    if (!isInt(sizes) || sizes < 1)
+      throw new ArgumentError(
+        `split: expected sizes to be a positive integer or an array of non-negative integers but received ${describe(sizes)}`,
+      );
     pieces = [];
     for (let s = 0; s < size; s += sizes) pieces.push(Math.min(sizes, size - s));
     if (pieces.length === 0) pieces.push(0);
@@ -142,10 +175,14 @@ export function split(x: Tensor, sizes: number | readonly number[], dim = 0): Te
     pieces = [...sizes];
     const total = pieces.reduce((a, b) => a + b, 0);
     if (total !== size) {
-      throw new ShapeError(`split: expected sizes to sum to ${size} (dimension ${d} of shape ${shapeString(x.shape)}) but they sum to ${total}`);
+      throw new ShapeError(
+        `split: expected sizes to sum to ${size} (dimension ${d} of shape ${shapeString(x.shape)}) but they sum to ${total}`,
+      );
     }
   } else {
-    throw new ArgumentError(`split: expected sizes to be a positive integer or an array of non-negative integers but received ${describe(sizes)}`);
+    throw new ArgumentError(
+      `split: expected sizes to be a positive integer or an array of non-negative integers but received ${describe(sizes)}`,
+    );
   }
   const out: Tensor[] = [];
   let start = 0;

@@ -12,16 +12,24 @@ function softmaxOp(name: string, x: Tensor, dim: number, log: boolean): Tensor {
   const d = normalizeDim(name, 'dim', dim, x.ndim);
   const y = Tensor.empty(x.shape, { device: x.device });
   native().softmax(x, d, y, log);
-  return record(name, [x], y, (g) => {
-    const gx = Tensor.empty(x.shape, { device: x.device });
-    native().softmaxBackward(y, g, d, gx, log);
-    return [gx];
-  }, (ctx) => {
-    if (ctx.opset < 13 && d !== x.ndim - 1) {
-      ctx.fail(`softmax over dimension ${d} of a ${x.ndim}-D tensor needs opset 13 or later (older opsets flatten the trailing dimensions)`);
-    }
-    ctx.node(log ? 'LogSoftmax' : 'Softmax', [ctx.name(x)], [ctx.output], { axis: d });
-  });
+  return record(
+    name,
+    [x],
+    y,
+    (g) => {
+      const gx = Tensor.empty(x.shape, { device: x.device });
+      native().softmaxBackward(y, g, d, gx, log);
+      return [gx];
+    },
+    (ctx) => {
+      if (ctx.opset < 13 && d !== x.ndim - 1) {
+        ctx.fail(
+          `softmax over dimension ${d} of a ${x.ndim}-D tensor needs opset 13 or later (older opsets flatten the trailing dimensions)`,
+        );
+      }
+      ctx.node(log ? 'LogSoftmax' : 'Softmax', [ctx.name(x)], [ctx.output], { axis: d });
+    },
+  );
 }
 
 /** exp(x) / sum(exp(x)) along `dim`. */

@@ -17,7 +17,9 @@ export function checkTensor(where: string, name: string, x: unknown): Tensor {
 export function checkSameDevice(where: string, names: readonly string[], tensors: readonly Tensor[]): void {
   for (let i = 1; i < tensors.length; i++) {
     if (tensors[i].device !== tensors[0].device) {
-      throw new DeviceError(`${where}: ${names[0]} is on ${tensors[0].device} but ${names[i]} is on ${tensors[i].device}`);
+      throw new DeviceError(
+        `${where}: ${names[0]} is on ${tensors[0].device} but ${names[i]} is on ${tensors[i].device}`,
+      );
     }
   }
 }
@@ -36,7 +38,9 @@ export function normalizeDims(where: string, name: string, dims: unknown, ndim: 
   if (dims === undefined || dims === null) return Array.from({ length: ndim }, (_, i) => i);
   const list = typeof dims === 'number' ? [dims] : dims;
   if (!Array.isArray(list)) {
-    throw new ArgumentError(`${where}: expected ${name} to be an integer or an array of integers but received ${describe(dims)}`);
+    throw new ArgumentError(
+      `${where}: expected ${name} to be an integer or an array of integers but received ${describe(dims)}`,
+    );
   }
   const out = list.map((d, i) => normalizeDim(where, Array.isArray(dims) ? `${name}[${i}]` : name, d, ndim));
   const unique = [...new Set(out)].sort((a, b) => a - b);
@@ -47,7 +51,12 @@ export function normalizeDims(where: string, name: string, dims: unknown, ndim: 
 }
 
 /** NumPy broadcasting of two shapes, or a ShapeError naming both arguments. */
-export function broadcastShapes(where: string, names: [string, string], a: readonly number[], b: readonly number[]): number[] {
+export function broadcastShapes(
+  where: string,
+  names: [string, string],
+  a: readonly number[],
+  b: readonly number[],
+): number[] {
   const n = Math.max(a.length, b.length);
   const out: number[] = new Array(n);
   for (let i = 0; i < n; i++) {
@@ -81,7 +90,9 @@ export function numelOf(shape: readonly number[]): number {
 export function checkNonEmptyImage(where: string, name: string, x: Tensor, zeroChannelsOk = false): void {
   const [c, h, w] = x.ndim === 4 ? x.shape.slice(1) : x.shape;
   if (h === 0 || w === 0 || (c === 0 && !zeroChannelsOk)) {
-    const what = zeroChannelsOk ? 'non-zero height and width (only the batch or the channels may be 0)' : 'non-zero channels, height and width (only the batch may be 0)';
+    const what = zeroChannelsOk
+      ? 'non-zero height and width (only the batch or the channels may be 0)'
+      : 'non-zero channels, height and width (only the batch may be 0)';
     throw new ShapeError(`${where}: expected ${name} with ${what} but received shape ${shapeString(x.shape)}`);
   }
 }

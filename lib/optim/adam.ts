@@ -24,7 +24,12 @@ export class Adam extends Optimizer<AdamOptions> {
   /** True for AdamW: weight decay shrinks the weights instead of adding to the gradient. */
   protected readonly decoupled: boolean = false;
 
-  constructor(params: ParamsInput<AdamOptions>, options: Partial<AdamOptions> = {}, name = 'Adam', defaultWeightDecay = 0) {
+  constructor(
+    params: ParamsInput<AdamOptions>,
+    options: Partial<AdamOptions> = {},
+    name = 'Adam',
+    defaultWeightDecay = 0,
+  ) {
     super(name, params, {
       lr: 1e-3,
       betas: [0.9, 0.999],
@@ -37,17 +42,22 @@ export class Adam extends Optimizer<AdamOptions> {
   }
 
   protected checkOptions(o: Partial<AdamOptions>): void {
-    for (const key of ['lr', 'eps', 'weightDecay'] as const) if (o[key] !== undefined) checkNonNegative(this.constructor.name, key, o[key]);
+    for (const key of ['lr', 'eps', 'weightDecay'] as const)
+      if (o[key] !== undefined) checkNonNegative(this.constructor.name, key, o[key]);
     if (o.betas !== undefined) {
       if (!Array.isArray(o.betas) || o.betas.length !== 2) {
-        throw new ArgumentError(`${this.constructor.name}: expected betas to be a pair of numbers in [0, 1) but received ${describe(o.betas)}`);
+        throw new ArgumentError(
+          `${this.constructor.name}: expected betas to be a pair of numbers in [0, 1) but received ${describe(o.betas)}`,
+        );
       }
       checkBeta(this.constructor.name, 'betas[0]', o.betas[0]);
       checkBeta(this.constructor.name, 'betas[1]', o.betas[1]);
     }
     for (const key of ['amsgrad', 'maximize'] as const) {
       if (o[key] !== undefined && typeof o[key] !== 'boolean') {
-        throw new ArgumentError(`${this.constructor.name}: expected ${key} to be a boolean but received ${describe(o[key])}`);
+        throw new ArgumentError(
+          `${this.constructor.name}: expected ${key} to be a boolean but received ${describe(o[key])}`,
+        );
       }
     }
   }
@@ -57,7 +67,21 @@ export class Adam extends Optimizer<AdamOptions> {
     const m = this.stateTensor(param, state, 'exp_avg');
     const v = this.stateTensor(param, state, 'exp_avg_sq');
     const vMax = amsgrad ? this.stateTensor(param, state, 'max_exp_avg_sq') : null;
-    native().adamUpdate(param, grad, m, v, vMax, lr, betas[0], betas[1], eps, weightDecay, this.decoupled, maximize, state.step);
+    native().adamUpdate(
+      param,
+      grad,
+      m,
+      v,
+      vMax,
+      lr,
+      betas[0],
+      betas[1],
+      eps,
+      weightDecay,
+      this.decoupled,
+      maximize,
+      state.step,
+    );
   }
 }
 

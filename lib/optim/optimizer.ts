@@ -23,9 +23,7 @@ export interface GroupOptions {
 export type ParamGroup<O extends GroupOptions> = O & { params: Tensor[] };
 
 /** What an optimizer accepts: parameters, or groups of parameters with per-group overrides. */
-export type ParamsInput<O extends GroupOptions> =
-  | Iterable<Tensor>
-  | (Partial<O> & { params: Iterable<Tensor> })[];
+export type ParamsInput<O extends GroupOptions> = Iterable<Tensor> | (Partial<O> & { params: Iterable<Tensor> })[];
 
 /** State of one parameter: named tensors (exp_avg, momentum_buffer, ...) and the step count. */
 export interface ParamState {
@@ -74,7 +72,8 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
     const full = { ...this.defaults, ...g, params: g.params } as ParamGroup<O>;
     this.checkOptions(full);
     const existing = new Set(this.paramGroups.flatMap((pg) => pg.params));
-    if (full.params.length === 0) throw new ArgumentError(`${this.name}.addParamGroup: expected at least one parameter but received none`);
+    if (full.params.length === 0)
+      throw new ArgumentError(`${this.name}.addParamGroup: expected at least one parameter but received none`);
     if (full.params.some((p) => existing.has(p)) || new Set(full.params).size !== full.params.length) {
       throw new ArgumentError(`${this.name}.addParamGroup: some parameters appear in more than one parameter group`);
     }
@@ -146,7 +145,9 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
   /** Restores what stateDict() returned (for the same parameters in the same order). */
   loadStateDict(dict: OptimizerStateDict): void {
     if (!dict || typeof dict !== 'object' || !Array.isArray(dict.paramGroups) || typeof dict.state !== 'object') {
-      throw new ArgumentError(`${this.name}.loadStateDict: expected { state, paramGroups } but received ${describe(dict)}`);
+      throw new ArgumentError(
+        `${this.name}.loadStateDict: expected { state, paramGroups } but received ${describe(dict)}`,
+      );
     }
     if (dict.paramGroups.length !== this.paramGroups.length) {
       throw new ArgumentError(
@@ -195,11 +196,18 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
 }
 
 function toGroups<O extends GroupOptions>(name: string, params: ParamsInput<O>): (Partial<O> & { params: Tensor[] })[] {
-  if (params === null || typeof params !== 'object' || typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-    throw new ArgumentError(`${name}: expected params to be an iterable of Parameters or of parameter groups but received ${describe(params)}`);
+  if (
+    params === null ||
+    typeof params !== 'object' ||
+    typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function'
+  ) {
+    throw new ArgumentError(
+      `${name}: expected params to be an iterable of Parameters or of parameter groups but received ${describe(params)}`,
+    );
   }
   const items = Array.from(params as Iterable<unknown>);
-  const isGroup = (x: unknown): boolean => x !== null && typeof x === 'object' && !(x instanceof Tensor) && 'params' in x;
+  const isGroup = (x: unknown): boolean =>
+    x !== null && typeof x === 'object' && !(x instanceof Tensor) && 'params' in x;
   if (items.length > 0 && items.every(isGroup)) {
     return (items as (Partial<O> & { params: Iterable<Tensor> })[]).map((g, i) => ({
       ...g,
@@ -210,8 +218,14 @@ function toGroups<O extends GroupOptions>(name: string, params: ParamsInput<O>):
 }
 
 function checkParams(name: string, what: string, params: unknown): Tensor[] {
-  if (params === null || typeof params !== 'object' || typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-    throw new ArgumentError(`${name}: expected ${what} to be an iterable of Parameters but received ${describe(params)}`);
+  if (
+    params === null ||
+    typeof params !== 'object' ||
+    typeof (params as Iterable<unknown>)[Symbol.iterator] !== 'function'
+  ) {
+    throw new ArgumentError(
+      `${name}: expected ${what} to be an iterable of Parameters but received ${describe(params)}`,
+    );
   }
   const list = Array.from(params as Iterable<unknown>);
   list.forEach((p, i) => {

@@ -34,14 +34,17 @@ export type DeformParamGroups = { params: Tensor[]; lr: number }[];
  */
 export function deformParamGroups(model: Module, options: DeformParamGroupsOptions): DeformParamGroups {
   const where = 'deformParamGroups';
-  if (!(model instanceof Module)) throw new ArgumentError(`${where}: expected model to be a Module but received ${describe(model)}`);
+  if (!(model instanceof Module))
+    throw new ArgumentError(`${where}: expected model to be a Module but received ${describe(model)}`);
   const { lr } = options;
   const mult = options.offsetLrMult ?? 0.1;
   if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) {
     throw new ArgumentError(`${where}: expected lr to be a finite number >= 0 but received ${describe(lr)}`);
   }
   if (typeof mult !== 'number' || !Number.isFinite(mult) || mult < 0) {
-    throw new ArgumentError(`${where}: expected offsetLrMult to be a finite number >= 0 but received ${describe(mult)}`);
+    throw new ArgumentError(
+      `${where}: expected offsetLrMult to be a finite number >= 0 but received ${describe(mult)}`,
+    );
   }
   const offset = new Set<Parameter>();
   for (const m of model.modules()) {

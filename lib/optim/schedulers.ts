@@ -19,7 +19,9 @@ export abstract class LRScheduler {
 
   constructor(readonly optimizer: Optimizer<GroupOptions>) {
     if (!optimizer || !Array.isArray((optimizer as Optimizer<GroupOptions>).paramGroups)) {
-      throw new ArgumentError(`${new.target.name}: expected optimizer to be an Optimizer but received ${describe(optimizer)}`);
+      throw new ArgumentError(
+        `${new.target.name}: expected optimizer to be an Optimizer but received ${describe(optimizer)}`,
+      );
     }
     // Like PyTorch's initial_lr: the first scheduler attached to an optimizer fixes the base.
     this.baseLrs = optimizer.paramGroups.map((g) => {
@@ -106,13 +108,18 @@ export class LinearWarmup extends LRScheduler {
   readonly startFactor: number;
   readonly endFactor: number;
 
-  constructor(optimizer: Optimizer<GroupOptions>, options: { warmupSteps: number; startFactor?: number; endFactor?: number }) {
+  constructor(
+    optimizer: Optimizer<GroupOptions>,
+    options: { warmupSteps: number; startFactor?: number; endFactor?: number },
+  ) {
     super(optimizer);
     this.warmupSteps = checkInt('LinearWarmup', 'warmupSteps', options?.warmupSteps, 1);
     this.startFactor = checkNumber('LinearWarmup', 'startFactor', options.startFactor ?? 0.1);
     this.endFactor = checkNumber('LinearWarmup', 'endFactor', options.endFactor ?? 1);
     if (this.startFactor <= 0 || this.startFactor > 1) {
-      throw new ArgumentError(`LinearWarmup: expected startFactor to be in (0, 1] but received ${describe(this.startFactor)}`);
+      throw new ArgumentError(
+        `LinearWarmup: expected startFactor to be in (0, 1] but received ${describe(this.startFactor)}`,
+      );
     }
     this.apply();
   }
@@ -136,7 +143,9 @@ export class SequentialLR extends LRScheduler {
   ) {
     super(optimizer);
     if (!Array.isArray(schedulers) || schedulers.length === 0 || !schedulers.every((s) => s instanceof LRScheduler)) {
-      throw new ArgumentError(`SequentialLR: expected schedulers to be a non-empty array of schedulers but received ${describe(schedulers)}`);
+      throw new ArgumentError(
+        `SequentialLR: expected schedulers to be a non-empty array of schedulers but received ${describe(schedulers)}`,
+      );
     }
     if (schedulers.some((s) => s.optimizer !== optimizer)) {
       throw new ArgumentError('SequentialLR: every scheduler must drive the same optimizer as the SequentialLR');
@@ -149,7 +158,9 @@ export class SequentialLR extends LRScheduler {
     milestones.forEach((m, i) => {
       checkInt('SequentialLR', `milestones[${i}]`, m, 1);
       if (i > 0 && m <= milestones[i - 1]) {
-        throw new ArgumentError(`SequentialLR: expected milestones to be increasing but received ${describe(milestones)}`);
+        throw new ArgumentError(
+          `SequentialLR: expected milestones to be increasing but received ${describe(milestones)}`,
+        );
       }
     });
     this.apply();

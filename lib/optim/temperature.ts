@@ -15,7 +15,9 @@ export interface TemperatureScheduleOptions {
 
 /** Linear annealing: start at epoch 0, end from `epochs` on, linear in between (fractional epochs allowed). */
 export function linearTemperature(epoch: number, options: TemperatureScheduleOptions = {}): number {
-  const start = options.start ?? 30, end = options.end ?? 1, epochs = options.epochs ?? 10;
+  const start = options.start ?? 30,
+    end = options.end ?? 1,
+    epochs = options.epochs ?? 10;
   checkNumber('linearTemperature', 'epoch', epoch);
   if (epochs <= 0 || epoch >= epochs) return end;
   if (epoch <= 0) return start;
@@ -30,13 +32,18 @@ export class TemperatureSchedule {
   private epoch = 0;
   readonly options: Required<TemperatureScheduleOptions>;
 
-  constructor(readonly model: Module, options: TemperatureScheduleOptions = {}) {
+  constructor(
+    readonly model: Module,
+    options: TemperatureScheduleOptions = {},
+  ) {
     const where = 'TemperatureSchedule';
     const start = checkNumber(where, 'start', options.start ?? 30);
     const end = checkNumber(where, 'end', options.end ?? 1);
     const epochs = checkNumber(where, 'epochs', options.epochs ?? 10);
     if (!(start > 0) || !(end > 0) || epochs < 0) {
-      throw new ArgumentError(`${where}: expected positive start and end and non-negative epochs but received ${describe(options)}`);
+      throw new ArgumentError(
+        `${where}: expected positive start and end and non-negative epochs but received ${describe(options)}`,
+      );
     }
     this.options = { start, end, epochs };
     if (dynamicConvLayers(model).length === 0) {

@@ -78,9 +78,14 @@ export function svgBarChart(groups: readonly BarGroup[], options: BarChartOption
   const px = (v: number): number => left + ((v - lo) / (hi - lo || 1)) * pw;
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="${FONT}">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="${FONT}">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  if (options.title) out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="${TITLE_FONT}">${escapeXml(options.title)}</text>`);
+  if (options.title)
+    out.push(
+      `<text x="${W / 2}" y="24" text-anchor="middle" font-size="${TITLE_FONT}">${escapeXml(options.title)}</text>`,
+    );
   for (const item of legend) {
     const y = (options.title ? 36 : 10) + item.row * 20 + 8;
     const colour = PALETTE[options.series.indexOf(item.name) % PALETTE.length];
@@ -93,20 +98,29 @@ export function svgBarChart(groups: readonly BarGroup[], options: BarChartOption
   }
   groups.forEach((g, gi) => {
     const y0 = top + gi * groupHeight + GAP / 2;
-    out.push(`<text x="${left - 8}" y="${y0 + (nSeries * BAR) / 2 + 4}" text-anchor="end">${escapeXml(g.label)}</text>`);
+    out.push(
+      `<text x="${left - 8}" y="${y0 + (nSeries * BAR) / 2 + 4}" text-anchor="end">${escapeXml(g.label)}</text>`,
+    );
     g.values.forEach((v, s) => {
       if (v === null || !Number.isFinite(v)) return;
       const y = y0 + s * BAR;
       const x0 = px(Math.max(lo, Math.min(0, hi)));
       const x1 = px(Math.max(lo, Math.min(v, hi)));
       const colour = PALETTE[s % PALETTE.length];
-      out.push(`<rect x="${Math.min(x0, x1).toFixed(1)}" y="${y + 1}" width="${Math.abs(x1 - x0).toFixed(1)}" height="${BAR - 2}" fill="${colour}"><title>${escapeXml(`${g.label}, ${options.series[s] ?? ''}: ${valueText(g, s)}`)}</title></rect>`);
-      out.push(`<text x="${(Math.max(x0, x1) + 4).toFixed(1)}" y="${y + BAR / 2 + 4}">${escapeXml(valueText(g, s))}</text>`);
+      out.push(
+        `<rect x="${Math.min(x0, x1).toFixed(1)}" y="${y + 1}" width="${Math.abs(x1 - x0).toFixed(1)}" height="${BAR - 2}" fill="${colour}"><title>${escapeXml(`${g.label}, ${options.series[s] ?? ''}: ${valueText(g, s)}`)}</title></rect>`,
+      );
+      out.push(
+        `<text x="${(Math.max(x0, x1) + 4).toFixed(1)}" y="${y + BAR / 2 + 4}">${escapeXml(valueText(g, s))}</text>`,
+      );
     });
   });
   out.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${top + ph}" stroke="black"/>`);
   out.push(`<line x1="${left}" x2="${left + pw}" y1="${top + ph}" y2="${top + ph}" stroke="black"/>`);
-  if (options.valueLabel) out.push(`<text x="${left + pw / 2}" y="${top + ph + 36}" text-anchor="middle">${escapeXml(options.valueLabel)}</text>`);
+  if (options.valueLabel)
+    out.push(
+      `<text x="${left + pw / 2}" y="${top + ph + 36}" text-anchor="middle">${escapeXml(options.valueLabel)}</text>`,
+    );
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

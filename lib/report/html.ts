@@ -37,13 +37,18 @@ figcaption { font-size: 12px; color: #555; max-width: 420px; }
 export function htmlTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const numeric = (s: string): boolean => /^[-+]?[\d,.]+(%|x| s)?$/.test(s.trim());
   const th = header.map((h) => `<th>${escapeXml(h)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((c) => `<td${numeric(c) ? ' class="num"' : ''}>${escapeXml(c)}</td>`).join('')}</tr>`).join('\n');
+  const body = rows
+    .map((r) => `<tr>${r.map((c) => `<td${numeric(c) ? ' class="num"' : ''}>${escapeXml(c)}</td>`).join('')}</tr>`)
+    .join('\n');
   return `<table>\n<thead><tr>${th}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
 /** Figures (SVG strings) side by side, wrapping, each with an optional caption. */
 export function htmlFigures(figures: readonly { svg: string; caption?: string }[]): string {
-  const items = figures.map((f) => `<figure>\n${f.svg.trim()}${f.caption ? `\n<figcaption>${escapeXml(f.caption)}</figcaption>` : ''}\n</figure>`);
+  const items = figures.map(
+    (f) =>
+      `<figure>\n${f.svg.trim()}${f.caption ? `\n<figcaption>${escapeXml(f.caption)}</figcaption>` : ''}\n</figure>`,
+  );
   return `<div class="figures">\n${items.join('\n')}\n</div>`;
 }
 

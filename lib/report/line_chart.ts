@@ -45,7 +45,10 @@ export function svgLineChart(series: readonly Series[], options: ChartOptions = 
     yMax += pad;
   }
   const yTicks = niceTicks(yMin, yMax);
-  const xTicks = xMax - xMin <= 12 && Number.isInteger(xMin) && Number.isInteger(xMax) ? Array.from({ length: xMax - xMin + 1 }, (_, i) => xMin + i) : niceTicks(xMin, xMax);
+  const xTicks =
+    xMax - xMin <= 12 && Number.isInteger(xMin) && Number.isInteger(xMax)
+      ? Array.from({ length: xMax - xMin + 1 }, (_, i) => xMin + i)
+      : niceTicks(xMin, xMax);
   const yTickWidth = Math.max(0, ...yTicks.map((t) => textWidth(tickLabel(t), FONT)));
   const legendWidth = series.length ? 48 + Math.max(...series.map((s) => textWidth(s.name, FONT))) : 0;
   const m = {
@@ -63,20 +66,31 @@ export function svgLineChart(series: readonly Series[], options: ChartOptions = 
   const px = (x: number): number => m.left + ((x - xMin) / (xMax - xMin || 1)) * pw;
   const py = (y: number): number => m.top + ph - ((y - yMin) / (yMax - yMin || 1)) * ph;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${H}" viewBox="0 0 ${width} ${H}" font-family="sans-serif" font-size="${FONT}">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${H}" viewBox="0 0 ${width} ${H}" font-family="sans-serif" font-size="${FONT}">`,
+  );
   out.push(`<rect width="${width}" height="${H}" fill="white"/>`);
-  if (options.title) out.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="${TITLE_FONT}">${escapeXml(options.title)}</text>`);
+  if (options.title)
+    out.push(
+      `<text x="${width / 2}" y="24" text-anchor="middle" font-size="${TITLE_FONT}">${escapeXml(options.title)}</text>`,
+    );
   for (const t of yTicks) {
     if (t < yMin || t > yMax) continue;
     out.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${py(t)}" y2="${py(t)}" stroke="#e5e5e5"/>`);
     out.push(`<text x="${m.left - 6}" y="${py(t) + 4}" text-anchor="end">${tickLabel(t)}</text>`);
   }
-  for (const t of xTicks) out.push(`<text x="${px(t)}" y="${m.top + ph + 18}" text-anchor="middle">${tickLabel(t)}</text>`);
+  for (const t of xTicks)
+    out.push(`<text x="${px(t)}" y="${m.top + ph + 18}" text-anchor="middle">${tickLabel(t)}</text>`);
   out.push(`<line x1="${m.left}" x2="${m.left}" y1="${m.top}" y2="${m.top + ph}" stroke="black"/>`);
   out.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${m.top + ph}" y2="${m.top + ph}" stroke="black"/>`);
-  if (options.xLabel) out.push(`<text x="${m.left + pw / 2}" y="${m.top + ph + 42}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`);
+  if (options.xLabel)
+    out.push(
+      `<text x="${m.left + pw / 2}" y="${m.top + ph + 42}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`,
+    );
   if (options.yLabel) {
-    out.push(`<text transform="translate(${10 + FONT} ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}</text>`);
+    out.push(
+      `<text transform="translate(${10 + FONT} ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}</text>`,
+    );
   }
   series.forEach((s, i) => {
     const colour = s.colour ?? PALETTE[i % PALETTE.length];
@@ -84,7 +98,10 @@ export function svgLineChart(series: readonly Series[], options: ChartOptions = 
     const points = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     const pts = points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ');
     out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2"${dash} points="${pts}"/>`);
-    for (const [x, y] of points) out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.dashed ? 'white' : colour}" stroke="${colour}"/>`);
+    for (const [x, y] of points)
+      out.push(
+        `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.dashed ? 'white' : colour}" stroke="${colour}"/>`,
+      );
     const lx = m.left + pw + 14;
     const ly = m.top + 10 + 20 * i;
     out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${ly}" y2="${ly}" stroke="${colour}" stroke-width="2"${dash}/>`);

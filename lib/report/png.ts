@@ -32,8 +32,16 @@ function chunk(type: string, body: Uint8Array): Buffer {
 
 /** PNG bytes of a width x height greyscale image, `pixels` row-major, 0 black to 255 white. */
 export function encodeGreyPng(pixels: Uint8Array, width: number, height: number): Buffer {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || pixels.length !== width * height) {
-    throw new RangeError(`encodeGreyPng: expected ${width} x ${height} = ${width * height} pixels but received ${pixels.length}`);
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    width < 1 ||
+    height < 1 ||
+    pixels.length !== width * height
+  ) {
+    throw new RangeError(
+      `encodeGreyPng: expected ${width} x ${height} = ${width * height} pixels but received ${pixels.length}`,
+    );
   }
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
@@ -44,5 +52,10 @@ export function encodeGreyPng(pixels: Uint8Array, width: number, height: number)
   const raw = new Uint8Array(height * (width + 1));
   for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))]);
+  return Buffer.concat([
+    signature,
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
 }

@@ -26,7 +26,9 @@ const MAX_CHECKPOINT_EPOCH = 1_000_000;
 /** The (model, file) order that saveModel and loadModel share, checked with a one-line error. */
 function checkModelAndFile(where: string, model: unknown, file: unknown): void {
   if (typeof model === 'string' && file instanceof Module) {
-    throw new ArgumentError(`${where}: expected (model, file) but received (file, model): call ${where}(model, '${model}')`);
+    throw new ArgumentError(
+      `${where}: expected (model, file) but received (file, model): call ${where}(model, '${model}')`,
+    );
   }
   if (!(model instanceof Module)) {
     throw new ArgumentError(`${where}: expected model to be a Module but received ${describe(model)}`);
@@ -109,7 +111,10 @@ export function saveCheckpoint(file: string, content: CheckpointContent): void {
   } finally {
     for (const t of owned) t.dispose();
   }
-  writeFileAtomic(`${file}.json`, Buffer.from(`${JSON.stringify({ ...meta, savedAt: new Date().toISOString() }, null, 2)}\n`));
+  writeFileAtomic(
+    `${file}.json`,
+    Buffer.from(`${JSON.stringify({ ...meta, savedAt: new Date().toISOString() }, null, 2)}\n`),
+  );
 }
 
 /**
@@ -121,25 +126,43 @@ export function loadCheckpoint(
   targets: { model: Module; optimizer?: Optimizer; scheduler?: LRScheduler },
 ): { epoch: number; extra: Record<string, unknown> } {
   if (!targets || typeof targets !== 'object' || !targets.model) {
-    throw new ArgumentError(`loadCheckpoint: expected targets to be { model, optimizer?, scheduler? } but received ${describe(targets)}`);
+    throw new ArgumentError(
+      `loadCheckpoint: expected targets to be { model, optimizer?, scheduler? } but received ${describe(targets)}`,
+    );
   }
   removeStaleTemporaries(file);
   removeStaleTemporaries(`${file}.json`);
   const { tensors, metadata } = loadSafetensors(file);
   try {
-    let meta: { format?: string; epoch?: number; optimizer?: { name: string; paramGroups: Record<string, unknown>[]; scalars: Record<string, number> } | null; scheduler?: { lastEpoch: number; baseLrs: number[] } | null; extra?: Record<string, unknown> };
+    let meta: {
+      format?: string;
+      epoch?: number;
+      optimizer?: { name: string; paramGroups: Record<string, unknown>[]; scalars: Record<string, number> } | null;
+      scheduler?: { lastEpoch: number; baseLrs: number[] } | null;
+      extra?: Record<string, unknown>;
+    };
     try {
       meta = JSON.parse(metadata.flexconv ?? '');
     } catch {
-      throw new IoError(`${file}: not a flexconv checkpoint (no 'flexconv' metadata); for a plain state dict use loadModel()`);
+      throw new IoError(
+        `${file}: not a flexconv checkpoint (no 'flexconv' metadata); for a plain state dict use loadModel()`,
+      );
     }
     if (meta === null || typeof meta !== 'object' || meta.format !== CHECKPOINT_FORMAT) {
-      throw new IoError(`${file}: unsupported checkpoint format ${JSON.stringify(meta?.format)} (expected ${CHECKPOINT_FORMAT})`);
+      throw new IoError(
+        `${file}: unsupported checkpoint format ${JSON.stringify(meta?.format)} (expected ${CHECKPOINT_FORMAT})`,
+      );
     }
     // Every field read back is checked: a corrupted or hand-edited file must not make fit()
     // train a fraction of an epoch, none, or from a negative one.
-    if (!Number.isSafeInteger(meta.epoch) || (meta.epoch as number) < 0 || (meta.epoch as number) > MAX_CHECKPOINT_EPOCH) {
-      throw new IoError(`${file}: expected the checkpoint's epoch to be an integer in [0, ${MAX_CHECKPOINT_EPOCH}] but it holds ${JSON.stringify(meta.epoch)}`);
+    if (
+      !Number.isSafeInteger(meta.epoch) ||
+      (meta.epoch as number) < 0 ||
+      (meta.epoch as number) > MAX_CHECKPOINT_EPOCH
+    ) {
+      throw new IoError(
+        `${file}: expected the checkpoint's epoch to be an integer in [0, ${MAX_CHECKPOINT_EPOCH}] but it holds ${JSON.stringify(meta.epoch)}`,
+      );
     }
     const modelDict: Record<string, Tensor> = {};
     const optimizerState: OptimizerStateDict['state'] = {};
@@ -158,7 +181,9 @@ export function loadCheckpoint(
     if (targets.optimizer) {
       if (!meta.optimizer) throw new IoError(`${file}: the checkpoint holds no optimizer state`);
       if (meta.optimizer.name !== targets.optimizer.name) {
-        throw new IoError(`${file}: the checkpoint holds ${meta.optimizer.name} state but the optimizer is ${targets.optimizer.name}`);
+        throw new IoError(
+          `${file}: the checkpoint holds ${meta.optimizer.name} state but the optimizer is ${targets.optimizer.name}`,
+        );
       }
       for (const [k, v] of Object.entries(meta.optimizer.scalars)) {
         const [index, ...rest] = k.split('.');

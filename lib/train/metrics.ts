@@ -12,7 +12,10 @@ import type { Tensor } from '../tensor';
 export class ConfusionMatrix {
   readonly counts: Float64Array;
 
-  constructor(readonly numClasses: number, readonly ignoreIndex = -100) {
+  constructor(
+    readonly numClasses: number,
+    readonly ignoreIndex = -100,
+  ) {
     this.counts = new Float64Array(numClasses * numClasses);
   }
 

@@ -94,7 +94,9 @@ class LineReporter implements ProgressReporter {
   step(done: number, figures: StepFigures): void {
     if (done % this.every !== 0 || done === this.steps) return;
     const f = fmt(figures);
-    this.log(`epoch ${this.epoch}/${this.epochs} step ${done}/${this.steps} loss ${f.loss} acc ${f.acc} ${f.ips} img/s`);
+    this.log(
+      `epoch ${this.epoch}/${this.epochs} step ${done}/${this.steps} loss ${f.loss} acc ${f.acc} ${f.ips} img/s`,
+    );
   }
 
   validating(): void {

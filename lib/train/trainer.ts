@@ -90,7 +90,11 @@ function lastCheckpoint(dir: string): string {
 }
 
 /** Loss, accuracy and (segmentation) mean IoU of `model` over `loader`, in eval mode, without gradients. */
-export async function evaluate(model: Module, loader: DataLoader, options: { lossFn?: LossFn; maxSteps?: number } = {}): Promise<EvaluateResult> {
+export async function evaluate(
+  model: Module,
+  loader: DataLoader,
+  options: { lossFn?: LossFn; maxSteps?: number } = {},
+): Promise<EvaluateResult> {
   const lossFn = options.lossFn ?? defaultLoss;
   const wasTraining = model.training;
   model.eval();
@@ -143,11 +147,24 @@ function checkFitArgs(model: unknown, optimizer: unknown, loader: unknown, optio
   if (!options || typeof options !== 'object') {
     throw new ArgumentError(`${where}: expected options to be an object with epochs but received ${describe(options)}`);
   }
-  checkOptionKeys(where, options, ['epochs', 'valLoader', 'scheduler', 'lossFn', 'onEpoch', 'checkpointDir', 'resume', 'progress', 'log', 'maxStepsPerEpoch']);
+  checkOptionKeys(where, options, [
+    'epochs',
+    'valLoader',
+    'scheduler',
+    'lossFn',
+    'onEpoch',
+    'checkpointDir',
+    'resume',
+    'progress',
+    'log',
+    'maxStepsPerEpoch',
+  ]);
   checkInt(where, 'options.epochs', options.epochs, 0);
   if (options.maxStepsPerEpoch !== undefined) checkInt(where, 'options.maxStepsPerEpoch', options.maxStepsPerEpoch, 1);
   if (options.resume && typeof options.resume !== 'string' && !options.checkpointDir) {
-    throw new ArgumentError(`${where}: resume: true needs options.checkpointDir (or pass the checkpoint file as resume)`);
+    throw new ArgumentError(
+      `${where}: resume: true needs options.checkpointDir (or pass the checkpoint file as resume)`,
+    );
   }
 }
 

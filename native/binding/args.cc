@@ -38,8 +38,7 @@ TensorView Args::tensor(size_t i, const char* name) const {
   Napi::Value shape_value = obj.Get("shape");
   Napi::Value buffer = obj.Get("buffer");
   if (!shape_value.IsArray()) {
-    fail(std::string("expected ") + name + " to be a Tensor (with a shape array) but received " +
-         describe_js_value(v));
+    fail(std::string("expected ") + name + " to be a Tensor (with a shape array) but received " + describe_js_value(v));
   }
   TensorView view;
   Napi::Array shape = shape_value.As<Napi::Array>();
@@ -47,8 +46,8 @@ TensorView Args::tensor(size_t i, const char* name) const {
     Napi::Value dim = shape.Get(d);
     double x = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1.0;
     if (!(x >= 0) || std::floor(x) != x || x > 9.0e15) {
-      fail(std::string("expected ") + name + ".shape to hold non-negative integers but dimension " +
-           std::to_string(d) + " is " + describe_js_value(dim));
+      fail(std::string("expected ") + name + ".shape to hold non-negative integers but dimension " + std::to_string(d) +
+           " is " + describe_js_value(dim));
     }
     view.shape.push_back(static_cast<std::int64_t>(x));
   }
@@ -61,8 +60,7 @@ TensorView Args::tensor(size_t i, const char* name) const {
     Napi::Float32Array f32 = buffer.As<Napi::Float32Array>();
     if (static_cast<std::int64_t>(f32.ElementLength()) != numel) {
       fail(std::string(name) + " has shape " + shape_to_string(view.shape) + " (" + std::to_string(numel) +
-           " elements) but its buffer holds " + std::to_string(f32.ElementLength()) +
-           " (was it disposed?)");
+           " elements) but its buffer holds " + std::to_string(f32.ElementLength()) + " (was it disposed?)");
     }
     view.data = f32.Data();
     view.device = Device::CPU;
@@ -74,8 +72,8 @@ TensorView Args::tensor(size_t i, const char* name) const {
     view.data = mem->data();
     view.device = Device::CUDA;
   } else {
-    fail(std::string("expected ") + name + " to be a live Tensor but its buffer is " +
-         describe_js_value(buffer) + " (was it disposed?)");
+    fail(std::string("expected ") + name + " to be a live Tensor but its buffer is " + describe_js_value(buffer) +
+         " (was it disposed?)");
   }
   return view;
 }
@@ -113,7 +111,8 @@ std::string Args::string(size_t i, const char* name) const {
 
 std::vector<std::int64_t> Args::int_list(size_t i, const char* name) const {
   Napi::Value v = at(i);
-  if (!v.IsArray()) fail(std::string("expected ") + name + " to be an array of integers but received " + describe_js_value(v));
+  if (!v.IsArray())
+    fail(std::string("expected ") + name + " to be an array of integers but received " + describe_js_value(v));
   Napi::Array arr = v.As<Napi::Array>();
   std::vector<std::int64_t> out;
   for (uint32_t k = 0; k < arr.Length(); ++k) {
@@ -138,18 +137,15 @@ Napi::Float32Array Args::float_array(size_t i, const char* name) const {
 
 void expect_ndim(const TensorView& t, int ndim, const char* fn, const char* name) {
   if (t.ndim() != ndim) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": expected " + name + " to have " +
-                                              std::to_string(ndim) + " dimensions but received shape " +
-                                              shape_to_string(t.shape));
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": expected " + name + " to have " + std::to_string(ndim) +
+                                              " dimensions but received shape " + shape_to_string(t.shape));
   }
 }
 
-void expect_shape(const TensorView& t, const std::vector<std::int64_t>& expected, const char* fn,
-                  const char* name) {
+void expect_shape(const TensorView& t, const std::vector<std::int64_t>& expected, const char* fn, const char* name) {
   if (t.shape != expected) {
     throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": expected " + name + " of shape " +
-                                              shape_to_string(expected) + " but received " +
-                                              shape_to_string(t.shape));
+                                              shape_to_string(expected) + " but received " + shape_to_string(t.shape));
   }
 }
 

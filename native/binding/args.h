@@ -19,8 +19,7 @@ namespace binding {
 
 class Args {
  public:
-  Args(const Napi::CallbackInfo& info, const char* function_name)
-      : info_(info), fn_(function_name) {}
+  Args(const Napi::CallbackInfo& info, const char* function_name) : info_(info), fn_(function_name) {}
 
   Napi::Env env() const { return info_.Env(); }
   size_t size() const { return info_.Length(); }
@@ -49,8 +48,7 @@ class Args {
 std::string describe_js_value(const Napi::Value& value);
 
 // Kernels check shapes with these; the message names the argument and both shapes.
-void expect_shape(const TensorView& t, const std::vector<std::int64_t>& expected, const char* fn,
-                  const char* name);
+void expect_shape(const TensorView& t, const std::vector<std::int64_t>& expected, const char* fn, const char* name);
 void expect_ndim(const TensorView& t, int ndim, const char* fn, const char* name);
 void expect_same_device(const TensorView& a, const TensorView& b, const char* fn, const char* name_a,
                         const char* name_b);

@@ -5,10 +5,7 @@
 #include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
-#include "cpu/batch_norm.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/batch_norm.h"
-#endif
+#include "ops/batch_norm.h"
 
 namespace flexconv {
 namespace binding {
@@ -47,13 +44,13 @@ FLEXCONV_EXPORT(batchNorm2dForward) {
   const float eps = static_cast<float>(args.number(10, "eps"));
   if (!save_mean || !save_invstd) args.fail("saveMean and saveInvstd are required");
   if (!training && (!running_mean || !running_var)) args.fail("runningMean and runningVar are required in eval mode");
-  const cpu::BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
+  const BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
   if (x.device == Device::CUDA) {
-    FLEXCONV_CUDA_CALL(fn, cuda::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean,
-                                                    save_invstd, training, momentum, eps));
+    FLEXCONV_CUDA_CALL(fn, cuda::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias,
+                                                    save_mean, save_invstd, training, momentum, eps));
   } else {
-    cpu::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean,
-                                      save_invstd, training, momentum, eps);
+    cpu::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean, save_invstd,
+                            training, momentum, eps);
   }
   return info.Env().Undefined();
 }
@@ -81,13 +78,13 @@ FLEXCONV_EXPORT(batchNorm2dBackward) {
   float* grad_bias = channel_vector(args, 7, "gradBias", x, fn);
   const bool training = args.boolean(8, "training");
   if (!save_mean || !save_invstd) args.fail("saveMean and saveInvstd are required");
-  const cpu::BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
+  const BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
   if (x.device == Device::CUDA) {
-    FLEXCONV_CUDA_CALL(fn, cuda::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight,
-                                                     grad_bias, training));
+    FLEXCONV_CUDA_CALL(fn, cuda::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x,
+                                                     grad_weight, grad_bias, training));
   } else {
-    cpu::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight,
-                                       grad_bias, training);
+    cpu::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight, grad_bias,
+                             training);
   }
   return info.Env().Undefined();
 }

@@ -9,9 +9,6 @@
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/conv2d.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/conv2d.h"
-#endif
 
 namespace flexconv {
 namespace binding {
@@ -41,23 +38,21 @@ Conv2dGeometry geometry(const Args& args, size_t at, const char* fn, const Tenso
   g.out_h = y.dim(2);
   g.out_w = y.dim(3);
   if (g.in_channels % g.groups != 0 || w.dim(1) * g.groups != g.in_channels) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": weight " + shape_to_string(w.shape) +
-                                              " does not fit " + std::to_string(g.in_channels) +
-                                              " input channels in " + std::to_string(g.groups) + " groups");
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": weight " + shape_to_string(w.shape) + " does not fit " +
+                                              std::to_string(g.in_channels) + " input channels in " +
+                                              std::to_string(g.groups) + " groups");
   }
   if (y.dim(0) != g.batch || y.dim(1) != g.out_channels) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": " + y_name + " has shape " +
-                                              shape_to_string(y.shape) + ", which does not fit " +
-                                              x_name + " " + shape_to_string(x.shape) +
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": " + y_name + " has shape " + shape_to_string(y.shape) +
+                                              ", which does not fit " + x_name + " " + shape_to_string(x.shape) +
                                               " and weight " + shape_to_string(w.shape));
   }
-  cpu::conv2d_check_geometry(g);
+  conv2d_check_geometry(g);
   return g;
 }
 
 // Distinguishes packed conv weights from any other External a caller might pass.
 const napi_type_tag kPackedConvTag = {0x4b1f0c9d2e7a3856ULL, 0x9a03e6c1b8d4f27eULL};
-
 
 }  // namespace
 
@@ -70,12 +65,13 @@ FLEXCONV_EXPORT(conv2dPackWeights) {
   const std::int64_t groups = args.integer(1, "groups");
   if (w.device != Device::CPU) args.fail("expected weight on the CPU");
   if (groups < 1 || w.dim(0) % groups != 0) {
-    args.fail("expected groups to divide the " + std::to_string(w.dim(0)) + " output channels but received " + std::to_string(groups));
+    args.fail("expected groups to divide the " + std::to_string(w.dim(0)) + " output channels but received " +
+              std::to_string(groups));
   }
-  std::unique_ptr<cpu::PackedConvWeights> packed =
+  std::unique_ptr<PackedConvWeights> packed =
       cpu::conv2d_pack_weights(w.data, w.dim(0), w.dim(1), w.dim(2), w.dim(3), groups);
-  auto ext = Napi::External<cpu::PackedConvWeights>::New(info.Env(), packed.release(),
-                                                          [](Napi::Env, cpu::PackedConvWeights* p) { delete p; });
+  auto ext = Napi::External<PackedConvWeights>::New(info.Env(), packed.release(),
+                                                    [](Napi::Env, PackedConvWeights* p) { delete p; });
   napi_type_tag_object(info.Env(), ext, &kPackedConvTag);
   return ext;
 }
@@ -95,7 +91,7 @@ FLEXCONV_EXPORT(conv2d) {
     expect_same_device(x, bias, "conv2d", "input", "bias");
     b = bias.data;
   }
-  cpu::ConvEpilogue epilogue;
+  ConvEpilogue epilogue;
   if (args.size() > 8 && !args.is_nullish(8)) {
     TensorView residual = args.tensor(8, "residual");
     expect_shape(residual, y.shape, "conv2d", "residual");
@@ -104,17 +100,19 @@ FLEXCONV_EXPORT(conv2d) {
     epilogue.residual = residual.data;
   }
   if (args.size() > 9) epilogue.relu = args.boolean(9, "relu");
-  const cpu::PackedConvWeights* packed = nullptr;
+  const PackedConvWeights* packed = nullptr;
   if (args.size() > 10 && !args.is_nullish(10)) {
     Napi::Value v = info[10];
     bool tagged = false;
     if (v.IsExternal()) napi_check_object_type_tag(info.Env(), v, &kPackedConvTag, &tagged);
     if (!tagged) args.fail("expected packed to be a handle from conv2dPackWeights");
-    packed = v.As<Napi::External<cpu::PackedConvWeights>>().Data();
-    if (!cpu::conv2d_packed_fits(g, *packed)) args.fail("the packed weights were packed for another weight shape or groups");
+    packed = v.As<Napi::External<PackedConvWeights>>().Data();
+    if (!cpu::conv2d_packed_fits(g, *packed))
+      args.fail("the packed weights were packed for another weight shape or groups");
   }
   if (x.device == Device::CUDA) {
-    if (epilogue.residual || epilogue.relu || packed) args.fail("the fused epilogue (residual, relu) and packed weights run on the CPU only");
+    if (epilogue.residual || epilogue.relu || packed)
+      args.fail("the fused epilogue (residual, relu) and packed weights run on the CPU only");
     FLEXCONV_CUDA_CALL("conv2d", cuda::conv2d_forward(g, x.data, w.data, b, y.data));
   } else {
     cpu::conv2d_forward(g, x.data, w.data, b, y.data, epilogue, packed);
@@ -160,8 +158,8 @@ FLEXCONV_EXPORT(channelSums) {
   TensorView x = args.tensor(0, "x");
   TensorView s = args.tensor(1, "sums");
   if (x.ndim() < 2) {
-    throw Error(ErrorCode::ShapeMismatch, "channelSums: expected x to have at least 2 dimensions but received shape " +
-                                              shape_to_string(x.shape));
+    throw Error(ErrorCode::ShapeMismatch,
+                "channelSums: expected x to have at least 2 dimensions but received shape " + shape_to_string(x.shape));
   }
   expect_shape(s, {x.dim(1)}, "channelSums", "sums");
   expect_same_device(x, s, "channelSums", "x", "sums");
@@ -181,8 +179,9 @@ FLEXCONV_EXPORT(addChannelBias) {
   TensorView x = args.tensor(0, "x");
   TensorView b = args.tensor(1, "bias");
   if (x.ndim() < 2) {
-    throw Error(ErrorCode::ShapeMismatch, "addChannelBias: expected x to have at least 2 dimensions but received shape " +
-                                              shape_to_string(x.shape));
+    throw Error(
+        ErrorCode::ShapeMismatch,
+        "addChannelBias: expected x to have at least 2 dimensions but received shape " + shape_to_string(x.shape));
   }
   expect_shape(b, {x.dim(1)}, "addChannelBias", "bias");
   expect_same_device(x, b, "addChannelBias", "x", "bias");

@@ -1,6 +1,6 @@
 // The (stride, padding, dilation, groups) options every conv-like binding receives, read
 // into a Conv2dGeometry in one place. Range checks stay with the kernels
-// (cpu::conv2d_check_geometry), which run before any division by these values.
+// (conv2d_check_geometry), which run before any division by these values.
 #pragma once
 #include <cstddef>
 

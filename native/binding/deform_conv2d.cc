@@ -7,10 +7,7 @@
 #include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
-#include "cpu/deform_conv2d.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/deform_conv2d.h"
-#endif
+#include "ops/deform_conv2d.h"
 
 namespace flexconv {
 namespace binding {
@@ -46,19 +43,18 @@ DeformConv2dGeometry geometry(const Args& args, const TensorView& input, const T
     args.fail("expected positive stride and dilation and non-negative padding");
   }
   if (g.kernel_h < 1 || g.kernel_w < 1 || weight.dim(1) < 1) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": weight has an empty dimension: " +
-                                              shape_to_string(weight.shape));
+    throw Error(ErrorCode::ShapeMismatch,
+                std::string(kFn) + ": weight has an empty dimension: " + shape_to_string(weight.shape));
   }
   if (g.in_channels % weight.dim(1) != 0) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": input channels " + std::to_string(g.in_channels) +
-                                              " are not a multiple of weight.shape[1] = " +
-                                              std::to_string(weight.dim(1)));
+    throw Error(ErrorCode::ShapeMismatch,
+                std::string(kFn) + ": input channels " + std::to_string(g.in_channels) +
+                    " are not a multiple of weight.shape[1] = " + std::to_string(weight.dim(1)));
   }
   g.groups = g.in_channels / weight.dim(1);
   if (g.groups < 1 || g.out_channels % g.groups != 0) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": weight.shape[0] = " +
-                                              std::to_string(g.out_channels) + " is not a multiple of groups = " +
-                                              std::to_string(g.groups));
+    throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": weight.shape[0] = " + std::to_string(g.out_channels) +
+                                              " is not a multiple of groups = " + std::to_string(g.groups));
   }
   const std::int64_t taps2 = 2 * g.kernel_h * g.kernel_w;
   if (offset.dim(1) == 0 || offset.dim(1) % taps2 != 0) {
@@ -67,9 +63,9 @@ DeformConv2dGeometry geometry(const Args& args, const TensorView& input, const T
   }
   g.offset_groups = offset.dim(1) / taps2;
   if (g.in_channels % g.offset_groups != 0) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": input channels " + std::to_string(g.in_channels) +
-                                              " are not a multiple of offset groups = " +
-                                              std::to_string(g.offset_groups));
+    throw Error(ErrorCode::ShapeMismatch,
+                std::string(kFn) + ": input channels " + std::to_string(g.in_channels) +
+                    " are not a multiple of offset groups = " + std::to_string(g.offset_groups));
   }
   const std::int64_t eff_h = g.dil_h * (g.kernel_h - 1) + 1, eff_w = g.dil_w * (g.kernel_w - 1) + 1;
   if (g.in_h + 2 * g.pad_h < eff_h || g.in_w + 2 * g.pad_w < eff_w) {
@@ -139,7 +135,6 @@ FLEXCONV_EXPORT(deformConv2dBackward) {
   TensorView grad_bias = args.optional_tensor(9, "gradBias");
   DeformConv2dGeometry g = geometry(args, input, offset, weight, args.int_list(10, "params"));
   const bool deterministic = args.is_nullish(11) ? true : args.boolean(11, "deterministic");
-  (void)deterministic;  // only the CUDA backward has a faster non-deterministic mode
   const std::int64_t taps = g.kernel_h * g.kernel_w;
   check_optional(mask, input, {g.batch, g.offset_groups * taps, g.out_h, g.out_w}, "mask");
   expect_shape(grad_output, {g.batch, g.out_channels, g.out_h, g.out_w}, "deformConv2dBackward", "gradOutput");
@@ -156,12 +151,11 @@ FLEXCONV_EXPORT(deformConv2dBackward) {
   if (input.device == Device::CUDA) {
     FLEXCONV_CUDA_CALL("deformConv2dBackward",
                        cuda::deform_conv2d_backward(g, input.data, offset.data, ptr(mask), weight.data,
-                                                    grad_output.data, ptr(grad_input), ptr(grad_offset),
-                                                    ptr(grad_mask), ptr(grad_weight), ptr(grad_bias), deterministic));
+                                                    grad_output.data, ptr(grad_input), ptr(grad_offset), ptr(grad_mask),
+                                                    ptr(grad_weight), ptr(grad_bias), deterministic));
   } else {
-    cpu::deform_conv2d_backward(g, input.data, offset.data, ptr(mask), weight.data, grad_output.data,
-                                          ptr(grad_input), ptr(grad_offset), ptr(grad_mask), ptr(grad_weight),
-                                          ptr(grad_bias));
+    cpu::deform_conv2d_backward(g, input.data, offset.data, ptr(mask), weight.data, grad_output.data, ptr(grad_input),
+                                ptr(grad_offset), ptr(grad_mask), ptr(grad_weight), ptr(grad_bias), deterministic);
   }
   return info.Env().Undefined();
 }

@@ -11,9 +11,6 @@
 #include "core/errors.h"
 #include "cpu/conv2d.h"
 #include "cpu/dynamic_conv2d.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/dynamic_conv2d.h"
-#endif
 
 namespace flexconv {
 namespace binding {
@@ -55,19 +52,18 @@ DynamicArgs parse(const Args& args, const char* fn, const TensorView& x, const T
   g.out_w = y.dim(3);
   if (d.experts < 1) args.fail("expected at least one expert");
   if (g.in_channels % g.groups != 0 || w.dim(2) * g.groups != g.in_channels) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": experts " + shape_to_string(w.shape) +
-                                              " do not fit " + std::to_string(g.in_channels) +
-                                              " input channels in " + std::to_string(g.groups) + " groups");
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": experts " + shape_to_string(w.shape) + " do not fit " +
+                                              std::to_string(g.in_channels) + " input channels in " +
+                                              std::to_string(g.groups) + " groups");
   }
   expect_shape(a, {g.batch, d.experts}, fn, "attention");
   if (y.dim(0) != g.batch || y.dim(1) != g.out_channels) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": " + y_name + " has shape " +
-                                              shape_to_string(y.shape) + ", which does not fit input " +
-                                              shape_to_string(x.shape) + " and experts " +
-                                              shape_to_string(w.shape));
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": " + y_name + " has shape " + shape_to_string(y.shape) +
+                                              ", which does not fit input " + shape_to_string(x.shape) +
+                                              " and experts " + shape_to_string(w.shape));
   }
   // Positive stride, dilation and kernel, non-negative padding (before any division by them).
-  cpu::conv2d_check_geometry(g);
+  conv2d_check_geometry(g);
   const std::int64_t oh = math::conv_out_size(g.in_h, g.kernel_h, g.stride_h, g.pad_h, g.dil_h);
   const std::int64_t ow = math::conv_out_size(g.in_w, g.kernel_w, g.stride_w, g.pad_w, g.dil_w);
   if (g.out_h != oh || g.out_w != ow) {
@@ -128,11 +124,10 @@ FLEXCONV_EXPORT(dynamicConv2dBackward) {
   float* ga = optional_out(args, 7, fn, "gradAttention", x, a.shape);
   float* gb = d.expert_bias ? optional_out(args, 8, fn, "gradExpertBias", x, {d.experts, d.g.out_channels}) : nullptr;
   if (x.device == Device::CUDA) {
-    FLEXCONV_CUDA_CALL(fn, cuda::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw,
-                                                         ga, gb));
+    FLEXCONV_CUDA_CALL(fn, cuda::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias,
+                                                         gi, gw, ga, gb));
   } else {
-    cpu::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw,
-                                           ga, gb);
+    cpu::dynamic_conv2d_backward(d.g, d.experts, go.data, x.data, w.data, a.data, d.expert_bias, gi, gw, ga, gb);
   }
   return info.Env().Undefined();
 }

@@ -8,9 +8,6 @@
 #include "core/broadcast.h"
 #include "cpu/elementwise.h"
 #include "math/pointwise.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/elementwise.h"
-#endif
 
 namespace flexconv {
 namespace binding {
@@ -78,8 +75,8 @@ FLEXCONV_EXPORT(binary) {
   if (op == math::kSecond) {
     // expand: out = b broadcast to out's shape; a is not read (b stands in for it).
     if (flexconv::broadcast_shape(out.shape, b.shape, "expand") != out.shape) {
-      throw Error(ErrorCode::ShapeMismatch, "expand: cannot expand shape " + shape_to_string(b.shape) +
-                                                " to " + shape_to_string(out.shape));
+      throw Error(ErrorCode::ShapeMismatch,
+                  "expand: cannot expand shape " + shape_to_string(b.shape) + " to " + shape_to_string(out.shape));
     }
     plan = flexconv::plan_broadcast(out.shape, b.shape, b.shape);
     a = b;

@@ -54,8 +54,8 @@ FLEXCONV_EXPORT(gemm) {
   const std::int64_t stride_b = b.dim(0) == 1 ? 0 : b.dim(1) * b.dim(2);
   if (c.device == Device::CUDA) {
 #ifdef FLEXCONV_WITH_CUDA
-    cuda::sgemm_strided_batched(trans_a, trans_b, M, N, K, alpha, a.data, a.dim(2), stride_a, b.data,
-                                          b.dim(2), stride_b, beta, c.data, N, M * N, batch);
+    cuda::sgemm_strided_batched(trans_a, trans_b, M, N, K, alpha, a.data, a.dim(2), stride_a, b.data, b.dim(2),
+                                stride_b, beta, c.data, N, M * N, batch);
 #endif
   } else {
     flexconv::gemm::sgemm_strided_batched(trans_a, trans_b, M, N, K, alpha, a.data, a.dim(2), stride_a, b.data,

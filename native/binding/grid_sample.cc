@@ -5,15 +5,11 @@
 #include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
-#include "cpu/grid_sample.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/grid_sample.h"
-#endif
+#include "ops/grid_sample.h"
 
 namespace flexconv {
 namespace binding {
 
-using cpu::GridSampleShape;
 using math::GridMode;
 using math::GridPadding;
 
@@ -30,17 +26,24 @@ GridSampleShape grid_shape(const Args& args, const TensorView& input, const Tens
                                               std::to_string(input.dim(0)) + ", Hout, Wout, 2] but received " +
                                               shape_to_string(grid.shape));
   }
-  GridSampleShape s{input.dim(0), input.dim(1), input.dim(2), input.dim(3), grid.dim(1), grid.dim(2),
-                    GridMode::Bilinear, GridPadding::Zeros, false};
+  GridSampleShape s{input.dim(0), input.dim(1),       input.dim(2),       input.dim(3), grid.dim(1),
+                    grid.dim(2),  GridMode::Bilinear, GridPadding::Zeros, false};
   const std::string mode = args.string(first, "mode");
-  if (mode == "bilinear") s.mode = GridMode::Bilinear;
-  else if (mode == "nearest") s.mode = GridMode::Nearest;
-  else args.fail("expected mode to be 'bilinear' or 'nearest' but received \"" + mode + "\"");
+  if (mode == "bilinear")
+    s.mode = GridMode::Bilinear;
+  else if (mode == "nearest")
+    s.mode = GridMode::Nearest;
+  else
+    args.fail("expected mode to be 'bilinear' or 'nearest' but received \"" + mode + "\"");
   const std::string pad = args.string(first + 1, "paddingMode");
-  if (pad == "zeros") s.padding = GridPadding::Zeros;
-  else if (pad == "border") s.padding = GridPadding::Border;
-  else if (pad == "reflection") s.padding = GridPadding::Reflection;
-  else args.fail("expected paddingMode to be 'zeros', 'border' or 'reflection' but received \"" + pad + "\"");
+  if (pad == "zeros")
+    s.padding = GridPadding::Zeros;
+  else if (pad == "border")
+    s.padding = GridPadding::Border;
+  else if (pad == "reflection")
+    s.padding = GridPadding::Reflection;
+  else
+    args.fail("expected paddingMode to be 'zeros', 'border' or 'reflection' but received \"" + pad + "\"");
   s.align_corners = args.boolean(first + 2, "alignCorners");
   if (s.in_h < 1 || s.in_w < 1) args.fail("input planes must not be empty");
   return s;

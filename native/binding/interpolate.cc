@@ -7,16 +7,10 @@
 #include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
-#include "cpu/interpolate.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/interpolate.h"
-#endif
+#include "ops/interpolate.h"
 
 namespace flexconv {
 namespace binding {
-
-using cpu::InterpMode;
-using cpu::InterpShape;
 
 namespace {
 
@@ -28,14 +22,16 @@ InterpShape interp_shape(const Args& args, const TensorView& in, const TensorVie
   expect_same_device(in, out, fn, "x", "y");
   if (in.dim(0) != out.dim(0) || in.dim(1) != out.dim(1) || in.dim(2) < 1 || in.dim(3) < 1 || out.dim(2) < 1 ||
       out.dim(3) < 1) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": cannot resize " +
-                                              shape_to_string(in.shape) + " to " +
-                                              shape_to_string(out.shape));
+    throw Error(ErrorCode::ShapeMismatch,
+                std::string(fn) + ": cannot resize " + shape_to_string(in.shape) + " to " + shape_to_string(out.shape));
   }
   const std::string m = args.string(2, "mode");
-  if (m == "nearest") *mode = InterpMode::Nearest;
-  else if (m == "bilinear") *mode = InterpMode::Bilinear;
-  else args.fail("expected mode to be 'nearest' or 'bilinear' but received \"" + m + "\"");
+  if (m == "nearest")
+    *mode = InterpMode::Nearest;
+  else if (m == "bilinear")
+    *mode = InterpMode::Bilinear;
+  else
+    args.fail("expected mode to be 'nearest' or 'bilinear' but received \"" + m + "\"");
   const bool align = args.boolean(3, "alignCorners");
   const double sh = args.number(4, "scaleH"), sw = args.number(5, "scaleW");
   if (!std::isfinite(sh) || !std::isfinite(sw)) args.fail("scale factors must be finite");

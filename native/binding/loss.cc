@@ -7,9 +7,8 @@
 #include "binding/pointwise_dispatch.h"
 #include "binding/registry.h"
 #include "core/errors.h"
-#include "cpu/loss.h"
+#include "ops/loss.h"
 #ifdef FLEXCONV_WITH_CUDA
-#include "cuda/loss.h"
 #include "cuda/runtime.h"
 #endif
 
@@ -23,7 +22,9 @@ struct CeDims {
 };
 
 CeDims ce_dims(const Args& args, const TensorView& logits, const TensorView& target) {
-  if (logits.ndim() < 2) args.fail("expected logits to have at least 2 dimensions [N, C, ...] but received shape " + shape_to_string(logits.shape));
+  if (logits.ndim() < 2)
+    args.fail("expected logits to have at least 2 dimensions [N, C, ...] but received shape " +
+              shape_to_string(logits.shape));
   CeDims d{logits.dim(0), logits.dim(1), 1};
   for (int k = 2; k < logits.ndim(); ++k) d.S *= logits.dim(k);
   expect_numel(target, d.N * d.S, "crossEntropy", "target");
@@ -46,10 +47,10 @@ void validate_targets(const TensorView& target, std::int64_t C, std::int64_t ign
     const bool integer = std::isfinite(v) && std::floor(v) == v;
     if (integer && static_cast<std::int64_t>(v) == ignore_index) continue;
     if (!integer || v < 0 || v >= static_cast<float>(C)) {
-      throw Error(ErrorCode::InvalidArgument,
-                  "crossEntropy: expected target to hold class indices in [0, " + std::to_string(C) +
-                      ") or ignoreIndex (" + std::to_string(ignore_index) + ") but target element " +
-                      std::to_string(i) + " is " + std::to_string(v));
+      throw Error(ErrorCode::InvalidArgument, "crossEntropy: expected target to hold class indices in [0, " +
+                                                  std::to_string(C) + ") or ignoreIndex (" +
+                                                  std::to_string(ignore_index) + ") but target element " +
+                                                  std::to_string(i) + " is " + std::to_string(v));
     }
   }
 }
@@ -99,12 +100,12 @@ FLEXCONV_EXPORT(crossEntropyBackward) {
   validate_targets(target, d.C, ignore, cuda);
   if (cuda) {
 #ifdef FLEXCONV_WITH_CUDA
-    cuda::cross_entropy_backward(logits.data, target.data, stats.data, weight.data, per_position, scale, d.N,
-                                           d.C, d.S, ignore, smoothing, grad.data);
+    cuda::cross_entropy_backward(logits.data, target.data, stats.data, weight.data, per_position, scale, d.N, d.C, d.S,
+                                 ignore, smoothing, grad.data);
 #endif
   } else {
-    cpu::cross_entropy_backward(logits.data, target.data, stats.data, weight.data, per_position, scale, d.N,
-                                          d.C, d.S, ignore, smoothing, grad.data);
+    cpu::cross_entropy_backward(logits.data, target.data, stats.data, weight.data, per_position, scale, d.N, d.C, d.S,
+                                ignore, smoothing, grad.data);
   }
   return info.Env().Undefined();
 }
@@ -148,12 +149,12 @@ FLEXCONV_EXPORT(bceWithLogitsBackward) {
   if (per_element) expect_numel(g, n, "bceWithLogitsBackward", "g");
   if (use_cuda("bceWithLogitsBackward", {&x, &y, &pw, &g, &gx, &gy})) {
 #ifdef FLEXCONV_WITH_CUDA
-    cuda::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element,
-                                        scale, has_gx ? gx.data : nullptr, has_gy ? gy.data : nullptr, n);
+    cuda::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element, scale,
+                              has_gx ? gx.data : nullptr, has_gy ? gy.data : nullptr, n);
 #endif
   } else {
-    cpu::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element,
-                                       scale, has_gx ? gx.data : nullptr, has_gy ? gy.data : nullptr, n);
+    cpu::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element, scale,
+                             has_gx ? gx.data : nullptr, has_gy ? gy.data : nullptr, n);
   }
   return info.Env().Undefined();
 }

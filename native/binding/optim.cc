@@ -7,10 +7,7 @@
 #include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
-#include "cpu/optim.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/optim.h"
-#endif
+#include "ops/optim.h"
 
 namespace flexconv {
 namespace binding {

@@ -18,13 +18,15 @@ inline bool use_cuda(const char* fn, std::initializer_list<const TensorView*> te
     if (!first) {
       first = t;
     } else if (t->device != first->device) {
-      throw Error(ErrorCode::Device, std::string(fn) + ": all tensors must be on one device, but some are on cpu "
-                                                       "and some on cuda");
+      throw Error(ErrorCode::Device, std::string(fn) +
+                                         ": all tensors must be on one device, but some are on cpu "
+                                         "and some on cuda");
     }
   }
   if (!first || first->device != Device::CUDA) return false;
 #ifndef FLEXCONV_WITH_CUDA
-  throw Error(ErrorCode::Device, std::string(fn) + ": flexconv was built without CUDA, so CUDA tensors are not supported");
+  throw Error(ErrorCode::Device,
+              std::string(fn) + ": flexconv was built without CUDA, so CUDA tensors are not supported");
 #else
   return true;
 #endif

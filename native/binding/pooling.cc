@@ -9,16 +9,11 @@
 #include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
-#include "cpu/pooling.h"
+#include "ops/pooling.h"
 #include "math/pooling.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/pooling.h"
-#endif
 
 namespace flexconv {
 namespace binding {
-
-using cpu::PoolShape;
 
 namespace {
 
@@ -44,10 +39,11 @@ PoolShape pool_shape(const Args& args, const TensorView& x, size_t first, bool c
   s.out_w = math::pool_out_size(s.in_w, s.kernel_w, s.stride_w, s.pad_w, s.dil_w, ceil_mode);
   // (k - 1) * dil + 1 > room, written without the product (which could overflow).
   auto wider = [](std::int64_t k, std::int64_t dil, std::int64_t room) { return room < 1 || k - 1 > (room - 1) / dil; };
-  const bool too_wide = wider(s.kernel_h, s.dil_h, s.in_h + 2 * s.pad_h) || wider(s.kernel_w, s.dil_w, s.in_w + 2 * s.pad_w);
+  const bool too_wide =
+      wider(s.kernel_h, s.dil_h, s.in_h + 2 * s.pad_h) || wider(s.kernel_w, s.dil_w, s.in_w + 2 * s.pad_w);
   if (s.out_h <= 0 || s.out_w <= 0 || too_wide) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": the kernel is larger than the padded input " +
-                                              shape_to_string(x.shape));
+    throw Error(ErrorCode::ShapeMismatch,
+                std::string(fn) + ": the kernel is larger than the padded input " + shape_to_string(x.shape));
   }
   // A stride beyond the padded input only ever places one window (every later one would start
   // outside), so clamping it there changes no output but keeps the kernels' stride-sized
@@ -100,9 +96,8 @@ FLEXCONV_EXPORT(maxPool2dBackward) {
   expect_ndim(gx, 4, fn, "gradX");
   expect_shape(idx, dy.shape, fn, "indices");
   if (gx.dim(0) != dy.dim(0) || gx.dim(1) != dy.dim(1)) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": gradX " + shape_to_string(gx.shape) +
-                                              " and dy " + shape_to_string(dy.shape) +
-                                              " differ in batch or channels");
+    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": gradX " + shape_to_string(gx.shape) + " and dy " +
+                                              shape_to_string(dy.shape) + " differ in batch or channels");
   }
   expect_same_device(dy, idx, fn, "dy", "indices");
   expect_same_device(dy, gx, fn, "dy", "gradX");
@@ -159,8 +154,8 @@ PoolShape adaptive_shape(const TensorView& in, const TensorView& out, const char
   expect_ndim(out, 4, fn, "y");
   if (in.dim(0) != out.dim(0) || in.dim(1) != out.dim(1) || out.dim(2) < 1 || out.dim(3) < 1 ||
       (in.dim(2) * in.dim(3) == 0)) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(fn) + ": cannot pool " + shape_to_string(in.shape) +
-                                              " to " + shape_to_string(out.shape));
+    throw Error(ErrorCode::ShapeMismatch,
+                std::string(fn) + ": cannot pool " + shape_to_string(in.shape) + " to " + shape_to_string(out.shape));
   }
   return PoolShape{in.dim(0) * in.dim(1), in.dim(2), in.dim(3), out.dim(2), out.dim(3), 1, 1, 1, 1, 0, 0, 1, 1};
 }

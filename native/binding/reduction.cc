@@ -4,10 +4,7 @@
 #include "binding/args.h"
 #include "binding/pointwise_dispatch.h"
 #include "binding/registry.h"
-#include "cpu/reduction.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/reduction.h"
-#endif
+#include "ops/reduction.h"
 
 namespace flexconv {
 namespace binding {
@@ -22,7 +19,8 @@ FLEXCONV_EXPORT(sumDims) {
   const float scale = static_cast<float>(args.number(3, "scale"));
   std::vector<bool> reduce(x.shape.size(), false);
   for (std::int64_t d : dims) {
-    if (d < 0 || d >= x.ndim()) args.fail("dimension " + std::to_string(d) + " is out of range for shape " + shape_to_string(x.shape));
+    if (d < 0 || d >= x.ndim())
+      args.fail("dimension " + std::to_string(d) + " is out of range for shape " + shape_to_string(x.shape));
     if (reduce[static_cast<std::size_t>(d)]) args.fail("dimension " + std::to_string(d) + " is repeated");
     reduce[static_cast<std::size_t>(d)] = true;
   }
@@ -47,7 +45,8 @@ FLEXCONV_EXPORT(argmax) {
   TensorView x = args.tensor(0, "x");
   const std::int64_t dim = args.integer(1, "dim");
   TensorView out = args.tensor(2, "out");
-  if (dim < 0 || dim >= x.ndim()) args.fail("dim " + std::to_string(dim) + " is out of range for shape " + shape_to_string(x.shape));
+  if (dim < 0 || dim >= x.ndim())
+    args.fail("dim " + std::to_string(dim) + " is out of range for shape " + shape_to_string(x.shape));
   std::int64_t outer = 1, inner = 1;
   for (std::int64_t d = 0; d < dim; ++d) outer *= x.dim(static_cast<int>(d));
   for (std::int64_t d = dim + 1; d < x.ndim(); ++d) inner *= x.dim(static_cast<int>(d));

@@ -35,8 +35,7 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 }  // namespace flexconv
 
 // Defines and registers a binding function `name`, visible in JS as native.name.
-#define FLEXCONV_EXPORT(name)                                                             \
-  static Napi::Value name(const Napi::CallbackInfo& info);                                \
-  static ::flexconv::binding::Registration flexconv_registration_##name(                  \
-      #name, &::flexconv::binding::guarded<name>);                                        \
+#define FLEXCONV_EXPORT(name)                                                                                        \
+  static Napi::Value name(const Napi::CallbackInfo& info);                                                           \
+  static ::flexconv::binding::Registration flexconv_registration_##name(#name, &::flexconv::binding::guarded<name>); \
   static Napi::Value name(const Napi::CallbackInfo& info)

@@ -5,10 +5,7 @@
 #include "binding/args.h"
 #include "binding/pointwise_dispatch.h"
 #include "binding/registry.h"
-#include "cpu/shape.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/shape.h"
-#endif
+#include "ops/shape.h"
 
 namespace flexconv {
 namespace binding {
@@ -20,8 +17,8 @@ void check_block(const Args& args, const TensorView& t, const char* name, std::i
   const std::int64_t last = offset + (rows - 1) * stride + cols;  // one past the last element touched
   if (offset < 0 || stride < 0 || cols < 0 || rows < 0 || last > t.numel()) {
     args.fail(std::string("block of ") + std::to_string(rows) + "x" + std::to_string(cols) + " at offset " +
-              std::to_string(offset) + " with row stride " + std::to_string(stride) + " does not fit " + name +
-              " (" + std::to_string(t.numel()) + " elements)");
+              std::to_string(offset) + " with row stride " + std::to_string(stride) + " does not fit " + name + " (" +
+              std::to_string(t.numel()) + " elements)");
   }
 }
 }  // namespace
@@ -40,12 +37,10 @@ FLEXCONV_EXPORT(copyRows) {
   check_block(args, dst, "dst", dst_offset, dst_stride, rows, cols);
   if (use_cuda("copyRows", {&src, &dst})) {
 #ifdef FLEXCONV_WITH_CUDA
-    cuda::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
-                              accumulate);
+    cuda::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols, accumulate);
 #endif
   } else {
-    cpu::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols,
-                             accumulate);
+    cpu::copy_rows(src.data, src_offset, src_stride, dst.data, dst_offset, dst_stride, rows, cols, accumulate);
   }
   return info.Env().Undefined();
 }
@@ -60,7 +55,8 @@ FLEXCONV_EXPORT(permute) {
   std::vector<bool> seen(dims.size(), false);
   std::vector<std::int64_t> shape;
   for (std::int64_t d : dims) {
-    if (d < 0 || d >= x.ndim() || seen[static_cast<std::size_t>(d)]) args.fail("dims must be a permutation of 0..ndim-1");
+    if (d < 0 || d >= x.ndim() || seen[static_cast<std::size_t>(d)])
+      args.fail("dims must be a permutation of 0..ndim-1");
     seen[static_cast<std::size_t>(d)] = true;
     shape.push_back(x.dim(static_cast<int>(d)));
   }

@@ -4,10 +4,7 @@
 #include "binding/args.h"
 #include "binding/pointwise_dispatch.h"
 #include "binding/registry.h"
-#include "cpu/softmax.h"
-#ifdef FLEXCONV_WITH_CUDA
-#include "cuda/softmax.h"
-#endif
+#include "ops/softmax.h"
 
 namespace flexconv {
 namespace binding {
@@ -22,9 +19,12 @@ Dims split_at(const Args& args, const TensorView& x, std::int64_t dim) {
   }
   Dims d;
   for (int k = 0; k < x.ndim(); ++k) {
-    if (k < dim) d.outer *= x.dim(k);
-    else if (k == dim) d.n = x.dim(k);
-    else d.inner *= x.dim(k);
+    if (k < dim)
+      d.outer *= x.dim(k);
+    else if (k == dim)
+      d.n = x.dim(k);
+    else
+      d.inner *= x.dim(k);
   }
   return d;
 }

@@ -15,7 +15,8 @@ FLEXCONV_EXPORT(getNumThreads) { return Napi::Number::New(info.Env(), flexconv::
 FLEXCONV_EXPORT(setNumThreads) {
   Args args(info, "setNumThreads");
   std::int64_t n = args.integer(0, "numThreads");
-  if (n < 1 || n > 1024) args.fail("expected numThreads to be an integer in [1, 1024] but received " + std::to_string(n));
+  if (n < 1 || n > 1024)
+    args.fail("expected numThreads to be an integer in [1, 1024] but received " + std::to_string(n));
   flexconv::set_num_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }
@@ -39,8 +40,8 @@ FLEXCONV_EXPORT(setIsa) {
   // Capping above what the CPU has would silently run a lower path (and make cross-ISA tests
   // compare a path with itself): refuse it.
   if (static_cast<int>(isa) > static_cast<int>(flexconv::detected_isa())) {
-    args.fail("expected isa to be one this CPU supports (up to '" + std::string(flexconv::isa_name(flexconv::detected_isa())) +
-              "') but received \"" + name + "\"");
+    args.fail("expected isa to be one this CPU supports (up to '" +
+              std::string(flexconv::isa_name(flexconv::detected_isa())) + "') but received \"" + name + "\"");
   }
   flexconv::set_isa_cap(isa);
   return info.Env().Undefined();

@@ -76,8 +76,7 @@ void* aligned_malloc(std::size_t bytes) {
   void* base = take_cached(total);
   if (base == nullptr) base = std::aligned_alloc(kAlignment, total);
   if (base == nullptr) {
-    throw Error(ErrorCode::OutOfMemory,
-                "Could not allocate " + std::to_string(bytes) + " bytes of host memory");
+    throw Error(ErrorCode::OutOfMemory, "Could not allocate " + std::to_string(bytes) + " bytes of host memory");
   }
   *static_cast<std::size_t*>(base) = bytes;
   note_peak(g_allocated.fetch_add(static_cast<std::int64_t>(bytes)) + static_cast<std::int64_t>(bytes));

@@ -20,8 +20,8 @@ struct BroadcastPlan {
 };
 
 // The broadcast shape of a and b, or a ShapeMismatch error naming `fn` and both shapes.
-inline std::vector<std::int64_t> broadcast_shape(const std::vector<std::int64_t>& a,
-                                                 const std::vector<std::int64_t>& b, const char* fn) {
+inline std::vector<std::int64_t> broadcast_shape(const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b,
+                                                 const char* fn) {
   const std::size_t n = a.size() > b.size() ? a.size() : b.size();
   std::vector<std::int64_t> out(n);
   for (std::size_t i = 0; i < n; ++i) {

@@ -17,8 +17,8 @@ inline constexpr bool kHasX86Kernels = true;
 inline constexpr bool kHasX86Kernels = false;
 #endif
 
-Isa detected_isa();        // the best the machine supports
-Isa active_isa();          // what kernels use: detected, or capped by FLEXCONV_ISA / set_isa_cap
+Isa detected_isa();         // the best the machine supports
+Isa active_isa();           // what kernels use: detected, or capped by FLEXCONV_ISA / set_isa_cap
 void set_isa_cap(Isa cap);  // for tests: force the AVX2 or portable kernels on an AVX-512 CPU
 const char* isa_name(Isa isa);
 bool parse_isa(const std::string& name, Isa* out);

@@ -18,11 +18,16 @@ enum class ErrorCode {
 
 inline const char* error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::InvalidArgument: return "ERR_INVALID_ARGUMENT";
-    case ErrorCode::ShapeMismatch: return "ERR_SHAPE_MISMATCH";
-    case ErrorCode::Device: return "ERR_DEVICE";
-    case ErrorCode::OutOfMemory: return "ERR_OUT_OF_MEMORY";
-    case ErrorCode::Internal: return "ERR_INTERNAL";
+    case ErrorCode::InvalidArgument:
+      return "ERR_INVALID_ARGUMENT";
+    case ErrorCode::ShapeMismatch:
+      return "ERR_SHAPE_MISMATCH";
+    case ErrorCode::Device:
+      return "ERR_DEVICE";
+    case ErrorCode::OutOfMemory:
+      return "ERR_OUT_OF_MEMORY";
+    case ErrorCode::Internal:
+      return "ERR_INTERNAL";
   }
   return "ERR_INTERNAL";
 }
@@ -37,9 +42,9 @@ class Error : public std::runtime_error {
 };
 
 // Checks that stay on in release builds: they guard memory safety, not just debugging.
-#define FLEXCONV_CHECK(cond, code, msg)                      \
-  do {                                                       \
-    if (!(cond)) throw ::flexconv::Error((code), (msg));     \
+#define FLEXCONV_CHECK(cond, code, msg)                  \
+  do {                                                   \
+    if (!(cond)) throw ::flexconv::Error((code), (msg)); \
   } while (0)
 
 }  // namespace flexconv

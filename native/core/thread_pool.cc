@@ -202,8 +202,7 @@ void set_num_threads(int n) {
 
 bool in_parallel_region() { return t_in_region; }
 
-void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn,
-                  std::int64_t grain) {
+void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn, std::int64_t grain) {
   if (n <= 0) return;
   grain = std::max<std::int64_t>(grain, 1);
   std::int64_t chunks = std::min<std::int64_t>(num_threads(), (n + grain - 1) / grain);

@@ -19,8 +19,7 @@ void set_num_threads(int n);  // n >= 1; joins and restarts the workers
 
 // fn(begin, end) over [0, n) split into at most num_threads() contiguous ranges of at least
 // `grain` items each; runs inline when there is only one range.
-void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn,
-                  std::int64_t grain = 1);
+void parallel_for(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& fn, std::int64_t grain = 1);
 
 // fn(task, thread) for task in [0, tasks), handed out dynamically. `thread` is in
 // [0, num_threads()) and identifies per-thread scratch space; results must not depend on it.

@@ -1,7 +1,7 @@
 // CPU batch norm. Work is split by channel: every channel's statistics and outputs belong to
 // one thread, so results do not depend on the thread count. Plane sums use several float
 // accumulators (vectorisable) over short blocks, combined in double.
-#include "cpu/batch_norm.h"
+#include "ops/batch_norm.h"
 
 #include <cmath>
 #include <vector>
@@ -44,17 +44,16 @@ double plane_centered_sq(const float* p, std::int64_t n, float mean) {
 }
 
 // sum(dy) and sum(dy * (x - mean)) over one plane.
-void plane_grad_sums(const float* x, const float* dy, std::int64_t n, float mean, double* sum_dy,
-                     double* sum_dy_xmu) {
+void plane_grad_sums(const float* x, const float* dy, std::int64_t n, float mean, double* sum_dy, double* sum_dy_xmu) {
   *sum_dy += blocked_sum(n, [dy](std::int64_t i) { return dy[i]; });
   *sum_dy_xmu += blocked_sum(n, [x, dy, mean](std::int64_t i) { return dy[i] * (x[i] - mean); });
 }
 
 }  // namespace
 
-void batch_norm_forward(const BatchNormShape& s, const float* x, float* y, float* running_mean,
-                        float* running_var, const float* weight, const float* bias, float* save_mean,
-                        float* save_invstd, bool training, float momentum, float eps) {
+void batch_norm_forward(const BatchNormShape& s, const float* x, float* y, float* running_mean, float* running_var,
+                        const float* weight, const float* bias, float* save_mean, float* save_invstd, bool training,
+                        float momentum, float eps) {
   const std::int64_t count = s.n * s.hw;
   parallel_for(s.c, [&](std::int64_t c0, std::int64_t c1) {
     for (std::int64_t c = c0; c < c1; ++c) {

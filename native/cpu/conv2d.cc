@@ -38,13 +38,10 @@ constexpr std::int64_t kWeightGradChunkFloats = 1 << 18;
 constexpr std::int64_t kWeightGradSplitMinPixels = 2048;
 constexpr std::int64_t kWeightGradSplitMaxFloats = std::int64_t(1) << 20;
 
-bool is_depthwise(const Conv2dGeometry& g) {
-  return g.groups == g.in_channels && g.groups > 1;
-}
+bool is_depthwise(const Conv2dGeometry& g) { return g.groups == g.in_channels && g.groups > 1; }
 
 bool is_plain_1x1(const Conv2dGeometry& g) {
-  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
-         g.pad_w == 0;
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
 
 void fill_bias(float* out, std::int64_t rows, std::int64_t plane, const float* bias) {
@@ -65,8 +62,7 @@ void apply_epilogue_rows(float* out, const float* residual, std::int64_t rows, s
 
 // The stride-1 input gradient as a forward conv (conv2d_backward_input_as_conv in conv2d.h);
 // false when that does not apply.
-bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, const float* weight,
-                            float* grad_input) {
+bool backward_input_as_conv(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input) {
   Conv2dGeometry t;
   if (!conv2d_backward_input_as_conv(g, &t)) return false;
   AlignedBuffer<float> flipped(
@@ -179,41 +175,19 @@ void conv2d_flip_weight(const Conv2dGeometry& g, const float* weight, float* fli
   });
 }
 
-void conv2d_check_geometry(const Conv2dGeometry& g) {
-  auto fail = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, "conv2d: " + m); };
-  if (g.stride_h < 1 || g.stride_w < 1) fail("stride must be positive");
-  if (g.dil_h < 1 || g.dil_w < 1) fail("dilation must be positive");
-  if (g.pad_h < 0 || g.pad_w < 0) fail("padding must be non-negative");
-  if (g.groups < 1) fail("groups must be positive");
-  if (g.kernel_h < 1 || g.kernel_w < 1) fail("kernel size must be positive");
-  if (g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0) {
-    throw Error(ErrorCode::ShapeMismatch, "conv2d: groups (" + std::to_string(g.groups) +
-                                              ") must divide in_channels (" + std::to_string(g.in_channels) +
-                                              ") and out_channels (" + std::to_string(g.out_channels) + ")");
-  }
-  const std::int64_t oh = math::conv_out_size(g.in_h, g.kernel_h, g.stride_h, g.pad_h, g.dil_h);
-  const std::int64_t ow = math::conv_out_size(g.in_w, g.kernel_w, g.stride_w, g.pad_w, g.dil_w);
-  if (oh < 1 || ow < 1) {
-    throw Error(ErrorCode::ShapeMismatch, "conv2d: the (dilated) kernel is larger than the padded input");
-  }
-  // The output may be smaller than the full one (never larger): conv_transpose2d with
-  // output_padding >= stride maps to a conv whose last rows are never computed.
-  if (g.out_h < 1 || g.out_w < 1 || g.out_h > oh || g.out_w > ow) {
-    throw Error(ErrorCode::ShapeMismatch, "conv2d: expected an output of " + std::to_string(oh) + "x" +
-                                              std::to_string(ow) + " pixels but received " +
-                                              std::to_string(g.out_h) + "x" + std::to_string(g.out_w));
-  }
-}
-
 namespace {
 // The epilogue as a separate pass, for the paths that do not write the output image by image
 // (depthwise, kn2row, empty kernels).
 void apply_epilogue(const Conv2dGeometry& g, const ConvEpilogue& ep, float* out) {
   if (!ep.residual && !ep.relu) return;
   const std::int64_t rows = g.batch * g.out_channels, P = g.out_h * g.out_w;
-  parallel_for(rows, [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t r = r0; r < r1; ++r) apply_epilogue_rows(out + r * P, ep.residual ? ep.residual + r * P : nullptr, 1, P, ep.relu);
-  }, 8);
+  parallel_for(
+      rows,
+      [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r)
+          apply_epilogue_rows(out + r * P, ep.residual ? ep.residual + r * P : nullptr, 1, P, ep.relu);
+      },
+      8);
 }
 }  // namespace
 
@@ -235,8 +209,8 @@ bool conv2d_packed_fits(const Conv2dGeometry& g, const PackedConvWeights& p) {
          static_cast<std::int64_t>(p.per_group.size()) == g.groups;
 }
 
-void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                    float* out, const ConvEpilogue& ep, const PackedConvWeights* prepacked) {
+void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
+                    const ConvEpilogue& ep, const PackedConvWeights* prepacked) {
   conv2d_check_geometry(g);
   if (g.batch == 0 || g.out_channels == 0) return;
   if (is_depthwise(g)) {
@@ -289,21 +263,24 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
       gemm::MatrixA a(weight + gi * Og * Kdim, Kdim, false);
       gemm::gemm(Og, N, Kdim, 1.0f, a, src, 0.0f, scratch.data(), N);
     }
-    parallel_for(g.batch * Og, [&](std::int64_t t0, std::int64_t t1) {
-      for (std::int64_t t = t0; t < t1; ++t) {
-        const std::int64_t b = t / Og, o = t % Og;
-        const float* src_row = scratch.data() + o * N + b * P;
-        float* dst = out + (b * O + gi * Og + o) * P;
-        const float bv = bias ? bias[gi * Og + o] : 0.0f;
-        if (ep.residual) {
-          const float* res = ep.residual + (b * O + gi * Og + o) * P;
-          for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv + res[p];
-        } else {
-          for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv;
-        }
-        if (ep.relu) apply_epilogue_rows(dst, nullptr, 1, P, true);
-      }
-    }, 8);
+    parallel_for(
+        g.batch * Og,
+        [&](std::int64_t t0, std::int64_t t1) {
+          for (std::int64_t t = t0; t < t1; ++t) {
+            const std::int64_t b = t / Og, o = t % Og;
+            const float* src_row = scratch.data() + o * N + b * P;
+            float* dst = out + (b * O + gi * Og + o) * P;
+            const float bv = bias ? bias[gi * Og + o] : 0.0f;
+            if (ep.residual) {
+              const float* res = ep.residual + (b * O + gi * Og + o) * P;
+              for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv + res[p];
+            } else {
+              for (std::int64_t p = 0; p < P; ++p) dst[p] = src_row[p] + bv;
+            }
+            if (ep.relu) apply_epilogue_rows(dst, nullptr, 1, P, true);
+          }
+        },
+        8);
   }
 }
 
@@ -355,8 +332,7 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
   }
 }
 
-void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight,
-                           float* grad_input) {
+void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input) {
   conv2d_check_geometry(g);
   if (g.batch == 0 || g.in_channels == 0) return;
   if (is_depthwise(g)) {
@@ -374,7 +350,8 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const
   }
   // Tasks: (group, block of images, block of input channels). Each task owns the
   // grad_input planes of its channels and images: nobody else writes them.
-  const std::int64_t images_per_task = std::max<std::int64_t>(1, std::min(g.batch, kTileCols / std::max<std::int64_t>(P, 1)));
+  const std::int64_t images_per_task =
+      std::max<std::int64_t>(1, std::min(g.batch, kTileCols / std::max<std::int64_t>(P, 1)));
   const std::int64_t image_blocks = (g.batch + images_per_task - 1) / images_per_task;
   const std::int64_t channels_per_task = backward_input_channels_per_task(g);
   const std::int64_t cblocks = (Cg + channels_per_task - 1) / channels_per_task;
@@ -399,8 +376,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const
   });
 }
 
-void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input,
-                            float* grad_weight) {
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
   conv2d_check_geometry(g);
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
@@ -464,13 +440,16 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
 }
 
 void add_channel_bias(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* bias, float* x) {
-  parallel_for(batch * channels, [&](std::int64_t t0, std::int64_t t1) {
-    for (std::int64_t t = t0; t < t1; ++t) {
-      const float b = bias[t % channels];
-      float* p = x + t * plane;
-      for (std::int64_t i = 0; i < plane; ++i) p[i] += b;
-    }
-  }, 4);
+  parallel_for(
+      batch * channels,
+      [&](std::int64_t t0, std::int64_t t1) {
+        for (std::int64_t t = t0; t < t1; ++t) {
+          const float b = bias[t % channels];
+          float* p = x + t * plane;
+          for (std::int64_t i = 0; i < plane; ++i) p[i] += b;
+        }
+      },
+      4);
 }
 
 void channel_sums(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* x, float* sums) {

@@ -1,4 +1,6 @@
-// 2-D convolution on the CPU (NCHW, float32, PyTorch semantics), forward and backward.
+// 2-D convolution on the CPU (NCHW, float32, PyTorch semantics): the CPU side of ops/conv2d.h
+// and its CPU-only extras (packed weights, the packed-operand entry points dynamic convolution
+// uses).
 //
 // Forward and the weight gradient are implicit GEMMs on the shared core (cpu/gemm/gemm.h):
 // the column matrix (im2col) is never materialised, a BSource packs it block by block
@@ -6,9 +8,9 @@
 // with the flipped, transposed weight) and runs through the forward path; otherwise it
 // multiplies W^T by grad_out one (images x channel-block) tile at a time and scatters the
 // tile (col2im) into the channels that tile owns, so no two threads ever write the same
-// address: results are bit-identical at any thread count. Depthwise convolutions (groups == in_channels) use direct kernels instead,
-// because their GEMMs are too thin to pay for packing; stride-1 convs with few output channels
-// (offset predictors) multiply first and shift afterwards (cpu/conv2d_kn2row.h).
+// address: results are bit-identical at any thread count. Depthwise convolutions (groups == in_channels) use direct
+// kernels instead, because their GEMMs are too thin to pay for packing; stride-1 convs with few output channels (offset
+// predictors) multiply first and shift afterwards (cpu/conv2d_kn2row.h).
 //
 // conv_transpose2d is the adjoint of conv2d, so it has no kernels of its own: its forward is
 // conv2d_backward_input and its input gradient is conv2d_forward (see lib/ops/conv.ts).
@@ -19,21 +21,10 @@
 
 #include "cpu/gemm/gemm.h"
 #include "math/conv_geometry.h"
+#include "ops/conv2d.h"
 
 namespace flexconv {
-namespace cpu {
-
-// Checks that the geometry is consistent (positive sizes, groups divide channels, output
-// size matches); throws flexconv::Error otherwise.
-void conv2d_check_geometry(const math::Conv2dGeometry& g);
-
-// What inference fuses into a convolution's output (ResNet's conv -> (BN folded) -> + identity
-// -> ReLU): `residual` (null or [N, O, OH, OW]) is added and then ReLU applied, inside the
-// pass that writes each image's output, while it is in cache, instead of as two more passes.
-struct ConvEpilogue {
-  const float* residual = nullptr;
-  bool relu = false;
-};
+namespace cpu {}  // namespace cpu
 
 // A weight packed once for many forwards (inference): packing the GEMM's A operand costs a
 // pass over the weights per call, as much as the GEMM itself for one small image.
@@ -41,18 +32,13 @@ struct PackedConvWeights {
   std::int64_t out_channels, in_per_group, kernel_h, kernel_w, groups;
   std::vector<gemm::PackedA> per_group;
 };
+
+namespace cpu {
 std::unique_ptr<PackedConvWeights> conv2d_pack_weights(const float* weight, std::int64_t out_channels,
                                                        std::int64_t in_per_group, std::int64_t kernel_h,
                                                        std::int64_t kernel_w, std::int64_t groups);
 // Whether `p` was packed from a weight of g's shape and groups.
 bool conv2d_packed_fits(const math::Conv2dGeometry& g, const PackedConvWeights& p);
-
-// out[N, O, OH, OW] = conv(input[N, C, H, W], weight[O, C/groups, kh, kw]) + bias[O]
-// (bias may be null), then the epilogue. `prepacked` (null, or packed from `weight` and
-// fitting g) replaces packing the weight on the GEMM paths.
-void conv2d_forward(const math::Conv2dGeometry& g, const float* input, const float* weight,
-                    const float* bias, float* out, const ConvEpilogue& epilogue = {},
-                    const PackedConvWeights* prepacked = nullptr);
 
 // True when conv2d_forward runs g as GEMMs with the weights as the packed A operand (not
 // depthwise, not kn2row, not an empty kernel); then conv2d_forward_packed applies.
@@ -64,11 +50,6 @@ bool conv2d_forward_is_gemm(const math::Conv2dGeometry& g);
 // plain tensors (dynamic convolution's mixtures of packed experts).
 void conv2d_forward_packed(const math::Conv2dGeometry& g, const gemm::PackedA* packed, const float* input,
                            const float* bias, float* out, const ConvEpilogue& epilogue = {});
-
-// grad_input[N, C, H, W] = conv2d's adjoint applied to grad_out (overwrites grad_input;
-// pixels no output reads get 0).
-void conv2d_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
-                           float* grad_input);
 
 // When conv2d_backward_input runs g as W^T x grad_out GEMMs (not depthwise, not as a conv;
 // see below): the A operands conv2d_backward_input_packed takes, in this order. For each group
@@ -96,17 +77,6 @@ void conv2d_backward_input_packed(const math::Conv2dGeometry& g, const gemm::Pac
 bool conv2d_backward_input_as_conv(const math::Conv2dGeometry& g, math::Conv2dGeometry* t);
 // flipped[groups, C/groups, O/groups, kh, kw] from weight[O, C/groups, kh, kw] (see above).
 void conv2d_flip_weight(const math::Conv2dGeometry& g, const float* weight, float* flipped);
-
-// grad_weight[O, C/groups, kh, kw] = sum over the batch of grad_out x col^T (overwrites).
-void conv2d_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
-                            float* grad_weight);
-
-// x[n, c, :] += bias[c] for x [N, C, plane] (conv_transpose2d's bias, linear's with plane 1).
-void add_channel_bias(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* bias, float* x);
-
-// sums[c] = sum over n, h, w of x[N, C, HW] (the bias gradient). Deterministic.
-void channel_sums(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* x,
-                  float* sums);
 
 }  // namespace cpu
 }  // namespace flexconv

@@ -32,8 +32,8 @@ void split_runs(const Conv2dGeometry& g, const float* group_base, std::int64_t i
     const std::int64_t b = n / P, pix = n - b * P;
     const std::int64_t oy = pix / g.out_w, ox = pix - oy * g.out_w;
     const std::int64_t len = std::min({g.out_w - ox, count - t, split - t % split});
-    runs->push_back({group_base + b * image_stride, oy * g.stride_h - g.pad_h, ox * g.stride_w - g.pad_w, len,
-                     offset(t)});
+    runs->push_back(
+        {group_base + b * image_stride, oy * g.stride_h - g.pad_h, ox * g.stride_w - g.pad_w, len, offset(t)});
     n += len;
     t += len;
   }
@@ -104,7 +104,9 @@ std::vector<std::int32_t> tap_table(const Conv2dGeometry& g) {
   const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   std::vector<std::int32_t> taps;
   // Strided rows gather element by element anyway: the table is cheaper there too.
-  if ((g.out_w >= kSmallRowWidth && g.stride_w == 1) || KK * P > kMaxTableEntries || g.in_h * g.in_w >= (std::int64_t{1} << 31)) return taps;
+  if ((g.out_w >= kSmallRowWidth && g.stride_w == 1) || KK * P > kMaxTableEntries ||
+      g.in_h * g.in_w >= (std::int64_t{1} << 31))
+    return taps;
   taps.resize(static_cast<size_t>(KK * P));
   for (std::int64_t i = 0; i < g.kernel_h; ++i) {
     for (std::int64_t j = 0; j < g.kernel_w; ++j) {
@@ -160,8 +162,8 @@ void ColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::int64_t n0,
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const float* base = input_ + (image0_ * g.in_channels + group_ * Cg) * HW;
   std::vector<ImageRun> runs;
-  split_image_runs(g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; },
-                   &runs);
+  split_image_runs(
+      g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; }, &runs);
   for (std::int64_t k = 0; k < kc; ++k) {
     const std::int64_t kk = k0 + k, c = kk / KK;
     const std::int32_t* taps = taps_.data() + (kk - c * KK) * P;
@@ -182,7 +184,8 @@ void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::i
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const float* base = input_ + group_ * Cg * HW;
   std::vector<ImageRun> runs;
-  split_image_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
+  split_image_runs(
+      g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
   // As in pack(): gather ~64 rows of one panel column by column, then transpose them in.
   constexpr std::int64_t kRowsPerPass = 64;
   std::vector<float> rows_of(static_cast<size_t>(nr * std::max<std::int64_t>(kRowsPerPass, P)));
@@ -234,8 +237,8 @@ void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::
   const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
   const float* base = input_ + (image0_ * g.in_channels + group_ * Cg) * HW;
   std::vector<Run> runs;
-  split_runs(g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; },
-             &runs);
+  split_runs(
+      g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; }, &runs);
   if constexpr (kHasX86Kernels) {
     if (g.stride_w == 1 && pack_columns_avx512_usable()) {
       pack_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), k0, kc, nr, g.kernel_h,
@@ -272,7 +275,8 @@ void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t
     // and images): no intermediate rows, no per-element offset table.
     if (g.stride_w == 1 && nr % 16 == 0 && g.kernel_h * g.kernel_w <= kTransposedPackerMaxTaps &&
         pack_columns_avx512_usable()) {
-      split_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
+      split_runs(
+          g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
       pack_transposed_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), kc, n0, nc, nr,
                                              g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w, dst);
       return;
@@ -282,7 +286,8 @@ void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t
     pack_small(k0, kc, n0, nc, nr, dst);  // writes whole panels, zeros included
     return;
   }
-  split_runs(g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
+  split_runs(
+      g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
   // Panel by panel, about 64 rows at a time: gather each panel column's pixels contiguously
   // into `rows_of` (cheap row copies), then transpose that small block into the panel with
   // the GEMM core's vectorised panel transpose.

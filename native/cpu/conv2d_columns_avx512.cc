@@ -76,7 +76,8 @@ void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std:
           a = a < 0 ? 0 : (a > 16 ? 16 : a);
           b = b < 0 ? 0 : (b > 16 ? 16 : b);
           const unsigned load = b > a ? (((1u << b) - 1u) & ~((1u << a) - 1u) & store) : 0u;
-          pieces[n++] = Piece{load ? base + v : 0, run.offset + v, static_cast<__mmask16>(load), static_cast<__mmask16>(store)};
+          pieces[n++] =
+              Piece{load ? base + v : 0, run.offset + v, static_cast<__mmask16>(load), static_cast<__mmask16>(store)};
         }
       }
       for (std::int64_t k = c_first * KK + tap; k < k1; k += KK) {

@@ -10,9 +10,9 @@ namespace cpu {
 // A run of consecutive output pixels inside one output row of one image (see
 // conv2d_columns.cc's split_runs), with what every tap of the kernel needs precomputed.
 struct ColumnRun {
-  const float* image;   // first channel of this group in the run's image
-  std::int64_t iy0;     // input row of tap row 0: oy * stride_h - pad_h
-  std::int64_t x0;      // input column of tap column 0 for the run's first pixel
+  const float* image;  // first channel of this group in the run's image
+  std::int64_t iy0;    // input row of tap row 0: oy * stride_h - pad_h
+  std::int64_t x0;     // input column of tap column 0 for the run's first pixel
   std::int64_t len;
   std::int64_t offset;  // where the run's first pixel goes in the packed block (in floats or rows)
 };

@@ -45,12 +45,16 @@ namespace {
 class Points8 {
  public:
   explicit Points8(const PlanRun& r)
-      : r_(r), minus1_(_mm256_set1_ps(-1.0f)), hf_(_mm256_set1_ps(static_cast<float>(r.in_h))),
-        wf_(_mm256_set1_ps(static_cast<float>(r.in_w))), y0_(_mm256_set1_ps(r.y0)),
+      : r_(r),
+        minus1_(_mm256_set1_ps(-1.0f)),
+        hf_(_mm256_set1_ps(static_cast<float>(r.in_h))),
+        wf_(_mm256_set1_ps(static_cast<float>(r.in_w))),
+        y0_(_mm256_set1_ps(r.y0)),
         wp_(_mm256_set1_epi32(static_cast<int>(r.in_w + 2))),
         base_(_mm256_set1_epi32(static_cast<int>(r.in_w + 2 + 1) + r.index_offset)),
         outside_(_mm256_set1_epi32(math::padded_outside_index(r.in_h, r.in_w) + r.index_offset)),
-        steps_(_mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(r.x_step)))) {}
+        steps_(_mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                  _mm256_set1_epi32(static_cast<int>(r.x_step)))) {}
 
   // Points q .. q+7: masks of the value region and of the derivative region (all ones or zero
   // per lane), the padded index of the top-left corner (meaningful inside the derivative
@@ -65,7 +69,8 @@ class Points8 {
     *grad_inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GE_OQ), below_h),
                                  _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GE_OQ), below_w));
     const __m256 fy = _mm256_floor_ps(y), fx = _mm256_floor_ps(x);
-    *index = _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp_), _mm256_cvttps_epi32(fx)), base_);
+    *index = _mm256_add_epi32(
+        _mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp_), _mm256_cvttps_epi32(fx)), base_);
     *ly = _mm256_sub_ps(y, fy);
     *lx = _mm256_sub_ps(x, fx);
   }
@@ -77,8 +82,11 @@ class Points8 {
 
   // The run from point q on (for the scalar tail).
   PlanRun tail(std::int64_t q) const {
-    return PlanRun{r_.y0, r_.x0 + q * r_.x_step, r_.x_step, r_.dy + q, r_.dx + q, r_.mask ? r_.mask + q : nullptr,
-                   r_.n - q, r_.in_h, r_.in_w, r_.index_offset};
+    return PlanRun{r_.y0,     r_.x0 + q * r_.x_step,
+                   r_.x_step, r_.dy + q,
+                   r_.dx + q, r_.mask ? r_.mask + q : nullptr,
+                   r_.n - q,  r_.in_h,
+                   r_.in_w,   r_.index_offset};
   }
 
  private:
@@ -160,7 +168,8 @@ void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_
       }
       for (std::int64_t cb = 0; cb < nrows; cb += 8) {
         __m256 v[8];
-        for (std::int64_t j = 0; j < 8; ++j) v[j] = j < valid ? _mm256_load_ps(buf + j * kRows + cb) : _mm256_setzero_ps();
+        for (std::int64_t j = 0; j < 8; ++j)
+          v[j] = j < valid ? _mm256_load_ps(buf + j * kRows + cb) : _mm256_setzero_ps();
         transpose8x8(v);
         const std::int64_t n = nrows - cb < 8 ? nrows - cb : 8;
         float* o = out + cb * nr;

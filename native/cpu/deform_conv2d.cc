@@ -32,7 +32,7 @@
 //     grad_offset / grad_mask: per (offset group, tap, pixel), dot products over the offset
 //       group's channels of grad_columns with the four corners, vectorised over channels and
 //       reduced in a fixed order by the one thread owning that pixel chunk.
-#include "cpu/deform_conv2d.h"
+#include "ops/deform_conv2d.h"
 
 #include <algorithm>
 #include <memory>
@@ -50,8 +50,8 @@ namespace {
 
 using math::DeformConv2dGeometry;
 
-constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;     // sampling plans of a tile
-constexpr std::int64_t kColumnBudgetBytes = std::int64_t(2) << 20;   // backward column gradients
+constexpr std::int64_t kPlanBudgetBytes = std::int64_t(3) << 20;    // sampling plans of a tile
+constexpr std::int64_t kColumnBudgetBytes = std::int64_t(2) << 20;  // backward column gradients
 // ... unless a whole image's column gradients fit in this (then an image is never split).
 constexpr std::int64_t kWholeImageColumnBytes = std::int64_t(4) << 20;
 constexpr std::int64_t kMinTile = 64;
@@ -140,8 +140,11 @@ void for_each_point_run(const DeformConv2dGeometry& g, const float* offset, cons
 class PlanTile {
  public:
   PlanTile(const DeformConv2dGeometry& g, std::int64_t capacity)
-      : g_(g), capacity_(capacity), size_(g.offset_groups * g.taps() * capacity),
-        index_(static_cast<size_t>(size_)), weight_(static_cast<size_t>(4 * size_)) {}
+      : g_(g),
+        capacity_(capacity),
+        size_(g.offset_groups * g.taps() * capacity),
+        index_(static_cast<size_t>(size_)),
+        weight_(static_cast<size_t>(4 * size_)) {}
 
   static std::int64_t bytes_per_pixel(const DeformConv2dGeometry& g) {
     return g.offset_groups * g.taps() * std::int64_t(5 * sizeof(float));
@@ -272,9 +275,10 @@ class DeformColumnsCL final : public gemm::BSource {
       : g_(g), plans_(plans), img_{padded, g.in_channels, g.in_w + 2}, c_begin_(c_begin) {}
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
-    for_each_tap_run(g_, c_begin_, k0, kc, [&](std::int64_t kp, std::int64_t og, std::int64_t c, std::int64_t n, std::int64_t row) {
-      sample_tap_panels(img_, c, n, plans_.plan(og, kp, n0), nc, nr, kc * nr, dst + row * nr);
-    });
+    for_each_tap_run(g_, c_begin_, k0, kc,
+                     [&](std::int64_t kp, std::int64_t og, std::int64_t c, std::int64_t n, std::int64_t row) {
+                       sample_tap_panels(img_, c, n, plans_.plan(og, kp, n0), nc, nr, kc * nr, dst + row * nr);
+                     });
   }
 
  private:
@@ -291,7 +295,8 @@ namespace {
 // Scratch space of one image in flight: its sampling plans and its zero-bordered copy.
 struct ForwardScratch {
   ForwardScratch(const DeformConv2dGeometry& g, const Blocking& bl)
-      : plans(g, bl.tile), padded(static_cast<size_t>(padded_cl_size(g, bl.images))),
+      : plans(g, bl.tile),
+        padded(static_cast<size_t>(padded_cl_size(g, bl.images))),
         out(bl.images > 1 ? static_cast<size_t>(g.out_channels * bl.tile) : 0) {}
   PlanTile plans;
   AlignedBuffer<float> padded;
@@ -300,8 +305,8 @@ struct ForwardScratch {
 
 // Images [n0, n0 + images) of the batch.
 void forward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t images, const float* input,
-                   const float* offset, const float* mask, const std::vector<gemm::PackedA>& weights,
-                   const float* bias, float* output, std::int64_t tile, ForwardScratch& scratch) {
+                   const float* offset, const float* mask, const std::vector<gemm::PackedA>& weights, const float* bias,
+                   float* output, std::int64_t tile, ForwardScratch& scratch) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
   const std::int64_t G = g.offset_groups, Q = images * P;
@@ -356,16 +361,15 @@ void for_each_block(std::int64_t batch, bool image_parallel, MakeScratch make, F
 
 }  // namespace
 
-void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset,
-                           const float* mask, const float* weight, const float* bias, float* output) {
+void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset, const float* mask,
+                           const float* weight, const float* bias, float* output) {
   if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
   const Blocking bl = make_blocking(g, PlanTile::bytes_per_pixel(g), 0);
   const std::int64_t blocks = bl.blocks(g.batch);
   // Whole blocks per thread when they balance (a multiple of the thread count, or enough that
   // the remainder hardly matters); otherwise each block's kernels are threaded.
   const std::int64_t threads = num_threads();
-  const bool block_parallel =
-      threads > 1 && (blocks % threads == 0 || blocks >= 4 * threads) && !in_parallel_region();
+  const bool block_parallel = threads > 1 && (blocks % threads == 0 || blocks >= 4 * threads) && !in_parallel_region();
   // The tap-major weights of each group, packed once for every block and tile.
   const std::int64_t K = g.taps(), Cg = g.group_in_channels(), Og = g.group_out_channels();
   std::vector<gemm::PackedA> weights;
@@ -439,11 +443,12 @@ void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, co
   const std::int64_t C = g.in_channels, K = g.taps(), Cg = g.group_in_channels(), Wp = g.in_w + 2;
   const std::int64_t count = plans.count(), stride = C * K;
   parallel_for((C + 7) / 8, [&](std::int64_t b0, std::int64_t b1) {
-    for_each_channel_run(g, 8 * b0, std::min(C, 8 * b1), [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t og) {
-      const ScatterTaps taps{plans.plan(og, 0, 0), plans.tap_stride(), K,
-                             grad_cols + grp * Cg * K + (c - grp * Cg), stride, Cg};
-      scatter_channel_rows(grad_padded, C, Wp, c, n, taps, count);
-    });
+    for_each_channel_run(
+        g, 8 * b0, std::min(C, 8 * b1), [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t og) {
+          const ScatterTaps taps{
+              plans.plan(og, 0, 0), plans.tap_stride(), K, grad_cols + grp * Cg * K + (c - grp * Cg), stride, Cg};
+          scatter_channel_rows(grad_padded, C, Wp, c, n, taps, count);
+        });
   });
 }
 
@@ -490,10 +495,11 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
         for (std::int64_t q = 0; q < run.n; ++q) m[at + q] = run.mask ? run.mask[q] : 1.0f;
       });
       std::fill(dots, dots + 4 * len, 0.0f);
-      for_each_channel_run(g, og * cog, (og + 1) * cog, [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t) {
-        const float* gc = grad_cols + p0 * stride + grp * Cg * K + kp * Cg + (c - grp * Cg);
-        corner_dots(img, c, n, index, len, gc, stride, dots);
-      });
+      for_each_channel_run(g, og * cog, (og + 1) * cog,
+                           [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t) {
+                             const float* gc = grad_cols + p0 * stride + grp * Cg * K + kp * Cg + (c - grp * Cg);
+                             corner_dots(img, c, n, index, len, gc, stride, dots);
+                           });
       for (std::int64_t j = 0; j < len; ++j) {
         const float* s = dots + 4 * j;
         const float hy = 1.0f - ly[j], hx = 1.0f - lx[j];
@@ -524,7 +530,8 @@ void offset_mask_grad(const DeformConv2dGeometry& g, const float* padded, const 
 }
 
 struct BackwardScratch {
-  BackwardScratch(const DeformConv2dGeometry& g, const Blocking& bl, bool need_cols, bool need_padded, bool need_grad_in)
+  BackwardScratch(const DeformConv2dGeometry& g, const Blocking& bl, bool need_cols, bool need_padded,
+                  bool need_grad_in)
       : plans(g, bl.tile),
         grad_cols(need_cols ? static_cast<size_t>(g.in_channels * g.taps() * bl.tile) : 0),
         padded(need_padded ? static_cast<size_t>(padded_cl_size(g, bl.images)) : 0),
@@ -541,8 +548,8 @@ struct BackwardScratch {
 // block's weight gradient in tap-major order [o][tap][channel of the group] (overwritten).
 void backward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t images, const float* input,
                     const float* offset, const float* mask, const float* weight_tm, const float* grad_output,
-                    float* grad_input, float* grad_offset, float* grad_mask, float* grad_weight_b,
-                    std::int64_t tile, BackwardScratch& s) {
+                    float* grad_input, float* grad_offset, float* grad_mask, float* grad_weight_b, std::int64_t tile,
+                    BackwardScratch& s) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
   const std::int64_t G = g.offset_groups, Q = images * P;
@@ -608,22 +615,25 @@ constexpr std::int64_t kPartialBudgetFloats = std::int64_t(16) << 20;
 void sum_tap_major(const DeformConv2dGeometry& g, float* partials, std::int64_t images, std::int64_t stride,
                    float* grad_weight) {
   if (images > 1) {
-    parallel_for(g.out_channels * g.group_in_channels() * g.taps(), [&](std::int64_t i0, std::int64_t i1) {
-      for (std::int64_t n = 1; n < images; ++n) {
-        const float* src = partials + n * stride;
-        for (std::int64_t i = i0; i < i1; ++i) partials[i] += src[i];
-      }
-    }, 4096);
+    parallel_for(
+        g.out_channels * g.group_in_channels() * g.taps(),
+        [&](std::int64_t i0, std::int64_t i1) {
+          for (std::int64_t n = 1; n < images; ++n) {
+            const float* src = partials + n * stride;
+            for (std::int64_t i = i0; i < i1; ++i) partials[i] += src[i];
+          }
+        },
+        4096);
   }
   reorder_weights(g, partials, grad_weight, false);
 }
 
 }  // namespace
 
-void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, const float* offset,
-                            const float* mask, const float* weight, const float* grad_output,
-                            float* grad_input, float* grad_offset, float* grad_mask, float* grad_weight,
-                            float* grad_bias) {
+void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, const float* offset, const float* mask,
+                            const float* weight, const float* grad_output, float* grad_input, float* grad_offset,
+                            float* grad_mask, float* grad_weight, float* grad_bias,
+                            bool /*deterministic: always, see ops/deform_conv2d.h*/) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels();
   const std::int64_t G = g.offset_groups;
@@ -662,8 +672,8 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
   const std::int64_t wsize = O * Cg * K;
   // The mode depends on the shapes only, never on the thread count, so the weight gradient's
   // summation order (hence its bits) is the same at any number of threads.
-  const bool image_parallel = blocks >= 2 && (!grad_weight || blocks * wsize <= kPartialBudgetFloats) &&
-                              !in_parallel_region();
+  const bool image_parallel =
+      blocks >= 2 && (!grad_weight || blocks * wsize <= kPartialBudgetFloats) && !in_parallel_region();
   auto make = [&] { return BackwardScratch(g, bl, need_cols, need_padded, grad_input != nullptr); };
   AlignedBuffer<float> weight_tm(need_cols ? static_cast<size_t>(wsize) : 0);
   if (need_cols) reorder_weights(g, weight, weight_tm.data(), true);
@@ -681,9 +691,12 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
       float* target = grad_weight ? (n == 0 ? acc.data() : partial.data()) : nullptr;
       block(n, target, s);
       if (grad_weight && n > 0) {
-        parallel_for(wsize, [&](std::int64_t i0, std::int64_t i1) {
-          for (std::int64_t i = i0; i < i1; ++i) acc[static_cast<size_t>(i)] += partial[static_cast<size_t>(i)];
-        }, 4096);
+        parallel_for(
+            wsize,
+            [&](std::int64_t i0, std::int64_t i1) {
+              for (std::int64_t i = i0; i < i1; ++i) acc[static_cast<size_t>(i)] += partial[static_cast<size_t>(i)];
+            },
+            4096);
       }
     });
     if (grad_weight) sum_tap_major(g, acc.data(), 1, wsize, grad_weight);

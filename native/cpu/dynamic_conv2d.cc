@@ -238,9 +238,8 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
 }
 
 void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const float* grad_out, const float* input,
-                             const float* experts, const float* attention, const float* expert_bias,
-                             float* grad_input, float* grad_experts, float* grad_attention,
-                             float* grad_expert_bias) {
+                             const float* experts, const float* attention, const float* expert_bias, float* grad_input,
+                             float* grad_experts, float* grad_attention, float* grad_expert_bias) {
   check_counts(g, K);
   if (!expert_bias) grad_expert_bias = nullptr;
   const std::int64_t B = g.batch, O = g.out_channels;

@@ -1,6 +1,6 @@
-// Dynamic convolution (CondConv / DY-Conv) on the CPU: every sample b of the batch is
-// convolved with its own kernel W_b = sum_k attention[b, k] * experts[k] (and bias
-// sum_k attention[b, k] * expert_bias[k]).
+// Dynamic convolution (CondConv / DY-Conv) on the CPU, the CPU side of ops/dynamic_conv2d.h: every sample b of the
+// batch is convolved with its own kernel W_b = sum_k attention[b, k] * experts[k] (and bias sum_k attention[b, k] *
+// expert_bias[k]).
 //
 // Each sample's kernel is mixed right before its convolution: a K-term axpy into a per-thread
 // buffer, so the kernel is still in cache when the GEMM packs it (one batched mixing GEMM
@@ -21,25 +21,4 @@
 // per sample: for stride 1 a forward conv with the flipped experts mixed (flipped once per
 // call), otherwise col2im split by channel (deterministic).
 #pragma once
-#include <cstdint>
-
-#include "math/conv_geometry.h"
-
-namespace flexconv {
-namespace cpu {
-
-// g describes the whole batch (g.batch = B, g.out_channels = O); experts [K, O, C/groups, kh,
-// kw], attention [B, K], expert_bias [K, O] or null; out [B, O, OH, OW].
-void dynamic_conv2d_forward(const math::Conv2dGeometry& g, std::int64_t experts_count, const float* input,
-                            const float* experts, const float* attention, const float* expert_bias, float* out);
-
-// Any of the grad_* outputs may be null (not wanted); each one given is overwritten.
-// grad_expert_bias is only computed when expert_bias is given. grad_attention includes the
-// bias term when expert_bias is given.
-void dynamic_conv2d_backward(const math::Conv2dGeometry& g, std::int64_t experts_count, const float* grad_out,
-                             const float* input, const float* experts, const float* attention,
-                             const float* expert_bias, float* grad_input, float* grad_experts,
-                             float* grad_attention, float* grad_expert_bias);
-
-}  // namespace cpu
-}  // namespace flexconv
+#include "ops/dynamic_conv2d.h"

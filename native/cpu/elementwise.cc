@@ -20,29 +20,6 @@ namespace flexconv {
 namespace cpu {
 namespace {
 
-#include "cpu/elementwise_unary_body.h"
-
-using UnaryRange = void (*)(int, const float*, float*, std::int64_t, std::int64_t, float, float);
-using UnaryBackwardRange = void (*)(int, const float*, const float*, const float*, float*, std::int64_t,
-                                    std::int64_t, float, float);
-
-// The widest compiled variant the CPU (and the ISA cap set by tests) allows.
-UnaryRange pick_unary() {
-  if constexpr (kHasX86Kernels) {
-    if (active_isa() == Isa::Avx512) return unary_range_avx512;
-    if (active_isa() == Isa::Avx2) return unary_range_avx2;
-  }
-  return unary_range_any;
-}
-
-UnaryBackwardRange pick_unary_backward() {
-  if constexpr (kHasX86Kernels) {
-    if (active_isa() == Isa::Avx512) return unary_backward_range_avx512;
-    if (active_isa() == Isa::Avx2) return unary_backward_range_avx2;
-  }
-  return unary_backward_range_any;
-}
-
 template <int Op>
 void binary_row(const float* __restrict a, std::int64_t sa, const float* __restrict b, std::int64_t sb,
                 float* __restrict out, std::int64_t len) {
@@ -105,7 +82,7 @@ void binary_loop(const float* a, const float* b, float* out, const BroadcastPlan
 
 void unary(int op, const float* x, float* y, std::int64_t n, float a, float b) {
   if (op < 0 || op >= math::kUnaryCount) bad_op("unary", op);
-  const UnaryRange range = pick_unary();
+  const auto range = FLEXCONV_PICK_ISA(unary_range);
   parallel_for(
       n, [&](std::int64_t begin, std::int64_t end) { range(op, x, y, begin, end, a, b); }, kParallelGrain);
 }
@@ -113,18 +90,23 @@ void unary(int op, const float* x, float* y, std::int64_t n, float a, float b) {
 void unary_backward(int op, const float* g, const float* x, const float* y, float* gx, std::int64_t n, float a,
                     float b) {
   if (op < 0 || op >= math::kUnaryCount) bad_op("unaryBackward", op);
-  const UnaryBackwardRange range = pick_unary_backward();
+  const auto range = FLEXCONV_PICK_ISA(unary_backward_range);
   parallel_for(
       n, [&](std::int64_t begin, std::int64_t end) { range(op, g, x, y, gx, begin, end, a, b); }, kParallelGrain);
 }
 
 void binary(int op, const float* a, const float* b, float* out, const BroadcastPlan& plan) {
   switch (op) {
-    case math::kAdd: return binary_loop<math::kAdd>(a, b, out, plan);
-    case math::kSub: return binary_loop<math::kSub>(a, b, out, plan);
-    case math::kMul: return binary_loop<math::kMul>(a, b, out, plan);
-    case math::kDiv: return binary_loop<math::kDiv>(a, b, out, plan);
-    case math::kSecond: return binary_loop<math::kSecond>(a, b, out, plan);
+    case math::kAdd:
+      return binary_loop<math::kAdd>(a, b, out, plan);
+    case math::kSub:
+      return binary_loop<math::kSub>(a, b, out, plan);
+    case math::kMul:
+      return binary_loop<math::kMul>(a, b, out, plan);
+    case math::kDiv:
+      return binary_loop<math::kDiv>(a, b, out, plan);
+    case math::kSecond:
+      return binary_loop<math::kSecond>(a, b, out, plan);
   }
   bad_op("binary", op);
 }

@@ -1,17 +1,19 @@
-// The unary loops compiled per instruction set (see elementwise_unary_body.h); elementwise.cc
-// picks one by core/cpu_features.h's active ISA. Only call the AVX variants on a CPU that has them.
+// The unary loops of elementwise.cc, compiled once per instruction set (cpu/elementwise_unary_isa.cc,
+// core/isa.h). Op codes: math/pointwise.h, validated by the caller.
 #pragma once
 #include <cstdint>
+
+#include "core/isa.h"
 
 namespace flexconv {
 namespace cpu {
 
-void unary_range_avx2(int op, const float* x, float* y, std::int64_t begin, std::int64_t end, float a, float b);
-void unary_backward_range_avx2(int op, const float* g, const float* x, const float* y, float* gx, std::int64_t begin,
-                               std::int64_t end, float a, float b);
-void unary_range_avx512(int op, const float* x, float* y, std::int64_t begin, std::int64_t end, float a, float b);
-void unary_backward_range_avx512(int op, const float* g, const float* x, const float* y, float* gx,
-                                 std::int64_t begin, std::int64_t end, float a, float b);
+#define FLEXCONV_ELEMENTWISE_UNARY_API                                                                             \
+  void unary_range(int op, const float* x, float* y, std::int64_t begin, std::int64_t end, float a, float b);      \
+  void unary_backward_range(int op, const float* g, const float* x, const float* y, float* gx, std::int64_t begin, \
+                            std::int64_t end, float a, float b);
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_ELEMENTWISE_UNARY_API)
+#undef FLEXCONV_ELEMENTWISE_UNARY_API
 
 }  // namespace cpu
 }  // namespace flexconv

@@ -8,7 +8,7 @@
 // would touch C planes at the same offset, and planes of a power-of-two size (32x32 floats =
 // 4 KB) all map to the same L1 set, so every access missed (the forward ran at ~0.5x ONNX
 // Runtime's GridSample). A block reads one plane at a time and writes contiguous outputs.
-#include "cpu/grid_sample.h"
+#include "ops/grid_sample.h"
 
 #include <algorithm>
 #include <cstring>
@@ -104,9 +104,12 @@ void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const flo
   // The taps of every (batch, output pixel), computed once and shared by both passes (the
   // input-gradient pass would otherwise recompute them for every channel).
   std::vector<Taps> taps(static_cast<size_t>(s.n * out_plane));
-  parallel_for(s.n * out_plane, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) taps[i] = make_taps(s, grid[2 * i], grid[2 * i + 1]);
-  }, 256);
+  parallel_for(
+      s.n * out_plane,
+      [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) taps[i] = make_taps(s, grid[2 * i], grid[2 * i + 1]);
+      },
+      256);
   if (grad_input != nullptr) {
     parallel_for(s.n * s.c, [&](std::int64_t p0, std::int64_t p1) {
       for (std::int64_t p = p0; p < p1; ++p) {

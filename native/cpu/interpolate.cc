@@ -1,7 +1,7 @@
 // CPU interpolate. The source indices and weights of every output row and column are
 // computed once (math/interpolate.h, shared with CUDA) and reused for all planes; threads
 // split the planes, so the backward scatter never has two threads writing one element.
-#include "cpu/interpolate.h"
+#include "ops/interpolate.h"
 
 #include <cstring>
 #include <vector>
@@ -63,43 +63,47 @@ void interpolate2d_forward(const InterpShape& s, InterpMode mode, const float* x
   const AxisTaps tw = axis_taps(mode, s.in_w, s.out_w, s.scale_w, s.align_corners);
   const bool double_w = doubles(mode, tw, s.in_w, s.out_w);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      const float* xp = x + p * in_plane;
-      float* yp = y + p * out_plane;
-      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-        float* yr = yp + oh * s.out_w;
-        const float* br = base ? base + p * out_plane + oh * s.out_w : nullptr;
-        const float* r0 = xp + th.i0[oh] * s.in_w;
-        if (double_w) {
-          if (br) {
-            for (std::int64_t iw = 0; iw < s.in_w; ++iw) {
-              yr[2 * iw] = br[2 * iw] + r0[iw];
-              yr[2 * iw + 1] = br[2 * iw + 1] + r0[iw];
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const float* xp = x + p * in_plane;
+          float* yp = y + p * out_plane;
+          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+            float* yr = yp + oh * s.out_w;
+            const float* br = base ? base + p * out_plane + oh * s.out_w : nullptr;
+            const float* r0 = xp + th.i0[oh] * s.in_w;
+            if (double_w) {
+              if (br) {
+                for (std::int64_t iw = 0; iw < s.in_w; ++iw) {
+                  yr[2 * iw] = br[2 * iw] + r0[iw];
+                  yr[2 * iw + 1] = br[2 * iw + 1] + r0[iw];
+                }
+              } else {
+                for (std::int64_t iw = 0; iw < s.in_w; ++iw) yr[2 * iw] = yr[2 * iw + 1] = r0[iw];
+              }
+              continue;
             }
-          } else {
-            for (std::int64_t iw = 0; iw < s.in_w; ++iw) yr[2 * iw] = yr[2 * iw + 1] = r0[iw];
+            if (mode == InterpMode::Nearest) {
+              if (br) {
+                for (std::int64_t ow = 0; ow < s.out_w; ++ow) yr[ow] = br[ow] + r0[tw.i0[ow]];
+              } else {
+                for (std::int64_t ow = 0; ow < s.out_w; ++ow) yr[ow] = r0[tw.i0[ow]];
+              }
+              continue;
+            }
+            const float* r1 = xp + th.i1[oh] * s.in_w;
+            const float a0 = th.w0[oh], a1 = th.w1[oh];
+            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+              const std::int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
+              const float v =
+                  a0 * (tw.w0[ow] * r0[c0] + tw.w1[ow] * r0[c1]) + a1 * (tw.w0[ow] * r1[c0] + tw.w1[ow] * r1[c1]);
+              yr[ow] = br ? br[ow] + v : v;
+            }
           }
-          continue;
         }
-        if (mode == InterpMode::Nearest) {
-          if (br) {
-            for (std::int64_t ow = 0; ow < s.out_w; ++ow) yr[ow] = br[ow] + r0[tw.i0[ow]];
-          } else {
-            for (std::int64_t ow = 0; ow < s.out_w; ++ow) yr[ow] = r0[tw.i0[ow]];
-          }
-          continue;
-        }
-        const float* r1 = xp + th.i1[oh] * s.in_w;
-        const float a0 = th.w0[oh], a1 = th.w1[oh];
-        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-          const std::int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
-          const float v = a0 * (tw.w0[ow] * r0[c0] + tw.w1[ow] * r0[c1]) + a1 * (tw.w0[ow] * r1[c0] + tw.w1[ow] * r1[c1]);
-          yr[ow] = br ? br[ow] + v : v;
-        }
-      }
-    }
-  }, plane_grain(s));
+      },
+      plane_grain(s));
 }
 
 void interpolate2d_backward(const InterpShape& s, InterpMode mode, const float* dy, float* grad_x) {
@@ -109,45 +113,52 @@ void interpolate2d_backward(const InterpShape& s, InterpMode mode, const float* 
   if (doubles(mode, th, s.in_h, s.out_h) && doubles(mode, tw, s.in_w, s.out_w)) {
     // Exact 2x nearest: each input pixel is the sum of its 2x2 block, added in the order the
     // general loop below uses (row by row, left to right), so both give the same bits.
-    parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-      for (std::int64_t p = p0; p < p1; ++p) {
-        float* gp = grad_x + p * in_plane;
-        const float* dp = dy + p * out_plane;
-        for (std::int64_t ih = 0; ih < s.in_h; ++ih) {
-          const float* d0 = dp + 2 * ih * s.out_w;
-          const float* d1 = d0 + s.out_w;
-          float* g = gp + ih * s.in_w;
-          for (std::int64_t iw = 0; iw < s.in_w; ++iw) g[iw] = ((d0[2 * iw] + d0[2 * iw + 1]) + d1[2 * iw]) + d1[2 * iw + 1];
-        }
-      }
-    }, plane_grain(s));
+    parallel_for(
+        s.planes,
+        [&](std::int64_t p0, std::int64_t p1) {
+          for (std::int64_t p = p0; p < p1; ++p) {
+            float* gp = grad_x + p * in_plane;
+            const float* dp = dy + p * out_plane;
+            for (std::int64_t ih = 0; ih < s.in_h; ++ih) {
+              const float* d0 = dp + 2 * ih * s.out_w;
+              const float* d1 = d0 + s.out_w;
+              float* g = gp + ih * s.in_w;
+              for (std::int64_t iw = 0; iw < s.in_w; ++iw)
+                g[iw] = ((d0[2 * iw] + d0[2 * iw + 1]) + d1[2 * iw]) + d1[2 * iw + 1];
+            }
+          }
+        },
+        plane_grain(s));
     return;
   }
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      float* gp = grad_x + p * in_plane;
-      std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-      const float* dp = dy + p * out_plane;
-      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-        const float* dr = dp + oh * s.out_w;
-        float* g0 = gp + th.i0[oh] * s.in_w;
-        if (mode == InterpMode::Nearest) {
-          for (std::int64_t ow = 0; ow < s.out_w; ++ow) g0[tw.i0[ow]] += dr[ow];
-          continue;
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          float* gp = grad_x + p * in_plane;
+          std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
+          const float* dp = dy + p * out_plane;
+          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+            const float* dr = dp + oh * s.out_w;
+            float* g0 = gp + th.i0[oh] * s.in_w;
+            if (mode == InterpMode::Nearest) {
+              for (std::int64_t ow = 0; ow < s.out_w; ++ow) g0[tw.i0[ow]] += dr[ow];
+              continue;
+            }
+            float* g1 = gp + th.i1[oh] * s.in_w;
+            const float a0 = th.w0[oh], a1 = th.w1[oh];
+            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+              const std::int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
+              const float g = dr[ow];
+              g0[c0] += a0 * tw.w0[ow] * g;
+              g0[c1] += a0 * tw.w1[ow] * g;
+              g1[c0] += a1 * tw.w0[ow] * g;
+              g1[c1] += a1 * tw.w1[ow] * g;
+            }
+          }
         }
-        float* g1 = gp + th.i1[oh] * s.in_w;
-        const float a0 = th.w0[oh], a1 = th.w1[oh];
-        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-          const std::int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
-          const float g = dr[ow];
-          g0[c0] += a0 * tw.w0[ow] * g;
-          g0[c1] += a0 * tw.w1[ow] * g;
-          g1[c0] += a1 * tw.w0[ow] * g;
-          g1[c1] += a1 * tw.w1[ow] * g;
-        }
-      }
-    }
-  }, plane_grain(s));
+      },
+      plane_grain(s));
 }
 
 }  // namespace cpu

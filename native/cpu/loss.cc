@@ -7,7 +7,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
-#include "cpu/loss.h"
+#include "ops/loss.h"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "cpu/optim.h"
+#include "ops/optim.h"
 
 #include "core/thread_pool.h"
 
@@ -33,8 +33,10 @@ void adam_update(float* p, const float* g, float* m, float* v, float* vmax, std:
   parallel_for(
       n,
       [&](std::int64_t begin, std::int64_t end) {
-        if (s.amsgrad) adam_range<true>(p, g, m, v, vmax, begin, end, s);
-        else adam_range<false>(p, g, m, v, vmax, begin, end, s);
+        if (s.amsgrad)
+          adam_range<true>(p, g, m, v, vmax, begin, end, s);
+        else
+          adam_range<false>(p, g, m, v, vmax, begin, end, s);
       },
       kGrain);
 }

@@ -2,7 +2,7 @@
 // written by exactly one thread (deterministic at any thread count). The max and average
 // forwards run per plane in cpu/pooling_planes.inc (separable passes over a padded copy of
 // the plane; portable and AVX2 builds chosen at run time).
-#include "cpu/pooling.h"
+#include "ops/pooling.h"
 
 #include <cmath>
 #include <cstring>
@@ -45,48 +45,57 @@ void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32
   const PoolPlaneArgs a{&s, nullptr, nullptr};
   const MaxPlaneFn max_plane = max_plane_kernel();
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
-    for (std::int64_t p = p0; p < p1; ++p) {
-      std::int32_t* ip = indices ? indices + p * out_plane : nullptr;
-      max_plane(a, x + p * in_plane, y + p * out_plane, ip, scratch.data());
-    }
-  }, plane_grain(s));
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
+        for (std::int64_t p = p0; p < p1; ++p) {
+          std::int32_t* ip = indices ? indices + p * out_plane : nullptr;
+          max_plane(a, x + p * in_plane, y + p * out_plane, ip, scratch.data());
+        }
+      },
+      plane_grain(s));
 }
 
 void max_pool2d_backward(const PoolShape& s, const float* dy, const std::int32_t* indices, float* grad_x) {
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      float* gp = grad_x + p * in_plane;
-      std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-      const float* dp = dy + p * out_plane;
-      const std::int32_t* ip = indices + p * out_plane;
-      for (std::int64_t o = 0; o < out_plane; ++o) {
-        const std::int64_t i = ip[o];
-        if (i >= 0 && i < in_plane) gp[i] += dp[o];  // the check guards against foreign index buffers
-      }
-    }
-  }, plane_grain(s));
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          float* gp = grad_x + p * in_plane;
+          std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
+          const float* dp = dy + p * out_plane;
+          const std::int32_t* ip = indices + p * out_plane;
+          for (std::int64_t o = 0; o < out_plane; ++o) {
+            const std::int64_t i = ip[o];
+            if (i >= 0 && i < in_plane) gp[i] += dp[o];  // the check guards against foreign index buffers
+          }
+        }
+      },
+      plane_grain(s));
 }
 
 void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count_include_pad) {
   std::vector<float> div_h(static_cast<size_t>(s.out_h)), div_w(static_cast<size_t>(s.out_w));
   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-    div_h[oh] = static_cast<float>(
-        math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad).divisor);
+    div_h[oh] =
+        static_cast<float>(math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad).divisor);
   }
   for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-    div_w[ow] = static_cast<float>(
-        math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad).divisor);
+    div_w[ow] =
+        static_cast<float>(math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad).divisor);
   }
   const PoolPlaneArgs a{&s, div_h.data(), div_w.data()};
   const AvgPlaneFn avg_plane = avg_plane_kernel();
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
-    for (std::int64_t p = p0; p < p1; ++p) avg_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
-  }, plane_grain(s));
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
+        for (std::int64_t p = p0; p < p1; ++p) avg_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
+      },
+      plane_grain(s));
 }
 
 namespace {
@@ -95,32 +104,36 @@ namespace {
 // DenseNet transitions): every input pixel is in at most one window, so the gradient is a
 // plain 2x broadcast of dy / 4, written once, with no zero pass and no accumulation.
 bool is_plain_2x2(const PoolShape& s) {
-  return s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 &&
-         s.pad_w == 0 && s.dil_h == 1 && s.dil_w == 1 && 2 * s.out_h <= s.in_h && 2 * s.out_w <= s.in_w;
+  return s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0 &&
+         s.dil_h == 1 && s.dil_w == 1 && 2 * s.out_h <= s.in_h && 2 * s.out_w <= s.in_w;
 }
 
 void avg_pool2x2_backward(const PoolShape& s, const float* dy, float* grad_x) {
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      float* gp = grad_x + p * in_plane;
-      const float* dp = dy + p * out_plane;
-      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-        float* r0 = gp + 2 * oh * s.in_w;
-        float* r1 = r0 + s.in_w;
-        const float* d = dp + oh * s.out_w;
-        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-          const float g = d[ow] * 0.25f;  // == d / 4 exactly (a power of two)
-          r0[2 * ow] = g;
-          r0[2 * ow + 1] = g;
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          float* gp = grad_x + p * in_plane;
+          const float* dp = dy + p * out_plane;
+          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+            float* r0 = gp + 2 * oh * s.in_w;
+            float* r1 = r0 + s.in_w;
+            const float* d = dp + oh * s.out_w;
+            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+              const float g = d[ow] * 0.25f;  // == d / 4 exactly (a power of two)
+              r0[2 * ow] = g;
+              r0[2 * ow + 1] = g;
+            }
+            std::memcpy(r1, r0, static_cast<size_t>(2 * s.out_w) * sizeof(float));
+            for (std::int64_t iw = 2 * s.out_w; iw < s.in_w; ++iw) r0[iw] = r1[iw] = 0.0f;  // odd width
+          }
+          // An odd height leaves a last row no window reads.
+          std::memset(gp + 2 * s.out_h * s.in_w, 0,
+                      static_cast<size_t>((s.in_h - 2 * s.out_h) * s.in_w) * sizeof(float));
         }
-        std::memcpy(r1, r0, static_cast<size_t>(2 * s.out_w) * sizeof(float));
-        for (std::int64_t iw = 2 * s.out_w; iw < s.in_w; ++iw) r0[iw] = r1[iw] = 0.0f;  // odd width
-      }
-      // An odd height leaves a last row no window reads.
-      std::memset(gp + 2 * s.out_h * s.in_w, 0, static_cast<size_t>((s.in_h - 2 * s.out_h) * s.in_w) * sizeof(float));
-    }
-  }, plane_grain(s));
+      },
+      plane_grain(s));
 }
 
 }  // namespace
@@ -131,88 +144,102 @@ void avg_pool2d_backward(const PoolShape& s, const float* dy, float* grad_x, boo
     return;
   }
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      float* gp = grad_x + p * in_plane;
-      std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-      const float* dp = dy + p * out_plane;
-      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-        const math::AvgWindow wh = math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad);
-        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-          const math::AvgWindow ww =
-              math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad);
-          const std::int64_t d = wh.divisor * ww.divisor;
-          if (d <= 0) continue;
-          const float g = dp[oh * s.out_w + ow] / static_cast<float>(d);
-          for (std::int64_t ih = wh.start; ih < wh.end; ++ih)
-            for (std::int64_t iw = ww.start; iw < ww.end; ++iw) gp[ih * s.in_w + iw] += g;
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          float* gp = grad_x + p * in_plane;
+          std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
+          const float* dp = dy + p * out_plane;
+          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+            const math::AvgWindow wh = math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad);
+            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+              const math::AvgWindow ww =
+                  math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad);
+              const std::int64_t d = wh.divisor * ww.divisor;
+              if (d <= 0) continue;
+              const float g = dp[oh * s.out_w + ow] / static_cast<float>(d);
+              for (std::int64_t ih = wh.start; ih < wh.end; ++ih)
+                for (std::int64_t iw = ww.start; iw < ww.end; ++iw) gp[ih * s.in_w + iw] += g;
+            }
+          }
         }
-      }
-    }
-  }, plane_grain(s));
+      },
+      plane_grain(s));
 }
 
 void adaptive_avg_pool2d_forward(const PoolShape& s, const float* x, float* y) {
   const std::int64_t in_plane = s.in_h * s.in_w;
   if (s.out_h == 1 && s.out_w == 1) {
     // Global average pooling: one vectorisable sum per plane.
-    parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-      for (std::int64_t p = p0; p < p1; ++p) {
-        const float* xp = x + p * in_plane;
-        float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        std::int64_t i = 0;
-        for (; i + 8 <= in_plane; i += 8)
-          for (int l = 0; l < 8; ++l) lanes[l] += xp[i + l];
-        float sum = 0;
-        for (int l = 0; l < 8; ++l) sum += lanes[l];
-        for (; i < in_plane; ++i) sum += xp[i];
-        y[p] = sum / static_cast<float>(in_plane);
-      }
-    }, plane_grain(s));
+    parallel_for(
+        s.planes,
+        [&](std::int64_t p0, std::int64_t p1) {
+          for (std::int64_t p = p0; p < p1; ++p) {
+            const float* xp = x + p * in_plane;
+            float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            std::int64_t i = 0;
+            for (; i + 8 <= in_plane; i += 8)
+              for (int l = 0; l < 8; ++l) lanes[l] += xp[i + l];
+            float sum = 0;
+            for (int l = 0; l < 8; ++l) sum += lanes[l];
+            for (; i < in_plane; ++i) sum += xp[i];
+            y[p] = sum / static_cast<float>(in_plane);
+          }
+        },
+        plane_grain(s));
     return;
   }
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      const float* xp = x + p * in_plane;
-      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-        const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h), h1 = math::adaptive_end(oh, s.out_h, s.in_h);
-        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-          const std::int64_t w0 = math::adaptive_start(ow, s.out_w, s.in_w);
-          const std::int64_t w1 = math::adaptive_end(ow, s.out_w, s.in_w);
-          float sum = 0;
-          for (std::int64_t ih = h0; ih < h1; ++ih)
-            for (std::int64_t iw = w0; iw < w1; ++iw) sum += xp[ih * s.in_w + iw];
-          y[(p * s.out_h + oh) * s.out_w + ow] = sum / static_cast<float>((h1 - h0) * (w1 - w0));
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          const float* xp = x + p * in_plane;
+          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+            const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h),
+                               h1 = math::adaptive_end(oh, s.out_h, s.in_h);
+            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+              const std::int64_t w0 = math::adaptive_start(ow, s.out_w, s.in_w);
+              const std::int64_t w1 = math::adaptive_end(ow, s.out_w, s.in_w);
+              float sum = 0;
+              for (std::int64_t ih = h0; ih < h1; ++ih)
+                for (std::int64_t iw = w0; iw < w1; ++iw) sum += xp[ih * s.in_w + iw];
+              y[(p * s.out_h + oh) * s.out_w + ow] = sum / static_cast<float>((h1 - h0) * (w1 - w0));
+            }
+          }
         }
-      }
-    }
-  }, plane_grain(s));
+      },
+      plane_grain(s));
 }
 
 void adaptive_avg_pool2d_backward(const PoolShape& s, const float* dy, float* grad_x) {
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(s.planes, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      float* gp = grad_x + p * in_plane;
-      const float* dp = dy + p * out_plane;
-      if (out_plane == 1) {
-        const float g = dp[0] / static_cast<float>(in_plane);
-        for (std::int64_t i = 0; i < in_plane; ++i) gp[i] = g;
-        continue;
-      }
-      std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-      for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-        const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h), h1 = math::adaptive_end(oh, s.out_h, s.in_h);
-        for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-          const std::int64_t w0 = math::adaptive_start(ow, s.out_w, s.in_w);
-          const std::int64_t w1 = math::adaptive_end(ow, s.out_w, s.in_w);
-          const float g = dp[oh * s.out_w + ow] / static_cast<float>((h1 - h0) * (w1 - w0));
-          for (std::int64_t ih = h0; ih < h1; ++ih)
-            for (std::int64_t iw = w0; iw < w1; ++iw) gp[ih * s.in_w + iw] += g;
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) {
+          float* gp = grad_x + p * in_plane;
+          const float* dp = dy + p * out_plane;
+          if (out_plane == 1) {
+            const float g = dp[0] / static_cast<float>(in_plane);
+            for (std::int64_t i = 0; i < in_plane; ++i) gp[i] = g;
+            continue;
+          }
+          std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
+          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+            const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h),
+                               h1 = math::adaptive_end(oh, s.out_h, s.in_h);
+            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+              const std::int64_t w0 = math::adaptive_start(ow, s.out_w, s.in_w);
+              const std::int64_t w1 = math::adaptive_end(ow, s.out_w, s.in_w);
+              const float g = dp[oh * s.out_w + ow] / static_cast<float>((h1 - h0) * (w1 - w0));
+              for (std::int64_t ih = h0; ih < h1; ++ih)
+                for (std::int64_t iw = w0; iw < w1; ++iw) gp[ih * s.in_w + iw] += g;
+            }
+          }
         }
-      }
-    }
-  }, plane_grain(s));
+      },
+      plane_grain(s));
 }
 
 }  // namespace cpu

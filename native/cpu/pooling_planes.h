@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "cpu/pooling.h"
+#include "ops/pooling.h"
 
 namespace flexconv {
 namespace cpu {

@@ -6,7 +6,7 @@
 //     column-wise in double (also vectorised).
 // Threads split the outputs (or, for a full reduction, fixed-size blocks whose partial sums
 // are added in order), so results do not depend on the thread count.
-#include "cpu/reduction.h"
+#include "ops/reduction.h"
 
 #include <cmath>
 
@@ -88,8 +88,10 @@ void sum_dims(const float* x, const std::vector<std::int64_t>& shape, const std:
   std::vector<Group> groups;
   for (std::size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
-    if (!groups.empty() && groups.back().reduced == reduce[d]) groups.back().size *= shape[d];
-    else groups.push_back({shape[d], static_cast<bool>(reduce[d])});
+    if (!groups.empty() && groups.back().reduced == reduce[d])
+      groups.back().size *= shape[d];
+    else
+      groups.push_back({shape[d], static_cast<bool>(reduce[d])});
   }
   std::int64_t out_numel = 1;
   for (const Group& g : groups) {
@@ -111,7 +113,8 @@ void sum_dims(const float* x, const std::vector<std::int64_t>& shape, const std:
   }
   const Group inner = groups.back();
   std::vector<Group> outer_kept, outer_reduced;
-  for (std::size_t g = 0; g + 1 < groups.size(); ++g) (groups[g].reduced ? outer_reduced : outer_kept).push_back(groups[g]);
+  for (std::size_t g = 0; g + 1 < groups.size(); ++g)
+    (groups[g].reduced ? outer_reduced : outer_kept).push_back(groups[g]);
   const std::vector<std::int64_t> rows = combination_offsets(outer_reduced);
   const std::int64_t per_output = static_cast<std::int64_t>(rows.size()) * inner.size;
 

@@ -1,5 +1,5 @@
 // Shape-op copies. Rows are handed to threads whole, so no two threads write one element.
-#include "cpu/shape.h"
+#include "ops/shape.h"
 
 #include <cstring>
 
@@ -9,9 +9,8 @@
 namespace flexconv {
 namespace cpu {
 
-void copy_rows(const float* src, std::int64_t src_offset, std::int64_t src_stride, float* dst,
-               std::int64_t dst_offset, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols,
-               bool accumulate) {
+void copy_rows(const float* src, std::int64_t src_offset, std::int64_t src_stride, float* dst, std::int64_t dst_offset,
+               std::int64_t dst_stride, std::int64_t rows, std::int64_t cols, bool accumulate) {
   if (rows <= 0 || cols <= 0) return;
   const std::int64_t grain = cols >= kParallelGrain ? 1 : kParallelGrain / cols;
   parallel_for(

@@ -8,7 +8,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
-#include "cpu/softmax.h"
+#include "ops/softmax.h"
 
 #include <cmath>
 
@@ -114,8 +114,8 @@ void softmax_forward(const float* x, float* y, std::int64_t outer, std::int64_t 
   });
 }
 
-void softmax_backward(const float* y, const float* g, float* gx, std::int64_t outer, std::int64_t n,
-                      std::int64_t inner, bool log) {
+void softmax_backward(const float* y, const float* g, float* gx, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                      bool log) {
   if (n == 0) return;
   if (inner == 1) return softmax_rows_backward(y, g, gx, outer, n, log);
   for_each_chunk(outer, n, inner, [&](std::int64_t o, std::int64_t i0, std::int64_t len) {

@@ -2,9 +2,9 @@
 // fixed order, so results are deterministic) and then writes that channel's outputs.
 #include <cuda_runtime.h>
 
-#include "cuda/batch_norm.h"
+#include "ops/batch_norm.h"
 #include "cuda/runtime.h"
-#include "cuda/spatial_launch.cuh"
+#include "cuda/launch.cuh"
 
 namespace flexconv {
 namespace cuda {
@@ -23,10 +23,10 @@ __device__ double block_sum(double v, double* shared) {
   return total;
 }
 
-__global__ void bn_forward_kernel(cpu::BatchNormShape s, const float* x, float* y, float* running_mean,
-                                  float* running_var, const float* weight, const float* bias, float* save_mean,
-                                  float* save_invstd, bool training, float momentum, float eps) {
-  __shared__ double shared[kSpatialThreads];
+__global__ void bn_forward_kernel(BatchNormShape s, const float* x, float* y, float* running_mean, float* running_var,
+                                  const float* weight, const float* bias, float* save_mean, float* save_invstd,
+                                  bool training, float momentum, float eps) {
+  __shared__ double shared[kThreads];
   const std::int64_t c = blockIdx.x;
   const std::int64_t count = s.n * s.hw;
   float mean, invstd;
@@ -67,10 +67,10 @@ __global__ void bn_forward_kernel(cpu::BatchNormShape s, const float* x, float* 
   }
 }
 
-__global__ void bn_backward_kernel(cpu::BatchNormShape s, const float* x, const float* dy, const float* save_mean,
-                                   const float* save_invstd, const float* weight, float* grad_x,
-                                   float* grad_weight, float* grad_bias, bool training) {
-  __shared__ double shared[kSpatialThreads];
+__global__ void bn_backward_kernel(BatchNormShape s, const float* x, const float* dy, const float* save_mean,
+                                   const float* save_invstd, const float* weight, float* grad_x, float* grad_weight,
+                                   float* grad_bias, bool training) {
+  __shared__ double shared[kThreads];
   const std::int64_t c = blockIdx.x;
   const std::int64_t count = s.n * s.hw;
   const float mean = save_mean[c], invstd = save_invstd[c];
@@ -98,21 +98,21 @@ __global__ void bn_backward_kernel(cpu::BatchNormShape s, const float* x, const 
 
 }  // namespace
 
-void batch_norm_forward(const cpu::BatchNormShape& s, const float* x, float* y, float* running_mean,
-                        float* running_var, const float* weight, const float* bias, float* save_mean,
-                        float* save_invstd, bool training, float momentum, float eps) {
+void batch_norm_forward(const BatchNormShape& s, const float* x, float* y, float* running_mean, float* running_var,
+                        const float* weight, const float* bias, float* save_mean, float* save_invstd, bool training,
+                        float momentum, float eps) {
   if (s.c == 0) return;
-  bn_forward_kernel<<<static_cast<unsigned>(s.c), kSpatialThreads>>>(s, x, y, running_mean, running_var, weight, bias,
-                                                                     save_mean, save_invstd, training, momentum, eps);
+  bn_forward_kernel<<<static_cast<unsigned>(s.c), kThreads>>>(s, x, y, running_mean, running_var, weight, bias,
+                                                              save_mean, save_invstd, training, momentum, eps);
   check_last_launch("batch_norm_forward");
 }
 
-void batch_norm_backward(const cpu::BatchNormShape& s, const float* x, const float* dy, const float* save_mean,
+void batch_norm_backward(const BatchNormShape& s, const float* x, const float* dy, const float* save_mean,
                          const float* save_invstd, const float* weight, float* grad_x, float* grad_weight,
                          float* grad_bias, bool training) {
   if (s.c == 0) return;
-  bn_backward_kernel<<<static_cast<unsigned>(s.c), kSpatialThreads>>>(s, x, dy, save_mean, save_invstd, weight,
-                                                                      grad_x, grad_weight, grad_bias, training);
+  bn_backward_kernel<<<static_cast<unsigned>(s.c), kThreads>>>(s, x, dy, save_mean, save_invstd, weight, grad_x,
+                                                               grad_weight, grad_bias, training);
   check_last_launch("batch_norm_backward");
 }
 

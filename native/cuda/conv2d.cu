@@ -4,8 +4,10 @@
 // The depthwise case takes the same path with one GEMM per group.
 #include <cuda_runtime.h>
 
-#include "cuda/conv2d.h"
+#include "core/errors.h"
+#include "ops/conv2d.h"
 #include "cuda/gemm.h"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace flexconv {
@@ -15,15 +17,11 @@ namespace {
 using math::Conv2dGeometry;
 using std::int64_t;
 
-constexpr int kThreads = 256;
-
-
 // col[(c*kh + i)*kw + j, oy*OW + ox] = image[c0 + c, oy*s - p + i*d, ox*s - p + j*d] (0 outside).
 __global__ void im2col_kernel(Conv2dGeometry g, const float* image, int64_t channels, float* col) {
   const int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   const int64_t total = channels * KK * P;
-  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
-       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(idx, total) {
     const int64_t p = idx % P, row = idx / P;
     const int64_t c = row / KK, r = row % KK, i = r / g.kernel_w, j = r % g.kernel_w;
     const int64_t oy = p / g.out_w, ox = p % g.out_w;
@@ -37,8 +35,7 @@ __global__ void im2col_kernel(Conv2dGeometry g, const float* image, int64_t chan
 __global__ void col2im_kernel(Conv2dGeometry g, const float* col, int64_t channels, float* image) {
   const int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   const int64_t total = channels * g.in_h * g.in_w;
-  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
-       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(idx, total) {
     const int64_t x = idx % g.in_w, y = (idx / g.in_w) % g.in_h, c = idx / (g.in_w * g.in_h);
     float acc = 0.0f;
     for (int64_t i = 0; i < g.kernel_h; ++i) {
@@ -60,8 +57,7 @@ __global__ void col2im_kernel(Conv2dGeometry g, const float* col, int64_t channe
 
 __global__ void channel_bias_kernel(int64_t total, int64_t channels, int64_t plane, const float* bias, float* x,
                                     bool overwrite) {
-  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
-       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(idx, total) {
     const float b = bias ? bias[(idx / plane) % channels] : 0.0f;
     x[idx] = overwrite ? b : x[idx] + b;
   }
@@ -85,25 +81,6 @@ __global__ void channel_sums_kernel(int64_t batch, int64_t channels, int64_t pla
   if (threadIdx.x == 0) sums[c] = partial[0];
 }
 
-unsigned grid_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(b > 65535 ? 65535 : (b < 1 ? 1 : b));
-}
-
-// A device scratch buffer freed on scope exit (also when a launch check throws).
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(int64_t floats)
-      : ptr_(static_cast<float*>(device_malloc(static_cast<size_t>(floats > 0 ? floats : 1) * sizeof(float)))) {}
-  ~DeviceBuffer() { device_free(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  float* get() const { return ptr_; }
-
- private:
-  float* ptr_;
-};
-
 struct Dims {
   int64_t P, KK, Cg, Og, Kdim, in_image, out_image, HW;
   explicit Dims(const Conv2dGeometry& g)
@@ -119,28 +96,30 @@ struct Dims {
 
 }  // namespace
 
-void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                    float* out) {
+void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
+                    const ConvEpilogue& epilogue, const PackedConvWeights* prepacked) {
+  if (epilogue.residual || epilogue.relu || prepacked) {
+    throw Error(ErrorCode::InvalidArgument, "conv2d: the fused epilogue and packed weights run on the CPU only");
+  }
   const Dims d(g);
   const int64_t total = g.batch * d.out_image;
   if (total == 0) return;
-  channel_bias_kernel<<<grid_for(total), kThreads>>>(total, g.out_channels, d.P, bias, out, true);
+  channel_bias_kernel<<<grid_blocks(total), kThreads>>>(total, g.out_channels, d.P, bias, out, true);
   check_last_launch("conv2d bias");
   if (d.Kdim == 0) return;
   DeviceBuffer col(d.Kdim * d.P);
   for (int64_t b = 0; b < g.batch; ++b) {
     for (int64_t gi = 0; gi < g.groups; ++gi) {
-      im2col_kernel<<<grid_for(d.Kdim * d.P), kThreads>>>(g, input + b * d.in_image + gi * d.Cg * d.HW, d.Cg,
-                                                          col.get());
+      im2col_kernel<<<grid_blocks(d.Kdim * d.P), kThreads>>>(g, input + b * d.in_image + gi * d.Cg * d.HW, d.Cg,
+                                                             col.get());
       check_last_launch("conv2d im2col");
-      sgemm_strided_batched(false, false, d.Og, d.P, d.Kdim, 1.0f, weight + gi * d.Og * d.Kdim, d.Kdim, 0,
-                            col.get(), d.P, 0, 1.0f, out + b * d.out_image + gi * d.Og * d.P, d.P, 0, 1);
+      sgemm_strided_batched(false, false, d.Og, d.P, d.Kdim, 1.0f, weight + gi * d.Og * d.Kdim, d.Kdim, 0, col.get(),
+                            d.P, 0, 1.0f, out + b * d.out_image + gi * d.Og * d.P, d.P, 0, 1);
     }
   }
 }
 
-void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight,
-                           float* grad_input) {
+void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input) {
   const Dims d(g);
   if (g.batch * d.in_image == 0) return;
   if (d.Og == 0 || d.Kdim == 0) {
@@ -153,15 +132,14 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const
       // col = W_g^T [Kdim x Og] x grad_out_g [Og x P]
       sgemm_strided_batched(true, false, d.Kdim, d.P, d.Og, 1.0f, weight + gi * d.Og * d.Kdim, d.Kdim, 0,
                             grad_out + b * d.out_image + gi * d.Og * d.P, d.P, 0, 0.0f, col.get(), d.P, 0, 1);
-      col2im_kernel<<<grid_for(d.Cg * d.HW), kThreads>>>(g, col.get(), d.Cg,
-                                                         grad_input + b * d.in_image + gi * d.Cg * d.HW);
+      col2im_kernel<<<grid_blocks(d.Cg * d.HW), kThreads>>>(g, col.get(), d.Cg,
+                                                            grad_input + b * d.in_image + gi * d.Cg * d.HW);
       check_last_launch("conv2d col2im");
     }
   }
 }
 
-void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input,
-                            float* grad_weight) {
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
   const Dims d(g);
   if (g.out_channels * d.Kdim == 0) return;
   if (g.batch == 0) {
@@ -171,13 +149,12 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
   DeviceBuffer col(d.Kdim * d.P);
   for (int64_t b = 0; b < g.batch; ++b) {
     for (int64_t gi = 0; gi < g.groups; ++gi) {
-      im2col_kernel<<<grid_for(d.Kdim * d.P), kThreads>>>(g, input + b * d.in_image + gi * d.Cg * d.HW, d.Cg,
-                                                          col.get());
+      im2col_kernel<<<grid_blocks(d.Kdim * d.P), kThreads>>>(g, input + b * d.in_image + gi * d.Cg * d.HW, d.Cg,
+                                                             col.get());
       check_last_launch("conv2d im2col");
       // grad_W_g [Og x Kdim] (+)= grad_out_g [Og x P] x col^T [P x Kdim], images in order.
-      sgemm_strided_batched(false, true, d.Og, d.Kdim, d.P, 1.0f, grad_out + b * d.out_image + gi * d.Og * d.P,
-                            d.P, 0, col.get(), d.P, 0, b == 0 ? 0.0f : 1.0f, grad_weight + gi * d.Og * d.Kdim,
-                            d.Kdim, 0, 1);
+      sgemm_strided_batched(false, true, d.Og, d.Kdim, d.P, 1.0f, grad_out + b * d.out_image + gi * d.Og * d.P, d.P, 0,
+                            col.get(), d.P, 0, b == 0 ? 0.0f : 1.0f, grad_weight + gi * d.Og * d.Kdim, d.Kdim, 0, 1);
     }
   }
 }
@@ -191,7 +168,7 @@ void channel_sums(int64_t batch, int64_t channels, int64_t plane, const float* x
 void add_channel_bias(int64_t batch, int64_t channels, int64_t plane, const float* bias, float* x) {
   const int64_t total = batch * channels * plane;
   if (total == 0) return;
-  channel_bias_kernel<<<grid_for(total), kThreads>>>(total, channels, plane, bias, x, false);
+  channel_bias_kernel<<<grid_blocks(total), kThreads>>>(total, channels, plane, bias, x, false);
   check_last_launch("add_channel_bias");
 }
 

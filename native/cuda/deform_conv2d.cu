@@ -17,8 +17,9 @@
 #include <cstdint>
 
 #include "core/errors.h"
-#include "cuda/deform_conv2d.h"
+#include "ops/deform_conv2d.h"
 #include "cuda/gemm.h"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 #include "math/bilinear.h"
 
@@ -29,23 +30,7 @@ namespace {
 using math::DeformConv2dGeometry;
 using std::int64_t;
 
-constexpr int kThreads = 256;
 constexpr int64_t kColumnBudgetFloats = int64_t(16) << 20;  // 64 MB of columns per tile
-
-unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
-
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(int64_t floats)
-      : ptr_(floats > 0 ? static_cast<float*>(device_malloc(static_cast<std::size_t>(floats) * sizeof(float))) : nullptr) {}
-  ~DeviceBuffer() { device_free(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  float* get() const { return ptr_; }
-
- private:
-  float* ptr_;
-};
 
 // Sampling coordinate and mask of tap kp of offset group og at output pixel p of one image.
 __device__ __forceinline__ void sample_point(const DeformConv2dGeometry& g, const float* off_n, const float* mask_n,
@@ -65,7 +50,7 @@ __global__ void columns_kernel(DeformConv2dGeometry g, const float* in_n, const 
   const int64_t K = g.kernel_h * g.kernel_w;
   const int64_t total = g.in_channels * K * count;
   const int64_t cog = g.in_channels / g.offset_groups;
-  for (int64_t it = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; it < total; it += int64_t(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(it, total) {
     const int64_t q = it % count, row = it / count, kp = row % K, c = row / K;
     float y, x, m;
     sample_point(g, off_n, mask_n, c / cog, kp, t0 + q, &y, &x, &m);
@@ -76,7 +61,7 @@ __global__ void columns_kernel(DeformConv2dGeometry g, const float* in_n, const 
 
 __global__ void bias_fill_kernel(float* out_n, const float* bias, int64_t O, int64_t P, int64_t t0, int64_t count) {
   const int64_t total = O * count;
-  for (int64_t it = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; it < total; it += int64_t(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(it, total) {
     const int64_t o = it / count, q = it - o * count;
     out_n[o * P + t0 + q] = bias ? bias[o] : 0.0f;
   }
@@ -87,7 +72,7 @@ __global__ void scatter_atomic_kernel(DeformConv2dGeometry g, const float* off_n
   const int64_t K = g.kernel_h * g.kernel_w, HW = g.in_h * g.in_w;
   const int64_t total = g.in_channels * K * count;
   const int64_t cog = g.in_channels / g.offset_groups;
-  for (int64_t it = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; it < total; it += int64_t(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(it, total) {
     const int64_t q = it % count, row = it / count, kp = row % K, c = row / K;
     float y, x, m;
     sample_point(g, off_n, mask_n, c / cog, kp, t0 + q, &y, &x, &m);
@@ -128,7 +113,7 @@ __global__ void offset_mask_grad_kernel(DeformConv2dGeometry g, const float* in_
   const int64_t K = g.kernel_h * g.kernel_w, HW = g.in_h * g.in_w, P = g.out_h * g.out_w;
   const int64_t cog = g.in_channels / g.offset_groups;
   const int64_t total = g.offset_groups * K * count;
-  for (int64_t it = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; it < total; it += int64_t(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(it, total) {
     const int64_t q = it % count, row = it / count, kp = row % K, og = row / K;
     float y, x, m;
     sample_point(g, off_n, mask_n, og, kp, t0 + q, &y, &x, &m);
@@ -167,8 +152,6 @@ __global__ void bias_grad_kernel(const float* grad_out, int64_t N, int64_t O, in
   if (threadIdx.x == 0) grad_bias[o] = partial[0];
 }
 
-unsigned grid_for(int64_t n) { return std::min<unsigned>(blocks_for(n), 65535u * 8u); }
-
 int64_t tile_for(const DeformConv2dGeometry& g) {
   const int64_t rows = std::max<int64_t>(1, g.in_channels * g.kernel_h * g.kernel_w);
   return std::max<int64_t>(1, std::min(g.out_h * g.out_w, kColumnBudgetFloats / rows));
@@ -176,8 +159,8 @@ int64_t tile_for(const DeformConv2dGeometry& g) {
 
 }  // namespace
 
-void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset,
-                           const float* mask, const float* weight, const float* bias, float* output) {
+void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset, const float* mask,
+                           const float* weight, const float* bias, float* output) {
   const int64_t P = g.out_h * g.out_w, K = g.kernel_h * g.kernel_w, HW = g.in_h * g.in_w;
   const int64_t C = g.in_channels, O = g.out_channels, Cg = C / g.groups, Og = O / g.groups, G = g.offset_groups;
   if (g.batch == 0 || O == 0 || P == 0) return;
@@ -190,9 +173,9 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
     float* out_n = output + n * O * P;
     for (int64_t t0 = 0; t0 < P; t0 += tile) {
       const int64_t count = std::min(tile, P - t0);
-      columns_kernel<<<grid_for(C * K * count), kThreads>>>(g, in_n, off_n, mask_n, t0, count, cols.get());
+      columns_kernel<<<grid_blocks(C * K * count), kThreads>>>(g, in_n, off_n, mask_n, t0, count, cols.get());
       check_last_launch("deformConv2d columns");
-      bias_fill_kernel<<<grid_for(O * count), kThreads>>>(out_n, bias, O, P, t0, count);
+      bias_fill_kernel<<<grid_blocks(O * count), kThreads>>>(out_n, bias, O, P, t0, count);
       check_last_launch("deformConv2d bias");
       sgemm_strided_batched(false, false, Og, count, Cg * K, 1.0f, weight, Cg * K, Og * Cg * K, cols.get(), count,
                             Cg * K * count, 1.0f, out_n + t0, P, Og * P, g.groups);
@@ -200,10 +183,9 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
   }
 }
 
-void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, const float* offset,
-                            const float* mask, const float* weight, const float* grad_output,
-                            float* grad_input, float* grad_offset, float* grad_mask, float* grad_weight,
-                            float* grad_bias, bool deterministic) {
+void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, const float* offset, const float* mask,
+                            const float* weight, const float* grad_output, float* grad_input, float* grad_offset,
+                            float* grad_mask, float* grad_weight, float* grad_bias, bool deterministic) {
   const int64_t P = g.out_h * g.out_w, K = g.kernel_h * g.kernel_w, HW = g.in_h * g.in_w;
   const int64_t C = g.in_channels, O = g.out_channels, Cg = C / g.groups, Og = O / g.groups, G = g.offset_groups;
   if (!mask) grad_mask = nullptr;
@@ -232,7 +214,7 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
     for (int64_t t0 = 0; t0 < P; t0 += tile) {
       const int64_t count = std::min(tile, P - t0);
       if (grad_weight) {
-        columns_kernel<<<grid_for(C * K * count), kThreads>>>(g, in_n, off_n, mask_n, t0, count, cols.get());
+        columns_kernel<<<grid_blocks(C * K * count), kThreads>>>(g, in_n, off_n, mask_n, t0, count, cols.get());
         check_last_launch("deformConv2d columns");
         sgemm_strided_batched(false, true, Og, Cg * K, count, 1.0f, gout_n + t0, P, Og * P, cols.get(), count,
                               Cg * K * count, 1.0f, grad_weight, Cg * K, Og * Cg * K, g.groups);
@@ -245,13 +227,13 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
         if (deterministic) {
           scatter_owner_kernel<<<blocks_for(C), kThreads>>>(g, off_n, mask_n, grad_cols.get(), t0, count, gin_n);
         } else {
-          scatter_atomic_kernel<<<grid_for(C * K * count), kThreads>>>(g, off_n, mask_n, grad_cols.get(), t0, count,
-                                                                       gin_n);
+          scatter_atomic_kernel<<<grid_blocks(C * K * count), kThreads>>>(g, off_n, mask_n, grad_cols.get(), t0, count,
+                                                                          gin_n);
         }
         check_last_launch("deformConv2d input gradient");
       }
       if (grad_offset || grad_mask) {
-        offset_mask_grad_kernel<<<grid_for(G * K * count), kThreads>>>(
+        offset_mask_grad_kernel<<<grid_blocks(G * K * count), kThreads>>>(
             g, in_n, off_n, mask_n, grad_cols.get(), t0, count, grad_offset ? grad_offset + n * 2 * G * K * P : nullptr,
             grad_mask ? grad_mask + n * G * K * P : nullptr);
         check_last_launch("deformConv2d offset/mask gradient");

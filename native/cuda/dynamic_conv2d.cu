@@ -6,9 +6,10 @@
 #include <algorithm>
 
 #include "core/errors.h"
-#include "cuda/conv2d.h"
-#include "cuda/dynamic_conv2d.h"
+#include "ops/conv2d.h"
+#include "ops/dynamic_conv2d.h"
 #include "cuda/gemm.h"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace flexconv {
@@ -20,19 +21,6 @@ using std::int64_t;
 
 // Chunks of samples bound the scratch memory, as on the CPU.
 constexpr int64_t kChunkFloats = int64_t{8} << 20;
-
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(int64_t floats)
-      : ptr_(floats > 0 ? static_cast<float*>(device_malloc(static_cast<size_t>(floats) * sizeof(float))) : nullptr) {}
-  ~DeviceBuffer() { device_free(ptr_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  float* get() const { return ptr_; }
-
- private:
-  float* ptr_;
-};
 
 int64_t per_expert(const Conv2dGeometry& g) {
   return g.out_channels * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
@@ -72,9 +60,8 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, int64_t K, const float* inp
 }
 
 void dynamic_conv2d_backward(const Conv2dGeometry& g, int64_t K, const float* grad_out, const float* input,
-                             const float* experts, const float* attention, const float* expert_bias,
-                             float* grad_input, float* grad_experts, float* grad_attention,
-                             float* grad_expert_bias) {
+                             const float* experts, const float* attention, const float* expert_bias, float* grad_input,
+                             float* grad_experts, float* grad_attention, float* grad_expert_bias) {
   FLEXCONV_CHECK(K >= 1, ErrorCode::InvalidArgument, "dynamicConv2d: expected at least one expert");
   if (!expert_bias) grad_expert_bias = nullptr;
   const int64_t B = g.batch, O = g.out_channels, D = per_expert(g);

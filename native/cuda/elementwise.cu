@@ -5,7 +5,8 @@
 #include <string>
 
 #include "core/errors.h"
-#include "cuda/elementwise.h"
+#include "ops/elementwise.h"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 #include "math/pointwise.h"
 
@@ -13,30 +14,17 @@ namespace flexconv {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kMaxDims = 8;
-
-unsigned blocks_for(std::int64_t n) {
-  std::int64_t b = (n + kThreads - 1) / kThreads;
-  if (b > 65535 * 8) b = 65535 * 8;  // grid-stride loops cover the rest
-  return static_cast<unsigned>(b < 1 ? 1 : b);
-}
 
 template <int Op>
 __global__ void unary_kernel(const float* x, float* y, std::int64_t n, float a, float b) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    y[i] = math::unary_forward<Op>(x[i], a, b);
-  }
+  FLEXCONV_GRID_STRIDE(i, n) { y[i] = math::unary_forward<Op>(x[i], a, b); }
 }
 
 template <int Op>
 __global__ void unary_backward_kernel(const float* g, const float* x, const float* y, float* gx, std::int64_t n,
                                       float a, float b) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    gx[i] = math::unary_backward<Op>(g[i], x ? x[i] : 0.0f, y ? y[i] : 0.0f, a, b);
-  }
+  FLEXCONV_GRID_STRIDE(i, n) { gx[i] = math::unary_backward<Op>(g[i], x ? x[i] : 0.0f, y ? y[i] : 0.0f, a, b); }
 }
 
 struct Plan {
@@ -48,8 +36,7 @@ struct Plan {
 
 template <int Op>
 __global__ void binary_kernel(const float* a, const float* b, float* out, std::int64_t n, Plan plan) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(i, n) {
     std::int64_t rest = i, oa = 0, ob = 0;
     for (int d = plan.ndim - 1; d >= 0; --d) {
       const std::int64_t k = rest % plan.shape[d];
@@ -62,33 +49,27 @@ __global__ void binary_kernel(const float* a, const float* b, float* out, std::i
 }
 
 __global__ void fill_kernel(float* out, std::int64_t n, float value) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    out[i] = value;
-  }
+  FLEXCONV_GRID_STRIDE(i, n) { out[i] = value; }
 }
 
 __global__ void add_in_place_kernel(float* out, const float* x, std::int64_t n) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    out[i] += x[i];
-  }
+  FLEXCONV_GRID_STRIDE(i, n) { out[i] += x[i]; }
 }
 
 template <int Op>
 void launch_unary(const float* x, float* y, std::int64_t n, float a, float b) {
-  unary_kernel<Op><<<blocks_for(n), kThreads>>>(x, y, n, a, b);
+  unary_kernel<Op><<<grid_blocks(n), kThreads>>>(x, y, n, a, b);
 }
 
 template <int Op>
 void launch_unary_backward(const float* g, const float* x, const float* y, float* gx, std::int64_t n, float a,
                            float b) {
-  unary_backward_kernel<Op><<<blocks_for(n), kThreads>>>(g, x, y, gx, n, a, b);
+  unary_backward_kernel<Op><<<grid_blocks(n), kThreads>>>(g, x, y, gx, n, a, b);
 }
 
 template <int Op>
 void launch_binary(const float* a, const float* b, float* out, const Plan& plan, std::int64_t n) {
-  binary_kernel<Op><<<blocks_for(n), kThreads>>>(a, b, out, n, plan);
+  binary_kernel<Op><<<grid_blocks(n), kThreads>>>(a, b, out, n, plan);
 }
 
 [[noreturn]] void bad_op(const char* fn, int op) {
@@ -100,20 +81,14 @@ void launch_binary(const float* a, const float* b, float* out, const Plan& plan,
 void unary(int op, const float* x, float* y, std::int64_t n, float a, float b) {
   if (n == 0) return;
   switch (op) {
-    case math::kNeg: launch_unary<math::kNeg>(x, y, n, a, b); break;
-    case math::kExp: launch_unary<math::kExp>(x, y, n, a, b); break;
-    case math::kLog: launch_unary<math::kLog>(x, y, n, a, b); break;
-    case math::kSqrt: launch_unary<math::kSqrt>(x, y, n, a, b); break;
-    case math::kRelu: launch_unary<math::kRelu>(x, y, n, a, b); break;
-    case math::kLeakyRelu: launch_unary<math::kLeakyRelu>(x, y, n, a, b); break;
-    case math::kSigmoid: launch_unary<math::kSigmoid>(x, y, n, a, b); break;
-    case math::kTanh: launch_unary<math::kTanh>(x, y, n, a, b); break;
-    case math::kSilu: launch_unary<math::kSilu>(x, y, n, a, b); break;
-    case math::kAffine: launch_unary<math::kAffine>(x, y, n, a, b); break;
-    case math::kPow: launch_unary<math::kPow>(x, y, n, a, b); break;
-    case math::kClamp: launch_unary<math::kClamp>(x, y, n, a, b); break;
-    case math::kAbs: launch_unary<math::kAbs>(x, y, n, a, b); break;
-    default: bad_op("unary", op);
+#define FLEXCONV_CASE(OP)                  \
+  case math::OP:                           \
+    launch_unary<math::OP>(x, y, n, a, b); \
+    break;
+    FLEXCONV_FOR_EACH_UNARY_OP(FLEXCONV_CASE)
+#undef FLEXCONV_CASE
+    default:
+      bad_op("unary", op);
   }
   check_last_launch("unary");
 }
@@ -122,20 +97,14 @@ void unary_backward(int op, const float* g, const float* x, const float* y, floa
                     float b) {
   if (n == 0) return;
   switch (op) {
-    case math::kNeg: launch_unary_backward<math::kNeg>(g, x, y, gx, n, a, b); break;
-    case math::kExp: launch_unary_backward<math::kExp>(g, x, y, gx, n, a, b); break;
-    case math::kLog: launch_unary_backward<math::kLog>(g, x, y, gx, n, a, b); break;
-    case math::kSqrt: launch_unary_backward<math::kSqrt>(g, x, y, gx, n, a, b); break;
-    case math::kRelu: launch_unary_backward<math::kRelu>(g, x, y, gx, n, a, b); break;
-    case math::kLeakyRelu: launch_unary_backward<math::kLeakyRelu>(g, x, y, gx, n, a, b); break;
-    case math::kSigmoid: launch_unary_backward<math::kSigmoid>(g, x, y, gx, n, a, b); break;
-    case math::kTanh: launch_unary_backward<math::kTanh>(g, x, y, gx, n, a, b); break;
-    case math::kSilu: launch_unary_backward<math::kSilu>(g, x, y, gx, n, a, b); break;
-    case math::kAffine: launch_unary_backward<math::kAffine>(g, x, y, gx, n, a, b); break;
-    case math::kPow: launch_unary_backward<math::kPow>(g, x, y, gx, n, a, b); break;
-    case math::kClamp: launch_unary_backward<math::kClamp>(g, x, y, gx, n, a, b); break;
-    case math::kAbs: launch_unary_backward<math::kAbs>(g, x, y, gx, n, a, b); break;
-    default: bad_op("unaryBackward", op);
+#define FLEXCONV_CASE(OP)                                  \
+  case math::OP:                                           \
+    launch_unary_backward<math::OP>(g, x, y, gx, n, a, b); \
+    break;
+    FLEXCONV_FOR_EACH_UNARY_OP(FLEXCONV_CASE)
+#undef FLEXCONV_CASE
+    default:
+      bad_op("unaryBackward", op);
   }
   check_last_launch("unaryBackward");
 }
@@ -153,25 +122,36 @@ void binary(int op, const float* a, const float* b, float* out, const BroadcastP
     plan.stride_b[d] = bp.stride_b[d];
   }
   switch (op) {
-    case math::kAdd: launch_binary<math::kAdd>(a, b, out, plan, bp.numel); break;
-    case math::kSub: launch_binary<math::kSub>(a, b, out, plan, bp.numel); break;
-    case math::kMul: launch_binary<math::kMul>(a, b, out, plan, bp.numel); break;
-    case math::kDiv: launch_binary<math::kDiv>(a, b, out, plan, bp.numel); break;
-    case math::kSecond: launch_binary<math::kSecond>(a, b, out, plan, bp.numel); break;
-    default: bad_op("binary", op);
+    case math::kAdd:
+      launch_binary<math::kAdd>(a, b, out, plan, bp.numel);
+      break;
+    case math::kSub:
+      launch_binary<math::kSub>(a, b, out, plan, bp.numel);
+      break;
+    case math::kMul:
+      launch_binary<math::kMul>(a, b, out, plan, bp.numel);
+      break;
+    case math::kDiv:
+      launch_binary<math::kDiv>(a, b, out, plan, bp.numel);
+      break;
+    case math::kSecond:
+      launch_binary<math::kSecond>(a, b, out, plan, bp.numel);
+      break;
+    default:
+      bad_op("binary", op);
   }
   check_last_launch("binary");
 }
 
 void fill(float* out, std::int64_t n, float value) {
   if (n == 0) return;
-  fill_kernel<<<blocks_for(n), kThreads>>>(out, n, value);
+  fill_kernel<<<grid_blocks(n), kThreads>>>(out, n, value);
   check_last_launch("fill");
 }
 
 void add_in_place(float* out, const float* x, std::int64_t n) {
   if (n == 0) return;
-  add_in_place_kernel<<<blocks_for(n), kThreads>>>(out, x, n);
+  add_in_place_kernel<<<grid_blocks(n), kThreads>>>(out, x, n);
   check_last_launch("addInPlace");
 }
 

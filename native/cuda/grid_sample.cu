@@ -3,15 +3,14 @@
 // scatters the input gradient with atomicAdd.
 #include <cuda_runtime.h>
 
-#include "cuda/grid_sample.h"
+#include "ops/grid_sample.h"
 #include "cuda/runtime.h"
-#include "cuda/spatial_launch.cuh"
+#include "cuda/launch.cuh"
 
 namespace flexconv {
 namespace cuda {
 namespace {
 
-using cpu::GridSampleShape;
 using math::GridMode;
 
 struct Point {
@@ -41,8 +40,9 @@ __global__ void grid_forward_kernel(GridSampleShape s, const float* input, const
         v = pixel(plane, s, math::grid_nearest(p.iy), math::grid_nearest(p.ix));
       } else {
         const math::GridBilinear b = math::grid_bilinear(p.iy, p.ix);
-        v = pixel(plane, s, b.y0, b.x0) * (1 - b.tx) * (1 - b.ty) + pixel(plane, s, b.y0, b.x0 + 1) * b.tx * (1 - b.ty) +
-            pixel(plane, s, b.y0 + 1, b.x0) * (1 - b.tx) * b.ty + pixel(plane, s, b.y0 + 1, b.x0 + 1) * b.tx * b.ty;
+        v = pixel(plane, s, b.y0, b.x0) * (1 - b.tx) * (1 - b.ty) +
+            pixel(plane, s, b.y0, b.x0 + 1) * b.tx * (1 - b.ty) + pixel(plane, s, b.y0 + 1, b.x0) * (1 - b.tx) * b.ty +
+            pixel(plane, s, b.y0 + 1, b.x0 + 1) * b.tx * b.ty;
       }
       out[(n * s.c + c) * out_plane + pix] = v;
     }
@@ -99,7 +99,7 @@ __global__ void grid_backward_kernel(GridSampleShape s, const float* dy, const f
 void grid_sample2d_forward(const GridSampleShape& s, const float* input, const float* grid, float* out) {
   const std::int64_t n = s.n * s.out_h * s.out_w;
   if (n == 0) return;
-  grid_forward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, input, grid, out);
+  grid_forward_kernel<<<grid_blocks(n), kThreads>>>(s, input, grid, out);
   check_last_launch("grid_sample2d_forward");
 }
 
@@ -108,7 +108,7 @@ void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const flo
   if (grad_input) fill(grad_input, 0.0f, static_cast<std::size_t>(s.n * s.c * s.in_h * s.in_w));
   const std::int64_t n = s.n * s.out_h * s.out_w;
   if (n == 0) return;
-  grid_backward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, dy, input, grid, grad_input, grad_grid);
+  grid_backward_kernel<<<grid_blocks(n), kThreads>>>(s, dy, input, grid, grad_input, grad_grid);
   check_last_launch("grid_sample2d_backward");
 }
 

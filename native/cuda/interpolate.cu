@@ -2,17 +2,14 @@
 // (the same float arithmetic as the CPU kernel); the backward scatters with atomicAdd.
 #include <cuda_runtime.h>
 
-#include "cuda/interpolate.h"
+#include "ops/interpolate.h"
 #include "cuda/runtime.h"
-#include "cuda/spatial_launch.cuh"
+#include "cuda/launch.cuh"
 #include "math/interpolate.h"
 
 namespace flexconv {
 namespace cuda {
 namespace {
-
-using cpu::InterpMode;
-using cpu::InterpShape;
 
 struct Taps2d {
   math::LinearTap h, w;
@@ -41,7 +38,8 @@ __global__ void interp_forward_kernel(InterpShape s, InterpMode mode, const floa
     const float* xp = x + p * s.in_h * s.in_w;
     const float* r0 = xp + t.h.i0 * s.in_w;
     const float* r1 = xp + t.h.i1 * s.in_w;
-    const float v = t.h.w0 * (t.w.w0 * r0[t.w.i0] + t.w.w1 * r0[t.w.i1]) + t.h.w1 * (t.w.w0 * r1[t.w.i0] + t.w.w1 * r1[t.w.i1]);
+    const float v =
+        t.h.w0 * (t.w.w0 * r0[t.w.i0] + t.w.w1 * r0[t.w.i1]) + t.h.w1 * (t.w.w0 * r1[t.w.i0] + t.w.w1 * r1[t.w.i1]);
     y[i] = base ? base[i] + v : v;
   }
 }
@@ -68,7 +66,7 @@ __global__ void interp_backward_kernel(InterpShape s, InterpMode mode, const flo
 void interpolate2d_forward(const InterpShape& s, InterpMode mode, const float* x, float* y, const float* base) {
   const std::int64_t n = s.planes * s.out_h * s.out_w;
   if (n == 0) return;
-  interp_forward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, mode, x, y, base);
+  interp_forward_kernel<<<grid_blocks(n), kThreads>>>(s, mode, x, y, base);
   check_last_launch("interpolate2d_forward");
 }
 
@@ -76,7 +74,7 @@ void interpolate2d_backward(const InterpShape& s, InterpMode mode, const float* 
   fill(grad_x, 0.0f, static_cast<std::size_t>(s.planes * s.in_h * s.in_w));
   const std::int64_t n = s.planes * s.out_h * s.out_w;
   if (n == 0) return;
-  interp_backward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, mode, dy, grad_x);
+  interp_backward_kernel<<<grid_blocks(n), kThreads>>>(s, mode, dy, grad_x);
   check_last_launch("interpolate2d_backward");
 }
 

@@ -2,7 +2,8 @@
 // formulas of math/softmax.h and math/pointwise.h that the CPU kernels use.
 #include <cuda_runtime.h>
 
-#include "cuda/loss.h"
+#include "ops/loss.h"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 #include "math/pointwise.h"
 #include "math/softmax.h"
@@ -11,19 +12,9 @@ namespace flexconv {
 namespace cuda {
 namespace {
 
-unsigned blocks_for(std::int64_t n) {
-  std::int64_t b = (n + 255) / 256;
-  if (b > 65535 * 8) b = 65535 * 8;
-  return static_cast<unsigned>(b < 1 ? 1 : b);
-}
-
-#define FLEXCONV_GRID_LOOP(i, n)                                                              \
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < (n); \
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
-
 __global__ void ce_forward_kernel(const float* logits, const float* target, std::int64_t N, std::int64_t C,
                                   std::int64_t S, std::int64_t ignore, float eps, float* loss, float* stats) {
-  FLEXCONV_GRID_LOOP(pos, N * S) {
+  FLEXCONV_GRID_STRIDE(pos, N * S) {
     const float* x = logits + (pos / S) * C * S + pos % S;
     float m, logz;
     math::row_max_logz(x, C, S, &m, &logz);
@@ -38,7 +29,7 @@ __global__ void ce_backward_kernel(const float* logits, const float* target, con
                                    bool per_position, float scale, std::int64_t N, std::int64_t C, std::int64_t S,
                                    std::int64_t ignore, float eps, float* grad) {
   const float inv_c = 1.0f / static_cast<float>(C);
-  FLEXCONV_GRID_LOOP(i, N * C * S) {
+  FLEXCONV_GRID_STRIDE(i, N * C * S) {
     const std::int64_t s = i % S, n = i / (C * S), c = (i / S) % C;
     const std::int64_t pos = n * S + s;
     const std::int64_t t = static_cast<std::int64_t>(target[pos]);
@@ -49,12 +40,12 @@ __global__ void ce_backward_kernel(const float* logits, const float* target, con
 
 __global__ void bce_forward_kernel(const float* x, const float* y, const float* pw, float pw_scalar, float* out,
                                    std::int64_t n) {
-  FLEXCONV_GRID_LOOP(i, n) { out[i] = math::bce_logits_forward(x[i], y[i], pw ? pw[i] : pw_scalar); }
+  FLEXCONV_GRID_STRIDE(i, n) { out[i] = math::bce_logits_forward(x[i], y[i], pw ? pw[i] : pw_scalar); }
 }
 
 __global__ void bce_backward_kernel(const float* x, const float* y, const float* pw, float pw_scalar, const float* g,
                                     bool g_per_element, float scale, float* gx, float* gy, std::int64_t n) {
-  FLEXCONV_GRID_LOOP(i, n) {
+  FLEXCONV_GRID_STRIDE(i, n) {
     const float gi = (g_per_element ? g[i] : g[0]) * scale;
     const float w = pw ? pw[i] : pw_scalar;
     if (gx) gx[i] = gi * math::bce_logits_grad_x(x[i], y[i], w);
@@ -64,7 +55,7 @@ __global__ void bce_backward_kernel(const float* x, const float* y, const float*
 
 __global__ void dropout_kernel(const float* x, float* out, float* mask, std::int64_t n, float p, float keep_scale,
                                std::uint64_t seed) {
-  FLEXCONV_GRID_LOOP(i, n) {
+  FLEXCONV_GRID_STRIDE(i, n) {
     const float m = math::uniform_from_counter(seed, static_cast<std::uint64_t>(i)) >= p ? keep_scale : 0.0f;
     mask[i] = m;
     out[i] = x[i] * m;
@@ -76,7 +67,7 @@ __global__ void dropout_kernel(const float* x, float* out, float* mask, std::int
 void cross_entropy_forward(const float* logits, const float* target, std::int64_t N, std::int64_t C, std::int64_t S,
                            std::int64_t ignore_index, float smoothing, float* loss, float* stats) {
   if (N * S == 0 || C == 0) return;
-  ce_forward_kernel<<<blocks_for(N * S), 256>>>(logits, target, N, C, S, ignore_index, smoothing, loss, stats);
+  ce_forward_kernel<<<grid_blocks(N * S), kThreads>>>(logits, target, N, C, S, ignore_index, smoothing, loss, stats);
   check_last_launch("crossEntropy");
 }
 
@@ -84,28 +75,28 @@ void cross_entropy_backward(const float* logits, const float* target, const floa
                             bool weight_per_position, float scale, std::int64_t N, std::int64_t C, std::int64_t S,
                             std::int64_t ignore_index, float smoothing, float* grad) {
   if (N * C * S == 0) return;
-  ce_backward_kernel<<<blocks_for(N * C * S), 256>>>(logits, target, stats, weight, weight_per_position, scale, N, C, S,
-                                                     ignore_index, smoothing, grad);
+  ce_backward_kernel<<<grid_blocks(N * C * S), kThreads>>>(logits, target, stats, weight, weight_per_position, scale, N,
+                                                           C, S, ignore_index, smoothing, grad);
   check_last_launch("crossEntropyBackward");
 }
 
 void bce_logits_forward(const float* x, const float* y, const float* pw, float pw_scalar, float* out, std::int64_t n) {
   if (n == 0) return;
-  bce_forward_kernel<<<blocks_for(n), 256>>>(x, y, pw, pw_scalar, out, n);
+  bce_forward_kernel<<<grid_blocks(n), kThreads>>>(x, y, pw, pw_scalar, out, n);
   check_last_launch("bceWithLogits");
 }
 
 void bce_logits_backward(const float* x, const float* y, const float* pw, float pw_scalar, const float* g,
                          bool g_per_element, float scale, float* gx, float* gy, std::int64_t n) {
   if (n == 0) return;
-  bce_backward_kernel<<<blocks_for(n), 256>>>(x, y, pw, pw_scalar, g, g_per_element, scale, gx, gy, n);
+  bce_backward_kernel<<<grid_blocks(n), kThreads>>>(x, y, pw, pw_scalar, g, g_per_element, scale, gx, gy, n);
   check_last_launch("bceWithLogitsBackward");
 }
 
 void dropout_forward(const float* x, float* out, float* mask, std::int64_t n, float p, std::uint64_t seed) {
   if (n == 0) return;
   const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  dropout_kernel<<<blocks_for(n), 256>>>(x, out, mask, n, p, keep_scale, seed);
+  dropout_kernel<<<grid_blocks(n), kThreads>>>(x, out, mask, n, p, keep_scale, seed);
   check_last_launch("dropout");
 }
 

@@ -3,16 +3,14 @@
 // cover it), so they are deterministic; max pooling scatters its gradients with atomicAdd.
 #include <cuda_runtime.h>
 
-#include "cuda/pooling.h"
+#include "ops/pooling.h"
 #include "cuda/runtime.h"
-#include "cuda/spatial_launch.cuh"
+#include "cuda/launch.cuh"
 #include "math/pooling.h"
 
 namespace flexconv {
 namespace cuda {
 namespace {
-
-using cpu::PoolShape;
 
 __global__ void max_forward_kernel(PoolShape s, const float* x, float* y, std::int32_t* indices) {
   const std::int64_t total = s.planes * s.out_h * s.out_w;
@@ -62,8 +60,8 @@ __global__ void avg_forward_kernel(PoolShape s, const float* x, float* y, bool i
 }
 
 // Outputs o along one axis whose (unclipped) window [o*stride - pad, +kernel) covers index i.
-__device__ void covering(std::int64_t i, std::int64_t kernel, std::int64_t stride, std::int64_t pad,
-                         std::int64_t out, std::int64_t* lo, std::int64_t* hi) {
+__device__ void covering(std::int64_t i, std::int64_t kernel, std::int64_t stride, std::int64_t pad, std::int64_t out,
+                         std::int64_t* lo, std::int64_t* hi) {
   const std::int64_t t = i + pad;
   *lo = t < kernel ? 0 : (t - kernel) / stride + 1;
   std::int64_t h = t / stride + 1;
@@ -133,7 +131,7 @@ __global__ void adaptive_backward_kernel(PoolShape s, const float* dy, float* gr
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
   const std::int64_t n = s.planes * s.out_h * s.out_w;
   if (n == 0) return;
-  max_forward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, x, y, indices);
+  max_forward_kernel<<<grid_blocks(n), kThreads>>>(s, x, y, indices);
   check_last_launch("max_pool2d_forward");
 }
 
@@ -141,35 +139,35 @@ void max_pool2d_backward(const PoolShape& s, const float* dy, const std::int32_t
   const std::int64_t n = s.planes * s.out_h * s.out_w;
   fill(grad_x, 0.0f, static_cast<std::size_t>(s.planes * s.in_h * s.in_w));
   if (n == 0) return;
-  max_backward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, dy, indices, grad_x);
+  max_backward_kernel<<<grid_blocks(n), kThreads>>>(s, dy, indices, grad_x);
   check_last_launch("max_pool2d_backward");
 }
 
 void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count_include_pad) {
   const std::int64_t n = s.planes * s.out_h * s.out_w;
   if (n == 0) return;
-  avg_forward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, x, y, count_include_pad);
+  avg_forward_kernel<<<grid_blocks(n), kThreads>>>(s, x, y, count_include_pad);
   check_last_launch("avg_pool2d_forward");
 }
 
 void avg_pool2d_backward(const PoolShape& s, const float* dy, float* grad_x, bool count_include_pad) {
   const std::int64_t n = s.planes * s.in_h * s.in_w;
   if (n == 0) return;
-  avg_backward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, dy, grad_x, count_include_pad);
+  avg_backward_kernel<<<grid_blocks(n), kThreads>>>(s, dy, grad_x, count_include_pad);
   check_last_launch("avg_pool2d_backward");
 }
 
 void adaptive_avg_pool2d_forward(const PoolShape& s, const float* x, float* y) {
   const std::int64_t n = s.planes * s.out_h * s.out_w;
   if (n == 0) return;
-  adaptive_forward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, x, y);
+  adaptive_forward_kernel<<<grid_blocks(n), kThreads>>>(s, x, y);
   check_last_launch("adaptive_avg_pool2d_forward");
 }
 
 void adaptive_avg_pool2d_backward(const PoolShape& s, const float* dy, float* grad_x) {
   const std::int64_t n = s.planes * s.in_h * s.in_w;
   if (n == 0) return;
-  adaptive_backward_kernel<<<spatial_blocks(n), kSpatialThreads>>>(s, dy, grad_x);
+  adaptive_backward_kernel<<<grid_blocks(n), kThreads>>>(s, dy, grad_x);
   check_last_launch("adaptive_avg_pool2d_backward");
 }
 

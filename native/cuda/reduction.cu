@@ -6,7 +6,8 @@
 #include <string>
 
 #include "core/errors.h"
-#include "cuda/reduction.h"
+#include "ops/reduction.h"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
 
 namespace flexconv {
@@ -23,8 +24,7 @@ struct Layout {
 };
 
 __global__ void sum_kernel(const float* x, float* out, std::int64_t outputs, Layout l, float scale) {
-  for (std::int64_t o = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; o < outputs;
-       o += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(o, outputs) {
     std::int64_t rest = o, base = 0;
     for (int d = l.kept_ndim - 1; d >= 0; --d) {
       base += (rest % l.kept_size[d]) * l.kept_stride[d];
@@ -45,8 +45,7 @@ __global__ void sum_kernel(const float* x, float* out, std::int64_t outputs, Lay
 
 __global__ void argmax_kernel(const float* x, std::int64_t outer, std::int64_t n, std::int64_t inner, float* out) {
   const std::int64_t total = outer * inner;
-  for (std::int64_t p = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; p < total;
-       p += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(p, total) {
     const float* base = x + (p / inner) * n * inner + p % inner;
     std::int64_t best = 0;
     float best_value = base[0];

@@ -3,8 +3,9 @@
 #include <cuda_runtime.h>
 
 #include "core/errors.h"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
-#include "cuda/shape.h"
+#include "ops/shape.h"
 
 namespace flexconv {
 namespace cuda {
@@ -12,21 +13,16 @@ namespace {
 
 constexpr int kMaxDims = 8;
 
-unsigned blocks_for(std::int64_t n) {
-  std::int64_t b = (n + 255) / 256;
-  if (b > 65535 * 8) b = 65535 * 8;
-  return static_cast<unsigned>(b < 1 ? 1 : b);
-}
-
 __global__ void copy_rows_kernel(const float* src, std::int64_t src_stride, float* dst, std::int64_t dst_stride,
                                  std::int64_t rows, std::int64_t cols, bool accumulate) {
   const std::int64_t n = rows * cols;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(i, n) {
     const std::int64_t r = i / cols, c = i % cols;
     const float v = src[r * src_stride + c];
-    if (accumulate) dst[r * dst_stride + c] += v;
-    else dst[r * dst_stride + c] = v;
+    if (accumulate)
+      dst[r * dst_stride + c] += v;
+    else
+      dst[r * dst_stride + c] = v;
   }
 }
 
@@ -37,8 +33,7 @@ struct PermutePlan {
 };
 
 __global__ void permute_kernel(const float* x, float* out, std::int64_t n, PermutePlan p) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(i, n) {
     std::int64_t rest = i, off = 0;
     for (int k = p.ndim - 1; k >= 0; --k) {
       off += (rest % p.out_shape[k]) * p.step[k];
@@ -50,12 +45,11 @@ __global__ void permute_kernel(const float* x, float* out, std::int64_t n, Permu
 
 }  // namespace
 
-void copy_rows(const float* src, std::int64_t src_offset, std::int64_t src_stride, float* dst,
-               std::int64_t dst_offset, std::int64_t dst_stride, std::int64_t rows, std::int64_t cols,
-               bool accumulate) {
+void copy_rows(const float* src, std::int64_t src_offset, std::int64_t src_stride, float* dst, std::int64_t dst_offset,
+               std::int64_t dst_stride, std::int64_t rows, std::int64_t cols, bool accumulate) {
   if (rows <= 0 || cols <= 0) return;
-  copy_rows_kernel<<<blocks_for(rows * cols), 256>>>(src + src_offset, src_stride, dst + dst_offset, dst_stride, rows,
-                                                     cols, accumulate);
+  copy_rows_kernel<<<grid_blocks(rows * cols), kThreads>>>(src + src_offset, src_stride, dst + dst_offset, dst_stride,
+                                                           rows, cols, accumulate);
   check_last_launch("copyRows");
 }
 
@@ -77,7 +71,7 @@ void permute(const float* x, const std::vector<std::int64_t>& shape, const std::
     n *= p.out_shape[k];
   }
   if (n == 0) return;
-  permute_kernel<<<blocks_for(n), 256>>>(x, out, n, p);
+  permute_kernel<<<grid_blocks(n), kThreads>>>(x, out, n, p);
   check_last_launch("permute");
 }
 

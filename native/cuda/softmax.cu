@@ -3,25 +3,19 @@
 // (the segmentation case).
 #include <cuda_runtime.h>
 
+#include "cuda/launch.cuh"
 #include "cuda/runtime.h"
-#include "cuda/softmax.h"
+#include "ops/softmax.h"
 #include "math/softmax.h"
 
 namespace flexconv {
 namespace cuda {
 namespace {
 
-unsigned blocks_for(std::int64_t n) {
-  std::int64_t b = (n + 255) / 256;
-  if (b > 65535 * 8) b = 65535 * 8;
-  return static_cast<unsigned>(b < 1 ? 1 : b);
-}
-
 __global__ void softmax_kernel(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner,
                                bool log) {
   const std::int64_t rows = outer * inner;
-  for (std::int64_t r = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; r < rows;
-       r += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(r, rows) {
     const std::int64_t base = (r / inner) * n * inner + r % inner;
     float m, logz;
     math::row_max_logz(x + base, n, inner, &m, &logz);
@@ -35,8 +29,7 @@ __global__ void softmax_kernel(const float* x, float* y, std::int64_t outer, std
 __global__ void softmax_backward_kernel(const float* y, const float* g, float* gx, std::int64_t outer, std::int64_t n,
                                         std::int64_t inner, bool log) {
   const std::int64_t rows = outer * inner;
-  for (std::int64_t r = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; r < rows;
-       r += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  FLEXCONV_GRID_STRIDE(r, rows) {
     const std::int64_t base = (r / inner) * n * inner + r % inner;
     float dot = 0.0f;
     for (std::int64_t k = 0; k < n; ++k) {
@@ -54,14 +47,14 @@ __global__ void softmax_backward_kernel(const float* y, const float* g, float* g
 
 void softmax_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, bool log) {
   if (outer * inner == 0 || n == 0) return;
-  softmax_kernel<<<blocks_for(outer * inner), 256>>>(x, y, outer, n, inner, log);
+  softmax_kernel<<<grid_blocks(outer * inner), kThreads>>>(x, y, outer, n, inner, log);
   check_last_launch("softmax");
 }
 
-void softmax_backward(const float* y, const float* g, float* gx, std::int64_t outer, std::int64_t n,
-                      std::int64_t inner, bool log) {
+void softmax_backward(const float* y, const float* g, float* gx, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                      bool log) {
   if (outer * inner == 0 || n == 0) return;
-  softmax_backward_kernel<<<blocks_for(outer * inner), 256>>>(y, g, gx, outer, n, inner, log);
+  softmax_backward_kernel<<<grid_blocks(outer * inner), kThreads>>>(y, g, gx, outer, n, inner, log);
   check_last_launch("softmaxBackward");
 }
 

@@ -164,7 +164,8 @@ FLEXCONV_HD BilinearPaddedPoint bilinear_padded_point(float y, float x, std::int
   const float fy = floorf(y), fx = floorf(x);
   p.valid = bilinear_inside(y, x, H, W);
   p.grad_valid = true;
-  p.index = (static_cast<std::int32_t>(fy) + 1) * static_cast<std::int32_t>(W + 2) + (static_cast<std::int32_t>(fx) + 1);
+  p.index =
+      (static_cast<std::int32_t>(fy) + 1) * static_cast<std::int32_t>(W + 2) + (static_cast<std::int32_t>(fx) + 1);
   p.ly = y - fy;
   p.lx = x - fx;
   return p;
@@ -188,8 +189,8 @@ FLEXCONV_HD BilinearPaddedPlan bilinear_padded_plan(float y, float x, float mask
 }
 
 // The sampling point of kernel tap (i, j) for output pixel (oy, ox), before the offset.
-FLEXCONV_HD float deform_base_coord(std::int64_t out, std::int64_t stride, std::int64_t pad,
-                                    std::int64_t tap, std::int64_t dilation) {
+FLEXCONV_HD float deform_base_coord(std::int64_t out, std::int64_t stride, std::int64_t pad, std::int64_t tap,
+                                    std::int64_t dilation) {
   return static_cast<float>(out * stride - pad + tap * dilation);
 }
 

@@ -8,8 +8,8 @@ namespace flexconv {
 namespace math {
 
 // PyTorch's output size: floor((in + 2*pad - dil*(k-1) - 1) / stride) + 1.
-FLEXCONV_HD std::int64_t conv_out_size(std::int64_t in, std::int64_t kernel, std::int64_t stride,
-                                       std::int64_t pad, std::int64_t dilation) {
+FLEXCONV_HD std::int64_t conv_out_size(std::int64_t in, std::int64_t kernel, std::int64_t stride, std::int64_t pad,
+                                       std::int64_t dilation) {
   return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
 }
 

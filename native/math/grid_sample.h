@@ -69,9 +69,7 @@ FLEXCONV_HD float grid_reflect(float x, std::int64_t twice_low, std::int64_t twi
 
 // Non-finite or huge coordinates would overflow the integer conversion of floor(): map them
 // far outside the image (PyTorch's safe_downgrade_to_int_range), where they sample zeros.
-FLEXCONV_HD float grid_safe(float x) {
-  return (x > -2147483000.0f && x < 2147483000.0f) ? x : -100.0f;
-}
+FLEXCONV_HD float grid_safe(float x) { return (x > -2147483000.0f && x < 2147483000.0f) ? x : -100.0f; }
 
 // The pixel coordinate sampled for a grid value, and d(pixel)/d(grid).
 FLEXCONV_HD float grid_source_index(float coord, std::int64_t size, GridPadding padding, bool align_corners,

@@ -30,12 +30,32 @@ enum UnaryOp : int {
   kSigmoid = 6,
   kTanh = 7,
   kSilu = 8,
-  kAffine = 9,   // a * x + b  (scale, add a scalar)
-  kPow = 10,     // x ^ a
-  kClamp = 11,   // min(max(x, a), b)
+  kAffine = 9,  // a * x + b  (scale, add a scalar)
+  kPow = 10,    // x ^ a
+  kClamp = 11,  // min(max(x, a), b)
   kAbs = 12,
-  kUnaryCount = 13,
+  kSoftplus = 13,  // log(1 + exp(a x)) / a, x where a x > b (PyTorch's beta = a, threshold = b)
+  kUnaryCount = 14,
 };
+
+// Every unary op once, for the switches that instantiate one loop per op (the CPU loops of
+// cpu/elementwise_unary_body.h, the kernels of cuda/elementwise.cu): a new op is its enum
+// value, its formulas below and one entry here.
+#define FLEXCONV_FOR_EACH_UNARY_OP(X) \
+  X(kNeg)                             \
+  X(kExp)                             \
+  X(kLog)                             \
+  X(kSqrt)                            \
+  X(kRelu)                            \
+  X(kLeakyRelu)                       \
+  X(kSigmoid)                         \
+  X(kTanh)                            \
+  X(kSilu)                            \
+  X(kAffine)                          \
+  X(kPow)                             \
+  X(kClamp)                           \
+  X(kAbs)                             \
+  X(kSoftplus)
 
 enum BinaryOp : int {
   kAdd = 0,
@@ -106,6 +126,7 @@ FLEXCONV_HD float unary_forward(float x, float a, float b) {
   if constexpr (Op == kPow) return powf(x, a);
   if constexpr (Op == kClamp) return x < a ? a : (x > b ? b : x);  // NaN stays NaN
   if constexpr (Op == kAbs) return fabsf(x);
+  if constexpr (Op == kSoftplus) return a * x > b ? x : log1pf(vexpf(a * x)) / a;
   return 0.0f;
 }
 
@@ -129,6 +150,7 @@ FLEXCONV_HD float unary_backward(float g, float x, float y, float a, float b) {
   // Gradient passes where the input was inside [a, b] (PyTorch's convention at the bounds).
   if constexpr (Op == kClamp) return (x >= a && x <= b) ? g : 0.0f;
   if constexpr (Op == kAbs) return x > 0.0f ? g : (x < 0.0f ? -g : 0.0f);
+  if constexpr (Op == kSoftplus) return a * x > b ? g : g * sigmoidf(a * x);
   return 0.0f;
 }
 
@@ -172,7 +194,8 @@ FLEXCONV_HD std::uint32_t hash32(std::uint32_t x) {
 
 FLEXCONV_HD float uniform_from_counter(std::uint64_t seed, std::uint64_t i) {
   const std::uint32_t lo = static_cast<std::uint32_t>(i), hi = static_cast<std::uint32_t>(i >> 32);
-  const std::uint32_t h = hash32(hash32(lo ^ static_cast<std::uint32_t>(seed)) + (hi ^ static_cast<std::uint32_t>(seed >> 32)));
+  const std::uint32_t h =
+      hash32(hash32(lo ^ static_cast<std::uint32_t>(seed)) + (hi ^ static_cast<std::uint32_t>(seed >> 32)));
   return static_cast<float>(h >> 8) * (1.0f / 16777216.0f);  // 24 bits: exact in float, in [0, 1)
 }
 

@@ -115,11 +115,13 @@ std::int64_t next_id = 1;
 [[noreturn]] void fail(Napi::Env env, const std::string& message) { throw Napi::Error::New(env, message); }
 
 void require_comm(Napi::Env env, const char* fn) {
-  if (!comm || !comm->running()) fail(env, std::string(fn) + ": MPI is not initialised (call distributed.init() first)");
+  if (!comm || !comm->running())
+    fail(env, std::string(fn) + ": MPI is not initialised (call distributed.init() first)");
 }
 
 Napi::Float32Array buffer_arg(const Napi::CallbackInfo& info, size_t i, const char* fn) {
-  if (info.Length() <= i || !info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
     fail(info.Env(), std::string(fn) + ": expected a Float32Array");
   }
   return info[i].As<Napi::Float32Array>();
@@ -138,7 +140,8 @@ void check(Napi::Env env, const char* fn, int code) {
 }
 
 int count_of(Napi::Env env, const char* fn, const Napi::Float32Array& a) {
-  if (a.ElementLength() > static_cast<size_t>(INT32_MAX)) fail(env, std::string(fn) + ": buffers above 2^31 - 1 floats are not supported");
+  if (a.ElementLength() > static_cast<size_t>(INT32_MAX))
+    fail(env, std::string(fn) + ": buffers above 2^31 - 1 floats are not supported");
   return static_cast<int>(a.ElementLength());
 }
 
@@ -169,7 +172,8 @@ Napi::Value Allreduce(const Napi::CallbackInfo& info) {
   MPI_Op op = op_arg(info, 1, fn);
   float* data = a.Data();
   int n = count_of(info.Env(), fn, a);
-  check(info.Env(), fn, comm->post([=] { return MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_FLOAT, op, MPI_COMM_WORLD); }).get());
+  check(info.Env(), fn,
+        comm->post([=] { return MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_FLOAT, op, MPI_COMM_WORLD); }).get());
   return info.Env().Undefined();
 }
 
@@ -181,8 +185,9 @@ Napi::Value AllreduceStart(const Napi::CallbackInfo& info) {
   float* data = a.Data();
   int n = count_of(info.Env(), fn, a);
   const std::int64_t id = next_id++;
-  pending[id] = Pending{comm->post([=] { return MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); }),
-                        Napi::Persistent(a)};
+  pending[id] =
+      Pending{comm->post([=] { return MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); }),
+              Napi::Persistent(a)};
   return Napi::Number::New(info.Env(), static_cast<double>(id));
 }
 
@@ -206,7 +211,9 @@ Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   Napi::Float32Array a = buffer_arg(info, 0, fn);
   if (info.Length() < 2 || !info[1].IsNumber()) fail(info.Env(), "broadcast: expected a root rank");
   const int root = info[1].As<Napi::Number>().Int32Value();
-  if (root < 0 || root >= comm->size) fail(info.Env(), "broadcast: expected root in [0, " + std::to_string(comm->size) + ") but received " + std::to_string(root));
+  if (root < 0 || root >= comm->size)
+    fail(info.Env(),
+         "broadcast: expected root in [0, " + std::to_string(comm->size) + ") but received " + std::to_string(root));
   float* data = a.Data();
   int n = count_of(info.Env(), fn, a);
   check(info.Env(), fn, comm->post([=] { return MPI_Bcast(data, n, MPI_FLOAT, root, MPI_COMM_WORLD); }).get());

@@ -13,7 +13,16 @@
 import { Tensor, setNumThreads, getNumThreads, manualSeed, noGrad, ops } from '../../lib';
 import { OnnxGraphBuilder, attr } from '../../lib/onnx/builder';
 import { OrtSession } from '../../lib/onnx/ort';
-import { BenchOptions, BenchRow, compareRow, measuredPeakGflops, measureInterleaved, MeasureOptions, round, threadList } from './harness';
+import {
+  BenchOptions,
+  BenchRow,
+  compareRow,
+  measuredPeakGflops,
+  measureInterleaved,
+  MeasureOptions,
+  round,
+  threadList,
+} from './harness';
 
 export interface ConvCase {
   name: string;
@@ -28,11 +37,32 @@ export const convCases: ConvCase[] = [
   { name: '3x3 N8 C64 32x32 -> 64', x: [8, 64, 32, 32], outChannels: 64, kernel: 3, stride: 1, padding: 1 },
   { name: '3x3 N8 C128 16x16 -> 128', x: [8, 128, 16, 16], outChannels: 128, kernel: 3, stride: 1, padding: 1 },
   { name: '3x3 N1 C256 64x64 -> 256', x: [1, 256, 64, 64], outChannels: 256, kernel: 3, stride: 1, padding: 1 },
-  { name: '3x3 N64 C512 4x4 -> 512 (ResNet stage 4)', x: [64, 512, 4, 4], outChannels: 512, kernel: 3, stride: 1, padding: 1 },
+  {
+    name: '3x3 N64 C512 4x4 -> 512 (ResNet stage 4)',
+    x: [64, 512, 4, 4],
+    outChannels: 512,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+  },
   { name: '1x1 N8 C256 16x16 -> 128', x: [8, 256, 16, 16], outChannels: 128, kernel: 1, stride: 1, padding: 0 },
   // The offset predictors of deformable convs (2 * 9 outputs): the kn2row path.
-  { name: '3x3 N8 C64 32x32 -> 18 (few outputs)', x: [8, 64, 32, 32], outChannels: 18, kernel: 3, stride: 1, padding: 1 },
-  { name: '3x3 N64 C256 8x8 -> 18 (few outputs)', x: [64, 256, 8, 8], outChannels: 18, kernel: 3, stride: 1, padding: 1 },
+  {
+    name: '3x3 N8 C64 32x32 -> 18 (few outputs)',
+    x: [8, 64, 32, 32],
+    outChannels: 18,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+  },
+  {
+    name: '3x3 N64 C256 8x8 -> 18 (few outputs)',
+    x: [64, 256, 8, 8],
+    outChannels: 18,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+  },
 ];
 
 function convModel(c: ConvCase, w: Tensor, b: Tensor): Uint8Array {
@@ -54,7 +84,9 @@ function convModel(c: ConvCase, w: Tensor, b: Tensor): Uint8Array {
 
 async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  const timing: MeasureOptions = opts.quick ? { warmup: 1, iters: 3 } : { warmup: 2, targetMs: 2500, minIters: 5, maxIters: 60 };
+  const timing: MeasureOptions = opts.quick
+    ? { warmup: 1, iters: 3 }
+    : { warmup: 2, targetMs: 2500, minIters: 5, maxIters: 60 };
   const cases = opts.quick ? convCases.slice(0, 2) : convCases;
   for (const c of cases) {
     manualSeed(1);
@@ -63,7 +95,7 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
     const b = Tensor.randn([c.outChannels]);
     const conv = { bias: b, stride: c.stride, padding: c.padding };
     const bytes = convModel(c, w, b);
-    const flops = 2 * c.x[0] * c.outChannels * c.x[1] * c.kernel * c.kernel * c.x[2] * c.x[3] / (c.stride * c.stride);
+    const flops = (2 * c.x[0] * c.outChannels * c.x[1] * c.kernel * c.kernel * c.x[2] * c.x[3]) / (c.stride * c.stride);
     for (const t of threadList(opts)) {
       setNumThreads(t);
       const session = await OrtSession.create(bytes, { threads: t, allowSpinning: false });
@@ -73,9 +105,16 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
       await session.release();
       const peak = measuredPeakGflops(t);
       const gflops = flops / (ours.median * 1e6);
-      rows.push(compareRow(`conv2d forward ${c.name}`, t, ours, 'ORT Conv', ort, { 'GFLOP/s': round(gflops, 3), '% peak': Math.round((100 * gflops) / peak) }));
+      rows.push(
+        compareRow(`conv2d forward ${c.name}`, t, ours, 'ORT Conv', ort, {
+          'GFLOP/s': round(gflops, 3),
+          '% peak': Math.round((100 * gflops) / peak),
+        }),
+      );
 
-      const xg = x.detach().requireGrad(), wg = w.detach().requireGrad(), bg = b.detach().requireGrad();
+      const xg = x.detach().requireGrad(),
+        wg = w.detach().requireGrad(),
+        bg = b.detach().requireGrad();
       const gy = Tensor.randn([c.x[0], c.outChannels, c.x[2] / c.stride, c.x[3] / c.stride].map(Math.ceil));
       const step = () => {
         const y = ops.conv2d(xg, wg, { ...conv, bias: bg });
@@ -89,7 +128,13 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
       const [both, fwd] = await measureInterleaved([step, forward], timing);
       // Forward, input gradient and weight gradient: three times the forward's arithmetic.
       const trainGflops = (3 * flops) / (both.median * 1e6);
-      rows.push(compareRow(`conv2d fwd+bwd ${c.name}`, t, both, 'own forward', fwd, { 'bwd/fwd x': round(both.median / fwd.median, 3), 'GFLOP/s': round(trainGflops, 3), '% peak': Math.round((100 * trainGflops) / peak) }));
+      rows.push(
+        compareRow(`conv2d fwd+bwd ${c.name}`, t, both, 'own forward', fwd, {
+          'bwd/fwd x': round(both.median / fwd.median, 3),
+          'GFLOP/s': round(trainGflops, 3),
+          '% peak': Math.round((100 * trainGflops) / peak),
+        }),
+      );
       gy.dispose();
     }
     x.dispose();

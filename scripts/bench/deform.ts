@@ -108,7 +108,9 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const saved = getNumThreads();
   const rows: BenchRow[] = [];
   manualSeed(7);
-  const timing: MeasureOptions = opts.quick ? { warmup: 1, iters: 3 } : { warmup: 2, targetMs: 3000, minIters: 5, maxIters: 50 };
+  const timing: MeasureOptions = opts.quick
+    ? { warmup: 1, iters: 3 }
+    : { warmup: 2, targetMs: 3000, minIters: 5, maxIters: 50 };
   const conv2d = (ops as unknown as { conv2d?: Conv2d }).conv2d;
   try {
     for (const s of opts.quick ? SHAPES.slice(0, 1) : SHAPES) {
@@ -119,7 +121,10 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
         const session = await OrtSession.create(deformModel(s), { threads: t, allowSpinning: false });
         const feeds = session.feeds({ X: o.x, W: o.weight, offset: o.offset, B: o.bias, mask: o.mask });
         const [fwd, ort] = await measureInterleaved(
-          [() => native().deformConv2d(o.x, o.offset, o.mask, o.weight, o.bias, y, PARAMS), () => session.runRaw(feeds)],
+          [
+            () => native().deformConv2d(o.x, o.offset, o.mask, o.weight, o.bias, y, PARAMS),
+            () => session.runRaw(feeds),
+          ],
           timing,
         );
         await session.release();
@@ -131,7 +136,15 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
           rows.push(compareRow(`forward+backward ${name(s)}`, t, train, 'conv2d fwd+bwd', conv));
         } else {
           const [train] = await measureInterleaved([() => deformStep(o)], timing);
-          rows.push({ case: `forward+backward ${name(s)}`, threads: t, 'flexconv ms': round(train.median), 'IQR ms': round(train.iqr), anchor: 'conv2d (not in this build)', 'anchor ms': null, 'vs anchor': null });
+          rows.push({
+            case: `forward+backward ${name(s)}`,
+            threads: t,
+            'flexconv ms': round(train.median),
+            'IQR ms': round(train.iqr),
+            anchor: 'conv2d (not in this build)',
+            'anchor ms': null,
+            'vs anchor': null,
+          });
         }
         for (const v of [o.x, o.offset, o.mask, o.weight, o.bias]) v.requiresGrad = false;
       }
@@ -139,10 +152,41 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
         const grads = [o.x, o.offset, o.mask, o.weight, o.bias].map((t) => Tensor.empty(t.shape));
         const fwdMb = peakExtraMb(() => native().deformConv2d(o.x, o.offset, o.mask, o.weight, o.bias, y, PARAMS));
         const bwdMb = peakExtraMb(() =>
-          native().deformConv2dBackward(o.x, o.offset, o.mask, o.weight, o.gradOut, grads[0], grads[1], grads[2], grads[3], grads[4], PARAMS, true),
+          native().deformConv2dBackward(
+            o.x,
+            o.offset,
+            o.mask,
+            o.weight,
+            o.gradOut,
+            grads[0],
+            grads[1],
+            grads[2],
+            grads[3],
+            grads[4],
+            PARAMS,
+            true,
+          ),
         );
-        rows.push({ case: `peak extra memory ${name(s)} forward (MB)`, threads: null, 'flexconv ms': null, 'IQR ms': null, anchor: 'goal <= 16 MB', 'anchor ms': null, 'vs anchor': null, MB: fwdMb });
-        rows.push({ case: `peak extra memory ${name(s)} backward (MB)`, threads: null, 'flexconv ms': null, 'IQR ms': null, anchor: '', 'anchor ms': null, 'vs anchor': null, MB: bwdMb });
+        rows.push({
+          case: `peak extra memory ${name(s)} forward (MB)`,
+          threads: null,
+          'flexconv ms': null,
+          'IQR ms': null,
+          anchor: 'goal <= 16 MB',
+          'anchor ms': null,
+          'vs anchor': null,
+          MB: fwdMb,
+        });
+        rows.push({
+          case: `peak extra memory ${name(s)} backward (MB)`,
+          threads: null,
+          'flexconv ms': null,
+          'IQR ms': null,
+          anchor: '',
+          'anchor ms': null,
+          'vs anchor': null,
+          MB: bwdMb,
+        });
         grads.forEach((g) => g.dispose());
       }
       for (const t of [...Object.values(o), y]) t.dispose();

@@ -26,7 +26,10 @@ function train(steps: number, globalBatch: number): void {
   const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
   const per = globalBatch / worldSize;
   const x = Tensor.randn([per, 1, 32, 32]);
-  const y = Tensor.from(Array.from({ length: per }, (_, i) => (i + rank) % 10), [per]);
+  const y = Tensor.from(
+    Array.from({ length: per }, (_, i) => (i + rank) % 10),
+    [per],
+  );
   const times: number[] = [];
   for (let s = 0; s < steps + 2; s++) {
     const t0 = process.hrtime.bigint();
@@ -75,7 +78,13 @@ function allreduce(iters: number): void {
       anchor.push(b);
     }
   }
-  emit({ mode: 'allreduce', bytes: floats * 4, buckets: (ddp as unknown as { buckets: unknown[] }).buckets.length, oursMs: ours, bareMs: anchor });
+  emit({
+    mode: 'allreduce',
+    bytes: floats * 4,
+    buckets: (ddp as unknown as { buckets: unknown[] }).buckets.length,
+    oursMs: ours,
+    bareMs: anchor,
+  });
 }
 
 const [mode, a, b] = process.argv.slice(2);

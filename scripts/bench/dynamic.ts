@@ -13,7 +13,16 @@
 import { Tensor, ops, setNumThreads, getNumThreads, manualSeed, tidy } from '../../lib';
 import { BenchOptions, BenchRow, compareRow, measureInterleaved, round, threadList } from './harness';
 
-interface Shape { B: number; C: number; O: number; H: number; W: number; k: number; K: number; stride: number }
+interface Shape {
+  B: number;
+  C: number;
+  O: number;
+  H: number;
+  W: number;
+  k: number;
+  K: number;
+  stride: number;
+}
 
 // The issue's case, a late-stage shape (small images, big batch) where per-call overhead
 // dominates the per-sample loop, then DynamicNet's stride-2 stage entries on 32x32 inputs
@@ -75,7 +84,8 @@ function staticStep(s: Shape, t: Setup, backward: boolean): void {
 function perSampleStep(s: Shape, t: Setup, backward: boolean): void {
   tidy(() => {
     const D = s.O * s.C * s.k * s.k;
-    const OH = outSize(s, s.H), OW = outSize(s, s.W);
+    const OH = outSize(s, s.H),
+      OW = outSize(s, s.W);
     const P = OH * OW;
     const W = ops.matmul(t.attention.detach(), t.experts.detach().view([s.K, D]));
     const bias = ops.matmul(t.attention.detach(), t.expertBias.detach());
@@ -85,7 +95,9 @@ function perSampleStep(s: Shape, t: Setup, backward: boolean): void {
     const gIn = backward ? Tensor.empty(t.input.shape) : null;
     const image = s.C * s.H * s.W;
     for (let b = 0; b < s.B; b++) {
-      const xb = Tensor.from(t.input.data.subarray(b * image, (b + 1) * image), [1, s.C, s.H, s.W], { requiresGrad: backward });
+      const xb = Tensor.from(t.input.data.subarray(b * image, (b + 1) * image), [1, s.C, s.H, s.W], {
+        requiresGrad: backward,
+      });
       const wb = Tensor.from(W.data.subarray(b * D, (b + 1) * D), [s.O, s.C, s.k, s.k], { requiresGrad: backward });
       const bb = Tensor.from(bias.data.subarray(b * s.O, (b + 1) * s.O), [s.O], { requiresGrad: backward });
       const yb = ops.conv2d(xb, wb, { bias: bb, padding: 1, stride: s.stride });
@@ -125,10 +137,12 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
             [() => dynamicStep(s, t, backward), () => staticStep(s, t, backward), () => perSampleStep(s, t, backward)],
             timing,
           );
-          rows.push(compareRow(`${name} ${pass}`, threads, dyn, 'static conv2d', stat, {
-            'x static': round(dyn.median / stat.median, 3),
-            goal: backward ? '<= 1.3x static' : '',
-          }));
+          rows.push(
+            compareRow(`${name} ${pass}`, threads, dyn, 'static conv2d', stat, {
+              'x static': round(dyn.median / stat.median, 3),
+              goal: backward ? '<= 1.3x static' : '',
+            }),
+          );
           rows.push(compareRow(`${name} ${pass}`, threads, dyn, 'per-sample loop', loop, { goal: '>= 5x faster' }));
         }
       }

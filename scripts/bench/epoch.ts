@@ -39,20 +39,32 @@ async function kernelComparison(threads: number, deform: () => void, standard: (
     .sort((a, b) => b[2] - b[1] - (a[2] - a[1]));
   rows.push(['(outside native code)', s.totalMs - s.nativeMs, d.totalMs - d.nativeMs]);
   rows.push(['step', s.totalMs, d.totalMs]);
-  const lines = rows.map(([k, a, b]) => `${k.padEnd(28)} ${a.toFixed(1).padStart(9)} ${b.toFixed(1).padStart(9)} ${(b - a).toFixed(1).padStart(9)}`);
-  return [`one training step, ${threads} threads, ms per native kernel:`, `${'kernel'.padEnd(28)} ${'plain'.padStart(9)} ${'deform'.padStart(9)} ${'extra'.padStart(9)}`, ...lines].join('\n');
+  const lines = rows.map(
+    ([k, a, b]) =>
+      `${k.padEnd(28)} ${a.toFixed(1).padStart(9)} ${b.toFixed(1).padStart(9)} ${(b - a).toFixed(1).padStart(9)}`,
+  );
+  return [
+    `one training step, ${threads} threads, ms per native kernel:`,
+    `${'kernel'.padEnd(28)} ${'plain'.padStart(9)} ${'deform'.padStart(9)} ${'extra'.padStart(9)}`,
+    ...lines,
+  ].join('\n');
 }
 
 export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const batch = opts.quick ? 16 : 64;
   const build = (conv: 'standard' | 'deform'): Module =>
-    opts.quick ? resnet18({ numClasses: 10, stem: 'cifar', width: 16, conv }) : resnet34({ numClasses: 10, stem: 'cifar', conv });
+    opts.quick
+      ? resnet18({ numClasses: 10, stem: 'cifar', width: 16, conv })
+      : resnet34({ numClasses: 10, stem: 'cifar', conv });
   const name = opts.quick ? `resnet18 w16 cifar, batch ${batch}` : `resnet34 cifar, batch ${batch}`;
   const saved = getNumThreads();
   const rows: BenchRow[] = [];
   manualSeed(1);
   const x = Tensor.randn([batch, 3, 32, 32]);
-  const y = Tensor.from(Array.from({ length: batch }, (_, i) => i % 10), [batch]);
+  const y = Tensor.from(
+    Array.from({ length: batch }, (_, i) => i % 10),
+    [batch],
+  );
   try {
     for (const threads of threadList(opts, [2])) {
       setNumThreads(threads);

@@ -48,7 +48,8 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       const a = Tensor.randn([1, s.M, s.K]);
       const b = Tensor.randn([1, s.K, s.N]);
       const c = Tensor.empty([1, s.M, s.N]);
-      const a2 = a.view([s.M, s.K]), b2 = b.view([s.K, s.N]);
+      const a2 = a.view([s.M, s.K]),
+        b2 = b.view([s.K, s.N]);
       const flops = 2 * s.M * s.N * s.K;
       const bytes = matmulModel(s);
       const byThreads = new Map<number, Measurement>();

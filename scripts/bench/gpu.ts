@@ -31,7 +31,9 @@ function torchAnchor(quick: boolean): TorchAnchor | null {
   const script = path.join(__dirname, '..', '..', '..', 'scripts', 'gpu', 'torch_anchor.py');
   const r = spawnSync(python, [script, ...(quick ? ['--quick'] : [])], { encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) {
-    console.error(`gpu bench: no torch anchor (${python} ${script}: ${r.error?.message ?? r.stderr.trim().split('\n').pop()})`);
+    console.error(
+      `gpu bench: no torch anchor (${python} ${script}: ${r.error?.message ?? r.stderr.trim().split('\n').pop()})`,
+    );
     return null;
   }
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchAnchor;
@@ -47,8 +49,12 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const iters = opts.quick ? 3 : 10;
   manualSeed(1);
   const x = Tensor.randn([batch, 3, 32, 32]).to('cuda');
-  const y = Tensor.from(Array.from({ length: batch }, (_, i) => i % 10), [batch]).to('cuda');
-  const build = (conv: 'standard' | 'deform'): Module => resnet34({ numClasses: 10, stem: 'imagenet', conv }).to('cuda');
+  const y = Tensor.from(
+    Array.from({ length: batch }, (_, i) => i % 10),
+    [batch],
+  ).to('cuda');
+  const build = (conv: 'standard' | 'deform'): Module =>
+    resnet34({ numClasses: 10, stem: 'imagenet', conv }).to('cuda');
   const plain = await measure(stepFn(build('standard'), x, y), { warmup: 2, iters });
   const deform = await measure(stepFn(build('deform'), x, y), { warmup: 2, iters });
 
@@ -59,28 +65,67 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const g = Tensor.randn([8, 64, 32, 32]).to('cuda');
   const layer = () => ops.deformConv2d(xi, off, w, { padding: 1, mask });
   const fwd = await measure(() => tidy(() => noGrad(() => ops.sum(layer()).item())), { warmup: 3, iters: iters * 3 });
-  const fwdBwd = await measure(() => tidy(() => {
-    layer().backward(g);
-    xi.grad!.toArray();
-  }), { warmup: 3, iters: iters * 3 });
+  const fwdBwd = await measure(
+    () =>
+      tidy(() => {
+        layer().backward(g);
+        xi.grad!.toArray();
+      }),
+    { warmup: 3, iters: iters * 3 },
+  );
 
   const t = torchAnchor(opts.quick);
   const name = `resnet34 imagenet-stem 32x32, batch ${batch}, Adam`;
   const rows: BenchRow[] = [
-    compareRow(`train step, deform every 3x3: ${name}`, 0, deform, 'flexconv plain step (GPU)', plain, { 'deform/plain x': round(deform.median / plain.median, 3) }),
+    compareRow(`train step, deform every 3x3: ${name}`, 0, deform, 'flexconv plain step (GPU)', plain, {
+      'deform/plain x': round(deform.median / plain.median, 3),
+    }),
   ];
   if (t) {
     rows.push(
       compareRow(`train step, plain: ${name}`, 0, plain, `torch ${t.torch} + cuDNN`, fixed(t.resnet34_plain)),
-      compareRow(`train step, deform every 3x3: ${name}`, 0, deform, 'torchvision DeformConv2d step', fixed(t.resnet34_deform)),
-      compareRow('deformConv2d forward N8 C64 32x32->64, mask', 0, fwd, 'torchvision deform_conv2d', fixed(t.dcn_forward)),
-      compareRow('deformConv2d forward+backward N8 C64 32x32->64, mask', 0, fwdBwd, 'torchvision deform_conv2d', fixed(t.dcn_forward_backward)),
+      compareRow(
+        `train step, deform every 3x3: ${name}`,
+        0,
+        deform,
+        'torchvision DeformConv2d step',
+        fixed(t.resnet34_deform),
+      ),
+      compareRow(
+        'deformConv2d forward N8 C64 32x32->64, mask',
+        0,
+        fwd,
+        'torchvision deform_conv2d',
+        fixed(t.dcn_forward),
+      ),
+      compareRow(
+        'deformConv2d forward+backward N8 C64 32x32->64, mask',
+        0,
+        fwdBwd,
+        'torchvision deform_conv2d',
+        fixed(t.dcn_forward_backward),
+      ),
     );
   } else {
     rows.push(
-      { case: `train step, plain: ${name}`, threads: 0, 'flexconv ms': round(plain.median), anchor: 'no torch on this machine' },
-      { case: 'deformConv2d forward N8 C64 32x32->64, mask', threads: 0, 'flexconv ms': round(fwd.median), anchor: 'no torch on this machine' },
-      { case: 'deformConv2d forward+backward N8 C64 32x32->64, mask', threads: 0, 'flexconv ms': round(fwdBwd.median), anchor: 'no torch on this machine' },
+      {
+        case: `train step, plain: ${name}`,
+        threads: 0,
+        'flexconv ms': round(plain.median),
+        anchor: 'no torch on this machine',
+      },
+      {
+        case: 'deformConv2d forward N8 C64 32x32->64, mask',
+        threads: 0,
+        'flexconv ms': round(fwd.median),
+        anchor: 'no torch on this machine',
+      },
+      {
+        case: 'deformConv2d forward+backward N8 C64 32x32->64, mask',
+        threads: 0,
+        'flexconv ms': round(fwdBwd.median),
+        anchor: 'no torch on this machine',
+      },
     );
   }
   return rows;

@@ -6,6 +6,7 @@
  * flat record of columns; `compareRow()` builds the standard one: our median, the anchor's
  * median measured in the same run, and `vs anchor` = anchor time / our time (> 1: we are faster).
  */
+import { noGrad, ops, Tensor, tidy } from '../../lib';
 
 export interface BenchOptions {
   /** Print rows as JSON instead of a table. */
@@ -52,13 +53,15 @@ type Fn = () => unknown;
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 1) return sorted[0];
   const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  const lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 export function summarize(samples: number[]): Measurement {
   const s = [...samples].sort((a, b) => a - b);
-  const q1 = quantile(s, 0.25), q3 = quantile(s, 0.75);
+  const q1 = quantile(s, 0.25),
+    q3 = quantile(s, 0.75);
   return { median: quantile(s, 0.5), q1, q3, iqr: q3 - q1, min: s[0], iters: s.length };
 }
 
@@ -179,8 +182,6 @@ const peaks = new Map<number, number>();
 export function measuredPeakGflops(threads: number): number {
   const known = peaks.get(threads);
   if (known !== undefined) return known;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Tensor, ops, noGrad, tidy } = require('../../lib') as typeof import('../../lib');
   const n = 1024;
   const a = Tensor.randn([n, n]);
   const b = Tensor.randn([n, n]);

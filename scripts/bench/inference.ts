@@ -42,7 +42,12 @@ const QUICK: Case[] = [
 
 function build(c: Case): Module {
   const make = c.model === 'resnet18' ? models.resnet18 : models.resnet34;
-  const model = make({ stem: 'cifar', width: c.width, numClasses: 10, conv: c.conv === 'standard' ? 'standard' : { kind: c.conv, stages: [2, 3, 4] } });
+  const model = make({
+    stem: 'cifar',
+    width: c.width,
+    numClasses: 10,
+    conv: c.conv === 'standard' ? 'standard' : { kind: c.conv, stages: [2, 3, 4] },
+  });
   model.eval();
   return model;
 }
@@ -51,7 +56,9 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const saved = getNumThreads();
   const rows: BenchRow[] = [];
   manualSeed(11);
-  const timing: MeasureOptions = opts.quick ? { warmup: 1, iters: 3 } : { warmup: 2, targetMs: 2500, minIters: 5, maxIters: 40 };
+  const timing: MeasureOptions = opts.quick
+    ? { warmup: 1, iters: 3 }
+    : { warmup: 2, targetMs: 2500, minIters: 5, maxIters: 40 };
   try {
     for (const c of opts.quick ? QUICK : CASES) {
       const model = build(c);
@@ -64,7 +71,11 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
         const ours = () => tidy(() => void noGrad(() => model.forward(x)));
         const [fwd, ort] = await measureInterleaved([ours, () => session.runRaw(feeds)], timing);
         await session.release();
-        rows.push(compareRow(`eval forward ${c.name}`, t, fwd, 'ORT (exported model)', ort, { 'model MB': Math.round((bytes.length / 2 ** 20) * 10) / 10 }));
+        rows.push(
+          compareRow(`eval forward ${c.name}`, t, fwd, 'ORT (exported model)', ort, {
+            'model MB': Math.round((bytes.length / 2 ** 20) * 10) / 10,
+          }),
+        );
       }
       x.dispose();
     }

@@ -41,17 +41,25 @@ function cases(quick: boolean): LayerCase[] {
   const out: LayerCase[] = [];
   for (const shape of shapes) {
     const C = shape[1];
-    const weight = Tensor.randn([C]), bias = Tensor.randn([C]);
-    const mean = Tensor.randn([C]), variance = Tensor.rand([C], { low: 0.5, high: 2 });
-    const w = weight.clone().requireGrad(), b = bias.clone().requireGrad();
-    const rm = Tensor.zeros([C]), rv = Tensor.ones([C]);
+    const weight = Tensor.randn([C]),
+      bias = Tensor.randn([C]);
+    const mean = Tensor.randn([C]),
+      variance = Tensor.rand([C], { low: 0.5, high: 2 });
+    const w = weight.clone().requireGrad(),
+      b = bias.clone().requireGrad();
+    const rm = Tensor.zeros([C]),
+      rv = Tensor.ones([C]);
     out.push({
       anchor: 'BatchNormalization',
       name: `batch_norm ${shapeName(shape)}`,
       shape,
       ours: (x) => ops.batchNorm2d(x, mean, variance, weight, bias),
       onnx: (g) =>
-        g.initializer('scale', weight).initializer('bias', bias).initializer('mean', mean).initializer('var', variance)
+        g
+          .initializer('scale', weight)
+          .initializer('bias', bias)
+          .initializer('mean', mean)
+          .initializer('var', variance)
           .node('BatchNormalization', ['x', 'scale', 'bias', 'mean', 'var'], ['y'], { epsilon: 1e-5 }),
       train: (x) => ops.batchNorm2d(x, rm, rv, w, b, { training: true }),
     });
@@ -75,7 +83,13 @@ function cases(quick: boolean): LayerCase[] {
       name: `avg_pool 3x3 s1 p1 ${shapeName(shape)}`,
       shape,
       ours: (x) => ops.avgPool2d(x, { kernelSize: 3, stride: 1, padding: 1 }),
-      onnx: (g) => g.node('AveragePool', ['x'], ['y'], { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], count_include_pad: 1 }),
+      onnx: (g) =>
+        g.node('AveragePool', ['x'], ['y'], {
+          kernel_shape: [3, 3],
+          strides: [1, 1],
+          pads: [1, 1, 1, 1],
+          count_include_pad: 1,
+        }),
     });
     out.push({
       anchor: 'AveragePool',
@@ -99,7 +113,9 @@ function cases(quick: boolean): LayerCase[] {
       shape,
       ours: (x) => ops.gridSample(x, grid),
       onnx: (g) =>
-        g.initializer('grid', grid).node('GridSample', ['x', 'grid'], ['y'], { mode: 'bilinear', padding_mode: 'zeros', align_corners: 0 }),
+        g
+          .initializer('grid', grid)
+          .node('GridSample', ['x', 'grid'], ['y'], { mode: 'bilinear', padding_mode: 'zeros', align_corners: 0 }),
       train: (x) => {
         gridG.grad?.dispose();
         gridG.grad = null;
@@ -112,8 +128,12 @@ function cases(quick: boolean): LayerCase[] {
       shape,
       ours: (x) => ops.interpolate(x, { scaleFactor: 2, mode: 'bilinear' }),
       onnx: (g, s) =>
-        g.initializer('sizes', int64([s[0], s[1], 2 * s[2], 2 * s[3]], [4]))
-          .node('Resize', ['x', '', '', 'sizes'], ['y'], { mode: 'linear', coordinate_transformation_mode: 'pytorch_half_pixel' }),
+        g
+          .initializer('sizes', int64([s[0], s[1], 2 * s[2], 2 * s[3]], [4]))
+          .node('Resize', ['x', '', '', 'sizes'], ['y'], {
+            mode: 'linear',
+            coordinate_transformation_mode: 'pytorch_half_pixel',
+          }),
     });
   }
   return out;
@@ -127,7 +147,10 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   try {
     for (const c of cases(opts.quick)) {
       const x = Tensor.randn(c.shape);
-      const bytes = c.onnx(new OnnxGraphBuilder({ opset: 19 }).input('x', c.shape), c.shape).output('y').toBytes();
+      const bytes = c
+        .onnx(new OnnxGraphBuilder({ opset: 19 }).input('x', c.shape), c.shape)
+        .output('y')
+        .toBytes();
       const xg = x.clone().requireGrad();
       const g = c.train ? noGrad(() => c.train!(x)) : null;
       const seed = g ? Tensor.randn(g.shape) : null;
@@ -146,7 +169,11 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
               c.train!(xg).backward(seed);
             });
           const [train, ort2] = await measureInterleaved([step, () => session.runRaw(feeds)], timing);
-          rows.push(compareRow(`${c.name} (train fwd+bwd)`, t, train, 'ORT eval fwd', ort2, { 'vs our fwd': Math.round((train.median / ours.median) * 100) / 100 }));
+          rows.push(
+            compareRow(`${c.name} (train fwd+bwd)`, t, train, 'ORT eval fwd', ort2, {
+              'vs our fwd': Math.round((train.median / ours.median) * 100) / 100,
+            }),
+          );
         }
         await session.release();
       }

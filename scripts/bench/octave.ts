@@ -17,7 +17,10 @@ function trainStep(module: nn.Module, run: () => Tensor[]): () => void {
   return () =>
     tidy(() => {
       const outs = run();
-      outs.map((y) => ops.sum(y)).reduce((a, b) => ops.add(a, b)).backward();
+      outs
+        .map((y) => ops.sum(y))
+        .reduce((a, b) => ops.add(a, b))
+        .backward();
       module.zeroGrad();
     });
 }
@@ -29,7 +32,12 @@ function octaveRows(sizes: number[], batch: number, timing: MeasureOptions, thre
       manualSeed(2);
       const channels = 64;
       const plain = new nn.Conv2d(channels, channels, { kernelSize: 3, padding: 1, bias: false });
-      const octave = new nn.OctaveConv2d(channels, channels, { kernelSize: 3, padding: 1, alphaIn: 0.5, alphaOut: 0.5 });
+      const octave = new nn.OctaveConv2d(channels, channels, {
+        kernelSize: 3,
+        padding: 1,
+        alphaIn: 0.5,
+        alphaOut: 0.5,
+      });
       const x = Tensor.randn([batch, channels, size, size]);
       const high = Tensor.randn([batch, octave.inHigh, size, size]);
       const low = Tensor.randn([batch, octave.inLow, size / 2, size / 2]);
@@ -44,14 +52,23 @@ function octaveRows(sizes: number[], batch: number, timing: MeasureOptions, thre
             l?.dispose();
           });
         const [oct, ref] = await measureInterleaved([fwdOctave, fwdPlain], timing);
-        rows.push(compareRow(`octave forward ${name}`, t, oct, 'Conv2d forward', ref, { 'time / plain x': round(oct.median / ref.median, 3) }));
+        rows.push(
+          compareRow(`octave forward ${name}`, t, oct, 'Conv2d forward', ref, {
+            'time / plain x': round(oct.median / ref.median, 3),
+          }),
+        );
 
         const xg = x.detach().requireGrad();
-        const hg = high.detach().requireGrad(), lg = low.detach().requireGrad();
+        const hg = high.detach().requireGrad(),
+          lg = low.detach().requireGrad();
         const stepPlain = trainStep(plain, () => [(plain as Runnable).forward(xg)]);
         const stepOctave = trainStep(octave, () => octave.forward([hg, lg]).filter((v): v is Tensor => v !== null));
         const [octB, refB] = await measureInterleaved([stepOctave, stepPlain], timing);
-        rows.push(compareRow(`octave fwd+bwd ${name}`, t, octB, 'Conv2d fwd+bwd', refB, { 'time / plain x': round(octB.median / refB.median, 3) }));
+        rows.push(
+          compareRow(`octave fwd+bwd ${name}`, t, octB, 'Conv2d fwd+bwd', refB, {
+            'time / plain x': round(octB.median / refB.median, 3),
+          }),
+        );
       }
     }
     return rows;
@@ -72,13 +89,19 @@ async function fpnRows(batch: number, timing: MeasureOptions, threads: number[])
   for (const t of threads) {
     setNumThreads(t);
     const stepFpn = trainStep(fpn, () => fpn.forward(features) as Tensor[]);
-    const stepPlain = () =>
-      plain.forEach((conv, i) => trainStep(conv, () => [conv.forward(plainInputs[i])])());
+    const stepPlain = () => plain.forEach((conv, i) => trainStep(conv, () => [conv.forward(plainInputs[i])])());
     const [f, p] = await measureInterleaved([stepFpn, stepPlain], timing);
     rows.push(
-      compareRow(`FPN fwd+bwd C2..C5 [64,128,256,512] ${sizes.join('/')}px -> 128, N${batch}`, t, f, '4 plain 3x3 convs fwd+bwd', p, {
-        'time / plain x': round(f.median / p.median, 3),
-      }),
+      compareRow(
+        `FPN fwd+bwd C2..C5 [64,128,256,512] ${sizes.join('/')}px -> 128, N${batch}`,
+        t,
+        f,
+        '4 plain 3x3 convs fwd+bwd',
+        p,
+        {
+          'time / plain x': round(f.median / p.median, 3),
+        },
+      ),
     );
   }
   return rows;
@@ -86,7 +109,9 @@ async function fpnRows(batch: number, timing: MeasureOptions, threads: number[])
 
 export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const saved = getNumThreads();
-  const timing: MeasureOptions = opts.quick ? { warmup: 1, iters: 3 } : { warmup: 2, targetMs: 3000, minIters: 5, maxIters: 40 };
+  const timing: MeasureOptions = opts.quick
+    ? { warmup: 1, iters: 3 }
+    : { warmup: 2, targetMs: 3000, minIters: 5, maxIters: 40 };
   const threads = threadList(opts);
   try {
     return [

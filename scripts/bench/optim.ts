@@ -36,7 +36,12 @@ interface Case {
   states: number;
 }
 
-const lr = 1e-3, wd = 1e-4, mom = 0.9, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+const lr = 1e-3,
+  wd = 1e-4,
+  mom = 0.9,
+  b1 = 0.9,
+  b2 = 0.999,
+  eps = 1e-8;
 
 function adamLoop(decoupled: boolean, amsgrad: boolean) {
   return (p: Float32Array, g: Float32Array, [m, v, vmax]: Float32Array[], t: number): void => {
@@ -81,7 +86,12 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const saved = getNumThreads();
   const rows: BenchRow[] = [];
   const timing = opts.quick ? { warmup: 1, iters: 3 } : { warmup: 2, targetMs: 3000, minIters: 5, maxIters: 30 };
-  const sets: [string, number[]][] = opts.quick ? [['1M floats x1', [1 << 20]]] : [['ResNet-18 11.7M floats x62', resnet18Sizes()], ['1M floats x1', [1 << 20]]];
+  const sets: [string, number[]][] = opts.quick
+    ? [['1M floats x1', [1 << 20]]]
+    : [
+        ['ResNet-18 11.7M floats x62', resnet18Sizes()],
+        ['1M floats x1', [1 << 20]],
+      ];
   try {
     for (const [setName, sizes] of sets) {
       manualSeed(1);

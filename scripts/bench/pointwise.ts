@@ -21,40 +21,88 @@ interface Case {
 
 const act = [8, 64, 56, 56];
 const cases: Case[] = [
-  { name: 'add [8,64,56,56] + same', anchor: 'Add', inputs: { a: act, b: act }, ours: (t) => ops.add(t.a, t.b), onnx: (g) => g.node('Add', ['a', 'b'], ['y']) },
-  { name: 'mul [8,64,56,56] * [1,64,1,1]', anchor: 'Mul', inputs: { a: act, b: [1, 64, 1, 1] }, ours: (t) => ops.mul(t.a, t.b), onnx: (g) => g.node('Mul', ['a', 'b'], ['y']) },
-  { name: 'relu [8,64,56,56]', anchor: 'Relu', inputs: { a: act }, ours: (t) => ops.relu(t.a), onnx: (g) => g.node('Relu', ['a'], ['y']) },
-  { name: 'sigmoid [8,64,56,56]', anchor: 'Sigmoid', inputs: { a: act }, ours: (t) => ops.sigmoid(t.a), onnx: (g) => g.node('Sigmoid', ['a'], ['y']) },
   {
-    name: 'silu [8,64,56,56]', anchor: 'Sigmoid+Mul', inputs: { a: act }, ours: (t) => ops.silu(t.a),
+    name: 'add [8,64,56,56] + same',
+    anchor: 'Add',
+    inputs: { a: act, b: act },
+    ours: (t) => ops.add(t.a, t.b),
+    onnx: (g) => g.node('Add', ['a', 'b'], ['y']),
+  },
+  {
+    name: 'mul [8,64,56,56] * [1,64,1,1]',
+    anchor: 'Mul',
+    inputs: { a: act, b: [1, 64, 1, 1] },
+    ours: (t) => ops.mul(t.a, t.b),
+    onnx: (g) => g.node('Mul', ['a', 'b'], ['y']),
+  },
+  {
+    name: 'relu [8,64,56,56]',
+    anchor: 'Relu',
+    inputs: { a: act },
+    ours: (t) => ops.relu(t.a),
+    onnx: (g) => g.node('Relu', ['a'], ['y']),
+  },
+  {
+    name: 'sigmoid [8,64,56,56]',
+    anchor: 'Sigmoid',
+    inputs: { a: act },
+    ours: (t) => ops.sigmoid(t.a),
+    onnx: (g) => g.node('Sigmoid', ['a'], ['y']),
+  },
+  {
+    name: 'silu [8,64,56,56]',
+    anchor: 'Sigmoid+Mul',
+    inputs: { a: act },
+    ours: (t) => ops.silu(t.a),
     onnx: (g) => g.node('Sigmoid', ['a'], ['s']).node('Mul', ['a', 's'], ['y']),
   },
   {
-    name: 'sum dims [0,2,3] of [8,64,56,56]', anchor: 'ReduceSum', inputs: { a: act }, ours: (t) => ops.sum(t.a, [0, 2, 3]),
+    name: 'sum dims [0,2,3] of [8,64,56,56]',
+    anchor: 'ReduceSum',
+    inputs: { a: act },
+    ours: (t) => ops.sum(t.a, [0, 2, 3]),
     onnx: (g) => g.initializer('axes', int64([0, 2, 3])).node('ReduceSum', ['a', 'axes'], ['y'], { keepdims: 0 }),
   },
   {
-    name: 'concat 2x[8,64,56,56] dim 1', anchor: 'Concat', inputs: { a: act, b: act }, ours: (t) => ops.concat([t.a, t.b], 1),
+    name: 'concat 2x[8,64,56,56] dim 1',
+    anchor: 'Concat',
+    inputs: { a: act, b: act },
+    ours: (t) => ops.concat([t.a, t.b], 1),
     onnx: (g) => g.node('Concat', ['a', 'b'], ['y'], { axis: 1 }),
   },
   {
-    name: 'permute NCHW->NHWC [8,64,56,56]', anchor: 'Transpose', inputs: { a: act }, ours: (t) => ops.permute(t.a, [0, 2, 3, 1]),
+    name: 'permute NCHW->NHWC [8,64,56,56]',
+    anchor: 'Transpose',
+    inputs: { a: act },
+    ours: (t) => ops.permute(t.a, [0, 2, 3, 1]),
     onnx: (g) => g.node('Transpose', ['a'], ['y'], { perm: [0, 2, 3, 1] }),
   },
   {
-    name: 'softmax [256,1000] dim 1', anchor: 'Softmax', inputs: { a: [256, 1000] }, ours: (t) => ops.softmax(t.a, 1),
+    name: 'softmax [256,1000] dim 1',
+    anchor: 'Softmax',
+    inputs: { a: [256, 1000] },
+    ours: (t) => ops.softmax(t.a, 1),
     onnx: (g) => g.node('Softmax', ['a'], ['y'], { axis: 1 }),
   },
   {
-    name: 'logSoftmax [8,21,64,64] dim 1', anchor: 'LogSoftmax', inputs: { a: [8, 21, 64, 64] }, ours: (t) => ops.logSoftmax(t.a, 1),
+    name: 'logSoftmax [8,21,64,64] dim 1',
+    anchor: 'LogSoftmax',
+    inputs: { a: [8, 21, 64, 64] },
+    ours: (t) => ops.logSoftmax(t.a, 1),
     onnx: (g) => g.node('LogSoftmax', ['a'], ['y'], { axis: 1 }),
   },
   {
-    name: 'crossEntropy [256,1000]', anchor: 'SoftmaxCrossEntropyLoss', inputs: { a: [256, 1000] }, classes: { name: 'labels', count: 1000 },
+    name: 'crossEntropy [256,1000]',
+    anchor: 'SoftmaxCrossEntropyLoss',
+    inputs: { a: [256, 1000] },
+    classes: { name: 'labels', count: 1000 },
     ours: (t) => ops.crossEntropy(t.a, t.labels),
     // Labels arrive as float (like ours) and are cast inside the graph; the Cast is tiny.
-    onnx: (g) => g.input('labels', [256]).node('Cast', ['labels'], ['labels_i'], { to: 7 })
-      .node('SoftmaxCrossEntropyLoss', ['a', 'labels_i'], ['y'], { reduction: 'mean' }),
+    onnx: (g) =>
+      g
+        .input('labels', [256])
+        .node('Cast', ['labels'], ['labels_i'], { to: 7 })
+        .node('SoftmaxCrossEntropyLoss', ['a', 'labels_i'], ['y'], { reduction: 'mean' }),
   },
 ];
 
@@ -92,4 +140,3 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   }
   return rows;
 }
-

@@ -48,19 +48,33 @@ export function classificationData(s: Settings, seed: number): ExperimentData {
         `${testSize} test images per test set, one from the training range and one from a wider range (rotation ±${widerRange.rotation}°, shear ±${widerRange.shear}, elastic ${widerRange.elastic} px, glyph sizes ${widerRange.scale?.join('-')})`,
       train: data.syntheticShapes({ ...trainRange, length: trainSize, seed }),
       tests: [
-        { name: 'wider range', dataset: data.syntheticShapes({ ...widerRange, length: testSize, seed: seed + SPLIT_SEED }) },
-        { name: 'training range', dataset: data.syntheticShapes({ ...trainRange, length: testSize, seed: seed + 2 * SPLIT_SEED }) },
+        {
+          name: 'wider range',
+          dataset: data.syntheticShapes({ ...widerRange, length: testSize, seed: seed + SPLIT_SEED }),
+        },
+        {
+          name: 'training range',
+          dataset: data.syntheticShapes({ ...trainRange, length: testSize, seed: seed + 2 * SPLIT_SEED }),
+        },
       ],
     };
   }
-  const { train, test } = loadDatasets(s.dataset, { dataDir: s.dataDir, trainSize: s.trainSize, testSize: s.testSize, seed });
+  const { train, test } = loadDatasets(s.dataset, {
+    dataDir: s.dataDir,
+    trainSize: s.trainSize,
+    testSize: s.testSize,
+    seed,
+  });
   const name = s.dataset === 'fashion-mnist' ? 'Fashion-MNIST' : 'CIFAR-10';
   return {
     description: `${name}: ${train.length} training images, ${test.length} test images (${train.channels}x${train.height}x${train.width}), clean and under ${ROBUSTNESS_SUITE.length} geometric transforms`,
     train,
     tests: [
       { name: 'clean', dataset: test },
-      ...ROBUSTNESS_SUITE.map((r, i) => ({ name: r.name, dataset: data.warpDataset(test, { ...r.transform, seed: seed + i + 1 }) })),
+      ...ROBUSTNESS_SUITE.map((r, i) => ({
+        name: r.name,
+        dataset: data.warpDataset(test, { ...r.transform, seed: seed + i + 1 }),
+      })),
     ],
   };
 }

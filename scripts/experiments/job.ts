@@ -34,7 +34,14 @@ function plan(s: Settings): Omit<RunSpec, 'data'>[] {
     const models = experiment === 'classification' ? s.models : (['unet'] as const);
     for (const model of models) {
       for (const seed of s.seeds) {
-        for (const conv of s.convs) specs.push({ experiment, model, conv, seed, epochs: experiment === 'classification' ? s.epochs : s.segEpochs });
+        for (const conv of s.convs)
+          specs.push({
+            experiment,
+            model,
+            conv,
+            seed,
+            epochs: experiment === 'classification' ? s.epochs : s.segEpochs,
+          });
       }
     }
   }
@@ -46,7 +53,11 @@ function plan(s: Settings): Omit<RunSpec, 'data'>[] {
  * configuration that cannot run (octave convolutions on maps too small for its pooling, say)
  * fails the job in a second, naming itself, instead of after the ones before it have trained.
  */
-function preflight(specs: Omit<RunSpec, 'data'>[], s: Settings, dataFor: (e: Experiment, seed: number) => ExperimentData): void {
+function preflight(
+  specs: Omit<RunSpec, 'data'>[],
+  s: Settings,
+  dataFor: (e: Experiment, seed: number) => ExperimentData,
+): void {
   const seen = new Set<string>();
   for (const spec of specs) {
     const key = `${spec.experiment}|${spec.model}|${spec.conv}`;
@@ -57,10 +68,17 @@ function preflight(specs: Omit<RunSpec, 'data'>[], s: Settings, dataFor: (e: Exp
     try {
       const net = buildModel(spec.model, { conv: spec.conv, stages, width: s.width, stem: s.stem, train });
       net.eval();
-      const image = Tensor.from(train.images.subarray(0, train.channels * train.height * train.width), [1, train.channels, train.height, train.width]);
+      const image = Tensor.from(train.images.subarray(0, train.channels * train.height * train.width), [
+        1,
+        train.channels,
+        train.height,
+        train.width,
+      ]);
       tidy(() => noGrad(() => void net.forward(image)));
     } catch (e) {
-      throw new UsageError(`the configuration ${spec.experiment} / ${spec.model} / ${configurationLabel(spec.conv, stages, spec.experiment)} cannot run on this data: ${(e as Error).message}`);
+      throw new UsageError(
+        `the configuration ${spec.experiment} / ${spec.model} / ${configurationLabel(spec.conv, stages, spec.experiment)} cannot run on this data: ${(e as Error).message}`,
+      );
     }
   }
 }
@@ -70,7 +88,9 @@ export async function runJob(s: Settings, command: string, log: (line: string) =
   const clock = new RunClock();
   const specs = plan(s);
   for (const spec of specs) clock.plan(spec.experiment, spec.epochs);
-  log(`flexconv main job: ${specs.length} trainings (${s.experiments.join(', ')}; convs ${s.convs.join(', ')}; seeds ${s.seeds.join(', ')}), ${clock.total} epochs, ${getNumThreads()} threads, ISA ${isa().active}`);
+  log(
+    `flexconv main job: ${specs.length} trainings (${s.experiments.join(', ')}; convs ${s.convs.join(', ')}; seeds ${s.seeds.join(', ')}), ${clock.total} epochs, ${getNumThreads()} threads, ISA ${isa().active}`,
+  );
 
   const results: JobResults = {
     date: new Date().toISOString(),
@@ -103,7 +123,8 @@ export async function runJob(s: Settings, command: string, log: (line: string) =
     const withFigure = spec.seed === s.seeds[0] && (spec.conv === 'deform' || spec.conv === 'modulated');
     const { result, figure } = await runConfiguration({ ...spec, data }, s, clock, log, withFigure);
     results.runs.push(result);
-    if (figure) results.figures.push({ experiment: spec.experiment, model: spec.model, label: result.label, ...figure });
+    if (figure)
+      results.figures.push({ experiment: spec.experiment, model: spec.model, label: result.label, ...figure });
   }
   results.totalSeconds = (Date.now() - started) / 1000;
 
@@ -122,8 +143,14 @@ export async function runJob(s: Settings, command: string, log: (line: string) =
   };
   // The figures are large SVG text: the report holds them, the JSON keeps the numbers.
   const { figures, ...numbers } = results;
-  writeFileAtomic(files.json, `${JSON.stringify({ ...numbers, figures: figures.map(({ svgs, ...f }) => ({ ...f, images: svgs.length })) }, null, 2)}\n`);
+  writeFileAtomic(
+    files.json,
+    `${JSON.stringify({ ...numbers, figures: figures.map(({ svgs, ...f }) => ({ ...f, images: svgs.length })) }, null, 2)}\n`,
+  );
   writeFileAtomic(files.html, buildReport(results));
-  writeFileAtomic(files.markdown, `${markdown}\n\n${results.command}; ${results.machine}, ${results.threads} threads, ISA ${results.isa}; job ${results.totalSeconds.toFixed(0)} s\n`);
+  writeFileAtomic(
+    files.markdown,
+    `${markdown}\n\n${results.command}; ${results.machine}, ${results.threads} threads, ISA ${results.isa}; job ${results.totalSeconds.toFixed(0)} s\n`,
+  );
   return { results, files, markdown };
 }

@@ -35,7 +35,9 @@ interface LayerLocations {
 /** Runs `model` on `input`, returning the sampling locations of every deformable layer (by path). */
 function locationsOfEveryLayer(model: Module, input: Tensor, imageHeight: number): Map<string, LayerLocations> {
   const found = new Map<string, LayerLocations>();
-  const layers = [...model.namedModules()].filter((e): e is [string, DeformLayer] => e[1] instanceof DeformConv2d || e[1] instanceof ModulatedDeformConv2d);
+  const layers = [...model.namedModules()].filter(
+    (e): e is [string, DeformLayer] => e[1] instanceof DeformConv2d || e[1] instanceof ModulatedDeformConv2d,
+  );
   // forwardWith is what every path calls (forward, and inference with batch norm folded in).
   layers.forEach(([name, layer]) => {
     const original = layer.forwardWith;
@@ -104,7 +106,12 @@ function chooseOutputPixels(grey: Float32Array, H: number, W: number, loc: Sampl
   }
   const mid = (lo + hi) / 2;
   const centre = [(H - 1) / 2, (W - 1) / 2];
-  const best: { on: [number, number] | null; off: [number, number] | null; dOn: number; dOff: number } = { on: null, off: null, dOn: Infinity, dOff: Infinity };
+  const best: { on: [number, number] | null; off: [number, number] | null; dOn: number; dOff: number } = {
+    on: null,
+    off: null,
+    dOn: Infinity,
+    dOff: Infinity,
+  };
   for (let oy = 0; oy < Ho; oy++) {
     for (let ox = 0; ox < Wo; ox++) {
       // The centre tap's regular position is the output pixel's place in the image.
@@ -162,7 +169,14 @@ export function offsetFigure(
     const picture = Tensor.from(raw.slice(b * plane, (b + 1) * plane), [C, H, W]);
     const grey = new Float32Array(H * W);
     for (let c = 0; c < C; c++) for (let p = 0; p < H * W; p++) grey[p] += raw[b * plane + c * H * W + p] / C;
-    svgs.push(samplingLocationsSvg(picture, loc, { batch: b, pixels: chooseOutputPixels(grey, H, W, loc), cellSize: cell, markerSize: 3.5 }));
+    svgs.push(
+      samplingLocationsSvg(picture, loc, {
+        batch: b,
+        pixels: chooseOutputPixels(grey, H, W, loc),
+        cellSize: cell,
+        markerSize: 3.5,
+      }),
+    );
     picture.dispose();
   }
   return { layer: chosen, meanOffset: largest, stride: loc.stride[0] / own.stride[0], svgs };

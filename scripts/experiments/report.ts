@@ -4,7 +4,17 @@
  * configuration, test results per test set, epoch-time bars with the ratio to the standard
  * network, parameter counts, and pictures of where the deformable layers sample.
  */
-import { escapeXml, htmlFigures, htmlReport, htmlTable, PALETTE, ReportSection, svgBarChart, svgLineChart, type Series } from '../../lib/report';
+import {
+  escapeXml,
+  htmlFigures,
+  htmlReport,
+  htmlTable,
+  PALETTE,
+  ReportSection,
+  svgBarChart,
+  svgLineChart,
+  type Series,
+} from '../../lib/report';
 import type { OffsetFigure } from './offsets';
 import type { RunResult } from './run';
 import type { Settings } from './settings';
@@ -24,7 +34,10 @@ export interface JobResults {
 }
 
 /** Per-epoch mean over the seeds of one configuration. */
-function meanCurve(runs: readonly RunResult[], pick: (h: RunResult['history'][number]) => number | undefined): [number, number][] {
+function meanCurve(
+  runs: readonly RunResult[],
+  pick: (h: RunResult['history'][number]) => number | undefined,
+): [number, number][] {
   const epochs = Math.min(...runs.map((r) => r.history.length));
   const out: [number, number][] = [];
   for (let e = 0; e < epochs; e++) {
@@ -49,7 +62,11 @@ function curves(
   return series;
 }
 
-function experimentSections(results: JobResults, configs: ConfigSummary[], experiment: RunResult['experiment']): ReportSection[] {
+function experimentSections(
+  results: JobResults,
+  configs: ConfigSummary[],
+  experiment: RunResult['experiment'],
+): ReportSection[] {
   const sections: ReportSection[] = [];
   const runs = results.runs.filter((r) => r.experiment === experiment);
   for (const model of [...new Set(runs.map((r) => r.model))]) {
@@ -63,20 +80,44 @@ function experimentSections(results: JobResults, configs: ConfigSummary[], exper
     const figures: { svg: string; caption?: string }[] = [];
     figures.push({
       svg: seg
-        ? svgLineChart(curves(byConfig, (h) => h.trainMeanIoU && 100 * h.trainMeanIoU, (h) => h.valMeanIoU && 100 * h.valMeanIoU, `test (${headline})`), {
-            title: 'mean IoU per epoch',
-            xLabel: 'epoch',
-            yLabel: 'mean IoU (%)',
-          })
-        : svgLineChart(curves(byConfig, (h) => 100 * h.trainAccuracy, (h) => h.valAccuracy && 100 * h.valAccuracy, `test (${headline})`), {
-            title: 'accuracy per epoch',
-            xLabel: 'epoch',
-            yLabel: 'accuracy (%)',
-          }),
+        ? svgLineChart(
+            curves(
+              byConfig,
+              (h) => h.trainMeanIoU && 100 * h.trainMeanIoU,
+              (h) => h.valMeanIoU && 100 * h.valMeanIoU,
+              `test (${headline})`,
+            ),
+            {
+              title: 'mean IoU per epoch',
+              xLabel: 'epoch',
+              yLabel: 'mean IoU (%)',
+            },
+          )
+        : svgLineChart(
+            curves(
+              byConfig,
+              (h) => 100 * h.trainAccuracy,
+              (h) => h.valAccuracy && 100 * h.valAccuracy,
+              `test (${headline})`,
+            ),
+            {
+              title: 'accuracy per epoch',
+              xLabel: 'epoch',
+              yLabel: 'accuracy (%)',
+            },
+          ),
       caption: `Solid: the ${headline} test set after each epoch; dashed: the training batches during it${seeds > 1 ? `; means over ${seeds} seeds` : ''}.`,
     });
     figures.push({
-      svg: svgLineChart(curves(byConfig, (h) => h.trainLoss, (h) => h.valLoss, `test (${headline})`), { title: 'cross-entropy loss per epoch', xLabel: 'epoch', yLabel: 'loss' }),
+      svg: svgLineChart(
+        curves(
+          byConfig,
+          (h) => h.trainLoss,
+          (h) => h.valLoss,
+          `test (${headline})`,
+        ),
+        { title: 'cross-entropy loss per epoch', xLabel: 'epoch', yLabel: 'loss' },
+      ),
     });
     const labels = cs.map((c) => c.label);
     const testGroups = cs[0].tests.map((t, i) => ({
@@ -95,20 +136,39 @@ function experimentSections(results: JobResults, configs: ConfigSummary[], exper
       figures.push({
         svg: svgBarChart(
           cs[0].tests.map((t, i) => ({ label: t.name, values: cs.map((c) => 100 * c.tests[i].accuracy.mean) })),
-          { title: 'pixel accuracy per test set', series: labels, valueLabel: 'pixel accuracy (%)', format: (v) => `${v.toFixed(1)}%` },
+          {
+            title: 'pixel accuracy per test set',
+            series: labels,
+            valueLabel: 'pixel accuracy (%)',
+            format: (v) => `${v.toFixed(1)}%`,
+          },
         ),
       });
     }
     figures.push({
       svg: svgBarChart(
-        cs.map((c) => ({ label: c.label, values: [c.epochSeconds], notes: [Number.isFinite(c.timeRatio) ? `${c.timeRatio.toFixed(2)}x` : undefined] })),
-        { title: 'training time per epoch', series: ['median epoch'], valueLabel: 'seconds (ratio to standard)', format: (v) => `${v.toFixed(1)} s` },
+        cs.map((c) => ({
+          label: c.label,
+          values: [c.epochSeconds],
+          notes: [Number.isFinite(c.timeRatio) ? `${c.timeRatio.toFixed(2)}x` : undefined],
+        })),
+        {
+          title: 'training time per epoch',
+          series: ['median epoch'],
+          valueLabel: 'seconds (ratio to standard)',
+          format: (v) => `${v.toFixed(1)} s`,
+        },
       ),
     });
     figures.push({
       svg: svgBarChart(
         cs.map((c) => ({ label: c.label, values: [c.parameters] })),
-        { title: 'parameters', series: ['parameters'], valueLabel: 'trainable parameters', format: (v) => v.toLocaleString('en-US') },
+        {
+          title: 'parameters',
+          series: ['parameters'],
+          valueLabel: 'trainable parameters',
+          format: (v) => v.toLocaleString('en-US'),
+        },
       ),
     });
     const { header, rows } = summaryTable(cs, experiment);

@@ -64,7 +64,9 @@ export async function runConfiguration(
   manualSeed(seed); // the same initial weights for the layers the configurations share
   const net: Module = buildModel(modelName, { conv, stages, width: s.width, stem: s.stem, train: data.train });
   const label = configurationLabel(conv, stages, experiment);
-  log(`\n== ${experiment}: ${modelName}, ${label}, seed ${seed}: ${net.numParameters().toLocaleString('en-US')} parameters`);
+  log(
+    `\n== ${experiment}: ${modelName}, ${label}, seed ${seed}: ${net.numParameters().toLocaleString('en-US')} parameters`,
+  );
   const normalize = channelStats(data.train);
   const optimizer = buildOptimizer('adam', net, s.lr, 0, s.offsetLrMult);
   const scheduler = new optim.CosineAnnealingLR(optimizer, { tMax: epochs });
@@ -92,12 +94,27 @@ export async function runConfiguration(
       i === 0 && last.valLoss !== undefined
         ? { loss: last.valLoss, accuracy: last.valAccuracy ?? 0, meanIoU: last.valMeanIoU }
         : await evaluate(net, loaders[i]);
-    tests.push({ name: data.tests[i].name, loss: r.loss, accuracy: r.accuracy, ...(r.meanIoU !== undefined ? { meanIoU: r.meanIoU } : {}) });
+    tests.push({
+      name: data.tests[i].name,
+      loss: r.loss,
+      accuracy: r.accuracy,
+      ...(r.meanIoU !== undefined ? { meanIoU: r.meanIoU } : {}),
+    });
   }
   const testSeconds = (Date.now() - testStarted) / 1000;
   const figure = withFigure ? offsetFigure(net, data.tests[0].dataset, normalize) : null;
   return {
-    result: { experiment, model: modelName, conv, label, seed, parameters: net.numParameters(), history, tests, testSeconds },
+    result: {
+      experiment,
+      model: modelName,
+      conv,
+      label,
+      seed,
+      parameters: net.numParameters(),
+      history,
+      tests,
+      testSeconds,
+    },
     figure,
   };
 }

@@ -9,12 +9,31 @@ import { intOption, numberOption, OFFSET_LR_MULT_OPTION, OptionSpec, parseStages
 
 export const SPEC: Record<string, OptionSpec> = {
   experiments: { type: 'string', default: 'classification,segmentation', help: 'experiments to run, comma-separated' },
-  convs: { type: 'string', default: 'standard,deform,modulated', help: `conv kinds to compare, comma-separated, among ${CONV_KINDS.join(', ')}` },
+  convs: {
+    type: 'string',
+    default: 'standard,deform,modulated',
+    help: `conv kinds to compare, comma-separated, among ${CONV_KINDS.join(', ')}`,
+  },
   models: { type: 'string', default: 'resnet18', help: 'classification networks, comma-separated: resnet18, resnet34' },
-  stem: { type: 'string', default: 'cifar', help: 'ResNet stem: cifar (3x3, no pool) or imagenet (7x7 stride 2 + max pool)' },
-  stages: { type: 'string', default: '2,3,4', help: "stages (ResNet) / levels (U-Net) using the adaptive conv, or 'all' (DCNv2 uses conv3-conv5 = 2,3,4)" },
-  dataset: { type: 'string', default: 'synthetic', help: 'classification data: synthetic (built-in glyphs), fashion-mnist, cifar10' },
-  'data-dir': { type: 'string', help: 'directory of the dataset files (fashion-mnist: the Debian path by default; cifar10: required)' },
+  stem: {
+    type: 'string',
+    default: 'cifar',
+    help: 'ResNet stem: cifar (3x3, no pool) or imagenet (7x7 stride 2 + max pool)',
+  },
+  stages: {
+    type: 'string',
+    default: '2,3,4',
+    help: "stages (ResNet) / levels (U-Net) using the adaptive conv, or 'all' (DCNv2 uses conv3-conv5 = 2,3,4)",
+  },
+  dataset: {
+    type: 'string',
+    default: 'synthetic',
+    help: 'classification data: synthetic (built-in glyphs), fashion-mnist, cifar10',
+  },
+  'data-dir': {
+    type: 'string',
+    help: 'directory of the dataset files (fashion-mnist: the Debian path by default; cifar10: required)',
+  },
   width: { type: 'string', help: 'channels of the first ResNet stage / U-Net level (default 16)' },
   epochs: { type: 'string', help: 'epochs per configuration (default 4, segmentation 8)' },
   'train-size': { type: 'string', help: 'classification training samples (glyphs: default 2000; files: all)' },
@@ -22,10 +41,18 @@ export const SPEC: Record<string, OptionSpec> = {
   'seg-train-size': { type: 'string', help: 'segmentation training samples (default 1500)' },
   'seg-test-size': { type: 'string', help: 'segmentation test samples per test set (default 300)' },
   'batch-size': { type: 'string', default: '32', help: 'classification batch size' },
-  'seg-batch-size': { type: 'string', default: '16', help: 'segmentation batch size (scenes teach per pixel: more, smaller steps)' },
+  'seg-batch-size': {
+    type: 'string',
+    default: '16',
+    help: 'segmentation batch size (scenes teach per pixel: more, smaller steps)',
+  },
   lr: { type: 'string', default: '0.002', help: 'Adam learning rate (cosine-annealed)' },
   'offset-lr-mult': OFFSET_LR_MULT_OPTION,
-  seeds: { type: 'string', default: '1', help: 'seeds, comma-separated: every configuration runs once per seed, results are averaged' },
+  seeds: {
+    type: 'string',
+    default: '1',
+    help: 'seeds, comma-separated: every configuration runs once per seed, results are averaged',
+  },
   threads: { type: 'string', help: 'native threads (default: all cores)' },
   out: { type: 'string', default: 'results', help: 'output directory (report.html, results.json)' },
   quick: { type: 'boolean', default: false, help: 'tiny sizes: the whole job in seconds (CI smoke run)' },
@@ -60,12 +87,19 @@ export interface Settings {
 }
 
 function list<T extends string>(raw: unknown, name: string, allowed: readonly T[]): T[] {
-  const items = String(raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const items = String(raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`--${name}: expected at least one of ${allowed.join(', ')}`);
   for (const item of items) {
-    if (!allowed.includes(item as T)) throw new UsageError(`--${name}: expected values among ${allowed.join(', ')} but received ${JSON.stringify(item)}`);
+    if (!allowed.includes(item as T))
+      throw new UsageError(
+        `--${name}: expected values among ${allowed.join(', ')} but received ${JSON.stringify(item)}`,
+      );
   }
-  if (new Set(items).size !== items.length) throw new UsageError(`--${name}: received a value twice in ${JSON.stringify(raw)}`);
+  if (new Set(items).size !== items.length)
+    throw new UsageError(`--${name}: received a value twice in ${JSON.stringify(raw)}`);
   return items as T[];
 }
 
@@ -80,17 +114,28 @@ export function resolveSettings(v: Record<string, string | boolean | undefined>)
   const convs = list(v.convs, 'convs', CONV_KINDS);
   const models = list(v.models, 'models', ['resnet18', 'resnet34'] as const);
   const stem = list(v.stem, 'stem', ['cifar', 'imagenet'] as const);
-  if (stem.length !== 1) throw new UsageError(`--stem: expected one of cifar, imagenet but received ${JSON.stringify(v.stem)}`);
+  if (stem.length !== 1)
+    throw new UsageError(`--stem: expected one of cifar, imagenet but received ${JSON.stringify(v.stem)}`);
   const dataset = list(v.dataset, 'dataset', ['synthetic', 'fashion-mnist', 'cifar10'] as const);
-  if (dataset.length !== 1) throw new UsageError(`--dataset: expected one dataset but received ${JSON.stringify(v.dataset)}`);
-  if (dataset[0] === 'cifar10' && !v['data-dir']) throw new UsageError('--dataset cifar10 needs --data-dir <the extracted cifar-10-batches-bin directory>');
-  const seeds = String(v.seeds ?? '').split(',').map((s) => s.trim());
+  if (dataset.length !== 1)
+    throw new UsageError(`--dataset: expected one dataset but received ${JSON.stringify(v.dataset)}`);
+  if (dataset[0] === 'cifar10' && !v['data-dir'])
+    throw new UsageError('--dataset cifar10 needs --data-dir <the extracted cifar-10-batches-bin directory>');
+  const seeds = String(v.seeds ?? '')
+    .split(',')
+    .map((s) => s.trim());
   if (!seeds.every((s) => /^\d+$/.test(s)) || new Set(seeds).size !== seeds.length) {
-    throw new UsageError(`--seeds: expected distinct non-negative integers separated by commas but received ${JSON.stringify(v.seeds)}`);
+    throw new UsageError(
+      `--seeds: expected distinct non-negative integers separated by commas but received ${JSON.stringify(v.seeds)}`,
+    );
   }
   const synthetic = dataset[0] === 'synthetic';
   // --quick only changes the defaults: explicit options still win.
-  const orDefault = (name: string, normal: number | undefined, quickValue: number | undefined): Record<string, unknown> => ({
+  const orDefault = (
+    name: string,
+    normal: number | undefined,
+    quickValue: number | undefined,
+  ): Record<string, unknown> => ({
     [name]: v[name] ?? (quick ? quickValue : normal)?.toString(),
   });
   const sized = {

@@ -78,7 +78,10 @@ function spreadText(s: Spread, seeds: number): string {
 }
 
 /** Header and rows of the summary table of one experiment (string cells). */
-export function summaryTable(configs: readonly ConfigSummary[], experiment: RunResult['experiment']): { header: string[]; rows: string[][] } {
+export function summaryTable(
+  configs: readonly ConfigSummary[],
+  experiment: RunResult['experiment'],
+): { header: string[]; rows: string[][] } {
   const cs = configs.filter((c) => c.experiment === experiment);
   if (cs.length === 0) return { header: [], rows: [] };
   const multiModel = new Set(cs.map((c) => c.model)).size > 1;
@@ -108,7 +111,8 @@ export function summaryTable(configs: readonly ConfigSummary[], experiment: RunR
 export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  const line = (r: readonly string[]): string => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const line = (r: readonly string[]): string =>
+    `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   return [line(header), rule, ...rows.map(line)].join('\n');
 }

@@ -10,9 +10,10 @@ import * as path from 'node:path';
 import * as data from '../../lib/data';
 import * as models from '../../lib/models';
 import * as nn from '../../lib/nn';
+import { exportOnnx } from '../../lib/onnx/export';
 import { OnnxModel } from '../../lib/onnx/model';
 import * as ops from '../../lib/ops';
-import { parseSafetensors } from '../../lib/io/safetensors';
+import { parseSafetensors, serializeSafetensors } from '../../lib/io/safetensors';
 import { Generator } from '../../lib/random';
 import { Tensor } from '../../lib/tensor';
 import { badTensorArg, badValue, Mutation, pick, size, tensor } from './values';
@@ -43,11 +44,22 @@ interface Target {
 }
 
 const conv = (g: Generator) => {
-  const n = size(g, 2), c = size(g, 4), h = size(g, 8), w = size(g, 8), o = size(g, 4), k = 1 + g.int(3);
+  const n = size(g, 2),
+    c = size(g, 4),
+    h = size(g, 8),
+    w = size(g, 8),
+    o = size(g, 4),
+    k = 1 + g.int(3);
   const ok = [n, c, h, w, o].every((v) => Number.isInteger(v) && v >= 0 && v < 64);
   const x = ok ? tensor(g, [n, c, h, w]) : tensor(g, [1, 2, 5, 5]);
   const wt = ok ? tensor(g, [o, c, k, k]) : tensor(g, [3, 2, 3, 3]);
-  return { x, wt, o: ok ? o : 3, k, opts: { stride: size(g, 3), padding: g.int(3), dilation: 1 + g.int(2), groups: 1 } };
+  return {
+    x,
+    wt,
+    o: ok ? o : 3,
+    k,
+    opts: { stride: size(g, 3), padding: g.int(3), dilation: 1 + g.int(2), groups: 1 },
+  };
 };
 
 const TARGETS: Target[] = [
@@ -56,7 +68,11 @@ const TARGETS: Target[] = [
     strictOptions: true,
     build: (g) => {
       const c = conv(g);
-      return { args: [c.x, c.wt, { ...c.opts, bias: g.uniform() < 0.5 ? tensor(g, [c.o]) : null }], tensors: [0, 1], options: 2 };
+      return {
+        args: [c.x, c.wt, { ...c.opts, bias: g.uniform() < 0.5 ? tensor(g, [c.o]) : null }],
+        tensors: [0, 1],
+        options: 2,
+      };
     },
     call: (a) => ops.conv2d(a[0] as Tensor, a[1] as Tensor, a[2] as ops.Conv2dOptions),
   },
@@ -74,7 +90,15 @@ const TARGETS: Target[] = [
     strictOptions: true,
     build: (g) => {
       const c = conv(g);
-      return { args: [c.x, tensor(g, [c.x.shape[1], 2, 3, 3]), { stride: size(g, 3), padding: g.int(2), outputPadding: g.int(2) }], tensors: [0, 1], options: 2 };
+      return {
+        args: [
+          c.x,
+          tensor(g, [c.x.shape[1], 2, 3, 3]),
+          { stride: size(g, 3), padding: g.int(2), outputPadding: g.int(2) },
+        ],
+        tensors: [0, 1],
+        options: 2,
+      };
     },
     call: (a) => ops.convTranspose2d(a[0] as Tensor, a[1] as Tensor, a[2] as ops.ConvTranspose2dOptions),
   },
@@ -82,10 +106,22 @@ const TARGETS: Target[] = [
     name: 'ops.deformConv2d',
     strictOptions: true,
     build: (g) => {
-      const n = 1 + g.int(2), c = 1 + g.int(3), h = 1 + g.int(6), w = 1 + g.int(6);
+      const n = 1 + g.int(2),
+        c = 1 + g.int(3),
+        h = 1 + g.int(6),
+        w = 1 + g.int(6);
       const x = tensor(g, [n, c, h, w]);
       const offset = tensor(g, [n, 18, h, w]);
-      return { args: [x, offset, tensor(g, [2, c, 3, 3]), { padding: 1, mask: g.uniform() < 0.5 ? tensor(g, [n, 9, h, w]) : null, stride: size(g, 2) }], tensors: [0, 1, 2], options: 3 };
+      return {
+        args: [
+          x,
+          offset,
+          tensor(g, [2, c, 3, 3]),
+          { padding: 1, mask: g.uniform() < 0.5 ? tensor(g, [n, 9, h, w]) : null, stride: size(g, 2) },
+        ],
+        tensors: [0, 1, 2],
+        options: 3,
+      };
     },
     call: (a) => ops.deformConv2d(a[0] as Tensor, a[1] as Tensor, a[2] as Tensor, a[3] as ops.DeformConv2dOptions),
   },
@@ -93,8 +129,14 @@ const TARGETS: Target[] = [
     name: 'ops.dynamicConv2d',
     strictOptions: true,
     build: (g) => {
-      const b = 1 + g.int(3), c = 1 + g.int(3), k = 1 + g.int(3);
-      return { args: [tensor(g, [b, c, 5, 5]), tensor(g, [k, 2, c, 3, 3]), tensor(g, [b, k]), { padding: g.int(2) }], tensors: [0, 1, 2], options: 3 };
+      const b = 1 + g.int(3),
+        c = 1 + g.int(3),
+        k = 1 + g.int(3);
+      return {
+        args: [tensor(g, [b, c, 5, 5]), tensor(g, [k, 2, c, 3, 3]), tensor(g, [b, k]), { padding: g.int(2) }],
+        tensors: [0, 1, 2],
+        options: 3,
+      };
     },
     call: (a) => ops.dynamicConv2d(a[0] as Tensor, a[1] as Tensor, a[2] as Tensor, a[3] as ops.DynamicConv2dOptions),
   },
@@ -103,26 +145,59 @@ const TARGETS: Target[] = [
     strictOptions: true,
     build: (g) => {
       const n = 1 + g.int(2);
-      return { args: [tensor(g, [n, 2, 4, 5]), tensor(g, [n, 3, 3, 2]), { mode: pick(g, ['bilinear', 'nearest', 'bicubic']), paddingMode: pick(g, ['zeros', 'border', 'reflection']), alignCorners: g.uniform() < 0.5 }], tensors: [0, 1], options: 2 };
+      return {
+        args: [
+          tensor(g, [n, 2, 4, 5]),
+          tensor(g, [n, 3, 3, 2]),
+          {
+            mode: pick(g, ['bilinear', 'nearest', 'bicubic']),
+            paddingMode: pick(g, ['zeros', 'border', 'reflection']),
+            alignCorners: g.uniform() < 0.5,
+          },
+        ],
+        tensors: [0, 1],
+        options: 2,
+      };
     },
     call: (a) => ops.gridSample(a[0] as Tensor, a[1] as Tensor, a[2] as ops.GridSampleOptions),
   },
   {
     name: 'ops.interpolate',
     strictOptions: true,
-    build: (g) => ({ args: [tensor(g, [1, 2, 4, 4]), g.uniform() < 0.5 ? { size: size(g, 9) } : { scaleFactor: pick(g, [0.5, 2, 3, 1e-9, 1e9]) }], tensors: [0], options: 1 }),
+    build: (g) => ({
+      args: [
+        tensor(g, [1, 2, 4, 4]),
+        g.uniform() < 0.5 ? { size: size(g, 9) } : { scaleFactor: pick(g, [0.5, 2, 3, 1e-9, 1e9]) },
+      ],
+      tensors: [0],
+      options: 1,
+    }),
     call: (a) => ops.interpolate(a[0] as Tensor, a[1] as ops.InterpolateOptions),
   },
   {
     name: 'ops.maxPool2d',
     strictOptions: true,
-    build: (g) => ({ args: [tensor(g, [1, 2, 1 + g.int(8), 1 + g.int(8)]), { kernelSize: size(g, 4), stride: size(g, 3), padding: g.int(3), ceilMode: g.uniform() < 0.5 }], tensors: [0], options: 1 }),
+    build: (g) => ({
+      args: [
+        tensor(g, [1, 2, 1 + g.int(8), 1 + g.int(8)]),
+        { kernelSize: size(g, 4), stride: size(g, 3), padding: g.int(3), ceilMode: g.uniform() < 0.5 },
+      ],
+      tensors: [0],
+      options: 1,
+    }),
     call: (a) => ops.maxPool2d(a[0] as Tensor, a[1] as ops.MaxPool2dOptions),
   },
   {
     name: 'ops.avgPool2d',
     strictOptions: true,
-    build: (g) => ({ args: [tensor(g, [2, 1, 1 + g.int(8), 1 + g.int(8)]), { kernelSize: size(g, 4), stride: size(g, 3), padding: g.int(3) }], tensors: [0], options: 1 }),
+    build: (g) => ({
+      args: [
+        tensor(g, [2, 1, 1 + g.int(8), 1 + g.int(8)]),
+        { kernelSize: size(g, 4), stride: size(g, 3), padding: g.int(3) },
+      ],
+      tensors: [0],
+      options: 1,
+    }),
     call: (a) => ops.avgPool2d(a[0] as Tensor, a[1] as ops.AvgPool2dOptions),
   },
   {
@@ -133,27 +208,62 @@ const TARGETS: Target[] = [
   {
     name: 'ops.batchNorm2d',
     strictOptions: true,
-    build: (g) => ({ args: [tensor(g, [2, 3, 2, 2]), tensor(g, [3]), Tensor.ones([3]), tensor(g, [3]), tensor(g, [3]), { training: g.uniform() < 0.5, momentum: 0.1, eps: 1e-5 }], tensors: [0], options: 5 }),
-    call: (a) => ops.batchNorm2d(a[0] as Tensor, a[1] as Tensor, a[2] as Tensor, a[3] as Tensor, a[4] as Tensor, a[5] as ops.BatchNormOptions),
+    build: (g) => ({
+      args: [
+        tensor(g, [2, 3, 2, 2]),
+        tensor(g, [3]),
+        Tensor.ones([3]),
+        tensor(g, [3]),
+        tensor(g, [3]),
+        { training: g.uniform() < 0.5, momentum: 0.1, eps: 1e-5 },
+      ],
+      tensors: [0],
+      options: 5,
+    }),
+    call: (a) =>
+      ops.batchNorm2d(
+        a[0] as Tensor,
+        a[1] as Tensor,
+        a[2] as Tensor,
+        a[3] as Tensor,
+        a[4] as Tensor,
+        a[5] as ops.BatchNormOptions,
+      ),
   },
   {
     name: 'ops.matmul',
     build: (g) => {
-      const m = size(g, 5), k = size(g, 5), n = size(g, 5);
+      const m = size(g, 5),
+        k = size(g, 5),
+        n = size(g, 5);
       const ok = [m, k, n].every((v) => Number.isInteger(v) && v >= 0 && v < 64);
-      return { args: ok ? [tensor(g, [m, k]), tensor(g, [k, n])] : [tensor(g, [2, 3]), tensor(g, [3, 2])], tensors: [0, 1] };
+      return {
+        args: ok ? [tensor(g, [m, k]), tensor(g, [k, n])] : [tensor(g, [2, 3]), tensor(g, [3, 2])],
+        tensors: [0, 1],
+      };
     },
     call: (a) => ops.matmul(a[0] as Tensor, a[1] as Tensor),
   },
   {
     name: 'ops.linear',
-    build: (g) => ({ args: [tensor(g, [3, 4]), tensor(g, [5, 4]), g.uniform() < 0.5 ? tensor(g, [5]) : null], tensors: [0, 1] }),
+    build: (g) => ({
+      args: [tensor(g, [3, 4]), tensor(g, [5, 4]), g.uniform() < 0.5 ? tensor(g, [5]) : null],
+      tensors: [0, 1],
+    }),
     call: (a) => ops.linear(a[0] as Tensor, a[1] as Tensor, a[2] as Tensor | null),
   },
   {
     name: 'ops.crossEntropy',
     strictOptions: true,
-    build: (g) => ({ args: [tensor(g, [4, 3]), Tensor.from([0, 1, 2, g.int(3)], [4]), { labelSmoothing: pick(g, [0, 0.1]), ignoreIndex: -100 }], tensors: [0, 1], options: 2 }),
+    build: (g) => ({
+      args: [
+        tensor(g, [4, 3]),
+        Tensor.from([0, 1, 2, g.int(3)], [4]),
+        { labelSmoothing: pick(g, [0, 0.1]), ignoreIndex: -100 },
+      ],
+      tensors: [0, 1],
+      options: 2,
+    }),
     call: (a) => ops.crossEntropy(a[0] as Tensor, a[1] as Tensor, a[2] as ops.CrossEntropyOptions),
   },
   {
@@ -164,12 +274,18 @@ const TARGETS: Target[] = [
   {
     name: 'ops.add|mul|sub',
     // b may be a number: only a's slot must hold a Tensor.
-    build: (g) => ({ args: [tensor(g, [2, 3]), tensor(g, pick(g, [[2, 3], [3], [1, 3], [2, 1]])), g.int(3)], tensors: [0] }),
+    build: (g) => ({
+      args: [tensor(g, [2, 3]), tensor(g, pick(g, [[2, 3], [3], [1, 3], [2, 1]])), g.int(3)],
+      tensors: [0],
+    }),
     call: (a) => [ops.add, ops.mul, ops.sub][which(a[2], 3)](a[0] as Tensor, a[1] as Tensor),
   },
   {
     name: 'ops.sum|reshape|permute|slice',
-    build: (g) => ({ args: [tensor(g, [2, 3, 4]), pick(g, [[1], [0, 2], [6, 4], [-1, 4], [2, 0, 1]]), g.int(4)], tensors: [0] }),
+    build: (g) => ({
+      args: [tensor(g, [2, 3, 4]), pick(g, [[1], [0, 2], [6, 4], [-1, 4], [2, 0, 1]]), g.int(4)],
+      tensors: [0],
+    }),
     call: (a) => {
       const x = a[0] as Tensor;
       const v = a[1] as number[];
@@ -193,11 +309,20 @@ const TARGETS: Target[] = [
   {
     name: 'Tensor.from|randn|zeros',
     build: (g) => ({ args: [[1, 2, 3, 4, 5, 6], pick(g, [[2, 3], [3, 2], [6], [7], [2, -3]]), g.int(3)], tensors: [] }),
-    call: (a) => [() => Tensor.from(a[0] as number[], a[1] as number[]), () => Tensor.randn(a[1] as number[]), () => Tensor.zeros(a[1] as number[])][which(a[2], 3)](),
+    call: (a) =>
+      [
+        () => Tensor.from(a[0] as number[], a[1] as number[]),
+        () => Tensor.randn(a[1] as number[]),
+        () => Tensor.zeros(a[1] as number[]),
+      ][which(a[2], 3)](),
   },
   {
     name: 'nn.layers',
-    build: (g) => ({ args: [size(g, 8), size(g, 8), { kernelSize: size(g, 4), stride: size(g, 3), padding: g.int(3) }, g.int(6)], tensors: [], options: 2 }),
+    build: (g) => ({
+      args: [size(g, 8), size(g, 8), { kernelSize: size(g, 4), stride: size(g, 3), padding: g.int(3) }, g.int(6)],
+      tensors: [],
+      options: 2,
+    }),
     call: (a) => {
       const [i, o, opts, choice] = a as [number, number, nn.Conv2dOptions & Record<string, unknown>, number];
       const layers = [
@@ -209,17 +334,49 @@ const TARGETS: Target[] = [
         () => new nn.BatchNorm2d(i, { eps: (opts as { padding?: unknown } | null)?.padding as number }),
       ];
       const layer = layers[which(choice, layers.length)]();
-      return layer instanceof nn.Linear ? layer : (layer as nn.Module).forward(Tensor.randn([1, Math.max(1, which(i, 64)), 6, 6]));
+      return layer instanceof nn.Linear
+        ? layer
+        : (layer as nn.Module).forward(Tensor.randn([1, Math.max(1, which(i, 64)), 6, 6]));
     },
   },
   {
     name: 'models.resnet18|unet',
-    build: (g) => ({ args: [{ numClasses: size(g, 10), inChannels: size(g, 3), width: size(g, 4), stem: pick(g, ['cifar', 'imagenet']), conv: pick(g, ['standard', 'deform']) }, g.uniform() < 0.5], tensors: [], options: 0 }),
-    call: (a) => (a[1] ? models.resnet18(a[0] as models.ResNetOptions) : models.unet({ ...(a[0] as object), depth: 1 } as models.UNetOptions)),
+    build: (g) => ({
+      args: [
+        {
+          numClasses: size(g, 10),
+          inChannels: size(g, 3),
+          width: size(g, 4),
+          stem: pick(g, ['cifar', 'imagenet']),
+          conv: pick(g, ['standard', 'deform']),
+        },
+        g.uniform() < 0.5,
+      ],
+      tensors: [],
+      options: 0,
+    }),
+    call: (a) =>
+      a[1]
+        ? models.resnet18(a[0] as models.ResNetOptions)
+        : models.unet({ ...(a[0] as object), depth: 1 } as models.UNetOptions),
   },
   {
     name: 'data.syntheticShapes|warpDataset|DataLoader',
-    build: (g) => ({ args: [{ length: size(g, 4), size: pick(g, [8, 12, 7, 0, -3]), rotation: pick(g, [0, 30, NaN]) }, { rotation: pick(g, [10, [5, 1], -1]), scale: pick(g, [[1, 2], [0, 1]]) }, { batchSize: size(g, 4), shuffle: true }], tensors: [], options: 0 }),
+    build: (g) => ({
+      args: [
+        { length: size(g, 4), size: pick(g, [8, 12, 7, 0, -3]), rotation: pick(g, [0, 30, NaN]) },
+        {
+          rotation: pick(g, [10, [5, 1], -1]),
+          scale: pick(g, [
+            [1, 2],
+            [0, 1],
+          ]),
+        },
+        { batchSize: size(g, 4), shuffle: true },
+      ],
+      tensors: [],
+      options: 0,
+    }),
     call: (a) => {
       const ds = data.syntheticShapes(a[0] as data.SyntheticShapesOptions);
       data.warpDataset(ds, a[1] as data.GeometricTransformOptions);
@@ -245,13 +402,12 @@ let scratchDir: string | null = null;
 
 function readers(g: Generator): Call {
   if (!validSafetensors) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { serializeSafetensors } = require('../../lib/io/safetensors') as typeof import('../../lib/io/safetensors');
     validSafetensors = serializeSafetensors({ w: Tensor.randn([2, 3]), b: Tensor.randn([3]) });
     validIdx = Uint8Array.from([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8]);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { exportOnnx } = require('../../lib/onnx/export') as typeof import('../../lib/onnx/export');
-    validOnnx = exportOnnx(new nn.Sequential(new nn.Conv2d(1, 2, { kernelSize: 3 }), new nn.ReLU()), Tensor.randn([1, 1, 5, 5]));
+    validOnnx = exportOnnx(
+      new nn.Sequential(new nn.Conv2d(1, 2, { kernelSize: 3 }), new nn.ReLU()),
+      Tensor.randn([1, 1, 5, 5]),
+    );
     scratchDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flexconv-fuzz-'));
   }
   const which = g.int(3);
@@ -286,7 +442,12 @@ export function makeCase(seed: number, i: number): Call {
       args[at] = mut.value;
       if (mut.certain) certainSlots.add(at);
       else certainSlots.delete(at);
-    } else if (r < 0.75 && built.options !== undefined && args[built.options] && typeof args[built.options] === 'object') {
+    } else if (
+      r < 0.75 &&
+      built.options !== undefined &&
+      args[built.options] &&
+      typeof args[built.options] === 'object'
+    ) {
       const opts = { ...(args[built.options] as Record<string, unknown>) };
       const keys = Object.keys(opts);
       if (g.uniform() < 0.2) {

@@ -28,7 +28,8 @@ const CASES: Case[] = [
   })),
   {
     name: 'resnet34 w16 imagenet-stem deform stages 3-4',
-    build: () => models.resnet34({ numClasses: 10, stem: 'imagenet', width: 16, conv: { kind: 'deform', stages: [3, 4] } }),
+    build: () =>
+      models.resnet34({ numClasses: 10, stem: 'imagenet', width: 16, conv: { kind: 'deform', stages: [3, 4] } }),
     input: [16, 3, 64, 64],
   },
   ...(['standard', 'deform', 'modulated'] as const).map((conv) => ({
@@ -40,7 +41,8 @@ const CASES: Case[] = [
 ];
 
 function relDiff(a: number[], b: number[]): number {
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < a.length; i++) {
     num = Math.max(num, Math.abs(a[i] - b[i]));
     den = Math.max(den, Math.abs(b[i]));
@@ -91,13 +93,20 @@ function main(): void {
       const x = Tensor.randn(c.input);
       const [n, , h, w] = c.input;
       const y = c.segmentation
-        ? Tensor.from(Array.from({ length: n * h * w }, (_, i) => (i * 7) % 3), [n, h, w])
-        : Tensor.from(Array.from({ length: n }, (_, i) => i % 10), [n]);
+        ? Tensor.from(
+            Array.from({ length: n * h * w }, (_, i) => (i * 7) % 3),
+            [n, h, w],
+          )
+        : Tensor.from(
+            Array.from({ length: n }, (_, i) => i % 10),
+            [n],
+          );
       const cpuLoss = train(cpuModel, x, y, steps);
       const gpuLoss = train(gpuModel, x.to('cuda'), y.to('cuda'), steps);
       const cpuState = cpuModel.stateDict();
       const gpuState = gpuModel.stateDict();
-      let worst = 0, worstKey = '';
+      let worst = 0,
+        worstKey = '';
       for (const [key, t] of Object.entries(cpuState)) {
         const d = relDiff(gpuState[key].toArray(), t.toArray());
         if (d > worst) [worst, worstKey] = [d, key];
@@ -105,13 +114,25 @@ function main(): void {
       const lossDiff = relDiff(gpuLoss, cpuLoss);
       const ok = worst <= tolerance && lossDiff <= tolerance && gpuLoss.every(Number.isFinite);
       if (!ok) failed++;
-      results.push({ model: c.name, ok, steps, cpuLoss, gpuLoss, lossRelDiff: lossDiff, worstParamRelDiff: worst, worstParam: worstKey, seconds: (Date.now() - started) / 1000 });
+      results.push({
+        model: c.name,
+        ok,
+        steps,
+        cpuLoss,
+        gpuLoss,
+        lossRelDiff: lossDiff,
+        worstParamRelDiff: worst,
+        worstParam: worstKey,
+        seconds: (Date.now() - started) / 1000,
+      });
     } catch (e) {
       failed++;
       results.push({ model: c.name, ok: false, error: (e as Error).message, seconds: (Date.now() - started) / 1000 });
     }
     const r = results[results.length - 1];
-    console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${'error' in r ? r.error : `loss rel diff ${r.lossRelDiff.toExponential(2)}, worst parameter ${r.worstParam} ${r.worstParamRelDiff.toExponential(2)}`}`);
+    console.log(
+      `${r.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${'error' in r ? r.error : `loss rel diff ${r.lossRelDiff.toExponential(2)}, worst parameter ${r.worstParam} ${r.worstParamRelDiff.toExponential(2)}`}`,
+    );
   }
   const report = { tolerance, steps, failed, results };
   if (jsonAt >= 0) fs.writeFileSync(args[jsonAt + 1], `${JSON.stringify(report, null, 2)}\n`);

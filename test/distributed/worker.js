@@ -5,7 +5,7 @@
  */
 const fs = require('node:fs');
 const path = require('node:path');
-const { Tensor, nn, ops, optim, data, train, distributed, manualSeed, noGrad } = require('../../dist/lib');
+const { Tensor, nn, ops, optim, data, train, distributed, manualSeed } = require('../../dist/lib');
 
 function result(value) {
   process.stdout.write(`RESULT ${JSON.stringify({ rank: distributed.rank(), ...value })}\n`);
@@ -69,7 +69,12 @@ function equivalence() {
   const per = global / worldSize;
   manualSeed(123);
   const inputs = Array.from({ length: steps }, () => Tensor.randn([global, 1, 8, 8]));
-  const targets = Array.from({ length: steps }, (_, s) => Tensor.from(Array.from({ length: global }, (_, i) => (i + s) % 4), [global]));
+  const targets = Array.from({ length: steps }, (_, s) =>
+    Tensor.from(
+      Array.from({ length: global }, (_, i) => (i + s) % 4),
+      [global],
+    ),
+  );
   // Rank 1 starts from other weights: the wrapper must copy rank 0's.
   manualSeed(rank === 0 ? 7 : 99);
   const net = smallNet();
@@ -95,7 +100,10 @@ function equivalence() {
   // After a synchronised backward every rank holds the same gradients; under noSync each
   // keeps its own (the ranks' halves differ, so their gradients do too).
   const gradsDiffer = (sync) => {
-    const half = () => [ops.slice(inputs[0], 0, rank * per, (rank + 1) * per), ops.slice(targets[0], 0, rank * per, (rank + 1) * per)];
+    const half = () => [
+      ops.slice(inputs[0], 0, rank * per, (rank + 1) * per),
+      ops.slice(targets[0], 0, rank * per, (rank + 1) * per),
+    ];
     const pass = () => {
       opt.zeroGrad();
       const [x, y] = half();
@@ -124,7 +132,12 @@ function equivalence() {
   const bnRefOpt = new optim.SGD(bnRef.parameters(), { lr: 0.1, momentum: 0.9 });
   for (let s = 0; s < steps; s++) {
     bnOpt.zeroGrad();
-    ops.crossEntropy(bnDdp.forward(ops.slice(inputs[s], 0, rank * per, (rank + 1) * per)), ops.slice(targets[s], 0, rank * per, (rank + 1) * per)).backward();
+    ops
+      .crossEntropy(
+        bnDdp.forward(ops.slice(inputs[s], 0, rank * per, (rank + 1) * per)),
+        ops.slice(targets[s], 0, rank * per, (rank + 1) * per),
+      )
+      .backward();
     bnOpt.step();
     bnRefOpt.zeroGrad();
     ops.crossEntropy(bnRef.forward(inputs[s]), targets[s]).backward();
@@ -140,12 +153,18 @@ function equivalence() {
   const localOpt = new optim.SGD(localBn.parameters(), { lr: 0.1, momentum: 0.9 });
   for (let s = 0; s < steps; s++) {
     localOpt.zeroGrad();
-    ops.crossEntropy(localBn.forward(ops.slice(inputs[s], 0, rank * per, (rank + 1) * per)), ops.slice(targets[s], 0, rank * per, (rank + 1) * per)).backward();
+    ops
+      .crossEntropy(
+        localBn.forward(ops.slice(inputs[s], 0, rank * per, (rank + 1) * per)),
+        ops.slice(targets[s], 0, rank * per, (rank + 1) * per),
+      )
+      .backward();
     localOpt.step();
   }
   const localSd = localBn.module.stateDict();
   let localWorst = 0;
-  for (const key of Object.keys(theirs)) localWorst = Math.max(localWorst, relDiff(localSd[key].data, theirs[key].data));
+  for (const key of Object.keys(theirs))
+    localWorst = Math.max(localWorst, relDiff(localSd[key].data, theirs[key].data));
   result({ scenario: 'syncbn', worst: bnWorst, keys: Object.keys(theirs).length, unsyncedWorst: localWorst });
 
   // DataLoader shards: disjoint, same size, together the whole (truncated) order.
@@ -155,7 +174,13 @@ function equivalence() {
   for (const batch of loader.batches(2)) for (const i of batch.indices) seen[i] += 1;
   const counts = Tensor.from(seen, [21]);
   distributed.allReduce(counts, 'sum');
-  result({ scenario: 'shards', length: loader.length, samples: loader.shardLength, maxCount: Math.max(...counts.data), total: counts.data.reduce((x, y) => x + y, 0) });
+  result({
+    scenario: 'shards',
+    length: loader.length,
+    samples: loader.shardLength,
+    maxCount: Math.max(...counts.data),
+    total: counts.data.reduce((x, y) => x + y, 0),
+  });
 }
 
 async function fitResume() {
@@ -174,16 +199,29 @@ async function fitResume() {
   distributed.barrier(); // rank 0 has written the checkpoint
   model = build();
   opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
-  const { history, startEpoch } = await train.fit(model, opt, loader, { epochs: 2, checkpointDir: dir, resume: true, progress: 'lines', log: (l) => lines.push(l) });
+  const { history, startEpoch } = await train.fit(model, opt, loader, {
+    epochs: 2,
+    checkpointDir: dir,
+    resume: true,
+    progress: 'lines',
+    log: (l) => lines.push(l),
+  });
   const w = model.module.parameters()[0];
   const max = Tensor.from(Float32Array.from(w.data), w.shape);
   distributed.allReduce(max, 'max');
-  result({ scenario: 'fit', startEpoch, epochs: history.length, logLines: lines.length, sameWeights: relDiff(w.data, max.data) === 0, checkpoint: fs.existsSync(path.join(dir, 'last.safetensors')) });
+  result({
+    scenario: 'fit',
+    startEpoch,
+    epochs: history.length,
+    logLines: lines.length,
+    sameWeights: relDiff(w.data, max.data) === 0,
+    checkpoint: fs.existsSync(path.join(dir, 'last.safetensors')),
+  });
 }
 
 function smallNetFor(classes) {
   const net = smallNet();
-  net.get(7).weight; // keep the structure; replace the head for `classes` outputs
+  // The same body; a head with `classes` outputs.
   return new nn.Sequential(...Array.from({ length: 7 }, (_, i) => net.get(i)), new nn.Linear(8, classes));
 }
 

@@ -17,7 +17,8 @@ export function referenceBatchNorm(
   eps: number,
 ): BatchNormRefResult {
   const [N, C, H, W] = shape;
-  const hw = H * W, count = N * hw;
+  const hw = H * W,
+    count = N * hw;
   const y = new Float64Array(N * C * hw);
   const rm = runningMean ? Float64Array.from(runningMean) : null;
   const rv = runningVar ? Float64Array.from(runningVar) : null;
@@ -39,7 +40,8 @@ export function referenceBatchNorm(
       variance = (runningVar as ArrayLike<number>)[c];
     }
     const inv = 1 / Math.sqrt(variance + eps);
-    const w = weight ? weight[c] : 1, b = bias ? bias[c] : 0;
+    const w = weight ? weight[c] : 1,
+      b = bias ? bias[c] : 0;
     for (let n = 0; n < N; n++)
       for (let i = 0; i < hw; i++) {
         const k = (n * C + c) * hw + i;

@@ -23,18 +23,31 @@ export function conv(x: R, weight: Tensor, bias: Tensor | null, stride = 1, padd
 }
 
 /** A Conv2d layer's weight and bias applied with its own stride/padding/groups. */
-export function convLayer(x: R, layer: { weight: Tensor; bias: Tensor | null; stride: [number, number]; padding: unknown; groups: number }): R {
+export function convLayer(
+  x: R,
+  layer: { weight: Tensor; bias: Tensor | null; stride: [number, number]; padding: unknown; groups: number },
+): R {
   const padding = Array.isArray(layer.padding) ? (layer.padding[0] as number) : 0;
   return conv(x, layer.weight, layer.bias, layer.stride[0], padding, layer.groups);
 }
 
 export function avgPool(x: R, k: number, s: number): R {
-  const { y, shape } = referenceAvgPool(x.data, x.shape, { kernel: [k, k], stride: [s, s], padding: [0, 0], ceilMode: false }, true);
+  const { y, shape } = referenceAvgPool(
+    x.data,
+    x.shape,
+    { kernel: [k, k], stride: [s, s], padding: [0, 0], ceilMode: false },
+    true,
+  );
   return { data: y, shape };
 }
 
 export function maxPool(x: R, k: number, s: number, p: number): R {
-  const { y, shape } = referenceMaxPool(x.data, x.shape, { kernel: [k, k], stride: [s, s], padding: [p, p], ceilMode: false });
+  const { y, shape } = referenceMaxPool(x.data, x.shape, {
+    kernel: [k, k],
+    stride: [s, s],
+    padding: [p, p],
+    ceilMode: false,
+  });
   return { data: y, shape };
 }
 
@@ -76,24 +89,34 @@ export function concatChannels(a: R, b: R): R {
 }
 
 /** Eval-mode BatchNorm2d layer in float64. */
-export function batchNormEval(x: R, bn: { weight: Tensor | null; bias: Tensor | null; eps: number; buffer(name: string): Tensor | null }): R {
-  const mean = bn.buffer('running_mean')!.data, variance = bn.buffer('running_var')!.data;
-  const hw = x.shape[2] * x.shape[3], c = x.shape[1];
-  return map(x, (() => {
-    let i = -1;
-    return (v: number) => {
-      i++;
-      const ch = Math.floor(i / hw) % c;
-      const w = bn.weight ? bn.weight.data[ch] : 1, b = bn.bias ? bn.bias.data[ch] : 0;
-      return ((v - mean[ch]) / Math.sqrt(variance[ch] + bn.eps)) * w + b;
-    };
-  })());
+export function batchNormEval(
+  x: R,
+  bn: { weight: Tensor | null; bias: Tensor | null; eps: number; buffer(name: string): Tensor | null },
+): R {
+  const mean = bn.buffer('running_mean')!.data,
+    variance = bn.buffer('running_var')!.data;
+  const hw = x.shape[2] * x.shape[3],
+    c = x.shape[1];
+  return map(
+    x,
+    (() => {
+      let i = -1;
+      return (v: number) => {
+        i++;
+        const ch = Math.floor(i / hw) % c;
+        const w = bn.weight ? bn.weight.data[ch] : 1,
+          b = bn.bias ? bn.bias.data[ch] : 0;
+        return ((v - mean[ch]) / Math.sqrt(variance[ch] + bn.eps)) * w + b;
+      };
+    })(),
+  );
 }
 
 export function expectCloseR(actual: Tensor, expected: R, tol = 1e-4): void {
   expect([...actual.shape]).toEqual(expected.shape);
   const a = actual.data;
   let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - expected.data[i]) / (1 + Math.abs(expected.data[i])));
+  for (let i = 0; i < a.length; i++)
+    worst = Math.max(worst, Math.abs(a[i] - expected.data[i]) / (1 + Math.abs(expected.data[i])));
   expect(worst).toBeLessThan(tol);
 }

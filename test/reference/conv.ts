@@ -3,15 +3,30 @@
  * definitions (one loop nest each): the oracle for the native kernels.
  */
 export interface ConvGeom {
-  N: number; C: number; H: number; W: number;
-  O: number; kh: number; kw: number;
-  OH: number; OW: number;
-  stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  kh: number;
+  kw: number;
+  OH: number;
+  OW: number;
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
 }
 
 /** Geometry of conv2d(x [N, C, H, W], w [O, C/groups, kh, kw]). */
-export function convGeom(xShape: readonly number[], wShape: readonly number[], stride: [number, number],
-  padding: [number, number], dilation: [number, number], groups: number): ConvGeom {
+export function convGeom(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  stride: [number, number],
+  padding: [number, number],
+  dilation: [number, number],
+  groups: number,
+): ConvGeom {
   const [N, C, H, W] = xShape;
   const [O, , kh, kw] = wShape;
   const OH = Math.floor((H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) / stride[0]) + 1;
@@ -24,7 +39,8 @@ export function convGeom(xShape: readonly number[], wShape: readonly number[], s
  * touches the real input (padding contributes zero): f(outIndex, weightIndex, inputIndex).
  */
 function forEachTap(g: ConvGeom, f: (o: number, w: number, i: number) => void): void {
-  const Cg = g.C / g.groups, Og = g.O / g.groups;
+  const Cg = g.C / g.groups,
+    Og = g.O / g.groups;
   for (let n = 0; n < g.N; n++) {
     for (let o = 0; o < g.O; o++) {
       const grp = Math.floor(o / Og);
@@ -49,26 +65,37 @@ function forEachTap(g: ConvGeom, f: (o: number, w: number, i: number) => void): 
   }
 }
 
-export function refConv2d(g: ConvGeom, x: ArrayLike<number>, w: ArrayLike<number>, bias?: ArrayLike<number> | null): Float64Array {
+export function refConv2d(
+  g: ConvGeom,
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias?: ArrayLike<number> | null,
+): Float64Array {
   const out = new Float64Array(g.N * g.O * g.OH * g.OW);
   if (bias) {
     const P = g.OH * g.OW;
     for (let k = 0; k < out.length; k++) out[k] = bias[Math.floor(k / P) % g.O];
   }
-  forEachTap(g, (o, wi, xi) => { out[o] += w[wi] * x[xi]; });
+  forEachTap(g, (o, wi, xi) => {
+    out[o] += w[wi] * x[xi];
+  });
   return out;
 }
 
 /** Gradient of sum(gy * conv2d(x, w)) with respect to x (also conv_transpose2d's forward). */
 export function refConv2dGradInput(g: ConvGeom, gy: ArrayLike<number>, w: ArrayLike<number>): Float64Array {
   const gx = new Float64Array(g.N * g.C * g.H * g.W);
-  forEachTap(g, (o, wi, xi) => { gx[xi] += w[wi] * gy[o]; });
+  forEachTap(g, (o, wi, xi) => {
+    gx[xi] += w[wi] * gy[o];
+  });
   return gx;
 }
 
 export function refConv2dGradWeight(g: ConvGeom, gy: ArrayLike<number>, x: ArrayLike<number>): Float64Array {
   const gw = new Float64Array(g.O * (g.C / g.groups) * g.kh * g.kw);
-  forEachTap(g, (o, wi, xi) => { gw[wi] += gy[o] * x[xi]; });
+  forEachTap(g, (o, wi, xi) => {
+    gw[wi] += gy[o] * x[xi];
+  });
   return gw;
 }
 
@@ -85,12 +112,22 @@ export function refChannelSums(shape: readonly number[], gy: ArrayLike<number>):
  * scatter (each input pixel spreads its value over the kernel window), independent of the
  * conv2d adjoint relation the library uses.
  */
-export function refConvTranspose2d(xShape: readonly number[], x: ArrayLike<number>, wShape: readonly number[],
-  w: ArrayLike<number>, bias: ArrayLike<number> | null, stride: [number, number], padding: [number, number],
-  outputPadding: [number, number], dilation: [number, number], groups: number): { out: Float64Array; shape: number[] } {
+export function refConvTranspose2d(
+  xShape: readonly number[],
+  x: ArrayLike<number>,
+  wShape: readonly number[],
+  w: ArrayLike<number>,
+  bias: ArrayLike<number> | null,
+  stride: [number, number],
+  padding: [number, number],
+  outputPadding: [number, number],
+  dilation: [number, number],
+  groups: number,
+): { out: Float64Array; shape: number[] } {
   const [N, Cin, H, W] = xShape;
   const [, Og, kh, kw] = wShape;
-  const Cout = Og * groups, Cg = Cin / groups;
+  const Cout = Og * groups,
+    Cg = Cin / groups;
   const OH = (H - 1) * stride[0] - 2 * padding[0] + dilation[0] * (kh - 1) + outputPadding[0] + 1;
   const OW = (W - 1) * stride[1] - 2 * padding[1] + dilation[1] * (kw - 1) + outputPadding[1] + 1;
   const out = new Float64Array(N * Cout * OH * OW);

@@ -19,8 +19,24 @@ export interface RefDeformArgs {
 }
 
 interface Geometry {
-  N: number; C: number; H: number; W: number; O: number; Cg: number; kh: number; kw: number;
-  Ho: number; Wo: number; groups: number; G: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  O: number;
+  Cg: number;
+  kh: number;
+  kw: number;
+  Ho: number;
+  Wo: number;
+  groups: number;
+  G: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  dh: number;
+  dw: number;
 }
 
 function geometry(a: RefDeformArgs): Geometry {
@@ -45,8 +61,12 @@ function geometry(a: RefDeformArgs): Geometry {
 function corners(y: number, x: number, H: number, W: number): [number, number, number, number][] {
   if (!(y >= -1 && y < H && x >= -1 && x < W)) return [];
   const inside = y > -1 && x > -1;
-  const y0 = Math.floor(y), x0 = Math.floor(x);
-  const ly = y - y0, lx = x - x0, hy = 1 - ly, hx = 1 - lx;
+  const y0 = Math.floor(y),
+    x0 = Math.floor(x);
+  const ly = y - y0,
+    lx = x - x0,
+    hy = 1 - ly,
+    hx = 1 - lx;
   const list: [number, number, number, number, number][] = [
     [y0, x0, hy * hx, -hx, -hy],
     [y0, x0 + 1, hy * lx, -lx, hy],
@@ -62,10 +82,24 @@ function corners(y: number, x: number, H: number, W: number): [number, number, n
 function forEachTerm(
   a: RefDeformArgs,
   g: Geometry,
-  visit: (t: { n: number; o: number; outIdx: number; c: number; wIdx: number; offY: number; offX: number; maskIdx: number; y: number; x: number; m: number }) => void,
+  visit: (t: {
+    n: number;
+    o: number;
+    outIdx: number;
+    c: number;
+    wIdx: number;
+    offY: number;
+    offX: number;
+    maskIdx: number;
+    y: number;
+    x: number;
+    m: number;
+  }) => void,
 ): void {
   const { N, C, O, Cg, kh, kw, Ho, Wo, groups, G } = g;
-  const Og = O / groups, cPerG = C / G, K = kh * kw;
+  const Og = O / groups,
+    cPerG = C / G,
+    K = kh * kw;
   for (let n = 0; n < N; n++)
     for (let o = 0; o < O; o++) {
       const grp = Math.floor(o / Og);
@@ -73,7 +107,8 @@ function forEachTerm(
         for (let ox = 0; ox < Wo; ox++) {
           const outIdx = ((n * O + o) * Ho + oy) * Wo + ox;
           for (let cl = 0; cl < Cg; cl++) {
-            const c = grp * Cg + cl, og = Math.floor(c / cPerG);
+            const c = grp * Cg + cl,
+              og = Math.floor(c / cPerG);
             for (let i = 0; i < kh; i++)
               for (let j = 0; j < kw; j++) {
                 const k = i * kw + j;
@@ -125,7 +160,9 @@ export function refDeformConv2dBackward(a: RefDeformArgs, gradOut: ArrayLike<num
   forEachTerm(a, g, (t) => {
     const go = gradOut[t.outIdx];
     const w = a.weight[t.wIdx];
-    let v = 0, dvdy = 0, dvdx = 0;
+    let v = 0,
+      dvdy = 0,
+      dvdx = 0;
     for (const [p, cw, dy, dx] of corners(t.y, t.x, g.H, g.W)) {
       const xv = a.input[(t.n * g.C + t.c) * HW + p];
       v += cw * xv;

@@ -4,9 +4,18 @@
  * gradients derived by hand from the same loops. Independent of the GEMM-based kernels.
  */
 export interface DynGeom {
-  B: number; C: number; H: number; W: number;
-  K: number; O: number; kh: number; kw: number;
-  stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number;
+  B: number;
+  C: number;
+  H: number;
+  W: number;
+  K: number;
+  O: number;
+  kh: number;
+  kw: number;
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
 }
 
 export function outSize(g: DynGeom): [number, number] {
@@ -16,7 +25,12 @@ export function outSize(g: DynGeom): [number, number] {
 }
 
 /** W_b = sum_k attention[b, k] * experts[k] for every b: [B, D] with D = per-expert size. */
-export function mixKernels(experts: ArrayLike<number>, attention: ArrayLike<number>, B: number, K: number): Float64Array {
+export function mixKernels(
+  experts: ArrayLike<number>,
+  attention: ArrayLike<number>,
+  B: number,
+  K: number,
+): Float64Array {
   const D = experts.length / K;
   const W = new Float64Array(B * D);
   for (let b = 0; b < B; b++) {
@@ -32,7 +46,8 @@ export function mixKernels(experts: ArrayLike<number>, attention: ArrayLike<numb
 // input pixel (or -1 in the padding), the per-sample weight and the output.
 function forEachTerm(g: DynGeom, fn: (b: number, xi: number, wi: number, oi: number) => void): void {
   const [OH, OW] = outSize(g);
-  const Og = g.O / g.groups, Cg = g.C / g.groups;
+  const Og = g.O / g.groups,
+    Cg = g.C / g.groups;
   for (let b = 0; b < g.B; b++) {
     for (let o = 0; o < g.O; o++) {
       const grp = Math.floor(o / Og);
@@ -71,7 +86,8 @@ export function dynamicConvForward(g: DynGeom, t: DynInputs): Float64Array {
   const out = new Float64Array(g.B * g.O * OH * OW);
   if (t.expertBias) {
     const bias = mixKernels(t.expertBias, t.attention, g.B, g.K);
-    for (let b = 0; b < g.B; b++) for (let o = 0; o < g.O; o++) out.fill(bias[b * g.O + o], (b * g.O + o) * OH * OW, (b * g.O + o + 1) * OH * OW);
+    for (let b = 0; b < g.B; b++)
+      for (let o = 0; o < g.O; o++) out.fill(bias[b * g.O + o], (b * g.O + o) * OH * OW, (b * g.O + o + 1) * OH * OW);
   }
   forEachTerm(g, (b, xi, wi, oi) => {
     if (xi >= 0) out[oi] += W[b * D + wi] * t.input[xi];

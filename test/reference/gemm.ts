@@ -1,7 +1,15 @@
 /** Naive float64 GEMM: the oracle for the GEMM core. Row-major, like the real one. */
 export function referenceGemm(
-  transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  A: ArrayLike<number>, B: ArrayLike<number>, beta: number, C: ArrayLike<number>,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: ArrayLike<number>,
+  B: ArrayLike<number>,
+  beta: number,
+  C: ArrayLike<number>,
 ): Float64Array {
   const out = new Float64Array(M * N);
   for (let i = 0; i < M; i++) {

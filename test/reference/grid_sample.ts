@@ -60,10 +60,15 @@ export function referenceGridSample(
         if (mode === 'nearest') {
           v = at(n, c, roundHalfEven(iy), roundHalfEven(ix));
         } else {
-          const x0 = Math.floor(ix), y0 = Math.floor(iy);
-          const tx = ix - x0, ty = iy - y0;
-          v = at(n, c, y0, x0) * (1 - tx) * (1 - ty) + at(n, c, y0, x0 + 1) * tx * (1 - ty) +
-            at(n, c, y0 + 1, x0) * (1 - tx) * ty + at(n, c, y0 + 1, x0 + 1) * tx * ty;
+          const x0 = Math.floor(ix),
+            y0 = Math.floor(iy);
+          const tx = ix - x0,
+            ty = iy - y0;
+          v =
+            at(n, c, y0, x0) * (1 - tx) * (1 - ty) +
+            at(n, c, y0, x0 + 1) * tx * (1 - ty) +
+            at(n, c, y0 + 1, x0) * (1 - tx) * ty +
+            at(n, c, y0 + 1, x0 + 1) * tx * ty;
         }
         out[(n * C + c) * outH * outW + p] = v;
       }

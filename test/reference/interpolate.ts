@@ -12,8 +12,20 @@ function nearestIndex(dst: number, inSize: number, outSize: number, scale: numbe
   return Math.min(Math.floor(f(dst * s)), inSize - 1);
 }
 
-function linearTaps(dst: number, inSize: number, outSize: number, align: boolean, scale: number): [number, number, number, number] {
-  const s = align ? (outSize > 1 ? f(f(inSize - 1) / f(outSize - 1)) : 0) : scale > 0 ? f(1 / scale) : f(f(inSize) / f(outSize));
+function linearTaps(
+  dst: number,
+  inSize: number,
+  outSize: number,
+  align: boolean,
+  scale: number,
+): [number, number, number, number] {
+  const s = align
+    ? outSize > 1
+      ? f(f(inSize - 1) / f(outSize - 1))
+      : 0
+    : scale > 0
+      ? f(1 / scale)
+      : f(f(inSize) / f(outSize));
   let src = align ? f(s * dst) : f(f(s * f(dst + 0.5)) - 0.5);
   if (src < 0) src = 0;
   const i0 = Math.min(Math.floor(src), inSize - 1);

@@ -6,7 +6,13 @@
  */
 export type RefFn = (inputs: Float64Array[]) => Float64Array;
 
-export function numericGrad(f: RefFn, inputs: ArrayLike<number>[], seed: ArrayLike<number>, which: number, h = 1e-6): Float64Array {
+export function numericGrad(
+  f: RefFn,
+  inputs: ArrayLike<number>[],
+  seed: ArrayLike<number>,
+  which: number,
+  h = 1e-6,
+): Float64Array {
   const xs = inputs.map((a) => Float64Array.from(a));
   const target = xs[which];
   const grad = new Float64Array(target.length);

@@ -44,8 +44,10 @@ function at(x: ArrayLike<number>, shape: readonly number[], idx: readonly number
 
 export function refBinary(
   f: (a: number, b: number) => number,
-  a: ArrayLike<number>, aShape: readonly number[],
-  b: ArrayLike<number>, bShape: readonly number[],
+  a: ArrayLike<number>,
+  aShape: readonly number[],
+  b: ArrayLike<number>,
+  bShape: readonly number[],
 ): { data: Float64Array; shape: number[] } {
   const shape = broadcastShape(aShape, bShape);
   const data = new Float64Array(numel(shape));
@@ -57,7 +59,11 @@ export function refBinary(
 }
 
 /** Sum over `dims` with keepDim semantics (returns the keepDim shape). */
-export function refSum(x: ArrayLike<number>, shape: readonly number[], dims: readonly number[]): { data: Float64Array; shape: number[] } {
+export function refSum(
+  x: ArrayLike<number>,
+  shape: readonly number[],
+  dims: readonly number[],
+): { data: Float64Array; shape: number[] } {
   const outShape = shape.map((d, k) => (dims.includes(k) ? 1 : d));
   const data = new Float64Array(numel(outShape));
   for (let i = 0; i < numel(shape); i++) {
@@ -105,12 +111,15 @@ export function refSoftmax(x: ArrayLike<number>, shape: readonly number[], dim: 
  * contribute 0 and are not counted by 'mean'.
  */
 export function refCrossEntropy(
-  logits: ArrayLike<number>, shape: readonly number[], target: ArrayLike<number>,
+  logits: ArrayLike<number>,
+  shape: readonly number[],
+  target: ArrayLike<number>,
   options: { labelSmoothing?: number; reduction?: 'mean' | 'sum' | 'none'; ignoreIndex?: number } = {},
 ): { perPosition: Float64Array; reduced: number } {
   const eps = options.labelSmoothing ?? 0;
   const ignore = options.ignoreIndex ?? -100;
-  const N = shape[0], C = shape[1];
+  const N = shape[0],
+    C = shape[1];
   const S = numel(shape.slice(2));
   const per = new Float64Array(N * S);
   let count = 0;

@@ -132,8 +132,8 @@ void pack_a(int64_t M, int64_t K, const ASource& A, int mr, float* dst, bool par
   });
 }
 
-void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packed,
-              const MicroKernel& kern, const BSource& B, float beta, float* C, int64_t ldc) {
+void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packed, const MicroKernel& kern,
+              const BSource& B, float beta, float* C, int64_t ldc) {
   const int mr = kern.mr, nr = kern.nr;
   const int64_t m_padded = round_up(M, mr);
   const int64_t kKc = k_block(K);
@@ -186,8 +186,7 @@ void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packe
 }
 
 bool trivial(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
-  FLEXCONV_CHECK(M >= 0 && N >= 0 && K >= 0, ErrorCode::InvalidArgument,
-                 "gemm: dimensions must be non-negative");
+  FLEXCONV_CHECK(M >= 0 && N >= 0 && K >= 0, ErrorCode::InvalidArgument, "gemm: dimensions must be non-negative");
   if (M == 0 || N == 0) return true;
   if (K == 0 || alpha == 0.0f) {
     scale_c(M, N, beta, C, ldc);
@@ -203,8 +202,8 @@ TileShape tile_shape() {
   return {k.mr, k.nr};
 }
 
-void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B,
-          float beta, float* C, int64_t ldc) {
+void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B, float beta, float* C,
+          int64_t ldc) {
   if (trivial(M, N, K, alpha, beta, C, ldc)) return;
   const MicroKernel kern = kernel_for(active_isa());
   const bool parallel = !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
@@ -263,27 +262,24 @@ PackedA& PackedA::operator=(PackedA&& other) noexcept {
   return *this;
 }
 
-void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C,
-          int64_t ldc) {
+void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C, int64_t ldc) {
   if (trivial(A.M_, N, A.K_, alpha, beta, C, ldc)) return;
   const MicroKernel kern = kernel_for(static_cast<Isa>(A.isa_));
   multiply(A.M_, N, A.K_, alpha, A.data_, kern, B, beta, C, ldc);
 }
 
-void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm(M, N, K, alpha, MatrixA(A, lda, transA), MatrixB(B, ldb, transB), beta, C, ldc);
 }
 
-void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
-                           const float* A, int64_t lda, int64_t strideA, const float* B, int64_t ldb,
-                           int64_t strideB, float beta, float* C, int64_t ldc, int64_t strideC,
-                           int64_t batch) {
+void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                           int64_t lda, int64_t strideA, const float* B, int64_t ldb, int64_t strideB, float beta,
+                           float* C, int64_t ldc, int64_t strideC, int64_t batch) {
   if (batch <= 0) return;
   // Small GEMMs run serially on their own, so spread the batch over the threads instead
   // (each item is still computed exactly as alone: results do not depend on the split).
-  const bool across_batch = batch > 1 && M * N * K < kParallelMinMacs && !in_parallel_region() &&
-                            num_threads() > 1;
+  const bool across_batch = batch > 1 && M * N * K < kParallelMinMacs && !in_parallel_region() && num_threads() > 1;
   if (batch > 1 && strideA == 0 && M > 0 && N > 0 && K > 0 && alpha != 0.0f) {
     // A shared by the whole batch (a weight): pack it once.
     PackedA packed(M, K, MatrixA(A, lda, transA));
@@ -291,18 +287,21 @@ void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64
       gemm(N, alpha, packed, MatrixB(B + b * strideB, ldb, transB), beta, C + b * strideC, ldc);
     };
     if (across_batch) {
-      parallel_for(batch, [&](int64_t b0, int64_t b1) { for (int64_t b = b0; b < b1; ++b) item(b); });
+      parallel_for(batch, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) item(b);
+      });
     } else {
       for (int64_t b = 0; b < batch; ++b) item(b);
     }
     return;
   }
   auto item = [&](int64_t b) {
-    sgemm(transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb, beta,
-          C + b * strideC, ldc);
+    sgemm(transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb, beta, C + b * strideC, ldc);
   };
   if (across_batch) {
-    parallel_for(batch, [&](int64_t b0, int64_t b1) { for (int64_t b = b0; b < b1; ++b) item(b); });
+    parallel_for(batch, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) item(b);
+    });
   } else {
     for (int64_t b = 0; b < batch; ++b) item(b);
   }

@@ -70,8 +70,8 @@ TileShape tile_shape();
 
 // C (M x N, row stride ldc) = alpha * A * B + beta * C. beta == 0 never reads C (it may hold
 // garbage or NaN). Uses the thread pool unless called from inside a parallel region.
-void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B,
-          float beta, float* C, int64_t ldc);
+void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B, float beta, float* C,
+          int64_t ldc);
 
 // A packed once and reused by several gemm() calls (convolution weights applied to every
 // image of a batch, or to every tile of one image). Packing uses the micro-kernel active at
@@ -101,26 +101,23 @@ class PackedA {
 
  private:
   PackedA() = default;
-  friend void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta,
-                   float* C, int64_t ldc);
+  friend void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C, int64_t ldc);
   int64_t M_ = 0, K_ = 0;
-  int isa_ = 0;      // the Isa whose kernel packed it (as int: keeps cpu_features.h out of here)
+  int isa_ = 0;  // the Isa whose kernel packed it (as int: keeps cpu_features.h out of here)
   int mr_ = 0;
   float* data_ = nullptr;  // aligned_malloc'd, see driver.cc for the block layout
 };
 
 // C (A.rows() x N) = alpha * A * B + beta * C with A pre-packed; B has A.depth() rows.
-void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C,
-          int64_t ldc);
+void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C, int64_t ldc);
 
 // BLAS-style entry points on plain matrices.
-void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
-void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
-                           const float* A, int64_t lda, int64_t strideA, const float* B, int64_t ldb,
-                           int64_t strideB, float beta, float* C, int64_t ldc, int64_t strideC,
-                           int64_t batch);
+void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                           int64_t lda, int64_t strideA, const float* B, int64_t ldb, int64_t strideB, float beta,
+                           float* C, int64_t ldc, int64_t strideC, int64_t batch);
 
 }  // namespace gemm
 }  // namespace flexconv

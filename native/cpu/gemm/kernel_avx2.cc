@@ -36,8 +36,7 @@ inline void store_vector(float* c, __m256 acc, __m256 va, float beta, int n) {
 }
 
 template <int MR, int NV>
-void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-          float beta, int n) {
+void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, int n) {
   __m256 acc[MR][NV];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) {
@@ -76,8 +75,7 @@ const TileFn kTiles[kMr][kNvMax] = {
     {&tile<4, 1>, &tile<4, 2>}, {&tile<5, 1>, &tile<5, 2>}, {&tile<6, 1>, &tile<6, 2>},
 };
 
-void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-            float beta, int m, int n) {
+void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, int m, int n) {
   kTiles[m - 1][(n + 7) / 8 - 1](kc, a, b, c, ldc, alpha, beta, n);
 }
 

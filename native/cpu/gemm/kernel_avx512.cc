@@ -29,8 +29,7 @@ inline __mmask16 column_mask(int n, int v) {
 
 // MR rows x NV*16 columns of the tile; `n` (<= NV*16) columns are stored.
 template <int MR, int NV>
-void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-          float beta, int n) {
+void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, int n) {
   __m512 acc[MR][NV];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -96,8 +95,7 @@ const TileFn kTiles[kMr][kNvMax] = {
     {row_entry<7>(1), row_entry<7>(2), row_entry<7>(3)}, {row_entry<8>(1), row_entry<8>(2), row_entry<8>(3)},
 };
 
-void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-            float beta, int m, int n) {
+void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, int m, int n) {
   if (m == kMr && n == kNr) {
     tile<kMr, kNvMax>(kc, a, b, c, ldc, alpha, beta, n);
     return;

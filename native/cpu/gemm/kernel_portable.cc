@@ -19,8 +19,7 @@ typedef float v4 __attribute__((vector_size(16), aligned(16)));
 typedef float v4u __attribute__((vector_size(16), aligned(4)));  // unaligned access to C
 
 template <int MR>
-void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-          float beta, int n) {
+void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, int n) {
   v4 acc[MR][2];
 #pragma GCC unroll 6
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = v4{0, 0, 0, 0};
@@ -58,13 +57,11 @@ void tile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, flo
 using TileFn = void (*)(int64_t, const float*, const float*, float*, int64_t, float, float, int);
 const TileFn kTiles[kMr] = {&tile<1>, &tile<2>, &tile<3>, &tile<4>, &tile<5>, &tile<6>};
 
-void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-            float beta, int m, int n) {
+void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, int m, int n) {
   kTiles[m - 1](kc, a, b, c, ldc, alpha, beta, n);
 }
 #else
-void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
-            float beta, int m, int n) {
+void kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha, float beta, int m, int n) {
   float acc[kMr][kNr] = {};
   for (int64_t k = 0; k < kc; ++k) {
     for (int i = 0; i < kMr; ++i) {

@@ -10,8 +10,8 @@ namespace gemm {
 
 // a: kc x mr packed panel, b: kc x nr packed panel. Only the top-left m x n corner of the
 // tile is stored to C (edge tiles); beta == 0 means C is not read.
-using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                               float alpha, float beta, int m, int n);
+using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, float alpha,
+                               float beta, int m, int n);
 
 struct MicroKernel {
   int mr;

@@ -1,0 +1,45 @@
+// The one idiom for instruction-set specific code: a kernel file named cpu/<name>_isa.cc is
+// written once and compiled once per instruction set (CMakeLists.txt and scripts/gyp-sources.js
+// generate a two-line wrapper per set: portable, and on x86-64 avx2 and avx512). Each copy
+// defines its functions inside namespace FLEXCONV_ISA_NAMESPACE (isa_portable, isa_avx2,
+// isa_avx512) and is compiled with that set's flags. The header that goes with it declares the
+// functions once for every copy with FLEXCONV_DECLARE_PER_ISA, and callers take the copy for
+// this CPU with FLEXCONV_PICK_ISA:
+//
+//   // cpu/foo.h
+//   #define FOO_API void foo_rows(const float* x, float* y, std::int64_t n);
+//   FLEXCONV_DECLARE_PER_ISA(FOO_API)
+//   // cpu/foo_isa.cc
+//   namespace flexconv { namespace cpu { namespace FLEXCONV_ISA_NAMESPACE {
+//   void foo_rows(const float* x, float* y, std::int64_t n) { ... }
+//   }}}
+//   // caller
+//   FLEXCONV_PICK_ISA(foo_rows)(x, y, n);
+//
+// The rules of ISA-compiled files hold for *_isa.cc: no inline library code with external
+// linkage (its wide copy could be kept for the whole addon), helpers in anonymous namespaces.
+#pragma once
+#include "core/cpu_features.h"
+
+#define FLEXCONV_DECLARE_PER_ISA(API) \
+  namespace isa_portable {            \
+  API                                 \
+  }                                   \
+  namespace isa_avx2 {                \
+  API                                 \
+  }                                   \
+  namespace isa_avx512 {              \
+  API                                 \
+  }
+
+// The copy of `fn` (declared with FLEXCONV_DECLARE_PER_ISA in the current namespace) for the
+// active instruction set (detected, or capped by FLEXCONV_ISA / setIsa). Builds without the x86
+// kernels never name the wide copies (if constexpr), so they link without them.
+#define FLEXCONV_PICK_ISA(fn)                                                          \
+  ([]() {                                                                              \
+    if constexpr (::flexconv::kHasX86Kernels) {                                        \
+      if (::flexconv::active_isa() == ::flexconv::Isa::Avx512) return &isa_avx512::fn; \
+      if (::flexconv::active_isa() == ::flexconv::Isa::Avx2) return &isa_avx2::fn;     \
+    }                                                                                  \
+    return &isa_portable::fn;                                                          \
+  }())
