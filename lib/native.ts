@@ -61,7 +61,7 @@ export function native(): NativeAddon {
   for (const file of tried) {
     if (!fs.existsSync(file)) continue;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the addon's path is found at run time (build/Release, Debug, FLEXCONV_ADDON)
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path found at run time
       const loaded = require(file) as NativeAddon;
       loaded.setErrorClasses(nativeErrorClasses);
       addon = loaded;

@@ -79,6 +79,15 @@ export interface NativeApi {
   addChannelBias(x: Tensor, bias: Tensor): void;
 
   // Deformable convolution (native/binding/deform_conv2d.cc); params: [strideH, strideW, padH, padW, dilH, dilW]
+  /** The op's shape contract (native/ops/deform_conv2d.cc) on shapes alone. */
+  deformConv2dGeometry(
+    inputShape: readonly number[],
+    offsetShape: readonly number[],
+    weightShape: readonly number[],
+    maskShape: readonly number[] | null,
+    biasShape: readonly number[] | null,
+    params: readonly number[],
+  ): { outH: number; outW: number; groups: number; offsetGroups: number };
   deformConv2d(
     input: Tensor,
     offset: Tensor,
@@ -343,6 +352,7 @@ export const NATIVE_API_NAMES: readonly (keyof NativeApi)[] = [
   'channelSums',
   'addChannelBias',
   'deformConv2d',
+  'deformConv2dGeometry',
   'deformConv2dBackward',
   'dynamicConv2d',
   'dynamicConv2dBackward',

@@ -42,7 +42,10 @@ export interface MemoryStats {
   allocated: number;
   /** The most kernel scratch memory in use at once since resetPeakMemory(). */
   peak: number;
-  /** Live CPU tensor storage in bytes: not disposed and not yet reclaimed by the garbage collector (see tensorBytes()). */
+  /**
+   * Live CPU tensor storage in bytes: not disposed and not yet reclaimed by the garbage
+   * collector (see tensorBytes()).
+   */
   tensorBytes: number;
   /** Memory kept for reuse: disposed tensors' storage and freed kernel scratch (see emptyCache()). */
   cachedBytes: number;

@@ -2,9 +2,9 @@
  * Tensor: a float32, contiguous, NCHW-friendly n-d array on the CPU or a CUDA device.
  *
  * CPU memory is 64-byte aligned and shared between JS and native code without copies:
- * `t.data` is a Float32Array over it and kernels read the same bytes. Memory goes back when the tensor is garbage collected, at once on
- * `dispose()`, or at the end of a `tidy()` scope. Views made by `reshape` share storage;
- * the storage is freed when its last live view is disposed.
+ * `t.data` is a Float32Array over it and kernels read the same bytes. Memory goes back when the
+ * tensor is garbage collected, at once on `dispose()`, or at the end of a `tidy()` scope. Views
+ * made by `reshape` share storage; the storage is freed when its last live view is disposed.
  *
  * Tensors always own contiguous row-major storage with no offset; ops that would produce
  * strided views (slice, permute) copy instead, which keeps every kernel simple.

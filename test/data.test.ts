@@ -72,7 +72,8 @@ describe('syntheticShapes', () => {
     for (let n = 0; n < ds.length; n++) {
       const img = ds.images.subarray(n * 1024, (n + 1) * 1024);
       const mask = ds.masks!.subarray(n * 1024, (n + 1) * 1024);
-      // The background is a constant level; every mask pixel > 0 is brighter than it (glyphs are brighter in grey mode).
+      // The background is a constant level; every mask pixel > 0 is brighter than it (glyphs are
+      // brighter in grey mode).
       const bg = img[mask.indexOf(0)];
       for (let p = 0; p < 1024; p++) {
         if (mask[p] > 10) bad.push(`sample ${n} pixel ${p}: class ${mask[p]}`);

@@ -830,7 +830,38 @@ describe('deformConv2d bad input', () => {
       /output/,
     );
   });
+  test('one contract: the op and its kernels refuse a bad shape with the same class and words', () => {
+    // Both run native/ops/deform_conv2d.cc: the op through deformConv2dGeometry, the kernels'
+    // binding on the tensors themselves.
+    const { native } = jest.requireActual('../lib/native') as typeof import('../lib/native');
+    const out = Tensor.zeros([2, 6, 6, 6]);
+    const cases: [Tensor, Tensor, Tensor | null, Tensor | null][] = [
+      [Tensor.zeros([2, 17, 6, 6]), w, null, null], // offset channels
+      [Tensor.zeros([2, 18, 5, 6]), w, null, null], // offset size
+      [Tensor.zeros([2, 54, 6, 6]), w, null, null], // offset groups
+      [off, Tensor.zeros([6, 3, 3, 3]), null, null], // groups
+      [off, w, Tensor.zeros([2, 18, 6, 6]), null], // mask channels
+      [off, w, null, Tensor.zeros([5])], // bias
+      [Tensor.zeros([2, 18, 6]), w, null, null], // offset not 4-D
+    ];
+    for (const [offset, weight, mask, bias] of cases) {
+      const fromOp = thrown(() => ops.deformConv2d(x, offset, weight, { mask, bias }));
+      const fromKernels = thrown(() => native().deformConv2d(x, offset, mask, weight, bias, out, [1, 1, 0, 0, 1, 1]));
+      expect(fromOp).toBeInstanceOf(ShapeError);
+      expect(fromKernels).toBeInstanceOf(ShapeError);
+      expect(fromKernels.message).toBe(fromOp.message);
+    }
+  });
 });
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a throw');
+}
 
 const gpu = describeCuda('deform_conv.test');
 gpu('deformConv2d on CUDA', () => {

@@ -1,9 +1,9 @@
 /**
  * Data-parallel training under a real `mpirun -np 2` (Open MPI), each scenario a job of
  * test/distributed/worker.js against the compiled library (dist/): collectives, DDP against
- * one process training on the whole batch (without batch norm, and with SyncBatchNorm), data sharding, fit with checkpoints and resume,
- * and failures (a rank that throws or is killed ends the job; ranks that built different
- * models get a DistributedError). Skips visibly without mpirun or the MPI engine.
+ * one process training on the whole batch (without batch norm, and with SyncBatchNorm), data
+ * sharding, fit with checkpoints and resume, and failures (a rank that throws or is killed ends
+ * the job; ranks that built different models get a DistributedError). Skips visibly without mpirun or the MPI engine.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

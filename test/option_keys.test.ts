@@ -95,7 +95,8 @@ test('what PyTorch accepts stays accepted: empty batches, conv2d with zero chann
   expect(() => ops.maxPool2d(Tensor.zeros([1, 0, 4, 4]), { kernelSize: 1 })).toThrow(
     /non-zero channels, height and width/,
   );
-  // torchvision 0.14 returns zeros (plus bias) here: F.deform_conv2d(zeros(1,2,0,0), zeros(1,18,2,2), zeros(3,2,3,3), padding=2).
+  // torchvision 0.14 returns zeros (plus bias) here:
+  // F.deform_conv2d(zeros(1,2,0,0), zeros(1,18,2,2), zeros(3,2,3,3), padding=2).
   const out = ops.deformConv2d(Tensor.zeros([1, 2, 0, 0]), Tensor.zeros([1, 18, 2, 2]), w, { padding: 2 });
   expect(out.shape).toEqual([1, 3, 2, 2]);
   expect(out.toArray().every((v) => v === 0)).toBe(true);

@@ -109,7 +109,7 @@ describe('safetensors', () => {
     const before = fs.readFileSync(file);
     // Simulate the disk filling up (or the process dying) half-way through the write.
     // The real module object (the TypeScript namespace import wraps it in read-only getters).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- jest.spyOn needs the real, writable module object
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- spyOn needs the writable module
     const nodeFs = require('node:fs') as typeof fs;
     const realWrite = nodeFs.writeSync;
     const spy = jest.spyOn(nodeFs, 'writeSync').mockImplementation(((

@@ -16,7 +16,7 @@ export interface FixtureTensor {
 
 export interface FixtureCase {
   name: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each family's generator writes its own argument object
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- per-family argument objects
   args: Record<string, any>;
   tensors: Record<string, FixtureTensor>;
 }

@@ -4,7 +4,8 @@
  * masks), pixels that come from outside the image filled with `fill`. Used to build shifted
  * test sets ("does the model still see a rotated coat as a coat?") from any dataset:
  *
- *   const rotated = warpDataset(test, { rotation: [30, 30], seed: 1 });   // every image turned 30 degrees one way or the other
+ *   // every image turned 30 degrees one way or the other:
+ *   const rotated = warpDataset(test, { rotation: [30, 30], seed: 1 });
  *   const zoomed = warpDataset(test, { scale: [1.25, 1.25], seed: 1 });
  *   const warped = warpDataset(test, { elastic: 2, seed: 1 });
  *

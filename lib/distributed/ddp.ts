@@ -95,7 +95,7 @@ export class DistributedDataParallel extends Module {
   }
 
   /** The wrapped module's forward (its gradients are averaged over the ranks in the next backward). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the inputs and outputs are the wrapped module's, whatever they are
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the wrapped module's inputs and outputs
   forward(...inputs: any[]): any {
     this.active = this.syncing;
     return (this.module.forward as (...a: unknown[]) => unknown)(...inputs);

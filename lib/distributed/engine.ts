@@ -38,7 +38,7 @@ export function mpiEngine(): MpiEngine {
     );
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the MPI addon's path is found at run time, and only distributed runs load it
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path found at run time
     engine = require(file) as MpiEngine;
   } catch (e) {
     throw new DistributedError(

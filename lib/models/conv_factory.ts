@@ -1,8 +1,8 @@
 /**
  * The conv factory behind every model: one name per kind of convolution, so the same
  * architecture can be built with plain, deformable (DCNv1), modulated deformable (DCNv2) or
- * dynamic convolutions, or octave convolutions (as a per-layer adapter), and per stage (DCN papers use deformable convolutions only in the
- * last stages).
+ * dynamic convolutions, or octave convolutions (as a per-layer adapter), and per stage (DCN
+ * papers use deformable convolutions only in the last stages).
  *
  * Every factory takes (inChannels, outChannels, { kernelSize, stride, padding, bias }) and
  * returns a Module mapping [N, C, H, W] to [N, O, H', W'] with Conv2d's output size, whose
@@ -24,7 +24,10 @@ export type ConvKind = (typeof CONV_KINDS)[number];
 declare const registered: unique symbol;
 /** A conv kind added with registerConv(): its return value, a name the type system knows was registered. */
 export type RegisteredConvKind = string & { readonly [registered]: true };
-/** What models accept as a conv kind: a built-in name (a typo such as 'deformm' does not compile) or a registered one. */
+/**
+ * What models accept as a conv kind: a built-in name (a typo such as 'deformm' does not compile)
+ * or a registered one.
+ */
 export type ConvKindName = ConvKind | RegisteredConvKind;
 
 export interface ConvSpec {

@@ -92,7 +92,8 @@ export abstract class Module {
     });
   }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- inputs and outputs vary by layer (a tensor, several, a list of feature maps), and subclasses narrow them
+  // Inputs and outputs vary by layer (a tensor, several, a list of feature maps); subclasses narrow them.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   abstract forward(...inputs: any[]): any;
 
   // ---- registration ---------------------------------------------------------------------

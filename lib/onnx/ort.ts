@@ -31,7 +31,7 @@ export const ORT_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxr
 function ort(): Ort {
   if (ortModule === null) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional peer dependency, loaded on first use so flexconv works without it
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional peer dependency
       ortModule = require('onnxruntime-node') as Ort;
     } catch (e) {
       const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';

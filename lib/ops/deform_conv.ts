@@ -19,8 +19,8 @@
  * atomicAdd scatter for the input gradient.
  */
 import { record } from '../autograd';
-import { checkOptionKeys, checkPair, shapeString } from '../check';
-import { ArgumentError, describe, DeviceError, ShapeError } from '../errors';
+import { checkOptionKeys, checkPair } from '../check';
+import { ArgumentError, describe, DeviceError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 
@@ -50,24 +50,19 @@ export interface DeformConv2dGeometry {
 
 const FN = 'deformConv2d';
 
-function expectTensor(name: string, t: unknown, ndim: number): Tensor {
-  if (!(t instanceof Tensor))
+function expectTensor(name: string, t: unknown): Tensor {
+  if (!(t instanceof Tensor)) {
     throw new ArgumentError(`${FN}: expected ${name} to be a Tensor but received ${describe(t)}`);
-  if (t.ndim !== ndim) {
-    throw new ShapeError(`${FN}: expected ${name} to be ${ndim}-D but received shape ${shapeString(t.shape)}`);
   }
   return t;
 }
 
-function expectShapeNamed(name: string, t: Tensor, expected: number[], layout: string): void {
-  if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
-    throw new ShapeError(
-      `${FN}: expected ${name} of shape ${shapeString(expected)} (${layout}) but received ${shapeString(t.shape)}`,
-    );
-  }
-}
-
-/** Checks every argument of deformConv2d and returns the geometry (exported for the layers). */
+/**
+ * Checks every argument of deformConv2d and returns the geometry (exported for the layers).
+ * The shape rules are the op's native contract (native/ops/deform_conv2d.cc, the same code the
+ * kernels' binding runs), so they and their messages are written once; this adds what only
+ * TypeScript sees: argument types, option keys and values, devices.
+ */
 export function deformConv2dGeometry(
   input: Tensor,
   offset: Tensor,
@@ -78,13 +73,13 @@ export function deformConv2dGeometry(
     throw new ArgumentError(`${FN}: expected options to be an object but received ${describe(options)}`);
   }
   checkOptionKeys(FN, options, ['bias', 'mask', 'stride', 'padding', 'dilation', 'deterministic']);
-  expectTensor('input', input, 4);
-  expectTensor('offset', offset, 4);
-  expectTensor('weight', weight, 4);
+  expectTensor('input', input);
+  expectTensor('offset', offset);
+  expectTensor('weight', weight);
   const mask = options.mask ?? null;
   const bias = options.bias ?? null;
-  if (mask !== null) expectTensor('mask', mask, 4);
-  if (bias !== null) expectTensor('bias', bias, 1);
+  if (mask !== null) expectTensor('mask', mask);
+  if (bias !== null) expectTensor('bias', bias);
   const stride = checkPair(FN, 'stride', options.stride ?? 1, 1);
   const padding = checkPair(FN, 'padding', options.padding ?? 0, 0);
   const dilation = checkPair(FN, 'dilation', options.dilation ?? 1, 1);
@@ -103,65 +98,35 @@ export function deformConv2dGeometry(
       throw new DeviceError(`${FN}: expected ${name} to be on ${input.device} like input but it is on ${t.device}`);
     }
   }
-  const [N, C, H, W] = input.shape;
-  const [O, Cg, kh, kw] = weight.shape;
-  if (O === 0 || Cg === 0 || kh === 0 || kw === 0) {
-    throw new ShapeError(
-      `${FN}: expected weight (out, in/groups, kh, kw) without empty dimensions but received ${shapeString(weight.shape)}`,
-    );
-  }
-  if (C % Cg !== 0) {
-    throw new ShapeError(
-      `${FN}: expected input channels (${C}) to be divisible by weight.shape[1] (${Cg}, the channels per group) but input has shape ${shapeString(input.shape)} and weight ${shapeString(weight.shape)}`,
-    );
-  }
-  const groups = C / Cg;
-  if (O % groups !== 0) {
-    throw new ShapeError(
-      `${FN}: expected weight.shape[0] (${O} output channels) to be divisible by groups = ${groups} (input channels ${C} / weight.shape[1] ${Cg})`,
-    );
-  }
-  const effH = dilation[0] * (kh - 1) + 1,
-    effW = dilation[1] * (kw - 1) + 1;
-  if (H + 2 * padding[0] < effH || W + 2 * padding[1] < effW) {
-    throw new ShapeError(
-      `${FN}: the padded input (${H + 2 * padding[0]}x${W + 2 * padding[1]}) is smaller than the dilated kernel (${effH}x${effW})`,
-    );
-  }
-  const Ho = Math.floor((H + 2 * padding[0] - effH) / stride[0]) + 1;
-  const Wo = Math.floor((W + 2 * padding[1] - effW) / stride[1]) + 1;
-  const taps = kh * kw;
-  const offC = offset.shape[1];
-  if (offC === 0 || offC % (2 * taps) !== 0) {
-    throw new ShapeError(
-      `${FN}: expected offset to have 2*offsetGroups*kh*kw channels (a positive multiple of 2*${kh}*${kw} = ${2 * taps}) but received shape ${shapeString(offset.shape)}`,
-    );
-  }
-  const offsetGroups = offC / (2 * taps);
-  if (C % offsetGroups !== 0) {
-    throw new ShapeError(
-      `${FN}: expected input channels (${C}) to be divisible by offsetGroups = ${offsetGroups} (offset channels ${offC} / (2*${kh}*${kw}))`,
-    );
-  }
-  expectShapeNamed('offset', offset, [N, offC, Ho, Wo], `N, 2*offsetGroups*kh*kw, outH, outW`);
-  if (mask) expectShapeNamed('mask', mask, [N, offsetGroups * taps, Ho, Wo], `N, offsetGroups*kh*kw, outH, outW`);
-  if (bias) expectShapeNamed('bias', bias, [O], 'out channels');
+  const g = native().deformConv2dGeometry(
+    input.shape,
+    offset.shape,
+    weight.shape,
+    mask?.shape ?? null,
+    bias?.shape ?? null,
+    paramsOf(stride, padding, dilation),
+  );
   return {
-    batch: N,
-    inChannels: C,
-    outChannels: O,
-    kernel: [kh, kw],
-    outSize: [Ho, Wo],
-    groups,
-    offsetGroups,
+    batch: input.shape[0],
+    inChannels: input.shape[1],
+    outChannels: weight.shape[0],
+    kernel: [weight.shape[2], weight.shape[3]],
+    outSize: [g.outH, g.outW],
+    groups: g.groups,
+    offsetGroups: g.offsetGroups,
     stride,
     padding,
     dilation,
   };
 }
 
+/** The native ops' params: [strideH, strideW, padH, padW, dilH, dilW]. */
+function paramsOf(stride: [number, number], padding: [number, number], dilation: [number, number]): number[] {
+  return [stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]];
+}
+
 function params(g: DeformConv2dGeometry): number[] {
-  return [g.stride[0], g.stride[1], g.padding[0], g.padding[1], g.dilation[0], g.dilation[1]];
+  return paramsOf(g.stride, g.padding, g.dilation);
 }
 
 /** Deformable 2-D convolution; see the file comment for layouts and semantics. */

@@ -119,7 +119,10 @@ export function mseLoss(input: Tensor, target: Tensor, options: LossOptions = {}
 
 export interface BceWithLogitsOptions {
   reduction?: Reduction;
-  /** Weight of positive examples: a number, or a tensor broadcasting to input (e.g. one per class). Not differentiated. */
+  /**
+   * Weight of positive examples: a number, or a tensor broadcasting to input (e.g. one per
+   * class). Not differentiated.
+   */
   posWeight?: number | Tensor;
 }
 

@@ -1,7 +1,8 @@
 /**
- * 2-D pooling with PyTorch's semantics (input [N, C, H, W], or unbatched [C, H, W]): max_pool2d (argmax indices saved natively for the
- * backward), avg_pool2d (ceil_mode, count_include_pad) and adaptive_avg_pool2d (PyTorch's
- * floor/ceil window bounds, with a global-average fast path for a 1x1 output).
+ * 2-D pooling with PyTorch's semantics (input [N, C, H, W], or unbatched [C, H, W]): max_pool2d
+ * (argmax indices saved natively for the backward), avg_pool2d (ceil_mode, count_include_pad)
+ * and adaptive_avg_pool2d (PyTorch's floor/ceil window bounds, with a global-average fast path
+ * for a 1x1 output).
  */
 import { isGradEnabled, record } from '../autograd';
 import { checkNonEmptyImage } from './validate';

@@ -18,68 +18,29 @@ namespace {
 
 constexpr const char* kFn = "deformConv2d";
 
+bool present(const TensorView& t) { return t.data != nullptr || !t.shape.empty(); }
+
 // params = [strideH, strideW, padH, padW, dilH, dilW]
+void read_params(const Args& args, const std::vector<std::int64_t>& list, std::int64_t (&params)[6]) {
+  if (list.size() != 6) args.fail("expected params to hold 6 integers [strideH, strideW, padH, padW, dilH, dilW]");
+  for (int i = 0; i < 6; ++i) params[i] = list[static_cast<std::size_t>(i)];
+}
+
+// The op's contract (ops/deform_conv2d.h) on the tensors' shapes, then what only tensors have:
+// devices. mask and bias may be absent (no data, no shape).
 DeformConv2dGeometry geometry(const Args& args, const TensorView& input, const TensorView& offset,
-                              const TensorView& weight, const std::vector<std::int64_t>& params) {
-  expect_ndim(input, 4, kFn, "input");
-  expect_ndim(offset, 4, kFn, "offset");
-  expect_ndim(weight, 4, kFn, "weight");
-  if (params.size() != 6) args.fail("expected params to hold 6 integers");
-  DeformConv2dGeometry g{};
-  g.batch = input.dim(0);
-  g.in_channels = input.dim(1);
-  g.in_h = input.dim(2);
-  g.in_w = input.dim(3);
-  g.out_channels = weight.dim(0);
-  g.kernel_h = weight.dim(2);
-  g.kernel_w = weight.dim(3);
-  g.stride_h = params[0];
-  g.stride_w = params[1];
-  g.pad_h = params[2];
-  g.pad_w = params[3];
-  g.dil_h = params[4];
-  g.dil_w = params[5];
-  if (g.stride_h < 1 || g.stride_w < 1 || g.dil_h < 1 || g.dil_w < 1 || g.pad_h < 0 || g.pad_w < 0) {
-    args.fail("expected positive stride and dilation and non-negative padding");
-  }
-  if (g.kernel_h < 1 || g.kernel_w < 1 || weight.dim(1) < 1) {
-    throw Error(ErrorCode::ShapeMismatch,
-                std::string(kFn) + ": weight has an empty dimension: " + shape_to_string(weight.shape));
-  }
-  if (g.in_channels % weight.dim(1) != 0) {
-    throw Error(ErrorCode::ShapeMismatch,
-                std::string(kFn) + ": input channels " + std::to_string(g.in_channels) +
-                    " are not a multiple of weight.shape[1] = " + std::to_string(weight.dim(1)));
-  }
-  g.groups = g.in_channels / weight.dim(1);
-  if (g.groups < 1 || g.out_channels % g.groups != 0) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": weight.shape[0] = " + std::to_string(g.out_channels) +
-                                              " is not a multiple of groups = " + std::to_string(g.groups));
-  }
-  const std::int64_t taps2 = 2 * g.kernel_h * g.kernel_w;
-  if (offset.dim(1) == 0 || offset.dim(1) % taps2 != 0) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": offset channels " + std::to_string(offset.dim(1)) +
-                                              " are not a positive multiple of 2*kh*kw = " + std::to_string(taps2));
-  }
-  g.offset_groups = offset.dim(1) / taps2;
-  if (g.in_channels % g.offset_groups != 0) {
-    throw Error(ErrorCode::ShapeMismatch,
-                std::string(kFn) + ": input channels " + std::to_string(g.in_channels) +
-                    " are not a multiple of offset groups = " + std::to_string(g.offset_groups));
-  }
-  const std::int64_t eff_h = g.dil_h * (g.kernel_h - 1) + 1, eff_w = g.dil_w * (g.kernel_w - 1) + 1;
-  if (g.in_h + 2 * g.pad_h < eff_h || g.in_w + 2 * g.pad_w < eff_w) {
-    throw Error(ErrorCode::ShapeMismatch, std::string(kFn) + ": the padded input is smaller than the dilated kernel");
-  }
-  g.out_h = (g.in_h + 2 * g.pad_h - eff_h) / g.stride_h + 1;
-  g.out_w = (g.in_w + 2 * g.pad_w - eff_w) / g.stride_w + 1;
-  // Plans index one zero-bordered (H+2) x (W+2) plane with int32.
-  if (g.in_h > (1 << 24) || g.in_w > (1 << 24) || (g.in_h + 2) * (g.in_w + 2) >= (std::int64_t(1) << 31)) {
-    args.fail("input planes larger than 2^31 pixels are not supported");
-  }
-  expect_shape(offset, {g.batch, g.offset_groups * taps2, g.out_h, g.out_w}, kFn, "offset");
+                              const TensorView& weight, const TensorView& mask, const TensorView& bias,
+                              const std::vector<std::int64_t>& param_list) {
+  std::int64_t params[6];
+  read_params(args, param_list, params);
+  const DeformConv2dGeometry g =
+      deform_conv2d_geometry({input.shape, offset.shape, weight.shape, present(mask) ? &mask.shape : nullptr,
+                              present(bias) ? &bias.shape : nullptr},
+                             params);
   expect_same_device(input, offset, kFn, "input", "offset");
   expect_same_device(input, weight, kFn, "input", "weight");
+  if (present(mask)) expect_same_device(input, mask, kFn, "input", "mask");
+  if (present(bias)) expect_same_device(input, bias, kFn, "input", "bias");
   return g;
 }
 
@@ -90,9 +51,37 @@ void check_optional(const TensorView& t, const TensorView& input, const std::vec
   expect_same_device(input, t, kFn, "input", name);
 }
 
-bool present(const TensorView& t) { return t.data != nullptr || !t.shape.empty(); }
-
 }  // namespace
+
+// deformConv2dGeometry(inputShape, offsetShape, weightShape, maskShape | null, biasShape | null, params)
+//   -> { outH, outW, groups, offsetGroups }: the op's contract on shapes alone, for
+// lib/ops/deform_conv.ts to size the output (the same checks and messages as the op itself).
+FLEXCONV_EXPORT(deformConv2dGeometry) {
+  Args args(info, "deformConv2dGeometry");
+  const std::vector<std::int64_t> input = args.int_list(0, "inputShape");
+  const std::vector<std::int64_t> offset = args.int_list(1, "offsetShape");
+  const std::vector<std::int64_t> weight = args.int_list(2, "weightShape");
+  std::vector<std::int64_t> mask, bias;
+  const bool has_mask = !args.is_nullish(3), has_bias = !args.is_nullish(4);
+  if (has_mask) mask = args.int_list(3, "maskShape");
+  if (has_bias) bias = args.int_list(4, "biasShape");
+  const std::vector<std::int64_t>* shapes[] = {&input, &offset, &weight, &mask, &bias};
+  for (const std::vector<std::int64_t>* shape : shapes) {
+    for (std::int64_t d : *shape) {
+      if (d < 0) args.fail("expected shapes of non-negative sizes but received " + shape_to_string(*shape));
+    }
+  }
+  std::int64_t params[6];
+  read_params(args, args.int_list(5, "params"), params);
+  const DeformConv2dGeometry g =
+      deform_conv2d_geometry({input, offset, weight, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr}, params);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("outH", static_cast<double>(g.out_h));
+  out.Set("outW", static_cast<double>(g.out_w));
+  out.Set("groups", static_cast<double>(g.groups));
+  out.Set("offsetGroups", static_cast<double>(g.offset_groups));
+  return out;
+}
 
 // deformConv2d(input, offset, mask | null, weight, bias | null, output, params)
 FLEXCONV_EXPORT(deformConv2d) {
@@ -103,10 +92,7 @@ FLEXCONV_EXPORT(deformConv2d) {
   TensorView weight = args.tensor(3, "weight");
   TensorView bias = args.optional_tensor(4, "bias");
   TensorView output = args.tensor(5, "output");
-  DeformConv2dGeometry g = geometry(args, input, offset, weight, args.int_list(6, "params"));
-  const std::int64_t taps = g.kernel_h * g.kernel_w;
-  check_optional(mask, input, {g.batch, g.offset_groups * taps, g.out_h, g.out_w}, "mask");
-  check_optional(bias, input, {g.out_channels}, "bias");
+  const DeformConv2dGeometry g = geometry(args, input, offset, weight, mask, bias, args.int_list(6, "params"));
   expect_shape(output, {g.batch, g.out_channels, g.out_h, g.out_w}, kFn, "output");
   expect_same_device(input, output, kFn, "input", "output");
   const float* m = present(mask) ? mask.data : nullptr;
@@ -133,10 +119,8 @@ FLEXCONV_EXPORT(deformConv2dBackward) {
   TensorView grad_mask = args.optional_tensor(7, "gradMask");
   TensorView grad_weight = args.optional_tensor(8, "gradWeight");
   TensorView grad_bias = args.optional_tensor(9, "gradBias");
-  DeformConv2dGeometry g = geometry(args, input, offset, weight, args.int_list(10, "params"));
+  const DeformConv2dGeometry g = geometry(args, input, offset, weight, mask, TensorView{}, args.int_list(10, "params"));
   const bool deterministic = args.is_nullish(11) ? true : args.boolean(11, "deterministic");
-  const std::int64_t taps = g.kernel_h * g.kernel_w;
-  check_optional(mask, input, {g.batch, g.offset_groups * taps, g.out_h, g.out_w}, "mask");
   expect_shape(grad_output, {g.batch, g.out_channels, g.out_h, g.out_w}, "deformConv2dBackward", "gradOutput");
   expect_same_device(input, grad_output, "deformConv2dBackward", "input", "gradOutput");
   check_optional(grad_input, input, input.shape, "gradInput");

@@ -1,4 +1,4 @@
-// Bindings of the fused losses and dropout (kernels: cpu/loss.cc, cuda/loss.cu). Class-index
+// Bindings of the fused losses (kernels: cpu/loss.cc, cuda/loss.cu). Class-index
 // targets are validated here, element by element, before any kernel indexes with them.
 #include <cmath>
 #include <string>
@@ -155,27 +155,6 @@ FLEXCONV_EXPORT(bceWithLogitsBackward) {
   } else {
     cpu::bce_logits_backward(x.data, y.data, has_pw ? pw.data : nullptr, pw_scalar, g.data, per_element, scale,
                              has_gx ? gx.data : nullptr, has_gy ? gy.data : nullptr, n);
-  }
-  return info.Env().Undefined();
-}
-
-// dropout(x, out, mask, p, seedHigh, seedLow): the mask keeps 1/(1-p) or 0 per element.
-FLEXCONV_EXPORT(dropout) {
-  Args args(info, "dropout");
-  TensorView x = args.tensor(0, "x"), out = args.tensor(1, "out"), mask = args.tensor(2, "mask");
-  const double p = args.number(3, "p");
-  const std::int64_t hi = args.integer(4, "seedHigh"), lo = args.integer(5, "seedLow");
-  if (!(p >= 0.0 && p <= 1.0)) args.fail("expected p in [0, 1] but received " + std::to_string(p));
-  if (hi < 0 || hi > 0xffffffffLL || lo < 0 || lo > 0xffffffffLL) args.fail("seed words must be 32-bit unsigned");
-  expect_numel(out, x.numel(), "dropout", "out");
-  expect_numel(mask, x.numel(), "dropout", "mask");
-  const std::uint64_t seed = (static_cast<std::uint64_t>(hi) << 32) | static_cast<std::uint64_t>(lo);
-  if (use_cuda("dropout", {&x, &out, &mask})) {
-#ifdef FLEXCONV_WITH_CUDA
-    cuda::dropout_forward(x.data, out.data, mask.data, x.numel(), static_cast<float>(p), seed);
-#endif
-  } else {
-    cpu::dropout_forward(x.data, out.data, mask.data, x.numel(), static_cast<float>(p), seed);
   }
   return info.Env().Undefined();
 }

@@ -10,9 +10,9 @@
 //   #define FOO_API void foo_rows(const float* x, float* y, std::int64_t n);
 //   FLEXCONV_DECLARE_PER_ISA(FOO_API)
 //   // cpu/foo_isa.cc
-//   namespace flexconv { namespace cpu { namespace FLEXCONV_ISA_NAMESPACE {
+//   FLEXCONV_ISA_BEGIN
 //   void foo_rows(const float* x, float* y, std::int64_t n) { ... }
-//   }}}
+//   FLEXCONV_ISA_END
 //   // caller
 //   FLEXCONV_PICK_ISA(foo_rows)(x, y, n);
 //
@@ -43,3 +43,24 @@
     }                                                                                  \
     return &isa_portable::fn;                                                          \
   }())
+
+// In a *_isa.cc file: open and close the namespace of this copy, flexconv::cpu::isa_<set>.
+// Compiling such a file directly (not through its generated wrapper) is an error that says so.
+#ifdef FLEXCONV_ISA_NAMESPACE
+#define FLEXCONV_ISA_BEGIN \
+  namespace flexconv {     \
+  namespace cpu {          \
+  namespace FLEXCONV_ISA_NAMESPACE {
+#else
+#define FLEXCONV_ISA_BEGIN                                                                   \
+  static_assert(false,                                                                       \
+                "a *_isa.cc file is compiled once per instruction set through the wrappers " \
+                "that CMakeLists.txt generates (core/isa.h)");                               \
+  namespace flexconv {                                                                       \
+  namespace cpu {                                                                            \
+  namespace isa_none {
+#endif
+#define FLEXCONV_ISA_END \
+  }                      \
+  }                      \
+  }

@@ -21,34 +21,6 @@ namespace {
 
 using math::Conv2dGeometry;
 
-#include "cpu/dynamic_conv2d_body.h"
-
-void mix_any(int samples, std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
-             std::int64_t offset, float* const* w) {
-  for (int s = 0; s < samples; ++s) mix_range(K, len, a + s * K, parts, offset, w[s]);
-}
-
-void reduce_any(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
-                const float* g_rows, const float* e_rows, float* ge_rows, float* dots) {
-  reduce_block(n, K, len, stride, a, g_rows, e_rows, ge_rows, dots);
-}
-
-DynamicMixFn pick_mix() {
-  if constexpr (kHasX86Kernels) {
-    if (active_isa() == Isa::Avx512) return dynamic_mix_avx512;
-    if (active_isa() == Isa::Avx2) return dynamic_mix_avx2;
-  }
-  return mix_any;
-}
-
-DynamicReduceFn pick_reduce() {
-  if constexpr (kHasX86Kernels) {
-    if (active_isa() == Isa::Avx512) return dynamic_reduce_avx512;
-    if (active_isa() == Isa::Avx2) return dynamic_reduce_avx2;
-  }
-  return reduce_any;
-}
-
 // The per-sample kernel gradients of at most this many floats (32 MB) are held at once;
 // larger batches are reduced into the expert and attention gradients in chunks of samples.
 // (Chunks small enough to stay in L2 or L3 measured no faster, and cost two parallel regions
@@ -71,7 +43,7 @@ constexpr std::int64_t kReduceBlock = 1024;
 // over gW instead of two thin GEMMs (M = K or N = K pads the micro-kernel's tile 4-8 fold).
 void reduce_chunk(std::int64_t n, std::int64_t K, std::int64_t D, const float* a, const float* gW, const float* experts,
                   float* grad_experts, float* dots) {
-  const DynamicReduceFn reduce = pick_reduce();
+  const auto reduce = FLEXCONV_PICK_ISA(dynamic_reduce);
   const std::int64_t blocks = (D + kReduceBlock - 1) / kReduceBlock;
   parallel_for(blocks, [&](std::int64_t blk0, std::int64_t blk1) {
     for (std::int64_t blk = blk0; blk < blk1; ++blk) {
@@ -114,7 +86,7 @@ void mix_samples(std::int64_t b, int count, std::int64_t K, std::int64_t n, cons
                  const float* const* parts, float* const* w) {
   // Blocks of the kernels small enough to stay in L1 while all K experts are added in.
   constexpr std::int64_t kBlock = 1024;
-  const DynamicMixFn mix = pick_mix();
+  const auto mix = FLEXCONV_PICK_ISA(dynamic_mix);
   for (std::int64_t d0 = 0; d0 < n; d0 += kBlock) {
     float* out[kPair];
     for (int s = 0; s < count; ++s) out[s] = w[s] + d0;

@@ -3,11 +3,7 @@
 // elements into contiguous ranges only above kParallelGrain, so small tensors never pay the
 // pool's wake-up cost; every element is written by exactly one thread (deterministic).
 
-// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
-// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
+#include "core/no_trapping_math.h"  // first: it changes how the loops below compile
 #include "cpu/elementwise.h"
 
 #include "core/cpu_features.h"

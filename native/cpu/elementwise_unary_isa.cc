@@ -3,23 +3,13 @@
 // template instantiation of a plain loop the compiler vectorises; the op switch runs once per
 // range, outside the loop.
 
-// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
-// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
+#include "core/no_trapping_math.h"  // first: it changes how the loops below compile
 #include <cstdint>
 
 #include "cpu/elementwise_unary.h"
 #include "math/pointwise.h"
 
-#ifndef FLEXCONV_ISA_NAMESPACE
-#error "compiled once per instruction set through the wrappers CMakeLists.txt generates (core/isa.h)"
-#endif
-
-namespace flexconv {
-namespace cpu {
-namespace FLEXCONV_ISA_NAMESPACE {
+FLEXCONV_ISA_BEGIN
 namespace {
 
 template <int Op>
@@ -74,6 +64,4 @@ void unary_backward_range(int op, const float* g, const float* x, const float* y
   }
 }
 
-}  // namespace FLEXCONV_ISA_NAMESPACE
-}  // namespace cpu
-}  // namespace flexconv
+FLEXCONV_ISA_END

@@ -1,12 +1,8 @@
-// Fused losses and dropout. Cross-entropy works per (n, chunk of spatial positions), so the
+// Fused losses. Cross-entropy works per (n, chunk of spatial positions), so the
 // segmentation case [N, C, H, W] reads each class plane contiguously; nothing is
 // materialised besides the per-position loss and log-sum-exp (saved for the backward).
 
-// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
-// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
+#include "core/no_trapping_math.h"  // first: it changes how the loops below compile
 #include "ops/loss.h"
 
 #include <cmath>
@@ -154,22 +150,6 @@ void bce_logits_backward(const float* x, const float* y, const float* pw, float 
           const float w = pw ? pw[i] : pw_scalar;
           if (gx) gx[i] = gi * math::bce_logits_grad_x(x[i], y[i], w);
           if (gy) gy[i] = gi * math::bce_logits_grad_y(x[i], y[i], w);
-        }
-      },
-      kParallelGrain);
-}
-
-void dropout_forward(const float* x, float* out, float* mask, std::int64_t n, float p, std::uint64_t seed) {
-  const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  parallel_for(
-      n,
-      [=](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; ++i) {
-          // Multiply by the comparison instead of selecting: no branch on a random bit.
-          const float keep = static_cast<float>(math::uniform_from_counter(seed, static_cast<std::uint64_t>(i)) >= p);
-          const float m = keep * keep_scale;
-          mask[i] = m;
-          out[i] = x[i] * m;
         }
       },
       kParallelGrain);

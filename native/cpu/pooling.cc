@@ -1,7 +1,7 @@
 // CPU pooling. Threads split the N*C planes, so every output and every gradient element is
 // written by exactly one thread (deterministic at any thread count). The max and average
-// forwards run per plane in cpu/pooling_planes.inc (separable passes over a padded copy of
-// the plane; portable and AVX2 builds chosen at run time).
+// forwards run per plane in cpu/pooling_planes_isa.cc (separable passes over a padded copy of
+// the plane; the copy for this CPU's instruction set, core/isa.h).
 #include "ops/pooling.h"
 
 #include <cmath>
@@ -23,32 +23,16 @@ std::int64_t plane_grain(const PoolShape& s) {
   return work >= 4096 ? 1 : 4096 / work;
 }
 
-// The plane kernels for this CPU: the AVX2 build where it exists and may run, else portable.
-using MaxPlaneFn = void (*)(const PoolPlaneArgs&, const float*, float*, std::int32_t*, float*);
-using AvgPlaneFn = void (*)(const PoolPlaneArgs&, const float*, float*, float*);
-MaxPlaneFn max_plane_kernel() {
-  if constexpr (kHasX86Kernels) {
-    if (active_isa() != Isa::Portable) return avx2::max_pool_plane;
-  }
-  return portable::max_pool_plane;
-}
-AvgPlaneFn avg_plane_kernel() {
-  if constexpr (kHasX86Kernels) {
-    if (active_isa() != Isa::Portable) return avx2::avg_pool_plane;
-  }
-  return portable::avg_pool_plane;
-}
-
 }  // namespace
 
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
   const PoolPlaneArgs a{&s, nullptr, nullptr};
-  const MaxPlaneFn max_plane = max_plane_kernel();
+  const auto max_plane = FLEXCONV_PICK_ISA(max_pool_plane);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   parallel_for(
       s.planes,
       [&](std::int64_t p0, std::int64_t p1) {
-        std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
+        std::vector<float> scratch(static_cast<size_t>(isa_portable::pool_scratch_floats(s)));
         for (std::int64_t p = p0; p < p1; ++p) {
           std::int32_t* ip = indices ? indices + p * out_plane : nullptr;
           max_plane(a, x + p * in_plane, y + p * out_plane, ip, scratch.data());
@@ -87,12 +71,12 @@ void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count
         static_cast<float>(math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad).divisor);
   }
   const PoolPlaneArgs a{&s, div_h.data(), div_w.data()};
-  const AvgPlaneFn avg_plane = avg_plane_kernel();
+  const auto avg_plane = FLEXCONV_PICK_ISA(avg_pool_plane);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   parallel_for(
       s.planes,
       [&](std::int64_t p0, std::int64_t p1) {
-        std::vector<float> scratch(static_cast<size_t>(portable::pool_scratch_floats(s)));
+        std::vector<float> scratch(static_cast<size_t>(isa_portable::pool_scratch_floats(s)));
         for (std::int64_t p = p0; p < p1; ++p) avg_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
       },
       plane_grain(s));

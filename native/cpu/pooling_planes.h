@@ -1,9 +1,9 @@
-// Per-plane forward kernels of max and average pooling, compiled twice from
-// pooling_planes.inc: once portable (pooling_planes.cc) and once with AVX2 + FMA
-// (pooling_planes_avx2.cc); cpu/pooling.cc picks one at run time (core/cpu_features.h).
+// Per-plane forward kernels of max and average pooling, compiled once per instruction set
+// (cpu/pooling_planes_isa.cc, core/isa.h); cpu/pooling.cc picks the copy for this CPU.
 #pragma once
 #include <cstdint>
 
+#include "core/isa.h"
 #include "ops/pooling.h"
 
 namespace flexconv {
@@ -20,18 +20,13 @@ struct PoolPlaneArgs {
   const float* div_w;
 };
 
-// scratch: pool_scratch_floats(shape) floats per thread (the same in both builds).
-namespace portable {
-std::int64_t pool_scratch_floats(const PoolShape& s);
-void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32_t* indices, float* scratch);
-void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scratch);
-}  // namespace portable
-
-namespace avx2 {
-std::int64_t pool_scratch_floats(const PoolShape& s);
-void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32_t* indices, float* scratch);
-void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scratch);
-}  // namespace avx2
+// scratch: pool_scratch_floats(shape) floats per thread (the same in every copy).
+#define FLEXCONV_POOLING_PLANES_ISA_API                                                                         \
+  std::int64_t pool_scratch_floats(const PoolShape& s);                                                         \
+  void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32_t* indices, float* scratch); \
+  void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scratch);
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_POOLING_PLANES_ISA_API)
+#undef FLEXCONV_POOLING_PLANES_ISA_API
 
 }  // namespace cpu
 }  // namespace flexconv

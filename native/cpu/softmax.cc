@@ -3,11 +3,7 @@
 // (for inner == 1, the classification case, a chunk is one row). The maximum is subtracted
 // before exp, so any finite logits are safe; sums are kept in double.
 
-// FP exceptions are never enabled in flexconv; telling GCC so lets it if-convert the
-// comparisons in the shared formulas (math/pointwise.h) and vectorise these loops.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
+#include "core/no_trapping_math.h"  // first: it changes how the loops below compile
 #include "ops/softmax.h"
 
 #include <cmath>

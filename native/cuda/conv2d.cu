@@ -94,6 +94,19 @@ struct Dims {
         HW(g.in_h * g.in_w) {}
 };
 
+// For each image b and group gi in order: the columns (im2col) of that image's group into col,
+// then use(b, gi), which multiplies with them.
+template <class Use>
+void for_each_columns(const Conv2dGeometry& g, const Dims& d, const float* input, float* col, Use use) {
+  for (int64_t b = 0; b < g.batch; ++b) {
+    for (int64_t gi = 0; gi < g.groups; ++gi) {
+      im2col_kernel<<<grid_blocks(d.Kdim * d.P), kThreads>>>(g, input + b * d.in_image + gi * d.Cg * d.HW, d.Cg, col);
+      check_last_launch("conv2d im2col");
+      use(b, gi);
+    }
+  }
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
@@ -108,15 +121,10 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
   check_last_launch("conv2d bias");
   if (d.Kdim == 0) return;
   DeviceBuffer col(d.Kdim * d.P);
-  for (int64_t b = 0; b < g.batch; ++b) {
-    for (int64_t gi = 0; gi < g.groups; ++gi) {
-      im2col_kernel<<<grid_blocks(d.Kdim * d.P), kThreads>>>(g, input + b * d.in_image + gi * d.Cg * d.HW, d.Cg,
-                                                             col.get());
-      check_last_launch("conv2d im2col");
-      sgemm_strided_batched(false, false, d.Og, d.P, d.Kdim, 1.0f, weight + gi * d.Og * d.Kdim, d.Kdim, 0, col.get(),
-                            d.P, 0, 1.0f, out + b * d.out_image + gi * d.Og * d.P, d.P, 0, 1);
-    }
-  }
+  for_each_columns(g, d, input, col.get(), [&](int64_t b, int64_t gi) {
+    sgemm_strided_batched(false, false, d.Og, d.P, d.Kdim, 1.0f, weight + gi * d.Og * d.Kdim, d.Kdim, 0, col.get(), d.P,
+                          0, 1.0f, out + b * d.out_image + gi * d.Og * d.P, d.P, 0, 1);
+  });
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input) {
@@ -147,16 +155,11 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
     return;
   }
   DeviceBuffer col(d.Kdim * d.P);
-  for (int64_t b = 0; b < g.batch; ++b) {
-    for (int64_t gi = 0; gi < g.groups; ++gi) {
-      im2col_kernel<<<grid_blocks(d.Kdim * d.P), kThreads>>>(g, input + b * d.in_image + gi * d.Cg * d.HW, d.Cg,
-                                                             col.get());
-      check_last_launch("conv2d im2col");
-      // grad_W_g [Og x Kdim] (+)= grad_out_g [Og x P] x col^T [P x Kdim], images in order.
-      sgemm_strided_batched(false, true, d.Og, d.Kdim, d.P, 1.0f, grad_out + b * d.out_image + gi * d.Og * d.P, d.P, 0,
-                            col.get(), d.P, 0, b == 0 ? 0.0f : 1.0f, grad_weight + gi * d.Og * d.Kdim, d.Kdim, 0, 1);
-    }
-  }
+  for_each_columns(g, d, input, col.get(), [&](int64_t b, int64_t gi) {
+    // grad_W_g [Og x Kdim] (+)= grad_out_g [Og x P] x col^T [P x Kdim], images in order.
+    sgemm_strided_batched(false, true, d.Og, d.Kdim, d.P, 1.0f, grad_out + b * d.out_image + gi * d.Og * d.P, d.P, 0,
+                          col.get(), d.P, 0, b == 0 ? 0.0f : 1.0f, grad_weight + gi * d.Og * d.Kdim, d.Kdim, 0, 1);
+  });
 }
 
 void channel_sums(int64_t batch, int64_t channels, int64_t plane, const float* x, float* sums) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "core/errors.h"
+#include "ops/conv2d.h"
 #include "ops/deform_conv2d.h"
 #include "cuda/gemm.h"
 #include "cuda/launch.cuh"
@@ -44,17 +45,27 @@ __device__ __forceinline__ void sample_point(const DeformConv2dGeometry& g, cons
   *m = mask_n ? mask_n[(og * K + kp) * P + p] : 1.0f;
 }
 
+// The sampling plan of column element `it` = (c*K + kp) * count + q: tap kp of channel c at
+// pixel t0 + q (its offset group's offsets and mask).
+__device__ __forceinline__ math::BilinearPlan column_plan(const DeformConv2dGeometry& g, const float* off_n,
+                                                          const float* mask_n, int64_t t0, int64_t count, int64_t it,
+                                                          int64_t* c) {
+  const int64_t K = g.kernel_h * g.kernel_w;
+  const int64_t q = it % count, row = it / count, kp = row % K;
+  *c = row / K;
+  float y, x, m;
+  sample_point(g, off_n, mask_n, *c / (g.in_channels / g.offset_groups), kp, t0 + q, &y, &x, &m);
+  return math::bilinear_plan(y, x, m, g.in_h, g.in_w);
+}
+
 // cols[(c*K + kp) * count + q] = masked bilinear sample for pixel t0 + q.
 __global__ void columns_kernel(DeformConv2dGeometry g, const float* in_n, const float* off_n, const float* mask_n,
                                int64_t t0, int64_t count, float* cols) {
   const int64_t K = g.kernel_h * g.kernel_w;
   const int64_t total = g.in_channels * K * count;
-  const int64_t cog = g.in_channels / g.offset_groups;
   FLEXCONV_GRID_STRIDE(it, total) {
-    const int64_t q = it % count, row = it / count, kp = row % K, c = row / K;
-    float y, x, m;
-    sample_point(g, off_n, mask_n, c / cog, kp, t0 + q, &y, &x, &m);
-    const math::BilinearPlan plan = math::bilinear_plan(y, x, m, g.in_h, g.in_w);
+    int64_t c;
+    const math::BilinearPlan plan = column_plan(g, off_n, mask_n, t0, count, it, &c);
     cols[it] = math::bilinear_apply(plan, in_n + c * g.in_h * g.in_w);
   }
 }
@@ -71,12 +82,9 @@ __global__ void scatter_atomic_kernel(DeformConv2dGeometry g, const float* off_n
                                       const float* grad_cols, int64_t t0, int64_t count, float* grad_in_n) {
   const int64_t K = g.kernel_h * g.kernel_w, HW = g.in_h * g.in_w;
   const int64_t total = g.in_channels * K * count;
-  const int64_t cog = g.in_channels / g.offset_groups;
   FLEXCONV_GRID_STRIDE(it, total) {
-    const int64_t q = it % count, row = it / count, kp = row % K, c = row / K;
-    float y, x, m;
-    sample_point(g, off_n, mask_n, c / cog, kp, t0 + q, &y, &x, &m);
-    const math::BilinearPlan plan = math::bilinear_plan(y, x, m, g.in_h, g.in_w);
+    int64_t c;
+    const math::BilinearPlan plan = column_plan(g, off_n, mask_n, t0, count, it, &c);
     const float v = plan.mask * grad_cols[it];
     float* plane = grad_in_n + c * HW;
     for (int corner = 0; corner < 4; ++corner) {
@@ -135,23 +143,6 @@ __global__ void offset_mask_grad_kernel(DeformConv2dGeometry g, const float* in_
   }
 }
 
-__global__ void bias_grad_kernel(const float* grad_out, int64_t N, int64_t O, int64_t P, float* grad_bias) {
-  __shared__ float partial[kThreads];
-  const int64_t o = blockIdx.x;
-  float s = 0.0f;
-  for (int64_t n = 0; n < N; ++n) {
-    const float* row = grad_out + (n * O + o) * P;
-    for (int64_t p = threadIdx.x; p < P; p += blockDim.x) s += row[p];
-  }
-  partial[threadIdx.x] = s;
-  __syncthreads();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) grad_bias[o] = partial[0];
-}
-
 int64_t tile_for(const DeformConv2dGeometry& g) {
   const int64_t rows = std::max<int64_t>(1, g.in_channels * g.kernel_h * g.kernel_w);
   return std::max<int64_t>(1, std::min(g.out_h * g.out_w, kColumnBudgetFloats / rows));
@@ -197,8 +188,7 @@ void deform_conv2d_backward(const DeformConv2dGeometry& g, const float* input, c
     if (g.batch * P == 0) {
       fill(grad_bias, 0.0f, static_cast<std::size_t>(O));
     } else if (O > 0) {
-      bias_grad_kernel<<<static_cast<unsigned>(O), kThreads>>>(grad_output, g.batch, O, P, grad_bias);
-      check_last_launch("deformConv2d bias gradient");
+      channel_sums(g.batch, O, P, grad_output, grad_bias);  // cuda/conv2d.cu: the same deterministic sum
     }
   }
   const bool need_cols = grad_input || grad_offset || grad_mask;

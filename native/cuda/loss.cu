@@ -1,4 +1,4 @@
-// CUDA losses and dropout: one thread per position (cross-entropy) or element, with the
+// CUDA losses: one thread per position (cross-entropy) or element, with the
 // formulas of math/softmax.h and math/pointwise.h that the CPU kernels use.
 #include <cuda_runtime.h>
 
@@ -53,15 +53,6 @@ __global__ void bce_backward_kernel(const float* x, const float* y, const float*
   }
 }
 
-__global__ void dropout_kernel(const float* x, float* out, float* mask, std::int64_t n, float p, float keep_scale,
-                               std::uint64_t seed) {
-  FLEXCONV_GRID_STRIDE(i, n) {
-    const float m = math::uniform_from_counter(seed, static_cast<std::uint64_t>(i)) >= p ? keep_scale : 0.0f;
-    mask[i] = m;
-    out[i] = x[i] * m;
-  }
-}
-
 }  // namespace
 
 void cross_entropy_forward(const float* logits, const float* target, std::int64_t N, std::int64_t C, std::int64_t S,
@@ -91,13 +82,6 @@ void bce_logits_backward(const float* x, const float* y, const float* pw, float 
   if (n == 0) return;
   bce_backward_kernel<<<grid_blocks(n), kThreads>>>(x, y, pw, pw_scalar, g, g_per_element, scale, gx, gy, n);
   check_last_launch("bceWithLogitsBackward");
-}
-
-void dropout_forward(const float* x, float* out, float* mask, std::int64_t n, float p, std::uint64_t seed) {
-  if (n == 0) return;
-  const float keep_scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  dropout_kernel<<<grid_blocks(n), kThreads>>>(x, out, mask, n, p, keep_scale, seed);
-  check_last_launch("dropout");
 }
 
 }  // namespace cuda

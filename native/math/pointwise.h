@@ -14,7 +14,7 @@
 namespace flexconv {
 namespace math {
 // Internal linkage: this header is compiled into files built with different instruction sets
-// (cpu/elementwise_unary_avx2.cc, ..._avx512.cc). An inline function the compiler chose not to
+// (cpu/elementwise_unary_isa.cc, once per instruction set). An inline function the compiler chose not to
 // inline would otherwise be one shared symbol, and the linker could hand the AVX-512 copy to
 // the portable code.
 namespace {
@@ -39,7 +39,7 @@ enum UnaryOp : int {
 };
 
 // Every unary op once, for the switches that instantiate one loop per op (the CPU loops of
-// cpu/elementwise_unary_body.h, the kernels of cuda/elementwise.cu): a new op is its enum
+// cpu/elementwise_unary_isa.cc, the kernels of cuda/elementwise.cu): a new op is its enum
 // value, its formulas below and one entry here.
 #define FLEXCONV_FOR_EACH_UNARY_OP(X) \
   X(kNeg)                             \

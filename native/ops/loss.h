@@ -1,4 +1,4 @@
-// Fused losses and dropout: the contract both backends implement (cpu/loss.cc, cuda/loss.cu).
+// Fused losses: the contract both backends implement (cpu/loss.cc, cuda/loss.cu).
 // Cross-entropy (log-softmax + NLL + label smoothing) reads logits viewed as [N, C, S] (S = H*W
 // for segmentation, 1 for classification); targets are class indices stored as floats,
 // already validated by the binding.
@@ -15,7 +15,6 @@ namespace flexconv {
 // bce_logits_forward: out = (1-y) x + (1 + (pw-1) y) log(1 + exp(-x)); pw may be null (then
 // pw_scalar is used). bce_logits_backward: gx, gy (either may be null) from g (per element, or
 // g[0] if !g_per_element) times scale.
-// dropout_forward: mask[i] = scale where uniform(seed, i) >= p, else 0; out = x * mask.
 #define FLEXCONV_LOSS_ENTRY_POINTS                                                                                     \
   void cross_entropy_forward(const float* logits, const float* target, std::int64_t N, std::int64_t C, std::int64_t S, \
                              std::int64_t ignore_index, float smoothing, float* loss, float* stats);                   \
@@ -25,8 +24,7 @@ namespace flexconv {
   void bce_logits_forward(const float* x, const float* y, const float* pw, float pw_scalar, float* out,                \
                           std::int64_t n);                                                                             \
   void bce_logits_backward(const float* x, const float* y, const float* pw, float pw_scalar, const float* g,           \
-                           bool g_per_element, float scale, float* gx, float* gy, std::int64_t n);                     \
-  void dropout_forward(const float* x, float* out, float* mask, std::int64_t n, float p, std::uint64_t seed);
+                           bool g_per_element, float scale, float* gx, float* gy, std::int64_t n);
 
 namespace cpu {
 FLEXCONV_LOSS_ENTRY_POINTS

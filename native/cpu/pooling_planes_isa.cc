@@ -1,7 +1,7 @@
-// Body of the per-plane pooling kernels; included by pooling_planes.cc and
-// pooling_planes_avx2.cc inside namespace flexconv::cpu::<isa>. It must not use inline
-// library code (std::vector, std::max, ...): the linker could keep the AVX2-compiled copy
-// for the whole program. Scratch memory comes from the caller.
+// The per-plane pooling kernels, compiled once per instruction set (core/isa.h); cpu/pooling.cc
+// picks the copy for this CPU. They must not use inline library code (std::vector, std::max,
+// ...): the linker could keep a wide copy for the whole program. Scratch memory comes from the
+// caller.
 //
 // Both poolings are separable, so each plane is done in three flat passes that the compiler
 // vectorises: (1) copy the plane into a padded buffer whose border holds the neutral value
@@ -14,6 +14,12 @@
 // the chosen element is tracked through both passes. (A window whose
 // in-image values are all -inf is detected and given PyTorch's index, the window's first
 // in-image element.)
+
+#include <cstdint>
+
+#include "cpu/pooling_planes.h"
+
+FLEXCONV_ISA_BEGIN
 
 namespace {
 
@@ -279,3 +285,5 @@ void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scr
       break;
   }
 }
+
+FLEXCONV_ISA_END

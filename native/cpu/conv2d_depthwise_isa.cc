@@ -1,20 +1,12 @@
-// The depthwise kernels' bodies, compiled once per instruction set: conv2d_depthwise.cc
-// includes this with FLEXCONV_DW_NS = baseline, conv2d_depthwise_avx2.cc with avx2 (built
-// with -mavx2 -mfma, called only after run-time detection). Everything the bodies call is
-// defined inside the namespace or out of line, so no inline function is compiled twice with
-// different instruction sets.
-// (No include guard: meant to be included once per translation unit.)
+// The depthwise kernels' bodies, compiled once per instruction set (core/isa.h);
+// conv2d_depthwise.cc picks the copy for this CPU. Everything the bodies call is defined inside
+// the namespace or out of line, so no inline function is compiled twice with different
+// instruction sets.
 #include <cstdint>
 
-#include "math/conv_geometry.h"
+#include "cpu/conv2d_depthwise.h"
 
-#ifndef FLEXCONV_DW_NS
-#error "define FLEXCONV_DW_NS before including conv2d_depthwise_impl.h"
-#endif
-
-namespace flexconv {
-namespace cpu {
-namespace FLEXCONV_DW_NS {
+FLEXCONV_ISA_BEGIN
 namespace {
 
 // The output positions t in [0, n) whose input coordinate x0 + t*stride lies in [0, size).
@@ -38,8 +30,8 @@ void fill_plane(float* p, std::int64_t n, float v) {
 using math::Conv2dGeometry;
 
 // Output planes t in [t0, t1) (t = image * out_channels + o).
-void forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
-             std::int64_t t0, std::int64_t t1) {
+void depthwise_forward_planes(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+                              float* out, std::int64_t t0, std::int64_t t1) {
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
   const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   const std::int64_t sw = g.stride_w;
@@ -74,8 +66,8 @@ void forward(const Conv2dGeometry& g, const float* input, const float* weight, c
 }
 
 // Input-gradient planes t in [t0, t1) (t = image * in_channels + c).
-void backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input,
-                    std::int64_t t0, std::int64_t t1) {
+void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_out, const float* weight,
+                                     float* grad_input, std::int64_t t0, std::int64_t t1) {
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
   const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   const std::int64_t sw = g.stride_w;
@@ -113,8 +105,8 @@ void backward_input(const Conv2dGeometry& g, const float* grad_out, const float*
 }
 
 // Weight-gradient rows of output channels [o0, o1).
-void backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight,
-                     std::int64_t o0, std::int64_t o1) {
+void depthwise_backward_weight_channels(const Conv2dGeometry& g, const float* grad_out, const float* input,
+                                        float* grad_weight, std::int64_t o0, std::int64_t o1) {
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
   const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   const std::int64_t sw = g.stride_w;
@@ -154,6 +146,4 @@ void backward_weight(const Conv2dGeometry& g, const float* grad_out, const float
   }
 }
 
-}  // namespace FLEXCONV_DW_NS
-}  // namespace cpu
-}  // namespace flexconv
+FLEXCONV_ISA_END
