@@ -6,7 +6,7 @@
  *
  * Conventions: a tensor argument is a Tensor (the binding reads its shape and storage); `null`
  * marks an absent optional tensor; outputs are preallocated by the caller and overwritten;
- * pairs are [height, width]. Shape and device checks happen in the binding and throw the
+ * conv-like ops take their window as one options object of [height, width] pairs. Shape and device checks happen in the binding and throw the
  * typed errors of lib/errors.ts.
  */
 import type { CudaHandle, Tensor } from './tensor';
@@ -40,6 +40,16 @@ type InterpolateMode = 'nearest' | 'bilinear';
 type Isa = 'avx512' | 'avx2' | 'portable';
 /** A weight packed by conv2dPackWeights (an opaque native handle). */
 export type PackedWeightHandle = object;
+/** The window of a conv-like op, as one options object ([h, w] pairs). */
+export interface WindowOptions {
+  stride: Pair;
+  padding: Pair;
+  dilation: Pair;
+}
+/** A convolution's window and groups. */
+export interface ConvOptions extends WindowOptions {
+  groups: number;
+}
 
 export interface NativeApi {
   // Convolution (native/binding/conv2d.cc)
@@ -48,37 +58,18 @@ export interface NativeApi {
     weight: Tensor,
     bias: Opt,
     out: Tensor,
-    stride: Pair,
-    padding: Pair,
-    dilation: Pair,
-    groups: number,
+    options: ConvOptions,
     residual?: Opt,
     relu?: boolean,
     packed?: PackedWeightHandle | null,
   ): void;
   conv2dPackWeights(weight: Tensor, groups: number): PackedWeightHandle;
-  conv2dBackwardInput(
-    gradOut: Tensor,
-    weight: Tensor,
-    gradInput: Tensor,
-    stride: Pair,
-    padding: Pair,
-    dilation: Pair,
-    groups: number,
-  ): void;
-  conv2dBackwardWeight(
-    gradOut: Tensor,
-    input: Tensor,
-    gradWeight: Tensor,
-    stride: Pair,
-    padding: Pair,
-    dilation: Pair,
-    groups: number,
-  ): void;
+  conv2dBackwardInput(gradOut: Tensor, weight: Tensor, gradInput: Tensor, options: ConvOptions): void;
+  conv2dBackwardWeight(gradOut: Tensor, input: Tensor, gradWeight: Tensor, options: ConvOptions): void;
   channelSums(x: Tensor, sums: Tensor): void;
   addChannelBias(x: Tensor, bias: Tensor): void;
 
-  // Deformable convolution (native/binding/deform_conv2d.cc); params: [strideH, strideW, padH, padW, dilH, dilW]
+  // Deformable convolution (native/binding/deform_conv2d.cc); groups and offset groups come from the shapes
   /** The op's shape contract (native/ops/deform_conv2d.cc) on shapes alone. */
   deformConv2dGeometry(
     inputShape: readonly number[],
@@ -86,7 +77,7 @@ export interface NativeApi {
     weightShape: readonly number[],
     maskShape: readonly number[] | null,
     biasShape: readonly number[] | null,
-    params: readonly number[],
+    options: WindowOptions,
   ): { outH: number; outW: number; groups: number; offsetGroups: number };
   deformConv2d(
     input: Tensor,
@@ -95,7 +86,7 @@ export interface NativeApi {
     weight: Tensor,
     bias: Opt,
     out: Tensor,
-    params: readonly number[],
+    options: WindowOptions,
   ): void;
   deformConv2dBackward(
     input: Tensor,
@@ -108,8 +99,7 @@ export interface NativeApi {
     gradMask: Opt,
     gradWeight: Opt,
     gradBias: Opt,
-    params: readonly number[],
-    deterministic: boolean,
+    options: WindowOptions & { deterministic?: boolean },
   ): void;
 
   // Dynamic convolution (native/binding/dynamic_conv2d.cc)
@@ -119,10 +109,7 @@ export interface NativeApi {
     attention: Tensor,
     expertBias: Opt,
     out: Tensor,
-    stride: Pair,
-    padding: Pair,
-    dilation: Pair,
-    groups: number,
+    options: ConvOptions,
   ): void;
   dynamicConv2dBackward(
     gradOut: Tensor,
@@ -134,10 +121,7 @@ export interface NativeApi {
     gradExperts: Opt,
     gradAttention: Opt,
     gradExpertBias: Opt,
-    stride: Pair,
-    padding: Pair,
-    dilation: Pair,
-    groups: number,
+    options: ConvOptions,
   ): void;
 
   // Dense algebra (native/binding/gemm.cc): c = alpha * op(a) @ op(b) + beta * c, 3-D operands

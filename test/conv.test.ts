@@ -636,9 +636,16 @@ describe('conv2d argument errors', () => {
   });
   test('the native layer re-checks shapes (no out-of-bounds access)', () => {
     const out = Tensor.zeros([1, 6, 4, 4]);
-    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(ShapeError);
     expect(() =>
-      native().conv2d(x, Tensor.zeros([6, 2, 3, 3]), null, Tensor.zeros([1, 6, 3, 3]), [1, 1], [0, 0], [1, 1], 1),
+      native().conv2d(x, w, null, out, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }),
+    ).toThrow(ShapeError);
+    expect(() =>
+      native().conv2d(x, Tensor.zeros([6, 2, 3, 3]), null, Tensor.zeros([1, 6, 3, 3]), {
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 1,
+      }),
     ).toThrow(ShapeError);
   });
 });

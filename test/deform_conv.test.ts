@@ -823,12 +823,20 @@ describe('deformConv2d bad input', () => {
   test('the native layer re-checks shapes itself', () => {
     const { native } = jest.requireActual('../lib/native') as typeof import('../lib/native');
     const out = Tensor.zeros([2, 6, 6, 6]);
-    expect(() => native().deformConv2d(x, Tensor.zeros([2, 18, 5, 6]), null, w, null, out, [1, 1, 0, 0, 1, 1])).toThrow(
-      /offset of shape \[2, 18, 6, 6\]/,
-    );
-    expect(() => native().deformConv2d(x, off, null, w, null, Tensor.zeros([2, 6, 6, 5]), [1, 1, 0, 0, 1, 1])).toThrow(
-      /output/,
-    );
+    expect(() =>
+      native().deformConv2d(x, Tensor.zeros([2, 18, 5, 6]), null, w, null, out, {
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+      }),
+    ).toThrow(/offset of shape \[2, 18, 6, 6\]/);
+    expect(() =>
+      native().deformConv2d(x, off, null, w, null, Tensor.zeros([2, 6, 6, 5]), {
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+      }),
+    ).toThrow(/output/);
   });
   test('one contract: the op and its kernels refuse a bad shape with the same class and words', () => {
     // Both run native/ops/deform_conv2d.cc: the op through deformConv2dGeometry, the kernels'
@@ -846,7 +854,13 @@ describe('deformConv2d bad input', () => {
     ];
     for (const [offset, weight, mask, bias] of cases) {
       const fromOp = thrown(() => ops.deformConv2d(x, offset, weight, { mask, bias }));
-      const fromKernels = thrown(() => native().deformConv2d(x, offset, mask, weight, bias, out, [1, 1, 0, 0, 1, 1]));
+      const fromKernels = thrown(() =>
+        native().deformConv2d(x, offset, mask, weight, bias, out, {
+          stride: [1, 1],
+          padding: [0, 0],
+          dilation: [1, 1],
+        }),
+      );
       expect(fromOp).toBeInstanceOf(ShapeError);
       expect(fromKernels).toBeInstanceOf(ShapeError);
       expect(fromKernels.message).toBe(fromOp.message);

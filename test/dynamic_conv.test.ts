@@ -406,34 +406,46 @@ describe('dynamicConv2d bad input', () => {
 
   test('the native layer re-checks shapes (no out-of-bounds access when called directly)', () => {
     const out = Tensor.zeros([2, 6, 3, 3]);
-    expect(() => native().dynamicConv2d(x, e, Tensor.zeros([2, 2]), null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(
-      ShapeError,
-    );
-    expect(() => native().dynamicConv2d(x, e, a, null, Tensor.zeros([2, 6, 4, 4]), [1, 1], [0, 0], [1, 1], 1)).toThrow(
-      ShapeError,
-    );
-    expect(() => native().dynamicConv2d(x, e, a, Tensor.zeros([3, 5]), out, [1, 1], [0, 0], [1, 1], 1)).toThrow(
-      ShapeError,
-    );
-    expect(() => native().dynamicConv2d(x, e, a, null, out, [0, 1], [0, 0], [1, 1], 1)).toThrow(/stride/);
-    expect(() => native().dynamicConv2d(x, e, a, null, out, [1, 1], [-1, 0], [1, 1], 1)).toThrow(/padding/);
-    expect(() => native().dynamicConv2d(x, e, a, null, out, [1, 1], [0, 0], [0, 1], 1)).toThrow(/dilation/);
     expect(() =>
-      native().dynamicConv2dBackward(
-        out,
-        x,
-        e,
-        a,
-        null,
-        null,
-        Tensor.zeros([3, 6, 4, 3, 2]),
-        null,
-        null,
-        [1, 1],
-        [0, 0],
-        [1, 1],
-        1,
-      ),
+      native().dynamicConv2d(x, e, Tensor.zeros([2, 2]), null, out, {
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 1,
+      }),
+    ).toThrow(ShapeError);
+    expect(() =>
+      native().dynamicConv2d(x, e, a, null, Tensor.zeros([2, 6, 4, 4]), {
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 1,
+      }),
+    ).toThrow(ShapeError);
+    expect(() =>
+      native().dynamicConv2d(x, e, a, Tensor.zeros([3, 5]), out, {
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 1,
+      }),
+    ).toThrow(ShapeError);
+    expect(() =>
+      native().dynamicConv2d(x, e, a, null, out, { stride: [0, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }),
+    ).toThrow(/stride/);
+    expect(() =>
+      native().dynamicConv2d(x, e, a, null, out, { stride: [1, 1], padding: [-1, 0], dilation: [1, 1], groups: 1 }),
+    ).toThrow(/padding/);
+    expect(() =>
+      native().dynamicConv2d(x, e, a, null, out, { stride: [1, 1], padding: [0, 0], dilation: [0, 1], groups: 1 }),
+    ).toThrow(/dilation/);
+    expect(() =>
+      native().dynamicConv2dBackward(out, x, e, a, null, null, Tensor.zeros([3, 6, 4, 3, 2]), null, null, {
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        groups: 1,
+      }),
     ).toThrow(ShapeError);
   });
 });

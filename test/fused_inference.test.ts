@@ -217,11 +217,29 @@ describe('packed conv weights', () => {
     // Native code checks the handle too (a forged or mismatched one must not be read).
     const { native } = jest.requireActual('../lib/native') as typeof import('../lib/native');
     const out = Tensor.empty([1, 6, 4, 4]);
-    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1, null, false, {})).toThrow(
-      /handle from conv2dPackWeights/,
-    );
-    expect(() => native().conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1, null, false, other.handle)).toThrow(
-      /packed for another weight shape/,
-    );
+    expect(() =>
+      native().conv2d(
+        x,
+        w,
+        null,
+        out,
+        { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 },
+        null,
+        false,
+        {},
+      ),
+    ).toThrow(/handle from conv2dPackWeights/);
+    expect(() =>
+      native().conv2d(
+        x,
+        w,
+        null,
+        out,
+        { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 },
+        null,
+        false,
+        other.handle,
+      ),
+    ).toThrow(/packed for another weight shape/);
   });
 });

@@ -21,6 +21,19 @@ describe('native addon', () => {
     expect(() => native().gemm(a, a, a, false, false, 1, 0)).toThrow(
       expect.objectContaining({ code: 'ERR_SHAPE_MISMATCH' }),
     );
+    // Conv-like ops take their window as one options object, checked field by field.
+    const x = Tensor.zeros([1, 2, 5, 5]),
+      w = Tensor.zeros([3, 2, 3, 3]),
+      out = Tensor.zeros([1, 3, 3, 3]);
+    expect(() => untyped.conv2d(x, w, null, out, [1, 1], [0, 0], [1, 1], 1)).toThrow(
+      /conv2d: expected options to be an options object but received/,
+    );
+    expect(() =>
+      untyped.conv2d(x, w, null, out, { stride: [1, 1], padding: [0], dilation: [1, 1], groups: 1 }),
+    ).toThrow(/expected options.padding to hold 2 integers/);
+    expect(() => untyped.conv2d(x, w, null, out, { stride: [1, 1], padding: [0, 0], dilation: [1, 1] })).toThrow(
+      /expected options.groups to be an integer but received undefined/,
+    );
   });
 
   test('a disposed tensor passed to native code is refused, not read', () => {

@@ -97,12 +97,6 @@ function outSize(inSize: number, k: number, s: number, p: number, d: number): nu
   return Math.floor((inSize + 2 * p - d * (k - 1) - 1) / s) + 1;
 }
 
-type NativeConvParams = [ConvParams['stride'], ConvParams['padding'], ConvParams['dilation'], number];
-
-function convParams(...p: NativeConvParams): NativeConvParams {
-  return p;
-}
-
 interface PreparedConv2d {
   bias: Tensor | null;
   params: ConvParams;
@@ -167,7 +161,7 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
   const { bias, params, outShape, kernel } = prepareConv2d('conv2d', input, weight, options, CONV2D_KEYS);
   const { stride, padding, dilation, groups } = params;
   const out = Tensor.empty(outShape, { device: input.device });
-  native().conv2d(input, weight, bias, out, ...convParams(stride, padding, dilation, groups));
+  native().conv2d(input, weight, bias, out, params);
   return record(
     'conv2d',
     [input, weight, bias],
@@ -279,29 +273,19 @@ export function conv2dFused(input: Tensor, weight: Tensor, options: Conv2dFusedO
     return relu ? reluOp(y) : y;
   }
   const out = Tensor.empty(outShape, { device: input.device });
-  const { stride, padding, dilation, groups } = params;
-  native().conv2d(
-    input,
-    weight,
-    bias,
-    out,
-    ...convParams(stride, padding, dilation, groups),
-    residual,
-    relu,
-    packed?.handle ?? null,
-  );
+  native().conv2d(input, weight, bias, out, params, residual, relu, packed?.handle ?? null);
   return out;
 }
 
 function conv2dGradInput(g: Tensor, weight: Tensor, shape: readonly number[], p: ConvParams): Tensor {
   const gi = Tensor.empty(shape, { device: g.device });
-  native().conv2dBackwardInput(g, weight, gi, ...convParams(p.stride, p.padding, p.dilation, p.groups));
+  native().conv2dBackwardInput(g, weight, gi, p);
   return gi;
 }
 
 function conv2dGradWeight(g: Tensor, input: Tensor, shape: readonly number[], p: ConvParams): Tensor {
   const gw = Tensor.empty(shape, { device: g.device });
-  native().conv2dBackwardWeight(g, input, gw, ...convParams(p.stride, p.padding, p.dilation, p.groups));
+  native().conv2dBackwardWeight(g, input, gw, p);
   return gw;
 }
 
@@ -356,7 +340,7 @@ export function convTranspose2d(input: Tensor, weight: Tensor, options: ConvTran
   const params: ConvParams = { stride, padding, dilation, groups };
   const out = Tensor.empty([N, O, OH, OW], { device: input.device });
   // The adjoint of the conv2d that maps [N, O, OH, OW] to [N, C, H, W] with this weight.
-  native().conv2dBackwardInput(input, weight, out, ...convParams(stride, padding, dilation, groups));
+  native().conv2dBackwardInput(input, weight, out, params);
   if (bias) native().addChannelBias(out, bias);
   return record(
     'convTranspose2d',
@@ -384,6 +368,6 @@ export function convTranspose2d(input: Tensor, weight: Tensor, options: ConvTran
 
 function convTransposeGradInput(g: Tensor, weight: Tensor, shape: readonly number[], p: ConvParams): Tensor {
   const gi = Tensor.empty(shape, { device: g.device });
-  native().conv2d(g, weight, null, gi, ...convParams(p.stride, p.padding, p.dilation, p.groups));
+  native().conv2d(g, weight, null, gi, p);
   return gi;
 }

@@ -22,6 +22,7 @@ import { record } from '../autograd';
 import { checkOptionKeys, checkPair } from '../check';
 import { ArgumentError, describe, DeviceError } from '../errors';
 import { native } from '../native';
+import type { WindowOptions } from '../native_api';
 import { Tensor } from '../tensor';
 
 export interface DeformConv2dOptions {
@@ -104,7 +105,7 @@ export function deformConv2dGeometry(
     weight.shape,
     mask?.shape ?? null,
     bias?.shape ?? null,
-    paramsOf(stride, padding, dilation),
+    { stride, padding, dilation },
   );
   return {
     batch: input.shape[0],
@@ -120,13 +121,9 @@ export function deformConv2dGeometry(
   };
 }
 
-/** The native ops' params: [strideH, strideW, padH, padW, dilH, dilW]. */
-function paramsOf(stride: [number, number], padding: [number, number], dilation: [number, number]): number[] {
-  return [stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]];
-}
-
-function params(g: DeformConv2dGeometry): number[] {
-  return paramsOf(g.stride, g.padding, g.dilation);
+/** The window options of the native calls. */
+function windowOf(g: DeformConv2dGeometry): WindowOptions {
+  return { stride: g.stride, padding: g.padding, dilation: g.dilation };
 }
 
 /** Deformable 2-D convolution; see the file comment for layouts and semantics. */
@@ -136,7 +133,7 @@ export function deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, opti
   const bias = options.bias ?? null;
   const deterministic = options.deterministic ?? true;
   const out = Tensor.empty([g.batch, g.outChannels, g.outSize[0], g.outSize[1]], { device: input.device });
-  native().deformConv2d(input, offset, mask, weight, bias, out, params(g));
+  native().deformConv2d(input, offset, mask, weight, bias, out, windowOf(g));
   return record(
     'deformConv2d',
     [input, offset, weight, mask, bias],
@@ -148,20 +145,10 @@ export function deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, opti
         gWeight = want(weight),
         gMask = want(mask),
         gBias = want(bias);
-      native().deformConv2dBackward(
-        input,
-        offset,
-        mask,
-        weight,
-        gradOut,
-        gInput,
-        gOffset,
-        gMask,
-        gWeight,
-        gBias,
-        params(g),
+      native().deformConv2dBackward(input, offset, mask, weight, gradOut, gInput, gOffset, gMask, gWeight, gBias, {
+        ...windowOf(g),
         deterministic,
-      );
+      });
       return [gInput, gOffset, gWeight, gMask, gBias];
     },
     (ctx) => {

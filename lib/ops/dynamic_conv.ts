@@ -112,9 +112,9 @@ export function dynamicConv2d(
       `${where}: the kernel ${kh}x${kw} (dilation ${shapeString(dilation)}) is larger than the padded input ${H + 2 * padding[0]}x${W + 2 * padding[1]} (input ${H}x${W}, padding ${shapeString(padding)})`,
     );
   }
-  const params = [stride, padding, dilation, groups] as const;
+  const params = { stride, padding, dilation, groups };
   const out = Tensor.empty([B, O, OH, OW], { device: input.device });
-  native().dynamicConv2d(input, experts, attention, expertBias, out, ...params);
+  native().dynamicConv2d(input, experts, attention, expertBias, out, params);
   return record(
     where,
     [input, experts, attention, expertBias],
@@ -122,7 +122,7 @@ export function dynamicConv2d(
     (g) => {
       const want = (t: Tensor | null) => (t?.requiresGrad ? Tensor.empty(t.shape, { device: g.device }) : null);
       const grads = [want(input), want(experts), want(attention), want(expertBias)] as const;
-      native().dynamicConv2dBackward(g, input, experts, attention, expertBias, ...grads, ...params);
+      native().dynamicConv2dBackward(g, input, experts, attention, expertBias, ...grads, params);
       return [...grads];
     },
     (ctx) => {

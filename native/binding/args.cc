@@ -89,18 +89,29 @@ double Args::number(size_t i, const char* name) const {
   return v.As<Napi::Number>().DoubleValue();
 }
 
-std::int64_t Args::integer(size_t i, const char* name) const {
-  double x = number(i, name);
+std::int64_t Args::integer(size_t i, const char* name) const { return integer(at(i), name); }
+
+std::int64_t Args::integer(const Napi::Value& v, const std::string& name) const {
+  const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
   if (!std::isfinite(x) || std::floor(x) != x || std::fabs(x) > 9.0e15) {
-    fail(std::string("expected ") + name + " to be an integer but received " + describe_js_value(at(i)));
+    fail("expected " + name + " to be an integer but received " + describe_js_value(v));
   }
   return static_cast<std::int64_t>(x);
 }
 
-bool Args::boolean(size_t i, const char* name) const {
-  Napi::Value v = at(i);
-  if (!v.IsBoolean()) fail(std::string("expected ") + name + " to be a boolean but received " + describe_js_value(v));
+bool Args::boolean(size_t i, const char* name) const { return boolean(at(i), name); }
+
+bool Args::boolean(const Napi::Value& v, const std::string& name) const {
+  if (!v.IsBoolean()) fail("expected " + name + " to be a boolean but received " + describe_js_value(v));
   return v.As<Napi::Boolean>().Value();
+}
+
+Napi::Value Args::option(size_t i, const char* name, const char* key) const {
+  Napi::Value v = at(i);
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) {
+    fail(std::string("expected ") + name + " to be an options object but received " + describe_js_value(v));
+  }
+  return v.As<Napi::Object>().Get(key);
 }
 
 std::string Args::string(size_t i, const char* name) const {
@@ -109,18 +120,17 @@ std::string Args::string(size_t i, const char* name) const {
   return v.As<Napi::String>().Utf8Value();
 }
 
-std::vector<std::int64_t> Args::int_list(size_t i, const char* name) const {
-  Napi::Value v = at(i);
-  if (!v.IsArray())
-    fail(std::string("expected ") + name + " to be an array of integers but received " + describe_js_value(v));
+std::vector<std::int64_t> Args::int_list(size_t i, const char* name) const { return int_list(at(i), name); }
+
+std::vector<std::int64_t> Args::int_list(const Napi::Value& v, const std::string& name) const {
+  if (!v.IsArray()) fail("expected " + name + " to be an array of integers but received " + describe_js_value(v));
   Napi::Array arr = v.As<Napi::Array>();
   std::vector<std::int64_t> out;
   for (uint32_t k = 0; k < arr.Length(); ++k) {
     Napi::Value e = arr.Get(k);
     double x = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
     if (!std::isfinite(x) || std::floor(x) != x) {
-      fail(std::string("expected ") + name + "[" + std::to_string(k) + "] to be an integer but received " +
-           describe_js_value(e));
+      fail("expected " + name + "[" + std::to_string(k) + "] to be an integer but received " + describe_js_value(e));
     }
     out.push_back(static_cast<std::int64_t>(x));
   }

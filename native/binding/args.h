@@ -33,6 +33,12 @@ class Args {
   bool boolean(size_t i, const char* name) const;
   std::string string(size_t i, const char* name) const;
   std::vector<std::int64_t> int_list(size_t i, const char* name) const;
+  // Property `key` of the options object at args[i] (undefined when the object lacks it); the
+  // readers below take such a value and name it "<name>.<key>" in their errors.
+  Napi::Value option(size_t i, const char* name, const char* key) const;
+  std::vector<std::int64_t> int_list(const Napi::Value& v, const std::string& name) const;
+  std::int64_t integer(const Napi::Value& v, const std::string& name) const;
+  bool boolean(const Napi::Value& v, const std::string& name) const;
   Napi::Float32Array float_array(size_t i, const char* name) const;
 
   // "<function>: <message>" as an InvalidArgument error.

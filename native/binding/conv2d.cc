@@ -76,7 +76,8 @@ FLEXCONV_EXPORT(conv2dPackWeights) {
   return ext;
 }
 
-// conv2d(input, weight, bias | null, out, stride, padding, dilation, groups[, residual | null, relu, packed | null])
+// conv2d(input, weight, bias | null, out, options { stride, padding, dilation, groups }[, residual | null, relu,
+//        packed | null])
 // The optional epilogue (inference: + residual, then ReLU) runs on the CPU only.
 FLEXCONV_EXPORT(conv2d) {
   Args args(info, "conv2d");
@@ -92,17 +93,17 @@ FLEXCONV_EXPORT(conv2d) {
     b = bias.data;
   }
   ConvEpilogue epilogue;
-  if (args.size() > 8 && !args.is_nullish(8)) {
-    TensorView residual = args.tensor(8, "residual");
+  if (args.size() > 5 && !args.is_nullish(5)) {
+    TensorView residual = args.tensor(5, "residual");
     expect_shape(residual, y.shape, "conv2d", "residual");
     expect_same_device(y, residual, "conv2d", "out", "residual");
     if (residual.data == y.data) args.fail("expected residual and out to be different tensors");
     epilogue.residual = residual.data;
   }
-  if (args.size() > 9) epilogue.relu = args.boolean(9, "relu");
+  if (args.size() > 6) epilogue.relu = args.boolean(6, "relu");
   const PackedConvWeights* packed = nullptr;
-  if (args.size() > 10 && !args.is_nullish(10)) {
-    Napi::Value v = info[10];
+  if (args.size() > 7 && !args.is_nullish(7)) {
+    Napi::Value v = info[7];
     bool tagged = false;
     if (v.IsExternal()) napi_check_object_type_tag(info.Env(), v, &kPackedConvTag, &tagged);
     if (!tagged) args.fail("expected packed to be a handle from conv2dPackWeights");
@@ -120,7 +121,7 @@ FLEXCONV_EXPORT(conv2d) {
   return info.Env().Undefined();
 }
 
-// conv2dBackwardInput(gradOut, weight, gradInput, stride, padding, dilation, groups):
+// conv2dBackwardInput(gradOut, weight, gradInput, options { stride, padding, dilation, groups }):
 // gradInput = the adjoint of conv2d applied to gradOut (overwritten).
 FLEXCONV_EXPORT(conv2dBackwardInput) {
   Args args(info, "conv2dBackwardInput");
@@ -136,7 +137,7 @@ FLEXCONV_EXPORT(conv2dBackwardInput) {
   return info.Env().Undefined();
 }
 
-// conv2dBackwardWeight(gradOut, input, gradWeight, stride, padding, dilation, groups):
+// conv2dBackwardWeight(gradOut, input, gradWeight, options { stride, padding, dilation, groups }):
 // gradWeight = sum over the batch of gradOut x col(input)^T (overwritten).
 FLEXCONV_EXPORT(conv2dBackwardWeight) {
   Args args(info, "conv2dBackwardWeight");

@@ -1,8 +1,11 @@
-// The (stride, padding, dilation, groups) options every conv-like binding receives, read
-// into a Conv2dGeometry in one place. Range checks stay with the kernels
-// (conv2d_check_geometry), which run before any division by these values.
+// The window options every conv-like binding receives as one object, read into the op's
+// geometry in one place: { stride: [h, w], padding: [h, w], dilation: [h, w], groups } (groups
+// only where the op takes it; deformable convolution infers it from the shapes). Range checks
+// stay with the ops' contracts (conv2d_check_geometry, deform_conv2d_geometry), which run
+// before any division by these values.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "binding/args.h"
 #include "math/conv_geometry.h"
@@ -10,9 +13,12 @@
 namespace flexconv {
 namespace binding {
 
-// stride, padding and dilation as [h, w] pairs at args[at], args[at+1], args[at+2]; groups,
-// a positive integer, at args[at+3].
-void read_conv_options(const Args& args, std::size_t at, math::Conv2dGeometry& g);
+// stride, padding, dilation and groups of the options object at args[i].
+void read_conv_options(const Args& args, std::size_t i, math::Conv2dGeometry& g);
+
+// stride, padding and dilation of the options object at args[i] as [strideH, strideW, padH,
+// padW, dilH, dilW].
+void read_window_options(const Args& args, std::size_t i, std::int64_t (&params)[6]);
 
 }  // namespace binding
 }  // namespace flexconv

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "binding/args.h"
+#include "binding/conv_options.h"
 #include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
@@ -20,19 +21,13 @@ constexpr const char* kFn = "deformConv2d";
 
 bool present(const TensorView& t) { return t.data != nullptr || !t.shape.empty(); }
 
-// params = [strideH, strideW, padH, padW, dilH, dilW]
-void read_params(const Args& args, const std::vector<std::int64_t>& list, std::int64_t (&params)[6]) {
-  if (list.size() != 6) args.fail("expected params to hold 6 integers [strideH, strideW, padH, padW, dilH, dilW]");
-  for (int i = 0; i < 6; ++i) params[i] = list[static_cast<std::size_t>(i)];
-}
-
 // The op's contract (ops/deform_conv2d.h) on the tensors' shapes, then what only tensors have:
 // devices. mask and bias may be absent (no data, no shape).
 DeformConv2dGeometry geometry(const Args& args, const TensorView& input, const TensorView& offset,
                               const TensorView& weight, const TensorView& mask, const TensorView& bias,
-                              const std::vector<std::int64_t>& param_list) {
+                              std::size_t options_at) {
   std::int64_t params[6];
-  read_params(args, param_list, params);
+  read_window_options(args, options_at, params);
   const DeformConv2dGeometry g =
       deform_conv2d_geometry({input.shape, offset.shape, weight.shape, present(mask) ? &mask.shape : nullptr,
                               present(bias) ? &bias.shape : nullptr},
@@ -53,7 +48,8 @@ void check_optional(const TensorView& t, const TensorView& input, const std::vec
 
 }  // namespace
 
-// deformConv2dGeometry(inputShape, offsetShape, weightShape, maskShape | null, biasShape | null, params)
+// deformConv2dGeometry(inputShape, offsetShape, weightShape, maskShape | null, biasShape | null,
+//   options { stride, padding, dilation })
 //   -> { outH, outW, groups, offsetGroups }: the op's contract on shapes alone, for
 // lib/ops/deform_conv.ts to size the output (the same checks and messages as the op itself).
 FLEXCONV_EXPORT(deformConv2dGeometry) {
@@ -72,7 +68,7 @@ FLEXCONV_EXPORT(deformConv2dGeometry) {
     }
   }
   std::int64_t params[6];
-  read_params(args, args.int_list(5, "params"), params);
+  read_window_options(args, 5, params);
   const DeformConv2dGeometry g =
       deform_conv2d_geometry({input, offset, weight, has_mask ? &mask : nullptr, has_bias ? &bias : nullptr}, params);
   Napi::Object out = Napi::Object::New(info.Env());
@@ -83,7 +79,7 @@ FLEXCONV_EXPORT(deformConv2dGeometry) {
   return out;
 }
 
-// deformConv2d(input, offset, mask | null, weight, bias | null, output, params)
+// deformConv2d(input, offset, mask | null, weight, bias | null, output, options { stride, padding, dilation })
 FLEXCONV_EXPORT(deformConv2d) {
   Args args(info, kFn);
   TensorView input = args.tensor(0, "input");
@@ -92,7 +88,7 @@ FLEXCONV_EXPORT(deformConv2d) {
   TensorView weight = args.tensor(3, "weight");
   TensorView bias = args.optional_tensor(4, "bias");
   TensorView output = args.tensor(5, "output");
-  const DeformConv2dGeometry g = geometry(args, input, offset, weight, mask, bias, args.int_list(6, "params"));
+  const DeformConv2dGeometry g = geometry(args, input, offset, weight, mask, bias, 6);
   expect_shape(output, {g.batch, g.out_channels, g.out_h, g.out_w}, kFn, "output");
   expect_same_device(input, output, kFn, "input", "output");
   const float* m = present(mask) ? mask.data : nullptr;
@@ -106,7 +102,8 @@ FLEXCONV_EXPORT(deformConv2d) {
 }
 
 // deformConv2dBackward(input, offset, mask | null, weight, gradOutput, gradInput | null,
-//   gradOffset | null, gradMask | null, gradWeight | null, gradBias | null, params, deterministic)
+//   gradOffset | null, gradMask | null, gradWeight | null, gradBias | null,
+//   options { stride, padding, dilation, deterministic (default true) })
 FLEXCONV_EXPORT(deformConv2dBackward) {
   Args args(info, "deformConv2dBackward");
   TensorView input = args.tensor(0, "input");
@@ -119,8 +116,9 @@ FLEXCONV_EXPORT(deformConv2dBackward) {
   TensorView grad_mask = args.optional_tensor(7, "gradMask");
   TensorView grad_weight = args.optional_tensor(8, "gradWeight");
   TensorView grad_bias = args.optional_tensor(9, "gradBias");
-  const DeformConv2dGeometry g = geometry(args, input, offset, weight, mask, TensorView{}, args.int_list(10, "params"));
-  const bool deterministic = args.is_nullish(11) ? true : args.boolean(11, "deterministic");
+  const DeformConv2dGeometry g = geometry(args, input, offset, weight, mask, TensorView{}, 10);
+  const Napi::Value det = args.option(10, "options", "deterministic");
+  const bool deterministic = det.IsUndefined() ? true : args.boolean(det, "options.deterministic");
   expect_shape(grad_output, {g.batch, g.out_channels, g.out_h, g.out_w}, "deformConv2dBackward", "gradOutput");
   expect_same_device(input, grad_output, "deformConv2dBackward", "input", "gradOutput");
   check_optional(grad_input, input, input.shape, "gradInput");

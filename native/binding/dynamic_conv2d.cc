@@ -92,7 +92,7 @@ float* optional_out(const Args& args, size_t i, const char* fn, const char* name
 
 }  // namespace
 
-// dynamicConv2d(input, experts, attention, expertBias | null, out, stride, padding, dilation, groups)
+// dynamicConv2d(input, experts, attention, expertBias | null, out, options { stride, padding, dilation, groups })
 FLEXCONV_EXPORT(dynamicConv2d) {
   const char* fn = "dynamicConv2d";
   Args args(info, fn);
@@ -110,7 +110,7 @@ FLEXCONV_EXPORT(dynamicConv2d) {
 }
 
 // dynamicConv2dBackward(gradOut, input, experts, attention, expertBias | null, gradInput | null,
-//   gradExperts | null, gradAttention | null, gradExpertBias | null, stride, padding, dilation, groups)
+//   gradExperts | null, gradAttention | null, gradExpertBias | null, options { stride, padding, dilation, groups })
 FLEXCONV_EXPORT(dynamicConv2dBackward) {
   const char* fn = "dynamicConv2dBackward";
   Args args(info, fn);

@@ -71,7 +71,8 @@ function deformModel(s: Shape): Uint8Array {
     .toBytes();
 }
 
-const PARAMS = [1, 1, 1, 1, 1, 1];
+/** stride 1, padding 1, dilation 1 */
+const WINDOW = { stride: [1, 1], padding: [1, 1], dilation: [1, 1] } as const;
 
 function clearGrads(ts: Tensor[]): void {
   for (const t of ts) {
@@ -122,7 +123,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
         const feeds = session.feeds({ X: o.x, W: o.weight, offset: o.offset, B: o.bias, mask: o.mask });
         const [fwd, ort] = await measureInterleaved(
           [
-            () => native().deformConv2d(o.x, o.offset, o.mask, o.weight, o.bias, y, PARAMS),
+            () => native().deformConv2d(o.x, o.offset, o.mask, o.weight, o.bias, y, WINDOW),
             () => session.runRaw(feeds),
           ],
           timing,
@@ -150,7 +151,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       }
       if (s.N === 1 && s.C === 256) {
         const grads = [o.x, o.offset, o.mask, o.weight, o.bias].map((t) => Tensor.empty(t.shape));
-        const fwdMb = peakExtraMb(() => native().deformConv2d(o.x, o.offset, o.mask, o.weight, o.bias, y, PARAMS));
+        const fwdMb = peakExtraMb(() => native().deformConv2d(o.x, o.offset, o.mask, o.weight, o.bias, y, WINDOW));
         const bwdMb = peakExtraMb(() =>
           native().deformConv2dBackward(
             o.x,
@@ -163,8 +164,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
             grads[2],
             grads[3],
             grads[4],
-            PARAMS,
-            true,
+            { ...WINDOW, deterministic: true },
           ),
         );
         rows.push({
