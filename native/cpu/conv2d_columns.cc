@@ -71,7 +71,7 @@ inline void gather_row(const Conv2dGeometry& g, const float* row, std::int64_t x
     lo = 0;  // the common case, away from the borders: no divisions
     hi = len;
   } else {
-    valid_range(x0, g.stride_w, g.in_w, len, &lo, &hi);
+    math::conv_valid_range(x0, g.stride_w, g.in_w, len, &lo, &hi);
   }
   if (step == 1) {
     for (std::int64_t t = 0; t < lo; ++t) out[t] = 0.0f;
@@ -397,7 +397,7 @@ void col2im_plane(const Conv2dGeometry& g, const float* tile, std::int64_t ld, f
       const float* src = tile + (i * g.kernel_w + j) * ld;
       const std::int64_t x0 = j * g.dil_w - g.pad_w;
       std::int64_t lo, hi;
-      valid_range(x0, g.stride_w, g.in_w, g.out_w, &lo, &hi);
+      math::conv_valid_range(x0, g.stride_w, g.in_w, g.out_w, &lo, &hi);
       for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
         const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
         if (iy < 0 || iy >= g.in_h) continue;

@@ -72,17 +72,5 @@ class RowsAcrossImagesA final : public gemm::ASource {
 // scattered to the input pixels output pixel p read (overwrites the plane).
 void col2im_plane(const math::Conv2dGeometry& g, const float* tile, std::int64_t ld, float* plane);
 
-// The output positions t in [0, n) whose input coordinate x0 + t*stride lies in [0, size).
-inline void valid_range(std::int64_t x0, std::int64_t stride, std::int64_t size, std::int64_t n, std::int64_t* lo,
-                        std::int64_t* hi) {
-  std::int64_t a = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
-  std::int64_t b = x0 >= size ? 0 : (size - 1 - x0) / stride + 1;
-  if (a > n) a = n;
-  if (b > n) b = n;
-  if (b < a) b = a;
-  *lo = a;
-  *hi = b;
-}
-
 }  // namespace cpu
 }  // namespace flexconv

@@ -9,18 +9,6 @@
 FLEXCONV_ISA_BEGIN
 namespace {
 
-// The output positions t in [0, n) whose input coordinate x0 + t*stride lies in [0, size).
-void dw_valid_range(std::int64_t x0, std::int64_t stride, std::int64_t size, std::int64_t n, std::int64_t* lo,
-                    std::int64_t* hi) {
-  std::int64_t a = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
-  std::int64_t b = x0 >= size ? 0 : (size - 1 - x0) / stride + 1;
-  if (a > n) a = n;
-  if (b > n) b = n;
-  if (b < a) b = a;
-  *lo = a;
-  *hi = b;
-}
-
 void fill_plane(float* p, std::int64_t n, float v) {
   for (std::int64_t i = 0; i < n; ++i) p[i] = v;
 }
@@ -52,7 +40,7 @@ void depthwise_forward_planes(const Conv2dGeometry& g, const float* input, const
             const float wv = w[i * g.kernel_w + j];
             const std::int64_t x0 = j * g.dil_w - g.pad_w;
             std::int64_t lo, hi;
-            dw_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
+            math::conv_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
             if (sw == 1) {
               for (std::int64_t ox = lo; ox < hi; ++ox) orow[ox] += wv * irow[x0 + ox];
             } else {
@@ -90,7 +78,7 @@ void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_
               const float wv = w[i * g.kernel_w + j];
               const std::int64_t x0 = j * g.dil_w - g.pad_w;
               std::int64_t lo, hi;
-              dw_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
+              math::conv_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
               if (sw == 1) {
                 for (std::int64_t ox = lo; ox < hi; ++ox) irow[x0 + ox] += wv * gorow[ox];
               } else {
@@ -117,7 +105,7 @@ void depthwise_backward_weight_channels(const Conv2dGeometry& g, const float* gr
         for (std::int64_t j = 0; j < g.kernel_w; ++j) {
           const std::int64_t x0 = j * g.dil_w - g.pad_w;
           std::int64_t lo, hi;
-          dw_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
+          math::conv_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
           double total = 0.0;
           for (std::int64_t b = 0; b < g.batch; ++b) {
             const float* go = grad_out + (b * O + o) * P;

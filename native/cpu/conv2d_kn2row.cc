@@ -47,8 +47,8 @@ TapShift tap_shift(const Conv2dGeometry& g, std::int64_t tap) {
 // out_plane[oy, ox] (+)= z_plane[oy + dy, ox + dx] where that input pixel exists.
 void add_shifted(const Conv2dGeometry& g, const float* z_plane, TapShift s, float* out_plane) {
   std::int64_t y_lo, y_hi, x_lo, x_hi;
-  valid_range(s.dy, 1, g.in_h, g.out_h, &y_lo, &y_hi);
-  valid_range(s.dx, 1, g.in_w, g.out_w, &x_lo, &x_hi);
+  math::conv_valid_range(s.dy, 1, g.in_h, g.out_h, &y_lo, &y_hi);
+  math::conv_valid_range(s.dx, 1, g.in_w, g.out_w, &x_lo, &x_hi);
   for (std::int64_t oy = y_lo; oy < y_hi; ++oy) {
     const float* src = z_plane + (oy + s.dy) * g.in_w + s.dx;
     float* dst = out_plane + oy * g.out_w;
@@ -61,8 +61,8 @@ void add_shifted(const Conv2dGeometry& g, const float* z_plane, TapShift s, floa
 void shifted_gradient(const Conv2dGeometry& g, const float* grad_plane, TapShift s, float* g_plane) {
   std::fill(g_plane, g_plane + g.in_h * g.in_w, 0.0f);
   std::int64_t y_lo, y_hi, x_lo, x_hi;
-  valid_range(s.dy, 1, g.in_h, g.out_h, &y_lo, &y_hi);
-  valid_range(s.dx, 1, g.in_w, g.out_w, &x_lo, &x_hi);
+  math::conv_valid_range(s.dy, 1, g.in_h, g.out_h, &y_lo, &y_hi);
+  math::conv_valid_range(s.dx, 1, g.in_w, g.out_w, &x_lo, &x_hi);
   for (std::int64_t oy = y_lo; oy < y_hi; ++oy) {
     const float* src = grad_plane + oy * g.out_w;
     float* dst = g_plane + (oy + s.dy) * g.in_w + s.dx;

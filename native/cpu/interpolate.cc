@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "cpu/plane_loops.h"
 #include "math/interpolate.h"
 
 namespace flexconv {
@@ -41,10 +42,7 @@ AxisTaps axis_taps(InterpMode mode, std::int64_t in, std::int64_t out, double sc
   return t;
 }
 
-std::int64_t plane_grain(const InterpShape& s) {
-  const std::int64_t work = s.out_h * s.out_w + 1;
-  return work >= 4096 ? 1 : 4096 / work;
-}
+std::int64_t plane_grain(const InterpShape& s) { return cpu::plane_grain(s.out_h * s.out_w); }
 
 // Nearest taps that double the size exactly (source column o / 2 for output column o): the
 // common 2x upsampling, which the kernels below run without the per-column index lookups.
@@ -131,34 +129,27 @@ void interpolate2d_backward(const InterpShape& s, InterpMode mode, const float* 
         plane_grain(s));
     return;
   }
-  parallel_for(
-      s.planes,
-      [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-          float* gp = grad_x + p * in_plane;
-          std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-          const float* dp = dy + p * out_plane;
-          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-            const float* dr = dp + oh * s.out_w;
-            float* g0 = gp + th.i0[oh] * s.in_w;
-            if (mode == InterpMode::Nearest) {
-              for (std::int64_t ow = 0; ow < s.out_w; ++ow) g0[tw.i0[ow]] += dr[ow];
-              continue;
-            }
-            float* g1 = gp + th.i1[oh] * s.in_w;
-            const float a0 = th.w0[oh], a1 = th.w1[oh];
-            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-              const std::int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
-              const float g = dr[ow];
-              g0[c0] += a0 * tw.w0[ow] * g;
-              g0[c1] += a0 * tw.w1[ow] * g;
-              g1[c0] += a1 * tw.w0[ow] * g;
-              g1[c1] += a1 * tw.w1[ow] * g;
-            }
-          }
-        }
-      },
-      plane_grain(s));
+  scatter_planes(s.planes, in_plane, out_plane, plane_grain(s), dy, grad_x,
+                 [&](float* gp, const float* dp, std::int64_t) {
+                   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+                     const float* dr = dp + oh * s.out_w;
+                     float* g0 = gp + th.i0[oh] * s.in_w;
+                     if (mode == InterpMode::Nearest) {
+                       for (std::int64_t ow = 0; ow < s.out_w; ++ow) g0[tw.i0[ow]] += dr[ow];
+                       continue;
+                     }
+                     float* g1 = gp + th.i1[oh] * s.in_w;
+                     const float a0 = th.w0[oh], a1 = th.w1[oh];
+                     for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+                       const std::int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
+                       const float g = dr[ow];
+                       g0[c0] += a0 * tw.w0[ow] * g;
+                       g0[c1] += a0 * tw.w1[ow] * g;
+                       g1[c0] += a1 * tw.w0[ow] * g;
+                       g1[c1] += a1 * tw.w1[ow] * g;
+                     }
+                   }
+                 });
 }
 
 }  // namespace cpu

@@ -10,6 +10,7 @@
 
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
+#include "cpu/plane_loops.h"
 #include "cpu/pooling_planes.h"
 #include "math/pooling.h"
 
@@ -17,11 +18,7 @@ namespace flexconv {
 namespace cpu {
 namespace {
 
-// Planes per task: enough work per parallel chunk without starving the second thread.
-std::int64_t plane_grain(const PoolShape& s) {
-  const std::int64_t work = (s.out_h * s.out_w + s.in_h * s.in_w) + 1;
-  return work >= 4096 ? 1 : 4096 / work;
-}
+std::int64_t plane_grain(const PoolShape& s) { return cpu::plane_grain(s.out_h * s.out_w + s.in_h * s.in_w); }
 
 }  // namespace
 
@@ -43,21 +40,14 @@ void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32
 
 void max_pool2d_backward(const PoolShape& s, const float* dy, const std::int32_t* indices, float* grad_x) {
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(
-      s.planes,
-      [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-          float* gp = grad_x + p * in_plane;
-          std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-          const float* dp = dy + p * out_plane;
-          const std::int32_t* ip = indices + p * out_plane;
-          for (std::int64_t o = 0; o < out_plane; ++o) {
-            const std::int64_t i = ip[o];
-            if (i >= 0 && i < in_plane) gp[i] += dp[o];  // the check guards against foreign index buffers
-          }
-        }
-      },
-      plane_grain(s));
+  scatter_planes(s.planes, in_plane, out_plane, plane_grain(s), dy, grad_x,
+                 [&](float* gp, const float* dp, std::int64_t p) {
+                   const std::int32_t* ip = indices + p * out_plane;
+                   for (std::int64_t o = 0; o < out_plane; ++o) {
+                     const std::int64_t i = ip[o];
+                     if (i >= 0 && i < in_plane) gp[i] += dp[o];  // the check guards against foreign index buffers
+                   }
+                 });
 }
 
 void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count_include_pad) {
@@ -128,28 +118,20 @@ void avg_pool2d_backward(const PoolShape& s, const float* dy, float* grad_x, boo
     return;
   }
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(
-      s.planes,
-      [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-          float* gp = grad_x + p * in_plane;
-          std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-          const float* dp = dy + p * out_plane;
-          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-            const math::AvgWindow wh = math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad);
-            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-              const math::AvgWindow ww =
-                  math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad);
-              const std::int64_t d = wh.divisor * ww.divisor;
-              if (d <= 0) continue;
-              const float g = dp[oh * s.out_w + ow] / static_cast<float>(d);
-              for (std::int64_t ih = wh.start; ih < wh.end; ++ih)
-                for (std::int64_t iw = ww.start; iw < ww.end; ++iw) gp[ih * s.in_w + iw] += g;
-            }
+  scatter_planes(
+      s.planes, in_plane, out_plane, plane_grain(s), dy, grad_x, [&](float* gp, const float* dp, std::int64_t) {
+        for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+          const math::AvgWindow wh = math::avg_window(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h, count_include_pad);
+          for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+            const math::AvgWindow ww = math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad);
+            const std::int64_t d = wh.divisor * ww.divisor;
+            if (d <= 0) continue;
+            const float g = dp[oh * s.out_w + ow] / static_cast<float>(d);
+            for (std::int64_t ih = wh.start; ih < wh.end; ++ih)
+              for (std::int64_t iw = ww.start; iw < ww.end; ++iw) gp[ih * s.in_w + iw] += g;
           }
         }
-      },
-      plane_grain(s));
+      });
 }
 
 void adaptive_avg_pool2d_forward(const PoolShape& s, const float* x, float* y) {

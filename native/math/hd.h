@@ -3,8 +3,9 @@
 #pragma once
 
 // On the host these are always inlined: the same header is also compiled into the
-// *_avx2.cc / *_avx512.cc files, and an out-of-line copy of an `inline` function is one symbol
-// that the linker may take from an AVX-512 file for the whole addon, crashing CPUs without it.
+// per-instruction-set files (the copies of *_isa.cc, *_avx2.cc, *_avx512.cc), and an
+// out-of-line copy of an `inline` function is one symbol that the linker may take from an
+// AVX-512 file for the whole addon, crashing CPUs without it.
 #ifdef __CUDACC__
 #define FLEXCONV_HD __host__ __device__ __forceinline__
 #elif defined(__GNUC__)

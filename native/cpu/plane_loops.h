@@ -1,0 +1,45 @@
+// Loops over the N*C planes of the NCHW ops that work plane by plane (pooling, interpolation):
+// threads take whole planes, so every output and gradient element is written by exactly one
+// thread (deterministic at any thread count).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "core/thread_pool.h"
+
+namespace flexconv {
+namespace cpu {
+
+// Planes per task for planes of `work` elements each: enough work per parallel chunk without
+// starving the second thread.
+inline std::int64_t plane_grain(std::int64_t work) {
+  work += 1;
+  return work >= 4096 ? 1 : 4096 / work;
+}
+
+// fn(p) for every plane p in [0, planes), threads over planes.
+template <class Fn>
+void for_each_plane(std::int64_t planes, std::int64_t grain, Fn fn) {
+  parallel_for(
+      planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        for (std::int64_t p = p0; p < p1; ++p) fn(p);
+      },
+      grain);
+}
+
+// The backward of an op that reads each input plane (in_plane floats) into each output plane
+// (out_plane floats): every plane of grad_x is zeroed, then scatter(gp, dp, p) adds plane p's
+// output gradient dp into it.
+template <class Scatter>
+void scatter_planes(std::int64_t planes, std::int64_t in_plane, std::int64_t out_plane, std::int64_t grain,
+                    const float* dy, float* grad_x, Scatter scatter) {
+  for_each_plane(planes, grain, [&](std::int64_t p) {
+    float* gp = grad_x + p * in_plane;
+    std::memset(gp, 0, static_cast<std::size_t>(in_plane) * sizeof(float));
+    scatter(gp, dy + p * out_plane, p);
+  });
+}
+
+}  // namespace cpu
+}  // namespace flexconv
