@@ -111,22 +111,16 @@ void interpolate2d_backward(const InterpShape& s, InterpMode mode, const float* 
   if (doubles(mode, th, s.in_h, s.out_h) && doubles(mode, tw, s.in_w, s.out_w)) {
     // Exact 2x nearest: each input pixel is the sum of its 2x2 block, added in the order the
     // general loop below uses (row by row, left to right), so both give the same bits.
-    parallel_for(
-        s.planes,
-        [&](std::int64_t p0, std::int64_t p1) {
-          for (std::int64_t p = p0; p < p1; ++p) {
-            float* gp = grad_x + p * in_plane;
-            const float* dp = dy + p * out_plane;
-            for (std::int64_t ih = 0; ih < s.in_h; ++ih) {
-              const float* d0 = dp + 2 * ih * s.out_w;
-              const float* d1 = d0 + s.out_w;
-              float* g = gp + ih * s.in_w;
-              for (std::int64_t iw = 0; iw < s.in_w; ++iw)
-                g[iw] = ((d0[2 * iw] + d0[2 * iw + 1]) + d1[2 * iw]) + d1[2 * iw + 1];
-            }
-          }
-        },
-        plane_grain(s));
+    for_each_grad_plane(s.planes, in_plane, out_plane, plane_grain(s), dy, grad_x,
+                        [&](float* gp, const float* dp, std::int64_t) {
+                          for (std::int64_t ih = 0; ih < s.in_h; ++ih) {
+                            const float* d0 = dp + 2 * ih * s.out_w;
+                            const float* d1 = d0 + s.out_w;
+                            float* g = gp + ih * s.in_w;
+                            for (std::int64_t iw = 0; iw < s.in_w; ++iw)
+                              g[iw] = ((d0[2 * iw] + d0[2 * iw + 1]) + d1[2 * iw]) + d1[2 * iw + 1];
+                          }
+                        });
     return;
   }
   scatter_planes(s.planes, in_plane, out_plane, plane_grain(s), dy, grad_x,

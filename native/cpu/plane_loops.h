@@ -28,16 +28,23 @@ void for_each_plane(std::int64_t planes, std::int64_t grain, Fn fn) {
       grain);
 }
 
+// fn(gp, dp, p) for every plane p, with gp plane p of grad_x (in_plane floats) and dp plane p of
+// dy (out_plane floats): the shape of every plane-wise backward.
+template <class Fn>
+void for_each_grad_plane(std::int64_t planes, std::int64_t in_plane, std::int64_t out_plane, std::int64_t grain,
+                         const float* dy, float* grad_x, Fn fn) {
+  for_each_plane(planes, grain, [&](std::int64_t p) { fn(grad_x + p * in_plane, dy + p * out_plane, p); });
+}
+
 // The backward of an op that reads each input plane (in_plane floats) into each output plane
 // (out_plane floats): every plane of grad_x is zeroed, then scatter(gp, dp, p) adds plane p's
 // output gradient dp into it.
 template <class Scatter>
 void scatter_planes(std::int64_t planes, std::int64_t in_plane, std::int64_t out_plane, std::int64_t grain,
                     const float* dy, float* grad_x, Scatter scatter) {
-  for_each_plane(planes, grain, [&](std::int64_t p) {
-    float* gp = grad_x + p * in_plane;
+  for_each_grad_plane(planes, in_plane, out_plane, grain, dy, grad_x, [&](float* gp, const float* dp, std::int64_t p) {
     std::memset(gp, 0, static_cast<std::size_t>(in_plane) * sizeof(float));
-    scatter(gp, dy + p * out_plane, p);
+    scatter(gp, dp, p);
   });
 }
 

@@ -84,30 +84,23 @@ bool is_plain_2x2(const PoolShape& s) {
 
 void avg_pool2x2_backward(const PoolShape& s, const float* dy, float* grad_x) {
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(
-      s.planes,
-      [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-          float* gp = grad_x + p * in_plane;
-          const float* dp = dy + p * out_plane;
-          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-            float* r0 = gp + 2 * oh * s.in_w;
-            float* r1 = r0 + s.in_w;
-            const float* d = dp + oh * s.out_w;
-            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-              const float g = d[ow] * 0.25f;  // == d / 4 exactly (a power of two)
-              r0[2 * ow] = g;
-              r0[2 * ow + 1] = g;
-            }
-            std::memcpy(r1, r0, static_cast<size_t>(2 * s.out_w) * sizeof(float));
-            for (std::int64_t iw = 2 * s.out_w; iw < s.in_w; ++iw) r0[iw] = r1[iw] = 0.0f;  // odd width
+  for_each_grad_plane(
+      s.planes, in_plane, out_plane, plane_grain(s), dy, grad_x, [&](float* gp, const float* dp, std::int64_t) {
+        for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+          float* r0 = gp + 2 * oh * s.in_w;
+          float* r1 = r0 + s.in_w;
+          const float* d = dp + oh * s.out_w;
+          for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+            const float g = d[ow] * 0.25f;  // == d / 4 exactly (a power of two)
+            r0[2 * ow] = g;
+            r0[2 * ow + 1] = g;
           }
-          // An odd height leaves a last row no window reads.
-          std::memset(gp + 2 * s.out_h * s.in_w, 0,
-                      static_cast<size_t>((s.in_h - 2 * s.out_h) * s.in_w) * sizeof(float));
+          std::memcpy(r1, r0, static_cast<size_t>(2 * s.out_w) * sizeof(float));
+          for (std::int64_t iw = 2 * s.out_w; iw < s.in_w; ++iw) r0[iw] = r1[iw] = 0.0f;  // odd width
         }
-      },
-      plane_grain(s));
+        // An odd height leaves a last row no window reads.
+        std::memset(gp + 2 * s.out_h * s.in_w, 0, static_cast<size_t>((s.in_h - 2 * s.out_h) * s.in_w) * sizeof(float));
+      });
 }
 
 }  // namespace
@@ -180,32 +173,26 @@ void adaptive_avg_pool2d_forward(const PoolShape& s, const float* x, float* y) {
 
 void adaptive_avg_pool2d_backward(const PoolShape& s, const float* dy, float* grad_x) {
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(
-      s.planes,
-      [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) {
-          float* gp = grad_x + p * in_plane;
-          const float* dp = dy + p * out_plane;
-          if (out_plane == 1) {
-            const float g = dp[0] / static_cast<float>(in_plane);
-            for (std::int64_t i = 0; i < in_plane; ++i) gp[i] = g;
-            continue;
-          }
-          std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-            const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h),
-                               h1 = math::adaptive_end(oh, s.out_h, s.in_h);
-            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-              const std::int64_t w0 = math::adaptive_start(ow, s.out_w, s.in_w);
-              const std::int64_t w1 = math::adaptive_end(ow, s.out_w, s.in_w);
-              const float g = dp[oh * s.out_w + ow] / static_cast<float>((h1 - h0) * (w1 - w0));
-              for (std::int64_t ih = h0; ih < h1; ++ih)
-                for (std::int64_t iw = w0; iw < w1; ++iw) gp[ih * s.in_w + iw] += g;
-            }
-          }
-        }
-      },
-      plane_grain(s));
+  for_each_grad_plane(s.planes, in_plane, out_plane, plane_grain(s), dy, grad_x,
+                      [&](float* gp, const float* dp, std::int64_t) {
+                        if (out_plane == 1) {
+                          const float g = dp[0] / static_cast<float>(in_plane);
+                          for (std::int64_t i = 0; i < in_plane; ++i) gp[i] = g;
+                          return;
+                        }
+                        std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
+                        for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+                          const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h),
+                                             h1 = math::adaptive_end(oh, s.out_h, s.in_h);
+                          for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+                            const std::int64_t w0 = math::adaptive_start(ow, s.out_w, s.in_w);
+                            const std::int64_t w1 = math::adaptive_end(ow, s.out_w, s.in_w);
+                            const float g = dp[oh * s.out_w + ow] / static_cast<float>((h1 - h0) * (w1 - w0));
+                            for (std::int64_t ih = h0; ih < h1; ++ih)
+                              for (std::int64_t iw = w0; iw < w1; ++iw) gp[ih * s.in_w + iw] += g;
+                          }
+                        }
+                      });
 }
 
 }  // namespace cpu
