@@ -25,23 +25,13 @@ void cross_entropy_forward(const float* logits, const float* target, std::int64_
   if (S == 1) {
     // Classification: each sample's logits are one contiguous row.
     const std::int64_t grain = C >= kParallelGrain ? 1 : kParallelGrain / C;
+    const auto row = FLEXCONV_PICK_ISA(cross_entropy_row);
     parallel_for(
         N,
         [&](std::int64_t begin, std::int64_t end) {
           for (std::int64_t n = begin; n < end; ++n) {
-            const float* x = logits + n * C;
-            const float m = rows::max(x, C);
-            const double logz = std::log(rows::exp_sum(x, C, m, nullptr));
-            stats[2 * n] = m;
-            stats[2 * n + 1] = static_cast<float>(logz);
-            const std::int64_t t = static_cast<std::int64_t>(target[n]);
-            if (t == ignore_index) {
-              loss[n] = 0.0f;
-              continue;
-            }
-            const double smooth = smoothing != 0.0f ? rows::shifted_sum(x, C, m) : 0.0;
-            loss[n] = static_cast<float>(logz - (1.0 - smoothing) * (x[t] - m) -
-                                         static_cast<double>(smoothing) / static_cast<double>(C) * smooth);
+            row(logits + n * C, C, static_cast<std::int64_t>(target[n]), ignore_index, smoothing, &stats[2 * n],
+                &stats[2 * n + 1], &loss[n]);
           }
         },
         grain);
@@ -92,18 +82,14 @@ void cross_entropy_backward(const float* logits, const float* target, const floa
   const float inv_c = 1.0f / static_cast<float>(C);
   if (S == 1) {
     const std::int64_t grain = C >= kParallelGrain ? 1 : kParallelGrain / C;
+    const auto row = FLEXCONV_PICK_ISA(cross_entropy_row_backward);
     parallel_for(
         N,
         [&](std::int64_t begin, std::int64_t end) {
           for (std::int64_t n = begin; n < end; ++n) {
-            const float* x = logits + n * C;
-            float* __restrict out = grad + n * C;
             const std::int64_t t = static_cast<std::int64_t>(target[n]);
             const float w = t == ignore_index ? 0.0f : (weight_per_position ? weight[n] : weight[0]) * scale;
-            const float m = stats[2 * n], logz = stats[2 * n + 1];
-            const float shift = smoothing * inv_c;
-            for (std::int64_t c = 0; c < C; ++c) out[c] = w * (math::vexpf((x[c] - m) - logz) - shift);
-            if (t != ignore_index) out[t] -= w * (1.0f - smoothing);
+            row(logits + n * C, grad + n * C, C, t, ignore_index, w, stats[2 * n], stats[2 * n + 1], smoothing);
           }
         },
         grain);

@@ -1,12 +1,10 @@
-// Helpers for softmax and cross-entropy along one dimension of a tensor viewed as
-// [outer, n, inner]: contiguous-row reductions for inner == 1 (classification), and the
-// work split for inner > 1 (segmentation maps). Sums use 16 independent float lanes so the compiler
-// vectorises them without reassociating (no -ffast-math), and the lanes are added in double.
-// Include after the no-trapping-math pragma (see elementwise.cc) so vexpf vectorises.
+// Softmax and cross-entropy along one dimension of a tensor viewed as [outer, n, inner]: the
+// work split for inner > 1 (segmentation maps), and the row kernels for inner == 1
+// (classification), compiled once per instruction set (cpu/row_ops_isa.cc, core/isa.h).
 #pragma once
-#include <cmath>
 #include <cstdint>
 
+#include "core/isa.h"
 #include "core/thread_pool.h"
 #include "cpu/elementwise.h"
 #include "math/pointwise.h"
@@ -14,8 +12,6 @@
 namespace flexconv {
 namespace cpu {
 namespace rows {
-
-constexpr int kLanes = 16;
 
 // Positions handled together when inner > 1: a pass over the n values then runs a contiguous
 // inner loop of up to kChunk positions (vectorised), with per-position state on the stack.
@@ -39,78 +35,24 @@ void for_each_chunk(std::int64_t outer, std::int64_t n, std::int64_t inner, Fn f
       grain);
 }
 
-inline float max(const float* __restrict x, std::int64_t n) {
-  float lanes[kLanes];
-  for (int l = 0; l < kLanes; ++l) lanes[l] = -INFINITY;
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
-  }
-  float m = -INFINITY;
-  for (int l = 0; l < kLanes; ++l) m = lanes[l] > m ? lanes[l] : m;
-  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
-  return m;
-}
-
-// sum_i exp(x_i - m); also stores the exponentials in `out` when it is not null.
-inline double exp_sum(const float* __restrict x, std::int64_t n, float m, float* __restrict out) {
-  float lanes[kLanes] = {};
-  std::int64_t i = 0;
-  if (out) {
-    for (; i + kLanes <= n; i += kLanes) {
-      for (int l = 0; l < kLanes; ++l) {
-        const float e = math::vexpf(x[i + l] - m);
-        out[i + l] = e;
-        lanes[l] += e;
-      }
-    }
-  } else {
-    for (; i + kLanes <= n; i += kLanes) {
-      for (int l = 0; l < kLanes; ++l) lanes[l] += math::vexpf(x[i + l] - m);
-    }
-  }
-  double total = 0.0;
-  for (int l = 0; l < kLanes; ++l) total += lanes[l];
-  for (; i < n; ++i) {
-    const float e = math::vexpf(x[i] - m);
-    if (out) out[i] = e;
-    total += e;
-  }
-  return total;
-}
-
-// sum_i (x_i - m)
-inline double shifted_sum(const float* __restrict x, std::int64_t n, float m) {
-  float lanes[kLanes] = {};
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l] - m;
-  }
-  double total = 0.0;
-  for (int l = 0; l < kLanes; ++l) total += lanes[l];
-  for (; i < n; ++i) total += x[i] - m;
-  return total;
-}
-
-// sum_i a_i * b_i (b may be null: then sum_i a_i)
-inline double dot(const float* __restrict a, const float* __restrict b, std::int64_t n) {
-  float lanes[kLanes] = {};
-  std::int64_t i = 0;
-  if (b) {
-    for (; i + kLanes <= n; i += kLanes) {
-      for (int l = 0; l < kLanes; ++l) lanes[l] += a[i + l] * b[i + l];
-    }
-  } else {
-    for (; i + kLanes <= n; i += kLanes) {
-      for (int l = 0; l < kLanes; ++l) lanes[l] += a[i + l];
-    }
-  }
-  double total = 0.0;
-  for (int l = 0; l < kLanes; ++l) total += lanes[l];
-  for (; i < n; ++i) total += b ? a[i] * b[i] : a[i];
-  return total;
-}
-
 }  // namespace rows
+
+// Row kernels for n contiguous values (x, y, g, gx: one row each).
+// softmax_row: y = softmax(x), or log_softmax with `log`.
+// softmax_row_backward: gx from the output y and its gradient g (log: y is log_softmax).
+// cross_entropy_row: the row's maximum m and log-sum-exp logz (shifted by m) for the backward,
+//   and its loss for class t with label smoothing (0 when t == ignore).
+// cross_entropy_row_backward: out = w * (softmax(x) - (1 - eps) [c == t] - eps / n), from m and
+//   logz (nothing subtracted for t == ignore).
+#define FLEXCONV_ROW_OPS_ISA_API                                                                                   \
+  void softmax_row(const float* x, float* y, std::int64_t n, bool log);                                            \
+  void softmax_row_backward(const float* y, const float* g, float* gx, std::int64_t n, bool log);                  \
+  void cross_entropy_row(const float* x, std::int64_t n, std::int64_t t, std::int64_t ignore, float smoothing,     \
+                         float* m, float* logz, float* loss);                                                      \
+  void cross_entropy_row_backward(const float* x, float* out, std::int64_t n, std::int64_t t, std::int64_t ignore, \
+                                  float w, float m, float logz, float smoothing);
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_ROW_OPS_ISA_API)
+#undef FLEXCONV_ROW_OPS_ISA_API
+
 }  // namespace cpu
 }  // namespace flexconv

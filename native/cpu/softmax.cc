@@ -23,22 +23,11 @@ using rows::kChunk;
 // inner == 1: each row is contiguous; whole rows per thread.
 void softmax_rows(const float* x, float* y, std::int64_t rows_count, std::int64_t n, bool log) {
   const std::int64_t grain = n >= kParallelGrain ? 1 : kParallelGrain / n;
+  const auto row = FLEXCONV_PICK_ISA(softmax_row);
   parallel_for(
       rows_count,
       [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t r = begin; r < end; ++r) {
-          const float* xr = x + r * n;
-          float* __restrict yr = y + r * n;
-          const float m = rows::max(xr, n);
-          const double s = rows::exp_sum(xr, n, m, log ? nullptr : yr);
-          if (log) {
-            const float logs = static_cast<float>(std::log(s));
-            for (std::int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) - logs;
-          } else {
-            const float inv = static_cast<float>(1.0 / s);
-            for (std::int64_t i = 0; i < n; ++i) yr[i] *= inv;
-          }
-        }
+        for (std::int64_t r = begin; r < end; ++r) row(x + r * n, y + r * n, n, log);
       },
       grain);
 }
@@ -46,20 +35,11 @@ void softmax_rows(const float* x, float* y, std::int64_t rows_count, std::int64_
 void softmax_rows_backward(const float* y, const float* g, float* gx, std::int64_t rows_count, std::int64_t n,
                            bool log) {
   const std::int64_t grain = n >= kParallelGrain ? 1 : kParallelGrain / n;
+  const auto row = FLEXCONV_PICK_ISA(softmax_row_backward);
   parallel_for(
       rows_count,
       [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t r = begin; r < end; ++r) {
-          const float* yr = y + r * n;
-          const float* gr = g + r * n;
-          float* __restrict out = gx + r * n;
-          const float d = static_cast<float>(rows::dot(gr, log ? nullptr : yr, n));
-          if (log) {
-            for (std::int64_t i = 0; i < n; ++i) out[i] = gr[i] - math::vexpf(yr[i]) * d;
-          } else {
-            for (std::int64_t i = 0; i < n; ++i) out[i] = yr[i] * (gr[i] - d);
-          }
-        }
+        for (std::int64_t r = begin; r < end; ++r) row(y + r * n, g + r * n, gx + r * n, n, log);
       },
       grain);
 }

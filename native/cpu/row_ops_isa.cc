@@ -1,0 +1,136 @@
+// The row kernels of softmax and cross-entropy (one contiguous row per call: the
+// classification case), compiled once per instruction set (core/isa.h). Sums use 16
+// independent float lanes so the compiler vectorises them without reassociating (no
+// -ffast-math) at any vector width, and the lanes are added in double: every copy sums in the
+// same order.
+#include "core/no_trapping_math.h"  // first: it changes how the loops below compile
+#include <cmath>
+#include <cstdint>
+
+#include "cpu/row_ops.h"
+#include "math/pointwise.h"
+
+FLEXCONV_ISA_BEGIN
+namespace {
+
+constexpr int kLanes = 16;
+
+float max(const float* __restrict x, std::int64_t n) {
+  float lanes[kLanes];
+  for (int l = 0; l < kLanes; ++l) lanes[l] = -INFINITY;
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+  }
+  float m = -INFINITY;
+  for (int l = 0; l < kLanes; ++l) m = lanes[l] > m ? lanes[l] : m;
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+// sum_i exp(x_i - m); also stores the exponentials in `out` when it is not null.
+double exp_sum(const float* __restrict x, std::int64_t n, float m, float* __restrict out) {
+  float lanes[kLanes] = {};
+  std::int64_t i = 0;
+  if (out) {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        const float e = math::vexpf(x[i + l] - m);
+        out[i + l] = e;
+        lanes[l] += e;
+      }
+    }
+  } else {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] += math::vexpf(x[i + l] - m);
+    }
+  }
+  double total = 0.0;
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) {
+    const float e = math::vexpf(x[i] - m);
+    if (out) out[i] = e;
+    total += e;
+  }
+  return total;
+}
+
+// sum_i (x_i - m)
+double shifted_sum(const float* __restrict x, std::int64_t n, float m) {
+  float lanes[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l] - m;
+  }
+  double total = 0.0;
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) total += x[i] - m;
+  return total;
+}
+
+// sum_i a_i * b_i (b may be null: then sum_i a_i)
+double dot(const float* __restrict a, const float* __restrict b, std::int64_t n) {
+  float lanes[kLanes] = {};
+  std::int64_t i = 0;
+  if (b) {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] += a[i + l] * b[i + l];
+    }
+  } else {
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] += a[i + l];
+    }
+  }
+  double total = 0.0;
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
+  for (; i < n; ++i) total += b ? a[i] * b[i] : a[i];
+  return total;
+}
+
+}  // namespace
+
+void softmax_row(const float* x, float* y, std::int64_t n, bool log) {
+  const float m = max(x, n);
+  const double s = exp_sum(x, n, m, log ? nullptr : y);
+  if (log) {
+    const float logs = static_cast<float>(std::log(s));
+    for (std::int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - logs;
+  } else {
+    const float inv = static_cast<float>(1.0 / s);
+    for (std::int64_t i = 0; i < n; ++i) y[i] *= inv;
+  }
+}
+
+void softmax_row_backward(const float* y, const float* g, float* gx, std::int64_t n, bool log) {
+  const float d = static_cast<float>(dot(g, log ? nullptr : y, n));
+  if (log) {
+    for (std::int64_t i = 0; i < n; ++i) gx[i] = g[i] - math::vexpf(y[i]) * d;
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) gx[i] = y[i] * (g[i] - d);
+  }
+}
+
+void cross_entropy_row(const float* x, std::int64_t n, std::int64_t t, std::int64_t ignore, float smoothing,
+                       float* m_out, float* logz_out, float* loss) {
+  const float m = max(x, n);
+  const double logz = std::log(exp_sum(x, n, m, nullptr));
+  *m_out = m;
+  *logz_out = static_cast<float>(logz);
+  if (t == ignore) {
+    *loss = 0.0f;
+    return;
+  }
+  // lse - (1-eps) x_t - eps/C sum_c x_c, with every logit shifted by the maximum.
+  const double smooth = smoothing != 0.0f ? shifted_sum(x, n, m) : 0.0;
+  *loss = static_cast<float>(logz - (1.0 - smoothing) * (x[t] - m) -
+                             static_cast<double>(smoothing) / static_cast<double>(n) * smooth);
+}
+
+void cross_entropy_row_backward(const float* x, float* out, std::int64_t n, std::int64_t t, std::int64_t ignore,
+                                float w, float m, float logz, float smoothing) {
+  const float shift = smoothing * (1.0f / static_cast<float>(n));
+  for (std::int64_t c = 0; c < n; ++c) out[c] = w * (math::vexpf((x[c] - m) - logz) - shift);
+  if (t != ignore) out[t] -= w * (1.0f - smoothing);
+}
+
+FLEXCONV_ISA_END
