@@ -6,8 +6,8 @@
  *
  * Conventions: a tensor argument is a Tensor (the binding reads its shape and storage); `null`
  * marks an absent optional tensor; outputs are preallocated by the caller and overwritten;
- * conv-like ops take their window as one options object of [height, width] pairs. Shape and device checks happen in the binding and throw the
- * typed errors of lib/errors.ts.
+ * conv-like ops take their window as one options object of [height, width] pairs. Shape and
+ * device checks happen in the binding and throw the typed errors of lib/errors.ts.
  */
 import type { CudaHandle, Tensor } from './tensor';
 
