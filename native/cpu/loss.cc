@@ -24,17 +24,11 @@ void cross_entropy_forward(const float* logits, const float* target, std::int64_
   if (C == 0) return;
   if (S == 1) {
     // Classification: each sample's logits are one contiguous row.
-    const std::int64_t grain = C >= kParallelGrain ? 1 : kParallelGrain / C;
     const auto row = FLEXCONV_PICK_ISA(cross_entropy_row);
-    parallel_for(
-        N,
-        [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t n = begin; n < end; ++n) {
-            row(logits + n * C, C, static_cast<std::int64_t>(target[n]), ignore_index, smoothing, &stats[2 * n],
-                &stats[2 * n + 1], &loss[n]);
-          }
-        },
-        grain);
+    rows::for_each_row(N, C, [&](std::int64_t n) {
+      row(logits + n * C, C, static_cast<std::int64_t>(target[n]), ignore_index, smoothing, &stats[2 * n],
+          &stats[2 * n + 1], &loss[n]);
+    });
     return;
   }
   for_each_chunk(N, C, S, [&](std::int64_t n, std::int64_t s0, std::int64_t len) {
@@ -81,18 +75,12 @@ void cross_entropy_backward(const float* logits, const float* target, const floa
   if (C == 0) return;
   const float inv_c = 1.0f / static_cast<float>(C);
   if (S == 1) {
-    const std::int64_t grain = C >= kParallelGrain ? 1 : kParallelGrain / C;
     const auto row = FLEXCONV_PICK_ISA(cross_entropy_row_backward);
-    parallel_for(
-        N,
-        [&](std::int64_t begin, std::int64_t end) {
-          for (std::int64_t n = begin; n < end; ++n) {
-            const std::int64_t t = static_cast<std::int64_t>(target[n]);
-            const float w = t == ignore_index ? 0.0f : (weight_per_position ? weight[n] : weight[0]) * scale;
-            row(logits + n * C, grad + n * C, C, t, ignore_index, w, stats[2 * n], stats[2 * n + 1], smoothing);
-          }
-        },
-        grain);
+    rows::for_each_row(N, C, [&](std::int64_t n) {
+      const std::int64_t t = static_cast<std::int64_t>(target[n]);
+      const float w = t == ignore_index ? 0.0f : (weight_per_position ? weight[n] : weight[0]) * scale;
+      row(logits + n * C, grad + n * C, C, t, ignore_index, w, stats[2 * n], stats[2 * n + 1], smoothing);
+    });
     return;
   }
   for_each_chunk(N, C, S, [&](std::int64_t n, std::int64_t s0, std::int64_t len) {

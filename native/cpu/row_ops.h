@@ -35,6 +35,19 @@ void for_each_chunk(std::int64_t outer, std::int64_t n, std::int64_t inner, Fn f
       grain);
 }
 
+// fn(r) for every row r in [0, count) of rows of n contiguous values, whole rows per thread
+// (each row written by one thread only).
+template <typename Fn>
+void for_each_row(std::int64_t count, std::int64_t n, Fn fn) {
+  const std::int64_t grain = n >= kParallelGrain ? 1 : kParallelGrain / (n > 0 ? n : 1);
+  parallel_for(
+      count,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t r = begin; r < end; ++r) fn(r);
+      },
+      grain);
+}
+
 }  // namespace rows
 
 // Row kernels for n contiguous values (x, y, g, gx: one row each).

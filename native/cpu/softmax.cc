@@ -22,26 +22,14 @@ using rows::kChunk;
 
 // inner == 1: each row is contiguous; whole rows per thread.
 void softmax_rows(const float* x, float* y, std::int64_t rows_count, std::int64_t n, bool log) {
-  const std::int64_t grain = n >= kParallelGrain ? 1 : kParallelGrain / n;
   const auto row = FLEXCONV_PICK_ISA(softmax_row);
-  parallel_for(
-      rows_count,
-      [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t r = begin; r < end; ++r) row(x + r * n, y + r * n, n, log);
-      },
-      grain);
+  rows::for_each_row(rows_count, n, [&](std::int64_t r) { row(x + r * n, y + r * n, n, log); });
 }
 
 void softmax_rows_backward(const float* y, const float* g, float* gx, std::int64_t rows_count, std::int64_t n,
                            bool log) {
-  const std::int64_t grain = n >= kParallelGrain ? 1 : kParallelGrain / n;
   const auto row = FLEXCONV_PICK_ISA(softmax_row_backward);
-  parallel_for(
-      rows_count,
-      [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t r = begin; r < end; ++r) row(y + r * n, g + r * n, gx + r * n, n, log);
-      },
-      grain);
+  rows::for_each_row(rows_count, n, [&](std::int64_t r) { row(y + r * n, g + r * n, gx + r * n, n, log); });
 }
 
 }  // namespace
