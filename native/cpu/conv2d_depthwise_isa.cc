@@ -9,6 +9,16 @@
 FLEXCONV_ISA_BEGIN
 namespace {
 
+// The sizes every depthwise body works with: channels, output channels and the channel
+// multiplier, input and output plane sizes, kernel taps, horizontal stride.
+struct Dims {
+  std::int64_t C, O, mult, HW, P, KK, sw;
+};
+Dims dims_of(const math::Conv2dGeometry& g) {
+  return {g.in_channels,           g.out_channels, g.out_channels / g.in_channels, g.in_h * g.in_w, g.out_h * g.out_w,
+          g.kernel_h * g.kernel_w, g.stride_w};
+}
+
 void fill_plane(float* p, std::int64_t n, float v) {
   for (std::int64_t i = 0; i < n; ++i) p[i] = v;
 }
@@ -20,9 +30,7 @@ using math::Conv2dGeometry;
 // Output planes t in [t0, t1) (t = image * out_channels + o).
 void depthwise_forward_planes(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
                               float* out, std::int64_t t0, std::int64_t t1) {
-  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
-  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
-  const std::int64_t sw = g.stride_w;
+  const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
   {
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t b = t / O, o = t - b * O, c = o / mult;
@@ -56,9 +64,7 @@ void depthwise_forward_planes(const Conv2dGeometry& g, const float* input, const
 // Input-gradient planes t in [t0, t1) (t = image * in_channels + c).
 void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_out, const float* weight,
                                      float* grad_input, std::int64_t t0, std::int64_t t1) {
-  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
-  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
-  const std::int64_t sw = g.stride_w;
+  const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
   {
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t b = t / C, c = t - b * C;
@@ -95,9 +101,7 @@ void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_
 // Weight-gradient rows of output channels [o0, o1).
 void depthwise_backward_weight_channels(const Conv2dGeometry& g, const float* grad_out, const float* input,
                                         float* grad_weight, std::int64_t o0, std::int64_t o1) {
-  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C;
-  const std::int64_t HW = g.in_h * g.in_w, P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
-  const std::int64_t sw = g.stride_w;
+  const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
   {
     for (std::int64_t o = o0; o < o1; ++o) {
       const std::int64_t c = o / mult;

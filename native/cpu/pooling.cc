@@ -20,22 +20,28 @@ namespace {
 
 std::int64_t plane_grain(const PoolShape& s) { return cpu::plane_grain(s.out_h * s.out_w + s.in_h * s.in_w); }
 
+// fn(p, scratch) for every plane p, threads over planes, each thread with the scratch buffer
+// the plane kernels need (the same size in every instruction set's copy).
+template <class Fn>
+void for_each_plane_with_scratch(const PoolShape& s, Fn fn) {
+  parallel_for(
+      s.planes,
+      [&](std::int64_t p0, std::int64_t p1) {
+        std::vector<float> scratch(static_cast<size_t>(isa_portable::pool_scratch_floats(s)));
+        for (std::int64_t p = p0; p < p1; ++p) fn(p, scratch.data());
+      },
+      plane_grain(s));
+}
+
 }  // namespace
 
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
   const PoolPlaneArgs a{&s, nullptr, nullptr};
   const auto max_plane = FLEXCONV_PICK_ISA(max_pool_plane);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(
-      s.planes,
-      [&](std::int64_t p0, std::int64_t p1) {
-        std::vector<float> scratch(static_cast<size_t>(isa_portable::pool_scratch_floats(s)));
-        for (std::int64_t p = p0; p < p1; ++p) {
-          std::int32_t* ip = indices ? indices + p * out_plane : nullptr;
-          max_plane(a, x + p * in_plane, y + p * out_plane, ip, scratch.data());
-        }
-      },
-      plane_grain(s));
+  for_each_plane_with_scratch(s, [&](std::int64_t p, float* scratch) {
+    max_plane(a, x + p * in_plane, y + p * out_plane, indices ? indices + p * out_plane : nullptr, scratch);
+  });
 }
 
 void max_pool2d_backward(const PoolShape& s, const float* dy, const std::int32_t* indices, float* grad_x) {
@@ -63,13 +69,8 @@ void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count
   const PoolPlaneArgs a{&s, div_h.data(), div_w.data()};
   const auto avg_plane = FLEXCONV_PICK_ISA(avg_pool_plane);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  parallel_for(
-      s.planes,
-      [&](std::int64_t p0, std::int64_t p1) {
-        std::vector<float> scratch(static_cast<size_t>(isa_portable::pool_scratch_floats(s)));
-        for (std::int64_t p = p0; p < p1; ++p) avg_plane(a, x + p * in_plane, y + p * out_plane, scratch.data());
-      },
-      plane_grain(s));
+  for_each_plane_with_scratch(
+      s, [&](std::int64_t p, float* scratch) { avg_plane(a, x + p * in_plane, y + p * out_plane, scratch); });
 }
 
 namespace {
