@@ -50,6 +50,19 @@ export interface WindowOptions {
 export interface ConvOptions extends WindowOptions {
   groups: number;
 }
+/** A pooling window ([h, w] pairs). */
+export interface PoolOptions {
+  kernelSize: Pair;
+  stride: Pair;
+  padding: Pair;
+  ceilMode: boolean;
+}
+export interface MaxPoolOptions extends PoolOptions {
+  dilation: Pair;
+}
+export interface AvgPoolOptions extends PoolOptions {
+  countIncludePad: boolean;
+}
 
 export interface NativeApi {
   // Convolution (native/binding/conv2d.cc)
@@ -194,35 +207,10 @@ export interface NativeApi {
     scaleH: number,
     scaleW: number,
   ): void;
-  maxPool2dForward(
-    x: Tensor,
-    y: Tensor,
-    indices: Opt,
-    kernel: Pair,
-    stride: Pair,
-    padding: Pair,
-    dilation: Pair,
-    ceilMode: boolean,
-  ): void;
+  maxPool2dForward(x: Tensor, y: Tensor, indices: Opt, options: MaxPoolOptions): void;
   maxPool2dBackward(dy: Tensor, indices: Tensor, gradX: Tensor): void;
-  avgPool2dForward(
-    x: Tensor,
-    y: Tensor,
-    kernel: Pair,
-    stride: Pair,
-    padding: Pair,
-    ceilMode: boolean,
-    countIncludePad: boolean,
-  ): void;
-  avgPool2dBackward(
-    dy: Tensor,
-    gradX: Tensor,
-    kernel: Pair,
-    stride: Pair,
-    padding: Pair,
-    ceilMode: boolean,
-    countIncludePad: boolean,
-  ): void;
+  avgPool2dForward(x: Tensor, y: Tensor, options: AvgPoolOptions): void;
+  avgPool2dBackward(dy: Tensor, gradX: Tensor, options: AvgPoolOptions): void;
   adaptiveAvgPool2dForward(x: Tensor, y: Tensor): void;
   adaptiveAvgPool2dBackward(dy: Tensor, gradX: Tensor): void;
 

@@ -34,6 +34,15 @@ describe('native addon', () => {
     expect(() => untyped.conv2d(x, w, null, out, { stride: [1, 1], padding: [0, 0], dilation: [1, 1] })).toThrow(
       /expected options.groups to be an integer but received undefined/,
     );
+    // ... and so do the pooling ops.
+    expect(() => untyped.maxPool2dForward(x, out, null, [3, 3], [1, 1], [0, 0], [1, 1], false)).toThrow(
+      /maxPool2dForward: expected options to be an options object/,
+    );
+    const window = { kernelSize: [3, 3], stride: [1, 1], padding: [0, 0], ceilMode: false };
+    expect(() => untyped.avgPool2dForward(x, out, window)).toThrow(/options.countIncludePad to be a boolean/);
+    expect(() => untyped.avgPool2dForward(x, out, { ...window, padding: [2, 2], countIncludePad: true })).toThrow(
+      /padding must be at most half the kernel size/,
+    );
   });
 
   test('a disposed tensor passed to native code is refused, not read', () => {

@@ -9,6 +9,7 @@ import { checkNonEmptyImage } from './validate';
 import { checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
+import type { AvgPoolOptions, MaxPoolOptions } from '../native_api';
 import { onnxPads } from '../onnx/trace';
 import { Tensor } from '../tensor';
 import { reshape } from './shape';
@@ -145,12 +146,12 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   };
   if (!isGradEnabled() || !x.requiresGrad) {
     // Inference: values only, no argmax bookkeeping (recorded only for an ONNX trace).
-    native().maxPool2dForward(x, y, null, g.kernel, g.stride, g.padding, g.dilation, g.ceilMode);
+    native().maxPool2dForward(x, y, null, maxOptions(g));
     return record('maxPool2d', [x], y, () => [null], onnx);
   }
   // int32 argmax per output, stored in a float32 tensor's bits (never read as floats).
   const indices = Tensor.empty(g.outShape, { device: x.device });
-  native().maxPool2dForward(x, y, indices, g.kernel, g.stride, g.padding, g.dilation, g.ceilMode);
+  native().maxPool2dForward(x, y, indices, maxOptions(g));
   return record(
     'maxPool2d',
     [x],
@@ -164,6 +165,11 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   );
 }
 
+/** The native max-pooling options of a geometry. */
+function maxOptions(g: PoolGeometry): MaxPoolOptions {
+  return { kernelSize: g.kernel, stride: g.stride, padding: g.padding, dilation: g.dilation, ceilMode: g.ceilMode };
+}
+
 /** F.avg_pool2d. */
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   const where = 'avgPool2d';
@@ -172,14 +178,21 @@ export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   const g = poolGeometry(where, x, options, false);
   const includePad = checkBool(where, 'countIncludePad', options.countIncludePad, true);
   const y = Tensor.empty(g.outShape, { device: x.device });
-  native().avgPool2dForward(x, y, g.kernel, g.stride, g.padding, g.ceilMode, includePad);
+  const window: AvgPoolOptions = {
+    kernelSize: g.kernel,
+    stride: g.stride,
+    padding: g.padding,
+    ceilMode: g.ceilMode,
+    countIncludePad: includePad,
+  };
+  native().avgPool2dForward(x, y, window);
   return record(
     'avgPool2d',
     [x],
     y,
     (gy) => {
       const gx = Tensor.empty(x.shape, { device: x.device });
-      native().avgPool2dBackward(gy, gx, g.kernel, g.stride, g.padding, g.ceilMode, includePad);
+      native().avgPool2dBackward(gy, gx, window);
       return [gx];
     },
     {

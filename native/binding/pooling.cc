@@ -17,22 +17,29 @@ namespace binding {
 
 namespace {
 
-std::vector<std::int64_t> pair(const Args& args, size_t i, const char* name, std::int64_t min) {
-  std::vector<std::int64_t> v = args.int_list(i, name);
+// Field `key` of the options object at args[i]: a pair of integers >= min.
+std::vector<std::int64_t> pair(const Args& args, size_t i, const char* key, std::int64_t min) {
+  const std::string name = std::string("options.") + key;
+  std::vector<std::int64_t> v = args.int_list(args.option(i, "options", key), name);
   if (v.size() != 2 || v[0] < min || v[1] < min) {
-    args.fail(std::string("expected ") + name + " to be a pair of integers >= " + std::to_string(min));
+    args.fail("expected " + name + " to be a pair of integers >= " + std::to_string(min));
   }
   return v;
 }
 
-// Reads kernel/stride/padding/dilation at args[first..first+3] and sets the output size.
-PoolShape pool_shape(const Args& args, const TensorView& x, size_t first, bool ceil_mode, bool has_dilation,
-                     const char* fn) {
+bool flag(const Args& args, size_t i, const char* key) {
+  return args.boolean(args.option(i, "options", key), std::string("options.") + key);
+}
+
+// Reads the options object at args[i] ({ kernelSize, stride, padding, dilation (max pooling
+// only), ceilMode }) and sets the output size.
+PoolShape pool_shape(const Args& args, const TensorView& x, size_t i, bool has_dilation, const char* fn) {
   expect_ndim(x, 4, fn, "x");
-  const auto k = pair(args, first, "kernelSize", 1);
-  const auto st = pair(args, first + 1, "stride", 1);
-  const auto pd = pair(args, first + 2, "padding", 0);
-  const auto dl = has_dilation ? pair(args, first + 3, "dilation", 1) : std::vector<std::int64_t>{1, 1};
+  const bool ceil_mode = flag(args, i, "ceilMode");
+  const auto k = pair(args, i, "kernelSize", 1);
+  const auto st = pair(args, i, "stride", 1);
+  const auto pd = pair(args, i, "padding", 0);
+  const auto dl = has_dilation ? pair(args, i, "dilation", 1) : std::vector<std::int64_t>{1, 1};
   if (pd[0] * 2 > k[0] || pd[1] * 2 > k[1]) args.fail("padding must be at most half the kernel size");
   PoolShape s{x.dim(0) * x.dim(1), x.dim(2), x.dim(3), 0, 0, k[0], k[1], st[0], st[1], pd[0], pd[1], dl[0], dl[1]};
   s.out_h = math::pool_out_size(s.in_h, s.kernel_h, s.stride_h, s.pad_h, s.dil_h, ceil_mode);
@@ -59,7 +66,7 @@ std::vector<std::int64_t> out_shape(const TensorView& x, const PoolShape& s) {
 
 }  // namespace
 
-// maxPool2dForward(x, y, indices?, kernelSize, stride, padding, dilation, ceilMode); without
+// maxPool2dForward(x, y, indices?, options { kernelSize, stride, padding, dilation, ceilMode }); without
 // indices only the values are computed (inference).
 FLEXCONV_EXPORT(maxPool2dForward) {
   const char* fn = "maxPool2dForward";
@@ -68,7 +75,7 @@ FLEXCONV_EXPORT(maxPool2dForward) {
   TensorView y = args.tensor(1, "y");
   const bool with_indices = !args.is_nullish(2);
   TensorView idx = with_indices ? args.tensor(2, "indices") : TensorView{};
-  const PoolShape s = pool_shape(args, x, 3, args.boolean(7, "ceilMode"), true, fn);
+  const PoolShape s = pool_shape(args, x, 3, true, fn);
   expect_shape(y, out_shape(x, s), fn, "y");
   expect_same_device(x, y, fn, "x", "y");
   if (with_indices) {
@@ -111,14 +118,14 @@ FLEXCONV_EXPORT(maxPool2dBackward) {
   return info.Env().Undefined();
 }
 
-// avgPool2dForward(x, y, kernelSize, stride, padding, ceilMode, countIncludePad)
+// avgPool2dForward(x, y, options { kernelSize, stride, padding, ceilMode, countIncludePad })
 FLEXCONV_EXPORT(avgPool2dForward) {
   const char* fn = "avgPool2dForward";
   Args args(info, fn);
   TensorView x = args.tensor(0, "x");
   TensorView y = args.tensor(1, "y");
-  const PoolShape s = pool_shape(args, x, 2, args.boolean(5, "ceilMode"), false, fn);
-  const bool include_pad = args.boolean(6, "countIncludePad");
+  const PoolShape s = pool_shape(args, x, 2, false, fn);
+  const bool include_pad = flag(args, 2, "countIncludePad");
   expect_shape(y, out_shape(x, s), fn, "y");
   expect_same_device(x, y, fn, "x", "y");
   if (x.device == Device::CUDA) {
@@ -129,14 +136,14 @@ FLEXCONV_EXPORT(avgPool2dForward) {
   return info.Env().Undefined();
 }
 
-// avgPool2dBackward(dy, gradX, kernelSize, stride, padding, ceilMode, countIncludePad)
+// avgPool2dBackward(dy, gradX, options { kernelSize, stride, padding, ceilMode, countIncludePad })
 FLEXCONV_EXPORT(avgPool2dBackward) {
   const char* fn = "avgPool2dBackward";
   Args args(info, fn);
   TensorView dy = args.tensor(0, "dy");
   TensorView gx = args.tensor(1, "gradX");
-  const PoolShape s = pool_shape(args, gx, 2, args.boolean(5, "ceilMode"), false, fn);
-  const bool include_pad = args.boolean(6, "countIncludePad");
+  const PoolShape s = pool_shape(args, gx, 2, false, fn);
+  const bool include_pad = flag(args, 2, "countIncludePad");
   expect_shape(dy, out_shape(gx, s), fn, "dy");
   expect_same_device(dy, gx, fn, "dy", "gradX");
   if (dy.device == Device::CUDA) {
