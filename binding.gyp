@@ -2,8 +2,8 @@
 # applies the same globs at build time, so the file lists cannot drift). npm install uses
 # CMake through cmake-js; this file is for toolchains that only have node-gyp:
 #   npx node-gyp rebuild   ->  build/Release/flexconv.node
-# gyp cannot give single files their own flags, so the ISA-specific kernels
-# (*_avx512.cc, *_avx2.cc) are static libraries with the wider instruction sets; other
+# gyp cannot give single files their own flags, so the AVX-512 and AVX2 copies of the per-ISA
+# kernels (*_isa.cc, core/isa.h) are static libraries with the wider instruction sets; other
 # processors than x86-64 build without them (portable kernels only, as CMake does).
 {
   "target_defaults": {

@@ -33,16 +33,19 @@
   }
 
 // The copy of `fn` (declared with FLEXCONV_DECLARE_PER_ISA in the current namespace) for the
-// active instruction set (detected, or capped by FLEXCONV_ISA / setIsa). Builds without the x86
-// kernels never name the wide copies (if constexpr), so they link without them.
-#define FLEXCONV_PICK_ISA(fn)                                                          \
-  ([]() {                                                                              \
-    if constexpr (::flexconv::kHasX86Kernels) {                                        \
-      if (::flexconv::active_isa() == ::flexconv::Isa::Avx512) return &isa_avx512::fn; \
-      if (::flexconv::active_isa() == ::flexconv::Isa::Avx2) return &isa_avx2::fn;     \
-    }                                                                                  \
-    return &isa_portable::fn;                                                          \
-  }())
+// instruction set `isa`. Builds without the x86 kernels never name the wide copies (if
+// constexpr), so they link without them.
+#define FLEXCONV_ISA_COPY(isa, fn)                                  \
+  ([](::flexconv::Isa which) {                                      \
+    if constexpr (::flexconv::kHasX86Kernels) {                     \
+      if (which == ::flexconv::Isa::Avx512) return &isa_avx512::fn; \
+      if (which == ::flexconv::Isa::Avx2) return &isa_avx2::fn;     \
+    }                                                               \
+    return &isa_portable::fn;                                       \
+  }(isa))
+
+// The copy of `fn` for the active instruction set (detected, or capped by FLEXCONV_ISA / setIsa).
+#define FLEXCONV_PICK_ISA(fn) FLEXCONV_ISA_COPY(::flexconv::active_isa(), fn)
 
 // In a *_isa.cc file: open and close the namespace of this copy, flexconv::cpu::isa_<set>.
 // Compiling such a file directly (not through its generated wrapper) is an error that says so.

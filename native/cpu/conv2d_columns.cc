@@ -3,7 +3,6 @@
 // run by run: one bounds computation per run instead of one per element.
 #include "cpu/conv2d_columns.h"
 
-#include "core/cpu_features.h"
 #include "cpu/conv2d_columns_simd.h"
 #include "cpu/gemm/pack_kernels.h"
 
@@ -146,8 +145,6 @@ void split_image_runs(const Conv2dGeometry& g, const float* group_base, std::int
 
 }  // namespace
 
-bool pack_columns_avx512_usable() { return active_isa() == Isa::Avx512; }
-
 ColumnSource::ColumnSource(const Conv2dGeometry& g, const float* input, std::int64_t group, std::int64_t image0,
                            std::int64_t images)
     : g_(g), input_(input), group_(group), image0_(image0), images_(images), taps_(tap_table(g)) {}
@@ -239,13 +236,11 @@ void ColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::
   std::vector<Run> runs;
   split_runs(
       g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; }, &runs);
-  if constexpr (kHasX86Kernels) {
-    if (g.stride_w == 1 && pack_columns_avx512_usable()) {
-      pack_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), k0, kc, nr, g.kernel_h,
-                                  g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w, dst);
-      zero_tail(kc, nc, nr, dst);
-      return;
-    }
+  if (g.stride_w == 1 &&
+      FLEXCONV_PICK_ISA(pack_columns_stride1)(runs.data(), static_cast<std::int64_t>(runs.size()), k0, kc, nr,
+                                              g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w, dst)) {
+    zero_tail(kc, nc, nr, dst);
+    return;
   }
   Tap tap(g, k0);
   for (std::int64_t k = 0; k < kc; ++k, tap.next(g)) {
@@ -270,30 +265,26 @@ void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t
   const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups;
   const float* base = input_ + group_ * Cg * HW;
   std::vector<Run> runs;
-  if constexpr (kHasX86Kernels) {
-    // Gather and transpose in one pass (16 x 16 register blocks, pieces spanning short rows
-    // and images): no intermediate rows, no per-element offset table.
-    if (g.stride_w == 1 && nr % 16 == 0 && g.kernel_h * g.kernel_w <= kTransposedPackerMaxTaps &&
-        pack_columns_avx512_usable()) {
-      split_runs(
-          g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
-      pack_transposed_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), kc, n0, nc, nr,
-                                             g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w, dst);
-      return;
-    }
+  split_runs(
+      g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
+  // Gather and transpose in one pass (16 x 16 register blocks, pieces spanning short rows and
+  // images): no intermediate rows, no per-element offset table. Only the AVX-512 copy does.
+  if (g.stride_w == 1 && nr % 16 == 0 && g.kernel_h * g.kernel_w <= kTransposedPackerMaxTaps &&
+      FLEXCONV_PICK_ISA(pack_transposed_columns_stride1)(runs.data(), static_cast<std::int64_t>(runs.size()), kc, n0,
+                                                         nc, nr, g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h,
+                                                         g.in_w, dst)) {
+    return;
   }
   if (!taps_.empty()) {
     pack_small(k0, kc, n0, nc, nr, dst);  // writes whole panels, zeros included
     return;
   }
-  split_runs(
-      g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
   // Panel by panel, about 64 rows at a time: gather each panel column's pixels contiguously
   // into `rows_of` (cheap row copies), then transpose that small block into the panel with
   // the GEMM core's vectorised panel transpose.
   constexpr std::int64_t kRowsPerPass = 64;
   std::vector<float> rows_of(static_cast<size_t>(nr * std::max<std::int64_t>(kRowsPerPass, g.out_w)));
-  const bool simd = g.stride_w == 1 && pack_columns_avx512_usable();
+  const bool stride1 = g.stride_w == 1;
   std::vector<Run> pass_runs;
   for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
     const int cols = static_cast<int>(std::min<std::int64_t>(nr, nc - p0));
@@ -304,15 +295,14 @@ void TransposedColumnSource::pack(std::int64_t k0, std::int64_t kc, std::int64_t
       std::int64_t rows = 0;
       while (r1 < runs.size() && (r1 == r0 || rows + runs[r1].len <= kRowsPerPass)) rows += runs[r1++].len;
       const std::int64_t row0 = runs[r0].offset;
-      if constexpr (kHasX86Kernels) {
-        if (simd) {
-          pass_runs.assign(runs.begin() + static_cast<std::ptrdiff_t>(r0),
-                           runs.begin() + static_cast<std::ptrdiff_t>(r1));
-          for (Run& run : pass_runs) run.offset -= row0;
-          // Tap t of the panel goes to row t of rows_of (rows floats apart).
-          pack_columns_stride1_avx512(pass_runs.data(), static_cast<std::int64_t>(pass_runs.size()), n0 + p0, cols,
-                                      static_cast<int>(rows), g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.in_h, g.in_w,
-                                      rows_of.data());
+      if (stride1) {
+        pass_runs.assign(runs.begin() + static_cast<std::ptrdiff_t>(r0),
+                         runs.begin() + static_cast<std::ptrdiff_t>(r1));
+        for (Run& run : pass_runs) run.offset -= row0;
+        // Tap t of the panel goes to row t of rows_of (rows floats apart).
+        if (FLEXCONV_PICK_ISA(pack_columns_stride1)(pass_runs.data(), static_cast<std::int64_t>(pass_runs.size()),
+                                                    n0 + p0, cols, static_cast<int>(rows), g.kernel_h, g.kernel_w,
+                                                    g.dil_h, g.dil_w, g.in_h, g.in_w, rows_of.data())) {
           gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
           r0 = r1;
           continue;

@@ -1,8 +1,12 @@
-// The inner loop of conv2d's column packer (cpu/conv2d_columns.cc) for stride-1 columns,
-// with an AVX-512 version. Plain declarations only: this header is also compiled into
-// conv2d_columns_avx512.cc, which must not instantiate inline library code.
+// The vector inner loops of conv2d's column packers (cpu/conv2d_columns.cc) for stride-1
+// columns, compiled once per instruction set (conv2d_columns_isa.cc,
+// conv2d_columns_transposed_isa.cc; core/isa.h). Only the AVX-512 copies pack; the others return
+// false and the caller packs with its portable loop. Plain declarations only: this header is
+// compiled into the per-ISA files, which must not instantiate inline library code.
 #pragma once
 #include <cstdint>
+
+#include "core/isa.h"
 
 namespace flexconv {
 namespace cpu {
@@ -17,27 +21,30 @@ struct ColumnRun {
   std::int64_t offset;  // where the run's first pixel goes in the packed block (in floats or rows)
 };
 
-// Whether pack_columns_stride1_avx512 may be called: the active ISA is AVX-512.
-bool pack_columns_avx512_usable();
-
-// For k in [0, kc): tap (c, i, j) of column-matrix row k0 + k; every run's pixels of that tap,
+// pack_columns_stride1: for k in [0, kc): tap (c, i, j) of column-matrix row k0 + k; every run's pixels of that tap,
 // dst[k * nr + run.offset + t] = input row (iy0 + i*dil_h) at column x0 + j*dil_w + t, or 0 in
 // the padding (nr: the distance between packed rows). Stride 1 along the width (the columns of
 // a run are consecutive input pixels); the runs' images lie in one tensor.
-void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
-                                 std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
-                                 std::int64_t in_h, std::int64_t in_w, float* dst);
+//
+// pack_transposed_columns_stride1: the transposed block (col^T, the weight gradient's B operand) in the GEMM's packed B
+// layout: rows are the kc pixels of the runs (in order, covering rows 0..kc: run.offset = the row of its first pixel),
+// columns are column-matrix rows [n0, n0 + nc) (taps (c, i, j)), ceil(nc / nr) panels of kc x nr floats, columns past
+// nc written as 0. Stride 1 along the width; nr a multiple of 16; at most kTransposedPackerMaxTaps kernel positions.
+//
+// Each packer returns whether it packed: true exactly when this copy's has_stride1_column_packers()
+// is (only the AVX-512 copy's).
+#define FLEXCONV_CONV2D_COLUMN_PACKERS_API                                                                           \
+  bool has_stride1_column_packers();                                                                                 \
+  bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,     \
+                            std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,    \
+                            std::int64_t in_h, std::int64_t in_w, float* dst);                                       \
+  bool pack_transposed_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc, std::int64_t n0,  \
+                                       std::int64_t nc, int nr, std::int64_t kernel_h, std::int64_t kernel_w,        \
+                                       std::int64_t dil_h, std::int64_t dil_w, std::int64_t in_h, std::int64_t in_w, \
+                                       float* dst);
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_CONV2D_COLUMN_PACKERS_API)
 
-// The transposed block (col^T, the weight gradient's B operand) in the GEMM's packed B layout:
-// rows are the kc pixels of the runs (in order, covering rows 0..kc: run.offset = the row of its
-// first pixel), columns are column-matrix rows [n0, n0 + nc) (taps (c, i, j)), ceil(nc / nr)
-// panels of kc x nr floats, columns past nc written as 0. Stride 1 along the width; nr a multiple
-// of 16; at most kTransposedPackerMaxTaps kernel positions.
 constexpr std::int64_t kTransposedPackerMaxTaps = 128;
-void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc, std::int64_t n0,
-                                            std::int64_t nc, int nr, std::int64_t kernel_h, std::int64_t kernel_w,
-                                            std::int64_t dil_h, std::int64_t dil_w, std::int64_t in_h,
-                                            std::int64_t in_w, float* dst);
 
 }  // namespace cpu
 }  // namespace flexconv

@@ -23,6 +23,30 @@ void fill_plane(float* p, std::int64_t n, float v) {
   for (std::int64_t i = 0; i < n; ++i) p[i] = v;
 }
 
+// One kernel tap of one output row: output row oy reads input row iy (inside the image) with
+// tap (i, j) = tap; output columns [lo, hi) read input columns x0 + ox * stride_w, all inside.
+struct RowTap {
+  std::int64_t oy, iy, tap, x0, lo, hi;
+};
+
+// fn(row_tap) for every output row and every tap whose input row lies inside the image, in
+// (oy, i, j) order.
+template <class Fn>
+void for_each_row_tap(const math::Conv2dGeometry& g, Fn fn) {
+  for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+    for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+      const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
+      if (iy < 0 || iy >= g.in_h) continue;
+      for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+        const std::int64_t x0 = j * g.dil_w - g.pad_w;
+        std::int64_t lo, hi;
+        math::conv_valid_range(x0, g.stride_w, g.in_w, g.out_w, &lo, &hi);
+        fn(RowTap{oy, iy, i * g.kernel_w + j, x0, lo, hi});
+      }
+    }
+  }
+}
+
 }  // namespace
 
 using math::Conv2dGeometry;
@@ -38,25 +62,16 @@ void depthwise_forward_planes(const Conv2dGeometry& g, const float* input, const
       const float* w = weight + o * KK;
       float* dst = out + t * P;
       fill_plane(dst, P, bias ? bias[o] : 0.0f);
-      for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
-        float* orow = dst + oy * g.out_w;
-        for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-          const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
-          if (iy < 0 || iy >= g.in_h) continue;
-          const float* irow = in + iy * g.in_w;
-          for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-            const float wv = w[i * g.kernel_w + j];
-            const std::int64_t x0 = j * g.dil_w - g.pad_w;
-            std::int64_t lo, hi;
-            math::conv_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
-            if (sw == 1) {
-              for (std::int64_t ox = lo; ox < hi; ++ox) orow[ox] += wv * irow[x0 + ox];
-            } else {
-              for (std::int64_t ox = lo; ox < hi; ++ox) orow[ox] += wv * irow[x0 + ox * sw];
-            }
-          }
+      for_each_row_tap(g, [&](const RowTap& r) {
+        float* orow = dst + r.oy * g.out_w;
+        const float* irow = in + r.iy * g.in_w;
+        const float wv = w[r.tap];
+        if (sw == 1) {
+          for (std::int64_t ox = r.lo; ox < r.hi; ++ox) orow[ox] += wv * irow[r.x0 + ox];
+        } else {
+          for (std::int64_t ox = r.lo; ox < r.hi; ++ox) orow[ox] += wv * irow[r.x0 + ox * sw];
         }
-      }
+      });
     }
   }
 }
@@ -74,25 +89,16 @@ void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_
         const std::int64_t o = c * mult + m;
         const float* go = grad_out + (b * O + o) * P;
         const float* w = weight + o * KK;
-        for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
-          const float* gorow = go + oy * g.out_w;
-          for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-            const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
-            if (iy < 0 || iy >= g.in_h) continue;
-            float* irow = gin + iy * g.in_w;
-            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-              const float wv = w[i * g.kernel_w + j];
-              const std::int64_t x0 = j * g.dil_w - g.pad_w;
-              std::int64_t lo, hi;
-              math::conv_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
-              if (sw == 1) {
-                for (std::int64_t ox = lo; ox < hi; ++ox) irow[x0 + ox] += wv * gorow[ox];
-              } else {
-                for (std::int64_t ox = lo; ox < hi; ++ox) irow[x0 + ox * sw] += wv * gorow[ox];
-              }
-            }
+        for_each_row_tap(g, [&](const RowTap& r) {
+          const float* gorow = go + r.oy * g.out_w;
+          float* irow = gin + r.iy * g.in_w;
+          const float wv = w[r.tap];
+          if (sw == 1) {
+            for (std::int64_t ox = r.lo; ox < r.hi; ++ox) irow[r.x0 + ox] += wv * gorow[ox];
+          } else {
+            for (std::int64_t ox = r.lo; ox < r.hi; ++ox) irow[r.x0 + ox * sw] += wv * gorow[ox];
           }
-        }
+        });
       }
     }
   }

@@ -91,10 +91,10 @@ class ShiftedGradientSource final : public gemm::BSource {
       n += len;
       t += len;
     }
-    if constexpr (kHasX86Kernels) {
-      pack_transposed_columns_stride1_avx512(runs.data(), static_cast<std::int64_t>(runs.size()), kc, n0, nc, nr,
-                                             g.kernel_h, g.kernel_w, g.dil_h, g.dil_w, g.out_h, g.out_w, dst);
-    }
+    // shifted_source_usable checked that this copy packs.
+    FLEXCONV_PICK_ISA(pack_transposed_columns_stride1)
+    (runs.data(), static_cast<std::int64_t>(runs.size()), kc, n0, nc, nr, g.kernel_h, g.kernel_w, g.dil_h, g.dil_w,
+     g.out_h, g.out_w, dst);
   }
 
  private:
@@ -104,10 +104,8 @@ class ShiftedGradientSource final : public gemm::BSource {
 
 // Whether ShiftedGradientSource can pack for the GEMM's micro-kernel here.
 bool shifted_source_usable(const Conv2dGeometry& g) {
-  if constexpr (kHasX86Kernels) {
-    return pack_columns_avx512_usable() && gemm::tile_shape().nr % 16 == 0 && taps(g) <= kTransposedPackerMaxTaps;
-  }
-  return false;
+  return FLEXCONV_PICK_ISA(has_stride1_column_packers)() && gemm::tile_shape().nr % 16 == 0 &&
+         taps(g) <= kTransposedPackerMaxTaps;
 }
 
 }  // namespace

@@ -5,13 +5,14 @@
 // of channels is sampled with 4 vector loads and 4 multiply-adds, instead of per-sample
 // scalar work. The GEMM depth dimension is ordered (tap, channel) to match.
 //
-// AVX2 + FMA code (also used on AVX-512 CPUs: on the double-pumped AVX-512 units this was
-// tuned on, 256-bit vectors have the same throughput per float) picked at run time, portable
-// C++ otherwise. Every path forms a sample as (w0*v00 + w2*v10) + (w1*v01 + w3*v11). The
+// AVX2 + FMA code (also used on AVX-512 CPUs) picked at run time, portable C++ otherwise
+// (deform_channels_last_isa.cc). Every path forms a sample as (w0*v00 + w2*v10) + (w1*v01 + w3*v11). The
 // vector paths read up to 7 floats past the last pixel of the image: padded buffers carry
 // kPaddedSlack floats of slack.
 #pragma once
 #include <cstdint>
+
+#include "core/isa.h"
 
 namespace flexconv {
 namespace cpu {
@@ -46,8 +47,6 @@ struct PlanRun {
   std::int32_t index_offset;
 };
 void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
-void plan_run_portable(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
-void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23);
 
 // The offset-gradient geometry of a PlanRun's points (its mask is not used; see
 // bilinear_padded_point), one entry per point: the padded index of the top-left corner (+
@@ -63,8 +62,6 @@ struct PointRun {
   PointRun advanced(std::int64_t q) const { return {index + q, ly + q, lx + q, valid + q, grad_valid + q}; }
 };
 void point_run(const PlanRun& r, const PointRun& out);
-void point_run_portable(const PlanRun& r, const PointRun& out);
-void point_run_avx2(const PlanRun& r, const PointRun& out);
 
 // Forward B panels of one tap for channels [c0, c0 + rows) (rows of the panels) and pixels
 // [0, npix) of `plan`: sample (pixel j, channel c0 + r) goes to
@@ -103,16 +100,21 @@ void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, co
 void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
                std::int64_t dst_stride);
 
-void transpose_avx2(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
-                    std::int64_t dst_stride);
-void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
-                            std::int64_t npix, int nr, std::int64_t panel_stride, float* dst);
-void sample_channel_rows_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
-                              std::int64_t npix, float* out, std::int64_t out_stride);
-void scatter_channel_rows_avx2(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
-                               std::int64_t count, const ScatterTaps& s, std::int64_t npix);
-void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
-                      std::int64_t npix, const float* g, std::int64_t g_stride, float* out);
+// The per-ISA copies of the functions above (deform_channels_last_isa.cc; core/isa.h).
+#define FLEXCONV_DEFORM_CHANNELS_LAST_API                                                                     \
+  void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23);                               \
+  void point_run(const PlanRun& r, const PointRun& out);                                                      \
+  void sample_tap_panels(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,     \
+                         std::int64_t npix, int nr, std::int64_t panel_stride, float* dst);                   \
+  void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,  \
+                           std::int64_t npix, float* out, std::int64_t out_stride);                           \
+  void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,       \
+                            std::int64_t count, const ScatterTaps& s, std::int64_t npix);                     \
+  void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,    \
+                   std::int64_t npix, const float* g, std::int64_t g_stride, float* out);                     \
+  void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst, \
+                 std::int64_t dst_stride);
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_DEFORM_CHANNELS_LAST_API)
 
 }  // namespace cpu
 }  // namespace flexconv

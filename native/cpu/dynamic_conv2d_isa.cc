@@ -5,14 +5,13 @@
 // AVX-512's speed, mul and add apart, 6 ms of a 31 ms B128 8x8 backward; it is bound by
 // memory, and intrinsics measured no faster). The mixing uses intrinsics on the AVX copies.
 #include <cstdint>
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
-
+#include "core/lanes.h"
 #include "cpu/dynamic_conv2d_kernels.h"
 
 FLEXCONV_ISA_BEGIN
 namespace {
+
+using lanes::F32;
 
 // Lanes of each partial dot product (one AVX-512 vector), fixed so that the summation order
 // depends only on the ISA.
@@ -127,9 +126,8 @@ void reduce_block(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t
 }
 
 #if defined(__AVX2__)
-// The vector kernel-mixing loop, written once over a lane type V (AVX2 or AVX-512 below):
-//   V::Reg, V::Mask, V::kWidth (floats per register), load / store / set1 / mul / fmadd,
-//   first(n) (the mask of the first min(n, kWidth) lanes), load_masked / store_masked.
+// The vector kernel-mixing loop, written once over the lane type of core/lanes.h (AVX2 or
+// AVX-512 vectors in these copies).
 // Written with intrinsics rather than left to the compiler: compiled from a plain loop, GCC
 // split the lanes into mixed-width and scalar pieces, and its chain of K dependent FMAs per
 // vector waited on the FMA latency (AVX-512: a B128 8x8 batch's kernels mixed in 1.2 ms
@@ -140,98 +138,61 @@ void reduce_block(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t
 // experts of a deep layer exceed L2 (4 x 288 KB for 64 -> 128 3x3), so for one sample at a
 // time the loop streamed them from L3. Each sample's floats are computed the same way
 // whatever S is. Returns where the whole blocks end.
-template <class V, int S>
+template <int S>
 std::int64_t mix_blocks(std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
                         std::int64_t offset, float* const* w) {
-  constexpr int L = V::kWidth;
+  constexpr int L = F32::kWidth;
   const float* first = parts[0] + offset;
   std::int64_t d = 0;
   for (; d + 4 * L <= len; d += 4 * L) {
-    typename V::Reg acc[S][4];
-    const typename V::Reg x0 = V::load(first + d), x1 = V::load(first + d + L);
-    const typename V::Reg x2 = V::load(first + d + 2 * L), x3 = V::load(first + d + 3 * L);
+    F32 acc[S][4];
+    const F32 x0 = F32::loadu(first + d), x1 = F32::loadu(first + d + L);
+    const F32 x2 = F32::loadu(first + d + 2 * L), x3 = F32::loadu(first + d + 3 * L);
     for (int s = 0; s < S; ++s) {
-      const typename V::Reg a0 = V::set1(a[s * K]);
-      acc[s][0] = V::mul(a0, x0);
-      acc[s][1] = V::mul(a0, x1);
-      acc[s][2] = V::mul(a0, x2);
-      acc[s][3] = V::mul(a0, x3);
+      const F32 a0 = F32::splat(a[s * K]);
+      acc[s][0] = lanes::mul(a0, x0);
+      acc[s][1] = lanes::mul(a0, x1);
+      acc[s][2] = lanes::mul(a0, x2);
+      acc[s][3] = lanes::mul(a0, x3);
     }
     for (std::int64_t k = 1; k < K; ++k) {
       const float* e = parts[k] + offset + d;
-      const typename V::Reg e0 = V::load(e), e1 = V::load(e + L), e2 = V::load(e + 2 * L), e3 = V::load(e + 3 * L);
+      const F32 e0 = F32::loadu(e), e1 = F32::loadu(e + L), e2 = F32::loadu(e + 2 * L), e3 = F32::loadu(e + 3 * L);
       for (int s = 0; s < S; ++s) {
-        const typename V::Reg ak = V::set1(a[s * K + k]);
-        acc[s][0] = V::fmadd(ak, e0, acc[s][0]);
-        acc[s][1] = V::fmadd(ak, e1, acc[s][1]);
-        acc[s][2] = V::fmadd(ak, e2, acc[s][2]);
-        acc[s][3] = V::fmadd(ak, e3, acc[s][3]);
+        const F32 ak = F32::splat(a[s * K + k]);
+        acc[s][0] = lanes::fmadd(ak, e0, acc[s][0]);
+        acc[s][1] = lanes::fmadd(ak, e1, acc[s][1]);
+        acc[s][2] = lanes::fmadd(ak, e2, acc[s][2]);
+        acc[s][3] = lanes::fmadd(ak, e3, acc[s][3]);
       }
     }
     for (int s = 0; s < S; ++s) {
-      for (int r = 0; r < 4; ++r) V::store(w[s] + d + r * L, acc[s][r]);
+      for (int r = 0; r < 4; ++r) acc[s][r].storeu(w[s] + d + r * L);
     }
   }
   return d;
 }
 
 // dynamic_mix for lane type V.
-template <class V>
 void mix_simd(int samples, std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
               std::int64_t offset, float* const* ws) {
   const std::int64_t start =
-      samples == 2 ? mix_blocks<V, 2>(K, len, a, parts, offset, ws) : mix_blocks<V, 1>(K, len, a, parts, offset, ws);
+      samples == 2 ? mix_blocks<2>(K, len, a, parts, offset, ws) : mix_blocks<1>(K, len, a, parts, offset, ws);
   const float* first = parts[0] + offset;
   for (int s = 0; s < samples; ++s, a += K) {
     float* w = ws[s];
-    const typename V::Reg a0 = V::set1(a[0]);
+    const F32 a0 = F32::splat(a[0]);
     // The rest one (possibly partial, masked) register at a time, with the same arithmetic.
-    for (std::int64_t d = start; d < len; d += V::kWidth) {
-      const typename V::Mask m = V::first(len - d);
-      typename V::Reg acc = V::mul(a0, V::load_masked(m, first + d));
-      for (std::int64_t k = 1; k < K; ++k) {
-        acc = V::fmadd(V::set1(a[k]), V::load_masked(m, parts[k] + offset + d), acc);
-      }
-      V::store_masked(w + d, m, acc);
+    for (std::int64_t d = start; d < len; d += F32::kWidth) {
+      const int n = static_cast<int>(len - d < F32::kWidth ? len - d : F32::kWidth);
+      F32 acc = lanes::mul(a0, F32::load_first(first + d, n));
+      for (std::int64_t k = 1; k < K; ++k)
+        acc = lanes::fmadd(F32::splat(a[k]), F32::load_first(parts[k] + offset + d, n), acc);
+      acc.store_first(w + d, n);
     }
   }
 }
 
-#if defined(__AVX512F__)
-struct Lanes {
-  using Reg = __m512;
-  using Mask = __mmask16;
-  static constexpr int kWidth = 16;
-  static Reg load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, Reg v) { _mm512_storeu_ps(p, v); }
-  static Reg set1(float x) { return _mm512_set1_ps(x); }
-  static Reg mul(Reg x, Reg y) { return _mm512_mul_ps(x, y); }
-  static Reg fmadd(Reg x, Reg y, Reg z) { return _mm512_fmadd_ps(x, y, z); }
-  static Mask first(std::int64_t n) {
-    return n >= kWidth ? static_cast<Mask>(0xFFFF) : static_cast<Mask>((1u << n) - 1u);
-  }
-  // Masked-off lanes are neither read nor faulted on.
-  static Reg load_masked(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
-  static void store_masked(float* p, Mask m, Reg v) { _mm512_mask_storeu_ps(p, m, v); }
-};
-#else
-struct Lanes {
-  using Reg = __m256;
-  using Mask = __m256i;
-  static constexpr int kWidth = 8;
-  static Reg load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
-  static Reg set1(float x) { return _mm256_set1_ps(x); }
-  static Reg mul(Reg x, Reg y) { return _mm256_mul_ps(x, y); }
-  static Reg fmadd(Reg x, Reg y, Reg z) { return _mm256_fmadd_ps(x, y, z); }
-  static Mask first(std::int64_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < kWidth ? n : kWidth)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
-  static Reg load_masked(Mask m, const float* p) { return _mm256_maskload_ps(p, m); }
-  static void store_masked(float* p, Mask m, Reg v) { _mm256_maskstore_ps(p, m, v); }
-};
-#endif
 #endif  // __AVX2__
 
 }  // namespace
@@ -239,7 +200,7 @@ struct Lanes {
 void dynamic_mix(int samples, std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
                  std::int64_t offset, float* const* w) {
 #if defined(__AVX2__)
-  mix_simd<Lanes>(samples, K, len, a, parts, offset, w);
+  mix_simd(samples, K, len, a, parts, offset, w);
 #else
   for (int s = 0; s < samples; ++s) mix_range(K, len, a + s * K, parts, offset, w[s]);
 #endif

@@ -93,16 +93,11 @@ void unary_backward(int op, const float* g, const float* x, const float* y, floa
 
 void binary(int op, const float* a, const float* b, float* out, const BroadcastPlan& plan) {
   switch (op) {
-    case math::kAdd:
-      return binary_loop<math::kAdd>(a, b, out, plan);
-    case math::kSub:
-      return binary_loop<math::kSub>(a, b, out, plan);
-    case math::kMul:
-      return binary_loop<math::kMul>(a, b, out, plan);
-    case math::kDiv:
-      return binary_loop<math::kDiv>(a, b, out, plan);
-    case math::kSecond:
-      return binary_loop<math::kSecond>(a, b, out, plan);
+#define FLEXCONV_CASE(OP) \
+  case math::OP:          \
+    return binary_loop<math::OP>(a, b, out, plan);
+    FLEXCONV_FOR_EACH_BINARY_OP(FLEXCONV_CASE)
+#undef FLEXCONV_CASE
   }
   bad_op("binary", op);
 }

@@ -22,6 +22,24 @@ std::int64_t plane_grain(const PoolShape& s) { return cpu::plane_grain(s.out_h *
 
 // fn(p, scratch) for every plane p, threads over planes, each thread with the scratch buffer
 // the plane kernels need (the same size in every instruction set's copy).
+// The input window [h0, h1) x [w0, w1) of one adaptive-pooling output (PyTorch's start / end).
+struct AdaptiveWindow {
+  std::int64_t h0, h1, w0, w1;
+  float area() const { return static_cast<float>((h1 - h0) * (w1 - w0)); }
+};
+
+// fn(o, window) for every output o = oh * out_w + ow of one plane, in order.
+template <class Fn>
+void for_each_adaptive_window(const PoolShape& s, Fn fn) {
+  for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+    const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h), h1 = math::adaptive_end(oh, s.out_h, s.in_h);
+    for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
+      fn(oh * s.out_w + ow,
+         AdaptiveWindow{h0, h1, math::adaptive_start(ow, s.out_w, s.in_w), math::adaptive_end(ow, s.out_w, s.in_w)});
+    }
+  }
+}
+
 template <class Fn>
 void for_each_plane_with_scratch(const PoolShape& s, Fn fn) {
   parallel_for(
@@ -155,18 +173,13 @@ void adaptive_avg_pool2d_forward(const PoolShape& s, const float* x, float* y) {
       [&](std::int64_t p0, std::int64_t p1) {
         for (std::int64_t p = p0; p < p1; ++p) {
           const float* xp = x + p * in_plane;
-          for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-            const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h),
-                               h1 = math::adaptive_end(oh, s.out_h, s.in_h);
-            for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-              const std::int64_t w0 = math::adaptive_start(ow, s.out_w, s.in_w);
-              const std::int64_t w1 = math::adaptive_end(ow, s.out_w, s.in_w);
-              float sum = 0;
-              for (std::int64_t ih = h0; ih < h1; ++ih)
-                for (std::int64_t iw = w0; iw < w1; ++iw) sum += xp[ih * s.in_w + iw];
-              y[(p * s.out_h + oh) * s.out_w + ow] = sum / static_cast<float>((h1 - h0) * (w1 - w0));
-            }
-          }
+          float* yp = y + p * s.out_h * s.out_w;
+          for_each_adaptive_window(s, [&](std::int64_t o, const AdaptiveWindow& w) {
+            float sum = 0;
+            for (std::int64_t ih = w.h0; ih < w.h1; ++ih)
+              for (std::int64_t iw = w.w0; iw < w.w1; ++iw) sum += xp[ih * s.in_w + iw];
+            yp[o] = sum / w.area();
+          });
         }
       },
       plane_grain(s));
@@ -182,17 +195,11 @@ void adaptive_avg_pool2d_backward(const PoolShape& s, const float* dy, float* gr
                           return;
                         }
                         std::memset(gp, 0, static_cast<size_t>(in_plane) * sizeof(float));
-                        for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-                          const std::int64_t h0 = math::adaptive_start(oh, s.out_h, s.in_h),
-                                             h1 = math::adaptive_end(oh, s.out_h, s.in_h);
-                          for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-                            const std::int64_t w0 = math::adaptive_start(ow, s.out_w, s.in_w);
-                            const std::int64_t w1 = math::adaptive_end(ow, s.out_w, s.in_w);
-                            const float g = dp[oh * s.out_w + ow] / static_cast<float>((h1 - h0) * (w1 - w0));
-                            for (std::int64_t ih = h0; ih < h1; ++ih)
-                              for (std::int64_t iw = w0; iw < w1; ++iw) gp[ih * s.in_w + iw] += g;
-                          }
-                        }
+                        for_each_adaptive_window(s, [&](std::int64_t o, const AdaptiveWindow& w) {
+                          const float g = dp[o] / w.area();
+                          for (std::int64_t ih = w.h0; ih < w.h1; ++ih)
+                            for (std::int64_t iw = w.w0; iw < w.w1; ++iw) gp[ih * s.in_w + iw] += g;
+                        });
                       });
 }
 

@@ -16,6 +16,7 @@
 // in-image element.)
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/pooling_planes.h"
 
@@ -239,6 +240,15 @@ bool plain_2x2s2(const PoolShape& s) {
          s.dil_h == 1 && s.dil_w == 1 && 2 * s.out_h <= s.in_h && 2 * s.out_w <= s.in_w;
 }
 
+// fn(std::integral_constant<int, S>{}) with the plane kernels' stride parameter S: 1, 2, or 0
+// for any other stride along the width.
+template <class Fn>
+void with_stride_w(std::int64_t stride_w, Fn fn) {
+  if (stride_w == 1) return fn(std::integral_constant<int, 1>{});
+  if (stride_w == 2) return fn(std::integral_constant<int, 2>{});
+  fn(std::integral_constant<int, 0>{});
+}
+
 }  // namespace
 
 std::int64_t pool_scratch_floats(const PoolShape& s) {
@@ -255,17 +265,7 @@ void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32
       max_plane_2x2s2<false>(s, x, y, nullptr);
     return;
   }
-  switch (a.s->stride_w) {
-    case 1:
-      max_plane<1>(*a.s, x, y, indices, scratch);
-      break;
-    case 2:
-      max_plane<2>(*a.s, x, y, indices, scratch);
-      break;
-    default:
-      max_plane<0>(*a.s, x, y, indices, scratch);
-      break;
-  }
+  with_stride_w(s.stride_w, [&](auto stride) { max_plane<decltype(stride)::value>(s, x, y, indices, scratch); });
 }
 
 void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scratch) {
@@ -273,17 +273,7 @@ void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scr
     avg_plane_2x2s2(*a.s, x, y);
     return;
   }
-  switch (a.s->stride_w) {
-    case 1:
-      avg_plane<1>(*a.s, a, x, y, scratch);
-      break;
-    case 2:
-      avg_plane<2>(*a.s, a, x, y, scratch);
-      break;
-    default:
-      avg_plane<0>(*a.s, a, x, y, scratch);
-      break;
-  }
+  with_stride_w(a.s->stride_w, [&](auto stride) { avg_plane<decltype(stride)::value>(*a.s, a, x, y, scratch); });
 }
 
 FLEXCONV_ISA_END

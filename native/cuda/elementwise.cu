@@ -122,21 +122,12 @@ void binary(int op, const float* a, const float* b, float* out, const BroadcastP
     plan.stride_b[d] = bp.stride_b[d];
   }
   switch (op) {
-    case math::kAdd:
-      launch_binary<math::kAdd>(a, b, out, plan, bp.numel);
-      break;
-    case math::kSub:
-      launch_binary<math::kSub>(a, b, out, plan, bp.numel);
-      break;
-    case math::kMul:
-      launch_binary<math::kMul>(a, b, out, plan, bp.numel);
-      break;
-    case math::kDiv:
-      launch_binary<math::kDiv>(a, b, out, plan, bp.numel);
-      break;
-    case math::kSecond:
-      launch_binary<math::kSecond>(a, b, out, plan, bp.numel);
-      break;
+#define FLEXCONV_CASE(OP)                               \
+  case math::OP:                                        \
+    launch_binary<math::OP>(a, b, out, plan, bp.numel); \
+    break;
+    FLEXCONV_FOR_EACH_BINARY_OP(FLEXCONV_CASE)
+#undef FLEXCONV_CASE
     default:
       bad_op("binary", op);
   }

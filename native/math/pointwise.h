@@ -66,6 +66,14 @@ enum BinaryOp : int {
   kBinaryCount = 5,
 };
 
+// Every binary op, for the backends' dispatch switches (as FLEXCONV_FOR_EACH_UNARY_OP).
+#define FLEXCONV_FOR_EACH_BINARY_OP(X) \
+  X(kAdd)                              \
+  X(kSub)                              \
+  X(kMul)                              \
+  X(kDiv)                              \
+  X(kSecond)
+
 FLEXCONV_HD float int_bits_to_float(std::int32_t bits) {
 #ifdef __CUDA_ARCH__
   return __int_as_float(bits);

@@ -4,11 +4,8 @@ namespace flexconv {
 namespace gemm {
 
 MicroKernel kernel_for(Isa isa) {
-  if constexpr (kHasX86Kernels) {
-    if (isa == Isa::Avx512) return avx512_kernel();
-    if (isa == Isa::Avx2) return avx2_kernel();
-  }
-  return portable_kernel();
+  using namespace cpu;  // the per-ISA copies live in cpu::isa_<set>
+  return FLEXCONV_ISA_COPY(isa, gemm_microkernel)();
 }
 
 }  // namespace gemm

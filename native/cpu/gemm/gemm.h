@@ -37,28 +37,31 @@ class BSource {
   virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const = 0;
 };
 
-// A plain row-major matrix as A (M x K). With trans, `data` holds A^T (K x M, row stride ld).
-class MatrixA final : public ASource {
+// A plain row-major matrix as a GEMM operand: `data` with row stride `ld`, or its transpose
+// when `trans`.
+template <class Source>
+class PlainMatrix : public Source {
  public:
-  MatrixA(const float* data, int64_t ld, bool trans) : data_(data), ld_(ld), trans_(trans) {}
-  void pack(int64_t m0, int64_t mc, int64_t k0, int64_t kc, int mr, float* dst) const override;
+  PlainMatrix(const float* data, int64_t ld, bool trans) : data_(data), ld_(ld), trans_(trans) {}
 
- private:
+ protected:
   const float* data_;
   int64_t ld_;
   bool trans_;
 };
 
-// A plain row-major matrix as B (K x N). With trans, `data` holds B^T (N x K, row stride ld).
-class MatrixB final : public BSource {
+// A plain row-major matrix as A (M x K). With trans, `data` holds A^T (K x M, row stride ld).
+class MatrixA final : public PlainMatrix<ASource> {
  public:
-  MatrixB(const float* data, int64_t ld, bool trans) : data_(data), ld_(ld), trans_(trans) {}
-  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override;
+  using PlainMatrix::PlainMatrix;
+  void pack(int64_t m0, int64_t mc, int64_t k0, int64_t kc, int mr, float* dst) const override;
+};
 
- private:
-  const float* data_;
-  int64_t ld_;
-  bool trans_;
+// A plain row-major matrix as B (K x N). With trans, `data` holds B^T (N x K, row stride ld).
+class MatrixB final : public PlainMatrix<BSource> {
+ public:
+  using PlainMatrix::PlainMatrix;
+  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override;
 };
 
 // Register-tile size of the micro-kernel in use (depends on the CPU and the ISA cap).

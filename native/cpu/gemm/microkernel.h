@@ -1,9 +1,10 @@
 // Micro-kernels: C[mr x nr] = alpha * (A panel * B panel) + beta * C over one kc block.
-// Each ISA provides one; the driver picks the table entry for the active ISA.
+// One source (microkernel_isa.cc) compiled per instruction set; the driver picks the copy for
+// the active ISA.
 #pragma once
 #include <cstdint>
 
-#include "core/cpu_features.h"
+#include "core/isa.h"
 
 namespace flexconv {
 namespace gemm {
@@ -19,11 +20,13 @@ struct MicroKernel {
   MicroKernelFn fn;
 };
 
-MicroKernel portable_kernel();
-MicroKernel avx2_kernel();    // only valid when the CPU supports AVX2 + FMA
-MicroKernel avx512_kernel();  // only valid when the CPU supports AVX-512F
-
+// The kernel of `isa` (only valid when the CPU supports it: active_isa() or below).
 MicroKernel kernel_for(Isa isa);
 
 }  // namespace gemm
+
+namespace cpu {
+#define FLEXCONV_GEMM_MICROKERNEL_API gemm::MicroKernel gemm_microkernel();
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_GEMM_MICROKERNEL_API)
+}  // namespace cpu
 }  // namespace flexconv

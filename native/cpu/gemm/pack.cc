@@ -1,34 +1,15 @@
 // Packing of plain row-major matrices into the panel layouts described in gemm.h.
 #include <cstring>
 
-#include "core/cpu_features.h"
 #include "cpu/gemm/gemm.h"
 #include "cpu/gemm/pack_kernels.h"
 
 namespace flexconv {
 namespace gemm {
 
-namespace detail {
-
-void pack_panel_transposed_portable(const float* src, int64_t ld, int rows, int width, int64_t kc, float* dst) {
-  // Row by row: each source row is read contiguously (the writes stride by `width`, which
-  // stays within a few cache lines of the panel).
-  for (int j = 0; j < rows; ++j) {
-    const float* s = src + j * ld;
-    for (int64_t k = 0; k < kc; ++k) dst[k * width + j] = s[k];
-  }
-  for (int64_t k = 0; k < kc; ++k) {
-    for (int j = rows; j < width; ++j) dst[k * width + j] = 0.0f;
-  }
-}
-
-}  // namespace detail
-
 void pack_panel_transposed(const float* src, int64_t ld, int rows, int width, int64_t kc, float* dst) {
-  if constexpr (kHasX86Kernels) {
-    if (active_isa() != Isa::Portable) return detail::pack_panel_transposed_avx2(src, ld, rows, width, kc, dst);
-  }
-  detail::pack_panel_transposed_portable(src, ld, rows, width, kc, dst);
+  using namespace cpu;  // the per-ISA copies live in cpu::isa_<set>
+  FLEXCONV_PICK_ISA(pack_panel_transposed)(src, ld, rows, width, kc, dst);
 }
 
 void pack_panel_rows(const float* src, int64_t ld, int cols, int width, int64_t kc, float* dst) {

@@ -1,9 +1,9 @@
-// The two copy patterns every plain-matrix packer reduces to, with a portable and an AVX2
-// version (the AVX2 one also serves AVX-512 CPUs: packing is bandwidth-bound, and 8-wide
-// transposes are the natural unit for panels of 8 or 48). Implicit-GEMM packers of other
+// The two copy patterns every plain-matrix packer reduces to. Implicit-GEMM packers of other
 // ops may call these too.
 #pragma once
 #include <cstdint>
+
+#include "core/isa.h"
 
 namespace flexconv {
 namespace gemm {
@@ -17,10 +17,12 @@ void pack_panel_transposed(const float* src, int64_t ld, int rows, int width, in
 //   dst[k * width + j] = src[k * ld + j]   for j < cols, k < kc;   0 for cols <= j < width.
 void pack_panel_rows(const float* src, int64_t ld, int cols, int width, int64_t kc, float* dst);
 
-namespace detail {
-void pack_panel_transposed_portable(const float* src, int64_t ld, int rows, int width, int64_t kc, float* dst);
-void pack_panel_transposed_avx2(const float* src, int64_t ld, int rows, int width, int64_t kc, float* dst);
-}  // namespace detail
-
 }  // namespace gemm
+
+namespace cpu {
+// pack_panel_transposed, one copy per instruction set (pack_isa.cc).
+#define FLEXCONV_PACK_PANEL_API \
+  void pack_panel_transposed(const float* src, std::int64_t ld, int rows, int width, std::int64_t kc, float* dst);
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_PACK_PANEL_API)
+}  // namespace cpu
 }  // namespace flexconv

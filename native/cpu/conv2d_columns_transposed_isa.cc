@@ -1,6 +1,6 @@
-// AVX-512 packer of conv2d's transposed column matrix col^T (the weight gradient's B operand,
-// declared in conv2d_columns_simd.h). Compiled with -mavx512f...; called only when the active
-// ISA is AVX-512.
+// The packer of conv2d's transposed column matrix col^T (the weight gradient's B operand,
+// declared in conv2d_columns_simd.h), compiled once per instruction set (core/isa.h); only the
+// AVX-512 copy has one.
 //
 // A packed panel holds, per pixel, nr consecutive (channel, tap) columns, while the input holds,
 // per (channel, tap), consecutive pixels (stride 1: a run of a tap is a contiguous input row
@@ -10,7 +10,12 @@
 // per run segment, the padding lanes read as 0 and touch no memory. The masks and source offsets
 // depend on the kernel position and the segment only, not on the channel: they are worked out
 // once per (kernel position, segment) and reused by every channel of every panel of the block.
+#include <cstdint>
+
+#include "core/isa.h"
+#if defined(__AVX512F__)
 #include <immintrin.h>
+#endif
 
 // GCC 12 reports the deliberately undefined source operand inside the shuffle intrinsics
 // (_mm512_undefined_ps) as maybe-uninitialized: a false positive.
@@ -19,8 +24,8 @@
 #include "cpu/conv2d_columns_simd.h"
 #include "math/hd.h"
 
-namespace flexconv {
-namespace cpu {
+FLEXCONV_ISA_BEGIN
+#if defined(__AVX512F__)
 namespace {
 
 // The part of a piece that one run covers, at one kernel position.
@@ -102,10 +107,10 @@ FLEXCONV_HD void pack_pieces(const Piece* pieces, int np, const Segment* const* 
 
 }  // namespace
 
-void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc, std::int64_t n0,
-                                            std::int64_t nc, int nr, std::int64_t kernel_h, std::int64_t kernel_w,
-                                            std::int64_t dil_h, std::int64_t dil_w, std::int64_t in_h,
-                                            std::int64_t in_w, float* dst) {
+bool pack_transposed_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc, std::int64_t n0,
+                                     std::int64_t nc, int nr, std::int64_t kernel_h, std::int64_t kernel_w,
+                                     std::int64_t dil_h, std::int64_t dil_w, std::int64_t in_h, std::int64_t in_w,
+                                     float* dst) {
   const std::int64_t KK = kernel_h * kernel_w, HW = in_h * in_w;
   const std::int64_t seg_cap = (kMaxEntries / KK) < kMaxSegments ? kMaxEntries / KK : kMaxSegments;
   const std::int64_t panels = (nc + nr - 1) / nr;
@@ -186,7 +191,16 @@ void pack_transposed_columns_stride1_avx512(const ColumnRun* runs, std::int64_t 
       }
     }
   }
+  return true;
 }
 
-}  // namespace cpu
-}  // namespace flexconv
+#else
+// Below AVX-512 there is no vector packer (16 x 16 register transposes): the caller packs with
+// its portable loop.
+bool pack_transposed_columns_stride1(const ColumnRun*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, int,
+                                     std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                                     float*) {
+  return false;
+}
+#endif
+FLEXCONV_ISA_END

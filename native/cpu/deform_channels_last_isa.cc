@@ -1,19 +1,74 @@
-// AVX2 + FMA kernels of cpu/deform_channels_last.h (also used on AVX-512 CPUs). Eight
-// channels of one (tap, pixel) are one vector: 4 corner loads, 2 multiplies, 2 FMAs, 1 add.
-// The forward packer samples 8 pixels x 8 channels, transposes the block in registers and
-// stores 8 contiguous pixels per panel row. Channel tails use masked stores (loads may run
-// into the padded buffer's slack: those lanes are never stored). Everything here has
-// internal linkage (see CONTRIBUTING.md on ISA-specific files).
-#include <immintrin.h>
-
+// The inner loops of cpu/deform_channels_last.h, compiled once per instruction set (core/isa.h).
+// The scalar loops are every copy's reference and tails; the AVX2 + FMA loops (also the AVX-512
+// copy's: on the double-pumped AVX-512 units this was tuned on, 256-bit vectors have the same
+// throughput per float) take eight channels of one (tap, pixel) as one vector: 4 corner loads,
+// 2 multiplies, 2 FMAs, 1 add. The forward packer samples 8 pixels x 8 channels, transposes the
+// block in registers and stores 8 contiguous pixels per panel row. Channel tails use masked
+// stores (loads may run into the padded buffer's slack: those lanes are never stored).
 #include <cstdint>
 
 #include "cpu/deform_channels_last.h"
-#include "cpu/transpose8_avx2.h"
 #include "math/bilinear.h"
+#if defined(__AVX2__)
+#include <immintrin.h>
 
-namespace flexconv {
-namespace cpu {
+#include "cpu/transpose8_avx2.h"
+#endif
+
+FLEXCONV_ISA_BEGIN
+namespace {
+
+inline float sample_at(const float* p, std::int64_t C, std::int64_t down, const PlanRow& plan, std::int64_t q) {
+  const float* a = plan.w01 + 2 * q;
+  const float* b = plan.w23 + 2 * q;
+  return (a[0] * p[0] + b[0] * p[down]) + (a[1] * p[C] + b[1] * p[down + C]);
+}
+
+void plan_run_scalar(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
+  for (std::int64_t q = 0; q < r.n; ++q) {
+    const float y = r.y0 + r.dy[q];
+    const float x = static_cast<float>(r.x0 + q * r.x_step) + r.dx[q];
+    const math::BilinearPaddedPlan pl = math::bilinear_padded_plan(y, x, r.mask ? r.mask[q] : 1.0f, r.in_h, r.in_w);
+    index[q] = pl.index + r.index_offset;
+    w01[2 * q] = pl.weight[0];
+    w01[2 * q + 1] = pl.weight[1];
+    w23[2 * q] = pl.weight[2];
+    w23[2 * q + 1] = pl.weight[3];
+  }
+}
+
+void point_run_scalar(const PlanRun& r, const PointRun& out) {
+  for (std::int64_t q = 0; q < r.n; ++q) {
+    const float y = r.y0 + r.dy[q];
+    const float x = static_cast<float>(r.x0 + q * r.x_step) + r.dx[q];
+    const math::BilinearPaddedPoint pt = math::bilinear_padded_point(y, x, r.in_h, r.in_w);
+    out.index[q] = pt.index + r.index_offset;
+    out.ly[q] = pt.ly;
+    out.lx[q] = pt.lx;
+    out.valid[q] = pt.valid ? 1.0f : 0.0f;
+    out.grad_valid[q] = pt.grad_valid ? 1.0f : 0.0f;
+  }
+}
+
+void sample_tap_panels_scalar(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
+                              std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+  const std::int64_t C = img.channels, down = img.padded_w * C;
+  const std::int64_t width = (npix + nr - 1) / nr * nr;
+  for (std::int64_t j = 0; j < width; ++j) {
+    float* out = dst + (j / nr) * panel_stride + j % nr;
+    if (j >= npix) {
+      for (std::int64_t r = 0; r < rows; ++r) out[r * nr] = 0.0f;
+      continue;
+    }
+    const float* p = img.data + static_cast<std::int64_t>(plan.index[j]) * C + c0;
+    for (std::int64_t r = 0; r < rows; ++r) out[r * nr] = sample_at(p + r, C, down, plan, j);
+  }
+}
+
+}  // namespace
+
+#if defined(__AVX2__)
+
 namespace {
 
 inline __m256i tail_mask(std::int64_t n) {
@@ -59,20 +114,27 @@ class Points8 {
   // Points q .. q+7: masks of the value region and of the derivative region (all ones or zero
   // per lane), the padded index of the top-left corner (meaningful inside the derivative
   // region only: callers blend in outside_index()), and the fractional parts.
-  void at(std::int64_t q, __m256* inside, __m256* grad_inside, __m256i* index, __m256* ly, __m256* lx) const {
+  struct Lanes {
+    __m256 inside, grad_inside;
+    __m256i index;
+    __m256 ly, lx;
+  };
+  Lanes at(std::int64_t q) const {
     const __m256 y = _mm256_add_ps(y0_, _mm256_loadu_ps(r_.dy + q));
     const __m256i xi = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(r_.x0 + q * r_.x_step)), steps_);
     const __m256 x = _mm256_add_ps(_mm256_cvtepi32_ps(xi), _mm256_loadu_ps(r_.dx + q));
     const __m256 below_h = _mm256_cmp_ps(y, hf_, _CMP_LT_OQ), below_w = _mm256_cmp_ps(x, wf_, _CMP_LT_OQ);
-    *inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GT_OQ), below_h),
-                            _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GT_OQ), below_w));
-    *grad_inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GE_OQ), below_h),
-                                 _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GE_OQ), below_w));
+    Lanes p;
+    p.inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GT_OQ), below_h),
+                             _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GT_OQ), below_w));
+    p.grad_inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(y, minus1_, _CMP_GE_OQ), below_h),
+                                  _mm256_and_ps(_mm256_cmp_ps(x, minus1_, _CMP_GE_OQ), below_w));
     const __m256 fy = _mm256_floor_ps(y), fx = _mm256_floor_ps(x);
-    *index = _mm256_add_epi32(
+    p.index = _mm256_add_epi32(
         _mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(fy), wp_), _mm256_cvttps_epi32(fx)), base_);
-    *ly = _mm256_sub_ps(y, fy);
-    *lx = _mm256_sub_ps(x, fx);
+    p.ly = _mm256_sub_ps(y, fy);
+    p.lx = _mm256_sub_ps(x, fx);
+    return p;
   }
 
   // index where `keep` is set, the zero block's index elsewhere.
@@ -99,15 +161,14 @@ class Points8 {
 
 // Points outside the value region get the zero block's index and weights 0 * mask; the last
 // points through the scalar formula.
-void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
+void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23) {
   const Points8 pts(r);
   const __m256 one = _mm256_set1_ps(1.0f);
   std::int64_t q = 0;
   for (; q + 8 <= r.n; q += 8) {
-    __m256 inside, grad_inside, ly, lx;
-    __m256i at;
-    pts.at(q, &inside, &grad_inside, &at, &ly, &lx);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), pts.select_index(at, inside));
+    const Points8::Lanes p = pts.at(q);
+    const __m256 inside = p.inside, ly = p.ly, lx = p.lx;
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(index + q), pts.select_index(p.index, inside));
     const __m256 m = r.mask ? _mm256_loadu_ps(r.mask + q) : one;
     const __m256 hy = _mm256_sub_ps(one, ly), hx = _mm256_sub_ps(one, lx);
     const __m256 w0 = _mm256_mul_ps(_mm256_and_ps(_mm256_mul_ps(hy, hx), inside), m);
@@ -122,28 +183,27 @@ void plan_run_avx2(const PlanRun& r, std::int32_t* index, float* w01, float* w23
     _mm256_storeu_ps(w23 + 2 * q, _mm256_permute2f128_ps(b_lo, b_hi, 0x20));
     _mm256_storeu_ps(w23 + 2 * q + 8, _mm256_permute2f128_ps(b_lo, b_hi, 0x31));
   }
-  if (q < r.n) plan_run_portable(pts.tail(q), index + q, w01 + 2 * q, w23 + 2 * q);
+  if (q < r.n) plan_run_scalar(pts.tail(q), index + q, w01 + 2 * q, w23 + 2 * q);
 }
 
-void point_run_avx2(const PlanRun& r, const PointRun& out) {
+void point_run(const PlanRun& r, const PointRun& out) {
   const Points8 pts(r);
   const __m256 one = _mm256_set1_ps(1.0f);
   std::int64_t q = 0;
   for (; q + 8 <= r.n; q += 8) {
-    __m256 inside, grad_inside, fly, flx;
-    __m256i at;
-    pts.at(q, &inside, &grad_inside, &at, &fly, &flx);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.index + q), pts.select_index(at, grad_inside));
-    _mm256_storeu_ps(out.ly + q, _mm256_and_ps(fly, grad_inside));
-    _mm256_storeu_ps(out.lx + q, _mm256_and_ps(flx, grad_inside));
-    _mm256_storeu_ps(out.valid + q, _mm256_and_ps(one, inside));
-    _mm256_storeu_ps(out.grad_valid + q, _mm256_and_ps(one, grad_inside));
+    const Points8::Lanes p = pts.at(q);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.index + q), pts.select_index(p.index, p.grad_inside));
+    _mm256_storeu_ps(out.ly + q, _mm256_and_ps(p.ly, p.grad_inside));
+    _mm256_storeu_ps(out.lx + q, _mm256_and_ps(p.lx, p.grad_inside));
+    _mm256_storeu_ps(out.valid + q, _mm256_and_ps(one, p.inside));
+    _mm256_storeu_ps(out.grad_valid + q, _mm256_and_ps(one, p.grad_inside));
   }
-  if (q < r.n) point_run_portable(pts.tail(q), out.advanced(q));
+  if (q < r.n) point_run_scalar(pts.tail(q), out.advanced(q));
 }
 
-void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
-                            std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+void sample_tap_panels(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
+                       std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+  if (nr % 8 != 0) return sample_tap_panels_scalar(img, c0, rows, plan, npix, nr, panel_stride, dst);
   // Two passes per 8 pixels: each pixel's weights are broadcast once and its channels sampled
   // into a small pixel-major buffer; then 8 x 8 blocks of it are transposed into the panels.
   constexpr std::int64_t kRows = 256;
@@ -179,8 +239,8 @@ void sample_tap_panels_avx2(const PaddedImage& img, std::int64_t c0, std::int64_
   }
 }
 
-void sample_channel_rows_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
-                              std::int64_t npix, float* out, std::int64_t out_stride) {
+void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
+                         std::int64_t npix, float* out, std::int64_t out_stride) {
   const std::int64_t C = img.channels, down = img.padded_w * C;
   const std::int64_t full = count & ~std::int64_t(7);
   const __m256i tail = tail_mask(count - full);
@@ -194,8 +254,8 @@ void sample_channel_rows_avx2(const PaddedImage& img, std::int64_t c0, std::int6
   }
 }
 
-void scatter_channel_rows_avx2(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
-                               std::int64_t count, const ScatterTaps& s, std::int64_t npix) {
+void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
+                          std::int64_t count, const ScatterTaps& s, std::int64_t npix) {
   const std::int64_t C = channels, down = padded_w * C;
   const std::int64_t full = count & ~std::int64_t(7);
   const __m256i tail = tail_mask(count - full);
@@ -227,8 +287,8 @@ void scatter_channel_rows_avx2(float* grad, std::int64_t channels, std::int64_t 
   }
 }
 
-void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
-                      std::int64_t npix, const float* g, std::int64_t g_stride, float* out) {
+void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
+                 std::int64_t npix, const float* g, std::int64_t g_stride, float* out) {
   const std::int64_t C = img.channels, down = img.padded_w * C;
   const std::int64_t full = count & ~std::int64_t(7);
   const __m256i tail = tail_mask(count - full);
@@ -263,8 +323,8 @@ void corner_dots_avx2(const PaddedImage& img, std::int64_t c0, std::int64_t coun
 
 // 8 x 8 blocks transposed in registers; the edges (rows or columns past the last full block)
 // are copied one float at a time.
-void transpose_avx2(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
-                    std::int64_t dst_stride) {
+void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+               std::int64_t dst_stride) {
   const std::int64_t rf = rows & ~std::int64_t(7), cf = cols & ~std::int64_t(7);
   for (std::int64_t i0 = 0; i0 < rf; i0 += 8) {
     for (std::int64_t j0 = 0; j0 < cf; j0 += 8) {
@@ -282,5 +342,61 @@ void transpose_avx2(const float* src, std::int64_t src_stride, std::int64_t rows
   }
 }
 
-}  // namespace cpu
-}  // namespace flexconv
+#else
+
+void plan_run(const PlanRun& r, std::int32_t* index, float* w01, float* w23) { plan_run_scalar(r, index, w01, w23); }
+void point_run(const PlanRun& r, const PointRun& out) { point_run_scalar(r, out); }
+void sample_tap_panels(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
+                       std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+  sample_tap_panels_scalar(img, c0, rows, plan, npix, nr, panel_stride, dst);
+}
+void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
+                         std::int64_t npix, float* out, std::int64_t out_stride) {
+  const std::int64_t C = img.channels, down = img.padded_w * C;
+  for (std::int64_t q = 0; q < npix; ++q) {
+    const float* p = img.data + static_cast<std::int64_t>(plan.index[q]) * C + c0;
+    float* o = out + q * out_stride;
+    for (std::int64_t c = 0; c < count; ++c) o[c] = sample_at(p + c, C, down, plan, q);
+  }
+}
+void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padded_w, std::int64_t c0,
+                          std::int64_t count, const ScatterTaps& s, std::int64_t npix) {
+  const std::int64_t C = channels, down = padded_w * C;
+  const std::int64_t at[4] = {0, C, down, down + C};
+  for (std::int64_t q = 0; q < npix; ++q) {
+    for (std::int64_t t = 0; t < s.taps; ++t) {
+      const std::int64_t e = t * s.plan_tap_stride + q;
+      float* p = grad + static_cast<std::int64_t>(s.plan.index[e]) * C + c0;
+      const float* gq = s.g + q * s.g_stride + t * s.g_tap_stride;
+      const float w[4] = {s.plan.w01[2 * e], s.plan.w01[2 * e + 1], s.plan.w23[2 * e], s.plan.w23[2 * e + 1]};
+      for (int k = 0; k < 4; ++k) {
+        float* pk = p + at[k];
+        for (std::int64_t c = 0; c < count; ++c) pk[c] += w[k] * gq[c];
+      }
+    }
+  }
+}
+void corner_dots(const PaddedImage& img, std::int64_t c0, std::int64_t count, const std::int32_t* index,
+                 std::int64_t npix, const float* g, std::int64_t g_stride, float* out) {
+  const std::int64_t C = img.channels, down = img.padded_w * C;
+  const std::int64_t at[4] = {0, C, down, down + C};
+  for (std::int64_t q = 0; q < npix; ++q) {
+    const float* p = img.data + static_cast<std::int64_t>(index[q]) * C + c0;
+    const float* gq = g + q * g_stride;
+    for (int k = 0; k < 4; ++k) {
+      float s = 0.0f;
+      for (std::int64_t c = 0; c < count; ++c) s += gq[c] * p[at[k] + c];
+      out[4 * q + k] += s;
+    }
+  }
+}
+void transpose(const float* src, std::int64_t src_stride, std::int64_t rows, std::int64_t cols, float* dst,
+               std::int64_t dst_stride) {
+  for (std::int64_t i = 0; i < rows; ++i) {
+    for (std::int64_t j = 0; j < cols; ++j) dst[j * dst_stride + i] = src[i * src_stride + j];
+  }
+}
+
+#endif
+
+FLEXCONV_ISA_END

@@ -1,17 +1,24 @@
-// AVX-512 column packer for stride-1 convolutions (declared in conv2d_columns_simd.h).
-// Compiled with -mavx512f...; called only when the active ISA is AVX-512.
+// The column packer for stride-1 convolutions (declared in conv2d_columns_simd.h), compiled once
+// per instruction set (core/isa.h); only the AVX-512 copy has one.
 //
 // Each 16-column piece of a run is one load, masked where the columns are padding (the masked
 // lanes read as 0 and touch no memory), and one store. Which columns are padding depends on
 // the run and the tap's kernel position (i, j) only, not on the channel, so the masks and
 // source offsets are worked out once per (kernel position, run) and reused for every channel:
 // the per-channel loop is nothing but loads and stores.
+#include <cstdint>
+
+#include "core/isa.h"
+#if defined(__AVX512F__)
 #include <immintrin.h>
+#endif
 
 #include "cpu/conv2d_columns_simd.h"
 
-namespace flexconv {
-namespace cpu {
+FLEXCONV_ISA_BEGIN
+#if defined(__AVX512F__)
+bool has_stride1_column_packers() { return true; }
+
 namespace {
 
 // One run of pixels at one kernel position: where its pixels come from within a channel
@@ -26,9 +33,9 @@ constexpr int kMaxPieces = 256;
 
 }  // namespace
 
-void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
-                                 std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
-                                 std::int64_t in_h, std::int64_t in_w, float* dst) {
+bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
+                          std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
+                          std::int64_t in_h, std::int64_t in_w, float* dst) {
   const std::int64_t KK = kernel_h * kernel_w, HW = in_h * in_w;
   const std::int64_t k1 = k0 + kc;
   Piece pieces[kMaxPieces];
@@ -44,7 +51,7 @@ void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std:
         part.x0 = runs[r0].x0 + t;
         part.offset = runs[r0].offset + t;
         part.len = runs[r0].len - t < step ? runs[r0].len - t : step;
-        pack_columns_stride1_avx512(&part, 1, k0, kc, nr, kernel_h, kernel_w, dil_h, dil_w, in_h, in_w, dst);
+        pack_columns_stride1(&part, 1, k0, kc, nr, kernel_h, kernel_w, dil_h, dil_w, in_h, in_w, dst);
       }
       ++r0;
       continue;
@@ -92,7 +99,17 @@ void pack_columns_stride1_avx512(const ColumnRun* runs, std::int64_t nruns, std:
     }
     r0 = r1;
   }
+  return true;
 }
 
-}  // namespace cpu
-}  // namespace flexconv
+#else
+// Below AVX-512 there is no vector packer (the masked 16-lane loads are what make it pay): the
+// caller packs with its portable loop.
+bool has_stride1_column_packers() { return false; }
+
+bool pack_columns_stride1(const ColumnRun*, std::int64_t, std::int64_t, std::int64_t, int, std::int64_t, std::int64_t,
+                          std::int64_t, std::int64_t, std::int64_t, std::int64_t, float*) {
+  return false;
+}
+#endif
+FLEXCONV_ISA_END

@@ -1,0 +1,114 @@
+// The float vector of the instruction set this translation unit is compiled for: one lane type
+// that per-ISA kernels (*_isa.cc, core/isa.h) are written against once, instead of one copy of
+// the kernel per set of intrinsics. Its width is 16 under AVX-512, 8 under AVX2 + FMA, 4 with
+// GCC / Clang generic vectors (SSE on x86-64, NEON on AArch64) and 1 elsewhere.
+//
+// Include only from *_isa.cc files. Everything here has internal linkage (an anonymous
+// namespace), so the wide copies can never be picked by the linker for a narrower caller.
+#pragma once
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace flexconv {
+namespace lanes {
+namespace {
+
+#if defined(__AVX512F__)
+
+struct F32 {
+  static constexpr int kWidth = 16;
+  __m512 v;
+  static F32 zero() { return {_mm512_setzero_ps()}; }
+  static F32 splat(float x) { return {_mm512_set1_ps(x)}; }
+  static F32 broadcast(const float* p) { return {_mm512_set1_ps(*p)}; }
+  static F32 load(const float* p) { return {_mm512_load_ps(p)}; }  // aligned to the vector
+  static F32 loadu(const float* p) { return {_mm512_loadu_ps(p)}; }
+  // p[0..n) and zeros, for 0 <= n <= kWidth; lanes past n touch no memory.
+  static F32 load_first(const float* p, int n) { return {_mm512_maskz_loadu_ps(mask(n), p)}; }
+  void storeu(float* p) const { _mm512_storeu_ps(p, v); }
+  void store_first(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
+  // The first n lanes (0 <= n <= 16).
+  static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+};
+inline F32 mul(F32 a, F32 b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+
+#elif defined(__AVX2__)
+
+struct F32 {
+  static constexpr int kWidth = 8;
+  __m256 v;
+  static F32 zero() { return {_mm256_setzero_ps()}; }
+  static F32 splat(float x) { return {_mm256_set1_ps(x)}; }
+  static F32 broadcast(const float* p) { return {_mm256_broadcast_ss(p)}; }
+  static F32 load(const float* p) { return {_mm256_load_ps(p)}; }
+  static F32 loadu(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static F32 load_first(const float* p, int n) { return {_mm256_maskload_ps(p, mask(n))}; }
+  void storeu(float* p) const { _mm256_storeu_ps(p, v); }
+  void store_first(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
+  static __m256i mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+};
+inline F32 mul(F32 a, F32 b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+
+#elif defined(__GNUC__) || defined(__clang__)
+
+struct F32 {
+  static constexpr int kWidth = 4;
+  typedef float Vec __attribute__((vector_size(16), aligned(16)));
+  typedef float UnalignedVec __attribute__((vector_size(16), aligned(4)));
+  Vec v;
+  static F32 zero() { return {Vec{0, 0, 0, 0}}; }
+  static F32 splat(float x) { return {Vec{x, x, x, x}}; }
+  static F32 broadcast(const float* p) { return splat(*p); }
+  static F32 load(const float* p) { return {*reinterpret_cast<const Vec*>(p)}; }
+  static F32 loadu(const float* p) { return {*reinterpret_cast<const UnalignedVec*>(p)}; }
+  static F32 load_first(const float* p, int n) {
+    F32 r = zero();
+    for (int j = 0; j < n; ++j) r.v[j] = p[j];
+    return r;
+  }
+  void storeu(float* p) const { *reinterpret_cast<UnalignedVec*>(p) = v; }
+  void store_first(float* p, int n) const {
+    for (int j = 0; j < n; ++j) p[j] = v[j];
+  }
+};
+inline F32 mul(F32 a, F32 b) { return {a.v * b.v}; }
+inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
+
+#else
+
+struct F32 {
+  static constexpr int kWidth = 1;
+  float v;
+  static F32 zero() { return {0.0f}; }
+  static F32 splat(float x) { return {x}; }
+  static F32 broadcast(const float* p) { return {*p}; }
+  static F32 load(const float* p) { return {*p}; }
+  static F32 loadu(const float* p) { return {*p}; }
+  static F32 load_first(const float* p, int n) { return {n > 0 ? *p : 0.0f}; }
+  void storeu(float* p) const { *p = v; }
+  void store_first(float* p, int n) const {
+    if (n > 0) *p = v;
+  }
+};
+inline F32 mul(F32 a, F32 b) { return {a.v * b.v}; }
+inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
+
+#endif
+
+// A hint to pull the cache line of p towards L1 (a no-op where the compiler has no builtin).
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 0, 3);
+#else
+  (void)p;
+#endif
+}
+
+}  // namespace
+}  // namespace lanes
+}  // namespace flexconv
