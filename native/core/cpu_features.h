@@ -7,7 +7,7 @@ namespace flexconv {
 
 enum class Isa { Portable, Avx2, Avx512 };
 
-// Whether this build contains the AVX2 / AVX-512 kernels (*_avx2.cc, *_avx512.cc): x86-64 builds
+// Whether this build contains the AVX2 / AVX-512 copies of the *_isa.cc kernels: x86-64 builds
 // do (CMake option FLEXCONV_X86_KERNELS), others (ARM) do not and detect no ISA beyond Portable.
 // Dispatch sites test it with `if constexpr`, so a build without those files never refers to
 // their symbols.

@@ -1,6 +1,6 @@
 // The 8 x 8 float transpose in AVX registers shared by the AVX2 packers (include only from
-// *_avx2.cc / *_avx512.cc files). FLEXCONV_HD forces inlining, so no out-of-line copy with
-// AVX instructions can leak into the rest of the addon (see math/hd.h).
+// *_isa.cc files, inside their `#if defined(__AVX2__)` branches). FLEXCONV_HD forces inlining, so no out-of-line copy
+// with AVX instructions can leak into the rest of the addon (see math/hd.h).
 #pragma once
 #include <immintrin.h>
 

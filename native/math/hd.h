@@ -3,7 +3,7 @@
 #pragma once
 
 // On the host these are always inlined: the same header is also compiled into the
-// per-instruction-set files (the copies of *_isa.cc, *_avx2.cc, *_avx512.cc), and an
+// per-instruction-set copies of every *_isa.cc (core/isa.h), and an
 // out-of-line copy of an `inline` function is one symbol that the linker may take from an
 // AVX-512 file for the whole addon, crashing CPUs without it.
 #ifdef __CUDACC__
