@@ -110,6 +110,24 @@ describe('maxPool2d', () => {
     }
   });
 
+  test('without gradients (the vector path) wide rows, row tails, -inf and tall windows match the reference', () => {
+    const wide: Case[] = [
+      { shape: [1, 2, 9, 37], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true },
+      { shape: [1, 1, 6, 70], kernel: [5, 5], stride: [1, 3], padding: [2, 2], ceilMode: false, dilation: [1, 2] },
+      { shape: [2, 1, 13, 33], kernel: [7, 2], stride: [3, 1], padding: [3, 1], ceilMode: true },
+      { shape: [1, 1, 4, 90], kernel: [2, 19], stride: [1, 19], padding: [0, 9], ceilMode: true },
+      { shape: [1, 1, 80, 5], kernel: [70, 3], stride: [5, 1], padding: [0, 1], ceilMode: false },
+    ];
+    for (const c of wide) {
+      const x = Tensor.randn(c.shape);
+      for (let i = 0; i < x.numel; i += 7) x.data[i] = -Infinity;
+      x.data[3] = NaN;
+      const want = Array.from(referenceMaxPool(x.data, c.shape, c).y, Math.fround);
+      expect(ops.maxPool2d(x, maxOptions(c)).toArray()).toEqual(want);
+      expect(ops.maxPool2d(x.clone().requireGrad(), maxOptions(c)).toArray()).toEqual(want);
+    }
+  });
+
   test('backward routes each gradient to its argmax (reference scatter; finite differences on the small cases)', () => {
     for (const c of cases) {
       const x = Tensor.randn(c.shape, { requiresGrad: true });
@@ -144,6 +162,26 @@ describe('maxPool2d', () => {
 
 describe('avgPool2d', () => {
   beforeEach(() => manualSeed(22));
+
+  test('wide rows, row tails, strides above the vector width and windows taller than 64 rows match the reference', () => {
+    const wide: Case[] = [
+      { shape: [1, 2, 9, 37], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true },
+      { shape: [1, 1, 6, 70], kernel: [5, 5], stride: [1, 3], padding: [2, 2], ceilMode: false },
+      { shape: [1, 1, 4, 90], kernel: [2, 19], stride: [1, 19], padding: [0, 9], ceilMode: true },
+      { shape: [1, 1, 80, 5], kernel: [70, 3], stride: [5, 1], padding: [0, 1], ceilMode: false },
+    ];
+    for (const c of wide) {
+      for (const include of [true, false]) {
+        const x = Tensor.randn(c.shape);
+        expectClose(
+          ops.avgPool2d(x, avgOptions(c, include)).data,
+          referenceAvgPool(x.data, c.shape, c, include).y,
+          1e-6,
+          1e-5,
+        );
+      }
+    }
+  });
 
   test('forward matches the reference (countIncludePad both ways) and ONNX Runtime AveragePool', async () => {
     for (const c of cases.filter((k) => !k.dilation)) {

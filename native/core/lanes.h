@@ -3,6 +3,10 @@
 // the kernel per set of intrinsics. Its width is 16 under AVX-512, 8 under AVX2 + FMA, 4 with
 // GCC / Clang generic vectors (SSE on x86-64, NEON on AArch64) and 1 elsewhere.
 //
+// Besides loads and stores: add, mul, div, fmadd, max_scan(acc, v), one step of PyTorch's max scan (v
+// replaces acc where v > acc or v is NaN, so ties keep the earlier value and NaN wins), and
+// pick_every, which gathers every step-th lane to the front (strided windows).
+//
 // Include only from *_isa.cc files. Everything here has internal linkage (an anonymous
 // namespace), so the wide copies can never be picked by the linker for a narrower caller.
 #pragma once
@@ -26,13 +30,29 @@ struct F32 {
   static F32 loadu(const float* p) { return {_mm512_loadu_ps(p)}; }
   // p[0..n) and zeros, for 0 <= n <= kWidth; lanes past n touch no memory.
   static F32 load_first(const float* p, int n) { return {_mm512_maskz_loadu_ps(mask(n), p)}; }
+  // p[j] in lanes lo <= j < hi (0 <= lo <= hi <= kWidth), `fill` elsewhere; other lanes touch no memory.
+  static F32 load_range(const float* p, int lo, int hi, float fill) {
+    return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>(mask(hi) & ~mask(lo)), p)};
+  }
   void storeu(float* p) const { _mm512_storeu_ps(p, v); }
   void store_first(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
+  // Lane k holds lane first + k*step of this vector, for the k where that is below kWidth.
+  F32 pick_every(int first, int step) const {
+    const __m512i k = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i from = _mm512_add_epi32(_mm512_set1_epi32(first), _mm512_mullo_epi32(k, _mm512_set1_epi32(step)));
+    return {_mm512_permutex2var_ps(v, from, v)};  // not permutexvar: GCC 12 warns on its undefined source
+  }
   // The first n lanes (0 <= n <= 16).
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
 };
 inline F32 mul(F32 a, F32 b) { return {_mm512_mul_ps(a.v, b.v)}; }
+inline F32 add(F32 a, F32 b) { return {_mm512_add_ps(a.v, b.v)}; }
+inline F32 div(F32 a, F32 b) { return {_mm512_div_ps(a.v, b.v)}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+inline F32 max_scan(F32 acc, F32 v) {
+  const __mmask16 take = _mm512_cmp_ps_mask(v.v, acc.v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v.v, v.v, _CMP_UNORD_Q);
+  return {_mm512_mask_blend_ps(take, acc.v, v.v)};
+}
 
 #elif defined(__AVX2__)
 
@@ -45,14 +65,29 @@ struct F32 {
   static F32 load(const float* p) { return {_mm256_load_ps(p)}; }
   static F32 loadu(const float* p) { return {_mm256_loadu_ps(p)}; }
   static F32 load_first(const float* p, int n) { return {_mm256_maskload_ps(p, mask(n))}; }
+  static F32 load_range(const float* p, int lo, int hi, float fill) {
+    const __m256i in_range = _mm256_andnot_si256(mask(lo), mask(hi));
+    return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, in_range), _mm256_castsi256_ps(in_range))};
+  }
   void storeu(float* p) const { _mm256_storeu_ps(p, v); }
   void store_first(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
+  F32 pick_every(int first, int step) const {
+    const __m256i k = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return {_mm256_permutevar8x32_ps(
+        v, _mm256_add_epi32(_mm256_set1_epi32(first), _mm256_mullo_epi32(k, _mm256_set1_epi32(step))))};
+  }
   static __m256i mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
 };
 inline F32 mul(F32 a, F32 b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline F32 add(F32 a, F32 b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline F32 div(F32 a, F32 b) { return {_mm256_div_ps(a.v, b.v)}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+inline F32 max_scan(F32 acc, F32 v) {
+  const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v.v, acc.v, _CMP_GT_OQ), _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
+  return {_mm256_blendv_ps(acc.v, v.v, take)};
+}
 
 #elif defined(__GNUC__) || defined(__clang__)
 
@@ -71,13 +106,26 @@ struct F32 {
     for (int j = 0; j < n; ++j) r.v[j] = p[j];
     return r;
   }
+  static F32 load_range(const float* p, int lo, int hi, float fill) {
+    F32 r = splat(fill);
+    for (int j = lo; j < hi; ++j) r.v[j] = p[j];
+    return r;
+  }
   void storeu(float* p) const { *reinterpret_cast<UnalignedVec*>(p) = v; }
   void store_first(float* p, int n) const {
     for (int j = 0; j < n; ++j) p[j] = v[j];
   }
+  F32 pick_every(int first, int step) const {
+    F32 r = zero();
+    for (int k = 0; first + k * step < kWidth; ++k) r.v[k] = v[first + k * step];
+    return r;
+  }
 };
 inline F32 mul(F32 a, F32 b) { return {a.v * b.v}; }
+inline F32 add(F32 a, F32 b) { return {a.v + b.v}; }
+inline F32 div(F32 a, F32 b) { return {a.v / b.v}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
+inline F32 max_scan(F32 acc, F32 v) { return {(v.v > acc.v) | (v.v != v.v) ? v.v : acc.v}; }
 
 #else
 
@@ -90,13 +138,18 @@ struct F32 {
   static F32 load(const float* p) { return {*p}; }
   static F32 loadu(const float* p) { return {*p}; }
   static F32 load_first(const float* p, int n) { return {n > 0 ? *p : 0.0f}; }
+  static F32 load_range(const float* p, int lo, int hi, float fill) { return {lo == 0 && hi > 0 ? *p : fill}; }
   void storeu(float* p) const { *p = v; }
   void store_first(float* p, int n) const {
     if (n > 0) *p = v;
   }
+  F32 pick_every(int first, int step) const { return *this; }  // first is 0: the only lane
 };
 inline F32 mul(F32 a, F32 b) { return {a.v * b.v}; }
+inline F32 add(F32 a, F32 b) { return {a.v + b.v}; }
+inline F32 div(F32 a, F32 b) { return {a.v / b.v}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
+inline F32 max_scan(F32 acc, F32 v) { return {(v.v > acc.v || v.v != v.v) ? v.v : acc.v}; }
 
 #endif
 

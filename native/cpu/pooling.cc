@@ -20,8 +20,6 @@ namespace {
 
 std::int64_t plane_grain(const PoolShape& s) { return cpu::plane_grain(s.out_h * s.out_w + s.in_h * s.in_w); }
 
-// fn(p, scratch) for every plane p, threads over planes, each thread with the scratch buffer
-// the plane kernels need (the same size in every instruction set's copy).
 // The input window [h0, h1) x [w0, w1) of one adaptive-pooling output (PyTorch's start / end).
 struct AdaptiveWindow {
   std::int64_t h0, h1, w0, w1;
@@ -40,6 +38,8 @@ void for_each_adaptive_window(const PoolShape& s, Fn fn) {
   }
 }
 
+// fn(p, scratch) for every plane p, threads over planes, each thread with the scratch buffer
+// the plane kernels need (the same size in every instruction set's copy).
 template <class Fn>
 void for_each_plane_with_scratch(const PoolShape& s, Fn fn) {
   parallel_for(

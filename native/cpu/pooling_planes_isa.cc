@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/lanes.h"
 #include "cpu/pooling_planes.h"
 
 FLEXCONV_ISA_BEGIN
@@ -40,17 +41,6 @@ void hmax(const float* __restrict src, std::int64_t stride_rt, std::int64_t off,
     const bool take = v > dst[i] || v != v;
     dst[i] = take ? v : dst[i];
     if (kIdx) idx[i] = take ? tap : idx[i];
-  }
-}
-
-template <int kStride, bool kFirst>
-void hsum(const float* __restrict src, std::int64_t stride_rt, std::int64_t off, std::int64_t n,
-          float* __restrict dst) {
-  const std::int64_t S = kStride > 0 ? kStride : stride_rt;
-  if (kFirst) {
-    for (std::int64_t i = 0; i < n; ++i) dst[i] = src[S * i + off];
-  } else {
-    for (std::int64_t i = 0; i < n; ++i) dst[i] += src[S * i + off];
   }
 }
 
@@ -164,32 +154,96 @@ void max_plane(const PoolShape& s, const float* x, float* y, std::int32_t* indic
   }
 }
 
-template <int kStride>
-void avg_plane(const PoolShape& s, const PoolPlaneArgs& a, const float* x, float* y, float* scratch) {
-  const Padded g = padded_geometry(s);
-  float* p = scratch;
-  float* h = p + g.ph * g.pw;
-  fill_padded(s, g, x, 0.0f, p);
-  const std::int64_t n = g.ph * g.hw - (s.kernel_w - 1) / s.stride_w - 1;
-  for (std::int64_t kw = 0; kw < s.kernel_w; ++kw) {
-    if (kw == 0)
-      hsum<kStride, true>(p, s.stride_w, kw, n, h);
-    else
-      hsum<kStride, false>(p, s.stride_w, kw, n, h);
+// Max pooling without indices (inference) and average pooling, straight from the plane with
+// whole-vector loads. Pass 1, per output row: each input column reduced over the window's
+// in-image rows (kh order), stored at offset pad_w of a row whose borders hold the reduction's
+// identity (-inf, 0). Pass 2, after every row of pass 1 is stored (so its loads at shifted
+// offsets are not held up by stores in flight): the reduction over kw at every window start;
+// output ow takes start ow*S, picked in registers. Max keeps PyTorch's rule (NaN wins, a -inf
+// border never does); its value equals max_plane's, except that where +0 and -0 tie for the
+// maximum the first in column-major rather than row-major order gives the sign (they compare
+// equal). Sums run columns first, then across the window: (x00 + x10 + x20) + (x01 + ...).
+struct MaxReduce {
+  static float identity() { return -__builtin_huge_valf(); }
+  static lanes::F32 combine(lanes::F32 acc, lanes::F32 v) { return lanes::max_scan(acc, v); }
+  lanes::F32 finish(lanes::F32 v, std::int64_t, std::int64_t, int) const { return v; }
+};
+
+struct AverageReduce {
+  const PoolPlaneArgs* a;
+  static float identity() { return 0.0f; }
+  static lanes::F32 combine(lanes::F32 acc, lanes::F32 v) { return lanes::add(acc, v); }
+  // Outputs ow0 .. ow0 + n - 1 of row oh: sum / (div_h * div_w), as PoolPlaneArgs describes.
+  lanes::F32 finish(lanes::F32 sum, std::int64_t oh, std::int64_t ow0, int n) const {
+    using lanes::F32;
+    return lanes::div(sum, lanes::mul(F32::splat(a->div_h[oh]), F32::load_first(a->div_w + ow0, n)));
   }
+};
+
+struct VectorGeometry {
+  std::int64_t starts;  // window starts j = 0 .. starts-1 (column j - pad_w): (out_w-1)*S + 1
+  std::int64_t row;     // floats per row of pass 1: every column pass 2 reads, and the alignment
+};
+
+VectorGeometry vector_geometry(const PoolShape& s) {
+  const std::int64_t starts = (s.out_w - 1) * s.stride_w + 1;
+  const std::int64_t reach = starts + (s.kernel_w - 1) * s.dil_w;
+  const std::int64_t inside = s.pad_w + s.in_w;
+  // + 16 for pass 2's last whole vector, + 16 for the shift that aligns each row's columns.
+  return VectorGeometry{starts, ((reach > inside ? reach : inside) + 15) / 16 * 16 + 32};
+}
+
+template <class Reduce>
+void reduce_plane_vectors(const PoolShape& s, const Reduce& reduce, const float* x, float* y, float* scratch) {
+  using lanes::F32;
+  constexpr int W = F32::kWidth;
+  const float identity = Reduce::identity();
+  const VectorGeometry g = vector_geometry(s);
+  // out_h rows of g.row floats. Each row starts pad_w floats before a 64-byte boundary, so pass 1
+  // stores whole cache lines (a store split over two lines is slow to forward to pass 2).
+  const std::uintptr_t line = 64, shift = (16 - s.pad_w % 16) % 16 * sizeof(float);
+  float* columns =
+      reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(scratch) + line - 1) / line * line + shift);
+  // Pass 2 reads whole vectors of starts, so up to this column of each row.
+  const std::int64_t read_end = (g.starts - 1) / W * W + W + (s.kernel_w - 1) * s.dil_w;
   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-    float* __restrict yr = y + oh * s.out_w;
-    for (std::int64_t kh = 0; kh < s.kernel_h; ++kh) {
-      const float* __restrict hr = h + (oh * s.stride_h + kh) * g.hw;
-      if (kh == 0) {
-        for (std::int64_t ow = 0; ow < s.out_w; ++ow) yr[ow] = hr[ow];
-      } else {
-        for (std::int64_t ow = 0; ow < s.out_w; ++ow) yr[ow] += hr[ow];
+    float* vr = columns + oh * g.row;
+    for (std::int64_t c = 0; c < s.pad_w; ++c) vr[c] = identity;
+    for (std::int64_t c = s.pad_w + s.in_w; c < read_end; ++c) vr[c] = identity;
+    // The window row's in-image input rows [kh0, kh1), kh order.
+    std::int64_t kh0 = 0, kh1 = s.kernel_h;
+    while (kh0 < kh1 && oh * s.stride_h - s.pad_h + kh0 * s.dil_h < 0) ++kh0;
+    while (kh1 > kh0 && oh * s.stride_h - s.pad_h + (kh1 - 1) * s.dil_h >= s.in_h) --kh1;
+    for (std::int64_t c0 = 0; c0 < s.in_w; c0 += W) {
+      const int n = s.in_w - c0 < W ? static_cast<int>(s.in_w - c0) : W;
+      F32 acc = F32::splat(identity);  // a window row entirely in the padding (ceil mode)
+      for (std::int64_t kh = kh0; kh < kh1; ++kh) {
+        const float* p = x + (oh * s.stride_h - s.pad_h + kh * s.dil_h) * s.in_w + c0;
+        const F32 v = n == W ? F32::loadu(p) : F32::load_first(p, n);
+        acc = kh == kh0 ? v : Reduce::combine(acc, v);
       }
+      if (n == W)
+        acc.storeu(vr + s.pad_w + c0);
+      else
+        acc.store_first(vr + s.pad_w + c0, n);
     }
-    const float dh = a.div_h[oh];
-    const float* __restrict dw = a.div_w;
-    for (std::int64_t ow = 0; ow < s.out_w; ++ow) yr[ow] = yr[ow] / (dh * dw[ow]);
+  }
+  const std::int64_t S = s.stride_w;
+  for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+    const float* vr = columns + oh * g.row;
+    float* __restrict yr = y + oh * s.out_w;
+    for (std::int64_t j0 = 0; j0 < g.starts; j0 += W) {
+      F32 acc = F32::loadu(vr + j0);
+      for (std::int64_t kw = 1; kw < s.kernel_w; ++kw) acc = Reduce::combine(acc, F32::loadu(vr + j0 + kw * s.dil_w));
+      // The outputs whose start ow*S falls in [j0, j0 + W).
+      const std::int64_t ow0 = (j0 + S - 1) / S;
+      std::int64_t ow1 = (j0 + W + S - 1) / S;
+      if (ow1 > s.out_w) ow1 = s.out_w;
+      if (ow1 <= ow0) continue;
+      const int n = static_cast<int>(ow1 - ow0);
+      const F32 picked = S == 1 ? acc : acc.pick_every(static_cast<int>(ow0 * S - j0), static_cast<int>(S));
+      reduce.finish(picked, oh, ow0, n).store_first(yr + ow0, n);
+    }
   }
 }
 
@@ -221,7 +275,7 @@ void max_plane_2x2s2(const PoolShape& s, const float* x, float* y, std::int32_t*
 }
 
 // Average over 2x2 windows, stride 2, no padding (octave convolution's band pooling): no
-// padded copy; the sums in the order of avg_plane (row pairs, then the two rows), so both
+// padded copy; the sums in the order of reduce_plane_vectors (columns, then across), so both
 // give the same bits.
 void avg_plane_2x2s2(const PoolShape& s, const float* x, float* y) {
   const std::int64_t w = s.in_w;
@@ -230,7 +284,7 @@ void avg_plane_2x2s2(const PoolShape& s, const float* x, float* y) {
     const float* __restrict r1 = r0 + w;
     float* __restrict yr = y + oh * s.out_w;
     for (std::int64_t ow = 0; ow < s.out_w; ++ow) {
-      yr[ow] = ((r0[2 * ow] + r0[2 * ow + 1]) + (r1[2 * ow] + r1[2 * ow + 1])) / 4.0f;
+      yr[ow] = ((r0[2 * ow] + r1[2 * ow]) + (r0[2 * ow + 1] + r1[2 * ow + 1])) / 4.0f;
     }
   }
 }
@@ -253,7 +307,9 @@ void with_stride_w(std::int64_t stride_w, Fn fn) {
 
 std::int64_t pool_scratch_floats(const PoolShape& s) {
   const Padded g = padded_geometry(s);
-  return g.ph * g.pw + 2 * g.ph * g.hw + 16;
+  const std::int64_t with_padded_copy = g.ph * g.pw + 2 * g.ph * g.hw;  // max_plane
+  const std::int64_t vectors = s.out_h * vector_geometry(s).row + 16;   // reduce_plane_vectors, + 16 to align
+  return (with_padded_copy > vectors ? with_padded_copy : vectors) + 16;
 }
 
 void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32_t* indices, float* scratch) {
@@ -265,6 +321,10 @@ void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32
       max_plane_2x2s2<false>(s, x, y, nullptr);
     return;
   }
+  if (!indices) {
+    reduce_plane_vectors(s, MaxReduce{}, x, y, scratch);
+    return;
+  }
   with_stride_w(s.stride_w, [&](auto stride) { max_plane<decltype(stride)::value>(s, x, y, indices, scratch); });
 }
 
@@ -273,7 +333,7 @@ void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scr
     avg_plane_2x2s2(*a.s, x, y);
     return;
   }
-  with_stride_w(a.s->stride_w, [&](auto stride) { avg_plane<decltype(stride)::value>(*a.s, a, x, y, scratch); });
+  reduce_plane_vectors(*a.s, AverageReduce{&a}, x, y, scratch);
 }
 
 FLEXCONV_ISA_END
