@@ -30,10 +30,6 @@ struct F32 {
   static F32 loadu(const float* p) { return {_mm512_loadu_ps(p)}; }
   // p[0..n) and zeros, for 0 <= n <= kWidth; lanes past n touch no memory.
   static F32 load_first(const float* p, int n) { return {_mm512_maskz_loadu_ps(mask(n), p)}; }
-  // p[j] in lanes lo <= j < hi (0 <= lo <= hi <= kWidth), `fill` elsewhere; other lanes touch no memory.
-  static F32 load_range(const float* p, int lo, int hi, float fill) {
-    return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<__mmask16>(mask(hi) & ~mask(lo)), p)};
-  }
   void storeu(float* p) const { _mm512_storeu_ps(p, v); }
   void store_first(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
   // Lane k holds lane first + k*step of this vector, for the k where that is below kWidth.
@@ -65,10 +61,6 @@ struct F32 {
   static F32 load(const float* p) { return {_mm256_load_ps(p)}; }
   static F32 loadu(const float* p) { return {_mm256_loadu_ps(p)}; }
   static F32 load_first(const float* p, int n) { return {_mm256_maskload_ps(p, mask(n))}; }
-  static F32 load_range(const float* p, int lo, int hi, float fill) {
-    const __m256i in_range = _mm256_andnot_si256(mask(lo), mask(hi));
-    return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, in_range), _mm256_castsi256_ps(in_range))};
-  }
   void storeu(float* p) const { _mm256_storeu_ps(p, v); }
   void store_first(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
   F32 pick_every(int first, int step) const {
@@ -106,11 +98,6 @@ struct F32 {
     for (int j = 0; j < n; ++j) r.v[j] = p[j];
     return r;
   }
-  static F32 load_range(const float* p, int lo, int hi, float fill) {
-    F32 r = splat(fill);
-    for (int j = lo; j < hi; ++j) r.v[j] = p[j];
-    return r;
-  }
   void storeu(float* p) const { *reinterpret_cast<UnalignedVec*>(p) = v; }
   void store_first(float* p, int n) const {
     for (int j = 0; j < n; ++j) p[j] = v[j];
@@ -138,7 +125,6 @@ struct F32 {
   static F32 load(const float* p) { return {*p}; }
   static F32 loadu(const float* p) { return {*p}; }
   static F32 load_first(const float* p, int n) { return {n > 0 ? *p : 0.0f}; }
-  static F32 load_range(const float* p, int lo, int hi, float fill) { return {lo == 0 && hi > 0 ? *p : fill}; }
   void storeu(float* p) const { *p = v; }
   void store_first(float* p, int n) const {
     if (n > 0) *p = v;
