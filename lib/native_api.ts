@@ -38,7 +38,7 @@ type GridMode = 'bilinear' | 'nearest';
 type GridPadding = 'zeros' | 'border' | 'reflection';
 type InterpolateMode = 'nearest' | 'bilinear';
 type Isa = 'avx512' | 'avx2' | 'portable';
-/** A weight packed by conv2dPackWeights (an opaque native handle). */
+/** A weight packed by conv2dPackWeights or deformConv2dPackWeights (an opaque native handle). */
 export type PackedWeightHandle = object;
 /** The window of a conv-like op, as one options object ([h, w] pairs). */
 export interface WindowOptions {
@@ -100,7 +100,9 @@ export interface NativeApi {
     bias: Opt,
     out: Tensor,
     options: WindowOptions,
+    packed?: PackedWeightHandle | null,
   ): void;
+  deformConv2dPackWeights(weight: Tensor, groups: number): PackedWeightHandle;
   deformConv2dBackward(
     input: Tensor,
     offset: Tensor,
@@ -325,6 +327,7 @@ export const NATIVE_API_NAMES: readonly (keyof NativeApi)[] = [
   'addChannelBias',
   'deformConv2d',
   'deformConv2dGeometry',
+  'deformConv2dPackWeights',
   'deformConv2dBackward',
   'dynamicConv2d',
   'dynamicConv2dBackward',

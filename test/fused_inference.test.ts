@@ -204,6 +204,57 @@ describe('packed conv weights', () => {
     }
   });
 
+  test('a packed deformable weight gives the same bits as packing per call (groups, mask), and keeps its own copy', () => {
+    manualSeed(10);
+    for (const [groups, withMask] of [
+      [1, false],
+      [2, true],
+    ] as const) {
+      const x = Tensor.randn([2, 8, 7, 9]);
+      const w = Tensor.randn([12, 8 / groups, 3, 3], { std: 0.3 });
+      const offset = Tensor.randn([2, 18, 7, 9], { std: 1.5 });
+      const mask = withMask ? ops.sigmoid(Tensor.randn([2, 9, 7, 9])) : null;
+      const bias = Tensor.randn([12]);
+      const packed = ops.packDeformConv2dWeight(w, groups);
+      const expected = ops.deformConv2d(x, offset, w, { padding: 1, mask, bias });
+      const got = ops.deformConv2d(x, offset, w, { padding: 1, mask, bias, packed });
+      expect(Array.from(got.data)).toEqual(Array.from(expected.data));
+      w.data.fill(0);
+      const again = ops.deformConv2d(x, offset, w, { padding: 1, mask, bias, packed });
+      expect(Array.from(again.data)).toEqual(Array.from(expected.data));
+    }
+  });
+
+  test('packed weights are refused by the other op and for other shapes, in TypeScript and in native code', () => {
+    const x = Tensor.randn([1, 4, 6, 6]);
+    const w = Tensor.randn([6, 4, 3, 3]);
+    const offset = Tensor.zeros([1, 18, 4, 4]);
+    const forConv = ops.packConv2dWeight(w);
+    const forDeform = ops.packDeformConv2dWeight(w);
+    expect(() => ops.deformConv2d(x, offset, w, { packed: forConv })).toThrow(
+      /expected packed to be a PackedConv2dWeight from packDeformConv2dWeight but received one from packConv2dWeight/,
+    );
+    expect(() => ops.conv2dFused(x, w, { packed: forDeform })).toThrow(
+      /expected packed to be a PackedConv2dWeight from packConv2dWeight but received one from packDeformConv2dWeight/,
+    );
+    expect(() =>
+      ops.deformConv2d(x, offset, w, { packed: ops.packDeformConv2dWeight(Tensor.randn([6, 2, 3, 3]), 2) }),
+    ).toThrow(/expected packed to be packDeformConv2dWeight of a weight \[6, 4, 3, 3\] with groups 1/);
+    const { native } = jest.requireActual('../lib/native') as typeof import('../lib/native');
+    const out = Tensor.empty([1, 6, 4, 4]);
+    const window = {
+      stride: [1, 1] as [number, number],
+      padding: [0, 0] as [number, number],
+      dilation: [1, 1] as [number, number],
+    };
+    expect(() => native().deformConv2d(x, offset, null, w, null, out, window, forConv.handle)).toThrow(
+      /packed for another weight shape or groups \(or by conv2dPackWeights\)/,
+    );
+    expect(() => native().deformConv2d(x, offset, null, w, null, out, window, {})).toThrow(
+      /handle from deformConv2dPackWeights/,
+    );
+  });
+
   test('a packed weight of another shape or groups is refused, in TypeScript and in native code', () => {
     const x = Tensor.randn([1, 4, 6, 6]);
     const w = Tensor.randn([6, 4, 3, 3]);

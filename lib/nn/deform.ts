@@ -170,9 +170,10 @@ abstract class DeformConvBase extends Module {
 
   /**
    * The layer with its offsets and mask but another main weight and bias (inference with a
-   * following batch norm folded into them: lib/nn/fold.ts).
+   * following batch norm folded into them: lib/nn/fold.ts), optionally packed
+   * (ops.packDeformConv2dWeight of that weight).
    */
-  forwardWith(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  forwardWith(x: Tensor, weight: Tensor, bias: Tensor | null, packed: ops.PackedConv2dWeight | null = null): Tensor {
     checkInputChannels(this.constructor.name, x, this.inChannels);
     const { offset, mask } = this.offsetsAndMask(x);
     return ops.deformConv2d(x, offset, weight, {
@@ -181,6 +182,7 @@ abstract class DeformConvBase extends Module {
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
+      packed,
     });
   }
 

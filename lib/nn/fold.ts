@@ -26,7 +26,7 @@ export interface Folded {
   bn: BatchNorm2d;
   weight: Tensor;
   bias: Tensor;
-  /** The folded weight packed for the GEMM (plain convs; made on first use). */
+  /** The folded weight packed for the GEMM (made on first use, for the conv's op). */
   packed?: ops.PackedConv2dWeight;
 }
 
@@ -105,13 +105,16 @@ export function convBnAct(
       });
     }
     const deform = conv as Module & {
-      forwardWith?: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor;
+      forwardWith?: (x: Tensor, w: Tensor, b: Tensor | null, packed: ops.PackedConv2dWeight | null) => Tensor;
+      inChannels?: number;
       weight: Tensor;
       bias: Tensor | null;
     };
     if (typeof deform.forwardWith === 'function') {
-      const { weight, bias } = foldedWeights(deform, bn);
-      let y = deform.forwardWith(x, weight, bias);
+      const folded = foldedWeights(deform, bn);
+      if (typeof deform.inChannels === 'number' && deform.inChannels % folded.weight.shape[1] === 0)
+        folded.packed ??= ops.packDeformConv2dWeight(folded.weight, deform.inChannels / folded.weight.shape[1]);
+      let y = deform.forwardWith(x, folded.weight, folded.bias, folded.packed ?? null);
       if (residual) y = ops.add(y, residual);
       return relu ? ops.relu(y) : y;
     }

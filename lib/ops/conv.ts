@@ -17,6 +17,7 @@ import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { activeTracer, onnxPads } from '../onnx/trace';
 import { Tensor } from '../tensor';
+import { checkPackedWeight, type PackedConv2dWeight } from './packed_weight';
 
 type Pair = number | [number, number];
 
@@ -179,32 +180,7 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
   );
 }
 
-/** A CPU conv weight packed once for many forwards (packConv2dWeight); holds its own copy. */
-export class PackedConv2dWeight {
-  /** @internal the native handle (freed with this object). */
-  constructor(
-    readonly handle: object,
-    readonly shape: readonly number[],
-    readonly groups: number,
-  ) {}
-}
-
-/**
- * Packs a CPU conv weight ([O, C/groups, kh, kw]) into the GEMM's layout once, for repeated
- * inference (conv2dFused's `packed`): packing costs a pass over the weight per call, as much as
- * the multiplication itself for one small image. The handle keeps a copy, so later changes
- * to `weight` do not reach it: pack again after them (lib/nn/fold.ts does).
- */
-export function packConv2dWeight(weight: Tensor, groups = 1): PackedConv2dWeight {
-  const where = 'packConv2dWeight';
-  checkTensor(where, 'weight', weight, 4, '[outChannels, inChannels / groups, kH, kW]');
-  if (weight.device !== 'cpu')
-    throw new DeviceError(`${where}: expected weight on the CPU but received a ${weight.device} tensor`);
-  checkInt(where, 'groups', groups, 1);
-  if (weight.shape[0] % groups !== 0)
-    throw new ShapeError(`${where}: expected groups (${groups}) to divide the ${weight.shape[0]} output channels`);
-  return new PackedConv2dWeight(native().conv2dPackWeights(weight, groups) as object, [...weight.shape], groups);
-}
+export { PackedConv2dWeight, packConv2dWeight, packDeformConv2dWeight } from './packed_weight';
 
 export interface Conv2dFusedOptions extends Conv2dOptions {
   /** Added to the convolution's output ([N, O, OH, OW], e.g. a residual block's identity). */
@@ -234,17 +210,7 @@ export function conv2dFused(input: Tensor, weight: Tensor, options: Conv2dFusedO
     'relu',
     'packed',
   ]);
-  const packed = options.packed ?? null;
-  if (packed !== null && !(packed instanceof PackedConv2dWeight)) {
-    throw new ArgumentError(
-      `${where}: expected packed to be a PackedConv2dWeight from packConv2dWeight but received ${describe(packed)}`,
-    );
-  }
-  if (packed !== null && (packed.groups !== params.groups || packed.shape.some((d, i) => d !== weight.shape[i]))) {
-    throw new ShapeError(
-      `${where}: expected packed to be packConv2dWeight of a weight ${shapeString(weight.shape)} with groups ${params.groups} but received one of ${shapeString(packed.shape ?? [])} with groups ${packed.groups}`,
-    );
-  }
+  const packed = checkPackedWeight(where, 'conv2d', options.packed, weight, params.groups);
   const residual = options.residual ?? null;
   if (residual !== null) {
     if (!(residual instanceof Tensor))

@@ -24,6 +24,7 @@ import { ArgumentError, describe, DeviceError } from '../errors';
 import { native } from '../native';
 import type { WindowOptions } from '../native_api';
 import { Tensor } from '../tensor';
+import { checkPackedWeight, type PackedConv2dWeight } from './packed_weight';
 
 export interface DeformConv2dOptions {
   bias?: Tensor | null;
@@ -33,6 +34,12 @@ export interface DeformConv2dOptions {
   dilation?: number | [number, number];
   /** CUDA only: gather the input gradient deterministically (default true). */
   deterministic?: boolean;
+  /**
+   * CPU only: `weight` already packed by packDeformConv2dWeight, used by the forward instead of
+   * packing `weight` again (inference; lib/nn/fold.ts). Pass the weight it was packed from: the
+   * gradients read `weight` itself.
+   */
+  packed?: PackedConv2dWeight | null;
 }
 
 /** The shapes one call implies, after every check has passed. */
@@ -73,7 +80,7 @@ export function deformConv2dGeometry(
   if (options === null || typeof options !== 'object') {
     throw new ArgumentError(`${FN}: expected options to be an object but received ${describe(options)}`);
   }
-  checkOptionKeys(FN, options, ['bias', 'mask', 'stride', 'padding', 'dilation', 'deterministic']);
+  checkOptionKeys(FN, options, ['bias', 'mask', 'stride', 'padding', 'dilation', 'deterministic', 'packed']);
   expectTensor('input', input);
   expectTensor('offset', offset);
   expectTensor('weight', weight);
@@ -132,8 +139,9 @@ export function deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, opti
   const mask = options.mask ?? null;
   const bias = options.bias ?? null;
   const deterministic = options.deterministic ?? true;
+  const packed = checkPackedWeight(FN, 'deformConv2d', options.packed, weight, g.groups);
   const out = Tensor.empty([g.batch, g.outChannels, g.outSize[0], g.outSize[1]], { device: input.device });
-  native().deformConv2d(input, offset, mask, weight, bias, out, windowOf(g));
+  native().deformConv2d(input, offset, mask, weight, bias, out, windowOf(g), packed?.handle ?? null);
   return record(
     'deformConv2d',
     [input, offset, weight, mask, bias],

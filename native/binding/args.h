@@ -22,7 +22,10 @@ class Args {
   Args(const Napi::CallbackInfo& info, const char* function_name) : info_(info), fn_(function_name) {}
 
   Napi::Env env() const { return info_.Env(); }
+  const char* function_name() const { return fn_; }
   size_t size() const { return info_.Length(); }
+  // args[i] as given (undefined past the end), for readers of special values (native handles).
+  Napi::Value value(size_t i) const { return at(i); }
   bool is_nullish(size_t i) const;
 
   TensorView tensor(size_t i, const char* name) const;

@@ -6,6 +6,7 @@
 #include "binding/args.h"
 #include "binding/cuda_memory.h"
 #include "binding/conv_options.h"
+#include "binding/packed_weights.h"
 #include "binding/registry.h"
 #include "core/errors.h"
 #include "cpu/conv2d.h"
@@ -51,29 +52,15 @@ Conv2dGeometry geometry(const Args& args, size_t at, const char* fn, const Tenso
   return g;
 }
 
-// Distinguishes packed conv weights from any other External a caller might pass.
-const napi_type_tag kPackedConvTag = {0x4b1f0c9d2e7a3856ULL, 0x9a03e6c1b8d4f27eULL};
-
 }  // namespace
 
 // conv2dPackWeights(weight, groups) -> handle of the weight packed for repeated forwards
 // (CPU). The handle owns a copy: later writes to `weight` do not reach it.
 FLEXCONV_EXPORT(conv2dPackWeights) {
   Args args(info, "conv2dPackWeights");
-  TensorView w = args.tensor(0, "weight");
-  expect_ndim(w, 4, "conv2dPackWeights", "weight");
-  const std::int64_t groups = args.integer(1, "groups");
-  if (w.device != Device::CPU) args.fail("expected weight on the CPU");
-  if (groups < 1 || w.dim(0) % groups != 0) {
-    args.fail("expected groups to divide the " + std::to_string(w.dim(0)) + " output channels but received " +
-              std::to_string(groups));
-  }
-  std::unique_ptr<PackedConvWeights> packed =
-      cpu::conv2d_pack_weights(w.data, w.dim(0), w.dim(1), w.dim(2), w.dim(3), groups);
-  auto ext = Napi::External<PackedConvWeights>::New(info.Env(), packed.release(),
-                                                    [](Napi::Env, PackedConvWeights* p) { delete p; });
-  napi_type_tag_object(info.Env(), ext, &kPackedConvTag);
-  return ext;
+  std::int64_t groups = 1;
+  TensorView w = packable_weight(args, groups);
+  return wrap_packed_weights(info.Env(), cpu::conv2d_pack_weights(w.data, w.dim(0), w.dim(1), w.dim(2), w.dim(3), groups));
 }
 
 // conv2d(input, weight, bias | null, out, options { stride, padding, dilation, groups }[, residual | null, relu,
@@ -101,16 +88,9 @@ FLEXCONV_EXPORT(conv2d) {
     epilogue.residual = residual.data;
   }
   if (args.size() > 6) epilogue.relu = args.boolean(6, "relu");
-  const PackedConvWeights* packed = nullptr;
-  if (args.size() > 7 && !args.is_nullish(7)) {
-    Napi::Value v = info[7];
-    bool tagged = false;
-    if (v.IsExternal()) napi_check_object_type_tag(info.Env(), v, &kPackedConvTag, &tagged);
-    if (!tagged) args.fail("expected packed to be a handle from conv2dPackWeights");
-    packed = v.As<Napi::External<PackedConvWeights>>().Data();
-    if (!cpu::conv2d_packed_fits(g, *packed))
-      args.fail("the packed weights were packed for another weight shape or groups");
-  }
+  const PackedConvWeights* packed = optional_packed_weights(args, 7, "conv2dPackWeights");
+  if (packed && !cpu::conv2d_packed_fits(g, *packed))
+    args.fail("the packed weights were packed for another weight shape or groups (or by deformConv2dPackWeights)");
   if (x.device == Device::CUDA) {
     if (epilogue.residual || epilogue.relu || packed)
       args.fail("the fused epilogue (residual, relu) and packed weights run on the CPU only");

@@ -5,9 +5,11 @@
 
 #include "binding/args.h"
 #include "binding/conv_options.h"
+#include "binding/packed_weights.h"
 #include "binding/cuda_memory.h"
 #include "binding/registry.h"
 #include "core/errors.h"
+#include "cpu/deform_conv2d.h"
 #include "ops/deform_conv2d.h"
 
 namespace flexconv {
@@ -79,7 +81,18 @@ FLEXCONV_EXPORT(deformConv2dGeometry) {
   return out;
 }
 
-// deformConv2d(input, offset, mask | null, weight, bias | null, output, options { stride, padding, dilation })
+// deformConv2dPackWeights(weight, groups) -> handle of the weight packed for repeated forwards
+// (CPU; tap-major, so it fits deformConv2d only). The handle owns a copy.
+FLEXCONV_EXPORT(deformConv2dPackWeights) {
+  Args args(info, "deformConv2dPackWeights");
+  std::int64_t groups = 1;
+  TensorView w = packable_weight(args, groups);
+  return wrap_packed_weights(info.Env(),
+                             cpu::deform_conv2d_pack_weights(w.data, w.dim(0), w.dim(1), w.dim(2), w.dim(3), groups));
+}
+
+// deformConv2d(input, offset, mask | null, weight, bias | null, output, options { stride, padding, dilation }
+//   [, packed | null]): packed (CPU) is `weight` from deformConv2dPackWeights, used instead of packing it.
 FLEXCONV_EXPORT(deformConv2d) {
   Args args(info, kFn);
   TensorView input = args.tensor(0, "input");
@@ -93,8 +106,14 @@ FLEXCONV_EXPORT(deformConv2d) {
   expect_same_device(input, output, kFn, "input", "output");
   const float* m = present(mask) ? mask.data : nullptr;
   const float* b = present(bias) ? bias.data : nullptr;
+  const PackedConvWeights* packed = optional_packed_weights(args, 7, "deformConv2dPackWeights");
+  if (packed && !cpu::deform_conv2d_packed_fits(g, *packed))
+    args.fail("the packed weights were packed for another weight shape or groups (or by conv2dPackWeights)");
   if (input.device == Device::CUDA) {
+    if (packed) args.fail("packed weights run on the CPU only");
     FLEXCONV_CUDA_CALL(kFn, cuda::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data));
+  } else if (packed) {
+    cpu::deform_conv2d_forward_prepacked(g, input.data, offset.data, m, *packed, b, output.data);
   } else {
     cpu::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data);
   }

@@ -27,9 +27,13 @@ namespace flexconv {
 namespace cpu {}  // namespace cpu
 
 // A weight packed once for many forwards (inference): packing the GEMM's A operand costs a
-// pass over the weights per call, as much as the GEMM itself for one small image.
+// pass over the weights per call, as much as the GEMM itself for one small image. conv2d packs
+// each output channel's row in the weight's own (channel, tap) order; the deformable conv in
+// (tap, channel) order (cpu/deform_conv2d.h), so a handle made for one never fits the other.
 struct PackedConvWeights {
+  enum class Order { ChannelMajor, TapMajor };
   std::int64_t out_channels, in_per_group, kernel_h, kernel_w, groups;
+  Order order;
   std::vector<gemm::PackedA> per_group;
 };
 

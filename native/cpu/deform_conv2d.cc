@@ -34,11 +34,14 @@
 //       reduced in a fixed order by the one thread owning that pixel chunk.
 #include "ops/deform_conv2d.h"
 
+#include "cpu/deform_conv2d.h"
+
 #include <algorithm>
 #include <memory>
 #include <vector>
 
 #include "core/alloc.h"
+#include "core/errors.h"
 #include "core/thread_pool.h"
 #include "cpu/deform_channels_last.h"
 #include "cpu/gemm/gemm.h"
@@ -361,8 +364,11 @@ void for_each_block(std::int64_t batch, bool image_parallel, MakeScratch make, F
 
 }  // namespace
 
-void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset, const float* mask,
-                           const float* weight, const float* bias, float* output) {
+namespace {
+
+// The forward with each group's tap-major weights packed (weights[grp]).
+void forward_with_packed(const DeformConv2dGeometry& g, const float* input, const float* offset, const float* mask,
+                         const std::vector<gemm::PackedA>& weights, const float* bias, float* output) {
   if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
   const Blocking bl = make_blocking(g, PlanTile::bytes_per_pixel(g), 0);
   const std::int64_t blocks = bl.blocks(g.batch);
@@ -370,17 +376,6 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
   // the remainder hardly matters); otherwise each block's kernels are threaded.
   const std::int64_t threads = num_threads();
   const bool block_parallel = threads > 1 && (blocks % threads == 0 || blocks >= 4 * threads) && !in_parallel_region();
-  // The tap-major weights of each group, packed once for every block and tile.
-  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), Og = g.group_out_channels();
-  std::vector<gemm::PackedA> weights;
-  weights.reserve(static_cast<size_t>(g.groups));
-  {
-    AlignedBuffer<float> weight_tm(static_cast<size_t>(g.out_channels * Cg * K));
-    reorder_weights(g, weight, weight_tm.data(), true);
-    for (std::int64_t grp = 0; grp < g.groups; ++grp) {
-      weights.emplace_back(Og, Cg * K, gemm::MatrixA(weight_tm.data() + grp * Og * Cg * K, Cg * K, false));
-    }
-  }
   for_each_block<ForwardScratch>(
       blocks, block_parallel, [&] { return ForwardScratch(g, bl); },
       [&](std::int64_t b, ForwardScratch& scratch) {
@@ -388,6 +383,58 @@ void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, co
         forward_block(g, n0, std::min(bl.images, g.batch - n0), input, offset, mask, weights, bias, output, bl.tile,
                       scratch);
       });
+}
+
+// Each group's rows of the weight, reordered tap-major ((tap, channel) columns) and packed.
+std::vector<gemm::PackedA> pack_tap_major(const DeformConv2dGeometry& g, const float* weight) {
+  const std::int64_t K = g.taps(), Cg = g.group_in_channels(), Og = g.group_out_channels();
+  std::vector<gemm::PackedA> weights;
+  weights.reserve(static_cast<size_t>(g.groups));
+  AlignedBuffer<float> weight_tm(static_cast<size_t>(g.out_channels * Cg * K));
+  reorder_weights(g, weight, weight_tm.data(), true);
+  for (std::int64_t grp = 0; grp < g.groups; ++grp) {
+    weights.emplace_back(Og, Cg * K, gemm::MatrixA(weight_tm.data() + grp * Og * Cg * K, Cg * K, false));
+  }
+  return weights;
+}
+
+}  // namespace
+
+void deform_conv2d_forward(const DeformConv2dGeometry& g, const float* input, const float* offset, const float* mask,
+                           const float* weight, const float* bias, float* output) {
+  if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
+  forward_with_packed(g, input, offset, mask, pack_tap_major(g, weight), bias, output);
+}
+
+std::unique_ptr<PackedConvWeights> deform_conv2d_pack_weights(const float* weight, std::int64_t out_channels,
+                                                              std::int64_t in_per_group, std::int64_t kernel_h,
+                                                              std::int64_t kernel_w, std::int64_t groups) {
+  // Only the weight's dimensions matter to the reorder and the packing.
+  DeformConv2dGeometry g{};
+  g.out_channels = out_channels;
+  g.in_channels = in_per_group * groups;
+  g.kernel_h = kernel_h;
+  g.kernel_w = kernel_w;
+  g.groups = groups;
+  auto p = std::make_unique<PackedConvWeights>();
+  *p = PackedConvWeights{out_channels, in_per_group, kernel_h, kernel_w, groups, PackedConvWeights::Order::TapMajor,
+                         pack_tap_major(g, weight)};
+  return p;
+}
+
+bool deform_conv2d_packed_fits(const DeformConv2dGeometry& g, const PackedConvWeights& p) {
+  return p.order == PackedConvWeights::Order::TapMajor && p.out_channels == g.out_channels && p.groups == g.groups &&
+         p.in_per_group * g.groups == g.in_channels && p.kernel_h == g.kernel_h && p.kernel_w == g.kernel_w &&
+         static_cast<std::int64_t>(p.per_group.size()) == g.groups;
+}
+
+void deform_conv2d_forward_prepacked(const DeformConv2dGeometry& g, const float* input, const float* offset,
+                                     const float* mask, const PackedConvWeights& packed, const float* bias,
+                                     float* output) {
+  if (!deform_conv2d_packed_fits(g, packed)) {
+    throw Error(ErrorCode::ShapeMismatch, "deformConv2d: the prepacked weights do not fit this convolution");
+  }
+  forward_with_packed(g, input, offset, mask, packed.per_group, bias, output);
 }
 
 namespace {
