@@ -124,6 +124,22 @@ describe('gridSample backward against finite differences of the float64 referenc
   });
 });
 
+test('images larger than L2 (sampled plane by plane) match the reference and, bit for bit, the same channels sampled in small images', () => {
+  manualSeed(44);
+  // 2 x 72 planes of 48x48 floats: 1.3 MB per image, over the plane-major threshold (1 MB).
+  const shape = [2, 72, 48, 48] as const;
+  const x = Tensor.randn([...shape]);
+  const grid = randomGrid(2, 20, 30);
+  for (const mode of modes) {
+    const y = ops.gridSample(x, grid, { mode, paddingMode: 'border' });
+    // float32 source coordinates round at ~1e-5 of 48 pixels here, so the tolerance is wider than on small planes.
+    expectClose(y.data, referenceGridSample(x.data, shape, grid.data, 20, 30, mode, 'border', false), 1e-4, 1e-4);
+    // Channels 8..15 alone (one small image each): the pixel-block path, the same sums.
+    const part = ops.gridSample(ops.slice(x, 1, 8, 16), grid, { mode, paddingMode: 'border' });
+    expect(part.toArray()).toEqual(ops.slice(y, 1, 8, 16).toArray());
+  }
+});
+
 test('gridSample is bit-identical at 1 and 2 threads', () => {
   const threads = getNumThreads();
   try {

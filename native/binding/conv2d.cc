@@ -60,7 +60,8 @@ FLEXCONV_EXPORT(conv2dPackWeights) {
   Args args(info, "conv2dPackWeights");
   std::int64_t groups = 1;
   TensorView w = packable_weight(args, groups);
-  return wrap_packed_weights(info.Env(), cpu::conv2d_pack_weights(w.data, w.dim(0), w.dim(1), w.dim(2), w.dim(3), groups));
+  return wrap_packed_weights(info.Env(),
+                             cpu::conv2d_pack_weights(w.data, w.dim(0), w.dim(1), w.dim(2), w.dim(3), groups));
 }
 
 // conv2d(input, weight, bias | null, out, options { stride, padding, dilation, groups }[, residual | null, relu,

@@ -22,8 +22,8 @@ TensorView packable_weight(Args& args, std::int64_t& groups) {
 }
 
 Napi::Value wrap_packed_weights(Napi::Env env, std::unique_ptr<PackedConvWeights> packed) {
-  auto ext = Napi::External<PackedConvWeights>::New(env, packed.release(),
-                                                    [](Napi::Env, PackedConvWeights* p) { delete p; });
+  auto ext =
+      Napi::External<PackedConvWeights>::New(env, packed.release(), [](Napi::Env, PackedConvWeights* p) { delete p; });
   napi_type_tag_object(env, ext, &kPackedConvTag);
   return ext;
 }

@@ -195,8 +195,8 @@ std::unique_ptr<PackedConvWeights> conv2d_pack_weights(const float* weight, std:
                                                        std::int64_t in_per_group, std::int64_t kernel_h,
                                                        std::int64_t kernel_w, std::int64_t groups) {
   auto p = std::make_unique<PackedConvWeights>();
-  *p = PackedConvWeights{out_channels, in_per_group, kernel_h, kernel_w, groups, PackedConvWeights::Order::ChannelMajor,
-                         {}};
+  *p = PackedConvWeights{
+      out_channels, in_per_group, kernel_h, kernel_w, groups, PackedConvWeights::Order::ChannelMajor, {}};
   const std::int64_t Og = out_channels / groups, Kdim = in_per_group * kernel_h * kernel_w;
   for (std::int64_t gi = 0; gi < groups; ++gi) {
     p->per_group.emplace_back(Og, Kdim, gemm::MatrixA(weight + gi * Og * Kdim, Kdim, false));
@@ -206,9 +206,8 @@ std::unique_ptr<PackedConvWeights> conv2d_pack_weights(const float* weight, std:
 
 bool conv2d_packed_fits(const Conv2dGeometry& g, const PackedConvWeights& p) {
   return p.order == PackedConvWeights::Order::ChannelMajor && p.out_channels == g.out_channels &&
-         p.groups == g.groups && p.in_per_group * g.groups == g.in_channels &&
-         p.kernel_h == g.kernel_h && p.kernel_w == g.kernel_w &&
-         static_cast<std::int64_t>(p.per_group.size()) == g.groups;
+         p.groups == g.groups && p.in_per_group * g.groups == g.in_channels && p.kernel_h == g.kernel_h &&
+         p.kernel_w == g.kernel_w && static_cast<std::int64_t>(p.per_group.size()) == g.groups;
 }
 
 void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,

@@ -417,7 +417,12 @@ std::unique_ptr<PackedConvWeights> deform_conv2d_pack_weights(const float* weigh
   g.kernel_w = kernel_w;
   g.groups = groups;
   auto p = std::make_unique<PackedConvWeights>();
-  *p = PackedConvWeights{out_channels, in_per_group, kernel_h, kernel_w, groups, PackedConvWeights::Order::TapMajor,
+  *p = PackedConvWeights{out_channels,
+                         in_per_group,
+                         kernel_h,
+                         kernel_w,
+                         groups,
+                         PackedConvWeights::Order::TapMajor,
                          pack_tap_major(g, weight)};
   return p;
 }
