@@ -6,6 +6,7 @@
 export { Tensor, type Device, type TensorOptions } from './tensor';
 export { tidy, keep } from './scope';
 export { noGrad, isGradEnabled } from './autograd';
+export { weightsChanged } from './weights_generation';
 export { Generator, manualSeed } from './random';
 export * from './errors';
 export * from './system';

@@ -14,7 +14,7 @@ import * as ops from '../lib/ops';
 import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
 import { Tensor } from '../lib/tensor';
-import { weightsChanged } from '../lib/weights_generation';
+import { weightsChanged } from '../lib';
 import { maxRelDiff } from './helpers';
 
 interface Case {
