@@ -110,13 +110,15 @@ describe('maxPool2d', () => {
     }
   });
 
-  test('without gradients (the vector path) wide rows, row tails, -inf and tall windows match the reference', () => {
+  test('without gradients (the vector path) wide rows, row tails, many row bands, -inf and tall windows match the reference', () => {
     const wide: Case[] = [
       { shape: [1, 2, 9, 37], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true },
       { shape: [1, 1, 6, 70], kernel: [5, 5], stride: [1, 3], padding: [2, 2], ceilMode: false, dilation: [1, 2] },
       { shape: [2, 1, 13, 33], kernel: [7, 2], stride: [3, 1], padding: [3, 1], ceilMode: true },
       { shape: [1, 1, 4, 90], kernel: [2, 19], stride: [1, 19], padding: [0, 9], ceilMode: true },
       { shape: [1, 1, 80, 5], kernel: [70, 3], stride: [5, 1], padding: [0, 1], ceilMode: false },
+      // 41 output rows: bands of 16, 16 and 9.
+      { shape: [1, 2, 41, 23], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
     ];
     for (const c of wide) {
       const x = Tensor.randn(c.shape);
@@ -169,6 +171,8 @@ describe('avgPool2d', () => {
       { shape: [1, 1, 6, 70], kernel: [5, 5], stride: [1, 3], padding: [2, 2], ceilMode: false },
       { shape: [1, 1, 4, 90], kernel: [2, 19], stride: [1, 19], padding: [0, 9], ceilMode: true },
       { shape: [1, 1, 80, 5], kernel: [70, 3], stride: [5, 1], padding: [0, 1], ceilMode: false },
+      // 41 output rows: bands of 16, 16 and 9.
+      { shape: [1, 2, 41, 23], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
     ];
     for (const c of wide) {
       for (const include of [true, false]) {

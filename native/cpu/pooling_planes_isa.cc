@@ -180,6 +180,8 @@ struct AverageReduce {
   }
 };
 
+constexpr std::int64_t kBandRows = 16;  // output rows per band of reduce_plane_vectors
+
 struct VectorGeometry {
   std::int64_t starts;  // window starts j = 0 .. starts-1 (column j - pad_w): (out_w-1)*S + 1
   std::int64_t row;     // floats per row of pass 1: every column pass 2 reads, and the alignment
@@ -199,50 +201,55 @@ void reduce_plane_vectors(const PoolShape& s, const Reduce& reduce, const float*
   constexpr int W = F32::kWidth;
   const float identity = Reduce::identity();
   const VectorGeometry g = vector_geometry(s);
-  // out_h rows of g.row floats. Each row starts pad_w floats before a 64-byte boundary, so pass 1
+  // kBandRows rows of g.row floats. Each row starts pad_w floats before a 64-byte boundary, so pass 1
   // stores whole cache lines (a store split over two lines is slow to forward to pass 2).
   const std::uintptr_t line = 64, shift = (16 - s.pad_w % 16) % 16 * sizeof(float);
   float* columns =
       reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(scratch) + line - 1) / line * line + shift);
   // Pass 2 reads whole vectors of starts, so up to this column of each row.
   const std::int64_t read_end = (g.starts - 1) / W * W + W + (s.kernel_w - 1) * s.dil_w;
-  for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-    float* vr = columns + oh * g.row;
-    for (std::int64_t c = 0; c < s.pad_w; ++c) vr[c] = identity;
-    for (std::int64_t c = s.pad_w + s.in_w; c < read_end; ++c) vr[c] = identity;
-    // The window row's in-image input rows [kh0, kh1), kh order.
-    std::int64_t kh0 = 0, kh1 = s.kernel_h;
-    while (kh0 < kh1 && oh * s.stride_h - s.pad_h + kh0 * s.dil_h < 0) ++kh0;
-    while (kh1 > kh0 && oh * s.stride_h - s.pad_h + (kh1 - 1) * s.dil_h >= s.in_h) --kh1;
-    for (std::int64_t c0 = 0; c0 < s.in_w; c0 += W) {
-      const int n = s.in_w - c0 < W ? static_cast<int>(s.in_w - c0) : W;
-      F32 acc = F32::splat(identity);  // a window row entirely in the padding (ceil mode)
-      for (std::int64_t kh = kh0; kh < kh1; ++kh) {
-        const float* p = x + (oh * s.stride_h - s.pad_h + kh * s.dil_h) * s.in_w + c0;
-        const F32 v = n == W ? F32::loadu(p) : F32::load_first(p, n);
-        acc = kh == kh0 ? v : Reduce::combine(acc, v);
-      }
-      if (n == W)
-        acc.storeu(vr + s.pad_w + c0);
-      else
-        acc.store_first(vr + s.pad_w + c0, n);
-    }
-  }
   const std::int64_t S = s.stride_w;
-  for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-    const float* vr = columns + oh * g.row;
-    float* __restrict yr = y + oh * s.out_w;
-    for (std::int64_t j0 = 0; j0 < g.starts; j0 += W) {
-      F32 acc = F32::loadu(vr + j0);
-      for (std::int64_t kw = 1; kw < s.kernel_w; ++kw) acc = Reduce::combine(acc, F32::loadu(vr + j0 + kw * s.dil_w));
-      // The outputs whose start ow*S falls in [j0, j0 + W).
-      const std::int64_t ow0 = (j0 + S - 1) / S;
-      std::int64_t ow1 = (j0 + W + S - 1) / S;
-      if (ow1 > s.out_w) ow1 = s.out_w;
-      if (ow1 <= ow0) continue;
-      const int n = static_cast<int>(ow1 - ow0);
-      const F32 picked = S == 1 ? acc : acc.pick_every(static_cast<int>(ow0 * S - j0), static_cast<int>(S));
-      reduce.finish(picked, oh, ow0, n).store_first(yr + ow0, n);
+  // Bands of kBandRows output rows: pass 1 on the band, then pass 2 on it (bounded scratch; a
+  // small plane is one band).
+  for (std::int64_t band = 0; band < s.out_h; band += kBandRows) {
+    const std::int64_t band_end = band + kBandRows < s.out_h ? band + kBandRows : s.out_h;
+    for (std::int64_t oh = band; oh < band_end; ++oh) {
+      float* vr = columns + (oh - band) * g.row;
+      for (std::int64_t c = 0; c < s.pad_w; ++c) vr[c] = identity;
+      for (std::int64_t c = s.pad_w + s.in_w; c < read_end; ++c) vr[c] = identity;
+      // The window row's in-image input rows [kh0, kh1), kh order.
+      std::int64_t kh0 = 0, kh1 = s.kernel_h;
+      while (kh0 < kh1 && oh * s.stride_h - s.pad_h + kh0 * s.dil_h < 0) ++kh0;
+      while (kh1 > kh0 && oh * s.stride_h - s.pad_h + (kh1 - 1) * s.dil_h >= s.in_h) --kh1;
+      for (std::int64_t c0 = 0; c0 < s.in_w; c0 += W) {
+        const int n = s.in_w - c0 < W ? static_cast<int>(s.in_w - c0) : W;
+        F32 acc = F32::splat(identity);  // a window row entirely in the padding (ceil mode)
+        for (std::int64_t kh = kh0; kh < kh1; ++kh) {
+          const float* p = x + (oh * s.stride_h - s.pad_h + kh * s.dil_h) * s.in_w + c0;
+          const F32 v = n == W ? F32::loadu(p) : F32::load_first(p, n);
+          acc = kh == kh0 ? v : Reduce::combine(acc, v);
+        }
+        if (n == W)
+          acc.storeu(vr + s.pad_w + c0);
+        else
+          acc.store_first(vr + s.pad_w + c0, n);
+      }
+    }
+    for (std::int64_t oh = band; oh < band_end; ++oh) {
+      const float* vr = columns + (oh - band) * g.row;
+      float* __restrict yr = y + oh * s.out_w;
+      for (std::int64_t j0 = 0; j0 < g.starts; j0 += W) {
+        F32 acc = F32::loadu(vr + j0);
+        for (std::int64_t kw = 1; kw < s.kernel_w; ++kw) acc = Reduce::combine(acc, F32::loadu(vr + j0 + kw * s.dil_w));
+        // The outputs whose start ow*S falls in [j0, j0 + W).
+        const std::int64_t ow0 = (j0 + S - 1) / S;
+        std::int64_t ow1 = (j0 + W + S - 1) / S;
+        if (ow1 > s.out_w) ow1 = s.out_w;
+        if (ow1 <= ow0) continue;
+        const int n = static_cast<int>(ow1 - ow0);
+        const F32 picked = S == 1 ? acc : acc.pick_every(static_cast<int>(ow0 * S - j0), static_cast<int>(S));
+        reduce.finish(picked, oh, ow0, n).store_first(yr + ow0, n);
+      }
     }
   }
 }
@@ -308,7 +315,8 @@ void with_stride_w(std::int64_t stride_w, Fn fn) {
 std::int64_t pool_scratch_floats(const PoolShape& s) {
   const Padded g = padded_geometry(s);
   const std::int64_t with_padded_copy = g.ph * g.pw + 2 * g.ph * g.hw;  // max_plane
-  const std::int64_t vectors = s.out_h * vector_geometry(s).row + 16;   // reduce_plane_vectors, + 16 to align
+  const std::int64_t band = s.out_h < kBandRows ? s.out_h : kBandRows;
+  const std::int64_t vectors = band * vector_geometry(s).row + 16;  // reduce_plane_vectors, + 16 to align
   return (with_padded_copy > vectors ? with_padded_copy : vectors) + 16;
 }
 
