@@ -41,11 +41,11 @@ void for_each_adaptive_window(const PoolShape& s, Fn fn) {
 // fn(p, scratch) for every plane p, threads over planes, each thread with the scratch buffer
 // the plane kernels need (the same size in every instruction set's copy).
 template <class Fn>
-void for_each_plane_with_scratch(const PoolShape& s, Fn fn) {
+void for_each_plane_with_scratch(const PoolShape& s, bool max_with_indices, Fn fn) {
   parallel_for(
       s.planes,
       [&](std::int64_t p0, std::int64_t p1) {
-        std::vector<float> scratch(static_cast<size_t>(isa_portable::pool_scratch_floats(s)));
+        std::vector<float> scratch(static_cast<size_t>(isa_portable::pool_scratch_floats(s, max_with_indices)));
         for (std::int64_t p = p0; p < p1; ++p) fn(p, scratch.data());
       },
       plane_grain(s));
@@ -57,7 +57,7 @@ void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32
   const PoolPlaneArgs a{&s, nullptr, nullptr};
   const auto max_plane = FLEXCONV_PICK_ISA(max_pool_plane);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  for_each_plane_with_scratch(s, [&](std::int64_t p, float* scratch) {
+  for_each_plane_with_scratch(s, indices != nullptr, [&](std::int64_t p, float* scratch) {
     max_plane(a, x + p * in_plane, y + p * out_plane, indices ? indices + p * out_plane : nullptr, scratch);
   });
 }
@@ -88,7 +88,7 @@ void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count
   const auto avg_plane = FLEXCONV_PICK_ISA(avg_pool_plane);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   for_each_plane_with_scratch(
-      s, [&](std::int64_t p, float* scratch) { avg_plane(a, x + p * in_plane, y + p * out_plane, scratch); });
+      s, false, [&](std::int64_t p, float* scratch) { avg_plane(a, x + p * in_plane, y + p * out_plane, scratch); });
 }
 
 namespace {

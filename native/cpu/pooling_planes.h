@@ -20,9 +20,10 @@ struct PoolPlaneArgs {
   const float* div_w;
 };
 
-// scratch: pool_scratch_floats(shape) floats per thread (the same in every copy).
+// scratch: pool_scratch_floats(shape, max pooling with indices) floats per thread (the same in
+// every copy).
 #define FLEXCONV_POOLING_PLANES_ISA_API                                                                         \
-  std::int64_t pool_scratch_floats(const PoolShape& s);                                                         \
+  std::int64_t pool_scratch_floats(const PoolShape& s, bool max_with_indices);                                  \
   void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32_t* indices, float* scratch); \
   void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scratch);
 FLEXCONV_DECLARE_PER_ISA(FLEXCONV_POOLING_PLANES_ISA_API)

@@ -312,12 +312,14 @@ void with_stride_w(std::int64_t stride_w, Fn fn) {
 
 }  // namespace
 
-std::int64_t pool_scratch_floats(const PoolShape& s) {
-  const Padded g = padded_geometry(s);
-  const std::int64_t with_padded_copy = g.ph * g.pw + 2 * g.ph * g.hw;  // max_plane
+std::int64_t pool_scratch_floats(const PoolShape& s, bool max_with_indices) {
+  if (max_with_indices) {  // max_plane: the padded copy and the horizontal results
+    const Padded g = padded_geometry(s);
+    return g.ph * g.pw + 2 * g.ph * g.hw + 16;
+  }
+  // reduce_plane_vectors: one band of rows, + 16 to align them.
   const std::int64_t band = s.out_h < kBandRows ? s.out_h : kBandRows;
-  const std::int64_t vectors = band * vector_geometry(s).row + 16;  // reduce_plane_vectors, + 16 to align
-  return (with_padded_copy > vectors ? with_padded_copy : vectors) + 16;
+  return band * vector_geometry(s).row + 32;
 }
 
 void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32_t* indices, float* scratch) {
