@@ -77,6 +77,7 @@ export interface NativeApi {
     packed?: PackedWeightHandle | null,
   ): void;
   conv2dPackWeights(weight: Tensor, groups: number): PackedWeightHandle;
+  packedWeightsInfo(handle: PackedWeightHandle): { bytes: number; winograd: boolean };
   conv2dBackwardInput(gradOut: Tensor, weight: Tensor, gradInput: Tensor, options: ConvOptions): void;
   conv2dBackwardWeight(gradOut: Tensor, input: Tensor, gradWeight: Tensor, options: ConvOptions): void;
   channelSums(x: Tensor, sums: Tensor): void;
@@ -321,6 +322,7 @@ export interface NativeApi {
 export const NATIVE_API_NAMES: readonly (keyof NativeApi)[] = [
   'conv2d',
   'conv2dPackWeights',
+  'packedWeightsInfo',
   'conv2dBackwardInput',
   'conv2dBackwardWeight',
   'channelSums',

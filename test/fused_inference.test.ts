@@ -15,6 +15,7 @@ import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { weightsChanged } from '../lib';
+import { isa } from '../lib/system';
 import { maxRelDiff } from './helpers';
 
 interface Case {
@@ -142,6 +143,17 @@ describe('folded inference in models', () => {
       expect(maxRelDiff(after.folded.data, before.folded.data)).toBeGreaterThan(1e-3);
     });
   }
+
+  test('ResNet-18 at width 32 with the CIFAR stem: folded eval (Winograd in the early stages on AVX-512) equals the layer-by-layer eval', () => {
+    manualSeed(6);
+    const net = models.resnet18({ numClasses: 7, stem: 'cifar', width: 32 });
+    randomiseBatchNorms(net);
+    const { folded, plain } = bothWays(net, Tensor.randn([2, 3, 32, 32]));
+    expect(maxRelDiff(folded.data, plain.data)).toBeLessThan(1e-4);
+    const block = net.layer1.get(0);
+    const packed = foldedWeights(block.conv1 as Conv2d, block.bn1).packed;
+    expect(packed?.winograd).toBe(isa().detected === 'avx512');
+  });
 
   test('U-Net: folded eval equals the layer-by-layer eval', () => {
     manualSeed(4);

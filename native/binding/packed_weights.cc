@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "binding/registry.h"
+
 namespace flexconv {
 namespace binding {
 
@@ -38,4 +40,21 @@ const PackedConvWeights* optional_packed_weights(Args& args, std::size_t index, 
 }
 
 }  // namespace binding
+
+// packedWeightsInfo(handle) -> { bytes, winograd }: the memory the handle holds and whether it
+// carries the Winograd copy of a 3x3 weight (cpu/conv2d_winograd.h).
+FLEXCONV_EXPORT(packedWeightsInfo) {
+  binding::Args args(info, "packedWeightsInfo");
+  const PackedConvWeights* p = binding::optional_packed_weights(args, 0, "packConv2dWeight or packDeformConv2dWeight");
+  if (p == nullptr) args.fail("expected a packed-weights handle but received null");
+  double bytes = 0;
+  for (const auto* set : {&p->per_group, &p->winograd}) {
+    for (const gemm::PackedA& a : *set) bytes += static_cast<double>(a.size()) * sizeof(float);
+  }
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("bytes", bytes);
+  out.Set("winograd", !p->winograd.empty());
+  return out;
+}
+
 }  // namespace flexconv

@@ -13,6 +13,7 @@
 #include "cpu/conv2d_columns.h"
 #include "cpu/conv2d_depthwise.h"
 #include "cpu/conv2d_kn2row.h"
+#include "cpu/conv2d_winograd.h"
 #include "cpu/gemm/gemm.h"
 
 namespace flexconv {
@@ -196,10 +197,13 @@ std::unique_ptr<PackedConvWeights> conv2d_pack_weights(const float* weight, std:
                                                        std::int64_t kernel_w, std::int64_t groups) {
   auto p = std::make_unique<PackedConvWeights>();
   *p = PackedConvWeights{
-      out_channels, in_per_group, kernel_h, kernel_w, groups, PackedConvWeights::Order::ChannelMajor, {}};
+      out_channels, in_per_group, kernel_h, kernel_w, groups, PackedConvWeights::Order::ChannelMajor, {}, {}};
   const std::int64_t Og = out_channels / groups, Kdim = in_per_group * kernel_h * kernel_w;
   for (std::int64_t gi = 0; gi < groups; ++gi) {
     p->per_group.emplace_back(Og, Kdim, gemm::MatrixA(weight + gi * Og * Kdim, Kdim, false));
+  }
+  if (winograd_weights_apply(out_channels, in_per_group, kernel_h, kernel_w, groups)) {
+    p->winograd = winograd_pack_weights(weight, out_channels, in_per_group);
   }
   return p;
 }
@@ -229,15 +233,19 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
     apply_epilogue(g, ep, out);
     return;
   }
+  if (prepacked && !conv2d_packed_fits(g, *prepacked)) {
+    throw Error(ErrorCode::ShapeMismatch, "conv2d: the prepacked weights do not fit this convolution");
+  }
+  if (prepacked && !prepacked->winograd.empty() && winograd_forward_applies(g) &&
+      winograd_forward(g, prepacked->winograd.data(), input, bias, out, ep)) {
+    return;
+  }
   if (kn2row_applies(g)) {
     kn2row_forward(g, input, weight, bias, out);
     apply_epilogue(g, ep, out);
     return;
   }
 
-  if (prepacked && !conv2d_packed_fits(g, *prepacked)) {
-    throw Error(ErrorCode::ShapeMismatch, "conv2d: the prepacked weights do not fit this convolution");
-  }
   if (P >= kPerImageMinPixels || g.batch == 1) {
     // The weights are packed once per group and reused by every image.
     if (prepacked) {

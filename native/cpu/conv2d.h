@@ -35,6 +35,9 @@ struct PackedConvWeights {
   std::int64_t out_channels, in_per_group, kernel_h, kernel_w, groups;
   Order order;
   std::vector<gemm::PackedA> per_group;
+  // conv2d's 3x3 weights also as Winograd's 16 transformed matrices (cpu/conv2d_winograd.h),
+  // for the stride-1 layers; empty where that does not apply.
+  std::vector<gemm::PackedA> winograd;
 };
 
 namespace cpu {

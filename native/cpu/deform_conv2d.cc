@@ -423,7 +423,8 @@ std::unique_ptr<PackedConvWeights> deform_conv2d_pack_weights(const float* weigh
                          kernel_w,
                          groups,
                          PackedConvWeights::Order::TapMajor,
-                         pack_tap_major(g, weight)};
+                         pack_tap_major(g, weight),
+                         {}};
   return p;
 }
 

@@ -1,0 +1,163 @@
+// Winograd F(2x2, 3x3) convolution: weight packing, chunking and the 16 GEMMs. The transforms
+// themselves are in conv2d_winograd_isa.cc; the plan is in conv2d_winograd.h.
+#include "cpu/conv2d_winograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include "core/alloc.h"
+#include "core/isa.h"
+#include "core/thread_pool.h"
+#include "cpu/conv2d_winograd_kernels.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+using math::Conv2dGeometry;
+
+constexpr int kPoints = 16;  // 4x4 transformed points per tile
+// Below this many channels on either side the 16 GEMMs have too little depth or too few rows
+// for the micro-kernel (the stem's 3 input channels, thin offset predictors).
+constexpr std::int64_t kMinChannels = 32;
+// Tiles per chunk: V and M = U V of a chunk are 16 x channels x tiles floats each, kept to
+// about 768 KB for the wider of the two (L2-sized), and a multiple of the AVX-512 micro-kernel's
+// 48 columns when there is room.
+constexpr std::int64_t kChunkFloats = 12288;
+constexpr std::int64_t kChunkAlign = 48;
+// Fewest tiles one chunk may have: narrower GEMMs waste most of the micro-kernel's columns,
+// and the direct convolution is then faster (a batch of one 8x8 map: 16 tiles).
+constexpr std::int64_t kMinChunkTiles = 32;
+
+std::int64_t tiles_h(const Conv2dGeometry& g) { return (g.out_h + 1) / 2; }
+std::int64_t tiles_w(const Conv2dGeometry& g) { return (g.out_w + 1) / 2; }
+
+// Tiles per chunk for this convolution and thread count.
+std::int64_t chunk_tiles(const Conv2dGeometry& g, std::int64_t total) {
+  const std::int64_t widest = std::max(g.in_channels, g.out_channels);
+  std::int64_t cap = std::max(kMinChunkTiles, kChunkFloats / widest);
+  if (cap >= kChunkAlign) cap = cap / kChunkAlign * kChunkAlign;
+  const std::int64_t threads = num_threads();
+  // Every thread gets a chunk when the tiles allow it.
+  const std::int64_t per_thread = (total + threads - 1) / threads;
+  return std::max(kMinChunkTiles, std::min(cap, per_thread));
+}
+
+// The runs of tiles of the chunk [t0, t1) of the batch's tiles (numbered image by image, row
+// by row).
+std::vector<WinogradRun> chunk_runs(const Conv2dGeometry& g, std::int64_t t0, std::int64_t t1) {
+  const std::int64_t tw = tiles_w(g), per_image = tiles_h(g) * tw;
+  std::vector<WinogradRun> runs;
+  for (std::int64_t t = t0; t < t1;) {
+    const std::int64_t b = t / per_image, within = t % per_image;
+    const std::int64_t ty = within / tw, tx = within % tw;
+    const std::int64_t n = std::min(tw - tx, t1 - t);
+    runs.push_back({b, ty, tx, n});
+    t += n;
+  }
+  return runs;
+}
+
+}  // namespace
+
+bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group, std::int64_t kernel_h,
+                            std::int64_t kernel_w, std::int64_t groups) {
+  return kernel_h == 3 && kernel_w == 3 && groups == 1 && out_channels >= kMinChannels &&
+         in_per_group >= kMinChannels && FLEXCONV_PICK_ISA(winograd_has_fast_transforms)();
+}
+
+std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
+                                                 std::int64_t in_channels) {
+  const std::int64_t O = out_channels, C = in_channels, pairs = O * C;
+  // A non-finite weight spreads differently through the transforms than through the direct sum
+  // (inf - inf): such weights keep the direct path only.
+  for (std::int64_t i = 0; i < pairs * 9; ++i) {
+    if (!std::isfinite(weight[i])) return {};
+  }
+  AlignedBuffer<float> u(static_cast<size_t>(kPoints * pairs));
+  parallel_for(pairs, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const float* g = weight + p * 9;
+      // G g (4x3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; then (G g) G^T (4x4).
+      float gg[4][3];
+      for (int j = 0; j < 3; ++j) {
+        gg[0][j] = g[j];
+        gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+        gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+        gg[3][j] = g[6 + j];
+      }
+      for (int a = 0; a < 4; ++a) {
+        const float row[4] = {gg[a][0], 0.5f * (gg[a][0] + gg[a][1] + gg[a][2]),
+                              0.5f * (gg[a][0] - gg[a][1] + gg[a][2]), gg[a][2]};
+        for (int b = 0; b < 4; ++b) u[static_cast<size_t>((4 * a + b) * pairs + p)] = row[b];
+      }
+    }
+  });
+  std::vector<gemm::PackedA> packed;
+  packed.reserve(kPoints);
+  for (int xi = 0; xi < kPoints; ++xi) packed.emplace_back(O, C, gemm::MatrixA(u.data() + xi * pairs, C, false));
+  return packed;
+}
+
+bool winograd_forward_applies(const Conv2dGeometry& g) {
+  if (!winograd_weights_apply(g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w, g.groups)) {
+    return false;
+  }
+  if (g.stride_h != 1 || g.stride_w != 1 || g.dil_h != 1 || g.dil_w != 1) return false;
+  const std::int64_t total = g.batch * tiles_h(g) * tiles_w(g);
+  return total >= kMinChunkTiles * num_threads();
+}
+
+bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
+                      float* out, const ConvEpilogue& ep) {
+  const std::int64_t C = g.in_channels, O = g.out_channels;
+  const std::int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+  const std::int64_t total = g.batch * tiles_h(g) * tiles_w(g);
+  const std::int64_t per_chunk = chunk_tiles(g, total);
+  const std::int64_t chunks = (total + per_chunk - 1) / per_chunk;
+  const auto input_tiles = FLEXCONV_PICK_ISA(winograd_input_tiles);
+  const auto output_tiles = FLEXCONV_PICK_ISA(winograd_output_tiles);
+  struct Scratch {
+    AlignedBuffer<float> v, m;
+  };
+  std::vector<Scratch> scratch(static_cast<size_t>(num_threads()));
+  const WinogradPlanes planes{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C * in_plane, O * out_plane};
+  std::atomic<bool> finite{true};
+  parallel_tasks(chunks, [&](std::int64_t chunk, int thread) {
+    if (!finite.load(std::memory_order_relaxed)) return;
+    const std::int64_t t0 = chunk * per_chunk, t1 = std::min(total, t0 + per_chunk), T = t1 - t0;
+    Scratch& s = scratch[static_cast<size_t>(thread)];
+    if (s.v.size() < static_cast<size_t>(kPoints * C * per_chunk)) {
+      s.v = AlignedBuffer<float>(static_cast<size_t>(kPoints * C * per_chunk));
+      s.m = AlignedBuffer<float>(static_cast<size_t>(kPoints * O * per_chunk));
+    }
+    float* v = s.v.data();
+    float* m = s.m.data();
+    const std::vector<WinogradRun> runs = chunk_runs(g, t0, t1);
+    const std::int64_t nruns = static_cast<std::int64_t>(runs.size());
+    // V[xi] (C x T): the transformed input patches. Channel by channel, so that each plane is
+    // read front to back (the hardware prefetcher follows one stream, not one per channel).
+    bool chunk_finite = true;
+    for (std::int64_t c = 0; c < C; ++c) {
+      chunk_finite &= input_tiles(runs.data(), nruns, planes, input + c * in_plane, v + c * T, C * T);
+    }
+    if (!chunk_finite) {
+      finite.store(false, std::memory_order_relaxed);
+      return;
+    }
+    // M[xi] (O x T) = U[xi] V[xi]: one GEMM per point, on this thread.
+    for (int xi = 0; xi < kPoints; ++xi) {
+      gemm::gemm(T, 1.0f, u[xi], gemm::MatrixB(v + xi * C * T, T, false), 0.0f, m + xi * O * T, T);
+    }
+    // Y = A^T M A per tile, with the bias and the epilogue, into the output planes.
+    for (std::int64_t o = 0; o < O; ++o) {
+      output_tiles(runs.data(), nruns, planes, m + o * T, O * T, bias ? bias[o] : 0.0f,
+                   ep.residual ? ep.residual + o * out_plane : nullptr, ep.relu, out + o * out_plane);
+    }
+  });
+  return finite.load();
+}
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,52 @@
+// 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016),
+// for the inference path whose weights are packed once (PackedConvWeights::winograd).
+//
+// Each 2x2 block of output pixels (a tile) is computed from the 4x4 input patch under it:
+//   Y = A^T [ (G g G^T) . (B^T d B) ] A
+// so per tile and (output, input) channel pair the multiplication is 16 products instead of
+// 36: the GEMM work of a 3x3 layer drops 2.25x, and the direct convolution already runs at
+// ~85% of the cores' FMA peak, so this is the only way such a layer gets faster. The 16
+// element-wise products over all channel pairs are 16 GEMMs, U[xi] (O x C, the transformed
+// weights, packed once) times V[xi] (C x tiles, the transformed input), on the shared GEMM
+// core. Tiles are processed in chunks whose V and M = U V stay near the cache, one chunk per
+// task; the output transform adds the bias and applies the fused epilogue (residual, ReLU).
+//
+// The transforms use only +-1 and 1/2 (exact in binary), so the result differs from the direct
+// convolution by rounding alone: a few ulps of the largest partial sums (tests bound it).
+// Every tile is computed the same way whatever the chunking: results do not depend on the
+// thread count.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cpu/gemm/gemm.h"
+#include "math/conv_geometry.h"
+#include "ops/conv2d.h"
+
+namespace flexconv {
+namespace cpu {
+
+// Whether weights of this shape get a Winograd copy when packed (3x3, one group, channel
+// counts where the 16 GEMMs are wide enough to beat the direct convolution's single GEMM), on
+// this CPU: only the AVX-512 transforms are fast enough to pay for themselves.
+bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group, std::int64_t kernel_h,
+                            std::int64_t kernel_w, std::int64_t groups);
+
+// The 16 transformed weight matrices U[xi] = (G g G^T)[xi] (out_channels x in_channels each),
+// packed as GEMM A operands. weight: [O, C, 3, 3]. Empty when a weight is not finite.
+std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
+                                                 std::int64_t in_channels);
+
+// Whether winograd_forward runs g (with weights packed by winograd_pack_weights): stride 1,
+// dilation 1, 3x3, one group, and enough tiles to keep every thread's GEMMs wide.
+bool winograd_forward_applies(const math::Conv2dGeometry& g);
+
+// conv2d_forward (cpu/conv2d.h) of g with the weights as winograd_pack_weights packed them.
+// Returns false, with `out` partly written, when the input holds inf or NaN: in a tile's 4x4
+// patch such a value would reach outputs whose 3x3 window does not contain it (0 * inf), so
+// the caller must then run the direct convolution, which keeps PyTorch's propagation.
+bool winograd_forward(const math::Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
+                      float* out, const ConvEpilogue& epilogue);
+
+}  // namespace cpu
+}  // namespace flexconv

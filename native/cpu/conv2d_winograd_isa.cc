@@ -1,0 +1,310 @@
+// The input and output transforms of Winograd F(2x2, 3x3) (cpu/conv2d_winograd.h), compiled once
+// per instruction set (core/isa.h).
+//
+// The AVX-512 copy works on 16 consecutive tiles of a chunk at a time, one per lane, whatever
+// runs they come from (a 4x4 output map has runs of 2 tiles: 16 lanes then hold 8 runs). A
+// patch row of the 16 tiles is gathered into a 34-column window by masked loads, one set per
+// run: run k's tiles own window positions 2 l .. 2 l + 1 of their lanes l (columns 0 and 1 of the
+// tile) in one window and, shifted by two columns, in a second (columns 2 and 3), so the runs
+// never overlap and padding is simply masked off (it reads as zero without touching memory).
+// One permutation per window then splits even and odd columns. The output side mirrors it:
+// pairs of columns interleaved back and stored with one mask per run.
+//
+// The other copies are plain loops, tile by tile (winograd_has_fast_transforms() is false there:
+// conv2d keeps the direct path on those CPUs).
+#include <algorithm>
+#include <cstdint>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/conv2d_winograd_kernels.h"
+
+FLEXCONV_ISA_BEGIN
+namespace {
+
+// V = B^T d B for one 4x4 patch d, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+void input_transform(const float d[4][4], float v[16]) {
+  float t[4][4];
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = d[0][j] - d[2][j];
+    t[1][j] = d[1][j] + d[2][j];
+    t[2][j] = d[2][j] - d[1][j];
+    t[3][j] = d[1][j] - d[3][j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[4 * i + 0] = t[i][0] - t[i][2];
+    v[4 * i + 1] = t[i][1] + t[i][2];
+    v[4 * i + 2] = t[i][2] - t[i][1];
+    v[4 * i + 3] = t[i][1] - t[i][3];
+  }
+}
+
+// Y = A^T m A for one tile, A^T = [1 1 1 0; 0 1 -1 -1].
+void output_transform(const float m[16], float y[2][2]) {
+  float a[4], b[4];
+  for (int j = 0; j < 4; ++j) {
+    a[j] = m[j] + m[4 + j] + m[8 + j];
+    b[j] = m[4 + j] - m[8 + j] - m[12 + j];
+  }
+  y[0][0] = a[0] + a[1] + a[2];
+  y[0][1] = a[1] - a[2] - a[3];
+  y[1][0] = b[0] + b[1] + b[2];
+  y[1][1] = b[1] - b[2] - b[3];
+}
+
+[[maybe_unused]] bool input_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
+                                         const float* channel, float* dst, std::int64_t xi_stride) {
+  std::int64_t tile = 0;
+  float sum = 0.0f;
+  for (std::int64_t k = 0; k < nruns; ++k) {
+    const WinogradRun& run = runs[k];
+    const float* plane = channel + run.image * p.in_image_stride;
+    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
+      const std::int64_t iy0 = 2 * run.ty - p.pad_h, ix0 = 2 * (run.tx + i) - p.pad_w;
+      float d[4][4], v[16];
+      for (int r = 0; r < 4; ++r) {
+        for (int c = 0; c < 4; ++c) {
+          const std::int64_t y = iy0 + r, x = ix0 + c;
+          d[r][c] = y >= 0 && y < p.in_h && x >= 0 && x < p.in_w ? plane[y * p.in_w + x] : 0.0f;
+        }
+      }
+      input_transform(d, v);
+      for (int xi = 0; xi < 16; ++xi) {
+        dst[xi * xi_stride + tile] = v[xi];
+        sum += v[xi];
+      }
+    }
+  }
+  return sum - sum == 0.0f;  // false for inf and NaN
+}
+
+[[maybe_unused]] void output_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
+                                          const float* m, std::int64_t xi_stride, float bias, const float* residual,
+                                          bool relu, float* channel) {
+  std::int64_t tile = 0;
+  for (std::int64_t k = 0; k < nruns; ++k) {
+    const WinogradRun& run = runs[k];
+    const std::int64_t offset = run.image * p.out_image_stride;
+    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
+      float v[16], y[2][2];
+      for (int xi = 0; xi < 16; ++xi) v[xi] = m[xi * xi_stride + tile];
+      output_transform(v, y);
+      for (int r = 0; r < 2; ++r) {
+        for (int c = 0; c < 2; ++c) {
+          const std::int64_t oy = 2 * run.ty + r, ox = 2 * (run.tx + i) + c;
+          if (oy >= p.out_h || ox >= p.out_w) continue;
+          const std::int64_t at = offset + oy * p.out_w + ox;
+          float out = y[r][c] + bias;
+          if (residual) out += residual[at];
+          // ReLU as torch.relu: NaN stays NaN.
+          channel[at] = relu && out < 0.0f ? 0.0f : out;
+        }
+      }
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+// Lanes [lo, hi) of a 16-lane mask, clamped to [0, 16].
+__mmask16 lane_range(std::int64_t lo, std::int64_t hi) {
+  lo = std::max<std::int64_t>(lo, 0);
+  hi = std::min<std::int64_t>(hi, 16);
+  if (hi <= lo) return 0;
+  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+// Walks a chunk's runs 16 tiles at a time: fn(lane0, run, first tile of the run, count) for each
+// piece of a run inside the current group of 16, then done(lanes) once the group is complete.
+template <class Piece, class Done>
+void for_each_group(const WinogradRun* runs, std::int64_t nruns, Piece piece, Done done) {
+  std::int64_t k = 0, used = 0;
+  while (k < nruns) {
+    int lanes = 0;
+    while (lanes < 16 && k < nruns) {
+      const WinogradRun& run = runs[k];
+      const int take = static_cast<int>(std::min<std::int64_t>(16 - lanes, run.n - used));
+      piece(lanes, run, run.tx + used, take);
+      lanes += take;
+      used += take;
+      if (used == run.n) {
+        ++k;
+        used = 0;
+      }
+    }
+    done(lanes);
+  }
+}
+
+bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* channel,
+                        float* dst, std::int64_t xi_stride) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  // w[r][0..1]: patch row r, window of columns 0/1 of the tiles (positions 0..31); w[r][2..3]:
+  // the window two columns on (columns 2/3).
+  __m512 w[4][4];
+  auto clear = [&] {
+    for (auto& row : w)
+      for (auto& part : row) part = _mm512_setzero_ps();
+  };
+  clear();
+  std::int64_t tile = 0;
+  // The sum of every V written: non-finite iff some input was (or the sum overflowed).
+  __m512 sum = _mm512_setzero_ps();
+  auto piece = [&](int lane0, const WinogradRun& run, std::int64_t tx, int count) {
+    // Window position q of this piece holds input column xbase + q (+ 2 in the shifted window).
+    const std::int64_t xbase = 2 * tx - p.pad_w - 2 * lane0;
+    const std::int64_t own_lo = 2 * lane0, own_hi = 2 * (lane0 + count);
+    const std::int64_t lo0 = std::max(own_lo, -xbase), hi0 = std::min(own_hi, p.in_w - xbase);
+    const std::int64_t lo2 = std::max(own_lo, -(xbase + 2)), hi2 = std::min(own_hi, p.in_w - (xbase + 2));
+    const __mmask16 m0 = lane_range(lo0, hi0), m1 = lane_range(lo0 - 16, hi0 - 16);
+    const __mmask16 m2 = lane_range(lo2, hi2), m3 = lane_range(lo2 - 16, hi2 - 16);
+    const float* plane = channel + run.image * p.in_image_stride;
+    const std::int64_t iy0 = 2 * run.ty - p.pad_h;
+    for (int r = 0; r < 4; ++r) {
+      const std::int64_t iy = iy0 + r;
+      if (iy < 0 || iy >= p.in_h) continue;
+      const float* row = plane + iy * p.in_w + xbase;
+      w[r][0] = _mm512_mask_loadu_ps(w[r][0], m0, row);
+      w[r][1] = _mm512_mask_loadu_ps(w[r][1], m1, row + 16);
+      w[r][2] = _mm512_mask_loadu_ps(w[r][2], m2, row + 2);
+      w[r][3] = _mm512_mask_loadu_ps(w[r][3], m3, row + 18);
+    }
+    // The next tile row's two new patch rows, fetched while this one is computed (the planes
+    // are read once, from memory).
+    for (std::int64_t iy = std::max<std::int64_t>(iy0 + 4, 0); iy < std::min(iy0 + 6, p.in_h); ++iy) {
+      const float* next = plane + iy * p.in_w + std::max<std::int64_t>(xbase + own_lo, 0);
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
+    }
+  };
+  auto done = [&](int lanes) {
+    __m512 c[4][4];  // c[r][j]: column j of the tiles' patch row r
+    for (int r = 0; r < 4; ++r) {
+      c[r][0] = _mm512_permutex2var_ps(w[r][0], even, w[r][1]);
+      c[r][1] = _mm512_permutex2var_ps(w[r][0], odd, w[r][1]);
+      c[r][2] = _mm512_permutex2var_ps(w[r][2], even, w[r][3]);
+      c[r][3] = _mm512_permutex2var_ps(w[r][2], odd, w[r][3]);
+    }
+    const __mmask16 keep = lane_range(0, lanes);
+    float* out = dst + tile;
+    // Rows of B^T d: d0 - d2, d1 + d2, d2 - d1, d1 - d3; then the same of each row's columns.
+    auto store = [&](int xi, __m512 value) {
+      _mm512_mask_storeu_ps(out + xi * xi_stride, keep, value);
+      sum = _mm512_add_ps(sum, value);
+    };
+    for (int i = 0; i < 4; ++i) {
+      __m512 t[4];
+      for (int j = 0; j < 4; ++j) {
+        t[j] = i == 0   ? _mm512_sub_ps(c[0][j], c[2][j])
+               : i == 1 ? _mm512_add_ps(c[1][j], c[2][j])
+               : i == 2 ? _mm512_sub_ps(c[2][j], c[1][j])
+                        : _mm512_sub_ps(c[1][j], c[3][j]);
+      }
+      store(4 * i + 0, _mm512_sub_ps(t[0], t[2]));
+      store(4 * i + 1, _mm512_add_ps(t[1], t[2]));
+      store(4 * i + 2, _mm512_sub_ps(t[2], t[1]));
+      store(4 * i + 3, _mm512_sub_ps(t[1], t[3]));
+    }
+    tile += lanes;
+    clear();
+  };
+  for_each_group(runs, nruns, piece, done);
+  // Lanes past a group's tiles are zero (masked loads), so they add nothing.
+  return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+}
+
+void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m,
+                         std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512 b = _mm512_set1_ps(bias);
+  // Pending pieces of the current group: the 16 tiles' values are computed once all are known.
+  struct Piece {
+    int lane0, count;
+    std::int64_t image, ty, tx;
+  };
+  Piece pieces[16];
+  int npieces = 0;
+  std::int64_t tile = 0;
+  auto piece = [&](int lane0, const WinogradRun& run, std::int64_t tx, int count) {
+    pieces[npieces++] = {lane0, count, run.image, run.ty, tx};
+  };
+  auto done = [&](int lanes) {
+    const __mmask16 keep = lane_range(0, lanes);
+    __m512 v[16];
+    for (int xi = 0; xi < 16; ++xi) v[xi] = _mm512_maskz_loadu_ps(keep, m + xi * xi_stride + tile);
+    // A^T m: rows m0 + m1 + m2 and m1 - m2 - m3; then the same of each row's columns.
+    __m512 y[2][2];  // y[r][32 columns as two vectors]: output row r, columns 2 l, 2 l + 1 interleaved
+    for (int r = 0; r < 2; ++r) {
+      __m512 a[4];
+      for (int j = 0; j < 4; ++j) {
+        a[j] = r == 0 ? _mm512_add_ps(_mm512_add_ps(v[j], v[4 + j]), v[8 + j])
+                      : _mm512_sub_ps(_mm512_sub_ps(v[4 + j], v[8 + j]), v[12 + j]);
+      }
+      const __m512 col0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), a[2]), b);
+      const __m512 col1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(a[1], a[2]), a[3]), b);
+      y[r][0] = _mm512_permutex2var_ps(col0, lo, col1);
+      y[r][1] = _mm512_permutex2var_ps(col0, hi, col1);
+    }
+    for (int k = 0; k < npieces; ++k) {
+      const Piece& pc = pieces[k];
+      // Position q of the interleaved 32 holds output column xbase + q; this piece owns positions
+      // 2 lane0 .. 2 (lane0 + count) - 1 that fall inside the plane.
+      const std::int64_t xbase = 2 * pc.tx - 2 * pc.lane0;
+      const std::int64_t own_lo = 2 * pc.lane0,
+                         own_hi = std::min<std::int64_t>(2 * (pc.lane0 + pc.count), p.out_w - xbase);
+      for (int r = 0; r < 2; ++r) {
+        const std::int64_t oy = 2 * pc.ty + r;
+        if (oy >= p.out_h) break;
+        const std::int64_t at = pc.image * p.out_image_stride + oy * p.out_w + xbase;
+        for (int half = 0; half < 2; ++half) {
+          const __mmask16 cols = lane_range(own_lo - 16 * half, own_hi - 16 * half);
+          if (!cols) continue;
+          __m512 out = y[r][half];
+          if (residual) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(cols, residual + at + 16 * half));
+          // ReLU as torch.relu: only values below zero become zero (NaN stays NaN).
+          if (relu) {
+            const __m512 zero = _mm512_setzero_ps();
+            out = _mm512_mask_mov_ps(out, _mm512_cmp_ps_mask(out, zero, _CMP_LT_OQ), zero);
+          }
+          _mm512_mask_storeu_ps(channel + at + 16 * half, cols, out);
+        }
+      }
+    }
+    tile += lanes;
+    npieces = 0;
+  };
+  for_each_group(runs, nruns, piece, done);
+}
+#endif
+
+}  // namespace
+
+bool winograd_has_fast_transforms() {
+#if defined(__AVX512F__)
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* channel,
+                          float* dst, std::int64_t xi_stride) {
+#if defined(__AVX512F__)
+  return input_tiles_avx512(runs, nruns, p, channel, dst, xi_stride);
+#else
+  return input_tiles_scalar(runs, nruns, p, channel, dst, xi_stride);
+#endif
+}
+
+void winograd_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m,
+                           std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel) {
+#if defined(__AVX512F__)
+  output_tiles_avx512(runs, nruns, p, m, xi_stride, bias, residual, relu, channel);
+#else
+  output_tiles_scalar(runs, nruns, p, m, xi_stride, bias, residual, relu, channel);
+#endif
+}
+
+FLEXCONV_ISA_END

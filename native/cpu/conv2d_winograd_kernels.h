@@ -1,0 +1,44 @@
+// The per-tile transforms of Winograd F(2x2, 3x3) convolution (cpu/conv2d_winograd.h), compiled
+// once per instruction set (conv2d_winograd_isa.cc, core/isa.h). Plain declarations only: this
+// header is compiled into the per-ISA files, which must not instantiate inline library code.
+#pragma once
+#include <cstdint>
+
+#include "core/isa.h"
+
+namespace flexconv {
+namespace cpu {
+
+// n consecutive tiles of one image's tile row: tiles (ty, tx) .. (ty, tx + n - 1). A chunk's
+// tiles are a list of runs, numbered in order: the first run's tiles are 0 .. n - 1, and so on.
+struct WinogradRun {
+  std::int64_t image, ty, tx, n;
+};
+
+// Shapes the transforms need: the input planes (in_h x in_w, `pad` zeros around), the output
+// planes (out_h x out_w); `image_stride` floats from one image's plane of a channel to the
+// next image's (C * in_h * in_w for the input, O * out_h * out_w for the output).
+struct WinogradPlanes {
+  std::int64_t in_h, in_w, pad_h, pad_w, out_h, out_w, in_image_stride, out_image_stride;
+};
+
+//   winograd_has_fast_transforms: whether this copy's transforms are vector code (the AVX-512 copy); the others are
+//     plain loops, too slow for the saving in the GEMM.
+//   winograd_input_tiles: for one input channel (`channel`: its plane of image 0), V[xi] of every tile of the runs:
+//     B^T d B of the tile's 4x4 patch d (rows 2 ty - pad_h .., columns 2 tx - pad_w ..; outside the plane reads as
+//     zero), written to dst[xi * xi_stride + tile]. Returns false when it met a non-finite input value, or may have:
+//     it sums V (a sum of finite values may overflow), so false can also mean very large values.
+//   winograd_output_tiles: for one output channel (`channel`, `residual`: its plane of image 0; residual may be
+//     null), Y = A^T m A + bias of every tile from m[xi * xi_stride + tile], plus the residual, ReLU if asked, into the
+//     tile's 2x2 output pixels that lie inside the plane.
+#define FLEXCONV_WINOGRAD_ISA_API                                                                                  \
+  bool winograd_has_fast_transforms();                                                                             \
+  bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                  \
+                            const float* channel, float* dst, std::int64_t xi_stride);                             \
+  void winograd_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m, \
+                             std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel);
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_WINOGRAD_ISA_API)
+#undef FLEXCONV_WINOGRAD_ISA_API
+
+}  // namespace cpu
+}  // namespace flexconv

@@ -1,0 +1,212 @@
+/**
+ * Winograd F(2x2, 3x3) convolution, the path conv2dFused takes for packed 3x3 weights
+ * (native/cpu/conv2d_winograd.h): compared with PyTorch's output (a committed golden fixture)
+ * and with the naive float64 convolution on the geometries its tiling has to get right — rows
+ * wider than one vector of tiles, maps of 2 tiles per row packed several to a vector, chunks
+ * that cross images, odd output sizes, padding 0 and 2, bias, residual and ReLU — plus the
+ * same bits at any thread count, PyTorch's NaN and inf propagation, and the handle's own copy.
+ */
+import { noGrad } from '../lib/autograd';
+import * as ops from '../lib/ops';
+import { manualSeed } from '../lib/random';
+import { availableIsas, getNumThreads, isa, setIsa, setNumThreads } from '../lib/system';
+import { Tensor } from '../lib/tensor';
+import { maxRelDiff } from './helpers';
+import { convGeom, refConv2d } from './reference/conv';
+import { expectMatchesFixture, loadFixtures, toTensor } from './torch_fixtures';
+
+// The Winograd copy is made on AVX-512 CPUs only (elsewhere the direct path is faster).
+const winogradHere = isa().detected === 'avx512';
+const describeWinograd = winogradHere ? describe : describe.skip;
+if (!winogradHere) {
+  console.warn(`test/winograd.test.ts skipped: this CPU's instruction set is ${isa().detected}, not avx512`);
+}
+
+interface Case {
+  name: string;
+  input: [number, number, number, number];
+  out: number;
+  padding: number;
+  bias?: boolean;
+  residual?: boolean;
+  relu?: boolean;
+}
+
+const CASES: Case[] = [
+  { name: 'rows of 19 tiles (wider than a vector), odd output', input: [2, 32, 7, 37], out: 32, padding: 1 },
+  {
+    name: '4x4 maps: 8 runs of 2 tiles per vector, chunks across images',
+    input: [17, 40, 4, 4],
+    out: 48,
+    padding: 1,
+    bias: true,
+  },
+  { name: 'padding 2, output 11x8', input: [3, 33, 9, 6], out: 35, padding: 2, residual: true, relu: true },
+  { name: 'padding 0, output 8x10', input: [4, 32, 10, 12], out: 40, padding: 0, bias: true, relu: true },
+  {
+    name: 'batch of one 16x16 map',
+    input: [1, 64, 16, 16],
+    out: 64,
+    padding: 1,
+    bias: true,
+    residual: true,
+    relu: true,
+  },
+  { name: 'three rows of 20 tiles, two images', input: [2, 32, 5, 40], out: 32, padding: 1, residual: true },
+];
+
+/** float64 conv2d + bias, + residual, then ReLU, from the definition. */
+function reference(x: Tensor, w: Tensor, b: Tensor | null, padding: number, residual: Tensor | null, relu: boolean) {
+  const g = convGeom(x.shape, w.shape, [1, 1], [padding, padding], [1, 1], 1);
+  const out = refConv2d(g, x.data, w.data, b ? b.data : null);
+  for (let i = 0; i < out.length; i++) {
+    if (residual) out[i] += residual.data[i];
+    if (relu && out[i] < 0) out[i] = 0;
+  }
+  return out;
+}
+
+function run(
+  x: Tensor,
+  w: Tensor,
+  packed: ops.PackedConv2dWeight | null,
+  o: { bias?: Tensor | null; padding: number; residual?: Tensor | null; relu?: boolean },
+): Tensor {
+  return noGrad(() =>
+    ops.conv2dFused(x, w, {
+      bias: o.bias ?? null,
+      padding: o.padding,
+      residual: o.residual ?? null,
+      relu: o.relu ?? false,
+      packed,
+    }),
+  );
+}
+
+describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
+  const threads = getNumThreads();
+  afterEach(() => setNumThreads(threads));
+
+  test('equals PyTorch (golden fixture, 32 channels, 19 tiles per row)', () => {
+    const c = loadFixtures('conv2d').find((k) => k.name === 'winograd_k3_pad1_wide')!;
+    const x = toTensor(c.tensors.input);
+    const w = toTensor(c.tensors.weight);
+    const bias = toTensor(c.tensors.bias);
+    const packed = ops.packConv2dWeight(w);
+    expect(packed.winograd).toBe(true);
+    const out = run(x, w, packed, { bias, padding: 1 });
+    expectMatchesFixture(out, c.tensors.out, 'winograd_k3_pad1_wide out');
+  });
+
+  test.each(CASES.map((c) => [c.name, c] as const))('%s: equals the float64 convolution', (_name, c) => {
+    manualSeed(31);
+    const [, C, H, W] = c.input;
+    const x = Tensor.randn([...c.input]);
+    const w = Tensor.randn([c.out, C, 3, 3], { std: 0.2 });
+    const bias = c.bias ? Tensor.randn([c.out]) : null;
+    const outH = H + 2 * c.padding - 2,
+      outW = W + 2 * c.padding - 2;
+    const residual = c.residual ? Tensor.randn([c.input[0], c.out, outH, outW]) : null;
+    const relu = c.relu ?? false;
+    const packed = ops.packConv2dWeight(w);
+    expect(packed.winograd).toBe(true);
+    const expected = reference(x, w, bias, c.padding, residual, relu);
+    for (const t of [1, 2]) {
+      setNumThreads(t);
+      const got = run(x, w, packed, { bias, padding: c.padding, residual, relu });
+      expect(got.shape).toEqual([c.input[0], c.out, outH, outW]);
+      expect(maxRelDiff(got.data, expected)).toBeLessThan(3e-6);
+      // The Winograd path ran: its rounding is not the direct GEMM's.
+      const direct = run(x, w, null, { bias, padding: c.padding, residual, relu });
+      expect(maxRelDiff(direct.data, expected)).toBeLessThan(3e-6);
+      expect(Array.from(got.data)).not.toEqual(Array.from(direct.data));
+    }
+  });
+
+  test('gives the same bits at 1 and 2 threads (each tile is computed alike in any chunk)', () => {
+    manualSeed(32);
+    const x = Tensor.randn([6, 48, 12, 14]);
+    const w = Tensor.randn([48, 48, 3, 3], { std: 0.2 });
+    const packed = ops.packConv2dWeight(w);
+    setNumThreads(1);
+    const one = run(x, w, packed, { padding: 1, relu: true });
+    setNumThreads(2);
+    const two = run(x, w, packed, { padding: 1, relu: true });
+    expect(Array.from(two.data)).toEqual(Array.from(one.data));
+  });
+
+  test('NaN and inf inputs propagate as in PyTorch (only to the outputs whose window holds them)', () => {
+    manualSeed(33);
+    const x = Tensor.randn([2, 32, 8, 8]);
+    const w = Tensor.randn([32, 32, 3, 3], { std: 0.2 });
+    // A 4x4 Winograd patch reaches outputs whose 3x3 window misses the value (0 * inf = NaN):
+    // conv2dFused must notice and take the direct path.
+    x.data[(1 * 32 + 5) * 64 + 3 * 8 + 4] = Number.NaN;
+    x.data[(0 * 32 + 7) * 64 + 0 * 8 + 7] = Number.POSITIVE_INFINITY;
+    const expected = run(x, w, null, { padding: 1 });
+    const got = run(x, w, ops.packConv2dWeight(w), { padding: 1 });
+    expect(Array.from(got.data)).toEqual(Array.from(expected.data));
+    const finiteOutputs = Array.from(got.data).filter((v) => Number.isFinite(v)).length;
+    expect(finiteOutputs).toBeGreaterThan(got.numel / 2); // not everything turned NaN
+  });
+
+  test('a non-finite weight keeps the direct path', () => {
+    const w = Tensor.randn([32, 32, 3, 3]);
+    w.data[100] = Number.POSITIVE_INFINITY;
+    const packed = ops.packConv2dWeight(w);
+    expect(packed.winograd).toBe(false);
+    const x = Tensor.randn([2, 32, 8, 8]);
+    expect(Array.from(run(x, w, packed, { padding: 1 }).data)).toEqual(
+      Array.from(run(x, w, null, { padding: 1 }).data),
+    );
+  });
+
+  test('the handle keeps its own copy; which weights get a Winograd copy', () => {
+    manualSeed(34);
+    const x = Tensor.randn([2, 32, 10, 10]);
+    const w = Tensor.randn([32, 32, 3, 3], { std: 0.2 });
+    const packed = ops.packConv2dWeight(w);
+    const before = Float32Array.from(run(x, w, packed, { padding: 1 }).data);
+    w.data.fill(0);
+    expect(Array.from(run(x, w, packed, { padding: 1 }).data)).toEqual(Array.from(before));
+    // 16 transformed 32 x 32 matrices next to the 32 x 288 direct one.
+    expect(packed.bytes).toBe(4 * (32 * 288 + 16 * 32 * 32));
+    expect(ops.packConv2dWeight(Tensor.randn([32, 16, 3, 3])).winograd).toBe(false); // 16 input channels
+    expect(ops.packConv2dWeight(Tensor.randn([64, 32, 1, 1])).winograd).toBe(false); // 1x1
+    expect(ops.packConv2dWeight(Tensor.randn([64, 16, 3, 3]), 2).winograd).toBe(false); // groups
+  });
+
+  test('other geometries with a Winograd handle take the direct path (stride 2, dilation 2, few tiles)', () => {
+    manualSeed(35);
+    const w = Tensor.randn([32, 32, 3, 3], { std: 0.2 });
+    const packed = ops.packConv2dWeight(w);
+    for (const [shape, options] of [
+      [[2, 32, 9, 9], { stride: 2, padding: 1 }],
+      [[2, 32, 9, 9], { dilation: 2, padding: 2 }],
+      [[1, 32, 4, 4], { padding: 1 }],
+    ] as const) {
+      const x = Tensor.randn([...shape]);
+      const got = noGrad(() => ops.conv2dFused(x, w, { ...options, packed }));
+      const direct = noGrad(() => ops.conv2dFused(x, w, options));
+      expect(Array.from(got.data)).toEqual(Array.from(direct.data));
+    }
+  });
+
+  test('under a lower instruction-set cap the handle is still correct (direct path)', () => {
+    const active = isa().active;
+    const lower = availableIsas().filter((i) => i !== 'avx512');
+    manualSeed(36);
+    const x = Tensor.randn([2, 32, 9, 9]);
+    const w = Tensor.randn([32, 32, 3, 3], { std: 0.2 });
+    const packed = ops.packConv2dWeight(w);
+    const expected = reference(x, w, null, 1, null, false);
+    try {
+      for (const cap of lower) {
+        setIsa(cap);
+        expect(maxRelDiff(run(x, w, packed, { padding: 1 }).data, expected)).toBeLessThan(3e-6);
+      }
+    } finally {
+      setIsa(active);
+    }
+  });
+});
