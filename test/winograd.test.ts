@@ -53,6 +53,7 @@ const CASES: Case[] = [
     relu: true,
   },
   { name: 'three rows of 20 tiles, two images', input: [2, 32, 5, 40], out: 32, padding: 1, residual: true },
+  { name: 'one 8x8 map: 16 tiles, two threads split each step', input: [1, 64, 8, 8], out: 64, padding: 1, relu: true },
 ];
 
 /** float64 conv2d + bias, + residual, then ReLU, from the definition. */
@@ -111,6 +112,7 @@ describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
     const packed = ops.packConv2dWeight(w);
     expect(packed.winograd).toBe(true);
     const expected = reference(x, w, bias, c.padding, residual, relu);
+    const results: Float32Array[] = [];
     for (const t of [1, 2]) {
       setNumThreads(t);
       const got = run(x, w, packed, { bias, padding: c.padding, residual, relu });
@@ -120,7 +122,10 @@ describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
       const direct = run(x, w, null, { bias, padding: c.padding, residual, relu });
       expect(maxRelDiff(direct.data, expected)).toBeLessThan(3e-6);
       expect(Array.from(got.data)).not.toEqual(Array.from(direct.data));
+      results.push(Float32Array.from(got.data));
     }
+    // Every tile is computed alike however the work is split.
+    expect(Array.from(results[1])).toEqual(Array.from(results[0]));
   });
 
   test('gives the same bits at 1 and 2 threads (each tile is computed alike in any chunk)', () => {

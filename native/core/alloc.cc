@@ -107,6 +107,26 @@ void release_cached_scratch() {
   c.bytes = 0;
 }
 
+ThreadScratch::~ThreadScratch() { std::free(data_); }
+
+float* ThreadScratch::get(std::size_t count, AlignedBuffer<float>& overflow) {
+  if (count > kThreadScratchMaxFloats) {
+    overflow = AlignedBuffer<float>(count);
+    return overflow.data();
+  }
+  if (count > size_) {
+    std::free(data_);
+    data_ = nullptr;
+    size_ = 0;
+    const std::size_t bytes = (count * sizeof(float) + 4095) / 4096 * 4096;
+    data_ = static_cast<float*>(std::aligned_alloc(4096, bytes));
+    if (data_ == nullptr)
+      throw Error(ErrorCode::OutOfMemory, "Could not allocate " + std::to_string(bytes) + " bytes of thread scratch");
+    size_ = bytes / sizeof(float);
+  }
+  return data_;
+}
+
 std::int64_t allocated_bytes() { return g_allocated.load(); }
 std::int64_t peak_allocated_bytes() { return g_peak.load(); }
 void reset_peak_allocated_bytes() { g_peak.store(g_allocated.load()); }

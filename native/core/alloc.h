@@ -59,4 +59,26 @@ class AlignedBuffer {
   std::size_t size_ = 0;
 };
 
+// A per-thread scratch buffer that lives between calls (declare it thread_local): grows to the
+// largest request up to kThreadScratchMaxFloats floats, larger ones are handed out for the call
+// only (in `overflow`). It stays in its thread's cache, where a buffer handed back to the shared
+// cache may next go to another thread: writing lines that sit in the other core's cache made
+// Winograd's input transform 2-3x slower at two threads. Not counted by allocated_bytes(): it
+// is a bounded cache, not a per-op allocation, and counting it would make every "memory is
+// back after the op" check see a leak.
+constexpr std::size_t kThreadScratchMaxFloats = std::size_t(4) << 20;  // 16 MB
+
+class ThreadScratch {
+ public:
+  ThreadScratch() = default;
+  ~ThreadScratch();
+  ThreadScratch(const ThreadScratch&) = delete;
+  ThreadScratch& operator=(const ThreadScratch&) = delete;
+  float* get(std::size_t count, AlignedBuffer<float>& overflow);
+
+ private:
+  float* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 }  // namespace flexconv

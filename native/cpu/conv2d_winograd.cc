@@ -67,6 +67,10 @@ std::vector<WinogradRun> chunk_runs(const Conv2dGeometry& g, std::int64_t t0, st
   return runs;
 }
 
+// V and M of this thread's chunks, kept between calls in this thread's cache (core/alloc.h).
+thread_local ThreadScratch t_v_scratch;
+thread_local ThreadScratch t_m_scratch;
+
 }  // namespace
 
 bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group, std::int64_t kernel_h,
@@ -109,12 +113,13 @@ std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64
 }
 
 bool winograd_forward_applies(const Conv2dGeometry& g) {
+  // (From kMinChunkTiles tiles in all: below one chunk per thread the threads split the steps.)
   if (!winograd_weights_apply(g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w, g.groups)) {
     return false;
   }
   if (g.stride_h != 1 || g.stride_w != 1 || g.dil_h != 1 || g.dil_w != 1) return false;
   const std::int64_t total = g.batch * tiles_h(g) * tiles_w(g);
-  return total >= kMinChunkTiles * num_threads();
+  return total >= kMinChunkTiles;
 }
 
 bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
@@ -126,43 +131,68 @@ bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const flo
   const std::int64_t chunks = (total + per_chunk - 1) / per_chunk;
   const auto input_tiles = FLEXCONV_PICK_ISA(winograd_input_tiles);
   const auto output_tiles = FLEXCONV_PICK_ISA(winograd_output_tiles);
-  struct Scratch {
-    AlignedBuffer<float> v, m;
-  };
-  std::vector<Scratch> scratch(static_cast<size_t>(num_threads()));
   const WinogradPlanes planes{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C * in_plane, O * out_plane};
+
+  // The three steps over one chunk of T tiles (its runs), each over a range of what it splits.
+  // V[xi] (C x T): the transformed input patches, channel by channel, so that each plane is read
+  // front to back (the hardware prefetcher follows one stream, not one per channel); false when
+  // an input was not finite.
+  auto transform_inputs = [&](const std::vector<WinogradRun>& runs, std::int64_t c0, std::int64_t c1, float* v,
+                              std::int64_t T) {
+    bool finite = true;
+    for (std::int64_t c = c0; c < c1; ++c) {
+      finite &= input_tiles(runs.data(), static_cast<std::int64_t>(runs.size()), planes, input + c * in_plane,
+                            v + c * T, C * T);
+    }
+    return finite;
+  };
+  // M[xi] (O x T) = U[xi] V[xi].
+  auto multiply = [&](std::int64_t xi0, std::int64_t xi1, const float* v, float* m, std::int64_t T) {
+    for (std::int64_t xi = xi0; xi < xi1; ++xi) {
+      gemm::gemm(T, 1.0f, u[xi], gemm::MatrixB(v + xi * C * T, T, false), 0.0f, m + xi * O * T, T);
+    }
+  };
+  // Y = A^T M A per tile, with the bias and the epilogue, into the output planes.
+  auto transform_outputs = [&](const std::vector<WinogradRun>& runs, std::int64_t o0, std::int64_t o1, const float* m,
+                               std::int64_t T) {
+    for (std::int64_t o = o0; o < o1; ++o) {
+      output_tiles(runs.data(), static_cast<std::int64_t>(runs.size()), planes, m + o * T, O * T, bias ? bias[o] : 0.0f,
+                   ep.residual ? ep.residual + o * out_plane : nullptr, ep.relu, out + o * out_plane);
+    }
+  };
+
+  if (chunks == 1 && num_threads() > 1 && !in_parallel_region()) {
+    // Too few tiles for a chunk per thread (one 8x8 map): the threads split each step instead,
+    // channels, then the 16 GEMMs, then output channels.
+    const std::vector<WinogradRun> runs = chunk_runs(g, 0, total);
+    AlignedBuffer<float> v_overflow, m_overflow;
+    float* v = t_v_scratch.get(static_cast<size_t>(kPoints * C * total), v_overflow);
+    float* m = t_m_scratch.get(static_cast<size_t>(kPoints * O * total), m_overflow);
+    std::atomic<bool> finite{true};
+    parallel_for(C, [&](std::int64_t c0, std::int64_t c1) {
+      if (!transform_inputs(runs, c0, c1, v, total)) finite.store(false, std::memory_order_relaxed);
+    });
+    if (!finite.load()) return false;
+    parallel_tasks(kPoints, [&](std::int64_t xi, int) { multiply(xi, xi + 1, v, m, total); });
+    parallel_for(O, [&](std::int64_t o0, std::int64_t o1) { transform_outputs(runs, o0, o1, m, total); });
+    return true;
+  }
+
+  // A chunk per task, all three steps on one thread, its V and M in that thread's cache.
   std::atomic<bool> finite{true};
-  parallel_tasks(chunks, [&](std::int64_t chunk, int thread) {
+  parallel_tasks(chunks, [&](std::int64_t chunk, int) {
     if (!finite.load(std::memory_order_relaxed)) return;
     const std::int64_t t0 = chunk * per_chunk, t1 = std::min(total, t0 + per_chunk), T = t1 - t0;
-    Scratch& s = scratch[static_cast<size_t>(thread)];
-    if (s.v.size() < static_cast<size_t>(kPoints * C * per_chunk)) {
-      s.v = AlignedBuffer<float>(static_cast<size_t>(kPoints * C * per_chunk));
-      s.m = AlignedBuffer<float>(static_cast<size_t>(kPoints * O * per_chunk));
-    }
-    float* v = s.v.data();
-    float* m = s.m.data();
+    AlignedBuffer<float> v_overflow, m_overflow;
+    float* v = t_v_scratch.get(static_cast<size_t>(kPoints * C * T), v_overflow);
+    float* m = t_m_scratch.get(static_cast<size_t>(kPoints * O * T), m_overflow);
     const std::vector<WinogradRun> runs = chunk_runs(g, t0, t1);
-    const std::int64_t nruns = static_cast<std::int64_t>(runs.size());
-    // V[xi] (C x T): the transformed input patches. Channel by channel, so that each plane is
-    // read front to back (the hardware prefetcher follows one stream, not one per channel).
-    bool chunk_finite = true;
-    for (std::int64_t c = 0; c < C; ++c) {
-      chunk_finite &= input_tiles(runs.data(), nruns, planes, input + c * in_plane, v + c * T, C * T);
-    }
-    if (!chunk_finite) {
+    if (!transform_inputs(runs, 0, C, v, T)) {
       finite.store(false, std::memory_order_relaxed);
       return;
     }
-    // M[xi] (O x T) = U[xi] V[xi]: one GEMM per point, on this thread.
-    for (int xi = 0; xi < kPoints; ++xi) {
-      gemm::gemm(T, 1.0f, u[xi], gemm::MatrixB(v + xi * C * T, T, false), 0.0f, m + xi * O * T, T);
-    }
-    // Y = A^T M A per tile, with the bias and the epilogue, into the output planes.
-    for (std::int64_t o = 0; o < O; ++o) {
-      output_tiles(runs.data(), nruns, planes, m + o * T, O * T, bias ? bias[o] : 0.0f,
-                   ep.residual ? ep.residual + o * out_plane : nullptr, ep.relu, out + o * out_plane);
-    }
+    multiply(0, kPoints, v, m, T);
+    transform_outputs(runs, 0, O, m, T);
   });
   return finite.load();
 }

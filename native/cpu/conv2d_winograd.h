@@ -8,8 +8,9 @@
 // ~85% of the cores' FMA peak, so this is the only way such a layer gets faster. The 16
 // element-wise products over all channel pairs are 16 GEMMs, U[xi] (O x C, the transformed
 // weights, packed once) times V[xi] (C x tiles, the transformed input), on the shared GEMM
-// core. Tiles are processed in chunks whose V and M = U V stay near the cache, one chunk per
-// task; the output transform adds the bias and applies the fused epilogue (residual, ReLU).
+// core. Tiles are processed in chunks whose V and M = U V stay in one thread's cache, one chunk
+// per task (with too few tiles for a chunk per thread, the threads split each step instead);
+// the output transform adds the bias and applies the fused epilogue (residual, ReLU).
 //
 // The transforms use only +-1 and 1/2 (exact in binary), so the result differs from the direct
 // convolution by rounding alone: a few ulps of the largest partial sums (tests bound it).
@@ -38,7 +39,7 @@ std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64
                                                  std::int64_t in_channels);
 
 // Whether winograd_forward runs g (with weights packed by winograd_pack_weights): stride 1,
-// dilation 1, 3x3, one group, and enough tiles to keep every thread's GEMMs wide.
+// dilation 1, 3x3, one group, and at least 16 2x2 output tiles in the batch.
 bool winograd_forward_applies(const math::Conv2dGeometry& g);
 
 // conv2d_forward (cpu/conv2d.h) of g with the weights as winograd_pack_weights packed them.

@@ -75,36 +75,9 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   }
 }
 
-// Per-thread packing scratch reused across calls. Not counted by alloc.h's statistics:
-// it is a bounded cache (at most kScratchCacheFloats per thread), not a per-op allocation,
-// and counting it would make every "memory is back after the op" check see a leak.
-constexpr size_t kScratchCacheFloats = size_t(4) << 20;  // 16 MB
-
-class Scratch {
- public:
-  ~Scratch() { std::free(data_); }
-  float* get(size_t count, AlignedBuffer<float>& overflow) {
-    if (count > kScratchCacheFloats) {
-      overflow = AlignedBuffer<float>(count);
-      return overflow.data();
-    }
-    if (count > size_) {
-      std::free(data_);
-      size_t bytes = round_up(static_cast<int64_t>(count * sizeof(float)), 4096);
-      data_ = static_cast<float*>(std::aligned_alloc(4096, bytes));
-      if (data_ == nullptr) throw Error(ErrorCode::OutOfMemory, "gemm: out of memory for packing scratch");
-      size_ = bytes / sizeof(float);
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  size_t size_ = 0;
-};
-
-thread_local Scratch t_a_scratch;
-thread_local Scratch t_b_scratch;
+// Per-thread packing scratch reused across calls (core/alloc.h).
+thread_local ThreadScratch t_a_scratch;
+thread_local ThreadScratch t_b_scratch;
 
 // Runs fn(task, thread) for every task, on the pool unless `parallel` is false.
 template <typename Fn>
