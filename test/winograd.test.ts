@@ -12,7 +12,7 @@ import { manualSeed } from '../lib/random';
 import { availableIsas, getNumThreads, isa, setIsa, setNumThreads } from '../lib/system';
 import { Tensor } from '../lib/tensor';
 import { maxRelDiff } from './helpers';
-import { convGeom, refConv2d } from './reference/conv';
+import { convGeom, refConv2d, refConv2dGradInput, refConv2dGradWeight } from './reference/conv';
 import { expectMatchesFixture, loadFixtures, toTensor } from './torch_fixtures';
 
 // The Winograd copy is made on AVX-512 CPUs only (elsewhere the direct path is faster).
@@ -126,6 +126,30 @@ describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
     }
     // Every tile is computed alike however the work is split.
     expect(Array.from(results[1])).toEqual(Array.from(results[0]));
+  });
+
+  test('conv2d without packed weights (training) runs by Winograd from 256 tiles: forward and gradients equal the float64 ones', () => {
+    manualSeed(37);
+    const x = Tensor.randn([2, 32, 24, 23]).requireGrad();
+    const w = Tensor.randn([40, 32, 3, 3], { std: 0.2 }).requireGrad();
+    const y = ops.conv2d(x, w, { padding: 1 }); // 2 x 12 x 12 = 288 tiles
+    const gy = Tensor.randn(y.shape);
+    y.backward(gy);
+    const g = convGeom(x.shape, w.shape, [1, 1], [1, 1], [1, 1], 1);
+    expect(maxRelDiff(y.data, refConv2d(g, x.data, w.data))).toBeLessThan(3e-6);
+    // The input gradient of a stride-1 conv is a conv of gy (40 -> 32 channels, 288 tiles): Winograd too.
+    expect(maxRelDiff(x.grad!.data, refConv2dGradInput(g, gy.data, w.data))).toBeLessThan(3e-6);
+    expect(maxRelDiff(w.grad!.data, refConv2dGradWeight(g, gy.data, x.data))).toBeLessThan(3e-6);
+    // It ran by Winograd: the direct convolution (under the AVX2 cap) rounds differently.
+    const active = isa().active;
+    try {
+      setIsa('avx2');
+      const direct = noGrad(() => ops.conv2d(x, w, { padding: 1 }));
+      expect(maxRelDiff(direct.data, refConv2d(g, x.data, w.data))).toBeLessThan(3e-6);
+      expect(Array.from(direct.data)).not.toEqual(Array.from(y.data));
+    } finally {
+      setIsa(active);
+    }
   });
 
   test('gives the same bits at 1 and 2 threads (each tile is computed alike in any chunk)', () => {

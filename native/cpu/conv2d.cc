@@ -240,6 +240,10 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
       winograd_forward(g, prepacked->winograd.data(), input, bias, out, ep)) {
     return;
   }
+  if (!prepacked && winograd_per_call_applies(g)) {
+    const std::vector<gemm::PackedA> u = winograd_pack_weights(weight, g.out_channels, g.in_channels);
+    if (!u.empty() && winograd_forward(g, u.data(), input, bias, out, ep)) return;
+  }
   if (kn2row_applies(g)) {
     kn2row_forward(g, input, weight, bias, out);
     apply_epilogue(g, ep, out);

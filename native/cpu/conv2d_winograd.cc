@@ -32,6 +32,14 @@ constexpr std::int64_t kChunkAlign = 48;
 // convolution, one 8x8 map (16 tiles) with 256 channels 1.9x faster.
 constexpr std::int64_t kMinChunkTiles = 16;
 
+// Tiles from which transforming the weights for one call pays: the call saves 20 of 36
+// multiply-adds per tile and channel pair, and transforming and packing 16 floats per pair costs
+// about as much as 70 tiles' saving while the 16 transformed matrices stay in cache. Deep layers'
+// matrices do not (16 MB at 512 channels, written, packed and streamed from memory): there 256
+// tiles measured no faster than the direct convolution, hence O C / 512 tiles at least.
+constexpr std::int64_t kPerCallMinTiles = 256;
+constexpr std::int64_t kPerCallPairsPerTile = 512;
+
 std::int64_t tiles_h(const Conv2dGeometry& g) { return (g.out_h + 1) / 2; }
 std::int64_t tiles_w(const Conv2dGeometry& g) { return (g.out_w + 1) / 2; }
 
@@ -120,6 +128,12 @@ bool winograd_forward_applies(const Conv2dGeometry& g) {
   if (g.stride_h != 1 || g.stride_w != 1 || g.dil_h != 1 || g.dil_w != 1) return false;
   const std::int64_t total = g.batch * tiles_h(g) * tiles_w(g);
   return total >= kMinChunkTiles;
+}
+
+bool winograd_per_call_applies(const Conv2dGeometry& g) {
+  const std::int64_t tiles = g.batch * tiles_h(g) * tiles_w(g);
+  return winograd_forward_applies(g) && tiles >= kPerCallMinTiles &&
+         tiles >= g.out_channels * g.in_channels / kPerCallPairsPerTile;
 }
 
 bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,

@@ -42,6 +42,12 @@ std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64
 // dilation 1, 3x3, one group, and at least 16 2x2 output tiles in the batch.
 bool winograd_forward_applies(const math::Conv2dGeometry& g);
 
+// Whether conv2d_forward without packed weights (training, the stride-1 input gradient) runs g
+// by Winograd, transforming the weights for the call: as winograd_forward_applies, with this
+// CPU's fast transforms, and enough tiles (256, and O C / 512) to pay for transforming 16 O C
+// floats.
+bool winograd_per_call_applies(const math::Conv2dGeometry& g);
+
 // conv2d_forward (cpu/conv2d.h) of g with the weights as winograd_pack_weights packed them.
 // Returns false, with `out` partly written, when the input holds inf or NaN: in a tile's 4x4
 // patch such a value would reach outputs whose 3x3 window does not contain it (0 * inf), so
