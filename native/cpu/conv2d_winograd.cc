@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 
 #include "core/alloc.h"
 #include "core/isa.h"
@@ -90,15 +89,16 @@ bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group
 std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
                                                  std::int64_t in_channels) {
   const std::int64_t O = out_channels, C = in_channels, pairs = O * C;
-  // A non-finite weight spreads differently through the transforms than through the direct sum
-  // (inf - inf): such weights keep the direct path only.
-  for (std::int64_t i = 0; i < pairs * 9; ++i) {
-    if (!std::isfinite(weight[i])) return {};
-  }
   AlignedBuffer<float> u(static_cast<size_t>(kPoints * pairs));
+  // A non-finite weight spreads differently through the transforms than through the direct sum
+  // (inf - inf): such weights keep the direct path only (checked on the way, in parallel).
+  std::atomic<bool> finite{true};
   parallel_for(pairs, [&](std::int64_t p0, std::int64_t p1) {
     for (std::int64_t p = p0; p < p1; ++p) {
       const float* g = weight + p * 9;
+      float sum = 0.0f;
+      for (int i = 0; i < 9; ++i) sum += g[i] * 0.0f;  // NaN iff some g[i] is inf or NaN
+      if (sum != 0.0f) finite.store(false, std::memory_order_relaxed);
       // G g (4x3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; then (G g) G^T (4x4).
       float gg[4][3];
       for (int j = 0; j < 3; ++j) {
@@ -114,6 +114,7 @@ std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64
       }
     }
   });
+  if (!finite.load()) return {};
   std::vector<gemm::PackedA> packed;
   packed.reserve(kPoints);
   for (int xi = 0; xi < kPoints; ++xi) packed.emplace_back(O, C, gemm::MatrixA(u.data() + xi * pairs, C, false));
