@@ -13,6 +13,7 @@ import { availableIsas, getNumThreads, isa, setIsa, setNumThreads } from '../lib
 import { Tensor } from '../lib/tensor';
 import { maxRelDiff } from './helpers';
 import { convGeom, refConv2d, refConv2dGradInput, refConv2dGradWeight } from './reference/conv';
+import { DynGeom, dynamicConvBackward, dynamicConvForward } from './reference/dynamic_conv';
 import { expectMatchesFixture, loadFixtures, toTensor } from './torch_fixtures';
 
 // The Winograd copy is made on AVX-512 CPUs only (elsewhere the direct path is faster).
@@ -190,6 +191,22 @@ describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
     );
   });
 
+  test('a non-finite weight is noticed wherever it is (vector lanes, the last kernel of a thread, the scalar tail)', () => {
+    // 33 x 33 = 1089 kernels: 68 vectors of 16 and one kernel left over at one thread; the
+    // threads' ranges end at other kernels.
+    for (const t of [1, 2]) {
+      setNumThreads(t);
+      for (const kernel of [0, 15, 16, 543, 544, 545, 1087, 1088]) {
+        for (const value of [Number.NaN, Number.NEGATIVE_INFINITY]) {
+          const w = Tensor.randn([33, 33, 3, 3]);
+          w.data[kernel * 9 + (kernel % 9)] = value;
+          expect([t, kernel, value, ops.packConv2dWeight(w).winograd]).toEqual([t, kernel, value, false]);
+        }
+      }
+    }
+    expect(ops.packConv2dWeight(Tensor.randn([33, 33, 3, 3])).winograd).toBe(true);
+  });
+
   test('the handle keeps its own copy; which weights get a Winograd copy', () => {
     manualSeed(34);
     const x = Tensor.randn([2, 32, 10, 10]);
@@ -236,6 +253,113 @@ describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
       }
     } finally {
       setIsa(active);
+    }
+  });
+});
+
+/**
+ * Dynamic convolution runs its per-sample stride-1 3x3 convs (forward, and the input gradient as
+ * a conv with the flipped experts) by Winograd when a plain conv of the batch's shape would: the
+ * experts are transformed once per call and mixed per sample in the transformed domain.
+ */
+describeWinograd('dynamicConv2d by Winograd (experts mixed after the transform)', () => {
+  const threads = getNumThreads();
+  afterEach(() => setNumThreads(threads));
+
+  // 4 samples of 16x16 (64 tiles each, 256 in the batch), 32 -> 40 channels, 3 experts.
+  const g: DynGeom = {
+    B: 4,
+    C: 32,
+    H: 16,
+    W: 16,
+    K: 3,
+    O: 40,
+    kh: 3,
+    kw: 3,
+    stride: [1, 1],
+    padding: [1, 1],
+    dilation: [1, 1],
+    groups: 1,
+  };
+  function inputs() {
+    const input = Tensor.randn([g.B, g.C, g.H, g.W]).requireGrad();
+    const experts = Tensor.randn([g.K, g.O, g.C, 3, 3], { std: 0.2 }).requireGrad();
+    const attention = Tensor.rand([g.B, g.K]).requireGrad();
+    const expertBias = Tensor.randn([g.K, g.O]).requireGrad();
+    return { input, experts, attention, expertBias };
+  }
+
+  test('forward and every gradient equal the float64 per-sample definition, at 1 and 2 threads (same bits)', () => {
+    manualSeed(41);
+    const t = inputs();
+    const data = {
+      input: t.input.data,
+      experts: t.experts.data,
+      attention: t.attention.data,
+      expertBias: t.expertBias.data,
+    };
+    const gradOut = Tensor.randn([g.B, g.O, g.H, g.W]);
+    const want = dynamicConvBackward(g, data, gradOut.data);
+    const runs: Float32Array[][] = [];
+    for (const n of [1, 2]) {
+      setNumThreads(n);
+      for (const p of Object.values(t)) p.grad = null;
+      const out = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
+      out.backward(gradOut);
+      expect(maxRelDiff(out.data, dynamicConvForward(g, data))).toBeLessThan(3e-6);
+      expect(maxRelDiff(t.input.grad!.data, want.input)).toBeLessThan(3e-6);
+      expect(maxRelDiff(t.experts.grad!.data, want.experts)).toBeLessThan(3e-6);
+      expect(maxRelDiff(t.attention.grad!.data, want.attention)).toBeLessThan(3e-6);
+      expect(maxRelDiff(t.expertBias.grad!.data, want.expertBias!)).toBeLessThan(3e-6);
+      runs.push([out.data, t.input.grad!.data].map((a) => Float32Array.from(a)));
+    }
+    expect(Array.from(runs[1][0])).toEqual(Array.from(runs[0][0]));
+    expect(Array.from(runs[1][1])).toEqual(Array.from(runs[0][1]));
+    // Winograd ran (forward and input gradient): the direct path, under the AVX2 cap, rounds differently.
+    const active = isa().active;
+    try {
+      setIsa('avx2');
+      for (const p of Object.values(t)) p.grad = null;
+      const direct = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
+      direct.backward(gradOut);
+      expect(Array.from(direct.data)).not.toEqual(Array.from(runs[0][0]));
+      expect(Array.from(t.input.grad!.data)).not.toEqual(Array.from(runs[0][1]));
+    } finally {
+      setIsa(active);
+    }
+  });
+
+  test('non-finite inputs, grad_out and attention propagate as the direct definition does', () => {
+    manualSeed(42);
+    const t = inputs();
+    t.input.data[(1 * g.C + 5) * 256 + 3 * 16 + 4] = Number.NaN; // sample 1
+    t.input.data[(2 * g.C + 7) * 256 + 15] = Number.POSITIVE_INFINITY; // sample 2, a corner
+    t.attention.data[3 * g.K + 1] = Number.POSITIVE_INFINITY; // sample 3's whole kernel
+    const gradOut = Tensor.randn([g.B, g.O, g.H, g.W]);
+    gradOut.data[(0 * g.O + 2) * 256 + 7 * 16 + 9] = Number.NaN; // sample 0's input gradient
+    const data = {
+      input: t.input.data,
+      experts: t.experts.data,
+      attention: t.attention.data,
+      expertBias: t.expertBias.data,
+    };
+    const out = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
+    out.backward(gradOut);
+    const checks: [string, ArrayLike<number>, ArrayLike<number>][] = [
+      ['out', out.data, dynamicConvForward(g, data)],
+      ['grad input', t.input.grad!.data, dynamicConvBackward(g, data, gradOut.data).input],
+    ];
+    for (const [name, got, want] of checks) {
+      let finite = 0;
+      for (let i = 0; i < want.length; i++) {
+        const kind = (v: number) => (Number.isNaN(v) ? 'NaN' : Number.isFinite(v) ? 'finite' : v > 0 ? '+inf' : '-inf');
+        if (kind(got[i]) !== kind(want[i])) throw new Error(`${name}[${i}]: ${got[i]}, expected ${want[i]}`);
+        if (Number.isFinite(want[i])) {
+          finite++;
+          expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-3 * (1 + Math.abs(want[i])));
+        }
+      }
+      expect(finite).toBeGreaterThan(want.length / 4); // only the windows that hold them
     }
   });
 });

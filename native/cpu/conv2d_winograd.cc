@@ -93,26 +93,9 @@ std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64
   // A non-finite weight spreads differently through the transforms than through the direct sum
   // (inf - inf): such weights keep the direct path only (checked on the way, in parallel).
   std::atomic<bool> finite{true};
+  const auto weight_tiles = FLEXCONV_PICK_ISA(winograd_weight_tiles);
   parallel_for(pairs, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      const float* g = weight + p * 9;
-      float sum = 0.0f;
-      for (int i = 0; i < 9; ++i) sum += g[i] * 0.0f;  // NaN iff some g[i] is inf or NaN
-      if (sum != 0.0f) finite.store(false, std::memory_order_relaxed);
-      // G g (4x3), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; then (G g) G^T (4x4).
-      float gg[4][3];
-      for (int j = 0; j < 3; ++j) {
-        gg[0][j] = g[j];
-        gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-        gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-        gg[3][j] = g[6 + j];
-      }
-      for (int a = 0; a < 4; ++a) {
-        const float row[4] = {gg[a][0], 0.5f * (gg[a][0] + gg[a][1] + gg[a][2]),
-                              0.5f * (gg[a][0] - gg[a][1] + gg[a][2]), gg[a][2]};
-        for (int b = 0; b < 4; ++b) u[static_cast<size_t>((4 * a + b) * pairs + p)] = row[b];
-      }
-    }
+    if (!weight_tiles(weight, p0, p1, pairs, u.data())) finite.store(false, std::memory_order_relaxed);
   });
   if (!finite.load()) return {};
   std::vector<gemm::PackedA> packed;

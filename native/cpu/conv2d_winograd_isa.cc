@@ -40,6 +40,39 @@ void input_transform(const float d[4][4], float v[16]) {
   }
 }
 
+// U = G g G^T for one 3x3 kernel g (row-major), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]:
+// U[4 a + b]. V is float, or a vector of floats (one kernel per lane: GCC's and Clang's vector
+// arithmetic, a scalar operand applies to every lane).
+template <class V>
+void weight_transform(const V g[9], V u[16]) {
+  V gg[4][3];  // G g (4 x 3)
+  for (int j = 0; j < 3; ++j) {
+    gg[0][j] = g[j];
+    gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+    gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+    gg[3][j] = g[6 + j];
+  }
+  for (int a = 0; a < 4; ++a) {
+    u[4 * a + 0] = gg[a][0];
+    u[4 * a + 1] = 0.5f * (gg[a][0] + gg[a][1] + gg[a][2]);
+    u[4 * a + 2] = 0.5f * (gg[a][0] - gg[a][1] + gg[a][2]);
+    u[4 * a + 3] = gg[a][2];
+  }
+}
+
+// The kernels [p0, p1) one at a time; false when one held inf or NaN.
+bool weight_tiles_scalar(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u) {
+  float sum = 0.0f;
+  for (std::int64_t p = p0; p < p1; ++p) {
+    const float* g = weight + p * 9;
+    for (int i = 0; i < 9; ++i) sum += g[i] * 0.0f;  // NaN iff some g[i] is inf or NaN
+    float t[16];
+    weight_transform(g, t);
+    for (int xi = 0; xi < 16; ++xi) u[xi * pairs + p] = t[xi];
+  }
+  return sum == 0.0f;
+}
+
 // Y = A^T m A for one tile, A^T = [1 1 1 0; 0 1 -1 -1].
 void output_transform(const float m[16], float y[2][2]) {
   float a[4], b[4];
@@ -277,9 +310,37 @@ void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Wino
   };
   for_each_group(runs, nruns, piece, done);
 }
+
+// 16 kernels per step, one per lane: their 9 taps gathered (the kernels are 9 floats apart), the
+// 16 transformed values stored as 16 contiguous runs of U.
+bool weight_tiles_avx512(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u) {
+  const __m512i nine =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
+  __m512 sum = _mm512_setzero_ps();
+  std::int64_t p = p0;
+  for (; p + 16 <= p1; p += 16) {
+    __m512 g[9], t[16];
+    for (int i = 0; i < 9; ++i) {
+      g[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, nine, weight + p * 9 + i, 4);
+      sum = _mm512_fmadd_ps(g[i], _mm512_setzero_ps(), sum);  // NaN iff some tap is inf or NaN
+    }
+    weight_transform(g, t);
+    for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(u + xi * pairs + p, t[xi]);
+  }
+  const bool tail_finite = weight_tiles_scalar(weight, p, p1, pairs, u);
+  return tail_finite && _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+}
 #endif
 
 }  // namespace
+
+bool winograd_weight_tiles(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u) {
+#if defined(__AVX512F__)
+  return weight_tiles_avx512(weight, p0, p1, pairs, u);
+#else
+  return weight_tiles_scalar(weight, p0, p1, pairs, u);
+#endif
+}
 
 bool winograd_has_fast_transforms() {
 #if defined(__AVX512F__)

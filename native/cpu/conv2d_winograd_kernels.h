@@ -24,6 +24,8 @@ struct WinogradPlanes {
 
 //   winograd_has_fast_transforms: whether this copy's transforms are vector code (the AVX-512 copy); the others are
 //     plain loops, too slow for the saving in the GEMM.
+//   winograd_weight_tiles: for the 3x3 kernels [p0, p1) of a weight (kernel p: its 9 floats at weight + 9 p), U = G g
+//     G^T into u[xi * pairs + p]. Returns false when a kernel held inf or NaN.
 //   winograd_input_tiles: for one input channel (`channel`: its plane of image 0), V[xi] of every tile of the runs:
 //     B^T d B of the tile's 4x4 patch d (rows 2 ty - pad_h .., columns 2 tx - pad_w ..; outside the plane reads as
 //     zero), written to dst[xi * xi_stride + tile]. Returns false when it met a non-finite input value, or may have:
@@ -33,6 +35,7 @@ struct WinogradPlanes {
 //     tile's 2x2 output pixels that lie inside the plane.
 #define FLEXCONV_WINOGRAD_ISA_API                                                                                  \
   bool winograd_has_fast_transforms();                                                                             \
+  bool winograd_weight_tiles(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u); \
   bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                  \
                             const float* channel, float* dst, std::int64_t xi_stride);                             \
   void winograd_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m, \

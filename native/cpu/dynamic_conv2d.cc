@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "cpu/conv2d.h"
+#include "cpu/conv2d_winograd.h"
 #include "cpu/dynamic_conv2d_kernels.h"
 #include "cpu/gemm/gemm.h"
 
@@ -110,25 +111,47 @@ std::vector<const float*> rows_of(const float* data, std::int64_t K, std::int64_
 // Experts packed once per call as the GEMMs' A operands, and per thread the packed kernel of
 // the sample it runs: packing is linear, so mixing the packed experts gives exactly the floats
 // that packing the mixed kernel would, without a packing pass and a scratch allocation per
-// sample.
+// sample. The same holds for Winograd's weight transform (also linear): the experts'
+// transformed matrices, mixed, are the mixed kernel's.
 class PackedExperts {
  public:
-  // Each expert k (D floats apart in `experts`) packed as the matrices `slices` of its
-  // kernel (transposed: MatrixA(..., true)).
-  PackedExperts(std::int64_t K, std::int64_t D, const float* experts, const std::vector<Conv2dWeightSlice>& slices,
-                bool transposed)
-      : K_(K), n_(static_cast<std::int64_t>(slices.size())) {
-    for (std::int64_t k = 0; k < K; ++k) {
-      for (const Conv2dWeightSlice& sl : slices) {
-        packed_.emplace_back(sl.rows, sl.depth, gemm::MatrixA(experts + k * D + sl.offset, sl.ld, transposed));
-      }
-    }
+  // per_expert[k]: expert k's matrices, the same shapes for every k.
+  explicit PackedExperts(std::vector<std::vector<gemm::PackedA>> per_expert)
+      : K_(static_cast<std::int64_t>(per_expert.size())),
+        n_(static_cast<std::int64_t>(per_expert.front().size())),
+        packed_(std::move(per_expert)) {
     for (std::int64_t i = 0; i < n_; ++i) {
-      for (std::int64_t k = 0; k < K; ++k) parts_.push_back(packed_[static_cast<size_t>(k * n_ + i)].data());
+      for (std::int64_t k = 0; k < K_; ++k) parts_.push_back(packed_[static_cast<size_t>(k)][i].data());
     }
     for (int t = 0; t < num_threads() * kPair; ++t) {
-      for (std::int64_t i = 0; i < n_; ++i) mixed_.push_back(packed_[static_cast<size_t>(i)].empty_like());
+      for (std::int64_t i = 0; i < n_; ++i) mixed_.push_back(packed_.front()[static_cast<size_t>(i)].empty_like());
     }
+  }
+
+  // Each expert k (D floats apart in `experts`) packed as the matrices `slices` of its
+  // kernel (transposed: MatrixA(..., true)).
+  static std::unique_ptr<PackedExperts> slices_of(std::int64_t K, std::int64_t D, const float* experts,
+                                                  const std::vector<Conv2dWeightSlice>& slices, bool transposed) {
+    std::vector<std::vector<gemm::PackedA>> per_expert(static_cast<size_t>(K));
+    for (std::int64_t k = 0; k < K; ++k) {
+      for (const Conv2dWeightSlice& sl : slices) {
+        per_expert[static_cast<size_t>(k)].emplace_back(sl.rows, sl.depth,
+                                                        gemm::MatrixA(experts + k * D + sl.offset, sl.ld, transposed));
+      }
+    }
+    return std::make_unique<PackedExperts>(std::move(per_expert));
+  }
+
+  // Each expert's 16 Winograd matrices (cpu/conv2d_winograd.h) for the 3x3 convs of g; null
+  // when an expert is not finite (such kernels keep the direct convolution).
+  static std::unique_ptr<PackedExperts> winograd_of(const Conv2dGeometry& g, std::int64_t K, const float* experts) {
+    const std::int64_t D = g.out_channels * g.in_channels * 9;
+    std::vector<std::vector<gemm::PackedA>> per_expert;
+    for (std::int64_t k = 0; k < K; ++k) {
+      per_expert.push_back(winograd_pack_weights(experts + k * D, g.out_channels, g.in_channels));
+      if (per_expert.back().empty()) return nullptr;
+    }
+    return std::make_unique<PackedExperts>(std::move(per_expert));
   }
 
   // The kernels of samples [b, b + count) (count <= kPair) in `thread`'s buffers: one packed
@@ -144,9 +167,9 @@ class PackedExperts {
 
  private:
   std::int64_t K_, n_;
-  std::vector<gemm::PackedA> packed_;  // [k * n + i]
-  std::vector<const float*> parts_;    // [i * K + k]: the floats of packed_[k * n + i]
-  std::vector<gemm::PackedA> mixed_;   // [(thread * kPair + s) * n + i]
+  std::vector<std::vector<gemm::PackedA>> packed_;  // [k][i]
+  std::vector<const float*> parts_;                 // [i * K + k]: the floats of packed_[k][i]
+  std::vector<gemm::PackedA> mixed_;                // [(thread * kPair + s) * n + i]
 };
 
 // The A operands of conv2d_forward_packed: each group's Og x Kdim rows of the weight.
@@ -171,6 +194,26 @@ class PerThread {
   std::vector<AlignedBuffer<float>> buffers_;
 };
 
+// Whether every value is finite (inf and NaN reach other outputs through Winograd's
+// transforms than through the direct sum, see cpu/conv2d_winograd.h).
+bool all_finite(const float* x, std::int64_t n) {
+  float sum = 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) sum += x[i] * 0.0f;  // NaN iff some x[i] is inf or NaN
+  return sum == 0.0f;
+}
+
+// The experts as Winograd matrices when the per-sample convs `one` of the batch conv g (or the
+// convs of the stride-1 input gradient) run by Winograd: the policy of a plain conv of g's shape
+// whose weights are transformed per call, with finite experts and attention. Mixing the 16 O C
+// transformed floats instead of 9 O C costs K of the conv's T multiply-adds per tile row (T tiles
+// per sample), which the 2.25x fewer GEMM multiply-adds repay from 16 tiles (8x8 maps) on.
+std::unique_ptr<PackedExperts> winograd_experts(const Conv2dGeometry& g, const Conv2dGeometry& one, std::int64_t K,
+                                                const float* experts, const float* attention) {
+  if (!winograd_forward_applies(one) || !winograd_per_call_applies(g)) return nullptr;
+  if (!all_finite(attention, g.batch * K)) return nullptr;
+  return PackedExperts::winograd_of(one, K, experts);
+}
+
 void check_counts(const Conv2dGeometry& g, std::int64_t K) {
   FLEXCONV_CHECK(K >= 1, ErrorCode::InvalidArgument, "dynamicConv2d: expected at least one expert");
   conv2d_check_geometry(g);
@@ -189,15 +232,23 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
   one.batch = 1;
   const std::vector<const float*> expert_rows = rows_of(experts, K, D);
   const std::vector<const float*> bias_rows = expert_bias ? rows_of(expert_bias, K, O) : std::vector<const float*>();
+  std::unique_ptr<PackedExperts> winograd = winograd_experts(g, one, K, experts, attention);
   std::unique_ptr<PackedExperts> packed;
-  if (conv2d_forward_is_gemm(one)) packed = std::make_unique<PackedExperts>(K, D, experts, forward_slices(one), false);
+  if (!winograd && conv2d_forward_is_gemm(one)) {
+    packed = PackedExperts::slices_of(K, D, experts, forward_slices(one), false);
+  }
   PerThread W(packed ? 0 : D), bias(expert_bias ? O : 0);
   for_each_pair(0, B, [&](std::int64_t b0, int count, int thread) {
+    if (winograd) winograd->mix(b0, count, attention, thread);
     if (packed) packed->mix(b0, count, attention, thread);
     for (int s = 0; s < count; ++s) {
       const std::int64_t b = b0 + s;
       float* bb = expert_bias ? bias[thread] : nullptr;
       if (expert_bias) mix_one(b, K, O, attention, bias_rows.data(), bb);
+      if (winograd &&
+          winograd_forward(one, winograd->mixed(thread, s), input + b * in_image, bb, out + b * out_image, {})) {
+        continue;  // (false: the image holds inf or NaN and takes the direct path below)
+      }
       if (packed) {
         conv2d_forward_packed(one, packed->mixed(thread, s), input + b * in_image, bb, out + b * out_image);
       } else {
@@ -238,7 +289,7 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   Conv2dGeometry t_one;
   const bool as_conv = grad_input && conv2d_backward_input_as_conv(one, &t_one);
   AlignedBuffer<float> flipped(as_conv ? static_cast<size_t>(K * D) : 0);
-  std::unique_ptr<PackedExperts> packed;
+  std::unique_ptr<PackedExperts> winograd, packed;
   if (as_conv) {
     // All K experts in one call (one parallel region): as the weight of a conv with K times the
     // groups, expert k is groups k*groups .. (k+1)*groups - 1, and each group flips on its own.
@@ -247,15 +298,18 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
     all.in_channels = K * g.in_channels;
     all.out_channels = K * g.out_channels;
     conv2d_flip_weight(all, experts, flipped.data());
-    if (conv2d_forward_is_gemm(t_one)) {
-      packed = std::make_unique<PackedExperts>(K, D, flipped.data(), forward_slices(t_one), false);
+    Conv2dGeometry t_all = t_one;
+    t_all.batch = B;
+    winograd = winograd_experts(t_all, t_one, K, flipped.data(), attention);
+    if (!winograd && conv2d_forward_is_gemm(t_one)) {
+      packed = PackedExperts::slices_of(K, D, flipped.data(), forward_slices(t_one), false);
     }
   } else if (grad_input) {
     // Otherwise (stride 2, ...) the input gradient multiplies slices of the kernel, transposed,
     // by grad_out: packing them once per call spares every sample a transposed packing pass
     // of its mixed kernel (a fifth of a B64 64->128 8x8 -> 4x4 stride-2 input gradient).
     const std::vector<Conv2dWeightSlice> slices = conv2d_backward_input_slices(one);
-    if (!slices.empty()) packed = std::make_unique<PackedExperts>(K, D, experts, slices, true);
+    if (!slices.empty()) packed = PackedExperts::slices_of(K, D, experts, slices, true);
   }
   const std::vector<const float*> mix_rows = rows_of(as_conv ? flipped.data() : experts, K, D);
   PerThread W(grad_input && !packed ? D : 0);
@@ -268,11 +322,16 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   AlignedBuffer<float> dots(want_w ? static_cast<size_t>(blocks * chunk * K) : 0);
   for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
     const std::int64_t n = std::min(chunk, B - b0);
-    // Sample b's gradients; `mixed` is its packed kernel (when packed) for the input gradient.
-    auto per_sample = [&](std::int64_t b, const gemm::PackedA* mixed, int thread) {
+    // Sample b's gradients; its mixed kernel for the input gradient, when packed or Winograd, is
+    // `thread`'s `slot` (see PackedExperts::mix).
+    auto per_sample = [&](std::int64_t b, int slot, int thread) {
       const std::int64_t s = b - b0;
       const float* go = grad_out + b * out_image;
-      if (grad_input) {
+      const gemm::PackedA* mixed = packed ? packed->mixed(thread, slot) : nullptr;
+      if (grad_input && winograd &&
+          winograd_forward(t_one, winograd->mixed(thread, slot), go, nullptr, grad_input + b * in_image, {})) {
+        // done (false: grad_out holds inf or NaN and takes the direct path below)
+      } else if (grad_input) {
         if (packed && as_conv) {
           conv2d_forward_packed(t_one, mixed, go, nullptr, grad_input + b * in_image);
         } else if (packed) {
@@ -298,8 +357,9 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
       }
     };
     for_each_pair(b0, n, [&](std::int64_t p0, int count, int thread) {
+      if (grad_input && winograd) winograd->mix(p0, count, attention, thread);
       if (grad_input && packed) packed->mix(p0, count, attention, thread);
-      for (int i = 0; i < count; ++i) per_sample(p0 + i, packed ? packed->mixed(thread, i) : nullptr, thread);
+      for (int i = 0; i < count; ++i) per_sample(p0 + i, i, thread);
     });
     // Reduce the chunk's per-sample gradients into the expert and attention gradients.
     const float* a = attention + b0 * K;
