@@ -15,8 +15,9 @@ import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { weightsChanged } from '../lib';
-import { isa } from '../lib/system';
+import { getNumThreads, isa, setNumThreads } from '../lib/system';
 import { maxRelDiff } from './helpers';
+import { convGeom, refConv2d } from './reference/conv';
 
 interface Case {
   name: string;
@@ -214,6 +215,39 @@ describe('packed conv weights', () => {
       const again = noGrad(() => ops.conv2dFused(x, w, { padding: 1, packed }));
       expect(Array.from(again.data)).toEqual(Array.from(before));
     }
+  });
+
+  test('offset-predictor weights (18 and 27 outputs) keep a kn2row copy: the same bits as per call, their own copy', () => {
+    manualSeed(12);
+    const threads = getNumThreads();
+    for (const [input, outputs, kernel] of [
+      [[1, 64, 4, 4], 18, 3],
+      [[3, 40, 9, 7], 27, 3],
+      [[2, 16, 8, 8], 18, 5],
+    ] as const) {
+      const x = Tensor.randn([...input]);
+      const w = Tensor.randn([outputs, input[1], kernel, kernel], { std: 0.3 });
+      const bias = Tensor.randn([outputs]);
+      const padding = (kernel - 1) / 2;
+      const packed = ops.packConv2dWeight(w);
+      // The kn2row copy (taps x outputs rows of input-channel columns) next to the direct one.
+      const direct = 4 * Math.ceil(outputs / 8) * 8 * input[1] * kernel * kernel;
+      const kn2row = 4 * Math.ceil((kernel * kernel * outputs) / 8) * 8 * input[1];
+      if (isa().active === 'avx512') expect(packed.bytes).toBe(direct + kn2row);
+      const g = convGeom(x.shape, w.shape, [1, 1], [padding, padding], [1, 1], 1);
+      const want = refConv2d(g, x.data, w.data, bias.data);
+      const expected = noGrad(() => ops.conv2dFused(x, w, { padding, bias }));
+      expect(maxRelDiff(expected.data, want)).toBeLessThan(1e-5);
+      for (const t of [1, 2]) {
+        setNumThreads(t);
+        const got = noGrad(() => ops.conv2dFused(x, w, { padding, bias, packed }));
+        expect(Array.from(got.data)).toEqual(Array.from(expected.data));
+      }
+      w.data.fill(0);
+      const again = noGrad(() => ops.conv2dFused(x, w, { padding, bias, packed }));
+      expect(Array.from(again.data)).toEqual(Array.from(expected.data));
+    }
+    setNumThreads(threads);
   });
 
   test('a packed deformable weight gives the same bits as packing per call (groups, mask), and keeps its own copy', () => {

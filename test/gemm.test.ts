@@ -111,10 +111,26 @@ describe('GEMM core against a float64 reference', () => {
     }
   });
 
+  test('two threads split few columns by rows, and a chunk or two per thread at vector boundaries', () => {
+    setNumThreads(2);
+    // 64 and 16 columns: a panel or less per thread (rows split); 256 and 200: two chunks cut at
+    // vector boundaries, not at whole panels (each at least 2^20 multiply-adds: threaded).
+    for (const [M, N, K] of [
+      [256, 64, 300],
+      [40, 16, 2000],
+      [64, 256, 90],
+      [33, 200, 200],
+    ]) {
+      check(false, false, M, N, K, 0.75);
+    }
+  });
+
   test('results are bitwise identical at 1 and 2 threads', () => {
     // The last two are batches of small GEMMs, spread over the threads by batch item.
     for (const [M, N, K, batchA, batch] of [
       [96, 1000, 600, 1, 1],
+      [256, 64, 600, 1, 1],
+      [64, 256, 300, 1, 1],
       [300, 20, 257, 1, 1],
       [5, 3000, 40, 1, 1],
       [9, 31, 40, 5, 5],

@@ -48,7 +48,7 @@ FLEXCONV_EXPORT(packedWeightsInfo) {
   const PackedConvWeights* p = binding::optional_packed_weights(args, 0, "packConv2dWeight or packDeformConv2dWeight");
   if (p == nullptr) args.fail("expected a packed-weights handle but received null");
   double bytes = 0;
-  for (const auto* set : {&p->per_group, &p->winograd}) {
+  for (const auto* set : {&p->per_group, &p->winograd, &p->kn2row}) {
     for (const gemm::PackedA& a : *set) bytes += static_cast<double>(a.size()) * sizeof(float);
   }
   Napi::Object out = Napi::Object::New(info.Env());

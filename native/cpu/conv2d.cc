@@ -196,14 +196,17 @@ std::unique_ptr<PackedConvWeights> conv2d_pack_weights(const float* weight, std:
                                                        std::int64_t in_per_group, std::int64_t kernel_h,
                                                        std::int64_t kernel_w, std::int64_t groups) {
   auto p = std::make_unique<PackedConvWeights>();
-  *p = PackedConvWeights{
-      out_channels, in_per_group, kernel_h, kernel_w, groups, PackedConvWeights::Order::ChannelMajor, {}, {}};
+  *p = PackedConvWeights{out_channels, in_per_group, kernel_h, kernel_w, groups, PackedConvWeights::Order::ChannelMajor,
+                         {},           {},           {}};
   const std::int64_t Og = out_channels / groups, Kdim = in_per_group * kernel_h * kernel_w;
   for (std::int64_t gi = 0; gi < groups; ++gi) {
     p->per_group.emplace_back(Og, Kdim, gemm::MatrixA(weight + gi * Og * Kdim, Kdim, false));
   }
   if (winograd_weights_apply(out_channels, in_per_group, kernel_h, kernel_w, groups)) {
     p->winograd = winograd_pack_weights(weight, out_channels, in_per_group);
+  }
+  if (kn2row_weights_apply(out_channels, kernel_h, kernel_w, groups)) {
+    p->kn2row.push_back(kn2row_pack_weights(weight, out_channels, in_per_group, kernel_h, kernel_w));
   }
   return p;
 }
@@ -245,7 +248,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
     if (!u.empty() && winograd_forward(g, u.data(), input, bias, out, ep)) return;
   }
   if (kn2row_applies(g)) {
-    kn2row_forward(g, input, weight, bias, out);
+    kn2row_forward(g, input, weight, bias, out,
+                   prepacked && !prepacked->kn2row.empty() ? &prepacked->kn2row[0] : nullptr);
     apply_epilogue(g, ep, out);
     return;
   }

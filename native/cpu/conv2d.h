@@ -40,6 +40,9 @@ struct PackedConvWeights {
   // conv2d's 3x3 weights also as Winograd's 16 transformed matrices (cpu/conv2d_winograd.h),
   // for the stride-1 layers; empty where that does not apply.
   std::vector<gemm::PackedA> winograd;
+  // Weights with few output channels (offset predictors) also as kn2row multiplies them
+  // (cpu/conv2d_kn2row.h): one matrix, or none where that does not apply.
+  std::vector<gemm::PackedA> kn2row;
 };
 
 namespace cpu {

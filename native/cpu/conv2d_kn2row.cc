@@ -2,6 +2,7 @@
 #include "cpu/conv2d_kn2row.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "core/alloc.h"
@@ -110,24 +111,39 @@ bool shifted_source_usable(const Conv2dGeometry& g) {
 
 }  // namespace
 
+bool kn2row_weights_apply(std::int64_t out_channels, std::int64_t kernel_h, std::int64_t kernel_w,
+                          std::int64_t groups) {
+  return groups == 1 && kernel_h * kernel_w >= 2 && out_channels <= kMaxOutChannels;
+}
+
 bool kn2row_applies(const Conv2dGeometry& g) {
-  if (g.groups != 1 || g.stride_h != 1 || g.stride_w != 1) return false;
-  if (taps(g) < 2 || g.out_channels > kMaxOutChannels) return false;
+  if (g.stride_h != 1 || g.stride_w != 1) return false;
+  if (!kn2row_weights_apply(g.out_channels, g.kernel_h, g.kernel_w, g.groups)) return false;
   // Z covers every input pixel: only worth it when (nearly) every input pixel is an output.
   return 4 * g.in_h * g.in_w <= 5 * g.out_h * g.out_w;
 }
 
-void kn2row_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out) {
-  const std::int64_t O = g.out_channels, C = g.in_channels, KK = taps(g);
-  const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
-  // Weights by tap: wk[(tap, o), c] = weight[o, c, tap], packed once for every chunk.
+gemm::PackedA kn2row_pack_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
+                                  std::int64_t kernel_h, std::int64_t kernel_w) {
+  const std::int64_t O = out_channels, C = in_channels, KK = kernel_h * kernel_w;
+  // Weights by tap: wk[(tap, o), c] = weight[o, c, tap].
   AlignedBuffer<float> wk(static_cast<size_t>(KK * O * C));
   for (std::int64_t o = 0; o < O; ++o) {
     for (std::int64_t c = 0; c < C; ++c) {
       for (std::int64_t t = 0; t < KK; ++t) wk[static_cast<size_t>((t * O + o) * C + c)] = weight[(o * C + c) * KK + t];
     }
   }
-  const gemm::PackedA packed(KK * O, C, gemm::MatrixA(wk.data(), C, false));
+  return gemm::PackedA(KK * O, C, gemm::MatrixA(wk.data(), C, false));
+}
+
+void kn2row_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
+                    const gemm::PackedA* prepacked) {
+  const std::int64_t O = g.out_channels, C = g.in_channels, KK = taps(g);
+  const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
+  // Packed once for every chunk (or once for every call, when prepacked).
+  std::optional<gemm::PackedA> per_call;
+  if (!prepacked) per_call.emplace(kn2row_pack_weights(weight, O, C, g.kernel_h, g.kernel_w));
+  const gemm::PackedA& packed = prepacked ? *prepacked : *per_call;
   const std::int64_t chunk = images_per_chunk(g);
   AlignedBuffer<float> z(static_cast<size_t>(KK * O * chunk * P_in));
   for (std::int64_t b0 = 0; b0 < g.batch; b0 += chunk) {

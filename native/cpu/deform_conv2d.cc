@@ -424,6 +424,7 @@ std::unique_ptr<PackedConvWeights> deform_conv2d_pack_weights(const float* weigh
                          groups,
                          PackedConvWeights::Order::TapMajor,
                          pack_tap_major(g, weight),
+                         {},
                          {}};
   return p;
 }

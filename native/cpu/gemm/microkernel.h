@@ -17,6 +17,7 @@ using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float
 struct MicroKernel {
   int mr;
   int nr;
+  int lanes;  // columns per vector register (nr is a multiple): an edge tile of a multiple wastes no lanes
   MicroKernelFn fn;
 };
 

@@ -101,6 +101,6 @@ void kernel(std::int64_t kc, const float* a, const float* b, float* c, std::int6
 
 }  // namespace
 
-gemm::MicroKernel gemm_microkernel() { return {kMr, kNr, &kernel}; }
+gemm::MicroKernel gemm_microkernel() { return {kMr, kNr, kLanes, &kernel}; }
 
 FLEXCONV_ISA_END
