@@ -8,6 +8,7 @@ import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
+import { inferenceReady, packedOwnWeight } from './inference_weights';
 import { resetConvLinear } from './init';
 import { Module } from './module';
 import { Parameter } from './parameter';
@@ -143,6 +144,17 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     checkInputChannels('Conv2d', x, this.inChannels);
+    if (typeof this.padding !== 'string' && inferenceReady(this)) {
+      // Eval-mode inference: the weight packed once for every call (lib/nn/inference_weights).
+      return ops.conv2dFused(x, this.weight, {
+        bias: this.bias,
+        stride: this.stride,
+        padding: this.padding,
+        dilation: this.dilation,
+        groups: this.groups,
+        packed: packedOwnWeight(this, this.weight, this.groups),
+      });
+    }
     return ops.conv2d(x, this.weight, {
       bias: this.bias,
       stride: this.stride,

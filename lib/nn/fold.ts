@@ -11,13 +11,12 @@
  * Used only when nothing needs gradients or an ONNX trace (evaluate(), noGrad inference); the
  * training path is untouched.
  */
-import { isGradEnabled } from '../autograd';
-import { activeTracer } from '../onnx/trace';
 import * as ops from '../ops';
 import { keep } from '../scope';
 import { Tensor } from '../tensor';
 import { weightsGeneration } from '../weights_generation';
 import { Conv2d } from './conv';
+import { inferenceReady } from './inference_weights';
 import type { Module } from './module';
 import { BatchNorm2d } from './normalization';
 
@@ -34,12 +33,8 @@ const cache = new WeakMap<object, Folded>();
 
 /** True when conv -> bn can run folded: eval mode, running statistics, CPU, no gradients or trace wanted. */
 export function canFold(conv: Module, bn: BatchNorm2d): boolean {
-  if (conv.training || bn.training || !bn.trackRunningStats || bn.runningMean === null || bn.runningVar === null)
-    return false;
-  if (activeTracer() !== null) return false;
-  const weight = (conv as { weight?: Tensor }).weight;
-  if (!(weight instanceof Tensor) || weight.device !== 'cpu') return false;
-  return !isGradEnabled();
+  if (bn.training || !bn.trackRunningStats || bn.runningMean === null || bn.runningVar === null) return false;
+  return inferenceReady(conv);
 }
 
 /** The convolution's weight and bias with `bn` folded in (cached; see the file comment). */
