@@ -171,6 +171,31 @@ const cases: Case[] = [
     padding: [1, 1],
     groups: 2,
   },
+  // Stride-2 rows take the AVX-512 stride-2 packer (two loads and an even-lane permute per 16
+  // columns; masks for the padding) in the forward and in the weight gradient's transposing pass.
+  {
+    name: 'stride-2 packer: 4-wide rows, dilation 2, padding wider than the reach, batch 3',
+    x: [3, 5, 9, 8],
+    w: [7, 5, 3, 3],
+    stride: [2, 2],
+    padding: [3, 3],
+    dilation: [2, 2],
+    bias: true,
+  },
+  {
+    name: 'stride-2 packer: 1x1 kernel, odd width 33 (17 columns: a 1-lane edge piece)',
+    x: [2, 6, 5, 33],
+    w: [9, 6, 1, 1],
+    stride: [2, 2],
+  },
+  {
+    name: 'stride-2 packer: rows of 4150 columns, longer than the piece table',
+    x: [1, 2, 3, 8300],
+    w: [3, 2, 3, 3],
+    stride: [2, 2],
+    padding: [1, 1],
+    bias: true,
+  },
   {
     name: 'weight-grad packer: 11x11 kernel, 300-pixel rows split across mask tables',
     x: [1, 2, 12, 300],

@@ -1,11 +1,12 @@
-// The column packer for stride-1 convolutions (declared in conv2d_columns_simd.h), compiled once
-// per instruction set (core/isa.h); only the AVX-512 copy has one.
+// The column packer for stride-1 and stride-2 convolutions (declared in conv2d_columns_simd.h),
+// compiled once per instruction set (core/isa.h); only the AVX-512 copy has one.
 //
-// Each 16-column piece of a run is one load, masked where the columns are padding (the masked
-// lanes read as 0 and touch no memory), and one store. Which columns are padding depends on
-// the run and the tap's kernel position (i, j) only, not on the channel, so the masks and
-// source offsets are worked out once per (kernel position, run) and reused for every channel:
-// the per-channel loop is nothing but loads and stores.
+// Each 16-column piece of a run is one load (stride 1) or two loads and a permute that keeps
+// the even lanes (stride 2: 32 consecutive input pixels for 16 outputs), masked where the
+// columns are padding (the masked lanes read as 0 and touch no memory), and one store. Which
+// columns are padding depends on the run and the tap's kernel position (i, j) only, not on the
+// channel, so the masks and source offsets are worked out once per (kernel position, run) and
+// reused for every channel: the per-channel loop is nothing but loads, permutes and stores.
 #include <cstdint>
 
 #include "core/isa.h"
@@ -17,26 +18,40 @@
 
 FLEXCONV_ISA_BEGIN
 #if defined(__AVX512F__)
-bool has_stride1_column_packers() { return true; }
+bool has_vector_column_packers() { return true; }
 
 namespace {
 
 // One run of pixels at one kernel position: where its pixels come from within a channel
 // plane, where they go, and the load / store masks of its 16-column pieces.
 struct Piece {
-  std::int64_t src;  // offset within the channel plane of the piece's first column (any value when the load mask is 0)
+  std::int64_t src;  // offset within the channel plane of the piece's first input pixel (any value when unloaded)
   std::int64_t dst;  // offset within a packed row
-  __mmask16 load, store;
+  // Input lanes [0, 16) and [16, 32) (stride 2 reads 32 pixels for 16 columns; stride 1 only the first 16).
+  __mmask16 load_lo, load_hi;
+  __mmask16 store;
 };
 
 constexpr int kMaxPieces = 256;
 
-}  // namespace
+// Output columns t of [0, len) whose input column x + stride * t lies in [0, in_w): [*lo, *hi).
+void inside_columns(std::int64_t x, std::int64_t stride, std::int64_t in_w, std::int64_t len, std::int64_t* lo,
+                    std::int64_t* hi) {
+  std::int64_t a = x >= 0 ? 0 : (-x + stride - 1) / stride;
+  std::int64_t b = x >= in_w ? 0 : (in_w - 1 - x) / stride + 1;
+  a = a < len ? a : len;
+  b = b < len ? b : len;
+  *lo = a;
+  *hi = b < a ? a : b;
+}
 
-bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
-                          std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
-                          std::int64_t in_h, std::int64_t in_w, float* dst) {
+template <int kStride>
+bool pack_columns_at_stride(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
+                            std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,
+                            std::int64_t in_h, std::int64_t in_w, float* dst) {
   const std::int64_t KK = kernel_h * kernel_w, HW = in_h * in_w;
+  // Lane l of the permute's result is lane 2l of (lo, hi): the even input pixels.
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const std::int64_t k1 = k0 + kc;
   Piece pieces[kMaxPieces];
   // Runs in batches whose pieces fit the table.
@@ -48,10 +63,10 @@ bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_
       ColumnRun part = runs[r0];
       const std::int64_t step = static_cast<std::int64_t>(kMaxPieces) * 16;
       for (std::int64_t t = 0; t < runs[r0].len; t += step) {
-        part.x0 = runs[r0].x0 + t;
+        part.x0 = runs[r0].x0 + kStride * t;
         part.offset = runs[r0].offset + t;
         part.len = runs[r0].len - t < step ? runs[r0].len - t : step;
-        pack_columns_stride1(&part, 1, k0, kc, nr, kernel_h, kernel_w, dil_h, dil_w, in_h, in_w, dst);
+        pack_columns_at_stride<kStride>(&part, 1, k0, kc, nr, kernel_h, kernel_w, dil_h, dil_w, in_h, in_w, dst);
       }
       ++r0;
       continue;
@@ -70,10 +85,7 @@ bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_
         // Columns [lo, hi) of the run read the image; the others are padding (all of them when
         // the row is outside).
         std::int64_t lo = 0, hi = 0;
-        if (iy >= 0 && iy < in_h) {
-          lo = x < 0 ? -x : 0;
-          hi = in_w - x < len ? in_w - x : len;
-        }
+        if (iy >= 0 && iy < in_h) inside_columns(x, kStride, in_w, len, &lo, &hi);
         // Offsets relative to the batch's first image (runs of a batch may span images).
         const std::int64_t base = (run.image - image) + iy * in_w + x;
         for (std::int64_t v = 0; v < len; v += 16) {
@@ -82,9 +94,13 @@ bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_
           std::int64_t a = lo - v, b = hi - v;
           a = a < 0 ? 0 : (a > 16 ? 16 : a);
           b = b < 0 ? 0 : (b > 16 ? 16 : b);
-          const unsigned load = b > a ? (((1u << b) - 1u) & ~((1u << a) - 1u) & store) : 0u;
-          pieces[n++] =
-              Piece{load ? base + v : 0, run.offset + v, static_cast<__mmask16>(load), static_cast<__mmask16>(store)};
+          // Input lanes [kStride * a, kStride * (b - 1)] hold the inside columns' pixels (and,
+          // at stride 2, the odd pixels between them, which the permute drops).
+          const std::uint64_t load =
+              b > a ? ((std::uint64_t{1} << (kStride * (b - 1) + 1)) - 1) & ~((std::uint64_t{1} << (kStride * a)) - 1)
+                    : 0;
+          pieces[n++] = Piece{load ? base + kStride * v : 0, run.offset + v, static_cast<__mmask16>(load & 0xFFFFu),
+                              static_cast<__mmask16>(load >> 16), static_cast<__mmask16>(store)};
         }
       }
       for (std::int64_t k = c_first * KK + tap; k < k1; k += KK) {
@@ -93,7 +109,9 @@ bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_
         for (int p = 0; p < n; ++p) {
           const Piece& pc = pieces[p];
           // Masked-off lanes are neither read nor faulted on.
-          _mm512_mask_storeu_ps(out + pc.dst, pc.store, _mm512_maskz_loadu_ps(pc.load, plane + pc.src));
+          __m512 v = _mm512_maskz_loadu_ps(pc.load_lo, plane + pc.src);
+          if (kStride == 2) v = _mm512_permutex2var_ps(v, even, _mm512_maskz_loadu_ps(pc.load_hi, plane + pc.src + 16));
+          _mm512_mask_storeu_ps(out + pc.dst, pc.store, v);
         }
       }
     }
@@ -102,13 +120,28 @@ bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_
   return true;
 }
 
+}  // namespace
+
+bool pack_columns_vectorised(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
+                             std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t stride_w, std::int64_t dil_h,
+                             std::int64_t dil_w, std::int64_t in_h, std::int64_t in_w, float* dst) {
+  if (stride_w == 1) {
+    return pack_columns_at_stride<1>(runs, nruns, k0, kc, nr, kernel_h, kernel_w, dil_h, dil_w, in_h, in_w, dst);
+  }
+  if (stride_w == 2) {
+    return pack_columns_at_stride<2>(runs, nruns, k0, kc, nr, kernel_h, kernel_w, dil_h, dil_w, in_h, in_w, dst);
+  }
+  return false;
+}
+
 #else
 // Below AVX-512 there is no vector packer (the masked 16-lane loads are what make it pay): the
 // caller packs with its portable loop.
-bool has_stride1_column_packers() { return false; }
+bool has_vector_column_packers() { return false; }
 
-bool pack_columns_stride1(const ColumnRun*, std::int64_t, std::int64_t, std::int64_t, int, std::int64_t, std::int64_t,
-                          std::int64_t, std::int64_t, std::int64_t, std::int64_t, float*) {
+bool pack_columns_vectorised(const ColumnRun*, std::int64_t, std::int64_t, std::int64_t, int, std::int64_t,
+                             std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                             float*) {
   return false;
 }
 #endif

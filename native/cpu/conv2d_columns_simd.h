@@ -1,5 +1,5 @@
-// The vector inner loops of conv2d's column packers (cpu/conv2d_columns.cc) for stride-1
-// columns, compiled once per instruction set (conv2d_columns_isa.cc,
+// The vector inner loops of conv2d's column packers (cpu/conv2d_columns.cc) for stride-1 (and,
+// when not transposed, stride-2) columns, compiled once per instruction set (conv2d_columns_isa.cc,
 // conv2d_columns_transposed_isa.cc; core/isa.h). Only the AVX-512 copies pack; the others return
 // false and the caller packs with its portable loop. Plain declarations only: this header is
 // compiled into the per-ISA files, which must not instantiate inline library code.
@@ -21,23 +21,24 @@ struct ColumnRun {
   std::int64_t offset;  // where the run's first pixel goes in the packed block (in floats or rows)
 };
 
-// pack_columns_stride1: for k in [0, kc): tap (c, i, j) of column-matrix row k0 + k; every run's pixels of that tap,
-// dst[k * nr + run.offset + t] = input row (iy0 + i*dil_h) at column x0 + j*dil_w + t, or 0 in
-// the padding (nr: the distance between packed rows). Stride 1 along the width (the columns of
-// a run are consecutive input pixels); the runs' images lie in one tensor.
+// pack_columns_vectorised: for k in [0, kc): tap (c, i, j) of column-matrix row k0 + k; every run's pixels of that
+// tap, dst[k * nr + run.offset + t] = input row (iy0 + i*dil_h) at column x0 + j*dil_w + stride_w * t, or 0 in
+// the padding (nr: the distance between packed rows). Stride 1 or 2 along the width (other strides return false);
+// the runs' images lie in one tensor.
 //
 // pack_transposed_columns_stride1: the transposed block (col^T, the weight gradient's B operand) in the GEMM's packed B
 // layout: rows are the kc pixels of the runs (in order, covering rows 0..kc: run.offset = the row of its first pixel),
 // columns are column-matrix rows [n0, n0 + nc) (taps (c, i, j)), ceil(nc / nr) panels of kc x nr floats, columns past
 // nc written as 0. Stride 1 along the width; nr a multiple of 16; at most kTransposedPackerMaxTaps kernel positions.
 //
-// Each packer returns whether it packed: true exactly when this copy's has_stride1_column_packers()
-// is (only the AVX-512 copy's).
+// Each packer returns whether it packed: true exactly when this copy's has_vector_column_packers()
+// is (only the AVX-512 copy's) and, for pack_columns_vectorised, the stride is 1 or 2.
 #define FLEXCONV_CONV2D_COLUMN_PACKERS_API                                                                           \
-  bool has_stride1_column_packers();                                                                                 \
-  bool pack_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,     \
-                            std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t dil_h, std::int64_t dil_w,    \
-                            std::int64_t in_h, std::int64_t in_w, float* dst);                                       \
+  bool has_vector_column_packers();                                                                                  \
+  bool pack_columns_vectorised(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,  \
+                               std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t stride_w,                  \
+                               std::int64_t dil_h, std::int64_t dil_w, std::int64_t in_h, std::int64_t in_w,         \
+                               float* dst);                                                                          \
   bool pack_transposed_columns_stride1(const ColumnRun* runs, std::int64_t nruns, std::int64_t kc, std::int64_t n0,  \
                                        std::int64_t nc, int nr, std::int64_t kernel_h, std::int64_t kernel_w,        \
                                        std::int64_t dil_h, std::int64_t dil_w, std::int64_t in_h, std::int64_t in_w, \

@@ -105,7 +105,7 @@ class ShiftedGradientSource final : public gemm::BSource {
 
 // Whether ShiftedGradientSource can pack for the GEMM's micro-kernel here.
 bool shifted_source_usable(const Conv2dGeometry& g) {
-  return FLEXCONV_PICK_ISA(has_stride1_column_packers)() && gemm::tile_shape().nr % 16 == 0 &&
+  return FLEXCONV_PICK_ISA(has_vector_column_packers)() && gemm::tile_shape().nr % 16 == 0 &&
          taps(g) <= kTransposedPackerMaxTaps;
 }
 
