@@ -102,6 +102,8 @@ export interface NativeApi {
     out: Tensor,
     options: WindowOptions,
     packed?: PackedWeightHandle | null,
+    residual?: Opt,
+    relu?: boolean,
   ): void;
   deformConv2dPackWeights(weight: Tensor, groups: number): PackedWeightHandle;
   deformConv2dBackward(

@@ -1,6 +1,8 @@
 /**
  * Inference fusion: ops.conv2dFused equals conv2d -> + residual -> ReLU on every native path
- * (per-image GEMMs, the small-image batched GEMM, depthwise, kn2row, 1x1, groups), and models
+ * (per-image GEMMs, the small-image batched GEMM, depthwise, kn2row, 1x1, groups),
+ * ops.deformConv2dFused equals deformConv2d -> + residual -> ReLU (one image per tile, images
+ * blocked per tile, groups, offset groups, mask, packed or not), and models
  * in eval mode under noGrad (batch norm folded into the conv weights, add and ReLU fused)
  * equal the same models run layer by layer, also after the weights change (optimizer steps,
  * state dicts, direct writes announced with weightsChanged) — the folded cache never serves
@@ -91,6 +93,110 @@ describe('conv2dFused', () => {
     );
     expect(() => ops.conv2dFused(x, w, { relu: 'yes' as unknown as boolean })).toThrow(/relu to be a boolean/);
     expect(() => ops.conv2dFused(x, w, { residul: null } as never)).toThrow(/residul/);
+  });
+});
+
+/** The native window options of a stride-1, unpadded, undilated call. */
+const UNPADDED = {
+  stride: [1, 1] as [number, number],
+  padding: [0, 0] as [number, number],
+  dilation: [1, 1] as [number, number],
+};
+
+interface DeformCase {
+  name: string;
+  input: number[];
+  outChannels: number;
+  groups?: number;
+  offsetGroups?: number;
+  mask?: boolean;
+  stride?: number;
+}
+
+const DEFORM_CASES: DeformCase[] = [
+  // One image per tile: the output is pre-filled with bias + residual before the GEMM.
+  { name: 'one image (9x11 map)', input: [1, 8, 9, 11], outChannels: 12 },
+  { name: 'two large images, stride 2', input: [2, 8, 24, 24], outChannels: 16, stride: 2 },
+  // Small maps run several images per tile: the epilogue runs in the copy back.
+  { name: 'small maps, images blocked per tile', input: [5, 8, 4, 4], outChannels: 16 },
+  {
+    name: 'groups 2, offset groups 2, mask',
+    input: [3, 8, 6, 5],
+    outChannels: 12,
+    groups: 2,
+    offsetGroups: 2,
+    mask: true,
+  },
+];
+
+describe('deformConv2dFused', () => {
+  for (const c of DEFORM_CASES) {
+    test(`${c.name}: equals deformConv2d, add and relu (packed and not)`, () => {
+      manualSeed(13);
+      const [N, C, H, W] = c.input;
+      const groups = c.groups ?? 1;
+      const og = c.offsetGroups ?? 1;
+      const stride = c.stride ?? 1;
+      const OH = Math.floor((H + 2 - 3) / stride) + 1;
+      const OW = Math.floor((W + 2 - 3) / stride) + 1;
+      const x = Tensor.randn(c.input);
+      const w = Tensor.randn([c.outChannels, C / groups, 3, 3], { std: 0.3 });
+      const b = Tensor.randn([c.outChannels]);
+      const offset = Tensor.randn([N, 2 * og * 9, OH, OW], { std: 1.5 });
+      const mask = c.mask ? ops.sigmoid(Tensor.randn([N, og * 9, OH, OW])) : null;
+      const residual = Tensor.randn([N, c.outChannels, OH, OW]);
+      const packed = ops.packDeformConv2dWeight(w, groups);
+      for (const bias of [b, null])
+        for (const res of [residual, null])
+          for (const relu of [true, false])
+            for (const pack of [packed, null]) {
+              const options = { bias, mask, stride, padding: 1 };
+              const fused = noGrad(() =>
+                ops.deformConv2dFused(x, offset, w, { ...options, residual: res, relu, packed: pack }),
+              );
+              let expected = ops.deformConv2d(x, offset, w, options);
+              if (res) expected = ops.add(expected, res);
+              if (relu) expected = ops.relu(expected);
+              expect(fused.shape).toEqual(expected.shape);
+              expect(maxRelDiff(fused.data, expected.data)).toBeLessThan(1e-6);
+              if (relu) expect(Math.min(...fused.data)).toBe(0);
+            }
+    });
+  }
+
+  test('with gradients wanted it records the graph (the composition), so nothing is lost', () => {
+    const x = Tensor.randn([1, 2, 5, 5]).requireGrad();
+    const w = Tensor.randn([3, 2, 3, 3]).requireGrad();
+    const offset = Tensor.randn([1, 18, 5, 5]).requireGrad();
+    const residual = Tensor.randn([1, 3, 5, 5]).requireGrad();
+    const y = ops.deformConv2dFused(x, offset, w, { padding: 1, relu: true, residual });
+    ops.sum(y).backward();
+    for (const t of [x, w, offset, residual]) expect(t.grad).not.toBeNull();
+  });
+
+  test('bad residuals and flags are typed errors naming the argument, in TypeScript and in native code', () => {
+    const x = Tensor.randn([1, 2, 5, 5]);
+    const w = Tensor.randn([3, 2, 3, 3]);
+    const offset = Tensor.randn([1, 18, 3, 3]);
+    expect(() => ops.deformConv2dFused(x, offset, w, { residual: Tensor.randn([1, 3, 5, 5]) })).toThrow(
+      /deformConv2dFused: expected residual of the output's shape \[1, 3, 3, 3\]/,
+    );
+    expect(() => ops.deformConv2dFused(x, offset, w, { relu: 1 as unknown as boolean })).toThrow(
+      /deformConv2dFused: expected relu to be a boolean/,
+    );
+    expect(() => ops.deformConv2dFused(x, offset, w, { residul: null } as never)).toThrow(/residul/);
+    expect(() => ops.deformConv2d(x, offset, w, { relu: true } as never)).toThrow(/relu/);
+    const { native } = jest.requireActual('../lib/native') as typeof import('../lib/native');
+    const out = Tensor.empty([1, 3, 3, 3]);
+    expect(() =>
+      native().deformConv2d(x, offset, null, w, null, out, UNPADDED, null, Tensor.randn([1, 3, 2, 2])),
+    ).toThrow(/deformConv2d: expected residual of shape \[1, 3, 3, 3\] but received \[1, 3, 2, 2\]/);
+    expect(() => native().deformConv2d(x, offset, null, w, null, out, UNPADDED, null, out)).toThrow(
+      /residual and out to be different tensors/,
+    );
+    expect(() => native().deformConv2d(x, offset, null, w, null, out, UNPADDED, null, null, 'yes' as never)).toThrow(
+      /expected relu to be a boolean/,
+    );
   });
 });
 
@@ -288,15 +394,10 @@ describe('packed conv weights', () => {
     ).toThrow(/expected packed to be packDeformConv2dWeight of a weight \[6, 4, 3, 3\] with groups 1/);
     const { native } = jest.requireActual('../lib/native') as typeof import('../lib/native');
     const out = Tensor.empty([1, 6, 4, 4]);
-    const window = {
-      stride: [1, 1] as [number, number],
-      padding: [0, 0] as [number, number],
-      dilation: [1, 1] as [number, number],
-    };
-    expect(() => native().deformConv2d(x, offset, null, w, null, out, window, forConv.handle)).toThrow(
+    expect(() => native().deformConv2d(x, offset, null, w, null, out, UNPADDED, forConv.handle)).toThrow(
       /packed for another weight shape or groups \(or by conv2dPackWeights\)/,
     );
-    expect(() => native().deformConv2d(x, offset, null, w, null, out, window, {})).toThrow(
+    expect(() => native().deformConv2d(x, offset, null, w, null, out, UNPADDED, {})).toThrow(
       /handle from deformConv2dPackWeights/,
     );
   });

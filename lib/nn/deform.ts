@@ -171,18 +171,27 @@ abstract class DeformConvBase extends Module {
   /**
    * The layer with its offsets and mask but another main weight and bias (inference with a
    * following batch norm folded into them: lib/nn/fold.ts), optionally packed
-   * (ops.packDeformConv2dWeight of that weight).
+   * (ops.packDeformConv2dWeight of that weight), and optionally a residual add and ReLU fused
+   * into the output pass (ops.deformConv2dFused).
    */
-  forwardWith(x: Tensor, weight: Tensor, bias: Tensor | null, packed: ops.PackedConv2dWeight | null = null): Tensor {
+  forwardWith(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | null,
+    packed: ops.PackedConv2dWeight | null = null,
+    epilogue: ops.EpilogueOptions = {},
+  ): Tensor {
     checkInputChannels(this.constructor.name, x, this.inChannels);
     const { offset, mask } = this.offsetsAndMask(x);
-    return ops.deformConv2d(x, offset, weight, {
+    return ops.deformConv2dFused(x, offset, weight, {
       bias,
       mask,
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
       packed,
+      residual: epilogue.residual,
+      relu: epilogue.relu,
     });
   }
 

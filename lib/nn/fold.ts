@@ -100,7 +100,13 @@ export function convBnAct(
       });
     }
     const deform = conv as Module & {
-      forwardWith?: (x: Tensor, w: Tensor, b: Tensor | null, packed: ops.PackedConv2dWeight | null) => Tensor;
+      forwardWith?: (
+        x: Tensor,
+        w: Tensor,
+        b: Tensor | null,
+        packed: ops.PackedConv2dWeight | null,
+        epilogue: ops.EpilogueOptions,
+      ) => Tensor;
       inChannels?: number;
       weight: Tensor;
       bias: Tensor | null;
@@ -109,9 +115,7 @@ export function convBnAct(
       const folded = foldedWeights(deform, bn);
       if (typeof deform.inChannels === 'number' && deform.inChannels % folded.weight.shape[1] === 0)
         folded.packed ??= ops.packDeformConv2dWeight(folded.weight, deform.inChannels / folded.weight.shape[1]);
-      let y = deform.forwardWith(x, folded.weight, folded.bias, folded.packed ?? null);
-      if (residual) y = ops.add(y, residual);
-      return relu ? ops.relu(y) : y;
+      return deform.forwardWith(x, folded.weight, folded.bias, folded.packed ?? null, { residual, relu });
     }
   }
   let y = bn.forward(conv.forward(x) as Tensor) as Tensor;

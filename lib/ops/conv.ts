@@ -8,14 +8,13 @@
  *   convTranspose2d grad weight = conv2dBackwardWeight(input, gradOut)   (roles swapped)
  * and the bias gradient is a per-channel sum of the output gradient in both.
  */
-import { isGradEnabled, record } from '../autograd';
-import { relu as reluOp } from './activation';
-import { add } from './elementwise';
+import { record } from '../autograd';
+import { applyEpilogue, canRunFused, checkEpilogue, EPILOGUE_KEYS, type EpilogueOptions } from './epilogue';
 import { checkNonEmptyImage } from './validate';
 import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
-import { activeTracer, onnxPads } from '../onnx/trace';
+import { onnxPads } from '../onnx/trace';
 import { Tensor } from '../tensor';
 import { checkPackedWeight, type PackedConv2dWeight } from './packed_weight';
 
@@ -182,11 +181,7 @@ export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {
 
 export { PackedConv2dWeight, packConv2dWeight, packDeformConv2dWeight } from './packed_weight';
 
-export interface Conv2dFusedOptions extends Conv2dOptions {
-  /** Added to the convolution's output ([N, O, OH, OW], e.g. a residual block's identity). */
-  residual?: Tensor | null;
-  /** Apply ReLU last. */
-  relu?: boolean;
+export interface Conv2dFusedOptions extends Conv2dOptions, EpilogueOptions {
   /**
    * `weight` already packed by packConv2dWeight, used by the CPU GEMM paths instead of packing
    * `weight` again (the direct paths, depthwise and few-output kn2row, read `weight`): pass the
@@ -206,40 +201,17 @@ export function conv2dFused(input: Tensor, weight: Tensor, options: Conv2dFusedO
   const where = 'conv2dFused';
   const { bias, params, outShape } = prepareConv2d(where, input, weight, options, [
     ...CONV2D_KEYS,
-    'residual',
-    'relu',
+    ...EPILOGUE_KEYS,
     'packed',
   ]);
   const packed = checkPackedWeight(where, 'conv2d', options.packed, weight, params.groups);
-  const residual = options.residual ?? null;
-  if (residual !== null) {
-    if (!(residual instanceof Tensor))
-      throw new ArgumentError(`${where}: expected residual to be a Tensor or null but received ${describe(residual)}`);
-    if (residual.shape.length !== 4 || residual.shape.some((d, i) => d !== outShape[i])) {
-      throw new ShapeError(
-        `${where}: expected residual of the output's shape ${shapeString(outShape)} but received ${shapeString(residual.shape)}`,
-      );
-    }
-    if (residual.device !== input.device)
-      throw new DeviceError(`${where}: input is on ${input.device} but residual is on ${residual.device}`);
-  }
-  const relu = options.relu ?? false;
-  if (typeof relu !== 'boolean')
-    throw new ArgumentError(`${where}: expected relu to be a boolean but received ${describe(relu)}`);
-  const needsGraph = isGradEnabled() && [input, weight, bias, residual].some((t) => t?.requiresGrad);
-  if (input.device !== 'cpu' || needsGraph || activeTracer() !== null) {
-    let y = conv2d(input, weight, {
-      bias,
-      stride: params.stride,
-      padding: params.padding,
-      dilation: params.dilation,
-      groups: params.groups,
-    });
-    if (residual) y = add(y, residual);
-    return relu ? reluOp(y) : y;
+  const epilogue = checkEpilogue(where, options, outShape, input.device);
+  if (!canRunFused(input.device, [input, weight, bias, epilogue.residual])) {
+    const { stride, padding, dilation, groups } = params;
+    return applyEpilogue(conv2d(input, weight, { bias, stride, padding, dilation, groups }), epilogue);
   }
   const out = Tensor.empty(outShape, { device: input.device });
-  native().conv2d(input, weight, bias, out, params, residual, relu, packed?.handle ?? null);
+  native().conv2d(input, weight, bias, out, params, epilogue.residual, epilogue.relu, packed?.handle ?? null);
   return out;
 }
 

@@ -22,8 +22,9 @@ import { record } from '../autograd';
 import { checkOptionKeys, checkPair } from '../check';
 import { ArgumentError, describe, DeviceError } from '../errors';
 import { native } from '../native';
-import type { WindowOptions } from '../native_api';
+import type { NativeApi, WindowOptions } from '../native_api';
 import { Tensor } from '../tensor';
+import { applyEpilogue, canRunFused, checkEpilogue, EPILOGUE_KEYS, type EpilogueOptions } from './epilogue';
 import { checkPackedWeight, type PackedConv2dWeight } from './packed_weight';
 
 export interface DeformConv2dOptions {
@@ -58,9 +59,9 @@ export interface DeformConv2dGeometry {
 
 const FN = 'deformConv2d';
 
-function expectTensor(name: string, t: unknown): Tensor {
+function expectTensor(where: string, name: string, t: unknown): Tensor {
   if (!(t instanceof Tensor)) {
-    throw new ArgumentError(`${FN}: expected ${name} to be a Tensor but received ${describe(t)}`);
+    throw new ArgumentError(`${where}: expected ${name} to be a Tensor but received ${describe(t)}`);
   }
   return t;
 }
@@ -77,23 +78,36 @@ export function deformConv2dGeometry(
   weight: Tensor,
   options: DeformConv2dOptions = {},
 ): DeformConv2dGeometry {
+  return checkArguments(FN, input, offset, weight, options, OPTION_KEYS);
+}
+
+const OPTION_KEYS = ['bias', 'mask', 'stride', 'padding', 'dilation', 'deterministic', 'packed'] as const;
+
+function checkArguments(
+  where: string,
+  input: Tensor,
+  offset: Tensor,
+  weight: Tensor,
+  options: DeformConv2dOptions,
+  keys: readonly string[],
+): DeformConv2dGeometry {
   if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`${FN}: expected options to be an object but received ${describe(options)}`);
+    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
   }
-  checkOptionKeys(FN, options, ['bias', 'mask', 'stride', 'padding', 'dilation', 'deterministic', 'packed']);
-  expectTensor('input', input);
-  expectTensor('offset', offset);
-  expectTensor('weight', weight);
+  checkOptionKeys(where, options, keys);
+  expectTensor(where, 'input', input);
+  expectTensor(where, 'offset', offset);
+  expectTensor(where, 'weight', weight);
   const mask = options.mask ?? null;
   const bias = options.bias ?? null;
-  if (mask !== null) expectTensor('mask', mask);
-  if (bias !== null) expectTensor('bias', bias);
-  const stride = checkPair(FN, 'stride', options.stride ?? 1, 1);
-  const padding = checkPair(FN, 'padding', options.padding ?? 0, 0);
-  const dilation = checkPair(FN, 'dilation', options.dilation ?? 1, 1);
+  if (mask !== null) expectTensor(where, 'mask', mask);
+  if (bias !== null) expectTensor(where, 'bias', bias);
+  const stride = checkPair(where, 'stride', options.stride ?? 1, 1);
+  const padding = checkPair(where, 'padding', options.padding ?? 0, 0);
+  const dilation = checkPair(where, 'dilation', options.dilation ?? 1, 1);
   if (options.deterministic !== undefined && typeof options.deterministic !== 'boolean') {
     throw new ArgumentError(
-      `${FN}: expected deterministic to be a boolean but received ${describe(options.deterministic)}`,
+      `${where}: expected deterministic to be a boolean but received ${describe(options.deterministic)}`,
     );
   }
   for (const [name, t] of [
@@ -103,17 +117,10 @@ export function deformConv2dGeometry(
     ['bias', bias],
   ] as const) {
     if (t && t.device !== input.device) {
-      throw new DeviceError(`${FN}: expected ${name} to be on ${input.device} like input but it is on ${t.device}`);
+      throw new DeviceError(`${where}: expected ${name} to be on ${input.device} like input but it is on ${t.device}`);
     }
   }
-  const g = native().deformConv2dGeometry(
-    input.shape,
-    offset.shape,
-    weight.shape,
-    mask?.shape ?? null,
-    bias?.shape ?? null,
-    { stride, padding, dilation },
-  );
+  const g = shapeContract(input, offset, weight, mask, bias, { stride, padding, dilation });
   return {
     batch: input.shape[0],
     inChannels: input.shape[1],
@@ -126,6 +133,38 @@ export function deformConv2dGeometry(
     padding,
     dilation,
   };
+}
+
+type ContractResult = ReturnType<NativeApi['deformConv2dGeometry']>;
+
+// The native shape contract's answers for the shapes seen lately: a network calls the op with
+// the same few shapes at every forward, and the answer depends on the shapes and window alone
+// (inputs that fail the contract throw and are never stored).
+const contractAnswers = new Map<string, ContractResult>();
+const CONTRACT_ANSWERS_KEPT = 256;
+
+function shapeContract(
+  input: Tensor,
+  offset: Tensor,
+  weight: Tensor,
+  mask: Tensor | null,
+  bias: Tensor | null,
+  window: WindowOptions,
+): ContractResult {
+  const key = `${input.shape}|${offset.shape}|${weight.shape}|${mask?.shape ?? '-'}|${bias?.shape ?? '-'}|${window.stride}|${window.padding}|${window.dilation}`;
+  const known = contractAnswers.get(key);
+  if (known) return known;
+  const answer = native().deformConv2dGeometry(
+    input.shape,
+    offset.shape,
+    weight.shape,
+    mask?.shape ?? null,
+    bias?.shape ?? null,
+    window,
+  );
+  if (contractAnswers.size >= CONTRACT_ANSWERS_KEPT) contractAnswers.clear();
+  contractAnswers.set(key, answer);
+  return answer;
 }
 
 /** The window options of the native calls. */
@@ -177,4 +216,45 @@ export function deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, opti
       });
     },
   );
+}
+
+export interface DeformConv2dFusedOptions extends DeformConv2dOptions, EpilogueOptions {}
+
+/**
+ * relu?(deformConv2d(input, offset, weight, options) + residual?) for inference: on the CPU,
+ * outside autograd and ONNX tracing, one native call that adds the residual and applies ReLU
+ * while it writes each image's output (lib/nn/fold.ts runs deformable ResNet blocks this way).
+ * Elsewhere the same result from deformConv2d, add and relu, with their gradients and ONNX forms.
+ */
+export function deformConv2dFused(
+  input: Tensor,
+  offset: Tensor,
+  weight: Tensor,
+  options: DeformConv2dFusedOptions = {},
+): Tensor {
+  const where = 'deformConv2dFused';
+  const g = checkArguments(where, input, offset, weight, options, [...OPTION_KEYS, ...EPILOGUE_KEYS]);
+  const outShape = [g.batch, g.outChannels, g.outSize[0], g.outSize[1]];
+  const epilogue = checkEpilogue(where, options, outShape, input.device);
+  const mask = options.mask ?? null;
+  const bias = options.bias ?? null;
+  if (!canRunFused(input.device, [input, offset, weight, mask, bias, epilogue.residual])) {
+    const { residual: _r, relu: _relu, ...plain } = options;
+    return applyEpilogue(deformConv2d(input, offset, weight, plain), epilogue);
+  }
+  const packed = checkPackedWeight(where, 'deformConv2d', options.packed, weight, g.groups);
+  const out = Tensor.empty(outShape, { device: input.device });
+  native().deformConv2d(
+    input,
+    offset,
+    mask,
+    weight,
+    bias,
+    out,
+    windowOf(g),
+    packed?.handle ?? null,
+    epilogue.residual,
+    epilogue.relu,
+  );
+  return out;
 }

@@ -10,6 +10,7 @@ export * from './pooling';
 export * from './interpolate';
 export * from './grid_sample';
 export * from './conv';
+export type { EpilogueOptions } from './epilogue';
 export * from './linear';
 export * from './deform_conv';
 export * from './dynamic_conv';

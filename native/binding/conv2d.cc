@@ -80,15 +80,7 @@ FLEXCONV_EXPORT(conv2d) {
     expect_same_device(x, bias, "conv2d", "input", "bias");
     b = bias.data;
   }
-  ConvEpilogue epilogue;
-  if (args.size() > 5 && !args.is_nullish(5)) {
-    TensorView residual = args.tensor(5, "residual");
-    expect_shape(residual, y.shape, "conv2d", "residual");
-    expect_same_device(y, residual, "conv2d", "out", "residual");
-    if (residual.data == y.data) args.fail("expected residual and out to be different tensors");
-    epilogue.residual = residual.data;
-  }
-  if (args.size() > 6) epilogue.relu = args.boolean(6, "relu");
+  const ConvEpilogue epilogue = read_epilogue(args, 5, y, "conv2d");
   const PackedConvWeights* packed = optional_packed_weights(args, 7, "conv2dPackWeights");
   if (packed && !cpu::conv2d_packed_fits(g, *packed))
     args.fail("the packed weights were packed for another weight shape or groups (or by deformConv2dPackWeights)");

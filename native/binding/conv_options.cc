@@ -32,5 +32,18 @@ void read_window_options(const Args& args, std::size_t i, std::int64_t (&params)
   read_pair(args, i, "dilation", &params[4], &params[5]);
 }
 
+ConvEpilogue read_epilogue(const Args& args, std::size_t i, const TensorView& out, const char* fn) {
+  ConvEpilogue epilogue;
+  if (args.size() > i && !args.is_nullish(i)) {
+    TensorView residual = args.tensor(i, "residual");
+    expect_shape(residual, out.shape, fn, "residual");
+    expect_same_device(out, residual, fn, "out", "residual");
+    if (residual.data == out.data) args.fail("expected residual and out to be different tensors");
+    epilogue.residual = residual.data;
+  }
+  if (args.size() > i + 1) epilogue.relu = args.boolean(i + 1, "relu");
+  return epilogue;
+}
+
 }  // namespace binding
 }  // namespace flexconv

@@ -92,7 +92,8 @@ FLEXCONV_EXPORT(deformConv2dPackWeights) {
 }
 
 // deformConv2d(input, offset, mask | null, weight, bias | null, output, options { stride, padding, dilation }
-//   [, packed | null]): packed (CPU) is `weight` from deformConv2dPackWeights, used instead of packing it.
+//   [, packed | null, residual | null, relu]): packed (CPU) is `weight` from deformConv2dPackWeights, used
+//   instead of packing it; the optional epilogue (inference: + residual, then ReLU) runs on the CPU only.
 FLEXCONV_EXPORT(deformConv2d) {
   Args args(info, kFn);
   TensorView input = args.tensor(0, "input");
@@ -109,11 +110,18 @@ FLEXCONV_EXPORT(deformConv2d) {
   const PackedConvWeights* packed = optional_packed_weights(args, 7, "deformConv2dPackWeights");
   if (packed && !cpu::deform_conv2d_packed_fits(g, *packed))
     args.fail("the packed weights were packed for another weight shape or groups (or by conv2dPackWeights)");
+  const ConvEpilogue epilogue = read_epilogue(args, 8, output, kFn);
+  const bool fused = epilogue.residual || epilogue.relu;
   if (input.device == Device::CUDA) {
-    if (packed) args.fail("packed weights run on the CPU only");
+    if (packed || fused) args.fail("the fused epilogue (residual, relu) and packed weights run on the CPU only");
     FLEXCONV_CUDA_CALL(kFn, cuda::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data));
   } else if (packed) {
-    cpu::deform_conv2d_forward_prepacked(g, input.data, offset.data, m, *packed, b, output.data);
+    cpu::deform_conv2d_forward_prepacked(g, input.data, offset.data, m, *packed, b, output.data, epilogue);
+  } else if (fused) {
+    // Packing is what the plain forward does first anyway; the epilogue lives on the packed path.
+    const auto own = cpu::deform_conv2d_pack_weights(weight.data, weight.dim(0), weight.dim(1), weight.dim(2),
+                                                     weight.dim(3), g.groups);
+    cpu::deform_conv2d_forward_prepacked(g, input.data, offset.data, m, *own, b, output.data, epilogue);
   } else {
     cpu::deform_conv2d_forward(g, input.data, offset.data, m, weight.data, b, output.data);
   }

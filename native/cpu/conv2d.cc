@@ -14,6 +14,7 @@
 #include "cpu/conv2d_depthwise.h"
 #include "cpu/conv2d_kn2row.h"
 #include "cpu/conv2d_winograd.h"
+#include "cpu/conv_epilogue.h"
 #include "cpu/gemm/gemm.h"
 
 namespace flexconv {
@@ -49,16 +50,13 @@ void fill_bias(float* out, std::int64_t rows, std::int64_t plane, const float* b
   for (std::int64_t r = 0; r < rows; ++r) std::fill(out + r * plane, out + (r + 1) * plane, bias ? bias[r] : 0.0f);
 }
 
-// out[rows x plane] += residual (if any), then max(0, .) if relu. NaN stays NaN under ReLU
-// (as torch.relu: the comparison keeps the value when it is not greater than 0 is false).
+// out[rows x plane] += residual (if any), then max(0, .) if relu (NaN stays NaN, as torch.relu).
 void apply_epilogue_rows(float* out, const float* residual, std::int64_t rows, std::int64_t plane, bool relu) {
   const std::int64_t n = rows * plane;
   if (residual) {
     for (std::int64_t i = 0; i < n; ++i) out[i] += residual[i];
   }
-  if (relu) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = out[i] < 0.0f ? 0.0f : out[i];
-  }
+  if (relu) relu_rows(out, n, 1, n);
 }
 
 // The stride-1 input gradient as a forward conv (conv2d_backward_input_as_conv in conv2d.h);
@@ -316,18 +314,8 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
   auto one = [&](std::int64_t task) {
     const std::int64_t b = task / g.groups, gi = task % g.groups;
     float* c = out + (b * O + gi * Og) * P;
-    float beta = 0.0f;
-    if (ep.residual) {
-      const float* res = ep.residual + (b * O + gi * Og) * P;
-      for (std::int64_t o = 0; o < Og; ++o) {
-        const float bv = bias ? bias[gi * Og + o] : 0.0f;
-        for (std::int64_t p = 0; p < P; ++p) c[o * P + p] = res[o * P + p] + bv;
-      }
-      beta = 1.0f;
-    } else if (bias) {
-      fill_bias(c, Og, P, bias + gi * Og);
-      beta = 1.0f;
-    }
+    const float beta = prefill_output(c, P, Og, P, bias ? bias + gi * Og : nullptr,
+                                      ep.residual ? ep.residual + (b * O + gi * Og) * P : nullptr, P);
     if (is_plain_1x1(g)) {
       gemm::MatrixB src(input + b * in_image + gi * Cg * P, P, false);
       gemm::gemm(P, 1.0f, packed[gi], src, beta, c, P);
@@ -335,7 +323,7 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
       ColumnSource src(g, input, gi, b, 1);
       gemm::gemm(P, 1.0f, packed[gi], src, beta, c, P);
     }
-    if (ep.relu) apply_epilogue_rows(c, nullptr, Og, P, true);
+    if (ep.relu) relu_rows(c, P, Og, P);
   };
   // With enough images, the threads take whole images (one parallel region, no splitting
   // of a GEMM whose M may be as small as 32 rows); each image's GEMM then runs on one

@@ -43,6 +43,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/thread_pool.h"
+#include "cpu/conv_epilogue.h"
 #include "cpu/deform_channels_last.h"
 #include "cpu/gemm/gemm.h"
 #include "math/bilinear.h"
@@ -306,10 +307,10 @@ struct ForwardScratch {
   AlignedBuffer<float> out;  // a block's output, [o][pixel of the block], when images > 1
 };
 
-// Images [n0, n0 + images) of the batch.
+// Images [n0, n0 + images) of the batch, then the epilogue (+ residual, ReLU; conv_epilogue.h).
 void forward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t images, const float* input,
                    const float* offset, const float* mask, const std::vector<gemm::PackedA>& weights, const float* bias,
-                   float* output, std::int64_t tile, ForwardScratch& scratch) {
+                   float* output, std::int64_t tile, ForwardScratch& scratch, const ConvEpilogue& ep) {
   const std::int64_t P = g.out_pixels(), K = g.taps(), HW = g.in_pixels();
   const std::int64_t C = g.in_channels, O = g.out_channels, Cg = g.group_in_channels(), Og = g.group_out_channels();
   const std::int64_t G = g.offset_groups, Q = images * P;
@@ -319,25 +320,33 @@ void forward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t 
   float* out_n = images == 1 ? output + n0 * O * P : scratch.out.data();
   const std::int64_t ldc = images == 1 ? P : Q;
   pad_block_cl(g, input + n0 * C * HW, images, scratch.padded.data());
+  // One image: its output tile is pre-filled with bias + residual and the GEMM adds to it;
+  // ReLU follows while the tile is in cache. A block: the epilogue runs in the copy-back.
+  const float* residual = images == 1 && ep.residual ? ep.residual + n0 * O * P : nullptr;
   for (std::int64_t t0 = 0; t0 < Q; t0 += tile) {
     const std::int64_t count = std::min(tile, Q - t0);
     scratch.plans.build(off_n, mask_n, t0, count);
     for (std::int64_t grp = 0; grp < g.groups; ++grp) {
       float* c_out = out_n + grp * Og * ldc + t0;
-      float beta = 0.0f;
-      if (bias) {
-        for (std::int64_t o = 0; o < Og; ++o) std::fill(c_out + o * ldc, c_out + o * ldc + count, bias[grp * Og + o]);
-        beta = 1.0f;
-      }
+      const float beta = prefill_output(c_out, ldc, Og, count, bias ? bias + grp * Og : nullptr,
+                                        residual ? residual + grp * Og * P + t0 : nullptr, P);
       DeformColumnsCL b(g, scratch.plans, scratch.padded.data(), grp * Cg);
       gemm::gemm(count, 1.0f, weights[static_cast<size_t>(grp)], b, beta, c_out, ldc);
+      if (images == 1 && ep.relu) relu_rows(c_out, ldc, Og, count);
     }
   }
   if (images > 1) {
     parallel_for(images * O, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t r = r0; r < r1; ++r) {
-        const std::int64_t j = r / O, o = r - j * O;
-        std::copy(out_n + o * Q + j * P, out_n + o * Q + (j + 1) * P, output + (n0 + j) * O * P + o * P);
+        const std::int64_t j = r / O, o = r - j * O, at = (n0 + j) * O * P + o * P;
+        float* dst = output + at;
+        const float* src = out_n + o * Q + j * P;
+        if (ep.residual) {
+          for (std::int64_t p = 0; p < P; ++p) dst[p] = src[p] + ep.residual[at + p];
+        } else {
+          std::copy(src, src + P, dst);
+        }
+        if (ep.relu) relu_rows(dst, P, 1, P);
       }
     });
   }
@@ -368,7 +377,8 @@ namespace {
 
 // The forward with each group's tap-major weights packed (weights[grp]).
 void forward_with_packed(const DeformConv2dGeometry& g, const float* input, const float* offset, const float* mask,
-                         const std::vector<gemm::PackedA>& weights, const float* bias, float* output) {
+                         const std::vector<gemm::PackedA>& weights, const float* bias, float* output,
+                         const ConvEpilogue& ep = {}) {
   if (g.batch == 0 || g.out_channels == 0 || g.out_pixels() == 0) return;
   const Blocking bl = make_blocking(g, PlanTile::bytes_per_pixel(g), 0);
   const std::int64_t blocks = bl.blocks(g.batch);
@@ -381,7 +391,7 @@ void forward_with_packed(const DeformConv2dGeometry& g, const float* input, cons
       [&](std::int64_t b, ForwardScratch& scratch) {
         const std::int64_t n0 = b * bl.images;
         forward_block(g, n0, std::min(bl.images, g.batch - n0), input, offset, mask, weights, bias, output, bl.tile,
-                      scratch);
+                      scratch, ep);
       });
 }
 
@@ -437,11 +447,11 @@ bool deform_conv2d_packed_fits(const DeformConv2dGeometry& g, const PackedConvWe
 
 void deform_conv2d_forward_prepacked(const DeformConv2dGeometry& g, const float* input, const float* offset,
                                      const float* mask, const PackedConvWeights& packed, const float* bias,
-                                     float* output) {
+                                     float* output, const ConvEpilogue& epilogue) {
   if (!deform_conv2d_packed_fits(g, packed)) {
     throw Error(ErrorCode::ShapeMismatch, "deformConv2d: the prepacked weights do not fit this convolution");
   }
-  forward_with_packed(g, input, offset, mask, packed.per_group, bias, output);
+  forward_with_packed(g, input, offset, mask, packed.per_group, bias, output, epilogue);
 }
 
 namespace {

@@ -18,10 +18,12 @@ std::unique_ptr<PackedConvWeights> deform_conv2d_pack_weights(const float* weigh
 // Whether `p` was packed by deform_conv2d_pack_weights from a weight of g's shape and groups.
 bool deform_conv2d_packed_fits(const math::DeformConv2dGeometry& g, const PackedConvWeights& p);
 // deform_conv2d_forward with the weight already packed (deform_conv2d_packed_fits(g, packed)
-// must hold); the same arithmetic, so the same bits.
+// must hold); the same arithmetic, so the same bits. The epilogue (inference: + residual
+// [N, O, OH, OW], then ReLU; ops/conv2d.h) runs while each image's output is written, as
+// conv2d's does.
 void deform_conv2d_forward_prepacked(const math::DeformConv2dGeometry& g, const float* input, const float* offset,
                                      const float* mask, const PackedConvWeights& packed, const float* bias,
-                                     float* output);
+                                     float* output, const ConvEpilogue& epilogue = {});
 
 }  // namespace cpu
 }  // namespace flexconv
