@@ -11,7 +11,7 @@
  * code while an async `fn` awaits are counted too. Profiles do not nest.
  */
 import { ArgumentError } from './errors';
-import { native } from './native';
+import { interceptNative } from './native_intercept';
 
 export interface KernelTime {
   /** The native function's name (e.g. conv2d, conv2dBackwardInput, deformConv2dBackward). */
@@ -64,17 +64,11 @@ export async function profile<T>(fn: () => T | Promise<T>): Promise<{ result: T;
     throw new ArgumentError(`profile: expected fn to be a function but received ${typeof fn}`);
   }
   if (active) throw new ArgumentError('profile: a profile is already running (profiles do not nest)');
-  // Every export is wrapped alike, whatever its signature: seen here as plain functions by name.
-  type AnyExport = (...args: unknown[]) => unknown;
-  const addon = native() as unknown as Record<string, AnyExport>;
-  const originals = new Map<string, AnyExport>();
   const totals = new Map<string, { ms: number; calls: number }>();
-  for (const [name, original] of Object.entries(addon)) {
-    if (typeof original !== 'function') continue;
-    originals.set(name, original);
+  const restore = interceptNative((name, original) => {
     const entry = { ms: 0, calls: 0 };
     totals.set(name, entry);
-    addon[name] = (...args: unknown[]) => {
+    return (...args: unknown[]) => {
       const start = process.hrtime.bigint();
       try {
         return original(...args);
@@ -83,14 +77,14 @@ export async function profile<T>(fn: () => T | Promise<T>): Promise<{ result: T;
         entry.calls += 1;
       }
     };
-  }
+  });
   active = true;
   const start = process.hrtime.bigint();
   let result: T;
   try {
     result = await fn();
   } finally {
-    for (const [name, original] of originals) addon[name] = original;
+    restore();
     active = false;
   }
   const totalMs = Number(process.hrtime.bigint() - start) / 1e6;

@@ -61,3 +61,22 @@ export function tidy<T>(fn: () => T): T {
   }
   return result;
 }
+
+/**
+ * Runs fn and hands back, undisposed, the tensors created while it ran that no one kept: what
+ * tidy would dispose, plus what fn returned. An inference plan (lib/nn/inference_plan.ts)
+ * takes over their memory. If fn throws, they are disposed as tidy would.
+ */
+export function withCreated<T>(fn: () => T): { result: T; created: Set<Tensor> } {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  try {
+    const result = fn();
+    scopes.pop();
+    return { result, created: scope };
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
+  }
+}

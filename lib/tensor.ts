@@ -82,6 +82,27 @@ class Storage {
 }
 
 /**
+ * What an inference plan (lib/nn/inference_plan.ts) is told while it records a forward: the
+ * CPU storage allocated meanwhile, and every tensor whose values JavaScript touches (`data`,
+ * `toArray` and what is built on them; values written by Tensor.from, zeros, clone). A forward
+ * that touches its activations in JavaScript cannot be replayed as native calls alone.
+ * @internal
+ */
+export interface HostAccessRecorder {
+  allocated(buffer: Float32Array): void;
+  touched(t: Tensor): void;
+}
+
+let recorder: HostAccessRecorder | null = null;
+
+/** Installs `next` (or none); returns the recorder it replaces. @internal */
+export function recordHostAccess(next: HostAccessRecorder | null): HostAccessRecorder | null {
+  const previous = recorder;
+  recorder = next;
+  return previous;
+}
+
+/**
  * A Float32Array of `numel` floats starting at a 64-byte aligned address, in memory V8 owns
  * (see native/binding/storage.cc for why not external memory).
  */
@@ -158,7 +179,11 @@ export function checkAllocation(where: string, shape: readonly number[], device:
 }
 
 function allocate(numel: number, device: Device, zero: boolean): Storage {
-  if (device === 'cpu') return new Storage(allocateHost(numel, zero), 'cpu');
+  if (device === 'cpu') {
+    const buffer = allocateHost(numel, zero);
+    recorder?.allocated(buffer);
+    return new Storage(buffer, 'cpu');
+  }
   const handle = native().cudaAllocate(numel) as CudaHandle;
   const storage = new Storage(handle, 'cuda');
   if (zero) native().cudaUpload(handle, new Float32Array(numel));
@@ -228,6 +253,7 @@ export class Tensor {
     const s = checkShape('Tensor.zeros', 'shape', shape);
     const device = checkDevice('Tensor.zeros', options.device ?? 'cpu');
     const t = new Tensor(allocate(checkAllocation('Tensor.zeros', s, device), device, true), s);
+    recorder?.touched(t);
     t.requiresGrad = options.requiresGrad ?? false;
     return t;
   }
@@ -262,6 +288,7 @@ export class Tensor {
     const device = checkDevice('Tensor.from', options.device ?? 'cpu');
     const host = new Tensor(allocate(data.length, 'cpu', false), s);
     (host.buffer as Float32Array).set(data);
+    recorder?.touched(host);
     host.requiresGrad = options.requiresGrad ?? false;
     if (device === 'cpu') return host;
     const moved = host.to(device);
@@ -338,6 +365,7 @@ export class Tensor {
   /** Zero-copy Float32Array over the CPU storage. Writes are visible to the tensor. */
   get data(): Float32Array {
     this.assertLive('data');
+    recorder?.touched(this);
     if (this.device !== 'cpu') {
       throw new DeviceError(`Tensor.data: the tensor is on ${this.device}; call .to('cpu') first`);
     }
@@ -347,6 +375,7 @@ export class Tensor {
   /** The values as a plain array, in row-major order (copies; works on any device). */
   toArray(): number[] {
     this.assertLive('toArray');
+    recorder?.touched(this);
     if (this.device === 'cpu') return Array.from(this.buffer as Float32Array);
     const host = new Float32Array(this.numel);
     native().cudaDownload(this.buffer, host);
@@ -397,6 +426,7 @@ export class Tensor {
     const t = new Tensor(allocate(this.numel, this.device, false), this.shape);
     if (this.device === 'cpu') {
       (t.buffer as Float32Array).set(this.buffer as Float32Array);
+      recorder?.touched(this);
     } else {
       native().binary(this, this, t, BinaryCode.second); // a device-side copy
     }

@@ -1,6 +1,7 @@
 /** Layers and models: `nn.Module`, `nn.Conv2d`, ... and `nn.init`. */
 export { Parameter } from './parameter';
 export { Module, type LoadStateDictOptions, type LoadStateDictResult } from './module';
+export { InferencePlan } from './inference_plan';
 export { ModuleList, Sequential } from './container';
 export { Conv2d, ConvTranspose2d, type Conv2dOptions, type ConvTranspose2dOptions } from './conv';
 export { Linear, Identity } from './linear';

@@ -6,12 +6,14 @@
  * Models: ResNet-18 and ResNet-34 (width 64, CIFAR stem, 32x32 input), plain, deformable
  * (DCNv1) and modulated (DCNv2) in stages 2-4, batch 1 and 32. Both sides fold batch norm
  * into the convolutions (ORT's graph optimisations; flexconv's eval path, lib/nn/fold.ts).
- * ORT runs without spinning threads.
+ * ORT runs without spinning threads. `plan ms` is the same forward replayed by an
+ * nn.InferencePlan (the recorded native calls, no JavaScript between them), measured in the same
+ * interleaved rounds; `plan vs anchor` is ORT's time over it.
  */
-import { exportOnnx, getNumThreads, manualSeed, models, noGrad, setNumThreads, Tensor, tidy } from '../../lib';
+import { exportOnnx, getNumThreads, manualSeed, models, nn, noGrad, setNumThreads, Tensor, tidy } from '../../lib';
 import type { Module } from '../../lib/nn/module';
 import { OrtSession } from '../../lib/onnx/ort';
-import { BenchOptions, BenchRow, compareRow, measureInterleaved, MeasureOptions, threadList } from './harness';
+import { BenchOptions, BenchRow, compareRow, measureInterleaved, MeasureOptions, round, threadList } from './harness';
 
 interface Case {
   name: string;
@@ -69,10 +71,15 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
         const session = await OrtSession.create(bytes, { threads: t, allowSpinning: false });
         const feeds = session.feeds({ input: x });
         const ours = () => tidy(() => void noGrad(() => model.forward(x)));
-        const [fwd, ort] = await measureInterleaved([ours, () => session.runRaw(feeds)], timing);
+        const plan = new nn.InferencePlan(model, x);
+        const replay = () => tidy(() => void plan.run(x));
+        const [fwd, planned, ort] = await measureInterleaved([ours, replay, () => session.runRaw(feeds)], timing);
+        plan.dispose();
         await session.release();
         rows.push(
           compareRow(`eval forward ${c.name}`, t, fwd, 'ORT (exported model)', ort, {
+            'plan ms': round(planned.median),
+            'plan vs anchor x': round(ort.median / planned.median, 3),
             'model MB': Math.round((bytes.length / 2 ** 20) * 10) / 10,
           }),
         );
