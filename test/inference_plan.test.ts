@@ -3,7 +3,7 @@
  * returns (the same kernels in the same order: the same bits) for new inputs, for plain,
  * deformable and modulated ResNets, a U-Net, OctNet and DynamicNet; a small conv net's replay
  * equals a float64 reference; the plan records again after the weights change and per input
- * shape; its memory is its own (tensors allocated between runs do not disturb it); forwards it
+ * shape; intermediates share memory once dead; its memory is its own (tensors allocated between runs do not disturb it); forwards it
  * cannot replay faithfully are refused with typed errors at recording time.
  */
 import { noGrad } from '../lib/autograd';
@@ -111,6 +111,20 @@ describe('InferencePlan replays the recorded forward', () => {
       [1, 3, 16, 16],
       [3, 3, 12, 20],
     ]);
+  });
+
+  test('intermediates share memory once their last reader has run: ten same-size layers need three buffers', () => {
+    manualSeed(36);
+    const layers: Module[] = [];
+    for (let i = 0; i < 10; i++) layers.push(new Conv2d(8, 8, 3, { padding: 1 }), new ReLU());
+    const net = new Sequential(...layers);
+    net.eval();
+    const x = Tensor.randn([1, 8, 16, 16]);
+    const plan = new InferencePlan(net, x);
+    expect(Array.from(plan.run(x).data)).toEqual(Array.from(forward(net, x).data));
+    // 20 intermediates of 8 KB in the forward; the plan holds the output and two in flight.
+    expect(plan.bytes).toBeLessThanOrEqual(3 * 4 * 8 * 16 * 16);
+    expect(plan.bytes).toBeGreaterThanOrEqual(2 * 4 * 8 * 16 * 16);
   });
 
   test("the plan's memory is its own: tensors made and freed between runs do not reach it", () => {

@@ -1,7 +1,7 @@
 /**
  * An inference plan: a model's eval forward recorded once as its sequence of native calls, with
- * every intermediate tensor given memory of its own, then replayed for each new input of the
- * same shape. What a replay skips is everything JavaScript does between kernels (module
+ * memory of its own for the intermediates (reused along the forward once a tensor's last reader
+ * has run), then replayed for each new input of the same shape. What a replay skips is everything JavaScript does between kernels (module
  * dispatch, argument checks, autograd and scope bookkeeping, allocation), which at batch 1 is
  * about a tenth of a ResNet's forward: the kernels' weight streams leave the interpreter's code
  * and data cold, so each layer's few microseconds of JavaScript cost tens.
@@ -144,6 +144,13 @@ export class InferencePlan {
     return (recording.single ? results[0] : results) as T;
   }
 
+  /** Bytes of memory the plan holds for its intermediates and outputs (all recordings). */
+  get bytes(): number {
+    let sum = 0;
+    for (const r of this.recordings.values()) for (const t of r.owned) sum += 4 * t.numel;
+    return sum;
+  }
+
   /** Input shapes with a recording now. */
   get shapes(): number[][] {
     return [...this.recordings.values()].map((r) => [...r.shape]);
@@ -201,7 +208,7 @@ function record(model: Module, input: Tensor): Recording {
 
   const allocated = new Set<Float32Array>();
   const touched: Tensor[] = [];
-  const calls: { name: string; args: unknown[]; returned: unknown }[] = [];
+  const calls: Call[] = [];
   const previous = recordHostAccess({ allocated: (b) => allocated.add(b), touched: (t) => touched.push(t) });
   // Tensor arguments are seen as native code saw them during the call (a view made for one
   // call is disposed right after it, which empties its buffer).
@@ -228,25 +235,116 @@ function record(model: Module, input: Tensor): Recording {
   }
 }
 
+type Call = { name: string; args: unknown[]; returned: unknown };
+
+/** The tensor arguments of a call (at the top level or inside an array argument). */
+function tensorsOf(args: unknown[]): SeenTensor[] {
+  return args.flatMap((a) => (isSeenTensor(a) ? [a] : Array.isArray(a) ? a.filter(isSeenTensor) : []));
+}
+
+/** The calls to replay, in order: queries dropped, what cannot be replayed refused. */
+function replayedCalls(model: Module, calls: Call[], fromForward: (b: unknown) => boolean): Call[] {
+  const kept: Call[] = [];
+  for (const call of calls) {
+    if (NOT_REPLAYABLE.has(call.name)) refuse(model, `its forward calls the native ${call.name}`);
+    if (QUERIES.has(call.name)) {
+      if (tensorsOf(call.args).some((t) => fromForward(t.buffer))) {
+        refuse(model, `its forward asks ${call.name} about an activation`);
+      }
+      continue;
+    }
+    if (call.returned !== undefined) refuse(model, `its forward uses what the native ${call.name} returns`);
+    kept.push(call);
+  }
+  return kept;
+}
+
+/**
+ * The plan's memory for the forward's intermediates (the storage allocated while it recorded),
+ * reused as the forward goes: a storage first used at step i takes the memory of one of the same
+ * size whose last use was before step i (never at step i itself: a kernel may read one while it
+ * writes the other). The outputs stay live to the end.
+ */
+function assignMemory(
+  calls: Call[],
+  allocated: Set<Float32Array>,
+  outputs: Float32Array[],
+  owned: Tensor[],
+): Map<Float32Array, Float32Array> {
+  const spans = new Map<Float32Array, { first: number; last: number }>();
+  calls.forEach((call, i) => {
+    for (const t of tensorsOf(call.args)) {
+      const buffer = t.buffer as Float32Array;
+      if (!allocated.has(buffer)) continue;
+      const span = spans.get(buffer);
+      if (span) span.last = i;
+      else spans.set(buffer, { first: i, last: i });
+    }
+  });
+  for (const o of outputs) {
+    const span = spans.get(o);
+    if (span) span.last = Infinity;
+    else spans.set(o, { first: calls.length, last: Infinity }); // made but never written by a kernel
+  }
+  const memory = new Map<Float32Array, Float32Array>();
+  const free = new Map<number, Float32Array[]>();
+  const live: { buffer: Float32Array; last: number }[] = [];
+  for (const [buffer, span] of [...spans.entries()].sort((a, b) => a[1].first - b[1].first)) {
+    for (let k = live.length - 1; k >= 0; k--) {
+      if (live[k].last >= span.first) continue;
+      const mine = memory.get(live[k].buffer) as Float32Array;
+      const sameSize = free.get(mine.length);
+      if (sameSize) sameSize.push(mine);
+      else free.set(mine.length, [mine]);
+      live.splice(k, 1);
+    }
+    let mine = free.get(buffer.length)?.pop();
+    if (!mine) {
+      const storage = keep(Tensor.empty([buffer.length]));
+      owned.push(storage);
+      mine = storage.buffer as Float32Array;
+    }
+    memory.set(buffer, mine);
+    live.push({ buffer, last: span.last });
+  }
+  return memory;
+}
+
 function build(
   model: Module,
   input: Tensor,
   result: unknown,
-  calls: { name: string; args: unknown[]; returned: unknown }[],
+  recorded: Call[],
   allocated: Set<Float32Array>,
   touched: Tensor[],
 ): Recording {
   const isInput = (b: unknown): boolean => b === input.buffer;
+  const fromForward = (b: unknown): boolean => isInput(b) || allocated.has(b as Float32Array);
   for (const t of touched) {
-    if (allocated.has(t.buffer as Float32Array) || isInput(t.buffer)) {
+    if (fromForward(t.buffer)) {
       refuse(model, `its forward touches a tensor of shape [${t.shape.join(', ')}] from JavaScript`);
     }
   }
+  const calls = replayedCalls(model, recorded, fromForward);
+  const outputs = Array.isArray(result) ? result : [result];
+  if (outputs.length === 0 || !outputs.every((o) => o instanceof Tensor)) {
+    refuse(model, `its forward returns ${describe(result)}, not a Tensor or an array of Tensors`);
+  }
+  for (const o of outputs as Tensor[]) {
+    if (!allocated.has(o.buffer as Float32Array)) {
+      refuse(model, 'its output is not computed by the forward (the input or a weight returned as is)');
+    }
+  }
   const owned: Tensor[] = [];
-  const planMemory = new Map<Float32Array, Float32Array>();
+  const memory = assignMemory(
+    calls,
+    allocated,
+    (outputs as Tensor[]).map((o) => o.buffer as Float32Array),
+    owned,
+  );
   const inputViews: TensorArgument[] = [];
-  // A tensor argument of the recorded call: the input (or a view of it), the plan's copy of an
-  // intermediate, or the memory itself when it outlives the forward (weights, folded weights).
+  // A tensor argument of the recorded call: the input (or a view of it), the plan's memory for
+  // an intermediate, or the memory itself when it outlives the forward (weights, folded weights).
   const mapTensor = (t: SeenTensor): TensorArgument => {
     if (t.device !== 'cpu') refuse(model, `its forward uses a ${t.device} tensor`);
     const buffer = t.buffer as Float32Array;
@@ -255,50 +353,21 @@ function build(
       inputViews.push(view);
       return view;
     }
-    if (!allocated.has(buffer)) return { shape: t.shape, buffer };
-    let mine = planMemory.get(buffer);
-    if (!mine) {
-      const storage = keep(Tensor.empty([buffer.length]));
-      owned.push(storage);
-      mine = storage.buffer as Float32Array;
-      planMemory.set(buffer, mine);
-    }
-    return { shape: t.shape, buffer: mine };
+    return { shape: t.shape, buffer: memory.get(buffer) ?? buffer };
   };
-  const dataDependent = (args: unknown[]): boolean =>
-    args.some((a) => isSeenTensor(a) && (allocated.has(a.buffer as Float32Array) || isInput(a.buffer)));
-  const steps: Step[] = [];
   try {
-    for (const call of calls) {
-      if (NOT_REPLAYABLE.has(call.name)) refuse(model, `its forward calls the native ${call.name}`);
-      if (QUERIES.has(call.name)) {
-        if (dataDependent(call.args)) refuse(model, `its forward asks ${call.name} about an activation`);
-        continue;
-      }
-      if (call.returned !== undefined) refuse(model, `its forward uses what the native ${call.name} returns`);
-      const args = call.args.map((a) => {
+    const steps = calls.map((call) => ({
+      name: call.name,
+      args: call.args.map((a) => {
         if (isSeenTensor(a)) return mapTensor(a);
-        if (Array.isArray(a) && a.some(isSeenTensor))
-          return a.map((e: unknown) => (isSeenTensor(e) ? mapTensor(e) : e));
-        return a;
-      });
-      steps.push({ name: call.name, args });
-    }
-    const outputs = Array.isArray(result) ? result : [result];
-    if (outputs.length === 0 || !outputs.every((o) => o instanceof Tensor)) {
-      refuse(model, `its forward returns ${describe(result)}, not a Tensor or an array of Tensors`);
-    }
-    const mappedOutputs = (outputs as Tensor[]).map((o) => {
-      if (!allocated.has(o.buffer as Float32Array)) {
-        refuse(model, 'its output is not computed by the forward (the input or a weight returned as is)');
-      }
-      return mapTensor(o);
-    });
+        return Array.isArray(a) && a.some(isSeenTensor) ? a.map((e) => (isSeenTensor(e) ? mapTensor(e) : e)) : a;
+      }),
+    }));
     return {
       shape: [...input.shape],
       steps,
       inputViews,
-      outputs: mappedOutputs,
+      outputs: (outputs as Tensor[]).map(mapTensor),
       single: !Array.isArray(result),
       owned,
     };
