@@ -3,8 +3,9 @@
  * returns (the same kernels in the same order: the same bits) for new inputs, for plain,
  * deformable and modulated ResNets, a U-Net, OctNet and DynamicNet; a small conv net's replay
  * equals a float64 reference; the plan records again after the weights change and per input
- * shape; intermediates share memory once dead; its memory is its own (tensors allocated between runs do not disturb it); forwards it
- * cannot replay faithfully are refused with typed errors at recording time.
+ * shape; intermediates share memory once dead; its memory is its own (tensors allocated between
+ * runs do not disturb it); forwards it cannot replay faithfully are refused with typed errors at
+ * recording time.
  */
 import { noGrad } from '../lib/autograd';
 import * as models from '../lib/models';
