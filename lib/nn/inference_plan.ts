@@ -3,8 +3,9 @@
  * memory of its own for the intermediates (reused along the forward once a tensor's last reader
  * has run), then replayed for each new input of the same shape. What a replay skips is
  * everything JavaScript does between kernels (module dispatch, argument checks, autograd and
- * scope bookkeeping, allocation), which at batch 1 is about a tenth of a ResNet's forward: the kernels' weight streams leave the interpreter's code
- * and data cold, so each layer's few microseconds of JavaScript cost tens.
+ * scope bookkeeping, allocation), which at batch 1 is about a tenth of a ResNet's forward: the
+ * kernels' weight streams leave the interpreter's code and data cold, so each layer's few
+ * microseconds of JavaScript cost tens.
  *
  *   const plan = new nn.InferencePlan(model, exampleInput);   // model.eval() first
  *   const y = plan.run(x);                                     // = noGrad(() => model.forward(x))
