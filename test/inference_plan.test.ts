@@ -58,10 +58,10 @@ describe('InferencePlan replays the recorded forward', () => {
     const unet = models.unet({ inChannels: 1, numClasses: 3, baseChannels: 8, depth: 2 });
     unet.eval();
     expectReplaysEqualForward(unet, [2, 1, 16, 16]);
-    const octnet = new models.OctNet({ numClasses: 4, width: 8 });
+    const octnet = new models.OctNet({ numClasses: 4, widths: [8, 16, 32] });
     octnet.eval();
     expectReplaysEqualForward(octnet, [2, 3, 16, 16]);
-    const dynamic = new models.DynamicNet({ numClasses: 4, width: 8 });
+    const dynamic = new models.DynamicNet({ numClasses: 4, widths: [8, 16, 16, 32] });
     dynamic.eval();
     expectReplaysEqualForward(dynamic, [2, 3, 16, 16]);
   });
