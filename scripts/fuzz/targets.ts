@@ -126,6 +126,36 @@ const TARGETS: Target[] = [
     call: (a) => ops.deformConv2d(a[0] as Tensor, a[1] as Tensor, a[2] as Tensor, a[3] as ops.DeformConv2dOptions),
   },
   {
+    name: 'ops.deformConv2dFused',
+    strictOptions: true,
+    build: (g) => {
+      const n = 1 + g.int(2),
+        c = 1 + g.int(3),
+        h = 1 + g.int(6),
+        w = 1 + g.int(6),
+        stride = size(g, 2);
+      const [oh, ow] = [Math.floor((h - 1) / stride) + 1, Math.floor((w - 1) / stride) + 1];
+      return {
+        args: [
+          tensor(g, [n, c, h, w]),
+          tensor(g, [n, 18, oh, ow]),
+          tensor(g, [2, c, 3, 3]),
+          {
+            padding: 1,
+            stride,
+            mask: g.uniform() < 0.5 ? tensor(g, [n, 9, oh, ow]) : null,
+            residual: g.uniform() < 0.7 ? tensor(g, [n, 2, oh, ow]) : null,
+            relu: g.uniform() < 0.5,
+          },
+        ],
+        tensors: [0, 1, 2],
+        options: 3,
+      };
+    },
+    call: (a) =>
+      ops.deformConv2dFused(a[0] as Tensor, a[1] as Tensor, a[2] as Tensor, a[3] as ops.DeformConv2dFusedOptions),
+  },
+  {
     name: 'ops.dynamicConv2d',
     strictOptions: true,
     build: (g) => {
