@@ -10,7 +10,7 @@
 import { noGrad } from '../lib/autograd';
 import * as models from '../lib/models';
 import { nativeTable } from '../lib/native_intercept';
-import { Conv2d, InferencePlan, Module, ReLU, Sequential } from '../lib/nn';
+import { Conv2d, Dropout, InferencePlan, Module, ReLU, Sequential } from '../lib/nn';
 import * as ops from '../lib/ops';
 import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
@@ -64,6 +64,21 @@ describe('InferencePlan replays the recorded forward', () => {
     const dynamic = new models.DynamicNet({ numClasses: 4, widths: [8, 16, 16, 32] });
     dynamic.eval();
     expectReplaysEqualForward(dynamic, [2, 3, 16, 16]);
+  });
+
+  test('a model with two outputs (and dropout, inactive in eval mode) replays to both', () => {
+    manualSeed(37);
+    const net = new TwoHeads();
+    net.eval();
+    const plan = new InferencePlan(net, Tensor.randn([2, 3, 8, 8]));
+    const x = Tensor.randn([2, 3, 8, 8]);
+    const got = plan.run<Tensor[]>(x);
+    const want = noGrad(() => net.forward(x));
+    expect(got.map((t) => t.shape)).toEqual([
+      [2, 4, 8, 8],
+      [2, 4, 4, 4],
+    ]);
+    for (let i = 0; i < 2; i++) expect(Array.from(got[i].data)).toEqual(Array.from(want[i].data));
   });
 
   test('a conv -> ReLU -> conv net replays to a float64 reference', () => {
@@ -143,6 +158,17 @@ describe('InferencePlan replays the recorded forward', () => {
     expect(Array.from(plan.run(x).data)).toEqual(first);
   });
 });
+
+/** Two outputs (a pyramid-like head): a conv of the input and a pooled, dropped-out copy of it. */
+class TwoHeads extends Module {
+  conv = new Conv2d(3, 4, 3, { padding: 1 });
+  drop = new Dropout(0.5);
+
+  forward(x: Tensor): Tensor[] {
+    const y = ops.relu(this.conv.forward(x));
+    return [y, ops.avgPool2d(this.drop.forward(y), { kernelSize: 2 })];
+  }
+}
 
 class ReadsActivations extends Module {
   forward(x: Tensor): Tensor {
