@@ -225,6 +225,12 @@ describe('InferencePlan refuses what it cannot replay', () => {
     const x = Tensor.randn([1, 2, 4, 4]);
     expect(Array.from(plan.run(x).data)).toEqual(Array.from(forward(conv, x).data));
     expect(nativeTable().conv2d).toBe(conv2dBefore);
+    // Switching the model to training mode moves the weights generation: the next run records
+    // again, and refuses.
+    conv.train();
+    expect(() => plan.run(x)).toThrow(/Conv2d is in training mode/);
+    conv.eval();
+    expect(Array.from(plan.run(x).data)).toEqual(Array.from(forward(conv, x).data));
     plan.dispose();
     expect(() => plan.run(Tensor.randn([1, 2, 4, 4]))).toThrow(/the plan was disposed/);
   });
