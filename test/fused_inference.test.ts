@@ -117,6 +117,8 @@ const DEFORM_CASES: DeformCase[] = [
   // One image per tile: the output is pre-filled with bias + residual before the GEMM.
   { name: 'one image (9x11 map)', input: [1, 8, 9, 11], outChannels: 12 },
   { name: 'two large images, stride 2', input: [2, 8, 24, 24], outChannels: 16, stride: 2 },
+  // 19600 output pixels: more than one tile of sampling plans (3 MB, native/cpu/deform_conv2d.cc).
+  { name: 'one image in two tiles', input: [1, 4, 140, 140], outChannels: 4 },
   // Small maps run several images per tile: the epilogue runs in the copy back.
   { name: 'small maps, images blocked per tile', input: [5, 8, 4, 4], outChannels: 16 },
   {
