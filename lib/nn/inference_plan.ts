@@ -19,7 +19,9 @@
  * wrongly: a model in training mode; a forward that touches its activations (or the input) from
  * JavaScript (reads `data`, builds tensors from JavaScript values) or whose native calls return
  * values that steer it; native calls with global effects (freeing memory, thread or instruction
- * set changes, optimizer updates, random dropout); CUDA tensors.
+ * set changes, optimizer updates, random dropout); CUDA tensors. Not detectable, hence stated:
+ * a forward that carries state from one call to the next in tensors it keeps (a recurrent
+ * state, say) is replayed with the state it had when it was recorded.
  */
 import { noGrad } from '../autograd';
 import { ArgumentError, describe, DeviceError } from '../errors';
