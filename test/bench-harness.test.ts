@@ -1,4 +1,14 @@
-import { compareRow, formatTable, measure, measureInterleaved, summarize, threadList } from '../scripts/bench/harness';
+import {
+  compareRow,
+  convFlops,
+  formatTable,
+  measure,
+  measuredPeakGflops,
+  measureInterleaved,
+  rateColumns,
+  summarize,
+  threadList,
+} from '../scripts/bench/harness';
 
 describe('benchmark harness', () => {
   test('summarize: median and quartiles by linear interpolation, order-independent', () => {
@@ -45,6 +55,16 @@ describe('benchmark harness', () => {
     expect(lines[2]).toContain('1.90x');
     expect(lines[3]).toContain('0.67x');
     expect(formatTable([])).toBe('(no rows)');
+  });
+
+  test('conv rows: nominal FLOPs by the closed form, GFLOP/s and % of the measured peak', () => {
+    // 2 images, 8 outputs, 4 inputs per group, a 3x3 kernel, 10x10 outputs: 57600 multiply-adds.
+    expect(convFlops(2, 8, 4, 9, 100)).toBe(115200);
+    const peak = measuredPeakGflops(1);
+    expect(peak).toBeGreaterThan(0.1);
+    const cols = rateColumns(peak * 1e6, 2, 1); // half the peak's work per millisecond
+    expect(cols['GFLOP/s']).toBeCloseTo(peak / 2, 0);
+    expect(cols['% peak']).toBe(50);
   });
 
   test('threadList: --threads overrides the defaults', () => {

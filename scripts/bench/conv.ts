@@ -17,9 +17,9 @@ import {
   BenchOptions,
   BenchRow,
   compareRow,
-  measuredPeakGflops,
   measureInterleaved,
   MeasureOptions,
+  rateColumns,
   round,
   threadList,
 } from './harness';
@@ -103,14 +103,7 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
       const forward = () => noGrad(() => ops.conv2d(x, w, conv).dispose());
       const [ours, ort] = await measureInterleaved([forward, () => session.runRaw(feeds)], timing);
       await session.release();
-      const peak = measuredPeakGflops(t);
-      const gflops = flops / (ours.median * 1e6);
-      rows.push(
-        compareRow(`conv2d forward ${c.name}`, t, ours, 'ORT Conv', ort, {
-          'GFLOP/s': round(gflops, 3),
-          '% peak': Math.round((100 * gflops) / peak),
-        }),
-      );
+      rows.push(compareRow(`conv2d forward ${c.name}`, t, ours, 'ORT Conv', ort, rateColumns(flops, ours.median, t)));
 
       const xg = x.detach().requireGrad(),
         wg = w.detach().requireGrad(),
@@ -127,12 +120,10 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
       };
       const [both, fwd] = await measureInterleaved([step, forward], timing);
       // Forward, input gradient and weight gradient: three times the forward's arithmetic.
-      const trainGflops = (3 * flops) / (both.median * 1e6);
       rows.push(
         compareRow(`conv2d fwd+bwd ${c.name}`, t, both, 'own forward', fwd, {
           'bwd/fwd x': round(both.median / fwd.median, 3),
-          'GFLOP/s': round(trainGflops, 3),
-          '% peak': Math.round((100 * trainGflops) / peak),
+          ...rateColumns(3 * flops, both.median, t),
         }),
       );
       gy.dispose();

@@ -8,14 +8,25 @@
  *                    bias gradients) vs our own conv2d forward + backward (input, weight,
  *                    bias) on the same shapes; `vs anchor` < 1 means deform is slower;
  *                    the goal is deform <= 2x conv2d, i.e. `vs anchor` >= 0.5.
- * And once: the peak extra native memory of the forward and of the backward at
+ * Conv rows also show GFLOP/s and % of the measured peak (the GEMM's nominal arithmetic;
+ * x3 for forward+backward). And once: the peak extra native memory of the forward and of the backward at
  * N1 C256 64x64 (all outputs preallocated, so the figure is scratch space only).
  */
 import { Tensor, setNumThreads, getNumThreads, manualSeed, memoryStats, resetPeakMemory, ops } from '../../lib';
 import { native } from '../../lib/native';
 import { OnnxGraphBuilder } from '../../lib/onnx/builder';
 import { OrtSession } from '../../lib/onnx/ort';
-import { BenchOptions, BenchRow, compareRow, measureInterleaved, MeasureOptions, round, threadList } from './harness';
+import {
+  BenchOptions,
+  BenchRow,
+  compareRow,
+  convFlops,
+  measureInterleaved,
+  MeasureOptions,
+  rateColumns,
+  round,
+  threadList,
+} from './harness';
 
 interface Shape {
   N: number;
@@ -129,12 +140,23 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
           timing,
         );
         await session.release();
-        rows.push(compareRow(`forward ${name(s)}`, t, fwd, 'ORT DeformConv', ort));
+        // The GEMM's arithmetic (the sampling's is not counted).
+        const flops = convFlops(s.N, s.O, s.C, 9, s.H * s.H);
+        rows.push(compareRow(`forward ${name(s)}`, t, fwd, 'ORT DeformConv', ort, rateColumns(flops, fwd.median, t)));
 
         for (const v of [o.x, o.offset, o.mask, o.weight, o.bias]) v.requireGrad();
         if (conv2d) {
           const [train, conv] = await measureInterleaved([() => deformStep(o), () => convStep(conv2d, o)], timing);
-          rows.push(compareRow(`forward+backward ${name(s)}`, t, train, 'conv2d fwd+bwd', conv));
+          rows.push(
+            compareRow(
+              `forward+backward ${name(s)}`,
+              t,
+              train,
+              'conv2d fwd+bwd',
+              conv,
+              rateColumns(3 * flops, train.median, t),
+            ),
+          );
         } else {
           const [train] = await measureInterleaved([() => deformStep(o)], timing);
           rows.push({

@@ -11,7 +11,16 @@
  *     attention gradients by matmul); goal: >= 5x faster.
  */
 import { Tensor, ops, setNumThreads, getNumThreads, manualSeed, tidy } from '../../lib';
-import { BenchOptions, BenchRow, compareRow, measureInterleaved, round, threadList } from './harness';
+import {
+  BenchOptions,
+  BenchRow,
+  compareRow,
+  convFlops,
+  measureInterleaved,
+  rateColumns,
+  round,
+  threadList,
+} from './harness';
 
 interface Shape {
   B: number;
@@ -137,10 +146,13 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
             [() => dynamicStep(s, t, backward), () => staticStep(s, t, backward), () => perSampleStep(s, t, backward)],
             timing,
           );
+          // The static conv's nominal arithmetic (mixing the kernels is not counted).
+          const flops = (backward ? 3 : 1) * convFlops(s.B, s.O, s.C, s.k * s.k, outSize(s, s.H) * outSize(s, s.W));
           rows.push(
             compareRow(`${name} ${pass}`, threads, dyn, 'static conv2d', stat, {
               'x static': round(dyn.median / stat.median, 3),
               goal: backward ? '<= 1.3x static' : '',
+              ...rateColumns(flops, dyn.median, threads),
             }),
           );
           rows.push(compareRow(`${name} ${pass}`, threads, dyn, 'per-sample loop', loop, { goal: '>= 5x faster' }));

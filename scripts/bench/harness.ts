@@ -174,6 +174,30 @@ export function threadList(opts: BenchOptions, defaults: number[] = [1, 2]): num
 const peaks = new Map<number, number>();
 
 /**
+ * The `GFLOP/s` and `% peak` columns of a conv row: `flops` (the convolution's nominal
+ * multiply-add count x 2, forward; x 3 for forward + backward) done in `ms`, against
+ * measuredPeakGflops at `threads`.
+ */
+export function rateColumns(flops: number, ms: number, threads: number): BenchRow {
+  const gflops = flops / (ms * 1e6);
+  return { 'GFLOP/s': round(gflops, 3), '% peak': Math.round((100 * gflops) / measuredPeakGflops(threads)) };
+}
+
+/**
+ * Nominal FLOPs of a convolution's forward (2 per multiply-add): batch x outputs x
+ * (inputs / groups) x kernel taps x output pixels.
+ */
+export function convFlops(
+  batch: number,
+  outChannels: number,
+  inPerGroup: number,
+  taps: number,
+  outPixels: number,
+): number {
+  return 2 * batch * outChannels * inPerGroup * taps * outPixels;
+}
+
+/**
  * This machine's measured fp32 peak at the current thread count, in GFLOP/s: the best of a
  * few 1024 x 1024 x 1024 products by flexconv's GEMM (what the gemm suite reports as its best
  * square rows; ~92% of the FMA units' theoretical rate). Conv rows show their GFLOP/s as a

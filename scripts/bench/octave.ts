@@ -8,7 +8,17 @@
  * wall time <= 0.6x.
  */
 import { getNumThreads, manualSeed, nn, noGrad, ops, setNumThreads, Tensor, tidy } from '../../lib';
-import { BenchOptions, BenchRow, compareRow, measureInterleaved, MeasureOptions, round, threadList } from './harness';
+import {
+  BenchOptions,
+  BenchRow,
+  compareRow,
+  convFlops,
+  measureInterleaved,
+  MeasureOptions,
+  rateColumns,
+  round,
+  threadList,
+} from './harness';
 
 type Runnable = { forward(x: Tensor): Tensor };
 
@@ -42,6 +52,13 @@ function octaveRows(sizes: number[], batch: number, timing: MeasureOptions, thre
       const high = Tensor.randn([batch, octave.inHigh, size, size]);
       const low = Tensor.randn([batch, octave.inLow, size / 2, size / 2]);
       const name = `alpha 0.5, N${batch} C${channels} ${size}x${size} -> ${channels}`;
+      // The octave layer's own convolutions: high -> high at full size, (low, pooled high) -> low
+      // and low -> high at half size.
+      const half = (size / 2) * (size / 2);
+      const flops =
+        convFlops(batch, octave.outHigh, octave.inHigh, 9, size * size) +
+        convFlops(batch, octave.outLow, octave.inLow + octave.inHigh, 9, half) +
+        convFlops(batch, octave.outHigh, octave.inLow, 9, half);
       for (const t of threads) {
         setNumThreads(t);
         const fwdPlain = () => noGrad(() => plain.forward(x).dispose());
@@ -55,6 +72,7 @@ function octaveRows(sizes: number[], batch: number, timing: MeasureOptions, thre
         rows.push(
           compareRow(`octave forward ${name}`, t, oct, 'Conv2d forward', ref, {
             'time / plain x': round(oct.median / ref.median, 3),
+            ...rateColumns(flops, oct.median, t),
           }),
         );
 
@@ -67,6 +85,7 @@ function octaveRows(sizes: number[], batch: number, timing: MeasureOptions, thre
         rows.push(
           compareRow(`octave fwd+bwd ${name}`, t, octB, 'Conv2d fwd+bwd', refB, {
             'time / plain x': round(octB.median / refB.median, 3),
+            ...rateColumns(3 * flops, octB.median, t),
           }),
         );
       }
