@@ -135,15 +135,18 @@ export class InferencePlan {
     this.check(input, 'input');
     const recording = this.recordingFor(input);
     for (const view of recording.inputViews) view.buffer = input.buffer as Float32Array;
-    const addon = nativeTable();
-    for (const step of recording.steps) addon[step.name](...step.args);
+    try {
+      const addon = nativeTable();
+      for (const step of recording.steps) addon[step.name](...step.args);
+    } finally {
+      // Nothing of the caller's input stays reachable from the plan, even when a kernel threw.
+      for (const view of recording.inputViews) view.buffer = EMPTY;
+    }
     const results = recording.outputs.map((o) => {
       const t = Tensor.empty(o.shape);
       t.data.set(o.buffer);
       return t;
     });
-    // Nothing of the caller's input stays reachable from the plan.
-    for (const view of recording.inputViews) view.buffer = EMPTY;
     return (recording.single ? results[0] : results) as T;
   }
 
