@@ -95,6 +95,15 @@ export interface HostAccessRecorder {
 
 let recorder: HostAccessRecorder | null = null;
 
+/**
+ * A probe that answers true while the memory behind `t` (shared by all its views) is still
+ * allocated: an inference plan checks that the weights it reads are still there. @internal
+ */
+export function storageProbe(t: Tensor): () => boolean {
+  const storage = (t as unknown as { storage: Storage }).storage;
+  return () => storage.refs > 0;
+}
+
 /** Installs `next` (or none); returns the recorder it replaces. @internal */
 export function recordHostAccess(next: HostAccessRecorder | null): HostAccessRecorder | null {
   const previous = recorder;

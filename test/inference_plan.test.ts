@@ -10,7 +10,8 @@
 import { noGrad } from '../lib/autograd';
 import * as models from '../lib/models';
 import { nativeTable } from '../lib/native_intercept';
-import { Conv2d, Dropout, InferencePlan, Module, ReLU, Sequential } from '../lib/nn';
+import { Conv2d, Dropout, Flatten, InferencePlan, Linear, Module, Parameter, ReLU, Sequential } from '../lib/nn';
+import { weightsGeneration } from '../lib/weights_generation';
 import * as ops from '../lib/ops';
 import * as optim from '../lib/optim';
 import { manualSeed } from '../lib/random';
@@ -143,6 +144,37 @@ describe('InferencePlan replays the recorded forward', () => {
     expect(plan.bytes).toBeGreaterThanOrEqual(2 * 4 * 8 * 16 * 16);
   });
 
+  test('a weight replaced without an announced change: the plan records again', () => {
+    manualSeed(38);
+    const conv = new Conv2d(3, 5, 3, { padding: 1 });
+    const lin = new Linear(5 * 6 * 6, 4);
+    const net = new Sequential(conv, new ReLU(), new Flatten(), lin);
+    net.eval();
+    const x = Tensor.randn([1, 3, 6, 6]);
+    const plan = new InferencePlan(net, x);
+    let before = Array.from(plan.run(x).data);
+    for (const layer of [conv, lin] as (Conv2d | Linear)[]) {
+      const generation = weightsGeneration();
+      layer.weight = new Parameter(Tensor.randn(layer.weight.shape));
+      expect(weightsGeneration()).toBe(generation); // nothing announced it
+      const got = Array.from(plan.run(x).data);
+      expect(got).toEqual(Array.from(forward(net, x).data));
+      expect(got).not.toEqual(before);
+      before = got;
+    }
+  });
+
+  test('a tensor the forward reads, freed since: a typed error from the forward, not a read of freed memory', () => {
+    const net = new Scales();
+    net.eval();
+    const x = Tensor.randn([1, 4]);
+    const plan = new InferencePlan(net, x);
+    expect(Array.from(plan.run(x).data)).toEqual(Array.from(forward(net, x).data));
+    net.scale.dispose();
+    tidy(() => void Tensor.full([1, 4], 1e6)); // the freed memory handed out again
+    expect(() => plan.run(x)).toThrow(/disposed/);
+  });
+
   test("the plan's memory is its own: tensors made and freed between runs do not reach it", () => {
     manualSeed(35);
     const net = models.resnet18({ numClasses: 3, stem: 'cifar', width: 8, conv: { kind: 'modulated', stages: [2] } });
@@ -167,6 +199,15 @@ class TwoHeads extends Module {
   forward(x: Tensor): Tensor[] {
     const y = ops.relu(this.conv.forward(x));
     return [y, ops.avgPool2d(this.drop.forward(y), { kernelSize: 2 })];
+  }
+}
+
+/** Multiplies by a tensor it holds (not a Parameter: its memory is its own). */
+class Scales extends Module {
+  scale = Tensor.randn([1, 4]);
+
+  forward(x: Tensor): Tensor {
+    return ops.mul(x, this.scale);
   }
 }
 

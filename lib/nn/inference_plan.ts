@@ -13,7 +13,8 @@
  * A replay runs the same kernels with the same arguments in the same order as the forward it
  * recorded, so it returns the same values. The plan records again by itself when the weights
  * generation moves (optimizer steps, loaded state dicts, in-place ops, train / eval switches:
- * lib/weights_generation.ts) and for each new input shape (the last few shapes are kept).
+ * lib/weights_generation.ts), when a layer's tensor attribute was replaced or a tensor it reads
+ * was freed, and for each new input shape (the last few shapes are kept).
  *
  * What cannot be recorded is refused with a typed error at recording time, never replayed
  * wrongly: a model in training mode; a forward that touches its activations (or the input) from
@@ -27,7 +28,7 @@ import { noGrad } from '../autograd';
 import { ArgumentError, describe, DeviceError } from '../errors';
 import { interceptNative, nativeTable } from '../native_intercept';
 import { keep, withCreated } from '../scope';
-import { recordHostAccess, Tensor } from '../tensor';
+import { recordHostAccess, storageProbe, Tensor } from '../tensor';
 import { weightsGeneration } from '../weights_generation';
 import { Module } from './module';
 
@@ -79,10 +80,12 @@ interface SeenTensor {
   shape: readonly number[];
   buffer: Tensor['buffer'];
   device: Tensor['device'];
+  /** Whether its memory is still allocated. */
+  alive: () => boolean;
 }
 
 function isSeenTensor(a: unknown): a is SeenTensor {
-  return typeof a === 'object' && a !== null && 'buffer' in a && 'device' in a && 'shape' in a;
+  return typeof a === 'object' && a !== null && 'buffer' in a && 'device' in a && 'alive' in a;
 }
 
 interface Step {
@@ -101,6 +104,30 @@ interface Recording {
   single: boolean;
   /** The plan's memory for the intermediates (disposed with the recording). */
   owned: Tensor[];
+  /** One per tensor the forward reads that outlives it (weights): true while its memory lives. */
+  guards: (() => boolean)[];
+  /** The model's tensor attributes when it was recorded (module, key, tensor). */
+  attributes: [Module, string, Tensor][];
+}
+
+/** Every tensor held in a module attribute of `model` (weights, biases, parameters of layers). */
+function tensorAttributes(model: Module): [Module, string, Tensor][] {
+  const found: [Module, string, Tensor][] = [];
+  for (const m of model.modules()) {
+    for (const [key, value] of Object.entries(m)) if (value instanceof Tensor) found.push([m, key, value]);
+  }
+  return found;
+}
+
+/**
+ * Whether `r` still describes the model: the weights it reads are allocated, and no layer's
+ * tensor attribute was replaced (a new Parameter assigned without an announced change, which
+ * the layers' own caches notice by identity).
+ */
+function stillValid(r: Recording): boolean {
+  for (const alive of r.guards) if (!alive()) return false;
+  for (const [m, key, t] of r.attributes) if ((m as unknown as Record<string, unknown>)[key] !== t) return false;
+  return true;
 }
 
 function refuse(model: Module, reason: string): never {
@@ -187,7 +214,13 @@ export class InferencePlan {
     }
     const key = input.shape.join(',');
     const known = this.recordings.get(key);
-    if (known) return known;
+    // A weight replaced or freed since without an announced change: record again rather than
+    // replay old weights or read memory that may belong to another tensor by now.
+    if (known && stillValid(known)) return known;
+    if (known) {
+      for (const t of known.owned) t.dispose();
+      this.recordings.delete(key);
+    }
     if (this.recordings.size >= SHAPES_KEPT) {
       const [oldestKey, oldest] = this.recordings.entries().next().value as [string, Recording];
       for (const t of oldest.owned) t.dispose();
@@ -219,7 +252,9 @@ function record(model: Module, input: Tensor): Recording {
   // Tensor arguments are seen as native code saw them during the call (a view made for one
   // call is disposed right after it, which empties its buffer).
   const seen = (a: unknown): unknown => {
-    if (a instanceof Tensor) return { shape: a.shape, buffer: a.buffer, device: a.device } satisfies SeenTensor;
+    if (a instanceof Tensor) {
+      return { shape: a.shape, buffer: a.buffer, device: a.device, alive: storageProbe(a) } satisfies SeenTensor;
+    }
     return Array.isArray(a) && a.some((e) => e instanceof Tensor) ? a.map(seen) : a;
   };
   const restore = interceptNative((name, current) => (...args: unknown[]) => {
@@ -349,6 +384,7 @@ function build(
     owned,
   );
   const inputViews: TensorArgument[] = [];
+  const guards = new Map<Float32Array, () => boolean>();
   // A tensor argument of the recorded call: the input (or a view of it), the plan's memory for
   // an intermediate, or the memory itself when it outlives the forward (weights, folded weights).
   const mapTensor = (t: SeenTensor): TensorArgument => {
@@ -359,7 +395,10 @@ function build(
       inputViews.push(view);
       return view;
     }
-    return { shape: t.shape, buffer: memory.get(buffer) ?? buffer };
+    const mine = memory.get(buffer);
+    if (mine) return { shape: t.shape, buffer: mine };
+    guards.set(buffer, t.alive);
+    return { shape: t.shape, buffer };
   };
   try {
     const steps = calls.map((call) => ({
@@ -373,9 +412,13 @@ function build(
       shape: [...input.shape],
       steps,
       inputViews,
-      outputs: (outputs as Tensor[]).map(mapTensor),
+      outputs: (outputs as Tensor[]).map((o) =>
+        mapTensor({ shape: o.shape, buffer: o.buffer, device: o.device, alive: storageProbe(o) }),
+      ),
       single: !Array.isArray(result),
       owned,
+      guards: [...guards.values()],
+      attributes: tensorAttributes(model),
     };
   } catch (e) {
     for (const t of owned) t.dispose();
