@@ -62,6 +62,24 @@ const conv = (g: Generator) => {
   };
 };
 
+/** A 3x3, padding-1 deformable conv's operands (2 outputs), offsets and mask sized for its output. */
+function deformOperands(g: Generator) {
+  const n = 1 + g.int(2),
+    c = 1 + g.int(3),
+    h = 1 + g.int(6),
+    w = 1 + g.int(6),
+    stride = size(g, 2);
+  const [oh, ow] = [Math.floor((h - 1) / stride) + 1, Math.floor((w - 1) / stride) + 1];
+  return {
+    input: tensor(g, [n, c, h, w]),
+    offset: tensor(g, [n, 18, oh, ow]),
+    weight: tensor(g, [2, c, 3, 3]),
+    mask: g.uniform() < 0.5 ? tensor(g, [n, 9, oh, ow]) : null,
+    stride,
+    outShape: [n, 2, oh, ow],
+  };
+}
+
 const TARGETS: Target[] = [
   {
     name: 'ops.conv2d',
@@ -106,19 +124,9 @@ const TARGETS: Target[] = [
     name: 'ops.deformConv2d',
     strictOptions: true,
     build: (g) => {
-      const n = 1 + g.int(2),
-        c = 1 + g.int(3),
-        h = 1 + g.int(6),
-        w = 1 + g.int(6);
-      const x = tensor(g, [n, c, h, w]);
-      const offset = tensor(g, [n, 18, h, w]);
+      const d = deformOperands(g);
       return {
-        args: [
-          x,
-          offset,
-          tensor(g, [2, c, 3, 3]),
-          { padding: 1, mask: g.uniform() < 0.5 ? tensor(g, [n, 9, h, w]) : null, stride: size(g, 2) },
-        ],
+        args: [d.input, d.offset, d.weight, { padding: 1, mask: d.mask, stride: d.stride }],
         tensors: [0, 1, 2],
         options: 3,
       };
@@ -129,24 +137,14 @@ const TARGETS: Target[] = [
     name: 'ops.deformConv2dFused',
     strictOptions: true,
     build: (g) => {
-      const n = 1 + g.int(2),
-        c = 1 + g.int(3),
-        h = 1 + g.int(6),
-        w = 1 + g.int(6),
-        stride = size(g, 2);
-      const [oh, ow] = [Math.floor((h - 1) / stride) + 1, Math.floor((w - 1) / stride) + 1];
+      const d = deformOperands(g);
+      const residual = g.uniform() < 0.7 ? tensor(g, d.outShape) : null;
       return {
         args: [
-          tensor(g, [n, c, h, w]),
-          tensor(g, [n, 18, oh, ow]),
-          tensor(g, [2, c, 3, 3]),
-          {
-            padding: 1,
-            stride,
-            mask: g.uniform() < 0.5 ? tensor(g, [n, 9, oh, ow]) : null,
-            residual: g.uniform() < 0.7 ? tensor(g, [n, 2, oh, ow]) : null,
-            relu: g.uniform() < 0.5,
-          },
+          d.input,
+          d.offset,
+          d.weight,
+          { padding: 1, mask: d.mask, stride: d.stride, residual, relu: g.uniform() < 0.5 },
         ],
         tensors: [0, 1, 2],
         options: 3,
