@@ -38,24 +38,14 @@ function isTensor(value: object): value is Tensor {
 }
 
 export function tidy<T>(fn: () => T): T {
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    scopes.pop();
-    for (const t of scope) t.dispose();
-    throw e;
-  }
-  scopes.pop();
+  const { result, created } = withCreated(fn);
   if (result instanceof Promise) {
     throw new TypeError('tidy: fn must be synchronous (it returned a Promise)');
   }
   const returned = new Set<Tensor>();
   collect(result, returned);
   const parent = scopes.length ? scopes[scopes.length - 1] : null;
-  for (const t of scope) {
+  for (const t of created) {
     if (returned.has(t)) parent?.add(t);
     else t.dispose();
   }

@@ -12,6 +12,7 @@
  * training path is untouched.
  */
 import * as ops from '../ops';
+import { applyEpilogue } from '../ops/epilogue';
 import { keep } from '../scope';
 import { Tensor } from '../tensor';
 import { weightsGeneration } from '../weights_generation';
@@ -118,7 +119,5 @@ export function convBnAct(
       return deform.forwardWith(x, folded.weight, folded.bias, folded.packed ?? null, { residual, relu });
     }
   }
-  let y = bn.forward(conv.forward(x) as Tensor) as Tensor;
-  if (residual) y = ops.add(y, residual);
-  return relu ? ops.relu(y) : y;
+  return applyEpilogue(bn.forward(conv.forward(x) as Tensor) as Tensor, { residual, relu });
 }
