@@ -95,12 +95,13 @@ const cases: Case[] = [
     bias: true,
   },
   { name: 'batch 8, 3x3, groups 2, K = 1', B: 8, C: 4, H: 8, W: 8, K: 1, O: 4, k: [3, 3], padding: 1, groups: 2 },
-  // Kernels of 3456 floats: the reduction of the per-sample kernel gradients runs over several
-  // column blocks (the last one partial) and groups of samples (the last one of 1).
+  // 135 kernel columns: the reduction of the per-sample kernel gradients runs over two column
+  // blocks (68 and 67 columns: vector tails, the last block shorter) and groups of samples (the
+  // last one of 1).
   {
     name: 'batch 9, 3x3, kernels spanning several reduction blocks',
     B: 9,
-    C: 16,
+    C: 15,
     H: 6,
     W: 5,
     K: 3,
@@ -155,11 +156,11 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
 
   /**
    * A kernel as large as the input gives one output pixel: out[b, o] = sum over the channels of
-   * o's group of W_b x_b + bias_b, a matrix-vector product. 1.7M floats per mixed kernel make
-   * the op mix at most 4 samples at a time (8M floats), so the batch of 5 runs as chunks of 4
-   * and 1 whose expert gradients accumulate.
+   * o's group of W_b x_b + bias_b, a matrix-vector product. 1.7M floats per kernel make the
+   * backward cut the kernel gradient into many column blocks (each sized for L2), and the batch
+   * of 5 reduces as groups of 4 samples and 1 whose expert gradients accumulate.
    */
-  function chunkedClosedForm(C: number, groups: number, stride: number): void {
+  function largeKernelClosedForm(C: number, groups: number, stride: number): void {
     const [B, K, O, S] = [5, 2, 128, 8];
     const Cg = C / groups,
       Og = O / groups,
@@ -208,12 +209,12 @@ describe('dynamicConv2d against the per-sample float64 reference', () => {
     expectClose(eb.grad!.data, want.gb, 1e-4, 1e-4);
   }
 
-  test('kernels too large to mix the whole batch at once (chunks of samples): closed form', () => {
-    chunkedClosedForm(208, 1, 1);
+  test('large kernels (many column blocks, samples reduced in groups of 4 and 1): closed form', () => {
+    largeKernelClosedForm(208, 1, 1);
   });
 
-  test('chunks of samples with groups 2 and stride 2 (the packed input-gradient path): closed form', () => {
-    chunkedClosedForm(416, 2, 2);
+  test('large kernels with groups 2 and stride 2 (the packed input-gradient path): closed form', () => {
+    largeKernelClosedForm(416, 2, 2);
   });
 
   test('empty batch', () => {

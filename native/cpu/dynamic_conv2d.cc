@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/thread_pool.h"
 #include "cpu/conv2d.h"
+#include "cpu/conv2d_columns.h"
 #include "cpu/conv2d_winograd.h"
 #include "cpu/dynamic_conv2d_kernels.h"
 #include "cpu/gemm/gemm.h"
@@ -22,36 +23,140 @@ namespace {
 
 using math::Conv2dGeometry;
 
-// The per-sample kernel gradients of at most this many floats (32 MB) are held at once;
-// larger batches are reduced into the expert and attention gradients in chunks of samples.
-// (Chunks small enough to stay in L2 or L3 measured no faster, and cost two parallel regions
-// each.) The reduction adds the samples in batch order, so the chunking never changes the
-// result.
-constexpr std::int64_t kChunkFloats = std::int64_t{8} << 20;
+// One scratch buffer of `floats` per thread.
+class PerThread {
+ public:
+  explicit PerThread(std::int64_t floats) {
+    const int threads = num_threads();
+    for (int t = 0; t < threads; ++t) buffers_.emplace_back(static_cast<size_t>(floats));
+  }
+  float* operator[](int thread) { return buffers_[static_cast<size_t>(thread)].data(); }
 
-std::int64_t samples_per_chunk(std::int64_t batch, std::int64_t per_sample) {
-  return std::max<std::int64_t>(1, std::min(batch, kChunkFloats / std::max<std::int64_t>(per_sample, 1)));
+ private:
+  std::vector<AlignedBuffer<float>> buffers_;
+};
+
+// The per-sample kernel gradients grad_W_b = grad_out_b x col_b^T are reduced into
+//   grad_experts[k] = sum_b attention[b, k] * grad_W_b,   dots = <grad_W_b, experts[k]>
+// without ever being stored whole: each task owns a block of the kernel (a block of one group's
+// columns, or whole small groups), and for every sample computes that block of grad_W_b (for a
+// block of columns, grad_out_b x those columns of col_b^T: a GEMM of depth P) into a scratch
+// tile and adds it into its block of the expert gradient at once. Stored for the whole batch, B * D floats (19 MB for
+// B128 64 -> 64) were written by the GEMMs and read back by the reduction at ~10 GB/s: a
+// quarter of a B64 8x8 -> 4x4 backward. A block's experts, expert gradients and tiles are sized
+// to stay in L2 (kBlockBytes).
+constexpr std::int64_t kBlockBytes = std::int64_t{1} << 20;
+// Samples whose tiles are reduced in one pass (the reduction's loads of experts and expert
+// gradients are shared by them).
+constexpr std::int64_t kTileSamples = 4;
+
+// The part of the kernel one task of the reduction owns: columns [c0, c1) (of Kdim, the
+// (channel, tap) index) of the output channels of groups [g0, g1).
+struct KernelBlock {
+  std::int64_t g0, g1, c0, c1;
+};
+
+// The tasks of the reduction, fixed by the shape only (never by the thread count, and so are
+// the dot products' partial sums), at least two where the kernel allows, so that two threads
+// share them. A group whose experts, expert gradients and tiles exceed half of kBlockBytes is
+// cut into an even number of column blocks, a task each; smaller groups (depthwise and grouped
+// convs) are taken whole, several per task.
+std::vector<KernelBlock> kernel_blocks(std::int64_t groups, std::int64_t Og, std::int64_t Kdim, std::int64_t K) {
+  // Bytes per column of a group: Og of each of the K experts, of their gradients and of the tiles.
+  const std::int64_t column_bytes = (2 * K + kTileSamples) * Og * std::int64_t{sizeof(float)};
+  const std::int64_t group_bytes = column_bytes * Kdim;
+  std::vector<KernelBlock> blocks;
+  if (groups > 1 && 2 * group_bytes <= kBlockBytes) {
+    const std::int64_t per_task = std::min(kBlockBytes / group_bytes, (groups + 1) / 2);
+    for (std::int64_t g0 = 0; g0 < groups; g0 += per_task)
+      blocks.push_back({g0, std::min(groups, g0 + per_task), 0, Kdim});
+    return blocks;
+  }
+  std::int64_t count = std::max<std::int64_t>(2, (group_bytes + kBlockBytes - 1) / kBlockBytes);
+  if (count % 2 == 1) ++count;
+  count = std::min(count, Kdim);
+  const std::int64_t cols = (Kdim + count - 1) / count;
+  for (std::int64_t gi = 0; gi < groups; ++gi) {
+    for (std::int64_t c0 = 0; c0 < Kdim; c0 += cols) blocks.push_back({gi, gi + 1, c0, std::min(Kdim, c0 + cols)});
+  }
+  return blocks;
 }
 
-// Columns of the kernel gradient reduced per task: an expert row, its gradient row and four
-// samples' rows of one block (6 * 4 KB) stay in L1.
-constexpr std::int64_t kReduceBlock = 1024;
-// For the n samples s of a chunk, with their kernel gradients gW[s, D] and attention rows a:
-//   grad_experts[k, :] += a[s, k] * gW[s, :]   (s in batch order; skipped when null)
-//   dots[(block * n + s) * K + k] = <gW[s, block], experts[k, block]>
-// over the fixed blocks of kReduceBlock columns. Blocks are independent (threads split them),
-// and each one is computed the same way by whichever thread takes it: deterministic. One pass
-// over gW instead of two thin GEMMs (M = K or N = K pads the micro-kernel's tile 4-8 fold).
-void reduce_chunk(std::int64_t n, std::int64_t K, std::int64_t D, const float* a, const float* gW, const float* experts,
-                  float* grad_experts, float* dots) {
+// Columns [first, first + nc) of a B operand (the block of col_b^T a task multiplies).
+class ColumnRange final : public gemm::BSource {
+ public:
+  ColumnRange(const gemm::BSource& whole, std::int64_t first) : whole_(whole), first_(first) {}
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
+    whole_.pack(k0, kc, first_ + n0, nc, nr, dst);
+  }
+
+ private:
+  const gemm::BSource& whole_;
+  std::int64_t first_;
+};
+
+// grad_experts (when not null; zeroed by the caller) and grad_attention's kernel term
+// grad_attention[b, k] = <grad_W_b, experts[k]> (when not null) for the batch of g (see above). Every element of
+// grad_experts adds the samples in batch order, and each dot product sums fixed blocks in
+// order: the result does not depend on the thread count.
+void reduce_kernel_gradients(const Conv2dGeometry& g, std::int64_t K, const float* grad_out, const float* input,
+                             const float* experts, const float* attention, float* grad_experts, float* grad_attention) {
+  const std::int64_t B = g.batch, groups = g.groups;
+  const std::int64_t Og = g.out_channels / groups, Cg = g.in_channels / groups;
+  const std::int64_t Kdim = Cg * g.kernel_h * g.kernel_w, D = g.out_channels * Kdim;
+  const std::int64_t P = g.out_h * g.out_w;
+  const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = g.out_channels * P;
+  Conv2dGeometry one = g;
+  one.batch = 1;
+  const std::vector<KernelBlock> blocks = kernel_blocks(groups, Og, Kdim, K);
+  const auto tasks = static_cast<std::int64_t>(blocks.size());
+  std::int64_t widest = 0;
+  for (const KernelBlock& kb : blocks) widest = std::max(widest, (kb.g1 - kb.g0) * Og * (kb.c1 - kb.c0));
+  // dots[(task * B + b) * K + k]: sample b's dot product with expert k over the task's block.
+  AlignedBuffer<float> dots(static_cast<size_t>(tasks * B * K));
+  PerThread tiles(kTileSamples * widest);
   const auto reduce = FLEXCONV_PICK_ISA(dynamic_reduce);
-  const std::int64_t blocks = (D + kReduceBlock - 1) / kReduceBlock;
-  parallel_for(blocks, [&](std::int64_t blk0, std::int64_t blk1) {
-    for (std::int64_t blk = blk0; blk < blk1; ++blk) {
-      const std::int64_t d0 = blk * kReduceBlock, len = std::min(kReduceBlock, D - d0);
-      reduce(n, K, len, D, a, gW + d0, experts + d0, grad_experts ? grad_experts + d0 : nullptr, dots + blk * n * K);
+  parallel_tasks(tasks, [&](std::int64_t task, int thread) {
+    const KernelBlock& kb = blocks[static_cast<size_t>(task)];
+    const std::int64_t rows = (kb.g1 - kb.g0) * Og, nc = kb.c1 - kb.c0;
+    // Whole groups: conv2d's own weight gradient of a conv of just those groups (depthwise and
+    // the other special kernels included). A block of one group's columns: its GEMM, on those
+    // columns of col_b^T.
+    Conv2dGeometry part = one;
+    part.groups = kb.g1 - kb.g0;
+    part.in_channels = part.groups * Cg;
+    part.out_channels = rows;
+    const std::int64_t in_offset = kb.g0 * Cg * g.in_h * g.in_w, out_offset = kb.g0 * Og * P;
+    // The tiles: sample s's block of grad_W_b, rows x nc, at tile + s * rows * nc.
+    const ReduceBlock blk{rows, nc, nc, rows * nc, Kdim, D};
+    float* tile = tiles[thread];
+    const std::int64_t offset = kb.g0 * Og * Kdim + kb.c0;  // of the block in a kernel
+    for (std::int64_t b0 = 0; b0 < B; b0 += kTileSamples) {
+      const std::int64_t n = std::min(kTileSamples, B - b0);
+      for (std::int64_t s = 0; s < n; ++s) {
+        const float* x = input + (b0 + s) * in_image;
+        const float* go = grad_out + (b0 + s) * out_image;
+        if (nc == Kdim) {
+          conv2d_backward_weight(part, go + out_offset, x + in_offset, tile + s * rows * nc);
+        } else {
+          RowsAcrossImagesA a(go, out_image, P, kb.g0 * Og, 1);
+          TransposedColumnSource columns(one, x, kb.g0);
+          gemm::gemm(Og, nc, P, 1.0f, a, ColumnRange(columns, kb.c0), 0.0f, tile + s * rows * nc, nc);
+        }
+      }
+      reduce(n, K, blk, attention + b0 * K, tile, experts + offset, grad_experts ? grad_experts + offset : nullptr,
+             dots.data() + (task * B + b0) * K);
     }
   });
+  if (grad_attention) {
+    for (std::int64_t b = 0; b < B; ++b) {
+      for (std::int64_t k = 0; k < K; ++k) {
+        float total = 0.0f;
+        for (std::int64_t t = 0; t < tasks; ++t) total += dots[static_cast<size_t>((t * B + b) * K + k)];
+        grad_attention[b * K + k] = total;
+      }
+    }
+  }
 }
 
 // Samples are taken in pairs (b, b + 1): both kernels are mixed in one pass over the experts
@@ -181,19 +286,6 @@ std::vector<Conv2dWeightSlice> forward_slices(const Conv2dGeometry& g) {
   return slices;
 }
 
-// One scratch buffer of `floats` per thread.
-class PerThread {
- public:
-  explicit PerThread(std::int64_t floats) {
-    const int threads = num_threads();
-    for (int t = 0; t < threads; ++t) buffers_.emplace_back(static_cast<size_t>(floats));
-  }
-  float* operator[](int thread) { return buffers_[static_cast<size_t>(thread)].data(); }
-
- private:
-  std::vector<AlignedBuffer<float>> buffers_;
-};
-
 // Whether every value is finite (inf and NaN reach other outputs through Winograd's
 // transforms than through the direct sum, see cpu/conv2d_winograd.h).
 bool all_finite(const float* x, std::int64_t n) {
@@ -313,69 +405,49 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   }
   const std::vector<const float*> mix_rows = rows_of(as_conv ? flipped.data() : experts, K, D);
   PerThread W(grad_input && !packed ? D : 0);
-  // The chunk's per-sample kernel and bias gradients.
-  const std::int64_t chunk = samples_per_chunk(B, D);
-  AlignedBuffer<float> gW(want_w ? static_cast<size_t>(chunk * D) : 0);
-  AlignedBuffer<float> gB(want_b ? static_cast<size_t>(chunk * O) : 0);
-  // The chunk's partial dot products <gW_s, expert_k> per block of columns (see reduce_chunk).
-  const std::int64_t blocks = (D + kReduceBlock - 1) / kReduceBlock;
-  AlignedBuffer<float> dots(want_w ? static_cast<size_t>(blocks * chunk * K) : 0);
-  for (std::int64_t b0 = 0; b0 < B; b0 += chunk) {
-    const std::int64_t n = std::min(chunk, B - b0);
-    // Sample b's gradients; its mixed kernel for the input gradient, when packed or Winograd, is
-    // `thread`'s `slot` (see PackedExperts::mix).
-    auto per_sample = [&](std::int64_t b, int slot, int thread) {
-      const std::int64_t s = b - b0;
-      const float* go = grad_out + b * out_image;
-      const gemm::PackedA* mixed = packed ? packed->mixed(thread, slot) : nullptr;
-      if (grad_input && winograd &&
-          winograd_forward(t_one, winograd->mixed(thread, slot), go, nullptr, grad_input + b * in_image, {})) {
-        // done (false: grad_out holds inf or NaN and takes the direct path below)
-      } else if (grad_input) {
-        if (packed && as_conv) {
-          conv2d_forward_packed(t_one, mixed, go, nullptr, grad_input + b * in_image);
-        } else if (packed) {
-          conv2d_backward_input_packed(one, mixed, go, grad_input + b * in_image);
+  // Per sample: the input gradient, and the bias gradient gB[b] = the sums of grad_out's planes.
+  AlignedBuffer<float> gB(want_b ? static_cast<size_t>(B * O) : 0);
+  auto per_sample = [&](std::int64_t b, int slot, int thread) {
+    const float* go = grad_out + b * out_image;
+    const gemm::PackedA* mixed = packed ? packed->mixed(thread, slot) : nullptr;
+    if (grad_input && winograd &&
+        winograd_forward(t_one, winograd->mixed(thread, slot), go, nullptr, grad_input + b * in_image, {})) {
+      // done (false: grad_out holds inf or NaN and takes the direct path below)
+    } else if (grad_input) {
+      if (packed && as_conv) {
+        conv2d_forward_packed(t_one, mixed, go, nullptr, grad_input + b * in_image);
+      } else if (packed) {
+        conv2d_backward_input_packed(one, mixed, go, grad_input + b * in_image);
+      } else {
+        float* w = W[thread];
+        mix_one(b, K, D, attention, mix_rows.data(), w);
+        if (as_conv) {
+          conv2d_forward(t_one, go, w, nullptr, grad_input + b * in_image);
         } else {
-          float* w = W[thread];
-          mix_one(b, K, D, attention, mix_rows.data(), w);
-          if (as_conv) {
-            conv2d_forward(t_one, go, w, nullptr, grad_input + b * in_image);
-          } else {
-            conv2d_backward_input(one, go, w, grad_input + b * in_image);
-          }
+          conv2d_backward_input(one, go, w, grad_input + b * in_image);
         }
       }
-      if (want_w) conv2d_backward_weight(one, go, input + b * in_image, gW.data() + s * D);
-      if (want_b) {
-        for (std::int64_t o = 0; o < O; ++o) {
-          const float* row = go + o * P;
-          double total = 0.0;
-          for (std::int64_t p = 0; p < P; ++p) total += row[p];
-          gB[static_cast<size_t>(s * O + o)] = static_cast<float>(total);
-        }
+    }
+    if (want_b) {
+      for (std::int64_t o = 0; o < O; ++o) {
+        const float* row = go + o * P;
+        double total = 0.0;
+        for (std::int64_t p = 0; p < P; ++p) total += row[p];
+        gB[static_cast<size_t>(b * O + o)] = static_cast<float>(total);
       }
-    };
-    for_each_pair(b0, n, [&](std::int64_t p0, int count, int thread) {
+    }
+  };
+  if (grad_input || want_b) {
+    for_each_pair(0, B, [&](std::int64_t p0, int count, int thread) {
       if (grad_input && winograd) winograd->mix(p0, count, attention, thread);
       if (grad_input && packed) packed->mix(p0, count, attention, thread);
       for (int i = 0; i < count; ++i) per_sample(p0 + i, i, thread);
     });
-    // Reduce the chunk's per-sample gradients into the expert and attention gradients.
-    const float* a = attention + b0 * K;
-    if (want_w) reduce_chunk(n, K, D, a, gW.data(), experts, grad_experts, dots.data());
-    if (grad_expert_bias) gemm::sgemm(true, false, K, O, n, 1.0f, a, K, gB.data(), O, 1.0f, grad_expert_bias, O);
-    if (grad_attention) {
-      float* ga = grad_attention + b0 * K;
-      for (std::int64_t s = 0; s < n; ++s) {
-        for (std::int64_t k = 0; k < K; ++k) {
-          float total = 0.0f;
-          for (std::int64_t blk = 0; blk < blocks; ++blk) total += dots[static_cast<size_t>((blk * n + s) * K + k)];
-          ga[s * K + k] = total;
-        }
-      }
-      if (expert_bias) gemm::sgemm(false, true, n, K, O, 1.0f, gB.data(), O, expert_bias, O, 1.0f, ga, K);
-    }
+  }
+  if (want_w) reduce_kernel_gradients(g, K, grad_out, input, experts, attention, grad_experts, grad_attention);
+  if (grad_expert_bias) gemm::sgemm(true, false, K, O, B, 1.0f, attention, K, gB.data(), O, 1.0f, grad_expert_bias, O);
+  if (grad_attention && expert_bias) {
+    gemm::sgemm(false, true, B, K, O, 1.0f, gB.data(), O, expert_bias, O, 1.0f, grad_attention, K);
   }
 }
 

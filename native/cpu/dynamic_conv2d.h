@@ -16,14 +16,16 @@
 // each sample mixes their 16 transformed matrices (16/9 of the floats of mixing the kernel, for
 // 2.25x fewer GEMM multiply-adds). The input gradient of such a conv (the flipped experts) too.
 //
-// Backward re-mixes the kernels instead of saving them, forms the per-sample weight gradients
-// grad_W_b = grad_out_b x col_b^T (chunks of samples bound the memory) and reduces them:
+// Backward re-mixes the kernels instead of saving them, and never stores the per-sample
+// weight gradients grad_W_b = grad_out_b x col_b^T whole: threads own blocks of the kernel's
+// columns and, sample by sample, compute their block of grad_W_b into a scratch tile that stays
+// in cache and reduce it at once into
 //   grad_experts     = attention^T x grad_W                           [K, D]
 //   grad_attention   = grad_W x experts^T + grad_bias x expert_bias^T  [B, K]
 //   grad_expert_bias = attention^T x grad_bias                        [K, O]
-// the first two in one pass over grad_W (blocks of columns, samples in batch order, so the
-// result does not depend on the chunking or the thread count). grad_input is conv2d's adjoint
-// per sample: for stride 1 a forward conv with the flipped experts mixed (flipped once per
-// call), otherwise col2im split by channel (deterministic).
+// (samples in batch order, blocks fixed by the shape: the result does not depend on the thread
+// count). grad_input is conv2d's adjoint per sample: for stride 1 a forward conv with the
+// flipped experts mixed (flipped once per call), otherwise col2im split by channel
+// (deterministic).
 #pragma once
 #include "ops/dynamic_conv2d.h"

@@ -1,9 +1,8 @@
 // The element loops of dynamic convolution (the kernel mixing and the reduction of per-sample
 // kernel gradients), compiled once per instruction set (core/isa.h); dynamic_conv2d.cc picks
-// the copy for this CPU. The reduction is the same plain loops in every copy (the compiler
-// vectorises them for the copy's instruction set: baseline SSE2 ran it at a quarter of
-// AVX-512's speed, mul and add apart, 6 ms of a 31 ms B128 8x8 backward; it is bound by
-// memory, and intrinsics measured no faster). The mixing uses intrinsics on the AVX copies.
+// the copy for this CPU. The reduction is written once over the vector type of core/lanes.h (so
+// its partial sums, and the order it adds them in, depend only on the copy); the mixing uses
+// intrinsics on the AVX copies and plain loops elsewhere.
 #include <cstdint>
 #include "core/lanes.h"
 #include "cpu/dynamic_conv2d_kernels.h"
@@ -12,10 +11,6 @@ FLEXCONV_ISA_BEGIN
 namespace {
 
 using lanes::F32;
-
-// Lanes of each partial dot product (one AVX-512 vector), fixed so that the summation order
-// depends only on the ISA.
-constexpr int kDotLanes = 16;
 
 // w[0, len) = sum_k a[k] * parts[k][offset + (0, len)], k in order. One vector of w is
 // summed in registers over all K parts before it is stored: K loads and one store per
@@ -42,84 +37,99 @@ constexpr int kDotLanes = 16;
   }
 }
 
-// G samples' rows g[s] against one expert row e over len columns:
-//   dot[s] = <g[s], e> (kDotLanes partial sums, then a tree),  ge += sum_s a[s] * g[s] (s in order).
-// G samples per pass load e and ge once for G rows of g: the loop is bound by loads (an
-// AVX-512 load per cycle on Zen 4), not by FMAs.
-template <int G, bool kGe>
-void reduce_samples(std::int64_t len, const float* const* g, const float* a, std::int64_t a_stride,
-                    const float* __restrict e, float* __restrict ge, float* dot, std::int64_t dot_stride) {
-  float acc[G][kDotLanes] = {};
-  float as[G];
-  for (int s = 0; s < G; ++s) as[s] = a[s * a_stride];
-  std::int64_t d = 0;
-  for (; d + kDotLanes <= len; d += kDotLanes) {
-    for (int l = 0; l < kDotLanes; ++l) {
-      const float ev = e[d + l];
-      float sum = kGe ? ge[d + l] : 0.0f;
-      for (int s = 0; s < G; ++s) {
-        const float gv = g[s][d + l];
-        acc[s][l] += gv * ev;
-        sum += as[s] * gv;
-      }
-      if (kGe) ge[d + l] = sum;
+// One vector (n lanes: all of them when kFull) of the reduction below, at column d of one row.
+template <int G, bool kGe, bool kFull>
+inline void reduce_vector(const float* const* gr, const float* er, float* ger, std::int64_t d, int n, const F32* as,
+                          F32* acc) {
+  const auto load = [&](const float* p) { return kFull ? F32::loadu(p) : F32::load_first(p, n); };
+  F32 gv[G];
+  for (int s = 0; s < G; ++s) gv[s] = load(gr[s] + d);
+  const F32 ev = load(er + d);
+  for (int s = 0; s < G; ++s) acc[s] = lanes::fmadd(gv[s], ev, acc[s]);
+  if (kGe) {
+    F32 sum = load(ger + d);
+    for (int s = 0; s < G; ++s) sum = lanes::fmadd(as[s], gv[s], sum);
+    if (kFull) {
+      sum.storeu(ger + d);
+    } else {
+      sum.store_first(ger + d, n);
     }
   }
-  for (int l = 0; d + l < len; ++l) {
-    float sum = kGe ? ge[d + l] : 0.0f;
-    for (int s = 0; s < G; ++s) {
-      const float gv = g[s][d + l];
-      acc[s][l] += gv * e[d + l];
-      sum += as[s] * gv;
-    }
-    if (kGe) ge[d + l] = sum;
+}
+
+// G samples' blocks g[s] (rows rows of len, g_ld apart) against one expert's block e (rows e_ld
+// apart):
+//   dot[s] = <g[s], e> (one vector of partial sums over the whole block, then a tree),
+//   ge += sum_s a[s] * g[s] (s in order).
+// G samples per pass load e and ge once for G rows of g. Written with the vector type: from
+// plain loops GCC kept the partial sums in memory as scalars between rows and rebuilt the
+// vectors per row (rows of 144 floats: a B64 8x8 -> 4x4 backward reduced at a third of this
+// speed). (Taking a few rows through all K experts before the next, so that the group's rows
+// stay in L1, measured no faster.)
+template <int G, bool kGe>
+void reduce_samples(const ReduceBlock& blk, const float* const* g, const float* a, std::int64_t a_stride,
+                    const float* e, float* ge, float* dot, std::int64_t dot_stride) {
+  constexpr int L = F32::kWidth;
+  F32 acc[G], as[G];
+  for (int s = 0; s < G; ++s) {
+    acc[s] = F32::zero();
+    as[s] = F32::splat(a[s * a_stride]);
+  }
+  const std::int64_t len = blk.len, full = len / L * L;
+  for (std::int64_t r = 0; r < blk.rows; ++r) {
+    const float* gr[G];
+    for (int s = 0; s < G; ++s) gr[s] = g[s] + r * blk.g_ld;
+    const float* er = e + r * blk.e_ld;
+    float* ger = kGe ? ge + r * blk.e_ld : nullptr;
+    for (std::int64_t d = 0; d < full; d += L) reduce_vector<G, kGe, true>(gr, er, ger, d, L, as, acc);
+    if (full < len) reduce_vector<G, kGe, false>(gr, er, ger, full, static_cast<int>(len - full), as, acc);
   }
   for (int s = 0; s < G; ++s) {
-    for (int w = kDotLanes / 2; w >= 1; w /= 2) {
-      for (int l = 0; l < w; ++l) acc[s][l] += acc[s][l + w];
+    float lanes_of[L];
+    acc[s].storeu(lanes_of);
+    for (int w = L / 2; w >= 1; w /= 2) {
+      for (int l = 0; l < w; ++l) lanes_of[l] += lanes_of[l + w];
     }
-    dot[s * dot_stride] = acc[s][0];
+    dot[s * dot_stride] = lanes_of[0];
   }
 }
 
 template <bool kGe>
-void reduce_group(int count, std::int64_t len, const float* const* g, const float* as, std::int64_t K, const float* e,
-                  float* ge, float* dot) {
+void reduce_group(int count, const ReduceBlock& blk, const float* const* g, const float* as, std::int64_t K,
+                  const float* e, float* ge, float* dot) {
   switch (count) {
     case 4:
-      reduce_samples<4, kGe>(len, g, as, K, e, ge, dot, K);
+      reduce_samples<4, kGe>(blk, g, as, K, e, ge, dot, K);
       break;
     case 3:
-      reduce_samples<3, kGe>(len, g, as, K, e, ge, dot, K);
+      reduce_samples<3, kGe>(blk, g, as, K, e, ge, dot, K);
       break;
     case 2:
-      reduce_samples<2, kGe>(len, g, as, K, e, ge, dot, K);
+      reduce_samples<2, kGe>(blk, g, as, K, e, ge, dot, K);
       break;
     default:
-      reduce_samples<1, kGe>(len, g, as, K, e, ge, dot, K);
+      reduce_samples<1, kGe>(blk, g, as, K, e, ge, dot, K);
       break;
   }
 }
 
-// For the n samples s (kernel gradient rows g + s * stride) over one block of len columns:
-//   ge[k * stride + (0, len)] += a[s * K + k] * g_s   (s in order; skipped when ge is null)
-//   dots[s * K + k] = <g_s, e[k * stride + (0, len)]>
-void reduce_block(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
-                  const float* g_rows, const float* e_rows, float* ge_rows, float* dots) {
+// dynamic_reduce (see dynamic_conv2d_kernels.h), groups of samples outside, experts inside.
+void reduce_block(std::int64_t n, std::int64_t K, const ReduceBlock& blk, const float* a, const float* g_rows,
+                  const float* e_rows, float* ge_rows, float* dots) {
   constexpr int kGroup = 4;
-  for (std::int64_t k = 0; k < K; ++k) {
-    const float* e = e_rows + k * stride;
-    float* ge = ge_rows ? ge_rows + k * stride : nullptr;
-    for (std::int64_t s0 = 0; s0 < n; s0 += kGroup) {
-      const float* g[kGroup];
-      const int count = n - s0 < kGroup ? static_cast<int>(n - s0) : kGroup;
-      for (int s = 0; s < count; ++s) g[s] = g_rows + (s0 + s) * stride;
+  for (std::int64_t s0 = 0; s0 < n; s0 += kGroup) {
+    const float* g[kGroup];
+    const int count = n - s0 < kGroup ? static_cast<int>(n - s0) : kGroup;
+    for (int s = 0; s < count; ++s) g[s] = g_rows + (s0 + s) * blk.g_stride;
+    for (std::int64_t k = 0; k < K; ++k) {
+      const float* e = e_rows + k * blk.e_stride;
+      float* ge = ge_rows ? ge_rows + k * blk.e_stride : nullptr;
       const float* as = a + s0 * K + k;
       float* dot = dots + s0 * K + k;
       if (ge) {
-        reduce_group<true>(count, len, g, as, K, e, ge, dot);
+        reduce_group<true>(count, blk, g, as, K, e, ge, dot);
       } else {
-        reduce_group<false>(count, len, g, as, K, e, ge, dot);
+        reduce_group<false>(count, blk, g, as, K, e, ge, dot);
       }
     }
   }
@@ -206,9 +216,9 @@ void dynamic_mix(int samples, std::int64_t K, std::int64_t len, const float* a, 
 #endif
 }
 
-void dynamic_reduce(std::int64_t n, std::int64_t K, std::int64_t len, std::int64_t stride, const float* a,
-                    const float* g_rows, const float* e_rows, float* ge_rows, float* dots) {
-  reduce_block(n, K, len, stride, a, g_rows, e_rows, ge_rows, dots);
+void dynamic_reduce(std::int64_t n, std::int64_t K, const ReduceBlock& blk, const float* a, const float* g_rows,
+                    const float* e_rows, float* ge_rows, float* dots) {
+  reduce_block(n, K, blk, a, g_rows, e_rows, ge_rows, dots);
 }
 
 FLEXCONV_ISA_END
