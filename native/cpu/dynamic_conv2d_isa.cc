@@ -37,99 +37,108 @@ using lanes::F32;
   }
 }
 
-// One vector (n lanes: all of them when kFull) of the reduction below, at column d of one row.
-template <int G, bool kGe, bool kFull>
-inline void reduce_vector(const float* const* gr, const float* er, float* ger, std::int64_t d, int n, const F32* as,
-                          F32* acc) {
+// One vector (n lanes: all of them when kFull) of the reduction below, at column d of one row,
+// for E experts.
+template <int G, int E, bool kGe, bool kFull>
+inline void reduce_vector(const float* const* gr, const float* const* er, float* const* ger, std::int64_t d, int n,
+                          const F32 (*as)[E], F32 (*acc)[E]) {
   const auto load = [&](const float* p) { return kFull ? F32::loadu(p) : F32::load_first(p, n); };
   F32 gv[G];
   for (int s = 0; s < G; ++s) gv[s] = load(gr[s] + d);
-  const F32 ev = load(er + d);
-  for (int s = 0; s < G; ++s) acc[s] = lanes::fmadd(gv[s], ev, acc[s]);
-  if (kGe) {
-    F32 sum = load(ger + d);
-    for (int s = 0; s < G; ++s) sum = lanes::fmadd(as[s], gv[s], sum);
-    if (kFull) {
-      sum.storeu(ger + d);
-    } else {
-      sum.store_first(ger + d, n);
+  for (int x = 0; x < E; ++x) {
+    const F32 ev = load(er[x] + d);
+    for (int s = 0; s < G; ++s) acc[s][x] = lanes::fmadd(gv[s], ev, acc[s][x]);
+    if (kGe) {
+      F32 sum = load(ger[x] + d);
+      for (int s = 0; s < G; ++s) sum = lanes::fmadd(as[s][x], gv[s], sum);
+      if (kFull) {
+        sum.storeu(ger[x] + d);
+      } else {
+        sum.store_first(ger[x] + d, n);
+      }
     }
   }
 }
 
-// G samples' blocks g[s] (rows rows of len, g_ld apart) against one expert's block e (rows e_ld
-// apart):
-//   dot[s] = <g[s], e> (one vector of partial sums over the whole block, then a tree),
-//   ge += sum_s a[s] * g[s] (s in order).
-// G samples per pass load e and ge once for G rows of g. Written with the vector type: from
-// plain loops GCC kept the partial sums in memory as scalars between rows and rebuilt the
-// vectors per row (rows of 144 floats: a B64 8x8 -> 4x4 backward reduced at a third of this
-// speed). (Taking a few rows through all K experts before the next, so that the group's rows
-// stay in L1, measured no faster.)
-template <int G, bool kGe>
-void reduce_samples(const ReduceBlock& blk, const float* const* g, const float* a, std::int64_t a_stride,
-                    const float* e, float* ge, float* dot, std::int64_t dot_stride) {
+// G samples' blocks g[s] (rows rows of len, g_ld apart) against E experts' blocks (expert x at
+// e + x * e_stride, its gradient at ge + x * ge_stride; see ReduceBlock):
+//   dot[s * K + x] = <g[s], e_x> (one vector of partial sums over the whole block, then a tree),
+//   ge_x += sum_s a[s * K + x] * g[s] (s in order).
+// G samples per pass load each expert's e and ge once for G rows of g, and E experts per pass
+// load g once for E experts: a block of four samples' tiles is read from L2 K / E times, not K.
+// Written with the vector type: from plain loops GCC kept the partial sums in memory as scalars
+// between rows and rebuilt the vectors per row (rows of 144 floats: a B64 8x8 -> 4x4 backward
+// reduced at a third of this speed).
+template <int G, int E, bool kGe>
+void reduce_samples(const ReduceBlock& blk, const float* const* g, const float* a, std::int64_t K, const float* e,
+                    float* ge, float* dot) {
   constexpr int L = F32::kWidth;
-  F32 acc[G], as[G];
+  F32 acc[G][E], as[G][E];
   for (int s = 0; s < G; ++s) {
-    acc[s] = F32::zero();
-    as[s] = F32::splat(a[s * a_stride]);
+    for (int x = 0; x < E; ++x) {
+      acc[s][x] = F32::zero();
+      as[s][x] = F32::splat(a[s * K + x]);
+    }
   }
   const std::int64_t len = blk.len, full = len / L * L;
   for (std::int64_t r = 0; r < blk.rows; ++r) {
     const float* gr[G];
     for (int s = 0; s < G; ++s) gr[s] = g[s] + r * blk.g_ld;
-    const float* er = e + r * blk.e_ld;
-    float* ger = kGe ? ge + r * blk.e_ld : nullptr;
-    for (std::int64_t d = 0; d < full; d += L) reduce_vector<G, kGe, true>(gr, er, ger, d, L, as, acc);
-    if (full < len) reduce_vector<G, kGe, false>(gr, er, ger, full, static_cast<int>(len - full), as, acc);
+    const float* er[E];
+    float* ger[E];
+    for (int x = 0; x < E; ++x) {
+      er[x] = e + x * blk.e_stride + r * blk.e_ld;
+      ger[x] = kGe ? ge + x * blk.ge_stride + r * blk.ge_ld : nullptr;
+    }
+    for (std::int64_t d = 0; d < full; d += L) reduce_vector<G, E, kGe, true>(gr, er, ger, d, L, as, acc);
+    if (full < len) reduce_vector<G, E, kGe, false>(gr, er, ger, full, static_cast<int>(len - full), as, acc);
   }
   for (int s = 0; s < G; ++s) {
-    float lanes_of[L];
-    acc[s].storeu(lanes_of);
-    for (int w = L / 2; w >= 1; w /= 2) {
-      for (int l = 0; l < w; ++l) lanes_of[l] += lanes_of[l + w];
+    for (int x = 0; x < E; ++x) {
+      float lanes_of[L];
+      acc[s][x].storeu(lanes_of);
+      for (int w = L / 2; w >= 1; w /= 2) {
+        for (int l = 0; l < w; ++l) lanes_of[l] += lanes_of[l + w];
+      }
+      dot[s * K + x] = lanes_of[0];
     }
-    dot[s * dot_stride] = lanes_of[0];
   }
 }
 
+// reduce_samples for `count` (1 to 4) samples and `experts` (1 or 2) experts.
 template <bool kGe>
-void reduce_group(int count, const ReduceBlock& blk, const float* const* g, const float* as, std::int64_t K,
+void reduce_group(int count, int experts, const ReduceBlock& blk, const float* const* g, const float* a, std::int64_t K,
                   const float* e, float* ge, float* dot) {
-  switch (count) {
-    case 4:
-      reduce_samples<4, kGe>(blk, g, as, K, e, ge, dot, K);
-      break;
-    case 3:
-      reduce_samples<3, kGe>(blk, g, as, K, e, ge, dot, K);
-      break;
-    case 2:
-      reduce_samples<2, kGe>(blk, g, as, K, e, ge, dot, K);
-      break;
-    default:
-      reduce_samples<1, kGe>(blk, g, as, K, e, ge, dot, K);
-      break;
-  }
+  using Fn =
+      void (*)(const ReduceBlock&, const float* const*, const float*, std::int64_t, const float*, float*, float*);
+  static constexpr Fn table[4][2] = {
+      {reduce_samples<1, 1, kGe>, reduce_samples<1, 2, kGe>},
+      {reduce_samples<2, 1, kGe>, reduce_samples<2, 2, kGe>},
+      {reduce_samples<3, 1, kGe>, reduce_samples<3, 2, kGe>},
+      {reduce_samples<4, 1, kGe>, reduce_samples<4, 2, kGe>},
+  };
+  table[count - 1][experts - 1](blk, g, a, K, e, ge, dot);
 }
 
-// dynamic_reduce (see dynamic_conv2d_kernels.h), groups of samples outside, experts inside.
+// dynamic_reduce (see dynamic_conv2d_kernels.h): groups of samples outside, pairs of experts
+// inside.
 void reduce_block(std::int64_t n, std::int64_t K, const ReduceBlock& blk, const float* a, const float* g_rows,
                   const float* e_rows, float* ge_rows, float* dots) {
-  constexpr int kGroup = 4;
+  constexpr int kGroup = 4, kExperts = 2;
   for (std::int64_t s0 = 0; s0 < n; s0 += kGroup) {
     const float* g[kGroup];
     const int count = n - s0 < kGroup ? static_cast<int>(n - s0) : kGroup;
     for (int s = 0; s < count; ++s) g[s] = g_rows + (s0 + s) * blk.g_stride;
-    for (std::int64_t k = 0; k < K; ++k) {
+    for (std::int64_t k = 0; k < K; k += kExperts) {
+      const int experts = K - k < kExperts ? static_cast<int>(K - k) : kExperts;
       const float* e = e_rows + k * blk.e_stride;
-      float* ge = ge_rows ? ge_rows + k * blk.e_stride : nullptr;
+      float* ge = ge_rows ? ge_rows + k * blk.ge_stride : nullptr;
       const float* as = a + s0 * K + k;
       float* dot = dots + s0 * K + k;
       if (ge) {
-        reduce_group<true>(count, blk, g, as, K, e, ge, dot);
+        reduce_group<true>(count, experts, blk, g, as, K, e, ge, dot);
       } else {
-        reduce_group<false>(count, blk, g, as, K, e, ge, dot);
+        reduce_group<false>(count, experts, blk, g, as, K, e, ge, dot);
       }
     }
   }

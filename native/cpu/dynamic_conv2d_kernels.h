@@ -8,11 +8,12 @@
 namespace flexconv {
 namespace cpu {
 
-// A block of the per-sample kernel gradients and the same block of every expert: `rows` rows
-// of `len` floats; sample s's row r starts at g + s * g_stride + r * g_ld, expert k's at
-// e + k * e_stride + r * e_ld (and the expert gradient's likewise).
+// A block of the per-sample kernel gradients and the same block of every expert and expert
+// gradient: `rows` rows of `len` floats; sample s's row r starts at g + s * g_stride + r * g_ld,
+// expert k's at e + k * e_stride + r * e_ld, expert k's gradient's at ge + k * ge_stride +
+// r * ge_ld.
 struct ReduceBlock {
-  std::int64_t rows, len, g_ld, g_stride, e_ld, e_stride;
+  std::int64_t rows, len, g_ld, g_stride, e_ld, e_stride, ge_ld, ge_stride;
 };
 
 // dynamic_mix mixes `samples` (1 or 2) kernels at once:
