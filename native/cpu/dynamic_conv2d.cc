@@ -41,10 +41,10 @@ class PerThread {
 // without ever being stored whole: each task owns a block of the kernel (a block of one group's
 // columns, or whole small groups), and for every sample computes that block of grad_W_b (for a
 // block of columns, grad_out_b x those columns of col_b^T: a GEMM of depth P) into a scratch
-// tile and adds it into its block of the expert gradient at once. Stored for the whole batch, B * D floats (19 MB for
-// B128 64 -> 64) were written by the GEMMs and read back by the reduction at ~10 GB/s: a
-// quarter of a B64 8x8 -> 4x4 backward. A block's experts, expert gradients and tiles are sized
-// to stay in L2 (kBlockBytes).
+// tile and adds it into its block of the expert gradient at once. Stored for the whole batch,
+// B * D floats (19 MB for B128 64 -> 64) were written by the GEMMs and read back by the
+// reduction at ~10 GB/s: a quarter of a B64 8x8 -> 4x4 backward. A block's experts, expert
+// gradients and tiles are sized to stay in L2 (kBlockBytes).
 constexpr std::int64_t kBlockBytes = std::int64_t{1} << 20;
 // Samples whose tiles are reduced in one pass (the reduction's loads of experts and expert
 // gradients are shared by them).
@@ -95,8 +95,8 @@ class ColumnRange final : public gemm::BSource {
   std::int64_t first_;
 };
 
-// grad_experts (when not null) and grad_attention's kernel term
-// grad_attention[b, k] = <grad_W_b, experts[k]> (when not null) for the batch of g (see above). Every element of
+// grad_experts (when not null) and grad_attention's kernel term grad_attention[b, k] =
+// <grad_W_b, experts[k]> (when not null) for the batch of g (see above). Every element of
 // grad_experts adds the samples in batch order, and each dot product sums fixed blocks in
 // order: the result does not depend on the thread count.
 void reduce_kernel_gradients(const Conv2dGeometry& g, std::int64_t K, const float* grad_out, const float* input,
