@@ -174,18 +174,18 @@ void reduce_kernel_gradients(const Conv2dGeometry& g, std::int64_t K, const floa
 // (see mix_samples).
 constexpr int kPair = 2;
 
-// Runs fn(b, count, thread) for the pairs of samples [b, b + count) covering [b0, b0 + n)
-// (count 2, the last one possibly 1). Threads take whole pairs when there are enough of them
+// Runs fn(b, count, thread) for the pairs of samples [b, b + count) covering [0, n) (count 2,
+// the last one possibly 1). Threads take whole pairs when there are enough of them
 // to share evenly (every GEMM inside then runs single-threaded, inline); otherwise pairs run
 // one after another and the GEMM core threads over tiles. Either way every sample is computed
 // by the same arithmetic, so the choice never changes the bits. `thread` only selects scratch
 // space.
-void for_each_pair(std::int64_t b0, std::int64_t n, const std::function<void(std::int64_t, int, int)>& fn) {
+void for_each_pair(std::int64_t n, const std::function<void(std::int64_t, int, int)>& fn) {
   const int threads = in_parallel_region() ? 1 : num_threads();
   const std::int64_t pairs = (n + kPair - 1) / kPair;
   auto run = [&](std::int64_t t, int thread) {
-    const std::int64_t b = b0 + t * kPair;
-    fn(b, static_cast<int>(std::min<std::int64_t>(kPair, b0 + n - b)), thread);
+    const std::int64_t b = t * kPair;
+    fn(b, static_cast<int>(std::min<std::int64_t>(kPair, n - b)), thread);
   };
   if (threads > 1 && (pairs >= 4 * threads || (pairs >= threads && pairs % threads == 0))) {
     parallel_tasks(pairs, run);
@@ -341,7 +341,7 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
     packed = PackedExperts::slices_of(K, D, experts, forward_slices(one), false);
   }
   PerThread W(packed ? 0 : D), bias(expert_bias ? O : 0);
-  for_each_pair(0, B, [&](std::int64_t b0, int count, int thread) {
+  for_each_pair(B, [&](std::int64_t b0, int count, int thread) {
     if (winograd) winograd->mix(b0, count, attention, thread);
     if (packed) packed->mix(b0, count, attention, thread);
     for (int s = 0; s < count; ++s) {
@@ -372,11 +372,11 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   const std::int64_t D = O * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
   const std::int64_t P = g.out_h * g.out_w;
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = O * P;
-  if (grad_experts) std::fill(grad_experts, grad_experts + K * D, 0.0f);
   if (grad_expert_bias) std::fill(grad_expert_bias, grad_expert_bias + K * O, 0.0f);
   if (grad_attention) std::fill(grad_attention, grad_attention + B * K, 0.0f);
-  if (B == 0) return;
-  if (O == 0) {
+  if (B == 0 || O == 0) {
+    // (Otherwise the reduction below writes every float of grad_experts.)
+    if (grad_experts) std::fill(grad_experts, grad_experts + K * D, 0.0f);
     if (grad_input) std::fill(grad_input, grad_input + B * in_image, 0.0f);
     return;
   }
@@ -449,7 +449,7 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
     }
   };
   if (grad_input || want_b) {
-    for_each_pair(0, B, [&](std::int64_t p0, int count, int thread) {
+    for_each_pair(B, [&](std::int64_t p0, int count, int thread) {
       if (grad_input && winograd) winograd->mix(p0, count, attention, thread);
       if (grad_input && packed) packed->mix(p0, count, attention, thread);
       for (int i = 0; i < count; ++i) per_sample(p0 + i, i, thread);
