@@ -23,8 +23,8 @@ constexpr int kPoints = 16;  // 4x4 transformed points per tile
 // ways) and evicted one another. One cache line of skew spreads them: 32- and 64-channel convs
 // measured 5-7% faster, the input transform's share of a 32-channel conv fell from 19% to 16%.
 constexpr std::int64_t kSkew = 16;
-// Floats from point xi's matrix (rows x T) to point xi + 1's.
-std::int64_t point_stride(std::int64_t rows, std::int64_t T) { return rows * T + kSkew; }
+// Floats from point xi's matrix (`floats` of them) to point xi + 1's.
+std::int64_t point_stride(std::int64_t floats) { return floats + kSkew; }
 // Below this many channels on either side the 16 GEMMs have too little depth or too few rows
 // for the micro-kernel (the stem's 3 input channels, thin offset predictors).
 constexpr std::int64_t kMinChannels = 32;
@@ -141,41 +141,55 @@ bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const flo
 
   // The three steps over one chunk of T tiles (its runs), each over a range of what it splits.
   // V[xi] (C x T): the transformed input patches, channel by channel, so that each plane is read
-  // front to back (the hardware prefetcher follows one stream, not one per channel); false when
-  // an input was not finite.
+  // front to back (the hardware prefetcher follows one stream, not one per channel), written in
+  // the GEMM's packed layout (gemm_packed_b reads it in place); false when an input was not
+  // finite.
   auto transform_inputs = [&](const std::vector<WinogradRun>& runs, std::int64_t c0, std::int64_t c1, float* v,
                               std::int64_t T) {
+    const gemm::PackedBLayout vl = gemm::packed_b_layout(u[0], T);
+    const std::int64_t v_stride = point_stride(vl.size());
     bool finite = true;
     for (std::int64_t c = c0; c < c1; ++c) {
+      const WinogradVLayout layout{v_stride, vl.nr, vl.panel_stride(c)};
       finite &= input_tiles(runs.data(), static_cast<std::int64_t>(runs.size()), planes, input + c * in_plane,
-                            v + c * T, point_stride(C, T));
+                            v + vl.row_start(c), layout);
+      if (const std::int64_t tail = T % vl.nr; tail != 0) {
+        // The last panel's columns past T, which the micro-kernel reads too.
+        float* pad = v + vl.row_start(c) + (vl.n_padded / vl.nr - 1) * layout.panel_stride + tail;
+        for (int xi = 0; xi < kPoints; ++xi) std::fill_n(pad + xi * v_stride, vl.nr - tail, 0.0f);
+      }
     }
     return finite;
   };
   // M[xi] (O x T) = U[xi] V[xi].
   auto multiply = [&](std::int64_t xi0, std::int64_t xi1, const float* v, float* m, std::int64_t T) {
+    const std::int64_t v_stride = point_stride(gemm::packed_b_layout(u[0], T).size());
     for (std::int64_t xi = xi0; xi < xi1; ++xi) {
-      gemm::gemm(T, 1.0f, u[xi], gemm::MatrixB(v + xi * point_stride(C, T), T, false), 0.0f,
-                 m + xi * point_stride(O, T), T);
+      gemm::gemm_packed_b(T, 1.0f, u[xi], v + xi * v_stride, 0.0f, m + xi * point_stride(O * T), T);
     }
   };
   // Y = A^T M A per tile, with the bias and the epilogue, into the output planes.
   auto transform_outputs = [&](const std::vector<WinogradRun>& runs, std::int64_t o0, std::int64_t o1, const float* m,
                                std::int64_t T) {
     for (std::int64_t o = o0; o < o1; ++o) {
-      output_tiles(runs.data(), static_cast<std::int64_t>(runs.size()), planes, m + o * T, point_stride(O, T),
+      output_tiles(runs.data(), static_cast<std::int64_t>(runs.size()), planes, m + o * T, point_stride(O * T),
                    bias ? bias[o] : 0.0f, ep.residual ? ep.residual + o * out_plane : nullptr, ep.relu,
                    out + o * out_plane);
     }
   };
+  // Scratch floats of V and M for a chunk of T tiles.
+  const auto v_floats = [&](std::int64_t T) {
+    return static_cast<size_t>(kPoints * point_stride(gemm::packed_b_layout(u[0], T).size()));
+  };
+  const auto m_floats = [&](std::int64_t T) { return static_cast<size_t>(kPoints * point_stride(O * T)); };
 
   if (chunks == 1 && num_threads() > 1 && !in_parallel_region()) {
     // Too few tiles for a chunk per thread (one 8x8 map): the threads split each step instead,
     // channels, then the 16 GEMMs, then output channels.
     const std::vector<WinogradRun> runs = chunk_runs(g, 0, total);
     AlignedBuffer<float> v_overflow, m_overflow;
-    float* v = t_v_scratch.get(static_cast<size_t>(kPoints * point_stride(C, total)), v_overflow);
-    float* m = t_m_scratch.get(static_cast<size_t>(kPoints * point_stride(O, total)), m_overflow);
+    float* v = t_v_scratch.get(v_floats(total), v_overflow);
+    float* m = t_m_scratch.get(m_floats(total), m_overflow);
     std::atomic<bool> finite{true};
     parallel_for(C, [&](std::int64_t c0, std::int64_t c1) {
       if (!transform_inputs(runs, c0, c1, v, total)) finite.store(false, std::memory_order_relaxed);
@@ -192,8 +206,8 @@ bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const flo
     if (!finite.load(std::memory_order_relaxed)) return;
     const std::int64_t t0 = chunk * per_chunk, t1 = std::min(total, t0 + per_chunk), T = t1 - t0;
     AlignedBuffer<float> v_overflow, m_overflow;
-    float* v = t_v_scratch.get(static_cast<size_t>(kPoints * point_stride(C, T)), v_overflow);
-    float* m = t_m_scratch.get(static_cast<size_t>(kPoints * point_stride(O, T)), m_overflow);
+    float* v = t_v_scratch.get(v_floats(T), v_overflow);
+    float* m = t_m_scratch.get(m_floats(T), m_overflow);
     const std::vector<WinogradRun> runs = chunk_runs(g, t0, t1);
     if (!transform_inputs(runs, 0, C, v, T)) {
       finite.store(false, std::memory_order_relaxed);

@@ -87,7 +87,7 @@ void output_transform(const float m[16], float y[2][2]) {
 }
 
 [[maybe_unused]] bool input_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
-                                         const float* channel, float* dst, std::int64_t xi_stride) {
+                                         const float* channel, float* dst, const WinogradVLayout& layout) {
   std::int64_t tile = 0;
   float sum = 0.0f;
   for (std::int64_t k = 0; k < nruns; ++k) {
@@ -103,8 +103,9 @@ void output_transform(const float m[16], float y[2][2]) {
         }
       }
       input_transform(d, v);
+      float* at = dst + tile / layout.panel_width * layout.panel_stride + tile % layout.panel_width;
       for (int xi = 0; xi < 16; ++xi) {
-        dst[xi * xi_stride + tile] = v[xi];
+        at[xi * layout.xi_stride] = v[xi];
         sum += v[xi];
       }
     }
@@ -170,7 +171,10 @@ void for_each_group(const WinogradRun* runs, std::int64_t nruns, Piece piece, Do
 }
 
 bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* channel,
-                        float* dst, std::int64_t xi_stride) {
+                        float* dst, const WinogradVLayout& layout) {
+  // Groups of 16 tiles start at multiples of 16, so with panels a multiple of 16 wide a group's
+  // 16 lanes lie in one panel.
+  if (layout.panel_width % 16 != 0) return input_tiles_scalar(runs, nruns, p, channel, dst, layout);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   // w[r][0..1]: patch row r, window of columns 0/1 of the tiles (positions 0..31); w[r][2..3]:
@@ -219,11 +223,12 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
       c[r][2] = _mm512_permutex2var_ps(w[r][2], even, w[r][3]);
       c[r][3] = _mm512_permutex2var_ps(w[r][2], odd, w[r][3]);
     }
-    const __mmask16 keep = lane_range(0, lanes);
-    float* out = dst + tile;
+    float* out = dst + tile / layout.panel_width * layout.panel_stride + tile % layout.panel_width;
     // Rows of B^T d: d0 - d2, d1 + d2, d2 - d1, d1 - d3; then the same of each row's columns.
+    // All 16 lanes are stored: those past the group's tiles are zero (masked loads), the padding
+    // the GEMM's last panel needs anyway.
     auto store = [&](int xi, __m512 value) {
-      _mm512_mask_storeu_ps(out + xi * xi_stride, keep, value);
+      _mm512_storeu_ps(out + xi * layout.xi_stride, value);
       sum = _mm512_add_ps(sum, value);
     };
     for (int i = 0; i < 4; ++i) {
@@ -351,11 +356,11 @@ bool winograd_has_fast_transforms() {
 }
 
 bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* channel,
-                          float* dst, std::int64_t xi_stride) {
+                          float* dst, const WinogradVLayout& layout) {
 #if defined(__AVX512F__)
-  return input_tiles_avx512(runs, nruns, p, channel, dst, xi_stride);
+  return input_tiles_avx512(runs, nruns, p, channel, dst, layout);
 #else
-  return input_tiles_scalar(runs, nruns, p, channel, dst, xi_stride);
+  return input_tiles_scalar(runs, nruns, p, channel, dst, layout);
 #endif
 }
 

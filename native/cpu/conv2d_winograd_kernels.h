@@ -22,13 +22,20 @@ struct WinogradPlanes {
   std::int64_t in_h, in_w, pad_h, pad_w, out_h, out_w, in_image_stride, out_image_stride;
 };
 
+// Where winograd_input_tiles writes V of one channel: tile t's point xi at
+// dst[xi * xi_stride + (t / panel_width) * panel_stride + t % panel_width], the GEMM's packed B
+// layout (gemm::PackedBLayout); panel_width is a multiple of 16.
+struct WinogradVLayout {
+  std::int64_t xi_stride, panel_width, panel_stride;
+};
+
 //   winograd_has_fast_transforms: whether this copy's transforms are vector code (the AVX-512 copy); the others are
 //     plain loops, too slow for the saving in the GEMM.
 //   winograd_weight_tiles: for the 3x3 kernels [p0, p1) of a weight (kernel p: its 9 floats at weight + 9 p), U = G g
 //     G^T into u[xi * pairs + p]. Returns false when a kernel held inf or NaN.
 //   winograd_input_tiles: for one input channel (`channel`: its plane of image 0), V[xi] of every tile of the runs:
 //     B^T d B of the tile's 4x4 patch d (rows 2 ty - pad_h .., columns 2 tx - pad_w ..; outside the plane reads as
-//     zero), written to dst[xi * xi_stride + tile]. Returns false when it met a non-finite input value, or may have:
+//     zero), written where `layout` says. Returns false when it met a non-finite input value, or may have:
 //     it sums V (a sum of finite values may overflow), so false can also mean very large values.
 //   winograd_output_tiles: for one output channel (`channel`, `residual`: its plane of image 0; residual may be
 //     null), Y = A^T m A + bias of every tile from m[xi * xi_stride + tile], plus the residual, ReLU if asked, into the
@@ -37,7 +44,7 @@ struct WinogradPlanes {
   bool winograd_has_fast_transforms();                                                                             \
   bool winograd_weight_tiles(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u); \
   bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                  \
-                            const float* channel, float* dst, std::int64_t xi_stride);                             \
+                            const float* channel, float* dst, const WinogradVLayout& layout);                      \
   void winograd_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m, \
                              std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel);
 FLEXCONV_DECLARE_PER_ISA(FLEXCONV_WINOGRAD_ISA_API)

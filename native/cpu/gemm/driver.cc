@@ -253,6 +253,37 @@ void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta
   multiply(A.M_, N, A.K_, alpha, A.data_, kern, B, beta, C, ldc);
 }
 
+PackedBLayout packed_b_layout(const PackedA& A, int64_t N) {
+  const int64_t nr = kernel_for(static_cast<Isa>(A.isa_)).nr;
+  return {A.K_, k_block(A.K_), nr, round_up(N, nr)};
+}
+
+void gemm_packed_b(int64_t N, float alpha, const PackedA& A, const float* b, float beta, float* C, int64_t ldc) {
+  if (trivial(A.M_, N, A.K_, alpha, beta, C, ldc)) return;
+  const MicroKernel kern = kernel_for(static_cast<Isa>(A.isa_));
+  const PackedBLayout layout = packed_b_layout(A, N);
+  const int64_t M = A.M_, K = A.K_, mr = kern.mr, nr = kern.nr;
+  const int64_t m_padded = round_up(M, mr), panels = layout.n_padded / nr;
+  // The driver's loops (multiply) over chunks of kChunkPanels panels, without the packing: every
+  // element of C sees the same operations in the same order as through gemm().
+  for (int64_t p0 = 0; p0 < panels; p0 += kChunkPanels) {
+    const int64_t p1 = std::min(panels, p0 + kChunkPanels);
+    for (int64_t k0 = 0; k0 < K; k0 += layout.k_block) {
+      const int64_t kc = std::min(layout.k_block, K - k0);
+      const float block_beta = k0 == 0 ? beta : 1.0f;
+      const float* a_kb = A.data_ + k0 * m_padded;
+      const float* b_kb = b + k0 * layout.n_padded;
+      for (int64_t m0 = 0; m0 < M; m0 += mr) {
+        const int m = static_cast<int>(std::min<int64_t>(mr, M - m0));
+        for (int64_t p = p0; p < p1; ++p) {
+          const int n = static_cast<int>(std::min<int64_t>(nr, N - p * nr));
+          kern.fn(kc, a_kb + m0 * kc, b_kb + p * kc * nr, C + m0 * ldc + p * nr, ldc, alpha, block_beta, m, n);
+        }
+      }
+    }
+  }
+}
+
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm(M, N, K, alpha, MatrixA(A, lda, transA), MatrixB(B, ldb, transB), beta, C, ldc);

@@ -18,6 +18,7 @@
 // Reusing A: when the same A (e.g. convolution weights) multiplies several B (every image of
 // a batch), pack it once into a PackedA and call gemm(N, alpha, packedA, B, ...) per image.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace flexconv {
@@ -76,6 +77,8 @@ TileShape tile_shape();
 void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B, float beta, float* C,
           int64_t ldc);
 
+struct PackedBLayout;
+
 // A packed once and reused by several gemm() calls (convolution weights applied to every
 // image of a batch, or to every tile of one image). Packing uses the micro-kernel active at
 // construction; later calls use that same kernel, so a set_isa_cap() in between is harmless.
@@ -105,6 +108,9 @@ class PackedA {
  private:
   PackedA() = default;
   friend void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C, int64_t ldc);
+  friend PackedBLayout packed_b_layout(const PackedA& A, int64_t N);
+  friend void gemm_packed_b(int64_t N, float alpha, const PackedA& A, const float* b, float beta, float* C,
+                            int64_t ldc);
   int64_t M_ = 0, K_ = 0;
   int isa_ = 0;  // the Isa whose kernel packed it (as int: keeps cpu_features.h out of here)
   int mr_ = 0;
@@ -113,6 +119,31 @@ class PackedA {
 
 // C (A.rows() x N) = alpha * A * B + beta * C with A pre-packed; B has A.depth() rows.
 void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C, int64_t ldc);
+
+// Where a producer writes B (A.depth() x N) already packed, for gemm_packed_b to read in place
+// instead of copying it block by block (the Winograd input transform writes its output this
+// way). K is cut into the driver's k blocks; block kb (rows k0 .. k0 + kc - 1) starts at
+// kb * k_block * n_padded floats and holds n_padded / nr panels of kc x nr floats, panel p at
+// p * kc * nr: element (k, n) lies at row_start(k) + (n / nr) * panel_stride(k) + n % nr.
+// Columns N .. n_padded - 1 must hold finite values (zeros): the micro-kernel reads whole
+// panels.
+struct PackedBLayout {
+  int64_t depth;     // K
+  int64_t k_block;   // rows of every k block but the last
+  int64_t nr;        // columns per panel
+  int64_t n_padded;  // N rounded up to nr
+
+  int64_t row_start(int64_t k) const { return k / k_block * k_block * n_padded + k % k_block * nr; }
+  int64_t panel_stride(int64_t k) const { return std::min(k_block, depth - k / k_block * k_block) * nr; }
+  int64_t size() const { return depth * n_padded; }
+};
+
+// The layout of a B of N columns for A's kernel.
+PackedBLayout packed_b_layout(const PackedA& A, int64_t N);
+
+// C (A.rows() x N) = alpha * A * B + beta * C with B as packed_b_layout(A, N) lays it out, on the
+// calling thread (its caller runs one per task: the Winograd chunks).
+void gemm_packed_b(int64_t N, float alpha, const PackedA& A, const float* b, float beta, float* C, int64_t ldc);
 
 // BLAS-style entry points on plain matrices.
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
