@@ -5,6 +5,8 @@
  * wider than one vector of tiles, maps of 2 tiles per row packed several to a vector, chunks
  * that cross images, odd output sizes, padding 0 and 2, bias, residual and ReLU — plus the
  * same bits at any thread count, PyTorch's NaN and inf propagation, and the handle's own copy.
+ * The weight gradient by Winograd (training) against the float64 one on the geometries its
+ * halves and chunks have to get right, at 1 and 2 threads, and with non-finite values.
  */
 import { noGrad } from '../lib/autograd';
 import * as ops from '../lib/ops';
@@ -256,6 +258,99 @@ describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
       }
     } finally {
       setIsa(active);
+    }
+  });
+});
+
+/** The weight gradient of conv2d (w.grad) for a stride-1 3x3 conv; gy is the output's gradient. */
+function weightGrad(x: Tensor, w: Tensor, gy: Tensor, padding: number): Tensor {
+  const wg = w.detach().requireGrad();
+  ops.conv2d(x, wg, { padding }).backward(gy);
+  return wg.grad!;
+}
+
+/** conv2d's geometry from a shape, and a random output gradient for it. */
+function gradOutFor(x: Tensor, w: Tensor, padding: number): Tensor {
+  const [n, , h, wd] = x.shape;
+  return Tensor.randn([n, w.shape[0], h + 2 * padding - 2, wd + 2 * padding - 2]);
+}
+
+describeWinograd('the weight gradient by Winograd (dU = sum over tiles of Z V^T, dW = G^T dU G)', () => {
+  // From 256 tiles per half of the batch (native/cpu/conv2d_winograd.cc).
+  const cases: { name: string; input: [number, number, number, number]; out: number; padding: number }[] = [
+    { name: 'two halves of 4 images, two chunks each', input: [8, 32, 24, 24], out: 40, padding: 1 },
+    { name: 'odd batch (halves of 4 and 3 images), odd output 19x17', input: [7, 32, 19, 17], out: 40, padding: 1 },
+    { name: 'padding 0', input: [7, 32, 21, 19], out: 32, padding: 0 },
+    { name: 'padding 2, 33 input channels', input: [7, 33, 17, 15], out: 35, padding: 2 },
+    { name: 'one image (no halves), 529 tiles', input: [1, 32, 46, 46], out: 32, padding: 1 },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: equals the float64 weight gradient, and the direct path rounds differently`, () => {
+      manualSeed(61);
+      const x = Tensor.randn(c.input);
+      const w = Tensor.randn([c.out, c.input[1], 3, 3], { std: 0.2 });
+      const gy = gradOutFor(x, w, c.padding);
+      const g = convGeom(x.shape, w.shape, [1, 1], [c.padding, c.padding], [1, 1], 1);
+      const got = weightGrad(x, w, gy, c.padding);
+      const expected = refConv2dGradWeight(g, gy.data, x.data);
+      expect(maxRelDiff(got.data, expected)).toBeLessThan(3e-6);
+      const active = isa().active;
+      try {
+        setIsa('avx2'); // no Winograd below AVX-512
+        const direct = weightGrad(x, w, gy, c.padding);
+        expect(maxRelDiff(direct.data, expected)).toBeLessThan(3e-6);
+        expect(Array.from(direct.data)).not.toEqual(Array.from(got.data));
+      } finally {
+        setIsa(active);
+      }
+    });
+  }
+
+  test('gives the same bits at 1 and 2 threads (fixed halves of the batch, added in a fixed order)', () => {
+    manualSeed(62);
+    const x = Tensor.randn([6, 48, 24, 24]);
+    const w = Tensor.randn([48, 48, 3, 3], { std: 0.2 });
+    const gy = gradOutFor(x, w, 1);
+    const saved = getNumThreads();
+    try {
+      setNumThreads(1);
+      const one = weightGrad(x, w, gy, 1);
+      setNumThreads(2);
+      const two = weightGrad(x, w, gy, 1);
+      expect(Array.from(two.data)).toEqual(Array.from(one.data));
+    } finally {
+      setNumThreads(saved);
+    }
+  });
+
+  test('NaN and inf in the input or the output gradient take the direct path (same non-finite entries)', () => {
+    manualSeed(63);
+    const x = Tensor.randn([8, 32, 24, 24]);
+    const w = Tensor.randn([32, 32, 3, 3], { std: 0.2 });
+    // NaN, +inf, -inf or finite: inf times output gradients of both signs sums to NaN.
+    const kinds = (a: ArrayLike<number>) =>
+      Array.from(a, (v) => (Number.isNaN(v) ? 'nan' : Number.isFinite(v) ? 'finite' : String(v)));
+    for (const where of ['input', 'gradient'] as const) {
+      const gy = gradOutFor(x, w, 1);
+      const xs = x.clone();
+      // On the maps' top row. An input value meets 6 of the 9 taps of its channel in the direct
+      // sum, while the Winograd tile holding it feeds all 9; an output gradient value meets all 9
+      // taps of its channel in the direct GEMM too (NaN times the padding's zeros).
+      if (where === 'input') xs.data[(3 * 32 + 5) * 576 + 0 * 24 + 11] = Number.POSITIVE_INFINITY;
+      else gy.data[(6 * 32 + 7) * 576 + 0 * 24 + 3] = Number.NaN;
+      const got = weightGrad(xs, w, gy, 1);
+      const active = isa().active;
+      let direct: Tensor;
+      try {
+        setIsa('avx2'); // no Winograd below AVX-512
+        direct = weightGrad(xs, w, gy, 1);
+      } finally {
+        setIsa(active);
+      }
+      expect(kinds(got.data)).toEqual(kinds(direct.data));
+      expect(kinds(got.data).filter((k) => k !== 'finite').length).toBe(32 * (where === 'input' ? 6 : 9));
+      const finite = (a: ArrayLike<number>) => Array.from(a).filter((v) => Number.isFinite(v));
+      expect(maxRelDiff(finite(got.data), finite(direct.data))).toBeLessThan(3e-6);
     }
   });
 });

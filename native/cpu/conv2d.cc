@@ -398,6 +398,7 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
     kn2row_backward_weight(g, grad_out, input, grad_weight);
     return;
   }
+  if (winograd_backward_weight_applies(g) && winograd_backward_weight(g, grad_out, input, grad_weight)) return;
   const std::int64_t P = g.out_h * g.out_w;
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = g.out_channels * P;
   // The GEMM core packs its whole A operand (here grad_out) up front: feed it a few images

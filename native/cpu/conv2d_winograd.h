@@ -55,5 +55,21 @@ bool winograd_per_call_applies(const math::Conv2dGeometry& g);
 bool winograd_forward(const math::Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
                       float* out, const ConvEpilogue& epilogue);
 
+// The weight gradient of the same convolutions (conv2d_backward_weight, cpu/conv2d.h) by the
+// transpose of the forward algebra: per tile, Z = A dY A^T (the gradient of M) and V = B^T d B;
+// dU[xi] (O x C) = sum over tiles of Z[xi] V[xi]^T, 16 GEMMs whose depth is the tile count; then
+// dW = G^T dU G per channel pair. 16 products per tile and pair instead of 36.
+// Applies as winograd_per_call_applies (enough tiles to pay for the 16 O C floats of dU), with
+// at most two threads: the batch is cut into two fixed halves (one per thread) whose dU are
+// added at the end, so the result does not depend on the thread count; the direct GEMM spreads
+// over more threads than two.
+bool winograd_backward_weight_applies(const math::Conv2dGeometry& g);
+
+// grad_weight [O, C, 3, 3] of g. Returns false, with grad_weight unset, when grad_out or the
+// input holds inf or NaN (the caller then runs the direct path, which keeps PyTorch's
+// propagation).
+bool winograd_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
+                              float* grad_weight);
+
 }  // namespace cpu
 }  // namespace flexconv

@@ -139,6 +139,48 @@ void output_transform(const float m[16], float y[2][2]) {
   }
 }
 
+// Z = A dy A^T for one tile's 2x2 block dy, A = [1 0; 1 1; 1 -1; 0 -1] (A^T of output_transform).
+void grad_output_transform(const float dy[2][2], float z[16]) {
+  float r[4][2];  // A dy
+  for (int j = 0; j < 2; ++j) {
+    r[0][j] = dy[0][j];
+    r[1][j] = dy[0][j] + dy[1][j];
+    r[2][j] = dy[0][j] - dy[1][j];
+    r[3][j] = -dy[1][j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    z[4 * i + 0] = r[i][0];
+    z[4 * i + 1] = r[i][0] + r[i][1];
+    z[4 * i + 2] = r[i][0] - r[i][1];
+    z[4 * i + 3] = -r[i][1];
+  }
+}
+
+[[maybe_unused]] bool grad_output_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
+                                               const float* channel, float* dst, std::int64_t xi_stride) {
+  std::int64_t tile = 0;
+  float sum = 0.0f;
+  for (std::int64_t k = 0; k < nruns; ++k) {
+    const WinogradRun& run = runs[k];
+    const float* plane = channel + run.image * p.out_image_stride;
+    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
+      float dy[2][2], z[16];
+      for (int r = 0; r < 2; ++r) {
+        for (int c = 0; c < 2; ++c) {
+          const std::int64_t y = 2 * run.ty + r, x = 2 * (run.tx + i) + c;
+          dy[r][c] = y < p.out_h && x < p.out_w ? plane[y * p.out_w + x] : 0.0f;
+        }
+      }
+      grad_output_transform(dy, z);
+      for (int xi = 0; xi < 16; ++xi) {
+        dst[xi * xi_stride + tile] = z[xi];
+        sum += z[xi];
+      }
+    }
+  }
+  return sum - sum == 0.0f;  // false for inf and NaN
+}
+
 #if defined(__AVX512F__)
 // Lanes [lo, hi) of a 16-lane mask, clamped to [0, 16].
 __mmask16 lane_range(std::int64_t lo, std::int64_t hi) {
@@ -316,6 +358,69 @@ void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Wino
   for_each_group(runs, nruns, piece, done);
 }
 
+// The mirror of output_tiles_avx512: a tile row's two output rows are read as 32 interleaved
+// columns (pieces masked to their own positions and to the plane), split into even and odd
+// columns (dy[r][0], dy[r][1] of the 16 tiles), and A dy A^T stored as 16 vectors.
+bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
+                              const float* channel, float* dst, std::int64_t xi_stride) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  struct Piece {
+    const float* plane;
+    std::int64_t ty, xbase;
+    __mmask16 m[2];  // lanes of the window's lower and upper 16 positions inside the plane
+  };
+  Piece pieces[16];
+  int npieces = 0;
+  std::int64_t tile = 0;
+  __m512 sum = _mm512_setzero_ps();
+  auto piece = [&](int lane0, const WinogradRun& run, std::int64_t tx, int count) {
+    // Position q of the 32-column window holds output column xbase + q; this piece owns positions
+    // 2 lane0 .. 2 (lane0 + count) - 1 that fall inside the plane.
+    const std::int64_t xbase = 2 * tx - 2 * lane0;
+    const std::int64_t lo = 2 * lane0, hi = std::min<std::int64_t>(2 * (lane0 + count), p.out_w - xbase);
+    pieces[npieces++] = {
+        channel + run.image * p.out_image_stride, run.ty, xbase, {lane_range(lo, hi), lane_range(lo - 16, hi - 16)}};
+  };
+  auto done = [&](int lanes) {
+    __m512 dy[2][2];  // dy[r][j]: row r, column j of the tiles' 2x2 blocks
+    for (int r = 0; r < 2; ++r) {
+      __m512 lower = _mm512_setzero_ps(), upper = lower;
+      for (int k = 0; k < npieces; ++k) {
+        const Piece& pc = pieces[k];
+        const std::int64_t oy = 2 * pc.ty + r;
+        if (oy >= p.out_h) continue;
+        const float* row = pc.plane + oy * p.out_w + pc.xbase;
+        lower = _mm512_mask_loadu_ps(lower, pc.m[0], row);
+        upper = _mm512_mask_loadu_ps(upper, pc.m[1], row + 16);
+      }
+      dy[r][0] = _mm512_permutex2var_ps(lower, even, upper);
+      dy[r][1] = _mm512_permutex2var_ps(lower, odd, upper);
+    }
+    const __mmask16 keep = lane_range(0, lanes);
+    float* out = dst + tile;
+    for (int i = 0; i < 4; ++i) {
+      __m512 a[2];  // row i of A dy
+      for (int j = 0; j < 2; ++j) {
+        a[j] = i == 0   ? dy[0][j]
+               : i == 1 ? _mm512_add_ps(dy[0][j], dy[1][j])
+               : i == 2 ? _mm512_sub_ps(dy[0][j], dy[1][j])
+                        : _mm512_sub_ps(_mm512_setzero_ps(), dy[1][j]);
+      }
+      const __m512 z[4] = {a[0], _mm512_add_ps(a[0], a[1]), _mm512_sub_ps(a[0], a[1]),
+                           _mm512_sub_ps(_mm512_setzero_ps(), a[1])};
+      for (int j = 0; j < 4; ++j) {
+        _mm512_mask_storeu_ps(out + (4 * i + j) * xi_stride, keep, z[j]);
+        sum = _mm512_add_ps(sum, z[j]);
+      }
+    }
+    tile += lanes;
+    npieces = 0;
+  };
+  for_each_group(runs, nruns, piece, done);
+  return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+}
+
 // 16 kernels per step, one per lane: their 9 taps gathered (the kernels are 9 floats apart), the
 // 16 transformed values stored as 16 contiguous runs of U.
 bool weight_tiles_avx512(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u) {
@@ -361,6 +466,15 @@ bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const Win
   return input_tiles_avx512(runs, nruns, p, channel, dst, layout);
 #else
   return input_tiles_scalar(runs, nruns, p, channel, dst, layout);
+#endif
+}
+
+bool winograd_grad_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
+                                const float* channel, float* dst, std::int64_t xi_stride) {
+#if defined(__AVX512F__)
+  return grad_output_tiles_avx512(runs, nruns, p, channel, dst, xi_stride);
+#else
+  return grad_output_tiles_scalar(runs, nruns, p, channel, dst, xi_stride);
 #endif
 }
 

@@ -37,6 +37,9 @@ struct WinogradVLayout {
 //     B^T d B of the tile's 4x4 patch d (rows 2 ty - pad_h .., columns 2 tx - pad_w ..; outside the plane reads as
 //     zero), written where `layout` says. Returns false when it met a non-finite input value, or may have:
 //     it sums V (a sum of finite values may overflow), so false can also mean very large values.
+//   winograd_grad_output_tiles: for one output channel of the output's gradient (`channel`: its plane of image 0),
+//     Z = A dy A^T (the gradient of M in Y = A^T M A) of every tile's 2x2 block dy (outside the plane reads as zero),
+//     written to dst[xi * xi_stride + tile]. Returns false when it met a non-finite value (as input_tiles).
 //   winograd_output_tiles: for one output channel (`channel`, `residual`: its plane of image 0; residual may be
 //     null), Y = A^T m A + bias of every tile from m[xi * xi_stride + tile], plus the residual, ReLU if asked, into the
 //     tile's 2x2 output pixels that lie inside the plane.
@@ -45,6 +48,8 @@ struct WinogradVLayout {
   bool winograd_weight_tiles(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u); \
   bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                  \
                             const float* channel, float* dst, const WinogradVLayout& layout);                      \
+  bool winograd_grad_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,            \
+                                  const float* channel, float* dst, std::int64_t xi_stride);                       \
   void winograd_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m, \
                              std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel);
 FLEXCONV_DECLARE_PER_ISA(FLEXCONV_WINOGRAD_ISA_API)
