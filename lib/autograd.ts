@@ -103,14 +103,25 @@ function topologicalOrder(root: Tensor): Tensor[] {
 }
 
 /**
- * into + g in fresh memory (either may be shared with other gradients). Shapes may differ
- * (a view's gradient); the element counts are equal (checked by the caller), and addition is
- * elementwise over the flat storage.
+ * The gradient of a node that several consumers feed: `into` (what arrived so far, or undefined)
+ * plus g. `into` is added to in place when this pass owns it (`owned`: computed by a backward
+ * for this input alone); otherwise the sum goes to fresh memory, which the pass then owns.
+ * Shapes may differ (a view's gradient); the element counts are equal (checked by the caller),
+ * and addition is elementwise over the flat storage.
  */
-function accumulate(into: Tensor | undefined, g: Tensor): Tensor {
-  if (!into) return g;
+function accumulate(into: Tensor | undefined, g: Tensor, gOwned: boolean, owned: Set<Tensor>): Tensor {
+  if (!into) {
+    if (gOwned) owned.add(g);
+    return g;
+  }
+  if (owned.has(into)) {
+    native().addInPlace(into, g);
+    return into;
+  }
+  // A copy: `into` may be another input's gradient too (add passes its gradient to both).
   const sum = into.clone();
   native().addInPlace(sum, g);
+  owned.add(sum);
   return sum;
 }
 
@@ -220,12 +231,18 @@ function backwardPass(root: Tensor, gradOutput: Tensor | undefined, options: { r
     }
   }
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
+  // Gradients in `grads` that nothing but their entry can see: summed into in place. A residual
+  // network's block input gets two gradients (the block and the shortcut), each a whole
+  // activation: copying the first before adding cost a training step ~5% (deformable layers add
+  // a third, from their offset predictor).
+  const owned = new Set<Tensor>();
   const uses = backwardHooks.size ? leafUses(order) : null;
   noGradScope(() => {
     for (const t of order) {
       const node = t.gradFn as GradNode;
       const g = grads.get(t);
       grads.delete(t);
+      if (g) owned.delete(g);
       if (!g) {
         leafDone(uses, node); // no gradient reached this node: its leaves get nothing from it
         continue;
@@ -239,8 +256,9 @@ function backwardPass(root: Tensor, gradOutput: Tensor | undefined, options: { r
             `backward of '${node.op}' returned a gradient of shape ${shapeString(gi.shape)} for an input of shape ${shapeString(input.shape)}`,
           );
         }
-        if (input.gradFn) grads.set(input, accumulate(grads.get(input), gi));
-        else accumulateLeaf(input, gi, aliased(inputGrads, i, g) || gi.sharesStorageWith(seed as Tensor));
+        const shared = aliased(inputGrads, i, g) || gi.sharesStorageWith(seed as Tensor);
+        if (input.gradFn) grads.set(input, accumulate(grads.get(input), gi, !shared, owned));
+        else accumulateLeaf(input, gi, shared);
       });
       leafDone(uses, node);
     }

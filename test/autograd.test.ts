@@ -23,6 +23,23 @@ describe('autograd engine', () => {
     expect(x.grad!.toArray()).toEqual([4, -8, 12]);
   });
 
+  test('intermediate gradients: summed in place only where no other node shares them (closed forms)', () => {
+    const x = Tensor.from([1, -2, 3]).requireGrad();
+    // p and q both receive add's incoming gradient (one tensor); p then receives a second one. Were
+    // it added into that shared tensor, q's gradient would change too: total = 3 p + q = 4 x.
+    const p = ops.mul(x, Tensor.from([1, 1, 1]));
+    const q = ops.mul(x, Tensor.from([1, 1, 1]));
+    ops.sum(ops.add(ops.add(p, q), ops.mul(p, Tensor.from([2, 2, 2])))).backward();
+    expect(x.grad!.toArray()).toEqual([4, 4, 4]);
+    // h feeds three consumers, each handing back a gradient of its own: h's sum is built in
+    // place (its first gradient is h's alone). total = h^2 + 3 h + h * h = 2 h^2 + 3 h, h = 2 x.
+    const x2 = Tensor.from([1, -2, 3]).requireGrad();
+    const h = ops.mul(x2, Tensor.from([2, 2, 2]));
+    ops.sum(ops.add(ops.add(ops.mul(h, h), ops.mul(h, Tensor.from([3, 3, 3]))), ops.mul(h, h))).backward();
+    // d/dx (8 x^2 + 6 x) = 16 x + 6
+    expect(x2.grad!.toArray()).toEqual([22, -26, 54]);
+  });
+
   test('the user-provided gradOutput is never adopted as a leaf gradient', () => {
     const x = Tensor.from([1, 2]).requireGrad();
     const gy = Tensor.from([5, 6]);
