@@ -25,12 +25,14 @@ describe('autograd engine', () => {
 
   test('intermediate gradients: summed in place only where no other node shares them (closed forms)', () => {
     const x = Tensor.from([1, -2, 3]).requireGrad();
-    // p and q both receive add's incoming gradient (one tensor); p then receives a second one. Were
-    // it added into that shared tensor, q's gradient would change too: total = 3 p + q = 4 x.
-    const p = ops.mul(x, Tensor.from([1, 1, 1]));
-    const q = ops.mul(x, Tensor.from([1, 1, 1]));
-    ops.sum(ops.add(ops.add(p, q), ops.mul(p, Tensor.from([2, 2, 2])))).backward();
-    expect(x.grad!.toArray()).toEqual([4, 4, 4]);
+    // n = b + p hands one tensor to both b and p (processed in the order n, m, b, p); m = p * b then
+    // adds a second gradient to p's. Were it added into that shared tensor, b's would change too.
+    const b = ops.mul(x, Tensor.from([2, 2, 2]));
+    const p = ops.mul(x, Tensor.from([3, 3, 3]));
+    const m = ops.mul(p, b);
+    const n = ops.add(b, p);
+    ops.sum(ops.add(m, n)).backward(); // 6 x^2 + 5 x
+    expect(x.grad!.toArray()).toEqual([17, -19, 41]);
     // h feeds three consumers, each handing back a gradient of its own: h's sum is built in
     // place (its first gradient is h's alone). total = h^2 + 3 h + h * h = 2 h^2 + 3 h, h = 2 x.
     const x2 = Tensor.from([1, -2, 3]).requireGrad();
