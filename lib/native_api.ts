@@ -165,6 +165,8 @@ export interface NativeApi {
     training: boolean,
     momentum: number,
     eps: number,
+    residual?: Opt,
+    relu?: boolean,
   ): void;
   batchNorm2dBackward(
     x: Tensor,
@@ -176,6 +178,8 @@ export interface NativeApi {
     gradWeight: Opt,
     gradBias: Opt,
     training: boolean,
+    out?: Opt,
+    gradResidual?: Opt,
   ): void;
   gridSample2dForward(
     input: Tensor,

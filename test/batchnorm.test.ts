@@ -1,4 +1,4 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
+import { nn, ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { Generator } from '../lib/random';
@@ -157,6 +157,96 @@ describe('batchNorm2d backward against finite differences of the float64 referen
     const f = ([xx]: Float64Array[]): Float64Array =>
       referenceBatchNorm(xx, x.shape, null, null, null, null, true, 0.1, 1e-5).y;
     expectClose((x.grad as Tensor).data, numericGrad(f, [x.data], g.data, 0), 1e-4, 1e-3);
+  });
+});
+
+describe('batchNorm2d with the residual block epilogue, relu?(bn(x) + residual?)', () => {
+  beforeEach(() => manualSeed(5));
+
+  /** Forward and every gradient through the op, on copies of the running statistics. */
+  function run(fused: boolean, training: boolean, withResidual: boolean, relu: boolean) {
+    manualSeed(6);
+    const [N, C, H, W] = [4, 6, 5, 7];
+    const x = Tensor.randn([N, C, H, W], { mean: 0.3, std: 1.5 }).requireGrad();
+    const w = Tensor.randn([C]).requireGrad();
+    const b = Tensor.randn([C]).requireGrad();
+    const r = withResidual ? Tensor.randn([N, C, H, W]).requireGrad() : null;
+    const rm = Tensor.randn([C]);
+    const rv = Tensor.rand([C], { low: 0.5, high: 2 });
+    const gy = Tensor.randn([N, C, H, W]);
+    const options = { training, momentum: 0.1, eps: 1e-5 };
+    const y = fused
+      ? ops.batchNorm2d(x, rm, rv, w, b, { ...options, residual: r, relu })
+      : (() => {
+          const bn = ops.batchNorm2d(x, rm, rv, w, b, options);
+          const sum = r ? ops.add(bn, r) : bn;
+          return relu ? ops.relu(sum) : sum;
+        })();
+    y.backward(gy);
+    return [y, x.grad!, w.grad!, b.grad!, r?.grad ?? null, rm, rv].map((t) => (t ? Array.from(t.data) : null));
+  }
+
+  for (const training of [true, false]) {
+    for (const [withResidual, relu] of [
+      [true, true],
+      [false, true],
+      [true, false],
+    ] as const) {
+      test(`${training ? 'training' : 'eval'}, ${withResidual ? 'residual' : 'no residual'}, ${relu ? 'relu' : 'no relu'}: the same bits as the separate ops (output, gradients, running statistics)`, () => {
+        const fused = run(true, training, withResidual, relu);
+        const separate = run(false, training, withResidual, relu);
+        expect(fused).toEqual(separate);
+        // Some outputs were clipped: the mask took part.
+        if (relu) expect(fused[0]!.filter((v) => v === 0).length).toBeGreaterThan(10);
+      });
+    }
+  }
+
+  test('the ReLU mask matches the separate ops where NaN and inf pass through', () => {
+    const x = Tensor.randn([2, 3, 4, 4]).requireGrad();
+    const r = Tensor.randn([2, 3, 4, 4]);
+    r.data[5] = Number.NaN;
+    r.data[40] = Number.POSITIVE_INFINITY;
+    r.data[41] = Number.NEGATIVE_INFINITY;
+    const gy = Tensor.randn([2, 3, 4, 4]);
+    const fused = ops.batchNorm2d(x, null, null, null, null, { training: true, residual: r, relu: true });
+    fused.backward(gy);
+    const gFused = Array.from(x.grad!.data);
+    x.grad = null;
+    const separate = ops.relu(ops.add(ops.batchNorm2d(x, null, null, null, null, { training: true }), r));
+    separate.backward(gy);
+    expect(Array.from(fused.data)).toEqual(Array.from(separate.data));
+    expect(gFused).toEqual(Array.from(x.grad!.data));
+  });
+
+  test('nn.BatchNorm2d.forwardWithEpilogue: the module and its running statistics as forward + add + relu; a subclass overriding forward keeps it', () => {
+    const x = Tensor.randn([3, 4, 5, 5]);
+    const r = Tensor.randn([3, 4, 5, 5]);
+    const fused = new nn.BatchNorm2d(4);
+    const separate = new nn.BatchNorm2d(4);
+    const a = fused.forwardWithEpilogue(x, { residual: r, relu: true });
+    const b = ops.relu(ops.add(separate.forward(x), r));
+    expect(Array.from(a.data)).toEqual(Array.from(b.data));
+    expect(Array.from(fused.runningVar!.data)).toEqual(Array.from(separate.runningVar!.data));
+    expect(fused.numBatchesTracked).toBe(1);
+    class Doubled extends nn.BatchNorm2d {
+      override forward(t: Tensor): Tensor {
+        return ops.mul(super.forward(t), Tensor.from([2]));
+      }
+    }
+    const doubled = new Doubled(4).forwardWithEpilogue(x, { relu: true });
+    const expected = ops.relu(ops.mul(new nn.BatchNorm2d(4).forward(x), Tensor.from([2])));
+    expect(Array.from(doubled.data)).toEqual(Array.from(expected.data));
+  });
+
+  test('bad residual and relu options are clear errors', () => {
+    const x = Tensor.zeros([2, 3, 4, 4]);
+    expect(() =>
+      ops.batchNorm2d(x, null, null, null, null, { training: true, residual: Tensor.zeros([2, 3, 4]) }),
+    ).toThrow(/batchNorm2d: expected residual of the output's shape \[2, 3, 4, 4\] but received \[2, 3, 4\]/);
+    expect(() =>
+      ops.batchNorm2d(x, null, null, null, null, { training: true, relu: 'yes' as unknown as boolean }),
+    ).toThrow(/batchNorm2d: expected relu to be a boolean but received/);
   });
 });
 

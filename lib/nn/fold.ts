@@ -12,7 +12,6 @@
  * training path is untouched.
  */
 import * as ops from '../ops';
-import { applyEpilogue } from '../ops/epilogue';
 import { keep } from '../scope';
 import { Tensor } from '../tensor';
 import { weightsGeneration } from '../weights_generation';
@@ -119,5 +118,5 @@ export function convBnAct(
       return deform.forwardWith(x, folded.weight, folded.bias, folded.packed ?? null, { residual, relu });
     }
   }
-  return applyEpilogue(bn.forward(conv.forward(x) as Tensor) as Tensor, { residual, relu });
+  return bn.forwardWithEpilogue(conv.forward(x) as Tensor, { residual, relu });
 }

@@ -92,6 +92,18 @@ export abstract class Module {
     });
   }
 
+  /**
+   * Runs fn as forward runs: an error thrown inside names this layer by its path in the model.
+   * For a layer's other entry points (BatchNorm2d.forwardWithEpilogue).
+   */
+  protected located<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw locate(e, this);
+    }
+  }
+
   // Inputs and outputs vary by layer (a tensor, several, a list of feature maps); subclasses narrow them.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   abstract forward(...inputs: any[]): any;

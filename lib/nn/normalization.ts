@@ -8,6 +8,7 @@ import { checkInt } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { native } from '../native';
 import * as ops from '../ops';
+import { applyEpilogue } from '../ops/epilogue';
 import { Tensor } from '../tensor';
 import { checkInputChannels } from './conv';
 import { Module } from './module';
@@ -79,6 +80,24 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.normalize(x, {});
+  }
+
+  /**
+   * relu?(forward(x) + residual?), a residual block's tail: on the CPU in the batch norm's own
+   * passes (training too), one write of the activation instead of three and one read of its
+   * gradient instead of three. A subclass that overrides forward (SyncBatchNorm) gets its forward
+   * and the separate ops.
+   */
+  forwardWithEpilogue(x: Tensor, epilogue: ops.EpilogueOptions): Tensor {
+    if ((Object.getPrototypeOf(this) as BatchNorm2d).forward !== BatchNorm2d.prototype.forward) {
+      const { residual = null, relu = false } = epilogue;
+      return applyEpilogue(this.forward(x), { residual, relu });
+    }
+    return this.located(() => this.normalize(x, epilogue));
+  }
+
+  private normalize(x: Tensor, epilogue: ops.EpilogueOptions): Tensor {
     checkInputChannels('BatchNorm2d', x, this.numFeatures);
     const useBatchStats = this.training || !this.trackRunningStats;
     // Running statistics are updated only in training mode with tracking on.
@@ -91,7 +110,7 @@ export class BatchNorm2d extends Module {
       updateStats || !useBatchStats ? this.runningVar : null,
       this.weight,
       this.bias,
-      { training: useBatchStats, momentum, eps: this.eps },
+      { training: useBatchStats, momentum, eps: this.eps, ...epilogue },
     );
     if (updateStats) fillWith(this.buffer('num_batches_tracked') as Tensor, count);
     return y;

@@ -3,16 +3,19 @@
  * training normalises with the batch mean and biased variance and updates the running
  * statistics in place (unbiased variance, momentum); eval normalises with the running
  * statistics. One fused native kernel for each direction; the backward uses the mean and
- * 1/std saved by the forward.
+ * 1/std saved by the forward. On the CPU a residual block's epilogue, relu?(bn(x) + residual?),
+ * runs in the same kernels (training too): `residual` and `relu`.
  */
 import { record } from '../autograd';
 import { checkOptionKeys, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { attr } from '../onnx/builder';
+import { activeTracer } from '../onnx/trace';
 import { Tensor } from '../tensor';
+import { applyEpilogue, checkEpilogue, EPILOGUE_KEYS, EpilogueOptions } from './epilogue';
 
-export interface BatchNormOptions {
+export interface BatchNormOptions extends EpilogueOptions {
   /** Use batch statistics and update the running ones (default false, as F.batch_norm). */
   training?: boolean;
   /**
@@ -66,7 +69,8 @@ export function batchNorm2d(
       `${WHERE}: expected options to be an object like { training, momentum, eps } but received ${describe(options)}`,
     );
   }
-  checkOptionKeys(WHERE, options, ['training', 'momentum', 'eps']);
+  checkOptionKeys(WHERE, options, ['training', 'momentum', 'eps', ...EPILOGUE_KEYS]);
+  const epilogue = checkEpilogue(WHERE, options, x.shape, x.device);
   const training = options.training ?? false;
   if (typeof training !== 'boolean') {
     throw new ArgumentError(`${WHERE}: expected training to be a boolean but received ${describe(training)}`);
@@ -93,20 +97,28 @@ export function batchNorm2d(
       `${WHERE}: expected more than 1 value per channel when training but received x of shape ${shapeString(x.shape)}`,
     );
   }
+  const { residual, relu } = epilogue;
+  // The epilogue runs in the native kernels on the CPU; elsewhere it is the separate ops, and so
+  // it is in an ONNX trace (BatchNormalization, Add, Relu).
+  if ((residual || relu) && (x.device !== 'cpu' || activeTracer() !== null)) {
+    return applyEpilogue(batchNorm2d(x, rm, rv, w, b, { training, momentum, eps }), epilogue);
+  }
   const y = Tensor.empty(x.shape, { device: x.device });
   const saveMean = Tensor.empty([c], { device: x.device });
   const saveInvstd = Tensor.empty([c], { device: x.device });
-  native().batchNorm2dForward(x, y, rm, rv, w, b, saveMean, saveInvstd, training, momentum, eps);
+  native().batchNorm2dForward(x, y, rm, rv, w, b, saveMean, saveInvstd, training, momentum, eps, residual, relu);
   return record(
     'batchNorm2d',
-    [x, w, b],
+    [x, w, b, residual],
     y,
     (g) => {
       const gx = x.requiresGrad ? Tensor.empty(x.shape, { device: x.device }) : null;
       const gw = w?.requiresGrad ? Tensor.empty([c], { device: x.device }) : null;
       const gb = b?.requiresGrad ? Tensor.empty([c], { device: x.device }) : null;
-      native().batchNorm2dBackward(x, g, saveMean, saveInvstd, w, gx, gw, gb, training);
-      return [gx, gw, gb];
+      const gr = residual?.requiresGrad ? Tensor.empty(x.shape, { device: x.device }) : null;
+      // With ReLU, its output y masks g (y > 0), as ReLU's own backward would.
+      native().batchNorm2dBackward(x, g, saveMean, saveInvstd, w, gx, gw, gb, training, relu ? y : null, gr);
+      return [gx, gw, gb, gr];
     },
     (ctx) => {
       if (training)

@@ -21,10 +21,21 @@ float* channel_vector(const Args& args, size_t i, const char* name, const Tensor
   return t.data;
 }
 
+// An optional tensor of x's shape on x's device (residual, the ReLU output, the residual's
+// gradient), or null.
+float* optional_like_x(const Args& args, size_t i, const char* name, const TensorView& x, const char* fn) {
+  if (args.is_nullish(i)) return nullptr;
+  TensorView t = args.tensor(i, name);
+  expect_shape(t, x.shape, fn, name);
+  expect_same_device(x, t, fn, "x", name);
+  return t.data;
+}
+
 }  // namespace
 
 // batchNorm2dForward(x, y, runningMean?, runningVar?, weight?, bias?, saveMean, saveInvstd,
-//                    training, momentum, eps)
+//                    training, momentum, eps, residual?, relu?): y = relu?(bn(x) + residual?); the
+// epilogue (residual, relu) on the CPU only.
 FLEXCONV_EXPORT(batchNorm2dForward) {
   const char* fn = "batchNorm2dForward";
   Args args(info, fn);
@@ -42,20 +53,26 @@ FLEXCONV_EXPORT(batchNorm2dForward) {
   const bool training = args.boolean(8, "training");
   const float momentum = static_cast<float>(args.number(9, "momentum"));
   const float eps = static_cast<float>(args.number(10, "eps"));
+  const float* residual = optional_like_x(args, 11, "residual", x, fn);
+  const bool relu = !args.is_nullish(12) && args.boolean(12, "relu");
   if (!save_mean || !save_invstd) args.fail("saveMean and saveInvstd are required");
   if (!training && (!running_mean || !running_var)) args.fail("runningMean and runningVar are required in eval mode");
   const BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
   if (x.device == Device::CUDA) {
+    if (residual || relu) args.fail("the residual and relu epilogue runs on the CPU only");
     FLEXCONV_CUDA_CALL(fn, cuda::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias,
                                                     save_mean, save_invstd, training, momentum, eps));
   } else {
-    cpu::batch_norm_forward(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean, save_invstd,
-                            training, momentum, eps);
+    cpu::batch_norm_forward_fused(s, x.data, y.data, running_mean, running_var, weight, bias, save_mean, save_invstd,
+                                  training, momentum, eps, residual, relu);
   }
   return info.Env().Undefined();
 }
 
-// batchNorm2dBackward(x, dy, saveMean, saveInvstd, weight?, gradX?, gradWeight?, gradBias?, training)
+// batchNorm2dBackward(x, dy, saveMean, saveInvstd, weight?, gradX?, gradWeight?, gradBias?, training,
+//                     out?, gradResidual?): dy is the gradient of relu?(bn(x) + residual?); `out`, that
+// output when the forward applied ReLU, masks it; gradResidual receives the gradient of the sum
+// (CPU only, as the forward's epilogue).
 FLEXCONV_EXPORT(batchNorm2dBackward) {
   const char* fn = "batchNorm2dBackward";
   Args args(info, fn);
@@ -77,14 +94,17 @@ FLEXCONV_EXPORT(batchNorm2dBackward) {
   float* grad_weight = channel_vector(args, 6, "gradWeight", x, fn);
   float* grad_bias = channel_vector(args, 7, "gradBias", x, fn);
   const bool training = args.boolean(8, "training");
+  const float* out = optional_like_x(args, 9, "out", x, fn);
+  float* grad_residual = optional_like_x(args, 10, "gradResidual", x, fn);
   if (!save_mean || !save_invstd) args.fail("saveMean and saveInvstd are required");
   const BatchNormShape s{x.dim(0), x.dim(1), x.dim(2) * x.dim(3)};
   if (x.device == Device::CUDA) {
+    if (out || grad_residual) args.fail("the residual and relu epilogue runs on the CPU only");
     FLEXCONV_CUDA_CALL(fn, cuda::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x,
                                                      grad_weight, grad_bias, training));
   } else {
-    cpu::batch_norm_backward(s, x.data, dy.data, save_mean, save_invstd, weight, grad_x, grad_weight, grad_bias,
-                             training);
+    cpu::batch_norm_backward_fused(s, x.data, dy.data, out, save_mean, save_invstd, weight, grad_x, grad_weight,
+                                   grad_bias, grad_residual, training);
   }
   return info.Env().Undefined();
 }

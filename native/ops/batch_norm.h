@@ -28,6 +28,19 @@ struct BatchNormShape {
 
 namespace cpu {
 FLEXCONV_BATCH_NORM_ENTRY_POINTS
+
+// The CPU also runs the epilogue of a residual block in the same passes (training included):
+//   batch_norm_forward_fused: y = relu?(bn(x) + residual?), residual may be null.
+//   batch_norm_backward_fused: the gradients of that y, dy its gradient; `out` is y when relu (its
+//     mask out > 0 is ReLU's gradient, as torch's threshold_backward), else null; grad_residual,
+//     when not null, receives the gradient of the sum (dy masked).
+void batch_norm_forward_fused(const BatchNormShape& s, const float* x, float* y, float* running_mean,
+                              float* running_var, const float* weight, const float* bias, float* save_mean,
+                              float* save_invstd, bool training, float momentum, float eps, const float* residual,
+                              bool relu);
+void batch_norm_backward_fused(const BatchNormShape& s, const float* x, const float* dy, const float* out,
+                               const float* save_mean, const float* save_invstd, const float* weight, float* grad_x,
+                               float* grad_weight, float* grad_bias, float* grad_residual, bool training);
 }  // namespace cpu
 namespace cuda {
 FLEXCONV_BATCH_NORM_ENTRY_POINTS
