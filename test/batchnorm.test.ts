@@ -239,6 +239,18 @@ describe('batchNorm2d with the residual block epilogue, relu?(bn(x) + residual?)
     expect(Array.from(doubled.data)).toEqual(Array.from(expected.data));
   });
 
+  test('only the residual wants a gradient: the masked incoming gradient, as through add and relu', () => {
+    const x = Tensor.randn([2, 3, 4, 4]);
+    const r = Tensor.randn([2, 3, 4, 4]).requireGrad();
+    const gy = Tensor.randn([2, 3, 4, 4]);
+    ops.batchNorm2d(x, null, null, null, null, { training: true, residual: r, relu: true }).backward(gy);
+    const fused = Array.from(r.grad!.data);
+    r.grad = null;
+    ops.relu(ops.add(ops.batchNorm2d(x, null, null, null, null, { training: true }), r)).backward(gy);
+    expect(fused).toEqual(Array.from(r.grad!.data));
+    expect(fused.filter((v) => v === 0).length).toBeGreaterThan(5);
+  });
+
   test('bad residual and relu options are clear errors', () => {
     const x = Tensor.zeros([2, 3, 4, 4]);
     expect(() =>

@@ -175,15 +175,16 @@ void batch_norm_backward_fused(const BatchNormShape& s, const float* x, const fl
       }
       if (grad_weight) grad_weight[c] = static_cast<float>(sum_dy_xmu * invstd);
       if (grad_bias) grad_bias[c] = static_cast<float>(sum_dy);
-      if (grad_residual) {
+      if (!grad_x) {
+        if (!grad_residual) continue;
         for (std::int64_t n = 0; n < s.n; ++n) {
           const std::int64_t off = (n * s.c + c) * s.hw;
           with_plane_grad(dy, out, off, [&](auto g) {
             for (std::int64_t i = 0; i < s.hw; ++i) grad_residual[off + i] = g(i);
           });
         }
+        continue;
       }
-      if (!grad_x) continue;
       const float w = weight ? weight[c] : 1.0f;
       // training: dx = w*invstd * (dy - mean(dy) - (x-mean) * invstd^2 * mean(dy*(x-mean)))
       // eval:     dx = w*invstd * dy
@@ -196,7 +197,17 @@ void batch_norm_backward_fused(const BatchNormShape& s, const float* x, const fl
         const float* xp = x + off;
         float* gp = grad_x + off;
         with_plane_grad(dy, out, off, [&](auto g) {
-          for (std::int64_t i = 0; i < s.hw; ++i) gp[i] = k * (g(i) - dy_mean - (xp[i] - mean) * proj);
+          if (grad_residual) {
+            // The residual's gradient in the same pass, from the same reads of dy and out.
+            float* rp = grad_residual + off;
+            for (std::int64_t i = 0; i < s.hw; ++i) {
+              const float gi = g(i);
+              rp[i] = gi;
+              gp[i] = k * (gi - dy_mean - (xp[i] - mean) * proj);
+            }
+          } else {
+            for (std::int64_t i = 0; i < s.hw; ++i) gp[i] = k * (g(i) - dy_mean - (xp[i] - mean) * proj);
+          }
         });
       }
     }
