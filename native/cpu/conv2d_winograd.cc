@@ -257,7 +257,9 @@ thread_local ThreadScratch t_du_scratch;
 
 bool winograd_backward_weight_applies(const Conv2dGeometry& g) {
   if (!winograd_forward_applies(g) || kPoints * g.out_channels * g.in_channels > kGradMaxUFloats) return false;
-  if (num_threads() > 2 && !in_parallel_region()) return false;
+  // Called by the thread pool's tasks (dynamic convolution's per-sample blocks), a batch of one
+  // would run single-threaded and small: the direct GEMM there, as before.
+  if (num_threads() > 2 || in_parallel_region()) return false;
   // dU and the final transform cost ~16 O C per half whatever the tile count: with fewer tiles
   // than this per half, the direct GEMM measured faster (256 channels: 128 tiles per half 1.04x
   // the direct time, 512 tiles 0.68x; 128 channels at 64 tiles 1.5x; 64 channels at 256 tiles

@@ -59,10 +59,10 @@ bool winograd_forward(const math::Conv2dGeometry& g, const gemm::PackedA* u, con
 // transpose of the forward algebra: per tile, Z = A dY A^T (the gradient of M) and V = B^T d B;
 // dU[xi] (O x C) = sum over tiles of Z[xi] V[xi]^T, 16 GEMMs whose depth is the tile count; then
 // dW = G^T dU G per channel pair. 16 products per tile and pair instead of 36.
-// Applies as winograd_per_call_applies (enough tiles to pay for the 16 O C floats of dU), with
-// at most two threads: the batch is cut into two fixed halves (one per thread) whose dU are
-// added at the end, so the result does not depend on the thread count; the direct GEMM spreads
-// over more threads than two.
+// Applies to the geometries winograd_forward_applies takes, with enough tiles to pay for the 16
+// O C floats of dU, called from outside the thread pool's tasks, with at most two threads: the
+// batch is cut into two fixed halves (one per thread) whose dU are added at the end, so the
+// result does not depend on the thread count; the direct GEMM spreads over more threads than two.
 bool winograd_backward_weight_applies(const math::Conv2dGeometry& g);
 
 // grad_weight [O, C, 3, 3] of g. Returns false, with grad_weight unset, when grad_out or the
