@@ -413,6 +413,25 @@ describeWinograd('dynamicConv2d by Winograd (experts mixed after the transform)'
     }
     expect(Array.from(runs[1][0])).toEqual(Array.from(runs[0][0]));
     expect(Array.from(runs[1][1])).toEqual(Array.from(runs[0][1]));
+    // Above, each pair of samples ran point by point on one thread (WinogradImage). At 2 threads
+    // a batch of 3 pairs (the 4 samples and the first two again) runs its pairs one after
+    // another the other way (all 16 matrices mixed, then winograd_forward splitting each step
+    // over the threads): the same arithmetic, so the same bits.
+    setNumThreads(2);
+    const six = (x: Tensor, per: number) => {
+      const data = new Float32Array(6 * per);
+      data.set(x.data.subarray(0, 4 * per));
+      data.set(x.data.subarray(0, 2 * per), 4 * per);
+      return Tensor.from(data, [6, ...x.shape.slice(1)]);
+    };
+    const input6 = six(t.input, g.C * g.H * g.W).requireGrad();
+    const out6 = ops.dynamicConv2d(input6, t.experts.detach(), six(t.attention, g.K), {
+      expertBias: t.expertBias.detach(),
+      padding: 1,
+    });
+    out6.backward(six(gradOut, g.O * g.H * g.W));
+    expect(Array.from(out6.data.subarray(0, runs[0][0].length))).toEqual(Array.from(runs[0][0]));
+    expect(Array.from(input6.grad!.data.subarray(0, runs[0][1].length))).toEqual(Array.from(runs[0][1]));
     // Winograd ran (forward and input gradient): the direct path, under the AVX2 cap, rounds differently.
     const active = isa().active;
     try {
@@ -427,12 +446,18 @@ describeWinograd('dynamicConv2d by Winograd (experts mixed after the transform)'
     }
   });
 
-  test('non-finite inputs, grad_out and attention propagate as the direct definition does', () => {
+  // With finite attention the Winograd path runs and each sample whose image (or grad_out)
+  // holds inf or NaN falls back to the direct convolution alone, its pair's other sample not;
+  // a non-finite attention turns Winograd off for the call.
+  test.each([
+    ['finite attention', false],
+    ['an infinite attention', true],
+  ])('non-finite inputs and grad_out propagate as the direct definition does (%s)', (_name, infAttention) => {
     manualSeed(42);
     const t = inputs();
     t.input.data[(1 * g.C + 5) * 256 + 3 * 16 + 4] = Number.NaN; // sample 1
     t.input.data[(2 * g.C + 7) * 256 + 15] = Number.POSITIVE_INFINITY; // sample 2, a corner
-    t.attention.data[3 * g.K + 1] = Number.POSITIVE_INFINITY; // sample 3's whole kernel
+    if (infAttention) t.attention.data[3 * g.K + 1] = Number.POSITIVE_INFINITY; // sample 3's whole kernel
     const gradOut = Tensor.randn([g.B, g.O, g.H, g.W]);
     gradOut.data[(0 * g.O + 2) * 256 + 7 * 16 + 9] = Number.NaN; // sample 0's input gradient
     const data = {

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 
 #include "core/alloc.h"
+#include "core/errors.h"
 #include "core/isa.h"
 #include "core/thread_pool.h"
 #include "cpu/conv2d_winograd_kernels.h"
@@ -50,8 +52,9 @@ constexpr std::int64_t kPerCallPairsPerTile = 512;
 std::int64_t tiles_h(const Conv2dGeometry& g) { return (g.out_h + 1) / 2; }
 std::int64_t tiles_w(const Conv2dGeometry& g) { return (g.out_w + 1) / 2; }
 
-// Tiles per chunk for this convolution and thread count.
-std::int64_t chunk_tiles(const Conv2dGeometry& g, std::int64_t total) {
+// Most tiles per chunk of this convolution: V and M within kChunkFloats per channel, and
+// enough tiles to amortise streaming the 16 U matrices.
+std::int64_t chunk_cap(const Conv2dGeometry& g) {
   const std::int64_t widest = std::max(g.in_channels, g.out_channels);
   std::int64_t cap = std::max(kMinChunkTiles, kChunkFloats / widest);
   if (cap >= kChunkAlign) cap = cap / kChunkAlign * kChunkAlign;
@@ -60,11 +63,15 @@ std::int64_t chunk_tiles(const Conv2dGeometry& g, std::int64_t total) {
   // U for 32 tiles). Chunks of at least O C / (C + O) / 4 tiles: measured 1.3x faster there,
   // and unchanged for the layers the cache cap already suits.
   const std::int64_t weight_tiles = g.in_channels * g.out_channels / (g.in_channels + g.out_channels) / 4;
-  cap = std::max(cap, (weight_tiles + 15) / 16 * 16);
+  return std::max(cap, (weight_tiles + 15) / 16 * 16);
+}
+
+// Tiles per chunk for this convolution and thread count.
+std::int64_t chunk_tiles(const Conv2dGeometry& g, std::int64_t total) {
   const std::int64_t threads = num_threads();
   // Every thread gets a chunk when the tiles allow it.
   const std::int64_t per_thread = (total + threads - 1) / threads;
-  return std::max(kMinChunkTiles, std::min(cap, per_thread));
+  return std::max(kMinChunkTiles, std::min(chunk_cap(g), per_thread));
 }
 
 // The runs of tiles of the chunk [t0, t1) of the batch's tiles (numbered image by image, row
@@ -128,75 +135,101 @@ bool winograd_per_call_applies(const Conv2dGeometry& g) {
          tiles >= g.out_channels * g.in_channels / kPerCallPairsPerTile;
 }
 
-bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
-                      float* out, const ConvEpilogue& ep) {
-  const std::int64_t C = g.in_channels, O = g.out_channels;
-  const std::int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-  const std::int64_t total = g.batch * tiles_h(g) * tiles_w(g);
-  const std::int64_t per_chunk = chunk_tiles(g, total);
-  const std::int64_t chunks = (total + per_chunk - 1) / per_chunk;
-  const auto input_tiles = FLEXCONV_PICK_ISA(winograd_input_tiles);
-  const auto output_tiles = FLEXCONV_PICK_ISA(winograd_output_tiles);
-  const WinogradPlanes planes{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C * in_plane, O * out_plane};
+namespace {
 
-  // The three steps over one chunk of T tiles (its runs), each over a range of what it splits.
-  // V[xi] (C x T): the transformed input patches, channel by channel, so that each plane is read
-  // front to back (the hardware prefetcher follows one stream, not one per channel), written in
-  // the GEMM's packed layout (gemm_packed_b reads it in place); false when an input was not
-  // finite.
-  auto transform_inputs = [&](const std::vector<WinogradRun>& runs, std::int64_t c0, std::int64_t c1, float* v,
-                              std::int64_t T) {
-    const gemm::PackedBLayout vl = gemm::packed_b_layout(u[0], T);
-    const std::int64_t v_stride = point_stride(vl.size());
+// The three steps of the forward over a chunk of T tiles (its runs), each over a range of what
+// it splits; `like` is any of the 16 U matrices (they share one shape), for the layouts.
+class ForwardSteps {
+ public:
+  ForwardSteps(const Conv2dGeometry& g, const gemm::PackedA& like)
+      : like_(like),
+        C_(g.in_channels),
+        O_(g.out_channels),
+        in_plane_(g.in_h * g.in_w),
+        out_plane_(g.out_h * g.out_w),
+        planes_{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C_ * in_plane_, O_ * out_plane_} {}
+
+  // Scratch floats of V and M for a chunk of T tiles.
+  size_t v_floats(std::int64_t T) const { return static_cast<size_t>(kPoints * v_stride(T)); }
+  size_t m_floats(std::int64_t T) const { return static_cast<size_t>(kPoints * point_stride(O_ * T)); }
+
+  // V[xi] (C x T) of channels [c0, c1): the transformed input patches, channel by channel, so
+  // that each plane is read front to back (the hardware prefetcher follows one stream, not one
+  // per channel), written in the GEMM's packed layout (gemm_packed_b reads it in place); false
+  // when an input was not finite.
+  bool transform_inputs(const std::vector<WinogradRun>& runs, std::int64_t c0, std::int64_t c1, const float* input,
+                        float* v, std::int64_t T) const {
+    const gemm::PackedBLayout vl = gemm::packed_b_layout(like_, T);
+    const std::int64_t stride = v_stride(T);
     bool finite = true;
     for (std::int64_t c = c0; c < c1; ++c) {
-      const WinogradVLayout layout{v_stride, vl.nr, vl.panel_stride(c)};
-      finite &= input_tiles(runs.data(), static_cast<std::int64_t>(runs.size()), planes, input + c * in_plane,
-                            v + vl.row_start(c), layout);
+      const WinogradVLayout layout{stride, vl.nr, vl.panel_stride(c)};
+      finite &= input_tiles_(runs.data(), static_cast<std::int64_t>(runs.size()), planes_, input + c * in_plane_,
+                             v + vl.row_start(c), layout);
       if (const std::int64_t tail = T % vl.nr; tail != 0) {
         // The last panel's columns past T, which the micro-kernel reads too.
         float* pad = v + vl.row_start(c) + (vl.n_padded / vl.nr - 1) * layout.panel_stride + tail;
-        for (int xi = 0; xi < kPoints; ++xi) std::fill_n(pad + xi * v_stride, vl.nr - tail, 0.0f);
+        for (int xi = 0; xi < kPoints; ++xi) std::fill_n(pad + xi * stride, vl.nr - tail, 0.0f);
       }
     }
     return finite;
-  };
-  // M[xi] (O x T) = U[xi] V[xi].
-  auto multiply = [&](std::int64_t xi0, std::int64_t xi1, const float* v, float* m, std::int64_t T) {
-    const std::int64_t v_stride = point_stride(gemm::packed_b_layout(u[0], T).size());
-    for (std::int64_t xi = xi0; xi < xi1; ++xi) {
-      gemm::gemm_packed_b(T, 1.0f, u[xi], v + xi * v_stride, 0.0f, m + xi * point_stride(O * T), T);
-    }
-  };
-  // Y = A^T M A per tile, with the bias and the epilogue, into the output planes.
-  auto transform_outputs = [&](const std::vector<WinogradRun>& runs, std::int64_t o0, std::int64_t o1, const float* m,
-                               std::int64_t T) {
+  }
+
+  // M[xi] (O x T) = u V[xi].
+  void multiply(std::int64_t xi, const gemm::PackedA& u, const float* v, float* m, std::int64_t T) const {
+    gemm::gemm_packed_b(T, 1.0f, u, v + xi * v_stride(T), 0.0f, m + xi * point_stride(O_ * T), T);
+  }
+
+  // Y = A^T M A per tile of output channels [o0, o1), with the bias (may be null) and the
+  // epilogue, into the output planes.
+  void transform_outputs(const std::vector<WinogradRun>& runs, std::int64_t o0, std::int64_t o1, const float* m,
+                         std::int64_t T, const float* bias, const ConvEpilogue& ep, float* out) const {
     for (std::int64_t o = o0; o < o1; ++o) {
-      output_tiles(runs.data(), static_cast<std::int64_t>(runs.size()), planes, m + o * T, point_stride(O * T),
-                   bias ? bias[o] : 0.0f, ep.residual ? ep.residual + o * out_plane : nullptr, ep.relu,
-                   out + o * out_plane);
+      output_tiles_(runs.data(), static_cast<std::int64_t>(runs.size()), planes_, m + o * T, point_stride(O_ * T),
+                    bias ? bias[o] : 0.0f, ep.residual ? ep.residual + o * out_plane_ : nullptr, ep.relu,
+                    out + o * out_plane_);
     }
-  };
-  // Scratch floats of V and M for a chunk of T tiles.
-  const auto v_floats = [&](std::int64_t T) {
-    return static_cast<size_t>(kPoints * point_stride(gemm::packed_b_layout(u[0], T).size()));
-  };
-  const auto m_floats = [&](std::int64_t T) { return static_cast<size_t>(kPoints * point_stride(O * T)); };
+  }
+
+ private:
+  std::int64_t v_stride(std::int64_t T) const { return point_stride(gemm::packed_b_layout(like_, T).size()); }
+
+  const gemm::PackedA& like_;
+  std::int64_t C_, O_, in_plane_, out_plane_;
+  WinogradPlanes planes_;
+  using InputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
+                              const WinogradVLayout&);
+  using OutputTiles = void (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, std::int64_t,
+                               float, const float*, bool, float*);
+  InputTiles input_tiles_ = FLEXCONV_PICK_ISA(winograd_input_tiles);
+  OutputTiles output_tiles_ = FLEXCONV_PICK_ISA(winograd_output_tiles);
+};
+
+}  // namespace
+
+bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
+                      float* out, const ConvEpilogue& ep) {
+  const std::int64_t C = g.in_channels, O = g.out_channels;
+  const std::int64_t total = g.batch * tiles_h(g) * tiles_w(g);
+  const std::int64_t per_chunk = chunk_tiles(g, total);
+  const std::int64_t chunks = (total + per_chunk - 1) / per_chunk;
+  const ForwardSteps steps(g, u[0]);
 
   if (chunks == 1 && num_threads() > 1 && !in_parallel_region()) {
     // Too few tiles for a chunk per thread (one 8x8 map): the threads split each step instead,
     // channels, then the 16 GEMMs, then output channels.
     const std::vector<WinogradRun> runs = chunk_runs(g, 0, total);
     AlignedBuffer<float> v_overflow, m_overflow;
-    float* v = t_v_scratch.get(v_floats(total), v_overflow);
-    float* m = t_m_scratch.get(m_floats(total), m_overflow);
+    float* v = t_v_scratch.get(steps.v_floats(total), v_overflow);
+    float* m = t_m_scratch.get(steps.m_floats(total), m_overflow);
     std::atomic<bool> finite{true};
     parallel_for(C, [&](std::int64_t c0, std::int64_t c1) {
-      if (!transform_inputs(runs, c0, c1, v, total)) finite.store(false, std::memory_order_relaxed);
+      if (!steps.transform_inputs(runs, c0, c1, input, v, total)) finite.store(false, std::memory_order_relaxed);
     });
     if (!finite.load()) return false;
-    parallel_tasks(kPoints, [&](std::int64_t xi, int) { multiply(xi, xi + 1, v, m, total); });
-    parallel_for(O, [&](std::int64_t o0, std::int64_t o1) { transform_outputs(runs, o0, o1, m, total); });
+    parallel_tasks(kPoints, [&](std::int64_t xi, int) { steps.multiply(xi, u[xi], v, m, total); });
+    parallel_for(
+        O, [&](std::int64_t o0, std::int64_t o1) { steps.transform_outputs(runs, o0, o1, m, total, bias, ep, out); });
     return true;
   }
 
@@ -206,17 +239,55 @@ bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const flo
     if (!finite.load(std::memory_order_relaxed)) return;
     const std::int64_t t0 = chunk * per_chunk, t1 = std::min(total, t0 + per_chunk), T = t1 - t0;
     AlignedBuffer<float> v_overflow, m_overflow;
-    float* v = t_v_scratch.get(v_floats(T), v_overflow);
-    float* m = t_m_scratch.get(m_floats(T), m_overflow);
+    float* v = t_v_scratch.get(steps.v_floats(T), v_overflow);
+    float* m = t_m_scratch.get(steps.m_floats(T), m_overflow);
     const std::vector<WinogradRun> runs = chunk_runs(g, t0, t1);
-    if (!transform_inputs(runs, 0, C, v, T)) {
+    if (!steps.transform_inputs(runs, 0, C, input, v, T)) {
       finite.store(false, std::memory_order_relaxed);
       return;
     }
-    multiply(0, kPoints, v, m, T);
-    transform_outputs(runs, 0, O, m, T);
+    for (std::int64_t xi = 0; xi < kPoints; ++xi) steps.multiply(xi, u[xi], v, m, T);
+    steps.transform_outputs(runs, 0, O, m, T, bias, ep, out);
   });
   return finite.load();
+}
+
+bool winograd_image_applies(const Conv2dGeometry& g) {
+  return g.batch == 1 && winograd_forward_applies(g) && tiles_h(g) * tiles_w(g) <= chunk_cap(g);
+}
+
+struct WinogradImage::Plan {
+  Plan(const Conv2dGeometry& g, const gemm::PackedA& like)
+      : steps(g, like),
+        tiles(tiles_h(g) * tiles_w(g)),
+        runs(chunk_runs(g, 0, tiles)),
+        channels(g.in_channels),
+        out_channels(g.out_channels) {}
+  ForwardSteps steps;
+  std::int64_t tiles;
+  std::vector<WinogradRun> runs;
+  std::int64_t channels, out_channels;
+};
+
+WinogradImage::WinogradImage(const Conv2dGeometry& g, const gemm::PackedA& like)
+    : plan_(std::make_unique<Plan>(g, like)) {
+  FLEXCONV_CHECK(winograd_image_applies(g), ErrorCode::Internal, "WinogradImage: geometry not applicable");
+}
+WinogradImage::~WinogradImage() = default;
+
+size_t WinogradImage::v_floats() const { return plan_->steps.v_floats(plan_->tiles); }
+size_t WinogradImage::m_floats() const { return plan_->steps.m_floats(plan_->tiles); }
+
+bool WinogradImage::transform_input(const float* image, float* v) const {
+  return plan_->steps.transform_inputs(plan_->runs, 0, plan_->channels, image, v, plan_->tiles);
+}
+
+void WinogradImage::multiply(int xi, const gemm::PackedA& u, const float* v, float* m) const {
+  plan_->steps.multiply(xi, u, v, m, plan_->tiles);
+}
+
+void WinogradImage::transform_output(const float* m, const float* bias, float* out) const {
+  plan_->steps.transform_outputs(plan_->runs, 0, plan_->out_channels, m, plan_->tiles, bias, {}, out);
 }
 
 namespace {

@@ -17,7 +17,9 @@
 // Every tile is computed the same way whatever the chunking: results do not depend on the
 // thread count.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "cpu/gemm/gemm.h"
@@ -54,6 +56,36 @@ bool winograd_per_call_applies(const math::Conv2dGeometry& g);
 // the caller must then run the direct convolution, which keeps PyTorch's propagation.
 bool winograd_forward(const math::Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
                       float* out, const ConvEpilogue& epilogue);
+
+// One image's winograd_forward in its three steps, for callers whose weights differ per image:
+// dynamic convolution mixes each image's transformed matrix of point xi right before that
+// point's GEMM, so the GEMM reads it from L1 (mixed all 16 at once, the matrices went out to L2
+// and back: a quarter of a B128 8x8 dynamic forward). Applies to a batch of one that
+// winograd_forward takes whose tiles fit one chunk (maps up to about 16x16 at 64 channels).
+bool winograd_image_applies(const math::Conv2dGeometry& g);
+
+class WinogradImage {
+ public:
+  // `like`: a matrix of U's shape (O x C, packed like winograd_pack_weights'), for the layouts.
+  WinogradImage(const math::Conv2dGeometry& g, const gemm::PackedA& like);
+  ~WinogradImage();
+  WinogradImage(const WinogradImage&) = delete;
+  WinogradImage& operator=(const WinogradImage&) = delete;
+
+  // Scratch floats of one image's V and M.
+  std::size_t v_floats() const;
+  std::size_t m_floats() const;
+  // V of the image ([C, in_h, in_w]); false when it holds inf or NaN (see winograd_forward).
+  bool transform_input(const float* image, float* v) const;
+  // M[xi] = u V[xi], u the image's U[xi].
+  void multiply(int xi, const gemm::PackedA& u, const float* v, float* m) const;
+  // The output image ([O, out_h, out_w]) from all 16 M, plus bias (may be null).
+  void transform_output(const float* m, const float* bias, float* out) const;
+
+ private:
+  struct Plan;
+  std::unique_ptr<Plan> plan_;
+};
 
 // The weight gradient of the same convolutions (conv2d_backward_weight, cpu/conv2d.h) by the
 // transpose of the forward algebra: per tile, Z = A dY A^T (the gradient of M) and V = B^T d B;

@@ -281,6 +281,14 @@ class PackedExperts {
   }
   gemm::PackedA* mixed(int thread, int s) { return &mixed_[static_cast<size_t>((thread * kPair + s) * n_)]; }
 
+  // Matrix i alone of the kernels of samples [b, b + count), into each sample's first buffer,
+  // mixed(thread, s)[0] (all matrices have one shape; reusing one buffer keeps it in L1).
+  void mix_matrix(std::int64_t b, int count, const float* attention, int thread, std::int64_t i) {
+    float* out[kPair];
+    for (int s = 0; s < count; ++s) out[s] = mixed(thread, s)[0].data();
+    mix_samples(b, count, K_, mixed(thread, 0)[0].size(), attention, &parts_[static_cast<size_t>(i * K_)], out);
+  }
+
  private:
   std::int64_t K_, n_;
   std::vector<std::vector<gemm::PackedA>> packed_;  // [k][i]
@@ -317,6 +325,50 @@ std::unique_ptr<PackedExperts> winograd_experts(const Conv2dGeometry& g, const C
   return PackedExperts::winograd_of(one, K, experts);
 }
 
+// Where the Winograd convs of a pair run point by point (winograd_by_point): an image that
+// fits one chunk, and the pair on one thread (a task of for_each_pair, or a single thread);
+// otherwise winograd_forward splits one image's steps over the threads.
+bool by_point_applies(const Conv2dGeometry& one) {
+  return winograd_image_applies(one) && (num_threads() == 1 || in_parallel_region());
+}
+
+// The Winograd convs of samples [b, b + count) point by point (cpu/conv2d_winograd.h,
+// WinogradImage): each image's V, then per point xi the samples' matrices of xi mixed in one
+// pass over the experts' (into L1) and multiplied at once, then the outputs. Sample s reads
+// src + (b + s) * src_image and writes dst + (b + s) * dst_image, with bias + s * O (bias may be
+// null). done[s] is false where its source holds inf or NaN: the caller takes the direct path.
+struct ImageSpan {
+  const float* src;
+  std::int64_t src_image;
+  float* dst;
+  std::int64_t dst_image;
+};
+void winograd_by_point(PackedExperts& experts, const WinogradImage& image, std::int64_t b, int count,
+                       const float* attention, int thread, float* scratch, const ImageSpan& io, const float* bias,
+                       std::int64_t O, bool* done) {
+  const std::int64_t v_floats = static_cast<std::int64_t>(image.v_floats());
+  const std::int64_t m_floats = static_cast<std::int64_t>(image.m_floats());
+  float* v[kPair];
+  float* m[kPair];
+  bool any = false;
+  for (int s = 0; s < count; ++s) {
+    v[s] = scratch + s * (v_floats + m_floats);
+    m[s] = v[s] + v_floats;
+    done[s] = image.transform_input(io.src + (b + s) * io.src_image, v[s]);
+    any |= done[s];
+  }
+  if (!any) return;
+  for (int xi = 0; xi < 16; ++xi) {
+    experts.mix_matrix(b, count, attention, thread, xi);
+    for (int s = 0; s < count; ++s) {
+      if (done[s]) image.multiply(xi, experts.mixed(thread, s)[0], v[s], m[s]);
+    }
+  }
+  for (int s = 0; s < count; ++s) {
+    if (done[s]) image.transform_output(m[s], bias ? bias + s * O : nullptr, io.dst + (b + s) * io.dst_image);
+  }
+}
+
 void check_counts(const Conv2dGeometry& g, std::int64_t K) {
   FLEXCONV_CHECK(K >= 1, ErrorCode::InvalidArgument, "dynamicConv2d: expected at least one expert");
   conv2d_check_geometry(g);
@@ -340,15 +392,27 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
   if (!winograd && conv2d_forward_is_gemm(one)) {
     packed = PackedExperts::slices_of(K, D, experts, forward_slices(one), false);
   }
-  PerThread W(packed ? 0 : D), bias(expert_bias ? O : 0);
+  std::unique_ptr<WinogradImage> image;
+  if (winograd && winograd_image_applies(one)) image = std::make_unique<WinogradImage>(one, winograd->mixed(0, 0)[0]);
+  PerThread W(packed ? 0 : D), bias(expert_bias ? kPair * O : 0);
+  PerThread scratch(image ? kPair * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
   for_each_pair(B, [&](std::int64_t b0, int count, int thread) {
-    if (winograd) winograd->mix(b0, count, attention, thread);
+    float* biases = expert_bias ? bias[thread] : nullptr;
+    for (int s = 0; s < count && expert_bias; ++s) mix_one(b0 + s, K, O, attention, bias_rows.data(), biases + s * O);
+    bool done[kPair] = {false, false};
+    const bool by_point = image && by_point_applies(one);
+    if (by_point) {
+      winograd_by_point(*winograd, *image, b0, count, attention, thread, scratch[thread],
+                        {input, in_image, out, out_image}, biases, O, done);
+    } else if (winograd) {
+      winograd->mix(b0, count, attention, thread);
+    }
     if (packed) packed->mix(b0, count, attention, thread);
     for (int s = 0; s < count; ++s) {
       const std::int64_t b = b0 + s;
-      float* bb = expert_bias ? bias[thread] : nullptr;
-      if (expert_bias) mix_one(b, K, O, attention, bias_rows.data(), bb);
-      if (winograd &&
+      float* bb = expert_bias ? biases + s * O : nullptr;
+      if (done[s]) continue;
+      if (winograd && !by_point &&
           winograd_forward(one, winograd->mixed(thread, s), input + b * in_image, bb, out + b * out_image, {})) {
         continue;  // (false: the image holds inf or NaN and takes the direct path below)
       }
@@ -418,11 +482,15 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   PerThread W(grad_input && !packed ? D : 0);
   // Per sample: the input gradient, and the bias gradient gB[b] = the sums of grad_out's planes.
   AlignedBuffer<float> gB(want_b ? static_cast<size_t>(B * O) : 0);
-  auto per_sample = [&](std::int64_t b, int slot, int thread) {
+  // input_done: by winograd_by_point; by_point: the pair went that way (winograd's buffers
+  // then do not hold the mixed kernels).
+  auto per_sample = [&](std::int64_t b, int slot, int thread, bool input_done, bool by_point) {
     const float* go = grad_out + b * out_image;
     const gemm::PackedA* mixed = packed ? packed->mixed(thread, slot) : nullptr;
-    if (grad_input && winograd &&
-        winograd_forward(t_one, winograd->mixed(thread, slot), go, nullptr, grad_input + b * in_image, {})) {
+    if (input_done) {
+      // done
+    } else if (grad_input && winograd && !by_point &&
+               winograd_forward(t_one, winograd->mixed(thread, slot), go, nullptr, grad_input + b * in_image, {})) {
       // done (false: grad_out holds inf or NaN and takes the direct path below)
     } else if (grad_input) {
       if (packed && as_conv) {
@@ -448,11 +516,23 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
       }
     }
   };
+  std::unique_ptr<WinogradImage> image;
+  if (winograd && winograd_image_applies(t_one)) {
+    image = std::make_unique<WinogradImage>(t_one, winograd->mixed(0, 0)[0]);
+  }
+  PerThread scratch(image ? kPair * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
   if (grad_input || want_b) {
     for_each_pair(B, [&](std::int64_t p0, int count, int thread) {
-      if (grad_input && winograd) winograd->mix(p0, count, attention, thread);
+      bool done[kPair] = {false, false};
+      const bool by_point = image && by_point_applies(t_one);
+      if (by_point) {
+        winograd_by_point(*winograd, *image, p0, count, attention, thread, scratch[thread],
+                          {grad_out, out_image, grad_input, in_image}, nullptr, 0, done);
+      } else if (grad_input && winograd) {
+        winograd->mix(p0, count, attention, thread);
+      }
       if (grad_input && packed) packed->mix(p0, count, attention, thread);
-      for (int i = 0; i < count; ++i) per_sample(p0 + i, i, thread);
+      for (int i = 0; i < count; ++i) per_sample(p0 + i, i, thread, done[i], by_point);
     });
   }
   if (want_w) reduce_kernel_gradients(g, K, grad_out, input, experts, attention, grad_experts, grad_attention);
