@@ -306,22 +306,6 @@ constexpr std::int64_t kGradMaxUFloats = std::int64_t(1) << 22;
 
 std::int64_t round_up16(std::int64_t x) { return (x + 15) / 16 * 16; }
 
-// dW = G^T u G for one channel pair: u[xi * stride] (4 x 4, xi = 4 a + b) -> w[9] (3 x 3).
-void inverse_weight_transform(const float* u, std::int64_t stride, float* w) {
-  float h[3][4];  // G^T u
-  for (int b = 0; b < 4; ++b) {
-    const float u0 = u[b * stride], u1 = u[(4 + b) * stride], u2 = u[(8 + b) * stride], u3 = u[(12 + b) * stride];
-    h[0][b] = u0 + 0.5f * (u1 + u2);
-    h[1][b] = 0.5f * (u1 - u2);
-    h[2][b] = 0.5f * (u1 + u2) + u3;
-  }
-  for (int i = 0; i < 3; ++i) {
-    w[3 * i + 0] = h[i][0] + 0.5f * (h[i][1] + h[i][2]);
-    w[3 * i + 1] = 0.5f * (h[i][1] - h[i][2]);
-    w[3 * i + 2] = 0.5f * (h[i][1] + h[i][2]) + h[i][3];
-  }
-}
-
 thread_local ThreadScratch t_du_scratch;
 
 }  // namespace
@@ -395,15 +379,12 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
     part(half, g.batch, du + u_floats);
   }
   if (!finite.load()) return false;
-  parallel_for(pairs, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      float* u = du + p;
-      // The halves added in a fixed order, 0 + 1.
-      if (parts == 2) {
-        for (int xi = 0; xi < kPoints; ++xi) u[xi * pairs] += u[u_floats + xi * pairs];
-      }
-      inverse_weight_transform(u, pairs, grad_weight + p * 9);
-    }
+  // dW = G^T dU G, the halves added first in a fixed order (0 + 1). Blocks of 16 pairs, so that
+  // every pair takes the same (vector or scalar) path whatever the thread count.
+  const auto inverse_tiles = FLEXCONV_PICK_ISA(winograd_inverse_weight_tiles);
+  const float* second = parts == 2 ? du + u_floats : nullptr;
+  parallel_for((pairs + 15) / 16, [&](std::int64_t b0, std::int64_t b1) {
+    inverse_tiles(du, second, b0 * 16, std::min(pairs, b1 * 16), pairs, grad_weight);
   });
   return true;
 }

@@ -33,6 +33,9 @@ struct WinogradVLayout {
 //     plain loops, too slow for the saving in the GEMM.
 //   winograd_weight_tiles: for the 3x3 kernels [p0, p1) of a weight (kernel p: its 9 floats at weight + 9 p), U = G g
 //     G^T into u[xi * pairs + p]. Returns false when a kernel held inf or NaN.
+//   winograd_inverse_weight_tiles: for the channel pairs [p0, p1), dW = G^T u G (the weight gradient from its
+//     transformed gradient) of u[xi * pairs + p] (plus second[xi * pairs + p], added first, when second is not null)
+//     into weight[9 p .. 9 p + 8].
 //   winograd_input_tiles: for one input channel (`channel`: its plane of image 0), V[xi] of every tile of the runs:
 //     B^T d B of the tile's 4x4 patch d (rows 2 ty - pad_h .., columns 2 tx - pad_w ..; outside the plane reads as
 //     zero), written where `layout` says. Returns false when it met a non-finite input value, or may have:
@@ -46,6 +49,8 @@ struct WinogradVLayout {
 #define FLEXCONV_WINOGRAD_ISA_API                                                                                  \
   bool winograd_has_fast_transforms();                                                                             \
   bool winograd_weight_tiles(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u); \
+  void winograd_inverse_weight_tiles(const float* u, const float* second, std::int64_t p0, std::int64_t p1,        \
+                                     std::int64_t pairs, float* weight);                                           \
   bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                  \
                             const float* channel, float* dst, const WinogradVLayout& layout);                      \
   bool winograd_grad_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,            \
