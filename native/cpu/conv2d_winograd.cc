@@ -299,9 +299,9 @@ constexpr std::int64_t kGradChunkFloats = 32768;
 constexpr std::int64_t kGradMinChunkTiles = 64;
 constexpr std::int64_t kGradWideMinChunkTiles = 128;
 constexpr std::int64_t kGradWidePairs = 128 * 128;
-// Fewest tiles per half of the batch (see winograd_backward_weight_applies).
+// Fewest tiles per half (see winograd_backward_weight_applies).
 constexpr std::int64_t kGradMinTilesPerHalf = 256;
-// Largest dU (16 O C floats) per half of the batch: 512 x 512 channels.
+// Largest dU (16 O C floats) per half: 512 x 512 channels.
 constexpr std::int64_t kGradMaxUFloats = std::int64_t(1) << 22;
 
 std::int64_t round_up16(std::int64_t x) { return (x + 15) / 16 * 16; }
@@ -320,7 +320,7 @@ bool winograd_backward_weight_applies(const Conv2dGeometry& g) {
   // the direct time, 512 tiles 0.68x; 128 channels at 64 tiles 1.5x; 64 channels at 256 tiles
   // 0.97x).
   const std::int64_t tiles = g.batch * tiles_h(g) * tiles_w(g);
-  return (g.batch >= 2 ? tiles / 2 : tiles) >= std::max(kGradMinTilesPerHalf, g.out_channels * g.in_channels / 128);
+  return tiles / 2 >= std::max(kGradMinTilesPerHalf, g.out_channels * g.in_channels / 128);
 }
 
 bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
@@ -332,16 +332,20 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
   const auto input_tiles = FLEXCONV_PICK_ISA(winograd_input_tiles);
   const auto grad_output_tiles = FLEXCONV_PICK_ISA(winograd_grad_output_tiles);
   const WinogradPlanes planes{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C * in_plane, O * out_plane};
-  // Two fixed halves of the batch (one with a single image), each into its own dU.
-  const std::int64_t parts = g.batch >= 2 ? 2 : 1, half = (g.batch + 1) / 2;
+  // Two fixed halves of the tiles, each into its own dU: the first half of the images and the
+  // rest, or for a batch of one the first half of its tiles and the rest (so that a single
+  // large image, e.g. 256 channels of 64x64, has a half for each of two threads; it had been
+  // one thread's work, 1.3x of the forward+backward time at 2 threads). Fixed by the shape, so
+  // the sum, and the bits, do not depend on the thread count.
+  const std::int64_t total = g.batch * per_image;
+  const std::int64_t split = g.batch >= 2 ? (g.batch + 1) / 2 * per_image : total / 2;
   const std::int64_t u_floats = kPoints * pairs;
   AlignedBuffer<float> du_overflow;
-  float* du = t_du_scratch.get(static_cast<size_t>(parts * u_floats), du_overflow);
+  float* du = t_du_scratch.get(static_cast<size_t>(2 * u_floats), du_overflow);
   std::atomic<bool> finite{true};
 
-  // dU[xi] of the images [b0, b1) into u, chunk by chunk in order.
-  auto part = [&](std::int64_t b0, std::int64_t b1, float* u) {
-    const std::int64_t first = b0 * per_image, last = b1 * per_image;
+  // dU[xi] of the tiles [first, last) into u, chunk by chunk in order.
+  auto part = [&](std::int64_t first, std::int64_t last, float* u) {
     AlignedBuffer<float> v_overflow, z_overflow;
     const std::int64_t most = std::min(per_chunk, last - first);
     float* v = t_v_scratch.get(static_cast<size_t>(kPoints * point_stride(C * round_up16(most))), v_overflow);
@@ -370,19 +374,17 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
       }
     }
   };
-  if (parts == 1) {
-    part(0, g.batch, du);
-  } else if (num_threads() == 2 && !in_parallel_region()) {
-    parallel_tasks(2, [&](std::int64_t h, int) { h == 0 ? part(0, half, du) : part(half, g.batch, du + u_floats); });
+  if (num_threads() == 2 && !in_parallel_region()) {
+    parallel_tasks(2, [&](std::int64_t h, int) { h == 0 ? part(0, split, du) : part(split, total, du + u_floats); });
   } else {
-    part(0, half, du);
-    part(half, g.batch, du + u_floats);
+    part(0, split, du);
+    part(split, total, du + u_floats);
   }
   if (!finite.load()) return false;
   // dW = G^T dU G, the halves added first in a fixed order (0 + 1). Blocks of 16 pairs, so that
   // every pair takes the same (vector or scalar) path whatever the thread count.
   const auto inverse_tiles = FLEXCONV_PICK_ISA(winograd_inverse_weight_tiles);
-  const float* second = parts == 2 ? du + u_floats : nullptr;
+  const float* second = du + u_floats;
   parallel_for((pairs + 15) / 16, [&](std::int64_t b0, std::int64_t b1) {
     inverse_tiles(du, second, b0 * 16, std::min(pairs, b1 * 16), pairs, grad_weight);
   });

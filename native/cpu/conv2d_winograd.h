@@ -93,8 +93,9 @@ class WinogradImage {
 // dW = G^T dU G per channel pair. 16 products per tile and pair instead of 36.
 // Applies to the geometries winograd_forward_applies takes, with enough tiles to pay for the 16
 // O C floats of dU, called from outside the thread pool's tasks, with at most two threads: the
-// batch is cut into two fixed halves (one per thread) whose dU are added at the end, so the
-// result does not depend on the thread count; the direct GEMM spreads over more threads than two.
+// tiles are cut into two fixed halves (one per thread: half of the images, or of one image's
+// tiles for a batch of one) whose dU are added at the end, so the result does not depend on the
+// thread count; the direct GEMM spreads over more threads than two.
 bool winograd_backward_weight_applies(const math::Conv2dGeometry& g);
 
 // grad_weight [O, C, 3, 3] of g. Returns false, with grad_weight unset, when grad_out or the
