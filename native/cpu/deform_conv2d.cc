@@ -498,32 +498,59 @@ void for_each_channel_run(const DeformConv2dGeometry& g, std::int64_t c_lo, std:
   }
 }
 
-// grad_input of one tile, into the channels-last zero-bordered gradient (the border collects
-// the gradients of out-of-image corners and is dropped). Threads own ranges of whole 8-channel
-// blocks for every pixel; within a range the updates of one address come in (pixel, tap,
-// corner) order, which does not depend on the split.
+// The channels-last zero-bordered input gradient of a block of images, in channel slabs: slab
+// b holds channels [b * width, b * width + w_b) of every padded pixel of the block's images,
+// [pixel][channel of the slab], w_b floats per pixel, the slabs one after another. With one slab
+// per thread, the threads' scatters write disjoint memory: sharing each pixel's row of C floats
+// (thread 0 the first half of the channels, thread 1 the rest), a one-image 256-channel backward
+// ran its scatter slower at 2 threads than one thread alone (the cores kept taking the lines of
+// each other's half, which the prefetchers bring along). The layout never changes a float: each
+// address gets the same updates in the same order.
+struct GradSlabs {
+  std::int64_t channels, width, pixels;  // pixels: padded pixels of all the block's images
+
+  GradSlabs(const DeformConv2dGeometry& g, std::int64_t images)
+      : channels(g.in_channels), width(g.in_channels), pixels(images * padded_plane_size(g)) {
+    const std::int64_t threads = in_parallel_region() ? 1 : num_threads();
+    width = std::max<std::int64_t>(8, ((channels + threads - 1) / threads + 7) / 8 * 8);
+  }
+  std::int64_t count() const { return (channels + width - 1) / width; }
+  std::int64_t first(std::int64_t b) const { return b * width; }
+  std::int64_t width_of(std::int64_t b) const { return std::min(width, channels - first(b)); }
+  float* slab(float* data, std::int64_t b) const { return data + first(b) * pixels; }
+  const float* slab(const float* data, std::int64_t b) const { return data + first(b) * pixels; }
+};
+
+// grad_input of one tile into the slabs (the border collects the gradients of out-of-image
+// corners and is dropped), a thread per slab; within a slab the updates of one address come in
+// (pixel, tap, corner) order.
 void scatter_input_grad(const DeformConv2dGeometry& g, const PlanTile& plans, const float* grad_cols,
-                        float* grad_padded) {
+                        const GradSlabs& slabs, float* grad_padded) {
   const std::int64_t C = g.in_channels, K = g.taps(), Cg = g.group_in_channels(), Wp = g.in_w + 2;
   const std::int64_t count = plans.count(), stride = C * K;
-  parallel_for((C + 7) / 8, [&](std::int64_t b0, std::int64_t b1) {
-    for_each_channel_run(
-        g, 8 * b0, std::min(C, 8 * b1), [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t og) {
-          const ScatterTaps taps{
-              plans.plan(og, 0, 0), plans.tap_stride(), K, grad_cols + grp * Cg * K + (c - grp * Cg), stride, Cg};
-          scatter_channel_rows(grad_padded, C, Wp, c, n, taps, count);
-        });
+  parallel_tasks(slabs.count(), [&](std::int64_t b, int) {
+    const std::int64_t c_lo = slabs.first(b), width = slabs.width_of(b);
+    float* slab = slabs.slab(grad_padded, b);
+    for_each_channel_run(g, c_lo, c_lo + width, [&](std::int64_t c, std::int64_t n, std::int64_t grp, std::int64_t og) {
+      const ScatterTaps taps{
+          plans.plan(og, 0, 0), plans.tap_stride(), K, grad_cols + grp * Cg * K + (c - grp * Cg), stride, Cg};
+      scatter_channel_rows(slab, width, Wp, c - c_lo, n, taps, count);
+    });
   });
 }
 
-// NCHW grad_input of one image from the channels-last zero-bordered gradient.
-void unpad_image_cl(const DeformConv2dGeometry& g, const float* padded, float* out_n) {
+// NCHW grad_input of image j of the block from the slabs.
+void unpad_grad_image(const DeformConv2dGeometry& g, const GradSlabs& slabs, const float* grad_padded, std::int64_t j,
+                      float* out_n) {
   const std::int64_t H = g.in_h, W = g.in_w, Wp = W + 2, C = g.in_channels, HW = H * W;
+  const std::int64_t plane = padded_plane_size(g);
   parallel_for(H, [&](std::int64_t y0, std::int64_t y1) {
     for (std::int64_t c0 = 0; c0 < C; c0 += 8) {  // 8 output planes at a time, as in pad_image_cl
       const std::int64_t n = std::min<std::int64_t>(8, C - c0);
+      const std::int64_t b = c0 / slabs.width, w = slabs.width_of(b);  // (width is a multiple of 8)
+      const float* image = slabs.slab(grad_padded, b) + j * plane * w;
       for (std::int64_t y = y0; y < y1; ++y) {
-        transpose(padded + ((y + 1) * Wp + 1) * C + c0, C, W, n, out_n + c0 * HW + y * W, HW);
+        transpose(image + ((y + 1) * Wp + 1) * w + (c0 - slabs.first(b)), w, W, n, out_n + c0 * HW + y * W, HW);
       }
     }
   });
@@ -636,6 +663,7 @@ void backward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t
   }
   if (s.padded.size()) pad_block_cl(g, input + n0 * C * HW, images, s.padded.data());
   if (grad_input) std::fill(s.grad_padded.data(), s.grad_padded.data() + s.grad_padded.size(), 0.0f);
+  const GradSlabs slabs(g, images);
   for (std::int64_t t0 = 0; t0 < Q; t0 += tile) {
     const std::int64_t count = std::min(tile, Q - t0);
     s.plans.build(off_n, mask_n, t0, count);
@@ -654,7 +682,7 @@ void backward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t
         gemm::gemm(count, Cg * K, Og, 1.0f, a, b, 0.0f, s.grad_cols.data() + grp * Cg * K, C * K);
       }
     }
-    if (grad_input) scatter_input_grad(g, s.plans, s.grad_cols.data(), s.grad_padded.data());
+    if (grad_input) scatter_input_grad(g, s.plans, s.grad_cols.data(), slabs, s.grad_padded.data());
     if (grad_offset || grad_mask) {
       offset_mask_grad(g, s.padded.data(), off_n, mask_n, s.grad_cols.data(), t0, count,
                        grad_offset ? grad_offset + n0 * 2 * G * K * P : nullptr,
@@ -662,9 +690,8 @@ void backward_block(const DeformConv2dGeometry& g, std::int64_t n0, std::int64_t
     }
   }
   if (grad_input) {
-    const std::int64_t size = padded_plane_size(g) * C;
     for (std::int64_t j = 0; j < images; ++j) {
-      unpad_image_cl(g, s.grad_padded.data() + j * size, grad_input + (n0 + j) * C * HW);
+      unpad_grad_image(g, slabs, s.grad_padded.data(), j, grad_input + (n0 + j) * C * HW);
     }
   }
 }
