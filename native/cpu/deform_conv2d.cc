@@ -27,8 +27,9 @@
 //     with a transposed A), then
 //     grad_input: scattered through the plan into a channels-last zero-bordered gradient (the
 //       border collects the out-of-image corners and is dropped), vectorised over channels;
-//       threads split by channel ranges (each owns its channels for all pixels; no two
-//       threads write one address; fixed order within one), then copied back to NCHW;
+//       threads split by channel ranges, each range its own slab of memory (GradSlabs: each
+//       thread owns its channels for all pixels; no two threads write one cache line; fixed
+//       order within one), then copied back to NCHW;
 //     grad_offset / grad_mask: per (offset group, tap, pixel), dot products over the offset
 //       group's channels of grad_columns with the four corners, vectorised over channels and
 //       reduced in a fixed order by the one thread owning that pixel chunk.
