@@ -384,9 +384,8 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
   // dW = G^T dU G, the halves added first in a fixed order (0 + 1). Blocks of 16 pairs, so that
   // every pair takes the same (vector or scalar) path whatever the thread count.
   const auto inverse_tiles = FLEXCONV_PICK_ISA(winograd_inverse_weight_tiles);
-  const float* second = du + u_floats;
   parallel_for((pairs + 15) / 16, [&](std::int64_t b0, std::int64_t b1) {
-    inverse_tiles(du, second, b0 * 16, std::min(pairs, b1 * 16), pairs, grad_weight);
+    inverse_tiles(du, du + u_floats, b0 * 16, std::min(pairs, b1 * 16), pairs, grad_weight);
   });
   return true;
 }

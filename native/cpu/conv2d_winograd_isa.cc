@@ -96,7 +96,7 @@ void inverse_weight_tiles_scalar(const float* u, const float* second, std::int64
                                  std::int64_t pairs, float* weight) {
   for (std::int64_t p = p0; p < p1; ++p) {
     float t[16], w[9];
-    for (int xi = 0; xi < 16; ++xi) t[xi] = second ? u[xi * pairs + p] + second[xi * pairs + p] : u[xi * pairs + p];
+    for (int xi = 0; xi < 16; ++xi) t[xi] = u[xi * pairs + p] + second[xi * pairs + p];
     inverse_weight_transform(t, w);
     for (int i = 0; i < 9; ++i) weight[p * 9 + i] = w[i];
   }
@@ -481,8 +481,7 @@ void inverse_weight_tiles_avx512(const float* u, const float* second, std::int64
   for (; p + 16 <= p1; p += 16) {
     __m512 t[16], w[9];
     for (int xi = 0; xi < 16; ++xi) {
-      t[xi] = _mm512_loadu_ps(u + xi * pairs + p);
-      if (second) t[xi] = _mm512_add_ps(t[xi], _mm512_loadu_ps(second + xi * pairs + p));
+      t[xi] = _mm512_add_ps(_mm512_loadu_ps(u + xi * pairs + p), _mm512_loadu_ps(second + xi * pairs + p));
     }
     inverse_weight_transform(t, w);
     for (int i = 0; i < 9; ++i) _mm512_i32scatter_ps(weight + p * 9 + i, nine, w[i], 4);

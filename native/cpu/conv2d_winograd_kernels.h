@@ -34,8 +34,8 @@ struct WinogradVLayout {
 //   winograd_weight_tiles: for the 3x3 kernels [p0, p1) of a weight (kernel p: its 9 floats at weight + 9 p), U = G g
 //     G^T into u[xi * pairs + p]. Returns false when a kernel held inf or NaN.
 //   winograd_inverse_weight_tiles: for the channel pairs [p0, p1), dW = G^T u G (the weight gradient from its
-//     transformed gradient) of u[xi * pairs + p] (plus second[xi * pairs + p], added first, when second is not null)
-//     into weight[9 p .. 9 p + 8].
+//     transformed gradient) of u[xi * pairs + p] + second[xi * pairs + p] (the two halves' dU, added first) into
+//     weight[9 p .. 9 p + 8].
 //   winograd_input_tiles: for one input channel (`channel`: its plane of image 0), V[xi] of every tile of the runs:
 //     B^T d B of the tile's 4x4 patch d (rows 2 ty - pad_h .., columns 2 tx - pad_w ..; outside the plane reads as
 //     zero), written where `layout` says. Returns false when it met a non-finite input value, or may have:

@@ -511,9 +511,11 @@ struct GradSlabs {
   std::int64_t channels, width, pixels;  // pixels: padded pixels of all the block's images
 
   GradSlabs(const DeformConv2dGeometry& g, std::int64_t images)
-      : channels(g.in_channels), width(g.in_channels), pixels(images * padded_plane_size(g)) {
+      : channels(g.in_channels), width(width_for(g.in_channels)), pixels(images * padded_plane_size(g)) {}
+  // One slab per thread (one when already inside the thread pool's tasks), a multiple of 8 wide.
+  static std::int64_t width_for(std::int64_t channels) {
     const std::int64_t threads = in_parallel_region() ? 1 : num_threads();
-    width = std::max<std::int64_t>(8, ((channels + threads - 1) / threads + 7) / 8 * 8);
+    return std::max<std::int64_t>(8, ((channels + threads - 1) / threads + 7) / 8 * 8);
   }
   std::int64_t count() const { return (channels + width - 1) / width; }
   std::int64_t first(std::int64_t b) const { return b * width; }
