@@ -2,7 +2,7 @@ import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, Argu
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
-import { expectClose, describeCuda } from './helpers';
+import { expectClose, describeCuda, forEachIsa } from './helpers';
 import { GridMode, GridPadding, referenceGridSample } from './reference/grid_sample';
 import { numericGrad } from './reference/numeric_grad';
 import { gradcheck } from './gradcheck';
@@ -126,8 +126,8 @@ describe('gridSample backward against finite differences of the float64 referenc
 
 test('images larger than L2 (sampled plane by plane) match the reference and, bit for bit, the same channels sampled in small images', () => {
   manualSeed(44);
-  // 2 x 72 planes of 48x48 floats: 1.3 MB per image, over the plane-major threshold (1 MB).
-  const shape = [2, 72, 48, 48] as const;
+  // 2 x 120 planes of 48x48 floats: 1.1 MB per image, over the plane-major threshold (1 MB).
+  const shape = [2, 120, 48, 48] as const;
   const x = Tensor.randn([...shape]);
   const grid = randomGrid(2, 20, 30);
   for (const mode of modes) {
@@ -138,6 +138,50 @@ test('images larger than L2 (sampled plane by plane) match the reference and, bi
     const part = ops.gridSample(ops.slice(x, 1, 8, 16), grid, { mode, paddingMode: 'border' });
     expect(part.toArray()).toEqual(ops.slice(y, 1, 8, 16).toArray());
   }
+});
+
+test('the grid gradient of an image larger than L2 (summed over the channels in passes) matches finite differences', () => {
+  manualSeed(45);
+  // 120 planes of 48x48 floats (1.1 MB, over 1 MB): the grid gradient sums the channels in passes of 56.
+  const shape = [1, 120, 48, 48];
+  const x = Tensor.randn(shape);
+  const grid = randomGrid(1, 6, 7);
+  const g = Tensor.randn([1, 120, 6, 7]);
+  const f = ([gg]: Float64Array[]): Float64Array =>
+    referenceGridSample(x.data, shape, gg, 6, 7, 'bilinear', 'zeros', false);
+  const expected = numericGrad(f, [grid.data], g.data, 0, 1e-7);
+  forEachIsa(() => {
+    const gi = grid.clone().requireGrad();
+    ops.gridSample(x, gi).backward(g);
+    expectClose((gi.grad as Tensor).data, expected, 2e-3, 2e-3);
+  });
+});
+
+test('pixels whose four corners all lie inside (fetched as pairs) and the others give the same bits', () => {
+  manualSeed(46);
+  const x = Tensor.randn([1, 3, 20, 24]);
+  // Inside the image with room for the right and lower corners: every lane of every group of 16 pixels.
+  const inside = Tensor.rand([1, 8, 8, 2], { low: -0.85, high: 0.85 });
+  // The same grid with one pixel of each group of 16 moved off the image: those groups take the masked path.
+  const mixed = inside.clone();
+  for (let p = 0; p < 64; p += 16) mixed.data[2 * p] = 1.3;
+  const forward = (grid: Tensor) => {
+    const xi = x.clone().requireGrad(),
+      gi = grid.clone().requireGrad();
+    const y = ops.gridSample(xi, gi);
+    y.backward(Tensor.ones(y.shape));
+    return { y: y.data, gx: (xi.grad as Tensor).data, gg: (gi.grad as Tensor).data };
+  };
+  const expected = referenceGridSample(x.data, x.shape, inside.data, 8, 8, 'bilinear', 'zeros', false);
+  forEachIsa(() => {
+    const a = forward(inside),
+      b = forward(mixed);
+    expectClose(a.y, expected, 1e-5, 1e-5);
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < 64; p++) if (p % 16 !== 0) expect(b.y[c * 64 + p]).toBe(a.y[c * 64 + p]);
+    for (let p = 0; p < 64; p++)
+      if (p % 16 !== 0) expect([b.gg[2 * p], b.gg[2 * p + 1]]).toEqual([a.gg[2 * p], a.gg[2 * p + 1]]);
+  });
 });
 
 test('gridSample is bit-identical at 1 and 2 threads', () => {

@@ -1,8 +1,10 @@
-// CPU grid_sample. The forward splits (batch, block of output pixels) tasks across threads
-// and computes each pixel's taps once for all channels. The backward runs two passes so every
-// written element has one owner: grad_input by (batch, channel) plane (each thread scatters
-// into its own planes), grad_grid by (batch, block of output pixels) (each pixel reduces over
-// channels).
+// CPU grid_sample. Every output pixel's taps (corner indices and weights, math/grid_sample.h)
+// are computed once, into a structure of arrays, and reused for all channels; the per-pixel
+// loops over a plane are vector code (cpu/grid_sample_kernels.h: one gather per corner for 16
+// pixels). The forward splits (batch, block of output pixels) tasks across threads. The
+// backward runs two passes so every written element has one owner: grad_input by (batch,
+// channel) plane (each thread scatters into its own planes), grad_grid by (batch, block of
+// output pixels) (each pixel reduces over channels in increasing order).
 //
 // Channels are the outer loop inside a pixel block: walking all channels for one pixel
 // would touch C planes at the same offset, and planes of a power-of-two size (32x32 floats =
@@ -17,8 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "core/alloc.h"
 #include "core/errors.h"
+#include "core/isa.h"
 #include "core/thread_pool.h"
+#include "cpu/grid_sample_kernels.h"
 
 namespace flexconv {
 namespace cpu {
@@ -64,7 +69,7 @@ inline Taps make_taps(const GridSampleShape& s, float gx, float gy) {
   return t;
 }
 
-// Output pixels per task: their taps (80 bytes each) stay in L1 while every channel runs.
+// Output pixels per task: their taps (40 bytes each) stay in L1 while every channel runs.
 constexpr std::int64_t kPixelBlock = 64;
 
 // Calls fn(n, first pixel, pixel count) for every (batch, block of output pixels), in parallel.
@@ -80,34 +85,72 @@ void for_each_pixel_block(const GridSampleShape& s, Fn&& fn) {
   });
 }
 
-}  // namespace
+// The taps of a range of output pixels (pixel j at [j] of every array) and, for the grid
+// gradient, d(source index)/d(grid coordinate) per axis.
+class TapTable {
+ public:
+  // Scratch from core/alloc.h, whose cache hands the same block back call after call (no page
+  // faults for a fresh table in a training loop); fill() writes every pixel's fields.
+  explicit TapTable(std::int64_t pixels)
+      : pixels_(pixels), idx_(static_cast<size_t>(4 * pixels)), fields_(static_cast<size_t>(8 * pixels)) {}
 
-namespace {
+  // Every pixel's taps from its grid point (x, y pairs from `grid` on).
+  void fill(const GridSampleShape& s, const float* grid) {
+    parallel_for(
+        pixels_,
+        [&](std::int64_t b, std::int64_t e) {
+          for (std::int64_t j = b; j < e; ++j) set(j, make_taps(s, grid[2 * j], grid[2 * j + 1]));
+        },
+        256);
+  }
 
-// The forward's view of one pixel's taps: 32 bytes instead of Taps' 80, so a whole image's
-// taps stream from L2 quickly.
-struct SampleTaps {
-  std::int32_t idx[4];  // -1 when outside
-  float w[4];
+  // The kernels' view from pixel j on.
+  GridTaps at(std::int64_t j) const {
+    GridTaps t;
+    for (int k = 0; k < 4; ++k) {
+      t.idx[k] = idx_.data() + k * pixels_ + j;
+      t.w[k] = fields_.data() + (kWeights + k) * pixels_ + j;
+    }
+    t.tx = fields_.data() + kTx * pixels_ + j;
+    t.ty = fields_.data() + kTy * pixels_ + j;
+    return t;
+  }
+
+  std::int32_t idx(int k, std::int64_t j) const { return idx_[static_cast<size_t>(k * pixels_ + j)]; }
+  float w(int k, std::int64_t j) const { return field(kWeights + k, j); }
+  float gx_mult(std::int64_t j) const { return field(kGxMult, j); }
+  float gy_mult(std::int64_t j) const { return field(kGyMult, j); }
+
+ private:
+  // The float fields, each an array of pixels_ floats: the four weights, then these.
+  static constexpr int kWeights = 0, kTx = 4, kTy = 5, kGxMult = 6, kGyMult = 7;
+
+  float field(int f, std::int64_t j) const { return fields_[static_cast<size_t>(f * pixels_ + j)]; }
+  float& field(int f, std::int64_t j) { return fields_[static_cast<size_t>(f * pixels_ + j)]; }
+
+  void set(std::int64_t j, const Taps& t) {
+    for (int k = 0; k < 4; ++k) {
+      idx_[static_cast<size_t>(k * pixels_ + j)] = static_cast<std::int32_t>(t.idx[k]);
+      field(kWeights + k, j) = t.w[k];
+    }
+    field(kTx, j) = t.tx;
+    field(kTy, j) = t.ty;
+    field(kGxMult, j) = t.gx_mult;
+    field(kGyMult, j) = t.gy_mult;
+  }
+
+  std::int64_t pixels_;
+  AlignedBuffer<std::int32_t> idx_;  // [corner][pixel], -1 outside the plane
+  AlignedBuffer<float> fields_;      // [field][pixel]
 };
 
-inline SampleTaps sample_taps(const GridSampleShape& s, float gx, float gy) {
-  const Taps t = make_taps(s, gx, gy);
-  SampleTaps r;
-  for (int k = 0; k < 4; ++k) {
-    r.idx[k] = static_cast<std::int32_t>(t.idx[k]);
-    r.w[k] = t.w[k];
+// The tables hold 32-bit plane indices.
+void check_plane_size(const GridSampleShape& s, const char* fn) {
+  if (s.in_h * s.in_w >= (std::int64_t{1} << 31)) {
+    throw Error(ErrorCode::InvalidArgument, std::string(fn) +
+                                                ": expected input planes below 2^31 pixels but received " +
+                                                std::to_string(s.in_h) + "x" + std::to_string(s.in_w));
   }
-  return r;
-}
-
-// One output value (both forwards: Taps or SampleTaps).
-template <class AnyTaps>
-inline float sample(const float* plane, const AnyTaps& t) {
-  float v = 0.0f;
-  for (int k = 0; k < 4; ++k)
-    if (t.idx[k] >= 0) v += t.w[k] * plane[t.idx[k]];
-  return v;
 }
 
 // Images whose planes together exceed this (bytes) run plane by plane: a block of pixels
@@ -115,23 +158,27 @@ inline float sample(const float* plane, const AnyTaps& t) {
 // scattered grids, every block touches most lines of every plane).
 constexpr std::int64_t kPlaneMajorImageBytes = 1 << 20;
 
+// Channels per pass of the grid gradient: planes filling half of kPlaneMajorImageBytes, so
+// that a pass's planes stay in L2 while every block of pixels samples them (all channels in one
+// pass for images below kPlaneMajorImageBytes). A single pass over a large image's channels
+// per block fetched every plane's lines from memory once per block.
+std::int64_t channels_per_pass(const GridSampleShape& s) {
+  const std::int64_t plane_bytes = s.in_h * s.in_w * static_cast<std::int64_t>(sizeof(float));
+  if (s.c * plane_bytes <= kPlaneMajorImageBytes) return s.c;
+  return std::max<std::int64_t>(1, kPlaneMajorImageBytes / 2 / plane_bytes);
+}
+
 // Plane-major forward: each image's taps once (threads over pixels), then threads over
 // channels, each plane read once while all its pixels are sampled.
 void forward_plane_major(const GridSampleShape& s, const float* input, const float* grid, float* out) {
   const std::int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w;
-  std::vector<SampleTaps> taps(static_cast<size_t>(out_plane));
+  const auto sample_plane = FLEXCONV_PICK_ISA(grid_sample_plane);
+  TapTable taps(out_plane);
   for (std::int64_t n = 0; n < s.n; ++n) {
-    const float* g = grid + 2 * n * out_plane;
-    parallel_for(out_plane, [&](std::int64_t j0, std::int64_t j1) {
-      for (std::int64_t j = j0; j < j1; ++j) {
-        taps[static_cast<size_t>(j)] = sample_taps(s, g[2 * j], g[2 * j + 1]);
-      }
-    });
+    taps.fill(s, grid + 2 * n * out_plane);
     parallel_for(s.c, [&](std::int64_t c0, std::int64_t c1) {
       for (std::int64_t c = c0; c < c1; ++c) {
-        const float* plane = input + (n * s.c + c) * in_plane;
-        float* dst = out + (n * s.c + c) * out_plane;
-        for (std::int64_t j = 0; j < out_plane; ++j) dst[j] = sample(plane, taps[static_cast<size_t>(j)]);
+        sample_plane(taps.at(0), out_plane, input + (n * s.c + c) * in_plane, out + (n * s.c + c) * out_plane);
       }
     });
   }
@@ -140,51 +187,43 @@ void forward_plane_major(const GridSampleShape& s, const float* input, const flo
 }  // namespace
 
 void grid_sample2d_forward(const GridSampleShape& s, const float* input, const float* grid, float* out) {
+  check_plane_size(s, "gridSample");
   const std::int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w;
-  if (in_plane >= (std::int64_t{1} << 31)) {  // SampleTaps holds 32-bit indices
-    throw Error(ErrorCode::InvalidArgument, "gridSample: expected input planes below 2^31 pixels but received " +
-                                                std::to_string(s.in_h) + "x" + std::to_string(s.in_w));
-  }
   if (s.c * in_plane * static_cast<std::int64_t>(sizeof(float)) > kPlaneMajorImageBytes) {
     forward_plane_major(s, input, grid, out);
     return;
   }
+  TapTable taps(s.n * out_plane);
+  taps.fill(s, grid);
+  const auto sample_plane = FLEXCONV_PICK_ISA(grid_sample_plane);
   for_each_pixel_block(s, [&](std::int64_t n, std::int64_t p0, std::int64_t count) {
-    Taps taps[kPixelBlock];
-    const float* g = grid + 2 * (n * out_plane + p0);
-    for (std::int64_t j = 0; j < count; ++j) taps[j] = make_taps(s, g[2 * j], g[2 * j + 1]);
+    const GridTaps t = taps.at(n * out_plane + p0);
     for (std::int64_t c = 0; c < s.c; ++c) {
-      const float* plane = input + (n * s.c + c) * in_plane;
-      float* dst = out + (n * s.c + c) * out_plane + p0;
-      for (std::int64_t j = 0; j < count; ++j) dst[j] = sample(plane, taps[j]);
+      sample_plane(t, count, input + (n * s.c + c) * in_plane, out + (n * s.c + c) * out_plane + p0);
     }
   });
 }
 
 void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const float* input, const float* grid,
                             float* grad_input, float* grad_grid) {
+  check_plane_size(s, "gridSample backward");
   const std::int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w;
   // The taps of every (batch, output pixel), computed once and shared by both passes (the
   // input-gradient pass would otherwise recompute them for every channel).
-  std::vector<Taps> taps(static_cast<size_t>(s.n * out_plane));
-  parallel_for(
-      s.n * out_plane,
-      [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t i = b; i < e; ++i) taps[i] = make_taps(s, grid[2 * i], grid[2 * i + 1]);
-      },
-      256);
+  TapTable taps(s.n * out_plane);
+  taps.fill(s, grid);
   if (grad_input != nullptr) {
     parallel_for(s.n * s.c, [&](std::int64_t p0, std::int64_t p1) {
       for (std::int64_t p = p0; p < p1; ++p) {
-        const std::int64_t n = p / s.c;
+        const std::int64_t first = (p / s.c) * out_plane;
         float* g = grad_input + p * in_plane;
         std::memset(g, 0, static_cast<size_t>(in_plane) * sizeof(float));
         const float* d = dy + p * out_plane;
-        const Taps* tp = taps.data() + n * out_plane;
         for (std::int64_t pix = 0; pix < out_plane; ++pix) {
-          const Taps& t = tp[pix];
-          for (int k = 0; k < 4; ++k)
-            if (t.idx[k] >= 0) g[t.idx[k]] += t.w[k] * d[pix];
+          for (int k = 0; k < 4; ++k) {
+            const std::int32_t i = taps.idx(k, first + pix);
+            if (i >= 0) g[i] += taps.w(k, first + pix) * d[pix];
+          }
         }
       }
     });
@@ -195,31 +234,31 @@ void grid_sample2d_backward(const GridSampleShape& s, const float* dy, const flo
     std::memset(grad_grid, 0, static_cast<size_t>(2 * s.n * out_plane) * sizeof(float));
     return;
   }
-  for_each_pixel_block(s, [&](std::int64_t n, std::int64_t p0, std::int64_t count) {
-    const Taps* tp = taps.data() + n * out_plane + p0;
-    // d out / d ix = sum over corners of value * d weight / d ix; corners outside count 0.
-    // Summed over channels in increasing order for each pixel.
-    float gix[kPixelBlock] = {}, giy[kPixelBlock] = {};
-    for (std::int64_t c = 0; c < s.c; ++c) {
-      const float* plane = input + (n * s.c + c) * in_plane;
-      const float* d = dy + (n * s.c + c) * out_plane + p0;
-      for (std::int64_t j = 0; j < count; ++j) {
-        const Taps& t = tp[j];
-        // idx[] holds the nw, ne, sw, se corners (bilinear), -1 where outside the input.
-        const float v_nw = t.idx[0] >= 0 ? plane[t.idx[0]] : 0.0f;
-        const float v_ne = t.idx[1] >= 0 ? plane[t.idx[1]] : 0.0f;
-        const float v_sw = t.idx[2] >= 0 ? plane[t.idx[2]] : 0.0f;
-        const float v_se = t.idx[3] >= 0 ? plane[t.idx[3]] : 0.0f;
-        gix[j] += d[j] * ((v_ne - v_nw) * (1 - t.ty) + (v_se - v_sw) * t.ty);
-        giy[j] += d[j] * ((v_sw - v_nw) * (1 - t.tx) + (v_se - v_ne) * t.tx);
-      }
-    }
-    float* gg = grad_grid + 2 * (n * out_plane + p0);
-    for (std::int64_t j = 0; j < count; ++j) {
-      gg[2 * j] = gix[j] * tp[j].gx_mult;
-      gg[2 * j + 1] = giy[j] * tp[j].gy_mult;
-    }
-  });
+  // Each pixel's sums run over the channels in increasing order, in passes of channels whose
+  // planes stay in L2 together (all of them for small images); the running sums wait in
+  // `sums` between passes, so the floats depend neither on the passes nor on the threads.
+  const auto grad_sums = FLEXCONV_PICK_ISA(grid_grad_sums);
+  const std::int64_t pixels = s.n * out_plane, group = channels_per_pass(s);
+  AlignedBuffer<float> sums(static_cast<size_t>(2 * pixels));  // x sums, then y sums
+  std::memset(sums.data(), 0, sums.size() * sizeof(float));
+  for (std::int64_t c0 = 0; c0 < s.c; c0 += group) {
+    const std::int64_t channels = std::min(group, s.c - c0);
+    for_each_pixel_block(s, [&](std::int64_t n, std::int64_t p0, std::int64_t count) {
+      const std::int64_t first = n * out_plane + p0;
+      grad_sums(taps.at(first), count, input + (n * s.c + c0) * in_plane, in_plane,
+                dy + (n * s.c + c0) * out_plane + p0, out_plane, channels, sums.data() + first,
+                sums.data() + pixels + first);
+    });
+  }
+  parallel_for(
+      pixels,
+      [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t j = b; j < e; ++j) {
+          grad_grid[2 * j] = sums[static_cast<size_t>(j)] * taps.gx_mult(j);
+          grad_grid[2 * j + 1] = sums[static_cast<size_t>(pixels + j)] * taps.gy_mult(j);
+        }
+      },
+      1024);
 }
 
 }  // namespace cpu
