@@ -134,6 +134,24 @@ describe('views, copies and disposal', () => {
     for (const t of [x, offset, w]) t.dispose();
   });
 
+  test("blocks from 16 KB are kept too: a training conv's per-call Winograd matrices (64 KB each at 128 channels)", () => {
+    emptyCache();
+    // 128 -> 128 channels on 2 x 16x16 maps: 128 tiles, so the forward transforms and packs its
+    // weights per call into 16 matrices of 128 x 128 floats.
+    const x = Tensor.randn([2, 128, 16, 16]);
+    const w = Tensor.randn([128, 128, 3, 3]);
+    const before = memoryStats();
+    ops.conv2d(x, w, { padding: 1 }).dispose();
+    const first = memoryStats();
+    expect(first.allocated).toBe(before.allocated);
+    // The transformed weights (one 1 MB block, kept before too) and their 16 packed matrices.
+    expect(first.cachedBytes - before.cachedBytes).toBeGreaterThanOrEqual(2 * 16 * 128 * 128 * 4);
+    ops.conv2d(x, w, { padding: 1 }).dispose();
+    expect(memoryStats().cachedBytes).toBe(first.cachedBytes); // reused, not grown
+    emptyCache();
+    for (const t of [x, w]) t.dispose();
+  });
+
   test('storage lives until its last view is disposed', () => {
     const before = memoryStats().tensorBytes;
     const t = Tensor.zeros([256]);

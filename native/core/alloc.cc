@@ -22,10 +22,13 @@ constexpr std::size_t kHeader = kAlignment;
 // Large scratch blocks (sampling plans, channels-last copies, column tiles) have the same sizes
 // call after call in a training loop. The C allocator hands such blocks out with mmap and
 // returns them to the system on free, so every call would page-fault its scratch in again
-// (hundreds of ms of kernel time per deformable ResNet step). Freed blocks of at least
-// kCacheMinBytes are kept, by exact size, up to kCacheLimitBytes in all, and handed to the
-// next request of that size; release_cached_scratch() frees them.
-constexpr std::size_t kCacheMinBytes = std::size_t(256) << 10;
+// (hundreds of ms of kernel time per deformable ResNet step). Smaller blocks come from the heap,
+// which the C allocator trims on free once its top holds more than 128 KB: the 16 Winograd
+// matrices of a 128-channel conv's weights (64 KB each, packed per call) were faulted in again
+// every call, 2.5 ms of a 1.5 ms conv (N16 C128 8x8). Freed blocks of at least kCacheMinBytes
+// are kept, by exact size, up to kCacheLimitBytes in all, and handed to the next request of that
+// size; release_cached_scratch() frees them.
+constexpr std::size_t kCacheMinBytes = std::size_t(16) << 10;
 constexpr std::size_t kCacheLimitBytes = std::size_t(256) << 20;
 
 struct ScratchCache {

@@ -12,7 +12,7 @@
 // kernels instead, because their GEMMs are too thin to pay for packing; stride-1 convs with few output channels (offset
 // predictors) multiply first and shift afterwards (cpu/conv2d_kn2row.h). On AVX-512, 3x3 stride-1 layers
 // with enough channels and tiles run by Winograd F(2x2, 3x3) instead (cpu/conv2d_winograd.h):
-// always with packed weights, per call (weights transformed for it) from 256 tiles.
+// always with packed weights, per call (weights transformed for it) from 128 tiles.
 //
 // conv_transpose2d is the adjoint of conv2d, so it has no kernels of its own: its forward is
 // conv2d_backward_input and its input gradient is conv2d_forward (see lib/ops/conv.ts).

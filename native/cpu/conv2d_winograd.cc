@@ -43,11 +43,14 @@ constexpr std::int64_t kMinChunkTiles = 16;
 
 // Tiles from which transforming the weights for one call pays: the call saves 20 of 36
 // multiply-adds per tile and channel pair, and transforming and packing 16 floats per pair costs
-// about as much as 70 tiles' saving while the 16 transformed matrices stay in cache. Deep layers'
-// matrices do not (16 MB at 512 channels, written, packed and streamed from memory): there 256
-// tiles measured no faster than the direct convolution, hence O C / 512 tiles at least.
-constexpr std::int64_t kPerCallMinTiles = 256;
-constexpr std::int64_t kPerCallPairsPerTile = 512;
+// about as much as 70 tiles' saving. From 128 tiles and O C / 2048 (measured with the packed
+// matrices' memory kept between calls, core/alloc.cc; before that a 128-channel conv faulted
+// its 16 matrices in every call and the bar stood at 256 tiles and O C / 512): 512 channels on
+// 4x4 maps, batch 64 (256 tiles), forward 1.5x faster at 1 and 2 threads, batch 32 1.15-1.25x;
+// 1024 channels at 512 tiles 1.7x; 64-256 channels at 128 tiles 1.1-1.6x at 1 thread. At 64
+// tiles two threads' chunks each stream all of U: no faster at 2 threads, so not below 128.
+constexpr std::int64_t kPerCallMinTiles = 128;
+constexpr std::int64_t kPerCallPairsPerTile = 2048;
 
 std::int64_t tiles_h(const Conv2dGeometry& g) { return (g.out_h + 1) / 2; }
 std::int64_t tiles_w(const Conv2dGeometry& g) { return (g.out_w + 1) / 2; }

@@ -46,7 +46,7 @@ bool winograd_forward_applies(const math::Conv2dGeometry& g);
 
 // Whether conv2d_forward without packed weights (training, the stride-1 input gradient) runs g
 // by Winograd, transforming the weights for the call: as winograd_forward_applies, with this
-// CPU's fast transforms, and enough tiles (256, and O C / 512) to pay for transforming 16 O C
+// CPU's fast transforms, and enough tiles (128, and O C / 2048) to pay for transforming 16 O C
 // floats.
 bool winograd_per_call_applies(const math::Conv2dGeometry& g);
 
