@@ -302,8 +302,10 @@ constexpr std::int64_t kGradChunkFloats = 32768;
 constexpr std::int64_t kGradMinChunkTiles = 64;
 constexpr std::int64_t kGradWideMinChunkTiles = 128;
 constexpr std::int64_t kGradWidePairs = 128 * 128;
-// Fewest tiles per half (see winograd_backward_weight_applies).
-constexpr std::int64_t kGradMinTilesPerHalf = 256;
+// Fewest tiles per half, and channel pairs per tile of a half (see
+// winograd_backward_weight_applies).
+constexpr std::int64_t kGradMinTilesPerHalf = 64;
+constexpr std::int64_t kGradPairsPerTile = 4096;
 // Largest dU (16 O C floats) per half: 512 x 512 channels.
 constexpr std::int64_t kGradMaxUFloats = std::int64_t(1) << 22;
 
@@ -318,12 +320,14 @@ bool winograd_backward_weight_applies(const Conv2dGeometry& g) {
   // Called by the thread pool's tasks (dynamic convolution's per-sample blocks), a batch of one
   // would run single-threaded and small: the direct GEMM there, as before.
   if (num_threads() > 2 || in_parallel_region()) return false;
-  // dU and the final transform cost ~16 O C per half whatever the tile count: with fewer tiles
-  // than this per half, the direct GEMM measured faster (256 channels: 128 tiles per half 1.04x
-  // the direct time, 512 tiles 0.68x; 128 channels at 64 tiles 1.5x; 64 channels at 256 tiles
-  // 0.97x).
+  // dU and the final transform cost ~16 O C per half whatever the tile count, hence a floor of
+  // tiles per half. Measured forward+backward (with scratch blocks kept between calls,
+  // core/alloc.cc; the bar had stood at 256 tiles per half and O C / 128 before): 512 channels
+  // on 4x4 maps at batch 64 (128 tiles per half) 0.85x the time with the direct weight
+  // gradient, batch 32 (64 per half) 0.88x; 256 channels on 8x8 at batch 16 0.85x; 128 channels
+  // at 64 per half 0.85-0.9x; 64 channels on 16x16 at batch 2 0.9x.
   const std::int64_t tiles = g.batch * tiles_h(g) * tiles_w(g);
-  return tiles / 2 >= std::max(kGradMinTilesPerHalf, g.out_channels * g.in_channels / 128);
+  return tiles / 2 >= std::max(kGradMinTilesPerHalf, g.out_channels * g.in_channels / kGradPairsPerTile);
 }
 
 bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
