@@ -338,9 +338,14 @@ describe('packed conv weights', () => {
       const bias = Tensor.randn([outputs]);
       const padding = (kernel - 1) / 2;
       const packed = ops.packConv2dWeight(w);
-      // The kn2row copy (taps x outputs rows of input-channel columns) next to the direct one.
+      // The kn2row copy next to the direct one: two halves of the outputs, each taps x its
+      // outputs rows of input-channel columns (in panels of 8 rows).
       const direct = 4 * Math.ceil(outputs / 8) * 8 * input[1] * kernel * kernel;
-      const kn2row = 4 * Math.ceil((kernel * kernel * outputs) / 8) * 8 * input[1];
+      const half = Math.floor(outputs / 2);
+      const kn2row = [half, outputs - half].reduce(
+        (sum, rows) => sum + 4 * Math.ceil((kernel * kernel * rows) / 8) * 8 * input[1],
+        0,
+      );
       if (isa().active === 'avx512') expect(packed.bytes).toBe(direct + kn2row);
       const g = convGeom(x.shape, w.shape, [1, 1], [padding, padding], [1, 1], 1);
       const want = refConv2d(g, x.data, w.data, bias.data);

@@ -204,7 +204,7 @@ std::unique_ptr<PackedConvWeights> conv2d_pack_weights(const float* weight, std:
     p->winograd = winograd_pack_weights(weight, out_channels, in_per_group);
   }
   if (kn2row_weights_apply(out_channels, kernel_h, kernel_w, groups)) {
-    p->kn2row.push_back(kn2row_pack_weights(weight, out_channels, in_per_group, kernel_h, kernel_w));
+    p->kn2row = kn2row_pack_weights(weight, out_channels, in_per_group, kernel_h, kernel_w);
   }
   return p;
 }
@@ -246,8 +246,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
     if (!u.empty() && winograd_forward(g, u.data(), input, bias, out, ep)) return;
   }
   if (kn2row_applies(g)) {
-    kn2row_forward(g, input, weight, bias, out,
-                   prepacked && !prepacked->kn2row.empty() ? &prepacked->kn2row[0] : nullptr);
+    kn2row_forward(g, input, weight, bias, out, prepacked && !prepacked->kn2row.empty() ? &prepacked->kn2row : nullptr);
     apply_epilogue(g, ep, out);
     return;
   }

@@ -41,7 +41,8 @@ struct PackedConvWeights {
   // for the stride-1 layers; empty where that does not apply.
   std::vector<gemm::PackedA> winograd;
   // Weights with few output channels (offset predictors) also as kn2row multiplies them
-  // (cpu/conv2d_kn2row.h): one matrix, or none where that does not apply.
+  // (cpu/conv2d_kn2row.h): a matrix per part of the output channels, or none where that does not
+  // apply.
   std::vector<gemm::PackedA> kn2row;
 };
 

@@ -46,6 +46,19 @@ std::int64_t images_per_task(const Conv2dGeometry& g) {
   return std::max<std::int64_t>(1, std::min(fit, (g.batch + 3) / 4));
 }
 
+// The output channels in parts, each packed as its own matrix (kn2row_pack_weights): a single
+// image on two threads runs one part per thread. Two parts (one for a single output).
+struct OutputPart {
+  std::int64_t o0, count;
+};
+constexpr std::int64_t kOutputParts = 2;
+std::vector<OutputPart> output_parts(std::int64_t O) {
+  std::vector<OutputPart> parts;
+  const std::int64_t n = std::max<std::int64_t>(1, std::min(kOutputParts, O));
+  for (std::int64_t p = 0; p < n; ++p) parts.push_back({p * O / n, (p + 1) * O / n - p * O / n});
+  return parts;
+}
+
 // Where tap (i, j) reads relative to the output pixel: input (oy + dy, ox + dx).
 struct TapShift {
   std::int64_t dy, dx;
@@ -133,49 +146,61 @@ bool kn2row_applies(const Conv2dGeometry& g) {
   return 4 * g.in_h * g.in_w <= 5 * g.out_h * g.out_w;
 }
 
-gemm::PackedA kn2row_pack_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
-                                  std::int64_t kernel_h, std::int64_t kernel_w) {
+std::vector<gemm::PackedA> kn2row_pack_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
+                                               std::int64_t kernel_h, std::int64_t kernel_w) {
   const std::int64_t O = out_channels, C = in_channels, KK = kernel_h * kernel_w;
-  // Weights by tap: wk[(tap, o), c] = weight[o, c, tap].
-  AlignedBuffer<float> wk(static_cast<size_t>(KK * O * C));
-  for (std::int64_t o = 0; o < O; ++o) {
-    for (std::int64_t c = 0; c < C; ++c) {
-      for (std::int64_t t = 0; t < KK; ++t) wk[static_cast<size_t>((t * O + o) * C + c)] = weight[(o * C + c) * KK + t];
+  std::vector<gemm::PackedA> parts;
+  for (const OutputPart& part : output_parts(O)) {
+    // Weights by tap: wk[(tap, o), c] = weight[part.o0 + o, c, tap].
+    AlignedBuffer<float> wk(static_cast<size_t>(KK * part.count * C));
+    for (std::int64_t o = 0; o < part.count; ++o) {
+      for (std::int64_t c = 0; c < C; ++c) {
+        for (std::int64_t t = 0; t < KK; ++t) {
+          wk[static_cast<size_t>((t * part.count + o) * C + c)] = weight[((part.o0 + o) * C + c) * KK + t];
+        }
+      }
     }
+    parts.emplace_back(KK * part.count, C, gemm::MatrixA(wk.data(), C, false));
   }
-  return gemm::PackedA(KK * O, C, gemm::MatrixA(wk.data(), C, false));
+  return parts;
 }
 
 void kn2row_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
-                    const gemm::PackedA* prepacked) {
+                    const std::vector<gemm::PackedA>* prepacked) {
   const std::int64_t O = g.out_channels, C = g.in_channels, KK = taps(g);
   const std::int64_t P_in = g.in_h * g.in_w, P_out = g.out_h * g.out_w;
   // Packed once for every chunk (or once for every call, when prepacked).
-  std::optional<gemm::PackedA> per_call;
-  if (!prepacked) per_call.emplace(kn2row_pack_weights(weight, O, C, g.kernel_h, g.kernel_w));
-  const gemm::PackedA& packed = prepacked ? *prepacked : *per_call;
-  // Z of images [b0, b0 + nb) into z, then their output planes; each output plane sums its taps
-  // in a fixed order, and each Z element is one GEMM dot product: the same bits however the
-  // images are grouped and at any thread count.
-  auto images = [&](std::int64_t b0, std::int64_t nb, float* z) {
+  std::vector<gemm::PackedA> per_call;
+  if (!prepacked) per_call = kn2row_pack_weights(weight, O, C, g.kernel_h, g.kernel_w);
+  const std::vector<gemm::PackedA>& packed = prepacked ? *prepacked : per_call;
+  const std::vector<OutputPart> parts = output_parts(O);
+  // Z of output part p for images [b0, b0 + nb) into z, then those output planes; each output
+  // plane sums its taps in a fixed order, and each Z element is one GEMM dot product: the same
+  // bits however images and output channels are grouped and at any thread count.
+  auto part_images = [&](size_t p, std::int64_t b0, std::int64_t nb, float* z) {
+    const OutputPart& part = parts[p];
     const std::int64_t N = nb * P_in;
     RowsAcrossImagesSource x(input, C * P_in, P_in, 0, b0, nb);
-    gemm::gemm(N, 1.0f, packed, x, 0.0f, z, N);
-    parallel_for(nb * O, [&](std::int64_t t0, std::int64_t t1) {
+    gemm::gemm(N, 1.0f, packed[p], x, 0.0f, z, N);
+    parallel_for(nb * part.count, [&](std::int64_t t0, std::int64_t t1) {
       for (std::int64_t t = t0; t < t1; ++t) {
-        const std::int64_t bl = t / O, o = t % O;
+        const std::int64_t bl = t / part.count, ol = t % part.count, o = part.o0 + ol;
         float* plane = out + ((b0 + bl) * O + o) * P_out;
         std::fill(plane, plane + P_out, bias ? bias[o] : 0.0f);
         for (std::int64_t tap = 0; tap < KK; ++tap) {
-          add_shifted(g, z + (tap * O + o) * N + bl * P_in, tap_shift(g, tap), plane);
+          add_shifted(g, z + (tap * part.count + ol) * N + bl * P_in, tap_shift(g, tap), plane);
         }
       }
     });
   };
+  auto images = [&](std::int64_t b0, std::int64_t nb, float* z) {
+    for (size_t p = 0; p < parts.size(); ++p) part_images(p, b0, nb, z);
+  };
   const std::int64_t per_image = KK * O * P_in;
   const std::int64_t task_images = images_per_task(g);
   const std::int64_t tasks = (g.batch + task_images - 1) / task_images;
-  if (tasks >= 2 && num_threads() > 1 && !in_parallel_region()) {
+  const bool threaded = num_threads() > 1 && !in_parallel_region();
+  if (threaded && tasks >= 2) {
     // One group of images per task, each thread's Z its own: the GEMM's output stays in the
     // thread's L2 until the shift-add reads it. (One GEMM over all threads wrote a Z of several
     // MB that both threads then streamed back: N8 C64 32x32 -> 18 at 2 threads ran at 0.9x its
@@ -185,6 +210,19 @@ void kn2row_forward(const Conv2dGeometry& g, const float* input, const float* we
     parallel_tasks(tasks, [&](std::int64_t t, int thread) {
       const std::int64_t b0 = t * task_images;
       images(b0, std::min(task_images, g.batch - b0), z[static_cast<size_t>(thread)].data());
+    });
+    return;
+  }
+  if (threaded && g.batch == 1 && num_threads() <= static_cast<int>(parts.size())) {
+    // A single image on two threads: one output part each, GEMM and shift-add, with one
+    // hand-over in all (the GEMM split over both threads and then the planes split again
+    // synchronised twice for a few microseconds of work: a 4x4 map at 2 threads took 2x its
+    // 1-thread time).
+    std::vector<AlignedBuffer<float>> z(parts.size());
+    for (size_t p = 0; p < parts.size(); ++p)
+      z[p] = AlignedBuffer<float>(static_cast<size_t>(KK * parts[p].count * P_in));
+    parallel_tasks(static_cast<std::int64_t>(parts.size()), [&](std::int64_t p, int) {
+      part_images(static_cast<size_t>(p), 0, 1, z[static_cast<size_t>(p)].data());
     });
     return;
   }

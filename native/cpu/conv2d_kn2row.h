@@ -10,6 +10,8 @@
 // (a small matrix: O channels) times x^T. Stride 1 and groups 1 only; the FLOPs are the same
 // as im2col's when the output has the input's size (same padding), so the path is taken then.
 #pragma once
+#include <vector>
+
 #include "cpu/gemm/gemm.h"
 #include "math/conv_geometry.h"
 
@@ -23,16 +25,17 @@ bool kn2row_applies(const math::Conv2dGeometry& g);
 // than one tap): conv2d_pack_weights then also keeps kn2row_pack_weights' copy.
 bool kn2row_weights_apply(std::int64_t out_channels, std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t groups);
 
-// The weight as kn2row multiplies it: rows (tap, output channel), columns input channels,
-// packed as the GEMM's A operand. weight: [O, C, kh, kw].
-gemm::PackedA kn2row_pack_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
-                                  std::int64_t kernel_h, std::int64_t kernel_w);
+// The weight as kn2row multiplies it, in two parts of the output channels (one for a single
+// output): rows (tap, output channel of the part), columns input channels, each packed as the
+// GEMM's A operand. weight: [O, C, kh, kw].
+std::vector<gemm::PackedA> kn2row_pack_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
+                                               std::int64_t kernel_h, std::int64_t kernel_w);
 
 // Same contracts as conv2d_forward / conv2d_backward_weight (cpu/conv2d.h). `prepacked`, when
 // not null, is kn2row_pack_weights of `weight` (inference: rearranging and packing the weight
 // cost as much as the multiplication for one small image).
 void kn2row_forward(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                    float* out, const gemm::PackedA* prepacked = nullptr);
+                    float* out, const std::vector<gemm::PackedA>* prepacked = nullptr);
 void kn2row_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
                             float* grad_weight);
 
