@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "core/alloc.h"
 #include "core/errors.h"
