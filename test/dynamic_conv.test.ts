@@ -320,12 +320,16 @@ describe('dynamicConv2d determinism', () => {
   const threads = getNumThreads();
   afterAll(() => setNumThreads(threads));
 
-  test('bit-identical forward and gradients at 1 and 2 threads (batch 1, 3, 7, 8 and 9)', () => {
+  test('bit-identical forward and gradients at 1 and 2 threads (batch 1, 2, 3, 7, 8 and 9)', () => {
     for (const c of [
       { name: 'b1', B: 1, C: 8, H: 12, W: 12, K: 4, O: 8, k: [3, 3], padding: 1, bias: true },
       { name: 'b3', B: 3, C: 8, H: 9, W: 9, K: 2, O: 8, k: [3, 3], stride: 2, groups: 2, bias: true },
       { name: 'b8', B: 8, C: 8, H: 10, W: 10, K: 4, O: 12, k: [3, 3], padding: 1, bias: true },
       { name: 'b9 wide kernels', B: 9, C: 16, H: 6, W: 5, K: 3, O: 24, k: [3, 3], padding: 1, bias: true },
+      // Per-sample 32x32 maps, two groups of 32 channels: each group's kernel gradient is a conv
+      // weight gradient of 256 Winograd tiles (where a conv's own would run by Winograd); the
+      // per-sample blocks must not, whatever the thread count.
+      { name: 'b2 32x32 maps', B: 2, C: 64, H: 32, W: 32, K: 2, O: 64, k: [3, 3], padding: 1, groups: 2, bias: true },
       {
         name: 'b7 stride 2 to 4x4',
         B: 7,

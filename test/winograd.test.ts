@@ -178,6 +178,24 @@ describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
     },
   );
 
+  test('the weight gradient by Winograd gives the same bits at 1, 2, 3 and 5 threads', () => {
+    manualSeed(38);
+    // 2 x 8 x 8 = 128 tiles of 32 -> 40 channels: the Winograd weight gradient (64 tiles per half).
+    const x = Tensor.randn([2, 32, 16, 16]);
+    const w = Tensor.randn([40, 32, 3, 3], { std: 0.2 });
+    const gy = Tensor.randn([2, 40, 16, 16]);
+    const gradient = (threads: number): number[] => {
+      setNumThreads(threads);
+      const wi = w.detach().requireGrad();
+      ops.conv2d(x, wi, { padding: 1 }).backward(gy);
+      return Array.from(wi.grad!.data);
+    };
+    const one = gradient(1);
+    const g = convGeom(x.shape, w.shape, [1, 1], [1, 1], [1, 1], 1);
+    expect(maxRelDiff(Float32Array.from(one), refConv2dGradWeight(g, gy.data, x.data))).toBeLessThan(3e-6);
+    for (const threads of [2, 3, 5]) expect(gradient(threads)).toEqual(one);
+  });
+
   test('gives the same bits at 1 and 2 threads (each tile is computed alike in any chunk)', () => {
     manualSeed(32);
     const x = Tensor.randn([6, 48, 12, 14]);

@@ -380,7 +380,11 @@ void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const
   });
 }
 
-void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
+namespace {
+
+// conv2d_backward_weight, by Winograd where it applies if `winograd` (cpu/conv2d_winograd.h).
+void backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight,
+                     bool winograd) {
   conv2d_check_geometry(g);
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const std::int64_t Og = g.out_channels / g.groups, Cg = g.in_channels / g.groups;
@@ -397,7 +401,9 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
     kn2row_backward_weight(g, grad_out, input, grad_weight);
     return;
   }
-  if (winograd_backward_weight_applies(g) && winograd_backward_weight(g, grad_out, input, grad_weight)) return;
+  if (winograd && winograd_backward_weight_applies(g) && winograd_backward_weight(g, grad_out, input, grad_weight)) {
+    return;
+  }
   const std::int64_t P = g.out_h * g.out_w;
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = g.out_channels * P;
   // The GEMM core packs its whole A operand (here grad_out) up front: feed it a few images
@@ -442,6 +448,17 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, cons
     run_half(1);
   }
   for (std::int64_t i = 0; i < weight_floats; ++i) grad_weight[i] += second[static_cast<size_t>(i)];
+}
+
+}  // namespace
+
+void conv2d_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
+  backward_weight(g, grad_out, input, grad_weight, true);
+}
+
+void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* grad_out, const float* input,
+                                   float* grad_weight) {
+  backward_weight(g, grad_out, input, grad_weight, false);
 }
 
 void add_channel_bias(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* bias, float* x) {

@@ -57,6 +57,13 @@ bool conv2d_packed_fits(const math::Conv2dGeometry& g, const PackedConvWeights& 
 // depthwise, not kn2row, not an empty kernel); then conv2d_forward_packed applies.
 bool conv2d_forward_is_gemm(const math::Conv2dGeometry& g);
 
+// conv2d_backward_weight without the Winograd path, for callers inside the thread pool's tasks
+// (dynamic convolution's per-sample blocks): there Winograd's two halves would run on one
+// thread, and the choice must not depend on whether the caller is such a task (1 thread runs
+// tasks inline), or the bits would depend on the thread count.
+void conv2d_backward_weight_direct(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
+                                   float* grad_weight);
+
 // conv2d_forward with each group's weights already packed: packed[gi] holds
 // weight[gi*Og : (gi+1)*Og] as an Og x (C/groups*kh*kw) matrix. One GEMM per (image, group);
 // the same arithmetic as conv2d_forward of a batch of one. For callers whose weights are not

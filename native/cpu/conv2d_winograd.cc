@@ -316,10 +316,10 @@ thread_local ThreadScratch t_du_scratch;
 }  // namespace
 
 bool winograd_backward_weight_applies(const Conv2dGeometry& g) {
+  // Whatever the thread count: the choice changes the rounding, and results must not depend on
+  // the threads (dynamic convolution's per-sample blocks, run by the thread pool's tasks, call
+  // conv2d_backward_weight_direct instead).
   if (!winograd_forward_applies(g) || kPoints * g.out_channels * g.in_channels > kGradMaxUFloats) return false;
-  // Called by the thread pool's tasks (dynamic convolution's per-sample blocks), a batch of one
-  // would run single-threaded and small: the direct GEMM there, as before.
-  if (num_threads() > 2 || in_parallel_region()) return false;
   // dU and the final transform cost ~16 O C per half whatever the tile count, hence a floor of
   // tiles per half. Measured forward+backward (with scratch blocks kept between calls,
   // core/alloc.cc; the bar had stood at 256 tiles per half and O C / 128 before): 512 channels
@@ -362,15 +362,19 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
       const std::vector<WinogradRun> runs = chunk_runs(g, t0, t0 + T);
       const std::int64_t nruns = static_cast<std::int64_t>(runs.size());
       const std::int64_t v_stride = point_stride(C * ld), z_stride = point_stride(O * ld);
-      bool ok = true;
-      // V[xi] (C x T, rows ld apart: one panel as wide as the chunk) and Z[xi] (O x T).
-      for (std::int64_t c = 0; c < C; ++c) {
-        ok &= input_tiles(runs.data(), nruns, planes, input + c * in_plane, v + c * ld, {v_stride, ld, 0});
-      }
-      for (std::int64_t o = 0; o < O; ++o) {
-        ok &= grad_output_tiles(runs.data(), nruns, planes, grad_out + o * out_plane, z + o * ld, z_stride);
-      }
-      if (!ok || !finite.load(std::memory_order_relaxed)) {
+      // V[xi] (C x T, rows ld apart: one panel as wide as the chunk) and Z[xi] (O x T), channel by
+      // channel (over the threads when the halves run one after the other, see below).
+      std::atomic<bool> ok{true};
+      parallel_for(C + O, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          const bool fine =
+              r < C ? input_tiles(runs.data(), nruns, planes, input + r * in_plane, v + r * ld, {v_stride, ld, 0})
+                    : grad_output_tiles(runs.data(), nruns, planes, grad_out + (r - C) * out_plane, z + (r - C) * ld,
+                                        z_stride);
+          if (!fine) ok.store(false, std::memory_order_relaxed);
+        }
+      });
+      if (!ok.load() || !finite.load(std::memory_order_relaxed)) {
         finite.store(false, std::memory_order_relaxed);
         return;
       }
@@ -381,6 +385,9 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
       }
     }
   };
+  // Two threads: a half each. Otherwise the halves one after the other, each spread over the
+  // threads (its transforms by channel, its GEMMs by the driver); every dU element gets the same
+  // additions in the same order either way.
   if (num_threads() == 2 && !in_parallel_region()) {
     parallel_tasks(2, [&](std::int64_t h, int) { h == 0 ? part(0, split, du) : part(split, total, du + u_floats); });
   } else {

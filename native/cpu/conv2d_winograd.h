@@ -92,10 +92,10 @@ class WinogradImage {
 // dU[xi] (O x C) = sum over tiles of Z[xi] V[xi]^T, 16 GEMMs whose depth is the tile count; then
 // dW = G^T dU G per channel pair. 16 products per tile and pair instead of 36.
 // Applies to the geometries winograd_forward_applies takes, with enough tiles to pay for the 16
-// O C floats of dU, called from outside the thread pool's tasks, with at most two threads: the
-// tiles are cut into two fixed halves (one per thread: half of the images, or of one image's
-// tiles for a batch of one) whose dU are added at the end, so the result does not depend on the
-// thread count; the direct GEMM spreads over more threads than two.
+// O C floats of dU, at any thread count: the tiles are cut into two fixed halves (half of the
+// images, or of one image's tiles for a batch of one) whose dU are added at the end; two threads
+// take a half each, other counts run the halves one after the other with the work of each spread
+// over the threads. The result does not depend on the thread count.
 bool winograd_backward_weight_applies(const math::Conv2dGeometry& g);
 
 // grad_weight [O, C, 3, 3] of g. Returns false, with grad_weight unset, when grad_out or the

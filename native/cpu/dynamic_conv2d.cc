@@ -143,7 +143,7 @@ void reduce_kernel_gradients(const Conv2dGeometry& g, std::int64_t K, const floa
         const float* x = input + (b0 + s) * in_image;
         const float* go = grad_out + (b0 + s) * out_image;
         if (nc == Kdim) {
-          conv2d_backward_weight(part, go + out_offset, x + in_offset, tile + s * rows * nc);
+          conv2d_backward_weight_direct(part, go + out_offset, x + in_offset, tile + s * rows * nc);
         } else {
           RowsAcrossImagesA a(go, out_image, P, kb.g0 * Og, 1);
           TransposedColumnSource columns(one, x, kb.g0);
