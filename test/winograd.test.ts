@@ -14,28 +14,14 @@ import { manualSeed } from '../lib/random';
 import { availableIsas, getNumThreads, isa, setIsa, setNumThreads } from '../lib/system';
 import { Tensor } from '../lib/tensor';
 import { maxRelDiff } from './helpers';
+import { describeWinograd as describeWinogradIn, directConv, reference, run, WinogradCase } from './winograd_helpers';
 import { convGeom, refConv2d, refConv2dGradInput, refConv2dGradWeight } from './reference/conv';
 import { DynGeom, dynamicConvBackward, dynamicConvForward } from './reference/dynamic_conv';
 import { expectMatchesFixture, loadFixtures, toTensor } from './torch_fixtures';
 
-// The Winograd copy is made on AVX-512 CPUs only (elsewhere the direct path is faster).
-const winogradHere = isa().detected === 'avx512';
-const describeWinograd = winogradHere ? describe : describe.skip;
-if (!winogradHere) {
-  console.warn(`test/winograd.test.ts skipped: this CPU's instruction set is ${isa().detected}, not avx512`);
-}
+const describeWinograd = describeWinogradIn('test/winograd.test.ts');
 
-interface Case {
-  name: string;
-  input: [number, number, number, number];
-  out: number;
-  padding: number;
-  bias?: boolean;
-  residual?: boolean;
-  relu?: boolean;
-}
-
-const CASES: Case[] = [
+const CASES: WinogradCase[] = [
   { name: 'rows of 19 tiles (wider than a vector), odd output', input: [2, 32, 7, 37], out: 32, padding: 1 },
   {
     name: '4x4 maps: 8 runs of 2 tiles per vector, chunks across images',
@@ -61,45 +47,6 @@ const CASES: Case[] = [
   // 49 tiles in two panels of 48 (the chunk is sized to the 520 x 321 weights).
   { name: '321 input channels, 520 outputs', input: [1, 321, 14, 14], out: 520, padding: 1, bias: true },
 ];
-
-/** float64 conv2d + bias, + residual, then ReLU, from the definition. */
-function reference(x: Tensor, w: Tensor, b: Tensor | null, padding: number, residual: Tensor | null, relu: boolean) {
-  const g = convGeom(x.shape, w.shape, [1, 1], [padding, padding], [1, 1], 1);
-  const out = refConv2d(g, x.data, w.data, b ? b.data : null);
-  for (let i = 0; i < out.length; i++) {
-    if (residual) out[i] += residual.data[i];
-    if (relu && out[i] < 0) out[i] = 0;
-  }
-  return out;
-}
-
-/** fn's conv by the direct path: under the AVX2 cap, where no Winograd copy exists. */
-function directConv(fn: () => Tensor): Tensor {
-  const active = isa().active;
-  try {
-    setIsa('avx2');
-    return fn();
-  } finally {
-    setIsa(active);
-  }
-}
-
-function run(
-  x: Tensor,
-  w: Tensor,
-  packed: ops.PackedConv2dWeight | null,
-  o: { bias?: Tensor | null; padding: number; residual?: Tensor | null; relu?: boolean },
-): Tensor {
-  return noGrad(() =>
-    ops.conv2dFused(x, w, {
-      bias: o.bias ?? null,
-      padding: o.padding,
-      residual: o.residual ?? null,
-      relu: o.relu ?? false,
-      packed,
-    }),
-  );
-}
 
 describeWinograd('Winograd F(2x2, 3x3) for packed 3x3 weights', () => {
   const threads = getNumThreads();

@@ -242,8 +242,9 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
     return;
   }
   if (!prepacked && winograd_per_call_applies(g)) {
-    const std::vector<gemm::PackedA> u = winograd_pack_weights(weight, g.out_channels, g.in_channels);
-    if (!u.empty() && winograd_forward(g, u.data(), input, bias, out, ep)) return;
+    const WinogradTile tile = winograd4_per_call_applies(g) ? WinogradTile::F4x4 : WinogradTile::F2x2;
+    const std::vector<gemm::PackedA> u = winograd_pack_weights(weight, g.out_channels, g.in_channels, tile);
+    if (!u.empty() && winograd_forward(g, u.data(), input, bias, out, ep, tile)) return;
   }
   if (kn2row_applies(g)) {
     kn2row_forward(g, input, weight, bias, out, prepacked && !prepacked->kn2row.empty() ? &prepacked->kn2row : nullptr);

@@ -1,5 +1,6 @@
-// Winograd F(2x2, 3x3) convolution: weight packing, chunking and the 16 GEMMs. The transforms
-// themselves are in conv2d_winograd_isa.cc; the plan is in conv2d_winograd.h.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution: weight packing, chunking and the 16 (36)
+// GEMMs. The transforms themselves are in conv2d_winograd_isa.cc (conv2d_winograd4_isa.cc); the
+// plan is in conv2d_winograd.h.
 #include "cpu/conv2d_winograd.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "core/errors.h"
 #include "core/isa.h"
 #include "core/thread_pool.h"
+#include "cpu/conv2d_winograd4_kernels.h"
 #include "cpu/conv2d_winograd_kernels.h"
 
 namespace flexconv {
@@ -18,7 +20,14 @@ namespace {
 
 using math::Conv2dGeometry;
 
-constexpr int kPoints = 16;  // 4x4 transformed points per tile
+constexpr int kPoints = 16;  // 4x4 transformed points per F(2x2, 3x3) tile
+
+// A tiling's output block (size x size pixels) and transformed points per tile.
+struct Tiling {
+  std::int64_t size;
+  int points;
+};
+Tiling tiling(WinogradTile tile) { return tile == WinogradTile::F4x4 ? Tiling{4, 36} : Tiling{2, kPoints}; }
 // Floats between one transformed point's matrix and the next, past its C x T (V) or O x T (M)
 // floats. The transforms touch all 16 matrices per group of tiles, and C T floats are often a
 // multiple of 4 KB (32 channels x 384 tiles: 48 KB): those 16 lines then fell in one L1 set (12
@@ -51,30 +60,47 @@ constexpr std::int64_t kMinChunkTiles = 16;
 // tiles two threads' chunks each stream all of U: no faster at 2 threads, so not below 128.
 constexpr std::int64_t kPerCallMinTiles = 128;
 constexpr std::int64_t kPerCallPairsPerTile = 2048;
+// From how many 4x4 tiles (and O C / 64 of them) F(4x4, 3x3) replaces F(2x2, 3x3) in such a
+// call: each chunk streams 36 O C floats of U instead of 16, which pays once the threads' chunks
+// are long. Measured forward (F(2x2) -> F(4x4), ms, 1 thread / 2 threads): N64 64 -> 64 on 32x32
+// (4096 tiles) 18.2 -> 14.8 / 10.3-10.9 -> 8.0-8.8; N64 128 on 16x16 (1024) 14.7-15.1 ->
+// 11.0-11.3 / 8.1-8.6 -> 6.1-6.7; N8 32 and 64 channels on 32x32 (512) 1.1-1.25x faster / the
+// same. With 128-256 tiles F(4x4) was 1.05-1.2x faster at 1 thread but 1.15-1.5x slower at 2
+// (N8 64 on 16x16, N32 64 on 8x8, N64 256 on 8x8); the choice may not depend on the thread
+// count (it changes the rounding), hence 512.
+constexpr std::int64_t kPerCall4MinTiles = 512;
+constexpr std::int64_t kPerCall4PairsPerTile = 64;
 
-std::int64_t tiles_h(const Conv2dGeometry& g) { return (g.out_h + 1) / 2; }
-std::int64_t tiles_w(const Conv2dGeometry& g) { return (g.out_w + 1) / 2; }
+std::int64_t tiles_h(const Conv2dGeometry& g, std::int64_t size = 2) { return (g.out_h + size - 1) / size; }
+std::int64_t tiles_w(const Conv2dGeometry& g, std::int64_t size = 2) { return (g.out_w + size - 1) / size; }
 
 // Most tiles per chunk of this convolution: V and M within kChunkFloats per channel, and
-// enough tiles to amortise streaming the 16 U matrices.
-std::int64_t chunk_cap(const Conv2dGeometry& g) {
+// enough tiles to amortise streaming the U matrices.
+std::int64_t chunk_cap(const Conv2dGeometry& g, int points = kPoints) {
   const std::int64_t widest = std::max(g.in_channels, g.out_channels);
-  std::int64_t cap = std::max(kMinChunkTiles, kChunkFloats / widest);
-  if (cap >= kChunkAlign) cap = cap / kChunkAlign * kChunkAlign;
-  // Every chunk streams all 16 U matrices (16 O C floats); with few tiles per chunk a deep
-  // layer's weights, not its activations, are the traffic (512 channels on 4x4 maps: 16 MB of
-  // U for 32 tiles). Chunks of at least O C / (C + O) / 4 tiles: measured 1.3x faster there,
-  // and unchanged for the layers the cache cap already suits.
-  const std::int64_t weight_tiles = g.in_channels * g.out_channels / (g.in_channels + g.out_channels) / 4;
+  // (kChunkFloats is per F(2x2, 3x3) tile: the same bytes hold 16 / 36 as many F(4x4) tiles.)
+  std::int64_t cap = std::max(kMinChunkTiles, kChunkFloats * kPoints / points / widest);
+  // F(2x2, 3x3) chunks in multiples of the micro-kernel's 48 columns; F(4x4, 3x3)'s in multiples
+  // of 16, nearer the cap (64 channels: 80 tiles, not 48; measured 1.1-1.3x faster at 128
+  // channels, unchanged at 64).
+  const std::int64_t align = points == kPoints ? kChunkAlign : 16;
+  if (cap >= align) cap = cap / align * align;
+  // Every chunk streams all the U matrices (16 or 36 O C floats); with few tiles per chunk a
+  // deep layer's weights, not its activations, are the traffic (512 channels on 4x4 maps: 16 MB
+  // of F(2x2) U for 32 tiles). Chunks of at least O C / (C + O) / 4 F(2x2) tiles, and 36 / 16 of
+  // that for F(4x4): measured 1.3x faster there, and unchanged for the layers the cache cap
+  // already suits.
+  const std::int64_t weight_tiles =
+      g.in_channels * g.out_channels / (g.in_channels + g.out_channels) / 4 * points / kPoints;
   return std::max(cap, (weight_tiles + 15) / 16 * 16);
 }
 
 // Tiles per chunk for this convolution and thread count.
-std::int64_t chunk_tiles(const Conv2dGeometry& g, std::int64_t total) {
+std::int64_t chunk_tiles(const Conv2dGeometry& g, std::int64_t total, int points) {
   const std::int64_t threads = num_threads();
   // Every thread gets a chunk when the tiles allow it.
   const std::int64_t per_thread = (total + threads - 1) / threads;
-  const std::int64_t cap = std::max(kMinChunkTiles, std::min(chunk_cap(g), per_thread));
+  const std::int64_t cap = std::max(kMinChunkTiles, std::min(chunk_cap(g, points), per_thread));
   if (threads == 1) return cap;
   // Chunks of equal size in a multiple of the thread count, so that the threads finish
   // together: the cap alone cut 512 tiles of 64 channels into 192 + 192 + 128, two chunks for
@@ -87,10 +113,10 @@ std::int64_t chunk_tiles(const Conv2dGeometry& g, std::int64_t total) {
   return std::max(kMinChunkTiles, std::min(cap, equal));
 }
 
-// The runs of tiles of the chunk [t0, t1) of the batch's tiles (numbered image by image, row
-// by row).
-std::vector<WinogradRun> chunk_runs(const Conv2dGeometry& g, std::int64_t t0, std::int64_t t1) {
-  const std::int64_t tw = tiles_w(g), per_image = tiles_h(g) * tw;
+// The runs of tiles (size x size outputs) of the chunk [t0, t1) of the batch's tiles (numbered
+// image by image, row by row).
+std::vector<WinogradRun> chunk_runs(const Conv2dGeometry& g, std::int64_t t0, std::int64_t t1, std::int64_t size = 2) {
+  const std::int64_t tw = tiles_w(g, size), per_image = tiles_h(g, size) * tw;
   std::vector<WinogradRun> runs;
   for (std::int64_t t = t0; t < t1;) {
     const std::int64_t b = t / per_image, within = t % per_image;
@@ -115,20 +141,22 @@ bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group
 }
 
 std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
-                                                 std::int64_t in_channels) {
+                                                 std::int64_t in_channels, WinogradTile tile) {
   const std::int64_t O = out_channels, C = in_channels, pairs = O * C;
-  AlignedBuffer<float> u(static_cast<size_t>(kPoints * pairs));
+  const int points = tiling(tile).points;
+  AlignedBuffer<float> u(static_cast<size_t>(points * pairs));
   // A non-finite weight spreads differently through the transforms than through the direct sum
   // (inf - inf): such weights keep the direct path only (checked on the way, in parallel).
   std::atomic<bool> finite{true};
-  const auto weight_tiles = FLEXCONV_PICK_ISA(winograd_weight_tiles);
+  const auto weight_tiles =
+      tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_weight_tiles) : FLEXCONV_PICK_ISA(winograd_weight_tiles);
   parallel_for(pairs, [&](std::int64_t p0, std::int64_t p1) {
     if (!weight_tiles(weight, p0, p1, pairs, u.data())) finite.store(false, std::memory_order_relaxed);
   });
   if (!finite.load()) return {};
   std::vector<gemm::PackedA> packed;
-  packed.reserve(kPoints);
-  for (int xi = 0; xi < kPoints; ++xi) packed.emplace_back(O, C, gemm::MatrixA(u.data() + xi * pairs, C, false));
+  packed.reserve(static_cast<size_t>(points));
+  for (int xi = 0; xi < points; ++xi) packed.emplace_back(O, C, gemm::MatrixA(u.data() + xi * pairs, C, false));
   return packed;
 }
 
@@ -148,23 +176,32 @@ bool winograd_per_call_applies(const Conv2dGeometry& g) {
          tiles >= g.out_channels * g.in_channels / kPerCallPairsPerTile;
 }
 
+bool winograd4_per_call_applies(const Conv2dGeometry& g) {
+  const std::int64_t tiles = g.batch * tiles_h(g, 4) * tiles_w(g, 4);
+  return winograd_per_call_applies(g) && tiles >= kPerCall4MinTiles &&
+         tiles >= g.out_channels * g.in_channels / kPerCall4PairsPerTile;
+}
+
 namespace {
 
 // The three steps of the forward over a chunk of T tiles (its runs), each over a range of what
-// it splits; `like` is any of the 16 U matrices (they share one shape), for the layouts.
+// it splits; `like` is any of the U matrices (they share one shape), for the layouts.
 class ForwardSteps {
  public:
-  ForwardSteps(const Conv2dGeometry& g, const gemm::PackedA& like)
+  ForwardSteps(const Conv2dGeometry& g, const gemm::PackedA& like, WinogradTile tile = WinogradTile::F2x2)
       : like_(like),
+        points_(tiling(tile).points),
         C_(g.in_channels),
         O_(g.out_channels),
         in_plane_(g.in_h * g.in_w),
         out_plane_(g.out_h * g.out_w),
-        planes_{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C_ * in_plane_, O_ * out_plane_} {}
+        planes_{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C_ * in_plane_, O_ * out_plane_},
+        input_tiles_(input_tiles(tile)),
+        output_tiles_(output_tiles(tile)) {}
 
   // Scratch floats of V and M for a chunk of T tiles.
-  size_t v_floats(std::int64_t T) const { return static_cast<size_t>(kPoints * v_stride(T)); }
-  size_t m_floats(std::int64_t T) const { return static_cast<size_t>(kPoints * point_stride(O_ * T)); }
+  size_t v_floats(std::int64_t T) const { return static_cast<size_t>(points_ * v_stride(T)); }
+  size_t m_floats(std::int64_t T) const { return static_cast<size_t>(points_ * point_stride(O_ * T)); }
 
   // V[xi] (C x T) of channels [c0, c1): the transformed input patches, channel by channel, so
   // that each plane is read front to back (the hardware prefetcher follows one stream, not one
@@ -182,7 +219,7 @@ class ForwardSteps {
       if (const std::int64_t tail = T % vl.nr; tail != 0) {
         // The last panel's columns past T, which the micro-kernel reads too.
         float* pad = v + vl.row_start(c) + (vl.n_padded / vl.nr - 1) * layout.panel_stride + tail;
-        for (int xi = 0; xi < kPoints; ++xi) std::fill_n(pad + xi * stride, vl.nr - tail, 0.0f);
+        for (int xi = 0; xi < points_; ++xi) std::fill_n(pad + xi * stride, vl.nr - tail, 0.0f);
       }
     }
     return finite;
@@ -207,31 +244,42 @@ class ForwardSteps {
  private:
   std::int64_t v_stride(std::int64_t T) const { return point_stride(gemm::packed_b_layout(like_, T).size()); }
 
-  const gemm::PackedA& like_;
-  std::int64_t C_, O_, in_plane_, out_plane_;
-  WinogradPlanes planes_;
   using InputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
                               const WinogradVLayout&);
   using OutputTiles = void (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, std::int64_t,
                                float, const float*, bool, float*);
-  InputTiles input_tiles_ = FLEXCONV_PICK_ISA(winograd_input_tiles);
-  OutputTiles output_tiles_ = FLEXCONV_PICK_ISA(winograd_output_tiles);
+  static InputTiles input_tiles(WinogradTile tile) {
+    return tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_input_tiles)
+                                      : FLEXCONV_PICK_ISA(winograd_input_tiles);
+  }
+  static OutputTiles output_tiles(WinogradTile tile) {
+    return tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_output_tiles)
+                                      : FLEXCONV_PICK_ISA(winograd_output_tiles);
+  }
+
+  const gemm::PackedA& like_;
+  int points_;
+  std::int64_t C_, O_, in_plane_, out_plane_;
+  WinogradPlanes planes_;
+  InputTiles input_tiles_;
+  OutputTiles output_tiles_;
 };
 
 }  // namespace
 
 bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
-                      float* out, const ConvEpilogue& ep) {
+                      float* out, const ConvEpilogue& ep, WinogradTile tile) {
   const std::int64_t C = g.in_channels, O = g.out_channels;
-  const std::int64_t total = g.batch * tiles_h(g) * tiles_w(g);
-  const std::int64_t per_chunk = chunk_tiles(g, total);
+  const Tiling shape = tiling(tile);
+  const std::int64_t total = g.batch * tiles_h(g, shape.size) * tiles_w(g, shape.size);
+  const std::int64_t per_chunk = chunk_tiles(g, total, shape.points);
   const std::int64_t chunks = (total + per_chunk - 1) / per_chunk;
-  const ForwardSteps steps(g, u[0]);
+  const ForwardSteps steps(g, u[0], tile);
 
   if (chunks == 1 && num_threads() > 1 && !in_parallel_region()) {
     // Too few tiles for a chunk per thread (one 8x8 map): the threads split each step instead,
-    // channels, then the 16 GEMMs, then output channels.
-    const std::vector<WinogradRun> runs = chunk_runs(g, 0, total);
+    // channels, then the GEMMs, then output channels.
+    const std::vector<WinogradRun> runs = chunk_runs(g, 0, total, shape.size);
     AlignedBuffer<float> v_overflow, m_overflow;
     float* v = t_v_scratch.get(steps.v_floats(total), v_overflow);
     float* m = t_m_scratch.get(steps.m_floats(total), m_overflow);
@@ -240,7 +288,7 @@ bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const flo
       if (!steps.transform_inputs(runs, c0, c1, input, v, total)) finite.store(false, std::memory_order_relaxed);
     });
     if (!finite.load()) return false;
-    parallel_tasks(kPoints, [&](std::int64_t xi, int) { steps.multiply(xi, u[xi], v, m, total); });
+    parallel_tasks(shape.points, [&](std::int64_t xi, int) { steps.multiply(xi, u[xi], v, m, total); });
     parallel_for(
         O, [&](std::int64_t o0, std::int64_t o1) { steps.transform_outputs(runs, o0, o1, m, total, bias, ep, out); });
     return true;
@@ -254,12 +302,12 @@ bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const flo
     AlignedBuffer<float> v_overflow, m_overflow;
     float* v = t_v_scratch.get(steps.v_floats(T), v_overflow);
     float* m = t_m_scratch.get(steps.m_floats(T), m_overflow);
-    const std::vector<WinogradRun> runs = chunk_runs(g, t0, t1);
+    const std::vector<WinogradRun> runs = chunk_runs(g, t0, t1, shape.size);
     if (!steps.transform_inputs(runs, 0, C, input, v, T)) {
       finite.store(false, std::memory_order_relaxed);
       return;
     }
-    for (std::int64_t xi = 0; xi < kPoints; ++xi) steps.multiply(xi, u[xi], v, m, T);
+    for (std::int64_t xi = 0; xi < shape.points; ++xi) steps.multiply(xi, u[xi], v, m, T);
     steps.transform_outputs(runs, 0, O, m, T, bias, ep, out);
   });
   return finite.load();

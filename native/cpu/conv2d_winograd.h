@@ -1,5 +1,7 @@
 // 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016),
-// for the inference path whose weights are packed once (PackedConvWeights::winograd).
+// for the inference path whose weights are packed once (PackedConvWeights::winograd) and for
+// training's convolutions (weights transformed per call), which take F(4x4, 3x3) once they have
+// enough tiles (WinogradTile below; the same chunks and GEMMs with 36 points instead of 16).
 //
 // Each 2x2 block of output pixels (a tile) is computed from the 4x4 input patch under it:
 //   Y = A^T [ (G g G^T) . (B^T d B) ] A
@@ -29,16 +31,26 @@
 namespace flexconv {
 namespace cpu {
 
+// The two tilings. F(2x2, 3x3) computes each 2x2 block of outputs from a 4x4 patch (16 products
+// per tile and channel pair, 4 per output; transforms exact in binary). F(4x4, 3x3) computes
+// 4x4 blocks from 6x6 patches (36 products per tile, 2.25 per output: the GEMMs' work a further
+// 1.78x smaller) with transforms by 1/4, 1/6, 1/12 and 1/24, which round: its results differ from
+// the direct convolution's by a few times more (tests bound both), and its 36 transformed
+// matrices are 4x the weights. Packed (inference) weights keep F(2x2, 3x3); per-call convolutions
+// with enough tiles take F(4x4, 3x3) (winograd4_per_call_applies).
+enum class WinogradTile { F2x2, F4x4 };
+
 // Whether weights of this shape get a Winograd copy when packed (3x3, one group, channel
 // counts where the 16 GEMMs are wide enough to beat the direct convolution's single GEMM), on
 // this CPU: only the AVX-512 transforms are fast enough to pay for themselves.
 bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group, std::int64_t kernel_h,
                             std::int64_t kernel_w, std::int64_t groups);
 
-// The 16 transformed weight matrices U[xi] = (G g G^T)[xi] (out_channels x in_channels each),
-// packed as GEMM A operands. weight: [O, C, 3, 3]. Empty when a weight is not finite.
+// The 16 (F4x4: 36) transformed weight matrices U[xi] = (G g G^T)[xi] (out_channels x
+// in_channels each), packed as GEMM A operands. weight: [O, C, 3, 3]. Empty when a weight is not
+// finite.
 std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
-                                                 std::int64_t in_channels);
+                                                 std::int64_t in_channels, WinogradTile tile = WinogradTile::F2x2);
 
 // Whether winograd_forward runs g (with weights packed by winograd_pack_weights): stride 1,
 // dilation 1, 3x3, one group, and at least 16 2x2 output tiles in the batch.
@@ -50,12 +62,17 @@ bool winograd_forward_applies(const math::Conv2dGeometry& g);
 // floats.
 bool winograd_per_call_applies(const math::Conv2dGeometry& g);
 
+// Whether such a call takes F(4x4, 3x3) instead: as winograd_per_call_applies, with enough 4x4
+// tiles to pay for transforming 36 O C floats.
+bool winograd4_per_call_applies(const math::Conv2dGeometry& g);
+
 // conv2d_forward (cpu/conv2d.h) of g with the weights as winograd_pack_weights packed them.
 // Returns false, with `out` partly written, when the input holds inf or NaN: in a tile's 4x4
 // patch such a value would reach outputs whose 3x3 window does not contain it (0 * inf), so
 // the caller must then run the direct convolution, which keeps PyTorch's propagation.
+// `tile`: the tiling u was packed for.
 bool winograd_forward(const math::Conv2dGeometry& g, const gemm::PackedA* u, const float* input, const float* bias,
-                      float* out, const ConvEpilogue& epilogue);
+                      float* out, const ConvEpilogue& epilogue, WinogradTile tile = WinogradTile::F2x2);
 
 // One image's winograd_forward in its three steps, for callers whose weights differ per image:
 // dynamic convolution mixes each image's transformed matrix of point xi right before that

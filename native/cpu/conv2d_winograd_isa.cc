@@ -19,6 +19,7 @@
 #endif
 
 #include "cpu/conv2d_winograd_kernels.h"
+#include "cpu/conv2d_winograd_isa_shared.h"
 
 FLEXCONV_ISA_BEGIN
 namespace {
@@ -58,19 +59,6 @@ void weight_transform(const V g[9], V u[16]) {
     u[4 * a + 2] = 0.5f * (gg[a][0] - gg[a][1] + gg[a][2]);
     u[4 * a + 3] = gg[a][2];
   }
-}
-
-// The kernels [p0, p1) one at a time; false when one held inf or NaN.
-bool weight_tiles_scalar(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u) {
-  float sum = 0.0f;
-  for (std::int64_t p = p0; p < p1; ++p) {
-    const float* g = weight + p * 9;
-    for (int i = 0; i < 9; ++i) sum += g[i] * 0.0f;  // NaN iff some g[i] is inf or NaN
-    float t[16];
-    weight_transform(g, t);
-    for (int xi = 0; xi < 16; ++xi) u[xi * pairs + p] = t[xi];
-  }
-  return sum == 0.0f;
 }
 
 // dW = G^T u G for one channel pair (the adjoint of weight_transform): u[xi] (4 x 4, xi = 4 a +
@@ -158,10 +146,7 @@ void output_transform(const float m[16], float y[2][2]) {
           const std::int64_t oy = 2 * run.ty + r, ox = 2 * (run.tx + i) + c;
           if (oy >= p.out_h || ox >= p.out_w) continue;
           const std::int64_t at = offset + oy * p.out_w + ox;
-          float out = y[r][c] + bias;
-          if (residual) out += residual[at];
-          // ReLU as torch.relu: NaN stays NaN.
-          channel[at] = relu && out < 0.0f ? 0.0f : out;
+          channel[at] = output_pixel(y[r][c] + bias, residual, at, relu);
         }
       }
     }
@@ -211,36 +196,6 @@ void grad_output_transform(const float dy[2][2], float z[16]) {
 }
 
 #if defined(__AVX512F__)
-// Lanes [lo, hi) of a 16-lane mask, clamped to [0, 16].
-__mmask16 lane_range(std::int64_t lo, std::int64_t hi) {
-  lo = std::max<std::int64_t>(lo, 0);
-  hi = std::min<std::int64_t>(hi, 16);
-  if (hi <= lo) return 0;
-  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
-
-// Walks a chunk's runs 16 tiles at a time: fn(lane0, run, first tile of the run, count) for each
-// piece of a run inside the current group of 16, then done(lanes) once the group is complete.
-template <class Piece, class Done>
-void for_each_group(const WinogradRun* runs, std::int64_t nruns, Piece piece, Done done) {
-  std::int64_t k = 0, used = 0;
-  while (k < nruns) {
-    int lanes = 0;
-    while (lanes < 16 && k < nruns) {
-      const WinogradRun& run = runs[k];
-      const int take = static_cast<int>(std::min<std::int64_t>(16 - lanes, run.n - used));
-      piece(lanes, run, run.tx + used, take);
-      lanes += take;
-      used += take;
-      if (used == run.n) {
-        ++k;
-        used = 0;
-      }
-    }
-    done(lanes);
-  }
-}
-
 bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* channel,
                         float* dst, const WinogradVLayout& layout) {
   // Groups of 16 tiles start at multiples of 16, so with panels a multiple of 16 wide a group's
@@ -369,15 +324,7 @@ void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Wino
         const std::int64_t at = pc.image * p.out_image_stride + oy * p.out_w + xbase;
         for (int half = 0; half < 2; ++half) {
           const __mmask16 cols = lane_range(own_lo - 16 * half, own_hi - 16 * half);
-          if (!cols) continue;
-          __m512 out = y[r][half];
-          if (residual) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(cols, residual + at + 16 * half));
-          // ReLU as torch.relu: only values below zero become zero (NaN stays NaN).
-          if (relu) {
-            const __m512 zero = _mm512_setzero_ps();
-            out = _mm512_mask_mov_ps(out, _mm512_cmp_ps_mask(out, zero, _CMP_LT_OQ), zero);
-          }
-          _mm512_mask_storeu_ps(channel + at + 16 * half, cols, out);
+          if (cols) store_output_pixels(y[r][half], cols, residual, at + 16 * half, relu, channel);
         }
       }
     }
@@ -450,26 +397,6 @@ bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const
   return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
 }
 
-// 16 kernels per step, one per lane: their 9 taps gathered (the kernels are 9 floats apart), the
-// 16 transformed values stored as 16 contiguous runs of U.
-bool weight_tiles_avx512(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u) {
-  const __m512i nine =
-      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
-  __m512 sum = _mm512_setzero_ps();
-  std::int64_t p = p0;
-  for (; p + 16 <= p1; p += 16) {
-    __m512 g[9], t[16];
-    for (int i = 0; i < 9; ++i) {
-      g[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, nine, weight + p * 9 + i, 4);
-      sum = _mm512_fmadd_ps(g[i], _mm512_setzero_ps(), sum);  // NaN iff some tap is inf or NaN
-    }
-    weight_transform(g, t);
-    for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(u + xi * pairs + p, t[xi]);
-  }
-  const bool tail_finite = weight_tiles_scalar(weight, p, p1, pairs, u);
-  return tail_finite && _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
-}
-
 // 16 pairs per step: the 16 matrices read as vectors (16 strided scalar loads per pair were
 // 3% of a 32-channel conv's training step: the matrices 4 KB apart share one L1 set), the 9 taps
 // scattered to their kernels.
@@ -493,10 +420,11 @@ void inverse_weight_tiles_avx512(const float* u, const float* second, std::int64
 }  // namespace
 
 bool winograd_weight_tiles(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u) {
+  const auto transform = [](const auto* g, auto* t) { weight_transform(g, t); };
 #if defined(__AVX512F__)
-  return weight_tiles_avx512(weight, p0, p1, pairs, u);
+  return weight_tiles_avx512<16>(weight, p0, p1, pairs, u, transform);
 #else
-  return weight_tiles_scalar(weight, p0, p1, pairs, u);
+  return weight_tiles_scalar<16>(weight, p0, p1, pairs, u, transform);
 #endif
 }
 

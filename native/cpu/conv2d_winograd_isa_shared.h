@@ -1,0 +1,114 @@
+// What the Winograd transforms of F(2x2, 3x3) (conv2d_winograd_isa.cc) and F(4x4, 3x3)
+// (conv2d_winograd4_isa.cc) share: the weights' transform loops, the output pixels' epilogue,
+// and how the AVX-512 code walks a chunk's tiles (16 at a time, one per vector lane, whatever runs
+// they come from). Included by those per-ISA files only; everything here has internal linkage
+// (each instruction set's copy is its own).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/conv2d_winograd_kernels.h"
+
+namespace flexconv {
+namespace cpu {
+namespace {
+
+#if defined(__AVX512F__)
+// Lanes [lo, hi) of a 16-lane mask, clamped to [0, 16].
+[[maybe_unused]] __mmask16 lane_range(std::int64_t lo, std::int64_t hi) {
+  lo = std::max<std::int64_t>(lo, 0);
+  hi = std::min<std::int64_t>(hi, 16);
+  if (hi <= lo) return 0;
+  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+#endif
+
+// One output pixel: the transform's value (bias included) plus the residual, ReLU as torch.relu
+// (NaN stays NaN).
+inline float output_pixel(float value, const float* residual, std::int64_t at, bool relu) {
+  const float out = residual ? value + residual[at] : value;
+  return relu && out < 0.0f ? 0.0f : out;
+}
+
+// U of the 3x3 kernels [p0, p1) (kernel p: its 9 floats at weight + 9 p) one kernel at a time,
+// transform(g, t) writing its Points values, into u[xi * pairs + p]; false when a kernel held inf
+// or NaN.
+template <int Points, class Transform>
+bool weight_tiles_scalar(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u,
+                         Transform transform) {
+  float sum = 0.0f;
+  for (std::int64_t p = p0; p < p1; ++p) {
+    const float* g = weight + p * 9;
+    for (int i = 0; i < 9; ++i) sum += g[i] * 0.0f;  // NaN iff some g[i] is inf or NaN
+    float t[Points];
+    transform(g, t);
+    for (int xi = 0; xi < Points; ++xi) u[xi * pairs + p] = t[xi];
+  }
+  return sum == 0.0f;
+}
+
+#if defined(__AVX512F__)
+// The same 16 kernels per step, one per lane: their 9 taps gathered (the kernels are 9 floats
+// apart), the Points transformed values stored as contiguous runs of U; the tail as above.
+template <int Points, class Transform>
+bool weight_tiles_avx512(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u,
+                         Transform transform) {
+  const __m512i nine =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
+  __m512 sum = _mm512_setzero_ps();
+  std::int64_t p = p0;
+  for (; p + 16 <= p1; p += 16) {
+    __m512 g[9], t[Points];
+    for (int i = 0; i < 9; ++i) {
+      g[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, nine, weight + p * 9 + i, 4);
+      sum = _mm512_fmadd_ps(g[i], _mm512_setzero_ps(), sum);  // NaN iff some tap is inf or NaN
+    }
+    transform(g, t);
+    for (int xi = 0; xi < Points; ++xi) _mm512_storeu_ps(u + xi * pairs + p, t[xi]);
+  }
+  const bool tail_finite = weight_tiles_scalar<Points>(weight, p, p1, pairs, u, transform);
+  return tail_finite && _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+}
+
+// The columns `cols` of 16 output pixels from `at` on: value plus the residual (may be null),
+// ReLU as torch.relu (only values below zero become zero; NaN stays NaN), stored masked.
+inline void store_output_pixels(__m512 value, __mmask16 cols, const float* residual, std::int64_t at, bool relu,
+                                float* channel) {
+  if (residual) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(cols, residual + at));
+  if (relu) {
+    const __m512 zero = _mm512_setzero_ps();
+    value = _mm512_mask_mov_ps(value, _mm512_cmp_ps_mask(value, zero, _CMP_LT_OQ), zero);
+  }
+  _mm512_mask_storeu_ps(channel + at, cols, value);
+}
+#endif
+
+// Walks a chunk's runs 16 tiles at a time: piece(lane0, run, first tile of the run, count) for
+// each piece of a run inside the current group of 16, then done(lanes) once the group is
+// complete.
+template <class Piece, class Done>
+void for_each_group(const WinogradRun* runs, std::int64_t nruns, Piece piece, Done done) {
+  std::int64_t k = 0, used = 0;
+  while (k < nruns) {
+    int lanes = 0;
+    while (lanes < 16 && k < nruns) {
+      const WinogradRun& run = runs[k];
+      const int take = static_cast<int>(std::min<std::int64_t>(16 - lanes, run.n - used));
+      piece(lanes, run, run.tx + used, take);
+      lanes += take;
+      used += take;
+      if (used == run.n) {
+        ++k;
+        used = 0;
+      }
+    }
+    done(lanes);
+  }
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace flexconv
