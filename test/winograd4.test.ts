@@ -7,6 +7,8 @@
  * sizes, padding 0 and 2, chunks across images, bias, residual and ReLU — plus the same bits at
  * any thread count and PyTorch's NaN and inf propagation. Every case also shows that F(4x4) ran:
  * its rounding is neither the direct convolution's nor F(2x2)'s (the packed weights' path).
+ * dynamicConv2d takes it where the static conv of its shape does (experts transformed to 36
+ * matrices, mixed per sample): against the float64 per-sample definition.
  */
 import * as ops from '../lib/ops';
 import { manualSeed } from '../lib/random';
@@ -14,6 +16,7 @@ import { getNumThreads, setNumThreads } from '../lib/system';
 import { Tensor } from '../lib/tensor';
 import { maxRelDiff } from './helpers';
 import { convGeom, refConv2dGradInput } from './reference/conv';
+import { DynGeom, dynamicConvBackward, dynamicConvForward } from './reference/dynamic_conv';
 import { expectMatchesFixture, FixtureTensor, loadFixtures } from './torch_fixtures';
 import { describeWinograd, directConv, reference, run, WinogradCase } from './winograd_helpers';
 
@@ -124,6 +127,52 @@ describeWinograd('test/winograd4.test.ts')('Winograd F(4x4, 3x3) for convolution
       return xd;
     });
     expect(Array.from(xd.grad!.data)).not.toEqual(Array.from(x.grad!.data));
+  });
+
+  test('dynamicConv2d of 512 tiles (8 samples of 32x32, 64 tiles each, point by point): forward and every gradient equal the float64 definition, the same bits at 1 and 2 threads', () => {
+    manualSeed(64);
+    const g: DynGeom = {
+      B: 8,
+      C: 32,
+      H: 32,
+      W: 32,
+      K: 3,
+      O: 32,
+      kh: 3,
+      kw: 3,
+      stride: [1, 1],
+      padding: [1, 1],
+      dilation: [1, 1],
+      groups: 1,
+    };
+    const t = {
+      input: Tensor.randn([g.B, g.C, g.H, g.W]).requireGrad(),
+      experts: Tensor.randn([g.K, g.O, g.C, 3, 3], { std: 0.2 }).requireGrad(),
+      attention: Tensor.rand([g.B, g.K]).requireGrad(),
+      expertBias: Tensor.randn([g.K, g.O]).requireGrad(),
+    };
+    const data = {
+      input: t.input.data,
+      experts: t.experts.data,
+      attention: t.attention.data,
+      expertBias: t.expertBias.data,
+    };
+    const gradOut = Tensor.randn([g.B, g.O, g.H, g.W]);
+    const want = dynamicConvBackward(g, data, gradOut.data);
+    const runs: number[][] = [];
+    for (const n of [1, 2]) {
+      setNumThreads(n);
+      for (const p of Object.values(t)) p.grad = null;
+      const out = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
+      out.backward(gradOut);
+      expect(maxRelDiff(out.data, dynamicConvForward(g, data))).toBeLessThan(F4_TOLERANCE);
+      expect(maxRelDiff(t.input.grad!.data, want.input)).toBeLessThan(F4_TOLERANCE);
+      expect(maxRelDiff(t.experts.grad!.data, want.experts)).toBeLessThan(F4_TOLERANCE);
+      expect(maxRelDiff(t.attention.grad!.data, want.attention)).toBeLessThan(F4_TOLERANCE);
+      expect(maxRelDiff(t.expertBias.grad!.data, want.expertBias!)).toBeLessThan(F4_TOLERANCE);
+      runs.push([...Array.from(out.data), ...Array.from(t.input.grad!.data)]);
+    }
+    expect(runs[1]).toEqual(runs[0]);
   });
 
   test('NaN and inf inputs and weights propagate as in PyTorch (the direct path takes over)', () => {

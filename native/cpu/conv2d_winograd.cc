@@ -313,28 +313,34 @@ bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const flo
   return finite.load();
 }
 
-bool winograd_image_applies(const Conv2dGeometry& g) {
-  return g.batch == 1 && winograd_forward_applies(g) && tiles_h(g) * tiles_w(g) <= chunk_cap(g);
+bool winograd_image_applies(const Conv2dGeometry& g, WinogradTile tile) {
+  const Tiling shape = tiling(tile);
+  return g.batch == 1 && winograd_forward_applies(g) &&
+         tiles_h(g, shape.size) * tiles_w(g, shape.size) <= chunk_cap(g, shape.points);
 }
 
 struct WinogradImage::Plan {
-  Plan(const Conv2dGeometry& g, const gemm::PackedA& like)
-      : steps(g, like),
-        tiles(tiles_h(g) * tiles_w(g)),
-        runs(chunk_runs(g, 0, tiles)),
+  Plan(const Conv2dGeometry& g, const gemm::PackedA& like, WinogradTile tile)
+      : steps(g, like, tile),
+        points(tiling(tile).points),
+        tiles(tiles_h(g, tiling(tile).size) * tiles_w(g, tiling(tile).size)),
+        runs(chunk_runs(g, 0, tiles, tiling(tile).size)),
         channels(g.in_channels),
         out_channels(g.out_channels) {}
   ForwardSteps steps;
+  int points;
   std::int64_t tiles;
   std::vector<WinogradRun> runs;
   std::int64_t channels, out_channels;
 };
 
-WinogradImage::WinogradImage(const Conv2dGeometry& g, const gemm::PackedA& like)
-    : plan_(std::make_unique<Plan>(g, like)) {
-  FLEXCONV_CHECK(winograd_image_applies(g), ErrorCode::Internal, "WinogradImage: geometry not applicable");
+WinogradImage::WinogradImage(const Conv2dGeometry& g, const gemm::PackedA& like, WinogradTile tile)
+    : plan_(std::make_unique<Plan>(g, like, tile)) {
+  FLEXCONV_CHECK(winograd_image_applies(g, tile), ErrorCode::Internal, "WinogradImage: geometry not applicable");
 }
 WinogradImage::~WinogradImage() = default;
+
+int WinogradImage::points() const { return plan_->points; }
 
 size_t WinogradImage::v_floats() const { return plan_->steps.v_floats(plan_->tiles); }
 size_t WinogradImage::m_floats() const { return plan_->steps.m_floats(plan_->tiles); }

@@ -78,17 +78,20 @@ bool winograd_forward(const math::Conv2dGeometry& g, const gemm::PackedA* u, con
 // dynamic convolution mixes each image's transformed matrix of point xi right before that
 // point's GEMM, so the GEMM reads it from L1 (mixed all 16 at once, the matrices went out to L2
 // and back: a quarter of a B128 8x8 dynamic forward). Applies to a batch of one that
-// winograd_forward takes whose tiles fit one chunk (maps up to about 16x16 at 64 channels).
-bool winograd_image_applies(const math::Conv2dGeometry& g);
+// winograd_forward takes whose tiles fit one chunk (maps up to about 16x16 at 64 channels by
+// F(2x2, 3x3), 32x32 by F(4x4, 3x3)).
+bool winograd_image_applies(const math::Conv2dGeometry& g, WinogradTile tile = WinogradTile::F2x2);
 
 class WinogradImage {
  public:
   // `like`: a matrix of U's shape (O x C, packed like winograd_pack_weights'), for the layouts.
-  WinogradImage(const math::Conv2dGeometry& g, const gemm::PackedA& like);
+  WinogradImage(const math::Conv2dGeometry& g, const gemm::PackedA& like, WinogradTile tile = WinogradTile::F2x2);
   ~WinogradImage();
   WinogradImage(const WinogradImage&) = delete;
   WinogradImage& operator=(const WinogradImage&) = delete;
 
+  // Transformed points per tile (16 or 36): the matrices multiply() takes.
+  int points() const;
   // Scratch floats of one image's V and M.
   std::size_t v_floats() const;
   std::size_t m_floats() const;
@@ -96,7 +99,7 @@ class WinogradImage {
   bool transform_input(const float* image, float* v) const;
   // M[xi] = u V[xi], u the image's U[xi].
   void multiply(int xi, const gemm::PackedA& u, const float* v, float* m) const;
-  // The output image ([O, out_h, out_w]) from all 16 M, plus bias (may be null).
+  // The output image ([O, out_h, out_w]) from all the M, plus bias (may be null).
   void transform_output(const float* m, const float* bias, float* out) const;
 
  private:

@@ -258,17 +258,23 @@ class PackedExperts {
     return std::make_unique<PackedExperts>(std::move(per_expert));
   }
 
-  // Each expert's 16 Winograd matrices (cpu/conv2d_winograd.h) for the 3x3 convs of g; null
-  // when an expert is not finite (such kernels keep the direct convolution).
-  static std::unique_ptr<PackedExperts> winograd_of(const Conv2dGeometry& g, std::int64_t K, const float* experts) {
+  // Each expert's 16 (F4x4: 36) Winograd matrices (cpu/conv2d_winograd.h) for the 3x3 convs of
+  // g; null when an expert is not finite (such kernels keep the direct convolution).
+  static std::unique_ptr<PackedExperts> winograd_of(const Conv2dGeometry& g, std::int64_t K, const float* experts,
+                                                    WinogradTile tile) {
     const std::int64_t D = g.out_channels * g.in_channels * 9;
     std::vector<std::vector<gemm::PackedA>> per_expert;
     for (std::int64_t k = 0; k < K; ++k) {
-      per_expert.push_back(winograd_pack_weights(experts + k * D, g.out_channels, g.in_channels));
+      per_expert.push_back(winograd_pack_weights(experts + k * D, g.out_channels, g.in_channels, tile));
       if (per_expert.back().empty()) return nullptr;
     }
-    return std::make_unique<PackedExperts>(std::move(per_expert));
+    auto packed = std::make_unique<PackedExperts>(std::move(per_expert));
+    packed->tile_ = tile;
+    return packed;
   }
+
+  // The tiling of winograd_of's matrices.
+  WinogradTile tile() const { return tile_; }
 
   // The kernels of samples [b, b + count) (count <= kPair) in `thread`'s buffers: one packed
   // matrix per slice each; sample b + s's start at mixed(thread, s).
@@ -294,6 +300,7 @@ class PackedExperts {
   std::vector<std::vector<gemm::PackedA>> packed_;  // [k][i]
   std::vector<const float*> parts_;                 // [i * K + k]: the floats of packed_[k][i]
   std::vector<gemm::PackedA> mixed_;                // [(thread * kPair + s) * n + i]
+  WinogradTile tile_ = WinogradTile::F2x2;
 };
 
 // The A operands of conv2d_forward_packed: each group's Og x Kdim rows of the weight.
@@ -315,21 +322,23 @@ bool all_finite(const float* x, std::int64_t n) {
 
 // The experts as Winograd matrices when the per-sample convs `one` of the batch conv g (or the
 // convs of the stride-1 input gradient) run by Winograd: the policy of a plain conv of g's shape
-// whose weights are transformed per call, with finite experts and attention. Mixing the 16 O C
-// transformed floats instead of 9 O C costs K of the conv's T multiply-adds per tile row (T tiles
-// per sample), which the 2.25x fewer GEMM multiply-adds repay from 16 tiles (8x8 maps) on.
+// whose weights are transformed per call (F(2x2, 3x3), or F(4x4, 3x3) where the plain conv takes
+// it), with finite experts and attention. Mixing the 16 (36) O C transformed floats instead of
+// 9 O C costs K of the conv's T multiply-adds per tile row (T tiles per sample), which the 2.25x
+// (4x) fewer GEMM multiply-adds repay from 16 tiles (8x8 maps) on.
 std::unique_ptr<PackedExperts> winograd_experts(const Conv2dGeometry& g, const Conv2dGeometry& one, std::int64_t K,
                                                 const float* experts, const float* attention) {
   if (!winograd_forward_applies(one) || !winograd_per_call_applies(g)) return nullptr;
   if (!all_finite(attention, g.batch * K)) return nullptr;
-  return PackedExperts::winograd_of(one, K, experts);
+  const WinogradTile tile = winograd4_per_call_applies(g) ? WinogradTile::F4x4 : WinogradTile::F2x2;
+  return PackedExperts::winograd_of(one, K, experts, tile);
 }
 
 // Where the Winograd convs of a pair run point by point (winograd_by_point): an image that
 // fits one chunk, and the pair on one thread (a task of for_each_pair, or a single thread);
 // otherwise winograd_forward splits one image's steps over the threads.
-bool by_point_applies(const Conv2dGeometry& one) {
-  return winograd_image_applies(one) && (num_threads() == 1 || in_parallel_region());
+bool by_point_applies(const Conv2dGeometry& one, WinogradTile tile) {
+  return winograd_image_applies(one, tile) && (num_threads() == 1 || in_parallel_region());
 }
 
 // The Winograd convs of samples [b, b + count) point by point (cpu/conv2d_winograd.h,
@@ -358,7 +367,7 @@ void winograd_by_point(PackedExperts& experts, const WinogradImage& image, std::
     any |= done[s];
   }
   if (!any) return;
-  for (int xi = 0; xi < 16; ++xi) {
+  for (int xi = 0; xi < image.points(); ++xi) {
     experts.mix_matrix(b, count, attention, thread, xi);
     for (int s = 0; s < count; ++s) {
       if (done[s]) image.multiply(xi, experts.mixed(thread, s)[0], v[s], m[s]);
@@ -393,14 +402,16 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
     packed = PackedExperts::slices_of(K, D, experts, forward_slices(one), false);
   }
   std::unique_ptr<WinogradImage> image;
-  if (winograd && winograd_image_applies(one)) image = std::make_unique<WinogradImage>(one, winograd->mixed(0, 0)[0]);
+  if (winograd && winograd_image_applies(one, winograd->tile())) {
+    image = std::make_unique<WinogradImage>(one, winograd->mixed(0, 0)[0], winograd->tile());
+  }
   PerThread W(packed ? 0 : D), bias(expert_bias ? kPair * O : 0);
   PerThread scratch(image ? kPair * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
   for_each_pair(B, [&](std::int64_t b0, int count, int thread) {
     float* biases = expert_bias ? bias[thread] : nullptr;
     for (int s = 0; s < count && expert_bias; ++s) mix_one(b0 + s, K, O, attention, bias_rows.data(), biases + s * O);
     bool done[kPair] = {false, false};
-    const bool by_point = image && by_point_applies(one);
+    const bool by_point = image && by_point_applies(one, winograd->tile());
     if (by_point) {
       winograd_by_point(*winograd, *image, b0, count, attention, thread, scratch[thread],
                         {input, in_image, out, out_image}, biases, O, done);
@@ -413,7 +424,8 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
       float* bb = expert_bias ? biases + s * O : nullptr;
       if (done[s]) continue;
       if (winograd && !by_point &&
-          winograd_forward(one, winograd->mixed(thread, s), input + b * in_image, bb, out + b * out_image, {})) {
+          winograd_forward(one, winograd->mixed(thread, s), input + b * in_image, bb, out + b * out_image, {},
+                           winograd->tile())) {
         continue;  // (false: the image holds inf or NaN and takes the direct path below)
       }
       if (packed) {
@@ -490,7 +502,8 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
     if (input_done) {
       // done
     } else if (grad_input && winograd && !by_point &&
-               winograd_forward(t_one, winograd->mixed(thread, slot), go, nullptr, grad_input + b * in_image, {})) {
+               winograd_forward(t_one, winograd->mixed(thread, slot), go, nullptr, grad_input + b * in_image, {},
+                                winograd->tile())) {
       // done (false: grad_out holds inf or NaN and takes the direct path below)
     } else if (grad_input) {
       if (packed && as_conv) {
@@ -517,14 +530,14 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
     }
   };
   std::unique_ptr<WinogradImage> image;
-  if (winograd && winograd_image_applies(t_one)) {
-    image = std::make_unique<WinogradImage>(t_one, winograd->mixed(0, 0)[0]);
+  if (winograd && winograd_image_applies(t_one, winograd->tile())) {
+    image = std::make_unique<WinogradImage>(t_one, winograd->mixed(0, 0)[0], winograd->tile());
   }
   PerThread scratch(image ? kPair * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
   if (grad_input || want_b) {
     for_each_pair(B, [&](std::int64_t p0, int count, int thread) {
       bool done[kPair] = {false, false};
-      const bool by_point = image && by_point_applies(t_one);
+      const bool by_point = image && by_point_applies(t_one, winograd->tile());
       if (by_point) {
         winograd_by_point(*winograd, *image, p0, count, attention, thread, scratch[thread],
                           {grad_out, out_image, grad_input, in_image}, nullptr, 0, done);
