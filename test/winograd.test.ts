@@ -14,7 +14,15 @@ import { manualSeed } from '../lib/random';
 import { availableIsas, getNumThreads, isa, setIsa, setNumThreads } from '../lib/system';
 import { Tensor } from '../lib/tensor';
 import { maxRelDiff } from './helpers';
-import { describeWinograd as describeWinogradIn, directConv, reference, run, WinogradCase } from './winograd_helpers';
+import {
+  describeWinograd as describeWinogradIn,
+  directConv,
+  dynamicInputs,
+  dynamicRunsAgainstReference,
+  reference,
+  run,
+  WinogradCase,
+} from './winograd_helpers';
 import { convGeom, refConv2d, refConv2dGradInput, refConv2dGradWeight } from './reference/conv';
 import { DynGeom, dynamicConvBackward, dynamicConvForward } from './reference/dynamic_conv';
 import { expectMatchesFixture, loadFixtures, toTensor } from './torch_fixtures';
@@ -372,38 +380,12 @@ describeWinograd('dynamicConv2d by Winograd (experts mixed after the transform)'
     dilation: [1, 1],
     groups: 1,
   };
-  function inputs() {
-    const input = Tensor.randn([g.B, g.C, g.H, g.W]).requireGrad();
-    const experts = Tensor.randn([g.K, g.O, g.C, 3, 3], { std: 0.2 }).requireGrad();
-    const attention = Tensor.rand([g.B, g.K]).requireGrad();
-    const expertBias = Tensor.randn([g.K, g.O]).requireGrad();
-    return { input, experts, attention, expertBias };
-  }
 
   test('forward and every gradient equal the float64 per-sample definition, at 1 and 2 threads (same bits)', () => {
     manualSeed(41);
-    const t = inputs();
-    const data = {
-      input: t.input.data,
-      experts: t.experts.data,
-      attention: t.attention.data,
-      expertBias: t.expertBias.data,
-    };
+    const t = dynamicInputs(g);
     const gradOut = Tensor.randn([g.B, g.O, g.H, g.W]);
-    const want = dynamicConvBackward(g, data, gradOut.data);
-    const runs: Float32Array[][] = [];
-    for (const n of [1, 2]) {
-      setNumThreads(n);
-      for (const p of Object.values(t)) p.grad = null;
-      const out = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
-      out.backward(gradOut);
-      expect(maxRelDiff(out.data, dynamicConvForward(g, data))).toBeLessThan(3e-6);
-      expect(maxRelDiff(t.input.grad!.data, want.input)).toBeLessThan(3e-6);
-      expect(maxRelDiff(t.experts.grad!.data, want.experts)).toBeLessThan(3e-6);
-      expect(maxRelDiff(t.attention.grad!.data, want.attention)).toBeLessThan(3e-6);
-      expect(maxRelDiff(t.expertBias.grad!.data, want.expertBias!)).toBeLessThan(3e-6);
-      runs.push([out.data, t.input.grad!.data].map((a) => Float32Array.from(a)));
-    }
+    const runs = dynamicRunsAgainstReference(g, t, gradOut, 3e-6, [1, 2]);
     expect(Array.from(runs[1][0])).toEqual(Array.from(runs[0][0]));
     expect(Array.from(runs[1][1])).toEqual(Array.from(runs[0][1]));
     // Above, each pair of samples ran point by point on one thread (WinogradImage). At 2 threads
@@ -447,7 +429,7 @@ describeWinograd('dynamicConv2d by Winograd (experts mixed after the transform)'
     ['an infinite attention', true],
   ])('non-finite inputs and grad_out propagate as the direct definition does (%s)', (_name, infAttention) => {
     manualSeed(42);
-    const t = inputs();
+    const t = dynamicInputs(g);
     t.input.data[(1 * g.C + 5) * 256 + 3 * 16 + 4] = Number.NaN; // sample 1
     t.input.data[(2 * g.C + 7) * 256 + 15] = Number.POSITIVE_INFINITY; // sample 2, a corner
     if (infAttention) t.attention.data[3 * g.K + 1] = Number.POSITIVE_INFINITY; // sample 3's whole kernel

@@ -16,9 +16,17 @@ import { getNumThreads, setNumThreads } from '../lib/system';
 import { Tensor } from '../lib/tensor';
 import { maxRelDiff } from './helpers';
 import { convGeom, refConv2dGradInput } from './reference/conv';
-import { DynGeom, dynamicConvBackward, dynamicConvForward } from './reference/dynamic_conv';
+import { DynGeom } from './reference/dynamic_conv';
 import { expectMatchesFixture, FixtureTensor, loadFixtures } from './torch_fixtures';
-import { describeWinograd, directConv, reference, run, WinogradCase } from './winograd_helpers';
+import {
+  describeWinograd,
+  directConv,
+  dynamicInputs,
+  dynamicRunsAgainstReference,
+  reference,
+  run,
+  WinogradCase,
+} from './winograd_helpers';
 
 // F(4x4, 3x3)'s transforms divide by 6, 12 and 24, which rounds: its error is a few times
 // F(2x2, 3x3)'s (bounded by 3e-6 in test/winograd.test.ts); 4e-6 to 6e-6 measured here.
@@ -145,33 +153,8 @@ describeWinograd('test/winograd4.test.ts')('Winograd F(4x4, 3x3) for convolution
       dilation: [1, 1],
       groups: 1,
     };
-    const t = {
-      input: Tensor.randn([g.B, g.C, g.H, g.W]).requireGrad(),
-      experts: Tensor.randn([g.K, g.O, g.C, 3, 3], { std: 0.2 }).requireGrad(),
-      attention: Tensor.rand([g.B, g.K]).requireGrad(),
-      expertBias: Tensor.randn([g.K, g.O]).requireGrad(),
-    };
-    const data = {
-      input: t.input.data,
-      experts: t.experts.data,
-      attention: t.attention.data,
-      expertBias: t.expertBias.data,
-    };
-    const gradOut = Tensor.randn([g.B, g.O, g.H, g.W]);
-    const want = dynamicConvBackward(g, data, gradOut.data);
-    const runs: number[][] = [];
-    for (const n of [1, 2]) {
-      setNumThreads(n);
-      for (const p of Object.values(t)) p.grad = null;
-      const out = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
-      out.backward(gradOut);
-      expect(maxRelDiff(out.data, dynamicConvForward(g, data))).toBeLessThan(F4_TOLERANCE);
-      expect(maxRelDiff(t.input.grad!.data, want.input)).toBeLessThan(F4_TOLERANCE);
-      expect(maxRelDiff(t.experts.grad!.data, want.experts)).toBeLessThan(F4_TOLERANCE);
-      expect(maxRelDiff(t.attention.grad!.data, want.attention)).toBeLessThan(F4_TOLERANCE);
-      expect(maxRelDiff(t.expertBias.grad!.data, want.expertBias!)).toBeLessThan(F4_TOLERANCE);
-      runs.push([...Array.from(out.data), ...Array.from(t.input.grad!.data)]);
-    }
+    const t = dynamicInputs(g);
+    const runs = dynamicRunsAgainstReference(g, t, Tensor.randn([g.B, g.O, g.H, g.W]), F4_TOLERANCE, [1, 2]);
     expect(runs[1]).toEqual(runs[0]);
   });
 

@@ -5,9 +5,11 @@
  */
 import { noGrad } from '../lib/autograd';
 import * as ops from '../lib/ops';
-import { isa, setIsa } from '../lib/system';
+import { isa, setIsa, setNumThreads } from '../lib/system';
 import { Tensor } from '../lib/tensor';
+import { maxRelDiff } from './helpers';
 import { convGeom, refConv2d } from './reference/conv';
+import { DynGeom, dynamicConvBackward, dynamicConvForward } from './reference/dynamic_conv';
 
 // The Winograd copies are made on AVX-512 CPUs only (elsewhere the direct path is faster).
 export const winogradHere = isa().detected === 'avx512';
@@ -74,4 +76,48 @@ export function run(
       packed,
     }),
   );
+}
+
+/** The inputs of a dynamic conv of g's shape (3x3 experts, with expert biases), drawn from the current seed. */
+export function dynamicInputs(g: DynGeom) {
+  return {
+    input: Tensor.randn([g.B, g.C, g.H, g.W]).requireGrad(),
+    experts: Tensor.randn([g.K, g.O, g.C, 3, 3], { std: 0.2 }).requireGrad(),
+    attention: Tensor.rand([g.B, g.K]).requireGrad(),
+    expertBias: Tensor.randn([g.K, g.O]).requireGrad(),
+  };
+}
+
+/**
+ * dynamicConv2d (padding 1) forward and backward at each thread count, the output and every
+ * gradient checked against the float64 per-sample definition to `tolerance` (relative to each
+ * tensor's scale); returns each run's output and input gradient.
+ */
+export function dynamicRunsAgainstReference(
+  g: DynGeom,
+  t: ReturnType<typeof dynamicInputs>,
+  gradOut: Tensor,
+  tolerance: number,
+  threadCounts: number[],
+): Float32Array[][] {
+  const data = {
+    input: t.input.data,
+    experts: t.experts.data,
+    attention: t.attention.data,
+    expertBias: t.expertBias.data,
+  };
+  const want = dynamicConvBackward(g, data, gradOut.data);
+  const forward = dynamicConvForward(g, data);
+  return threadCounts.map((n) => {
+    setNumThreads(n);
+    for (const p of Object.values(t)) p.grad = null;
+    const out = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
+    out.backward(gradOut);
+    expect(maxRelDiff(out.data, forward)).toBeLessThan(tolerance);
+    expect(maxRelDiff(t.input.grad!.data, want.input)).toBeLessThan(tolerance);
+    expect(maxRelDiff(t.experts.grad!.data, want.experts)).toBeLessThan(tolerance);
+    expect(maxRelDiff(t.attention.grad!.data, want.attention)).toBeLessThan(tolerance);
+    expect(maxRelDiff(t.expertBias.grad!.data, want.expertBias!)).toBeLessThan(tolerance);
+    return [out.data, t.input.grad!.data].map((a) => Float32Array.from(a));
+  });
 }
