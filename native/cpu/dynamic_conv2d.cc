@@ -322,16 +322,19 @@ bool all_finite(const float* x, std::int64_t n) {
 
 // The experts as Winograd matrices when the per-sample convs `one` of the batch conv g (or the
 // convs of the stride-1 input gradient) run by Winograd: the policy of a plain conv of g's shape
-// whose weights are transformed per call (F(2x2, 3x3), or F(4x4, 3x3) where the plain conv takes
-// it), with finite experts and attention. Mixing the 16 (36) O C transformed floats instead of
-// 9 O C costs K of the conv's T multiply-adds per tile row (T tiles per sample), which the 2.25x
-// (4x) fewer GEMM multiply-adds repay from 16 tiles (8x8 maps) on.
+// whose weights are transformed per call, with finite experts and attention. Mixing the 16 O C
+// transformed floats instead of 9 O C costs K of the conv's T multiply-adds per tile row (T tiles
+// per sample), which the 2.25x fewer GEMM multiply-adds repay from 16 tiles (8x8 maps) on.
+// F(4x4, 3x3) where the plain conv takes it and each sample has kDynamic4MinTiles of its tiles:
+// its 36 mixed matrices per sample are repaid by long GEMMs only (at 8x8, 4 tiles per sample, a
+// B128 64-channel forward+backward took 1.7x the F(2x2, 3x3) time).
+constexpr std::int64_t kDynamic4MinTiles = 64;
 std::unique_ptr<PackedExperts> winograd_experts(const Conv2dGeometry& g, const Conv2dGeometry& one, std::int64_t K,
                                                 const float* experts, const float* attention) {
   if (!winograd_forward_applies(one) || !winograd_per_call_applies(g)) return nullptr;
   if (!all_finite(attention, g.batch * K)) return nullptr;
-  const WinogradTile tile = winograd4_per_call_applies(g) ? WinogradTile::F4x4 : WinogradTile::F2x2;
-  return PackedExperts::winograd_of(one, K, experts, tile);
+  const bool f4 = winograd4_per_call_applies(g) && ((one.out_h + 3) / 4) * ((one.out_w + 3) / 4) >= kDynamic4MinTiles;
+  return PackedExperts::winograd_of(one, K, experts, f4 ? WinogradTile::F4x4 : WinogradTile::F2x2);
 }
 
 // Where the Winograd convs of a pair run point by point (winograd_by_point): an image that
