@@ -28,6 +28,7 @@ struct Tiling {
   int points;
 };
 Tiling tiling(WinogradTile tile) { return tile == WinogradTile::F4x4 ? Tiling{4, 36} : Tiling{2, kPoints}; }
+
 // Floats between one transformed point's matrix and the next, past its C x T (V) or O x T (M)
 // floats. The transforms touch all 16 matrices per group of tiles, and C T floats are often a
 // multiple of 4 KB (32 channels x 384 tiles: 48 KB): those 16 lines then fell in one L1 set (12
