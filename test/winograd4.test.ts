@@ -56,11 +56,11 @@ const CASES: WinogradCase[] = [
 ];
 
 /** generate_torch_fixtures.py's formula(): ((i * mul) % mod) / mod * 2 - 1, times scale, as float32. */
-function formula(shape: number[], [mul, mod, scale]: number[]): Tensor {
+function formula(shape: readonly number[], [mul, mod, scale]: number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = ((((i * mul) % mod) / mod) * 2 - 1) * scale;
-  return Tensor.from(data, shape);
+  return Tensor.from(data, [...shape]);
 }
 
 /** Every `stride`-th value of t, as the fixture keeps them. */
