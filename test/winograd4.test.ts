@@ -7,15 +7,17 @@
  * sizes, padding 0 and 2, chunks across images, bias, residual and ReLU — plus the same bits at
  * any thread count and PyTorch's NaN and inf propagation. Every case also shows that F(4x4) ran:
  * its rounding is neither the direct convolution's nor F(2x2)'s (the packed weights' path).
- * dynamicConv2d takes it where the static conv of its shape does (experts transformed to 36
- * matrices, mixed per sample): against the float64 per-sample definition.
+ * The weight gradient takes it where the forward does (dU = sum over tiles of Z V^T, 36 GEMMs,
+ * dW = G^T dU G), in the same two fixed halves. dynamicConv2d takes it where the static conv of
+ * its shape does (experts transformed to 36 matrices, mixed per sample): against the float64
+ * per-sample definition.
  */
 import * as ops from '../lib/ops';
 import { manualSeed } from '../lib/random';
 import { getNumThreads, setNumThreads } from '../lib/system';
 import { Tensor } from '../lib/tensor';
 import { maxRelDiff } from './helpers';
-import { convGeom, refConv2dGradInput } from './reference/conv';
+import { convGeom, refConv2dGradInput, refConv2dGradWeight } from './reference/conv';
 import { DynGeom } from './reference/dynamic_conv';
 import { expectMatchesFixture, FixtureTensor, loadFixtures } from './torch_fixtures';
 import {
@@ -136,6 +138,39 @@ describeWinograd('test/winograd4.test.ts')('Winograd F(4x4, 3x3) for convolution
     });
     expect(Array.from(xd.grad!.data)).not.toEqual(Array.from(x.grad!.data));
   });
+
+  test.each([
+    ['512 tiles of 16x16 maps, 32 -> 40', [32, 32, 16, 16], 40, 1],
+    ['rows of 18 tiles', [2, 32, 70, 70], 32, 1],
+    ['one tile per image (halves of 256 images)', [512, 32, 4, 4], 32, 1],
+    ['padding 2, partial tiles, 33 -> 35', [20, 33, 21, 18], 35, 2],
+    ['a batch of one (halves of its 529 tiles)', [1, 32, 90, 90], 32, 1],
+  ] as const)(
+    'the weight gradient, %s: equals the float64 one, the same bits at 1, 2, 3 and 5 threads',
+    (_name, shape, out, padding) => {
+      manualSeed(65);
+      const x = Tensor.randn([...shape]);
+      const w = Tensor.randn([out, shape[1], 3, 3], { std: 0.2 });
+      const g = convGeom(x.shape, w.shape, [1, 1], [padding, padding], [1, 1], 1);
+      const gy = Tensor.randn([shape[0], out, g.OH, g.OW]);
+      const gradient = (threads: number): number[] => {
+        setNumThreads(threads);
+        const wi = w.detach().requireGrad();
+        ops.conv2d(x, wi, { padding }).backward(gy);
+        return Array.from(wi.grad!.data);
+      };
+      const one = gradient(1);
+      expect(maxRelDiff(one, refConv2dGradWeight(g, gy.data, x.data))).toBeLessThan(F4_TOLERANCE);
+      for (const threads of [2, 3, 5]) expect(gradient(threads)).toEqual(one);
+      // By Winograd: the direct weight gradient (under the AVX2 cap) rounds differently.
+      const wd = w.detach().requireGrad();
+      directConv(() => {
+        ops.conv2d(x, wd, { padding }).backward(gy);
+        return wd;
+      });
+      expect(Array.from(wd.grad!.data)).not.toEqual(one);
+    },
+  );
 
   test('dynamicConv2d of 512 tiles (8 samples of 32x32, 64 tiles each, point by point): forward and every gradient equal the float64 definition, the same bits at 1 and 2 threads', () => {
     manualSeed(64);

@@ -395,14 +395,32 @@ bool winograd_backward_weight_applies(const Conv2dGeometry& g) {
   return tiles / 2 >= std::max(kGradMinTilesPerHalf, g.out_channels * g.in_channels / kGradPairsPerTile);
 }
 
+namespace {
+
+// The weight gradient's tiling: F(4x4, 3x3) where the forward of g takes it per call (by shape
+// alone, so the bits do not depend on the thread count) and its 36 O C floats of dU fit.
+WinogradTile backward_weight_tile(const Conv2dGeometry& g) {
+  return winograd4_per_call_applies(g) && 36 * g.out_channels * g.in_channels <= kGradMaxUFloats ? WinogradTile::F4x4
+                                                                                                 : WinogradTile::F2x2;
+}
+
+}  // namespace
+
 bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
   const std::int64_t C = g.in_channels, O = g.out_channels, pairs = O * C;
   const std::int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-  const std::int64_t per_image = tiles_h(g) * tiles_w(g);
-  const std::int64_t per_chunk = round_up16(
-      std::max(pairs > kGradWidePairs ? kGradWideMinChunkTiles : kGradMinChunkTiles, kGradChunkFloats / (C + O)));
-  const auto input_tiles = FLEXCONV_PICK_ISA(winograd_input_tiles);
-  const auto grad_output_tiles = FLEXCONV_PICK_ISA(winograd_grad_output_tiles);
+  const WinogradTile tile = backward_weight_tile(g);
+  const bool f4 = tile == WinogradTile::F4x4;
+  const Tiling shape = tiling(tile);
+  const int points = shape.points;
+  const std::int64_t per_image = tiles_h(g, shape.size) * tiles_w(g, shape.size);
+  // (kGradChunkFloats per F(2x2, 3x3) tile: the same bytes hold 16 / 36 as many F(4x4) tiles.)
+  const std::int64_t per_chunk =
+      round_up16(std::max(pairs > kGradWidePairs ? kGradWideMinChunkTiles : kGradMinChunkTiles,
+                          kGradChunkFloats * kPoints / points / (C + O)));
+  const auto input_tiles = f4 ? FLEXCONV_PICK_ISA(winograd4_input_tiles) : FLEXCONV_PICK_ISA(winograd_input_tiles);
+  const auto grad_output_tiles =
+      f4 ? FLEXCONV_PICK_ISA(winograd4_grad_output_tiles) : FLEXCONV_PICK_ISA(winograd_grad_output_tiles);
   const WinogradPlanes planes{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C * in_plane, O * out_plane};
   // Two fixed halves of the tiles, each into its own dU: the first half of the images and the
   // rest, or for a batch of one the first half of its tiles and the rest (so that a single
@@ -411,7 +429,7 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
   // the sum, and the bits, do not depend on the thread count.
   const std::int64_t total = g.batch * per_image;
   const std::int64_t split = g.batch >= 2 ? (g.batch + 1) / 2 * per_image : total / 2;
-  const std::int64_t u_floats = kPoints * pairs;
+  const std::int64_t u_floats = points * pairs;
   AlignedBuffer<float> du_overflow;
   float* du = t_du_scratch.get(static_cast<size_t>(2 * u_floats), du_overflow);
   std::atomic<bool> finite{true};
@@ -420,11 +438,11 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
   auto part = [&](std::int64_t first, std::int64_t last, float* u) {
     AlignedBuffer<float> v_overflow, z_overflow;
     const std::int64_t most = std::min(per_chunk, last - first);
-    float* v = t_v_scratch.get(static_cast<size_t>(kPoints * point_stride(C * round_up16(most))), v_overflow);
-    float* z = t_m_scratch.get(static_cast<size_t>(kPoints * point_stride(O * round_up16(most))), z_overflow);
+    float* v = t_v_scratch.get(static_cast<size_t>(points * point_stride(C * round_up16(most))), v_overflow);
+    float* z = t_m_scratch.get(static_cast<size_t>(points * point_stride(O * round_up16(most))), z_overflow);
     for (std::int64_t t0 = first; t0 < last; t0 += per_chunk) {
       const std::int64_t T = std::min(per_chunk, last - t0), ld = round_up16(T);
-      const std::vector<WinogradRun> runs = chunk_runs(g, t0, t0 + T);
+      const std::vector<WinogradRun> runs = chunk_runs(g, t0, t0 + T, shape.size);
       const std::int64_t nruns = static_cast<std::int64_t>(runs.size());
       const std::int64_t v_stride = point_stride(C * ld), z_stride = point_stride(O * ld);
       // V[xi] (C x T, rows ld apart: one panel as wide as the chunk) and Z[xi] (O x T), channel by
@@ -444,7 +462,7 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
         return;
       }
       // dU[xi] (O x C) (+)= Z[xi] V[xi]^T.
-      for (int xi = 0; xi < kPoints; ++xi) {
+      for (int xi = 0; xi < points; ++xi) {
         gemm::gemm(O, C, T, 1.0f, gemm::MatrixA(z + xi * z_stride, ld, false),
                    gemm::MatrixB(v + xi * v_stride, ld, true), t0 == first ? 0.0f : 1.0f, u + xi * pairs, C);
       }
@@ -462,7 +480,8 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
   if (!finite.load()) return false;
   // dW = G^T dU G, the halves added first in a fixed order (0 + 1). Blocks of 16 pairs, so that
   // every pair takes the same (vector or scalar) path whatever the thread count.
-  const auto inverse_tiles = FLEXCONV_PICK_ISA(winograd_inverse_weight_tiles);
+  const auto inverse_tiles =
+      f4 ? FLEXCONV_PICK_ISA(winograd4_inverse_weight_tiles) : FLEXCONV_PICK_ISA(winograd_inverse_weight_tiles);
   parallel_for((pairs + 15) / 16, [&](std::int64_t b0, std::int64_t b1) {
     inverse_tiles(du, du + u_floats, b0 * 16, std::min(pairs, b1 * 16), pairs, grad_weight);
   });

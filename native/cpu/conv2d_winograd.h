@@ -110,7 +110,9 @@ class WinogradImage {
 // The weight gradient of the same convolutions (conv2d_backward_weight, cpu/conv2d.h) by the
 // transpose of the forward algebra: per tile, Z = A dY A^T (the gradient of M) and V = B^T d B;
 // dU[xi] (O x C) = sum over tiles of Z[xi] V[xi]^T, 16 GEMMs whose depth is the tile count; then
-// dW = G^T dU G per channel pair. 16 products per tile and pair instead of 36.
+// dW = G^T dU G per channel pair. 16 products per tile and pair instead of 36; by F(4x4, 3x3)
+// (36 GEMMs, 36 products per 4x4 tile instead of 144) where the forward of the same shape takes it
+// per call (winograd4_per_call_applies).
 // Applies to the geometries winograd_forward_applies takes, with enough tiles to pay for the 16
 // O C floats of dU, at any thread count: the tiles are cut into two fixed halves (half of the
 // images, or of one image's tiles for a batch of one) whose dU are added at the end; two threads

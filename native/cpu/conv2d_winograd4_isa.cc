@@ -65,6 +65,52 @@ template <class V>
   u[5] = g[2];
 }
 
+// A dy of four values (the adjoint of output_1d).
+template <class V>
+[[gnu::always_inline]] inline void grad_1d(const V d[4], V z[6]) {
+  const V sum02 = d[0] + d[2], sum13 = d[1] + d[3];
+  const V quad02 = d[0] + 4.0f * d[2], wide13 = 2.0f * d[1] + 8.0f * d[3];
+  z[0] = d[0];
+  z[1] = sum02 + sum13;
+  z[2] = sum02 - sum13;
+  z[3] = quad02 + wide13;
+  z[4] = quad02 - wide13;
+  z[5] = d[3];
+}
+
+// G^T u of six values (the adjoint of weight_1d).
+template <class V>
+[[gnu::always_inline]] inline void inverse_weight_1d(const V u[6], V w[3]) {
+  const V sum12 = u[1] + u[2], diff21 = u[2] - u[1], sum34 = u[3] + u[4], diff34 = u[3] - u[4];
+  w[0] = 0.25f * u[0] - (1.0f / 6.0f) * sum12 + (1.0f / 24.0f) * sum34;
+  w[1] = (1.0f / 6.0f) * diff21 + (1.0f / 12.0f) * diff34;
+  w[2] = (1.0f / 6.0f) * (sum34 - sum12) + u[5];
+}
+
+// Z = A dy A^T from the rows' transforms h[r] = (dy A^T)[r] (four output rows): z[6 i + j].
+template <class V>
+[[gnu::always_inline]] inline void grad_columns(const V h[4][6], V z[kPoints]) {
+  for (int j = 0; j < 6; ++j) {
+    const V column[4] = {h[0][j], h[1][j], h[2][j], h[3][j]};
+    V t[6];
+    grad_1d(column, t);
+    for (int i = 0; i < 6; ++i) z[6 * i + j] = t[i];
+  }
+}
+
+// dW = G^T u G of one channel pair (u[6 a + b]) into w[3 i + j]: rows first, then columns.
+template <class V>
+[[gnu::always_inline]] inline void inverse_weight_transform(const V u[kPoints], V w[9]) {
+  V t[6][3];  // u G
+  for (int a = 0; a < 6; ++a) inverse_weight_1d(u + 6 * a, t[a]);
+  for (int j = 0; j < 3; ++j) {
+    const V column[6] = {t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]};
+    V r[3];
+    inverse_weight_1d(column, r);
+    for (int i = 0; i < 3; ++i) w[3 * i + j] = r[i];
+  }
+}
+
 // V = B^T d B from the rows' transforms h[r] = (d B)[r] (given, as the vector code makes them
 // one row at a time): v[6 i + j].
 template <class V>
@@ -153,6 +199,44 @@ template <class V>
         }
       }
     }
+  }
+}
+
+[[maybe_unused]] bool grad_output_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
+                                               const float* channel, float* dst, std::int64_t xi_stride) {
+  std::int64_t tile = 0;
+  float sum = 0.0f;
+  for (std::int64_t k = 0; k < nruns; ++k) {
+    const WinogradRun& run = runs[k];
+    const float* plane = channel + run.image * p.out_image_stride;
+    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
+      float h[4][6], z[kPoints];
+      for (int r = 0; r < 4; ++r) {
+        float dy[4];
+        for (int c = 0; c < 4; ++c) {
+          const std::int64_t y = 4 * run.ty + r, x = 4 * (run.tx + i) + c;
+          dy[c] = y < p.out_h && x < p.out_w ? plane[y * p.out_w + x] : 0.0f;
+        }
+        grad_1d(dy, h[r]);
+      }
+      grad_columns(h, z);
+      for (int xi = 0; xi < kPoints; ++xi) {
+        dst[xi * xi_stride + tile] = z[xi];
+        sum += z[xi];
+      }
+    }
+  }
+  return sum - sum == 0.0f;  // false for inf and NaN
+}
+
+// The pairs [p0, p1) one at a time (see winograd4_inverse_weight_tiles).
+void inverse_weight_tiles_scalar(const float* u, const float* second, std::int64_t p0, std::int64_t p1,
+                                 std::int64_t pairs, float* weight) {
+  for (std::int64_t p = p0; p < p1; ++p) {
+    float t[kPoints], w[9];
+    for (int xi = 0; xi < kPoints; ++xi) t[xi] = u[xi * pairs + p] + second[xi * pairs + p];
+    inverse_weight_transform(t, w);
+    for (int i = 0; i < 9; ++i) weight[p * 9 + i] = w[i];
   }
 }
 
@@ -318,6 +402,76 @@ void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Wino
   for_each_group(runs, nruns, piece, done);
 }
 
+// The mirror of output_tiles_avx512: a tile row's four output rows are read as 64 columns
+// (pieces masked to their own positions and to the plane), split into the tiles' four columns,
+// and A dy A^T stored as 36 vectors.
+bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
+                              const float* channel, float* dst, std::int64_t xi_stride) {
+  struct Piece {
+    const float* plane;
+    std::int64_t ty, xbase;
+    __mmask16 window[4];  // positions 16 q .. 16 q + 15 of the window this piece owns inside the plane
+  };
+  Piece pieces[16];
+  int npieces = 0;
+  std::int64_t tile = 0;
+  __m512 sum = _mm512_setzero_ps();
+  auto piece = [&](int lane0, const WinogradRun& run, std::int64_t tx, int count) {
+    // Position q of the 64-column window holds output column xbase + q.
+    const std::int64_t xbase = 4 * tx - 4 * lane0;
+    const std::int64_t lo = 4 * lane0, hi = std::min<std::int64_t>(4 * (lane0 + count), p.out_w - xbase);
+    Piece& pc = pieces[npieces++];
+    pc.plane = channel + run.image * p.out_image_stride;
+    pc.ty = run.ty;
+    pc.xbase = xbase;
+    for (int q = 0; q < 4; ++q) pc.window[q] = lane_range(lo - 16 * q, hi - 16 * q);
+  };
+  auto done = [&](int lanes) {
+    __m512 h[4][6];  // h[r] = (dy A^T)[r] of the 16 tiles
+    for (int r = 0; r < 4; ++r) {
+      __m512 window[4];
+      for (int q = 0; q < 4; ++q) window[q] = _mm512_setzero_ps();
+      for (int k = 0; k < npieces; ++k) {
+        const Piece& pc = pieces[k];
+        const std::int64_t oy = 4 * pc.ty + r;
+        if (oy >= p.out_h) continue;
+        const float* row = pc.plane + oy * p.out_w + pc.xbase;
+        for (int q = 0; q < 4; ++q) window[q] = _mm512_mask_loadu_ps(window[q], pc.window[q], row + 16 * q);
+      }
+      __m512 dy[4];
+      split_by_four(window, dy);
+      grad_1d(dy, h[r]);
+    }
+    __m512 z[kPoints];
+    grad_columns(h, z);
+    const __mmask16 keep = lane_range(0, lanes);
+    for (int xi = 0; xi < kPoints; ++xi) {
+      _mm512_mask_storeu_ps(dst + xi * xi_stride + tile, keep, z[xi]);
+      sum = _mm512_add_ps(sum, z[xi]);
+    }
+    tile += lanes;
+    npieces = 0;
+  };
+  for_each_group(runs, nruns, piece, done);
+  return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+}
+
+// 16 pairs per step: the 36 matrices read as vectors, the 9 taps scattered to their kernels.
+void inverse_weight_tiles_avx512(const float* u, const float* second, std::int64_t p0, std::int64_t p1,
+                                 std::int64_t pairs, float* weight) {
+  const __m512i nine =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
+  std::int64_t p = p0;
+  for (; p + 16 <= p1; p += 16) {
+    __m512 t[kPoints], w[9];
+    for (int xi = 0; xi < kPoints; ++xi) {
+      t[xi] = _mm512_add_ps(_mm512_loadu_ps(u + xi * pairs + p), _mm512_loadu_ps(second + xi * pairs + p));
+    }
+    inverse_weight_transform(t, w);
+    for (int i = 0; i < 9; ++i) _mm512_i32scatter_ps(weight + p * 9 + i, nine, w[i], 4);
+  }
+  inverse_weight_tiles_scalar(u, second, p, p1, pairs, weight);
+}
 #endif
 
 }  // namespace
@@ -346,6 +500,24 @@ void winograd4_output_tiles(const WinogradRun* runs, std::int64_t nruns, const W
   output_tiles_avx512(runs, nruns, p, m, xi_stride, bias, residual, relu, channel);
 #else
   output_tiles_scalar(runs, nruns, p, m, xi_stride, bias, residual, relu, channel);
+#endif
+}
+
+bool winograd4_grad_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
+                                 const float* channel, float* dst, std::int64_t xi_stride) {
+#if defined(__AVX512F__)
+  return grad_output_tiles_avx512(runs, nruns, p, channel, dst, xi_stride);
+#else
+  return grad_output_tiles_scalar(runs, nruns, p, channel, dst, xi_stride);
+#endif
+}
+
+void winograd4_inverse_weight_tiles(const float* u, const float* second, std::int64_t p0, std::int64_t p1,
+                                    std::int64_t pairs, float* weight) {
+#if defined(__AVX512F__)
+  inverse_weight_tiles_avx512(u, second, p0, p1, pairs, weight);
+#else
+  inverse_weight_tiles_scalar(u, second, p0, p1, pairs, weight);
 #endif
 }
 

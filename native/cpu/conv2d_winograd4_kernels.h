@@ -24,12 +24,21 @@ namespace cpu {
 //     `layout` says (as winograd_input_tiles). Returns false when it met a non-finite input value, or may have.
 //   winograd4_output_tiles: for one output channel, Y = A^T m A + bias of every tile from m[xi * xi_stride + tile],
 //     plus the residual, ReLU if asked, into the tile's 4x4 output pixels that lie inside the plane.
-#define FLEXCONV_WINOGRAD4_ISA_API                                                                                  \
-  bool winograd4_weight_tiles(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u); \
-  bool winograd4_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                  \
-                             const float* channel, float* dst, const WinogradVLayout& layout);                      \
-  void winograd4_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m, \
-                              std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel);
+//   winograd4_grad_output_tiles: for one output channel of the output's gradient, Z = A dy A^T (the gradient of M)
+//     of every tile's 4x4 block dy (outside the plane reads as zero), written to dst[xi * xi_stride + tile]. Returns
+//     false when it met a non-finite value, or may have.
+//   winograd4_inverse_weight_tiles: for the channel pairs [p0, p1), dW = G^T u G of u[xi * pairs + p] +
+//     second[xi * pairs + p] (the two halves' dU, added first) into weight[9 p .. 9 p + 8].
+#define FLEXCONV_WINOGRAD4_ISA_API                                                                                   \
+  bool winograd4_weight_tiles(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u);  \
+  bool winograd4_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                   \
+                             const float* channel, float* dst, const WinogradVLayout& layout);                       \
+  void winograd4_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m,  \
+                              std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel); \
+  bool winograd4_grad_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,             \
+                                   const float* channel, float* dst, std::int64_t xi_stride);                        \
+  void winograd4_inverse_weight_tiles(const float* u, const float* second, std::int64_t p0, std::int64_t p1,         \
+                                      std::int64_t pairs, float* weight);
 FLEXCONV_DECLARE_PER_ISA(FLEXCONV_WINOGRAD4_ISA_API)
 #undef FLEXCONV_WINOGRAD4_ISA_API
 
