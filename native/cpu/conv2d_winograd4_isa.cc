@@ -229,17 +229,6 @@ template <class V>
   return sum - sum == 0.0f;  // false for inf and NaN
 }
 
-// The pairs [p0, p1) one at a time (see winograd4_inverse_weight_tiles).
-void inverse_weight_tiles_scalar(const float* u, const float* second, std::int64_t p0, std::int64_t p1,
-                                 std::int64_t pairs, float* weight) {
-  for (std::int64_t p = p0; p < p1; ++p) {
-    float t[kPoints], w[9];
-    for (int xi = 0; xi < kPoints; ++xi) t[xi] = u[xi * pairs + p] + second[xi * pairs + p];
-    inverse_weight_transform(t, w);
-    for (int i = 0; i < 9; ++i) weight[p * 9 + i] = w[i];
-  }
-}
-
 #if defined(__AVX512F__)
 // (Index vectors made where they are used: a namespace-scope __m512i would be initialised with
 // AVX-512 instructions when the addon loads, on any CPU.)
@@ -455,23 +444,6 @@ bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const
   for_each_group(runs, nruns, piece, done);
   return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
 }
-
-// 16 pairs per step: the 36 matrices read as vectors, the 9 taps scattered to their kernels.
-void inverse_weight_tiles_avx512(const float* u, const float* second, std::int64_t p0, std::int64_t p1,
-                                 std::int64_t pairs, float* weight) {
-  const __m512i nine =
-      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
-  std::int64_t p = p0;
-  for (; p + 16 <= p1; p += 16) {
-    __m512 t[kPoints], w[9];
-    for (int xi = 0; xi < kPoints; ++xi) {
-      t[xi] = _mm512_add_ps(_mm512_loadu_ps(u + xi * pairs + p), _mm512_loadu_ps(second + xi * pairs + p));
-    }
-    inverse_weight_transform(t, w);
-    for (int i = 0; i < 9; ++i) _mm512_i32scatter_ps(weight + p * 9 + i, nine, w[i], 4);
-  }
-  inverse_weight_tiles_scalar(u, second, p, p1, pairs, weight);
-}
 #endif
 
 }  // namespace
@@ -514,10 +486,11 @@ bool winograd4_grad_output_tiles(const WinogradRun* runs, std::int64_t nruns, co
 
 void winograd4_inverse_weight_tiles(const float* u, const float* second, std::int64_t p0, std::int64_t p1,
                                     std::int64_t pairs, float* weight) {
+  const auto transform = [](const auto* t, auto* w) { inverse_weight_transform(t, w); };
 #if defined(__AVX512F__)
-  inverse_weight_tiles_avx512(u, second, p0, p1, pairs, weight);
+  inverse_weight_tiles_avx512<kPoints>(u, second, p0, p1, pairs, weight, transform);
 #else
-  inverse_weight_tiles_scalar(u, second, p0, p1, pairs, weight);
+  inverse_weight_tiles_scalar<kPoints>(u, second, p0, p1, pairs, weight, transform);
 #endif
 }
 
