@@ -149,84 +149,33 @@ template <class V>
 
 [[maybe_unused]] bool input_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
                                          const float* channel, float* dst, const WinogradVLayout& layout) {
-  std::int64_t tile = 0;
-  float sum = 0.0f;
-  for (std::int64_t k = 0; k < nruns; ++k) {
-    const WinogradRun& run = runs[k];
-    const float* plane = channel + run.image * p.in_image_stride;
-    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
-      const std::int64_t iy0 = 4 * run.ty - p.pad_h, ix0 = 4 * (run.tx + i) - p.pad_w;
-      float h[6][6], v[kPoints];
-      for (int r = 0; r < 6; ++r) {
-        float d[6];
-        for (int c = 0; c < 6; ++c) {
-          const std::int64_t y = iy0 + r, x = ix0 + c;
-          d[c] = y >= 0 && y < p.in_h && x >= 0 && x < p.in_w ? plane[y * p.in_w + x] : 0.0f;
-        }
-        input_1d(d, h[r]);
-      }
-      input_columns(h, v);
-      float* at = dst + tile / layout.panel_width * layout.panel_stride + tile % layout.panel_width;
-      for (int xi = 0; xi < kPoints; ++xi) {
-        at[xi * layout.xi_stride] = v[xi];
-        sum += v[xi];
-      }
-    }
-  }
-  return sum - sum == 0.0f;  // false for inf and NaN
+  return input_tiles_plain<4, kPoints>(runs, nruns, p, channel, dst, layout, [](const float* d, float* v) {
+    float h[6][6];
+    for (int r = 0; r < 6; ++r) input_1d(d + 6 * r, h[r]);
+    input_columns(h, v);
+  });
 }
 
 [[maybe_unused]] void output_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
                                           const float* m, std::int64_t xi_stride, float bias, const float* residual,
                                           bool relu, float* channel) {
-  std::int64_t tile = 0;
-  for (std::int64_t k = 0; k < nruns; ++k) {
-    const WinogradRun& run = runs[k];
-    const std::int64_t offset = run.image * p.out_image_stride;
-    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
-      float v[kPoints], t[4][6];
-      for (int xi = 0; xi < kPoints; ++xi) v[xi] = m[xi * xi_stride + tile];
-      v[kBiasPoint] += bias;
-      output_columns(v, t);
-      for (int r = 0; r < 4; ++r) {
-        float y[4];
-        output_1d(t[r], y);
-        for (int c = 0; c < 4; ++c) {
-          const std::int64_t oy = 4 * run.ty + r, ox = 4 * (run.tx + i) + c;
-          if (oy >= p.out_h || ox >= p.out_w) continue;
-          const std::int64_t at = offset + oy * p.out_w + ox;
-          channel[at] = output_pixel(y[c], residual, at, relu);
-        }
-      }
-    }
-  }
+  output_tiles_plain<4, kPoints>(runs, nruns, p, m, xi_stride, bias, residual, relu, channel,
+                                 [](const float* m_tile, float b, float* y) {
+                                   float v[kPoints], t[4][6];
+                                   for (int xi = 0; xi < kPoints; ++xi) v[xi] = m_tile[xi];
+                                   v[kBiasPoint] += b;
+                                   output_columns(v, t);
+                                   for (int r = 0; r < 4; ++r) output_1d(t[r], y + 4 * r);
+                                 });
 }
 
 [[maybe_unused]] bool grad_output_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
                                                const float* channel, float* dst, std::int64_t xi_stride) {
-  std::int64_t tile = 0;
-  float sum = 0.0f;
-  for (std::int64_t k = 0; k < nruns; ++k) {
-    const WinogradRun& run = runs[k];
-    const float* plane = channel + run.image * p.out_image_stride;
-    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
-      float h[4][6], z[kPoints];
-      for (int r = 0; r < 4; ++r) {
-        float dy[4];
-        for (int c = 0; c < 4; ++c) {
-          const std::int64_t y = 4 * run.ty + r, x = 4 * (run.tx + i) + c;
-          dy[c] = y < p.out_h && x < p.out_w ? plane[y * p.out_w + x] : 0.0f;
-        }
-        grad_1d(dy, h[r]);
-      }
-      grad_columns(h, z);
-      for (int xi = 0; xi < kPoints; ++xi) {
-        dst[xi * xi_stride + tile] = z[xi];
-        sum += z[xi];
-      }
-    }
-  }
-  return sum - sum == 0.0f;  // false for inf and NaN
+  return grad_output_tiles_plain<4, kPoints>(runs, nruns, p, channel, dst, xi_stride, [](const float* dy, float* z) {
+    float h[4][6];
+    for (int r = 0; r < 4; ++r) grad_1d(dy + 4 * r, h[r]);
+    grad_columns(h, z);
+  });
 }
 
 #if defined(__AVX512F__)

@@ -94,52 +94,22 @@ void output_transform(const float m[16], float y[2][2]) {
 
 [[maybe_unused]] bool input_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
                                          const float* channel, float* dst, const WinogradVLayout& layout) {
-  std::int64_t tile = 0;
-  float sum = 0.0f;
-  for (std::int64_t k = 0; k < nruns; ++k) {
-    const WinogradRun& run = runs[k];
-    const float* plane = channel + run.image * p.in_image_stride;
-    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
-      const std::int64_t iy0 = 2 * run.ty - p.pad_h, ix0 = 2 * (run.tx + i) - p.pad_w;
-      float d[4][4], v[16];
-      for (int r = 0; r < 4; ++r) {
-        for (int c = 0; c < 4; ++c) {
-          const std::int64_t y = iy0 + r, x = ix0 + c;
-          d[r][c] = y >= 0 && y < p.in_h && x >= 0 && x < p.in_w ? plane[y * p.in_w + x] : 0.0f;
-        }
-      }
-      input_transform(d, v);
-      float* at = dst + tile / layout.panel_width * layout.panel_stride + tile % layout.panel_width;
-      for (int xi = 0; xi < 16; ++xi) {
-        at[xi * layout.xi_stride] = v[xi];
-        sum += v[xi];
-      }
-    }
-  }
-  return sum - sum == 0.0f;  // false for inf and NaN
+  return input_tiles_plain<2, 16>(runs, nruns, p, channel, dst, layout, [](const float* d, float* v) {
+    const float patch[4][4] = {
+        {d[0], d[1], d[2], d[3]}, {d[4], d[5], d[6], d[7]}, {d[8], d[9], d[10], d[11]}, {d[12], d[13], d[14], d[15]}};
+    input_transform(patch, v);
+  });
 }
 
 [[maybe_unused]] void output_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
                                           const float* m, std::int64_t xi_stride, float bias, const float* residual,
                                           bool relu, float* channel) {
-  std::int64_t tile = 0;
-  for (std::int64_t k = 0; k < nruns; ++k) {
-    const WinogradRun& run = runs[k];
-    const std::int64_t offset = run.image * p.out_image_stride;
-    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
-      float v[16], y[2][2];
-      for (int xi = 0; xi < 16; ++xi) v[xi] = m[xi * xi_stride + tile];
-      output_transform(v, y);
-      for (int r = 0; r < 2; ++r) {
-        for (int c = 0; c < 2; ++c) {
-          const std::int64_t oy = 2 * run.ty + r, ox = 2 * (run.tx + i) + c;
-          if (oy >= p.out_h || ox >= p.out_w) continue;
-          const std::int64_t at = offset + oy * p.out_w + ox;
-          channel[at] = output_pixel(y[r][c] + bias, residual, at, relu);
-        }
-      }
-    }
-  }
+  output_tiles_plain<2, 16>(runs, nruns, p, m, xi_stride, bias, residual, relu, channel,
+                            [](const float* v, float b, float* y) {
+                              float block[2][2];
+                              output_transform(v, block);
+                              for (int i = 0; i < 4; ++i) y[i] = block[i / 2][i % 2] + b;
+                            });
 }
 
 // Z = A dy A^T for one tile's 2x2 block dy, A = [1 0; 1 1; 1 -1; 0 -1] (A^T of output_transform).
@@ -161,27 +131,10 @@ void grad_output_transform(const float dy[2][2], float z[16]) {
 
 [[maybe_unused]] bool grad_output_tiles_scalar(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,
                                                const float* channel, float* dst, std::int64_t xi_stride) {
-  std::int64_t tile = 0;
-  float sum = 0.0f;
-  for (std::int64_t k = 0; k < nruns; ++k) {
-    const WinogradRun& run = runs[k];
-    const float* plane = channel + run.image * p.out_image_stride;
-    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
-      float dy[2][2], z[16];
-      for (int r = 0; r < 2; ++r) {
-        for (int c = 0; c < 2; ++c) {
-          const std::int64_t y = 2 * run.ty + r, x = 2 * (run.tx + i) + c;
-          dy[r][c] = y < p.out_h && x < p.out_w ? plane[y * p.out_w + x] : 0.0f;
-        }
-      }
-      grad_output_transform(dy, z);
-      for (int xi = 0; xi < 16; ++xi) {
-        dst[xi * xi_stride + tile] = z[xi];
-        sum += z[xi];
-      }
-    }
-  }
-  return sum - sum == 0.0f;  // false for inf and NaN
+  return grad_output_tiles_plain<2, 16>(runs, nruns, p, channel, dst, xi_stride, [](const float* d, float* z) {
+    const float block[2][2] = {{d[0], d[1]}, {d[2], d[3]}};
+    grad_output_transform(block, z);
+  });
 }
 
 #if defined(__AVX512F__)

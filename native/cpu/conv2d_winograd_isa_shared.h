@@ -50,6 +50,99 @@ bool weight_tiles_scalar(const float* weight, std::int64_t p0, std::int64_t p1, 
   return sum == 0.0f;
 }
 
+// The plain tile loops of both tilings (the copies without vector transforms, and the AVX-512
+// input transform's fallback for panels not a multiple of 16 wide), tile by tile over a chunk's
+// runs. Size: the tile's output block (size x size); its input patch is (size + 2) x (size + 2),
+// row-major.
+
+// V of every tile: transform(patch, v) writing Points values (patch read as zero outside the
+// plane), stored where `layout` says; false when a value was not finite (see
+// winograd_input_tiles).
+template <int Size, int Points, class Transform>
+bool input_tiles_plain(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* channel,
+                       float* dst, const WinogradVLayout& layout, Transform transform) {
+  constexpr int kPatch = Size + 2;
+  std::int64_t tile = 0;
+  float sum = 0.0f;
+  for (std::int64_t k = 0; k < nruns; ++k) {
+    const WinogradRun& run = runs[k];
+    const float* plane = channel + run.image * p.in_image_stride;
+    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
+      const std::int64_t iy0 = Size * run.ty - p.pad_h, ix0 = Size * (run.tx + i) - p.pad_w;
+      float d[kPatch * kPatch], v[Points];
+      for (int r = 0; r < kPatch; ++r) {
+        for (int c = 0; c < kPatch; ++c) {
+          const std::int64_t y = iy0 + r, x = ix0 + c;
+          d[r * kPatch + c] = y >= 0 && y < p.in_h && x >= 0 && x < p.in_w ? plane[y * p.in_w + x] : 0.0f;
+        }
+      }
+      transform(d, v);
+      float* at = dst + tile / layout.panel_width * layout.panel_stride + tile % layout.panel_width;
+      for (int xi = 0; xi < Points; ++xi) {
+        at[xi * layout.xi_stride] = v[xi];
+        sum += v[xi];
+      }
+    }
+  }
+  return sum - sum == 0.0f;  // false for inf and NaN
+}
+
+// The outputs of every tile: transform(m, bias, y) from its Points values m[xi * xi_stride +
+// tile] to the Size x Size block y (row-major, bias included), plus the residual, ReLU if asked,
+// into the pixels inside the plane.
+template <int Size, int Points, class Transform>
+void output_tiles_plain(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m,
+                        std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel,
+                        Transform transform) {
+  std::int64_t tile = 0;
+  for (std::int64_t k = 0; k < nruns; ++k) {
+    const WinogradRun& run = runs[k];
+    const std::int64_t offset = run.image * p.out_image_stride;
+    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
+      float v[Points], y[Size * Size];
+      for (int xi = 0; xi < Points; ++xi) v[xi] = m[xi * xi_stride + tile];
+      transform(v, bias, y);
+      for (int r = 0; r < Size; ++r) {
+        for (int c = 0; c < Size; ++c) {
+          const std::int64_t oy = Size * run.ty + r, ox = Size * (run.tx + i) + c;
+          if (oy >= p.out_h || ox >= p.out_w) continue;
+          const std::int64_t at = offset + oy * p.out_w + ox;
+          channel[at] = output_pixel(y[r * Size + c], residual, at, relu);
+        }
+      }
+    }
+  }
+}
+
+// Z of every tile: transform(dy, z) from its Size x Size block of the output gradient (zero
+// outside the plane) to Points values at dst[xi * xi_stride + tile]; false when a value was not
+// finite.
+template <int Size, int Points, class Transform>
+bool grad_output_tiles_plain(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* channel,
+                             float* dst, std::int64_t xi_stride, Transform transform) {
+  std::int64_t tile = 0;
+  float sum = 0.0f;
+  for (std::int64_t k = 0; k < nruns; ++k) {
+    const WinogradRun& run = runs[k];
+    const float* plane = channel + run.image * p.out_image_stride;
+    for (std::int64_t i = 0; i < run.n; ++i, ++tile) {
+      float dy[Size * Size], z[Points];
+      for (int r = 0; r < Size; ++r) {
+        for (int c = 0; c < Size; ++c) {
+          const std::int64_t y = Size * run.ty + r, x = Size * (run.tx + i) + c;
+          dy[r * Size + c] = y < p.out_h && x < p.out_w ? plane[y * p.out_w + x] : 0.0f;
+        }
+      }
+      transform(dy, z);
+      for (int xi = 0; xi < Points; ++xi) {
+        dst[xi * xi_stride + tile] = z[xi];
+        sum += z[xi];
+      }
+    }
+  }
+  return sum - sum == 0.0f;  // false for inf and NaN
+}
+
 // dW = G^T u G of the channel pairs [p0, p1) one pair at a time, transform(t, w) taking its
 // Points values of u + second (the two halves' dU, added first) to the 9 taps of weight + 9 p.
 template <int Points, class Transform>
