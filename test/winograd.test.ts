@@ -386,8 +386,7 @@ describeWinograd('dynamicConv2d by Winograd (experts mixed after the transform)'
     const t = dynamicInputs(g);
     const gradOut = Tensor.randn([g.B, g.O, g.H, g.W]);
     const runs = dynamicRunsAgainstReference(g, t, gradOut, 3e-6, [1, 2]);
-    expect(Array.from(runs[1][0])).toEqual(Array.from(runs[0][0]));
-    expect(Array.from(runs[1][1])).toEqual(Array.from(runs[0][1]));
+    expect(runs[1].values).toEqual(runs[0].values);
     // Above, each pair of samples ran point by point on one thread (WinogradImage). At 2 threads
     // a batch of 3 pairs (the 4 samples and the first two again) runs its pairs one after
     // another the other way (all 16 matrices mixed, then winograd_forward splitting each step
@@ -405,8 +404,8 @@ describeWinograd('dynamicConv2d by Winograd (experts mixed after the transform)'
       padding: 1,
     });
     out6.backward(six(gradOut, g.O * g.H * g.W));
-    expect(Array.from(out6.data.subarray(0, runs[0][0].length))).toEqual(Array.from(runs[0][0]));
-    expect(Array.from(input6.grad!.data.subarray(0, runs[0][1].length))).toEqual(Array.from(runs[0][1]));
+    expect(Array.from(out6.data.subarray(0, runs[0].values[0].length))).toEqual(Array.from(runs[0].values[0]));
+    expect(Array.from(input6.grad!.data.subarray(0, runs[0].values[1].length))).toEqual(Array.from(runs[0].values[1]));
     // Winograd ran (forward and input gradient): the direct path, under the AVX2 cap, rounds differently.
     const active = isa().active;
     try {
@@ -414,8 +413,8 @@ describeWinograd('dynamicConv2d by Winograd (experts mixed after the transform)'
       for (const p of Object.values(t)) p.grad = null;
       const direct = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
       direct.backward(gradOut);
-      expect(Array.from(direct.data)).not.toEqual(Array.from(runs[0][0]));
-      expect(Array.from(t.input.grad!.data)).not.toEqual(Array.from(runs[0][1]));
+      expect(Array.from(direct.data)).not.toEqual(Array.from(runs[0].values[0]));
+      expect(Array.from(t.input.grad!.data)).not.toEqual(Array.from(runs[0].values[1]));
     } finally {
       setIsa(active);
     }

@@ -88,10 +88,17 @@ export function dynamicInputs(g: DynGeom) {
   };
 }
 
+/** One run of dynamicRunsAgainstReference: the output and every gradient, and each one's error. */
+export interface DynamicRun {
+  values: Float32Array[];
+  errors: { out: number; input: number; experts: number; attention: number; expertBias: number };
+}
+
 /**
  * dynamicConv2d (padding 1) forward and backward at each thread count, the output and every
  * gradient checked against the float64 per-sample definition to `tolerance` (relative to each
- * tensor's scale); returns each run's output and input gradient.
+ * tensor's scale); returns each run's output and gradients (input, experts, attention, expert
+ * bias) with their errors.
  */
 export function dynamicRunsAgainstReference(
   g: DynGeom,
@@ -99,7 +106,7 @@ export function dynamicRunsAgainstReference(
   gradOut: Tensor,
   tolerance: number,
   threadCounts: number[],
-): Float32Array[][] {
+): DynamicRun[] {
   const data = {
     input: t.input.data,
     experts: t.experts.data,
@@ -113,11 +120,15 @@ export function dynamicRunsAgainstReference(
     for (const p of Object.values(t)) p.grad = null;
     const out = ops.dynamicConv2d(t.input, t.experts, t.attention, { expertBias: t.expertBias, padding: 1 });
     out.backward(gradOut);
-    expect(maxRelDiff(out.data, forward)).toBeLessThan(tolerance);
-    expect(maxRelDiff(t.input.grad!.data, want.input)).toBeLessThan(tolerance);
-    expect(maxRelDiff(t.experts.grad!.data, want.experts)).toBeLessThan(tolerance);
-    expect(maxRelDiff(t.attention.grad!.data, want.attention)).toBeLessThan(tolerance);
-    expect(maxRelDiff(t.expertBias.grad!.data, want.expertBias!)).toBeLessThan(tolerance);
-    return [out.data, t.input.grad!.data].map((a) => Float32Array.from(a));
+    const errors = {
+      out: maxRelDiff(out.data, forward),
+      input: maxRelDiff(t.input.grad!.data, want.input),
+      experts: maxRelDiff(t.experts.grad!.data, want.experts),
+      attention: maxRelDiff(t.attention.grad!.data, want.attention),
+      expertBias: maxRelDiff(t.expertBias.grad!.data, want.expertBias!),
+    };
+    for (const [name, error] of Object.entries(errors)) expect([name, error < tolerance]).toEqual([name, true]);
+    const values = [out, t.input.grad!, t.experts.grad!, t.attention.grad!, t.expertBias.grad!];
+    return { values: values.map((v) => Float32Array.from(v.data)), errors };
   });
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <optional>
 
 #include "core/alloc.h"
 #include "core/errors.h"
@@ -141,24 +142,42 @@ bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group
          in_per_group >= kMinChannels && FLEXCONV_PICK_ISA(winograd_has_fast_transforms)();
 }
 
-std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
-                                                 std::int64_t in_channels, WinogradTile tile) {
-  const std::int64_t O = out_channels, C = in_channels, pairs = O * C;
-  const int points = tiling(tile).points;
-  AlignedBuffer<float> u(static_cast<size_t>(points * pairs));
+bool winograd_transform_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
+                                WinogradTile tile, float* u) {
+  const std::int64_t pairs = out_channels * in_channels;
   // A non-finite weight spreads differently through the transforms than through the direct sum
   // (inf - inf): such weights keep the direct path only (checked on the way, in parallel).
   std::atomic<bool> finite{true};
   const auto weight_tiles =
       tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_weight_tiles) : FLEXCONV_PICK_ISA(winograd_weight_tiles);
   parallel_for(pairs, [&](std::int64_t p0, std::int64_t p1) {
-    if (!weight_tiles(weight, p0, p1, pairs, u.data())) finite.store(false, std::memory_order_relaxed);
+    if (!weight_tiles(weight, p0, p1, pairs, u)) finite.store(false, std::memory_order_relaxed);
   });
-  if (!finite.load()) return {};
+  return finite.load();
+}
+
+std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
+                                                 std::int64_t in_channels, WinogradTile tile) {
+  const std::int64_t O = out_channels, C = in_channels, pairs = O * C;
+  const int points = tiling(tile).points;
+  AlignedBuffer<float> u(static_cast<size_t>(points * pairs));
+  if (!winograd_transform_weights(weight, O, C, tile, u.data())) return {};
   std::vector<gemm::PackedA> packed;
   packed.reserve(static_cast<size_t>(points));
   for (int xi = 0; xi < points; ++xi) packed.emplace_back(O, C, gemm::MatrixA(u.data() + xi * pairs, C, false));
   return packed;
+}
+
+void winograd_inverse_weights(const float* du0, const float* du1, std::int64_t out_channels, std::int64_t in_channels,
+                              WinogradTile tile, float* grad_weight) {
+  const std::int64_t pairs = out_channels * in_channels;
+  // Blocks of 16 pairs, so that every pair takes the same (vector or scalar) path whatever the
+  // thread count.
+  const auto inverse_tiles = tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_inverse_weight_tiles)
+                                                        : FLEXCONV_PICK_ISA(winograd_inverse_weight_tiles);
+  parallel_for((pairs + 15) / 16, [&](std::int64_t b0, std::int64_t b1) {
+    inverse_tiles(du0, du1, b0 * 16, std::min(pairs, b1 * 16), pairs, grad_weight);
+  });
 }
 
 bool winograd_forward_applies(const Conv2dGeometry& g) {
@@ -378,6 +397,63 @@ std::int64_t round_up16(std::int64_t x) { return (x + 15) / 16 * 16; }
 
 thread_local ThreadScratch t_du_scratch;
 
+// The weight gradient's two steps over a chunk of T tiles (its runs): V[xi] (C x T) and Z[xi]
+// (O x T), rows round_up16(T) apart (one panel as wide as the chunk), then
+// dU[xi] (O x C) (+)= Z[xi] V[xi]^T.
+class GradientSteps {
+ public:
+  GradientSteps(const Conv2dGeometry& g, WinogradTile tile)
+      : points_(tiling(tile).points),
+        C_(g.in_channels),
+        O_(g.out_channels),
+        in_plane_(g.in_h * g.in_w),
+        out_plane_(g.out_h * g.out_w),
+        planes_{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C_ * in_plane_, O_ * out_plane_},
+        input_tiles_(tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_input_tiles)
+                                                : FLEXCONV_PICK_ISA(winograd_input_tiles)),
+        grad_output_tiles_(tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_grad_output_tiles)
+                                                      : FLEXCONV_PICK_ISA(winograd_grad_output_tiles)) {}
+
+  size_t v_floats(std::int64_t T) const { return static_cast<size_t>(points_ * v_stride(T)); }
+  size_t z_floats(std::int64_t T) const { return static_cast<size_t>(points_ * z_stride(T)); }
+
+  // Rows [r0, r1) of C + O: V's row r for an input channel r < C, Z's row r - C otherwise; false
+  // when a value is not finite.
+  bool transform(const std::vector<WinogradRun>& runs, std::int64_t r0, std::int64_t r1, const float* grad_out,
+                 const float* input, float* v, float* z, std::int64_t T) const {
+    const std::int64_t ld = round_up16(T), nruns = static_cast<std::int64_t>(runs.size());
+    bool finite = true;
+    for (std::int64_t r = r0; r < r1; ++r) {
+      finite &= r < C_
+                    ? input_tiles_(runs.data(), nruns, planes_, input + r * in_plane_, v + r * ld, {v_stride(T), ld, 0})
+                    : grad_output_tiles_(runs.data(), nruns, planes_, grad_out + (r - C_) * out_plane_,
+                                         z + (r - C_) * ld, z_stride(T));
+    }
+    return finite;
+  }
+
+  // du (O x C, rows ldu apart) = beta du + Z[xi] V[xi]^T.
+  void multiply(int xi, const float* v, const float* z, std::int64_t T, float beta, float* du, std::int64_t ldu) const {
+    const std::int64_t ld = round_up16(T);
+    gemm::gemm(O_, C_, T, 1.0f, gemm::MatrixA(z + xi * z_stride(T), ld, false),
+               gemm::MatrixB(v + xi * v_stride(T), ld, true), beta, du, ldu);
+  }
+
+ private:
+  std::int64_t v_stride(std::int64_t T) const { return point_stride(C_ * round_up16(T)); }
+  std::int64_t z_stride(std::int64_t T) const { return point_stride(O_ * round_up16(T)); }
+
+  using InputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
+                              const WinogradVLayout&);
+  using GradOutputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
+                                   std::int64_t);
+  int points_;
+  std::int64_t C_, O_, in_plane_, out_plane_;
+  WinogradPlanes planes_;
+  InputTiles input_tiles_;
+  GradOutputTiles grad_output_tiles_;
+};
+
 }  // namespace
 
 bool winograd_backward_weight_applies(const Conv2dGeometry& g) {
@@ -408,9 +484,7 @@ WinogradTile backward_weight_tile(const Conv2dGeometry& g) {
 
 bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
   const std::int64_t C = g.in_channels, O = g.out_channels, pairs = O * C;
-  const std::int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
   const WinogradTile tile = backward_weight_tile(g);
-  const bool f4 = tile == WinogradTile::F4x4;
   const Tiling shape = tiling(tile);
   const int points = shape.points;
   const std::int64_t per_image = tiles_h(g, shape.size) * tiles_w(g, shape.size);
@@ -418,10 +492,7 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
   const std::int64_t per_chunk =
       round_up16(std::max(pairs > kGradWidePairs ? kGradWideMinChunkTiles : kGradMinChunkTiles,
                           kGradChunkFloats * kPoints / points / (C + O)));
-  const auto input_tiles = f4 ? FLEXCONV_PICK_ISA(winograd4_input_tiles) : FLEXCONV_PICK_ISA(winograd_input_tiles);
-  const auto grad_output_tiles =
-      f4 ? FLEXCONV_PICK_ISA(winograd4_grad_output_tiles) : FLEXCONV_PICK_ISA(winograd_grad_output_tiles);
-  const WinogradPlanes planes{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C * in_plane, O * out_plane};
+  const GradientSteps steps(g, tile);
   // Two fixed halves of the tiles, each into its own dU: the first half of the images and the
   // rest, or for a batch of one the first half of its tiles and the rest (so that a single
   // large image, e.g. 256 channels of 64x64, has a half for each of two threads; it had been
@@ -438,34 +509,22 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
   auto part = [&](std::int64_t first, std::int64_t last, float* u) {
     AlignedBuffer<float> v_overflow, z_overflow;
     const std::int64_t most = std::min(per_chunk, last - first);
-    float* v = t_v_scratch.get(static_cast<size_t>(points * point_stride(C * round_up16(most))), v_overflow);
-    float* z = t_m_scratch.get(static_cast<size_t>(points * point_stride(O * round_up16(most))), z_overflow);
+    float* v = t_v_scratch.get(steps.v_floats(most), v_overflow);
+    float* z = t_m_scratch.get(steps.z_floats(most), z_overflow);
     for (std::int64_t t0 = first; t0 < last; t0 += per_chunk) {
-      const std::int64_t T = std::min(per_chunk, last - t0), ld = round_up16(T);
+      const std::int64_t T = std::min(per_chunk, last - t0);
       const std::vector<WinogradRun> runs = chunk_runs(g, t0, t0 + T, shape.size);
-      const std::int64_t nruns = static_cast<std::int64_t>(runs.size());
-      const std::int64_t v_stride = point_stride(C * ld), z_stride = point_stride(O * ld);
-      // V[xi] (C x T, rows ld apart: one panel as wide as the chunk) and Z[xi] (O x T), channel by
-      // channel (over the threads when the halves run one after the other, see below).
+      // V and Z channel by channel (over the threads when the halves run one after the other,
+      // see below).
       std::atomic<bool> ok{true};
       parallel_for(C + O, [&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t r = r0; r < r1; ++r) {
-          const bool fine =
-              r < C ? input_tiles(runs.data(), nruns, planes, input + r * in_plane, v + r * ld, {v_stride, ld, 0})
-                    : grad_output_tiles(runs.data(), nruns, planes, grad_out + (r - C) * out_plane, z + (r - C) * ld,
-                                        z_stride);
-          if (!fine) ok.store(false, std::memory_order_relaxed);
-        }
+        if (!steps.transform(runs, r0, r1, grad_out, input, v, z, T)) ok.store(false, std::memory_order_relaxed);
       });
       if (!ok.load() || !finite.load(std::memory_order_relaxed)) {
         finite.store(false, std::memory_order_relaxed);
         return;
       }
-      // dU[xi] (O x C) (+)= Z[xi] V[xi]^T.
-      for (int xi = 0; xi < points; ++xi) {
-        gemm::gemm(O, C, T, 1.0f, gemm::MatrixA(z + xi * z_stride, ld, false),
-                   gemm::MatrixB(v + xi * v_stride, ld, true), t0 == first ? 0.0f : 1.0f, u + xi * pairs, C);
-      }
+      for (int xi = 0; xi < points; ++xi) steps.multiply(xi, v, z, T, t0 == first ? 0.0f : 1.0f, u + xi * pairs, C);
     }
   };
   // Two threads: a half each. Otherwise the halves one after the other, each spread over the
@@ -478,14 +537,78 @@ bool winograd_backward_weight(const Conv2dGeometry& g, const float* grad_out, co
     part(split, total, du + u_floats);
   }
   if (!finite.load()) return false;
-  // dW = G^T dU G, the halves added first in a fixed order (0 + 1). Blocks of 16 pairs, so that
-  // every pair takes the same (vector or scalar) path whatever the thread count.
-  const auto inverse_tiles =
-      f4 ? FLEXCONV_PICK_ISA(winograd4_inverse_weight_tiles) : FLEXCONV_PICK_ISA(winograd_inverse_weight_tiles);
-  parallel_for((pairs + 15) / 16, [&](std::int64_t b0, std::int64_t b1) {
-    inverse_tiles(du, du + u_floats, b0 * 16, std::min(pairs, b1 * 16), pairs, grad_weight);
-  });
+  // dW = G^T dU G, the halves added first in a fixed order (0 + 1).
+  winograd_inverse_weights(du, du + u_floats, O, C, tile, grad_weight);
   return true;
+}
+
+namespace {
+
+// Most V and Z floats of one image for WinogradImageGradient (8 MB: 36 points x 128 channels x
+// 256 tiles, a 64x64 map at 64 channels by F(4x4, 3x3)).
+constexpr std::int64_t kImageGradMaxFloats = std::int64_t(1) << 21;
+
+// Whether an image of g has enough tiles of `tile` (each GEMM's depth) and few enough for its V
+// and Z.
+bool image_gradient_fits(const Conv2dGeometry& g, WinogradTile tile) {
+  const Tiling shape = tiling(tile);
+  const std::int64_t tiles = tiles_h(g, shape.size) * tiles_w(g, shape.size);
+  return tiles >= kGradMinChunkTiles &&
+         shape.points * (g.in_channels + g.out_channels) * round_up16(tiles) <= kImageGradMaxFloats;
+}
+
+}  // namespace
+
+std::optional<WinogradTile> winograd_image_gradient_tile(const Conv2dGeometry& g) {
+  if (g.batch != 1 || !winograd_forward_applies(g)) return std::nullopt;
+  if (image_gradient_fits(g, WinogradTile::F4x4)) return WinogradTile::F4x4;
+  if (image_gradient_fits(g, WinogradTile::F2x2)) return WinogradTile::F2x2;
+  return std::nullopt;
+}
+
+struct WinogradImageGradient::Plan {
+  Plan(const Conv2dGeometry& g, WinogradTile tile)
+      : steps(g, tile),
+        points(tiling(tile).points),
+        tiles(tiles_h(g, tiling(tile).size) * tiles_w(g, tiling(tile).size)),
+        runs(chunk_runs(g, 0, tiles, tiling(tile).size)),
+        rows(g.in_channels + g.out_channels) {}
+  GradientSteps steps;
+  int points;
+  std::int64_t tiles;
+  std::vector<WinogradRun> runs;
+  std::int64_t rows;
+};
+
+WinogradImageGradient::WinogradImageGradient(const Conv2dGeometry& g, WinogradTile tile)
+    : plan_(std::make_unique<Plan>(g, tile)) {
+  FLEXCONV_CHECK(winograd_image_gradient_tile(g) == tile, ErrorCode::Internal,
+                 "WinogradImageGradient: geometry not applicable");
+}
+WinogradImageGradient::~WinogradImageGradient() = default;
+
+int WinogradImageGradient::points() const { return plan_->points; }
+
+std::size_t WinogradImageGradient::scratch_floats() const {
+  return plan_->steps.v_floats(plan_->tiles) + plan_->steps.z_floats(plan_->tiles);
+}
+
+bool WinogradImageGradient::transform(const float* grad_out, const float* input, float* scratch) const {
+  float* v = scratch;
+  float* z = scratch + plan_->steps.v_floats(plan_->tiles);
+  std::atomic<bool> finite{true};
+  parallel_for(plan_->rows, [&](std::int64_t r0, std::int64_t r1) {
+    if (!plan_->steps.transform(plan_->runs, r0, r1, grad_out, input, v, z, plan_->tiles)) {
+      finite.store(false, std::memory_order_relaxed);
+    }
+  });
+  return finite.load();
+}
+
+void WinogradImageGradient::multiply(int xi, const float* scratch, float* du, std::int64_t ldu) const {
+  const float* v = scratch;
+  const float* z = scratch + plan_->steps.v_floats(plan_->tiles);
+  plan_->steps.multiply(xi, v, z, plan_->tiles, 0.0f, du, ldu);
 }
 
 }  // namespace cpu

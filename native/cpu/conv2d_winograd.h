@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "cpu/gemm/gemm.h"
@@ -51,6 +52,11 @@ bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group
 // finite.
 std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
                                                  std::int64_t in_channels, WinogradTile tile = WinogradTile::F2x2);
+
+// The same matrices unpacked into u: points x O x C floats, point after point, each row-major (the
+// layout of the weight gradient's dU below). False when a weight is not finite.
+bool winograd_transform_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
+                                WinogradTile tile, float* u);
 
 // Whether winograd_forward runs g (with weights packed by winograd_pack_weights): stride 1,
 // dilation 1, 3x3, one group, and at least 16 2x2 output tiles in the batch.
@@ -125,6 +131,43 @@ bool winograd_backward_weight_applies(const math::Conv2dGeometry& g);
 // propagation).
 bool winograd_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
                               float* grad_weight);
+
+// The weight gradient [O, C, 3, 3] = G^T (du0 + du1) G from two partial sums of dU (laid out as
+// winograd_transform_weights lays out U), added in that order (the pairs spread over the
+// threads; the result does not depend on their count).
+void winograd_inverse_weights(const float* du0, const float* du1, std::int64_t out_channels, std::int64_t in_channels,
+                              WinogradTile tile, float* grad_weight);
+
+// One image's dU, point by point, for callers whose weights differ per image: dynamic
+// convolution adds each image's dU[xi] into its experts' (times the image's attention) in the
+// transformed domain and takes the attention's gradient <dW, W_k> as <dU, U_k> (G^T . G is the
+// adjoint of G . G^T), so that only the K expert gradients are transformed back. The tiling for
+// a batch of one g: F(4x4, 3x3) where an image has 64 of its tiles (the GEMMs' depth), else
+// F(2x2, 3x3) where it has 64 of those, with V and Z within 8 MB; none otherwise.
+std::optional<WinogradTile> winograd_image_gradient_tile(const math::Conv2dGeometry& g);
+
+class WinogradImageGradient {
+ public:
+  // g: a batch of one whose winograd_image_gradient_tile is `tile`.
+  WinogradImageGradient(const math::Conv2dGeometry& g, WinogradTile tile);
+  ~WinogradImageGradient();
+  WinogradImageGradient(const WinogradImageGradient&) = delete;
+  WinogradImageGradient& operator=(const WinogradImageGradient&) = delete;
+
+  // Transformed points per tile (16 or 36).
+  int points() const;
+  // Scratch floats of one image's V and Z.
+  std::size_t scratch_floats() const;
+  // V and Z of the image (input [C, in_h, in_w], grad_out [O, out_h, out_w]) into scratch, the
+  // channels spread over the threads; false when either holds inf or NaN.
+  bool transform(const float* grad_out, const float* input, float* scratch) const;
+  // du (O x C, rows ldu apart) = dU[xi] of the image transformed into scratch.
+  void multiply(int xi, const float* scratch, float* du, std::int64_t ldu) const;
+
+ private:
+  struct Plan;
+  std::unique_ptr<Plan> plan_;
+};
 
 }  // namespace cpu
 }  // namespace flexconv

@@ -24,8 +24,12 @@
 //   grad_attention   = grad_W x experts^T + grad_bias x expert_bias^T  [B, K]
 //   grad_expert_bias = attention^T x grad_bias                        [K, O]
 // (samples in batch order, blocks fixed by the shape: the result does not depend on the thread
-// count). grad_input is conv2d's adjoint per sample: for stride 1 a forward conv with the
-// flipped experts mixed (flipped once per call), otherwise col2im split by channel
-// (deterministic).
+// count; cpu/dynamic_conv2d_reduce.h). Where each sample's conv is a stride-1 3x3 conv with
+// enough Winograd tiles per image (32x32 maps by F(4x4, 3x3), 16x16 by F(2x2, 3x3)), that
+// reduction runs in the transformed domain instead: per sample and point dU_b = Z_b V_b^T, added
+// into the experts' transformed gradients and dotted with their transformed kernels, and only the
+// K expert gradients transformed back (a quarter of the multiply-adds at 32x32). grad_input is conv2d's adjoint per
+// sample: for stride 1 a forward conv with the flipped experts mixed (flipped once per call), otherwise col2im split by
+// channel (deterministic).
 #pragma once
 #include "ops/dynamic_conv2d.h"
