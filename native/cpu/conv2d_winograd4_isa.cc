@@ -268,9 +268,13 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
         const std::int64_t iy = pc.iy0 + r;
         if (iy < 0 || iy >= p.in_h) continue;
         const float* row = pc.plane + iy * p.in_w + pc.xbase;
+        // A piece of a few tiles owns one or two of the four quarters: the others' masked loads
+        // are skipped (they cost a load slot all the same). q stays a constant (unrolled), so
+        // the windows stay in registers.
+#pragma GCC unroll 4
         for (int q = 0; q < 4; ++q) {
-          window[q] = _mm512_mask_loadu_ps(window[q], pc.window[q], row + 16 * q);
-          shifted[q] = _mm512_mask_loadu_ps(shifted[q], pc.shifted[q], row + 4 + 16 * q);
+          if (pc.window[q]) window[q] = _mm512_mask_loadu_ps(window[q], pc.window[q], row + 16 * q);
+          if (pc.shifted[q]) shifted[q] = _mm512_mask_loadu_ps(shifted[q], pc.shifted[q], row + 4 + 16 * q);
         }
       }
       __m512 d[6];
@@ -374,7 +378,10 @@ bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const
         const std::int64_t oy = 4 * pc.ty + r;
         if (oy >= p.out_h) continue;
         const float* row = pc.plane + oy * p.out_w + pc.xbase;
-        for (int q = 0; q < 4; ++q) window[q] = _mm512_mask_loadu_ps(window[q], pc.window[q], row + 16 * q);
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; ++q) {
+          if (pc.window[q]) window[q] = _mm512_mask_loadu_ps(window[q], pc.window[q], row + 16 * q);
+        }
       }
       __m512 dy[4];
       split_by_four(window, dy);

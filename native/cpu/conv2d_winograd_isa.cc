@@ -170,10 +170,12 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
       const std::int64_t iy = iy0 + r;
       if (iy < 0 || iy >= p.in_h) continue;
       const float* row = plane + iy * p.in_w + xbase;
-      w[r][0] = _mm512_mask_loadu_ps(w[r][0], m0, row);
-      w[r][1] = _mm512_mask_loadu_ps(w[r][1], m1, row + 16);
-      w[r][2] = _mm512_mask_loadu_ps(w[r][2], m2, row + 2);
-      w[r][3] = _mm512_mask_loadu_ps(w[r][3], m3, row + 18);
+      // A piece of up to 8 tiles owns columns in one half of the window or straddles the two:
+      // the empty half's masked loads are skipped (they cost a load slot all the same).
+      if (m0) w[r][0] = _mm512_mask_loadu_ps(w[r][0], m0, row);
+      if (m1) w[r][1] = _mm512_mask_loadu_ps(w[r][1], m1, row + 16);
+      if (m2) w[r][2] = _mm512_mask_loadu_ps(w[r][2], m2, row + 2);
+      if (m3) w[r][3] = _mm512_mask_loadu_ps(w[r][3], m3, row + 18);
     }
     // The next tile row's two new patch rows, fetched while this one is computed (the planes
     // are read once, from memory).
@@ -309,8 +311,8 @@ bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const
         const std::int64_t oy = 2 * pc.ty + r;
         if (oy >= p.out_h) continue;
         const float* row = pc.plane + oy * p.out_w + pc.xbase;
-        lower = _mm512_mask_loadu_ps(lower, pc.m[0], row);
-        upper = _mm512_mask_loadu_ps(upper, pc.m[1], row + 16);
+        if (pc.m[0]) lower = _mm512_mask_loadu_ps(lower, pc.m[0], row);
+        if (pc.m[1]) upper = _mm512_mask_loadu_ps(upper, pc.m[1], row + 16);
       }
       dy[r][0] = _mm512_permutex2var_ps(lower, even, upper);
       dy[r][1] = _mm512_permutex2var_ps(lower, odd, upper);
