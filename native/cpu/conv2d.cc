@@ -237,11 +237,15 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
   if (prepacked && !conv2d_packed_fits(g, *prepacked)) {
     throw Error(ErrorCode::ShapeMismatch, "conv2d: the prepacked weights do not fit this convolution");
   }
-  if (prepacked && !prepacked->winograd.empty() && winograd_forward_applies(g) &&
+  // Packed weights hold F(2x2, 3x3) matrices only (F(4x4, 3x3)'s 36 would be 4x the weights). A
+  // call with the 4x4 tiles to repay transforming them (inference at batch 32 in a ResNet's
+  // first two stages) transforms `weight`, which the packed copy was made from, as training does.
+  const bool per_call_f4 = winograd4_per_call_applies(g);
+  if (prepacked && !per_call_f4 && !prepacked->winograd.empty() && winograd_forward_applies(g) &&
       winograd_forward(g, prepacked->winograd.data(), input, bias, out, ep)) {
     return;
   }
-  if (!prepacked && winograd_per_call_applies(g)) {
+  if ((!prepacked || per_call_f4) && winograd_per_call_applies(g)) {
     const WinogradTile tile = winograd4_per_call_applies(g) ? WinogradTile::F4x4 : WinogradTile::F2x2;
     const std::vector<gemm::PackedA> u = winograd_pack_weights(weight, g.out_channels, g.in_channels, tile);
     if (!u.empty() && winograd_forward(g, u.data(), input, bias, out, ep, tile)) return;

@@ -37,8 +37,9 @@ namespace cpu {
 // 4x4 blocks from 6x6 patches (36 products per tile, 2.25 per output: the GEMMs' work a further
 // 1.78x smaller) with transforms by 1/4, 1/6, 1/12 and 1/24, which round: its results differ from
 // the direct convolution's by a few times more (tests bound both), and its 36 transformed
-// matrices are 4x the weights. Packed (inference) weights keep F(2x2, 3x3); per-call convolutions
-// with enough tiles take F(4x4, 3x3) (winograd4_per_call_applies).
+// matrices are 4x the weights. Packed (inference) weights keep F(2x2, 3x3); convolutions with
+// enough tiles per call take F(4x4, 3x3) (winograd4_per_call_applies), transforming the weights
+// for the call, packed or not (conv2d_forward).
 enum class WinogradTile { F2x2, F4x4 };
 
 // Whether weights of this shape get a Winograd copy when packed (3x3, one group, channel
