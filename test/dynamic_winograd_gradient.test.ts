@@ -50,6 +50,8 @@ describeWinograd('test/dynamic_winograd_gradient.test.ts')(
         f4: true,
       },
       { name: 'F(2x2): 3 samples of 16x16, 32 -> 40 channels, 4 experts', g: geometry(3, 16, 32, 40, 4), f4: false },
+      // One sample: the second half of the batch is empty.
+      { name: 'F(2x2): 1 sample of 16x16, 32 -> 32 channels, 1 expert', g: geometry(1, 16, 32, 32, 1), f4: false },
     ];
     for (const { name, g, f4 } of cases) {
       test(`${name}: every gradient equals the float64 definition, the same bits at 1, 2 and 3 threads${f4 ? ', rounded as F(4x4) rounds' : ''}`, () => {
