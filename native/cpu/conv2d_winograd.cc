@@ -204,6 +204,20 @@ bool winograd4_per_call_applies(const Conv2dGeometry& g) {
 
 namespace {
 
+// The plane geometry the transforms take for g.
+WinogradPlanes planes_of(const Conv2dGeometry& g) {
+  const std::int64_t in_image = g.in_channels * g.in_h * g.in_w, out_image = g.out_channels * g.out_h * g.out_w;
+  return {g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, in_image, out_image};
+}
+
+// This CPU's transform of one input channel's patches (V) for a tiling.
+using InputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
+                            const WinogradVLayout&);
+InputTiles input_tiles_for(WinogradTile tile) {
+  return tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_input_tiles)
+                                    : FLEXCONV_PICK_ISA(winograd_input_tiles);
+}
+
 // The three steps of the forward over a chunk of T tiles (its runs), each over a range of what
 // it splits; `like` is any of the U matrices (they share one shape), for the layouts.
 class ForwardSteps {
@@ -215,8 +229,8 @@ class ForwardSteps {
         O_(g.out_channels),
         in_plane_(g.in_h * g.in_w),
         out_plane_(g.out_h * g.out_w),
-        planes_{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C_ * in_plane_, O_ * out_plane_},
-        input_tiles_(input_tiles(tile)),
+        planes_(planes_of(g)),
+        input_tiles_(input_tiles_for(tile)),
         output_tiles_(output_tiles(tile)) {}
 
   // Scratch floats of V and M for a chunk of T tiles.
@@ -264,14 +278,8 @@ class ForwardSteps {
  private:
   std::int64_t v_stride(std::int64_t T) const { return point_stride(gemm::packed_b_layout(like_, T).size()); }
 
-  using InputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
-                              const WinogradVLayout&);
   using OutputTiles = void (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, std::int64_t,
                                float, const float*, bool, float*);
-  static InputTiles input_tiles(WinogradTile tile) {
-    return tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_input_tiles)
-                                      : FLEXCONV_PICK_ISA(winograd_input_tiles);
-  }
   static OutputTiles output_tiles(WinogradTile tile) {
     return tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_output_tiles)
                                       : FLEXCONV_PICK_ISA(winograd_output_tiles);
@@ -408,9 +416,8 @@ class GradientSteps {
         O_(g.out_channels),
         in_plane_(g.in_h * g.in_w),
         out_plane_(g.out_h * g.out_w),
-        planes_{g.in_h, g.in_w, g.pad_h, g.pad_w, g.out_h, g.out_w, C_ * in_plane_, O_ * out_plane_},
-        input_tiles_(tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_input_tiles)
-                                                : FLEXCONV_PICK_ISA(winograd_input_tiles)),
+        planes_(planes_of(g)),
+        input_tiles_(input_tiles_for(tile)),
         grad_output_tiles_(tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_grad_output_tiles)
                                                       : FLEXCONV_PICK_ISA(winograd_grad_output_tiles)) {}
 
@@ -443,8 +450,6 @@ class GradientSteps {
   std::int64_t v_stride(std::int64_t T) const { return point_stride(C_ * round_up16(T)); }
   std::int64_t z_stride(std::int64_t T) const { return point_stride(O_ * round_up16(T)); }
 
-  using InputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
-                              const WinogradVLayout&);
   using GradOutputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
                                    std::int64_t);
   int points_;
