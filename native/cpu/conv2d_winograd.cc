@@ -218,24 +218,33 @@ InputTiles input_tiles_for(WinogradTile tile) {
                                     : FLEXCONV_PICK_ISA(winograd_input_tiles);
 }
 
+// What the forward's and the weight gradient's steps read for g and a tiling: points per tile,
+// channel counts, plane sizes, the transforms' plane geometry and this CPU's input transform.
+struct StepsGeometry {
+  StepsGeometry(const Conv2dGeometry& g, WinogradTile tile)
+      : points(tiling(tile).points),
+        C(g.in_channels),
+        O(g.out_channels),
+        in_plane(g.in_h * g.in_w),
+        out_plane(g.out_h * g.out_w),
+        planes(planes_of(g)),
+        input_tiles(input_tiles_for(tile)) {}
+  int points;
+  std::int64_t C, O, in_plane, out_plane;
+  WinogradPlanes planes;
+  InputTiles input_tiles;
+};
+
 // The three steps of the forward over a chunk of T tiles (its runs), each over a range of what
 // it splits; `like` is any of the U matrices (they share one shape), for the layouts.
-class ForwardSteps {
+class ForwardSteps : StepsGeometry {
  public:
   ForwardSteps(const Conv2dGeometry& g, const gemm::PackedA& like, WinogradTile tile = WinogradTile::F2x2)
-      : like_(like),
-        points_(tiling(tile).points),
-        C_(g.in_channels),
-        O_(g.out_channels),
-        in_plane_(g.in_h * g.in_w),
-        out_plane_(g.out_h * g.out_w),
-        planes_(planes_of(g)),
-        input_tiles_(input_tiles_for(tile)),
-        output_tiles_(output_tiles(tile)) {}
+      : StepsGeometry(g, tile), like_(like), output_tiles_(output_tiles(tile)) {}
 
   // Scratch floats of V and M for a chunk of T tiles.
-  size_t v_floats(std::int64_t T) const { return static_cast<size_t>(points_ * v_stride(T)); }
-  size_t m_floats(std::int64_t T) const { return static_cast<size_t>(points_ * point_stride(O_ * T)); }
+  size_t v_floats(std::int64_t T) const { return static_cast<size_t>(points * v_stride(T)); }
+  size_t m_floats(std::int64_t T) const { return static_cast<size_t>(points * point_stride(O * T)); }
 
   // V[xi] (C x T) of channels [c0, c1): the transformed input patches, channel by channel, so
   // that each plane is read front to back (the hardware prefetcher follows one stream, not one
@@ -248,12 +257,12 @@ class ForwardSteps {
     bool finite = true;
     for (std::int64_t c = c0; c < c1; ++c) {
       const WinogradVLayout layout{stride, vl.nr, vl.panel_stride(c)};
-      finite &= input_tiles_(runs.data(), static_cast<std::int64_t>(runs.size()), planes_, input + c * in_plane_,
-                             v + vl.row_start(c), layout);
+      finite &= input_tiles(runs.data(), static_cast<std::int64_t>(runs.size()), planes, input + c * in_plane,
+                            v + vl.row_start(c), layout);
       if (const std::int64_t tail = T % vl.nr; tail != 0) {
         // The last panel's columns past T, which the micro-kernel reads too.
         float* pad = v + vl.row_start(c) + (vl.n_padded / vl.nr - 1) * layout.panel_stride + tail;
-        for (int xi = 0; xi < points_; ++xi) std::fill_n(pad + xi * stride, vl.nr - tail, 0.0f);
+        for (int xi = 0; xi < points; ++xi) std::fill_n(pad + xi * stride, vl.nr - tail, 0.0f);
       }
     }
     return finite;
@@ -261,7 +270,7 @@ class ForwardSteps {
 
   // M[xi] (O x T) = u V[xi].
   void multiply(std::int64_t xi, const gemm::PackedA& u, const float* v, float* m, std::int64_t T) const {
-    gemm::gemm_packed_b(T, 1.0f, u, v + xi * v_stride(T), 0.0f, m + xi * point_stride(O_ * T), T);
+    gemm::gemm_packed_b(T, 1.0f, u, v + xi * v_stride(T), 0.0f, m + xi * point_stride(O * T), T);
   }
 
   // Y = A^T M A per tile of output channels [o0, o1), with the bias (may be null) and the
@@ -269,9 +278,9 @@ class ForwardSteps {
   void transform_outputs(const std::vector<WinogradRun>& runs, std::int64_t o0, std::int64_t o1, const float* m,
                          std::int64_t T, const float* bias, const ConvEpilogue& ep, float* out) const {
     for (std::int64_t o = o0; o < o1; ++o) {
-      output_tiles_(runs.data(), static_cast<std::int64_t>(runs.size()), planes_, m + o * T, point_stride(O_ * T),
-                    bias ? bias[o] : 0.0f, ep.residual ? ep.residual + o * out_plane_ : nullptr, ep.relu,
-                    out + o * out_plane_);
+      output_tiles_(runs.data(), static_cast<std::int64_t>(runs.size()), planes, m + o * T, point_stride(O * T),
+                    bias ? bias[o] : 0.0f, ep.residual ? ep.residual + o * out_plane : nullptr, ep.relu,
+                    out + o * out_plane);
     }
   }
 
@@ -286,10 +295,6 @@ class ForwardSteps {
   }
 
   const gemm::PackedA& like_;
-  int points_;
-  std::int64_t C_, O_, in_plane_, out_plane_;
-  WinogradPlanes planes_;
-  InputTiles input_tiles_;
   OutputTiles output_tiles_;
 };
 
@@ -408,21 +413,15 @@ thread_local ThreadScratch t_du_scratch;
 // The weight gradient's two steps over a chunk of T tiles (its runs): V[xi] (C x T) and Z[xi]
 // (O x T), rows round_up16(T) apart (one panel as wide as the chunk), then
 // dU[xi] (O x C) (+)= Z[xi] V[xi]^T.
-class GradientSteps {
+class GradientSteps : StepsGeometry {
  public:
   GradientSteps(const Conv2dGeometry& g, WinogradTile tile)
-      : points_(tiling(tile).points),
-        C_(g.in_channels),
-        O_(g.out_channels),
-        in_plane_(g.in_h * g.in_w),
-        out_plane_(g.out_h * g.out_w),
-        planes_(planes_of(g)),
-        input_tiles_(input_tiles_for(tile)),
+      : StepsGeometry(g, tile),
         grad_output_tiles_(tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_grad_output_tiles)
                                                       : FLEXCONV_PICK_ISA(winograd_grad_output_tiles)) {}
 
-  size_t v_floats(std::int64_t T) const { return static_cast<size_t>(points_ * v_stride(T)); }
-  size_t z_floats(std::int64_t T) const { return static_cast<size_t>(points_ * z_stride(T)); }
+  size_t v_floats(std::int64_t T) const { return static_cast<size_t>(points * v_stride(T)); }
+  size_t z_floats(std::int64_t T) const { return static_cast<size_t>(points * z_stride(T)); }
 
   // Rows [r0, r1) of C + O: V's row r for an input channel r < C, Z's row r - C otherwise; false
   // when a value is not finite.
@@ -431,10 +430,9 @@ class GradientSteps {
     const std::int64_t ld = round_up16(T), nruns = static_cast<std::int64_t>(runs.size());
     bool finite = true;
     for (std::int64_t r = r0; r < r1; ++r) {
-      finite &= r < C_
-                    ? input_tiles_(runs.data(), nruns, planes_, input + r * in_plane_, v + r * ld, {v_stride(T), ld, 0})
-                    : grad_output_tiles_(runs.data(), nruns, planes_, grad_out + (r - C_) * out_plane_,
-                                         z + (r - C_) * ld, z_stride(T));
+      finite &= r < C ? input_tiles(runs.data(), nruns, planes, input + r * in_plane, v + r * ld, {v_stride(T), ld, 0})
+                      : grad_output_tiles_(runs.data(), nruns, planes, grad_out + (r - C) * out_plane, z + (r - C) * ld,
+                                           z_stride(T));
     }
     return finite;
   }
@@ -442,20 +440,16 @@ class GradientSteps {
   // du (O x C, rows ldu apart) = beta du + Z[xi] V[xi]^T.
   void multiply(int xi, const float* v, const float* z, std::int64_t T, float beta, float* du, std::int64_t ldu) const {
     const std::int64_t ld = round_up16(T);
-    gemm::gemm(O_, C_, T, 1.0f, gemm::MatrixA(z + xi * z_stride(T), ld, false),
+    gemm::gemm(O, C, T, 1.0f, gemm::MatrixA(z + xi * z_stride(T), ld, false),
                gemm::MatrixB(v + xi * v_stride(T), ld, true), beta, du, ldu);
   }
 
  private:
-  std::int64_t v_stride(std::int64_t T) const { return point_stride(C_ * round_up16(T)); }
-  std::int64_t z_stride(std::int64_t T) const { return point_stride(O_ * round_up16(T)); }
+  std::int64_t v_stride(std::int64_t T) const { return point_stride(C * round_up16(T)); }
+  std::int64_t z_stride(std::int64_t T) const { return point_stride(O * round_up16(T)); }
 
   using GradOutputTiles = bool (*)(const WinogradRun*, std::int64_t, const WinogradPlanes&, const float*, float*,
                                    std::int64_t);
-  int points_;
-  std::int64_t C_, O_, in_plane_, out_plane_;
-  WinogradPlanes planes_;
-  InputTiles input_tiles_;
   GradOutputTiles grad_output_tiles_;
 };
 
