@@ -295,7 +295,7 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
     npieces = 0;
   };
   for_each_group(runs, nruns, piece, done);
-  return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+  return all_lanes_finite(sum);
 }
 
 void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m,
@@ -398,7 +398,7 @@ bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const
     npieces = 0;
   };
   for_each_group(runs, nruns, piece, done);
-  return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+  return all_lanes_finite(sum);
 }
 #endif
 

@@ -199,6 +199,12 @@ bool weight_tiles_avx512(const float* weight, std::int64_t p0, std::int64_t p1, 
   return tail_finite && _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
 }
 
+// Whether every lane of a running sum of transformed values is finite: sum - sum is 0 for
+// finite lanes and NaN for inf or NaN ones (a value that was not finite, or an overflow).
+inline bool all_lanes_finite(__m512 sum) {
+  return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+}
+
 // The columns `cols` of 16 output pixels from `at` on: value plus the residual (may be null),
 // ReLU as torch.relu (only values below zero become zero; NaN stays NaN), stored masked.
 inline void store_output_pixels(__m512 value, __mmask16 cols, const float* residual, std::int64_t at, bool relu,
