@@ -321,6 +321,29 @@ function expectGradsMatchReference(c: Case, gradOut: Tensor, tol: { weight?: num
   if (c.bias) expectClose(got.bias!.data, ref.bias, 1e-4, 1e-4);
 }
 
+/** sin(i * step) over the output's shape: a gradient of both signs, the same in every run. */
+function sineGradOut(c: Case, step = 1): Tensor {
+  return Tensor.from(
+    Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * step)),
+    c.outShape,
+  );
+}
+
+/** The output and every gradient of the case (cfg, seed) computed at `threads` threads, copied out. */
+function resultsAt(threads: number, cfg: Config, seed: number, gradOutOf: (c: Case) => Tensor): Float32Array[] {
+  setNumThreads(threads);
+  const c = makeCase(cfg, seed);
+  const out = Float32Array.from(run(c).data);
+  const grads = Object.values(gradsOf(c, gradOutOf(c))).filter((t): t is Tensor => t !== null);
+  return [out, ...grads.map((t) => Float32Array.from(t.data))];
+}
+
+/** Every array of `actual` equals the one of `expected` at its index, bit for bit. */
+function expectSameBits(actual: Float32Array[], expected: Float32Array[]): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(expected[i].buffer))).toBe(true));
+}
+
 const gradGrid: Config[] = [
   { ...base, mask: true, bias: true },
   { ...base, N: 2, C: 6, O: 4, groups: 2, offsetGroups: 3, mask: true, bias: true, offsets: 'fractional' },
@@ -512,31 +535,8 @@ describe('deformConv2d determinism', () => {
       mask: true,
       bias: true,
     };
-    const rng = new Generator(21);
-    const results: Float32Array[][] = [];
-    for (const threads of [1, 2, 2]) {
-      setNumThreads(threads);
-      const c = makeCase(cfg, 17);
-      const gradOut = Tensor.from(
-        Float32Array.from(
-          { length: c.outShape.reduce((a, b) => a * b) },
-          (_, i) => Math.sin(i * 0.37) + rng.uniform() * 0,
-        ),
-        c.outShape,
-      );
-      const out = run(c);
-      const g = gradsOf(c, gradOut);
-      results.push(
-        [out.data, g.input!.data, g.offset!.data, g.mask!.data, g.weight!.data, g.bias!.data].map((a) =>
-          Float32Array.from(a),
-        ),
-      );
-    }
-    for (let r = 1; r < results.length; r++) {
-      results[r].forEach((arr, i) =>
-        expect(Buffer.from(arr.buffer).equals(Buffer.from(results[0][i].buffer))).toBe(true),
-      );
-    }
+    const [first, ...again] = [1, 2, 2].map((threads) => resultsAt(threads, cfg, 17, (c) => sineGradOut(c, 0.37)));
+    for (const results of again) expectSameBits(results, first);
   });
 });
 
@@ -617,18 +617,8 @@ describe('deformConv2d channels-last sampling edges', () => {
       mask: true,
       bias: true,
     };
-    const runs = [1, 2].map((threads) => {
-      setNumThreads(threads);
-      const c = makeCase(cfg, 71);
-      const gradOut = Tensor.from(
-        Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i)),
-        c.outShape,
-      );
-      const out = Float32Array.from(run(c).data);
-      const g = gradsOf(c, gradOut);
-      return [out, ...[g.input!, g.offset!, g.mask!, g.weight!].map((t) => Float32Array.from(t.data))];
-    });
-    runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));
+    const [one, two] = [1, 2].map((threads) => resultsAt(threads, cfg, 71, (c) => sineGradOut(c)));
+    expectSameBits(two, one);
   });
 });
 
@@ -650,18 +640,8 @@ describe('deformConv2d batch modes', () => {
       mask: true,
       bias: true,
     };
-    const runs = [1, 2].map((threads) => {
-      setNumThreads(threads);
-      const c = makeCase(cfg, 51);
-      const gradOut = Tensor.from(
-        Float32Array.from({ length: c.outShape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i)),
-        c.outShape,
-      );
-      const out = Float32Array.from(run(c).data);
-      const g = gradsOf(c, gradOut);
-      return [out, ...[g.input!, g.offset!, g.mask!, g.weight!, g.bias!].map((t) => Float32Array.from(t.data))];
-    });
-    runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));
+    const [one, two] = [1, 2].map((threads) => resultsAt(threads, cfg, 51, (c) => sineGradOut(c)));
+    expectSameBits(two, one);
   });
 
   test('the weight gradient of a batch is the per-image gradients summed in image order, bit for bit', () => {
@@ -711,19 +691,12 @@ describe('deformConv2d blocks of small images', () => {
       mask: true,
       bias: true,
     };
-    const runs = [1, 2].map((threads) => {
-      setNumThreads(threads);
-      const c = makeCase(cfg, 81);
-      const gradOut = randomGradOut(c, 4);
-      const out = Float32Array.from(run(c).data);
-      if (threads === 1) {
-        expectClose(out, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
-        expectGradsMatchReference(makeCase(cfg, 81), gradOut, { weight: 4e-4 });
-      }
-      const g = gradsOf(c, gradOut);
-      return [out, ...[g.input!, g.offset!, g.mask!, g.weight!, g.bias!].map((t) => Float32Array.from(t.data))];
-    });
-    runs[1].forEach((arr, i) => expect(Buffer.from(arr.buffer).equals(Buffer.from(runs[0][i].buffer))).toBe(true));
+    setNumThreads(1);
+    const c = makeCase(cfg, 81); // the reference at one thread, then the bits at 1 and 2
+    expectClose(run(c).data, refDeformConv2d(c.ref).out, 5e-5, 5e-5);
+    expectGradsMatchReference(c, randomGradOut(c, 4), { weight: 4e-4 });
+    const [one, two] = [1, 2].map((threads) => resultsAt(threads, cfg, 81, (k) => randomGradOut(k, 4)));
+    expectSameBits(two, one);
   });
 });
 

@@ -180,11 +180,6 @@ export function addInterpolated(base: Tensor, x: Tensor, options: AddInterpolate
       );
     }
   }
-  if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(
-      `${where}: expected options to be an object like { mode } but received ${describe(options)}`,
-    );
-  }
   if (base.shape[0] !== x.shape[0] || base.shape[1] !== x.shape[1] || x.shape[2] < 1 || x.shape[3] < 1) {
     throw new ShapeError(
       `${where}: expected x of shape [${base.shape[0]}, ${base.shape[1]}, h, w] (base's N and C) but received ${shapeString(x.shape)}`,
