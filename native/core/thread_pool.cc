@@ -18,6 +18,17 @@ namespace {
 
 thread_local bool t_in_region = false;
 
+// How long a waiting thread polls with the pause hint alone before it starts yielding its core.
+constexpr int kPauseSpinMicros = 30;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 int default_thread_count() {
   if (const char* env = std::getenv("FLEXCONV_NUM_THREADS")) {
     int n = std::atoi(env);
@@ -55,12 +66,14 @@ class Pool {
     std::uint64_t gen;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &job;
-      used_ = used;
+      job_.store(&job, std::memory_order_relaxed);
       pending_.store(used - 1);
       error_ = nullptr;
-      gen = ++generation_;
+      // The slots open before the generation moves: a worker that sees the new generation
+      // (acquire) finds its slot open, and only a claimed slot reads job_.
+      gen = generation_.load(std::memory_order_relaxed) + 1;
       for (int t = 1; t < used; ++t) slots_[t].store(2 * gen, std::memory_order_relaxed);
+      generation_.store(gen, std::memory_order_release);
     }
     wake_.notify_all();
     std::exception_ptr caller_error;
@@ -81,16 +94,12 @@ class Pool {
     }
     // The workers reference `job`, so wait for them even when our part failed.
     // Spin briefly (the other ranges are usually about as long as ours), then sleep.
-    auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-    while (pending_.load(std::memory_order_acquire) != 0) {
-      if (std::chrono::steady_clock::now() > spin_until) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [&] { return pending_.load() == 0; });
-        break;
-      }
-      std::this_thread::yield();
+    const bool done = spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, 200);
+    if (!done) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, [&] { return pending_.load() == 0; });
     }
-    job_ = nullptr;
+    job_.store(nullptr, std::memory_order_relaxed);
     if (caller_error) std::rethrow_exception(caller_error);
     if (error_) std::rethrow_exception(error_);
   }
@@ -118,7 +127,7 @@ class Pool {
     size_ = std::max(1, n);
     slots_.reset(new std::atomic<std::uint64_t>[static_cast<size_t>(size_)]);
     for (int t = 0; t < size_; ++t) slots_[t].store(0);
-    quit_ = false;
+    quit_.store(false);
     // New workers must ignore every generation published before they existed.
     const std::uint64_t current = generation_.load();
     for (int t = 1; t < size_; ++t) workers_.emplace_back([this, t, current] { worker(t, current); });
@@ -127,8 +136,8 @@ class Pool {
   void stop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      quit_ = true;
-      ++generation_;
+      quit_.store(true);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     for (auto& w : workers_) w.join();
@@ -138,21 +147,18 @@ class Pool {
   void worker(int index, std::uint64_t seen) {
     t_in_region = true;
     for (;;) {
-      const std::function<void(int)>* job = nullptr;
-      {
-        // Spin a little before blocking: kernels come in quick succession during training.
-        auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
-        while (generation_seen() == seen && std::chrono::steady_clock::now() < spin_until) {
-          std::this_thread::yield();
-        }
+      // Spin a little before blocking: kernels come in quick succession (a batch-1 forward
+      // starts a region every few microseconds).
+      if (!spin_until([&] { return generation_seen() != seen; }, 100)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (quit_) return;
-        if (index >= used_ || job_ == nullptr) continue;
-        job = job_;
+        wake_.wait(lock, [&] { return generation_seen() != seen; });
       }
-      if (!claim(index, seen)) continue;  // the caller already ran this slot
+      seen = generation_seen();
+      if (quit_.load(std::memory_order_acquire)) return;
+      // A slot this generation did not open, or one the caller already ran, fails the claim;
+      // a claimed slot keeps the region (and job_) open until this worker is done with it.
+      if (!claim(index, seen)) continue;
+      const std::function<void(int)>* job = job_.load(std::memory_order_relaxed);
       try {
         (*job)(index);
       } catch (...) {
@@ -166,6 +172,26 @@ class Pool {
     }
   }
 
+  // Polls ready() for up to `micros`: the first few microseconds with the CPU's pause hint only
+  // (a region's other thread usually answers within them; on this project's virtual machines a
+  // sched_yield system call took several microseconds, doubling the cost of a short region),
+  // then yielding the core between polls. True once ready() held.
+  template <class Ready>
+  static bool spin_until(Ready ready, int micros) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto pause_until = start + std::chrono::microseconds(kPauseSpinMicros);
+    const auto give_up = start + std::chrono::microseconds(micros);
+    for (;;) {
+      for (int i = 0; i < 32; ++i) {
+        if (ready()) return true;
+        cpu_relax();
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now > give_up) return false;
+      if (now > pause_until) std::this_thread::yield();
+    }
+  }
+
   std::uint64_t generation_seen() const { return generation_.load(std::memory_order_acquire); }
 
   std::mutex region_mutex_;  // one parallel region at a time
@@ -173,10 +199,9 @@ class Pool {
   std::condition_variable wake_;
   std::condition_variable done_;
   std::vector<std::thread> workers_;
-  const std::function<void(int)>* job_ = nullptr;
-  int used_ = 0;
+  std::atomic<const std::function<void(int)>*> job_{nullptr};
   int size_ = 1;
-  bool quit_ = false;
+  std::atomic<bool> quit_{false};
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
