@@ -1,6 +1,17 @@
-import { ArgumentError, manualSeed, models, nn, noGrad, ShapeError, Tensor } from '../lib';
+import { ArgumentError, manualSeed, models, nn, noGrad, ops, optim, profile, ShapeError, Tensor } from '../lib';
 import { gradcheck } from './gradcheck';
-import { add, avgPool, concatChannels, convLayer, expectCloseR, fromTensor, R, resize } from './reference/compose';
+import {
+  add,
+  avgPool,
+  batchNormEval,
+  concatChannels,
+  convLayer,
+  expectCloseR,
+  fromTensor,
+  R,
+  relu,
+  resize,
+} from './reference/compose';
 
 const { OctaveConv2d, OctaveConvBlock, splitBands, mergeBands, lowChannels } = nn;
 const { OctNet } = models;
@@ -192,6 +203,109 @@ describe('band helpers, block and OctNet', () => {
     expect(lines).toContain('blocks.1 out low none');
     expect(lines[lines.length - 1]).toBe('head logits [1, 5]');
     expect(net.numParameters()).toBeGreaterThan(0);
+  });
+});
+
+describe('OctaveConvBlock in eval mode: BatchNorms folded into the convs, ReLU in their epilogue', () => {
+  beforeEach(() => manualSeed(7));
+
+  /** Running statistics and affine parameters far from the identity, so that folding shows. */
+  function randomizeBatchNorms(block: InstanceType<typeof OctaveConvBlock>): void {
+    noGrad(() => {
+      for (const bn of [block.bnHigh, block.bnLow]) {
+        if (!bn) continue;
+        const c = bn.numFeatures;
+        bn.loadStateDict({
+          weight: Tensor.from(
+            Array.from({ length: c }, (_, i) => 0.5 + (i % 5) * 0.3),
+            [c],
+          ),
+          bias: Tensor.from(
+            Array.from({ length: c }, (_, i) => ((i % 3) - 1) * 0.4),
+            [c],
+          ),
+          running_mean: Tensor.from(
+            Array.from({ length: c }, (_, i) => ((i % 4) - 1.5) * 0.2),
+            [c],
+          ),
+          running_var: Tensor.from(
+            Array.from({ length: c }, (_, i) => 0.5 + (i % 7) * 0.25),
+            [c],
+          ),
+          num_batches_tracked: Tensor.from([10], [1]),
+        });
+      }
+    });
+  }
+
+  /** relu(bn(band)) of the float64 composition, per band. */
+  function referenceBlock(
+    block: InstanceType<typeof OctaveConvBlock>,
+    high: Tensor,
+    low: Tensor | null,
+  ): [R, R | null] {
+    const [h, l] = referenceOctave(block.conv, fromTensor(high), low && fromTensor(low));
+    return [relu(batchNormEval(h, block.bnHigh!)), l && relu(batchNormEval(l, block.bnLow!))];
+  }
+
+  test.each([
+    // [in, out, alphaIn, alphaOut, stride, downsample, H, W]
+    [8, 8, 0.5, 0.5, 1, 'pool', 8, 8],
+    [8, 6, 0.5, 0.5, 1, 'pool', 7, 9], // odd sizes: the upsampled low-to-high path lines up
+    [4, 8, 0, 0.5, 1, 'pool', 6, 6], // first layer: h2l alone feeds the low band
+    [8, 4, 0.5, 0, 1, 'pool', 9, 9], // last layer: no low output
+    [6, 10, 0.25, 0.75, 2, 'pool', 11, 10],
+    [8, 8, 0.5, 0.5, 2, 'stride', 12, 12],
+    [64, 64, 0.5, 0.5, 1, 'pool', 16, 16], // 32-channel bands: packed Winograd weights
+  ] as const)(
+    'in %i out %i alphaIn %f alphaOut %f stride %i (%s) %ix%i',
+    async (cin, cout, ai, ao, stride, mode, h, w) => {
+      const block = new OctaveConvBlock(cin, cout, {
+        kernelSize: 3,
+        padding: 1,
+        alphaIn: ai,
+        alphaOut: ao,
+        stride,
+        downsample: mode,
+      });
+      randomizeBatchNorms(block);
+      block.eval();
+      const [high, low] = randomBands(2, block.conv.inHigh, block.conv.inLow, h, w);
+      const { result, report } = await profile(() => noGrad(() => block.forward([high, low])));
+      // The folded path ran: no batch-norm or activation kernel of its own.
+      const kernels = report.kernels.map((k) => k.kernel);
+      expect(kernels).not.toContain('batchNorm2dForward');
+      expect(kernels).not.toContain('unary');
+      const [outHigh, outLow] = result;
+      const [refHigh, refLow] = referenceBlock(block, high, low);
+      expectCloseR(outHigh, refHigh);
+      if (refLow) expectCloseR(outLow!, refLow);
+      else expect(outLow).toBeNull();
+    },
+  );
+
+  test('follows the weights and statistics after a training step (the folded weights are rebuilt)', () => {
+    const block = new OctaveConvBlock(8, 8, { kernelSize: 3, padding: 1 });
+    randomizeBatchNorms(block);
+    const bands = randomBands(2, 4, 4, 8, 8);
+    const evaluate = (): Tensor => {
+      block.eval();
+      const [high, low] = noGrad(() => block.forward(bands));
+      const [refHigh, refLow] = referenceBlock(block, bands[0], bands[1]);
+      expectCloseR(high, refHigh);
+      expectCloseR(low!, refLow!);
+      return high;
+    };
+    const before = evaluate().toArray();
+    // One training step moves every weight and the running statistics; the cached folded
+    // weights (and the stacked low-band weight) must not outlive them.
+    block.train();
+    const opt = new optim.SGD(block.parameters(), { lr: 0.1 });
+    const [h, l] = block.forward(bands);
+    ops.sum(nn.mergeBands([h, l])).backward();
+    opt.step();
+    const after = evaluate().toArray();
+    expect(after.some((v, i) => Math.abs(v - before[i]) > 1e-3)).toBe(true);
   });
 });
 

@@ -21,9 +21,11 @@ import { ArgumentError, describe, ShapeError } from '../errors';
 import { isGradEnabled } from '../autograd';
 import { activeTracer } from '../onnx/trace';
 import * as ops from '../ops';
+import { keep } from '../scope';
 import { Tensor } from '../tensor';
 import { BatchNorm2d } from './normalization';
 import { Conv2d } from './conv';
+import { canFold, Folded, foldedWeights } from './fold';
 import { Module } from './module';
 
 export type OctaveBands = [Tensor, Tensor | null];
@@ -75,6 +77,21 @@ function sumPaths(a: Tensor | null, b: Tensor | null): Tensor | null {
   if (a && b) return ops.add(a, b);
   return a ?? b;
 }
+
+/** The conv's weight with a BatchNorm folded in (lib/nn/fold.ts), packed on first use. */
+function foldedPacked(conv: Conv2d, bn: BatchNorm2d): Folded & { packed: ops.PackedConv2dWeight } {
+  const folded = foldedWeights(conv, bn);
+  folded.packed ??= ops.packConv2dWeight(folded.weight, 1);
+  return folded as Folded & { packed: ops.PackedConv2dWeight };
+}
+
+/** The low band's two folded weights stacked along input channels, and packed (see lowBandFolded). */
+interface StackedLowWeight {
+  from: [Tensor, Tensor];
+  weight: Tensor;
+  packed: ops.PackedConv2dWeight;
+}
+const stackedLowCache = new WeakMap<OctaveConv2d, StackedLowWeight>();
 
 export class OctaveConv2d extends Module {
   readonly inHigh: number;
@@ -181,6 +198,95 @@ export class OctaveConv2d extends Module {
     if (!outHigh) outHigh = Tensor.zeros([high.shape[0], 0, ...this.highOutSize(high)], { device: high.device });
     this.log('out', outHigh, outLow);
     return [outHigh, outLow];
+  }
+
+  /**
+   * relu?(bn(band)) of both output bands for eval inference (OctaveConvBlock), with each band's
+   * BatchNorm folded into the weights of the convs that feed the band (lib/nn/fold.ts) and
+   * each band one conv call whose epilogue adds the bias, the band's other path and the ReLU:
+   * the high band's low-to-high path, upsampled, enters h2h's epilogue as its residual; the low
+   * band's two paths are one conv over the stacked inputs, as in training. The BatchNorm and
+   * ReLU passes, the add and the per-call packing of the stacked weight are gone. The caller
+   * checks it applies (OctaveConvBlock.foldable): eval mode, nothing recording, no biases,
+   * one group, a high band that has its h2h path.
+   * @internal
+   */
+  foldedForward(
+    bands: OctaveBands | Tensor,
+    bnHigh: BatchNorm2d,
+    bnLow: BatchNorm2d | null,
+    relu: boolean,
+  ): OctaveBands {
+    let [high, low] = Array.isArray(bands) ? bands : [bands, null];
+    this.checkBands(high, low);
+    this.log('in', high, low);
+    const [inHigh, inLow] = [high, low];
+    this.checkPoolable(high, low);
+    if (this.stride === 2 && this.downsampleMode === 'pool') {
+      high = downsample(high);
+      low = low && downsample(low);
+    }
+    const h2h = this.h2h as Conv2d;
+    const geometry = { stride: h2h.stride, padding: h2h.padding as [number, number], dilation: h2h.dilation };
+    const outLow = bnLow ? this.lowBandFolded(high, low, bnLow, relu, geometry) : null;
+    const top = foldedPacked(h2h, bnHigh);
+    let fromLow: Tensor | null = null;
+    if (this.l2h && low) {
+      const side = foldedPacked(this.l2h, bnHigh); // (its bias is top's: the convs have none)
+      const small = ops.conv2dFused(low, side.weight, { ...geometry, packed: side.packed });
+      fromLow = ops.interpolate(small, { size: this.highOutSize(high), mode: 'nearest' });
+      small.dispose();
+    }
+    const outHigh = ops.conv2dFused(high, top.weight, {
+      ...geometry,
+      bias: top.bias,
+      residual: fromLow,
+      relu,
+      packed: top.packed,
+    });
+    fromLow?.dispose();
+    if (high !== inHigh) this.release(high, low !== inLow ? low : null);
+    this.log('out', outHigh, outLow);
+    return [outHigh, outLow];
+  }
+
+  /** lowBand with bn folded in and the ReLU in the epilogue (foldedForward). */
+  private lowBandFolded(
+    high: Tensor,
+    low: Tensor | null,
+    bn: BatchNorm2d,
+    relu: boolean,
+    geometry: Pick<ops.Conv2dFusedOptions, 'stride' | 'padding' | 'dilation'>,
+  ): Tensor | null {
+    const l2l = this.l2l && low ? foldedPacked(this.l2l, bn) : null;
+    const h2l = this.h2l ? foldedPacked(this.h2l, bn) : null;
+    if (!l2l && !h2l) return null;
+    const bias = (l2l ?? h2l)!.bias; // the same for both: the convs have no bias of their own
+    const pooled = h2l ? downsample(high) : null;
+    let input: Tensor, weight: Tensor, packed: ops.PackedConv2dWeight;
+    if (l2l && h2l && low && pooled) {
+      input = ops.concat([low, pooled], 1);
+      ({ weight, packed } = this.stackedLowWeight(l2l.weight, h2l.weight));
+    } else {
+      input = (l2l ? low : pooled) as Tensor;
+      ({ weight, packed } = (l2l ?? h2l)!);
+    }
+    const out = ops.conv2dFused(input, weight, { ...geometry, bias, relu, packed });
+    if (input !== low) input.dispose();
+    if (pooled && pooled !== input) pooled.dispose();
+    return out;
+  }
+
+  /** [l2l | h2l] (the folded weights) along input channels, packed; rebuilt when either is. */
+  private stackedLowWeight(l2l: Tensor, h2l: Tensor): StackedLowWeight {
+    const hit = stackedLowCache.get(this);
+    if (hit && hit.from[0] === l2l && hit.from[1] === h2l) return hit;
+    hit?.weight.dispose();
+    // Kept outside every tidy() scope: the cache owns it until the next rebuild.
+    const weight = keep(ops.concat([l2l, h2l], 1));
+    const entry = { from: [l2l, h2l] as [Tensor, Tensor], weight, packed: ops.packConv2dWeight(weight, 1) };
+    stackedLowCache.set(this, entry);
+    return entry;
   }
 
   /**
@@ -302,6 +408,7 @@ export class OctaveConvBlock extends Module {
   }
 
   forward(bands: OctaveBands | Tensor): OctaveBands {
+    if (this.foldable()) return this.conv.foldedForward(bands, this.bnHigh!, this.bnLow, this.activation);
     const [high, low] = this.conv.forward(bands);
     let h = this.bnHigh ? this.bnHigh.forward(high) : high;
     let l = low && this.bnLow ? this.bnLow.forward(low) : null;
@@ -310,6 +417,26 @@ export class OctaveConvBlock extends Module {
       l = l && ops.relu(l);
     }
     return [h, l];
+  }
+
+  /**
+   * Whether the eval path with the BatchNorms folded into the convs applies (conv.foldedForward):
+   * canFold for every conv and its band's BatchNorm (eval mode, running statistics, CPU weights,
+   * nothing recording), and the shapes it handles: one group, no conv biases, a high band fed
+   * by h2h.
+   */
+  private foldable(): boolean {
+    const { h2h, h2l, l2h, l2l } = this.conv;
+    if (!h2h || !this.bnHigh || (this.conv.outLow > 0 && !this.bnLow)) return false;
+    const byBand: [Conv2d | null, BatchNorm2d | null][] = [
+      [h2h, this.bnHigh],
+      [l2h, this.bnHigh],
+      [l2l, this.bnLow],
+      [h2l, this.bnLow],
+    ];
+    return byBand.every(
+      ([conv, bn]) => !conv || (bn !== null && conv.groups === 1 && conv.bias === null && canFold(conv, bn)),
+    );
   }
 }
 

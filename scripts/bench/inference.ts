@@ -4,8 +4,9 @@
  * process, same thread count, interleaved, medians. `vs anchor` > 1 means flexconv is faster.
  *
  * Models: ResNet-18 and ResNet-34 (width 64, CIFAR stem, 32x32 input), plain, deformable
- * (DCNv1) and modulated (DCNv2) in stages 2-4, batch 1 and 32. Both sides fold batch norm
- * into the convolutions (ORT's graph optimisations; flexconv's eval path, lib/nn/fold.ts).
+ * (DCNv1) and modulated (DCNv2) in stages 2-4, and OctNet (octave convolutions, alpha 0.5,
+ * widths 64/128/256), batch 1 and 32. Both sides fold batch norm into the convolutions (ORT's
+ * graph optimisations; flexconv's eval path, lib/nn/fold.ts and OctaveConvBlock).
  * ORT runs without spinning threads. `plan ms` is the same forward replayed by an
  * nn.InferencePlan (the recorded native calls, no JavaScript between them), measured in the same
  * interleaved rounds; `plan vs anchor` is ORT's time over it.
@@ -17,15 +18,15 @@ import { BenchOptions, BenchRow, compareRow, measureInterleaved, MeasureOptions,
 
 interface Case {
   name: string;
-  model: 'resnet18' | 'resnet34';
+  model: 'resnet18' | 'resnet34' | 'octnet';
   conv: 'standard' | 'deform' | 'modulated';
   batch: number;
   width: number;
 }
 
 // The real networks (width 64, CIFAR stem, 32x32 inputs), deformable and modulated in stages
-// 2-4 as in DCNv2, at batch 1 (latency) and 32 (throughput).
-const CASES: Case[] = (['resnet18', 'resnet34'] as const).flatMap((model) =>
+// 2-4 as in DCNv2, at batch 1 (latency) and 32 (throughput); then an octave network.
+const RESNETS: Case[] = (['resnet18', 'resnet34'] as const).flatMap((model) =>
   (['standard', 'deform', 'modulated'] as const).flatMap((conv) =>
     [1, 32].map((batch) => ({
       name: `${conv === 'standard' ? '' : `${conv === 'deform' ? 'deformable' : 'modulated'} `}${model === 'resnet18' ? 'ResNet-18' : 'ResNet-34'} N${batch} 32x32`,
@@ -36,6 +37,14 @@ const CASES: Case[] = (['resnet18', 'resnet34'] as const).flatMap((model) =>
     })),
   ),
 );
+const OCTNETS: Case[] = [1, 32].map((batch) => ({
+  name: `OctNet (alpha 0.5, 64/128/256) N${batch} 32x32`,
+  model: 'octnet',
+  conv: 'standard',
+  batch,
+  width: 64,
+}));
+const CASES: Case[] = [...RESNETS, ...OCTNETS];
 
 const QUICK: Case[] = [
   { name: 'deformable ResNet-18 (width 8) N2 32x32', model: 'resnet18', conv: 'deform', batch: 2, width: 8 },
@@ -43,6 +52,11 @@ const QUICK: Case[] = [
 ];
 
 function build(c: Case): Module {
+  if (c.model === 'octnet') {
+    const octnet = new models.OctNet({ widths: [c.width, 2 * c.width, 4 * c.width], alpha: 0.5 });
+    octnet.eval();
+    return octnet;
+  }
   const make = c.model === 'resnet18' ? models.resnet18 : models.resnet34;
   const model = make({
     stem: 'cifar',
