@@ -39,6 +39,33 @@ function randomBands(n: number, ch: number, cl: number, h: number, w: number): [
   return [Tensor.randn([n, ch, h, w]), cl > 0 ? Tensor.randn([n, cl, Math.floor(h / 2), Math.floor(w / 2)]) : null];
 }
 
+/** Running statistics and affine parameters far from the identity, so that folding shows. */
+function randomizeBatchNorm(bn: InstanceType<typeof nn.BatchNorm2d> | null): void {
+  if (!bn) return;
+  const c = bn.numFeatures;
+  noGrad(() =>
+    bn.loadStateDict({
+      weight: Tensor.from(
+        Array.from({ length: c }, (_, i) => 0.5 + (i % 5) * 0.3),
+        [c],
+      ),
+      bias: Tensor.from(
+        Array.from({ length: c }, (_, i) => ((i % 3) - 1) * 0.4),
+        [c],
+      ),
+      running_mean: Tensor.from(
+        Array.from({ length: c }, (_, i) => ((i % 4) - 1.5) * 0.2),
+        [c],
+      ),
+      running_var: Tensor.from(
+        Array.from({ length: c }, (_, i) => 0.5 + (i % 7) * 0.25),
+        [c],
+      ),
+      num_batches_tracked: Tensor.from([10], [1]),
+    }),
+  );
+}
+
 describe('OctaveConv2d against four plain convolutions with pooling and upsampling (float64)', () => {
   beforeEach(() => manualSeed(3));
 
@@ -209,33 +236,9 @@ describe('band helpers, block and OctNet', () => {
 describe('OctaveConvBlock in eval mode: BatchNorms folded into the convs, ReLU in their epilogue', () => {
   beforeEach(() => manualSeed(7));
 
-  /** Running statistics and affine parameters far from the identity, so that folding shows. */
   function randomizeBatchNorms(block: InstanceType<typeof OctaveConvBlock>): void {
-    noGrad(() => {
-      for (const bn of [block.bnHigh, block.bnLow]) {
-        if (!bn) continue;
-        const c = bn.numFeatures;
-        bn.loadStateDict({
-          weight: Tensor.from(
-            Array.from({ length: c }, (_, i) => 0.5 + (i % 5) * 0.3),
-            [c],
-          ),
-          bias: Tensor.from(
-            Array.from({ length: c }, (_, i) => ((i % 3) - 1) * 0.4),
-            [c],
-          ),
-          running_mean: Tensor.from(
-            Array.from({ length: c }, (_, i) => ((i % 4) - 1.5) * 0.2),
-            [c],
-          ),
-          running_var: Tensor.from(
-            Array.from({ length: c }, (_, i) => 0.5 + (i % 7) * 0.25),
-            [c],
-          ),
-          num_batches_tracked: Tensor.from([10], [1]),
-        });
-      }
-    });
+    randomizeBatchNorm(block.bnHigh);
+    randomizeBatchNorm(block.bnLow);
   }
 
   /** relu(bn(band)) of the float64 composition, per band. */
@@ -306,6 +309,18 @@ describe('OctaveConvBlock in eval mode: BatchNorms folded into the convs, ReLU i
     opt.step();
     const after = evaluate().toArray();
     expect(after.some((v, i) => Math.abs(v - before[i]) > 1e-3)).toBe(true);
+  });
+
+  test("OctNet in eval inference (stem and every block folded) gives the layers' values", async () => {
+    const net = new OctNet({ widths: [8, 16], blocksPerStage: 2, numClasses: 5 });
+    for (const bn of [net.stemBn, ...net.blocks.flatMap((b) => [b.bnHigh, b.bnLow])]) randomizeBatchNorm(bn);
+    net.eval();
+    const x = Tensor.randn([2, 3, 16, 16]);
+    const { result: folded, report } = await profile(() => noGrad(() => net.forward(x)));
+    expect(report.kernels.map((k) => k.kernel)).not.toContain('batchNorm2dForward');
+    // With gradients wanted nothing folds: conv, batch norm and ReLU run as separate layers.
+    const layered = net.forward(x);
+    expectCloseR(folded, fromTensor(layered));
   });
 });
 

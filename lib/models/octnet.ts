@@ -2,6 +2,7 @@
 import { checkInt, shapeString } from '../check';
 import { BatchNorm2d } from '../nn/normalization';
 import { Conv2d } from '../nn/conv';
+import { convBnAct } from '../nn/fold';
 import { Module } from '../nn/module';
 import { checkAlpha, mergeBands, OctaveBands, OctaveConvBlock, TraceFn, traceFn } from '../nn/octave';
 import * as ops from '../ops';
@@ -64,7 +65,8 @@ export class OctNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let bands: OctaveBands = [ops.relu(this.stemBn.forward(this.stem.forward(x))), null];
+    // (Folded in eval inference, like the octave blocks: lib/nn/fold.ts.)
+    let bands: OctaveBands = [convBnAct(this.stem, this.stemBn, x, { relu: true }), null];
     for (const block of this.blocks) bands = block.forward(bands);
     const pooled = ops.adaptiveAvgPool2d(mergeBands(bands), 1);
     const logits = this.head.forward(pooled);
