@@ -171,15 +171,7 @@ export class OctaveConv2d extends Module {
   }
 
   forward(bands: OctaveBands | Tensor): OctaveBands {
-    let [high, low] = Array.isArray(bands) ? bands : [bands, null];
-    this.checkBands(high, low);
-    this.log('in', high, low);
-    const [inHigh, inLow] = [high, low];
-    this.checkPoolable(high, low);
-    if (this.stride === 2 && this.downsampleMode === 'pool') {
-      high = downsample(high);
-      low = low && downsample(low);
-    }
+    const { high, low, releasePooled } = this.inputBands(bands);
     const h2h = this.h2h ? this.h2h.forward(high) : null;
     const outLow = this.lowBand(high, low);
     let outHigh = h2h;
@@ -193,7 +185,7 @@ export class OctaveConv2d extends Module {
         : ops.interpolate(small, { size: [oh, ow], mode: 'nearest' });
       this.release(small, h2h);
     }
-    if (high !== inHigh) this.release(high, low !== inLow ? low : null);
+    releasePooled();
     // alphaOut = 1: the high band is empty (zero channels), as the reference returns it.
     if (!outHigh) outHigh = Tensor.zeros([high.shape[0], 0, ...this.highOutSize(high)], { device: high.device });
     this.log('out', outHigh, outLow);
@@ -217,15 +209,7 @@ export class OctaveConv2d extends Module {
     bnLow: BatchNorm2d | null,
     relu: boolean,
   ): OctaveBands {
-    let [high, low] = Array.isArray(bands) ? bands : [bands, null];
-    this.checkBands(high, low);
-    this.log('in', high, low);
-    const [inHigh, inLow] = [high, low];
-    this.checkPoolable(high, low);
-    if (this.stride === 2 && this.downsampleMode === 'pool') {
-      high = downsample(high);
-      low = low && downsample(low);
-    }
+    const { high, low, releasePooled } = this.inputBands(bands);
     const h2h = this.h2h as Conv2d;
     const geometry = { stride: h2h.stride, padding: h2h.padding as [number, number], dilation: h2h.dilation };
     const outLow = bnLow ? this.lowBandFolded(high, low, bnLow, relu, geometry) : null;
@@ -245,7 +229,7 @@ export class OctaveConv2d extends Module {
       packed: top.packed,
     });
     fromLow?.dispose();
-    if (high !== inHigh) this.release(high, low !== inLow ? low : null);
+    releasePooled();
     this.log('out', outHigh, outLow);
     return [outHigh, outLow];
   }
@@ -287,6 +271,20 @@ export class OctaveConv2d extends Module {
     const entry = { from: [l2l, h2l] as [Tensor, Tensor], weight, packed: ops.packConv2dWeight(weight, 1) };
     stackedLowCache.set(this, entry);
     return entry;
+  }
+
+  /**
+   * The input bands, checked and logged, then average-pooled first at stride 2 in 'pool' mode;
+   * releasePooled frees those pooled copies once the convs have read them.
+   */
+  private inputBands(bands: OctaveBands | Tensor): { high: Tensor; low: Tensor | null; releasePooled: () => void } {
+    const [high, low] = Array.isArray(bands) ? bands : [bands, null];
+    this.checkBands(high, low);
+    this.log('in', high, low);
+    this.checkPoolable(high, low);
+    if (this.stride !== 2 || this.downsampleMode !== 'pool') return { high, low, releasePooled: () => {} };
+    const [pooledHigh, pooledLow] = [downsample(high), low && downsample(low)];
+    return { high: pooledHigh, low: pooledLow, releasePooled: () => this.release(pooledHigh, pooledLow) };
   }
 
   /**
