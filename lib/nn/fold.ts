@@ -71,6 +71,13 @@ export function foldedWeights(conv: Module & { weight: Tensor; bias: Tensor | nu
   return entry;
 }
 
+/** foldedWeights with the folded weight packed for conv2dFused (made on first use, cached with it). */
+export function foldedPackedWeights(conv: Conv2d, bn: BatchNorm2d): Folded & { packed: ops.PackedConv2dWeight } {
+  const folded = foldedWeights(conv, bn);
+  folded.packed ??= ops.packConv2dWeight(folded.weight, conv.groups);
+  return folded as Folded & { packed: ops.PackedConv2dWeight };
+}
+
 /**
  * relu?(bn(conv(x)) + residual?), folded and fused where canFold allows (plain and deformable
  * convolutions), otherwise exactly the unfused layers.
@@ -85,9 +92,7 @@ export function convBnAct(
   const residual = options.residual ?? null;
   if (canFold(conv, bn)) {
     if (conv instanceof Conv2d && typeof conv.padding !== 'string') {
-      const folded = foldedWeights(conv, bn);
-      folded.packed ??= ops.packConv2dWeight(folded.weight, conv.groups);
-      const { weight, bias, packed } = folded;
+      const { weight, bias, packed } = foldedPackedWeights(conv, bn);
       return ops.conv2dFused(x, weight, {
         bias,
         stride: conv.stride,

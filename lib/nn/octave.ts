@@ -25,7 +25,7 @@ import { keep } from '../scope';
 import { Tensor } from '../tensor';
 import { BatchNorm2d } from './normalization';
 import { Conv2d } from './conv';
-import { canFold, Folded, foldedWeights } from './fold';
+import { canFold, foldedPackedWeights } from './fold';
 import { Module } from './module';
 
 export type OctaveBands = [Tensor, Tensor | null];
@@ -76,13 +76,6 @@ function downsample(x: Tensor): Tensor {
 function sumPaths(a: Tensor | null, b: Tensor | null): Tensor | null {
   if (a && b) return ops.add(a, b);
   return a ?? b;
-}
-
-/** The conv's weight with a BatchNorm folded in (lib/nn/fold.ts), packed on first use. */
-function foldedPacked(conv: Conv2d, bn: BatchNorm2d): Folded & { packed: ops.PackedConv2dWeight } {
-  const folded = foldedWeights(conv, bn);
-  folded.packed ??= ops.packConv2dWeight(folded.weight, 1);
-  return folded as Folded & { packed: ops.PackedConv2dWeight };
 }
 
 /** The low band's two folded weights stacked along input channels, and packed (see lowBandFolded). */
@@ -213,10 +206,10 @@ export class OctaveConv2d extends Module {
     const h2h = this.h2h as Conv2d;
     const geometry = { stride: h2h.stride, padding: h2h.padding as [number, number], dilation: h2h.dilation };
     const outLow = bnLow ? this.lowBandFolded(high, low, bnLow, relu, geometry) : null;
-    const top = foldedPacked(h2h, bnHigh);
+    const top = foldedPackedWeights(h2h, bnHigh);
     let fromLow: Tensor | null = null;
     if (this.l2h && low) {
-      const side = foldedPacked(this.l2h, bnHigh); // (its bias is top's: the convs have none)
+      const side = foldedPackedWeights(this.l2h, bnHigh); // (its bias is top's: the convs have none)
       const small = ops.conv2dFused(low, side.weight, { ...geometry, packed: side.packed });
       fromLow = ops.interpolate(small, { size: this.highOutSize(high), mode: 'nearest' });
       small.dispose();
@@ -242,8 +235,8 @@ export class OctaveConv2d extends Module {
     relu: boolean,
     geometry: Pick<ops.Conv2dFusedOptions, 'stride' | 'padding' | 'dilation'>,
   ): Tensor | null {
-    const l2l = this.l2l && low ? foldedPacked(this.l2l, bn) : null;
-    const h2l = this.h2l ? foldedPacked(this.h2l, bn) : null;
+    const l2l = this.l2l && low ? foldedPackedWeights(this.l2l, bn) : null;
+    const h2l = this.h2l ? foldedPackedWeights(this.h2l, bn) : null;
     if (!l2l && !h2l) return null;
     const bias = (l2l ?? h2l)!.bias; // the same for both: the convs have no bias of their own
     const pooled = h2l ? downsample(high) : null;
@@ -425,7 +418,7 @@ export class OctaveConvBlock extends Module {
    */
   private foldable(): boolean {
     const { h2h, h2l, l2h, l2l } = this.conv;
-    if (!h2h || !this.bnHigh || (this.conv.outLow > 0 && !this.bnLow)) return false;
+    if (!h2h) return false;
     const byBand: [Conv2d | null, BatchNorm2d | null][] = [
       [h2h, this.bnHigh],
       [l2h, this.bnHigh],
