@@ -18,6 +18,19 @@ describe('native addon', () => {
     expect(() => untyped.gemm(a, { shape: [1, -2, 3], buffer: new Float32Array(6) }, a, false, false, 1, 0)).toThrow(
       /non-negative integers/,
     );
+    // A getter that throws: its error comes through as it is (the binding reads with raw N-API).
+    const trap = Object.defineProperty({ buffer: new Float32Array(6) }, 'shape', {
+      get() {
+        throw new RangeError('shape getter refused');
+      },
+    });
+    expect(() => untyped.gemm(a, trap, a, false, false, 1, 0)).toThrow(/shape getter refused/);
+    expect(() => untyped.gemm(a, [1, 2, 3], a, false, false, 1, 0)).toThrow(
+      /with a shape array\) but received an array/,
+    );
+    expect(() => untyped.gemm(a, { shape: [1, 2, 3], buffer: new Float64Array(6) }, a, false, false, 1, 0)).toThrow(
+      /expected b.buffer to be a Float32Array/,
+    );
     expect(() => native().gemm(a, a, a, false, false, 1, 0)).toThrow(
       expect.objectContaining({ code: 'ERR_SHAPE_MISMATCH' }),
     );
@@ -31,6 +44,14 @@ describe('native addon', () => {
     expect(() =>
       untyped.conv2d(x, w, null, out, { stride: [1, 1], padding: [0], dilation: [1, 1], groups: 1 }),
     ).toThrow(/expected options.padding to hold 2 integers/);
+    for (const stride of [[1, 0], [1, 1.5], [1, 1, 1], '11', [1, Number.NaN]]) {
+      expect(() => untyped.conv2d(x, w, null, out, { stride, padding: [0, 0], dilation: [1, 1], groups: 1 })).toThrow(
+        /expected options.stride to hold 2 integers >= 1 \(\[h, w\]\) but received/,
+      );
+    }
+    expect(() =>
+      untyped.conv2d(x, w, null, out, { stride: [1, 1], padding: [0, -1], dilation: [1, 1], groups: 1 }),
+    ).toThrow(/expected options.padding to hold 2 integers >= 0/);
     expect(() => untyped.conv2d(x, w, null, out, { stride: [1, 1], padding: [0, 0], dilation: [1, 1] })).toThrow(
       /expected options.groups to be an integer but received undefined/,
     );

@@ -3,11 +3,11 @@
 // env's instance data.
 #include <napi.h>
 
-#include "binding/errors.h"
+#include "binding/env_state.h"
 #include "binding/registry.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  flexconv::binding::init_error_classes(env);
+  flexconv::binding::init_env_state(env);
   flexconv::binding::export_all(env, exports);
   return exports;
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "binding/cuda_memory.h"
+#include "binding/env_state.h"
 #include "core/errors.h"
 
 namespace flexconv {
@@ -20,6 +21,21 @@ std::string describe_js_value(const Napi::Value& value) {
   return "an object";
 }
 
+Napi::Value Args::property(napi_value object, const char* key) const {
+  napi_env env = info_.Env();
+  napi_value name = nullptr;
+  for (size_t k = 0; k < key_count_ && name == nullptr; ++k) {
+    if (keys_[k].first == key) name = keys_[k].second;
+  }
+  if (name == nullptr) {
+    name = property_key(info_.Env(), key);
+    if (key_count_ < keys_.size()) keys_[key_count_++] = {key, name};
+  }
+  napi_value value = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_get_property(env, object, name, &value), Napi::Value());
+  return Napi::Value(env, value);
+}
+
 bool Args::is_nullish(size_t i) const {
   Napi::Value v = at(i);
   return v.IsUndefined() || v.IsNull();
@@ -29,40 +45,45 @@ void Args::fail(const std::string& message) const {
   throw Error(ErrorCode::InvalidArgument, std::string(fn_) + ": " + message);
 }
 
+// The fast path of every call: raw N-API, one query per fact (napi_get_typedarray_info gives the
+// type, length and data at once; napi_get_value_double fails on non-numbers), property names
+// made once per context and fetched once per call (property). Everything that fails is re-described for the message.
 TensorView Args::tensor(size_t i, const char* name) const {
   Napi::Value v = at(i);
-  if (!v.IsObject() || v.IsTypedArray() || v.IsArray()) {
+  if (!v.IsObject()) {  // arrays and typed arrays pass here and fail on their missing shape
     fail(std::string("expected ") + name + " to be a Tensor but received " + describe_js_value(v));
   }
-  Napi::Object obj = v.As<Napi::Object>();
-  Napi::Value shape_value = obj.Get("shape");
-  Napi::Value buffer = obj.Get("buffer");
-  if (!shape_value.IsArray()) {
+  napi_env env = info_.Env();
+  Napi::Value shape_value = property(v, "shape");
+  uint32_t ndim = 0;
+  if (napi_get_array_length(env, shape_value, &ndim) != napi_ok) {
     fail(std::string("expected ") + name + " to be a Tensor (with a shape array) but received " + describe_js_value(v));
   }
   TensorView view;
-  Napi::Array shape = shape_value.As<Napi::Array>();
-  for (uint32_t d = 0; d < shape.Length(); ++d) {
-    Napi::Value dim = shape.Get(d);
-    double x = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1.0;
+  view.shape.reserve(ndim);
+  for (uint32_t d = 0; d < ndim; ++d) {
+    napi_value dim = nullptr;
+    double x = -1.0;
+    if (napi_get_element(env, shape_value, d, &dim) != napi_ok) throw Napi::Error::New(env);
+    if (napi_get_value_double(env, dim, &x) != napi_ok) x = -1.0;
     if (!(x >= 0) || std::floor(x) != x || x > 9.0e15) {
       fail(std::string("expected ") + name + ".shape to hold non-negative integers but dimension " + std::to_string(d) +
-           " is " + describe_js_value(dim));
+           " is " + describe_js_value(Napi::Value(env, dim)));
     }
     view.shape.push_back(static_cast<std::int64_t>(x));
   }
   const std::int64_t numel = view.numel();
-  if (buffer.IsTypedArray()) {
-    Napi::TypedArray ta = buffer.As<Napi::TypedArray>();
-    if (ta.TypedArrayType() != napi_float32_array) {
-      fail(std::string("expected ") + name + ".buffer to be a Float32Array");
-    }
-    Napi::Float32Array f32 = buffer.As<Napi::Float32Array>();
-    if (static_cast<std::int64_t>(f32.ElementLength()) != numel) {
+  Napi::Value buffer = property(v, "buffer");
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, buffer, &type, &length, &data, nullptr, nullptr) == napi_ok) {
+    if (type != napi_float32_array) fail(std::string("expected ") + name + ".buffer to be a Float32Array");
+    if (static_cast<std::int64_t>(length) != numel) {
       fail(std::string(name) + " has shape " + shape_to_string(view.shape) + " (" + std::to_string(numel) +
-           " elements) but its buffer holds " + std::to_string(f32.ElementLength()) + " (was it disposed?)");
+           " elements) but its buffer holds " + std::to_string(length) + " (was it disposed?)");
     }
-    view.data = f32.Data();
+    view.data = static_cast<float*>(data);
     view.device = Device::CPU;
   } else if (CudaMemory* mem = unwrap_cuda_memory(buffer)) {
     if (mem->floats() != numel) {
@@ -111,7 +132,27 @@ Napi::Value Args::option(size_t i, const char* name, const char* key) const {
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction()) {
     fail(std::string("expected ") + name + " to be an options object but received " + describe_js_value(v));
   }
-  return v.As<Napi::Object>().Get(key);
+  return property(v, key);
+}
+
+std::array<std::int64_t, 2> Args::option_pair(size_t i, const char* key, std::int64_t min) const {
+  const Napi::Value v = option(i, "options", key);
+  napi_env env = info_.Env();
+  std::array<std::int64_t, 2> pair{};
+  uint32_t length = 0;
+  bool ok = napi_get_array_length(env, v, &length) == napi_ok && length == 2;
+  for (uint32_t k = 0; ok && k < 2; ++k) {
+    napi_value element = nullptr;
+    double x = NAN;
+    ok = napi_get_element(env, v, k, &element) == napi_ok && napi_get_value_double(env, element, &x) == napi_ok &&
+         std::floor(x) == x && x >= static_cast<double>(min) && x <= 9.0e15;
+    pair[k] = static_cast<std::int64_t>(ok ? x : 0);
+  }
+  if (!ok) {
+    fail(std::string("expected options.") + key + " to hold 2 integers >= " + std::to_string(min) +
+         " ([h, w]) but received " + describe_js_value(v));
+  }
+  return pair;
 }
 
 std::string Args::string(size_t i, const char* name) const {

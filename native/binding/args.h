@@ -8,8 +8,10 @@
 #pragma once
 #include <napi.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor_view.h"
@@ -40,6 +42,8 @@ class Args {
   // readers below take such a value and name it "<name>.<key>" in their errors.
   Napi::Value option(size_t i, const char* name, const char* key) const;
   std::vector<std::int64_t> int_list(const Napi::Value& v, const std::string& name) const;
+  // options[key] of the options object at args[i]: an [h, w] pair of integers, each >= min.
+  std::array<std::int64_t, 2> option_pair(size_t i, const char* key, std::int64_t min) const;
   std::int64_t integer(const Napi::Value& v, const std::string& name) const;
   bool boolean(const Napi::Value& v, const std::string& name) const;
   Napi::Float32Array float_array(size_t i, const char* name) const;
@@ -49,8 +53,13 @@ class Args {
 
  private:
   Napi::Value at(size_t i) const { return i < info_.Length() ? info_[i] : info_.Env().Undefined(); }
+  // object[key] for a string literal `key`; a getter that throws is thrown on as Napi::Error.
+  Napi::Value property(napi_value object, const char* key) const;
   const Napi::CallbackInfo& info_;
   const char* fn_;
+  // The key strings this call has used (property): a few per call, each fetched once.
+  mutable std::array<std::pair<const char*, napi_value>, 8> keys_{};
+  mutable size_t key_count_ = 0;
 };
 
 // "number", "null", "Float32Array", ... for messages.

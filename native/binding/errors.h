@@ -1,5 +1,6 @@
 // Typed JS errors thrown from C++. The classes are defined in lib/errors.ts and handed to
-// the addon once at load (setErrorClasses), per context, so worker_threads get their own.
+// the addon once at load (setErrorClasses), per context (binding/env_state.h), so worker_threads
+// get their own.
 #pragma once
 #include <napi.h>
 
@@ -13,9 +14,6 @@ namespace binding {
 // Throws (as a C++ Napi::Error) an instance of the JS class registered for `code`, with
 // err.code set. Falls back to a plain Error with .code if no classes were registered.
 [[noreturn]] void throw_typed(Napi::Env env, ErrorCode code, const std::string& message);
-
-// Called from addon init: reserves this context's slot for the classes.
-void init_error_classes(Napi::Env env);
 
 }  // namespace binding
 }  // namespace flexconv

@@ -1,6 +1,7 @@
 // Pooling bindings: the output shape is recomputed here from the parameters (math/pooling.h)
 // and the caller's output tensors must match it, so a kernel never writes out of bounds.
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,16 +18,6 @@ namespace binding {
 
 namespace {
 
-// Field `key` of the options object at args[i]: a pair of integers >= min.
-std::vector<std::int64_t> pair(const Args& args, size_t i, const char* key, std::int64_t min) {
-  const std::string name = std::string("options.") + key;
-  std::vector<std::int64_t> v = args.int_list(args.option(i, "options", key), name);
-  if (v.size() != 2 || v[0] < min || v[1] < min) {
-    args.fail("expected " + name + " to be a pair of integers >= " + std::to_string(min));
-  }
-  return v;
-}
-
 bool flag(const Args& args, size_t i, const char* key) {
   return args.boolean(args.option(i, "options", key), std::string("options.") + key);
 }
@@ -36,10 +27,10 @@ bool flag(const Args& args, size_t i, const char* key) {
 PoolShape pool_shape(const Args& args, const TensorView& x, size_t i, bool has_dilation, const char* fn) {
   expect_ndim(x, 4, fn, "x");
   const bool ceil_mode = flag(args, i, "ceilMode");
-  const auto k = pair(args, i, "kernelSize", 1);
-  const auto st = pair(args, i, "stride", 1);
-  const auto pd = pair(args, i, "padding", 0);
-  const auto dl = has_dilation ? pair(args, i, "dilation", 1) : std::vector<std::int64_t>{1, 1};
+  const auto k = args.option_pair(i, "kernelSize", 1);
+  const auto st = args.option_pair(i, "stride", 1);
+  const auto pd = args.option_pair(i, "padding", 0);
+  const auto dl = has_dilation ? args.option_pair(i, "dilation", 1) : std::array<std::int64_t, 2>{1, 1};
   if (pd[0] * 2 > k[0] || pd[1] * 2 > k[1]) args.fail("padding must be at most half the kernel size");
   PoolShape s{x.dim(0) * x.dim(1), x.dim(2), x.dim(3), 0, 0, k[0], k[1], st[0], st[1], pd[0], pd[1], dl[0], dl[1]};
   s.out_h = math::pool_out_size(s.in_h, s.kernel_h, s.stride_h, s.pad_h, s.dil_h, ceil_mode);
