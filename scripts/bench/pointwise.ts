@@ -1,13 +1,14 @@
 /**
  * Pointwise suite (`npm run bench -- pointwise`): elementwise arithmetic with broadcasting,
  * activations, reductions, shape copies, softmax and the fused cross-entropy, on
- * activation-sized tensors. Anchor: ONNX Runtime's kernel for the same op (same shapes, same
- * thread count), measured interleaved in the same run.
+ * activation-sized tensors, and two tiny calls that time the per-call overhead. Anchor: ONNX
+ * Runtime's kernel for the same op (same shapes, same thread count), measured interleaved in
+ * the same run.
  */
 import { getNumThreads, manualSeed, noGrad, ops, setNumThreads, Tensor, tidy } from '../../lib';
 import { int64, OnnxGraphBuilder } from '../../lib/onnx/builder';
 import { OrtSession } from '../../lib/onnx/ort';
-import { BenchOptions, BenchRow, compareRow, measureInterleaved, threadList } from './harness';
+import { BenchOptions, BenchRow, compareRow, Measurement, measureInterleaved, round, threadList } from './harness';
 
 interface Case {
   name: string;
@@ -17,6 +18,14 @@ interface Case {
   classes?: { name: string; count: number };
   ours: (t: Record<string, Tensor>) => Tensor;
   onnx: (g: OnnxGraphBuilder) => OnnxGraphBuilder;
+  /** Calls per timed sample, reported per call: for calls too short to time one at a time. */
+  repeat?: number;
+}
+
+/** A measurement of `calls` calls as the measurement of one. */
+function perCall(m: Measurement, calls: number): Measurement {
+  const scale = (x: number): number => x / calls;
+  return { ...m, median: scale(m.median), q1: scale(m.q1), q3: scale(m.q3), iqr: scale(m.iqr), min: scale(m.min) };
 }
 
 const act = [8, 64, 56, 56];
@@ -104,6 +113,24 @@ const cases: Case[] = [
         .node('Cast', ['labels'], ['labels_i'], { to: 7 })
         .node('SoftmaxCrossEntropyLoss', ['a', 'labels_i'], ['y'], { reduction: 'mean' }),
   },
+  // Tensors of 128 floats: the arithmetic is nothing, so these time what a call costs (checks,
+  // the tensor's allocation, reading the arguments across N-API) against ORT's session.run.
+  {
+    name: 'relu [1,8,4,4] (the cost of one call)',
+    anchor: 'Relu',
+    inputs: { a: [1, 8, 4, 4] },
+    ours: (t) => ops.relu(t.a),
+    onnx: (g) => g.node('Relu', ['a'], ['y']),
+    repeat: 200,
+  },
+  {
+    name: 'add [1,8,4,4] + same (the cost of one call)',
+    anchor: 'Add',
+    inputs: { a: [1, 8, 4, 4], b: [1, 8, 4, 4] },
+    ours: (t) => ops.add(t.a, t.b),
+    onnx: (g) => g.node('Add', ['a', 'b'], ['y']),
+    repeat: 200,
+  },
 ];
 
 export async function run(opts: BenchOptions): Promise<BenchRow[]> {
@@ -129,9 +156,20 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
         setNumThreads(threads);
         const session = await OrtSession.create(bytes, { threads, allowSpinning: false });
         const feeds = session.feeds(t);
-        const ours = (): void => tidy(() => void noGrad(() => c.ours(t)));
-        const [mine, ort] = await measureInterleaved([ours, () => session.runRaw(feeds)], timing);
-        rows.push(compareRow(c.name, threads, mine, `ORT ${c.anchor}`, ort));
+        const calls = c.repeat ?? 1;
+        const ours = (): void =>
+          tidy(() =>
+            noGrad(() => {
+              for (let i = 0; i < calls; i++) c.ours(t).dispose();
+            }),
+          );
+        const anchor = async (): Promise<void> => {
+          for (let i = 0; i < calls; i++) await session.runRaw(feeds);
+        };
+        const [mine, ort] = (await measureInterleaved([ours, anchor], timing)).map((m) => perCall(m, calls));
+        const micros: BenchRow =
+          calls > 1 ? { 'µs per call': round(mine.median * 1e3), 'anchor µs': round(ort.median * 1e3) } : {};
+        rows.push(compareRow(c.name, threads, mine, `ORT ${c.anchor}`, ort, micros));
         await session.release();
       }
     }
