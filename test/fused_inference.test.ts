@@ -325,6 +325,38 @@ describe('packed conv weights', () => {
     }
   });
 
+  test('one image on two threads (each thread its share of the pixels, pre-filled, multiplied, ReLU): the float64 result, the same bits as one thread', () => {
+    manualSeed(13);
+    const threads = getNumThreads();
+    // 3 input channels (the stem: an im2col GEMM), 1x1 (the plain matrix), three groups (three
+    // GEMMs one after another, each split), stride 2 (17 x 18 outputs); every image has at least
+    // the 256 pixels from which the threads split it, none a multiple of the 16-pixel unit.
+    for (const [input, weight, groups, stride] of [
+      [[1, 3, 20, 20], [32, 3, 3, 3], 1, 1],
+      [[1, 16, 20, 20], [40, 16, 1, 1], 1, 1],
+      [[1, 12, 18, 18], [24, 4, 3, 3], 3, 1],
+      [[1, 8, 33, 35], [32, 8, 3, 3], 1, 2],
+    ] as const) {
+      const x = Tensor.randn([...input]);
+      const w = Tensor.randn([...weight], { std: 0.3 });
+      const bias = Tensor.randn([weight[0]]);
+      const padding = (weight[2] - 1) / 2;
+      const g = convGeom(x.shape, w.shape, [stride, stride], [padding, padding], [1, 1], groups);
+      const residual = Tensor.randn([1, weight[0], g.OH, g.OW]);
+      const want = refConv2d(g, x.data, w.data, bias.data).map((v, i) => Math.max(0, v + residual.data[i]));
+      const packed = ops.packConv2dWeight(w, groups);
+      const run = (t: number, withPacked: boolean): Float32Array => {
+        setNumThreads(t);
+        const options = { padding, stride, groups, bias, residual, relu: true, packed: withPacked ? packed : null };
+        return noGrad(() => ops.conv2dFused(x, w, options)).data;
+      };
+      const one = run(1, true);
+      expect(maxRelDiff(one, want)).toBeLessThan(1e-5);
+      for (const withPacked of [true, false]) expect(Array.from(run(2, withPacked))).toEqual(Array.from(one));
+    }
+    setNumThreads(threads);
+  });
+
   test('offset-predictor weights (18 and 27 outputs) keep a kn2row copy: the same bits as per call, their own copy', () => {
     manualSeed(12);
     const threads = getNumThreads();

@@ -29,6 +29,9 @@ using math::Conv2dGeometry;
 // its reordering pass (an octave conv's low band; every element is computed the same way
 // either way).
 constexpr std::int64_t kPerImageMinPixels = 256;
+// Threads split one image's output pixels in multiples of this (a vector of floats on every
+// instruction set: whole vectors per thread).
+constexpr std::int64_t kColumnUnit = 16;
 // Target size of one grad_input tile (rows of W^T x columns of grad_out).
 constexpr std::int64_t kTileRows = 512;
 constexpr std::int64_t kTileCols = 256;
@@ -311,34 +314,51 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
                            float* out, const ConvEpilogue& ep) {
   // One GEMM per (image, group), written straight into the output with the bias (and the
   // residual of the epilogue) pre-filled (beta = 1), so there is no extra pass; ReLU then
-  // runs over the image's block while it is still in cache.
+  // runs over the block while it is still in cache. `columns` does this for output pixels
+  // [n0, n1) of one (image, group).
   const std::int64_t P = g.out_h * g.out_w;
   const std::int64_t O = g.out_channels, Og = O / g.groups, Cg = g.in_channels / g.groups;
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w;
-  auto one = [&](std::int64_t task) {
-    const std::int64_t b = task / g.groups, gi = task % g.groups;
-    float* c = out + (b * O + gi * Og) * P;
-    const float beta = prefill_output(c, P, Og, P, bias ? bias + gi * Og : nullptr,
-                                      ep.residual ? ep.residual + (b * O + gi * Og) * P : nullptr, P);
+  auto columns = [&](std::int64_t task, std::int64_t n0, std::int64_t n1) {
+    const std::int64_t b = task / g.groups, gi = task % g.groups, block = (b * O + gi * Og) * P;
+    float* c = out + block + n0;
+    const float beta = prefill_output(c, P, Og, n1 - n0, bias ? bias + gi * Og : nullptr,
+                                      ep.residual ? ep.residual + block + n0 : nullptr, P);
     if (is_plain_1x1(g)) {
-      gemm::MatrixB src(input + b * in_image + gi * Cg * P, P, false);
-      gemm::gemm(P, 1.0f, packed[gi], src, beta, c, P);
+      gemm::MatrixB src(input + b * in_image + gi * Cg * P + n0, P, false);
+      gemm::gemm(n1 - n0, 1.0f, packed[gi], src, beta, c, P);
     } else {
-      ColumnSource src(g, input, gi, b, 1);
-      gemm::gemm(P, 1.0f, packed[gi], src, beta, c, P);
+      ColumnSource image(g, input, gi, b, 1);
+      gemm::ColumnRange src(image, n0);
+      gemm::gemm(n1 - n0, 1.0f, packed[gi], src, beta, c, P);
     }
-    if (ep.relu) relu_rows(c, P, Og, P);
+    if (ep.relu) relu_rows(c, P, Og, n1 - n0);
   };
   // With enough images, the threads take whole images (one parallel region, no splitting
   // of a GEMM whose M may be as small as 32 rows); each image's GEMM then runs on one
   // thread, and the GEMM core computes every element the same way at any thread count.
   const std::int64_t tasks = g.batch * g.groups, threads = num_threads();
-  const bool by_image = threads > 1 && !in_parallel_region() && (tasks % threads == 0 || tasks >= 4 * threads);
-  if (by_image) {
-    parallel_tasks(tasks, [&](std::int64_t task, int) { one(task); });
-  } else {
-    for (std::int64_t task = 0; task < tasks; ++task) one(task);
+  const bool parallel = threads > 1 && !in_parallel_region();
+  if (parallel && (tasks % threads == 0 || tasks >= 4 * threads)) {
+    parallel_tasks(tasks, [&](std::int64_t task, int) { columns(task, 0, P); });
+    return;
   }
+  // Fewer images than threads (batch 1): the threads split each image's pixels, and each
+  // pre-fills, multiplies and applies ReLU to its own columns. The GEMM would split the same
+  // columns by itself, but the pre-fill and ReLU passes around it would then run on the calling
+  // thread over columns another core wrote (the 3-channel stem at 32x32 measured 1.5x slower
+  // at 2 threads than at 1 that way, on a VM whose cores share data slowly). Narrow images are
+  // left to the GEMM, which splits their rows instead (see gemm/driver.cc).
+  if (parallel && P >= kPerImageMinPixels) {
+    const std::int64_t units = (P + kColumnUnit - 1) / kColumnUnit;
+    for (std::int64_t task = 0; task < tasks; ++task) {
+      parallel_for(units, [&](std::int64_t u0, std::int64_t u1) {
+        columns(task, u0 * kColumnUnit, std::min(P, u1 * kColumnUnit));
+      });
+    }
+    return;
+  }
+  for (std::int64_t task = 0; task < tasks; ++task) columns(task, 0, P);
 }
 
 void conv2d_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input) {

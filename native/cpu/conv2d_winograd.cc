@@ -51,6 +51,11 @@ constexpr std::int64_t kChunkAlign = 48;
 // a batch of one 4x4 map with 512 channels (4 tiles) measured 1.9x slower than the direct
 // convolution, one 8x8 map (16 tiles) with 256 channels 1.9x faster.
 constexpr std::int64_t kMinChunkTiles = 16;
+// Multiply-adds of the transformed GEMMs (points x C x O x tiles) from which a single chunk's
+// steps are split between the threads (winograd_forward). One 8x8 map at batch 1, 1 thread /
+// 2 threads split, microseconds: 32 -> 32 channels (0.5 M) 15 / 26, 64 -> 64 (2 M) 27 / 38,
+// 128 -> 64 (4 M) 46 / 52, 128 -> 128 (4 M) 70 / 68, 256 -> 256 (17 M) 233 / 167.
+constexpr std::int64_t kSplitStepsMinMacs = std::int64_t(8) << 20;
 
 // Tiles from which transforming the weights for one call pays: the call saves 20 of 36
 // multiply-adds per tile and channel pair, and transforming and packing 16 floats per pair costs
@@ -309,9 +314,11 @@ bool winograd_forward(const Conv2dGeometry& g, const gemm::PackedA* u, const flo
   const std::int64_t chunks = (total + per_chunk - 1) / per_chunk;
   const ForwardSteps steps(g, u[0], tile);
 
-  if (chunks == 1 && num_threads() > 1 && !in_parallel_region()) {
+  if (chunks == 1 && num_threads() > 1 && !in_parallel_region() && shape.points * C * O * total >= kSplitStepsMinMacs) {
     // Too few tiles for a chunk per thread (one 8x8 map): the threads split each step instead,
-    // channels, then the GEMMs, then output channels.
+    // channels, then the GEMMs, then output channels. Each step hands its whole output to the
+    // other thread, so this pays only with enough arithmetic per step; smaller calls run as one
+    // chunk on the calling thread (below).
     const std::vector<WinogradRun> runs = chunk_runs(g, 0, total, shape.size);
     AlignedBuffer<float> v_overflow, m_overflow;
     float* v = t_v_scratch.get(steps.v_floats(total), v_overflow);

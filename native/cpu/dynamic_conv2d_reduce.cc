@@ -68,19 +68,6 @@ std::vector<KernelBlock> kernel_blocks(std::int64_t groups, std::int64_t Og, std
   return blocks;
 }
 
-// Columns [first, first + nc) of a B operand (the block of col_b^T a task multiplies).
-class ColumnRange final : public gemm::BSource {
- public:
-  ColumnRange(const gemm::BSource& whole, std::int64_t first) : whole_(whole), first_(first) {}
-  void pack(std::int64_t k0, std::int64_t kc, std::int64_t n0, std::int64_t nc, int nr, float* dst) const override {
-    whole_.pack(k0, kc, first_ + n0, nc, nr, dst);
-  }
-
- private:
-  const gemm::BSource& whole_;
-  std::int64_t first_;
-};
-
 // grad_experts (when not null) and grad_attention's kernel term grad_attention[b, k] =
 // <grad_W_b, experts[k]> (when not null) for the batch of g (see above). Every element of
 // grad_experts adds the samples in batch order, and each dot product sums fixed blocks in
@@ -133,7 +120,7 @@ void reduce_kernel_gradients(const Conv2dGeometry& g, std::int64_t K, const floa
         } else {
           RowsAcrossImagesA a(go, out_image, P, kb.g0 * Og, 1);
           TransposedColumnSource columns(one, x, kb.g0);
-          gemm::gemm(Og, nc, P, 1.0f, a, ColumnRange(columns, kb.c0), 0.0f, tile + s * rows * nc, nc);
+          gemm::gemm(Og, nc, P, 1.0f, a, gemm::ColumnRange(columns, kb.c0), 0.0f, tile + s * rows * nc, nc);
         }
       }
       reduce(n, K, blk, attention + b0 * K, tile, experts + offset, sums, dots.data() + (task * B + b0) * K);

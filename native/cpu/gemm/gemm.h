@@ -65,6 +65,19 @@ class MatrixB final : public PlainMatrix<BSource> {
   void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override;
 };
 
+// Columns first, first + 1, ... of another B operand: a task's share of its columns.
+class ColumnRange final : public BSource {
+ public:
+  ColumnRange(const BSource& whole, int64_t first) : whole_(whole), first_(first) {}
+  void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, float* dst) const override {
+    whole_.pack(k0, kc, first_ + n0, nc, nr, dst);
+  }
+
+ private:
+  const BSource& whole_;
+  int64_t first_;
+};
+
 // Register-tile size of the micro-kernel in use (depends on the CPU and the ISA cap).
 struct TileShape {
   int mr;
