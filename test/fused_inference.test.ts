@@ -329,13 +329,15 @@ describe('packed conv weights', () => {
     manualSeed(13);
     const threads = getNumThreads();
     // 3 input channels (the stem: an im2col GEMM), 1x1 (the plain matrix), three groups (three
-    // GEMMs one after another, each split), stride 2 (17 x 18 outputs); every image has at least
-    // the 256 pixels from which the threads split it, none a multiple of the 16-pixel unit.
+    // GEMMs one after another, each split), stride 2 (17 x 18 outputs): every image has at least
+    // the 256 pixels and the million multiply-adds from which the threads split it, none a
+    // multiple of the 16-pixel unit; and one too small to split.
     for (const [input, weight, groups, stride] of [
-      [[1, 3, 20, 20], [32, 3, 3, 3], 1, 1],
+      [[1, 3, 40, 40], [32, 3, 3, 3], 1, 1],
+      [[1, 64, 20, 20], [64, 64, 1, 1], 1, 1],
+      [[1, 48, 18, 18], [96, 16, 3, 3], 3, 1],
+      [[1, 16, 33, 35], [64, 16, 3, 3], 1, 2],
       [[1, 16, 20, 20], [40, 16, 1, 1], 1, 1],
-      [[1, 12, 18, 18], [24, 4, 3, 3], 3, 1],
-      [[1, 8, 33, 35], [32, 8, 3, 3], 1, 2],
     ] as const) {
       const x = Tensor.randn([...input]);
       const w = Tensor.randn([...weight], { std: 0.3 });

@@ -346,10 +346,11 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
   // Fewer images than threads (batch 1): the threads split each image's pixels, and each
   // pre-fills, multiplies and applies ReLU to its own columns. The GEMM would split the same
   // columns by itself, but the pre-fill and ReLU passes around it would then run on the calling
-  // thread over columns another core wrote (the 3-channel stem at 32x32 measured 1.5x slower
-  // at 2 threads than at 1 that way, on a VM whose cores share data slowly). Narrow images are
-  // left to the GEMM, which splits their rows instead (see gemm/driver.cc).
-  if (parallel && P >= kPerImageMinPixels) {
+  // thread over columns another core wrote (a 3-channel stem at 64x64 measured 1.6x faster this
+  // way at 2 threads, on a VM whose cores share data slowly). Narrow images are left to the
+  // GEMM, which splits their rows instead (gemm/driver.cc), and small ones run on one thread,
+  // as the GEMM would run them.
+  if (parallel && P >= kPerImageMinPixels && gemm::runs_parallel(Og, P, Cg * g.kernel_h * g.kernel_w)) {
     const std::int64_t units = (P + kColumnUnit - 1) / kColumnUnit;
     for (std::int64_t task = 0; task < tasks; ++task) {
       parallel_for(units, [&](std::int64_t u0, std::int64_t u1) {

@@ -111,7 +111,7 @@ void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packe
   const int64_t m_padded = round_up(M, mr);
   const int64_t kKc = k_block(K);
   const int64_t k_blocks = ceil_div(K, kKc);
-  const bool parallel = !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
+  const bool parallel = runs_parallel(M, N, K);
   const int64_t threads = parallel ? num_threads() : 1;
 
   // Column chunks in whole panels, balanced; a multiple of the thread count.
@@ -182,6 +182,10 @@ bool trivial(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C,
 
 }  // namespace
 
+bool runs_parallel(int64_t M, int64_t N, int64_t K) {
+  return !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
+}
+
 TileShape tile_shape() {
   MicroKernel k = kernel_for(active_isa());
   return {k.mr, k.nr};
@@ -191,7 +195,7 @@ void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const 
           int64_t ldc) {
   if (trivial(M, N, K, alpha, beta, C, ldc)) return;
   const MicroKernel kern = kernel_for(active_isa());
-  const bool parallel = !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
+  const bool parallel = runs_parallel(M, N, K);
   AlignedBuffer<float> overflow;
   const int64_t a_floats = round_up(M, kern.mr) * K;
   float* a_packed = t_a_scratch.get(static_cast<size_t>(a_floats), overflow);
@@ -295,7 +299,7 @@ void sgemm_strided_batched(bool transA, bool transB, int64_t M, int64_t N, int64
   if (batch <= 0) return;
   // Small GEMMs run serially on their own, so spread the batch over the threads instead
   // (each item is still computed exactly as alone: results do not depend on the split).
-  const bool across_batch = batch > 1 && M * N * K < kParallelMinMacs && !in_parallel_region() && num_threads() > 1;
+  const bool across_batch = batch > 1 && !in_parallel_region() && num_threads() > 1 && !runs_parallel(M, N, K);
   if (batch > 1 && strideA == 0 && M > 0 && N > 0 && K > 0 && alpha != 0.0f) {
     // A shared by the whole batch (a weight): pack it once.
     PackedA packed(M, K, MatrixA(A, lda, transA));

@@ -85,6 +85,10 @@ struct TileShape {
 };
 TileShape tile_shape();
 
+// Whether gemm() of this size uses the thread pool here (outside a parallel region, more than
+// one thread, enough multiply-adds to repay waking the workers).
+bool runs_parallel(int64_t M, int64_t N, int64_t K);
+
 // C (M x N, row stride ldc) = alpha * A * B + beta * C. beta == 0 never reads C (it may hold
 // garbage or NaN). Uses the thread pool unless called from inside a parallel region.
 void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B, float beta, float* C,
