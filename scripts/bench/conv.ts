@@ -18,6 +18,7 @@ import {
   BenchRow,
   compareRow,
   measureInterleaved,
+  perCall,
   MeasureOptions,
   rateColumns,
   round,
@@ -65,11 +66,11 @@ export const convCases: ConvCase[] = [
   },
 ];
 
-function convModel(c: ConvCase, w: Tensor, b: Tensor): Uint8Array {
+function convModel(c: ConvCase, w: Tensor, b: Tensor, relu = false): Uint8Array {
   const [N, C, H, W] = c.x;
   const OH = Math.floor((H + 2 * c.padding - c.kernel) / c.stride) + 1;
   const OW = Math.floor((W + 2 * c.padding - c.kernel) / c.stride) + 1;
-  return new OnnxGraphBuilder({ opset: 19 })
+  const graph = new OnnxGraphBuilder({ opset: 19 })
     .input('x', [N, C, H, W])
     .initializer('w', w)
     .initializer('b', b)
@@ -77,9 +78,9 @@ function convModel(c: ConvCase, w: Tensor, b: Tensor): Uint8Array {
       kernel_shape: attr.ints([c.kernel, c.kernel]),
       strides: attr.ints([c.stride, c.stride]),
       pads: attr.ints([c.padding, c.padding, c.padding, c.padding]),
-    })
-    .output('y', [N, c.outChannels, OH, OW])
-    .toBytes();
+    });
+  if (relu) graph.node('Relu', ['y'], ['z']);
+  return graph.output(relu ? 'z' : 'y', [N, c.outChannels, OH, OW]).toBytes();
 }
 
 async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
@@ -135,8 +136,59 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
   return rows;
 }
 
+// One image through a small network's layers, as inference runs them: conv2dFused with packed
+// weights, bias and ReLU against ORT's Conv followed by Relu (which ORT fuses). Tens of
+// microseconds each, so a sample is 20 calls; ORT's time includes its session.run (about
+// 15 us a call, the pointwise suite's tiny rows). On the VM these rows were first run on, ORT's
+// time for the stem changed by 10x from one stretch of a session to the next (75 or 800 us).
+const batchOneCases: ConvCase[] = [
+  { name: '3x3 N1 C3 32x32 -> 64 (stem)', x: [1, 3, 32, 32], outChannels: 64, kernel: 3, stride: 1, padding: 1 },
+  { name: '3x3 N1 C64 32x32 -> 32', x: [1, 64, 32, 32], outChannels: 32, kernel: 3, stride: 1, padding: 1 },
+  { name: '3x3 N1 C64 8x8 -> 64', x: [1, 64, 8, 8], outChannels: 64, kernel: 3, stride: 1, padding: 1 },
+  { name: '3x3 N1 C256 8x8 -> 256', x: [1, 256, 8, 8], outChannels: 256, kernel: 3, stride: 1, padding: 1 },
+];
+const BATCH_ONE_CALLS = 20;
+
+async function batchOneRows(opts: BenchOptions): Promise<BenchRow[]> {
+  if (opts.quick) return [];
+  const rows: BenchRow[] = [];
+  const timing: MeasureOptions = { warmup: 3, targetMs: 1500, minIters: 10, maxIters: 200 };
+  for (const c of batchOneCases) {
+    manualSeed(1);
+    const x = Tensor.randn(c.x);
+    const w = Tensor.randn([c.outChannels, c.x[1], c.kernel, c.kernel], { std: 0.05 });
+    const b = Tensor.randn([c.outChannels]);
+    const packed = ops.packConv2dWeight(w);
+    const fused = { bias: b, stride: c.stride, padding: c.padding, relu: true, packed };
+    const bytes = convModel(c, w, b, true);
+    const flops = (2 * c.outChannels * c.x[1] * c.kernel * c.kernel * c.x[2] * c.x[3]) / (c.stride * c.stride);
+    for (const t of threadList(opts)) {
+      setNumThreads(t);
+      const session = await OrtSession.create(bytes, { threads: t, allowSpinning: false });
+      const feeds = session.feeds({ x });
+      const ours = () =>
+        noGrad(() => {
+          for (let i = 0; i < BATCH_ONE_CALLS; i++) ops.conv2dFused(x, w, fused).dispose();
+        });
+      const anchor = async () => {
+        for (let i = 0; i < BATCH_ONE_CALLS; i++) await session.runRaw(feeds);
+      };
+      const [mine, ort] = (await measureInterleaved([ours, anchor], timing)).map((m) => perCall(m, BATCH_ONE_CALLS));
+      await session.release();
+      rows.push(
+        compareRow(`conv2dFused (bias, ReLU) ${c.name}`, t, mine, 'ORT Conv + Relu', ort, {
+          'µs per call': round(mine.median * 1e3),
+          'anchor µs': round(ort.median * 1e3),
+          ...rateColumns(flops, mine.median, t),
+        }),
+      );
+    }
+  }
+  return rows;
+}
+
 /** Row producers of this suite, in order; append yours. */
-export const sections: ((opts: BenchOptions) => Promise<BenchRow[]>)[] = [convRows];
+export const sections: ((opts: BenchOptions) => Promise<BenchRow[]>)[] = [convRows, batchOneRows];
 
 export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   const saved = getNumThreads();

@@ -104,6 +104,12 @@ export async function measureInterleaved(fns: Fn[], opts: MeasureOptions = {}): 
   return samples.map(summarize);
 }
 
+/** A measurement of `calls` calls as the measurement of one (for calls too short to time singly). */
+export function perCall(m: Measurement, calls: number): Measurement {
+  const scale = (x: number): number => x / calls;
+  return { ...m, median: scale(m.median), q1: scale(m.q1), q3: scale(m.q3), iqr: scale(m.iqr), min: scale(m.min) };
+}
+
 export function formatMs(ms: number): string {
   if (ms >= 100) return ms.toFixed(0);
   if (ms >= 10) return ms.toFixed(1);

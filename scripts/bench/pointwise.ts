@@ -8,7 +8,7 @@
 import { getNumThreads, manualSeed, noGrad, ops, setNumThreads, Tensor, tidy } from '../../lib';
 import { int64, OnnxGraphBuilder } from '../../lib/onnx/builder';
 import { OrtSession } from '../../lib/onnx/ort';
-import { BenchOptions, BenchRow, compareRow, Measurement, measureInterleaved, round, threadList } from './harness';
+import { BenchOptions, BenchRow, compareRow, measureInterleaved, perCall, round, threadList } from './harness';
 
 interface Case {
   name: string;
@@ -20,12 +20,6 @@ interface Case {
   onnx: (g: OnnxGraphBuilder) => OnnxGraphBuilder;
   /** Calls per timed sample, reported per call: for calls too short to time one at a time. */
   repeat?: number;
-}
-
-/** A measurement of `calls` calls as the measurement of one. */
-function perCall(m: Measurement, calls: number): Measurement {
-  const scale = (x: number): number => x / calls;
-  return { ...m, median: scale(m.median), q1: scale(m.q1), q3: scale(m.q3), iqr: scale(m.iqr), min: scale(m.min) };
 }
 
 const act = [8, 64, 56, 56];
