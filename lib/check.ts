@@ -33,9 +33,13 @@ export function checkOneOf<T extends string>(where: string, name: string, value:
 }
 
 /** A number or [h, w] pair of integers >= min, as PyTorch's _pair. */
+function isIntAtLeast(v: unknown, min: number): boolean {
+  return isInt(v) && (v as number) >= min;
+}
+
 export function checkPair(where: string, name: string, value: unknown, min: number): [number, number] {
   const pair = typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => isInt(v) && v >= min)) {
+  if (!Array.isArray(pair) || pair.length !== 2 || !isIntAtLeast(pair[0], min) || !isIntAtLeast(pair[1], min)) {
     const what = min >= 1 ? 'positive integers' : 'non-negative integers';
     throw new ArgumentError(
       `${where}: expected ${name} to be an integer or a pair of ${what} but received ${describe(value)}`,
@@ -94,8 +98,9 @@ function editDistance(a: string, b: string): number {
  */
 export function checkOptionKeys(where: string, options: object | null | undefined, known: readonly string[]): void {
   if (options === null || options === undefined || typeof options !== 'object') return;
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
+  // for-in rather than Object.keys: no array per call (this runs on every op's options).
+  for (const key in options) {
+    if (!Object.prototype.hasOwnProperty.call(options, key) || known.includes(key)) continue;
     const near = known
       .map((k) => [k, editDistance(key.toLowerCase(), k.toLowerCase())] as const)
       .sort((a, b) => a[1] - b[1])[0];

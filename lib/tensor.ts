@@ -134,7 +134,7 @@ export interface GradNode {
 
 function numelOf(shape: readonly number[]): number {
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i];
   return n;
 }
 
@@ -190,7 +190,7 @@ function allocationLimit(bytes: number): number {
  */
 export function checkAllocation(where: string, shape: readonly number[], device: Device): number {
   let numel = 1;
-  for (const d of shape) numel *= d;
+  for (let i = 0; i < shape.length; i++) numel *= shape[i];
   if (!Number.isSafeInteger(numel)) {
     throw new ShapeError(`${where}: shape ${shapeString(shape)} has ${numel} elements, more than any tensor can hold`);
   }

@@ -68,6 +68,31 @@ export function traceFn(trace: OctaveConv2dOptions['trace']): TraceFn | null {
   return typeof trace === 'function' ? trace : null;
 }
 
+function nothingPooled(): void {}
+
+/**
+ * conv2dFused's options for a conv of an octave layer (its convs share stride, padding and
+ * dilation), written out in one order: spreading a geometry object into each call's options made
+ * V8 build new hidden classes in the steady state.
+ */
+function fusedOptions(
+  geometryOf: Conv2d,
+  bias: Tensor | null,
+  residual: Tensor | null,
+  relu: boolean,
+  packed: ops.PackedConv2dWeight,
+): ops.Conv2dFusedOptions {
+  return {
+    bias,
+    stride: geometryOf.stride,
+    padding: geometryOf.padding as [number, number], // octave convs always take numeric padding
+    dilation: geometryOf.dilation,
+    residual,
+    relu,
+    packed,
+  };
+}
+
 function downsample(x: Tensor): Tensor {
   return ops.avgPool2d(x, { kernelSize: 2, stride: 2 });
 }
@@ -204,23 +229,16 @@ export class OctaveConv2d extends Module {
   ): OctaveBands {
     const { high, low, releasePooled } = this.inputBands(bands);
     const h2h = this.h2h as Conv2d;
-    const geometry = { stride: h2h.stride, padding: h2h.padding as [number, number], dilation: h2h.dilation };
-    const outLow = bnLow ? this.lowBandFolded(high, low, bnLow, relu, geometry) : null;
+    const outLow = bnLow ? this.lowBandFolded(high, low, bnLow, relu, h2h) : null;
     const top = foldedPackedWeights(h2h, bnHigh);
     let fromLow: Tensor | null = null;
     if (this.l2h && low) {
       const side = foldedPackedWeights(this.l2h, bnHigh); // (its bias is top's: the convs have none)
-      const small = ops.conv2dFused(low, side.weight, { ...geometry, packed: side.packed });
+      const small = ops.conv2dFused(low, side.weight, fusedOptions(h2h, null, null, false, side.packed));
       fromLow = ops.interpolate(small, { size: this.highOutSize(high), mode: 'nearest' });
       small.dispose();
     }
-    const outHigh = ops.conv2dFused(high, top.weight, {
-      ...geometry,
-      bias: top.bias,
-      residual: fromLow,
-      relu,
-      packed: top.packed,
-    });
+    const outHigh = ops.conv2dFused(high, top.weight, fusedOptions(h2h, top.bias, fromLow, relu, top.packed));
     fromLow?.dispose();
     releasePooled();
     this.log('out', outHigh, outLow);
@@ -233,7 +251,7 @@ export class OctaveConv2d extends Module {
     low: Tensor | null,
     bn: BatchNorm2d,
     relu: boolean,
-    geometry: Pick<ops.Conv2dFusedOptions, 'stride' | 'padding' | 'dilation'>,
+    geometryOf: Conv2d,
   ): Tensor | null {
     const l2l = this.l2l && low ? foldedPackedWeights(this.l2l, bn) : null;
     const h2l = this.h2l ? foldedPackedWeights(this.h2l, bn) : null;
@@ -248,7 +266,7 @@ export class OctaveConv2d extends Module {
       input = (l2l ? low : pooled) as Tensor;
       ({ weight, packed } = (l2l ?? h2l)!);
     }
-    const out = ops.conv2dFused(input, weight, { ...geometry, bias, relu, packed });
+    const out = ops.conv2dFused(input, weight, fusedOptions(geometryOf, bias, null, relu, packed));
     if (input !== low) input.dispose();
     if (pooled && pooled !== input) pooled.dispose();
     return out;
@@ -271,12 +289,14 @@ export class OctaveConv2d extends Module {
    * releasePooled frees those pooled copies once the convs have read them.
    */
   private inputBands(bands: OctaveBands | Tensor): { high: Tensor; low: Tensor | null; releasePooled: () => void } {
-    const [high, low] = Array.isArray(bands) ? bands : [bands, null];
+    const high = Array.isArray(bands) ? bands[0] : bands;
+    const low = Array.isArray(bands) ? bands[1] : null;
     this.checkBands(high, low);
     this.log('in', high, low);
     this.checkPoolable(high, low);
-    if (this.stride !== 2 || this.downsampleMode !== 'pool') return { high, low, releasePooled: () => {} };
-    const [pooledHigh, pooledLow] = [downsample(high), low && downsample(low)];
+    if (this.stride !== 2 || this.downsampleMode !== 'pool') return { high, low, releasePooled: nothingPooled };
+    const pooledHigh = downsample(high);
+    const pooledLow = low && downsample(low);
     return { high: pooledHigh, low: pooledLow, releasePooled: () => this.release(pooledHigh, pooledLow) };
   }
 
@@ -361,9 +381,18 @@ export class OctaveConv2d extends Module {
         );
       return;
     }
-    const [n, , h, w] = high.shape;
-    const expected = [n, this.inLow, Math.floor(h / 2), Math.floor(w / 2)];
-    if (!low || low.ndim !== 4 || low.shape.some((d, i) => d !== expected[i])) {
+    const n = high.shape[0],
+      h = high.shape[2],
+      w = high.shape[3];
+    const fits =
+      !!low &&
+      low.ndim === 4 &&
+      low.shape[0] === n &&
+      low.shape[1] === this.inLow &&
+      low.shape[2] === Math.floor(h / 2) &&
+      low.shape[3] === Math.floor(w / 2);
+    if (!fits) {
+      const expected = [n, this.inLow, Math.floor(h / 2), Math.floor(w / 2)];
       throw new ShapeError(
         `${where}: expected the low band of shape ${shapeString(expected)} (half the high band's size) but received ${low ? shapeString(low.shape) : 'null'}`,
       );
@@ -418,17 +447,19 @@ export class OctaveConvBlock extends Module {
    */
   private foldable(): boolean {
     const { h2h, h2l, l2h, l2l } = this.conv;
-    if (!h2h) return false;
-    const byBand: [Conv2d | null, BatchNorm2d | null][] = [
-      [h2h, this.bnHigh],
-      [l2h, this.bnHigh],
-      [l2l, this.bnLow],
-      [h2l, this.bnLow],
-    ];
-    return byBand.every(
-      ([conv, bn]) => !conv || (bn !== null && conv.groups === 1 && conv.bias === null && canFold(conv, bn)),
+    return (
+      h2h !== null &&
+      foldsInto(h2h, this.bnHigh) &&
+      foldsInto(l2h, this.bnHigh) &&
+      foldsInto(l2l, this.bnLow) &&
+      foldsInto(h2l, this.bnLow)
     );
   }
+}
+
+/** An absent conv, or one whose band's BatchNorm folds into it (OctaveConvBlock.foldable). */
+function foldsInto(conv: Conv2d | null, bn: BatchNorm2d | null): boolean {
+  return !conv || (bn !== null && conv.groups === 1 && conv.bias === null && canFold(conv, bn));
 }
 
 /**

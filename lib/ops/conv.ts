@@ -71,6 +71,7 @@ function checkBias(where: string, bias: unknown, channels: number, device: strin
 
 const CONV2D_KEYS = ['bias', 'stride', 'padding', 'dilation', 'groups'] as const;
 const CONV_TRANSPOSE2D_KEYS = [...CONV2D_KEYS, 'outputPadding'] as const;
+const CONV2D_FUSED_KEYS = [...CONV2D_KEYS, ...EPILOGUE_KEYS, 'packed'] as const;
 
 function checkOptionsObject(where: string, options: unknown): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
@@ -119,8 +120,15 @@ function prepareConv2d(
   checkNonEmptyImage(where, 'input', input, true);
   if (weight.device !== input.device)
     throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);
-  const [N, C, H, W] = input.shape;
-  const [O, Cg, kh, kw] = weight.shape;
+  // Indexed reads, not destructuring: an iterator per read on every call of a hot path.
+  const N = input.shape[0],
+    C = input.shape[1],
+    H = input.shape[2],
+    W = input.shape[3];
+  const O = weight.shape[0],
+    Cg = weight.shape[1],
+    kh = weight.shape[2],
+    kw = weight.shape[3];
   const groups = checkInt(where, 'groups', options.groups ?? 1, 1);
   const stride = checkPair(where, 'stride', options.stride ?? 1, 1);
   const dilation = checkPair(where, 'dilation', options.dilation ?? 1, 1);
@@ -199,11 +207,7 @@ export interface Conv2dFusedOptions extends Conv2dOptions, EpilogueOptions {
  */
 export function conv2dFused(input: Tensor, weight: Tensor, options: Conv2dFusedOptions = {}): Tensor {
   const where = 'conv2dFused';
-  const { bias, params, outShape } = prepareConv2d(where, input, weight, options, [
-    ...CONV2D_KEYS,
-    ...EPILOGUE_KEYS,
-    'packed',
-  ]);
+  const { bias, params, outShape } = prepareConv2d(where, input, weight, options, CONV2D_FUSED_KEYS);
   const packed = checkPackedWeight(where, 'conv2d', options.packed, weight, params.groups);
   const epilogue = checkEpilogue(where, options, outShape, input.device);
   if (!canRunFused(input.device, [input, weight, bias, epilogue.residual])) {

@@ -61,7 +61,10 @@ export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
       `${WHERE}: expected exactly one of size and scaleFactor but received ${hasSize ? 'both' : 'neither'}`,
     );
   }
-  const [n, c, h, w] = x.shape;
+  const n = x.shape[0],
+    c = x.shape[1],
+    h = x.shape[2],
+    w = x.shape[3];
   if (h < 1 || w < 1)
     throw new ShapeError(`${WHERE}: expected x to have non-empty planes but received shape ${shapeString(x.shape)}`);
   let outH: number, outW: number;

@@ -73,6 +73,9 @@ function checkBool(where: string, name: string, v: unknown, dflt: boolean): bool
   return v;
 }
 
+const MAX_POOL_KEYS = ['kernelSize', 'stride', 'padding', 'dilation', 'ceilMode'];
+const AVG_POOL_KEYS = ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad'];
+
 interface PoolGeometry {
   kernel: [number, number];
   stride: [number, number];
@@ -91,13 +94,7 @@ function poolGeometry(
   if (o === null || typeof o !== 'object') {
     throw new ArgumentError(`${where}: expected options to be an object with kernelSize but received ${describe(o)}`);
   }
-  checkOptionKeys(
-    where,
-    o,
-    dilationAllowed
-      ? ['kernelSize', 'stride', 'padding', 'dilation', 'ceilMode']
-      : ['kernelSize', 'stride', 'padding', 'ceilMode', 'countIncludePad'],
-  );
+  checkOptionKeys(where, o, dilationAllowed ? MAX_POOL_KEYS : AVG_POOL_KEYS);
   const kernel = checkPair(where, 'kernelSize', o.kernelSize, 1);
   const stride = o.stride === undefined || o.stride === null ? kernel : checkPair(where, 'stride', o.stride, 1);
   const padding = checkPair(where, 'padding', o.padding ?? 0, 0);
@@ -105,19 +102,24 @@ function poolGeometry(
     ? checkPair(where, 'dilation', (o as MaxPool2dOptions).dilation ?? 1, 1)
     : ([1, 1] as [number, number]);
   const ceilMode = checkBool(where, 'ceilMode', o.ceilMode, false);
-  for (const i of [0, 1]) {
+  for (let i = 0; i < 2; i++) {
     if (padding[i] * 2 > kernel[i]) {
       throw new ArgumentError(
         `${where}: expected padding to be at most half of kernelSize but received padding ${shapeString(padding)} for kernelSize ${shapeString(kernel)}`,
       );
     }
   }
-  const [n, c, h, w] = x.shape;
+  const n = x.shape[0],
+    c = x.shape[1],
+    h = x.shape[2],
+    w = x.shape[3];
   const oh = poolOutputSize(h, kernel[0], stride[0], padding[0], dilation[0], ceilMode);
   const ow = poolOutputSize(w, kernel[1], stride[1], padding[1], dilation[1], ceilMode);
   // A window wider than the whole padded input is only reachable with ceilMode and a stride
   // beyond the input (PyTorch then pools one window mostly outside); refused as not fitting.
-  const tooWide = [0, 1].some((i) => dilation[i] * (kernel[i] - 1) + 1 > x.shape[2 + i] + 2 * padding[i]);
+  const tooWide =
+    dilation[0] * (kernel[0] - 1) + 1 > x.shape[2] + 2 * padding[0] ||
+    dilation[1] * (kernel[1] - 1) + 1 > x.shape[3] + 2 * padding[1];
   if (oh < 1 || ow < 1 || tooWide) {
     throw new ShapeError(
       `${where}: expected the kernel (size ${shapeString(kernel)}, dilation ${shapeString(dilation)}) to fit the padded input, but input ${shapeString(x.shape)} with padding ${shapeString(padding)} gives output size ${oh}x${ow}`,
@@ -217,7 +219,10 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number | null
   const where = 'adaptiveAvgPool2d';
   checkInput(where, x);
   if (x.ndim === 3) return unbatched(x, (x4) => adaptiveAvgPool2d(x4, outputSize));
-  const [n, c, h, w] = x.shape;
+  const n = x.shape[0],
+    c = x.shape[1],
+    h = x.shape[2],
+    w = x.shape[3];
   const pair = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
   if (!Array.isArray(pair) || pair.length !== 2) {
     throw new ArgumentError(

@@ -88,7 +88,10 @@ export function numelOf(shape: readonly number[]): number {
  * accepts zero channels (zeroChannelsOk), as PyTorch does; pooling does not.
  */
 export function checkNonEmptyImage(where: string, name: string, x: Tensor, zeroChannelsOk = false): void {
-  const [c, h, w] = x.ndim === 4 ? x.shape.slice(1) : x.shape;
+  const first = x.ndim === 4 ? 1 : 0;
+  const c = x.shape[first],
+    h = x.shape[first + 1],
+    w = x.shape[first + 2];
   if (h === 0 || w === 0 || (c === 0 && !zeroChannelsOk)) {
     const what = zeroChannelsOk
       ? 'non-zero height and width (only the batch or the channels may be 0)'
