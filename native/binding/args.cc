@@ -47,7 +47,8 @@ void Args::fail(const std::string& message) const {
 
 // The fast path of every call: raw N-API, one query per fact (napi_get_typedarray_info gives the
 // type, length and data at once; napi_get_value_double fails on non-numbers), property names
-// made once per context and fetched once per call (property). Everything that fails is re-described for the message.
+// made once per context and fetched once per call (property). Whatever fails is described again,
+// at leisure, for the message.
 TensorView Args::tensor(size_t i, const char* name) const {
   Napi::Value v = at(i);
   if (!v.IsObject()) {  // arrays and typed arrays pass here and fail on their missing shape

@@ -53,8 +53,8 @@ constexpr std::int64_t kChunkAlign = 48;
 constexpr std::int64_t kMinChunkTiles = 16;
 // Multiply-adds of the transformed GEMMs (points x C x O x tiles) from which a single chunk's
 // steps are split between the threads (winograd_forward). One 8x8 map at batch 1, 1 thread /
-// 2 threads split, microseconds: 32 -> 32 channels (0.5 M) 15 / 26, 64 -> 64 (2 M) 27 / 38,
-// 128 -> 64 (4 M) 46 / 52, 128 -> 128 (4 M) 70 / 68, 256 -> 256 (17 M) 233 / 167.
+// 2 threads split, microseconds: 32 -> 32 channels (0.26 M) 15 / 26, 64 -> 64 (1 M) 27 / 38,
+// 128 -> 64 (2 M) 46 / 52, 128 -> 128 (4 M) 70 / 68, 256 -> 256 (17 M) 233 / 167.
 constexpr std::int64_t kSplitStepsMinMacs = std::int64_t(8) << 20;
 
 // Tiles from which transforming the weights for one call pays: the call saves 20 of 36
