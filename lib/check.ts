@@ -32,11 +32,11 @@ export function checkOneOf<T extends string>(where: string, name: string, value:
   return value as T;
 }
 
-/** A number or [h, w] pair of integers >= min, as PyTorch's _pair. */
 function isIntAtLeast(v: unknown, min: number): boolean {
   return isInt(v) && (v as number) >= min;
 }
 
+/** A number or [h, w] pair of integers >= min, as PyTorch's _pair. */
 export function checkPair(where: string, name: string, value: unknown, min: number): [number, number] {
   const pair = typeof value === 'number' ? [value, value] : value;
   if (!Array.isArray(pair) || pair.length !== 2 || !isIntAtLeast(pair[0], min) || !isIntAtLeast(pair[1], min)) {
