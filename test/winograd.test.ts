@@ -50,7 +50,22 @@ const CASES: WinogradCase[] = [
     relu: true,
   },
   { name: 'three rows of 20 tiles, two images', input: [2, 32, 5, 40], out: 32, padding: 1, residual: true },
-  { name: 'one 8x8 map: 16 tiles, two threads split each step', input: [1, 64, 8, 8], out: 64, padding: 1, relu: true },
+  // One 8x8 map (16 tiles, one chunk): the threads split each step from 8 M multiply-adds of the
+  // transformed GEMMs (16 x 256 x 256 x 16 here); below that the chunk runs on the calling thread.
+  {
+    name: 'one 8x8 map, 256 channels: two threads split each step',
+    input: [1, 256, 8, 8],
+    out: 256,
+    padding: 1,
+    relu: true,
+  },
+  {
+    name: 'one 8x8 map, 64 channels: one chunk on the calling thread',
+    input: [1, 64, 8, 8],
+    out: 64,
+    padding: 1,
+    relu: true,
+  },
   // The GEMMs' depth in two blocks (168 + 153 rows of the packed transformed input), a chunk of
   // 49 tiles in two panels of 48 (the chunk is sized to the 520 x 321 weights).
   { name: '321 input channels, 520 outputs', input: [1, 321, 14, 14], out: 520, padding: 1, bias: true },
