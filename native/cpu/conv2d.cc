@@ -319,11 +319,18 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
   const std::int64_t P = g.out_h * g.out_w;
   const std::int64_t O = g.out_channels, Og = O / g.groups, Cg = g.in_channels / g.groups;
   const std::int64_t in_image = g.in_channels * g.in_h * g.in_w;
+  // A shallow GEMM (one depth block: a stem's 27, a 1x1 conv's input channels) spends much of
+  // its time on C itself; there the bias goes in with the ReLU, in one pass after a GEMM that
+  // only writes C, instead of a pre-fill the GEMM reads back (the same bits: the GEMM adds C to
+  // its whole sum once). The 3-channel stem at 32x32 and 1x1 convs of 64 channels measured
+  // 1.13-1.34x faster, batch 1 and 8, 1 and 2 threads.
+  const bool bias_after = bias && !ep.residual && gemm::one_depth_block(Cg * g.kernel_h * g.kernel_w);
   auto columns = [&](std::int64_t task, std::int64_t n0, std::int64_t n1) {
     const std::int64_t b = task / g.groups, gi = task % g.groups, block = (b * O + gi * Og) * P;
     float* c = out + block + n0;
-    const float beta = prefill_output(c, P, Og, n1 - n0, bias ? bias + gi * Og : nullptr,
-                                      ep.residual ? ep.residual + block + n0 : nullptr, P);
+    const float beta = bias_after ? 0.0f
+                                  : prefill_output(c, P, Og, n1 - n0, bias ? bias + gi * Og : nullptr,
+                                                   ep.residual ? ep.residual + block + n0 : nullptr, P);
     if (is_plain_1x1(g)) {
       gemm::MatrixB src(input + b * in_image + gi * Cg * P + n0, P, false);
       gemm::gemm(n1 - n0, 1.0f, packed[gi], src, beta, c, P);
@@ -332,7 +339,11 @@ void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed,
       gemm::ColumnRange src(image, n0);
       gemm::gemm(n1 - n0, 1.0f, packed[gi], src, beta, c, P);
     }
-    if (ep.relu) relu_rows(c, P, Og, n1 - n0);
+    if (bias_after) {
+      add_bias_rows(c, P, Og, n1 - n0, bias + gi * Og, ep.relu);
+    } else if (ep.relu) {
+      relu_rows(c, P, Og, n1 - n0);
+    }
   };
   // With enough images, the threads take whole images (one parallel region, no splitting
   // of a GEMM whose M may be as small as 32 rows); each image's GEMM then runs on one

@@ -29,5 +29,20 @@ void relu_rows(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols)
   }
 }
 
+void add_bias_rows(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const float* bias, bool relu) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    const float b = bias[r];
+    if (relu) {
+      for (std::int64_t j = 0; j < cols; ++j) {
+        const float v = row[j] + b;
+        row[j] = v < 0.0f ? 0.0f : v;
+      }
+    } else {
+      for (std::int64_t j = 0; j < cols; ++j) row[j] += b;
+    }
+  }
+}
+
 }  // namespace cpu
 }  // namespace flexconv

@@ -17,5 +17,9 @@ float prefill_output(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t
 // c = max(0, c) over rows x cols (row stride ldc). NaN stays NaN, as torch.relu.
 void relu_rows(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols);
 
+// c += bias[r] on row r, then max(0, .) if relu: the bias after a GEMM that wrote c (beta 0)
+// instead of a pre-fill it would read back, for shallow GEMMs (conv2d_forward_packed).
+void add_bias_rows(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const float* bias, bool relu);
+
 }  // namespace cpu
 }  // namespace flexconv

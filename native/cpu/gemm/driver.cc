@@ -182,6 +182,8 @@ bool trivial(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C,
 
 }  // namespace
 
+bool one_depth_block(int64_t K) { return k_block(K) >= K; }
+
 bool runs_parallel(int64_t M, int64_t N, int64_t K) {
   return !in_parallel_region() && num_threads() > 1 && M * N * K >= kParallelMinMacs;
 }

@@ -78,6 +78,10 @@ class ColumnRange final : public BSource {
   int64_t first_;
 };
 
+// Whether gemm() takes a depth of K in one block. C is then read once per tile, after the whole
+// sum: C = A B + C (beta 1) and C = A B, then c += x, round alike.
+bool one_depth_block(int64_t K);
+
 // Register-tile size of the micro-kernel in use (depends on the CPU and the ISA cap).
 struct TileShape {
   int mr;
