@@ -74,13 +74,31 @@ void binary_loop(const float* a, const float* b, float* out, const BroadcastPlan
   throw Error(ErrorCode::InvalidArgument, std::string(fn) + ": unknown op code " + std::to_string(op));
 }
 
+// Ops of a compare or a multiply-add per element, bound by memory bandwidth: a parallel region
+// pays for them only from twice the grain. relu on 48K and 64K floats (split at 32K) measured
+// 0.79x and 0.86x at 2 threads against 1; from 96K, 1.8x.
+bool cheap_unary(int op) {
+  switch (op) {
+    case math::kNeg:
+    case math::kRelu:
+    case math::kLeakyRelu:
+    case math::kAffine:
+    case math::kClamp:
+    case math::kAbs:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 void unary(int op, const float* x, float* y, std::int64_t n, float a, float b) {
   if (op < 0 || op >= math::kUnaryCount) bad_op("unary", op);
   const auto range = FLEXCONV_PICK_ISA(unary_range);
   parallel_for(
-      n, [&](std::int64_t begin, std::int64_t end) { range(op, x, y, begin, end, a, b); }, kParallelGrain);
+      n, [&](std::int64_t begin, std::int64_t end) { range(op, x, y, begin, end, a, b); },
+      cheap_unary(op) ? 2 * kParallelGrain : kParallelGrain);
 }
 
 void unary_backward(int op, const float* g, const float* x, const float* y, float* gx, std::int64_t n, float a,
