@@ -26,6 +26,7 @@ import type { NativeApi, WindowOptions } from '../native_api';
 import { Tensor } from '../tensor';
 import { applyEpilogue, canRunFused, checkEpilogue, EPILOGUE_KEYS, type EpilogueOptions } from './epilogue';
 import { checkPackedWeight, type PackedConv2dWeight } from './packed_weight';
+import { sameShape } from './validate';
 
 export interface DeformConv2dOptions {
   bias?: Tensor | null;
@@ -66,6 +67,12 @@ function expectTensor(where: string, name: string, t: unknown): Tensor {
   return t;
 }
 
+function expectDeviceOf(where: string, name: string, t: Tensor | null, input: Tensor): void {
+  if (t && t.device !== input.device) {
+    throw new DeviceError(`${where}: expected ${name} to be on ${input.device} like input but it is on ${t.device}`);
+  }
+}
+
 /**
  * Checks every argument of deformConv2d and returns the geometry (exported for the layers).
  * The shape rules are the op's native contract (native/ops/deform_conv2d.cc, the same code the
@@ -82,6 +89,7 @@ export function deformConv2dGeometry(
 }
 
 const OPTION_KEYS = ['bias', 'mask', 'stride', 'padding', 'dilation', 'deterministic', 'packed'] as const;
+const FUSED_OPTION_KEYS = [...OPTION_KEYS, ...EPILOGUE_KEYS] as const;
 
 function checkArguments(
   where: string,
@@ -110,16 +118,10 @@ function checkArguments(
       `${where}: expected deterministic to be a boolean but received ${describe(options.deterministic)}`,
     );
   }
-  for (const [name, t] of [
-    ['offset', offset],
-    ['weight', weight],
-    ['mask', mask],
-    ['bias', bias],
-  ] as const) {
-    if (t && t.device !== input.device) {
-      throw new DeviceError(`${where}: expected ${name} to be on ${input.device} like input but it is on ${t.device}`);
-    }
-  }
+  expectDeviceOf(where, 'offset', offset, input);
+  expectDeviceOf(where, 'weight', weight, input);
+  expectDeviceOf(where, 'mask', mask, input);
+  expectDeviceOf(where, 'bias', bias, input);
   const g = shapeContract(input, offset, weight, mask, bias, { stride, padding, dilation });
   return {
     batch: input.shape[0],
@@ -139,9 +141,15 @@ type ContractResult = ReturnType<NativeApi['deformConv2dGeometry']>;
 
 // The native shape contract's answers for the shapes seen lately: a network calls the op with
 // the same few shapes at every forward, and the answer depends on the shapes and window alone
-// (inputs that fail the contract throw and are never stored).
-const contractAnswers = new Map<string, ContractResult>();
-const CONTRACT_ANSWERS_KEPT = 256;
+// (inputs that fail the contract throw and are never stored). Found by comparing the numbers
+// themselves: a string key made of the shapes cost a few array joins on every call.
+interface KnownContract {
+  numbers: number[];
+  answer: ContractResult;
+}
+const knownContracts: KnownContract[] = [];
+const CONTRACTS_KEPT = 64;
+const probe: number[] = [];
 
 function shapeContract(
   input: Tensor,
@@ -151,9 +159,17 @@ function shapeContract(
   bias: Tensor | null,
   window: WindowOptions,
 ): ContractResult {
-  const key = `${input.shape}|${offset.shape}|${weight.shape}|${mask?.shape ?? '-'}|${bias?.shape ?? '-'}|${window.stride}|${window.padding}|${window.dilation}`;
-  const known = contractAnswers.get(key);
-  if (known) return known;
+  probe.length = 0;
+  pushShape(probe, input.shape);
+  pushShape(probe, offset.shape);
+  pushShape(probe, weight.shape);
+  pushShape(probe, mask?.shape ?? null);
+  pushShape(probe, bias?.shape ?? null);
+  const { stride, padding, dilation } = window;
+  probe.push(stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]);
+  for (let k = 0; k < knownContracts.length; k++) {
+    if (sameShape(knownContracts[k].numbers, probe)) return knownContracts[k].answer;
+  }
   const answer = native().deformConv2dGeometry(
     input.shape,
     offset.shape,
@@ -162,9 +178,19 @@ function shapeContract(
     bias?.shape ?? null,
     window,
   );
-  if (contractAnswers.size >= CONTRACT_ANSWERS_KEPT) contractAnswers.clear();
-  contractAnswers.set(key, answer);
+  if (knownContracts.length >= CONTRACTS_KEPT) knownContracts.shift();
+  knownContracts.push({ numbers: probe.slice(), answer });
   return answer;
+}
+
+/** A shape's rank, then its dimensions (-1 for an absent tensor), so no two shapes read alike. */
+function pushShape(into: number[], shape: readonly number[] | null): void {
+  if (!shape) {
+    into.push(-1);
+    return;
+  }
+  into.push(shape.length);
+  for (let d = 0; d < shape.length; d++) into.push(shape[d]);
 }
 
 /** The window options of the native calls. */
@@ -233,7 +259,7 @@ export function deformConv2dFused(
   options: DeformConv2dFusedOptions = {},
 ): Tensor {
   const where = 'deformConv2dFused';
-  const g = checkArguments(where, input, offset, weight, options, [...OPTION_KEYS, ...EPILOGUE_KEYS]);
+  const g = checkArguments(where, input, offset, weight, options, FUSED_OPTION_KEYS);
   const outShape = [g.batch, g.outChannels, g.outSize[0], g.outSize[1]];
   const epilogue = checkEpilogue(where, options, outShape, input.device);
   const mask = options.mask ?? null;
