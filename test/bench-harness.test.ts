@@ -41,6 +41,31 @@ describe('benchmark harness', () => {
     expect([ma.iters, mb.iters]).toEqual([3, 3]);
   });
 
+  test('warmupMs keeps warming up in whole rounds until that much time has passed', async () => {
+    const busyMs = (ms: number): void => {
+      const end = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
+      while (process.hrtime.bigint() < end);
+    };
+    const calls: string[] = [];
+    await measureInterleaved(
+      [
+        () => {
+          calls.push('a');
+          busyMs(2);
+        },
+        () => calls.push('b'),
+      ],
+      { warmup: 1, warmupMs: 40, iters: 2 },
+    );
+    // Each round takes >= 2 ms, so 40 ms of warm-up take at most 20 rounds (fewer where the
+    // machine stretched a round: its real length counts), and more than the one round that
+    // `warmup` alone asks for unless a single round took 40 ms.
+    const warmupRounds = calls.length / 2 - 2;
+    expect(calls.join('')).toBe('ab'.repeat(calls.length / 2));
+    expect(warmupRounds).toBeGreaterThan(1);
+    expect(warmupRounds).toBeLessThanOrEqual(20);
+  });
+
   test('compareRow gives anchor / ours as the ratio and the table aligns every row', () => {
     const ours = summarize([2, 2, 2]);
     const anchor = summarize([3, 3, 3]);

@@ -41,6 +41,11 @@ export interface Measurement {
 export interface MeasureOptions {
   /** Untimed calls first (default 2). */
   warmup?: number;
+  /**
+   * Keep warming up (whole rounds) until this many milliseconds have passed, for code whose
+   * JavaScript V8 compiles only after many calls (a network's forward between small kernels).
+   */
+  warmupMs?: number;
   /** Fixed number of timed calls; without it, as many as fit in `targetMs` within [minIters, maxIters]. */
   iters?: number;
   targetMs?: number;
@@ -89,12 +94,15 @@ export async function measure(fn: Fn, opts: MeasureOptions = {}): Promise<Measur
  * shared machine slows all of them alike and their ratio stays meaningful.
  */
 export async function measureInterleaved(fns: Fn[], opts: MeasureOptions = {}): Promise<Measurement[]> {
-  const warmup = opts.warmup ?? 2;
+  const warmup = Math.max(1, opts.warmup ?? 2);
+  const warmupMs = opts.warmupMs ?? 0;
   let estimate = 0;
-  for (let w = 0; w < Math.max(1, warmup); w++) {
+  let warmedMs = 0;
+  for (let w = 0; w < warmup || warmedMs < warmupMs; w++) {
     let round = 0;
     for (const fn of fns) round += await timeOnce(fn);
     estimate = round;
+    warmedMs += round;
   }
   const iters = iterationCount(opts, estimate);
   const samples: number[][] = fns.map(() => []);

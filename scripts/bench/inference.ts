@@ -7,9 +7,12 @@
  * (DCNv1) and modulated (DCNv2) in stages 2-4, and OctNet (octave convolutions, alpha 0.5,
  * widths 64/128/256), batch 1 and 32. Both sides fold batch norm into the convolutions (ORT's
  * graph optimisations; flexconv's eval path, lib/nn/fold.ts and OctaveConvBlock).
- * ORT runs without spinning threads. `plan ms` is the same forward replayed by an
- * nn.InferencePlan (the recorded native calls, no JavaScript between them), measured in the same
- * interleaved rounds; `plan vs anchor` is ORT's time over it.
+ * ORT runs without spinning threads. Each case warms up for a second of rounds before timing:
+ * V8 compiles a module forward's JavaScript only after tens of forwards, and a server runs a
+ * model far longer than that (after a two-round warm-up, OctNet's batch-1 forward measured
+ * 1.2-1.5x its time 120 rounds later, ORT's 1.0-1.2x). `plan ms` is the same forward replayed
+ * by an nn.InferencePlan (the recorded native calls, no JavaScript between them), measured in
+ * the same interleaved rounds; `plan vs anchor` is ORT's time over it.
  */
 import { exportOnnx, getNumThreads, manualSeed, models, nn, noGrad, setNumThreads, Tensor, tidy } from '../../lib';
 import type { Module } from '../../lib/nn/module';
@@ -74,7 +77,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
   manualSeed(11);
   const timing: MeasureOptions = opts.quick
     ? { warmup: 1, iters: 3 }
-    : { warmup: 2, targetMs: 2500, minIters: 5, maxIters: 40 };
+    : { warmup: 2, warmupMs: 1000, targetMs: 2500, minIters: 5, maxIters: 200 };
   try {
     for (const c of opts.quick ? QUICK : CASES) {
       const model = build(c);
