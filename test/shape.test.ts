@@ -1,4 +1,4 @@
-import { ops, Tensor, ArgumentError, ShapeError, manualSeed } from '../lib';
+import { ops, Tensor, ArgumentError, ShapeError, manualSeed, availableIsas, isa, setIsa } from '../lib';
 import { expectClose } from './helpers';
 import { gradcheck } from './gradcheck';
 import { refPermute } from './reference/pointwise';
@@ -43,6 +43,46 @@ describe('permute', () => {
       expectClose(y.data, refPermute(x.data, shape, norm), 0, 0);
     }
     gradcheck((t) => ops.permute(t, [2, 0, 3, 1]), [x]);
+  });
+  describe.each(availableIsas())('moving the contiguous dimension (blocked transposes), %s', (path) => {
+    const saved = isa();
+    beforeAll(() => setIsa(path));
+    afterAll(() => setIsa(saved.active));
+    // Sides of 8 and more take 8 x 8 register blocks and 64 x 64 tasks; 70, 13, 19 and 67
+    // leave ragged blocks on both sides, and a side under 8 takes the row loop.
+    test.each([
+      [
+        [2, 19, 13, 70],
+        [0, 2, 3, 1],
+      ],
+      [
+        [2, 13, 70, 19],
+        [0, 3, 1, 2],
+      ],
+      [
+        [3, 9, 17, 11],
+        [3, 2, 1, 0],
+      ],
+      [
+        [5, 16, 3, 24],
+        [1, 3, 0, 2],
+      ],
+      [
+        [67, 130],
+        [1, 0],
+      ],
+      [
+        [2, 3, 20, 9, 33],
+        [0, 4, 1, 3, 2],
+      ],
+      [
+        [4, 7, 40],
+        [2, 0, 1],
+      ],
+    ])('shape %j, dims %j: exactly the reference', (shape, dims) => {
+      const x = Tensor.randn(shape);
+      expectClose(ops.permute(x, dims).data, refPermute(x.data, shape, dims), 0, 0);
+    });
   });
   test('bad dims', () => {
     const x = Tensor.zeros([2, 3]);
