@@ -9,10 +9,11 @@
  * graph optimisations; flexconv's eval path, lib/nn/fold.ts and OctaveConvBlock).
  * ORT runs without spinning threads. Each case warms up for a second of rounds before timing:
  * V8 compiles a module forward's JavaScript only after tens of forwards, and a server runs a
- * model far longer than that (after a two-round warm-up, OctNet's batch-1 forward measured
- * 1.2-1.5x its time 120 rounds later, ORT's 1.0-1.2x). `plan ms` is the same forward replayed
- * by an nn.InferencePlan (the recorded native calls, no JavaScript between them), measured in
- * the same interleaved rounds; `plan vs anchor` is ORT's time over it.
+ * model far longer than that (after a two-round warm-up, OctNet's batch-1 forward measured up
+ * to 1.5x its time 120 rounds later, ORT's up to 1.2x: BENCHMARKS.md, 2026-12-07 06:46).
+ * `plan ms` is the same forward replayed by an nn.InferencePlan (the recorded native calls, no
+ * JavaScript between them), measured in the same interleaved rounds; `plan vs anchor` is ORT's
+ * time over it.
  */
 import { exportOnnx, getNumThreads, manualSeed, models, nn, noGrad, setNumThreads, Tensor, tidy } from '../../lib';
 import type { Module } from '../../lib/nn/module';
