@@ -1,9 +1,9 @@
-// Shape-op copies. Rows are handed to threads whole, so no two threads write one element.
+// Shape-op copies. Rows (blocks of output, where a permute transposes) are handed to threads whole,
+// so no two threads write one element.
 #include "ops/shape.h"
 
-#include <cstring>
-
 #include <algorithm>
+#include <cstring>
 
 #include "core/thread_pool.h"
 #include "cpu/elementwise.h"
