@@ -196,6 +196,25 @@ const cases: Case[] = [
     padding: [1, 1],
     bias: true,
   },
+  // Output rows under 16 wide read a per-tap offset table; on AVX-512 in pieces of 16 pixels
+  // across rows: one masked load each where the table is pixel + shift (stride 1, rows as wide
+  // as the input's), a gather elsewhere. Over 27 outputs and under 32 channels: the GEMM path.
+  {
+    name: 'small-image packer: "same" dilation 2 on 8x8, runs across images and 48-column panels',
+    x: [5, 6, 8, 8],
+    w: [60, 6, 3, 3],
+    padding: [2, 2],
+    dilation: [2, 2],
+    bias: true,
+  },
+  { name: 'small-image packer: unpadded 3x3 on 7x9 (gathered), batch 3', x: [3, 5, 7, 9], w: [30, 5, 3, 3] },
+  {
+    name: 'small-image packer: stride 3, 2x4 kernel (gathered)',
+    x: [2, 4, 10, 11],
+    w: [32, 4, 2, 4],
+    stride: [3, 3],
+    padding: [1, 2],
+  },
   {
     name: 'weight-grad packer: 11x11 kernel, 300-pixel rows split across mask tables',
     x: [1, 2, 12, 300],

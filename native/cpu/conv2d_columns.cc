@@ -127,15 +127,23 @@ std::vector<std::int32_t> tap_table(const Conv2dGeometry& g) {
   return taps;
 }
 
-// A run of pixels inside one image (small-image path): [p, p + len) of image `image`.
-struct ImageRun {
-  const float* image;
-  std::int64_t p, len, offset;
-};
+// Per kernel position, the offset s such that the tap table's entries are pixel index + s (or
+// -1): stride 1, output rows as wide as the input's (the "same" padding of odd kernels), so
+// output pixels and input pixels advance together across rows. Empty otherwise.
+std::vector<std::int64_t> tap_shifts(const Conv2dGeometry& g) {
+  std::vector<std::int64_t> shifts;
+  if (g.stride_h != 1 || g.stride_w != 1 || g.out_w != g.in_w) return shifts;
+  for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+    for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+      shifts.push_back((i * g.dil_h - g.pad_h) * g.in_w + (j * g.dil_w - g.pad_w));
+    }
+  }
+  return shifts;
+}
 
 template <typename Offset>
 void split_image_runs(const Conv2dGeometry& g, const float* group_base, std::int64_t image_stride, std::int64_t n0,
-                      std::int64_t count, std::int64_t split, Offset offset, std::vector<ImageRun>* runs) {
+                      std::int64_t count, std::int64_t split, Offset offset, std::vector<ColumnImageRun>* runs) {
   const std::int64_t P = g.out_h * g.out_w;
   runs->clear();
   for (std::int64_t n = n0, t = 0; t < count;) {
@@ -151,7 +159,13 @@ void split_image_runs(const Conv2dGeometry& g, const float* group_base, std::int
 
 ColumnSource::ColumnSource(const Conv2dGeometry& g, const float* input, std::int64_t group, std::int64_t image0,
                            std::int64_t images)
-    : g_(g), input_(input), group_(group), image0_(image0), images_(images), taps_(tap_table(g)) {}
+    : g_(g),
+      input_(input),
+      group_(group),
+      image0_(image0),
+      images_(images),
+      taps_(tap_table(g)),
+      tap_shifts_(taps_.empty() ? std::vector<std::int64_t>() : tap_shifts(g)) {}
 
 TransposedColumnSource::TransposedColumnSource(const Conv2dGeometry& g, const float* input, std::int64_t group)
     : g_(g), input_(input), group_(group), taps_(tap_table(g)) {}
@@ -162,14 +176,19 @@ void ColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::int64_t n0,
   const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups, P = g.out_h * g.out_w;
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const float* base = input_ + (image0_ * g.in_channels + group_ * Cg) * HW;
-  std::vector<ImageRun> runs;
+  std::vector<ColumnImageRun> runs;
   split_image_runs(
       g, base, g.in_channels * HW, n0, nc, nr, [&](std::int64_t t) { return (t / nr) * kc * nr + t % nr; }, &runs);
+  if (FLEXCONV_PICK_ISA(pack_small_columns)(runs.data(), static_cast<std::int64_t>(runs.size()), taps_.data(),
+                                            tap_shifts_.empty() ? nullptr : tap_shifts_.data(), P, KK, HW, k0, kc, nr,
+                                            dst)) {
+    return;
+  }
   for (std::int64_t k = 0; k < kc; ++k) {
     const std::int64_t kk = k0 + k, c = kk / KK;
     const std::int32_t* taps = taps_.data() + (kk - c * KK) * P;
     float* out = dst + k * nr;
-    for (const ImageRun& run : runs) {
+    for (const ColumnImageRun& run : runs) {
       const float* plane = run.image + c * HW;
       const std::int32_t* t = taps + run.p;
       float* o = out + run.offset;
@@ -184,7 +203,7 @@ void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::i
   const std::int64_t HW = g.in_h * g.in_w, Cg = g.in_channels / g.groups, P = g.out_h * g.out_w;
   const std::int64_t KK = g.kernel_h * g.kernel_w;
   const float* base = input_ + group_ * Cg * HW;
-  std::vector<ImageRun> runs;
+  std::vector<ColumnImageRun> runs;
   split_image_runs(
       g, base, g.in_channels * HW, k0, kc, kc, [](std::int64_t t) { return t; }, &runs);
   // As in pack(): gather ~64 rows of one panel column by column, then transpose them in.
@@ -203,7 +222,7 @@ void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::i
         const std::int32_t* taps = taps_.data() + (w - c * KK) * P;
         float* column = rows_of.data() + t * rows;
         for (size_t r = r0; r < r1; ++r) {
-          const ImageRun& run = runs[r];
+          const ColumnImageRun& run = runs[r];
           const float* plane = run.image + c * HW;
           const std::int32_t* tp = taps + run.p;
           float* o = column + (run.offset - row0);

@@ -28,7 +28,8 @@ class ColumnSource final : public gemm::BSource {
   const math::Conv2dGeometry& g_;
   const float* input_;
   std::int64_t group_, image0_, images_;
-  std::vector<std::int32_t> taps_;  // small images only: see tap_table()
+  std::vector<std::int32_t> taps_;        // small images only: see tap_table()
+  std::vector<std::int64_t> tap_shifts_;  // with taps_, where they are pixel index + a shift: see tap_shifts()
 };
 
 class TransposedColumnSource final : public gemm::BSource {

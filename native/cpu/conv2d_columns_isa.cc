@@ -1,5 +1,6 @@
-// The column packer for stride-1 and stride-2 convolutions (declared in conv2d_columns_simd.h),
-// compiled once per instruction set (core/isa.h); only the AVX-512 copy has one.
+// The column packers for stride-1 and stride-2 convolutions and for small images (declared in
+// conv2d_columns_simd.h), compiled once per instruction set (core/isa.h); only the AVX-512 copy
+// has them.
 //
 // Each 16-column piece of a run is one load (stride 1) or two loads and a permute that keeps
 // the even lanes (stride 2: 32 consecutive input pixels for 16 outputs), masked where the
@@ -120,7 +121,71 @@ bool pack_columns_at_stride(const ColumnRun* runs, std::int64_t nruns, std::int6
   return true;
 }
 
+// One piece of the small-image packer: up to 16 consecutive pixels of a run (across output
+// rows) at one kernel position, read by a masked load (`src`) or a gather (`index`).
+struct SmallPiece {
+  __m512i index;       // each lane's input offset within a channel plane (any value where not loaded)
+  std::int64_t image;  // the run's image, in floats from the batch's first
+  std::int64_t src;    // lane 0's input offset within a channel plane (masked loads only)
+  std::int64_t dst;    // offset within a packed row
+  __mmask16 load, store;
+};
+
 }  // namespace
+
+bool pack_small_columns(const ColumnImageRun* runs, std::int64_t nruns, const std::int32_t* taps,
+                        const std::int64_t* shifts, std::int64_t P, std::int64_t KK, std::int64_t plane,
+                        std::int64_t k0, std::int64_t kc, int nr, float* dst) {
+  const std::int64_t k1 = k0 + kc;
+  const __m512i none = _mm512_setzero_si512();
+  SmallPiece pieces[kMaxPieces];
+  for (std::int64_t r0 = 0; r0 < nruns;) {
+    std::int64_t r1 = r0, count = 0;
+    while (r1 < nruns && count + (runs[r1].len + 15) / 16 <= kMaxPieces) count += (runs[r1++].len + 15) / 16;
+    // (Runs end at panel boundaries, so none is longer than the table; the caller's portable
+    // loop would pack one that is.)
+    if (r1 == r0) return false;
+    const float* first = runs[r0].image;
+    for (std::int64_t tap = 0; tap < KK; ++tap) {
+      // Channels c whose row k = c * KK + tap lies in [k0, k1).
+      const std::int64_t c_first = k0 <= tap ? 0 : (k0 - tap + KK - 1) / KK;
+      if (c_first * KK + tap >= k1) continue;
+      // The masks and offsets depend on the kernel position only: worked out once for every channel.
+      const std::int32_t* offsets = taps + tap * P;
+      int n = 0;
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const ColumnImageRun& run = runs[r];
+        for (std::int64_t v = 0; v < run.len; v += 16) {
+          const std::int64_t left = run.len - v;
+          const auto store = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+          const __m512i index = _mm512_maskz_loadu_epi32(store, offsets + run.p + v);
+          const __mmask16 load = _mm512_mask_cmpge_epi32_mask(store, index, none);  // -1: padding
+          pieces[n++] =
+              SmallPiece{index, run.image - first, shifts ? run.p + v + shifts[tap] : 0, run.offset + v, load, store};
+        }
+      }
+      for (std::int64_t k = c_first * KK + tap; k < k1; k += KK) {
+        const float* channel = first + (k / KK) * plane;
+        float* out = dst + (k - k0) * nr;
+        // Masked-off lanes are neither read nor faulted on.
+        if (shifts) {
+          for (int p = 0; p < n; ++p) {
+            const SmallPiece& pc = pieces[p];
+            _mm512_mask_storeu_ps(out + pc.dst, pc.store, _mm512_maskz_loadu_ps(pc.load, channel + pc.image + pc.src));
+          }
+        } else {
+          for (int p = 0; p < n; ++p) {
+            const SmallPiece& pc = pieces[p];
+            const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), pc.load, pc.index, channel + pc.image, 4);
+            _mm512_mask_storeu_ps(out + pc.dst, pc.store, v);
+          }
+        }
+      }
+    }
+    r0 = r1;
+  }
+  return true;
+}
 
 bool pack_columns_vectorised(const ColumnRun* runs, std::int64_t nruns, std::int64_t k0, std::int64_t kc, int nr,
                              std::int64_t kernel_h, std::int64_t kernel_w, std::int64_t stride_w, std::int64_t dil_h,
@@ -142,6 +207,11 @@ bool has_vector_column_packers() { return false; }
 bool pack_columns_vectorised(const ColumnRun*, std::int64_t, std::int64_t, std::int64_t, int, std::int64_t,
                              std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
                              float*) {
+  return false;
+}
+
+bool pack_small_columns(const ColumnImageRun*, std::int64_t, const std::int32_t*, const std::int64_t*, std::int64_t,
+                        std::int64_t, std::int64_t, std::int64_t, std::int64_t, int, float*) {
   return false;
 }
 #endif
