@@ -38,6 +38,8 @@ const CASES: Case[] = [
   { name: 'kn2row (few output channels)', input: [2, 16, 12, 12], weight: [4, 16, 3, 3], padding: 1 },
   { name: '1x1', input: [2, 16, 17, 17], weight: [32, 16, 1, 1] },
   { name: 'groups 2', input: [2, 8, 16, 16], weight: [8, 4, 3, 3], padding: 1, groups: 2 },
+  // One depth block (K = 27): without a residual the bias goes in with the ReLU, after the GEMM.
+  { name: 'shallow GEMM (a 3-channel stem)', input: [1, 3, 20, 20], weight: [32, 3, 3, 3], padding: 1 },
 ];
 
 function unfused(x: Tensor, w: Tensor, b: Tensor | null, c: Case, residual: Tensor | null, relu: boolean): Tensor {
@@ -74,6 +76,26 @@ describe('conv2dFused', () => {
           }
     });
   }
+
+  test('a NaN input stays NaN through the fused epilogue on every path, as through ops.relu', () => {
+    for (const c of CASES) {
+      manualSeed(7);
+      const values = Tensor.randn(c.input).toArray();
+      values[Math.floor(values.length / 3)] = NaN;
+      const x = Tensor.from(values, c.input);
+      const w = Tensor.randn(c.weight, { std: 0.3 });
+      const b = Tensor.randn([c.weight[0]]);
+      const fused = noGrad(() =>
+        ops.conv2dFused(x, w, { bias: b, stride: c.stride, padding: c.padding, groups: c.groups, relu: true }),
+      ).toArray();
+      const expected = unfused(x, w, b, c, null, true).toArray();
+      const nans = expected.filter((v) => Number.isNaN(v)).length;
+      expect([c.name, nans > 0]).toEqual([c.name, true]);
+      expect([c.name, fused.map((v) => Number.isNaN(v))]).toEqual([c.name, expected.map((v) => Number.isNaN(v))]);
+      const finite = (a: number[]): number[] => a.map((v) => (Number.isNaN(v) ? 0 : v));
+      expect(maxRelDiff(finite(fused), finite(expected))).toBeLessThan(1e-6);
+    }
+  });
 
   test('with gradients wanted it records the graph (the composition), so nothing is lost', () => {
     const x = Tensor.randn([1, 2, 5, 5]).requireGrad();
@@ -165,6 +187,26 @@ describe('deformConv2dFused', () => {
             }
     });
   }
+
+  test('a NaN input stays NaN through the fused epilogue on every path, as through ops.relu', () => {
+    for (const c of CASES) {
+      manualSeed(7);
+      const values = Tensor.randn(c.input).toArray();
+      values[Math.floor(values.length / 3)] = NaN;
+      const x = Tensor.from(values, c.input);
+      const w = Tensor.randn(c.weight, { std: 0.3 });
+      const b = Tensor.randn([c.weight[0]]);
+      const fused = noGrad(() =>
+        ops.conv2dFused(x, w, { bias: b, stride: c.stride, padding: c.padding, groups: c.groups, relu: true }),
+      ).toArray();
+      const expected = unfused(x, w, b, c, null, true).toArray();
+      const nans = expected.filter((v) => Number.isNaN(v)).length;
+      expect([c.name, nans > 0]).toEqual([c.name, true]);
+      expect([c.name, fused.map((v) => Number.isNaN(v))]).toEqual([c.name, expected.map((v) => Number.isNaN(v))]);
+      const finite = (a: number[]): number[] => a.map((v) => (Number.isNaN(v) ? 0 : v));
+      expect(maxRelDiff(finite(fused), finite(expected))).toBeLessThan(1e-6);
+    }
+  });
 
   test('with gradients wanted it records the graph (the composition), so nothing is lost', () => {
     const x = Tensor.randn([1, 2, 5, 5]).requireGrad();

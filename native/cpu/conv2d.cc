@@ -56,9 +56,7 @@ void fill_bias(float* out, std::int64_t rows, std::int64_t plane, const float* b
 // out[rows x plane] += residual (if any), then max(0, .) if relu (NaN stays NaN, as torch.relu).
 void apply_epilogue_rows(float* out, const float* residual, std::int64_t rows, std::int64_t plane, bool relu) {
   const std::int64_t n = rows * plane;
-  if (residual) {
-    for (std::int64_t i = 0; i < n; ++i) out[i] += residual[i];
-  }
+  if (residual) add_residual(out, residual, n);
   if (relu) relu_rows(out, n, 1, n);
 }
 

@@ -1,6 +1,6 @@
 #include "cpu/conv_epilogue.h"
 
-#include <algorithm>
+#include "cpu/conv_epilogue_rows.h"
 
 namespace flexconv {
 namespace cpu {
@@ -8,41 +8,19 @@ namespace cpu {
 float prefill_output(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const float* bias,
                      const float* residual, std::int64_t ldr) {
   if (!bias && !residual) return 0.0f;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
-    const float b = bias ? bias[r] : 0.0f;
-    if (residual) {
-      const float* res = residual + r * ldr;
-      for (std::int64_t j = 0; j < cols; ++j) row[j] = res[j] + b;
-    } else {
-      std::fill(row, row + cols, b);
-    }
-  }
+  FLEXCONV_PICK_ISA(prefill_rows)(c, ldc, rows, cols, bias, residual, ldr);
   return 1.0f;
 }
 
 void relu_rows(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
-    // `< 0` is false for NaN, which therefore stays.
-    for (std::int64_t j = 0; j < cols; ++j) row[j] = row[j] < 0.0f ? 0.0f : row[j];
-  }
+  FLEXCONV_PICK_ISA(relu_rows_of)(c, ldc, rows, cols);
 }
 
 void add_bias_rows(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const float* bias, bool relu) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
-    const float b = bias[r];
-    if (relu) {
-      for (std::int64_t j = 0; j < cols; ++j) {
-        const float v = row[j] + b;
-        row[j] = v < 0.0f ? 0.0f : v;
-      }
-    } else {
-      for (std::int64_t j = 0; j < cols; ++j) row[j] += b;
-    }
-  }
+  FLEXCONV_PICK_ISA(add_bias_rows_of)(c, ldc, rows, cols, bias, relu);
 }
+
+void add_residual(float* out, const float* residual, std::int64_t n) { FLEXCONV_PICK_ISA(add_rows)(out, residual, n); }
 
 }  // namespace cpu
 }  // namespace flexconv

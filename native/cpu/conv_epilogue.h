@@ -21,5 +21,8 @@ void relu_rows(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols)
 // instead of a pre-fill it would read back, for shallow GEMMs (conv2d_forward_packed).
 void add_bias_rows(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const float* bias, bool relu);
 
+// out[i] += residual[i] for i < n.
+void add_residual(float* out, const float* residual, std::int64_t n);
+
 }  // namespace cpu
 }  // namespace flexconv
