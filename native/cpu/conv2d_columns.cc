@@ -237,12 +237,16 @@ void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::i
 
 namespace {
 
-// Zeroes the columns past nc in the last (partial) panel.
-void zero_tail(std::int64_t kc, std::int64_t nc, std::int64_t nr, float* dst) {
+// Zeroes the columns past nc in the last (partial) panel that the micro-kernel reads: a 4x4
+// map's 16 columns in a 48-column panel need none, where zeroing all 32 took a tenth of a
+// small conv's time.
+void zero_tail(std::int64_t kc, std::int64_t nc, int nr, float* dst) {
   const std::int64_t tail = nc % nr;
   if (tail == 0) return;
+  const std::int64_t end = gemm::panel_read_width(tail, nr);
+  if (end == tail) return;
   float* last = dst + (nc / nr) * kc * nr;
-  for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + (k + 1) * nr, 0.0f);
+  for (std::int64_t k = 0; k < kc; ++k) std::fill(last + k * nr + tail, last + k * nr + end, 0.0f);
 }
 
 }  // namespace

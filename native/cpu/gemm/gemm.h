@@ -8,7 +8,8 @@
 // Packed layouts (what a source must write):
 //   B block rows [k0, k0+kc) x cols [n0, n0+nc): ceil(nc/nr) panels one after another; panel
 //     p holds, for each k in order, nr consecutive floats = columns n0+p*nr .. n0+p*nr+nr-1.
-//     Columns past nc are written as 0.
+//     Columns past nc are written as 0 up to panel_read_width (the micro-kernels read whole
+//     vectors of the last panel, never further); the rest of that panel may be left unwritten.
 //   A block rows [m0, m0+mc) x cols [k0, k0+kc): ceil(mc/mr) panels; panel p holds, for each
 //     k in order, mr consecutive floats = rows m0+p*mr .. m0+p*mr+mr-1. Rows past mc are 0.
 // Sources are called concurrently from several threads on different blocks: pack() must
@@ -25,6 +26,10 @@ namespace flexconv {
 namespace gemm {
 
 using std::int64_t;
+
+// Columns of a last panel holding n columns that a micro-kernel reads: n rounded up to the
+// widest vector (16 floats; every kernel's width divides it), at most nr.
+inline int64_t panel_read_width(int64_t n, int nr) { return std::min<int64_t>(nr, (n + 15) / 16 * 16); }
 
 class ASource {
  public:
