@@ -300,6 +300,7 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
 
 void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m,
                          std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel) {
+  const std::int64_t next_plane = p.out_h * p.out_w;  // the next output channel's plane (store_output_pixels)
   const __m512 b = _mm512_set1_ps(bias);
   // Pending pieces of the current group: the 16 tiles' values are computed once all are known.
   struct Piece {
@@ -334,7 +335,7 @@ void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Wino
         const std::int64_t at = pc.image * p.out_image_stride + oy * p.out_w + xbase;
         for (int q = 0; q < 4; ++q) {
           const __mmask16 cols = lane_range(own_lo - 16 * q, own_hi - 16 * q);
-          if (cols) store_output_pixels(row[q], cols, residual, at + 16 * q, relu, channel);
+          if (cols) store_output_pixels(row[q], cols, residual, at + 16 * q, relu, channel, next_plane);
         }
       }
     }

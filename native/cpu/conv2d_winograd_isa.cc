@@ -226,6 +226,7 @@ void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Wino
                          std::int64_t xi_stride, float bias, const float* residual, bool relu, float* channel) {
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const std::int64_t next_plane = p.out_h * p.out_w;  // the next output channel's plane (store_output_pixels)
   const __m512 b = _mm512_set1_ps(bias);
   // Pending pieces of the current group: the 16 tiles' values are computed once all are known.
   struct Piece {
@@ -268,7 +269,7 @@ void output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Wino
         const std::int64_t at = pc.image * p.out_image_stride + oy * p.out_w + xbase;
         for (int half = 0; half < 2; ++half) {
           const __mmask16 cols = lane_range(own_lo - 16 * half, own_hi - 16 * half);
-          if (cols) store_output_pixels(y[r][half], cols, residual, at + 16 * half, relu, channel);
+          if (cols) store_output_pixels(y[r][half], cols, residual, at + 16 * half, relu, channel, next_plane);
         }
       }
     }

@@ -207,13 +207,23 @@ inline bool all_lanes_finite(__m512 sum) {
 
 // The columns `cols` of 16 output pixels from `at` on: value plus the residual (may be null),
 // ReLU as torch.relu (only values below zero become zero; NaN stays NaN), stored masked.
+// The same pixels of the next channel plane (`next_plane` floats on: the output channel the
+// caller transforms next) are prefetched in the residual and the output: a chunk's tiles touch
+// a few rows of each plane, a pattern the hardware prefetcher does not follow, and each line
+// met on demand (from L3 or memory) made a batch-32 conv up to 1.6x slower with a residual, and
+// 1.15-1.35x slower without one.
 inline void store_output_pixels(__m512 value, __mmask16 cols, const float* residual, std::int64_t at, bool relu,
-                                float* channel) {
-  if (residual) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(cols, residual + at));
+                                float* channel, std::int64_t next_plane) {
+  if (residual) {
+    // (Past the tensor's end for the last plane: prefetches never fault.)
+    _mm_prefetch(reinterpret_cast<const char*>(residual + at) + 4 * next_plane, _MM_HINT_T0);
+    value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(cols, residual + at));
+  }
   if (relu) {
     const __m512 zero = _mm512_setzero_ps();
     value = _mm512_mask_mov_ps(value, _mm512_cmp_ps_mask(value, zero, _CMP_LT_OQ), zero);
   }
+  _mm_prefetch(reinterpret_cast<const char*>(channel + at) + 4 * next_plane, _MM_HINT_T0);
   _mm512_mask_storeu_ps(channel + at, cols, value);
 }
 #endif
