@@ -1,6 +1,7 @@
 // CPU batch norm, with the residual block's epilogue (+ residual, ReLU) in the same passes when
 // asked. Work is split by channel: every channel's statistics and outputs belong to
-// one thread, so results do not depend on the thread count. Plane sums use several float
+// one thread, so results do not depend on the thread count; each thread walks its channels'
+// planes image by image (ChannelPlanes). Plane sums use several float
 // accumulators (vectorisable) over short blocks, combined in double.
 #include "ops/batch_norm.h"
 
@@ -104,6 +105,22 @@ void normalize_plane(const float* x, const float* residual, bool relu, float a, 
   }
 }
 
+// The planes of channels [c0, c1) (a thread's share), visited image by image: fn(c, offset of
+// plane (n, c)). One image's planes of those channels are adjacent, so the thread reads one
+// stream front to back; channel by channel it jumped between 4 KB planes one image apart, which
+// the hardware prefetcher does not follow (a 32 x 64 x 32 x 32 batch norm's eval forward took
+// 2.5x a ReLU over the same bytes). Each channel still meets its planes in image order.
+struct ChannelPlanes {
+  const BatchNormShape& s;
+  std::int64_t c0, c1;
+  template <class Fn>
+  void for_each(Fn fn) const {
+    for (std::int64_t n = 0; n < s.n; ++n) {
+      for (std::int64_t c = c0; c < c1; ++c) fn(c, (n * s.c + c) * s.hw);
+    }
+  }
+};
+
 }  // namespace
 
 void batch_norm_forward(const BatchNormShape& s, const float* x, float* y, float* running_mean, float* running_var,
@@ -119,37 +136,38 @@ void batch_norm_forward_fused(const BatchNormShape& s, const float* x, float* y,
                               bool relu) {
   const std::int64_t count = s.n * s.hw;
   parallel_for(s.c, [&](std::int64_t c0, std::int64_t c1) {
-    for (std::int64_t c = c0; c < c1; ++c) {
-      float mean, invstd;
-      if (training) {
-        double sum = 0;
-        for (std::int64_t n = 0; n < s.n; ++n) sum += plane_sum(x + (n * s.c + c) * s.hw, s.hw);
-        mean = static_cast<float>(sum / static_cast<double>(count));
-        double sq = 0;
-        for (std::int64_t n = 0; n < s.n; ++n) sq += plane_centered_sq(x + (n * s.c + c) * s.hw, s.hw, mean);
-        const double var = sq / static_cast<double>(count);
-        invstd = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
+    const ChannelPlanes planes{s, c0, c1};
+    if (training) {
+      // Each channel's plane sums are added in image order, as a channel-by-channel loop would.
+      std::vector<double> sum(static_cast<size_t>(c1 - c0)), sq(static_cast<size_t>(c1 - c0));
+      planes.for_each([&](std::int64_t c, std::int64_t off) { sum[c - c0] += plane_sum(x + off, s.hw); });
+      for (std::int64_t c = c0; c < c1; ++c)
+        save_mean[c] = static_cast<float>(sum[c - c0] / static_cast<double>(count));
+      planes.for_each(
+          [&](std::int64_t c, std::int64_t off) { sq[c - c0] += plane_centered_sq(x + off, s.hw, save_mean[c]); });
+      for (std::int64_t c = c0; c < c1; ++c) {
+        const double var = sq[c - c0] / static_cast<double>(count);
+        save_invstd[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
         if (running_mean != nullptr) {
-          running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+          running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * save_mean[c];
         }
         if (running_var != nullptr) {
-          const double unbiased = count > 1 ? sq / static_cast<double>(count - 1) : var;
+          const double unbiased = count > 1 ? sq[c - c0] / static_cast<double>(count - 1) : var;
           running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
         }
-      } else {
-        mean = running_mean[c];
-        invstd = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
       }
-      save_mean[c] = mean;
-      save_invstd[c] = invstd;
-      // y = x * a + b with the normalisation and the affine transform folded together.
-      const float a = invstd * (weight ? weight[c] : 1.0f);
-      const float b = (bias ? bias[c] : 0.0f) - mean * a;
-      for (std::int64_t n = 0; n < s.n; ++n) {
-        const std::int64_t off = (n * s.c + c) * s.hw;
-        normalize_plane(x + off, residual ? residual + off : nullptr, relu, a, b, s.hw, y + off);
+    } else {
+      for (std::int64_t c = c0; c < c1; ++c) {
+        save_mean[c] = running_mean[c];
+        save_invstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
       }
     }
+    planes.for_each([&](std::int64_t c, std::int64_t off) {
+      // y = x * a + b with the normalisation and the affine transform folded together.
+      const float a = save_invstd[c] * (weight ? weight[c] : 1.0f);
+      const float b = (bias ? bias[c] : 0.0f) - save_mean[c] * a;
+      normalize_plane(x + off, residual ? residual + off : nullptr, relu, a, b, s.hw, y + off);
+    });
   });
 }
 
@@ -165,52 +183,50 @@ void batch_norm_backward_fused(const BatchNormShape& s, const float* x, const fl
                                float* grad_weight, float* grad_bias, float* grad_residual, bool training) {
   const std::int64_t count = s.n * s.hw;
   parallel_for(s.c, [&](std::int64_t c0, std::int64_t c1) {
+    const ChannelPlanes planes{s, c0, c1};
+    std::vector<double> sum_dy(static_cast<size_t>(c1 - c0)), sum_dy_xmu(static_cast<size_t>(c1 - c0));
+    planes.for_each([&](std::int64_t c, std::int64_t off) {
+      with_plane_grad(dy, out, off, [&](auto g) {
+        plane_grad_sums(x + off, g, s.hw, save_mean[c], &sum_dy[c - c0], &sum_dy_xmu[c - c0]);
+      });
+    });
     for (std::int64_t c = c0; c < c1; ++c) {
-      const float mean = save_mean[c];
-      const float invstd = save_invstd[c];
-      double sum_dy = 0, sum_dy_xmu = 0;
-      for (std::int64_t n = 0; n < s.n; ++n) {
-        const std::int64_t off = (n * s.c + c) * s.hw;
-        with_plane_grad(dy, out, off, [&](auto g) { plane_grad_sums(x + off, g, s.hw, mean, &sum_dy, &sum_dy_xmu); });
-      }
-      if (grad_weight) grad_weight[c] = static_cast<float>(sum_dy_xmu * invstd);
-      if (grad_bias) grad_bias[c] = static_cast<float>(sum_dy);
-      if (!grad_x) {
-        if (!grad_residual) continue;
-        for (std::int64_t n = 0; n < s.n; ++n) {
-          const std::int64_t off = (n * s.c + c) * s.hw;
-          with_plane_grad(dy, out, off, [&](auto g) {
-            for (std::int64_t i = 0; i < s.hw; ++i) grad_residual[off + i] = g(i);
-          });
-        }
-        continue;
-      }
-      const float w = weight ? weight[c] : 1.0f;
+      if (grad_weight) grad_weight[c] = static_cast<float>(sum_dy_xmu[c - c0] * save_invstd[c]);
+      if (grad_bias) grad_bias[c] = static_cast<float>(sum_dy[c - c0]);
+    }
+    if (!grad_x) {
+      if (!grad_residual) return;
+      planes.for_each([&](std::int64_t, std::int64_t off) {
+        with_plane_grad(dy, out, off, [&](auto g) {
+          for (std::int64_t i = 0; i < s.hw; ++i) grad_residual[off + i] = g(i);
+        });
+      });
+      return;
+    }
+    planes.for_each([&](std::int64_t c, std::int64_t off) {
       // training: dx = w*invstd * (dy - mean(dy) - (x-mean) * invstd^2 * mean(dy*(x-mean)))
       // eval:     dx = w*invstd * dy
-      const float k = w * invstd;
-      const float dy_mean = training ? static_cast<float>(sum_dy / static_cast<double>(count)) : 0.0f;
+      const float invstd = save_invstd[c], mean = save_mean[c];
+      const float k = (weight ? weight[c] : 1.0f) * invstd;
+      const float dy_mean = training ? static_cast<float>(sum_dy[c - c0] / static_cast<double>(count)) : 0.0f;
       const float proj =
-          training ? static_cast<float>(sum_dy_xmu / static_cast<double>(count)) * invstd * invstd : 0.0f;
-      for (std::int64_t n = 0; n < s.n; ++n) {
-        const std::int64_t off = (n * s.c + c) * s.hw;
-        const float* xp = x + off;
-        float* gp = grad_x + off;
-        with_plane_grad(dy, out, off, [&](auto g) {
-          if (grad_residual) {
-            // The residual's gradient in the same pass, from the same reads of dy and out.
-            float* rp = grad_residual + off;
-            for (std::int64_t i = 0; i < s.hw; ++i) {
-              const float gi = g(i);
-              rp[i] = gi;
-              gp[i] = k * (gi - dy_mean - (xp[i] - mean) * proj);
-            }
-          } else {
-            for (std::int64_t i = 0; i < s.hw; ++i) gp[i] = k * (g(i) - dy_mean - (xp[i] - mean) * proj);
+          training ? static_cast<float>(sum_dy_xmu[c - c0] / static_cast<double>(count)) * invstd * invstd : 0.0f;
+      const float* xp = x + off;
+      float* gp = grad_x + off;
+      with_plane_grad(dy, out, off, [&](auto g) {
+        if (grad_residual) {
+          // The residual's gradient in the same pass, from the same reads of dy and out.
+          float* rp = grad_residual + off;
+          for (std::int64_t i = 0; i < s.hw; ++i) {
+            const float gi = g(i);
+            rp[i] = gi;
+            gp[i] = k * (gi - dy_mean - (xp[i] - mean) * proj);
           }
-        });
-      }
-    }
+        } else {
+          for (std::int64_t i = 0; i < s.hw; ++i) gp[i] = k * (g(i) - dy_mean - (xp[i] - mean) * proj);
+        }
+      });
+    });
   });
 }
 
