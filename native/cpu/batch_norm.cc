@@ -1,7 +1,7 @@
 // CPU batch norm, with the residual block's epilogue (+ residual, ReLU) in the same passes when
 // asked. Work is split by channel: every channel's statistics and outputs belong to
 // one thread, so results do not depend on the thread count; each thread walks its channels'
-// planes image by image (ChannelPlanes). Plane sums use several float
+// planes image by image (for_each_channel_plane). Plane sums use several float
 // accumulators (vectorisable) over short blocks, combined in double.
 #include "ops/batch_norm.h"
 
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "cpu/plane_loops.h"
 
 namespace flexconv {
 namespace cpu {
@@ -105,22 +106,6 @@ void normalize_plane(const float* x, const float* residual, bool relu, float a, 
   }
 }
 
-// The planes of channels [c0, c1) (a thread's share), visited image by image: fn(c, offset of
-// plane (n, c)). One image's planes of those channels are adjacent, so the thread reads one
-// stream front to back; channel by channel it jumped between 4 KB planes one image apart, which
-// the hardware prefetcher does not follow (a 32 x 64 x 32 x 32 batch norm's eval forward took
-// 2.5x a ReLU over the same bytes). Each channel still meets its planes in image order.
-struct ChannelPlanes {
-  const BatchNormShape& s;
-  std::int64_t c0, c1;
-  template <class Fn>
-  void for_each(Fn fn) const {
-    for (std::int64_t n = 0; n < s.n; ++n) {
-      for (std::int64_t c = c0; c < c1; ++c) fn(c, (n * s.c + c) * s.hw);
-    }
-  }
-};
-
 }  // namespace
 
 void batch_norm_forward(const BatchNormShape& s, const float* x, float* y, float* running_mean, float* running_var,
@@ -136,15 +121,14 @@ void batch_norm_forward_fused(const BatchNormShape& s, const float* x, float* y,
                               bool relu) {
   const std::int64_t count = s.n * s.hw;
   parallel_for(s.c, [&](std::int64_t c0, std::int64_t c1) {
-    const ChannelPlanes planes{s, c0, c1};
+    const auto planes = [&](auto fn) { for_each_channel_plane(s.n, s.c, s.hw, c0, c1, fn); };
     if (training) {
       // Each channel's plane sums are added in image order, as a channel-by-channel loop would.
       std::vector<double> sum(static_cast<size_t>(c1 - c0)), sq(static_cast<size_t>(c1 - c0));
-      planes.for_each([&](std::int64_t c, std::int64_t off) { sum[c - c0] += plane_sum(x + off, s.hw); });
+      planes([&](std::int64_t c, std::int64_t off) { sum[c - c0] += plane_sum(x + off, s.hw); });
       for (std::int64_t c = c0; c < c1; ++c)
         save_mean[c] = static_cast<float>(sum[c - c0] / static_cast<double>(count));
-      planes.for_each(
-          [&](std::int64_t c, std::int64_t off) { sq[c - c0] += plane_centered_sq(x + off, s.hw, save_mean[c]); });
+      planes([&](std::int64_t c, std::int64_t off) { sq[c - c0] += plane_centered_sq(x + off, s.hw, save_mean[c]); });
       for (std::int64_t c = c0; c < c1; ++c) {
         const double var = sq[c - c0] / static_cast<double>(count);
         save_invstd[c] = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
@@ -162,7 +146,7 @@ void batch_norm_forward_fused(const BatchNormShape& s, const float* x, float* y,
         save_invstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
       }
     }
-    planes.for_each([&](std::int64_t c, std::int64_t off) {
+    planes([&](std::int64_t c, std::int64_t off) {
       // y = x * a + b with the normalisation and the affine transform folded together.
       const float a = save_invstd[c] * (weight ? weight[c] : 1.0f);
       const float b = (bias ? bias[c] : 0.0f) - save_mean[c] * a;
@@ -183,9 +167,9 @@ void batch_norm_backward_fused(const BatchNormShape& s, const float* x, const fl
                                float* grad_weight, float* grad_bias, float* grad_residual, bool training) {
   const std::int64_t count = s.n * s.hw;
   parallel_for(s.c, [&](std::int64_t c0, std::int64_t c1) {
-    const ChannelPlanes planes{s, c0, c1};
+    const auto planes = [&](auto fn) { for_each_channel_plane(s.n, s.c, s.hw, c0, c1, fn); };
     std::vector<double> sum_dy(static_cast<size_t>(c1 - c0)), sum_dy_xmu(static_cast<size_t>(c1 - c0));
-    planes.for_each([&](std::int64_t c, std::int64_t off) {
+    planes([&](std::int64_t c, std::int64_t off) {
       with_plane_grad(dy, out, off, [&](auto g) {
         plane_grad_sums(x + off, g, s.hw, save_mean[c], &sum_dy[c - c0], &sum_dy_xmu[c - c0]);
       });
@@ -196,14 +180,14 @@ void batch_norm_backward_fused(const BatchNormShape& s, const float* x, const fl
     }
     if (!grad_x) {
       if (!grad_residual) return;
-      planes.for_each([&](std::int64_t, std::int64_t off) {
+      planes([&](std::int64_t, std::int64_t off) {
         with_plane_grad(dy, out, off, [&](auto g) {
           for (std::int64_t i = 0; i < s.hw; ++i) grad_residual[off + i] = g(i);
         });
       });
       return;
     }
-    planes.for_each([&](std::int64_t c, std::int64_t off) {
+    planes([&](std::int64_t c, std::int64_t off) {
       // training: dx = w*invstd * (dy - mean(dy) - (x-mean) * invstd^2 * mean(dy*(x-mean)))
       // eval:     dx = w*invstd * dy
       const float invstd = save_invstd[c], mean = save_mean[c];

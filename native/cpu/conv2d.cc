@@ -16,6 +16,7 @@
 #include "cpu/conv2d_winograd.h"
 #include "cpu/conv_epilogue.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/plane_loops.h"
 
 namespace flexconv {
 namespace cpu {
@@ -512,23 +513,21 @@ void add_channel_bias(std::int64_t batch, std::int64_t channels, std::int64_t pl
 
 void channel_sums(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* x, float* sums) {
   parallel_for(channels, [&](std::int64_t c0, std::int64_t c1) {
-    for (std::int64_t c = c0; c < c1; ++c) {
+    std::vector<double> totals(static_cast<size_t>(c1 - c0));
+    for_each_channel_plane(batch, channels, plane, c0, c1, [&](std::int64_t c, std::int64_t off) {
       // Eight partial sums in a fixed order: vectorisable and deterministic.
-      double total = 0.0;
-      for (std::int64_t b = 0; b < batch; ++b) {
-        const float* p = x + (b * channels + c) * plane;
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        std::int64_t i = 0;
-        for (; i + 8 <= plane; i += 8) {
-          for (int l = 0; l < 8; ++l) acc[l] += p[i + l];
-        }
-        float s = 0.0f;
-        for (; i < plane; ++i) s += p[i];
-        for (int l = 0; l < 8; ++l) s += acc[l];
-        total += s;
+      const float* p = x + off;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      std::int64_t i = 0;
+      for (; i + 8 <= plane; i += 8) {
+        for (int l = 0; l < 8; ++l) acc[l] += p[i + l];
       }
-      sums[c] = static_cast<float>(total);
-    }
+      float s = 0.0f;
+      for (; i < plane; ++i) s += p[i];
+      for (int l = 0; l < 8; ++l) s += acc[l];
+      totals[c - c0] += s;
+    });
+    for (std::int64_t c = c0; c < c1; ++c) sums[c] = static_cast<float>(totals[c - c0]);
   });
 }
 

@@ -1,6 +1,7 @@
 // Loops over the N*C planes of the NCHW ops that work plane by plane (pooling, interpolation):
 // threads take whole planes, so every output and gradient element is written by exactly one
-// thread (deterministic at any thread count).
+// thread (deterministic at any thread count); and over a thread's channels' planes for the ops
+// that work channel by channel (batch norm, bias gradients).
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -46,6 +47,20 @@ void scatter_planes(std::int64_t planes, std::int64_t in_plane, std::int64_t out
     std::memset(gp, 0, static_cast<std::size_t>(in_plane) * sizeof(float));
     scatter(gp, dp, p);
   });
+}
+
+// fn(c, offset of plane (n, c)) for the planes of channels [c0, c1) (a thread's share of a
+// [batch, channels, plane] tensor's channels), image by image: one image's planes of those
+// channels are adjacent, so the thread reads one stream front to back. Channel by channel it
+// would jump between planes one image apart, which the hardware prefetcher does not follow (a
+// 32 x 64 x 32 x 32 batch norm's eval forward took 2.5x a ReLU over the same bytes). Each
+// channel still meets its planes in image order, so sums over them keep their order.
+template <class Fn>
+void for_each_channel_plane(std::int64_t batch, std::int64_t channels, std::int64_t plane, std::int64_t c0,
+                            std::int64_t c1, Fn fn) {
+  for (std::int64_t n = 0; n < batch; ++n) {
+    for (std::int64_t c = c0; c < c1; ++c) fn(c, (n * channels + c) * plane);
+  }
 }
 
 }  // namespace cpu
