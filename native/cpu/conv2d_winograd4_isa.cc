@@ -257,6 +257,13 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
       const float* row = pc.plane + iy * p.in_w;
       for (std::int64_t x = first; x < last; x += 16) _mm_prefetch(reinterpret_cast<const char*>(row + x), _MM_HINT_T0);
     }
+    // And this group's six patch rows in the next channel's plane, which the caller transforms
+    // next (a chunk's tiles span a few rows of several images' planes: no stream to follow).
+    const float* next = pc.plane + p.in_h * p.in_w;
+    for (std::int64_t iy = std::max<std::int64_t>(pc.iy0, 0); iy < std::min(pc.iy0 + 6, p.in_h); ++iy) {
+      const float* row = next + iy * p.in_w;
+      for (std::int64_t x = first; x < last; x += 16) _mm_prefetch(reinterpret_cast<const char*>(row + x), _MM_HINT_T0);
+    }
   };
   auto done = [&](int lanes) {
     __m512 h[6][6];  // h[r] = (d B)[r] of the 16 tiles

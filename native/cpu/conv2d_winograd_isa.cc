@@ -184,6 +184,13 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
       _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
     }
+    // And this piece's four patch rows in the next channel's plane, which the caller transforms
+    // next (a chunk's tiles span a few rows of several images' planes: no stream to follow).
+    for (std::int64_t iy = std::max<std::int64_t>(iy0, 0); iy < std::min(iy0 + 4, p.in_h); ++iy) {
+      const float* next = plane + p.in_h * p.in_w + iy * p.in_w + std::max<std::int64_t>(xbase + own_lo, 0);
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
+    }
   };
   auto done = [&](int lanes) {
     __m512 c[4][4];  // c[r][j]: column j of the tiles' patch row r
