@@ -257,13 +257,8 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
       const float* row = pc.plane + iy * p.in_w;
       for (std::int64_t x = first; x < last; x += 16) _mm_prefetch(reinterpret_cast<const char*>(row + x), _MM_HINT_T0);
     }
-    // And this group's six patch rows in the next channel's plane, which the caller transforms
-    // next (a chunk's tiles span a few rows of several images' planes: no stream to follow).
-    const float* next = pc.plane + p.in_h * p.in_w;
-    for (std::int64_t iy = std::max<std::int64_t>(pc.iy0, 0); iy < std::min(pc.iy0 + 6, p.in_h); ++iy) {
-      const float* row = next + iy * p.in_w;
-      for (std::int64_t x = first; x < last; x += 16) _mm_prefetch(reinterpret_cast<const char*>(row + x), _MM_HINT_T0);
-    }
+    // And this group's six patch rows in the next channel's plane.
+    prefetch_next_plane_rows(pc.plane, p.in_h, p.in_w, pc.iy0, 6, first, last);
   };
   auto done = [&](int lanes) {
     __m512 h[6][6];  // h[r] = (d B)[r] of the 16 tiles
@@ -375,6 +370,7 @@ bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const
     pc.ty = run.ty;
     pc.xbase = xbase;
     for (int q = 0; q < 4; ++q) pc.window[q] = lane_range(lo - 16 * q, hi - 16 * q);
+    prefetch_next_plane_rows(pc.plane, p.out_h, p.out_w, 4 * run.ty, 4, xbase + lo, xbase + hi);
   };
   auto done = [&](int lanes) {
     __m512 h[4][6];  // h[r] = (dy A^T)[r] of the 16 tiles

@@ -184,13 +184,8 @@ bool input_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const Winog
       _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
     }
-    // And this piece's four patch rows in the next channel's plane, which the caller transforms
-    // next (a chunk's tiles span a few rows of several images' planes: no stream to follow).
-    for (std::int64_t iy = std::max<std::int64_t>(iy0, 0); iy < std::min(iy0 + 4, p.in_h); ++iy) {
-      const float* next = plane + p.in_h * p.in_w + iy * p.in_w + std::max<std::int64_t>(xbase + own_lo, 0);
-      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(next + 16), _MM_HINT_T0);
-    }
+    // And this piece's four patch rows in the next channel's plane.
+    prefetch_next_plane_rows(plane, p.in_h, p.in_w, iy0, 4, xbase + own_lo, std::min(xbase + own_hi + 2, p.in_w));
   };
   auto done = [&](int lanes) {
     __m512 c[4][4];  // c[r][j]: column j of the tiles' patch row r
@@ -309,6 +304,7 @@ bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const
     const std::int64_t lo = 2 * lane0, hi = std::min<std::int64_t>(2 * (lane0 + count), p.out_w - xbase);
     pieces[npieces++] = {
         channel + run.image * p.out_image_stride, run.ty, xbase, {lane_range(lo, hi), lane_range(lo - 16, hi - 16)}};
+    prefetch_next_plane_rows(pieces[npieces - 1].plane, p.out_h, p.out_w, 2 * run.ty, 2, xbase + lo, xbase + hi);
   };
   auto done = [&](int lanes) {
     __m512 dy[2][2];  // dy[r][j]: row r, column j of the tiles' 2x2 blocks

@@ -205,6 +205,20 @@ inline bool all_lanes_finite(__m512 sum) {
   return _mm512_cmp_ps_mask(_mm512_sub_ps(sum, sum), _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
 }
 
+// Prefetches rows [y0, y0 + rows) (those inside the plane), columns [x0, x1), of the plane after
+// `plane` (h x w): the channel a transform reads next. A chunk's tiles span a few rows of several
+// images' planes, no stream the hardware prefetcher follows; the next channel's same rows are
+// read once this one is done.
+inline void prefetch_next_plane_rows(const float* plane, std::int64_t h, std::int64_t w, std::int64_t y0, int rows,
+                                     std::int64_t x0, std::int64_t x1) {
+  const float* next = plane + h * w;  // (past the tensor for its last plane: prefetches never fault)
+  x0 = x0 < 0 ? 0 : x0;
+  for (std::int64_t y = y0 < 0 ? 0 : y0; y < y0 + rows && y < h; ++y) {
+    for (std::int64_t x = x0; x < x1; x += 16)
+      _mm_prefetch(reinterpret_cast<const char*>(next + y * w + x), _MM_HINT_T0);
+  }
+}
+
 // The columns `cols` of 16 output pixels from `at` on: value plus the residual (may be null),
 // ReLU as torch.relu (only values below zero become zero; NaN stays NaN), stored masked.
 // The same pixels of the next channel plane (`next_plane` floats on: the output channel the
