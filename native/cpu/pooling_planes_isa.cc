@@ -195,7 +195,10 @@ VectorGeometry vector_geometry(const PoolShape& s) {
   return VectorGeometry{starts, ((reach > inside ? reach : inside) + 15) / 16 * 16 + 32};
 }
 
-template <class Reduce>
+// kStride: the stride along the width when it is 1 or 2 (0: any, read from s), so that the
+// output ranges of pass 2 divide by a constant (a 64-bit division per output row per vector made
+// a 3x3 stride-2 pool on 16x16 planes slower than ONNX Runtime's).
+template <int kStride, class Reduce>
 void reduce_plane_vectors(const PoolShape& s, const Reduce& reduce, const float* x, float* y, float* scratch) {
   using lanes::F32;
   constexpr int W = F32::kWidth;
@@ -208,7 +211,7 @@ void reduce_plane_vectors(const PoolShape& s, const Reduce& reduce, const float*
       reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(scratch) + line - 1) / line * line + shift);
   // Pass 2 reads whole vectors of starts, so up to this column of each row.
   const std::int64_t read_end = (g.starts - 1) / W * W + W + (s.kernel_w - 1) * s.dil_w;
-  const std::int64_t S = s.stride_w;
+  const std::int64_t S = kStride ? kStride : s.stride_w;
   // Bands of kBandRows output rows: pass 1 on the band, then pass 2 on it (bounded scratch; a
   // small plane is one band).
   for (std::int64_t band = 0; band < s.out_h; band += kBandRows) {
@@ -332,7 +335,8 @@ void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32
     return;
   }
   if (!indices) {
-    reduce_plane_vectors(s, MaxReduce{}, x, y, scratch);
+    with_stride_w(s.stride_w,
+                  [&](auto stride) { reduce_plane_vectors<decltype(stride)::value>(s, MaxReduce{}, x, y, scratch); });
     return;
   }
   with_stride_w(s.stride_w, [&](auto stride) { max_plane<decltype(stride)::value>(s, x, y, indices, scratch); });
@@ -343,7 +347,9 @@ void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scr
     avg_plane_2x2s2(*a.s, x, y);
     return;
   }
-  reduce_plane_vectors(*a.s, AverageReduce{&a}, x, y, scratch);
+  with_stride_w(a.s->stride_w, [&](auto stride) {
+    reduce_plane_vectors<decltype(stride)::value>(*a.s, AverageReduce{&a}, x, y, scratch);
+  });
 }
 
 FLEXCONV_ISA_END
