@@ -19,6 +19,7 @@ import {
   directConv,
   dynamicInputs,
   dynamicRunsAgainstReference,
+  inputGradientTwoWays,
   reference,
   run,
   WinogradCase,
@@ -284,6 +285,21 @@ function gradOutFor(x: Tensor, w: Tensor, padding: number): Tensor {
   const [n, , h, wd] = x.shape;
   return Tensor.randn([n, w.shape[0], h + 2 * padding - 2, wd + 2 * padding - 2]);
 }
+
+describeWinograd('the input gradient by Winograd F(2x2, 3x3)', () => {
+  test.each([
+    ['512 tiles, 33 -> 34 channels (pairs not a multiple of 16)', [8, 33, 16, 16], 34, 1],
+    ['padding 0 (the gradient conv pads by 2), 40 -> 32', [8, 40, 18, 18], 32, 0],
+  ] as [string, [number, number, number, number], number, number][])(
+    'transforms the flipped weight in place, %s: the same bits as the forward conv with a flipped copy',
+    (_name, shape, out, padding) => {
+      manualSeed(64);
+      const { byAutograd, byForward, reference } = inputGradientTwoWays(shape, out, padding);
+      expect(maxRelDiff(byAutograd, reference)).toBeLessThan(3e-6);
+      expect(byAutograd).toEqual(byForward);
+    },
+  );
+});
 
 describeWinograd('the weight gradient by Winograd (dU = sum over tiles of Z V^T, dW = G^T dU G)', () => {
   // From 256 tiles per half of the batch (native/cpu/conv2d_winograd.cc).

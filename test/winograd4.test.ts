@@ -26,6 +26,7 @@ import {
   directConv,
   dynamicInputs,
   dynamicRunsAgainstReference,
+  inputGradientTwoWays,
   reference,
   run,
   WinogradCase,
@@ -144,6 +145,13 @@ describeWinograd('test/winograd4.test.ts')('Winograd F(4x4, 3x3) for convolution
       return xd;
     });
     expect(Array.from(xd.grad!.data)).not.toEqual(Array.from(x.grad!.data));
+  });
+
+  test('the input gradient transforms the flipped weight in place: the same bits as the forward conv with a flipped copy (35 -> 37 channels, pairs not a multiple of 16)', () => {
+    manualSeed(63);
+    const { byAutograd, byForward, reference } = inputGradientTwoWays([32, 35, 16, 16], 37, 1);
+    expect(maxRelDiff(byAutograd, reference)).toBeLessThan(F4_TOLERANCE);
+    expect(byAutograd).toEqual(byForward);
   });
 
   test.each([

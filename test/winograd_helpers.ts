@@ -8,7 +8,7 @@ import * as ops from '../lib/ops';
 import { isa, setIsa, setNumThreads } from '../lib/system';
 import { Tensor } from '../lib/tensor';
 import { maxRelDiff } from './helpers';
-import { convGeom, refConv2d } from './reference/conv';
+import { convGeom, refConv2d, refConv2dGradInput } from './reference/conv';
 import { DynGeom, dynamicConvBackward, dynamicConvForward } from './reference/dynamic_conv';
 
 // The Winograd copies are made on AVX-512 CPUs only (elsewhere the direct path is faster).
@@ -76,6 +76,37 @@ export function run(
       packed,
     }),
   );
+}
+
+/**
+ * The stride-1 input gradient of conv2d(x, w, { padding }) two ways: by autograd (native code
+ * transforms the flipped weight reading `w` in place) and as the forward conv of the output
+ * gradient with the flipped, transposed weight built here ([C, O, 3, 3], each kernel turned by
+ * 180 degrees; padding 2 - padding), which transforms that copy. Both run the same Winograd
+ * tiling, so they must agree bit for bit; `reference` is the float64 gradient.
+ */
+export function inputGradientTwoWays(
+  xShape: [number, number, number, number],
+  out: number,
+  padding: number,
+): { byAutograd: number[]; byForward: number[]; reference: Float64Array } {
+  const x = Tensor.randn(xShape).requireGrad();
+  const w = Tensor.randn([out, xShape[1], 3, 3], { std: 0.2 });
+  const y = ops.conv2d(x, w, { padding });
+  const gy = Tensor.randn(y.shape);
+  y.backward(gy);
+  const [O, C] = [out, xShape[1]];
+  const flipped = new Float32Array(w.numel);
+  for (let o = 0; o < O; o++)
+    for (let c = 0; c < C; c++)
+      for (let r = 0; r < 9; r++) flipped[(c * O + o) * 9 + r] = w.data[(o * C + c) * 9 + 8 - r];
+  const forward = run(gy, Tensor.from(flipped, [C, O, 3, 3]), null, { padding: 2 - padding });
+  const g = convGeom(x.shape, w.shape, [1, 1], [padding, padding], [1, 1], 1);
+  return {
+    byAutograd: Array.from(x.grad!.data),
+    byForward: Array.from(forward.data),
+    reference: refConv2dGradInput(g, gy.data, w.data),
+  };
 }
 
 /** The inputs of a dynamic conv of g's shape (3x3 experts, with expert biases), drawn from the current seed. */

@@ -147,30 +147,54 @@ bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group
          in_per_group >= kMinChannels && FLEXCONV_PICK_ISA(winograd_has_fast_transforms)();
 }
 
-bool winograd_transform_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
-                                WinogradTile tile, float* u) {
-  const std::int64_t pairs = out_channels * in_channels;
+namespace {
+
+// U of `weight`'s kernels (flipped_from 0) or of its flipped, transposed kernels (flipped_from =
+// its output channels: winograd_weight_tiles) into u; false when a weight is not finite.
+bool transform_kernels(const float* weight, std::int64_t flipped_from, std::int64_t pairs, WinogradTile tile,
+                       float* u) {
   // A non-finite weight spreads differently through the transforms than through the direct sum
   // (inf - inf): such weights keep the direct path only (checked on the way, in parallel).
   std::atomic<bool> finite{true};
   const auto weight_tiles =
       tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_weight_tiles) : FLEXCONV_PICK_ISA(winograd_weight_tiles);
   parallel_for(pairs, [&](std::int64_t p0, std::int64_t p1) {
-    if (!weight_tiles(weight, p0, p1, pairs, u)) finite.store(false, std::memory_order_relaxed);
+    if (!weight_tiles(weight, flipped_from, p0, p1, pairs, u)) finite.store(false, std::memory_order_relaxed);
   });
   return finite.load();
 }
 
-std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
-                                                 std::int64_t in_channels, WinogradTile tile) {
-  const std::int64_t O = out_channels, C = in_channels, pairs = O * C;
+// U of rows x cols kernels (transform_kernels), packed as GEMM A operands; empty when not finite.
+std::vector<gemm::PackedA> pack_kernels(const float* weight, std::int64_t flipped_from, std::int64_t rows,
+                                        std::int64_t cols, WinogradTile tile) {
+  const std::int64_t pairs = rows * cols;
   const int points = tiling(tile).points;
   AlignedBuffer<float> u(static_cast<size_t>(points * pairs));
-  if (!winograd_transform_weights(weight, O, C, tile, u.data())) return {};
+  if (!transform_kernels(weight, flipped_from, pairs, tile, u.data())) return {};
   std::vector<gemm::PackedA> packed;
   packed.reserve(static_cast<size_t>(points));
-  for (int xi = 0; xi < points; ++xi) packed.emplace_back(O, C, gemm::MatrixA(u.data() + xi * pairs, C, false));
+  for (int xi = 0; xi < points; ++xi)
+    packed.emplace_back(rows, cols, gemm::MatrixA(u.data() + xi * pairs, cols, false));
   return packed;
+}
+
+}  // namespace
+
+bool winograd_transform_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
+                                WinogradTile tile, float* u) {
+  return transform_kernels(weight, 0, out_channels * in_channels, tile, u);
+}
+
+std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
+                                                 std::int64_t in_channels, WinogradTile tile) {
+  return pack_kernels(weight, 0, out_channels, in_channels, tile);
+}
+
+std::vector<gemm::PackedA> winograd_pack_flipped_weights(const float* weight, std::int64_t out_channels,
+                                                         std::int64_t in_channels, WinogradTile tile) {
+  // (The gathers index the weight with 32-bit offsets.)
+  if (out_channels * in_channels * 9 >= (std::int64_t{1} << 31)) return {};
+  return pack_kernels(weight, out_channels, in_channels, out_channels, tile);
 }
 
 void winograd_inverse_weights(const float* du0, const float* du1, std::int64_t out_channels, std::int64_t in_channels,

@@ -54,6 +54,13 @@ bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group
 std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,
                                                  std::int64_t in_channels, WinogradTile tile = WinogradTile::F2x2);
 
+// The same for the weight the stride-1 input gradient convolves with (conv2d_flip_weight: [C, O, 3,
+// 3], each kernel turned by 180 degrees), read from `weight` ([O, C, 3, 3]) in place: C x O
+// matrices, bit for bit winograd_pack_weights of the flipped weight. Empty when a weight is not
+// finite (or has 2^31 floats or more).
+std::vector<gemm::PackedA> winograd_pack_flipped_weights(const float* weight, std::int64_t out_channels,
+                                                         std::int64_t in_channels, WinogradTile tile);
+
 // The same matrices unpacked into u: points x O x C floats, point after point, each row-major (the
 // layout of the weight gradient's dU below). False when a weight is not finite.
 bool winograd_transform_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,

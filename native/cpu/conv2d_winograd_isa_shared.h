@@ -33,16 +33,37 @@ inline float output_pixel(float value, const float* residual, std::int64_t at, b
   return relu && out < 0.0f ? 0.0f : out;
 }
 
-// U of the 3x3 kernels [p0, p1) (kernel p: its 9 floats at weight + 9 p) one kernel at a time,
-// transform(g, t) writing its Points values, into u[xi * pairs + p]; false when a kernel held inf
-// or NaN.
+// Where the 3x3 kernels a weight transform reads lie: kernel p's first tap at weight + first(p),
+// the others `step` floats apart (in the order the transform takes them).
+struct WeightKernels {
+  const float* weight;
+  // 0: kernel p is the weight's p-th (9 p, step 1). Otherwise the weight's output channels:
+  // kernel p = c * flipped_from + o is kernel (o, c) turned by 180 degrees (read back to front),
+  // the kernel the stride-1 input gradient convolves with (conv2d_flip_weight's layout).
+  std::int64_t flipped_from;
+  std::int64_t in_channels;  // the weight's (flipped kernels only)
+  std::int64_t first(std::int64_t p) const {
+    if (flipped_from == 0) return 9 * p;
+    const std::int64_t c = p / flipped_from, o = p - c * flipped_from;
+    return (o * in_channels + c) * 9 + 8;
+  }
+  int step() const { return flipped_from == 0 ? 1 : -1; }
+};
+
+// U of the 3x3 kernels [p0, p1) one kernel at a time, transform(g, t) writing its Points values,
+// into u[xi * pairs + p]; false when a kernel held inf or NaN.
 template <int Points, class Transform>
-bool weight_tiles_scalar(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u,
+bool weight_tiles_scalar(const WeightKernels& k, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u,
                          Transform transform) {
   float sum = 0.0f;
+  const int step = k.step();
   for (std::int64_t p = p0; p < p1; ++p) {
-    const float* g = weight + p * 9;
-    for (int i = 0; i < 9; ++i) sum += g[i] * 0.0f;  // NaN iff some g[i] is inf or NaN
+    const float* first = k.weight + k.first(p);
+    float g[9];
+    for (int i = 0; i < 9; ++i) {
+      g[i] = first[i * step];
+      sum += g[i] * 0.0f;  // NaN iff some g[i] is inf or NaN
+    }
     float t[Points];
     transform(g, t);
     for (int xi = 0; xi < Points; ++xi) u[xi * pairs + p] = t[xi];
@@ -177,25 +198,34 @@ void inverse_weight_tiles_avx512(const float* u, const float* second, std::int64
   inverse_weight_tiles_scalar<Points>(u, second, p, p1, pairs, weight, transform);
 }
 
-// The same 16 kernels per step, one per lane: their 9 taps gathered (the kernels are 9 floats
-// apart), the Points transformed values stored as contiguous runs of U; the tail as above.
+// The same 16 kernels per step, one per lane: their 9 taps gathered, the Points transformed
+// values stored as contiguous runs of U; the tail as above.
 template <int Points, class Transform>
-bool weight_tiles_avx512(const float* weight, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u,
+bool weight_tiles_avx512(const WeightKernels& k, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u,
                          Transform transform) {
   const __m512i nine =
       _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
+  const int step = k.step();
   __m512 sum = _mm512_setzero_ps();
   std::int64_t p = p0;
   for (; p + 16 <= p1; p += 16) {
+    // Each lane's first tap, from lane 0's (the caller keeps the weight under 2^31 floats).
+    const std::int64_t base = k.first(p);
+    __m512i lanes = nine;
+    if (k.flipped_from != 0) {
+      alignas(64) std::int32_t offsets[16];
+      for (int l = 0; l < 16; ++l) offsets[l] = static_cast<std::int32_t>(k.first(p + l) - base);
+      lanes = _mm512_load_si512(offsets);
+    }
     __m512 g[9], t[Points];
     for (int i = 0; i < 9; ++i) {
-      g[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, nine, weight + p * 9 + i, 4);
+      g[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, lanes, k.weight + base + i * step, 4);
       sum = _mm512_fmadd_ps(g[i], _mm512_setzero_ps(), sum);  // NaN iff some tap is inf or NaN
     }
     transform(g, t);
     for (int xi = 0; xi < Points; ++xi) _mm512_storeu_ps(u + xi * pairs + p, t[xi]);
   }
-  const bool tail_finite = weight_tiles_scalar<Points>(weight, p, p1, pairs, u, transform);
+  const bool tail_finite = weight_tiles_scalar<Points>(k, p, p1, pairs, u, transform);
   return tail_finite && _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
 }
 
