@@ -195,12 +195,58 @@ VectorGeometry vector_geometry(const PoolShape& s) {
   return VectorGeometry{starts, ((reach > inside ? reach : inside) + 15) / 16 * 16 + 32};
 }
 
+#if defined(__AVX512F__)
+// reduce_plane_vectors for planes whose rows fit one vector (16x16 maps and smaller) and whose
+// window starts do too: each output row's column reductions stay in a register and the window's
+// taps along the row are lane permutes (identity where they fall in the padding), so there is no
+// padded row in memory to store and load back. The same operations in the same order, so the
+// same bits; false (nothing written) for planes too wide.
+template <class Reduce>
+bool reduce_narrow_plane(const PoolShape& s, const Reduce& reduce, const float* x, float* y) {
+  using lanes::F32;
+  if (s.in_w > 16 || (s.out_w - 1) * s.stride_w >= 16 || s.kernel_w > 16) return false;
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 identity = _mm512_set1_ps(Reduce::identity());
+  // Tap kw of the window starting at lane j (input column j - pad_w) reads input column
+  // j + kw * dil_w - pad_w: lane j of the tap's vector is that lane of the row's, if inside.
+  __m512i from[16];
+  __mmask16 inside[16];
+  for (std::int64_t kw = 0; kw < s.kernel_w; ++kw) {
+    const __m512i at = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kw * s.dil_w - s.pad_w)));
+    inside[kw] = _mm512_cmpge_epi32_mask(at, _mm512_setzero_si512()) &
+                 _mm512_cmplt_epi32_mask(at, _mm512_set1_epi32(static_cast<int>(s.in_w)));
+    from[kw] = at;
+  }
+  const int n_in = static_cast<int>(s.in_w), n_out = static_cast<int>(s.out_w);
+  for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
+    std::int64_t kh0 = 0, kh1 = s.kernel_h;
+    while (kh0 < kh1 && oh * s.stride_h - s.pad_h + kh0 * s.dil_h < 0) ++kh0;
+    while (kh1 > kh0 && oh * s.stride_h - s.pad_h + (kh1 - 1) * s.dil_h >= s.in_h) --kh1;
+    F32 column{identity};  // a window row entirely in the padding (ceil mode)
+    for (std::int64_t kh = kh0; kh < kh1; ++kh) {
+      const F32 v = F32::load_first(x + (oh * s.stride_h - s.pad_h + kh * s.dil_h) * s.in_w, n_in);
+      column = kh == kh0 ? v : Reduce::combine(column, v);
+    }
+    F32 acc{_mm512_mask_permutexvar_ps(identity, inside[0], from[0], column.v)};
+    for (std::int64_t kw = 1; kw < s.kernel_w; ++kw) {
+      acc = Reduce::combine(acc, F32{_mm512_mask_permutexvar_ps(identity, inside[kw], from[kw], column.v)});
+    }
+    const F32 picked = s.stride_w == 1 ? acc : acc.pick_every(0, static_cast<int>(s.stride_w));
+    reduce.finish(picked, oh, 0, n_out).store_first(y + oh * s.out_w, n_out);
+  }
+  return true;
+}
+#endif
+
 // kStride: the stride along the width when it is 1 or 2 (0: any, read from s), so that the
 // output ranges of pass 2 divide by a constant (a 64-bit division per output row per vector made
 // a 3x3 stride-2 pool on 16x16 planes slower than ONNX Runtime's).
 template <int kStride, class Reduce>
 void reduce_plane_vectors(const PoolShape& s, const Reduce& reduce, const float* x, float* y, float* scratch) {
   using lanes::F32;
+#if defined(__AVX512F__)
+  if (reduce_narrow_plane(s, reduce, x, y)) return;
+#endif
   constexpr int W = F32::kWidth;
   const float identity = Reduce::identity();
   const VectorGeometry g = vector_geometry(s);
