@@ -1,4 +1,4 @@
-import { ops, Tensor, manualSeed, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
+import { ops, Tensor, manualSeed, noGrad, setNumThreads, getNumThreads, ShapeError, ArgumentError } from '../lib';
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
@@ -70,6 +70,15 @@ function noGradMax(x: Tensor, k: number, s: number): number[] {
   return ops.maxPool2d(x, { kernelSize: k, stride: s, padding: 1 }).toArray();
 }
 
+// Rows of up to 16 columns, output window starts up to column 15: the AVX-512 path that keeps a
+// row in one register (native/cpu/pooling_planes_isa.cc, reduce_narrow_plane).
+const NARROW: Case[] = [
+  { shape: [2, 2, 16, 16], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
+  { shape: [1, 2, 13, 16], kernel: [5, 5], stride: [2, 2], padding: [2, 2], ceilMode: true, dilation: [1, 2] },
+  { shape: [1, 1, 6, 15], kernel: [2, 4], stride: [3, 3], padding: [1, 2], ceilMode: true },
+  { shape: [1, 3, 5, 16], kernel: [3, 3], stride: [1, 2], padding: [1, 1], ceilMode: false },
+];
+
 describe('maxPool2d', () => {
   beforeEach(() => manualSeed(21));
 
@@ -130,6 +139,16 @@ describe('maxPool2d', () => {
     }
   });
 
+  test('without gradients, rows of up to 16 columns (one vector: the window taps are lane permutes) match the reference', () => {
+    for (const c of NARROW) {
+      const x = Tensor.randn(c.shape);
+      for (let i = 0; i < x.numel; i += 5) x.data[i] = -Infinity;
+      x.data[2] = NaN;
+      const want = Array.from(referenceMaxPool(x.data, c.shape, c).y, Math.fround);
+      expect(noGrad(() => ops.maxPool2d(x, maxOptions(c))).toArray()).toEqual(want);
+    }
+  });
+
   test('backward routes each gradient to its argmax (reference scatter; finite differences on the small cases)', () => {
     for (const c of cases) {
       const x = Tensor.randn(c.shape, { requiresGrad: true });
@@ -175,6 +194,20 @@ describe('avgPool2d', () => {
       { shape: [1, 2, 41, 23], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
     ];
     for (const c of wide) {
+      for (const include of [true, false]) {
+        const x = Tensor.randn(c.shape);
+        expectClose(
+          ops.avgPool2d(x, avgOptions(c, include)).data,
+          referenceAvgPool(x.data, c.shape, c, include).y,
+          1e-6,
+          1e-5,
+        );
+      }
+    }
+  });
+
+  test('rows of up to 16 columns (one vector: the window taps are lane permutes) match the reference', () => {
+    for (const c of NARROW.filter((k) => !k.dilation)) {
       for (const include of [true, false]) {
         const x = Tensor.randn(c.shape);
         expectClose(
