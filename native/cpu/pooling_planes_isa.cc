@@ -218,6 +218,15 @@ bool reduce_narrow_plane(const PoolShape& s, const Reduce& reduce, const float* 
     from[kw] = at;
   }
   const int n_in = static_cast<int>(s.in_w), n_out = static_cast<int>(s.out_w);
+  // The next plane (planes lie one after another) is fetched while this one is reduced: 16x16
+  // planes ran 1.2-1.5x faster so; 8x8 ones (four lines each) no faster.
+  const std::int64_t plane = s.in_h * s.in_w;
+  if (plane >= 256) {
+    // (Past the tensor's end for its last plane: prefetches never fault.)
+    for (std::int64_t at = 0; at < plane; at += 16) {
+      _mm_prefetch(reinterpret_cast<const char*>(x + plane + at), _MM_HINT_T0);
+    }
+  }
   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
     std::int64_t kh0 = 0, kh1 = s.kernel_h;
     while (kh0 < kh1 && oh * s.stride_h - s.pad_h + kh0 * s.dil_h < 0) ++kh0;
