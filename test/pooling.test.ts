@@ -181,6 +181,21 @@ describe('maxPool2d', () => {
   });
 });
 
+/** avgPool2d of random inputs of each case equals the float64 reference, with padding counted and not. */
+function expectAveragesMatchReference(list: Case[]): void {
+  for (const c of list) {
+    for (const include of [true, false]) {
+      const x = Tensor.randn(c.shape);
+      expectClose(
+        ops.avgPool2d(x, avgOptions(c, include)).data,
+        referenceAvgPool(x.data, c.shape, c, include).y,
+        1e-6,
+        1e-5,
+      );
+    }
+  }
+}
+
 describe('avgPool2d', () => {
   beforeEach(() => manualSeed(22));
 
@@ -193,31 +208,11 @@ describe('avgPool2d', () => {
       // 41 output rows: bands of 16, 16 and 9.
       { shape: [1, 2, 41, 23], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
     ];
-    for (const c of wide) {
-      for (const include of [true, false]) {
-        const x = Tensor.randn(c.shape);
-        expectClose(
-          ops.avgPool2d(x, avgOptions(c, include)).data,
-          referenceAvgPool(x.data, c.shape, c, include).y,
-          1e-6,
-          1e-5,
-        );
-      }
-    }
+    expectAveragesMatchReference(wide);
   });
 
   test('rows of up to 16 columns (one vector: the window taps are lane permutes) match the reference', () => {
-    for (const c of NARROW.filter((k) => !k.dilation)) {
-      for (const include of [true, false]) {
-        const x = Tensor.randn(c.shape);
-        expectClose(
-          ops.avgPool2d(x, avgOptions(c, include)).data,
-          referenceAvgPool(x.data, c.shape, c, include).y,
-          1e-6,
-          1e-5,
-        );
-      }
-    }
+    expectAveragesMatchReference(NARROW.filter((k) => !k.dilation));
   });
 
   test('forward matches the reference (countIncludePad both ways) and ONNX Runtime AveragePool', async () => {
