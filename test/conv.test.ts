@@ -215,6 +215,45 @@ const cases: Case[] = [
     stride: [3, 3],
     padding: [1, 2],
   },
+  // Channel planes of at most 64 floats without a constant shift: each plane is held in one,
+  // two or four registers and every kernel position's pixels are permuted out of them (forward
+  // columns and the weight gradient's transposed ones).
+  {
+    name: 'tiny-plane packer: 8x8 -> 4x4 stride 2, 64 channels (k blocks split a channel), batch 5',
+    x: [5, 64, 8, 8],
+    w: [40, 64, 3, 3],
+    stride: [2, 2],
+    padding: [1, 1],
+    bias: true,
+  },
+  {
+    name: 'tiny-plane packer: 7x7 (four registers, the last partial) stride 2, 5x5 kernel',
+    x: [3, 4, 7, 7],
+    w: [36, 4, 5, 5],
+    stride: [2, 2],
+    padding: [2, 2],
+  },
+  {
+    name: 'tiny-plane packer: 5x5 (two registers) stride 2, dilation 2, padding 2',
+    x: [2, 6, 5, 5],
+    w: [33, 6, 3, 3],
+    stride: [2, 2],
+    padding: [2, 2],
+    dilation: [2, 2],
+  },
+  {
+    name: 'tiny-plane packer: 4x4 (one register) stride 2, 2x2 kernel',
+    x: [7, 9, 4, 4],
+    w: [35, 9, 2, 2],
+    stride: [2, 2],
+  },
+  { name: 'tiny-plane packer: unpadded 3x3 on 6x6 (stride 1, no shift)', x: [3, 5, 6, 6], w: [40, 5, 3, 3] },
+  {
+    name: 'tiny-plane packer: 3x3 plane padded by 4 (81 outputs: 6 pieces per position)',
+    x: [2, 3, 3, 3],
+    w: [32, 3, 3, 3],
+    padding: [4, 4],
+  },
   {
     name: 'weight-grad packer: 11x11 kernel, 300-pixel rows split across mask tables',
     x: [1, 2, 12, 300],

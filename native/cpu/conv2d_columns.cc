@@ -96,6 +96,8 @@ inline void zero_strided(float* out, std::int64_t len, std::int64_t step) {
 // such images use a per-(tap, pixel) table of input offsets instead.
 constexpr std::int64_t kSmallRowWidth = 16;
 constexpr std::int64_t kMaxTableEntries = 1 << 16;
+// Channel planes of at most this many floats fit four AVX-512 registers (pack_small_columns).
+constexpr std::int64_t kTinyPlane = 64;
 
 // taps[(i*kw + j) * P + p] = offset of the input pixel tap (i, j) of output pixel p reads
 // within one channel plane, or -1 for padding. Empty when the images are not small.
@@ -103,11 +105,15 @@ std::vector<std::int32_t> tap_table(const Conv2dGeometry& g) {
   const std::int64_t P = g.out_h * g.out_w, KK = g.kernel_h * g.kernel_w;
   std::vector<std::int32_t> taps;
   // Stride-2 rows have a vector packer on AVX-512 (two loads and a permute per 16 columns),
-  // faster than the table even for 4-wide rows (a 256-channel 8x8 -> 4x4 layer at batch 1:
-  // 54 vs 65 us; 64 channels 32x32 -> 16x16: 106 vs 201 us); other strides gather element by
-  // element anyway, and the table is cheaper there.
-  const bool vector_rows = g.stride_w == 2 && FLEXCONV_PICK_ISA(has_vector_column_packers)();
-  if ((g.out_w >= kSmallRowWidth && g.stride_w == 1) || vector_rows || KK * P > kMaxTableEntries ||
+  // faster than the table's gathers even for 4-wide rows (a 256-channel 8x8 -> 4x4 layer at
+  // batch 1: 54 vs 65 us; 64 channels 32x32 -> 16x16: 106 vs 201 us); other strides gather
+  // element by element anyway, and the table is cheaper there. Planes of up to 64 floats (8x8
+  // maps) take the table at every stride: the AVX-512 packer then permutes each kernel
+  // position's pixels out of the plane held in registers (conv2d_columns_simd.h).
+  const bool vector_packers = FLEXCONV_PICK_ISA(has_vector_column_packers)();
+  const bool tiny_plane = vector_packers && g.in_h * g.in_w <= kTinyPlane;
+  const bool vector_rows = g.stride_w == 2 && vector_packers && !tiny_plane;
+  if ((g.out_w >= kSmallRowWidth && g.stride_w == 1 && !tiny_plane) || vector_rows || KK * P > kMaxTableEntries ||
       g.in_h * g.in_w >= (std::int64_t{1} << 31))
     return taps;
   taps.resize(static_cast<size_t>(KK * P));
@@ -209,6 +215,7 @@ void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::i
   // As in pack(): gather ~64 rows of one panel column by column, then transpose them in.
   constexpr std::int64_t kRowsPerPass = 64;
   std::vector<float> rows_of(static_cast<size_t>(nr * std::max<std::int64_t>(kRowsPerPass, P)));
+  std::vector<ColumnImageRun> pass_runs;
   for (std::int64_t p0 = 0; p0 < nc; p0 += nr) {
     const int cols = static_cast<int>(std::min<std::int64_t>(nr, nc - p0));
     float* panel = dst + (p0 / nr) * kc * nr;
@@ -217,6 +224,17 @@ void TransposedColumnSource::pack_small(std::int64_t k0, std::int64_t kc, std::i
       std::int64_t rows = 0;
       while (r1 < runs.size() && (r1 == r0 || rows + runs[r1].len <= kRowsPerPass)) rows += runs[r1++].len;
       const std::int64_t row0 = runs[r0].offset;
+      // The panel's columns as rows of `rows` pixels, by the vector packer where there is one
+      // (the column matrix's rows n0 + p0 .. + cols, written `rows` floats apart).
+      pass_runs.assign(runs.begin() + static_cast<std::ptrdiff_t>(r0), runs.begin() + static_cast<std::ptrdiff_t>(r1));
+      for (ColumnImageRun& run : pass_runs) run.offset -= row0;
+      if (FLEXCONV_PICK_ISA(pack_small_columns)(pass_runs.data(), static_cast<std::int64_t>(pass_runs.size()),
+                                                taps_.data(), nullptr, P, KK, HW, n0 + p0, cols, static_cast<int>(rows),
+                                                rows_of.data())) {
+        gemm::pack_panel_transposed(rows_of.data(), rows, cols, nr, rows, panel + row0 * nr);
+        r0 = r1;
+        continue;
+      }
       for (int t = 0; t < cols; ++t) {
         const std::int64_t w = n0 + p0 + t, c = w / KK;
         const std::int32_t* taps = taps_.data() + (w - c * KK) * P;

@@ -8,6 +8,9 @@
 // columns are padding depends on the run and the tap's kernel position (i, j) only, not on the
 // channel, so the masks and source offsets are worked out once per (kernel position, run) and
 // reused for every channel: the per-channel loop is nothing but loads, permutes and stores.
+// Small images read through conv2d_columns.cc's tap table: a masked load per 16 pixels where
+// the table is a constant shift, planes of up to 64 floats permuted out of registers, a gather
+// otherwise.
 #include <cstdint>
 
 #include "core/isa.h"
@@ -110,6 +113,10 @@ bool pack_columns_at_stride(const ColumnRun* runs, std::int64_t nruns, std::int6
         for (int p = 0; p < n; ++p) {
           const Piece& pc = pieces[p];
           // Masked-off lanes are neither read nor faulted on.
+          // The same piece two channels on: each channel plane is read a few short rows at a
+          // time, which the hardware prefetcher does not follow (16x16 -> 8x8 stride-2 convs
+          // 1.05-1.1x faster, larger planes unchanged).
+          _mm_prefetch(reinterpret_cast<const char*>(plane + 2 * HW + pc.src), _MM_HINT_T0);
           __m512 v = _mm512_maskz_loadu_ps(pc.load_lo, plane + pc.src);
           if (kStride == 2) v = _mm512_permutex2var_ps(v, even, _mm512_maskz_loadu_ps(pc.load_hi, plane + pc.src + 16));
           _mm512_mask_storeu_ps(out + pc.dst, pc.store, v);
@@ -131,11 +138,105 @@ struct SmallPiece {
   __mmask16 load, store;
 };
 
+// One piece of the tiny-plane packer: up to 16 consecutive pixels of a run at one kernel
+// position, each lane's input offset within the channel plane (< 64) or -1 for padding.
+struct TinyPiece {
+  __m512i index;
+  std::int64_t dst;  // offset within a packed row
+  __mmask16 load;    // lanes that read the plane (the others are padding or past the run)
+  __mmask16 upper;   // lanes reading the plane's second 32 floats
+  __mmask16 store;
+};
+
+// v[i] = the plane's floats selected by index[i] (a float from registers, no memory access),
+// zero where `load` is off. Planes of up to 16, 32 or 64 floats: 1, 2 or 4 registers.
+template <int kVectors>
+__m512 select_from_plane(const __m512* r, const TinyPiece& pc) {
+  const __m512i index = pc.index;
+  if (kVectors == 1) return _mm512_maskz_permutexvar_ps(pc.load, index, r[0]);
+  const __m512 low = _mm512_maskz_permutex2var_ps(pc.load, r[0], index, r[1]);
+  if (kVectors == 2) return low;
+  return _mm512_mask_mov_ps(low, pc.upper, _mm512_permutex2var_ps(r[2], index, r[3]));
+}
+
+// pack_small_columns for channel planes of at most 16 * kVectors floats (8x8 maps and smaller)
+// without a constant shift (stride 2, 'valid' padding): each channel plane of a run's image is
+// loaded into kVectors registers once and every kernel position's pixels are permuted out of
+// them, instead of a 16-lane gather per position (or, at stride 2, four 4-wide row pieces of two
+// masked loads and a permute each for a 4x4 output map). Run by run, kernel positions in groups
+// whose pieces fit the table (a run has at most 4096 pixels: 256 pieces at one position).
+template <int kVectors>
+void pack_tiny_plane_columns(const ColumnImageRun* runs, std::int64_t nruns, const std::int32_t* taps, std::int64_t P,
+                             std::int64_t KK, std::int64_t plane, std::int64_t k0, std::int64_t kc, int nr,
+                             float* dst) {
+  const std::int64_t k1 = k0 + kc;
+  __mmask16 plane_mask[kVectors];
+  for (int i = 0; i < kVectors; ++i) {
+    const std::int64_t left = plane - 16 * i;
+    plane_mask[i] = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : left > 0 ? (1u << left) - 1u : 0u);
+  }
+  TinyPiece pieces[kMaxPieces];
+  int first[kMaxPieces + 1];  // first[t]: the first piece of kernel position tap0 + t
+  const std::int64_t c0 = k0 / KK, c1 = (k1 - 1) / KK;
+  for (std::int64_t r = 0; r < nruns; ++r) {
+    const ColumnImageRun& run = runs[r];
+    const std::int64_t per_tap = (run.len + 15) / 16;
+    for (std::int64_t tap0 = 0, tap1 = 0; tap0 < KK; tap0 = tap1) {
+      int n = 0;
+      for (tap1 = tap0; tap1 < KK && n + per_tap <= kMaxPieces; ++tap1) {
+        first[tap1 - tap0] = n;
+        const std::int32_t* offsets = taps + tap1 * P + run.p;
+        for (std::int64_t v = 0; v < run.len; v += 16) {
+          TinyPiece& pc = pieces[n++];
+          const std::int64_t left = run.len - v;
+          pc.store = static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+          pc.index = _mm512_maskz_loadu_epi32(pc.store, offsets + v);
+          pc.load = _mm512_mask_cmpge_epi32_mask(pc.store, pc.index, _mm512_setzero_si512());  // -1: padding
+          pc.upper = _mm512_mask_cmpge_epi32_mask(pc.store, pc.index, _mm512_set1_epi32(32));
+          pc.dst = run.offset + v;
+        }
+      }
+      first[tap1 - tap0] = n;
+      for (std::int64_t c = c0; c <= c1; ++c) {
+        // Kernel positions of this group whose rows c * KK + tap lie in [k0, k1).
+        const std::int64_t a = c * KK + tap0 < k0 ? k0 - c * KK : tap0;
+        const std::int64_t b = c * KK + tap1 > k1 ? k1 - c * KK : tap1;
+        if (a >= b) continue;
+        const float* channel = run.image + c * plane;
+        // The plane two channels on: little work per cache line here, so the loads would
+        // otherwise wait on memory (the run's image is usually read for the first time).
+        for (int i = 0; i < kVectors; ++i)
+          _mm_prefetch(reinterpret_cast<const char*>(channel + 2 * plane + 16 * i), _MM_HINT_T0);
+        __m512 reg[kVectors];
+        for (int i = 0; i < kVectors; ++i) reg[i] = _mm512_maskz_loadu_ps(plane_mask[i], channel + 16 * i);
+        for (std::int64_t tap = a; tap < b; ++tap) {
+          float* out = dst + (c * KK + tap - k0) * nr;
+          for (int p = first[tap - tap0]; p < first[tap - tap0 + 1]; ++p) {
+            _mm512_mask_storeu_ps(out + pieces[p].dst, pieces[p].store, select_from_plane<kVectors>(reg, pieces[p]));
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool pack_small_columns(const ColumnImageRun* runs, std::int64_t nruns, const std::int32_t* taps,
                         const std::int64_t* shifts, std::int64_t P, std::int64_t KK, std::int64_t plane,
                         std::int64_t k0, std::int64_t kc, int nr, float* dst) {
+  if (!shifts && plane <= 16) {
+    pack_tiny_plane_columns<1>(runs, nruns, taps, P, KK, plane, k0, kc, nr, dst);
+    return true;
+  }
+  if (!shifts && plane <= 32) {
+    pack_tiny_plane_columns<2>(runs, nruns, taps, P, KK, plane, k0, kc, nr, dst);
+    return true;
+  }
+  if (!shifts && plane <= 64) {
+    pack_tiny_plane_columns<4>(runs, nruns, taps, P, KK, plane, k0, kc, nr, dst);
+    return true;
+  }
   const std::int64_t k1 = k0 + kc;
   const __m512i none = _mm512_setzero_si512();
   SmallPiece pieces[kMaxPieces];

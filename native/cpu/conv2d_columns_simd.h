@@ -43,7 +43,8 @@ struct ColumnImageRun {
 // pixels, dst[k * nr + run.offset + q] = run.image[c * plane + taps[t * P + run.p + q]], or 0 where that entry is -1
 // (the tap table). `shifts` (or null): when every entry of kernel position t that is not -1 equals the pixel's index
 // plus shifts[t] (stride 1, as wide as the input), pieces of 16 pixels are read with one masked load each instead of a
-// gather. Runs of at most 4096 pixels.
+// gather; otherwise planes of at most 64 floats are loaded into registers once per channel and every kernel position's
+// pixels permuted out of them. Runs of at most 4096 pixels.
 //
 // Each packer returns whether it packed: true exactly when this copy's has_vector_column_packers()
 // is (only the AVX-512 copy's) and, for pack_columns_vectorised, the stride is 1 or 2 (for
