@@ -24,34 +24,43 @@ namespace {
 
 using math::Conv2dGeometry;
 
-// Samples are taken in pairs (b, b + 1): both kernels are mixed in one pass over the experts
-// (see mix_samples).
-constexpr int kPair = 2;
+// Samples are taken in groups of two or four (b, b + 1, ...): their kernels are mixed in one
+// pass over the experts (see mix_samples), which then come from memory once per group.
+constexpr int kMaxGroup = 4;
+// Four samples per group where their four mixed kernels take at most this many floats (1.5 MB:
+// they are read back from L2 and L3 by the samples' GEMMs), else two. Measured against pairs:
+// B64 64 -> 128 8x8 -> 4x4 stride-2 forward 0.80-0.91x the time (four mixed kernels of 295 KB),
+// B128 64 -> 64 8x8 (mixed point by point) 0.90-0.94x; B32 64 -> 64 32x32 by F(4x4, 3x3) (590
+// KB per sample) 1.24x, so pairs there.
+constexpr std::int64_t kGroupOfFourFloats = 384 * 1024;
+int group_size(std::int64_t mixed_floats_per_sample) {
+  return kMaxGroup * mixed_floats_per_sample <= kGroupOfFourFloats ? kMaxGroup : 2;
+}
 
-// Runs fn(b, count, thread) for the pairs of samples [b, b + count) covering [0, n) (count 2,
-// the last one possibly 1). Threads take whole pairs when there are enough of them
-// to share evenly (every GEMM inside then runs single-threaded, inline); otherwise pairs run
-// one after another and the GEMM core threads over tiles. Either way every sample is computed
-// by the same arithmetic, so the choice never changes the bits. `thread` only selects scratch
-// space.
-void for_each_pair(std::int64_t n, const std::function<void(std::int64_t, int, int)>& fn) {
+// Runs fn(b, count, thread) for the groups of samples [b, b + count) covering [0, n) (count
+// `group`, the last one possibly fewer). Threads take whole groups when there are enough of
+// them to share evenly (every GEMM inside then runs single-threaded, inline); otherwise groups
+// run one after another and the GEMM core threads over tiles. Either way every sample is
+// computed by the same arithmetic, so neither choice changes the bits. `thread` only selects
+// scratch space.
+void for_each_group(std::int64_t n, int group, const std::function<void(std::int64_t, int, int)>& fn) {
   const int threads = in_parallel_region() ? 1 : num_threads();
-  const std::int64_t pairs = (n + kPair - 1) / kPair;
+  const std::int64_t groups = (n + group - 1) / group;
   auto run = [&](std::int64_t t, int thread) {
-    const std::int64_t b = t * kPair;
-    fn(b, static_cast<int>(std::min<std::int64_t>(kPair, n - b)), thread);
+    const std::int64_t b = t * group;
+    fn(b, static_cast<int>(std::min<std::int64_t>(group, n - b)), thread);
   };
-  if (threads > 1 && (pairs >= 4 * threads || (pairs >= threads && pairs % threads == 0))) {
-    parallel_tasks(pairs, run);
+  if (threads > 1 && (groups >= 4 * threads || (groups >= threads && groups % threads == 0))) {
+    parallel_tasks(groups, run);
   } else {
-    for (std::int64_t t = 0; t < pairs; ++t) run(t, 0);
+    for (std::int64_t t = 0; t < groups; ++t) run(t, 0);
   }
 }
 
-// w[s][0, n) = sum_k attention[b + s, k] * parts[k][0, n) for the `count` samples b, b + 1, in a
-// fixed order. Done right before their convolutions, so the mixed kernels are still in cache
-// when the GEMMs read them (a batched mixing GEMM would write and re-read B * D floats); two
-// samples per pass read the parts once for both. The parts are the experts, or the same floats
+// w[s][0, n) = sum_k attention[b + s, k] * parts[k][0, n) for the `count` samples b, b + 1, ...
+// in a fixed order. Done right before their convolutions, so the mixed kernels are still in
+// cache when the GEMMs read them (a batched mixing GEMM would write and re-read B * D floats);
+// the samples of a group read the parts once for all of them. The parts are the experts, or the same floats
 // flipped or packed.
 void mix_samples(std::int64_t b, int count, std::int64_t K, std::int64_t n, const float* attention,
                  const float* const* parts, float* const* w) {
@@ -59,7 +68,7 @@ void mix_samples(std::int64_t b, int count, std::int64_t K, std::int64_t n, cons
   constexpr std::int64_t kBlock = 1024;
   const auto mix = FLEXCONV_PICK_ISA(dynamic_mix);
   for (std::int64_t d0 = 0; d0 < n; d0 += kBlock) {
-    float* out[kPair];
+    float* out[kMaxGroup];
     for (int s = 0; s < count; ++s) out[s] = w[s] + d0;
     mix(count, K, std::min(kBlock, n - d0), attention + b * K, parts, d0, out);
   }
@@ -90,10 +99,13 @@ class PackedExperts {
       : K_(static_cast<std::int64_t>(per_expert.size())),
         n_(static_cast<std::int64_t>(per_expert.front().size())),
         packed_(std::move(per_expert)) {
+    std::int64_t floats = 0;
     for (std::int64_t i = 0; i < n_; ++i) {
       for (std::int64_t k = 0; k < K_; ++k) parts_.push_back(packed_[static_cast<size_t>(k)][i].data());
+      floats += packed_.front()[static_cast<size_t>(i)].size();
     }
-    for (int t = 0; t < num_threads() * kPair; ++t) {
+    group_ = group_size(floats);
+    for (int t = 0; t < num_threads() * group_; ++t) {
       for (std::int64_t i = 0; i < n_; ++i) mixed_.push_back(packed_.front()[static_cast<size_t>(i)].empty_like());
     }
   }
@@ -129,22 +141,24 @@ class PackedExperts {
 
   // The tiling of winograd_of's matrices.
   WinogradTile tile() const { return tile_; }
+  // Samples per group (for_each_group): mixed together, each with its own buffers.
+  int group() const { return group_; }
 
-  // The kernels of samples [b, b + count) (count <= kPair) in `thread`'s buffers: one packed
+  // The kernels of samples [b, b + count) (count <= group()) in `thread`'s buffers: one packed
   // matrix per slice each; sample b + s's start at mixed(thread, s).
   void mix(std::int64_t b, int count, const float* attention, int thread) {
     for (std::int64_t i = 0; i < n_; ++i) {
-      float* out[kPair];
+      float* out[kMaxGroup];
       for (int s = 0; s < count; ++s) out[s] = mixed(thread, s)[i].data();
       mix_samples(b, count, K_, mixed(thread, 0)[i].size(), attention, &parts_[static_cast<size_t>(i * K_)], out);
     }
   }
-  gemm::PackedA* mixed(int thread, int s) { return &mixed_[static_cast<size_t>((thread * kPair + s) * n_)]; }
+  gemm::PackedA* mixed(int thread, int s) { return &mixed_[static_cast<size_t>((thread * group_ + s) * n_)]; }
 
   // Matrix i alone of the kernels of samples [b, b + count), into each sample's first buffer,
   // mixed(thread, s)[0] (all matrices have one shape; reusing one buffer keeps it in L1).
   void mix_matrix(std::int64_t b, int count, const float* attention, int thread, std::int64_t i) {
-    float* out[kPair];
+    float* out[kMaxGroup];
     for (int s = 0; s < count; ++s) out[s] = mixed(thread, s)[0].data();
     mix_samples(b, count, K_, mixed(thread, 0)[0].size(), attention, &parts_[static_cast<size_t>(i * K_)], out);
   }
@@ -153,8 +167,9 @@ class PackedExperts {
   std::int64_t K_, n_;
   std::vector<std::vector<gemm::PackedA>> packed_;  // [k][i]
   std::vector<const float*> parts_;                 // [i * K + k]: the floats of packed_[k][i]
-  std::vector<gemm::PackedA> mixed_;                // [(thread * kPair + s) * n + i]
+  std::vector<gemm::PackedA> mixed_;                // [(thread * group_ + s) * n + i]
   WinogradTile tile_ = WinogradTile::F2x2;
+  int group_ = 2;
 };
 
 // The A operands of conv2d_forward_packed: each group's Og x Kdim rows of the weight.
@@ -183,8 +198,8 @@ std::unique_ptr<PackedExperts> winograd_experts(const Conv2dGeometry& g, const C
   return PackedExperts::winograd_of(one, K, experts, f4 ? WinogradTile::F4x4 : WinogradTile::F2x2);
 }
 
-// Where the Winograd convs of a pair run point by point (winograd_by_point): an image that
-// fits one chunk, and the pair on one thread (a task of for_each_pair, or a single thread);
+// Where the Winograd convs of a group run point by point (winograd_by_point): an image that
+// fits one chunk, and the group on one thread (a task of for_each_group, or a single thread);
 // otherwise winograd_forward splits one image's steps over the threads.
 bool by_point_applies(const Conv2dGeometry& one, WinogradTile tile) {
   return winograd_image_applies(one, tile) && (num_threads() == 1 || in_parallel_region());
@@ -206,8 +221,8 @@ void winograd_by_point(PackedExperts& experts, const WinogradImage& image, std::
                        std::int64_t O, bool* done) {
   const std::int64_t v_floats = static_cast<std::int64_t>(image.v_floats());
   const std::int64_t m_floats = static_cast<std::int64_t>(image.m_floats());
-  float* v[kPair];
-  float* m[kPair];
+  float* v[kMaxGroup];
+  float* m[kMaxGroup];
   bool any = false;
   for (int s = 0; s < count; ++s) {
     v[s] = scratch + s * (v_floats + m_floats);
@@ -254,12 +269,13 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
   if (winograd && winograd_image_applies(one, winograd->tile())) {
     image = std::make_unique<WinogradImage>(one, winograd->mixed(0, 0)[0], winograd->tile());
   }
-  PerThread W(packed ? 0 : D), bias(expert_bias ? kPair * O : 0);
-  PerThread scratch(image ? kPair * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
-  for_each_pair(B, [&](std::int64_t b0, int count, int thread) {
+  const int group = winograd ? winograd->group() : packed ? packed->group() : 2;
+  PerThread W(packed ? 0 : D), bias(expert_bias ? group * O : 0);
+  PerThread scratch(image ? group * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
+  for_each_group(B, group, [&](std::int64_t b0, int count, int thread) {
     float* biases = expert_bias ? bias[thread] : nullptr;
     for (int s = 0; s < count && expert_bias; ++s) mix_one(b0 + s, K, O, attention, bias_rows.data(), biases + s * O);
-    bool done[kPair] = {false, false};
+    bool done[kMaxGroup] = {};
     const bool by_point = image && by_point_applies(one, winograd->tile());
     if (by_point) {
       winograd_by_point(*winograd, *image, b0, count, attention, thread, scratch[thread],
@@ -343,7 +359,7 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   PerThread W(grad_input && !packed ? D : 0);
   // Per sample: the input gradient, and the bias gradient gB[b] = the sums of grad_out's planes.
   AlignedBuffer<float> gB(want_b ? static_cast<size_t>(B * O) : 0);
-  // input_done: by winograd_by_point; by_point: the pair went that way (winograd's buffers
+  // input_done: by winograd_by_point; by_point: the group went that way (winograd's buffers
   // then do not hold the mixed kernels).
   auto per_sample = [&](std::int64_t b, int slot, int thread, bool input_done, bool by_point) {
     const float* go = grad_out + b * out_image;
@@ -382,10 +398,11 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   if (winograd && winograd_image_applies(t_one, winograd->tile())) {
     image = std::make_unique<WinogradImage>(t_one, winograd->mixed(0, 0)[0], winograd->tile());
   }
-  PerThread scratch(image ? kPair * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
+  const int group = winograd ? winograd->group() : packed ? packed->group() : 2;
+  PerThread scratch(image ? group * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
   if (grad_input || want_b) {
-    for_each_pair(B, [&](std::int64_t p0, int count, int thread) {
-      bool done[kPair] = {false, false};
+    for_each_group(B, group, [&](std::int64_t p0, int count, int thread) {
+      bool done[kMaxGroup] = {};
       const bool by_point = image && by_point_applies(t_one, winograd->tile());
       if (by_point) {
         winograd_by_point(*winograd, *image, p0, count, attention, thread, scratch[thread],

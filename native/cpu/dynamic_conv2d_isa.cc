@@ -155,8 +155,8 @@ void reduce_block(std::int64_t n, std::int64_t K, const ReduceBlock& blk, const 
 // Four registers of each sample's w at a time: four independent FMA chains over the K parts
 // per sample. Mixing S samples per pass loads each expert register once for all S: the packed
 // experts of a deep layer exceed L2 (4 x 288 KB for 64 -> 128 3x3), so for one sample at a
-// time the loop streamed them from L3. Each sample's floats are computed the same way
-// whatever S is. Returns where the whole blocks end.
+// time the loop streamed them from L3 (dynamic_conv2d.cc groups two or four samples). Each
+// sample's floats are computed the same way whatever S is. Returns where the whole blocks end.
 template <int S>
 std::int64_t mix_blocks(std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
                         std::int64_t offset, float* const* w) {
@@ -195,8 +195,16 @@ std::int64_t mix_blocks(std::int64_t K, std::int64_t len, const float* a, const 
 // dynamic_mix for lane type V.
 void mix_simd(int samples, std::int64_t K, std::int64_t len, const float* a, const float* const* parts,
               std::int64_t offset, float* const* ws) {
-  const std::int64_t start =
-      samples == 2 ? mix_blocks<2>(K, len, a, parts, offset, ws) : mix_blocks<1>(K, len, a, parts, offset, ws);
+  std::int64_t start = 0;
+  if (F32::kWidth == 16 && samples >= 3) {
+    // (4 x 4 accumulators and 4 expert registers fit AVX-512's 32; AVX2's 16 take pairs below.)
+    start = samples == 4 ? mix_blocks<4>(K, len, a, parts, offset, ws) : mix_blocks<3>(K, len, a, parts, offset, ws);
+  } else {
+    for (int s = 0; s < samples; s += 2) {
+      start = samples - s >= 2 ? mix_blocks<2>(K, len, a + s * K, parts, offset, ws + s)
+                               : mix_blocks<1>(K, len, a + s * K, parts, offset, ws + s);
+    }
+  }
   const float* first = parts[0] + offset;
   for (int s = 0; s < samples; ++s, a += K) {
     float* w = ws[s];

@@ -16,7 +16,7 @@ struct ReduceBlock {
   std::int64_t rows, len, g_ld, g_stride, e_ld, e_stride, ge_ld, ge_stride;
 };
 
-// dynamic_mix mixes `samples` (1 or 2) kernels at once:
+// dynamic_mix mixes `samples` (1 to 4) kernels at once:
 //   w[s][0, len) = sum_k a[s * K + k] * parts[k][offset + (0, len)].
 // dynamic_reduce, for the n samples s over one block:
 //   ge[k] += a[s * K + k] * g_s   (s in order; skipped when ge_rows is null)
