@@ -46,6 +46,36 @@ describe('softmax and logSoftmax', () => {
     for (const v of [...s, ...l]) expect(Number.isFinite(v)).toBe(true);
   });
 
+  test('NaN, +inf and -inf logits in rows wider than a vector: as PyTorch (closed forms)', () => {
+    // A NaN or +inf anywhere (in the vector part or the scalar tail of the 70 classes) makes
+    // the whole row NaN; -inf classes get exactly 0 and the others share the rest; a row of
+    // only -inf is NaN.
+    const n = 70;
+    const rows = [
+      Array.from({ length: n }, (_, i) => (i === 3 ? NaN : i / 10)),
+      Array.from({ length: n }, (_, i) => (i === n - 1 ? NaN : i / 10)),
+      Array.from({ length: n }, (_, i) => (i === 40 ? Infinity : i / 10)),
+      Array.from({ length: n }, (_, i) => (i % 2 ? -Infinity : 0)),
+      Array.from({ length: n }, () => -Infinity),
+    ];
+    const x = Tensor.from(rows.flat(), [rows.length, n]);
+    const p = ops.softmax(x, 1).data,
+      lp = ops.logSoftmax(x, 1).data;
+    for (const r of [0, 1, 2, 4]) {
+      for (let i = 0; i < n; i++) {
+        expect(p[r * n + i]).toBeNaN();
+        expect(lp[r * n + i]).toBeNaN();
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      expect(p[3 * n + i]).toBeCloseTo(i % 2 ? 0 : 1 / 35, 7);
+      expect(lp[3 * n + i]).toBeCloseTo(i % 2 ? -Infinity : -Math.log(35), 6);
+    }
+    const loss = ops.crossEntropy(x, Tensor.from([0, 0, 0, 0, 0], [5]), { reduction: 'none' }).data;
+    expect([0, 1, 2, 4].map((r) => Number.isNaN(loss[r]))).toEqual([true, true, true, true]);
+    expect(loss[3]).toBeCloseTo(Math.log(35), 6);
+  });
+
   test('threaded segmentation-sized input agrees at 1 and 2 threads', () => {
     const threads = getNumThreads();
     try {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/lanes.h"
 #include "cpu/row_ops.h"
 #include "math/pointwise.h"
 
@@ -15,16 +16,23 @@ namespace {
 
 constexpr int kLanes = 16;
 
+// The largest x_i, or NaN when there is one (every output is NaN then either way). Written
+// with the lane type: GCC kept the loop's 16 lanes as 16 scalar registers (vmaxss), a fifth of
+// a [256, 1000] softmax's time.
 float max(const float* __restrict x, std::int64_t n) {
-  float lanes[kLanes];
-  for (int l = 0; l < kLanes; ++l) lanes[l] = -INFINITY;
+  using lanes::F32;
+  constexpr int W = F32::kWidth;
+  F32 acc[4] = {F32::splat(-INFINITY), F32::splat(-INFINITY), F32::splat(-INFINITY), F32::splat(-INFINITY)};
   std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) lanes[l] = x[i + l] > lanes[l] ? x[i + l] : lanes[l];
+  for (; i + 4 * W <= n; i += 4 * W) {
+    for (int r = 0; r < 4; ++r) acc[r] = lanes::max_scan(acc[r], F32::loadu(x + i + r * W));
   }
+  for (; i + W <= n; i += W) acc[0] = lanes::max_scan(acc[0], F32::loadu(x + i));
+  float lanes_of[4 * W];
+  for (int r = 0; r < 4; ++r) acc[r].storeu(lanes_of + r * W);
   float m = -INFINITY;
-  for (int l = 0; l < kLanes; ++l) m = lanes[l] > m ? lanes[l] : m;
-  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (int l = 0; l < 4 * W; ++l) m = lanes_of[l] > m || lanes_of[l] != lanes_of[l] ? lanes_of[l] : m;
+  for (; i < n; ++i) m = x[i] > m || x[i] != x[i] ? x[i] : m;
   return m;
 }
 
