@@ -299,6 +299,24 @@ describeWinograd('the input gradient by Winograd F(2x2, 3x3)', () => {
       expect(byAutograd).toEqual(byForward);
     },
   );
+
+  test('48 output channels (whole rows of 16 kernels per step, input channel by input channel), 37 inputs: at 2 threads a range starts mid-row; the same bits at 1 and 2 threads', () => {
+    const saved = getNumThreads();
+    const grads: number[][] = [];
+    try {
+      for (const threads of [1, 2]) {
+        setNumThreads(threads);
+        manualSeed(65);
+        const { byAutograd, byForward, reference } = inputGradientTwoWays([8, 37, 16, 16], 48, 1);
+        expect(maxRelDiff(byAutograd, reference)).toBeLessThan(3e-6);
+        expect(byAutograd).toEqual(byForward);
+        grads.push(byAutograd);
+      }
+    } finally {
+      setNumThreads(saved);
+    }
+    expect(grads[1]).toEqual(grads[0]);
+  });
 });
 
 describeWinograd('the weight gradient by Winograd (dU = sum over tiles of Z V^T, dW = G^T dU G)', () => {

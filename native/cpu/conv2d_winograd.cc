@@ -150,16 +150,19 @@ bool winograd_weights_apply(std::int64_t out_channels, std::int64_t in_per_group
 namespace {
 
 // U of `weight`'s kernels (flipped_from 0) or of its flipped, transposed kernels (flipped_from =
-// its output channels: winograd_weight_tiles) into u; false when a weight is not finite.
-bool transform_kernels(const float* weight, std::int64_t flipped_from, std::int64_t pairs, WinogradTile tile,
-                       float* u) {
+// its output channels: winograd_weight_tiles) into u, point xi's matrix at u + xi * point_stride;
+// false when a weight is not finite.
+bool transform_kernels(const float* weight, std::int64_t flipped_from, std::int64_t pairs, std::int64_t point_stride,
+                       WinogradTile tile, float* u) {
   // A non-finite weight spreads differently through the transforms than through the direct sum
   // (inf - inf): such weights keep the direct path only (checked on the way, in parallel).
   std::atomic<bool> finite{true};
   const auto weight_tiles =
       tile == WinogradTile::F4x4 ? FLEXCONV_PICK_ISA(winograd4_weight_tiles) : FLEXCONV_PICK_ISA(winograd_weight_tiles);
   parallel_for(pairs, [&](std::int64_t p0, std::int64_t p1) {
-    if (!weight_tiles(weight, flipped_from, p0, p1, pairs, u)) finite.store(false, std::memory_order_relaxed);
+    if (!weight_tiles(weight, flipped_from, p0, p1, pairs, point_stride, u)) {
+      finite.store(false, std::memory_order_relaxed);
+    }
   });
   return finite.load();
 }
@@ -169,12 +172,16 @@ std::vector<gemm::PackedA> pack_kernels(const float* weight, std::int64_t flippe
                                         std::int64_t cols, WinogradTile tile) {
   const std::int64_t pairs = rows * cols;
   const int points = tiling(tile).points;
-  AlignedBuffer<float> u(static_cast<size_t>(points * pairs));
-  if (!transform_kernels(weight, flipped_from, pairs, tile, u.data())) return {};
+  // One cache line of skew between the points' matrices (point_stride, as for V and M): O C
+  // floats apart are a multiple of 4 KB for most layers, and the transform's 16 (36) stores per
+  // step then fell in one L1 set.
+  const std::int64_t stride = point_stride(pairs);
+  AlignedBuffer<float> u(static_cast<size_t>(points * stride));
+  if (!transform_kernels(weight, flipped_from, pairs, stride, tile, u.data())) return {};
   std::vector<gemm::PackedA> packed;
   packed.reserve(static_cast<size_t>(points));
   for (int xi = 0; xi < points; ++xi)
-    packed.emplace_back(rows, cols, gemm::MatrixA(u.data() + xi * pairs, cols, false));
+    packed.emplace_back(rows, cols, gemm::MatrixA(u.data() + xi * stride, cols, false));
   return packed;
 }
 
@@ -182,7 +189,7 @@ std::vector<gemm::PackedA> pack_kernels(const float* weight, std::int64_t flippe
 
 bool winograd_transform_weights(const float* weight, std::int64_t out_channels, std::int64_t in_channels,
                                 WinogradTile tile, float* u) {
-  return transform_kernels(weight, 0, out_channels * in_channels, tile, u);
+  return transform_kernels(weight, 0, out_channels * in_channels, out_channels * in_channels, tile, u);
 }
 
 std::vector<gemm::PackedA> winograd_pack_weights(const float* weight, std::int64_t out_channels,

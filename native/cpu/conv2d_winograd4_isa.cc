@@ -409,13 +409,13 @@ bool grad_output_tiles_avx512(const WinogradRun* runs, std::int64_t nruns, const
 }  // namespace
 
 bool winograd4_weight_tiles(const float* weight, std::int64_t flipped_from, std::int64_t p0, std::int64_t p1,
-                            std::int64_t pairs, float* u) {
+                            std::int64_t pairs, std::int64_t point_stride, float* u) {
   const auto transform = [](const auto* g, auto* t) { weight_transform(g, t); };
   const WeightKernels kernels{weight, flipped_from, flipped_from ? pairs / flipped_from : 0};
 #if defined(__AVX512F__)
-  return weight_tiles_avx512<kPoints>(kernels, p0, p1, pairs, u, transform);
+  return weight_tiles_avx512<kPoints>(kernels, p0, p1, point_stride, u, transform);
 #else
-  return weight_tiles_scalar<kPoints>(kernels, p0, p1, pairs, u, transform);
+  return weight_tiles_scalar<kPoints>(kernels, p0, p1, point_stride, u, transform);
 #endif
 }
 

@@ -18,8 +18,8 @@ namespace cpu {
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 //
 //   winograd4_weight_tiles: for the 3x3 kernels [p0, p1) of a weight (kernel p: its 9 floats at weight + 9 p; with
-//     flipped_from > 0 as winograd_weight_tiles), U = G g G^T into u[xi * pairs + p]. Returns false when a kernel
-//     held inf or NaN.
+//     flipped_from > 0 as winograd_weight_tiles), U = G g G^T into u[xi * point_stride + p]. Returns false when a
+//     kernel held inf or NaN.
 //   winograd4_input_tiles: for one input channel (`channel`: its plane of image 0), V = B^T d B of every tile's 6x6
 //     patch d (rows 4 ty - pad_h .., columns 4 tx - pad_w ..; outside the plane reads as zero), written where
 //     `layout` says (as winograd_input_tiles). Returns false when it met a non-finite input value, or may have.
@@ -32,7 +32,7 @@ namespace cpu {
 //     second[xi * pairs + p] (the two halves' dU, added first) into weight[9 p .. 9 p + 8].
 #define FLEXCONV_WINOGRAD4_ISA_API                                                                                   \
   bool winograd4_weight_tiles(const float* weight, std::int64_t flipped_from, std::int64_t p0, std::int64_t p1,      \
-                              std::int64_t pairs, float* u);                                                         \
+                              std::int64_t pairs, std::int64_t point_stride, float* u);                              \
   bool winograd4_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                   \
                              const float* channel, float* dst, const WinogradVLayout& layout);                       \
   void winograd4_output_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p, const float* m,  \

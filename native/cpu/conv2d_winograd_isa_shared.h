@@ -51,9 +51,9 @@ struct WeightKernels {
 };
 
 // U of the 3x3 kernels [p0, p1) one kernel at a time, transform(g, t) writing its Points values,
-// into u[xi * pairs + p]; false when a kernel held inf or NaN.
+// into u[xi * stride + p]; false when a kernel held inf or NaN.
 template <int Points, class Transform>
-bool weight_tiles_scalar(const WeightKernels& k, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u,
+bool weight_tiles_scalar(const WeightKernels& k, std::int64_t p0, std::int64_t p1, std::int64_t stride, float* u,
                          Transform transform) {
   float sum = 0.0f;
   const int step = k.step();
@@ -66,7 +66,7 @@ bool weight_tiles_scalar(const WeightKernels& k, std::int64_t p0, std::int64_t p
     }
     float t[Points];
     transform(g, t);
-    for (int xi = 0; xi < Points; ++xi) u[xi * pairs + p] = t[xi];
+    for (int xi = 0; xi < Points; ++xi) u[xi * stride + p] = t[xi];
   }
   return sum == 0.0f;
 }
@@ -202,35 +202,74 @@ void inverse_weight_tiles_avx512(const float* u, const float* second, std::int64
   inverse_weight_tiles_scalar<Points>(u, second, p, p1, pairs, weight, transform);
 }
 
-// The same 16 kernels per step, one per lane: their 9 taps gathered, the Points transformed
-// values stored as contiguous runs of U; the tail as above.
+// Kernels [p, p + 16), one per lane: their 9 taps turned into 9 vectors of 16 through a block in
+// the cache (as inverse_weight_tiles_avx512 stores them: nine 16-lane gathers per step cost this
+// CPU more than the 144 scalar copies), the Points transformed values stored as contiguous runs
+// of U; `sum` gathers the taps' finiteness.
 template <int Points, class Transform>
-bool weight_tiles_avx512(const WeightKernels& k, std::int64_t p0, std::int64_t p1, std::int64_t pairs, float* u,
-                         Transform transform) {
-  const __m512i nine =
-      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
-  const int step = k.step();
-  __m512 sum = _mm512_setzero_ps();
-  std::int64_t p = p0;
-  for (; p + 16 <= p1; p += 16) {
-    // Each lane's first tap, from lane 0's (the caller keeps the weight under 2^31 floats).
-    const std::int64_t base = k.first(p);
-    __m512i lanes = nine;
-    if (k.flipped_from != 0) {
-      alignas(64) std::int32_t offsets[16];
-      for (int l = 0; l < 16; ++l) offsets[l] = static_cast<std::int32_t>(k.first(p + l) - base);
-      lanes = _mm512_load_si512(offsets);
+inline void weight_tiles_step(const WeightKernels& k, std::int64_t p, std::int64_t stride, float* u,
+                              Transform transform, __m512& sum) {
+  alignas(64) float taps[9][16];
+  if (k.flipped_from == 0) {
+    const float* in = k.weight + 9 * p;  // the 16 kernels' 144 consecutive floats
+    for (int l = 0; l < 16; ++l)
+      for (int i = 0; i < 9; ++i) taps[i][l] = in[l * 9 + i];
+  } else {
+    // Kernels (o + l, c) of one input channel c, 9 C floats apart, read back to front (one
+    // division per step: one per lane was a quarter of the transform's time).
+    const std::int64_t c = p / k.flipped_from, o = p - c * k.flipped_from;
+    if (o + 16 <= k.flipped_from) {
+      const float* last = k.weight + k.first(p);
+      const std::int64_t apart = 9 * k.in_channels;
+      for (int l = 0; l < 16; ++l)
+        for (int i = 0; i < 9; ++i) taps[i][l] = last[l * apart - i];
+    } else {
+      for (int l = 0; l < 16; ++l) {
+        const float* last = k.weight + k.first(p + l);
+        for (int i = 0; i < 9; ++i) taps[i][l] = last[-i];
+      }
     }
-    __m512 g[9], t[Points];
-    for (int i = 0; i < 9; ++i) {
-      g[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, lanes, k.weight + base + i * step, 4);
-      sum = _mm512_fmadd_ps(g[i], _mm512_setzero_ps(), sum);  // NaN iff some tap is inf or NaN
-    }
-    transform(g, t);
-    for (int xi = 0; xi < Points; ++xi) _mm512_storeu_ps(u + xi * pairs + p, t[xi]);
   }
-  const bool tail_finite = weight_tiles_scalar<Points>(k, p, p1, pairs, u, transform);
-  return tail_finite && _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
+  __m512 g[9], t[Points];
+  for (int i = 0; i < 9; ++i) {
+    g[i] = _mm512_load_ps(taps[i]);
+    sum = _mm512_fmadd_ps(g[i], _mm512_setzero_ps(), sum);  // NaN iff some tap is inf or NaN
+  }
+  transform(g, t);
+  for (int xi = 0; xi < Points; ++xi) _mm512_storeu_ps(u + xi * stride + p, t[xi]);
+}
+
+// U of the kernels [p0, p1): 16 per step (weight_tiles_step), the tail as above. Flipped kernels
+// (p = c O + o) read 16 output channels' kernels per step, 9 C floats apart: in p order a step
+// touches 16 lines on 16 pages that the next input channel's step only revisits O / 16 steps
+// later (the misses were 28% of the transform's time). Whole rows of input channels therefore
+// go 16 output channels at a time, input channel by input channel, so each lane streams along
+// its output channel's kernels. Every kernel is transformed by the same arithmetic in any order.
+template <int Points, class Transform>
+bool weight_tiles_avx512(const WeightKernels& k, std::int64_t p0, std::int64_t p1, std::int64_t stride, float* u,
+                         Transform transform) {
+  __m512 sum = _mm512_setzero_ps();
+  bool tails_finite = true;
+  // Steps of 16 over [a, b), then the kernels left one at a time.
+  auto run = [&](std::int64_t a, std::int64_t b) {
+    for (; a + 16 <= b; a += 16) weight_tiles_step<Points>(k, a, stride, u, transform, sum);
+    tails_finite &= weight_tiles_scalar<Points>(k, a, b, stride, u, transform);
+  };
+  const std::int64_t O = k.flipped_from;
+  if (O == 0 || O % 16 != 0) {
+    run(p0, p1);
+  } else {
+    // [p0, head): the end of a partial row; [head, body) whole rows; [body, p1) a partial row.
+    const std::int64_t row_end = (p0 + O - 1) / O * O;
+    const std::int64_t head = p1 < row_end ? p1 : row_end;
+    const std::int64_t body = p1 / O * O > head ? p1 / O * O : head;
+    run(p0, head);
+    for (std::int64_t o = 0; o < O; o += 16) {
+      for (std::int64_t p = head + o; p < body; p += O) weight_tiles_step<Points>(k, p, stride, u, transform, sum);
+    }
+    run(body, p1);
+  }
+  return tails_finite && _mm512_cmp_ps_mask(sum, _mm512_setzero_ps(), _CMP_EQ_OQ) == 0xFFFF;
 }
 
 // Whether every lane of a running sum of transformed values is finite: sum - sum is 0 for

@@ -32,7 +32,7 @@ struct WinogradVLayout {
 //   winograd_has_fast_transforms: whether this copy's transforms are vector code (the AVX-512 copy); the others are
 //     plain loops, too slow for the saving in the GEMM.
 //   winograd_weight_tiles: for the 3x3 kernels [p0, p1) of a weight (kernel p: its 9 floats at weight + 9 p), U = G g
-//     G^T into u[xi * pairs + p]. With flipped_from > 0 (the weight's output channels O, its pairs / O input
+//     G^T into u[xi * point_stride + p]. With flipped_from > 0 (the weight's output channels O, its pairs / O input
 //     channels C) kernel p = c O + o is the weight's kernel (o, c) turned by 180 degrees: U of the weight the stride-1
 //     input gradient convolves with, without flipping it first (the gathers read it in place; the weight must have
 //     fewer than 2^31 floats). Returns false when a kernel held inf or NaN.
@@ -52,7 +52,7 @@ struct WinogradVLayout {
 #define FLEXCONV_WINOGRAD_ISA_API                                                                                  \
   bool winograd_has_fast_transforms();                                                                             \
   bool winograd_weight_tiles(const float* weight, std::int64_t flipped_from, std::int64_t p0, std::int64_t p1,     \
-                             std::int64_t pairs, float* u);                                                        \
+                             std::int64_t pairs, std::int64_t point_stride, float* u);                             \
   void winograd_inverse_weight_tiles(const float* u, const float* second, std::int64_t p0, std::int64_t p1,        \
                                      std::int64_t pairs, float* weight);                                           \
   bool winograd_input_tiles(const WinogradRun* runs, std::int64_t nruns, const WinogradPlanes& p,                  \
