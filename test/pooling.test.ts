@@ -2,7 +2,7 @@ import { ops, Tensor, manualSeed, noGrad, setNumThreads, getNumThreads, ShapeErr
 import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { runOnnx } from '../lib/onnx/ort';
-import { expectClose, describeCuda } from './helpers';
+import { expectClose, describeCuda, forEachIsa } from './helpers';
 import { numericGrad } from './reference/numeric_grad';
 import { gradcheck } from './gradcheck';
 import {
@@ -146,6 +146,49 @@ describe('maxPool2d', () => {
       x.data[2] = NaN;
       const want = Array.from(referenceMaxPool(x.data, c.shape, c).y, Math.fround);
       expect(noGrad(() => ops.maxPool2d(x, maxOptions(c))).toArray()).toEqual(want);
+    }
+  });
+
+  test('with gradients, rows of up to 16 columns (argmax by lane permutes on AVX-512): the same values and routing as every other instruction set, ties, -inf and NaN included', () => {
+    const narrow: Case[] = [
+      ...NARROW,
+      { shape: [2, 3, 16, 16], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false },
+    ];
+    for (const c of narrow) {
+      // Values from a few levels, so that most windows hold ties; -inf runs and two NaNs.
+      const x = Tensor.randn(c.shape);
+      for (let i = 0; i < x.numel; i++) x.data[i] = Math.round(x.data[i] * 2) / 2;
+      for (let i = 0; i < x.numel; i += 9) x.data[i] = -Infinity;
+      x.data[5] = NaN;
+      x.data[6] = NaN;
+      // A corner block of -inf: windows whose every in-image value is -inf (PyTorch routes
+      // their gradient to the window's first in-image element).
+      const [, , H, W] = c.shape;
+      const last = x.numel - H * W; // the last plane
+      for (let r = 0; r < 4; r++) for (let q = 0; q < 5; q++) x.data[last + r * W + q] = -Infinity;
+      const tiesOnly = Tensor.from(
+        Array.from(x.data, (v) => (Number.isFinite(v) ? v : 0)),
+        c.shape,
+      );
+      const g = Tensor.randn(ops.maxPool2d(x, maxOptions(c)).shape);
+      const results: { isa: string; y: number[]; grad: number[]; tieGrad: number[] }[] = [];
+      forEachIsa((isa) => {
+        const xs = x.clone().requireGrad();
+        const y = ops.maxPool2d(xs, maxOptions(c));
+        y.backward(g);
+        const ts = tiesOnly.clone().requireGrad();
+        ops.maxPool2d(ts, maxOptions(c)).backward(g);
+        results.push({
+          isa,
+          y: y.toArray() as number[],
+          grad: (xs.grad as Tensor).toArray() as number[],
+          tieGrad: (ts.grad as Tensor).toArray() as number[],
+        });
+      });
+      expectClose(results[0].tieGrad, referenceMaxPoolBackward(tiesOnly.data, c.shape, c, g.data), 1e-5, 1e-6);
+      for (const r of results.slice(1)) {
+        expect({ isa: r.isa, y: r.y, grad: r.grad, tieGrad: r.tieGrad }).toEqual({ ...results[0], isa: r.isa });
+      }
     }
   });
 
