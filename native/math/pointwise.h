@@ -91,20 +91,28 @@ FLEXCONV_HD float int_bits_to_float(std::int32_t bits) {
 // the denormals) or overflow to inf by itself, so there is no select after the fact (which
 // would stop GCC from vectorising under -ftrapping-math); NaN propagates through the
 // arithmetic. Within 2 ulp of expf for normal results.
+// vexpf's constants, named so that the AVX-512 softmax rows' copy of it (cpu/row_ops_isa.cc,
+// which must give the same bits) reads the same ones.
+constexpr float kExpMax = 89.0f, kExpMin = -104.0f;
+constexpr float kExpLog2e = 1.44269504088896341f, kExpRound = 12582912.0f;  // 1.5 * 2^23
+constexpr float kExpLn2Hi = 0.693359375f, kExpLn2Lo = -2.12194440e-4f;
+constexpr float kExpP0 = 1.9875691500e-4f, kExpP1 = 1.3981999507e-3f, kExpP2 = 8.3334519073e-3f,
+                kExpP3 = 4.1665795894e-2f, kExpP4 = 1.6666665459e-1f, kExpP5 = 5.0000001201e-1f;
+
 FLEXCONV_HD float vexpf(float x) {
   // Ternaries, not fminf/fmaxf or floorf: on baseline x86-64 those are library calls.
-  float xc = x > 89.0f ? 89.0f : x;
-  xc = xc < -104.0f ? -104.0f : xc;
+  float xc = x > kExpMax ? kExpMax : x;
+  xc = xc < kExpMin ? kExpMin : xc;
   // Round to nearest by adding and subtracting 1.5 * 2^23 (exact for |n| < 2^22).
-  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  const float n = (xc * kExpLog2e + kExpRound) - kExpRound;
+  float r = xc - n * kExpLn2Hi;
+  r = r - n * kExpLn2Lo;
+  float p = kExpP0;
+  p = p * r + kExpP1;
+  p = p * r + kExpP2;
+  p = p * r + kExpP3;
+  p = p * r + kExpP4;
+  p = p * r + kExpP5;
   p = p * r * r + r + 1.0f;
   const std::int32_t ni = static_cast<std::int32_t>(n);
   const std::int32_t half = ni / 2;
