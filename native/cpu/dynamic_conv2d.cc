@@ -198,6 +198,12 @@ std::unique_ptr<PackedExperts> winograd_experts(const Conv2dGeometry& g, const C
   return PackedExperts::winograd_of(one, K, experts, f4 ? WinogradTile::F4x4 : WinogradTile::F2x2);
 }
 
+// Samples per group of a call: those of the experts it mixes (Winograd or packed), or pairs
+// when each sample mixes its own kernel (no buffers to size).
+int group_of(const PackedExperts* winograd, const PackedExperts* packed) {
+  return winograd ? winograd->group() : packed ? packed->group() : 2;
+}
+
 // Where the Winograd convs of a group run point by point (winograd_by_point): an image that
 // fits one chunk, and the group on one thread (a task of for_each_group, or a single thread);
 // otherwise winograd_forward splits one image's steps over the threads.
@@ -269,7 +275,7 @@ void dynamic_conv2d_forward(const Conv2dGeometry& g, std::int64_t K, const float
   if (winograd && winograd_image_applies(one, winograd->tile())) {
     image = std::make_unique<WinogradImage>(one, winograd->mixed(0, 0)[0], winograd->tile());
   }
-  const int group = winograd ? winograd->group() : packed ? packed->group() : 2;
+  const int group = group_of(winograd.get(), packed.get());
   PerThread W(packed ? 0 : D), bias(expert_bias ? group * O : 0);
   PerThread scratch(image ? group * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
   for_each_group(B, group, [&](std::int64_t b0, int count, int thread) {
@@ -398,7 +404,7 @@ void dynamic_conv2d_backward(const Conv2dGeometry& g, std::int64_t K, const floa
   if (winograd && winograd_image_applies(t_one, winograd->tile())) {
     image = std::make_unique<WinogradImage>(t_one, winograd->mixed(0, 0)[0], winograd->tile());
   }
-  const int group = winograd ? winograd->group() : packed ? packed->group() : 2;
+  const int group = group_of(winograd.get(), packed.get());
   PerThread scratch(image ? group * static_cast<std::int64_t>(image->v_floats() + image->m_floats()) : 0);
   if (grad_input || want_b) {
     for_each_group(B, group, [&](std::int64_t p0, int count, int thread) {

@@ -196,6 +196,20 @@ VectorGeometry vector_geometry(const PoolShape& s) {
 }
 
 #if defined(__AVX512F__)
+// The window taps of the narrow-plane kernels (reduce_narrow_plane, max_narrow_plane), for
+// planes whose rows, window starts and kernel width fit one vector (narrow_taps_fit): tap kw of
+// the window starting at lane j (input column j - pad_w) reads input column from[kw] = j + kw *
+// dil_w - pad_w, which lies in the row where inside[kw] is set.
+bool narrow_taps_fit(const PoolShape& s) { return s.in_w <= 16 && (s.out_w - 1) * s.stride_w < 16 && s.kernel_w <= 16; }
+inline void narrow_taps(const PoolShape& s, __m512i* from, __mmask16* inside) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (std::int64_t kw = 0; kw < s.kernel_w; ++kw) {
+    from[kw] = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kw * s.dil_w - s.pad_w)));
+    inside[kw] = _mm512_cmpge_epi32_mask(from[kw], _mm512_setzero_si512()) &
+                 _mm512_cmplt_epi32_mask(from[kw], _mm512_set1_epi32(static_cast<int>(s.in_w)));
+  }
+}
+
 // reduce_plane_vectors for planes whose rows fit one vector (16x16 maps and smaller) and whose
 // window starts do too: each output row's column reductions stay in a register and the window's
 // taps along the row are lane permutes (identity where they fall in the padding), so there is no
@@ -204,19 +218,11 @@ VectorGeometry vector_geometry(const PoolShape& s) {
 template <class Reduce>
 bool reduce_narrow_plane(const PoolShape& s, const Reduce& reduce, const float* x, float* y) {
   using lanes::F32;
-  if (s.in_w > 16 || (s.out_w - 1) * s.stride_w >= 16 || s.kernel_w > 16) return false;
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  if (!narrow_taps_fit(s)) return false;
   const __m512 identity = _mm512_set1_ps(Reduce::identity());
-  // Tap kw of the window starting at lane j (input column j - pad_w) reads input column
-  // j + kw * dil_w - pad_w: lane j of the tap's vector is that lane of the row's, if inside.
   __m512i from[16];
   __mmask16 inside[16];
-  for (std::int64_t kw = 0; kw < s.kernel_w; ++kw) {
-    const __m512i at = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kw * s.dil_w - s.pad_w)));
-    inside[kw] = _mm512_cmpge_epi32_mask(at, _mm512_setzero_si512()) &
-                 _mm512_cmplt_epi32_mask(at, _mm512_set1_epi32(static_cast<int>(s.in_w)));
-    from[kw] = at;
-  }
+  narrow_taps(s, from, inside);
   const int n_in = static_cast<int>(s.in_w), n_out = static_cast<int>(s.out_w);
   // The next plane (planes lie one after another) is fetched while this one is reduced: 16x16
   // planes ran 1.2-1.5x faster so; 8x8 ones (four lines each) no faster.
@@ -255,18 +261,13 @@ bool reduce_narrow_plane(const PoolShape& s, const Reduce& reduce, const float* 
 // padded copy and 8-wide row loops (a 3x3 stride-2 pool with indices on 16x16 planes took 5.7x
 // the time of the one without). False (nothing written) for planes too wide.
 bool max_narrow_plane(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
-  if (s.in_w > 16 || (s.out_w - 1) * s.stride_w >= 16 || s.kernel_w > 16) return false;
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  if (!narrow_taps_fit(s)) return false;
   const __m512 none = _mm512_set1_ps(-__builtin_huge_valf());
-  // Tap kw of the window starting at lane j reads input column j + kw * dil_w - pad_w.
   __m512i from[16];
   __mmask16 inside[16];
-  for (std::int64_t kw = 0; kw < s.kernel_w; ++kw) {
-    from[kw] = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kw * s.dil_w - s.pad_w)));
-    inside[kw] = _mm512_cmpge_epi32_mask(from[kw], _mm512_setzero_si512()) &
-                 _mm512_cmplt_epi32_mask(from[kw], _mm512_set1_epi32(static_cast<int>(s.in_w)));
-  }
+  narrow_taps(s, from, inside);
   // Output column ow is the window starting at lane ow * stride_w.
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i pick = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(s.stride_w)));
   const int n_in = static_cast<int>(s.in_w), n_out = static_cast<int>(s.out_w);
   const __mmask16 in_mask = static_cast<__mmask16>((1u << n_in) - 1u);
