@@ -3,8 +3,8 @@ import { expectCudaMatchesCpu } from './device_compare';
 import { OnnxGraphBuilder } from '../lib/onnx/builder';
 import { Generator } from '../lib/random';
 import { runOnnx } from '../lib/onnx/ort';
-import { expectClose, describeCuda } from './helpers';
-import { referenceBatchNorm } from './reference/batchnorm';
+import { expectClose, describeCuda, forEachIsa } from './helpers';
+import { referenceBatchNorm, referenceBatchNormBackward } from './reference/batchnorm';
 import { numericGrad } from './reference/numeric_grad';
 import { gradcheck } from './gradcheck';
 
@@ -361,50 +361,78 @@ describe('batchNorm2d backward against the analytic float64 backward at a large 
       [N, C, H, W],
     );
     ops.batchNorm2d(x, rm, rv, w, b, { training, eps }).backward(g);
-    const X = x.data,
-      G = g.data,
-      P = H * W,
-      count = N * P;
-    const dx = new Float64Array(X.length),
-      dw = new Float64Array(C),
-      db = new Float64Array(C);
-    for (let c = 0; c < C; c++) {
-      const at = (n: number, p: number) => (n * C + c) * P + p;
-      let mean = 0,
-        variance = 0;
-      if (training) {
-        for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) mean += X[at(n, p)];
-        mean /= count;
-        for (let n = 0; n < N; n++) for (let p = 0; p < P; p++) variance += (X[at(n, p)] - mean) ** 2;
-        variance /= count; // biased, as PyTorch normalises
-      } else {
-        mean = rmBefore[c];
-        variance = rvBefore[c];
-      }
-      const invstd = 1 / Math.sqrt(variance + eps),
-        wc = w.data[c];
-      let sumG = 0,
-        sumGxhat = 0;
-      for (let n = 0; n < N; n++) {
-        for (let p = 0; p < P; p++) {
-          const xhat = (X[at(n, p)] - mean) * invstd;
-          sumG += G[at(n, p)];
-          sumGxhat += G[at(n, p)] * xhat;
-        }
-      }
-      dw[c] = sumGxhat;
-      db[c] = sumG;
-      for (let n = 0; n < N; n++) {
-        for (let p = 0; p < P; p++) {
-          const i = at(n, p),
-            xhat = (X[i] - mean) * invstd;
-          dx[i] = training ? (wc * invstd * (count * G[i] - sumG - xhat * sumGxhat)) / count : wc * invstd * G[i];
-        }
-      }
-    }
+    const { dx, dw, db } = referenceBatchNormBackward(
+      x.data,
+      g.data,
+      x.shape,
+      w.data,
+      training,
+      rmBefore,
+      rvBefore,
+      eps,
+    );
     const scale = (a: Float64Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
     expectClose(x.grad!.data, dx, 1e-5 * scale(dx), 1e-5);
     expectClose(w.grad!.data, dw, 1e-5 * scale(dw), 1e-5);
     expectClose(b.grad!.data, db, 1e-5 * scale(db), 1e-5);
+  });
+});
+
+describe('batchNorm2d plane loops on every instruction set', () => {
+  // Plane sizes around the vector widths (16, 8 and 4 floats, four accumulators of them) and
+  // past one summation block (2048 floats): whole vectors, tails, and several blocks.
+  const planes = [
+    [1, 1],
+    [1, 3],
+    [3, 5],
+    [4, 4],
+    [1, 17],
+    [5, 13],
+    [8, 8],
+    [8, 9],
+    [3, 683],
+  ];
+  const scale = (a: ArrayLike<number>) =>
+    Array.prototype.reduce.call(a, (m: number, v: number) => Math.max(m, Math.abs(v)), 1) as number;
+
+  test('training and eval with residual and ReLU: output, running statistics and every gradient against float64', () => {
+    forEachIsa((which) => {
+      for (const [H, W] of planes) {
+        for (const training of [true, false]) {
+          manualSeed(H * 1000 + W);
+          const shape = [3, 2, H, W];
+          const x = Tensor.randn(shape, { mean: 0.4, std: 1.5 }).requireGrad();
+          const r = Tensor.randn(shape).requireGrad();
+          const w = Tensor.from([0.7, -1.3]).requireGrad();
+          const b = Tensor.from([0.2, -0.1]).requireGrad();
+          const rm0 = [0.3, -0.2],
+            rv0 = [1.5, 0.7];
+          const rm = Tensor.from(rm0),
+            rv = Tensor.from(rv0);
+          const gy = Tensor.randn(shape);
+          const y = ops.batchNorm2d(x, rm, rv, w, b, { training, eps: 1e-5, residual: r, relu: true });
+          y.backward(gy);
+          const context = `${which} ${H}x${W} ${training ? 'training' : 'eval'}`;
+          const ref = referenceBatchNorm(x.data, shape, rm0, rv0, w.data, b.data, training, 0.1, 1e-5);
+          const want = ref.y.map((v, i) => Math.max(v + r.data[i], 0));
+          try {
+            expectClose(y.data, want, 2e-5 * scale(want), 1e-5);
+            if (training) {
+              expectClose(rm.data, ref.runningMean!, 1e-5, 1e-5);
+              expectClose(rv.data, ref.runningVar!, 1e-5, 1e-5);
+            }
+            // ReLU's gate is the op's own output (y > 0); the rest is the closed-form float64 backward.
+            const g = Float64Array.from(gy.data, (v, i) => (y.data[i] > 0 ? v : 0));
+            expect(Array.from(r.grad!.data)).toEqual(Array.from(g));
+            const { dx, dw, db } = referenceBatchNormBackward(x.data, g, shape, w.data, training, rm0, rv0, 1e-5);
+            expectClose(x.grad!.data, dx, 2e-5 * scale(dx), 1e-5);
+            expectClose(w.grad!.data, dw, 2e-5 * scale(dw), 1e-5);
+            expectClose(b.grad!.data, db, 2e-5 * scale(db), 1e-5);
+          } catch (e) {
+            throw new Error(`${context}: ${(e as Error).message}`, { cause: e });
+          }
+        }
+      }
+    });
   });
 });

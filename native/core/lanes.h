@@ -3,9 +3,12 @@
 // the kernel per set of intrinsics. Its width is 16 under AVX-512, 8 under AVX2 + FMA, 4 with
 // GCC / Clang generic vectors (SSE on x86-64, NEON on AArch64) and 1 elsewhere.
 //
-// Besides loads and stores: add, mul, div, fmadd, max_scan(acc, v), one step of PyTorch's max scan (v
-// replaces acc where v > acc or v is NaN, so ties keep the earlier value and NaN wins), and
-// pick_every, which gathers every step-th lane to the front (strided windows).
+// Besides loads and stores: add, sub, mul, div, fmadd, max_scan(acc, v), one step of PyTorch's max
+// scan (v replaces acc where v > acc or v is NaN, so ties keep the earlier value and NaN wins),
+// relu (v < 0 ? 0 : v, so NaN stays NaN and -0 stays -0, as torch.relu), keep_where_positive(gate,
+// v) (v where gate > 0, else +0: ReLU's backward without a branch), sum_in_double (the lanes
+// widened to double and added in a fixed tree order), and pick_every, which gathers every
+// step-th lane to the front (strided windows).
 //
 // Include only from *_isa.cc files. Everything here has internal linkage (an anonymous
 // namespace), so the wide copies can never be picked by the linker for a narrower caller.
@@ -49,6 +52,25 @@ inline F32 max_scan(F32 acc, F32 v) {
   const __mmask16 take = _mm512_cmp_ps_mask(v.v, acc.v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v.v, v.v, _CMP_UNORD_Q);
   return {_mm512_mask_blend_ps(take, acc.v, v.v)};
 }
+inline F32 sub(F32 a, F32 b) { return {_mm512_sub_ps(a.v, b.v)}; }
+// maxps returns its second operand when either is NaN or both are zeros: v's NaN and -0 survive.
+// (The masked forms here and below: GCC 12 warns on the plain ones' undefined source.)
+inline F32 relu(F32 v) { return {_mm512_maskz_max_ps(0xFFFF, _mm512_setzero_ps(), v.v)}; }
+// An AND with the mask widened to a vector, not a masked move: GCC folds a masked move of a load
+// into a masked load, which cannot start before the gate's load and compare are done (the batch
+// norm backward's gated sums ran 2x slower on data from L3 that way).
+inline F32 keep_where_positive(F32 gate, F32 v) {
+  const __m512i keep = _mm512_movm_epi32(_mm512_cmp_ps_mask(gate.v, _mm512_setzero_ps(), _CMP_GT_OQ));
+  return {_mm512_castsi512_ps(_mm512_and_si512(keep, _mm512_castps_si512(v.v)))};
+}
+inline double sum_in_double(F32 v) {
+  const __m512d wide = _mm512_add_pd(_mm512_maskz_cvtps_pd(0xFF, _mm512_maskz_extractf32x8_ps(0xFF, v.v, 0)),
+                                     _mm512_maskz_cvtps_pd(0xFF, _mm512_maskz_extractf32x8_ps(0xFF, v.v, 1)));
+  const __m256d four =
+      _mm256_add_pd(_mm512_maskz_extractf64x4_pd(0xF, wide, 0), _mm512_maskz_extractf64x4_pd(0xF, wide, 1));
+  const __m128d two = _mm_add_pd(_mm256_castpd256_pd128(four), _mm256_extractf128_pd(four, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(two, _mm_unpackhi_pd(two, two)));
+}
 
 #elif defined(__AVX2__)
 
@@ -79,6 +101,17 @@ inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)};
 inline F32 max_scan(F32 acc, F32 v) {
   const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v.v, acc.v, _CMP_GT_OQ), _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
   return {_mm256_blendv_ps(acc.v, v.v, take)};
+}
+inline F32 sub(F32 a, F32 b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline F32 relu(F32 v) { return {_mm256_max_ps(_mm256_setzero_ps(), v.v)}; }
+inline F32 keep_where_positive(F32 gate, F32 v) {
+  return {_mm256_and_ps(_mm256_cmp_ps(gate.v, _mm256_setzero_ps(), _CMP_GT_OQ), v.v)};
+}
+inline double sum_in_double(F32 v) {
+  const __m256d four =
+      _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v.v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v.v, 1)));
+  const __m128d two = _mm_add_pd(_mm256_castpd256_pd128(four), _mm256_extractf128_pd(four, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(two, _mm_unpackhi_pd(two, two)));
 }
 
 #elif defined(__GNUC__) || defined(__clang__)
@@ -113,6 +146,12 @@ inline F32 add(F32 a, F32 b) { return {a.v + b.v}; }
 inline F32 div(F32 a, F32 b) { return {a.v / b.v}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
 inline F32 max_scan(F32 acc, F32 v) { return {(v.v > acc.v) | (v.v != v.v) ? v.v : acc.v}; }
+inline F32 sub(F32 a, F32 b) { return {a.v - b.v}; }
+inline F32 relu(F32 v) { return {v.v < 0.0f ? F32::zero().v : v.v}; }
+inline F32 keep_where_positive(F32 gate, F32 v) { return {gate.v > 0.0f ? v.v : F32::zero().v}; }
+inline double sum_in_double(F32 v) {
+  return (static_cast<double>(v.v[0]) + v.v[2]) + (static_cast<double>(v.v[1]) + v.v[3]);
+}
 
 #else
 
@@ -136,6 +175,10 @@ inline F32 add(F32 a, F32 b) { return {a.v + b.v}; }
 inline F32 div(F32 a, F32 b) { return {a.v / b.v}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
 inline F32 max_scan(F32 acc, F32 v) { return {(v.v > acc.v || v.v != v.v) ? v.v : acc.v}; }
+inline F32 sub(F32 a, F32 b) { return {a.v - b.v}; }
+inline F32 relu(F32 v) { return {v.v < 0.0f ? 0.0f : v.v}; }
+inline F32 keep_where_positive(F32 gate, F32 v) { return {gate.v > 0.0f ? v.v : 0.0f}; }
+inline double sum_in_double(F32 v) { return v.v; }
 
 #endif
 

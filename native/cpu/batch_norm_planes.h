@@ -1,0 +1,50 @@
+// The plane loops of batch norm (cpu/batch_norm.cc), compiled once per instruction set
+// (cpu/batch_norm_planes_isa.cc, core/isa.h). Each works on one (image, channel) plane of n
+// floats; batch_norm.cc walks the planes and adds each channel's sums in image order.
+//
+// Sums are taken in float vector lanes over blocks of kBatchNormBlock elements (four vectors of
+// lanes at a time, so that the additions do not wait on each other), each block's lanes added
+// in double, and the elements past the last whole vector in double: the error stays that of a
+// short float sum for planes of any size. Lane counts differ between instruction sets, so the
+// sums agree between them to float rounding, and are the same bits at any thread count.
+#pragma once
+#include <cstdint>
+
+#include "core/isa.h"
+
+namespace flexconv {
+namespace cpu {
+
+constexpr std::int64_t kBatchNormBlock = 2048;
+
+// The incoming gradient of a plane: dy, or dy through ReLU's mask (dy where out > 0, else +0)
+// when `out` (the ReLU's output) is given.
+struct BatchNormGradPlane {
+  const float* dy;
+  const float* out;  // null: no ReLU
+};
+
+// grad_x of one plane in training: k * (g - dy_mean - (x - mean) * proj); in eval dy_mean and proj
+// are 0. grad_residual (when not null) gets g itself, from the same reads.
+struct BatchNormGradInput {
+  float k, dy_mean, mean, proj;
+};
+
+#define FLEXCONV_BATCH_NORM_PLANES_ISA_API                                                                      \
+  double batch_norm_sum(const float* x, std::int64_t n);                                                        \
+  double batch_norm_centered_squares(const float* x, std::int64_t n, float mean);                               \
+  /* sum of g and of g * (x - mean) over the plane, added to *sum_g and *sum_g_xmu */                           \
+  void batch_norm_grad_sums(const float* x, BatchNormGradPlane g, std::int64_t n, float mean, double* sum_g,    \
+                            double* sum_g_xmu);                                                                 \
+  /* y = relu?(x * a + b + residual?) */                                                                        \
+  void batch_norm_normalize(const float* x, const float* residual, bool relu, float a, float b, std::int64_t n, \
+                            float* y);                                                                          \
+  void batch_norm_grad_input(const float* x, BatchNormGradPlane g, const BatchNormGradInput& c, std::int64_t n, \
+                             float* grad_x, float* grad_residual);                                              \
+  /* grad_residual = g alone (no input gradient asked for) */                                                   \
+  void batch_norm_gated_grad(BatchNormGradPlane g, std::int64_t n, float* grad_residual);
+FLEXCONV_DECLARE_PER_ISA(FLEXCONV_BATCH_NORM_PLANES_ISA_API)
+#undef FLEXCONV_BATCH_NORM_PLANES_ISA_API
+
+}  // namespace cpu
+}  // namespace flexconv
