@@ -48,9 +48,11 @@ inline F32 mul(F32 a, F32 b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline F32 add(F32 a, F32 b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline F32 div(F32 a, F32 b) { return {_mm512_div_ps(a.v, b.v)}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+// maxps(v, acc) is v where v > acc and acc otherwise (ties, and either operand NaN: its second
+// operand), so only v's NaN needs a blend: three instructions, the NaN test off acc's chain.
 inline F32 max_scan(F32 acc, F32 v) {
-  const __mmask16 take = _mm512_cmp_ps_mask(v.v, acc.v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v.v, v.v, _CMP_UNORD_Q);
-  return {_mm512_mask_blend_ps(take, acc.v, v.v)};
+  const __m512 larger = _mm512_maskz_max_ps(0xFFFF, v.v, acc.v);
+  return {_mm512_mask_mov_ps(larger, _mm512_cmp_ps_mask(v.v, v.v, _CMP_UNORD_Q), v.v)};
 }
 inline F32 sub(F32 a, F32 b) { return {_mm512_sub_ps(a.v, b.v)}; }
 // maxps returns its second operand when either is NaN or both are zeros: v's NaN and -0 survive.
@@ -99,8 +101,7 @@ inline F32 add(F32 a, F32 b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline F32 div(F32 a, F32 b) { return {_mm256_div_ps(a.v, b.v)}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 inline F32 max_scan(F32 acc, F32 v) {
-  const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v.v, acc.v, _CMP_GT_OQ), _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
-  return {_mm256_blendv_ps(acc.v, v.v, take)};
+  return {_mm256_blendv_ps(_mm256_max_ps(v.v, acc.v), v.v, _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q))};
 }
 inline F32 sub(F32 a, F32 b) { return {_mm256_sub_ps(a.v, b.v)}; }
 inline F32 relu(F32 v) { return {_mm256_max_ps(_mm256_setzero_ps(), v.v)}; }
