@@ -5,9 +5,9 @@
 // of channels is sampled with 4 vector loads and 4 multiply-adds, instead of per-sample
 // scalar work. The GEMM depth dimension is ordered (tap, channel) to match.
 //
-// AVX2 + FMA code (also used on AVX-512 CPUs) picked at run time, portable C++ otherwise
+// AVX2 + FMA and AVX-512 code picked at run time, portable C++ otherwise
 // (deform_channels_last_isa.cc). Every path forms a sample as (w0*v00 + w2*v10) + (w1*v01 + w3*v11). The
-// vector paths read up to 7 floats past the last pixel of the image: padded buffers carry
+// vector paths read up to 15 floats past the last pixel of the image: padded buffers carry
 // kPaddedSlack floats of slack.
 #pragma once
 #include <cstdint>

@@ -1,9 +1,13 @@
 // The inner loops of cpu/deform_channels_last.h, compiled once per instruction set (core/isa.h).
 // The scalar loops are every copy's reference and tails; the AVX2 + FMA loops (also the AVX-512
-// copy's: on the double-pumped AVX-512 units this was tuned on, 256-bit vectors have the same
-// throughput per float) take eight channels of one (tap, pixel) as one vector: 4 corner loads,
-// 2 multiplies, 2 FMAs, 1 add. The forward packer samples 8 pixels x 8 channels, transposes the
-// block in registers and stores 8 contiguous pixels per panel row. Channel tails use masked
+// copy's) take eight channels of one (tap, pixel) as one vector: 4 corner loads, 2 multiplies,
+// 2 FMAs, 1 add. The forward packer samples 8 pixels x 8 channels, transposes the block in
+// registers and stores 8 contiguous pixels per panel row. The AVX-512 copy samples, packs and
+// scatters 16 channels (16 x 16 blocks in the packer) where there are that many: on cores with
+// full-width 512-bit units (Zen 5) that is half the instructions, and the forward 0.92-0.98x
+// the time, forward + backward 0.90-0.98x (BENCHMARKS.md, 2026-12-07 17:20); each lane's
+// arithmetic is the same, so the same bits. (The offset gradient's dot products stayed eight
+// wide: they are bound by their loads, 16 wide measured no faster.) Channel tails use masked
 // stores (loads may run into the padded buffer's slack: those lanes are never stored).
 #include <cstdint>
 
@@ -13,6 +17,12 @@
 #include <immintrin.h>
 
 #include "cpu/transpose8_avx2.h"
+#endif
+#if defined(__AVX512F__)
+#include "cpu/transpose16_avx512.h"
+// GCC 12 reports the deliberately undefined source operand inside the shuffle intrinsics
+// (_mm512_undefined_ps) as maybe-uninitialized: a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
 FLEXCONV_ISA_BEGIN
@@ -89,6 +99,98 @@ inline __m256 sample8(const float* p, std::int64_t C, std::int64_t down, const W
   const __m256 a = _mm256_fmadd_ps(w.w2, _mm256_loadu_ps(p + down), _mm256_mul_ps(w.w0, _mm256_loadu_ps(p)));
   const __m256 b = _mm256_fmadd_ps(w.w3, _mm256_loadu_ps(p + down + C), _mm256_mul_ps(w.w1, _mm256_loadu_ps(p + C)));
   return _mm256_add_ps(a, b);
+}
+
+#if defined(__AVX512F__)
+// Sixteen channels at a time (the AVX-512 copy; on cores with full-width AVX-512 units, half the
+// instructions of two eight-channel vectors). The same arithmetic per lane as sample8, so the
+// same bits.
+struct Weights16 {
+  __m512 w0, w1, w2, w3;
+};
+
+inline Weights16 weights16_of(const PlanRow& plan, std::int64_t q) {
+  return Weights16{_mm512_set1_ps(plan.w01[2 * q]), _mm512_set1_ps(plan.w01[2 * q + 1]),
+                   _mm512_set1_ps(plan.w23[2 * q]), _mm512_set1_ps(plan.w23[2 * q + 1])};
+}
+
+inline __m512 sample16(const float* p, std::int64_t C, std::int64_t down, const Weights16& w) {
+  const __m512 a = _mm512_fmadd_ps(w.w2, _mm512_loadu_ps(p + down), _mm512_mul_ps(w.w0, _mm512_loadu_ps(p)));
+  const __m512 b = _mm512_fmadd_ps(w.w3, _mm512_loadu_ps(p + down + C), _mm512_mul_ps(w.w1, _mm512_loadu_ps(p + C)));
+  return _mm512_add_ps(a, b);
+}
+
+#endif
+
+// The vector blocks of sample_tap_panels: kWidth channels of one pixel per vector, kWidth x kWidth
+// blocks transposed in registers.
+struct Block8 {
+  static constexpr int kWidth = 8;
+  using Vec = __m256;
+  static Weights weights(const PlanRow& plan, std::int64_t q) { return weights_of(plan, q); }
+  static Vec sample(const float* p, std::int64_t C, std::int64_t down, const Weights& w) {
+    return sample8(p, C, down, w);
+  }
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec load(const float* p) { return _mm256_load_ps(p); }
+  static void store(float* p, Vec v) { _mm256_store_ps(p, v); }
+  static void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static void transpose(Vec* v) { transpose8x8(v); }
+};
+#if defined(__AVX512F__)
+struct Block16 {
+  static constexpr int kWidth = 16;
+  using Vec = __m512;
+  static Weights16 weights(const PlanRow& plan, std::int64_t q) { return weights16_of(plan, q); }
+  static Vec sample(const float* p, std::int64_t C, std::int64_t down, const Weights16& w) {
+    return sample16(p, C, down, w);
+  }
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_load_ps(p); }
+  static void store(float* p, Vec v) { _mm512_store_ps(p, v); }
+  static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static void transpose(Vec* v) { transpose16x16(v); }
+};
+#endif
+
+// sample_tap_panels for panels a multiple of Block::kWidth pixels wide. Two passes per kWidth
+// pixels: each pixel's weights are broadcast once and its channels sampled into a small
+// pixel-major buffer; then kWidth x kWidth blocks of it are transposed into the panels (with 16,
+// each panel row piece a whole 64-byte line). Reads up to kWidth - 1 floats past the last pixel
+// (kPaddedSlack); those lanes are never stored.
+template <class Block>
+void sample_tap_panels_blocked(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
+                               std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
+  constexpr std::int64_t kW = Block::kWidth, kRows = 256;
+  alignas(64) float buf[kW * kRows];
+  const std::int64_t C = img.channels, down = img.padded_w * C;
+  const std::int64_t width = (npix + nr - 1) / nr * nr;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const std::int64_t nrows = rows - r0 < kRows ? rows - r0 : kRows;
+    const float* base = img.data + c0 + r0;
+    for (std::int64_t j0 = 0; j0 < width; j0 += kW) {
+      float* out = dst + (j0 / nr) * panel_stride + j0 % nr + r0 * nr;
+      const std::int64_t valid = npix - j0 >= kW ? kW : (npix > j0 ? npix - j0 : 0);
+      if (valid == 0) {
+        for (std::int64_t r = 0; r < nrows; ++r) Block::storeu(out + r * nr, Block::zero());
+        continue;
+      }
+      for (std::int64_t j = 0; j < valid; ++j) {
+        const float* p = base + static_cast<std::int64_t>(plan.index[j0 + j]) * C;
+        const auto w = Block::weights(plan, j0 + j);
+        float* b = buf + j * kRows;
+        for (std::int64_t cb = 0; cb < nrows; cb += kW) Block::store(b + cb, Block::sample(p + cb, C, down, w));
+      }
+      for (std::int64_t cb = 0; cb < nrows; cb += kW) {
+        typename Block::Vec v[kW];
+        for (std::int64_t j = 0; j < kW; ++j) v[j] = j < valid ? Block::load(buf + j * kRows + cb) : Block::zero();
+        Block::transpose(v);
+        const std::int64_t n = nrows - cb < kW ? nrows - cb : kW;
+        float* o = out + cb * nr;
+        for (std::int64_t i = 0; i < n; ++i) Block::storeu(o + i * nr, v[i]);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -203,40 +305,11 @@ void point_run(const PlanRun& r, const PointRun& out) {
 
 void sample_tap_panels(const PaddedImage& img, std::int64_t c0, std::int64_t rows, const PlanRow& plan,
                        std::int64_t npix, int nr, std::int64_t panel_stride, float* dst) {
-  if (nr % 8 != 0) return sample_tap_panels_scalar(img, c0, rows, plan, npix, nr, panel_stride, dst);
-  // Two passes per 8 pixels: each pixel's weights are broadcast once and its channels sampled
-  // into a small pixel-major buffer; then 8 x 8 blocks of it are transposed into the panels.
-  constexpr std::int64_t kRows = 256;
-  alignas(32) float buf[8 * kRows];
-  const std::int64_t C = img.channels, down = img.padded_w * C;
-  const std::int64_t width = (npix + nr - 1) / nr * nr;
-  for (std::int64_t r0 = 0; r0 < rows; r0 += kRows) {
-    const std::int64_t nrows = rows - r0 < kRows ? rows - r0 : kRows;
-    const float* base = img.data + c0 + r0;
-    for (std::int64_t j0 = 0; j0 < width; j0 += 8) {
-      float* out = dst + (j0 / nr) * panel_stride + j0 % nr + r0 * nr;
-      const std::int64_t valid = npix - j0 >= 8 ? 8 : (npix > j0 ? npix - j0 : 0);
-      if (valid == 0) {
-        for (std::int64_t r = 0; r < nrows; ++r) _mm256_storeu_ps(out + r * nr, _mm256_setzero_ps());
-        continue;
-      }
-      for (std::int64_t j = 0; j < valid; ++j) {
-        const float* p = base + static_cast<std::int64_t>(plan.index[j0 + j]) * C;
-        const Weights w = weights_of(plan, j0 + j);
-        float* b = buf + j * kRows;
-        for (std::int64_t cb = 0; cb < nrows; cb += 8) _mm256_store_ps(b + cb, sample8(p + cb, C, down, w));
-      }
-      for (std::int64_t cb = 0; cb < nrows; cb += 8) {
-        __m256 v[8];
-        for (std::int64_t j = 0; j < 8; ++j)
-          v[j] = j < valid ? _mm256_load_ps(buf + j * kRows + cb) : _mm256_setzero_ps();
-        transpose8x8(v);
-        const std::int64_t n = nrows - cb < 8 ? nrows - cb : 8;
-        float* o = out + cb * nr;
-        for (std::int64_t i = 0; i < n; ++i) _mm256_storeu_ps(o + i * nr, v[i]);
-      }
-    }
-  }
+#if defined(__AVX512F__)
+  if (nr % 16 == 0) return sample_tap_panels_blocked<Block16>(img, c0, rows, plan, npix, nr, panel_stride, dst);
+#endif
+  if (nr % 8 == 0) return sample_tap_panels_blocked<Block8>(img, c0, rows, plan, npix, nr, panel_stride, dst);
+  sample_tap_panels_scalar(img, c0, rows, plan, npix, nr, panel_stride, dst);
 }
 
 void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t count, const PlanRow& plan,
@@ -249,6 +322,10 @@ void sample_channel_rows(const PaddedImage& img, std::int64_t c0, std::int64_t c
     const Weights w = weights_of(plan, q);
     float* o = out + q * out_stride;
     std::int64_t c = 0;
+#if defined(__AVX512F__)
+    const Weights16 w16 = weights16_of(plan, q);
+    for (; c + 16 <= count; c += 16) _mm512_storeu_ps(o + c, sample16(p + c, C, down, w16));
+#endif
     for (; c < full; c += 8) _mm256_storeu_ps(o + c, sample8(p + c, C, down, w));
     if (c < count) _mm256_maskstore_ps(o + c, tail, sample8(p + c, C, down, w));
   }
@@ -269,6 +346,16 @@ void scatter_channel_rows(float* grad, std::int64_t channels, std::int64_t padde
       const Weights w = weights_of(s.plan, e);
       const float* gq = s.g + q * s.g_stride + t * s.g_tap_stride;
       std::int64_t c = 0;
+#if defined(__AVX512F__)
+      const Weights16 w16 = weights16_of(s.plan, e);
+      for (; c + 16 <= count; c += 16) {
+        const __m512 gv = _mm512_loadu_ps(gq + c);
+        _mm512_storeu_ps(p0 + c, _mm512_fmadd_ps(w16.w0, gv, _mm512_loadu_ps(p0 + c)));
+        _mm512_storeu_ps(p1 + c, _mm512_fmadd_ps(w16.w1, gv, _mm512_loadu_ps(p1 + c)));
+        _mm512_storeu_ps(p2 + c, _mm512_fmadd_ps(w16.w2, gv, _mm512_loadu_ps(p2 + c)));
+        _mm512_storeu_ps(p3 + c, _mm512_fmadd_ps(w16.w3, gv, _mm512_loadu_ps(p3 + c)));
+      }
+#endif
       for (; c < full; c += 8) {
         const __m256 gv = _mm256_loadu_ps(gq + c);
         _mm256_storeu_ps(p0 + c, _mm256_fmadd_ps(w.w0, gv, _mm256_loadu_ps(p0 + c)));
