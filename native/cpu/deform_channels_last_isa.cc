@@ -124,32 +124,18 @@ inline __m512 sample16(const float* p, std::int64_t C, std::int64_t down, const 
 
 // The vector blocks of sample_tap_panels: kWidth channels of one pixel per vector, kWidth x kWidth
 // blocks transposed in registers.
-struct Block8 {
-  static constexpr int kWidth = 8;
-  using Vec = __m256;
+struct Block8 : TransposeBlock8 {
   static Weights weights(const PlanRow& plan, std::int64_t q) { return weights_of(plan, q); }
   static Vec sample(const float* p, std::int64_t C, std::int64_t down, const Weights& w) {
     return sample8(p, C, down, w);
   }
-  static Vec zero() { return _mm256_setzero_ps(); }
-  static Vec load(const float* p) { return _mm256_load_ps(p); }
-  static void store(float* p, Vec v) { _mm256_store_ps(p, v); }
-  static void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-  static void transpose(Vec* v) { transpose8x8(v); }
 };
 #if defined(__AVX512F__)
-struct Block16 {
-  static constexpr int kWidth = 16;
-  using Vec = __m512;
+struct Block16 : TransposeBlock16 {
   static Weights16 weights(const PlanRow& plan, std::int64_t q) { return weights16_of(plan, q); }
   static Vec sample(const float* p, std::int64_t C, std::int64_t down, const Weights16& w) {
     return sample16(p, C, down, w);
   }
-  static Vec zero() { return _mm512_setzero_ps(); }
-  static Vec load(const float* p) { return _mm512_load_ps(p); }
-  static void store(float* p, Vec v) { _mm512_store_ps(p, v); }
-  static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-  static void transpose(Vec* v) { transpose16x16(v); }
 };
 #endif
 

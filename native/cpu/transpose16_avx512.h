@@ -36,5 +36,21 @@ FLEXCONV_HD void transpose16x16(__m512* v) {
   }
 }
 
+namespace {
+
+// 16 x 16 blocks as a type (as TransposeBlock8, cpu/transpose8_avx2.h).
+struct TransposeBlock16 {
+  static constexpr int kWidth = 16;
+  using Vec = __m512;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_load_ps(p); }  // aligned to the vector
+  static Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_store_ps(p, v); }
+  static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static void transpose(Vec* v) { transpose16x16(v); }
+};
+
+}  // namespace
+
 }  // namespace cpu
 }  // namespace flexconv

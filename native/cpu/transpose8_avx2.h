@@ -29,5 +29,22 @@ FLEXCONV_HD void transpose8x8(__m256* v) {
   v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+namespace {
+
+// 8 x 8 blocks as a type, for loops written once for both widths (TransposeBlock16). Internal
+// linkage: an ISA copy's member functions can never be picked by the linker for another copy.
+struct TransposeBlock8 {
+  static constexpr int kWidth = 8;
+  using Vec = __m256;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec load(const float* p) { return _mm256_load_ps(p); }  // aligned to the vector
+  static Vec loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm256_store_ps(p, v); }
+  static void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static void transpose(Vec* v) { transpose8x8(v); }
+};
+
+}  // namespace
+
 }  // namespace cpu
 }  // namespace flexconv
