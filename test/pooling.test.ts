@@ -70,13 +70,21 @@ function noGradMax(x: Tensor, k: number, s: number): number[] {
   return ops.maxPool2d(x, { kernelSize: k, stride: s, padding: 1 }).toArray();
 }
 
-// Rows of up to 16 columns, output window starts up to column 15: the AVX-512 path that keeps a
-// row in one register (native/cpu/pooling_planes_isa.cc, reduce_narrow_plane).
+// Rows of up to 16 columns, output window starts up to column 15: the AVX-512 paths that keep a
+// row in one register (native/cpu/pooling_planes_isa.cc: reduce_rows_in_registers, and
+// max_narrow_plane with indices); then rows of 17-32 columns with up to 16 outputs, which the
+// first keeps in two.
 const NARROW: Case[] = [
   { shape: [2, 2, 16, 16], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
   { shape: [1, 2, 13, 16], kernel: [5, 5], stride: [2, 2], padding: [2, 2], ceilMode: true, dilation: [1, 2] },
   { shape: [1, 1, 6, 15], kernel: [2, 4], stride: [3, 3], padding: [1, 2], ceilMode: true },
   { shape: [1, 3, 5, 16], kernel: [3, 3], stride: [1, 2], padding: [1, 1], ceilMode: false },
+  // Rows of 17-32 columns with at most 16 outputs (two vectors: taps are permutes across both).
+  { shape: [2, 2, 11, 32], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false },
+  { shape: [1, 1, 9, 17], kernel: [2, 2], stride: [1, 1], padding: [0, 0], ceilMode: false },
+  { shape: [2, 1, 7, 31], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true },
+  { shape: [1, 1, 5, 24], kernel: [2, 5], stride: [1, 2], padding: [0, 2], ceilMode: false, dilation: [1, 2] },
+  { shape: [1, 2, 6, 20], kernel: [3, 3], stride: [3, 3], padding: [1, 1], ceilMode: true },
 ];
 
 describe('maxPool2d', () => {
@@ -139,7 +147,7 @@ describe('maxPool2d', () => {
     }
   });
 
-  test('without gradients, rows of up to 16 columns (one vector: the window taps are lane permutes) match the reference', () => {
+  test('without gradients, rows of up to 32 columns with up to 16 outputs (the window taps are lane permutes) match the reference', () => {
     for (const c of NARROW) {
       const x = Tensor.randn(c.shape);
       for (let i = 0; i < x.numel; i += 5) x.data[i] = -Infinity;
@@ -254,7 +262,7 @@ describe('avgPool2d', () => {
     expectAveragesMatchReference(wide);
   });
 
-  test('rows of up to 16 columns (one vector: the window taps are lane permutes) match the reference', () => {
+  test('rows of up to 32 columns with up to 16 outputs (the window taps are lane permutes) match the reference', () => {
     expectAveragesMatchReference(NARROW.filter((k) => !k.dilation));
   });
 
