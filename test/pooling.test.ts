@@ -157,7 +157,7 @@ describe('maxPool2d', () => {
     }
   });
 
-  test('with gradients, rows of up to 16 columns (argmax by lane permutes on AVX-512): the same values and routing as every other instruction set, ties, -inf and NaN included', () => {
+  test('with gradients, rows of up to 32 columns with up to 16 outputs (argmax by lane permutes on AVX-512): the same values and routing as every other instruction set, ties, -inf and NaN included', () => {
     const narrow: Case[] = [
       ...NARROW,
       { shape: [2, 3, 16, 16], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false },

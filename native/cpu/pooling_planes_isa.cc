@@ -196,20 +196,6 @@ VectorGeometry vector_geometry(const PoolShape& s) {
 }
 
 #if defined(__AVX512F__)
-// The window taps of max_narrow_plane, for planes whose rows, window starts and kernel width fit
-// one vector (narrow_taps_fit): tap kw of
-// the window starting at lane j (input column j - pad_w) reads input column from[kw] = j + kw *
-// dil_w - pad_w, which lies in the row where inside[kw] is set.
-bool narrow_taps_fit(const PoolShape& s) { return s.in_w <= 16 && (s.out_w - 1) * s.stride_w < 16 && s.kernel_w <= 16; }
-inline void narrow_taps(const PoolShape& s, __m512i* from, __mmask16* inside) {
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  for (std::int64_t kw = 0; kw < s.kernel_w; ++kw) {
-    from[kw] = _mm512_add_epi32(lane, _mm512_set1_epi32(static_cast<int>(kw * s.dil_w - s.pad_w)));
-    inside[kw] = _mm512_cmpge_epi32_mask(from[kw], _mm512_setzero_si512()) &
-                 _mm512_cmplt_epi32_mask(from[kw], _mm512_set1_epi32(static_cast<int>(s.in_w)));
-  }
-}
-
 // reduce_plane_vectors for planes whose rows fit two vectors (32x32 maps and smaller) and whose
 // output rows fit one (16 outputs): each output row's column reductions stay in registers and
 // tap kw of output ow, input column ow * stride_w + kw * dil_w - pad_w, is a lane permute across
@@ -297,23 +283,18 @@ bool reduce_rows_in_registers(const PoolShape& s, const Reduce& reduce, const fl
 #endif
 
 #if defined(__AVX512F__)
-// max_plane with the argmax for planes whose rows fit one vector (as reduce_rows_in_registers): each
-// window row's taps are lane permutes of the input row (-inf in the padding), reduced along the
-// row first and then down the window's rows in order, with PyTorch's rules (a larger value or a
-// NaN replaces, ties keep the first), so the same values and indices as max_plane, without its
-// padded copy and 8-wide row loops (a 3x3 stride-2 pool with indices on 16x16 planes took 5.7x
-// the time of the one without). False (nothing written) for planes too wide.
-bool max_narrow_plane(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
-  if (!narrow_taps_fit(s)) return false;
+// Output rows of max_plane with the argmax for planes whose rows fit one vector (kTwo false) or
+// two (as reduce_rows): each window row's taps are lane permutes of the input row (-inf in the
+// padding), reduced along the row first and then down the window's rows in order, with
+// PyTorch's rules (a larger value or a NaN replaces, ties keep the first), so the same values and
+// indices as max_plane, without its padded copy and 8-wide row loops (a 3x3 stride-2 pool with
+// indices on 16x16 planes took 5.7x the time of the one without, on 32x32 planes 5.8x).
+template <bool kTwo>
+void max_rows_with_indices(const PoolShape& s, const RowTaps& taps, const float* x, float* y, std::int32_t* indices) {
   const __m512 none = _mm512_set1_ps(-__builtin_huge_valf());
-  __m512i from[16];
-  __mmask16 inside[16];
-  narrow_taps(s, from, inside);
-  // Output column ow is the window starting at lane ow * stride_w.
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i pick = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(s.stride_w)));
   const int n_in = static_cast<int>(s.in_w), n_out = static_cast<int>(s.out_w);
-  const __mmask16 in_mask = static_cast<__mmask16>((1u << n_in) - 1u);
+  const __mmask16 lo_mask = static_cast<__mmask16>(kTwo ? 0xFFFFu : (1u << n_in) - 1u);
+  const __mmask16 hi_mask = static_cast<__mmask16>(kTwo ? (1u << (n_in - 16)) - 1u : 0u);
   const __mmask16 out_mask = static_cast<__mmask16>((1u << n_out) - 1u);
   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
     __m512 best = none;
@@ -322,18 +303,22 @@ bool max_narrow_plane(const PoolShape& s, const float* x, float* y, std::int32_t
     for (std::int64_t kh = 0; kh < s.kernel_h; ++kh) {
       const std::int64_t iy = oh * s.stride_h - s.pad_h + kh * s.dil_h;
       if (iy < 0 || iy >= s.in_h) continue;
-      const __m512 row = _mm512_maskz_loadu_ps(in_mask, x + iy * s.in_w);
-      __m512 v = _mm512_mask_permutexvar_ps(none, inside[0], from[0], row);
-      __m512i at = from[0];
+      const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, x + iy * s.in_w);
+      const __m512 hi = kTwo ? _mm512_maskz_loadu_ps(hi_mask, x + iy * s.in_w + 16) : lo;
+      // Tap kw of every output, -inf where it is padding.
+      const auto tap = [&](std::int64_t kw) {
+        if (kTwo) return _mm512_mask_mov_ps(none, taps.inside[kw], _mm512_permutex2var_ps(lo, taps.from[kw], hi));
+        return _mm512_mask_permutexvar_ps(none, taps.inside[kw], taps.from[kw], lo);
+      };
+      __m512 v = tap(0);
+      __m512i at = taps.from[0];
       for (std::int64_t kw = 1; kw < s.kernel_w; ++kw) {
-        const __m512 t = _mm512_mask_permutexvar_ps(none, inside[kw], from[kw], row);
+        const __m512 t = tap(kw);
         const __mmask16 take = _mm512_cmp_ps_mask(t, v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
         v = _mm512_mask_blend_ps(take, v, t);
-        at = _mm512_mask_blend_epi32(take, at, from[kw]);
+        at = _mm512_mask_blend_epi32(take, at, taps.from[kw]);
       }
-      // (permutex2var with one source twice: GCC 12 warns on permutexvar's undefined one.)
-      v = _mm512_permutex2var_ps(v, pick, v);
-      at = _mm512_add_epi32(_mm512_permutex2var_epi32(at, pick, at), _mm512_set1_epi32(static_cast<int>(iy * s.in_w)));
+      at = _mm512_add_epi32(at, _mm512_set1_epi32(static_cast<int>(iy * s.in_w)));
       const __mmask16 take =
           first ? __mmask16(0xFFFF) : _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
       best = _mm512_mask_blend_ps(take, best, v);
@@ -348,6 +333,17 @@ bool max_narrow_plane(const PoolShape& s, const float* x, float* y, std::int32_t
       const int ow = __builtin_ctz(lost);
       indices[oh * s.out_w + ow] = first_in_image(s, oh, ow);
     }
+  }
+}
+
+// False (nothing written) for planes too wide (row_taps_fit).
+bool max_narrow_plane(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
+  if (!row_taps_fit(s)) return false;
+  const RowTaps taps = row_taps(s);
+  if (s.in_w > 16) {
+    max_rows_with_indices<true>(s, taps, x, y, indices);
+  } else {
+    max_rows_with_indices<false>(s, taps, x, y, indices);
   }
   return true;
 }
