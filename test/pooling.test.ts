@@ -157,10 +157,14 @@ describe('maxPool2d', () => {
     }
   });
 
-  test('with gradients, rows of up to 32 columns with up to 16 outputs (argmax by lane permutes on AVX-512): the same values and routing as every other instruction set, ties, -inf and NaN included', () => {
+  test('with gradients (argmax by lane permutes for rows of up to 32 columns with up to 16 outputs, vector vertical steps for wider ones on AVX-512): the same values and routing as every other instruction set, ties, -inf and NaN included', () => {
     const narrow: Case[] = [
       ...NARROW,
       { shape: [2, 3, 16, 16], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false },
+      // Wider rows: the padded-copy path, its vertical step 16 outputs at a time (row tails).
+      { shape: [1, 2, 9, 56], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false },
+      { shape: [1, 1, 7, 75], kernel: [3, 2], stride: [2, 1], padding: [1, 1], ceilMode: true },
+      { shape: [2, 1, 6, 41], kernel: [5, 3], stride: [1, 2], padding: [2, 1], ceilMode: false, dilation: [1, 2] },
     ];
     for (const c of narrow) {
       // Values from a few levels, so that most windows hold ties; -inf runs and two NaNs.
