@@ -38,15 +38,17 @@ void for_each_adaptive_window(const PoolShape& s, Fn fn) {
   }
 }
 
-// fn(p, scratch) for every plane p, threads over planes, each thread with the scratch buffer
-// the plane kernels need (the same size in every instruction set's copy).
+// fn(p0, p1, scratch) for the planes [p0, p1) of each thread (threads over planes), with the
+// scratch buffer the plane kernels need (the same size in every instruction set's copy). The
+// kernels take a thread's planes in one call, so that what depends on the shape only is worked
+// out once.
 template <class Fn>
-void for_each_plane_with_scratch(const PoolShape& s, bool max_with_indices, Fn fn) {
+void for_each_plane_range_with_scratch(const PoolShape& s, bool max_with_indices, Fn fn) {
   parallel_for(
       s.planes,
       [&](std::int64_t p0, std::int64_t p1) {
         std::vector<float> scratch(static_cast<size_t>(isa_portable::pool_scratch_floats(s, max_with_indices)));
-        for (std::int64_t p = p0; p < p1; ++p) fn(p, scratch.data());
+        fn(p0, p1, scratch.data());
       },
       plane_grain(s));
 }
@@ -55,10 +57,11 @@ void for_each_plane_with_scratch(const PoolShape& s, bool max_with_indices, Fn f
 
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, std::int32_t* indices) {
   const PoolPlaneArgs a{&s, nullptr, nullptr};
-  const auto max_plane = FLEXCONV_PICK_ISA(max_pool_plane);
+  const auto max_planes = FLEXCONV_PICK_ISA(max_pool_planes);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  for_each_plane_with_scratch(s, indices != nullptr, [&](std::int64_t p, float* scratch) {
-    max_plane(a, x + p * in_plane, y + p * out_plane, indices ? indices + p * out_plane : nullptr, scratch);
+  for_each_plane_range_with_scratch(s, indices != nullptr, [&](std::int64_t p0, std::int64_t p1, float* scratch) {
+    max_planes(a, x + p0 * in_plane, y + p0 * out_plane, indices ? indices + p0 * out_plane : nullptr, scratch,
+               p1 - p0);
   });
 }
 
@@ -85,10 +88,11 @@ void avg_pool2d_forward(const PoolShape& s, const float* x, float* y, bool count
         static_cast<float>(math::avg_window(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w, count_include_pad).divisor);
   }
   const PoolPlaneArgs a{&s, div_h.data(), div_w.data()};
-  const auto avg_plane = FLEXCONV_PICK_ISA(avg_pool_plane);
+  const auto avg_planes = FLEXCONV_PICK_ISA(avg_pool_planes);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
-  for_each_plane_with_scratch(
-      s, false, [&](std::int64_t p, float* scratch) { avg_plane(a, x + p * in_plane, y + p * out_plane, scratch); });
+  for_each_plane_range_with_scratch(s, false, [&](std::int64_t p0, std::int64_t p1, float* scratch) {
+    avg_planes(a, x + p0 * in_plane, y + p0 * out_plane, scratch, p1 - p0);
+  });
 }
 
 namespace {

@@ -24,8 +24,9 @@ struct PoolPlaneArgs {
 // every copy).
 #define FLEXCONV_POOLING_PLANES_ISA_API                                                                         \
   std::int64_t pool_scratch_floats(const PoolShape& s, bool max_with_indices);                                  \
-  void max_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, std::int32_t* indices, float* scratch); \
-  void avg_pool_plane(const PoolPlaneArgs& a, const float* x, float* y, float* scratch);
+  void max_pool_planes(const PoolPlaneArgs& a, const float* x, float* y, std::int32_t* indices, float* scratch, \
+                       std::int64_t count);                                                                     \
+  void avg_pool_planes(const PoolPlaneArgs& a, const float* x, float* y, float* scratch, std::int64_t count);
 FLEXCONV_DECLARE_PER_ISA(FLEXCONV_POOLING_PLANES_ISA_API)
 #undef FLEXCONV_POOLING_PLANES_ISA_API
 
