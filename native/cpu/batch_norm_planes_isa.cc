@@ -90,65 +90,73 @@ void blocked_sums(std::int64_t n, Step step, Tail tail, double* sums) {
 
 }  // namespace
 
-double batch_norm_sum(const float* x, std::int64_t n) {
-  double sum = 0;
-  blocked_sums<1>(
-      n, [x](std::int64_t i, F32* acc) { acc[0] = lanes::add(acc[0], F32::loadu(x + i)); },
-      [x](std::int64_t i, double* sums) { sums[0] += x[i]; }, &sum);
-  return sum;
+void batch_norm_sums(const float* x, PlaneRun r, double* sums) {
+  for (std::int64_t j = 0; j < r.planes; ++j, x += r.hw) {
+    blocked_sums<1>(
+        r.hw, [x](std::int64_t i, F32* acc) { acc[0] = lanes::add(acc[0], F32::loadu(x + i)); },
+        [x](std::int64_t i, double* s) { s[0] += x[i]; }, sums + j);
+  }
 }
 
-double batch_norm_centered_squares(const float* x, std::int64_t n, float mean) {
-  const F32 m = F32::splat(mean);
-  double sum = 0;
-  blocked_sums<1>(
-      n,
-      [x, m](std::int64_t i, F32* acc) {
-        const F32 d = lanes::sub(F32::loadu(x + i), m);
-        acc[0] = lanes::fmadd(d, d, acc[0]);
-      },
-      [x, mean](std::int64_t i, double* sums) {
-        const float d = x[i] - mean;
-        sums[0] += d * d;
-      },
-      &sum);
-  return sum;
+void batch_norm_centered_squares(const float* x, PlaneRun r, const float* mean, double* squares) {
+  for (std::int64_t j = 0; j < r.planes; ++j, x += r.hw) {
+    const float mj = mean[j];
+    const F32 m = F32::splat(mj);
+    blocked_sums<1>(
+        r.hw,
+        [x, m](std::int64_t i, F32* acc) {
+          const F32 d = lanes::sub(F32::loadu(x + i), m);
+          acc[0] = lanes::fmadd(d, d, acc[0]);
+        },
+        [x, mj](std::int64_t i, double* s) {
+          const float d = x[i] - mj;
+          s[0] += d * d;
+        },
+        squares + j);
+  }
 }
 
-void batch_norm_grad_sums(const float* x, BatchNormGradPlane g, std::int64_t n, float mean, double* sum_g,
+void batch_norm_grad_sums(const float* x, BatchNormGradPlane g, PlaneRun r, const float* mean, double* sum_g,
                           double* sum_g_xmu) {
-  const F32 m = F32::splat(mean);
   with_grad(g, [&](auto grad) {
-    double sums[2] = {0, 0};
-    blocked_sums<2>(
-        n,
-        [&](std::int64_t i, F32* acc) {
-          const F32 gv = grad.load(Whole{}, i);
-          acc[0] = lanes::add(acc[0], gv);
-          acc[1] = lanes::fmadd(gv, lanes::sub(F32::loadu(x + i), m), acc[1]);
-        },
-        [&](std::int64_t i, double* s) {
-          const float gi = grad.scalar(i);
-          s[0] += gi;
-          s[1] += gi * (x[i] - mean);
-        },
-        sums);
-    *sum_g += sums[0];
-    *sum_g_xmu += sums[1];
+    for (std::int64_t j = 0; j < r.planes; ++j) {
+      const std::int64_t at = j * r.hw;
+      const float mj = mean[j];
+      const F32 m = F32::splat(mj);
+      double sums[2] = {0, 0};
+      blocked_sums<2>(
+          r.hw,
+          [&](std::int64_t i, F32* acc) {
+            const F32 gv = grad.load(Whole{}, at + i);
+            acc[0] = lanes::add(acc[0], gv);
+            acc[1] = lanes::fmadd(gv, lanes::sub(F32::loadu(x + at + i), m), acc[1]);
+          },
+          [&](std::int64_t i, double* s) {
+            const float gi = grad.scalar(at + i);
+            s[0] += gi;
+            s[1] += gi * (x[at + i] - mj);
+          },
+          sums);
+      sum_g[j] += sums[0];
+      sum_g_xmu[j] += sums[1];
+    }
   });
 }
 
-void batch_norm_normalize(const float* x, const float* residual, bool relu, float a, float b, std::int64_t n,
+void batch_norm_normalize(const float* x, const float* residual, bool relu, const float* a, const float* b, PlaneRun r,
                           float* y) {
-  const F32 av = F32::splat(a), bv = F32::splat(b);
   // The four variants as separate loops, none testing per vector.
   const auto run = [&](auto with_residual, auto with_relu) {
-    for_each_vector(n, [&](auto part, std::int64_t i) {
-      F32 v = lanes::fmadd(part.load(x + i), av, bv);
-      if constexpr (decltype(with_residual)::value) v = lanes::add(v, part.load(residual + i));
-      if constexpr (decltype(with_relu)::value) v = lanes::relu(v);
-      part.store(y + i, v);
-    });
+    for (std::int64_t j = 0; j < r.planes; ++j) {
+      const std::int64_t at = j * r.hw;
+      const F32 av = F32::splat(a[j]), bv = F32::splat(b[j]);
+      for_each_vector(r.hw, [&](auto part, std::int64_t i) {
+        F32 v = lanes::fmadd(part.load(x + at + i), av, bv);
+        if constexpr (decltype(with_residual)::value) v = lanes::add(v, part.load(residual + at + i));
+        if constexpr (decltype(with_relu)::value) v = lanes::relu(v);
+        part.store(y + at + i, v);
+      });
+    }
   };
   using Yes = std::true_type;
   using No = std::false_type;
@@ -163,17 +171,21 @@ void batch_norm_normalize(const float* x, const float* residual, bool relu, floa
   }
 }
 
-void batch_norm_grad_input(const float* x, BatchNormGradPlane g, const BatchNormGradInput& c, std::int64_t n,
-                           float* grad_x, float* grad_residual) {
-  const F32 k = F32::splat(c.k), dy_mean = F32::splat(c.dy_mean), mean = F32::splat(c.mean), proj = F32::splat(c.proj);
+void batch_norm_grad_input(const float* x, BatchNormGradPlane g, const BatchNormGradInput* c, PlaneRun r, float* grad_x,
+                           float* grad_residual) {
   with_grad(g, [&](auto grad) {
-    for_each_vector(n, [&](auto part, std::int64_t i) {
-      const F32 gv = grad.load(part, i);
-      // The residual's gradient from the same reads of dy and out.
-      if (grad_residual) part.store(grad_residual + i, gv);
-      const F32 centered = lanes::sub(part.load(x + i), mean);
-      part.store(grad_x + i, lanes::mul(k, lanes::sub(lanes::sub(gv, dy_mean), lanes::mul(centered, proj))));
-    });
+    for (std::int64_t j = 0; j < r.planes; ++j) {
+      const std::int64_t at = j * r.hw;
+      const F32 k = F32::splat(c[j].k), dy_mean = F32::splat(c[j].dy_mean), mean = F32::splat(c[j].mean),
+                proj = F32::splat(c[j].proj);
+      for_each_vector(r.hw, [&](auto part, std::int64_t i) {
+        const F32 gv = grad.load(part, at + i);
+        // The residual's gradient from the same reads of dy and out.
+        if (grad_residual) part.store(grad_residual + at + i, gv);
+        const F32 centered = lanes::sub(part.load(x + at + i), mean);
+        part.store(grad_x + at + i, lanes::mul(k, lanes::sub(lanes::sub(gv, dy_mean), lanes::mul(centered, proj))));
+      });
+    }
   });
 }
 

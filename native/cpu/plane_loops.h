@@ -63,5 +63,12 @@ void for_each_channel_plane(std::int64_t batch, std::int64_t channels, std::int6
   }
 }
 
+// fn(offset of plane (n, c0)) for every image n in order: the same walk as
+// for_each_channel_plane, one call per image for kernels that take a run of adjacent planes.
+template <class Fn>
+void for_each_image_run(std::int64_t batch, std::int64_t channels, std::int64_t plane, std::int64_t c0, Fn fn) {
+  for (std::int64_t n = 0; n < batch; ++n) fn((n * channels + c0) * plane);
+}
+
 }  // namespace cpu
 }  // namespace flexconv
