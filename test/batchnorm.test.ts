@@ -392,8 +392,11 @@ describe('batchNorm2d plane loops on every instruction set', () => {
     [8, 9],
     [3, 683],
   ];
-  const scale = (a: ArrayLike<number>) =>
-    Array.prototype.reduce.call(a, (m: number, v: number) => Math.max(m, Math.abs(v)), 1) as number;
+  const scale = (a: ArrayLike<number>): number => {
+    let largest = 1;
+    for (let i = 0; i < a.length; i++) largest = Math.max(largest, Math.abs(a[i]));
+    return largest;
+  };
 
   test('training and eval with residual and ReLU: output, running statistics and every gradient against float64', () => {
     forEachIsa((which) => {
