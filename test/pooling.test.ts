@@ -70,10 +70,9 @@ function noGradMax(x: Tensor, k: number, s: number): number[] {
   return ops.maxPool2d(x, { kernelSize: k, stride: s, padding: 1 }).toArray();
 }
 
-// Rows of up to 16 columns, output window starts up to column 15: the AVX-512 paths that keep a
-// row in one register (native/cpu/pooling_planes_isa.cc: reduce_rows_in_registers, and
-// max_narrow_plane with indices); then rows of 17-32 columns with up to 16 outputs, which the
-// first keeps in two.
+// Rows of up to 16 columns: the AVX-512 paths that keep a row in one register
+// (native/cpu/pooling_planes_isa.cc: reduce_rows_in_registers, and max_rows_in_registers with
+// indices); then rows of 17-32 columns with up to 16 outputs, which both keep in two.
 const NARROW: Case[] = [
   { shape: [2, 2, 16, 16], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
   { shape: [1, 2, 13, 16], kernel: [5, 5], stride: [2, 2], padding: [2, 2], ceilMode: true, dilation: [1, 2] },

@@ -391,7 +391,7 @@ void max_rows_with_indices(const PoolShape& s, const RowTaps& taps, const float*
 
 // `count` planes (one after another), the taps worked out once; false (nothing written) for
 // planes too wide (row_taps_fit).
-bool max_narrow_planes(const PoolShape& s, const float* x, float* y, std::int32_t* indices, std::int64_t count) {
+bool max_rows_in_registers(const PoolShape& s, const float* x, float* y, std::int32_t* indices, std::int64_t count) {
   if (!row_taps_fit(s)) return false;
   const RowTaps taps = row_taps(s);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
@@ -565,7 +565,7 @@ void max_pool_planes(const PoolPlaneArgs& a, const float* x, float* y, std::int3
     return;
   }
 #if defined(__AVX512F__)
-  if (max_narrow_planes(s, x, y, indices, count)) return;
+  if (max_rows_in_registers(s, x, y, indices, count)) return;
 #endif
   with_stride_w(s.stride_w, [&](auto stride) {
     each([&](const float* xp, float* yp, std::int32_t* ip) {
