@@ -1,6 +1,7 @@
 // The plane loops of batch norm (cpu/batch_norm.cc), compiled once per instruction set
-// (cpu/batch_norm_planes_isa.cc, core/isa.h). Each works on one (image, channel) plane of n
-// floats; batch_norm.cc walks the planes and adds each channel's sums in image order.
+// (cpu/batch_norm_planes_isa.cc, core/isa.h). Each works on one image's planes of a run of
+// channels (PlaneRun) and treats every plane on its own; batch_norm.cc walks the images, so each
+// channel's plane sums are added in image order.
 //
 // Sums are taken in float vector lanes over blocks of kBatchNormBlock elements (four vectors of
 // lanes at a time, so that the additions do not wait on each other), each block's lanes added
