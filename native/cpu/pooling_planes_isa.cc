@@ -274,6 +274,25 @@ RowTaps row_taps(const PoolShape& s) {
   return t;
 }
 
+// Tap kw of every output from a row in one vector (kTwo false: a merge-masked permute) or two (the
+// permute across both, then `padding` blended in): lanes of the row's columns, `padding` where
+// the tap falls outside the row.
+template <bool kTwo>
+inline __m512 row_tap(const RowTaps& taps, __m512 lo, __m512 hi, std::int64_t kw, __m512 padding) {
+  if (kTwo) return _mm512_mask_mov_ps(padding, taps.inside[kw], _mm512_permutex2var_ps(lo, taps.from[kw], hi));
+  return _mm512_mask_permutexvar_ps(padding, taps.inside[kw], taps.from[kw], lo);
+}
+
+// fn(std::true_type) for rows of 17-32 floats (two vectors), fn(std::false_type) for shorter ones.
+template <class Fn>
+void with_row_vectors(const PoolShape& s, Fn fn) {
+  if (s.in_w > 16) {
+    fn(std::true_type{});
+  } else {
+    fn(std::false_type{});
+  }
+}
+
 // Output rows of a plane whose rows fit one vector (kTwo false) or two.
 template <bool kTwo, class Reduce>
 void reduce_rows(const PoolShape& s, const Reduce& reduce, const RowTaps& taps, const float* x, float* y) {
@@ -281,14 +300,7 @@ void reduce_rows(const PoolShape& s, const Reduce& reduce, const RowTaps& taps, 
   const __m512 identity = _mm512_set1_ps(Reduce::identity());
   const int n_out = static_cast<int>(s.out_w);
   const int n_lo = kTwo ? 16 : static_cast<int>(s.in_w), n_hi = kTwo ? static_cast<int>(s.in_w) - 16 : 0;
-  // Tap kw of every output: lanes of the row's columns, the identity where it is padding (one
-  // vector: a merge-masked permute; two: the permute across both, then the identity blended in).
-  const auto tap = [&](F32 lo, F32 hi, std::int64_t kw) {
-    if (kTwo) {
-      return F32{_mm512_mask_mov_ps(identity, taps.inside[kw], _mm512_permutex2var_ps(lo.v, taps.from[kw], hi.v))};
-    }
-    return F32{_mm512_mask_permutexvar_ps(identity, taps.inside[kw], taps.from[kw], lo.v)};
-  };
+  const auto tap = [&](F32 lo, F32 hi, std::int64_t kw) { return F32{row_tap<kTwo>(taps, lo.v, hi.v, kw, identity)}; };
   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
     std::int64_t kh0 = 0, kh1 = s.kernel_h;
     while (kh0 < kh1 && oh * s.stride_h - s.pad_h + kh0 * s.dil_h < 0) ++kh0;
@@ -325,11 +337,7 @@ bool reduce_rows_in_registers(const PoolShape& s, const Reduce& reduce, const fl
         _mm_prefetch(reinterpret_cast<const char*>(x + in_plane + at), _MM_HINT_T0);
       }
     }
-    if (s.in_w > 16) {
-      reduce_rows<true>(s, reduce, taps, x, y);
-    } else {
-      reduce_rows<false>(s, reduce, taps, x, y);
-    }
+    with_row_vectors(s, [&](auto two) { reduce_rows<decltype(two)::value>(s, reduce, taps, x, y); });
   }
   return true;
 }
@@ -358,11 +366,7 @@ void max_rows_with_indices(const PoolShape& s, const RowTaps& taps, const float*
       if (iy < 0 || iy >= s.in_h) continue;
       const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, x + iy * s.in_w);
       const __m512 hi = kTwo ? _mm512_maskz_loadu_ps(hi_mask, x + iy * s.in_w + 16) : lo;
-      // Tap kw of every output, -inf where it is padding.
-      const auto tap = [&](std::int64_t kw) {
-        if (kTwo) return _mm512_mask_mov_ps(none, taps.inside[kw], _mm512_permutex2var_ps(lo, taps.from[kw], hi));
-        return _mm512_mask_permutexvar_ps(none, taps.inside[kw], taps.from[kw], lo);
-      };
+      const auto tap = [&](std::int64_t kw) { return row_tap<kTwo>(taps, lo, hi, kw, none); };
       __m512 v = tap(0);
       __m512i at = taps.from[0];
       for (std::int64_t kw = 1; kw < s.kernel_w; ++kw) {
@@ -396,11 +400,7 @@ bool max_rows_in_registers(const PoolShape& s, const float* x, float* y, std::in
   const RowTaps taps = row_taps(s);
   const std::int64_t in_plane = s.in_h * s.in_w, out_plane = s.out_h * s.out_w;
   for (std::int64_t p = 0; p < count; ++p, x += in_plane, y += out_plane, indices += out_plane) {
-    if (s.in_w > 16) {
-      max_rows_with_indices<true>(s, taps, x, y, indices);
-    } else {
-      max_rows_with_indices<false>(s, taps, x, y, indices);
-    }
+    with_row_vectors(s, [&](auto two) { max_rows_with_indices<decltype(two)::value>(s, taps, x, y, indices); });
   }
   return true;
 }
