@@ -323,14 +323,15 @@ describe('packed conv weights', () => {
   test('a packed weight gives the unpacked result on the per-image and batched paths, and keeps its own copy', () => {
     manualSeed(9);
     for (const [input, weight] of [
-      // 32 outputs: above kn2row's limit, so the GEMM paths (the ones that use packing) run.
+      // 40 outputs: above kn2row's and the thin direct path's limits, so the GEMM paths (the
+      // ones that use packing) run.
       [
         [1, 8, 20, 20],
-        [32, 8, 3, 3],
+        [40, 8, 3, 3],
       ],
       [
         [4, 8, 6, 6],
-        [32, 8, 3, 3],
+        [40, 8, 3, 3],
       ],
     ] as const) {
       const x = Tensor.randn([...input]);

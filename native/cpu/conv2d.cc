@@ -12,6 +12,7 @@
 #include "core/thread_pool.h"
 #include "cpu/conv2d_columns.h"
 #include "cpu/conv2d_depthwise.h"
+#include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_kn2row.h"
 #include "cpu/conv2d_winograd.h"
 #include "cpu/conv_epilogue.h"
@@ -247,6 +248,10 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
   if (prepacked && !conv2d_packed_fits(g, *prepacked)) {
     throw Error(ErrorCode::ShapeMismatch, "conv2d: the prepacked weights do not fit this convolution");
   }
+  if (direct_conv_applies(g)) {
+    direct_conv_forward(g, input, weight, bias, out, ep);
+    return;
+  }
   // Packed weights hold F(2x2, 3x3) matrices only (F(4x4, 3x3)'s 36 would be 4x the weights). A
   // call with the 4x4 tiles to repay transforming them (inference at batch 32 in a ResNet's
   // first two stages) transforms `weight`, which the packed copy was made from, as training does.
@@ -314,7 +319,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
 }
 
 bool conv2d_forward_is_gemm(const Conv2dGeometry& g) {
-  return !is_depthwise(g) && g.in_channels / g.groups * g.kernel_h * g.kernel_w > 0 && !kn2row_applies(g);
+  return !is_depthwise(g) && g.in_channels / g.groups * g.kernel_h * g.kernel_w > 0 && !kn2row_applies(g) &&
+         !direct_conv_applies(g);
 }
 
 void conv2d_forward_packed(const Conv2dGeometry& g, const gemm::PackedA* packed, const float* input, const float* bias,
@@ -440,6 +446,10 @@ void backward_weight(const Conv2dGeometry& g, const float* grad_out, const float
   }
   if (is_depthwise(g)) {
     depthwise_backward_weight(g, grad_out, input, grad_weight);
+    return;
+  }
+  if (direct_conv_weight_grad_applies(g)) {
+    direct_conv_backward_weight(g, grad_out, input, grad_weight);
     return;
   }
   if (kn2row_applies(g)) {

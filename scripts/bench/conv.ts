@@ -64,6 +64,17 @@ export const convCases: ConvCase[] = [
     stride: 1,
     padding: 1,
   },
+  // Thin layers (native/cpu/conv2d_direct.h): a stem on a 3-channel image, and the first stage
+  // of a width-16 ResNet (the main job's networks), by the direct path.
+  { name: '3x3 N32 C3 32x32 -> 16 (thin stem)', x: [32, 3, 32, 32], outChannels: 16, kernel: 3, stride: 1, padding: 1 },
+  {
+    name: '3x3 N32 C16 32x32 -> 16 (thin stage)',
+    x: [32, 16, 32, 32],
+    outChannels: 16,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+  },
 ];
 
 function convModel(c: ConvCase, w: Tensor, b: Tensor, relu = false): Uint8Array {
