@@ -1,6 +1,6 @@
 /**
- * The direct path for thin stride-1 convolutions (native/cpu/conv2d_direct.h: at most 16 input
- * and 4-32 output channels, output rows of 16 or more pixels): forward with bias, residual and
+ * The direct path for thin stride-1 convolutions (native/cpu/conv2d_direct.h: at most 16 inputs and
+ * 4-32 outputs, or 64 inputs and 4-31 outputs; output rows of 16 or more pixels): forward with bias, residual and
  * ReLU, the input gradient (a conv of the same kind when the output side is thin too) and the
  * 3x3 weight gradient, against the naive float64 convolution on every instruction set, on the
  * shapes its blocking has to get right: row tails shorter than a vector, output-channel blocks
@@ -58,6 +58,12 @@ const CASES: DirectCase[] = [
   { name: '2 -> 12, 1x3 kernel', x: [2, 2, 7, 24], w: [12, 2, 1, 3], padding: [0, 1] },
   { name: '4 -> 12, dilation 2', x: [2, 4, 21, 22], w: [12, 4, 3, 3], padding: [2, 2], dilation: [2, 2] },
   { name: 'padding 0: output 30x18', x: [2, 6, 32, 20], w: [8, 6, 3, 3], padding: [0, 0], bias: true },
+  {
+    name: '40 -> 18 (wide input, few outputs: an offset predictor)',
+    x: [2, 40, 9, 18],
+    w: [18, 40, 3, 3],
+    padding: [1, 1],
+  },
   {
     name: 'a batch of one 40x40 map (rows split across threads)',
     x: [1, 16, 40, 40],

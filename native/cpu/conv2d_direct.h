@@ -1,5 +1,6 @@
 // Direct convolution for thin layers: few input channels (a stem's 1 or 3, a width-16 network's
-// first stage) with stride 1. There the implicit GEMM spends most of its time packing columns
+// first stage), or few outputs from up to 64 inputs (a U-Net decoder's last convs, offset
+// predictors), with stride 1. There the implicit GEMM spends most of its time packing columns
 // (depth C kh kw is short, and every input pixel is copied kh kw times) and kn2row's per-tap
 // GEMM has a depth of C: both ran at 6-80 GFLOP/s where the cores do 200. This path reads a
 // zero-bordered copy of the input rows directly: each vector of output pixels of a row is a sum,
