@@ -1,13 +1,14 @@
 /**
- * The direct path for thin stride-1 convolutions (native/cpu/conv2d_direct.h: at most 16 inputs and
- * 4-32 outputs, or 64 inputs and 4-31 outputs; output rows of 16 or more pixels): forward with bias, residual and
- * ReLU, the input gradient (a conv of the same kind when the output side is thin too) and the
- * 3x3 weight gradient, against the naive float64 convolution on every instruction set, on the
- * shapes its blocking has to get right: row tails shorter than a vector, output-channel blocks
- * cut short (27 = 8 + 8 + 8 + 3), rows not a multiple of the rows per call, batches not a multiple
- * of the weight gradient's groups of four images, 5x5, 1x3 and dilated kernels, a batch of one
- * split into rows across threads. Plus the same bits at 1 and 2 threads, and PyTorch's propagation
- * of inf and NaN (only into what their windows touch: lanes past a row's end read the next row).
+ * The direct path for thin stride-1 convolutions (native/cpu/conv2d_direct.h: at most 16 inputs
+ * and 2-32 outputs, or 64 inputs and 2-31 outputs; output rows of 16 or more pixels): forward
+ * with bias, residual and ReLU, the input gradient (a conv of the same kind when the output side
+ * is thin too) and the 3x3 weight gradient, against the naive float64 convolution on every
+ * instruction set, on the shapes its blocking has to get right: row tails shorter than a vector,
+ * output-channel blocks cut short (27 = 8 + 8 + 8 + 3), rows not a multiple of the rows per call,
+ * batches not a multiple of the weight gradient's groups of four images, 5x5, 1x3 and dilated
+ * kernels, a batch of one split into rows across threads. Plus the same bits at 1 and 2 threads,
+ * and PyTorch's propagation of inf and NaN (only into what their windows touch: lanes past a
+ * row's end read the next row).
  */
 import * as ops from '../lib/ops';
 import { manualSeed } from '../lib/random';

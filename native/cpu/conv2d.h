@@ -10,7 +10,7 @@
 // tile (col2im) into the channels that tile owns, so no two threads ever write the same
 // address: results are bit-identical at any thread count. Depthwise convolutions (groups == in_channels) use direct
 // kernels instead, because their GEMMs are too thin to pay for packing; so do thin stride-1 convs (at most 16 inputs
-// and 32 outputs, or 64 inputs and 31 outputs: stems, a width-16 network's first stage, offset predictors; forward,
+// and 2-32 outputs, or 64 inputs and 2-31 outputs: stems, a width-16 network's first stage, offset predictors; forward,
 // input and 3x3 weight gradients read a zero-bordered copy directly, cpu/conv2d_direct.h); other stride-1 convs with
 // few output channels (offset predictors of wider layers or smaller maps) multiply first and shift afterwards
 // (cpu/conv2d_kn2row.h). On AVX-512, 3x3 stride-1 layers

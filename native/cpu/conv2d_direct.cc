@@ -85,8 +85,10 @@ bool direct_conv_applies(const Conv2dGeometry& g) {
   // than 32 outputs (a U-Net decoder's last convs, offset predictors), against kn2row: N16 32 ->
   // 16 forward 0.63, forward + backward 0.81 (2 threads 0.88); 64 -> 16 0.80, 0.94 (1.02); N8 64 ->
   // 18 0.86, 0.96 (1.01); N32 48 -> 27 at 2 threads 0.93. With 32 or more on both sides a 3x3
-  // conv runs by Winograd, 1.5x faster than this.
-  if (g.out_channels < 4 || g.out_channels > 32) return false;
+  // conv runs by Winograd, 1.5x faster than this. Two or three outputs (a 3-channel stem's input
+  // gradient) fill half a block and still gain, 16 -> 3 0.56-0.66; one output (16 -> 1) is 1.6x
+  // slower than kn2row's single GEMM row.
+  if (g.out_channels < 2 || g.out_channels > 32) return false;
   if (g.in_channels > (g.out_channels < 32 ? 64 : 16)) return false;
   // Whole vectors of output pixels along a row (a 4x4 map would fill a quarter of each).
   return g.out_w >= 16;
