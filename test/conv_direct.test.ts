@@ -8,7 +8,8 @@
  * batches not a multiple of the weight gradient's groups of four images, 5x5, 1x3 and dilated
  * kernels, a batch of one split into rows across threads. Plus the same bits at 1 and 2 threads,
  * and PyTorch's propagation of inf and NaN (only into what their windows touch: lanes past a
- * row's end read the next row).
+ * row's end read the next row). Then the depthwise kernels, built the same way, on strides 1-3,
+ * dilation, a channel multiplier, 5x5 and 1x7 kernels and a batch of one.
  */
 import * as ops from '../lib/ops';
 import { manualSeed } from '../lib/random';
@@ -31,6 +32,8 @@ interface DirectCase {
   w: [number, number, number, number];
   padding: [number, number];
   dilation?: [number, number];
+  stride?: [number, number];
+  groups?: number;
   bias?: boolean;
   residual?: boolean;
   relu?: boolean;
@@ -115,13 +118,54 @@ interface Outputs {
  * kernel), and the training conv's gradients of sum(gy * conv(x, w) + b).
  */
 function run(c: DirectCase, x: Tensor, w: Tensor, b: Tensor | null, residual: Tensor | null, gy: Tensor): Outputs {
-  const geometry = { padding: c.padding, dilation: c.dilation ?? ([1, 1] as [number, number]) };
+  const geometry = {
+    padding: c.padding,
+    dilation: c.dilation ?? ([1, 1] as [number, number]),
+    stride: c.stride ?? ([1, 1] as [number, number]),
+    groups: c.groups ?? 1,
+  };
   const y = noGrad(() => ops.conv2dFused(x, w, { ...geometry, bias: b, residual, relu: c.relu ?? false }));
   const xg = x.detach().requireGrad(),
     wg = w.detach().requireGrad(),
     bg = b ? b.detach().requireGrad() : null;
   ops.conv2d(xg, wg, { ...geometry, bias: bg }).backward(gy);
   return { y: y.data, gx: xg.grad!.data, gw: wg.grad!.data, gb: bg ? bg.grad!.data : null };
+}
+
+/**
+ * Forward (with its epilogue) and both gradients of case c against the float64 convolution on
+ * every instruction set, and the same bits at 1 and 2 threads.
+ */
+function checkAgainstReference(c: DirectCase): void {
+  manualSeed(21);
+  const x = rand(c.x),
+    w = rand(c.w);
+  const b = c.bias ? rand([c.w[0]]) : null;
+  const g = convGeom(c.x, c.w, c.stride ?? [1, 1], c.padding, c.dilation ?? [1, 1], c.groups ?? 1);
+  const outShape = [g.N, g.O, g.OH, g.OW];
+  const residual = c.residual ? rand(outShape) : null;
+  const gy = rand(outShape);
+  // The float64 reference of relu?(conv + bias + residual), and of the conv's gradients.
+  const y = refConv2d(g, x.data, w.data, b?.data);
+  if (residual) for (let i = 0; i < y.length; i++) y[i] += residual.data[i];
+  if (c.relu) for (let i = 0; i < y.length; i++) y[i] = Math.max(y[i], 0);
+  const gx = refConv2dGradInput(g, gy.data, w.data);
+  const gw = refConv2dGradWeight(g, gy.data, x.data);
+  const depth = c.w[1] * c.w[2] * c.w[3];
+  for (const set of availableIsas()) {
+    setIsa(set);
+    setNumThreads(1);
+    const one = run(c, x, w, b, residual, gy);
+    expectClose(one.y, y, 2e-6 * Math.sqrt(depth), 1e-5);
+    expectClose(one.gx, gx, 2e-6 * Math.sqrt(c.w[0] * c.w[2] * c.w[3]), 1e-5);
+    expectClose(one.gw, gw, 2e-6 * Math.sqrt(g.N * g.OH * g.OW), 1e-5);
+    if (b) expectClose(one.gb!, refChannelSums(outShape, gy.data), 1e-4, 1e-5);
+    setNumThreads(2);
+    const two = run(c, x, w, b, residual, gy);
+    expect(two.y).toEqual(one.y);
+    expect(two.gx).toEqual(one.gx);
+    expect(two.gw).toEqual(one.gw);
+  }
 }
 
 describe('thin direct convolution against the float64 reference', () => {
@@ -132,37 +176,8 @@ describe('thin direct convolution against the float64 reference', () => {
   });
 
   for (const c of CASES) {
-    test(`${c.name}: forward and every gradient on every instruction set, the same bits at 1 and 2 threads`, () => {
-      manualSeed(21);
-      const x = rand(c.x),
-        w = rand(c.w);
-      const b = c.bias ? rand([c.w[0]]) : null;
-      const g = convGeom(c.x, c.w, [1, 1], c.padding, c.dilation ?? [1, 1], 1);
-      const outShape = [g.N, g.O, g.OH, g.OW];
-      const residual = c.residual ? rand(outShape) : null;
-      const gy = rand(outShape);
-      // The float64 reference of relu?(conv + bias + residual), and of the conv's gradients.
-      const y = refConv2d(g, x.data, w.data, b?.data);
-      if (residual) for (let i = 0; i < y.length; i++) y[i] += residual.data[i];
-      if (c.relu) for (let i = 0; i < y.length; i++) y[i] = Math.max(y[i], 0);
-      const gx = refConv2dGradInput(g, gy.data, w.data);
-      const gw = refConv2dGradWeight(g, gy.data, x.data);
-      const depth = c.w[1] * c.w[2] * c.w[3];
-      for (const set of availableIsas()) {
-        setIsa(set);
-        setNumThreads(1);
-        const one = run(c, x, w, b, residual, gy);
-        expectClose(one.y, y, 2e-6 * Math.sqrt(depth), 1e-5);
-        expectClose(one.gx, gx, 2e-6 * Math.sqrt(c.w[0] * c.w[2] * c.w[3]), 1e-5);
-        expectClose(one.gw, gw, 2e-6 * Math.sqrt(g.N * g.OH * g.OW), 1e-5);
-        if (b) expectClose(one.gb!, refChannelSums(outShape, gy.data), 1e-4, 1e-5);
-        setNumThreads(2);
-        const two = run(c, x, w, b, residual, gy);
-        expect(two.y).toEqual(one.y);
-        expect(two.gx).toEqual(one.gx);
-        expect(two.gw).toEqual(one.gw);
-      }
-    });
+    test(`${c.name}: forward and every gradient on every instruction set, the same bits at 1 and 2 threads`, () =>
+      checkAgainstReference(c));
   }
 
   test('inf and NaN reach only what their windows touch (a row tail reads the next row: those lanes stay out)', () => {
@@ -195,4 +210,60 @@ describe('thin direct convolution against the float64 reference', () => {
       }
     }
   });
+});
+
+/**
+ * Depthwise convolutions (native/cpu/conv2d_depthwise.h): each input plane copied with its
+ * border and split into stride phases, a few output rows' vectors kept in registers across the
+ * taps; the input gradient of a stride-1 layer as the same kernel over grad_out, the weight
+ * gradient as vectors of products per tap.
+ */
+describe('depthwise convolution against the float64 reference', () => {
+  const saved = { isa: isa().active, threads: getNumThreads() };
+  afterAll(() => {
+    setIsa(saved.isa);
+    setNumThreads(saved.threads);
+  });
+
+  const DEPTHWISE: DirectCase[] = [
+    {
+      name: '3x3, 20x37 (row tails), bias, residual and ReLU',
+      x: [2, 6, 20, 37],
+      w: [6, 1, 3, 3],
+      padding: [1, 1],
+      groups: 6,
+      bias: true,
+      residual: true,
+      relu: true,
+    },
+    { name: '3x3 stride 2, 28x28', x: [2, 8, 28, 28], w: [8, 1, 3, 3], padding: [1, 1], stride: [2, 2], groups: 8 },
+    {
+      name: 'stride 3 by 2, 5x5, padding 2',
+      x: [2, 4, 23, 30],
+      w: [4, 1, 5, 5],
+      padding: [2, 2],
+      stride: [3, 2],
+      groups: 4,
+    },
+    {
+      name: 'multiplier 2, dilation 2',
+      x: [2, 3, 18, 19],
+      w: [6, 1, 3, 3],
+      padding: [2, 2],
+      dilation: [2, 2],
+      groups: 3,
+    },
+    { name: '1x7 kernel, padding 0', x: [2, 5, 9, 40], w: [5, 1, 1, 7], padding: [0, 0], groups: 5, bias: true },
+    {
+      name: 'a batch of one 48x48 map (rows split across threads)',
+      x: [1, 3, 48, 48],
+      w: [3, 1, 3, 3],
+      padding: [1, 1],
+      groups: 3,
+    },
+  ];
+  for (const c of DEPTHWISE) {
+    test(`${c.name}: forward and every gradient on every instruction set, the same bits at 1 and 2 threads`, () =>
+      checkAgainstReference(c));
+  }
 });

@@ -1,34 +1,201 @@
-// Depthwise conv2d, direct (see conv2d_depthwise.h). Inner loops run along output rows over
-// the taps' valid range, so they vectorise and never test bounds per element. The bodies live
-// in conv2d_depthwise_isa.cc, compiled once per instruction set; the entry points pick the copy
-// for this CPU.
+// Depthwise conv2d, direct (see conv2d_depthwise.h): the phased, bordered copy of each input
+// plane, the threads' split of the planes, and which kernel takes which gradient. The vector
+// bodies live in conv2d_depthwise_isa.cc, compiled once per instruction set.
 #include "cpu/conv2d_depthwise.h"
 
+#include <algorithm>
+#include <vector>
+
+#include "core/alloc.h"
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
+#include "cpu/conv2d.h"
 
 namespace flexconv {
 namespace cpu {
+namespace {
 
-void depthwise_forward(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                       float* out) {
-  const auto forward = FLEXCONV_PICK_ISA(depthwise_forward_planes);
-  parallel_for(g.batch * g.out_channels,
-               [&](std::int64_t t0, std::int64_t t1) { forward(g, input, weight, bias, out, t0, t1); });
+using math::Conv2dGeometry;
+
+// Floats past each phase's last column that a vector load may touch (the widest vector).
+constexpr std::int64_t kReadSlack = 16;
+// Output rows per task when a batch has too few planes to give every thread some.
+constexpr std::int64_t kMinRowsPerTask = 8;
+// Taps per pass of the weight-gradient kernel (its accumulators).
+constexpr int kTapsPerPass = 9;
+
+thread_local ThreadScratch t_plane;
+
+// The phased copy's shape for g: each padded row is stride_w phases of `phase` floats.
+struct PhaseLayout {
+  std::int64_t phase, row;
+};
+PhaseLayout phase_layout(const Conv2dGeometry& g) {
+  // Outputs read up to column out_w - 1 + (kw - 1) dil_w / stride_w of a phase. A vector's lanes
+  // past the last output read on into the next phase or row (and the block's kReadSlack at its
+  // end): the forward drops those lanes, the weight gradient does not load them.
+  const std::int64_t phase = g.out_w + (g.kernel_w - 1) * g.dil_w / g.stride_w;
+  return {phase, phase * g.stride_w};
 }
 
-void depthwise_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
-                              float* grad_input) {
+// One padded row as stride_w = 1 lays it out (pad_w zeros, the input row, zeros to `length`);
+// src is null for a row of the border.
+void padded_line(const Conv2dGeometry& g, const float* src, std::int64_t length, float* line) {
+  if (!src) {
+    std::fill(line, line + length, 0.0f);
+    return;
+  }
+  const std::int64_t left = std::min(g.pad_w, length),
+                     copied = std::max<std::int64_t>(0, std::min(g.in_w, length - left));
+  std::fill(line, line + left, 0.0f);
+  std::copy(src, src + copied, line + left);
+  std::fill(line + left + copied, line + length, 0.0f);
+}
+
+// The columns [lo, hi) of a phase that hold input (the rest is border): the same for every row.
+struct PhaseRange {
+  std::int64_t lo, hi;
+};
+
+// Phase p of one padded row of a strided layer (its column k is input column p + k stride -
+// pad_w), src null for a row of the border.
+template <int kStride>
+void deal_phase(const Conv2dGeometry& g, const float* src, std::int64_t p, PhaseRange in, std::int64_t length,
+                float* out) {
+  const std::int64_t stride = kStride ? kStride : g.stride_w;
+  const std::int64_t lo = src ? in.lo : length, hi = src ? in.hi : length;
+  for (std::int64_t k = 0; k < lo; ++k) out[k] = 0.0f;
+  // (A constant stride of 2 vectorises; an index worked out and tested per element made the
+  // copy cost 3-5x the convolution.)
+  for (std::int64_t k = lo; k < hi; ++k) out[k] = src[k * stride + p - g.pad_w];
+  for (std::int64_t k = hi; k < length; ++k) out[k] = 0.0f;
+}
+
+// Padded rows [r0, r0 + rows) of one input plane into dst, phased (conv2d_depthwise.h); zeros
+// outside the image.
+void copy_phased(const Conv2dGeometry& g, const float* plane, std::int64_t r0, std::int64_t rows, PhaseLayout l,
+                 float* dst) {
+  constexpr std::int64_t kMaxDealtStride = 8;
+  PhaseRange ranges[kMaxDealtStride] = {};
+  for (std::int64_t p = 0; p < g.stride_w && p < kMaxDealtStride; ++p) {
+    math::conv_valid_range(p - g.pad_w, g.stride_w, g.in_w, l.phase, &ranges[p].lo, &ranges[p].hi);
+  }
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t iy = r0 + r - g.pad_h;
+    const float* src = iy >= 0 && iy < g.in_h ? plane + iy * g.in_w : nullptr;
+    float* out = dst + r * l.row;
+    if (g.stride_w == 1) {
+      padded_line(g, src, l.row, out);
+      continue;
+    }
+    for (std::int64_t p = 0; p < g.stride_w; ++p) {
+      PhaseRange range = ranges[std::min(p, kMaxDealtStride - 1)];
+      if (p >= kMaxDealtStride) math::conv_valid_range(p - g.pad_w, g.stride_w, g.in_w, l.phase, &range.lo, &range.hi);
+      if (g.stride_w == 2) {
+        deal_phase<2>(g, src, p, range, l.phase, out + p * l.phase);
+      } else {
+        deal_phase<0>(g, src, p, range, l.phase, out + p * l.phase);
+      }
+    }
+  }
+}
+
+// Where tap t of an output row's first pixel reads, relative to that row's first padded row.
+std::vector<std::int64_t> tap_offsets(const Conv2dGeometry& g, PhaseLayout l) {
+  std::vector<std::int64_t> off(static_cast<size_t>(g.kernel_h * g.kernel_w));
+  for (std::int64_t i = 0; i < g.kernel_h; ++i) {
+    for (std::int64_t j = 0; j < g.kernel_w; ++j) {
+      const std::int64_t col = j * g.dil_w;
+      off[static_cast<size_t>(i * g.kernel_w + j)] =
+          i * g.dil_h * l.row + (col % g.stride_w) * l.phase + col / g.stride_w;
+    }
+  }
+  return off;
+}
+
+// Padded rows output rows [oy0, oy1) read: from oy0 stride_h on.
+std::int64_t rows_read(const Conv2dGeometry& g, std::int64_t oy0, std::int64_t oy1) {
+  return (oy1 - 1 - oy0) * g.stride_h + (g.kernel_h - 1) * g.dil_h + 1;
+}
+
+// out[b, c * mult + m] for every image and multiplier m: `taps` holds each output channel's
+// kernel (kh kw floats), `bias` one value per output channel or null.
+void forward_planes(const Conv2dGeometry& g, const float* input, const float* taps, const float* bias, float* out) {
+  const auto rows_kernel = FLEXCONV_PICK_ISA(depthwise_rows);
+  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C, KK = g.kernel_h * g.kernel_w;
+  const std::int64_t P = g.out_h * g.out_w, HW = g.in_h * g.in_w;
+  const PhaseLayout l = phase_layout(g);
+  const std::vector<std::int64_t> offsets = tap_offsets(g, l);
+  // Row chunks per plane: whole planes when the batch has enough of them for the threads.
+  const std::int64_t planes = g.batch * C, threads = num_threads();
+  const std::int64_t per_plane =
+      planes >= 2 * threads ? 1 : std::max<std::int64_t>(1, std::min(g.out_h / kMinRowsPerTask, 2 * threads));
+  const std::int64_t chunk = (g.out_h + per_plane - 1) / per_plane, chunks = (g.out_h + chunk - 1) / chunk;
+  parallel_tasks(planes * chunks, [&](std::int64_t task, int) {
+    const std::int64_t plane = task / chunks, b = plane / C, c = plane % C;
+    const std::int64_t oy0 = (task % chunks) * chunk, oy1 = std::min(g.out_h, oy0 + chunk);
+    const std::int64_t rows = rows_read(g, oy0, oy1);
+    AlignedBuffer<float> overflow;
+    float* copy = t_plane.get(static_cast<size_t>(rows * l.row + kReadSlack), overflow);
+    copy_phased(g, input + plane * HW, oy0 * g.stride_h, rows, l, copy);
+    std::fill(copy + rows * l.row, copy + rows * l.row + kReadSlack, 0.0f);
+    const PhasedPlane in{copy, oy0 * g.stride_h, l.row, l.phase};
+    for (std::int64_t m = 0; m < mult; ++m) {
+      const std::int64_t o = c * mult + m;
+      rows_kernel(g, in, offsets.data(), taps + o * KK, bias ? bias[o] : 0.0f, out + (b * O + o) * P, oy0, oy1);
+    }
+  });
+}
+
+}  // namespace
+
+void depthwise_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+                       float* out) {
+  forward_planes(g, input, weight, bias, out);
+}
+
+void depthwise_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input) {
+  // Stride 1 with one output per channel: the input gradient is the depthwise conv of grad_out
+  // with each kernel flipped (conv2d_backward_input_as_conv's geometry).
+  Conv2dGeometry t;
+  if (g.out_channels == g.in_channels && conv2d_backward_input_as_conv(g, &t)) {
+    const std::int64_t KK = g.kernel_h * g.kernel_w;
+    std::vector<float> flipped(static_cast<size_t>(g.out_channels * KK));
+    for (std::int64_t o = 0; o < g.out_channels; ++o) {
+      for (std::int64_t k = 0; k < KK; ++k) flipped[static_cast<size_t>(o * KK + k)] = weight[o * KK + KK - 1 - k];
+    }
+    forward_planes(t, grad_out, flipped.data(), nullptr, grad_input);
+    return;
+  }
   const auto backward = FLEXCONV_PICK_ISA(depthwise_backward_input_planes);
   parallel_for(g.batch * g.in_channels,
                [&](std::int64_t t0, std::int64_t t1) { backward(g, grad_out, weight, grad_input, t0, t1); });
 }
 
-void depthwise_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
-                               float* grad_weight) {
-  const auto backward = FLEXCONV_PICK_ISA(depthwise_backward_weight_channels);
-  parallel_for(g.out_channels,
-               [&](std::int64_t o0, std::int64_t o1) { backward(g, grad_out, input, grad_weight, o0, o1); });
+void depthwise_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
+  const auto tap_sums = FLEXCONV_PICK_ISA(depthwise_tap_sums);
+  const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C, KK = g.kernel_h * g.kernel_w;
+  const std::int64_t P = g.out_h * g.out_w, HW = g.in_h * g.in_w;
+  const PhaseLayout l = phase_layout(g);
+  const std::vector<std::int64_t> offsets = tap_offsets(g, l);
+  const std::int64_t rows = rows_read(g, 0, g.out_h);
+  // A thread per output channel, its images in order (sums in double): the same bits at any
+  // thread count.
+  parallel_tasks(O, [&](std::int64_t o, int) {
+    std::vector<double> sums(static_cast<size_t>(KK), 0.0);
+    AlignedBuffer<float> overflow;
+    float* copy = t_plane.get(static_cast<size_t>(rows * l.row + kReadSlack), overflow);
+    std::fill(copy + rows * l.row, copy + rows * l.row + kReadSlack, 0.0f);
+    const PhasedPlane in{copy, 0, l.row, l.phase};
+    for (std::int64_t b = 0; b < g.batch; ++b) {
+      copy_phased(g, input + (b * C + o / mult) * HW, 0, rows, l, copy);
+      for (std::int64_t t0 = 0; t0 < KK; t0 += kTapsPerPass) {
+        const int count = static_cast<int>(std::min<std::int64_t>(kTapsPerPass, KK - t0));
+        tap_sums(g, in, offsets.data() + t0, count, grad_out + (b * O + o) * P, sums.data() + t0);
+      }
+    }
+    for (std::int64_t k = 0; k < KK; ++k) grad_weight[o * KK + k] = static_cast<float>(sums[static_cast<size_t>(k)]);
+  });
 }
 
 }  // namespace cpu

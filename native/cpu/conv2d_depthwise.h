@@ -1,6 +1,14 @@
 // Direct kernels for depthwise convolution (groups == in_channels, any channel multiplier):
 // each output plane reads exactly one input plane, so a GEMM would have K = kh*kw and waste
 // most of its packing. Work is split by plane: every thread writes only its own planes.
+//
+// Each input plane is first copied with its zero border, and for stride s each padded row split
+// into s phases (columns p, p + s, p + 2s, ... for p < s), so that tap (i, j) of a vector of
+// consecutive outputs is one contiguous load at any stride and dilation. The kernels then keep a
+// few output rows' vectors in registers across the taps (an output plane used to be read and
+// written once per tap: 8 GFLOP/s, far below what the plane's bytes allow). The input gradient
+// of a stride-1 layer with one output per channel is the same kernel over grad_out with the
+// flipped kernel; the weight gradient sums vectors of grad_out x the shifted input per tap.
 #pragma once
 #include <cstdint>
 
@@ -17,16 +25,27 @@ void depthwise_backward_input(const math::Conv2dGeometry& g, const float* grad_o
 void depthwise_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
                                float* grad_weight);
 
-// The per-instruction-set bodies (cpu/conv2d_depthwise_isa.cc) over a range of planes: output
-// planes [t0, t1) for forward, input planes for backward_input, output channels [o0, o1) for
-// backward_weight.
-#define FLEXCONV_DEPTHWISE_ISA_API                                                                                  \
-  void depthwise_forward_planes(const math::Conv2dGeometry& g, const float* input, const float* weight,             \
-                                const float* bias, float* out, std::int64_t t0, std::int64_t t1);                   \
-  void depthwise_backward_input_planes(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,   \
-                                       float* grad_input, std::int64_t t0, std::int64_t t1);                        \
-  void depthwise_backward_weight_channels(const math::Conv2dGeometry& g, const float* grad_out, const float* input, \
-                                          float* grad_weight, std::int64_t o0, std::int64_t o1);
+// One input plane, bordered and split into phases (see above): padded row r >= first_row, phase
+// p at bordered + (r - first_row) * row + p * phase; readable a vector past each phase's last
+// column any output reaches.
+struct PhasedPlane {
+  const float* bordered;
+  std::int64_t first_row, row, phase;
+};
+
+// The per-instruction-set bodies (cpu/conv2d_depthwise_isa.cc). `offsets[t]` is where tap t of
+// an output row's first pixel reads, relative to the padded row its first tap row reads
+// (depthwise_tap_offsets).
+#define FLEXCONV_DEPTHWISE_ISA_API                                                                                \
+  /* Output rows [oy0, oy1) of one output plane from its input plane: out = bias + sum over taps. */              \
+  void depthwise_rows(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets,          \
+                      const float* taps, float bias, float* out, std::int64_t oy0, std::int64_t oy1);             \
+  /* sums[t] += the sum over one output plane of grad_out x the input tap t reads, for count <= 9 taps. */        \
+  void depthwise_tap_sums(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets,      \
+                          int count, const float* grad_plane, double* sums);                                      \
+  /* The plain per-row loops, for the input gradient of strided layers and multipliers above one. */              \
+  void depthwise_backward_input_planes(const math::Conv2dGeometry& g, const float* grad_out, const float* weight, \
+                                       float* grad_input, std::int64_t t0, std::int64_t t1);
 FLEXCONV_DECLARE_PER_ISA(FLEXCONV_DEPTHWISE_ISA_API)
 #undef FLEXCONV_DEPTHWISE_ISA_API
 

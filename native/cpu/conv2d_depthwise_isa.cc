@@ -1,9 +1,12 @@
 // The depthwise kernels' bodies, compiled once per instruction set (core/isa.h);
 // conv2d_depthwise.cc picks the copy for this CPU. Everything the bodies call is defined inside
 // the namespace or out of line, so no inline function is compiled twice with different
-// instruction sets.
+// instruction sets. The forward and weight-gradient kernels are written against lanes::F32 over
+// the phased, bordered planes of conv2d_depthwise.h; the input gradient of strided layers keeps
+// plain row loops.
 #include <cstdint>
 
+#include "core/lanes.h"
 #include "cpu/conv2d_depthwise.h"
 
 FLEXCONV_ISA_BEGIN
@@ -47,34 +50,73 @@ void for_each_row_tap(const math::Conv2dGeometry& g, Fn fn) {
   }
 }
 
-}  // namespace
+using lanes::F32;
+constexpr int kLanes = F32::kWidth;
+// Output rows per call: each tap's weight, broadcast once, serves this many vectors.
+constexpr int kRowsPerCall = 4;
 
-using math::Conv2dGeometry;
-
-// Output planes t in [t0, t1) (t = image * out_channels + o).
-void depthwise_forward_planes(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                              float* out, std::int64_t t0, std::int64_t t1) {
-  const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
-  {
-    for (std::int64_t t = t0; t < t1; ++t) {
-      const std::int64_t b = t / O, o = t - b * O, c = o / mult;
-      const float* in = input + (b * C + c) * HW;
-      const float* w = weight + o * KK;
-      float* dst = out + t * P;
-      fill_plane(dst, P, bias ? bias[o] : 0.0f);
-      for_each_row_tap(g, [&](const RowTap& r) {
-        float* orow = dst + r.oy * g.out_w;
-        const float* irow = in + r.iy * g.in_w;
-        const float wv = w[r.tap];
-        if (sw == 1) {
-          for (std::int64_t ox = r.lo; ox < r.hi; ++ox) orow[ox] += wv * irow[r.x0 + ox];
-        } else {
-          for (std::int64_t ox = r.lo; ox < r.hi; ++ox) orow[ox] += wv * irow[r.x0 + ox * sw];
-        }
-      });
+// Output pixels [x0, x0 + n) of output rows [oy, oy + R): KT taps (compile-time for 3x3, else
+// 0 and g's count).
+template <int R, int KT>
+void rows_vector(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
+                 float bias, float* out, std::int64_t oy, std::int64_t x0, int n) {
+  const std::int64_t count = KT ? KT : g.kernel_h * g.kernel_w;
+  const float* base = in.bordered + (oy * g.stride_h - in.first_row) * in.row + x0;
+  const std::int64_t next_row = g.stride_h * in.row;
+  F32 acc[R];
+  for (int q = 0; q < R; ++q) acc[q] = F32::splat(bias);
+  for (std::int64_t t = 0; t < count; ++t) {
+    const F32 w = F32::splat(taps[t]);
+    for (int q = 0; q < R; ++q) acc[q] = lanes::fmadd(w, F32::loadu(base + q * next_row + offsets[t]), acc[q]);
+  }
+  for (int q = 0; q < R; ++q) {
+    float* dst = out + (oy + q) * g.out_w + x0;
+    if (n == kLanes) {
+      acc[q].storeu(dst);
+    } else {
+      acc[q].store_first(dst, n);
     }
   }
 }
+
+template <int R, int KT>
+void row_group(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
+               float bias, float* out, std::int64_t oy) {
+  for (std::int64_t x0 = 0; x0 < g.out_w; x0 += kLanes) {
+    const int n = static_cast<int>(g.out_w - x0 < kLanes ? g.out_w - x0 : kLanes);
+    rows_vector<R, KT>(g, in, offsets, taps, bias, out, oy, x0, n);
+  }
+}
+
+template <int KT>
+void rows_by_taps(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
+                  float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
+  std::int64_t oy = oy0;
+  for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) row_group<kRowsPerCall, KT>(g, in, offsets, taps, bias, out, oy);
+  for (; oy < oy1; ++oy) row_group<1, KT>(g, in, offsets, taps, bias, out, oy);
+}
+
+// Vector at p: whole, or its first n lanes and zeros (past a row's end both factors of a
+// product must be zeros: 0 x inf would be NaN).
+template <bool kWhole>
+F32 load_lanes(const float* p, int n) {
+  if (kWhole) return F32::loadu(p);
+  return F32::load_first(p, n);
+}
+
+// acc[t] += dy x the input tap t reads, for the first `count` (<= 9) taps.
+template <bool kWhole>
+[[gnu::always_inline]] inline void tap_products(const float* dy, const float* base, const std::int64_t* offsets,
+                                                int count, int n, F32 (&acc)[9]) {
+  const F32 d = load_lanes<kWhole>(dy, n);
+  for (int t = 0; t < 9; ++t) {
+    if (t < count) acc[t] = lanes::fmadd(d, load_lanes<kWhole>(base + offsets[t], n), acc[t]);
+  }
+}
+
+}  // namespace
+
+using math::Conv2dGeometry;
 
 // Input-gradient planes t in [t0, t1) (t = image * in_channels + c).
 void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_out, const float* weight,
@@ -104,44 +146,33 @@ void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_
   }
 }
 
-// Weight-gradient rows of output channels [o0, o1).
-void depthwise_backward_weight_channels(const Conv2dGeometry& g, const float* grad_out, const float* input,
-                                        float* grad_weight, std::int64_t o0, std::int64_t o1) {
-  const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
-  {
-    for (std::int64_t o = o0; o < o1; ++o) {
-      const std::int64_t c = o / mult;
-      for (std::int64_t i = 0; i < g.kernel_h; ++i) {
-        for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-          const std::int64_t x0 = j * g.dil_w - g.pad_w;
-          std::int64_t lo, hi;
-          math::conv_valid_range(x0, sw, g.in_w, g.out_w, &lo, &hi);
-          double total = 0.0;
-          for (std::int64_t b = 0; b < g.batch; ++b) {
-            const float* go = grad_out + (b * O + o) * P;
-            const float* in = input + (b * C + c) * HW;
-            // Eight partial sums in a fixed order: vectorisable and deterministic.
-            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
-              const std::int64_t iy = oy * g.stride_h - g.pad_h + i * g.dil_h;
-              if (iy < 0 || iy >= g.in_h) continue;
-              const float* gorow = go + oy * g.out_w;
-              const float* irow = in + iy * g.in_w;
-              std::int64_t ox = lo;
-              for (; ox + 8 <= hi; ox += 8) {
-                for (int l = 0; l < 8; ++l) acc[l] += gorow[ox + l] * irow[x0 + (ox + l) * sw];
-              }
-              for (; ox < hi; ++ox) acc[0] += gorow[ox] * irow[x0 + ox * sw];
-            }
-            float s = 0.0f;
-            for (int l = 0; l < 8; ++l) s += acc[l];
-            total += s;
-          }
-          grad_weight[o * KK + i * g.kernel_w + j] = static_cast<float>(total);
-        }
-      }
+void depthwise_rows(const Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
+                    float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
+  if (g.kernel_h == 3 && g.kernel_w == 3) {
+    rows_by_taps<9>(g, in, offsets, taps, bias, out, oy0, oy1);
+  } else {
+    rows_by_taps<0>(g, in, offsets, taps, bias, out, oy0, oy1);
+  }
+}
+
+void depthwise_tap_sums(const Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, int count,
+                        const float* grad_plane, double* sums) {
+  const std::int64_t whole = g.out_w / kLanes * kLanes;
+  const int tail = static_cast<int>(g.out_w - whole);
+  F32 acc[9];
+  for (int t = 0; t < 9; ++t) acc[t] = F32::zero();
+  // Column strips outer, rows inner: one straight-line body per loop keeps acc in registers.
+  for (std::int64_t x0 = 0; x0 < whole; x0 += kLanes) {
+    for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+      const float* base = in.bordered + (oy * g.stride_h - in.first_row) * in.row + x0;
+      tap_products<true>(grad_plane + oy * g.out_w + x0, base, offsets, count, kLanes, acc);
     }
   }
+  for (std::int64_t oy = 0; tail && oy < g.out_h; ++oy) {
+    const float* base = in.bordered + (oy * g.stride_h - in.first_row) * in.row + whole;
+    tap_products<false>(grad_plane + oy * g.out_w + whole, base, offsets, count, tail, acc);
+  }
+  for (int t = 0; t < count; ++t) sums[t] += lanes::sum_in_double(acc[t]);
 }
 
 FLEXCONV_ISA_END

@@ -32,6 +32,8 @@ export interface ConvCase {
   kernel: number;
   stride: number;
   padding: number;
+  /** Channels per group: depthwise when it equals the input channels. */
+  groups?: number;
 }
 
 export const convCases: ConvCase[] = [
@@ -67,6 +69,25 @@ export const convCases: ConvCase[] = [
   // Thin layers (native/cpu/conv2d_direct.h): a stem on a 3-channel image, and the first stage
   // of a width-16 ResNet (the main job's networks), by the direct path.
   { name: '3x3 N32 C3 32x32 -> 16 (thin stem)', x: [32, 3, 32, 32], outChannels: 16, kernel: 3, stride: 1, padding: 1 },
+  // Depthwise (native/cpu/conv2d_depthwise.h): a MobileNet block's 3x3, stride 1 and 2.
+  {
+    name: '3x3 depthwise N8 C64 56x56',
+    x: [8, 64, 56, 56],
+    outChannels: 64,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+    groups: 64,
+  },
+  {
+    name: '3x3 depthwise stride 2 N8 C128 28x28',
+    x: [8, 128, 28, 28],
+    outChannels: 128,
+    kernel: 3,
+    stride: 2,
+    padding: 1,
+    groups: 128,
+  },
   {
     name: '3x3 N32 C16 32x32 -> 16 (thin stage)',
     x: [32, 16, 32, 32],
@@ -89,6 +110,7 @@ function convModel(c: ConvCase, w: Tensor, b: Tensor, relu = false): Uint8Array 
       kernel_shape: attr.ints([c.kernel, c.kernel]),
       strides: attr.ints([c.stride, c.stride]),
       pads: attr.ints([c.padding, c.padding, c.padding, c.padding]),
+      group: attr.int(c.groups ?? 1),
     });
   if (relu) graph.node('Relu', ['y'], ['z']);
   return graph.output(relu ? 'z' : 'y', [N, c.outChannels, OH, OW]).toBytes();
@@ -103,11 +125,13 @@ async function convRows(opts: BenchOptions): Promise<BenchRow[]> {
   for (const c of cases) {
     manualSeed(1);
     const x = Tensor.randn(c.x);
-    const w = Tensor.randn([c.outChannels, c.x[1], c.kernel, c.kernel], { std: 0.05 });
+    const groups = c.groups ?? 1;
+    const w = Tensor.randn([c.outChannels, c.x[1] / groups, c.kernel, c.kernel], { std: 0.05 });
     const b = Tensor.randn([c.outChannels]);
-    const conv = { bias: b, stride: c.stride, padding: c.padding };
+    const conv = { bias: b, stride: c.stride, padding: c.padding, groups };
     const bytes = convModel(c, w, b);
-    const flops = (2 * c.x[0] * c.outChannels * c.x[1] * c.kernel * c.kernel * c.x[2] * c.x[3]) / (c.stride * c.stride);
+    const flops =
+      (2 * c.x[0] * c.outChannels * (c.x[1] / groups) * c.kernel * c.kernel * c.x[2] * c.x[3]) / (c.stride * c.stride);
     for (const t of threadList(opts)) {
       setNumThreads(t);
       const session = await OrtSession.create(bytes, { threads: t, allowSpinning: false });
