@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
+#include "cpu/bordered_rows.h"
 #include "cpu/conv2d.h"
 
 namespace flexconv {
@@ -36,20 +37,6 @@ PhaseLayout phase_layout(const Conv2dGeometry& g) {
   // end): the forward drops those lanes, the weight gradient does not load them.
   const std::int64_t phase = g.out_w + (g.kernel_w - 1) * g.dil_w / g.stride_w;
   return {phase, phase * g.stride_w};
-}
-
-// One padded row as stride_w = 1 lays it out (pad_w zeros, the input row, zeros to `length`);
-// src is null for a row of the border.
-void padded_line(const Conv2dGeometry& g, const float* src, std::int64_t length, float* line) {
-  if (!src) {
-    std::fill(line, line + length, 0.0f);
-    return;
-  }
-  const std::int64_t left = std::min(g.pad_w, length),
-                     copied = std::max<std::int64_t>(0, std::min(g.in_w, length - left));
-  std::fill(line, line + left, 0.0f);
-  std::copy(src, src + copied, line + left);
-  std::fill(line + left + copied, line + length, 0.0f);
 }
 
 // The columns [lo, hi) of a phase that hold input (the rest is border): the same for every row.
@@ -85,7 +72,7 @@ void copy_phased(const Conv2dGeometry& g, const float* plane, std::int64_t r0, s
     const float* src = iy >= 0 && iy < g.in_h ? plane + iy * g.in_w : nullptr;
     float* out = dst + r * l.row;
     if (g.stride_w == 1) {
-      padded_line(g, src, l.row, out);
+      bordered_row(src, g.in_w, g.pad_w, l.row, out);
       continue;
     }
     for (std::int64_t p = 0; p < g.stride_w; ++p) {

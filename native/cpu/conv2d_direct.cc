@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
+#include "cpu/bordered_rows.h"
 
 namespace flexconv {
 namespace cpu {
@@ -60,15 +61,9 @@ void copy_bordered(const Conv2dGeometry& g, const float* image, std::int64_t r0,
   for (std::int64_t c = 0; c < g.in_channels; ++c) {
     const float* plane = image + c * g.in_h * g.in_w;
     for (std::int64_t r = 0; r < rows; ++r) {
-      float* line = dst + (c * rows + r) * row;
       const std::int64_t iy = r0 + r - g.pad_h;
-      if (iy < 0 || iy >= g.in_h) {
-        std::fill(line, line + row, 0.0f);
-        continue;
-      }
-      std::fill(line, line + g.pad_w, 0.0f);
-      std::copy(plane + iy * g.in_w, plane + (iy + 1) * g.in_w, line + g.pad_w);
-      std::fill(line + g.pad_w + g.in_w, line + row, 0.0f);
+      bordered_row(iy >= 0 && iy < g.in_h ? plane + iy * g.in_w : nullptr, g.in_w, g.pad_w, row,
+                   dst + (c * rows + r) * row);
     }
   }
 }
