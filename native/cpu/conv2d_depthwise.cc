@@ -27,16 +27,24 @@ constexpr int kTapsPerPass = 9;
 
 thread_local ThreadScratch t_plane;
 
-// The phased copy's shape for g: each padded row is stride_w phases of `phase` floats.
+// The copy's shape for g: each padded row is `phases` phases of `phase` floats; `pick` as in
+// PhasedPlane.
 struct PhaseLayout {
-  std::int64_t phase, row;
+  std::int64_t phases, phase, row;
+  int pick;
 };
-PhaseLayout phase_layout(const Conv2dGeometry& g) {
-  // Outputs read up to column out_w - 1 + (kw - 1) dil_w / stride_w of a phase. A vector's lanes
-  // past the last output read on into the next phase or row (and the block's kReadSlack at its
-  // end): the forward drops those lanes, the weight gradient does not load them.
+// Rows dealt into stride_w phases, or (`pick_stride2`, the forward at stride 2) kept whole.
+PhaseLayout phase_layout(const Conv2dGeometry& g, bool pick_stride2) {
+  // Outputs read up to column out_w - 1 + (kw - 1) dil_w / stride_w of a phase (of a whole row:
+  // 2 (out_w - 1) + (kw - 1) dil_w). A vector's lanes past the last output read on into the
+  // next phase or row (and the block's kReadSlack at its end): the forward drops those lanes,
+  // the weight gradient does not load them.
+  if (pick_stride2 && g.stride_w == 2) {
+    const std::int64_t row = 2 * (g.out_w - 1) + (g.kernel_w - 1) * g.dil_w + 1;
+    return {1, row, row, 2};
+  }
   const std::int64_t phase = g.out_w + (g.kernel_w - 1) * g.dil_w / g.stride_w;
-  return {phase, phase * g.stride_w};
+  return {g.stride_w, phase, phase * g.stride_w, 1};
 }
 
 // The columns [lo, hi) of a phase that hold input (the rest is border): the same for every row.
@@ -71,7 +79,7 @@ void copy_phased(const Conv2dGeometry& g, const float* plane, std::int64_t r0, s
     const std::int64_t iy = r0 + r - g.pad_h;
     const float* src = iy >= 0 && iy < g.in_h ? plane + iy * g.in_w : nullptr;
     float* out = dst + r * l.row;
-    if (g.stride_w == 1) {
+    if (l.phases == 1) {
       bordered_row(src, g.in_w, g.pad_w, l.row, out);
       continue;
     }
@@ -93,8 +101,7 @@ std::vector<std::int64_t> tap_offsets(const Conv2dGeometry& g, PhaseLayout l) {
   for (std::int64_t i = 0; i < g.kernel_h; ++i) {
     for (std::int64_t j = 0; j < g.kernel_w; ++j) {
       const std::int64_t col = j * g.dil_w;
-      off[static_cast<size_t>(i * g.kernel_w + j)] =
-          i * g.dil_h * l.row + (col % g.stride_w) * l.phase + col / g.stride_w;
+      off[static_cast<size_t>(i * g.kernel_w + j)] = i * g.dil_h * l.row + (col % l.phases) * l.phase + col / l.phases;
     }
   }
   return off;
@@ -111,7 +118,7 @@ void forward_planes(const Conv2dGeometry& g, const float* input, const float* ta
   const auto rows_kernel = FLEXCONV_PICK_ISA(depthwise_rows);
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C, KK = g.kernel_h * g.kernel_w;
   const std::int64_t P = g.out_h * g.out_w, HW = g.in_h * g.in_w;
-  const PhaseLayout l = phase_layout(g);
+  const PhaseLayout l = phase_layout(g, true);
   const std::vector<std::int64_t> offsets = tap_offsets(g, l);
   // Row chunks per plane: whole planes when the batch has enough of them for the threads.
   const std::int64_t planes = g.batch * C, threads = num_threads();
@@ -126,7 +133,7 @@ void forward_planes(const Conv2dGeometry& g, const float* input, const float* ta
     float* copy = t_plane.get(static_cast<size_t>(rows * l.row + kReadSlack), overflow);
     copy_phased(g, input + plane * HW, oy0 * g.stride_h, rows, l, copy);
     std::fill(copy + rows * l.row, copy + rows * l.row + kReadSlack, 0.0f);
-    const PhasedPlane in{copy, oy0 * g.stride_h, l.row, l.phase};
+    const PhasedPlane in{copy, oy0 * g.stride_h, l.row, l.phase, l.pick};
     for (std::int64_t m = 0; m < mult; ++m) {
       const std::int64_t o = c * mult + m;
       rows_kernel(g, in, offsets.data(), taps + o * KK, bias ? bias[o] : 0.0f, out + (b * O + o) * P, oy0, oy1);
@@ -163,7 +170,7 @@ void depthwise_backward_weight(const Conv2dGeometry& g, const float* grad_out, c
   const auto tap_sums = FLEXCONV_PICK_ISA(depthwise_tap_sums);
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C, KK = g.kernel_h * g.kernel_w;
   const std::int64_t P = g.out_h * g.out_w, HW = g.in_h * g.in_w;
-  const PhaseLayout l = phase_layout(g);
+  const PhaseLayout l = phase_layout(g, false);
   const std::vector<std::int64_t> offsets = tap_offsets(g, l);
   const std::int64_t rows = rows_read(g, 0, g.out_h);
   // A thread per output channel, its images in order (sums in double): the same bits at any
@@ -173,7 +180,7 @@ void depthwise_backward_weight(const Conv2dGeometry& g, const float* grad_out, c
     AlignedBuffer<float> overflow;
     float* copy = t_plane.get(static_cast<size_t>(rows * l.row + kReadSlack), overflow);
     std::fill(copy + rows * l.row, copy + rows * l.row + kReadSlack, 0.0f);
-    const PhasedPlane in{copy, 0, l.row, l.phase};
+    const PhasedPlane in{copy, 0, l.row, l.phase, l.pick};
     for (std::int64_t b = 0; b < g.batch; ++b) {
       copy_phased(g, input + (b * C + o / mult) * HW, 0, rows, l, copy);
       for (std::int64_t t0 = 0; t0 < KK; t0 += kTapsPerPass) {

@@ -26,11 +26,13 @@ void depthwise_backward_weight(const math::Conv2dGeometry& g, const float* grad_
                                float* grad_weight);
 
 // One input plane, bordered and split into phases (see above): padded row r >= first_row, phase
-// p at bordered + (r - first_row) * row + p * phase; readable a vector past each phase's last
-// column any output reaches.
+// p at bordered + (r - first_row) * row + p * phase. With `pick` 2 (the forward at stride 2) the
+// rows are not split: the kernel sums a vector of consecutive columns and keeps every other lane
+// (twice the multiply-adds of a phased copy, which cost more to deal than they save).
 struct PhasedPlane {
   const float* bordered;
   std::int64_t first_row, row, phase;
+  int pick;
 };
 
 // The per-instruction-set bodies (cpu/conv2d_depthwise_isa.cc). `offsets[t]` is where tap t of

@@ -56,12 +56,13 @@ constexpr int kLanes = F32::kWidth;
 constexpr int kRowsPerCall = 4;
 
 // Output pixels [x0, x0 + n) of output rows [oy, oy + R): KT taps (compile-time for 3x3, else
-// 0 and g's count).
-template <int R, int KT>
+// 0 and g's count). kPick 2: the vector sums input columns 2 x0 + lane, and its even lanes are
+// the outputs (PhasedPlane::pick).
+template <int R, int KT, int kPick>
 void rows_vector(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
                  float bias, float* out, std::int64_t oy, std::int64_t x0, int n) {
   const std::int64_t count = KT ? KT : g.kernel_h * g.kernel_w;
-  const float* base = in.bordered + (oy * g.stride_h - in.first_row) * in.row + x0;
+  const float* base = in.bordered + (oy * g.stride_h - in.first_row) * in.row + x0 * kPick;
   const std::int64_t next_row = g.stride_h * in.row;
   F32 acc[R];
   for (int q = 0; q < R; ++q) acc[q] = F32::splat(bias);
@@ -70,30 +71,50 @@ void rows_vector(const math::Conv2dGeometry& g, const PhasedPlane& in, const std
     for (int q = 0; q < R; ++q) acc[q] = lanes::fmadd(w, F32::loadu(base + q * next_row + offsets[t]), acc[q]);
   }
   for (int q = 0; q < R; ++q) {
+    const F32 v = kPick == 1 ? acc[q] : acc[q].pick_every(0, kPick);
     float* dst = out + (oy + q) * g.out_w + x0;
     if (n == kLanes) {
-      acc[q].storeu(dst);
+      v.storeu(dst);
     } else {
-      acc[q].store_first(dst, n);
+      v.store_first(dst, n);
     }
   }
 }
 
-template <int R, int KT>
+// Outputs per vector: every lane, or every kPick-th.
+template <int kPick>
+constexpr int outputs_per_vector() {
+  return kPick == 1 ? kLanes : (kLanes + kPick - 1) / kPick;
+}
+
+template <int R, int KT, int kPick>
 void row_group(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
                float bias, float* out, std::int64_t oy) {
-  for (std::int64_t x0 = 0; x0 < g.out_w; x0 += kLanes) {
-    const int n = static_cast<int>(g.out_w - x0 < kLanes ? g.out_w - x0 : kLanes);
-    rows_vector<R, KT>(g, in, offsets, taps, bias, out, oy, x0, n);
+  constexpr int kOut = outputs_per_vector<kPick>();
+  for (std::int64_t x0 = 0; x0 < g.out_w; x0 += kOut) {
+    const int n = static_cast<int>(g.out_w - x0 < kOut ? g.out_w - x0 : kOut);
+    rows_vector<R, KT, kPick>(g, in, offsets, taps, bias, out, oy, x0, n);
   }
 }
 
-template <int KT>
+template <int KT, int kPick>
 void rows_by_taps(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
                   float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
   std::int64_t oy = oy0;
-  for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) row_group<kRowsPerCall, KT>(g, in, offsets, taps, bias, out, oy);
-  for (; oy < oy1; ++oy) row_group<1, KT>(g, in, offsets, taps, bias, out, oy);
+  for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) {
+    row_group<kRowsPerCall, KT, kPick>(g, in, offsets, taps, bias, out, oy);
+  }
+  for (; oy < oy1; ++oy) row_group<1, KT, kPick>(g, in, offsets, taps, bias, out, oy);
+}
+
+template <int kPick>
+void rows_by_kernel(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets,
+                    const float* taps, float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
+  if (g.kernel_h == 3 && g.kernel_w == 3) {
+    rows_by_taps<9, kPick>(g, in, offsets, taps, bias, out, oy0, oy1);
+  } else {
+    rows_by_taps<0, kPick>(g, in, offsets, taps, bias, out, oy0, oy1);
+  }
 }
 
 // Vector at p: whole, or its first n lanes and zeros (past a row's end both factors of a
@@ -148,10 +169,10 @@ void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_
 
 void depthwise_rows(const Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
                     float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
-  if (g.kernel_h == 3 && g.kernel_w == 3) {
-    rows_by_taps<9>(g, in, offsets, taps, bias, out, oy0, oy1);
+  if (in.pick == 2) {
+    rows_by_kernel<2>(g, in, offsets, taps, bias, out, oy0, oy1);
   } else {
-    rows_by_taps<0>(g, in, offsets, taps, bias, out, oy0, oy1);
+    rows_by_kernel<1>(g, in, offsets, taps, bias, out, oy0, oy1);
   }
 }
 
