@@ -253,6 +253,14 @@ describe('depthwise convolution against the float64 reference', () => {
       dilation: [2, 2],
       groups: 3,
     },
+    {
+      name: 'stride 2, padding 3 (wider than the kernel reaches: the input gradient by row loops)',
+      x: [2, 4, 15, 21],
+      w: [4, 1, 3, 3],
+      padding: [3, 3],
+      stride: [2, 2],
+      groups: 4,
+    },
     { name: '1x7 kernel, padding 0', x: [2, 5, 9, 40], w: [5, 1, 1, 7], padding: [0, 0], groups: 5, bias: true },
     {
       name: 'a batch of one 48x48 map (rows split across threads)',

@@ -10,7 +10,6 @@
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "cpu/bordered_rows.h"
-#include "cpu/conv2d.h"
 
 namespace flexconv {
 namespace cpu {
@@ -113,12 +112,14 @@ std::int64_t rows_read(const Conv2dGeometry& g, std::int64_t oy0, std::int64_t o
 }
 
 // out[b, c * mult + m] for every image and multiplier m: `taps` holds each output channel's
-// kernel (kh kw floats), `bias` one value per output channel or null.
-void forward_planes(const Conv2dGeometry& g, const float* input, const float* taps, const float* bias, float* out) {
+// kernel (kh kw floats), `bias` one value per output channel or null. fill(plane, r0, rows, dst)
+// writes the padded rows [r0, r0 + rows) of input plane `plane` (image b, channel c) in layout l.
+template <class Fill>
+void forward_planes(const Conv2dGeometry& g, PhaseLayout l, const float* taps, const float* bias, float* out,
+                    Fill fill) {
   const auto rows_kernel = FLEXCONV_PICK_ISA(depthwise_rows);
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C, KK = g.kernel_h * g.kernel_w;
-  const std::int64_t P = g.out_h * g.out_w, HW = g.in_h * g.in_w;
-  const PhaseLayout l = phase_layout(g, true);
+  const std::int64_t P = g.out_h * g.out_w;
   const std::vector<std::int64_t> offsets = tap_offsets(g, l);
   // Row chunks per plane: whole planes when the batch has enough of them for the threads.
   const std::int64_t planes = g.batch * C, threads = num_threads();
@@ -131,7 +132,7 @@ void forward_planes(const Conv2dGeometry& g, const float* input, const float* ta
     const std::int64_t rows = rows_read(g, oy0, oy1);
     AlignedBuffer<float> overflow;
     float* copy = t_plane.get(static_cast<size_t>(rows * l.row + kReadSlack), overflow);
-    copy_phased(g, input + plane * HW, oy0 * g.stride_h, rows, l, copy);
+    fill(plane, oy0 * g.stride_h, rows, copy);
     std::fill(copy + rows * l.row, copy + rows * l.row + kReadSlack, 0.0f);
     const PhasedPlane in{copy, oy0 * g.stride_h, l.row, l.phase, l.pick};
     for (std::int64_t m = 0; m < mult; ++m) {
@@ -141,26 +142,56 @@ void forward_planes(const Conv2dGeometry& g, const float* input, const float* ta
   });
 }
 
+// The input gradient of a depthwise conv with one output per channel, as a stride-1 depthwise
+// conv (kernels flipped) of grad_out spread stride apart, zeros between, inside a border of
+// dil (k - 1) - pad: input pixel iy then meets output oy through tap k - 1 - i exactly when
+// oy stride - pad + i dil = iy. False where that border would be negative (padding wider than
+// the kernel reaches).
+bool backward_input_by_spreading(const Conv2dGeometry& g, const float* grad_out, const float* weight,
+                                 float* grad_input) {
+  const std::int64_t top = g.dil_h * (g.kernel_h - 1) - g.pad_h, left = g.dil_w * (g.kernel_w - 1) - g.pad_w;
+  if (g.out_channels != g.in_channels || top < 0 || left < 0) return false;
+  Conv2dGeometry t = g;
+  t.in_h = g.in_h + g.dil_h * (g.kernel_h - 1);
+  t.in_w = g.in_w + g.dil_w * (g.kernel_w - 1);
+  t.out_h = g.in_h;
+  t.out_w = g.in_w;
+  t.stride_h = t.stride_w = 1;
+  t.pad_h = t.pad_w = 0;
+  const std::int64_t KK = g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
+  std::vector<float> flipped(static_cast<size_t>(g.out_channels * KK));
+  for (std::int64_t o = 0; o < g.out_channels; ++o) {
+    for (std::int64_t k = 0; k < KK; ++k) flipped[static_cast<size_t>(o * KK + k)] = weight[o * KK + KK - 1 - k];
+  }
+  const PhaseLayout l = phase_layout(t, false);  // stride 1: whole rows of t.in_w floats
+  forward_planes(t, l, flipped.data(), nullptr, grad_input,
+                 [&](std::int64_t plane, std::int64_t r0, std::int64_t rows, float* dst) {
+                   const float* dy = grad_out + plane * P;
+                   for (std::int64_t r = 0; r < rows; ++r) {
+                     float* line = dst + r * l.row;
+                     std::fill(line, line + l.row, 0.0f);
+                     const std::int64_t y = r0 + r - top;
+                     if (y < 0 || y % g.stride_h != 0 || y / g.stride_h >= g.out_h) continue;
+                     const float* src = dy + y / g.stride_h * g.out_w;
+                     for (std::int64_t ox = 0; ox < g.out_w; ++ox) line[left + ox * g.stride_w] = src[ox];
+                   }
+                 });
+  return true;
+}
+
 }  // namespace
 
 void depthwise_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
                        float* out) {
-  forward_planes(g, input, weight, bias, out);
+  const PhaseLayout l = phase_layout(g, true);
+  const std::int64_t HW = g.in_h * g.in_w;
+  forward_planes(g, l, weight, bias, out, [&](std::int64_t plane, std::int64_t r0, std::int64_t rows, float* dst) {
+    copy_phased(g, input + plane * HW, r0, rows, l, dst);
+  });
 }
 
 void depthwise_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input) {
-  // Stride 1 with one output per channel: the input gradient is the depthwise conv of grad_out
-  // with each kernel flipped (conv2d_backward_input_as_conv's geometry).
-  Conv2dGeometry t;
-  if (g.out_channels == g.in_channels && conv2d_backward_input_as_conv(g, &t)) {
-    const std::int64_t KK = g.kernel_h * g.kernel_w;
-    std::vector<float> flipped(static_cast<size_t>(g.out_channels * KK));
-    for (std::int64_t o = 0; o < g.out_channels; ++o) {
-      for (std::int64_t k = 0; k < KK; ++k) flipped[static_cast<size_t>(o * KK + k)] = weight[o * KK + KK - 1 - k];
-    }
-    forward_planes(t, grad_out, flipped.data(), nullptr, grad_input);
-    return;
-  }
+  if (backward_input_by_spreading(g, grad_out, weight, grad_input)) return;
   const auto backward = FLEXCONV_PICK_ISA(depthwise_backward_input_planes);
   parallel_for(g.batch * g.in_channels,
                [&](std::int64_t t0, std::int64_t t1) { backward(g, grad_out, weight, grad_input, t0, t1); });

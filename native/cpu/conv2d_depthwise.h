@@ -6,9 +6,11 @@
 // into s phases (columns p, p + s, p + 2s, ... for p < s), so that tap (i, j) of a vector of
 // consecutive outputs is one contiguous load at any stride and dilation. The kernels then keep a
 // few output rows' vectors in registers across the taps (an output plane used to be read and
-// written once per tap: 8 GFLOP/s, far below what the plane's bytes allow). The input gradient
-// of a stride-1 layer with one output per channel is the same kernel over grad_out with the
-// flipped kernel; the weight gradient sums vectors of grad_out x the shifted input per tap.
+// written once per tap: 8 GFLOP/s, far below what the plane's bytes allow). At stride 2 the
+// forward sums whole rows and keeps every other lane instead. The input gradient of a layer with
+// one output per channel is the same kernel, stride 1, over grad_out spread stride apart with
+// zeros between, with the flipped kernel; the weight gradient sums vectors of grad_out x the
+// shifted input per tap.
 #pragma once
 #include <cstdint>
 
@@ -45,7 +47,7 @@ struct PhasedPlane {
   /* sums[t] += the sum over one output plane of grad_out x the input tap t reads, for count <= 9 taps. */        \
   void depthwise_tap_sums(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets,      \
                           int count, const float* grad_plane, double* sums);                                      \
-  /* The plain per-row loops, for the input gradient of strided layers and multipliers above one. */              \
+  /* The plain per-row loops, for the input gradient of multipliers above one or padding past the kernel. */      \
   void depthwise_backward_input_planes(const math::Conv2dGeometry& g, const float* grad_out, const float* weight, \
                                        float* grad_input, std::int64_t t0, std::int64_t t1);
 FLEXCONV_DECLARE_PER_ISA(FLEXCONV_DEPTHWISE_ISA_API)
