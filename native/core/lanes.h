@@ -8,7 +8,8 @@
 // relu (v < 0 ? 0 : v, so NaN stays NaN and -0 stays -0, as torch.relu), keep_where_positive(gate,
 // v) (v where gate > 0, else +0: ReLU's backward without a branch), sum_in_double (the lanes
 // widened to double and added in a fixed tree order), and pick_every, which gathers every
-// step-th lane to the front (strided windows).
+// step-th lane to the front (strided windows); load_whole_or_first<kWhole>(p, n), a row's last
+// partial vector with zeros past its end.
 //
 // Include only from *_isa.cc files. Everything here has internal linkage (an anonymous
 // namespace), so the wide copies can never be picked by the linker for a narrower caller.
@@ -182,6 +183,14 @@ inline F32 keep_where_positive(F32 gate, F32 v) { return {gate.v > 0.0f ? v.v : 
 inline double sum_in_double(F32 v) { return v.v; }
 
 #endif
+
+// The vector at p: whole (kWhole), or its first n lanes and zeros. For loops whose last vector of
+// a row is partial and whose products must not see what lies past the row (0 x inf is NaN).
+template <bool kWhole>
+F32 load_whole_or_first(const float* p, int n) {
+  if (kWhole) return F32::loadu(p);
+  return F32::load_first(p, n);
+}
 
 // A hint to pull the cache line of p towards L1 (a no-op where the compiler has no builtin).
 inline void prefetch(const void* p) {

@@ -117,21 +117,13 @@ void rows_by_kernel(const math::Conv2dGeometry& g, const PhasedPlane& in, const 
   }
 }
 
-// Vector at p: whole, or its first n lanes and zeros (past a row's end both factors of a
-// product must be zeros: 0 x inf would be NaN).
-template <bool kWhole>
-F32 load_lanes(const float* p, int n) {
-  if (kWhole) return F32::loadu(p);
-  return F32::load_first(p, n);
-}
-
 // acc[t] += dy x the input tap t reads, for the first `count` (<= 9) taps.
 template <bool kWhole>
 [[gnu::always_inline]] inline void tap_products(const float* dy, const float* base, const std::int64_t* offsets,
                                                 int count, int n, F32 (&acc)[9]) {
-  const F32 d = load_lanes<kWhole>(dy, n);
+  const F32 d = lanes::load_whole_or_first<kWhole>(dy, n);
   for (int t = 0; t < 9; ++t) {
-    if (t < count) acc[t] = lanes::fmadd(d, load_lanes<kWhole>(base + offsets[t], n), acc[t]);
+    if (t < count) acc[t] = lanes::fmadd(d, lanes::load_whole_or_first<kWhole>(base + offsets[t], n), acc[t]);
   }
 }
 

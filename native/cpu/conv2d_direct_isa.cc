@@ -91,14 +91,6 @@ void rows_for_kernel(const math::Conv2dGeometry& g, const DirectConvBlock& b) {
 // vector. Each input vector loaded serves kGradBlock multiply-adds.
 constexpr int kGradBlock = kLanes >= 16 ? 2 : 1;
 
-// Vector at p: whole, or its first n lanes and zeros (lanes past a row's end must be zeros in
-// both factors: the input there is the next row's data, and 0 x inf would be NaN).
-template <bool kWhole>
-F32 load_lanes(const float* p, int n) {
-  if (kWhole) return F32::loadu(p);
-  return F32::load_first(p, n);
-}
-
 // The input at columns [0, n) + j of `p` for j = 0, 1, 2. Unaligned loads at p + 1 and p + 2
 // split across cache lines and took two load slots each, which bound the kernel; with AVX-512
 // (where the caller aligns p for whole vectors) two loads and two lane shifts give all three.
@@ -113,7 +105,7 @@ template <bool kWhole>
     return;
   }
 #endif
-  for (int j = 0; j < 3; ++j) x[j] = load_lanes<kWhole>(p + j, n);
+  for (int j = 0; j < 3; ++j) x[j] = lanes::load_whole_or_first<kWhole>(p + j, n);
 }
 
 // acc[o][tap] += grad_out[o] x the input shifted by the tap, over output pixels [x0, x0 + n)
@@ -124,7 +116,7 @@ template <int kBlock, bool kWhole>
 [[gnu::always_inline]] inline void grad_vector(const float* dy, std::int64_t P, const float* line, std::int64_t row,
                                                int n, F32 (&acc)[kBlock][9]) {
   F32 d[kBlock];
-  for (int o = 0; o < kBlock; ++o) d[o] = load_lanes<kWhole>(dy + o * P, n);
+  for (int o = 0; o < kBlock; ++o) d[o] = lanes::load_whole_or_first<kWhole>(dy + o * P, n);
   for (int i = 0; i < 3; ++i) {
     F32 x[3];
     shifted_three<kWhole>(line + i * row, n, x);
