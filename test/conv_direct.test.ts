@@ -9,7 +9,8 @@
  * kernels, a batch of one split into rows across threads. Plus the same bits at 1 and 2 threads,
  * and PyTorch's propagation of inf and NaN (only into what their windows touch: lanes past a
  * row's end read the next row). Then the depthwise kernels, built the same way, on strides 1-3,
- * dilation, a channel multiplier, 5x5 and 1x7 kernels and a batch of one.
+ * dilation, a channel multiplier, 5x5 and 1x7 kernels and a batch of one, and the small maps whose
+ * rows fit one vector (run from registers, without the bordered copy).
  */
 import * as ops from '../lib/ops';
 import { manualSeed } from '../lib/random';
@@ -262,6 +263,60 @@ describe('depthwise convolution against the float64 reference', () => {
       groups: 4,
     },
     { name: '1x7 kernel, padding 0', x: [2, 5, 9, 40], w: [5, 1, 1, 7], padding: [0, 0], groups: 5, bias: true },
+    // Rows that fit one vector run from registers (3x3, stride 1 or 2, no dilation): 16 floats
+    // under AVX-512, 8 under AVX2, 4 with generic vectors.
+    {
+      name: '3x3 on 7x7 maps (rows in registers), bias, residual and ReLU',
+      x: [3, 6, 7, 7],
+      w: [6, 1, 3, 3],
+      padding: [1, 1],
+      groups: 6,
+      bias: true,
+      residual: true,
+      relu: true,
+    },
+    {
+      name: '3x3 stride 2 on 14x14 maps, multiplier 2, bias (rows in registers)',
+      x: [2, 4, 14, 14],
+      w: [8, 1, 3, 3],
+      padding: [1, 1],
+      stride: [2, 2],
+      groups: 4,
+      bias: true,
+    },
+    {
+      name: '3x3 stride 2 on 13x13 maps (rows in registers, the input gradient too)',
+      x: [3, 5, 13, 13],
+      w: [5, 1, 3, 3],
+      padding: [1, 1],
+      stride: [2, 2],
+      groups: 5,
+    },
+    { name: '3x3 on 11x16 maps (a whole AVX-512 row)', x: [2, 3, 11, 16], w: [3, 1, 3, 3], padding: [1, 1], groups: 3 },
+    {
+      name: '3x3 stride 2 on 6x6 and 3x5 maps, padding 0 and 2',
+      x: [2, 5, 6, 6],
+      w: [5, 1, 3, 3],
+      padding: [2, 0],
+      stride: [2, 2],
+      groups: 5,
+    },
+    { name: '3x3 on 5x4 maps (a whole SSE row)', x: [2, 3, 5, 4], w: [3, 1, 3, 3], padding: [1, 1], groups: 3 },
+    {
+      name: '3x3 stride 2 on 4x4 maps (a whole SSE row)',
+      x: [2, 3, 4, 4],
+      w: [3, 1, 3, 3],
+      padding: [1, 1],
+      stride: [2, 2],
+      groups: 3,
+    },
+    {
+      name: '3x3 on 3x5 maps, padding 0 (one output row)',
+      x: [2, 3, 3, 5],
+      w: [3, 1, 3, 3],
+      padding: [0, 0],
+      groups: 3,
+    },
     {
       name: 'a batch of one 48x48 map (rows split across threads)',
       x: [1, 3, 48, 48],

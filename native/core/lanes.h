@@ -8,7 +8,9 @@
 // relu (v < 0 ? 0 : v, so NaN stays NaN and -0 stays -0, as torch.relu), keep_where_positive(gate,
 // v) (v where gate > 0, else +0: ReLU's backward without a branch), sum_in_double (the lanes
 // widened to double and added in a fixed tree order), and pick_every, which gathers every
-// step-th lane to the front (strided windows); load_whole_or_first<kWhole>(p, n), a row's last
+// step-th lane to the front (strided windows); lane_map(from) and remap(v, map), any fixed
+// rearrangement of a vector's lanes with zeros (lane k of the result is lane from[k] of v, or +0
+// where from[k] is outside [0, kWidth); from holds kWidth entries); load_whole_or_first<kWhole>(p, n), a row's last
 // partial vector with zeros past its end.
 //
 // Include only from *_isa.cc files. Everything here has internal linkage (an anonymous
@@ -49,6 +51,21 @@ inline F32 mul(F32 a, F32 b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline F32 add(F32 a, F32 b) { return {_mm512_add_ps(a.v, b.v)}; }
 inline F32 div(F32 a, F32 b) { return {_mm512_div_ps(a.v, b.v)}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+struct LaneMap {
+  __m512i from;
+  __mmask16 keep;
+};
+inline LaneMap lane_map(const int* from) {
+  alignas(64) int index[16];
+  unsigned keep = 0;
+  for (int k = 0; k < 16; ++k) {
+    const bool inside = from[k] >= 0 && from[k] < 16;
+    index[k] = inside ? from[k] : 0;
+    keep |= (inside ? 1u : 0u) << k;
+  }
+  return {_mm512_load_si512(index), static_cast<__mmask16>(keep)};
+}
+inline F32 remap(F32 v, const LaneMap& m) { return {_mm512_maskz_permutex2var_ps(m.keep, v.v, m.from, v.v)}; }
 // maxps(v, acc) is v where v > acc and acc otherwise (ties, and either operand NaN: its second
 // operand), so only v's NaN needs a blend: three instructions, the NaN test off acc's chain.
 inline F32 max_scan(F32 acc, F32 v) {
@@ -101,6 +118,21 @@ inline F32 mul(F32 a, F32 b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline F32 add(F32 a, F32 b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline F32 div(F32 a, F32 b) { return {_mm256_div_ps(a.v, b.v)}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+struct LaneMap {
+  __m256i from;
+  __m256 keep;  // all ones where the lane is kept
+};
+inline LaneMap lane_map(const int* from) {
+  alignas(32) int index[8], keep[8];
+  for (int k = 0; k < 8; ++k) {
+    const bool inside = from[k] >= 0 && from[k] < 8;
+    index[k] = inside ? from[k] : 0;
+    keep[k] = inside ? -1 : 0;
+  }
+  return {_mm256_load_si256(reinterpret_cast<const __m256i*>(index)),
+          _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(keep)))};
+}
+inline F32 remap(F32 v, const LaneMap& m) { return {_mm256_and_ps(_mm256_permutevar8x32_ps(v.v, m.from), m.keep)}; }
 inline F32 max_scan(F32 acc, F32 v) {
   return {_mm256_blendv_ps(_mm256_max_ps(v.v, acc.v), v.v, _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q))};
 }
@@ -147,6 +179,19 @@ inline F32 mul(F32 a, F32 b) { return {a.v * b.v}; }
 inline F32 add(F32 a, F32 b) { return {a.v + b.v}; }
 inline F32 div(F32 a, F32 b) { return {a.v / b.v}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
+struct LaneMap {
+  int from[4];  // -1: zero
+};
+inline LaneMap lane_map(const int* from) {
+  LaneMap m;
+  for (int k = 0; k < 4; ++k) m.from[k] = from[k] >= 0 && from[k] < 4 ? from[k] : -1;
+  return m;
+}
+inline F32 remap(F32 v, const LaneMap& m) {
+  F32 r = F32::zero();
+  for (int k = 0; k < 4; ++k) r.v[k] = m.from[k] < 0 ? 0.0f : v.v[m.from[k]];
+  return r;
+}
 inline F32 max_scan(F32 acc, F32 v) { return {(v.v > acc.v) | (v.v != v.v) ? v.v : acc.v}; }
 inline F32 sub(F32 a, F32 b) { return {a.v - b.v}; }
 inline F32 relu(F32 v) { return {v.v < 0.0f ? F32::zero().v : v.v}; }
@@ -176,6 +221,11 @@ inline F32 mul(F32 a, F32 b) { return {a.v * b.v}; }
 inline F32 add(F32 a, F32 b) { return {a.v + b.v}; }
 inline F32 div(F32 a, F32 b) { return {a.v / b.v}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
+struct LaneMap {
+  bool keep;
+};
+inline LaneMap lane_map(const int* from) { return {from[0] == 0}; }
+inline F32 remap(F32 v, const LaneMap& m) { return {m.keep ? v.v : 0.0f}; }
 inline F32 max_scan(F32 acc, F32 v) { return {(v.v > acc.v || v.v != v.v) ? v.v : acc.v}; }
 inline F32 sub(F32 a, F32 b) { return {a.v - b.v}; }
 inline F32 relu(F32 v) { return {v.v < 0.0f ? 0.0f : v.v}; }

@@ -10,6 +10,7 @@
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "cpu/bordered_rows.h"
+#include "cpu/plane_tasks.h"
 
 namespace flexconv {
 namespace cpu {
@@ -21,6 +22,9 @@ using math::Conv2dGeometry;
 constexpr std::int64_t kReadSlack = 16;
 // Output rows per task when a batch has too few planes to give every thread some.
 constexpr std::int64_t kMinRowsPerTask = 8;
+// Rows up to this many floats are copied by vectors (depthwise_bordered_rows); longer ones by the
+// library's fill and copy, which were 1.1-1.2x faster for 58-float rows (56x56 maps).
+constexpr std::int64_t kShortRow = 48;
 // Taps per pass of the weight-gradient kernel (its accumulators).
 constexpr int kTapsPerPass = 9;
 
@@ -69,6 +73,10 @@ void deal_phase(const Conv2dGeometry& g, const float* src, std::int64_t p, Phase
 // outside the image.
 void copy_phased(const Conv2dGeometry& g, const float* plane, std::int64_t r0, std::int64_t rows, PhaseLayout l,
                  float* dst) {
+  if (l.phases == 1 && l.row <= kShortRow) {
+    FLEXCONV_PICK_ISA(depthwise_bordered_rows)(g, plane, r0, rows, l.row, dst);
+    return;
+  }
   constexpr std::int64_t kMaxDealtStride = 8;
   PhaseRange ranges[kMaxDealtStride] = {};
   for (std::int64_t p = 0; p < g.stride_w && p < kMaxDealtStride; ++p) {
@@ -121,23 +129,29 @@ void forward_planes(const Conv2dGeometry& g, PhaseLayout l, const float* taps, c
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C, KK = g.kernel_h * g.kernel_w;
   const std::int64_t P = g.out_h * g.out_w;
   const std::vector<std::int64_t> offsets = tap_offsets(g, l);
-  // Row chunks per plane: whole planes when the batch has enough of them for the threads.
-  const std::int64_t planes = g.batch * C, threads = num_threads();
-  const std::int64_t per_plane =
-      planes >= 2 * threads ? 1 : std::max<std::int64_t>(1, std::min(g.out_h / kMinRowsPerTask, 2 * threads));
-  const std::int64_t chunk = (g.out_h + per_plane - 1) / per_plane, chunks = (g.out_h + chunk - 1) / chunk;
-  parallel_tasks(planes * chunks, [&](std::int64_t task, int) {
-    const std::int64_t plane = task / chunks, b = plane / C, c = plane % C;
-    const std::int64_t oy0 = (task % chunks) * chunk, oy1 = std::min(g.out_h, oy0 + chunk);
-    const std::int64_t rows = rows_read(g, oy0, oy1);
+  const PlaneTasks split = plane_tasks(g.batch * C, g.out_h, mult * P, num_threads(), kMinRowsPerTask);
+  parallel_tasks(split.tasks, [&](std::int64_t task, int) {
+    const PlaneTasks::Range r = split.range(task);
+    const std::int64_t rows = rows_read(g, r.oy0, r.oy1);
+    // Two copies, the next plane's written before this plane's rows are summed: a load that
+    // overlaps stores still in flight waits for them (the copy of a 7x7 plane and its sums
+    // otherwise took 4x as long as the sums from a copy made earlier).
+    const std::int64_t floats = rows * l.row + kReadSlack;
     AlignedBuffer<float> overflow;
-    float* copy = t_plane.get(static_cast<size_t>(rows * l.row + kReadSlack), overflow);
-    fill(plane, oy0 * g.stride_h, rows, copy);
-    std::fill(copy + rows * l.row, copy + rows * l.row + kReadSlack, 0.0f);
-    const PhasedPlane in{copy, oy0 * g.stride_h, l.row, l.phase, l.pick};
-    for (std::int64_t m = 0; m < mult; ++m) {
-      const std::int64_t o = c * mult + m;
-      rows_kernel(g, in, offsets.data(), taps + o * KK, bias ? bias[o] : 0.0f, out + (b * O + o) * P, oy0, oy1);
+    float* const copies = t_plane.get(static_cast<size_t>(2 * floats), overflow);
+    // (The copies write nothing but zeros past their rows.)
+    for (float* copy : {copies, copies + floats}) std::fill(copy + floats - kReadSlack, copy + floats, 0.0f);
+    const std::int64_t r0 = r.oy0 * g.stride_h;
+    fill(r.unit0, r0, rows, copies);
+    for (std::int64_t plane = r.unit0; plane < r.unit1; ++plane) {
+      float* const copy = copies + (plane - r.unit0) % 2 * floats;
+      if (plane + 1 < r.unit1) fill(plane + 1, r0, rows, copies + (plane + 1 - r.unit0) % 2 * floats);
+      const PhasedPlane in{copy, r0, l.row, l.phase, l.pick};
+      const std::int64_t b = plane / C, c = plane % C;
+      for (std::int64_t m = 0; m < mult; ++m) {
+        const std::int64_t o = c * mult + m;
+        rows_kernel(g, in, offsets.data(), taps + o * KK, bias ? bias[o] : 0.0f, out + (b * O + o) * P, r.oy0, r.oy1);
+      }
     }
   });
 }
@@ -151,6 +165,24 @@ bool backward_input_by_spreading(const Conv2dGeometry& g, const float* grad_out,
                                  float* grad_input) {
   const std::int64_t top = g.dil_h * (g.kernel_h - 1) - g.pad_h, left = g.dil_w * (g.kernel_w - 1) - g.pad_w;
   if (g.out_channels != g.in_channels || top < 0 || left < 0) return false;
+  const std::int64_t KK = g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
+  std::vector<float> flipped(static_cast<size_t>(g.out_channels * KK));
+  for (std::int64_t o = 0; o < g.out_channels; ++o) {
+    for (std::int64_t k = 0; k < KK; ++k) flipped[static_cast<size_t>(o * KK + k)] = weight[o * KK + KK - 1 - k];
+  }
+  if (g.stride_h == 1 && g.stride_w == 1) {
+    // Nothing to spread: the forward of grad_out with that border as its padding (and so its
+    // vector copy, or its rows in registers).
+    Conv2dGeometry u = g;
+    u.in_h = g.out_h;
+    u.in_w = g.out_w;
+    u.out_h = g.in_h;
+    u.out_w = g.in_w;
+    u.pad_h = top;
+    u.pad_w = left;
+    depthwise_forward(u, grad_out, flipped.data(), nullptr, grad_input);
+    return true;
+  }
   Conv2dGeometry t = g;
   t.in_h = g.in_h + g.dil_h * (g.kernel_h - 1);
   t.in_w = g.in_w + g.dil_w * (g.kernel_w - 1);
@@ -158,11 +190,6 @@ bool backward_input_by_spreading(const Conv2dGeometry& g, const float* grad_out,
   t.out_w = g.in_w;
   t.stride_h = t.stride_w = 1;
   t.pad_h = t.pad_w = 0;
-  const std::int64_t KK = g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
-  std::vector<float> flipped(static_cast<size_t>(g.out_channels * KK));
-  for (std::int64_t o = 0; o < g.out_channels; ++o) {
-    for (std::int64_t k = 0; k < KK; ++k) flipped[static_cast<size_t>(o * KK + k)] = weight[o * KK + KK - 1 - k];
-  }
   const PhaseLayout l = phase_layout(t, false);  // stride 1: whole rows of t.in_w floats
   forward_planes(t, l, flipped.data(), nullptr, grad_input,
                  [&](std::int64_t plane, std::int64_t r0, std::int64_t rows, float* dst) {
@@ -179,10 +206,34 @@ bool backward_input_by_spreading(const Conv2dGeometry& g, const float* grad_out,
   return true;
 }
 
+// 3x3 layers at stride 1 or 2 whose input and output rows fit one vector (7x7 and 14x14 maps
+// under AVX-512) run from registers: their copy and the kernel's unaligned loads of it were most
+// of their time (0.25 ms for N8 C512 7x7, ORT 0.13).
+bool rows_fit_registers(const Conv2dGeometry& g) {
+  const std::int64_t width = FLEXCONV_PICK_ISA(depthwise_vector_width)();
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.dil_h == 1 && g.dil_w == 1 && g.stride_h == g.stride_w &&
+         (g.stride_w == 1 || g.stride_w == 2) && g.in_w <= width && g.out_w <= width;
+}
+
+void forward_from_registers(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+                            float* out) {
+  const auto planes_kernel = FLEXCONV_PICK_ISA(depthwise_planes_in_registers);
+  const std::int64_t P = g.out_h * g.out_w, mult = g.out_channels / g.in_channels;
+  const PlaneTasks split = plane_tasks(g.batch * g.in_channels, g.out_h, mult * P, num_threads(), kMinRowsPerTask);
+  parallel_tasks(split.tasks, [&](std::int64_t task, int) {
+    const PlaneTasks::Range r = split.range(task);
+    planes_kernel(g, input, weight, bias, out, r.unit0, r.unit1, r.oy0, r.oy1);
+  });
+}
+
 }  // namespace
 
 void depthwise_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
                        float* out) {
+  if (rows_fit_registers(g)) {
+    forward_from_registers(g, input, weight, bias, out);
+    return;
+  }
   const PhaseLayout l = phase_layout(g, true);
   const std::int64_t HW = g.in_h * g.in_w;
   forward_planes(g, l, weight, bias, out, [&](std::int64_t plane, std::int64_t r0, std::int64_t rows, float* dst) {
@@ -191,6 +242,15 @@ void depthwise_forward(const Conv2dGeometry& g, const float* input, const float*
 }
 
 void depthwise_backward_input(const Conv2dGeometry& g, const float* grad_out, const float* weight, float* grad_input) {
+  if (g.out_channels == g.in_channels && g.stride_w == 2 && rows_fit_registers(g)) {
+    const auto kernel = FLEXCONV_PICK_ISA(depthwise_input_grad_in_registers);
+    const PlaneTasks split = plane_tasks(g.batch * g.in_channels, g.in_h, g.in_h * g.in_w, num_threads(), g.in_h);
+    parallel_tasks(split.tasks, [&](std::int64_t task, int) {
+      const PlaneTasks::Range r = split.range(task);
+      kernel(g, grad_out, weight, grad_input, r.unit0, r.unit1);
+    });
+    return;
+  }
   if (backward_input_by_spreading(g, grad_out, weight, grad_input)) return;
   const auto backward = FLEXCONV_PICK_ISA(depthwise_backward_input_planes);
   parallel_for(g.batch * g.in_channels,
@@ -198,6 +258,11 @@ void depthwise_backward_input(const Conv2dGeometry& g, const float* grad_out, co
 }
 
 void depthwise_backward_weight(const Conv2dGeometry& g, const float* grad_out, const float* input, float* grad_weight) {
+  if (rows_fit_registers(g)) {
+    const auto kernel = FLEXCONV_PICK_ISA(depthwise_weight_grad_in_registers);
+    parallel_tasks(g.out_channels, [&](std::int64_t o, int) { kernel(g, grad_out, input, o, grad_weight); });
+    return;
+  }
   const auto tap_sums = FLEXCONV_PICK_ISA(depthwise_tap_sums);
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C, KK = g.kernel_h * g.kernel_w;
   const std::int64_t P = g.out_h * g.out_w, HW = g.in_h * g.in_w;

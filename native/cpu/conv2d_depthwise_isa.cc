@@ -52,8 +52,10 @@ void for_each_row_tap(const math::Conv2dGeometry& g, Fn fn) {
 
 using lanes::F32;
 constexpr int kLanes = F32::kWidth;
-// Output rows per call: each tap's weight, broadcast once, serves this many vectors.
-constexpr int kRowsPerCall = 4;
+// Output rows per call: each tap's weight, broadcast once, serves this many vectors, and as many
+// chains of multiply-adds run side by side (eight: a 7x7 plane's rows in one group; fits AVX2's
+// 16 registers with the weight and a load).
+constexpr int kRowsPerCall = 8;
 
 // Output pixels [x0, x0 + n) of output rows [oy, oy + R): KT taps (compile-time for 3x3, else
 // 0 and g's count). kPick 2: the vector sums input columns 2 x0 + lane, and its even lanes are
@@ -97,6 +99,20 @@ void row_group(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::
   }
 }
 
+// The `count` (< kRowsPerCall) rows from oy as one group too: a row alone is one chain of
+// dependent multiply-adds.
+template <int R, int KT, int kPick>
+void last_rows(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
+               float bias, float* out, std::int64_t oy, std::int64_t count) {
+  if constexpr (R > 0) {
+    if (count == R) {
+      row_group<R, KT, kPick>(g, in, offsets, taps, bias, out, oy);
+    } else {
+      last_rows<R - 1, KT, kPick>(g, in, offsets, taps, bias, out, oy, count);
+    }
+  }
+}
+
 template <int KT, int kPick>
 void rows_by_taps(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
                   float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
@@ -104,7 +120,7 @@ void rows_by_taps(const math::Conv2dGeometry& g, const PhasedPlane& in, const st
   for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) {
     row_group<kRowsPerCall, KT, kPick>(g, in, offsets, taps, bias, out, oy);
   }
-  for (; oy < oy1; ++oy) row_group<1, KT, kPick>(g, in, offsets, taps, bias, out, oy);
+  last_rows<kRowsPerCall - 1, KT, kPick>(g, in, offsets, taps, bias, out, oy, oy1 - oy);
 }
 
 template <int kPick>
@@ -114,6 +130,166 @@ void rows_by_kernel(const math::Conv2dGeometry& g, const PhasedPlane& in, const 
     rows_by_taps<9, kPick>(g, in, offsets, taps, bias, out, oy0, oy1);
   } else {
     rows_by_taps<0, kPick>(g, in, offsets, taps, bias, out, oy0, oy1);
+  }
+}
+
+// columns[j] lines tap column j of a padded input row up with the output pixels that read it:
+// lane x gets input column x S + j - pad_w, zeros outside the input (a row is loaded with zeros
+// past in_w, and lane_map keeps only [0, kWidth)) and past the last output.
+template <int S>
+void tap_columns(const math::Conv2dGeometry& g, lanes::LaneMap (&columns)[3]) {
+  for (int j = 0; j < 3; ++j) {
+    int from[kLanes];
+    for (int x = 0; x < kLanes; ++x) from[x] = x < g.out_w ? static_cast<int>(x * S + j - g.pad_w) : -1;
+    columns[j] = lanes::lane_map(from);
+  }
+}
+
+// Output rows [oy, oy + R) of a 3x3 dilation-1 layer at stride S from registers: padded input
+// row r of the group (input row oy S - pad_h + r, zeros outside the image) is loaded once, and
+// lane remap j of it lines tap column j up with the outputs (input column x S + j - pad_w in
+// lane x, zeros outside); each output row q then takes taps (r - q S, j). The taps enter every
+// row's sum in row-major order after the bias, as in rows_vector, so the bits are the same.
+template <int R, int S>
+void rows_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
+                         const float* taps, float bias, float* out, std::int64_t oy) {
+  F32 acc[R];
+  for (int q = 0; q < R; ++q) acc[q] = F32::splat(bias);
+  const int width = static_cast<int>(g.in_w);
+  // (Unrolled whole, so that acc stays in registers and the tap tests fold away.)
+#pragma GCC unroll 32
+  for (int r = 0; r < (R - 1) * S + 3; ++r) {
+    const std::int64_t iy = oy * S - g.pad_h + r;
+    const F32 row = iy >= 0 && iy < g.in_h ? F32::load_first(plane + iy * g.in_w, width) : F32::zero();
+#pragma GCC unroll 3
+    for (int j = 0; j < 3; ++j) {
+      const F32 column = lanes::remap(row, columns[j]);
+#pragma GCC unroll 16
+      for (int q = 0; q < R; ++q) {
+        const int i = r - q * S;
+        if (i >= 0 && i < 3) acc[q] = lanes::fmadd(F32::broadcast(taps + i * 3 + j), column, acc[q]);
+      }
+    }
+  }
+  for (int q = 0; q < R; ++q) acc[q].store_first(out + (oy + q) * g.out_w, static_cast<int>(g.out_w));
+}
+
+// The `count` (< kRowsPerCall) rows from oy as one group (last_rows, for rows_from_registers).
+template <int R, int S>
+void last_rows_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
+                              const float* taps, float bias, float* out, std::int64_t oy, std::int64_t count) {
+  if constexpr (R > 0) {
+    if (count == R) {
+      rows_from_registers<R, S>(g, plane, columns, taps, bias, out, oy);
+    } else {
+      last_rows_from_registers<R - 1, S>(g, plane, columns, taps, bias, out, oy, count);
+    }
+  }
+}
+
+template <int S>
+void plane_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
+                          const float* taps, float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
+  std::int64_t oy = oy0;
+  for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) {
+    rows_from_registers<kRowsPerCall, S>(g, plane, columns, taps, bias, out, oy);
+  }
+  last_rows_from_registers<kRowsPerCall - 1, S>(g, plane, columns, taps, bias, out, oy, oy1 - oy);
+}
+
+// Output planes [plane0, plane1) (plane = image * channels + channel: each input plane's
+// `mult` output planes), rows [oy0, oy1) of each.
+template <int S>
+void planes_from_registers(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+                           float* out, std::int64_t plane0, std::int64_t plane1, std::int64_t oy0, std::int64_t oy1) {
+  lanes::LaneMap columns[3];
+  tap_columns<S>(g, columns);
+  const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
+  for (std::int64_t plane = plane0; plane < plane1; ++plane) {
+    const std::int64_t b = plane / C, c = plane - b * C;
+    for (std::int64_t o = c * mult; o < (c + 1) * mult; ++o) {
+      plane_from_registers<S>(g, input + plane * HW, columns, weight + o * KK, bias ? bias[o] : 0.0f,
+                              out + (b * O + o) * P, oy0, oy1);
+    }
+  }
+}
+
+// grad_weight[o, 0..9) of a layer whose rows fit one vector, over every image in order: padded
+// input row r (zeros outside the image) loaded once, its three tap columns remapped once, each
+// multiplied by the grad_out rows that read it through taps (i, 0..2) (output row oy reads
+// padded row oy S + i). Lanes past the last output are zeros on both sides; padding columns and
+// rows are zeros multiplied in, as the reference multiplies them (inf x 0 is NaN).
+template <int S>
+void weight_grad_from_registers(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
+                                std::int64_t o, float* grad_weight) {
+  lanes::LaneMap columns[3];
+  tap_columns<S>(g, columns);
+  const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
+  const int in_w = static_cast<int>(g.in_w), out_w = static_cast<int>(g.out_w);
+  const std::int64_t rows = (g.out_h - 1) * S + 3;
+  F32 acc[9];
+  for (int t = 0; t < 9; ++t) acc[t] = F32::zero();
+  for (std::int64_t b = 0; b < g.batch; ++b) {
+    const float* plane = input + (b * C + o / mult) * HW;
+    const float* dy = grad_out + (b * O + o) * P;
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t iy = r - g.pad_h;
+      const F32 row = iy >= 0 && iy < g.in_h ? F32::load_first(plane + iy * g.in_w, in_w) : F32::zero();
+      const F32 tap[3] = {lanes::remap(row, columns[0]), lanes::remap(row, columns[1]), lanes::remap(row, columns[2])};
+#pragma GCC unroll 3
+      for (int i = 0; i < 3; ++i) {
+        const std::int64_t at = r - i;  // oy S
+        if (at < 0 || at % S != 0 || at / S >= g.out_h) continue;
+        const F32 d = F32::load_first(dy + at / S * out_w, out_w);
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; ++j) acc[i * 3 + j] = lanes::fmadd(d, tap[j], acc[i * 3 + j]);
+      }
+    }
+  }
+  for (int t = 0; t < 9; ++t) grad_weight[o * 9 + t] = static_cast<float>(lanes::sum_in_double(acc[t]));
+}
+
+// Input-gradient planes [plane0, plane1) of a stride-S layer with one output per channel whose
+// rows fit one vector: input row iy takes grad_out row oy through tap row i where oy S - pad_h + i = iy,
+// and lane ix of remap j of that row holds grad_out column ox where ox S - pad_w + j = ix (zeros
+// where none does). Four input rows per pass, each its own chain of multiply-adds.
+template <int S>
+void input_grad_from_registers(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
+                               float* grad_input, std::int64_t plane0, std::int64_t plane1) {
+  lanes::LaneMap columns[3];
+  for (int j = 0; j < 3; ++j) {
+    int from[kLanes];
+    for (int x = 0; x < kLanes; ++x) {
+      const std::int64_t at = x + g.pad_w - j;  // ox S
+      from[x] = x < g.in_w && at >= 0 && at % S == 0 ? static_cast<int>(at / S) : -1;
+    }
+    columns[j] = lanes::lane_map(from);  // (grad_out rows are loaded with zeros past out_w)
+  }
+  constexpr int kRows = 4;
+  const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
+  const int in_w = static_cast<int>(g.in_w), out_w = static_cast<int>(g.out_w);
+  for (std::int64_t plane = plane0; plane < plane1; ++plane) {
+    const float* w = weight + plane % C * 9;
+    const float* dy = grad_out + plane * P;
+    float* gin = grad_input + plane * HW;
+    for (std::int64_t iy0 = 0; iy0 < g.in_h; iy0 += kRows) {
+      F32 acc[kRows];
+      for (int q = 0; q < kRows; ++q) acc[q] = F32::zero();
+#pragma GCC unroll 3
+      for (int i = 0; i < 3; ++i) {
+#pragma GCC unroll 4
+        for (int q = 0; q < kRows; ++q) {
+          const std::int64_t at = iy0 + q + g.pad_h - i;  // oy S
+          if (at < 0 || at % S != 0 || at / S >= g.out_h) continue;
+          const F32 d = F32::load_first(dy + at / S * out_w, out_w);
+#pragma GCC unroll 3
+          for (int j = 0; j < 3; ++j) {
+            acc[q] = lanes::fmadd(F32::broadcast(w + i * 3 + j), lanes::remap(d, columns[j]), acc[q]);
+          }
+        }
+      }
+      for (int q = 0; q < kRows && iy0 + q < g.in_h; ++q) acc[q].store_first(gin + (iy0 + q) * in_w, in_w);
+    }
   }
 }
 
@@ -159,6 +335,26 @@ void depthwise_backward_input_planes(const Conv2dGeometry& g, const float* grad_
   }
 }
 
+// Whole vectors of zeros over each row, then the input row over them: no call per piece (the
+// library's copy and fill calls were half the time of a 7x7 or 14x14 plane's forward).
+void depthwise_bordered_rows(const Conv2dGeometry& g, const float* plane, std::int64_t r0, std::int64_t rows,
+                             std::int64_t row, float* dst) {
+  const std::int64_t copied = g.in_w < row - g.pad_w ? g.in_w : row - g.pad_w;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* line = dst + r * row;
+    // (The last vector runs on into the next row, which is written after it.)
+    for (std::int64_t x = 0; x < row; x += kLanes) F32::zero().storeu(line + x);
+    const std::int64_t iy = r0 + r - g.pad_h;
+    if (iy < 0 || iy >= g.in_h) continue;
+    const float* src = plane + iy * g.in_w;
+    float* at = line + g.pad_w;
+    std::int64_t x = 0;
+    for (; x + kLanes <= copied; x += kLanes) F32::loadu(src + x).storeu(at + x);
+    if (x < copied)
+      F32::load_first(src + x, static_cast<int>(copied - x)).store_first(at + x, static_cast<int>(copied - x));
+  }
+}
+
 void depthwise_rows(const Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
                     float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
   if (in.pick == 2) {
@@ -167,6 +363,32 @@ void depthwise_rows(const Conv2dGeometry& g, const PhasedPlane& in, const std::i
     rows_by_kernel<1>(g, in, offsets, taps, bias, out, oy0, oy1);
   }
 }
+
+void depthwise_planes_in_registers(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
+                                   float* out, std::int64_t plane0, std::int64_t plane1, std::int64_t oy0,
+                                   std::int64_t oy1) {
+  if (g.stride_w == 2) {
+    planes_from_registers<2>(g, input, weight, bias, out, plane0, plane1, oy0, oy1);
+  } else {
+    planes_from_registers<1>(g, input, weight, bias, out, plane0, plane1, oy0, oy1);
+  }
+}
+
+void depthwise_weight_grad_in_registers(const Conv2dGeometry& g, const float* grad_out, const float* input,
+                                        std::int64_t o, float* grad_weight) {
+  if (g.stride_w == 2) {
+    weight_grad_from_registers<2>(g, grad_out, input, o, grad_weight);
+  } else {
+    weight_grad_from_registers<1>(g, grad_out, input, o, grad_weight);
+  }
+}
+
+void depthwise_input_grad_in_registers(const Conv2dGeometry& g, const float* grad_out, const float* weight,
+                                       float* grad_input, std::int64_t plane0, std::int64_t plane1) {
+  input_grad_from_registers<2>(g, grad_out, weight, grad_input, plane0, plane1);
+}
+
+int depthwise_vector_width() { return kLanes; }
 
 void depthwise_tap_sums(const Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, int count,
                         const float* grad_plane, double* sums) {

@@ -8,6 +8,7 @@
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "cpu/bordered_rows.h"
+#include "cpu/plane_tasks.h"
 
 namespace flexconv {
 namespace cpu {
@@ -103,14 +104,8 @@ void direct_conv_forward(const Conv2dGeometry& g, const float* input, const floa
   // out_w - 1 + dil_w (kw - 1) <= in_w + 2 pad_w - 1.
   const std::int64_t row = g.in_w + 2 * g.pad_w;
   const std::int64_t halo = g.dil_h * (g.kernel_h - 1);
-  // Row chunks per image: the threads get whole images when the batch has enough of them.
-  const std::int64_t threads = num_threads();
-  const std::int64_t per_image =
-      g.batch >= 2 * threads ? 1 : std::max<std::int64_t>(1, std::min(g.out_h / kMinRowsPerTask, 2 * threads));
-  const std::int64_t chunk = (g.out_h + per_image - 1) / per_image;
-  const std::int64_t chunks = (g.out_h + chunk - 1) / chunk;
-  parallel_tasks(g.batch * chunks, [&](std::int64_t task, int) {
-    const std::int64_t b = task / chunks, oy0 = (task % chunks) * chunk, oy1 = std::min(g.out_h, oy0 + chunk);
+  // Output rows [oy0, oy1) of image b, from its bordered copy.
+  const auto image_rows = [&](std::int64_t b, std::int64_t oy0, std::int64_t oy1) {
     const std::int64_t rows = oy1 - oy0 + halo;
     AlignedBuffer<float> overflow;
     float* bordered = t_bordered.get(static_cast<size_t>(g.in_channels * rows * row + kReadSlack), overflow);
@@ -133,6 +128,11 @@ void direct_conv_forward(const Conv2dGeometry& g, const float* input, const floa
                            oy1};
       rows_kernel(g, call);
     }
+  };
+  const PlaneTasks split = plane_tasks(g.batch, g.out_h, g.out_channels * P, num_threads(), kMinRowsPerTask);
+  parallel_tasks(split.tasks, [&](std::int64_t task, int) {
+    const PlaneTasks::Range r = split.range(task);
+    for (std::int64_t b = r.unit0; b < r.unit1; ++b) image_rows(b, r.oy0, r.oy1);
   });
 }
 

@@ -88,6 +88,25 @@ export const convCases: ConvCase[] = [
     padding: 1,
     groups: 128,
   },
+  // A MobileNet's last stages: rows that fit one vector run from registers.
+  {
+    name: '3x3 depthwise stride 2 N8 C256 14x14',
+    x: [8, 256, 14, 14],
+    outChannels: 256,
+    kernel: 3,
+    stride: 2,
+    padding: 1,
+    groups: 256,
+  },
+  {
+    name: '3x3 depthwise N8 C512 7x7',
+    x: [8, 512, 7, 7],
+    outChannels: 512,
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+    groups: 512,
+  },
   {
     name: '3x3 N32 C16 32x32 -> 16 (thin stage)',
     x: [32, 16, 32, 32],
