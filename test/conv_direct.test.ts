@@ -263,8 +263,9 @@ describe('depthwise convolution against the float64 reference', () => {
       groups: 4,
     },
     { name: '1x7 kernel, padding 0', x: [2, 5, 9, 40], w: [5, 1, 1, 7], padding: [0, 0], groups: 5, bias: true },
-    // Rows that fit one vector run from registers (3x3, stride 1 or 2, no dilation): 16 floats
-    // under AVX-512, 8 under AVX2, 4 with generic vectors.
+    // Rows that fit the registers run from them (3x3, stride 1 or 2, no dilation; input rows of up
+    // to two vectors, output rows of one): vectors of 16 floats under AVX-512, 8 under AVX2, 4 with
+    // generic vectors.
     {
       name: '3x3 on 7x7 maps (rows in registers), bias, residual and ReLU',
       x: [3, 6, 7, 7],
@@ -291,6 +292,30 @@ describe('depthwise convolution against the float64 reference', () => {
       padding: [1, 1],
       stride: [2, 2],
       groups: 5,
+    },
+    {
+      name: '3x3 stride 2 on 9x32 maps (rows of two AVX-512 vectors), bias',
+      x: [2, 3, 9, 32],
+      w: [3, 1, 3, 3],
+      padding: [1, 1],
+      stride: [2, 2],
+      groups: 3,
+      bias: true,
+    },
+    {
+      name: '3x3 stride 2 on 7x31 maps',
+      x: [2, 3, 7, 31],
+      w: [3, 1, 3, 3],
+      padding: [1, 1],
+      stride: [2, 2],
+      groups: 3,
+    },
+    {
+      name: '3x3 on 6x18 maps, padding 1 by 0 (18 floats in, 16 out)',
+      x: [2, 3, 6, 18],
+      w: [3, 1, 3, 3],
+      padding: [1, 0],
+      groups: 3,
     },
     { name: '3x3 on 11x16 maps (a whole AVX-512 row)', x: [2, 3, 11, 16], w: [3, 1, 3, 3], padding: [1, 1], groups: 3 },
     {

@@ -8,9 +8,10 @@
 // relu (v < 0 ? 0 : v, so NaN stays NaN and -0 stays -0, as torch.relu), keep_where_positive(gate,
 // v) (v where gate > 0, else +0: ReLU's backward without a branch), sum_in_double (the lanes
 // widened to double and added in a fixed tree order), and pick_every, which gathers every
-// step-th lane to the front (strided windows); lane_map(from) and remap(v, map), any fixed
-// rearrangement of a vector's lanes with zeros (lane k of the result is lane from[k] of v, or +0
-// where from[k] is outside [0, kWidth); from holds kWidth entries); load_whole_or_first<kWhole>(p, n), a row's last
+// step-th lane to the front (strided windows); lane_map(from) and remap(a, b, map), any fixed
+// rearrangement of two vectors' lanes with zeros (lane k of the result is lane from[k] of a, or
+// lane from[k] - kWidth of b, or +0 where from[k] is outside [0, 2 kWidth); from holds kWidth
+// entries), and remap(v, map) with b zero; load_whole_or_first<kWhole>(p, n), a row's last
 // partial vector with zeros past its end.
 //
 // Include only from *_isa.cc files. Everything here has internal linkage (an anonymous
@@ -59,13 +60,13 @@ inline LaneMap lane_map(const int* from) {
   alignas(64) int index[16];
   unsigned keep = 0;
   for (int k = 0; k < 16; ++k) {
-    const bool inside = from[k] >= 0 && from[k] < 16;
+    const bool inside = from[k] >= 0 && from[k] < 32;
     index[k] = inside ? from[k] : 0;
     keep |= (inside ? 1u : 0u) << k;
   }
   return {_mm512_load_si512(index), static_cast<__mmask16>(keep)};
 }
-inline F32 remap(F32 v, const LaneMap& m) { return {_mm512_maskz_permutex2var_ps(m.keep, v.v, m.from, v.v)}; }
+inline F32 remap(F32 a, F32 b, const LaneMap& m) { return {_mm512_maskz_permutex2var_ps(m.keep, a.v, m.from, b.v)}; }
 // maxps(v, acc) is v where v > acc and acc otherwise (ties, and either operand NaN: its second
 // operand), so only v's NaN needs a blend: three instructions, the NaN test off acc's chain.
 inline F32 max_scan(F32 acc, F32 v) {
@@ -119,20 +120,25 @@ inline F32 add(F32 a, F32 b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline F32 div(F32 a, F32 b) { return {_mm256_div_ps(a.v, b.v)}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 struct LaneMap {
-  __m256i from;
-  __m256 keep;  // all ones where the lane is kept
+  __m256i from;         // the lane within its source
+  __m256 from_b, keep;  // all ones where the lane comes from b / is kept
 };
 inline LaneMap lane_map(const int* from) {
-  alignas(32) int index[8], keep[8];
+  alignas(32) int index[8], from_b[8], keep[8];
   for (int k = 0; k < 8; ++k) {
-    const bool inside = from[k] >= 0 && from[k] < 8;
-    index[k] = inside ? from[k] : 0;
+    const bool inside = from[k] >= 0 && from[k] < 16;
+    index[k] = inside ? from[k] % 8 : 0;
+    from_b[k] = inside && from[k] >= 8 ? -1 : 0;
     keep[k] = inside ? -1 : 0;
   }
-  return {_mm256_load_si256(reinterpret_cast<const __m256i*>(index)),
-          _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(keep)))};
+  const auto ints = [](const int* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); };
+  return {ints(index), _mm256_castsi256_ps(ints(from_b)), _mm256_castsi256_ps(ints(keep))};
 }
-inline F32 remap(F32 v, const LaneMap& m) { return {_mm256_and_ps(_mm256_permutevar8x32_ps(v.v, m.from), m.keep)}; }
+inline F32 remap(F32 a, F32 b, const LaneMap& m) {
+  const __m256 picked =
+      _mm256_blendv_ps(_mm256_permutevar8x32_ps(a.v, m.from), _mm256_permutevar8x32_ps(b.v, m.from), m.from_b);
+  return {_mm256_and_ps(picked, m.keep)};
+}
 inline F32 max_scan(F32 acc, F32 v) {
   return {_mm256_blendv_ps(_mm256_max_ps(v.v, acc.v), v.v, _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q))};
 }
@@ -184,12 +190,12 @@ struct LaneMap {
 };
 inline LaneMap lane_map(const int* from) {
   LaneMap m;
-  for (int k = 0; k < 4; ++k) m.from[k] = from[k] >= 0 && from[k] < 4 ? from[k] : -1;
+  for (int k = 0; k < 4; ++k) m.from[k] = from[k] >= 0 && from[k] < 8 ? from[k] : -1;
   return m;
 }
-inline F32 remap(F32 v, const LaneMap& m) {
+inline F32 remap(F32 a, F32 b, const LaneMap& m) {
   F32 r = F32::zero();
-  for (int k = 0; k < 4; ++k) r.v[k] = m.from[k] < 0 ? 0.0f : v.v[m.from[k]];
+  for (int k = 0; k < 4; ++k) r.v[k] = m.from[k] < 0 ? 0.0f : m.from[k] < 4 ? a.v[m.from[k]] : b.v[m.from[k] - 4];
   return r;
 }
 inline F32 max_scan(F32 acc, F32 v) { return {(v.v > acc.v) | (v.v != v.v) ? v.v : acc.v}; }
@@ -222,10 +228,10 @@ inline F32 add(F32 a, F32 b) { return {a.v + b.v}; }
 inline F32 div(F32 a, F32 b) { return {a.v / b.v}; }
 inline F32 fmadd(F32 a, F32 b, F32 c) { return {a.v * b.v + c.v}; }
 struct LaneMap {
-  bool keep;
+  int from;
 };
-inline LaneMap lane_map(const int* from) { return {from[0] == 0}; }
-inline F32 remap(F32 v, const LaneMap& m) { return {m.keep ? v.v : 0.0f}; }
+inline LaneMap lane_map(const int* from) { return {from[0]}; }
+inline F32 remap(F32 a, F32 b, const LaneMap& m) { return {m.from == 0 ? a.v : m.from == 1 ? b.v : 0.0f}; }
 inline F32 max_scan(F32 acc, F32 v) { return {(v.v > acc.v || v.v != v.v) ? v.v : acc.v}; }
 inline F32 sub(F32 a, F32 b) { return {a.v - b.v}; }
 inline F32 relu(F32 v) { return {v.v < 0.0f ? 0.0f : v.v}; }
@@ -233,6 +239,9 @@ inline F32 keep_where_positive(F32 gate, F32 v) { return {gate.v > 0.0f ? v.v : 
 inline double sum_in_double(F32 v) { return v.v; }
 
 #endif
+
+// remap with one source: lanes mapped past it are zeros.
+inline F32 remap(F32 v, const LaneMap& m) { return remap(v, F32::zero(), m); }
 
 // The vector at p: whole (kWhole), or its first n lanes and zeros. For loops whose last vector of
 // a row is partial and whose products must not see what lies past the row (0 x inf is NaN).

@@ -206,13 +206,13 @@ bool backward_input_by_spreading(const Conv2dGeometry& g, const float* grad_out,
   return true;
 }
 
-// 3x3 layers at stride 1 or 2 whose input and output rows fit one vector (7x7 and 14x14 maps
-// under AVX-512) run from registers: their copy and the kernel's unaligned loads of it were most
-// of their time (0.25 ms for N8 C512 7x7, ORT 0.13).
+// 3x3 layers at stride 1 or 2 whose input rows fit two vectors and output rows one (7x7, 14x14
+// and stride-2 28x28 maps under AVX-512) run from registers: their copy and the kernel's
+// unaligned loads of it were most of their time (0.25 ms for N8 C512 7x7, ORT 0.13).
 bool rows_fit_registers(const Conv2dGeometry& g) {
   const std::int64_t width = FLEXCONV_PICK_ISA(depthwise_vector_width)();
   return g.kernel_h == 3 && g.kernel_w == 3 && g.dil_h == 1 && g.dil_w == 1 && g.stride_h == g.stride_w &&
-         (g.stride_w == 1 || g.stride_w == 2) && g.in_w <= width && g.out_w <= width;
+         (g.stride_w == 1 || g.stride_w == 2) && g.in_w <= 2 * width && g.out_w <= width;
 }
 
 void forward_from_registers(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,

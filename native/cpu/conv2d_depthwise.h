@@ -12,10 +12,11 @@
 // zeros between, with the flipped kernel (at stride 1: the forward of grad_out, its border as
 // padding); the weight gradient sums vectors of grad_out x the shifted input per tap.
 //
-// Maps whose rows fit one vector (3x3, stride 1 or 2, no dilation: up to 16 floats wide under
-// AVX-512) skip the copy: each input row is loaded once into a register and its three tap
-// columns are lane remaps of it (lanes::remap), for the forward, the weight gradient and the
-// stride-2 input gradient. Small planes also go several to a task (cpu/plane_tasks.h).
+// Maps whose input rows fit two vectors and output rows one (3x3, stride 1 or 2, no dilation:
+// 7x7, 14x14 and stride-2 28x28 maps under AVX-512) skip the copy: each input row is loaded
+// once into registers and its three tap columns are lane remaps of it (lanes::remap), for the
+// forward, the weight gradient and the stride-2 input gradient. Small planes also go several to
+// a task (cpu/plane_tasks.h).
 #pragma once
 #include <cstdint>
 
@@ -53,7 +54,7 @@ struct PhasedPlane {
   void depthwise_tap_sums(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets,          \
                           int count, const float* grad_plane, double* sums);                                          \
   /* Output rows [oy0, oy1) of the output planes of input planes [plane0, plane1) (image * channels + channel)        \
-     of a 3x3, dilation-1, stride-1 or -2 layer whose input and output rows fit one vector                            \
+     of a 3x3, dilation-1, stride-1 or -2 layer whose input rows fit two vectors and output rows one                  \
      (depthwise_vector_width): each input row loaded once and its three taps lane remaps of that register, no         \
      bordered copy. The same sums in the same order as depthwise_rows. */                                             \
   void depthwise_planes_in_registers(const math::Conv2dGeometry& g, const float* input, const float* weight,          \

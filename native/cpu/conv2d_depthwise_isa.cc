@@ -133,9 +133,24 @@ void rows_by_kernel(const math::Conv2dGeometry& g, const PhasedPlane& in, const 
   }
 }
 
-// columns[j] lines tap column j of a padded input row up with the output pixels that read it:
-// lane x gets input column x S + j - pad_w, zeros outside the input (a row is loaded with zeros
-// past in_w, and lane_map keeps only [0, kWidth)) and past the last output.
+// An input row of up to two vectors (lanes [0, kLanes) in lo, the rest in hi), zeros past its
+// end; zeros for a row outside the image.
+struct InputRow {
+  F32 lo, hi;
+};
+// (kHalves: the vectors a row takes, known at compile time.)
+template <int kHalves>
+InputRow input_row(const math::Conv2dGeometry& g, const float* plane, std::int64_t iy) {
+  if (iy < 0 || iy >= g.in_h) return {F32::zero(), F32::zero()};
+  const float* p = plane + iy * g.in_w;
+  const int width = static_cast<int>(g.in_w);
+  if (kHalves == 1) return {F32::load_first(p, width), F32::zero()};
+  return {F32::loadu(p), F32::load_first(p + kLanes, width - kLanes)};
+}
+
+// columns[j] lines tap column j of a padded input row (an InputRow) up with the output pixels
+// that read it: lane x gets input column x S + j - pad_w, zeros outside the input (rows are
+// loaded with zeros past in_w, and lane_map keeps only [0, 2 kLanes)) and past the last output.
 template <int S>
 void tap_columns(const math::Conv2dGeometry& g, lanes::LaneMap (&columns)[3]) {
   for (int j = 0; j < 3; ++j) {
@@ -150,20 +165,18 @@ void tap_columns(const math::Conv2dGeometry& g, lanes::LaneMap (&columns)[3]) {
 // lane remap j of it lines tap column j up with the outputs (input column x S + j - pad_w in
 // lane x, zeros outside); each output row q then takes taps (r - q S, j). The taps enter every
 // row's sum in row-major order after the bias, as in rows_vector, so the bits are the same.
-template <int R, int S>
+template <int R, int S, int kHalves>
 void rows_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
                          const float* taps, float bias, float* out, std::int64_t oy) {
   F32 acc[R];
   for (int q = 0; q < R; ++q) acc[q] = F32::splat(bias);
-  const int width = static_cast<int>(g.in_w);
-  // (Unrolled whole, so that acc stays in registers and the tap tests fold away.)
+    // (Unrolled whole, so that acc stays in registers and the tap tests fold away.)
 #pragma GCC unroll 32
   for (int r = 0; r < (R - 1) * S + 3; ++r) {
-    const std::int64_t iy = oy * S - g.pad_h + r;
-    const F32 row = iy >= 0 && iy < g.in_h ? F32::load_first(plane + iy * g.in_w, width) : F32::zero();
+    const InputRow row = input_row<kHalves>(g, plane, oy * S - g.pad_h + r);
 #pragma GCC unroll 3
     for (int j = 0; j < 3; ++j) {
-      const F32 column = lanes::remap(row, columns[j]);
+      const F32 column = lanes::remap(row.lo, row.hi, columns[j]);
 #pragma GCC unroll 16
       for (int q = 0; q < R; ++q) {
         const int i = r - q * S;
@@ -175,31 +188,31 @@ void rows_from_registers(const math::Conv2dGeometry& g, const float* plane, cons
 }
 
 // The `count` (< kRowsPerCall) rows from oy as one group (last_rows, for rows_from_registers).
-template <int R, int S>
+template <int R, int S, int kHalves>
 void last_rows_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
                               const float* taps, float bias, float* out, std::int64_t oy, std::int64_t count) {
   if constexpr (R > 0) {
     if (count == R) {
-      rows_from_registers<R, S>(g, plane, columns, taps, bias, out, oy);
+      rows_from_registers<R, S, kHalves>(g, plane, columns, taps, bias, out, oy);
     } else {
-      last_rows_from_registers<R - 1, S>(g, plane, columns, taps, bias, out, oy, count);
+      last_rows_from_registers<R - 1, S, kHalves>(g, plane, columns, taps, bias, out, oy, count);
     }
   }
 }
 
-template <int S>
+template <int S, int kHalves>
 void plane_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
                           const float* taps, float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
   std::int64_t oy = oy0;
   for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) {
-    rows_from_registers<kRowsPerCall, S>(g, plane, columns, taps, bias, out, oy);
+    rows_from_registers<kRowsPerCall, S, kHalves>(g, plane, columns, taps, bias, out, oy);
   }
-  last_rows_from_registers<kRowsPerCall - 1, S>(g, plane, columns, taps, bias, out, oy, oy1 - oy);
+  last_rows_from_registers<kRowsPerCall - 1, S, kHalves>(g, plane, columns, taps, bias, out, oy, oy1 - oy);
 }
 
 // Output planes [plane0, plane1) (plane = image * channels + channel: each input plane's
 // `mult` output planes), rows [oy0, oy1) of each.
-template <int S>
+template <int S, int kHalves>
 void planes_from_registers(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
                            float* out, std::int64_t plane0, std::int64_t plane1, std::int64_t oy0, std::int64_t oy1) {
   lanes::LaneMap columns[3];
@@ -208,24 +221,24 @@ void planes_from_registers(const math::Conv2dGeometry& g, const float* input, co
   for (std::int64_t plane = plane0; plane < plane1; ++plane) {
     const std::int64_t b = plane / C, c = plane - b * C;
     for (std::int64_t o = c * mult; o < (c + 1) * mult; ++o) {
-      plane_from_registers<S>(g, input + plane * HW, columns, weight + o * KK, bias ? bias[o] : 0.0f,
-                              out + (b * O + o) * P, oy0, oy1);
+      plane_from_registers<S, kHalves>(g, input + plane * HW, columns, weight + o * KK, bias ? bias[o] : 0.0f,
+                                       out + (b * O + o) * P, oy0, oy1);
     }
   }
 }
 
-// grad_weight[o, 0..9) of a layer whose rows fit one vector, over every image in order: padded
+// grad_weight[o, 0..9) of a layer whose rows fit the registers, over every image in order: padded
 // input row r (zeros outside the image) loaded once, its three tap columns remapped once, each
 // multiplied by the grad_out rows that read it through taps (i, 0..2) (output row oy reads
 // padded row oy S + i). Lanes past the last output are zeros on both sides; padding columns and
 // rows are zeros multiplied in, as the reference multiplies them (inf x 0 is NaN).
-template <int S>
+template <int S, int kHalves>
 void weight_grad_from_registers(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
                                 std::int64_t o, float* grad_weight) {
   lanes::LaneMap columns[3];
   tap_columns<S>(g, columns);
   const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
-  const int in_w = static_cast<int>(g.in_w), out_w = static_cast<int>(g.out_w);
+  const int out_w = static_cast<int>(g.out_w);
   const std::int64_t rows = (g.out_h - 1) * S + 3;
   F32 acc[9];
   for (int t = 0; t < 9; ++t) acc[t] = F32::zero();
@@ -233,9 +246,9 @@ void weight_grad_from_registers(const math::Conv2dGeometry& g, const float* grad
     const float* plane = input + (b * C + o / mult) * HW;
     const float* dy = grad_out + (b * O + o) * P;
     for (std::int64_t r = 0; r < rows; ++r) {
-      const std::int64_t iy = r - g.pad_h;
-      const F32 row = iy >= 0 && iy < g.in_h ? F32::load_first(plane + iy * g.in_w, in_w) : F32::zero();
-      const F32 tap[3] = {lanes::remap(row, columns[0]), lanes::remap(row, columns[1]), lanes::remap(row, columns[2])};
+      const InputRow row = input_row<kHalves>(g, plane, r - g.pad_h);
+      const F32 tap[3] = {lanes::remap(row.lo, row.hi, columns[0]), lanes::remap(row.lo, row.hi, columns[1]),
+                          lanes::remap(row.lo, row.hi, columns[2])};
 #pragma GCC unroll 3
       for (int i = 0; i < 3; ++i) {
         const std::int64_t at = r - i;  // oy S
@@ -250,20 +263,23 @@ void weight_grad_from_registers(const math::Conv2dGeometry& g, const float* grad
 }
 
 // Input-gradient planes [plane0, plane1) of a stride-S layer with one output per channel whose
-// rows fit one vector: input row iy takes grad_out row oy through tap row i where oy S - pad_h + i = iy,
-// and lane ix of remap j of that row holds grad_out column ox where ox S - pad_w + j = ix (zeros
-// where none does). Four input rows per pass, each its own chain of multiply-adds.
-template <int S>
+// rows fit the registers: input row iy takes grad_out row oy through tap row i where
+// oy S - pad_h + i = iy, and lane ix of remap j of that row holds grad_out column ox where
+// ox S - pad_w + j = ix (zeros where none does). An input row is kHalves vectors; four rows per
+// pass, each its own chains of multiply-adds.
+template <int S, int kHalves>
 void input_grad_from_registers(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
                                float* grad_input, std::int64_t plane0, std::int64_t plane1) {
-  lanes::LaneMap columns[3];
-  for (int j = 0; j < 3; ++j) {
-    int from[kLanes];
-    for (int x = 0; x < kLanes; ++x) {
-      const std::int64_t at = x + g.pad_w - j;  // ox S
-      from[x] = x < g.in_w && at >= 0 && at % S == 0 ? static_cast<int>(at / S) : -1;
+  lanes::LaneMap columns[kHalves][3];
+  for (int h = 0; h < kHalves; ++h) {
+    for (int j = 0; j < 3; ++j) {
+      int from[kLanes];
+      for (int x = 0; x < kLanes; ++x) {
+        const std::int64_t ix = h * kLanes + x, at = ix + g.pad_w - j;  // ox S
+        from[x] = ix < g.in_w && at >= 0 && at % S == 0 ? static_cast<int>(at / S) : -1;
+      }
+      columns[h][j] = lanes::lane_map(from);  // (grad_out rows are loaded with zeros past out_w)
     }
-    columns[j] = lanes::lane_map(from);  // (grad_out rows are loaded with zeros past out_w)
   }
   constexpr int kRows = 4;
   const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
@@ -273,8 +289,10 @@ void input_grad_from_registers(const math::Conv2dGeometry& g, const float* grad_
     const float* dy = grad_out + plane * P;
     float* gin = grad_input + plane * HW;
     for (std::int64_t iy0 = 0; iy0 < g.in_h; iy0 += kRows) {
-      F32 acc[kRows];
-      for (int q = 0; q < kRows; ++q) acc[q] = F32::zero();
+      F32 acc[kRows][kHalves];
+      for (int q = 0; q < kRows; ++q) {
+        for (int h = 0; h < kHalves; ++h) acc[q][h] = F32::zero();
+      }
 #pragma GCC unroll 3
       for (int i = 0; i < 3; ++i) {
 #pragma GCC unroll 4
@@ -284,11 +302,20 @@ void input_grad_from_registers(const math::Conv2dGeometry& g, const float* grad_
           const F32 d = F32::load_first(dy + at / S * out_w, out_w);
 #pragma GCC unroll 3
           for (int j = 0; j < 3; ++j) {
-            acc[q] = lanes::fmadd(F32::broadcast(w + i * 3 + j), lanes::remap(d, columns[j]), acc[q]);
+            const F32 tap = F32::broadcast(w + i * 3 + j);
+            for (int h = 0; h < kHalves; ++h) acc[q][h] = lanes::fmadd(tap, lanes::remap(d, columns[h][j]), acc[q][h]);
           }
         }
       }
-      for (int q = 0; q < kRows && iy0 + q < g.in_h; ++q) acc[q].store_first(gin + (iy0 + q) * in_w, in_w);
+      for (int q = 0; q < kRows && iy0 + q < g.in_h; ++q) {
+        float* row = gin + (iy0 + q) * in_w;
+        if (kHalves == 1) {
+          acc[q][0].store_first(row, in_w);
+        } else {
+          acc[q][0].storeu(row);
+          acc[q][kHalves - 1].store_first(row + kLanes, in_w - kLanes);
+        }
+      }
     }
   }
 }
@@ -367,25 +394,33 @@ void depthwise_rows(const Conv2dGeometry& g, const PhasedPlane& in, const std::i
 void depthwise_planes_in_registers(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
                                    float* out, std::int64_t plane0, std::int64_t plane1, std::int64_t oy0,
                                    std::int64_t oy1) {
+  const bool two = g.in_w > kLanes;
   if (g.stride_w == 2) {
-    planes_from_registers<2>(g, input, weight, bias, out, plane0, plane1, oy0, oy1);
+    (two ? planes_from_registers<2, 2> : planes_from_registers<2, 1>)(g, input, weight, bias, out, plane0, plane1, oy0,
+                                                                      oy1);
   } else {
-    planes_from_registers<1>(g, input, weight, bias, out, plane0, plane1, oy0, oy1);
+    (two ? planes_from_registers<1, 2> : planes_from_registers<1, 1>)(g, input, weight, bias, out, plane0, plane1, oy0,
+                                                                      oy1);
   }
 }
 
 void depthwise_weight_grad_in_registers(const Conv2dGeometry& g, const float* grad_out, const float* input,
                                         std::int64_t o, float* grad_weight) {
+  const bool two = g.in_w > kLanes;
   if (g.stride_w == 2) {
-    weight_grad_from_registers<2>(g, grad_out, input, o, grad_weight);
+    (two ? weight_grad_from_registers<2, 2> : weight_grad_from_registers<2, 1>)(g, grad_out, input, o, grad_weight);
   } else {
-    weight_grad_from_registers<1>(g, grad_out, input, o, grad_weight);
+    (two ? weight_grad_from_registers<1, 2> : weight_grad_from_registers<1, 1>)(g, grad_out, input, o, grad_weight);
   }
 }
 
 void depthwise_input_grad_in_registers(const Conv2dGeometry& g, const float* grad_out, const float* weight,
                                        float* grad_input, std::int64_t plane0, std::int64_t plane1) {
-  input_grad_from_registers<2>(g, grad_out, weight, grad_input, plane0, plane1);
+  if (g.in_w > kLanes) {
+    input_grad_from_registers<2, 2>(g, grad_out, weight, grad_input, plane0, plane1);
+  } else {
+    input_grad_from_registers<2, 1>(g, grad_out, weight, grad_input, plane0, plane1);
+  }
 }
 
 int depthwise_vector_width() { return kLanes; }
