@@ -133,20 +133,13 @@ void forward_planes(const Conv2dGeometry& g, PhaseLayout l, const float* taps, c
   parallel_tasks(split.tasks, [&](std::int64_t task, int) {
     const PlaneTasks::Range r = split.range(task);
     const std::int64_t rows = rows_read(g, r.oy0, r.oy1);
-    // Two copies, the next plane's written before this plane's rows are summed: a load that
-    // overlaps stores still in flight waits for them (the copy of a 7x7 plane and its sums
-    // otherwise took 4x as long as the sums from a copy made earlier).
-    const std::int64_t floats = rows * l.row + kReadSlack;
     AlignedBuffer<float> overflow;
-    float* const copies = t_plane.get(static_cast<size_t>(2 * floats), overflow);
+    float* copy = t_plane.get(static_cast<size_t>(rows * l.row + kReadSlack), overflow);
     // (The copies write nothing but zeros past their rows.)
-    for (float* copy : {copies, copies + floats}) std::fill(copy + floats - kReadSlack, copy + floats, 0.0f);
-    const std::int64_t r0 = r.oy0 * g.stride_h;
-    fill(r.unit0, r0, rows, copies);
+    std::fill(copy + rows * l.row, copy + rows * l.row + kReadSlack, 0.0f);
+    const PhasedPlane in{copy, r.oy0 * g.stride_h, l.row, l.phase, l.pick};
     for (std::int64_t plane = r.unit0; plane < r.unit1; ++plane) {
-      float* const copy = copies + (plane - r.unit0) % 2 * floats;
-      if (plane + 1 < r.unit1) fill(plane + 1, r0, rows, copies + (plane + 1 - r.unit0) % 2 * floats);
-      const PhasedPlane in{copy, r0, l.row, l.phase, l.pick};
+      fill(plane, r.oy0 * g.stride_h, rows, copy);
       const std::int64_t b = plane / C, c = plane % C;
       for (std::int64_t m = 0; m < mult; ++m) {
         const std::int64_t o = c * mult + m;
