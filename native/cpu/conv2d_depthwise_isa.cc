@@ -227,11 +227,12 @@ void planes_from_registers(const math::Conv2dGeometry& g, const float* input, co
   }
 }
 
-// grad_weight[o, 0..9) of a layer whose rows fit the registers, over every image in order: padded
-// input row r (zeros outside the image) loaded once, its three tap columns remapped once, each
-// multiplied by the grad_out rows that read it through taps (i, 0..2) (output row oy reads
-// padded row oy S + i). Lanes past the last output are zeros on both sides; padding columns and
-// rows are zeros multiplied in, as the reference multiplies them (inf x 0 is NaN).
+// grad_weight[o, 0..9) of a layer whose rows fit the registers, over every image in order: for
+// each output row, the three padded input rows it reads (zeros outside the image) loaded and
+// their tap columns remapped, times the grad_out row. Lanes past the last output are zeros on
+// both sides; padding columns and rows are zeros multiplied in, as the reference multiplies them
+// (inf x 0 is NaN). (Sharing an input row's remaps between the output rows that read it made
+// GCC keep the sums in memory: the products' rows were conditional.)
 template <int S, int kHalves>
 void weight_grad_from_registers(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
                                 std::int64_t o, float* grad_weight) {
@@ -239,23 +240,20 @@ void weight_grad_from_registers(const math::Conv2dGeometry& g, const float* grad
   tap_columns<S>(g, columns);
   const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
   const int out_w = static_cast<int>(g.out_w);
-  const std::int64_t rows = (g.out_h - 1) * S + 3;
   F32 acc[9];
   for (int t = 0; t < 9; ++t) acc[t] = F32::zero();
   for (std::int64_t b = 0; b < g.batch; ++b) {
     const float* plane = input + (b * C + o / mult) * HW;
     const float* dy = grad_out + (b * O + o) * P;
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const InputRow row = input_row<kHalves>(g, plane, r - g.pad_h);
-      const F32 tap[3] = {lanes::remap(row.lo, row.hi, columns[0]), lanes::remap(row.lo, row.hi, columns[1]),
-                          lanes::remap(row.lo, row.hi, columns[2])};
+    for (std::int64_t oy = 0; oy < g.out_h; ++oy) {
+      const F32 d = F32::load_first(dy + oy * out_w, out_w);
 #pragma GCC unroll 3
       for (int i = 0; i < 3; ++i) {
-        const std::int64_t at = r - i;  // oy S
-        if (at < 0 || at % S != 0 || at / S >= g.out_h) continue;
-        const F32 d = F32::load_first(dy + at / S * out_w, out_w);
+        const InputRow row = input_row<kHalves>(g, plane, oy * S - g.pad_h + i);
 #pragma GCC unroll 3
-        for (int j = 0; j < 3; ++j) acc[i * 3 + j] = lanes::fmadd(d, tap[j], acc[i * 3 + j]);
+        for (int j = 0; j < 3; ++j) {
+          acc[i * 3 + j] = lanes::fmadd(d, lanes::remap(row.lo, row.hi, columns[j]), acc[i * 3 + j]);
+        }
       }
     }
   }
