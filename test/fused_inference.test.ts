@@ -10,7 +10,7 @@
  */
 import { isGradEnabled, noGrad } from '../lib/autograd';
 import * as models from '../lib/models';
-import { BatchNorm2d, Conv2d } from '../lib/nn';
+import { BatchNorm2d, Conv2d, Module, ReLU, Sequential } from '../lib/nn';
 import { convBnAct, foldedWeights } from '../lib/nn/fold';
 import * as ops from '../lib/ops';
 import * as optim from '../lib/optim';
@@ -233,7 +233,7 @@ function bothWays(model: models.ResNet | models.UNet, x: Tensor): { folded: Tens
 }
 
 /** Random running statistics and affine parameters, so folding is not the identity. */
-function randomiseBatchNorms(model: models.ResNet | models.UNet): void {
+function randomiseBatchNorms(model: Module): void {
   noGrad(() => {
     for (const m of model.modules()) {
       if (!(m instanceof BatchNorm2d)) continue;
@@ -292,6 +292,51 @@ describe('folded inference in models', () => {
     randomiseBatchNorms(net);
     const { folded, plain } = bothWays(net, Tensor.randn([2, 1, 16, 16]));
     expect(maxRelDiff(folded.data, plain.data)).toBeLessThan(1e-4);
+  });
+
+  test('Sequential: Conv2d -> BatchNorm2d (-> ReLU) runs folded at inference, equal to the layers run one by one', () => {
+    manualSeed(8);
+    for (const groups of [1, 16]) {
+      const conv = new Conv2d(16, 16, { kernelSize: 3, padding: 1, groups });
+      const bn = new BatchNorm2d(16);
+      const seq = new Sequential(conv, bn, new ReLU(), new Conv2d(16, 8, { kernelSize: 1 }), new BatchNorm2d(8));
+      randomiseBatchNorms(seq);
+      seq.eval();
+      const x = Tensor.randn([2, 16, 9, 9]);
+      const bnForward = jest.spyOn(bn, 'forward');
+      const folded = noGrad(() => seq.forward(x));
+      expect(bnForward).not.toHaveBeenCalled(); // folded into the conv
+      const plain = seq.forward(x); // gradients wanted: every layer runs
+      expect(bnForward).toHaveBeenCalledTimes(1);
+      expect(maxRelDiff(folded.data, plain.data)).toBeLessThan(1e-5);
+      expect(Math.min(...plain.data)).toBeLessThan(0); // the last batch norm has no ReLU after it
+      bnForward.mockRestore();
+    }
+  });
+
+  test('Sequential: a layer whose class has a forward of its own, and training mode, run every layer as written', () => {
+    manualSeed(9);
+    class ScaledBatchNorm extends BatchNorm2d {
+      forward(x: Tensor): Tensor {
+        return ops.mul(super.forward(x), 2);
+      }
+    }
+    const conv = new Conv2d(4, 4, { kernelSize: 3, padding: 1 });
+    const bn = new ScaledBatchNorm(4);
+    const seq = new Sequential(conv, bn, new ReLU());
+    randomiseBatchNorms(seq);
+    seq.eval();
+    const x = Tensor.randn([1, 4, 6, 6]);
+    const expected = ops.relu(bn.forward(conv.forward(x))); // its forward doubles: folding would lose that
+    const got = noGrad(() => seq.forward(x));
+    expect(maxRelDiff(got.data, expected.data)).toBeLessThan(1e-6);
+    const plainBn = new BatchNorm2d(4);
+    const trained = new Sequential(conv, plainBn, new ReLU());
+    trained.train();
+    const bnForward = jest.spyOn(plainBn, 'forward');
+    noGrad(() => trained.forward(x)); // training mode: batch statistics, no folding
+    expect(bnForward).toHaveBeenCalledTimes(1);
+    bnForward.mockRestore();
   });
 
   test('the folded cache follows loadStateDict, in-place ops and announced direct writes', () => {

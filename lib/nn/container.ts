@@ -6,7 +6,9 @@
 import { checkInt } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { Tensor } from '../tensor';
+import { convBnAct, foldedRunLength } from './fold';
 import { Module } from './module';
+import type { BatchNorm2d } from './normalization';
 
 abstract class IndexedModules<T extends Module> extends Module implements Iterable<T> {
   private count = 0;
@@ -57,15 +59,30 @@ export class ModuleList<T extends Module = Module> extends IndexedModules<T> {
   }
 }
 
-/** Applies its modules in order: forward(x) = m[n-1](...m[1](m[0](x))). */
+/**
+ * Applies its modules in order: forward(x) = m[n-1](...m[1](m[0](x))). At inference (eval mode,
+ * nothing recording gradients or a trace) a Conv2d -> BatchNorm2d (-> ReLU) run is one conv with
+ * the batch norm folded into its weights and the ReLU in its output pass, as ResNet's blocks run
+ * (lib/nn/fold.ts): one pass over the activations instead of three.
+ */
 export class Sequential<T extends Module = Module> extends IndexedModules<T> {
   constructor(...modules: T[]) {
     super(modules);
   }
 
   forward(input: Tensor): Tensor {
+    const modules: Module[] = [...this];
     let x = input;
-    for (const m of this) x = m.forward(x);
+    for (let i = 0; i < modules.length;) {
+      const run = foldedRunLength(modules[i], modules[i + 1] ?? null, modules[i + 2] ?? null);
+      if (run > 0) {
+        x = convBnAct(modules[i], modules[i + 1] as BatchNorm2d, x, { relu: run === 3 });
+        i += run;
+      } else {
+        x = modules[i].forward(x);
+        i += 1;
+      }
+    }
     return x;
   }
 }

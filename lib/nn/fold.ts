@@ -15,6 +15,7 @@ import * as ops from '../ops';
 import { keep } from '../scope';
 import { Tensor } from '../tensor';
 import { weightsGeneration } from '../weights_generation';
+import { ReLU } from './activation';
 import { Conv2d } from './conv';
 import { inferenceReady } from './inference_weights';
 import type { Module } from './module';
@@ -76,6 +77,23 @@ export function foldedPackedWeights(conv: Conv2d, bn: BatchNorm2d): Folded & { p
   const folded = foldedWeights(conv, bn);
   folded.packed ??= ops.packConv2dWeight(folded.weight, conv.groups);
   return folded as Folded & { packed: ops.PackedConv2dWeight };
+}
+
+/**
+ * How many modules from `conv` on run as one folded conv -> bn (-> ReLU) at inference
+ * (Sequential.forward): 3 with the ReLU, 2 without, 0 when they do not fold. Only the library's
+ * own forwards fold (Conv2d, BatchNorm2d and ReLU, or subclasses that keep those forwards): a
+ * subclass with a forward of its own is called as written.
+ */
+export function foldedRunLength(conv: Module, bn: Module | null, relu: Module | null): 0 | 2 | 3 {
+  if (!(conv instanceof Conv2d) || !keepsForwardOf(conv, Conv2d) || typeof conv.padding === 'string') return 0;
+  if (!(bn instanceof BatchNorm2d) || !keepsForwardOf(bn, BatchNorm2d) || !canFold(conv, bn)) return 0;
+  return relu instanceof ReLU && keepsForwardOf(relu, ReLU) ? 3 : 2;
+}
+
+/** Whether m's class runs `base`'s forward (an instance's own forward is Module's error-locating wrapper of it). */
+function keepsForwardOf(m: Module, base: { prototype: Module }): boolean {
+  return (Object.getPrototypeOf(m) as Module).forward === base.prototype.forward;
 }
 
 /**

@@ -231,8 +231,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* input, const float* we
   conv2d_check_geometry(g);
   if (g.batch == 0 || g.out_channels == 0) return;
   if (is_depthwise(g)) {
-    depthwise_forward(g, input, weight, bias, out);
-    apply_epilogue(g, ep, out);
+    depthwise_forward(g, input, weight, bias, out, ep);
     return;
   }
   const std::int64_t P = g.out_h * g.out_w;

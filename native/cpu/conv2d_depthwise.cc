@@ -124,7 +124,7 @@ std::int64_t rows_read(const Conv2dGeometry& g, std::int64_t oy0, std::int64_t o
 // writes the padded rows [r0, r0 + rows) of input plane `plane` (image b, channel c) in layout l.
 template <class Fill>
 void forward_planes(const Conv2dGeometry& g, PhaseLayout l, const float* taps, const float* bias, float* out,
-                    Fill fill) {
+                    const ConvEpilogue& ep, Fill fill) {
   const auto rows_kernel = FLEXCONV_PICK_ISA(depthwise_rows);
   const std::int64_t C = g.in_channels, O = g.out_channels, mult = O / C, KK = g.kernel_h * g.kernel_w;
   const std::int64_t P = g.out_h * g.out_w;
@@ -143,7 +143,8 @@ void forward_planes(const Conv2dGeometry& g, PhaseLayout l, const float* taps, c
       const std::int64_t b = plane / C, c = plane % C;
       for (std::int64_t m = 0; m < mult; ++m) {
         const std::int64_t o = c * mult + m;
-        rows_kernel(g, in, offsets.data(), taps + o * KK, bias ? bias[o] : 0.0f, out + (b * O + o) * P, r.oy0, r.oy1);
+        const OutputPlane to{out + (b * O + o) * P, ep.residual ? ep.residual + (b * O + o) * P : nullptr, ep.relu};
+        rows_kernel(g, in, offsets.data(), taps + o * KK, bias ? bias[o] : 0.0f, to, r.oy0, r.oy1);
       }
     }
   });
@@ -173,7 +174,7 @@ bool backward_input_by_spreading(const Conv2dGeometry& g, const float* grad_out,
     u.out_w = g.in_w;
     u.pad_h = top;
     u.pad_w = left;
-    depthwise_forward(u, grad_out, flipped.data(), nullptr, grad_input);
+    depthwise_forward(u, grad_out, flipped.data(), nullptr, grad_input, {});
     return true;
   }
   Conv2dGeometry t = g;
@@ -184,7 +185,7 @@ bool backward_input_by_spreading(const Conv2dGeometry& g, const float* grad_out,
   t.stride_h = t.stride_w = 1;
   t.pad_h = t.pad_w = 0;
   const PhaseLayout l = phase_layout(t, false);  // stride 1: whole rows of t.in_w floats
-  forward_planes(t, l, flipped.data(), nullptr, grad_input,
+  forward_planes(t, l, flipped.data(), nullptr, grad_input, {},
                  [&](std::int64_t plane, std::int64_t r0, std::int64_t rows, float* dst) {
                    const float* dy = grad_out + plane * P;
                    for (std::int64_t r = 0; r < rows; ++r) {
@@ -209,27 +210,27 @@ bool rows_fit_registers(const Conv2dGeometry& g) {
 }
 
 void forward_from_registers(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                            float* out) {
+                            float* out, const ConvEpilogue& ep) {
   const auto planes_kernel = FLEXCONV_PICK_ISA(depthwise_planes_in_registers);
   const std::int64_t P = g.out_h * g.out_w, mult = g.out_channels / g.in_channels;
   const PlaneTasks split = plane_tasks(g.batch * g.in_channels, g.out_h, mult * P, num_threads(), kMinRowsPerTask);
   parallel_tasks(split.tasks, [&](std::int64_t task, int) {
     const PlaneTasks::Range r = split.range(task);
-    planes_kernel(g, input, weight, bias, out, r.unit0, r.unit1, r.oy0, r.oy1);
+    planes_kernel(g, input, weight, bias, ep, out, r.unit0, r.unit1, r.oy0, r.oy1);
   });
 }
 
 }  // namespace
 
-void depthwise_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                       float* out) {
+void depthwise_forward(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias, float* out,
+                       const ConvEpilogue& ep) {
   if (rows_fit_registers(g)) {
-    forward_from_registers(g, input, weight, bias, out);
+    forward_from_registers(g, input, weight, bias, out, ep);
     return;
   }
   const PhaseLayout l = phase_layout(g, true);
   const std::int64_t HW = g.in_h * g.in_w;
-  forward_planes(g, l, weight, bias, out, [&](std::int64_t plane, std::int64_t r0, std::int64_t rows, float* dst) {
+  forward_planes(g, l, weight, bias, out, ep, [&](std::int64_t plane, std::int64_t r0, std::int64_t rows, float* dst) {
     copy_phased(g, input + plane * HW, r0, rows, l, dst);
   });
 }

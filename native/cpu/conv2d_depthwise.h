@@ -22,12 +22,14 @@
 
 #include "core/isa.h"
 #include "math/conv_geometry.h"
+#include "ops/conv2d.h"
 
 namespace flexconv {
 namespace cpu {
 
+// The forward with its epilogue (residual, ReLU) in the output pass.
 void depthwise_forward(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                       float* out);
+                       float* out, const ConvEpilogue& ep);
 void depthwise_backward_input(const math::Conv2dGeometry& g, const float* grad_out, const float* weight,
                               float* grad_input);
 void depthwise_backward_weight(const math::Conv2dGeometry& g, const float* grad_out, const float* input,
@@ -43,13 +45,20 @@ struct PhasedPlane {
   int pick;
 };
 
+// One output plane as the forward kernels write it: out = sums + residual (or null), then ReLU.
+struct OutputPlane {
+  float* out;
+  const float* residual;
+  bool relu;
+};
+
 // The per-instruction-set bodies (cpu/conv2d_depthwise_isa.cc). `offsets[t]` is where tap t of
 // an output row's first pixel reads, relative to the padded row its first tap row reads
 // (depthwise_tap_offsets).
 #define FLEXCONV_DEPTHWISE_ISA_API                                                                                    \
-  /* Output rows [oy0, oy1) of one output plane from its input plane: out = bias + sum over taps. */                  \
+  /* Output rows [oy0, oy1) of one output plane from its input plane: bias + sum over taps, the epilogue. */          \
   void depthwise_rows(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets,              \
-                      const float* taps, float bias, float* out, std::int64_t oy0, std::int64_t oy1);                 \
+                      const float* taps, float bias, const OutputPlane& out, std::int64_t oy0, std::int64_t oy1);     \
   /* sums[t] += the sum over one output plane of grad_out x the input tap t reads, for count <= 9 taps. */            \
   void depthwise_tap_sums(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets,          \
                           int count, const float* grad_plane, double* sums);                                          \
@@ -58,8 +67,8 @@ struct PhasedPlane {
      (depthwise_vector_width): each input row loaded once and its three taps lane remaps of that register, no         \
      bordered copy. The same sums in the same order as depthwise_rows. */                                             \
   void depthwise_planes_in_registers(const math::Conv2dGeometry& g, const float* input, const float* weight,          \
-                                     const float* bias, float* out, std::int64_t plane0, std::int64_t plane1,         \
-                                     std::int64_t oy0, std::int64_t oy1);                                             \
+                                     const float* bias, const ConvEpilogue& ep, float* out, std::int64_t plane0,      \
+                                     std::int64_t plane1, std::int64_t oy0, std::int64_t oy1);                        \
   /* grad_weight[o] (9 floats) of a layer that fits depthwise_planes_in_registers, over every image in order,         \
      one vector of sums per tap across the images. */                                                                 \
   void depthwise_weight_grad_in_registers(const math::Conv2dGeometry& g, const float* grad_out, const float* input,   \

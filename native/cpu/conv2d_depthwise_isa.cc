@@ -57,12 +57,25 @@ constexpr int kLanes = F32::kWidth;
 // 16 registers with the weight and a load; four were 1.05-1.1x slower on 32x32 and 56x56 maps).
 constexpr int kRowsPerCall = 8;
 
+// n outputs of `out` from `at` (n <= kLanes): the sums v plus the residual, then ReLU (the
+// epilogue, as apply_epilogue would run it after), stored.
+void store_outputs(const OutputPlane& out, std::int64_t at, F32 v, int n) {
+  if (out.residual)
+    v = lanes::add(v, n == kLanes ? F32::loadu(out.residual + at) : F32::load_first(out.residual + at, n));
+  if (out.relu) v = lanes::relu(v);
+  if (n == kLanes) {
+    v.storeu(out.out + at);
+  } else {
+    v.store_first(out.out + at, n);
+  }
+}
+
 // Output pixels [x0, x0 + n) of output rows [oy, oy + R): KT taps (compile-time for 3x3, else
 // 0 and g's count). kPick 2: the vector sums input columns 2 x0 + lane, and its even lanes are
 // the outputs (PhasedPlane::pick).
 template <int R, int KT, int kPick>
 void rows_vector(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
-                 float bias, float* out, std::int64_t oy, std::int64_t x0, int n) {
+                 float bias, const OutputPlane& out, std::int64_t oy, std::int64_t x0, int n) {
   const std::int64_t count = KT ? KT : g.kernel_h * g.kernel_w;
   const float* base = in.bordered + (oy * g.stride_h - in.first_row) * in.row + x0 * kPick;
   const std::int64_t next_row = g.stride_h * in.row;
@@ -73,13 +86,7 @@ void rows_vector(const math::Conv2dGeometry& g, const PhasedPlane& in, const std
     for (int q = 0; q < R; ++q) acc[q] = lanes::fmadd(w, F32::loadu(base + q * next_row + offsets[t]), acc[q]);
   }
   for (int q = 0; q < R; ++q) {
-    const F32 v = kPick == 1 ? acc[q] : acc[q].pick_every(0, kPick);
-    float* dst = out + (oy + q) * g.out_w + x0;
-    if (n == kLanes) {
-      v.storeu(dst);
-    } else {
-      v.store_first(dst, n);
-    }
+    store_outputs(out, (oy + q) * g.out_w + x0, kPick == 1 ? acc[q] : acc[q].pick_every(0, kPick), n);
   }
 }
 
@@ -91,7 +98,7 @@ constexpr int outputs_per_vector() {
 
 template <int R, int KT, int kPick>
 void row_group(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
-               float bias, float* out, std::int64_t oy) {
+               float bias, const OutputPlane& out, std::int64_t oy) {
   constexpr int kOut = outputs_per_vector<kPick>();
   for (std::int64_t x0 = 0; x0 < g.out_w; x0 += kOut) {
     const int n = static_cast<int>(g.out_w - x0 < kOut ? g.out_w - x0 : kOut);
@@ -103,7 +110,7 @@ void row_group(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::
 // dependent multiply-adds.
 template <int R, int KT, int kPick>
 void last_rows(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
-               float bias, float* out, std::int64_t oy, std::int64_t count) {
+               float bias, const OutputPlane& out, std::int64_t oy, std::int64_t count) {
   if constexpr (R > 0) {
     if (count == R) {
       row_group<R, KT, kPick>(g, in, offsets, taps, bias, out, oy);
@@ -115,7 +122,7 @@ void last_rows(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::
 
 template <int KT, int kPick>
 void rows_by_taps(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
-                  float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
+                  float bias, const OutputPlane& out, std::int64_t oy0, std::int64_t oy1) {
   std::int64_t oy = oy0;
   for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) {
     row_group<kRowsPerCall, KT, kPick>(g, in, offsets, taps, bias, out, oy);
@@ -125,7 +132,7 @@ void rows_by_taps(const math::Conv2dGeometry& g, const PhasedPlane& in, const st
 
 template <int kPick>
 void rows_by_kernel(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets,
-                    const float* taps, float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
+                    const float* taps, float bias, const OutputPlane& out, std::int64_t oy0, std::int64_t oy1) {
   if (g.kernel_h == 3 && g.kernel_w == 3) {
     rows_by_taps<9, kPick>(g, in, offsets, taps, bias, out, oy0, oy1);
   } else {
@@ -167,7 +174,7 @@ void tap_columns(const math::Conv2dGeometry& g, lanes::LaneMap (&columns)[3]) {
 // row's sum in row-major order after the bias, as in rows_vector, so the bits are the same.
 template <int R, int S, int kHalves>
 void rows_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
-                         const float* taps, float bias, float* out, std::int64_t oy) {
+                         const float* taps, float bias, const OutputPlane& out, std::int64_t oy) {
   F32 acc[R];
   for (int q = 0; q < R; ++q) acc[q] = F32::splat(bias);
     // (Unrolled whole, so that acc stays in registers and the tap tests fold away.)
@@ -184,13 +191,14 @@ void rows_from_registers(const math::Conv2dGeometry& g, const float* plane, cons
       }
     }
   }
-  for (int q = 0; q < R; ++q) acc[q].store_first(out + (oy + q) * g.out_w, static_cast<int>(g.out_w));
+  for (int q = 0; q < R; ++q) store_outputs(out, (oy + q) * g.out_w, acc[q], static_cast<int>(g.out_w));
 }
 
 // The `count` (< kRowsPerCall) rows from oy as one group (last_rows, for rows_from_registers).
 template <int R, int S, int kHalves>
 void last_rows_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
-                              const float* taps, float bias, float* out, std::int64_t oy, std::int64_t count) {
+                              const float* taps, float bias, const OutputPlane& out, std::int64_t oy,
+                              std::int64_t count) {
   if constexpr (R > 0) {
     if (count == R) {
       rows_from_registers<R, S, kHalves>(g, plane, columns, taps, bias, out, oy);
@@ -202,7 +210,7 @@ void last_rows_from_registers(const math::Conv2dGeometry& g, const float* plane,
 
 template <int S, int kHalves>
 void plane_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
-                          const float* taps, float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
+                          const float* taps, float bias, const OutputPlane& out, std::int64_t oy0, std::int64_t oy1) {
   std::int64_t oy = oy0;
   for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) {
     rows_from_registers<kRowsPerCall, S, kHalves>(g, plane, columns, taps, bias, out, oy);
@@ -214,15 +222,17 @@ void plane_from_registers(const math::Conv2dGeometry& g, const float* plane, con
 // `mult` output planes), rows [oy0, oy1) of each.
 template <int S, int kHalves>
 void planes_from_registers(const math::Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                           float* out, std::int64_t plane0, std::int64_t plane1, std::int64_t oy0, std::int64_t oy1) {
+                           const ConvEpilogue& ep, float* out, std::int64_t plane0, std::int64_t plane1,
+                           std::int64_t oy0, std::int64_t oy1) {
   lanes::LaneMap columns[3];
   tap_columns<S>(g, columns);
   const auto [C, O, mult, HW, P, KK, sw] = dims_of(g);
   for (std::int64_t plane = plane0; plane < plane1; ++plane) {
     const std::int64_t b = plane / C, c = plane - b * C;
     for (std::int64_t o = c * mult; o < (c + 1) * mult; ++o) {
-      plane_from_registers<S, kHalves>(g, input + plane * HW, columns, weight + o * KK, bias ? bias[o] : 0.0f,
-                                       out + (b * O + o) * P, oy0, oy1);
+      const OutputPlane to{out + (b * O + o) * P, ep.residual ? ep.residual + (b * O + o) * P : nullptr, ep.relu};
+      plane_from_registers<S, kHalves>(g, input + plane * HW, columns, weight + o * KK, bias ? bias[o] : 0.0f, to, oy0,
+                                       oy1);
     }
   }
 }
@@ -381,7 +391,7 @@ void depthwise_bordered_rows(const Conv2dGeometry& g, const float* plane, std::i
 }
 
 void depthwise_rows(const Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
-                    float bias, float* out, std::int64_t oy0, std::int64_t oy1) {
+                    float bias, const OutputPlane& out, std::int64_t oy0, std::int64_t oy1) {
   if (in.pick == 2) {
     rows_by_kernel<2>(g, in, offsets, taps, bias, out, oy0, oy1);
   } else {
@@ -390,15 +400,15 @@ void depthwise_rows(const Conv2dGeometry& g, const PhasedPlane& in, const std::i
 }
 
 void depthwise_planes_in_registers(const Conv2dGeometry& g, const float* input, const float* weight, const float* bias,
-                                   float* out, std::int64_t plane0, std::int64_t plane1, std::int64_t oy0,
-                                   std::int64_t oy1) {
+                                   const ConvEpilogue& ep, float* out, std::int64_t plane0, std::int64_t plane1,
+                                   std::int64_t oy0, std::int64_t oy1) {
   const bool two = g.in_w > kLanes;
   if (g.stride_w == 2) {
-    (two ? planes_from_registers<2, 2> : planes_from_registers<2, 1>)(g, input, weight, bias, out, plane0, plane1, oy0,
-                                                                      oy1);
+    (two ? planes_from_registers<2, 2> : planes_from_registers<2, 1>)(g, input, weight, bias, ep, out, plane0, plane1,
+                                                                      oy0, oy1);
   } else {
-    (two ? planes_from_registers<1, 2> : planes_from_registers<1, 1>)(g, input, weight, bias, out, plane0, plane1, oy0,
-                                                                      oy1);
+    (two ? planes_from_registers<1, 2> : planes_from_registers<1, 1>)(g, input, weight, bias, ep, out, plane0, plane1,
+                                                                      oy0, oy1);
   }
 }
 
