@@ -314,10 +314,27 @@ describe('folded inference in models', () => {
     }
   });
 
+  test('Sequential: Conv2d -> ReLU runs as one conv at inference, equal to the two layers; a bad input names the conv', () => {
+    manualSeed(10);
+    const conv = new Conv2d(6, 12, { kernelSize: 3, padding: 1 });
+    const relu = new ReLU();
+    const seq = new Sequential(conv, relu, new Conv2d(12, 4, { kernelSize: 1 }));
+    seq.eval();
+    const x = Tensor.randn([2, 6, 8, 8]);
+    const reluForward = jest.spyOn(relu, 'forward');
+    const fused = noGrad(() => seq.forward(x));
+    expect(reluForward).not.toHaveBeenCalled();
+    const plain = seq.forward(x);
+    expect(reluForward).toHaveBeenCalledTimes(1);
+    expect(maxRelDiff(fused.data, plain.data)).toBeLessThan(1e-6);
+    reluForward.mockRestore();
+    expect(() => noGrad(() => seq.forward(Tensor.randn([2, 5, 8, 8])))).toThrow(/^0 \(Conv2d\): .*6/);
+  });
+
   test('Sequential: a layer whose class has a forward of its own, and training mode, run every layer as written', () => {
     manualSeed(9);
     class ScaledBatchNorm extends BatchNorm2d {
-      forward(x: Tensor): Tensor {
+      override forward(x: Tensor): Tensor {
         return ops.mul(super.forward(x), 2);
       }
     }

@@ -6,9 +6,9 @@
 import { checkInt } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { Tensor } from '../tensor';
-import { convBnAct, foldedRunLength } from './fold';
+import type { Conv2d } from './conv';
+import { convBnAct, fusedRun } from './fold';
 import { Module } from './module';
-import type { BatchNorm2d } from './normalization';
 
 abstract class IndexedModules<T extends Module> extends Module implements Iterable<T> {
   private count = 0;
@@ -63,7 +63,8 @@ export class ModuleList<T extends Module = Module> extends IndexedModules<T> {
  * Applies its modules in order: forward(x) = m[n-1](...m[1](m[0](x))). At inference (eval mode,
  * nothing recording gradients or a trace) a Conv2d -> BatchNorm2d (-> ReLU) run is one conv with
  * the batch norm folded into its weights and the ReLU in its output pass, as ResNet's blocks run
- * (lib/nn/fold.ts): one pass over the activations instead of three.
+ * (lib/nn/fold.ts), and a Conv2d -> ReLU run one conv with the ReLU in its output pass: one pass
+ * over the activations instead of two or three.
  */
 export class Sequential<T extends Module = Module> extends IndexedModules<T> {
   constructor(...modules: T[]) {
@@ -74,14 +75,19 @@ export class Sequential<T extends Module = Module> extends IndexedModules<T> {
     const modules: Module[] = [...this];
     let x = input;
     for (let i = 0; i < modules.length;) {
-      const run = foldedRunLength(modules[i], modules[i + 1] ?? null, modules[i + 2] ?? null);
-      if (run > 0) {
-        x = convBnAct(modules[i], modules[i + 1] as BatchNorm2d, x, { relu: run === 3 });
-        i += run;
-      } else {
+      const run = fusedRun(modules[i], modules[i + 1] ?? null, modules[i + 2] ?? null);
+      if (run === null) {
         x = modules[i].forward(x);
         i += 1;
+        continue;
       }
+      const conv = modules[i] as Conv2d;
+      const into = x;
+      // (Through conv's own error location: a bad input names the conv's path, as its forward would.)
+      x = conv.located(() =>
+        run.bn ? convBnAct(conv, run.bn, into, { relu: run.relu }) : conv.forwardWithRelu(into, true),
+      );
+      i += run.length;
     }
     return x;
   }

@@ -143,6 +143,15 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.forwardWithRelu(x, false);
+  }
+
+  /**
+   * forward, then ReLU when `relu`; at inference the ReLU runs in the conv's output pass
+   * (nn.Sequential's Conv2d -> ReLU runs).
+   * @internal
+   */
+  forwardWithRelu(x: Tensor, relu: boolean): Tensor {
     checkInputChannels('Conv2d', x, this.inChannels);
     if (typeof this.padding !== 'string' && inferenceReady(this)) {
       // Eval-mode inference: the weight packed once for every call (lib/nn/inference_weights).
@@ -152,16 +161,18 @@ export class Conv2d extends Module {
         padding: this.padding,
         dilation: this.dilation,
         groups: this.groups,
+        relu,
         packed: packedOwnWeight(this, this.weight, this.groups),
       });
     }
-    return ops.conv2d(x, this.weight, {
+    const y = ops.conv2d(x, this.weight, {
       bias: this.bias,
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
       groups: this.groups,
     });
+    return relu ? ops.relu(y) : y;
   }
 
   /** PyTorch's repr: the options that differ from their defaults (padding, dilation, groups, bias). */

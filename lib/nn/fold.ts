@@ -80,15 +80,28 @@ export function foldedPackedWeights(conv: Conv2d, bn: BatchNorm2d): Folded & { p
 }
 
 /**
- * How many modules from `conv` on run as one folded conv -> bn (-> ReLU) at inference
- * (Sequential.forward): 3 with the ReLU, 2 without, 0 when they do not fold. Only the library's
- * own forwards fold (Conv2d, BatchNorm2d and ReLU, or subclasses that keep those forwards): a
- * subclass with a forward of its own is called as written.
+ * A run of modules that nn.Sequential runs as one conv at inference: Conv2d -> BatchNorm2d
+ * (-> ReLU) folded (`bn` set), or Conv2d -> ReLU with the ReLU in the conv's output pass.
  */
-export function foldedRunLength(conv: Module, bn: Module | null, relu: Module | null): 0 | 2 | 3 {
-  if (!(conv instanceof Conv2d) || !keepsForwardOf(conv, Conv2d) || typeof conv.padding === 'string') return 0;
-  if (!(bn instanceof BatchNorm2d) || !keepsForwardOf(bn, BatchNorm2d) || !canFold(conv, bn)) return 0;
-  return relu instanceof ReLU && keepsForwardOf(relu, ReLU) ? 3 : 2;
+export interface FusedRun {
+  length: 2 | 3;
+  bn: BatchNorm2d | null;
+  relu: boolean;
+}
+
+/**
+ * The run starting at `conv` (the next two modules after it, or null), or null when it does not
+ * fuse. Only the library's own forwards fuse (Conv2d, BatchNorm2d and ReLU, or subclasses that
+ * keep those forwards): a class with a forward of its own is called as written.
+ */
+export function fusedRun(conv: Module, next: Module | null, after: Module | null): FusedRun | null {
+  if (!(conv instanceof Conv2d) || !keepsForwardOf(conv, Conv2d) || typeof conv.padding === 'string') return null;
+  const isRelu = (m: Module | null): boolean => m instanceof ReLU && keepsForwardOf(m, ReLU);
+  if (next instanceof BatchNorm2d && keepsForwardOf(next, BatchNorm2d)) {
+    if (!canFold(conv, next)) return null;
+    return isRelu(after) ? { length: 3, bn: next, relu: true } : { length: 2, bn: next, relu: false };
+  }
+  return isRelu(next) && inferenceReady(conv) ? { length: 2, bn: null, relu: true } : null;
 }
 
 /** Whether m's class runs `base`'s forward (an instance's own forward is Module's error-locating wrapper of it). */

@@ -94,9 +94,10 @@ export abstract class Module {
 
   /**
    * Runs fn as forward runs: an error thrown inside names this layer by its path in the model.
-   * For a layer's other entry points (BatchNorm2d.forwardWithEpilogue).
+   * For a layer's other entry points (BatchNorm2d.forwardWithEpilogue, nn.Sequential's fused runs).
+   * @internal
    */
-  protected located<T>(fn: () => T): T {
+  located<T>(fn: () => T): T {
     try {
       return fn();
     } catch (e) {
