@@ -1,5 +1,5 @@
 import { ops, Tensor, ShapeError, ArgumentError, manualSeed, setNumThreads, getNumThreads } from '../lib';
-import { expectClose } from './helpers';
+import { expectClose, forEachIsa } from './helpers';
 import { gradcheck } from './gradcheck';
 import { refBinary } from './reference/pointwise';
 
@@ -170,6 +170,76 @@ describe('unary math ops', () => {
       gradcheck(f, [x]);
     });
   }
+  // log, tanh and softplus run on the library's own vector formulas (math/pointwise.h: vlogf,
+  // vtanhf, vlog1pf), not libm: checked in units in the last place of the float64 result, over
+  // the whole float range, with PyTorch's special values.
+  const ulpsOff = (got: number, exact: number): number => {
+    const ref = Math.fround(exact);
+    if (Object.is(got, ref)) return 0;
+    const ulp = ref === 0 ? 2 ** -149 : 2 ** Math.max(-149, Math.floor(Math.log2(Math.abs(ref))) - 23);
+    return Math.abs(got - exact) / ulp;
+  };
+  const worstUlps = (f: (x: Tensor) => Tensor, xs: number[], exact: (v: number) => number): number => {
+    const got = f(Tensor.from(xs)).data;
+    return Math.max(...xs.map((v, i) => ulpsOff(got[i], exact(v))));
+  };
+  const logSpaced = (from: number, to: number, step: number): number[] => {
+    const out: number[] = [];
+    for (let e = from; e <= to; e += step) out.push(Math.fround(2 ** e));
+    return out;
+  };
+
+  test('log from the smallest subnormal to the largest float: within 2 ulp; 0, negatives, inf and NaN as PyTorch', () => {
+    const xs = [...logSpaced(-149, 127.9, 0.173), ...Array.from({ length: 200 }, (_, i) => Math.fround(0.5 + i / 199))];
+    forEachIsa(() => {
+      expect(worstUlps(ops.log, xs, Math.log)).toBeLessThanOrEqual(2);
+      const special = ops.log(Tensor.from([0, -0, -1, -Infinity, Infinity, NaN])).toArray();
+      expect(special).toEqual([-Infinity, -Infinity, NaN, NaN, Infinity, NaN]);
+    });
+  });
+
+  test('tanh from subnormals to saturation: within 3 ulp; -0, inf and NaN as PyTorch', () => {
+    const positive = [...logSpaced(-149, 6, 0.0913), 0.625, Math.fround(0.62499), 9, 44, 100, 3e38];
+    const xs = [...positive, ...positive.map((v) => -v)];
+    forEachIsa(() => {
+      expect(worstUlps(ops.tanh, xs, Math.tanh)).toBeLessThanOrEqual(3);
+      const special = ops.tanh(Tensor.from([-0, Infinity, -Infinity, NaN])).toArray();
+      expect(Object.is(special[0], -0)).toBe(true);
+      expect(special.slice(1)).toEqual([1, -1, NaN]);
+    });
+  });
+
+  test('softplus across the float range: within 3 ulp of log1p(exp(x)) (x past the threshold as is), inf and NaN', () => {
+    const xs = Array.from({ length: 601 }, (_, i) => Math.fround(-110 + i * 0.217));
+    const exact = (v: number): number => (v > 20 ? v : Math.log1p(Math.exp(v)));
+    forEachIsa(() => {
+      expect(worstUlps((x) => ops.softplus(x), xs, exact)).toBeLessThanOrEqual(3);
+      expect(ops.softplus(Tensor.from([Infinity, -Infinity, NaN]), { threshold: 1e30 }).toArray()).toEqual([
+        Infinity,
+        0,
+        NaN,
+      ]);
+    });
+  });
+
+  test("pow with the exponents PyTorch computes by products and roots (2, 3, 0.5, -0.5, -1, -2): PyTorch's formulas, bit for bit", () => {
+    const xs = [0.1, 0.7, 1.3, 2.9, 17.5, -0.4, -3.3, 0, -0, 1e-30, Infinity, NaN].map(Math.fround);
+    const f32 = Math.fround;
+    const formulas: [number, (v: number) => number][] = [
+      [2, (v) => f32(v * v)],
+      [3, (v) => f32(f32(v * v) * v)],
+      [0.5, (v) => f32(Math.sqrt(v))],
+      [-0.5, (v) => f32(1 / f32(Math.sqrt(v)))],
+      [-1, (v) => f32(1 / v)],
+      [-2, (v) => f32(1 / f32(v * v))],
+    ];
+    forEachIsa(() => {
+      for (const [a, formula] of formulas) {
+        expect(ops.pow(Tensor.from(xs), a).toArray()).toEqual(xs.map(formula));
+      }
+    });
+  });
+
   test('clamp rejects bad bounds', () => {
     expect(() => ops.clamp(Tensor.zeros([1]), 2, 1)).toThrow('clamp: expected min <= max');
     expect(() => ops.pow(Tensor.zeros([1]), '2' as unknown as number)).toThrow(ArgumentError);

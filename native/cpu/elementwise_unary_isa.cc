@@ -34,10 +34,29 @@ void unary_backward_loop(const float* __restrict g, const float* __restrict x, c
   }
 }
 
+// pow's loop with the exponent's case chosen once (math::pow_scalar_exponent's cases, each a
+// loop that vectorises; a test per element kept it scalar).
+void pow_loop(const float* __restrict x, float* __restrict y, std::int64_t begin, std::int64_t end, float a) {
+  const auto run = [&](auto f) {
+    for (std::int64_t i = begin; i < end; ++i) y[i] = f(x[i]);
+  };
+  if (a == 2.0f) return run([](float v) { return math::pow_scalar_exponent(v, 2.0f); });
+  if (a == 3.0f) return run([](float v) { return math::pow_scalar_exponent(v, 3.0f); });
+  if (a == 0.5f) return run([](float v) { return math::pow_scalar_exponent(v, 0.5f); });
+  if (a == -0.5f) return run([](float v) { return math::pow_scalar_exponent(v, -0.5f); });
+  if (a == -1.0f) return run([](float v) { return math::pow_scalar_exponent(v, -1.0f); });
+  if (a == -2.0f) return run([](float v) { return math::pow_scalar_exponent(v, -2.0f); });
+  unary_loop<math::kPow>(x, y, begin, end, a, 0.0f);
+}
+
 }  // namespace
 
 // Op codes are validated by the caller (elementwise.cc) before any range runs.
 void unary_range(int op, const float* x, float* y, std::int64_t begin, std::int64_t end, float a, float b) {
+  if (op == math::kPow) {
+    pow_loop(x, y, begin, end, a);
+    return;
+  }
   switch (op) {
 #define FLEXCONV_CASE(OP)                         \
   case math::OP:                                  \

@@ -121,6 +121,90 @@ FLEXCONV_HD float vexpf(float x) {
   return p * int_bits_to_float(static_cast<std::int32_t>(e1)) * int_bits_to_float(static_cast<std::int32_t>(e2));
 }
 
+FLEXCONV_HD std::int32_t float_to_int_bits(float f) {
+#ifdef __CUDA_ARCH__
+  return __float_as_int(f);
+#else
+  std::int32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+#endif
+}
+
+// log(x) without branches or library calls (glibc's logf does not vectorise): Cephes' logf.
+// x = m 2^e with m in [sqrt(1/2), sqrt(2)) from the bits (subnormals scaled by 2^25 first), then
+// log(m) = f - f^2 / 2 + f^3 P(f) with f = m - 1 and e ln2 added in two parts. Within 2 ulp of
+// logf; log(+-0) = -inf, log(x < 0) = NaN, log(inf) = inf, NaN stays NaN.
+FLEXCONV_HD float vlogf(float x) {
+  const bool subnormal = x < 1.17549435e-38f;  // (also zero and negatives: replaced at the end)
+  const float xs = subnormal ? x * 33554432.0f : x;
+  const std::int32_t bits = float_to_int_bits(xs);
+  const std::int32_t e = ((bits >> 23) & 0xff) - 126;  // xs = m 2^e, m in [0.5, 1)
+  const float m = int_bits_to_float((bits & 0x007fffff) | 0x3f000000);
+  const bool low = m < 0.707106781186547524f;
+  const float f = low ? m + m - 1.0f : m - 1.0f;
+  const float fe = static_cast<float>(low ? e - 1 : e) - (subnormal ? 25.0f : 0.0f);
+  const float z = f * f;
+  float y = 7.0376836292e-2f;
+  y = y * f - 1.1514610310e-1f;
+  y = y * f + 1.1676998740e-1f;
+  y = y * f - 1.2420140846e-1f;
+  y = y * f + 1.4249322787e-1f;
+  y = y * f - 1.6668057665e-1f;
+  y = y * f + 2.0000714765e-1f;
+  y = y * f - 2.4999993993e-1f;
+  y = y * f + 3.3333331174e-1f;
+  y = y * f * z;
+  y = y + -2.12194440e-4f * fe;
+  y = y - 0.5f * z;
+  float r = f + y;
+  r = r + 0.693359375f * fe;
+  const float inf = int_bits_to_float(0x7f800000), nan = int_bits_to_float(0x7fc00000);
+  r = x == 0.0f ? -inf : r;
+  r = x < 0.0f ? nan : r;
+  r = x == inf ? inf : r;
+  return x != x ? x : r;
+}
+
+// log(1 + u) for u >= 0 from vlogf: log(w) u / (w - 1) with w = 1 + u corrects w's rounding
+// (Goldberg), u itself where w rounds to 1, inf for inf.
+FLEXCONV_HD float vlog1pf(float u) {
+  const float w = 1.0f + u;
+  const float r = w == 1.0f ? u : vlogf(w) * (u / (w - 1.0f));
+  return u == int_bits_to_float(0x7f800000) ? u : r;
+}
+
+// tanh(x) without library calls: Cephes' tanhf. |x| < 0.625: x (1 + x^2 P(x^2)) (an odd
+// polynomial; -0 stays -0); beyond: 1 - 2 / (e^2|x| + 1) with x's sign (e^2|x| overflows to inf
+// past 44: exactly 1). NaN stays NaN.
+FLEXCONV_HD float vtanhf(float x) {
+  const float ax = x < 0.0f ? -x : x;
+  const float z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = x * (1.0f + z * p);
+  float big = 1.0f - 2.0f / (vexpf(ax + ax) + 1.0f);
+  big = x < 0.0f ? -big : big;
+  return ax < 0.625f ? small : big;
+}
+
+// x^a as PyTorch computes pow with a scalar exponent: 2, 3, -2 as products, 0.5 and -0.5 by a
+// square root, -1 a division, 1 and 0 exactly (its same bits); powf otherwise.
+FLEXCONV_HD float pow_scalar_exponent(float x, float a) {
+  if (a == 2.0f) return x * x;
+  if (a == 3.0f) return x * x * x;
+  if (a == 0.5f) return sqrtf(x);
+  if (a == -0.5f) return 1.0f / sqrtf(x);
+  if (a == -1.0f) return 1.0f / x;
+  if (a == -2.0f) return 1.0f / (x * x);
+  if (a == 1.0f) return x;
+  if (a == 0.0f) return 1.0f;
+  return powf(x, a);
+}
+
 FLEXCONV_HD float sigmoidf(float x) {
   // 1 / (1 + e^-x) is stable for any x: e^-x overflows to inf for very negative x and the
   // result is 0, never NaN. Branch-free, so it vectorises.
@@ -131,18 +215,27 @@ template <int Op>
 FLEXCONV_HD float unary_forward(float x, float a, float b) {
   if constexpr (Op == kNeg) return -x;
   if constexpr (Op == kExp) return vexpf(x);
+#ifdef __CUDA_ARCH__
   if constexpr (Op == kLog) return logf(x);
+  if constexpr (Op == kTanh) return tanhf(x);
+#else
+  if constexpr (Op == kLog) return vlogf(x);
+  if constexpr (Op == kTanh) return vtanhf(x);
+#endif
   if constexpr (Op == kSqrt) return sqrtf(x);
   if constexpr (Op == kRelu) return x < 0.0f ? 0.0f : x;  // NaN stays NaN, as in PyTorch
   if constexpr (Op == kLeakyRelu) return x > 0.0f ? x : a * x;
   if constexpr (Op == kSigmoid) return sigmoidf(x);
-  if constexpr (Op == kTanh) return tanhf(x);
   if constexpr (Op == kSilu) return x * sigmoidf(x);
   if constexpr (Op == kAffine) return a * x + b;
-  if constexpr (Op == kPow) return powf(x, a);
+  if constexpr (Op == kPow) return pow_scalar_exponent(x, a);
   if constexpr (Op == kClamp) return x < a ? a : (x > b ? b : x);  // NaN stays NaN
   if constexpr (Op == kAbs) return fabsf(x);
+#ifdef __CUDA_ARCH__
   if constexpr (Op == kSoftplus) return a * x > b ? x : log1pf(vexpf(a * x)) / a;
+#else
+  if constexpr (Op == kSoftplus) return a * x > b ? x : vlog1pf(vexpf(a * x)) / a;
+#endif
   return 0.0f;
 }
 
@@ -162,7 +255,7 @@ FLEXCONV_HD float unary_backward(float g, float x, float y, float a, float b) {
     return g * s * (1.0f + x * (1.0f - s));
   }
   if constexpr (Op == kAffine) return g * a;
-  if constexpr (Op == kPow) return a == 0.0f ? 0.0f : g * a * powf(x, a - 1.0f);
+  if constexpr (Op == kPow) return a == 0.0f ? 0.0f : g * a * pow_scalar_exponent(x, a - 1.0f);
   // Gradient passes where the input was inside [a, b] (PyTorch's convention at the bounds).
   if constexpr (Op == kClamp) return (x >= a && x <= b) ? g : 0.0f;
   if constexpr (Op == kAbs) return x > 0.0f ? g : (x < 0.0f ? -g : 0.0f);

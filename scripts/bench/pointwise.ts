@@ -18,6 +18,8 @@ interface Case {
   classes?: { name: string; count: number };
   ours: (t: Record<string, Tensor>) => Tensor;
   onnx: (g: OnnxGraphBuilder) => OnnxGraphBuilder;
+  /** Inputs |normal| + 0.1 instead of normals (log's domain). */
+  positive?: boolean;
   /** Calls per timed sample, reported per call: for calls too short to time one at a time. */
   repeat?: number;
 }
@@ -51,6 +53,28 @@ const cases: Case[] = [
     inputs: { a: act },
     ours: (t) => ops.sigmoid(t.a),
     onnx: (g) => g.node('Sigmoid', ['a'], ['y']),
+  },
+  {
+    name: 'tanh [8,64,56,56]',
+    anchor: 'Tanh',
+    inputs: { a: act },
+    ours: (t) => ops.tanh(t.a),
+    onnx: (g) => g.node('Tanh', ['a'], ['y']),
+  },
+  {
+    name: 'log [8,64,56,56] (|normal| + 0.1)',
+    anchor: 'Log',
+    inputs: { a: act },
+    positive: true,
+    ours: (t) => ops.log(t.a),
+    onnx: (g) => g.node('Log', ['a'], ['y']),
+  },
+  {
+    name: 'softplus [8,64,56,56]',
+    anchor: 'Softplus',
+    inputs: { a: act },
+    ours: (t) => ops.softplus(t.a),
+    onnx: (g) => g.node('Softplus', ['a'], ['y']),
   },
   {
     name: 'silu [8,64,56,56]',
@@ -137,7 +161,8 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
       const t: Record<string, Tensor> = {};
       const g = new OnnxGraphBuilder({ opset: 19 });
       for (const [name, shape] of Object.entries(c.inputs)) {
-        t[name] = Tensor.randn(shape);
+        const normal = Tensor.randn(shape);
+        t[name] = c.positive ? ops.add(ops.abs(normal), 0.1) : normal;
         g.input(name, shape);
       }
       c.onnx(g).output('y');
