@@ -147,6 +147,7 @@ describe('binaryCrossEntropyWithLogits', () => {
         (p, q) => ops.binaryCrossEntropyWithLogits(p, q, { reduction, posWeight: Tensor.from([1, 2, 0.5]) }),
         [x, y],
       );
+      gradcheck((p, q) => ops.binaryCrossEntropyWithLogits(p, q, { reduction, posWeight: 2 }), [x, y]);
     }
   });
   test('bad input', () => {

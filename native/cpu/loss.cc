@@ -103,28 +103,48 @@ void cross_entropy_backward(const float* logits, const float* target, const floa
   });
 }
 
+// (The per-element choices, a weight array or one weight, the gradients wanted, run outside the
+// loops: a test per element kept them scalar, and the formulas then cost more than libm's.)
 void bce_logits_forward(const float* x, const float* y, const float* pw, float pw_scalar, float* out, std::int64_t n) {
   parallel_for(
       n,
       [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; ++i) {
-          out[i] = math::bce_logits_forward(x[i], y[i], pw ? pw[i] : pw_scalar);
+        if (pw) {
+          for (std::int64_t i = begin; i < end; ++i) out[i] = math::bce_logits_forward(x[i], y[i], pw[i]);
+        } else {
+          for (std::int64_t i = begin; i < end; ++i) out[i] = math::bce_logits_forward(x[i], y[i], pw_scalar);
         }
       },
       kParallelGrain);
 }
+
+namespace {
+
+// One gradient (Grad: bce_logits_grad_x or _y) over [begin, end): g per element or one g.
+template <float (*Grad)(float, float, float)>
+void bce_gradient(const float* x, const float* y, const float* pw, float pw_scalar, const float* g, bool g_per_element,
+                  float scale, float* __restrict out, std::int64_t begin, std::int64_t end) {
+  const float g0 = g_per_element ? 0.0f : g[0] * scale;
+  if (pw && g_per_element) {
+    for (std::int64_t i = begin; i < end; ++i) out[i] = g[i] * scale * Grad(x[i], y[i], pw[i]);
+  } else if (pw) {
+    for (std::int64_t i = begin; i < end; ++i) out[i] = g0 * Grad(x[i], y[i], pw[i]);
+  } else if (g_per_element) {
+    for (std::int64_t i = begin; i < end; ++i) out[i] = g[i] * scale * Grad(x[i], y[i], pw_scalar);
+  } else {
+    for (std::int64_t i = begin; i < end; ++i) out[i] = g0 * Grad(x[i], y[i], pw_scalar);
+  }
+}
+
+}  // namespace
 
 void bce_logits_backward(const float* x, const float* y, const float* pw, float pw_scalar, const float* g,
                          bool g_per_element, float scale, float* gx, float* gy, std::int64_t n) {
   parallel_for(
       n,
       [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t i = begin; i < end; ++i) {
-          const float gi = (g_per_element ? g[i] : g[0]) * scale;
-          const float w = pw ? pw[i] : pw_scalar;
-          if (gx) gx[i] = gi * math::bce_logits_grad_x(x[i], y[i], w);
-          if (gy) gy[i] = gi * math::bce_logits_grad_y(x[i], y[i], w);
-        }
+        if (gx) bce_gradient<math::bce_logits_grad_x>(x, y, pw, pw_scalar, g, g_per_element, scale, gx, begin, end);
+        if (gy) bce_gradient<math::bce_logits_grad_y>(x, y, pw, pw_scalar, g, g_per_element, scale, gy, begin, end);
       },
       kParallelGrain);
 }

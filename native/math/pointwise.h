@@ -273,8 +273,16 @@ FLEXCONV_HD float binary_forward(float a, float b) {
   return 0.0f;
 }
 
-// log(1 + exp(-|x|)) + max(-x, 0) = log(1 + exp(-x)), computed without overflow.
-FLEXCONV_HD float softplus_neg(float x) { return log1pf(expf(-fabsf(x))) + fmaxf(-x, 0.0f); }
+// log(1 + exp(-|x|)) + max(-x, 0) = log(1 + exp(-x)), computed without overflow (on the host by
+// the vector formulas above, so the loss loops vectorise).
+FLEXCONV_HD float softplus_neg(float x) {
+#ifdef __CUDA_ARCH__
+  return log1pf(expf(-fabsf(x))) + fmaxf(-x, 0.0f);
+#else
+  const float ax = x < 0.0f ? -x : x;
+  return vlog1pf(vexpf(-ax)) + (x < 0.0f ? -x : 0.0f);
+#endif
+}
 
 // Binary cross-entropy with logits, PyTorch's stable form:
 //   l = (1 - y) x + (1 + (pw - 1) y) log(1 + exp(-x))
