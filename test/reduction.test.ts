@@ -127,4 +127,40 @@ describe('argmax', () => {
     expect(ops.argmax(x, 0, true).shape).toEqual([1, 2, 3]);
     expect(() => ops.argmax(x, 3)).toThrow(ArgumentError);
   });
+
+  test("every dimension of a 4-D tensor with ties, -inf and NaN: PyTorch's rules (first maximum, first NaN), at 1 and 2 threads", () => {
+    const shape = [3, 5, 7, 40]; // inner extents up to 1400: more than one chunk of positions
+    const values = [-1, 0, 0.5, 2, 2, -Infinity, 7];
+    const data = Array.from({ length: 3 * 5 * 7 * 40 }, (_, i) => values[(i * 7919 + (i >> 3)) % values.length]);
+    for (const i of [17, 40 * 7 * 2 + 3, 401, 402, 3333, 4000]) data[i] = NaN;
+    const x = Tensor.from(data, shape);
+    const naive = (dim: number): number[] => {
+      const outer = shape.slice(0, dim).reduce((a, b) => a * b, 1);
+      const n = shape[dim];
+      const inner = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+      const out: number[] = [];
+      for (let o = 0; o < outer; o++) {
+        for (let i = 0; i < inner; i++) {
+          let best = 0;
+          for (let k = 1; k < n; k++) {
+            const v = data[(o * n + k) * inner + i],
+              b = data[(o * n + best) * inner + i];
+            if (Number.isNaN(b)) break;
+            if (v > b || Number.isNaN(v)) best = k;
+          }
+          out.push(best);
+        }
+      }
+      return out;
+    };
+    const saved = getNumThreads();
+    try {
+      for (const threads of [1, 2]) {
+        setNumThreads(threads);
+        for (let dim = 0; dim < 4; dim++) expect(ops.argmax(x, dim).toArray()).toEqual(naive(dim));
+      }
+    } finally {
+      setNumThreads(saved);
+    }
+  });
 });

@@ -6,6 +6,7 @@
 //     column-wise in double (also vectorised).
 // Threads split the outputs (or, for a full reduction, fixed-size blocks whose partial sums
 // are added in order), so results do not depend on the thread count.
+#include "core/no_trapping_math.h"  // first: it lets the argmax compare-and-blend loop vectorise
 #include "ops/reduction.h"
 
 #include <cmath>
@@ -162,25 +163,48 @@ void sum_dims(const float* x, const std::vector<std::int64_t>& shape, const std:
       grain);
 }
 
+// Along a dimension with others inside it (inner > 1, e.g. channels of NCHW), a chunk of
+// consecutive inner positions at a time: every one of the n rows is read contiguously and
+// compared lane by lane (a strided walk per position read each row's cache lines n times over).
+// PyTorch's rules: the first maximum; a NaN is the maximum, the first NaN wins.
 void argmax(const float* x, std::int64_t outer, std::int64_t n, std::int64_t inner, float* out) {
-  const std::int64_t grain = n * inner >= kParallelGrain ? 1 : kParallelGrain / (n * inner > 0 ? n * inner : 1);
+  constexpr std::int64_t kChunk = 256;
+  const std::int64_t chunks = (inner + kChunk - 1) / kChunk;
+  const std::int64_t work = n * (inner < kChunk ? inner : kChunk);
+  const std::int64_t grain = work >= kParallelGrain ? 1 : kParallelGrain / (work > 0 ? work : 1);
   parallel_for(
-      outer,
+      outer * chunks,
       [&](std::int64_t begin, std::int64_t end) {
-        for (std::int64_t o = begin; o < end; ++o) {
-          const float* base = x + o * n * inner;
-          for (std::int64_t i = 0; i < inner; ++i) {
-            std::int64_t best = 0;
-            float best_value = base[i];
-            for (std::int64_t k = 1; k < n && !std::isnan(best_value); ++k) {
-              const float v = base[k * inner + i];
-              if (v > best_value || std::isnan(v)) {
-                best = k;
-                best_value = v;
-              }
+        float best_value[kChunk];
+        std::int32_t best[kChunk];
+        for (std::int64_t item = begin; item < end; ++item) {
+          const std::int64_t o = item / chunks, i0 = (item % chunks) * kChunk;
+          const std::int64_t len = inner - i0 < kChunk ? inner - i0 : kChunk;
+          const float* base = x + o * n * inner + i0;
+          if (inner == 1) {  // a contiguous row: one scan
+            std::int64_t at = 0;
+            for (std::int64_t k = 1; k < n && base[at] == base[at]; ++k) {
+              if (base[k] > base[at] || base[k] != base[k]) at = k;
             }
-            out[o * inner + i] = static_cast<float>(best);
+            out[o] = static_cast<float>(at);
+            continue;
           }
+          for (std::int64_t j = 0; j < len; ++j) {
+            best_value[j] = base[j];
+            best[j] = 0;
+          }
+          for (std::int64_t k = 1; k < n; ++k) {
+            const float* __restrict row = base + k * inner;
+            const std::int32_t kk = static_cast<std::int32_t>(k);
+            for (std::int64_t j = 0; j < len; ++j) {
+              const float v = row[j], b = best_value[j];
+              const bool take = v > b || (v != v && b == b);
+              best_value[j] = take ? v : b;
+              best[j] = take ? kk : best[j];
+            }
+          }
+          float* o_row = out + o * inner + i0;
+          for (std::int64_t j = 0; j < len; ++j) o_row[j] = static_cast<float>(best[j]);
         }
       },
       grain);

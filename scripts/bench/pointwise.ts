@@ -6,7 +6,7 @@
  * the same run.
  */
 import { getNumThreads, manualSeed, noGrad, ops, setNumThreads, Tensor, tidy } from '../../lib';
-import { int64, OnnxGraphBuilder } from '../../lib/onnx/builder';
+import { attr, int64, OnnxGraphBuilder } from '../../lib/onnx/builder';
 import { OrtSession } from '../../lib/onnx/ort';
 import { BenchOptions, BenchRow, compareRow, measureInterleaved, perCall, round, threadList } from './harness';
 
@@ -20,6 +20,8 @@ interface Case {
   onnx: (g: OnnxGraphBuilder) => OnnxGraphBuilder;
   /** Inputs |normal| + 0.1 instead of normals (log's domain). */
   positive?: boolean;
+  /** The ONNX output's element type when not float (ArgMax's int64). */
+  outputType?: 'int64';
   /** Calls per timed sample, reported per call: for calls too short to time one at a time. */
   repeat?: number;
 }
@@ -89,6 +91,14 @@ const cases: Case[] = [
     inputs: { a: act },
     ours: (t) => ops.sum(t.a, [0, 2, 3]),
     onnx: (g) => g.initializer('axes', int64([0, 2, 3])).node('ReduceSum', ['a', 'axes'], ['y'], { keepdims: 0 }),
+  },
+  {
+    name: 'argmax dim 1 of [8,64,56,56]',
+    anchor: 'ArgMax',
+    inputs: { a: act },
+    ours: (t) => ops.argmax(t.a, 1),
+    onnx: (g) => g.node('ArgMax', ['a'], ['y'], { axis: attr.int(1), keepdims: attr.int(0) }),
+    outputType: 'int64',
   },
   {
     name: 'concat 2x[8,64,56,56] dim 1',
@@ -165,7 +175,7 @@ export async function run(opts: BenchOptions): Promise<BenchRow[]> {
         t[name] = c.positive ? ops.add(ops.abs(normal), 0.1) : normal;
         g.input(name, shape);
       }
-      c.onnx(g).output('y');
+      c.onnx(g).output('y', null, c.outputType ?? 'float');
       if (c.classes) {
         const n = c.inputs.a[0];
         t[c.classes.name] = Tensor.from(Array.from({ length: n }, (_, i) => (i * 7919) % c.classes!.count));
