@@ -242,6 +242,9 @@ export interface NativeApi {
     smoothing: number,
     grad: Tensor,
   ): void;
+  squaredErrorSum(x: Tensor, y: Tensor): number;
+  squaredError(x: Tensor, y: Tensor, out: Tensor): void;
+  squaredErrorBackward(x: Tensor, y: Tensor, g: Tensor, scale: number, gx: Opt, gy: Opt): void;
   bceWithLogits(x: Tensor, y: Tensor, posWeight: Opt, posWeightScalar: number, out: Tensor): void;
   bceWithLogitsBackward(
     x: Tensor,
@@ -359,6 +362,9 @@ export const NATIVE_API_NAMES: readonly (keyof NativeApi)[] = [
   'adaptiveAvgPool2dBackward',
   'crossEntropy',
   'crossEntropyBackward',
+  'squaredErrorSum',
+  'squaredError',
+  'squaredErrorBackward',
   'bceWithLogits',
   'bceWithLogitsBackward',
   'dropout',

@@ -1,4 +1,4 @@
-import { ops, Tensor, ArgumentError, ShapeError, manualSeed } from '../lib';
+import { ops, Tensor, ArgumentError, ShapeError, manualSeed, getNumThreads, setNumThreads } from '../lib';
 import { expectClose } from './helpers';
 import { gradcheck } from './gradcheck';
 import { refCrossEntropy } from './reference/pointwise';
@@ -105,6 +105,43 @@ describe('mseLoss', () => {
     expect(ops.mseLoss(a, b, { reduction: 'none' }).shape).toEqual([3, 4]);
     gradcheck((p, q) => ops.mseLoss(p, q), [a, b]);
     expect(() => ops.mseLoss(a, Tensor.zeros([5]))).toThrow(ShapeError);
+  });
+
+  test('the fused CPU pass: blocks of a large odd-sized tensor against float64, every reduction, the same bits at 1 and 2 threads, the broadcast composition alike', () => {
+    const a = Tensor.randn([3, 7, 1001]);
+    const b = Tensor.randn([3, 7, 1001]);
+    let want = 0;
+    for (let i = 0; i < a.numel; i++) want += (a.data[i] - b.data[i]) ** 2;
+    const saved = getNumThreads();
+    try {
+      const results = [1, 2].map((threads) => {
+        setNumThreads(threads);
+        return [ops.mseLoss(a, b).item(), ops.mseLoss(a, b, { reduction: 'sum' }).item()];
+      });
+      expect(results[1]).toEqual(results[0]);
+    } finally {
+      setNumThreads(saved);
+    }
+    expect(Math.abs(ops.mseLoss(a, b).item() - want / a.numel)).toBeLessThan(1e-6 * (want / a.numel));
+    expect(Math.abs(ops.mseLoss(a, b, { reduction: 'sum' }).item() - want)).toBeLessThan(1e-6 * want);
+    const none = ops.mseLoss(a, b, { reduction: 'none' }).data;
+    for (const i of [0, 1234, a.numel - 1]) expect(none[i]).toBe(Math.fround((a.data[i] - b.data[i]) ** 2));
+    const row = Tensor.randn([1001]); // target broadcast over the rows: the composition
+    let wantRow = 0;
+    for (let i = 0; i < a.numel; i++) wantRow += (a.data[i] - row.data[i % 1001]) ** 2;
+    expect(Math.abs(ops.mseLoss(a, row).item() - wantRow / a.numel)).toBeLessThan(1e-5 * (wantRow / a.numel));
+    expect(ops.mseLoss(Tensor.zeros([0]), Tensor.zeros([0])).item()).toBeNaN();
+  });
+
+  test('gradients of every reduction, to input and target, by finite differences', () => {
+    const a = Tensor.randn([2, 5], { requiresGrad: true });
+    const b = Tensor.randn([2, 5], { requiresGrad: true });
+    for (const reduction of ['mean', 'sum', 'none'] as const)
+      gradcheck((p, q) => ops.mseLoss(p, q, { reduction }), [a, b]);
+    const onlyInput = Tensor.randn([2, 5], { requiresGrad: true });
+    ops.mseLoss(onlyInput, b.detach()).backward();
+    const g = onlyInput.grad!.data;
+    for (let i = 0; i < 10; i++) expect(g[i]).toBeCloseTo((2 * (onlyInput.data[i] - b.data[i])) / 10, 6);
   });
 });
 

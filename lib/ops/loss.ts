@@ -7,6 +7,7 @@ import { noGrad, record } from '../autograd';
 import { checkInt, checkOneOf, checkOptionKeys, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
+import { activeTracer } from '../onnx/trace';
 import { Tensor } from '../tensor';
 import { expand } from './broadcast';
 import { mul, sub } from './elementwise';
@@ -107,14 +108,41 @@ function applyReduction(where: string, values: Tensor, reduction: unknown): Tens
   return r === 'none' ? values : r === 'sum' ? sum(values) : mean(values);
 }
 
-/** Mean (or sum, or elementwise) squared error; input and target broadcast. */
+/**
+ * Mean (or sum, or elementwise) squared error; input and target broadcast. CPU tensors of one
+ * shape take one fused pass each way (the sum of squares without the differences and squares
+ * as tensors; the gradient 2 (x - y) g in one pass); otherwise (broadcasting, CUDA, an ONNX
+ * trace) the composition sub, mul, mean.
+ */
 export function mseLoss(input: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
   checkTensor('mseLoss', 'input', input);
   checkTensor('mseLoss', 'target', target);
   checkOptionsObject('mseLoss', options, ['reduction']);
   broadcastShapes('mseLoss', ['input', 'target'], input.shape, target.shape);
+  const reduction = checkOneOf('mseLoss', 'reduction', options.reduction ?? 'mean', REDUCTIONS);
+  const fused =
+    input.device === 'cpu' && target.device === 'cpu' && sameShape(input.shape, target.shape) && !activeTracer();
+  if (fused) return fusedSquaredError(input, target, reduction);
   const d = sub(input, target);
-  return applyReduction('mseLoss', mul(d, d), options.reduction);
+  return applyReduction('mseLoss', mul(d, d), reduction);
+}
+
+function fusedSquaredError(input: Tensor, target: Tensor, reduction: Reduction): Tensor {
+  let out: Tensor;
+  let scale = 1;
+  if (reduction === 'none') {
+    out = Tensor.empty(input.shape);
+    native().squaredError(input, target, out);
+  } else {
+    scale = reduction === 'mean' ? 1 / input.numel : 1; // (an empty mean is NaN, as in PyTorch)
+    out = Tensor.full([], native().squaredErrorSum(input, target) * scale);
+  }
+  return record('mseLoss', [input, target], out, (g) => {
+    const gx = input.requiresGrad ? Tensor.empty(input.shape) : null;
+    const gy = target.requiresGrad ? Tensor.empty(input.shape) : null;
+    native().squaredErrorBackward(input, target, g, scale, gx, gy);
+    return [gx, gy];
+  });
 }
 
 export interface BceWithLogitsOptions {

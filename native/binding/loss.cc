@@ -159,5 +159,45 @@ FLEXCONV_EXPORT(bceWithLogitsBackward) {
   return info.Env().Undefined();
 }
 
+// squaredErrorSum(x, y): the sum of (x - y)^2 (CPU tensors), as a number.
+FLEXCONV_EXPORT(squaredErrorSum) {
+  Args args(info, "squaredErrorSum");
+  TensorView x = args.tensor(0, "x"), y = args.tensor(1, "y");
+  expect_numel(y, x.numel(), "squaredErrorSum", "y");
+  if (use_cuda("squaredErrorSum", {&x, &y})) args.fail("runs on CPU tensors only");
+  return Napi::Number::New(info.Env(), cpu::squared_error_sum(x.data, y.data, x.numel()));
+}
+
+// squaredError(x, y, out): out = (x - y)^2 (CPU tensors).
+FLEXCONV_EXPORT(squaredError) {
+  Args args(info, "squaredError");
+  TensorView x = args.tensor(0, "x"), y = args.tensor(1, "y"), out = args.tensor(2, "out");
+  const std::int64_t n = x.numel();
+  expect_numel(y, n, "squaredError", "y");
+  expect_numel(out, n, "squaredError", "out");
+  if (use_cuda("squaredError", {&x, &y, &out})) args.fail("runs on CPU tensors only");
+  cpu::squared_error(x.data, y.data, out.data, n);
+  return info.Env().Undefined();
+}
+
+// squaredErrorBackward(x, y, g, scale, gx | null, gy | null) (CPU tensors).
+FLEXCONV_EXPORT(squaredErrorBackward) {
+  Args args(info, "squaredErrorBackward");
+  TensorView x = args.tensor(0, "x"), y = args.tensor(1, "y"), g = args.tensor(2, "g");
+  const float scale = static_cast<float>(args.number(3, "scale"));
+  TensorView gx = args.optional_tensor(4, "gx"), gy = args.optional_tensor(5, "gy");
+  const std::int64_t n = x.numel();
+  expect_numel(y, n, "squaredErrorBackward", "y");
+  const bool has_gx = !args.is_nullish(4), has_gy = !args.is_nullish(5);
+  if (has_gx) expect_numel(gx, n, "squaredErrorBackward", "gx");
+  if (has_gy) expect_numel(gy, n, "squaredErrorBackward", "gy");
+  const bool per_element = g.numel() != 1;
+  if (per_element) expect_numel(g, n, "squaredErrorBackward", "g");
+  if (use_cuda("squaredErrorBackward", {&x, &y, &g, &gx, &gy})) args.fail("runs on CPU tensors only");
+  cpu::squared_error_backward(x.data, y.data, g.data, per_element, scale, has_gx ? gx.data : nullptr,
+                              has_gy ? gy.data : nullptr, n);
+  return info.Env().Undefined();
+}
+
 }  // namespace binding
 }  // namespace flexconv

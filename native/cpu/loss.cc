@@ -5,7 +5,9 @@
 #include "core/no_trapping_math.h"  // first: it changes how the loops below compile
 #include "ops/loss.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/thread_pool.h"
 #include "cpu/elementwise.h"
@@ -145,6 +147,64 @@ void bce_logits_backward(const float* x, const float* y, const float* pw, float 
       [&](std::int64_t begin, std::int64_t end) {
         if (gx) bce_gradient<math::bce_logits_grad_x>(x, y, pw, pw_scalar, g, g_per_element, scale, gx, begin, end);
         if (gy) bce_gradient<math::bce_logits_grad_y>(x, y, pw, pw_scalar, g, g_per_element, scale, gy, begin, end);
+      },
+      kParallelGrain);
+}
+
+double squared_error_sum(const float* x, const float* y, std::int64_t n) {
+  // Blocks of 4096 elements, each summed in 16 float lanes and then in double; the blocks'
+  // sums added in order.
+  constexpr std::int64_t kBlock = 4096, kLanes = 16;
+  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> partial(static_cast<size_t>(blocks), 0.0);
+  parallel_for(blocks, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const std::int64_t begin = b * kBlock, end = std::min(n, begin + kBlock);
+      float lanes[kLanes] = {};
+      std::int64_t i = begin;
+      for (; i + kLanes <= end; i += kLanes) {
+        for (std::int64_t l = 0; l < kLanes; ++l) {
+          const float d = x[i + l] - y[i + l];
+          lanes[l] += d * d;
+        }
+      }
+      double total = 0.0;
+      for (std::int64_t l = 0; l < kLanes; ++l) total += lanes[l];
+      for (; i < end; ++i) {
+        const float d = x[i] - y[i];
+        total += static_cast<double>(d * d);
+      }
+      partial[static_cast<size_t>(b)] = total;
+    }
+  });
+  double sum = 0.0;
+  for (double p : partial) sum += p;
+  return sum;
+}
+
+void squared_error(const float* x, const float* y, float* out, std::int64_t n) {
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+          const float d = x[i] - y[i];
+          out[i] = d * d;
+        }
+      },
+      kParallelGrain);
+}
+
+void squared_error_backward(const float* x, const float* y, const float* g, bool g_per_element, float scale, float* gx,
+                            float* gy, std::int64_t n) {
+  const float g0 = g_per_element ? 0.0f : 2.0f * g[0] * scale;
+  parallel_for(
+      n,
+      [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t i = begin; i < end; ++i) {
+          const float d = (x[i] - y[i]) * (g_per_element ? 2.0f * g[i] * scale : g0);
+          if (gx) gx[i] = d;
+          if (gy) gy[i] = -d;
+        }
       },
       kParallelGrain);
 }

@@ -144,6 +144,17 @@ const cases: Case[] = [
   // Tensors of 128 floats: the arithmetic is nothing, so these time what a call costs (checks,
   // the tensor's allocation, reading the arguments across N-API) against ORT's session.run.
   {
+    name: 'mseLoss [8,64,56,56]',
+    anchor: 'Sub+Mul+ReduceMean',
+    inputs: { a: act, b: act },
+    ours: (t) => ops.mseLoss(t.a, t.b),
+    onnx: (g) =>
+      g
+        .node('Sub', ['a', 'b'], ['d'])
+        .node('Mul', ['d', 'd'], ['s'])
+        .node('ReduceMean', ['s'], ['y'], { keepdims: attr.int(0) }),
+  },
+  {
     name: 'relu [1,8,4,4] (the cost of one call)',
     anchor: 'Relu',
     inputs: { a: [1, 8, 4, 4] },
