@@ -7,6 +7,7 @@
 #include "binding/pointwise_dispatch.h"
 #include "binding/registry.h"
 #include "core/errors.h"
+#include "cpu/loss.h"
 #include "ops/loss.h"
 #ifdef FLEXCONV_WITH_CUDA
 #include "cuda/runtime.h"

@@ -4,6 +4,7 @@
 
 #include "core/no_trapping_math.h"  // first: it changes how the loops below compile
 #include "ops/loss.h"
+#include "cpu/loss.h"
 
 #include <algorithm>
 #include <cmath>
