@@ -20,7 +20,6 @@ namespace flexconv {
 namespace cpu {
 
 using rows::for_each_chunk;
-using rows::kChunk;
 
 void cross_entropy_forward(const float* logits, const float* target, std::int64_t N, std::int64_t C, std::int64_t S,
                            std::int64_t ignore_index, float smoothing, float* loss, float* stats) {
@@ -34,41 +33,10 @@ void cross_entropy_forward(const float* logits, const float* target, std::int64_
     });
     return;
   }
+  const auto chunk = FLEXCONV_PICK_ISA(cross_entropy_chunk);
   for_each_chunk(N, C, S, [&](std::int64_t n, std::int64_t s0, std::int64_t len) {
-    const float* x = logits + n * C * S + s0;
-    float m[kChunk];
-    double z[kChunk], sum_shifted[kChunk];
-    for (std::int64_t i = 0; i < len; ++i) {
-      m[i] = -INFINITY;
-      z[i] = 0.0;
-      sum_shifted[i] = 0.0;
-    }
-    for (std::int64_t c = 0; c < C; ++c) {
-      const float* row = x + c * S;
-      for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
-    }
-    for (std::int64_t c = 0; c < C; ++c) {
-      const float* row = x + c * S;
-      for (std::int64_t i = 0; i < len; ++i) {
-        const float shifted = row[i] - m[i];
-        z[i] += math::vexpf(shifted);
-        sum_shifted[i] += shifted;
-      }
-    }
-    for (std::int64_t i = 0; i < len; ++i) {
-      const std::int64_t pos = n * S + s0 + i;
-      const double logz = std::log(z[i]);
-      stats[2 * pos] = m[i];
-      stats[2 * pos + 1] = static_cast<float>(logz);
-      const std::int64_t t = static_cast<std::int64_t>(target[pos]);
-      if (t == ignore_index) {
-        loss[pos] = 0.0f;
-        continue;
-      }
-      // lse - (1-eps) x_t - eps/C sum_c x_c, with every logit shifted by the maximum.
-      loss[pos] = static_cast<float>(logz - (1.0 - smoothing) * (x[t * S + i] - m[i]) -
-                                     static_cast<double>(smoothing) / static_cast<double>(C) * sum_shifted[i]);
-    }
+    const std::int64_t pos = n * S + s0;
+    chunk(logits + n * C * S + s0, target + pos, C, S, len, ignore_index, smoothing, loss + pos, stats + 2 * pos);
   });
 }
 
@@ -76,7 +44,6 @@ void cross_entropy_backward(const float* logits, const float* target, const floa
                             bool weight_per_position, float scale, std::int64_t N, std::int64_t C, std::int64_t S,
                             std::int64_t ignore_index, float smoothing, float* grad) {
   if (C == 0) return;
-  const float inv_c = 1.0f / static_cast<float>(C);
   if (S == 1) {
     const auto row = FLEXCONV_PICK_ISA(cross_entropy_row_backward);
     rows::for_each_row(N, C, [&](std::int64_t n) {
@@ -86,23 +53,11 @@ void cross_entropy_backward(const float* logits, const float* target, const floa
     });
     return;
   }
+  const auto chunk = FLEXCONV_PICK_ISA(cross_entropy_chunk_backward);
   for_each_chunk(N, C, S, [&](std::int64_t n, std::int64_t s0, std::int64_t len) {
-    float w[kChunk], m[kChunk], logz[kChunk];
-    std::int64_t t[kChunk];
-    for (std::int64_t i = 0; i < len; ++i) {
-      const std::int64_t pos = n * S + s0 + i;
-      t[i] = static_cast<std::int64_t>(target[pos]);
-      w[i] = t[i] == ignore_index ? 0.0f : (weight_per_position ? weight[pos] : weight[0]) * scale;
-      m[i] = stats[2 * pos];
-      logz[i] = stats[2 * pos + 1];
-    }
-    for (std::int64_t c = 0; c < C; ++c) {
-      const float* row = logits + (n * C + c) * S + s0;
-      float* out = grad + (n * C + c) * S + s0;
-      for (std::int64_t i = 0; i < len; ++i) {
-        out[i] = w[i] * math::cross_entropy_grad(row[i], m[i], logz[i], t[i] == c, smoothing, inv_c);
-      }
-    }
+    const std::int64_t pos = n * S + s0;
+    chunk(logits + n * C * S + s0, target + pos, stats + 2 * pos, weight_per_position ? weight + pos : weight,
+          weight_per_position, scale, C, S, len, ignore_index, smoothing, grad + n * C * S + s0);
   });
 }
 

@@ -57,8 +57,20 @@ void for_each_row(std::int64_t count, std::int64_t n, Fn fn) {
 //   and its loss for class t with label smoothing (0 when t == ignore).
 // cross_entropy_row_backward: out = w * (softmax(x) - (1 - eps) [c == t] - eps / n), from m and
 //   logz (nothing subtracted for t == ignore).
+// softmax_chunk / softmax_chunk_backward, cross_entropy_chunk / cross_entropy_chunk_backward: the
+//   same for len (<= kChunk) consecutive positions of a dimension with others inside it
+//   (segmentation maps: every pointer at the chunk's first position, a position's n or C values
+//   `inner` or S apart; weight per position or weight[0]), sums per position in double.
 #define FLEXCONV_ROW_OPS_ISA_API                                                                                   \
   void softmax_row(const float* x, float* y, std::int64_t n, bool log);                                            \
+  void softmax_chunk(const float* x, float* y, std::int64_t n, std::int64_t inner, std::int64_t len, bool log);    \
+  void softmax_chunk_backward(const float* y, const float* g, float* gx, std::int64_t n, std::int64_t inner,       \
+                              std::int64_t len, bool log);                                                         \
+  void cross_entropy_chunk(const float* x, const float* target, std::int64_t C, std::int64_t S, std::int64_t len,  \
+                           std::int64_t ignore, float smoothing, float* loss, float* stats);                       \
+  void cross_entropy_chunk_backward(const float* x, const float* target, const float* stats, const float* weight,  \
+                                    bool weight_per_position, float scale, std::int64_t C, std::int64_t S,         \
+                                    std::int64_t len, std::int64_t ignore, float smoothing, float* grad);          \
   void softmax_row_backward(const float* y, const float* g, float* gx, std::int64_t n, bool log);                  \
   void cross_entropy_row(const float* x, std::int64_t n, std::int64_t t, std::int64_t ignore, float smoothing,     \
                          float* m, float* logz, float* loss);                                                      \

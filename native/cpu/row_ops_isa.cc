@@ -10,6 +10,7 @@
 #include "core/lanes.h"
 #include "cpu/row_ops.h"
 #include "math/pointwise.h"
+#include "math/softmax.h"
 
 FLEXCONV_ISA_BEGIN
 namespace {
@@ -162,6 +163,129 @@ double dot(const float* __restrict a, const float* __restrict b, std::int64_t n)
 }
 
 }  // namespace
+
+void softmax_chunk(const float* x, float* y, std::int64_t n, std::int64_t inner, std::int64_t len, bool log) {
+  float m[rows::kChunk];
+  double s[rows::kChunk];
+  for (std::int64_t i = 0; i < len; ++i) {
+    m[i] = -INFINITY;
+    s[i] = 0.0;
+  }
+  for (std::int64_t k = 0; k < n; ++k) {
+    const float* row = x + k * inner;
+    for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
+  }
+  for (std::int64_t k = 0; k < n; ++k) {
+    const float* row = x + k * inner;
+    float* out = y + k * inner;
+    for (std::int64_t i = 0; i < len; ++i) {
+      const float e = math::vexpf(row[i] - m[i]);
+      s[i] += e;
+      if (!log) out[i] = e;
+    }
+  }
+  if (log) {
+    // (x - m) - log s: exact for the largest entries even when the logits are huge.
+    float logs[rows::kChunk];
+    for (std::int64_t i = 0; i < len; ++i) logs[i] = static_cast<float>(std::log(s[i]));
+    for (std::int64_t k = 0; k < n; ++k) {
+      const float* row = x + k * inner;
+      float* out = y + k * inner;
+      for (std::int64_t i = 0; i < len; ++i) out[i] = (row[i] - m[i]) - logs[i];
+    }
+  } else {
+    float inv[rows::kChunk];
+    for (std::int64_t i = 0; i < len; ++i) inv[i] = static_cast<float>(1.0 / s[i]);
+    for (std::int64_t k = 0; k < n; ++k) {
+      float* out = y + k * inner;
+      for (std::int64_t i = 0; i < len; ++i) out[i] *= inv[i];
+    }
+  }
+}
+
+void softmax_chunk_backward(const float* y, const float* g, float* gx, std::int64_t n, std::int64_t inner,
+                            std::int64_t len, bool log) {
+  double dot[rows::kChunk];
+  for (std::int64_t i = 0; i < len; ++i) dot[i] = 0.0;
+  for (std::int64_t k = 0; k < n; ++k) {
+    const float* yr = y + k * inner;
+    const float* gr = g + k * inner;
+    if (log) {
+      for (std::int64_t i = 0; i < len; ++i) dot[i] += gr[i];
+    } else {
+      for (std::int64_t i = 0; i < len; ++i) dot[i] += static_cast<double>(gr[i]) * yr[i];
+    }
+  }
+  float d[rows::kChunk];
+  for (std::int64_t i = 0; i < len; ++i) d[i] = static_cast<float>(dot[i]);
+  for (std::int64_t k = 0; k < n; ++k) {
+    const float* yr = y + k * inner;
+    const float* gr = g + k * inner;
+    float* out = gx + k * inner;
+    if (log) {
+      for (std::int64_t i = 0; i < len; ++i) out[i] = gr[i] - math::vexpf(yr[i]) * d[i];
+    } else {
+      for (std::int64_t i = 0; i < len; ++i) out[i] = yr[i] * (gr[i] - d[i]);
+    }
+  }
+}
+
+void cross_entropy_chunk(const float* x, const float* target, std::int64_t C, std::int64_t S, std::int64_t len,
+                         std::int64_t ignore, float smoothing, float* loss, float* stats) {
+  float m[rows::kChunk];
+  double z[rows::kChunk], sum_shifted[rows::kChunk];
+  for (std::int64_t i = 0; i < len; ++i) {
+    m[i] = -INFINITY;
+    z[i] = 0.0;
+    sum_shifted[i] = 0.0;
+  }
+  for (std::int64_t c = 0; c < C; ++c) {
+    const float* row = x + c * S;
+    for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
+  }
+  for (std::int64_t c = 0; c < C; ++c) {
+    const float* row = x + c * S;
+    for (std::int64_t i = 0; i < len; ++i) {
+      const float shifted = row[i] - m[i];
+      z[i] += math::vexpf(shifted);
+      sum_shifted[i] += shifted;
+    }
+  }
+  for (std::int64_t i = 0; i < len; ++i) {
+    const double logz = std::log(z[i]);
+    stats[2 * i] = m[i];
+    stats[2 * i + 1] = static_cast<float>(logz);
+    const std::int64_t t = static_cast<std::int64_t>(target[i]);
+    if (t == ignore) {
+      loss[i] = 0.0f;
+      continue;
+    }
+    // lse - (1-eps) x_t - eps/C sum_c x_c, with every logit shifted by the maximum.
+    loss[i] = static_cast<float>(logz - (1.0 - smoothing) * (x[t * S + i] - m[i]) -
+                                 static_cast<double>(smoothing) / static_cast<double>(C) * sum_shifted[i]);
+  }
+}
+
+void cross_entropy_chunk_backward(const float* x, const float* target, const float* stats, const float* weight,
+                                  bool weight_per_position, float scale, std::int64_t C, std::int64_t S,
+                                  std::int64_t len, std::int64_t ignore, float smoothing, float* grad) {
+  const float inv_c = 1.0f / static_cast<float>(C);
+  float w[rows::kChunk], m[rows::kChunk], logz[rows::kChunk];
+  std::int64_t t[rows::kChunk];
+  for (std::int64_t i = 0; i < len; ++i) {
+    t[i] = static_cast<std::int64_t>(target[i]);
+    w[i] = t[i] == ignore ? 0.0f : (weight_per_position ? weight[i] : weight[0]) * scale;
+    m[i] = stats[2 * i];
+    logz[i] = stats[2 * i + 1];
+  }
+  for (std::int64_t c = 0; c < C; ++c) {
+    const float* row = x + c * S;
+    float* out = grad + c * S;
+    for (std::int64_t i = 0; i < len; ++i) {
+      out[i] = w[i] * math::cross_entropy_grad(row[i], m[i], logz[i], t[i] == c, smoothing, inv_c);
+    }
+  }
+}
 
 void softmax_row(const float* x, float* y, std::int64_t n, bool log) {
   const float m = max(x, n);
