@@ -162,19 +162,23 @@ double dot(const float* __restrict a, const float* __restrict b, std::int64_t n)
   return total;
 }
 
+// m[i] = the largest of the n values of position i (`stride` apart), for len positions: the
+// channel maximum of a chunk of a segmentation map (NaN never wins here; the sums carry it).
+void chunk_max(const float* x, std::int64_t n, std::int64_t stride, std::int64_t len, float* m) {
+  for (std::int64_t i = 0; i < len; ++i) m[i] = -INFINITY;
+  for (std::int64_t k = 0; k < n; ++k) {
+    const float* row = x + k * stride;
+    for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
+  }
+}
+
 }  // namespace
 
 void softmax_chunk(const float* x, float* y, std::int64_t n, std::int64_t inner, std::int64_t len, bool log) {
   float m[rows::kChunk];
   double s[rows::kChunk];
-  for (std::int64_t i = 0; i < len; ++i) {
-    m[i] = -INFINITY;
-    s[i] = 0.0;
-  }
-  for (std::int64_t k = 0; k < n; ++k) {
-    const float* row = x + k * inner;
-    for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
-  }
+  chunk_max(x, n, inner, len, m);
+  for (std::int64_t i = 0; i < len; ++i) s[i] = 0.0;
   for (std::int64_t k = 0; k < n; ++k) {
     const float* row = x + k * inner;
     float* out = y + k * inner;
@@ -234,14 +238,10 @@ void cross_entropy_chunk(const float* x, const float* target, std::int64_t C, st
                          std::int64_t ignore, float smoothing, float* loss, float* stats) {
   float m[rows::kChunk];
   double z[rows::kChunk], sum_shifted[rows::kChunk];
+  chunk_max(x, C, S, len, m);
   for (std::int64_t i = 0; i < len; ++i) {
-    m[i] = -INFINITY;
     z[i] = 0.0;
     sum_shifted[i] = 0.0;
-  }
-  for (std::int64_t c = 0; c < C; ++c) {
-    const float* row = x + c * S;
-    for (std::int64_t i = 0; i < len; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
   }
   for (std::int64_t c = 0; c < C; ++c) {
     const float* row = x + c * S;
