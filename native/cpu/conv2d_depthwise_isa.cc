@@ -5,6 +5,7 @@
 // the phased, bordered planes of conv2d_depthwise.h; the input gradient of strided layers keeps
 // plain row loops.
 #include <cstdint>
+#include <type_traits>
 
 #include "core/lanes.h"
 #include "cpu/conv2d_depthwise.h"
@@ -106,16 +107,16 @@ void row_group(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::
   }
 }
 
-// The `count` (< kRowsPerCall) rows from oy as one group too: a row alone is one chain of
-// dependent multiply-adds.
-template <int R, int KT, int kPick>
-void last_rows(const math::Conv2dGeometry& g, const PhasedPlane& in, const std::int64_t* offsets, const float* taps,
-               float bias, const OutputPlane& out, std::int64_t oy, std::int64_t count) {
-  if constexpr (R > 0) {
-    if (count == R) {
-      row_group<R, KT, kPick>(g, in, offsets, taps, bias, out, oy);
+// call(std::integral_constant<int, R>{}) for R = count, 0 < count <= kMax: the last rows of a
+// plane (fewer than kRowsPerCall) as one group of their count, a template instance per count (a
+// row alone is one chain of dependent multiply-adds).
+template <int kMax, class Call>
+void with_row_count(std::int64_t count, Call call) {
+  if constexpr (kMax > 0) {
+    if (count == kMax) {
+      call(std::integral_constant<int, kMax>{});
     } else {
-      last_rows<R - 1, KT, kPick>(g, in, offsets, taps, bias, out, oy, count);
+      with_row_count<kMax - 1>(count, call);
     }
   }
 }
@@ -127,7 +128,8 @@ void rows_by_taps(const math::Conv2dGeometry& g, const PhasedPlane& in, const st
   for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) {
     row_group<kRowsPerCall, KT, kPick>(g, in, offsets, taps, bias, out, oy);
   }
-  last_rows<kRowsPerCall - 1, KT, kPick>(g, in, offsets, taps, bias, out, oy, oy1 - oy);
+  with_row_count<kRowsPerCall - 1>(
+      oy1 - oy, [&](auto rows) { row_group<decltype(rows)::value, KT, kPick>(g, in, offsets, taps, bias, out, oy); });
 }
 
 template <int kPick>
@@ -194,20 +196,6 @@ void rows_from_registers(const math::Conv2dGeometry& g, const float* plane, cons
   for (int q = 0; q < R; ++q) store_outputs(out, (oy + q) * g.out_w, acc[q], static_cast<int>(g.out_w));
 }
 
-// The `count` (< kRowsPerCall) rows from oy as one group (last_rows, for rows_from_registers).
-template <int R, int S, int kHalves>
-void last_rows_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
-                              const float* taps, float bias, const OutputPlane& out, std::int64_t oy,
-                              std::int64_t count) {
-  if constexpr (R > 0) {
-    if (count == R) {
-      rows_from_registers<R, S, kHalves>(g, plane, columns, taps, bias, out, oy);
-    } else {
-      last_rows_from_registers<R - 1, S, kHalves>(g, plane, columns, taps, bias, out, oy, count);
-    }
-  }
-}
-
 template <int S, int kHalves>
 void plane_from_registers(const math::Conv2dGeometry& g, const float* plane, const lanes::LaneMap (&columns)[3],
                           const float* taps, float bias, const OutputPlane& out, std::int64_t oy0, std::int64_t oy1) {
@@ -215,7 +203,9 @@ void plane_from_registers(const math::Conv2dGeometry& g, const float* plane, con
   for (; oy + kRowsPerCall <= oy1; oy += kRowsPerCall) {
     rows_from_registers<kRowsPerCall, S, kHalves>(g, plane, columns, taps, bias, out, oy);
   }
-  last_rows_from_registers<kRowsPerCall - 1, S, kHalves>(g, plane, columns, taps, bias, out, oy, oy1 - oy);
+  with_row_count<kRowsPerCall - 1>(oy1 - oy, [&](auto rows) {
+    rows_from_registers<decltype(rows)::value, S, kHalves>(g, plane, columns, taps, bias, out, oy);
+  });
 }
 
 // Output planes [plane0, plane1) (plane = image * channels + channel: each input plane's
