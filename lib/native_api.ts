@@ -38,7 +38,7 @@ type GridMode = 'bilinear' | 'nearest';
 type GridPadding = 'zeros' | 'border' | 'reflection';
 type InterpolateMode = 'nearest' | 'bilinear';
 type Isa = 'avx512' | 'avx2' | 'portable';
-/** A weight packed by conv2dPackWeights or deformConv2dPackWeights (an opaque native handle). */
+/** A weight packed by conv2dPackWeights, deformConv2dPackWeights or linearPackWeight (an opaque native handle). */
 export type PackedWeightHandle = object;
 /** The window of a conv-like op, as one options object ([h, w] pairs). */
 export interface WindowOptions {
@@ -144,6 +144,10 @@ export interface NativeApi {
 
   // Dense algebra (native/binding/gemm.cc): c = alpha * op(a) @ op(b) + beta * c, 3-D operands
   gemm(a: Tensor, b: Tensor, c: Tensor, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  // Linear layers with a packed weight (native/binding/linear.cc)
+  linearPackWeight(weight: Tensor): PackedWeightHandle;
+  linearPacked(x: Tensor, packed: PackedWeightHandle, bias: Opt, out: Tensor): void;
+  linearPackedInfo(packed: PackedWeightHandle): { bytes: number; inFeatures: number; outFeatures: number };
 
   // Pointwise (native/binding/elementwise.cc); codes: UnaryCode, BinaryCode
   unary(x: Tensor, out: Tensor, code: number, a: number, b: number): void;
@@ -343,6 +347,9 @@ export const NATIVE_API_NAMES: readonly (keyof NativeApi)[] = [
   'dynamicConv2d',
   'dynamicConv2dBackward',
   'gemm',
+  'linearPackWeight',
+  'linearPacked',
+  'linearPackedInfo',
   'unary',
   'unaryBackward',
   'binary',

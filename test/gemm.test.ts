@@ -162,6 +162,54 @@ describe('GEMM core against a float64 reference', () => {
   });
 });
 
+describe('few rows of A against the rows of B (a linear layer at batch 1 to 8: dot products)', () => {
+  const threads = getNumThreads();
+  afterAll(() => setNumThreads(threads));
+  beforeEach(() => manualSeed(8));
+
+  test('every row count 1-9 and ragged depths and widths on every ISA, beta 0 and 0.75', () => {
+    // K below and above one vector, not a multiple of one, long enough for the path (K >= 32 M)
+    // and too short for it (then the packed GEMM runs); N not a multiple of any column block.
+    forEachIsa(() => {
+      for (let M = 1; M <= 9; M++) {
+        for (const K of [1, 15, 17, 40, 300]) {
+          for (const N of [1, 7, 45]) check(false, true, M, N, K, M % 2 === 0 ? 0.75 : 0);
+        }
+      }
+    });
+  });
+
+  test('results are bitwise identical at 1 and 2 threads (columns split between the threads)', () => {
+    for (const [M, N, K] of [
+      [1, 5000, 300],
+      [8, 1001, 600],
+      [3, 777, 2048],
+    ]) {
+      const a = Tensor.randn([1, M, K]),
+        b = Tensor.randn([1, N, K]);
+      const out: Float32Array[] = [];
+      for (const t of [1, 2]) {
+        setNumThreads(t);
+        const c = Tensor.empty([1, M, N]);
+        gemmInto(a, b, c, false, true, 1, 0);
+        out.push(c.data);
+      }
+      expect(Buffer.from(out[0].buffer, out[0].byteOffset, out[0].byteLength)).toEqual(
+        Buffer.from(out[1].buffer, out[1].byteOffset, out[1].byteLength),
+      );
+      check(false, true, M, N, K, 0);
+    }
+  });
+
+  test('beta 0 ignores NaN in C', () => {
+    const a = Tensor.ones([1, 2, 64]),
+      b = Tensor.ones([1, 3, 64]);
+    const c = Tensor.full([1, 2, 3], NaN);
+    gemmInto(a, b, c, false, true, 1, 0);
+    expect(c.toArray()).toEqual([64, 64, 64, 64, 64, 64]);
+  });
+});
+
 describe('matmul errors', () => {
   test('mismatched inner dimensions name both shapes', () => {
     expect(() => ops.matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))).toThrow(ShapeError);

@@ -31,6 +31,11 @@ test.each<[string, () => unknown, RegExp]>([
     /unknown option 'bias'/,
   ],
   [
+    'linear',
+    () => ops.linear(Tensor.randn([2, 3]), Tensor.randn([4, 3]), null, { pack: null } as Loose),
+    /linear: unknown option 'pack' \(did you mean 'packed'\?\)/,
+  ],
+  [
     'gridSample',
     () => ops.gridSample(x, Tensor.zeros([1, 2, 2, 2]), { align_corners: true } as Loose),
     /did you mean 'alignCorners'/,

@@ -47,6 +47,8 @@ const QUERIES = new Set([
   'deformConv2dGeometry',
   'conv2dPackWeights',
   'deformConv2dPackWeights',
+  'linearPackWeight',
+  'linearPackedInfo',
 ]);
 
 // Native calls a replay must never repeat (memory, global settings, training updates, randomness).

@@ -3,6 +3,7 @@ import { checkInt, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
+import { inferenceReady, packedOwnLinearWeight } from './inference_weights';
 import { resetConvLinear } from './init';
 import { Module } from './module';
 import { Parameter } from './parameter';
@@ -34,7 +35,8 @@ export class Linear extends Module {
         `Linear: expected input of shape [..., ${this.inFeatures}] (${this.inFeatures} features) but received ${shapeString(x.shape)}`,
       );
     }
-    return ops.linear(x, this.weight, this.bias);
+    const packed = inferenceReady(this) ? packedOwnLinearWeight(this, this.weight) : null;
+    return ops.linear(x, this.weight, this.bias, { packed });
   }
 
   protected override extraRepr(): string {

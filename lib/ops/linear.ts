@@ -1,17 +1,58 @@
 /**
  * Fully connected layer: y = input @ weight^T + bias, weight [out, in] (PyTorch layout),
- * input [..., in] (any number of leading dimensions). Runs on the GEMM core.
+ * input [..., in] (any number of leading dimensions). Runs on the GEMM core; up to 8 rows by
+ * dot products of input rows with weight rows (native/cpu/gemm/few_rows.h). A weight packed once
+ * by packLinearWeight (nn.Linear does this in eval mode) is read in place instead of being
+ * rearranged for the GEMM at every call.
  */
 import { record } from '../autograd';
-import { shapeString } from '../check';
+import { checkOptionKeys, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import type { OnnxEmitContext } from '../onnx/trace';
 import { channelSums } from './conv';
 import { gemmInto } from './matmul';
+import { checkTensor } from './validate';
 
-export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+/** A CPU linear weight packed once for many forwards (packLinearWeight); holds its own copy. */
+export class PackedLinearWeight {
+  /** @internal the native handle (freed with this object). */
+  constructor(
+    readonly handle: object,
+    /** [outFeatures, inFeatures] of the weight it was packed from. */
+    readonly shape: readonly number[],
+  ) {}
+
+  /** Bytes of packed floats the handle holds. */
+  get bytes(): number {
+    return native().linearPackedInfo(this.handle).bytes;
+  }
+}
+
+/**
+ * Packs a CPU linear weight ([out, in]) for linear's `packed` option. The handle keeps a copy:
+ * pack again after the weight changes (nn.Linear's eval cache does, lib/nn/inference_weights.ts).
+ */
+export function packLinearWeight(weight: Tensor): PackedLinearWeight {
+  const where = 'packLinearWeight';
+  checkTensor(where, 'weight', weight);
+  if (weight.ndim !== 2) {
+    throw new ShapeError(
+      `${where}: expected weight to be a 2-D tensor [outFeatures, inFeatures] but received shape ${shapeString(weight.shape)}`,
+    );
+  }
+  if (weight.device !== 'cpu')
+    throw new DeviceError(`${where}: expected weight on the CPU but received a ${weight.device} tensor`);
+  return new PackedLinearWeight(native().linearPackWeight(weight), [...weight.shape]);
+}
+
+export interface LinearOptions {
+  /** The weight packed by packLinearWeight (CPU only); must match `weight`'s shape. */
+  packed?: PackedLinearWeight | null;
+}
+
+export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null, options: LinearOptions = {}): Tensor {
   const where = 'linear';
   for (const [name, t] of [
     ['input', input],
@@ -47,21 +88,36 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Ten
       throw new DeviceError(`${where}: input is on ${input.device} but bias is on ${bias.device}`);
     b = bias;
   }
+  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
+    throw new ArgumentError(
+      `${where}: expected options to be an object like { packed } but received ${describe(options)}`,
+    );
+  }
+  checkOptionKeys(where, options, ['packed']);
+  const packed = checkPacked(where, options.packed, weight);
   const rows = input.shape.slice(0, -1).reduce((a, b) => a * b, 1);
   const outShape = [...input.shape.slice(0, -1), outF];
   const out = Tensor.empty(outShape, { device: input.device });
-  const x3 = input.rawView([1, rows, inF]),
-    w3 = weight.rawView([1, outF, inF]),
-    o3 = out.rawView([1, rows, outF]);
-  gemmInto(x3, w3, o3, false, true);
-  if (b) {
-    const o2 = out.rawView([rows, outF]);
-    native().addChannelBias(o2, b);
+  if (packed) {
+    const x2 = input.rawView([rows, inF]),
+      o2 = out.rawView([rows, outF]);
+    native().linearPacked(x2, packed.handle, b, o2);
+    x2.dispose();
     o2.dispose();
+  } else {
+    const x3 = input.rawView([1, rows, inF]),
+      w3 = weight.rawView([1, outF, inF]),
+      o3 = out.rawView([1, rows, outF]);
+    gemmInto(x3, w3, o3, false, true);
+    if (b) {
+      const o2 = out.rawView([rows, outF]);
+      native().addChannelBias(o2, b);
+      o2.dispose();
+    }
+    x3.dispose();
+    w3.dispose();
+    o3.dispose();
   }
-  x3.dispose();
-  w3.dispose();
-  o3.dispose();
   return record(
     'linear',
     [input, weight, b],
@@ -110,4 +166,21 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Ten
       ctx.node('Add', [mm, ctx.name(b)], [ctx.output]);
     },
   );
+}
+
+function checkPacked(where: string, packed: unknown, weight: Tensor): PackedLinearWeight | null {
+  if (packed === undefined || packed === null) return null;
+  if (!(packed instanceof PackedLinearWeight)) {
+    throw new ArgumentError(
+      `${where}: expected packed to be a PackedLinearWeight from packLinearWeight but received ${describe(packed)}`,
+    );
+  }
+  if (packed.shape[0] !== weight.shape[0] || packed.shape[1] !== weight.shape[1]) {
+    throw new ShapeError(
+      `${where}: expected packed to be packLinearWeight of a weight ${shapeString(weight.shape)} but received one of ${shapeString(packed.shape)}`,
+    );
+  }
+  if (weight.device !== 'cpu')
+    throw new DeviceError(`${where}: packed weights run on the CPU only but weight is a ${weight.device} tensor`);
+  return packed;
 }

@@ -516,21 +516,46 @@ void conv2d_backward_weight_direct(const Conv2dGeometry& g, const float* grad_ou
 }
 
 void add_channel_bias(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* bias, float* x) {
+  // Ranges of at least ~4096 floats: a linear layer's output ([rows, features], plane 1) would
+  // otherwise wake the workers for a few hundred adds.
+  const std::int64_t grain = std::max<std::int64_t>(1, 4096 / std::max<std::int64_t>(plane, 1));
   parallel_for(
       batch * channels,
       [&](std::int64_t t0, std::int64_t t1) {
+        if (plane == 1) {
+          // Runs of consecutive channels add the bias vector to a row: vectorised, no modulo per float.
+          for (std::int64_t t = t0; t < t1;) {
+            const std::int64_t c = t % channels, run = std::min(channels - c, t1 - t);
+            float* p = x + t;
+            for (std::int64_t i = 0; i < run; ++i) p[i] += bias[c + i];
+            t += run;
+          }
+          return;
+        }
+        std::int64_t c = t0 % channels;
         for (std::int64_t t = t0; t < t1; ++t) {
-          const float b = bias[t % channels];
+          const float b = bias[c];
           float* p = x + t * plane;
           for (std::int64_t i = 0; i < plane; ++i) p[i] += b;
+          if (++c == channels) c = 0;
         }
       },
-      4);
+      grain);
 }
 
 void channel_sums(std::int64_t batch, std::int64_t channels, std::int64_t plane, const float* x, float* sums) {
   parallel_for(channels, [&](std::int64_t c0, std::int64_t c1) {
     std::vector<double> totals(static_cast<size_t>(c1 - c0));
+    if (plane == 1) {
+      // A linear layer's bias gradient ([rows, features]): whole rows at a time, vectorised over
+      // the features; the same double sums in the same order as the plane loop below.
+      for (std::int64_t n = 0; n < batch; ++n) {
+        const float* row = x + n * channels + c0;
+        for (std::int64_t c = 0; c < c1 - c0; ++c) totals[static_cast<size_t>(c)] += row[c];
+      }
+      for (std::int64_t c = c0; c < c1; ++c) sums[c] = static_cast<float>(totals[c - c0]);
+      return;
+    }
     for_each_channel_plane(batch, channels, plane, c0, c1, [&](std::int64_t c, std::int64_t off) {
       // Eight partial sums in a fixed order: vectorisable and deterministic.
       const float* p = x + off;

@@ -1,6 +1,8 @@
 /**
  * Layers suite: batch norm, pooling and resizing against ONNX Runtime's kernels at the same
- * thread count, on the activation shapes of the conv suite.
+ * thread count, on the activation shapes of the conv suite; linear layers on a classifier's
+ * shapes (nn.Linear in eval mode, its weight packed once, against ORT's Gemm with the weight as
+ * an initializer, which ORT packs once too).
  *
  * - eval forward rows: ops under noGrad vs ORT's BatchNormalization / MaxPool / AveragePool /
  *   GlobalAveragePool / Resize (the input is a graph input; ORT allocates its output as we do).
@@ -8,7 +10,7 @@
  *   ORT's eval forward of the same op, so `vs anchor` says how many ORT forwards one training
  *   step costs (lower than 1.0x is expected: backward reads and writes twice the memory).
  */
-import { Tensor, setNumThreads, getNumThreads, manualSeed, noGrad, tidy, ops } from '../../lib';
+import { Tensor, setNumThreads, getNumThreads, manualSeed, noGrad, tidy, ops, nn } from '../../lib';
 import { OnnxGraphBuilder, int64 } from '../../lib/onnx/builder';
 import { OrtSession } from '../../lib/onnx/ort';
 import { BenchOptions, BenchRow, compareRow, measureInterleaved, threadList } from './harness';
@@ -136,7 +138,36 @@ function cases(quick: boolean): LayerCase[] {
           }),
     });
   }
+  out.push(...linearCases(quick));
   return out;
+}
+
+// A classifier head at batch 1 and 32 (ResNet-18/34: 512 -> 1000), a wider one (ResNet-50's
+// 2048 features) at batch 64.
+const LINEAR_SHAPES: [number, number, number][] = [
+  [1, 512, 1000],
+  [32, 512, 1000],
+  [64, 2048, 1000],
+];
+
+function linearCases(quick: boolean): LayerCase[] {
+  return (quick ? LINEAR_SHAPES.slice(0, 1) : LINEAR_SHAPES).map(([rows, inF, outF]) => {
+    const evalLayer = new nn.Linear(inF, outF);
+    evalLayer.eval();
+    const trainLayer = new nn.Linear(inF, outF);
+    return {
+      anchor: 'Gemm',
+      name: `linear [${rows}, ${inF}] -> ${outF}`,
+      shape: [rows, inF],
+      ours: (x) => evalLayer.forward(x),
+      onnx: (g) =>
+        g
+          .initializer('w', evalLayer.weight)
+          .initializer('b', evalLayer.bias!)
+          .node('Gemm', ['x', 'w', 'b'], ['y'], { transB: 1 }),
+      train: rows > 1 ? (x) => trainLayer.forward(x) : undefined,
+    };
+  });
 }
 
 export async function run(opts: BenchOptions): Promise<BenchRow[]> {

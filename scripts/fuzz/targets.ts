@@ -274,11 +274,21 @@ const TARGETS: Target[] = [
   },
   {
     name: 'ops.linear',
-    build: (g) => ({
-      args: [tensor(g, [3, 4]), tensor(g, [5, 4]), g.uniform() < 0.5 ? tensor(g, [5]) : null],
-      tensors: [0, 1],
-    }),
-    call: (a) => ops.linear(a[0] as Tensor, a[1] as Tensor, a[2] as Tensor | null),
+    strictOptions: true,
+    build: (g) => {
+      const w = tensor(g, [5, 4]);
+      return {
+        args: [
+          tensor(g, [3, 4]),
+          w,
+          g.uniform() < 0.5 ? tensor(g, [5]) : null,
+          { packed: g.uniform() < 0.5 ? ops.packLinearWeight(w) : null },
+        ],
+        tensors: [0, 1],
+        options: 3,
+      };
+    },
+    call: (a) => ops.linear(a[0] as Tensor, a[1] as Tensor, a[2] as Tensor | null, a[3] as ops.LinearOptions),
   },
   {
     name: 'ops.crossEntropy',

@@ -24,6 +24,7 @@
 #include "core/cpu_features.h"
 #include "core/errors.h"
 #include "core/thread_pool.h"
+#include "cpu/gemm/few_rows.h"
 #include "cpu/gemm/gemm.h"
 #include "cpu/gemm/microkernel.h"
 
@@ -105,8 +106,10 @@ void pack_a(int64_t M, int64_t K, const ASource& A, int mr, float* dst, bool par
   });
 }
 
+// C = alpha * A * B + beta * C with A packed; B is packed block by block from `B`, or read in
+// place from `b_packed` (packed_b_layout's layout, the whole of B) when that is not null.
 void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packed, const MicroKernel& kern,
-              const BSource& B, float beta, float* C, int64_t ldc) {
+              const BSource* B, const float* b_packed, float beta, float* C, int64_t ldc) {
   const int mr = kern.mr, nr = kern.nr;
   const int64_t m_padded = round_up(M, mr);
   const int64_t kKc = k_block(K);
@@ -128,7 +131,8 @@ void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packe
   // such chunks are cut at vector boundaries instead (128 + 128), at the price of a narrower
   // edge tile. Many chunks keep whole panels: their imbalance is a fraction of a chunk. (Each
   // element of C sees the same operations wherever the cut falls.)
-  const int64_t unit = threads > 1 && n_chunks <= 2 * threads ? kern.lanes : nr;
+  // (A packed B is cut at its panels.)
+  const int64_t unit = threads > 1 && n_chunks <= 2 * threads && b_packed == nullptr ? kern.lanes : nr;
   const int64_t units = ceil_div(N, unit);
   // Too few chunks to balance well: split M too when the rows are many (B is then packed
   // once per row range), or whenever N alone cannot feed the threads.
@@ -151,10 +155,15 @@ void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packe
     const int64_t m_begin = ms * m_split_rows, m_end = std::min(M, m_begin + m_split_rows);
     if (nc <= 0 || m_begin >= m_end) return;
     AlignedBuffer<float> overflow;
-    float* b_buf = t_b_scratch.get(static_cast<size_t>(std::min(kKc, K) * widest), overflow);
+    float* scratch = b_packed ? nullptr : t_b_scratch.get(static_cast<size_t>(std::min(kKc, K) * widest), overflow);
     for (int64_t kb = 0; kb < k_blocks; ++kb) {
       const int64_t k0 = kb * kKc, kc = std::min(kKc, K - k0);
-      B.pack(k0, kc, n0, nc, nr, b_buf);
+      const float* b_buf = scratch;
+      if (b_packed) {
+        b_buf = b_packed + kb * kKc * round_up(N, nr) + n0 * kc;
+      } else {
+        B->pack(k0, kc, n0, nc, nr, scratch);
+      }
       const float block_beta = kb == 0 ? beta : 1.0f;
       const float* a_kb = a_packed + kb * kKc * m_padded;
       for (int64_t m0 = m_begin; m0 < m_end; m0 += mr) {
@@ -204,7 +213,7 @@ void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const 
   // A small A (the weights of a thin conv: 32 x 576 floats) packs in microseconds: waking the
   // workers for it costs as much, once per call (as PackedA does).
   pack_a(M, K, A, kern.mr, a_packed, parallel && a_floats >= kParallelMinPackFloats);
-  multiply(M, N, K, alpha, a_packed, kern, B, beta, C, ldc);
+  multiply(M, N, K, alpha, a_packed, kern, &B, nullptr, beta, C, ldc);
 }
 
 PackedA::PackedA(int64_t M, int64_t K, const ASource& A) : M_(M), K_(K) {
@@ -256,7 +265,41 @@ PackedA& PackedA::operator=(PackedA&& other) noexcept {
 void gemm(int64_t N, float alpha, const PackedA& A, const BSource& B, float beta, float* C, int64_t ldc) {
   if (trivial(A.M_, N, A.K_, alpha, beta, C, ldc)) return;
   const MicroKernel kern = kernel_for(static_cast<Isa>(A.isa_));
-  multiply(A.M_, N, A.K_, alpha, A.data_, kern, B, beta, C, ldc);
+  multiply(A.M_, N, A.K_, alpha, A.data_, kern, &B, nullptr, beta, C, ldc);
+}
+
+PackedB::PackedB(int64_t K, int64_t N, const BSource& B) : K_(K), N_(N) {
+  FLEXCONV_CHECK(K >= 0 && N >= 0, ErrorCode::InvalidArgument, "PackedB: dimensions must be non-negative");
+  const Isa isa = active_isa();
+  isa_ = static_cast<int>(isa);
+  nr_ = kernel_for(isa).nr;
+  if (size() == 0) return;
+  data_ = static_cast<float*>(aligned_malloc(static_cast<size_t>(size()) * sizeof(float)));
+  // Zeros first: a source need not write the last panel past the width the kernels read.
+  std::memset(data_, 0, static_cast<size_t>(size()) * sizeof(float));
+  const int64_t n_padded = round_up(N, nr_), kKc = k_block(K), k_blocks = ceil_div(K, kKc);
+  const int64_t chunk = kChunkPanels * nr_, n_chunks = ceil_div(N, chunk);
+  const bool parallel = !in_parallel_region() && num_threads() > 1 && size() >= kParallelMinPackFloats;
+  run_tasks(k_blocks * n_chunks, parallel, [&](int64_t task, int) {
+    const int64_t kb = task / n_chunks, n0 = task % n_chunks * chunk;
+    const int64_t k0 = kb * kKc, kc = std::min(kKc, K - k0);
+    B.pack(k0, kc, n0, std::min(chunk, N - n0), nr_, data_ + kb * kKc * n_padded + n0 * kc);
+  });
+}
+
+PackedB::~PackedB() { aligned_free(data_); }
+
+int64_t PackedB::size() const { return K_ * round_up(N_, nr_); }
+
+void gemm(int64_t M, float alpha, const ASource& A, const PackedB& B, float beta, float* C, int64_t ldc) {
+  const int64_t N = B.N_, K = B.K_;
+  if (trivial(M, N, K, alpha, beta, C, ldc)) return;
+  const MicroKernel kern = kernel_for(static_cast<Isa>(B.isa_));
+  AlignedBuffer<float> overflow;
+  const int64_t a_floats = round_up(M, kern.mr) * K;
+  float* a_packed = t_a_scratch.get(static_cast<size_t>(a_floats), overflow);
+  pack_a(M, K, A, kern.mr, a_packed, runs_parallel(M, N, K) && a_floats >= kParallelMinPackFloats);
+  multiply(M, N, K, alpha, a_packed, kern, nullptr, B.data_, beta, C, ldc);
 }
 
 PackedBLayout packed_b_layout(const PackedA& A, int64_t N) {
@@ -292,6 +335,10 @@ void gemm_packed_b(int64_t N, float alpha, const PackedA& A, const float* b, flo
 
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (!transA && transB && few_rows_pays(M, K)) {
+    if (!trivial(M, N, K, alpha, beta, C, ldc)) gemm_few_rows_nt(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   gemm(M, N, K, alpha, MatrixA(A, lda, transA), MatrixB(B, ldb, transB), beta, C, ldc);
 }
 

@@ -171,6 +171,35 @@ PackedBLayout packed_b_layout(const PackedA& A, int64_t N);
 // calling thread (its caller runs one per task: the Winograd chunks).
 void gemm_packed_b(int64_t N, float alpha, const PackedA& A, const float* b, float beta, float* C, int64_t ldc);
 
+// B packed once and reused by many gemm() calls: a linear layer's weight at inference, where
+// packing it (a transposition: 2 MB for a 512 x 1000 classifier) would cost as much per call as
+// the multiplication. The layout is packed_b_layout's for the kernel active at construction;
+// later calls use that kernel.
+class PackedB {
+ public:
+  // Packs the K x N matrix `B` (threaded unless called inside a parallel region).
+  PackedB(int64_t K, int64_t N, const BSource& B);
+  ~PackedB();
+  PackedB(const PackedB&) = delete;
+  PackedB& operator=(const PackedB&) = delete;
+
+  int64_t depth() const { return K_; }
+  int64_t cols() const { return N_; }
+  // Floats held (the padded panels).
+  int64_t size() const;
+
+ private:
+  friend void gemm(int64_t M, float alpha, const ASource& A, const PackedB& B, float beta, float* C, int64_t ldc);
+  int64_t K_ = 0, N_ = 0;
+  int isa_ = 0;  // the Isa whose kernel packed it
+  int nr_ = 0;
+  float* data_ = nullptr;  // aligned_malloc'd, PackedBLayout
+};
+
+// C (M x B.cols()) = alpha * A * B + beta * C with B pre-packed; A has B.depth() columns and is
+// packed per call. Same operations in the same order as gemm() on the unpacked B.
+void gemm(int64_t M, float alpha, const ASource& A, const PackedB& B, float beta, float* C, int64_t ldc);
+
 // BLAS-style entry points on plain matrices.
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
