@@ -6,7 +6,7 @@
  *
  * - eval forward rows: ops under noGrad vs ORT's BatchNormalization / MaxPool / AveragePool /
  *   GlobalAveragePool / Resize (the input is a graph input; ORT allocates its output as we do).
- * - training rows (batch norm, max pool): our forward + backward (autograd included) against
+ * - training rows (batch norm, max pool, grid sample, bilinear upsampling, linear): our forward + backward (autograd included) against
  *   ORT's eval forward of the same op, so `vs anchor` says how many ORT forwards one training
  *   step costs (lower than 1.0x is expected: backward reads and writes twice the memory).
  */
@@ -129,6 +129,7 @@ function cases(quick: boolean): LayerCase[] {
       name: `upsample bilinear 2x ${shapeName(shape)}`,
       shape,
       ours: (x) => ops.interpolate(x, { scaleFactor: 2, mode: 'bilinear' }),
+      train: (x) => ops.interpolate(x, { scaleFactor: 2, mode: 'bilinear' }),
       onnx: (g, s) =>
         g
           .initializer('sizes', int64([s[0], s[1], 2 * s[2], 2 * s[3]], [4]))
