@@ -7,8 +7,9 @@
  * - eval forward rows: ops under noGrad vs ORT's BatchNormalization / MaxPool / AveragePool /
  *   GlobalAveragePool / Resize (the input is a graph input; ORT allocates its output as we do).
  * - training rows (batch norm, max pool, grid sample, bilinear upsampling, linear): our forward +
- *   backward (autograd included) against ORT's eval forward of the same op, so `vs anchor` says how many ORT forwards one training
- *   step costs (lower than 1.0x is expected: backward reads and writes twice the memory).
+ *   backward (autograd included) against ORT's eval forward of the same op, so `vs anchor` says
+ *   how many ORT forwards one training step costs (lower than 1.0x is expected: backward reads
+ *   and writes twice the memory).
  */
 import { Tensor, setNumThreads, getNumThreads, manualSeed, noGrad, tidy, ops, nn } from '../../lib';
 import { OnnxGraphBuilder, int64 } from '../../lib/onnx/builder';
