@@ -47,6 +47,35 @@ function reference(conv: Conv2d, x: Tensor): Float64Array {
   return refConv2d(g, x.data, conv.weight.data, conv.bias?.data);
 }
 
+/**
+ * The eval forward of `layer` on `x` equals `reference()` after each way its weights can change:
+ * an optimizer step, an in-place op, a loaded state dict, a replaced weight tensor, and a direct
+ * write announced by weightsChanged().
+ */
+function expectCacheFollowsWeights(layer: Conv2d | Linear, x: Tensor, reference: () => Float64Array): void {
+  const check = (): void => {
+    layer.eval();
+    const y = noGrad(() => layer.forward(x));
+    expect(maxRelDiff(y.data, reference())).toBeLessThan(1e-5);
+  };
+  check();
+  const opt = new optim.SGD(layer.parameters(), { lr: 0.5 });
+  layer.train();
+  opt.zeroGrad();
+  ops.sum(ops.mul(layer.forward(x), layer.forward(x))).backward();
+  opt.step();
+  check();
+  noGrad(() => ops.fill_(layer.weight, 0.01));
+  check();
+  layer.loadStateDict({ weight: Tensor.randn(layer.weight.shape), bias: Tensor.randn(layer.bias!.shape) });
+  check();
+  layer.weight = new Parameter(Tensor.randn(layer.weight.shape));
+  check();
+  layer.weight.data.fill(-0.02);
+  weightsChanged();
+  check();
+}
+
 describe('Conv2d in eval mode', () => {
   for (const c of CASES) {
     test(`${c.name}: the packed forward equals a float64 convolution`, () => {
@@ -67,27 +96,7 @@ describe('Conv2d in eval mode', () => {
     manualSeed(22);
     const conv = new Conv2d(16, 27, 3, { padding: 1 });
     const x = Tensor.randn([1, 16, 5, 5]);
-    const check = (): void => {
-      conv.eval();
-      const y = noGrad(() => conv.forward(x));
-      expect(maxRelDiff(y.data, reference(conv, x))).toBeLessThan(1e-5);
-    };
-    check();
-    const opt = new optim.SGD(conv.parameters(), { lr: 0.5 });
-    conv.train();
-    opt.zeroGrad();
-    ops.sum(ops.mul(conv.forward(x), conv.forward(x))).backward();
-    opt.step();
-    check();
-    noGrad(() => ops.fill_(conv.weight, 0.01));
-    check();
-    conv.loadStateDict({ weight: Tensor.randn([27, 16, 3, 3]), bias: Tensor.randn([27]) });
-    check();
-    conv.weight = new Parameter(Tensor.randn([27, 16, 3, 3]));
-    check();
-    conv.weight.data.fill(-0.02); // a direct write, announced
-    weightsChanged();
-    check();
+    expectCacheFollowsWeights(conv, x, () => reference(conv, x));
   });
 
   test('training mode and wanted gradients take the recorded path (gradients reach the weight)', () => {
@@ -166,27 +175,7 @@ describe('Linear in eval mode', () => {
     manualSeed(33);
     const lin = new Linear(40, 30);
     const x = Tensor.randn([12, 40]);
-    const check = (): void => {
-      lin.eval();
-      const y = noGrad(() => lin.forward(x));
-      expect(maxRelDiff(y.data, referenceLinear(lin, x))).toBeLessThan(1e-5);
-    };
-    check();
-    const opt = new optim.SGD(lin.parameters(), { lr: 0.5 });
-    lin.train();
-    opt.zeroGrad();
-    ops.sum(ops.mul(lin.forward(x), lin.forward(x))).backward();
-    opt.step();
-    check();
-    noGrad(() => ops.fill_(lin.weight, 0.01));
-    check();
-    lin.loadStateDict({ weight: Tensor.randn([30, 40]), bias: Tensor.randn([30]) });
-    check();
-    lin.weight = new Parameter(Tensor.randn([30, 40]));
-    check();
-    lin.weight.data.fill(-0.02);
-    weightsChanged();
-    check();
+    expectCacheFollowsWeights(lin, x, () => referenceLinear(lin, x));
   });
 
   test('wanted gradients take the recorded path and reach the weight', () => {
