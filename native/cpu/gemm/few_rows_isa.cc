@@ -20,21 +20,54 @@ constexpr int kLanes = F32::kWidth;
 // flight (8 KB in all: 1 KB ahead on each of 8 rows at batch 1, 2.7 KB on each of 3 at batch 8).
 constexpr int kPrefetchFloats = 2048;
 
-// The lanes of v summed pairwise (halves, then quarters, ...): one fixed order.
-float sum_lanes(F32 v) {
-  float t[kLanes];
-  v.storeu(t);
-#pragma GCC unroll 8
-  for (int w = kLanes / 2; w >= 1; w /= 2) {
-#pragma GCC unroll 8
-    for (int i = 0; i < w; ++i) t[i] += t[i + w];
+// The lane maps of one level of the sums across lanes (sum_each): two vectors holding groups of
+// `width` partial sums each become one holding groups of width / 2, the first vector's groups
+// in its first half. Lane j of a group is added to lane j + width / 2: lo picks the first,
+// hi the second.
+struct LevelMaps {
+  lanes::LaneMap lo, hi;
+};
+
+LevelMaps level_maps(int width) {
+  int lo[kLanes], hi[kLanes];
+  const int half = width / 2;
+  for (int k = 0; k < kLanes; ++k) {
+    const int from_b = k < kLanes / 2 ? 0 : kLanes, kk = k % (kLanes / 2 > 0 ? kLanes / 2 : 1);
+    const int lane = kk / half * width + kk % half;
+    lo[k] = from_b + lane;
+    hi[k] = from_b + lane + half;
   }
-  return t[0];
+  return {lanes::lane_map(lo), lanes::lane_map(hi)};
+}
+
+// log2(kLanes) levels, from groups of kLanes down to groups of 2.
+struct SumMaps {
+  LevelMaps level[8];
+  SumMaps() {
+    int l = 0;
+    for (int width = kLanes; width > 1; width /= 2) level[l++] = level_maps(width);
+  }
+};
+
+// out[i] = the lanes of v[i] summed, for kLanes vectors (v is overwritten). Pairs of vectors
+// are folded into one at each level, so kLanes sums take kLanes - 1 adds and twice as many lane
+// permutes instead of a store and kLanes - 1 scalar adds each. The order is fixed: lane j plus
+// lane j + kLanes / 2, then those pairwise at half the distance, and so on.
+void sum_each(const SumMaps& maps, F32* v, float* out) {
+  int n = kLanes, l = 0;
+  for (int width = kLanes; width > 1; width /= 2, ++l) {
+    const LevelMaps& m = maps.level[l];
+    for (int i = 0; i < n / 2; ++i) {
+      v[i] = lanes::add(lanes::remap(v[2 * i], v[2 * i + 1], m.lo), lanes::remap(v[2 * i], v[2 * i + 1], m.hi));
+    }
+    n /= 2;
+  }
+  v[0].storeu(out);
 }
 
 template <int R, int OB>
-void column_block(std::int64_t K, float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
-                  float beta, float* c, std::int64_t ldc) {
+void column_block(const SumMaps& maps, std::int64_t K, float alpha, const float* a, std::int64_t lda, const float* b,
+                  std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
   F32 acc[OB][R];
 #pragma GCC unroll 16
   for (int o = 0; o < OB; ++o) {
@@ -62,12 +95,24 @@ void column_block(std::int64_t K, float alpha, const float* a, std::int64_t lda,
     const int left = static_cast<int>(K - k);
     step(k, [left](const float* p) { return F32::load_first(p, left); });
   }
+  // The accumulators summed across their lanes kLanes at a time (zeros pad the last batch).
+  constexpr int kCount = OB * R, kBatches = (kCount + kLanes - 1) / kLanes;
+  float sums[kBatches * kLanes];
+  for (int batch = 0; batch < kBatches; ++batch) {
+    F32 v[kLanes];
+#pragma GCC unroll 16
+    for (int i = 0; i < kLanes; ++i) {
+      const int index = batch * kLanes + i;
+      v[i] = index < kCount ? acc[index / R][index % R] : F32::zero();
+    }
+    sum_each(maps, v, sums + batch * kLanes);
+  }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 16
     for (int o = 0; o < OB; ++o) {
       float& out = c[r * ldc + o];
-      const float s = alpha * sum_lanes(acc[o][r]);
+      const float s = alpha * sums[o * R + r];
       out = beta == 0.0f ? s : s + beta * out;
     }
   }
@@ -88,9 +133,10 @@ template <int R>
 void columns(std::int64_t n0, std::int64_t n1, std::int64_t K, float alpha, const float* a, std::int64_t lda,
              const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
   constexpr int OB = block_columns(R);
+  const SumMaps maps;
   std::int64_t n = n0;
-  for (; n + OB <= n1; n += OB) column_block<R, OB>(K, alpha, a, lda, b + n * ldb, ldb, beta, c + n, ldc);
-  for (; n < n1; ++n) column_block<R, 1>(K, alpha, a, lda, b + n * ldb, ldb, beta, c + n, ldc);
+  for (; n + OB <= n1; n += OB) column_block<R, OB>(maps, K, alpha, a, lda, b + n * ldb, ldb, beta, c + n, ldc);
+  for (; n < n1; ++n) column_block<R, 1>(maps, K, alpha, a, lda, b + n * ldb, ldb, beta, c + n, ldc);
 }
 
 using ColumnsFn = void (*)(std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t, const float*,
