@@ -94,10 +94,15 @@ function editDistance(a: string, b: string): number {
 /**
  * Rejects option keys a function does not know: a typo such as { paddin: 1 } would otherwise be
  * ignored (JavaScript callers have no type checker) and surface later as an unrelated shape
- * error. Names the closest known key when one is near.
+ * error. Names the closest known key when one is near. Options that are not an object at all
+ * (null, a number, an array) are refused too: the function would otherwise fail reading its
+ * first option with a TypeError that names nothing of the caller's. Undefined means "none".
  */
 export function checkOptionKeys(where: string, options: object | null | undefined, known: readonly string[]): void {
-  if (options === null || options === undefined || typeof options !== 'object') return;
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
+  }
   // for-in rather than Object.keys: no array per call (this runs on every op's options).
   for (const key in options) {
     if (!Object.prototype.hasOwnProperty.call(options, key) || known.includes(key)) continue;

@@ -107,6 +107,30 @@ test('what PyTorch accepts stays accepted: empty batches, conv2d with zero chann
   expect(out.toArray().every((v) => v === 0)).toBe(true);
 });
 
+describe('options that are not an object are typed errors naming the function', () => {
+  const shapes = data.syntheticShapes({ length: 4, seed: 1 });
+  test.each<[string, () => unknown, RegExp]>([
+    [
+      'DataLoader with null options',
+      () => new data.DataLoader(shapes, null as never),
+      /DataLoader: expected options to be an object but received null/,
+    ],
+    [
+      'linear with a number for options',
+      () => ops.linear(Tensor.randn([2, 3]), Tensor.randn([4, 3]), null, 5 as never),
+      /linear: expected options to be an object but received 5/,
+    ],
+    [
+      'maxPool2d with an array for options',
+      () => ops.maxPool2d(x, [2, 2] as never),
+      /maxPool2d: expected options to be an object but received/,
+    ],
+  ])('%s', (_name, call, message) => {
+    expect(call).toThrow(ArgumentError);
+    expect(call).toThrow(message);
+  });
+});
+
 describe('sizes beyond memory are typed errors before anything is allocated', () => {
   test.each<[string, () => unknown]>([
     ['Tensor.full of 2^31 elements', () => Tensor.full([2 ** 31], 1)],

@@ -88,11 +88,6 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null, opti
       throw new DeviceError(`${where}: input is on ${input.device} but bias is on ${bias.device}`);
     b = bias;
   }
-  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
-    throw new ArgumentError(
-      `${where}: expected options to be an object like { packed } but received ${describe(options)}`,
-    );
-  }
   checkOptionKeys(where, options, ['packed']);
   const packed = checkPacked(where, options.packed, weight);
   const rows = input.shape.slice(0, -1).reduce((a, b) => a * b, 1);
