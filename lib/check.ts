@@ -92,17 +92,25 @@ function editDistance(a: string, b: string): number {
 }
 
 /**
- * Rejects option keys a function does not know: a typo such as { paddin: 1 } would otherwise be
- * ignored (JavaScript callers have no type checker) and surface later as an unrelated shape
- * error. Names the closest known key when one is near. Options that are not an object at all
- * (null, a number, an array) are refused too: the function would otherwise fail reading its
- * first option with a TypeError that names nothing of the caller's. Undefined means "none".
+ * Refuses options that are not an object (null, a number, an array): the function would
+ * otherwise fail reading its first option with a TypeError that names nothing of the caller's.
+ * Two comparisons: cheap enough for the tensor factories every op calls.
  */
-export function checkOptionKeys(where: string, options: object | null | undefined, known: readonly string[]): void {
-  if (options === undefined) return;
+export function expectOptionsObject(where: string, options: unknown): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
   }
+}
+
+/**
+ * Rejects option keys a function does not know: a typo such as { paddin: 1 } would otherwise be
+ * ignored (JavaScript callers have no type checker) and surface later as an unrelated shape
+ * error. Names the closest known key when one is near. Options that are not an object at all
+ * are refused too (expectOptionsObject); undefined means "none".
+ */
+export function checkOptionKeys(where: string, options: object | null | undefined, known: readonly string[]): void {
+  if (options === undefined) return;
+  expectOptionsObject(where, options);
   // for-in rather than Object.keys: no array per call (this runs on every op's options).
   for (const key in options) {
     if (!Object.prototype.hasOwnProperty.call(options, key) || known.includes(key)) continue;

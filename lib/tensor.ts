@@ -12,7 +12,7 @@
  * Native code reads two fields of this class directly: `shape` and `buffer` (see
  * native/binding/args.h). Keep their names.
  */
-import { checkInt, checkShape, shapeString } from './check';
+import { checkInt, checkShape, expectOptionsObject, shapeString } from './check';
 import { constants as bufferConstants } from 'node:buffer';
 import * as os from 'node:os';
 import { backward as runBackward, record } from './autograd';
@@ -279,6 +279,7 @@ export class Tensor {
   /** Uninitialised tensor (contents are whatever the memory held). */
   static empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
     const s = checkShape('Tensor.empty', 'shape', shape);
+    expectOptionsObject('Tensor.empty', options);
     const device = checkDevice('Tensor.empty', options.device ?? 'cpu');
     const t = new Tensor(allocate(checkAllocation('Tensor.empty', s, device), device, false), s);
     t.requiresGrad = options.requiresGrad ?? false;
@@ -287,6 +288,7 @@ export class Tensor {
 
   static zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
     const s = checkShape('Tensor.zeros', 'shape', shape);
+    expectOptionsObject('Tensor.zeros', options);
     const device = checkDevice('Tensor.zeros', options.device ?? 'cpu');
     const t = new Tensor(allocate(checkAllocation('Tensor.zeros', s, device), device, true), s);
     recorder?.touched(t);
@@ -316,6 +318,7 @@ export class Tensor {
       );
     }
     const s = checkShape('Tensor.from', 'shape', shape ?? [data.length]);
+    expectOptionsObject('Tensor.from', options);
     if (numelOf(s) !== data.length) {
       throw new ShapeError(
         `Tensor.from: expected data to have ${numelOf(s)} elements for shape ${shapeString(s)} but received ${data.length}`,
@@ -338,6 +341,7 @@ export class Tensor {
     shape: readonly number[],
     options: TensorOptions & { mean?: number; std?: number; generator?: Generator } = {},
   ): Tensor {
+    expectOptionsObject('Tensor.randn', options);
     const g = options.generator ?? defaultGenerator;
     const mean = options.mean ?? 0;
     const std = options.std ?? 1;
@@ -349,6 +353,7 @@ export class Tensor {
     shape: readonly number[],
     options: TensorOptions & { low?: number; high?: number; generator?: Generator } = {},
   ): Tensor {
+    expectOptionsObject('Tensor.rand', options);
     const g = options.generator ?? defaultGenerator;
     const low = options.low ?? 0;
     const high = options.high ?? 1;
@@ -378,6 +383,7 @@ export class Tensor {
     options: TensorOptions,
   ): Tensor {
     const s = checkShape(where, 'shape', shape);
+    expectOptionsObject(where, options);
     const n = checkAllocation(where, s, 'cpu'); // the values are made on the host first
     const values = new Float32Array(n);
     for (let i = 0; i < n; i++) values[i] = f(i);

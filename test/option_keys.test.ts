@@ -121,6 +121,23 @@ describe('options that are not an object are typed errors naming the function', 
       /linear: expected options to be an object but received 5/,
     ],
     [
+      'Tensor.randn with null options',
+      () => Tensor.randn([2], null as never),
+      /Tensor\.randn: expected options to be an object but received null/,
+    ],
+    [
+      'Tensor.zeros with a string for options',
+      () => Tensor.zeros([2], 'cpu' as never),
+      /Tensor\.zeros: expected options/,
+    ],
+    ['nn.BatchNorm2d with null options', () => new nn.BatchNorm2d(4, null as never), /BatchNorm2d: expected options/],
+    ['nn.Linear with null options', () => new nn.Linear(4, 2, null as never), /Linear: expected options/],
+    [
+      'loadStateDict with null options',
+      () => new nn.Linear(4, 2).loadStateDict({}, null as never),
+      /loadStateDict: expected options/,
+    ],
+    [
       'maxPool2d with an array for options',
       () => ops.maxPool2d(x, [2, 2] as never),
       /maxPool2d: expected options to be an object but received/,

@@ -6,7 +6,7 @@
  * which is U(-1/sqrt(fanIn), 1/sqrt(fanIn)), and biases U(-1/sqrt(fanIn), 1/sqrt(fanIn)).
  */
 import { weightsChanged } from '../weights_generation';
-import { checkNumber, checkOneOf, shapeString } from '../check';
+import { checkNumber, checkOneOf, expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { defaultGenerator, Generator } from '../random';
@@ -109,12 +109,14 @@ function kaimingStd(where: string, t: Tensor, options: KaimingOptions): number {
 
 /** U(-b, b) with b = gain * sqrt(3 / fan) (He et al. 2015). */
 export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  expectOptionsObject('kaimingUniform_', options);
   const bound = Math.sqrt(3) * kaimingStd('kaimingUniform_', t, options);
   return uniform_(t, -bound, bound, options.generator);
 }
 
 /** N(0, std^2) with std = gain / sqrt(fan). */
 export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  expectOptionsObject('kaimingNormal_', options);
   return normal_(t, 0, kaimingStd('kaimingNormal_', t, options), options.generator);
 }
 

@@ -1,5 +1,5 @@
 /** Linear (torch.nn.Linear, weight [out, in]) and Identity. */
-import { checkInt, shapeString } from '../check';
+import { checkInt, expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
@@ -18,6 +18,7 @@ export class Linear extends Module {
     super();
     this.inFeatures = checkInt('Linear', 'inFeatures', inFeatures, 1);
     this.outFeatures = checkInt('Linear', 'outFeatures', outFeatures, 1);
+    expectOptionsObject('Linear', options);
     this.weight = new Parameter(Tensor.empty([outFeatures, inFeatures]));
     this.bias = (options.bias ?? true) ? new Parameter(Tensor.empty([outFeatures])) : null;
     this.resetParameters();

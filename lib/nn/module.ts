@@ -17,7 +17,7 @@
  * whose values are the live tensors (not copies: clone them to snapshot). `loadStateDict()`
  * copies values in place, so optimizers holding the parameters stay valid.
  */
-import { shapeString } from '../check';
+import { expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { keep } from '../scope';
@@ -285,6 +285,7 @@ export abstract class Module {
         `loadStateDict: expected dict to be an object or Map of Tensors but received ${describe(dict)}`,
       );
     }
+    expectOptionsObject('loadStateDict', options);
     const strict = options.strict ?? true;
     weightsChanged();
     const source = new Map(dict instanceof Map ? dict : Object.entries(dict));

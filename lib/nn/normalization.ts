@@ -4,7 +4,7 @@
  * normalises with batch statistics and updates the running ones (momentum, or a cumulative
  * average when momentum is null); in eval mode it uses the running statistics.
  */
-import { checkInt } from '../check';
+import { checkInt, expectOptionsObject } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { native } from '../native';
 import * as ops from '../ops';
@@ -36,6 +36,7 @@ export class BatchNorm2d extends Module {
   constructor(numFeatures: number, options: BatchNorm2dOptions = {}) {
     super();
     this.numFeatures = checkInt('BatchNorm2d', 'numFeatures', numFeatures, 1);
+    expectOptionsObject('BatchNorm2d', options);
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
     this.affine = options.affine ?? true;
