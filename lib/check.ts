@@ -91,6 +91,16 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
+/** A directory argument: a non-empty string. */
+export function checkDirectory(where: string, dir: unknown): string {
+  if (typeof dir !== 'string' || dir.length === 0) {
+    throw new ArgumentError(
+      `${where}: expected dir to be a directory path (a non-empty string) but received ${describe(dir)}`,
+    );
+  }
+  return dir;
+}
+
 /**
  * Refuses options that are not an object (null, a number, an array): the function would
  * otherwise fail reading its first option with a TypeError that names nothing of the caller's.

@@ -3,7 +3,18 @@
  * like { paddin: 1 } is an ArgumentError naming the key and the closest known one, not a silent
  * default that surfaces later as an unrelated shape error.
  */
-import { ArgumentError, data, models, nn, ops, optim, OutOfMemoryError, Tensor, train } from '../lib';
+import {
+  ArgumentError,
+  data,
+  models,
+  nn,
+  ops,
+  optim,
+  OutOfMemoryError,
+  serializeSafetensors,
+  Tensor,
+  train,
+} from '../lib';
 
 type Loose = Record<string, unknown>;
 const x = Tensor.randn([1, 2, 6, 6]);
@@ -145,6 +156,80 @@ describe('options that are not an object are typed errors naming the function', 
   ])('%s', (_name, call, message) => {
     expect(call).toThrow(ArgumentError);
     expect(call).toThrow(message);
+  });
+});
+
+describe('null and wrongly typed arguments are ArgumentErrors naming the function (found by probing)', () => {
+  test.each<[string, () => unknown, RegExp]>([
+    ['nn.OctNet(null)', () => new nn.OctNet(null as never), /OctNet: expected options to be an object/],
+    ['nn.DynamicNet(null)', () => new nn.DynamicNet(null as never), /DynamicNet: expected options to be an object/],
+    [
+      'nn.FeaturePyramidNetwork(..., null)',
+      () => new nn.FeaturePyramidNetwork([4, 8], 4, null as never),
+      /FeaturePyramidNetwork: expected options to be an object/,
+    ],
+    ['nn.BiFPN(..., null)', () => new nn.BiFPN([4, 8], 4, null as never), /BiFPN: expected options to be an object/],
+    [
+      'train.svgLineChart(null)',
+      () => train.svgLineChart(null as never),
+      /svgLineChart: expected series to be an array/,
+    ],
+    [
+      'data.channelStats(null)',
+      () => data.channelStats(null as never),
+      /channelStats: expected ds to be an ImageDataset/,
+    ],
+    ['data.loadMnist(null)', () => data.loadMnist(null as never), /loadMnist: expected dir to be a directory path/],
+    ['data.loadCifar10(7)', () => data.loadCifar10(7 as never), /loadCifar10: expected dir to be a directory path/],
+    [
+      'serializeSafetensors with null metadata',
+      () => serializeSafetensors({ a: Tensor.zeros([1]) }, null as never),
+      /serializeSafetensors: expected metadata to be an object of strings but received null/,
+    ],
+    [
+      'serializeSafetensors(null)',
+      () => serializeSafetensors(null as never),
+      /serializeSafetensors: expected tensors to be an object or Map/,
+    ],
+    [
+      'nn.setTemperature(null, 1)',
+      () => nn.setTemperature(null as never, 1),
+      /setTemperature: expected model to be a Module/,
+    ],
+    [
+      'train.saveCheckpoint(file, null)',
+      () => train.saveCheckpoint('/tmp/never-written.safetensors', null as never),
+      /saveCheckpoint: expected content to be an object with a model/,
+    ],
+    [
+      'data.warpImage with a null map',
+      () => data.warpImage(new Float32Array(16), 1, 4, 4, null as never, 0, new Float32Array(16)),
+      /warpImage: expected map to be an InverseMap/,
+    ],
+    [
+      'data.warpImage with a short output',
+      () =>
+        data.warpImage(
+          new Float32Array(16),
+          1,
+          4,
+          4,
+          { m00: 1, m01: 0, m10: 0, m11: 1, field: null },
+          0,
+          new Float32Array(3),
+        ),
+      /warpImage: expected out to be a Float32Array of at least 16 values/,
+    ],
+  ])('%s', (_name, call, message) => {
+    expect(call).toThrow(ArgumentError);
+    expect(call).toThrow(message);
+  });
+
+  test('train.evaluate with null options rejects with an ArgumentError', async () => {
+    const loader = new data.DataLoader(data.syntheticShapes({ length: 4, seed: 1 }), { batchSize: 2 });
+    await expect(train.evaluate(new nn.Linear(2, 2), loader, null as never)).rejects.toThrow(
+      /evaluate: expected options to be an object/,
+    );
   });
 });
 

@@ -6,6 +6,7 @@
  *   const train = loadCifar10('data/cifar-10-batches-bin', { split: 'train' });
  */
 import * as fs from 'node:fs';
+import { checkDirectory, expectOptionsObject } from '../check';
 import { IoError } from '../errors';
 import type { ImageDataset } from './dataset';
 import { readMaybeGzipped } from './files';
@@ -89,6 +90,8 @@ export function readCifarBatches(files: readonly string[]): ImageDataset {
 
 /** CIFAR-10 from the extracted `cifar-10-batches-bin` directory. */
 export function loadCifar10(dir: string, options: { split?: 'train' | 'test' } = {}): ImageDataset {
+  checkDirectory('loadCifar10', dir);
+  expectOptionsObject('loadCifar10', options);
   const names =
     (options.split ?? 'train') === 'train' ? [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`) : ['test_batch.bin'];
   const files = names.map((n) => `${dir.replace(/\/+$/, '')}/${n}`);

@@ -4,7 +4,7 @@
  * another; classification datasets carry one label per sample, segmentation datasets one
  * class index per pixel.
  */
-import { ArgumentError } from '../errors';
+import { ArgumentError, describe } from '../errors';
 
 export type Task = 'classification' | 'segmentation';
 
@@ -56,6 +56,9 @@ export function take(ds: ImageDataset, n: number): ImageDataset {
 
 /** Per-channel mean and standard deviation over the whole dataset (for normalisation). */
 export function channelStats(ds: ImageDataset): { mean: number[]; std: number[] } {
+  if (ds === null || typeof ds !== 'object' || !(ds.images instanceof Float32Array)) {
+    throw new ArgumentError(`channelStats: expected ds to be an ImageDataset but received ${describe(ds)}`);
+  }
   const hw = ds.height * ds.width;
   const mean: number[] = [];
   const std: number[] = [];

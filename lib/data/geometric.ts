@@ -43,6 +43,42 @@ export interface InverseMap {
 
 const { floor } = Math;
 
+function checkWarpArgs(
+  src: unknown,
+  channels: number,
+  height: number,
+  width: number,
+  map: unknown,
+  out: unknown,
+): void {
+  const where = 'warpImage';
+  checkInt(where, 'channels', channels, 1);
+  checkInt(where, 'height', height, 1);
+  checkInt(where, 'width', width, 1);
+  const n = channels * height * width;
+  for (const [name, a] of [
+    ['src', src],
+    ['out', out],
+  ] as const) {
+    if (!(a instanceof Float32Array) || a.length < n) {
+      throw new ArgumentError(
+        `${where}: expected ${name} to be a Float32Array of at least ${n} values (${channels} x ${height} x ${width}) but received ${describe(a)}`,
+      );
+    }
+  }
+  const m = map as InverseMap | null;
+  if (m === null || typeof m !== 'object' || typeof m.m00 !== 'number' || typeof m.m11 !== 'number') {
+    throw new ArgumentError(
+      `${where}: expected map to be an InverseMap { m00, m01, m10, m11, field } but received ${describe(map)}`,
+    );
+  }
+  if (m.field && !(m.field instanceof Float32Array && m.field.length >= 2 * height * width)) {
+    throw new ArgumentError(
+      `${where}: expected map.field to be a Float32Array of ${2 * height * width} values (2 x ${height} x ${width}) but received ${describe(m.field)}`,
+    );
+  }
+}
+
 /**
  * Resamples one [C, H, W] image through `map` into `out` (bilinear; `fill` outside). The
  * centre is ((W - 1) / 2, (H - 1) / 2), so a rotation by 90 degrees permutes pixels exactly.
@@ -56,6 +92,7 @@ export function warpImage(
   fill: number,
   out: Float32Array,
 ): void {
+  checkWarpArgs(src, channels, height, width, map, out);
   const cy = (height - 1) / 2;
   const cx = (width - 1) / 2;
   const hw = height * width;

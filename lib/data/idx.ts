@@ -5,6 +5,7 @@
  *
  *   const train = loadMnist('/usr/share/datasets/fashion-mnist', { split: 'train' });
  */
+import { checkDirectory, expectOptionsObject } from '../check';
 import { IoError } from '../errors';
 import type { ImageDataset } from './dataset';
 import { findFile, readMaybeGzipped } from './files';
@@ -190,6 +191,8 @@ export function loadMnist(
   dir: string,
   options: { split?: 'train' | 'test'; classNames?: readonly string[] } = {},
 ): ImageDataset {
+  checkDirectory('loadMnist', dir);
+  expectOptionsObject('loadMnist', options);
   const prefix = (options.split ?? 'train') === 'train' ? 'train' : 't10k';
   const images = findFile(dir, [`${prefix}-images-idx3-ubyte`, `${prefix}-images.idx3-ubyte`], `${prefix} images`);
   const labels = findFile(dir, [`${prefix}-labels-idx1-ubyte`, `${prefix}-labels.idx1-ubyte`], `${prefix} labels`);

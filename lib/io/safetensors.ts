@@ -14,6 +14,7 @@
  *   const { tensors, metadata } = loadSafetensors('ckpt.safetensors');
  */
 import * as fs from 'node:fs';
+import { expectOptionsObject } from '../check';
 import { ArgumentError, describe, IoError } from '../errors';
 import { Tensor } from '../tensor';
 import { writeFileAtomic } from './atomic_write';
@@ -207,9 +208,20 @@ export function serializeSafetensors(
   options: SerializeOptions = {},
 ): Uint8Array {
   const where = 'serializeSafetensors';
+  if (tensors === null || typeof tensors !== 'object') {
+    throw new ArgumentError(
+      `${where}: expected tensors to be an object or Map of named tensors but received ${describe(tensors)}`,
+    );
+  }
+  expectOptionsObject(where, options);
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const header: Record<string, unknown> = {};
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    throw new ArgumentError(
+      `${where}: expected metadata to be an object of strings but received ${describe(metadata)}`,
+    );
+  }
   if (Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string')

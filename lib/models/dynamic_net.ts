@@ -1,5 +1,5 @@
 /** DynamicNet: a small classifier of dynamic (CondConv / DY-Conv) blocks (layers in lib/nn/dynamic.ts). */
-import { checkInt } from '../check';
+import { checkInt, expectOptionsObject } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { Conv2d } from '../nn/conv';
 import { DynamicConvBlock, DynamicRouting } from '../nn/dynamic';
@@ -32,6 +32,7 @@ export class DynamicNet extends Module {
   constructor(options: DynamicNetOptions = {}) {
     super();
     const where = 'DynamicNet';
+    expectOptionsObject(where, options);
     const inChannels = checkInt(where, 'inChannels', options.inChannels ?? 3, 1);
     const numClasses = checkInt(where, 'numClasses', options.numClasses ?? 10, 1);
     const widths = options.widths ?? [16, 32, 64, 128];

@@ -1,5 +1,5 @@
 /** OctNet: a small octave-convolution classifier (lib/nn/octave.ts holds the layers). */
-import { checkInt, shapeString } from '../check';
+import { checkInt, expectOptionsObject, shapeString } from '../check';
 import { BatchNorm2d } from '../nn/normalization';
 import { Conv2d } from '../nn/conv';
 import { convBnAct } from '../nn/fold';
@@ -33,6 +33,7 @@ export class OctNet extends Module {
 
   constructor(options: OctNetOptions = {}) {
     super();
+    expectOptionsObject('OctNet', options);
     const inChannels = checkInt('OctNet', 'inChannels', options.inChannels ?? 3, 1);
     this.numClasses = checkInt('OctNet', 'numClasses', options.numClasses ?? 10, 1);
     const widths = options.widths ?? [32, 64, 128];

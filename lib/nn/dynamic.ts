@@ -197,6 +197,9 @@ export function dynamicConvLayers(model: Module): DynamicConv2d[] {
 
 /** Sets the routing temperature of every DynamicConv2d inside `model`; returns how many. */
 export function setTemperature(model: Module, temperature: number): number {
+  if (!(model instanceof Module)) {
+    throw new ArgumentError(`setTemperature: expected model to be a Module but received ${describe(model)}`);
+  }
   const layers = dynamicConvLayers(model);
   for (const l of layers) l.temperature = temperature;
   return layers.length;

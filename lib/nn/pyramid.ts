@@ -13,7 +13,7 @@
  * Inputs and outputs are arrays (index 0 = highest resolution) or named maps; with a map the
  * names are kept and extra levels are added under their own names ('pool', 'p6', 'p7').
  */
-import { checkInt, checkOneOf, shapeString } from '../check';
+import { checkInt, checkOneOf, expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
@@ -252,6 +252,7 @@ export class FeaturePyramidNetwork extends Module {
   constructor(inChannelsList: number[], outChannels: number, options: FeaturePyramidOptions = {}) {
     super();
     const where = 'FeaturePyramidNetwork';
+    expectOptionsObject(where, options);
     if (!Array.isArray(inChannelsList) || inChannelsList.length === 0) {
       throw new ArgumentError(
         `${where}: expected inChannelsList to be a non-empty array of positive integers but received ${describe(inChannelsList)}`,
@@ -364,6 +365,7 @@ export class BiFPNLayer extends Module {
   ) {
     super();
     checkInt('BiFPNLayer', 'levels', levels, 2);
+    expectOptionsObject('BiFPNLayer', options);
     const separable = (options.conv ?? 'separable') === 'separable';
     const eps = options.eps ?? 1e-4;
     this.topDown = Array.from({ length: levels - 1 }, () => new BiFPNNode(2, channels, separable, eps));
@@ -407,6 +409,7 @@ export class BiFPN extends Module {
   ) {
     super();
     const where = 'BiFPN';
+    expectOptionsObject(where, options);
     if (!Array.isArray(inChannelsList) || inChannelsList.length < 2) {
       throw new ArgumentError(
         `${where}: expected inChannelsList to hold at least 2 levels but received ${describe(inChannelsList)}`,

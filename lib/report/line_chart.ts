@@ -3,6 +3,8 @@
  * training and validation curves share a colour), axes with ticks, and a legend on the right
  * whose width is measured from its labels (long configuration names are never cut off).
  */
+import { expectOptionsObject } from '../check';
+import { ArgumentError, describe } from '../errors';
 import { escapeXml, niceTicks, PALETTE, textWidth, tickLabel } from './svg_text';
 
 export interface Series {
@@ -31,6 +33,12 @@ const FONT = 12;
 const TITLE_FONT = 15;
 
 export function svgLineChart(series: readonly Series[], options: ChartOptions = {}): string {
+  if (!Array.isArray(series as unknown)) {
+    throw new ArgumentError(
+      `svgLineChart: expected series to be an array of { name, points } but received ${describe(series)}`,
+    );
+  }
+  expectOptionsObject('svgLineChart', options);
   const pw = options.plotWidth ?? 440;
   const ph = options.plotHeight ?? 260;
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));

@@ -81,6 +81,11 @@ export interface CheckpointContent {
 }
 
 export function saveCheckpoint(file: string, content: CheckpointContent): void {
+  if (content === null || typeof content !== 'object' || !(content.model instanceof Module)) {
+    throw new ArgumentError(
+      `saveCheckpoint: expected content to be an object with a model (a Module) but received ${describe(content)}`,
+    );
+  }
   const { model, optimizer, scheduler, epoch, extra } = content;
   const tensors: Record<string, Tensor> = {};
   for (const [k, t] of Object.entries(model.stateDict())) tensors[`model.${k}`] = t;

@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { noGrad } from '../autograd';
-import { checkInt, checkOptionKeys } from '../check';
+import { checkInt, checkOptionKeys, expectOptionsObject } from '../check';
 import type { DataLoader } from '../data/loader';
 import { ArgumentError, describe } from '../errors';
 import type { Module } from '../nn/module';
@@ -95,6 +95,7 @@ export async function evaluate(
   loader: DataLoader,
   options: { lossFn?: LossFn; maxSteps?: number } = {},
 ): Promise<EvaluateResult> {
+  expectOptionsObject('evaluate', options);
   const lossFn = options.lossFn ?? defaultLoss;
   const wasTraining = model.training;
   model.eval();
