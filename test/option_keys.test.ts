@@ -201,6 +201,16 @@ describe('null and wrongly typed arguments are ArgumentErrors naming the functio
       () => train.saveCheckpoint('/tmp/never-written.safetensors', null as never),
       /saveCheckpoint: expected content to be an object with a model/,
     ],
+    ['ops.expand(x, null)', () => ops.expand(x, null as never), /expand: expected shape to be an array/],
+    ['ops.sumTo(x, "a")', () => ops.sumTo(x, 'a' as never), /sumTo: expected shape to be an array/],
+    ['ops.channelSums(null)', () => ops.channelSums(null as never), /channelSums: expected g to be a live Tensor/],
+    ['UNet.forward(null)', () => models.unet().forward(null as never), /UNet.forward: expected input to be a Tensor/],
+    [
+      'WeightedFusion.forward(null)',
+      () => new nn.WeightedFusion(2).forward(null as never),
+      /WeightedFusion: expected an array of 2 Tensors/,
+    ],
+    ['Module.apply(null)', () => new nn.ReLU().apply(null as never), /Module.apply: expected fn to be a function/],
     [
       'data.warpImage with a null map',
       () => data.warpImage(new Float32Array(16), 1, 4, 4, null as never, 0, new Float32Array(16)),

@@ -14,7 +14,7 @@ import { ArgumentError, describe, ShapeError } from '../errors';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, MaxPool2d, Module, ReLU, Sequential } from '../nn';
 import { convBnAct } from '../nn/fold';
 import * as ops from '../ops';
-import type { Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import { ConvChoice, ConvKindName, convPerStage, makeConv } from './conv_factory';
 
 export interface UNetOptions {
@@ -98,6 +98,9 @@ export class UNet extends Module {
   /** [N, inChannels, H, W] -> [N, numClasses, H, W] logits. */
   forward(x: Tensor): Tensor {
     const f = 2 ** this.depth;
+    if (!(x instanceof Tensor)) {
+      throw new ArgumentError(`UNet.forward: expected input to be a Tensor but received ${describe(x)}`);
+    }
     if (x.shape.length !== 4 || x.shape[2] % f !== 0 || x.shape[3] % f !== 0) {
       throw new ShapeError(
         `UNet.forward: expected input [N, C, H, W] with H and W divisible by ${f} (2^depth) but received ${shapeString(x.shape)}`,

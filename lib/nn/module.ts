@@ -230,6 +230,11 @@ export abstract class Module {
 
   /** Calls fn on every descendant, children before parents (like PyTorch), then returns this. */
   apply(fn: (m: Module) => void): this {
+    if (typeof fn !== 'function') {
+      throw new ArgumentError(
+        `Module.apply: expected fn to be a function (m: Module) => void but received ${describe(fn)}`,
+      );
+    }
     const seen = new Set<Module>();
     const visit = (m: Module): void => {
       if (seen.has(m)) return; // shared modules and back-references: once

@@ -139,6 +139,11 @@ export class WeightedFusion extends Module {
     this.weight = new Parameter(Tensor.ones([checkInt('WeightedFusion', 'inputs', inputs, 1)]));
   }
   forward(xs: Tensor[]): Tensor {
+    if (!Array.isArray(xs) || !xs.every((x) => x instanceof Tensor)) {
+      throw new ArgumentError(
+        `WeightedFusion: expected an array of ${this.inputs} Tensors but received ${describe(xs)}`,
+      );
+    }
     if (xs.length !== this.inputs) {
       throw new ArgumentError(`WeightedFusion: expected ${this.inputs} inputs but received ${xs.length}`);
     }

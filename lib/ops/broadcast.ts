@@ -4,7 +4,7 @@
  * every broadcasting op's backward ends in sumTo.
  */
 import { record } from '../autograd';
-import { shapeString } from '../check';
+import { checkShape, shapeString } from '../check';
 import { ShapeError } from '../errors';
 import { native } from '../native';
 import { BinaryCode } from '../native_api';
@@ -17,7 +17,7 @@ export const BINARY_SECOND = BinaryCode.second;
 /** x broadcast (NumPy rules) to `shape`, as a new contiguous tensor. */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('expand', 'x', x);
-  const target = [...shape];
+  const target = checkShape('expand', 'shape', shape);
   const b = broadcastShapes('expand', ['x', 'shape'], x.shape, target);
   if (!sameShape(b, target)) {
     throw new ShapeError(
@@ -43,6 +43,7 @@ export function reducedDims(from: readonly number[], to: readonly number[]): num
 /** Sums x over its broadcast dimensions so the result has `shape` (x must be a broadcast of shape). */
 export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor('sumTo', 'x', x);
+  checkShape('sumTo', 'shape', shape);
   if (sameShape(x.shape, shape)) return x;
   const b = broadcastShapes('sumTo', ['x', 'shape'], x.shape, shape);
   if (!sameShape(b, x.shape)) {

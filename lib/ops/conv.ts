@@ -233,6 +233,14 @@ function conv2dGradWeight(g: Tensor, input: Tensor, shape: readonly number[], p:
 
 /** Sum over every dimension but 1: the gradient of a per-channel bias. */
 export function channelSums(g: Tensor): Tensor {
+  if (!(g instanceof Tensor) || g.isDisposed) {
+    throw new ArgumentError(`channelSums: expected g to be a live Tensor but received ${describe(g)}`);
+  }
+  if (g.ndim < 2) {
+    throw new ShapeError(
+      `channelSums: expected g to have at least 2 dimensions [N, C, ...] but received shape ${shapeString(g.shape)}`,
+    );
+  }
   const s = Tensor.empty([g.shape[1]], { device: g.device });
   native().channelSums(g, s);
   return s;
