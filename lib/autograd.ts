@@ -8,7 +8,7 @@
  * every closure so the saved tensors can be freed.
  */
 import { shapeString } from './check';
-import { AutogradError, ShapeError } from './errors';
+import { ArgumentError, AutogradError, describe, ShapeError } from './errors';
 import { native } from './native';
 import type { OnnxForm } from './onnx/form';
 import { keep } from './scope';
@@ -22,6 +22,8 @@ export function isGradEnabled(): boolean {
 
 /** Runs fn without recording anything for autograd (inference, optimizer updates). */
 export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function')
+    throw new ArgumentError(`noGrad: expected fn to be a function but received ${describe(fn)}`);
   const previous = gradEnabled;
   gradEnabled = false;
   try {

@@ -91,6 +91,13 @@ function editDistance(a: string, b: string): number {
   return row[b.length];
 }
 
+/** A byte-buffer argument (a Uint8Array or a Buffer), for the format parsers. */
+export function checkBytes(where: string, bytes: unknown): void {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new ArgumentError(`${where}: expected bytes to be a Uint8Array or Buffer but received ${describe(bytes)}`);
+  }
+}
+
 /** A directory argument: a non-empty string. */
 export function checkDirectory(where: string, dir: unknown): string {
   if (typeof dir !== 'string' || dir.length === 0) {

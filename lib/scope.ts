@@ -3,6 +3,7 @@
  * tensors it returns (moved to the enclosing scope) and those passed to keep(). Training
  * loops wrap each step in tidy so memory stays flat without waiting for the GC.
  */
+import { ArgumentError, describe } from './errors';
 import type { Tensor } from './tensor';
 
 const scopes: Set<Tensor>[] = [];
@@ -40,7 +41,7 @@ function isTensor(value: object): value is Tensor {
 export function tidy<T>(fn: () => T): T {
   const { result, created } = withCreated(fn);
   if (result instanceof Promise) {
-    throw new TypeError('tidy: fn must be synchronous (it returned a Promise)');
+    throw new ArgumentError('tidy: fn must be synchronous (it returned a Promise)');
   }
   const returned = new Set<Tensor>();
   collect(result, returned);
@@ -58,6 +59,8 @@ export function tidy<T>(fn: () => T): T {
  * takes over their memory. If fn throws, they are disposed as tidy would.
  */
 export function withCreated<T>(fn: () => T): { result: T; created: Set<Tensor> } {
+  if (typeof fn !== 'function')
+    throw new ArgumentError(`tidy: expected fn to be a function but received ${describe(fn)}`);
   const scope = new Set<Tensor>();
   scopes.push(scope);
   try {

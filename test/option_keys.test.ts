@@ -1,18 +1,23 @@
 /**
  * Unknown option keys are refused at run time (JavaScript callers have no type checker): a typo
  * like { paddin: 1 } is an ArgumentError naming the key and the closest known one, not a silent
- * default that surfaces later as an unrelated shape error.
+ * default that surfaces later as an unrelated shape error. So are options, and other arguments,
+ * of the wrong kind altogether (null, numbers, strings, arrays where an object, a Tensor or a
+ * function belongs): typed errors naming the function, never a TypeError from deep inside it.
  */
 import {
   ArgumentError,
   data,
   models,
   nn,
+  noGrad,
   ops,
   optim,
   OutOfMemoryError,
+  parseSafetensors,
   serializeSafetensors,
   Tensor,
+  tidy,
   train,
 } from '../lib';
 
@@ -211,6 +216,31 @@ describe('null and wrongly typed arguments are ArgumentErrors naming the functio
       /WeightedFusion: expected an array of 2 Tensors/,
     ],
     ['Module.apply(null)', () => new nn.ReLU().apply(null as never), /Module.apply: expected fn to be a function/],
+    [
+      'LastLevelMaxPool.forward(null)',
+      () => new nn.LastLevelMaxPool().forward(null as never),
+      /LastLevelMaxPool: expected results to be a non-empty array of Tensors/,
+    ],
+    [
+      'LastLevelP6P7.forward([x], null)',
+      () => new nn.LastLevelP6P7(2, 2).forward([x], null as never),
+      /LastLevelP6P7: expected inputs to be a non-empty array of Tensors/,
+    ],
+    ['train.accuracy(null, y)', () => train.accuracy(null as never, x), /accuracy: expected logits to be a Tensor/],
+    ['train.meanIoU(5, y)', () => train.meanIoU(5 as never, x), /meanIoU: expected logits to be a Tensor/],
+    ['data.subset(null, [0])', () => data.subset(null as never, [0]), /subset: expected ds to be an ImageDataset/],
+    ['data.parseIdx(null)', () => data.parseIdx(null as never), /parseIdx: expected bytes to be a Uint8Array/],
+    ['data.parseCifarBatch("x")', () => data.parseCifarBatch('x' as never), /parseCifarBatch: expected bytes/],
+    ['parseSafetensors([])', () => parseSafetensors([] as never), /parseSafetensors: expected bytes/],
+    ['tidy(null)', () => tidy(null as never), /tidy: expected fn to be a function/],
+    ['tidy(async fn)', () => tidy((async () => 1) as never), /tidy: fn must be synchronous/],
+    ['noGrad(5)', () => noGrad(5 as never), /noGrad: expected fn to be a function/],
+    ['nn.mergeBands(null)', () => nn.mergeBands(null as never), /mergeBands: expected bands to be a pair/],
+    [
+      'nn.dynamicConvLayers(null)',
+      () => nn.dynamicConvLayers(null as never),
+      /dynamicConvLayers: expected model to be a Module/,
+    ],
     [
       'data.warpImage with a null map',
       () => data.warpImage(new Float32Array(16), 1, 4, 4, null as never, 0, new Float32Array(16)),

@@ -6,7 +6,7 @@
  *   const train = loadCifar10('data/cifar-10-batches-bin', { split: 'train' });
  */
 import * as fs from 'node:fs';
-import { checkDirectory, expectOptionsObject } from '../check';
+import { checkBytes, checkDirectory, expectOptionsObject } from '../check';
 import { IoError } from '../errors';
 import type { ImageDataset } from './dataset';
 import { readMaybeGzipped } from './files';
@@ -30,6 +30,7 @@ export const CIFAR10_CLASSES = [
 
 /** Parses one binary batch; `file` names the source in error messages. */
 export function parseCifarBatch(bytes: Uint8Array, file = '<buffer>'): { images: Float32Array; labels: Uint8Array } {
+  checkBytes('parseCifarBatch', bytes);
   if (bytes.length === 0 || bytes.length % RECORD !== 0) {
     throw new IoError(
       `${file}: not a CIFAR-10 binary batch: ${bytes.length} bytes is not a positive multiple of the ${RECORD}-byte record ` +

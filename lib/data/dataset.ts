@@ -26,8 +26,20 @@ export interface ImageDataset {
   readonly masks?: Uint8Array;
 }
 
+function checkDataset(where: string, ds: unknown): void {
+  if (ds === null || typeof ds !== 'object' || !((ds as ImageDataset).images instanceof Float32Array)) {
+    throw new ArgumentError(`${where}: expected ds to be an ImageDataset but received ${describe(ds)}`);
+  }
+}
+
 /** The samples at `indices`, as a new dataset (copies). */
 export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDataset {
+  checkDataset('subset', ds);
+  if (indices === null || typeof indices !== 'object' || typeof indices.length !== 'number') {
+    throw new ArgumentError(
+      `subset: expected indices to be an array of image indices but received ${describe(indices)}`,
+    );
+  }
   const plane = ds.channels * ds.height * ds.width;
   const hw = ds.height * ds.width;
   const images = new Float32Array(indices.length * plane);
@@ -56,9 +68,7 @@ export function take(ds: ImageDataset, n: number): ImageDataset {
 
 /** Per-channel mean and standard deviation over the whole dataset (for normalisation). */
 export function channelStats(ds: ImageDataset): { mean: number[]; std: number[] } {
-  if (ds === null || typeof ds !== 'object' || !(ds.images instanceof Float32Array)) {
-    throw new ArgumentError(`channelStats: expected ds to be an ImageDataset but received ${describe(ds)}`);
-  }
+  checkDataset('channelStats', ds);
   const hw = ds.height * ds.width;
   const mean: number[] = [];
   const std: number[] = [];

@@ -5,7 +5,7 @@
  *
  *   const train = loadMnist('/usr/share/datasets/fashion-mnist', { split: 'train' });
  */
-import { checkDirectory, expectOptionsObject } from '../check';
+import { checkBytes, checkDirectory, expectOptionsObject } from '../check';
 import { IoError } from '../errors';
 import type { ImageDataset } from './dataset';
 import { findFile, readMaybeGzipped } from './files';
@@ -83,6 +83,7 @@ function checkIdxHeader(bytes: Uint8Array, file: string): void {
 
 /** Parses IDX bytes; `file` only names the source in error messages. */
 export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
+  checkBytes('parseIdx', bytes);
   checkIdxHeader(bytes, file);
   const type = TYPES[bytes[2]];
   const headerBytes = 4 + 4 * bytes[3];

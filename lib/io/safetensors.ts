@@ -14,7 +14,7 @@
  *   const { tensors, metadata } = loadSafetensors('ckpt.safetensors');
  */
 import * as fs from 'node:fs';
-import { expectOptionsObject } from '../check';
+import { checkBytes, expectOptionsObject } from '../check';
 import { ArgumentError, describe, IoError } from '../errors';
 import { Tensor } from '../tensor';
 import { writeFileAtomic } from './atomic_write';
@@ -98,6 +98,7 @@ const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Parses a safetensors file's bytes; `file` only names the source in error messages. */
 export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): SafetensorsContent<RawTensor> {
+  checkBytes('parseSafetensors', bytes);
   const fail = (why: string): never => {
     throw new IoError(`${file}: not a valid safetensors file: ${why}`);
   };

@@ -186,6 +186,9 @@ export class DynamicConvBlock extends Module {
 
 /** Every DynamicConv2d inside `model` (itself included). */
 export function dynamicConvLayers(model: Module): DynamicConv2d[] {
+  if (!(model instanceof Module)) {
+    throw new ArgumentError(`dynamicConvLayers: expected model to be a Module but received ${describe(model)}`);
+  }
   const found: DynamicConv2d[] = [];
   const visit = (m: Module): void => {
     if (m instanceof DynamicConv2d) found.push(m);

@@ -483,6 +483,11 @@ export function splitBands(x: Tensor, alpha: number): OctaveBands {
 
 /** Band pair -> one tensor: the low band upsampled (nearest) to the high size, then concatenated. */
 export function mergeBands(bands: OctaveBands): Tensor {
+  if (!Array.isArray(bands) || !(bands[0] instanceof Tensor) || !(bands[1] === null || bands[1] instanceof Tensor)) {
+    throw new ArgumentError(
+      `mergeBands: expected bands to be a pair [high, low | null] of Tensors but received ${describe(bands)}`,
+    );
+  }
   const [high, low] = bands;
   if (!low) return high;
   const up = ops.interpolate(low, { size: [high.shape[2], high.shape[3]], mode: 'nearest' });

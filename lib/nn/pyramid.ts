@@ -182,10 +182,20 @@ export abstract class ExtraBlock extends Module {
   abstract override forward(results: Tensor[], inputs: Tensor[]): Tensor[];
 }
 
+/** A non-empty array of Tensors, or an ArgumentError naming `where` and `name`. */
+function checkTensorList(where: string, name: string, list: unknown): void {
+  if (!Array.isArray(list) || list.length === 0 || !list.every((t) => t instanceof Tensor)) {
+    throw new ArgumentError(
+      `${where}: expected ${name} to be a non-empty array of Tensors but received ${describe(list)}`,
+    );
+  }
+}
+
 /** P6 = max_pool2d(P5, kernel 1, stride 2), as torchvision and Faster R-CNN's FPN. */
 export class LastLevelMaxPool extends ExtraBlock {
   readonly names = ['pool'];
   forward(results: Tensor[]): Tensor[] {
+    checkTensorList('LastLevelMaxPool', 'results', results);
     return [...results, ops.maxPool2d(results[results.length - 1], { kernelSize: 1, stride: 2, padding: 0 })];
   }
 }
@@ -206,6 +216,8 @@ export class LastLevelP6P7 extends ExtraBlock {
     this.useP5 = inChannels === outChannels;
   }
   forward(results: Tensor[], inputs: Tensor[]): Tensor[] {
+    checkTensorList('LastLevelP6P7', 'results', results);
+    checkTensorList('LastLevelP6P7', 'inputs', inputs);
     const source = this.useP5 ? results[results.length - 1] : inputs[inputs.length - 1];
     const p6 = this.p6.forward(source);
     const p7 = this.p7.forward(ops.relu(p6));

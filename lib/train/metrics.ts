@@ -5,8 +5,8 @@
  * from an accumulated confusion matrix.
  */
 import { shapeString } from '../check';
-import { ShapeError } from '../errors';
-import type { Tensor } from '../tensor';
+import { ArgumentError, describe, ShapeError } from '../errors';
+import { Tensor } from '../tensor';
 
 /** Accumulates a C x C confusion matrix (rows: target, columns: prediction). */
 export class ConfusionMatrix {
@@ -93,8 +93,17 @@ export class ConfusionMatrix {
   }
 }
 
+function checkLogits(where: string, logits: unknown): void {
+  if (!(logits instanceof Tensor) || logits.ndim < 2) {
+    throw new ArgumentError(
+      `${where}: expected logits to be a Tensor [N, classes, ...] but received ${describe(logits)}`,
+    );
+  }
+}
+
 /** Fraction of rows of [N, C] logits whose argmax equals the target. */
 export function accuracy(logits: Tensor, target: Tensor): number {
+  checkLogits('accuracy', logits);
   const m = new ConfusionMatrix(logits.shape[1]);
   m.update(logits, target);
   return m.accuracy();
@@ -102,6 +111,7 @@ export function accuracy(logits: Tensor, target: Tensor): number {
 
 /** Mean IoU of [N, C, H, W] logits against [N, H, W] targets. */
 export function meanIoU(logits: Tensor, target: Tensor): number {
+  checkLogits('meanIoU', logits);
   const m = new ConfusionMatrix(logits.shape[1]);
   m.update(logits, target);
   return m.meanIoU();
