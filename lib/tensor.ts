@@ -511,6 +511,11 @@ export class Tensor {
 
   /** True when both tensors are views of the same memory. */
   sharesStorageWith(other: Tensor): boolean {
+    if (!(other instanceof Tensor)) {
+      throw new ArgumentError(
+        `Tensor.sharesStorageWith: expected other to be a Tensor but received ${describe(other)}`,
+      );
+    }
     return this.storage === other.storage;
   }
 

@@ -235,6 +235,7 @@ describe('null and wrongly typed arguments are ArgumentErrors naming the functio
     ['tidy(null)', () => tidy(null as never), /tidy: expected fn to be a function/],
     ['tidy(async fn)', () => tidy((async () => 1) as never), /tidy: fn must be synchronous/],
     ['noGrad(5)', () => noGrad(5 as never), /noGrad: expected fn to be a function/],
+    ['Tensor.sharesStorageWith(null)', () => x.sharesStorageWith(null as never), /sharesStorageWith: expected other/],
     ['nn.mergeBands(null)', () => nn.mergeBands(null as never), /mergeBands: expected bands to be a pair/],
     [
       'nn.dynamicConvLayers(null)',
