@@ -8,6 +8,7 @@
 import {
   ArgumentError,
   data,
+  distributed,
   models,
   nn,
   noGrad,
@@ -15,6 +16,7 @@ import {
   optim,
   OutOfMemoryError,
   parseSafetensors,
+  report,
   serializeSafetensors,
   Tensor,
   tidy,
@@ -235,6 +237,55 @@ describe('null and wrongly typed arguments are ArgumentErrors naming the functio
     ['tidy(null)', () => tidy(null as never), /tidy: expected fn to be a function/],
     ['tidy(async fn)', () => tidy((async () => 1) as never), /tidy: fn must be synchronous/],
     ['noGrad(5)', () => noGrad(5 as never), /noGrad: expected fn to be a function/],
+    [
+      'models.ResNet([2, 2], {})',
+      () => new models.ResNet([2, 2] as never),
+      /ResNet: expected blocks to be 4 block counts/,
+    ],
+    [
+      'optim.TemperatureSchedule(null)',
+      () => new optim.TemperatureSchedule(null as never),
+      /TemperatureSchedule: expected model to be a Module/,
+    ],
+    [
+      'optim.linearTemperature(0, null)',
+      () => optim.linearTemperature(0, null as never),
+      /linearTemperature: expected options/,
+    ],
+    ['data.take(null, 1)', () => data.take(null as never, 1), /take: expected ds to be an ImageDataset/],
+    [
+      'data.warpDataset(null, {})',
+      () => data.warpDataset(null as never, {}),
+      /warpDataset: expected ds to be an ImageDataset/,
+    ],
+    [
+      'data.warpMask with a Float32Array',
+      () =>
+        data.warpMask(
+          new Float32Array(4) as never,
+          2,
+          2,
+          { m00: 1, m01: 0, m10: 0, m11: 1, field: null },
+          new Uint8Array(4),
+        ),
+      /warpMask: expected src to be a Uint8Array of at least 4 values/,
+    ],
+    ['data.readCifarBatches(null)', () => data.readCifarBatches(null as never), /readCifarBatches: expected files/],
+    ['distributed.launchInfo(null)', () => distributed.launchInfo(null as never), /launchInfo: expected env/],
+    [
+      'report.encodeGreyPng(null, 2, 2)',
+      () => report.encodeGreyPng(null as never, 2, 2),
+      /encodeGreyPng: expected pixels to be a Uint8Array but received null/,
+    ],
+    ['report.escapeXml(null)', () => report.escapeXml(null as never), /escapeXml: expected s to be a string/],
+    ['report.htmlTable(null, [])', () => report.htmlTable(null as never, []), /htmlTable: expected header/],
+    ['report.htmlFigures([null])', () => report.htmlFigures([null] as never), /htmlFigures: expected figures/],
+    ['report.htmlReport(null)', () => report.htmlReport(null as never), /htmlReport: expected page/],
+    [
+      'report.svgBarChart(null, {})',
+      () => report.svgBarChart(null as never, {} as never),
+      /svgBarChart: expected groups/,
+    ],
     ['Tensor.sharesStorageWith(null)', () => x.sharesStorageWith(null as never), /sharesStorageWith: expected other/],
     ['nn.mergeBands(null)', () => nn.mergeBands(null as never), /mergeBands: expected bands to be a pair/],
     [
@@ -264,6 +315,11 @@ describe('null and wrongly typed arguments are ArgumentErrors naming the functio
   ])('%s', (_name, call, message) => {
     expect(call).toThrow(ArgumentError);
     expect(call).toThrow(message);
+  });
+
+  test('train.evaluate with a null model rejects with an ArgumentError', async () => {
+    const loader = new data.DataLoader(data.syntheticShapes({ length: 4, seed: 1 }), { batchSize: 2 });
+    await expect(train.evaluate(null as never, loader)).rejects.toThrow(/evaluate: expected model to be a Module/);
   });
 
   test('train.evaluate with null options rejects with an ArgumentError', async () => {

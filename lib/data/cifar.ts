@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { checkBytes, checkDirectory, expectOptionsObject } from '../check';
-import { IoError } from '../errors';
+import { ArgumentError, describe, IoError } from '../errors';
 import type { ImageDataset } from './dataset';
 import { readMaybeGzipped } from './files';
 
@@ -61,6 +61,11 @@ const MAX_BATCH_BYTES = 20_000 * RECORD;
 
 /** Reads one or more batch files (gzipped or not) into one dataset. */
 export function readCifarBatches(files: readonly string[]): ImageDataset {
+  if (!Array.isArray(files as unknown) || files.length === 0 || !files.every((f) => typeof f === 'string')) {
+    throw new ArgumentError(
+      `readCifarBatches: expected files to be a non-empty array of paths but received ${describe(files)}`,
+    );
+  }
   const parts = files.map((f) =>
     parseCifarBatch(
       readMaybeGzipped(f, () => MAX_BATCH_BYTES),

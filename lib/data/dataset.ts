@@ -4,6 +4,7 @@
  * another; classification datasets carry one label per sample, segmentation datasets one
  * class index per pixel.
  */
+import { checkInt } from '../check';
 import { ArgumentError, describe } from '../errors';
 
 export type Task = 'classification' | 'segmentation';
@@ -26,7 +27,8 @@ export interface ImageDataset {
   readonly masks?: Uint8Array;
 }
 
-function checkDataset(where: string, ds: unknown): void {
+/** @internal An ImageDataset argument, or an ArgumentError naming `where`. */
+export function checkDataset(where: string, ds: unknown): void {
   if (ds === null || typeof ds !== 'object' || !((ds as ImageDataset).images instanceof Float32Array)) {
     throw new ArgumentError(`${where}: expected ds to be an ImageDataset but received ${describe(ds)}`);
   }
@@ -59,6 +61,8 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDatas
 
 /** The first `n` samples (or all of them if there are fewer). */
 export function take(ds: ImageDataset, n: number): ImageDataset {
+  checkDataset('take', ds);
+  checkInt('take', 'n', n, 0);
   const count = Math.min(n, ds.length);
   return subset(
     ds,

@@ -14,7 +14,7 @@
 import { checkInt, checkNumber, checkOptionKeys } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { Generator } from '../random';
-import type { ImageDataset } from './dataset';
+import { checkDataset, type ImageDataset } from './dataset';
 import { elasticField } from './elastic';
 
 export interface GeometricTransformOptions {
@@ -44,14 +44,15 @@ export interface InverseMap {
 const { floor } = Math;
 
 function checkWarpArgs(
+  where: string,
   src: unknown,
   channels: number,
   height: number,
   width: number,
   map: unknown,
   out: unknown,
+  kind: typeof Float32Array | typeof Uint8Array,
 ): void {
-  const where = 'warpImage';
   checkInt(where, 'channels', channels, 1);
   checkInt(where, 'height', height, 1);
   checkInt(where, 'width', width, 1);
@@ -60,9 +61,9 @@ function checkWarpArgs(
     ['src', src],
     ['out', out],
   ] as const) {
-    if (!(a instanceof Float32Array) || a.length < n) {
+    if (!(a instanceof kind) || a.length < n) {
       throw new ArgumentError(
-        `${where}: expected ${name} to be a Float32Array of at least ${n} values (${channels} x ${height} x ${width}) but received ${describe(a)}`,
+        `${where}: expected ${name} to be a ${kind.name} of at least ${n} values (${channels} x ${height} x ${width}) but received ${describe(a)}`,
       );
     }
   }
@@ -92,7 +93,7 @@ export function warpImage(
   fill: number,
   out: Float32Array,
 ): void {
-  checkWarpArgs(src, channels, height, width, map, out);
+  checkWarpArgs('warpImage', src, channels, height, width, map, out, Float32Array);
   const cy = (height - 1) / 2;
   const cx = (width - 1) / 2;
   const hw = height * width;
@@ -125,6 +126,7 @@ export function warpImage(
 
 /** Resamples one [H, W] class mask through `map` (nearest neighbour; class 0 outside). */
 export function warpMask(src: Uint8Array, height: number, width: number, map: InverseMap, out: Uint8Array): void {
+  checkWarpArgs('warpMask', src, 1, height, width, map, out, Uint8Array);
   const cy = (height - 1) / 2;
   const cx = (width - 1) / 2;
   for (let y = 0; y < height; y++) {
@@ -166,6 +168,7 @@ function between(g: Generator, [lo, hi]: [number, number]): number {
 /** A copy of `ds` with every image (and mask) transformed by its own random draw of `options`. */
 export function warpDataset(ds: ImageDataset, options: GeometricTransformOptions): ImageDataset {
   const where = 'warpDataset';
+  checkDataset(where, ds);
   if (options === null || typeof options !== 'object')
     throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
   checkOptionKeys(where, options, ['rotation', 'scale', 'shear', 'elastic', 'fill', 'seed']);

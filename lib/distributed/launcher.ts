@@ -4,6 +4,8 @@
  * (SLURM_*). Used for defaults before MPI itself is asked (threads per process) and to tell
  * a launched job from a plain `node` run.
  */
+import { ArgumentError, describe } from '../errors';
+
 export interface LaunchInfo {
   /** Which launcher set the variables, or null when none did. */
   launcher: 'openmpi' | 'hydra' | 'slurm' | null;
@@ -20,6 +22,11 @@ function int(env: NodeJS.ProcessEnv, name: string): number | null {
 }
 
 export function launchInfo(env: NodeJS.ProcessEnv = process.env): LaunchInfo {
+  if (env === null || typeof env !== 'object') {
+    throw new ArgumentError(
+      `launchInfo: expected env to be an environment object (like process.env) but received ${describe(env)}`,
+    );
+  }
   const ompiSize = int(env, 'OMPI_COMM_WORLD_SIZE');
   if (ompiSize !== null) {
     return {

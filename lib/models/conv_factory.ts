@@ -56,6 +56,11 @@ export class OctaveConvAdapter extends Module {
     readonly alpha = 0.5,
   ) {
     super();
+    if (spec === null || typeof spec !== 'object') {
+      throw new ArgumentError(
+        `OctaveConvAdapter: expected spec to be a conv spec { kernelSize, stride, padding, bias } but received ${describe(spec)}`,
+      );
+    }
     this.conv = new OctaveConv2d(inChannels, outChannels, {
       kernelSize: spec.kernelSize,
       stride: spec.stride as 1 | 2, // OctaveConv2d refuses other strides with its own error

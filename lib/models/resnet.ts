@@ -82,6 +82,12 @@ export class ResNet extends Module {
   constructor(blocks: readonly [number, number, number, number], options: ResNetOptions = {}) {
     super();
     const where = 'ResNet';
+    if (!Array.isArray(blocks) || blocks.length !== 4) {
+      throw new ArgumentError(
+        `${where}: expected blocks to be 4 block counts, one per stage, but received ${describe(blocks)}`,
+      );
+    }
+    blocks.forEach((b, i) => checkInt(where, `blocks[${i}]`, b, 1));
     if (options === null || typeof options !== 'object') {
       throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
     }

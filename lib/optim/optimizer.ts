@@ -47,6 +47,9 @@ export abstract class Optimizer<O extends GroupOptions = GroupOptions> {
     params: ParamsInput<O>,
     readonly defaults: O,
   ) {
+    if (typeof this.checkOptions !== 'function') {
+      throw new ArgumentError(`${describe(name)}: Optimizer is abstract; construct SGD, Adam or AdamW (or a subclass)`);
+    }
     this.checkOptions(defaults);
     const groups = toGroups(name, params);
     this.paramGroups = groups.map((g) => {

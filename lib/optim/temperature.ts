@@ -1,8 +1,8 @@
 /** Temperature annealing of dynamic convolutions' routing (DY-Conv): a schedule over epochs. */
-import { checkNumber } from '../check';
+import { checkNumber, expectOptionsObject } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { dynamicConvLayers, setTemperature } from '../nn/dynamic';
-import type { Module } from '../nn/module';
+import { Module } from '../nn/module';
 
 export interface TemperatureScheduleOptions {
   /** Temperature at epoch 0 (default 30, as in DY-Conv). */
@@ -15,6 +15,7 @@ export interface TemperatureScheduleOptions {
 
 /** Linear annealing: start at epoch 0, end from `epochs` on, linear in between (fractional epochs allowed). */
 export function linearTemperature(epoch: number, options: TemperatureScheduleOptions = {}): number {
+  expectOptionsObject('linearTemperature', options);
   const start = options.start ?? 30,
     end = options.end ?? 1,
     epochs = options.epochs ?? 10;
@@ -37,6 +38,10 @@ export class TemperatureSchedule {
     options: TemperatureScheduleOptions = {},
   ) {
     const where = 'TemperatureSchedule';
+    if (!(model instanceof Module)) {
+      throw new ArgumentError(`${where}: expected model to be a Module but received ${describe(model)}`);
+    }
+    expectOptionsObject(where, options);
     const start = checkNumber(where, 'start', options.start ?? 30);
     const end = checkNumber(where, 'end', options.end ?? 1);
     const epochs = checkNumber(where, 'epochs', options.epochs ?? 10);

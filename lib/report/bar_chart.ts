@@ -4,6 +4,8 @@
  * optional note ("1.31x"). Horizontal bars keep long category names readable; every margin
  * is sized from the labels it holds, so nothing is clipped.
  */
+import { expectOptionsObject } from '../check';
+import { ArgumentError, describe } from '../errors';
 import { escapeXml, niceTicks, PALETTE, textWidth, tickLabel } from './svg_text';
 
 export interface BarGroup {
@@ -34,6 +36,17 @@ const BAR = 16;
 const GAP = 10;
 
 export function svgBarChart(groups: readonly BarGroup[], options: BarChartOptions): string {
+  if (!Array.isArray(groups as unknown)) {
+    throw new ArgumentError(
+      `svgBarChart: expected groups to be an array of bar groups but received ${describe(groups)}`,
+    );
+  }
+  expectOptionsObject('svgBarChart', options);
+  if (!Array.isArray(options.series as unknown)) {
+    throw new ArgumentError(
+      `svgBarChart: expected options.series to be an array of series names but received ${describe(options.series)}`,
+    );
+  }
   const pw = options.plotWidth ?? 380;
   const format = options.format ?? ((v: number) => String(Number(v.toPrecision(3))));
   const nSeries = Math.max(1, options.series.length);

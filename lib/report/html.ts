@@ -2,6 +2,7 @@
  * Self-contained HTML reports: one file, inline CSS and inline SVG figures, no scripts and
  * nothing fetched, so it opens the same from a CI artifact, an e-mail or a laptop offline.
  */
+import { ArgumentError, describe } from '../errors';
 import { escapeXml } from './svg_text';
 
 export interface ReportSection {
@@ -35,6 +36,15 @@ figcaption { font-size: 12px; color: #555; max-width: 420px; }
 
 /** An HTML table; cells that look like numbers are right-aligned. */
 export function htmlTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  if (
+    !Array.isArray(header as unknown) ||
+    !Array.isArray(rows as unknown) ||
+    !rows.every((r) => Array.isArray(r as unknown))
+  ) {
+    throw new ArgumentError(
+      `htmlTable: expected header to be an array of strings and rows an array of such arrays but received ${describe(header)} and ${describe(rows)}`,
+    );
+  }
   const numeric = (s: string): boolean => /^[-+]?[\d,.]+(%|x| s)?$/.test(s.trim());
   const th = header.map((h) => `<th>${escapeXml(h)}</th>`).join('');
   const body = rows
@@ -45,6 +55,14 @@ export function htmlTable(header: readonly string[], rows: readonly (readonly st
 
 /** Figures (SVG strings) side by side, wrapping, each with an optional caption. */
 export function htmlFigures(figures: readonly { svg: string; caption?: string }[]): string {
+  if (
+    !Array.isArray(figures as unknown) ||
+    !figures.every((f) => f !== null && typeof f === 'object' && typeof f.svg === 'string')
+  ) {
+    throw new ArgumentError(
+      `htmlFigures: expected figures to be an array of { svg, caption? } but received ${describe(figures)}`,
+    );
+  }
   const items = figures.map(
     (f) =>
       `<figure>\n${f.svg.trim()}${f.caption ? `\n<figcaption>${escapeXml(f.caption)}</figcaption>` : ''}\n</figure>`,
@@ -53,6 +71,11 @@ export function htmlFigures(figures: readonly { svg: string; caption?: string }[
 }
 
 export function htmlReport(page: ReportPage): string {
+  if (page === null || typeof page !== 'object' || typeof page.title !== 'string') {
+    throw new ArgumentError(
+      `htmlReport: expected page to be a ReportPage { title, ... } but received ${describe(page)}`,
+    );
+  }
   const parts = [
     '<!DOCTYPE html>',
     '<html lang="en">',

@@ -4,6 +4,7 @@
  * data URLs: a 32x32 picture takes about a kilobyte instead of a thousand SVG rectangles.
  */
 import { deflateSync } from 'node:zlib';
+import { ArgumentError, describe, ShapeError } from '../errors';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -32,14 +33,16 @@ function chunk(type: string, body: Uint8Array): Buffer {
 
 /** PNG bytes of a width x height greyscale image, `pixels` row-major, 0 black to 255 white. */
 export function encodeGreyPng(pixels: Uint8Array, width: number, height: number): Buffer {
-  if (
-    !Number.isInteger(width) ||
-    !Number.isInteger(height) ||
-    width < 1 ||
-    height < 1 ||
-    pixels.length !== width * height
-  ) {
-    throw new RangeError(
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new ArgumentError(
+      `encodeGreyPng: expected width and height to be positive integers but received ${describe(width)} and ${describe(height)}`,
+    );
+  }
+  if (!(pixels instanceof Uint8Array)) {
+    throw new ArgumentError(`encodeGreyPng: expected pixels to be a Uint8Array but received ${describe(pixels)}`);
+  }
+  if (pixels.length !== width * height) {
+    throw new ShapeError(
       `encodeGreyPng: expected ${width} x ${height} = ${width * height} pixels but received ${pixels.length}`,
     );
   }

@@ -3,10 +3,13 @@
  * drawn (so margins and legends are sized to their text instead of guessed, and nothing is
  * clipped), "nice" axis ticks and the series palette.
  */
+import { ArgumentError, describe } from '../errors';
 
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
 export function escapeXml(s: string): string {
+  if (typeof s !== 'string')
+    throw new ArgumentError(`escapeXml: expected s to be a string but received ${describe(s)}`);
   return s.replace(
     /[<>&"']/g,
     (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string,
@@ -21,6 +24,9 @@ const WIDE = new Set('mwMW%@'.split(''));
 
 /** Estimated drawn width in pixels of `text` at `fontSize` px. */
 export function textWidth(text: string, fontSize: number): number {
+  if (typeof text !== 'string') {
+    throw new ArgumentError(`textWidth: expected text to be a string but received ${describe(text)}`);
+  }
   let em = 0;
   for (const ch of text) {
     if (NARROW.has(ch)) em += 0.36;

@@ -95,6 +95,12 @@ export async function evaluate(
   loader: DataLoader,
   options: { lossFn?: LossFn; maxSteps?: number } = {},
 ): Promise<EvaluateResult> {
+  if (!model || typeof (model as Module).forward !== 'function') {
+    throw new ArgumentError(`evaluate: expected model to be a Module but received ${describe(model)}`);
+  }
+  if (!loader || typeof (loader as DataLoader).batches !== 'function') {
+    throw new ArgumentError(`evaluate: expected loader to be a DataLoader but received ${describe(loader)}`);
+  }
   expectOptionsObject('evaluate', options);
   const lossFn = options.lossFn ?? defaultLoss;
   const wasTraining = model.training;
