@@ -9,7 +9,7 @@
  * `conv` chooses the 3x3 conv kind per level: depth + 1 levels (the encoder levels, then the
  * bottleneck); each decoder level uses the kind of the encoder level it mirrors.
  */
-import { checkInt, shapeString } from '../check';
+import { checkInt, checkOptionKeys, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, MaxPool2d, Module, ReLU, Sequential } from '../nn';
 import { convBnAct } from '../nn/fold';
@@ -76,9 +76,7 @@ export class UNet extends Module {
   constructor(options: UNetOptions = {}) {
     super();
     const where = 'UNet';
-    if (options === null || typeof options !== 'object') {
-      throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
-    }
+    checkOptionKeys(where, options, ['inChannels', 'numClasses', 'baseChannels', 'depth', 'conv']);
     const inChannels = checkInt(where, 'inChannels', options.inChannels ?? 3, 1);
     const numClasses = checkInt(where, 'numClasses', options.numClasses ?? 2, 1);
     const base = checkInt(where, 'baseChannels', options.baseChannels ?? 64, 1);

@@ -15,6 +15,11 @@ abstract class IndexedModules<T extends Module> extends Module implements Iterab
 
   constructor(modules: Iterable<T>) {
     super();
+    if (modules === null || typeof (modules as Partial<Iterable<T>>)[Symbol.iterator] !== 'function') {
+      throw new ArgumentError(
+        `${this.constructor.name}: expected modules to be an iterable of Modules but received ${describe(modules)}`,
+      );
+    }
     for (const m of modules) this.push(m);
   }
 

@@ -54,6 +54,11 @@ export function checkPyramidInputs(
   names: string[] | null,
   inChannels: number[],
 ): void {
+  if (!Array.isArray(levels) || !Array.isArray(inChannels)) {
+    throw new ArgumentError(
+      `${String(where)}: expected levels to be an array of Tensors, one per pyramid level, but received ${describe(levels)}`,
+    );
+  }
   const label = (i: number): string => (names ? `level ${i} ('${names[i]}')` : `level ${i}`);
   if (levels.length !== inChannels.length) {
     throw new ShapeError(

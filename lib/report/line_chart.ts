@@ -33,7 +33,10 @@ const FONT = 12;
 const TITLE_FONT = 15;
 
 export function svgLineChart(series: readonly Series[], options: ChartOptions = {}): string {
-  if (!Array.isArray(series as unknown)) {
+  if (
+    !Array.isArray(series as unknown) ||
+    !series.every((s) => s !== null && typeof s === 'object' && Array.isArray(s.points))
+  ) {
     throw new ArgumentError(
       `svgLineChart: expected series to be an array of { name, points } but received ${describe(series)}`,
     );

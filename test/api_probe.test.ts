@@ -1,0 +1,100 @@
+/**
+ * Every exported function of the op, layer-helper, optimizer, training, data, model and report
+ * namespaces, and every Tensor method, called with arguments of the wrong kind (null, undefined,
+ * a number, a string, an empty object, arrays, NaN) in the first one to three positions: each
+ * call must return or throw one of the library's typed errors (FlexconvError), never a bare
+ * TypeError or RangeError from deep inside, which names nothing of the caller's. The probe that
+ * found the gaps this test now guards (lib/check.ts: expectOptionsObject and friends).
+ */
+import * as lib from '../lib';
+import { FlexconvError, Tensor } from '../lib';
+
+const BAD: unknown[] = [null, undefined, 5, 'x', {}, [], [null], NaN];
+
+// Namespaces of plain functions and classes, minus what changes process-wide state or starts
+// an MPI job (distributed: only launchInfo is a pure function of its argument).
+const NAMESPACES: Record<string, Record<string, unknown>> = {
+  ops: lib.ops,
+  nn: lib.nn,
+  optim: lib.optim,
+  train: lib.train,
+  data: lib.data,
+  models: lib.models,
+  report: lib.report,
+  distributed: { launchInfo: lib.distributed.launchInfo },
+  // The top level, minus the setters of process-wide state (threads, instruction set, seed).
+  top: {
+    exportOnnx: lib.exportOnnx,
+    saveSafetensors: lib.saveSafetensors,
+    loadSafetensors: lib.loadSafetensors,
+    readSafetensors: lib.readSafetensors,
+    serializeSafetensors: lib.serializeSafetensors,
+    parseSafetensors: lib.parseSafetensors,
+    onnxModelLoad: (...a: unknown[]) => (lib.OnnxModel.load as (...b: unknown[]) => unknown)(...a),
+    Generator: lib.Generator,
+    tidy: lib.tidy,
+    keep: lib.keep,
+    noGrad: lib.noGrad,
+    profile: lib.profile,
+  },
+};
+// Not probed: they take no arguments that could be of the wrong kind, or they change global
+// state by design (thread counts and instruction sets have their own typed-error tests).
+const SKIP = new Set(['nn.Parameter', 'nn.Module', 'nn.init']);
+
+// Model builders take undefined and {} as "the defaults" and build a whole network (an
+// ImageNet ResNet per call): they are probed with the other values only.
+const BAD_FOR_MODELS = BAD.filter(
+  (v) => v !== undefined && !(typeof v === 'object' && v !== null && !Array.isArray(v)),
+);
+
+/** The failures of `call` on each wrong-kind value that are not typed errors (async ones too). */
+async function untypedFailures(call: (args: unknown[]) => unknown, values = BAD): Promise<string[]> {
+  const found = new Set<string>();
+  const note = (e: unknown): void => {
+    if (!(e instanceof FlexconvError)) found.add(`${String(e)}`.slice(0, 120));
+  };
+  for (const bad of values) {
+    for (let n = 1; n <= 3; n++) {
+      try {
+        const r = call(Array(n).fill(bad));
+        if (r instanceof Promise) await r.catch(note);
+      } catch (e) {
+        note(e);
+      }
+    }
+  }
+  return [...found];
+}
+
+describe('wrong-kind arguments are typed errors across the public API', () => {
+  for (const [ns, members] of Object.entries(NAMESPACES)) {
+    test(`${ns}.*`, async () => {
+      const failures: string[] = [];
+      for (const [name, f] of Object.entries(members)) {
+        if (typeof f !== 'function' || SKIP.has(`${ns}.${name}`)) continue;
+        const isClass = /^[A-Z]/.test(name);
+        const call = (args: unknown[]): unknown =>
+          isClass ? new (f as new (...a: unknown[]) => unknown)(...args) : (f as (...a: unknown[]) => unknown)(...args);
+        const values = ns === 'models' ? BAD_FOR_MODELS : BAD;
+        for (const msg of await untypedFailures(call, values)) failures.push(`${ns}.${name}: ${msg}`);
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+
+  test('Tensor methods', async () => {
+    const failures: string[] = [];
+    const proto = Tensor.prototype as unknown as Record<string, unknown>;
+    for (const name of Object.getOwnPropertyNames(Tensor.prototype)) {
+      const d = Object.getOwnPropertyDescriptor(Tensor.prototype, name);
+      if (name === 'constructor' || !d || typeof d.value !== 'function' || name === 'dispose') continue;
+      const call = (args: unknown[]): unknown => {
+        const t = Tensor.randn([2, 3]);
+        return (proto[name] as (...a: unknown[]) => unknown).apply(t, args);
+      };
+      for (const msg of await untypedFailures(call)) failures.push(`Tensor.${name}: ${msg}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
