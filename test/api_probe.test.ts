@@ -98,3 +98,54 @@ describe('wrong-kind arguments are typed errors across the public API', () => {
     expect(failures).toEqual([]);
   });
 });
+
+describe('module forwards refuse wrong-kind inputs with typed errors', () => {
+  const { nn, models } = lib;
+  // One small instance of every layer kind users call forward on.
+  const MODULES: Record<string, () => lib.nn.Module> = {
+    Conv2d: () => new nn.Conv2d(3, 4, 3),
+    ConvTranspose2d: () => new nn.ConvTranspose2d(3, 4, 3),
+    Linear: () => new nn.Linear(3, 4),
+    BatchNorm2d: () => new nn.BatchNorm2d(3),
+    ReLU: () => new nn.ReLU(),
+    MaxPool2d: () => new nn.MaxPool2d(2),
+    AvgPool2d: () => new nn.AvgPool2d(2),
+    AdaptiveAvgPool2d: () => new nn.AdaptiveAvgPool2d(1),
+    Upsample: () => new nn.Upsample({ scaleFactor: 2 }),
+    Dropout: () => new nn.Dropout(0.5),
+    Flatten: () => new nn.Flatten(),
+    Sequential: () => new nn.Sequential(new nn.ReLU()),
+    DynamicConv2d: () => new nn.DynamicConv2d(3, 4, { kernelSize: 3 }),
+    DeformConv2d: () => new nn.DeformConv2d(3, 4, { kernelSize: 3 }),
+    ModulatedDeformConv2d: () => new nn.ModulatedDeformConv2d(3, 4, { kernelSize: 3 }),
+    OctaveConv2d: () => new nn.OctaveConv2d(4, 4, { kernelSize: 3, alphaIn: 0.5, alphaOut: 0.5 }),
+    SqueezeExcitation: () => new nn.SqueezeExcitation(4),
+    FeaturePyramidNetwork: () => new nn.FeaturePyramidNetwork([4, 8], 4),
+    BiFPN: () => new nn.BiFPN([4, 8], 4),
+    WeightedFusion: () => new nn.WeightedFusion(2),
+    LastLevelMaxPool: () => new nn.LastLevelMaxPool(),
+    LastLevelP6P7: () => new nn.LastLevelP6P7(4, 4),
+    DeformableBasicBlock: () => new nn.DeformableBasicBlock(4, 4),
+    ResNet: () => models.resnet18({ numClasses: 2, width: 8, stem: 'cifar' }),
+    UNet: () => models.unet({ baseChannels: 4, depth: 2, numClasses: 2 }),
+    OctNet: () => new nn.OctNet({ widths: [8, 8, 8], numClasses: 2 }),
+    DynamicNet: () => new nn.DynamicNet({ widths: [4, 4, 4, 4], numClasses: 2 }),
+  };
+  const inputs: unknown[] = [...BAD, Tensor.randn([3]), Tensor.randn([1, 2, 3, 4, 5])];
+
+  test.each(Object.keys(MODULES))('%s', async (name) => {
+    const m = MODULES[name]();
+    const failures: string[] = [];
+    for (const x of inputs) {
+      for (const extra of [[], [null], [5]]) {
+        try {
+          const r = (m.forward as (...a: unknown[]) => unknown)(x, ...extra);
+          if (r instanceof Promise) await r;
+        } catch (e) {
+          if (!(e instanceof FlexconvError)) failures.push(String(e).slice(0, 120));
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+});
