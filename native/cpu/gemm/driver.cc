@@ -179,6 +179,18 @@ void multiply(int64_t M, int64_t N, int64_t K, float alpha, const float* a_packe
   });
 }
 
+// multiply() with A packed first, into this thread's scratch.
+void multiply_packing_a(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const MicroKernel& kern,
+                        const BSource* B, const float* b_packed, float beta, float* C, int64_t ldc) {
+  AlignedBuffer<float> overflow;
+  const int64_t a_floats = round_up(M, kern.mr) * K;
+  float* a_packed = t_a_scratch.get(static_cast<size_t>(a_floats), overflow);
+  // A small A (the weights of a thin conv: 32 x 576 floats) packs in microseconds: waking the
+  // workers for it costs as much, once per call (as PackedA does).
+  pack_a(M, K, A, kern.mr, a_packed, runs_parallel(M, N, K) && a_floats >= kParallelMinPackFloats);
+  multiply(M, N, K, alpha, a_packed, kern, B, b_packed, beta, C, ldc);
+}
+
 bool trivial(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
   FLEXCONV_CHECK(M >= 0 && N >= 0 && K >= 0, ErrorCode::InvalidArgument, "gemm: dimensions must be non-negative");
   if (M == 0 || N == 0) return true;
@@ -205,15 +217,7 @@ TileShape tile_shape() {
 void gemm(int64_t M, int64_t N, int64_t K, float alpha, const ASource& A, const BSource& B, float beta, float* C,
           int64_t ldc) {
   if (trivial(M, N, K, alpha, beta, C, ldc)) return;
-  const MicroKernel kern = kernel_for(active_isa());
-  const bool parallel = runs_parallel(M, N, K);
-  AlignedBuffer<float> overflow;
-  const int64_t a_floats = round_up(M, kern.mr) * K;
-  float* a_packed = t_a_scratch.get(static_cast<size_t>(a_floats), overflow);
-  // A small A (the weights of a thin conv: 32 x 576 floats) packs in microseconds: waking the
-  // workers for it costs as much, once per call (as PackedA does).
-  pack_a(M, K, A, kern.mr, a_packed, parallel && a_floats >= kParallelMinPackFloats);
-  multiply(M, N, K, alpha, a_packed, kern, &B, nullptr, beta, C, ldc);
+  multiply_packing_a(M, N, K, alpha, A, kernel_for(active_isa()), &B, nullptr, beta, C, ldc);
 }
 
 PackedA::PackedA(int64_t M, int64_t K, const ASource& A) : M_(M), K_(K) {
@@ -292,14 +296,8 @@ PackedB::~PackedB() { aligned_free(data_); }
 int64_t PackedB::size() const { return K_ * round_up(N_, nr_); }
 
 void gemm(int64_t M, float alpha, const ASource& A, const PackedB& B, float beta, float* C, int64_t ldc) {
-  const int64_t N = B.N_, K = B.K_;
-  if (trivial(M, N, K, alpha, beta, C, ldc)) return;
-  const MicroKernel kern = kernel_for(static_cast<Isa>(B.isa_));
-  AlignedBuffer<float> overflow;
-  const int64_t a_floats = round_up(M, kern.mr) * K;
-  float* a_packed = t_a_scratch.get(static_cast<size_t>(a_floats), overflow);
-  pack_a(M, K, A, kern.mr, a_packed, runs_parallel(M, N, K) && a_floats >= kParallelMinPackFloats);
-  multiply(M, N, K, alpha, a_packed, kern, nullptr, B.data_, beta, C, ldc);
+  if (trivial(M, B.N_, B.K_, alpha, beta, C, ldc)) return;
+  multiply_packing_a(M, B.N_, B.K_, alpha, A, kernel_for(static_cast<Isa>(B.isa_)), nullptr, B.data_, beta, C, ldc);
 }
 
 PackedBLayout packed_b_layout(const PackedA& A, int64_t N) {
