@@ -83,6 +83,63 @@ describe('wrong-kind arguments are typed errors across the public API', () => {
     });
   }
 
+  test('Module methods', async () => {
+    const failures: string[] = [];
+    const proto = lib.nn.Module.prototype as unknown as Record<string, unknown>;
+    for (const name of Object.getOwnPropertyNames(lib.nn.Module.prototype)) {
+      const d = Object.getOwnPropertyDescriptor(lib.nn.Module.prototype, name);
+      if (name === 'constructor' || !d || typeof d.value !== 'function') continue;
+      const call = (args: unknown[]): unknown => {
+        const m = new lib.nn.Sequential<lib.nn.Module>(new lib.nn.Conv2d(3, 4, 3), new lib.nn.BatchNorm2d(4));
+        const r = (proto[name] as (...a: unknown[]) => unknown).apply(m, args);
+        // Generators run only when iterated: walk them so their checks run too.
+        return r !== null && typeof r === 'object' && Symbol.iterator in r ? [...(r as Iterable<unknown>)] : r;
+      };
+      for (const msg of await untypedFailures(call)) failures.push(`Module.${name}: ${msg}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  // The methods of the library's other classes that users call. TypeScript's private and
+  // protected methods are visible at run time: each class lists its own, left out by name.
+  const OPTIMIZER_INTERNALS = ['checkOptions', 'update', 'stateTensor'];
+  const INSTANCES: Record<string, { make: () => object; internal: string[] }> = {
+    SGD: {
+      make: () => new lib.optim.SGD(new lib.nn.Linear(2, 2).parameters(), { lr: 0.1 }),
+      internal: OPTIMIZER_INTERNALS,
+    },
+    Adam: { make: () => new lib.optim.Adam(new lib.nn.Linear(2, 2).parameters()), internal: OPTIMIZER_INTERNALS },
+    StepLR: {
+      make: () =>
+        new lib.optim.StepLR(new lib.optim.SGD(new lib.nn.Linear(2, 2).parameters(), { lr: 0.1 }), { stepSize: 2 }),
+      internal: [],
+    },
+    DataLoader: {
+      make: () => new lib.data.DataLoader(lib.data.syntheticShapes({ length: 4, seed: 1 }), { batchSize: 2 }),
+      internal: ['makeBatch'],
+    },
+    ConfusionMatrix: { make: () => new lib.train.ConfusionMatrix(3), internal: [] },
+    Generator: { make: () => new lib.Generator(1), internal: [] },
+  };
+  test.each(Object.keys(INSTANCES))('%s methods', async (cls) => {
+    const failures: string[] = [];
+    const names = new Set<string>();
+    const { make, internal } = INSTANCES[cls];
+    for (let p = Object.getPrototypeOf(make()); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      for (const n of Object.getOwnPropertyNames(p)) if (n !== 'constructor' && !internal.includes(n)) names.add(n);
+    }
+    for (const name of names) {
+      const call = (args: unknown[]): unknown => {
+        const o = make() as Record<string, unknown>;
+        if (typeof o[name] !== 'function') return undefined;
+        const r = (o[name] as (...a: unknown[]) => unknown)(...args);
+        return r !== null && typeof r === 'object' && Symbol.iterator in r ? [...(r as Iterable<unknown>)] : r;
+      };
+      for (const msg of await untypedFailures(call)) failures.push(`${cls}.${name}: ${msg}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
   test('Tensor methods', async () => {
     const failures: string[] = [];
     const proto = Tensor.prototype as unknown as Record<string, unknown>;

@@ -67,6 +67,14 @@ function locate(error: unknown, outer: Module): unknown {
   return error;
 }
 
+// Pre-order walk of namedModules: `seen` keeps shared modules and back-references to one visit.
+function* walkModules(m: Module, prefix: string, seen: Set<Module>): Generator<[string, Module]> {
+  if (seen.has(m)) return;
+  seen.add(m);
+  yield [prefix, m];
+  for (const [name, child] of m.namedChildren()) yield* walkModules(child, prefix ? `${prefix}.${name}` : name, seen);
+}
+
 export abstract class Module {
   /** Training mode (batch statistics, dropout active); set with train() / eval(). */
   training = true;
@@ -98,6 +106,9 @@ export abstract class Module {
    * @internal
    */
   located<T>(fn: () => T): T {
+    if (typeof fn !== 'function') {
+      throw new ArgumentError(`Module.located: expected fn to be a function but received ${describe(fn)}`);
+    }
     try {
       return fn();
     } catch (e) {
@@ -153,14 +164,15 @@ export abstract class Module {
     for (const [, m] of this.namedChildren()) yield m;
   }
 
-  /** This module and every descendant, pre-order, each once, with dotted names ('' for this one). */
-  *namedModules(prefix = '', seen = new Set<Module>()): Generator<[string, Module]> {
-    if (seen.has(this)) return;
-    seen.add(this);
-    yield [prefix, this];
-    for (const [name, child] of this.namedChildren()) {
-      yield* child.namedModules(prefix ? `${prefix}.${name}` : name, seen);
+  /**
+   * This module and every descendant, pre-order, each once, with dotted names ('' for this one,
+   * or `prefix`, which every name then starts with).
+   */
+  namedModules(prefix = ''): Generator<[string, Module]> {
+    if (typeof prefix !== 'string') {
+      throw new ArgumentError(`namedModules: expected prefix to be a string but received ${describe(prefix)}`);
     }
+    return walkModules(this, prefix, new Set<Module>());
   }
 
   *modules(): Generator<Module> {

@@ -21,6 +21,12 @@ export class ConfusionMatrix {
 
   /** Adds the argmax predictions of `logits` ([N, C] or [N, C, H, W]) against `target` ([N] or [N, H, W]). */
   update(logits: Tensor, target: Tensor): void {
+    checkLogits('ConfusionMatrix.update', logits);
+    if (!(target instanceof Tensor)) {
+      throw new ArgumentError(
+        `ConfusionMatrix.update: expected target to be a Tensor of class indices but received ${describe(target)}`,
+      );
+    }
     const C = this.numClasses;
     const s = logits.shape;
     const spatial = s.length === 4 ? s[2] * s[3] : 1;
