@@ -124,7 +124,7 @@ void column_block(const SumMaps& maps, std::int64_t K, float alpha, const float*
 // 16 FMAs (two columns) were as much as L2 delivers.
 constexpr int kRegisters = kLanes == 16 ? 32 : 16;
 constexpr int block_columns(int rows) {
-  int ob = rows == 1 ? 8 : 8;
+  int ob = 8;
   while (ob > 1 && ob * rows + ob + 1 > kRegisters) --ob;
   return ob;
 }
