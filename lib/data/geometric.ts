@@ -11,7 +11,7 @@
  *
  * Everything derives from `seed`: the same dataset, options and seed give the same images.
  */
-import { checkInt, checkNumber, checkOptionKeys } from '../check';
+import { checkInt, checkNumber, checkOptionKeys, expectOptionsObject } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { Generator } from '../random';
 import { checkDataset, type ImageDataset } from './dataset';
@@ -169,8 +169,7 @@ function between(g: Generator, [lo, hi]: [number, number]): number {
 export function warpDataset(ds: ImageDataset, options: GeometricTransformOptions): ImageDataset {
   const where = 'warpDataset';
   checkDataset(where, ds);
-  if (options === null || typeof options !== 'object')
-    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
+  expectOptionsObject(where, options);
   checkOptionKeys(where, options, ['rotation', 'scale', 'shear', 'elastic', 'fill', 'seed']);
   const rotation = magnitudeRange(where, 'rotation', options.rotation);
   const shear = magnitudeRange(where, 'shear', options.shear);

@@ -13,7 +13,7 @@
  *
  * The stem and the 1x1 projection shortcuts stay plain convolutions, as in the DCN papers.
  */
-import { checkInt, checkOneOf, checkOptionKeys } from '../check';
+import { checkInt, checkOneOf, checkOptionKeys, expectOptionsObject } from '../check';
 import { ArgumentError, describe } from '../errors';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, Module, Sequential } from '../nn';
 import { convBnAct } from '../nn/fold';
@@ -88,9 +88,7 @@ export class ResNet extends Module {
       );
     }
     blocks.forEach((b, i) => checkInt(where, `blocks[${i}]`, b, 1));
-    if (options === null || typeof options !== 'object') {
-      throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
-    }
+    expectOptionsObject(where, options);
     checkOptionKeys(where, options, ['numClasses', 'inChannels', 'stem', 'conv', 'width']);
     const numClasses = checkInt(where, 'numClasses', options.numClasses ?? 1000, 1);
     const inChannels = checkInt(where, 'inChannels', options.inChannels ?? 3, 1);

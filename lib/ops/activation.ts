@@ -3,8 +3,8 @@
  * shared with CUDA in native/math/pointwise.h (sigmoid never evaluates exp of a large positive
  * number).
  */
-import { checkNumber, checkOptionKeys } from '../check';
-import { ArgumentError, describe } from '../errors';
+import { checkNumber, checkOptionKeys, expectOptionsObject } from '../check';
+import { ArgumentError } from '../errors';
 import { Tensor } from '../tensor';
 import { UnaryCode, unaryOp } from './elementwise';
 
@@ -40,9 +40,7 @@ export interface SoftplusOptions {
 
 /** log(1 + exp(beta * x)) / beta, and x where beta * x > threshold: PyTorch's F.softplus. */
 export function softplus(x: Tensor, options: SoftplusOptions = {}): Tensor {
-  if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`softplus: expected options to be an object but received ${describe(options)}`);
-  }
+  expectOptionsObject('softplus', options);
   checkOptionKeys('softplus', options, ['beta', 'threshold']);
   const beta = checkNumber('softplus', 'beta', options.beta ?? 1);
   const threshold = checkNumber('softplus', 'threshold', options.threshold ?? 20);

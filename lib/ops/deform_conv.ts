@@ -19,7 +19,7 @@
  * atomicAdd scatter for the input gradient.
  */
 import { record } from '../autograd';
-import { checkOptionKeys, checkPair } from '../check';
+import { checkOptionKeys, checkPair, expectOptionsObject } from '../check';
 import { ArgumentError, describe, DeviceError } from '../errors';
 import { native } from '../native';
 import type { NativeApi, WindowOptions } from '../native_api';
@@ -99,9 +99,7 @@ function checkArguments(
   options: DeformConv2dOptions,
   keys: readonly string[],
 ): DeformConv2dGeometry {
-  if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
-  }
+  expectOptionsObject(where, options);
   checkOptionKeys(where, options, keys);
   expectTensor(where, 'input', input);
   expectTensor(where, 'offset', offset);
