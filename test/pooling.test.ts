@@ -156,14 +156,21 @@ describe('maxPool2d', () => {
     }
   });
 
-  test('with gradients (argmax by lane permutes for rows of up to 32 columns with up to 16 outputs, vector vertical steps for wider ones on AVX-512): the same values and routing as every other instruction set, ties, -inf and NaN included', () => {
+  test('with gradients (argmax by lane permutes of the row for rows of up to 32 columns with up to 16 outputs, of padded row copies 16 outputs at a time for wider ones at width strides 1 and 2, the padded-plane path otherwise; AVX-512): the same values and routing as every other instruction set, ties, -inf and NaN included', () => {
     const narrow: Case[] = [
       ...NARROW,
       { shape: [2, 3, 16, 16], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false },
-      // Wider rows: the padded-copy path, its vertical step 16 outputs at a time (row tails).
+      // Wider rows: padded row copies, 16 outputs at a time (row tails), 3 taps along the row
+      // at width stride 2 (ResNet's stem pool; 112 columns: several chunks), any other count,
+      // width stride 1 (also on rows narrower than the 32 floats a tap loads), and the
+      // padded-plane path for width strides above 2.
       { shape: [1, 2, 9, 56], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: false },
+      { shape: [1, 1, 11, 112], kernel: [3, 3], stride: [2, 2], padding: [1, 1], ceilMode: true },
       { shape: [1, 1, 7, 75], kernel: [3, 2], stride: [2, 1], padding: [1, 1], ceilMode: true },
       { shape: [2, 1, 6, 41], kernel: [5, 3], stride: [1, 2], padding: [2, 1], ceilMode: false, dilation: [1, 2] },
+      { shape: [1, 2, 8, 70], kernel: [2, 4], stride: [1, 2], padding: [1, 2], ceilMode: true },
+      { shape: [1, 1, 5, 20], kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceilMode: false },
+      { shape: [1, 1, 6, 50], kernel: [3, 3], stride: [2, 3], padding: [1, 1], ceilMode: true },
     ];
     for (const c of narrow) {
       // Values from a few levels, so that most windows hold ties; -inf runs and two NaNs.
