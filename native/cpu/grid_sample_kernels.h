@@ -28,10 +28,24 @@ struct GridTaps {
 //     their output gradients dy + c * out_plane (pixel j at dy[c * out_plane + j]): gx[j] += dy * ((ne - nw) (1 - ty)
 //     + (se - sw) ty), gy[j] += dy * ((sw - nw) (1 - tx) + (se - ne) tx), corners outside reading 0, channel by
 //     channel in increasing order (each pixel's sums are the same whatever the count).
-#define FLEXCONV_GRID_SAMPLE_ISA_API                                                                    \
-  void grid_sample_plane(const GridTaps& t, std::int64_t count, const float* plane, float* dst);        \
-  void grid_grad_sums(const GridTaps& t, std::int64_t count, const float* input, std::int64_t in_plane, \
-                      const float* dy, std::int64_t out_plane, std::int64_t channels, float* gx, float* gy);
+//
+// The backward's channels-last kernels (cpu/grid_sample.cc, backward_channels_last), rows of `channels` floats:
+// pixel j's output gradient at dy[j * channels + c], input element i at x[i * channels + c], its gradient at
+// g[i * channels + c].
+//   grid_scatter_channels_last: g[idx[k][j] * g_stride + c] += w[k][j] * dy[j * dy_stride + c] for c in [0, width),
+//     the corners k inside the plane, pixels [0, count) in order, corners in order (each element's sum in a fixed
+//     order).
+//   grid_grad_sums_channels_last: gx[j], gy[j] = grid_grad_sums's sums over every channel, each pixel's channels
+//     summed in vector lanes, then across the lanes in a fixed order; `zero_row` (channels zeros) is read for
+//     corners outside the plane.
+#define FLEXCONV_GRID_SAMPLE_ISA_API                                                                              \
+  void grid_sample_plane(const GridTaps& t, std::int64_t count, const float* plane, float* dst);                  \
+  void grid_grad_sums(const GridTaps& t, std::int64_t count, const float* input, std::int64_t in_plane,           \
+                      const float* dy, std::int64_t out_plane, std::int64_t channels, float* gx, float* gy);      \
+  void grid_scatter_channels_last(const GridTaps& t, std::int64_t count, const float* dy, std::int64_t dy_stride, \
+                                  std::int64_t width, float* g, std::int64_t g_stride);                           \
+  void grid_grad_sums_channels_last(const GridTaps& t, std::int64_t count, const float* x, const float* dy,       \
+                                    std::int64_t channels, const float* zero_row, float* gx, float* gy);
 FLEXCONV_DECLARE_PER_ISA(FLEXCONV_GRID_SAMPLE_ISA_API)
 #undef FLEXCONV_GRID_SAMPLE_ISA_API
 

@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #endif
 
+#include "core/lanes.h"
 #include "cpu/grid_sample_kernels.h"
 
 FLEXCONV_ISA_BEGIN
@@ -138,5 +139,68 @@ void grid_grad_sums(const GridTaps& t, std::int64_t count, const float* input, s
 }
 
 #endif
+
+// The channels-last kernels, one copy for every instruction set through core/lanes.h: the
+// channels of a pixel are contiguous, so a corner's values (or its gradient) are whole vectors
+// instead of one gathered (or scattered) element per channel.
+
+void grid_scatter_channels_last(const GridTaps& t, std::int64_t count, const float* dy, std::int64_t dy_stride,
+                                std::int64_t width, float* g, std::int64_t g_stride) {
+  using lanes::F32;
+  constexpr int W = F32::kWidth;
+  for (std::int64_t j = 0; j < count; ++j) {
+    const float* d = dy + j * dy_stride;
+    for (int k = 0; k < 4; ++k) {
+      const std::int32_t i = t.idx[k][j];
+      if (i < 0) continue;
+      const F32 w = F32::splat(t.w[k][j]);
+      float* row = g + static_cast<std::int64_t>(i) * g_stride;
+      std::int64_t c = 0;
+      for (; c + W <= width; c += W) lanes::add(F32::loadu(row + c), lanes::mul(w, F32::loadu(d + c))).storeu(row + c);
+      if (c < width) {
+        const int n = static_cast<int>(width - c);
+        lanes::add(F32::load_first(row + c, n), lanes::mul(w, F32::load_first(d + c, n))).store_first(row + c, n);
+      }
+    }
+  }
+}
+
+void grid_grad_sums_channels_last(const GridTaps& t, std::int64_t count, const float* x, const float* dy,
+                                  std::int64_t channels, const float* zero_row, float* gx, float* gy) {
+  using lanes::F32;
+  constexpr int W = F32::kWidth;
+  for (std::int64_t j = 0; j < count; ++j) {
+    const float* corner[4];
+    for (int k = 0; k < 4; ++k) {
+      const std::int32_t i = t.idx[k][j];
+      corner[k] = i >= 0 ? x + static_cast<std::int64_t>(i) * channels : zero_row;
+    }
+    const float* d = dy + j * channels;
+    // Each channel's corner differences times its output gradient: along x the top (ne - nw) and
+    // bottom (se - sw) rows, along y the left (sw - nw) and right (se - ne) columns.
+    F32 top = F32::zero(), bottom = F32::zero(), left = F32::zero(), right = F32::zero();
+    const auto add_channels = [&](F32 nw, F32 ne, F32 sw, F32 se, F32 dv) {
+      top = lanes::fmadd(dv, lanes::sub(ne, nw), top);
+      bottom = lanes::fmadd(dv, lanes::sub(se, sw), bottom);
+      left = lanes::fmadd(dv, lanes::sub(sw, nw), left);
+      right = lanes::fmadd(dv, lanes::sub(se, ne), right);
+    };
+    std::int64_t c = 0;
+    for (; c + W <= channels; c += W) {
+      add_channels(F32::loadu(corner[0] + c), F32::loadu(corner[1] + c), F32::loadu(corner[2] + c),
+                   F32::loadu(corner[3] + c), F32::loadu(d + c));
+    }
+    if (c < channels) {
+      const int n = static_cast<int>(channels - c);
+      add_channels(F32::load_first(corner[0] + c, n), F32::load_first(corner[1] + c, n),
+                   F32::load_first(corner[2] + c, n), F32::load_first(corner[3] + c, n), F32::load_first(d + c, n));
+    }
+    const float tx = t.tx[j], ty = t.ty[j];
+    gx[j] = static_cast<float>(lanes::sum_in_double(top)) * (1 - ty) +
+            static_cast<float>(lanes::sum_in_double(bottom)) * ty;
+    gy[j] = static_cast<float>(lanes::sum_in_double(left)) * (1 - tx) +
+            static_cast<float>(lanes::sum_in_double(right)) * tx;
+  }
+}
 
 FLEXCONV_ISA_END
