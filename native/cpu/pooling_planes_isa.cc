@@ -353,6 +353,50 @@ bool reduce_rows_in_registers(const PoolShape& s, const Reduce& reduce, const fl
 #endif
 
 #if defined(__AVX512F__)
+// t (at flat indices `where`) replaces v (at `at`) in the lanes where it is larger or NaN:
+// PyTorch's max scan, ties keep the earlier value.
+inline void take_larger(__m512 t, __m512i where, __m512& v, __m512i& at) {
+  const __mmask16 take = _mm512_cmp_ps_mask(t, v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
+  v = _mm512_mask_blend_ps(take, v, t);
+  at = _mm512_mask_blend_epi32(take, at, where);
+}
+
+// Up to 16 windows of output row oh from output column ow0 (out_mask): row_max(iy, v, at) gives
+// each in-image window row's maximum along the row and its flat index, and the rows are merged
+// down the window in order (the first taken whole, then take_larger); values and indices stored
+// at y and indices (the output row's column ow0).
+template <class RowMax>
+void max_windows_with_indices(const PoolShape& s, std::int64_t oh, std::int64_t ow0, __mmask16 out_mask, RowMax row_max,
+                              float* y, std::int32_t* indices) {
+  const __m512 none = _mm512_set1_ps(-__builtin_huge_valf());
+  __m512 best = none;
+  __m512i arg = _mm512_setzero_si512();
+  bool first = true;
+  for (std::int64_t kh = 0; kh < s.kernel_h; ++kh) {
+    const std::int64_t iy = oh * s.stride_h - s.pad_h + kh * s.dil_h;
+    if (iy < 0 || iy >= s.in_h) continue;
+    __m512 v = none;  // (row_max sets both: a window has at least one column)
+    __m512i at = _mm512_setzero_si512();
+    row_max(iy, v, at);
+    at = _mm512_add_epi32(at, _mm512_set1_epi32(static_cast<int>(iy * s.in_w)));
+    if (first) {
+      best = v;
+      arg = at;
+      first = false;
+    } else {
+      take_larger(v, at, best, arg);
+    }
+  }
+  _mm512_mask_storeu_ps(y, out_mask, best);
+  _mm512_mask_storeu_epi32(indices, out_mask, arg);
+  // Only when every in-image value of a window is -inf can the chosen element be padding;
+  // PyTorch then reports the window's first in-image element (as max_plane).
+  for (unsigned lost = _mm512_mask_cmp_ps_mask(out_mask, best, none, _CMP_EQ_OQ); lost != 0; lost &= lost - 1) {
+    const int l = __builtin_ctz(lost);
+    indices[l] = first_in_image(s, oh, ow0 + l);
+  }
+}
+
 // Output rows of max_plane with the argmax for planes whose rows fit one vector (kTwo false) or
 // two (as reduce_rows): each window row's taps are lane permutes of the input row (-inf in the
 // padding), reduced along the row first and then down the window's rows in order, with
@@ -366,39 +410,16 @@ void max_rows_with_indices(const PoolShape& s, const RowTaps& taps, const float*
   const __mmask16 lo_mask = static_cast<__mmask16>(kTwo ? 0xFFFFu : (1u << n_in) - 1u);
   const __mmask16 hi_mask = static_cast<__mmask16>(kTwo ? (1u << (n_in - 16)) - 1u : 0u);
   const __mmask16 out_mask = static_cast<__mmask16>((1u << n_out) - 1u);
+  const auto row_max = [&](std::int64_t iy, __m512& v, __m512i& at) {
+    const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, x + iy * s.in_w);
+    const __m512 hi = kTwo ? _mm512_maskz_loadu_ps(hi_mask, x + iy * s.in_w + 16) : lo;
+    v = row_tap<kTwo>(taps, lo, hi, 0, none);
+    at = taps.from[0];
+    for (std::int64_t kw = 1; kw < s.kernel_w; ++kw)
+      take_larger(row_tap<kTwo>(taps, lo, hi, kw, none), taps.from[kw], v, at);
+  };
   for (std::int64_t oh = 0; oh < s.out_h; ++oh) {
-    __m512 best = none;
-    __m512i arg = _mm512_setzero_si512();
-    bool first = true;
-    for (std::int64_t kh = 0; kh < s.kernel_h; ++kh) {
-      const std::int64_t iy = oh * s.stride_h - s.pad_h + kh * s.dil_h;
-      if (iy < 0 || iy >= s.in_h) continue;
-      const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, x + iy * s.in_w);
-      const __m512 hi = kTwo ? _mm512_maskz_loadu_ps(hi_mask, x + iy * s.in_w + 16) : lo;
-      const auto tap = [&](std::int64_t kw) { return row_tap<kTwo>(taps, lo, hi, kw, none); };
-      __m512 v = tap(0);
-      __m512i at = taps.from[0];
-      for (std::int64_t kw = 1; kw < s.kernel_w; ++kw) {
-        const __m512 t = tap(kw);
-        const __mmask16 take = _mm512_cmp_ps_mask(t, v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
-        v = _mm512_mask_blend_ps(take, v, t);
-        at = _mm512_mask_blend_epi32(take, at, taps.from[kw]);
-      }
-      at = _mm512_add_epi32(at, _mm512_set1_epi32(static_cast<int>(iy * s.in_w)));
-      const __mmask16 take =
-          first ? __mmask16(0xFFFF) : _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-      best = _mm512_mask_blend_ps(take, best, v);
-      arg = _mm512_mask_blend_epi32(take, arg, at);
-      first = false;
-    }
-    _mm512_mask_storeu_ps(y + oh * s.out_w, out_mask, best);
-    _mm512_mask_storeu_epi32(indices + oh * s.out_w, out_mask, arg);
-    // Only when every in-image value of a window is -inf can the chosen element be padding;
-    // PyTorch then reports the window's first in-image element (as max_plane).
-    for (unsigned lost = _mm512_mask_cmp_ps_mask(out_mask, best, none, _CMP_EQ_OQ); lost != 0; lost &= lost - 1) {
-      const int ow = __builtin_ctz(lost);
-      indices[oh * s.out_w + ow] = first_in_image(s, oh, ow);
-    }
+    max_windows_with_indices(s, oh, 0, out_mask, row_max, y + oh * s.out_w, indices + oh * s.out_w);
   }
 }
 
@@ -427,7 +448,6 @@ bool max_rows_in_registers(const PoolShape& s, const float* x, float* y, std::in
 template <int kS, int kKw>
 void max_wide_rows_with_indices(const PoolShape& s, float* padded, const float* x, float* y, std::int32_t* indices) {
   const std::int64_t kernel_w = kKw ? kKw : s.kernel_w;
-  const __m512 none = _mm512_set1_ps(-__builtin_huge_valf());
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i lane_columns = _mm512_mullo_epi32(lane, _mm512_set1_epi32(kS));
   const std::int64_t pw = wide_row_floats(s);
@@ -442,44 +462,24 @@ void max_wide_rows_with_indices(const PoolShape& s, float* padded, const float* 
       for (std::int64_t c = s.pad_w + s.in_w; c < pw; ++c) dst[c] = -__builtin_huge_valf();
     }
     for (std::int64_t ow0 = 0; ow0 < s.out_w; ow0 += 16) {
-      __m512 best = none;
-      __m512i arg = _mm512_setzero_si512();
-      bool first = true;
-      for (std::int64_t kh = 0; kh < s.kernel_h; ++kh) {
-        const std::int64_t iy = oh * s.stride_h - s.pad_h + kh * s.dil_h;
-        if (iy < 0 || iy >= s.in_h) continue;
+      const auto row_max = [&](std::int64_t iy, __m512& v, __m512i& at) {
         const float* row = padded + iy * pw;
-        __m512 v = none;
-        __m512i at = _mm512_setzero_si512();
         for (std::int64_t kw = 0; kw < kernel_w; ++kw) {
           const std::int64_t c = ow0 * kS + kw * s.dil_w;  // lane 0's tap, in padded columns
           const __m512 lo = _mm512_loadu_ps(row + c);
           const __m512 t = kS == 1 ? lo : _mm512_permutex2var_ps(lo, lane_columns, _mm512_loadu_ps(row + c + 16));
           const __m512i column = _mm512_add_epi32(lane_columns, _mm512_set1_epi32(static_cast<int>(c - s.pad_w)));
-          const __mmask16 take = kw == 0
-                                     ? __mmask16(0xFFFF)
-                                     : _mm512_cmp_ps_mask(t, v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(t, t, _CMP_UNORD_Q);
-          v = _mm512_mask_blend_ps(take, v, t);
-          at = _mm512_mask_blend_epi32(take, at, column);
+          if (kw == 0) {
+            v = t;
+            at = column;
+          } else {
+            take_larger(t, column, v, at);
+          }
         }
-        at = _mm512_add_epi32(at, _mm512_set1_epi32(static_cast<int>(iy * s.in_w)));
-        const __mmask16 take = first ? __mmask16(0xFFFF)
-                                     : _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        best = _mm512_mask_blend_ps(take, best, v);
-        arg = _mm512_mask_blend_epi32(take, arg, at);
-        first = false;
-      }
+      };
       const std::int64_t n = s.out_w - ow0 < 16 ? s.out_w - ow0 : 16;
-      const __mmask16 out_mask = static_cast<__mmask16>((1u << n) - 1u);
-      float* yr = y + oh * s.out_w + ow0;
-      std::int32_t* ir = indices + oh * s.out_w + ow0;
-      _mm512_mask_storeu_ps(yr, out_mask, best);
-      _mm512_mask_storeu_epi32(ir, out_mask, arg);
-      // Windows whose in-image values are all -inf: PyTorch's index, as max_plane.
-      for (unsigned lost = _mm512_mask_cmp_ps_mask(out_mask, best, none, _CMP_EQ_OQ); lost != 0; lost &= lost - 1) {
-        const int l = __builtin_ctz(lost);
-        ir[l] = first_in_image(s, oh, ow0 + l);
-      }
+      max_windows_with_indices(s, oh, ow0, static_cast<__mmask16>((1u << n) - 1u), row_max, y + oh * s.out_w + ow0,
+                               indices + oh * s.out_w + ow0);
     }
   }
 }
