@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DataLoader, syntheticShapes } from '../lib/data';
 import { hasMpiEngine, launchInfo } from '../lib/distributed';
+import { yieldWhileWaitingWhenCoresAreFull } from '../lib/distributed/process_group';
 import { ArgumentError } from '../lib/errors';
 
 const root = path.resolve(__dirname, '..');
@@ -87,7 +88,8 @@ describeMpi('distributed training under mpirun -np 2', () => {
     expect(r.stderr).not.toMatch(/Error/);
     expect(r.status).toBe(0);
     for (const c of byRank(r.results, 'collectives')) {
-      expect(c).toMatchObject({ sum: [3, 30], mean: 1.5, broadcast: 42, worldSize: 2 });
+      expect(c).toMatchObject({ sum: [3, 30], mean: 1.5, broadcast: 42, worldSize: 2, scaledMean: [1.5, 3] });
+      expect(c.badScale).toMatch(/allreduceStart: expected scale to be a finite number/);
     }
     const ddp = byRank(r.results, 'ddp');
     expect(ddp).toHaveLength(2);
@@ -155,6 +157,19 @@ describeMpi('distributed training under mpirun -np 2', () => {
 });
 
 describe('launcher environment', () => {
+  test("Open MPI is asked to yield while it waits when the ranks' threads fill the cores, unless the user chose", () => {
+    const local2 = (): NodeJS.ProcessEnv => ({ OMPI_COMM_WORLD_SIZE: '2', OMPI_COMM_WORLD_LOCAL_SIZE: '2' });
+    const full = local2();
+    yieldWhileWaitingWhenCoresAreFull(1, full, 2); // 2 ranks x 1 thread on 2 cores
+    expect(full.OMPI_MCA_mpi_yield_when_idle).toBe('1');
+    const spare = local2();
+    yieldWhileWaitingWhenCoresAreFull(1, spare, 4); // cores to spare: polling costs no compute
+    expect(spare.OMPI_MCA_mpi_yield_when_idle).toBeUndefined();
+    const chosen = { ...local2(), OMPI_MCA_mpi_yield_when_idle: '0' };
+    yieldWhileWaitingWhenCoresAreFull(8, chosen, 2);
+    expect(chosen.OMPI_MCA_mpi_yield_when_idle).toBe('0');
+  });
+
   test('Open MPI, Hydra and Slurm variables give rank, size and local size; none gives a single process', () => {
     expect(
       launchInfo({ OMPI_COMM_WORLD_RANK: '3', OMPI_COMM_WORLD_SIZE: '8', OMPI_COMM_WORLD_LOCAL_SIZE: '4' }),

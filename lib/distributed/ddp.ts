@@ -207,7 +207,8 @@ export class DistributedDataParallel extends Module {
         if (g) b.buffer.set(g.device === 'cpu' ? g.data : Float32Array.from(g.toArray()), b.offsets[i]);
         else b.buffer.fill(0, b.offsets[i], b.offsets[i] + p.numel); // no gradient here: contributes 0
       });
-      b.started = this.engine.allreduceStart(b.buffer);
+      // The mean, not the sum: scaled on MPI's thread as each bucket's reduction ends.
+      b.started = this.engine.allreduceStart(b.buffer, 1 / this.size);
       this.nextToStart++;
     }
   }
@@ -217,12 +218,10 @@ export class DistributedDataParallel extends Module {
     this.active = false;
     try {
       this.startReadyBuckets(true);
-      const inv = 1 / this.size;
       for (const b of this.buckets) {
         this.engine.wait(b.started as number);
         b.params.forEach((p, i) => {
           const mean = b.buffer.subarray(b.offsets[i], b.offsets[i] + p.numel);
-          for (let k = 0; k < mean.length; k++) mean[k] *= inv;
           if (p.grad && p.grad.device === 'cpu') p.grad.data.set(mean);
           else p.grad = keep(Tensor.from(Float32Array.from(mean), p.shape).to(p.device));
         });

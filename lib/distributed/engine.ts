@@ -11,7 +11,8 @@ import { candidatePaths, packageRoot } from '../native';
 export interface MpiEngine {
   init(): { rank: number; size: number };
   allreduce(buffer: Float32Array, op: 'sum' | 'max' | 'min'): void;
-  allreduceStart(buffer: Float32Array): number;
+  /** A sum in place, then (scale given) every element times scale; wait(id) for it. */
+  allreduceStart(buffer: Float32Array, scale?: number): number;
   wait(id: number): void;
   broadcast(buffer: Float32Array, root: number): void;
   barrier(): void;

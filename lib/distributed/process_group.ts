@@ -9,9 +9,10 @@
  * by mpirun, which ends the job the same way.
  */
 import * as os from 'node:os';
+import { checkInt } from '../check';
 import { DistributedError, ArgumentError, describe } from '../errors';
 import { copy_ } from '../ops/elementwise';
-import { setNumThreads } from '../system';
+import { getNumThreads, setNumThreads } from '../system';
 import { Tensor } from '../tensor';
 import { mpiEngine, type MpiEngine } from './engine';
 import { launchInfo } from './launcher';
@@ -44,12 +45,49 @@ function fatal(where: string, error: unknown): void {
   process.exit(1);
 }
 
+/**
+ * The native threads init() gives this process, or null to keep the current count
+ * (FLEXCONV_NUM_THREADS set, with threads 'auto').
+ */
+function plannedThreads(threads: unknown): number | null {
+  if (typeof threads === 'number') return checkInt('distributed.init', 'threads', threads, 1);
+  if (threads !== 'auto') {
+    throw new ArgumentError(
+      `distributed.init: expected threads to be 'auto' or a number but received ${describe(threads)}`,
+    );
+  }
+  if (process.env.FLEXCONV_NUM_THREADS !== undefined) return null;
+  return Math.max(1, Math.floor(os.cpus().length / Math.max(1, launchInfo().localSize)));
+}
+
+/**
+ * Open MPI's collectives poll while they wait for the other ranks, on the engine's own thread;
+ * when the job's compute threads already fill this machine's cores, that polling takes a core
+ * from a compute thread for as long as a gradient bucket waits during backward (2 ranks x 1
+ * thread on 2 cores, the distributed bench's step: median 38 ms polling, 35 ms yielding, one
+ * rank x 2 threads 37 ms; four runs each on a noisy VM). So unless
+ * the user chose, Open MPI is asked to yield the core while it waits (mpi_yield_when_idle, read
+ * by MPI_Init from the environment; other MPI libraries ignore the variable).
+ * @internal (exported for its test)
+ */
+export function yieldWhileWaitingWhenCoresAreFull(
+  threads: number,
+  env: NodeJS.ProcessEnv = process.env,
+  cores: number = os.cpus().length,
+): void {
+  const variable = 'OMPI_MCA_mpi_yield_when_idle';
+  if (env[variable] !== undefined) return;
+  if (Math.max(1, launchInfo(env).localSize) * threads >= cores) env[variable] = '1';
+}
+
 /** Joins the job's process group (idempotent). Returns this process's rank and the world size. */
 export function init(options: InitOptions = {}): { rank: number; worldSize: number } {
   if (options === null || typeof options !== 'object')
     throw new ArgumentError(`distributed.init: expected options to be an object but received ${describe(options)}`);
   if (state) return { rank: state.rank, worldSize: state.size };
+  const threads = plannedThreads(options.threads ?? 'auto');
   const engine = mpiEngine();
+  yieldWhileWaitingWhenCoresAreFull(threads ?? getNumThreads());
   let ids: { rank: number; size: number };
   try {
     ids = engine.init();
@@ -59,15 +97,7 @@ export function init(options: InitOptions = {}): { rank: number; worldSize: numb
     );
   }
   state = { engine, rank: ids.rank, size: ids.size };
-  const threads = options.threads ?? 'auto';
-  if (typeof threads === 'number') setNumThreads(threads);
-  else if (threads === 'auto' && process.env.FLEXCONV_NUM_THREADS === undefined) {
-    setNumThreads(Math.max(1, Math.floor(os.cpus().length / Math.max(1, launchInfo().localSize))));
-  } else if (threads !== 'auto') {
-    throw new ArgumentError(
-      `distributed.init: expected threads to be 'auto' or a number but received ${describe(threads)}`,
-    );
-  }
+  if (threads !== null) setNumThreads(threads);
   if (options.abortOnError ?? true) {
     process.on('uncaughtException', (e) => fatal('uncaught exception', e));
     process.on('unhandledRejection', (e) => fatal('unhandled rejection', e));

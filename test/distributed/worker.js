@@ -6,6 +6,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { Tensor, nn, ops, optim, data, train, distributed, manualSeed } = require('../../dist/lib');
+const { mpiEngine } = require('../../dist/lib/distributed/engine');
 
 function result(value) {
   process.stdout.write(`RESULT ${JSON.stringify({ rank: distributed.rank(), ...value })}\n`);
@@ -61,7 +62,25 @@ function equivalence() {
   const b = Tensor.from([rank === 0 ? 42 : -1], [1]);
   distributed.broadcast(b, 0);
   distributed.barrier();
-  result({ scenario: 'collectives', sum: Array.from(t.data), mean: m.data[0], broadcast: b.data[0], worldSize });
+  // DDP's bucket path: a sum scaled on MPI's thread (the mean), and a scale that is no number refused.
+  const engine = mpiEngine();
+  const bucket = Float32Array.from([rank + 1, 2 * (rank + 1)]);
+  engine.wait(engine.allreduceStart(bucket, 1 / worldSize));
+  let badScale = null;
+  try {
+    engine.allreduceStart(new Float32Array(2), NaN);
+  } catch (e) {
+    badScale = e.message;
+  }
+  result({
+    scenario: 'collectives',
+    sum: Array.from(t.data),
+    mean: m.data[0],
+    broadcast: b.data[0],
+    worldSize,
+    scaledMean: Array.from(bucket),
+    badScale,
+  });
 
   // DDP on half of each global batch vs one process on the whole batch, several SGD steps.
   const steps = 4;
