@@ -111,11 +111,15 @@ export function checkDirectory(where: string, dir: unknown): string {
 /**
  * Refuses options that are not an object (null, a number, an array): the function would
  * otherwise fail reading its first option with a TypeError that names nothing of the caller's.
- * Two comparisons: cheap enough for the tensor factories every op calls.
+ * Two comparisons: cheap enough for the tensor factories every op calls. `like` shows the
+ * expected shape in the message ("{ stride, padding }"); `refuse` refuses an object the caller
+ * recognises as a wrong argument (a Tensor passed where the options go).
  */
-export function expectOptionsObject(where: string, options: unknown): void {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
+export function expectOptionsObject(where: string, options: unknown, like?: string, refuse = false): void {
+  if (refuse || options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ArgumentError(
+      `${where}: expected options to be an object${like ? ` like ${like}` : ''} but received ${describe(options)}`,
+    );
   }
 }
 

@@ -16,7 +16,15 @@
  * Layers take and return a pair [high, low | null]; splitBands / mergeBands convert between
  * one tensor and the pair.
  */
-import { checkInt, checkNumber, checkOneOf, checkOptionKeys, checkPair, shapeString } from '../check';
+import {
+  checkInt,
+  checkNumber,
+  checkOneOf,
+  checkOptionKeys,
+  checkPair,
+  expectOptionsObject,
+  shapeString,
+} from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { isGradEnabled } from '../autograd';
 import { activeTracer } from '../onnx/trace';
@@ -129,11 +137,7 @@ export class OctaveConv2d extends Module {
   constructor(inChannels: number, outChannels: number, options: OctaveConv2dOptions) {
     super();
     const where = 'OctaveConv2d';
-    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new ArgumentError(
-        `${where}: expected options to be an object like { kernelSize, alphaIn, alphaOut } but received ${describe(options)}`,
-      );
-    }
+    expectOptionsObject(where, options, '{ kernelSize, alphaIn, alphaOut }');
     checkOptionKeys(where, options, [
       'kernelSize',
       'stride',
@@ -415,11 +419,7 @@ export class OctaveConvBlock extends Module {
 
   constructor(inChannels: number, outChannels: number, options: OctaveConv2dOptions & { activation?: boolean }) {
     super();
-    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new ArgumentError(
-        `OctaveConvBlock: expected options to be an object like { kernelSize, alphaIn, alphaOut } but received ${describe(options)}`,
-      );
-    }
+    expectOptionsObject('OctaveConvBlock', options, '{ kernelSize, alphaIn, alphaOut }');
     const { activation, ...convOptions } = options;
     this.conv = new OctaveConv2d(inChannels, outChannels, { ...convOptions, bias: false });
     this.bnHigh = this.conv.outHigh > 0 ? new BatchNorm2d(this.conv.outHigh) : null;

@@ -7,7 +7,7 @@
  * runs in the same kernels (training too): `residual` and `relu`.
  */
 import { record } from '../autograd';
-import { checkOptionKeys, shapeString } from '../check';
+import { checkOptionKeys, expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { attr } from '../onnx/builder';
@@ -64,11 +64,7 @@ export function batchNorm2d(
   const rv = checkChannelVector('runningVar', runningVar, x);
   const w = checkChannelVector('weight', weight, x);
   const b = checkChannelVector('bias', bias, x);
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ArgumentError(
-      `${WHERE}: expected options to be an object like { training, momentum, eps } but received ${describe(options)}`,
-    );
-  }
+  expectOptionsObject(WHERE, options, '{ training, momentum, eps }');
   checkOptionKeys(WHERE, options, ['training', 'momentum', 'eps', ...EPILOGUE_KEYS]);
   const epilogue = checkEpilogue(WHERE, options, x.shape, x.device);
   const training = options.training ?? false;

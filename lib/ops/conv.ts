@@ -11,7 +11,7 @@
 import { record } from '../autograd';
 import { applyEpilogue, canRunFused, checkEpilogue, EPILOGUE_KEYS, type EpilogueOptions } from './epilogue';
 import { checkNonEmptyImage } from './validate';
-import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
+import { checkInt, checkOptionKeys, checkPair, expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { onnxPads } from '../onnx/trace';
@@ -73,12 +73,12 @@ const CONV2D_KEYS = ['bias', 'stride', 'padding', 'dilation', 'groups'] as const
 const CONV_TRANSPOSE2D_KEYS = [...CONV2D_KEYS, 'outputPadding'] as const;
 const CONV2D_FUSED_KEYS = [...CONV2D_KEYS, ...EPILOGUE_KEYS, 'packed'] as const;
 
-function checkOptionsObject(where: string, options: unknown): void {
-  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
-    throw new ArgumentError(
-      `${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`,
-    );
-  }
+/**
+ * @internal (also dynamicConv2d's) A convolution's options: an object, and not a Tensor (a bias
+ * passed one argument late).
+ */
+export function checkConvOptionsObject(where: string, options: unknown): void {
+  expectOptionsObject(where, options, '{ stride, padding }', options instanceof Tensor);
 }
 
 function checkGroups(where: string, groups: number, inChannels: number, outChannels: number): void {
@@ -115,7 +115,7 @@ function prepareConv2d(
 ): PreparedConv2d {
   checkTensor(where, 'input', input, 4, '[N, C, H, W]');
   checkTensor(where, 'weight', weight, 4, '[outChannels, inChannels / groups, kH, kW]');
-  checkOptionsObject(where, options);
+  checkConvOptionsObject(where, options);
   checkOptionKeys(where, options, keys);
   checkNonEmptyImage(where, 'input', input, true);
   if (weight.device !== input.device)
@@ -254,7 +254,7 @@ export function convTranspose2d(input: Tensor, weight: Tensor, options: ConvTran
   const where = 'convTranspose2d';
   checkTensor(where, 'input', input, 4, '[N, C, H, W]');
   checkTensor(where, 'weight', weight, 4, '[inChannels, outChannels / groups, kH, kW]');
-  checkOptionsObject(where, options);
+  checkConvOptionsObject(where, options);
   checkOptionKeys(where, options, CONV_TRANSPOSE2D_KEYS);
   if (weight.device !== input.device)
     throw new DeviceError(`${where}: input is on ${input.device} but weight is on ${weight.device}`);

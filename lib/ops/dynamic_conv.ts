@@ -12,6 +12,7 @@ import { checkInt, checkOptionKeys, checkPair, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
+import { checkConvOptionsObject } from './conv';
 
 type Pair = number | [number, number];
 
@@ -57,11 +58,7 @@ export function dynamicConv2d(
   checkTensor('input', input, 4, '[B, C, H, W]');
   checkTensor('experts', experts, 5, '[K, outChannels, inChannels / groups, kH, kW]');
   checkTensor('attention', attention, 2, '[B, K]');
-  if (options === null || typeof options !== 'object' || Array.isArray(options) || options instanceof Tensor) {
-    throw new ArgumentError(
-      `${where}: expected options to be an object like { stride, padding } but received ${describe(options)}`,
-    );
-  }
+  checkConvOptionsObject(where, options);
   checkOptionKeys(where, options, ['expertBias', 'stride', 'padding', 'dilation', 'groups']);
   sameDevice(input, 'experts', experts);
   sameDevice(input, 'attention', attention);

@@ -7,7 +7,7 @@
  */
 import { record } from '../autograd';
 import { OnnxEmitContext } from '../onnx/trace';
-import { checkOneOf, checkOptionKeys, isInt, shapeString } from '../check';
+import { checkOneOf, checkOptionKeys, expectOptionsObject, isInt, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
@@ -165,11 +165,7 @@ export interface AddInterpolatedOptions {
  */
 export function addInterpolated(base: Tensor, x: Tensor, options: AddInterpolatedOptions = {}): Tensor {
   const where = 'addInterpolated';
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ArgumentError(
-      `${where}: expected options to be an object like { mode, alignCorners } but received ${describe(options)}`,
-    );
-  }
+  expectOptionsObject(where, options, '{ mode, alignCorners }');
   checkOptionKeys(where, options, ['mode', 'alignCorners']);
   for (const [name, t] of [
     ['base', base],

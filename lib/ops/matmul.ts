@@ -3,8 +3,8 @@
  * (B x M x K) @ (B x K x N), with a batch of 1 on either side broadcasting.
  */
 import { record } from '../autograd';
-import { checkOptionKeys, shapeString } from '../check';
-import { ArgumentError, describe, DeviceError, ShapeError } from '../errors';
+import { checkOptionKeys, expectOptionsObject, shapeString } from '../check';
+import { DeviceError, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
 import type { OnnxEmitContext } from '../onnx/trace';
@@ -24,11 +24,7 @@ export function gemmInto(a: Tensor, b: Tensor, c: Tensor, transA: boolean, trans
 }
 
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ArgumentError(
-      `matmul: expected options to be an object like { transA, transB } but received ${describe(options)}`,
-    );
-  }
+  expectOptionsObject('matmul', options, '{ transA, transB }');
   checkOptionKeys('matmul', options, ['transA', 'transB']);
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;
