@@ -115,7 +115,12 @@ export function checkDirectory(where: string, dir: unknown): string {
  * expected shape in the message ("{ stride, padding }"); `refuse` refuses an object the caller
  * recognises as a wrong argument (a Tensor passed where the options go).
  */
-export function expectOptionsObject(where: string, options: unknown, like?: string, refuse = false): void {
+export function expectOptionsObject(
+  where: string,
+  options: unknown,
+  like?: string,
+  refuse = false,
+): asserts options is object {
   if (refuse || options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new ArgumentError(
       `${where}: expected options to be an object${like ? ` like ${like}` : ''} but received ${describe(options)}`,

@@ -18,7 +18,7 @@
  * [offsets (2*G*kh*kw) | mask (G*kh*kw)]), so weights port both ways.
  */
 import { noGrad } from '../autograd';
-import { checkInt, checkOneOf, checkOptionKeys, checkPair, shapeString } from '../check';
+import { checkInt, checkOneOf, checkOptionKeys, checkPair, expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import * as ops from '../ops';
 import { Tensor } from '../tensor';
@@ -273,11 +273,7 @@ export class DeformableConvBlock extends Module {
 
   constructor(inChannels: number, outChannels: number, options: DeformableConvBlockOptions = {}) {
     super();
-    if (options === null || typeof options !== 'object') {
-      throw new ArgumentError(
-        `DeformableConvBlock: expected options to be an object but received ${describe(options)}`,
-      );
-    }
+    expectOptionsObject('DeformableConvBlock', options);
     const k = checkPair('DeformableConvBlock', 'kernelSize', options.kernelSize ?? 3, 1);
     const d = checkPair('DeformableConvBlock', 'dilation', options.dilation ?? 1, 1);
     const padding = options.padding ?? [Math.floor((d[0] * (k[0] - 1)) / 2), Math.floor((d[1] * (k[1] - 1)) / 2)];
@@ -321,11 +317,7 @@ export class DeformableBasicBlock extends Module {
 
   constructor(inChannels: number, outChannels: number, options: DeformableBasicBlockOptions = {}) {
     super();
-    if (options === null || typeof options !== 'object') {
-      throw new ArgumentError(
-        `DeformableBasicBlock: expected options to be an object but received ${describe(options)}`,
-      );
-    }
+    expectOptionsObject('DeformableBasicBlock', options);
     const stride = checkInt('DeformableBasicBlock', 'stride', options.stride ?? 1, 1);
     this.conv1 = new Conv2d(inChannels, outChannels, { kernelSize: 3, stride, padding: 1, bias: false });
     this.bn1 = new BatchNorm2d(outChannels);

@@ -5,7 +5,7 @@
  * with the CUDA kernel (native/math/grid_sample.h).
  */
 import { record } from '../autograd';
-import { checkOneOf, checkOptionKeys, shapeString } from '../check';
+import { checkOneOf, checkOptionKeys, expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, DeviceError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { Tensor } from '../tensor';
@@ -45,9 +45,7 @@ export function gridSample(input: Tensor, grid: Tensor, options: GridSampleOptio
     );
   if (grid.device !== input.device)
     throw new DeviceError(`${WHERE}: input is on ${input.device} but grid is on ${grid.device}`);
-  if (options === null || typeof options !== 'object') {
-    throw new ArgumentError(`${WHERE}: expected options to be an object but received ${describe(options)}`);
-  }
+  expectOptionsObject(WHERE, options);
   const mode = checkOneOf(WHERE, 'mode', options.mode ?? 'bilinear', ['bilinear', 'nearest'] as const);
   const paddingMode = checkOneOf(WHERE, 'paddingMode', options.paddingMode ?? 'zeros', [
     'zeros',

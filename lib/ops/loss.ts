@@ -4,7 +4,7 @@
  * (PyTorch's stable form with posWeight). Kernels: native/cpu/loss.cc, native/cuda/loss.cu.
  */
 import { noGrad, record } from '../autograd';
-import { checkInt, checkOneOf, checkOptionKeys, shapeString } from '../check';
+import { checkInt, checkOneOf, checkOptionKeys, expectOptionsObject, shapeString } from '../check';
 import { ArgumentError, describe, ShapeError } from '../errors';
 import { native } from '../native';
 import { activeTracer } from '../onnx/trace';
@@ -50,9 +50,7 @@ function countNotIgnored(target: Tensor, ignoreIndex: number): number {
  */
 /** options is an object with only the known keys (a misspelt key is an error, not a default). */
 function checkOptionsObject(where: string, options: unknown, keys: readonly string[]): void {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ArgumentError(`${where}: expected options to be an object but received ${describe(options)}`);
-  }
+  expectOptionsObject(where, options);
   checkOptionKeys(where, options, keys);
 }
 
