@@ -142,6 +142,22 @@ test('images larger than L2 (sampled plane by plane) match the reference and, bi
   }
 });
 
+test('from 16 channels the forward runs channels-last: the same bits as the planes of fewer channels, in every mode and padding', () => {
+  manualSeed(48);
+  // 21 channels: vectors of 16 and a tail of 5; the first 8 channels alone take the plane path.
+  const x = Tensor.randn([2, 21, 9, 11]);
+  const grid = randomGrid(2, 7, 6);
+  for (const mode of modes)
+    for (const padding of paddings)
+      for (const align of [false, true]) {
+        const options = { mode, paddingMode: padding, alignCorners: align };
+        const all = ops.gridSample(x, grid, options);
+        const part = ops.gridSample(ops.slice(x, 1, 0, 8), grid, options);
+        expect(ops.slice(all, 1, 0, 8).toArray()).toEqual(part.toArray());
+        expectClose(all.data, referenceGridSample(x.data, x.shape, grid.data, 7, 6, mode, padding, align), 1e-5, 1e-5);
+      }
+});
+
 test('the grid gradient of an image larger than L2 (summed plane by plane) matches finite differences', () => {
   manualSeed(45);
   // 120 planes of 48x48 floats (1.1 MB, over 1 MB): the grid gradient runs plane by plane over ranges of pixels.

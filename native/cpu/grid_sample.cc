@@ -20,8 +20,10 @@ namespace {
 
 using grid::check_plane_size;
 using grid::for_each_pixel_block;
+using grid::kChannelsLastMin;
 using grid::plane_major;
 using grid::TapTable;
+using grid::transpose_matrices;
 
 // Plane-major forward: each image's taps once (threads over pixels), then threads over
 // channels, each plane read once while all its pixels are sampled.
@@ -39,11 +41,36 @@ void forward_plane_major(const GridSampleShape& s, const float* input, const flo
   }
 }
 
+// Channels-last forward (from kChannelsLastMin channels): the input transposed to NHWC once, each
+// output pixel's channels then summed from its corners' rows as whole vectors (threads over
+// blocks of pixels), and the NHWC output transposed back. Planes of a power-of-two size no longer
+// meet in one L1 set, and a corner is a few vector loads instead of one gather per channel. The
+// same sums in the same order as grid_sample_plane, so the same bits as the plane-major and
+// pixel-block paths.
+void forward_channels_last(const GridSampleShape& s, const float* input, const float* grid, float* out) {
+  const std::int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w, C = s.c;
+  AlignedBuffer<float> x_cl(static_cast<size_t>(s.n * in_plane * C));
+  transpose_matrices(input, x_cl.data(), s.n, C, in_plane);
+  TapTable taps(s.n * out_plane);
+  taps.fill(s, grid);
+  AlignedBuffer<float> out_cl(static_cast<size_t>(s.n * out_plane * C));
+  const auto sample = FLEXCONV_PICK_ISA(grid_sample_channels_last);
+  for_each_pixel_block(s, [&](std::int64_t n, std::int64_t p0, std::int64_t count) {
+    sample(taps.at(n * out_plane + p0), count, x_cl.data() + n * in_plane * C, C,
+           out_cl.data() + (n * out_plane + p0) * C);
+  });
+  transpose_matrices(out_cl.data(), out, s.n, out_plane, C);
+}
+
 }  // namespace
 
 void grid_sample2d_forward(const GridSampleShape& s, const float* input, const float* grid, float* out) {
   check_plane_size(s, "gridSample");
   const std::int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w;
+  if (s.c >= kChannelsLastMin) {
+    forward_channels_last(s, input, grid, out);
+    return;
+  }
   if (plane_major(s)) {
     forward_plane_major(s, input, grid, out);
     return;

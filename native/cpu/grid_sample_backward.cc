@@ -10,7 +10,6 @@
 
 #include "core/isa.h"
 #include "cpu/grid_sample_taps.h"
-#include "cpu/transpose.h"
 #include "ops/grid_sample.h"
 
 namespace flexconv {
@@ -20,33 +19,10 @@ namespace {
 using grid::check_plane_size;
 using grid::for_each_pixel_block;
 using grid::GridMode;
+using grid::kChannelsLastMin;
 using grid::plane_major;
 using grid::TapTable;
-
-// Channels from which the backward runs channels-last (backward_channels_last).
-constexpr std::int64_t kChannelsLastMin = 16;
-
-// [rows][cols] -> [cols][rows] for `count` matrices one after another, threads over (matrix, range
-// of the longer side: the pixels, whether they are the rows or the columns).
-void transpose_matrices(const float* src, float* dst, std::int64_t count, std::int64_t rows, std::int64_t cols) {
-  const auto transpose = FLEXCONV_PICK_ISA(transpose_block);
-  constexpr std::int64_t kPerTask = 256;
-  const bool by_cols = cols >= rows;
-  const std::int64_t side = by_cols ? cols : rows, tasks_per_matrix = (side + kPerTask - 1) / kPerTask;
-  parallel_for(count * tasks_per_matrix, [&](std::int64_t t0, std::int64_t t1) {
-    for (std::int64_t t = t0; t < t1; ++t) {
-      const std::int64_t m = t / tasks_per_matrix, first = (t % tasks_per_matrix) * kPerTask;
-      const std::int64_t n = std::min(kPerTask, side - first);
-      const float* a = src + m * rows * cols;
-      float* b = dst + m * rows * cols;
-      if (by_cols) {
-        transpose(a + first, cols, b + first * rows, rows, rows, n);
-      } else {
-        transpose(a + first * cols, cols, b + first, rows, n, cols);
-      }
-    }
-  });
-}
+using grid::transpose_matrices;
 
 // The backward with the channels of each pixel contiguous (dy and, for the grid gradient, the
 // input transposed to NHWC): the input gradient's scatter adds whole vectors of channels per

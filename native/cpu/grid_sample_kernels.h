@@ -29,9 +29,11 @@ struct GridTaps {
 //     + (se - sw) ty), gy[j] += dy * ((sw - nw) (1 - tx) + (se - ne) tx), corners outside reading 0, channel by
 //     channel in increasing order (each pixel's sums are the same whatever the count).
 //
-// The backward's channels-last kernels (cpu/grid_sample.cc, backward_channels_last), rows of `channels` floats:
+// The channels-last kernels (cpu/grid_sample.cc, cpu/grid_sample_backward.cc), rows of `channels` floats:
 // pixel j's output gradient at dy[j * channels + c], input element i at x[i * channels + c], its gradient at
 // g[i * channels + c].
+//   grid_sample_channels_last: out[j * channels + c] = the sum over the corners k = 0..3 inside the plane of
+//     w[k][j] * x[idx[k][j] * channels + c], corners added in order k = 0, 1, 2, 3 (grid_sample_plane's sums).
 //   grid_scatter_channels_last: g[idx[k][j] * g_stride + c] += w[k][j] * dy[j * dy_stride + c] for c in [0, width),
 //     the corners k inside the plane, pixels [0, count) in order, corners in order (each element's sum in a fixed
 //     order).
@@ -42,6 +44,8 @@ struct GridTaps {
   void grid_sample_plane(const GridTaps& t, std::int64_t count, const float* plane, float* dst);                  \
   void grid_grad_sums(const GridTaps& t, std::int64_t count, const float* input, std::int64_t in_plane,           \
                       const float* dy, std::int64_t out_plane, std::int64_t channels, float* gx, float* gy);      \
+  void grid_sample_channels_last(const GridTaps& t, std::int64_t count, const float* x, std::int64_t channels,    \
+                                 float* out);                                                                     \
   void grid_scatter_channels_last(const GridTaps& t, std::int64_t count, const float* dy, std::int64_t dy_stride, \
                                   std::int64_t width, float* g, std::int64_t g_stride);                           \
   void grid_grad_sums_channels_last(const GridTaps& t, std::int64_t count, const float* x, const float* dy,       \

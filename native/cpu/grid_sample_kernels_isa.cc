@@ -144,6 +144,38 @@ void grid_grad_sums(const GridTaps& t, std::int64_t count, const float* input, s
 // channels of a pixel are contiguous, so a corner's values (or its gradient) are whole vectors
 // instead of one gathered (or scattered) element per channel.
 
+void grid_sample_channels_last(const GridTaps& t, std::int64_t count, const float* x, std::int64_t channels,
+                               float* out) {
+  using lanes::F32;
+  constexpr int W = F32::kWidth;
+  for (std::int64_t j = 0; j < count; ++j) {
+    const float* corner[4];
+    float w[4];
+    int inside = 0;
+    for (int k = 0; k < 4; ++k) {
+      if (t.idx[k][j] < 0) continue;
+      corner[inside] = x + static_cast<std::int64_t>(t.idx[k][j]) * channels;
+      w[inside++] = t.w[k][j];
+    }
+    float* o = out + j * channels;
+    // Corners outside the plane are skipped: grid_sample_plane adds 0 * 0 for them, which leaves
+    // a sum that started at +0 unchanged, so the bits are the same.
+    const auto sample = [&](F32 acc, std::int64_t c, int n) {
+      for (int k = 0; k < inside; ++k) {
+        const F32 v = n == W ? F32::loadu(corner[k] + c) : F32::load_first(corner[k] + c, n);
+        acc = lanes::fmadd(F32::splat(w[k]), v, acc);
+      }
+      return acc;
+    };
+    std::int64_t c = 0;
+    for (; c + W <= channels; c += W) sample(F32::zero(), c, W).storeu(o + c);
+    if (c < channels) {
+      const int n = static_cast<int>(channels - c);
+      sample(F32::zero(), c, n).store_first(o + c, n);
+    }
+  }
+}
+
 void grid_scatter_channels_last(const GridTaps& t, std::int64_t count, const float* dy, std::int64_t dy_stride,
                                 std::int64_t width, float* g, std::int64_t g_stride) {
   using lanes::F32;

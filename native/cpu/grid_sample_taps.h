@@ -9,8 +9,10 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "core/isa.h"
 #include "core/thread_pool.h"
 #include "cpu/grid_sample_kernels.h"
+#include "cpu/transpose.h"
 #include "ops/grid_sample.h"
 
 namespace flexconv {
@@ -150,6 +152,32 @@ constexpr std::int64_t kPlaneMajorImageBytes = 1 << 20;
 // plane by plane.
 inline bool plane_major(const GridSampleShape& s) {
   return s.c * s.in_h * s.in_w * static_cast<std::int64_t>(sizeof(float)) > kPlaneMajorImageBytes;
+}
+
+// Channels from which grid_sample runs channels-last (the forward and backward: whole vectors of
+// channels per corner, after transposing to NHWC).
+constexpr std::int64_t kChannelsLastMin = 16;
+
+// [rows][cols] -> [cols][rows] for `count` matrices one after another, threads over (matrix, range
+// of the longer side: the pixels, whether they are the rows or the columns).
+inline void transpose_matrices(const float* src, float* dst, std::int64_t count, std::int64_t rows, std::int64_t cols) {
+  const auto transpose = FLEXCONV_PICK_ISA(transpose_block);
+  constexpr std::int64_t kPerTask = 256;
+  const bool by_cols = cols >= rows;
+  const std::int64_t side = by_cols ? cols : rows, tasks_per_matrix = (side + kPerTask - 1) / kPerTask;
+  parallel_for(count * tasks_per_matrix, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t m = t / tasks_per_matrix, first = (t % tasks_per_matrix) * kPerTask;
+      const std::int64_t n = std::min(kPerTask, side - first);
+      const float* a = src + m * rows * cols;
+      float* b = dst + m * rows * cols;
+      if (by_cols) {
+        transpose(a + first, cols, b + first * rows, rows, rows, n);
+      } else {
+        transpose(a + first * cols, cols, b + first, rows, n, cols);
+      }
+    }
+  });
 }
 
 }  // namespace grid
