@@ -21,6 +21,7 @@ namespace {
 using grid::check_plane_size;
 using grid::for_each_pixel_block;
 using grid::kChannelsLastMin;
+using grid::kPixelBlock;
 using grid::plane_major;
 using grid::TapTable;
 using grid::transpose_matrices;
@@ -42,24 +43,30 @@ void forward_plane_major(const GridSampleShape& s, const float* input, const flo
 }
 
 // Channels-last forward (from kChannelsLastMin channels): the input transposed to NHWC once, each
-// output pixel's channels then summed from its corners' rows as whole vectors (threads over
-// blocks of pixels), and the NHWC output transposed back. Planes of a power-of-two size no longer
-// meet in one L1 set, and a corner is a few vector loads instead of one gather per channel. The
-// same sums in the same order as grid_sample_plane, so the same bits as the plane-major and
-// pixel-block paths.
+// output pixel's channels then summed from its corners' rows as whole vectors, a block of pixels
+// at a time (threads over blocks), each block's rows transposed into the output planes while
+// they are in L1. Planes of a power-of-two size no longer meet in one L1 set, and a corner is a
+// few vector loads instead of one gather per channel. The same sums in the same order as
+// grid_sample_plane, so the same bits as the plane-major and pixel-block paths. (The whole
+// output transposed in a pass of its own took 1.02-1.06x the time, and scratch its size.)
 void forward_channels_last(const GridSampleShape& s, const float* input, const float* grid, float* out) {
   const std::int64_t out_plane = s.out_h * s.out_w, in_plane = s.in_h * s.in_w, C = s.c;
   AlignedBuffer<float> x_cl(static_cast<size_t>(s.n * in_plane * C));
   transpose_matrices(input, x_cl.data(), s.n, C, in_plane);
   TapTable taps(s.n * out_plane);
   taps.fill(s, grid);
-  AlignedBuffer<float> out_cl(static_cast<size_t>(s.n * out_plane * C));
   const auto sample = FLEXCONV_PICK_ISA(grid_sample_channels_last);
-  for_each_pixel_block(s, [&](std::int64_t n, std::int64_t p0, std::int64_t count) {
-    sample(taps.at(n * out_plane + p0), count, x_cl.data() + n * in_plane * C, C,
-           out_cl.data() + (n * out_plane + p0) * C);
+  const auto transpose = FLEXCONV_PICK_ISA(transpose_block);
+  const std::int64_t blocks = (out_plane + kPixelBlock - 1) / kPixelBlock;
+  parallel_for(s.n * blocks, [&](std::int64_t t0, std::int64_t t1) {
+    AlignedBuffer<float> rows(static_cast<size_t>(kPixelBlock * C));  // a block's output, channels-last
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t n = t / blocks, p0 = (t % blocks) * kPixelBlock;
+      const std::int64_t count = std::min(kPixelBlock, out_plane - p0);
+      sample(taps.at(n * out_plane + p0), count, x_cl.data() + n * in_plane * C, C, rows.data());
+      transpose(rows.data(), C, out + n * C * out_plane + p0, out_plane, count, C);
+    }
   });
-  transpose_matrices(out_cl.data(), out, s.n, out_plane, C);
 }
 
 }  // namespace
